@@ -1,0 +1,180 @@
+// The tape of reverse-mode autodiff.
+//
+// Every op that produces a tensor from inputs that need gradients calls record(): the
+// result remembers its inputs and a backward closure. backward() walks the graph from the
+// root in reverse topological order (found iteratively, so a graph of any depth works),
+// hands each node the gradient of its output, and each closure *adds* (+=) into its
+// inputs' gradients. Afterwards the graph is released: nodes drop their inputs and
+// closures, and non-leaf gradients are freed, so memory does not grow across steps.
+
+import { allocFloat } from "../tensor/storage.ts";
+import { formatShape, OpError } from "../tensor/shape.ts";
+import type { FloatArray, RowSparseGrad, Tensor } from "../tensor/tensor.ts";
+
+export interface Node {
+  readonly op: string;
+  readonly inputs: readonly Tensor[];
+  /** Receives d(root)/d(output) and adds d(root)/d(input) into each input's gradient. */
+  readonly backward: (gradOut: FloatArray) => void;
+}
+
+let gradEnabled = true;
+
+/** Whether ops record the graph now (false inside noGrad). */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Run fn without recording: results need no gradient and no graph is kept. */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/**
+ * Attach out to the graph when recording and any input needs a gradient.
+ * Returns out so an op can end with `return record(...)`.
+ */
+export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: (gradOut: FloatArray) => void): Tensor {
+  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
+  out.requiresGrad = true;
+  out.fromOp = op;
+  out.node = { op, inputs, backward };
+  return out;
+}
+
+/**
+ * Compute gradients of root with respect to every leaf that requires them.
+ * A non-scalar root needs an explicit upstream gradient of its own size.
+ */
+export function backward(root: Tensor, gradient?: Tensor | FloatArray): void {
+  if (!root.requiresGrad) {
+    throw new OpError("backward", `the tensor ${formatShape(root.shape)} does not require a gradient (no input of its graph has requiresGrad)`);
+  }
+  if (root.fromOp !== null && root.node === null) {
+    throw new OpError("backward", `the graph of this ${root.fromOp} result was already released by an earlier backward()`);
+  }
+  let seed: ArrayLike<number>;
+  if (gradient === undefined) {
+    if (root.size !== 1) {
+      throw new OpError("backward", `a non-scalar output needs an explicit gradient — output is ${formatShape(root.shape)}`);
+    }
+    seed = [1];
+  } else {
+    seed = gradient instanceof Float32Array || gradient instanceof Float64Array ? gradient : gradient.data;
+    if (seed.length !== root.size) {
+      throw new OpError("backward", `gradient has ${seed.length} elements but the output ${formatShape(root.shape)} has ${root.size}`);
+    }
+  }
+
+  const order = topologicalOrder(root);
+  const g = denseGrad(root);
+  for (let i = 0; i < g.length; i++) g[i] += seed[i] as number;
+
+  // Reverse topological order: every consumer of t runs before t itself.
+  for (let i = order.length - 1; i >= 0; i--) {
+    const t = order[i] as Tensor;
+    const node = t.node;
+    if (node === null) continue;
+    if (t.grad !== null) node.backward(t.grad);
+  }
+
+  // Release the graph.
+  for (const t of order) {
+    if (t.node === null) continue;
+    t.node = null;
+    if (!t.retainsGrad) t.grad = null;
+  }
+}
+
+/** Tensors reachable from root, each after all of its inputs (iterative DFS). */
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const seen = new Set<Tensor>([root]);
+  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1] as { t: Tensor; next: number };
+    const inputs = top.t.node?.inputs ?? [];
+    if (top.next < inputs.length) {
+      const child = inputs[top.next++] as Tensor;
+      if (child.requiresGrad && !seen.has(child)) {
+        seen.add(child);
+        stack.push({ t: child, next: 0 });
+      }
+    } else {
+      order.push(top.t);
+      stack.pop();
+    }
+  }
+  return order;
+}
+
+function denseGrad(t: Tensor): FloatArray {
+  if (t.grad === null) t.grad = allocFloat(t.dtype, t.size);
+  return t.grad;
+}
+
+/**
+ * Add a row-sparse gradient into t: rows `ids` (any order, repeats allowed) of a
+ * (rows, cols) table receive `values` (ids.length, cols). A leaf keeps it sparse in
+ * t.rowGrad (merged, ids unique and ascending); a non-leaf gets it added into its dense
+ * gradient so that the ops before it see an ordinary gradient.
+ */
+export function accumulateRows(t: Tensor, ids: Int32Array, values: FloatArray, cols: number): void {
+  if (!t.requiresGrad) return;
+  if (!t.isLeaf) {
+    const g = denseGrad(t);
+    for (let i = 0; i < ids.length; i++) {
+      const dst = (ids[i] as number) * cols;
+      const src = i * cols;
+      for (let c = 0; c < cols; c++) g[dst + c] += values[src + c] as number;
+    }
+    return;
+  }
+  const rows = cols === 0 ? 0 : t.size / cols;
+  t.rowGrad = mergeRows(t.rowGrad, ids, values, rows, cols, t.dtype === "float64");
+}
+
+/** Sum rows with equal ids, together with an existing row-sparse gradient. */
+export function mergeRows(
+  prev: RowSparseGrad | null,
+  ids: Int32Array,
+  values: FloatArray,
+  rows: number,
+  cols: number,
+  f64: boolean,
+): RowSparseGrad {
+  const allIds = prev === null ? ids : concatInt32(prev.ids, ids);
+  // Sort positions by id (stable), then sum runs of equal ids.
+  const pos = new Int32Array(allIds.length);
+  for (let i = 0; i < pos.length; i++) pos[i] = i;
+  pos.sort((a, b) => (allIds[a] as number) - (allIds[b] as number) || a - b);
+  let unique = 0;
+  for (let i = 0; i < pos.length; i++) {
+    if (i === 0 || allIds[pos[i] as number] !== allIds[pos[i - 1] as number]) unique++;
+  }
+  const outIds = new Int32Array(unique);
+  const out = f64 ? new Float64Array(unique * cols) : new Float32Array(unique * cols);
+  const nPrev = prev === null ? 0 : prev.ids.length;
+  let u = -1;
+  for (let i = 0; i < pos.length; i++) {
+    const p = pos[i] as number;
+    if (i === 0 || allIds[p] !== allIds[pos[i - 1] as number]) outIds[++u] = allIds[p] as number;
+    const src = p < nPrev ? (prev as RowSparseGrad).values : values;
+    const off = (p < nPrev ? p : p - nPrev) * cols;
+    for (let c = 0; c < cols; c++) out[u * cols + c] += src[off + c] as number;
+  }
+  return { ids: outIds, values: out, rows, cols };
+}
+
+function concatInt32(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
