@@ -1,0 +1,189 @@
+// embeddingBag: look up rows of an embedding table and pool each bag of lookups into one
+// vector (sum or mean, optionally weighting each lookup), like PyTorch's nn.EmbeddingBag.
+// The forward and backward run the kernels embedding_bag_fwd / embedding_bag_bwd
+// (src/kernels/ref.ts defines them); this file checks every input first, because the
+// kernels read memory unchecked.
+//
+// The gradient of the table is row-sparse: only the U rows the batch touched get a
+// gradient, handed to accumulateRows as (ids, (U, E) values). A (R, E) dense gradient is
+// never built: tables hold millions of rows and a step touches a few thousand.
+//
+// Glossary: R rows in the table, E embedding dim (row length), B bags (samples),
+// L lookups in all bags together, U unique rows touched.
+
+import { accumulateRows, record } from "../autograd/tape.ts";
+import { kernels, POOL_MEAN, POOL_SUM } from "../kernels/index.ts";
+import { allocFloat } from "../tensor/storage.ts";
+import { OpError, shapeError } from "../tensor/shape.ts";
+import { gradOf, type IndexTensor, type Tensor } from "../tensor/tensor.ts";
+import { checkIndex, checkRank, checkTensor, commonDType, output } from "./common.ts";
+
+const OP = "embeddingBag";
+
+/**
+ * Which lookups belong to which bag. offsets (B+1,): CSR, bag b is indices[offsets[b] ..
+ * offsets[b+1]), with offsets[0] = 0, non-decreasing, offsets[B] = L. lengths (B,): the
+ * number of lookups per bag, non-negative, summing to L.
+ */
+export type Bags = { offsets: IndexTensor } | { lengths: IndexTensor };
+
+export interface EmbeddingBagOptions {
+  /** "sum" (default) or "mean" (an empty bag pools to zeros in both). */
+  mode?: "sum" | "mean";
+  /** (L,) one weight per lookup; each row is scaled by its weight before pooling. */
+  perSampleWeights?: Tensor | null;
+  /** The table's name in error messages, e.g. "table 3" (default "table"). */
+  table?: string;
+}
+
+/**
+ * out[b] = scale_b · Σ_{l in bag b} w_l · table[indices[l]], where w_l = 1 without weights
+ * and scale_b = 1 (sum) or 1 / |bag b| (mean; 1 for an empty bag, whose sum is zero).
+ *
+ * table (R, E), indices (L,), bags as above, perSampleWeights (L,) → (B, E).
+ */
+export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, opts: EmbeddingBagOptions = {}): Tensor {
+  checkTensor(OP, "table", table);
+  checkIndex(OP, "indices", indices);
+  checkRank(OP, "table", table, 2);
+  checkRank(OP, "indices", indices, 1);
+  const [R, E] = table.shape as [number, number];
+  const L = indices.size;
+  const mode = opts.mode ?? "sum";
+  if (mode !== "sum" && mode !== "mean") {
+    throw new OpError(OP, `mode must be "sum" or "mean", got ${JSON.stringify(mode)}`);
+  }
+  const kernelMode = mode === "mean" ? POOL_MEAN : POOL_SUM;
+  const offsets = bagOffsets(bags, indices); // (B+1,)
+  const B = offsets.length - 1;
+
+  const weights = opts.perSampleWeights ?? null; // (L,) or null
+  if (weights !== null) {
+    checkTensor(OP, "perSampleWeights", weights);
+    if (weights.shape.length !== 1 || weights.size !== L) {
+      throw shapeError(OP, `perSampleWeights must be (L,) with one weight per lookup, L = ${L}`, { perSampleWeights: weights, indices });
+    }
+  }
+  const dtype = commonDType(OP, weights === null ? { table } : { table, perSampleWeights: weights });
+
+  // Every id must address a row: the kernels do not check. Name the bag it sits in.
+  const ids = indices.data; // (L,)
+  const tableName = opts.table ?? "table";
+  for (let b = 0; b < B; b++) {
+    for (let l = offsets[b] as number; l < (offsets[b + 1] as number); l++) {
+      const id = ids[l] as number;
+      if (id < 0 || id >= R) {
+        throw new OpError(OP, `index ${id} out of range for ${tableName} with ${R} rows (bag ${b})`);
+      }
+    }
+  }
+
+  const out = output([B, E], dtype); // (B, E)
+  const w = weights === null ? null : weights.data; // (L,)
+  kernels.embedding_bag_fwd(B, E, kernelMode, table.data, 0, ids, offsets, w, out.data, 0);
+
+  const inputs = weights === null ? [table] : [table, weights];
+  return record(OP, out, inputs, (dout /* (B, E) */) => {
+    if (table.requiresGrad) {
+      // d out[b] / d table[r] = scale_b · Σ_{l in b, indices[l] = r} w_l, so the table's
+      // gradient lives on the touched rows only: sum scale_b · w_l · dout[b] per unique row.
+      const { unique, slots } = uniqueRows(ids); // (U,), (L,)
+      const U = unique.length;
+      const gradRows = allocFloat(dtype, U * E); // (U, E)
+      kernels.embedding_bag_bwd(B, E, kernelMode, dout, 0, offsets, slots, w, gradRows, 0);
+      accumulateRows(table, unique, gradRows, E);
+    }
+    if (weights !== null && weights.requiresGrad) {
+      // d out[b] / d w_l = scale_b · table[indices[l]]  ⇒  dw_l += scale_b · <table[indices[l]], dout[b]>
+      const gw = gradOf(weights); // (L,)
+      const t = table.data;
+      for (let b = 0; b < B; b++) {
+        const start = offsets[b] as number;
+        const end = offsets[b + 1] as number;
+        const scale = kernelMode === POOL_MEAN && end > start ? 1 / (end - start) : 1;
+        for (let l = start; l < end; l++) {
+          const row = (ids[l] as number) * E;
+          let dot = 0;
+          for (let e = 0; e < E; e++) dot += (t[row + e] as number) * (dout[b * E + e] as number);
+          gw[l] += scale * dot;
+        }
+      }
+    }
+  });
+}
+
+/** The CSR offsets (B+1,) of the bags, checked against the L lookups of indices. */
+function bagOffsets(bags: Bags, indices: IndexTensor): Int32Array {
+  const L = indices.size;
+  if (bags === null || typeof bags !== "object") {
+    throw new OpError(OP, `bags must be { offsets } or { lengths }, got ${String(bags)}`);
+  }
+  const hasOffsets = "offsets" in bags;
+  const hasLengths = "lengths" in bags;
+  if (hasOffsets === hasLengths) {
+    throw new OpError(OP, `bags must hold exactly one of offsets (B+1,) or lengths (B,), got ${hasOffsets ? "both" : "neither"}`);
+  }
+
+  if ("lengths" in bags) {
+    const lengths = checkIndex(OP, "lengths", bags.lengths); // (B,)
+    checkRank(OP, "lengths", lengths, 1);
+    const B = lengths.size;
+    const offsets = new Int32Array(B + 1);
+    let total = 0; // a JS number, so a huge sum cannot wrap around
+    for (let b = 0; b < B; b++) {
+      const n = lengths.data[b] as number;
+      if (n < 0) throw new OpError(OP, `lengths[${b}] is ${n}; a bag length must be non-negative`);
+      total += n;
+      offsets[b + 1] = Math.min(total, 0x7fffffff);
+    }
+    if (total !== L) {
+      throw shapeError(OP, `lengths sum to ${total} but indices holds L = ${L} lookups`, { lengths, indices });
+    }
+    return offsets;
+  }
+
+  const offsetsT = checkIndex(OP, "offsets", bags.offsets); // (B+1,)
+  checkRank(OP, "offsets", offsetsT, 1);
+  const offsets = offsetsT.data;
+  if (offsets.length === 0) {
+    throw shapeError(OP, "offsets must hold B+1 >= 1 entries (CSR, starting with 0)", { offsets: offsetsT });
+  }
+  if (offsets[0] !== 0) throw new OpError(OP, `offsets[0] must be 0, got ${offsets[0]}`);
+  for (let b = 1; b < offsets.length; b++) {
+    if ((offsets[b] as number) < (offsets[b - 1] as number)) {
+      throw new OpError(OP, `offsets must be non-decreasing, but offsets[${b}] = ${offsets[b]} < offsets[${b - 1}] = ${offsets[b - 1]}`);
+    }
+  }
+  const last = offsets[offsets.length - 1] as number;
+  if (last !== L) {
+    throw shapeError(OP, `offsets[B] must equal the number of lookups L = ${L}, got ${last}`, { offsets: offsetsT, indices });
+  }
+  return offsets;
+}
+
+/**
+ * The distinct ids, ascending, and for every lookup the position (slot) of its id among
+ * them: the row-sparse layout embedding_bag_bwd writes into.
+ */
+function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32Array } {
+  const L = ids.length;
+  const sorted = ids.slice().sort(); // typed-array sort is numeric
+  let U = 0;
+  for (let i = 0; i < L; i++) {
+    if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[U++] = sorted[i] as number;
+  }
+  const unique = sorted.slice(0, U); // (U,)
+  const slots = new Int32Array(L); // (L,)
+  for (let l = 0; l < L; l++) {
+    const id = ids[l] as number;
+    let lo = 0;
+    let hi = U - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((unique[mid] as number) < id) lo = mid + 1;
+      else hi = mid;
+    }
+    slots[l] = lo;
+  }
+  return { unique, slots };
+}
