@@ -1,0 +1,371 @@
+// Safetensors read and write (F32, F64, I32, I64), with strict validation of everything
+// read, and atomic writes (temp file in the same folder, then rename).
+//
+// File layout: 8 bytes little-endian u64 header length H, H bytes of UTF-8 JSON
+// `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}`,
+// then the data section; offsets are relative to the start of the data section and all
+// values are little-endian.
+//
+// Glossary: H header bytes, D data-section bytes, T tensors in a file.
+//
+// Every length read from a file is checked against the file's size before anything is
+// allocated from it, so a malformed or hostile file costs at most its own size in memory.
+
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+
+export type SafetensorsDType = "F32" | "F64" | "I32" | "I64";
+export type SafetensorsData = Float32Array | Float64Array | Int32Array | BigInt64Array;
+
+export interface SafetensorsTensor {
+  dtype: SafetensorsDType;
+  shape: number[];
+  data: SafetensorsData;
+}
+
+export interface SafetensorsFile {
+  /** In the order of their bytes in the file (for files we write: insertion order). */
+  tensors: Map<string, SafetensorsTensor>;
+  metadata: Record<string, string>;
+}
+
+/** Bad safetensors input; the message starts with the file name, then the tensor name. */
+export class SafetensorsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SafetensorsError";
+  }
+}
+
+/** Bytes per element of each supported dtype. */
+const DTYPE_SIZE: { readonly [D in SafetensorsDType]: number } = { F32: 4, F64: 8, I32: 4, I64: 8 };
+
+/** A header longer than this is refused before it is decoded (the reference uses the same cap). */
+const MAX_HEADER_BYTES = 100_000_000;
+
+const METADATA_KEY = "__metadata__";
+
+/** Typed arrays use the platform's byte order; on little-endian hosts (all we know of) the
+ *  file's bytes can be copied as they are, elsewhere they go through a DataView. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function isDType(s: unknown): s is SafetensorsDType {
+  return s === "F32" || s === "F64" || s === "I32" || s === "I64";
+}
+
+function fmtShape(shape: readonly number[]): string {
+  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+/** The typed array of `dtype` holding `bytes` (little-endian), in a fresh aligned buffer. */
+function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData {
+  const n = bytes.length / DTYPE_SIZE[dtype];
+  const copy = new Uint8Array(bytes.length); // offset 0 of a fresh buffer: aligned for any view
+  copy.set(bytes);
+  if (HOST_LITTLE_ENDIAN) {
+    switch (dtype) {
+      case "F32": return new Float32Array(copy.buffer);
+      case "F64": return new Float64Array(copy.buffer);
+      case "I32": return new Int32Array(copy.buffer);
+      case "I64": return new BigInt64Array(copy.buffer);
+    }
+  }
+  const view = new DataView(copy.buffer);
+  switch (dtype) {
+    case "F32": return Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
+    case "F64": return Float64Array.from({ length: n }, (_, i) => view.getFloat64(8 * i, true));
+    case "I32": return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
+    case "I64": return BigInt64Array.from({ length: n }, (_, i) => view.getBigInt64(8 * i, true));
+  }
+}
+
+interface Entry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** One header entry checked for types, dtype, shape and its byte count; offsets against D. */
+function checkEntry(file: string, name: string, raw: unknown, D: number): Entry {
+  const where = `${file}: tensor "${name}"`;
+  if (!isPlainObject(raw)) throw new SafetensorsError(`${where}: header entry is not an object: ${JSON.stringify(raw)}`);
+  for (const key of ["dtype", "shape", "data_offsets"]) {
+    if (!(key in raw)) throw new SafetensorsError(`${where}: header entry has no "${key}"`);
+  }
+  const { dtype, shape, data_offsets: offsets } = raw;
+  if (typeof dtype !== "string") throw new SafetensorsError(`${where}: dtype must be a string, got ${JSON.stringify(dtype)}`);
+  if (!isDType(dtype)) throw new SafetensorsError(`${where}: unknown dtype "${dtype}" (supported: F32, F64, I32, I64)`);
+  if (!Array.isArray(shape)) throw new SafetensorsError(`${where}: shape must be an array of integers, got ${JSON.stringify(shape)}`);
+  let count = 1;
+  for (const d of shape) {
+    if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
+      throw new SafetensorsError(`${where}: shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer: ${JSON.stringify(d)}`);
+    }
+    count *= d;
+  }
+  if (!Number.isSafeInteger(count)) throw new SafetensorsError(`${where}: shape ${JSON.stringify(shape)} has too many elements`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0)) {
+    throw new SafetensorsError(`${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`);
+  }
+  const begin = offsets[0] as number;
+  const end = offsets[1] as number;
+  if (begin > end) throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] have begin after end`);
+  if (end > D) {
+    throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${D} bytes; is the file truncated?)`);
+  }
+  const nbytes = count * DTYPE_SIZE[dtype];
+  if (nbytes !== end - begin) {
+    throw new SafetensorsError(`${where}: shape ${fmtShape(shape)} of ${dtype} needs ${nbytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+  }
+  return { name, dtype, shape: shape.slice(), begin, end };
+}
+
+/** Parses a safetensors file held in memory; `file` only names the source in errors. */
+export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+  if (bytes.length < 8) throw new SafetensorsError(`${file}: file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const H64 = view.getBigUint64(0, true);
+  if (H64 > BigInt(MAX_HEADER_BYTES)) {
+    throw new SafetensorsError(`${file}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
+  }
+  const H = Number(H64);
+  if (8 + H > bytes.length) {
+    throw new SafetensorsError(`${file}: header length ${H} runs past the end of the file (${bytes.length} bytes; is the file truncated?)`);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + H));
+  } catch {
+    throw new SafetensorsError(`${file}: header is not valid UTF-8`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    throw new SafetensorsError(`${file}: header is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!isPlainObject(header)) throw new SafetensorsError(`${file}: header is not a JSON object`);
+
+  const metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  const D = bytes.length - 8 - H;
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === METADATA_KEY) {
+      if (!isPlainObject(raw)) throw new SafetensorsError(`${file}: __metadata__ must be an object of strings, got ${JSON.stringify(raw)}`);
+      for (const [k, v] of Object.entries(raw)) {
+        if (typeof v !== "string") throw new SafetensorsError(`${file}: __metadata__ must map strings to strings, but "${k}" is ${JSON.stringify(v)}`);
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+      }
+      continue;
+    }
+    entries.push(checkEntry(file, name, raw, D));
+  }
+
+  // File order; the stable sort keeps header order among empty tensors at the same offset.
+  entries.sort((a, b) => a.begin - b.begin);
+  let prev: Entry | null = null;
+  for (const e of entries) {
+    if (e.begin === e.end) continue; // an empty range holds no bytes and overlaps nothing
+    if (prev !== null && e.begin < prev.end) {
+      throw new SafetensorsError(
+        `${file}: tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] overlap those of tensor "${prev.name}" [${prev.begin}, ${prev.end}]`,
+      );
+    }
+    prev = e;
+  }
+
+  const tensors = new Map<string, SafetensorsTensor>();
+  const start = 8 + H;
+  for (const e of entries) {
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeData(e.dtype, bytes.subarray(start + e.begin, start + e.end)) });
+  }
+  return { tensors, metadata };
+}
+
+/** Reads and parses a safetensors file; errors name `path`. */
+export function readSafetensors(path: string): SafetensorsFile {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new SafetensorsError(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return parseSafetensors(bytes, path);
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+/** A validated file ready to be written: the padded header and the tensors' bytes in order. */
+interface Plan {
+  header: Uint8Array;
+  chunks: Uint8Array[];
+  size: number;
+}
+
+function arrayMatches(dtype: SafetensorsDType, data: unknown): boolean {
+  switch (dtype) {
+    case "F32": return data instanceof Float32Array;
+    case "F64": return data instanceof Float64Array;
+    case "I32": return data instanceof Int32Array;
+    case "I64": return data instanceof BigInt64Array;
+  }
+}
+
+/** The little-endian bytes of a typed array (a view of it on little-endian hosts). */
+function encodeData(data: SafetensorsData): Uint8Array {
+  if (HOST_LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.byteLength);
+  const view = new DataView(out.buffer);
+  if (data instanceof Float32Array) data.forEach((x, i) => view.setFloat32(4 * i, x, true));
+  else if (data instanceof Float64Array) data.forEach((x, i) => view.setFloat64(8 * i, x, true));
+  else if (data instanceof Int32Array) data.forEach((x, i) => view.setInt32(4 * i, x, true));
+  else data.forEach((x, i) => view.setBigInt64(8 * i, x, true));
+  return out;
+}
+
+function plan(
+  who: string,
+  tensors: Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>,
+  metadata: Record<string, string> | undefined,
+): Plan {
+  const list = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== "string") throw new SafetensorsError(`${who}: metadata must map strings to strings, but "${k}" is ${JSON.stringify(v)}`);
+    }
+    header[METADATA_KEY] = { ...metadata };
+  }
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of list) {
+    const where = `${who}: tensor "${name}"`;
+    if (name === METADATA_KEY) throw new SafetensorsError(`${where}: the name is reserved for the metadata`);
+    if (!isDType(t.dtype)) throw new SafetensorsError(`${where}: unknown dtype "${String(t.dtype)}" (supported: F32, F64, I32, I64)`);
+    let count = 1;
+    for (const d of t.shape) {
+      if (!Number.isSafeInteger(d) || d < 0) throw new SafetensorsError(`${where}: shape ${JSON.stringify(t.shape)} has a dimension that is not a non-negative integer: ${d}`);
+      count *= d;
+    }
+    if (!arrayMatches(t.dtype, t.data)) {
+      throw new SafetensorsError(`${where}: dtype ${t.dtype} needs a ${{ F32: "Float32Array", F64: "Float64Array", I32: "Int32Array", I64: "BigInt64Array" }[t.dtype]}, got ${t.data.constructor.name}`);
+    }
+    if (t.data.length !== count) {
+      throw new SafetensorsError(`${where}: data has ${t.data.length} elements but shape ${fmtShape(t.shape)} needs ${count}`);
+    }
+    const bytes = encodeData(t.data);
+    // Defined as a data property so that a name like "__proto__" is an ordinary key.
+    Object.defineProperty(header, name, {
+      value: { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] },
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Spaces up to a multiple of 8, as the reference writer does, so that the data section
+  // starts 8-byte aligned in the file.
+  const H = Math.ceil(json.length / 8) * 8;
+  const head = new Uint8Array(8 + H).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(H), true);
+  head.set(json, 8);
+  return { header: head, chunks, size: 8 + H + offset };
+}
+
+/** The bytes of a safetensors file: padded header, then the tensors in insertion order. */
+export function serializeSafetensors(
+  tensors: Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const p = plan("serializeSafetensors", tensors, metadata);
+  const out = new Uint8Array(p.size);
+  out.set(p.header, 0);
+  let at = p.header.length;
+  for (const c of p.chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
+/** Writes a safetensors file atomically: everything is checked first, then written to a
+ *  temp file in the same folder and renamed over `path`; on failure the temp file is
+ *  removed and an existing `path` is left as it was. */
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>,
+  metadata?: Record<string, string>,
+): void {
+  const p = plan(path, tensors, metadata);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  let fd: number | null = null;
+  try {
+    fd = openSync(tmp, "wx");
+    writeAll(fd, p.header);
+    for (const c of p.chunks) writeAll(fd, c);
+    fsyncSync(fd); // the bytes reach the disk before the rename makes them visible
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== null) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already failing; the original error is the one to report
+      }
+    }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // the temp file was never created
+    }
+    throw new SafetensorsError(`${path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Conversions for consumers
+
+/** The values of an integer tensor as int32: I32 as is, I64 checked to fit. */
+export function toInt32(t: SafetensorsTensor, what: string): Int32Array {
+  if (t.dtype === "I32" && t.data instanceof Int32Array) return t.data;
+  if (t.dtype === "I64" && t.data instanceof BigInt64Array) {
+    const src = t.data;
+    const out = new Int32Array(src.length);
+    for (let i = 0; i < src.length; i++) {
+      const v = src[i] as bigint;
+      if (v < -2147483648n || v > 2147483647n) {
+        throw new SafetensorsError(`${what}: value ${v} at position ${i} does not fit in int32`);
+      }
+      out[i] = Number(v);
+    }
+    return out;
+  }
+  throw new SafetensorsError(`${what}: expected an integer tensor (I32 or I64), got ${t.dtype}`);
+}
+
+/** The values of a float tensor as float32: F32 as is, F64 rounded to nearest float32. */
+export function toFloat32(t: SafetensorsTensor, what: string): Float32Array {
+  if (t.dtype === "F32" && t.data instanceof Float32Array) return t.data;
+  if (t.dtype === "F64" && t.data instanceof Float64Array) return Float32Array.from(t.data);
+  throw new SafetensorsError(`${what}: expected a float tensor (F32 or F64), got ${t.dtype}`);
+}
