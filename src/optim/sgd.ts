@@ -1,0 +1,44 @@
+// Plain stochastic gradient descent, torch.optim.SGD without momentum or weight decay:
+// w -= lr · g. Dense gradients update the whole parameter; row-sparse gradients update only
+// the touched rows (kernels.sgd_rows), so an embedding table costs O(U·E) per step, never
+// O(R·E), and its untouched rows stay bit-identical.
+//
+// Glossary: R rows of a table, E row length, U unique touched rows, n elements of a parameter.
+
+import { kernels } from "../kernels/index.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
+
+export interface SGDOptions {
+  lr: number;
+}
+
+export class SGD implements Optimizer {
+  readonly params: readonly Tensor[];
+  lr: number;
+
+  constructor(params: readonly Tensor[], opts: SGDOptions) {
+    this.params = checkParams("SGD", params);
+    this.lr = checkNonNegative("SGD", "lr", opts.lr);
+  }
+
+  step(): void {
+    const lr = checkNonNegative("SGD.step", "lr", this.lr); // a schedule may have set it
+    this.params.forEach((p, i) => {
+      const sg = gradForStep("SGD.step", i, p);
+      if (sg === null) return;
+      const w = p.data; // (n,)
+      if (sg.kind === "dense") {
+        const g = sg.g; // (n,)
+        for (let j = 0; j < w.length; j++) w[j] -= lr * (g[j] as number); // the same expression as sgd_rows, so dense and sparse agree bit for bit
+      } else {
+        const { ids, values, cols } = sg.rg; // ids (U,), values (U, E)
+        kernels.sgd_rows(ids.length, cols, lr, w, 0, ids, values, 0);
+      }
+    });
+  }
+
+  zeroGrad(): void {
+    zeroGrads(this.params);
+  }
+}

@@ -1,0 +1,100 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import fc from "fast-check";
+import { accuracy, auc, computeMetrics, logloss } from "../../src/train/metrics.ts";
+import { assertClose, assertThrows } from "../helpers/check.ts";
+
+// O(P·Q) reference: the fraction of (positive, negative) pairs ordered right, ties ½.
+function pairwiseAuc(pred: number[], labels: number[]): number {
+  let credit = 0;
+  let pairs = 0;
+  for (let i = 0; i < pred.length; i++) {
+    if (labels[i] !== 1) continue;
+    for (let j = 0; j < pred.length; j++) {
+      if (labels[j] !== 0) continue;
+      pairs++;
+      const a = pred[i] as number;
+      const b = pred[j] as number;
+      credit += a > b ? 1 : a === b ? 0.5 : 0;
+    }
+  }
+  return pairs === 0 ? Number.NaN : credit / pairs;
+}
+
+test("logloss by hand: hard and soft labels", () => {
+  // −(ln 0.9 + ln 0.8 + ln 0.4)/3 = (0.1053605 + 0.2231436 + 0.9162907)/3 = 0.4149316; float64 sums, 1e-12
+  assertClose([logloss([0.9, 0.2, 0.6], [1, 0, 0])], [0.41493159961539], { atol: 1e-12, rtol: 0 });
+  // soft label 0.3 with p = 0.6: −(0.3·ln 0.6 + 0.7·ln 0.4) = 0.15324769 + 0.64140351
+  assertClose([logloss(Float32Array.from([0.5]), [1]), logloss([0.6], [0.3])], [Math.LN2, 0.7946512], { atol: 1e-7, rtol: 0 });
+});
+
+test("logloss clips predictions to [2⁻²³, 1 − 2⁻²³] by default (float32's epsilon), or to a given eps", () => {
+  // a certain miss costs −ln(2⁻²³) = 23·ln 2 = 15.9423852; a certain hit −ln(1 − 2⁻²³) ≈ 1.19e-7
+  assertClose([logloss([1], [0]), logloss([0], [1])], [15.942385152878742, 15.942385152878742], { atol: 1e-9, rtol: 0 });
+  assertClose([logloss([0, 1], [0, 1])], [1.1920929e-7], { atol: 1e-13, rtol: 0 });
+  assertClose([logloss([1], [0], 1e-6)], [13.815510557964274], { atol: 1e-9, rtol: 0 }); // −ln(1e-6)
+  assert.is(logloss([0, 1], [0, 1], 0), 0, "with eps 0, exact hits cost nothing (no 0·log 0 = NaN)");
+  assert.ok(Number.isNaN(logloss([], [])), "NaN for no samples");
+});
+
+test("accuracy is round(p) == y: p = 0.5 counts as 0 (np.round rounds half to even); a threshold can be given", () => {
+  const p = [0.2, 0.5, 0.51, 0.9, 0.7];
+  const y = [0, 0, 1, 0, 1];
+  assert.is(accuracy(p, y), 0.8); // classes 0 0 1 1 1: 4 of 5 right
+  assert.is(accuracy([0.5], [1]), 0);
+  assert.is(accuracy(p, y, 0.8), 0.4); // classes 0 0 0 1 0: 2 of 5 right
+});
+
+test("auc by hand: sklearn's example, a tie example, perfect / inverted / constant predictions", () => {
+  assert.is(auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75); // 3 of 4 pairs ordered right
+  assert.is(auc([0.5, 0.5, 0.5, 0.9], [0, 1, 1, 0]), 0.25); // each positive ties one negative (½) and loses to 0.9
+  assert.is(auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]), 1);
+  assert.is(auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]), 0);
+  assert.is(auc(new Float32Array(6).fill(0.3), [0, 1, 0, 1, 1, 0]), 0.5);
+});
+
+test("auc is NaN when only one class is present (undefined), and for no samples", () => {
+  assert.ok(Number.isNaN(auc([0.1, 0.9], [1, 1])));
+  assert.ok(Number.isNaN(auc([0.1, 0.9], [0, 0])));
+  assert.ok(Number.isNaN(auc([], [])));
+});
+
+test("auc equals the O(n²) pairwise count with many ties; invariant under monotone maps; auc(−p) = 1 − auc(p)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.boolean()), { minLength: 1, maxLength: 80 }),
+      (rows) => {
+        const pred = rows.map(([k]) => k / 5); // six levels: ties are common
+        const labels = rows.map(([, b]) => (b ? 1 : 0));
+        const expected = pairwiseAuc(pred, labels);
+        const got = auc(pred, labels);
+        if (Number.isNaN(expected)) return assert.ok(Number.isNaN(got));
+        // both are k/(2·P·Q) for an integer k; float64 division, 1e-12
+        assertClose([got], [expected], { atol: 1e-12, rtol: 0 });
+        assertClose([auc(pred.map((p) => Math.log(p + 0.01) * 7 - 3), labels)], [expected], { atol: 1e-12, rtol: 0 });
+        assertClose([auc(pred.map((p) => -p), labels)], [1 - expected], { atol: 1e-12, rtol: 0 });
+      },
+    ),
+    { seed: 401, numRuns: 100 },
+  );
+});
+
+test("metrics reject mismatched lengths, non-binary labels, NaN and out-of-range predictions", () => {
+  assertThrows(() => auc([0.1, 0.2, 0.3], [0, 1]), /^auc: pred and labels differ in length — pred is \(3,\), labels is \(2,\)/);
+  assertThrows(() => auc([0.1, 0.2], [0, 2]), /^auc: label at position 1 is 2; labels must be 0 or 1/);
+  assertThrows(() => auc([0.1, Number.NaN], [0, 1]), /^auc: prediction at position 1 is NaN/);
+  assertThrows(() => accuracy([0.1, 1.5], [0, 1]), /^accuracy: prediction at position 1 is 1.5; predictions must be probabilities in \[0, 1\]/);
+  assertThrows(() => logloss([0.1], [1.2]), /^logloss: label at position 0 is 1.2; labels must be in \[0, 1\]/);
+  assertThrows(() => logloss([0.1], [1], 0.5), /^logloss: eps must be in \[0, 0.5\), got 0.5/);
+});
+
+test("computeMetrics bundles auc, logloss, accuracy and n", () => {
+  const m = computeMetrics(Float32Array.from([0.1, 0.4, 0.35, 0.8]), Float32Array.from([0, 0, 1, 1]));
+  assert.is(m.n, 4);
+  assert.is(m.auc, 0.75);
+  assert.is(m.accuracy, 0.75); // classes 0 0 0 1: the 0.35 positive is missed
+  // −(ln 0.9 + ln 0.6 + ln 0.35 + ln 0.8)/4 with float32-rounded inputs; 1e-7
+  assertClose([m.logloss], [(0.10536052 + 0.51082562 + 1.04982212 + 0.22314355) / 4], { atol: 1e-7, rtol: 0 });
+});
+
+test.run();
