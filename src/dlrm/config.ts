@@ -1,0 +1,136 @@
+// The DLRM configuration: the JSON fields of ../shared/golden/README.md (model and run),
+// validated with errors that name the file and the field.
+
+import { readFileSync } from "node:fs";
+import { interactionWidth } from "../ops/interaction.ts";
+
+export interface DLRMConfig {
+  /** Dense features per sample (Dd). */
+  dense_features: number;
+  /** Bottom MLP widths: first = dense_features, last = embedding_dim. */
+  bottom_mlp: number[];
+  /** Embedding width (E). */
+  embedding_dim: number;
+  /** Rows of each table. */
+  table_sizes: number[];
+  pooling: "sum" | "mean";
+  interaction: "dot" | "cat";
+  /** dot only: include each feature's dot with itself. */
+  interaction_itself: boolean;
+  /** Top MLP widths: first = the interaction width, last = 1. */
+  top_mlp: number[];
+  /** bce: sigmoid output and binary cross-entropy (the reference's `--loss-function=bce`); mse: squared error on the sigmoid output. */
+  loss: "bce" | "mse";
+  optimizer: "sgd" | "adagrad" | "rowwise-adagrad";
+  lr: number;
+  batch_size: number;
+  steps: number;
+  /** Facts of generated data: [min, max] lookups per bag, and the index dtype written. */
+  bag_size: [number, number];
+  index_dtype: "int32" | "int64";
+  /** Whether samples carry per-lookup weights. */
+  per_sample_weights: boolean;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Fields that may be left out, with their defaults. */
+const DEFAULTS = {
+  pooling: "sum",
+  interaction: "dot",
+  interaction_itself: false,
+  loss: "bce",
+  optimizer: "sgd",
+  lr: 0.1,
+  batch_size: 128,
+  steps: 1000,
+  bag_size: [1, 1],
+  index_dtype: "int32",
+  per_sample_weights: false,
+} as const;
+
+export function readConfig(path: string): DLRMConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read the model config: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON: ${(e as Error).message}`);
+  }
+  return parseConfig(json, path);
+}
+
+/** Validate a parsed JSON object as a DLRM config; `source` names it in errors. */
+export function parseConfig(json: unknown, source = "config"): DLRMConfig {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new ConfigError(`${source}: the config must be a JSON object`);
+  const o = { ...DEFAULTS, ...(json as Record<string, unknown>) } as Record<string, unknown>;
+  const fail = (field: string, what: string): never => {
+    throw new ConfigError(`${source}: field "${field}" ${what}, got ${JSON.stringify(o[field])}`);
+  };
+  const posInt = (f: string): number => {
+    const v = o[f];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) fail(f, "must be a positive integer");
+    return v as number;
+  };
+  const intList = (f: string, minLen: number): number[] => {
+    const v = o[f];
+    if (!Array.isArray(v) || v.length < minLen || !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 1)) {
+      fail(f, `must be a list of at least ${minLen} positive integers`);
+    }
+    return [...(v as number[])];
+  };
+  const oneOf = <T extends string>(f: string, options: readonly T[]): T => {
+    if (!options.includes(o[f] as T)) fail(f, `must be one of ${options.map((s) => `"${s}"`).join(", ")}`);
+    return o[f] as T;
+  };
+  const known = new Set([
+    "dense_features", "bottom_mlp", "embedding_dim", "table_sizes", "pooling", "interaction", "interaction_itself",
+    "top_mlp", "loss", "optimizer", "lr", "batch_size", "steps", "bag_size", "index_dtype", "per_sample_weights",
+  ]);
+  for (const k of Object.keys(json)) if (!known.has(k)) throw new ConfigError(`${source}: unknown field "${k}"`);
+
+  const cfg: DLRMConfig = {
+    dense_features: posInt("dense_features"),
+    bottom_mlp: intList("bottom_mlp", 2),
+    embedding_dim: posInt("embedding_dim"),
+    table_sizes: intList("table_sizes", 0),
+    pooling: oneOf("pooling", ["sum", "mean"] as const),
+    interaction: oneOf("interaction", ["dot", "cat"] as const),
+    interaction_itself: typeof o.interaction_itself === "boolean" ? o.interaction_itself : fail("interaction_itself", "must be true or false"),
+    top_mlp: intList("top_mlp", 2),
+    loss: oneOf("loss", ["bce", "mse"] as const),
+    optimizer: oneOf("optimizer", ["sgd", "adagrad", "rowwise-adagrad"] as const),
+    lr: typeof o.lr === "number" && Number.isFinite(o.lr) && o.lr > 0 ? o.lr : fail("lr", "must be a positive number"),
+    batch_size: posInt("batch_size"),
+    steps: posInt("steps"),
+    bag_size: parseBagSize(o.bag_size, fail),
+    index_dtype: oneOf("index_dtype", ["int32", "int64"] as const),
+    per_sample_weights: typeof o.per_sample_weights === "boolean" ? o.per_sample_weights : fail("per_sample_weights", "must be true or false"),
+  };
+  const E = cfg.embedding_dim;
+  if (cfg.bottom_mlp[0] !== cfg.dense_features) fail("bottom_mlp", `must start with dense_features (${cfg.dense_features})`);
+  if (cfg.bottom_mlp[cfg.bottom_mlp.length - 1] !== E) fail("bottom_mlp", `must end with embedding_dim (${E})`);
+  const width = interactionWidth(E, cfg.table_sizes.length, cfg.interaction, cfg.interaction_itself);
+  if (cfg.top_mlp[0] !== width) {
+    fail("top_mlp", `must start with the interaction width ${width} (${cfg.interaction}${cfg.interaction_itself ? " with self-interaction" : ""}, ${cfg.table_sizes.length} tables, dim ${E})`);
+  }
+  if (cfg.top_mlp[cfg.top_mlp.length - 1] !== 1) fail("top_mlp", "must end with 1 (one click probability)");
+  return cfg;
+}
+
+function parseBagSize(v: unknown, fail: (f: string, what: string) => never): [number, number] {
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x) && x >= 0) || (v[0] as number) > (v[1] as number)) {
+    return fail("bag_size", "must be [min, max] with 0 <= min <= max");
+  }
+  return [v[0] as number, v[1] as number];
+}

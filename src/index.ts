@@ -1,0 +1,39 @@
+// dlrm-ts public API: re-exports only.
+
+export { Tensor, IndexTensor, indexTensor, empty, zeros, ones, full, fromArray, scalar, rand, randn, toDType } from "./tensor/tensor.ts";
+export type { DType, FloatArray, NestedArray, RowSparseGrad, TensorOptions } from "./tensor/tensor.ts";
+export { Rng, manualSeed } from "./tensor/rng.ts";
+export { OpError, formatShape } from "./tensor/shape.ts";
+export { noGrad, isGradEnabled } from "./autograd/tape.ts";
+export { gradcheck, type GradcheckOptions, type GradcheckResult } from "./autograd/gradcheck.ts";
+
+export { add, sub, mul, div, neg, exp, log, relu, sigmoid, tanh } from "./ops/elementwise.ts";
+export { sum, mean } from "./ops/reduce.ts";
+export { reshape, transpose, permute, concat, slice, indexSelect, gather } from "./ops/shape.ts";
+export { matmul, linear } from "./ops/matmul.ts";
+export { embeddingBag, type Bags, type EmbeddingBagOptions } from "./ops/embedding_bag.ts";
+export { dotInteraction, catInteraction, interactionWidth } from "./ops/interaction.ts";
+export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
+
+export { Module, parameter } from "./nn/module.ts";
+export { Linear, MLP } from "./nn/linear.ts";
+export { EmbeddingBag, EmbeddingBagCollection } from "./nn/embedding_bag.ts";
+export type { Optimizer } from "./optim/optimizer.ts";
+export { SGD } from "./optim/sgd.ts";
+export { Adagrad } from "./optim/adagrad.ts";
+export { RowWiseAdagrad } from "./optim/rowwise_adagrad.ts";
+export { LRPolicyScheduler } from "./optim/schedule.ts";
+
+export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError } from "./io/safetensors.ts";
+export type { Dataset, SparseFeature } from "./data/dataset.ts";
+export { readBatchFile, writeBatchFile } from "./data/batch_file.ts";
+export { batchOf, batchOfRows, type Batch } from "./data/batch.ts";
+export { randomDataset } from "./data/random.ts";
+
+export { DLRM } from "./dlrm/model.ts";
+export { parseConfig, readConfig, type DLRMConfig } from "./dlrm/config.ts";
+export { defaultConfig } from "./dlrm/defaults.ts";
+export { saveCheckpoint, loadCheckpoint } from "./dlrm/checkpoint.ts";
+export { syntheticData } from "./dlrm/synthetic.ts";
+export { train, evaluate, predict } from "./train/trainer.ts";
+export { auc, logloss, accuracy, computeMetrics } from "./train/metrics.ts";

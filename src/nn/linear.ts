@@ -1,0 +1,62 @@
+// Linear and MLP as the reference DLRM builds them (dlrm_s_pytorch.py create_mlp):
+// a Linear per pair of widths, ReLU after each, Sigmoid (or nothing) after the last.
+// Names follow nn.Sequential: the Linear layers are children "0", "2", "4", ...
+// because each activation module takes the odd index between them.
+//
+// Glossary: B batch, I input width, O output width.
+
+import { linear } from "../ops/matmul.ts";
+import { relu, sigmoid } from "../ops/elementwise.ts";
+import { Module } from "./module.ts";
+import { OpError } from "../tensor/shape.ts";
+import { randn, type Tensor } from "../tensor/tensor.ts";
+import type { Rng } from "../tensor/rng.ts";
+
+export class Linear extends Module {
+  readonly weight: Tensor; // (O, I)
+  readonly bias: Tensor; // (O,)
+
+  /** weight ~ N(0, sqrt(2/(I+O))), bias ~ N(0, sqrt(1/O)), as the reference initialises. */
+  constructor(inFeatures: number, outFeatures: number, rng: Rng) {
+    super();
+    if (!Number.isInteger(inFeatures) || !Number.isInteger(outFeatures) || inFeatures < 1 || outFeatures < 1) {
+      throw new OpError("Linear", `widths must be positive integers, got ${inFeatures} → ${outFeatures}`);
+    }
+    this.weight = this.registerParameter("weight", randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) }));
+    this.bias = this.registerParameter("bias", randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) }));
+  }
+
+  forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias); // (B, O)
+  }
+}
+
+export type LastActivation = "relu" | "sigmoid" | "none";
+
+export class MLP extends Module {
+  readonly layers: Linear[] = [];
+  readonly sizes: readonly number[];
+  readonly last: LastActivation;
+
+  /** sizes = [I, hidden..., O]; ReLU after every layer but the last, which gets `last`. */
+  constructor(sizes: readonly number[], last: LastActivation, rng: Rng) {
+    super();
+    if (sizes.length < 2) throw new OpError("MLP", `needs at least two widths, got [${sizes.join(", ")}]`);
+    this.sizes = [...sizes];
+    this.last = last;
+    for (let i = 0; i + 1 < sizes.length; i++) {
+      this.layers.push(this.registerModule(String(2 * i), new Linear(sizes[i] as number, sizes[i + 1] as number, rng)));
+    }
+  }
+
+  forward(x: Tensor): Tensor {
+    let h = x; // (B, sizes[0])
+    this.layers.forEach((layer, i) => {
+      h = layer.forward(h);
+      const act = i === this.layers.length - 1 ? this.last : "relu";
+      if (act === "relu") h = relu(h);
+      else if (act === "sigmoid") h = sigmoid(h);
+    });
+    return h; // (B, sizes[last])
+  }
+}
