@@ -1,0 +1,73 @@
+// A streaming line reader: a text file as batches of lines, with each batch's first line
+// number and the bytes read so far, so that a reader can name `file:line` in its errors
+// and report progress, while never holding more than one chunk of the file in memory.
+//
+// Lines end at "\n"; a "\r" before it is dropped (files written on Windows). A last line
+// without a newline is still a line; a file that ends with "\n" has no empty last line.
+//
+// Glossary: C bytes per chunk read from disk.
+
+import { createReadStream } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
+
+export interface LineBatch {
+  /** Whole lines, without their line endings. */
+  readonly lines: string[];
+  /** 1-based line number of lines[0] in the file. */
+  readonly firstLine: number;
+  /** Bytes of the file read so far (including the partial line carried to the next batch). */
+  readonly bytesRead: number;
+}
+
+export interface LineReaderOptions {
+  /** C: bytes read from disk at a time (default 1 MiB). */
+  chunkBytes?: number;
+  /** latin1 maps every byte to one character (right for ASCII data and MovieLens); utf8 decodes multi-byte characters across chunk boundaries. */
+  encoding?: "latin1" | "utf8";
+}
+
+/** The lines of `path`, one batch per chunk read (a batch may be empty when a chunk holds no line end). */
+export async function* readLineBatches(path: string, opts: LineReaderOptions = {}): AsyncGenerator<LineBatch> {
+  const chunkBytes = opts.chunkBytes ?? 1 << 20;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1) {
+    throw new Error(`readLineBatches: chunkBytes must be a positive integer, got ${chunkBytes}`);
+  }
+  const decoder = new StringDecoder(opts.encoding ?? "latin1");
+  const stream = createReadStream(path, { highWaterMark: chunkBytes });
+  let carry = ""; // the unfinished last line of the previous chunk
+  let nextLine = 1;
+  let bytesRead = 0;
+  for await (const chunk of stream) {
+    const buf = chunk as Buffer;
+    bytesRead += buf.length;
+    const text = carry + decoder.write(buf);
+    const lines: string[] = [];
+    let start = 0;
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+      lines.push(stripCR(text, start, end));
+      start = end + 1;
+    }
+    carry = text.slice(start);
+    const batch: LineBatch = { lines, firstLine: nextLine, bytesRead };
+    nextLine += lines.length;
+    yield batch;
+  }
+  const rest = carry + decoder.end();
+  if (rest.length > 0) yield { lines: [stripCR(rest, 0, rest.length)], firstLine: nextLine, bytesRead };
+}
+
+function stripCR(text: string, start: number, end: number): string {
+  return text.slice(start, end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
+}
+
+/** All lines of an in-memory text (the same line rules as readLineBatches), for small files read whole. */
+export function splitLines(text: string): string[] {
+  const lines: string[] = [];
+  let start = 0;
+  for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+    lines.push(stripCR(text, start, end));
+    start = end + 1;
+  }
+  if (start < text.length) lines.push(stripCR(text, start, text.length));
+  return lines;
+}
