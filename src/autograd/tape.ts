@@ -149,6 +149,10 @@ export function mergeRows(
   cols: number,
   f64: boolean,
 ): RowSparseGrad {
+  if (prev === null && strictlyAscending(ids)) {
+    // Already merged (embeddingBag's backward hands over unique ascending ids): keep as is.
+    return { ids, values, rows, cols };
+  }
   const allIds = prev === null ? ids : concatInt32(prev.ids, ids);
   // Sort positions by id (stable), then sum runs of equal ids.
   const pos = new Int32Array(allIds.length);
@@ -170,6 +174,11 @@ export function mergeRows(
     for (let c = 0; c < cols; c++) out[u * cols + c] += src[off + c] as number;
   }
   return { ids: outIds, values: out, rows, cols };
+}
+
+function strictlyAscending(ids: Int32Array): boolean {
+  for (let i = 1; i < ids.length; i++) if ((ids[i] as number) <= (ids[i - 1] as number)) return false;
+  return true;
 }
 
 function concatInt32(a: Int32Array, b: Int32Array): Int32Array {
