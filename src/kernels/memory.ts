@@ -1,0 +1,412 @@
+// The wasm memory that the kernels, resident tensor storage and (later) worker threads
+// share; its allocator; and the scratch area where kernel arguments that live elsewhere are
+// staged.
+//
+// One shared WebAssembly.Memory per thread (its buffer is a SharedArrayBuffer that other
+// workers can view), created with an explicit maximum of 65536 pages: wasm32 addresses
+// reach 4 GiB and no further. Layout:
+//   [0, 64)       never handed out, so address 0 can mean "none" in kernel calls
+//   [64, top)     blocks, 64-byte aligned, carved by a bump pointer that only rises; a freed
+//                 block goes to the free list of its size class and serves the next request
+//                 of that class (training steps repeat their sizes, so this reuses well)
+//   [top, size)   grown, not yet handed out (fresh pages read as zero)
+// The memory grows in steps of at least 64 MiB (or an eighth of its size): growing is
+// cheap, but the first touch of a fresh page costs ~15 µs, so blocks are reused rather than
+// taken from fresh memory, and nothing ever shrinks.
+//
+// Growth replaces memory.buffer with a new, longer SharedArrayBuffer; views made before keep
+// working (a shared buffer is never detached) but keep their old length, so every view here
+// is made from the current buffer, and every buffer this memory ever had is remembered so
+// that a view made before a growth is still recognised as resident.
+//
+// Above 4 GiB: an allocation that does not fit throws WasmMemoryError naming the requested
+// size, the limit and what is in use. Models larger than one memory must spread their
+// tables over workers (one memory each; see DESIGN "Parallelism").
+//
+// Glossary: Ptr a byte address in the memory; size class the rounded size of a block.
+
+/** A byte address in a wasm memory. Only this module makes them (from the allocator or a resident view). */
+export type Ptr = number & { readonly __brand: "Ptr" };
+
+export const PAGE_BYTES = 65536;
+/** The wasm32 limit: 65536 pages = 4 GiB. */
+export const MAX_PAGES = 65536;
+export const MAX_BYTES = PAGE_BYTES * MAX_PAGES;
+/** Bytes at address 0 that are never handed out. */
+export const RESERVED_BYTES = 64;
+/** Every block starts on a 64-byte boundary (a cache line; more than any SIMD load needs). */
+export const BLOCK_ALIGN = 64;
+const GROW_MIN_BYTES = 64 * 1024 * 1024;
+const DEFAULT_INITIAL_BYTES = 16 * 1024 * 1024;
+
+/** An allocation that a wasm memory cannot hold. */
+export class WasmMemoryError extends Error {
+  override name = "WasmMemoryError";
+}
+
+/** Human-readable bytes: 1.5 GiB, 64 MiB, 512 B. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/**
+ * The block size serving a request of `bytes`: multiples of 64 up to 4 KiB, then 8 classes
+ * per power of two (at most 12.5 % unused), and whole pages above 64 MiB.
+ */
+export function sizeClass(bytes: number): number {
+  if (bytes <= BLOCK_ALIGN) return BLOCK_ALIGN;
+  if (bytes <= 4096) return Math.ceil(bytes / BLOCK_ALIGN) * BLOCK_ALIGN;
+  if (bytes > GROW_MIN_BYTES) return Math.ceil(bytes / PAGE_BYTES) * PAGE_BYTES;
+  const step = 2 ** Math.floor(Math.log2(bytes - 1)) / 8;
+  return Math.ceil(bytes / step) * step;
+}
+
+export interface HeapOptions {
+  /** Use this memory (it must be shared) instead of creating one. */
+  memory?: WebAssembly.Memory;
+  /** Bytes to grow to right away (default 16 MiB). */
+  initialBytes?: number;
+  /** Page limit of a memory created here (default 65536 = 4 GiB). */
+  maximumPages?: number;
+}
+
+/** What addressOf needs of a typed array. */
+export interface TypedView {
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+export interface HeapStats {
+  /** Current size of the memory. */
+  memoryBytes: number;
+  /** End of the bump region: bytes ever carved into blocks (plus the reserved head). */
+  topBytes: number;
+  liveBlocks: number;
+  liveBytes: number;
+  freeBlocks: number;
+  freeBytes: number;
+}
+
+/**
+ * The allocator of one wasm memory: 64-byte aligned blocks, reused by size class. The heap
+ * that creates or is given a memory is the only allocator of that memory.
+ */
+export class WasmHeap {
+  readonly memory: WebAssembly.Memory;
+  readonly maximumBytes: number;
+  #top = RESERVED_BYTES;
+  readonly #free = new Map<number, number[]>(); // size class → free block addresses
+  readonly #live = new Map<number, number>(); // address → size class, blocks in use
+  #liveBytes = 0;
+  #freeBytes = 0;
+  readonly #freshIsZero: boolean; // false for a memory handed in: its content is unknown
+  readonly #buffers = new WeakSet<object>(); // every buffer this memory has had
+  #buffer!: SharedArrayBuffer;
+  #f32!: Float32Array<SharedArrayBuffer>;
+  #i32!: Int32Array<SharedArrayBuffer>;
+  #u8!: Uint8Array<SharedArrayBuffer>;
+
+  constructor(opts: HeapOptions = {}) {
+    const maximumPages = opts.maximumPages ?? MAX_PAGES;
+    if (!Number.isInteger(maximumPages) || maximumPages < 1 || maximumPages > MAX_PAGES) {
+      throw new WasmMemoryError(`wasm memory: maximumPages must be an integer in [1, ${MAX_PAGES}], got ${maximumPages}`);
+    }
+    this.memory = opts.memory ?? new WebAssembly.Memory({ initial: 1, maximum: maximumPages, shared: true });
+    this.maximumBytes = opts.memory === undefined ? maximumPages * PAGE_BYTES : MAX_BYTES;
+    this.#freshIsZero = opts.memory === undefined;
+    this.#refresh();
+    this.#ensure(Math.min(opts.initialBytes ?? DEFAULT_INITIAL_BYTES, this.maximumBytes), false);
+  }
+
+  /** The memory's current buffer (after a growth by anyone, the new one). */
+  buffer(): SharedArrayBuffer {
+    this.#refresh();
+    return this.#buffer;
+  }
+
+  /** Whether buf is (a past or present) buffer of this memory. */
+  owns(buf: ArrayBufferLike): boolean {
+    if (!(buf instanceof SharedArrayBuffer)) return false; // a plain ArrayBuffer never is
+    if (this.#buffers.has(buf)) return true;
+    this.#refresh();
+    return buf === this.#buffer;
+  }
+
+  /** The byte address of view[elementOffset] when the view lies in this memory, else null. */
+  addressOf(view: TypedView, elementOffset = 0): Ptr | null {
+    if (!this.owns(view.buffer)) return null;
+    return (view.byteOffset + elementOffset * view.BYTES_PER_ELEMENT) as Ptr;
+  }
+
+  /** A block of at least `bytes` bytes; contents unspecified (stale data when reused). */
+  alloc(bytes: number): Ptr {
+    if (!Number.isInteger(bytes) || bytes < 0) {
+      throw new WasmMemoryError(`wasm memory: cannot allocate ${bytes} bytes: need a non-negative integer`);
+    }
+    const cls = sizeClass(bytes);
+    let got = cls;
+    let ptr = this.#takeFree(cls);
+    if (ptr === null) {
+      if (this.#top + cls <= this.maximumBytes) {
+        ptr = this.#top;
+        this.#ensure(this.#top + cls);
+        this.#top += cls;
+      } else {
+        // The bump region is exhausted: settle for the smallest larger free block.
+        const larger = this.#smallestFreeAbove(cls);
+        if (larger === null) throw this.#outOfMemory(bytes);
+        got = larger;
+        ptr = this.#takeFree(larger) as number;
+      }
+    }
+    this.#live.set(ptr, got);
+    this.#liveBytes += got;
+    return ptr as Ptr;
+  }
+
+  /** A block of at least `bytes` bytes, all zero. */
+  allocZeroed(bytes: number): Ptr {
+    const fresh = this.#top;
+    const ptr = this.alloc(bytes);
+    // Blocks carved from the bump region of our own memory were never written (fresh pages
+    // are zero); reused blocks hold stale data.
+    if (ptr < fresh || !this.#freshIsZero) this.#u8.fill(0, ptr, ptr + (this.#live.get(ptr) as number));
+    return ptr;
+  }
+
+  /** Return a block for reuse. Freeing an address that is not a live block throws. */
+  free(ptr: Ptr): void {
+    const cls = this.#live.get(ptr);
+    if (cls === undefined) throw new WasmMemoryError(`wasm memory: free(${ptr}): not a live block (double free?)`);
+    this.#live.delete(ptr);
+    this.#liveBytes -= cls;
+    this.#freeBytes += cls;
+    const list = this.#free.get(cls);
+    if (list === undefined) this.#free.set(cls, [ptr]);
+    else list.push(ptr);
+  }
+
+  /** The size of a live block (its size class), or null. */
+  blockBytes(ptr: Ptr): number | null {
+    return this.#live.get(ptr) ?? null;
+  }
+
+  /** Grow now so that `bytes` more can be allocated from fresh memory without growing later. */
+  reserve(bytes: number): void {
+    if (this.#top + bytes > this.maximumBytes) throw this.#outOfMemory(bytes);
+    this.#ensure(this.#top + bytes);
+  }
+
+  /** n float32 at ptr, on the current buffer. */
+  f32(ptr: Ptr, n: number): Float32Array<SharedArrayBuffer> {
+    return new Float32Array(this.buffer(), ptr, n);
+  }
+
+  /** n int32 at ptr, on the current buffer. */
+  i32(ptr: Ptr, n: number): Int32Array<SharedArrayBuffer> {
+    return new Int32Array(this.buffer(), ptr, n);
+  }
+
+  /** The whole memory as float32 (index = address / 4); refreshed after growth. */
+  get heapF32(): Float32Array<SharedArrayBuffer> {
+    this.#refresh();
+    return this.#f32;
+  }
+
+  /** The whole memory as int32 (index = address / 4); refreshed after growth. */
+  get heapI32(): Int32Array<SharedArrayBuffer> {
+    this.#refresh();
+    return this.#i32;
+  }
+
+  stats(): HeapStats {
+    let freeBlocks = 0;
+    for (const list of this.#free.values()) freeBlocks += list.length;
+    return {
+      memoryBytes: this.buffer().byteLength,
+      topBytes: this.#top,
+      liveBlocks: this.#live.size,
+      liveBytes: this.#liveBytes,
+      freeBlocks,
+      freeBytes: this.#freeBytes,
+    };
+  }
+
+  #refresh(): void {
+    const buf = this.memory.buffer;
+    if (buf === this.#buffer) return;
+    if (!(buf instanceof SharedArrayBuffer)) {
+      throw new WasmMemoryError("wasm memory: the memory must be shared (created with shared: true and a maximum)");
+    }
+    this.#buffer = buf;
+    this.#buffers.add(buf);
+    this.#f32 = new Float32Array(buf);
+    this.#i32 = new Int32Array(buf);
+    this.#u8 = new Uint8Array(buf);
+  }
+
+  /** Grow the memory to at least `end` bytes, in large steps unless `stepped` is false. */
+  #ensure(end: number, stepped = true): void {
+    this.#refresh();
+    const cur = this.#buffer.byteLength;
+    if (end <= cur) return;
+    const want = stepped ? Math.max(end, cur + GROW_MIN_BYTES, cur + Math.floor(cur / 8)) : end;
+    const target = Math.min(Math.ceil(want / PAGE_BYTES) * PAGE_BYTES, this.maximumBytes);
+    try {
+      this.memory.grow((target - cur) / PAGE_BYTES);
+    } catch (e) {
+      throw new WasmMemoryError(
+        `wasm memory: growing from ${formatBytes(cur)} to ${formatBytes(target)} failed: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    this.#refresh();
+  }
+
+  #takeFree(cls: number): number | null {
+    const ptr = this.#free.get(cls)?.pop();
+    if (ptr === undefined) return null;
+    this.#freeBytes -= cls;
+    return ptr;
+  }
+
+  #smallestFreeAbove(cls: number): number | null {
+    let best: number | null = null;
+    for (const [size, list] of this.#free) {
+      if (size > cls && list.length > 0 && (best === null || size < best)) best = size;
+    }
+    return best;
+  }
+
+  #outOfMemory(bytes: number): WasmMemoryError {
+    const limit =
+      this.maximumBytes === MAX_BYTES
+        ? `a wasm32 memory holds at most ${formatBytes(MAX_BYTES)}`
+        : `this memory holds at most ${formatBytes(this.maximumBytes)}`;
+    return new WasmMemoryError(
+      `wasm memory: cannot allocate ${formatBytes(bytes)} (${bytes} bytes): ${limit} and ` +
+        `${formatBytes(this.#liveBytes)} are in use — spread the embedding tables over several workers (one memory each)`,
+    );
+  }
+}
+
+/**
+ * A region of the heap for staging kernel arguments that live outside the memory: begin()
+ * sizes it for one kernel call, take() hands out consecutive 64-byte aligned pieces. Its
+ * contents are garbage from earlier calls (kernels must write before they read).
+ */
+export class Scratch {
+  readonly #heap: WasmHeap;
+  /** Staging larger than this is declined (the caller falls back to the reference kernel). */
+  readonly limitBytes: number;
+  #ptr = 0;
+  #capacity = 0;
+  #used = 0;
+
+  constructor(heap: WasmHeap, limitBytes = 512 * 1024 * 1024) {
+    this.#heap = heap;
+    this.limitBytes = limitBytes;
+  }
+
+  /** Make room for `bytes` (the sum of align64 of each piece); false when over the limit. */
+  begin(bytes: number): boolean {
+    if (bytes > this.limitBytes) return false;
+    if (bytes > this.#capacity) {
+      const capacity = Math.min(Math.max(bytes, 2 * this.#capacity, 1 << 20), this.limitBytes);
+      const ptr = this.#heap.alloc(capacity); // may throw WasmMemoryError before anything changes
+      if (this.#capacity > 0) this.#heap.free(this.#ptr as Ptr);
+      this.#ptr = ptr;
+      this.#capacity = capacity;
+    }
+    this.#used = 0;
+    return true;
+  }
+
+  /** The next piece of `bytes` bytes. */
+  take(bytes: number): Ptr {
+    const ptr = this.#ptr + this.#used;
+    this.#used += align64(bytes);
+    if (this.#used > this.#capacity) {
+      throw new WasmMemoryError(`scratch: took ${this.#used} bytes after begin() made room for ${this.#capacity}`);
+    }
+    return ptr as Ptr;
+  }
+}
+
+/** bytes rounded up to a multiple of 64. */
+export function align64(bytes: number): number {
+  return Math.ceil(bytes / BLOCK_ALIGN) * BLOCK_ALIGN;
+}
+
+// ---------------------------------------------------------------------------------------
+// Resident arrays: typed arrays on heap blocks that return to the heap when unreachable.
+
+// A view made with subarray() keeps its parent (and so the block) alive: child → parent.
+const parentOf = new WeakMap<object, object>();
+
+/**
+ * A Float32Array on a heap block. Its block returns to the heap (FinalizationRegistry) once
+ * neither it nor any subarray() of it is reachable. Do not build views on its buffer by
+ * hand (new Float32Array(x.buffer, …)) that outlive it: only subarray() keeps it alive.
+ */
+export class ResidentFloat32Array extends Float32Array<SharedArrayBuffer> {
+  override subarray(begin?: number, end?: number): Float32Array<SharedArrayBuffer> {
+    const view = super.subarray(begin, end);
+    parentOf.set(view, this);
+    return view;
+  }
+}
+
+/** An Int32Array on a heap block, returned like ResidentFloat32Array. */
+export class ResidentInt32Array extends Int32Array<SharedArrayBuffer> {
+  override subarray(begin?: number, end?: number): Int32Array<SharedArrayBuffer> {
+    const view = super.subarray(begin, end);
+    parentOf.set(view, this);
+    return view;
+  }
+}
+
+const registries = new WeakMap<WasmHeap, FinalizationRegistry<number>>();
+
+function registryOf(heap: WasmHeap): FinalizationRegistry<number> {
+  let r = registries.get(heap);
+  if (r === undefined) {
+    r = new FinalizationRegistry<number>((ptr) => heap.free(ptr as Ptr));
+    registries.set(heap, r);
+  }
+  return r;
+}
+
+/** n zero float32 in the heap, returned to it when unreachable. */
+export function residentF32(heap: WasmHeap, n: number): ResidentFloat32Array {
+  const ptr = heap.allocZeroed(n * 4);
+  const view = new ResidentFloat32Array(heap.buffer(), ptr, n);
+  registryOf(heap).register(view, ptr);
+  return view;
+}
+
+/** n zero int32 in the heap, returned to it when unreachable. */
+export function residentI32(heap: WasmHeap, n: number): ResidentInt32Array {
+  const ptr = heap.allocZeroed(n * 4);
+  const view = new ResidentInt32Array(heap.buffer(), ptr, n);
+  registryOf(heap).register(view, ptr);
+  return view;
+}
+
+// ---------------------------------------------------------------------------------------
+// This thread's heap, made on first use (DLRM_KERNELS=js never makes one).
+
+let theHeap: WasmHeap | null = null;
+
+/** The heap of this thread's memory (created on first call). */
+export function defaultHeap(): WasmHeap {
+  if (theHeap === null) theHeap = new WasmHeap();
+  return theHeap;
+}

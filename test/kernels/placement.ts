@@ -1,0 +1,48 @@
+// Test helpers for the kernel suites: put test data where a kernel argument can live (in
+// the wasm memory, or in a plain JS array that the wrapper stages) at an element offset,
+// with sentinel values around it so that writes outside the argument's extent show up.
+
+import fc from "fast-check";
+import { defaultHeap, residentF32, residentI32 } from "../../src/kernels/memory.ts";
+
+export type Where = "resident" | "plain";
+
+export const whereArb: fc.Arbitrary<Where> = fc.constantFrom<Where>("resident", "plain");
+
+/** The value around placed data: any write outside the extent changes it. */
+export const SENTINEL = -12345.5;
+
+/** A float32 array of off + data.length + tail elements, data at off, sentinels elsewhere. */
+export function placeF32(data: ArrayLike<number>, where: Where, off: number, tail = 3): Float32Array {
+  const n = off + data.length + tail;
+  const arr = where === "resident" ? residentF32(defaultHeap(), n) : new Float32Array(n);
+  arr.fill(SENTINEL);
+  arr.set(data, off);
+  return arr;
+}
+
+/** An int32 array holding data at offset 0 (the kernels take int arrays from their start). */
+export function placeI32(data: ArrayLike<number>, where: Where): Int32Array {
+  const arr = where === "resident" ? residentI32(defaultHeap(), data.length) : new Int32Array(data.length);
+  arr.set(data);
+  return arr;
+}
+
+/** n values uniform in [lo, hi), rounded to float32, from a fast-check seed. */
+export function values(seed: number, n: number, lo = -1, hi = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    // xorshift32: cheap, deterministic, good enough for test data
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = lo + ((hi - lo) * s) / 4294967296;
+  }
+  return out;
+}
+
+/** Unit roundoff of float32. */
+export const U32 = 2 ** -24;
