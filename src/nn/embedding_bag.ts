@@ -7,6 +7,7 @@ import { embeddingBag, type Bags } from "../ops/embedding_bag.ts";
 import { Module } from "./module.ts";
 import { OpError } from "../tensor/shape.ts";
 import { rand, type IndexTensor, type Tensor } from "../tensor/tensor.ts";
+import { withResidentStorage } from "../tensor/storage.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 export class EmbeddingBag extends Module {
@@ -21,7 +22,8 @@ export class EmbeddingBag extends Module {
       throw new OpError("EmbeddingBag", `rows and dim must be positive integers, got ${rows} × ${dim}`);
     }
     const bound = Math.sqrt(1 / rows);
-    this.weight = this.registerParameter("weight", rand([rows, dim], { rng: opts.rng, lo: -bound, hi: bound }));
+    // The table lives in wasm memory (resident): lookups and row updates never copy it.
+    this.weight = this.registerParameter("weight", withResidentStorage(() => rand([rows, dim], { rng: opts.rng, lo: -bound, hi: bound })));
     this.mode = opts.mode;
     this.label = opts.label ?? "table";
   }

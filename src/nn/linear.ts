@@ -10,6 +10,7 @@ import { relu, sigmoid } from "../ops/elementwise.ts";
 import { Module } from "./module.ts";
 import { OpError } from "../tensor/shape.ts";
 import { randn, type Tensor } from "../tensor/tensor.ts";
+import { withResidentStorage } from "../tensor/storage.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 export class Linear extends Module {
@@ -22,8 +23,9 @@ export class Linear extends Module {
     if (!Number.isInteger(inFeatures) || !Number.isInteger(outFeatures) || inFeatures < 1 || outFeatures < 1) {
       throw new OpError("Linear", `widths must be positive integers, got ${inFeatures} → ${outFeatures}`);
     }
-    this.weight = this.registerParameter("weight", randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) }));
-    this.bias = this.registerParameter("bias", randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) }));
+    // Parameters live in wasm memory (resident), where the kernels use them with no copy.
+    this.weight = this.registerParameter("weight", withResidentStorage(() => randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) })));
+    this.bias = this.registerParameter("bias", withResidentStorage(() => randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) })));
   }
 
   forward(x: Tensor): Tensor {

@@ -13,7 +13,7 @@
 // Glossary: R rows of a table, E row length, U unique touched rows, n elements of a parameter.
 
 import { kernels } from "../kernels/index.ts";
-import { allocFloat } from "../tensor/storage.ts";
+import { allocFloatLike } from "../tensor/storage.ts";
 import type { FloatArray, Tensor } from "../tensor/tensor.ts";
 import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
 
@@ -54,7 +54,7 @@ export class Adagrad implements Optimizer {
       if (sg === null) return;
       let acc = this.#acc[i] as FloatArray | null; // (n,)
       if (acc === null) {
-        acc = allocFloat(p.dtype, p.size);
+        acc = allocFloatLike(p.data, p.size); // resident when the table is: no staging in the update
         acc.fill(this.initialAccumulator);
         this.#acc[i] = acc;
       }

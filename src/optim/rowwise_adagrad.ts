@@ -25,7 +25,7 @@
 
 import { kernels } from "../kernels/index.ts";
 import { formatShape, OpError } from "../tensor/shape.ts";
-import { allocFloat } from "../tensor/storage.ts";
+import { allocFloatLike } from "../tensor/storage.ts";
 import type { FloatArray, Tensor } from "../tensor/tensor.ts";
 import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
 
@@ -68,7 +68,7 @@ export class RowWiseAdagrad implements Optimizer {
       let st = this.#state[i] as RowWiseAdagradState | null;
       if (st === null) {
         const n = sg.kind === "rows" ? sg.rg.rows : p.size;
-        st = { kind: sg.kind, acc: allocFloat(p.dtype, n) };
+        st = { kind: sg.kind, acc: allocFloatLike(p.data, n) }; // resident when the table is
         this.#state[i] = st;
       } else if (st.kind !== sg.kind) {
         const was = st.kind === "rows" ? "row-sparse" : "dense";
