@@ -21,10 +21,22 @@ export class UsageError extends Error {
 }
 
 export function parseFlags(verb: string, argv: readonly string[], specs: FlagSpecs): ParsedFlags {
+  return parseArgs(verb, argv, specs, false).flags;
+}
+
+/** Flags and, when `positional` is true, the other arguments in order (e.g. input files). */
+export function parseArgs(verb: string, argv: readonly string[], specs: FlagSpecs, positional: boolean): { flags: ParsedFlags; args: string[] } {
   const out: ParsedFlags = new Map();
+  const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (!arg.startsWith("--")) throw new UsageError(`${verb}: unexpected argument "${arg}" (flags start with --; see dlrm ${verb} --help)`);
+    if (!arg.startsWith("--")) {
+      if (positional) {
+        args.push(arg);
+        continue;
+      }
+      throw new UsageError(`${verb}: unexpected argument "${arg}" (flags start with --; see dlrm ${verb} --help)`);
+    }
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const spec = specs[name];
@@ -45,7 +57,7 @@ export function parseFlags(verb: string, argv: readonly string[], specs: FlagSpe
     }
     out.set(name, convert(verb, name, spec.type, raw));
   }
-  return out;
+  return { flags: out, args };
 }
 
 function convert(verb: string, name: string, type: FlagType, raw: string): string | number {
@@ -85,4 +97,21 @@ export function positiveInt(verb: string, f: ParsedFlags, name: string, fallback
   const v = getNumber(f, name) ?? fallback;
   if (!Number.isInteger(v) || v < 1) throw new UsageError(`${verb}: --${name} must be a positive integer, got ${v}`);
   return v;
+}
+
+/** A non-negative integer flag, or undefined when absent. */
+export function nonNegativeInt(verb: string, f: ParsedFlags, name: string): number | undefined {
+  const v = getNumber(f, name);
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 0) throw new UsageError(`${verb}: --${name} must be a non-negative integer, got ${v}`);
+  return v;
+}
+
+/** A string flag that must be one of `options`, or its fallback. */
+export function oneOf<T extends string>(verb: string, f: ParsedFlags, name: string, options: readonly T[], fallback: T): T {
+  const v = getString(f, name) ?? fallback;
+  if (!(options as readonly string[]).includes(v)) {
+    throw new UsageError(`${verb}: --${name} must be ${options.slice(0, -1).join(", ")}${options.length > 1 ? " or " : ""}${options[options.length - 1]}, got "${v}"`);
+  }
+  return v as T;
 }

@@ -1,19 +1,23 @@
-// The `dlrm` command: train and predict with DLRM from the command line.
+// The `dlrm` command: preprocess data, train and predict with DLRM from the command line.
 //
-//   dlrm train   [--model config.json] [--data file|random|synthetic] ...
-//   dlrm predict --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
+//   dlrm train      [--model config.json] [--data file|random|synthetic|criteo:…|movielens:…|synthetic-trace:…] ...
+//   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
+//   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { getBool, getNumber, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
-import { loadData } from "./data_source.ts";
+import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
+import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest } from "./data_source.ts";
+import { readSafetensorsMetadata } from "./metadata.ts";
+import { runPreprocess } from "./preprocess.ts";
 import { readBatchFile } from "../data/batch_file.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint, saveCheckpoint } from "../dlrm/checkpoint.ts";
-import { readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
@@ -31,10 +35,20 @@ export interface Io {
   stderr: { write(s: string): unknown; isTTY?: boolean };
 }
 
+const OPTIMIZERS = ["sgd", "adagrad", "rowwise-adagrad"] as const;
+
 const TRAIN_FLAGS: FlagSpecs = {
-  model: { type: "string", placeholder: "config.json", help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model" },
-  data: { type: "string", placeholder: "file|random|synthetic", help: "training data: a batch file (.safetensors) or a generator (default synthetic)" },
-  "eval-data": { type: "string", placeholder: "file|random", help: "evaluation data; synthetic data brings its own held-out split" },
+  model: { type: "string", placeholder: "config.json", help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it" },
+  data: {
+    type: "string",
+    placeholder: "spec",
+    help: "training data (default synthetic): a batch file (.safetensors); random; synthetic; criteo:<file>[,<file>...] (raw Criteo logs); movielens:<dir> (with --split); synthetic-trace:<profile> (ids from a reuse-distance profile, {t} = table number)",
+  },
+  "eval-data": { type: "string", placeholder: "spec", help: "evaluation data, in the forms of --data; default: Criteo's test split, MovieLens's <split>.test, synthetic's held-out split" },
+  split: { type: "string", placeholder: "name", help: "MovieLens split: train on <name>.base, evaluate on <name>.test (default u1; u1 … u5 are rebuilt from u.data when absent)" },
+  "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
+  "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative training sample with this probability (default 0)" },
+  "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
   init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names)" },
   save: { type: "string", placeholder: "ckpt.safetensors", help: "write the trained parameters here (atomically)" },
   steps: { type: "int", help: "optimizer steps (default: the config's steps, or --epochs)" },
@@ -42,23 +56,27 @@ const TRAIN_FLAGS: FlagSpecs = {
   "batch-size": { type: "int", help: "samples per step (default: the config's batch_size)" },
   lr: { type: "number", help: "learning rate (default: the config's lr)" },
   optimizer: { type: "string", placeholder: "sgd|adagrad|rowwise-adagrad", help: "optimizer (default: the config's optimizer)" },
+  "adagrad-initial-accumulator": {
+    type: "number",
+    help: "adagrad: starting value of every accumulator (PyTorch's initial_accumulator_value; default 0, or the built-in model's)",
+  },
   "lr-num-warmup-steps": { type: "int", help: "linear warm-up steps of the learning rate (default 0)" },
   "lr-decay-start-step": { type: "int", help: "step where the polynomial decay starts (default 0)" },
   "lr-num-decay-steps": { type: "int", help: "steps of polynomial decay (default 0: no decay)" },
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
   seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
   log: { type: "string", placeholder: "file.jsonl", help: "one JSON object per step (step, loss, lr), then the eval" },
-  "data-size": { type: "int", help: "samples to generate for random/synthetic data (default: steps × batch, at least 50000 for synthetic)" },
-  "num-indices-per-lookup": { type: "int", help: "random data: lookups per bag, or the maximum (default 10)" },
-  "num-indices-per-lookup-fixed": { type: "bool", help: "random data: every bag has exactly --num-indices-per-lookup lookups" },
-  "test-freq": { type: "int", help: "also evaluate every N steps (default: only at the end)" },
+  "data-size": { type: "int", help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)" },
+  "num-indices-per-lookup": { type: "int", help: "random/synthetic-trace data: lookups per bag, or the maximum (default 10)" },
+  "num-indices-per-lookup-fixed": { type: "bool", help: "random/synthetic-trace data: every bag has exactly --num-indices-per-lookup lookups" },
+  "test-freq": { type: "int", help: "also evaluate every N steps, printing a JSON eval line each time (default: only at the end)" },
   "print-freq": { type: "int", help: "when stderr is not a terminal, a progress line every N steps (default 100)" },
   workers: { type: "int", help: "worker threads (only 1 for now)" },
   help: { type: "bool", help: "show this help" },
 };
 
 const PREDICT_FLAGS: FlagSpecs = {
-  model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the built-in model" },
+  model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the built-in model" },
   checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required)" },
   data: { type: "string", placeholder: "batches.safetensors", help: "samples to score (required)" },
   out: { type: "string", placeholder: "preds.safetensors", help: "where to write `pred` F32 [N], in data order (required)" },
@@ -69,8 +87,9 @@ const PREDICT_FLAGS: FlagSpecs = {
 const USAGE = `dlrm: train and run the Deep Learning Recommendation Model
 
 Usage:
-  dlrm train [flags]     train a model (dlrm train --help)
-  dlrm predict [flags]   write click probabilities for a batch file (dlrm predict --help)
+  dlrm train [flags]                   train a model (dlrm train --help)
+  dlrm predict [flags]                 write click probabilities for a batch file (dlrm predict --help)
+  dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -80,9 +99,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       io.stdout.write(USAGE);
       return verb === undefined ? 2 : 0;
     }
-    if (verb === "train") return runTrain(rest, io);
+    if (verb === "train") return await runTrain(rest, io);
     if (verb === "predict") return runPredict(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train or predict; see dlrm --help)`);
+    if (verb === "preprocess") return await runPreprocess(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
@@ -91,11 +111,21 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
   }
 }
 
-function loadConfig(path: string | undefined): DLRMConfig {
-  return path === undefined ? defaultConfig() : readConfig(path);
+/** --model, else the config a `dlrm train --save` checkpoint records, else the built-in default. */
+function predictConfig(path: string | undefined, checkpoint: string): DLRMConfig {
+  if (path !== undefined) return readConfig(path);
+  const recorded = readSafetensorsMetadata(checkpoint)["dlrm_config"];
+  if (recorded === undefined) return defaultConfig();
+  let json: unknown;
+  try {
+    json = JSON.parse(recorded);
+  } catch {
+    throw new UsageError(`predict: ${checkpoint}: its dlrm_config metadata is not JSON; give --model`);
+  }
+  return parseConfig(json, `${checkpoint} (dlrm_config metadata)`);
 }
 
-function runTrain(argv: readonly string[], io: Io): number {
+async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const f = parseFlags("train", argv, TRAIN_FLAGS);
   if (getBool(f, "help")) {
     io.stdout.write(helpText("Usage: dlrm train [flags]", "Train a DLRM; the last line printed is a JSON object with the final metrics.", TRAIN_FLAGS));
@@ -103,38 +133,73 @@ function runTrain(argv: readonly string[], io: Io): number {
   }
   const workers = positiveInt("train", f, "workers", 1);
   if (workers !== 1) throw new UsageError(`train: --workers ${workers} is not supported yet (hybrid-parallel training comes later); use --workers 1`);
-  const config = loadConfig(getString(f, "model"));
-  const batchSize = positiveInt("train", f, "batch-size", config.batch_size);
-  const lr = getNumber(f, "lr") ?? config.lr;
-  if (!(lr > 0)) throw new UsageError(`train: --lr must be positive, got ${lr}`);
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
-  const optimizerName = getString(f, "optimizer") ?? config.optimizer;
-  if (!["sgd", "adagrad", "rowwise-adagrad"].includes(optimizerName)) {
-    throw new UsageError(`train: --optimizer must be sgd, adagrad or rowwise-adagrad, got "${optimizerName}"`);
-  }
-  const spec = getString(f, "data") ?? "synthetic";
   const stepsFlag = f.has("steps") ? positiveInt("train", f, "steps", 1) : undefined;
-  const epochs = f.has("epochs") ? positiveInt("train", f, "epochs", 1) : undefined;
-  const plannedSteps = stepsFlag ?? config.steps;
-  const defaultSize = spec === "synthetic" ? Math.max(50000, plannedSteps * batchSize) : plannedSteps * batchSize;
-  const dataSize = positiveInt("train", f, "data-size", defaultSize);
-
-  const data = loadData({
-    spec,
-    evalSpec: getString(f, "eval-data") ?? null,
-    config,
+  const epochsFlag = f.has("epochs") ? positiveInt("train", f, "epochs", 1) : undefined;
+  const subSampleRate = getNumber(f, "data-sub-sample-rate") ?? 0;
+  if (!(subSampleRate >= 0 && subSampleRate <= 1)) throw new UsageError(`train: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
+  // Flag values are checked before any data is read (reading a Criteo file takes minutes).
+  const optimizerFlag = f.has("optimizer") ? oneOf("train", f, "optimizer", OPTIMIZERS, "sgd") : undefined;
+  const lrFlag = getNumber(f, "lr");
+  if (lrFlag !== undefined && !(lrFlag > 0)) throw new UsageError(`train: --lr must be positive, got ${lrFlag}`);
+  const accFlag = getNumber(f, "adagrad-initial-accumulator");
+  if (accFlag !== undefined && !(accFlag >= 0)) throw new UsageError(`train: --adagrad-initial-accumulator must be >= 0, got ${accFlag}`);
+  if (f.has("batch-size")) positiveInt("train", f, "batch-size", 1);
+  const printFreq = positiveInt("train", f, "print-freq", 100);
+  const testFreq = nonNegativeInt("train", f, "test-freq") ?? 0;
+  const evalText = getString(f, "eval-data");
+  const request: DataRequest = {
+    train: parseDataSpec("train", "--data", getString(f, "data") ?? "synthetic"),
+    eval: evalText === undefined ? null : parseDataSpec("train", "--eval-data", evalText),
+    split: getString(f, "split") ?? null,
+    maxIndRange: nonNegativeInt("train", f, "max-ind-range"),
+    onBadLine: oneOf("train", f, "on-bad-line", ["error", "skip"] as const, "error"),
+    subSampleRate,
     seed,
-    dataSize,
     numIndicesPerLookup: getNumber(f, "num-indices-per-lookup") ?? 10,
     numIndicesPerLookupFixed: getBool(f, "num-indices-per-lookup-fixed"),
-  });
+    progress: io.stderr,
+  };
+
+  // Real data first: it defines the tables of the built-in model, or checks those of --model.
+  const source = await loadSourceData(request);
+  if (source !== null && f.has("data-size")) throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
+  const modelPath = getString(f, "model");
+  let config: DLRMConfig;
+  let builtinEpochs: number | undefined;
+  let builtinAccumulator = 0;
+  if (modelPath !== undefined) {
+    config = readConfig(modelPath);
+    if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
+  } else if (source?.family === "movielens" || source?.family === "criteo") {
+    const sizes = source.tableSizes as number[];
+    const builtin = source.family === "movielens" ? movielensModel(sizes, source.train.denseFeatures) : criteoModel(sizes, source.train.denseFeatures);
+    config = builtin.config;
+    builtinEpochs = builtin.epochs;
+    builtinAccumulator = builtin.adagradInitialAccumulator;
+  } else {
+    config = defaultConfig();
+  }
+
+  const batchSize = positiveInt("train", f, "batch-size", config.batch_size);
+  const lr = lrFlag ?? config.lr;
+  const optimizerName = optimizerFlag ?? config.optimizer;
+  if (accFlag !== undefined && optimizerName !== "adagrad") {
+    throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
+  }
+  const initialAccumulator = accFlag ?? builtinAccumulator;
+  const plannedSteps = stepsFlag ?? config.steps;
+  const generated = request.train.kind === "synthetic" ? Math.max(50000, plannedSteps * batchSize) : plannedSteps * batchSize;
+  const dataSize = positiveInt("train", f, "data-size", generated);
+  const data = await finishData(request, source, config, dataSize);
+  const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
 
   const model = new DLRM(config, new Rng(seed));
   const init = getString(f, "init");
   if (init !== undefined) loadCheckpoint(init, model);
-  const optimizer = makeOptimizer(optimizerName, model, lr);
+  const optimizer = makeOptimizer(optimizerName, model, lr, initialAccumulator);
   const warmup = getNumber(f, "lr-num-warmup-steps") ?? 0;
   const decayStart = getNumber(f, "lr-decay-start-step") ?? 0;
   const decaySteps = getNumber(f, "lr-num-decay-steps") ?? 0;
@@ -147,6 +212,7 @@ function runTrain(argv: readonly string[], io: Io): number {
   };
   io.stderr.write(
     `dlrm train: ${data.train.n} samples, ${config.table_sizes.length} tables, ${steps} steps of ${batchSize}, ${optimizerName} lr ${lr}` +
+      `${optimizerName === "adagrad" && initialAccumulator > 0 ? ` (initial accumulator ${initialAccumulator})` : ""}` +
       `${Object.entries(data.notes).map(([k, v]) => `, ${k} ${v}`).join("")}\n`,
   );
   try {
@@ -160,8 +226,8 @@ function runTrain(argv: readonly string[], io: Io): number {
       steps,
       shuffle: !getBool(f, "no-shuffle"),
       seed,
-      testFreq: getNumber(f, "test-freq") ?? 0,
-      progress: new Progress({ out: io.stderr, every: positiveInt("train", f, "print-freq", 100), label: "train" }),
+      testFreq,
+      progress: new Progress({ out: io.stderr, every: printFreq, label: "train" }),
       onStep: (r) => log({ step: r.step, loss: r.loss, lr: r.lr }),
       onEval: (r) => {
         const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n, ...data.notes };
@@ -170,7 +236,7 @@ function runTrain(argv: readonly string[], io: Io): number {
       },
     });
     const save = getString(f, "save");
-    if (save !== undefined) saveCheckpoint(save, model, { steps: String(steps) });
+    if (save !== undefined) saveCheckpoint(save, model, { steps: String(steps), dlrm_config: JSON.stringify(config) });
     const tail = result.losses.slice(-100);
     const trainLoss = tail.reduce((a, b) => a + b, 0) / tail.length;
     const final = result.eval
@@ -183,9 +249,9 @@ function runTrain(argv: readonly string[], io: Io): number {
   return 0;
 }
 
-function makeOptimizer(name: string, model: DLRM, lr: number): Optimizer {
+function makeOptimizer(name: (typeof OPTIMIZERS)[number], model: DLRM, lr: number, initialAccumulator: number): Optimizer {
   const params = model.parameters();
-  if (name === "adagrad") return new Adagrad(params, { lr });
+  if (name === "adagrad") return new Adagrad(params, { lr, initialAccumulator });
   if (name === "rowwise-adagrad") return new RowWiseAdagrad(params, { lr });
   return new SGD(params, { lr });
 }
@@ -204,7 +270,7 @@ function runPredict(argv: readonly string[], io: Io): number {
   const checkpoint = required("checkpoint");
   const dataPath = required("data");
   const out = required("out");
-  const config = loadConfig(getString(f, "model"));
+  const config = predictConfig(getString(f, "model"), checkpoint);
   const model = new DLRM(config, new Rng(0));
   loadCheckpoint(checkpoint, model);
   const data = readBatchFile(dataPath);

@@ -59,14 +59,22 @@ interface Item {
   genres: number[];
 }
 
-/** Reads `<dir>/u.user`, `<dir>/u.item`, `<dir>/<split>.base` (train) and `<dir>/<split>.test` (test). */
-export function readMovieLens(dir: string, split: string): MovieLensData {
+/** The text of a ratings file (user, item, rating, timestamp lines) and the name its errors give. */
+export interface RatingsText {
+  path: string;
+  text: string;
+}
+
+/** Reads `<dir>/u.user`, `<dir>/u.item`, `<dir>/<split>.base` (train) and `<dir>/<split>.test` (test).
+ *  `ratings` replaces the two split files with texts already in memory (e.g. a split rebuilt
+ *  from u.data when its files are absent). */
+export function readMovieLens(dir: string, split: string, ratings?: { base: RatingsText; test: RatingsText }): MovieLensData {
   const users = readUsers(join(dir, "u.user"));
   const items = readItems(join(dir, "u.item"));
-  const basePath = join(dir, `${split}.base`);
-  const testPath = join(dir, `${split}.test`);
-  const base = readRatings(basePath, users.byId, items.byId, split);
-  const test = readRatings(testPath, users.byId, items.byId, split);
+  const basePath = ratings?.base.path ?? join(dir, `${split}.base`);
+  const testPath = ratings?.test.path ?? join(dir, `${split}.test`);
+  const base = readRatings(basePath, users.byId, items.byId, split, ratings?.base.text);
+  const test = readRatings(testPath, users.byId, items.byId, split, ratings?.test.text);
 
   const occupations = [...new Set(users.list.map((u) => u.occupation))].sort();
   const occupationRow = new Map(occupations.map((o, i) => [o, i]));
@@ -241,11 +249,11 @@ interface Rating {
   time: number;
 }
 
-/** <split>.base / <split>.test: user, item, rating, timestamp, tab-separated. */
-function readRatings(path: string, users: Map<number, User>, items: Map<number, Item>, split: string): Rating[] {
+/** <split>.base / <split>.test (or their text, when given): user, item, rating, timestamp, tab-separated. */
+function readRatings(path: string, users: Map<number, User>, items: Map<number, Item>, split: string, given?: string): Rating[] {
   let text: string;
   try {
-    text = readFileSync(path, "latin1");
+    text = given ?? readFileSync(path, "latin1");
   } catch (e) {
     throw new Error(
       `movielens: cannot read ${path} (split ${JSON.stringify(split)} needs ${split}.base and ${split}.test): ${e instanceof Error ? e.message : String(e)}`,

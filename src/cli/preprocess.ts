@@ -1,0 +1,72 @@
+// `dlrm preprocess criteo <file...> --out <batches.safetensors>`: raw Criteo click logs to
+// our batch format, every row kept, in file order, with the dictionary that numbered the
+// categorical values written beside it (`x.safetensors` → `x.dict.safetensors`).
+//
+// Training on the output is training on the raw files: `dlrm train --data x.safetensors`
+// reads the dictionary beside it (the built-in model's table sizes) and the rows per input
+// file from the metadata (the reference's train/test protocol), and maps --eval-data
+// criteo:<files> through the same dictionary. Splits and sub-sampling are not applied
+// here; they apply when training.
+//
+// `--dictionary <dict>` numbers the rows with an existing dictionary instead of building
+// one (evaluation data, so that its ids mean what they meant in training): values it does
+// not know go to each table's unknown row. The dictionary is then copied beside the output.
+//
+// Both files are written atomically (temp file, then rename), the dictionary first, so a
+// batch file on disk always has its dictionary.
+
+import { getBool, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
+import { criteoBatchMetadata, dictionaryPathFor, readCriteoFiles } from "./criteo_source.ts";
+import type { Io } from "./main.ts";
+import { writeBatchFile } from "../data/batch_file.ts";
+import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo.ts";
+
+const PREPROCESS_FLAGS: FlagSpecs = {
+  out: { type: "string", placeholder: "file.safetensors", help: "the batch file to write (required); the dictionary goes beside it as <name>.dict.safetensors" },
+  "max-ind-range": { type: "int", help: "take each categorical value modulo R before numbering (default: no modulo)" },
+  "on-bad-line": { type: "string", placeholder: "error|skip", help: "a malformed line is an error naming file:line (default), or is skipped and counted" },
+  dictionary: { type: "string", placeholder: "dict.safetensors", help: "number the values with this existing dictionary (e.g. the training data's, for eval data) instead of building one" },
+  help: { type: "bool", help: "show this help" },
+};
+
+const USAGE = "Usage: dlrm preprocess criteo <file...> --out <file.safetensors> [flags]";
+const ABOUT =
+  "Read raw Criteo click logs (Kaggle train.txt or Terabyte day_N: label, 13 integer and 26 hexadecimal features, tab-separated) " +
+  "and write every row, in file order, in the batch format, with the dictionary of categorical values beside it. " +
+  "Prints a JSON summary line.";
+
+export async function runPreprocess(argv: readonly string[], io: Io): Promise<number> {
+  const { flags: f, args } = parseArgs("preprocess", argv, PREPROCESS_FLAGS, true);
+  if (getBool(f, "help")) {
+    io.stdout.write(helpText(USAGE, ABOUT, PREPROCESS_FLAGS));
+    return 0;
+  }
+  const [kind, ...files] = args;
+  if (kind === undefined) throw new UsageError("preprocess: name the data set and the files: dlrm preprocess criteo <file...> --out <file.safetensors>");
+  if (kind !== "criteo") throw new UsageError(`preprocess: unknown data set "${kind}" (only criteo is preprocessed; MovieLens is read directly)`);
+  if (files.length === 0) throw new UsageError("preprocess: criteo needs at least one input file");
+  const out = getString(f, "out");
+  if (out === undefined) throw new UsageError("preprocess: --out is required");
+  const onBadLine = oneOf("preprocess", f, "on-bad-line", ["error", "skip"] as const, "error");
+  const maxIndRange = nonNegativeInt("preprocess", f, "max-ind-range");
+  const dictPath = getString(f, "dictionary");
+  const dictOut = dictionaryPathFor(out);
+
+  const given = dictPath === undefined ? undefined : loadDictionary(dictPath);
+  const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, progress: io.stderr, label: "preprocess criteo" });
+  const R = read.dictionary.maxIndRange;
+  saveDictionary(dictOut, read.dictionary);
+  writeBatchFile(out, read.data, { metadata: criteoBatchMetadata({ files: [...files], fileRows: read.fileRows, skipped: read.skipped }, R) });
+  const summary = {
+    event: "preprocess",
+    out,
+    dictionary: dictOut,
+    rows: read.data.n,
+    file_rows: read.fileRows,
+    skipped_lines: read.skipped,
+    max_ind_range: R,
+    table_sizes: criteoTableSizes(read.dictionary),
+  };
+  io.stdout.write(`${JSON.stringify(summary)}\n`);
+  return 0;
+}

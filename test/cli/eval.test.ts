@@ -1,0 +1,102 @@
+// Evaluation in `dlrm train`: --test-freq prints an eval line every N steps and the final
+// one is always the last line of stdout (never printed twice); the log holds the same
+// events; and the final metrics are those of the saved model's predictions, recomputed here
+// naively (AUC by counting pairs, logloss and accuracy by their definitions); predict
+// without --model uses the config the checkpoint records.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCli, tempDir } from "../helpers/cli.ts";
+import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
+import { randomDataset } from "../../src/data/random.ts";
+import { readSafetensors } from "../../src/io/safetensors.ts";
+
+const TINY = { dense_features: 3, bottom_mlp: [3, 4, 2], embedding_dim: 2, table_sizes: [5, 7], top_mlp: [5, 4, 1], batch_size: 4, steps: 5, lr: 0.1 };
+
+function setup(): { dir: string; cleanup: () => void; model: string; train: string; evalData: string } {
+  const t = tempDir();
+  const model = join(t.dir, "model.json");
+  writeFileSync(model, JSON.stringify(TINY));
+  const gen = (n: number, seed: number): ReturnType<typeof randomDataset> =>
+    randomDataset({ n, denseFeatures: 3, tableSizes: [5, 7], numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed });
+  const train = join(t.dir, "train.safetensors");
+  const evalData = join(t.dir, "eval.safetensors");
+  writeBatchFile(train, gen(40, 1));
+  writeBatchFile(evalData, gen(30, 2));
+  return { ...t, model, train, evalData };
+}
+
+const jsonLines = (text: string): Record<string, unknown>[] =>
+  text
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test("--test-freq: an eval line every N steps, the final one last and once", async () => {
+  const s = setup();
+  try {
+    const log = join(s.dir, "log.jsonl");
+    let r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--test-freq", "2", "--log", log]);
+    assert.is(r.code, 0, r.stderr);
+    let lines = jsonLines(r.stdout);
+    assert.equal(lines.map((l) => l.step), [2, 4, 5]);
+    assert.ok(lines.every((l) => l.event === "eval" && ["auc", "logloss", "accuracy"].every((k) => typeof l[k] === "number")));
+    assert.ok("train_loss" in (lines[2] as object));
+    const events = jsonLines(readFileSync(log, "utf8")).filter((l) => l.event === "eval");
+    assert.equal(events.map((l) => l.step), [2, 4, 5]);
+
+    // A period that divides the steps: the last step's eval is printed once, as the final line.
+    r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "4", "--test-freq", "2"]);
+    lines = jsonLines(r.stdout);
+    assert.equal(lines.map((l) => l.step), [2, 4]);
+    assert.ok("train_loss" in (lines[1] as object));
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("the final metrics are the saved model's metrics on the eval data (recomputed naively)", async () => {
+  const s = setup();
+  try {
+    const ckpt = join(s.dir, "ckpt.safetensors");
+    const preds = join(s.dir, "pred.safetensors");
+    const r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "7", "--save", ckpt]);
+    assert.is(r.code, 0, r.stderr);
+    const final = jsonLines(r.stdout).pop() as Record<string, number>;
+    const p = await runCli(["predict", "--model", s.model, "--checkpoint", ckpt, "--data", s.evalData, "--out", preds]);
+    assert.is(p.code, 0, p.stderr);
+    const pred = Array.from(readSafetensors(preds).tensors.get("pred")?.data ?? [], Number);
+    // Without --model, predict takes the config the checkpoint records: the same predictions.
+    const preds2 = join(s.dir, "pred2.safetensors");
+    assert.is((await runCli(["predict", "--checkpoint", ckpt, "--data", s.evalData, "--out", preds2])).code, 0);
+    assert.equal(Array.from(readSafetensors(preds2).tensors.get("pred")?.data ?? [], Number), pred);
+    const y = Array.from(readBatchFile(s.evalData).labels);
+    // AUC: P(score of a positive > score of a negative), ties count half.
+    let wins = 0;
+    let pairs = 0;
+    y.forEach((yi, i) =>
+      y.forEach((yj, j) => {
+        if (yi !== 1 || yj !== 0) return;
+        pairs++;
+        wins += (pred[i] as number) > (pred[j] as number) ? 1 : pred[i] === pred[j] ? 0.5 : 0;
+      }),
+    );
+    const eps = 2 ** -23;
+    const logloss = -y.reduce((acc, yi, i) => {
+      const q = Math.min(1 - eps, Math.max(eps, pred[i] as number));
+      return acc + (yi === 1 ? Math.log(q) : Math.log(1 - q));
+    }, 0) / y.length;
+    const accuracy = y.filter((yi, i) => Math.round(pred[i] as number) === yi).length / y.length;
+    // Same float32 predictions on both sides; the sums differ only in float64 order: 1e-12.
+    assert.ok(Math.abs(final.auc - wins / pairs) < 1e-12, `auc ${final.auc} vs ${wins / pairs}`);
+    assert.ok(Math.abs(final.logloss - logloss) < 1e-12, `logloss ${final.logloss} vs ${logloss}`);
+    assert.ok(Math.abs(final.accuracy - accuracy) < 1e-12, `accuracy ${final.accuracy} vs ${accuracy}`);
+    assert.is(final.n, 30);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test.run();
