@@ -4,6 +4,14 @@
 // time; test/kernels/build.test.ts re-assembles and compares, so an edited .wat without a
 // rebuild fails the suite.
 //
+// A .wat whose text contains the line `;; @variant relaxed_madd` also gets a second module,
+// `<name>_relaxed`, made from the same text with every multiply-add of the form
+// `(f32x4.add (local.get $acc) (f32x4.mul X Y))` turned into `(f32x4.relaxed_madd X Y
+// (local.get $acc))` — one fused multiply-add instruction where the CPU has one (relaxed
+// SIMD) — and every line that ends in `;; @relaxed: <text>` replaced by <text> (sgemm.wat
+// uses it to pick a taller register tile). src/kernels/wasm.ts uses the variant when the
+// engine accepts relaxed SIMD.
+//
 //   node --import tsx kernels/build.ts          (npm run kernels) rewrite wasm.gen.ts
 //   node --import tsx kernels/build.ts --check  exit 1 when wasm.gen.ts is stale
 
@@ -15,18 +23,46 @@ import wabt from "wabt";
 export const kernelsDir = fileURLToPath(new URL(".", import.meta.url));
 export const generatedPath = fileURLToPath(new URL("../src/kernels/wasm.gen.ts", import.meta.url));
 
-/** The features our kernels use: SIMD128 and a shared (threads) memory. */
-const FEATURES = { simd: true, threads: true } as const;
+/** The features our kernels use: SIMD128, a shared (threads) memory, memory.fill (bulk memory). */
+const FEATURES = { simd: true, threads: true, bulk_memory: true } as const;
+/** …and for the relaxed variants, relaxed SIMD. */
+const RELAXED_FEATURES = { ...FEATURES, relaxed_simd: true } as const;
+
+/** The directive that asks for a relaxed_madd variant of a .wat file. */
+export const RELAXED_DIRECTIVE = ";; @variant relaxed_madd";
+
+/**
+ * The text of the relaxed variant: every `acc + X·Y` of locals becomes one relaxed_madd, and
+ * every line ending in `;; @relaxed: <text>` becomes <text> (same indentation).
+ */
+export function relaxedVariant(text: string): { text: string; madds: number; lines: number } {
+  let madds = 0;
+  let lines = 0;
+  const out = text
+    .replace(
+      /\(f32x4\.add \(local\.get (\$[\w.]+)\) \(f32x4\.mul (\(local\.get \$[\w.]+\)) (\(local\.get \$[\w.]+\))\)\)/g,
+      (_m, acc: string, x: string, y: string) => {
+        madds++;
+        return `(f32x4.relaxed_madd ${x} ${y} (local.get ${acc}))`;
+      },
+    )
+    .replace(/^(\s*).*;; @relaxed: (.*)$/gm, (_m, indent: string, line: string) => {
+      lines++;
+      return `${indent}${line}`;
+    });
+  return { text: out, madds, lines };
+}
 
 /** Assemble WAT text to module bytes; a syntax or validation error names the file and line. */
-export async function assemble(name: string, text: string): Promise<Uint8Array<ArrayBuffer>> {
+export async function assemble(name: string, text: string, relaxed = false): Promise<Uint8Array<ArrayBuffer>> {
   const w = await wabt();
-  const mod = w.parseWat(name, text, FEATURES);
+  const features = relaxed ? RELAXED_FEATURES : FEATURES;
+  const mod = w.parseWat(name, text, features);
   try {
     mod.resolveNames();
     // wabt's validate() takes the feature set too (index.d.ts omits the parameter); without
     // it, the shared memory import is rejected.
-    Reflect.apply(mod.validate, mod, [FEATURES]);
+    Reflect.apply(mod.validate, mod, [features]);
     const { buffer } = mod.toBinary({ canonicalize_lebs: true, write_debug_names: false });
     return new Uint8Array(buffer);
   } finally {
@@ -38,7 +74,15 @@ export async function assemble(name: string, text: string): Promise<Uint8Array<A
 export async function assembleAll(dir: string = kernelsDir): Promise<Map<string, Uint8Array<ArrayBuffer>>> {
   const files = readdirSync(dir).filter((f) => f.endsWith(".wat")).sort();
   const out = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const f of files) out.set(basename(f, ".wat"), await assemble(f, readFileSync(join(dir, f), "utf8")));
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), "utf8");
+    out.set(basename(f, ".wat"), await assemble(f, text));
+    if (text.includes(RELAXED_DIRECTIVE)) {
+      const v = relaxedVariant(text);
+      if (v.madds === 0) throw new Error(`${f}: asks for a relaxed_madd variant but has no (f32x4.add (local.get $acc) (f32x4.mul X Y)) to turn into one`);
+      out.set(`${basename(f, ".wat")}_relaxed`, await assemble(f, v.text, true));
+    }
+  }
   return out;
 }
 

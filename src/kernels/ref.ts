@@ -13,10 +13,11 @@
 export type FloatArray = Float32Array | Float64Array;
 
 /**
- * C = alpha · op(A) · op(B) + beta · C, where op(X) is X or Xᵀ.
+ * C = alpha · op(A) · op(B) + beta · C (+ bias in every row), where op(X) is X or Xᵀ.
  * op(A) is (M, K): A is stored (M, K) with row stride lda, or (K, M) when transA.
  * op(B) is (K, N): B is stored (K, N) with row stride ldb, or (N, K) when transB.
  * C is (M, N) with row stride ldc. beta = 0 overwrites C (NaNs in C do not propagate).
+ * bias (N,) from biasOff, or null: added to every row of C (a Linear layer's bias).
  */
 export function sgemm(
   transA: boolean, transB: boolean,
@@ -26,6 +27,7 @@ export function sgemm(
   b: FloatArray, bOff: number, ldb: number,
   beta: number,
   c: FloatArray, cOff: number, ldc: number,
+  bias: FloatArray | null = null, biasOff = 0,
 ): void {
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
@@ -36,7 +38,8 @@ export function sgemm(
         acc += (aik as number) * (bkj as number);
       }
       const ci = cOff + i * ldc + j;
-      c[ci] = beta === 0 ? alpha * acc : alpha * acc + beta * (c[ci] as number);
+      const v = beta === 0 ? alpha * acc : alpha * acc + beta * (c[ci] as number);
+      c[ci] = bias === null ? v : v + (bias[biasOff + j] as number);
     }
   }
 }
@@ -160,4 +163,100 @@ export function adagrad_rows(
       table[tableOff + r + e] -= (lr * gi) / (Math.sqrt(a) + eps);
     }
   }
+}
+
+/**
+ * DLRM's dot interaction of B samples of F features (each (B, E), xs[0] the bottom MLP's
+ * output): out (B, W) row b = [xs[0][b], <xs[i][b], xs[j][b]> for i < F, j < i (j <= i
+ * when self)], pairs i-major; W = E + P, P = F(F-1)/2 (F(F+1)/2 with self).
+ */
+export function dot_interaction_fwd(
+  B: number, F: number, E: number, self: boolean,
+  xs: readonly FloatArray[],
+  out: FloatArray, outOff: number,
+): void {
+  const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
+  const bottom = xs[0] as FloatArray;
+  for (let b = 0; b < B; b++) {
+    const row = b * E;
+    let o = outOff + b * W;
+    for (let e = 0; e < E; e++) out[o + e] = bottom[row + e] as number;
+    o += E;
+    for (let i = 0; i < F; i++) {
+      const xi = xs[i] as FloatArray;
+      const jEnd = self ? i + 1 : i;
+      for (let j = 0; j < jEnd; j++) {
+        const xj = xs[j] as FloatArray;
+        let acc = 0;
+        for (let e = 0; e < E; e++) acc += (xi[row + e] as number) * (xj[row + e] as number);
+        out[o++] = acc;
+      }
+    }
+  }
+}
+
+/**
+ * The backward of dot_interaction_fwd: given dout (B, W), for every pair (i, j) of sample b
+ * with upstream d, gs[i][b] += d·xs[j][b] and gs[j][b] += d·xs[i][b] (2d·xs[i][b] on the
+ * diagonal), and gs[0][b] += dout[b][0 .. E) for the passed-through bottom vector.
+ * gs[k] null: feature k needs no gradient. A buffer may appear in gs more than once.
+ */
+export function dot_interaction_bwd(
+  B: number, F: number, E: number, self: boolean,
+  xs: readonly FloatArray[],
+  dout: FloatArray, doutOff: number,
+  gs: readonly (FloatArray | null)[],
+): void {
+  const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
+  const g0 = gs[0] ?? null;
+  for (let b = 0; b < B; b++) {
+    const row = b * E;
+    let p = doutOff + b * W;
+    if (g0 !== null) for (let e = 0; e < E; e++) g0[row + e] += dout[p + e] as number;
+    p += E;
+    for (let i = 0; i < F; i++) {
+      const xi = xs[i] as FloatArray;
+      const gi = gs[i] ?? null;
+      const jEnd = self ? i + 1 : i;
+      for (let j = 0; j < jEnd; j++) {
+        const xj = xs[j] as FloatArray;
+        const gj = gs[j] ?? null;
+        const d = dout[p++] as number;
+        if (gi !== null) for (let e = 0; e < E; e++) gi[row + e] += d * (xj[row + e] as number);
+        if (gj !== null) for (let e = 0; e < E; e++) gj[row + e] += d * (xi[row + e] as number);
+      }
+    }
+  }
+}
+
+/** y = max(x, 0) elementwise over n elements; NaN stays NaN, -0 becomes +0. */
+export function relu_fwd(n: number, x: FloatArray, xOff: number, y: FloatArray, yOff: number): void {
+  for (let i = 0; i < n; i++) y[yOff + i] = Math.max(x[xOff + i] as number, 0);
+}
+
+/**
+ * The backward of relu_fwd: gx += g where x > 0 (gx untouched elsewhere) when accumulate,
+ * else gx = g where x > 0 and +0 elsewhere (gx's old contents ignored).
+ */
+export function relu_bwd(n: number, x: FloatArray, xOff: number, g: FloatArray, gOff: number, gx: FloatArray, gxOff: number, accumulate: boolean): void {
+  if (accumulate) {
+    for (let i = 0; i < n; i++) if ((x[xOff + i] as number) > 0) gx[gxOff + i] += g[gOff + i] as number;
+  } else {
+    for (let i = 0; i < n; i++) gx[gxOff + i] = (x[xOff + i] as number) > 0 ? (g[gOff + i] as number) : 0;
+  }
+}
+
+/** y (C,) += Σ_r x[r] over the rows of x (R, C), added row by row in order: a bias gradient. */
+export function col_sum(R: number, C: number, x: FloatArray, xOff: number, y: FloatArray, yOff: number): void {
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) y[yOff + c] += x[xOff + r * C + c] as number;
+}
+
+/** Dense SGD: w -= lr · g over n elements (the expression of sgd_rows, so the two agree bit for bit). */
+export function sgd_dense(n: number, lr: number, w: FloatArray, wOff: number, g: FloatArray, gOff: number): void {
+  for (let i = 0; i < n; i++) w[wOff + i] -= lr * (g[gOff + i] as number);
+}
+
+/** y = 0 over n elements. */
+export function fill_zero(n: number, y: FloatArray, yOff: number): void {
+  y.fill(0, yOff, yOff + n);
 }

@@ -13,11 +13,18 @@
 // depends on where the data lives. Each wrapper checks that the extents it will touch lie
 // inside the arrays it was given, because a resident view's neighbours are other tensors.
 //
-// The module is instantiated synchronously on first use (no top-level await).
+// The modules are instantiated synchronously on first use (no top-level await). GEMM comes
+// in two builds of kernels/sgemm.wat: with separate multiplies and adds, and with relaxed
+// SIMD's fused multiply-add (f32x4.relaxed_madd), 15–20 % faster on this Xeon. Node 20
+// accepts relaxed SIMD only behind V8's --experimental-wasm-relaxed-simd, so when the engine
+// rejects the relaxed module this file turns that flag on (v8.setFlagsFromString, which
+// only affects modules compiled afterwards) and tries once more; newer Node versions accept
+// it as is. DLRM_RELAXED_SIMD=0 keeps the plain build.
 //
 // Glossary: M, N, K GEMM dims; B bags, E embedding dim, R table rows, L lookups, U unique
 // rows; Ptr a byte address in the wasm memory.
 
+import { setFlagsFromString } from "node:v8";
 import { wasmModules } from "./wasm.gen.ts";
 import { align64, defaultHeap, Scratch, WasmMemoryError, type Ptr, type WasmHeap } from "./memory.ts";
 import * as ref from "./ref.ts";
@@ -32,7 +39,7 @@ export class KernelError extends Error {
 export interface RawKernels {
   sgemm_f32(
     transA: number, transB: number, M: number, N: number, K: number, alpha: number,
-    a: Ptr, lda: number, b: Ptr, ldb: number, beta: number, c: Ptr, ldc: number, work: Ptr,
+    a: Ptr, lda: number, b: Ptr, ldb: number, beta: number, c: Ptr, ldc: number, work: Ptr, bias: Ptr | 0,
   ): void;
   sgemm_f32_work_bytes(): number;
   embedding_bag_fwd_f32(
@@ -46,6 +53,47 @@ export interface RawKernels {
   sgd_rows_f32(U: number, E: number, lr: number, table: Ptr, R: number, ids: Ptr, grad: Ptr): number;
   adagrad_rows_f32(U: number, E: number, lr: number, eps: number, table: Ptr, R: number, acc: Ptr | 0, ids: Ptr, grad: Ptr): number;
   rowwise_adagrad_rows_f32(U: number, E: number, lr: number, eps: number, table: Ptr, R: number, acc: Ptr | 0, ids: Ptr, grad: Ptr): number;
+  dot_interaction_fwd_f32(B: number, F: number, E: number, self: number, xs: Ptr, out: Ptr): void;
+  dot_interaction_bwd_f32(B: number, F: number, E: number, self: number, xs: Ptr, dout: Ptr, gs: Ptr, work: Ptr): void;
+  relu_fwd_f32(n: number, x: Ptr, y: Ptr): void;
+  relu_bwd_f32(n: number, x: Ptr, g: Ptr, gx: Ptr, accumulate: number): void;
+  col_sum_f32(R: number, C: number, x: Ptr, y: Ptr): void;
+  sgd_dense_f32(n: number, lr: number, w: Ptr, g: Ptr): void;
+  fill_zero_f32(n: number, y: Ptr): void;
+}
+
+/** Which build of sgemm runs: "relaxed" (fused multiply-add) or "plain". */
+export type SgemmBuild = "relaxed" | "plain";
+
+function moduleBytes(name: keyof typeof wasmModules): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(Buffer.from(wasmModules[name], "base64"));
+}
+
+let relaxedAnswer: boolean | null = null;
+
+/**
+ * Whether this engine compiles relaxed SIMD, turning V8's flag on first if needed (once per
+ * process; DLRM_RELAXED_SIMD=0 answers no without trying).
+ */
+export function relaxedSimdAvailable(): boolean {
+  if (relaxedAnswer === null) {
+    const bytes = moduleBytes("sgemm_relaxed");
+    const compiles = (): boolean => {
+      try {
+        new WebAssembly.Module(bytes);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (process.env.DLRM_RELAXED_SIMD === "0") relaxedAnswer = false;
+    else if (compiles()) relaxedAnswer = true;
+    else {
+      setFlagsFromString("--experimental-wasm-relaxed-simd");
+      relaxedAnswer = compiles();
+    }
+  }
+  return relaxedAnswer;
 }
 
 type WasmFn = (...args: number[]) => number;
@@ -57,15 +105,22 @@ function exported(exports: Record<string, unknown>, module: string, name: string
 }
 
 /** Instantiate the kernel modules over a shared memory (each thread or worker its own). */
-export function instantiateKernels(memory: WebAssembly.Memory): RawKernels {
-  const exportsOf = (name: keyof typeof wasmModules): Record<string, unknown> => {
-    const bytes = Uint8Array.from(Buffer.from(wasmModules[name], "base64"));
-    return new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
-  };
-  const g = exportsOf("sgemm");
+export function instantiateKernels(memory: WebAssembly.Memory, sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain"): RawKernels {
+  const exportsOf = (name: keyof typeof wasmModules): Record<string, unknown> =>
+    new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(name)), { env: { memory } }).exports;
+  const g = exportsOf(sgemmBuild === "relaxed" ? "sgemm_relaxed" : "sgemm");
   const e = exportsOf("embedding_bag");
   const s = exportsOf("sparse_rows");
+  const d = exportsOf("interaction");
+  const w = exportsOf("elementwise");
   return {
+    dot_interaction_fwd_f32: exported(d, "interaction", "dot_interaction_fwd_f32"),
+    dot_interaction_bwd_f32: exported(d, "interaction", "dot_interaction_bwd_f32"),
+    relu_fwd_f32: exported(w, "elementwise", "relu_fwd_f32"),
+    relu_bwd_f32: exported(w, "elementwise", "relu_bwd_f32"),
+    col_sum_f32: exported(w, "elementwise", "col_sum_f32"),
+    sgd_dense_f32: exported(w, "elementwise", "sgd_dense_f32"),
+    fill_zero_f32: exported(w, "elementwise", "fill_zero_f32"),
     sgemm_f32: exported(g, "sgemm", "sgemm_f32"),
     sgemm_f32_work_bytes: exported(g, "sgemm", "sgemm_f32_work_bytes"),
     embedding_bag_fwd_f32: exported(e, "embedding_bag", "embedding_bag_fwd_f32"),
@@ -80,6 +135,7 @@ export function instantiateKernels(memory: WebAssembly.Memory): RawKernels {
 export interface WasmState {
   readonly heap: WasmHeap;
   readonly raw: RawKernels;
+  readonly sgemmBuild: SgemmBuild;
   readonly scratch: Scratch;
   readonly work: Ptr;
 }
@@ -90,8 +146,9 @@ let theState: WasmState | null = null;
 export function wasmState(): WasmState {
   if (theState === null) {
     const heap = defaultHeap();
-    const raw = instantiateKernels(heap.memory);
-    theState = { heap, raw, scratch: new Scratch(heap), work: heap.alloc(raw.sgemm_f32_work_bytes()) };
+    const sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain";
+    const raw = instantiateKernels(heap.memory, sgemmBuild);
+    theState = { heap, raw, sgemmBuild, scratch: new Scratch(heap), work: heap.alloc(raw.sgemm_f32_work_bytes()) };
   }
   return theState;
 }
@@ -172,6 +229,10 @@ class CallPlan {
     this.#bytes += align64(4 * n);
     return null;
   }
+  /** Note n more elements of scratch that the caller will take() itself. */
+  note(n: number): void {
+    this.#bytes += align64(4 * n);
+  }
   /** Room for everything noted; false when over the scratch limit or the memory is full. */
   begin(): boolean {
     if (this.#bytes === 0) return true;
@@ -195,9 +256,9 @@ function worthStagingTable(tableElems: number, touchedElems: number): boolean {
 // ---------------------------------------------------------------------------------------
 // The kernels, with the exact signatures of ref.ts
 
-export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc) => {
-  if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array)) {
-    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias = null, biasOff = 0) => {
+  if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array && (bias === null || bias instanceof Float32Array))) {
+    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff);
     return;
   }
   checkCount("sgemm", "M", M);
@@ -211,6 +272,7 @@ export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff,
   checkMatrix("sgemm", "A", a, aOff, aRows, aCols, lda);
   checkMatrix("sgemm", "B", b, bOff, bRows, bCols, ldb);
   checkMatrix("sgemm", "C", c, cOff, M, N, ldc);
+  if (bias !== null) checkSpan("sgemm", "bias", bias, biasOff, N);
   // Rows of C that overlap would make the result depend on the order of the writes.
   if (M > 1 && ldc < N) throw new KernelError(`sgemm: leading dim of C (${ldc}) is below N (${N}), so rows of C overlap`);
 
@@ -219,10 +281,12 @@ export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff,
   let pa = plan.resolve(a, aOff, aRows * aCols);
   let pb = plan.resolve(b, bOff, bRows * bCols);
   let pc = plan.resolve(c, cOff, M * N);
+  let pBias: Ptr | 0 | null = bias === null ? 0 : plan.resolve(bias, biasOff, N);
   if (!plan.begin()) {
-    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc);
+    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff);
     return;
   }
+  if (pBias === null && bias !== null) stageIn(s.heap, bias, biasOff, N, (pBias = plan.take(N)));
   let lda2 = lda;
   let ldb2 = ldb;
   let ldc2 = ldc;
@@ -242,7 +306,7 @@ export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff,
     if (beta !== 0) stageMatrixIn(s.heap, c, cOff, M, N, ldc, pc); // β = 0: C is only written
     ldc2 = N;
   }
-  s.raw.sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda2, pb, ldb2, beta, pc, ldc2, s.work);
+  s.raw.sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda2, pb, ldb2, beta, pc, ldc2, s.work, pBias ?? 0);
   if (cStaged) stageMatrixOut(s.heap, pc, M, N, c, cOff, ldc);
 };
 
@@ -425,5 +489,207 @@ export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (U, E, lr, 
   if (!done) ref.rowwise_adagrad_rows(U, E, lr, eps, table, tableOff, acc, accOff, ids, gradRows, gradOff);
 };
 
+// ---------------------------------------------------------------------------------------
+// Interaction and elementwise kernels
+
+/** The (B, E) matrices of dot_interaction, checked; null when any is not float32 (→ reference). */
+function interactionInputs(op: string, B: number, F: number, E: number, xs: readonly FloatArray[]): Float32Array[] | null {
+  checkCount(op, "B", B);
+  checkCount(op, "F", F);
+  checkCount(op, "E", E);
+  if (xs.length !== F) throw new KernelError(`${op}: ${xs.length} feature arrays for F = ${F}`);
+  const out: Float32Array[] = [];
+  for (let k = 0; k < F; k++) {
+    const x = xs[k] as FloatArray;
+    if (!(x instanceof Float32Array)) return null;
+    checkSpan(op, `xs[${k}]`, x, 0, B * E);
+    out.push(x);
+  }
+  return out;
+}
+
+/** Resolve (or note for staging) each feature array; returns the addresses, null = staged. */
+function resolveAll(plan: CallPlan, arrs: readonly (Float32Array | null)[], n: number): (Ptr | null)[] {
+  const seen = new Set<Float32Array>();
+  return arrs.map((a) => {
+    if (a === null || seen.has(a)) return null; // a repeat: staged (or addressed) once, see placeAll
+    seen.add(a);
+    return plan.resolve(a, 0, n);
+  });
+}
+
+/**
+ * Write the table of F addresses (0 for a null array) into the scratch area, staging the
+ * arrays that are not resident (each distinct array once, so repeats share one copy).
+ * Returns the table's address and the staged copies (array → address) to copy back.
+ */
+function placeAll(s: WasmState, plan: CallPlan, arrs: readonly (Float32Array | null)[], ptrs: (Ptr | null)[], n: number): { table: Ptr; staged: Map<Float32Array, Ptr> } {
+  const F = arrs.length;
+  const table = plan.take(F);
+  const addr = new Map<Float32Array, Ptr>();
+  const staged = new Map<Float32Array, Ptr>();
+  arrs.forEach((a, k) => {
+    if (a === null || addr.has(a)) return;
+    let p = ptrs[k] ?? null;
+    if (p === null) {
+      p = plan.take(n);
+      stageIn(s.heap, a, 0, n, p);
+      staged.set(a, p);
+    }
+    addr.set(a, p);
+  });
+  const H = s.heap.heapI32;
+  arrs.forEach((a, k) => {
+    H[table / 4 + k] = a === null ? 0 : (addr.get(a) as number);
+  });
+  return { table, staged };
+}
+
+export const dot_interaction_fwd: typeof ref.dot_interaction_fwd = (B, F, E, self, xs, out, outOff) => {
+  const op = "dot_interaction_fwd";
+  const xf = interactionInputs(op, B, F, E, xs);
+  if (xf === null || !(out instanceof Float32Array)) {
+    ref.dot_interaction_fwd(B, F, E, self, xs, out, outOff);
+    return;
+  }
+  if (F === 0) throw new KernelError(`${op}: needs F ≥ 1 (the bottom vector), got 0`);
+  const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
+  if (B === 0 || W === 0) return;
+  checkSpan(op, "out", out, outOff, B * W);
+  const s = wasmState();
+  const plan = new CallPlan(s);
+  const ptrs = resolveAll(plan, xf, B * E);
+  plan.note(F);
+  let pOut = plan.resolve(out, outOff, B * W);
+  if (!plan.begin()) {
+    ref.dot_interaction_fwd(B, F, E, self, xs, out, outOff);
+    return;
+  }
+  const { table } = placeAll(s, plan, xf, ptrs, B * E);
+  const outStaged = pOut === null;
+  if (pOut === null) pOut = plan.take(B * W);
+  s.raw.dot_interaction_fwd_f32(B, F, E, self ? 1 : 0, table, pOut);
+  if (outStaged) stageOut(s.heap, pOut, B * W, out, outOff);
+};
+
+export const dot_interaction_bwd: typeof ref.dot_interaction_bwd = (B, F, E, self, xs, dout, doutOff, gs) => {
+  const op = "dot_interaction_bwd";
+  const xf = interactionInputs(op, B, F, E, xs);
+  const gf: (Float32Array | null)[] = [];
+  let allF32 = xf !== null && dout instanceof Float32Array;
+  if (gs.length !== F) throw new KernelError(`${op}: ${gs.length} gradient arrays for F = ${F}`);
+  for (let k = 0; k < F && allF32; k++) {
+    const g = gs[k] ?? null;
+    if (g !== null && !(g instanceof Float32Array)) allF32 = false;
+    else {
+      if (g !== null) checkSpan(op, `gs[${k}]`, g, 0, B * E);
+      gf.push(g);
+    }
+  }
+  if (!allF32 || xf === null || !(dout instanceof Float32Array)) {
+    ref.dot_interaction_bwd(B, F, E, self, xs, dout, doutOff, gs);
+    return;
+  }
+  if (F === 0) throw new KernelError(`${op}: needs F ≥ 1 (the bottom vector), got 0`);
+  const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
+  if (B === 0 || E === 0) return; // no gradient element exists
+  checkSpan(op, "dout", dout, doutOff, B * W);
+  const s = wasmState();
+  const plan = new CallPlan(s);
+  const xp = resolveAll(plan, xf, B * E);
+  const gp = resolveAll(plan, gf, B * E);
+  plan.note(2 * F + F * F); // the two address tables and the F×F work matrix
+  let pDout = plan.resolve(dout, doutOff, B * W);
+  if (!plan.begin()) {
+    ref.dot_interaction_bwd(B, F, E, self, xs, dout, doutOff, gs);
+    return;
+  }
+  const xt = placeAll(s, plan, xf, xp, B * E);
+  const gt = placeAll(s, plan, gf, gp, B * E); // staged gradients carry their old values in: the kernel adds
+  if (pDout === null) stageIn(s.heap, dout, doutOff, B * W, (pDout = plan.take(B * W)));
+  const work = plan.take(F * F);
+  s.raw.dot_interaction_bwd_f32(B, F, E, self ? 1 : 0, xt.table, pDout, gt.table, work);
+  for (const [g, p] of gt.staged) stageOut(s.heap, p, B * E, g, 0);
+};
+
+/**
+ * The common part of the elementwise wrappers: every array float32 (else the reference),
+ * extents checked, resident ones by address, others staged in (when read) and out (when
+ * written). `args` are [array, offset, elements, mode]; mode "in" read, "out" written only,
+ * "inout" read and written.
+ */
+type Arg = readonly [FloatArray, number, number, "in" | "out" | "inout"];
+
+function elementwiseCall(op: string, args: readonly Arg[], call: (s: WasmState, ptrs: Ptr[]) => void): boolean {
+  for (const [a] of args) if (!(a instanceof Float32Array)) return false;
+  for (const [a, off, n] of args) checkSpan(op, "array", a, off, n);
+  const s = wasmState();
+  const plan = new CallPlan(s);
+  const resolved = args.map(([a, off, n]) => plan.resolve(a as Float32Array, off, n));
+  if (!plan.begin()) return false;
+  const ptrs = args.map(([a, off, n, mode], k) => {
+    const p = resolved[k] ?? null;
+    if (p !== null) return p;
+    const q = plan.take(n);
+    if (mode !== "out") stageIn(s.heap, a as Float32Array, off, n, q);
+    return q;
+  });
+  call(s, ptrs);
+  args.forEach(([a, off, n, mode], k) => {
+    if (mode !== "in" && resolved[k] === null) stageOut(s.heap, ptrs[k] as Ptr, n, a as Float32Array, off);
+  });
+  return true;
+}
+
+export const relu_fwd: typeof ref.relu_fwd = (n, x, xOff, y, yOff) => {
+  checkCount("relu_fwd", "n", n);
+  if (n === 0) return;
+  const done = elementwiseCall("relu_fwd", [[x, xOff, n, "in"], [y, yOff, n, "out"]], (s, [px, py]) => {
+    s.raw.relu_fwd_f32(n, px as Ptr, py as Ptr);
+  });
+  if (!done) ref.relu_fwd(n, x, xOff, y, yOff);
+};
+
+export const relu_bwd: typeof ref.relu_bwd = (n, x, xOff, g, gOff, gx, gxOff, accumulate) => {
+  checkCount("relu_bwd", "n", n);
+  if (n === 0) return;
+  const done = elementwiseCall("relu_bwd", [[x, xOff, n, "in"], [g, gOff, n, "in"], [gx, gxOff, n, accumulate ? "inout" : "out"]], (s, [px, pg, pgx]) => {
+    s.raw.relu_bwd_f32(n, px as Ptr, pg as Ptr, pgx as Ptr, accumulate ? 1 : 0);
+  });
+  if (!done) ref.relu_bwd(n, x, xOff, g, gOff, gx, gxOff, accumulate);
+};
+
+export const col_sum: typeof ref.col_sum = (R, C, x, xOff, y, yOff) => {
+  checkCount("col_sum", "R", R);
+  checkCount("col_sum", "C", C);
+  if (R === 0 || C === 0) return;
+  const done = elementwiseCall("col_sum", [[x, xOff, R * C, "in"], [y, yOff, C, "inout"]], (s, [px, py]) => {
+    s.raw.col_sum_f32(R, C, px as Ptr, py as Ptr);
+  });
+  if (!done) ref.col_sum(R, C, x, xOff, y, yOff);
+};
+
+export const sgd_dense: typeof ref.sgd_dense = (n, lr, w, wOff, g, gOff) => {
+  checkCount("sgd_dense", "n", n);
+  if (n === 0) return;
+  const done = elementwiseCall("sgd_dense", [[w, wOff, n, "inout"], [g, gOff, n, "in"]], (s, [pw, pg]) => {
+    s.raw.sgd_dense_f32(n, lr, pw as Ptr, pg as Ptr);
+  });
+  if (!done) ref.sgd_dense(n, lr, w, wOff, g, gOff);
+};
+
+export const fill_zero: typeof ref.fill_zero = (n, y, yOff) => {
+  checkCount("fill_zero", "n", n);
+  if (n === 0) return;
+  checkSpan("fill_zero", "y", y, yOff, n);
+  const s = wasmState();
+  const p = y instanceof Float32Array ? s.heap.addressOf(y, yOff) : null;
+  if (p === null || p === 0) ref.fill_zero(n, y, yOff); // not in the memory: JS's fill is the fast way
+  else s.raw.fill_zero_f32(n, p);
+};
+
 /** The wasm kernel set, with the signatures of ref.ts. */
-export const wasmKernels = { sgemm, embedding_bag_fwd, embedding_bag_bwd, sgd_rows, adagrad_rows, rowwise_adagrad_rows };
+export const wasmKernels = {
+  sgemm, embedding_bag_fwd, embedding_bag_bwd, sgd_rows, adagrad_rows, rowwise_adagrad_rows,
+  dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, sgd_dense, fill_zero,
+};

@@ -1,20 +1,26 @@
 // Elementwise ops: add, sub, mul, div with NumPy broadcasting, and the unary maps neg, exp,
 // log, relu, sigmoid, tanh. Each op computes its forward and, right below it, records its
-// backward; the derivative sits in a comment beside the line that applies it.
+// backward; the derivative sits in a comment beside the line that applies it. relu, the one
+// in every hidden layer, runs on the kernels relu_fwd/relu_bwd (src/kernels/ref.ts; SIMD in
+// kernels/elementwise.wat).
 //
 // Glossary: a, b the operands of a binary op; x the input of a unary op; y the output; g the
 // upstream gradient dL/dy (same shape as y); N the number of output elements; n an output
 // element's flat index.
 //
 // Broadcasting works through index maps: ia[n] is the flat index of the element of a that
-// output element n reads (likewise ib). The forward gathers through the maps, and the
-// backward scatters back through the same maps with +=. That scatter is exactly the
-// reduction broadcasting needs in reverse: an element of a that was read by several outputs
-// (along a size-1 dim or a missing leading dim of a) receives the sum of their gradients.
+// output element n reads (likewise ib); an operand of the output's own shape needs no map
+// (null: element n reads element n), so same-shape operands cost no per-call index array.
+// The forward gathers through the maps, and the backward scatters back through the same
+// maps with +=. That scatter is exactly the reduction broadcasting needs in reverse: an
+// element of a that was read by several outputs (along a size-1 dim or a missing leading
+// dim of a) receives the sum of their gradients.
 // sum/mean (reduce.ts) use the same map in the other direction.
 
 import { record } from "../autograd/tape.ts";
+import { kernels } from "../kernels/index.ts";
 import { broadcastShapes, OpError, sizeOf, stridesOf, type Shape } from "../tensor/shape.ts";
+import { allocFloatUninit, gradForWrite } from "../tensor/storage.ts";
 import { gradOf, scalar, Tensor } from "../tensor/tensor.ts";
 import { checkTensor, commonDType, output } from "./common.ts";
 
@@ -55,8 +61,14 @@ interface Broadcast {
   ta: Tensor; // a as a tensor (a number becomes a rank-0 tensor of b's dtype)
   tb: Tensor;
   out: Tensor; // (broadcast shape)
-  ia: Int32Array; // (N,) flat index into a of output element n
-  ib: Int32Array; // (N,) flat index into b of output element n
+  ia: Int32Array | null; // (N,) flat index into a of output element n; null = n itself
+  ib: Int32Array | null; // (N,) flat index into b of output element n; null = n itself
+}
+
+/** The index map of an operand, or null when it has the output's shape (identity). */
+function indexMap(shape: Shape, from: Shape): Int32Array | null {
+  if (from.length === shape.length && from.every((d, i) => d === shape[i])) return null;
+  return broadcastIndex(shape, from);
 }
 
 /** Checks shared by add, sub, mul, div; broadcasting happens here and only here. */
@@ -79,9 +91,9 @@ function broadcastBinary(op: string, a: unknown, b: unknown): Broadcast {
   return {
     ta,
     tb,
-    out: output(shape, dtype),
-    ia: broadcastIndex(shape, ta.shape),
-    ib: broadcastIndex(shape, tb.shape),
+    out: new Tensor(allocFloatUninit(dtype, sizeOf(shape)), shape), // every element written by the op
+    ia: indexMap(shape, ta.shape),
+    ib: indexMap(shape, tb.shape),
   };
 }
 
@@ -91,15 +103,15 @@ export function add(a: Tensor | number, b: Tensor | number): Tensor {
   const av = ta.data; // (a)
   const bv = tb.data; // (b)
   const y = out.data; // (N,)
-  for (let n = 0; n < y.length; n++) y[n] = av[ia[n]] + bv[ib[n]];
+  for (let n = 0; n < y.length; n++) y[n] = av[ia === null ? n : ia[n]] + bv[ib === null ? n : ib[n]];
   return record("add", out, [ta, tb], (g) => {
     if (ta.requiresGrad) {
       const ga = gradOf(ta);
-      for (let n = 0; n < g.length; n++) ga[ia[n]] += g[n]; // d(a + b)/da = 1
+      for (let n = 0; n < g.length; n++) ga[ia === null ? n : ia[n]] += g[n]; // d(a + b)/da = 1
     }
     if (tb.requiresGrad) {
       const gb = gradOf(tb);
-      for (let n = 0; n < g.length; n++) gb[ib[n]] += g[n]; // d(a + b)/db = 1
+      for (let n = 0; n < g.length; n++) gb[ib === null ? n : ib[n]] += g[n]; // d(a + b)/db = 1
     }
   });
 }
@@ -110,15 +122,15 @@ export function sub(a: Tensor | number, b: Tensor | number): Tensor {
   const av = ta.data; // (a)
   const bv = tb.data; // (b)
   const y = out.data; // (N,)
-  for (let n = 0; n < y.length; n++) y[n] = av[ia[n]] - bv[ib[n]];
+  for (let n = 0; n < y.length; n++) y[n] = av[ia === null ? n : ia[n]] - bv[ib === null ? n : ib[n]];
   return record("sub", out, [ta, tb], (g) => {
     if (ta.requiresGrad) {
       const ga = gradOf(ta);
-      for (let n = 0; n < g.length; n++) ga[ia[n]] += g[n]; // d(a - b)/da = 1
+      for (let n = 0; n < g.length; n++) ga[ia === null ? n : ia[n]] += g[n]; // d(a - b)/da = 1
     }
     if (tb.requiresGrad) {
       const gb = gradOf(tb);
-      for (let n = 0; n < g.length; n++) gb[ib[n]] -= g[n]; // d(a - b)/db = -1
+      for (let n = 0; n < g.length; n++) gb[ib === null ? n : ib[n]] -= g[n]; // d(a - b)/db = -1
     }
   });
 }
@@ -129,15 +141,15 @@ export function mul(a: Tensor | number, b: Tensor | number): Tensor {
   const av = ta.data; // (a)
   const bv = tb.data; // (b)
   const y = out.data; // (N,)
-  for (let n = 0; n < y.length; n++) y[n] = av[ia[n]] * bv[ib[n]];
+  for (let n = 0; n < y.length; n++) y[n] = av[ia === null ? n : ia[n]] * bv[ib === null ? n : ib[n]];
   return record("mul", out, [ta, tb], (g) => {
     if (ta.requiresGrad) {
       const ga = gradOf(ta);
-      for (let n = 0; n < g.length; n++) ga[ia[n]] += g[n] * bv[ib[n]]; // d(a·b)/da = b
+      for (let n = 0; n < g.length; n++) ga[ia === null ? n : ia[n]] += g[n] * bv[ib === null ? n : ib[n]]; // d(a·b)/da = b
     }
     if (tb.requiresGrad) {
       const gb = gradOf(tb);
-      for (let n = 0; n < g.length; n++) gb[ib[n]] += g[n] * av[ia[n]]; // d(a·b)/db = a
+      for (let n = 0; n < g.length; n++) gb[ib === null ? n : ib[n]] += g[n] * av[ia === null ? n : ia[n]]; // d(a·b)/db = a
     }
   });
 }
@@ -148,17 +160,18 @@ export function div(a: Tensor | number, b: Tensor | number): Tensor {
   const av = ta.data; // (a)
   const bv = tb.data; // (b)
   const y = out.data; // (N,)
-  for (let n = 0; n < y.length; n++) y[n] = av[ia[n]] / bv[ib[n]];
+  for (let n = 0; n < y.length; n++) y[n] = av[ia === null ? n : ia[n]] / bv[ib === null ? n : ib[n]];
   return record("div", out, [ta, tb], (g) => {
     if (ta.requiresGrad) {
       const ga = gradOf(ta);
-      for (let n = 0; n < g.length; n++) ga[ia[n]] += g[n] / bv[ib[n]]; // d(a/b)/da = 1/b
+      for (let n = 0; n < g.length; n++) ga[ia === null ? n : ia[n]] += g[n] / bv[ib === null ? n : ib[n]]; // d(a/b)/da = 1/b
     }
     if (tb.requiresGrad) {
       const gb = gradOf(tb);
       for (let n = 0; n < g.length; n++) {
-        const bn = bv[ib[n]];
-        gb[ib[n]] -= (g[n] * av[ia[n]]) / (bn * bn); // d(a/b)/db = -a/b²
+        const k = ib === null ? n : ib[n];
+        const bn = bv[k];
+        gb[k] -= (g[n] * av[ia === null ? n : ia[n]]) / (bn * bn); // d(a/b)/db = -a/b²
       }
     }
   });
@@ -213,14 +226,14 @@ export function log(x: Tensor): Tensor {
 
 /** max(x, 0); NaN stays NaN. */
 export function relu(x: Tensor): Tensor {
-  const { x: t, out } = unary("relu", x);
+  const t = checkTensor("relu", "x", x);
   const xv = t.data; // (N,)
-  const y = out.data; // (N,)
-  for (let n = 0; n < y.length; n++) y[n] = Math.max(xv[n], 0);
+  const out = new Tensor(allocFloatUninit(t.dtype, t.size), t.shape); // (N,), every element written
+  kernels.relu_fwd(t.size, xv, 0, out.data, 0); // y = max(x, 0)
   return record("relu", out, [t], (g) => {
-    const gx = gradOf(t);
     // d relu/dx = 1 for x > 0, else 0 (at the kink x = 0 too, as PyTorch does)
-    for (let n = 0; n < g.length; n++) if (xv[n] > 0) gx[n] += g[n];
+    const gx = gradForWrite(t); // (N,): a new buffer is written, an existing one added into
+    kernels.relu_bwd(t.size, xv, 0, g, 0, gx.g, 0, !gx.fresh);
   });
 }
 

@@ -9,14 +9,17 @@
 // emb_0, …, emb_{F-2}], dot outputs bottom followed by <T[i], T[j]> for i = 0..F-1 and
 // j = 0..i-1 (j = 0..i with self-interaction), i-major. The reference gets the pairs from
 // bmm(T, Tᵀ) and a gather of the lower triangle; here each pair's dot is computed directly,
-// which skips the upper triangle and the (B, F, F) intermediate.
+// which skips the upper triangle and the (B, F, F) intermediate: the kernels
+// dot_interaction_fwd/bwd (src/kernels/ref.ts, kernels/interaction.wat) do both passes.
 //
 // Glossary: B batch, E embedding dim (= bottom MLP output width), F features = tables + 1,
 // P pairs = F(F-1)/2, or F(F+1)/2 with self-interaction.
 
 import { record } from "../autograd/tape.ts";
+import { kernels } from "../kernels/index.ts";
 import { OpError, shapeError } from "../tensor/shape.ts";
-import { gradOf, type FloatArray, type Tensor } from "../tensor/tensor.ts";
+import { allocFloatUninit } from "../tensor/storage.ts";
+import { gradOf, Tensor } from "../tensor/tensor.ts";
 import { checkRank, checkTensor, commonDType, output } from "./common.ts";
 
 /**
@@ -31,54 +34,18 @@ export function dotInteraction(bottom: Tensor, embs: readonly Tensor[], opts: { 
   const T = [bottom, ...embs]; // F tensors, each (B, E)
   const F = T.length;
   const P = pairCount(F, self);
-  const W = E + P;
   const dtype = featureDType(op, bottom, embs);
-  const out = output([B, W], dtype); // (B, E + P)
-  const o = out.data;
+  const out = new Tensor(allocFloatUninit(dtype, B * (E + P)), [B, E + P]); // (B, E + P), every element written below
   const x = T.map((t) => t.data); // F arrays, each (B, E)
-  const bot = bottom.data; // (B, E)
-
-  for (let b = 0; b < B; b++) {
-    const row = b * E;
-    for (let e = 0; e < E; e++) o[b * W + e] = bot[row + e] as number;
-    let p = b * W + E;
-    for (let i = 0; i < F; i++) {
-      const xi = x[i] as FloatArray;
-      const jEnd = self ? i + 1 : i;
-      for (let j = 0; j < jEnd; j++) {
-        const xj = x[j] as FloatArray;
-        let acc = 0;
-        for (let e = 0; e < E; e++) acc += (xi[row + e] as number) * (xj[row + e] as number);
-        o[p++] = acc;
-      }
-    }
-  }
+  kernels.dot_interaction_fwd(B, F, E, self, x, out.data, 0); // out[b] = [bottom[b], <x_i[b], x_j[b]> for j < i]
 
   return record(op, out, T, (dout /* (B, E + P) */) => {
-    // A tensor may appear in T more than once (e.g. the same emb passed twice); gradOf
-    // returns its one buffer each time, so the contributions add up.
-    const g = T.map((t) => (t.requiresGrad ? gradOf(t) : null)); // F arrays, each (B, E)
-    const gBottom = g[0] ?? null;
-    for (let b = 0; b < B; b++) {
-      const row = b * E;
-      // d out[b, e] / d bottom[b, e] = 1 for the passed-through part.
-      if (gBottom !== null) for (let e = 0; e < E; e++) gBottom[row + e] += dout[b * W + e] as number;
-      let p = b * W + E;
-      for (let i = 0; i < F; i++) {
-        const xi = x[i] as FloatArray;
-        const gi = g[i] ?? null;
-        const jEnd = self ? i + 1 : i;
-        for (let j = 0; j < jEnd; j++) {
-          const xj = x[j] as FloatArray;
-          const gj = g[j] ?? null;
-          const d = dout[p++] as number;
-          // d<x_i, x_j>/d x_i = x_j and d<x_i, x_j>/d x_j = x_i; on the diagonal (i = j)
-          // both lines hit the same buffer, giving d<x, x>/dx = 2x.
-          if (gi !== null) for (let e = 0; e < E; e++) gi[row + e] += d * (xj[row + e] as number);
-          if (gj !== null) for (let e = 0; e < E; e++) gj[row + e] += d * (xi[row + e] as number);
-        }
-      }
-    }
+    // d<x_i, x_j>/d x_i = x_j and d<x_i, x_j>/d x_j = x_i (2x on the diagonal with self);
+    // d out[b, e] / d bottom[b, e] = 1 for the passed-through part. A tensor may appear in
+    // T more than once (the same emb passed twice); gradOf returns its one buffer each
+    // time, so the contributions add up.
+    const g = T.map((t) => (t.requiresGrad ? gradOf(t) : null)); // F arrays or null, each (B, E)
+    kernels.dot_interaction_bwd(B, F, E, self, x, dout, 0, g);
   });
 }
 

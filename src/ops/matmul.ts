@@ -3,6 +3,8 @@
 // the GEMM kernel kernels.sgemm (C = α·op(A)·op(B) + β·C, see src/kernels/ref.ts): a
 // transposed operand is a flag to the kernel, never a copy, and the backward passes β = 1
 // so that the kernel adds straight into the gradient buffers (gradients accumulate).
+// linear's bias is added by the GEMM itself as it stores y (its bias argument), and its
+// gradient, the column sums of dy, is the kernel col_sum.
 //
 // Glossary: M rows of op(a), K the shared (inner) dim, N columns of op(b), where op(a) is
 // a, or aᵀ when transA (so a is stored (M, K), or (K, M) when transA), and likewise b is
@@ -13,8 +15,9 @@
 import { record } from "../autograd/tape.ts";
 import { kernels } from "../kernels/index.ts";
 import { OpError, shapeError } from "../tensor/shape.ts";
-import { gradOf, type Tensor } from "../tensor/tensor.ts";
-import { checkRank, checkTensor, commonDType, output } from "./common.ts";
+import { allocFloatUninit, gradForWrite } from "../tensor/storage.ts";
+import { gradOf, Tensor } from "../tensor/tensor.ts";
+import { checkRank, checkTensor, commonDType } from "./common.ts";
 
 export interface MatmulOptions {
   /** Multiply by aᵀ: a is stored (K, M). */
@@ -60,7 +63,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const sa = ar * ac; // elements per batch item of a
   const sb = br * bc; // … of b
   const sc = M * N; // … of out
-  const out = output(batched ? [P, M, N] : [M, N], dtype); // (P, M, N) or (M, N)
+  const out = new Tensor(allocFloatUninit(dtype, P * M * N), batched ? [P, M, N] : [M, N]); // (P, M, N) or (M, N), written by β = 0 GEMMs
   const av = a.data;
   const bv = b.data;
   for (let p = 0; p < P; p++) {
@@ -116,29 +119,25 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     throw shapeError(op, `bias must be (${O},), one value per output`, { weight, bias });
   }
 
-  const out = output([B, O], dtype); // (B, O)
+  const out = new Tensor(allocFloatUninit(dtype, B * O), [B, O]); // (B, O), every element written below
   const y = out.data;
   const xv = x.data;
   const w = weight.data;
-  if (bias !== null) {
-    // Start from the bias in every row and let the kernel add the product (β = 1).
-    for (let r = 0; r < B; r++) y.set(bias.data, r * O);
-  }
-  kernels.sgemm(false, true, B, O, I, 1, xv, 0, I, w, 0, I, bias === null ? 0 : 1, y, 0, O); // y = x·Wᵀ (+ b)
+  kernels.sgemm(false, true, B, O, I, 1, xv, 0, I, w, 0, I, 0, y, 0, O, bias === null ? null : bias.data, 0); // y = x·Wᵀ + b
 
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   return record(op, out, inputs, (g /* (B, O) */) => {
+    // A gradient buffer made here is written (β = 0) instead of zero-filled and added into.
     if (x.requiresGrad) {
-      kernels.sgemm(false, false, B, I, O, 1, g, 0, O, w, 0, I, 1, gradOf(x), 0, I); // dx += dy · W (B, I)
+      const dx = gradForWrite(x); // (B, I)
+      kernels.sgemm(false, false, B, I, O, 1, g, 0, O, w, 0, I, dx.fresh ? 0 : 1, dx.g, 0, I); // dx += dy · W
     }
     if (weight.requiresGrad) {
-      kernels.sgemm(true, false, O, I, B, 1, g, 0, O, xv, 0, I, 1, gradOf(weight), 0, I); // dW += dyᵀ · x (O, I)
+      const dW = gradForWrite(weight); // (O, I)
+      kernels.sgemm(true, false, O, I, B, 1, g, 0, O, xv, 0, I, dW.fresh ? 0 : 1, dW.g, 0, I); // dW += dyᵀ · x
     }
     if (bias !== null && bias.requiresGrad) {
-      const gb = gradOf(bias); // (O,)
-      for (let r = 0; r < B; r++) {
-        for (let o = 0; o < O; o++) gb[o] += g[r * O + o]; // y[r] = … + b ⇒ db += Σ_r dy[r]
-      }
+      kernels.col_sum(B, O, g, 0, gradOf(bias), 0); // y[r] = … + b ⇒ db += Σ_r dy[r] (O,)
     }
   });
 }

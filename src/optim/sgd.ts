@@ -1,7 +1,7 @@
 // Plain stochastic gradient descent, torch.optim.SGD without momentum or weight decay:
-// w -= lr · g. Dense gradients update the whole parameter; row-sparse gradients update only
-// the touched rows (kernels.sgd_rows), so an embedding table costs O(U·E) per step, never
-// O(R·E), and its untouched rows stay bit-identical.
+// w -= lr · g. Dense gradients update the whole parameter (kernels.sgd_dense); row-sparse
+// gradients update only the touched rows (kernels.sgd_rows), so an embedding table costs
+// O(U·E) per step, never O(R·E), and its untouched rows stay bit-identical.
 //
 // Glossary: R rows of a table, E row length, U unique touched rows, n elements of a parameter.
 
@@ -29,8 +29,7 @@ export class SGD implements Optimizer {
       if (sg === null) return;
       const w = p.data; // (n,)
       if (sg.kind === "dense") {
-        const g = sg.g; // (n,)
-        for (let j = 0; j < w.length; j++) w[j] -= lr * (g[j] as number); // the same expression as sgd_rows, so dense and sparse agree bit for bit
+        kernels.sgd_dense(w.length, lr, w, 0, sg.g, 0); // w -= lr·g, the expression of sgd_rows, so dense and sparse agree bit for bit
       } else {
         const { ids, values, cols } = sg.rg; // ids (U,), values (U, E)
         kernels.sgd_rows(ids.length, cols, lr, w, 0, ids, values, 0);

@@ -1,6 +1,14 @@
 // The training loop: batches in order or shuffled per epoch, forward, loss, backward,
 // optimizer step; per-step records for the log; evaluation with AUC, logloss and accuracy.
 //
+// Each step runs inside withStepArena (src/tensor/storage.ts): its activations and
+// gradients come from one region that the next step reuses, so a steady-state step
+// allocates no tensor storage, and with the wasm kernels that region is wasm memory the
+// kernels use without copies. The arena's rule is that nothing from one step is used in the
+// next: before each step the parameters' gradients are dropped (zeroGrad, and
+// releaseStepGrads for parameters outside the optimizer), and the step hands out numbers
+// only (the loss), never tensors.
+//
 // Glossary: N samples, B batch size, S steps.
 
 import { noGrad } from "../autograd/tape.ts";
@@ -10,6 +18,7 @@ import type { DLRM } from "../dlrm/model.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import type { LRPolicyScheduler } from "../optim/schedule.ts";
 import { Rng } from "../tensor/rng.ts";
+import { releaseStepGrads, withStepArena } from "../tensor/storage.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
 import type { Progress } from "./progress.ts";
 
@@ -80,6 +89,7 @@ export function train(o: TrainOptions): TrainResult {
   let samples = 0;
   let last: EvalRecord | null = null;
   const testFreq = o.testFreq ?? 0;
+  const params = model.parameters();
 
   for (let step = 0; step < o.steps; step++) {
     const k = step % perEpoch;
@@ -94,14 +104,18 @@ export function train(o: TrainOptions): TrainResult {
     }
     const lr = optimizer.lr;
     optimizer.zeroGrad();
-    const pred = model.forward(batch);
-    const bad = firstNonFinite(pred.data);
-    if (bad !== -1) throw diverged(step, `prediction ${bad} of the batch is ${pred.data[bad]}`);
-    const loss = model.criterion(pred, batch.labels);
-    const value = loss.item();
-    if (!Number.isFinite(value)) throw diverged(step, `the loss is ${value}`);
-    loss.backward();
-    optimizer.step();
+    releaseStepGrads(params);
+    const value = withStepArena(() => {
+      const pred = model.forward(batch);
+      const bad = firstNonFinite(pred.data);
+      if (bad !== -1) throw diverged(step, `prediction ${bad} of the batch is ${pred.data[bad]}`);
+      const loss = model.criterion(pred, batch.labels);
+      const v = loss.item();
+      if (!Number.isFinite(v)) throw diverged(step, `the loss is ${v}`);
+      loss.backward();
+      optimizer.step();
+      return v;
+    });
     o.scheduler?.step();
     samples += end - start;
     losses.push(value);

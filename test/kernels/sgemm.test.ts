@@ -1,18 +1,20 @@
 // The wasm sgemm against the reference sgemm (src/kernels/ref.ts): every transpose case,
-// sizes 0, 1, tails of the 4×8 register tile and several cache blocks (KC = 256, MC = 64,
-// NC = 512), α and β including β = 0 over NaN garbage, leading dims with gaps, element
-// offsets, and operands resident in wasm memory or staged from plain arrays.
+// sizes 0, 1, tails of the 4×8 and 5×8 register tiles and several cache blocks (KC = 256,
+// MC = 80, NC = 512), α and β including β = 0 over NaN garbage, with and without a bias
+// row, leading dims with gaps, element offsets, and operands resident in wasm memory or
+// staged from plain arrays.
 //
 // Tolerance: the wasm kernel sums float32 products in float32 (blocked), the reference in
 // float64. Both stay within the textbook forward-error bound of a K-term dot product, so
-//   |wasm − ref| ≤ 2·(K + 4)·u·S,  S = |α|·Σ_k |op(A)[i][k]·op(B)[k][j]| + |β·C[i][j]|,
+//   |wasm − ref| ≤ 2·(K + 4)·u·S,  S = |α|·Σ_k |op(A)[i][k]·op(B)[k][j]| + |β·C[i][j]| + |bias[j]|,
 // with u = 2⁻²⁴ (atol + rtol·|ref| in the K-scaled form of llm.c's check, tight per element).
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
-import { KernelError, sgemm } from "../../src/kernels/wasm.ts";
+import { defaultHeap, residentF32, type Ptr } from "../../src/kernels/memory.ts";
+import { instantiateKernels, KernelError, relaxedSimdAvailable, sgemm, wasmState } from "../../src/kernels/wasm.ts";
 import { placeF32, U32, values, whereArb, type Where } from "./placement.ts";
 
 interface Case {
@@ -32,6 +34,7 @@ interface Case {
   whereA: Where;
   whereB: Where;
   whereC: Where;
+  bias: boolean; // add a bias (N,) to every row
   seed: number;
 }
 
@@ -53,10 +56,12 @@ function check(c: Case): void {
   const b = placeF32(bData, c.whereB, c.offB);
   const cw = placeF32(cData, c.whereC, c.offC);
   const before = Float32Array.from(cw);
-  sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, c.offA, lda, b, c.offB, ldb, c.beta, cw, c.offC, ldc);
+  const biasData = c.bias ? values(c.seed + 3, c.N) : null;
+  const biasW = biasData === null ? null : placeF32(biasData, c.whereA, c.offB);
+  sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, c.offA, lda, b, c.offB, ldb, c.beta, cw, c.offC, ldc, biasW, c.offB);
 
   const cr = Float32Array.from(cData);
-  ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, aData, 0, lda, bData, 0, ldb, c.beta, cr, 0, ldc);
+  ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, aData, 0, lda, bData, 0, ldb, c.beta, cr, 0, ldc, biasData, 0);
 
   const inC = (p: number): boolean => {
     const q = p - c.offC;
@@ -70,7 +75,7 @@ function check(c: Case): void {
     }
     const i = Math.floor((p - c.offC) / ldc);
     const j = (p - c.offC) % ldc;
-    let s = c.beta === 0 ? 0 : Math.abs(c.beta * (cData[i * ldc + j] as number));
+    let s = (c.beta === 0 ? 0 : Math.abs(c.beta * (cData[i * ldc + j] as number))) + (biasData === null ? 0 : Math.abs(biasData[j] as number));
     for (let k = 0; k < c.K; k++) {
       const aik = c.transA ? aData[k * lda + i] : aData[i * lda + k];
       const bkj = c.transB ? bData[j * ldb + k] : bData[k * ldb + j];
@@ -103,6 +108,7 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   whereA: whereArb,
   whereB: whereArb,
   whereC: whereArb,
+  bias: fc.boolean(),
   seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
 });
 
@@ -114,13 +120,13 @@ test("sgemm: wasm equals ref on random shapes, transposes, α/β, offsets and pl
 });
 
 test("sgemm: sizes that cross every cache block (KC, MC, NC) in all four transpose cases", () => {
-  // M = 67 > MC, N = 515 > NC, K = 260 > KC: the second block of each is a short tail.
+  // M = 87 > MC = 80, N = 515 > NC, K = 260 > KC: the second block of each is a short tail.
   for (const [transA, transB, beta] of [[false, false, 0], [false, true, 0.5], [true, false, 0.5], [true, true, 0]] as const) {
     check({
-      transA, transB, M: 67, N: 515, K: 260, alpha: 0.75, beta,
+      transA, transB, M: 87, N: 515, K: 260, alpha: 0.75, beta,
       padA: 1, padB: 2, padC: 3, offA: 5, offB: 3, offC: 1,
       whereA: "resident", whereB: transB ? "plain" : "resident", whereC: beta === 0 ? "resident" : "plain",
-      seed: 17,
+      bias: transA, seed: 17,
     });
   }
 });
@@ -130,9 +136,54 @@ test("sgemm: the MLP shapes (x·Wᵀ forward, dy·W and dyᵀ·x backward), smal
   const I = 13; // inputs
   const O = 35; // outputs
   const base = { padA: 0, padB: 0, padC: 0, offA: 0, offB: 0, offC: 0, alpha: 1, seed: 5 } as const;
-  check({ ...base, transA: false, transB: true, M: B, N: O, K: I, beta: 0, whereA: "plain", whereB: "resident", whereC: "plain" });
-  check({ ...base, transA: false, transB: false, M: B, N: I, K: O, beta: 1, whereA: "plain", whereB: "resident", whereC: "plain" });
-  check({ ...base, transA: true, transB: false, M: O, N: I, K: B, beta: 1, whereA: "plain", whereB: "plain", whereC: "resident" });
+  check({ ...base, transA: false, transB: true, M: B, N: O, K: I, beta: 0, whereA: "plain", whereB: "resident", whereC: "plain", bias: true });
+  check({ ...base, transA: false, transB: false, M: B, N: I, K: O, beta: 1, whereA: "plain", whereB: "resident", whereC: "plain", bias: false });
+  check({ ...base, transA: true, transB: false, M: O, N: I, K: B, beta: 1, whereA: "plain", whereB: "plain", whereC: "resident", bias: false });
+});
+
+test("sgemm: both builds, plain and relaxed (fused multiply-add), equal ref within the bound", () => {
+  const builds = relaxedSimdAvailable() ? (["plain", "relaxed"] as const) : (["plain"] as const);
+  const heap = defaultHeap();
+  const work = heap.alloc(wasmState().raw.sgemm_f32_work_bytes());
+  for (const build of builds) {
+    const raw = instantiateKernels(heap.memory, build);
+    fc.assert(
+      fc.property(caseArb, (c) => {
+        const aRows = c.transA ? c.K : c.M;
+        const aCols = c.transA ? c.M : c.K;
+        const bRows = c.transB ? c.N : c.K;
+        const bCols = c.transB ? c.K : c.N;
+        const a = residentF32(heap, Math.max(1, aRows * aCols));
+        const b = residentF32(heap, Math.max(1, bRows * bCols));
+        const cw = residentF32(heap, Math.max(1, c.M * c.N));
+        a.set(values(c.seed, aRows * aCols));
+        b.set(values(c.seed + 1, bRows * bCols));
+        const c0 = values(c.seed + 2, c.M * c.N);
+        cw.set(c0);
+        const addr = (x: Float32Array): Ptr => heap.addressOf(x) as Ptr;
+        const bias = residentF32(heap, Math.max(1, c.N));
+        bias.set(values(c.seed + 3, c.N));
+        raw.sgemm_f32(c.transA ? 1 : 0, c.transB ? 1 : 0, c.M, c.N, c.K, c.alpha, addr(a), aCols, addr(b), bCols, c.beta, addr(cw), c.N, work, c.bias ? addr(bias) : 0);
+        const cr = Float64Array.from(c0);
+        ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, 0, aCols, b, 0, bCols, c.beta, cr, 0, c.N, c.bias ? bias : null, 0);
+        for (let i = 0; i < c.M; i++) {
+          for (let j = 0; j < c.N; j++) {
+            let S = Math.abs(c.beta * (c0[i * c.N + j] as number)) + (c.bias ? Math.abs(bias[j] as number) : 0);
+            for (let k = 0; k < c.K; k++) {
+              const aik = (c.transA ? a[k * aCols + i] : a[i * aCols + k]) as number;
+              const bkj = (c.transB ? b[j * bCols + k] : b[k * bCols + j]) as number;
+              S += Math.abs(c.alpha * aik * bkj);
+            }
+            const tol = 2 * (c.K + 4) * U32 * S + 1e-38; // the bound of the file header
+            const d = Math.abs((cw[i * c.N + j] as number) - (cr[i * c.N + j] as number));
+            if (!(d <= tol)) throw new Error(`${build}: C[${i}][${j}] differs by ${d} > ${tol}`);
+          }
+        }
+      }),
+      { seed: 4102, numRuns: 40 },
+    );
+  }
+  heap.free(work);
 });
 
 test("sgemm: float64 arrays go to the reference kernel and give its exact result", () => {
