@@ -1,0 +1,290 @@
+// Collectives between rank workers on shared memory: barrier, all-reduce and all-to-all,
+// built on SharedArrayBuffer + Atomics, with a timeout on every wait.
+//
+// What is shared (createCommBuffers makes it once; every rank gets the same buffers):
+//
+//   control  Int32 [abort, epoch_0, …, epoch_{N-1}]
+//            epoch_r counts the barriers rank r has reached; abort is 0 while the run is
+//            healthy, else 1 + the rank that gave up (or N + 1: the main thread).
+//   counts   Int32 [2 halves][N senders][N receivers]: the element counts of an all-to-all.
+//   regions  one Float32 exchange region per rank, in two halves of C floats each.
+//
+// Every collective is made of rounds, and every round follows one rule:
+//
+//   write into my own region (half p) → barrier → read the peers' regions (half p)
+//
+// with p alternating from round to round. A rank writes half p again only two rounds
+// later, after the barrier of the round in between; every peer passed that barrier only
+// after finishing its reads of half p. So no round needs a second barrier to protect its
+// data, and nothing depends on timing.
+//
+// Reductions use a fixed order: element i of the sum is x_0[i] + x_1[i] + … + x_{N-1}[i],
+// added in float64 in rank order and rounded once to float32, whichever rank computes it
+// and whenever the others arrive. All ranks end with bit-identical results.
+//
+// Failure: a wait that outlasts the timeout throws a CollectiveError naming this rank, the
+// phase and the peer it waited for; abort() (by a failing rank) or abortAll() (by the main
+// thread) wakes every waiting rank, whose wait then throws a CollectiveError "aborted".
+//
+// Glossary: N ranks, r this rank, q a peer, n elements of an all-reduce, C floats in one
+// half of an exchange region.
+
+const ABORT = 0;
+const EPOCH = 1;
+const MAIN_THREAD = -1;
+
+export interface CommBuffers {
+  /** N ranks. */
+  readonly ranks: number;
+  /** C: floats in one half of each rank's exchange region. */
+  readonly capacity: number;
+  readonly control: SharedArrayBuffer;
+  readonly counts: SharedArrayBuffer;
+  readonly regions: readonly SharedArrayBuffer[];
+}
+
+/** The shared memory of the collectives of N ranks, each exchanging up to `capacity` floats per round. */
+export function createCommBuffers(ranks: number, capacity: number): CommBuffers {
+  if (!Number.isInteger(ranks) || ranks < 1) throw new Error(`createCommBuffers: ranks must be a positive integer, got ${ranks}`);
+  if (!Number.isInteger(capacity) || capacity < 0) throw new Error(`createCommBuffers: capacity must be a non-negative integer, got ${capacity}`);
+  return {
+    ranks,
+    capacity,
+    control: new SharedArrayBuffer(4 * (1 + ranks)),
+    counts: new SharedArrayBuffer(4 * 2 * ranks * ranks),
+    regions: Array.from({ length: ranks }, () => new SharedArrayBuffer(4 * 2 * Math.max(capacity, 1))),
+  };
+}
+
+export type CollectiveFailure = "timeout" | "aborted" | "usage";
+
+/** A collective that could not complete: why, on which rank, in which phase, waiting for whom. */
+export class CollectiveError extends Error {
+  readonly rank: number;
+  readonly phase: string;
+  readonly reason: CollectiveFailure;
+  /** The peer that did not arrive (timeout), or the rank that aborted (-1: the main thread). */
+  readonly peer: number | null;
+  constructor(rank: number, phase: string, reason: CollectiveFailure, peer: number | null, message: string) {
+    super(`rank ${rank}: ${phase}: ${message}`);
+    this.name = "CollectiveError";
+    this.rank = rank;
+    this.phase = phase;
+    this.reason = reason;
+    this.peer = peer;
+  }
+}
+
+/** The rank that aborted the run (-1 for the main thread), or null while nobody has. */
+export function abortedBy(buffers: CommBuffers): number | null {
+  const v = Atomics.load(new Int32Array(buffers.control), ABORT);
+  if (v === 0) return null;
+  return v === buffers.ranks + 1 ? MAIN_THREAD : v - 1;
+}
+
+/** Abort from the main thread: every rank waiting in a collective wakes up and throws. */
+export function abortAll(buffers: CommBuffers): void {
+  raiseAbort(new Int32Array(buffers.control), buffers.ranks, buffers.ranks + 1);
+}
+
+function raiseAbort(control: Int32Array, N: number, code: number): void {
+  Atomics.compareExchange(control, ABORT, 0, code); // the first to abort is remembered
+  for (let q = 0; q < N; q++) Atomics.notify(control, EPOCH + q);
+}
+
+/** The [start, end) of chunk c when n elements are cut into N nearly equal chunks. */
+export function chunkBounds(n: number, N: number, c: number): [number, number] {
+  return [Math.floor((c * n) / N), Math.floor(((c + 1) * n) / N)];
+}
+
+export interface CommunicatorOptions {
+  /** Longest wait for a peer, in milliseconds. */
+  timeoutMs: number;
+}
+
+/** One rank's end of the collectives. Every rank must call the same collectives in the same order. */
+export class Communicator {
+  readonly rank: number;
+  readonly size: number;
+  readonly capacity: number;
+  /** Longest wait for a peer (ms); may be changed between collectives. */
+  timeoutMs: number;
+  readonly #control: Int32Array;
+  readonly #counts: Int32Array; // (2, N, N)
+  readonly #regions: Float32Array[]; // N × (2·C)
+  /** Barriers this rank has passed. */
+  #epoch = 0;
+  /** Rounds so far; the parity picks the half of the regions. */
+  #round = 0;
+
+  constructor(buffers: CommBuffers, rank: number, opts: CommunicatorOptions) {
+    const N = buffers.ranks;
+    if (!Number.isInteger(rank) || rank < 0 || rank >= N) throw new Error(`Communicator: rank ${rank} is out of range for ${N} ranks`);
+    if (!(opts.timeoutMs > 0)) throw new Error(`Communicator: timeoutMs must be positive, got ${opts.timeoutMs}`);
+    this.rank = rank;
+    this.size = N;
+    this.capacity = buffers.capacity;
+    this.timeoutMs = opts.timeoutMs;
+    this.#control = new Int32Array(buffers.control);
+    this.#counts = new Int32Array(buffers.counts);
+    this.#regions = buffers.regions.map((b) => new Float32Array(b));
+    this.#epoch = Atomics.load(this.#control, EPOCH + rank);
+  }
+
+  /** Wake every peer waiting in a collective; their waits (and later ones) throw "aborted". */
+  abort(): void {
+    raiseAbort(this.#control, this.size, this.rank + 1);
+  }
+
+  /** Returns once every rank has reached the same barrier. */
+  barrier(phase: string): void {
+    this.#checkAbort(phase);
+    if (this.size === 1) return;
+    const ctl = this.#control;
+    const target = ++this.#epoch;
+    Atomics.store(ctl, EPOCH + this.rank, target);
+    Atomics.notify(ctl, EPOCH + this.rank);
+    const deadline = performance.now() + this.timeoutMs;
+    for (let q = 0; q < this.size; q++) {
+      if (q === this.rank) continue;
+      for (;;) {
+        const seen = Atomics.load(ctl, EPOCH + q);
+        if (((seen - target) | 0) >= 0) break; // q is at this barrier or past it (wrap-safe)
+        this.#checkAbort(phase); // only a barrier that cannot complete fails on an abort
+        const left = deadline - performance.now();
+        if (left <= 0) {
+          throw new CollectiveError(this.rank, phase, "timeout", q, `timed out after ${this.timeoutMs} ms waiting for rank ${q}`);
+        }
+        Atomics.wait(ctl, EPOCH + q, seen, left);
+      }
+    }
+  }
+
+  /**
+   * data (n,) ← Σ_q data_q (n,), the same bits on every rank: reduce-scatter (rank c sums
+   * chunk c over all ranks, in rank order) then all-gather (everyone copies every chunk).
+   * Vectors longer than the capacity go in pieces of C floats.
+   */
+  allReduce(data: Float32Array, phase: string): void {
+    this.#checkAbort(phase);
+    if (this.size === 1) return;
+    const C = this.capacity;
+    if (C === 0 && data.length > 0) throw new CollectiveError(this.rank, phase, "usage", null, `all-reduce of ${data.length} floats with a capacity of 0`);
+    for (let off = 0; off < data.length; off += C) this.#allReducePiece(data.subarray(off, Math.min(data.length, off + C)), phase);
+  }
+
+  #allReducePiece(x: Float32Array, phase: string): void {
+    const N = this.size;
+    const n = x.length;
+    // Round 1: publish my vector.
+    const h1 = this.#nextHalf();
+    this.#own(h1).set(x);
+    this.barrier(phase);
+    // Reduce my chunk over all ranks in rank order, into my region's other half (round 2's write).
+    const [lo, hi] = chunkBounds(n, N, this.rank);
+    const h2 = this.#nextHalf();
+    const out = this.#own(h2).subarray(lo, hi);
+    const part = (q: number): Float32Array => this.#half(this.#regions[q] as Float32Array, h1).subarray(lo, hi);
+    if (N === 2) {
+      const a = part(0);
+      const b = part(1);
+      for (let i = 0; i < out.length; i++) out[i] = (a[i] as number) + (b[i] as number); // one rounding
+    } else {
+      // Accumulate in float64, rank after rank, and round once.
+      const acc = this.#accumulator(hi - lo);
+      acc.set(part(0));
+      for (let q = 1; q < N; q++) {
+        const x = part(q);
+        for (let i = 0; i < acc.length; i++) acc[i] += x[i] as number;
+      }
+      out.set(acc);
+    }
+    // Round 2: gather every rank's reduced chunk.
+    this.barrier(phase);
+    for (let c = 0; c < N; c++) {
+      const [a, b] = chunkBounds(n, N, c);
+      if (b > a) x.set(this.#half(this.#regions[c] as Float32Array, h2).subarray(a, b), a);
+    }
+  }
+
+  /**
+   * All-to-all with uneven splits: rank r sends send[sdispl_r[q] .. + sendCounts[q]) to
+   * rank q, where the blocks lie back to back in rank order; it receives the block of
+   * every q into recv, back to back in rank order, recvCounts[q] floats from q. Each
+   * receiver checks that its recvCounts match what the senders announced.
+   */
+  allToAll(send: Float32Array, sendCounts: readonly number[], recv: Float32Array, recvCounts: readonly number[], phase: string): void {
+    const N = this.size;
+    const r = this.rank;
+    this.#checkAbort(phase);
+    const usage = (msg: string): CollectiveError => new CollectiveError(r, phase, "usage", null, msg);
+    if (sendCounts.length !== N || recvCounts.length !== N) {
+      throw usage(`all-to-all needs one send and one receive count per rank (${N}), got ${sendCounts.length} and ${recvCounts.length}`);
+    }
+    const sendTotal = sum(sendCounts, (c, q) => {
+      if (!Number.isInteger(c) || c < 0) throw usage(`send count for rank ${q} must be a non-negative integer, got ${c}`);
+    });
+    const recvTotal = sum(recvCounts, (c, q) => {
+      if (!Number.isInteger(c) || c < 0) throw usage(`receive count from rank ${q} must be a non-negative integer, got ${c}`);
+    });
+    if (sendTotal !== send.length) throw usage(`send counts add up to ${sendTotal} but the send buffer holds ${send.length} floats`);
+    if (recvTotal !== recv.length) throw usage(`receive counts add up to ${recvTotal} but the receive buffer holds ${recv.length} floats`);
+    if (sendTotal > this.capacity) throw usage(`sends ${sendTotal} floats, more than the exchange capacity of ${this.capacity}`);
+
+    const h = this.#nextHalf();
+    this.#own(h).set(send);
+    const counts = this.#counts;
+    for (let q = 0; q < N; q++) Atomics.store(counts, (h * N + r) * N + q, sendCounts[q] as number);
+    this.barrier(phase);
+    let at = 0;
+    for (let q = 0; q < N; q++) {
+      // Where q put my block: after its blocks for ranks 0 .. r-1.
+      let displ = 0;
+      for (let j = 0; j < r; j++) displ += Atomics.load(counts, (h * N + q) * N + j);
+      const count = Atomics.load(counts, (h * N + q) * N + r);
+      if (count !== recvCounts[q]) {
+        throw usage(`expects ${recvCounts[q]} floats from rank ${q}, which sends ${count}`);
+      }
+      recv.set(this.#half(this.#regions[q] as Float32Array, h).subarray(displ, displ + count), at);
+      at += count;
+    }
+  }
+
+  #acc = new Float64Array(0);
+
+  /** A float64 scratch of n elements (kept between calls). */
+  #accumulator(n: number): Float64Array {
+    if (this.#acc.length < n) this.#acc = new Float64Array(n);
+    return this.#acc.subarray(0, n);
+  }
+
+  #nextHalf(): number {
+    return this.#round++ & 1;
+  }
+
+  #own(h: number): Float32Array {
+    return this.#half(this.#regions[this.rank] as Float32Array, h);
+  }
+
+  #half(region: Float32Array, h: number): Float32Array {
+    const C = this.capacity;
+    return region.subarray(h * C, (h + 1) * C);
+  }
+
+  #checkAbort(phase: string): void {
+    const v = Atomics.load(this.#control, ABORT);
+    if (v === 0) return;
+    const by = v === this.size + 1 ? MAIN_THREAD : v - 1;
+    const who = by === MAIN_THREAD ? "the main thread stopped the run" : `rank ${by} failed`;
+    throw new CollectiveError(this.rank, phase, "aborted", by, `aborted: ${who}`);
+  }
+}
+
+function sum(xs: readonly number[], check: (x: number, i: number) => void): number {
+  let s = 0;
+  xs.forEach((x, i) => {
+    check(x, i);
+    s += x;
+  });
+  return s;
+}

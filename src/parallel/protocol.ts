@@ -1,0 +1,131 @@
+// What the main thread and the rank workers of a hybrid-parallel run share: the phases of a
+// step, the command words, the status and result arrays, and what a rank is started with.
+//
+//   control  Int32   [seq, command, step, slot, (pad…), then per rank r: phase, step, heartbeat]
+//            The main thread writes a command and its arguments, then increments seq and
+//            notifies; each rank waits on seq. Each rank keeps its status current, so an
+//            error can say where a rank was when it died or stalled.
+//   numbers  Float64 [lr, then per rank r: RESULT_FIELDS values]
+//            The learning rate of the step; each rank's results of the last step.
+//
+// Glossary: N ranks, r a rank, B batch, E embedding dim.
+
+import type { DLRMConfig } from "../dlrm/config.ts";
+import type { CommBuffers } from "./collectives.ts";
+import type { ShardingPlan } from "./plan.ts";
+import type { StagingLayout } from "./staging.ts";
+
+/** The phases of a rank, in step order (named as the DLRM paper's hybrid step). */
+export const PHASES = [
+  "starting",
+  "waiting for a command",
+  "lookup",
+  "all-to-all forward",
+  "MLP forward",
+  "MLP backward",
+  "all-to-all backward",
+  "embedding backward",
+  "all-reduce",
+  "update",
+  "export",
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** The phases of a training step whose time is measured. */
+export const STEP_PHASES = ["lookup", "all-to-all forward", "MLP forward", "MLP backward", "all-to-all backward", "embedding backward", "all-reduce", "update"] as const;
+export type StepPhase = (typeof STEP_PHASES)[number];
+
+export const CMD_STEP = 1;
+export const CMD_EXPORT = 2;
+export const CMD_STOP = 3;
+
+/** Control word indices. */
+export const SEQ = 0;
+export const COMMAND = 1;
+export const ARG_STEP = 2;
+export const ARG_SLOT = 3;
+const STATUS = 8;
+const STATUS_FIELDS = 3;
+export const statusPhase = (r: number): number => STATUS + STATUS_FIELDS * r;
+export const statusStep = (r: number): number => STATUS + STATUS_FIELDS * r + 1;
+export const statusHeartbeat = (r: number): number => STATUS + STATUS_FIELDS * r + 2;
+export const controlWords = (N: number): number => STATUS + STATUS_FIELDS * N;
+
+/**
+ * Float64 fields: lr, then per rank [loss sum, first bad prediction (-1: none), its value,
+ * slice size, the thread's CPU ms in the step (NaN where unknown), ms per STEP_PHASES].
+ */
+export const LR = 0;
+export const RESULT_FIELDS = 5 + STEP_PHASES.length;
+export const resultBase = (r: number): number => 1 + RESULT_FIELDS * r;
+export const RES_LOSS = 0;
+export const RES_BAD_INDEX = 1;
+export const RES_BAD_VALUE = 2;
+export const RES_SLICE = 3;
+export const RES_CPU = 4;
+export const RES_TIMES = 5;
+export const numberWords = (N: number): number => 1 + RESULT_FIELDS * N;
+
+export type OptimizerSpec =
+  | { kind: "sgd"; lr: number }
+  | { kind: "adagrad"; lr: number; eps: number; initialAccumulator: number }
+  | { kind: "rowwise-adagrad"; lr: number; eps: number };
+
+/**
+ * A deliberate failure, for tests of the failure path: rank `rank` exits (as a crash
+ * would), throws, or stalls for `ms` when it enters `phase` of step `step`.
+ */
+export interface Fault {
+  rank: number;
+  step: number;
+  phase: Phase;
+  action: "exit" | "throw" | "stall";
+  /** stall: how long (default 60 s; the run's timeout should end it first). */
+  ms?: number;
+}
+
+/** workerData of a rank. */
+export interface RankInit {
+  rank: number;
+  ranks: number;
+  config: DLRMConfig;
+  plan: ShardingPlan;
+  optimizer: OptimizerSpec;
+  comm: CommBuffers;
+  control: SharedArrayBuffer;
+  numbers: SharedArrayBuffer;
+  staging: { layout: StagingLayout; slots: SharedArrayBuffer[] };
+  timeoutMs: number;
+  fault: Fault | null;
+}
+
+/** A parameter (or the rows [rowStart, …) of one) as it travels between threads. */
+export interface ParamBlock {
+  name: string;
+  rowStart: number;
+  data: Float32Array;
+}
+
+/** Messages from a rank to the main thread. */
+export type RankMessage =
+  | { type: "ready"; rank: number }
+  | { type: "done"; rank: number; seq: number }
+  | { type: "params"; rank: number; seq: number; blocks: ParamBlock[] }
+  | {
+      type: "error";
+      rank: number;
+      step: number;
+      phase: Phase;
+      message: string;
+      stack: string;
+      /** Set when a collective failed: why, and the peer it waited for (or the rank that aborted). */
+      collective: { reason: "timeout" | "aborted" | "usage"; peer: number | null } | null;
+    };
+
+/** Samples [start, end) of the batch that rank q computes the MLPs for: the first B mod N ranks take one more. */
+export function batchSlice(B: number, N: number, q: number): [number, number] {
+  const k = Math.floor(B / N);
+  const m = B % N;
+  const start = q * k + Math.min(q, m);
+  return [start, start + k + (q < m ? 1 : 0)];
+}

@@ -1,0 +1,456 @@
+// One rank of the hybrid-parallel DLRM step (the DLRM paper's scheme, see
+// docs/parallelism.md): model parallel for the embedding tables, data parallel for the MLPs.
+//
+// A rank holds
+//   - its shards of the embedding tables (whole tables or row ranges, by the sharding plan),
+//     with their optimizer state: nobody else has these rows;
+//   - a replica of the bottom and top MLPs, identical on every rank at every step;
+//   - the slice [start, end) of every batch it runs the MLPs on.
+//
+// A step, phase by phase:
+//   lookup               pool its shards for the whole batch: (B, E) per shard
+//   all-to-all forward   (the butterfly shuffle) send each rank the rows of its slice; receive
+//                        the pooled vectors of every table for its own slice
+//   MLP forward          bottom MLP, interaction, top MLP and the loss on its slice
+//   MLP backward         gradients of the MLPs and of the pooled vectors of its slice; the loss
+//                        is a sum over the slice seeded with 1/B, so that what is
+//                        differentiated is the mean loss over the whole batch
+//   all-to-all backward  return each pooled-vector gradient to the owner of that table shard
+//   embedding backward   owners turn (B, E) pooled-vector gradients into row-sparse table gradients
+//   all-reduce           sum the MLP gradients over the ranks (fixed order: the same bits everywhere)
+//   update               the optimizer: dense rule on the MLPs (the same on every rank), sparse
+//                        row updates on the rank's own shards
+//
+// Glossary: N ranks, r this rank, q a peer, B batch, Bm = end - start this rank's slice, Dd
+// dense features, E embedding dim, F tables, S_q shards held by rank q, L_t lookups of
+// table t in the batch.
+
+import type { DLRMConfig } from "../dlrm/config.ts";
+import { MLP } from "../nn/linear.ts";
+import { embeddingBag } from "../ops/embedding_bag.ts";
+import { catInteraction, dotInteraction } from "../ops/interaction.ts";
+import { bce, mse } from "../ops/loss.ts";
+import { reshape } from "../ops/shape.ts";
+import { Adagrad } from "../optim/adagrad.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { RowWiseAdagrad } from "../optim/rowwise_adagrad.ts";
+import { SGD } from "../optim/sgd.ts";
+import { Rng } from "../tensor/rng.ts";
+import { readFileSync } from "node:fs";
+import { OpError } from "../tensor/shape.ts";
+import { kernels } from "../kernels/index.ts";
+import { allocFloat, withResidentStorage, withStepArena } from "../tensor/storage.ts";
+import { empty, IndexTensor, Tensor } from "../tensor/tensor.ts";
+import { Communicator } from "./collectives.ts";
+import type { Shard } from "./plan.ts";
+import {
+  batchSlice,
+  PHASES,
+  RES_BAD_INDEX,
+  RES_BAD_VALUE,
+  RES_CPU,
+  RES_LOSS,
+  RES_SLICE,
+  RES_TIMES,
+  resultBase,
+  STEP_PHASES,
+  statusHeartbeat,
+  statusPhase,
+  statusStep,
+  type Fault,
+  type OptimizerSpec,
+  type ParamBlock,
+  type Phase,
+  type RankInit,
+} from "./protocol.ts";
+import { slotViews, type SlotViews } from "./staging.ts";
+
+interface OwnShard {
+  shard: Shard;
+  weight: Tensor; // (rowEnd - rowStart, E)
+  label: string;
+}
+
+export class Rank {
+  readonly r: number;
+  readonly N: number;
+  readonly E: number;
+  readonly config: DLRMConfig;
+  readonly comm: Communicator;
+  readonly bot: MLP;
+  readonly top: MLP;
+  readonly own: OwnShard[];
+  readonly optimizer: Optimizer;
+  /** S_q: shards held by each rank. */
+  readonly #shardsOf: number[];
+  /** Per table: where its shards sit, in row order: (owner rank, position in the owner's list). */
+  readonly #sources: { owner: number; index: number }[][];
+  /** Per rank q: the table of each of q's shards, in q's order. */
+  readonly #tablesOf: number[][];
+  /** Exchange buffers, sized for the largest batch and reused every step. */
+  readonly #send: Float32Array;
+  readonly #recv: Float32Array;
+  readonly #recvGrad: Float32Array;
+  readonly #dPooled: Float32Array;
+  /** The MLP parameters (bot_l.*, top_l.*) and their gradients, back to back in one array. */
+  readonly #mlp: [string, Tensor][];
+  readonly #flatGrad: Float32Array;
+  readonly #slots: SlotViews[];
+  readonly #control: Int32Array;
+  readonly #numbers: Float64Array;
+  readonly #fault: Fault | null;
+  #phase: Phase = "starting";
+  #step = -1;
+  #phaseStart = 0;
+  readonly #times = new Float64Array(STEP_PHASES.length);
+
+  constructor(init: RankInit, params: readonly ParamBlock[]) {
+    const { config, plan } = init;
+    this.r = init.rank;
+    this.N = init.ranks;
+    this.E = config.embedding_dim;
+    this.config = config;
+    this.#control = new Int32Array(init.control);
+    this.#numbers = new Float64Array(init.numbers);
+    this.#fault = init.fault;
+    this.comm = new Communicator(init.comm, this.r, { timeoutMs: init.timeoutMs });
+    this.#slots = init.staging.slots.map((b) => slotViews(init.staging.layout, b));
+
+    // Long-lived arrays (parameters, their gradient buffer, optimizer state) are resident
+    // in this thread's wasm memory, where the kernels use them without a copy.
+    const byName = new Map(params.map((b) => [b.name, b]));
+    const take = (name: string, n: number): Float32Array => {
+      const b = byName.get(name);
+      if (b === undefined) throw new Error(`rank ${this.r}: no initial value for ${name}`);
+      if (b.data.length !== n) throw new Error(`rank ${this.r}: initial value of ${name} has ${b.data.length} values, expected ${n}`);
+      return b.data;
+    };
+    const built = withResidentStorage(() => {
+      // The MLP replicas: built at any initial value, then given the main thread's values.
+      const rng = new Rng(0);
+      const bot = new MLP(config.bottom_mlp, "relu", rng);
+      const top = new MLP(config.top_mlp, "sigmoid", rng);
+      const mlp = [...bot.namedParameters("bot_l."), ...top.namedParameters("top_l.")];
+      let P = 0;
+      for (const [name, p] of mlp) {
+        p.data.set(take(name, p.size));
+        P += p.size;
+      }
+      // The table shards this rank owns.
+      const own = (plan.perRank[this.r]?.shards ?? []).map((shard) => {
+        const rows = shard.rowEnd - shard.rowStart;
+        const weight = empty([rows, this.E], { requiresGrad: true }); // (rows, E)
+        weight.data.set(take(`emb_l.${shard.table}.weight`, rows * this.E));
+        const label = shard.whole ? `table ${shard.table}` : `table ${shard.table} rows [${shard.rowStart}, ${shard.rowEnd})`;
+        return { shard, weight, label };
+      });
+      return { bot, top, mlp, own, flatGrad: allocFloat("float32", P) as Float32Array };
+    });
+    this.bot = built.bot;
+    this.top = built.top;
+    this.#mlp = built.mlp;
+    this.own = built.own;
+    this.#flatGrad = built.flatGrad;
+    this.#shardsOf = plan.perRank.map((rp) => rp.shards.length);
+    this.#tablesOf = plan.perRank.map((rp) => rp.shards.map((x) => x.table));
+    this.#sources = plan.tables.map((tp) =>
+      tp.shards.map((s) => ({ owner: s.rank, index: (plan.perRank[s.rank]?.shards ?? []).findIndex((x) => x.table === s.table && x.rowStart === s.rowStart) })),
+    );
+    const Bmax = init.staging.layout.maxBatch;
+    const nOwn = this.own.length;
+    const totalShards = this.#shardsOf.reduce((a, b) => a + b, 0);
+    const maxSlice = Math.ceil(Bmax / this.N);
+    this.#send = new Float32Array(Math.max(Bmax * nOwn, maxSlice * totalShards) * this.E); // read by JS only
+    // The kernels read these (pooled vectors into the interaction, gradients into the lookup's
+    // backward): resident, so that they are used in place.
+    const resident = (n: number): Float32Array => withResidentStorage(() => allocFloat("float32", n) as Float32Array);
+    this.#recv = resident(maxSlice * totalShards * this.E);
+    this.#recvGrad = resident(Bmax * nOwn * this.E);
+    this.#dPooled = resident(Bmax * this.E);
+    this.optimizer = makeOptimizer(init.optimizer, [...this.#mlp.map(([, p]) => p), ...this.own.map((o) => o.weight)]);
+  }
+
+  /** Record where this rank is (for errors and the main thread's watchdog), and time the phase it leaves. */
+  enter(phase: Phase, step: number): void {
+    const now = performance.now();
+    const k = (STEP_PHASES as readonly string[]).indexOf(this.#phase);
+    if (k >= 0) this.#times[k] = (this.#times[k] as number) + (now - this.#phaseStart);
+    this.#phase = phase;
+    this.#step = step;
+    this.#phaseStart = now;
+    Atomics.store(this.#control, statusPhase(this.r), PHASES.indexOf(phase));
+    Atomics.store(this.#control, statusStep(this.r), step);
+    Atomics.add(this.#control, statusHeartbeat(this.r), 1);
+    const f = this.#fault;
+    if (f !== null && f.rank === this.r && f.step === step && f.phase === phase) {
+      if (f.action === "exit") process.exit(7);
+      if (f.action === "throw") throw new Error(`injected fault in step ${step}, phase "${phase}"`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, f.ms ?? 60_000);
+    }
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  get step(): number {
+    return this.#step;
+  }
+
+  /**
+   * One training step on the batch in staging slot `slot`, with learning rate lr. Its
+   * activations and gradients come from the step arena (src/tensor/storage.ts), which the
+   * next step recycles: nothing of a step outlives it but parameters, optimizer state and
+   * this rank's own buffers.
+   */
+  trainStep(step: number, slot: number, lr: number): void {
+    withStepArena(() => this.#trainStep(step, slot, lr));
+  }
+
+  #trainStep(step: number, slot: number, lr: number): void {
+    const { N, r, E } = this;
+    const views = this.#slots[slot] as SlotViews;
+    const B = views.header[0] as number;
+    const [start, end] = batchSlice(B, N, r);
+    const Bm = end - start;
+    const nOwn = this.own.length;
+    const totalShards = this.#shardsOf.reduce((a, b) => a + b, 0);
+    const slices = Array.from({ length: N }, (_, q) => batchSlice(B, N, q));
+    const sliceLen = (q: number): number => (slices[q] as [number, number])[1] - (slices[q] as [number, number])[0];
+    this.#times.fill(0);
+    const cpu0 = threadCpuMs();
+    const tag = (what: string): string => `${what} (step ${step})`;
+
+    // Gradients start at zero; the MLP ones accumulate straight into the all-reduce buffer.
+    kernels.fill_zero(this.#flatGrad.length, this.#flatGrad, 0);
+    let at = 0;
+    for (const [, p] of this.#mlp) {
+      p.grad = this.#flatGrad.subarray(at, at + p.size);
+      at += p.size;
+    }
+    for (const o of this.own) o.weight.zeroGrad();
+
+    // Lookup: every own shard, the whole batch.
+    this.enter("lookup", step);
+    const pooled = this.own.map((o) => this.#pool(o, views, B)); // each (B, E)
+
+    // All-to-all forward: rank q gets rows [start_q, end_q) of every pooled shard, shard after shard.
+    this.enter("all-to-all forward", step);
+    const send = this.#send.subarray(0, B * nOwn * E); // blocks for q = 0 .. N-1, each (S_r, B_q, E)
+    at = 0;
+    for (let q = 0; q < N; q++) {
+      const [qs, qe] = slices[q] as [number, number];
+      for (const p of pooled) {
+        send.set(p.data.subarray(qs * E, qe * E), at);
+        at += (qe - qs) * E;
+      }
+    }
+    const recv = this.#recv.subarray(0, Bm * totalShards * E); // blocks from q = 0 .. N-1, each (S_q, Bm, E)
+    this.comm.allToAll(
+      send,
+      slices.map((_, q) => sliceLen(q) * nOwn * E),
+      recv,
+      this.#shardsOf.map((S) => Bm * S * E),
+      tag("all-to-all forward"),
+    );
+    const fromOffset: number[] = [];
+    at = 0;
+    for (let q = 0; q < N; q++) {
+      fromOffset.push(at);
+      at += Bm * (this.#shardsOf[q] as number) * E;
+    }
+
+    // MLP forward on the slice. The pooled vectors become leaves whose gradients go back to the owners.
+    this.enter("MLP forward", step);
+    const embs = this.#sources.map((srcs) => {
+      const block = (s: { owner: number; index: number }): Float32Array => {
+        const o = (fromOffset[s.owner] as number) + s.index * Bm * E;
+        return recv.subarray(o, o + Bm * E);
+      };
+      let data: Float32Array;
+      if (srcs.length === 1) data = block(srcs[0] as { owner: number; index: number });
+      else {
+        // A table split by rows: each owner pooled its rows; add the partial sums in row order.
+        data = new Float32Array(Bm * E);
+        const parts = srcs.map(block);
+        for (let i = 0; i < data.length; i++) {
+          let s = 0;
+          for (const part of parts) s += part[i] as number;
+          data[i] = s;
+        }
+      }
+      return new Tensor(data, [Bm, E], true); // (Bm, E)
+    });
+    const res = resultBase(r);
+    const out = this.#numbers;
+    out[res + RES_LOSS] = 0;
+    out[res + RES_BAD_INDEX] = -1;
+    out[res + RES_BAD_VALUE] = 0;
+    out[res + RES_SLICE] = Bm;
+    let loss: Tensor | null = null;
+    if (Bm > 0) {
+      const Dd = this.config.dense_features;
+      const dense = new Tensor(views.dense.subarray(start * Dd, end * Dd), [Bm, Dd]); // (Bm, Dd)
+      const labels = new Tensor(views.labels.subarray(start, end), [Bm]); // (Bm,)
+      const x = this.bot.forward(dense); // (Bm, E)
+      const z =
+        this.config.interaction === "dot"
+          ? dotInteraction(x, embs, { self: this.config.interaction_itself }) // (Bm, W)
+          : catInteraction(x, embs); // (Bm, W)
+      const p = this.top.forward(z); // (Bm, 1)
+      const pred = reshape(p, [Bm]); // (Bm,)
+      const bad = pred.data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        // Diverged: the main thread stops the run with the sample's index in the batch.
+        out[res + RES_BAD_INDEX] = start + bad;
+        out[res + RES_BAD_VALUE] = pred.data[bad] as number;
+      } else {
+        loss = this.config.loss === "bce" ? bce(pred, labels, { reduction: "sum" }) : mse(pred, labels, { reduction: "sum" });
+        out[res + RES_LOSS] = loss.item();
+      }
+    }
+
+    // MLP backward: d(Σ_slice l_b / B) = the slice's share of d(mean loss over the batch).
+    this.enter("MLP backward", step);
+    if (loss !== null) loss.backward(Float64Array.of(1 / B));
+
+    // All-to-all backward: each owner gets the gradient of its shards for this slice.
+    this.enter("all-to-all backward", step);
+    const sendGrad = this.#send.subarray(0, Bm * totalShards * E); // blocks for q, each (S_q, Bm, E)
+    at = 0;
+    for (let q = 0; q < N; q++) {
+      for (const t of this.#tablesOf[q] as number[]) {
+        const g = (embs[t] as Tensor).grad; // (Bm, E), null when the slice is empty or the step diverged
+        if (g !== null) sendGrad.set(g, at);
+        else sendGrad.fill(0, at, at + Bm * E);
+        at += Bm * E;
+      }
+    }
+    const recvGrad = this.#recvGrad.subarray(0, B * nOwn * E); // blocks from q, each (S_r, B_q, E)
+    this.comm.allToAll(
+      sendGrad,
+      this.#shardsOf.map((S) => Bm * S * E),
+      recvGrad,
+      slices.map((_, q) => sliceLen(q) * nOwn * E),
+      tag("all-to-all backward"),
+    );
+
+    // Embedding backward: reassemble each shard's (B, E) gradient, then through its lookup.
+    this.enter("embedding backward", step);
+    const dPooled = this.#dPooled.subarray(0, B * E); // (B, E)
+    this.own.forEach((_, i) => {
+      at = 0;
+      for (let q = 0; q < N; q++) {
+        const [qs, qe] = slices[q] as [number, number];
+        const n = (qe - qs) * E;
+        const o = at + i * n;
+        dPooled.set(recvGrad.subarray(o, o + n), qs * E);
+        at += nOwn * n;
+      }
+      (pooled[i] as Tensor).backward(dPooled);
+    });
+
+    // All-reduce of the MLP gradients.
+    this.enter("all-reduce", step);
+    this.comm.allReduce(this.#flatGrad, tag("all-reduce of the MLP gradients"));
+
+    // Update: the same dense update everywhere; sparse updates of the own rows.
+    this.enter("update", step);
+    this.optimizer.lr = lr;
+    withResidentStorage(() => this.optimizer.step()); // state made at the first step stays resident
+
+    this.enter("waiting for a command", step);
+    for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.#times[k] as number;
+    out[res + RES_CPU] = threadCpuMs() - cpu0;
+  }
+
+  /** Pool one own shard over the whole batch: (B, E). */
+  #pool(o: OwnShard, views: SlotViews, B: number): Tensor {
+    const t = o.shard.table;
+    const src = views.tables[t] as SlotViews["tables"][number];
+    const L = views.header[1 + t] as number;
+    const offsets = src.offsets.subarray(0, B + 1); // (B + 1,)
+    const ids = src.indices.subarray(0, L); // (L,)
+    const w = src.weights === null ? null : src.weights.subarray(0, L); // (L,)
+    const mode = this.config.pooling;
+    if (o.shard.whole) {
+      return embeddingBag(o.weight, new IndexTensor(ids), { offsets: new IndexTensor(offsets) }, { mode, perSampleWeights: w === null ? null : new Tensor(w, [L]), table: o.label });
+    }
+    const f = rowRange(ids, offsets, w, B, o.shard, this.config.table_sizes[t] as number, mode === "mean");
+    const Ls = f.indices.length;
+    return embeddingBag(o.weight, new IndexTensor(f.indices), { offsets: new IndexTensor(f.offsets) }, {
+      mode: "sum",
+      perSampleWeights: f.weights === null ? null : new Tensor(f.weights, [Ls]),
+      table: o.label,
+    });
+  }
+
+  /** Copies of this rank's parameters for the main thread: its shards, and (rank 0) the MLPs. */
+  exportParams(): ParamBlock[] {
+    const blocks: ParamBlock[] = [];
+    if (this.r === 0) for (const [name, p] of this.#mlp) blocks.push({ name, rowStart: 0, data: Float32Array.from(p.data) });
+    for (const o of this.own) blocks.push({ name: `emb_l.${o.shard.table}.weight`, rowStart: o.shard.rowStart, data: Float32Array.from(o.weight.data) });
+    return blocks;
+  }
+}
+
+/**
+ * The lookups of a batch that fall in a shard's rows [lo, hi), renumbered from 0, with
+ * their bags' offsets (B + 1,). Every id is checked against the whole table first. Mean
+ * pooling becomes a weighted sum with weight 1/|bag| (the whole bag's length), so the
+ * partial sums of the row ranges add up to the mean.
+ */
+export function rowRange(
+  ids: Int32Array, // (L,)
+  offsets: Int32Array, // (B + 1,)
+  weights: Float32Array | null, // (L,)
+  B: number,
+  shard: Shard,
+  R: number,
+  mean: boolean,
+): { indices: Int32Array; offsets: Int32Array; weights: Float32Array | null } {
+  const L = ids.length;
+  const lo = shard.rowStart;
+  const hi = shard.rowEnd;
+  const out = new Int32Array(L);
+  const outW = weights !== null || mean ? new Float32Array(L) : null;
+  const outOffsets = new Int32Array(B + 1);
+  let n = 0;
+  for (let b = 0; b < B; b++) {
+    const a = offsets[b] as number;
+    const e = offsets[b + 1] as number;
+    const scale = mean && e > a ? 1 / (e - a) : 1;
+    for (let l = a; l < e; l++) {
+      const id = ids[l] as number;
+      if (id < 0 || id >= R) throw new OpError("embeddingBag", `index ${id} out of range for table ${shard.table} with ${R} rows (bag ${b})`);
+      if (id < lo || id >= hi) continue;
+      out[n] = id - lo;
+      if (outW !== null) outW[n] = (weights === null ? 1 : (weights[l] as number)) * scale;
+      n++;
+    }
+    outOffsets[b + 1] = n;
+  }
+  return { indices: out.subarray(0, n), offsets: outOffsets, weights: outW === null ? null : outW.subarray(0, n) };
+}
+
+let schedstat = true;
+
+/**
+ * CPU time of the calling thread in ms (Linux: /proc/thread-self/schedstat, ns resolution),
+ * or NaN elsewhere. Time spent in Atomics.wait is not CPU time, so this is a rank's own work.
+ */
+export function threadCpuMs(): number {
+  if (!schedstat) return Number.NaN;
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    schedstat = false;
+    return Number.NaN;
+  }
+}
+
+function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
+  if (spec.kind === "adagrad") return new Adagrad(params, { lr: spec.lr, eps: spec.eps, initialAccumulator: spec.initialAccumulator });
+  if (spec.kind === "rowwise-adagrad") return new RowWiseAdagrad(params, { lr: spec.lr, eps: spec.eps });
+  return new SGD(params, { lr: spec.lr });
+}

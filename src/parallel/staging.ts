@@ -1,0 +1,104 @@
+// Batch staging: the main thread writes each batch into shared memory, where every rank
+// reads what it needs without a copy (owners: the bags of their tables for the whole batch;
+// everyone: the dense features and labels of its slice). Two slots: while the ranks work on
+// batch s in one, the main thread loads batch s + 1 into the other.
+//
+// One slot, all 4-byte elements, back to back in one SharedArrayBuffer:
+//
+//   header   Int32 (1 + F)          B, then L_t for each table
+//   dense    Float32 (Bmax·Dd)      rows of the batch
+//   labels   Float32 (Bmax)
+//   per table t:
+//     offsets  Int32 (Bmax + 1)     CSR: bag b is indices[offsets[b] .. offsets[b+1])
+//     indices  Int32 (cap_t)        cap_t = Bmax · (longest bag of table t in the data)
+//     weights  Float32 (cap_t)      only when the data has per-sample weights for t
+//
+// Glossary: B samples in a batch (≤ Bmax), Dd dense features, F tables, L_t lookups of
+// table t in the batch.
+
+import type { Dataset } from "../data/dataset.ts";
+
+export interface StagingLayout {
+  maxBatch: number;
+  denseFeatures: number;
+  tables: { capacity: number; weights: boolean }[];
+  /** Bytes of one slot. */
+  bytes: number;
+}
+
+export interface SlotViews {
+  header: Int32Array; // (1 + F,)
+  dense: Float32Array; // (Bmax, Dd)
+  labels: Float32Array; // (Bmax,)
+  tables: { offsets: Int32Array; indices: Int32Array; weights: Float32Array | null }[];
+}
+
+/** The layout that fits every batch of at most maxBatch samples of this dataset. */
+export function stagingLayout(data: Dataset, maxBatch: number): StagingLayout {
+  const F = data.sparse.length;
+  const tables = data.sparse.map((f) => {
+    let longest = 0;
+    for (let i = 0; i < data.n; i++) longest = Math.max(longest, (f.offsets[i + 1] as number) - (f.offsets[i] as number));
+    return { capacity: maxBatch * longest, weights: f.weights !== null };
+  });
+  let words = 1 + F + maxBatch * data.denseFeatures + maxBatch;
+  for (const t of tables) words += maxBatch + 1 + t.capacity * (t.weights ? 2 : 1);
+  return { maxBatch, denseFeatures: data.denseFeatures, tables, bytes: 4 * words };
+}
+
+/** Typed views of one slot (the same on the main thread and in every rank). */
+export function slotViews(layout: StagingLayout, buffer: SharedArrayBuffer): SlotViews {
+  let at = 0;
+  const take = <A extends Int32Array | Float32Array>(make: (b: SharedArrayBuffer, byteOffset: number, n: number) => A, n: number): A => {
+    const a = make(buffer, at, n);
+    at += 4 * n;
+    return a;
+  };
+  const i32 = (b: SharedArrayBuffer, o: number, n: number): Int32Array => new Int32Array(b, o, n);
+  const f32 = (b: SharedArrayBuffer, o: number, n: number): Float32Array => new Float32Array(b, o, n);
+  const Bmax = layout.maxBatch;
+  const header = take(i32, 1 + layout.tables.length);
+  const dense = take(f32, Bmax * layout.denseFeatures);
+  const labels = take(f32, Bmax);
+  const tables = layout.tables.map((t) => ({
+    offsets: take(i32, Bmax + 1),
+    indices: take(i32, t.capacity),
+    weights: t.weights ? take(f32, t.capacity) : null,
+  }));
+  return { header, dense, labels, tables };
+}
+
+/**
+ * Write the samples rows[0 .. B) of data (or, when rows is null, samples [start, start + B))
+ * into a slot, in that order.
+ */
+export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | null, start: number, B: number): void {
+  const Dd = data.denseFeatures;
+  if (B > slot.labels.length) throw new Error(`stageBatch: batch of ${B} samples exceeds the staging capacity of ${slot.labels.length}`);
+  slot.header[0] = B;
+  if (rows === null) {
+    slot.dense.set(data.dense.subarray(start * Dd, (start + B) * Dd));
+    slot.labels.set(data.labels.subarray(start, start + B));
+  } else {
+    for (let i = 0; i < B; i++) {
+      const s = rows[i] as number;
+      slot.dense.set(data.dense.subarray(s * Dd, (s + 1) * Dd), i * Dd);
+      slot.labels[i] = data.labels[s] as number;
+    }
+  }
+  data.sparse.forEach((f, t) => {
+    const dst = slot.tables[t] as SlotViews["tables"][number];
+    let L = 0;
+    dst.offsets[0] = 0;
+    for (let i = 0; i < B; i++) {
+      const s = rows === null ? start + i : (rows[i] as number);
+      const a = f.offsets[s] as number;
+      const b = f.offsets[s + 1] as number;
+      dst.indices.set(f.indices.subarray(a, b), L);
+      if (dst.weights !== null && f.weights !== null) dst.weights.set(f.weights.subarray(a, b), L);
+      L += b - a;
+      dst.offsets[i + 1] = L;
+    }
+    slot.header[1 + t] = L;
+  });
+}

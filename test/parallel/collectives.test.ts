@@ -1,0 +1,196 @@
+// The collectives (src/parallel/collectives.ts) between real worker threads: barrier
+// ordering, all-reduce against a naive float64 sum in rank order, all-to-all with uneven
+// (and empty) blocks, ranks arriving at random times, a rank that stalls (timeout names it)
+// and a rank that dies (the main thread aborts the others at once). Every run ends with the
+// threads stopped; each wait in this file is bounded.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { abortAll, abortedBy, chunkBounds, CollectiveError, Communicator, createCommBuffers } from "../../src/parallel/collectives.ts";
+import { startWorkers, type WorkerGroup } from "../../src/parallel/spawn.ts";
+import { assertThrows } from "../helpers/check.ts";
+import { allReduceInput, allToAllCount, allToAllValue, type ScenarioData } from "./collectives_worker.ts";
+
+const WORKER = new URL("./collectives_worker.ts", import.meta.url);
+
+interface RankReply {
+  rank: number;
+  ok: boolean;
+  results?: Float32Array[];
+  violations?: string[];
+  error?: { message: string; reason?: string; peer?: number | null; phase?: string };
+}
+
+/** Within ms, or reject naming what was awaited. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`test: ${what} took more than ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Run a scenario on N ranks; collect one reply per rank (a rank that exits instead counts
+ * as replied; data.badRank of a "stall" is not waited for). onExit runs when a rank exits
+ * early. The threads are always stopped.
+ */
+async function runScenario(
+  N: number,
+  capacity: number,
+  data: Omit<ScenarioData, "buffers" | "rank">,
+  onExit?: (rank: number, code: number, group: WorkerGroup, buffers: ReturnType<typeof createCommBuffers>) => void,
+): Promise<{ replies: (RankReply | null)[]; ms: number }> {
+  const buffers = createCommBuffers(N, capacity);
+  const group = await within(startWorkers(N, WORKER, (r) => ({ ...data, buffers, rank: r })), 30_000, "starting the workers");
+  const started = performance.now();
+  try {
+    const replies = await within(
+      new Promise<(RankReply | null)[]>((resolve) => {
+        const out: (RankReply | null | undefined)[] = new Array(N).fill(undefined);
+        const settle = (r: number, v: RankReply | null): void => {
+          if (out[r] !== undefined) return;
+          out[r] = v;
+          if (out.every((x, q) => x !== undefined || (data.scenario === "stall" && q === data.badRank))) resolve(out.map((x) => x ?? null));
+        };
+        group.workers.forEach((w, r) => {
+          w.on("message", (m: RankReply) => settle(r, m));
+          w.on("error", (e) => settle(r, { rank: r, ok: false, error: { message: String(e) } }));
+          w.on("exit", (code) => {
+            if (out[r] === undefined) onExit?.(r, code, group, buffers);
+            settle(r, null);
+          });
+        });
+      }),
+      20_000,
+      `scenario ${data.scenario}`,
+    );
+    return { replies, ms: performance.now() - started };
+  } finally {
+    const left = await group.stop(5_000);
+    assert.equal(left, [], "every worker thread exited");
+  }
+}
+
+test("barrier: no rank passes barrier k before all ranks reached it (3 ranks, 40 rounds, random arrival)", async () => {
+  const marks = new SharedArrayBuffer(4 * 3);
+  const { replies } = await runScenario(3, 16, { scenario: "barrier", iterations: 40, marks, timeoutMs: 10_000, seed: 1 });
+  for (const r of replies) {
+    assert.ok(r?.ok, `rank ${r?.rank}: ${r?.error?.message}`);
+    assert.equal(r?.violations, []);
+  }
+});
+
+test("allReduce: the float64 sum in rank order, rounded once, bit-identical on every rank (3 ranks, lengths 0..2500, pieces beyond capacity)", async () => {
+  const N = 3;
+  const lengths = [0, 1, 2, 3, 5, 64, 1001, 2500]; // capacity 1000: 1001 and 2500 go in pieces
+  const seed = 11;
+  const { replies } = await runScenario(N, 1000, { scenario: "allreduce", lengths, timeoutMs: 10_000, seed });
+  lengths.forEach((n, k) => {
+    // Tolerance: none. The order of the additions is specified, so the bits are.
+    const inputs = Array.from({ length: N }, (_, r) => allReduceInput(seed, r, n));
+    const expected = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let r = 0; r < N; r++) s += inputs[r]?.[i] as number;
+      expected[i] = s;
+    }
+    for (const reply of replies) {
+      assert.ok(reply?.ok, `rank ${reply?.rank}: ${reply?.error?.message}`);
+      assert.equal(Array.from(reply?.results?.[k] ?? []), Array.from(expected), `rank ${reply?.rank}, length ${n}`);
+    }
+  });
+});
+
+test("allToAll: uneven and empty blocks land in rank order (3 ranks, 12 rounds of changing splits)", async () => {
+  const N = 3;
+  const iterations = 12;
+  const { replies } = await runScenario(N, 64, { scenario: "alltoall", iterations, timeoutMs: 10_000, seed: 5 });
+  for (const reply of replies) {
+    assert.ok(reply?.ok, `rank ${reply?.rank}: ${reply?.error?.message}`);
+    const r = reply?.rank as number;
+    for (let it = 0; it < iterations; it++) {
+      const expected: number[] = [];
+      for (let q = 0; q < N; q++) for (let k = 0; k < allToAllCount(it, q, r); k++) expected.push(allToAllValue(it, q, r, k));
+      assert.equal(Array.from(reply?.results?.[it] ?? []), expected, `rank ${r}, round ${it}`);
+    }
+  }
+});
+
+test("a rank that never arrives: the others time out with an error naming it and the phase", async () => {
+  const { replies } = await runScenario(3, 16, { scenario: "stall", badRank: 2, timeoutMs: 300, seed: 2 });
+  for (const r of [0, 1]) {
+    const reply = replies[r];
+    assert.ok(reply !== null && !reply.ok, `rank ${r} reported an error`);
+    assert.is(reply?.error?.reason, "timeout");
+    assert.is(reply?.error?.peer, 2);
+    assert.match(reply?.error?.message ?? "", new RegExp(`^rank ${r}: phase under test: timed out after 300 ms waiting for rank 2$`));
+  }
+});
+
+test("a rank that dies: the main thread aborts, the others stop waiting at once and say why", async () => {
+  let abortAt = 0;
+  const { replies } = await runScenario(2, 16, { scenario: "die", badRank: 1, timeoutMs: 60_000, seed: 3 }, (rank, code, _group, buffers) => {
+    assert.is(rank, 1);
+    assert.is(code, 3);
+    abortAt = performance.now();
+    abortAll(buffers);
+    assert.is(abortedBy(buffers), -1);
+  });
+  assert.is(replies[1], null);
+  const reply = replies[0];
+  assert.ok(reply !== null && !reply.ok);
+  assert.is(reply?.error?.reason, "aborted");
+  assert.match(reply?.error?.message ?? "", /^rank 0: phase under test: aborted: the main thread stopped the run$/);
+  // The wait was 60 s; the abort ended it as soon as the main thread saw the exit.
+  assert.ok(abortAt > 0);
+});
+
+test("one rank (in-process): barrier passes, allReduce is the identity, allToAll copies, bad counts are named", () => {
+  const comm = new Communicator(createCommBuffers(1, 8), 0, { timeoutMs: 100 });
+  comm.barrier("b");
+  const x = Float32Array.of(1.5, -2, 3);
+  comm.allReduce(x, "r");
+  assert.equal(Array.from(x), [1.5, -2, 3]);
+  const recv = new Float32Array(3);
+  comm.allToAll(x, [3], recv, [3], "a");
+  assert.equal(Array.from(recv), [1.5, -2, 3]);
+  assertThrows(() => comm.allToAll(x, [3], new Float32Array(2), [2], "shuffle"), /^rank 0: shuffle: expects 2 floats from rank 0, which sends 3$/);
+  assertThrows(() => comm.allToAll(x, [2], recv, [3], "shuffle"), /^rank 0: shuffle: send counts add up to 2 but the send buffer holds 3 floats$/);
+  assertThrows(() => comm.allToAll(new Float32Array(9), [9], new Float32Array(9), [9], "big"), /sends 9 floats, more than the exchange capacity of 8/);
+  assertThrows(() => new Communicator(createCommBuffers(2, 8), 2, { timeoutMs: 100 }), /rank 2 is out of range for 2 ranks/);
+});
+
+test("abort: a rank's later collectives throw, naming who aborted", () => {
+  const buffers = createCommBuffers(2, 8);
+  const a = new Communicator(buffers, 0, { timeoutMs: 100 });
+  const b = new Communicator(buffers, 1, { timeoutMs: 100 });
+  b.abort();
+  assert.is(abortedBy(buffers), 1);
+  try {
+    a.barrier("next phase");
+    assert.unreachable("barrier after abort");
+  } catch (e) {
+    assert.ok(e instanceof CollectiveError);
+    assert.is(e.reason, "aborted");
+    assert.is(e.peer, 1);
+    assert.match(e.message, /^rank 0: next phase: aborted: rank 1 failed$/);
+  }
+});
+
+test("chunkBounds: N chunks cover [0, n) in order, sizes differ by at most one", () => {
+  for (const [n, N] of [[0, 3], [1, 3], [7, 3], [10, 4], [5, 5]] as const) {
+    let at = 0;
+    const sizes: number[] = [];
+    for (let c = 0; c < N; c++) {
+      const [lo, hi] = chunkBounds(n, N, c);
+      assert.is(lo, at);
+      sizes.push(hi - lo);
+      at = hi;
+    }
+    assert.is(at, n);
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1);
+  }
+});
+
+test.run();

@@ -1,0 +1,111 @@
+// Hybrid-parallel training against train() on the other paths of the step: mean pooling over
+// a table split by rows (the partial sums must add up to the mean), cat interaction, Adagrad
+// and row-wise Adagrad state kept by each table's owner, the mse loss, self-interaction, a
+// rank whose slice of the batch is empty (batch 2 on 3 ranks), and one rank alone.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { DLRM } from "../../src/dlrm/model.ts";
+import { Adagrad } from "../../src/optim/adagrad.ts";
+import type { Optimizer } from "../../src/optim/optimizer.ts";
+import { RowWiseAdagrad } from "../../src/optim/rowwise_adagrad.ts";
+import { SGD } from "../../src/optim/sgd.ts";
+import { ParallelError, trainHybrid } from "../../src/parallel/hybrid.ts";
+import { shardingPlan } from "../../src/parallel/plan.ts";
+import { batchSlice } from "../../src/parallel/protocol.ts";
+import { Rng } from "../../src/tensor/rng.ts";
+import type { Tensor } from "../../src/tensor/tensor.ts";
+import { train } from "../../src/train/trainer.ts";
+import { assertClose } from "../helpers/check.ts";
+import { bagsDataset, smallConfig } from "./hybrid_helpers.ts";
+
+type Opt = "sgd" | "adagrad" | "rowwise-adagrad";
+const make = (kind: Opt, params: Tensor[]): Optimizer =>
+  kind === "adagrad" ? new Adagrad(params, { lr: 0.05 }) : kind === "rowwise-adagrad" ? new RowWiseAdagrad(params, { lr: 0.05 }) : new SGD(params, { lr: 0.1 });
+
+const cases = [
+  { name: "3 ranks, mean pooling over a table split in 3, Adagrad, batch 7", workers: 3, tables: [5, 900, 30], pooling: "mean", interaction: "dot", opt: "adagrad", batch: 7, steps: 20 },
+  { name: "3 ranks, batch 2 (rank 2 has no samples), row-wise Adagrad, mse, dot with self", workers: 3, tables: [50, 8, 400, 3], pooling: "sum", interaction: "dot", self: true, loss: "mse", opt: "rowwise-adagrad", batch: 2, steps: 20 },
+  { name: "3 ranks, cat interaction, weights everywhere, SGD, batch 10", workers: 3, tables: [64, 64, 2000], pooling: "mean", interaction: "cat", opt: "sgd", batch: 10, steps: 15 },
+  { name: "1 rank, SGD, batch 5", workers: 1, tables: [10, 300], pooling: "sum", interaction: "dot", opt: "sgd", batch: 5, steps: 15 },
+] as const;
+
+for (const c of cases) {
+  test(`${c.name}: = train()`, async () => {
+    const config = smallConfig({
+      tables: [...c.tables],
+      E: 3,
+      pooling: c.pooling,
+      interaction: c.interaction,
+      ...("self" in c ? { self: c.self } : {}),
+      ...("loss" in c ? { loss: c.loss } : {}),
+    });
+    const weighted = c.tables.map((_, t) => c.interaction === "cat" || t === 1);
+    const data = bagsDataset({ n: 41, denseFeatures: 3, tableSizes: c.tables, maxBag: 3, weighted, seed: 4 });
+    const single = new DLRM(config, new Rng(3));
+    const hybrid = new DLRM(config, new Rng(3));
+    const common = { data, batchSize: c.batch, steps: c.steps, shuffle: true, seed: 2 };
+    const r1 = train({ ...common, model: single, optimizer: make(c.opt, single.parameters()) });
+    const r2 = await trainHybrid({ ...common, model: hybrid, optimizer: make(c.opt, hybrid.parameters()), workers: c.workers, timeoutMs: 20_000 });
+    // Tolerance: float32 rounding, as in hybrid.test.ts (different association of the same
+    // sums: per-slice losses, partial sums of row ranges, 1/|bag| folded into weights).
+    const tol = { atol: 2e-6, rtol: 1e-5 };
+    assertClose(r2.losses, r1.losses, tol, "losses");
+    const got = new Map(hybrid.namedParameters());
+    for (const [name, p] of single.namedParameters()) assertClose(got.get(name)?.data ?? [], p.data, tol, name);
+  });
+}
+
+test("3 ranks where rank 2 holds no table (a hand-made plan): = train()", async () => {
+  const tables = [30, 200];
+  const config = smallConfig({ tables, E: 3, pooling: "sum", interaction: "dot" });
+  const two = shardingPlan({ ranks: 2, embeddingDim: 3, tableSizes: tables });
+  const plan = { ...two, ranks: 3, perRank: [...two.perRank, { rank: 2, shards: [], bytes: 0, lookupsPerSample: 0 }] };
+  const data = bagsDataset({ n: 20, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, false], seed: 6 });
+  const single = new DLRM(config, new Rng(3));
+  const hybrid = new DLRM(config, new Rng(3));
+  const common = { data, batchSize: 7, steps: 8, shuffle: false, seed: 0 };
+  const r1 = train({ ...common, model: single, optimizer: new SGD(single.parameters(), { lr: 0.1 }) });
+  const r2 = await trainHybrid({ ...common, model: hybrid, optimizer: new SGD(hybrid.parameters(), { lr: 0.1 }), workers: 3, plan, timeoutMs: 20_000 });
+  const tol = { atol: 2e-6, rtol: 1e-5 }; // float32 rounding, as above
+  assertClose(r2.losses, r1.losses, tol, "losses");
+  const got = new Map(hybrid.namedParameters());
+  for (const [name, p] of single.namedParameters()) assertClose(got.get(name)?.data ?? [], p.data, tol, name);
+});
+
+test("the largest table of the first case is split over all three ranks", () => {
+  const plan = shardingPlan({ ranks: 3, embeddingDim: 3, tableSizes: [5, 900, 30] });
+  assert.equal(plan.tables[1]?.shards.map((s) => s.rank).sort(), [0, 1, 2]);
+});
+
+test("batchSlice: the first B mod N ranks take one sample more; slices tile [0, B)", () => {
+  assert.equal([0, 1, 2].map((q) => batchSlice(7, 3, q)), [[0, 3], [3, 5], [5, 7]]);
+  assert.equal([0, 1, 2].map((q) => batchSlice(2, 3, q)), [[0, 1], [1, 2], [2, 2]]);
+});
+
+test("bad options are refused before any thread starts", async () => {
+  const config = smallConfig({ tables: [4, 4], E: 2, pooling: "sum", interaction: "dot" });
+  const model = new DLRM(config, new Rng(1));
+  const data = bagsDataset({ n: 8, denseFeatures: 3, tableSizes: [4, 4], maxBag: 2, weighted: [false, false], seed: 1 });
+  const base = { model, optimizer: new SGD(model.parameters(), { lr: 0.1 }), data, batchSize: 4, steps: 1, shuffle: false, seed: 0 };
+  const rejects = async (p: Promise<unknown>, pattern: RegExp): Promise<void> => {
+    try {
+      await p;
+      assert.unreachable("should reject");
+    } catch (e) {
+      assert.ok(e instanceof ParallelError, String(e));
+      assert.match(e.message, pattern);
+    }
+  };
+  await rejects(trainHybrid({ ...base, workers: 0 }), /^trainHybrid: workers must be a positive integer, got 0$/);
+  await rejects(trainHybrid({ ...base, workers: 2, plan: shardingPlan({ ranks: 3, embeddingDim: 2, tableSizes: [4, 4] }) }), /the sharding plan is for 3 ranks, not 2/);
+  await rejects(trainHybrid({ ...base, workers: 2, optimizer: new SGD(model.parameters().slice(1), { lr: 0.1 }) }), /the optimizer must cover exactly the model's parameters/);
+  const used = new Adagrad(model.parameters(), { lr: 0.1 });
+  model.zeroGrad();
+  const p0 = model.parameters()[0] as Tensor;
+  p0.grad = new Float32Array(p0.size);
+  used.step();
+  await rejects(trainHybrid({ ...base, workers: 2, optimizer: used }), /the Adagrad optimizer has already taken steps/);
+});
+
+test.run();

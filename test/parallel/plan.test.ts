@@ -1,0 +1,134 @@
+// The sharding plan (src/parallel/plan.ts): every row of every table held by exactly one
+// rank, the balance the greedy placement guarantees, row splitting of tables above a rank's
+// share, capacity errors, and the printed table (worked out by hand below).
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import fc from "fast-check";
+import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "../../src/parallel/plan.ts";
+import { randomDataset } from "../../src/data/random.ts";
+import { assertThrows } from "../helpers/check.ts";
+
+const KAGGLE = [
+  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105,
+  142572,
+];
+
+/** Every table's shards cover its rows [0, R) in order, without overlap, on distinct ranks; totals add up. */
+function checkCoverage(plan: ShardingPlan, sizes: readonly number[], E: number): void {
+  let bytes = 0;
+  sizes.forEach((R, t) => {
+    const tp = plan.tables[t];
+    assert.ok(tp !== undefined);
+    let at = 0;
+    const ranks = new Set<number>();
+    for (const s of tp.shards) {
+      assert.is(s.rowStart, at, `table ${t}: shards are contiguous`);
+      assert.ok(s.rowEnd > s.rowStart, `table ${t}: no empty shard`);
+      assert.ok(s.rank >= 0 && s.rank < plan.ranks);
+      assert.ok(!ranks.has(s.rank), `table ${t}: its row ranges sit on distinct ranks`);
+      ranks.add(s.rank);
+      at = s.rowEnd;
+      assert.ok(plan.perRank[s.rank]?.shards.includes(s), `table ${t}: listed under rank ${s.rank}`);
+    }
+    assert.is(at, R, `table ${t}: all rows held`);
+    bytes += R * E * 4;
+  });
+  assert.is(plan.perRank.reduce((a, r) => a + r.bytes, 0), bytes);
+  assert.is(plan.perRank.reduce((a, r) => a + r.shards.length, 0), plan.tables.reduce((a, t) => a + t.shards.length, 0));
+}
+
+test("Kaggle tables on 2 ranks: no table above the share, each whole on one rank, bytes and lookups near half each", () => {
+  const plan = shardingPlan({ ranks: 2, embeddingDim: 16, tableSizes: KAGGLE });
+  checkCoverage(plan, KAGGLE, 16);
+  assert.ok(plan.tables.every((t) => t.shards.length === 1 && t.shards[0]?.whole === true));
+  const total = KAGGLE.reduce((a, b) => a + b, 0) * 64;
+  // Greedy largest-first bound: no rank exceeds its share by more than the largest table
+  // it could have taken last; here, much tighter in practice. Lookups: 13 ± 1 each.
+  for (const r of plan.perRank) {
+    assert.ok(r.bytes <= total / 2 + 10131227 * 64, `rank ${r.rank} bytes ${r.bytes}`);
+    assert.ok(Math.abs(r.lookupsPerSample - 13) <= 1, `rank ${r.rank} lookups ${r.lookupsPerSample}`);
+  }
+});
+
+test("Kaggle tables on 4 ranks: the 10.1M-row table (618 MiB > the 515 MiB share) is split in two row ranges", () => {
+  const plan = shardingPlan({ ranks: 4, embeddingDim: 16, tableSizes: KAGGLE });
+  checkCoverage(plan, KAGGLE, 16);
+  const split = plan.tables.filter((t) => t.shards.length > 1).map((t) => t.table);
+  assert.equal(split, [2]); // 10131227·64 B = 648.4 MB > 2.164 GB / 4 = 541 MB; 8351593·64 B = 534.5 MB is not
+  const t2 = plan.tables[2]?.shards ?? [];
+  assert.equal(t2.map((s) => [s.rowStart, s.rowEnd]), [[0, 5065613], [5065613, 10131227]]);
+  assert.equal(t2.map((s) => s.lookupsPerSample), [5065613 / 10131227, 5065614 / 10131227]);
+});
+
+test("one table, 3 ranks: three row ranges, one per rank", () => {
+  const plan = shardingPlan({ ranks: 3, embeddingDim: 2, tableSizes: [10] });
+  assert.equal(plan.tables[0]?.shards.map((s) => [s.rank, s.rowStart, s.rowEnd]), [[0, 0, 3], [1, 3, 6], [2, 6, 10]]);
+});
+
+test("a table with fewer rows than ranks above the share: one row per range, never an empty range", () => {
+  const plan = shardingPlan({ ranks: 3, embeddingDim: 1, tableSizes: [1, 2] });
+  assert.equal(plan.tables.map((t) => t.shards.map((s) => [s.rowStart, s.rowEnd])), [[[0, 1]], [[0, 1], [1, 2]]]);
+});
+
+test("property: coverage always holds, and no rank exceeds the share by more than the largest shard (bytes)", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5000 })), { minLength: 1, maxLength: 12 }), (N, sizes) => {
+      // Tiny tables too (1–3 rows), where a split could produce empty ranges.
+      const plan = shardingPlan({ ranks: N, embeddingDim: 3, tableSizes: sizes });
+      checkCoverage(plan, sizes, 3);
+      const total = sizes.reduce((a, b) => a + b, 0) * 12;
+      const largest = Math.max(...plan.tables.flatMap((t) => t.shards.map((s) => s.bytes)));
+      for (const r of plan.perRank) assert.ok(r.bytes <= total / N + largest, `rank ${r.rank}: ${r.bytes} > ${total / N} + ${largest}`);
+    }),
+    { seed: 17, numRuns: 60 },
+  );
+});
+
+test("a rank limit: tables split further to fit, or an error naming the rank", () => {
+  // Two tables of 100 rows × 1 × 4 B = 400 B each; 2 ranks of 300 B: each table is split
+  // in two (200 B per range), and each rank still holds 400 B > 300 B.
+  assertThrows(
+    () => shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [100, 100], maxBytesPerRank: 300 }),
+    /^sharding plan: rank 0 would hold 400 B of tables, more than its 300 B; use more ranks or smaller tables$/,
+  );
+  assertThrows(
+    () => shardingPlan({ ranks: 1, embeddingDim: 1, tableSizes: [100], maxBytesPerRank: 300 }),
+    /^sharding plan: table 0 \(100 rows × 1, 400 B\) does not fit on 1 ranks of at most 300 B each$/,
+  );
+  const plan = shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [100, 100], maxBytesPerRank: 400 });
+  assert.equal(plan.perRank.map((r) => r.bytes), [400, 400]);
+  assertThrows(() => shardingPlan({ ranks: 0, embeddingDim: 1, tableSizes: [1] }), /ranks must be a positive integer, got 0/);
+  assertThrows(() => shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [1, 0] }), /table 1 has 0 rows/);
+  assertThrows(() => shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [1, 2], lookupsPerSample: [1] }), /lookupsPerSample has 1 entries for 2 tables/);
+});
+
+test("formatShardingPlan: the printed table, worked out by hand", () => {
+  // Tables of 10, 1000, 50 rows, dim 4: 160 B, 16000 B, 800 B; share 8480 B. Table 1 is
+  // above it: two ranges of 500 rows (8000 B, 0.5 lookups each) on ranks 0 and 1. Then
+  // table 0 (ties go to rank 0) and table 2 (rank 1 keeps the larger fraction at 0.52
+  // against 0.83 for rank 0, whose lookups would reach 2.5 of 3).
+  const plan = shardingPlan({ ranks: 2, embeddingDim: 4, tableSizes: [10, 1000, 50] });
+  const expected = [
+    "Sharding plan: 3 tables of dim 4 on 2 ranks (4 bytes per value, at most 4.0 GiB per rank)",
+    "",
+    "table   rows      size  lookups/sample  rank  rows held",
+    "    0     10     160 B            1.00     0  all",
+    "    1  1,000  15.6 KiB            1.00     0  [0, 500)",
+    "                                           1  [500, 1,000)",
+    "    2     50     800 B            1.00     1  all",
+    "",
+    "rank  tables  row ranges     size  lookups/sample",
+    "   0       1           1  8.0 KiB            1.50",
+    "   1       1           1  8.6 KiB            1.50",
+    "",
+  ].join("\n");
+  assert.fixture(formatShardingPlan(plan), expected);
+});
+
+test("lookupsPerSampleOf: mean bag length per table", () => {
+  const d = randomDataset({ n: 4, denseFeatures: 1, tableSizes: [5, 5], numIndicesPerLookup: 3, numIndicesPerLookupFixed: true, seed: 1 });
+  assert.equal(lookupsPerSampleOf(d), [3, 3]);
+});
+
+test.run();
