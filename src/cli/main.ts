@@ -8,6 +8,7 @@
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { closeSync, openSync, writeSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest } from "./data_source.ts";
@@ -28,7 +29,9 @@ import { LRPolicyScheduler } from "../optim/schedule.ts";
 import { SGD } from "../optim/sgd.ts";
 import { Rng } from "../tensor/rng.ts";
 import { Progress } from "../train/progress.ts";
-import { batchesPerEpoch, predict, train } from "../train/trainer.ts";
+import { batchesPerEpoch, predict, train, type TrainOptions } from "../train/trainer.ts";
+import { trainHybrid } from "../parallel/hybrid.ts";
+import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 
 export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean };
@@ -71,7 +74,8 @@ const TRAIN_FLAGS: FlagSpecs = {
   "num-indices-per-lookup-fixed": { type: "bool", help: "random/synthetic-trace data: every bag has exactly --num-indices-per-lookup lookups" },
   "test-freq": { type: "int", help: "also evaluate every N steps, printing a JSON eval line each time (default: only at the end)" },
   "print-freq": { type: "int", help: "when stderr is not a terminal, a progress line every N steps (default 100)" },
-  workers: { type: "int", help: "worker threads (only 1 for now)" },
+  workers: { type: "int", help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)" },
+  "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
   help: { type: "bool", help: "show this help" },
 };
 
@@ -131,8 +135,7 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
     io.stdout.write(helpText("Usage: dlrm train [flags]", "Train a DLRM; the last line printed is a JSON object with the final metrics.", TRAIN_FLAGS));
     return 0;
   }
-  const workers = positiveInt("train", f, "workers", 1);
-  if (workers !== 1) throw new UsageError(`train: --workers ${workers} is not supported yet (hybrid-parallel training comes later); use --workers 1`);
+  const workers = positiveInt("train", f, "workers", availableParallelism());
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? positiveInt("train", f, "steps", 1) : undefined;
@@ -205,18 +208,21 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const decaySteps = getNumber(f, "lr-num-decay-steps") ?? 0;
   const scheduler = warmup > 0 || decaySteps > 0 ? new LRPolicyScheduler(optimizer, { warmupSteps: warmup, decayStartStep: decayStart, numDecaySteps: decaySteps }) : null;
 
+  const plan = workers === 1 && !getBool(f, "print-sharding-plan") ? null : shardingPlan({ ranks: workers, embeddingDim: config.embedding_dim, tableSizes: config.table_sizes, lookupsPerSample: lookupsPerSampleOf(data.train) });
+  if (plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(plan)}\n`);
+
   const logPath = getString(f, "log");
   const logFd = logPath === undefined ? null : openSync(logPath, "w");
   const log = (o: object): void => {
     if (logFd !== null) writeSync(logFd, `${JSON.stringify(o)}\n`);
   };
   io.stderr.write(
-    `dlrm train: ${data.train.n} samples, ${config.table_sizes.length} tables, ${steps} steps of ${batchSize}, ${optimizerName} lr ${lr}` +
+    `dlrm train: ${data.train.n} samples, ${config.table_sizes.length} tables, ${steps} steps of ${batchSize}, ${optimizerName} lr ${lr}, ${workers} worker${workers === 1 ? "" : "s"}` +
       `${optimizerName === "adagrad" && initialAccumulator > 0 ? ` (initial accumulator ${initialAccumulator})` : ""}` +
       `${Object.entries(data.notes).map(([k, v]) => `, ${k} ${v}`).join("")}\n`,
   );
   try {
-    const result = train({
+    const options: TrainOptions = {
       model,
       optimizer,
       scheduler,
@@ -234,7 +240,8 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
         log(line);
         if (r.step !== steps) io.stdout.write(`${JSON.stringify(line)}\n`);
       },
-    });
+    };
+    const result = workers === 1 ? train(options) : await trainHybrid({ ...options, workers, plan: plan as ShardingPlan });
     const save = getString(f, "save");
     if (save !== undefined) saveCheckpoint(save, model, { steps: String(steps), dlrm_config: JSON.stringify(config) });
     const tail = result.losses.slice(-100);

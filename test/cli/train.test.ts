@@ -87,12 +87,12 @@ test("synthetic data: training beats chance on the held-out split", async () => 
   }
 });
 
-test("usage errors: unknown flag, bad value, --workers 2, unknown verb exit 2 with one line", async () => {
+test("usage errors: unknown flag, bad value, --workers 0, unknown verb exit 2 with one line", async () => {
   for (const [args, pattern] of [
     [["train", "--bogus"], /^dlrm: train: unknown flag --bogus/],
     [["train", "--steps", "ten"], /^dlrm: train: --steps must be a number, got "ten"/],
     [["train", "--steps", "0"], /^dlrm: train: --steps must be a positive integer, got 0/],
-    [["train", "--workers", "2"], /^dlrm: train: --workers 2 is not supported yet/],
+    [["train", "--workers", "0"], /^dlrm: train: --workers must be a positive integer, got 0/],
     [["predict", "--data", "x"], /^dlrm: predict: --checkpoint is required/],
     [["fly"], /^dlrm: unknown verb "fly"/],
   ] as [string[], RegExp][]) {
@@ -109,6 +109,21 @@ test("a diverging run stops with an error naming the step", async () => {
     const r = await runCli(["train", "--model", s.model, "--data", s.data, "--lr", "1e30", "--steps", "50"]);
     assert.is(r.code, 1);
     assert.match(r.stderr, /^dlrm: step \d+: (prediction \d+ of the batch|the loss) is (NaN|-?Infinity); stopping/m);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("--print-sharding-plan prints which rank holds each table before training", async () => {
+  const s = setup();
+  try {
+    const r = await runCli(["train", "--model", s.model, "--data", s.data, "--workers", "2", "--steps", "2", "--print-sharding-plan"]);
+    assert.is(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    // Both tables appear, each owned by a rank; the JSON result stays the last line.
+    assert.match(r.stdout, /rank/i);
+    assert.ok(lines.length > 2);
+    assert.is(lastJson(r.stdout).event, "done");
   } finally {
     s.cleanup();
   }

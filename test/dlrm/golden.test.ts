@@ -1,5 +1,5 @@
 // Parity with PyTorch: every case in ../shared/golden (format in its README) is run through
-// the CLI, and the predictions of batch 0, the first-step gradients, the per-step losses
+// the CLI (on one worker and on two, the hybrid-parallel path), and the predictions of batch 0, the first-step gradients, the per-step losses
 // and the final weights are compared with what PyTorch computed.
 //
 // Tolerance (the golden README's): |ours - expected| <= 1e-4 + 1e-3·|expected|.
@@ -46,39 +46,41 @@ for (const name of goldenCases()) {
     }
   });
 
-  test(`golden ${name}: first-step gradients (from --steps 1)`, async () => {
-    const { dir: tmp, cleanup } = tempDir();
-    try {
-      const out = join(tmp, "one.safetensors");
-      await cli(["train", ...common, "--steps", "1", "--save", out]);
-      const one = tensors(out);
-      for (const [param, w0] of init) {
-        const w1 = one.get(param) as Float32Array;
-        const g = new Float64Array(w0.length);
-        for (let i = 0; i < g.length; i++) g[i] = ((w0[i] as number) - (w1[i] as number)) / config.lr;
-        assertClose(g, expected.get(`grad.${param}`) as Float32Array, TOL, `grad.${param}`);
+  for (const workers of ["1", "2"]) {
+    test(`golden ${name}: first-step gradients (from --steps 1), --workers ${workers}`, async () => {
+      const { dir: tmp, cleanup } = tempDir();
+      try {
+        const out = join(tmp, "one.safetensors");
+        await cli(["train", ...common, "--workers", workers, "--steps", "1", "--save", out]);
+        const one = tensors(out);
+        for (const [param, w0] of init) {
+          const w1 = one.get(param) as Float32Array;
+          const g = new Float64Array(w0.length);
+          for (let i = 0; i < g.length; i++) g[i] = ((w0[i] as number) - (w1[i] as number)) / config.lr;
+          assertClose(g, expected.get(`grad.${param}`) as Float32Array, TOL, `grad.${param}`);
+        }
+      } finally {
+        cleanup();
       }
-    } finally {
-      cleanup();
-    }
-  });
+    });
 
-  test(`golden ${name}: per-step losses and final weights after ${config.steps} steps`, async () => {
-    const { dir: tmp, cleanup } = tempDir();
-    try {
-      const out = join(tmp, "final.safetensors");
-      const log = join(tmp, "log.jsonl");
-      await cli(["train", ...common, "--steps", String(config.steps), "--save", out, "--log", log]);
-      const losses = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step?: number; loss?: number }).filter((o) => o.loss !== undefined).map((o) => o.loss as number);
-      assertClose(losses, expected.get("loss") as Float32Array, TOL, "loss");
-      const final = tensors(out);
-      for (const param of init.keys()) {
-        assertClose(final.get(param) as Float32Array, expected.get(`final.${param}`) as Float32Array, TOL, `final.${param}`);
+    test(`golden ${name}: per-step losses and final weights after ${config.steps} steps, --workers ${workers}`, async () => {
+      const { dir: tmp, cleanup } = tempDir();
+      try {
+        const out = join(tmp, "final.safetensors");
+        const log = join(tmp, "log.jsonl");
+        await cli(["train", ...common, "--workers", workers, "--steps", String(config.steps), "--save", out, "--log", log]);
+        const losses = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step?: number; loss?: number }).filter((o) => o.loss !== undefined).map((o) => o.loss as number);
+        assertClose(losses, expected.get("loss") as Float32Array, TOL, "loss");
+        const final = tensors(out);
+        for (const param of init.keys()) {
+          assertClose(final.get(param) as Float32Array, expected.get(`final.${param}`) as Float32Array, TOL, `final.${param}`);
+        }
+      } finally {
+        cleanup();
       }
-    } finally {
-      cleanup();
-    }
-  });
+    });
+  }
 }
 
 test.run();
