@@ -26,10 +26,10 @@ import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
 import { criteoFieldName, criteoTableSizes, loadDictionary, subSampleNegatives, CRITEO_DENSE, CRITEO_SPARSE, type CriteoDictionary } from "../data/criteo.ts";
-import { offsetsFromLengths, sliceDataset, type Dataset, type SparseFeature } from "../data/dataset.ts";
+import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
 import { randomDataset } from "../data/random.ts";
-import { generateTrace, readProfile, type TraceProfile } from "../data/trace.ts";
+import { syntheticTraceDataset } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { syntheticData } from "../dlrm/synthetic.ts";
@@ -282,54 +282,6 @@ function random(r: DataRequest, config: DLRMConfig, n: number, seed: number): Da
     perSampleWeights: config.per_sample_weights,
     seed,
   });
-}
-
-export interface TraceDataOptions {
-  /** The profile file; "{t}" in it is replaced by the table number. */
-  profile: string;
-  n: number;
-  denseFeatures: number;
-  tableSizes: readonly number[];
-  /** K: lookups per bag (fixed) or the maximum (variable), as for random data. */
-  numIndicesPerLookup: number;
-  numIndicesPerLookupFixed: boolean;
-  seed: number;
-}
-
-/**
- * The reference's synthetic-trace data (generate_synthetic_input_batch): dense features
- * uniform in [0, 1), bag sizes as for random data, 0/1 labels; the ids of table t are one
- * trace of L_t accesses drawn with generateTrace from the profile (the profile of table t
- * when the path holds "{t}"), used bag after bag, each id folded into the table as
- * id mod R_t — the reference's guard for a profile whose values exceed the table. A
- * profile whose values are all below R_t keeps its exact locality; above, values that are
- * equal mod R_t share a row.
- */
-export function syntheticTraceDataset(o: TraceDataOptions): Dataset {
-  const { n, denseFeatures: Dd } = o;
-  if (!Number.isInteger(n) || n < 0) throw new Error(`synthetic-trace data: n must be a non-negative integer, got ${n}`);
-  const rng = new Rng(o.seed);
-  const dense = new Float32Array(n * Dd); // (N, Dd)
-  for (let i = 0; i < dense.length; i++) dense[i] = rng.uniform();
-  const profiles = new Map<string, TraceProfile>();
-  const K = o.numIndicesPerLookup;
-  const sparse: SparseFeature[] = o.tableSizes.map((R, t) => {
-    const path = o.profile.split("{t}").join(String(t));
-    let profile = profiles.get(path);
-    if (profile === undefined) {
-      profile = readProfile(path);
-      profiles.set(path, profile);
-    }
-    const lengths = new Int32Array(n); // (N,)
-    for (let i = 0; i < n; i++) lengths[i] = o.numIndicesPerLookupFixed ? K : Math.max(1, Math.round(rng.uniform() * Math.min(R, K)));
-    const offsets = offsetsFromLengths(lengths); // (N + 1,)
-    const ids = generateTrace(profile, offsets[n] as number, rng.fork()); // (L_t,)
-    for (let l = 0; l < ids.length; l++) ids[l] = (ids[l] as number) % R;
-    return { lengths, offsets, indices: ids, weights: null };
-  });
-  const labels = new Float32Array(n); // (N,)
-  for (let i = 0; i < n; i++) labels[i] = Math.round(rng.uniform());
-  return { n, denseFeatures: Dd, dense, labels, sparse };
 }
 
 function traceDataset(r: DataRequest, profile: string, config: DLRMConfig, n: number, seed: number): Dataset {

@@ -25,7 +25,9 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { splitLines } from "./lines.ts";
-import type { Rng } from "../tensor/rng.ts";
+import type { Dataset } from "./dataset.ts";
+import { randomDataset, type RandomDataOptions } from "./random.ts";
+import { Rng } from "../tensor/rng.ts";
 
 export interface TraceProfile {
   /** (U,) distinct values of the trace in order of first appearance. */
@@ -288,4 +290,37 @@ export function pythonFloat(x: number): string {
   }
   const fixed = String(x); // JS and Python agree on the digits in this range
   return fixed.includes(".") ? fixed : `${fixed}.0`;
+}
+
+export interface TraceDataOptions extends Omit<RandomDataOptions, "perSampleWeights"> {
+  /** The profile file; "{t}" in it is replaced by the table number. */
+  profile: string;
+}
+
+/**
+ * The reference's synthetic-trace data (generate_synthetic_input_batch): dense features,
+ * bag sizes and 0/1 labels as for random data (randomDataset), but the ids of table t are
+ * one trace of L_t accesses drawn with generateTrace from the profile (the profile of table
+ * t when the path holds "{t}"), used bag after bag, each id folded into the table as
+ * id mod R_t — the reference's guard for a profile whose values exceed the table. A
+ * profile whose values are all below R_t keeps its exact locality; above, values that are
+ * equal mod R_t share a row.
+ */
+export function syntheticTraceDataset(o: TraceDataOptions): Dataset {
+  const base = randomDataset(o);
+  const rng = new Rng((o.seed ^ 0x7ace7ace) | 0); // the traces' own stream, apart from randomDataset's
+  const profiles = new Map<string, TraceProfile>();
+  const sparse = base.sparse.map((f, t) => {
+    const R = o.tableSizes[t] as number;
+    const path = o.profile.split("{t}").join(String(t));
+    let profile = profiles.get(path);
+    if (profile === undefined) {
+      profile = readProfile(path);
+      profiles.set(path, profile);
+    }
+    const ids = generateTrace(profile, f.indices.length, rng.fork()); // (L_t,)
+    for (let l = 0; l < ids.length; l++) ids[l] = (ids[l] as number) % R;
+    return { ...f, indices: ids };
+  });
+  return { ...base, sparse };
 }

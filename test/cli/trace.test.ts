@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
-import { syntheticTraceDataset } from "../../src/cli/data_source.ts";
+import { syntheticTraceDataset } from "../../src/data/trace.ts";
 import type { SparseFeature } from "../../src/data/dataset.ts";
 
 /** A profile file as the reference writes it: unique accesses, stack distances, CDF. */
