@@ -26,6 +26,7 @@ import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { assemble } from "../kernels/build.ts";
 import { batchOf } from "../src/data/batch.ts";
+import type { Dataset } from "../src/data/dataset.ts";
 import { randomDataset } from "../src/data/random.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
 import { DLRM } from "../src/dlrm/model.ts";
@@ -116,6 +117,16 @@ async function main(): Promise<void> {
   if (kernelSet === "wasm") defaultHeap().reserve(tableBytes + (512 << 20));
   const model = new DLRM(config, new Rng(1));
   const opt = new SGD(model.parameters(), { lr: 0.01 });
+  /** One training step on batch s (samples [s·B, (s+1)·B)), as train() runs it: in a step arena. */
+  const trainStep = (data: Dataset, s: number, B: number): void => {
+    opt.zeroGrad();
+    const batch = batchOf(data, s * B, (s + 1) * B);
+    withStepArena(() => {
+      const { loss } = model.loss(batch);
+      loss.backward();
+      opt.step();
+    });
+  };
   const initSeconds = (performance.now() - t0) / 1000;
   log(`model built in ${initSeconds.toFixed(1)} s (${(tableBytes / 2 ** 30).toFixed(2)} GiB of tables, ${kernelSet} kernels${kernelSet === "wasm" ? `, sgemm ${wasmState().sgemmBuild}` : ""})`);
 
@@ -131,15 +142,7 @@ async function main(): Promise<void> {
     const steps = (stepsList[k] ?? stepsList[stepsList.length - 1]) as number;
     const warm = (warmList[k] ?? warmList[warmList.length - 1]) as number;
     const data = randomDataset({ n: B * (steps + warm), denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 2 + k });
-    const step = (s: number): void => {
-      opt.zeroGrad();
-      const batch = batchOf(data, s * B, (s + 1) * B);
-      withStepArena(() => {
-        const { loss } = model.loss(batch);
-        loss.backward();
-        opt.step();
-      });
-    };
+    const step = (s: number): void => trainStep(data, s, B);
     for (let s = 0; s < warm; s++) step(s);
     const heapBefore = heapMB();
     const before = ceilingsNow();
@@ -191,13 +194,7 @@ async function main(): Promise<void> {
     const topBefore = kernelSet === "wasm" ? defaultHeap().stats().topBytes : 0;
     const every = Math.max(1, Math.floor(heapSteps / 20));
     for (let s = 0; s < heapSteps; s++) {
-      opt.zeroGrad();
-      const batch = batchOf(data, s * B, (s + 1) * B);
-      withStepArena(() => {
-        const { loss } = model.loss(batch);
-        loss.backward();
-        opt.step();
-      });
+      trainStep(data, s, B);
       if ((s + 1) % every === 0) samples.push(heapMB());
     }
     heap = {

@@ -7,16 +7,13 @@
 // elsewhere (a pipe, a log file, CI) a plain line each time another tenth of the bytes is
 // read, and one at the end. Output goes to stderr so that stdout keeps only results.
 
-import { formatDuration } from "../train/progress.ts";
+import { CLEAR_TO_EOL, formatDuration, progressBar, REDRAW_MS } from "../train/progress.ts";
 
 export interface ProgressSink {
   write(s: string): unknown;
   isTTY?: boolean;
 }
 
-const BAR_WIDTH = 24;
-const REDRAW_MS = 100;
-const CLEAR_TO_EOL = "\x1b[K";
 
 export class ReadProgress {
   readonly #out: ProgressSink;
@@ -68,11 +65,9 @@ export class ReadProgress {
   #line(t: number): string {
     const seconds = (t - this.#start) / 1000;
     const fraction = this.#total > 0 ? Math.min(1, this.#bytes / this.#total) : 1;
-    const filled = Math.round(BAR_WIDTH * fraction);
-    const bar = "=".repeat(filled) + " ".repeat(BAR_WIDTH - filled);
     const rate = seconds > 0 ? `${count(this.#lines / seconds)} lines/s` : "- lines/s";
     const eta = fraction >= 1 ? "0s" : fraction > 0 && seconds > 0 ? formatDuration((seconds * (1 - fraction)) / fraction) : "-";
-    return `${this.#label} [${bar}] ${Math.floor(100 * fraction)}%  ${bytesText(this.#bytes, this.#total)}  ${count(this.#lines)} lines  ${rate}  eta ${eta}`;
+    return `${this.#label} ${progressBar(fraction)} ${Math.floor(100 * fraction)}%  ${bytesText(this.#bytes, this.#total)}  ${count(this.#lines)} lines  ${rate}  eta ${eta}`;
   }
 }
 

@@ -43,9 +43,17 @@ export interface ProgressOptions {
 }
 
 const BAR_WIDTH = 24;
-const REDRAW_MS = 100;
+/** Redraw a terminal progress line at most this often. */
+export const REDRAW_MS = 100;
 const EMA_BETA = 0.98;
-const CLEAR_TO_EOL = "\x1b[K";
+/** ANSI: clear from the cursor to the end of the line (after a \r redraw). */
+export const CLEAR_TO_EOL = "\x1b[K";
+
+/** `[=====     ]`: a bar BAR_WIDTH wide, filled to fraction (clamped to [0, 1]). */
+export function progressBar(fraction: number): string {
+  const filled = Math.round(BAR_WIDTH * Math.min(1, Math.max(0, fraction)));
+  return `[${"=".repeat(filled)}${" ".repeat(BAR_WIDTH - filled)}]`;
+}
 
 export class Progress {
   readonly #out: ProgressOutput;
@@ -132,10 +140,9 @@ export class Progress {
     this.#pending = null;
     const seconds = (t - this.#start) / 1000;
     const loss = this.#ema / (1 - EMA_BETA ** this.#emaCount); // bias correction
-    const filled = Math.round((BAR_WIDTH * info.step) / info.totalSteps);
-    const bar = "=".repeat(filled) + " ".repeat(BAR_WIDTH - filled);
+    const bar = progressBar(info.step / info.totalSteps);
     let line =
-      `${this.#prefix}[${bar}] ${info.step}/${info.totalSteps}  loss ${loss.toFixed(4)}  ` +
+      `${this.#prefix}${bar} ${info.step}/${info.totalSteps}  loss ${loss.toFixed(4)}  ` +
       `${rateText(info.samples, seconds)} samples/s  eta ${etaText(info.totalSteps - info.step, seconds, info.step)}`;
     // A line longer than the terminal wraps, and \r then redraws only its last part.
     const cols = this.#out.columns;
