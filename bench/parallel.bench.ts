@@ -12,11 +12,16 @@
 // least disturbed round: samples/s from the median step time of the round (also shown:
 // from the round's total time), phases from the same round.
 //
+// The figures are of the steady state of a long run: V8 keeps optimising the step's
+// JavaScript on its helper threads for the first few hundred steps, taking CPU from the
+// training threads on this 2-core machine, so each run first trains at least
+// --warmup-samples samples (313 steps at batch 128, 20 at batch 2048) before it measures.
+//
 // Before each round it waits (at most --quiet-wait seconds) until the machine's CPUs are
 // idle, and it records how many cores other processes kept busy during each round (Linux:
 // /proc/stat minus this process's own CPU time), so a figure can be read with its load.
 //
-//   node --import tsx bench/parallel.bench.ts [--steps 30] [--warmup 5] [--rounds 3]
+//   node --import tsx bench/parallel.bench.ts [--steps 30] [--warmup 5] [--warmup-samples 40000] [--rounds 3]
 //        [--batches 128,2048] [--workers 1,2] [--cap 1000000] [--quiet-wait 60]
 //        [--out bench/parallel_results.json]
 //
@@ -55,7 +60,10 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
 }
 const steps = Number(arg("steps", "30"));
-const warmup = Number(arg("warmup", "5"));
+const minWarmup = Number(arg("warmup", "5"));
+const warmupSamples = Number(arg("warmup-samples", "40000"));
+/** Warm-up steps at batch B. */
+const warmupFor = (B: number): number => Math.max(minWarmup, Math.ceil(warmupSamples / B));
 const rounds = Number(arg("rounds", "3"));
 const batches = arg("batches", "128,2048").split(",").map(Number);
 const workerCounts = arg("workers", "1,2").split(",").map(Number);
@@ -105,7 +113,7 @@ interface RunResult {
 }
 
 /** Step durations (ms) after the warm-up, from the times the steps ended; and the process's CPU time over those steps. */
-function stepClock(): { onStep: () => void; durations: () => number[]; cpuMsPerStep: () => number } {
+function stepClock(warmup: number): { onStep: () => void; durations: () => number[]; cpuMsPerStep: () => number } {
   const ends: number[] = [performance.now()];
   const cpu: number[] = [cpuMs()];
   return {
@@ -162,12 +170,13 @@ const results: RunResult[] = [];
 const rowsTotal = tables.reduce((a, b) => a + b, 0);
 console.log(
   `Kaggle-shaped DLRM: ${tables.length} tables, ${rowsTotal.toLocaleString("en")} rows${cap > 0 ? ` (capped at ${cap.toLocaleString("en")})` : ""}, ` +
-    `kernels ${kernelSet}, ${steps} steps after ${warmup} warm-up, best of ${rounds} rounds, ${cpus().length} cores (${cpus()[0]?.model ?? "?"})`,
+    `kernels ${kernelSet}, ${steps} steps after ${warmupSamples} samples of warm-up (at least ${minWarmup} steps), best of ${rounds} rounds, ${cpus().length} cores (${cpus()[0]?.model ?? "?"})`,
 );
 // One model, trained on run after run (the speed does not depend on the values): the full
 // tables take 2.2 GB of the main thread's 4 GiB wasm memory, so there is room for only one.
 const model = withResidentStorage(() => new DLRM(config, new Rng(1)));
 for (const B of batches) {
+  const warmup = warmupFor(B);
   const data = randomDataset({ n: (steps + warmup) * B, denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 7 });
   const common = { data, batchSize: B, steps: steps + warmup, shuffle: false, seed: 0 };
   const runners = [0, ...workerCounts];
@@ -179,7 +188,7 @@ for (const B of batches) {
       const m0 = machineCpu();
       const c0 = cpuMs();
       const w0 = performance.now();
-      const clock = stepClock();
+      const clock = stepClock(warmup);
       let phases: Record<StepPhase, number> | null = null;
       let critical = 0;
       if (N === 0) {
@@ -272,6 +281,6 @@ console.log(
 );
 writeFileSync(
   out,
-  `${JSON.stringify({ date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? "?", cores: cpus().length, node: process.version }, kernels: kernelSet, cap, steps, warmup, rounds, quietWaitMs, results }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? "?", cores: cpus().length, node: process.version }, kernels: kernelSet, cap, steps, warmupSteps: Object.fromEntries(batches.map((B) => [B, warmupFor(B)])), rounds, quietWaitMs, results }, null, 2)}\n`,
 );
 console.log(`\nwritten to ${out}`);

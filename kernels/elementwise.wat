@@ -1,6 +1,7 @@
 ;; elementwise.wat — the memory-bound kernels of a training step, with SIMD128: ReLU forward
 ;; and backward, the gradient of a Linear layer's bias (a column sum; sgemm adds the bias
-;; itself in the forward), the dense SGD update, and zero fill.
+;; itself in the forward), the dense SGD update, zero fill, and the in-place add of the
+;; parallel all-reduce (src/parallel/collectives.ts).
 ;;
 ;; Glossary: n elements; R rows and C columns of a row-major matrix.
 ;;
@@ -12,10 +13,11 @@
 ;;   sgd_dense_f32(n, lr, w, g)     w -= lr·g
 ;;   fill_zero_f32(n, y)            y = 0 (memory.fill: a memset, where JS's fill on a shared
 ;;                                  buffer's view runs at a quarter of the speed here)
+;;   add_f32(n, x, y)               y += x
 ;;
 ;; Every kernel gives the reference's result bit for bit:
 ;;   - f32x4.max has JS Math.max's NaN and signed-zero rules.
-;;   - relu_bwd and col_sum add two float32 values, which rounds exactly as JS's f64 add
+;;   - relu_bwd, col_sum and add add two float32 values, which rounds exactly as JS's f64 add
 ;;     followed by a float32 store does; relu_bwd leaves gx as it was where x <= 0 (a
 ;;     bitselect, not an add of +0, which would turn -0 into +0).
 ;;   - col_sum keeps each column's running sum in a register across the rows, adding row
@@ -23,7 +25,7 @@
 ;;   - sgd_dense computes in f64 (lr arrives as f64) and rounds what it stores, like
 ;;     sparse_rows.wat, so dense and sparse SGD agree bit for bit.
 ;;
-;; The blocking: 16 floats (4 vectors) per step, then 4, then one at a time; col_sum takes
+;; The blocking: 16 floats (4 vectors) per step, then 4, then one at a time (relu_fwd, add); col_sum takes
 ;; 16 columns down all rows, then 4, then one; sgd_dense 4 floats a step (two f64x2 halves).
 ;;
 ;; Calling convention: byte addresses in the shared memory, element counts; lr is f64.
@@ -194,4 +196,32 @@
 
   (func (export "fill_zero_f32") (param $n i32) (param $y i32)
     (memory.fill (local.get $y) (i32.const 0) (i32.shl (local.get $n) (i32.const 2))))
+
+  (func (export "add_f32") (param $n i32) (param $x i32) (param $y i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $v16_done
+      (loop $v16
+        (br_if $v16_done (i32.gt_u (i32.add (local.get $x) (i32.const 64)) (local.get $end)))
+        (v128.store offset=0 (local.get $y) (f32x4.add (v128.load offset=0 (local.get $y)) (v128.load offset=0 (local.get $x))))
+        (v128.store offset=16 (local.get $y) (f32x4.add (v128.load offset=16 (local.get $y)) (v128.load offset=16 (local.get $x))))
+        (v128.store offset=32 (local.get $y) (f32x4.add (v128.load offset=32 (local.get $y)) (v128.load offset=32 (local.get $x))))
+        (v128.store offset=48 (local.get $y) (f32x4.add (v128.load offset=48 (local.get $y)) (v128.load offset=48 (local.get $x))))
+        (local.set $x (i32.add (local.get $x) (i32.const 64)))
+        (local.set $y (i32.add (local.get $y) (i32.const 64)))
+        (br $v16)))
+    (block $v4_done
+      (loop $v4
+        (br_if $v4_done (i32.gt_u (i32.add (local.get $x) (i32.const 16)) (local.get $end)))
+        (v128.store (local.get $y) (f32x4.add (v128.load (local.get $y)) (v128.load (local.get $x))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (br $v4)))
+    (block $s_done
+      (loop $s
+        (br_if $s_done (i32.ge_u (local.get $x) (local.get $end)))
+        (f32.store (local.get $y) (f32.add (f32.load (local.get $y)) (f32.load (local.get $x))))
+        (local.set $x (i32.add (local.get $x) (i32.const 4)))
+        (local.set $y (i32.add (local.get $y) (i32.const 4)))
+        (br $s))))
 )

@@ -256,6 +256,11 @@ export function sgd_dense(n: number, lr: number, w: FloatArray, wOff: number, g:
   for (let i = 0; i < n; i++) w[wOff + i] -= lr * (g[gOff + i] as number);
 }
 
+/** y += x over n elements: the in-place sum of the parallel all-reduce. */
+export function add(n: number, x: FloatArray, xOff: number, y: FloatArray, yOff: number): void {
+  for (let i = 0; i < n; i++) y[yOff + i] += x[xOff + i] as number;
+}
+
 /** y = 0 over n elements. */
 export function fill_zero(n: number, y: FloatArray, yOff: number): void {
   y.fill(0, yOff, yOff + n);

@@ -60,6 +60,7 @@ export interface RawKernels {
   col_sum_f32(R: number, C: number, x: Ptr, y: Ptr): void;
   sgd_dense_f32(n: number, lr: number, w: Ptr, g: Ptr): void;
   fill_zero_f32(n: number, y: Ptr): void;
+  add_f32(n: number, x: Ptr, y: Ptr): void;
 }
 
 /** Which build of sgemm runs: "relaxed" (fused multiply-add) or "plain". */
@@ -121,6 +122,7 @@ export function instantiateKernels(memory: WebAssembly.Memory, sgemmBuild: Sgemm
     col_sum_f32: exported(w, "elementwise", "col_sum_f32"),
     sgd_dense_f32: exported(w, "elementwise", "sgd_dense_f32"),
     fill_zero_f32: exported(w, "elementwise", "fill_zero_f32"),
+    add_f32: exported(w, "elementwise", "add_f32"),
     sgemm_f32: exported(g, "sgemm", "sgemm_f32"),
     sgemm_f32_work_bytes: exported(g, "sgemm", "sgemm_f32_work_bytes"),
     embedding_bag_fwd_f32: exported(e, "embedding_bag", "embedding_bag_fwd_f32"),
@@ -688,8 +690,17 @@ export const fill_zero: typeof ref.fill_zero = (n, y, yOff) => {
   else s.raw.fill_zero_f32(n, p);
 };
 
+export const add: typeof ref.add = (n, x, xOff, y, yOff) => {
+  checkCount("add", "n", n);
+  if (n === 0) return;
+  const done = elementwiseCall("add", [[x, xOff, n, "in"], [y, yOff, n, "inout"]], (s, [px, py]) => {
+    s.raw.add_f32(n, px as Ptr, py as Ptr);
+  });
+  if (!done) ref.add(n, x, xOff, y, yOff);
+};
+
 /** The wasm kernel set, with the signatures of ref.ts. */
 export const wasmKernels = {
   sgemm, embedding_bag_fwd, embedding_bag_bwd, sgd_rows, adagrad_rows, rowwise_adagrad_rows,
-  dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, sgd_dense, fill_zero,
+  dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, sgd_dense, fill_zero, add,
 };

@@ -18,9 +18,10 @@
 // after finishing its reads of half p. So no round needs a second barrier to protect its
 // data, and nothing depends on timing.
 //
-// Reductions use a fixed order: element i of the sum is x_0[i] + x_1[i] + … + x_{N-1}[i],
-// added in float64 in rank order and rounded once to float32, whichever rank computes it
-// and whenever the others arrive. All ranks end with bit-identical results.
+// Reductions use a fixed order: rank c alone sums chunk c, in float32 and in ring order
+// starting from its own vector, ((x_c + x_{c+1}) + x_{c+2}) + … (ranks mod N), and every
+// rank copies that result, whenever the others arrive. All ranks end with bit-identical
+// results. (With 2 ranks this is x_0 + x_1 rounded once, as one thread would add them.)
 //
 // Failure: a wait that outlasts the timeout throws a CollectiveError naming this rank, the
 // phase and the peer it waited for; abort() (by a failing rank) or abortAll() (by the main
@@ -28,6 +29,8 @@
 //
 // Glossary: N ranks, r this rank, q a peer, n elements of an all-reduce, C floats in one
 // half of an exchange region.
+
+import { kernels } from "../kernels/index.ts";
 
 const ABORT = 0;
 const EPOCH = 1;
@@ -162,8 +165,9 @@ export class Communicator {
 
   /**
    * data (n,) ← Σ_q data_q (n,), the same bits on every rank: reduce-scatter (rank c sums
-   * chunk c over all ranks, in rank order) then all-gather (everyone copies every chunk).
-   * Vectors longer than the capacity go in pieces of C floats.
+   * chunk c over all ranks, in ring order from c) then all-gather (everyone copies every
+   * chunk). Vectors longer than the capacity go in pieces of C floats. data is best resident
+   * in the wasm memory (src/tensor/storage.ts): the sum then runs on it in place.
    */
   allReduce(data: Float32Array, phase: string): void {
     this.#checkAbort(phase);
@@ -175,35 +179,30 @@ export class Communicator {
 
   #allReducePiece(x: Float32Array, phase: string): void {
     const N = this.size;
+    const r = this.rank;
     const n = x.length;
-    // Round 1: publish my vector.
+    // Round 1: publish the chunks the peers reduce (chunk c goes to rank c), each at its place.
     const h1 = this.#nextHalf();
-    this.#own(h1).set(x);
-    this.barrier(phase);
-    // Reduce my chunk over all ranks in rank order, into my region's other half (round 2's write).
-    const [lo, hi] = chunkBounds(n, N, this.rank);
-    const h2 = this.#nextHalf();
-    const out = this.#own(h2).subarray(lo, hi);
-    const part = (q: number): Float32Array => this.#half(this.#regions[q] as Float32Array, h1).subarray(lo, hi);
-    if (N === 2) {
-      const a = part(0);
-      const b = part(1);
-      for (let i = 0; i < out.length; i++) out[i] = (a[i] as number) + (b[i] as number); // one rounding
-    } else {
-      // Accumulate in float64, rank after rank, and round once.
-      const acc = this.#accumulator(hi - lo);
-      acc.set(part(0));
-      for (let q = 1; q < N; q++) {
-        const x = part(q);
-        for (let i = 0; i < acc.length; i++) acc[i] += x[i] as number;
-      }
-      out.set(acc);
+    const mine = this.#own(h1);
+    for (let c = 0; c < N; c++) {
+      const [a, b] = chunkBounds(n, N, c);
+      if (c !== r && b > a) mine.set(x.subarray(a, b), a);
     }
-    // Round 2: gather every rank's reduced chunk.
+    this.barrier(phase);
+    // Reduce my chunk in place, adding the peers' in ring order r+1, r+2, … (a wasm kernel:
+    // the add runs at memory speed, where a JavaScript loop takes ~2 ns per element).
+    const [lo, hi] = chunkBounds(n, N, r);
+    for (let k = 1; k < N && hi > lo; k++) {
+      const peer = this.#half(this.#regions[(r + k) % N] as Float32Array, h1);
+      kernels.add(hi - lo, peer, lo, x, lo);
+    }
+    // Round 2: publish my reduced chunk; take every peer's.
+    const h2 = this.#nextHalf();
+    if (hi > lo) this.#own(h2).set(x.subarray(lo, hi), lo);
     this.barrier(phase);
     for (let c = 0; c < N; c++) {
       const [a, b] = chunkBounds(n, N, c);
-      if (b > a) x.set(this.#half(this.#regions[c] as Float32Array, h2).subarray(a, b), a);
+      if (c !== r && b > a) x.set(this.#half(this.#regions[c] as Float32Array, h2).subarray(a, b), a);
     }
   }
 
@@ -248,14 +247,6 @@ export class Communicator {
       recv.set(this.#half(this.#regions[q] as Float32Array, h).subarray(displ, displ + count), at);
       at += count;
     }
-  }
-
-  #acc = new Float64Array(0);
-
-  /** A float64 scratch of n elements (kept between calls). */
-  #accumulator(n: number): Float64Array {
-    if (this.#acc.length < n) this.#acc = new Float64Array(n);
-    return this.#acc.subarray(0, n);
   }
 
   #nextHalf(): number {

@@ -5,8 +5,9 @@
 //
 //   - plan the shards, lay out shared memory (collectives, batch staging, control words),
 //     start the ranks through worker-threads-pool and hand them their initial parameters;
-//   - per step: write the learning rate and a step command; while the ranks work, load the
-//     next batch into the other staging slot; collect the per-rank losses;
+//   - per step: while the ranks run a step, load the next batch into the other staging slot
+//     and issue it (its learning rate and a step command), so that the ranks go on to it
+//     without waiting for this thread; then collect the per-rank losses of the step;
 //   - watch the ranks: a rank that exits, throws, or stops making progress ends the run
 //     with an error naming the rank, the step and the phase; every thread is then stopped;
 //   - at the end (and for each intermediate evaluation) copy the trained parameters back
@@ -34,8 +35,9 @@ import {
   CMD_STEP,
   CMD_STOP,
   COMMAND,
+  commandEntry,
   controlWords,
-  LR,
+  lrWord,
   numberWords,
   PHASES,
   RES_BAD_INDEX,
@@ -164,11 +166,14 @@ export async function trainHybrid(o: HybridOptions): Promise<HybridResult> {
   const group = await startWorkers(N, siblingModule("worker", import.meta.url), init);
   const ranks = new RankWatch(group, comm, ctl, model, timeoutMs);
 
+  /** Issue a command; returns its seq. At most two may be outstanding (protocol.ts). */
   const command = (cmd: number, step = 0, slot = 0): number => {
-    Atomics.store(ctl, ARG_STEP, step);
-    Atomics.store(ctl, ARG_SLOT, slot);
-    Atomics.store(ctl, COMMAND, cmd);
-    const seq = Atomics.add(ctl, SEQ, 1) + 1;
+    const seq = Atomics.load(ctl, SEQ) + 1;
+    const entry = commandEntry(seq);
+    Atomics.store(ctl, entry + ARG_STEP, step);
+    Atomics.store(ctl, entry + ARG_SLOT, slot);
+    Atomics.store(ctl, entry + COMMAND, cmd);
+    Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
     return seq;
   };
@@ -204,33 +209,48 @@ export async function trainHybrid(o: HybridOptions): Promise<HybridResult> {
     const rng = new Rng(o.seed);
     let order: Int32Array | null = null;
     const batchSizes: number[] = [];
-    const stage = (step: number, slot: number): void => {
+    const lrs: number[] = [];
+    const seqs: number[] = [];
+    /**
+     * Stage step's batch into its slot and issue the step: the ranks run it as soon as they
+     * finish the one before, without waiting for this thread. Its slot's previous step must
+     * be done. The schedule moves on here, at issue time, so the next step's lr is known.
+     */
+    const issue = (step: number): void => {
+      const slot = step % 2;
       const k = step % perEpoch;
       const start = k * B;
       const end = Math.min(data.n, start + B);
       if (o.shuffle && (k === 0 || order === null)) order = rng.shuffle(Int32Array.from({ length: data.n }, (_, i) => i));
       stageBatch(views[slot] as ReturnType<typeof slotViews>, data, o.shuffle ? (order as Int32Array).subarray(start, end) : null, start, end - start);
       batchSizes[slot] = end - start;
+      const lr = o.optimizer.lr;
+      lrs[slot] = lr;
+      num[lrWord(slot)] = lr;
+      o.scheduler?.step();
+      seqs[slot] = command(CMD_STEP, step, slot);
     };
 
     const testFreq = o.testFreq ?? 0;
     let samples = 0;
     const t0 = performance.now();
-    if (o.steps > 0) stage(0, 0);
+    if (o.steps > 0) issue(0);
     for (let step = 0; step < o.steps; step++) {
       const slot = step % 2;
-      const Bs = batchSizes[slot] as number;
-      const lr = o.optimizer.lr;
-      num[LR] = lr;
-      const seq = command(CMD_STEP, step, slot);
-      if (step + 1 < o.steps) stage(step + 1, 1 - slot); // the next batch loads while this one computes
-      await ranks.waitAll("done", seq, timeoutMs);
+      const isLast = step === o.steps - 1;
+      const evalAfter = o.evalData !== undefined && o.evalData !== null && !isLast && testFreq > 0 && (step + 1) % testFreq === 0;
+      // The next step goes in now (its batch loads while this one computes), unless the
+      // parameters must be exported for an evaluation after this step first.
+      if (!isLast && !evalAfter) issue(step + 1);
+      await ranks.waitAll("done", seqs[slot] as number, timeoutMs);
 
+      const Bs = batchSizes[slot] as number;
+      const lr = lrs[slot] as number;
       let lossSum = 0;
       const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
       const rankCpuMs: number[] = [];
       for (let r = 0; r < N; r++) {
-        const base = resultBase(r);
+        const base = resultBase(r, slot);
         const bad = num[base + RES_BAD_INDEX] as number;
         if (bad >= 0) {
           throw new TrainError(`step ${step}: prediction ${bad} of the batch is ${num[base + RES_BAD_VALUE]}; stopping (the parameters diverged: lower the learning rate, or check the data)`);
@@ -243,19 +263,18 @@ export async function trainHybrid(o: HybridOptions): Promise<HybridResult> {
       o.onStepStats?.(step, { phaseMs: stepMs, rankCpuMs });
       const value = Math.fround(lossSum / Bs);
       if (!Number.isFinite(value)) throw new TrainError(`step ${step}: the loss is ${value}; stopping (the parameters diverged: lower the learning rate, or check the data)`);
-      o.scheduler?.step();
       samples += Bs;
       losses.push(value);
       o.onStep?.({ step, loss: value, lr, samples });
       o.progress?.update({ step: step + 1, totalSteps: o.steps, samples, loss: value });
-      const isLast = step === o.steps - 1;
-      if (o.evalData && !isLast && testFreq > 0 && (step + 1) % testFreq === 0) {
+      if (evalAfter && o.evalData) {
         const e0 = performance.now();
         await exportParams();
         const e: EvalRecord = { step: step + 1, ...evaluate(model, o.evalData, Math.max(B, 4096)) };
         o.onEval?.(e);
         last = e;
         evalMs += performance.now() - e0;
+        issue(step + 1);
       }
     }
     trainMs = performance.now() - t0 - evalMs;
@@ -291,6 +310,8 @@ class RankWatch {
   #failure: ParallelError | null = null;
   #graceTimer: NodeJS.Timeout | null = null;
   #waiter: { kind: string; seq: number; left: Set<number>; resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Reports that came before their waitAll: "kind:seq" → the ranks that sent one. */
+  readonly #arrived = new Map<string, Set<number>>();
   readonly #listeners: (() => void)[] = [];
 
   constructor(group: WorkerGroup, comm: CommBuffers, ctl: Int32Array, model: DLRM, timeoutMs: number) {
@@ -329,6 +350,12 @@ class RankWatch {
   waitAll(kind: "ready" | "done" | "params", seq: number, timeoutMs: number): Promise<void> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     const N = this.#group.workers.length;
+    const key = arrivalKey(kind, seq);
+    const arrived = this.#arrived.get(key) ?? new Set<number>();
+    if (arrived.size === N) {
+      this.#arrived.delete(key); // every rank reported before anyone waited (a step issued early)
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve, reject) => {
       let lastBeat = this.#heartbeats();
       let lastProgress = performance.now();
@@ -349,13 +376,14 @@ class RankWatch {
       const finish = (err: Error | null): void => {
         clearInterval(watchdog);
         this.#waiter = null;
+        this.#arrived.delete(key);
         if (err === null) resolve();
         else reject(err);
       };
       this.#waiter = {
         kind,
         seq,
-        left: new Set(Array.from({ length: N }, (_, r) => r)),
+        left: new Set(Array.from({ length: N }, (_, r) => r).filter((r) => !arrived.has(r))),
         resolve: () => finish(null),
         reject: (e) => finish(e),
       };
@@ -375,10 +403,18 @@ class RankWatch {
         return;
       }
     }
+    const seq = m.type === "ready" ? 0 : m.seq;
     const w = this.#waiter;
-    if (w === null || w.kind !== m.type || (m.type !== "ready" && m.seq !== w.seq)) return;
-    w.left.delete(r);
-    if (w.left.size === 0) w.resolve();
+    if (w !== null && w.kind === m.type && w.seq === seq) {
+      w.left.delete(r);
+      if (w.left.size === 0) w.resolve();
+      return;
+    }
+    // Nobody waits for this yet (the main thread is still busy with the step before): keep it.
+    const key = arrivalKey(m.type, seq);
+    const arrived = this.#arrived.get(key) ?? new Set<number>();
+    arrived.add(r);
+    this.#arrived.set(key, arrived);
   }
 
   #onRankError(r: number, m: Extract<RankMessage, { type: "error" }>): void {
@@ -438,6 +474,10 @@ class RankWatch {
     const { step, phase } = this.#at(r);
     return step === null || phase === "starting" ? "while starting" : `in step ${step}, phase "${phase}"`;
   }
+}
+
+function arrivalKey(kind: string, seq: number): string {
+  return `${kind}:${seq}`;
 }
 
 /** What a rank needs to rebuild the optimizer: its kind and hyperparameters. */

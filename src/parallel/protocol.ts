@@ -1,12 +1,18 @@
 // What the main thread and the rank workers of a hybrid-parallel run share: the phases of a
 // step, the command words, the status and result arrays, and what a rank is started with.
 //
-//   control  Int32   [seq, command, step, slot, (pad…), then per rank r: phase, step, heartbeat]
-//            The main thread writes a command and its arguments, then increments seq and
-//            notifies; each rank waits on seq. Each rank keeps its status current, so an
-//            error can say where a rank was when it died or stalled.
-//   numbers  Float64 [lr, then per rank r: RESULT_FIELDS values]
-//            The learning rate of the step; each rank's results of the last step.
+//   control  Int32   [seq, then two command entries (command, step, slot), (pad…), then per
+//            rank r: phase, step, heartbeat]
+//            seq counts the commands issued. Command k (from 1) sits in entry k mod 2: the
+//            main thread writes the entry, then increments seq and notifies; each rank takes
+//            the commands one by one, in order. Two entries let the main thread issue the
+//            next step while the ranks still run the current one, so that a rank goes from
+//            step to step without waiting for the main thread (which has at most two commands
+//            outstanding, so it never overwrites an entry not yet taken). Each rank keeps its
+//            status current, so an error can say where a rank was when it died or stalled.
+//   numbers  Float64 [lr of staging slot 0, lr of slot 1, then per rank r and slot: RESULT_FIELDS values]
+//            The learning rate of the step staged in each slot; each rank's results of the
+//            last step of each slot (read by the main thread before it reuses the slot).
 //
 // Glossary: N ranks, r a rank, B batch, E embedding dim.
 
@@ -41,9 +47,11 @@ export const CMD_STOP = 3;
 
 /** Control word indices. */
 export const SEQ = 0;
-export const COMMAND = 1;
-export const ARG_STEP = 2;
-export const ARG_SLOT = 3;
+/** The entry of command seq (1, 2, …): its words command, step, slot. */
+export const commandEntry = (seq: number): number => 1 + 3 * (seq & 1);
+export const COMMAND = 0;
+export const ARG_STEP = 1;
+export const ARG_SLOT = 2;
 const STATUS = 8;
 const STATUS_FIELDS = 3;
 export const statusPhase = (r: number): number => STATUS + STATUS_FIELDS * r;
@@ -52,19 +60,21 @@ export const statusHeartbeat = (r: number): number => STATUS + STATUS_FIELDS * r
 export const controlWords = (N: number): number => STATUS + STATUS_FIELDS * N;
 
 /**
- * Float64 fields: lr, then per rank [loss sum, first bad prediction (-1: none), its value,
- * slice size, the thread's CPU ms in the step (NaN where unknown), ms per STEP_PHASES].
+ * Float64 fields: lr per staging slot, then per rank and slot [loss sum, first bad
+ * prediction (-1: none), its value, slice size, the thread's CPU ms in the step (NaN where
+ * unknown), ms per STEP_PHASES].
  */
-export const LR = 0;
+export const SLOTS = 2;
+export const lrWord = (slot: number): number => slot;
 export const RESULT_FIELDS = 5 + STEP_PHASES.length;
-export const resultBase = (r: number): number => 1 + RESULT_FIELDS * r;
+export const resultBase = (r: number, slot: number): number => SLOTS + RESULT_FIELDS * (SLOTS * r + slot);
 export const RES_LOSS = 0;
 export const RES_BAD_INDEX = 1;
 export const RES_BAD_VALUE = 2;
 export const RES_SLICE = 3;
 export const RES_CPU = 4;
 export const RES_TIMES = 5;
-export const numberWords = (N: number): number => 1 + RESULT_FIELDS * N;
+export const numberWords = (N: number): number => SLOTS + RESULT_FIELDS * SLOTS * N;
 
 export type OptimizerSpec =
   | { kind: "sgd"; lr: number }

@@ -281,7 +281,7 @@ export class Rank {
       }
       return new Tensor(data, [Bm, E], true); // (Bm, E)
     });
-    const res = resultBase(r);
+    const res = resultBase(r, slot);
     const out = this.#numbers;
     out[res + RES_LOSS] = 0;
     out[res + RES_BAD_INDEX] = -1;

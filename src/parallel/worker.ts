@@ -16,7 +16,8 @@ import {
   CMD_STEP,
   CMD_STOP,
   COMMAND,
-  LR,
+  commandEntry,
+  lrWord,
   SEQ,
   type ParamBlock,
   type RankInit,
@@ -61,18 +62,23 @@ function run(port: MessagePort, init: RankInit): void {
     const numbers = new Float64Array(init.numbers);
     let seen = 0;
     for (;;) {
-      // Wait for the next command in bounded slices. The main thread always ends a run with
-      // a stop command or by terminating the thread (which also ends a wait).
-      while (Atomics.load(control, SEQ) === seen) Atomics.wait(control, SEQ, seen, IDLE_SLICE_MS);
-      seen = Atomics.load(control, SEQ);
-      const command = Atomics.load(control, COMMAND);
+      // Wait for the next command in bounded slices (it may already be there: the main
+      // thread issues a step while the previous one runs). The main thread always ends a run
+      // with a stop command or by terminating the thread (which also ends a wait).
+      for (let issued = Atomics.load(control, SEQ); issued === seen; issued = Atomics.load(control, SEQ)) {
+        Atomics.wait(control, SEQ, issued, IDLE_SLICE_MS);
+      }
+      seen += 1;
+      const entry = commandEntry(seen);
+      const command = Atomics.load(control, entry + COMMAND);
       if (command === CMD_STOP) {
         port.close();
         return;
       }
       try {
         if (command === CMD_STEP) {
-          rank.trainStep(Atomics.load(control, ARG_STEP), Atomics.load(control, ARG_SLOT), numbers[LR] as number);
+          const slot = Atomics.load(control, entry + ARG_SLOT);
+          rank.trainStep(Atomics.load(control, entry + ARG_STEP), slot, numbers[lrWord(slot)] as number);
           post(port, { type: "done", rank: init.rank, seq: seen });
         } else if (command === CMD_EXPORT) {
           rank.enter("export", rank.step);

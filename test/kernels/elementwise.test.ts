@@ -1,5 +1,5 @@
 // The wasm elementwise kernels (kernels/elementwise.wat: relu_fwd, relu_bwd,
-// col_sum, sgd_dense, fill_zero) against the reference loops (src/kernels/ref.ts):
+// col_sum, sgd_dense, fill_zero, add) against the reference loops (src/kernels/ref.ts):
 // lengths 0, 1, tails of 4 and 16 and several blocks, element offsets, every argument
 // resident or staged, and the special values of ReLU (NaN, ±0, ±Inf).
 //
@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
-import { col_sum, fill_zero, KernelError, relu_bwd, relu_fwd, sgd_dense } from "../../src/kernels/wasm.ts";
+import { add, col_sum, fill_zero, KernelError, relu_bwd, relu_fwd, sgd_dense } from "../../src/kernels/wasm.ts";
 import { placeF32, values, whereArb } from "./placement.ts";
 
 /** Bit-for-bit equality of two arrays (NaN = NaN, -0 ≠ +0). */
@@ -119,6 +119,24 @@ test("sgd_dense: bit for bit, and equal to sgd_rows over all rows", () => {
   );
 });
 
+test("add: bit for bit, ±0, NaN and ±Inf included, nothing outside the extent changes", () => {
+  fc.assert(
+    fc.property(nArb, offArb, offArb, whereArb, whereArb, seedArb, (n, ox, oy, wx, wy, seed) => {
+      const x = withSpecials(seed, n);
+      const y = withSpecials(seed + 1, n);
+      const yw = placeF32(y, wy, oy);
+      const before = Float32Array.from(yw);
+      add(n, placeF32(x, wx, ox), ox, yw, oy);
+      // the naive sum, element by element: float32 + float32 rounded once to float32
+      const want = Float32Array.from(y, (v, i) => Math.fround(v + (x[i] as number)));
+      same(yw.subarray(oy, oy + n), want, "y");
+      same(yw.subarray(0, oy), before.subarray(0, oy), "before y");
+      same(yw.subarray(oy + n), before.subarray(oy + n), "after y");
+    }),
+    { seed: 4705, numRuns: 80 },
+  );
+});
+
 test("elementwise: float64 goes to the reference; bad extents are errors naming the kernel", () => {
   const x = Float64Array.of(-1, 2, -0, 3);
   const y = new Float64Array(4);
@@ -128,6 +146,8 @@ test("elementwise: float64 goes to the reference; bad extents are errors naming 
     e instanceof KernelError && /relu_fwd: array needs 5 elements from offset 0 but the array has 4/.test(e.message));
   assert.throws(() => col_sum(2, 3, new Float32Array(6), 1, new Float32Array(3), 0), (e: unknown) =>
     e instanceof KernelError && /col_sum: array needs 6 elements from offset 1 but the array has 6/.test(e.message));
+  assert.throws(() => add(4, new Float32Array(4), 0, new Float32Array(4), 2), (e: unknown) =>
+    e instanceof KernelError && /add: array needs 4 elements from offset 2 but the array has 4/.test(e.message));
 });
 
 test.run();

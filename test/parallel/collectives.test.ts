@@ -1,5 +1,5 @@
 // The collectives (src/parallel/collectives.ts) between real worker threads: barrier
-// ordering, all-reduce against a naive float64 sum in rank order, all-to-all with uneven
+// ordering, all-reduce against a naive sum in the specified order, all-to-all with uneven
 // (and empty) blocks, ranks arriving at random times, a rank that stalls (timeout names it)
 // and a rank that dies (the main thread aborts the others at once). Every run ends with the
 // threads stopped; each wait in this file is bounded.
@@ -81,19 +81,27 @@ test("barrier: no rank passes barrier k before all ranks reached it (3 ranks, 40
   }
 });
 
-test("allReduce: the float64 sum in rank order, rounded once, bit-identical on every rank (3 ranks, lengths 0..2500, pieces beyond capacity)", async () => {
+test("allReduce: each chunk summed in float32 in ring order from its owner, bit-identical on every rank (3 ranks, lengths 0..2500, pieces beyond capacity)", async () => {
   const N = 3;
+  const C = 1000;
   const lengths = [0, 1, 2, 3, 5, 64, 1001, 2500]; // capacity 1000: 1001 and 2500 go in pieces
   const seed = 11;
-  const { replies } = await runScenario(N, 1000, { scenario: "allreduce", lengths, timeoutMs: 10_000, seed });
+  const { replies } = await runScenario(N, C, { scenario: "allreduce", lengths, timeoutMs: 10_000, seed });
   lengths.forEach((n, k) => {
-    // Tolerance: none. The order of the additions is specified, so the bits are.
+    // Tolerance: none. The order of the additions is specified, so the bits are: in each
+    // piece of C floats, element i of chunk c is ((x_c + x_{c+1}) + x_{c+2}) rounded to float32 at each add.
     const inputs = Array.from({ length: N }, (_, r) => allReduceInput(seed, r, n));
     const expected = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let r = 0; r < N; r++) s += inputs[r]?.[i] as number;
-      expected[i] = s;
+    for (let off = 0; off < n; off += C) {
+      const m = Math.min(C, n - off);
+      for (let c = 0; c < N; c++) {
+        const [a, b] = chunkBounds(m, N, c);
+        for (let i = off + a; i < off + b; i++) {
+          let s = inputs[c]?.[i] as number;
+          for (let j = 1; j < N; j++) s = Math.fround(s + (inputs[(c + j) % N]?.[i] as number));
+          expected[i] = s;
+        }
+      }
     }
     for (const reply of replies) {
       assert.ok(reply?.ok, `rank ${reply?.rank}: ${reply?.error?.message}`);
