@@ -1,7 +1,9 @@
 // Hybrid-parallel training against train() on the other paths of the step: mean pooling over
 // a table split by rows (the partial sums must add up to the mean), cat interaction, Adagrad
 // and row-wise Adagrad state kept by each table's owner, the mse loss, self-interaction, a
-// rank whose slice of the batch is empty (batch 2 on 3 ranks), and one rank alone.
+// rank whose slice of the batch is empty (batch 2 on 3 ranks), and one rank alone; and the
+// main thread's side: a learning-rate schedule and evaluations every testFreq steps, while
+// it issues each step before the previous one has finished.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -9,6 +11,7 @@ import { DLRM } from "../../src/dlrm/model.ts";
 import { Adagrad } from "../../src/optim/adagrad.ts";
 import type { Optimizer } from "../../src/optim/optimizer.ts";
 import { RowWiseAdagrad } from "../../src/optim/rowwise_adagrad.ts";
+import { LRPolicyScheduler } from "../../src/optim/schedule.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { ParallelError, trainHybrid } from "../../src/parallel/hybrid.ts";
 import { shardingPlan } from "../../src/parallel/plan.ts";
@@ -71,6 +74,35 @@ test("3 ranks where rank 2 holds no table (a hand-made plan): = train()", async 
   assertClose(r2.losses, r1.losses, tol, "losses");
   const got = new Map(hybrid.namedParameters());
   for (const [name, p] of single.namedParameters()) assertClose(got.get(name)?.data ?? [], p.data, tol, name);
+});
+
+test("2 ranks with an lr schedule and an evaluation every 3 steps: the same lrs, losses, evaluations and weights as train()", async () => {
+  const tables = [40, 700];
+  const config = smallConfig({ tables, E: 3, pooling: "sum", interaction: "dot" });
+  const data = bagsDataset({ n: 45, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, true], seed: 8 });
+  const evalData = bagsDataset({ n: 30, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, true], seed: 9 });
+  const run = async (workers: number) => {
+    const model = new DLRM(config, new Rng(5));
+    const optimizer = new Adagrad(model.parameters(), { lr: 0.05 });
+    // warm-up over 3 steps, then polynomial decay from step 5 over 6 steps: the lr changes every step
+    const scheduler = new LRPolicyScheduler(optimizer, { warmupSteps: 3, decayStartStep: 5, numDecaySteps: 6 });
+    const lrs: number[] = [];
+    const evals: { step: number; auc: number; logloss: number }[] = [];
+    const common = { model, optimizer, scheduler, data, evalData, testFreq: 3, batchSize: 6, steps: 13, shuffle: true, seed: 4 };
+    const on = { onStep: (r: { lr: number }) => lrs.push(r.lr), onEval: (e: { step: number; auc: number; logloss: number }) => evals.push({ step: e.step, auc: e.auc, logloss: e.logloss }) };
+    const r = workers === 0 ? train({ ...common, ...on }) : await trainHybrid({ ...common, ...on, workers, timeoutMs: 20_000 });
+    return { model, lrs, evals, losses: r.losses };
+  };
+  const one = await run(0);
+  const two = await run(2);
+  assert.equal(two.lrs, one.lrs, "the lr of every step"); // the same schedule arithmetic: exact
+  assert.equal(two.evals.map((e) => e.step), [3, 6, 9, 12, 13]);
+  assert.equal(one.evals.map((e) => e.step), [3, 6, 9, 12, 13]);
+  const tol = { atol: 2e-6, rtol: 1e-5 }; // float32 rounding, as above
+  assertClose(two.losses, one.losses, tol, "losses");
+  assertClose(two.evals.map((e) => e.logloss), one.evals.map((e) => e.logloss), tol, "eval logloss");
+  const got = new Map(two.model.namedParameters());
+  for (const [name, p] of one.model.namedParameters()) assertClose(got.get(name)?.data ?? [], p.data, tol, name);
 });
 
 test("the largest table of the first case is split over all three ranks", () => {
