@@ -23,7 +23,7 @@
 //
 //   node --import tsx bench/parallel.bench.ts [--steps 30] [--warmup 5] [--warmup-samples 40000] [--rounds 3]
 //        [--batches 128,2048] [--workers 1,2] [--cap 1000000] [--quiet-wait 60]
-//        [--out bench/parallel_results.json]
+//        [--out bench/parallel_results.json] [--docs]
 //
 // --cap limits each table's rows (the full Kaggle tables hold 33.8M rows, 2.2 GB at dim
 // 16; every run builds its model afresh, and fresh memory is slow to touch on this
@@ -33,6 +33,9 @@
 
 import { setFlagsFromString } from "node:v8";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { replaceSection } from "./docs_sections.ts";
+import { PARALLEL_SECTION, renderParallelSection, type ParallelRun, type ParallelRunResult } from "./parallel_markdown.ts";
 import { cpus } from "node:os";
 import { randomDataset } from "../src/data/random.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
@@ -88,29 +91,7 @@ const config = parseConfig(
   "Kaggle-shaped DLRM",
 );
 
-interface RunResult {
-  runner: string;
-  batch: number;
-  workers: number;
-  /** From the median step time of the best round. */
-  samplesPerSec: number;
-  /** From the total time of that round. */
-  samplesPerSecMean: number;
-  msPerStepMedian: number;
-  /** Median per round, every round (to show the spread). */
-  roundMedians: number[];
-  /** CPU time of all threads per step in that round: the work, whatever the machine's load. */
-  cpuMsPerStep: number;
-  /** Cores other processes kept busy during that round (NaN where unknown). */
-  otherCores: number;
-  /**
-   * Per step, the CPU time of the busiest training thread (the main thread for train(), the
-   * slowest rank for trainHybrid), averaged over the steps: the step time on an otherwise
-   * idle machine, leaving out waits that are not CPU work (wake-ups, imbalance between phases).
-   */
-  criticalCpuMsPerStep: number;
-  phaseMsPerStep: Record<StepPhase, number> | null;
-}
+type RunResult = ParallelRunResult;
 
 /** Step durations (ms) after the warm-up, from the times the steps ended; and the process's CPU time over those steps. */
 function stepClock(warmup: number): { onStep: () => void; durations: () => number[]; cpuMsPerStep: () => number } {
@@ -279,8 +260,22 @@ console.log(
     "busy during that round; cpu ms: CPU time of all threads per step; crit ms: CPU time of the busiest training thread per step\n" +
     "(lowest of the rounds); idle est.: batch / crit ms, the rate on an otherwise idle machine.",
 );
-writeFileSync(
-  out,
-  `${JSON.stringify({ date: new Date().toISOString(), machine: { cpu: cpus()[0]?.model ?? "?", cores: cpus().length, node: process.version }, kernels: kernelSet, cap, steps, warmupSteps: Object.fromEntries(batches.map((B) => [B, warmupFor(B)])), rounds, quietWaitMs, results }, null, 2)}\n`,
-);
+const run: ParallelRun = {
+  date: new Date().toISOString(),
+  command: `node --import tsx bench/parallel.bench.ts ${process.argv.slice(2).join(" ")}`.trim(),
+  machine: { cpu: cpus()[0]?.model ?? "?", cores: cpus().length, node: process.version },
+  kernels: kernelSet,
+  cap,
+  rowsTotal,
+  steps,
+  warmupSteps: Object.fromEntries(batches.map((B) => [String(B), warmupFor(B)])),
+  rounds,
+  results,
+};
+writeFileSync(out, `${JSON.stringify(run, null, 2)}\n`);
 console.log(`\nwritten to ${out}`);
+if (process.argv.includes("--docs")) {
+  const docs = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
+  writeFileSync(docs, replaceSection(existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n", PARALLEL_SECTION, renderParallelSection(run)));
+  console.log("docs/benchmarks.md: the hybrid-parallel section rewritten");
+}

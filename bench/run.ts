@@ -24,7 +24,9 @@
 
 import { setFlagsFromString } from "node:v8";
 import { execFileSync, spawnSync } from "node:child_process";
-import { writeFileSync, existsSync, mkdtempSync } from "node:fs";
+import { writeFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { extractSection } from "./docs_sections.ts";
+import { PARALLEL_SECTION } from "./parallel_markdown.ts";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -222,7 +224,9 @@ async function main(): Promise<void> {
   console.log(`\n${result.seconds} s; JSON written to ${path}`);
   if (process.argv.includes("--docs")) {
     const docs = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
-    writeFileSync(docs, renderMarkdown(result));
+    // keep the section bench/parallel.bench.ts --docs wrote
+    const parallel = existsSync(docs) ? extractSection(readFileSync(docs, "utf8"), PARALLEL_SECTION) : null;
+    writeFileSync(docs, parallel === null ? renderMarkdown(result) : `${renderMarkdown(result).trimEnd()}\n\n${parallel}\n`);
     console.log(`docs/benchmarks.md rewritten`);
   }
 }
