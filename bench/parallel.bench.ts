@@ -35,6 +35,7 @@ import { setFlagsFromString } from "node:v8";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { replaceSection } from "./docs_sections.ts";
+import { CoreProbe } from "./core_probe.ts";
 import { PARALLEL_SECTION, renderParallelSection, type ParallelRun, type ParallelRunResult } from "./parallel_markdown.ts";
 import { cpus } from "node:os";
 import { randomDataset } from "../src/data/random.ts";
@@ -156,16 +157,18 @@ console.log(
 // One model, trained on run after run (the speed does not depend on the values): the full
 // tables take 2.2 GB of the main thread's 4 GiB wasm memory, so there is room for only one.
 const model = withResidentStorage(() => new DLRM(config, new Rng(1)));
+const probe = new CoreProbe();
 for (const B of batches) {
   const warmup = warmupFor(B);
   const data = randomDataset({ n: (steps + warmup) * B, denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 7 });
   const common = { data, batchSize: B, steps: steps + warmup, shuffle: false, seed: 0 };
   const runners = [0, ...workerCounts];
-  type Round = { durations: number[]; cpuMsPerStep: number; criticalCpuMsPerStep: number; otherCores: number; phases: Record<StepPhase, number> | null };
+  type Round = { durations: number[]; cpuMsPerStep: number; criticalCpuMsPerStep: number; otherCores: number; coreScaling: number; phases: Record<StepPhase, number> | null };
   const rounds_: Round[][] = runners.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (const [k, N] of runners.entries()) {
       await waitForQuiet(quietWaitMs);
+      const coreScaling = probe.scaling();
       const m0 = machineCpu();
       const c0 = cpuMs();
       const w0 = performance.now();
@@ -203,8 +206,8 @@ for (const B of batches) {
       }
       const d = clock.durations();
       const others = otherCores(m0, machineCpu(), cpuMs() - c0, performance.now() - w0);
-      (rounds_[k] as Round[]).push({ durations: d, cpuMsPerStep: clock.cpuMsPerStep(), criticalCpuMsPerStep: critical, otherCores: others, phases });
-      console.log(`batch ${B}, ${N === 0 ? "train()" : `${N} worker${N > 1 ? "s" : ""}`}, round ${round + 1}: median step ${median(d).toFixed(2)} ms, other processes used ${others.toFixed(2)} cores`);
+      (rounds_[k] as Round[]).push({ durations: d, cpuMsPerStep: clock.cpuMsPerStep(), criticalCpuMsPerStep: critical, otherCores: others, coreScaling, phases });
+      console.log(`batch ${B}, ${N === 0 ? "train()" : `${N} worker${N > 1 ? "s" : ""}`}, round ${round + 1}: median step ${median(d).toFixed(2)} ms, other processes used ${others.toFixed(2)} cores, two-core scaling before it ${coreScaling.toFixed(2)}`);
     }
   }
   runners.forEach((N, k) => {
@@ -222,6 +225,7 @@ for (const B of batches) {
       roundMedians: medians,
       cpuMsPerStep: best.cpuMsPerStep,
       otherCores: best.otherCores,
+      coreScaling: best.coreScaling,
       criticalCpuMsPerStep: Math.min(...rs.map((r) => r.criticalCpuMsPerStep)),
       phaseMsPerStep: best.phases,
     });
@@ -260,6 +264,7 @@ console.log(
     "busy during that round; cpu ms: CPU time of all threads per step; crit ms: CPU time of the busiest training thread per step\n" +
     "(lowest of the rounds); idle est.: batch / crit ms, the rate on an otherwise idle machine.",
 );
+await probe.close();
 const run: ParallelRun = {
   date: new Date().toISOString(),
   command: `node --import tsx bench/parallel.bench.ts ${process.argv.slice(2).join(" ")}`.trim(),

@@ -30,6 +30,8 @@ export interface ParallelRunResult {
   cpuMsPerStep: number;
   /** Cores other processes kept busy during that round (NaN where unknown). */
   otherCores: number;
+  /** The two-core scaling measured just before that round (bench/core_probe.ts): 2.0 when both cores are free. */
+  coreScaling: number;
   /**
    * Per step, the CPU time of the busiest training thread (the main thread for train(), the
    * slowest rank for trainHybrid), averaged over the steps: the step time on an otherwise
@@ -104,16 +106,20 @@ export function renderParallelSection(run: ParallelRun): string {
     "",
     "*crit CPU ms*: CPU time per step of the busiest training thread (the main thread, or the",
     "slowest rank), what a step would take with no waiting; *other cores*: the load of other",
-    "processes during the round; *rounds*: the median step of every round, ms.",
+    "processes during the round; *2-core scaling*: the same loop on two threads at once against",
+    "one (bench/core_probe.ts), measured just before the round: 2.0 when the VM's host gives",
+    "both vCPUs fully, lower when it runs other work on them, which caps a 2-worker run the same",
+    "way and is invisible to this guest's process list; *rounds*: the median step of every",
+    "round, ms.",
     "",
-    "| batch | run | samples/s | ms/step | vs 1 worker | crit CPU ms | other cores | rounds |",
-    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| batch | run | samples/s | ms/step | vs 1 worker | crit CPU ms | other cores | 2-core scaling | rounds |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   );
   for (const r of run.results) {
     const s = r.workers === 0 ? null : speedup(run.results, r.batch, r.workers);
     const label = r.workers === 0 ? "`train()`" : `hybrid, ${r.workers} worker${r.workers > 1 ? "s" : ""}`;
     lines.push(
-      `| ${r.batch} | ${label} | ${fmt(r.samplesPerSec)} | ${r.msPerStepMedian.toFixed(2)} | ${s === null ? "" : `${s.toFixed(2)}×`} | ${r.criticalCpuMsPerStep.toFixed(2)} | ${r.otherCores.toFixed(2)} | ${r.roundMedians.map((m) => m.toFixed(2)).join(", ")} |`,
+      `| ${r.batch} | ${label} | ${fmt(r.samplesPerSec)} | ${r.msPerStepMedian.toFixed(2)} | ${s === null ? "" : `${s.toFixed(2)}×`} | ${r.criticalCpuMsPerStep.toFixed(2)} | ${r.otherCores.toFixed(2)} | ${r.coreScaling.toFixed(2)} | ${r.roundMedians.map((m) => m.toFixed(2)).join(", ")} |`,
     );
   }
   lines.push(
