@@ -92,8 +92,6 @@ const config = parseConfig(
   "Kaggle-shaped DLRM",
 );
 
-type RunResult = ParallelRunResult;
-
 /** Step durations (ms) after the warm-up, from the times the steps ended; and the process's CPU time over those steps. */
 function stepClock(warmup: number): { onStep: () => void; durations: () => number[]; cpuMsPerStep: () => number } {
   const ends: number[] = [performance.now()];
@@ -148,7 +146,7 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-const results: RunResult[] = [];
+const results: ParallelRunResult[] = [];
 const rowsTotal = tables.reduce((a, b) => a + b, 0);
 console.log(
   `Kaggle-shaped DLRM: ${tables.length} tables, ${rowsTotal.toLocaleString("en")} rows${cap > 0 ? ` (capped at ${cap.toLocaleString("en")})` : ""}, ` +

@@ -238,7 +238,8 @@ export async function trainHybrid(o: HybridOptions): Promise<HybridResult> {
     for (let step = 0; step < o.steps; step++) {
       const slot = step % 2;
       const isLast = step === o.steps - 1;
-      const evalAfter = o.evalData !== undefined && o.evalData !== null && !isLast && testFreq > 0 && (step + 1) % testFreq === 0;
+      const evalData = !isLast && testFreq > 0 && (step + 1) % testFreq === 0 ? (o.evalData ?? null) : null;
+      const evalAfter = evalData !== null;
       // The next step goes in now (its batch loads while this one computes), unless the
       // parameters must be exported for an evaluation after this step first.
       if (!isLast && !evalAfter) issue(step + 1);
@@ -267,10 +268,10 @@ export async function trainHybrid(o: HybridOptions): Promise<HybridResult> {
       losses.push(value);
       o.onStep?.({ step, loss: value, lr, samples });
       o.progress?.update({ step: step + 1, totalSteps: o.steps, samples, loss: value });
-      if (evalAfter && o.evalData) {
+      if (evalData !== null) {
         const e0 = performance.now();
         await exportParams();
-        const e: EvalRecord = { step: step + 1, ...evaluate(model, o.evalData, Math.max(B, 4096)) };
+        const e: EvalRecord = { step: step + 1, ...evaluate(model, evalData, Math.max(B, 4096)) };
         o.onEval?.(e);
         last = e;
         evalMs += performance.now() - e0;
