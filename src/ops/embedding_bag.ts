@@ -161,33 +161,49 @@ function bagOffsets(bags: Bags, indices: IndexTensor): Int32Array {
   return offsets;
 }
 
-/** Lookup positions are packed below the id in one float64 key: ids < 2^31 and L ≤ 2^21 keep it exact (< 2^52). */
-const POSITION_RANGE = 2 ** 21;
+/** The counts of one radix pass, shared: at most 2^11 digits (reused, so a step allocates none). */
+const digitCounts = new Int32Array((1 << 11) + 1);
 
 /**
  * The distinct ids, ascending, and for every lookup the position (slot) of its id among
- * them: the row-sparse layout embedding_bag_bwd writes into. One sort of (id, position)
- * keys gives both in a single pass (at 2048 lookups half the time of sorting the ids and
- * then searching each one's slot).
+ * them: the row-sparse layout embedding_bag_bwd writes into. The lookup positions are
+ * sorted by id with a least-significant-digit radix sort (stable, so equal ids keep their
+ * order), then one walk gives both. Digits are about log2(L) bits, so the counts stay as
+ * small as the data; at 2048 lookups this is ~4× faster than sorting packed float64
+ * (id, position) keys, which took ~4 ms of a 26-table batch-2048 step.
  */
-function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32Array } {
+export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32Array } {
   const L = ids.length;
-  if (L > POSITION_RANGE) throw new OpError(OP, `at most ${POSITION_RANGE} lookups per table in one call, got ${L}`);
-  const keys = new Float64Array(L); // (L,) id · 2^21 + position
-  for (let l = 0; l < L; l++) keys[l] = (ids[l] as number) * POSITION_RANGE + l;
-  keys.sort(); // typed-array sort is numeric
-  const unique = new Int32Array(L);
+  let maxId = 0; // ids are ≥ 0 (checked before)
+  for (let l = 0; l < L; l++) if ((ids[l] as number) > maxId) maxId = ids[l] as number;
+  const bits = Math.max(4, Math.min(11, Math.ceil(Math.log2(L + 1))));
+  const mask = (1 << bits) - 1;
+  let order = new Int32Array(L); // (L,) lookup positions, sorted by the digits seen so far
+  let spare = new Int32Array(L);
+  for (let l = 0; l < L; l++) order[l] = l;
+  // shift < 31: ids are below 2^31, and JS takes shift counts mod 32 (>>> 32 is >>> 0)
+  for (let shift = 0; shift === 0 || (shift < 31 && maxId >>> shift > 0); shift += bits) {
+    digitCounts.fill(0, 0, mask + 2);
+    for (let l = 0; l < L; l++) digitCounts[(((ids[order[l] as number] as number) >>> shift) & mask) + 1]++;
+    for (let d = 1; d <= mask + 1; d++) digitCounts[d] += digitCounts[d - 1] as number;
+    for (let l = 0; l < L; l++) {
+      const p = order[l] as number;
+      spare[digitCounts[((ids[p] as number) >>> shift) & mask]++] = p;
+    }
+    [order, spare] = [spare, order];
+  }
+  const unique = spare; // (U,) in its first U entries; spare's contents are no longer needed
   const slots = new Int32Array(L); // (L,)
   let U = 0;
-  let prev = -1; // ids are ≥ 0 (checked before)
+  let prev = -1;
   for (let i = 0; i < L; i++) {
-    const key = keys[i] as number;
-    const id = Math.floor(key / POSITION_RANGE);
+    const p = order[i] as number;
+    const id = ids[p] as number;
     if (id !== prev) {
       unique[U++] = id;
       prev = id;
     }
-    slots[key - id * POSITION_RANGE] = U - 1;
+    slots[p] = U - 1;
   }
   return { unique: unique.slice(0, U), slots };
 }

@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { embeddingBag, type Bags } from "../../src/ops/embedding_bag.ts";
+import { embeddingBag, uniqueRows, type Bags } from "../../src/ops/embedding_bag.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { fromArray, indexTensor, type IndexTensor, type Tensor } from "../../src/tensor/tensor.ts";
 import { denseGradient } from "../../src/autograd/gradcheck.ts";
@@ -208,6 +208,24 @@ test("property: the sparse table gradient densified equals the dense reference M
       assertClose(denseGradient(table), expected, { atol: 1e-12, rtol: 0 });
     }),
     { seed: 104, numRuns: 60, examples: examples.map(([c]): [BagCase, Mode] => [c, "sum"]) },
+  );
+});
+
+test("property: uniqueRows gives the distinct ids ascending and each lookup's slot among them", () => {
+  // Ids up to 2^31 - 1 take several radix passes; small ranges force many repeats.
+  const idsArb = fc.integer({ min: 0, max: 30 }).chain((bits) =>
+    fc.array(fc.integer({ min: 0, max: 2 ** bits }), { maxLength: 3000 }),
+  );
+  fc.assert(
+    fc.property(idsArb, (list) => {
+      const ids = Int32Array.from(list);
+      const { unique, slots } = uniqueRows(ids);
+      const expected = [...new Set(list)].sort((a, b) => a - b);
+      assert.equal(Array.from(unique), expected);
+      assert.is(slots.length, list.length);
+      for (let l = 0; l < list.length; l++) assert.is(unique[slots[l] as number], list[l]);
+    }),
+    { seed: 105, numRuns: 80, examples: [[[]], [[0]], [[2 ** 31 - 1, 0, 2 ** 31 - 1, 5]]] },
   );
 });
 
