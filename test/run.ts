@@ -5,7 +5,9 @@
 //   npm test -- embedding    only test files whose path contains "embedding"
 //
 // The type check counts as one test. Shards run their files in one process each; files
-// are dealt to shards by size so that the shards finish at about the same time.
+// are dealt to shards by size so that the shards finish at about the same time. A shard
+// still running after DLRM_TEST_TIMEOUT_S seconds (default 600) is killed and counted as a
+// failure, with its files and its output so far: a hanging test must not hang the run.
 
 import { spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
@@ -33,14 +35,25 @@ interface Result {
   output: string;
 }
 
+const timeoutSeconds = Number(process.env.DLRM_TEST_TIMEOUT_S ?? 600);
+
 function runProcess(name: string, cmd: string, args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
     const child = spawn(cmd, args, { cwd: root, env: { ...process.env, FORCE_COLOR: "0" } });
     let output = "";
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutSeconds * 1000);
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));
     child.on("error", (e) => done({ code: 1, output: `${name}: ${e.message}` }));
-    child.on("close", (code) => done({ code: code ?? 1, output }));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      if (timedOut) output += `\n${name}: killed after ${timeoutSeconds} s (DLRM_TEST_TIMEOUT_S); it ran ${args.filter((a) => a.endsWith(".test.ts")).join(" ")}\n`;
+      done({ code: timedOut ? 1 : (code ?? 1), output });
+    });
   });
 }
 
