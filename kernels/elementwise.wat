@@ -1,7 +1,7 @@
 ;; elementwise.wat — the memory-bound kernels of a training step, with SIMD128: ReLU forward
 ;; and backward, the gradient of a Linear layer's bias (a column sum; sgemm adds the bias
-;; itself in the forward), the dense SGD update, zero fill, and the in-place add of the
-;; parallel all-reduce (src/parallel/collectives.ts).
+;; itself in the forward), both at once for a Linear + ReLU layer, the dense SGD update,
+;; zero fill, and the in-place add of the parallel all-reduce (src/parallel/collectives.ts).
 ;;
 ;; Glossary: n elements; R rows and C columns of a row-major matrix.
 ;;
@@ -10,6 +10,9 @@
 ;;   relu_bwd_f32(n, x, g, gx, acc) acc = 1: gx += g where x > 0 (gx untouched elsewhere)
 ;;                                  acc = 0: gx = g where x > 0, +0 elsewhere (a new buffer)
 ;;   col_sum_f32(R, C, x, y)        y (C,) += Σ_r x[r], rows added in order
+;;   relu_bwd_col_sum_f32(R, C, y, g, gx, db)
+;;                                  gx = g where y > 0, +0 elsewhere; db (C,) += Σ_r gx[r]:
+;;                                  relu_bwd then col_sum in one pass (a Linear + ReLU layer)
 ;;   sgd_dense_f32(n, lr, w, g)     w -= lr·g
 ;;   fill_zero_f32(n, y)            y = 0 (memory.fill: a memset, where JS's fill on a shared
 ;;                                  buffer's view runs at a quarter of the speed here)
@@ -20,8 +23,8 @@
 ;;   - relu_bwd, col_sum and add add two float32 values, which rounds exactly as JS's f64 add
 ;;     followed by a float32 store does; relu_bwd leaves gx as it was where x <= 0 (a
 ;;     bitselect, not an add of +0, which would turn -0 into +0).
-;;   - col_sum keeps each column's running sum in a register across the rows, adding row
-;;     after row as the reference does.
+;;   - col_sum keeps each column's running sum in a register across the rows, and
+;;     relu_bwd_col_sum in db itself, adding row after row as the reference does.
 ;;   - sgd_dense computes in f64 (lr arrives as f64) and rounds what it stores, like
 ;;     sparse_rows.wat, so dense and sparse SGD agree bit for bit.
 ;;
@@ -160,6 +163,47 @@
         (f32.store (i32.add (local.get $y) (i32.shl (local.get $c) (i32.const 2))) (local.get $s))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $c1))))
+
+;; relu_bwd_col_sum_f32(R, C, y, g, gx, db): the backward of a Linear layer with its ReLU
+  ;; fused (sgemm's relu epilogue): gx = g where y > 0, +0 elsewhere (written), and db (C,) +=
+  ;; the column sums of gx, row after row — relu_bwd (acc = 0) then col_sum in one pass. y is
+  ;; the layer's output: y > 0 exactly where the pre-activation was > 0. Row by row, 4
+  ;; columns a step, then one: y, g and gx stream through once while db (C floats) stays in
+  ;; L1 (going down 16-column strips instead, as col_sum does, was slower here: three
+  ;; strided streams). $p walks the row, $q walks db.
+  (func (export "relu_bwd_col_sum_f32") (param $R i32) (param $C i32) (param $y i32) (param $g i32) (param $gx i32) (param $db i32)
+    (local $r i32) (local $p i32) (local $q i32) (local $rowEnd i32) (local $dbEnd i32) (local $dbEnd4 i32)
+    (local $zero v128) (local $v v128) (local $w f32)
+    (local.set $dbEnd (i32.add (local.get $db) (i32.shl (local.get $C) (i32.const 2))))
+    (local.set $dbEnd4 (i32.add (local.get $db) (i32.shl (i32.and (local.get $C) (i32.const -4)) (i32.const 2))))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $R)))
+        (local.set $p (i32.shl (i32.mul (local.get $r) (local.get $C)) (i32.const 2))) ;; byte offset of row r
+        (local.set $q (local.get $db))
+        (block $v4_done
+          (loop $v4
+            (br_if $v4_done (i32.ge_u (local.get $q) (local.get $dbEnd4)))
+            ;; v = g & (y > 0): g where y > 0, +0 elsewhere
+            (local.set $v (v128.and (v128.load (i32.add (local.get $g) (local.get $p)))
+              (f32x4.gt (v128.load (i32.add (local.get $y) (local.get $p))) (local.get $zero))))
+            (v128.store (i32.add (local.get $gx) (local.get $p)) (local.get $v))
+            (v128.store (local.get $q) (f32x4.add (v128.load (local.get $q)) (local.get $v)))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (local.set $q (i32.add (local.get $q) (i32.const 16)))
+            (br $v4)))
+        (block $s_done
+          (loop $s
+            (br_if $s_done (i32.ge_u (local.get $q) (local.get $dbEnd)))
+            (local.set $w (select (f32.load (i32.add (local.get $g) (local.get $p))) (f32.const 0)
+              (f32.gt (f32.load (i32.add (local.get $y) (local.get $p))) (f32.const 0))))
+            (f32.store (i32.add (local.get $gx) (local.get $p)) (local.get $w))
+            (f32.store (local.get $q) (f32.add (f32.load (local.get $q)) (local.get $w)))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (local.set $q (i32.add (local.get $q) (i32.const 4)))
+            (br $s)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))
 
   (func (export "sgd_dense_f32") (param $n i32) (param $lr f64) (param $w i32) (param $g i32)
     (local $end i32) (local $vlr v128) (local $vw v128) (local $vg v128)

@@ -7,11 +7,13 @@
 ;;
 ;; The math: C[i][j] = α · Σ_k op(A)[i][k] · op(B)[k][j] + β · C[i][j] (+ bias[j]), where
 ;; op(X) is X or Xᵀ and the optional bias (N,) is added to every row (a Linear layer's bias:
-;; saves writing it into C beforehand and reading it back). With β = 0, C is only written
-;; (NaN garbage in C does not propagate).
+;; saves writing it into C beforehand and reading it back); with relu the result is then
+;; max(·, 0) (a Linear layer followed by a ReLU: saves a pass over C). With β = 0, C is
+;; only written (NaN garbage in C does not propagate).
 ;;
 ;; The naive loop (src/kernels/ref.ts sgemm):
-;;   for i < M: for j < N: acc = Σ_k op(A)[i][k]·op(B)[k][j]; C[i][j] = α·acc + β·C[i][j] (+ bias[j])
+;;   for i < M: for j < N: acc = Σ_k op(A)[i][k]·op(B)[k][j]; C[i][j] = α·acc + β·C[i][j] (+ bias[j]),
+;;                         then C[i][j] = max(C[i][j], 0) when relu
 ;;
 ;; The blocking (BLIS order; V8 gives wasm 15 vector registers and hoists a step's loads, so
 ;; the tile is 4×8: 8 accumulators + 2 B vectors + 4 broadcast A values + 1 product = 15,
@@ -24,7 +26,7 @@
 ;;         for jr in NC by NR:          one B panel (KC×8 floats = 8 KiB) stays in L1
 ;;           for ir in MC by MR:
 ;;             MR×8 micro-kernel over kc steps; the first K block applies β and the bias,
-;;             the others add.
+;;             the others add; the last one applies the relu.
 ;; Packing makes all four transpose cases one micro-kernel, and the zero padding makes the
 ;; edge tiles compute like full ones (only their store is masked).
 ;;
@@ -38,12 +40,13 @@
 ;;
 ;; Calling convention (every address a byte address in the shared memory, every size and
 ;; leading dimension an element count; addresses need no alignment beyond 4 bytes):
-;;   sgemm_f32(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, work, bias)
+;;   sgemm_f32(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, work, bias, relu)
 ;;     transA, transB  0 or 1; A is stored M×K (row stride lda), or K×M when transA;
 ;;                     B is stored K×N (row stride ldb), or N×K when transB
 ;;     c, ldc          C is M×N with row stride ldc
 ;;     work            sgemm_f32_work_bytes() bytes of scratch for the packed panels
 ;;     bias            address of N floats added to every row of C, or 0 for none
+;;     relu            1: C ← max(C, 0) after everything else (NaN stays NaN), 0: no
 ;;   sgemm_f32_work_bytes() → bytes of work the caller provides (16-byte aligned is best)
 
 (module
@@ -195,16 +198,18 @@
         (local.set $q (i32.add (local.get $q) (local.get $W)))
         (br $panels))))
 
-  ;; micro_4x8(kc, ap, bp, c, ldcb, α, β, mr, nr, tile, bias): the 4×8 tile
+  ;; micro_4x8(kc, ap, bp, c, ldcb, α, β, mr, nr, tile, bias, relu): the 4×8 tile
   ;;   acc[i][j] = Σ_{k<kc} Ap[k][i] · Bp[k][j]   (Ap: 4 floats per k, Bp: 8 floats per k)
   ;; then C[i][j] ← α·acc[i][j] + β·C[i][j] (+ bias[j] when bias ≠ 0, the address of the
-  ;; tile's first column's bias) for i < mr, j < nr (C row stride ldcb bytes).
+  ;; tile's first column's bias; then max(·, 0) when relu ≠ 0) for i < mr, j < nr (C row
+  ;; stride ldcb bytes).
   ;; Full tiles store vectors straight into C; edge tiles go through the 128-byte tile. No
   ;; calls after the k loop: V8 would spill the accumulators on every k step to keep them
   ;; across a call.
   (func $micro_4x8
     (param $kc i32) (param $ap i32) (param $bp i32) (param $c i32) (param $ldcb i32)
     (param $alpha f32) (param $beta f32) (param $mr i32) (param $nr i32) (param $tile i32) (param $bias i32)
+    (param $relu i32)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local $b0 v128) (local $b1 v128) (local $a v128)
@@ -270,16 +275,29 @@
               (f32x4.mul (v128.load offset=0 (local.get $c)) (local.get $vbeta))))
             (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha))
               (f32x4.mul (v128.load offset=16 (local.get $c)) (local.get $vbeta))))))
-        ;; + bias[j], a second pass over the tile while it is in L1
-        (if (local.get $bias)
+        ;; + bias[j], then max(·, 0) when relu: a second pass over the tile while it is in L1
+        ;; (without a bias, + 0 changes nothing that the max keeps: −0 + 0 and −0 both give +0)
+        (if (i32.or (local.get $bias) (local.get $relu))
           (then
-            (local.set $b0 (v128.load (local.get $bias)))
-            (local.set $b1 (v128.load offset=16 (local.get $bias)))
+            (if (local.get $bias)
+              (then
+                (local.set $b0 (v128.load (local.get $bias)))
+                (local.set $b1 (v128.load offset=16 (local.get $bias))))
+              (else
+                (local.set $b0 (v128.const i32x4 0 0 0 0))
+                (local.set $b1 (v128.const i32x4 0 0 0 0))))
             (local.set $i (i32.const 0))
             (loop $brows
               (local.set $cp (i32.add (local.get $c0) (i32.mul (local.get $i) (local.get $ldcb))))
-              (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $b0)))
-              (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $b1)))
+              (local.set $c00 (f32x4.add (v128.load (local.get $cp)) (local.get $b0)))
+              (local.set $c01 (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $b1)))
+              (if (local.get $relu)
+                (then
+                  ;; f32x4.max keeps NaN, as relu does
+                  (local.set $c00 (f32x4.max (local.get $c00) (v128.const i32x4 0 0 0 0)))
+                  (local.set $c01 (f32x4.max (local.get $c01) (v128.const i32x4 0 0 0 0)))))
+              (v128.store (local.get $cp) (local.get $c00))
+              (v128.store offset=16 (local.get $cp) (local.get $c01))
               (br_if $brows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $mr)))))))
       (else
         ;; edge tile: park the accumulators in the tile (row i at tile + 32·i), then store
@@ -308,11 +326,12 @@
             (if (local.get $bias)
               (then (local.set $v (f32.add (local.get $v)
                 (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+            (if (local.get $relu) (then (local.set $v (f32.max (local.get $v) (f32.const 0)))))
             (f32.store (local.get $cp) (local.get $v))
             (br_if $cols (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $nr))))
           (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $mr)))))))
 
-  ;; micro_5x8(kc, ap, bp, c, ldcb, α, β, mr, nr, tile, bias): the 5×8 tile, as micro_4x8 with A
+  ;; micro_5x8(kc, ap, bp, c, ldcb, α, β, mr, nr, tile, bias, relu): the 5×8 tile, as micro_4x8 with A
   ;; panels 5 high (5 floats per k). Its 10 accumulators are what hides the latency of a
   ;; fused multiply-add (8 leave it bound by the latency); to fit V8's 15 vector registers
   ;; (10 + 2 B + 3) the A values arrive as one vector of rows 0-3 and one broadcast of row 4,
@@ -324,6 +343,7 @@
   (func $micro_5x8
     (param $kc i32) (param $ap i32) (param $bp i32) (param $c i32) (param $ldcb i32)
     (param $alpha f32) (param $beta f32) (param $mr i32) (param $nr i32) (param $tile i32) (param $bias i32)
+    (param $relu i32)
     (local $c00 v128) (local $c01 v128) (local $c10 v128) (local $c11 v128)
     (local $c20 v128) (local $c21 v128) (local $c30 v128) (local $c31 v128)
     (local $c40 v128) (local $c41 v128)
@@ -399,16 +419,29 @@
               (f32x4.mul (v128.load offset=0 (local.get $c)) (local.get $vbeta))))
             (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c41) (local.get $valpha))
               (f32x4.mul (v128.load offset=16 (local.get $c)) (local.get $vbeta))))))
-        ;; + bias[j], a second pass over the tile while it is in L1
-        (if (local.get $bias)
+        ;; + bias[j], then max(·, 0) when relu: a second pass over the tile while it is in L1
+        ;; (without a bias, + 0 changes nothing that the max keeps: −0 + 0 and −0 both give +0)
+        (if (i32.or (local.get $bias) (local.get $relu))
           (then
-            (local.set $b0 (v128.load (local.get $bias)))
-            (local.set $b1 (v128.load offset=16 (local.get $bias)))
+            (if (local.get $bias)
+              (then
+                (local.set $b0 (v128.load (local.get $bias)))
+                (local.set $b1 (v128.load offset=16 (local.get $bias))))
+              (else
+                (local.set $b0 (v128.const i32x4 0 0 0 0))
+                (local.set $b1 (v128.const i32x4 0 0 0 0))))
             (local.set $i (i32.const 0))
             (loop $brows
               (local.set $cp (i32.add (local.get $c0) (i32.mul (local.get $i) (local.get $ldcb))))
-              (v128.store (local.get $cp) (f32x4.add (v128.load (local.get $cp)) (local.get $b0)))
-              (v128.store offset=16 (local.get $cp) (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $b1)))
+              (local.set $c00 (f32x4.add (v128.load (local.get $cp)) (local.get $b0)))
+              (local.set $c01 (f32x4.add (v128.load offset=16 (local.get $cp)) (local.get $b1)))
+              (if (local.get $relu)
+                (then
+                  ;; f32x4.max keeps NaN, as relu does
+                  (local.set $c00 (f32x4.max (local.get $c00) (v128.const i32x4 0 0 0 0)))
+                  (local.set $c01 (f32x4.max (local.get $c01) (v128.const i32x4 0 0 0 0)))))
+              (v128.store (local.get $cp) (local.get $c00))
+              (v128.store offset=16 (local.get $cp) (local.get $c01))
               (br_if $brows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $mr)))))))
       (else
         ;; edge tile: park the accumulators in the tile (row i at tile + 32·i), then store
@@ -439,6 +472,7 @@
             (if (local.get $bias)
               (then (local.set $v (f32.add (local.get $v)
                 (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+            (if (local.get $relu) (then (local.set $v (f32.max (local.get $v) (f32.const 0)))))
             (f32.store (local.get $cp) (local.get $v))
             (br_if $cols (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $nr))))
           (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $mr)))))))
@@ -446,7 +480,7 @@
   (func (export "sgemm_f32")
     (param $transA i32) (param $transB i32) (param $M i32) (param $N i32) (param $K i32)
     (param $alpha f32) (param $a i32) (param $lda i32) (param $b i32) (param $ldb i32)
-    (param $beta f32) (param $c i32) (param $ldc i32) (param $work i32) (param $bias i32)
+    (param $beta f32) (param $c i32) (param $ldc i32) (param $work i32) (param $bias i32) (param $relu i32)
     (local $ask i32) (local $asp i32)   ;; byte strides of op(A) along k and along i
     (local $bsk i32) (local $bsp i32)   ;; byte strides of op(B) along k and along j
     (local $ldcb i32)
@@ -454,6 +488,7 @@
     (local $nc i32) (local $kc i32) (local $mc i32)
     (local $betaK f32)                  ;; β for the first K block, 1 for the later ones
     (local $biasK i32)                  ;; bias for the first K block, none (0) for the later ones
+    (local $reluK i32)                  ;; relu for the last K block, 0 for the earlier ones
     (local $bpack i32) (local $apack i32) (local $tile i32)
     (local $i i32) (local $j i32) (local $cp i32) (local $v f32)
     (if (i32.or (i32.eqz (local.get $M)) (i32.eqz (local.get $N))) (then (return)))
@@ -471,6 +506,7 @@
               (then (local.set $v (f32.add (local.get $v) (f32.mul (local.get $beta) (f32.load (local.get $cp)))))))
             (if (local.get $bias)
               (then (local.set $v (f32.add (local.get $v) (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+            (if (local.get $relu) (then (local.set $v (f32.max (local.get $v) (f32.const 0)))))
             (f32.store (local.get $cp) (local.get $v))
             (br_if $cols (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $N))))
           (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $M))))
@@ -496,6 +532,8 @@
         (local.set $betaK (if (result f32) (i32.eqz (local.get $pc))
           (then (local.get $beta)) (else (f32.const 1))))
         (local.set $biasK (select (local.get $bias) (i32.const 0) (i32.eqz (local.get $pc))))
+        (local.set $reluK (select (local.get $relu) (i32.const 0)
+          (i32.ge_u (i32.add (local.get $pc) (local.get $kc)) (local.get $K))))
         ;; pack op(B)[pc .. pc+kc][jc .. jc+nc] into 8-wide panels
         (call $pack
           (i32.add (local.get $b) (i32.add (i32.mul (local.get $pc) (local.get $bsk)) (i32.mul (local.get $jc) (local.get $bsp))))
@@ -530,7 +568,8 @@
                       (i32.lt_u (i32.sub (local.get $nc) (local.get $jr)) (i32.const 8)))
                     (local.get $tile)
                     (select (i32.add (local.get $biasK) (i32.shl (i32.add (local.get $jc) (local.get $jr)) (i32.const 2)))
-                      (i32.const 0) (local.get $biasK))))
+                      (i32.const 0) (local.get $biasK))
+                    (local.get $reluK)))
                 (else
                   (call $micro_4x8
                     (local.get $kc)
@@ -547,7 +586,8 @@
                       (i32.lt_u (i32.sub (local.get $nc) (local.get $jr)) (i32.const 8)))
                     (local.get $tile)
                     (select (i32.add (local.get $biasK) (i32.shl (i32.add (local.get $jc) (local.get $jr)) (i32.const 2)))
-                      (i32.const 0) (local.get $biasK)))))
+                      (i32.const 0) (local.get $biasK))
+                    (local.get $reluK))))
               (br_if $ir_loop (i32.lt_u (local.tee $ir (i32.add (local.get $ir) (global.get $MR))) (local.get $mc))))
             (br_if $jr_loop (i32.lt_u (local.tee $jr (i32.add (local.get $jr) (i32.const 8))) (local.get $nc))))
           (br_if $ic_loop (i32.lt_u (local.tee $ic (i32.add (local.get $ic) (global.get $MC))) (local.get $M))))

@@ -18,6 +18,7 @@ export type FloatArray = Float32Array | Float64Array;
  * op(B) is (K, N): B is stored (K, N) with row stride ldb, or (N, K) when transB.
  * C is (M, N) with row stride ldc. beta = 0 overwrites C (NaNs in C do not propagate).
  * bias (N,) from biasOff, or null: added to every row of C (a Linear layer's bias).
+ * relu: then C = max(C, 0) (a Linear layer and its ReLU in one pass; NaN stays NaN).
  */
 export function sgemm(
   transA: boolean, transB: boolean,
@@ -28,6 +29,7 @@ export function sgemm(
   beta: number,
   c: FloatArray, cOff: number, ldc: number,
   bias: FloatArray | null = null, biasOff = 0,
+  relu = false,
 ): void {
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
@@ -39,7 +41,8 @@ export function sgemm(
       }
       const ci = cOff + i * ldc + j;
       const v = beta === 0 ? alpha * acc : alpha * acc + beta * (c[ci] as number);
-      c[ci] = bias === null ? v : v + (bias[biasOff + j] as number);
+      const vb = bias === null ? v : v + (bias[biasOff + j] as number);
+      c[ci] = relu ? Math.max(vb, 0) : vb;
     }
   }
 }
@@ -249,6 +252,20 @@ export function relu_bwd(n: number, x: FloatArray, xOff: number, g: FloatArray, 
 /** y (C,) += Σ_r x[r] over the rows of x (R, C), added row by row in order: a bias gradient. */
 export function col_sum(R: number, C: number, x: FloatArray, xOff: number, y: FloatArray, yOff: number): void {
   for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) y[yOff + c] += x[xOff + r * C + c] as number;
+}
+
+/**
+ * The backward of a Linear layer fused with its ReLU (sgemm with relu): gx (R, C) = g where
+ * y > 0, +0 elsewhere (gx's old contents ignored), and db (C,) += the column sums of gx,
+ * added row by row: relu_bwd then col_sum in one pass. y is the layer's output, which is
+ * > 0 exactly where the pre-activation was.
+ */
+export function relu_bwd_col_sum(
+  R: number, C: number, y: FloatArray, yOff: number, g: FloatArray, gOff: number,
+  gx: FloatArray, gxOff: number, db: FloatArray, dbOff: number,
+): void {
+  relu_bwd(R * C, y, yOff, g, gOff, gx, gxOff, false);
+  col_sum(R, C, gx, gxOff, db, dbOff);
 }
 
 /** Dense SGD: w -= lr · g over n elements (the expression of sgd_rows, so the two agree bit for bit). */

@@ -39,7 +39,7 @@ export class KernelError extends Error {
 export interface RawKernels {
   sgemm_f32(
     transA: number, transB: number, M: number, N: number, K: number, alpha: number,
-    a: Ptr, lda: number, b: Ptr, ldb: number, beta: number, c: Ptr, ldc: number, work: Ptr, bias: Ptr | 0,
+    a: Ptr, lda: number, b: Ptr, ldb: number, beta: number, c: Ptr, ldc: number, work: Ptr, bias: Ptr | 0, relu: number,
   ): void;
   sgemm_f32_work_bytes(): number;
   embedding_bag_fwd_f32(
@@ -58,6 +58,7 @@ export interface RawKernels {
   relu_fwd_f32(n: number, x: Ptr, y: Ptr): void;
   relu_bwd_f32(n: number, x: Ptr, g: Ptr, gx: Ptr, accumulate: number): void;
   col_sum_f32(R: number, C: number, x: Ptr, y: Ptr): void;
+  relu_bwd_col_sum_f32(R: number, C: number, y: Ptr, g: Ptr, gx: Ptr, db: Ptr): void;
   sgd_dense_f32(n: number, lr: number, w: Ptr, g: Ptr): void;
   fill_zero_f32(n: number, y: Ptr): void;
   add_f32(n: number, x: Ptr, y: Ptr): void;
@@ -120,6 +121,7 @@ export function instantiateKernels(memory: WebAssembly.Memory, sgemmBuild: Sgemm
     relu_fwd_f32: exported(w, "elementwise", "relu_fwd_f32"),
     relu_bwd_f32: exported(w, "elementwise", "relu_bwd_f32"),
     col_sum_f32: exported(w, "elementwise", "col_sum_f32"),
+    relu_bwd_col_sum_f32: exported(w, "elementwise", "relu_bwd_col_sum_f32"),
     sgd_dense_f32: exported(w, "elementwise", "sgd_dense_f32"),
     fill_zero_f32: exported(w, "elementwise", "fill_zero_f32"),
     add_f32: exported(w, "elementwise", "add_f32"),
@@ -258,9 +260,9 @@ function worthStagingTable(tableElems: number, touchedElems: number): boolean {
 // ---------------------------------------------------------------------------------------
 // The kernels, with the exact signatures of ref.ts
 
-export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias = null, biasOff = 0) => {
+export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias = null, biasOff = 0, relu = false) => {
   if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array && (bias === null || bias instanceof Float32Array))) {
-    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff);
+    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff, relu);
     return;
   }
   checkCount("sgemm", "M", M);
@@ -285,7 +287,7 @@ export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff,
   let pc = plan.resolve(c, cOff, M * N);
   let pBias: Ptr | 0 | null = bias === null ? 0 : plan.resolve(bias, biasOff, N);
   if (!plan.begin()) {
-    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff);
+    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff, relu);
     return;
   }
   if (pBias === null && bias !== null) stageIn(s.heap, bias, biasOff, N, (pBias = plan.take(N)));
@@ -308,7 +310,7 @@ export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff,
     if (beta !== 0) stageMatrixIn(s.heap, c, cOff, M, N, ldc, pc); // β = 0: C is only written
     ldc2 = N;
   }
-  s.raw.sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda2, pb, ldb2, beta, pc, ldc2, s.work, pBias ?? 0);
+  s.raw.sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda2, pb, ldb2, beta, pc, ldc2, s.work, pBias ?? 0, relu ? 1 : 0);
   if (cStaged) stageMatrixOut(s.heap, pc, M, N, c, cOff, ldc);
 };
 
@@ -671,6 +673,19 @@ export const col_sum: typeof ref.col_sum = (R, C, x, xOff, y, yOff) => {
   if (!done) ref.col_sum(R, C, x, xOff, y, yOff);
 };
 
+export const relu_bwd_col_sum: typeof ref.relu_bwd_col_sum = (R, C, y, yOff, g, gOff, gx, gxOff, db, dbOff) => {
+  checkCount("relu_bwd_col_sum", "R", R);
+  checkCount("relu_bwd_col_sum", "C", C);
+  if (R === 0 || C === 0) return;
+  const n = R * C;
+  const done = elementwiseCall(
+    "relu_bwd_col_sum",
+    [[y, yOff, n, "in"], [g, gOff, n, "in"], [gx, gxOff, n, "out"], [db, dbOff, C, "inout"]],
+    (s, [py, pg, pgx, pdb]) => s.raw.relu_bwd_col_sum_f32(R, C, py as Ptr, pg as Ptr, pgx as Ptr, pdb as Ptr),
+  );
+  if (!done) ref.relu_bwd_col_sum(R, C, y, yOff, g, gOff, gx, gxOff, db, dbOff);
+};
+
 export const sgd_dense: typeof ref.sgd_dense = (n, lr, w, wOff, g, gOff) => {
   checkCount("sgd_dense", "n", n);
   if (n === 0) return;
@@ -702,5 +717,6 @@ export const add: typeof ref.add = (n, x, xOff, y, yOff) => {
 /** The wasm kernel set, with the signatures of ref.ts. */
 export const wasmKernels = {
   sgemm, embedding_bag_fwd, embedding_bag_bwd, sgd_rows, adagrad_rows, rowwise_adagrad_rows,
-  dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, sgd_dense, fill_zero, add,
+  dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, relu_bwd_col_sum,
+  sgd_dense, fill_zero, add,
 };

@@ -5,8 +5,8 @@
 //
 // Glossary: B batch, I input width, O output width.
 
-import { linear } from "../ops/matmul.ts";
-import { relu, sigmoid } from "../ops/elementwise.ts";
+import { linear, type LinearActivation } from "../ops/matmul.ts";
+import { sigmoid } from "../ops/elementwise.ts";
 import { Module } from "./module.ts";
 import { OpError } from "../tensor/shape.ts";
 import { randn, type Tensor } from "../tensor/tensor.ts";
@@ -28,8 +28,9 @@ export class Linear extends Module {
     this.bias = this.registerParameter("bias", withResidentStorage(() => randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) })));
   }
 
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias); // (B, O)
+  /** x (B, I) → (B, O); activation "relu" fuses the ReLU that follows (nn.ReLU). */
+  forward(x: Tensor, activation: LinearActivation = "none"): Tensor {
+    return linear(x, this.weight, this.bias, activation); // (B, O)
   }
 }
 
@@ -54,10 +55,9 @@ export class MLP extends Module {
   forward(x: Tensor): Tensor {
     let h = x; // (B, sizes[0])
     this.layers.forEach((layer, i) => {
-      h = layer.forward(h);
       const act = i === this.layers.length - 1 ? this.last : "relu";
-      if (act === "relu") h = relu(h);
-      else if (act === "sigmoid") h = sigmoid(h);
+      h = layer.forward(h, act === "relu" ? "relu" : "none"); // the ReLU fused into the layer's GEMM
+      if (act === "sigmoid") h = sigmoid(h);
     });
     return h; // (B, sizes[last])
   }

@@ -4,7 +4,11 @@
 // transposed operand is a flag to the kernel, never a copy, and the backward passes β = 1
 // so that the kernel adds straight into the gradient buffers (gradients accumulate).
 // linear's bias is added by the GEMM itself as it stores y (its bias argument), and its
-// gradient, the column sums of dy, is the kernel col_sum.
+// gradient, the column sums of dy, is the kernel col_sum. linear(…, "relu") is a Linear
+// layer and its ReLU as one op, as an MLP uses them: the GEMM applies max(·, 0) as it
+// stores y, and the backward masks dy and sums the bias gradient in one pass
+// (relu_bwd_col_sum). Against linear then relu it saves two passes over (B, O) and the
+// pre-activation buffer; the numbers are the same.
 //
 // Glossary: M rows of op(a), K the shared (inner) dim, N columns of op(b), where op(a) is
 // a, or aᵀ when transA (so a is stored (M, K), or (K, M) when transA), and likewise b is
@@ -98,12 +102,19 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   });
 }
 
+/** What linear applies to x · Wᵀ + b: nothing, or a ReLU. */
+export type LinearActivation = "none" | "relu";
+
 /**
- * y = x · Wᵀ + b, PyTorch's nn.Linear: weight is (O, I), one row per output.
+ * y = x · Wᵀ + b, PyTorch's nn.Linear: weight is (O, I), one row per output; with
+ * activation "relu", y = max(x · Wᵀ + b, 0) (nn.Linear then nn.ReLU).
  * x (B, I), weight (O, I), bias (O,) or null → y (B, O).
  */
-export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
-  const op = "linear";
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null, activation: LinearActivation = "none"): Tensor {
+  const op = activation === "relu" ? "linear_relu" : "linear";
+  if (activation !== "none" && activation !== "relu") {
+    throw new OpError(op, `activation must be "none" or "relu", got ${JSON.stringify(activation)}`);
+  }
   checkTensor(op, "x", x);
   checkTensor(op, "weight", weight);
   if (bias !== null) checkTensor(op, "bias", bias);
@@ -123,10 +134,21 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const y = out.data;
   const xv = x.data;
   const w = weight.data;
-  kernels.sgemm(false, true, B, O, I, 1, xv, 0, I, w, 0, I, 0, y, 0, O, bias === null ? null : bias.data, 0); // y = x·Wᵀ + b
+  const relu = activation === "relu";
+  kernels.sgemm(false, true, B, O, I, 1, xv, 0, I, w, 0, I, 0, y, 0, O, bias === null ? null : bias.data, 0, relu); // y = [max](x·Wᵀ + b, 0)
 
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
-  return record(op, out, inputs, (g /* (B, O) */) => {
+  return record(op, out, inputs, (dy /* (B, O) */) => {
+    let g = dy; // (B, O) the gradient at the pre-activation x·Wᵀ + b
+    if (relu) {
+      // d relu/dz = 1 where z > 0, and z > 0 exactly where y > 0; with a bias to train, its
+      // gradient (the column sums of g) comes from the same pass
+      g = allocFloatUninit(dtype, B * O);
+      if (bias !== null && bias.requiresGrad) kernels.relu_bwd_col_sum(B, O, y, 0, dy, 0, g, 0, gradOf(bias), 0);
+      else kernels.relu_bwd(B * O, y, 0, dy, 0, g, 0, false);
+    } else if (bias !== null && bias.requiresGrad) {
+      kernels.col_sum(B, O, g, 0, gradOf(bias), 0); // y[r] = … + b ⇒ db += Σ_r dy[r] (O,)
+    }
     // A gradient buffer made here is written (β = 0) instead of zero-filled and added into.
     if (x.requiresGrad) {
       const dx = gradForWrite(x); // (B, I)
@@ -135,9 +157,6 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     if (weight.requiresGrad) {
       const dW = gradForWrite(weight); // (O, I)
       kernels.sgemm(true, false, O, I, B, 1, g, 0, O, xv, 0, I, dW.fresh ? 0 : 1, dW.g, 0, I); // dW += dyᵀ · x
-    }
-    if (bias !== null && bias.requiresGrad) {
-      kernels.col_sum(B, O, g, 0, gradOf(bias), 0); // y[r] = … + b ⇒ db += Σ_r dy[r] (O,)
     }
   });
 }

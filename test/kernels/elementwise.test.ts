@@ -1,5 +1,5 @@
 // The wasm elementwise kernels (kernels/elementwise.wat: relu_fwd, relu_bwd,
-// col_sum, sgd_dense, fill_zero, add) against the reference loops (src/kernels/ref.ts):
+// col_sum, relu_bwd_col_sum, sgd_dense, fill_zero, add) against the reference loops (src/kernels/ref.ts):
 // lengths 0, 1, tails of 4 and 16 and several blocks, element offsets, every argument
 // resident or staged, and the special values of ReLU (NaN, ±0, ±Inf).
 //
@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
-import { add, col_sum, fill_zero, KernelError, relu_bwd, relu_fwd, sgd_dense } from "../../src/kernels/wasm.ts";
+import { add, col_sum, fill_zero, KernelError, relu_bwd, relu_bwd_col_sum, relu_fwd, sgd_dense } from "../../src/kernels/wasm.ts";
 import { placeF32, values, whereArb } from "./placement.ts";
 
 /** Bit-for-bit equality of two arrays (NaN = NaN, -0 ≠ +0). */
@@ -94,6 +94,35 @@ test("col_sum, fill_zero: bit for bit over random R, C, offsets and placements",
       same(sw.subarray(ov + C), sBefore.subarray(ov + C), "after col sums");
     }),
     { seed: 4702, numRuns: 80 },
+  );
+});
+
+test("relu_bwd_col_sum: bit for bit, equal to relu_bwd then col_sum (specials in y and g)", () => {
+  const dim = fc.oneof(fc.constantFrom(0, 1, 3, 4, 5, 16, 17, 20, 33), fc.integer({ min: 0, max: 70 }));
+  fc.assert(
+    fc.property(dim, dim, offArb, offArb, whereArb, whereArb, seedArb, (R, C, o, od, w, wd, seed) => {
+      const n = R * C;
+      const y = withSpecials(seed, n);
+      const g = withSpecials(seed + 1, n);
+      const db0 = values(seed + 2, C);
+      // gx starts as NaN garbage: it must be written, never read
+      const gxw = placeF32(new Float32Array(n).fill(NaN), w, o);
+      const gxBefore = Float32Array.from(gxw);
+      const dbw = placeF32(db0, wd, od);
+      const dbBefore = Float32Array.from(dbw);
+      relu_bwd_col_sum(R, C, placeF32(y, w, o), o, placeF32(g, wd, o), o, gxw, o, dbw, od);
+      const gxr = new Float32Array(n);
+      const dbr = Float32Array.from(db0);
+      ref.relu_bwd(n, y, 0, g, 0, gxr, 0, false);
+      ref.col_sum(R, C, gxr, 0, dbr, 0);
+      same(gxw.subarray(o, o + n), gxr, "gx");
+      same(gxw.subarray(0, o), gxBefore.subarray(0, o), "before gx");
+      same(gxw.subarray(o + n), gxBefore.subarray(o + n), "after gx");
+      same(dbw.subarray(od, od + C), dbr, "db");
+      same(dbw.subarray(0, od), dbBefore.subarray(0, od), "before db");
+      same(dbw.subarray(od + C), dbBefore.subarray(od + C), "after db");
+    }),
+    { seed: 4703, numRuns: 80 },
   );
 });
 

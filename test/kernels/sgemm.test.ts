@@ -1,13 +1,14 @@
 // The wasm sgemm against the reference sgemm (src/kernels/ref.ts): every transpose case,
 // sizes 0, 1, tails of the 4×8 and 5×8 register tiles and several cache blocks (KC = 256,
 // MC = 80, NC = 512), α and β including β = 0 over NaN garbage, with and without a bias
-// row, leading dims with gaps, element offsets, and operands resident in wasm memory or
+// row and the ReLU epilogue, leading dims with gaps, element offsets, and operands resident in wasm memory or
 // staged from plain arrays.
 //
 // Tolerance: the wasm kernel sums float32 products in float32 (blocked), the reference in
 // float64. Both stay within the textbook forward-error bound of a K-term dot product, so
 //   |wasm − ref| ≤ 2·(K + 4)·u·S,  S = |α|·Σ_k |op(A)[i][k]·op(B)[k][j]| + |β·C[i][j]| + |bias[j]|,
 // with u = 2⁻²⁴ (atol + rtol·|ref| in the K-scaled form of llm.c's check, tight per element).
+// The ReLU keeps the bound: |max(x, 0) − max(y, 0)| ≤ |x − y|.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -35,6 +36,7 @@ interface Case {
   whereB: Where;
   whereC: Where;
   bias: boolean; // add a bias (N,) to every row
+  relu: boolean; // then max(·, 0)
   seed: number;
 }
 
@@ -58,10 +60,10 @@ function check(c: Case): void {
   const before = Float32Array.from(cw);
   const biasData = c.bias ? values(c.seed + 3, c.N) : null;
   const biasW = biasData === null ? null : placeF32(biasData, c.whereA, c.offB);
-  sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, c.offA, lda, b, c.offB, ldb, c.beta, cw, c.offC, ldc, biasW, c.offB);
+  sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, c.offA, lda, b, c.offB, ldb, c.beta, cw, c.offC, ldc, biasW, c.offB, c.relu);
 
   const cr = Float32Array.from(cData);
-  ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, aData, 0, lda, bData, 0, ldb, c.beta, cr, 0, ldc, biasData, 0);
+  ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, aData, 0, lda, bData, 0, ldb, c.beta, cr, 0, ldc, biasData, 0, c.relu);
 
   const inC = (p: number): boolean => {
     const q = p - c.offC;
@@ -109,6 +111,7 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   whereB: whereArb,
   whereC: whereArb,
   bias: fc.boolean(),
+  relu: fc.boolean(),
   seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
 });
 
@@ -126,7 +129,8 @@ test("sgemm: sizes that cross every cache block (KC, MC, NC) in all four transpo
       transA, transB, M: 87, N: 515, K: 260, alpha: 0.75, beta,
       padA: 1, padB: 2, padC: 3, offA: 5, offB: 3, offC: 1,
       whereA: "resident", whereB: transB ? "plain" : "resident", whereC: beta === 0 ? "resident" : "plain",
-      bias: transA, seed: 17,
+      // the ReLU must wait for the last K block (K = 260 is two), after β·C and the bias
+      bias: transA, relu: transB, seed: 17,
     });
   }
 });
@@ -136,9 +140,9 @@ test("sgemm: the MLP shapes (x·Wᵀ forward, dy·W and dyᵀ·x backward), smal
   const I = 13; // inputs
   const O = 35; // outputs
   const base = { padA: 0, padB: 0, padC: 0, offA: 0, offB: 0, offC: 0, alpha: 1, seed: 5 } as const;
-  check({ ...base, transA: false, transB: true, M: B, N: O, K: I, beta: 0, whereA: "plain", whereB: "resident", whereC: "plain", bias: true });
-  check({ ...base, transA: false, transB: false, M: B, N: I, K: O, beta: 1, whereA: "plain", whereB: "resident", whereC: "plain", bias: false });
-  check({ ...base, transA: true, transB: false, M: O, N: I, K: B, beta: 1, whereA: "plain", whereB: "plain", whereC: "resident", bias: false });
+  check({ ...base, transA: false, transB: true, M: B, N: O, K: I, beta: 0, whereA: "plain", whereB: "resident", whereC: "plain", bias: true, relu: true });
+  check({ ...base, transA: false, transB: false, M: B, N: I, K: O, beta: 1, whereA: "plain", whereB: "resident", whereC: "plain", bias: false, relu: false });
+  check({ ...base, transA: true, transB: false, M: O, N: I, K: B, beta: 1, whereA: "plain", whereB: "plain", whereC: "resident", bias: false, relu: false });
 });
 
 test("sgemm: both builds, plain and relaxed (fused multiply-add), equal ref within the bound", () => {
@@ -163,9 +167,9 @@ test("sgemm: both builds, plain and relaxed (fused multiply-add), equal ref with
         const addr = (x: Float32Array): Ptr => heap.addressOf(x) as Ptr;
         const bias = residentF32(heap, Math.max(1, c.N));
         bias.set(values(c.seed + 3, c.N));
-        raw.sgemm_f32(c.transA ? 1 : 0, c.transB ? 1 : 0, c.M, c.N, c.K, c.alpha, addr(a), aCols, addr(b), bCols, c.beta, addr(cw), c.N, work, c.bias ? addr(bias) : 0);
+        raw.sgemm_f32(c.transA ? 1 : 0, c.transB ? 1 : 0, c.M, c.N, c.K, c.alpha, addr(a), aCols, addr(b), bCols, c.beta, addr(cw), c.N, work, c.bias ? addr(bias) : 0, c.relu ? 1 : 0);
         const cr = Float64Array.from(c0);
-        ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, 0, aCols, b, 0, bCols, c.beta, cr, 0, c.N, c.bias ? bias : null, 0);
+        ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, 0, aCols, b, 0, bCols, c.beta, cr, 0, c.N, c.bias ? bias : null, 0, c.relu);
         for (let i = 0; i < c.M; i++) {
           for (let j = 0; j < c.N; j++) {
             let S = Math.abs(c.beta * (c0[i * c.N + j] as number)) + (c.bias ? Math.abs(bias[j] as number) : 0);

@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { gradcheck } from "../../src/autograd/gradcheck.ts";
-import { add } from "../../src/ops/elementwise.ts";
+import { add, relu } from "../../src/ops/elementwise.ts";
 import { linear, matmul } from "../../src/ops/matmul.ts";
 import { transpose } from "../../src/ops/shape.ts";
 import { Rng } from "../../src/tensor/rng.ts";
@@ -335,6 +335,49 @@ test("linear equals add(matmul(x, transpose(W)), bias): values and all three gra
     }),
     { seed: 307, numRuns: 50 },
   );
+});
+
+test("linear with relu equals relu(linear(…)): values and the gradients of whichever inputs train (tol: FWD, BWD)", () => {
+  // Every input's requiresGrad is drawn, so both backward paths run: the fused mask + bias
+  // sums (relu_bwd_col_sum) when the bias trains, the mask alone when it does not.
+  fc.assert(
+    fc.property(dim, dim, dim, fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.nat(), (B, I, O, withBias, gx, gw, gb, s) => {
+      const rng = new Rng(s);
+      const make = (shape: number[], grad: boolean): [Tensor, Tensor] => {
+        const t = randn(shape, { rng, requiresGrad: grad });
+        return [t, fromArray(t.data.slice(), shape, { requiresGrad: grad })];
+      };
+      const [x1, x2] = make([B, I], gx);
+      const [w1, w2] = make([O, I], gw);
+      const [b1, b2] = make([O], gb);
+      const y1 = linear(x1, w1, withBias ? b1 : null, "relu");
+      const y2 = relu(linear(x2, w2, withBias ? b2 : null));
+      assertClose(y1.data, y2.data, FWD, "forward");
+      if (!(gx || gw || (withBias && gb))) return;
+      const g = randn([B, O], { rng });
+      y1.backward(g);
+      y2.backward(g);
+      assertClose(x1.grad ?? [], x2.grad ?? [], BWD, "gradient of x");
+      assertClose(w1.grad ?? [], w2.grad ?? [], BWD, "gradient of weight");
+      assertClose(b1.grad ?? [], b2.grad ?? [], BWD, "gradient of bias");
+    }),
+    { seed: 308, numRuns: 60 },
+  );
+});
+
+test("linear with relu by hand: negative pre-activations give 0 and pass no gradient", () => {
+  const x = fromArray([1, -1], [1, 2], { requiresGrad: true });
+  const w = fromArray([1, 1, 2, -1, -3, 0], [3, 2], { requiresGrad: true });
+  const b = fromArray([0.5, -4, 1], [3], { requiresGrad: true });
+  // z = x·Wᵀ + b = [0 + 0.5, 3 - 4, -3 + 1] = [0.5, -1, -2] → y = [0.5, 0, 0]
+  const y = linear(x, w, b, "relu");
+  assert.equal(Array.from(y.data), [0.5, 0, 0]);
+  y.backward(fromArray([2, 3, 5], [1, 3]));
+  // only output 0 passes its gradient 2: db = [2, 0, 0], dW row 0 = 2·x, dx = 2·W[0]
+  assert.equal(Array.from(b.grad ?? []), [2, 0, 0]);
+  assert.equal(Array.from(w.grad ?? []), [2, -2, 0, 0, 0, 0]);
+  assert.equal(Array.from(x.grad ?? []), [2, 2]);
+  assertThrows(() => linear(x, w, b, "gelu" as "relu"), /linear: activation must be "none" or "relu", got "gelu"/);
 });
 
 test("linear by hand: (2, 2) inputs through a (3, 2) weight plus bias, and its gradients", () => {
