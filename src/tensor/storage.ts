@@ -173,7 +173,13 @@ class StepArena {
 
   /** n zero-or-stale floats, 64-byte aligned. */
   take(n: number): Float32Array {
-    const need = Math.ceil(n / ALIGN_ELEMS) * ALIGN_ELEMS;
+    let need = Math.ceil(n / ALIGN_ELEMS) * ALIGN_ELEMS;
+    // A piece whose size is a multiple of 4 KiB gets one more cache line: otherwise pieces
+    // of the same such size (a batch's pooled embeddings, 26 × (2048, 16) floats = 128 KiB
+    // each) sit at power-of-two strides, row b of every one maps to the same cache set, and
+    // a kernel reading row b of all of them at once (the dot interaction) evicts its own
+    // lines: its backward took twice as long.
+    if (need % (4096 / 4) === 0) need += ALIGN_ELEMS;
     for (;;) {
       const c = this.#chunks[this.#current];
       if (c === undefined) {
