@@ -29,7 +29,9 @@ import { LRPolicyScheduler } from "../optim/schedule.ts";
 import { SGD } from "../optim/sgd.ts";
 import { Rng } from "../tensor/rng.ts";
 import { Progress } from "../train/progress.ts";
-import { batchesPerEpoch, predict, train, type TrainOptions } from "../train/trainer.ts";
+import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
+import { computeMetrics } from "../train/metrics.ts";
+import { batchesPerEpoch, predict, train, type TrainOptions, type TrainResult } from "../train/trainer.ts";
 import { trainHybrid } from "../parallel/hybrid.ts";
 import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 
@@ -53,7 +55,8 @@ const TRAIN_FLAGS: FlagSpecs = {
   "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative training sample with this probability (default 0)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
   init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names)" },
-  save: { type: "string", placeholder: "ckpt.safetensors", help: "write the trained parameters here (atomically)" },
+  save: { type: "string", placeholder: "ckpt.safetensors", help: "write the trained parameters here (atomically); an ensemble's members go to <name>.member<k>.safetensors" },
+  ensemble: { type: "int", help: "train K models from seeds seed … seed+K-1 and evaluate their averaged probabilities (default 1, or the built-in model's)" },
   steps: { type: "int", help: "optimizer steps (default: the config's steps, or --epochs)" },
   epochs: { type: "int", help: "passes over the data (instead of --steps)" },
   "batch-size": { type: "int", help: "samples per step (default: the config's batch_size)" },
@@ -81,7 +84,7 @@ const TRAIN_FLAGS: FlagSpecs = {
 
 const PREDICT_FLAGS: FlagSpecs = {
   model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the built-in model" },
-  checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required)" },
+  checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required); several, comma-separated (an ensemble's members), average their probabilities" },
   data: { type: "string", placeholder: "batches.safetensors", help: "samples to score (required)" },
   out: { type: "string", placeholder: "preds.safetensors", help: "where to write `pred` F32 [N], in data order (required)" },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
@@ -172,6 +175,8 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   let config: DLRMConfig;
   let builtinEpochs: number | undefined;
   let builtinAccumulator = 0;
+  let builtinEnsemble = 1;
+  let tableDecay: readonly number[] | null = null;
   if (modelPath !== undefined) {
     config = readConfig(modelPath);
     if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
@@ -181,11 +186,14 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
     config = builtin.config;
     builtinEpochs = builtin.epochs;
     builtinAccumulator = builtin.adagradInitialAccumulator;
+    builtinEnsemble = builtin.ensemble;
+    tableDecay = builtin.tableWeightDecay;
   } else {
     config = defaultConfig();
   }
 
   const batchSize = positiveInt("train", f, "batch-size", config.batch_size);
+  const members = positiveInt("train", f, "ensemble", builtinEnsemble);
   const lr = lrFlag ?? config.lr;
   const optimizerName = optimizerFlag ?? config.optimizer;
   if (accFlag !== undefined && optimizerName !== "adagrad") {
@@ -199,14 +207,10 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
 
-  const model = new DLRM(config, new Rng(seed));
   const init = getString(f, "init");
-  if (init !== undefined) loadCheckpoint(init, model);
-  const optimizer = makeOptimizer(optimizerName, model, lr, initialAccumulator);
   const warmup = getNumber(f, "lr-num-warmup-steps") ?? 0;
   const decayStart = getNumber(f, "lr-decay-start-step") ?? 0;
   const decaySteps = getNumber(f, "lr-num-decay-steps") ?? 0;
-  const scheduler = warmup > 0 || decaySteps > 0 ? new LRPolicyScheduler(optimizer, { warmupSteps: warmup, decayStartStep: decayStart, numDecaySteps: decaySteps }) : null;
 
   const plan = workers === 1 && !getBool(f, "print-sharding-plan") ? null : shardingPlan({ ranks: workers, embeddingDim: config.embedding_dim, tableSizes: config.table_sizes, lookupsPerSample: lookupsPerSampleOf(data.train) });
   if (plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(plan)}\n`);
@@ -219,36 +223,61 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   io.stderr.write(
     `dlrm train: ${data.train.n} samples, ${config.table_sizes.length} tables, ${steps} steps of ${batchSize}, ${optimizerName} lr ${lr}, ${workers} worker${workers === 1 ? "" : "s"}` +
       `${optimizerName === "adagrad" && initialAccumulator > 0 ? ` (initial accumulator ${initialAccumulator})` : ""}` +
+      `${tableDecay === null ? "" : optimizerName === "adagrad" ? `, table weight decay [${tableDecay.join(", ")}]` : ", no table weight decay (the built-in model's goes with adagrad)"}` +
+      `${members > 1 ? `, an ensemble of ${members} models` : ""}` +
       `${Object.entries(data.notes).map(([k, v]) => `, ${k} ${v}`).join("")}\n`,
   );
   try {
-    const options: TrainOptions = {
-      model,
-      optimizer,
-      scheduler,
-      data: data.train,
-      evalData: data.eval,
-      batchSize,
-      steps,
-      shuffle: !getBool(f, "no-shuffle"),
-      seed,
-      testFreq,
-      progress: new Progress({ out: io.stderr, every: printFreq, label: "train" }),
-      onStep: (r) => log({ step: r.step, loss: r.loss, lr: r.lr }),
-      onEval: (r) => {
-        const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n, ...data.notes };
-        log(line);
-        if (r.step !== steps) io.stdout.write(`${JSON.stringify(line)}\n`);
-      },
-    };
-    const result = workers === 1 ? train(options) : await trainHybrid({ ...options, workers, plan: plan as ShardingPlan });
     const save = getString(f, "save");
-    if (save !== undefined) saveCheckpoint(save, model, { steps: String(steps), dlrm_config: JSON.stringify(config) });
-    const tail = result.losses.slice(-100);
-    const trainLoss = tail.reduce((a, b) => a + b, 0) / tail.length;
-    const final = result.eval
-      ? { event: "eval", step: result.eval.step, auc: result.eval.auc, logloss: result.eval.logloss, accuracy: result.eval.accuracy, n: result.eval.n, train_loss: trainLoss, ...data.notes }
-      : { event: "done", step: steps, train_loss: trainLoss };
+    const memberPreds: Float32Array[] = []; // (N_eval,) per member, for the ensemble's metrics
+    const trainLosses: number[] = [];
+    let single: TrainResult | null = null;
+    for (let k = 0; k < members; k++) {
+      // One member: its own seed for initialisation and shuffling; a single model is member 0.
+      const mSeed = memberSeed(seed, k);
+      const memberNote = members > 1 ? { member: k } : {};
+      const model = new DLRM(config, new Rng(mSeed));
+      if (init !== undefined) loadCheckpoint(init, model);
+      const optimizer = makeOptimizer(optimizerName, model, lr, initialAccumulator, tableDecay);
+      const scheduler = warmup > 0 || decaySteps > 0 ? new LRPolicyScheduler(optimizer, { warmupSteps: warmup, decayStartStep: decayStart, numDecaySteps: decaySteps }) : null;
+      const options: TrainOptions = {
+        model,
+        optimizer,
+        scheduler,
+        data: data.train,
+        evalData: data.eval,
+        batchSize,
+        steps,
+        shuffle: !getBool(f, "no-shuffle"),
+        seed: mSeed,
+        testFreq,
+        progress: new Progress({ out: io.stderr, every: printFreq, label: members > 1 ? `train ${k + 1}/${members}` : "train" }),
+        onStep: (r) => log({ step: r.step, loss: r.loss, lr: r.lr, ...memberNote }),
+        onEval: (r) => {
+          const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n, ...memberNote, ...data.notes };
+          log(line);
+          // A single model's final evaluation is the last line, below; an ensemble member's
+          // final one is printed here, and the ensemble's below it.
+          if (r.step !== steps || members > 1) io.stdout.write(`${JSON.stringify(line)}\n`);
+        },
+      };
+      const result = workers === 1 ? train(options) : await trainHybrid({ ...options, workers, plan: plan as ShardingPlan });
+      if (save !== undefined) saveCheckpoint(memberPath(save, k, members), model, { steps: String(steps), seed: String(mSeed), dlrm_config: JSON.stringify(config) });
+      const tail = result.losses.slice(-100);
+      trainLosses.push(tail.reduce((a, b) => a + b, 0) / tail.length);
+      if (members === 1) single = result;
+      else if (data.eval !== null) memberPreds.push(predict(model, data.eval, Math.max(batchSize, 4096)));
+    }
+    const trainLoss = trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length; // mean over members
+    const ensembleNote = members > 1 ? { ensemble: members } : {};
+    let final: object;
+    if (data.eval !== null) {
+      const m = single !== null && single.eval !== null ? single.eval : { step: steps, ...computeMetrics(averagePredictions(memberPreds), data.eval.labels) };
+      final = { event: "eval", step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n, train_loss: trainLoss, ...ensembleNote, ...data.notes };
+      if (members > 1) log(final);
+    } else {
+      final = { event: "done", step: steps, train_loss: trainLoss, ...ensembleNote };
+    }
     io.stdout.write(`${JSON.stringify(final)}\n`);
   } finally {
     if (logFd !== null) closeSync(logFd);
@@ -256,9 +285,14 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   return 0;
 }
 
-function makeOptimizer(name: (typeof OPTIMIZERS)[number], model: DLRM, lr: number, initialAccumulator: number): Optimizer {
+/** The optimizer; with adagrad, tableDecay (one value per table, or null) is its weight decay on the tables. */
+function makeOptimizer(name: (typeof OPTIMIZERS)[number], model: DLRM, lr: number, initialAccumulator: number, tableDecay: readonly number[] | null): Optimizer {
   const params = model.parameters();
-  if (name === "adagrad") return new Adagrad(params, { lr, initialAccumulator });
+  if (name === "adagrad") {
+    const tables = model.emb_l.tables.map((t) => t.weight);
+    const weightDecay = params.map((p) => (tableDecay === null ? 0 : (tableDecay[tables.indexOf(p)] ?? 0)));
+    return new Adagrad(params, { lr, initialAccumulator, weightDecay });
+  }
   if (name === "rowwise-adagrad") return new RowWiseAdagrad(params, { lr });
   return new SGD(params, { lr });
 }
@@ -274,17 +308,22 @@ function runPredict(argv: readonly string[], io: Io): number {
     if (v === undefined) throw new UsageError(`predict: --${name} is required`);
     return v;
   };
-  const checkpoint = required("checkpoint");
+  const checkpoints = required("checkpoint").split(",");
+  if (checkpoints.some((c) => c === "")) throw new UsageError(`predict: --checkpoint has an empty name in "${required("checkpoint")}"`);
   const dataPath = required("data");
   const out = required("out");
-  const config = predictConfig(getString(f, "model"), checkpoint);
-  const model = new DLRM(config, new Rng(0));
-  loadCheckpoint(checkpoint, model);
+  const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const data = readBatchFile(dataPath);
-  checkDataset(data, config, dataPath);
-  const pred = predict(model, data, positiveInt("predict", f, "batch-size", 4096));
+  const preds = checkpoints.map((checkpoint) => {
+    const config = predictConfig(getString(f, "model"), checkpoint);
+    const model = new DLRM(config, new Rng(0));
+    loadCheckpoint(checkpoint, model);
+    checkDataset(data, config, dataPath);
+    return predict(model, data, batchSize);
+  });
+  const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
   writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });
-  io.stderr.write(`dlrm predict: wrote ${pred.length} predictions to ${out}\n`);
+  io.stderr.write(`dlrm predict: wrote ${pred.length} predictions to ${out}${preds.length > 1 ? ` (the mean of ${preds.length} models)` : ""}\n`);
   return 0;
 }
 

@@ -15,6 +15,10 @@ export interface BuiltinModel {
   epochs: number;
   /** Adagrad's starting accumulator value (PyTorch's initial_accumulator_value), when the optimizer is adagrad. */
   adagradInitialAccumulator: number;
+  /** Models trained from consecutive seeds whose predictions are averaged (1: a single model). */
+  ensemble: number;
+  /** Adagrad's weight decay per table (PyTorch's weight_decay, lazily on touched rows), or null for none. */
+  tableWeightDecay: readonly number[] | null;
 }
 
 /**
@@ -47,7 +51,7 @@ export function movielensModel(tableSizes: readonly number[], denseFeatures: num
     },
     "built-in MovieLens config",
   );
-  return { config, epochs: 2, adagradInitialAccumulator: 3e-6 };
+  return { config, epochs: 2, adagradInitialAccumulator: 3e-6, ensemble: 1, tableWeightDecay: null };
 }
 
 /**
@@ -76,5 +80,5 @@ export function criteoModel(tableSizes: readonly number[], denseFeatures: number
     },
     "built-in Criteo config",
   );
-  return { config, epochs: 1, adagradInitialAccumulator: 0 };
+  return { config, epochs: 1, adagradInitialAccumulator: 0, ensemble: 1, tableWeightDecay: null };
 }

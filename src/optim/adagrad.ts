@@ -1,11 +1,14 @@
-// Adagrad, as torch.optim.Adagrad without lr_decay and weight decay (the reference DLRM's
-// `--optimizer adagrad` builds it with only lr): one accumulator per element, the same
-// shape as the parameter, starting at initialAccumulator:
-//   acc += g²;  w -= lr · g / (sqrt(acc) + eps)
+// Adagrad, as torch.optim.Adagrad without lr_decay (the reference DLRM's `--optimizer
+// adagrad` builds it with only lr): one accumulator per element, the same shape as the
+// parameter, starting at initialAccumulator:
+//   g += wd·w (weight decay, when wd > 0);  acc += g²;  w -= lr · g / (sqrt(acc) + eps)
 // Row-sparse gradients touch only their rows, in w and in acc (kernels.adagrad_rows), like
 // PyTorch's sparse Adagrad: a row that was not looked up keeps its weights and its
 // accumulator. A dense step with g = 0 on that row would change nothing either (when
-// eps > 0), so the two agree; the sparse one costs O(U·E) instead of O(R·E).
+// eps > 0), so the two agree; the sparse one costs O(U·E) instead of O(R·E). Weight decay
+// on a row-sparse gradient is lazy: it decays the touched rows, as the rows' own gradient
+// would (PyTorch refuses weight decay with sparse gradients; a dense decay would touch every
+// row of a table each step). The decayed gradient is a new array: p.grad stays as computed.
 //
 // The accumulators are allocated at a parameter's first step (a parameter that never gets a
 // gradient costs nothing), in the parameter's dtype.
@@ -13,7 +16,8 @@
 // Glossary: R rows of a table, E row length, U unique touched rows, n elements of a parameter.
 
 import { kernels } from "../kernels/index.ts";
-import { allocFloatLike } from "../tensor/storage.ts";
+import { OpError } from "../tensor/shape.ts";
+import { allocFloat, allocFloatLike } from "../tensor/storage.ts";
 import type { FloatArray, Tensor } from "../tensor/tensor.ts";
 import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
 
@@ -23,6 +27,11 @@ export interface AdagradOptions {
   eps?: number;
   /** Starting value of every accumulator (default 0, PyTorch's). */
   initialAccumulator?: number;
+  /**
+   * L2 weight decay wd, PyTorch's weight_decay (g += wd·w before the update): one value for
+   * every parameter, or one per parameter (default 0).
+   */
+  weightDecay?: number | readonly number[];
 }
 
 export class Adagrad implements Optimizer {
@@ -30,6 +39,8 @@ export class Adagrad implements Optimizer {
   lr: number;
   readonly eps: number;
   readonly initialAccumulator: number;
+  /** Per parameter: its weight decay. */
+  readonly weightDecay: readonly number[];
   /** Per parameter: the accumulators (n,), or null before its first gradient. */
   readonly #acc: (FloatArray | null)[];
 
@@ -39,6 +50,11 @@ export class Adagrad implements Optimizer {
     this.eps = checkNonNegative("Adagrad", "eps", opts.eps ?? 1e-10);
     this.initialAccumulator = checkNonNegative("Adagrad", "initialAccumulator", opts.initialAccumulator ?? 0);
     this.#acc = this.params.map(() => null);
+    const wd = opts.weightDecay ?? 0;
+    if (typeof wd !== "number" && wd.length !== this.params.length) {
+      throw new OpError("Adagrad", `weightDecay has ${wd.length} values for ${this.params.length} parameters`);
+    }
+    this.weightDecay = this.params.map((_, i) => checkNonNegative("Adagrad", `weightDecay[${i}]`, typeof wd === "number" ? wd : (wd[i] as number)));
   }
 
   /** The accumulators of parameter i (n,), or null before its first step. For checkpoints and tests. */
@@ -59,8 +75,14 @@ export class Adagrad implements Optimizer {
         this.#acc[i] = acc;
       }
       const w = p.data; // (n,)
+      const wd = this.weightDecay[i] as number;
       if (sg.kind === "dense") {
-        const g = sg.g; // (n,)
+        let g = sg.g; // (n,)
+        if (wd > 0) {
+          const decayed = allocFloat(p.dtype, g.length); // g + wd·w (n,)
+          for (let j = 0; j < g.length; j++) decayed[j] = (g[j] as number) + wd * (w[j] as number);
+          g = decayed;
+        }
         for (let j = 0; j < w.length; j++) {
           const gj = g[j] as number;
           const a = (acc[j] as number) + gj * gj; // acc += g²
@@ -68,7 +90,16 @@ export class Adagrad implements Optimizer {
           w[j] -= (lr * gj) / (Math.sqrt(a) + eps); // w -= lr·g/(sqrt(acc)+eps)
         }
       } else {
-        const { ids, values, cols } = sg.rg; // ids (U,), values (U, E)
+        const { ids, cols } = sg.rg; // ids (U,)
+        let values = sg.rg.values; // (U, E)
+        if (wd > 0) {
+          const decayed = allocFloat(p.dtype, values.length); // the touched rows' g + wd·w (U, E)
+          for (let u = 0; u < ids.length; u++) {
+            const row = (ids[u] as number) * cols;
+            for (let c = 0; c < cols; c++) decayed[u * cols + c] = (values[u * cols + c] as number) + wd * (w[row + c] as number);
+          }
+          values = decayed;
+        }
         kernels.adagrad_rows(ids.length, cols, lr, eps, w, 0, acc, 0, ids, values, 0);
       }
     });

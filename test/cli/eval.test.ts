@@ -2,7 +2,8 @@
 // one is always the last line of stdout (never printed twice); the log holds the same
 // events; and the final metrics are those of the saved model's predictions, recomputed here
 // naively (AUC by counting pairs, logloss and accuracy by their definitions); predict
-// without --model uses the config the checkpoint records.
+// without --model uses the config the checkpoint records; an ensemble's final metrics are
+// those of its members' mean prediction.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -33,6 +34,20 @@ const jsonLines = (text: string): Record<string, unknown>[] =>
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+/** AUC by its definition: P(score of a positive > score of a negative), ties count half. */
+function naiveAuc(pred: readonly number[], y: readonly number[]): number {
+  let wins = 0;
+  let pairs = 0;
+  y.forEach((yi, i) =>
+    y.forEach((yj, j) => {
+      if (yi !== 1 || yj !== 0) return;
+      pairs++;
+      wins += (pred[i] as number) > (pred[j] as number) ? 1 : pred[i] === pred[j] ? 0.5 : 0;
+    }),
+  );
+  return wins / pairs;
+}
 
 test("--test-freq: an eval line every N steps, the final one last and once", async () => {
   const s = setup();
@@ -73,16 +88,6 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
     assert.is((await runCli(["predict", "--checkpoint", ckpt, "--data", s.evalData, "--out", preds2])).code, 0);
     assert.equal(Array.from(readSafetensors(preds2).tensors.get("pred")?.data ?? [], Number), pred);
     const y = Array.from(readBatchFile(s.evalData).labels);
-    // AUC: P(score of a positive > score of a negative), ties count half.
-    let wins = 0;
-    let pairs = 0;
-    y.forEach((yi, i) =>
-      y.forEach((yj, j) => {
-        if (yi !== 1 || yj !== 0) return;
-        pairs++;
-        wins += (pred[i] as number) > (pred[j] as number) ? 1 : pred[i] === pred[j] ? 0.5 : 0;
-      }),
-    );
     const eps = 2 ** -23;
     const logloss = -y.reduce((acc, yi, i) => {
       const q = Math.min(1 - eps, Math.max(eps, pred[i] as number));
@@ -90,10 +95,47 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
     }, 0) / y.length;
     const accuracy = y.filter((yi, i) => Math.round(pred[i] as number) === yi).length / y.length;
     // Same float32 predictions on both sides; the sums differ only in float64 order: 1e-12.
-    assert.ok(Math.abs(final.auc - wins / pairs) < 1e-12, `auc ${final.auc} vs ${wins / pairs}`);
+    assert.ok(Math.abs(final.auc - naiveAuc(pred, y)) < 1e-12, `auc ${final.auc} vs ${naiveAuc(pred, y)}`);
     assert.ok(Math.abs(final.logloss - logloss) < 1e-12, `logloss ${final.logloss} vs ${logloss}`);
     assert.ok(Math.abs(final.accuracy - accuracy) < 1e-12, `accuracy ${final.accuracy} vs ${accuracy}`);
     assert.is(final.n, 30);
+  } finally {
+    s.cleanup();
+  }
+});
+
+
+test("--ensemble 3: member files, a member's eval line each, and the mean of the members' predictions as the final metrics", async () => {
+  const s = setup();
+  try {
+    const ckpt = join(s.dir, "ens.safetensors");
+    const r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "7", "--seed", "5", "--ensemble", "3", "--save", ckpt]);
+    assert.is(r.code, 0, r.stderr);
+    const lines = jsonLines(r.stdout);
+    assert.equal(lines.map((l) => l.member ?? "final"), [0, 1, 2, "final"]);
+    const final = lines[3] as Record<string, number>;
+    assert.is(final.ensemble, 3);
+    // Each member's predictions, from its own checkpoint; their mean computed here in float64,
+    // rounded to float32 as the CLI stores it.
+    const memberPreds: number[][] = [];
+    for (const k of [0, 1, 2]) {
+      const out = join(s.dir, `pred${k}.safetensors`);
+      const p = await runCli(["predict", "--checkpoint", join(s.dir, `ens.member${k}.safetensors`), "--data", s.evalData, "--out", out]);
+      assert.is(p.code, 0, p.stderr);
+      memberPreds.push(Array.from(readSafetensors(out).tensors.get("pred")?.data ?? [], Number));
+    }
+    const mean = (memberPreds[0] as number[]).map((_, i) => Math.fround(memberPreds.reduce((a, p) => a + (p[i] as number), 0) / 3));
+    const y = Array.from(readBatchFile(s.evalData).labels);
+    assert.ok(Math.abs(final.auc - naiveAuc(mean, y)) < 1e-12, `auc ${final.auc} vs ${naiveAuc(mean, y)}`);
+    // Each member's line holds that member's metrics; member 0 is the plain run of seed 5.
+    memberPreds.forEach((p, k) => assert.ok(Math.abs((lines[k]?.auc as number) - naiveAuc(p, y)) < 1e-12, `member ${k}`));
+    const plain = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "7", "--seed", "5"]);
+    assert.is((jsonLines(plain.stdout).pop() as Record<string, number>).auc, lines[0]?.auc);
+    // predict with all three checkpoints writes the same mean.
+    const all = join(s.dir, "pred_all.safetensors");
+    const members = [0, 1, 2].map((k) => join(s.dir, `ens.member${k}.safetensors`)).join(",");
+    assert.is((await runCli(["predict", "--checkpoint", members, "--data", s.evalData, "--out", all])).code, 0);
+    assert.equal(Array.from(readSafetensors(all).tensors.get("pred")?.data ?? [], Number), mean);
   } finally {
     s.cleanup();
   }

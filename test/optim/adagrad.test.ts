@@ -34,11 +34,12 @@ function randomDenseGrad(p: Tensor, rng: Rng): Float64Array {
   return Float64Array.from(g);
 }
 
-// Element-wise Adagrad in float64 on the rows in `rows` (all rows when null).
-function adagradRef(w: Float64Array, acc: Float64Array, g: Float64Array, E: number, lr: number, eps: number, rows: Set<number> | null): void {
+// Element-wise Adagrad in float64 on the rows in `rows` (all rows when null), with weight
+// decay wd: the gradient is g + wd·w (w before the step).
+function adagradRef(w: Float64Array, acc: Float64Array, g: Float64Array, E: number, lr: number, eps: number, rows: Set<number> | null, wd = 0): void {
   for (let i = 0; i < w.length; i++) {
     if (rows !== null && !rows.has(Math.floor(i / E))) continue;
-    const gi = g[i] as number;
+    const gi = (g[i] as number) + wd * (w[i] as number);
     acc[i] = (acc[i] as number) + gi * gi;
     w[i] = (w[i] as number) - (lr * gi) / (Math.sqrt(acc[i] as number) + eps);
   }
@@ -68,6 +69,7 @@ const cases = fc.record({
   lr: fc.double({ min: 1e-3, max: 0.5, noNaN: true }),
   eps: fc.constantFrom(1e-10, 1e-6, 0.1),
   init: fc.constantFrom(0, 0.1, 1),
+  wd: fc.constantFrom(0, 0, 0.01, 0.5),
   L: fc.integer({ min: 0, max: 15 }),
   seed: fc.integer({ min: 0, max: 1 << 30 }),
 });
@@ -77,17 +79,17 @@ const cases = fc.record({
 // 2e-5 absolute + 1e-5 relative covers 5 steps with margin; a wrong formula is off by ≥ 1e-3.
 const TOL = { atol: 2e-5, rtol: 1e-5 };
 
-test("Adagrad dense: several steps match acc += g², w -= lr·g/(sqrt(acc)+eps) in float64", () => {
+test("Adagrad dense: several steps match g += wd·w, acc += g², w -= lr·g/(sqrt(acc)+eps) in float64", () => {
   fc.assert(
-    fc.property(cases, ({ R, E, steps, lr, eps, init, seed }) => {
+    fc.property(cases, ({ R, E, steps, lr, eps, init, wd, seed }) => {
       const rng = new Rng(seed);
       const p = param(R, E, rng);
       const w = Float64Array.from(p.data);
       const acc = new Float64Array(R * E).fill(init);
-      const opt = new Adagrad([p], { lr, eps, initialAccumulator: init });
+      const opt = new Adagrad([p], { lr, eps, initialAccumulator: init, weightDecay: wd });
       for (let s = 0; s < steps; s++) {
         opt.zeroGrad();
-        adagradRef(w, acc, randomDenseGrad(p, rng), E, lr, eps, null);
+        adagradRef(w, acc, randomDenseGrad(p, rng), E, lr, eps, null, wd);
         opt.step();
       }
       assertClose(p.data, w, TOL, "weights");
@@ -97,21 +99,24 @@ test("Adagrad dense: several steps match acc += g², w -= lr·g/(sqrt(acc)+eps) 
   );
 });
 
-test("Adagrad sparse: only touched rows change (weights and accumulators); matches float64", () => {
+test("Adagrad sparse: only touched rows change (weights and accumulators, decay is lazy); matches float64", () => {
   fc.assert(
-    fc.property(cases, ({ R, E, steps, lr, eps, init, L, seed }) => {
+    fc.property(cases, ({ R, E, steps, lr, eps, init, wd, L, seed }) => {
       const rng = new Rng(seed);
       const p = param(R, E, rng);
       const w = Float64Array.from(p.data);
       const acc = new Float64Array(R * E).fill(init);
-      const opt = new Adagrad([p], { lr, eps, initialAccumulator: init });
+      const opt = new Adagrad([p], { lr, eps, initialAccumulator: init, weightDecay: wd });
       for (let s = 0; s < steps; s++) {
         opt.zeroGrad();
         const { g, touched } = randomRowGrad(p, R, E, L, rng);
         const wBefore = Float32Array.from(p.data);
         const accBefore = Float32Array.from(opt.state(0) ?? new Float32Array(R * E).fill(init));
-        adagradRef(w, acc, g, E, lr, eps, touched);
+        const gBefore = Float32Array.from(p.rowGrad?.values ?? []);
+        adagradRef(w, acc, g, E, lr, eps, touched, wd);
         opt.step();
+        // the decayed gradient is the optimizer's own copy: the parameter's gradient is as computed
+        assert.equal(Array.from(p.rowGrad?.values ?? []), Array.from(gBefore));
         assertRowsUnchanged(p.data, wBefore, E, touched, "weights");
         assertRowsUnchanged(opt.state(0) ?? [], accBefore, E, touched, "accumulators");
       }
@@ -121,6 +126,22 @@ test("Adagrad sparse: only touched rows change (weights and accumulators); match
     }),
     { seed: 202, numRuns: 60 },
   );
+});
+
+test("Adagrad weight decay: one value per parameter (0 leaves a parameter undecayed); bad values are errors", () => {
+  const rng = new Rng(7);
+  const a = param(3, 2, rng);
+  const b = param(3, 2, rng);
+  const [wa, wb] = [Float64Array.from(a.data), Float64Array.from(b.data)];
+  const [acca, accb] = [new Float64Array(6), new Float64Array(6)];
+  const opt = new Adagrad([a, b], { lr: 0.1, weightDecay: [0, 0.2] });
+  adagradRef(wa, acca, randomDenseGrad(a, rng), 2, 0.1, 1e-10, null, 0);
+  adagradRef(wb, accb, randomDenseGrad(b, rng), 2, 0.1, 1e-10, null, 0.2);
+  opt.step();
+  assertClose(a.data, wa, TOL, "parameter 0, no decay");
+  assertClose(b.data, wb, TOL, "parameter 1, decay 0.2");
+  assertThrows(() => new Adagrad([a, b], { lr: 0.1, weightDecay: [0.1] }), /Adagrad: weightDecay has 1 values for 2 parameters/);
+  assertThrows(() => new Adagrad([a], { lr: 0.1, weightDecay: -1 }), /Adagrad: weightDecay\[0\]/);
 });
 
 test("Adagrad: a sparse step equals a dense step on the densified gradient (eps > 0)", () => {
