@@ -491,7 +491,15 @@ function optimizerSpec(opt: Optimizer, model: DLRM): OptimizerSpec {
   if (opt instanceof SGD) return { kind: "sgd", lr: opt.lr };
   if (opt instanceof Adagrad) {
     if (hasState((i) => opt.state(i))) throw new ParallelError("trainHybrid: the Adagrad optimizer has already taken steps; the ranks start their state from zero");
-    return { kind: "adagrad", lr: opt.lr, eps: opt.eps, initialAccumulator: opt.initialAccumulator };
+    // Each rank rebuilds the optimizer over its own parameters (MLP replicas, table shards):
+    // the weight decay travels by parameter name.
+    const names = new Map(model.namedParameters().map(([name, p]) => [p, name]));
+    const weightDecay: Record<string, number> = {};
+    opt.params.forEach((p, i) => {
+      const wd = opt.weightDecay[i] as number;
+      if (wd > 0) weightDecay[names.get(p) as string] = wd;
+    });
+    return { kind: "adagrad", lr: opt.lr, eps: opt.eps, initialAccumulator: opt.initialAccumulator, weightDecay };
   }
   if (opt instanceof RowWiseAdagrad) {
     if (hasState((i) => opt.state(i))) throw new ParallelError("trainHybrid: the RowWiseAdagrad optimizer has already taken steps; the ranks start their state from zero");

@@ -78,7 +78,8 @@ export const numberWords = (N: number): number => SLOTS + RESULT_FIELDS * SLOTS 
 
 export type OptimizerSpec =
   | { kind: "sgd"; lr: number }
-  | { kind: "adagrad"; lr: number; eps: number; initialAccumulator: number }
+  /** weightDecay: by parameter name (state_dict names; absent = 0) */
+  | { kind: "adagrad"; lr: number; eps: number; initialAccumulator: number; weightDecay: Record<string, number> }
   | { kind: "rowwise-adagrad"; lr: number; eps: number };
 
 /**

@@ -167,7 +167,7 @@ export class Rank {
     this.#recv = resident(maxSlice * totalShards * this.E);
     this.#recvGrad = resident(Bmax * nOwn * this.E);
     this.#dPooled = resident(Bmax * this.E);
-    this.optimizer = makeOptimizer(init.optimizer, [...this.#mlp.map(([, p]) => p), ...this.own.map((o) => o.weight)]);
+    this.optimizer = makeOptimizer(init.optimizer, [...this.#mlp, ...this.own.map((o): [string, Tensor] => [`emb_l.${o.shard.table}.weight`, o.weight])]);
   }
 
   /** Record where this rank is (for errors and the main thread's watchdog), and time the phase it leaves. */
@@ -449,8 +449,13 @@ export function threadCpuMs(): number {
   }
 }
 
-function makeOptimizer(spec: OptimizerSpec, params: Tensor[]): Optimizer {
-  if (spec.kind === "adagrad") return new Adagrad(params, { lr: spec.lr, eps: spec.eps, initialAccumulator: spec.initialAccumulator });
+/** The optimizer over this rank's parameters, named as in the model's state_dict (a table shard by its table). */
+function makeOptimizer(spec: OptimizerSpec, named: [string, Tensor][]): Optimizer {
+  const params = named.map(([, p]) => p);
+  if (spec.kind === "adagrad") {
+    const weightDecay = named.map(([name]) => spec.weightDecay[name] ?? 0);
+    return new Adagrad(params, { lr: spec.lr, eps: spec.eps, initialAccumulator: spec.initialAccumulator, weightDecay });
+  }
   if (spec.kind === "rowwise-adagrad") return new RowWiseAdagrad(params, { lr: spec.lr, eps: spec.eps });
   return new SGD(params, { lr: spec.lr });
 }
