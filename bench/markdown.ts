@@ -16,6 +16,7 @@ export interface TrainBench {
     steps: number;
     warmup: number;
     samplesPerSec: number;
+    samplesPerSecMean?: number;
     msPerStep: number;
     msPerStepMedian: number;
     msPerStepBest: number;
@@ -102,14 +103,14 @@ function trainArithmetic(run: BenchRun): string[] {
     "",
     "The issue's figures (a 46–48 GFLOP/s plain SGEMM) were measured on a Zen 5. This VM's",
     "speed moves with the load of its host, and the training rates with it. At batch 2048 a step",
-    "is GEMM-bound (~147 of ~172 ms in sgemm, at ~78 % of the FMA peak of the moment), so its",
-    "rate follows the FMA peak: a full run on 2026-11-26 at 09:46, with the multiply + add peak",
-    "at 42 GFLOP/s, measured 14,031 samples/s at batch 128 and 14,206 at batch 2048 (full",
-    "tables); between 11:30 and 12:00 the same day the host gave 46–54 GFLOP/s of FMA peak",
-    "(64 on a quiet host) and 30–38 of multiply + add, and batch 2048 measured 10,200–12,100",
-    "samples/s (tables capped at 100k rows) and the run above. So the batch-128 target holds",
-    "with room, and the batch-2048 one holds at the host's full speed and misses by up to ~15 %",
-    "when it is slowed: compare the ceilings measured before and after each run in the table above.",
+    "is GEMM-bound (`node --import tsx bench/step_profile.ts` times every kernel call: ~150 of",
+    "~170 ms in sgemm), so its rate follows the FMA peak of the moment: the same code measured",
+    "164 to 286 ms per step within half an hour on 2026-11-26 with FMA peaks of 42–50 GFLOP/s",
+    "(64 on a quiet host). The training rates are B / the median step time, as in the",
+    "hybrid-parallel section: a step that stalls while the host runs another guest counts once,",
+    "not in proportion to the stall; the mean over all steps is given beside it. The fused",
+    "Linear + ReLU, the radix sort of the unique rows and the arena's cache-line offset took",
+    "~8 ms off a batch-2048 step (docs/kernels.md).",
     "",
   ];
   return lines;
@@ -118,7 +119,7 @@ function trainArithmetic(run: BenchRun): string[] {
 function trainTable(train: TrainBench[]): string[] {
   if (train.length === 0) return ["(not run)"];
   const out = [
-    "| kernels | tables | batch | samples/s | ms/step (median, best) | GEMM GFLOP/s | SIMD peak, FMA peak before → after | arena | JS float storage per step |",
+    "| kernels | tables | batch | samples/s (B / median step; mean) | ms/step (median, best) | GEMM GFLOP/s | SIMD peak, FMA peak before → after | arena | JS float storage per step |",
     "| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: |",
   ];
   for (const t of train) {
@@ -127,7 +128,7 @@ function trainTable(train: TrainBench[]): string[] {
       const pair = (x: (number | null)[]): string => (x[0] === null || x[0] === undefined ? "–" : `${x[0]} → ${x[1]}`);
       const ceil = r.simdPeak[0] === null ? "–" : `${pair(r.simdPeak)}; ${pair(r.fmaPeak)}`;
       out.push(
-        `| ${t.kernels}${t.sgemmBuild === null ? "" : ` (sgemm ${t.sgemmBuild})`} | ${tables} | ${r.batch} | ${r.samplesPerSec} | ${r.msPerStep} (${r.msPerStepMedian}, ${r.msPerStepBest}) | ${r.gemmGflops} | ${ceil} | ${r.arenaMB} MB | ${r.transientBytesPerStep} B |`,
+        `| ${t.kernels}${t.sgemmBuild === null ? "" : ` (sgemm ${t.sgemmBuild})`} | ${tables} | ${r.batch} | ${r.samplesPerSec}${r.samplesPerSecMean === undefined ? "" : `; ${r.samplesPerSecMean}`} | ${r.msPerStep} (${r.msPerStepMedian}, ${r.msPerStepBest}) | ${r.gemmGflops} | ${ceil} | ${r.arenaMB} MB | ${r.transientBytesPerStep} B |`,
       );
     }
   }
