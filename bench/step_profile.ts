@@ -9,7 +9,6 @@
 // Glossary: tA, tB the transpose flags of sgemm; M, N, K its dims (C is M×N).
 
 import { setFlagsFromString } from "node:v8";
-import { batchOf } from "../src/data/batch.ts";
 import { randomDataset } from "../src/data/random.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
 import { DLRM } from "../src/dlrm/model.ts";
@@ -18,8 +17,7 @@ import { defaultHeap } from "../src/kernels/memory.ts";
 import { wasmState, type RawKernels } from "../src/kernels/wasm.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { Rng } from "../src/tensor/rng.ts";
-import { withStepArena } from "../src/tensor/storage.ts";
-import { KAGGLE_TABLES } from "./train.bench.ts";
+import { KAGGLE_TABLES, sgdStep } from "./train.bench.ts";
 
 setFlagsFromString("--no-liftoff");
 
@@ -69,15 +67,7 @@ for (const name of Object.keys(raw) as (keyof RawKernels)[]) {
   };
 }
 
-const step = (s: number): void => {
-  opt.zeroGrad();
-  const batch = batchOf(data, s * B, (s + 1) * B);
-  withStepArena(() => {
-    const { loss } = model.loss(batch);
-    loss.backward();
-    opt.step();
-  });
-};
+const step = (s: number): void => sgdStep(model, opt, data, s, B);
 for (let s = 0; s < warmup; s++) step(s);
 timing = true;
 const t0 = performance.now();

@@ -49,6 +49,17 @@ export const KAGGLE_TABLES = [
 const BOTTOM = [13, 512, 256, 64, 16];
 const TOP = [367, 512, 256, 1];
 
+/** One training step on batch s (samples [s·B, (s+1)·B)), as train() runs it: in a step arena. */
+export function sgdStep(model: DLRM, opt: SGD, data: Dataset, s: number, B: number): void {
+  opt.zeroGrad();
+  const batch = batchOf(data, s * B, (s + 1) * B);
+  withStepArena(() => {
+    const { loss } = model.loss(batch);
+    loss.backward();
+    opt.step();
+  });
+}
+
 /** Multiply-adds of one sample's forward pass through both MLPs. */
 function forwardMacs(): number {
   let m = 0;
@@ -121,16 +132,7 @@ async function main(): Promise<void> {
   if (kernelSet === "wasm") defaultHeap().reserve(tableBytes + (512 << 20));
   const model = new DLRM(config, new Rng(1));
   const opt = new SGD(model.parameters(), { lr: 0.01 });
-  /** One training step on batch s (samples [s·B, (s+1)·B)), as train() runs it: in a step arena. */
-  const trainStep = (data: Dataset, s: number, B: number): void => {
-    opt.zeroGrad();
-    const batch = batchOf(data, s * B, (s + 1) * B);
-    withStepArena(() => {
-      const { loss } = model.loss(batch);
-      loss.backward();
-      opt.step();
-    });
-  };
+  const trainStep = (data: Dataset, s: number, B: number): void => sgdStep(model, opt, data, s, B);
   const initSeconds = (performance.now() - t0) / 1000;
   log(`model built in ${initSeconds.toFixed(1)} s (${(tableBytes / 2 ** 30).toFixed(2)} GiB of tables, ${kernelSet} kernels${kernelSet === "wasm" ? `, sgemm ${wasmState().sgemmBuild}` : ""})`);
 

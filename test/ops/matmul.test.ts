@@ -287,6 +287,26 @@ test("matmul rejects batch mismatches, wrong ranks, mixed dtypes and non-tensors
 // ---------------------------------------------------------------------------------------
 // linear
 
+/** A random tensor and an independent copy of it (same values), for comparing two computations. */
+function twin(rng: Rng, shape: number[], requiresGrad = true): [Tensor, Tensor] {
+  const t = randn(shape, { rng, requiresGrad });
+  return [t, fromArray(t.data.slice(), shape, { requiresGrad })];
+}
+
+/** Backpropagate the same random output gradient through both results. */
+function backwardBoth(rng: Rng, y1: Tensor, y2: Tensor): void {
+  const g = randn([...y1.shape], { rng });
+  y1.backward(g);
+  y2.backward(g);
+}
+
+/** The gradients of x, weight and bias agree between the two computations (tol: BWD). */
+function assertSameGrads([x1, w1, b1]: Tensor[], [x2, w2, b2]: Tensor[]): void {
+  assertClose(x1?.grad ?? [], x2?.grad ?? [], BWD, "gradient of x");
+  assertClose(w1?.grad ?? [], w2?.grad ?? [], BWD, "gradient of weight");
+  assertClose(b1?.grad ?? [], b2?.grad ?? [], BWD, "gradient of bias");
+}
+
 test("linear matches x·Wᵀ + b in float64 and central differences, with and without bias (tol: FWD, BWD)", () => {
   fc.assert(
     fc.property(dim, dim, dim, fc.boolean(), fc.nat(), (B, I, O, withBias, s) => {
@@ -316,22 +336,14 @@ test("linear equals add(matmul(x, transpose(W)), bias): values and all three gra
   fc.assert(
     fc.property(dim, dim, dim, fc.nat(), (B, I, O, s) => {
       const rng = new Rng(s);
-      const make = (shape: number[]): [Tensor, Tensor] => {
-        const t = randn(shape, { rng, requiresGrad: true });
-        return [t, fromArray(t.data.slice(), shape, { requiresGrad: true })];
-      };
-      const [x1, x2] = make([B, I]);
-      const [w1, w2] = make([O, I]);
-      const [b1, b2] = make([O]);
+      const [x1, x2] = twin(rng, [B, I]);
+      const [w1, w2] = twin(rng, [O, I]);
+      const [b1, b2] = twin(rng, [O]);
       const y1 = linear(x1, w1, b1);
       const y2 = add(matmul(x2, transpose(w2)), b2);
       assertClose(y1.data, y2.data, FWD, "forward");
-      const g = randn([B, O], { rng });
-      y1.backward(g);
-      y2.backward(g);
-      assertClose(x1.grad ?? [], x2.grad ?? [], BWD, "gradient of x");
-      assertClose(w1.grad ?? [], w2.grad ?? [], BWD, "gradient of weight");
-      assertClose(b1.grad ?? [], b2.grad ?? [], BWD, "gradient of bias");
+      backwardBoth(rng, y1, y2);
+      assertSameGrads([x1, w1, b1], [x2, w2, b2]);
     }),
     { seed: 307, numRuns: 50 },
   );
@@ -343,23 +355,15 @@ test("linear with relu equals relu(linear(…)): values and the gradients of whi
   fc.assert(
     fc.property(dim, dim, dim, fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.nat(), (B, I, O, withBias, gx, gw, gb, s) => {
       const rng = new Rng(s);
-      const make = (shape: number[], grad: boolean): [Tensor, Tensor] => {
-        const t = randn(shape, { rng, requiresGrad: grad });
-        return [t, fromArray(t.data.slice(), shape, { requiresGrad: grad })];
-      };
-      const [x1, x2] = make([B, I], gx);
-      const [w1, w2] = make([O, I], gw);
-      const [b1, b2] = make([O], gb);
+      const [x1, x2] = twin(rng, [B, I], gx);
+      const [w1, w2] = twin(rng, [O, I], gw);
+      const [b1, b2] = twin(rng, [O], gb);
       const y1 = linear(x1, w1, withBias ? b1 : null, "relu");
       const y2 = relu(linear(x2, w2, withBias ? b2 : null));
       assertClose(y1.data, y2.data, FWD, "forward");
       if (!(gx || gw || (withBias && gb))) return;
-      const g = randn([B, O], { rng });
-      y1.backward(g);
-      y2.backward(g);
-      assertClose(x1.grad ?? [], x2.grad ?? [], BWD, "gradient of x");
-      assertClose(w1.grad ?? [], w2.grad ?? [], BWD, "gradient of weight");
-      assertClose(b1.grad ?? [], b2.grad ?? [], BWD, "gradient of bias");
+      backwardBoth(rng, y1, y2);
+      assertSameGrads([x1, w1, b1], [x2, w2, b2]);
     }),
     { seed: 308, numRuns: 60 },
   );
