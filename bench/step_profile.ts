@@ -37,7 +37,7 @@ const config = parseConfig({
   top_mlp: [367, 512, 256, 1], optimizer: "sgd", lr: 0.01, batch_size: B,
 });
 defaultHeap().reserve(tables.reduce((s, r) => s + r * 16 * 4, 0) + (512 << 20));
-const model = new DLRM(config, new Rng(1));
+const model = new DLRM(config, 1);
 const opt = new SGD(model.parameters(), { lr: 0.01 });
 const data = randomDataset({ n: B * (steps + warmup), denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 2 });
 

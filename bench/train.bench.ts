@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   // touch; growing in one go keeps the 64 MiB growth steps out of the model's build).
   const t0 = performance.now();
   if (kernelSet === "wasm") defaultHeap().reserve(tableBytes + (512 << 20));
-  const model = new DLRM(config, new Rng(1));
+  const model = new DLRM(config, 1);
   const opt = new SGD(model.parameters(), { lr: 0.01 });
   const trainStep = (data: Dataset, s: number, B: number): void => sgdStep(model, opt, data, s, B);
   const initSeconds = (performance.now() - t0) / 1000;

@@ -1,21 +1,241 @@
-// Checkpoints: every parameter in safetensors, F32, under the reference's state_dict names,
-// so a PyTorch DLRM saved with safetensors loads here and ours loads there.
+// Checkpoints: one safetensors file (F32) holding every parameter under the reference's
+// state_dict names, so a PyTorch DLRM saved with safetensors loads here and ours loads there;
+// the optimizer state under optimizer.state.<parameter>.<key> (src/optim/make.ts); and in the
+// metadata the model config (dlrm_config) and where the run stands (dlrm_run: seed, steps
+// done, data position, optimizer and schedule), so `dlrm train --resume` continues exactly.
+//
+// A checkpoint is written in pieces at positions the header fixes in advance
+// (layoutSafetensors): on one thread the pieces are whole tensors; in a hybrid run each rank
+// writes its own rows of its tables and of their optimizer state into the same temporary
+// file (src/parallel/rank.ts), and nobody ever holds the whole model. The file becomes
+// visible by a rename only when every piece is on disk.
+//
+// Glossary: R rows of a table, E embedding dim.
 
-import type { DLRM } from "./model.ts";
-import { readSafetensors, toFloat32, writeSafetensors, type SafetensorsTensor } from "../io/safetensors.ts";
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import type { DLRMConfig } from "./config.ts";
+import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
+import { layoutSafetensors, readSafetensors, readSafetensorsIndex, readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
+import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec, type StateKey } from "../optim/make.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { OpError, formatShape } from "../tensor/shape.ts";
+import type { RngState } from "../tensor/rng.ts";
+import type { LRPolicyOptions } from "../optim/schedule.ts";
 
-export function saveCheckpoint(path: string, model: DLRM, metadata: Record<string, string> = {}): void {
-  const tensors = new Map<string, SafetensorsTensor>();
-  for (const [name, p] of model.namedParameters()) {
-    tensors.set(name, { dtype: "F32", shape: [...p.shape], data: Float32Array.from(p.data) });
-  }
-  writeSafetensors(path, tensors, { format: "pt", ...metadata });
+/** A tensor of a checkpoint: a parameter, or one of its optimizer state tensors. */
+export interface CheckpointTensor {
+  name: string;
+  shape: number[];
+  /** The parameter it belongs to, and (state tensors) its key. */
+  param: string;
+  key: StateKey | null;
 }
 
-/** Load parameters from a checkpoint; nothing changes unless every tensor is present with its shape. */
-export function loadCheckpoint(path: string, model: DLRM): void {
-  const file = readSafetensors(path);
-  const state = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, t] of file.tensors) state.set(name, { shape: t.shape, data: toFloat32(t, `${path}: tensor "${name}"`) });
-  model.loadStateDict(state, { source: path });
+/** Every tensor a checkpoint of this model and optimizer holds, in file order. */
+export function checkpointTensors(config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointTensor[] {
+  const params = parameterSpecs(config);
+  const out: CheckpointTensor[] = params.map((p) => ({ name: p.name, shape: p.shape, param: p.name, key: null }));
+  if (optimizer !== null) {
+    for (const p of params) {
+      for (const s of stateTensors(optimizer, p.shape, isTableParameter(p.name))) out.push({ name: stateTensorName(p.name, s.key), shape: s.shape, param: p.name, key: s.key });
+    }
+  }
+  return out;
+}
+
+/** Where a run stands, as the dlrm_run metadata records it. */
+export interface RunState {
+  seed: number;
+  /** Steps done. */
+  step: number;
+  /** Steps the run was started for (a resumed run goes on to these unless given others). */
+  plannedSteps: number;
+  /** The data-order generator at the start of the current epoch (null without shuffling). */
+  orderRng: RngState | null;
+  batchSize: number;
+  shuffle: boolean;
+  optimizer: OptimizerSpec;
+  schedule: LRPolicyOptions | null;
+  /** The run was stopped by an interruption before its planned steps. */
+  interrupted: boolean;
+  /** The command-line flags that define the run (dlrm train records them; a resumed run reuses them). */
+  flags: Record<string, string | number | boolean>;
+}
+
+export function runMetadata(config: DLRMConfig, run: RunState, extra: Record<string, string> = {}): Record<string, string> {
+  return { format: "pt", ...extra, dlrm_config: JSON.stringify(config), dlrm_run: JSON.stringify({ format: 1, ...run }) };
+}
+
+/** The dlrm_run metadata of a checkpoint, or null when it has none (a reference state_dict, or an older file). */
+export function readRunState(path: string, metadata: Record<string, string>): RunState | null {
+  const text = metadata["dlrm_run"];
+  if (text === undefined) return null;
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new Error(`${path}: its dlrm_run metadata is not JSON`);
+  }
+  if (o.format !== 1 || !Number.isInteger(o.step) || !Number.isInteger(o.seed) || !Number.isInteger(o.batchSize) || !Number.isInteger(o.plannedSteps) || typeof o.optimizer !== "object" || typeof o.flags !== "object") {
+    throw new Error(`${path}: its dlrm_run metadata is not a run state this version reads: ${text.slice(0, 200)}`);
+  }
+  return o as unknown as RunState;
+}
+
+/** A piece of a checkpoint tensor: elements [first, first + data.length) of tensor name. */
+export interface CheckpointPiece {
+  name: string;
+  first: number;
+  data: Float32Array;
+}
+
+/** Chunk of a positional write: bounded, so no single write needs a buffer over 2 GiB. */
+const WRITE_CHUNK = 64 * 1024 * 1024;
+
+/** Write pieces into an open checkpoint file at the offsets of its layout. */
+export function writePieces(fd: number, offsets: ReadonlyMap<string, number>, pieces: readonly CheckpointPiece[], file: string): void {
+  for (const p of pieces) {
+    const at = offsets.get(p.name);
+    if (at === undefined) throw new Error(`${file}: no tensor "${p.name}" in the checkpoint's layout`);
+    const bytes = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+    for (let done = 0; done < bytes.length; ) {
+      const n = writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done), at + 4 * p.first + done);
+      done += n;
+    }
+  }
+}
+
+/**
+ * Write a checkpoint atomically: the header goes into a temporary file beside path, sized to
+ * the whole file; fill(tmp, offsets) writes every piece (here or on the ranks) and makes it
+ * durable; then the temporary file is renamed over path. On any failure the temporary file
+ * is removed and an existing path is left as it was.
+ */
+export async function writeCheckpointFile(
+  path: string,
+  tensors: readonly CheckpointTensor[],
+  metadata: Record<string, string>,
+  fill: (tmp: string, offsets: ReadonlyMap<string, number>) => Promise<void> | void,
+): Promise<void> {
+  const layout = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape })), metadata);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  let fd: number | null = null;
+  try {
+    fd = openSync(tmp, "wx");
+    for (let done = 0; done < layout.header.length; ) done += writeSync(fd, layout.header, done, layout.header.length - done, done);
+    closeSync(fd);
+    fd = null;
+    await fill(tmp, layout.offsets);
+    fd = openSync(tmp, "r+");
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== null) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created
+    }
+    throw new Error(`${path}: cannot write the checkpoint: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** The pieces of a whole model (and its optimizer's state) on this thread. */
+export function modelPieces(model: DLRM, optimizer: Optimizer | null, spec: OptimizerSpec | null): CheckpointPiece[] {
+  const pieces: CheckpointPiece[] = [];
+  const named = model.namedParameters();
+  for (const [name, p] of named) pieces.push({ name, first: 0, data: p.data as Float32Array });
+  if (optimizer !== null && spec !== null) {
+    const index = new Map(optimizer.params.map((p, i) => [p, i]));
+    for (const [name, p] of named) {
+      const i = index.get(p);
+      if (i === undefined) continue; // a parameter the optimizer does not train keeps no state
+      for (const s of stateTensors(spec, p.shape, isTableParameter(name))) pieces.push({ name: stateTensorName(name, s.key), first: 0, data: stateArray(optimizer, i, s.key) as Float32Array });
+    }
+  }
+  return pieces;
+}
+
+/** Save the model (and, given, its optimizer's state) with this metadata; one thread. */
+export async function saveCheckpoint(path: string, model: DLRM, metadata: Record<string, string> = {}, optimizer: Optimizer | null = null, spec: OptimizerSpec | null = null): Promise<void> {
+  const tensors = checkpointTensors(model.config, optimizer === null ? null : spec);
+  const pieces = modelPieces(model, optimizer, spec);
+  const known = new Set(tensors.map((t) => t.name));
+  for (const p of pieces) if (!known.has(p.name)) throw new Error(`saveCheckpoint: the model has "${p.name}", which its config does not describe`);
+  await writeCheckpointFile(path, tensors, { format: "pt", ...metadata }, (tmp, offsets) => {
+    const fd = openSync(tmp, "r+");
+    try {
+      writePieces(fd, offsets, pieces, path);
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+/**
+ * The index of a checkpoint (its header), checked against the model of config: every
+ * parameter present with its exact shape, before anything is allocated or read.
+ */
+export function openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null = null): SafetensorsIndex {
+  const index = readSafetensorsIndex(path);
+  for (const t of checkpointTensors(config, optimizer)) {
+    const e = index.entries.get(t.name);
+    if (e === undefined) {
+      const what = t.key === null ? "tensor" : `optimizer state (${optimizer?.kind})`;
+      throw new OpError("loadCheckpoint", `missing ${what} "${t.name}" of shape ${formatShape(t.shape)} in ${path}`);
+    }
+    if (e.shape.length !== t.shape.length || e.shape.some((d, i) => d !== t.shape[i])) {
+      throw new OpError("loadCheckpoint", `${path}: tensor "${t.name}" has shape ${formatShape(e.shape)} but the model expects ${formatShape(t.shape)}`);
+    }
+  }
+  return index;
+}
+
+/** Read elements [first, first + into.length) of tensor name of an opened checkpoint into `into` (F32 files: positional, in chunks). */
+export function readPiece(index: SafetensorsIndex, name: string, first: number, into: Float32Array, fd?: number): void {
+  const e = index.entries.get(name);
+  if (e === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
+  if (e.dtype !== "F32") {
+    // Not float32 on disk: convert the whole tensor (only small files are not F32: ours are).
+    const t = readSafetensors(index.path).tensors.get(name);
+    if (t === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
+    into.set(toFloat32(t, `${index.path}: tensor "${name}"`).subarray(first, first + into.length));
+    return;
+  }
+  readTensorBytes(index, name, 4 * first, into, fd);
+}
+
+/**
+ * Load parameters (and, given an optimizer and its spec, its state) from a checkpoint on
+ * this thread; nothing changes unless every tensor is present with its shape. Tensors of the
+ * file that the model does not have are an error, except optimizer state when no optimizer
+ * is given (predict, --init). Returns the file's metadata.
+ */
+export function loadCheckpoint(path: string, model: DLRM, optimizer: Optimizer | null = null, spec: OptimizerSpec | null = null): Record<string, string> {
+  const index = openCheckpoint(path, model.config, optimizer === null ? null : spec);
+  const expected = new Set(checkpointTensors(model.config, optimizer === null ? null : spec).map((t) => t.name));
+  for (const name of index.entries.keys()) {
+    if (!expected.has(name) && !(isStateTensorName(name) && optimizer === null)) {
+      throw new OpError("loadStateDict", `unexpected tensor "${name}" (${path}): the model has no such ${isStateTensorName(name) ? "optimizer state" : "parameter"}`);
+    }
+  }
+  const fd = openSync(path, "r");
+  try {
+    for (const [name, p] of model.namedParameters()) readPiece(index, name, 0, p.data as Float32Array, fd);
+    if (optimizer !== null && spec !== null) {
+      const pos = new Map(optimizer.params.map((p, i) => [p, i]));
+      for (const [name, p] of model.namedParameters()) {
+        const i = pos.get(p);
+        if (i === undefined) continue;
+        for (const s of stateTensors(spec, p.shape, isTableParameter(name))) readPiece(index, stateTensorName(name, s.key), 0, stateArray(optimizer, i, s.key) as Float32Array, fd);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return index.metadata;
 }

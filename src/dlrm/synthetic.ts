@@ -35,7 +35,7 @@ export interface SyntheticData {
 
 export function syntheticData(config: DLRMConfig, o: SyntheticOptions): SyntheticData {
   const rng = new Rng(o.seed);
-  const teacher = new DLRM(config, rng.fork());
+  const teacher = new DLRM(config, rng.nextU32());
   const E = config.embedding_dim;
   for (const table of teacher.emb_l.tables) {
     const w = table.weight.data;

@@ -11,7 +11,7 @@
 // Every length read from a file is checked against the file's size before anything is
 // allocated from it, so a malformed or hostile file costs at most its own size in memory.
 
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -368,4 +368,119 @@ export function toFloat32(t: SafetensorsTensor, what: string): Float32Array {
   if (t.dtype === "F32" && t.data instanceof Float32Array) return t.data;
   if (t.dtype === "F64" && t.data instanceof Float64Array) return Float32Array.from(t.data);
   throw new SafetensorsError(`${what}: expected a float tensor (F32 or F64), got ${t.dtype}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Positional access (PROVISIONAL: replaced by the chunked reader/writer of issue 13)
+
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  /** Absolute byte offsets in the file. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsIndex {
+  path: string;
+  fileBytes: number;
+  dataStart: number;
+  entries: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+}
+
+/** The header of a file, read alone by positional reads, with every entry checked against the file's size. */
+export function readSafetensorsIndex(path: string): SafetensorsIndex {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw new SafetensorsError(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    const fileBytes = fstatSync(fd).size;
+    const len = Buffer.alloc(8);
+    if (fileBytes < 8 || readSync(fd, len, 0, 8, 0) !== 8) throw new SafetensorsError(`${path}: file is ${fileBytes} bytes, shorter than the 8-byte header length`);
+    const H64 = len.readBigUInt64LE(0);
+    if (H64 > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${path}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
+    const H = Number(H64);
+    if (8 + H > fileBytes) throw new SafetensorsError(`${path}: header length ${H} runs past the end of the file (${fileBytes} bytes; is the file truncated?)`);
+    const head = Buffer.alloc(8 + H);
+    len.copy(head);
+    readSync(fd, head, 8, H, 8);
+    // The header alone, with an empty data section of the right size as far as the checks go.
+    const probe = new Uint8Array(8 + H);
+    probe.set(head);
+    const parsed = parseHeaderOnly(probe, path, fileBytes - 8 - H);
+    const entries = new Map<string, SafetensorsEntry>();
+    for (const e of parsed.entries) entries.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, begin: 8 + H + e.begin, end: 8 + H + e.end });
+    return { path, fileBytes, dataStart: 8 + H, entries, metadata: parsed.metadata };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseHeaderOnly(bytes: Uint8Array, file: string, D: number): { entries: Entry[]; metadata: Record<string, string> } {
+  const H = bytes.length - 8;
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + H)));
+  } catch (e) {
+    throw new SafetensorsError(`${file}: header is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!isPlainObject(header)) throw new SafetensorsError(`${file}: header is not a JSON object`);
+  const metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === METADATA_KEY) {
+      if (isPlainObject(raw)) for (const [k, v] of Object.entries(raw)) if (typeof v === "string") metadata[k] = v;
+      continue;
+    }
+    entries.push(checkEntry(file, name, raw, D));
+  }
+  return { entries, metadata };
+}
+
+/** Positional read of into.byteLength bytes of tensor name, from byte byteFrom of its data. */
+export function readTensorBytes(index: SafetensorsIndex, name: string, byteFrom: number, into: ArrayBufferView, fd?: number): void {
+  const e = index.entries.get(name);
+  if (e === undefined) throw new SafetensorsError(`${index.path}: no tensor "${name}"`);
+  if (byteFrom < 0 || e.begin + byteFrom + into.byteLength > e.end) {
+    throw new SafetensorsError(`${index.path}: tensor "${name}": bytes [${byteFrom}, ${byteFrom + into.byteLength}) are outside its ${e.end - e.begin} bytes`);
+  }
+  const own = fd === undefined;
+  const f = fd ?? openSync(index.path, "r");
+  try {
+    const dst = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+    const CHUNK = 64 * 1024 * 1024;
+    for (let done = 0; done < dst.length; ) {
+      const n = readSync(f, dst, done, Math.min(CHUNK, dst.length - done), e.begin + byteFrom + done);
+      if (n === 0) throw new SafetensorsError(`${index.path}: tensor "${name}": the file ended early`);
+      done += n;
+    }
+  } finally {
+    if (own) closeSync(f);
+  }
+}
+
+/** The header of a file of these tensors (no data): bytes at offset 0, each tensor's absolute offset, the file's size. */
+export function layoutSafetensors(specs: { name: string; dtype: SafetensorsDType; shape: number[] }[], metadata?: Record<string, string>): { header: Uint8Array; offsets: Map<string, number>; totalBytes: number } {
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) header[METADATA_KEY] = { ...metadata };
+  let offset = 0;
+  const rel = new Map<string, number>();
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[s.dtype];
+    Object.defineProperty(header, s.name, { value: { dtype: s.dtype, shape: [...s.shape], data_offsets: [offset, offset + n] }, enumerable: true, writable: true, configurable: true });
+    rel.set(s.name, offset);
+    offset += n;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const H = Math.ceil(json.length / 8) * 8;
+  const head = new Uint8Array(8 + H).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(H), true);
+  head.set(json, 8);
+  const offsets = new Map([...rel].map(([k, v]) => [k, 8 + H + v]));
+  return { header: head, offsets, totalBytes: 8 + H + offset };
 }

@@ -9,7 +9,7 @@ import { linear, type LinearActivation } from "../ops/matmul.ts";
 import { sigmoid } from "../ops/elementwise.ts";
 import { Module } from "./module.ts";
 import { OpError } from "../tensor/shape.ts";
-import { randn, type Tensor } from "../tensor/tensor.ts";
+import { randn, zeros, type Tensor } from "../tensor/tensor.ts";
 import { withResidentStorage } from "../tensor/storage.ts";
 import type { Rng } from "../tensor/rng.ts";
 
@@ -17,15 +17,19 @@ export class Linear extends Module {
   readonly weight: Tensor; // (O, I)
   readonly bias: Tensor; // (O,)
 
-  /** weight ~ N(0, sqrt(2/(I+O))), bias ~ N(0, sqrt(1/O)), as the reference initialises. */
-  constructor(inFeatures: number, outFeatures: number, rng: Rng) {
+  /**
+   * weight ~ N(0, sqrt(2/(I+O))), bias ~ N(0, sqrt(1/O)), as the reference initialises, from
+   * rng; with rng null both start at zero for the caller to fill (DLRM fills every parameter
+   * from its counter-based streams, src/dlrm/init.ts).
+   */
+  constructor(inFeatures: number, outFeatures: number, rng: Rng | null) {
     super();
     if (!Number.isInteger(inFeatures) || !Number.isInteger(outFeatures) || inFeatures < 1 || outFeatures < 1) {
       throw new OpError("Linear", `widths must be positive integers, got ${inFeatures} → ${outFeatures}`);
     }
     // Parameters live in wasm memory (resident), where the kernels use them with no copy.
-    this.weight = this.registerParameter("weight", withResidentStorage(() => randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) })));
-    this.bias = this.registerParameter("bias", withResidentStorage(() => randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) })));
+    this.weight = this.registerParameter("weight", withResidentStorage(() => (rng === null ? zeros([outFeatures, inFeatures]) : randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) }))));
+    this.bias = this.registerParameter("bias", withResidentStorage(() => (rng === null ? zeros([outFeatures]) : randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) }))));
   }
 
   /** x (B, I) → (B, O); activation "relu" fuses the ReLU that follows (nn.ReLU). */
@@ -41,8 +45,8 @@ export class MLP extends Module {
   readonly sizes: readonly number[];
   readonly last: LastActivation;
 
-  /** sizes = [I, hidden..., O]; ReLU after every layer but the last, which gets `last`. */
-  constructor(sizes: readonly number[], last: LastActivation, rng: Rng) {
+  /** sizes = [I, hidden..., O]; ReLU after every layer but the last, which gets `last`. rng as Linear's. */
+  constructor(sizes: readonly number[], last: LastActivation, rng: Rng | null) {
     super();
     if (sizes.length < 2) throw new OpError("MLP", `needs at least two widths, got [${sizes.join(", ")}]`);
     this.sizes = [...sizes];

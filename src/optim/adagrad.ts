@@ -62,18 +62,29 @@ export class Adagrad implements Optimizer {
     return this.#acc[i] ?? null;
   }
 
+  /**
+   * The accumulators of parameter i (n,), made now at the initial value if it has not stepped
+   * yet: what a checkpoint saves, and where a resumed run loads the saved state.
+   */
+  stateArray(i: number): FloatArray {
+    const p = this.params[i];
+    if (p === undefined) throw new OpError("Adagrad.stateArray", `no parameter ${i} (${this.params.length} parameters)`);
+    let acc = this.#acc[i] ?? null;
+    if (acc === null) {
+      acc = allocFloatLike(p.data, p.size); // resident when the table is: no staging in the update
+      acc.fill(this.initialAccumulator);
+      this.#acc[i] = acc;
+    }
+    return acc;
+  }
+
   step(): void {
     const lr = checkNonNegative("Adagrad.step", "lr", this.lr);
     const eps = this.eps;
     this.params.forEach((p, i) => {
       const sg = gradForStep("Adagrad.step", i, p);
       if (sg === null) return;
-      let acc = this.#acc[i] as FloatArray | null; // (n,)
-      if (acc === null) {
-        acc = allocFloatLike(p.data, p.size); // resident when the table is: no staging in the update
-        acc.fill(this.initialAccumulator);
-        this.#acc[i] = acc;
-      }
+      const acc = this.stateArray(i); // (n,)
       const w = p.data; // (n,)
       const wd = this.weightDecay[i] as number;
       if (sg.kind === "dense") {

@@ -59,27 +59,37 @@ export class RowWiseAdagrad implements Optimizer {
     return this.#state[i] ?? null;
   }
 
+  /**
+   * The accumulators of parameter i of this kind (row-wise (R,) or element-wise (n,)), made
+   * now at zero if it has not stepped yet: what a checkpoint saves and a resumed run loads.
+   * Asking for the other kind than the one it has is the error of a gradient changing form.
+   */
+  stateArray(i: number, kind: "rows" | "dense"): FloatArray {
+    const p = this.params[i];
+    if (p === undefined) throw new OpError("RowWiseAdagrad.stateArray", `no parameter ${i} (${this.params.length} parameters)`);
+    let st = this.#state[i] ?? null;
+    if (st === null) {
+      st = { kind, acc: allocFloatLike(p.data, kind === "rows" ? (p.shape[0] as number) : p.size) }; // resident when the table is
+      this.#state[i] = st;
+    } else if (st.kind !== kind) {
+      const was = st.kind === "rows" ? "row-sparse" : "dense";
+      const now = kind === "rows" ? "row-sparse" : "dense";
+      throw new OpError(
+        "RowWiseAdagrad.step",
+        `parameter ${i} ${formatShape(p.shape)} had a ${was} gradient at its first step and has a ${now} one now; its ${st.kind === "rows" ? "row-wise" : "element-wise"} accumulators cannot serve both (the reference fixes the kind at the first step too)`,
+      );
+    }
+    return st.acc;
+  }
+
   step(): void {
     const lr = checkNonNegative("RowWiseAdagrad.step", "lr", this.lr);
     const eps = this.eps;
     this.params.forEach((p, i) => {
       const sg = gradForStep("RowWiseAdagrad.step", i, p);
       if (sg === null) return;
-      let st = this.#state[i] as RowWiseAdagradState | null;
-      if (st === null) {
-        const n = sg.kind === "rows" ? sg.rg.rows : p.size;
-        st = { kind: sg.kind, acc: allocFloatLike(p.data, n) }; // resident when the table is
-        this.#state[i] = st;
-      } else if (st.kind !== sg.kind) {
-        const was = st.kind === "rows" ? "row-sparse" : "dense";
-        const now = sg.kind === "rows" ? "row-sparse" : "dense";
-        throw new OpError(
-          "RowWiseAdagrad.step",
-          `parameter ${i} ${formatShape(p.shape)} had a ${was} gradient at its first step and has a ${now} one now; its ${st.kind === "rows" ? "row-wise" : "element-wise"} accumulators cannot serve both (the reference fixes the kind at the first step too)`,
-        );
-      }
+      const acc = this.stateArray(i, sg.kind); // (R,) row-wise or (n,) element-wise
       const w = p.data; // (n,)
-      const acc = st.acc; // (R,) row-wise or (n,) element-wise
       if (sg.kind === "rows") {
         const { ids, values, cols } = sg.rg; // ids (U,), values (U, E)
         kernels.rowwise_adagrad_rows(ids.length, cols, lr, eps, w, 0, acc, 0, ids, values, 0);

@@ -22,7 +22,10 @@
 // at base, the only lr there has been.
 
 import { OpError } from "../tensor/shape.ts";
-import type { Optimizer } from "./optimizer.ts";
+/** What a schedule drives: an optimizer, or any holder of the learning rate of the next step. */
+export interface LearningRateHolder {
+  lr: number;
+}
 
 export interface LRPolicyOptions {
   /** W: warm-up steps (0 = none). */
@@ -37,7 +40,7 @@ export interface LRPolicyOptions {
 export const MIN_DECAY_LR = 1e-7;
 
 export class LRPolicyScheduler {
-  readonly optimizer: Optimizer;
+  readonly optimizer: LearningRateHolder;
   readonly baseLr: number;
   readonly warmupSteps: number;
   readonly decayStartStep: number;
@@ -47,7 +50,7 @@ export class LRPolicyScheduler {
   /** The last lr set by the warm-up or decay rule, or null when neither has applied yet. */
   #lastRuleLr: number | null = null;
 
-  constructor(opt: Optimizer, opts: LRPolicyOptions) {
+  constructor(opt: LearningRateHolder, opts: LRPolicyOptions) {
     const op = "LRPolicyScheduler";
     for (const name of ["warmupSteps", "decayStartStep", "numDecaySteps"] as const) {
       const v = opts[name];

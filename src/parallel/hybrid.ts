@@ -1,37 +1,37 @@
-// Hybrid-parallel training of DLRM on N rank worker threads (docs/parallelism.md): the
-// embedding tables are distributed over the ranks by a sharding plan (model parallel), the
-// MLPs are replicated and each rank runs them on its slice of every batch (data parallel).
-// The per-rank step lives in rank.ts; this file is the main thread's side:
+// The hybrid-parallel executor of DLRM (docs/parallelism.md): N rank worker threads own the
+// model — each its shards of the embedding tables (model parallel) and a replica of the head
+// (data parallel on its slice of every batch) —, and this thread only plans, stages batches
+// and watches. It is an executor for the one training loop (src/train/trainer.ts), like the
+// one-thread LocalExecutor; the per-rank work lives in rank.ts.
 //
-//   - plan the shards, lay out shared memory (collectives, batch staging, control words),
-//     start the ranks through worker-threads-pool and hand them their initial parameters;
-//   - per step: while the ranks run a step, load the next batch into the other staging slot
-//     and issue it (its learning rate and a step command), so that the ranks go on to it
-//     without waiting for this thread; then collect the per-rank losses of the step;
-//   - watch the ranks: a rank that exits, throws, or stops making progress ends the run
-//     with an error naming the rank, the step and the phase; every thread is then stopped;
-//   - at the end (and for each intermediate evaluation) copy the trained parameters back
-//     into the main thread's model, so that saving and evaluating work as after train().
-//
-// trainHybrid takes the options of train() (src/train/trainer.ts) plus the worker count,
-// and visits the same batches in the same order (the same shuffle from the same seed).
+//   start    plan the shards, lay out shared memory (collectives, two batch staging slots,
+//            control words), start the ranks through worker-threads-pool; each rank makes
+//            its own parameters (from the seed's streams, or read from a checkpoint) in
+//            parallel with the others. This thread never allocates a table.
+//   step     stage the batch into a free slot and issue the step; the loop issues step s + 1
+//            while s runs (depth 2), so the ranks go from step to step without waiting.
+//   predict  batch after batch through the same slots; each rank writes its slice's
+//            predictions into the slot.
+//   save     the header of the new checkpoint here, every rank's pieces at their offsets.
+//   watch    a rank that exits, throws, or stops making progress ends the run with an error
+//            naming the rank, the step and the phase; every thread is then stopped.
 //
 // Glossary: N ranks, r a rank, B batch size, Bmax the largest batch, E embedding dim,
-// P MLP parameters (all of bot_l and top_l, as one vector), S steps.
+// P head parameters (all of bot_l and top_l, as one vector).
 
-import { batchesPerEpoch, evaluate, TrainError, type EvalRecord, type TrainOptions, type TrainResult } from "../train/trainer.ts";
-import type { DLRM } from "../dlrm/model.ts";
-import { Adagrad } from "../optim/adagrad.ts";
-import type { Optimizer } from "../optim/optimizer.ts";
-import { RowWiseAdagrad } from "../optim/rowwise_adagrad.ts";
-import { SGD } from "../optim/sgd.ts";
-import { Rng } from "../tensor/rng.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { checkpointTensors, writeCheckpointFile } from "../dlrm/checkpoint.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+import { parameterSpecs, isTableParameter } from "../dlrm/model.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
+import type { BatchRef, Executor, StepOutcome } from "../train/executor.ts";
 import { abortAll, abortedBy, createCommBuffers, type CommBuffers } from "./collectives.ts";
 import { lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "./plan.ts";
 import {
   ARG_SLOT,
   ARG_STEP,
-  CMD_EXPORT,
+  CMD_PREDICT,
+  CMD_SAVE,
   CMD_STEP,
   CMD_STOP,
   COMMAND,
@@ -47,28 +47,36 @@ import {
   RES_TIMES,
   resultBase,
   SEQ,
+  SLOTS,
   STEP_PHASES,
   statusHeartbeat,
   statusPhase,
   statusStep,
   type Fault,
-  type OptimizerSpec,
-  type ParamBlock,
   type RankInit,
   type RankMessage,
+  type SaveRequest,
   type StepPhase,
 } from "./protocol.ts";
 import { siblingModule, startWorkers, type WorkerGroup } from "./spawn.ts";
-import { slotViews, stageBatch, stagingLayout } from "./staging.ts";
+import { slotViews, stageBatch, stagingLayout, type SlotViews } from "./staging.ts";
 
-export interface HybridOptions extends TrainOptions {
+export interface HybridOptions {
+  config: DLRMConfig;
   /** N: rank worker threads (1 runs the same machinery with one rank). */
   workers: number;
+  optimizer: OptimizerSpec;
+  /** The initial parameters: the model of a seed, or a checkpoint (withOptimizer: its optimizer state too, to resume). */
+  source: RankInit["source"];
+  /** Every dataset that will be staged (training and evaluation data): the staging slots fit their longest bags. */
+  datasets: readonly Dataset[];
+  /** The largest batch that will be staged (training or prediction). */
+  maxBatch: number;
   /** Longest wait of a rank for a peer, and longest time without progress, in ms (default 60 s). */
   timeoutMs?: number;
-  /** Longest wait for the ranks to start (default 120 s). */
+  /** Longest wait for the ranks to start, parameters made (default 600 s: big tables from disk). */
   startTimeoutMs?: number;
-  /** The sharding plan (default: shardingPlan over the data's lookups per sample). */
+  /** The sharding plan (default: shardingPlan over the first dataset's lookups per sample). */
   plan?: ShardingPlan | null;
   /** Bytes of tables one rank may hold, for the default plan (default 4 GiB). */
   maxBytesPerRank?: number;
@@ -81,14 +89,6 @@ export interface HybridOptions extends TrainOptions {
 export interface StepStats {
   phaseMs: Record<StepPhase, number>;
   rankCpuMs: number[];
-}
-
-export interface HybridResult extends TrainResult {
-  plan: ShardingPlan;
-  /** Milliseconds spent in each phase, summed over the steps, averaged over the ranks. */
-  phaseMs: Record<StepPhase, number>;
-  /** Wall-clock milliseconds of the training steps (from the first step command to the last result). */
-  trainMs: number;
 }
 
 /** A failed hybrid run: the rank at fault (when known), the step and the phase it was in. */
@@ -106,68 +106,116 @@ export class ParallelError extends Error {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
-const DEFAULT_START_TIMEOUT_MS = 120_000;
+const DEFAULT_START_TIMEOUT_MS = 600_000;
 /** After a rank reports that it was aborted by another rank, how long to wait for that rank's own report. */
 const CAUSE_GRACE_MS = 2_000;
 
-export async function trainHybrid(o: HybridOptions): Promise<HybridResult> {
-  const N = o.workers;
-  if (!Number.isInteger(N) || N < 1) throw new ParallelError(`trainHybrid: workers must be a positive integer, got ${N}`);
-  const { model, data } = o;
-  if (data.n === 0) throw new TrainError("the training data has no samples");
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new ParallelError(`trainHybrid: batchSize must be a positive integer, got ${o.batchSize}`);
-  const config = model.config;
-  if (data.sparse.length !== config.table_sizes.length) {
-    throw new ParallelError(`trainHybrid: the data has ${data.sparse.length} sparse features but the model has ${config.table_sizes.length} tables`);
+export class HybridExecutor implements Executor {
+  readonly depth = 2;
+  readonly config: DLRMConfig;
+  readonly plan: ShardingPlan;
+  readonly optimizer: OptimizerSpec;
+  /** Milliseconds spent in each phase, summed over the steps, averaged over the ranks. */
+  readonly phaseMs: Record<StepPhase, number>;
+  readonly #N: number;
+  readonly #group: WorkerGroup;
+  readonly #watch: RankWatch;
+  readonly #comm: CommBuffers;
+  readonly #ctl: Int32Array;
+  readonly #num: Float64Array;
+  readonly #views: SlotViews[];
+  /** Per slot: settles when the last command that used it is done and its results are read. */
+  readonly #slotFree: Promise<unknown>[];
+  readonly #timeoutMs: number;
+  readonly #onStepStats: HybridOptions["onStepStats"];
+  #next = 0;
+  #closed = false;
+
+  private constructor(o: HybridOptions, plan: ShardingPlan, group: WorkerGroup, comm: CommBuffers, control: SharedArrayBuffer, numbers: SharedArrayBuffer, views: SlotViews[], watch: RankWatch) {
+    this.config = o.config;
+    this.plan = plan;
+    this.optimizer = o.optimizer;
+    this.#N = o.workers;
+    this.#group = group;
+    this.#comm = comm;
+    this.#ctl = new Int32Array(control);
+    this.#num = new Float64Array(numbers);
+    this.#views = views;
+    this.#watch = watch;
+    this.#slotFree = views.map(() => Promise.resolve());
+    this.#timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#onStepStats = o.onStepStats;
+    this.phaseMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
   }
-  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const optimizer = optimizerSpec(o.optimizer, model);
-  const plan =
-    o.plan ??
-    shardingPlan({
+
+  /** Start the ranks and wait until each has made (or read) its parameters. */
+  static async start(o: HybridOptions): Promise<HybridExecutor> {
+    const N = o.workers;
+    if (!Number.isInteger(N) || N < 1) throw new ParallelError(`hybrid: workers must be a positive integer, got ${N}`);
+    if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1) throw new ParallelError(`hybrid: the largest batch must be a positive integer, got ${o.maxBatch}`);
+    const config = o.config;
+    for (const d of o.datasets) {
+      if (d.sparse.length !== config.table_sizes.length) throw new ParallelError(`hybrid: the data has ${d.sparse.length} sparse features but the model has ${config.table_sizes.length} tables`);
+    }
+    const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const plan =
+      o.plan ??
+      shardingPlan({
+        ranks: N,
+        embeddingDim: config.embedding_dim,
+        tableSizes: config.table_sizes,
+        ...(o.datasets[0] !== undefined ? { lookupsPerSample: lookupsPerSampleOf(o.datasets[0]) } : {}),
+        ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
+      });
+    checkPlan(plan, N, config);
+
+    // Shared memory: the staging slots, the collectives, the control words.
+    const E = config.embedding_dim;
+    const Bmax = o.maxBatch;
+    const layout = stagingLayout(o.datasets, Bmax);
+    const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(layout.bytes));
+    const views = slots.map((s) => slotViews(layout, s));
+    const P = parameterSpecs(config)
+      .filter((p) => !isTableParameter(p.name))
+      .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+    const shardsOf = plan.perRank.map((rp) => rp.shards.length);
+    const totalShards = shardsOf.reduce((a, b) => a + b, 0);
+    const capacity = Math.max(Bmax * Math.max(...shardsOf) * E, Math.ceil(Bmax / N) * totalShards * E, P);
+    const comm = createCommBuffers(N, capacity);
+    const control = new SharedArrayBuffer(4 * controlWords(N));
+    const numbers = new SharedArrayBuffer(8 * numberWords(N));
+    const init = (r: number): RankInit => ({
+      rank: r,
       ranks: N,
-      embeddingDim: config.embedding_dim,
-      tableSizes: config.table_sizes,
-      lookupsPerSample: lookupsPerSampleOf(data),
-      ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
+      config,
+      plan,
+      optimizer: o.optimizer,
+      source: o.source,
+      comm,
+      control,
+      numbers,
+      staging: { layout, slots },
+      timeoutMs,
+      fault: o.fault ?? null,
     });
-  checkPlan(plan, N, model);
+    const group = await startWorkers(N, siblingModule("worker", import.meta.url), init);
+    const watch = new RankWatch(group, comm, new Int32Array(control));
+    try {
+      await watch.waitAll("ready", 0, o.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    } catch (e) {
+      watch.stopping = true;
+      abortAll(comm);
+      await group.stop(5_000);
+      watch.detach();
+      throw e;
+    }
+    return new HybridExecutor(o, plan, group, comm, control, numbers, views, watch);
+  }
 
-  // Shared memory: two staging slots, the collectives, the control words.
-  const E = config.embedding_dim;
-  const Bmax = Math.min(o.batchSize, data.n);
-  const layout = stagingLayout(data, Bmax);
-  const slots = [new SharedArrayBuffer(layout.bytes), new SharedArrayBuffer(layout.bytes)];
-  const views = slots.map((s) => slotViews(layout, s));
-  const mlpParams = model.namedParameters().filter(([name]) => !name.startsWith("emb_l."));
-  const P = mlpParams.reduce((a, [, p]) => a + p.size, 0);
-  const shardsOf = plan.perRank.map((rp) => rp.shards.length);
-  const totalShards = shardsOf.reduce((a, b) => a + b, 0);
-  const capacity = Math.max(Bmax * Math.max(...shardsOf) * E, Math.ceil(Bmax / N) * totalShards * E, P);
-  const comm = createCommBuffers(N, capacity);
-  const control = new SharedArrayBuffer(4 * controlWords(N));
-  const numbers = new SharedArrayBuffer(8 * numberWords(N));
-  const ctl = new Int32Array(control);
-  const num = new Float64Array(numbers);
-
-  const init = (r: number): RankInit => ({
-    rank: r,
-    ranks: N,
-    config,
-    plan,
-    optimizer,
-    comm,
-    control,
-    numbers,
-    staging: { layout, slots },
-    timeoutMs,
-    fault: o.fault ?? null,
-  });
-  const group = await startWorkers(N, siblingModule("worker", import.meta.url), init);
-  const ranks = new RankWatch(group, comm, ctl, model, timeoutMs);
-
-  /** Issue a command; returns its seq. At most two may be outstanding (protocol.ts). */
-  const command = (cmd: number, step = 0, slot = 0): number => {
+  /** Issue a command; resolves when every rank has done it. The slots keep at most two outstanding (protocol.ts). */
+  #command(cmd: number, step: number, slot: number): Promise<void> {
+    if (this.#closed) return Promise.reject(new ParallelError("hybrid: the executor is closed"));
+    const ctl = this.#ctl;
     const seq = Atomics.load(ctl, SEQ) + 1;
     const entry = commandEntry(seq);
     Atomics.store(ctl, entry + ARG_STEP, step);
@@ -175,152 +223,117 @@ export async function trainHybrid(o: HybridOptions): Promise<HybridResult> {
     Atomics.store(ctl, entry + COMMAND, cmd);
     Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
-    return seq;
-  };
-  const exportParams = async (): Promise<void> => {
-    const seq = command(CMD_EXPORT);
-    await ranks.waitAll("params", seq, timeoutMs);
-  };
+    return cmd === CMD_STOP ? Promise.resolve() : this.#watch.waitAll("done", seq, this.#timeoutMs);
+  }
 
-  let failed = true;
-  const losses: number[] = [];
-  let last: EvalRecord | null = null;
-  const phaseMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
-  let trainMs = 0;
-  let evalMs = 0;
-  try {
-    // Initial parameters: the MLPs to everyone, each shard to its owner.
-    const named = new Map(model.namedParameters());
-    group.workers.forEach((w, r) => {
-      const blocks: ParamBlock[] = mlpParams.map(([name, p]) => ({ name, rowStart: 0, data: Float32Array.from(p.data) }));
-      for (const s of plan.perRank[r]?.shards ?? []) {
-        const name = `emb_l.${s.table}.weight`;
-        const p = named.get(name);
-        if (p === undefined) throw new ParallelError(`trainHybrid: the model has no parameter ${name}`);
-        blocks.push({ name, rowStart: s.rowStart, data: Float32Array.from(p.data.subarray(s.rowStart * E, s.rowEnd * E)) });
-      }
-      w.postMessage({ params: blocks }, blocks.map((b) => b.data.buffer as ArrayBuffer));
+  /** Run `work` on the next slot once the slot's previous command is done; the slot is busy until work's promise settles. */
+  async #onSlot<T>(work: (slot: number, views: SlotViews) => Promise<T>): Promise<T> {
+    const slot = this.#next;
+    this.#next = (slot + 1) % SLOTS;
+    const before = this.#slotFree[slot];
+    const run = (async (): Promise<T> => {
+      await before?.catch(() => undefined);
+      return work(slot, this.#views[slot] as SlotViews);
+    })();
+    this.#slotFree[slot] = run.catch(() => undefined);
+    return run;
+  }
+
+  step(step: number, b: BatchRef, lr: number): Promise<StepOutcome> {
+    return this.#onSlot(async (slot, views) => {
+      stageBatch(views, b.data, b.rows, b.start, b.count);
+      this.#num[lrWord(slot)] = lr;
+      await this.#command(CMD_STEP, step, slot);
+      return this.#results(step, slot, b.count);
     });
-    await ranks.waitAll("ready", 0, o.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-
-    // The batches: the same order as train() (same generator, reshuffled at each epoch start).
-    const B = o.batchSize;
-    const perEpoch = batchesPerEpoch(data.n, B);
-    const rng = new Rng(o.seed);
-    let order: Int32Array | null = null;
-    const batchSizes: number[] = [];
-    const lrs: number[] = [];
-    const seqs: number[] = [];
-    /**
-     * Stage step's batch into its slot and issue the step: the ranks run it as soon as they
-     * finish the one before, without waiting for this thread. Its slot's previous step must
-     * be done. The schedule moves on here, at issue time, so the next step's lr is known.
-     */
-    const issue = (step: number): void => {
-      const slot = step % 2;
-      const k = step % perEpoch;
-      const start = k * B;
-      const end = Math.min(data.n, start + B);
-      if (o.shuffle && (k === 0 || order === null)) order = rng.shuffle(Int32Array.from({ length: data.n }, (_, i) => i));
-      stageBatch(views[slot] as ReturnType<typeof slotViews>, data, o.shuffle ? (order as Int32Array).subarray(start, end) : null, start, end - start);
-      batchSizes[slot] = end - start;
-      const lr = o.optimizer.lr;
-      lrs[slot] = lr;
-      num[lrWord(slot)] = lr;
-      o.scheduler?.step();
-      seqs[slot] = command(CMD_STEP, step, slot);
-    };
-
-    const testFreq = o.testFreq ?? 0;
-    let samples = 0;
-    const t0 = performance.now();
-    if (o.steps > 0) issue(0);
-    for (let step = 0; step < o.steps; step++) {
-      const slot = step % 2;
-      const isLast = step === o.steps - 1;
-      const evalData = !isLast && testFreq > 0 && (step + 1) % testFreq === 0 ? (o.evalData ?? null) : null;
-      const evalAfter = evalData !== null;
-      // The next step goes in now (its batch loads while this one computes), unless the
-      // parameters must be exported for an evaluation after this step first.
-      if (!isLast && !evalAfter) issue(step + 1);
-      await ranks.waitAll("done", seqs[slot] as number, timeoutMs);
-
-      const Bs = batchSizes[slot] as number;
-      const lr = lrs[slot] as number;
-      let lossSum = 0;
-      const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
-      const rankCpuMs: number[] = [];
-      for (let r = 0; r < N; r++) {
-        const base = resultBase(r, slot);
-        const bad = num[base + RES_BAD_INDEX] as number;
-        if (bad >= 0) {
-          throw new TrainError(`step ${step}: prediction ${bad} of the batch is ${num[base + RES_BAD_VALUE]}; stopping (the parameters diverged: lower the learning rate, or check the data)`);
-        }
-        lossSum += num[base + RES_LOSS] as number;
-        STEP_PHASES.forEach((p, k) => (stepMs[p] += (num[base + RES_TIMES + k] as number) / N));
-        rankCpuMs.push(num[base + RES_CPU] as number);
-      }
-      for (const p of STEP_PHASES) phaseMs[p] += stepMs[p];
-      o.onStepStats?.(step, { phaseMs: stepMs, rankCpuMs });
-      const value = Math.fround(lossSum / Bs);
-      if (!Number.isFinite(value)) throw new TrainError(`step ${step}: the loss is ${value}; stopping (the parameters diverged: lower the learning rate, or check the data)`);
-      samples += Bs;
-      losses.push(value);
-      o.onStep?.({ step, loss: value, lr, samples });
-      o.progress?.update({ step: step + 1, totalSteps: o.steps, samples, loss: value });
-      if (evalData !== null) {
-        const e0 = performance.now();
-        await exportParams();
-        const e: EvalRecord = { step: step + 1, ...evaluate(model, evalData, Math.max(B, 4096)) };
-        o.onEval?.(e);
-        last = e;
-        evalMs += performance.now() - e0;
-        issue(step + 1);
-      }
-    }
-    trainMs = performance.now() - t0 - evalMs;
-    await exportParams();
-    command(CMD_STOP);
-    failed = false;
-  } finally {
-    ranks.stopping = true;
-    if (failed) {
-      abortAll(comm);
-      command(CMD_STOP);
-    }
-    const left = await group.stop(5_000);
-    ranks.detach();
-    if (left.length > 0 && !failed) throw new ParallelError(`trainHybrid: rank${left.length > 1 ? "s" : ""} ${left.join(", ")} did not stop`);
   }
-  o.progress?.done();
-  if (o.evalData) {
-    last = { step: o.steps, ...evaluate(model, o.evalData, Math.max(o.batchSize, 4096)) };
-    o.onEval?.(last);
+
+  /** The step's outcome from the ranks' result words of its slot (read before the slot is reused). */
+  #results(step: number, slot: number, B: number): StepOutcome {
+    const num = this.#num;
+    let lossSum = 0;
+    let bad: StepOutcome["bad"] = null;
+    const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
+    const rankCpuMs: number[] = [];
+    for (let r = 0; r < this.#N; r++) {
+      const base = resultBase(r, slot);
+      const badIndex = num[base + RES_BAD_INDEX] as number;
+      if (badIndex >= 0 && bad === null) bad = { index: badIndex, value: num[base + RES_BAD_VALUE] as number };
+      lossSum += num[base + RES_LOSS] as number;
+      STEP_PHASES.forEach((p, k) => (stepMs[p] += (num[base + RES_TIMES + k] as number) / this.#N));
+      rankCpuMs.push(num[base + RES_CPU] as number);
+    }
+    for (const p of STEP_PHASES) this.phaseMs[p] += stepMs[p];
+    this.#onStepStats?.(step, { phaseMs: stepMs, rankCpuMs });
+    return { loss: bad !== null ? Number.NaN : Math.fround(lossSum / B), bad };
   }
-  return { losses, eval: last, plan, phaseMs, trainMs };
+
+  async predict(data: Dataset, batchSize: number): Promise<Float32Array> {
+    const out = new Float32Array(data.n);
+    const B = Math.min(batchSize, this.#views[0]?.labels.length ?? 1);
+    const batches: Promise<void>[] = [];
+    for (let s = 0, k = 0; s < data.n; s += B, k++) {
+      const count = Math.min(data.n, s + B) - s;
+      batches.push(
+        this.#onSlot(async (slot, views) => {
+          stageBatch(views, data, null, s, count);
+          await this.#command(CMD_PREDICT, k, slot);
+          out.set(views.pred.subarray(0, count), s);
+        }),
+      );
+    }
+    await Promise.all(batches);
+    return out;
+  }
+
+  async save(path: string, metadata: Record<string, string>): Promise<void> {
+    const tensors = checkpointTensors(this.config, this.optimizer);
+    await writeCheckpointFile(path, tensors, metadata, async (tmp, offsets) => {
+      await Promise.all(this.#slotFree); // no step or prediction in flight
+      const req: SaveRequest = { tmp, offsets: [...offsets], withOptimizer: true };
+      for (const w of this.#group.workers) w.postMessage(req);
+      await this.#command(CMD_SAVE, 0, 0);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    const failed = this.#watch.failure !== null;
+    this.#watch.stopping = true;
+    if (failed) abortAll(this.#comm);
+    await this.#command(CMD_STOP, 0, 0);
+    this.#closed = true;
+    const left = await this.#group.stop(5_000);
+    this.#watch.detach();
+    if (left.length > 0 && !failed) throw new ParallelError(`hybrid: rank${left.length > 1 ? "s" : ""} ${left.join(", ")} did not stop`);
+  }
+}
+
+interface Waiter {
+  left: Set<number>;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  watchdog: NodeJS.Timeout;
 }
 
 /** Watches the rank threads: routes their messages, and turns an exit, crash or stall into one ParallelError. */
 class RankWatch {
   stopping = false;
+  failure: ParallelError | null = null;
   readonly #group: WorkerGroup;
   readonly #comm: CommBuffers;
   readonly #ctl: Int32Array;
-  readonly #params: Map<string, { shape: readonly number[]; data: Float32Array | Float64Array; size: number }>;
-  readonly #timeoutMs: number;
-  #failure: ParallelError | null = null;
   #graceTimer: NodeJS.Timeout | null = null;
-  #waiter: { kind: string; seq: number; left: Set<number>; resolve: () => void; reject: (e: Error) => void } | null = null;
+  /** Who waits for what: "kind:seq" → the ranks still to report. */
+  readonly #waiters = new Map<string, Waiter>();
   /** Reports that came before their waitAll: "kind:seq" → the ranks that sent one. */
   readonly #arrived = new Map<string, Set<number>>();
   readonly #listeners: (() => void)[] = [];
 
-  constructor(group: WorkerGroup, comm: CommBuffers, ctl: Int32Array, model: DLRM, timeoutMs: number) {
+  constructor(group: WorkerGroup, comm: CommBuffers, ctl: Int32Array) {
     this.#group = group;
     this.#comm = comm;
     this.#ctl = ctl;
-    this.#params = new Map(model.namedParameters());
-    this.#timeoutMs = timeoutMs;
     group.workers.forEach((w, r) => {
       const onMessage = (m: RankMessage): void => this.#onMessage(r, m);
       const onError = (e: Error): void => this.#fail(new ParallelError(`rank ${r} crashed ${this.#where(r)}: ${e.message}`, this.#at(r)));
@@ -341,6 +354,7 @@ class RankWatch {
   detach(): void {
     for (const off of this.#listeners) off();
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
+    for (const w of this.#waiters.values()) clearInterval(w.watchdog);
   }
 
   /**
@@ -348,19 +362,18 @@ class RankWatch {
    * or when no rank has made progress for timeoutMs (longer than a rank's own wait for a
    * peer, so that a rank stuck in a collective reports first, naming the peer).
    */
-  waitAll(kind: "ready" | "done" | "params", seq: number, timeoutMs: number): Promise<void> {
-    if (this.#failure !== null) return Promise.reject(this.#failure);
+  waitAll(kind: "ready" | "done", seq: number, timeoutMs: number): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
     const N = this.#group.workers.length;
-    const key = arrivalKey(kind, seq);
+    const key = `${kind}:${seq}`;
     const arrived = this.#arrived.get(key) ?? new Set<number>();
-    if (arrived.size === N) {
-      this.#arrived.delete(key); // every rank reported before anyone waited (a step issued early)
-      return Promise.resolve();
-    }
+    this.#arrived.delete(key);
+    if (arrived.size === N) return Promise.resolve(); // every rank reported before anyone waited
     return new Promise<void>((resolve, reject) => {
       let lastBeat = this.#heartbeats();
       let lastProgress = performance.now();
       const limit = kind === "ready" ? timeoutMs : 1.5 * timeoutMs + 1_000;
+      const left = new Set(Array.from({ length: N }, (_, r) => r).filter((r) => !arrived.has(r)));
       const watchdog = setInterval(() => {
         const beat = this.#heartbeats();
         const now = performance.now();
@@ -368,26 +381,28 @@ class RankWatch {
           lastBeat = beat;
           lastProgress = now;
         } else if (now - lastProgress > limit) {
-          const waiting = [...(this.#waiter?.left ?? [])];
+          const waiting = [...left];
           const where = waiting.map((r) => `rank ${r} ${this.#where(r)}`).join("; ");
           const what = kind === "ready" ? `did not start within ${timeoutMs} ms` : `made no progress for ${Math.round(limit)} ms`;
           this.#fail(new ParallelError(`${where} ${what}`, waiting.length === 1 ? this.#at(waiting[0] as number) : {}));
         }
       }, Math.max(10, Math.min(1_000, timeoutMs / 4)));
-      const finish = (err: Error | null): void => {
+      const done = (): void => {
         clearInterval(watchdog);
-        this.#waiter = null;
-        this.#arrived.delete(key);
-        if (err === null) resolve();
-        else reject(err);
+        this.#waiters.delete(key);
       };
-      this.#waiter = {
-        kind,
-        seq,
-        left: new Set(Array.from({ length: N }, (_, r) => r).filter((r) => !arrived.has(r))),
-        resolve: () => finish(null),
-        reject: (e) => finish(e),
-      };
+      this.#waiters.set(key, {
+        left,
+        watchdog,
+        resolve: () => {
+          done();
+          resolve();
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
     });
   }
 
@@ -396,23 +411,14 @@ class RankWatch {
       this.#onRankError(r, m);
       return;
     }
-    if (m.type === "params") {
-      try {
-        this.#apply(m.blocks);
-      } catch (e) {
-        this.#fail(e instanceof ParallelError ? e : new ParallelError(String(e)));
-        return;
-      }
-    }
-    const seq = m.type === "ready" ? 0 : m.seq;
-    const w = this.#waiter;
-    if (w !== null && w.kind === m.type && w.seq === seq) {
+    const key = `${m.type}:${m.type === "ready" ? 0 : m.seq}`;
+    const w = this.#waiters.get(key);
+    if (w !== undefined) {
       w.left.delete(r);
       if (w.left.size === 0) w.resolve();
       return;
     }
-    // Nobody waits for this yet (the main thread is still busy with the step before): keep it.
-    const key = arrivalKey(m.type, seq);
+    // Nobody waits for this yet: keep it.
     const arrived = this.#arrived.get(key) ?? new Set<number>();
     arrived.add(r);
     this.#arrived.set(key, arrived);
@@ -441,23 +447,11 @@ class RankWatch {
   }
 
   #fail(e: ParallelError): void {
-    if (this.#failure !== null || this.stopping) return;
-    this.#failure = e;
+    if (this.failure !== null || this.stopping) return;
+    this.failure = e;
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
     abortAll(this.#comm); // wake every rank still waiting in a collective
-    this.#waiter?.reject(e);
-  }
-
-  /** Copy exported blocks into the main thread's model. */
-  #apply(blocks: readonly ParamBlock[]): void {
-    for (const b of blocks) {
-      const p = this.#params.get(b.name);
-      if (p === undefined) throw new ParallelError(`trainHybrid: a rank exported ${b.name}, which the model does not have`);
-      const rowLen = p.shape.length > 1 ? p.size / (p.shape[0] as number) : 1;
-      const at = b.rowStart * rowLen;
-      if (at + b.data.length > p.size) throw new ParallelError(`trainHybrid: rows of ${b.name} from ${b.rowStart} overrun its ${p.shape[0]} rows`);
-      p.data.set(b.data, at);
-    }
+    for (const w of [...this.#waiters.values()]) w.reject(e);
   }
 
   #heartbeats(): number {
@@ -477,42 +471,10 @@ class RankWatch {
   }
 }
 
-function arrivalKey(kind: string, seq: number): string {
-  return `${kind}:${seq}`;
-}
-
-/** What a rank needs to rebuild the optimizer: its kind and hyperparameters. */
-function optimizerSpec(opt: Optimizer, model: DLRM): OptimizerSpec {
-  const own = new Set(model.parameters());
-  if (opt.params.length !== own.size || !opt.params.every((p) => own.has(p))) {
-    throw new ParallelError("trainHybrid: the optimizer must cover exactly the model's parameters (each rank rebuilds it for its share)");
-  }
-  const hasState = (state: (i: number) => unknown): boolean => opt.params.some((_, i) => state(i) !== null);
-  if (opt instanceof SGD) return { kind: "sgd", lr: opt.lr };
-  if (opt instanceof Adagrad) {
-    if (hasState((i) => opt.state(i))) throw new ParallelError("trainHybrid: the Adagrad optimizer has already taken steps; the ranks start their state from zero");
-    // Each rank rebuilds the optimizer over its own parameters (MLP replicas, table shards):
-    // the weight decay travels by parameter name.
-    const names = new Map(model.namedParameters().map(([name, p]) => [p, name]));
-    const weightDecay: Record<string, number> = {};
-    opt.params.forEach((p, i) => {
-      const wd = opt.weightDecay[i] as number;
-      if (wd > 0) weightDecay[names.get(p) as string] = wd;
-    });
-    return { kind: "adagrad", lr: opt.lr, eps: opt.eps, initialAccumulator: opt.initialAccumulator, weightDecay };
-  }
-  if (opt instanceof RowWiseAdagrad) {
-    if (hasState((i) => opt.state(i))) throw new ParallelError("trainHybrid: the RowWiseAdagrad optimizer has already taken steps; the ranks start their state from zero");
-    return { kind: "rowwise-adagrad", lr: opt.lr, eps: opt.eps };
-  }
-  throw new ParallelError(`trainHybrid: optimizer ${opt.constructor.name} is not supported (SGD, Adagrad, RowWiseAdagrad)`);
-}
-
-function checkPlan(plan: ShardingPlan, N: number, model: DLRM): void {
-  const c = model.config;
-  if (plan.ranks !== N) throw new ParallelError(`trainHybrid: the sharding plan is for ${plan.ranks} ranks, not ${N}`);
-  if (plan.embeddingDim !== c.embedding_dim) throw new ParallelError(`trainHybrid: the sharding plan has dim ${plan.embeddingDim}, the model ${c.embedding_dim}`);
+function checkPlan(plan: ShardingPlan, N: number, c: DLRMConfig): void {
+  if (plan.ranks !== N) throw new ParallelError(`hybrid: the sharding plan is for ${plan.ranks} ranks, not ${N}`);
+  if (plan.embeddingDim !== c.embedding_dim) throw new ParallelError(`hybrid: the sharding plan has dim ${plan.embeddingDim}, the model ${c.embedding_dim}`);
   if (plan.tables.length !== c.table_sizes.length || plan.tables.some((t, i) => t.rows !== c.table_sizes[i])) {
-    throw new ParallelError("trainHybrid: the sharding plan's tables do not match the model's table sizes");
+    throw new ParallelError("hybrid: the sharding plan's tables do not match the model's table sizes");
   }
 }

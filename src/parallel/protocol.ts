@@ -17,6 +17,7 @@
 // Glossary: N ranks, r a rank, B batch, E embedding dim.
 
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
 import type { CommBuffers } from "./collectives.ts";
 import type { ShardingPlan } from "./plan.ts";
 import type { StagingLayout } from "./staging.ts";
@@ -33,7 +34,8 @@ export const PHASES = [
   "embedding backward",
   "all-reduce",
   "update",
-  "export",
+  "predict",
+  "save",
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
@@ -41,9 +43,13 @@ export type Phase = (typeof PHASES)[number];
 export const STEP_PHASES = ["lookup", "all-to-all forward", "MLP forward", "MLP backward", "all-to-all backward", "embedding backward", "all-reduce", "update"] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
 
+/** Train a step on a staged batch. */
 export const CMD_STEP = 1;
-export const CMD_EXPORT = 2;
-export const CMD_STOP = 3;
+/** Predict a staged batch into its slot. */
+export const CMD_PREDICT = 2;
+/** Write this rank's pieces into a checkpoint file; the request (a SaveRequest) waits on the rank's port. */
+export const CMD_SAVE = 3;
+export const CMD_STOP = 4;
 
 /** Control word indices. */
 export const SEQ = 0;
@@ -76,12 +82,6 @@ export const RES_CPU = 4;
 export const RES_TIMES = 5;
 export const numberWords = (N: number): number => SLOTS + RESULT_FIELDS * SLOTS * N;
 
-export type OptimizerSpec =
-  | { kind: "sgd"; lr: number }
-  /** weightDecay: by parameter name (state_dict names; absent = 0) */
-  | { kind: "adagrad"; lr: number; eps: number; initialAccumulator: number; weightDecay: Record<string, number> }
-  | { kind: "rowwise-adagrad"; lr: number; eps: number };
-
 /**
  * A deliberate failure, for tests of the failure path: rank `rank` exits (as a crash
  * would), throws, or stalls for `ms` when it enters `phase` of step `step`.
@@ -102,6 +102,8 @@ export interface RankInit {
   config: DLRMConfig;
   plan: ShardingPlan;
   optimizer: OptimizerSpec;
+  /** Where the parameters come from: the model's streams of a seed, or a checkpoint (with its optimizer state, to resume). */
+  source: { kind: "seed"; seed: number } | { kind: "file"; path: string; withOptimizer: boolean };
   comm: CommBuffers;
   control: SharedArrayBuffer;
   numbers: SharedArrayBuffer;
@@ -110,18 +112,17 @@ export interface RankInit {
   fault: Fault | null;
 }
 
-/** A parameter (or the rows [rowStart, …) of one) as it travels between threads. */
-export interface ParamBlock {
-  name: string;
-  rowStart: number;
-  data: Float32Array;
+/** What a rank reads from its port when told CMD_SAVE: the temporary file and the byte offset of each tensor in it. */
+export interface SaveRequest {
+  tmp: string;
+  offsets: [string, number][];
+  withOptimizer: boolean;
 }
 
 /** Messages from a rank to the main thread. */
 export type RankMessage =
   | { type: "ready"; rank: number }
   | { type: "done"; rank: number; seq: number }
-  | { type: "params"; rank: number; seq: number; blocks: ParamBlock[] }
   | {
       type: "error";
       rank: number;

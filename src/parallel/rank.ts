@@ -1,44 +1,48 @@
-// One rank of the hybrid-parallel DLRM step (the DLRM paper's scheme, see
-// docs/parallelism.md): model parallel for the embedding tables, data parallel for the MLPs.
+// One rank of the hybrid-parallel DLRM (the DLRM paper's scheme, see docs/parallelism.md):
+// model parallel for the embedding tables, data parallel for the rest.
 //
-// A rank holds
-//   - its shards of the embedding tables (whole tables or row ranges, by the sharding plan),
-//     with their optimizer state: nobody else has these rows;
-//   - a replica of the bottom and top MLPs, identical on every rank at every step;
-//   - the slice [start, end) of every batch it runs the MLPs on.
+// A rank holds, for the whole run,
+//   - its shards of the embedding tables (whole tables or row ranges, by the sharding plan)
+//     and their optimizer state: nobody else ever has these rows. It makes them itself, in
+//     its own wasm memory: from the model's counter-based streams (src/dlrm/init.ts: the same
+//     values whatever the worker count or row split), or read straight from a checkpoint
+//     file at their byte offsets; and at a save it writes them at their offsets of the new
+//     file (src/dlrm/checkpoint.ts);
+//   - a replica of the head (DLRMHead: bottom MLP, interaction, top MLP, loss; the very code
+//     one thread runs), identical on every rank at every step;
+//   - the slice [start, end) of every batch it runs the head on.
 //
-// A step, phase by phase:
+// A training step, phase by phase:
 //   lookup               pool its shards for the whole batch: (B, E) per shard
 //   all-to-all forward   (the butterfly shuffle) send each rank the rows of its slice; receive
 //                        the pooled vectors of every table for its own slice
-//   MLP forward          bottom MLP, interaction, top MLP and the loss on its slice
-//   MLP backward         gradients of the MLPs and of the pooled vectors of its slice; the loss
+//   MLP forward          the head's forward and loss on its slice
+//   MLP backward         gradients of the head and of the pooled vectors of its slice; the loss
 //                        is a sum over the slice seeded with 1/B, so that what is
 //                        differentiated is the mean loss over the whole batch
 //   all-to-all backward  return each pooled-vector gradient to the owner of that table shard
 //   embedding backward   owners turn (B, E) pooled-vector gradients into row-sparse table gradients
-//   all-reduce           sum the MLP gradients over the ranks (fixed order: the same bits everywhere)
-//   update               the optimizer: dense rule on the MLPs (the same on every rank), sparse
-//                        row updates on the rank's own shards
+//   all-reduce           sum the head's gradients over the ranks (fixed order: the same bits everywhere)
+//   update               the optimizer (src/optim/make.ts): the same dense update on every
+//                        replica, sparse row updates on the rank's own shards
+// A prediction is the first three phases without gradients, each rank writing the
+// predictions of its slice into the staging slot.
 //
 // Glossary: N ranks, r this rank, q a peer, B batch, Bm = end - start this rank's slice, Dd
 // dense features, E embedding dim, F tables, S_q shards held by rank q, L_t lookups of
 // table t in the batch.
 
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { noGrad } from "../autograd/tape.ts";
+import { openCheckpoint, readPiece, writePieces, type CheckpointPiece } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { MLP } from "../nn/linear.ts";
-import { embeddingBag } from "../ops/embedding_bag.ts";
-import { catInteraction, dotInteraction } from "../ops/interaction.ts";
-import { bce, mse } from "../ops/loss.ts";
-import { reshape } from "../ops/shape.ts";
-import { Adagrad } from "../optim/adagrad.ts";
-import type { Optimizer } from "../optim/optimizer.ts";
-import { RowWiseAdagrad } from "../optim/rowwise_adagrad.ts";
-import { SGD } from "../optim/sgd.ts";
-import { Rng } from "../tensor/rng.ts";
-import { readFileSync } from "node:fs";
-import { OpError } from "../tensor/shape.ts";
+import { fillInitial } from "../dlrm/init.ts";
+import { DLRMHead, tableParameter } from "../dlrm/model.ts";
 import { kernels } from "../kernels/index.ts";
+import { embeddingBag } from "../ops/embedding_bag.ts";
+import { makeOptimizer, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { OpError } from "../tensor/shape.ts";
 import { allocFloat, withResidentStorage, withStepArena } from "../tensor/storage.ts";
 import { empty, IndexTensor, Tensor } from "../tensor/tensor.ts";
 import { Communicator } from "./collectives.ts";
@@ -58,8 +62,6 @@ import {
   statusPhase,
   statusStep,
   type Fault,
-  type OptimizerSpec,
-  type ParamBlock,
   type Phase,
   type RankInit,
 } from "./protocol.ts";
@@ -67,6 +69,8 @@ import { slotViews, type SlotViews } from "./staging.ts";
 
 interface OwnShard {
   shard: Shard;
+  /** The table's state_dict name. */
+  name: string;
   weight: Tensor; // (rowEnd - rowStart, E)
   label: string;
 }
@@ -77,10 +81,10 @@ export class Rank {
   readonly E: number;
   readonly config: DLRMConfig;
   readonly comm: Communicator;
-  readonly bot: MLP;
-  readonly top: MLP;
+  readonly head: DLRMHead;
   readonly own: OwnShard[];
   readonly optimizer: Optimizer;
+  readonly #spec: OptimizerSpec;
   /** S_q: shards held by each rank. */
   readonly #shardsOf: number[];
   /** Per table: where its shards sit, in row order: (owner rank, position in the owner's list). */
@@ -92,8 +96,8 @@ export class Rank {
   readonly #recv: Float32Array;
   readonly #recvGrad: Float32Array;
   readonly #dPooled: Float32Array;
-  /** The MLP parameters (bot_l.*, top_l.*) and their gradients, back to back in one array. */
-  readonly #mlp: [string, Tensor][];
+  /** The head's parameters (bot_l.*, top_l.*) and their gradients, back to back in one array. */
+  readonly #headParams: [string, Tensor][];
   readonly #flatGrad: Float32Array;
   readonly #slots: SlotViews[];
   readonly #control: Int32Array;
@@ -104,53 +108,45 @@ export class Rank {
   #phaseStart = 0;
   readonly #times = new Float64Array(STEP_PHASES.length);
 
-  constructor(init: RankInit, params: readonly ParamBlock[]) {
+  constructor(init: RankInit) {
     const { config, plan } = init;
     this.r = init.rank;
     this.N = init.ranks;
     this.E = config.embedding_dim;
     this.config = config;
+    this.#spec = init.optimizer;
     this.#control = new Int32Array(init.control);
     this.#numbers = new Float64Array(init.numbers);
     this.#fault = init.fault;
     this.comm = new Communicator(init.comm, this.r, { timeoutMs: init.timeoutMs });
     this.#slots = init.staging.slots.map((b) => slotViews(init.staging.layout, b));
+    this.enter("starting", -1);
 
-    // Long-lived arrays (parameters, their gradient buffer, optimizer state) are resident
-    // in this thread's wasm memory, where the kernels use them without a copy.
-    const byName = new Map(params.map((b) => [b.name, b]));
-    const take = (name: string, n: number): Float32Array => {
-      const b = byName.get(name);
-      if (b === undefined) throw new Error(`rank ${this.r}: no initial value for ${name}`);
-      if (b.data.length !== n) throw new Error(`rank ${this.r}: initial value of ${name} has ${b.data.length} values, expected ${n}`);
-      return b.data;
-    };
+    // Long-lived arrays (parameters, their gradient buffer, optimizer state) are resident in
+    // this thread's wasm memory, where the kernels use them without a copy.
+    const source = init.source;
     const built = withResidentStorage(() => {
-      // The MLP replicas: built at any initial value, then given the main thread's values.
-      const rng = new Rng(0);
-      const bot = new MLP(config.bottom_mlp, "relu", rng);
-      const top = new MLP(config.top_mlp, "sigmoid", rng);
-      const mlp = [...bot.namedParameters("bot_l."), ...top.namedParameters("top_l.")];
-      let P = 0;
-      for (const [name, p] of mlp) {
-        p.data.set(take(name, p.size));
-        P += p.size;
-      }
-      // The table shards this rank owns.
-      const own = (plan.perRank[this.r]?.shards ?? []).map((shard) => {
+      const head = new DLRMHead(config, source.kind === "seed" ? source.seed : null);
+      const own = (plan.perRank[this.r]?.shards ?? []).map((shard): OwnShard => {
         const rows = shard.rowEnd - shard.rowStart;
+        const name = tableParameter(shard.table);
         const weight = empty([rows, this.E], { requiresGrad: true }); // (rows, E)
-        weight.data.set(take(`emb_l.${shard.table}.weight`, rows * this.E));
+        if (source.kind === "seed") fillInitial(source.seed, name, [config.table_sizes[shard.table] as number, this.E], weight.data, shard.rowStart * this.E);
         const label = shard.whole ? `table ${shard.table}` : `table ${shard.table} rows [${shard.rowStart}, ${shard.rowEnd})`;
-        return { shard, weight, label };
+        return { shard, name, weight, label };
       });
-      return { bot, top, mlp, own, flatGrad: allocFloat("float32", P) as Float32Array };
+      const headParams = head.namedParameters();
+      const P = headParams.reduce((a, [, p]) => a + p.size, 0);
+      const optimizer = makeOptimizer(init.optimizer, [...headParams, ...own.map((o): [string, Tensor] => [o.name, o.weight])]);
+      return { head, own, headParams, optimizer, flatGrad: allocFloat("float32", P) as Float32Array };
     });
-    this.bot = built.bot;
-    this.top = built.top;
-    this.#mlp = built.mlp;
+    this.head = built.head;
     this.own = built.own;
+    this.#headParams = built.headParams;
+    this.optimizer = built.optimizer;
     this.#flatGrad = built.flatGrad;
+    if (source.kind === "file") withResidentStorage(() => this.#load(source.path, source.withOptimizer));
+
     this.#shardsOf = plan.perRank.map((rp) => rp.shards.length);
     this.#tablesOf = plan.perRank.map((rp) => rp.shards.map((x) => x.table));
     this.#sources = plan.tables.map((tp) =>
@@ -167,7 +163,58 @@ export class Rank {
     this.#recv = resident(maxSlice * totalShards * this.E);
     this.#recvGrad = resident(Bmax * nOwn * this.E);
     this.#dPooled = resident(Bmax * this.E);
-    this.optimizer = makeOptimizer(init.optimizer, [...this.#mlp, ...this.own.map((o): [string, Tensor] => [`emb_l.${o.shard.table}.weight`, o.weight])]);
+  }
+
+  /**
+   * The pieces this rank holds of a checkpoint: (rank 0 only) the head and its optimizer
+   * state, and its own table rows with theirs. A state tensor's first dimension is its
+   * parameter's rows, so rows [a, b) of a shard are elements [a·perRow, b·perRow) of it.
+   */
+  #pieces(withOptimizer: boolean): { piece: CheckpointPiece; fullShape: number[] }[] {
+    const out: { piece: CheckpointPiece; fullShape: number[] }[] = [];
+    const params = this.optimizer.params;
+    const add = (name: string, p: Tensor, fullShape: number[], rowStart: number, rowSparse: boolean): void => {
+      const perRow = fullShape.slice(1).reduce((a, b) => a * b, 1);
+      out.push({ piece: { name, first: rowStart * perRow, data: p.data as Float32Array }, fullShape });
+      if (!withOptimizer) return;
+      const i = params.indexOf(p);
+      for (const s of stateTensors(this.#spec, fullShape, rowSparse)) {
+        const stPerRow = s.shape.slice(1).reduce((a, b) => a * b, 1);
+        out.push({ piece: { name: stateTensorName(name, s.key), first: rowStart * stPerRow, data: stateArray(this.optimizer, i, s.key) as Float32Array }, fullShape: s.shape });
+      }
+    };
+    if (this.r === 0) for (const [name, p] of this.#headParams) add(name, p, [...p.shape], 0, false);
+    for (const o of this.own) add(o.name, o.weight, [this.config.table_sizes[o.shard.table] as number, this.E], o.shard.rowStart, true);
+    return out;
+  }
+
+  /** Read this rank's parameters (and optimizer state) from a checkpoint, by positional reads of its own rows only. */
+  #load(path: string, withOptimizer: boolean): void {
+    const index = openCheckpoint(path, this.config, withOptimizer ? this.#spec : null);
+    const fd = openSync(path, "r");
+    try {
+      // Every rank needs the head; rank 0's list has it, the others read it here.
+      if (this.r !== 0) for (const [name, p] of this.#headParams) readPiece(index, name, 0, p.data as Float32Array, fd);
+      if (this.r !== 0 && withOptimizer) {
+        for (const [name, p] of this.#headParams) {
+          const i = this.optimizer.params.indexOf(p);
+          for (const s of stateTensors(this.#spec, p.shape, false)) readPiece(index, stateTensorName(name, s.key), 0, stateArray(this.optimizer, i, s.key) as Float32Array, fd);
+        }
+      }
+      for (const { piece } of this.#pieces(withOptimizer)) readPiece(index, piece.name, piece.first, piece.data, fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Write this rank's pieces (parameters and optimizer state) into the checkpoint file being made at tmp. */
+  save(tmp: string, offsets: ReadonlyMap<string, number>, withOptimizer: boolean): void {
+    const fd = openSync(tmp, "r+");
+    try {
+      writePieces(fd, offsets, this.#pieces(withOptimizer).map((x) => x.piece), tmp);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Record where this rank is (for errors and the main thread's watchdog), and time the phase it leaves. */
@@ -204,11 +251,18 @@ export class Rank {
    * this rank's own buffers.
    */
   trainStep(step: number, slot: number, lr: number): void {
-    withStepArena(() => this.#trainStep(step, slot, lr));
+    withStepArena(() => this.#run(step, slot, lr));
   }
 
-  #trainStep(step: number, slot: number, lr: number): void {
+  /** Predictions of the batch in staging slot `slot`: each rank writes its slice's into the slot. */
+  predict(step: number, slot: number): void {
+    withStepArena(() => noGrad(() => this.#run(step, slot, null)));
+  }
+
+  /** A training step (lr a number) or a prediction (lr null) on the batch in slot. */
+  #run(step: number, slot: number, lr: number | null): void {
     const { N, r, E } = this;
+    const train = lr !== null;
     const views = this.#slots[slot] as SlotViews;
     const B = views.header[0] as number;
     const [start, end] = batchSlice(B, N, r);
@@ -219,25 +273,27 @@ export class Rank {
     const sliceLen = (q: number): number => (slices[q] as [number, number])[1] - (slices[q] as [number, number])[0];
     this.#times.fill(0);
     const cpu0 = threadCpuMs();
-    const tag = (what: string): string => `${what} (step ${step})`;
+    const tag = (what: string): string => `${what} (${train ? "step" : "prediction batch"} ${step})`;
 
-    // Gradients start at zero; the MLP ones accumulate straight into the all-reduce buffer.
-    kernels.fill_zero(this.#flatGrad.length, this.#flatGrad, 0);
-    let at = 0;
-    for (const [, p] of this.#mlp) {
-      p.grad = this.#flatGrad.subarray(at, at + p.size);
-      at += p.size;
+    if (train) {
+      // Gradients start at zero; the head's accumulate straight into the all-reduce buffer.
+      kernels.fill_zero(this.#flatGrad.length, this.#flatGrad, 0);
+      let at = 0;
+      for (const [, p] of this.#headParams) {
+        p.grad = this.#flatGrad.subarray(at, at + p.size);
+        at += p.size;
+      }
+      for (const o of this.own) o.weight.zeroGrad();
     }
-    for (const o of this.own) o.weight.zeroGrad();
 
     // Lookup: every own shard, the whole batch.
-    this.enter("lookup", step);
+    this.enter(train ? "lookup" : "predict", step);
     const pooled = this.own.map((o) => this.#pool(o, views, B)); // each (B, E)
 
     // All-to-all forward: rank q gets rows [start_q, end_q) of every pooled shard, shard after shard.
-    this.enter("all-to-all forward", step);
+    if (train) this.enter("all-to-all forward", step);
     const send = this.#send.subarray(0, B * nOwn * E); // blocks for q = 0 .. N-1, each (S_r, B_q, E)
-    at = 0;
+    let at = 0;
     for (let q = 0; q < N; q++) {
       const [qs, qe] = slices[q] as [number, number];
       for (const p of pooled) {
@@ -260,8 +316,8 @@ export class Rank {
       at += Bm * (this.#shardsOf[q] as number) * E;
     }
 
-    // MLP forward on the slice. The pooled vectors become leaves whose gradients go back to the owners.
-    this.enter("MLP forward", step);
+    // The head on the slice. The pooled vectors become leaves whose gradients go back to the owners.
+    if (train) this.enter("MLP forward", step);
     const embs = this.#sources.map((srcs) => {
       const block = (s: { owner: number; index: number }): Float32Array => {
         const o = (fromOffset[s.owner] as number) + s.index * Bm * E;
@@ -279,7 +335,7 @@ export class Rank {
           data[i] = s;
         }
       }
-      return new Tensor(data, [Bm, E], true); // (Bm, E)
+      return new Tensor(data, [Bm, E], train); // (Bm, E)
     });
     const res = resultBase(r, slot);
     const out = this.#numbers;
@@ -291,23 +347,25 @@ export class Rank {
     if (Bm > 0) {
       const Dd = this.config.dense_features;
       const dense = new Tensor(views.dense.subarray(start * Dd, end * Dd), [Bm, Dd]); // (Bm, Dd)
-      const labels = new Tensor(views.labels.subarray(start, end), [Bm]); // (Bm,)
-      const x = this.bot.forward(dense); // (Bm, E)
-      const z =
-        this.config.interaction === "dot"
-          ? dotInteraction(x, embs, { self: this.config.interaction_itself }) // (Bm, W)
-          : catInteraction(x, embs); // (Bm, W)
-      const p = this.top.forward(z); // (Bm, 1)
-      const pred = reshape(p, [Bm]); // (Bm,)
+      const pred = this.head.forward(dense, embs); // (Bm,)
+      if (!train) {
+        views.pred.set(pred.data, start);
+        this.enter("waiting for a command", step);
+        return;
+      }
       const bad = pred.data.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) {
         // Diverged: the main thread stops the run with the sample's index in the batch.
         out[res + RES_BAD_INDEX] = start + bad;
         out[res + RES_BAD_VALUE] = pred.data[bad] as number;
       } else {
-        loss = this.config.loss === "bce" ? bce(pred, labels, { reduction: "sum" }) : mse(pred, labels, { reduction: "sum" });
+        loss = this.head.criterion(pred, new Tensor(views.labels.subarray(start, end), [Bm]), "sum");
         out[res + RES_LOSS] = loss.item();
       }
+    }
+    if (!train) {
+      this.enter("waiting for a command", step);
+      return;
     }
 
     // MLP backward: d(Σ_slice l_b / B) = the slice's share of d(mean loss over the batch).
@@ -350,7 +408,7 @@ export class Rank {
       (pooled[i] as Tensor).backward(dPooled);
     });
 
-    // All-reduce of the MLP gradients.
+    // All-reduce of the head's gradients.
     this.enter("all-reduce", step);
     this.comm.allReduce(this.#flatGrad, tag("all-reduce of the MLP gradients"));
 
@@ -383,14 +441,6 @@ export class Rank {
       perSampleWeights: f.weights === null ? null : new Tensor(f.weights, [Ls]),
       table: o.label,
     });
-  }
-
-  /** Copies of this rank's parameters for the main thread: its shards, and (rank 0) the MLPs. */
-  exportParams(): ParamBlock[] {
-    const blocks: ParamBlock[] = [];
-    if (this.r === 0) for (const [name, p] of this.#mlp) blocks.push({ name, rowStart: 0, data: Float32Array.from(p.data) });
-    for (const o of this.own) blocks.push({ name: `emb_l.${o.shard.table}.weight`, rowStart: o.shard.rowStart, data: Float32Array.from(o.weight.data) });
-    return blocks;
   }
 }
 
@@ -447,15 +497,4 @@ export function threadCpuMs(): number {
     schedstat = false;
     return Number.NaN;
   }
-}
-
-/** The optimizer over this rank's parameters, named as in the model's state_dict (a table shard by its table). */
-function makeOptimizer(spec: OptimizerSpec, named: [string, Tensor][]): Optimizer {
-  const params = named.map(([, p]) => p);
-  if (spec.kind === "adagrad") {
-    const weightDecay = named.map(([name]) => spec.weightDecay[name] ?? 0);
-    return new Adagrad(params, { lr: spec.lr, eps: spec.eps, initialAccumulator: spec.initialAccumulator, weightDecay });
-  }
-  if (spec.kind === "rowwise-adagrad") return new RowWiseAdagrad(params, { lr: spec.lr, eps: spec.eps });
-  return new SGD(params, { lr: spec.lr });
 }

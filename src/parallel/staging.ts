@@ -8,6 +8,7 @@
 //   header   Int32 (1 + F)          B, then L_t for each table
 //   dense    Float32 (Bmax·Dd)      rows of the batch
 //   labels   Float32 (Bmax)
+//   pred     Float32 (Bmax)         predictions, written by the ranks (each its slice)
 //   per table t:
 //     offsets  Int32 (Bmax + 1)     CSR: bag b is indices[offsets[b] .. offsets[b+1])
 //     indices  Int32 (cap_t)        cap_t = Bmax · (longest bag of table t in the data)
@@ -30,20 +31,29 @@ export interface SlotViews {
   header: Int32Array; // (1 + F,)
   dense: Float32Array; // (Bmax, Dd)
   labels: Float32Array; // (Bmax,)
+  pred: Float32Array; // (Bmax,)
   tables: { offsets: Int32Array; indices: Int32Array; weights: Float32Array | null }[];
 }
 
-/** The layout that fits every batch of at most maxBatch samples of this dataset. */
-export function stagingLayout(data: Dataset, maxBatch: number): StagingLayout {
-  const F = data.sparse.length;
-  const tables = data.sparse.map((f) => {
+/** The layout that fits every batch of at most maxBatch samples of any of these datasets (training and evaluation data). */
+export function stagingLayout(datasets: readonly Dataset[], maxBatch: number): StagingLayout {
+  const first = datasets[0];
+  if (first === undefined) throw new Error("stagingLayout: no dataset");
+  const F = first.sparse.length;
+  const tables = first.sparse.map((_, t) => {
     let longest = 0;
-    for (let i = 0; i < data.n; i++) longest = Math.max(longest, (f.offsets[i + 1] as number) - (f.offsets[i] as number));
-    return { capacity: maxBatch * longest, weights: f.weights !== null };
+    let weights = false;
+    for (const data of datasets) {
+      const f = data.sparse[t];
+      if (f === undefined) throw new Error(`stagingLayout: a dataset has ${data.sparse.length} sparse features, another ${F}`);
+      for (let i = 0; i < data.n; i++) longest = Math.max(longest, (f.offsets[i + 1] as number) - (f.offsets[i] as number));
+      weights ||= f.weights !== null;
+    }
+    return { capacity: maxBatch * longest, weights };
   });
-  let words = 1 + F + maxBatch * data.denseFeatures + maxBatch;
+  let words = 1 + F + maxBatch * first.denseFeatures + 2 * maxBatch;
   for (const t of tables) words += maxBatch + 1 + t.capacity * (t.weights ? 2 : 1);
-  return { maxBatch, denseFeatures: data.denseFeatures, tables, bytes: 4 * words };
+  return { maxBatch, denseFeatures: first.denseFeatures, tables, bytes: 4 * words };
 }
 
 /** Typed views of one slot (the same on the main thread and in every rank). */
@@ -60,12 +70,13 @@ export function slotViews(layout: StagingLayout, buffer: SharedArrayBuffer): Slo
   const header = take(i32, 1 + layout.tables.length);
   const dense = take(f32, Bmax * layout.denseFeatures);
   const labels = take(f32, Bmax);
+  const pred = take(f32, Bmax);
   const tables = layout.tables.map((t) => ({
     offsets: take(i32, Bmax + 1),
     indices: take(i32, t.capacity),
     weights: t.weights ? take(f32, t.capacity) : null,
   }));
-  return { header, dense, labels, tables };
+  return { header, dense, labels, pred, tables };
 }
 
 /**
@@ -92,6 +103,10 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
   }
   data.sparse.forEach((f, t) => {
     const dst = slot.tables[t] as SlotViews["tables"][number];
+    const need = rows === null ? (f.offsets[start + B] as number) - (f.offsets[start] as number) : bagsLength(f.offsets, rows, B);
+    if (need > dst.indices.length) {
+      throw new Error(`stageBatch: table ${t}'s ${need} lookups in this batch exceed the staging capacity of ${dst.indices.length} (the layout was made for shorter bags: give every dataset to stagingLayout)`);
+    }
     const offsets = dst.offsets;
     const weights = dst.weights !== null && f.weights !== null ? { dst: dst.weights, src: f.weights } : null;
     let L: number;
@@ -115,6 +130,15 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
         offsets[i + 1] = L;
       }
     }
+    // A slot with room for weights and a dataset without them (evaluation data): weight 1.
+    if (dst.weights !== null && f.weights === null) dst.weights.fill(1, 0, L);
     slot.header[1 + t] = L;
   });
+}
+
+/** Lookups of the samples rows[0 .. B) in a feature with these offsets. */
+function bagsLength(offsets: Int32Array, rows: Int32Array, B: number): number {
+  let L = 0;
+  for (let i = 0; i < B; i++) L += (offsets[(rows[i] as number) + 1] as number) - (offsets[rows[i] as number] as number);
+  return L;
 }

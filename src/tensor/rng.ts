@@ -5,6 +5,12 @@
 // (Math.imul, >>>, ^) are used, so the stream does not depend on the platform. Floats are
 // built from the top 24 bits (uniform) or by Box–Muller in float64 (normal).
 
+/** What Rng.getState returns: the four xoshiro128** words and any cached second normal. */
+export interface RngState {
+  words: number[];
+  spareNormal: number | null;
+}
+
 export class Rng {
   #s0 = 0;
   #s1 = 0;
@@ -90,6 +96,23 @@ export class Rng {
       a[j] = t;
     }
     return a;
+  }
+
+  /** The generator's whole state, as plain numbers (for checkpoints: a resumed run continues the same stream). */
+  getState(): RngState {
+    return { words: [this.#s0 >>> 0, this.#s1 >>> 0, this.#s2 >>> 0, this.#s3 >>> 0], spareNormal: Number.isNaN(this.#spareNormal) ? null : this.#spareNormal };
+  }
+
+  /** A generator that continues from a state getState() returned. */
+  static fromState(state: RngState): Rng {
+    const w = state.words;
+    if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32) || w.every((x) => x === 0)) {
+      throw new Error(`Rng.fromState: expected four unsigned 32-bit words, not all zero, got ${JSON.stringify(w)}`);
+    }
+    const rng = new Rng(0);
+    [rng.#s0, rng.#s1, rng.#s2, rng.#s3] = w.map((x) => x | 0) as [number, number, number, number]; // the int32 words the generator keeps
+    rng.#spareNormal = state.spareNormal ?? Number.NaN;
+    return rng;
   }
 
   /** A new generator whose stream is independent of this one's continuation. */

@@ -1,24 +1,26 @@
-// The training loop: batches in order or shuffled per epoch, forward, loss, backward,
-// optimizer step; per-step records for the log; evaluation with AUC, logloss and accuracy.
+// The training loop, the one loop for every executor (src/train/executor.ts): one thread or
+// N ranks. It owns what does not depend on where the parameters live:
+//   - the batch plan: batches in file order, or shuffled anew at each epoch start from one
+//     generator seeded by `seed` (the data position is the step and that generator's state at
+//     the start of the current epoch, so a resumed run sees the same batches);
+//   - the learning rate of each step (the reference's LRPolicyScheduler; its position is the
+//     step count, replayed on resume);
+//   - evaluation points (every testFreq steps and at the end), divergence checks (a
+//     non-finite prediction or loss, and saturation: see SATURATED_LOSS), progress and the
+//     per-step records;
+//   - stopping early when asked (interruption): the steps in flight finish and count.
+// With an executor of depth 2 (the ranks) the loop issues step s + 1 before it waits for step
+// s, so that the ranks go from step to step while this thread stages the next batch.
 //
-// Each step runs inside withStepArena (src/tensor/storage.ts): its activations and
-// gradients come from one region that the next step reuses, so a steady-state step
-// allocates no tensor storage, and with the wasm kernels that region is wasm memory the
-// kernels use without copies. The arena's rule is that nothing from one step is used in the
-// next: before each step the parameters' gradients are dropped (zeroGrad, and
-// releaseStepGrads for parameters outside the optimizer), and the step hands out numbers
-// only (the loss), never tensors.
-//
-// Glossary: N samples, B batch size, S steps.
+// Glossary: N samples, B batch size, S steps, k a batch's index within its epoch.
 
-import { noGrad } from "../autograd/tape.ts";
-import { batchOf, batchOfRows, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRM } from "../dlrm/model.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import type { LRPolicyScheduler } from "../optim/schedule.ts";
-import { Rng } from "../tensor/rng.ts";
-import { releaseStepGrads, withStepArena } from "../tensor/storage.ts";
+import { LRPolicyScheduler, type LRPolicyOptions } from "../optim/schedule.ts";
+import { Rng, type RngState } from "../tensor/rng.ts";
+import type { Executor, StepOutcome } from "./executor.ts";
+import { LocalExecutor } from "./local.ts";
 import { computeMetrics, type Metrics } from "./metrics.ts";
 import type { Progress } from "./progress.ts";
 
@@ -28,28 +30,50 @@ export interface StepRecord {
   loss: number;
   lr: number;
   samples: number;
+  /** performance.now() when the loop learnt the step's result. */
+  tMs: number;
 }
 
 export interface EvalRecord extends Metrics {
   step: number;
 }
 
+/** Where a run stands after `step` steps: enough to continue it exactly (saved in checkpoints). */
+export interface TrainPosition {
+  /** Steps done. */
+  step: number;
+  /** The data-order generator's state at the start of the epoch that step `step` is in (null: no shuffling). */
+  orderRng: RngState | null;
+}
+
 export interface TrainOptions {
-  model: DLRM;
-  optimizer: Optimizer;
-  scheduler?: LRPolicyScheduler | null;
+  /** Runs the steps; or give model and optimizer to train on this thread. */
+  executor?: Executor;
+  model?: DLRM;
+  optimizer?: Optimizer;
   data: Dataset;
   batchSize: number;
+  /** Train until this many steps are done (counting those before `start`). */
   steps: number;
   /** Shuffle the samples each epoch; otherwise batch s is samples [s·B, (s+1)·B) (wrapping). */
   shuffle: boolean;
   seed: number;
+  /** Base learning rate (default: the optimizer's, with model and optimizer). */
+  lr?: number;
+  /** The reference's warm-up and decay schedule, or none. */
+  schedule?: LRPolicyOptions | null;
+  /** Continue a run from this position (a checkpoint's). */
+  start?: TrainPosition | null;
   evalData?: Dataset | null;
   /** Evaluate every this many steps (and always at the end); 0 = only at the end. */
   testFreq?: number;
+  /** Batch size of evaluation (default max(batchSize, 4096)). */
+  evalBatchSize?: number;
   onStep?: (r: StepRecord) => void;
   onEval?: (r: EvalRecord) => void;
   progress?: Progress | null;
+  /** Checked before each step is issued: when it returns true the run stops early (interrupted). */
+  shouldStop?: () => boolean;
 }
 
 export class TrainError extends Error {
@@ -61,17 +85,24 @@ export class TrainError extends Error {
 
 export interface TrainResult {
   losses: number[];
-  /** The final evaluation, when eval data was given. */
+  /** The final evaluation, when eval data was given and the run was not interrupted. */
   eval: EvalRecord | null;
+  /** Where the run ended: pass it back as `start` (through a checkpoint) to continue. */
+  position: TrainPosition;
+  /** Whether shouldStop ended the run before `steps`. */
+  interrupted: boolean;
 }
+
+/**
+ * A batch-mean loss above this is divergence even while it is finite. BCE of float32
+ * predictions clamped as the loss clamps them tops out at ~16.6 per sample (log of the
+ * smallest float32 step below 1), and a model that has saturated to all-wrong 0/1 outputs
+ * sits there; any real run is far below (chance is ln 2 ≈ 0.69). docs/reliability.md.
+ */
+export const SATURATED_LOSS = 15;
 
 function diverged(step: number, what: string): TrainError {
   return new TrainError(`step ${step}: ${what}; stopping (the parameters diverged: lower the learning rate, or check the data)`);
-}
-
-function firstNonFinite(x: ArrayLike<number>): number {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i] as number)) return i;
-  return -1;
 }
 
 /** Batches per pass over the data (the last one may be short). */
@@ -79,68 +110,105 @@ export function batchesPerEpoch(n: number, batchSize: number): number {
   return Math.ceil(n / batchSize);
 }
 
-export function train(o: TrainOptions): TrainResult {
-  const { model, optimizer, data, batchSize } = o;
+/** The learning rate of steps start, start + 1, …: base, or the reference's schedule replayed to its position. */
+export function learningRates(base: number, schedule: LRPolicyOptions | null | undefined, start: number): () => number {
+  if (schedule === null || schedule === undefined || (schedule.warmupSteps === 0 && schedule.numDecaySteps === 0)) return () => base;
+  const holder = { lr: base };
+  const s = new LRPolicyScheduler(holder, schedule); // constructing it is its first step, as the reference's
+  for (let i = 0; i < start; i++) s.step();
+  return () => {
+    const lr = holder.lr;
+    s.step();
+    return lr;
+  };
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const executor = o.executor ?? localExecutor(o);
+  const { data, batchSize } = o;
   if (data.n === 0) throw new TrainError("the training data has no samples");
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TrainError(`the batch size must be a positive integer, got ${batchSize}`);
   const perEpoch = batchesPerEpoch(data.n, batchSize);
-  const rng = new Rng(o.seed);
+  const first = o.start?.step ?? 0;
+  if (first > o.steps) throw new TrainError(`the run is already at step ${first}, past the requested ${o.steps} steps`);
+  const rng = o.start?.orderRng ? Rng.fromState(o.start.orderRng) : new Rng(o.seed);
+  let epochRng: RngState | null = o.shuffle ? rng.getState() : null; // state before the current epoch's draw
   let order: Int32Array | null = null;
+  const nextLr = learningRates(o.lr ?? o.optimizer?.lr ?? Number.NaN, o.schedule, first);
+  const testFreq = o.testFreq ?? 0;
+  const evalBatch = o.evalBatchSize ?? Math.max(batchSize, 4096);
   const losses: number[] = [];
   let samples = 0;
   let last: EvalRecord | null = null;
-  const testFreq = o.testFreq ?? 0;
-  const params = model.parameters();
+  let done = first;
+  let interrupted = false;
 
-  for (let step = 0; step < o.steps; step++) {
+  const inFlight: { step: number; lr: number; count: number; outcome: Promise<StepOutcome> }[] = [];
+  const issue = (step: number): void => {
     const k = step % perEpoch;
-    let batch: Batch;
     const start = k * batchSize;
-    const end = Math.min(data.n, start + batchSize);
-    if (o.shuffle) {
-      if (k === 0 || order === null) order = rng.shuffle(Int32Array.from({ length: data.n }, (_, i) => i));
-      batch = batchOfRows(data, order.subarray(start, end));
-    } else {
-      batch = batchOf(data, start, end);
+    const count = Math.min(data.n, start + batchSize) - start;
+    if (o.shuffle && (k === 0 || order === null)) {
+      epochRng = rng.getState();
+      order = rng.shuffle(Int32Array.from({ length: data.n }, (_, i) => i));
     }
-    const lr = optimizer.lr;
-    optimizer.zeroGrad();
-    releaseStepGrads(params);
-    const value = withStepArena(() => {
-      const pred = model.forward(batch);
-      const bad = firstNonFinite(pred.data);
-      if (bad !== -1) throw diverged(step, `prediction ${bad} of the batch is ${pred.data[bad]}`);
-      const loss = model.criterion(pred, batch.labels);
-      const v = loss.item();
-      if (!Number.isFinite(v)) throw diverged(step, `the loss is ${v}`);
-      loss.backward();
-      optimizer.step();
-      return v;
-    });
-    o.scheduler?.step();
-    samples += end - start;
-    losses.push(value);
-    o.onStep?.({ step, loss: value, lr, samples });
-    o.progress?.update({ step: step + 1, totalSteps: o.steps, samples, loss: value });
-    const isLast = step === o.steps - 1;
-    if (o.evalData && (isLast || (testFreq > 0 && (step + 1) % testFreq === 0))) {
-      last = { step: step + 1, ...evaluate(model, o.evalData, Math.max(batchSize, 4096)) };
-      if (!isLast) o.onEval?.(last);
+    const rows = o.shuffle ? (order as Int32Array).subarray(start, start + count) : null;
+    const lr = nextLr();
+    inFlight.push({ step, lr, count, outcome: executor.step(step, { data, rows, start, count }, lr) });
+  };
+  /** Wait for the oldest step in flight and account for it. */
+  const settle = async (): Promise<void> => {
+    const f = inFlight.shift() as (typeof inFlight)[number];
+    const r = await f.outcome;
+    if (r.bad !== null) throw diverged(f.step, `prediction ${r.bad.index} of the batch is ${r.bad.value}`);
+    if (!Number.isFinite(r.loss)) throw diverged(f.step, `the loss is ${r.loss}`);
+    if (r.loss > SATURATED_LOSS) throw diverged(f.step, `the loss is ${r.loss.toFixed(2)}, above ${SATURATED_LOSS}: the predictions have saturated at 0 or 1`);
+    samples += f.count;
+    losses.push(r.loss);
+    done = f.step + 1;
+    o.onStep?.({ step: f.step, loss: r.loss, lr: f.lr, samples, tMs: performance.now() });
+    o.progress?.update({ step: f.step + 1, totalSteps: o.steps, samples, loss: r.loss });
+  };
+  const evaluateNow = async (step: number): Promise<EvalRecord> => {
+    const e = { step, ...computeMetrics(await executor.predict(o.evalData as Dataset, evalBatch), (o.evalData as Dataset).labels) };
+    last = e;
+    return e;
+  };
+
+  try {
+    for (let step = first; step < o.steps; step++) {
+      if (o.shouldStop?.() === true) {
+        interrupted = true;
+        break;
+      }
+      issue(step);
+      if (inFlight.length >= executor.depth) await settle();
+      const evalHere = o.evalData && testFreq > 0 && (step + 1) % testFreq === 0 && step + 1 < o.steps;
+      if (evalHere) {
+        while (inFlight.length > 0) await settle();
+        o.onEval?.(await evaluateNow(step + 1));
+      }
     }
+    while (inFlight.length > 0) await settle();
+  } finally {
+    // A failed step leaves the others to finish before anything else touches the executor.
+    await Promise.allSettled(inFlight.map((f) => f.outcome));
   }
   o.progress?.done();
-  if (last !== null) o.onEval?.(last);
-  return { losses, eval: last };
+  if (o.evalData && !interrupted) o.onEval?.(await evaluateNow(done));
+  if (o.shuffle && done % perEpoch === 0) epochRng = rng.getState(); // the next epoch's draw has not happened yet
+  if (o.executor === undefined) await executor.close();
+  return { losses, eval: interrupted ? null : last, position: { step: done, orderRng: o.shuffle ? epochRng : null }, interrupted };
 }
 
-/** Predictions (N,) for every sample, in data order, without recording a graph. */
+function localExecutor(o: TrainOptions): Executor {
+  if (o.model === undefined || o.optimizer === undefined) throw new TrainError("train: give an executor, or a model and its optimizer");
+  return new LocalExecutor(o.model, o.optimizer);
+}
+
+/** Predictions (N,) for every sample of data, in data order, on this thread. */
 export function predict(model: DLRM, data: Dataset, batchSize = 4096): Float32Array {
-  const out = new Float32Array(data.n);
-  noGrad(() => {
-    for (let s = 0; s < data.n; s += batchSize) {
-      out.set(model.forward(batchOf(data, s, Math.min(data.n, s + batchSize))).data, s);
-    }
-  });
-  return out;
+  return LocalExecutor.predictSync(model, data, batchSize);
 }
 
 export function evaluate(model: DLRM, data: Dataset, batchSize = 4096): Metrics {

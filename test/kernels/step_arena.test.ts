@@ -110,17 +110,17 @@ function smallModel(seed: number): DLRM {
     dense_features: 4, bottom_mlp: [4, 8, 4], embedding_dim: 4, table_sizes: [20, 7, 30], interaction: "dot",
     top_mlp: [10, 6, 1], optimizer: "sgd", lr: 0.1, batch_size: 16,
   });
-  return new DLRM(config, new Rng(seed));
+  return new DLRM(config, seed);
 }
 
-test("train() with the arena = a plain loop without it (losses and parameters bit for bit); steady steps allocate nothing", () => {
+test("train() with the arena = a plain loop without it (losses and parameters bit for bit); steady steps allocate nothing", async () => {
   const data = randomDataset({ n: 160, denseFeatures: 4, tableSizes: [20, 7, 30], numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 5 });
   const a = smallModel(3);
   const b = smallModel(3);
   // optimize all but the last parameter: its gradient is left in the arena after each
   // step, and must not be accumulated into recycled memory by the next one
   const pa = a.parameters();
-  const r = train({ model: a, optimizer: new SGD(pa.slice(0, -1), { lr: 0.1 }), data, batchSize: 16, steps: 10, shuffle: false, seed: 1 });
+  const r = await train({ model: a, optimizer: new SGD(pa.slice(0, -1), { lr: 0.1 }), data, batchSize: 16, steps: 10, shuffle: false, seed: 1 });
   const pb = b.parameters();
   const opt = new SGD(pb.slice(0, -1), { lr: 0.1 });
   const losses: number[] = [];

@@ -1,12 +1,26 @@
-// Shared by the hybrid-parallel tests: a small DLRM config, and random data whose bags vary
-// in length from empty to maxBag, with per-sample weights on chosen tables.
+// Shared by the hybrid-parallel tests: a small DLRM config, random data whose bags vary in
+// length from empty to maxBag, with per-sample weights on chosen tables, and one training
+// run on this thread or on N ranks, read back from its checkpoint.
 //
 // Glossary: N samples, Dd dense features, R rows of a table, E embedding dim.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
+import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
+import { DLRM } from "../../src/dlrm/model.ts";
+import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
 import { interactionWidth } from "../../src/ops/interaction.ts";
+import { isStateTensorName, makeOptimizer, type OptimizerSpec } from "../../src/optim/make.ts";
+import type { LRPolicyOptions } from "../../src/optim/schedule.ts";
+import { HybridExecutor } from "../../src/parallel/hybrid.ts";
+import type { ShardingPlan } from "../../src/parallel/plan.ts";
 import { Rng } from "../../src/tensor/rng.ts";
+import type { Executor } from "../../src/train/executor.ts";
+import { LocalExecutor } from "../../src/train/local.ts";
+import { train, type EvalRecord, type TrainPosition } from "../../src/train/trainer.ts";
 
 export function smallConfig(o: {
   tables: number[];
@@ -52,4 +66,81 @@ export function bagsDataset(o: { n: number; denseFeatures: number; tableSizes: r
     return { lengths, offsets, indices, weights };
   });
   return { n: o.n, denseFeatures: o.denseFeatures, dense, labels, sparse };
+}
+
+export interface RunOptions {
+  config: DLRMConfig;
+  /** The initial parameters: a seed's model, or a checkpoint (withOptimizer: resume its optimizer state too). */
+  source: { kind: "seed"; seed: number } | { kind: "file"; path: string; withOptimizer: boolean };
+  spec: OptimizerSpec;
+  data: Dataset;
+  evalData?: Dataset | null;
+  batchSize: number;
+  steps: number;
+  shuffle: boolean;
+  seed: number;
+  schedule?: LRPolicyOptions | null;
+  testFreq?: number;
+  start?: TrainPosition | null;
+  plan?: ShardingPlan;
+  /** Also write the run's checkpoint here (parameters and optimizer state). */
+  savePath?: string;
+}
+
+export interface RunOutcome {
+  losses: number[];
+  lrs: number[];
+  evals: EvalRecord[];
+  position: TrainPosition;
+  /** The parameters the run ended with, read back from its checkpoint. */
+  params: Map<string, Float32Array>;
+  /** The checkpoint's every tensor (parameters and optimizer state), by name. */
+  tensors: Map<string, Float32Array>;
+}
+
+/**
+ * One training run through the one loop: on this thread (workers 0, a LocalExecutor) or on
+ * N ranks (a HybridExecutor). Either way the result is read back from the checkpoint the
+ * executor writes, as a user would see it, so the two are compared on the same footing.
+ */
+export async function runOn(workers: number, o: RunOptions): Promise<RunOutcome> {
+  const dir = mkdtempSync(join(tmpdir(), "dlrm-run-"));
+  const path = o.savePath ?? join(dir, "end.safetensors");
+  let executor: Executor;
+  if (workers === 0) {
+    const model = new DLRM(o.config, o.source.kind === "seed" ? o.source.seed : 0);
+    const optimizer = makeOptimizer(o.spec, model.namedParameters());
+    if (o.source.kind === "file") loadCheckpoint(o.source.path, model, o.source.withOptimizer ? optimizer : null, o.spec);
+    executor = new LocalExecutor(model, optimizer, o.spec);
+  } else {
+    const datasets = o.evalData ? [o.data, o.evalData] : [o.data];
+    executor = await HybridExecutor.start({ config: o.config, workers, optimizer: o.spec, source: o.source, datasets, maxBatch: Math.max(o.batchSize, 4096), timeoutMs: 20_000, ...(o.plan ? { plan: o.plan } : {}) });
+  }
+  try {
+    const lrs: number[] = [];
+    const evals: EvalRecord[] = [];
+    const r = await train({
+      executor,
+      data: o.data,
+      evalData: o.evalData ?? null,
+      batchSize: o.batchSize,
+      steps: o.steps,
+      shuffle: o.shuffle,
+      seed: o.seed,
+      lr: o.spec.lr,
+      schedule: o.schedule ?? null,
+      testFreq: o.testFreq ?? 0,
+      start: o.start ?? null,
+      onStep: (s) => lrs.push(s.lr),
+      onEval: (e) => evals.push(e),
+    });
+    await executor.save(path, {});
+    const tensors = new Map<string, Float32Array>();
+    for (const [k, t] of readSafetensors(path).tensors) tensors.set(k, toFloat32(t, k));
+    const params = new Map([...tensors].filter(([k]) => !isStateTensorName(k)));
+    return { losses: r.losses, lrs, evals, position: r.position, params, tensors };
+  } finally {
+    await executor.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

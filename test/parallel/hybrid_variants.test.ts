@@ -1,4 +1,4 @@
-// Hybrid-parallel training against train() on the other paths of the step: mean pooling over
+// Hybrid-parallel training against the one-thread executor on the other paths of the step: mean pooling over
 // a table split by rows (the partial sums must add up to the mean), cat interaction, Adagrad
 // and row-wise Adagrad state kept by each table's owner, the mse loss, self-interaction, a
 // rank whose slice of the batch is empty (batch 2 on 3 ranks), and one rank alone; and the
@@ -7,26 +7,21 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { DLRM } from "../../src/dlrm/model.ts";
-import { Adagrad } from "../../src/optim/adagrad.ts";
-import type { Optimizer } from "../../src/optim/optimizer.ts";
-import { RowWiseAdagrad } from "../../src/optim/rowwise_adagrad.ts";
-import { LRPolicyScheduler } from "../../src/optim/schedule.ts";
-import { SGD } from "../../src/optim/sgd.ts";
-import { ParallelError, trainHybrid } from "../../src/parallel/hybrid.ts";
+import type { DLRMConfig } from "../../src/dlrm/config.ts";
+import { parameterSpecs } from "../../src/dlrm/model.ts";
+import { optimizerSpec, type OptimizerName, type OptimizerSpec } from "../../src/optim/make.ts";
+import { HybridExecutor, ParallelError } from "../../src/parallel/hybrid.ts";
 import { shardingPlan } from "../../src/parallel/plan.ts";
 import { batchSlice } from "../../src/parallel/protocol.ts";
-import { Rng } from "../../src/tensor/rng.ts";
-import type { Tensor } from "../../src/tensor/tensor.ts";
-import { train } from "../../src/train/trainer.ts";
 import { assertClose } from "../helpers/check.ts";
-import { bagsDataset, smallConfig } from "./hybrid_helpers.ts";
+import { bagsDataset, runOn, smallConfig } from "./hybrid_helpers.ts";
 
-type Opt = "sgd" | "adagrad" | "rowwise-adagrad";
 // Adagrad decays every other parameter (MLP layers and tables, the split one included): the
 // ranks get the decay by parameter name and must apply it to their replicas and shards alike.
-const make = (kind: Opt, params: Tensor[]): Optimizer =>
-  kind === "adagrad" ? new Adagrad(params, { lr: 0.05, weightDecay: params.map((_, i) => (i % 2 === 0 ? 0.05 : 0)) }) : kind === "rowwise-adagrad" ? new RowWiseAdagrad(params, { lr: 0.05 }) : new SGD(params, { lr: 0.1 });
+function make(kind: OptimizerName, config: DLRMConfig): OptimizerSpec {
+  const everyOther = Object.fromEntries(parameterSpecs(config).map((p, i) => [p.name, i % 2 === 0 ? 0.05 : 0]));
+  return kind === "adagrad" ? optimizerSpec(kind, 0.05, { weightDecay: everyOther }) : optimizerSpec(kind, kind === "sgd" ? 0.1 : 0.05);
+}
 
 const cases = [
   { name: "3 ranks, mean pooling over a table split in 3, Adagrad with weight decay, batch 7", workers: 3, tables: [5, 900, 30], pooling: "mean", interaction: "dot", opt: "adagrad", batch: 7, steps: 20 },
@@ -47,17 +42,16 @@ for (const c of cases) {
     });
     const weighted = c.tables.map((_, t) => c.interaction === "cat" || t === 1);
     const data = bagsDataset({ n: 41, denseFeatures: 3, tableSizes: c.tables, maxBag: 3, weighted, seed: 4 });
-    const single = new DLRM(config, new Rng(3));
-    const hybrid = new DLRM(config, new Rng(3));
-    const common = { data, batchSize: c.batch, steps: c.steps, shuffle: true, seed: 2 };
-    const r1 = train({ ...common, model: single, optimizer: make(c.opt, single.parameters()) });
-    const r2 = await trainHybrid({ ...common, model: hybrid, optimizer: make(c.opt, hybrid.parameters()), workers: c.workers, timeoutMs: 20_000 });
+    const common = { config, source: { kind: "seed" as const, seed: 3 }, spec: make(c.opt, config), data, batchSize: c.batch, steps: c.steps, shuffle: true, seed: 2 };
+    const r1 = await runOn(0, common);
+    const r2 = await runOn(c.workers, common);
     // Tolerance: float32 rounding, as in hybrid.test.ts (different association of the same
     // sums: per-slice losses, partial sums of row ranges, 1/|bag| folded into weights).
     const tol = { atol: 2e-6, rtol: 1e-5 };
     assertClose(r2.losses, r1.losses, tol, "losses");
-    const got = new Map(hybrid.namedParameters());
-    for (const [name, p] of single.namedParameters()) assertClose(got.get(name)?.data ?? [], p.data, tol, name);
+    // The optimizer state too (Adagrad's sums, row-wise Adagrad's per-row momentum): the ranks' checkpoint holds it.
+    assert.equal([...r2.tensors.keys()], [...r1.tensors.keys()]);
+    for (const [name, t] of r1.tensors) assertClose(r2.tensors.get(name) ?? [], t, tol, name);
   });
 }
 
@@ -67,15 +61,12 @@ test("3 ranks where rank 2 holds no table (a hand-made plan): = train()", async 
   const two = shardingPlan({ ranks: 2, embeddingDim: 3, tableSizes: tables });
   const plan = { ...two, ranks: 3, perRank: [...two.perRank, { rank: 2, shards: [], bytes: 0, lookupsPerSample: 0 }] };
   const data = bagsDataset({ n: 20, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, false], seed: 6 });
-  const single = new DLRM(config, new Rng(3));
-  const hybrid = new DLRM(config, new Rng(3));
-  const common = { data, batchSize: 7, steps: 8, shuffle: false, seed: 0 };
-  const r1 = train({ ...common, model: single, optimizer: new SGD(single.parameters(), { lr: 0.1 }) });
-  const r2 = await trainHybrid({ ...common, model: hybrid, optimizer: new SGD(hybrid.parameters(), { lr: 0.1 }), workers: 3, plan, timeoutMs: 20_000 });
+  const common = { config, source: { kind: "seed" as const, seed: 3 }, spec: optimizerSpec("sgd", 0.1), data, batchSize: 7, steps: 8, shuffle: false, seed: 0 };
+  const r1 = await runOn(0, common);
+  const r2 = await runOn(3, { ...common, plan });
   const tol = { atol: 2e-6, rtol: 1e-5 }; // float32 rounding, as above
   assertClose(r2.losses, r1.losses, tol, "losses");
-  const got = new Map(hybrid.namedParameters());
-  for (const [name, p] of single.namedParameters()) assertClose(got.get(name)?.data ?? [], p.data, tol, name);
+  for (const [name, p] of r1.params) assertClose(r2.params.get(name) ?? [], p, tol, name);
 });
 
 test("2 ranks with an lr schedule and an evaluation every 3 steps: the same lrs, losses, evaluations and weights as train()", async () => {
@@ -83,28 +74,29 @@ test("2 ranks with an lr schedule and an evaluation every 3 steps: the same lrs,
   const config = smallConfig({ tables, E: 3, pooling: "sum", interaction: "dot" });
   const data = bagsDataset({ n: 45, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, true], seed: 8 });
   const evalData = bagsDataset({ n: 30, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, true], seed: 9 });
-  const run = async (workers: number) => {
-    const model = new DLRM(config, new Rng(5));
-    const optimizer = new Adagrad(model.parameters(), { lr: 0.05 });
-    // warm-up over 3 steps, then polynomial decay from step 5 over 6 steps: the lr changes every step
-    const scheduler = new LRPolicyScheduler(optimizer, { warmupSteps: 3, decayStartStep: 5, numDecaySteps: 6 });
-    const lrs: number[] = [];
-    const evals: { step: number; auc: number; logloss: number }[] = [];
-    const common = { model, optimizer, scheduler, data, evalData, testFreq: 3, batchSize: 6, steps: 13, shuffle: true, seed: 4 };
-    const on = { onStep: (r: { lr: number }) => lrs.push(r.lr), onEval: (e: { step: number; auc: number; logloss: number }) => evals.push({ step: e.step, auc: e.auc, logloss: e.logloss }) };
-    const r = workers === 0 ? train({ ...common, ...on }) : await trainHybrid({ ...common, ...on, workers, timeoutMs: 20_000 });
-    return { model, lrs, evals, losses: r.losses };
+  // warm-up over 3 steps, then polynomial decay from step 5 over 6 steps: the lr changes every step
+  const common = {
+    config,
+    source: { kind: "seed" as const, seed: 5 },
+    spec: optimizerSpec("adagrad", 0.05),
+    schedule: { warmupSteps: 3, decayStartStep: 5, numDecaySteps: 6 },
+    data,
+    evalData,
+    testFreq: 3,
+    batchSize: 6,
+    steps: 13,
+    shuffle: true,
+    seed: 4,
   };
-  const one = await run(0);
-  const two = await run(2);
+  const one = await runOn(0, common);
+  const two = await runOn(2, common);
   assert.equal(two.lrs, one.lrs, "the lr of every step"); // the same schedule arithmetic: exact
   assert.equal(two.evals.map((e) => e.step), [3, 6, 9, 12, 13]);
   assert.equal(one.evals.map((e) => e.step), [3, 6, 9, 12, 13]);
   const tol = { atol: 2e-6, rtol: 1e-5 }; // float32 rounding, as above
   assertClose(two.losses, one.losses, tol, "losses");
   assertClose(two.evals.map((e) => e.logloss), one.evals.map((e) => e.logloss), tol, "eval logloss");
-  const got = new Map(two.model.namedParameters());
-  for (const [name, p] of one.model.namedParameters()) assertClose(got.get(name)?.data ?? [], p.data, tol, name);
+  for (const [name, t] of one.tensors) assertClose(two.tensors.get(name) ?? [], t, tol, name);
 });
 
 test("the largest table of the first case is split over all three ranks", () => {
@@ -119,9 +111,8 @@ test("batchSlice: the first B mod N ranks take one sample more; slices tile [0, 
 
 test("bad options are refused before any thread starts", async () => {
   const config = smallConfig({ tables: [4, 4], E: 2, pooling: "sum", interaction: "dot" });
-  const model = new DLRM(config, new Rng(1));
   const data = bagsDataset({ n: 8, denseFeatures: 3, tableSizes: [4, 4], maxBag: 2, weighted: [false, false], seed: 1 });
-  const base = { model, optimizer: new SGD(model.parameters(), { lr: 0.1 }), data, batchSize: 4, steps: 1, shuffle: false, seed: 0 };
+  const base = { config, optimizer: optimizerSpec("sgd", 0.1), source: { kind: "seed" as const, seed: 1 }, datasets: [data], maxBatch: 4 };
   const rejects = async (p: Promise<unknown>, pattern: RegExp): Promise<void> => {
     try {
       await p;
@@ -131,15 +122,11 @@ test("bad options are refused before any thread starts", async () => {
       assert.match(e.message, pattern);
     }
   };
-  await rejects(trainHybrid({ ...base, workers: 0 }), /^trainHybrid: workers must be a positive integer, got 0$/);
-  await rejects(trainHybrid({ ...base, workers: 2, plan: shardingPlan({ ranks: 3, embeddingDim: 2, tableSizes: [4, 4] }) }), /the sharding plan is for 3 ranks, not 2/);
-  await rejects(trainHybrid({ ...base, workers: 2, optimizer: new SGD(model.parameters().slice(1), { lr: 0.1 }) }), /the optimizer must cover exactly the model's parameters/);
-  const used = new Adagrad(model.parameters(), { lr: 0.1 });
-  model.zeroGrad();
-  const p0 = model.parameters()[0] as Tensor;
-  p0.grad = new Float32Array(p0.size);
-  used.step();
-  await rejects(trainHybrid({ ...base, workers: 2, optimizer: used }), /the Adagrad optimizer has already taken steps/);
+  await rejects(HybridExecutor.start({ ...base, workers: 0 }), /^hybrid: workers must be a positive integer, got 0$/);
+  await rejects(HybridExecutor.start({ ...base, workers: 2, plan: shardingPlan({ ranks: 3, embeddingDim: 2, tableSizes: [4, 4] }) }), /the sharding plan is for 3 ranks, not 2/);
+  await rejects(HybridExecutor.start({ ...base, workers: 2, maxBatch: 0 }), /the largest batch must be a positive integer, got 0/);
+  const other = bagsDataset({ n: 8, denseFeatures: 3, tableSizes: [4, 4, 4], maxBag: 2, weighted: [false, false, false], seed: 1 });
+  await rejects(HybridExecutor.start({ ...base, workers: 2, datasets: [other] }), /the data has 3 sparse features but the model has 2 tables/);
 });
 
 test.run();

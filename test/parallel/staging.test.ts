@@ -15,7 +15,7 @@ test("stageBatch: what a slot holds is the samples asked for, in order (ranges a
     fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 12 }), fc.boolean(), fc.integer({ min: 1, max: 1e6 }), (n, Bmax, shuffled, seed) => {
       const tables = [7, 300, 2];
       const data = bagsDataset({ n, denseFeatures: 3, tableSizes: tables, maxBag: 4, weighted: [false, true, false], seed });
-      const layout = stagingLayout(data, Bmax);
+      const layout = stagingLayout([data], Bmax);
       const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
       // two batches into the same slot: the second must not show anything of the first
       for (let k = 0; k < 2; k++) {
@@ -55,7 +55,7 @@ test("stageBatch: what a slot holds is the samples asked for, in order (ranges a
 
 test("stageBatch: a batch larger than the slot is refused", () => {
   const data = bagsDataset({ n: 10, denseFeatures: 3, tableSizes: [5], maxBag: 2, weighted: [false], seed: 1 });
-  const layout = stagingLayout(data, 4);
+  const layout = stagingLayout([data], 4);
   const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
   assertThrows(() => stageBatch(slot, data, null, 0, 5), /stageBatch: batch of 5 samples exceeds the staging capacity of 4/);
 });

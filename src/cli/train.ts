@@ -1,0 +1,385 @@
+// dlrm train: read the flags, load the data, pick the model and its optimizer, build the
+// executor (this thread, or N ranks that own the tables), run the one training loop
+// (src/train/trainer.ts), save, and print the final metrics as the last line.
+//
+// A run is resumable: its checkpoint records the flags that define it (the run flags below),
+// its optimizer state and where it stands (src/dlrm/checkpoint.ts). `--resume ckpt` takes
+// those flags as its defaults; a run flag given again must say the same, since a different
+// value would make a different run.
+
+import { closeSync, openSync, writeSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs, type ParsedFlags } from "./args.ts";
+import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
+import { onInterrupt } from "./interrupt.ts";
+import { readSafetensorsMetadata } from "./metadata.ts";
+import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
+import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
+import { defaultConfig } from "../dlrm/defaults.ts";
+import { DLRM, tableParameter } from "../dlrm/model.ts";
+import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
+import type { LRPolicyOptions } from "../optim/schedule.ts";
+import { HybridExecutor } from "../parallel/hybrid.ts";
+import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
+import type { Executor } from "../train/executor.ts";
+import { LocalExecutor } from "../train/local.ts";
+import { computeMetrics } from "../train/metrics.ts";
+import { Progress } from "../train/progress.ts";
+import { batchesPerEpoch, train, type TrainPosition, type TrainResult } from "../train/trainer.ts";
+import type { Io } from "./main.ts";
+
+export const TRAIN_FLAGS: FlagSpecs = {
+  model: { type: "string", placeholder: "config.json", help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it" },
+  data: {
+    type: "string",
+    placeholder: "spec",
+    help: "training data (default synthetic): a batch file (.safetensors); random; synthetic; criteo:<file>[,<file>...] (raw Criteo logs); movielens:<dir> (with --split); synthetic-trace:<profile> (ids from a reuse-distance profile, {t} = table number)",
+  },
+  "eval-data": { type: "string", placeholder: "spec", help: "evaluation data, in the forms of --data; default: Criteo's test split, MovieLens's <split>.test, synthetic's held-out split" },
+  split: { type: "string", placeholder: "name", help: "MovieLens split: train on <name>.base, evaluate on <name>.test (default u1; u1 … u5 are rebuilt from u.data when absent)" },
+  "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
+  "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative training sample with this probability (default 0)" },
+  "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
+  init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names)" },
+  resume: {
+    type: "string",
+    placeholder: "ckpt.safetensors",
+    help: "continue the run saved in this checkpoint (parameters, optimizer state, step, data position) to --steps; its flags are the defaults",
+  },
+  save: {
+    type: "string",
+    placeholder: "ckpt.safetensors",
+    help: "write the parameters, optimizer state and run position here at the end (atomically), also when interrupted; an ensemble's members go to <name>.member<k>.safetensors",
+  },
+  ensemble: { type: "int", help: "train K models from seeds seed … seed+K-1 and evaluate their averaged probabilities (default 1, or the built-in model's)" },
+  steps: { type: "int", help: "train until this many optimizer steps are done; 0 with --save writes the initial model (default: the config's steps, or --epochs)" },
+  epochs: { type: "int", help: "passes over the data (instead of --steps)" },
+  "batch-size": { type: "int", help: "samples per step (default: the config's batch_size)" },
+  lr: { type: "number", help: "learning rate (default: the config's lr)" },
+  optimizer: { type: "string", placeholder: "sgd|adagrad|rowwise-adagrad", help: "optimizer (default: the config's optimizer)" },
+  "adagrad-initial-accumulator": {
+    type: "number",
+    help: "adagrad: starting value of every accumulator (PyTorch's initial_accumulator_value; default 0, or the built-in model's)",
+  },
+  "lr-num-warmup-steps": { type: "int", help: "linear warm-up steps of the learning rate (default 0)" },
+  "lr-decay-start-step": { type: "int", help: "step where the polynomial decay starts (default 0)" },
+  "lr-num-decay-steps": { type: "int", help: "steps of polynomial decay (default 0: no decay)" },
+  "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
+  seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
+  log: { type: "string", placeholder: "file.jsonl", help: "one JSON object per step (step, loss, lr, t_ms), then the eval" },
+  "data-size": { type: "int", help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)" },
+  "num-indices-per-lookup": { type: "int", help: "random/synthetic-trace data: lookups per bag, or the maximum (default 10)" },
+  "num-indices-per-lookup-fixed": { type: "bool", help: "random/synthetic-trace data: every bag has exactly --num-indices-per-lookup lookups" },
+  "test-freq": { type: "int", help: "also evaluate every N steps, printing a JSON eval line each time (default: only at the end)" },
+  "print-freq": { type: "int", help: "when stderr is not a terminal, a progress line every N steps (default 100)" },
+  workers: { type: "int", help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)" },
+  "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  help: { type: "bool", help: "show this help" },
+};
+
+/** Flags that define a run: recorded in its checkpoints; --resume takes them from there and refuses different ones. */
+const RUN_FLAGS = [
+  "model",
+  "data",
+  "split",
+  "max-ind-range",
+  "data-sub-sample-rate",
+  "on-bad-line",
+  "ensemble",
+  "batch-size",
+  "lr",
+  "optimizer",
+  "adagrad-initial-accumulator",
+  "lr-num-warmup-steps",
+  "lr-decay-start-step",
+  "lr-num-decay-steps",
+  "no-shuffle",
+  "seed",
+  "data-size",
+  "num-indices-per-lookup",
+  "num-indices-per-lookup-fixed",
+] as const;
+
+/** Flags a resumed run takes from its checkpoint unless given again (they do not change the training). */
+const RESUME_DEFAULT_FLAGS = ["eval-data", "test-freq"] as const;
+
+type FlagValues = Record<string, string | number | boolean>;
+
+/** A run to continue: its checkpoint, its state, and the flags it was started with. */
+interface Resume {
+  path: string;
+  run: RunState;
+  config: DLRMConfig;
+}
+
+/** The flags of a resumed run: the recorded ones as defaults; a run flag given with another value is an error. */
+function resumeFlags(f: ParsedFlags, path: string): { flags: ParsedFlags; resume: Resume } {
+  const metadata = readSafetensorsMetadata(path);
+  const run = readRunState(path, metadata);
+  if (run === null) throw new UsageError(`train: --resume ${path}: the file records no run (no dlrm_run metadata): it is a model, not a run; start from it with --init`);
+  const configText = metadata["dlrm_config"];
+  if (configText === undefined) throw new UsageError(`train: --resume ${path}: the file records no dlrm_config`);
+  const config = parseConfig(JSON.parse(configText) as unknown, `${path} (dlrm_config metadata)`);
+  if (f.has("init")) throw new UsageError("train: --resume continues a run from its own parameters; --init does not go with it");
+  const merged: ParsedFlags = new Map(f);
+  for (const name of RUN_FLAGS) {
+    const recorded = run.flags[name];
+    const given = f.get(name);
+    if (given !== undefined && given !== recorded) {
+      throw new UsageError(
+        `train: --${name} ${String(given)} differs from the run being resumed (${recorded === undefined ? "not given" : `--${name} ${String(recorded)}`}, ${path}); leave it out to continue that run`,
+      );
+    }
+    if (recorded !== undefined) merged.set(name, recorded);
+  }
+  for (const name of RESUME_DEFAULT_FLAGS) {
+    const recorded = run.flags[name];
+    if (!f.has(name) && recorded !== undefined) merged.set(name, recorded);
+  }
+  if (!f.has("steps") && !f.has("epochs")) merged.set("steps", run.plannedSteps);
+  return { flags: merged, resume: { path, run, config } };
+}
+
+/** Everything a run needs, resolved from the flags and the data. */
+interface RunPlan {
+  config: DLRMConfig;
+  data: LoadedData;
+  spec: OptimizerSpec;
+  schedule: LRPolicyOptions | null;
+  batchSize: number;
+  steps: number;
+  shuffle: boolean;
+  seed: number;
+  members: number;
+  workers: number;
+  plan: ShardingPlan | null;
+  /** The run flags to record in checkpoints. */
+  runFlags: FlagValues;
+  notes: string;
+}
+
+async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
+  const workers = positiveInt("train", f, "workers", availableParallelism());
+  const seed = getNumber(f, "seed") ?? 123;
+  if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
+  const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
+  const epochsFlag = f.has("epochs") ? positiveInt("train", f, "epochs", 1) : undefined;
+  const subSampleRate = getNumber(f, "data-sub-sample-rate") ?? 0;
+  if (!(subSampleRate >= 0 && subSampleRate <= 1)) throw new UsageError(`train: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
+  // Flag values are checked before any data is read (reading a Criteo file takes minutes).
+  const optimizerFlag = f.has("optimizer") ? oneOf("train", f, "optimizer", OPTIMIZERS, "sgd") : undefined;
+  const lrFlag = getNumber(f, "lr");
+  if (lrFlag !== undefined && !(lrFlag > 0)) throw new UsageError(`train: --lr must be positive, got ${lrFlag}`);
+  const accFlag = getNumber(f, "adagrad-initial-accumulator");
+  if (accFlag !== undefined && !(accFlag >= 0)) throw new UsageError(`train: --adagrad-initial-accumulator must be >= 0, got ${accFlag}`);
+  if (f.has("batch-size")) positiveInt("train", f, "batch-size", 1);
+  const evalText = getString(f, "eval-data");
+  const request: DataRequest = {
+    train: parseDataSpec("train", "--data", getString(f, "data") ?? "synthetic"),
+    eval: evalText === undefined ? null : parseDataSpec("train", "--eval-data", evalText),
+    split: getString(f, "split") ?? null,
+    maxIndRange: nonNegativeInt("train", f, "max-ind-range"),
+    onBadLine: oneOf("train", f, "on-bad-line", ["error", "skip"] as const, "error"),
+    subSampleRate,
+    seed,
+    numIndicesPerLookup: getNumber(f, "num-indices-per-lookup") ?? 10,
+    numIndicesPerLookupFixed: getBool(f, "num-indices-per-lookup-fixed"),
+    progress: io.stderr,
+  };
+
+  // Real data first: it defines the tables of the built-in model, or checks those of --model.
+  const source = await loadSourceData(request);
+  if (source !== null && f.has("data-size")) throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
+  const modelPath = getString(f, "model");
+  let config: DLRMConfig;
+  let builtinEpochs: number | undefined;
+  let builtinAccumulator = 0;
+  let builtinEnsemble = 1;
+  let tableDecay: readonly number[] | null = null;
+  if (modelPath !== undefined) {
+    config = readConfig(modelPath);
+    if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
+  } else if (source?.family === "movielens" || source?.family === "criteo") {
+    const sizes = source.tableSizes as number[];
+    const builtin = source.family === "movielens" ? movielensModel(sizes, source.train.denseFeatures) : criteoModel(sizes, source.train.denseFeatures);
+    config = builtin.config;
+    builtinEpochs = builtin.epochs;
+    builtinAccumulator = builtin.adagradInitialAccumulator;
+    builtinEnsemble = builtin.ensemble;
+    tableDecay = builtin.tableWeightDecay;
+  } else {
+    config = defaultConfig();
+  }
+  if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
+    throw new UsageError(`train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`);
+  }
+
+  const batchSize = positiveInt("train", f, "batch-size", config.batch_size);
+  const members = positiveInt("train", f, "ensemble", builtinEnsemble);
+  if (resume !== null && members > 1) throw new UsageError("train: --resume continues one model; resume an ensemble's members one by one");
+  const lr = lrFlag ?? config.lr;
+  const optimizerName = optimizerFlag ?? config.optimizer;
+  if (accFlag !== undefined && optimizerName !== "adagrad") {
+    throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
+  }
+  const weightDecay = tableDecay === null ? {} : Object.fromEntries(tableDecay.map((d, t) => [tableParameter(t), d]));
+  const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const plannedSteps = stepsFlag ?? config.steps;
+  const generated = source === null;
+  const dataSize = positiveInt("train", f, "data-size", request.train.kind === "synthetic" ? Math.max(50000, plannedSteps * batchSize) : Math.max(1, plannedSteps * batchSize));
+  const data = await finishData(request, source, config, dataSize);
+  const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
+  const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
+  const warmup = getNumber(f, "lr-num-warmup-steps") ?? 0;
+  const decaySteps = getNumber(f, "lr-num-decay-steps") ?? 0;
+  const schedule = warmup > 0 || decaySteps > 0 ? { warmupSteps: warmup, decayStartStep: getNumber(f, "lr-decay-start-step") ?? 0, numDecaySteps: decaySteps } : null;
+
+  const printPlan = getBool(f, "print-sharding-plan");
+  const plan =
+    workers === 1 && !printPlan
+      ? null
+      : shardingPlan({ ranks: workers, embeddingDim: config.embedding_dim, tableSizes: config.table_sizes, lookupsPerSample: lookupsPerSampleOf(data.train) });
+
+  const runFlags: FlagValues = {};
+  for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
+    const v = f.get(name);
+    if (v !== undefined) runFlags[name] = v;
+  }
+  if (generated) runFlags["data-size"] = dataSize; // the data is generated for the planned steps: fix it for a resumed run
+  runFlags.ensemble = 1; // each checkpoint is one member's run
+  const notes =
+    `${spec.kind === "adagrad" && spec.initialAccumulator > 0 ? ` (initial accumulator ${spec.initialAccumulator})` : ""}` +
+    `${tableDecay === null ? "" : spec.kind === "adagrad" ? `, table weight decay [${tableDecay.join(", ")}]` : ", no table weight decay (the built-in model's goes with adagrad)"}` +
+    `${members > 1 ? `, an ensemble of ${members} models` : ""}` +
+    `${Object.entries(data.notes).map(([k, v]) => `, ${k} ${v}`).join("")}`;
+  return { config, data, spec, schedule, batchSize, steps, shuffle: !getBool(f, "no-shuffle"), seed, members, workers, plan, runFlags, notes };
+}
+
+/** The executor of one member: this thread's model, or ranks that make (or read) their own parameters. */
+async function startExecutor(p: RunPlan, seed: number, init: string | null, resume: Resume | null): Promise<Executor> {
+  if (p.workers === 1) {
+    const model = new DLRM(p.config, seed);
+    const optimizer = makeOptimizer(p.spec, model.namedParameters());
+    if (resume !== null) loadCheckpoint(resume.path, model, optimizer, p.spec);
+    else if (init !== null) loadCheckpoint(init, model);
+    return new LocalExecutor(model, optimizer, p.spec);
+  }
+  const source = resume !== null ? { kind: "file" as const, path: resume.path, withOptimizer: true } : init !== null ? { kind: "file" as const, path: init, withOptimizer: false } : { kind: "seed" as const, seed };
+  const datasets = p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval];
+  return HybridExecutor.start({ config: p.config, workers: p.workers, optimizer: p.spec, source, datasets, maxBatch: Math.max(p.batchSize, evalBatch(p)), plan: p.plan });
+}
+
+function evalBatch(p: RunPlan): number {
+  return Math.max(p.batchSize, 4096);
+}
+
+export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
+  const given = parseFlags("train", argv, TRAIN_FLAGS);
+  if (getBool(given, "help")) {
+    io.stdout.write(helpText("Usage: dlrm train [flags]", "Train a DLRM; the last line printed is a JSON object with the final metrics.", TRAIN_FLAGS));
+    return 0;
+  }
+  const resumePath = getString(given, "resume");
+  const { flags: f, resume } = resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
+  const printFreq = positiveInt("train", f, "print-freq", 100);
+  const testFreq = nonNegativeInt("train", f, "test-freq") ?? 0;
+  const p = await planRun(f, io, resume);
+  if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
+  if (resume !== null && resume.run.step > p.steps) throw new UsageError(`train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`);
+  const init = getString(f, "init") ?? null;
+  const save = getString(f, "save") ?? null;
+
+  const logPath = getString(f, "log");
+  const logFd = logPath === undefined ? null : openSync(logPath, "w");
+  const log = (o: object): void => {
+    if (logFd !== null) writeSync(logFd, `${JSON.stringify(o)}\n`);
+  };
+  const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
+  io.stderr.write(
+    `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
+  );
+  const interrupt = onInterrupt(io.stderr, save === null ? "stopping after the steps in flight" : `stopping after the steps in flight and saving to ${save}`);
+  try {
+    const memberPreds: Float32Array[] = []; // (N_eval,) per member, for the ensemble's metrics
+    const trainLosses: number[] = [];
+    let single: TrainResult | null = null;
+    for (let k = 0; k < p.members; k++) {
+      // One member: its own seed for initialisation and shuffling; a single model is member 0.
+      const mSeed = resume !== null ? resume.run.seed : memberSeed(p.seed, k);
+      const memberNote = p.members > 1 ? { member: k } : {};
+      const executor = await startExecutor(p, mSeed, init, resume);
+      try {
+        const start: TrainPosition | null = resume === null ? null : { step: resume.run.step, orderRng: resume.run.orderRng };
+        const result = await train({
+          executor,
+          data: p.data.train,
+          evalData: p.data.eval,
+          batchSize: p.batchSize,
+          steps: p.steps,
+          shuffle: p.shuffle,
+          seed: mSeed,
+          lr: p.spec.lr,
+          schedule: p.schedule,
+          start,
+          testFreq,
+          evalBatchSize: evalBatch(p),
+          shouldStop: () => interrupt.requested,
+          progress: new Progress({ out: io.stderr, every: printFreq, label: p.members > 1 ? `train ${k + 1}/${p.members}` : "train" }),
+          onStep: (r) => log({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
+          onEval: (r) => {
+            const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n, ...memberNote, ...p.data.notes };
+            log(line);
+            // A single model's final evaluation is the last line, below; an ensemble member's
+            // final one is printed here, and the ensemble's below it.
+            if (r.step !== p.steps || p.members > 1) io.stdout.write(`${JSON.stringify(line)}\n`);
+          },
+        });
+        if (save !== null) {
+          const run: RunState = {
+            seed: mSeed,
+            step: result.position.step,
+            plannedSteps: p.steps,
+            orderRng: result.position.orderRng,
+            batchSize: p.batchSize,
+            shuffle: p.shuffle,
+            optimizer: p.spec,
+            schedule: p.schedule,
+            interrupted: result.interrupted,
+            flags: p.runFlags,
+          };
+          const path = memberPath(save, k, p.members);
+          await executor.save(path, runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed) }));
+          if (result.interrupted) io.stderr.write(`dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`);
+        }
+        if (result.interrupted) {
+          io.stdout.write(`${JSON.stringify({ event: "interrupted", step: result.position.step, ...memberNote })}\n`);
+          return 130;
+        }
+        const tail = result.losses.slice(-100);
+        trainLosses.push(tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length);
+        if (p.members === 1) single = result;
+        else if (p.data.eval !== null) memberPreds.push(await executor.predict(p.data.eval, evalBatch(p)));
+      } finally {
+        await executor.close();
+      }
+    }
+    const mean = trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length; // mean over members
+    const trainLoss = Number.isFinite(mean) ? mean : null; // no steps (--steps 0): no training loss
+    const ensembleNote = p.members > 1 ? { ensemble: p.members } : {};
+    let final: object;
+    if (p.data.eval !== null) {
+      const m = single !== null && single.eval !== null ? single.eval : { step: p.steps, ...computeMetrics(averagePredictions(memberPreds), p.data.eval.labels) };
+      final = { event: "eval", step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+      if (p.members > 1) log(final);
+    } else {
+      final = { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
+    }
+    io.stdout.write(`${JSON.stringify(final)}\n`);
+  } finally {
+    interrupt.dispose();
+    if (logFd !== null) closeSync(logFd);
+  }
+  return 0;
+}

@@ -1,0 +1,112 @@
+// Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011), the
+// counter-based generator behind PyTorch's CUDA generator and JAX's default: a keyed bijection
+// of a 128-bit counter. Element i of a stream is a pure function of (key, i), so any thread
+// can produce any range of a stream without producing what comes before it. That is what lets
+// every rank initialise its own rows of a table, in place and in parallel, and still give the
+// same model bit for bit for any number of ranks and any row split (docs/parallelism.md).
+//
+// One round maps the counter words (c0, c1, c2, c3) with the key (k0, k1) to
+//   (hi(M1·c2) ^ c1 ^ k0,  lo(M1·c2),  hi(M0·c0) ^ c3 ^ k1,  lo(M0·c0))
+// and bumps the key by the Weyl constants (W0, W1) between rounds; ten rounds.
+// hi/lo are the two 32-bit halves of the 64-bit product, computed exactly with float64
+// arithmetic on 16-bit halves (JS numbers hold integers up to 2^53 exactly).
+//
+// Glossary: c counter words, k key words, M multipliers, W Weyl increments.
+
+const M0 = 0xd2511f53;
+const M1 = 0xcd9e8d57;
+const W0 = 0x9e3779b9;
+const W1 = 0xbb67ae85;
+
+/** The high 32 bits of the 64-bit product m·x of two unsigned 32-bit integers. */
+function mulhi(m: number, x: number): number {
+  const xl = x & 0xffff;
+  const xh = x >>> 16;
+  // m·x = m·xh·2^16 + m·xl; both partial products are below 2^48, so exact in float64.
+  const c = m * xh + Math.floor((m * xl) / 65536); // (m·x) / 2^16, rounded down, < 2^49
+  return Math.floor(c / 65536) >>> 0;
+}
+
+/**
+ * Philox-4x32-10 of counter (c0, c1, c2, c3) under key (k0, k1), written into out[0..4).
+ * Every word is an unsigned 32-bit integer.
+ */
+export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array): Uint32Array {
+  let x0 = c0 >>> 0;
+  let x1 = c1 >>> 0;
+  let x2 = c2 >>> 0;
+  let x3 = c3 >>> 0;
+  let key0 = k0 >>> 0;
+  let key1 = k1 >>> 0;
+  for (let round = 0; round < 10; round++) {
+    if (round > 0) {
+      key0 = (key0 + W0) >>> 0;
+      key1 = (key1 + W1) >>> 0;
+    }
+    const hi0 = mulhi(M0, x0);
+    const lo0 = Math.imul(M0, x0) >>> 0;
+    const hi1 = mulhi(M1, x2);
+    const lo1 = Math.imul(M1, x2) >>> 0;
+    x0 = (hi1 ^ x1 ^ key0) >>> 0;
+    x1 = lo1;
+    x2 = (hi0 ^ x3 ^ key1) >>> 0;
+    x3 = lo0;
+  }
+  out[0] = x0;
+  out[1] = x1;
+  out[2] = x2;
+  out[3] = x3;
+  return out;
+}
+
+/** A stream's key from a seed and a name (FNV-1a of the name's UTF-16 code units, 32 bits). */
+export function streamKey(seed: number, name: string): [number, number] {
+  if (!Number.isInteger(seed)) throw new Error(`streamKey: the seed must be an integer, got ${seed}`);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return [seed >>> 0, h];
+}
+
+const TWO_POW_32 = 4294967296;
+
+/**
+ * Fill out[j] with uniform values in [lo, hi) for the stream elements first + j. Element i is
+ * word i mod 4 of the block at counter floor(i / 4) (the counter's low and high words carry
+ * the block number, so streams of up to 2^64 blocks never wrap); its top 24 bits make a float
+ * in [0, 1), exactly representable in float32.
+ */
+export function fillUniform(out: Float32Array | Float64Array, key: readonly [number, number], first: number, lo: number, hi: number): void {
+  checkFirst("fillUniform", first);
+  const block = new Uint32Array(4);
+  const [k0, k1] = key;
+  const n = out.length;
+  let j = 0;
+  while (j < n) {
+    const i = first + j;
+    const b = Math.floor(i / 4);
+    philox4x32(b % TWO_POW_32, Math.floor(b / TWO_POW_32), 0, 0, k0, k1, block);
+    for (let w = i % 4; w < 4 && j < n; w++, j++) out[j] = lo + (hi - lo) * ((block[w] as number) >>> 8) / 16777216;
+  }
+}
+
+/**
+ * Fill out[j] with normal values (mean, std) for the stream elements first + j. Element i comes
+ * from the block at counter i by Box–Muller in float64 on its first two words (u1 in (0, 1],
+ * so the logarithm is finite), one value per block, so each element stands alone.
+ */
+export function fillNormal(out: Float32Array | Float64Array, key: readonly [number, number], first: number, mean: number, std: number): void {
+  checkFirst("fillNormal", first);
+  const block = new Uint32Array(4);
+  const [k0, k1] = key;
+  for (let j = 0; j < out.length; j++) {
+    const i = first + j;
+    philox4x32(i % TWO_POW_32, Math.floor(i / TWO_POW_32), 0, 0, k0, k1, block);
+    const u1 = 1 - ((block[0] as number) >>> 8) / 16777216;
+    const u2 = ((block[1] as number) >>> 8) / 16777216;
+    out[j] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  }
+}
+
+function checkFirst(op: string, first: number): void {
+  if (!Number.isSafeInteger(first) || first < 0) throw new Error(`${op}: the first element must be a non-negative safe integer, got ${first}`);
+}

@@ -1,0 +1,39 @@
+// An executor runs DLRM's steps for the training loop (src/train/trainer.ts): on this thread
+// (LocalExecutor, src/train/local.ts) or on N rank workers that own the tables
+// (HybridExecutor, src/parallel/hybrid.ts). The loop decides everything that does not depend
+// on where the parameters live — which samples form each batch, the learning rate of each
+// step, when to evaluate, when to stop, what to log — and the executor does the numbers.
+//
+// Glossary: B samples in a batch, S steps.
+
+import type { Dataset } from "../data/dataset.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+
+/** The samples of one batch: data's samples rows[0 .. count) when rows is given, else [start, start + count). */
+export interface BatchRef {
+  data: Dataset;
+  rows: Int32Array | null;
+  start: number;
+  count: number;
+}
+
+export interface StepOutcome {
+  /** The batch's mean loss before the update (NaN when a prediction was not finite). */
+  loss: number;
+  /** The first non-finite prediction of the batch (its index in the batch and value), or null. */
+  bad: { index: number; value: number } | null;
+}
+
+export interface Executor {
+  readonly config: DLRMConfig;
+  /** Steps the loop may have in flight (issued, not yet awaited): 1 runs each step at once. */
+  readonly depth: number;
+  /** Train one step on the batch with learning rate lr. */
+  step(step: number, batch: BatchRef, lr: number): Promise<StepOutcome>;
+  /** Click probabilities (N,) of every sample of data, in data order, in batches of at most batchSize. */
+  predict(data: Dataset, batchSize: number): Promise<Float32Array>;
+  /** Write every parameter and the optimizer state, with this metadata, to path (atomically). */
+  save(path: string, metadata: Record<string, string>): Promise<void>;
+  /** Release threads and memory; the executor is unusable after. */
+  close(): Promise<void>;
+}
