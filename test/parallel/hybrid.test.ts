@@ -16,7 +16,7 @@ import { SGD } from "../../src/optim/sgd.ts";
 import { trainHybrid } from "../../src/parallel/hybrid.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { train } from "../../src/train/trainer.ts";
-import { assertClose } from "../helpers/check.ts";
+import { assertClose } from "../../src/testing/index.ts";
 import { GOLDEN, goldenCases } from "../helpers/golden.ts";
 import { bagsDataset, smallConfig } from "./hybrid_helpers.ts";
 

@@ -19,7 +19,7 @@ import { batchSlice } from "../../src/parallel/protocol.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import type { Tensor } from "../../src/tensor/tensor.ts";
 import { train } from "../../src/train/trainer.ts";
-import { assertClose } from "../helpers/check.ts";
+import { assertClose } from "../../src/testing/index.ts";
 import { bagsDataset, smallConfig } from "./hybrid_helpers.ts";
 
 type Opt = "sgd" | "adagrad" | "rowwise-adagrad";
