@@ -1,7 +1,8 @@
 // `npm pack` gives a package that works with no dev dependency: the checkout is packed
 // (prepack builds dist/), the tarball is installed into a fresh project, and there plain
 // .mjs imports it, the README's "Autodiff in ten lines" runs unchanged (extracted from
-// README.md), and `npx dlrm train` runs from dist/ on 1 and 2 workers.
+// README.md), docs/testing.md's example runs against dlrm-ts/testing with fast-check
+// installed beside it, and `npx dlrm train` runs from dist/ on 1 and 2 workers.
 //
 // Which test runs which README command (same verb and data source; smaller inputs):
 //   npm ci, npm test                 the CI itself
@@ -74,6 +75,18 @@ test("npm pack → npm install → import from .mjs, README example, npx dlrm tr
       ].join("\n"),
     );
     assert.equal(run(process.execPath, ["exports.mjs"], proj).trim().split("\n"), ["dlrm-ts", "ERR_PACKAGE_PATH_NOT_EXPORTED"]);
+
+    // dlrm-ts/testing with its optional peer fast-check: the docs/testing.md example, as written.
+    try {
+      run(npm, ["install", "--offline", "--no-audit", "--no-fund", "fast-check@4"], proj);
+    } catch {
+      run(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", "fast-check@4"], proj);
+    }
+    const doc = readFileSync(join(root, "docs", "testing.md"), "utf8");
+    const block = /```js\n([\s\S]*?)^```$/m.exec(doc);
+    assert.ok(block !== null, "docs/testing.md has a js example");
+    writeFileSync(join(proj, "softplus.mjs"), block[1] as string);
+    assert.is(run(process.execPath, ["softplus.mjs"], proj).trim(), "softplus ok");
 
     for (const workers of ["1", "2"]) {
       const train = run("npx", ["--no-install", "dlrm", "train", "--data", "random", "--steps", "5", "--batch-size", "32", "--workers", workers, "--seed", "3"], proj);
