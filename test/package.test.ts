@@ -20,7 +20,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { autodiffExample } from "./helpers/readme.ts";
 import { tempDir } from "./helpers/cli.ts";
@@ -46,7 +46,7 @@ test("npm pack → npm install → import from .mjs, README example, npx dlrm tr
     const tgz = join(dir, info.filename);
 
     const proj = join(dir, "proj");
-    run("mkdir", ["-p", proj], dir);
+    mkdirSync(proj);
     writeFileSync(join(proj, "package.json"), JSON.stringify({ name: "try-dlrm-ts", private: true, type: "module" }));
     try {
       run(npm, ["install", "--offline", "--no-audit", "--no-fund", tgz], proj);
