@@ -7,6 +7,7 @@
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
+import { translateReferenceFlags } from "./reference_flags.ts";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -106,8 +107,8 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       io.stdout.write(USAGE);
       return verb === undefined ? 2 : 0;
     }
-    if (verb === "train") return await runTrain(rest, io);
-    if (verb === "predict") return runPredict(rest, io);
+    if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
+    if (verb === "predict") return runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
     throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
   } catch (e) {
