@@ -6,14 +6,15 @@
 //
 // Which test runs which README command (same verb and data source; smaller inputs):
 //   npm ci, npm test                 the CI itself
+//   npm pack, npm install, npx dlrm  this file (its npx dlrm train adds --batch-size 32 --seed 3)
 //   npm start (train synthetic)      test/cli/train.test.ts (`--data synthetic --data-size 8000`)
-//   dlrm train --log --save          test/cli/train.test.ts (a small batch file, not ../shared/golden)
-//   dlrm predict --checkpoint --out  test/cli/eval.test.ts
+//   dlrm train / predict on golden   test/cli/readme_commands.test.ts (extracted and run as written)
 //   dlrm train movielens --split u1  test/cli/movielens.test.ts (`--steps 20` on a small fixture)
 //   dlrm preprocess criteo, train    test/cli/criteo.test.ts (a small TSV)
 //   npm run bench, bench/*.ts        NOT run by npm test (minutes long by design, docs/benchmarks.md)
 //   "Autodiff in ten lines"          test/readme.test.ts (sources) and this file (installed package)
-// Not yet literal: the README lines themselves (paths into ../shared) are not executed verbatim.
+// Not run literally: the MovieLens line (it may write u1 splits into ../shared) and the Criteo
+// lines (no full train.txt in CI); the tests named above run them on small inputs.
 //
 // The install uses the npm cache that `npm ci` filled (--offline); only when the cache
 // lacks a package document does it fall back to --prefer-offline, i.e. the registry.
