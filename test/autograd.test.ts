@@ -10,7 +10,7 @@ import { sum } from "../src/ops/reduce.ts";
 import { matmul } from "../src/ops/matmul.ts";
 import { fromArray, scalar, zeros } from "../src/tensor/tensor.ts";
 import { Rng } from "../src/tensor/rng.ts";
-import { assertThrows } from "./helpers/check.ts";
+import { assertThrows } from "../src/testing/index.ts";
 
 test("a diamond graph sums both paths: d(x·x + x)/dx = 2x + 1", () => {
   const x = fromArray([3, -2], [2], { requiresGrad: true });

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Rng } from "../src/tensor/rng.ts";
 import { fromArray, indexTensor, ones, rand, randn, zeros } from "../src/tensor/tensor.ts";
-import { assertThrows } from "./helpers/check.ts";
+import { assertThrows } from "../src/testing/index.ts";
 
 test("Rng gives the same stream for the same seed and differs across seeds", () => {
   const a = new Rng(42);

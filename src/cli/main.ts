@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { runPreprocess } from "./preprocess.ts";
+import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
 import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -55,8 +56,8 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       io.stdout.write(USAGE);
       return verb === undefined ? 2 : 0;
     }
-    if (verb === "train") return await runTrain(rest, io);
-    if (verb === "predict") return await runPredict(rest, io);
+    if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
+    if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
     throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
   } catch (e) {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
 import type { Dataset, SparseFeature } from "../../src/data/dataset.ts";
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
-import { assertThrows } from "../helpers/check.ts";
+import { assertThrows } from "../../src/testing/index.ts";
 
 // Glossary: N samples, Dd dense features, F tables, L_t lookups of table t.
 

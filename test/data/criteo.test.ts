@@ -22,7 +22,7 @@ import {
 import { readLineBatches, splitLines } from "../../src/data/lines.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
-import { assertClose } from "../helpers/check.ts";
+import { assertClose } from "../../src/testing/index.ts";
 
 const SAMPLE = fileURLToPath(new URL("../../../shared/data/criteo-sample/train.txt", import.meta.url));
 const haveSample = existsSync(SAMPLE);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readMovieLens, type MovieLensData } from "../../src/data/movielens.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
-import { assertClose, assertThrows } from "../helpers/check.ts";
+import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
 const DIR = fileURLToPath(new URL("../../../shared/data/ml-100k/", import.meta.url));
 const haveData = existsSync(join(DIR, "u1.base"));

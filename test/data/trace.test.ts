@@ -21,7 +21,7 @@ import {
   type TraceProfile,
 } from "../../src/data/trace.ts";
 import { Rng } from "../../src/tensor/rng.ts";
-import { assertThrows } from "../helpers/check.ts";
+import { assertThrows } from "../../src/testing/index.ts";
 
 /** Stack distances with a plain array as the LRU stack (most recent last), as trace_profile does. */
 function naiveStackDistances(trace: ArrayLike<number>): number[] {

@@ -10,7 +10,7 @@ import { test } from "uvu";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
-import { assertClose } from "../helpers/check.ts";
+import { assertClose } from "../../src/testing/index.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { GOLDEN, goldenCases } from "../helpers/golden.ts";
 

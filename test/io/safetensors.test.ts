@@ -17,7 +17,7 @@ import {
   type SafetensorsDType,
   type SafetensorsTensor,
 } from "../../src/io/safetensors.ts";
-import { assertThrows } from "../helpers/check.ts";
+import { assertThrows } from "../../src/testing/index.ts";
 
 // ---------------------------------------------------------------------------------------
 // Helpers: a valid file, and malformed ones made by editing its bytes.

@@ -13,7 +13,7 @@ import { noGrad } from "../../src/autograd/tape.ts";
 import { add, div, exp, log, mul, neg, relu, sigmoid, sub, tanh } from "../../src/ops/elementwise.ts";
 import { fromArray, ones, randn, scalar, zeros, type Tensor } from "../../src/tensor/tensor.ts";
 import { Rng } from "../../src/tensor/rng.ts";
-import { assertClose, assertThrows, checkOp, randomValues } from "../helpers/check.ts";
+import { assertClose, assertThrows, checkOp, randomValues } from "../../src/testing/index.ts";
 
 // Forward of a float32 op against float64: the op rounds once to float32, so 2^-24 ≈ 6e-8
 // relative; we allow 1e-6 relative + 1e-7 absolute.

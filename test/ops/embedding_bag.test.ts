@@ -11,7 +11,7 @@ import { embeddingBag, uniqueRows, type Bags } from "../../src/ops/embedding_bag
 import { Rng } from "../../src/tensor/rng.ts";
 import { fromArray, indexTensor, type IndexTensor, type Tensor } from "../../src/tensor/tensor.ts";
 import { denseGradient } from "../../src/autograd/gradcheck.ts";
-import { assertClose, assertThrows, checkOp, randomValues } from "../helpers/check.ts";
+import { assertClose, assertThrows, checkOp, randomValues } from "../../src/testing/index.ts";
 
 type Mode = "sum" | "mean";
 

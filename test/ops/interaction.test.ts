@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { catInteraction, dotInteraction, interactionWidth } from "../../src/ops/interaction.ts";
 import { fromArray, type Tensor } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows, checkOp, randomValues } from "../helpers/check.ts";
+import { assertClose, assertThrows, checkOp, randomValues } from "../../src/testing/index.ts";
 
 interface Case {
   B: number;

@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { bce, bceWithLogits, mse, type Reduction } from "../../src/ops/loss.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { fromArray, type Tensor } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows, checkOp } from "../helpers/check.ts";
+import { assertClose, assertThrows, checkOp } from "../../src/testing/index.ts";
 
 interface Case {
   shape: number[];

@@ -16,7 +16,7 @@ import { linear, matmul } from "../../src/ops/matmul.ts";
 import { transpose } from "../../src/ops/shape.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { fromArray, randn, zeros, type Tensor } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows, checkOp, randomValues } from "../helpers/check.ts";
+import { assertClose, assertThrows, checkOp, randomValues } from "../../src/testing/index.ts";
 
 // Forward: a dot product of K float32 values in [-1, 1], against float64. A float32
 // accumulation (as a SIMD kernel does) errs by at most ~K·2^-24·Σ|a·b| ≤ K²·6e-8; with

@@ -12,7 +12,7 @@ import { mul, sigmoid } from "../../src/ops/elementwise.ts";
 import { mean, sum } from "../../src/ops/reduce.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { fromArray, full, ones, randn, scalar, zeros, type Tensor } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows, checkOp, randomValues } from "../helpers/check.ts";
+import { assertClose, assertThrows, checkOp, randomValues } from "../../src/testing/index.ts";
 
 // The sums run in float64 and round once to float32: 2^-24 relative; we allow 1e-6 + 1e-7.
 const FWD = { atol: 1e-7, rtol: 1e-6 };

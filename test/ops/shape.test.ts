@@ -13,7 +13,7 @@ import { denseGradient, gradcheck } from "../../src/autograd/gradcheck.ts";
 import { concat, gather, indexSelect, permute, reshape, slice, transpose } from "../../src/ops/shape.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { fromArray, indexTensor, randn, type Tensor } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows, checkOp, randomValues } from "../helpers/check.ts";
+import { assertClose, assertThrows, checkOp, randomValues } from "../../src/testing/index.ts";
 
 // Shape ops only move values, and checkOp feeds values already rounded to float32, so the
 // forward must match the reference exactly.

@@ -8,7 +8,7 @@ import { Adagrad } from "../../src/optim/adagrad.ts";
 import { RowWiseAdagrad } from "../../src/optim/rowwise_adagrad.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { rand, type Tensor } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows } from "../helpers/check.ts";
+import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
 function param(R: number, E: number, rng: Rng): Tensor {
   return rand([R, E], { rng, lo: -1, hi: 1, requiresGrad: true });

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { LRPolicyScheduler } from "../../src/optim/schedule.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { zeros } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows } from "../helpers/check.ts";
+import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
 /** The lr at c = 1, 2, ..., n for a fresh SGD with the given base lr. */
 function lrs(base: number, W: number, D: number, N: number, n: number): number[] {

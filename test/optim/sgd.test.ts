@@ -5,7 +5,7 @@ import { accumulateRows } from "../../src/autograd/tape.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { rand, zeros, type Tensor } from "../../src/tensor/tensor.ts";
-import { assertClose, assertThrows } from "../helpers/check.ts";
+import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
 // A (R, E) parameter with values in [-1, 1).
 function param(R: number, E: number, rng: Rng, dtype: "float32" | "float64" = "float32"): Tensor {

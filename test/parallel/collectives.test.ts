@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { abortAll, abortedBy, chunkBounds, CollectiveError, Communicator, createCommBuffers } from "../../src/parallel/collectives.ts";
 import { startWorkers, type WorkerGroup } from "../../src/parallel/spawn.ts";
-import { assertThrows } from "../helpers/check.ts";
+import { assertThrows } from "../../src/testing/index.ts";
 import { allReduceInput, allToAllCount, allToAllValue, type ScenarioData } from "./collectives_worker.ts";
 
 const WORKER = new URL("./collectives_worker.ts", import.meta.url);

@@ -14,7 +14,7 @@ import { readConfig } from "../../src/dlrm/config.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
 import { optimizerSpec } from "../../src/optim/make.ts";
 import { lookupsPerSampleOf, shardingPlan } from "../../src/parallel/plan.ts";
-import { assertClose } from "../helpers/check.ts";
+import { assertClose } from "../../src/testing/index.ts";
 import { GOLDEN, goldenCases } from "../helpers/golden.ts";
 import { bagsDataset, runOn, smallConfig } from "./hybrid_helpers.ts";
 

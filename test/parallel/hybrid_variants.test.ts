@@ -13,7 +13,7 @@ import { optimizerSpec, type OptimizerName, type OptimizerSpec } from "../../src
 import { HybridExecutor, ParallelError } from "../../src/parallel/hybrid.ts";
 import { shardingPlan } from "../../src/parallel/plan.ts";
 import { batchSlice } from "../../src/parallel/protocol.ts";
-import { assertClose } from "../helpers/check.ts";
+import { assertClose } from "../../src/testing/index.ts";
 import { bagsDataset, runOn, smallConfig } from "./hybrid_helpers.ts";
 
 // Adagrad decays every other parameter (MLP layers and tables, the split one included): the

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "../../src/parallel/plan.ts";
 import { randomDataset } from "../../src/data/random.ts";
-import { assertThrows } from "../helpers/check.ts";
+import { assertThrows } from "../../src/testing/index.ts";
 
 const KAGGLE = [
   1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105,

@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { slotViews, stageBatch, stagingLayout } from "../../src/parallel/staging.ts";
-import { assertThrows } from "../helpers/check.ts";
+import { assertThrows } from "../../src/testing/index.ts";
 import { bagsDataset } from "./hybrid_helpers.ts";
 
 test("stageBatch: what a slot holds is the samples asked for, in order (ranges and shuffled rows)", () => {

@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { formatDuration, Progress } from "../../src/train/progress.ts";
-import { assertThrows } from "../helpers/check.ts";
+import { assertThrows } from "../../src/testing/index.ts";
 
 function fakeStream(isTTY: boolean, columns?: number): { writes: string[]; write(s: string): boolean; isTTY: boolean; columns?: number } {
   const writes: string[] = [];

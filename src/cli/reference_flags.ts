@@ -1,0 +1,195 @@
+// The reference script's command line (facebookresearch/dlrm dlrm_s_pytorch.py) translated
+// into ours: `dlrm train --arch-mlp-bot=13-512-256-64-16 --arch-mlp-top=512-256-1 …` runs
+// with the reference's meaning. Its model flags become a config (written to a temporary
+// JSON file passed as --model), its run flags become our flags; a reference flag we cannot
+// honour is a UsageError naming it (exit 2). Arguments with no reference flag pass through.
+//
+// The reference's conventions: values joined by `=` or given as the next argument; lists
+// dash-separated ("4-3-2"); `type=bool` flags take True/False; `--arch-mlp-top` omits the
+// interaction width, which the script prepends, so it is computed here:
+//   dot: E + n(n−1)/2 pairs of the n = F + 1 vectors (n(n+1)/2 with --arch-interaction-itself),
+//   cat: n·E.
+// Defaults are the reference's argparse defaults where a flag is absent.
+//
+// Glossary: F tables (sparse features), E embedding dim (--arch-sparse-feature-size).
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { UsageError } from "./args.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+
+/** Reference flags that map onto one of ours with the same meaning (value passed through). */
+const renamed: Record<string, string> = {
+  "mini-batch-size": "batch-size",
+  "learning-rate": "lr",
+  "print-freq": "print-freq",
+  "test-freq": "test-freq",
+  "lr-num-warmup-steps": "lr-num-warmup-steps",
+  "lr-decay-start-step": "lr-decay-start-step",
+  "lr-num-decay-steps": "lr-num-decay-steps",
+  "numpy-rand-seed": "seed",
+  "save-model": "save",
+  "data-size": "data-size",
+  "num-indices-per-lookup": "num-indices-per-lookup",
+  "max-ind-range": "max-ind-range",
+  "data-sub-sample-rate": "data-sub-sample-rate",
+};
+
+/** Reference flags read here (model config, data source, step count) rather than renamed. */
+const consumed = new Set([
+  "arch-sparse-feature-size", "arch-embedding-size", "arch-mlp-bot", "arch-mlp-top", "arch-interaction-op",
+  "arch-interaction-itself", "loss-function", "optimizer", "num-batches", "nepochs", "data-generation",
+  "raw-data-file", "load-model", "inference-only", "num-indices-per-lookup-fixed",
+]);
+
+/** Names that are both ours and the reference's, with different forms: consumed only in a reference line. */
+const shared = new Set(["optimizer", "num-indices-per-lookup-fixed"]);
+
+/** Bool flags of the reference that we accept only at the value that needs no feature we lack. */
+const harmlessBools: Record<string, boolean> = { "use-gpu": false, "mlperf-logging": false, "enable-profiling": false, "plot-compute-graph": false, "save-onnx": false, "debug-mode": false };
+
+function parseBool(name: string, v: string): boolean {
+  if (v === "True") return true;
+  if (v === "False") return false;
+  throw new UsageError(`--${name}: expected True or False (a reference type=bool flag), got "${v}"`);
+}
+
+function dashList(name: string, v: string): number[] {
+  const xs = v.split("-").map(Number);
+  if (v === "" || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError(`--${name}: expected positive integers joined by "-", got "${v}"`);
+  return xs;
+}
+
+function isReferenceFlag(name: string): boolean {
+  return name in renamed || consumed.has(name) || name in harmlessBools || name.startsWith("arch-");
+}
+
+/**
+ * Our argv for `verb` ("train" or "predict") from one that may use the reference's flags.
+ * An argv with no reference-only flag is returned unchanged.
+ */
+export function translateReferenceFlags(verb: string, argv: readonly string[]): string[] {
+  // Names we share with the reference (--optimizer, --print-freq, --lr-num-warmup-steps, …)
+  // do not make a line a reference line; a reference-only name does.
+  const nameOf = (arg: string): string | undefined => /^--([a-z0-9-]+)(?:=|$)/.exec(arg)?.[1];
+  const referenceOnly = (name: string | undefined): boolean => name !== undefined && isReferenceFlag(name) && renamed[name] !== name && !shared.has(name);
+  if (!argv.some((arg) => referenceOnly(nameOf(arg)))) return [...argv];
+  const ref = new Map<string, string>();
+  const ours: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
+    const name = m?.[1];
+    // ours, shared names read alike, and our bare --num-indices-per-lookup-fixed pass through
+    if (m === null || name === undefined || !isReferenceFlag(name) || renamed[name] === name || (name === "num-indices-per-lookup-fixed" && m[2] === undefined)) {
+      ours.push(arg);
+      continue;
+    }
+    let value = m[2];
+    if (value === undefined) {
+      const next = argv[i + 1];
+      // the reference's bools always carry a value (argparse type=bool)
+      if (next === undefined || next.startsWith("--")) throw new UsageError(`--${name}: the reference's flag needs a value (--${name}=…)`);
+      value = next;
+      i++;
+    }
+    ref.set(name, value);
+  }
+
+  for (const [name, value] of ref) {
+    if (name in harmlessBools) {
+      if (parseBool(name, value) !== harmlessBools[name]) throw new UsageError(`--${name}=${value}: not supported by dlrm-ts (only --${name}=${harmlessBools[name] ? "True" : "False"})`);
+    } else if (!(name in renamed) && !consumed.has(name)) {
+      throw new UsageError(`--${name}: a reference flag dlrm-ts cannot honour`);
+    }
+  }
+  const get = (name: string, fallback: string): string => ref.get(name) ?? fallback;
+  const out = [...ours];
+  for (const [name, value] of ref) if (name in renamed) out.push(`--${renamed[name]}`, value);
+
+  const inferenceOnly = parseBool("inference-only", get("inference-only", "False"));
+  if (verb === "train" && inferenceOnly) throw new UsageError("--inference-only=True: use `dlrm predict` (with --load-model and --out)");
+  const load = ref.get("load-model");
+  if (load !== undefined) out.push(verb === "predict" ? "--checkpoint" : "--init", load);
+
+  // predict reads a batch file: the data source flags apply there only when given
+  const gen = verb === "train" ? get("data-generation", "random") : ref.get("data-generation");
+  if (gen === undefined) {
+    if (ref.has("raw-data-file")) throw new UsageError("--raw-data-file: give --data-generation=dataset with it");
+  } else if (gen === "random") {
+    if (!ours.includes("--data")) out.push("--data", "random");
+  } else if (gen === "dataset") {
+    const raw = ref.get("raw-data-file");
+    if (raw === undefined) throw new UsageError("--data-generation=dataset: give --raw-data-file (the Criteo train.txt)");
+    out.push("--data", `criteo:${raw}`);
+  } else {
+    throw new UsageError(`--data-generation=${gen}: a reference data source dlrm-ts cannot honour (random or dataset)`);
+  }
+  if (verb === "train" && parseBool("num-indices-per-lookup-fixed", get("num-indices-per-lookup-fixed", "False"))) out.push("--num-indices-per-lookup-fixed");
+
+  if (verb === "train") {
+    const batches = Number(get("num-batches", "0"));
+    const epochs = Number(get("nepochs", "1"));
+    if (!Number.isInteger(batches) || batches < 0) throw new UsageError(`--num-batches: expected an integer ≥ 0, got "${get("num-batches", "0")}"`);
+    if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--nepochs: expected a positive integer, got "${get("nepochs", "1")}"`);
+    // the reference runs num-batches steps per epoch (0: the whole data set)
+    if (batches > 0) out.push("--steps", String(batches * epochs));
+    else out.push("--epochs", String(epochs));
+  }
+
+  const config = referenceConfig(get);
+  const dir = mkdtempSync(join(tmpdir(), "dlrm-reference-"));
+  // the run reads --model at once; the file goes when the process exits
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, "config.json");
+  writeFileSync(path, JSON.stringify(config));
+  out.push("--model", path);
+  return out;
+}
+
+/** The model config the reference's model flags (and their defaults) describe. */
+export function referenceConfig(get: (name: string, fallback: string) => string): DLRMConfig {
+  const E = Number(get("arch-sparse-feature-size", "2"));
+  if (!Number.isInteger(E) || E < 1) throw new UsageError(`--arch-sparse-feature-size: expected a positive integer, got "${get("arch-sparse-feature-size", "2")}"`);
+  const tables = dashList("arch-embedding-size", get("arch-embedding-size", "4-3-2"));
+  const bottom = dashList("arch-mlp-bot", get("arch-mlp-bot", "4-3-2"));
+  const top = dashList("arch-mlp-top", get("arch-mlp-top", "4-2-1"));
+  if (bottom.length < 2 || bottom[bottom.length - 1] !== E) {
+    throw new UsageError(`--arch-mlp-bot=${get("arch-mlp-bot", "4-3-2")}: its last width must equal --arch-sparse-feature-size=${E}`);
+  }
+  if (top[top.length - 1] !== 1) throw new UsageError(`--arch-mlp-top=${get("arch-mlp-top", "4-2-1")}: the last width must be 1`);
+  const op = get("arch-interaction-op", "dot");
+  if (op !== "dot" && op !== "cat") throw new UsageError(`--arch-interaction-op=${op}: dlrm-ts has dot and cat`);
+  const itself = parseBool("arch-interaction-itself", get("arch-interaction-itself", "False"));
+  const n = tables.length + 1;
+  const width = op === "dot" ? E + (itself ? (n * (n + 1)) / 2 : (n * (n - 1)) / 2) : n * E;
+  const loss = get("loss-function", "mse");
+  if (loss !== "mse" && loss !== "bce") throw new UsageError(`--loss-function=${loss}: dlrm-ts has mse and bce`);
+  // the reference's row-wise sparse Adagrad is "rwsadagrad"; ours is spelled out
+  const given = get("optimizer", "sgd");
+  const optimizer = given === "rwsadagrad" ? "rowwise-adagrad" : given;
+  if (optimizer !== "sgd" && optimizer !== "adagrad" && optimizer !== "rowwise-adagrad") {
+    throw new UsageError(`--optimizer=${given}: dlrm-ts has sgd, adagrad and rwsadagrad (rowwise-adagrad)`);
+  }
+  const L = Number(get("num-indices-per-lookup", "10"));
+  const fixed = parseBool("num-indices-per-lookup-fixed", get("num-indices-per-lookup-fixed", "False"));
+  return {
+    dense_features: bottom[0] as number,
+    bottom_mlp: bottom,
+    embedding_dim: E,
+    table_sizes: tables,
+    pooling: "sum",
+    interaction: op,
+    interaction_itself: itself,
+    top_mlp: [width, ...top],
+    loss,
+    optimizer,
+    lr: Number(get("learning-rate", "0.01")),
+    batch_size: Number(get("mini-batch-size", "1")),
+    steps: 1,
+    bag_size: [fixed ? L : 1, L],
+    index_dtype: "int32",
+    per_sample_weights: false,
+  };
+}

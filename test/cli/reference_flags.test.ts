@@ -1,0 +1,66 @@
+// The reference script's command line runs unchanged through `dlrm train` (runCli) on small
+// random data: dash lists, `=`-joined values, True/False bools, --arch-mlp-top without the
+// interaction width (computed), and a flag we cannot honour is exit 2 naming it.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { referenceConfig, translateReferenceFlags } from "../../src/cli/reference_flags.ts";
+import { readSafetensors } from "../../src/io/safetensors.ts";
+import { runCli, tempDir } from "../helpers/cli.ts";
+
+const config = (flags: Record<string, string>) => referenceConfig((name, fallback) => flags[name] ?? fallback);
+
+test("interaction width prepended to --arch-mlp-top: dot, dot with itself, cat", () => {
+  const base = { "arch-sparse-feature-size": "16", "arch-embedding-size": "10-20-30", "arch-mlp-bot": "13-64-16", "arch-mlp-top": "512-256-1" };
+  // n = 4 vectors: 6 pairs (10 with itself) plus the bottom output's 16
+  assert.equal(config(base).top_mlp, [22, 512, 256, 1]);
+  assert.equal(config({ ...base, "arch-interaction-itself": "True" }).top_mlp, [26, 512, 256, 1]);
+  assert.equal(config({ ...base, "arch-interaction-op": "cat" }).top_mlp, [64, 512, 256, 1]);
+  assert.is(config(base).loss, "mse"); // the reference's default --loss-function
+  assert.is(config({ ...base, optimizer: "rwsadagrad" }).optimizer, "rowwise-adagrad");
+});
+
+test("an argv without reference flags is unchanged", () => {
+  const ours = ["--data", "random", "--steps", "3", "--optimizer", "sgd", "--print-freq", "1"];
+  assert.equal(translateReferenceFlags("train", ours), ours);
+});
+
+test("a reference command line trains unchanged on small random data and saves", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const save = join(dir, "m.safetensors");
+    const r = await runCli([
+      "train", "--arch-sparse-feature-size=4", "--arch-embedding-size=20-30-10", "--arch-mlp-bot=5-8-4", "--arch-mlp-top=8-1",
+      "--arch-interaction-op=dot", "--arch-interaction-itself=False", "--data-generation=random", "--mini-batch-size=16",
+      "--num-batches=3", "--learning-rate=0.1", "--loss-function=bce", "--print-freq=1", "--numpy-rand-seed=7",
+      "--lr-num-warmup-steps=0", "--nepochs", "1", `--save-model=${save}`, "--workers", "1",
+    ]);
+    assert.is(r.code, 0, r.stderr);
+    const last = JSON.parse(r.stdout.trim().split("\n").at(-1) as string) as { step: number };
+    assert.is(last.step, 3);
+    assert.ok(existsSync(save));
+    // top_mlp[0] = 4 + 6 pairs of the 4 vectors
+    const top0 = readSafetensors(save).tensors.get("top_l.0.weight");
+    assert.equal(top0?.shape, [8, 10]);
+  } finally {
+    cleanup();
+  }
+});
+
+test("a reference flag we cannot honour is exit 2 naming it", async () => {
+  for (const [flag, pattern] of [
+    ["--use-gpu=True", /--use-gpu=True: not supported/],
+    ["--arch-project-size=4", /--arch-project-size: a reference flag dlrm-ts cannot honour/],
+    ["--arch-interaction-itself=yes", /--arch-interaction-itself: expected True or False/],
+    ["--data-generation=synthetic", /--data-generation=synthetic/],
+  ] as const) {
+    const r = await runCli(["train", "--arch-mlp-bot=4-3-2", flag]);
+    assert.is(r.code, 2, flag);
+    assert.match(r.stderr, pattern);
+  }
+  const t = await runCli(["train", "--arch-mlp-bot=4-3-2", "--inference-only=True"]);
+  assert.match(t.stderr, /use `dlrm predict`/);
+});
+
+test.run();

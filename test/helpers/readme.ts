@@ -1,0 +1,25 @@
+// Code blocks of README.md by the heading they sit under, so tests run what the README says
+// instead of a copy that could drift.
+import { readFileSync } from "node:fs";
+
+const readmePath = new URL("../../README.md", import.meta.url);
+
+/** The fenced code blocks (with their info string) under the `## heading` section of README.md. */
+export function readmeBlocks(heading: string): { lang: string; code: string }[] {
+  const text = readFileSync(readmePath, "utf8");
+  const start = text.indexOf(`\n## ${heading}\n`);
+  if (start < 0) throw new Error(`README.md has no "## ${heading}" section`);
+  const next = text.indexOf("\n## ", start + 4);
+  const section = text.slice(start, next < 0 ? undefined : next);
+  const blocks: { lang: string; code: string }[] = [];
+  const fence = /^```(\w*)\n([\s\S]*?)^```$/gm;
+  for (let m = fence.exec(section); m !== null; m = fence.exec(section)) blocks.push({ lang: m[1] ?? "", code: m[2] ?? "" });
+  return blocks;
+}
+
+/** The one TypeScript example of "Autodiff in ten lines", as written in README.md. */
+export function autodiffExample(): string {
+  const ts = readmeBlocks("Autodiff in ten lines").filter((b) => b.lang === "ts");
+  if (ts.length !== 1) throw new Error(`README.md: expected one ts block under "Autodiff in ten lines", found ${ts.length}`);
+  return (ts[0] as { code: string }).code;
+}
