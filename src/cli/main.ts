@@ -252,7 +252,7 @@ async function runTrain(argv: readonly string[], io: Io): Promise<number> {
         seed: mSeed,
         testFreq,
         progress: new Progress({ out: io.stderr, every: printFreq, label: members > 1 ? `train ${k + 1}/${members}` : "train" }),
-        onStep: (r) => log({ step: r.step, loss: r.loss, lr: r.lr, ...memberNote }),
+        onStep: (r) => log({ step: r.step, loss: r.loss, lr: r.lr, t_ms: performance.now(), ...memberNote }),
         onEval: (r) => {
           const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n, ...memberNote, ...data.notes };
           log(line);
