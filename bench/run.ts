@@ -21,6 +21,10 @@
 // process here, the first touch of fresh memory being slow) and runs the reference kernels
 // at batch 128 only; --full uses the full Kaggle tables and both batch sizes for both
 // kernel sets.
+//
+// `dlrm train` itself (start-up, peak RSS, 1 vs 2 workers vs PyTorch) is measured by
+// bench/cli_train.bench.ts, its own command since it takes minutes with the full tables;
+// --docs keeps its section of docs/benchmarks.md, as it keeps bench/parallel.bench.ts's.
 
 import { setFlagsFromString } from "node:v8";
 import { execFileSync, spawnSync } from "node:child_process";
