@@ -1,7 +1,21 @@
 // Renders one benchmark run (bench/run.ts) as docs/benchmarks.md: machine and date, the
 // ceilings, a table per suite, the targets of issue 4, and the run's JSON.
 
+import { execFileSync } from "node:child_process";
+import { cpus } from "node:os";
 import type { BenchRow } from "./report.ts";
+
+/** The machine a run is on: CPU model (lscpu's name when there is lscpu), cores, Node and V8. */
+export function machine(): Record<string, string | number> {
+  let model = cpus()[0]?.model ?? "unknown";
+  try {
+    const m = /Model name:\s*(.+)/.exec(execFileSync("lscpu", { encoding: "utf8" }));
+    if (m?.[1] !== undefined) model = m[1].trim();
+  } catch {
+    // no lscpu: keep Node's name for the CPU
+  }
+  return { cpu: model, cores: cpus().length, node: process.version, v8: process.versions.v8 };
+}
 
 /** One bench/train.bench.ts process (its JSON line). */
 export interface TrainBench {

@@ -55,7 +55,8 @@ export interface ParallelRun {
   results: ParallelRunResult[];
 }
 
-const fmt = (x: number, digits = 0): string => x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+/** x with thousands separators and `digits` decimals (en-US). */
+export const fmt = (x: number, digits = 0): string => x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** The speed-up of N workers over 1 at batch B, or null when either was not run. */
 export function speedup(results: readonly ParallelRunResult[], B: number, N: number): number | null {

@@ -21,18 +21,23 @@
 // process here, the first touch of fresh memory being slow) and runs the reference kernels
 // at batch 128 only; --full uses the full Kaggle tables and both batch sizes for both
 // kernel sets.
+//
+// `dlrm train` itself (start-up, peak RSS, 1 vs 2 workers vs PyTorch) is measured by
+// bench/cli_train.bench.ts, its own command since it takes minutes with the full tables;
+// --docs keeps its section of docs/benchmarks.md, as it keeps bench/parallel.bench.ts's.
 
 import { setFlagsFromString } from "node:v8";
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { extractSection } from "./docs_sections.ts";
 import { PARALLEL_SECTION } from "./parallel_markdown.ts";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { CLI_TRAIN_SECTION } from "./cli_train.bench.ts";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { benchKernels, peakProbe, probeRate, triadProbe } from "./ceilings.ts";
 import { embeddingCases } from "./embedding_bag.bench.ts";
-import { renderMarkdown, type BenchRun, type TrainBench } from "./markdown.ts";
+import { machine, renderMarkdown, type BenchRun, type TrainBench } from "./markdown.ts";
 import { runSuite, type BenchRow } from "./report.ts";
 import { sgemmCases } from "./sgemm.bench.ts";
 import { fmaPeakProbe } from "./train.bench.ts";
@@ -42,17 +47,6 @@ setFlagsFromString("--no-liftoff");
 
 const full = process.argv.includes("--full");
 const suiteOpts = full ? { maxTime: 5, minSamples: 10 } : { maxTime: 1, minSamples: 5 };
-
-function machine(): Record<string, string | number> {
-  let model = cpus()[0]?.model ?? "unknown";
-  try {
-    const m = /Model name:\s*(.+)/.exec(execFileSync("lscpu", { encoding: "utf8" }));
-    if (m?.[1] !== undefined) model = m[1].trim();
-  } catch {
-    // no lscpu: keep Node's name for the CPU
-  }
-  return { cpu: model, cores: cpus().length, node: process.version, v8: process.versions.v8 };
-}
 
 /** The native C gather (bench/native_gather.c) if a C compiler is there, GB/s; else null. */
 function nativeGather(R: number, E: number, B: number, perBag: number): number | null {
@@ -224,9 +218,11 @@ async function main(): Promise<void> {
   console.log(`\n${result.seconds} s; JSON written to ${path}`);
   if (process.argv.includes("--docs")) {
     const docs = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
-    // keep the section bench/parallel.bench.ts --docs wrote
-    const parallel = existsSync(docs) ? extractSection(readFileSync(docs, "utf8"), PARALLEL_SECTION) : null;
-    writeFileSync(docs, parallel === null ? renderMarkdown(result) : `${renderMarkdown(result).trimEnd()}\n\n${parallel}\n`);
+    // keep the sections other programs wrote: bench/parallel.bench.ts --docs and
+    // bench/cli_train.bench.ts --docs
+    const old = existsSync(docs) ? readFileSync(docs, "utf8") : "";
+    const kept = [PARALLEL_SECTION, CLI_TRAIN_SECTION].map((name) => extractSection(old, name)).filter((x): x is string => x !== null);
+    writeFileSync(docs, [renderMarkdown(result).trimEnd(), ...kept].join("\n\n") + "\n");
     console.log(`docs/benchmarks.md rewritten`);
   }
 }
