@@ -78,4 +78,21 @@ test("different seeds and names give different streams", () => {
   assert.not.equal([...a], [...b]);
 });
 
+test("fillUniform's element i is the top 24 bits of word i mod 4 of philox4x32 at block floor(i / 4), scaled to [lo, hi)", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (first, k0, k1) => {
+      const got = new Float64Array(9);
+      fillUniform(got, [k0, k1], first, -2, 3);
+      const block = new Uint32Array(4);
+      for (let j = 0; j < got.length; j++) {
+        const i = first + j;
+        const b = Math.floor(i / 4);
+        philox4x32(b % 2 ** 32, Math.floor(b / 2 ** 32), 0, 0, k0, k1, block);
+        assert.is(got[j], -2 + 5 * ((block[i % 4] as number) >>> 8) / 16777216);
+      }
+    }),
+    { numRuns: 100 },
+  );
+});
+
 test.run();
