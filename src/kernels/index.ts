@@ -8,7 +8,7 @@ import { wasmKernels } from "./wasm.ts";
 export type Kernels = Pick<
   typeof ref,
   | "sgemm" | "embedding_bag_fwd" | "embedding_bag_bwd" | "sgd_rows" | "rowwise_adagrad_rows" | "adagrad_rows"
-  | "dot_interaction_fwd" | "dot_interaction_bwd" | "relu_fwd" | "relu_bwd" | "col_sum" | "relu_bwd_col_sum" | "sgd_dense" | "fill_zero" | "add"
+  | "dot_interaction_fwd" | "dot_interaction_bwd" | "relu_fwd" | "relu_bwd" | "col_sum" | "relu_bwd_col_sum" | "sgd_dense" | "fill_zero" | "add" | "philox_uniform"
 >;
 
 export type KernelSet = "wasm" | "js";

@@ -282,3 +282,69 @@ export function add(n: number, x: FloatArray, xOff: number, y: FloatArray, yOff:
 export function fill_zero(n: number, y: FloatArray, yOff: number): void {
   y.fill(0, yOff, yOff + n);
 }
+
+// Philox-4x32-10 (src/tensor/philox.ts explains the generator). JavaScript has no 64-bit
+// multiply: mulhi builds the high half of each product from exact float64 pieces.
+const PHILOX_M0 = 0xd2511f53;
+const PHILOX_M1 = 0xcd9e8d57;
+const PHILOX_W0 = 0x9e3779b9;
+const PHILOX_W1 = 0xbb67ae85;
+
+/**
+ * The high 32 bits of the 64-bit product m·x of two unsigned 32-bit integers, in exact
+ * float64 arithmetic: m·xh and m·xl are below 2^48, and `>>> 0` of a non-negative double
+ * below 2^32 is its floor (cheaper than Math.floor, and this runs ten times per block).
+ */
+function mulhi(m: number, x: number): number {
+  const c = m * (x >>> 16) + ((m * (x & 0xffff)) / 65536 >>> 0); // floor(m·x / 2^16) < 2^48
+  return (c / 65536) >>> 0;
+}
+
+/** The round keys of key (k0, k1): round r uses (k0 + r·W0, k1 + r·W1) mod 2^32, at [2r, 2r + 1]. */
+export function philox_round_keys(k0: number, k1: number): Uint32Array {
+  const keys = new Uint32Array(20);
+  for (let r = 0; r < 10; r++) {
+    keys[2 * r] = k0 + r * PHILOX_W0; // stored mod 2^32
+    keys[2 * r + 1] = k1 + r * PHILOX_W1;
+  }
+  return keys;
+}
+
+/** Philox-4x32-10's ten rounds on counter (c0, c1, c2, c3) with precomputed round keys, into out[0..4). */
+export function philox_rounds(c0: number, c1: number, c2: number, c3: number, keys: Uint32Array, out: Uint32Array): void {
+  let x0 = c0 >>> 0;
+  let x1 = c1 >>> 0;
+  let x2 = c2 >>> 0;
+  let x3 = c3 >>> 0;
+  for (let r = 0; r < 20; r += 2) {
+    const hi0 = mulhi(PHILOX_M0, x0);
+    const lo0 = Math.imul(PHILOX_M0, x0) >>> 0;
+    const hi1 = mulhi(PHILOX_M1, x2);
+    const lo1 = Math.imul(PHILOX_M1, x2) >>> 0;
+    x0 = (hi1 ^ x1 ^ (keys[r] as number)) >>> 0;
+    x1 = lo1;
+    x2 = (hi0 ^ x3 ^ (keys[r + 1] as number)) >>> 0;
+    x3 = lo0;
+  }
+  out[0] = x0;
+  out[1] = x1;
+  out[2] = x2;
+  out[3] = x3;
+}
+
+/**
+ * out[outOff + j] = lo + (hi - lo) · u for j < n, u the top 24 bits of element first + j of
+ * the Philox stream with key (k0, k1) over 2^24: element i is word i mod 4 of the block at
+ * counter (floor(i / 4) mod 2^32, floor(i / 2^34), 0, 0). Computed in float64, rounded by the store.
+ */
+export function philox_uniform(n: number, out: FloatArray, outOff: number, first: number, k0: number, k1: number, lo: number, hi: number): void {
+  const block = new Uint32Array(4);
+  const keys = philox_round_keys(k0 >>> 0, k1 >>> 0);
+  let j = 0;
+  while (j < n) {
+    const i = first + j;
+    const b = Math.floor(i / 4);
+    philox_rounds(b % 4294967296, Math.floor(b / 4294967296), 0, 0, keys, block);
+    for (let w = i % 4; w < 4 && j < n; w++, j++) out[outOff + j] = lo + (hi - lo) * ((block[w] as number) >>> 8) / 16777216;
+  }
+}

@@ -62,6 +62,7 @@ export interface RawKernels {
   sgd_dense_f32(n: number, lr: number, w: Ptr, g: Ptr): void;
   fill_zero_f32(n: number, y: Ptr): void;
   add_f32(n: number, x: Ptr, y: Ptr): void;
+  philox_uniform_f32(n: number, out: Ptr, first: number, k0: number, k1: number, lo: number, hi: number): void;
 }
 
 /** Which build of sgemm runs: "relaxed" (fused multiply-add) or "plain". */
@@ -115,7 +116,9 @@ export function instantiateKernels(memory: WebAssembly.Memory, sgemmBuild: Sgemm
   const s = exportsOf("sparse_rows");
   const d = exportsOf("interaction");
   const w = exportsOf("elementwise");
+  const p = exportsOf("philox");
   return {
+    philox_uniform_f32: exported(p, "philox", "philox_uniform_f32"),
     dot_interaction_fwd_f32: exported(d, "interaction", "dot_interaction_fwd_f32"),
     dot_interaction_bwd_f32: exported(d, "interaction", "dot_interaction_bwd_f32"),
     relu_fwd_f32: exported(w, "elementwise", "relu_fwd_f32"),
@@ -714,9 +717,21 @@ export const add: typeof ref.add = (n, x, xOff, y, yOff) => {
   if (!done) ref.add(n, x, xOff, y, yOff);
 };
 
+export const philox_uniform: typeof ref.philox_uniform = (n, out, outOff, first, k0, k1, lo, hi) => {
+  checkCount("philox_uniform", "n", n);
+  if (n === 0) return;
+  checkSpan("philox_uniform", "out", out, outOff, n);
+  if (!Number.isSafeInteger(first) || first < 0) throw new KernelError(`philox_uniform: first must be a non-negative safe integer, got ${first}`);
+  const s = wasmState();
+  const p = out instanceof Float32Array ? s.heap.addressOf(out, outOff) : null;
+  // A table is resident (it is the bulk of initialisation); anything else is small: the reference.
+  if (p === null || p === 0) ref.philox_uniform(n, out, outOff, first, k0, k1, lo, hi);
+  else s.raw.philox_uniform_f32(n, p, first, k0 | 0, k1 | 0, lo, hi);
+};
+
 /** The wasm kernel set, with the signatures of ref.ts. */
 export const wasmKernels = {
   sgemm, embedding_bag_fwd, embedding_bag_bwd, sgd_rows, adagrad_rows, rowwise_adagrad_rows,
   dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, relu_bwd_col_sum,
-  sgd_dense, fill_zero, add,
+  sgd_dense, fill_zero, add, philox_uniform,
 };

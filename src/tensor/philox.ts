@@ -8,64 +8,22 @@
 // One round maps the counter words (c0, c1, c2, c3) with the key (k0, k1) to
 //   (hi(M1·c2) ^ c1 ^ k0,  lo(M1·c2),  hi(M0·c0) ^ c3 ^ k1,  lo(M0·c0))
 // and bumps the key by the Weyl constants (W0, W1) between rounds; ten rounds.
-// hi/lo are the two 32-bit halves of the 64-bit product, computed exactly with float64
-// arithmetic on 16-bit halves (JS numbers hold integers up to 2^53 exactly).
+// hi/lo are the two 32-bit halves of the 64-bit product.
+//
+// The rounds themselves are in src/kernels/ref.ts (philox_rounds), beside philox_uniform, the
+// reference of the wasm kernel that fills tables (kernels/philox.wat).
 //
 // Glossary: c counter words, k key words, M multipliers, W Weyl increments.
 
-const M0 = 0xd2511f53;
-const M1 = 0xcd9e8d57;
-const W0 = 0x9e3779b9;
-const W1 = 0xbb67ae85;
-
-/**
- * The high 32 bits of the 64-bit product m·x of two unsigned 32-bit integers, in exact
- * float64 arithmetic: m·xh and m·xl are below 2^48, and `>>> 0` of a non-negative double
- * below 2^32 is its floor (cheaper than Math.floor, and this runs ten times per block).
- */
-function mulhi(m: number, x: number): number {
-  const c = m * (x >>> 16) + ((m * (x & 0xffff)) / 65536 >>> 0); // floor(m·x / 2^16) < 2^48
-  return (c / 65536) >>> 0;
-}
-
-/** The round keys of key (k0, k1): round r uses (k0 + r·W0, k1 + r·W1) mod 2^32, at [2r, 2r + 1]. */
-function roundKeys(k0: number, k1: number): Uint32Array {
-  const keys = new Uint32Array(20);
-  for (let r = 0; r < 10; r++) {
-    keys[2 * r] = k0 + r * W0; // stored mod 2^32
-    keys[2 * r + 1] = k1 + r * W1;
-  }
-  return keys;
-}
-
-/** The ten rounds on counter (c0, c1, c2, c3) with precomputed round keys, into out[0..4). */
-function rounds(c0: number, c1: number, c2: number, c3: number, keys: Uint32Array, out: Uint32Array): void {
-  let x0 = c0 >>> 0;
-  let x1 = c1 >>> 0;
-  let x2 = c2 >>> 0;
-  let x3 = c3 >>> 0;
-  for (let r = 0; r < 20; r += 2) {
-    const hi0 = mulhi(M0, x0);
-    const lo0 = Math.imul(M0, x0) >>> 0;
-    const hi1 = mulhi(M1, x2);
-    const lo1 = Math.imul(M1, x2) >>> 0;
-    x0 = (hi1 ^ x1 ^ (keys[r] as number)) >>> 0;
-    x1 = lo1;
-    x2 = (hi0 ^ x3 ^ (keys[r + 1] as number)) >>> 0;
-    x3 = lo0;
-  }
-  out[0] = x0;
-  out[1] = x1;
-  out[2] = x2;
-  out[3] = x3;
-}
+import { kernels } from "../kernels/index.ts";
+import { philox_round_keys, philox_rounds } from "../kernels/ref.ts";
 
 /**
  * Philox-4x32-10 of counter (c0, c1, c2, c3) under key (k0, k1), written into out[0..4).
  * Every word is an unsigned 32-bit integer.
  */
 export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array): Uint32Array {
-  rounds(c0, c1, c2, c3, roundKeys(k0 >>> 0, k1 >>> 0), out);
+  philox_rounds(c0, c1, c2, c3, philox_round_keys(k0 >>> 0, k1 >>> 0), out);
   return out;
 }
 
@@ -87,16 +45,7 @@ const TWO_POW_32 = 4294967296;
  */
 export function fillUniform(out: Float32Array | Float64Array, key: readonly [number, number], first: number, lo: number, hi: number): void {
   checkFirst("fillUniform", first);
-  const block = new Uint32Array(4);
-  const keys = roundKeys(key[0] >>> 0, key[1] >>> 0);
-  const n = out.length;
-  let j = 0;
-  while (j < n) {
-    const i = first + j;
-    const b = Math.floor(i / 4);
-    rounds(b % TWO_POW_32, Math.floor(b / TWO_POW_32), 0, 0, keys, block);
-    for (let w = i % 4; w < 4 && j < n; w++, j++) out[j] = lo + (hi - lo) * ((block[w] as number) >>> 8) / 16777216;
-  }
+  kernels.philox_uniform(out.length, out, 0, first, key[0] >>> 0, key[1] >>> 0, lo, hi);
 }
 
 /**
@@ -107,10 +56,10 @@ export function fillUniform(out: Float32Array | Float64Array, key: readonly [num
 export function fillNormal(out: Float32Array | Float64Array, key: readonly [number, number], first: number, mean: number, std: number): void {
   checkFirst("fillNormal", first);
   const block = new Uint32Array(4);
-  const keys = roundKeys(key[0] >>> 0, key[1] >>> 0);
+  const keys = philox_round_keys(key[0] >>> 0, key[1] >>> 0);
   for (let j = 0; j < out.length; j++) {
     const i = first + j;
-    rounds(i % TWO_POW_32, Math.floor(i / TWO_POW_32), 0, 0, keys, block);
+    philox_rounds(i % TWO_POW_32, Math.floor(i / TWO_POW_32), 0, 0, keys, block);
     const u1 = 1 - ((block[0] as number) >>> 8) / 16777216;
     const u2 = ((block[1] as number) >>> 8) / 16777216;
     out[j] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);

@@ -10,7 +10,7 @@ import { relaxedSimdAvailable } from "../../src/kernels/wasm.ts";
 
 test("wasm.gen.ts is up to date with kernels/*.wat (rebuild: npm run kernels)", async () => {
   const modules = await assembleAll();
-  assert.equal([...modules.keys()], ["elementwise", "embedding_bag", "interaction", "sgemm", "sgemm_relaxed", "sparse_rows"]);
+  assert.equal([...modules.keys()], ["elementwise", "embedding_bag", "interaction", "philox", "sgemm", "sgemm_relaxed", "sparse_rows"]);
   const fresh = renderGenerated(modules);
   const committed = readFileSync(generatedPath, "utf8");
   assert.ok(committed === fresh, "src/kernels/wasm.gen.ts differs from a fresh build of kernels/*.wat: run npm run kernels");
