@@ -34,7 +34,7 @@ export interface ParallelRunResult {
   coreScaling: number;
   /**
    * Per step, the CPU time of the busiest training thread (the main thread for train(), the
-   * slowest rank for trainHybrid), averaged over the steps: the step time on an otherwise
+   * slowest rank for the HybridExecutor), averaged over the steps: the step time on an otherwise
    * idle machine, leaving out waits that are not CPU work (wake-ups, imbalance between phases).
    */
   criticalCpuMsPerStep: number;
@@ -73,7 +73,7 @@ export function renderParallelSection(run: ParallelRun): string {
     "",
     "Issue 5's benchmark, written by `node --import tsx bench/parallel.bench.ts --docs` (the command",
     "below). The Kaggle-shaped DLRM of \"Training\" above (SGD, one index per bag) on random data,",
-    "with `train()` on the main thread, `trainHybrid` with 1 rank worker (the same machinery, one",
+    "with `train()` on the main thread, the `HybridExecutor` with 1 rank worker (the same machinery, one",
     "rank) and with 2. Each run first trains warm-up steps, then times the measured ones: V8 keeps",
     "optimising the step's JavaScript on its helper threads for the first few hundred steps, and",
     "on 2 cores that CPU comes out of the ranks' time, so the figures are those of a long run's",
