@@ -3,7 +3,8 @@
 // Adagrad and row-wise Adagrad, on 1 and 2 workers, across epoch boundaries (the data is
 // reshuffled each epoch) and with LR warm-up and decay; `--steps 0 --save` writes the initial
 // model, the same on 1 and 2 workers; a resumed run refuses flags that would make it another
-// run; and Ctrl-C saves a resumable checkpoint that continues to the uninterrupted result.
+// run; Ctrl-C saves a resumable checkpoint that continues to the uninterrupted result; and
+// dlrm predict --workers 2 predicts on ranks that read their own shards of the checkpoint.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -11,7 +12,11 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readRunState } from "../../src/dlrm/checkpoint.ts";
-import { readSafetensors } from "../../src/io/safetensors.ts";
+import { writeBatchFile } from "../../src/data/batch_file.ts";
+import { randomDataset } from "../../src/data/random.ts";
+import { defaultConfig } from "../../src/dlrm/defaults.ts";
+import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
+import { assertClose } from "../../src/testing/index.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
 
 /** The tensors of a checkpoint as raw bytes, by name. */
@@ -97,6 +102,28 @@ test("--resume refuses what would make another run, and files that record no run
     // The same flags again are fine: resuming to the run's own planned steps does nothing more.
     r = await runCli(["train", "--resume", ckpt, ...RUN, "--workers", "1"]);
     assert.is(r.code, 0, r.stderr);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("dlrm predict --workers 2 (the ranks read their shards of the checkpoint) = --workers 1", async () => {
+  const t = tempDir();
+  try {
+    const ckpt = join(t.dir, "c.safetensors");
+    const data = join(t.dir, "data.safetensors");
+    writeBatchFile(data, randomDataset({ n: 50, denseFeatures: 13, tableSizes: defaultConfig().table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 2 }));
+    await ok(["train", ...RUN, "--steps", "6", "--workers", "1", "--save", ckpt]);
+    const preds = async (workers: string): Promise<Float32Array> => {
+      const out = join(t.dir, `p${workers}.safetensors`);
+      await ok(["predict", "--checkpoint", ckpt, "--data", data, "--out", out, "--workers", workers, "--batch-size", "16"]);
+      return toFloat32(readSafetensors(out).tensors.get("pred") as never, "pred");
+    };
+    const one = await preds("1");
+    const two = await preds("2");
+    assert.is(two.length, 50);
+    // Tolerance: float32 rounding (a table split by rows adds its partial pooled sums after pooling).
+    assertClose(two, one, { atol: 1e-6, rtol: 1e-5 }, "pred");
   } finally {
     t.cleanup();
   }
