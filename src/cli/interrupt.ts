@@ -1,6 +1,6 @@
-// Ctrl-C during `dlrm train`: the first SIGINT asks the training loop to stop after the steps
+// Ctrl-C (SIGINT) or SIGTERM during `dlrm train`: the first signal asks the training loop to stop after the steps
 // in flight, so that the run can still be saved (marked interrupted, resumable with
-// --resume); a second one quits at once, as a user pressing it twice means.
+// --resume); a second one quits at once, as a user pressing Ctrl-C twice means.
 
 export interface Interruption {
   /** Whether a first SIGINT has arrived. */
@@ -9,24 +9,26 @@ export interface Interruption {
   dispose(): void;
 }
 
-/** Listen for SIGINT; `message` is printed at the first one. */
+/** Listen for SIGINT and SIGTERM; `message` is printed at the first one. */
 export function onInterrupt(stderr: { write(s: string): unknown }, message: string): Interruption {
   let requested = false;
-  const handler = (): void => {
+  const handler = (signal: NodeJS.Signals): void => {
     if (requested) {
-      stderr.write("dlrm train: interrupted again: quitting now\n");
+      stderr.write(`dlrm train: ${signal} again: quitting now\n`);
       process.exit(130);
     }
     requested = true;
-    stderr.write(`\ndlrm train: interrupted: ${message} (Ctrl-C again to quit now)\n`);
+    stderr.write(`\ndlrm train: interrupted (${signal}): ${message} (Ctrl-C again to quit now)\n`);
   };
   process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
   return {
     get requested() {
       return requested;
     },
     dispose: () => {
       process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
     },
   };
 }

@@ -122,6 +122,15 @@ export async function writeCheckpointFile(
   const layout = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape })), metadata);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   let fd: number | null = null;
+  // A process that exits while the pieces are written (a second Ctrl-C) removes the temporary file too.
+  const removeTmp = (): void => {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never created, or already renamed
+    }
+  };
+  process.on("exit", removeTmp);
   try {
     fd = openSync(tmp, "wx");
     for (let done = 0; done < layout.header.length; ) done += writeSync(fd, layout.header, done, layout.header.length - done, done);
@@ -135,12 +144,10 @@ export async function writeCheckpointFile(
     renameSync(tmp, path);
   } catch (e) {
     if (fd !== null) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created
-    }
+    removeTmp();
     throw new Error(`${path}: cannot write the checkpoint: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  } finally {
+    process.off("exit", removeTmp);
   }
 }
 

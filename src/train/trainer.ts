@@ -101,6 +101,9 @@ export interface TrainResult {
  */
 export const SATURATED_LOSS = 15;
 
+/** How often (ms) a run that can be stopped lets the event loop run (signal handlers). */
+const YIELD_MS = 50;
+
 function diverged(step: number, what: string): TrainError {
   return new TrainError(`step ${step}: ${what}; stopping (the parameters diverged: lower the learning rate, or check the data)`);
 }
@@ -176,7 +179,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   };
 
   try {
+    let lastYield = performance.now();
     for (let step = first; step < o.steps; step++) {
+      if (o.shouldStop !== undefined && performance.now() - lastYield > YIELD_MS) {
+        // A one-thread executor never waits on the event loop, so a signal handler that asks
+        // to stop would never run: give it a turn every YIELD_MS.
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
       if (o.shouldStop?.() === true) {
         interrupted = true;
         break;

@@ -9,7 +9,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { readRunState } from "../../src/dlrm/checkpoint.ts";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
@@ -129,8 +129,8 @@ test("dlrm predict --workers 2 (the ranks read their shards of the checkpoint) =
   }
 });
 
-/** Run `dlrm train` as a child process; send SIGINT once its log shows `afterSteps` steps. */
-function interruptedRun(args: string[], log: string, afterSteps: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Run `dlrm train` as a child process; send the signal once its log shows `afterSteps` steps. */
+function interruptedRun(args: string[], log: string, afterSteps: number, signal: NodeJS.Signals = "SIGINT"): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const root = new URL("../..", import.meta.url).pathname;
   return new Promise((done) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "train", ...args, "--log", log], { cwd: root });
@@ -146,7 +146,7 @@ function interruptedRun(args: string[], log: string, afterSteps: number): Promis
       }
       if (!sent && lines >= afterSteps) {
         sent = true;
-        child.kill("SIGINT");
+        child.kill(signal);
       }
     }, 20);
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -166,7 +166,7 @@ test("Ctrl-C: the run stops after the steps in flight, saves a checkpoint marked
     const saved = join(t.dir, "stopped.safetensors");
     const r = await interruptedRun([...flags, "--steps", steps, "--save", saved], join(t.dir, "log.jsonl"), 5);
     assert.is(r.code, 130, r.stderr);
-    assert.match(r.stderr, /interrupted: stopping after the steps in flight and saving to/);
+    assert.match(r.stderr, /interrupted \(SIGINT\): stopping after the steps in flight and saving to/);
     assert.match(r.stderr, /continue it with --resume/);
     const run = readRunState(saved, readSafetensors(saved).metadata);
     assert.ok(run !== null && run.interrupted, "marked interrupted");
@@ -181,6 +181,21 @@ test("Ctrl-C: the run stops after the steps in flight, saves a checkpoint marked
     await ok(["train", "--resume", saved, "--steps", target, "--workers", "2", "--save", resumed]);
     await ok(["train", ...flags, "--steps", target, "--save", direct]);
     assertSameTensors(resumed, direct, "resumed after Ctrl-C");
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("SIGTERM on one worker is handled as Ctrl-C: a resumable checkpoint marked interrupted, exit 130, no temporary file left", async () => {
+  const t = tempDir();
+  try {
+    const saved = join(t.dir, "stopped.safetensors");
+    const r = await interruptedRun([...RUN, "--workers", "1", "--steps", "1000000", "--save", saved], join(t.dir, "log.jsonl"), 3, "SIGTERM");
+    assert.is(r.code, 130, r.stderr);
+    assert.match(r.stderr, /interrupted \(SIGTERM\)/);
+    const run = readRunState(saved, readSafetensors(saved).metadata);
+    assert.ok(run !== null && run.interrupted && run.step >= 3);
+    assert.equal(readdirSync(t.dir).sort(), ["log.jsonl", "stopped.safetensors"], "no temporary file beside the checkpoint");
   } finally {
     t.cleanup();
   }
