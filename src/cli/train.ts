@@ -162,6 +162,10 @@ interface RunPlan {
 
 async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
   const workers = positiveInt("train", f, "workers", availableParallelism());
+  // Each rank is a thread with its own wasm memory and a replica of the head: far more ranks
+  // than cores only costs memory and start-up, so a typo (--workers 1000) is refused.
+  const maxWorkers = 4 * availableParallelism();
+  if (workers > maxWorkers) throw new UsageError(`train: --workers ${workers} is more than 4 × the ${availableParallelism()} cores (${maxWorkers}); each rank is a thread with its own memory`);
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
@@ -232,9 +236,10 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const data = await finishData(request, source, config, dataSize);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
-  const warmup = getNumber(f, "lr-num-warmup-steps") ?? 0;
-  const decaySteps = getNumber(f, "lr-num-decay-steps") ?? 0;
-  const schedule = warmup > 0 || decaySteps > 0 ? { warmupSteps: warmup, decayStartStep: getNumber(f, "lr-decay-start-step") ?? 0, numDecaySteps: decaySteps } : null;
+  const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
+  const decaySteps = nonNegativeInt("train", f, "lr-num-decay-steps") ?? 0;
+  const decayStart = nonNegativeInt("train", f, "lr-decay-start-step") ?? 0;
+  const schedule = warmup > 0 || decaySteps > 0 ? { warmupSteps: warmup, decayStartStep: decayStart, numDecaySteps: decaySteps } : null;
 
   const printPlan = getBool(f, "print-sharding-plan");
   const plan =

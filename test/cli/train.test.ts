@@ -93,6 +93,9 @@ test("usage errors: unknown flag, bad value, --workers 0, unknown verb exit 2 wi
     [["train", "--steps", "ten"], /^dlrm: train: --steps must be a number, got "ten"/],
     [["train", "--steps", "-1"], /^dlrm: train: --steps must be a non-negative integer, got -1/],
     [["train", "--workers", "0"], /^dlrm: train: --workers must be a positive integer, got 0/],
+    [["train", "--workers", "1000"], /^dlrm: train: --workers 1000 is more than 4 × the \d+ cores/],
+    [["train", "--lr-num-warmup-steps", "-3"], /^dlrm: train: --lr-num-warmup-steps must be a non-negative integer, got -3/],
+    [["train", "--lr-num-decay-steps", "-1"], /^dlrm: train: --lr-num-decay-steps must be a non-negative integer, got -1/],
     [["predict", "--data", "x"], /^dlrm: predict: --checkpoint is required/],
     [["fly"], /^dlrm: unknown verb "fly"/],
   ] as [string[], RegExp][]) {
