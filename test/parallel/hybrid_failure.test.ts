@@ -70,14 +70,19 @@ async function runWith(workers: number, fault: Fault, timeoutMs: number, steps =
   await executor.close();
 }
 
+/** Train 3 steps on 2 ranks, save to ckpt, and return the file's bytes: what a failed run must leave as it was. */
+async function baseline(ckpt: string): Promise<Buffer> {
+  const first = await trained(options(2), 3);
+  await first.save(ckpt, { steps: "3" });
+  await first.close();
+  return readFileSync(ckpt);
+}
+
 test("a rank killed in the middle of a step: the run rejects naming it, no thread is left, the checkpoint saved before is intact", async () => {
   const dir = mkdtempSync(join(tmpdir(), "dlrm-fail-"));
   try {
     const ckpt = join(dir, "ckpt.safetensors");
-    const first = await trained(options(2), 3);
-    await first.save(ckpt, { steps: "3" });
-    await first.close();
-    const bytes = readFileSync(ckpt);
+    const bytes = await baseline(ckpt);
 
     const threads = threadCount();
     // The ranks' own wait for a peer is a minute: only the exit event can end this run quickly.
@@ -96,10 +101,7 @@ test("a rank killed while it writes its rows of a checkpoint: the save rejects n
   const dir = mkdtempSync(join(tmpdir(), "dlrm-fail-"));
   try {
     const ckpt = join(dir, "ckpt.safetensors");
-    const first = await trained(options(2), 3);
-    await first.save(ckpt, { steps: "3" });
-    await first.close();
-    const bytes = readFileSync(ckpt);
+    const bytes = await baseline(ckpt);
     assert.ok(readSafetensors(ckpt).tensors.has("optimizer.state.emb_l.1.weight.sum"), "the checkpoint holds the optimizer state");
 
     const threads = threadCount();
