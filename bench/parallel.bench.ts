@@ -32,6 +32,7 @@
 // Glossary: B batch size, N workers, S measured steps.
 
 import { setFlagsFromString } from "node:v8";
+import { enableRelaxedSimd } from "../src/kernels/wasm.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { replaceSection } from "./docs_sections.ts";
@@ -54,6 +55,7 @@ import { train } from "../src/train/trainer.ts";
 // wasm code starts in the baseline compiler and a running call is never upgraded: compile
 // optimised code from the start (worker threads share the process's V8 flags).
 setFlagsFromString("--no-liftoff");
+enableRelaxedSimd(); // as the `dlrm` command does
 
 const KAGGLE_ROWS = [
   1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105,

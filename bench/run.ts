@@ -27,6 +27,7 @@
 // --docs keeps its section of docs/benchmarks.md, as it keeps bench/parallel.bench.ts's.
 
 import { setFlagsFromString } from "node:v8";
+import { enableRelaxedSimd, wasmState } from "../src/kernels/wasm.ts";
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { extractSection } from "./docs_sections.ts";
@@ -41,9 +42,9 @@ import { machine, renderMarkdown, type BenchRun, type TrainBench } from "./markd
 import { runSuite, type BenchRow } from "./report.ts";
 import { sgemmCases } from "./sgemm.bench.ts";
 import { fmaPeakProbe } from "./train.bench.ts";
-import { wasmState } from "../src/kernels/wasm.ts";
 
 setFlagsFromString("--no-liftoff");
+enableRelaxedSimd(); // as the `dlrm` command does
 
 const full = process.argv.includes("--full");
 const suiteOpts = full ? { maxTime: 5, minSamples: 10 } : { maxTime: 1, minSamples: 5 };

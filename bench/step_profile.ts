@@ -9,17 +9,18 @@
 // Glossary: tA, tB the transpose flags of sgemm; M, N, K its dims (C is M×N).
 
 import { setFlagsFromString } from "node:v8";
+import { enableRelaxedSimd, wasmState, type RawKernels } from "../src/kernels/wasm.ts";
 import { randomDataset } from "../src/data/random.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
 import { DLRM } from "../src/dlrm/model.ts";
 import { kernelSet } from "../src/kernels/index.ts";
 import { defaultHeap } from "../src/kernels/memory.ts";
-import { wasmState, type RawKernels } from "../src/kernels/wasm.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { KAGGLE_TABLES, sgdStep } from "./train.bench.ts";
 
 setFlagsFromString("--no-liftoff");
+enableRelaxedSimd(); // as the `dlrm` command does
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);

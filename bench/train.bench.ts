@@ -22,6 +22,7 @@
 // interaction, embeddings and elementwise work are not counted (they are memory-bound).
 
 import { setFlagsFromString } from "node:v8";
+import { enableRelaxedSimd, relaxedSimdAvailable, wasmState } from "../src/kernels/wasm.ts";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { assemble } from "../kernels/build.ts";
@@ -32,7 +33,6 @@ import { parseConfig } from "../src/dlrm/config.ts";
 import { DLRM } from "../src/dlrm/model.ts";
 import { kernelSet } from "../src/kernels/index.ts";
 import { defaultHeap } from "../src/kernels/memory.ts";
-import { relaxedSimdAvailable, wasmState } from "../src/kernels/wasm.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { stepArenaStats, transientAllocatedBytes, withStepArena } from "../src/tensor/storage.ts";
@@ -40,6 +40,7 @@ import { peakProbe, probeRate } from "./ceilings.ts";
 import type { Probe } from "./report.ts";
 
 setFlagsFromString("--no-liftoff");
+enableRelaxedSimd(); // as the `dlrm` command does
 
 /** Row counts of the 26 Criteo Kaggle categorical features (the reference's day_*.npz counts). */
 export const KAGGLE_TABLES = [

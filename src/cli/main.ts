@@ -22,6 +22,7 @@ import { defaultConfig } from "../dlrm/defaults.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { optimizerSpec } from "../optim/make.ts";
+import { enableRelaxedSimd } from "../kernels/wasm.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { averagePredictions } from "../train/ensemble.ts";
 import { predict } from "../train/trainer.ts";
@@ -51,6 +52,7 @@ Usage:
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
   const [verb, ...rest] = argv;
+  enableRelaxedSimd(); // the command, unlike the library, may set V8's process-wide flag (src/kernels/wasm.ts)
   try {
     if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
       io.stdout.write(USAGE);

@@ -1,28 +1,39 @@
 // The WebAssembly kernels (kernels/*.wat, bytes in wasm.gen.ts) behind the signatures of the
 // reference kernels in ref.ts, so ops call either set the same way.
 //
-// Every wrapper takes (array, elementOffset) pairs like ref.ts and decides per argument:
-//   - a Float32Array or Int32Array whose buffer is this thread's wasm memory is passed as
-//     its byte address, byteOffset + 4·offset: no copy (tensor storage allocated resident,
-//     see src/tensor/storage.ts);
-//   - any other array is staged: copied into the scratch area of the memory before the call
-//     and, if the kernel writes it, copied back after;
-//   - Float64Array arguments (gradcheck runs ops in float64), staging beyond the scratch
-//     limit, and staging a whole table to touch a few rows all go to the reference kernel.
-// So every call gives the reference's answer (up to float32 rounding); only the speed
-// depends on where the data lives. Each wrapper checks that the extents it will touch lie
-// inside the arrays it was given, because a resident view's neighbours are other tensors.
+// Every wrapper does the same three things, and only one function, callWasm, does them:
+//   1. describe its operands: each array with its element offset, the extent the kernel
+//      touches (a span, or a strided matrix) and whether it is read, written or both;
+//   2. callWasm checks every extent against its array (a resident view's neighbours are other
+//      tensors, so an overrun would corrupt them silently), then resolves each operand: a
+//      Float32Array or Int32Array on this thread's wasm memory passes as its byte address (no
+//      copy: tensor storage allocated resident or in the step arena, src/tensor/storage.ts);
+//      any other array is staged, copied into the scratch area before the call and, if
+//      written, back after;
+//   3. the wrapper's raw call, given the addresses.
+// callWasm declines (the wrapper then runs the reference kernel) when an operand is a
+// Float64Array (gradcheck runs ops in float64), when staging exceeds the scratch limit or the
+// memory is full, and when an operand marked as a table is not resident and is large compared
+// with what the call touches (copying a whole table in and out to read a few rows costs more
+// than the reference kernel's loop). So every call gives the reference's answer (up to float32
+// rounding); only the speed depends on where the data lives.
+//
+// Why staging exists at all: a training step's operands are resident (measured through
+// `dlrm train`: about 15 KB a step is staged, the batch's indices and dense features), but a
+// library user's tensors made outside withResidentStorage/withStepArena are plain arrays; the
+// reference GEMM on them would be several times slower than a copy plus the wasm GEMM.
 //
 // The modules are instantiated synchronously on first use (no top-level await). GEMM comes
 // in two builds of kernels/sgemm.wat: with separate multiplies and adds, and with relaxed
 // SIMD's fused multiply-add (f32x4.relaxed_madd), 15–20 % faster on this Xeon. Node 20
-// accepts relaxed SIMD only behind V8's --experimental-wasm-relaxed-simd, so when the engine
-// rejects the relaxed module this file turns that flag on (v8.setFlagsFromString, which
-// only affects modules compiled afterwards) and tries once more; newer Node versions accept
-// it as is. DLRM_RELAXED_SIMD=0 keeps the plain build.
+// compiles relaxed SIMD only behind V8's --experimental-wasm-relaxed-simd, a process-wide
+// flag that a library has no business setting behind its host's back: this file uses the
+// relaxed build when the engine compiles it as is (newer Node versions do), and
+// enableRelaxedSimd() is the documented opt-in that turns the flag on (the `dlrm` command
+// calls it; DLRM_RELAXED_SIMD=0 keeps the plain build either way).
 //
 // Glossary: M, N, K GEMM dims; B bags, E embedding dim, R table rows, L lookups, U unique
-// rows; Ptr a byte address in the wasm memory.
+// rows; Ptr a byte address in the wasm memory; operand one array argument of a kernel.
 
 import { setFlagsFromString } from "node:v8";
 import { wasmModules } from "./wasm.gen.ts";
@@ -65,6 +76,27 @@ export interface RawKernels {
   philox_uniform_f32(n: number, out: Ptr, first: number, k0: number, k1: number, lo: number, hi: number): void;
 }
 
+/** The module (kernels/<module>.wat) of every export: the one list of raw kernel names. */
+const MODULE_OF = {
+  sgemm_f32: "sgemm",
+  sgemm_f32_work_bytes: "sgemm",
+  embedding_bag_fwd_f32: "embedding_bag",
+  embedding_bag_bwd_f32: "embedding_bag",
+  sgd_rows_f32: "sparse_rows",
+  adagrad_rows_f32: "sparse_rows",
+  rowwise_adagrad_rows_f32: "sparse_rows",
+  dot_interaction_fwd_f32: "interaction",
+  dot_interaction_bwd_f32: "interaction",
+  relu_fwd_f32: "elementwise",
+  relu_bwd_f32: "elementwise",
+  col_sum_f32: "elementwise",
+  relu_bwd_col_sum_f32: "elementwise",
+  sgd_dense_f32: "elementwise",
+  fill_zero_f32: "elementwise",
+  add_f32: "elementwise",
+  philox_uniform_f32: "philox",
+} as const satisfies Record<keyof RawKernels, keyof typeof wasmModules>;
+
 /** Which build of sgemm runs: "relaxed" (fused multiply-add) or "plain". */
 export type SgemmBuild = "relaxed" | "plain";
 
@@ -74,68 +106,53 @@ function moduleBytes(name: keyof typeof wasmModules): Uint8Array<ArrayBuffer> {
 
 let relaxedAnswer: boolean | null = null;
 
-/**
- * Whether this engine compiles relaxed SIMD, turning V8's flag on first if needed (once per
- * process; DLRM_RELAXED_SIMD=0 answers no without trying).
- */
+/** Whether this engine compiles the relaxed-SIMD build as it is now (DLRM_RELAXED_SIMD=0 answers no). */
 export function relaxedSimdAvailable(): boolean {
   if (relaxedAnswer === null) {
-    const bytes = moduleBytes("sgemm_relaxed");
-    const compiles = (): boolean => {
-      try {
-        new WebAssembly.Module(bytes);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     if (process.env.DLRM_RELAXED_SIMD === "0") relaxedAnswer = false;
-    else if (compiles()) relaxedAnswer = true;
     else {
-      setFlagsFromString("--experimental-wasm-relaxed-simd");
-      relaxedAnswer = compiles();
+      try {
+        new WebAssembly.Module(moduleBytes("sgemm_relaxed"));
+        relaxedAnswer = true;
+      } catch {
+        relaxedAnswer = false;
+      }
     }
   }
   return relaxedAnswer;
 }
 
-type WasmFn = (...args: number[]) => number;
-
-function exported(exports: Record<string, unknown>, module: string, name: string): WasmFn {
-  const f = exports[name];
-  if (typeof f !== "function") throw new Error(`kernels/${module}.wat: export ${name} is missing — rebuild with npm run kernels`);
-  return f as WasmFn;
+/**
+ * Opt in to the relaxed-SIMD GEMM on engines that compile it only behind V8's
+ * --experimental-wasm-relaxed-simd (Node 20): turns that flag on for the whole process
+ * (worker threads started afterwards included). Call it before the first kernel runs; a thread
+ * that already ran a kernel keeps its build. Returns whether the relaxed build compiles now.
+ */
+export function enableRelaxedSimd(): boolean {
+  if (process.env.DLRM_RELAXED_SIMD === "0") return false;
+  if (!relaxedSimdAvailable()) {
+    setFlagsFromString("--experimental-wasm-relaxed-simd");
+    relaxedAnswer = null;
+  }
+  return relaxedSimdAvailable();
 }
 
 /** Instantiate the kernel modules over a shared memory (each thread or worker its own). */
 export function instantiateKernels(memory: WebAssembly.Memory, sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain"): RawKernels {
-  const exportsOf = (name: keyof typeof wasmModules): Record<string, unknown> =>
-    new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(name)), { env: { memory } }).exports;
-  const g = exportsOf(sgemmBuild === "relaxed" ? "sgemm_relaxed" : "sgemm");
-  const e = exportsOf("embedding_bag");
-  const s = exportsOf("sparse_rows");
-  const d = exportsOf("interaction");
-  const w = exportsOf("elementwise");
-  const p = exportsOf("philox");
-  return {
-    philox_uniform_f32: exported(p, "philox", "philox_uniform_f32"),
-    dot_interaction_fwd_f32: exported(d, "interaction", "dot_interaction_fwd_f32"),
-    dot_interaction_bwd_f32: exported(d, "interaction", "dot_interaction_bwd_f32"),
-    relu_fwd_f32: exported(w, "elementwise", "relu_fwd_f32"),
-    relu_bwd_f32: exported(w, "elementwise", "relu_bwd_f32"),
-    col_sum_f32: exported(w, "elementwise", "col_sum_f32"),
-    relu_bwd_col_sum_f32: exported(w, "elementwise", "relu_bwd_col_sum_f32"),
-    sgd_dense_f32: exported(w, "elementwise", "sgd_dense_f32"),
-    fill_zero_f32: exported(w, "elementwise", "fill_zero_f32"),
-    add_f32: exported(w, "elementwise", "add_f32"),
-    sgemm_f32: exported(g, "sgemm", "sgemm_f32"),
-    sgemm_f32_work_bytes: exported(g, "sgemm", "sgemm_f32_work_bytes"),
-    embedding_bag_fwd_f32: exported(e, "embedding_bag", "embedding_bag_fwd_f32"),
-    embedding_bag_bwd_f32: exported(e, "embedding_bag", "embedding_bag_bwd_f32"),
-    sgd_rows_f32: exported(s, "sparse_rows", "sgd_rows_f32"),
-    adagrad_rows_f32: exported(s, "sparse_rows", "adagrad_rows_f32"),
-    rowwise_adagrad_rows_f32: exported(s, "sparse_rows", "rowwise_adagrad_rows_f32"),
-  };
+  const instances = new Map<string, Record<string, unknown>>();
+  const raw: Record<string, unknown> = {};
+  for (const [name, module] of Object.entries(MODULE_OF)) {
+    const file = module === "sgemm" && sgemmBuild === "relaxed" ? "sgemm_relaxed" : module;
+    let exports = instances.get(file);
+    if (exports === undefined) {
+      exports = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(file)), { env: { memory } }).exports;
+      instances.set(file, exports);
+    }
+    const f = exports[name];
+    if (typeof f !== "function") throw new Error(`kernels/${module}.wat: export ${name} is missing — rebuild with npm run kernels`);
+    raw[name] = f;
+  }
+  return raw as unknown as RawKernels;
 }
 
 /** This thread's kernels: the heap, the instantiated modules, the scratch and GEMM work areas. */
@@ -161,160 +178,167 @@ export function wasmState(): WasmState {
 }
 
 // ---------------------------------------------------------------------------------------
-// Argument checks and staging
+// Operands and the one way to call a kernel
+
+/** How a kernel uses an operand: reads it, writes all of it, reads and writes it, or (work) scratch only. */
+type Access = "in" | "out" | "inout" | "work";
+
+/**
+ * One array argument: `rows` × `cols` elements from `off` with row stride `ld` (a span is one
+ * row). `table`: the operand may be a whole table of which the call touches only
+ * `touched` elements, so staging it is declined when it is large (see stagingPays).
+ */
+interface Operand {
+  readonly name: string;
+  readonly array: Float32Array | Int32Array | FloatArray | null;
+  readonly off: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly ld: number;
+  readonly access: Access;
+  readonly touched: number | null;
+}
+
+/** n consecutive elements from off; a null array passes address 0 ("none"). */
+function span(name: string, array: Float32Array | Int32Array | FloatArray | null, off: number, n: number, access: Access): Operand {
+  return { name, array, off, rows: 1, cols: n, ld: n, access, touched: null };
+}
+
+/** A rows×cols matrix from off with row stride ld. */
+function matrix(name: string, array: FloatArray, off: number, rows: number, cols: number, ld: number, access: Access): Operand {
+  return { name, array, off, rows, cols, ld, access, touched: null };
+}
+
+/** A table of n elements of which the call touches `touched`. */
+function table(name: string, array: FloatArray, off: number, n: number, access: Access, touched: number): Operand {
+  return { name, array, off, rows: 1, cols: n, ld: n, access, touched };
+}
+
+/** A scratch area of n elements, contents undefined (the kernel writes before it reads). */
+function work(n: number): Operand {
+  return { name: "work", array: null, off: 0, rows: 1, cols: n, ld: n, access: "work", touched: null };
+}
+
+/** Copying a whole table of `elems` to touch `touched` elements pays only when it is small. */
+function stagingPays(elems: number, touched: number): boolean {
+  return elems * 4 <= Math.max(1 << 20, 8 * 4 * touched);
+}
 
 function checkCount(op: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new KernelError(`${op}: ${name} must be a non-negative int32, got ${v}`);
 }
 
-/** The rows×cols matrix at off with row stride ld must lie inside arr. */
-function checkMatrix(op: string, name: string, arr: FloatArray, off: number, rows: number, cols: number, ld: number): void {
-  if (rows === 0 || cols === 0) return;
-  checkCount(op, `offset of ${name}`, off);
-  checkCount(op, `leading dim of ${name}`, ld);
-  const end = off + (rows - 1) * ld + cols;
-  if (end > arr.length) {
+/** The operand's extent must lie inside its array. */
+function checkExtent(op: string, o: Operand): void {
+  const a = o.array;
+  if (a === null || o.rows === 0 || o.cols === 0) return;
+  checkCount(op, `offset of ${o.name}`, o.off);
+  if (o.rows === 1) {
+    if (o.off + o.cols > a.length) {
+      throw new KernelError(`${op}: ${o.name} needs ${o.cols} elements from offset ${o.off} but the array has ${a.length}`);
+    }
+    return;
+  }
+  checkCount(op, `leading dim of ${o.name}`, o.ld);
+  const end = o.off + (o.rows - 1) * o.ld + o.cols;
+  if (end > a.length) {
     throw new KernelError(
-      `${op}: ${name} (${rows}×${cols}, leading dim ${ld}, offset ${off}) needs elements up to ${end} but the array has ${arr.length}`,
+      `${op}: ${o.name} (${o.rows}×${o.cols}, leading dim ${o.ld}, offset ${o.off}) needs elements up to ${end} but the array has ${a.length}`,
     );
   }
 }
 
-/** n consecutive elements at off must lie inside arr. */
-function checkSpan(op: string, name: string, arr: { length: number }, off: number, n: number): void {
-  checkCount(op, `offset of ${name}`, off);
-  if (off + n > arr.length) {
-    throw new KernelError(`${op}: ${name} needs ${n} elements from offset ${off} but the array has ${arr.length}`);
-  }
-}
-
-/** Copy a rows×cols matrix (row stride ld) into the memory at dst, rows packed (stride cols). */
-function stageMatrixIn(heap: WasmHeap, src: Float32Array, off: number, rows: number, cols: number, ld: number, dst: Ptr): void {
-  const H = heap.heapF32;
+/** Copy the operand into the memory at dst, rows packed (stride cols). */
+function stageIn(heap: WasmHeap, o: Operand, dst: Ptr): void {
+  const src = o.array as Float32Array | Int32Array;
+  const H = src instanceof Int32Array ? heap.heapI32 : heap.heapF32;
   const d = dst / 4;
-  if (ld === cols || rows === 1) {
-    H.set(src.subarray(off, off + rows * cols), d);
-    return;
-  }
-  for (let r = 0; r < rows; r++) H.set(src.subarray(off + r * ld, off + r * ld + cols), d + r * cols);
+  if (o.ld === o.cols || o.rows === 1) H.set(src.subarray(o.off, o.off + o.rows * o.cols), d);
+  else for (let r = 0; r < o.rows; r++) H.set(src.subarray(o.off + r * o.ld, o.off + r * o.ld + o.cols), d + r * o.cols);
 }
 
-/** Copy a packed rows×cols matrix at src in the memory back out (row stride ld). */
-function stageMatrixOut(heap: WasmHeap, src: Ptr, rows: number, cols: number, dst: Float32Array, off: number, ld: number): void {
-  const H = heap.heapF32;
+/** Copy a packed operand at src in the memory back out to its array (row stride ld). */
+function stageOut(heap: WasmHeap, src: Ptr, o: Operand): void {
+  const dst = o.array as Float32Array;
   const s = src / 4;
-  if (ld === cols || rows === 1) {
-    dst.set(H.subarray(s, s + rows * cols), off);
-    return;
-  }
-  for (let r = 0; r < rows; r++) dst.set(H.subarray(s + r * cols, s + (r + 1) * cols), off + r * ld);
-}
-
-function stageIn(heap: WasmHeap, src: Float32Array | Int32Array, off: number, n: number, dst: Ptr): void {
-  const H = src instanceof Float32Array ? heap.heapF32 : heap.heapI32;
-  H.set(src.subarray(off, off + n), dst / 4);
-}
-
-function stageOut(heap: WasmHeap, src: Ptr, n: number, dst: Float32Array, off: number): void {
-  dst.set(heap.heapF32.subarray(src / 4, src / 4 + n), off);
+  if (o.ld === o.cols || o.rows === 1) dst.set(heap.heapF32.subarray(s, s + o.rows * o.cols), o.off);
+  else for (let r = 0; r < o.rows; r++) dst.set(heap.heapF32.subarray(s + r * o.cols, s + (r + 1) * o.cols), o.off + r * o.ld);
 }
 
 /**
- * The arguments of one call: resident ones resolve to their address, the others are noted
- * and staged once the scratch area has room for all of them.
+ * Run a kernel on its operands: check every extent, pass resident operands by address and
+ * stage the others, then `invoke(ptrs, lds)` with each operand's address (0 for a null array)
+ * and the row stride it has there (its own when resident, `cols` when staged). Returns false,
+ * having changed nothing, when the reference kernel should run instead (see the file head).
+ * An error thrown by invoke leaves staged outputs uncopied.
  */
-class CallPlan {
-  readonly #state: WasmState;
-  #bytes = 0;
-  constructor(state: WasmState) {
-    this.#state = state;
+function callWasm(op: string, operands: readonly Operand[], invoke: (s: WasmState, ptrs: Ptr[], lds: number[]) => void): boolean {
+  for (const o of operands) if (o.array instanceof Float64Array) return false;
+  for (const o of operands) checkExtent(op, o);
+  const s = wasmState();
+  const ptrs: Ptr[] = [];
+  const lds: number[] = [];
+  const staged: boolean[] = [];
+  let stagedBytes = 0;
+  for (const o of operands) {
+    let p: Ptr | null = o.access === "work" ? null : (0 as Ptr);
+    if (o.array !== null) {
+      p = s.heap.addressOf(o.array, o.off);
+      if (p === 0) p = null; // address 0 means "none" to a kernel
+      if (p === null && o.touched !== null && !stagingPays(o.rows * o.cols, o.touched)) return false;
+    }
+    if (p === null) stagedBytes += align64(4 * o.rows * o.cols);
+    ptrs.push(p ?? (0 as Ptr));
+    lds.push(p === null ? o.cols : o.ld);
+    staged.push(p === null);
   }
-  /** The address of arr[off] if resident (and not at address 0, which means "none"), else null after noting n elements to stage. */
-  resolve(arr: Float32Array | Int32Array, off: number, n: number): Ptr | null {
-    const p = this.#state.heap.addressOf(arr, off);
-    if (p !== null && p !== 0) return p;
-    this.#bytes += align64(4 * n);
-    return null;
-  }
-  /** Note n more elements of scratch that the caller will take() itself. */
-  note(n: number): void {
-    this.#bytes += align64(4 * n);
-  }
-  /** Room for everything noted; false when over the scratch limit or the memory is full. */
-  begin(): boolean {
-    if (this.#bytes === 0) return true;
+  if (stagedBytes > 0) {
     try {
-      return this.#state.scratch.begin(this.#bytes);
+      if (!s.scratch.begin(stagedBytes)) return false;
     } catch (e) {
       if (e instanceof WasmMemoryError) return false; // the reference kernel needs no staging
       throw e;
     }
+    operands.forEach((o, k) => {
+      if (!staged[k]) return;
+      ptrs[k] = s.scratch.take(4 * o.rows * o.cols);
+      if (o.access === "in" || o.access === "inout") stageIn(s.heap, o, ptrs[k] as Ptr);
+    });
   }
-  take(n: number): Ptr {
-    return this.#state.scratch.take(4 * n);
-  }
+  invoke(s, ptrs, lds);
+  operands.forEach((o, k) => {
+    if (staged[k] && (o.access === "out" || o.access === "inout")) stageOut(s.heap, ptrs[k] as Ptr, o);
+  });
+  return true;
 }
 
-/** Staging a whole table of `tableElems` to touch `touchedElems` pays only when it is small. */
-function worthStagingTable(tableElems: number, touchedElems: number): boolean {
-  return tableElems * 4 <= Math.max(1 << 20, 8 * 4 * touchedElems);
+/** Rows of E elements addressable in arr from off (checking that off lies inside arr). */
+function rowsFrom(op: string, name: string, arr: { length: number }, off: number, E: number): number {
+  checkCount(op, `offset of ${name}`, off);
+  if (off > arr.length) throw new KernelError(`${op}: ${name} has ${arr.length} elements, offset ${off} is past its end`);
+  return Math.floor((arr.length - off) / E);
 }
 
 // ---------------------------------------------------------------------------------------
 // The kernels, with the exact signatures of ref.ts
 
 export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias = null, biasOff = 0, relu = false) => {
-  if (!(a instanceof Float32Array && b instanceof Float32Array && c instanceof Float32Array && (bias === null || bias instanceof Float32Array))) {
-    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff, relu);
-    return;
-  }
   checkCount("sgemm", "M", M);
   checkCount("sgemm", "N", N);
   checkCount("sgemm", "K", K);
   if (M === 0 || N === 0) return;
-  const aRows = transA ? K : M; // A stored (aRows, aCols)
-  const aCols = transA ? M : K;
-  const bRows = transB ? N : K; // B stored (bRows, bCols)
-  const bCols = transB ? K : N;
-  checkMatrix("sgemm", "A", a, aOff, aRows, aCols, lda);
-  checkMatrix("sgemm", "B", b, bOff, bRows, bCols, ldb);
-  checkMatrix("sgemm", "C", c, cOff, M, N, ldc);
-  if (bias !== null) checkSpan("sgemm", "bias", bias, biasOff, N);
   // Rows of C that overlap would make the result depend on the order of the writes.
   if (M > 1 && ldc < N) throw new KernelError(`sgemm: leading dim of C (${ldc}) is below N (${N}), so rows of C overlap`);
-
-  const s = wasmState();
-  const plan = new CallPlan(s);
-  let pa = plan.resolve(a, aOff, aRows * aCols);
-  let pb = plan.resolve(b, bOff, bRows * bCols);
-  let pc = plan.resolve(c, cOff, M * N);
-  let pBias: Ptr | 0 | null = bias === null ? 0 : plan.resolve(bias, biasOff, N);
-  if (!plan.begin()) {
-    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff, relu);
-    return;
-  }
-  if (pBias === null && bias !== null) stageIn(s.heap, bias, biasOff, N, (pBias = plan.take(N)));
-  let lda2 = lda;
-  let ldb2 = ldb;
-  let ldc2 = ldc;
-  if (pa === null) {
-    pa = plan.take(aRows * aCols);
-    if (K > 0) stageMatrixIn(s.heap, a, aOff, aRows, aCols, lda, pa);
-    lda2 = aCols;
-  }
-  if (pb === null) {
-    pb = plan.take(bRows * bCols);
-    if (K > 0) stageMatrixIn(s.heap, b, bOff, bRows, bCols, ldb, pb);
-    ldb2 = bCols;
-  }
-  const cStaged = pc === null;
-  if (pc === null) {
-    pc = plan.take(M * N);
-    if (beta !== 0) stageMatrixIn(s.heap, c, cOff, M, N, ldc, pc); // β = 0: C is only written
-    ldc2 = N;
-  }
-  s.raw.sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa, lda2, pb, ldb2, beta, pc, ldc2, s.work, pBias ?? 0, relu ? 1 : 0);
-  if (cStaged) stageMatrixOut(s.heap, pc, M, N, c, cOff, ldc);
+  const operands = [
+    transA ? matrix("A", a, aOff, K, M, lda, "in") : matrix("A", a, aOff, M, K, lda, "in"),
+    transB ? matrix("B", b, bOff, N, K, ldb, "in") : matrix("B", b, bOff, K, N, ldb, "in"),
+    matrix("C", c, cOff, M, N, ldc, beta === 0 ? "out" : "inout"), // β = 0: C is only written
+    span("bias", bias, biasOff, N, "in"),
+  ];
+  const done = callWasm("sgemm", operands, (s, [pa, pb, pc, pBias], [la, lb, lc]) => {
+    s.raw.sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa as Ptr, la as number, pb as Ptr, lb as number, beta, pc as Ptr, lc as number, s.work, pBias as Ptr, relu ? 1 : 0);
+  });
+  if (!done) ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff, relu);
 };
 
 /** Check B, E and offsets (B+1 entries) common to both embedding-bag kernels. */
@@ -339,319 +363,176 @@ function bagError(op: string, status: number, offsets: Int32Array, B: number, L:
   return new KernelError(`${op}: ${what} ${ids[l]} at lookup ${l} (bag ${bag}) is out of range for ${rows} ${rowsName}`);
 }
 
-export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (B, E, mode, table, tableOff, indices, offsets, weights, out, outOff) => {
-  if (!(table instanceof Float32Array && out instanceof Float32Array && (weights === null || weights instanceof Float32Array))) {
-    ref.embedding_bag_fwd(B, E, mode, table, tableOff, indices, offsets, weights, out, outOff);
-    return;
-  }
+export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff) => {
   const op = "embedding_bag_fwd";
   checkBags(op, B, E, offsets);
   if (B === 0 || E === 0) return;
-  checkSpan(op, "out", out, outOff, B * E);
-  checkSpan(op, "table", table, tableOff, 0);
-  const R = Math.floor((table.length - tableOff) / E); // rows addressable from tableOff
+  checkExtent(op, span("out", out, outOff, B * E, "out"));
+  const R = rowsFrom(op, "table", tbl, tableOff, E);
   const L = weights === null ? indices.length : Math.min(indices.length, weights.length);
   const touched = Math.max(0, Math.min(L, offsets[B] as number)) * E;
-
-  const s = wasmState();
-  const plan = new CallPlan(s);
-  const resident = s.heap.addressOf(table, tableOff);
-  if ((resident === null || resident === 0) && !worthStagingTable(R * E, touched)) {
-    ref.embedding_bag_fwd(B, E, mode, table, tableOff, indices, offsets, weights, out, outOff);
-    return;
-  }
-  let pTable = plan.resolve(table, tableOff, R * E);
-  let pIdx = plan.resolve(indices, 0, L);
-  let pOffs = plan.resolve(offsets, 0, B + 1);
-  let pW: Ptr | 0 | null = weights === null ? 0 : plan.resolve(weights, 0, L);
-  let pOut = plan.resolve(out, outOff, B * E);
-  if (!plan.begin()) {
-    ref.embedding_bag_fwd(B, E, mode, table, tableOff, indices, offsets, weights, out, outOff);
-    return;
-  }
-  if (pTable === null) stageIn(s.heap, table, tableOff, R * E, (pTable = plan.take(R * E)));
-  if (pIdx === null) stageIn(s.heap, indices, 0, L, (pIdx = plan.take(L)));
-  if (pOffs === null) stageIn(s.heap, offsets, 0, B + 1, (pOffs = plan.take(B + 1)));
-  if (pW === null && weights !== null) stageIn(s.heap, weights, 0, L, (pW = plan.take(L)));
-  const outStaged = pOut === null;
-  if (pOut === null) pOut = plan.take(B * E);
-  const status = s.raw.embedding_bag_fwd_f32(B, E, mode, pTable, R, pIdx, pOffs, L, pW ?? 0, pOut);
-  if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
-  if (outStaged) stageOut(s.heap, pOut, B * E, out, outOff);
+  const operands = [
+    table("table", tbl, tableOff, R * E, "in", touched),
+    span("indices", indices, 0, L, "in"),
+    span("offsets", offsets, 0, B + 1, "in"),
+    span("weights", weights, 0, L, "in"),
+    span("out", out, outOff, B * E, "out"),
+  ];
+  const done = callWasm(op, operands, (s, [pT, pIdx, pOffs, pW, pOut]) => {
+    const status = s.raw.embedding_bag_fwd_f32(B, E, mode, pT as Ptr, R, pIdx as Ptr, pOffs as Ptr, L, pW as Ptr, pOut as Ptr);
+    if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
+  });
+  if (!done) ref.embedding_bag_fwd(B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff);
 };
 
 export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff) => {
-  if (!(dout instanceof Float32Array && gradRows instanceof Float32Array && (weights === null || weights instanceof Float32Array))) {
-    ref.embedding_bag_bwd(B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff);
-    return;
-  }
   const op = "embedding_bag_bwd";
   checkBags(op, B, E, offsets);
   if (B === 0 || E === 0) return;
-  checkSpan(op, "dout", dout, doutOff, B * E);
-  checkSpan(op, "gradRows", gradRows, gradOff, 0);
-  const U = Math.floor((gradRows.length - gradOff) / E); // gradient rows addressable
+  checkExtent(op, span("dout", dout, doutOff, B * E, "in"));
+  const U = rowsFrom(op, "gradRows", gradRows, gradOff, E); // gradient rows addressable
   const L = weights === null ? slots.length : Math.min(slots.length, weights.length);
-
-  const s = wasmState();
-  const plan = new CallPlan(s);
-  let pDout = plan.resolve(dout, doutOff, B * E);
-  let pOffs = plan.resolve(offsets, 0, B + 1);
-  let pSlots = plan.resolve(slots, 0, L);
-  let pW: Ptr | 0 | null = weights === null ? 0 : plan.resolve(weights, 0, L);
-  let pGrad = plan.resolve(gradRows, gradOff, U * E);
-  if (!plan.begin()) {
-    ref.embedding_bag_bwd(B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff);
-    return;
-  }
-  if (pDout === null) stageIn(s.heap, dout, doutOff, B * E, (pDout = plan.take(B * E)));
-  if (pOffs === null) stageIn(s.heap, offsets, 0, B + 1, (pOffs = plan.take(B + 1)));
-  if (pSlots === null) stageIn(s.heap, slots, 0, L, (pSlots = plan.take(L)));
-  if (pW === null && weights !== null) stageIn(s.heap, weights, 0, L, (pW = plan.take(L)));
-  const gradStaged = pGrad === null;
-  if (pGrad === null) stageIn(s.heap, gradRows, gradOff, U * E, (pGrad = plan.take(U * E))); // += needs the old values
-  const status = s.raw.embedding_bag_bwd_f32(B, E, mode, pDout, pOffs, L, pSlots, U, pW ?? 0, pGrad);
-  if (status !== 0) throw bagError(op, status, offsets, B, L, "slot", slots, U, "gradient rows");
-  if (gradStaged) stageOut(s.heap, pGrad, U * E, gradRows, gradOff);
+  const operands = [
+    span("dout", dout, doutOff, B * E, "in"),
+    span("offsets", offsets, 0, B + 1, "in"),
+    span("slots", slots, 0, L, "in"),
+    span("weights", weights, 0, L, "in"),
+    span("gradRows", gradRows, gradOff, U * E, "inout"), // += needs the old values
+  ];
+  const done = callWasm(op, operands, (s, [pDout, pOffs, pSlots, pW, pGrad]) => {
+    const status = s.raw.embedding_bag_bwd_f32(B, E, mode, pDout as Ptr, pOffs as Ptr, L, pSlots as Ptr, U, pW as Ptr, pGrad as Ptr);
+    if (status !== 0) throw bagError(op, status, offsets, B, L, "slot", slots, U, "gradient rows");
+  });
+  if (!done) ref.embedding_bag_bwd(B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff);
 };
 
-/** Every id must address a row; checked before any row changes, so an error leaves the table as it was. */
-function checkIds(op: string, U: number, ids: Int32Array, R: number): void {
+/**
+ * The common part of the three row updates: the checks (every id addresses a row, before
+ * any row changes, so an error leaves the table as it was) and the call. `accPerElement`:
+ * the state has a value per element (Adagrad) or per row (row-wise Adagrad).
+ */
+function rowUpdate(
+  op: string, U: number, E: number, tbl: FloatArray, tableOff: number, acc: FloatArray | null, accOff: number,
+  accPerElement: boolean, ids: Int32Array, gradRows: FloatArray, gradOff: number,
+  raw: (s: WasmState, pTable: Ptr, R: number, pAcc: Ptr, pIds: Ptr, pGrad: Ptr) => void,
+): boolean {
+  checkCount(op, "U", U);
+  checkCount(op, "E", E);
+  if (U === 0 || E === 0) return true;
+  checkExtent(op, span("gradRows", gradRows, gradOff, U * E, "in"));
+  let R = rowsFrom(op, "table", tbl, tableOff, E);
+  if (acc !== null) R = Math.min(R, accPerElement ? rowsFrom(op, "acc", acc, accOff, E) : rowsFrom(op, "acc", acc, accOff, 1));
   if (ids.length < U) throw new KernelError(`${op}: ids has ${ids.length} entries, U = ${U} needed`);
   for (let u = 0; u < U; u++) {
     const r = ids[u] as number;
     if (r < 0 || r >= R) throw new KernelError(`${op}: id ${r} at position ${u} is out of range for ${R} table rows`);
   }
+  const operands = [
+    table("table", tbl, tableOff, R * E, "inout", U * E),
+    acc === null ? span("acc", null, 0, 0, "in") : table("acc", acc, accOff, accPerElement ? R * E : R, "inout", U * E),
+    span("ids", ids, 0, U, "in"),
+    span("gradRows", gradRows, gradOff, U * E, "in"),
+  ];
+  return callWasm(op, operands, (s, [pT, pA, pI, pG]) => raw(s, pT as Ptr, R, pA as Ptr, pI as Ptr, pG as Ptr));
 }
 
-/** The common part of the three row updates: checks, residency, staging, the call. */
-function rowUpdate(
-  op: string, U: number, E: number, table: Float32Array, tableOff: number, acc: Float32Array | null, accOff: number,
-  accPerElement: boolean, ids: Int32Array, gradRows: Float32Array, gradOff: number,
-  call: (s: WasmState, pTable: Ptr, R: number, pAcc: Ptr | 0, pIds: Ptr, pGrad: Ptr) => void,
-): boolean {
-  checkCount(op, "U", U);
-  checkCount(op, "E", E);
-  if (U === 0 || E === 0) return true;
-  checkSpan(op, "gradRows", gradRows, gradOff, U * E);
-  checkSpan(op, "table", table, tableOff, 0);
-  let R = Math.floor((table.length - tableOff) / E);
-  if (acc !== null) {
-    checkSpan(op, "acc", acc, accOff, 0);
-    R = Math.min(R, accPerElement ? Math.floor((acc.length - accOff) / E) : acc.length - accOff);
-  }
-  checkIds(op, U, ids, R);
-  const accElems = acc === null ? 0 : accPerElement ? R * E : R;
-
-  const s = wasmState();
-  const plan = new CallPlan(s);
-  let pTable = plan.resolve(table, tableOff, R * E);
-  let pAcc = acc === null ? null : plan.resolve(acc, accOff, accElems);
-  const tableStaged = pTable === null;
-  const accStaged = acc !== null && pAcc === null;
-  // Copying a whole table (and its state) in and out to touch U rows pays only when small.
-  if ((tableStaged || accStaged) && !worthStagingTable(R * E + accElems, U * E)) return false;
-  let pIds = plan.resolve(ids, 0, U);
-  let pGrad = plan.resolve(gradRows, gradOff, U * E);
-  if (!plan.begin()) return false;
-  if (pTable === null) stageIn(s.heap, table, tableOff, R * E, (pTable = plan.take(R * E)));
-  if (pAcc === null && acc !== null) stageIn(s.heap, acc, accOff, accElems, (pAcc = plan.take(accElems)));
-  if (pIds === null) stageIn(s.heap, ids, 0, U, (pIds = plan.take(U)));
-  if (pGrad === null) stageIn(s.heap, gradRows, gradOff, U * E, (pGrad = plan.take(U * E)));
-  call(s, pTable, R, pAcc ?? 0, pIds, pGrad);
-  if (tableStaged) stageOut(s.heap, pTable, R * E, table, tableOff);
-  if (accStaged && pAcc !== null) stageOut(s.heap, pAcc, accElems, acc, accOff);
-  return true;
-}
-
-export const sgd_rows: typeof ref.sgd_rows = (U, E, lr, table, tableOff, ids, gradRows, gradOff) => {
-  const done =
-    table instanceof Float32Array &&
-    gradRows instanceof Float32Array &&
-    rowUpdate("sgd_rows", U, E, table, tableOff, null, 0, false, ids, gradRows, gradOff, (s, pT, R, _pA, pI, pG) => {
-      s.raw.sgd_rows_f32(U, E, lr, pT, R, pI, pG);
-    });
-  if (!done) ref.sgd_rows(U, E, lr, table, tableOff, ids, gradRows, gradOff);
+export const sgd_rows: typeof ref.sgd_rows = (U, E, lr, tbl, tableOff, ids, gradRows, gradOff) => {
+  const done = rowUpdate("sgd_rows", U, E, tbl, tableOff, null, 0, false, ids, gradRows, gradOff, (s, pT, R, _pA, pI, pG) => {
+    s.raw.sgd_rows_f32(U, E, lr, pT, R, pI, pG);
+  });
+  if (!done) ref.sgd_rows(U, E, lr, tbl, tableOff, ids, gradRows, gradOff);
 };
 
-export const adagrad_rows: typeof ref.adagrad_rows = (U, E, lr, eps, table, tableOff, acc, accOff, ids, gradRows, gradOff) => {
-  const done =
-    table instanceof Float32Array &&
-    acc instanceof Float32Array &&
-    gradRows instanceof Float32Array &&
-    rowUpdate("adagrad_rows", U, E, table, tableOff, acc, accOff, true, ids, gradRows, gradOff, (s, pT, R, pA, pI, pG) => {
-      s.raw.adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
-    });
-  if (!done) ref.adagrad_rows(U, E, lr, eps, table, tableOff, acc, accOff, ids, gradRows, gradOff);
+export const adagrad_rows: typeof ref.adagrad_rows = (U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff) => {
+  const done = rowUpdate("adagrad_rows", U, E, tbl, tableOff, acc, accOff, true, ids, gradRows, gradOff, (s, pT, R, pA, pI, pG) => {
+    s.raw.adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
+  });
+  if (!done) ref.adagrad_rows(U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff);
 };
 
-export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (U, E, lr, eps, table, tableOff, acc, accOff, ids, gradRows, gradOff) => {
-  const done =
-    table instanceof Float32Array &&
-    acc instanceof Float32Array &&
-    gradRows instanceof Float32Array &&
-    rowUpdate("rowwise_adagrad_rows", U, E, table, tableOff, acc, accOff, false, ids, gradRows, gradOff, (s, pT, R, pA, pI, pG) => {
-      s.raw.rowwise_adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
-    });
-  if (!done) ref.rowwise_adagrad_rows(U, E, lr, eps, table, tableOff, acc, accOff, ids, gradRows, gradOff);
+export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff) => {
+  const done = rowUpdate("rowwise_adagrad_rows", U, E, tbl, tableOff, acc, accOff, false, ids, gradRows, gradOff, (s, pT, R, pA, pI, pG) => {
+    s.raw.rowwise_adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
+  });
+  if (!done) ref.rowwise_adagrad_rows(U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff);
 };
 
 // ---------------------------------------------------------------------------------------
-// Interaction and elementwise kernels
+// Interaction: F feature matrices, passed to the kernel as a table of F addresses
 
-/** The (B, E) matrices of dot_interaction, checked; null when any is not float32 (→ reference). */
-function interactionInputs(op: string, B: number, F: number, E: number, xs: readonly FloatArray[]): Float32Array[] | null {
+/**
+ * The distinct arrays of a list (a feature may repeat; it is staged once) as operands, and a
+ * function that writes the list's address table at `at` once they are placed (0 for null).
+ */
+function addressTable(name: string, arrs: readonly (FloatArray | null)[], n: number, access: Access) {
+  const distinct: FloatArray[] = [];
+  const slot = arrs.map((a) => {
+    if (a === null) return -1;
+    let k = distinct.indexOf(a);
+    if (k < 0) k = distinct.push(a) - 1;
+    return k;
+  });
+  const operands = distinct.map((a) => span(`${name}[${arrs.indexOf(a)}]`, a, 0, n, access));
+  const write = (s: WasmState, at: Ptr, ptrs: readonly Ptr[]): void => {
+    slot.forEach((k, f) => {
+      s.heap.heapI32[at / 4 + f] = k < 0 ? 0 : (ptrs[k] as number);
+    });
+  };
+  return { operands, write };
+}
+
+/** The output width of the interaction: E plus one dot product per pair. */
+function interactionWidth(op: string, B: number, F: number, E: number, self: boolean, n: number): number {
   checkCount(op, "B", B);
   checkCount(op, "F", F);
   checkCount(op, "E", E);
-  if (xs.length !== F) throw new KernelError(`${op}: ${xs.length} feature arrays for F = ${F}`);
-  const out: Float32Array[] = [];
-  for (let k = 0; k < F; k++) {
-    const x = xs[k] as FloatArray;
-    if (!(x instanceof Float32Array)) return null;
-    checkSpan(op, `xs[${k}]`, x, 0, B * E);
-    out.push(x);
-  }
-  return out;
-}
-
-/** Resolve (or note for staging) each feature array; returns the addresses, null = staged. */
-function resolveAll(plan: CallPlan, arrs: readonly (Float32Array | null)[], n: number): (Ptr | null)[] {
-  const seen = new Set<Float32Array>();
-  return arrs.map((a) => {
-    if (a === null || seen.has(a)) return null; // a repeat: staged (or addressed) once, see placeAll
-    seen.add(a);
-    return plan.resolve(a, 0, n);
-  });
-}
-
-/**
- * Write the table of F addresses (0 for a null array) into the scratch area, staging the
- * arrays that are not resident (each distinct array once, so repeats share one copy).
- * Returns the table's address and the staged copies (array → address) to copy back.
- */
-function placeAll(s: WasmState, plan: CallPlan, arrs: readonly (Float32Array | null)[], ptrs: (Ptr | null)[], n: number): { table: Ptr; staged: Map<Float32Array, Ptr> } {
-  const F = arrs.length;
-  const table = plan.take(F);
-  const addr = new Map<Float32Array, Ptr>();
-  const staged = new Map<Float32Array, Ptr>();
-  arrs.forEach((a, k) => {
-    if (a === null || addr.has(a)) return;
-    let p = ptrs[k] ?? null;
-    if (p === null) {
-      p = plan.take(n);
-      stageIn(s.heap, a, 0, n, p);
-      staged.set(a, p);
-    }
-    addr.set(a, p);
-  });
-  const H = s.heap.heapI32;
-  arrs.forEach((a, k) => {
-    H[table / 4 + k] = a === null ? 0 : (addr.get(a) as number);
-  });
-  return { table, staged };
+  if (n !== F) throw new KernelError(`${op}: ${n} feature arrays for F = ${F}`);
+  if (F === 0) throw new KernelError(`${op}: needs F ≥ 1 (the bottom vector), got 0`);
+  return E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
 }
 
 export const dot_interaction_fwd: typeof ref.dot_interaction_fwd = (B, F, E, self, xs, out, outOff) => {
   const op = "dot_interaction_fwd";
-  const xf = interactionInputs(op, B, F, E, xs);
-  if (xf === null || !(out instanceof Float32Array)) {
-    ref.dot_interaction_fwd(B, F, E, self, xs, out, outOff);
-    return;
-  }
-  if (F === 0) throw new KernelError(`${op}: needs F ≥ 1 (the bottom vector), got 0`);
-  const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
+  const W = interactionWidth(op, B, F, E, self, xs.length);
+  xs.forEach((x, k) => checkExtent(op, span(`xs[${k}]`, x, 0, B * E, "in")));
   if (B === 0 || W === 0) return;
-  checkSpan(op, "out", out, outOff, B * W);
-  const s = wasmState();
-  const plan = new CallPlan(s);
-  const ptrs = resolveAll(plan, xf, B * E);
-  plan.note(F);
-  let pOut = plan.resolve(out, outOff, B * W);
-  if (!plan.begin()) {
-    ref.dot_interaction_fwd(B, F, E, self, xs, out, outOff);
-    return;
-  }
-  const { table } = placeAll(s, plan, xf, ptrs, B * E);
-  const outStaged = pOut === null;
-  if (pOut === null) pOut = plan.take(B * W);
-  s.raw.dot_interaction_fwd_f32(B, F, E, self ? 1 : 0, table, pOut);
-  if (outStaged) stageOut(s.heap, pOut, B * W, out, outOff);
+  const x = addressTable("xs", xs, B * E, "in");
+  const nx = x.operands.length;
+  const operands = [...x.operands, span("out", out, outOff, B * W, "out"), work(F)];
+  const done = callWasm(op, operands, (s, ptrs) => {
+    const table = ptrs[nx + 1] as Ptr;
+    x.write(s, table, ptrs);
+    s.raw.dot_interaction_fwd_f32(B, F, E, self ? 1 : 0, table, ptrs[nx] as Ptr);
+  });
+  if (!done) ref.dot_interaction_fwd(B, F, E, self, xs, out, outOff);
 };
 
 export const dot_interaction_bwd: typeof ref.dot_interaction_bwd = (B, F, E, self, xs, dout, doutOff, gs) => {
   const op = "dot_interaction_bwd";
-  const xf = interactionInputs(op, B, F, E, xs);
-  const gf: (Float32Array | null)[] = [];
-  let allF32 = xf !== null && dout instanceof Float32Array;
+  const W = interactionWidth(op, B, F, E, self, xs.length);
   if (gs.length !== F) throw new KernelError(`${op}: ${gs.length} gradient arrays for F = ${F}`);
-  for (let k = 0; k < F && allF32; k++) {
-    const g = gs[k] ?? null;
-    if (g !== null && !(g instanceof Float32Array)) allF32 = false;
-    else {
-      if (g !== null) checkSpan(op, `gs[${k}]`, g, 0, B * E);
-      gf.push(g);
-    }
-  }
-  if (!allF32 || xf === null || !(dout instanceof Float32Array)) {
-    ref.dot_interaction_bwd(B, F, E, self, xs, dout, doutOff, gs);
-    return;
-  }
-  if (F === 0) throw new KernelError(`${op}: needs F ≥ 1 (the bottom vector), got 0`);
-  const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
   if (B === 0 || E === 0) return; // no gradient element exists
-  checkSpan(op, "dout", dout, doutOff, B * W);
-  const s = wasmState();
-  const plan = new CallPlan(s);
-  const xp = resolveAll(plan, xf, B * E);
-  const gp = resolveAll(plan, gf, B * E);
-  plan.note(2 * F + F * F); // the two address tables and the F×F work matrix
-  let pDout = plan.resolve(dout, doutOff, B * W);
-  if (!plan.begin()) {
-    ref.dot_interaction_bwd(B, F, E, self, xs, dout, doutOff, gs);
-    return;
-  }
-  const xt = placeAll(s, plan, xf, xp, B * E);
-  const gt = placeAll(s, plan, gf, gp, B * E); // staged gradients carry their old values in: the kernel adds
-  if (pDout === null) stageIn(s.heap, dout, doutOff, B * W, (pDout = plan.take(B * W)));
-  const work = plan.take(F * F);
-  s.raw.dot_interaction_bwd_f32(B, F, E, self ? 1 : 0, xt.table, pDout, gt.table, work);
-  for (const [g, p] of gt.staged) stageOut(s.heap, p, B * E, g, 0);
+  const x = addressTable("xs", xs, B * E, "in");
+  const g = addressTable("gs", gs, B * E, "inout"); // staged gradients carry their old values in: the kernel adds
+  const nx = x.operands.length;
+  const ng = g.operands.length;
+  const operands = [...x.operands, ...g.operands, span("dout", dout, doutOff, B * W, "in"), work(F), work(F), work(F * F)];
+  const done = callWasm(op, operands, (s, ptrs) => {
+    const [pDout, xTable, gTable, pWork] = ptrs.slice(nx + ng) as Ptr[];
+    x.write(s, xTable as Ptr, ptrs);
+    g.write(s, gTable as Ptr, ptrs.slice(nx));
+    s.raw.dot_interaction_bwd_f32(B, F, E, self ? 1 : 0, xTable as Ptr, pDout as Ptr, gTable as Ptr, pWork as Ptr);
+  });
+  if (!done) ref.dot_interaction_bwd(B, F, E, self, xs, dout, doutOff, gs);
 };
 
-/**
- * The common part of the elementwise wrappers: every array float32 (else the reference),
- * extents checked, resident ones by address, others staged in (when read) and out (when
- * written). `args` are [array, offset, elements, mode]; mode "in" read, "out" written only,
- * "inout" read and written.
- */
-type Arg = readonly [FloatArray, number, number, "in" | "out" | "inout"];
-
-function elementwiseCall(op: string, args: readonly Arg[], call: (s: WasmState, ptrs: Ptr[]) => void): boolean {
-  for (const [a] of args) if (!(a instanceof Float32Array)) return false;
-  for (const [a, off, n] of args) checkSpan(op, "array", a, off, n);
-  const s = wasmState();
-  const plan = new CallPlan(s);
-  const resolved = args.map(([a, off, n]) => plan.resolve(a as Float32Array, off, n));
-  if (!plan.begin()) return false;
-  const ptrs = args.map(([a, off, n, mode], k) => {
-    const p = resolved[k] ?? null;
-    if (p !== null) return p;
-    const q = plan.take(n);
-    if (mode !== "out") stageIn(s.heap, a as Float32Array, off, n, q);
-    return q;
-  });
-  call(s, ptrs);
-  args.forEach(([a, off, n, mode], k) => {
-    if (mode !== "in" && resolved[k] === null) stageOut(s.heap, ptrs[k] as Ptr, n, a as Float32Array, off);
-  });
-  return true;
-}
+// ---------------------------------------------------------------------------------------
+// Elementwise kernels
 
 export const relu_fwd: typeof ref.relu_fwd = (n, x, xOff, y, yOff) => {
   checkCount("relu_fwd", "n", n);
   if (n === 0) return;
-  const done = elementwiseCall("relu_fwd", [[x, xOff, n, "in"], [y, yOff, n, "out"]], (s, [px, py]) => {
+  const done = callWasm("relu_fwd", [span("x", x, xOff, n, "in"), span("y", y, yOff, n, "out")], (s, [px, py]) => {
     s.raw.relu_fwd_f32(n, px as Ptr, py as Ptr);
   });
   if (!done) ref.relu_fwd(n, x, xOff, y, yOff);
@@ -660,7 +541,8 @@ export const relu_fwd: typeof ref.relu_fwd = (n, x, xOff, y, yOff) => {
 export const relu_bwd: typeof ref.relu_bwd = (n, x, xOff, g, gOff, gx, gxOff, accumulate) => {
   checkCount("relu_bwd", "n", n);
   if (n === 0) return;
-  const done = elementwiseCall("relu_bwd", [[x, xOff, n, "in"], [g, gOff, n, "in"], [gx, gxOff, n, accumulate ? "inout" : "out"]], (s, [px, pg, pgx]) => {
+  const operands = [span("x", x, xOff, n, "in"), span("g", g, gOff, n, "in"), span("gx", gx, gxOff, n, accumulate ? "inout" : "out")];
+  const done = callWasm("relu_bwd", operands, (s, [px, pg, pgx]) => {
     s.raw.relu_bwd_f32(n, px as Ptr, pg as Ptr, pgx as Ptr, accumulate ? 1 : 0);
   });
   if (!done) ref.relu_bwd(n, x, xOff, g, gOff, gx, gxOff, accumulate);
@@ -670,7 +552,7 @@ export const col_sum: typeof ref.col_sum = (R, C, x, xOff, y, yOff) => {
   checkCount("col_sum", "R", R);
   checkCount("col_sum", "C", C);
   if (R === 0 || C === 0) return;
-  const done = elementwiseCall("col_sum", [[x, xOff, R * C, "in"], [y, yOff, C, "inout"]], (s, [px, py]) => {
+  const done = callWasm("col_sum", [span("x", x, xOff, R * C, "in"), span("y", y, yOff, C, "inout")], (s, [px, py]) => {
     s.raw.col_sum_f32(R, C, px as Ptr, py as Ptr);
   });
   if (!done) ref.col_sum(R, C, x, xOff, y, yOff);
@@ -681,55 +563,54 @@ export const relu_bwd_col_sum: typeof ref.relu_bwd_col_sum = (R, C, y, yOff, g, 
   checkCount("relu_bwd_col_sum", "C", C);
   if (R === 0 || C === 0) return;
   const n = R * C;
-  const done = elementwiseCall(
-    "relu_bwd_col_sum",
-    [[y, yOff, n, "in"], [g, gOff, n, "in"], [gx, gxOff, n, "out"], [db, dbOff, C, "inout"]],
-    (s, [py, pg, pgx, pdb]) => s.raw.relu_bwd_col_sum_f32(R, C, py as Ptr, pg as Ptr, pgx as Ptr, pdb as Ptr),
-  );
+  const operands = [span("y", y, yOff, n, "in"), span("g", g, gOff, n, "in"), span("gx", gx, gxOff, n, "out"), span("db", db, dbOff, C, "inout")];
+  const done = callWasm("relu_bwd_col_sum", operands, (s, [py, pg, pgx, pdb]) => {
+    s.raw.relu_bwd_col_sum_f32(R, C, py as Ptr, pg as Ptr, pgx as Ptr, pdb as Ptr);
+  });
   if (!done) ref.relu_bwd_col_sum(R, C, y, yOff, g, gOff, gx, gxOff, db, dbOff);
 };
 
 export const sgd_dense: typeof ref.sgd_dense = (n, lr, w, wOff, g, gOff) => {
   checkCount("sgd_dense", "n", n);
   if (n === 0) return;
-  const done = elementwiseCall("sgd_dense", [[w, wOff, n, "inout"], [g, gOff, n, "in"]], (s, [pw, pg]) => {
+  const done = callWasm("sgd_dense", [span("w", w, wOff, n, "inout"), span("g", g, gOff, n, "in")], (s, [pw, pg]) => {
     s.raw.sgd_dense_f32(n, lr, pw as Ptr, pg as Ptr);
   });
   if (!done) ref.sgd_dense(n, lr, w, wOff, g, gOff);
 };
 
-export const fill_zero: typeof ref.fill_zero = (n, y, yOff) => {
-  checkCount("fill_zero", "n", n);
-  if (n === 0) return;
-  checkSpan("fill_zero", "y", y, yOff, n);
-  const s = wasmState();
-  const p = y instanceof Float32Array ? s.heap.addressOf(y, yOff) : null;
-  if (p === null || p === 0) ref.fill_zero(n, y, yOff); // not in the memory: JS's fill is the fast way
-  else s.raw.fill_zero_f32(n, p);
-};
-
 export const add: typeof ref.add = (n, x, xOff, y, yOff) => {
   checkCount("add", "n", n);
   if (n === 0) return;
-  const done = elementwiseCall("add", [[x, xOff, n, "in"], [y, yOff, n, "inout"]], (s, [px, py]) => {
+  const done = callWasm("add", [span("x", x, xOff, n, "in"), span("y", y, yOff, n, "inout")], (s, [px, py]) => {
     s.raw.add_f32(n, px as Ptr, py as Ptr);
   });
   if (!done) ref.add(n, x, xOff, y, yOff);
 };
 
+// The two fills write without reading: a large array outside the memory is filled in place by
+// the reference (JS's fill, the reference's loop) rather than staged in and out (touched 0).
+
+export const fill_zero: typeof ref.fill_zero = (n, y, yOff) => {
+  checkCount("fill_zero", "n", n);
+  if (n === 0) return;
+  const done = callWasm("fill_zero", [table("y", y, yOff, n, "out", 0)], (s, [py]) => {
+    s.raw.fill_zero_f32(n, py as Ptr);
+  });
+  if (!done) ref.fill_zero(n, y, yOff);
+};
+
 export const philox_uniform: typeof ref.philox_uniform = (n, out, outOff, first, k0, k1, lo, hi) => {
   checkCount("philox_uniform", "n", n);
   if (n === 0) return;
-  checkSpan("philox_uniform", "out", out, outOff, n);
   if (!Number.isSafeInteger(first) || first < 0) throw new KernelError(`philox_uniform: first must be a non-negative safe integer, got ${first}`);
-  const s = wasmState();
-  const p = out instanceof Float32Array ? s.heap.addressOf(out, outOff) : null;
-  // A table is resident (it is the bulk of initialisation); anything else is small: the reference.
-  if (p === null || p === 0) ref.philox_uniform(n, out, outOff, first, k0, k1, lo, hi);
-  else s.raw.philox_uniform_f32(n, p, first, k0 | 0, k1 | 0, lo, hi);
+  const done = callWasm("philox_uniform", [table("out", out, outOff, n, "out", 0)], (s, [p]) => {
+    s.raw.philox_uniform_f32(n, p as Ptr, first, k0 | 0, k1 | 0, lo, hi);
+  });
+  if (!done) ref.philox_uniform(n, out, outOff, first, k0, k1, lo, hi);
 };
 
-/** The wasm kernel set, with the signatures of ref.ts. */
+/** The wasm kernel set: the one list of the kernels the ops call, with the signatures of ref.ts. */
 export const wasmKernels = {
   sgemm, embedding_bag_fwd, embedding_bag_bwd, sgd_rows, adagrad_rows, rowwise_adagrad_rows,
   dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, relu_bwd_col_sum,

@@ -172,11 +172,11 @@ test("elementwise: float64 goes to the reference; bad extents are errors naming 
   relu_fwd(4, x, 0, y, 0);
   assert.equal(Array.from(y), [0, 2, 0, 3]);
   assert.throws(() => relu_fwd(5, new Float32Array(4), 0, new Float32Array(5), 0), (e: unknown) =>
-    e instanceof KernelError && /relu_fwd: array needs 5 elements from offset 0 but the array has 4/.test(e.message));
+    e instanceof KernelError && /relu_fwd: x needs 5 elements from offset 0 but the array has 4/.test(e.message));
   assert.throws(() => col_sum(2, 3, new Float32Array(6), 1, new Float32Array(3), 0), (e: unknown) =>
-    e instanceof KernelError && /col_sum: array needs 6 elements from offset 1 but the array has 6/.test(e.message));
+    e instanceof KernelError && /col_sum: x needs 6 elements from offset 1 but the array has 6/.test(e.message));
   assert.throws(() => add(4, new Float32Array(4), 0, new Float32Array(4), 2), (e: unknown) =>
-    e instanceof KernelError && /add: array needs 4 elements from offset 2 but the array has 4/.test(e.message));
+    e instanceof KernelError && /add: y needs 4 elements from offset 2 but the array has 4/.test(e.message));
 });
 
 test.run();

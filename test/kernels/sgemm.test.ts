@@ -15,7 +15,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
 import { defaultHeap, residentF32, type Ptr } from "../../src/kernels/memory.ts";
-import { instantiateKernels, KernelError, relaxedSimdAvailable, sgemm, wasmState } from "../../src/kernels/wasm.ts";
+import { enableRelaxedSimd, instantiateKernels, KernelError, sgemm, wasmState } from "../../src/kernels/wasm.ts";
 import { placeF32, U32, values, whereArb, type Where } from "./placement.ts";
 
 interface Case {
@@ -146,7 +146,7 @@ test("sgemm: the MLP shapes (x·Wᵀ forward, dy·W and dyᵀ·x backward), smal
 });
 
 test("sgemm: both builds, plain and relaxed (fused multiply-add), equal ref within the bound", () => {
-  const builds = relaxedSimdAvailable() ? (["plain", "relaxed"] as const) : (["plain"] as const);
+  const builds = enableRelaxedSimd() ? (["plain", "relaxed"] as const) : (["plain"] as const);
   const heap = defaultHeap();
   const work = heap.alloc(wasmState().raw.sgemm_f32_work_bytes());
   for (const build of builds) {

@@ -1,0 +1,27 @@
+// Child of host_flags.test.ts: prints whether this engine compiles the relaxed-SIMD module
+// before and after the library runs a Linear forward and backward ("library"), or after the
+// opt-in enableRelaxedSimd() ("opt-in"), and which sgemm build the kernels chose.
+
+import { wasmModules } from "../../src/kernels/wasm.gen.ts";
+import { enableRelaxedSimd, wasmState } from "../../src/kernels/wasm.ts";
+import { linear, randn, sum, zeros } from "../../src/index.ts";
+import { withResidentStorage } from "../../src/tensor/storage.ts";
+
+const compiles = (): boolean => {
+  try {
+    new WebAssembly.Module(Uint8Array.from(Buffer.from(wasmModules.sgemm_relaxed, "base64")));
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const before = compiles();
+if (process.argv[2] === "opt-in") enableRelaxedSimd();
+withResidentStorage(() => {
+  const x = randn([8, 16]);
+  const w = randn([4, 16], { requiresGrad: true });
+  const b = zeros([4], { requiresGrad: true });
+  sum(linear(x, w, b)).backward();
+});
+process.stdout.write(JSON.stringify({ before, after: compiles(), build: wasmState().sgemmBuild }));
