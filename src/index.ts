@@ -36,7 +36,7 @@ export { defaultConfig } from "./dlrm/defaults.ts";
 export { saveCheckpoint, loadCheckpoint } from "./dlrm/checkpoint.ts";
 export { syntheticData } from "./dlrm/synthetic.ts";
 export { train, evaluate, predict } from "./train/trainer.ts";
-export { auc, logloss, accuracy, computeMetrics } from "./train/metrics.ts";
+export { auc, logloss, accuracy, computeMetrics } from "./metrics/metrics.ts";
 
 // The kernels: opt in to the relaxed-SIMD GEMM (sets a V8 flag of the whole process; see docs/kernels.md).
 export { enableRelaxedSimd } from "./kernels/wasm.ts";

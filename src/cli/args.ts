@@ -1,6 +1,12 @@
 // A small flag parser for the `dlrm` verbs: `--name value`, `--name=value`, boolean
 // `--flag`; an unknown flag or a bad value is a UsageError (exit code 2) naming the flag.
 
+/** Where a verb writes: the process, or a test's capture. */
+export interface Io {
+  stdout: { write(s: string): unknown; isTTY?: boolean };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+}
+
 export type FlagType = "string" | "int" | "number" | "bool";
 
 export interface FlagSpec {

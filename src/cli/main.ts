@@ -8,7 +8,7 @@
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
-import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
+import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs, type Io } from "./args.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
@@ -26,11 +26,6 @@ import { enableRelaxedSimd } from "../kernels/wasm.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { averagePredictions } from "../train/ensemble.ts";
 import { predict } from "../train/trainer.ts";
-
-export interface Io {
-  stdout: { write(s: string): unknown; isTTY?: boolean };
-  stderr: { write(s: string): unknown; isTTY?: boolean };
-}
 
 const PREDICT_FLAGS: FlagSpecs = {
   model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the built-in model" },

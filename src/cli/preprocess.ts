@@ -17,7 +17,7 @@
 
 import { getBool, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import { criteoBatchMetadata, dictionaryPathFor, readCriteoFiles } from "./criteo_source.ts";
-import type { Io } from "./main.ts";
+import type { Io } from "./args.ts";
 import { writeBatchFile } from "../data/batch_file.ts";
 import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo.ts";
 

@@ -25,10 +25,10 @@ import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
-import { computeMetrics } from "../train/metrics.ts";
+import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, train, type TrainPosition, type TrainResult } from "../train/trainer.ts";
-import type { Io } from "./main.ts";
+import type { Io } from "./args.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: { type: "string", placeholder: "config.json", help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it" },

@@ -15,7 +15,7 @@ import { DLRM } from "./model.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf } from "../data/batch.ts";
 import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
-import { auc } from "../train/metrics.ts";
+import { auc } from "../metrics/metrics.ts";
 import { Rng } from "../tensor/rng.ts";
 
 export interface SyntheticOptions {

@@ -21,7 +21,7 @@ import { LRPolicyScheduler, type LRPolicyOptions } from "../optim/schedule.ts";
 import { Rng, type RngState } from "../tensor/rng.ts";
 import type { Executor, StepOutcome } from "./executor.ts";
 import { LocalExecutor } from "./local.ts";
-import { computeMetrics, type Metrics } from "./metrics.ts";
+import { computeMetrics, type Metrics } from "../metrics/metrics.ts";
 import type { Progress } from "./progress.ts";
 
 export interface StepRecord {

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { accuracy, auc, computeMetrics, logloss } from "../../src/train/metrics.ts";
+import { accuracy, auc, computeMetrics, logloss } from "../../src/metrics/metrics.ts";
 import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
 // O(P·Q) reference: the fraction of (positive, negative) pairs ordered right, ties ½.
