@@ -21,11 +21,13 @@
 
 import { existsSync } from "node:fs";
 import { UsageError } from "./args.ts";
-import { criteoBatchInfo, criteoSplit, readCriteoFiles, requireDictionaryBeside, type CriteoSplit } from "./criteo_source.ts";
+import { criteoBatchInfo, readCriteoFiles, requireDictionaryBeside } from "./criteo_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
-import { criteoFieldName, criteoTableSizes, loadDictionary, subSampleNegatives, CRITEO_DENSE, CRITEO_SPARSE, type CriteoDictionary } from "../data/criteo.ts";
+import { criteoSplit } from "../data/criteo.ts";
+import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../data/criteo_dictionary.ts";
+import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
 import { randomDataset } from "../data/random.ts";
@@ -131,10 +133,12 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
   checkRequest(r, verb);
   const s = r.train;
   if (s.kind === "criteo") {
-    const read = await readCriteoFiles(s.files, { maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary: undefined, progress: r.progress, label: "read criteo" });
+    const read = await readCriteoFiles(s.files, {
+      maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary: undefined, subSampleRate: r.subSampleRate, seed: r.seed, progress: r.progress, label: "read criteo",
+    });
     const notes: Record<string, number | string> = {};
     if (r.onBadLine === "skip") notes.skipped_lines = read.skipped;
-    return criteoSource(read.data, read.fileRows, read.dictionary, r, notes, s.text);
+    return criteoSource(read.data, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
   }
   if (s.kind === "movielens") {
     const split = r.split ?? "u1";
@@ -155,30 +159,30 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
     if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
       throw new UsageError(`${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`);
     }
-    return criteoSource(data, info.fileRows, dictionary, r, {}, s.text);
+    // Sub-sampling happens while reading, before the values are numbered (the reference's
+    // order), so a preprocessed file has it already or never will.
+    if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
+      throw new UsageError(
+        `${verb}: ${s.path} was preprocessed with --data-sub-sample-rate ${info.subSampleRate}; sub-sampling drops lines before their values are numbered, ` +
+          `so it is given to dlrm preprocess criteo, not to ${verb}`,
+      );
+    }
+    return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
   }
   return null;
 }
 
-/** Criteo rows in file order → the reference's protocol: the train split trains (its
- *  negatives sub-sampled), and the test split evaluates unless --eval-data is given. */
-function criteoSource(
-  all: Dataset,
-  fileRows: number[],
-  dictionary: CriteoDictionary,
-  r: DataRequest,
-  notes: Record<string, number | string>,
-  text: string,
-): SourceData {
-  const split: CriteoSplit = criteoSplit(fileRows);
-  let train = sliceDataset(all, ...split.train);
+/** Criteo samples of consecutive days (already sub-sampled while read) → the reference's
+ *  protocol: the train split trains, and the test split evaluates unless --eval-data is given. */
+function criteoSource(all: Dataset, dayRows: readonly number[], dictionary: CriteoDictionary, notes: Record<string, number | string>, text: string, needTest: boolean): SourceData {
+  const split = criteoSplit(dayRows);
+  const train = sliceDataset(all, ...split.train);
   let test: Dataset | null = null;
-  if (r.eval === null) {
+  if (needTest) {
     const [start, end] = split.test;
     if (end === start) throw new DataError(`${text}: its ${all.n} rows leave the test split empty (the reference's protocol); give --eval-data`);
     test = sliceDataset(all, start, end);
   }
-  if (r.subSampleRate > 0) train = subSampleNegatives(train, r.subSampleRate, r.seed);
   return { family: "criteo", train, eval: test, tableSizes: criteoTableSizes(dictionary), tableNames: CRITEO_TABLE_NAMES, dictionary, notes };
 }
 
@@ -263,7 +267,10 @@ async function loadEval(
       if (dictionary === null) {
         throw new UsageError(`${verb}: --eval-data ${e.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`);
       }
-      const read = await readCriteoFiles(e.files, { maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary, progress: r.progress, label: "read criteo (eval)" });
+      // Evaluation data named on its own is evaluated whole: no sub-sampling.
+      const read = await readCriteoFiles(e.files, {
+        maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary, subSampleRate: 0, seed: 0, progress: r.progress, label: "read criteo (eval)",
+      });
       if (r.onBadLine === "skip") notes.eval_skipped_lines = read.skipped;
       return read.data;
     }

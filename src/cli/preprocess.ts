@@ -4,9 +4,10 @@
 //
 // Training on the output is training on the raw files: `dlrm train --data x.safetensors`
 // reads the dictionary beside it (the built-in model's table sizes) and the rows per input
-// file from the metadata (the reference's train/test protocol), and maps --eval-data
-// criteo:<files> through the same dictionary. Splits and sub-sampling are not applied
-// here; they apply when training.
+// day from the metadata (the reference's train/test protocol), and maps --eval-data
+// criteo:<files> through the same dictionary. Splits apply when training; sub-sampling
+// (--data-sub-sample-rate) applies here, while reading, because it decides which values get
+// an id at all (the reference drops a line before numbering its values).
 //
 // `--dictionary <dict>` numbers the rows with an existing dictionary instead of building
 // one (evaluation data, so that its ids mean what they meant in training): values it does
@@ -15,16 +16,18 @@
 // Both files are written atomically (temp file, then rename), the dictionary first, so a
 // batch file on disk always has its dictionary.
 
-import { getBool, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
+import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import { criteoBatchMetadata, dictionaryPathFor, readCriteoFiles } from "./criteo_source.ts";
 import type { Io } from "./args.ts";
 import { writeBatchFile } from "../data/batch_file.ts";
-import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo.ts";
+import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo_dictionary.ts";
 
 const PREPROCESS_FLAGS: FlagSpecs = {
   out: { type: "string", placeholder: "file.safetensors", help: "the batch file to write (required); the dictionary goes beside it as <name>.dict.safetensors" },
   "max-ind-range": { type: "int", help: "take each categorical value modulo R before numbering (default: no modulo)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "a malformed line is an error naming file:line (default), or is skipped and counted" },
+  "data-sub-sample-rate": { type: "number", help: "drop each negative line with this probability before numbering, as the reference (default 0)" },
+  seed: { type: "int", help: "seed of the sub-sampling draws (default 123, as dlrm train's)" },
   dictionary: { type: "string", placeholder: "dict.safetensors", help: "number the values with this existing dictionary (e.g. the training data's, for eval data) instead of building one" },
   help: { type: "bool", help: "show this help" },
 };
@@ -50,19 +53,22 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const onBadLine = oneOf("preprocess", f, "on-bad-line", ["error", "skip"] as const, "error");
   const maxIndRange = nonNegativeInt("preprocess", f, "max-ind-range");
   const dictPath = getString(f, "dictionary");
+  const subSampleRate = getNumber(f, "data-sub-sample-rate") ?? 0;
+  if (!(subSampleRate >= 0 && subSampleRate <= 1)) throw new UsageError(`preprocess: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
+  const seed = getNumber(f, "seed") ?? 123;
   const dictOut = dictionaryPathFor(out);
 
   const given = dictPath === undefined ? undefined : loadDictionary(dictPath);
-  const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, progress: io.stderr, label: "preprocess criteo" });
+  const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, subSampleRate, seed, progress: io.stderr, label: "preprocess criteo" });
   const R = read.dictionary.maxIndRange;
   saveDictionary(dictOut, read.dictionary);
-  writeBatchFile(out, read.data, { metadata: criteoBatchMetadata({ files: [...files], fileRows: read.fileRows, skipped: read.skipped }, R) });
+  writeBatchFile(out, read.data, { metadata: criteoBatchMetadata({ files: [...files], dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed }, R) });
   const summary = {
     event: "preprocess",
     out,
     dictionary: dictOut,
     rows: read.data.n,
-    file_rows: read.fileRows,
+    day_rows: read.dayRows,
     skipped_lines: read.skipped,
     max_ind_range: R,
     table_sizes: criteoTableSizes(read.dictionary),

@@ -1,26 +1,31 @@
 // The Criteo click-log reader (Kaggle Display Advertising Challenge `train.txt`, Terabyte
-// `day_N`), streaming one chunk at a time into the in-memory Dataset.
+// `day_N`), streaming one chunk at a time into the in-memory Dataset, and the reference's
+// train/test protocol over its days.
 //
-// A line is: label, 13 integer features I1–I13, 26 categorical features C1–C26 (hashed,
-// hexadecimal), tab-separated; any feature may be empty. The transformations follow the
-// reference (facebookresearch/dlrm data_utils.py getCriteoAdData / processCriteoAdData and
-// dlrm_data_pytorch.py CriteoDataset):
+// The transformations follow the reference (facebookresearch/dlrm data_utils.py
+// getCriteoAdData / processCriteoAdData and dlrm_data_pytorch.py CriteoDataset):
 //   - a missing integer is 0 and a negative integer becomes 0, then dense = log(x + 1);
 //   - a missing categorical is the reference's token "0", i.e. the raw value 0 (which
 //     therefore shares its row with a real "00000000");
 //   - a categorical is parsed as hex and, with maxIndRange R > 0, taken modulo R;
+//   - sub-sampling (the reference's --data-sub-sample-rate p) drops a negative line with
+//     probability p, one uniform draw per line, *before* its values are numbered: a value
+//     seen only in dropped lines gets no id and no table row, as in the reference, which
+//     `continue`s past the line before adding its values to its dicts;
 //   - raw values are then numbered per feature 0, 1, 2, … in order of first appearance in
-//     the data (files in the order given, lines in file order). This is the reference's
-//     order: it fills one insertion-ordered Python dict per feature while reading the days
-//     in order, then numbers the keys by enumerating the dict. (It counts only rows kept
-//     after sub-sampling, and so do we.)
+//     the kept lines (files in the order given, lines in file order). This is the
+//     reference's order: it fills one insertion-ordered Python dict per feature while
+//     reading the days in order, then numbers the keys by enumerating the dict.
 // Each sample has exactly one lookup per table (bag length 1).
+//
+// Days: several files are days (Terabyte's day_0 …); one file is Kaggle's train.txt, which
+// the reference cuts into 7 days of its lines (divmod, the first days one line longer)
+// before sub-sampling. The protocol (criteoSplit): train on every day but the last, which
+// is halved, larger half first, into test and then validation.
 //
 // With a given dictionary (eval data), the dictionary is not extended: a raw value it has
 // not seen maps to the "unknown" row of that feature, the row just past the known ones
-// (id = number of known values). criteoTableSizes() therefore counts one row more than the
-// dictionary holds, so the unknown row exists in every model built from a dictionary;
-// training data never touches it.
+// (id = number of known values); see criteo_dictionary.ts.
 //
 // Categorical values are 32-bit (at most 8 hex digits), as in both Criteo data sets and as
 // the reference's int32 arrays hold them; integer features are exact up to 15 digits.
@@ -30,117 +35,13 @@
 import { statSync } from "node:fs";
 import { readLineBatches } from "./lines.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
-import { selectSamples } from "./dataset.ts";
-import { readSafetensors, SafetensorsError, writeSafetensors, type SafetensorsTensor } from "../io/safetensors.ts";
+import { grow, IdMap } from "./id_map.ts";
+import { CRITEO_DENSE, CRITEO_FIELDS as FIELDS, CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
+import type { CriteoDictionary } from "./criteo_dictionary.ts";
 import { Rng } from "../tensor/rng.ts";
 
-/** Dd: integer (dense) features per line. */
-export const CRITEO_DENSE = 13;
-/** F: categorical features (tables) per line. */
-export const CRITEO_SPARSE = 26;
-const FIELDS = 1 + CRITEO_DENSE + CRITEO_SPARSE;
-
-/** Column names as the Kaggle data set names them: label, I1..I13, C1..C26. */
-export function criteoFieldName(f: number): string {
-  if (f === 0) return "label";
-  return f <= CRITEO_DENSE ? `I${f}` : `C${f - CRITEO_DENSE}`;
-}
-
-// ---------------------------------------------------------------------------------------
-// Per-feature dictionary: raw 32-bit value → contiguous id.
-
-/** An open-addressing hash map from raw value (uint32) to id (0, 1, … in insertion order).
- *  Typed arrays rather than a Map: a JS Map holds at most 2^24 entries, fewer than one
- *  Terabyte feature has, and costs far more memory per entry. */
-export class IdMap {
-  #keys: Uint32Array; // (capacity,) raw value in each slot
-  #ids: Int32Array; // (capacity,) id in each slot, -1 for an empty slot
-  #mask: number;
-  #raw: Uint32Array; // (≥ size,) raw value of each id, in id order
-  #size = 0;
-
-  constructor(expected = 16) {
-    let capacity = 16;
-    while (capacity < 2 * expected) capacity *= 2;
-    this.#keys = new Uint32Array(capacity);
-    this.#ids = new Int32Array(capacity).fill(-1);
-    this.#mask = capacity - 1;
-    this.#raw = new Uint32Array(Math.max(8, expected));
-  }
-
-  /** Number of distinct raw values (ids are 0 .. size-1). */
-  get size(): number {
-    return this.#size;
-  }
-
-  /** The id of `raw`, or -1 when it has none. */
-  get(raw: number): number {
-    for (let s = hash32(raw) & this.#mask; ; s = (s + 1) & this.#mask) {
-      const id = this.#ids[s] as number;
-      if (id === -1 || this.#keys[s] === raw) return id;
-    }
-  }
-
-  /** The id of `raw`, giving it the next id if it is new. */
-  add(raw: number): number {
-    let s = hash32(raw) & this.#mask;
-    for (; ; s = (s + 1) & this.#mask) {
-      const id = this.#ids[s] as number;
-      if (id === -1) break;
-      if (this.#keys[s] === raw) return id;
-    }
-    const id = this.#size;
-    if (id === 0x7fffffff) throw new Error("IdMap: more than 2^31 - 1 distinct values");
-    this.#keys[s] = raw;
-    this.#ids[s] = id;
-    if (id === this.#raw.length) this.#raw = grow(this.#raw, id + 1);
-    this.#raw[id] = raw;
-    this.#size = id + 1;
-    if (2 * this.#size > this.#ids.length) this.#rehash(2 * this.#ids.length); // load factor ≤ 1/2
-    return id;
-  }
-
-  /** (size,) the raw value of each id, in id order (a copy). */
-  rawValues(): Uint32Array {
-    return this.#raw.slice(0, this.#size);
-  }
-
-  #rehash(capacity: number): void {
-    const keys = new Uint32Array(capacity);
-    const ids = new Int32Array(capacity).fill(-1);
-    const mask = capacity - 1;
-    for (let id = 0; id < this.#size; id++) {
-      const raw = this.#raw[id] as number;
-      let s = hash32(raw) & mask;
-      while (ids[s] !== -1) s = (s + 1) & mask;
-      keys[s] = raw;
-      ids[s] = id;
-    }
-    this.#keys = keys;
-    this.#ids = ids;
-    this.#mask = mask;
-  }
-}
-
-/** murmur3's 32-bit finaliser: spreads nearby raw values over the table. */
-function hash32(x: number): number {
-  let h = x >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-export interface CriteoDictionary {
-  /** R the raw values were reduced modulo before numbering; 0 when they were not. */
-  readonly maxIndRange: number;
-  /** F = 26 maps, feature C1 first: raw value (hashed, modulo R) → contiguous id, numbered in order of first appearance. */
-  readonly features: readonly IdMap[];
-}
-
-/** Rows per table for a model that reads data through `d`: the known values plus the unknown row (last). */
-export function criteoTableSizes(d: CriteoDictionary): number[] {
-  return d.features.map((m) => m.size + 1);
-}
+/** The days Kaggle's single train.txt is cut into. */
+export const KAGGLE_DAYS = 7;
 
 // ---------------------------------------------------------------------------------------
 // Reading
@@ -167,6 +68,9 @@ export interface CriteoResult {
   skipped: number;
   /** Lines read, whether kept, sub-sampled away or skipped. */
   lines: number;
+  /** Samples kept from each day, in order: one day per file, or for a single file the
+   *  reference's 7 days of its lines (see the file head). They add up to data.n. */
+  dayRows: number[];
 }
 
 /** The samples of `files`, read in order, as one Dataset with 13 dense features and 26 single-lookup tables. */
@@ -209,8 +113,13 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
   let lines = 0;
   let skipped = 0;
   let bytesBefore = 0; // bytes of the files already finished
+  const fileRows: number[] = [];
+  // One file is cut into days of its lines once its length is known: the line of each kept sample.
+  const keptLine = files.length === 1 ? new GrowingInt32() : null;
   for (const file of files) {
     let fileBytes = 0;
+    const rowsBefore = out.n;
+    const linesBefore = lines;
     for await (const batch of readLineBatches(file)) {
       for (let k = 0; k < batch.lines.length; k++) {
         lines++;
@@ -222,8 +131,9 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
           }
           throw new Error(`criteo: ${file}:${batch.firstLine + k}: ${problem}`);
         }
-        // One draw per well-formed line, so that the same seed drops the same samples as subSampleNegatives().
+        // One draw per well-formed line, before numbering: a dropped line adds no value to the dictionary.
         if (p > 0 && rng.uniform() < p && row.label === 0) continue;
+        keptLine?.push(lines - linesBefore - 1);
         const i = out.push(row);
         for (let t = 0; t < CRITEO_SPARSE; t++) {
           const raw = row.cats[t] as number;
@@ -241,9 +151,38 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
       opts.onProgress?.(lines, bytesBefore + fileBytes, bytesTotal);
     }
     bytesBefore += fileBytes;
+    fileRows.push(out.n - rowsBefore);
   }
   opts.onProgress?.(lines, bytesBefore, bytesTotal);
-  return { data: out.finish(), dictionary, skipped, lines };
+  const dayRows = keptLine === null ? fileRows : rowsPerDay(keptLine.view(), kaggleDays(lines));
+  return { data: out.finish(), dictionary, skipped, lines, dayRows };
+}
+
+/** How many of the kept samples (at lines `keptLine`, rising) fall in each day of `dayLines` lines. */
+function rowsPerDay(keptLine: Int32Array, dayLines: readonly number[]): number[] {
+  const rows: number[] = [];
+  let i = 0;
+  let end = 0;
+  for (const n of dayLines) {
+    end += n;
+    const start = i;
+    while (i < keptLine.length && (keptLine[i] as number) < end) i++;
+    rows.push(i - start);
+  }
+  return rows;
+}
+
+/** An Int32Array that grows by doubling. */
+class GrowingInt32 {
+  #a = new Int32Array(1024);
+  #n = 0;
+  push(v: number): void {
+    if (this.#n === this.#a.length) this.#a = grow(this.#a, 2 * this.#n);
+    this.#a[this.#n++] = v;
+  }
+  view(): Int32Array {
+    return this.#a.subarray(0, this.#n);
+  }
 }
 
 /** One line's values before numbering. */
@@ -338,6 +277,11 @@ class GrowingCriteo {
   #labels = new Float32Array(this.#capacity); // (capacity,)
   #indices = Array.from({ length: CRITEO_SPARSE }, () => new Int32Array(this.#capacity)); // F × (capacity,)
 
+  /** Samples so far. */
+  get n(): number {
+    return this.#n;
+  }
+
   /** Appends a sample's dense features and label; returns its position. */
   push(row: ParsedRow): number {
     if (this.#n === this.#capacity) this.#grow();
@@ -368,109 +312,33 @@ class GrowingCriteo {
   }
 }
 
-function grow<T extends Float32Array | Int32Array | Uint32Array>(a: T, atLeast: number): T {
-  let capacity = Math.max(8, a.length);
-  while (capacity < atLeast) capacity *= 2;
-  const b = new (a.constructor as new (n: number) => T)(capacity);
-  b.set(a);
-  return b;
-}
-
 function trim<T extends Float32Array | Int32Array>(a: T, n: number): T {
   return a.length === n ? a : (a.slice(0, n) as T);
 }
 
 // ---------------------------------------------------------------------------------------
-// Splits and sub-sampling
+// Days and the train/test protocol
 
-/** The reference's split of Kaggle's single file: N samples cut into 7 "days" (the first
- *  N mod 7 one sample longer, as the reference's divmod), train = days 0–5, and day 6
- *  halved with the larger half first (np.array_split) into test, then validation.
- *  Ranges are [start, end). */
-export function kaggleSplits(n: number): { train: [number, number]; test: [number, number]; val: [number, number] } {
-  if (!Number.isInteger(n) || n < 0) throw new Error(`kaggleSplits: n must be a non-negative integer, got ${n}`);
-  const DAYS = 7;
-  const perDay = Math.floor(n / DAYS);
-  const extra = n % DAYS;
-  let trainEnd = 0;
-  for (let d = 0; d < DAYS - 1; d++) trainEnd += perDay + (d < extra ? 1 : 0);
-  const last = n - trainEnd;
+/** Kaggle's days: n lines cut into 7, the first n mod 7 one line longer (the reference's divmod). */
+export function kaggleDays(n: number): number[] {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`kaggleDays: n must be a non-negative integer, got ${n}`);
+  const perDay = Math.floor(n / KAGGLE_DAYS);
+  return Array.from({ length: KAGGLE_DAYS }, (_, d) => perDay + (d < n % KAGGLE_DAYS ? 1 : 0));
+}
+
+/** Sample ranges [start, end) of the protocol's three parts. */
+export interface CriteoSplit {
+  train: [number, number];
+  test: [number, number];
+  val: [number, number];
+}
+
+/** The reference's protocol over days of `dayRows` samples (in order): train on all days
+ *  but the last; the last halved, larger half first (np.array_split), into test, then validation. */
+export function criteoSplit(dayRows: readonly number[]): CriteoSplit {
+  const n = dayRows.reduce((a, b) => a + b, 0);
+  const last = dayRows.length === 0 ? 0 : (dayRows[dayRows.length - 1] as number);
+  const trainEnd = n - last;
   const testEnd = trainEnd + Math.ceil(last / 2);
   return { train: [0, trainEnd], test: [trainEnd, testEnd], val: [testEnd, n] };
-}
-
-/** Drops each negative sample with probability p: one uniform draw per sample in order,
- *  the same draws readCriteo makes, so the same seed drops the same samples either way. */
-export function subSampleNegatives(d: Dataset, p: number, seed: number): Dataset {
-  if (!(p >= 0 && p <= 1)) throw new Error(`subSampleNegatives: p must be in [0, 1], got ${p}`);
-  if (p === 0) return d;
-  const rng = new Rng(seed);
-  const keep: number[] = [];
-  for (let i = 0; i < d.n; i++) {
-    if (rng.uniform() < p && d.labels[i] === 0) continue;
-    keep.push(i);
-  }
-  return selectSamples(d, Int32Array.from(keep));
-}
-
-// ---------------------------------------------------------------------------------------
-// Dictionary files: safetensors with one I64 tensor per feature, "C1" … "C26", holding the
-// raw value of each id in id order (what the reference keeps in its *_fea_dict_{j}.npz as
-// "unique"), and the metadata {format, max_ind_range}.
-
-const DICT_FORMAT = "dlrm-ts criteo dictionary";
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** Writes `d` atomically (temp file, then rename). */
-export function saveDictionary(path: string, d: CriteoDictionary): void {
-  if (d.features.length !== CRITEO_SPARSE) {
-    throw new Error(`saveDictionary: ${path}: the dictionary has ${d.features.length} features, expected ${CRITEO_SPARSE}`);
-  }
-  const tensors = new Map<string, SafetensorsTensor>();
-  d.features.forEach((m, t) => {
-    const raw = m.rawValues();
-    const data = new BigInt64Array(raw.length);
-    if (HOST_LITTLE_ENDIAN) {
-      // Low word = the value, high word = 0: no BigInt per element.
-      const words = new Uint32Array(data.buffer);
-      for (let i = 0; i < raw.length; i++) words[2 * i] = raw[i] as number;
-    } else {
-      for (let i = 0; i < raw.length; i++) data[i] = BigInt(raw[i] as number);
-    }
-    tensors.set(criteoFieldName(1 + CRITEO_DENSE + t), { dtype: "I64", shape: [raw.length], data });
-  });
-  writeSafetensors(path, tensors, { format: DICT_FORMAT, max_ind_range: String(d.maxIndRange) });
-}
-
-/** Reads a dictionary written by saveDictionary; errors name the file and the feature. */
-export function loadDictionary(path: string): CriteoDictionary {
-  const { tensors, metadata } = readSafetensors(path);
-  const fail = (what: string): never => {
-    throw new SafetensorsError(`${path}: ${what}`);
-  };
-  if (metadata["format"] !== DICT_FORMAT) fail(`not a Criteo dictionary (metadata format is ${JSON.stringify(metadata["format"] ?? null)}, expected "${DICT_FORMAT}")`);
-  const R = Number(metadata["max_ind_range"]);
-  if (!Number.isInteger(R) || R < 0 || R > 0x7fffffff) fail(`metadata max_ind_range must be an integer in [0, 2^31 - 1], got ${JSON.stringify(metadata["max_ind_range"] ?? null)}`);
-  const features: IdMap[] = [];
-  for (let t = 0; t < CRITEO_SPARSE; t++) {
-    const name = criteoFieldName(1 + CRITEO_DENSE + t);
-    const tensor = tensors.get(name) ?? fail(`${name}: missing`);
-    if (tensor.dtype !== "I64" || !(tensor.data instanceof BigInt64Array) || tensor.shape.length !== 1) {
-      fail(`${name}: expected a 1-D I64 tensor, got ${tensor.dtype} of shape (${tensor.shape.join(", ")})`);
-    }
-    const data = tensor.data as BigInt64Array;
-    const m = new IdMap(data.length);
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i] as bigint;
-      if (v < 0n || v > 0xffffffffn) fail(`${name}: value ${v} at position ${i} is not a 32-bit raw value`);
-      const raw = Number(v);
-      if (R > 0 && raw >= R) fail(`${name}: value ${raw} at position ${i} is not below max_ind_range ${R}`);
-      if (m.add(raw) !== i) fail(`${name}: value ${raw} at position ${i} appears twice`);
-    }
-    features.push(m);
-  }
-  for (const name of tensors.keys()) {
-    if (!/^C([1-9]|1\d|2[0-6])$/.test(name)) fail(`unexpected tensor ${JSON.stringify(name)} (a dictionary holds C1 … C${CRITEO_SPARSE})`);
-  }
-  return { maxIndRange: R, features };
 }

@@ -67,12 +67,35 @@ withSample("criteo:<file> trains on the first 6 of 7 day-splits and evaluates on
   assert.match(r.stderr, /26 tables/);
 });
 
-withSample("--data-sub-sample-rate 1 drops every negative training row, and only those", async () => {
-  const positives = sampleLines().slice(0, 172).filter((l) => l.startsWith("1\t")).length;
+withSample("--data-sub-sample-rate 1 drops every negative line of every day before the split, as the reference", async () => {
+  // The reference cuts the 200 lines into days of 29, 29, 29, 29, 28, 28, 28 first, then drops
+  // negatives within each day: train = the positives of lines 0–171, test = the first half
+  // (rounded up) of the positives of lines 172–199.
+  const positives = (from: number, to: number): number => sampleLines().slice(from, to).filter((l) => l.startsWith("1\t")).length;
   const r = await runCli(["train", "--data", `criteo:${SAMPLE}`, "--steps", "1", "--batch-size", "8", "--data-sub-sample-rate", "1"]);
   assert.is(r.code, 0, r.stderr);
-  assert.is(trainSamples(r.stderr), positives);
-  assert.is(lastJson(r.stdout).n, 14, "the test rows are not sub-sampled");
+  assert.is(trainSamples(r.stderr), positives(0, 172));
+  assert.is(lastJson(r.stdout).n, Math.ceil(positives(172, 200) / 2));
+});
+
+withSample("sub-sampling is preprocessing's: the same rows either way, and train refuses to sub-sample a preprocessed file again", async () => {
+  const t = tempDir();
+  try {
+    const out = join(t.dir, "s.safetensors");
+    const p = await runCli(["preprocess", "criteo", SAMPLE, "--out", out, "--data-sub-sample-rate", "0.5", "--seed", "9"]);
+    assert.is(p.code, 0, p.stderr);
+    const direct = await runCli(["train", "--data", `criteo:${SAMPLE}`, "--steps", "1", "--batch-size", "8", "--data-sub-sample-rate", "0.5", "--seed", "9"]);
+    const pre = await runCli(["train", "--data", out, "--steps", "1", "--batch-size", "8", "--seed", "9"]);
+    assert.is(direct.code, 0, direct.stderr);
+    assert.is(pre.code, 0, pre.stderr);
+    assert.is(trainSamples(pre.stderr), trainSamples(direct.stderr));
+    assert.is(lastJson(pre.stdout).n, lastJson(direct.stdout).n);
+    const again = await runCli(["train", "--data", out, "--steps", "1", "--data-sub-sample-rate", "0.25"]);
+    assert.is(again.code, 2);
+    assert.match(again.stderr, /was preprocessed with --data-sub-sample-rate 0\.5; .* given to dlrm preprocess criteo/);
+  } finally {
+    t.cleanup();
+  }
 });
 
 withSample("preprocess writes every row in file order, as the reference transforms it, and the dictionary beside it", async () => {
@@ -177,7 +200,7 @@ withSample("several files: numbered as their concatenation; the last file is the
     const out = join(t.dir, "days.safetensors");
     const r = await runCli(["preprocess", "criteo", ...files, "--out", out]);
     assert.is(r.code, 0, r.stderr);
-    assert.equal(lastJson(r.stdout).file_rows, [90, 70, 40]);
+    assert.equal(lastJson(r.stdout).day_rows, [90, 70, 40]);
     const { ids } = numberIds(lines);
     const d = readBatchFile(out);
     ids.forEach((want, t2) => assert.equal(Array.from(d.sparse[t2]?.indices ?? []), want, `C${t2 + 1}`));

@@ -10,15 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  criteoTableSizes,
-  kaggleSplits,
-  loadDictionary,
-  readCriteo,
-  saveDictionary,
-  subSampleNegatives,
-  type CriteoOptions,
-} from "../../src/data/criteo.ts";
+import { criteoSplit, kaggleDays, readCriteo, type CriteoOptions } from "../../src/data/criteo.ts";
+import { criteoTableSizes, loadDictionary, saveDictionary } from "../../src/data/criteo_dictionary.ts";
 import { readLineBatches, splitLines } from "../../src/data/lines.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
@@ -220,7 +213,9 @@ test("loadDictionary refuses other files and duplicate values, naming the file",
 // ---------------------------------------------------------------------------------------
 // Splits and sub-sampling
 
-test("kaggleSplits: the reference's 7 days, train = 6, the last halved into test then validation", () => {
+const kaggleSplits = (n: number) => criteoSplit(kaggleDays(n));
+
+test("criteoSplit of kaggleDays: the reference's 7 days, train = 6, the last halved into test then validation", () => {
   // REFERENCE.md 1G: 45,840,617 rows → train 39,291,958, test 3,274,330, val 3,274,329.
   assert.equal(kaggleSplits(45840617), { train: [0, 39291958], test: [39291958, 42566288], val: [42566288, 45840617] });
   // 200 = 4·29 + 3·28: train 4·29 + 2·28 = 172, the last 28 → 14 + 14.
@@ -228,10 +223,10 @@ test("kaggleSplits: the reference's 7 days, train = 6, the last halved into test
   // 13 = 6·2 + 1: train 12, the last day of 1 → test 1, val 0.
   assert.equal(kaggleSplits(13), { train: [0, 12], test: [12, 13], val: [13, 13] });
   assert.equal(kaggleSplits(0), { train: [0, 0], test: [0, 0], val: [0, 0] });
-  assert.throws(() => kaggleSplits(-1), /kaggleSplits: n must be a non-negative integer/);
+  assert.throws(() => kaggleDays(-1), /kaggleDays: n must be a non-negative integer/);
 });
 
-test("kaggleSplits agrees with a naive np.array_split emulation for any n", () => {
+test("criteoSplit of kaggleDays agrees with a naive np.array_split emulation for any n", () => {
   // np.array_split(range(n), k): the first n mod k parts get one element more.
   const arraySplit = (start: number, n: number, k: number): [number, number][] => {
     const parts: [number, number][] = [];
@@ -254,7 +249,7 @@ test("kaggleSplits agrees with a naive np.array_split emulation for any n", () =
   );
 });
 
-withSample("sub-sampling drops only negatives, keeps order, and matches subSampleNegatives with the same seed", async () => {
+withSample("sub-sampling drops only negatives, keeps order, and numbers only the kept rows", async () => {
   const full = (await readCriteo([SAMPLE])).data;
   const positives = Array.from(full.labels).filter((y) => y === 1).length;
   const all = await readCriteo([SAMPLE], { subSampleRate: 1 });
@@ -280,19 +275,36 @@ withSample("sub-sampling drops only negatives, keeps order, and matches subSampl
     assert.ok(j < full.n, `kept row ${i} is not a full row in order`);
     j++;
   }
-  // Sub-sampling after reading keeps the same rows. Ids differ (reading numbers only the kept
-  // rows, as the reference does), so compare the raw values behind them.
-  const fullDict = (await readCriteo([SAMPLE])).dictionary;
-  const after = subSampleNegatives(full, 0.5, 5);
-  assert.is(after.n, kept.n);
-  assert.equal(Array.from(after.dense), Array.from(kept.dense));
+  // The dictionary holds the values of the kept rows only, numbered by first appearance among them.
   for (let t = 0; t < 26; t++) {
-    const rawFull = fullDict.features[t]?.rawValues() as Uint32Array;
-    const rawKept = half.dictionary.features[t]?.rawValues() as Uint32Array;
-    const a = Array.from(after.sparse[t]?.indices ?? [], (id) => rawFull[id]);
-    const b = Array.from(kept.sparse[t]?.indices ?? [], (id) => rawKept[id]);
-    assert.equal(a, b, `table ${t}`);
+    const raw = half.dictionary.features[t]?.rawValues() as Uint32Array;
+    const values = Array.from(kept.sparse[t]?.indices ?? [], (id) => raw[id] as number);
+    const firstSeen = new Map<number, number>();
+    for (const v of values) if (!firstSeen.has(v)) firstSeen.set(v, firstSeen.size);
+    assert.is(raw.length, firstSeen.size, `table ${t}: the dictionary holds values of dropped rows`);
+    assert.equal(Array.from(kept.sparse[t]?.indices ?? []), values.map((v) => firstSeen.get(v)), `table ${t}`);
   }
+});
+
+test("sub-sampling before numbering, by hand: a value seen only in dropped negatives gets no row; days are cut from all lines", async () => {
+  // 14 lines = Kaggle's 7 days of 2 lines. C1 of each line, label first; every other field empty (raw 0).
+  // With p = 1 every negative is dropped, before its values are numbered.
+  const c1 = ["a", "b", "b", "c", "d", "a", "e", "e", "f", "b", "c", "c", "10", "a"];
+  const labels = [0, 1, 1, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0];
+  const text = c1.map((v, i) => [String(labels[i]), ...Array(13).fill(""), v, ...Array(25).fill("")].join("\t")).join("\n") + "\n";
+  const r = await readCriteo([tmpFile(text)], { subSampleRate: 1, seed: 3 });
+  // Kept (positives), in order: lines 1 b, 2 b, 5 a, 8 f, 9 b, 11 c, 12 10. First appearance: b 0, a 1, f 2, c 3, 10 4.
+  // "d" and "e" occur only in negatives: no id, so C1 has 5 values and 6 rows (with the unknown row).
+  assert.equal(Array.from(r.data.sparse[0]?.indices ?? []), [0, 0, 1, 2, 0, 3, 4]);
+  assert.equal(Array.from(r.dictionary.features[0]?.rawValues() ?? []), [0xb, 0xa, 0xf, 0xc, 0x10]);
+  assert.is(criteoTableSizes(r.dictionary)[0], 6);
+  // Days of 2 lines each: kept lines {1} {2} {5} {} {8,9} {11} {12} → 1, 1, 1, 0, 2, 1, 1.
+  assert.equal(r.dayRows, [1, 1, 1, 0, 2, 1, 1]);
+  // Without sub-sampling, days of a single file are kaggleDays of its lines; several files are one day each.
+  const whole = await readCriteo([tmpFile(text)]);
+  assert.equal(whole.dayRows, [2, 2, 2, 2, 2, 2, 2]);
+  const two = await readCriteo([tmpFile(text), tmpFile(text)], { subSampleRate: 1, seed: 3 });
+  assert.equal(two.dayRows, [7, 7]);
 });
 
 function sameRow(a: Dataset, i: number, b: Dataset, k: number): boolean {
