@@ -9,7 +9,6 @@
 
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -17,8 +16,8 @@ import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint } from "../dlrm/checkpoint.ts";
-import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
-import { defaultConfig } from "../dlrm/defaults.ts";
+import { readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import { checkpointConfig } from "../dlrm/infer_config.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { optimizerSpec } from "../optim/make.ts";
@@ -32,7 +31,7 @@ export interface Io {
 }
 
 const PREDICT_FLAGS: FlagSpecs = {
-  model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the built-in model" },
+  model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the one its tensor shapes give" },
   checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required); several, comma-separated (an ensemble's members), average their probabilities" },
   data: { type: "string", placeholder: "batches.safetensors", help: "samples to score (required)" },
   out: { type: "string", placeholder: "preds.safetensors", help: "where to write `pred` F32 [N], in data order (required)" },
@@ -68,18 +67,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
   }
 }
 
-/** --model, else the config a `dlrm train --save` checkpoint records, else the built-in default. */
+/** --model, else the config the checkpoint records, else the one its tensor shapes give (src/dlrm/infer_config.ts). */
 function predictConfig(path: string | undefined, checkpoint: string): DLRMConfig {
-  if (path !== undefined) return readConfig(path);
-  const recorded = readSafetensorsMetadata(checkpoint)["dlrm_config"];
-  if (recorded === undefined) return defaultConfig();
-  let json: unknown;
-  try {
-    json = JSON.parse(recorded);
-  } catch {
-    throw new UsageError(`predict: ${checkpoint}: its dlrm_config metadata is not JSON; give --model`);
-  }
-  return parseConfig(json, `${checkpoint} (dlrm_config metadata)`);
+  return path !== undefined ? readConfig(path) : checkpointConfig(checkpoint);
 }
 
 async function runPredict(argv: readonly string[], io: Io): Promise<number> {
