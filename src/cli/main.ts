@@ -3,12 +3,14 @@
 //   dlrm train      [--model config.json] [--data file|random|synthetic|criteo:…|movielens:…|synthetic-trace:…] ...
 //   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
+//   dlrm convert    in.safetensors out.safetensors --to reference|torchrec [--dtype f32|f16|bf16]
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
+import { runConvert } from "./convert.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -46,6 +48,8 @@ Usage:
   dlrm train [flags]                   train a model (dlrm train --help)
   dlrm predict [flags]                 write click probabilities for a batch file (dlrm predict --help)
   dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
+  dlrm convert <in> <out> --to reference|torchrec
+                                       rename a checkpoint to TorchRec's DLRM names and back, or change its dtype (dlrm convert --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -58,7 +62,8 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
     if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
+    if (verb === "convert") return await runConvert(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess or convert; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
