@@ -48,6 +48,17 @@ function assertRounded(narrow: string, wide: string, dtype: "F16" | "BF16"): voi
   }
 }
 
+/** Write src's tensors as F32 to dst, 16-bit ones upcast by the scalar conversions (tested exhaustively in test/io/half.test.ts). */
+function writeUpcast(src: string, dst: string): void {
+  const file = readSafetensors(src);
+  const upcast = new Map<string, SafetensorsTensor>();
+  for (const [name, x] of file.tensors) {
+    const up = x.dtype === "F16" ? halfToFloat32 : x.dtype === "BF16" ? bfloat16ToFloat32 : null;
+    upcast.set(name, { dtype: "F32", shape: x.shape, data: up === null ? (x.data as Float32Array) : Float32Array.from(x.data as Uint16Array, up) });
+  }
+  writeSafetensors(dst, upcast, file.metadata);
+}
+
 test("--save-dtype f16 / bf16 after training (one thread): parameters rounded to nearest, optimizer state F32; the file is smaller", async () => {
   const t = tempDir();
   try {
@@ -85,15 +96,9 @@ test("an F16 checkpoint predicts (one thread and 2 ranks) as the F32 checkpoint 
   try {
     const f16 = join(t.dir, "f16.safetensors");
     await ok(["train", ...RUN, "--steps", "5", "--workers", "1", "--save", f16, "--save-dtype", "f16"]);
-    // The upcast written out as F32 by the test itself, with the scalar conversion.
     const file = readSafetensors(f16);
-    const upcast = new Map<string, SafetensorsTensor>();
-    for (const [name, x] of file.tensors) {
-      const data = x.dtype === "F16" ? Float32Array.from(x.data as Uint16Array, halfToFloat32) : (x.data as Float32Array);
-      upcast.set(name, { dtype: "F32", shape: x.shape, data });
-    }
     const f32 = join(t.dir, "upcast.safetensors");
-    writeSafetensors(f32, upcast, file.metadata);
+    writeUpcast(f16, f32);
     const data = join(t.dir, "data.safetensors");
     writeBatchFile(data, randomDataset({ n: 40, denseFeatures: 13, tableSizes: defaultConfig().table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 4 }));
     const preds = async (ckpt: string, workers: string): Promise<Float32Array> => {
@@ -132,11 +137,8 @@ test("a BF16 checkpoint predicts as the F32 checkpoint of its upcast values", as
   try {
     const bf16 = join(t.dir, "bf16.safetensors");
     await ok(["train", ...RUN, "--steps", "3", "--workers", "1", "--save", bf16, "--save-dtype", "bf16"]);
-    const file = readSafetensors(bf16);
-    const upcast = new Map<string, SafetensorsTensor>();
-    for (const [name, x] of file.tensors) upcast.set(name, { dtype: "F32", shape: x.shape, data: x.dtype === "BF16" ? Float32Array.from(x.data as Uint16Array, bfloat16ToFloat32) : (x.data as Float32Array) });
     const f32 = join(t.dir, "upcast.safetensors");
-    writeSafetensors(f32, upcast, file.metadata);
+    writeUpcast(bf16, f32);
     const data = join(t.dir, "data.safetensors");
     writeBatchFile(data, randomDataset({ n: 30, denseFeatures: 13, tableSizes: defaultConfig().table_sizes, numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 6 }));
     const pred = async (ckpt: string): Promise<number[]> => {
