@@ -17,6 +17,7 @@ import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlr
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
+import { checkpointConfig } from "../dlrm/infer_config.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
@@ -43,7 +44,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
   "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative training sample with this probability (default 0)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
-  init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names)" },
+  init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names); without --model, on generated data, its model (recorded, else read from its shapes)" },
   resume: {
     type: "string",
     placeholder: "ckpt.safetensors",
@@ -216,7 +217,9 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     builtinEnsemble = builtin.ensemble;
     tableDecay = builtin.tableWeightDecay;
   } else {
-    config = defaultConfig();
+    // Generated data: the model of --init (recorded, else read from its shapes), else the built-in one.
+    const init = getString(f, "init");
+    config = init !== undefined ? checkpointConfig(init) : defaultConfig();
   }
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
     throw new UsageError(`train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`);

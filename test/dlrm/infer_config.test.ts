@@ -1,6 +1,6 @@
 // The config of a checkpoint without one, from its shapes: dot, dot with self-interaction and
 // cat models saved with and without their dlrm_config metadata give back their model fields,
-// and `dlrm predict` without --model predicts as with it; what the shapes cannot tell (a width
+// `dlrm predict` without --model predicts as with it, and `dlrm train --init` trains it; what the shapes cannot tell (a width
 // that fits two interactions, or none; foreign tensors) is one line naming it.
 
 import { test } from "uvu";
@@ -64,6 +64,26 @@ for (const [label, config] of CASES) {
     }
   });
 }
+
+test("dlrm train --init from a checkpoint without a config (generated data, no --model) trains that model", async () => {
+  const t = tempDir();
+  try {
+    const config = model(4, [10, 3, 8], "dot", true);
+    const bare = join(t.dir, "bare.safetensors");
+    await saveCheckpoint(bare, new DLRM(config, 2));
+    const out = join(t.dir, "out.safetensors");
+    const r = await runCli(["train", "--init", bare, "--data", "random", "--data-size", "40", "--batch-size", "20", "--steps", "2", "--workers", "1", "--save", out]);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(modelPart(checkpointConfig(out)), modelPart(config), "the saved run records the inferred model");
+    const ambiguous = join(t.dir, "ambiguous.safetensors");
+    await saveCheckpoint(ambiguous, new DLRM(model(2, [5, 5, 5], "dot", false), 2));
+    const bad = await runCli(["train", "--init", ambiguous, "--data", "random", "--steps", "1", "--workers", "1"]);
+    assert.is(bad.code, 1);
+    assert.match(bad.stderr, /the interaction is ambiguous/);
+  } finally {
+    t.cleanup();
+  }
+});
 
 test("ambiguous widths are named in one line: dot = cat at N = 2E; dot with self = cat at E = 3, N = 3", () => {
   // E = 2, 3 tables (N = 4): dot 2 + 6 = 8, cat 2·4 = 8.
