@@ -3,13 +3,14 @@
 //   dlrm train      [--model config.json] [--data file|random|synthetic|criteo:…|movielens:…|synthetic-trace:…] ...
 //   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
+//   dlrm convert    in.safetensors out.safetensors --to reference|torchrec [--dtype f32|f16|bf16]
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs, type Io } from "./args.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
+import { runConvert } from "./convert.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -17,8 +18,8 @@ import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint } from "../dlrm/checkpoint.ts";
-import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
-import { defaultConfig } from "../dlrm/defaults.ts";
+import { readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import { checkpointConfig } from "../dlrm/infer_config.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { optimizerSpec } from "../optim/make.ts";
@@ -28,7 +29,7 @@ import { averagePredictions } from "../train/ensemble.ts";
 import { predict } from "../train/trainer.ts";
 
 const PREDICT_FLAGS: FlagSpecs = {
-  model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the built-in model" },
+  model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the one its tensor shapes give" },
   checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required); several, comma-separated (an ensemble's members), average their probabilities" },
   data: { type: "string", placeholder: "batches.safetensors", help: "samples to score (required)" },
   out: { type: "string", placeholder: "preds.safetensors", help: "where to write `pred` F32 [N], in data order (required)" },
@@ -43,6 +44,8 @@ Usage:
   dlrm train [flags]                   train a model (dlrm train --help)
   dlrm predict [flags]                 write click probabilities for a batch file (dlrm predict --help)
   dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
+  dlrm convert <in> <out> --to reference|torchrec
+                                       rename a checkpoint to TorchRec's DLRM names and back, or change its dtype (dlrm convert --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -56,7 +59,8 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
     if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
+    if (verb === "convert") return await runConvert(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess or convert; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
@@ -65,18 +69,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
   }
 }
 
-/** --model, else the config a `dlrm train --save` checkpoint records, else the built-in default. */
+/** --model, else the config the checkpoint records, else the one its tensor shapes give (src/dlrm/infer_config.ts). */
 function predictConfig(path: string | undefined, checkpoint: string): DLRMConfig {
-  if (path !== undefined) return readConfig(path);
-  const recorded = readSafetensorsMetadata(checkpoint)["dlrm_config"];
-  if (recorded === undefined) return defaultConfig();
-  let json: unknown;
-  try {
-    json = JSON.parse(recorded);
-  } catch {
-    throw new UsageError(`predict: ${checkpoint}: its dlrm_config metadata is not JSON; give --model`);
-  }
-  return parseConfig(json, `${checkpoint} (dlrm_config metadata)`);
+  return path !== undefined ? readConfig(path) : checkpointConfig(checkpoint);
 }
 
 async function runPredict(argv: readonly string[], io: Io): Promise<number> {

@@ -17,7 +17,9 @@ import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlr
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
+import { checkpointConfig } from "../dlrm/infer_config.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
+import type { SaveDType } from "../io/dtype.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
@@ -42,7 +44,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
   "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative line with this probability while reading, before numbering, in every day (the reference's; default 0)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
-  init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names)" },
+  init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names); without --model, on generated data, its model (recorded, else read from its shapes)" },
   resume: {
     type: "string",
     placeholder: "ckpt.safetensors",
@@ -53,6 +55,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     placeholder: "ckpt.safetensors",
     help: "write the parameters, optimizer state and run position here at the end (atomically), also when interrupted; an ensemble's members go to <name>.member<k>.safetensors",
   },
+  "save-dtype": { type: "string", placeholder: "f32|f16|bf16", help: "dtype of the saved parameters (default f32); f16/bf16 round to nearest, ties to even, and halve the file; optimizer state stays f32" },
   ensemble: { type: "int", help: "train K models from seeds seed … seed+K-1 and evaluate their averaged probabilities (default 1, or the built-in model's)" },
   steps: { type: "int", help: "train until this many optimizer steps are done; 0 with --save writes the initial model (default: the config's steps, or --epochs)" },
   epochs: { type: "int", help: "passes over the data (instead of --steps)" },
@@ -103,7 +106,7 @@ const RUN_FLAGS = [
 ] as const;
 
 /** Flags a resumed run takes from its checkpoint unless given again (they do not change the training). */
-const RESUME_DEFAULT_FLAGS = ["eval-data", "test-freq"] as const;
+const RESUME_DEFAULT_FLAGS = ["eval-data", "test-freq", "save-dtype"] as const;
 
 type FlagValues = Record<string, string | number | boolean>;
 
@@ -214,7 +217,9 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     builtinEnsemble = builtin.ensemble;
     tableDecay = builtin.tableWeightDecay;
   } else {
-    config = defaultConfig();
+    // Generated data: the model of --init (recorded, else read from its shapes), else the built-in one.
+    const init = getString(f, "init");
+    config = init !== undefined ? checkpointConfig(init) : defaultConfig();
   }
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
     throw new UsageError(`train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`);
@@ -290,11 +295,13 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const { flags: f, resume } = resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
   const printFreq = positiveInt("train", f, "print-freq", 100);
   const testFreq = nonNegativeInt("train", f, "test-freq") ?? 0;
+  const save = getString(f, "save") ?? null;
+  const saveDtype = oneOf("train", f, "save-dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType;
+  if (given.has("save-dtype") && save === null) throw new UsageError("train: --save-dtype goes with --save");
   const p = await planRun(f, io, resume);
   if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
   if (resume !== null && resume.run.step > p.steps) throw new UsageError(`train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`);
   const init = getString(f, "init") ?? null;
-  const save = getString(f, "save") ?? null;
 
   const logPath = getString(f, "log");
   const logFd = logPath === undefined ? null : openSync(logPath, "w");
@@ -355,7 +362,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
             flags: p.runFlags,
           };
           const path = memberPath(save, k, p.members);
-          await executor.save(path, runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed) }));
+          await executor.save(path, runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed) }), saveDtype);
           if (result.interrupted) io.stderr.write(`dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`);
         }
         if (result.interrupted) {

@@ -1,8 +1,11 @@
-// Checkpoints: one safetensors file (F32) holding every parameter under the reference's
+// Checkpoints: one safetensors file holding every parameter under the reference's
 // state_dict names, so a PyTorch DLRM saved with safetensors loads here and ours loads there;
 // the optimizer state under optimizer.state.<parameter>.<key> (src/optim/make.ts); and in the
 // metadata the model config (dlrm_config) and where the run stands (dlrm_run: seed, steps
 // done, data position, optimizer and schedule), so `dlrm train --resume` continues exactly.
+// Parameters are F32, or F16/BF16 when saved so (--save-dtype; rounded to nearest, ties to
+// even); optimizer state is always F32 (an Adagrad sum of squares soon passes F16's 65504).
+// Any float dtype reads back as float32.
 //
 // A checkpoint is written in pieces at positions the header fixes in advance
 // (layoutSafetensors): on one thread the pieces are whole tensors; in a hybrid run each rank
@@ -17,7 +20,8 @@ import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { DLRMConfig } from "./config.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
-import { layoutSafetensors, readSafetensors, readSafetensorsIndex, readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
+import { downcastToHalfs, saveDTypeSize, upcastHalfs, type SaveDType } from "../io/dtype.ts";
+import { layoutSafetensors, readSafetensorsIndex, readTensorBytes, type SafetensorsIndex } from "../io/safetensors.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec, type StateKey } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
@@ -31,15 +35,17 @@ export interface CheckpointTensor {
   /** The parameter it belongs to, and (state tensors) its key. */
   param: string;
   key: StateKey | null;
+  /** Its dtype in the file. */
+  dtype: SaveDType;
 }
 
-/** Every tensor a checkpoint of this model and optimizer holds, in file order. */
-export function checkpointTensors(config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointTensor[] {
+/** Every tensor a checkpoint of this model and optimizer holds, in file order; parameters in dtype, optimizer state in F32. */
+export function checkpointTensors(config: DLRMConfig, optimizer: OptimizerSpec | null, dtype: SaveDType = "F32"): CheckpointTensor[] {
   const params = parameterSpecs(config);
-  const out: CheckpointTensor[] = params.map((p) => ({ name: p.name, shape: p.shape, param: p.name, key: null }));
+  const out: CheckpointTensor[] = params.map((p) => ({ name: p.name, shape: p.shape, param: p.name, key: null, dtype }));
   if (optimizer !== null) {
     for (const p of params) {
-      for (const s of stateTensors(optimizer, p.shape, isTableParameter(p.name))) out.push({ name: stateTensorName(p.name, s.key), shape: s.shape, param: p.name, key: s.key });
+      for (const s of stateTensors(optimizer, p.shape, isTableParameter(p.name))) out.push({ name: stateTensorName(p.name, s.key), shape: s.shape, param: p.name, key: s.key, dtype: "F32" });
     }
   }
   return out;
@@ -91,18 +97,37 @@ export interface CheckpointPiece {
   data: Float32Array;
 }
 
+/** Where a tensor's data starts in the file being written (absolute byte offset), and its dtype there. */
+export interface TensorSlot {
+  at: number;
+  dtype: SaveDType;
+}
+
 /** Chunk of a positional write: bounded, so no single write needs a buffer over 2 GiB. */
 const WRITE_CHUNK = 64 * 1024 * 1024;
 
-/** Write pieces into an open checkpoint file at the offsets of its layout. */
-export function writePieces(fd: number, offsets: ReadonlyMap<string, number>, pieces: readonly CheckpointPiece[], file: string): void {
+/** Elements converted at a time to or from a dtype other than F32 (a bounded scratch buffer, not one the size of a table). */
+const CONVERT_CHUNK = 1 << 20;
+
+function writeAt(fd: number, bytes: Uint8Array, at: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done), at + done);
+}
+
+/** Write pieces into an open checkpoint file at the slots of its layout, in each slot's dtype. */
+export function writePieces(fd: number, slots: ReadonlyMap<string, TensorSlot>, pieces: readonly CheckpointPiece[], file: string): void {
   for (const p of pieces) {
-    const at = offsets.get(p.name);
-    if (at === undefined) throw new Error(`${file}: no tensor "${p.name}" in the checkpoint's layout`);
-    const bytes = new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-    for (let done = 0; done < bytes.length; ) {
-      const n = writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done), at + 4 * p.first + done);
-      done += n;
+    const slot = slots.get(p.name);
+    if (slot === undefined) throw new Error(`${file}: no tensor "${p.name}" in the checkpoint's layout`);
+    const at = slot.at + saveDTypeSize(slot.dtype) * p.first;
+    if (slot.dtype === "F32") {
+      writeAt(fd, new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), at);
+      continue;
+    }
+    const halfs = new Uint16Array(Math.min(CONVERT_CHUNK, p.data.length));
+    for (let k = 0; k < p.data.length; k += CONVERT_CHUNK) {
+      const part = p.data.subarray(k, k + CONVERT_CHUNK);
+      const bits = downcastToHalfs(slot.dtype, part, `${file}: tensor "${p.name}" (from element ${p.first + k})`, halfs.subarray(0, part.length));
+      writeAt(fd, new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength), at + 2 * k);
     }
   }
 }
@@ -117,9 +142,11 @@ export async function writeCheckpointFile(
   path: string,
   tensors: readonly CheckpointTensor[],
   metadata: Record<string, string>,
-  fill: (tmp: string, offsets: ReadonlyMap<string, number>) => Promise<void> | void,
+  fill: (tmp: string, slots: ReadonlyMap<string, TensorSlot>) => Promise<void> | void,
 ): Promise<void> {
-  const layout = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape })), metadata);
+  const layout = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), metadata);
+  const dtypes = new Map(tensors.map((t) => [t.name, t.dtype]));
+  const slots = new Map([...layout.offsets].map(([name, at]) => [name, { at, dtype: dtypes.get(name) as SaveDType }]));
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   let fd: number | null = null;
   // A process that exits while the pieces are written (a second Ctrl-C) removes the temporary file too.
@@ -136,7 +163,7 @@ export async function writeCheckpointFile(
     for (let done = 0; done < layout.header.length; ) done += writeSync(fd, layout.header, done, layout.header.length - done, done);
     closeSync(fd);
     fd = null;
-    await fill(tmp, layout.offsets);
+    await fill(tmp, slots);
     fd = openSync(tmp, "r+");
     fsyncSync(fd);
     closeSync(fd);
@@ -167,16 +194,23 @@ export function modelPieces(model: DLRM, optimizer: Optimizer | null, spec: Opti
   return pieces;
 }
 
-/** Save the model (and, given, its optimizer's state) with this metadata; one thread. */
-export async function saveCheckpoint(path: string, model: DLRM, metadata: Record<string, string> = {}, optimizer: Optimizer | null = null, spec: OptimizerSpec | null = null): Promise<void> {
-  const tensors = checkpointTensors(model.config, optimizer === null ? null : spec);
+/** Save the model (parameters in dtype; and, given, its optimizer's state) with this metadata; one thread. */
+export async function saveCheckpoint(
+  path: string,
+  model: DLRM,
+  metadata: Record<string, string> = {},
+  optimizer: Optimizer | null = null,
+  spec: OptimizerSpec | null = null,
+  dtype: SaveDType = "F32",
+): Promise<void> {
+  const tensors = checkpointTensors(model.config, optimizer === null ? null : spec, dtype);
   const pieces = modelPieces(model, optimizer, spec);
   const known = new Set(tensors.map((t) => t.name));
   for (const p of pieces) if (!known.has(p.name)) throw new Error(`saveCheckpoint: the model has "${p.name}", which its config does not describe`);
-  await writeCheckpointFile(path, tensors, { format: "pt", ...metadata }, (tmp, offsets) => {
+  await writeCheckpointFile(path, tensors, { format: "pt", ...metadata }, (tmp, slots) => {
     const fd = openSync(tmp, "r+");
     try {
-      writePieces(fd, offsets, pieces, path);
+      writePieces(fd, slots, pieces, path);
     } finally {
       closeSync(fd);
     }
@@ -202,18 +236,38 @@ export function openCheckpoint(path: string, config: DLRMConfig, optimizer: Opti
   return index;
 }
 
-/** Read elements [first, first + into.length) of tensor name of an opened checkpoint into `into` (F32 files: positional, in chunks). */
+/** Read elements [first, first + into.length) of float tensor name of an opened checkpoint into
+ *  `into`, by positional reads of those elements alone: F32 as is, F64 rounded to float32, F16
+ *  and BF16 upcast (exactly), in bounded chunks. */
 export function readPiece(index: SafetensorsIndex, name: string, first: number, into: Float32Array, fd?: number): void {
   const e = index.entries.get(name);
   if (e === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
-  if (e.dtype !== "F32") {
-    // Not float32 on disk: convert the whole tensor (only small files are not F32: ours are).
-    const t = readSafetensors(index.path).tensors.get(name);
-    if (t === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
-    into.set(toFloat32(t, `${index.path}: tensor "${name}"`).subarray(first, first + into.length));
-    return;
+  switch (e.dtype) {
+    case "F32":
+      readTensorBytes(index, name, 4 * first, into, fd);
+      return;
+    case "F16":
+    case "BF16": {
+      const bits = new Uint16Array(Math.min(CONVERT_CHUNK, into.length));
+      for (let k = 0; k < into.length; k += CONVERT_CHUNK) {
+        const part = bits.subarray(0, Math.min(CONVERT_CHUNK, into.length - k));
+        readTensorBytes(index, name, 2 * (first + k), part, fd);
+        upcastHalfs(e.dtype, part, into.subarray(k, k + part.length));
+      }
+      return;
+    }
+    case "F64": {
+      const wide = new Float64Array(Math.min(CONVERT_CHUNK, into.length));
+      for (let k = 0; k < into.length; k += CONVERT_CHUNK) {
+        const part = wide.subarray(0, Math.min(CONVERT_CHUNK, into.length - k));
+        readTensorBytes(index, name, 8 * (first + k), part, fd);
+        into.set(part, k);
+      }
+      return;
+    }
+    default:
+      throw new OpError("loadCheckpoint", `${index.path}: tensor "${name}" is ${e.dtype}, not a float tensor (F32, F64, F16 or BF16)`);
   }
-  readTensorBytes(index, name, 4 * first, into, fd);
 }
 
 /**

@@ -1,5 +1,6 @@
-// Safetensors read and write (F32, F64, I32, I64), with strict validation of everything
-// read, and atomic writes (temp file in the same folder, then rename).
+// Safetensors read and write (F32, F64, F16, BF16, I32, I64), with strict validation of
+// everything read, and atomic writes (temp file in the same folder, then rename). F16 and BF16
+// tensors are held as their 16-bit patterns (Uint16Array); toFloat32 upcasts them (exactly).
 //
 // File layout: 8 bytes little-endian u64 header length H, H bytes of UTF-8 JSON
 // `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}}`,
@@ -14,9 +15,11 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { halfsToFloat32 } from "./dtype.ts";
 
-export type SafetensorsDType = "F32" | "F64" | "I32" | "I64";
-export type SafetensorsData = Float32Array | Float64Array | Int32Array | BigInt64Array;
+export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I32" | "I64";
+/** F16 and BF16 as Uint16Array bit patterns; the other dtypes as their typed array. */
+export type SafetensorsData = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array;
 
 export interface SafetensorsTensor {
   dtype: SafetensorsDType;
@@ -39,7 +42,9 @@ export class SafetensorsError extends Error {
 }
 
 /** Bytes per element of each supported dtype. */
-const DTYPE_SIZE: { readonly [D in SafetensorsDType]: number } = { F32: 4, F64: 8, I32: 4, I64: 8 };
+const DTYPE_SIZE: { readonly [D in SafetensorsDType]: number } = { F32: 4, F64: 8, F16: 2, BF16: 2, I32: 4, I64: 8 };
+
+const SUPPORTED = "F32, F64, F16, BF16, I32, I64";
 
 /** A header longer than this is refused before it is decoded (the reference uses the same cap). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -51,7 +56,7 @@ const METADATA_KEY = "__metadata__";
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function isDType(s: unknown): s is SafetensorsDType {
-  return s === "F32" || s === "F64" || s === "I32" || s === "I64";
+  return typeof s === "string" && Object.hasOwn(DTYPE_SIZE, s);
 }
 
 function fmtShape(shape: readonly number[]): string {
@@ -74,6 +79,7 @@ function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData
     switch (dtype) {
       case "F32": return new Float32Array(copy.buffer);
       case "F64": return new Float64Array(copy.buffer);
+      case "F16": case "BF16": return new Uint16Array(copy.buffer);
       case "I32": return new Int32Array(copy.buffer);
       case "I64": return new BigInt64Array(copy.buffer);
     }
@@ -82,6 +88,7 @@ function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData
   switch (dtype) {
     case "F32": return Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
     case "F64": return Float64Array.from({ length: n }, (_, i) => view.getFloat64(8 * i, true));
+    case "F16": case "BF16": return Uint16Array.from({ length: n }, (_, i) => view.getUint16(2 * i, true));
     case "I32": return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
     case "I64": return BigInt64Array.from({ length: n }, (_, i) => view.getBigInt64(8 * i, true));
   }
@@ -104,7 +111,7 @@ function checkEntry(file: string, name: string, raw: unknown, D: number): Entry 
   }
   const { dtype, shape, data_offsets: offsets } = raw;
   if (typeof dtype !== "string") throw new SafetensorsError(`${where}: dtype must be a string, got ${JSON.stringify(dtype)}`);
-  if (!isDType(dtype)) throw new SafetensorsError(`${where}: unknown dtype "${dtype}" (supported: F32, F64, I32, I64)`);
+  if (!isDType(dtype)) throw new SafetensorsError(`${where}: unknown dtype "${dtype}" (supported: ${SUPPORTED})`);
   if (!Array.isArray(shape)) throw new SafetensorsError(`${where}: shape must be an array of integers, got ${JSON.stringify(shape)}`);
   let count = 1;
   for (const d of shape) {
@@ -217,6 +224,7 @@ function arrayMatches(dtype: SafetensorsDType, data: unknown): boolean {
   switch (dtype) {
     case "F32": return data instanceof Float32Array;
     case "F64": return data instanceof Float64Array;
+    case "F16": case "BF16": return data instanceof Uint16Array;
     case "I32": return data instanceof Int32Array;
     case "I64": return data instanceof BigInt64Array;
   }
@@ -229,6 +237,7 @@ function encodeData(data: SafetensorsData): Uint8Array {
   const view = new DataView(out.buffer);
   if (data instanceof Float32Array) data.forEach((x, i) => view.setFloat32(4 * i, x, true));
   else if (data instanceof Float64Array) data.forEach((x, i) => view.setFloat64(8 * i, x, true));
+  else if (data instanceof Uint16Array) data.forEach((x, i) => view.setUint16(2 * i, x, true));
   else if (data instanceof Int32Array) data.forEach((x, i) => view.setInt32(4 * i, x, true));
   else data.forEach((x, i) => view.setBigInt64(8 * i, x, true));
   return out;
@@ -252,14 +261,14 @@ function plan(
   for (const [name, t] of list) {
     const where = `${who}: tensor "${name}"`;
     if (name === METADATA_KEY) throw new SafetensorsError(`${where}: the name is reserved for the metadata`);
-    if (!isDType(t.dtype)) throw new SafetensorsError(`${where}: unknown dtype "${String(t.dtype)}" (supported: F32, F64, I32, I64)`);
+    if (!isDType(t.dtype)) throw new SafetensorsError(`${where}: unknown dtype "${String(t.dtype)}" (supported: ${SUPPORTED})`);
     let count = 1;
     for (const d of t.shape) {
       if (!Number.isSafeInteger(d) || d < 0) throw new SafetensorsError(`${where}: shape ${JSON.stringify(t.shape)} has a dimension that is not a non-negative integer: ${d}`);
       count *= d;
     }
     if (!arrayMatches(t.dtype, t.data)) {
-      throw new SafetensorsError(`${where}: dtype ${t.dtype} needs a ${{ F32: "Float32Array", F64: "Float64Array", I32: "Int32Array", I64: "BigInt64Array" }[t.dtype]}, got ${t.data.constructor.name}`);
+      throw new SafetensorsError(`${where}: dtype ${t.dtype} needs a ${{ F32: "Float32Array", F64: "Float64Array", F16: "Uint16Array of bit patterns", BF16: "Uint16Array of bit patterns", I32: "Int32Array", I64: "BigInt64Array" }[t.dtype]}, got ${t.data.constructor.name}`);
     }
     if (t.data.length !== count) {
       throw new SafetensorsError(`${where}: data has ${t.data.length} elements but shape ${fmtShape(t.shape)} needs ${count}`);
@@ -363,11 +372,12 @@ export function toInt32(t: SafetensorsTensor, what: string): Int32Array {
   throw new SafetensorsError(`${what}: expected an integer tensor (I32 or I64), got ${t.dtype}`);
 }
 
-/** The values of a float tensor as float32: F32 as is, F64 rounded to nearest float32. */
+/** The values of a float tensor as float32: F32 as is, F64 rounded to nearest float32, F16 and BF16 upcast (exactly). */
 export function toFloat32(t: SafetensorsTensor, what: string): Float32Array {
   if (t.dtype === "F32" && t.data instanceof Float32Array) return t.data;
   if (t.dtype === "F64" && t.data instanceof Float64Array) return Float32Array.from(t.data);
-  throw new SafetensorsError(`${what}: expected a float tensor (F32 or F64), got ${t.dtype}`);
+  if ((t.dtype === "F16" || t.dtype === "BF16") && t.data instanceof Uint16Array) return halfsToFloat32(t.dtype, t.data);
+  throw new SafetensorsError(`${what}: expected a float tensor (F32, F64, F16 or BF16), got ${t.dtype}`);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointTensors, writeCheckpointFile } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { SaveDType } from "../io/dtype.ts";
 import { parameterSpecs, isTableParameter } from "../dlrm/model.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { BatchRef, Executor, StepOutcome } from "../train/executor.ts";
@@ -286,11 +287,11 @@ export class HybridExecutor implements Executor {
     return out;
   }
 
-  async save(path: string, metadata: Record<string, string>): Promise<void> {
-    const tensors = checkpointTensors(this.config, this.optimizer);
-    await writeCheckpointFile(path, tensors, metadata, async (tmp, offsets) => {
+  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
+    const tensors = checkpointTensors(this.config, this.optimizer, dtype);
+    await writeCheckpointFile(path, tensors, metadata, async (tmp, slots) => {
       await Promise.all(this.#slotFree); // no step or prediction in flight
-      const req: SaveRequest = { tmp, offsets: [...offsets], withOptimizer: true };
+      const req: SaveRequest = { tmp, slots: [...slots], withOptimizer: true };
       for (const w of this.#group.workers) w.postMessage(req);
       await this.#command(CMD_SAVE, 0, 0);
     });

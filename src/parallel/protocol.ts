@@ -17,6 +17,7 @@
 // Glossary: N ranks, r a rank, B batch, E embedding dim.
 
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { TensorSlot } from "../dlrm/checkpoint.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { CommBuffers } from "./collectives.ts";
 import type { ShardingPlan } from "./plan.ts";
@@ -115,7 +116,8 @@ export interface RankInit {
 /** What a rank reads from its port when told CMD_SAVE: the temporary file and the byte offset of each tensor in it. */
 export interface SaveRequest {
   tmp: string;
-  offsets: [string, number][];
+  /** Each tensor's byte offset in the file and its dtype there. */
+  slots: [string, TensorSlot][];
   withOptimizer: boolean;
 }
 

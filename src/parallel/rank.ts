@@ -34,7 +34,7 @@
 
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { noGrad } from "../autograd/tape.ts";
-import { openCheckpoint, readPiece, writePieces, type CheckpointPiece } from "../dlrm/checkpoint.ts";
+import { openCheckpoint, readPiece, writePieces, type CheckpointPiece, type TensorSlot } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { fillInitial } from "../dlrm/init.ts";
 import { DLRMHead, tableParameter } from "../dlrm/model.ts";
@@ -208,10 +208,10 @@ export class Rank {
   }
 
   /** Write this rank's pieces (parameters and optimizer state) into the checkpoint file being made at tmp. */
-  save(tmp: string, offsets: ReadonlyMap<string, number>, withOptimizer: boolean): void {
+  save(tmp: string, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
     const fd = openSync(tmp, "r+");
     try {
-      writePieces(fd, offsets, this.#pieces(withOptimizer).map((x) => x.piece), tmp);
+      writePieces(fd, slots, this.#pieces(withOptimizer).map((x) => x.piece), tmp);
     } finally {
       closeSync(fd);
     }

@@ -70,7 +70,7 @@ function run(port: MessagePort, init: RankInit): void {
         const m = receiveMessageOnPort(port);
         if (m === undefined) throw new Error("told to save, but no save request came");
         const req = m.message as SaveRequest;
-        rank.save(req.tmp, new Map(req.offsets), req.withOptimizer);
+        rank.save(req.tmp, new Map(req.slots), req.withOptimizer);
         rank.enter("waiting for a command", rank.step);
       } else throw new Error(`unknown command ${command}`);
       post({ type: "done", rank: init.rank, seq: seen });

@@ -14,6 +14,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { saveCheckpoint } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { DLRM } from "../dlrm/model.ts";
+import type { SaveDType } from "../io/dtype.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { releaseStepGrads, withStepArena } from "../tensor/storage.ts";
@@ -76,8 +77,8 @@ export class LocalExecutor implements Executor {
     return out;
   }
 
-  save(path: string, metadata: Record<string, string>): Promise<void> {
-    return saveCheckpoint(path, this.model, metadata, this.spec === null ? null : this.optimizer, this.spec);
+  save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
+    return saveCheckpoint(path, this.model, metadata, this.spec === null ? null : this.optimizer, this.spec, dtype);
   }
 
   close(): Promise<void> {

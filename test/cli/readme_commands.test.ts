@@ -1,4 +1,5 @@
-// The README's `dlrm train` / `dlrm predict` commands on ../shared/golden, extracted from
+// The README's `dlrm train` / `dlrm predict` commands on ../shared/golden, and the `dlrm
+// convert` commands on the checkpoint they write, extracted from
 // README.md and run as written (in a temp folder laid out like the checkout's parent, so
 // `../shared/...` resolves and the outputs do not land in the checkout). `npm run -s dlrm --`
 // is the bin, run directly (the same file `npm run dlrm` runs through tsx). Skipped, and
@@ -25,9 +26,22 @@ function commands(code: string): string[] {
     .filter((l) => l !== "" && !l.startsWith("#"));
 }
 
-(golden ? test : test.skip)("README: the golden train and predict commands run as written", () => {
-  const block = readmeBlocks("The `dlrm` command").find((b) => b.lang === "sh" && b.code.includes("golden"));
+/** Run a README block's `npm run -s dlrm -- …` commands in cwd, through the bin. */
+function runBlock(cmds: string[], cwd: string): void {
+  for (const cmd of cmds) {
+    assert.match(cmd, /^npm run -s dlrm -- /);
+    // split on spaces: the README's arguments hold no quoted spaces
+    const args = cmd.replace(/^npm run -s dlrm -- /, "").split(/\s+/);
+    execFileSync(process.execPath, [join(root, "bin", "dlrm.js"), ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  }
+}
+
+(golden ? test : test.skip)("README: the golden train and predict commands run as written, then the convert commands on their checkpoint", () => {
+  const blocks = readmeBlocks("The `dlrm` command").filter((b) => b.lang === "sh");
+  const block = blocks.find((b) => b.code.includes("golden"));
+  const convert = blocks.find((b) => b.code.includes("dlrm -- convert"));
   assert.ok(block !== undefined, "README has the golden sh block");
+  assert.ok(convert !== undefined, "README has the convert sh block");
   const cmds = commands(block.code);
   assert.is(cmds.length, 2);
   const { dir, cleanup } = tempDir();
@@ -35,15 +49,17 @@ function commands(code: string): string[] {
     symlinkSync(shared, join(dir, "shared"));
     const cwd = join(dir, "checkout");
     mkdirSync(cwd);
-    for (const cmd of cmds) {
-      assert.match(cmd, /^npm run -s dlrm -- /);
-      // split on spaces: the README's arguments hold no quoted spaces
-      const args = cmd.replace(/^npm run -s dlrm -- /, "").split(/\s+/);
-      execFileSync(process.execPath, [join(root, "bin", "dlrm.js"), ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    }
+    runBlock(cmds, cwd);
     assert.ok(existsSync(join(cwd, "run.jsonl")) && existsSync(join(cwd, "ckpt.safetensors")));
     const pred = readSafetensors(join(cwd, "preds.safetensors")).tensors.get("pred");
     assert.ok(pred !== undefined && pred.shape.length === 1 && (pred.shape[0] as number) > 0);
+    runBlock(commands(convert.code), cwd);
+    assert.ok(readSafetensors(join(cwd, "torchrec.safetensors")).tensors.has("over_arch.model.1.weight"), "TorchRec's names");
+    const back = readSafetensors(join(cwd, "back.safetensors")).tensors;
+    for (const [name, t] of readSafetensors(join(cwd, "ckpt.safetensors")).tensors) {
+      if (name.startsWith("optimizer.")) continue;
+      assert.equal(Array.from(back.get(name)?.data as Float32Array), Array.from(t.data as Float32Array), `${name}: the same parameters`);
+    }
   } finally {
     cleanup();
   }

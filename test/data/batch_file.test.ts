@@ -189,7 +189,7 @@ const msg = (rest: string): RegExp => new RegExp(file().source + rest);
 test("rejects a missing or wrongly shaped dense, or labels of the wrong length", () => {
   assertThrows(readSpoiled({ dense: undefined }), msg(`dense: missing`));
   assertThrows(readSpoiled({ dense: { dtype: "F32", shape: [6], data: new Float32Array(6) } }), msg(`dense: must be 2-D \\(N, Dd\\), got shape \\(6,\\)`));
-  assertThrows(readSpoiled({ dense: { dtype: "I32", shape: [2, 3], data: new Int32Array(6) } }), msg(`dense: expected a float tensor \\(F32 or F64\\), got I32`));
+  assertThrows(readSpoiled({ dense: { dtype: "I32", shape: [2, 3], data: new Int32Array(6) } }), msg(`dense: expected a float tensor \\(F32, F64, F16 or BF16\\), got I32`));
   assertThrows(readSpoiled({ labels: { dtype: "F32", shape: [3], data: new Float32Array(3) } }), msg(`labels: has 3 values but dense has 2 rows`));
   assertThrows(readSpoiled({ labels: { dtype: "F32", shape: [2, 1], data: new Float32Array(2) } }), msg(`labels: must be 1-D, got shape \\(2, 1\\)`));
 });

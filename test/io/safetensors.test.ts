@@ -75,7 +75,7 @@ function tempDir(): string {
 // ---------------------------------------------------------------------------------------
 // Round trips and layout
 
-const dtypeArb = fc.constantFrom<SafetensorsDType>("F32", "F64", "I32", "I64");
+const dtypeArb = fc.constantFrom<SafetensorsDType>("F32", "F64", "F16", "BF16", "I32", "I64");
 const shapeArb = fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }); // [] is a scalar
 
 const tensorArb: fc.Arbitrary<SafetensorsTensor> = fc.tuple(dtypeArb, shapeArb).chain(([dtype, shape]): fc.Arbitrary<SafetensorsTensor> => {
@@ -86,6 +86,9 @@ const tensorArb: fc.Arbitrary<SafetensorsTensor> = fc.tuple(dtypeArb, shapeArb).
       return fc.array(fc.float(), len).map((v) => ({ dtype, shape, data: Float32Array.from(v) }));
     case "F64":
       return fc.array(fc.double(), len).map((v) => ({ dtype, shape, data: Float64Array.from(v) }));
+    case "F16":
+    case "BF16":
+      return fc.array(fc.integer({ min: 0, max: 0xffff }), len).map((v) => ({ dtype, shape, data: Uint16Array.from(v) }));
     case "I32":
       return fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), len).map((v) => ({ dtype, shape, data: Int32Array.from(v) }));
     case "I64":
@@ -325,8 +328,21 @@ test("rejects a tensor entry with a missing field or a field of the wrong type",
   assertThrows(() => parse(edited((h) => (h.b.data_offsets = [-8, 24]))), /tensor "b": data_offsets must be \[begin, end\] with non-negative integers, got \[-8,24\]/);
 });
 
+test("reads F16 and BF16 tensors from hand-built bytes (little-endian 16-bit patterns)", () => {
+  const json = new TextEncoder().encode(JSON.stringify({ h: { dtype: "F16", shape: [2], data_offsets: [0, 4] }, b: { dtype: "BF16", shape: [1, 1], data_offsets: [4, 6] } }));
+  const bytes = new Uint8Array(8 + json.length + 6);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
+  bytes.set(json, 8);
+  bytes.set([0x00, 0x3c, 0x00, 0xc0, 0x80, 0x3f], 8 + json.length); // F16 1, -2; BF16 1
+  const f = parseSafetensors(bytes, "h.safetensors");
+  assert.equal(Array.from(toFloat32(f.tensors.get("h") as SafetensorsTensor, "h")), [1, -2]);
+  assert.equal(f.tensors.get("b")?.shape, [1, 1]);
+  assert.equal(Array.from(toFloat32(f.tensors.get("b") as SafetensorsTensor, "b")), [1]);
+  assertThrows(() => parse(edited((h) => (h.a.dtype = "F16"))), /^m\.safetensors: tensor "a": shape \(2, 3\) of F16 needs 12 bytes but data_offsets \[0, 24\] hold 24/);
+});
+
 test("rejects an unknown dtype", () => {
-  assertThrows(() => parse(edited((h) => (h.a.dtype = "BF16"))), /^m\.safetensors: tensor "a": unknown dtype "BF16" \(supported: F32, F64, I32, I64\)/);
+  assertThrows(() => parse(edited((h) => (h.a.dtype = "F8_E4M3"))), /^m\.safetensors: tensor "a": unknown dtype "F8_E4M3" \(supported: F32, F64, F16, BF16, I32, I64\)/);
 });
 
 test("rejects negative and non-integer shape dims", () => {
@@ -397,13 +413,16 @@ test("toInt32: I32 as is, I64 checked to fit (naming the position and value), fl
   assertThrows(() => toInt32({ dtype: "F32", shape: [1], data: new Float32Array(1) }, "idx"), /^idx: expected an integer tensor \(I32 or I64\), got F32/);
 });
 
-test("toFloat32: F32 as is, F64 rounded to nearest float32, integers rejected", () => {
+test("toFloat32: F32 as is, F64 rounded to nearest float32, F16 and BF16 upcast, integers rejected", () => {
+  // Hand-computed: F16 0x3c00 = 1, 0xc000 = -2, 0x7bff = 65504, 0x0001 = 2^-24; BF16 0x3f80 = 1, 0xc049 = -3.140625
+  assert.equal(Array.from(toFloat32({ dtype: "F16", shape: [4], data: Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001]) }, "h")), [1, -2, 65504, 2 ** -24]);
+  assert.equal(Array.from(toFloat32({ dtype: "BF16", shape: [2], data: Uint16Array.from([0x3f80, 0xc049]) }, "b")), [1, -3.140625]);
   const f32 = Float32Array.from([0.5, -1]);
   assert.equal(Array.from(toFloat32({ dtype: "F32", shape: [2], data: f32 }, "x")), [0.5, -1]);
   const x = [0.1, -1e-40, 3.4e39, 1 / 3];
   const out = toFloat32({ dtype: "F64", shape: [4], data: Float64Array.from(x) }, "x");
   assert.equal(Array.from(out), x.map(Math.fround)); // exact: float32 rounding is deterministic
-  assertThrows(() => toFloat32({ dtype: "I32", shape: [1], data: new Int32Array(1) }, "f.st: dense"), /^f\.st: dense: expected a float tensor \(F32 or F64\), got I32/);
+  assertThrows(() => toFloat32({ dtype: "I32", shape: [1], data: new Int32Array(1) }, "f.st: dense"), /^f\.st: dense: expected a float tensor \(F32, F64, F16 or BF16\), got I32/);
   assertThrows(() => toFloat32({ dtype: "I64", shape: [1], data: new BigInt64Array(1) }, "d"), /^d: expected a float tensor .* got I64/);
 });
 

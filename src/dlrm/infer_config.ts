@@ -1,0 +1,138 @@
+// The DLRM config of a checkpoint that records none (a reference state_dict saved as
+// safetensors), read from its tensor shapes under the reference's names:
+//   tables      emb_l.{t}.weight (R_t, E), t = 0 … F-1: the rows of each table and E;
+//   bottom MLP  bot_l.{2i}.weight (out, in): [in of the first layer, out of each layer];
+//   top MLP     top_l.{2i}.weight likewise, ending in 1; its first width W tells the
+//               interaction: dot E + N(N-1)/2, dot with self-interaction E + N(N+1)/2,
+//               cat E·N, with N = F + 1 features (src/ops/interaction.ts).
+// The last layer is followed by a sigmoid, as in the reference (it has no parameters, so the
+// file cannot say otherwise). What the shapes cannot tell is named in one line: a width that
+// fits two interactions, or fits none. The rest of the config (loss, optimizer, data facts)
+// takes parseConfig's defaults: they do not change what the model computes.
+//
+// checkpointConfig is what `dlrm predict` and `dlrm convert` use without --model: the config
+// the file records (dlrm_config, written by dlrm train --save), else the one its shapes give.
+//
+// Glossary: E embedding dim, F tables, N = F + 1 interacting features, W top MLP input width.
+
+import { ConfigError, parseConfig, type DLRMConfig } from "./config.ts";
+import { readSafetensorsIndex } from "../io/safetensors.ts";
+import { interactionWidth } from "../ops/interaction.ts";
+import { isStateTensorName } from "../optim/make.ts";
+import { formatShape } from "../tensor/shape.ts";
+
+type Shapes = ReadonlyMap<string, readonly number[]>;
+
+const PARAMETER = /^(bot_l|top_l)\.(\d+)\.(weight|bias)$|^emb_l\.(\d+)\.weight$/;
+
+/** Why a tensor that is not a parameter of our DLRM is there, as far as its name tells. */
+function foreignTensor(name: string, source: string): ConfigError {
+  const what = /^(sparse_arch|dense_arch|over_arch|model\.sparse_arch)\./.test(name)
+    ? "a TorchRec name: convert the file first with `dlrm convert <in> <out> --to reference`"
+    : /^v_W_l\./.test(name)
+      ? "a learned per-row pooling weight (the reference's --weighted-pooling learned), which this DLRM does not have"
+      : /^emb_l\.\d+\.(weight_q|weight_r|embs\.weight|proj\.weight)$/.test(name)
+        ? "a QR or mixed-dimension embedding of the reference, which this DLRM does not have"
+        : "not a parameter of the reference DLRM (bot_l.{2i}.weight/bias, top_l.{2i}.weight/bias, emb_l.{t}.weight)";
+  return new ConfigError(`${source}: cannot infer the model config: tensor "${name}" is ${what}`);
+}
+
+/** [in, out_0, out_1, …] of the Linear layers prefix.{2i}, checked to chain. */
+function mlpWidths(shapes: Shapes, prefix: "bot_l" | "top_l", source: string): number[] {
+  const layers = [...shapes.keys()].filter((n) => n.startsWith(`${prefix}.`) && n.endsWith(".weight")).map((n) => Number(n.split(".")[1]));
+  layers.sort((a, b) => a - b);
+  if (layers.length === 0) throw new ConfigError(`${source}: cannot infer the model config: no ${prefix}.0.weight (the ${prefix === "bot_l" ? "bottom" : "top"} MLP)`);
+  const widths: number[] = [];
+  layers.forEach((k, i) => {
+    const name = `${prefix}.${k}.weight`;
+    if (k !== 2 * i) throw new ConfigError(`${source}: cannot infer the model config: ${prefix} has layer ${k} where layer ${2 * i} should be (the Linear layers are ${prefix}.0, ${prefix}.2, …)`);
+    const w = shapes.get(name) as readonly number[];
+    const bias = shapes.get(`${prefix}.${k}.bias`);
+    if (w.length !== 2) throw new ConfigError(`${source}: cannot infer the model config: ${name} has shape ${formatShape(w)}, not (out, in)`);
+    const [out, inp] = w as [number, number];
+    if (bias === undefined) throw new ConfigError(`${source}: cannot infer the model config: ${name} has no ${prefix}.${k}.bias`);
+    if (bias.length !== 1 || bias[0] !== out) throw new ConfigError(`${source}: cannot infer the model config: ${prefix}.${k}.bias has shape ${formatShape(bias)} but ${name} is ${formatShape(w)}`);
+    if (i === 0) widths.push(inp);
+    else if (inp !== widths[i]) throw new ConfigError(`${source}: cannot infer the model config: ${name} takes ${inp} inputs but the layer before gives ${widths[i]}`);
+    widths.push(out);
+  });
+  for (const n of shapes.keys()) {
+    const m = /^(bot_l|top_l)\.(\d+)\.bias$/.exec(n);
+    if (m !== null && m[1] === prefix && !shapes.has(`${prefix}.${m[2]}.weight`)) throw new ConfigError(`${source}: cannot infer the model config: ${n} has no ${prefix}.${m[2]}.weight`);
+  }
+  return widths;
+}
+
+const INTERACTIONS = [
+  { interaction: "dot", interaction_itself: false, label: "dot" },
+  { interaction: "dot", interaction_itself: true, label: "dot with self-interaction" },
+  { interaction: "cat", interaction_itself: false, label: "cat" },
+] as const;
+
+/** The config of a model with these parameter shapes (state_dict names); optimizer state tensors are ignored. */
+export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
+  const params = new Map([...shapes].filter(([name]) => !isStateTensorName(name)));
+  for (const name of params.keys()) if (!PARAMETER.test(name)) throw foreignTensor(name, source);
+
+  const F = [...params.keys()].filter((n) => n.startsWith("emb_l.")).length;
+  const tableSizes: number[] = [];
+  let E: number | null = null;
+  for (let t = 0; t < F; t++) {
+    const name = `emb_l.${t}.weight`;
+    const s = params.get(name);
+    if (s === undefined) throw new ConfigError(`${source}: cannot infer the model config: ${F} tables but no ${name} (tables are emb_l.0 … emb_l.${F - 1})`);
+    if (s.length !== 2) throw new ConfigError(`${source}: cannot infer the model config: ${name} has shape ${formatShape(s)}, not (rows, dim)`);
+    const [rows, dim] = s as [number, number];
+    if (E !== null && dim !== E) throw new ConfigError(`${source}: cannot infer the model config: ${name} has dim ${dim} but emb_l.0.weight has ${E} (every table must have the same dim)`);
+    E = dim;
+    tableSizes.push(rows);
+  }
+  const bottom = mlpWidths(params, "bot_l", source);
+  const top = mlpWidths(params, "top_l", source);
+  const bottomOut = bottom[bottom.length - 1] as number;
+  if (E !== null && bottomOut !== E) throw new ConfigError(`${source}: cannot infer the model config: the bottom MLP ends in ${bottomOut} but the tables have dim ${E} (they must match to interact)`);
+  const dim = E ?? bottomOut;
+  if (top[top.length - 1] !== 1) throw new ConfigError(`${source}: cannot infer the model config: the top MLP ends in ${top[top.length - 1]}, not 1 (one click probability)`);
+
+  const W = top[0] as number;
+  const fits = INTERACTIONS.filter((c) => interactionWidth(dim, F, c.interaction, c.interaction_itself) === W);
+  // With no tables, dot and cat both pass the bottom vector on alone: the same model.
+  const distinct = F === 0 ? fits.filter((c) => c.label !== "cat") : fits;
+  const N = F + 1;
+  if (distinct.length === 0) {
+    const widths = INTERACTIONS.map((c) => `${c.label} ${interactionWidth(dim, F, c.interaction, c.interaction_itself)}`).join(", ");
+    throw new ConfigError(`${source}: cannot infer the model config: top_l.0.weight takes ${W} inputs, which fits no interaction of ${F} tables of dim ${dim} (N = ${N} features: ${widths})`);
+  }
+  if (distinct.length > 1) {
+    throw new ConfigError(
+      `${source}: the interaction is ambiguous: top_l.0.weight takes ${W} inputs, which fits ${distinct.map((c) => `"${c.label}"`).join(" and ")} for ${F} tables of dim ${dim}; give --model with "interaction" and "interaction_itself"`,
+    );
+  }
+  const chosen = distinct[0] as (typeof INTERACTIONS)[number];
+  return parseConfig(
+    {
+      dense_features: bottom[0],
+      bottom_mlp: bottom,
+      embedding_dim: dim,
+      table_sizes: tableSizes,
+      interaction: chosen.interaction,
+      interaction_itself: chosen.interaction_itself,
+      top_mlp: top,
+    },
+    `${source} (config inferred from its shapes)`,
+  );
+}
+
+/** The config a checkpoint records (its dlrm_config metadata), else the one its shapes give; reads the header alone. */
+export function checkpointConfig(path: string): DLRMConfig {
+  const index = readSafetensorsIndex(path);
+  const recorded = index.metadata["dlrm_config"];
+  if (recorded === undefined) return inferConfig(new Map([...index.entries].map(([name, e]) => [name, e.shape])), path);
+  let json: unknown;
+  try {
+    json = JSON.parse(recorded);
+  } catch {
+    throw new ConfigError(`${path}: its dlrm_config metadata is not JSON; give --model`);
+  }
+  return parseConfig(json, `${path} (dlrm_config metadata)`);
+}
