@@ -9,7 +9,6 @@
 
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -17,6 +16,7 @@ import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint } from "../dlrm/checkpoint.ts";
+import { readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { DLRM } from "../dlrm/model.ts";
@@ -71,7 +71,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
 /** --model, else the config a `dlrm train --save` checkpoint records, else the built-in default. */
 function predictConfig(path: string | undefined, checkpoint: string): DLRMConfig {
   if (path !== undefined) return readConfig(path);
-  const recorded = readSafetensorsMetadata(checkpoint)["dlrm_config"];
+  const recorded = readCheckpointMetadata(checkpoint)["dlrm_config"];
   if (recorded === undefined) return defaultConfig();
   let json: unknown;
   try {

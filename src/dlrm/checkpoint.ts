@@ -1,11 +1,11 @@
-// Checkpoints: one safetensors file (F32) holding every parameter under the reference's
-// state_dict names, so a PyTorch DLRM saved with safetensors loads here and ours loads there;
+// Checkpoints: one safetensors or .pt file (F32; src/dlrm/checkpoint_format.ts) holding every
+// parameter under the reference's state_dict names, so a PyTorch DLRM loads here and ours there;
 // the optimizer state under optimizer.state.<parameter>.<key> (src/optim/make.ts); and in the
 // metadata the model config (dlrm_config) and where the run stands (dlrm_run: seed, steps
 // done, data position, optimizer and schedule), so `dlrm train --resume` continues exactly.
 //
-// A checkpoint is written in pieces at positions the header fixes in advance
-// (layoutSafetensors): on one thread the pieces are whole tensors; in a hybrid run each rank
+// A checkpoint is written in pieces at positions its layout fixes in advance
+// (layoutCheckpoint): on one thread the pieces are whole tensors; in a hybrid run each rank
 // writes its own rows of its tables and of their optimizer state into the same temporary
 // file (src/parallel/rank.ts), and nobody ever holds the whole model. The file becomes
 // visible by a rename only when every piece is on disk.
@@ -17,7 +17,8 @@ import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { DLRMConfig } from "./config.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
-import { layoutSafetensors, readSafetensors, readSafetensorsIndex, readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
+import { layoutCheckpoint, readCheckpointIndex, readIndexedTensor, writeAllAt } from "./checkpoint_format.ts";
+import { readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec, type StateKey } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
@@ -119,7 +120,7 @@ export async function writeCheckpointFile(
   metadata: Record<string, string>,
   fill: (tmp: string, offsets: ReadonlyMap<string, number>) => Promise<void> | void,
 ): Promise<void> {
-  const layout = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape })), metadata);
+  const layout = layoutCheckpoint(path, tensors, metadata, readRunState(path, metadata));
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   let fd: number | null = null;
   // A process that exits while the pieces are written (a second Ctrl-C) removes the temporary file too.
@@ -133,11 +134,12 @@ export async function writeCheckpointFile(
   process.on("exit", removeTmp);
   try {
     fd = openSync(tmp, "wx");
-    for (let done = 0; done < layout.header.length; ) done += writeSync(fd, layout.header, done, layout.header.length - done, done);
+    for (const c of layout.chunks) writeAllAt(fd, c.bytes, c.at);
     closeSync(fd);
     fd = null;
     await fill(tmp, layout.offsets);
     fd = openSync(tmp, "r+");
+    layout.finish(fd);
     fsyncSync(fd);
     closeSync(fd);
     fd = null;
@@ -188,7 +190,7 @@ export async function saveCheckpoint(path: string, model: DLRM, metadata: Record
  * parameter present with its exact shape, before anything is allocated or read.
  */
 export function openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null = null): SafetensorsIndex {
-  const index = readSafetensorsIndex(path);
+  const index = readCheckpointIndex(path);
   for (const t of checkpointTensors(config, optimizer)) {
     const e = index.entries.get(t.name);
     if (e === undefined) {
@@ -208,9 +210,7 @@ export function readPiece(index: SafetensorsIndex, name: string, first: number, 
   if (e === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
   if (e.dtype !== "F32") {
     // Not float32 on disk: convert the whole tensor (only small files are not F32: ours are).
-    const t = readSafetensors(index.path).tensors.get(name);
-    if (t === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
-    into.set(toFloat32(t, `${index.path}: tensor "${name}"`).subarray(first, first + into.length));
+    into.set(toFloat32(readIndexedTensor(index, name), `${index.path}: tensor "${name}"`).subarray(first, first + into.length));
     return;
   }
   readTensorBytes(index, name, 4 * first, into, fd);
