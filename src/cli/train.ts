@@ -42,7 +42,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
   "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative training sample with this probability (default 0)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
-  init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names)" },
+  init: { type: "string", placeholder: "ckpt.safetensors|.pt", help: "start from these parameters (reference state_dict names; .pt: a torch.save file, such as the reference's --save-model)" },
   resume: {
     type: "string",
     placeholder: "ckpt.safetensors",
@@ -51,7 +51,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   save: {
     type: "string",
     placeholder: "ckpt.safetensors",
-    help: "write the parameters, optimizer state and run position here at the end (atomically), also when interrupted; an ensemble's members go to <name>.member<k>.safetensors",
+    help: "write the parameters, optimizer state and run position here at the end (atomically), also when interrupted (.pt/.pth: the reference's --save-model dict, which its --load-model reads; else safetensors); an ensemble's members go to <name>.member<k>.<ext>",
   },
   ensemble: { type: "int", help: "train K models from seeds seed … seed+K-1 and evaluate their averaged probabilities (default 1, or the built-in model's)" },
   steps: { type: "int", help: "train until this many optimizer steps are done; 0 with --save writes the initial model (default: the config's steps, or --epochs)" },

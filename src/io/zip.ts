@@ -43,8 +43,9 @@ const EOCD_SEARCH = 22 + U16_MAX;
 /** More entries than this in a checkpoint is not a checkpoint (and would cost memory to index). */
 const MAX_ENTRIES = 1_000_000;
 
-function readAt(fd: number, file: string, at: number, n: number, fileBytes: number, what: string): Buffer {
-  if (at < 0 || n < 0 || at + n > fileBytes) throw new ZipError(`${file}: ${what} at offset ${at} (${n} bytes) runs past the end of the file (${fileBytes} bytes; is it truncated?)`);
+/** n bytes at offset at, which must end by limit (the file's size, or the start of what follows). */
+function readAt(fd: number, file: string, at: number, n: number, limit: number, what: string): Buffer {
+  if (at < 0 || n < 0 || at + n > limit) throw new ZipError(`${file}: ${what} at offset ${at} (${n} bytes) runs past offset ${limit}, where ${what.startsWith("local header") ? "the central directory starts" : "the file or its records end"} (is it truncated?)`);
   const b = Buffer.alloc(n);
   for (let done = 0; done < n; ) {
     const k = readSync(fd, b, done, n - done, at + done);
