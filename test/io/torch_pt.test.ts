@@ -10,12 +10,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
-import { readCheckpointIndex, readIndexedTensor } from "../../src/dlrm/checkpoint_format.ts";
+import { readCheckpointIndex, readIndexedTensor, writeAllAt } from "../../src/dlrm/checkpoint_format.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
 import { OutDict, OutFloat, OutGlobal, OutPersistent, OutReduce, OutTuple, pickle, PyDict, PyTuple, unpickle, type OutValue, type PyValue } from "../../src/io/pickle.ts";
 import { readTorchSave, TorchTensor } from "../../src/io/torch_save.ts";
@@ -47,19 +47,12 @@ async function ok(args: string[]): Promise<string> {
   return r.stderr;
 }
 
-/** A positional writer of all of a buffer on fd. */
-function writerOf(fd: number): (bytes: Uint8Array, at: number) => void {
-  return (bytes, at) => {
-    for (let d = 0; d < bytes.length; ) d += writeSync(fd, bytes, d, bytes.length - d, at + d);
-  };
-}
-
 /** Write a stored zip of these records with our writer (the archive format torch.save uses); forceZip64 as for files over 4 GiB. */
 function writeArchive(path: string, records: { name: string; bytes: Uint8Array }[], forceZip64 = false): ReturnType<typeof layoutZip> {
   const layout = layoutZip(records.map((r) => ({ name: r.name, size: r.bytes.length, bytes: r.bytes })), { forceZip64 });
   const fd = openSync(path, "w+");
   try {
-    const write = writerOf(fd);
+    const write = (bytes: Uint8Array, at: number): void => writeAllAt(fd, bytes, at);
     for (const c of layout.chunks) write(c.bytes, c.at);
     finishZip(fd, layout, write);
   } finally {
