@@ -114,29 +114,38 @@ export interface PtLayout {
   offsets: Map<string, number>;
 }
 
-/** The optimizer part of the dict for spec: its state (tensor keys by parameter) and its one param group. */
-function optimizerGroup(spec: OptimizerSpec, paramCount: number): OutDict {
-  const common: [string, OutValue][] = [["lr", new OutFloat(spec.lr)]];
-  let rest: [string, OutValue][];
-  if (spec.kind === "sgd") rest = [["momentum", 0], ["dampening", 0], ["weight_decay", 0], ["nesterov", false], ["maximize", false], ["foreach", null]];
-  else {
-    let decay = 0;
-    if (spec.kind === "adagrad") {
-      const decays = new Set(Object.values(spec.weightDecay));
-      if (decays.size > 1 || (decays.size === 1 && Object.keys(spec.weightDecay).length < paramCount)) {
-        throw new Error("the reference's single optimizer group has one weight_decay; this run decays parameters differently (save it as .safetensors)");
-      }
-      decay = decays.size === 1 ? ([...decays][0] as number) : 0;
+/**
+ * The optimizer's param groups for spec over these parameters (in state_dict order), with
+ * torch's hyperparameter names: one group, as the reference makes, unless the weight decay
+ * differs between parameters (the built-in models decay tables apart); then one group per run
+ * of consecutive parameters with the same decay, so that the numbering still follows the
+ * state_dict (the reference's --load-model then refuses the optimizer state: its optimizer has
+ * one group; --inference-only reads the file).
+ */
+function optimizerGroups(spec: OptimizerSpec, names: readonly string[]): OutDict[] {
+  const decayOf = (name: string): number => (spec.kind === "adagrad" ? (spec.weightDecay[name] ?? 0) : 0);
+  const group = (decay: number, ids: number[]): OutDict => {
+    const hyper: [string, OutValue][] =
+      spec.kind === "sgd"
+        ? [["momentum", 0], ["dampening", 0], ["weight_decay", 0], ["nesterov", false], ["maximize", false], ["foreach", null]]
+        : [
+            ["lr_decay", 0],
+            ["eps", new OutFloat(spec.eps)],
+            ["weight_decay", new OutFloat(decay)],
+            ["initial_accumulator_value", new OutFloat(spec.kind === "adagrad" ? spec.initialAccumulator : 0)],
+            ...(spec.kind === "adagrad" ? ([["foreach", null], ["maximize", false]] as [string, OutValue][]) : []),
+          ];
+    return new OutDict([["lr", new OutFloat(spec.lr)], ...hyper, ["params", ids]]);
+  };
+  const groups: OutDict[] = [];
+  let start = 0;
+  for (let i = 1; i <= names.length; i++) {
+    if (i === names.length || decayOf(names[i] as string) !== decayOf(names[start] as string)) {
+      groups.push(group(decayOf(names[start] as string), Array.from({ length: i - start }, (_, k) => start + k)));
+      start = i;
     }
-    rest = [
-      ["lr_decay", 0],
-      ["eps", new OutFloat(spec.eps)],
-      ["weight_decay", new OutFloat(decay)],
-      ["initial_accumulator_value", new OutFloat(spec.kind === "adagrad" ? spec.initialAccumulator : 0)],
-      ...(spec.kind === "adagrad" ? ([["foreach", null], ["maximize", false]] as [string, OutValue][]) : []),
-    ];
   }
-  return new OutDict([...common, ...rest, ["params", Array.from({ length: paramCount }, (_, i) => i)]]);
+  return groups;
 }
 
 /** A metric of our metadata as a number (absent: otherwise). */
@@ -184,7 +193,7 @@ export function layoutPt(tensors: readonly CheckpointTensor[], metadata: Record<
       const step = run.optimizer.kind === "adagrad" ? scalar(run.step) : run.step;
       state.push([i, new OutDict([["step", step], ...kept.map((t): [string, OutValue] => [t.key as string, tensor(t.name, t.shape)])])]);
     });
-    entries.push(["opt_state_dict", new OutDict([["state", new OutDict(state)], ["param_groups", [optimizerGroup(run.optimizer, ordered.length)]]])]);
+    entries.push(["opt_state_dict", new OutDict([["state", new OutDict(state)], ["param_groups", optimizerGroups(run.optimizer, ordered.map((t) => t.name))]])]);
   }
   const unknown = tensors.filter((t) => t.key !== null && !keyOf.has(t.name));
   if (unknown.length > 0) throw new Error(`layoutPt: optimizer state "${(unknown[0] as CheckpointTensor).name}" without a run that names its optimizer`);

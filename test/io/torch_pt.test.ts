@@ -15,7 +15,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
+import { loadCheckpoint, runMetadata, saveCheckpoint, type RunState } from "../../src/dlrm/checkpoint.ts";
 import { readCheckpointIndex, readIndexedTensor, writeAllAt } from "../../src/dlrm/checkpoint_format.ts";
+import { readConfig } from "../../src/dlrm/config.ts";
+import { DLRM } from "../../src/dlrm/model.ts";
+import { makeOptimizer, optimizerSpec } from "../../src/optim/make.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
 import { OutDict, OutFloat, OutGlobal, OutPersistent, OutReduce, OutTuple, pickle, PyDict, PyTuple, unpickle, type OutValue, type PyValue } from "../../src/io/pickle.ts";
 import { readTorchSave, TorchTensor } from "../../src/io/torch_save.ts";
@@ -175,6 +179,28 @@ test("a .pt written by 2 workers equals the one written on 1, tensor for tensor"
     assert.equal([...i1.entries.keys()], [...i2.entries.keys()]);
     assert.ok(i1.entries.has("optimizer.state.emb_l.0.weight.momentum"), "row-wise state of a table");
     for (const name of i1.entries.keys()) assert.equal(Array.from(toFloat32(readIndexedTensor(i2, name), name)), Array.from(toFloat32(readIndexedTensor(i1, name), name)), name);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("per-table weight decay: one param group per run of equal decay, numbered in state_dict order, read back to the same state", async () => {
+  const t = tempDir();
+  try {
+    const config = readConfig(CONFIG);
+    const model = new DLRM(config, 1);
+    const spec = optimizerSpec("adagrad", 0.05, { weightDecay: { "emb_l.0.weight": 0.01, "emb_l.1.weight": 0.01, "emb_l.2.weight": 0.02 } });
+    const optimizer = makeOptimizer(spec, model.namedParameters());
+    const run: RunState = { seed: 1, step: 0, plannedSteps: 0, orderRng: null, batchSize: 4, shuffle: false, optimizer: spec, schedule: null, interrupted: false, flags: {} };
+    const path = join(t.dir, "decay.pt");
+    await saveCheckpoint(path, model, runMetadata(config, run), optimizer, spec);
+    const opt = (readTorchSave(path).root as PyDict).map.get("opt_state_dict") as PyDict;
+    const groups = (opt.map.get("param_groups") as PyDict[]).map((g) => [g.map.get("weight_decay"), g.map.get("params")]);
+    assert.equal(groups, [[0.01, [0, 1]], [0.02, [2]], [0, [3, 4, 5, 6, 7, 8, 9, 10]]]);
+    const back = new DLRM(config, 2);
+    const again = makeOptimizer(spec, back.namedParameters());
+    loadCheckpoint(path, back, again, spec);
+    for (const [name, p] of model.namedParameters()) assert.equal(Array.from(back.namedParameters().find(([n]) => n === name)?.[1].data as Float32Array), Array.from(p.data as Float32Array), name);
   } finally {
     t.cleanup();
   }
