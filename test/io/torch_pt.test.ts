@@ -179,6 +179,16 @@ test("a .pt written by 2 workers equals the one written on 1, tensor for tensor"
     assert.equal([...i1.entries.keys()], [...i2.entries.keys()]);
     assert.ok(i1.entries.has("optimizer.state.emb_l.0.weight.momentum"), "row-wise state of a table");
     for (const name of i1.entries.keys()) assert.equal(Array.from(toFloat32(readIndexedTensor(i2, name), name)), Array.from(toFloat32(readIndexedTensor(i1, name), name)), name);
+    // the CRC-32 of every entry (computed after the ranks wrote their rows in place) is its bytes'
+    for (const path of [one, two]) {
+      const bytes = readFileSync(path);
+      const fd = openSync(path, "r");
+      try {
+        for (const e of readZipIndex(fd, path, bytes.length).values()) assert.is(e.crc32, crc32(bytes.subarray(e.dataStart, e.dataStart + e.size)), `${path}: ${e.name}`);
+      } finally {
+        closeSync(fd);
+      }
+    }
   } finally {
     t.cleanup();
   }
@@ -271,6 +281,14 @@ test("truncated archives, offsets past the end and storages of the wrong size ar
     const past = join(t.dir, "past.pt");
     archive(past, pickle(tensor(10, 8, [3])), { "0": new Uint8Array(40) });
     await refused(past, "elements [8, 11) are outside storage");
+
+    // a compressed entry (method 8, deflate), which torch.save never writes
+    const packed = join(t.dir, "packed.pt");
+    archive(packed, pickle(new OutDict([], true)));
+    const pb = readFileSync(packed);
+    pb.writeUInt16LE(8, pb.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 10);
+    writeFileSync(packed, pb);
+    await refused(packed, 'entry "a/data.pkl" is compressed (method 8)');
 
     // a legacy (non-zip) torch.save file
     const legacy = join(t.dir, "legacy.pt");
