@@ -30,7 +30,7 @@ import { predict } from "../train/trainer.ts";
 
 const PREDICT_FLAGS: FlagSpecs = {
   model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the one its tensor shapes give" },
-  checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required); several, comma-separated (an ensemble's members), average their probabilities" },
+  checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required; .pt/.pth: a torch.save file such as the reference's --save-model, else safetensors); several, comma-separated (an ensemble's members), average their probabilities" },
   data: { type: "string", placeholder: "batches.safetensors", help: "samples to score (required)" },
   out: { type: "string", placeholder: "preds.safetensors", help: "where to write `pred` F32 [N], in data order (required)" },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },

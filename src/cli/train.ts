@@ -12,8 +12,8 @@ import { availableParallelism } from "node:os";
 import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs, type ParsedFlags } from "./args.ts";
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
 import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
+import { readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
@@ -44,7 +44,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
   "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative line with this probability while reading, before numbering, in every day (the reference's; default 0)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
-  init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names); without --model, on generated data, its model (recorded, else read from its shapes)" },
+  init: { type: "string", placeholder: "ckpt.safetensors|.pt", help: "start from these parameters (reference state_dict names; .pt: a torch.save file, such as the reference's --save-model); without --model, on generated data, its model (recorded, else read from its shapes)" },
   resume: {
     type: "string",
     placeholder: "ckpt.safetensors",
@@ -53,7 +53,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   save: {
     type: "string",
     placeholder: "ckpt.safetensors",
-    help: "write the parameters, optimizer state and run position here at the end (atomically), also when interrupted; an ensemble's members go to <name>.member<k>.safetensors",
+    help: "write the parameters, optimizer state and run position here at the end (atomically), also when interrupted (.pt/.pth: the reference's --save-model dict, which its --load-model reads; else safetensors); an ensemble's members go to <name>.member<k>.<ext>",
   },
   "save-dtype": { type: "string", placeholder: "f32|f16|bf16", help: "dtype of the saved parameters (default f32); f16/bf16 round to nearest, ties to even, and halve the file; optimizer state stays f32" },
   ensemble: { type: "int", help: "train K models from seeds seed … seed+K-1 and evaluate their averaged probabilities (default 1, or the built-in model's)" },
@@ -119,7 +119,7 @@ interface Resume {
 
 /** The flags of a resumed run: the recorded ones as defaults; a run flag given with another value is an error. */
 function resumeFlags(f: ParsedFlags, path: string): { flags: ParsedFlags; resume: Resume } {
-  const metadata = readSafetensorsMetadata(path);
+  const metadata = readCheckpointMetadata(path);
   const run = readRunState(path, metadata);
   if (run === null) throw new UsageError(`train: --resume ${path}: the file records no run (no dlrm_run metadata): it is a model, not a run; start from it with --init`);
   const configText = metadata["dlrm_config"];
@@ -348,6 +348,8 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
             if (r.step !== p.steps || p.members > 1) io.stdout.write(`${JSON.stringify(line)}\n`);
           },
         });
+        const tail = result.losses.slice(-100);
+        const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
         if (save !== null) {
           const run: RunState = {
             seed: mSeed,
@@ -362,15 +364,16 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
             flags: p.runFlags,
           };
           const path = memberPath(save, k, p.members);
-          await executor.save(path, runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed) }), saveDtype);
+          // the training loss and test accuracy: the metrics a .pt keeps for the reference
+          const metrics = { train_loss: String(tailLoss), ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }) };
+          await executor.save(path, runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed), ...metrics }), saveDtype);
           if (result.interrupted) io.stderr.write(`dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`);
         }
         if (result.interrupted) {
           io.stdout.write(`${JSON.stringify({ event: "interrupted", step: result.position.step, ...memberNote })}\n`);
           return 130;
         }
-        const tail = result.losses.slice(-100);
-        trainLosses.push(tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length);
+        trainLosses.push(tailLoss);
         if (p.members === 1) single = result;
         else if (p.data.eval !== null) memberPreds.push(await executor.predict(p.data.eval, evalBatch(p)));
       } finally {

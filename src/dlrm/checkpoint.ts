@@ -1,5 +1,5 @@
-// Checkpoints: one safetensors file holding every parameter under the reference's
-// state_dict names, so a PyTorch DLRM saved with safetensors loads here and ours loads there;
+// Checkpoints: one safetensors or .pt file (src/dlrm/checkpoint_format.ts) holding every
+// parameter under the reference's state_dict names, so a PyTorch DLRM loads here and ours there;
 // the optimizer state under optimizer.state.<parameter>.<key> (src/optim/make.ts); and in the
 // metadata the model config (dlrm_config) and where the run stands (dlrm_run: seed, steps
 // done, data position, optimizer and schedule), so `dlrm train --resume` continues exactly.
@@ -7,8 +7,8 @@
 // even); optimizer state is always F32 (an Adagrad sum of squares soon passes F16's 65504).
 // Any float dtype reads back as float32.
 //
-// A checkpoint is written in pieces at positions the header fixes in advance
-// (layoutSafetensors): on one thread the pieces are whole tensors; in a hybrid run each rank
+// A checkpoint is written in pieces at positions its layout fixes in advance
+// (layoutCheckpoint): on one thread the pieces are whole tensors; in a hybrid run each rank
 // writes its own rows of its tables and of their optimizer state into the same temporary
 // file (src/parallel/rank.ts), and nobody ever holds the whole model. The file becomes
 // visible by a rename only when every piece is on disk.
@@ -21,7 +21,8 @@ import { randomBytes } from "node:crypto";
 import type { DLRMConfig } from "./config.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
 import { downcastToHalfs, saveDTypeSize, upcastHalfs, type SaveDType } from "../io/dtype.ts";
-import { layoutSafetensors, readSafetensorsIndex, readTensorBytes, type SafetensorsIndex } from "../io/safetensors.ts";
+import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
+import { readTensorBytes, type SafetensorsIndex } from "../io/safetensors.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec, type StateKey } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
@@ -144,7 +145,7 @@ export async function writeCheckpointFile(
   metadata: Record<string, string>,
   fill: (tmp: string, slots: ReadonlyMap<string, TensorSlot>) => Promise<void> | void,
 ): Promise<void> {
-  const layout = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), metadata);
+  const layout = layoutCheckpoint(path, tensors, metadata, readRunState(path, metadata));
   const dtypes = new Map(tensors.map((t) => [t.name, t.dtype]));
   const slots = new Map([...layout.offsets].map(([name, at]) => [name, { at, dtype: dtypes.get(name) as SaveDType }]));
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
@@ -160,11 +161,12 @@ export async function writeCheckpointFile(
   process.on("exit", removeTmp);
   try {
     fd = openSync(tmp, "wx");
-    for (let done = 0; done < layout.header.length; ) done += writeSync(fd, layout.header, done, layout.header.length - done, done);
+    for (const c of layout.chunks) writeAllAt(fd, c.bytes, c.at);
     closeSync(fd);
     fd = null;
     await fill(tmp, slots);
     fd = openSync(tmp, "r+");
+    layout.finish(fd);
     fsyncSync(fd);
     closeSync(fd);
     fd = null;
@@ -222,7 +224,7 @@ export async function saveCheckpoint(
  * parameter present with its exact shape, before anything is allocated or read.
  */
 export function openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null = null): SafetensorsIndex {
-  const index = readSafetensorsIndex(path);
+  const index = readCheckpointIndex(path);
   for (const t of checkpointTensors(config, optimizer)) {
     const e = index.entries.get(t.name);
     if (e === undefined) {

@@ -16,7 +16,7 @@
 // Glossary: E embedding dim, F tables, N = F + 1 interacting features, W top MLP input width.
 
 import { ConfigError, parseConfig, type DLRMConfig } from "./config.ts";
-import { readSafetensorsIndex } from "../io/safetensors.ts";
+import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { interactionWidth } from "../ops/interaction.ts";
 import { isStateTensorName } from "../optim/make.ts";
 import { formatShape } from "../tensor/shape.ts";
@@ -125,7 +125,7 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
 
 /** The config a checkpoint records (its dlrm_config metadata), else the one its shapes give; reads the header alone. */
 export function checkpointConfig(path: string): DLRMConfig {
-  const index = readSafetensorsIndex(path);
+  const index = readCheckpointIndex(path);
   const recorded = index.metadata["dlrm_config"];
   if (recorded === undefined) return inferConfig(new Map([...index.entries].map(([name, e]) => [name, e.shape])), path);
   let json: unknown;
