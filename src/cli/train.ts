@@ -13,7 +13,7 @@ import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFl
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
-import { readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
+import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
@@ -298,6 +298,9 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const save = getString(f, "save") ?? null;
   const saveDtype = oneOf("train", f, "save-dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType;
   if (given.has("save-dtype") && save === null) throw new UsageError("train: --save-dtype goes with --save");
+  if (saveDtype !== "F32" && save !== null && checkpointFormat(save) === "pt") {
+    throw new UsageError(`train: --save-dtype ${saveDtype.toLowerCase()} applies to .safetensors; a .pt checkpoint (${save}) is written in f32`);
+  }
   const p = await planRun(f, io, resume);
   if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
   if (resume !== null && resume.run.step > p.steps) throw new UsageError(`train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`);

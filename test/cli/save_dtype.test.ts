@@ -174,6 +174,9 @@ test("--save-dtype f16 of a value past 65504 is an error naming the file, tensor
     r = await runCli(["train", ...RUN, "--steps", "0", "--save-dtype", "f16"]);
     assert.is(r.code, 2);
     assert.match(r.stderr, /--save-dtype goes with --save/);
+    r = await runCli(["train", ...RUN, "--steps", "0", "--save", join(t.dir, "out.pt"), "--save-dtype", "bf16"]);
+    assert.is(r.code, 2);
+    assert.match(r.stderr, /--save-dtype bf16 applies to \.safetensors; a \.pt checkpoint .* is written in f32/);
   } finally {
     t.cleanup();
   }
