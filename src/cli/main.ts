@@ -3,13 +3,15 @@
 //   dlrm train      [--model config.json] [--data file|random|synthetic|criteo:…|movielens:…|synthetic-trace:…] ...
 //   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
+//   dlrm export     --checkpoint ckpt.safetensors [--model config.json] --out model.onnx [--bag-size L]
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs, type Io } from "./args.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
+import { checkpointConfig } from "./checkpoint_config.ts";
+import { runExport } from "./export.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -17,8 +19,7 @@ import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint } from "../dlrm/checkpoint.ts";
-import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
-import { defaultConfig } from "../dlrm/defaults.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { optimizerSpec } from "../optim/make.ts";
@@ -43,6 +44,7 @@ Usage:
   dlrm train [flags]                   train a model (dlrm train --help)
   dlrm predict [flags]                 write click probabilities for a batch file (dlrm predict --help)
   dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
+  dlrm export [flags]                  write a checkpoint's model as ONNX, for ONNX Runtime (dlrm export --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -56,27 +58,14 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
     if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
+    if (verb === "export") return runExport(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess or export; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
     if (process.env.DLRM_DEBUG) io.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
-}
-
-/** --model, else the config a `dlrm train --save` checkpoint records, else the built-in default. */
-function predictConfig(path: string | undefined, checkpoint: string): DLRMConfig {
-  if (path !== undefined) return readConfig(path);
-  const recorded = readSafetensorsMetadata(checkpoint)["dlrm_config"];
-  if (recorded === undefined) return defaultConfig();
-  let json: unknown;
-  try {
-    json = JSON.parse(recorded);
-  } catch {
-    throw new UsageError(`predict: ${checkpoint}: its dlrm_config metadata is not JSON; give --model`);
-  }
-  return parseConfig(json, `${checkpoint} (dlrm_config metadata)`);
 }
 
 async function runPredict(argv: readonly string[], io: Io): Promise<number> {
@@ -99,7 +88,7 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   const workers = positiveInt("predict", f, "workers", 1);
   const preds: Float32Array[] = [];
   for (const checkpoint of checkpoints) {
-    const config = predictConfig(getString(f, "model"), checkpoint);
+    const config = checkpointConfig("predict", getString(f, "model"), checkpoint);
     checkDataset(data, config, dataPath);
     preds.push(await predictWith(config, checkpoint, data, batchSize, workers));
   }
