@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { readmeBlocks } from "../helpers/readme.ts";
+import { readmeBlocks, shellCommands } from "../helpers/readme.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { tempDir } from "../helpers/cli.ts";
 
@@ -16,19 +16,10 @@ const root = new URL("../..", import.meta.url).pathname;
 const shared = join(root, "..", "shared");
 const golden = existsSync(join(shared, "golden", "small", "config.json"));
 
-/** The commands of a sh block: comment lines dropped, `\` continuations joined. */
-function commands(code: string): string[] {
-  return code
-    .replace(/\\\n\s*/g, "")
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"));
-}
-
 (golden ? test : test.skip)("README: the golden train and predict commands run as written", () => {
   const block = readmeBlocks("The `dlrm` command").find((b) => b.lang === "sh" && b.code.includes("golden"));
   assert.ok(block !== undefined, "README has the golden sh block");
-  const cmds = commands(block.code);
+  const cmds = shellCommands(block.code);
   assert.is(cmds.length, 2);
   const { dir, cleanup } = tempDir();
   try {

@@ -82,6 +82,15 @@ async function checkAgainstPredict(dir: string, checkpoint: string, model: strin
   }
 }
 
+/** A model's config file and a checkpoint of its initial parameters for seed, in dir. */
+async function modelFiles(dir: string, config: DLRMConfig, seed: number, checkpointName = "ckpt.safetensors"): Promise<{ model: string; checkpoint: string }> {
+  const model = join(dir, "model.json");
+  writeFileSync(model, JSON.stringify(config));
+  const checkpoint = join(dir, checkpointName);
+  await saveCheckpoint(checkpoint, new DLRM(config, seed));
+  return { model, checkpoint };
+}
+
 test("golden cases: ONNX Runtime on the export = dlrm predict (and PyTorch's pred.0)", async () => {
   for (const name of goldenCases()) {
     const t = tempDir();
@@ -114,10 +123,7 @@ for (const [interaction, self] of [["dot", false], ["dot", true], ["cat", false]
     const t = tempDir();
     try {
       const config = kaggleConfig(interaction, self);
-      const model = join(t.dir, "model.json");
-      writeFileSync(model, JSON.stringify(config));
-      const checkpoint = join(t.dir, "ckpt.safetensors");
-      await saveCheckpoint(checkpoint, new DLRM(config, 7));
+      const { model, checkpoint } = await modelFiles(t.dir, config, 7);
       for (const [bagSize, k] of [[1, 1], [null, 4]] as const) {
         const dataPath = join(t.dir, "data.safetensors");
         writeBatchFile(dataPath, randomDataset({ n: 60, denseFeatures: 13, tableSizes: config.table_sizes, numIndicesPerLookup: k, numIndicesPerLookupFixed: bagSize !== null, seed: 3 }));
@@ -154,11 +160,7 @@ test("per-sample weights and mean pooling, variable bags with empty ones and fix
   const t = tempDir();
   try {
     for (const [pooling, weights] of [["mean", false], ["sum", true], ["mean", true]] as const) {
-      const config = parseConfig({ ...SMALL, pooling, per_sample_weights: weights });
-      const model = join(t.dir, "model.json");
-      writeFileSync(model, JSON.stringify(config));
-      const checkpoint = join(t.dir, "ckpt.safetensors");
-      await saveCheckpoint(checkpoint, new DLRM(config, 11));
+      const { model, checkpoint } = await modelFiles(t.dir, parseConfig({ ...SMALL, pooling, per_sample_weights: weights }), 11);
       const dataPath = join(t.dir, "data.safetensors");
       const gen = (fixed: boolean): Dataset => randomDataset({ n: 30, denseFeatures: 3, tableSizes: SMALL.table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: fixed, seed: 5, perSampleWeights: weights });
       writeBatchFile(dataPath, withEmptyBags(gen(false)));
@@ -174,11 +176,7 @@ test("per-sample weights and mean pooling, variable bags with empty ones and fix
 test("--external-over: tables past it go to <out>.data at 4096-aligned offsets; ONNX Runtime reads them and predicts the same", async () => {
   const t = tempDir();
   try {
-    const config = parseConfig(SMALL);
-    const model = join(t.dir, "model.json");
-    writeFileSync(model, JSON.stringify(config));
-    const checkpoint = join(t.dir, "ckpt.safetensors");
-    await saveCheckpoint(checkpoint, new DLRM(config, 2));
+    const { model, checkpoint } = await modelFiles(t.dir, parseConfig(SMALL), 2);
     const dataPath = join(t.dir, "data.safetensors");
     writeBatchFile(dataPath, randomDataset({ n: 20, denseFeatures: 3, tableSizes: SMALL.table_sizes, numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 1 }));
     // Tables of 9·4·4 = 144, 480 and 80 bytes: over 100 are tables 0 and 1.
@@ -207,10 +205,7 @@ test("a checkpoint with features the export cannot express: a one-line error nam
   const t = tempDir();
   try {
     const config = parseConfig(SMALL);
-    const model = join(t.dir, "model.json");
-    writeFileSync(model, JSON.stringify(config));
-    const plain = join(t.dir, "plain.safetensors");
-    await saveCheckpoint(plain, new DLRM(config, 1));
+    const { model, checkpoint: plain } = await modelFiles(t.dir, config, 1, "plain.safetensors");
     const tensors = readSafetensors(plain).tensors;
     const out = join(t.dir, "model.onnx");
 
