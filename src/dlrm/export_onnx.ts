@@ -334,8 +334,15 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
   });
   if (model.length > PROTOBUF_LIMIT) throw new OnnxExportError(`the model would be ${model.length} bytes, past protobuf's 2 GiB limit`);
 
+  const writeOrSay = (path: string, fill: Parameters<typeof writeFileAtomically>[1]): number => {
+    try {
+      return writeFileAtomically(path, fill);
+    } catch (e) {
+      throw new OnnxExportError(`${path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
   if (externalPieces.length > 0) {
-    writeFileAtomically(dataPath, (write) => {
+    writeOrSay(dataPath, (write) => {
       let at = 0;
       for (const p of externalPieces) {
         if (p.at > at) write(new Uint8Array(p.at - at)); // alignment padding
@@ -344,7 +351,7 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
       }
     });
   }
-  const modelBytes = writeFileAtomically(out, (write) => model.emit(write));
+  const modelBytes = writeOrSay(out, (write) => model.emit(write));
   return {
     modelBytes,
     external: externalPieces.length === 0 ? null : { path: dataPath, tables: [...external].sort((a, b) => a - b), bytes: dataBytes },

@@ -239,7 +239,7 @@ test("a checkpoint with features the export cannot express: a one-line error nam
   }
 });
 
-test("dlrm export usage errors exit 2 with the flag named", async () => {
+test("dlrm export: usage errors exit 2 with the flag named; an output it cannot write exits 1 naming it", async () => {
   const t = tempDir();
   try {
     const ckpt = join(t.dir, "ckpt.safetensors");
@@ -255,6 +255,12 @@ test("dlrm export usage errors exit 2 with the flag named", async () => {
       assert.is(r.code, 2, args.join(" "));
       assert.match(r.stderr, message);
     }
+    // An output folder that does not exist: one line naming the output, no temporary file left.
+    const { model, checkpoint } = await modelFiles(t.dir, parseConfig(SMALL), 1);
+    const missing = join(t.dir, "no-such-folder", "m.onnx");
+    const r = await runCli(["export", "--checkpoint", checkpoint, "--model", model, "--out", missing]);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^dlrm: export: ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: cannot write: ENOENT.*\n$`));
     const help = await runCli(["export", "--help"]);
     assert.is(help.code, 0);
     assert.match(help.stdout, /--bag-size <L>/);
