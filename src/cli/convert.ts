@@ -17,7 +17,7 @@ import { getBool, getString, helpText, oneOf, parseArgs, UsageError, type FlagSp
 import type { Io } from "./args.ts";
 import { openCheckpoint, readPiece, writeCheckpointFile, writePieces, type CheckpointTensor } from "../dlrm/checkpoint.ts";
 import { readConfig, type DLRMConfig } from "../dlrm/config.ts";
-import { checkpointConfig } from "../dlrm/infer_config.ts";
+import { checkpointConfig } from "./checkpoint_config.ts";
 import { parameterSpecs } from "../dlrm/model.ts";
 import {
   defaultTableNames,
@@ -87,7 +87,7 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
   if (modelPath !== undefined && from === "torchrec") throw new UsageError("convert: --model describes a reference-named input; a TorchRec file's model is read from its shapes");
   const plan =
     from === "reference"
-      ? fromReference(index, to, modelPath === undefined ? checkpointConfig(input) : readConfig(modelPath), tableNames, dtype)
+      ? fromReference(index, to, checkpointConfig(modelPath, input), tableNames, dtype)
       : fromTorchrec(index, to, tableNames, dtype);
   await writeConversion(index, output, plan);
   io.stderr.write(`dlrm convert: ${input} (${from} names) -> ${output} (${to} names, ${plan.copies.length} tensors)${plan.notes.map((n) => `; ${n}`).join("")}\n`);

@@ -4,6 +4,7 @@
 //   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
 //   dlrm convert    in.safetensors out.safetensors --to reference|torchrec [--dtype f32|f16|bf16]
+//   dlrm export     --checkpoint ckpt.safetensors [--model config.json] --out model.onnx [--bag-size L]
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
@@ -11,6 +12,8 @@
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs, type Io } from "./args.ts";
 import { runConvert } from "./convert.ts";
+import { checkpointConfig } from "./checkpoint_config.ts";
+import { runExport } from "./export.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -18,8 +21,7 @@ import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint } from "../dlrm/checkpoint.ts";
-import { readConfig, type DLRMConfig } from "../dlrm/config.ts";
-import { checkpointConfig } from "../dlrm/infer_config.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { optimizerSpec } from "../optim/make.ts";
@@ -46,6 +48,7 @@ Usage:
   dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
   dlrm convert <in> <out> --to reference|torchrec
                                        rename a checkpoint to TorchRec's DLRM names and back, or change its dtype (dlrm convert --help)
+  dlrm export [flags]                  write a checkpoint's model as ONNX, for ONNX Runtime (dlrm export --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -60,18 +63,14 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
     if (verb === "convert") return await runConvert(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess or convert; see dlrm --help)`);
+    if (verb === "export") return runExport(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess, convert or export; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
     if (process.env.DLRM_DEBUG) io.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
-}
-
-/** --model, else the config the checkpoint records, else the one its tensor shapes give (src/dlrm/infer_config.ts). */
-function predictConfig(path: string | undefined, checkpoint: string): DLRMConfig {
-  return path !== undefined ? readConfig(path) : checkpointConfig(checkpoint);
 }
 
 async function runPredict(argv: readonly string[], io: Io): Promise<number> {
@@ -94,7 +93,7 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   const workers = positiveInt("predict", f, "workers", 1);
   const preds: Float32Array[] = [];
   for (const checkpoint of checkpoints) {
-    const config = predictConfig(getString(f, "model"), checkpoint);
+    const config = checkpointConfig(getString(f, "model"), checkpoint);
     checkDataset(data, config, dataPath);
     preds.push(await predictWith(config, checkpoint, data, batchSize, workers));
   }

@@ -12,9 +12,8 @@
 // Every length read from a file is checked against the file's size before anything is
 // allocated from it, so a malformed or hostile file costs at most its own size in memory.
 
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { writeFileAtomically } from "./atomic_file.ts";
 import { halfsToFloat32 } from "./dtype.ts";
 
 export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I32" | "I64";
@@ -310,43 +309,20 @@ export function serializeSafetensors(
   return out;
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-}
-
-/** Writes a safetensors file atomically: everything is checked first, then written to a
- *  temp file in the same folder and renamed over `path`; on failure the temp file is
- *  removed and an existing `path` is left as it was. */
+/** Writes a safetensors file atomically (src/io/atomic_file.ts): everything is checked
+ *  first, then written; on failure an existing `path` is left as it was. */
 export function writeSafetensors(
   path: string,
   tensors: Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>,
   metadata?: Record<string, string>,
 ): void {
   const p = plan(path, tensors, metadata);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  let fd: number | null = null;
   try {
-    fd = openSync(tmp, "wx");
-    writeAll(fd, p.header);
-    for (const c of p.chunks) writeAll(fd, c);
-    fsyncSync(fd); // the bytes reach the disk before the rename makes them visible
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
+    writeFileAtomically(path, (write) => {
+      write(p.header);
+      for (const c of p.chunks) write(c);
+    });
   } catch (e) {
-    if (fd !== null) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already failing; the original error is the one to report
-      }
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temp file was never created
-    }
     throw new SafetensorsError(`${path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
   }
 }

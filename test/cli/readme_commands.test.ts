@@ -7,24 +7,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { readmeBlocks } from "../helpers/readme.ts";
+import { readmeBlocks, shellCommands } from "../helpers/readme.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { tempDir } from "../helpers/cli.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const shared = join(root, "..", "shared");
 const golden = existsSync(join(shared, "golden", "small", "config.json"));
-
-/** The commands of a sh block: comment lines dropped, `\` continuations joined. */
-function commands(code: string): string[] {
-  return code
-    .replace(/\\\n\s*/g, "")
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"));
-}
 
 /** Run a README block's `npm run -s dlrm -- …` commands in cwd, through the bin. */
 function runBlock(cmds: string[], cwd: string): void {
@@ -36,13 +27,15 @@ function runBlock(cmds: string[], cwd: string): void {
   }
 }
 
-(golden ? test : test.skip)("README: the golden train and predict commands run as written, then the convert commands on their checkpoint", () => {
+(golden ? test : test.skip)("README: the golden train and predict commands run as written, then the convert and export commands on their checkpoint", () => {
   const blocks = readmeBlocks("The `dlrm` command").filter((b) => b.lang === "sh");
   const block = blocks.find((b) => b.code.includes("golden"));
   const convert = blocks.find((b) => b.code.includes("dlrm -- convert"));
+  const exportBlock = blocks.find((b) => b.code.includes("dlrm -- export"));
   assert.ok(block !== undefined, "README has the golden sh block");
   assert.ok(convert !== undefined, "README has the convert sh block");
-  const cmds = commands(block.code);
+  assert.ok(exportBlock !== undefined, "README has the export sh block");
+  const cmds = shellCommands(block.code);
   assert.is(cmds.length, 2);
   const { dir, cleanup } = tempDir();
   try {
@@ -53,13 +46,15 @@ function runBlock(cmds: string[], cwd: string): void {
     assert.ok(existsSync(join(cwd, "run.jsonl")) && existsSync(join(cwd, "ckpt.safetensors")));
     const pred = readSafetensors(join(cwd, "preds.safetensors")).tensors.get("pred");
     assert.ok(pred !== undefined && pred.shape.length === 1 && (pred.shape[0] as number) > 0);
-    runBlock(commands(convert.code), cwd);
+    runBlock(shellCommands(convert.code), cwd);
     assert.ok(readSafetensors(join(cwd, "torchrec.safetensors")).tensors.has("over_arch.model.1.weight"), "TorchRec's names");
     const back = readSafetensors(join(cwd, "back.safetensors")).tensors;
     for (const [name, t] of readSafetensors(join(cwd, "ckpt.safetensors")).tensors) {
       if (name.startsWith("optimizer.")) continue;
       assert.equal(Array.from(back.get(name)?.data as Float32Array), Array.from(t.data as Float32Array), `${name}: the same parameters`);
     }
+    runBlock(shellCommands(exportBlock.code), cwd);
+    assert.ok(statSync(join(cwd, "model.onnx")).size > 0, "dlrm export wrote model.onnx");
   } finally {
     cleanup();
   }
