@@ -5,7 +5,19 @@
 // root in reverse topological order (found iteratively, so a graph of any depth works),
 // hands each node the gradient of its output, and each closure *adds* (+=) into its
 // inputs' gradients. Afterwards the graph is released: nodes drop their inputs and
-// closures, and non-leaf gradients are freed, so memory does not grow across steps.
+// closures, and non-leaf gradients are freed, so memory does not grow across steps
+// (unless backward is asked to retain the graph, as PyTorch's retain_graph).
+//
+// Two ways a backward could silently give a wrong gradient are errors instead:
+//   released graph  a second backward() through part of a graph an earlier one released
+//                   (two losses sharing a subgraph) would stop where the nodes are gone;
+//   modified input  an op's backward reads its inputs' (and its output's) values as they
+//                   are now: written in place after the op ran, they are not the values the
+//                   forward used. Every in-place write through the library stamps the tensor
+//                   with the next tick of one clock (Tensor.markModified, PyTorch's
+//                   _version); a node remembers the clock when it was recorded, and backward
+//                   refuses a node any of whose tensors carries a later stamp. One number per
+//                   node, no allocation.
 
 import { allocFloat } from "../tensor/storage.ts";
 import { formatShape, OpError } from "../tensor/shape.ts";
@@ -16,9 +28,17 @@ export interface Node {
   readonly inputs: readonly Tensor[];
   /** Receives d(root)/d(output) and adds d(root)/d(input) into each input's gradient. */
   readonly backward: (gradOut: FloatArray) => void;
+  /** The write clock when the op ran: a tensor of the node stamped later was modified since. */
+  readonly recordedAt: number;
 }
 
 let gradEnabled = true;
+let writeClock = 0;
+
+/** The stamp of a new in-place write: later than every stamp and every node's recordedAt. */
+export function nextWriteStamp(): number {
+  return ++writeClock;
+}
 
 /** Whether ops record the graph now (false inside noGrad). */
 export function isGradEnabled(): boolean {
@@ -44,15 +64,20 @@ export function record(op: string, out: Tensor, inputs: readonly Tensor[], backw
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   out.fromOp = op;
-  out.node = { op, inputs, backward };
+  out.node = { op, inputs, backward, recordedAt: writeClock };
   return out;
+}
+
+export interface BackwardOptions {
+  /** Keep the graph (nodes and closures) for another backward() through it; non-leaf gradients are still freed. */
+  retainGraph?: boolean;
 }
 
 /**
  * Compute gradients of root with respect to every leaf that requires them.
  * A non-scalar root needs an explicit upstream gradient of its own size.
  */
-export function backward(root: Tensor, gradient?: Tensor | FloatArray): void {
+export function backward(root: Tensor, gradient?: Tensor | FloatArray, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) {
     throw new OpError("backward", `the tensor ${formatShape(root.shape)} does not require a gradient (no input of its graph has requiresGrad)`);
   }
@@ -73,6 +98,10 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray): void {
   }
 
   const order = topologicalOrder(root);
+  checkGraph(order);
+  // A non-leaf that keeps its gradient across backward calls (retainGrad + retainGraph)
+  // must not pass the earlier calls' share on again: it starts from zero, gets it back after.
+  const kept = retainedGrads(order);
   const g = denseGrad(root);
   for (let i = 0; i < g.length; i++) g[i] += seed[i] as number;
 
@@ -84,12 +113,58 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray): void {
     if (t.grad !== null) node.backward(t.grad);
   }
 
-  // Release the graph.
+  if (kept !== null) {
+    for (const [t, prev] of kept) {
+      const now = denseGrad(t);
+      for (let i = 0; i < now.length; i++) now[i] += prev[i] as number;
+    }
+  }
+
+  // Release the graph (or only the non-leaf gradients, when it is retained).
+  const retain = opts.retainGraph ?? false;
   for (const t of order) {
     if (t.node === null) continue;
-    t.node = null;
+    if (!retain) t.node = null;
     if (!t.retainsGrad) t.grad = null;
   }
+}
+
+/** Refuse a graph that part of an earlier backward released, or whose values changed since the forward. */
+function checkGraph(order: readonly Tensor[]): void {
+  for (const t of order) {
+    const node = t.node;
+    if (node === null) {
+      if (t.isLeaf) continue;
+      throw new OpError(
+        "backward",
+        `the ${t.fromOp} result ${formatShape(t.shape)} in this graph was released by an earlier backward() (two losses sharing a subgraph?); pass { retainGraph: true } to the earlier backward() to run backward through it again`,
+      );
+    }
+    if (t.version > node.recordedAt) {
+      throw new OpError("backward", `the output ${formatShape(t.shape)} of ${node.op} was modified in place after ${node.op} ran; its backward would use the new values`);
+    }
+    for (let i = 0; i < node.inputs.length; i++) {
+      const x = node.inputs[i] as Tensor;
+      if (x.version > node.recordedAt) {
+        const what = x.isLeaf ? "a leaf" : `the ${x.fromOp} result`;
+        throw new OpError(
+          "backward",
+          `input ${i} of ${node.op} (${what} ${formatShape(x.shape)}) was modified in place after ${node.op} used it; its backward would use the new values`,
+        );
+      }
+    }
+  }
+}
+
+/** The gradients non-leaves of order already hold (retainGrad), detached so this call starts from zero; null when none. */
+function retainedGrads(order: readonly Tensor[]): [Tensor, FloatArray][] | null {
+  let kept: [Tensor, FloatArray][] | null = null;
+  for (const t of order) {
+    if (t.isLeaf || t.grad === null) continue;
+    (kept ??= []).push([t, t.grad]);
+    t.grad = null;
+  }
+  return kept;
 }
 
 /** Tensors reachable from root, each after all of its inputs (iterative DFS). */

@@ -26,7 +26,7 @@ import { checkIndex, checkRank, checkTensor, commonDType, output } from "./commo
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const op = "reshape";
   checkTensor(op, "x", x);
-  const out = new Tensor(x.data, resolveShape(op, x, shape)); // (shape)
+  const out = new Tensor(x.data, resolveShape(op, x, shape), false, x); // (shape), a view of x
   return record(op, out, [x], (g) => {
     addInto(gradOf(x), g); // y[n] = x[n] in flat order ⇒ dx = dy
   });
