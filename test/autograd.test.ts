@@ -3,7 +3,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { accumulateRows, isGradEnabled, noGrad } from "../src/autograd/tape.ts";
+import { accumulateRows } from "../src/autograd/grad.ts";
+import { isGradEnabled, noGrad } from "../src/autograd/tape.ts";
 import { denseGradient, gradcheck } from "../src/autograd/gradcheck.ts";
 import { add, mul, relu, sigmoid, tanh } from "../src/ops/elementwise.ts";
 import { sum } from "../src/ops/reduce.ts";

@@ -4,7 +4,7 @@
 // result remembers its inputs and a backward closure. backward() walks the graph from the
 // root in reverse topological order (found iteratively, so a graph of any depth works),
 // hands each node the gradient of its output, and each closure *adds* (+=) into its
-// inputs' gradients. Afterwards the graph is released: nodes drop their inputs and
+// inputs' gradients (the buffers and their rule: grad.ts). Afterwards the graph is released: nodes drop their inputs and
 // closures, and non-leaf gradients are freed, so memory does not grow across steps
 // (unless backward is asked to retain the graph, as PyTorch's retain_graph).
 //
@@ -19,9 +19,9 @@
 //                   refuses a node any of whose tensors carries a later stamp. One number per
 //                   node, no allocation.
 
-import { allocFloat } from "../tensor/storage.ts";
 import { formatShape, OpError } from "../tensor/shape.ts";
-import type { FloatArray, RowSparseGrad, Tensor } from "../tensor/tensor.ts";
+import type { FloatArray, Tensor } from "../tensor/tensor.ts";
+import { gradOf } from "./grad.ts";
 
 export interface Node {
   readonly op: string;
@@ -102,7 +102,7 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray, opts: Bac
   // A non-leaf that keeps its gradient across backward calls (retainGrad + retainGraph)
   // must not pass the earlier calls' share on again: it starts from zero, gets it back after.
   const kept = retainedGrads(order);
-  const g = denseGrad(root);
+  const g = gradOf(root);
   for (let i = 0; i < g.length; i++) g[i] += seed[i] as number;
 
   // Reverse topological order: every consumer of t runs before t itself.
@@ -115,7 +115,7 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray, opts: Bac
 
   if (kept !== null) {
     for (const [t, prev] of kept) {
-      const now = denseGrad(t);
+      const now = gradOf(t);
       for (let i = 0; i < now.length; i++) now[i] += prev[i] as number;
     }
   }
@@ -187,78 +187,4 @@ function topologicalOrder(root: Tensor): Tensor[] {
     }
   }
   return order;
-}
-
-function denseGrad(t: Tensor): FloatArray {
-  if (t.grad === null) t.grad = allocFloat(t.dtype, t.size);
-  return t.grad;
-}
-
-/**
- * Add a row-sparse gradient into t: rows `ids` (any order, repeats allowed) of a
- * (rows, cols) table receive `values` (ids.length, cols). A leaf keeps it sparse in
- * t.rowGrad (merged, ids unique and ascending); a non-leaf gets it added into its dense
- * gradient so that the ops before it see an ordinary gradient.
- */
-export function accumulateRows(t: Tensor, ids: Int32Array, values: FloatArray, cols: number): void {
-  if (!t.requiresGrad) return;
-  if (!t.isLeaf) {
-    const g = denseGrad(t);
-    for (let i = 0; i < ids.length; i++) {
-      const dst = (ids[i] as number) * cols;
-      const src = i * cols;
-      for (let c = 0; c < cols; c++) g[dst + c] += values[src + c] as number;
-    }
-    return;
-  }
-  const rows = cols === 0 ? 0 : t.size / cols;
-  t.rowGrad = mergeRows(t.rowGrad, ids, values, rows, cols, t.dtype === "float64");
-}
-
-/** Sum rows with equal ids, together with an existing row-sparse gradient. */
-export function mergeRows(
-  prev: RowSparseGrad | null,
-  ids: Int32Array,
-  values: FloatArray,
-  rows: number,
-  cols: number,
-  f64: boolean,
-): RowSparseGrad {
-  if (prev === null && strictlyAscending(ids)) {
-    // Already merged (embeddingBag's backward hands over unique ascending ids): keep as is.
-    return { ids, values, rows, cols };
-  }
-  const allIds = prev === null ? ids : concatInt32(prev.ids, ids);
-  // Sort positions by id (stable), then sum runs of equal ids.
-  const pos = new Int32Array(allIds.length);
-  for (let i = 0; i < pos.length; i++) pos[i] = i;
-  pos.sort((a, b) => (allIds[a] as number) - (allIds[b] as number) || a - b);
-  let unique = 0;
-  for (let i = 0; i < pos.length; i++) {
-    if (i === 0 || allIds[pos[i] as number] !== allIds[pos[i - 1] as number]) unique++;
-  }
-  const outIds = new Int32Array(unique);
-  const out = f64 ? new Float64Array(unique * cols) : new Float32Array(unique * cols);
-  const nPrev = prev === null ? 0 : prev.ids.length;
-  let u = -1;
-  for (let i = 0; i < pos.length; i++) {
-    const p = pos[i] as number;
-    if (i === 0 || allIds[p] !== allIds[pos[i - 1] as number]) outIds[++u] = allIds[p] as number;
-    const src = p < nPrev ? (prev as RowSparseGrad).values : values;
-    const off = (p < nPrev ? p : p - nPrev) * cols;
-    for (let c = 0; c < cols; c++) out[u * cols + c] += src[off + c] as number;
-  }
-  return { ids: outIds, values: out, rows, cols };
-}
-
-function strictlyAscending(ids: Int32Array): boolean {
-  for (let i = 1; i < ids.length; i++) if ((ids[i] as number) <= (ids[i - 1] as number)) return false;
-  return true;
-}
-
-function concatInt32(a: Int32Array, b: Int32Array): Int32Array {
-  const out = new Int32Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -11,11 +11,12 @@
 // Glossary: R rows in the table, E embedding dim (row length), B bags (samples),
 // L lookups in all bags together, U unique rows touched.
 
-import { accumulateRows, record } from "../autograd/tape.ts";
+import { accumulateRows, gradOf } from "../autograd/grad.ts";
+import { record } from "../autograd/tape.ts";
 import { kernels, POOL_MEAN, POOL_SUM } from "../kernels/index.ts";
 import { allocFloat } from "../tensor/storage.ts";
 import { OpError, shapeError } from "../tensor/shape.ts";
-import { gradOf, type IndexTensor, type Tensor } from "../tensor/tensor.ts";
+import type { IndexTensor, Tensor } from "../tensor/tensor.ts";
 import { checkIndex, checkRank, checkTensor, commonDType, output } from "./common.ts";
 
 const OP = "embeddingBag";

@@ -8,9 +8,10 @@
 // contiguous tensor as an (O, A, I) block: O ("outer") the product of the dims before the
 // axis, A the axis' size, I ("inner") the product of the dims after it. L ids in an index.
 
-import { accumulateRows, record } from "../autograd/tape.ts";
+import { accumulateRows, addInto, gradOf } from "../autograd/grad.ts";
+import { record } from "../autograd/tape.ts";
 import { normAxis, OpError, shapeError, sizeOf, stridesOf, type Shape } from "../tensor/shape.ts";
-import { addInto, gradOf, Tensor, type IndexTensor } from "../tensor/tensor.ts";
+import { Tensor, type IndexTensor } from "../tensor/tensor.ts";
 import { checkIndex, checkRank, checkTensor, commonDType, output } from "./common.ts";
 
 // ---------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@
 //              kernels use it with no copy; with the reference kernels it is one plain
 //              ArrayBuffer. Either way a steady-state step allocates no storage at all.
 //              Pieces are zero-filled (fill_zero, a memset), except those an op writes in
-//              full: allocFloatUninit for outputs, gradForWrite for a gradient buffer its
-//              first writer fills instead of adding into zeros.
+//              full: allocFloatUninit for outputs and for a gradient buffer its first
+//              writer fills instead of adding into zeros (gradForWrite, autograd/grad.ts).
 //   transient  a plain Float32Array on the JS heap: everything else (tests, evaluation,
 //              batches). The wasm kernels stage it (copy into the memory's scratch area and
 //              back).
@@ -72,19 +72,6 @@ export function allocFloat(dtype: DType, n: number): FloatArray {
 export function allocFloatUninit(dtype: DType, n: number): FloatArray {
   if (dtype === "float32" && arenaDepth > 0 && residentDepth === 0 && n > 0) return theArena().take(n);
   return allocFloat(dtype, n);
-}
-
-/**
- * t's dense gradient for a backward closure that can either write it or add into it. When t
- * has no gradient yet, a new buffer is attached without its zero fill and `fresh` is true:
- * the caller must then write every element (β = 0 in a GEMM) — the same result as adding
- * into zeros, one pass over memory fewer. Otherwise the existing buffer, `fresh` false, and
- * the caller adds into it as usual.
- */
-export function gradForWrite(t: Tensor): { g: FloatArray; fresh: boolean } {
-  if (t.grad !== null) return { g: t.grad, fresh: false };
-  t.grad = allocFloatUninit(t.dtype, t.size);
-  return { g: t.grad, fresh: true };
 }
 
 /** Bytes of float storage allocated on the JS heap so far (transient arrays; not resident, not arena). */

@@ -5,6 +5,7 @@
 // float64 exists for checking: gradcheck runs a function in float64 so that central
 // differences are accurate. Models and kernels use float32.
 
+import { addInto, gradOf } from "../autograd/grad.ts";
 import { backward as runBackward, nextWriteStamp, record, type BackwardOptions, type Node } from "../autograd/tape.ts";
 import { allocFloat } from "./storage.ts";
 import { defaultRng, type Rng } from "./rng.ts";
@@ -278,20 +279,6 @@ export function toDType(t: Tensor, dtype: DType): Tensor {
   const out = empty(t.shape, { dtype });
   out.data.set(t.data);
   return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// Gradient buffers (used by ops' backward closures)
-
-/** t's dense gradient buffer, allocated as zeros on first use. Backward code adds into it. */
-export function gradOf(t: Tensor): FloatArray {
-  if (t.grad === null) t.grad = allocFloat(t.dtype, t.size);
-  return t.grad;
-}
-
-/** dst += src, elementwise. */
-export function addInto(dst: FloatArray, src: FloatArray): void {
-  for (let i = 0; i < dst.length; i++) dst[i] += src[i] as number;
 }
 
 // ---------------------------------------------------------------------------------------
