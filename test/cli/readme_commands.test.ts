@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { readmeBlocks } from "../helpers/readme.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { tempDir } from "../helpers/cli.ts";
+import { GOLDEN, SHARED } from "../helpers/golden.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const shared = join(root, "..", "shared");
-const golden = existsSync(join(shared, "golden", "small", "config.json"));
+const golden = existsSync(join(GOLDEN, "small", "config.json"));
 
 /** The commands of a sh block: comment lines dropped, `\` continuations joined. */
 function commands(code: string): string[] {
@@ -32,7 +32,7 @@ function commands(code: string): string[] {
   assert.is(cmds.length, 2);
   const { dir, cleanup } = tempDir();
   try {
-    symlinkSync(shared, join(dir, "shared"));
+    symlinkSync(SHARED, join(dir, "shared"));
     const cwd = join(dir, "checkout");
     mkdirSync(cwd);
     for (const cmd of cmds) {
