@@ -14,7 +14,7 @@
 // (β = 1, accumulate on) only into an existing buffer. A closure that cannot write every
 // element in one pass uses gradOf.
 
-import { allocFloat, allocFloatUninit } from "../tensor/storage.ts";
+import { allocFloat, allocFloatUninit, allocInt32 } from "../tensor/storage.ts";
 import type { FloatArray, RowSparseGrad, Tensor } from "../tensor/tensor.ts";
 
 /** t's dense gradient, created zero-filled if t has none: add into it. */
@@ -75,15 +75,15 @@ export function mergeRows(
   }
   const allIds = prev === null ? ids : concatInt32(prev.ids, ids);
   // Sort positions by id (stable), then sum runs of equal ids.
-  const pos = new Int32Array(allIds.length);
+  const pos = allocInt32(allIds.length);
   for (let i = 0; i < pos.length; i++) pos[i] = i;
   pos.sort((a, b) => (allIds[a] as number) - (allIds[b] as number) || a - b);
   let unique = 0;
   for (let i = 0; i < pos.length; i++) {
     if (i === 0 || allIds[pos[i] as number] !== allIds[pos[i - 1] as number]) unique++;
   }
-  const outIds = new Int32Array(unique);
-  const out = f64 ? new Float64Array(unique * cols) : new Float32Array(unique * cols);
+  const outIds = allocInt32(unique);
+  const out = allocFloat(f64 ? "float64" : "float32", unique * cols);
   const nPrev = prev === null ? 0 : prev.ids.length;
   let u = -1;
   for (let i = 0; i < pos.length; i++) {
@@ -102,7 +102,7 @@ function strictlyAscending(ids: Int32Array): boolean {
 }
 
 function concatInt32(a: Int32Array, b: Int32Array): Int32Array {
-  const out = new Int32Array(a.length + b.length);
+  const out = allocInt32(a.length + b.length);
   out.set(a, 0);
   out.set(b, a.length);
   return out;

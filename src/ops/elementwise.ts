@@ -21,7 +21,7 @@ import { gradForWrite, gradOf } from "../autograd/grad.ts";
 import { record } from "../autograd/tape.ts";
 import { kernels } from "../kernels/index.ts";
 import { broadcastShapes, OpError, sizeOf, stridesOf, type Shape } from "../tensor/shape.ts";
-import { allocFloatUninit } from "../tensor/storage.ts";
+import { allocFloatUninit, allocInt32 } from "../tensor/storage.ts";
 import { scalar, Tensor } from "../tensor/tensor.ts";
 import { checkTensor, commonDType, output } from "./common.ts";
 
@@ -41,7 +41,7 @@ export function broadcastIndex(shape: Shape, from: Shape): Int32Array {
     step[d] = d < lead || from[d - lead] === 1 ? 0 : fromStrides[d - lead];
   }
   const N = sizeOf(shape);
-  const map = new Int32Array(N); // (N,)
+  const map = allocInt32(N); // (N,)
   const idx = new Array<number>(R).fill(0); // multi-index of output element n
   let f = 0; // flat index into from of output element n
   for (let n = 0; n < N; n++) {

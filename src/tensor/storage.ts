@@ -10,7 +10,9 @@
 //              (activations, their gradients, the step's parameter gradients). Made inside
 //              withStepArena(). With the wasm kernels the arena lives in wasm memory, so the
 //              kernels use it with no copy; with the reference kernels it is one plain
-//              ArrayBuffer. Either way a steady-state step allocates no storage at all.
+//              ArrayBuffer. Either way a steady-state step allocates no storage at all:
+//              its index arrays (allocInt32: bag offsets, unique rows, slots) come from
+//              the arena too.
 //              Pieces are zero-filled (fill_zero, a memset), except those an op writes in
 //              full: allocFloatUninit for outputs and for a gradient buffer its first
 //              writer fills instead of adding into zeros (gradForWrite, autograd/grad.ts).
@@ -72,6 +74,19 @@ export function allocFloat(dtype: DType, n: number): FloatArray {
 export function allocFloatUninit(dtype: DType, n: number): FloatArray {
   if (dtype === "float32" && arenaDepth > 0 && residentDepth === 0 && n > 0) return theArena().take(n);
   return allocFloat(dtype, n);
+}
+
+/**
+ * A zero-filled Int32Array of n elements (row ids, bag offsets, slots): from the step arena
+ * inside withStepArena (as a view on its float32 memory), else a plain array.
+ */
+export function allocInt32(n: number): Int32Array {
+  if (arenaDepth > 0 && residentDepth === 0 && n > 0) {
+    const a = theArena().take(n);
+    kernels.fill_zero(n, a, 0); // zero bits are the int32 0
+    return new Int32Array(a.buffer, a.byteOffset, n);
+  }
+  return new Int32Array(n);
 }
 
 /** Bytes of float storage allocated on the JS heap so far (transient arrays; not resident, not arena). */
