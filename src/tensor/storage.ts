@@ -37,9 +37,11 @@
 // memory cannot hold throws WasmMemoryError naming the requested size; allocFloatLike falls
 // back to transient storage instead, since its callers cannot know the memory is full.
 // Under DLRM_KERNELS=js nothing is resident (the reference kernels need no residency).
+// With DLRM_DEBUG_MEMORY=1 (src/kernels/memory.ts) the arena is filled with NaN as each step
+// begins, so a tensor kept from an earlier step reads NaN instead of stale numbers.
 
 import { kernels, kernelSet } from "../kernels/index.ts";
-import { BLOCK_ALIGN, defaultHeap, residentF32, WasmMemoryError, type Ptr } from "../kernels/memory.ts";
+import { BLOCK_ALIGN, debugMemory, defaultHeap, residentF32, WasmMemoryError, type Ptr } from "../kernels/memory.ts";
 import type { DType, FloatArray, Tensor } from "./tensor.ts";
 
 let residentDepth = 0;
@@ -222,7 +224,10 @@ class StepArena {
         this.#chunks = [merged];
       }
     }
-    for (const c of this.#chunks) c.used = 0;
+    for (const c of this.#chunks) {
+      c.used = 0;
+      if (debugMemory) c.f32.fill(Number.NaN); // storage kept from the last step now reads NaN
+    }
     this.#current = 0;
   }
 
