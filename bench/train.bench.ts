@@ -53,9 +53,8 @@ const TOP = [367, 512, 256, 1];
 /** One training step on batch s (samples [s·B, (s+1)·B)), as train() runs it: in a step arena. */
 export function sgdStep(model: DLRM, opt: SGD, data: Dataset, s: number, B: number): void {
   opt.zeroGrad();
-  const batch = batchOf(data, s * B, (s + 1) * B);
   withStepArena(() => {
-    const { loss } = model.loss(batch);
+    const { loss } = model.loss(batchOf(data, s * B, (s + 1) * B)); // the batch's offsets are step storage too
     loss.backward();
     opt.step();
   });

@@ -4,7 +4,7 @@ export { Tensor, IndexTensor, indexTensor, empty, zeros, ones, full, fromArray, 
 export type { DType, FloatArray, NestedArray, RowSparseGrad, TensorOptions } from "./tensor/tensor.ts";
 export { Rng, manualSeed } from "./tensor/rng.ts";
 export { OpError, formatShape } from "./tensor/shape.ts";
-export { noGrad, isGradEnabled } from "./autograd/tape.ts";
+export { noGrad, isGradEnabled, type BackwardOptions } from "./autograd/tape.ts";
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from "./autograd/gradcheck.ts";
 
 export { add, sub, mul, div, neg, exp, log, relu, sigmoid, tanh } from "./ops/elementwise.ts";

@@ -3,11 +3,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { accumulateRows, isGradEnabled, noGrad } from "../src/autograd/tape.ts";
+import { accumulateRows } from "../src/autograd/grad.ts";
+import { isGradEnabled, noGrad } from "../src/autograd/tape.ts";
 import { denseGradient, gradcheck } from "../src/autograd/gradcheck.ts";
 import { add, mul, relu, sigmoid, tanh } from "../src/ops/elementwise.ts";
 import { sum } from "../src/ops/reduce.ts";
 import { matmul } from "../src/ops/matmul.ts";
+import { reshape } from "../src/ops/shape.ts";
+import { SGD } from "../src/optim/sgd.ts";
 import { fromArray, scalar, zeros } from "../src/tensor/tensor.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { assertThrows } from "../src/testing/index.ts";
@@ -47,6 +50,60 @@ test("the graph is released after backward: nodes dropped, non-leaf grads freed,
   assert.is(h.grad, null);
   assert.equal(Array.from(kept.grad ?? []), [1, 1]);
   assertThrows(() => y.backward(), /backward: the graph of this sum result was already released/);
+});
+
+test("two losses sharing a subgraph: the second backward is an error naming the released op, or correct with retainGraph", () => {
+  const x = fromArray([1, 2], [2], { requiresGrad: true });
+  const h = mul(x, x);
+  sum(h).backward();
+  assertThrows(() => sum(h).backward(), /backward: the mul result \(2,\) in this graph was released by an earlier backward\(\).*retainGraph/);
+  assert.equal(Array.from(x.grad ?? []), [2, 4], "the refused call added nothing");
+
+  const x2 = fromArray([1, 2], [2], { requiresGrad: true });
+  const h2 = mul(x2, x2);
+  sum(h2).backward(undefined, { retainGraph: true });
+  assert.is(h2.grad, null, "non-leaf gradients are freed even when the graph is retained");
+  sum(h2).backward();
+  assert.equal(Array.from(x2.grad ?? []), [4, 8]); // d/dx of 2·Σx² = 4x
+});
+
+test("retainGrad with retainGraph: the kept gradient accumulates and is not passed on twice", () => {
+  const x = fromArray([1, 2], [2], { requiresGrad: true });
+  const h = mul(x, 3).retainGrad();
+  const y = sum(h);
+  y.backward(undefined, { retainGraph: true });
+  y.backward();
+  assert.equal(Array.from(h.grad ?? []), [2, 2]);
+  assert.equal(Array.from(x.grad ?? []), [6, 6]);
+});
+
+test("an input written in place between forward and backward is an error naming the op and input", () => {
+  const x = fromArray([1, 2], [2], { requiresGrad: true });
+  const w = fromArray([3, 4], [2], { requiresGrad: true });
+  const y = sum(mul(w, x));
+  x.data[0] = 5;
+  x.markModified();
+  assertThrows(() => y.backward(), /backward: input 1 of mul \(a leaf \(2,\)\) was modified in place after mul used it/);
+  assert.is(w.grad, null, "no gradient from the refused call");
+
+  // A write through a view (reshape shares data) counts for the tensor it views.
+  const a = fromArray([1, 2], [2], { requiresGrad: true });
+  const view = reshape(a, [2, 1]);
+  const z = sum(mul(a, a));
+  view.markModified();
+  assertThrows(() => z.backward(), /input 0 of mul \(a leaf \(2,\)\) was modified in place/);
+
+  // An optimizer step is an in-place write.
+  const p = fromArray([1, 2], [2], { requiresGrad: true });
+  const opt = new SGD([p], { lr: 0.1 });
+  sum(mul(p, p)).backward();
+  const pending = sum(mul(p, p));
+  opt.step();
+  assertThrows(() => pending.backward(), /input 0 of mul \(a leaf \(2,\)\) was modified in place/);
+  // Written before the forward: no error.
+  opt.zeroGrad();
+  sum(mul(p, p)).backward();
+  assert.equal(Array.from(p.grad ?? []), [2 * (1 - 0.2), 2 * (2 - 0.4)].map(Math.fround));
 });
 
 test("noGrad records nothing and restores the previous state, even when fn throws", () => {

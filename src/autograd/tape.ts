@@ -4,21 +4,41 @@
 // result remembers its inputs and a backward closure. backward() walks the graph from the
 // root in reverse topological order (found iteratively, so a graph of any depth works),
 // hands each node the gradient of its output, and each closure *adds* (+=) into its
-// inputs' gradients. Afterwards the graph is released: nodes drop their inputs and
-// closures, and non-leaf gradients are freed, so memory does not grow across steps.
+// inputs' gradients (the buffers and their rule: grad.ts). Afterwards the graph is released: nodes drop their inputs and
+// closures, and non-leaf gradients are freed, so memory does not grow across steps
+// (unless backward is asked to retain the graph, as PyTorch's retain_graph).
+//
+// Two ways a backward could silently give a wrong gradient are errors instead:
+//   released graph  a second backward() through part of a graph an earlier one released
+//                   (two losses sharing a subgraph) would stop where the nodes are gone;
+//   modified input  an op's backward reads its inputs' (and its output's) values as they
+//                   are now: written in place after the op ran, they are not the values the
+//                   forward used. Every in-place write through the library stamps the tensor
+//                   with the next tick of one clock (Tensor.markModified, PyTorch's
+//                   _version); a node remembers the clock when it was recorded, and backward
+//                   refuses a node any of whose tensors carries a later stamp. One number per
+//                   node, no allocation.
 
-import { allocFloat } from "../tensor/storage.ts";
 import { formatShape, OpError } from "../tensor/shape.ts";
-import type { FloatArray, RowSparseGrad, Tensor } from "../tensor/tensor.ts";
+import type { FloatArray, Tensor } from "../tensor/tensor.ts";
+import { gradOf } from "./grad.ts";
 
 export interface Node {
   readonly op: string;
   readonly inputs: readonly Tensor[];
   /** Receives d(root)/d(output) and adds d(root)/d(input) into each input's gradient. */
   readonly backward: (gradOut: FloatArray) => void;
+  /** The write clock when the op ran: a tensor of the node stamped later was modified since. */
+  readonly recordedAt: number;
 }
 
 let gradEnabled = true;
+let writeClock = 0;
+
+/** The stamp of a new in-place write: later than every stamp and every node's recordedAt. */
+export function nextWriteStamp(): number {
+  return ++writeClock;
+}
 
 /** Whether ops record the graph now (false inside noGrad). */
 export function isGradEnabled(): boolean {
@@ -44,15 +64,20 @@ export function record(op: string, out: Tensor, inputs: readonly Tensor[], backw
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   out.fromOp = op;
-  out.node = { op, inputs, backward };
+  out.node = { op, inputs, backward, recordedAt: writeClock };
   return out;
+}
+
+export interface BackwardOptions {
+  /** Keep the graph (nodes and closures) for another backward() through it; non-leaf gradients are still freed. */
+  retainGraph?: boolean;
 }
 
 /**
  * Compute gradients of root with respect to every leaf that requires them.
  * A non-scalar root needs an explicit upstream gradient of its own size.
  */
-export function backward(root: Tensor, gradient?: Tensor | FloatArray): void {
+export function backward(root: Tensor, gradient?: Tensor | FloatArray, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) {
     throw new OpError("backward", `the tensor ${formatShape(root.shape)} does not require a gradient (no input of its graph has requiresGrad)`);
   }
@@ -73,7 +98,11 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray): void {
   }
 
   const order = topologicalOrder(root);
-  const g = denseGrad(root);
+  checkGraph(order);
+  // A non-leaf that keeps its gradient across backward calls (retainGrad + retainGraph)
+  // must not pass the earlier calls' share on again: it starts from zero, gets it back after.
+  const kept = retainedGrads(order);
+  const g = gradOf(root);
   for (let i = 0; i < g.length; i++) g[i] += seed[i] as number;
 
   // Reverse topological order: every consumer of t runs before t itself.
@@ -84,12 +113,58 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray): void {
     if (t.grad !== null) node.backward(t.grad);
   }
 
-  // Release the graph.
+  if (kept !== null) {
+    for (const [t, prev] of kept) {
+      const now = gradOf(t);
+      for (let i = 0; i < now.length; i++) now[i] += prev[i] as number;
+    }
+  }
+
+  // Release the graph (or only the non-leaf gradients, when it is retained).
+  const retain = opts.retainGraph ?? false;
   for (const t of order) {
     if (t.node === null) continue;
-    t.node = null;
+    if (!retain) t.node = null;
     if (!t.retainsGrad) t.grad = null;
   }
+}
+
+/** Refuse a graph that part of an earlier backward released, or whose values changed since the forward. */
+function checkGraph(order: readonly Tensor[]): void {
+  for (const t of order) {
+    const node = t.node;
+    if (node === null) {
+      if (t.isLeaf) continue;
+      throw new OpError(
+        "backward",
+        `the ${t.fromOp} result ${formatShape(t.shape)} in this graph was released by an earlier backward() (two losses sharing a subgraph?); pass { retainGraph: true } to the earlier backward() to run backward through it again`,
+      );
+    }
+    if (t.version > node.recordedAt) {
+      throw new OpError("backward", `the output ${formatShape(t.shape)} of ${node.op} was modified in place after ${node.op} ran; its backward would use the new values`);
+    }
+    for (let i = 0; i < node.inputs.length; i++) {
+      const x = node.inputs[i] as Tensor;
+      if (x.version > node.recordedAt) {
+        const what = x.isLeaf ? "a leaf" : `the ${x.fromOp} result`;
+        throw new OpError(
+          "backward",
+          `input ${i} of ${node.op} (${what} ${formatShape(x.shape)}) was modified in place after ${node.op} used it; its backward would use the new values`,
+        );
+      }
+    }
+  }
+}
+
+/** The gradients non-leaves of order already hold (retainGrad), detached so this call starts from zero; null when none. */
+function retainedGrads(order: readonly Tensor[]): [Tensor, FloatArray][] | null {
+  let kept: [Tensor, FloatArray][] | null = null;
+  for (const t of order) {
+    if (t.isLeaf || t.grad === null) continue;
+    (kept ??= []).push([t, t.grad]);
+    t.grad = null;
+  }
+  return kept;
 }
 
 /** Tensors reachable from root, each after all of its inputs (iterative DFS). */
@@ -112,78 +187,4 @@ function topologicalOrder(root: Tensor): Tensor[] {
     }
   }
   return order;
-}
-
-function denseGrad(t: Tensor): FloatArray {
-  if (t.grad === null) t.grad = allocFloat(t.dtype, t.size);
-  return t.grad;
-}
-
-/**
- * Add a row-sparse gradient into t: rows `ids` (any order, repeats allowed) of a
- * (rows, cols) table receive `values` (ids.length, cols). A leaf keeps it sparse in
- * t.rowGrad (merged, ids unique and ascending); a non-leaf gets it added into its dense
- * gradient so that the ops before it see an ordinary gradient.
- */
-export function accumulateRows(t: Tensor, ids: Int32Array, values: FloatArray, cols: number): void {
-  if (!t.requiresGrad) return;
-  if (!t.isLeaf) {
-    const g = denseGrad(t);
-    for (let i = 0; i < ids.length; i++) {
-      const dst = (ids[i] as number) * cols;
-      const src = i * cols;
-      for (let c = 0; c < cols; c++) g[dst + c] += values[src + c] as number;
-    }
-    return;
-  }
-  const rows = cols === 0 ? 0 : t.size / cols;
-  t.rowGrad = mergeRows(t.rowGrad, ids, values, rows, cols, t.dtype === "float64");
-}
-
-/** Sum rows with equal ids, together with an existing row-sparse gradient. */
-export function mergeRows(
-  prev: RowSparseGrad | null,
-  ids: Int32Array,
-  values: FloatArray,
-  rows: number,
-  cols: number,
-  f64: boolean,
-): RowSparseGrad {
-  if (prev === null && strictlyAscending(ids)) {
-    // Already merged (embeddingBag's backward hands over unique ascending ids): keep as is.
-    return { ids, values, rows, cols };
-  }
-  const allIds = prev === null ? ids : concatInt32(prev.ids, ids);
-  // Sort positions by id (stable), then sum runs of equal ids.
-  const pos = new Int32Array(allIds.length);
-  for (let i = 0; i < pos.length; i++) pos[i] = i;
-  pos.sort((a, b) => (allIds[a] as number) - (allIds[b] as number) || a - b);
-  let unique = 0;
-  for (let i = 0; i < pos.length; i++) {
-    if (i === 0 || allIds[pos[i] as number] !== allIds[pos[i - 1] as number]) unique++;
-  }
-  const outIds = new Int32Array(unique);
-  const out = f64 ? new Float64Array(unique * cols) : new Float32Array(unique * cols);
-  const nPrev = prev === null ? 0 : prev.ids.length;
-  let u = -1;
-  for (let i = 0; i < pos.length; i++) {
-    const p = pos[i] as number;
-    if (i === 0 || allIds[p] !== allIds[pos[i - 1] as number]) outIds[++u] = allIds[p] as number;
-    const src = p < nPrev ? (prev as RowSparseGrad).values : values;
-    const off = (p < nPrev ? p : p - nPrev) * cols;
-    for (let c = 0; c < cols; c++) out[u * cols + c] += src[off + c] as number;
-  }
-  return { ids: outIds, values: out, rows, cols };
-}
-
-function strictlyAscending(ids: Int32Array): boolean {
-  for (let i = 1; i < ids.length; i++) if ((ids[i] as number) <= (ids[i - 1] as number)) return false;
-  return true;
-}
-
-function concatInt32(a: Int32Array, b: Int32Array): Int32Array {
-  const out = new Int32Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -3,6 +3,7 @@
 // Glossary: B samples in the batch, Dd dense features, F tables, L_t lookups of table t.
 
 import { offsetsFromLengths, selectSamples, type Dataset } from "./dataset.ts";
+import { allocInt32 } from "../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../tensor/tensor.ts";
 
 export interface SparseInput {
@@ -30,7 +31,7 @@ export function batchOf(d: Dataset, start: number, end: number): Batch {
     sparse: d.sparse.map((f) => {
       const first = f.offsets[start] as number;
       const last = f.offsets[end] as number;
-      const offsets = new Int32Array(B + 1);
+      const offsets = allocInt32(B + 1); // step storage inside a training step
       for (let i = 0; i <= B; i++) offsets[i] = (f.offsets[start + i] as number) - first;
       return {
         indices: new IndexTensor(f.indices.subarray(first, last)),

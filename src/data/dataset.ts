@@ -3,6 +3,8 @@
 //
 // Glossary: N samples, Dd dense features, F sparse features (tables), L_t lookups of table t.
 
+import { allocFloat, allocInt32 } from "../tensor/storage.ts";
+
 export interface SparseFeature {
   /** (N,) lookups in each sample's bag; 0 is an empty bag. */
   readonly lengths: Int32Array;
@@ -29,7 +31,7 @@ export interface Dataset {
 
 /** offsets (N + 1,) from lengths (N,). Throws on a negative length. */
 export function offsetsFromLengths(lengths: Int32Array, what = "lengths"): Int32Array {
-  const offsets = new Int32Array(lengths.length + 1);
+  const offsets = allocInt32(lengths.length + 1);
   for (let i = 0; i < lengths.length; i++) {
     const l = lengths[i] as number;
     if (l < 0) throw new Error(`${what}: sample ${i} has a negative bag length ${l}`);
@@ -45,12 +47,16 @@ export function sliceDataset(d: Dataset, start: number, end: number): Dataset {
   return selectSamples(d, Int32Array.from({ length: end - start }, (_, i) => start + i));
 }
 
-/** The samples at the given positions, in that order, as a new dataset (copies). */
+/**
+ * The samples at the given positions, in that order, as a new dataset (copies). Its arrays
+ * come from src/tensor/storage.ts: inside withStepArena (a shuffled training batch) they are
+ * step storage, valid until the next step.
+ */
 export function selectSamples(d: Dataset, rows: Int32Array): Dataset {
   const n = rows.length;
   const Dd = d.denseFeatures;
-  const dense = new Float32Array(n * Dd);
-  const labels = new Float32Array(n);
+  const dense = allocFloat("float32", n * Dd) as Float32Array;
+  const labels = allocFloat("float32", n) as Float32Array;
   for (let i = 0; i < n; i++) {
     const r = rows[i] as number;
     if (r < 0 || r >= d.n) throw new Error(`selectSamples: sample ${r} is out of range for a dataset of ${d.n}`);
@@ -58,12 +64,12 @@ export function selectSamples(d: Dataset, rows: Int32Array): Dataset {
     labels[i] = d.labels[r] as number;
   }
   const sparse = d.sparse.map((f) => {
-    const lengths = new Int32Array(n);
+    const lengths = allocInt32(n);
     for (let i = 0; i < n; i++) lengths[i] = f.lengths[rows[i] as number] as number;
     const offsets = offsetsFromLengths(lengths);
     const total = offsets[n] as number;
-    const indices = new Int32Array(total);
-    const weights = f.weights === null ? null : new Float32Array(total);
+    const indices = allocInt32(total);
+    const weights = f.weights === null ? null : (allocFloat("float32", total) as Float32Array);
     for (let i = 0; i < n; i++) {
       const r = rows[i] as number;
       const s = f.offsets[r] as number;

@@ -23,6 +23,16 @@
 // size, the limit and what is in use. Models larger than one memory must spread their
 // tables over workers (one memory each; see DESIGN "Parallelism").
 //
+// Debug mode (DLRM_DEBUG_MEMORY=1, or the heap option debug): blocks are returned by a
+// FinalizationRegistry once their array and its subarray()s are unreachable, but a view made
+// by hand (new Float32Array(x.buffer, …)) or a saved address does not keep a block alive and
+// can outlive it. In debug mode a freed block is filled with NaN (a float read of it gives
+// NaN, an int read an id out of range), kept out of reuse while fresh memory lasts, and
+// checked: a kernel call with an array on a freed block throws (addressOf, which every
+// kernel wrapper asks), and reusing a block whose poison was overwritten throws (something
+// wrote through a stale view). The step arena also poisons its memory when a step begins, so
+// storage kept from an earlier step reads NaN (src/tensor/storage.ts).
+//
 // Glossary: Ptr a byte address in the memory; size class the rounded size of a block.
 
 /** A byte address in a wasm memory. Only this module makes them (from the allocator or a resident view). */
@@ -38,6 +48,19 @@ export const RESERVED_BYTES = 64;
 export const BLOCK_ALIGN = 64;
 const GROW_MIN_BYTES = 64 * 1024 * 1024;
 const DEFAULT_INITIAL_BYTES = 16 * 1024 * 1024;
+
+/** Whether DLRM_DEBUG_MEMORY asks for debug mode: "1" yes, unset, "" or "0" no, anything else an error. */
+export function debugMemoryFromEnv(value: string | undefined): boolean {
+  if (value === undefined || value === "" || value === "0") return false;
+  if (value === "1") return true;
+  throw new Error(`DLRM_DEBUG_MEMORY must be "1" or "0", got ${JSON.stringify(value)}`);
+}
+
+/** Debug mode for this thread's heaps (see the top of this file), fixed when this module loads. */
+export const debugMemory: boolean = debugMemoryFromEnv(process.env.DLRM_DEBUG_MEMORY);
+
+/** The bit pattern a freed block is filled with in debug mode (float32 NaN). */
+const POISON = 0x7fc00000;
 
 /** An allocation that a wasm memory cannot hold. */
 export class WasmMemoryError extends Error {
@@ -75,6 +98,8 @@ export interface HeapOptions {
   initialBytes?: number;
   /** Page limit of a memory created here (default 65536 = 4 GiB). */
   maximumPages?: number;
+  /** Poison freed blocks and detect their use (default: DLRM_DEBUG_MEMORY). */
+  debug?: boolean;
 }
 
 /** What addressOf needs of a typed array. */
@@ -102,6 +127,10 @@ export interface HeapStats {
 export class WasmHeap {
   readonly memory: WebAssembly.Memory;
   readonly maximumBytes: number;
+  /** Debug mode: freed blocks poisoned, quarantined and checked (see the top of this file). */
+  readonly debug: boolean;
+  readonly #starts: number[] = []; // debug mode: the address of every block, ascending (carved in order)
+  readonly #freed = new Map<number, number>(); // debug mode: address → size of blocks freed and not reused
   #top = RESERVED_BYTES;
   readonly #free = new Map<number, number[]>(); // size class → free block addresses
   readonly #live = new Map<number, number>(); // address → size class, blocks in use
@@ -122,6 +151,7 @@ export class WasmHeap {
     this.memory = opts.memory ?? new WebAssembly.Memory({ initial: 1, maximum: maximumPages, shared: true });
     this.maximumBytes = opts.memory === undefined ? maximumPages * PAGE_BYTES : MAX_BYTES;
     this.#freshIsZero = opts.memory === undefined;
+    this.debug = opts.debug ?? debugMemory;
     this.#refresh();
     this.#ensure(Math.min(opts.initialBytes ?? DEFAULT_INITIAL_BYTES, this.maximumBytes), false);
   }
@@ -143,7 +173,9 @@ export class WasmHeap {
   /** The byte address of view[elementOffset] when the view lies in this memory, else null. */
   addressOf(view: TypedView, elementOffset = 0): Ptr | null {
     if (!this.owns(view.buffer)) return null;
-    return (view.byteOffset + elementOffset * view.BYTES_PER_ELEMENT) as Ptr;
+    const address = view.byteOffset + elementOffset * view.BYTES_PER_ELEMENT;
+    if (this.debug) this.#checkNotFreed(address);
+    return address as Ptr;
   }
 
   /** A block of at least `bytes` bytes; contents unspecified (stale data when reused). */
@@ -153,12 +185,14 @@ export class WasmHeap {
     }
     const cls = sizeClass(bytes);
     let got = cls;
-    let ptr = this.#takeFree(cls);
+    // Debug mode reuses a freed block only when fresh memory has run out (quarantine).
+    let ptr = this.debug && this.#top + cls <= this.maximumBytes ? null : this.#takeFree(cls);
     if (ptr === null) {
       if (this.#top + cls <= this.maximumBytes) {
         ptr = this.#top;
         this.#ensure(this.#top + cls);
         this.#top += cls;
+        if (this.debug) this.#starts.push(ptr);
       } else {
         // The bump region is exhausted: settle for the smallest larger free block.
         const larger = this.#smallestFreeAbove(cls);
@@ -167,6 +201,7 @@ export class WasmHeap {
         ptr = this.#takeFree(larger) as number;
       }
     }
+    if (this.debug) this.#checkPoison(ptr, got);
     this.#live.set(ptr, got);
     this.#liveBytes += got;
     return ptr as Ptr;
@@ -189,6 +224,11 @@ export class WasmHeap {
     this.#live.delete(ptr);
     this.#liveBytes -= cls;
     this.#freeBytes += cls;
+    if (this.debug) {
+      this.#refresh();
+      this.#i32.fill(POISON, ptr / 4, (ptr + cls) / 4);
+      this.#freed.set(ptr, cls);
+    }
     const list = this.#free.get(cls);
     if (list === undefined) this.#free.set(cls, [ptr]);
     else list.push(ptr);
@@ -268,6 +308,43 @@ export class WasmHeap {
       );
     }
     this.#refresh();
+  }
+
+  /** Debug mode: throw if address lies in a block that was freed (a view or pointer outlived it). */
+  #checkNotFreed(address: number): void {
+    const starts = this.#starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    let found = -1; // index of the last block starting at or before address
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((starts[mid] as number) <= address) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (found < 0) return;
+    const start = starts[found] as number;
+    const size = this.#freed.get(start);
+    if (size !== undefined && address < start + size) {
+      throw new WasmMemoryError(
+        `wasm memory (DLRM_DEBUG_MEMORY): an array at address ${address} lies in the block [${start}, ${start + size}) that was freed: a view or pointer outlived its block (make views with subarray(), which keeps the block alive)`,
+      );
+    }
+  }
+
+  /** Debug mode: a freed block about to be reused must still hold its poison. */
+  #checkPoison(ptr: number, cls: number): void {
+    if (!this.#freed.delete(ptr)) return; // carved fresh
+    this.#refresh();
+    const i32 = this.#i32;
+    for (let i = ptr / 4; i < (ptr + cls) / 4; i++) {
+      if (i32[i] !== POISON) {
+        throw new WasmMemoryError(
+          `wasm memory (DLRM_DEBUG_MEMORY): the freed block [${ptr}, ${ptr + cls}) was written at address ${4 * i} after it was freed: a view or pointer outlived its block`,
+        );
+      }
+    }
   }
 
   #takeFree(cls: number): number | null {

@@ -63,7 +63,10 @@ export class Module {
         if (!own.has(name)) throw new OpError("loadStateDict", `unexpected tensor "${name}"${where}: the model has no such parameter`);
       }
     }
-    for (const [name, p] of own) p.data.set((state.get(name) as { data: ArrayLike<number> }).data);
+    for (const [name, p] of own) {
+      p.data.set((state.get(name) as { data: ArrayLike<number> }).data);
+      p.markModified();
+    }
   }
 
   zeroGrad(): void {

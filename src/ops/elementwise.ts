@@ -17,11 +17,12 @@
 // dim of a) receives the sum of their gradients.
 // sum/mean (reduce.ts) use the same map in the other direction.
 
+import { gradForWrite, gradOf } from "../autograd/grad.ts";
 import { record } from "../autograd/tape.ts";
 import { kernels } from "../kernels/index.ts";
 import { broadcastShapes, OpError, sizeOf, stridesOf, type Shape } from "../tensor/shape.ts";
-import { allocFloatUninit, gradForWrite } from "../tensor/storage.ts";
-import { gradOf, scalar, Tensor } from "../tensor/tensor.ts";
+import { allocFloatUninit, allocInt32 } from "../tensor/storage.ts";
+import { scalar, Tensor } from "../tensor/tensor.ts";
 import { checkTensor, commonDType, output } from "./common.ts";
 
 /**
@@ -40,7 +41,7 @@ export function broadcastIndex(shape: Shape, from: Shape): Int32Array {
     step[d] = d < lead || from[d - lead] === 1 ? 0 : fromStrides[d - lead];
   }
   const N = sizeOf(shape);
-  const map = new Int32Array(N); // (N,)
+  const map = allocInt32(N); // (N,)
   const idx = new Array<number>(R).fill(0); // multi-index of output element n
   let f = 0; // flat index into from of output element n
   for (let n = 0; n < N; n++) {
@@ -232,7 +233,7 @@ export function relu(x: Tensor): Tensor {
   kernels.relu_fwd(t.size, xv, 0, out.data, 0); // y = max(x, 0)
   return record("relu", out, [t], (g) => {
     // d relu/dx = 1 for x > 0, else 0 (at the kink x = 0 too, as PyTorch does)
-    const gx = gradForWrite(t); // (N,): a new buffer is written, an existing one added into
+    const gx = gradForWrite(t); // (N,): written when fresh, added into otherwise (autograd/grad.ts)
     kernels.relu_bwd(t.size, xv, 0, g, 0, gx.g, 0, !gx.fresh);
   });
 }

@@ -11,11 +11,12 @@
 // Glossary: R rows in the table, E embedding dim (row length), B bags (samples),
 // L lookups in all bags together, U unique rows touched.
 
-import { accumulateRows, record } from "../autograd/tape.ts";
+import { accumulateRows, gradOf } from "../autograd/grad.ts";
+import { record } from "../autograd/tape.ts";
 import { kernels, POOL_MEAN, POOL_SUM } from "../kernels/index.ts";
-import { allocFloat } from "../tensor/storage.ts";
+import { allocFloat, allocInt32 } from "../tensor/storage.ts";
 import { OpError, shapeError } from "../tensor/shape.ts";
-import { gradOf, type IndexTensor, type Tensor } from "../tensor/tensor.ts";
+import type { IndexTensor, Tensor } from "../tensor/tensor.ts";
 import { checkIndex, checkRank, checkTensor, commonDType, output } from "./common.ts";
 
 const OP = "embeddingBag";
@@ -128,7 +129,7 @@ function bagOffsets(bags: Bags, indices: IndexTensor): Int32Array {
     const lengths = checkIndex(OP, "lengths", bags.lengths); // (B,)
     checkRank(OP, "lengths", lengths, 1);
     const B = lengths.size;
-    const offsets = new Int32Array(B + 1);
+    const offsets = allocInt32(B + 1);
     let total = 0; // a JS number, so a huge sum cannot wrap around
     for (let b = 0; b < B; b++) {
       const n = lengths.data[b] as number;
@@ -178,8 +179,8 @@ export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32A
   for (let l = 0; l < L; l++) if ((ids[l] as number) > maxId) maxId = ids[l] as number;
   const bits = Math.max(4, Math.min(11, Math.ceil(Math.log2(L + 1))));
   const mask = (1 << bits) - 1;
-  let order = new Int32Array(L); // (L,) lookup positions, sorted by the digits seen so far
-  let spare = new Int32Array(L);
+  let order = allocInt32(L); // (L,) lookup positions, sorted by the digits seen so far
+  let spare = allocInt32(L);
   for (let l = 0; l < L; l++) order[l] = l;
   // shift < 31: ids are below 2^31, and JS takes shift counts mod 32 (>>> 32 is >>> 0)
   for (let shift = 0; shift === 0 || (shift < 31 && maxId >>> shift > 0); shift += bits) {
@@ -193,7 +194,7 @@ export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32A
     [order, spare] = [spare, order];
   }
   const unique = spare; // (U,) in its first U entries; spare's contents are no longer needed
-  const slots = new Int32Array(L); // (L,)
+  const slots = allocInt32(L); // (L,)
   let U = 0;
   let prev = -1;
   for (let i = 0; i < L; i++) {
@@ -205,5 +206,5 @@ export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32A
     }
     slots[p] = U - 1;
   }
-  return { unique: unique.slice(0, U), slots };
+  return { unique: unique.subarray(0, U), slots };
 }

@@ -15,11 +15,12 @@
 // Glossary: B batch, E embedding dim (= bottom MLP output width), F features = tables + 1,
 // P pairs = F(F-1)/2, or F(F+1)/2 with self-interaction.
 
+import { gradOf } from "../autograd/grad.ts";
 import { record } from "../autograd/tape.ts";
 import { kernels } from "../kernels/index.ts";
 import { OpError, shapeError } from "../tensor/shape.ts";
 import { allocFloatUninit } from "../tensor/storage.ts";
-import { gradOf, Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { checkRank, checkTensor, commonDType, output } from "./common.ts";
 
 /**

@@ -8,9 +8,10 @@
 //
 // Glossary: N elements of the prediction (usually the batch B).
 
+import { gradOf } from "../autograd/grad.ts";
 import { record } from "../autograd/tape.ts";
 import { OpError, sameShape, shapeError } from "../tensor/shape.ts";
-import { gradOf, type DType, type FloatArray, type Tensor } from "../tensor/tensor.ts";
+import type { DType, FloatArray, Tensor } from "../tensor/tensor.ts";
 import { checkTensor, commonDType, output } from "./common.ts";
 
 export type Reduction = "mean" | "sum" | "none";

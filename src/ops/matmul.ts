@@ -2,7 +2,8 @@
 // (x · Wᵀ + b in PyTorch's layout). Every product, forward and backward, is one call of
 // the GEMM kernel kernels.sgemm (C = α·op(A)·op(B) + β·C, see src/kernels/ref.ts): a
 // transposed operand is a flag to the kernel, never a copy, and the backward passes β = 1
-// so that the kernel adds straight into the gradient buffers (gradients accumulate).
+// so that the kernel adds straight into the gradient buffers (gradients accumulate), or
+// β = 0 into a buffer gradForWrite made fresh (the fresh-write rule: autograd/grad.ts).
 // linear's bias is added by the GEMM itself as it stores y (its bias argument), and its
 // gradient, the column sums of dy, is the kernel col_sum. linear(…, "relu") is a Linear
 // layer and its ReLU as one op, as an MLP uses them: the GEMM applies max(·, 0) as it
@@ -16,11 +17,12 @@
 // independent product. For linear: B batch rows, I input features, O output features.
 // lda, ldb are the stored row strides (the stored last dim) that the kernel needs.
 
+import { gradForWrite, gradOf } from "../autograd/grad.ts";
 import { record } from "../autograd/tape.ts";
 import { kernels } from "../kernels/index.ts";
 import { OpError, shapeError } from "../tensor/shape.ts";
-import { allocFloatUninit, gradForWrite } from "../tensor/storage.ts";
-import { gradOf, Tensor } from "../tensor/tensor.ts";
+import { allocFloatUninit } from "../tensor/storage.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { checkRank, checkTensor, commonDType } from "./common.ts";
 
 export interface MatmulOptions {
@@ -149,7 +151,6 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null, activatio
     } else if (bias !== null && bias.requiresGrad) {
       kernels.col_sum(B, O, g, 0, gradOf(bias), 0); // y[r] = … + b ⇒ db += Σ_r dy[r] (O,)
     }
-    // A gradient buffer made here is written (β = 0) instead of zero-filled and added into.
     if (x.requiresGrad) {
       const dx = gradForWrite(x); // (B, I)
       kernels.sgemm(false, false, B, I, O, 1, g, 0, O, w, 0, I, dx.fresh ? 0 : 1, dx.g, 0, I); // dx += dy · W

@@ -15,9 +15,10 @@
 // mean over zero elements (K = 0) is NaN, as in PyTorch and NumPy (0/0); sum over zero
 // elements is 0.
 
+import { gradOf } from "../autograd/grad.ts";
 import { record } from "../autograd/tape.ts";
 import { OpError, normAxis, shapeError, sizeOf } from "../tensor/shape.ts";
-import { gradOf, type FloatArray, type Tensor } from "../tensor/tensor.ts";
+import type { FloatArray, Tensor } from "../tensor/tensor.ts";
 import { checkTensor, output } from "./common.ts";
 import { broadcastIndex } from "./elementwise.ts";
 

@@ -8,9 +8,11 @@
 // contiguous tensor as an (O, A, I) block: O ("outer") the product of the dims before the
 // axis, A the axis' size, I ("inner") the product of the dims after it. L ids in an index.
 
-import { accumulateRows, record } from "../autograd/tape.ts";
+import { accumulateRows, addInto, gradOf } from "../autograd/grad.ts";
+import { record } from "../autograd/tape.ts";
 import { normAxis, OpError, shapeError, sizeOf, stridesOf, type Shape } from "../tensor/shape.ts";
-import { addInto, gradOf, Tensor, type IndexTensor } from "../tensor/tensor.ts";
+import { allocInt32 } from "../tensor/storage.ts";
+import { Tensor, type IndexTensor } from "../tensor/tensor.ts";
 import { checkIndex, checkRank, checkTensor, commonDType, output } from "./common.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -26,7 +28,7 @@ import { checkIndex, checkRank, checkTensor, commonDType, output } from "./commo
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const op = "reshape";
   checkTensor(op, "x", x);
-  const out = new Tensor(x.data, resolveShape(op, x, shape)); // (shape)
+  const out = new Tensor(x.data, resolveShape(op, x, shape), false, x); // (shape), a view of x
   return record(op, out, [x], (g) => {
     addInto(gradOf(x), g); // y[n] = x[n] in flat order ⇒ dx = dy
   });
@@ -124,7 +126,7 @@ function permutedIndex(shape: Shape, perm: readonly number[]): Int32Array {
   const xStrides = stridesOf(shape);
   const dims = perm.map((d) => shape[d] as number); // the permuted shape
   const step = perm.map((d) => xStrides[d] as number); // x's stride along each permuted dim
-  const src = new Int32Array(sizeOf(shape)); // (N,)
+  const src = allocInt32(sizeOf(shape)); // (N,)
   const idx = new Array<number>(R).fill(0); // multi-index into the permuted shape
   let f = 0; // flat index into x of that multi-index
   for (let n = 0; n < src.length; n++) {
@@ -311,7 +313,7 @@ export function gather(x: Tensor, axis: number, index: IndexTensor): Tensor {
   const A = x.shape[ax] as number;
   const xStrides = stridesOf(x.shape);
   const ids = index.data; // (N,)
-  const src = new Int32Array(ids.length); // (N,) flat index into x of y[n]
+  const src = allocInt32(ids.length); // (N,) flat index into x of y[n]
   const idx = new Array<number>(R).fill(0); // multi-index of n in index's shape
   let base = 0; // flat index into x of idx with its axis coordinate set to 0
   for (let n = 0; n < ids.length; n++) {

@@ -84,6 +84,7 @@ export class Adagrad implements Optimizer {
     this.params.forEach((p, i) => {
       const sg = gradForStep("Adagrad.step", i, p);
       if (sg === null) return;
+      p.markModified();
       const acc = this.stateArray(i); // (n,)
       const w = p.data; // (n,)
       const wd = this.weightDecay[i] as number;

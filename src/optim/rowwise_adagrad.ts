@@ -88,6 +88,7 @@ export class RowWiseAdagrad implements Optimizer {
     this.params.forEach((p, i) => {
       const sg = gradForStep("RowWiseAdagrad.step", i, p);
       if (sg === null) return;
+      p.markModified();
       const acc = this.stateArray(i, sg.kind); // (R,) row-wise or (n,) element-wise
       const w = p.data; // (n,)
       if (sg.kind === "rows") {

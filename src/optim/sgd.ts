@@ -27,6 +27,7 @@ export class SGD implements Optimizer {
     this.params.forEach((p, i) => {
       const sg = gradForStep("SGD.step", i, p);
       if (sg === null) return;
+      p.markModified();
       const w = p.data; // (n,)
       if (sg.kind === "dense") {
         kernels.sgd_dense(w.length, lr, w, 0, sg.g, 0); // w -= lr·g, the expression of sgd_rows, so dense and sparse agree bit for bit

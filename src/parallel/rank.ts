@@ -43,7 +43,7 @@ import { embeddingBag } from "../ops/embedding_bag.ts";
 import { makeOptimizer, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError } from "../tensor/shape.ts";
-import { allocFloat, withResidentStorage, withStepArena } from "../tensor/storage.ts";
+import { allocFloat, allocInt32, withResidentStorage, withStepArena } from "../tensor/storage.ts";
 import { empty, IndexTensor, Tensor } from "../tensor/tensor.ts";
 import { Communicator } from "./collectives.ts";
 import type { Shard } from "./plan.ts";
@@ -107,6 +107,7 @@ export class Rank {
   #step = -1;
   #phaseStart = 0;
   readonly #times = new Float64Array(STEP_PHASES.length);
+  readonly #seed = new Float64Array(1); // the loss's upstream gradient, 1/B (reused: a step allocates no typed array)
 
   constructor(init: RankInit) {
     const { config, plan } = init;
@@ -327,7 +328,7 @@ export class Rank {
       if (srcs.length === 1) data = block(srcs[0] as { owner: number; index: number });
       else {
         // A table split by rows: each owner pooled its rows; add the partial sums in row order.
-        data = new Float32Array(Bm * E);
+        data = allocFloat("float32", Bm * E) as Float32Array;
         const parts = srcs.map(block);
         for (let i = 0; i < data.length; i++) {
           let s = 0;
@@ -370,7 +371,10 @@ export class Rank {
 
     // MLP backward: d(Σ_slice l_b / B) = the slice's share of d(mean loss over the batch).
     this.enter("MLP backward", step);
-    if (loss !== null) loss.backward(Float64Array.of(1 / B));
+    if (loss !== null) {
+      this.#seed[0] = 1 / B;
+      loss.backward(this.#seed);
+    }
 
     // All-to-all backward: each owner gets the gradient of its shards for this slice.
     this.enter("all-to-all backward", step);
@@ -462,9 +466,9 @@ export function rowRange(
   const L = ids.length;
   const lo = shard.rowStart;
   const hi = shard.rowEnd;
-  const out = new Int32Array(L);
-  const outW = weights !== null || mean ? new Float32Array(L) : null;
-  const outOffsets = new Int32Array(B + 1);
+  const out = allocInt32(L); // step storage, as every array of a step
+  const outW = weights !== null || mean ? (allocFloat("float32", L) as Float32Array) : null;
+  const outOffsets = allocInt32(B + 1);
   let n = 0;
   for (let b = 0; b < B; b++) {
     const a = offsets[b] as number;

@@ -10,10 +10,12 @@
 //              (activations, their gradients, the step's parameter gradients). Made inside
 //              withStepArena(). With the wasm kernels the arena lives in wasm memory, so the
 //              kernels use it with no copy; with the reference kernels it is one plain
-//              ArrayBuffer. Either way a steady-state step allocates no storage at all.
+//              ArrayBuffer. Either way a steady-state step allocates no storage at all:
+//              its index arrays (allocInt32: bag offsets, unique rows, slots) come from
+//              the arena too.
 //              Pieces are zero-filled (fill_zero, a memset), except those an op writes in
-//              full: allocFloatUninit for outputs, gradForWrite for a gradient buffer its
-//              first writer fills instead of adding into zeros.
+//              full: allocFloatUninit for outputs and for a gradient buffer its first
+//              writer fills instead of adding into zeros (gradForWrite, autograd/grad.ts).
 //   transient  a plain Float32Array on the JS heap: everything else (tests, evaluation,
 //              batches). The wasm kernels stage it (copy into the memory's scratch area and
 //              back).
@@ -35,9 +37,11 @@
 // memory cannot hold throws WasmMemoryError naming the requested size; allocFloatLike falls
 // back to transient storage instead, since its callers cannot know the memory is full.
 // Under DLRM_KERNELS=js nothing is resident (the reference kernels need no residency).
+// With DLRM_DEBUG_MEMORY=1 (src/kernels/memory.ts) the arena is filled with NaN as each step
+// begins, so a tensor kept from an earlier step reads NaN instead of stale numbers.
 
 import { kernels, kernelSet } from "../kernels/index.ts";
-import { BLOCK_ALIGN, defaultHeap, residentF32, WasmMemoryError, type Ptr } from "../kernels/memory.ts";
+import { BLOCK_ALIGN, debugMemory, defaultHeap, residentF32, WasmMemoryError, type Ptr } from "../kernels/memory.ts";
 import type { DType, FloatArray, Tensor } from "./tensor.ts";
 
 let residentDepth = 0;
@@ -75,16 +79,16 @@ export function allocFloatUninit(dtype: DType, n: number): FloatArray {
 }
 
 /**
- * t's dense gradient for a backward closure that can either write it or add into it. When t
- * has no gradient yet, a new buffer is attached without its zero fill and `fresh` is true:
- * the caller must then write every element (β = 0 in a GEMM) — the same result as adding
- * into zeros, one pass over memory fewer. Otherwise the existing buffer, `fresh` false, and
- * the caller adds into it as usual.
+ * A zero-filled Int32Array of n elements (row ids, bag offsets, slots): from the step arena
+ * inside withStepArena (as a view on its float32 memory), else a plain array.
  */
-export function gradForWrite(t: Tensor): { g: FloatArray; fresh: boolean } {
-  if (t.grad !== null) return { g: t.grad, fresh: false };
-  t.grad = allocFloatUninit(t.dtype, t.size);
-  return { g: t.grad, fresh: true };
+export function allocInt32(n: number): Int32Array {
+  if (arenaDepth > 0 && residentDepth === 0 && n > 0) {
+    const a = theArena().take(n);
+    kernels.fill_zero(n, a, 0); // zero bits are the int32 0
+    return new Int32Array(a.buffer, a.byteOffset, n);
+  }
+  return new Int32Array(n);
 }
 
 /** Bytes of float storage allocated on the JS heap so far (transient arrays; not resident, not arena). */
@@ -220,7 +224,10 @@ class StepArena {
         this.#chunks = [merged];
       }
     }
-    for (const c of this.#chunks) c.used = 0;
+    for (const c of this.#chunks) {
+      c.used = 0;
+      if (debugMemory) c.f32.fill(Number.NaN); // storage kept from the last step now reads NaN
+    }
     this.#current = 0;
   }
 

@@ -5,7 +5,8 @@
 // float64 exists for checking: gradcheck runs a function in float64 so that central
 // differences are accurate. Models and kernels use float32.
 
-import { backward as runBackward, record, type Node } from "../autograd/tape.ts";
+import { addInto, gradOf } from "../autograd/grad.ts";
+import { backward as runBackward, nextWriteStamp, record, type BackwardOptions, type Node } from "../autograd/tape.ts";
 import { allocFloat } from "./storage.ts";
 import { defaultRng, type Rng } from "./rng.ts";
 import { checkShape, formatShape, OpError, sizeOf, type Shape } from "./shape.ts";
@@ -46,8 +47,11 @@ export class Tensor {
   fromOp: string | null = null;
   /** Keep .grad on this non-leaf after backward (PyTorch's retain_grad). */
   retainsGrad = false;
+  /** For a view (reshape, detach): the tensor that owns the shared data, where writes are stamped. */
+  readonly base: Tensor | null;
+  #version = 0;
 
-  constructor(data: FloatArray, shape: Shape, requiresGrad = false) {
+  constructor(data: FloatArray, shape: Shape, requiresGrad = false, viewOf: Tensor | null = null) {
     checkShape("Tensor", shape);
     const n = sizeOf(shape);
     if (data.length !== n) {
@@ -60,6 +64,26 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.dtype = data instanceof Float64Array ? "float64" : "float32";
     this.requiresGrad = requiresGrad;
+    this.base = viewOf === null ? null : (viewOf.base ?? viewOf);
+  }
+
+  /**
+   * The stamp of the last in-place write to this tensor's data (0: none); grows with every
+   * write, shared by views. backward() refuses a node whose tensors were written after it
+   * was recorded (see autograd/tape.ts).
+   */
+  get version(): number {
+    return this.base === null ? this.#version : this.base.version;
+  }
+
+  /**
+   * Record an in-place write to data. The library's writers (optimizer steps, loading a
+   * state dict) call it; code that writes t.data directly should too, or a pending backward
+   * cannot know the values it saved changed.
+   */
+  markModified(): void {
+    if (this.base !== null) this.base.markModified();
+    else this.#version = nextWriteStamp();
   }
 
   get size(): number {
@@ -84,8 +108,8 @@ export class Tensor {
   }
 
   /** Reverse-mode autodiff from this tensor; see autograd/tape.ts. */
-  backward(gradient?: Tensor | FloatArray): void {
-    runBackward(this, gradient);
+  backward(gradient?: Tensor | FloatArray, opts?: BackwardOptions): void {
+    runBackward(this, gradient, opts);
   }
 
   /** Keep this non-leaf's gradient after backward(). */
@@ -102,7 +126,7 @@ export class Tensor {
 
   /** The same data, cut from the graph: no gradient flows through the result. */
   detach(): Tensor {
-    return new Tensor(this.data, this.shape);
+    return new Tensor(this.data, this.shape, false, this);
   }
 
   /** A copy of the data; differentiable (the gradient passes through unchanged). */
@@ -255,20 +279,6 @@ export function toDType(t: Tensor, dtype: DType): Tensor {
   const out = empty(t.shape, { dtype });
   out.data.set(t.data);
   return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// Gradient buffers (used by ops' backward closures)
-
-/** t's dense gradient buffer, allocated as zeros on first use. Backward code adds into it. */
-export function gradOf(t: Tensor): FloatArray {
-  if (t.grad === null) t.grad = allocFloat(t.dtype, t.size);
-  return t.grad;
-}
-
-/** dst += src, elementwise. */
-export function addInto(dst: FloatArray, src: FloatArray): void {
-  for (let i = 0; i < dst.length; i++) dst[i] += src[i] as number;
 }
 
 // ---------------------------------------------------------------------------------------

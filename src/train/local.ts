@@ -46,11 +46,12 @@ export class LocalExecutor implements Executor {
   }
 
   step(_step: number, b: BatchRef, lr: number): Promise<StepOutcome> {
-    const batch = b.rows === null ? batchOf(b.data, b.start, b.start + b.count) : batchOfRows(b.data, b.rows);
     this.optimizer.lr = lr;
     this.optimizer.zeroGrad();
     releaseStepGrads(this.#params);
     const outcome = withStepArena((): StepOutcome => {
+      // In the arena too: a shuffled batch's copies and every batch's offsets are step storage.
+      const batch = b.rows === null ? batchOf(b.data, b.start, b.start + b.count) : batchOfRows(b.data, b.rows);
       const pred = this.model.forward(batch);
       const bad = firstNonFinite(pred.data);
       if (bad !== -1) return { loss: Number.NaN, bad: { index: bad, value: pred.data[bad] as number } };

@@ -7,12 +7,12 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
+import { DATA } from "../helpers/golden.ts";
 
-const SAMPLE = fileURLToPath(new URL("../../../shared/data/criteo-sample/train.txt", import.meta.url));
+const SAMPLE = `${DATA}criteo-sample/train.txt`;
 const haveSample = existsSync(SAMPLE);
 if (!haveSample) {
   console.log(`cli criteo tests: skipping the real-data tests, ${SAMPLE} is absent (the Criteo Kaggle data is published by Criteo AI Lab; see ../shared/data/README.md)`);

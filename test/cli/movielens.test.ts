@@ -7,11 +7,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { buildOfficialSplit, splitRatings } from "../../src/cli/movielens_splits.ts";
+import { DATA } from "../helpers/golden.ts";
 
-const DIR = fileURLToPath(new URL("../../../shared/data/ml-100k/", import.meta.url)).replace(/\/$/, "");
+const DIR = `${DATA}ml-100k/`.replace(/\/$/, "");
 const haveData = existsSync(join(DIR, "u.data")) && existsSync(join(DIR, "u1.base"));
 if (!haveData) {
   console.log(`cli movielens tests: skipping the real-data tests, ${DIR} is absent (MovieLens 100K is available from grouplens.org; see ../shared/data/README.md)`);

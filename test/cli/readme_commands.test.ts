@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { readmeBlocks, shellCommands } from "../helpers/readme.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { tempDir } from "../helpers/cli.ts";
+import { GOLDEN, SHARED } from "../helpers/golden.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
-const shared = join(root, "..", "shared");
-const golden = existsSync(join(shared, "golden", "small", "config.json"));
+const golden = existsSync(join(GOLDEN, "small", "config.json"));
 
 /** Run a README block's `npm run -s dlrm -- …` commands in cwd, through the bin. */
 function runBlock(cmds: string[], cwd: string): void {
@@ -39,7 +39,7 @@ function runBlock(cmds: string[], cwd: string): void {
   assert.is(cmds.length, 2);
   const { dir, cleanup } = tempDir();
   try {
-    symlinkSync(shared, join(dir, "shared"));
+    symlinkSync(SHARED, join(dir, "shared"));
     const cwd = join(dir, "checkout");
     mkdirSync(cwd);
     runBlock(cmds, cwd);

@@ -4,11 +4,11 @@ import fc from "fast-check";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
 import type { Dataset, SparseFeature } from "../../src/data/dataset.ts";
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
 import { assertThrows } from "../../src/testing/index.ts";
+import { GOLDEN } from "../helpers/golden.ts";
 
 // Glossary: N samples, Dd dense features, F tables, L_t lookups of table t.
 
@@ -154,7 +154,7 @@ test("accepts F64 dense and labels, I64 lengths, and ignores tensors outside the
 // ---------------------------------------------------------------------------------------
 // The golden batches
 
-const goldenDir = fileURLToPath(new URL("../../../shared/golden/small/", import.meta.url));
+const goldenDir = `${GOLDEN}small/`;
 const haveGolden = existsSync(goldenDir);
 if (!haveGolden) console.log(`skipping the golden test: ${goldenDir} is missing`);
 

@@ -9,15 +9,15 @@ import fc from "fast-check";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { criteoSplit, kaggleDays, readCriteo, type CriteoOptions } from "../../src/data/criteo.ts";
 import { criteoTableSizes, loadDictionary, saveDictionary } from "../../src/data/criteo_dictionary.ts";
 import { readLineBatches, splitLines } from "../../src/data/lines.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { assertClose } from "../../src/testing/index.ts";
+import { DATA } from "../helpers/golden.ts";
 
-const SAMPLE = fileURLToPath(new URL("../../../shared/data/criteo-sample/train.txt", import.meta.url));
+const SAMPLE = `${DATA}criteo-sample/train.txt`;
 const haveSample = existsSync(SAMPLE);
 if (!haveSample) {
   console.log(`criteo tests: skipping the real-data tests, ${SAMPLE} is absent (the Criteo Kaggle data is published by Criteo AI Lab; see ../shared/data/README.md)`);

@@ -7,12 +7,12 @@ import * as assert from "uvu/assert";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readMovieLens, type MovieLensData } from "../../src/data/movielens.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { assertClose, assertThrows } from "../../src/testing/index.ts";
+import { DATA } from "../helpers/golden.ts";
 
-const DIR = fileURLToPath(new URL("../../../shared/data/ml-100k/", import.meta.url));
+const DIR = `${DATA}ml-100k/`;
 const haveData = existsSync(join(DIR, "u1.base"));
 if (!haveData) {
   console.log(`movielens tests: skipping the real-data tests, ${DIR} is absent (MovieLens 100K is available from grouplens.org; see ../shared/data/README.md)`);

@@ -91,8 +91,10 @@ async function modelFiles(dir: string, config: DLRMConfig, seed: number, checkpo
   return { model, checkpoint };
 }
 
+const CASES = goldenCases(test, "ONNX export golden");
+
 test("golden cases: ONNX Runtime on the export = dlrm predict (and PyTorch's pred.0)", async () => {
-  for (const name of goldenCases()) {
+  for (const name of CASES) {
     const t = tempDir();
     try {
       const caseDir = `${GOLDEN}${name}/`;

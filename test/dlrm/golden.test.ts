@@ -27,7 +27,7 @@ async function cli(args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`dlrm ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
 }
 
-for (const name of goldenCases()) {
+for (const name of goldenCases(test, "golden parity")) {
   const dir = join(GOLDEN, name);
   const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { steps: number; lr: number; batch_size: number };
   const expected = tensors(join(dir, "expected.safetensors"));

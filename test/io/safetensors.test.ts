@@ -4,7 +4,6 @@ import fc from "fast-check";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   parseSafetensors,
   readSafetensors,
@@ -18,6 +17,7 @@ import {
   type SafetensorsTensor,
 } from "../../src/io/safetensors.ts";
 import { assertThrows } from "../../src/testing/index.ts";
+import { GOLDEN } from "../helpers/golden.ts";
 
 // ---------------------------------------------------------------------------------------
 // Helpers: a valid file, and malformed ones made by editing its bytes.
@@ -174,7 +174,7 @@ test("untouched bytes after the last tensor are accepted", () => {
 // ---------------------------------------------------------------------------------------
 // Golden files written by the reference (PyTorch + safetensors)
 
-const goldenDir = fileURLToPath(new URL("../../../shared/golden/small/", import.meta.url));
+const goldenDir = `${GOLDEN}small/`;
 const haveGolden = existsSync(goldenDir);
 if (!haveGolden) console.log(`skipping the golden tests: ${goldenDir} is missing`);
 const goldenTest = haveGolden ? test : test.skip;

@@ -12,7 +12,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
 import { POOL_MEAN, POOL_SUM } from "../../src/kernels/ref.ts";
-import { embedding_bag_bwd, embedding_bag_fwd, KernelError } from "../../src/kernels/wasm.ts";
+import { embedding_bag_bwd, embedding_bag_fwd, KernelError, wasmState } from "../../src/kernels/wasm.ts";
 import { placeF32, placeI32, values, whereArb, type Where } from "./placement.ts";
 
 interface Bags {
@@ -135,17 +135,41 @@ test("embedding_bag_fwd: hand-computed bags (weighted mean, empty bag, repeated 
   assert.equal(Array.from(out), [25.5, 51, 0, 0, 30, 60]); // exact in float32
 });
 
+/** Run fn counting the calls of the wasm embedding_bag_fwd_f32 (the path the wrapper took). */
+function wasmFwdCalls(fn: () => void): number {
+  const raw = wasmState().raw;
+  const original = raw.embedding_bag_fwd_f32;
+  let calls = 0;
+  raw.embedding_bag_fwd_f32 = (...args) => {
+    calls++;
+    return original(...args);
+  };
+  try {
+    fn();
+  } finally {
+    raw.embedding_bag_fwd_f32 = original;
+  }
+  return calls;
+}
+
 test("embedding_bag_fwd: a large plain table with few lookups takes the reference path, same answer", () => {
-  const R = 300_000; // 4.8 MB at E = 4: staging it would cost more than the gather
   const E = 4;
-  const table = values(9, R * E);
-  const indices = Int32Array.of(5, R - 1, 123_456);
-  const offsets = Int32Array.of(0, 1, 3);
-  const out = new Float32Array(2 * E);
-  embedding_bag_fwd(2, E, POOL_SUM, table, 0, indices, offsets, null, out, 0);
-  const want = new Float32Array(2 * E);
-  ref.embedding_bag_fwd(2, E, POOL_SUM, table, 0, indices, offsets, null, want, 0);
-  assert.equal(Array.from(out), Array.from(want)); // tolerance: none, the reference computed it
+  const run = (R: number): { out: Float32Array; want: Float32Array; calls: number } => {
+    const table = values(9, R * E);
+    const indices = Int32Array.of(5, R - 1, 123 % R);
+    const offsets = Int32Array.of(0, 1, 3);
+    const out = new Float32Array(2 * E);
+    const calls = wasmFwdCalls(() => embedding_bag_fwd(2, E, POOL_SUM, table, 0, indices, offsets, null, out, 0));
+    const want = new Float32Array(2 * E);
+    ref.embedding_bag_fwd(2, E, POOL_SUM, table, 0, indices, offsets, null, want, 0);
+    return { out, want, calls };
+  };
+  const large = run(300_000); // 4.8 MB at E = 4: staging it would cost more than the gather
+  assert.is(large.calls, 0, "the wasm kernel ran on a large plain table");
+  assert.equal(Array.from(large.out), Array.from(large.want)); // tolerance: none, the reference computed it
+  const small = run(1000); // 16 KB: staged and run in wasm (the spy sees the kernel)
+  assert.is(small.calls, 1, "a small plain table should be staged and run in wasm");
+  assert.equal(Array.from(small.out), Array.from(small.want));
 });
 
 test("embedding_bag_fwd/bwd: float64 arrays go to the reference and give its exact result", () => {

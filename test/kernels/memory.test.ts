@@ -2,7 +2,8 @@
 // (src/tensor/storage.ts) and the DLRM_KERNELS switch (src/kernels/index.ts): live blocks
 // never overlap, freed blocks are reused, zeroed blocks are zero, views survive growth, the
 // 4 GiB limit is a clear error, and resident arrays return to the heap only when neither
-// they nor a subarray of them can be reached.
+// they nor a subarray of them can be reached. Debug mode (DLRM_DEBUG_MEMORY): freed blocks
+// read NaN, a kernel's use of one is an error, and a write after free is caught at reuse.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,8 +14,9 @@ import { kernels, kernelSet, kernelSetFromEnv } from "../../src/kernels/index.ts
 import * as ref from "../../src/kernels/ref.ts";
 import { wasmKernels } from "../../src/kernels/wasm.ts";
 import {
-  MAX_BYTES, PAGE_BYTES, RESERVED_BYTES, residentF32, Scratch, sizeClass, WasmHeap, WasmMemoryError, type Ptr,
+  debugMemoryFromEnv, MAX_BYTES, PAGE_BYTES, RESERVED_BYTES, residentF32, Scratch, sizeClass, WasmHeap, WasmMemoryError, type Ptr,
 } from "../../src/kernels/memory.ts";
+import { execFileSync } from "node:child_process";
 import { allocFloat, allocFloatLike, isResident, withResidentStorage } from "../../src/tensor/storage.ts";
 
 test("sizeClass: covers the request, 64-byte multiples, at most 12.5 % waste above 4 KiB", () => {
@@ -37,7 +39,7 @@ test("WasmHeap: live blocks never overlap, keep their contents, and freed blocks
   );
   fc.assert(
     fc.property(fc.array(cmd, { maxLength: 60 }), (cmds) => {
-      const heap = new WasmHeap({ maximumPages: 64, initialBytes: PAGE_BYTES }); // 4 MiB: runs out now and then
+      const heap = new WasmHeap({ maximumPages: 64, initialBytes: PAGE_BYTES, debug: false }); // 4 MiB: runs out now and then
       const live: { ptr: Ptr; bytes: number; tag: number }[] = [];
       let tag = 1;
       for (const c of cmds) {
@@ -81,7 +83,7 @@ test("WasmHeap: live blocks never overlap, keep their contents, and freed blocks
 });
 
 test("WasmHeap: a reused block is zero when asked for zeros; a double free is an error", () => {
-  const heap = new WasmHeap({ maximumPages: 16, initialBytes: PAGE_BYTES });
+  const heap = new WasmHeap({ maximumPages: 16, initialBytes: PAGE_BYTES, debug: false });
   const p = heap.alloc(1000);
   heap.f32(p, 250).fill(NaN);
   heap.free(p);
@@ -190,6 +192,71 @@ test("DLRM_KERNELS: wasm by default, js on request, anything else an error namin
   assert.is(kernelSetFromEnv("wasm"), "wasm");
   assert.is(kernelSetFromEnv("js"), "js");
   assert.throws(() => kernelSetFromEnv("gpu"), /DLRM_KERNELS must be "wasm" or "js", got "gpu"/);
+});
+
+test("debug mode: a freed block reads NaN, addressOf on it (every kernel call asks) throws, a write after free is caught at reuse", () => {
+  for (const debug of [false, true]) {
+    // One page: 15 blocks of 4 KiB after the reserved head, so the 16th request must reuse.
+    const heap = new WasmHeap({ maximumPages: 1, initialBytes: PAGE_BYTES, debug });
+    const blocks = Array.from({ length: 15 }, () => heap.alloc(4096));
+    const p = blocks[3] as Ptr;
+    const stale = heap.f32(p, 1024); // a view that does not keep its block alive
+    stale.fill(1);
+    heap.free(p);
+    if (!debug) {
+      assert.ok(stale.every((v) => v === 1), "without debug mode the freed block keeps its data");
+      assert.is(heap.addressOf(stale, 10), p + 40);
+      stale[5] = 3;
+      assert.is(heap.alloc(4096), p);
+      continue;
+    }
+    assert.ok(stale.every((v) => Number.isNaN(v)), "a freed block reads NaN");
+    assert.throws(() => heap.addressOf(stale, 10), (e: unknown) => e instanceof WasmMemoryError && e.message.includes(`an array at address ${p + 40} lies in the block [${p}, ${p + 4096}) that was freed`));
+    assert.is(heap.addressOf(heap.f32(blocks[4] as Ptr, 4), 0), blocks[4], "a live block is fine");
+    stale[5] = 3; // a write through the stale view
+    assert.throws(() => heap.alloc(4096), (e: unknown) => e instanceof WasmMemoryError && e.message.includes(`the freed block [${p}, ${p + 4096}) was written at address ${p + 20} after it was freed`));
+  }
+});
+
+test("debug mode: freed blocks stay out of reuse while fresh memory lasts", () => {
+  const heap = new WasmHeap({ maximumPages: 64, initialBytes: PAGE_BYTES, debug: true });
+  const p = heap.alloc(1000);
+  heap.free(p);
+  const q = heap.alloc(1000);
+  assert.is.not(q, p);
+  heap.f32(q, 250).fill(7);
+  assert.ok(heap.f32(p, 250).every((v) => Number.isNaN(v)), "the quarantined block keeps its poison");
+});
+
+test("debug mode: a view made by hand on a resident array's buffer outlives it, reads NaN and is refused by addressOf", async () => {
+  const heap = new WasmHeap({ maximumPages: 64, initialBytes: PAGE_BYTES, debug: true });
+  const hand = (() => {
+    const a = residentF32(heap, 1000);
+    a.fill(2);
+    return new Float32Array(a.buffer, a.byteOffset, a.length); // not a subarray: a is collectable
+  })();
+  await settle();
+  assert.ok(hand.every((v) => Number.isNaN(v)), "the hand-made view should read the poison of the freed block");
+  assert.throws(() => heap.addressOf(hand), /DLRM_DEBUG_MEMORY.*that was freed: a view or pointer outlived its block/);
+});
+
+test("DLRM_DEBUG_MEMORY: 1 or 0 (unset = 0), anything else an error naming the variable; with 1 the step arena poisons what an earlier step left", () => {
+  assert.is(debugMemoryFromEnv(undefined), false);
+  assert.is(debugMemoryFromEnv(""), false);
+  assert.is(debugMemoryFromEnv("0"), false);
+  assert.is(debugMemoryFromEnv("1"), true);
+  assert.throws(() => debugMemoryFromEnv("yes"), /DLRM_DEBUG_MEMORY must be "1" or "0", got "yes"/);
+  // A tensor kept from one step, read after the next step began: NaN in debug mode, the stale 5 without.
+  const script = [
+    `import { allocFloat, withStepArena } from ${JSON.stringify(new URL("../../src/tensor/storage.ts", import.meta.url).pathname)};`,
+    `const kept = withStepArena(() => allocFloat("float32", 8).fill(5));`,
+    `withStepArena(() => {});`,
+    `console.log(String(kept[0]));`,
+  ].join("\n");
+  const run = (value: string): string =>
+    execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, DLRM_DEBUG_MEMORY: value }, encoding: "utf8" }).trim();
+  assert.is(run("1"), "NaN");
+  assert.is(run("0"), "5");
 });
 
 test.run();

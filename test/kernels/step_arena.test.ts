@@ -24,6 +24,10 @@ import {
 } from "../../src/tensor/storage.ts";
 import { zeros } from "../../src/tensor/tensor.ts";
 import { train } from "../../src/train/trainer.ts";
+import { LocalExecutor } from "../../src/train/local.ts";
+import { rowRange } from "../../src/parallel/rank.ts";
+import type { Shard } from "../../src/parallel/plan.ts";
+import { countTypedArrays } from "../helpers/typed_arrays.ts";
 
 test("one step: pieces are zeroed, 64-byte aligned, and never overlap; float64 stays plain", () => {
   fc.assert(
@@ -147,9 +151,44 @@ test("train() with the arena = a plain loop without it (losses and parameters bi
   for (let s = 0; s < 3; s++) step(s);
   const before = transientAllocatedBytes();
   const top = kernelSet === "wasm" ? defaultHeap().stats().topBytes : 0;
-  for (let s = 3; s < 8; s++) step(s);
+  const made = await countTypedArrays(() => {
+    for (let s = 3; s < 8; s++) step(s);
+  });
+  assert.is(made.arrays, 0, `a steady-state step allocated typed arrays: ${made.made.join(", ")}`);
   assert.is(transientAllocatedBytes(), before, "a steady-state step allocated float storage on the JS heap");
   if (kernelSet === "wasm") assert.is(defaultHeap().stats().topBytes, top, "a steady-state step grew the wasm heap");
+});
+
+test("LocalExecutor steps on shuffled batches (copied rows) allocate no typed array once steady", async () => {
+  const data = randomDataset({ n: 64, denseFeatures: 4, tableSizes: [20, 7, 30], numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 8 });
+  const model = smallModel(4);
+  const exec = new LocalExecutor(model, new SGD(model.parameters(), { lr: 0.1 }));
+  const rows = new Rng(2).shuffle(Int32Array.from({ length: 64 }, (_, i) => i));
+  const step = (s: number) => exec.step(s, { data, rows: rows.subarray((s % 4) * 16, (s % 4 + 1) * 16), start: 0, count: 16 }, 0.1);
+  for (let s = 0; s < 4; s++) await step(s);
+  const made = await countTypedArrays(async () => {
+    for (let s = 4; s < 8; s++) await step(s);
+  });
+  assert.is(made.arrays, 0, `a steady-state step allocated typed arrays: ${made.made.join(", ")}`);
+});
+
+test("rowRange (a split table's lookups on one rank) takes its arrays from the step arena", async () => {
+  const ids = Int32Array.of(0, 5, 9, 3, 7);
+  const offsets = Int32Array.of(0, 2, 5);
+  const shard: Shard = { table: 0, rank: 0, rowStart: 3, rowEnd: 8, whole: false, bytes: 0, lookupsPerSample: 0 };
+  const want = rowRange(ids, offsets, null, 2, shard, 10, true);
+  assert.equal(Array.from(want.indices), [2, 0, 4]); // ids 5, 3, 7 renumbered from row 3
+  assert.equal(Array.from(want.offsets), [0, 1, 3]);
+  let got: ReturnType<typeof rowRange> | null = null;
+  const made = await countTypedArrays(() => {
+    withStepArena(() => {
+      got = rowRange(ids, offsets, null, 2, shard, 10, true);
+      assert.ok(inStepArena((got as ReturnType<typeof rowRange>).indices));
+    });
+  });
+  assert.is(made.arrays, 0, made.made.join(", "));
+  const r = got as unknown as ReturnType<typeof rowRange>;
+  assert.equal(Array.from(r.weights ?? []), Array.from(want.weights ?? []));
 });
 
 test.run();

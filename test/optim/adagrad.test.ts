@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { accumulateRows } from "../../src/autograd/tape.ts";
+import { accumulateRows } from "../../src/autograd/grad.ts";
 import { Adagrad } from "../../src/optim/adagrad.ts";
 import { RowWiseAdagrad } from "../../src/optim/rowwise_adagrad.ts";
 import { Rng } from "../../src/tensor/rng.ts";

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { accumulateRows } from "../../src/autograd/tape.ts";
+import { accumulateRows } from "../../src/autograd/grad.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { rand, zeros, type Tensor } from "../../src/tensor/tensor.ts";

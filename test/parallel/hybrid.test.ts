@@ -57,7 +57,7 @@ test("2 workers = 1 thread over 50 steps: tables of 2 to 3000 rows (one split by
   assert.ok((start.params.get("emb_l.2.weight") as Float32Array).some((v, i) => v !== moved[i]));
 });
 
-for (const name of goldenCases()) {
+for (const name of goldenCases(test, "hybrid golden parity")) {
   test(`golden ${name} with 2 workers: per-step losses and final weights match PyTorch`, async () => {
     const dir = join(GOLDEN, name);
     const config = readConfig(join(dir, "config.json"));
