@@ -17,7 +17,7 @@ import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { DLRMConfig } from "./config.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
-import { layoutSafetensors, readSafetensors, readSafetensorsIndex, readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
+import { layoutSafetensors, readSafetensorsIndex, readTensor, readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec, type StateKey } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
@@ -208,8 +208,7 @@ export function readPiece(index: SafetensorsIndex, name: string, first: number, 
   if (e === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
   if (e.dtype !== "F32") {
     // Not float32 on disk: convert the whole tensor (only small files are not F32: ours are).
-    const t = readSafetensors(index.path).tensors.get(name);
-    if (t === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
+    const t = readTensor(index, name, fd);
     into.set(toFloat32(t, `${index.path}: tensor "${name}"`).subarray(first, first + into.length));
     return;
   }
