@@ -10,6 +10,7 @@
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
+import { checkOutputs } from "./paths.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -98,6 +99,9 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   const dataPath = required("data");
   const out = required("out");
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
+  const model = getString(f, "model");
+  const inputs = [...checkpoints.map((path) => ({ flag: "--checkpoint", path })), { flag: "--data", path: dataPath }, ...(model === undefined ? [] : [{ flag: "--model", path: model }])];
+  checkOutputs("predict", [{ flag: "--out", path: out }], inputs);
   const data = readBatchFile(dataPath);
   const workers = positiveInt("predict", f, "workers", 1);
   const preds: Float32Array[] = [];

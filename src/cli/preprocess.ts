@@ -17,6 +17,7 @@
 
 import { getBool, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import { criteoBatchMetadata, dictionaryPathFor, readCriteoFiles } from "./criteo_source.ts";
+import { checkOutputs } from "./paths.ts";
 import type { Io } from "./main.ts";
 import { writeBatchFile } from "../data/batch_file.ts";
 import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo.ts";
@@ -51,6 +52,9 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const maxIndRange = nonNegativeInt("preprocess", f, "max-ind-range");
   const dictPath = getString(f, "dictionary");
   const dictOut = dictionaryPathFor(out);
+  // The dictionary written over the --dictionary read is the same dictionary, written atomically.
+  const inputs = [...files.map((path) => ({ flag: "input file", path })), ...(dictPath === undefined ? [] : [{ flag: "--dictionary", path: dictPath }])];
+  checkOutputs("preprocess", [{ flag: "--out", path: out }, { flag: "its dictionary", path: dictOut }], inputs, (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary");
 
   const given = dictPath === undefined ? undefined : loadDictionary(dictPath);
   const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, progress: io.stderr, label: "preprocess criteo" });

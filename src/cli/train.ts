@@ -12,6 +12,7 @@ import { availableParallelism } from "node:os";
 import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs, type ParsedFlags } from "./args.ts";
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
+import { checkOutputs, dataSpecFiles, type NamedPath } from "./paths.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
@@ -276,6 +277,20 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   return HybridExecutor.start({ config: p.config, workers: p.workers, optimizer: p.spec, source, datasets, maxBatch: Math.max(p.batchSize, evalBatch(p)), plan: p.plan });
 }
 
+/** --save and --log can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
+function checkTrainPaths(f: ParsedFlags): void {
+  const named = (flag: string): NamedPath[] => {
+    const path = getString(f, flag);
+    return path === undefined ? [] : [{ flag: `--${flag}`, path }];
+  };
+  const dataFiles = (flag: string): NamedPath[] => {
+    const text = getString(f, flag) ?? (flag === "data" ? "synthetic" : undefined);
+    return text === undefined ? [] : dataSpecFiles(parseDataSpec("train", `--${flag}`, text)).map((path) => ({ flag: `--${flag}`, path }));
+  };
+  const inputs = [...dataFiles("data"), ...dataFiles("eval-data"), ...named("init"), ...named("resume"), ...named("model")];
+  checkOutputs("train", [...named("save"), ...named("log")], inputs, (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"));
+}
+
 function evalBatch(p: RunPlan): number {
   return Math.max(p.batchSize, 4096);
 }
@@ -290,6 +305,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const { flags: f, resume } = resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
   const printFreq = positiveInt("train", f, "print-freq", 100);
   const testFreq = nonNegativeInt("train", f, "test-freq") ?? 0;
+  checkTrainPaths(f);
   const p = await planRun(f, io, resume);
   if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
   if (resume !== null && resume.run.step > p.steps) throw new UsageError(`train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`);
