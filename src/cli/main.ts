@@ -20,7 +20,8 @@ import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint } from "../dlrm/checkpoint.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
-import { DLRM } from "../dlrm/model.ts";
+import { checkPredictions } from "../dlrm/finite.ts";
+import { DLRM, parameterSpecs } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
@@ -108,7 +109,9 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   for (const checkpoint of checkpoints) {
     const config = predictConfig(getString(f, "model"), checkpoint);
     checkDataset(data, config, dataPath);
-    preds.push(await predictWith(config, checkpoint, data, batchSize, workers));
+    const pred = await predictWith(config, checkpoint, data, batchSize, workers);
+    checkPredictions(pred, checkpoint, new Set(parameterSpecs(config).map((p) => p.name)), dataPath);
+    preds.push(pred);
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
   writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });
