@@ -17,7 +17,7 @@ import { runTrain } from "./train.ts";
 import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
-import { loadCheckpoint } from "../dlrm/checkpoint.ts";
+import { loadCheckpoint, openCheckpoint } from "../dlrm/checkpoint.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkPredictions } from "../dlrm/finite.ts";
@@ -64,10 +64,16 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
+    io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0] as string)}\n`);
     if (process.env.DLRM_DEBUG) io.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
+}
+
+/** A message with the control characters a file may carry (in a name or a line echoed back)
+ *  written as \xNN, so that printing it cannot move the cursor or recolour the terminal. */
+export function escapeControl(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 /** --model, else the config a `dlrm train --save` checkpoint records, else the built-in default. */
@@ -121,6 +127,7 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
 
 /** One checkpoint's predictions: on this thread, or on ranks that read their own shards of it. */
 async function predictWith(config: DLRMConfig, checkpoint: string, data: Dataset, batchSize: number, workers: number): Promise<Float32Array> {
+  openCheckpoint(checkpoint, config); // the file's tensors checked against the model before the model's memory is allocated
   if (workers === 1) {
     const model = new DLRM(config, 0);
     loadCheckpoint(checkpoint, model);

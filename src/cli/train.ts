@@ -14,7 +14,7 @@ import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRe
 import { onInterrupt } from "./interrupt.ts";
 import { checkOutputs, dataSpecFiles, type NamedPath } from "./paths.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
-import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
+import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
@@ -265,6 +265,9 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
 
 /** The executor of one member: this thread's model, or ranks that make (or read) their own parameters. */
 async function startExecutor(p: RunPlan, seed: number, init: string | null, resume: Resume | null): Promise<Executor> {
+  // The file's tensors are checked against the model before the model's memory is allocated.
+  if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
+  else if (init !== null) openCheckpoint(init, p.config);
   if (p.workers === 1) {
     const model = new DLRM(p.config, seed);
     const optimizer = makeOptimizer(p.spec, model.namedParameters());
@@ -315,7 +318,12 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const logPath = getString(f, "log");
   const logFd = logPath === undefined ? null : openSync(logPath, "w");
   const log = (o: object): void => {
-    if (logFd !== null) writeSync(logFd, `${JSON.stringify(o)}\n`);
+    if (logFd === null) return;
+    try {
+      writeSync(logFd, `${JSON.stringify(o)}\n`);
+    } catch (e) {
+      throw new Error(`--log ${logPath}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    }
   };
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(
