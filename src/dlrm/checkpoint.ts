@@ -13,9 +13,8 @@
 // Glossary: R rows of a table, E embedding dim.
 
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
 import type { DLRMConfig } from "./config.ts";
+import { removeStaleTemps, tempPathFor } from "../io/temp_file.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
 import { layoutSafetensors, readSafetensorsIndex, readTensor, readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec, type StateKey } from "../optim/make.ts";
@@ -120,7 +119,8 @@ export async function writeCheckpointFile(
   fill: (tmp: string, offsets: ReadonlyMap<string, number>) => Promise<void> | void,
 ): Promise<void> {
   const layout = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape })), metadata);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  removeStaleTemps(path);
+  const tmp = tempPathFor(path);
   let fd: number | null = null;
   // A process that exits while the pieces are written (a second Ctrl-C) removes the temporary file too.
   const removeTmp = (): void => {

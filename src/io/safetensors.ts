@@ -12,8 +12,7 @@
 // allocated from it, so a malformed or hostile file costs at most its own size in memory.
 
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { removeStaleTemps, tempPathFor } from "./temp_file.ts";
 
 export type SafetensorsDType = "F32" | "F64" | "I32" | "I64";
 export type SafetensorsData = Float32Array | Float64Array | Int32Array | BigInt64Array;
@@ -479,7 +478,8 @@ export function writeSafetensors(
   metadata?: Record<string, string>,
 ): void {
   const p = plan(path, tensors, metadata);
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  removeStaleTemps(path);
+  const tmp = tempPathFor(path);
   let fd: number | null = null;
   try {
     fd = openSync(tmp, "wx");
