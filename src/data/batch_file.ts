@@ -116,10 +116,14 @@ export function writeBatchFile(
   data: Dataset,
   opts: { indexDtype?: "I32" | "I64"; metadata?: Record<string, string> } = {},
 ): void {
+  writeSafetensors(path, batchFileTensors(path, data, opts.indexDtype ?? "I32"), opts.metadata);
+}
+
+/** The tensors of a dataset's batch file, checked; `path` names it in errors. */
+export function batchFileTensors(path: string, data: Dataset, indexDtype: "I32" | "I64"): Map<string, SafetensorsTensor> {
   const fail = (name: string, what: string): never => {
     throw new SafetensorsError(`${path}: ${name}: ${what}`);
   };
-  const indexDtype = opts.indexDtype ?? "I32";
   if (indexDtype !== "I32" && indexDtype !== "I64") fail("indices", `indexDtype must be I32 or I64, got ${String(indexDtype)}`);
   const N = data.n;
   const Dd = data.denseFeatures;
@@ -155,5 +159,5 @@ export function writeBatchFile(
     );
     if (f.weights !== null) out.set(`weights.${t}`, { dtype: "F32", shape: [L], data: f.weights });
   });
-  writeSafetensors(path, out, opts.metadata);
+  return out;
 }

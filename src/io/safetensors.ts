@@ -464,31 +464,52 @@ export function serializeSafetensors(
   return out;
 }
 
+/** Writes all of bytes, in bounded chunks (a single write of more than 2 GiB is refused by Node). */
 function writeAll(fd: number, bytes: Uint8Array): void {
+  const CHUNK = 64 * 1024 * 1024;
   let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(CHUNK, bytes.length - done));
 }
+
+type TensorsIn = Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>;
 
 /** Writes a safetensors file atomically: everything is checked first, then written to a
  *  temp file in the same folder and renamed over `path`; on failure the temp file is
  *  removed and an existing `path` is left as it was. */
-export function writeSafetensors(
-  path: string,
-  tensors: Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>,
-  metadata?: Record<string, string>,
-): void {
-  const p = plan(path, tensors, metadata);
-  removeStaleTemps(path);
-  const tmp = tempPathFor(path);
+export function writeSafetensors(path: string, tensors: TensorsIn, metadata?: Record<string, string>): void {
+  writeSafetensorsTogether([{ path, tensors, metadata }]);
+}
+
+/**
+ * Writes several files that belong together (a batch file and its dictionary): every file is
+ * checked, then written to its temp file and made durable; only when all are complete are
+ * they renamed into place, in the order given. On failure before the renames every temp file
+ * is removed and the existing files are left as they were. (A crash between two renames can
+ * still pair a new file with an old one: readers that care record and check a shared id.)
+ */
+export function writeSafetensorsTogether(files: readonly { path: string; tensors: TensorsIn; metadata?: Record<string, string> | undefined }[]): void {
+  const plans = files.map((f) => plan(f.path, f.tensors, f.metadata));
+  const temps: string[] = [];
+  let current = files[0]?.path ?? "";
   let fd: number | null = null;
   try {
-    fd = openSync(tmp, "wx");
-    writeAll(fd, p.header);
-    for (const c of p.chunks) writeAll(fd, c);
-    fsyncSync(fd); // the bytes reach the disk before the rename makes them visible
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
+    files.forEach((f, i) => {
+      current = f.path;
+      removeStaleTemps(f.path);
+      const tmp = tempPathFor(f.path);
+      fd = openSync(tmp, "wx");
+      temps.push(tmp);
+      const p = plans[i] as Plan;
+      writeAll(fd, p.header);
+      for (const c of p.chunks) writeAll(fd, c);
+      fsyncSync(fd); // the bytes reach the disk before the rename makes them visible
+      closeSync(fd);
+      fd = null;
+    });
+    files.forEach((f, i) => {
+      current = f.path;
+      renameSync(temps[i] as string, f.path);
+    });
   } catch (e) {
     if (fd !== null) {
       try {
@@ -497,12 +518,14 @@ export function writeSafetensors(
         // already failing; the original error is the one to report
       }
     }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temp file was never created
+    for (const tmp of temps) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already renamed into place
+      }
     }
-    throw new SafetensorsError(`${path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    throw new SafetensorsError(`${current}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
