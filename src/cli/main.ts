@@ -85,7 +85,7 @@ function predictConfig(path: string | undefined, checkpoint: string): DLRMConfig
   try {
     json = JSON.parse(recorded);
   } catch {
-    throw new UsageError(`predict: ${checkpoint}: its dlrm_config metadata is not JSON; give --model`);
+    throw new Error(`predict: ${checkpoint}: its dlrm_config metadata is not JSON; give --model`);
   }
   return parseConfig(json, `${checkpoint} (dlrm_config metadata)`);
 }
@@ -114,6 +114,7 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   const preds: Float32Array[] = [];
   for (const checkpoint of checkpoints) {
     const config = predictConfig(getString(f, "model"), checkpoint);
+    openCheckpoint(checkpoint, config); // the file fits the model: checked before the data against it, and before the model's memory is allocated
     checkDataset(data, config, dataPath);
     const pred = await predictWith(config, checkpoint, data, batchSize, workers);
     checkPredictions(pred, checkpoint, new Set(parameterSpecs(config).map((p) => p.name)), dataPath);
@@ -127,7 +128,6 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
 
 /** One checkpoint's predictions: on this thread, or on ranks that read their own shards of it. */
 async function predictWith(config: DLRMConfig, checkpoint: string, data: Dataset, batchSize: number, workers: number): Promise<Float32Array> {
-  openCheckpoint(checkpoint, config); // the file's tensors checked against the model before the model's memory is allocated
   if (workers === 1) {
     const model = new DLRM(config, 0);
     loadCheckpoint(checkpoint, model);
