@@ -8,7 +8,7 @@
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
-import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs } from "./args.ts";
+import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, workerCount, type FlagSpecs } from "./args.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { checkOutputs } from "./paths.ts";
 import { runPreprocess } from "./preprocess.ts";
@@ -106,11 +106,11 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   const dataPath = required("data");
   const out = required("out");
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
+  const workers = workerCount("predict", f, 1);
   const model = getString(f, "model");
   const inputs = [...checkpoints.map((path) => ({ flag: "--checkpoint", path })), { flag: "--data", path: dataPath }, ...(model === undefined ? [] : [{ flag: "--model", path: model }])];
   checkOutputs("predict", [{ flag: "--out", path: out }], inputs);
   const data = readBatchFile(dataPath);
-  const workers = positiveInt("predict", f, "workers", 1);
   const preds: Float32Array[] = [];
   for (const checkpoint of checkpoints) {
     const config = predictConfig(getString(f, "model"), checkpoint);

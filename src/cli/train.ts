@@ -9,7 +9,7 @@
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs, type ParsedFlags } from "./args.ts";
+import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, workerCount, type FlagSpecs, type ParsedFlags } from "./args.ts";
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { checkOutputs, dataSpecFiles, type NamedPath } from "./paths.ts";
@@ -162,11 +162,7 @@ interface RunPlan {
 }
 
 async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
-  const workers = positiveInt("train", f, "workers", availableParallelism());
-  // Each rank is a thread with its own wasm memory and a replica of the head: far more ranks
-  // than cores only costs memory and start-up, so a typo (--workers 1000) is refused.
-  const maxWorkers = 4 * availableParallelism();
-  if (workers > maxWorkers) throw new UsageError(`train: --workers ${workers} is more than 4 × the ${availableParallelism()} cores (${maxWorkers}); each rank is a thread with its own memory`);
+  const workers = workerCount("train", f, availableParallelism());
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
