@@ -14,7 +14,7 @@ import { readSafetensorsMetadata } from "./metadata.ts";
 import {
   CRITEO_DENSE,
   CRITEO_SPARSE,
-  kaggleSplits,
+  kaggleDays,
   readCriteo,
   type CriteoDictionary,
   type IdMap,
@@ -22,6 +22,7 @@ import {
 import type { Dataset, SparseFeature } from "../data/dataset.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { ReadProgress } from "./read_progress.ts";
+import { Rng } from "../tensor/rng.ts";
 
 /** The `format` metadata of a batch file written by `dlrm preprocess criteo`. */
 export const CRITEO_BATCH_FORMAT = "dlrm-ts criteo batch";
@@ -37,6 +38,8 @@ export interface CriteoRead {
   dictionary: CriteoDictionary;
   /** (D,) samples kept from each file, in order. */
   fileRows: number[];
+  /** Samples kept from each day of the reference's protocol (criteoDays). */
+  dayRows: number[];
   /** Malformed lines skipped (onBadLine "skip"). */
   skipped: number;
 }
@@ -50,6 +53,10 @@ export interface CriteoReadOptions {
   /** Where to draw the byte progress (stderr), or null for none. */
   progress: ProgressSink | null;
   label: string;
+  /** p: drop each negative row with probability p as it is read, before its values are numbered (the reference's --data-sub-sample-rate); 0: keep every row. */
+  subSampleRate: number;
+  /** Seed of the sub-sampling draws: one per line, continuing over the files. */
+  seed: number;
 }
 
 /** The samples of `files` in order as one Dataset, every row kept. */
@@ -70,6 +77,8 @@ export async function readCriteoFiles(files: readonly string[], o: CriteoReadOpt
   let skipped = 0;
   let linesBefore = 0;
   let bytesBefore = 0;
+  const draws = new Rng(o.seed);
+  const dayRows: number[] = [];
   try {
     for (const [k, file] of files.entries()) {
       // A file read without a dictionary numbers its values from 0 …; later files are then
@@ -78,12 +87,18 @@ export async function readCriteoFiles(files: readonly string[], o: CriteoReadOpt
         ...(o.maxIndRange === undefined ? {} : { maxIndRange: o.maxIndRange }),
         ...(o.dictionary === undefined ? {} : { dictionary: o.dictionary }),
         onBadLine: o.onBadLine,
+        subSampleRate: o.subSampleRate,
+        rng: draws,
         onProgress: (lines, bytes) => bar?.update(linesBefore + lines, bytesBefore + bytes, total),
       });
       linesBefore += r.lines;
       bytesBefore += sizes[k] as number;
       skipped += r.skipped;
       fileRows.push(r.data.n);
+      // One file is Kaggle's train.txt: its 7 days are cut by line, before sub-sampling, as
+      // the reference cuts them; a day then holds the rows kept from its lines.
+      if (files.length === 1) dayRows.push(...keptPerDay(kaggleDays(r.lines), r.rowLines));
+      else dayRows.push(r.data.n);
       if (dictionary === undefined) dictionary = r.dictionary;
       else if (o.dictionary === undefined) mergeInto(dictionary, r.dictionary, r.data);
       parts.push(r.data);
@@ -91,7 +106,21 @@ export async function readCriteoFiles(files: readonly string[], o: CriteoReadOpt
   } finally {
     bar?.done();
   }
-  return { data: parts.length === 1 ? (parts[0] as Dataset) : concatSingleLookup(parts), dictionary: dictionary as CriteoDictionary, fileRows, skipped };
+  return { data: parts.length === 1 ? (parts[0] as Dataset) : concatSingleLookup(parts), dictionary: dictionary as CriteoDictionary, fileRows, dayRows, skipped };
+}
+
+/** Rows per day, for days of `dayLines` lines each and the (increasing) line of every row. */
+function keptPerDay(dayLines: readonly number[], rowLines: Int32Array): number[] {
+  const out: number[] = [];
+  let row = 0;
+  let end = 0;
+  for (const lines of dayLines) {
+    end += lines;
+    const first = row;
+    while (row < rowLines.length && (rowLines[row] as number) < end) row++;
+    out.push(row - first);
+  }
+  return out;
 }
 
 /** Extends `into` with the values of `from` in `from`'s id order (its order of first
@@ -132,14 +161,12 @@ export interface CriteoSplit {
   val: [number, number];
 }
 
-/** The reference's protocol over N samples from files of `fileRows` samples: one file is
- *  Kaggle's train.txt, cut into 7 "days" (kaggleSplits: train on days 0–5, day 6 halved
- *  into test, then validation); several files are days (Terabyte's day_0 …): train on all
- *  but the last, the last halved, larger half first, into test, then validation. */
-export function criteoSplit(fileRows: readonly number[]): CriteoSplit {
-  const n = fileRows.reduce((a, b) => a + b, 0);
-  if (fileRows.length <= 1) return kaggleSplits(n);
-  const last = fileRows[fileRows.length - 1] as number;
+/** The reference's protocol over days of `dayRows` samples: train on all days but the last,
+ *  the last halved, larger half first (np.array_split), into test, then validation. Kaggle's
+ *  single train.txt is cut into 7 days (kaggleDays), Terabyte's day_0 … are days. */
+export function criteoSplit(dayRows: readonly number[]): CriteoSplit {
+  const n = dayRows.reduce((a, b) => a + b, 0);
+  const last = dayRows.length === 0 ? 0 : (dayRows[dayRows.length - 1] as number);
   const trainEnd = n - last;
   const testEnd = trainEnd + Math.ceil(last / 2);
   return { train: [0, trainEnd], test: [trainEnd, testEnd], val: [testEnd, n] };
@@ -149,8 +176,13 @@ export function criteoSplit(fileRows: readonly number[]): CriteoSplit {
 export interface CriteoBatchInfo {
   /** (D,) samples from each input file, in order. */
   fileRows: number[];
+  /** Samples of each day of the protocol (criteoSplit). */
+  dayRows: number[];
   files: string[];
   skipped: number;
+  /** The sub-sampling applied when the rows were read (rate 0: none). */
+  subSampleRate: number;
+  seed: number;
 }
 
 export function criteoBatchMetadata(info: CriteoBatchInfo, maxIndRange: number): Record<string, string> {
@@ -158,6 +190,9 @@ export function criteoBatchMetadata(info: CriteoBatchInfo, maxIndRange: number):
     format: CRITEO_BATCH_FORMAT,
     files: JSON.stringify(info.files),
     file_rows: JSON.stringify(info.fileRows),
+    day_rows: JSON.stringify(info.dayRows),
+    sub_sample_rate: String(info.subSampleRate),
+    sub_sample_seed: String(info.seed),
     max_ind_range: String(maxIndRange),
     skipped_lines: String(info.skipped),
   };
@@ -174,15 +209,25 @@ export function criteoBatchInfo(path: string, n: number): CriteoBatchInfo | null
       return null;
     }
   };
-  const fileRows = parse("file_rows");
+  const counts = (key: string): number[] => {
+    const v = parse(key);
+    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x >= 0) || v.reduce((a: number, b: number) => a + b, 0) !== n) {
+      throw new Error(`${path}: metadata ${key} ${JSON.stringify(meta[key] ?? null)} does not add up to the file's ${n} samples`);
+    }
+    return v as number[];
+  };
+  const fileRows = counts("file_rows");
   const files = parse("files");
-  if (!Array.isArray(fileRows) || !fileRows.every((x) => Number.isInteger(x) && x >= 0) || fileRows.reduce((a: number, b: number) => a + b, 0) !== n) {
-    throw new Error(`${path}: metadata file_rows ${JSON.stringify(meta["file_rows"] ?? null)} does not add up to the file's ${n} samples`);
-  }
+  const rate = Number(meta["sub_sample_rate"] ?? 0);
+  if (!(rate >= 0 && rate <= 1)) throw new Error(`${path}: metadata sub_sample_rate ${JSON.stringify(meta["sub_sample_rate"])} is not in [0, 1]`);
   return {
-    fileRows: fileRows as number[],
+    fileRows,
+    // Files written before day_rows was recorded were never sub-sampled: their days follow from the rows.
+    dayRows: meta["day_rows"] !== undefined ? counts("day_rows") : fileRows.length === 1 ? kaggleDays(n) : fileRows,
     files: Array.isArray(files) ? files.map(String) : [],
     skipped: Number(meta["skipped_lines"] ?? 0),
+    subSampleRate: rate,
+    seed: Number(meta["sub_sample_seed"] ?? 0),
   };
 }
 

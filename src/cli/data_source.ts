@@ -25,7 +25,7 @@ import { criteoBatchInfo, criteoSplit, readCriteoFiles, requireDictionaryBeside,
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
-import { criteoFieldName, criteoTableSizes, loadDictionary, subSampleNegatives, CRITEO_DENSE, CRITEO_SPARSE, type CriteoDictionary } from "../data/criteo.ts";
+import { criteoFieldName, criteoTableSizes, loadDictionary, CRITEO_DENSE, CRITEO_SPARSE, type CriteoDictionary } from "../data/criteo.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
 import { randomDataset } from "../data/random.ts";
@@ -131,10 +131,18 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
   checkRequest(r, verb);
   const s = r.train;
   if (s.kind === "criteo") {
-    const read = await readCriteoFiles(s.files, { maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary: undefined, progress: r.progress, label: "read criteo" });
+    const read = await readCriteoFiles(s.files, {
+      maxIndRange: r.maxIndRange,
+      onBadLine: r.onBadLine,
+      dictionary: undefined,
+      progress: r.progress,
+      label: "read criteo",
+      subSampleRate: r.subSampleRate,
+      seed: r.seed,
+    });
     const notes: Record<string, number | string> = {};
     if (r.onBadLine === "skip") notes.skipped_lines = read.skipped;
-    return criteoSource(read.data, read.fileRows, read.dictionary, r, notes, s.text);
+    return criteoSource(read.data, read.dayRows, read.dictionary, r, notes, s.text);
   }
   if (s.kind === "movielens") {
     const split = r.split ?? "u1";
@@ -151,34 +159,39 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
       }
       return { family: null, train: data, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
     }
+    if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
+      // The rows were sub-sampled, or not, as they were read: the dictionary counts only the kept ones.
+      throw new UsageError(
+        `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; sub-sampling happens as the rows are read: dlrm preprocess criteo --data-sub-sample-rate p`,
+      );
+    }
     const dictionary = loadDictionary(requireDictionaryBeside(s.path));
     if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
       throw new UsageError(`${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`);
     }
-    return criteoSource(data, info.fileRows, dictionary, r, {}, s.text);
+    return criteoSource(data, info.dayRows, dictionary, r, {}, s.text);
   }
   return null;
 }
 
-/** Criteo rows in file order → the reference's protocol: the train split trains (its
- *  negatives sub-sampled), and the test split evaluates unless --eval-data is given. */
+/** Criteo rows in file order (sub-sampled as they were read) → the reference's protocol:
+ *  the train split trains, and the test split evaluates unless --eval-data is given. */
 function criteoSource(
   all: Dataset,
-  fileRows: number[],
+  dayRows: number[],
   dictionary: CriteoDictionary,
   r: DataRequest,
   notes: Record<string, number | string>,
   text: string,
 ): SourceData {
-  const split: CriteoSplit = criteoSplit(fileRows);
-  let train = sliceDataset(all, ...split.train);
+  const split: CriteoSplit = criteoSplit(dayRows);
+  const train = sliceDataset(all, ...split.train);
   let test: Dataset | null = null;
   if (r.eval === null) {
     const [start, end] = split.test;
     if (end === start) throw new DataError(`${text}: its ${all.n} rows leave the test split empty (the reference's protocol); give --eval-data`);
     test = sliceDataset(all, start, end);
   }
-  if (r.subSampleRate > 0) train = subSampleNegatives(train, r.subSampleRate, r.seed);
   return { family: "criteo", train, eval: test, tableSizes: criteoTableSizes(dictionary), tableNames: CRITEO_TABLE_NAMES, dictionary, notes };
 }
 
@@ -263,7 +276,8 @@ async function loadEval(
       if (dictionary === null) {
         throw new UsageError(`${verb}: --eval-data ${e.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`);
       }
-      const read = await readCriteoFiles(e.files, { maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary, progress: r.progress, label: "read criteo (eval)" });
+      // Evaluation data given apart is read as it is (the sub-sampling is the training data's protocol).
+      const read = await readCriteoFiles(e.files, { maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary, progress: r.progress, label: "read criteo (eval)", subSampleRate: 0, seed: 0 });
       if (r.onBadLine === "skip") notes.eval_skipped_lines = read.skipped;
       return read.data;
     }

@@ -1,12 +1,14 @@
 // `dlrm preprocess criteo <file...> --out <batches.safetensors>`: raw Criteo click logs to
-// our batch format, every row kept, in file order, with the dictionary that numbered the
+// our batch format, every row kept (or, with --data-sub-sample-rate, the rows kept by the
+// reference's sub-sampling), in file order, with the dictionary that numbered the
 // categorical values written beside it (`x.safetensors` → `x.dict.safetensors`).
 //
 // Training on the output is training on the raw files: `dlrm train --data x.safetensors`
-// reads the dictionary beside it (the built-in model's table sizes) and the rows per input
-// file from the metadata (the reference's train/test protocol), and maps --eval-data
-// criteo:<files> through the same dictionary. Splits and sub-sampling are not applied
-// here; they apply when training.
+// reads the dictionary beside it (the built-in model's table sizes) and the rows per day
+// from the metadata (the reference's train/test protocol), and maps --eval-data
+// criteo:<files> through the same dictionary. The split applies when training; the
+// sub-sampling applies here, as the rows are read, because it decides which values the
+// dictionary numbers.
 //
 // `--dictionary <dict>` numbers the rows with an existing dictionary instead of building
 // one (evaluation data, so that its ids mean what they meant in training): values it does
@@ -16,7 +18,7 @@
 // complete, so a failure (ENOSPC, Ctrl-C) leaves the old pair or none; both record one random
 // pair id, which readers check (a crash between the two renames cannot go unnoticed).
 
-import { getBool, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
+import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import { randomBytes } from "node:crypto";
 import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFiles } from "./criteo_source.ts";
 import { checkOutputs } from "./paths.ts";
@@ -30,6 +32,8 @@ const PREPROCESS_FLAGS: FlagSpecs = {
   "max-ind-range": { type: "int", help: "take each categorical value modulo R before numbering (default: no modulo)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "a malformed line is an error naming file:line (default), or is skipped and counted" },
   dictionary: { type: "string", placeholder: "dict.safetensors", help: "number the values with this existing dictionary (e.g. the training data's, for eval data) instead of building one" },
+  "data-sub-sample-rate": { type: "number", help: "drop each negative row with this probability as it is read, before its values are numbered, every day included (the reference's; default 0)" },
+  seed: { type: "int", help: "seed of the sub-sampling draws, one per line (default 123, as dlrm train's)" },
   help: { type: "bool", help: "show this help" },
 };
 
@@ -54,13 +58,16 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const onBadLine = oneOf("preprocess", f, "on-bad-line", ["error", "skip"] as const, "error");
   const maxIndRange = nonNegativeInt("preprocess", f, "max-ind-range");
   const dictPath = getString(f, "dictionary");
+  const subSampleRate = getNumber(f, "data-sub-sample-rate") ?? 0;
+  if (!(subSampleRate >= 0 && subSampleRate <= 1)) throw new UsageError(`preprocess: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
+  const seed = getNumber(f, "seed") ?? 123;
   const dictOut = dictionaryPathFor(out);
   // The dictionary written over the --dictionary read is the same dictionary, written atomically.
   const inputs = [...files.map((path) => ({ flag: "input file", path })), ...(dictPath === undefined ? [] : [{ flag: "--dictionary", path: dictPath }])];
   checkOutputs("preprocess", [{ flag: "--out", path: out }, { flag: "its dictionary", path: dictOut }], inputs, (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary");
 
   const given = dictPath === undefined ? undefined : loadDictionary(dictPath);
-  const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, progress: io.stderr, label: "preprocess criteo" });
+  const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, progress: io.stderr, label: "preprocess criteo", subSampleRate, seed });
   const R = read.dictionary.maxIndRange;
   // Both files are complete on disk before either is renamed into place; the pair id they
   // both record lets the reader catch a pair that a crash between the renames mixed up.
@@ -68,7 +75,7 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const dictFile = dictionaryFile(dictOut, read.dictionary);
   writeSafetensorsTogether([
     { path: dictOut, tensors: dictFile.tensors, metadata: { ...dictFile.metadata, ...pair } },
-    { path: out, tensors: batchFileTensors(out, read.data, "I32"), metadata: { ...criteoBatchMetadata({ files: [...files], fileRows: read.fileRows, skipped: read.skipped }, R), ...pair } },
+    { path: out, tensors: batchFileTensors(out, read.data, "I32"), metadata: { ...criteoBatchMetadata({ files: [...files], fileRows: read.fileRows, dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed }, R), ...pair } },
   ]);
   const summary = {
     event: "preprocess",
@@ -76,6 +83,7 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     dictionary: dictOut,
     rows: read.data.n,
     file_rows: read.fileRows,
+    day_rows: read.dayRows,
     skipped_lines: read.skipped,
     max_ind_range: R,
     table_sizes: criteoTableSizes(read.dictionary),

@@ -41,7 +41,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "eval-data": { type: "string", placeholder: "spec", help: "evaluation data, in the forms of --data; default: Criteo's test split, MovieLens's <split>.test, synthetic's held-out split" },
   split: { type: "string", placeholder: "name", help: "MovieLens split: train on <name>.base, evaluate on <name>.test (default u1; u1 … u5 are rebuilt from u.data when absent)" },
   "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
-  "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative training sample with this probability (default 0)" },
+  "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative row with this probability as it is read, before its values are numbered, every day included, as the reference (default 0)" },
   "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
   init: { type: "string", placeholder: "ckpt.safetensors", help: "start from these parameters (reference state_dict names)" },
   resume: {

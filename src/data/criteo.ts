@@ -12,8 +12,8 @@
 //   - raw values are then numbered per feature 0, 1, 2, … in order of first appearance in
 //     the data (files in the order given, lines in file order). This is the reference's
 //     order: it fills one insertion-ordered Python dict per feature while reading the days
-//     in order, then numbers the keys by enumerating the dict. (It counts only rows kept
-//     after sub-sampling, and so do we.)
+//     in order, then numbers the keys by enumerating the dict. With sub-sampling
+//     (subSampleRate), a dropped row is skipped before its values are numbered, as there.
 // Each sample has exactly one lookup per table (bag length 1).
 //
 // With a given dictionary (eval data), the dictionary is not extended: a raw value it has
@@ -30,7 +30,6 @@
 import { statSync } from "node:fs";
 import { readLineBatches } from "./lines.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
-import { selectSamples } from "./dataset.ts";
 import { readSafetensors, SafetensorsError, writeSafetensors, type SafetensorsTensor } from "../io/safetensors.ts";
 import { Rng } from "../tensor/rng.ts";
 
@@ -154,8 +153,10 @@ export interface CriteoOptions {
   dictionary?: CriteoDictionary;
   /** p: drop each negative sample with probability p (the reference's --data-sub-sample-rate). */
   subSampleRate?: number;
-  /** Seed of the sub-sampling draws (default 0). */
+  /** Seed of the sub-sampling draws (default 0); or give `rng`. */
   seed?: number;
+  /** The generator of the sub-sampling draws, when they continue from an earlier read (several files). */
+  rng?: Rng;
   /** Called after every chunk read, and once at the end. */
   onProgress?: (linesRead: number, bytesRead: number, bytesTotal: number) => void;
 }
@@ -167,6 +168,8 @@ export interface CriteoResult {
   skipped: number;
   /** Lines read, whether kept, sub-sampled away or skipped. */
   lines: number;
+  /** (N,) the line of its file (0-based) that each sample came from: where a sub-sampled file's days begin and end. */
+  rowLines: Int32Array;
 }
 
 /** The samples of `files`, read in order, as one Dataset with 13 dense features and 26 single-lookup tables. */
@@ -187,7 +190,7 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
   const p = opts.subSampleRate ?? 0;
   if (!(p >= 0 && p <= 1)) throw new Error(`readCriteo: subSampleRate must be in [0, 1], got ${p}`);
   const skipBad = (opts.onBadLine ?? "error") === "skip";
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = opts.rng ?? new Rng(opts.seed ?? 0);
   const dictionary: CriteoDictionary = given ?? {
     maxIndRange: R,
     features: Array.from({ length: CRITEO_SPARSE }, () => new IdMap(1024)),
@@ -209,11 +212,13 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
   let lines = 0;
   let skipped = 0;
   let bytesBefore = 0; // bytes of the files already finished
+  let rowLines = new Int32Array(1024); // (≥ N,)
   for (const file of files) {
     let fileBytes = 0;
     for await (const batch of readLineBatches(file)) {
       for (let k = 0; k < batch.lines.length; k++) {
         lines++;
+        const line = batch.firstLine - 1 + k; // 0-based in this file
         const problem = parseCriteoLine(batch.lines[k] as string, R, row);
         if (problem !== null) {
           if (skipBad) {
@@ -222,9 +227,12 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
           }
           throw new Error(`criteo: ${file}:${batch.firstLine + k}: ${problem}`);
         }
-        // One draw per well-formed line, so that the same seed drops the same samples as subSampleNegatives().
+        // The reference's sub-sampling (data_utils.py): one draw per line, and a dropped row is
+        // skipped before its values are numbered, so the dictionary holds only kept rows' values.
         if (p > 0 && rng.uniform() < p && row.label === 0) continue;
         const i = out.push(row);
+        if (i === rowLines.length) rowLines = grow(rowLines, i + 1);
+        rowLines[i] = line;
         for (let t = 0; t < CRITEO_SPARSE; t++) {
           const raw = row.cats[t] as number;
           const m = maps[t] as IdMap;
@@ -243,7 +251,8 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
     bytesBefore += fileBytes;
   }
   opts.onProgress?.(lines, bytesBefore, bytesTotal);
-  return { data: out.finish(), dictionary, skipped, lines };
+  const data = out.finish();
+  return { data, dictionary, skipped, lines, rowLines: trim(rowLines, data.n) };
 }
 
 /** One line's values before numbering. */
@@ -389,28 +398,16 @@ function trim<T extends Float32Array | Int32Array>(a: T, n: number): T {
  *  Ranges are [start, end). */
 export function kaggleSplits(n: number): { train: [number, number]; test: [number, number]; val: [number, number] } {
   if (!Number.isInteger(n) || n < 0) throw new Error(`kaggleSplits: n must be a non-negative integer, got ${n}`);
-  const DAYS = 7;
-  const perDay = Math.floor(n / DAYS);
-  const extra = n % DAYS;
-  let trainEnd = 0;
-  for (let d = 0; d < DAYS - 1; d++) trainEnd += perDay + (d < extra ? 1 : 0);
+  const trainEnd = kaggleDays(n).slice(0, -1).reduce((a, b) => a + b, 0);
   const last = n - trainEnd;
   const testEnd = trainEnd + Math.ceil(last / 2);
   return { train: [0, trainEnd], test: [trainEnd, testEnd], val: [testEnd, n] };
 }
 
-/** Drops each negative sample with probability p: one uniform draw per sample in order,
- *  the same draws readCriteo makes, so the same seed drops the same samples either way. */
-export function subSampleNegatives(d: Dataset, p: number, seed: number): Dataset {
-  if (!(p >= 0 && p <= 1)) throw new Error(`subSampleNegatives: p must be in [0, 1], got ${p}`);
-  if (p === 0) return d;
-  const rng = new Rng(seed);
-  const keep: number[] = [];
-  for (let i = 0; i < d.n; i++) {
-    if (rng.uniform() < p && d.labels[i] === 0) continue;
-    keep.push(i);
-  }
-  return selectSamples(d, Int32Array.from(keep));
+/** The reference's 7 "days" of Kaggle's n lines: ⌊n/7⌋ each, the first n mod 7 one longer. */
+export function kaggleDays(n: number): number[] {
+  const DAYS = 7;
+  return Array.from({ length: DAYS }, (_, d) => Math.floor(n / DAYS) + (d < n % DAYS ? 1 : 0));
 }
 
 // ---------------------------------------------------------------------------------------
