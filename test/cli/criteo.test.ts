@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runCli, tempDir } from "../helpers/cli.ts";
+import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 
@@ -19,11 +19,6 @@ if (!haveSample) {
 }
 const withSample = haveSample ? test : test.skip;
 const sampleLines = (): string[] => readFileSync(SAMPLE, "latin1").split("\n").filter((l) => l !== "");
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
-}
 
 /** The reference's numbering, naively: per feature, raw (hex → int, mod R) values get ids in
  *  order of first appearance; with `known`, unseen values get the unknown row (known size). */

@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readBatchFile } from "../../src/data/batch_file.ts";
-import { runCli, tempDir } from "../helpers/cli.ts";
+import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 
 // Line k: label, C1. Days of 2 lines each (14 = 7 × 2).
 const LINES: [number, string][] = [
@@ -32,11 +32,6 @@ function criteoFile(path: string): void {
   const other = Array.from({ length: 25 }, () => "a").join("\t");
   const ints = Array.from({ length: 13 }, () => "1").join("\t");
   writeFileSync(path, LINES.map(([y, c1]) => `${y}\t${ints}\t${c1}\t${other}`).join("\n") + "\n");
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
 }
 
 test("rate 1: rows, days, table sizes and ids as computed by hand, through preprocess and train alike", async () => {
