@@ -2,7 +2,8 @@
 // then fails to save, and never overwrites what it reads:
 //   - each output's folder exists and a file can be created in it (tried with a probe file,
 //     which also catches read-only mounts and works for root, whom access(2) lets through);
-//   - an output that exists is a file, not a folder;
+//   - an output that exists is a regular file (a rename would replace a device or a pipe),
+//     except a log, which is written in place;
 //   - no output is one of the inputs, nor another output. "The same file" is compared by
 //     device and inode, so another spelling of a path (./x, a symlink, a hard link) is caught.
 // Some pairs are allowed by the caller: `--save` over `--init` or `--resume` replaces the
@@ -21,6 +22,8 @@ export interface NamedPath {
   /** How the user named it, e.g. "--save" or "input file". */
   flag: string;
   path: string;
+  /** Written in place (a log: /dev/stdout or a pipe is fine), not replaced by a rename. */
+  inPlace?: boolean;
 }
 
 function statOrNull(path: string): Stats | null {
@@ -60,7 +63,10 @@ function checkWritable(verb: string, out: NamedPath): void {
   const d = statOrNull(dir);
   if (d === null) throw new UsageError(`${where}: the folder ${dir} does not exist`);
   if (!d.isDirectory()) throw new UsageError(`${where}: ${dir} is not a folder`);
-  if (statOrNull(out.path)?.isDirectory() === true) throw new UsageError(`${where}: is a folder, not a file`);
+  const existing = statOrNull(out.path);
+  if (existing?.isDirectory() === true) throw new UsageError(`${where}: is a folder, not a file`);
+  // A rename would replace a device or a pipe by a file (as root, /dev/null itself).
+  if (existing !== null && !existing.isFile() && out.inPlace !== true) throw new UsageError(`${where}: is not a regular file (a device or a pipe); outputs are written to a temporary file and renamed over it`);
   const probe = join(dir, `.dlrm-probe.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
     closeSync(openSync(probe, "wx"));

@@ -287,7 +287,7 @@ function checkTrainPaths(f: ParsedFlags): void {
     return text === undefined ? [] : dataSpecFiles(parseDataSpec("train", `--${flag}`, text)).map((path) => ({ flag: `--${flag}`, path }));
   };
   const inputs = [...dataFiles("data"), ...dataFiles("eval-data"), ...named("init"), ...named("resume"), ...named("model")];
-  checkOutputs("train", [...named("save"), ...named("log")], inputs, (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"));
+  checkOutputs("train", [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true }))], inputs, (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"));
 }
 
 function evalBatch(p: RunPlan): number {

@@ -6,6 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { linkSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
@@ -31,7 +32,7 @@ async function refused(args: string[], message: RegExp): Promise<void> {
   assert.is(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
 }
 
-test("train --save or --log in a missing folder, in a folder where nothing can be created, or on a folder: refused before training", async () => {
+test("train --save or --log in a missing folder, in a folder where nothing can be created, on a folder or a pipe: refused before training", async () => {
   const t = tempDir();
   try {
     // 1e6 steps: were the path checked after the work, this test would time out.
@@ -41,6 +42,9 @@ test("train --save or --log in a missing folder, in a folder where nothing can b
     await refused([...run, "--save", "/proc/x.safetensors"], /^dlrm: train: --save \/proc\/x\.safetensors: cannot create files in \/proc \(E[A-Z]+\)$/m);
     mkdirSync(join(t.dir, "sub"));
     await refused([...run, "--save", join(t.dir, "sub")], /^dlrm: train: --save .*sub: is a folder, not a file$/m);
+    const fifo = join(t.dir, "fifo");
+    assert.is(spawnSync("mkfifo", [fifo]).status, 0, "mkfifo");
+    await refused([...run, "--save", fifo], /^dlrm: train: --save .*fifo: is not a regular file \(a device or a pipe\)/m);
   } finally {
     t.cleanup();
   }
