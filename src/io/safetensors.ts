@@ -10,6 +10,8 @@
 //
 // Every length read from a file is checked against the file's size before anything is
 // allocated from it, so a malformed or hostile file costs at most its own size in memory.
+// Files are read by position (the header alone first, then one tensor at a time) and read
+// and written in chunks of at most 64 MiB, so files past 2 and 4 GiB work like small ones.
 
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { removeStaleTemps, tempPathFor } from "./temp_file.ts";
