@@ -1,6 +1,8 @@
 // A small flag parser for the `dlrm` verbs: `--name value`, `--name=value`, boolean
 // `--flag`; an unknown flag or a bad value is a UsageError (exit code 2) naming the flag.
 
+import { availableParallelism } from "node:os";
+
 /** Where a verb writes: the process, or a test's capture. */
 export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean };
@@ -66,13 +68,16 @@ export function parseArgs(verb: string, argv: readonly string[], specs: FlagSpec
   return { flags: out, args };
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function convert(verb: string, name: string, type: FlagType, raw: string): string | number {
   if (type === "string") {
     if (raw === "") throw new UsageError(`${verb}: --${name} needs a non-empty value`);
     return raw;
   }
-  const v = Number(raw);
-  if (raw.trim() === "" || !Number.isFinite(v)) throw new UsageError(`${verb}: --${name} must be a number, got "${raw}"`);
+  // Decimal only: Number() would also take "0x10", "0b1" and " 5 ", which no flag means.
+  const v = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isFinite(v)) throw new UsageError(`${verb}: --${name} must be a number, got "${raw}"`);
   if (type === "int" && !Number.isInteger(v)) throw new UsageError(`${verb}: --${name} must be an integer, got "${raw}"`);
   return v;
 }
@@ -103,6 +108,16 @@ export function positiveInt(verb: string, f: ParsedFlags, name: string, fallback
   const v = getNumber(f, name) ?? fallback;
   if (!Number.isInteger(v) || v < 1) throw new UsageError(`${verb}: --${name} must be a positive integer, got ${v}`);
   return v;
+}
+
+/** --workers, or its fallback: each rank is a thread with its own wasm memory and a replica of
+ *  the head, so far more ranks than cores only cost memory and start-up; a typo (--workers
+ *  1000) is refused instead of hanging. */
+export function workerCount(verb: string, f: ParsedFlags, fallback: number): number {
+  const workers = positiveInt(verb, f, "workers", fallback);
+  const cores = availableParallelism();
+  if (workers > 4 * cores) throw new UsageError(`${verb}: --workers ${workers} is more than 4 × the ${cores} cores (${4 * cores}); each rank is a thread with its own memory`);
+  return workers;
 }
 
 /** A non-negative integer flag, or undefined when absent. */

@@ -116,9 +116,20 @@ export function criteoBatchInfo(path: string, n: number): CriteoBatchInfo | null
   };
 }
 
-/** The dictionary file beside a preprocessed batch file, or an error naming where it should be. */
+/** The metadata key of the random id that a batch file and its dictionary share (dlrm preprocess). */
+export const PAIR_ID_KEY = "pair_id";
+
+/** The dictionary file beside a preprocessed batch file, checked to be the one written with
+ *  it (the same pair id), or an error naming where it should be. */
 export function requireDictionaryBeside(batchPath: string): string {
   const p = dictionaryPathFor(batchPath);
   if (!existsSync(p)) throw new Error(`${batchPath}: a preprocessed Criteo file needs its dictionary beside it, ${p}, which is absent`);
+  const batchId = readSafetensorsMetadata(batchPath)[PAIR_ID_KEY];
+  const dictId = readSafetensorsMetadata(p)[PAIR_ID_KEY];
+  if (batchId !== dictId) {
+    throw new Error(
+      `${batchPath} and its dictionary ${p} were not written together (pair_id ${JSON.stringify(batchId ?? null)} vs ${JSON.stringify(dictId ?? null)}: one was replaced without the other); run dlrm preprocess again`,
+    );
+  }
   return p;
 }

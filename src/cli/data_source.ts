@@ -163,8 +163,8 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
     // order), so a preprocessed file has it already or never will.
     if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
       throw new UsageError(
-        `${verb}: ${s.path} was preprocessed with --data-sub-sample-rate ${info.subSampleRate}; sub-sampling drops lines before their values are numbered, ` +
-          `so it is given to dlrm preprocess criteo, not to ${verb}`,
+        `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
+          `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
       );
     }
     return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);

@@ -10,19 +10,21 @@
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
-import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs, type Io } from "./args.ts";
+import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, workerCount, type FlagSpecs, type Io } from "./args.ts";
 import { runConvert } from "./convert.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { runExport } from "./export.ts";
+import { checkOutputs } from "./paths.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
 import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
-import { loadCheckpoint } from "../dlrm/checkpoint.ts";
+import { loadCheckpoint, openCheckpoint } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { DLRM } from "../dlrm/model.ts";
+import { checkPredictions } from "../dlrm/finite.ts";
+import { DLRM, parameterSpecs } from "../dlrm/model.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { enableRelaxedSimd } from "../kernels/wasm.ts";
@@ -67,10 +69,16 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess, convert or export; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
+    io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0] as string)}\n`);
     if (process.env.DLRM_DEBUG) io.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
+}
+
+/** A message with the control characters a file may carry (in a name or a line echoed back)
+ *  written as \xNN, so that printing it cannot move the cursor or recolour the terminal. */
+export function escapeControl(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 async function runPredict(argv: readonly string[], io: Io): Promise<number> {
@@ -89,13 +97,19 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   const dataPath = required("data");
   const out = required("out");
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
+  const workers = workerCount("predict", f, 1);
+  const model = getString(f, "model");
+  const inputs = [...checkpoints.map((path) => ({ flag: "--checkpoint", path })), { flag: "--data", path: dataPath }, ...(model === undefined ? [] : [{ flag: "--model", path: model }])];
+  checkOutputs("predict", [{ flag: "--out", path: out }], inputs);
   const data = readBatchFile(dataPath);
-  const workers = positiveInt("predict", f, "workers", 1);
   const preds: Float32Array[] = [];
   for (const checkpoint of checkpoints) {
     const config = checkpointConfig(getString(f, "model"), checkpoint);
+    openCheckpoint(checkpoint, config); // the file fits the model: checked before the data against it, and before the model's memory is allocated
     checkDataset(data, config, dataPath);
-    preds.push(await predictWith(config, checkpoint, data, batchSize, workers));
+    const pred = await predictWith(config, checkpoint, data, batchSize, workers);
+    checkPredictions(pred, checkpoint, new Set(parameterSpecs(config).map((p) => p.name)), dataPath);
+    preds.push(pred);
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
   writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });

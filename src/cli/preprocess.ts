@@ -13,14 +13,18 @@
 // one (evaluation data, so that its ids mean what they meant in training): values it does
 // not know go to each table's unknown row. The dictionary is then copied beside the output.
 //
-// Both files are written atomically (temp file, then rename), the dictionary first, so a
-// batch file on disk always has its dictionary.
+// Both files are written to temporary names and renamed into place only when both are
+// complete, so a failure (ENOSPC, Ctrl-C) leaves the old pair or none; both record one random
+// pair id, which readers check (a crash between the two renames cannot go unnoticed).
 
 import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
-import { criteoBatchMetadata, dictionaryPathFor, readCriteoFiles } from "./criteo_source.ts";
+import { randomBytes } from "node:crypto";
+import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFiles } from "./criteo_source.ts";
+import { checkOutputs } from "./paths.ts";
 import type { Io } from "./args.ts";
-import { writeBatchFile } from "../data/batch_file.ts";
-import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo_dictionary.ts";
+import { batchFileTensors } from "../data/batch_file.ts";
+import { criteoTableSizes, dictionaryFile, loadDictionary } from "../data/criteo_dictionary.ts";
+import { writeSafetensorsTogether } from "../io/safetensors.ts";
 
 const PREPROCESS_FLAGS: FlagSpecs = {
   out: { type: "string", placeholder: "file.safetensors", help: "the batch file to write (required); the dictionary goes beside it as <name>.dict.safetensors" },
@@ -59,10 +63,19 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const dictOut = dictionaryPathFor(out);
 
   const given = dictPath === undefined ? undefined : loadDictionary(dictPath);
+  // The dictionary written over the --dictionary read is the same dictionary, written atomically.
+  const inputs = [...files.map((path) => ({ flag: "input file", path })), ...(dictPath === undefined ? [] : [{ flag: "--dictionary", path: dictPath }])];
+  checkOutputs("preprocess", [{ flag: "--out", path: out }, { flag: "its dictionary", path: dictOut }], inputs, (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary");
   const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, subSampleRate, seed, progress: io.stderr, label: "preprocess criteo" });
   const R = read.dictionary.maxIndRange;
-  saveDictionary(dictOut, read.dictionary);
-  writeBatchFile(out, read.data, { metadata: criteoBatchMetadata({ files: [...files], dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed }, R) });
+  // Both files are complete on disk before either is renamed into place; the pair id they
+  // both record lets the reader catch a pair that a crash between the renames mixed up.
+  const pair = { [PAIR_ID_KEY]: randomBytes(8).toString("hex") };
+  const dictFile = dictionaryFile(dictOut, read.dictionary);
+  writeSafetensorsTogether([
+    { path: dictOut, tensors: dictFile.tensors, metadata: { ...dictFile.metadata, ...pair } },
+    { path: out, tensors: batchFileTensors(out, read.data, "I32"), metadata: { ...criteoBatchMetadata({ files: [...files], dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed }, R), ...pair } },
+  ]);
   const summary = {
     event: "preprocess",
     out,

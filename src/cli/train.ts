@@ -9,10 +9,11 @@
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs, type ParsedFlags } from "./args.ts";
+import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, workerCount, type FlagSpecs, type ParsedFlags } from "./args.ts";
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
-import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
+import { checkOutputs, dataSpecFiles, type NamedPath } from "./paths.ts";
+import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
@@ -164,11 +165,7 @@ interface RunPlan {
 }
 
 async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
-  const workers = positiveInt("train", f, "workers", availableParallelism());
-  // Each rank is a thread with its own wasm memory and a replica of the head: far more ranks
-  // than cores only costs memory and start-up, so a typo (--workers 1000) is refused.
-  const maxWorkers = 4 * availableParallelism();
-  if (workers > maxWorkers) throw new UsageError(`train: --workers ${workers} is more than 4 × the ${availableParallelism()} cores (${maxWorkers}); each rank is a thread with its own memory`);
+  const workers = workerCount("train", f, availableParallelism());
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
@@ -269,6 +266,9 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
 
 /** The executor of one member: this thread's model, or ranks that make (or read) their own parameters. */
 async function startExecutor(p: RunPlan, seed: number, init: string | null, resume: Resume | null): Promise<Executor> {
+  // The file's tensors are checked against the model before the model's memory is allocated.
+  if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
+  else if (init !== null) openCheckpoint(init, p.config);
   if (p.workers === 1) {
     const model = new DLRM(p.config, seed);
     const optimizer = makeOptimizer(p.spec, model.namedParameters());
@@ -279,6 +279,20 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   const source = resume !== null ? { kind: "file" as const, path: resume.path, withOptimizer: true } : init !== null ? { kind: "file" as const, path: init, withOptimizer: false } : { kind: "seed" as const, seed };
   const datasets = p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval];
   return HybridExecutor.start({ config: p.config, workers: p.workers, optimizer: p.spec, source, datasets, maxBatch: Math.max(p.batchSize, evalBatch(p)), plan: p.plan });
+}
+
+/** --save and --log can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
+function checkTrainPaths(f: ParsedFlags): void {
+  const named = (flag: string): NamedPath[] => {
+    const path = getString(f, flag);
+    return path === undefined ? [] : [{ flag: `--${flag}`, path }];
+  };
+  const dataFiles = (flag: string): NamedPath[] => {
+    const text = getString(f, flag) ?? (flag === "data" ? "synthetic" : undefined);
+    return text === undefined ? [] : dataSpecFiles(parseDataSpec("train", `--${flag}`, text)).map((path) => ({ flag: `--${flag}`, path }));
+  };
+  const inputs = [...dataFiles("data"), ...dataFiles("eval-data"), ...named("init"), ...named("resume"), ...named("model")];
+  checkOutputs("train", [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true }))], inputs, (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"));
 }
 
 function evalBatch(p: RunPlan): number {
@@ -301,6 +315,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   if (saveDtype !== "F32" && save !== null && checkpointFormat(save) === "pt") {
     throw new UsageError(`train: --save-dtype ${saveDtype.toLowerCase()} applies to .safetensors; a .pt checkpoint (${save}) is written in f32`);
   }
+  checkTrainPaths(f);
   const p = await planRun(f, io, resume);
   if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
   if (resume !== null && resume.run.step > p.steps) throw new UsageError(`train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`);
@@ -309,7 +324,12 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const logPath = getString(f, "log");
   const logFd = logPath === undefined ? null : openSync(logPath, "w");
   const log = (o: object): void => {
-    if (logFd !== null) writeSync(logFd, `${JSON.stringify(o)}\n`);
+    if (logFd === null) return;
+    try {
+      writeSync(logFd, `${JSON.stringify(o)}\n`);
+    } catch (e) {
+      throw new Error(`--log ${logPath}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    }
   };
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(

@@ -14,7 +14,8 @@
 
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import {
-  readSafetensors,
+  readSafetensorsIndex,
+  readTensor,
   SafetensorsError,
   toFloat32,
   toInt32,
@@ -28,14 +29,16 @@ function fmtShape(shape: readonly number[]): string {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 }
 
-/** Reads and validates a batch file; errors name the file and the tensor. */
+/** Reads and validates a batch file, tensor by tensor (extra tensors are never read);
+ *  errors name the file and the tensor. */
 export function readBatchFile(path: string): Dataset {
-  const { tensors } = readSafetensors(path);
+  const index = readSafetensorsIndex(path);
+  const tensors = index.entries;
   const fail = (name: string, what: string): never => {
     throw new SafetensorsError(`${path}: ${name}: ${what}`);
   };
   const get = (name: string): SafetensorsTensor =>
-    tensors.get(name) ?? fail(name, "missing (a batch file holds dense, labels, and lengths.{t}, indices.{t} per table)");
+    tensors.has(name) ? readTensor(index, name) : fail(name, "missing (a batch file holds dense, labels, and lengths.{t}, indices.{t} per table)");
   const oneD = (name: string, t: SafetensorsTensor): number =>
     t.shape.length === 1 ? (t.shape[0] as number) : fail(name, `must be 1-D, got shape ${fmtShape(t.shape)}`);
 
@@ -96,7 +99,7 @@ export function readBatchFile(path: string): Dataset {
     }
 
     let weights: Float32Array | null = null; // (L_t,)
-    const weightsT = tensors.get(weightsName);
+    const weightsT = tensors.has(weightsName) ? readTensor(index, weightsName) : undefined;
     if (weightsT !== undefined) {
       const nWeights = oneD(weightsName, weightsT);
       if (nWeights !== L) fail(weightsName, `has ${nWeights} values but ${indicesName} has ${L}`);
@@ -113,10 +116,14 @@ export function writeBatchFile(
   data: Dataset,
   opts: { indexDtype?: "I32" | "I64"; metadata?: Record<string, string> } = {},
 ): void {
+  writeSafetensors(path, batchFileTensors(path, data, opts.indexDtype ?? "I32"), opts.metadata);
+}
+
+/** The tensors of a dataset's batch file, checked; `path` names it in errors. */
+export function batchFileTensors(path: string, data: Dataset, indexDtype: "I32" | "I64"): Map<string, SafetensorsTensor> {
   const fail = (name: string, what: string): never => {
     throw new SafetensorsError(`${path}: ${name}: ${what}`);
   };
-  const indexDtype = opts.indexDtype ?? "I32";
   if (indexDtype !== "I32" && indexDtype !== "I64") fail("indices", `indexDtype must be I32 or I64, got ${String(indexDtype)}`);
   const N = data.n;
   const Dd = data.denseFeatures;
@@ -152,5 +159,5 @@ export function writeBatchFile(
     );
     if (f.weights !== null) out.set(`weights.${t}`, { dtype: "F32", shape: [L], data: f.weights });
   });
-  writeSafetensors(path, out, opts.metadata);
+  return out;
 }

@@ -29,6 +29,12 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Writes `d` atomically (temp file, then rename). */
 export function saveDictionary(path: string, d: CriteoDictionary): void {
+  const f = dictionaryFile(path, d);
+  writeSafetensors(path, f.tensors, f.metadata);
+}
+
+/** The tensors and metadata of `d`'s dictionary file; `path` names it in errors. */
+export function dictionaryFile(path: string, d: CriteoDictionary): { tensors: Map<string, SafetensorsTensor>; metadata: Record<string, string> } {
   if (d.features.length !== CRITEO_SPARSE) {
     throw new Error(`saveDictionary: ${path}: the dictionary has ${d.features.length} features, expected ${CRITEO_SPARSE}`);
   }
@@ -45,7 +51,7 @@ export function saveDictionary(path: string, d: CriteoDictionary): void {
     }
     tensors.set(criteoFieldName(1 + CRITEO_DENSE + t), { dtype: "I64", shape: [raw.length], data });
   });
-  writeSafetensors(path, tensors, { format: DICT_FORMAT, max_ind_range: String(d.maxIndRange) });
+  return { tensors, metadata: { format: DICT_FORMAT, max_ind_range: String(d.maxIndRange) } };
 }
 
 /** Reads a dictionary written by saveDictionary; errors name the file and the feature. */

@@ -1,5 +1,10 @@
-// Does a dataset fit a model? Checked once when data is loaded, so that a bad id is
-// reported with the file and the tensor it came from instead of deep inside a step.
+// Does a dataset fit a model? Checked once when data is loaded, so that a bad id or value is
+// reported with the file, the tensor and the sample it came from instead of deep inside a
+// step, or never (a NaN dense value makes a NaN prediction, which `predict` would write).
+//
+// Values: dense features and per-lookup weights must be finite; labels must be finite, and
+// with the bce loss lie in [0, 1] (binary cross-entropy of a label 2 or -1 is a number, but
+// a meaningless one). The mse loss takes any real label (a regression target).
 
 import type { DLRMConfig } from "./config.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -18,7 +23,25 @@ export function checkDataset(d: Dataset, config: DLRMConfig, source: string): vo
   if (d.sparse.length !== config.table_sizes.length) {
     throw new DataError(`${source}: the data has ${d.sparse.length} tables (indices.0 ..) but the model has ${config.table_sizes.length}`);
   }
+  const Dd = d.denseFeatures;
+  for (let k = 0; k < d.dense.length; k++) {
+    const v = d.dense[k] as number;
+    if (!Number.isFinite(v)) throw new DataError(`${source}: "dense" holds ${v} at sample ${Math.floor(k / Dd)}, feature ${k % Dd}: dense features must be finite`);
+  }
+  for (let i = 0; i < d.labels.length; i++) {
+    const y = d.labels[i] as number;
+    if (!Number.isFinite(y)) throw new DataError(`${source}: "labels" holds ${y} at sample ${i}: labels must be finite`);
+    if (config.loss === "bce" && !(y >= 0 && y <= 1)) {
+      throw new DataError(`${source}: "labels" holds ${y} at sample ${i}, outside [0, 1], which the bce loss needs (a click is 0 or 1; give the model "loss": "mse" for real-valued targets)`);
+    }
+  }
   d.sparse.forEach((f, t) => {
+    if (f.weights !== null) {
+      for (let l = 0; l < f.weights.length; l++) {
+        const w = f.weights[l] as number;
+        if (!Number.isFinite(w)) throw new DataError(`${source}: "weights.${t}" holds ${w} at position ${l} (sample ${upperBound(f.offsets, l) - 1}): per-lookup weights must be finite`);
+      }
+    }
     const R = config.table_sizes[t] as number;
     for (let l = 0; l < f.indices.length; l++) {
       const id = f.indices[l] as number;

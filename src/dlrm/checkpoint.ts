@@ -16,9 +16,8 @@
 // Glossary: R rows of a table, E embedding dim.
 
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
 import type { DLRMConfig } from "./config.ts";
+import { removeStaleTemps, tempPathFor } from "../io/temp_file.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
 import { downcastToHalfs, saveDTypeSize, upcastHalfs, type SaveDType } from "../io/dtype.ts";
 import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
@@ -148,7 +147,8 @@ export async function writeCheckpointFile(
   const layout = layoutCheckpoint(path, tensors, metadata, readRunState(path, metadata));
   const dtypes = new Map(tensors.map((t) => [t.name, t.dtype]));
   const slots = new Map([...layout.offsets].map(([name, at]) => [name, { at, dtype: dtypes.get(name) as SaveDType }]));
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  removeStaleTemps(path);
+  const tmp = tempPathFor(path);
   let fd: number | null = null;
   // A process that exits while the pieces are written (a second Ctrl-C) removes the temporary file too.
   const removeTmp = (): void => {

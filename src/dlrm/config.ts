@@ -54,6 +54,11 @@ const DEFAULTS = {
   per_sample_weights: false,
 } as const;
 
+/** Rows of a table: ids are int32 (the batch format's I32 indices, the reference's int32 arrays). */
+const MAX_TABLE_ROWS = 2 ** 31 - 1;
+/** Weights of one Linear layer: it lives in one wasm memory (4 GiB). */
+const MAX_LAYER_WEIGHTS = 2 ** 30;
+
 export function readConfig(path: string): DLRMConfig {
   let text: string;
   try {
@@ -117,6 +122,18 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     index_dtype: oneOf("index_dtype", ["int32", "int64"] as const),
     per_sample_weights: typeof o.per_sample_weights === "boolean" ? o.per_sample_weights : fail("per_sample_weights", "must be true or false"),
   };
+  // Sizes that no run can hold, refused here with the field instead of failing later in an
+  // allocation ("Invalid typed array length") or in the random-id generator.
+  cfg.table_sizes.forEach((rows, t) => {
+    if (rows > MAX_TABLE_ROWS) fail("table_sizes", `has ${rows} rows for table ${t}, more than int32 ids can number (${MAX_TABLE_ROWS})`);
+  });
+  for (const field of ["bottom_mlp", "top_mlp"] as const) {
+    const widths = cfg[field];
+    for (let i = 0; i + 1 < widths.length; i++) {
+      const weights = (widths[i] as number) * (widths[i + 1] as number);
+      if (weights > MAX_LAYER_WEIGHTS) fail(field, `has a layer ${widths[i]} → ${widths[i + 1]} of ${weights} weights, more than one 4 GiB memory holds (${MAX_LAYER_WEIGHTS} float32)`);
+    }
+  }
   const E = cfg.embedding_dim;
   if (cfg.bottom_mlp[0] !== cfg.dense_features) fail("bottom_mlp", `must start with dense_features (${cfg.dense_features})`);
   if (cfg.bottom_mlp[cfg.bottom_mlp.length - 1] !== E) fail("bottom_mlp", `must end with embedding_dim (${E})`);

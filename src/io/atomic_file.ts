@@ -1,16 +1,17 @@
 // Atomic file writes: the bytes go to a temporary file in the destination's folder, reach
 // the disk (fsync), and only then does a rename make them visible under the real name. On
 // failure, or if the process exits midway, the temporary file is removed and an existing
-// file of that name is left as it was. Writes are positional, so files past 2 and 4 GiB are
+// file of that name is left as it was (temporary names and the cleanup of a dead process's
+// leftovers: temp_file.ts). Writes are positional, so files past 2 and 4 GiB are
 // written like small ones.
 
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { removeStaleTemps, tempPathFor } from "./temp_file.ts";
 
 /** Write path atomically from the chunks fill hands to write, in order; returns the bytes written. */
 export function writeFileAtomically(path: string, fill: (write: (chunk: Uint8Array) => void) => void): number {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  removeStaleTemps(path); // those of processes that died while writing it
+  const tmp = tempPathFor(path);
   const removeTmp = (): void => {
     try {
       unlinkSync(tmp);

@@ -11,9 +11,11 @@
 //
 // Every length read from a file is checked against the file's size before anything is
 // allocated from it, so a malformed or hostile file costs at most its own size in memory.
+// Files are read by position (the header alone first, then one tensor at a time) and read
+// and written in chunks of at most 64 MiB, so files past 2 and 4 GiB work like small ones.
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
-import { writeFileAtomically } from "./atomic_file.ts";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { removeStaleTemps, tempPathFor } from "./temp_file.ts";
 import { halfsToFloat32 } from "./dtype.ts";
 
 export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I32" | "I64";
@@ -69,11 +71,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 // ---------------------------------------------------------------------------------------
 // Reading
 
-/** The typed array of `dtype` holding `bytes` (little-endian), in a fresh aligned buffer. */
+/** The typed array of `dtype` holding `bytes` (little-endian); bytes that are a whole buffer
+ *  of their own are used in place, others are copied to a fresh aligned buffer first. */
 function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData {
   const n = bytes.length / DTYPE_SIZE[dtype];
-  const copy = new Uint8Array(bytes.length); // offset 0 of a fresh buffer: aligned for any view
-  copy.set(bytes);
+  const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  const copy = owned ? bytes : new Uint8Array(bytes); // offset 0 of its buffer: aligned for any view
   if (HOST_LITTLE_ENDIAN) {
     switch (dtype) {
       case "F32": return new Float32Array(copy.buffer);
@@ -93,6 +96,7 @@ function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData
   }
 }
 
+/** A tensor as the header describes it; begin and end are relative to the data section. */
 interface Entry {
   name: string;
   dtype: SafetensorsDType;
@@ -103,7 +107,7 @@ interface Entry {
 
 /** One header entry checked for types, dtype, shape and its byte count; offsets against D. */
 function checkEntry(file: string, name: string, raw: unknown, D: number): Entry {
-  const where = `${file}: tensor "${name}"`;
+  const where = `${file}: tensor ${JSON.stringify(name)}`;
   if (!isPlainObject(raw)) throw new SafetensorsError(`${where}: header entry is not an object: ${JSON.stringify(raw)}`);
   for (const key of ["dtype", "shape", "data_offsets"]) {
     if (!(key in raw)) throw new SafetensorsError(`${where}: header entry has no "${key}"`);
@@ -136,21 +140,47 @@ function checkEntry(file: string, name: string, raw: unknown, D: number): Entry 
   return { name, dtype, shape: shape.slice(), begin, end };
 }
 
-/** Parses a safetensors file held in memory; `file` only names the source in errors. */
-export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
-  if (bytes.length < 8) throw new SafetensorsError(`${file}: file is ${bytes.length} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const H64 = view.getBigUint64(0, true);
-  if (H64 > BigInt(MAX_HEADER_BYTES)) {
-    throw new SafetensorsError(`${file}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
+/**
+ * The first key that an object of this JSON text (already known to be valid) holds twice,
+ * with the key of its parent object ("" at the top). JSON.parse keeps the last of equal keys
+ * silently; a header with two entries of one name would lose a tensor without a word.
+ */
+function duplicateKey(text: string): { key: string; parent: string } | null {
+  // One frame per open object or array: its keys (objects only) and the key it sits under.
+  const frames: { keys: Set<string> | null; parent: string }[] = [];
+  let lastKey = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") frames.push({ keys: c === "{" ? new Set() : null, parent: lastKey });
+    else if (c === "}" || c === "]") frames.pop();
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const s = JSON.parse(text.slice(i, j + 1)) as string;
+      let k = j + 1;
+      while (text[k] === " " || text[k] === "\t" || text[k] === "\n" || text[k] === "\r") k++;
+      const frame = frames[frames.length - 1];
+      if (text[k] === ":" && frame?.keys) {
+        if (frame.keys.has(s)) return { key: s, parent: frame.parent };
+        frame.keys.add(s);
+        lastKey = s;
+      }
+      i = j;
+    }
   }
-  const H = Number(H64);
-  if (8 + H > bytes.length) {
-    throw new SafetensorsError(`${file}: header length ${H} runs past the end of the file (${bytes.length} bytes; is the file truncated?)`);
-  }
+  return null;
+}
+
+/**
+ * The header (the H bytes after the length) of a file whose data section has D bytes, checked
+ * as the format's own reader does: valid UTF-8 JSON object, no name twice, every entry well
+ * formed, and the tensors' byte ranges, in file order, covering the data section exactly
+ * (no gap, no overlap, nothing after the last). Entries come back in file order.
+ */
+function parseHeader(file: string, headerBytes: Uint8Array, D: number): { entries: Entry[]; metadata: Record<string, string> } {
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + H));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(headerBytes);
   } catch {
     throw new SafetensorsError(`${file}: header is not valid UTF-8`);
   }
@@ -161,15 +191,22 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     throw new SafetensorsError(`${file}: header is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!isPlainObject(header)) throw new SafetensorsError(`${file}: header is not a JSON object`);
+  const twice = duplicateKey(text);
+  if (twice !== null) {
+    throw new SafetensorsError(
+      twice.parent === ""
+        ? `${file}: tensor ${JSON.stringify(twice.key)} appears twice in the header`
+        : `${file}: header: ${JSON.stringify(twice.parent)} has the key ${JSON.stringify(twice.key)} twice`,
+    );
+  }
 
   const metadata: Record<string, string> = {};
   const entries: Entry[] = [];
-  const D = bytes.length - 8 - H;
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) {
       if (!isPlainObject(raw)) throw new SafetensorsError(`${file}: __metadata__ must be an object of strings, got ${JSON.stringify(raw)}`);
       for (const [k, v] of Object.entries(raw)) {
-        if (typeof v !== "string") throw new SafetensorsError(`${file}: __metadata__ must map strings to strings, but "${k}" is ${JSON.stringify(v)}`);
+        if (typeof v !== "string") throw new SafetensorsError(`${file}: __metadata__ must map strings to strings, but ${JSON.stringify(k)} is ${JSON.stringify(v)}`);
         Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
@@ -177,19 +214,44 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     entries.push(checkEntry(file, name, raw, D));
   }
 
-  // File order; the stable sort keeps header order among empty tensors at the same offset.
-  entries.sort((a, b) => a.begin - b.begin);
+  // File order: by begin, then end (an empty tensor before a full one at the same offset).
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0; // the end of the bytes covered so far
   let prev: Entry | null = null;
   for (const e of entries) {
-    if (e.begin === e.end) continue; // an empty range holds no bytes and overlaps nothing
-    if (prev !== null && e.begin < prev.end) {
+    if (e.begin < at && prev !== null) {
       throw new SafetensorsError(
-        `${file}: tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] overlap those of tensor "${prev.name}" [${prev.begin}, ${prev.end}]`,
+        `${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] overlap those of tensor ${JSON.stringify(prev.name)} [${prev.begin}, ${prev.end}]`,
       );
     }
-    prev = e;
+    if (e.begin > at) {
+      throw new SafetensorsError(`${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] leave a gap: bytes [${at}, ${e.begin}) of the data section belong to no tensor`);
+    }
+    at = e.end;
+    if (e.end > e.begin) prev = e;
   }
+  if (at !== D) throw new SafetensorsError(`${file}: ${D - at} bytes after the last tensor belong to no tensor (the data section is ${D} bytes, its tensors end at ${at})`);
+  return { entries, metadata };
+}
 
+/** H from the 8-byte length field, checked against the cap and the file's size. */
+function headerLength(file: string, lengthField: DataView, fileBytes: number): number {
+  const H64 = lengthField.getBigUint64(0, true);
+  if (H64 > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${file}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
+  const H = Number(H64);
+  if (8 + H > fileBytes) throw new SafetensorsError(`${file}: header length ${H} runs past the end of the file (${fileBytes} bytes; is the file truncated?)`);
+  return H;
+}
+
+function tooShort(file: string, fileBytes: number): SafetensorsError {
+  return new SafetensorsError(`${file}: file is ${fileBytes} bytes, shorter than the 8-byte header length`);
+}
+
+/** Parses a safetensors file held in memory; `file` only names the source in errors. */
+export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+  if (bytes.length < 8) throw tooShort(file, bytes.length);
+  const H = headerLength(file, new DataView(bytes.buffer, bytes.byteOffset, 8), bytes.length);
+  const { entries, metadata } = parseHeader(file, bytes.subarray(8, 8 + H), bytes.length - 8 - H);
   const tensors = new Map<string, SafetensorsTensor>();
   const start = 8 + H;
   for (const e of entries) {
@@ -198,15 +260,119 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
   return { tensors, metadata };
 }
 
-/** Reads and parses a safetensors file; errors name `path`. */
-export function readSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new SafetensorsError(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
+/** A tensor of an indexed file: its header entry with absolute byte offsets in the file. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  /** Absolute byte offsets in the file. */
+  begin: number;
+  end: number;
+}
+
+/** A file's header, read alone: what is where, so that tensors can be read one at a time. */
+export interface SafetensorsIndex {
+  path: string;
+  fileBytes: number;
+  dataStart: number;
+  /** In file order. */
+  entries: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+}
+
+function cannotRead(path: string, e: unknown): SafetensorsError {
+  return new SafetensorsError(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/** Positional reads of the bytes [at, at + dst.length) of an open file, in bounded chunks (no
+ *  single read over 2 GiB, offsets past 2^32 alike). */
+function readAt(fd: number, dst: Uint8Array, at: number, path: string, what: string): void {
+  const CHUNK = 64 * 1024 * 1024;
+  for (let done = 0; done < dst.length; ) {
+    let n: number;
+    try {
+      n = readSync(fd, dst, done, Math.min(CHUNK, dst.length - done), at + done);
+    } catch (e) {
+      throw cannotRead(path, e);
+    }
+    if (n === 0) throw new SafetensorsError(`${path}: ${what}: the file ended early (at byte ${at + done}; was it cut while being read?)`);
+    done += n;
   }
-  return parseSafetensors(bytes, path);
+}
+
+/** The header of a file, read alone by positional reads and checked in full against the file's size. */
+export function readSafetensorsIndex(path: string): SafetensorsIndex {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw cannotRead(path, e);
+  }
+  try {
+    const fileBytes = fstatSync(fd).size;
+    if (fileBytes < 8) throw tooShort(path, fileBytes);
+    const len = new Uint8Array(8);
+    readAt(fd, len, 0, path, "header length");
+    const H = headerLength(path, new DataView(len.buffer), fileBytes);
+    const head = new Uint8Array(H);
+    readAt(fd, head, 8, path, "header");
+    const parsed = parseHeader(path, head, fileBytes - 8 - H);
+    const entries = new Map<string, SafetensorsEntry>();
+    for (const e of parsed.entries) entries.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, begin: 8 + H + e.begin, end: 8 + H + e.end });
+    return { path, fileBytes, dataStart: 8 + H, entries, metadata: parsed.metadata };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Runs use(fd) on the given open file, or on the indexed file opened for the call. */
+function withFile<T>(index: SafetensorsIndex, fd: number | undefined, use: (fd: number) => T): T {
+  if (fd !== undefined) return use(fd);
+  let own: number;
+  try {
+    own = openSync(index.path, "r");
+  } catch (e) {
+    throw cannotRead(index.path, e);
+  }
+  try {
+    return use(own);
+  } finally {
+    closeSync(own);
+  }
+}
+
+function entryOf(index: SafetensorsIndex, name: string): SafetensorsEntry {
+  const e = index.entries.get(name);
+  if (e === undefined) throw new SafetensorsError(`${index.path}: no tensor ${JSON.stringify(name)}`);
+  return e;
+}
+
+/** Positional read of into.byteLength bytes of tensor name, from byte byteFrom of its data. */
+export function readTensorBytes(index: SafetensorsIndex, name: string, byteFrom: number, into: ArrayBufferView, fd?: number): void {
+  const e = entryOf(index, name);
+  if (byteFrom < 0 || e.begin + byteFrom + into.byteLength > e.end) {
+    throw new SafetensorsError(`${index.path}: tensor ${JSON.stringify(name)}: bytes [${byteFrom}, ${byteFrom + into.byteLength}) are outside its ${e.end - e.begin} bytes`);
+  }
+  const dst = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
+  withFile(index, fd, (f) => readAt(f, dst, e.begin + byteFrom, index.path, `tensor ${JSON.stringify(name)}`));
+}
+
+/** One whole tensor of an indexed file, read by positional I/O. */
+export function readTensor(index: SafetensorsIndex, name: string, fd?: number): SafetensorsTensor {
+  const e = entryOf(index, name);
+  const bytes = new Uint8Array(e.end - e.begin);
+  withFile(index, fd, (f) => readAt(f, bytes, e.begin, index.path, `tensor ${JSON.stringify(name)}`));
+  return { dtype: e.dtype, shape: e.shape.slice(), data: decodeData(e.dtype, bytes) };
+}
+
+/** Reads and parses a safetensors file, tensor by tensor; errors name `path`. */
+export function readSafetensors(path: string): SafetensorsFile {
+  const index = readSafetensorsIndex(path);
+  const tensors = new Map<string, SafetensorsTensor>();
+  withFile(index, undefined, (fd) => {
+    for (const name of index.entries.keys()) tensors.set(name, readTensor(index, name, fd));
+  });
+  return { tensors, metadata: index.metadata };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -309,21 +475,68 @@ export function serializeSafetensors(
   return out;
 }
 
-/** Writes a safetensors file atomically (src/io/atomic_file.ts): everything is checked
- *  first, then written; on failure an existing `path` is left as it was. */
-export function writeSafetensors(
-  path: string,
-  tensors: Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>,
-  metadata?: Record<string, string>,
-): void {
-  const p = plan(path, tensors, metadata);
+/** Writes all of bytes, in bounded chunks (a single write of more than 2 GiB is refused by Node). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  const CHUNK = 64 * 1024 * 1024;
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(CHUNK, bytes.length - done));
+}
+
+type TensorsIn = Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>;
+
+/** Writes a safetensors file atomically: everything is checked first, then written to a
+ *  temp file in the same folder and renamed over `path`; on failure the temp file is
+ *  removed and an existing `path` is left as it was. */
+export function writeSafetensors(path: string, tensors: TensorsIn, metadata?: Record<string, string>): void {
+  writeSafetensorsTogether([{ path, tensors, metadata }]);
+}
+
+/**
+ * Writes several files that belong together (a batch file and its dictionary): every file is
+ * checked, then written to its temp file and made durable; only when all are complete are
+ * they renamed into place, in the order given. On failure before the renames every temp file
+ * is removed and the existing files are left as they were. (A crash between two renames can
+ * still pair a new file with an old one: readers that care record and check a shared id.)
+ */
+export function writeSafetensorsTogether(files: readonly { path: string; tensors: TensorsIn; metadata?: Record<string, string> | undefined }[]): void {
+  const plans = files.map((f) => plan(f.path, f.tensors, f.metadata));
+  const temps: string[] = [];
+  let current = files[0]?.path ?? "";
+  let fd: number | null = null;
   try {
-    writeFileAtomically(path, (write) => {
-      write(p.header);
-      for (const c of p.chunks) write(c);
+    files.forEach((f, i) => {
+      current = f.path;
+      removeStaleTemps(f.path);
+      const tmp = tempPathFor(f.path);
+      fd = openSync(tmp, "wx");
+      temps.push(tmp);
+      const p = plans[i] as Plan;
+      writeAll(fd, p.header);
+      for (const c of p.chunks) writeAll(fd, c);
+      fsyncSync(fd); // the bytes reach the disk before the rename makes them visible
+      closeSync(fd);
+      fd = null;
+    });
+    files.forEach((f, i) => {
+      current = f.path;
+      renameSync(temps[i] as string, f.path);
     });
   } catch (e) {
-    throw new SafetensorsError(`${path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    if (fd !== null) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already failing; the original error is the one to report
+      }
+    }
+    for (const tmp of temps) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already renamed into place
+      }
+    }
+    throw new SafetensorsError(`${current}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -357,98 +570,7 @@ export function toFloat32(t: SafetensorsTensor, what: string): Float32Array {
 }
 
 // ---------------------------------------------------------------------------------------
-// Positional access (PROVISIONAL: replaced by the chunked reader/writer of issue 13)
-
-export interface SafetensorsEntry {
-  name: string;
-  dtype: SafetensorsDType;
-  shape: number[];
-  /** Absolute byte offsets in the file. */
-  begin: number;
-  end: number;
-}
-
-export interface SafetensorsIndex {
-  path: string;
-  fileBytes: number;
-  dataStart: number;
-  entries: Map<string, SafetensorsEntry>;
-  metadata: Record<string, string>;
-}
-
-/** The header of a file, read alone by positional reads, with every entry checked against the file's size. */
-export function readSafetensorsIndex(path: string): SafetensorsIndex {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new SafetensorsError(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  try {
-    const fileBytes = fstatSync(fd).size;
-    const len = Buffer.alloc(8);
-    if (fileBytes < 8 || readSync(fd, len, 0, 8, 0) !== 8) throw new SafetensorsError(`${path}: file is ${fileBytes} bytes, shorter than the 8-byte header length`);
-    const H64 = len.readBigUInt64LE(0);
-    if (H64 > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${path}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
-    const H = Number(H64);
-    if (8 + H > fileBytes) throw new SafetensorsError(`${path}: header length ${H} runs past the end of the file (${fileBytes} bytes; is the file truncated?)`);
-    const head = Buffer.alloc(8 + H);
-    len.copy(head);
-    readSync(fd, head, 8, H, 8);
-    // The header alone, with an empty data section of the right size as far as the checks go.
-    const probe = new Uint8Array(8 + H);
-    probe.set(head);
-    const parsed = parseHeaderOnly(probe, path, fileBytes - 8 - H);
-    const entries = new Map<string, SafetensorsEntry>();
-    for (const e of parsed.entries) entries.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, begin: 8 + H + e.begin, end: 8 + H + e.end });
-    return { path, fileBytes, dataStart: 8 + H, entries, metadata: parsed.metadata };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function parseHeaderOnly(bytes: Uint8Array, file: string, D: number): { entries: Entry[]; metadata: Record<string, string> } {
-  const H = bytes.length - 8;
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + H)));
-  } catch (e) {
-    throw new SafetensorsError(`${file}: header is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  if (!isPlainObject(header)) throw new SafetensorsError(`${file}: header is not a JSON object`);
-  const metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
-  for (const [name, raw] of Object.entries(header)) {
-    if (name === METADATA_KEY) {
-      if (isPlainObject(raw)) for (const [k, v] of Object.entries(raw)) if (typeof v === "string") metadata[k] = v;
-      continue;
-    }
-    entries.push(checkEntry(file, name, raw, D));
-  }
-  return { entries, metadata };
-}
-
-/** Positional read of into.byteLength bytes of tensor name, from byte byteFrom of its data. */
-export function readTensorBytes(index: SafetensorsIndex, name: string, byteFrom: number, into: ArrayBufferView, fd?: number): void {
-  const e = index.entries.get(name);
-  if (e === undefined) throw new SafetensorsError(`${index.path}: no tensor "${name}"`);
-  if (byteFrom < 0 || e.begin + byteFrom + into.byteLength > e.end) {
-    throw new SafetensorsError(`${index.path}: tensor "${name}": bytes [${byteFrom}, ${byteFrom + into.byteLength}) are outside its ${e.end - e.begin} bytes`);
-  }
-  const own = fd === undefined;
-  const f = fd ?? openSync(index.path, "r");
-  try {
-    const dst = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
-    const CHUNK = 64 * 1024 * 1024;
-    for (let done = 0; done < dst.length; ) {
-      const n = readSync(f, dst, done, Math.min(CHUNK, dst.length - done), e.begin + byteFrom + done);
-      if (n === 0) throw new SafetensorsError(`${index.path}: tensor "${name}": the file ended early`);
-      done += n;
-    }
-  } finally {
-    if (own) closeSync(f);
-  }
-}
+// Layout of a file written in pieces at fixed positions (checkpoints)
 
 /** The header of a file of these tensors (no data): bytes at offset 0, each tensor's absolute offset, the file's size. */
 export function layoutSafetensors(specs: { name: string; dtype: SafetensorsDType; shape: number[] }[], metadata?: Record<string, string>): { header: Uint8Array; offsets: Map<string, number>; totalBytes: number } {

@@ -7,7 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, tempDir } from "../helpers/cli.ts";
+import { fileURLToPath } from "node:url";
+import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 import { buildOfficialSplit, splitRatings } from "../../src/cli/movielens_splits.ts";
 import { DATA } from "../helpers/golden.ts";
 
@@ -17,11 +18,6 @@ if (!haveData) {
   console.log(`cli movielens tests: skipping the real-data tests, ${DIR} is absent (MovieLens 100K is available from grouplens.org; see ../shared/data/README.md)`);
 }
 const withData = haveData ? test : test.skip;
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
-}
 
 withData("u1 rebuilt from u.data is u1.base and u1.test byte for byte", () => {
   const built = buildOfficialSplit(DIR, "u1");

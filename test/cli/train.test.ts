@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, tempDir } from "../helpers/cli.ts";
+import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 import { writeSafetensors } from "../../src/io/safetensors.ts";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
@@ -29,11 +29,6 @@ function setup(): { dir: string; cleanup: () => void; model: string; data: strin
   const data = join(t.dir, "data.safetensors");
   writeBatchFile(data, randomDataset({ n: 20, denseFeatures: 3, tableSizes: [5, 7], numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 1 }));
   return { ...t, model, data };
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split("\n");
-  return JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
 }
 
 test("train on a batch file writes a log line per step and a checkpoint with the reference names", async () => {

@@ -20,6 +20,12 @@ export async function runCli(args: string[]): Promise<CliRun> {
   return { code, stdout, stderr };
 }
 
+/** The last line of stdout as JSON (dlrm train's final metrics, preprocess's summary). */
+export function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split("\n");
+  return JSON.parse(lines[lines.length - 1] as string) as Record<string, unknown>;
+}
+
 /** A fresh temporary folder, removed by the returned cleanup function. */
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "dlrm-test-"));

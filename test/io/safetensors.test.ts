@@ -163,14 +163,6 @@ test("parses from an unaligned view (odd byteOffset) and from a Node Buffer", ()
   assert.equal(g.metadata, { format: "pt" });
 });
 
-test("untouched bytes after the last tensor are accepted", () => {
-  const { header, data } = splitFile(baseFile());
-  const longer = new Uint8Array(data.length + 5).fill(0xee);
-  longer.set(data);
-  const f = parse(joinFile(JSON.stringify(header), longer));
-  sameValues(f.tensors.get("c")?.data as SafetensorsData, Float64Array.from([0.5, -0.25]), "c");
-});
-
 // ---------------------------------------------------------------------------------------
 // Golden files written by the reference (PyTorch + safetensors)
 
@@ -374,7 +366,60 @@ test("rejects overlapping byte ranges", () => {
     /^m\.safetensors: tensor "b": data_offsets \[16, 48\] overlap those of tensor "a" \[0, 24\]/,
   );
   // two tensors on the very same bytes
-  assertThrows(() => parse(edited((h) => (h.c.data_offsets = [24, 40]))), /tensor "c": data_offsets \[24, 40\] overlap those of tensor "b" \[24, 56\]/);
+  assertThrows(() => parse(edited((h) => (h.c.data_offsets = [24, 40]))), /tensor "b": data_offsets \[24, 56\] overlap those of tensor "c" \[24, 40\]/);
+});
+
+test("rejects bytes after the last tensor, as the format's reader does (an inserted byte would shift every weight)", () => {
+  const { header, data } = splitFile(baseFile());
+  const longer = new Uint8Array(data.length + 5).fill(0xee);
+  longer.set(data);
+  assertThrows(
+    () => parse(joinFile(JSON.stringify(header), longer)),
+    /^m\.safetensors: 5 bytes after the last tensor belong to no tensor \(the data section is 77 bytes, its tensors end at 72\)$/,
+  );
+});
+
+test("rejects a gap between tensors and before the first one", () => {
+  // c moved 8 bytes on, into a data section 8 bytes longer: bytes [56, 64) belong to nobody
+  const { header, data } = splitFile(baseFile());
+  header.c.data_offsets = [64, 80];
+  const longer = new Uint8Array(data.length + 8);
+  longer.set(data);
+  assertThrows(
+    () => parse(joinFile(JSON.stringify(header), longer)),
+    /^m\.safetensors: tensor "c": data_offsets \[64, 80\] leave a gap: bytes \[56, 64\) of the data section belong to no tensor$/,
+  );
+  const only = joinFile('{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}', new Uint8Array(8));
+  assertThrows(() => parse(only), /^m\.safetensors: tensor "a": data_offsets \[4, 8\] leave a gap: bytes \[0, 4\)/);
+});
+
+test("rejects a tensor name given twice (JSON.parse would keep the last silently), and a metadata key given twice", () => {
+  const entry = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
+  assertThrows(() => parse(joinFile(`{"a":${entry}, "a" :${entry}}`, new Uint8Array(4))), /^m\.safetensors: tensor "a" appears twice in the header$/);
+  // the same name spelt with an escape is the same name
+  assertThrows(() => parse(joinFile(`{"a":${entry},"\\u0061":${entry}}`, new Uint8Array(4))), /^m\.safetensors: tensor "a" appears twice/);
+  assertThrows(
+    () => parse(joinFile(`{"__metadata__":{"k":"1","k":"2"},"a":${entry}}`, new Uint8Array(4))),
+    /^m\.safetensors: header: "__metadata__" has the key "k" twice$/,
+  );
+  // equal keys in different objects, and a name inside a string value, are fine
+  const ok = parse(joinFile(`{"__metadata__":{"a":"\\"a\\":"},"a":${entry}}`, new Uint8Array(4)));
+  assert.equal(ok.metadata, { a: '"a":' });
+});
+
+test("readSafetensors (positional, from disk) applies the same checks: a gap is named with the file", () => {
+  const dir = tempDir();
+  try {
+    const { header, data } = splitFile(baseFile());
+    header.c.data_offsets = [64, 80];
+    const longer = new Uint8Array(data.length + 8);
+    longer.set(data);
+    const path = join(dir, "gap.safetensors");
+    writeFileSync(path, joinFile(JSON.stringify(header), longer));
+    assertThrows(() => readSafetensors(path), new RegExp(`^${path.replace(/[.]/g, "\\.")}: tensor "c": data_offsets \\[64, 80\\] leave a gap`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("rejects a truncated file, cut in the data or in the header", () => {
