@@ -3,6 +3,7 @@
 //   dlrm train      [--model config.json] [--data file|random|synthetic|criteo:…|movielens:…|synthetic-trace:…] ...
 //   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
+//   dlrm plot       run.jsonl [more.jsonl ...] --out curves.svg
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
@@ -10,6 +11,7 @@
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type FlagSpecs, type Io } from "./args.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
+import { runPlot } from "./plot.ts";
 import { runPreprocess } from "./preprocess.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
@@ -43,6 +45,7 @@ Usage:
   dlrm train [flags]                   train a model (dlrm train --help)
   dlrm predict [flags]                 write click probabilities for a batch file (dlrm predict --help)
   dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
+  dlrm plot <run.jsonl...> --out f.svg training curves of dlrm train --log files as SVG (dlrm plot --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -56,7 +59,8 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
     if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict or preprocess; see dlrm --help)`);
+    if (verb === "plot") return await runPlot(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess or plot; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);

@@ -12,6 +12,7 @@ import { availableParallelism } from "node:os";
 import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, type FlagSpecs, type ParsedFlags } from "./args.ts";
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
+import { runName, writePlot } from "./plot.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
@@ -69,6 +70,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
   seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
   log: { type: "string", placeholder: "file.jsonl", help: "one JSON object per step (step, loss, lr, t_ms), then the eval" },
+  plot: { type: "string", placeholder: "curves.svg", help: "at the end, draw the run's loss and eval curves (those --log lines) as SVG, as dlrm plot does" },
   "data-size": { type: "int", help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)" },
   "num-indices-per-lookup": { type: "int", help: "random/synthetic-trace data: lookups per bag, or the maximum (default 10)" },
   "num-indices-per-lookup-fixed": { type: "bool", help: "random/synthetic-trace data: every bag has exactly --num-indices-per-lookup lookups" },
@@ -298,8 +300,11 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
 
   const logPath = getString(f, "log");
   const logFd = logPath === undefined ? null : openSync(logPath, "w");
+  const plotPath = getString(f, "plot");
+  const plotLines: string[] = []; // the --log lines, kept for --plot
   const log = (o: object): void => {
     if (logFd !== null) writeSync(logFd, `${JSON.stringify(o)}\n`);
+    if (plotPath !== undefined) plotLines.push(JSON.stringify(o));
   };
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(
@@ -382,6 +387,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
       final = { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
     }
     io.stdout.write(`${JSON.stringify(final)}\n`);
+    if (plotPath !== undefined) writePlot(plotPath, [{ name: logPath === undefined ? "train" : runName(logPath), text: plotLines.join("\n") }], io);
   } finally {
     interrupt.dispose();
     if (logFd !== null) closeSync(logFd);
