@@ -14,6 +14,7 @@
 // Output goes to stderr by default so that stdout stays free for results (the final JSON
 // metrics line).
 
+import { hostStderr } from "../kernels/host.ts";
 import { OpError } from "../tensor/shape.ts";
 
 export interface ProgressInfo {
@@ -100,7 +101,7 @@ export class Progress {
   constructor(opts: ProgressOptions = {}) {
     const every = opts.every ?? 100;
     if (!Number.isInteger(every) || every < 1) throw new OpError("Progress", `every must be an integer >= 1, got ${String(every)}`);
-    this.#out = opts.out ?? process.stderr;
+    this.#out = opts.out ?? hostStderr();
     this.#tty = this.#out.isTTY === true;
     this.#every = every;
     this.#prefix = opts.label ? `${opts.label} ` : "";
