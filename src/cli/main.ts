@@ -4,6 +4,7 @@
 //   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
 //   dlrm plot       run.jsonl [more.jsonl ...] --out curves.svg
+//   dlrm serve-demo [--dir docs/demo] [--host 127.0.0.1] [--port 8080]
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
@@ -13,6 +14,7 @@ import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, type
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { runPlot } from "./plot.ts";
 import { runPreprocess } from "./preprocess.ts";
+import { runServeDemo } from "./serve_demo.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
 import { readBatchFile } from "../data/batch_file.ts";
@@ -47,6 +49,7 @@ Usage:
   dlrm predict [flags]                 write click probabilities for a batch file (dlrm predict --help)
   dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
   dlrm plot <run.jsonl...> --out f.svg training curves of dlrm train --log files as SVG (dlrm plot --help)
+  dlrm serve-demo                      serve the browser demo, cross-origin isolated, on 127.0.0.1 (dlrm serve-demo --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -61,7 +64,8 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
     if (verb === "preprocess") return await runPreprocess(rest, io);
     if (verb === "plot") return await runPlot(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess or plot; see dlrm --help)`);
+    if (verb === "serve-demo") return await runServeDemo(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess, plot or serve-demo; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${err.message.split("\n")[0]}\n`);
