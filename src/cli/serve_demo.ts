@@ -7,7 +7,7 @@
 // its folder (no `..`, no symbolic link out of it).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getBool, getString, helpText, nonNegativeInt, parseFlags, UsageError, type FlagSpecs, type Io } from "./args.ts";
@@ -112,7 +112,9 @@ export async function runServeDemo(argv: readonly string[], io: Io): Promise<num
   }
   const port = nonNegativeInt("serve-demo", f, "port") ?? 8080;
   if (port > 65535) throw new UsageError(`serve-demo: --port must be at most 65535, got ${port}`);
-  const demo = await startDemoServer({ dir: getString(f, "dir") ?? DEMO_DIR, host: getString(f, "host") ?? "127.0.0.1", port });
+  const dir = getString(f, "dir") ?? DEMO_DIR;
+  if (dir === DEMO_DIR && !existsSync(join(DEMO_DIR, "build", "train_worker.js"))) throw new UsageError("serve-demo: the demo is not built: run npm run -s demo first");
+  const demo = await startDemoServer({ dir, host: getString(f, "host") ?? "127.0.0.1", port });
   io.stderr.write(`dlrm serve-demo: serving on ${demo.url} (Ctrl-C stops)\n`);
   await new Promise<void>((ok) => {
     const stop = (): void => {

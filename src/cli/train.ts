@@ -19,6 +19,7 @@ import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
+import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
@@ -235,7 +236,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
-  const dataSize = positiveInt("train", f, "data-size", request.train.kind === "synthetic" ? Math.max(50000, plannedSteps * batchSize) : Math.max(1, plannedSteps * batchSize));
+  const dataSize = positiveInt("train", f, "data-size", request.train.kind === "synthetic" ? Math.max(SYNTHETIC_MIN_SIZE, plannedSteps * batchSize) : Math.max(1, plannedSteps * batchSize));
   const data = await finishData(request, source, config, dataSize);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
