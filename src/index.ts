@@ -31,7 +31,8 @@ export { batchOf, batchOfRows, type Batch } from "./data/batch.ts";
 export { randomDataset } from "./data/random.ts";
 
 export { DLRM } from "./dlrm/model.ts";
-export { parseConfig, readConfig, type DLRMConfig } from "./dlrm/config.ts";
+export { parseConfig, type DLRMConfig } from "./dlrm/config.ts";
+export { readConfig } from "./dlrm/config_file.ts";
 export { defaultConfig } from "./dlrm/defaults.ts";
 export { saveCheckpoint, loadCheckpoint } from "./dlrm/checkpoint.ts";
 export { syntheticData } from "./dlrm/synthetic.ts";

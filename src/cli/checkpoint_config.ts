@@ -2,7 +2,8 @@
 // --model file when given, else the config a `dlrm train --save` checkpoint records in its
 // dlrm_config metadata, else the one its tensor shapes give (src/dlrm/infer_config.ts).
 
-import { readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig as recordedOrInferred } from "../dlrm/infer_config.ts";
 
 export function checkpointConfig(modelPath: string | undefined, checkpoint: string): DLRMConfig {

@@ -16,7 +16,8 @@ import { resolve } from "node:path";
 import { getBool, getString, helpText, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import type { Io } from "./args.ts";
 import { openCheckpoint, readPiece, writeCheckpointFile, writePieces, type CheckpointTensor } from "../dlrm/checkpoint.ts";
-import { readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { parameterSpecs } from "../dlrm/model.ts";
 import {

@@ -34,7 +34,7 @@ import { randomDataset } from "../data/random.ts";
 import { syntheticTraceDataset } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { syntheticData } from "../dlrm/synthetic.ts";
+import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
 import { Rng } from "../tensor/rng.ts";
 
 export type DataSpec =
@@ -217,7 +217,7 @@ export async function finishData(r: DataRequest, src: SourceData | null, config:
   } else if (s.kind === "random") {
     train = random(r, config, dataSize, r.seed);
   } else if (s.kind === "synthetic") {
-    const evalSize = r.eval === null ? Math.max(1000, Math.round(dataSize / 5)) : 0;
+    const evalSize = r.eval === null ? syntheticEvalSize(dataSize) : 0;
     const syn = syntheticData(config, { sizes: evalSize > 0 ? [dataSize, evalSize] : [dataSize], seed: r.seed });
     train = syn.splits[0] as Dataset;
     if (evalSize > 0) {

@@ -5,6 +5,8 @@
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
 //   dlrm convert    in.safetensors out.safetensors --to reference|torchrec [--dtype f32|f16|bf16]
 //   dlrm export     --checkpoint ckpt.safetensors [--model config.json] --out model.onnx [--bag-size L]
+//   dlrm plot       run.jsonl [more.jsonl ...] --out curves.svg
+//   dlrm serve-demo [--dir docs/demo] [--host 127.0.0.1] [--port 8080]
 //
 // Results go to stdout (the last line of `train` is a JSON object); progress goes to
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
@@ -15,7 +17,9 @@ import { runConvert } from "./convert.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { runExport } from "./export.ts";
 import { checkOutputs } from "./paths.ts";
+import { runPlot } from "./plot.ts";
 import { runPreprocess } from "./preprocess.ts";
+import { runServeDemo } from "./serve_demo.ts";
 import { translateReferenceFlags } from "./reference_flags.ts";
 import { runTrain } from "./train.ts";
 import { readBatchFile } from "../data/batch_file.ts";
@@ -51,6 +55,8 @@ Usage:
   dlrm convert <in> <out> --to reference|torchrec
                                        rename a checkpoint to TorchRec's DLRM names and back, or change its dtype (dlrm convert --help)
   dlrm export [flags]                  write a checkpoint's model as ONNX, for ONNX Runtime (dlrm export --help)
+  dlrm plot <run.jsonl...> --out f.svg training curves of dlrm train --log files as SVG (dlrm plot --help)
+  dlrm serve-demo                      serve the browser demo, cross-origin isolated, on 127.0.0.1 (dlrm serve-demo --help)
 `;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
@@ -66,7 +72,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "preprocess") return await runPreprocess(rest, io);
     if (verb === "convert") return await runConvert(rest, io);
     if (verb === "export") return runExport(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess, convert or export; see dlrm --help)`);
+    if (verb === "plot") return await runPlot(rest, io);
+    if (verb === "serve-demo") return await runServeDemo(rest, io);
+    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess, convert, export, plot or serve-demo; see dlrm --help)`);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0] as string)}\n`);

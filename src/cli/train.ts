@@ -12,13 +12,16 @@ import { availableParallelism } from "node:os";
 import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, workerCount, type FlagSpecs, type ParsedFlags } from "./args.ts";
 import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
+import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, dataSpecFiles, type NamedPath } from "./paths.ts";
 import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
-import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
+import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
+import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
+import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
@@ -73,6 +76,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
   seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
   log: { type: "string", placeholder: "file.jsonl", help: "one JSON object per step (step, loss, lr, t_ms), then the eval" },
+  plot: { type: "string", placeholder: "curves.svg", help: "at the end, draw the run's loss and eval curves (those --log lines) as SVG, as dlrm plot does" },
   "data-size": { type: "int", help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)" },
   "num-indices-per-lookup": { type: "int", help: "random/synthetic-trace data: lookups per bag, or the maximum (default 10)" },
   "num-indices-per-lookup-fixed": { type: "bool", help: "random/synthetic-trace data: every bag has exactly --num-indices-per-lookup lookups" },
@@ -234,7 +238,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
-  const dataSize = positiveInt("train", f, "data-size", request.train.kind === "synthetic" ? Math.max(50000, plannedSteps * batchSize) : Math.max(1, plannedSteps * batchSize));
+  const dataSize = positiveInt("train", f, "data-size", request.train.kind === "synthetic" ? Math.max(SYNTHETIC_MIN_SIZE, plannedSteps * batchSize) : Math.max(1, plannedSteps * batchSize));
   const data = await finishData(request, source, config, dataSize);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
@@ -323,7 +327,10 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
 
   const logPath = getString(f, "log");
   const logFd = logPath === undefined ? null : openSync(logPath, "w");
+  const plotPath = getString(f, "plot");
+  const plotLines: string[] = []; // the --log lines, kept for --plot
   const log = (o: object): void => {
+    if (plotPath !== undefined) plotLines.push(JSON.stringify(o));
     if (logFd === null) return;
     try {
       writeSync(logFd, `${JSON.stringify(o)}\n`);
@@ -415,6 +422,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
       final = { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
     }
     io.stdout.write(`${JSON.stringify(final)}\n`);
+    if (plotPath !== undefined) writePlot(plotPath, [{ name: logPath === undefined ? "train" : runName(logPath), text: plotLines.join("\n") }], io);
   } finally {
     interrupt.dispose();
     if (logFd !== null) closeSync(logFd);

@@ -25,6 +25,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { offsetsFromLengths, type Dataset, type SparseFeature } from "./dataset.ts";
 import { splitLines } from "./lines.ts";
+import { MOVIELENS_DENSE, MOVIELENS_TABLES } from "./movielens_fields.ts";
 
 export interface MovieLensData {
   train: Dataset;
@@ -34,8 +35,6 @@ export interface MovieLensData {
   denseNames: string[];
 }
 
-export const MOVIELENS_TABLES = ["user", "item", "gender", "age", "occupation", "zip", "release_year", "genres"];
-export const MOVIELENS_DENSE = ["age", "release_year", "timestamp"];
 
 /** MovieLens-1M's age groups, reused here: under 18, 18–24, 25–34, 35–44, 45–49, 50–55, 56 and over. */
 const AGE_BUCKET_STARTS = [18, 25, 35, 45, 50, 56];

@@ -1,7 +1,6 @@
 // The DLRM configuration: the JSON fields of ../shared/golden/README.md (model and run),
 // validated with errors that name the file and the field.
 
-import { readFileSync } from "node:fs";
 import { interactionWidth } from "../ops/interaction.ts";
 
 export interface DLRMConfig {
@@ -59,21 +58,6 @@ const MAX_TABLE_ROWS = 2 ** 31 - 1;
 /** Weights of one Linear layer: it lives in one wasm memory (4 GiB). */
 const MAX_LAYER_WEIGHTS = 2 ** 30;
 
-export function readConfig(path: string): DLRMConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new ConfigError(`${path}: cannot read the model config: ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${path}: not valid JSON: ${(e as Error).message}`);
-  }
-  return parseConfig(json, path);
-}
 
 /** Validate a parsed JSON object as a DLRM config; `source` names it in errors. */
 export function parseConfig(json: unknown, source = "config"): DLRMConfig {

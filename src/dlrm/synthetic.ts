@@ -33,6 +33,14 @@ export interface SyntheticData {
   teacherAuc: number[];
 }
 
+/** Generated training samples when not given: steps × batch, and at least this many. */
+export const SYNTHETIC_MIN_SIZE = 50000;
+
+/** The held-out split drawn beside `dataSize` training samples: a fifth of them, at least 1000. */
+export function syntheticEvalSize(dataSize: number): number {
+  return Math.max(1000, Math.round(dataSize / 5));
+}
+
 export function syntheticData(config: DLRMConfig, o: SyntheticOptions): SyntheticData {
   const rng = new Rng(o.seed);
   const teacher = new DLRM(config, rng.nextU32());

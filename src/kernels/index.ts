@@ -4,6 +4,7 @@
 
 import * as ref from "./ref.ts";
 import { wasmKernels } from "./wasm.ts";
+import { hostEnv } from "./host.ts";
 
 /** The kernels the ops call (the one list is wasmKernels; ref.ts has each with the same signature). */
 export type Kernels = typeof wasmKernels;
@@ -18,7 +19,7 @@ export function kernelSetFromEnv(value: string | undefined): KernelSet {
 }
 
 /** The kernel set in use, fixed when this module loads. */
-export const kernelSet: KernelSet = kernelSetFromEnv(process.env.DLRM_KERNELS);
+export const kernelSet: KernelSet = kernelSetFromEnv(hostEnv("DLRM_KERNELS"));
 
 const refKernels: Kernels = ref;
 const wasm: Kernels = wasmKernels;

@@ -35,7 +35,7 @@
 // Glossary: M, N, K GEMM dims; B bags, E embedding dim, R table rows, L lookups, U unique
 // rows; Ptr a byte address in the wasm memory; operand one array argument of a kernel.
 
-import { setFlagsFromString } from "node:v8";
+import { hostEnv, setV8Flag } from "./host.ts";
 import { wasmModules } from "./wasm.gen.ts";
 import { align64, defaultHeap, Scratch, WasmMemoryError, type Ptr, type WasmHeap } from "./memory.ts";
 import * as ref from "./ref.ts";
@@ -101,7 +101,7 @@ const MODULE_OF = {
 export type SgemmBuild = "relaxed" | "plain";
 
 function moduleBytes(name: keyof typeof wasmModules): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(Buffer.from(wasmModules[name], "base64"));
+  return Uint8Array.from(atob(wasmModules[name]), (c) => c.charCodeAt(0)); // base64, decoded without Node's Buffer
 }
 
 let relaxedAnswer: boolean | null = null;
@@ -109,7 +109,7 @@ let relaxedAnswer: boolean | null = null;
 /** Whether this engine compiles the relaxed-SIMD build as it is now (DLRM_RELAXED_SIMD=0 answers no). */
 export function relaxedSimdAvailable(): boolean {
   if (relaxedAnswer === null) {
-    if (process.env.DLRM_RELAXED_SIMD === "0") relaxedAnswer = false;
+    if (hostEnv("DLRM_RELAXED_SIMD") === "0") relaxedAnswer = false;
     else {
       try {
         new WebAssembly.Module(moduleBytes("sgemm_relaxed"));
@@ -129,11 +129,8 @@ export function relaxedSimdAvailable(): boolean {
  * that already ran a kernel keeps its build. Returns whether the relaxed build compiles now.
  */
 export function enableRelaxedSimd(): boolean {
-  if (process.env.DLRM_RELAXED_SIMD === "0") return false;
-  if (!relaxedSimdAvailable()) {
-    setFlagsFromString("--experimental-wasm-relaxed-simd");
-    relaxedAnswer = null;
-  }
+  if (hostEnv("DLRM_RELAXED_SIMD") === "0") return false;
+  if (!relaxedSimdAvailable() && setV8Flag("--experimental-wasm-relaxed-simd")) relaxedAnswer = null;
   return relaxedSimdAvailable();
 }
 

@@ -42,6 +42,7 @@
 
 import { kernels, kernelSet } from "../kernels/index.ts";
 import { BLOCK_ALIGN, debugMemory, defaultHeap, residentF32, WasmMemoryError, type Ptr } from "../kernels/memory.ts";
+import { hostWarning } from "../kernels/host.ts";
 import type { DType, FloatArray, Tensor } from "./tensor.ts";
 
 let residentDepth = 0;
@@ -133,7 +134,7 @@ export function allocFloatLike(like: FloatArray, n: number = like.length): Float
 function warnFullOnce(e: WasmMemoryError): void {
   if (warnedFull) return;
   warnedFull = true;
-  process.emitWarning(`${e.message}; using plain (staged, slower) arrays from now on`, "DlrmMemoryWarning");
+  hostWarning(`${e.message}; using plain (staged, slower) arrays from now on`, "DlrmMemoryWarning");
 }
 
 /**

@@ -11,7 +11,6 @@
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf, batchOfRows } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { saveCheckpoint } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { DLRM } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
@@ -78,7 +77,10 @@ export class LocalExecutor implements Executor {
     return out;
   }
 
-  save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
+  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
+    // Loaded when first needed: checkpoint files are Node's file system, and the training
+    // step must load without it (a browser page trains through this class and never saves to a path).
+    const { saveCheckpoint } = await import("../dlrm/checkpoint.ts");
     return saveCheckpoint(path, this.model, metadata, this.spec === null ? null : this.optimizer, this.spec, dtype);
   }
 

@@ -14,6 +14,7 @@
 // Output goes to stderr by default so that stdout stays free for results (the final JSON
 // metrics line).
 
+import { hostStderr } from "../kernels/host.ts";
 import { OpError } from "../tensor/shape.ts";
 
 export interface ProgressInfo {
@@ -45,7 +46,8 @@ export interface ProgressOptions {
 const BAR_WIDTH = 24;
 /** Redraw a terminal progress line at most this often. */
 export const REDRAW_MS = 100;
-const EMA_BETA = 0.98;
+/** The terminal line's loss smoothing: weight of the previous average per step. */
+export const EMA_BETA = 0.98;
 /** ANSI: clear from the cursor to the end of the line (after a \r redraw). */
 export const CLEAR_TO_EOL = "\x1b[K";
 
@@ -53,6 +55,28 @@ export const CLEAR_TO_EOL = "\x1b[K";
 export function progressBar(fraction: number): string {
   const filled = Math.round(BAR_WIDTH * Math.min(1, Math.max(0, fraction)));
   return `[${"=".repeat(filled)}${" ".repeat(BAR_WIDTH - filled)}]`;
+}
+
+/**
+ * The loss a terminal progress line shows: an exponential moving average of the step losses
+ * (β = EMA_BETA), bias-corrected as in Adam so the first value is the first loss and early
+ * values are not pulled towards 0. `dlrm plot` draws the same curve.
+ */
+export class LossSmoother {
+  #ema = 0;
+  #count = 0;
+
+  /** Take one step's loss; returns the smoothed loss after it. */
+  add(loss: number): number {
+    this.#count++;
+    this.#ema = EMA_BETA * this.#ema + (1 - EMA_BETA) * loss;
+    return this.value;
+  }
+
+  /** The smoothed loss so far (NaN before the first step). */
+  get value(): number {
+    return this.#count === 0 ? Number.NaN : this.#ema / (1 - EMA_BETA ** this.#count);
+  }
 }
 
 export class Progress {
@@ -69,8 +93,7 @@ export class Progress {
   #winLossSum = 0;
   #winCount = 0;
   // terminal: the smoothed loss and the pending (not yet drawn) state
-  #ema = 0;
-  #emaCount = 0;
+  readonly #smoother = new LossSmoother();
   #lastDraw = Number.NEGATIVE_INFINITY;
   #pending: ProgressInfo | null = null;
   #drawn = false;
@@ -78,7 +101,7 @@ export class Progress {
   constructor(opts: ProgressOptions = {}) {
     const every = opts.every ?? 100;
     if (!Number.isInteger(every) || every < 1) throw new OpError("Progress", `every must be an integer >= 1, got ${String(every)}`);
-    this.#out = opts.out ?? process.stderr;
+    this.#out = opts.out ?? hostStderr();
     this.#tty = this.#out.isTTY === true;
     this.#every = every;
     this.#prefix = opts.label ? `${opts.label} ` : "";
@@ -125,8 +148,7 @@ export class Progress {
   }
 
   #updateTTY(info: ProgressInfo): void {
-    this.#emaCount++;
-    this.#ema = EMA_BETA * this.#ema + (1 - EMA_BETA) * info.loss;
+    this.#smoother.add(info.loss);
     const t = this.#now();
     if (info.step === info.totalSteps || t - this.#lastDraw >= REDRAW_MS) {
       this.#lastDraw = t;
@@ -139,7 +161,7 @@ export class Progress {
   #draw(info: ProgressInfo, t: number = this.#now()): void {
     this.#pending = null;
     const seconds = (t - this.#start) / 1000;
-    const loss = this.#ema / (1 - EMA_BETA ** this.#emaCount); // bias correction
+    const loss = this.#smoother.value;
     const bar = progressBar(info.step / info.totalSteps);
     let line =
       `${this.#prefix}${bar} ${info.step}/${info.totalSteps}  loss ${loss.toFixed(4)}  ` +

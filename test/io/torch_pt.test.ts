@@ -17,7 +17,7 @@ import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
 import { loadCheckpoint, runMetadata, saveCheckpoint, type RunState } from "../../src/dlrm/checkpoint.ts";
 import { readCheckpointIndex, readIndexedTensor, writeAllAt } from "../../src/dlrm/checkpoint_format.ts";
-import { readConfig } from "../../src/dlrm/config.ts";
+import { readConfig } from "../../src/dlrm/config_file.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { makeOptimizer, optimizerSpec } from "../../src/optim/make.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";

@@ -10,7 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { readBatchFile } from "../../src/data/batch_file.ts";
-import { readConfig } from "../../src/dlrm/config.ts";
+import { readConfig } from "../../src/dlrm/config_file.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
 import { optimizerSpec } from "../../src/optim/make.ts";
 import { lookupsPerSampleOf, shardingPlan } from "../../src/parallel/plan.ts";

@@ -1,0 +1,40 @@
+// Bundles the demo's scripts for the browser (esbuild, a dev dependency) into docs/demo/build/:
+// train_worker.js (the training thread: the library, its kernels and their wasm) and plot.js
+// (the SVG plotting the page draws its live curves with). `npm run -s demo` runs it, before
+// `dlrm serve-demo`; the output is not committed (it would go stale with every change to the
+// library), and the browser test builds it first.
+
+import { build, type BuildOptions } from "esbuild";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+export const DEMO_BUILD: BuildOptions = {
+  absWorkingDir: root,
+  entryPoints: { train_worker: "src/demo/train_worker.ts", plot: "src/plot/svg.ts" },
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  target: "es2022",
+  // The checkpoint file writer that LocalExecutor.save loads lazily goes to a chunk of its own
+  // (it imports node:fs, left external); the page never loads it.
+  splitting: true,
+  external: ["node:*"],
+  outdir: "docs/demo/build",
+  legalComments: "none",
+  logLevel: "silent",
+};
+
+/** The bundle's files: path relative to the checkout → contents. */
+export async function buildDemo(write: boolean): Promise<Map<string, string>> {
+  const r = await build({ ...DEMO_BUILD, write });
+  const out = new Map<string, string>();
+  for (const f of r.outputFiles ?? []) out.set(f.path.slice(root.length), f.text);
+  return out;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const files = await buildDemo(false);
+  await buildDemo(true);
+  process.stderr.write(`demo: wrote ${[...files.keys()].join(", ")}\n`);
+}
