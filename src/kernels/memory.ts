@@ -35,6 +35,8 @@
 //
 // Glossary: Ptr a byte address in the memory; size class the rounded size of a block.
 
+import { hostEnv } from "./host.ts";
+
 /** A byte address in a wasm memory. Only this module makes them (from the allocator or a resident view). */
 export type Ptr = number & { readonly __brand: "Ptr" };
 
@@ -57,7 +59,7 @@ export function debugMemoryFromEnv(value: string | undefined): boolean {
 }
 
 /** Debug mode for this thread's heaps (see the top of this file), fixed when this module loads. */
-export const debugMemory: boolean = debugMemoryFromEnv(process.env.DLRM_DEBUG_MEMORY);
+export const debugMemory: boolean = debugMemoryFromEnv(hostEnv("DLRM_DEBUG_MEMORY"));
 
 /** The bit pattern a freed block is filled with in debug mode (float32 NaN). */
 const POISON = 0x7fc00000;
