@@ -17,7 +17,8 @@ import { loadCheckpoint, readRunState, runMetadata, type RunState } from "../dlr
 import { parseConfig, readConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
-import { DLRM, tableParameter } from "../dlrm/model.ts";
+import { DLRM } from "../dlrm/model.ts";
+import { embeddingPieces } from "../dlrm/tables.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
@@ -29,6 +30,7 @@ import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, train, type TrainPosition, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
+import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: { type: "string", placeholder: "config.json", help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it" },
@@ -76,6 +78,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "print-freq": { type: "int", help: "when stderr is not a terminal, a progress line every N steps (default 100)" },
   workers: { type: "int", help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)" },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
 };
 
@@ -100,6 +103,7 @@ const RUN_FLAGS = [
   "data-size",
   "num-indices-per-lookup",
   "num-indices-per-lookup-fixed",
+  ...TABLE_TRICK_FLAG_NAMES,
 ] as const;
 
 /** Flags a resumed run takes from its checkpoint unless given again (they do not change the training). */
@@ -216,6 +220,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   } else {
     config = defaultConfig();
   }
+  config = withTableTricks(config, f);
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
     throw new UsageError(`train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`);
   }
@@ -228,7 +233,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (accFlag !== undefined && optimizerName !== "adagrad") {
     throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
   }
-  const weightDecay = tableDecay === null ? {} : Object.fromEntries(tableDecay.map((d, t) => [tableParameter(t), d]));
+  const weightDecay = tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table] as number]));
   const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
