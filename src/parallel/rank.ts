@@ -87,7 +87,6 @@ interface OwnShard {
 export class Rank {
   readonly r: number;
   readonly N: number;
-  readonly E: number;
   readonly config: DLRMConfig;
   readonly comm: Communicator;
   readonly head: DLRMHead;
@@ -125,7 +124,6 @@ export class Rank {
     const { config, plan } = init;
     this.r = init.rank;
     this.N = init.ranks;
-    this.E = config.embedding_dim;
     this.config = config;
     this.#spec = init.optimizer;
     this.#control = new Int32Array(init.control);

@@ -36,18 +36,18 @@ for (const name of cases) {
   const init = tensors(join(dir, "init.safetensors"));
   const common = ["--model", join(dir, "config.json"), "--data", join(dir, "batches.safetensors"), "--init", join(dir, "init.safetensors"), "--no-shuffle"];
 
-  test(`reference tricks ${name}: predictions of batch 0 with the initial parameters`, async () => {
-    const { dir: tmp, cleanup } = tempDir();
-    try {
-      const out = join(tmp, "pred.safetensors");
-      await cli(["predict", "--model", join(dir, "config.json"), "--checkpoint", join(dir, "init.safetensors"), "--data", join(dir, "batches.safetensors"), "--out", out]);
-      assertClose((tensors(out).get("pred") as Float32Array).subarray(0, config.batch_size), expected.get("pred.0") as Float32Array, TOL, "pred.0");
-    } finally {
-      cleanup();
-    }
-  });
-
   for (const workers of ["1", "2"]) {
+    test(`reference tricks ${name}: predictions of batch 0 with the initial parameters, --workers ${workers}`, async () => {
+      const { dir: tmp, cleanup } = tempDir();
+      try {
+        const out = join(tmp, "pred.safetensors");
+        await cli(["predict", "--model", join(dir, "config.json"), "--checkpoint", join(dir, "init.safetensors"), "--data", join(dir, "batches.safetensors"), "--out", out, "--workers", workers]);
+        assertClose((tensors(out).get("pred") as Float32Array).subarray(0, config.batch_size), expected.get("pred.0") as Float32Array, TOL, "pred.0");
+      } finally {
+        cleanup();
+      }
+    });
+
     test(`reference tricks ${name}: losses and weights after ${config.steps} SGD steps, --workers ${workers}`, async () => {
       const { dir: tmp, cleanup } = tempDir();
       try {
