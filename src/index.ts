@@ -12,6 +12,7 @@ export { sum, mean } from "./ops/reduce.ts";
 export { reshape, transpose, permute, concat, slice, indexSelect, gather } from "./ops/shape.ts";
 export { matmul, linear } from "./ops/matmul.ts";
 export { embeddingBag, type Bags, type EmbeddingBagOptions } from "./ops/embedding_bag.ts";
+export { qrEmbeddingBag, combineQR, type QREmbeddingBagOptions, type QROperation } from "./ops/qr_embedding_bag.ts";
 export { dotInteraction, catInteraction, interactionWidth } from "./ops/interaction.ts";
 export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
 

@@ -41,10 +41,14 @@ const consumed = new Set([
   "arch-sparse-feature-size", "arch-embedding-size", "arch-mlp-bot", "arch-mlp-top", "arch-interaction-op",
   "arch-interaction-itself", "loss-function", "optimizer", "num-batches", "nepochs", "data-generation",
   "raw-data-file", "load-model", "inference-only", "num-indices-per-lookup-fixed",
+  "qr-flag", "qr-threshold", "qr-collisions", "qr-operation", "md-flag", "md-threshold", "md-temperature", "md-round-dims",
 ]);
 
+/** The reference's action="store_true" flags we read: given bare, never with a value. */
+const storeTrue = new Set(["qr-flag", "md-flag", "md-round-dims"]);
+
 /** Names that are both ours and the reference's, with different forms: consumed only in a reference line. */
-const shared = new Set(["optimizer", "num-indices-per-lookup-fixed"]);
+const shared = new Set(["optimizer", "num-indices-per-lookup-fixed", ...storeTrue, "qr-threshold", "qr-collisions", "qr-operation", "md-threshold", "md-temperature"]);
 
 /** Bool flags of the reference that we accept only at the value that needs no feature we lack. */
 const harmlessBools: Record<string, boolean> = { "use-gpu": false, "mlperf-logging": false, "enable-profiling": false, "plot-compute-graph": false, "save-onnx": false, "debug-mode": false };
@@ -87,7 +91,10 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
       continue;
     }
     let value = m[2];
-    if (value === undefined) {
+    if (storeTrue.has(name)) {
+      if (value !== undefined) throw new UsageError(`--${name}: the reference's flag takes no value (argparse store_true)`);
+      value = "True";
+    } else if (value === undefined) {
       const next = argv[i + 1];
       // the reference's bools always carry a value (argparse type=bool)
       if (next === undefined || next.startsWith("--")) throw new UsageError(`--${name}: the reference's flag needs a value (--${name}=…)`);
@@ -155,15 +162,22 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
   const tables = dashList("arch-embedding-size", get("arch-embedding-size", "4-3-2"));
   const bottom = dashList("arch-mlp-bot", get("arch-mlp-bot", "4-3-2"));
   const top = dashList("arch-mlp-top", get("arch-mlp-top", "4-2-1"));
-  if (bottom.length < 2 || bottom[bottom.length - 1] !== E) {
-    throw new UsageError(`--arch-mlp-bot=${get("arch-mlp-bot", "4-3-2")}: its last width must equal --arch-sparse-feature-size=${E}`);
+  const tricks = referenceTricks(get);
+  // QR concat joins two E-wide halves: the reference then wants the bottom MLP to end in 2E
+  const Ei = tricks.qr?.operation === "concat" ? 2 * E : E;
+  if (bottom.length < 2 || bottom[bottom.length - 1] !== Ei) {
+    throw new UsageError(
+      Ei === E
+        ? `--arch-mlp-bot=${get("arch-mlp-bot", "4-3-2")}: its last width must equal --arch-sparse-feature-size=${E}`
+        : `--arch-mlp-bot=${get("arch-mlp-bot", "4-3-2")}: with --qr-operation=concat its last width must be 2 × --arch-sparse-feature-size = ${Ei}`,
+    );
   }
   if (top[top.length - 1] !== 1) throw new UsageError(`--arch-mlp-top=${get("arch-mlp-top", "4-2-1")}: the last width must be 1`);
   const op = get("arch-interaction-op", "dot");
   if (op !== "dot" && op !== "cat") throw new UsageError(`--arch-interaction-op=${op}: dlrm-ts has dot and cat`);
   const itself = parseBool("arch-interaction-itself", get("arch-interaction-itself", "False"));
   const n = tables.length + 1;
-  const width = op === "dot" ? E + (itself ? (n * (n + 1)) / 2 : (n * (n - 1)) / 2) : n * E;
+  const width = op === "dot" ? Ei + (itself ? (n * (n + 1)) / 2 : (n * (n - 1)) / 2) : n * Ei;
   const loss = get("loss-function", "mse");
   if (loss !== "mse" && loss !== "bce") throw new UsageError(`--loss-function=${loss}: dlrm-ts has mse and bce`);
   // the reference's row-wise sparse Adagrad is "rwsadagrad"; ours is spelled out
@@ -191,5 +205,27 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
     bag_size: [fixed ? L : 1, L],
     index_dtype: "int32",
     per_sample_weights: false,
+    ...tricks,
   };
+}
+
+/** The qr / md config fields of the reference's --qr-* and --md-* flags (its argparse defaults). */
+function referenceTricks(get: (name: string, fallback: string) => string): Pick<DLRMConfig, "qr" | "md"> {
+  const int = (name: string, fallback: string, min: number): number => {
+    const v = Number(get(name, fallback));
+    if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name}: expected an integer >= ${min}, got "${get(name, fallback)}"`);
+    return v;
+  };
+  const out: Pick<DLRMConfig, "qr" | "md"> = {};
+  if (get("qr-flag", "False") === "True") {
+    const operation = get("qr-operation", "mult");
+    if (operation !== "mult" && operation !== "add" && operation !== "concat") throw new UsageError(`--qr-operation=${operation}: the reference has mult, add and concat`);
+    out.qr = { threshold: int("qr-threshold", "200", 0), collisions: int("qr-collisions", "4", 1), operation };
+  }
+  if (get("md-flag", "False") === "True") {
+    const temperature = Number(get("md-temperature", "0.3"));
+    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new UsageError(`--md-temperature: expected a number >= 0, got "${get("md-temperature", "0.3")}"`);
+    out.md = { threshold: int("md-threshold", "200", 0), temperature, round_dims: get("md-round-dims", "False") === "True" };
+  }
+  return out;
 }

@@ -24,10 +24,11 @@ import { checkpointConfig } from "../dlrm/infer_config.ts";
 import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
+import { embeddingPieces } from "../dlrm/tables.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
-import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
@@ -35,6 +36,7 @@ import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, train, type TrainPosition, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
+import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: { type: "string", placeholder: "config.json", help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it" },
@@ -84,6 +86,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "print-freq": { type: "int", help: "when stderr is not a terminal, a progress line every N steps (default 100)" },
   workers: { type: "int", help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)" },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
 };
 
@@ -108,6 +111,7 @@ const RUN_FLAGS = [
   "data-size",
   "num-indices-per-lookup",
   "num-indices-per-lookup-fixed",
+  ...TABLE_TRICK_FLAG_NAMES,
 ] as const;
 
 /** Flags a resumed run takes from its checkpoint unless given again (they do not change the training). */
@@ -222,6 +226,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     const init = getString(f, "init");
     config = init !== undefined ? checkpointConfig(init) : defaultConfig();
   }
+  config = withTableTricks(config, f);
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
     throw new UsageError(`train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`);
   }
@@ -234,7 +239,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (accFlag !== undefined && optimizerName !== "adagrad") {
     throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
   }
-  const weightDecay = tableDecay === null ? {} : Object.fromEntries(tableDecay.map((d, t) => [tableParameter(t), d]));
+  const weightDecay = tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table] as number]));
   const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
@@ -251,7 +256,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : shardingPlan({ ranks: workers, embeddingDim: config.embedding_dim, tableSizes: config.table_sizes, lookupsPerSample: lookupsPerSampleOf(data.train) });
+      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(data.train) });
 
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {

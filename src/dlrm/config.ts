@@ -29,6 +29,29 @@ export interface DLRMConfig {
   index_dtype: "int32" | "int64";
   /** Whether samples carry per-lookup weights. */
   per_sample_weights: boolean;
+  /** Quotient-remainder tables (the reference's --qr-flag; docs/tricks.md). */
+  qr?: QRConfig;
+  /** Mixed-dimension tables (the reference's --md-flag; docs/tricks.md). */
+  md?: MDConfig;
+}
+
+/** A table of more than `threshold` rows becomes two: ids // collisions and ids % collisions, pooled apart, combined by `operation`. */
+export interface QRConfig {
+  threshold: number;
+  collisions: number;
+  operation: "mult" | "add" | "concat";
+}
+
+/** A table of more than `threshold` rows gets the md_solver's width (alpha-power rule) and a bias-free projection up to E. */
+export interface MDConfig {
+  threshold: number;
+  temperature: number;
+  round_dims: boolean;
+}
+
+/** Width of the vectors the interaction sees: E, or 2E when QR tables concatenate their halves. */
+export function interactionDim(config: Pick<DLRMConfig, "embedding_dim" | "qr">): number {
+  return config.qr?.operation === "concat" ? 2 * config.embedding_dim : config.embedding_dim;
 }
 
 export class ConfigError extends Error {
@@ -84,7 +107,7 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
   };
   const known = new Set([
     "dense_features", "bottom_mlp", "embedding_dim", "table_sizes", "pooling", "interaction", "interaction_itself",
-    "top_mlp", "loss", "optimizer", "lr", "batch_size", "steps", "bag_size", "index_dtype", "per_sample_weights",
+    "top_mlp", "loss", "optimizer", "lr", "batch_size", "steps", "bag_size", "index_dtype", "per_sample_weights", "qr", "md",
   ]);
   for (const k of Object.keys(json)) if (!known.has(k)) throw new ConfigError(`${source}: unknown field "${k}"`);
 
@@ -118,15 +141,63 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
       if (weights > MAX_LAYER_WEIGHTS) fail(field, `has a layer ${widths[i]} → ${widths[i + 1]} of ${weights} weights, more than one 4 GiB memory holds (${MAX_LAYER_WEIGHTS} float32)`);
     }
   }
-  const E = cfg.embedding_dim;
+  if (o.qr !== undefined) cfg.qr = parseQR(o.qr, source);
+  if (o.md !== undefined) cfg.md = parseMD(o.md, source);
+  if (cfg.qr !== undefined && cfg.md !== undefined) throw new ConfigError(`${source}: fields "qr" and "md" exclude each other (as --qr-flag and --md-flag do in the reference)`);
+  if (cfg.md?.round_dims === true && (cfg.embedding_dim & (cfg.embedding_dim - 1)) !== 0) {
+    throw new ConfigError(`${source}: field "md.round_dims" rounds widths to powers of 2, so embedding_dim must be one, got ${cfg.embedding_dim}`);
+  }
+  const E = interactionDim(cfg);
   if (cfg.bottom_mlp[0] !== cfg.dense_features) fail("bottom_mlp", `must start with dense_features (${cfg.dense_features})`);
-  if (cfg.bottom_mlp[cfg.bottom_mlp.length - 1] !== E) fail("bottom_mlp", `must end with embedding_dim (${E})`);
+  if (cfg.bottom_mlp[cfg.bottom_mlp.length - 1] !== E) {
+    fail("bottom_mlp", E === cfg.embedding_dim ? `must end with embedding_dim (${E})` : `must end with 2 × embedding_dim (${E}): QR "concat" joins two ${cfg.embedding_dim}-wide halves`);
+  }
+  if (cfg.qr?.operation === "concat") {
+    const small = cfg.table_sizes.findIndex((R) => R <= (cfg.qr as QRConfig).threshold);
+    if (small >= 0) {
+      throw new ConfigError(
+        `${source}: QR "concat" needs every table above qr.threshold ${cfg.qr.threshold}, but table ${small} has ${cfg.table_sizes[small]} rows: its ${cfg.embedding_dim}-wide vectors cannot meet the ${E}-wide ones in the interaction (the reference fails there too)`,
+      );
+    }
+  }
   const width = interactionWidth(E, cfg.table_sizes.length, cfg.interaction, cfg.interaction_itself);
   if (cfg.top_mlp[0] !== width) {
     fail("top_mlp", `must start with the interaction width ${width} (${cfg.interaction}${cfg.interaction_itself ? " with self-interaction" : ""}, ${cfg.table_sizes.length} tables, dim ${E})`);
   }
   if (cfg.top_mlp[cfg.top_mlp.length - 1] !== 1) fail("top_mlp", "must end with 1 (one click probability)");
   return cfg;
+}
+
+function parseQR(v: unknown, source: string): QRConfig {
+  const o = objectField(v, "qr", ["threshold", "collisions", "operation"], source);
+  const bad = (f: string, what: string): never => {
+    throw new ConfigError(`${source}: field "qr.${f}" ${what}, got ${JSON.stringify(o[f])}`);
+  };
+  const threshold = Number.isInteger(o.threshold) && (o.threshold as number) >= 0 ? (o.threshold as number) : bad("threshold", "must be an integer >= 0");
+  const collisions = Number.isInteger(o.collisions) && (o.collisions as number) >= 1 ? (o.collisions as number) : bad("collisions", "must be a positive integer");
+  const op = o.operation;
+  const operation = op === "mult" || op === "add" || op === "concat" ? op : bad("operation", 'must be one of "mult", "add", "concat"');
+  return { threshold, collisions, operation };
+}
+
+function parseMD(v: unknown, source: string): MDConfig {
+  const o = objectField(v, "md", ["threshold", "temperature", "round_dims"], source);
+  const bad = (f: string, what: string): never => {
+    throw new ConfigError(`${source}: field "md.${f}" ${what}, got ${JSON.stringify(o[f])}`);
+  };
+  const threshold = Number.isInteger(o.threshold) && (o.threshold as number) >= 0 ? (o.threshold as number) : bad("threshold", "must be an integer >= 0");
+  const temperature = typeof o.temperature === "number" && Number.isFinite(o.temperature) && o.temperature >= 0 ? o.temperature : bad("temperature", "must be a number >= 0");
+  const round_dims = typeof o.round_dims === "boolean" ? o.round_dims : bad("round_dims", "must be true or false");
+  return { threshold, temperature, round_dims };
+}
+
+/** A JSON object with exactly these fields. */
+function objectField(v: unknown, field: string, keys: readonly string[], source: string): Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ConfigError(`${source}: field "${field}" must be an object with ${keys.join(", ")}, got ${JSON.stringify(v)}`);
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!keys.includes(k)) throw new ConfigError(`${source}: unknown field "${field}.${k}"`);
+  for (const k of keys) if (!(k in o)) throw new ConfigError(`${source}: field "${field}.${k}" is missing`);
+  return o;
 }
 
 function parseBagSize(v: unknown, fail: (f: string, what: string) => never): [number, number] {

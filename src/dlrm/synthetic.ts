@@ -6,11 +6,14 @@
 // The teacher's tables are drawn wider than the reference init (N(0, 1/E) instead of
 // U(±sqrt(1/R))) so that lookups, not only dense features, decide the label; its logits
 // are then standardised to a chosen spread (an affine map of the last layer, which a
-// student can represent).
+// student can represent). The teacher has plain tables even when the student uses the QR
+// or MD trick (teacherConfig): the data then asks of a compressed model what it asks of a
+// full one, so the AUC cost of a trick can be measured on it (docs/tricks.md).
 //
 // Glossary: N samples, Dd dense features, F tables, E embedding dim.
 
-import type { DLRMConfig } from "./config.ts";
+import { parseConfig, type DLRMConfig } from "./config.ts";
+import { interactionWidth } from "../ops/interaction.ts";
 import { DLRM } from "./model.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf } from "../data/batch.ts";
@@ -43,10 +46,10 @@ export function syntheticEvalSize(dataSize: number): number {
 
 export function syntheticData(config: DLRMConfig, o: SyntheticOptions): SyntheticData {
   const rng = new Rng(o.seed);
-  const teacher = new DLRM(config, rng.nextU32());
+  const teacher = new DLRM(teacherConfig(config), rng.nextU32());
   const E = config.embedding_dim;
-  for (const table of teacher.emb_l.tables) {
-    const w = table.weight.data;
+  for (const weight of teacher.pieceWeights) {
+    const w = weight.data;
     for (let i = 0; i < w.length; i++) w[i] = rng.normal() / Math.sqrt(E);
   }
   const splits: Dataset[] = [];
@@ -65,6 +68,16 @@ export function syntheticData(config: DLRMConfig, o: SyntheticOptions): Syntheti
     teacherAuc.push(auc(probs, labels));
   }
   return { splits, teacherAuc };
+}
+
+/** The config without its table trick: plain tables of width E (a concat QR model's 2E bottom output becomes E). */
+export function teacherConfig(config: DLRMConfig): DLRMConfig {
+  if (config.qr === undefined && config.md === undefined) return config;
+  const { qr: _qr, md: _md, ...plain } = config;
+  const E = config.embedding_dim;
+  const bottom = [...config.bottom_mlp.slice(0, -1), E];
+  const top = [interactionWidth(E, config.table_sizes.length, config.interaction, config.interaction_itself), ...config.top_mlp.slice(1)];
+  return parseConfig({ ...plain, bottom_mlp: bottom, top_mlp: top }, "the synthetic teacher's config");
 }
 
 /** Dense uniform [0, 1); bag sizes uniform in config.bag_size; ids uniform per table. */

@@ -73,3 +73,25 @@ export class Module {
     for (const p of this.parameters()) p.zeroGrad();
   }
 }
+
+/**
+ * A module whose parameters are added at dotted paths ("3.proj.weight"), the children on
+ * the way made as needed: for parameters whose names come from elsewhere (DLRM's tables,
+ * named by their layout, src/dlrm/tables.ts).
+ */
+export class ParameterTree extends Module {
+  readonly #kids = new Map<string, ParameterTree>();
+
+  /** Register t at path (relative to this module) and return it. */
+  add(path: string, t: Tensor): Tensor {
+    const dot = path.indexOf(".");
+    if (dot < 0) return this.registerParameter(path, t);
+    const first = path.slice(0, dot);
+    let kid = this.#kids.get(first);
+    if (kid === undefined) {
+      kid = this.registerModule(first, new ParameterTree());
+      this.#kids.set(first, kid);
+    }
+    return kid.add(path.slice(dot + 1), t);
+  }
+}

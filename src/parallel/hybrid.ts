@@ -27,7 +27,8 @@ import { parameterSpecs, isTableParameter } from "../dlrm/model.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { BatchRef, Executor, StepOutcome } from "../train/executor.ts";
 import { abortAll, abortedBy, createCommBuffers, type CommBuffers } from "./collectives.ts";
-import { lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "./plan.ts";
+import { embeddingPieces } from "../dlrm/tables.ts";
+import { lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "./plan.ts";
 import {
   ARG_SLOT,
   ARG_STEP,
@@ -161,17 +162,14 @@ export class HybridExecutor implements Executor {
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const plan =
       o.plan ??
-      shardingPlan({
+      modelShardingPlan(config, {
         ranks: N,
-        embeddingDim: config.embedding_dim,
-        tableSizes: config.table_sizes,
         ...(o.datasets[0] !== undefined ? { lookupsPerSample: lookupsPerSampleOf(o.datasets[0]) } : {}),
         ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
       });
     checkPlan(plan, N, config);
 
     // Shared memory: the staging slots, the collectives, the control words.
-    const E = config.embedding_dim;
     const Bmax = o.maxBatch;
     const layout = stagingLayout(o.datasets, Bmax);
     const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(layout.bytes));
@@ -179,9 +177,10 @@ export class HybridExecutor implements Executor {
     const P = parameterSpecs(config)
       .filter((p) => !isTableParameter(p.name))
       .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
-    const shardsOf = plan.perRank.map((rp) => rp.shards.length);
-    const totalShards = shardsOf.reduce((a, b) => a + b, 0);
-    const capacity = Math.max(Bmax * Math.max(...shardsOf) * E, Math.ceil(Bmax / N) * totalShards * E, P);
+    // Values per sample a rank pools (its shards' widths) and all ranks together: what the all-to-alls carry.
+    const widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, s) => a + (plan.tables[s.table] as ShardingPlan["tables"][number]).dim, 0));
+    const totalWidth = widthOf.reduce((a, b) => a + b, 0);
+    const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P);
     const comm = createCommBuffers(N, capacity);
     const control = new SharedArrayBuffer(4 * controlWords(N));
     const numbers = new SharedArrayBuffer(8 * numberWords(N));
@@ -475,7 +474,8 @@ class RankWatch {
 function checkPlan(plan: ShardingPlan, N: number, c: DLRMConfig): void {
   if (plan.ranks !== N) throw new ParallelError(`hybrid: the sharding plan is for ${plan.ranks} ranks, not ${N}`);
   if (plan.embeddingDim !== c.embedding_dim) throw new ParallelError(`hybrid: the sharding plan has dim ${plan.embeddingDim}, the model ${c.embedding_dim}`);
-  if (plan.tables.length !== c.table_sizes.length || plan.tables.some((t, i) => t.rows !== c.table_sizes[i])) {
-    throw new ParallelError("hybrid: the sharding plan's tables do not match the model's table sizes");
+  const pieces = embeddingPieces(c);
+  if (plan.tables.length !== pieces.length || plan.tables.some((t, i) => t.rows !== pieces[i]?.rows || t.dim !== pieces[i]?.dim)) {
+    throw new ParallelError("hybrid: the sharding plan's tables do not match the model's tables (rows, widths, QR/MD pieces)");
   }
 }

@@ -11,12 +11,18 @@
 //      plan depends only on its inputs.
 //   3. A rank over maxBytesPerRank is an error naming it.
 //
+// What it places are the model's lookup pieces (src/dlrm/tables.ts; modelShardingPlan): a
+// plain table is one, a QR table two (its quotient and remainder tables, placed apart like
+// any two tables), an MD table one of its own width; "table" below means a piece.
+//
 // The lookups of a row range are estimated as the table's lookups times the range's share
 // of the rows (ids spread evenly); real data is skewed, and the plan does not try to know.
 //
 // Glossary: N ranks, T tables, R rows of a table, E embedding dim, k row ranges of a table.
 
 import type { Dataset } from "../data/dataset.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+import { embeddingPieces } from "../dlrm/tables.ts";
 
 /** Rows [rowStart, rowEnd) of one table, held by one rank. */
 export interface Shard {
@@ -32,7 +38,11 @@ export interface Shard {
 
 export interface TablePlan {
   table: number;
+  /** Its name in the printed plan (default: the table number). */
+  label: string;
   rows: number;
+  /** Values per row (the embedding dim, or an MD table's own width). */
+  dim: number;
   bytes: number;
   lookupsPerSample: number;
   /** One shard (whole table) or k row ranges in row order. */
@@ -63,6 +73,10 @@ export interface PlanOptions {
   embeddingDim: number;
   /** Rows of each table. */
   tableSizes: readonly number[];
+  /** Width of each table's rows (default embeddingDim each). */
+  dims?: readonly number[];
+  /** Each table's name in the printed plan (default its number). */
+  labels?: readonly string[];
   /** Mean lookups per sample of each table (default 1 each). */
   lookupsPerSample?: readonly number[];
   /** Bytes of tables one rank may hold (default 4 GiB, the most one wasm32 memory can). */
@@ -97,7 +111,9 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
     if (!(l >= 0) || !Number.isFinite(l)) throw new PlanError(`table ${t}: lookups per sample must be a finite number >= 0, got ${l}`);
   });
 
-  const tableBytes = o.tableSizes.map((R) => R * E * bpv);
+  const dims = o.dims ?? new Array<number>(T).fill(E);
+  if (dims.length !== T || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new PlanError(`dims must hold a positive width for each of the ${T} tables`);
+  const tableBytes = o.tableSizes.map((R, t) => R * (dims[t] as number) * bpv);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
@@ -107,20 +123,21 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   const tables: TablePlan[] = o.tableSizes.map((R, t) => {
     const bytes = tableBytes[t] as number;
     const l = lookups[t] as number;
+    const D = dims[t] as number;
     let k = N > 1 && bytes > share ? Math.min(N, Math.ceil(bytes / share)) : 1;
     if (bytes / k > maxBytes) k = Math.ceil(bytes / maxBytes);
     k = Math.min(k, R); // a range holds at least one row
     if (k > N) {
-      throw new PlanError(`table ${t} (${R} rows × ${E}, ${formatBytes(bytes)}) does not fit on ${N} ranks of at most ${formatBytes(maxBytes)} each`);
+      throw new PlanError(`table ${o.labels?.[t] ?? t} (${R} rows × ${D}, ${formatBytes(bytes)}) does not fit on ${N} ranks of at most ${formatBytes(maxBytes)} each`);
     }
     const shards: Shard[] = [];
     for (let i = 0; i < k; i++) {
       const rowStart = Math.floor((i * R) / k);
       const rowEnd = Math.floor(((i + 1) * R) / k);
       const rows = rowEnd - rowStart;
-      shards.push({ table: t, rank: -1, rowStart, rowEnd, whole: k === 1, bytes: rows * E * bpv, lookupsPerSample: (l * rows) / R });
+      shards.push({ table: t, rank: -1, rowStart, rowEnd, whole: k === 1, bytes: rows * D * bpv, lookupsPerSample: (l * rows) / R });
     }
-    return { table: t, rows: R, bytes, lookupsPerSample: l, shards };
+    return { table: t, label: o.labels?.[t] ?? String(t), rows: R, dim: D, bytes, lookupsPerSample: l, shards };
   });
 
   // 2. Place them, largest first.
@@ -166,6 +183,20 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   return { ranks: N, embeddingDim: E, bytesPerValue: bpv, maxBytesPerRank: maxBytes, tables, perRank };
 }
 
+/** The plan of a model's lookup pieces; lookupsPerSample is per table (sparse feature), as lookupsPerSampleOf gives. */
+export function modelShardingPlan(config: DLRMConfig, o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number }): ShardingPlan {
+  const pieces = embeddingPieces(config);
+  return shardingPlan({
+    ranks: o.ranks,
+    embeddingDim: config.embedding_dim,
+    tableSizes: pieces.map((p) => p.rows),
+    dims: pieces.map((p) => p.dim),
+    labels: pieces.map((p) => (p.name === `emb_l.${p.table}.weight` ? String(p.table) : p.name)),
+    ...(o.lookupsPerSample !== undefined ? { lookupsPerSample: pieces.map((p) => o.lookupsPerSample?.[p.table] ?? 0) } : {}),
+    ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
+  });
+}
+
 /** Mean lookups per sample of each table of a dataset (for the plan). */
 export function lookupsPerSampleOf(data: Dataset): number[] {
   return data.sparse.map((f) => (data.n > 0 ? (f.offsets[data.n] as number) / data.n : 0));
@@ -182,7 +213,7 @@ export function formatShardingPlan(plan: ShardingPlan): string {
   for (const tp of plan.tables) {
     tp.shards.forEach((s, i) => {
       const held = s.whole ? "all" : `[${group(s.rowStart)}, ${group(s.rowEnd)})`;
-      rows.push(i === 0 ? [String(tp.table), group(tp.rows), formatBytes(tp.bytes), tp.lookupsPerSample.toFixed(2), String(s.rank), held] : ["", "", "", "", String(s.rank), held]);
+      rows.push(i === 0 ? [tp.label, group(tp.rows), formatBytes(tp.bytes), tp.lookupsPerSample.toFixed(2), String(s.rank), held] : ["", "", "", "", String(s.rank), held]);
     });
   }
   lines.push(...formatColumns(head, rows, [true, true, true, true, true, false]));

@@ -28,16 +28,22 @@
 // A prediction is the first three phases without gradients, each rank writing the
 // predictions of its slice into the staging slot.
 //
+// The unit of model parallelism is a lookup piece of the model (src/dlrm/tables.ts): a plain
+// table, one half of a QR table, an MD table (pooled at its own width d; its projection is
+// the head's). "Table" in the plan and below means a piece; the batch's ids of the piece's
+// table are mapped to the piece's ids (QR: quotient or remainder) before the lookup.
+//
 // Glossary: N ranks, r this rank, q a peer, B batch, Bm = end - start this rank's slice, Dd
-// dense features, E embedding dim, F tables, S_q shards held by rank q, L_t lookups of
-// table t in the batch.
+// dense features, E embedding dim, W a piece's width (E, or d for MD), F tables, S_q shards
+// held by rank q, V_q the widths of q's shards summed, L_t lookups of table t in the batch.
 
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { noGrad } from "../autograd/tape.ts";
 import { openCheckpoint, readPiece, writePieces, type CheckpointPiece, type TensorSlot } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { fillInitial } from "../dlrm/init.ts";
-import { DLRMHead, tableParameter } from "../dlrm/model.ts";
+import { DLRMHead } from "../dlrm/model.ts";
+import { embeddingPieces, pieceIds, type EmbeddingPiece } from "../dlrm/tables.ts";
 import { kernels } from "../kernels/index.ts";
 import { embeddingBag } from "../ops/embedding_bag.ts";
 import { makeOptimizer, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
@@ -69,16 +75,18 @@ import { slotViews, type SlotViews } from "./staging.ts";
 
 interface OwnShard {
   shard: Shard;
-  /** The table's state_dict name. */
+  piece: EmbeddingPiece;
+  /** The piece's state_dict name. */
   name: string;
-  weight: Tensor; // (rowEnd - rowStart, E)
+  /** W. */
+  dim: number;
+  weight: Tensor; // (rowEnd - rowStart, W)
   label: string;
 }
 
 export class Rank {
   readonly r: number;
   readonly N: number;
-  readonly E: number;
   readonly config: DLRMConfig;
   readonly comm: Communicator;
   readonly head: DLRMHead;
@@ -87,6 +95,10 @@ export class Rank {
   readonly #spec: OptimizerSpec;
   /** S_q: shards held by each rank. */
   readonly #shardsOf: number[];
+  /** The pieces of the model (plan table i is piece i). */
+  readonly #lookups: EmbeddingPiece[];
+  /** V_q: the widths of rank q's shards summed (values per sample it pools). */
+  readonly #widthOf: number[];
   /** Per table: where its shards sit, in row order: (owner rank, position in the owner's list). */
   readonly #sources: { owner: number; index: number }[][];
   /** Per rank q: the table of each of q's shards, in q's order. */
@@ -113,7 +125,6 @@ export class Rank {
     const { config, plan } = init;
     this.r = init.rank;
     this.N = init.ranks;
-    this.E = config.embedding_dim;
     this.config = config;
     this.#spec = init.optimizer;
     this.#control = new Int32Array(init.control);
@@ -126,15 +137,18 @@ export class Rank {
     // Long-lived arrays (parameters, their gradient buffer, optimizer state) are resident in
     // this thread's wasm memory, where the kernels use them without a copy.
     const source = init.source;
+    const pieces = embeddingPieces(config);
+    this.#lookups = pieces;
     const built = withResidentStorage(() => {
       const head = new DLRMHead(config, source.kind === "seed" ? source.seed : null);
       const own = (plan.perRank[this.r]?.shards ?? []).map((shard): OwnShard => {
         const rows = shard.rowEnd - shard.rowStart;
-        const name = tableParameter(shard.table);
-        const weight = empty([rows, this.E], { requiresGrad: true }); // (rows, E)
-        if (source.kind === "seed") fillInitial(source.seed, name, [config.table_sizes[shard.table] as number, this.E], weight.data, shard.rowStart * this.E);
-        const label = shard.whole ? `table ${shard.table}` : `table ${shard.table} rows [${shard.rowStart}, ${shard.rowEnd})`;
-        return { shard, name, weight, label };
+        const piece = pieces[shard.table] as EmbeddingPiece;
+        const W = piece.dim;
+        const weight = empty([rows, W], { requiresGrad: true }); // (rows, W)
+        if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, weight.data, shard.rowStart * W);
+        const label = shard.whole ? piece.label : `${piece.label} rows [${shard.rowStart}, ${shard.rowEnd})`;
+        return { shard, piece, name: piece.name, dim: W, weight, label };
       });
       const headParams = head.namedParameters();
       const P = headParams.reduce((a, [, p]) => a + p.size, 0);
@@ -149,21 +163,22 @@ export class Rank {
     if (source.kind === "file") withResidentStorage(() => this.#load(source.path, source.withOptimizer));
 
     this.#shardsOf = plan.perRank.map((rp) => rp.shards.length);
+    this.#widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, x) => a + (pieces[x.table] as EmbeddingPiece).dim, 0));
     this.#tablesOf = plan.perRank.map((rp) => rp.shards.map((x) => x.table));
     this.#sources = plan.tables.map((tp) =>
       tp.shards.map((s) => ({ owner: s.rank, index: (plan.perRank[s.rank]?.shards ?? []).findIndex((x) => x.table === s.table && x.rowStart === s.rowStart) })),
     );
     const Bmax = init.staging.layout.maxBatch;
-    const nOwn = this.own.length;
-    const totalShards = this.#shardsOf.reduce((a, b) => a + b, 0);
+    const ownWidth = this.#widthOf[this.r] as number;
+    const totalWidth = this.#widthOf.reduce((a, b) => a + b, 0);
     const maxSlice = Math.ceil(Bmax / this.N);
-    this.#send = new Float32Array(Math.max(Bmax * nOwn, maxSlice * totalShards) * this.E); // read by JS only
+    this.#send = new Float32Array(Math.max(Bmax * ownWidth, maxSlice * totalWidth)); // read by JS only
     // The kernels read these (pooled vectors into the interaction, gradients into the lookup's
     // backward): resident, so that they are used in place.
     const resident = (n: number): Float32Array => withResidentStorage(() => allocFloat("float32", n) as Float32Array);
-    this.#recv = resident(maxSlice * totalShards * this.E);
-    this.#recvGrad = resident(Bmax * nOwn * this.E);
-    this.#dPooled = resident(Bmax * this.E);
+    this.#recv = resident(maxSlice * totalWidth);
+    this.#recvGrad = resident(Bmax * ownWidth);
+    this.#dPooled = resident(Bmax * Math.max(0, ...this.own.map((o) => o.dim)));
   }
 
   /**
@@ -185,7 +200,7 @@ export class Rank {
       }
     };
     if (this.r === 0) for (const [name, p] of this.#headParams) add(name, p, [...p.shape], 0, false);
-    for (const o of this.own) add(o.name, o.weight, [this.config.table_sizes[o.shard.table] as number, this.E], o.shard.rowStart, true);
+    for (const o of this.own) add(o.name, o.weight, [o.piece.rows, o.dim], o.shard.rowStart, true);
     return out;
   }
 
@@ -262,14 +277,14 @@ export class Rank {
 
   /** A training step (lr a number) or a prediction (lr null) on the batch in slot. */
   #run(step: number, slot: number, lr: number | null): void {
-    const { N, r, E } = this;
+    const { N, r } = this;
     const train = lr !== null;
     const views = this.#slots[slot] as SlotViews;
     const B = views.header[0] as number;
     const [start, end] = batchSlice(B, N, r);
     const Bm = end - start;
-    const nOwn = this.own.length;
-    const totalShards = this.#shardsOf.reduce((a, b) => a + b, 0);
+    const ownWidth = this.#widthOf[r] as number; // V_r
+    const totalWidth = this.#widthOf.reduce((a, b) => a + b, 0);
     const slices = Array.from({ length: N }, (_, q) => batchSlice(B, N, q));
     const sliceLen = (q: number): number => (slices[q] as [number, number])[1] - (slices[q] as [number, number])[0];
     this.#times.fill(0);
@@ -289,46 +304,53 @@ export class Rank {
 
     // Lookup: every own shard, the whole batch.
     this.enter(train ? "lookup" : "predict", step);
-    const pooled = this.own.map((o) => this.#pool(o, views, B)); // each (B, E)
+    const pooled = this.own.map((o) => this.#pool(o, views, B)); // each (B, W)
 
     // All-to-all forward: rank q gets rows [start_q, end_q) of every pooled shard, shard after shard.
     if (train) this.enter("all-to-all forward", step);
-    const send = this.#send.subarray(0, B * nOwn * E); // blocks for q = 0 .. N-1, each (S_r, B_q, E)
+    const send = this.#send.subarray(0, B * ownWidth); // blocks for q = 0 .. N-1, each its shards' (B_q, W) one after another
     let at = 0;
     for (let q = 0; q < N; q++) {
       const [qs, qe] = slices[q] as [number, number];
-      for (const p of pooled) {
-        send.set(p.data.subarray(qs * E, qe * E), at);
-        at += (qe - qs) * E;
-      }
+      this.own.forEach((o, i) => {
+        const W = o.dim;
+        send.set((pooled[i] as Tensor).data.subarray(qs * W, qe * W), at);
+        at += (qe - qs) * W;
+      });
     }
-    const recv = this.#recv.subarray(0, Bm * totalShards * E); // blocks from q = 0 .. N-1, each (S_q, Bm, E)
+    const recv = this.#recv.subarray(0, Bm * totalWidth); // blocks from q = 0 .. N-1, each q's shards' (Bm, W)
     this.comm.allToAll(
       send,
-      slices.map((_, q) => sliceLen(q) * nOwn * E),
+      slices.map((_, q) => sliceLen(q) * ownWidth),
       recv,
-      this.#shardsOf.map((S) => Bm * S * E),
+      this.#widthOf.map((V) => Bm * V),
       tag("all-to-all forward"),
     );
-    const fromOffset: number[] = [];
+    // Where each shard's (Bm, W) block starts in recv, per owner q and position in q's list.
+    const blockAt: number[][] = [];
     at = 0;
     for (let q = 0; q < N; q++) {
-      fromOffset.push(at);
-      at += Bm * (this.#shardsOf[q] as number) * E;
+      const starts: number[] = [];
+      for (const t of this.#tablesOf[q] as number[]) {
+        starts.push(at);
+        at += Bm * (this.#lookups[t] as EmbeddingPiece).dim;
+      }
+      blockAt.push(starts);
     }
 
     // The head on the slice. The pooled vectors become leaves whose gradients go back to the owners.
     if (train) this.enter("MLP forward", step);
-    const embs = this.#sources.map((srcs) => {
+    const embs = this.#sources.map((srcs, t) => {
+      const W = (this.#lookups[t] as EmbeddingPiece).dim;
       const block = (s: { owner: number; index: number }): Float32Array => {
-        const o = (fromOffset[s.owner] as number) + s.index * Bm * E;
-        return recv.subarray(o, o + Bm * E);
+        const o = (blockAt[s.owner] as number[])[s.index] as number;
+        return recv.subarray(o, o + Bm * W);
       };
       let data: Float32Array;
       if (srcs.length === 1) data = block(srcs[0] as { owner: number; index: number });
       else {
         // A table split by rows: each owner pooled its rows; add the partial sums in row order.
-        data = allocFloat("float32", Bm * E) as Float32Array;
+        data = allocFloat("float32", Bm * W) as Float32Array;
         const parts = srcs.map(block);
         for (let i = 0; i < data.length; i++) {
           let s = 0;
@@ -336,7 +358,7 @@ export class Rank {
           data[i] = s;
         }
       }
-      return new Tensor(data, [Bm, E], train); // (Bm, E)
+      return new Tensor(data, [Bm, W], train); // (Bm, W)
     });
     const res = resultBase(r, slot);
     const out = this.#numbers;
@@ -378,37 +400,41 @@ export class Rank {
 
     // All-to-all backward: each owner gets the gradient of its shards for this slice.
     this.enter("all-to-all backward", step);
-    const sendGrad = this.#send.subarray(0, Bm * totalShards * E); // blocks for q, each (S_q, Bm, E)
+    const sendGrad = this.#send.subarray(0, Bm * totalWidth); // blocks for q, each q's shards' (Bm, W)
     at = 0;
     for (let q = 0; q < N; q++) {
       for (const t of this.#tablesOf[q] as number[]) {
-        const g = (embs[t] as Tensor).grad; // (Bm, E), null when the slice is empty or the step diverged
+        const n = Bm * (this.#lookups[t] as EmbeddingPiece).dim;
+        const g = (embs[t] as Tensor).grad; // (Bm, W), null when the slice is empty or the step diverged
         if (g !== null) sendGrad.set(g, at);
-        else sendGrad.fill(0, at, at + Bm * E);
-        at += Bm * E;
+        else sendGrad.fill(0, at, at + n);
+        at += n;
       }
     }
-    const recvGrad = this.#recvGrad.subarray(0, B * nOwn * E); // blocks from q, each (S_r, B_q, E)
+    const recvGrad = this.#recvGrad.subarray(0, B * ownWidth); // blocks from q, each this rank's shards' (B_q, W)
     this.comm.allToAll(
       sendGrad,
-      this.#shardsOf.map((S) => Bm * S * E),
+      this.#widthOf.map((V) => Bm * V),
       recvGrad,
-      slices.map((_, q) => sliceLen(q) * nOwn * E),
+      slices.map((_, q) => sliceLen(q) * ownWidth),
       tag("all-to-all backward"),
     );
 
-    // Embedding backward: reassemble each shard's (B, E) gradient, then through its lookup.
+    // Embedding backward: reassemble each shard's (B, W) gradient, then through its lookup.
     this.enter("embedding backward", step);
-    const dPooled = this.#dPooled.subarray(0, B * E); // (B, E)
-    this.own.forEach((_, i) => {
+    let before = 0; // widths of the own shards before shard i
+    this.own.forEach((o, i) => {
+      const W = o.dim;
+      const dPooled = this.#dPooled.subarray(0, B * W); // (B, W)
       at = 0;
       for (let q = 0; q < N; q++) {
         const [qs, qe] = slices[q] as [number, number];
-        const n = (qe - qs) * E;
-        const o = at + i * n;
-        dPooled.set(recvGrad.subarray(o, o + n), qs * E);
-        at += nOwn * n;
+        const rows = qe - qs;
+        const from = at + before * rows;
+        dPooled.set(recvGrad.subarray(from, from + rows * W), qs * W);
+        at += ownWidth * rows;
       }
+      before += W;
       (pooled[i] as Tensor).backward(dPooled);
     });
 
@@ -426,19 +452,19 @@ export class Rank {
     out[res + RES_CPU] = threadCpuMs() - cpu0;
   }
 
-  /** Pool one own shard over the whole batch: (B, E). */
+  /** Pool one own shard over the whole batch: (B, W). */
   #pool(o: OwnShard, views: SlotViews, B: number): Tensor {
-    const t = o.shard.table;
+    const t = o.piece.table; // the sparse feature the piece looks up
     const src = views.tables[t] as SlotViews["tables"][number];
     const L = views.header[1 + t] as number;
     const offsets = src.offsets.subarray(0, B + 1); // (B + 1,)
-    const ids = src.indices.subarray(0, L); // (L,)
+    const ids = pieceIds(o.piece, src.indices.subarray(0, L), this.config.table_sizes[t] as number); // (L,) the piece's ids
     const w = src.weights === null ? null : src.weights.subarray(0, L); // (L,)
     const mode = this.config.pooling;
     if (o.shard.whole) {
       return embeddingBag(o.weight, new IndexTensor(ids), { offsets: new IndexTensor(offsets) }, { mode, perSampleWeights: w === null ? null : new Tensor(w, [L]), table: o.label });
     }
-    const f = rowRange(ids, offsets, w, B, o.shard, this.config.table_sizes[t] as number, mode === "mean");
+    const f = rowRange(ids, offsets, w, B, o.shard, o.piece.rows, mode === "mean", o.piece.label);
     const Ls = f.indices.length;
     return embeddingBag(o.weight, new IndexTensor(f.indices), { offsets: new IndexTensor(f.offsets) }, {
       mode: "sum",
@@ -462,6 +488,7 @@ export function rowRange(
   shard: Shard,
   R: number,
   mean: boolean,
+  table = `table ${shard.table}`,
 ): { indices: Int32Array; offsets: Int32Array; weights: Float32Array | null } {
   const L = ids.length;
   const lo = shard.rowStart;
@@ -476,7 +503,7 @@ export function rowRange(
     const scale = mean && e > a ? 1 / (e - a) : 1;
     for (let l = a; l < e; l++) {
       const id = ids[l] as number;
-      if (id < 0 || id >= R) throw new OpError("embeddingBag", `index ${id} out of range for table ${shard.table} with ${R} rows (bag ${b})`);
+      if (id < 0 || id >= R) throw new OpError("embeddingBag", `index ${id} out of range for ${table} with ${R} rows (bag ${b})`);
       if (id < lo || id >= hi) continue;
       out[n] = id - lo;
       if (outW !== null) outW[n] = (weights === null ? 1 : (weights[l] as number)) * scale;
