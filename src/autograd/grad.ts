@@ -15,10 +15,11 @@
 // element in one pass uses gradOf.
 
 import { allocFloat, allocFloatUninit, allocInt32 } from "../tensor/storage.ts";
-import type { FloatArray, RowSparseGrad, Tensor } from "../tensor/tensor.ts";
+import type { GradTensor } from "./graph.ts";
+import type { FloatArray, RowSparseGrad } from "../tensor/types.ts";
 
 /** t's dense gradient, created zero-filled if t has none: add into it. */
-export function gradOf(t: Tensor): FloatArray {
+export function gradOf(t: GradTensor): FloatArray {
   if (t.grad === null) t.grad = allocFloat(t.dtype, t.size);
   return t.grad;
 }
@@ -28,7 +29,7 @@ export function gradOf(t: Tensor): FloatArray {
  * a new buffer, not zero-filled, with fresh true (write every element), or the existing
  * one with fresh false (add into it).
  */
-export function gradForWrite(t: Tensor): { g: FloatArray; fresh: boolean } {
+export function gradForWrite(t: GradTensor): { g: FloatArray; fresh: boolean } {
   if (t.grad !== null) return { g: t.grad, fresh: false };
   t.grad = allocFloatUninit(t.dtype, t.size);
   return { g: t.grad, fresh: true };
@@ -45,7 +46,7 @@ export function addInto(dst: FloatArray, src: FloatArray): void {
  * t.rowGrad (merged, ids unique and ascending); a non-leaf gets it added into its dense
  * gradient so that the ops before it see an ordinary gradient.
  */
-export function accumulateRows(t: Tensor, ids: Int32Array, values: FloatArray, cols: number): void {
+export function accumulateRows(t: GradTensor, ids: Int32Array, values: FloatArray, cols: number): void {
   if (!t.requiresGrad) return;
   if (!t.isLeaf) {
     const g = gradOf(t);

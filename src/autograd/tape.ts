@@ -20,17 +20,11 @@
 //                   node, no allocation.
 
 import { formatShape, OpError } from "../tensor/shape.ts";
-import type { FloatArray, Tensor } from "../tensor/tensor.ts";
+import type { GradTensor, Node } from "./graph.ts";
+import type { FloatArray } from "../tensor/types.ts";
 import { gradOf } from "./grad.ts";
 
-export interface Node {
-  readonly op: string;
-  readonly inputs: readonly Tensor[];
-  /** Receives d(root)/d(output) and adds d(root)/d(input) into each input's gradient. */
-  readonly backward: (gradOut: FloatArray) => void;
-  /** The write clock when the op ran: a tensor of the node stamped later was modified since. */
-  readonly recordedAt: number;
-}
+export type { GradTensor, Node } from "./graph.ts";
 
 let gradEnabled = true;
 let writeClock = 0;
@@ -60,7 +54,7 @@ export function noGrad<T>(fn: () => T): T {
  * Attach out to the graph when recording and any input needs a gradient.
  * Returns out so an op can end with `return record(...)`.
  */
-export function record(op: string, out: Tensor, inputs: readonly Tensor[], backward: (gradOut: FloatArray) => void): Tensor {
+export function record<T extends GradTensor>(op: string, out: T, inputs: readonly GradTensor[], backward: (gradOut: FloatArray) => void): T {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   out.fromOp = op;
@@ -77,7 +71,7 @@ export interface BackwardOptions {
  * Compute gradients of root with respect to every leaf that requires them.
  * A non-scalar root needs an explicit upstream gradient of its own size.
  */
-export function backward(root: Tensor, gradient?: Tensor | FloatArray, opts: BackwardOptions = {}): void {
+export function backward(root: GradTensor, gradient?: GradTensor | FloatArray, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) {
     throw new OpError("backward", `the tensor ${formatShape(root.shape)} does not require a gradient (no input of its graph has requiresGrad)`);
   }
@@ -107,7 +101,7 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray, opts: Bac
 
   // Reverse topological order: every consumer of t runs before t itself.
   for (let i = order.length - 1; i >= 0; i--) {
-    const t = order[i] as Tensor;
+    const t = order[i] as GradTensor;
     const node = t.node;
     if (node === null) continue;
     if (t.grad !== null) node.backward(t.grad);
@@ -130,7 +124,7 @@ export function backward(root: Tensor, gradient?: Tensor | FloatArray, opts: Bac
 }
 
 /** Refuse a graph that part of an earlier backward released, or whose values changed since the forward. */
-function checkGraph(order: readonly Tensor[]): void {
+function checkGraph(order: readonly GradTensor[]): void {
   for (const t of order) {
     const node = t.node;
     if (node === null) {
@@ -144,7 +138,7 @@ function checkGraph(order: readonly Tensor[]): void {
       throw new OpError("backward", `the output ${formatShape(t.shape)} of ${node.op} was modified in place after ${node.op} ran; its backward would use the new values`);
     }
     for (let i = 0; i < node.inputs.length; i++) {
-      const x = node.inputs[i] as Tensor;
+      const x = node.inputs[i] as GradTensor;
       if (x.version > node.recordedAt) {
         const what = x.isLeaf ? "a leaf" : `the ${x.fromOp} result`;
         throw new OpError(
@@ -157,8 +151,8 @@ function checkGraph(order: readonly Tensor[]): void {
 }
 
 /** The gradients non-leaves of order already hold (retainGrad), detached so this call starts from zero; null when none. */
-function retainedGrads(order: readonly Tensor[]): [Tensor, FloatArray][] | null {
-  let kept: [Tensor, FloatArray][] | null = null;
+function retainedGrads(order: readonly GradTensor[]): [GradTensor, FloatArray][] | null {
+  let kept: [GradTensor, FloatArray][] | null = null;
   for (const t of order) {
     if (t.isLeaf || t.grad === null) continue;
     (kept ??= []).push([t, t.grad]);
@@ -168,15 +162,15 @@ function retainedGrads(order: readonly Tensor[]): [Tensor, FloatArray][] | null 
 }
 
 /** Tensors reachable from root, each after all of its inputs (iterative DFS). */
-function topologicalOrder(root: Tensor): Tensor[] {
-  const order: Tensor[] = [];
-  const seen = new Set<Tensor>([root]);
-  const stack: { t: Tensor; next: number }[] = [{ t: root, next: 0 }];
+function topologicalOrder(root: GradTensor): GradTensor[] {
+  const order: GradTensor[] = [];
+  const seen = new Set<GradTensor>([root]);
+  const stack: { t: GradTensor; next: number }[] = [{ t: root, next: 0 }];
   while (stack.length > 0) {
-    const top = stack[stack.length - 1] as { t: Tensor; next: number };
+    const top = stack[stack.length - 1] as { t: GradTensor; next: number };
     const inputs = top.t.node?.inputs ?? [];
     if (top.next < inputs.length) {
-      const child = inputs[top.next++] as Tensor;
+      const child = inputs[top.next++] as GradTensor;
       if (child.requiresGrad && !seen.has(child)) {
         seen.add(child);
         stack.push({ t: child, next: 0 });

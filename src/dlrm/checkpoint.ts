@@ -17,27 +17,16 @@
 
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import type { DLRMConfig } from "./config.ts";
+import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
+export type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { removeStaleTemps, tempPathFor } from "../io/temp_file.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
 import { downcastToHalfs, saveDTypeSize, upcastHalfs, type SaveDType } from "../io/dtype.ts";
 import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
 import { readTensorBytes, type SafetensorsIndex } from "../io/safetensors.ts";
-import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec, type StateKey } from "../optim/make.ts";
+import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
-import type { RngState } from "../tensor/rng.ts";
-import type { LRPolicyOptions } from "../optim/schedule.ts";
-
-/** A tensor of a checkpoint: a parameter, or one of its optimizer state tensors. */
-export interface CheckpointTensor {
-  name: string;
-  shape: number[];
-  /** The parameter it belongs to, and (state tensors) its key. */
-  param: string;
-  key: StateKey | null;
-  /** Its dtype in the file. */
-  dtype: SaveDType;
-}
 
 /** Every tensor a checkpoint of this model and optimizer holds, in file order; parameters in dtype, optimizer state in F32. */
 export function checkpointTensors(config: DLRMConfig, optimizer: OptimizerSpec | null, dtype: SaveDType = "F32"): CheckpointTensor[] {
@@ -49,25 +38,6 @@ export function checkpointTensors(config: DLRMConfig, optimizer: OptimizerSpec |
     }
   }
   return out;
-}
-
-/** Where a run stands, as the dlrm_run metadata records it. */
-export interface RunState {
-  seed: number;
-  /** Steps done. */
-  step: number;
-  /** Steps the run was started for (a resumed run goes on to these unless given others). */
-  plannedSteps: number;
-  /** The data-order generator at the start of the current epoch (null without shuffling). */
-  orderRng: RngState | null;
-  batchSize: number;
-  shuffle: boolean;
-  optimizer: OptimizerSpec;
-  schedule: LRPolicyOptions | null;
-  /** The run was stopped by an interruption before its planned steps. */
-  interrupted: boolean;
-  /** The command-line flags that define the run (dlrm train records them; a resumed run reuses them). */
-  flags: Record<string, string | number | boolean>;
 }
 
 export function runMetadata(config: DLRMConfig, run: RunState, extra: Record<string, string> = {}): Record<string, string> {

@@ -7,7 +7,7 @@
 // positional reads and writes of their own rows (src/dlrm/checkpoint.ts, src/parallel/rank.ts).
 
 import { closeSync, openSync, writeSync } from "node:fs";
-import type { CheckpointTensor, RunState } from "./checkpoint.ts";
+import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { layoutPt, readPtIndex } from "./checkpoint_pt.ts";
 import { layoutSafetensors, readSafetensorsIndex, readTensorBytes, type SafetensorsIndex, type SafetensorsTensor } from "../io/safetensors.ts";
 import { finishZip } from "../io/zip.ts";

@@ -17,7 +17,7 @@
 // bottom and top MLP), the optimizer state as torch.optim.Adagrad or the reference's RWSAdagrad
 // keep it, Python ints and floats for the counters.
 
-import type { CheckpointTensor, RunState } from "./checkpoint.ts";
+import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { isTableParameter } from "./model.ts";
 import { OutDict, OutFloat, type OutValue, PyDict, describe, type PyValue } from "../io/pickle.ts";
 import type { SafetensorsEntry, SafetensorsIndex } from "../io/safetensors.ts";

@@ -43,7 +43,7 @@
 import { kernels, kernelSet } from "../kernels/index.ts";
 import { BLOCK_ALIGN, debugMemory, defaultHeap, residentF32, WasmMemoryError, type Ptr } from "../kernels/memory.ts";
 import { hostWarning } from "../kernels/host.ts";
-import type { DType, FloatArray, Tensor } from "./tensor.ts";
+import type { DType, FloatArray, RowSparseGrad } from "./types.ts";
 
 let residentDepth = 0;
 let warnedFull = false;
@@ -311,7 +311,7 @@ export function inStepArena(arr: ArrayBufferView): boolean {
  * values do), so that no parameter carries step storage into the next step. The training
  * loop calls it before each step, after the optimizer's zeroGrad.
  */
-export function releaseStepGrads(params: Iterable<Tensor>): void {
+export function releaseStepGrads(params: Iterable<{ grad: FloatArray | null; rowGrad: RowSparseGrad | null }>): void {
   if (arena === null) return;
   for (const p of params) {
     if (p.grad !== null && arena.holds(p.grad)) p.grad = null;

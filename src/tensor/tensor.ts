@@ -11,20 +11,8 @@ import { allocFloat } from "./storage.ts";
 import { defaultRng, type Rng } from "./rng.ts";
 import { checkShape, formatShape, OpError, sizeOf, type Shape } from "./shape.ts";
 
-export type DType = "float32" | "float64";
-export type FloatArray = Float32Array | Float64Array;
-
-/**
- * The gradient of a table that was only read by row (embeddingBag, indexSelect):
- * the touched row ids, each once and ascending, and their summed gradients.
- * values is (ids.length, cols); a table-sized dense array never exists.
- */
-export interface RowSparseGrad {
-  readonly ids: Int32Array; // (U,)
-  readonly values: FloatArray; // (U, cols)
-  readonly rows: number; // rows of the table
-  readonly cols: number; // row length
-}
+export type { DType, FloatArray, RowSparseGrad } from "./types.ts";
+import type { DType, FloatArray, RowSparseGrad } from "./types.ts";
 
 export interface TensorOptions {
   dtype?: DType;

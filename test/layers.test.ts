@@ -1,0 +1,93 @@
+// The layers of src/ as docs/architecture.md draws them, checked against the imports: every
+// import (type-only ones included) points to the same layer or one below, and no chain of
+// imports between files closes a cycle. The table is read from the doc itself, so the doc
+// and the code cannot drift apart unnoticed.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, normalize, relative } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+
+/** folder under src/ → layer number, from the "## Layers" table of docs/architecture.md. */
+function layersFromDoc(): Map<string, number> {
+  const doc = readFileSync(join(root, "docs/architecture.md"), "utf8");
+  const section = doc.split(/^## /m).find((s) => s.startsWith("Layers"));
+  assert.ok(section !== undefined, 'docs/architecture.md has no "## Layers" section');
+  const layers = new Map<string, number>();
+  for (const line of section.split("\n")) {
+    const m = /^\| (\d+) \| ([^|]+) \|/.exec(line);
+    if (m === null) continue;
+    for (const f of (m[2] as string).matchAll(/`src\/([\w.]+?)\/?`/g)) layers.set(f[1] as string, Number(m[1]));
+  }
+  return layers;
+}
+
+function sourceFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...sourceFiles(p));
+    else if (name.endsWith(".ts")) out.push(relative(root, p));
+  }
+  return out;
+}
+
+/** file → the files it imports or re-exports from (relative specifiers only). */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(join(root, "src"))) {
+    const text = readFileSync(join(root, file), "utf8");
+    const targets: string[] = [];
+    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s+"(\.[^"]+)"/gms)) {
+      targets.push(normalize(join(dirname(file), m[1] as string)));
+    }
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
+/** src/ops/matmul.ts → "ops"; src/index.ts → "index.ts". */
+const unit = (file: string): string => file.split("/")[1] as string;
+
+test("docs/architecture.md gives every folder of src/ a layer", () => {
+  const layers = layersFromDoc();
+  const units = new Set([...importGraph().keys()].map(unit));
+  for (const u of units) assert.ok(layers.has(u), `src/${u} has no row in the Layers table of docs/architecture.md`);
+  for (const u of layers.keys()) assert.ok(units.has(u), `docs/architecture.md names src/${u}, which does not exist`);
+});
+
+test("every import points to the same layer or below", () => {
+  const layers = layersFromDoc();
+  const up: string[] = [];
+  for (const [file, targets] of importGraph()) {
+    for (const t of targets) {
+      const from = layers.get(unit(file));
+      const to = layers.get(unit(t));
+      if (from !== undefined && to !== undefined && to > from) up.push(`${file} (layer ${from}) imports ${t} (layer ${to})`);
+    }
+  }
+  assert.equal(up, [], `imports that point up:\n${up.join("\n")}`);
+});
+
+test("no import closes a cycle", () => {
+  const graph = importGraph();
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const cycles: string[] = [];
+  const visit = (f: string): void => {
+    state.set(f, "open");
+    path.push(f);
+    for (const t of graph.get(f) ?? []) {
+      if (state.get(t) === "open") cycles.push([...path.slice(path.indexOf(t)), t].join(" → "));
+      else if (!state.has(t)) visit(t);
+    }
+    path.pop();
+    state.set(f, "done");
+  };
+  for (const f of graph.keys()) if (!state.has(f)) visit(f);
+  assert.equal(cycles, [], `import cycles:\n${cycles.join("\n")}`);
+});
+
+test.run();
