@@ -37,7 +37,7 @@ export function gradForWrite(t: GradTensor): { g: FloatArray; fresh: boolean } {
 
 /** dst += src, elementwise. */
 export function addInto(dst: FloatArray, src: FloatArray): void {
-  for (let i = 0; i < dst.length; i++) dst[i] += src[i] as number;
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
 /**
@@ -51,9 +51,9 @@ export function accumulateRows(t: GradTensor, ids: Int32Array, values: FloatArra
   if (!t.isLeaf) {
     const g = gradOf(t);
     for (let i = 0; i < ids.length; i++) {
-      const dst = (ids[i] as number) * cols;
+      const dst = ids[i] * cols;
       const src = i * cols;
-      for (let c = 0; c < cols; c++) g[dst + c] += values[src + c] as number;
+      for (let c = 0; c < cols; c++) g[dst + c] += values[src + c];
     }
     return;
   }
@@ -78,27 +78,27 @@ export function mergeRows(
   // Sort positions by id (stable), then sum runs of equal ids.
   const pos = allocInt32(allIds.length);
   for (let i = 0; i < pos.length; i++) pos[i] = i;
-  pos.sort((a, b) => (allIds[a] as number) - (allIds[b] as number) || a - b);
+  pos.sort((a, b) => allIds[a] - allIds[b] || a - b);
   let unique = 0;
   for (let i = 0; i < pos.length; i++) {
-    if (i === 0 || allIds[pos[i] as number] !== allIds[pos[i - 1] as number]) unique++;
+    if (i === 0 || allIds[pos[i]] !== allIds[pos[i - 1]]) unique++;
   }
   const outIds = allocInt32(unique);
   const out = allocFloat(f64 ? "float64" : "float32", unique * cols);
   const nPrev = prev === null ? 0 : prev.ids.length;
   let u = -1;
   for (let i = 0; i < pos.length; i++) {
-    const p = pos[i] as number;
-    if (i === 0 || allIds[p] !== allIds[pos[i - 1] as number]) outIds[++u] = allIds[p] as number;
+    const p = pos[i];
+    if (i === 0 || allIds[p] !== allIds[pos[i - 1]]) outIds[++u] = allIds[p];
     const src = p < nPrev ? (prev as RowSparseGrad).values : values;
     const off = (p < nPrev ? p : p - nPrev) * cols;
-    for (let c = 0; c < cols; c++) out[u * cols + c] += src[off + c] as number;
+    for (let c = 0; c < cols; c++) out[u * cols + c] += src[off + c];
   }
   return { ids: outIds, values: out, rows, cols };
 }
 
 function strictlyAscending(ids: Int32Array): boolean {
-  for (let i = 1; i < ids.length; i++) if ((ids[i] as number) <= (ids[i - 1] as number)) return false;
+  for (let i = 1; i < ids.length; i++) if (ids[i] <= ids[i - 1]) return false;
   return true;
 }
 

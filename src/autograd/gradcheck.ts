@@ -60,7 +60,7 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly 
     noGrad(() => {
       const out = fn(...xs).data;
       let s = 0;
-      for (let i = 0; i < out.length; i++) s += (g[i] as number) * (out[i] as number);
+      for (let i = 0; i < out.length; i++) s += g[i] * out[i];
       return s;
     });
 
@@ -70,14 +70,14 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly 
     if (!x.requiresGrad) return;
     const analytic = denseGradient(x);
     for (let i = 0; i < x.size; i++) {
-      const saved = x.data[i] as number;
+      const saved = x.data[i];
       x.data[i] = saved + eps;
       const plus = objective();
       x.data[i] = saved - eps;
       const minus = objective();
       x.data[i] = saved;
       const numeric = (plus - minus) / (2 * eps);
-      const a = analytic[i] as number;
+      const a = analytic[i];
       const err = Math.abs(a - numeric);
       maxAbsError = Math.max(maxAbsError, err);
       if (!(err <= atol + rtol * Math.abs(numeric)) && mismatches.length < 10) {
@@ -95,7 +95,7 @@ export function denseGradient(t: Tensor): Float64Array {
   if (t.rowGrad !== null) {
     const { ids, values, cols } = t.rowGrad;
     for (let i = 0; i < ids.length; i++) {
-      for (let c = 0; c < cols; c++) out[(ids[i] as number) * cols + c] += values[i * cols + c] as number;
+      for (let c = 0; c < cols; c++) out[ids[i] * cols + c] += values[i * cols + c];
     }
   }
   return out;

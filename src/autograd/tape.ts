@@ -97,7 +97,7 @@ export function backward(root: GradTensor, gradient?: GradTensor | FloatArray, o
   // must not pass the earlier calls' share on again: it starts from zero, gets it back after.
   const kept = retainedGrads(order);
   const g = gradOf(root);
-  for (let i = 0; i < g.length; i++) g[i] += seed[i] as number;
+  for (let i = 0; i < g.length; i++) g[i] += seed[i];
 
   // Reverse topological order: every consumer of t runs before t itself.
   for (let i = order.length - 1; i >= 0; i--) {
@@ -110,7 +110,7 @@ export function backward(root: GradTensor, gradient?: GradTensor | FloatArray, o
   if (kept !== null) {
     for (const [t, prev] of kept) {
       const now = gradOf(t);
-      for (let i = 0; i < now.length; i++) now[i] += prev[i] as number;
+      for (let i = 0; i < now.length; i++) now[i] += prev[i];
     }
   }
 

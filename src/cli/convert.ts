@@ -131,7 +131,7 @@ function fromReference(index: SafetensorsIndex, to: Names, config: DLRMConfig, t
   if (names.length !== F || new Set(names).size !== F) throw new UsageError(`convert: --table-names needs ${F} different names (the model has ${F} tables), got ${names.length}${new Set(names).size !== names.length ? " with repeats" : ""}`);
   const copies = torchrecNamePairs(config.bottom_mlp.length - 1, k, names).map(([ref, tr]): Copy => {
     const c = copyOf(index, ref, tr, true, dtype);
-    return ref === "top_l.0.weight" ? { ...c, permute: { rows: config.top_mlp[1] as number, E: config.embedding_dim, F, to: "torchrec" } } : c;
+    return ref === "top_l.0.weight" ? { ...c, permute: { rows: config.top_mlp[1], E: config.embedding_dim, F, to: "torchrec" } } : c;
   });
   const metadata = { ...index.metadata };
   delete metadata["dlrm_run"]; // it describes optimizer state that is not carried over
@@ -180,7 +180,7 @@ function fromTorchrec(index: SafetensorsIndex, to: Names, tableOrder: readonly s
     .sort((a, b) => rank(a[0]) - rank(b[0]))
     .map(([ref, tr]): Copy => {
       const c = copyOf(index, prefix + tr, ref, true, dtype);
-      return ref === "top_l.0.weight" ? { ...c, permute: { rows: first[0] as number, E, F: order.length, to: "reference" } } : c;
+      return ref === "top_l.0.weight" ? { ...c, permute: { rows: first[0], E, F: order.length, to: "reference" } } : c;
     });
   return { copies, metadata: { ...index.metadata }, notes: [`tables ${order.join(", ")} as emb_l.0 … emb_l.${order.length - 1}`, "the reference applies a sigmoid after the last layer"] };
 }

@@ -194,7 +194,7 @@ export function checkTableSizes(config: DLRMConfig, configSource: string, src: S
     throw new DataError(`${configSource}: the model has ${config.table_sizes.length} tables but ${dataText} has ${sizes.length}`);
   }
   sizes.forEach((rows, t) => {
-    const have = config.table_sizes[t] as number;
+    const have = config.table_sizes[t];
     if (have !== rows) {
       const name = src.tableNames?.[t];
       throw new DataError(
@@ -222,7 +222,7 @@ export async function finishData(r: DataRequest, src: SourceData | null, config:
     train = syn.splits[0] as Dataset;
     if (evalSize > 0) {
       evalData = syn.splits[1] as Dataset;
-      notes.teacher_auc = round(syn.teacherAuc[1] as number);
+      notes.teacher_auc = round(syn.teacherAuc[1]);
     }
   } else if (s.kind === "synthetic-trace") {
     train = traceDataset(r, s.profile, config, dataSize, r.seed);

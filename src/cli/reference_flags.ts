@@ -189,7 +189,7 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
   const L = Number(get("num-indices-per-lookup", "10"));
   const fixed = parseBool("num-indices-per-lookup-fixed", get("num-indices-per-lookup-fixed", "False"));
   return {
-    dense_features: bottom[0] as number,
+    dense_features: bottom[0],
     bottom_mlp: bottom,
     embedding_dim: E,
     table_sizes: tables,

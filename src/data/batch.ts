@@ -29,10 +29,10 @@ export function batchOf(d: Dataset, start: number, end: number): Batch {
     dense: new Tensor(d.dense.subarray(start * Dd, end * Dd), [B, Dd]),
     labels: new Tensor(d.labels.subarray(start, end), [B]),
     sparse: d.sparse.map((f) => {
-      const first = f.offsets[start] as number;
-      const last = f.offsets[end] as number;
+      const first = f.offsets[start];
+      const last = f.offsets[end];
       const offsets = allocInt32(B + 1); // step storage inside a training step
-      for (let i = 0; i <= B; i++) offsets[i] = (f.offsets[start + i] as number) - first;
+      for (let i = 0; i <= B; i++) offsets[i] = f.offsets[start + i] - first;
       return {
         indices: new IndexTensor(f.indices.subarray(first, last)),
         offsets: new IndexTensor(offsets),

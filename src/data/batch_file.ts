@@ -40,12 +40,12 @@ export function readBatchFile(path: string): Dataset {
   const get = (name: string): SafetensorsTensor =>
     tensors.has(name) ? readTensor(index, name) : fail(name, "missing (a batch file holds dense, labels, and lengths.{t}, indices.{t} per table)");
   const oneD = (name: string, t: SafetensorsTensor): number =>
-    t.shape.length === 1 ? (t.shape[0] as number) : fail(name, `must be 1-D, got shape ${fmtShape(t.shape)}`);
+    t.shape.length === 1 ? t.shape[0] : fail(name, `must be 1-D, got shape ${fmtShape(t.shape)}`);
 
   const denseT = get("dense");
   if (denseT.shape.length !== 2) fail("dense", `must be 2-D (N, Dd), got shape ${fmtShape(denseT.shape)}`);
-  const N = denseT.shape[0] as number;
-  const Dd = denseT.shape[1] as number;
+  const N = denseT.shape[0];
+  const Dd = denseT.shape[1];
   const dense = toFloat32(denseT, `${path}: dense`); // (N, Dd)
 
   const labelsT = get("labels");
@@ -82,19 +82,19 @@ export function readBatchFile(path: string): Dataset {
     const lengths = toInt32(lengthsT, `${path}: ${lengthsName}`); // (N,)
     const offsets = new Int32Array(N + 1); // (N + 1,)
     for (let i = 0; i < N; i++) {
-      const l = lengths[i] as number;
+      const l = lengths[i];
       if (l < 0) fail(lengthsName, `sample ${i} has a negative bag length ${l}`);
-      const next = (offsets[i] as number) + l;
+      const next = offsets[i] + l;
       if (next > 0x7fffffff) fail(lengthsName, `total lookups exceed 2^31 - 1 at sample ${i}`);
       offsets[i + 1] = next;
     }
-    const L = offsets[N] as number;
+    const L = offsets[N];
 
     const nIndices = oneD(indicesName, indicesT);
     if (nIndices !== L) fail(indicesName, `has ${nIndices} values but ${lengthsName} sum to ${L}`);
     const indices = toInt32(indicesT, `${path}: ${indicesName}`); // (L_t,)
     for (let j = 0; j < L; j++) {
-      const r = indices[j] as number;
+      const r = indices[j];
       if (r < 0) fail(indicesName, `index ${r} at position ${j} is negative`);
     }
 
@@ -139,13 +139,13 @@ export function batchFileTensors(path: string, data: Dataset, indexDtype: "I32" 
     if (f.lengths.length !== N) fail(`lengths.${t}`, `has ${f.lengths.length} values but the dataset has ${N} samples`);
     let L = 0;
     for (let i = 0; i < N; i++) {
-      const l = f.lengths[i] as number;
+      const l = f.lengths[i];
       if (l < 0) fail(`lengths.${t}`, `sample ${i} has a negative bag length ${l}`);
       L += l;
     }
     if (f.indices.length !== L) fail(`indices.${t}`, `has ${f.indices.length} values but lengths.${t} sum to ${L}`);
     for (let j = 0; j < L; j++) {
-      const r = f.indices[j] as number;
+      const r = f.indices[j];
       if (r < 0) fail(`indices.${t}`, `index ${r} at position ${j} is negative`);
     }
     if (f.weights !== null && f.weights.length !== L) fail(`weights.${t}`, `has ${f.weights.length} values but indices.${t} has ${L}`);

@@ -136,13 +136,13 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
         keptLine?.push(lines - linesBefore - 1);
         const i = out.push(row);
         for (let t = 0; t < CRITEO_SPARSE; t++) {
-          const raw = row.cats[t] as number;
+          const raw = row.cats[t];
           const m = maps[t] as IdMap;
           let id: number;
           if (given === undefined) id = m.add(raw);
           else {
             id = m.get(raw);
-            if (id === -1) id = unknown[t] as number;
+            if (id === -1) id = unknown[t];
           }
           out.setIndex(t, i, id);
         }
@@ -166,7 +166,7 @@ function rowsPerDay(keptLine: Int32Array, dayLines: readonly number[]): number[]
   for (const n of dayLines) {
     end += n;
     const start = i;
-    while (i < keptLine.length && (keptLine[i] as number) < end) i++;
+    while (i < keptLine.length && keptLine[i] < end) i++;
     rows.push(i - start);
   }
   return rows;
@@ -286,7 +286,7 @@ class GrowingCriteo {
   push(row: ParsedRow): number {
     if (this.#n === this.#capacity) this.#grow();
     const i = this.#n++;
-    for (let d = 0; d < CRITEO_DENSE; d++) this.#dense[i * CRITEO_DENSE + d] = Math.log((row.ints[d] as number) + 1);
+    for (let d = 0; d < CRITEO_DENSE; d++) this.#dense[i * CRITEO_DENSE + d] = Math.log(row.ints[d] + 1);
     this.#labels[i] = row.label;
     return i;
   }
@@ -337,7 +337,7 @@ export interface CriteoSplit {
  *  but the last; the last halved, larger half first (np.array_split), into test, then validation. */
 export function criteoSplit(dayRows: readonly number[]): CriteoSplit {
   const n = dayRows.reduce((a, b) => a + b, 0);
-  const last = dayRows.length === 0 ? 0 : (dayRows[dayRows.length - 1] as number);
+  const last = dayRows.length === 0 ? 0 : dayRows[dayRows.length - 1];
   const trainEnd = n - last;
   const testEnd = trainEnd + Math.ceil(last / 2);
   return { train: [0, trainEnd], test: [trainEnd, testEnd], val: [testEnd, n] };

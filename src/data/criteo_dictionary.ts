@@ -45,9 +45,9 @@ export function dictionaryFile(path: string, d: CriteoDictionary): { tensors: Ma
     if (HOST_LITTLE_ENDIAN) {
       // Low word = the value, high word = 0: no BigInt per element.
       const words = new Uint32Array(data.buffer);
-      for (let i = 0; i < raw.length; i++) words[2 * i] = raw[i] as number;
+      for (let i = 0; i < raw.length; i++) words[2 * i] = raw[i];
     } else {
-      for (let i = 0; i < raw.length; i++) data[i] = BigInt(raw[i] as number);
+      for (let i = 0; i < raw.length; i++) data[i] = BigInt(raw[i]);
     }
     tensors.set(criteoFieldName(1 + CRITEO_DENSE + t), { dtype: "I64", shape: [raw.length], data });
   });

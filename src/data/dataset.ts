@@ -33,9 +33,9 @@ export interface Dataset {
 export function offsetsFromLengths(lengths: Int32Array, what = "lengths"): Int32Array {
   const offsets = allocInt32(lengths.length + 1);
   for (let i = 0; i < lengths.length; i++) {
-    const l = lengths[i] as number;
+    const l = lengths[i];
     if (l < 0) throw new Error(`${what}: sample ${i} has a negative bag length ${l}`);
-    const next = (offsets[i] as number) + l;
+    const next = offsets[i] + l;
     if (next > 0x7fffffff) throw new Error(`${what}: total lookups exceed 2^31 at sample ${i}`);
     offsets[i + 1] = next;
   }
@@ -58,24 +58,24 @@ export function selectSamples(d: Dataset, rows: Int32Array): Dataset {
   const dense = allocFloat("float32", n * Dd) as Float32Array;
   const labels = allocFloat("float32", n) as Float32Array;
   for (let i = 0; i < n; i++) {
-    const r = rows[i] as number;
+    const r = rows[i];
     if (r < 0 || r >= d.n) throw new Error(`selectSamples: sample ${r} is out of range for a dataset of ${d.n}`);
     dense.set(d.dense.subarray(r * Dd, (r + 1) * Dd), i * Dd);
-    labels[i] = d.labels[r] as number;
+    labels[i] = d.labels[r];
   }
   const sparse = d.sparse.map((f) => {
     const lengths = allocInt32(n);
-    for (let i = 0; i < n; i++) lengths[i] = f.lengths[rows[i] as number] as number;
+    for (let i = 0; i < n; i++) lengths[i] = f.lengths[rows[i]] as number;
     const offsets = offsetsFromLengths(lengths);
-    const total = offsets[n] as number;
+    const total = offsets[n];
     const indices = allocInt32(total);
     const weights = f.weights === null ? null : (allocFloat("float32", total) as Float32Array);
     for (let i = 0; i < n; i++) {
-      const r = rows[i] as number;
-      const s = f.offsets[r] as number;
-      const e = f.offsets[r + 1] as number;
-      indices.set(f.indices.subarray(s, e), offsets[i] as number);
-      if (weights !== null && f.weights !== null) weights.set(f.weights.subarray(s, e), offsets[i] as number);
+      const r = rows[i];
+      const s = f.offsets[r];
+      const e = f.offsets[r + 1];
+      indices.set(f.indices.subarray(s, e), offsets[i]);
+      if (weights !== null && f.weights !== null) weights.set(f.weights.subarray(s, e), offsets[i]);
     }
     return { lengths, offsets, indices, weights };
   });

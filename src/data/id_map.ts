@@ -29,7 +29,7 @@ export class IdMap {
   /** The id of `raw`, or -1 when it has none. */
   get(raw: number): number {
     for (let s = hash32(raw) & this.#mask; ; s = (s + 1) & this.#mask) {
-      const id = this.#ids[s] as number;
+      const id = this.#ids[s];
       if (id === -1 || this.#keys[s] === raw) return id;
     }
   }
@@ -38,7 +38,7 @@ export class IdMap {
   add(raw: number): number {
     let s = hash32(raw) & this.#mask;
     for (; ; s = (s + 1) & this.#mask) {
-      const id = this.#ids[s] as number;
+      const id = this.#ids[s];
       if (id === -1) break;
       if (this.#keys[s] === raw) return id;
     }
@@ -63,7 +63,7 @@ export class IdMap {
     const ids = new Int32Array(capacity).fill(-1);
     const mask = capacity - 1;
     for (let id = 0; id < this.#size; id++) {
-      const raw = this.#raw[id] as number;
+      const raw = this.#raw[id];
       let s = hash32(raw) & mask;
       while (ids[s] !== -1) s = (s + 1) & mask;
       keys[s] = raw;

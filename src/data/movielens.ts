@@ -117,7 +117,7 @@ export function readMovieLens(dir: string, split: string, ratings?: { base: Rati
       genreLengths[i] = r.item.genres.length;
     }
     const genreOffsets = offsetsFromLengths(genreLengths, "movielens genres");
-    const genreIndices = new Int32Array(genreOffsets[N] as number); // (L,)
+    const genreIndices = new Int32Array(genreOffsets[N]); // (L,)
     for (let i = 0; i < N; i++) {
       const r = ratings[i] as Rating;
       const u = r.user;
@@ -130,7 +130,7 @@ export function readMovieLens(dir: string, split: string, ratings?: { base: Rati
       (ids[4] as Int32Array)[i] = occupationRow.get(u.occupation) as number;
       (ids[5] as Int32Array)[i] = u.zip;
       (ids[6] as Int32Array)[i] = yearBucket(it.year);
-      genreIndices.set(it.genres, genreOffsets[i] as number);
+      genreIndices.set(it.genres, genreOffsets[i]);
       dense[i * Dd + 0] = maxAge > minAge ? (u.age - minAge) / (maxAge - minAge) : 0;
       dense[i * Dd + 1] = Number.isNaN(it.year) ? meanKnownYear : scaleYear(it.year);
       dense[i * Dd + 2] = maxTime > minTime ? (r.time - minTime) / (maxTime - minTime) : 0;
@@ -162,7 +162,7 @@ export function readMovieLens(dir: string, split: string, ratings?: { base: Rati
 
 function ageBucket(age: number): number {
   let b = 0;
-  while (b < AGE_BUCKET_STARTS.length && age >= (AGE_BUCKET_STARTS[b] as number)) b++;
+  while (b < AGE_BUCKET_STARTS.length && age >= AGE_BUCKET_STARTS[b]) b++;
   return b;
 }
 

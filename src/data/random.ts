@@ -47,7 +47,7 @@ export function randomDataset(o: RandomDataOptions): Dataset {
         : Math.max(1, Math.round(rng.uniform() * Math.min(R, o.numIndicesPerLookup)));
     }
     const offsets = offsetsFromLengths(lengths);
-    const indices = new Int32Array(offsets[o.n] as number);
+    const indices = new Int32Array(offsets[o.n]);
     for (let l = 0; l < indices.length; l++) indices[l] = rng.int(R);
     let weights: Float32Array | null = null;
     if (o.perSampleWeights === true) {

@@ -57,7 +57,7 @@ class MarkTree {
   /** Marks at positions 0 .. pos-1. */
   countBelow(pos: number): number {
     let s = 0;
-    for (let i = pos; i > 0; i -= i & -i) s += this.#tree[i] as number;
+    for (let i = pos; i > 0; i -= i & -i) s += this.#tree[i];
     return s;
   }
 
@@ -66,9 +66,9 @@ class MarkTree {
     let pos = 0;
     for (let step = this.#top; step > 0; step >>= 1) {
       const next = pos + step;
-      if (next < this.#tree.length && (this.#tree[next] as number) < k) {
+      if (next < this.#tree.length && this.#tree[next] < k) {
         pos = next;
-        k -= this.#tree[next] as number;
+        k -= this.#tree[next];
       }
     }
     return pos; // 1-based index pos + 1 holds it, i.e. 0-based position pos
@@ -77,7 +77,7 @@ class MarkTree {
 
 function checkTrace(trace: ArrayLike<number>, op: string): void {
   for (let t = 0; t < trace.length; t++) {
-    const x = trace[t] as number;
+    const x = trace[t];
     if (!Number.isSafeInteger(x) || x < 0) throw new Error(`${op}: access ${t} is ${x}, expected a non-negative integer`);
   }
 }
@@ -90,7 +90,7 @@ export function traceStackDistances(trace: ArrayLike<number>): Int32Array {
   const marks = new MarkTree(T); // a mark at the latest access time of every value seen
   const sd = new Int32Array(T); // (T,)
   for (let t = 0; t < T; t++) {
-    const x = trace[t] as number;
+    const x = trace[t];
     const prev = last.get(x);
     if (prev === undefined) sd[t] = 0;
     else {
@@ -111,7 +111,7 @@ export function profileTrace(trace: ArrayLike<number>): TraceProfile {
   const uniqueAccesses: number[] = [];
   const seen = new Set<number>();
   for (let t = 0; t < trace.length; t++) {
-    const x = trace[t] as number;
+    const x = trace[t];
     if (!seen.has(x)) {
       seen.add(x);
       uniqueAccesses.push(x);
@@ -144,18 +144,18 @@ export function checkProfile(p: TraceProfile, where = "trace profile"): void {
   if (p.cdf.length !== S) throw new Error(`${where}: ${S} stack distances but ${p.cdf.length} CDF values`);
   if (p.stackDistances[0] !== 0) throw new Error(`${where}: the first stack distance must be 0 (new accesses), got ${p.stackDistances[0]}`);
   for (let k = 0; k < S; k++) {
-    const d = p.stackDistances[k] as number;
-    const c = p.cdf[k] as number;
-    if (!Number.isInteger(d) || (k > 0 && d <= (p.stackDistances[k - 1] as number))) {
+    const d = p.stackDistances[k];
+    const c = p.cdf[k];
+    if (!Number.isInteger(d) || (k > 0 && d <= p.stackDistances[k - 1])) {
       throw new Error(`${where}: stack distances must be increasing integers, got ${d} after ${p.stackDistances[k - 1]}`);
     }
-    if (!(c >= 0 && c <= 1 + 1e-9) || (k > 0 && c < (p.cdf[k - 1] as number))) {
+    if (!(c >= 0 && c <= 1 + 1e-9) || (k > 0 && c < p.cdf[k - 1])) {
       throw new Error(`${where}: CDF values must be non-decreasing in [0, 1], got ${c} at position ${k}`);
     }
   }
-  const maxSd = p.stackDistances[S - 1] as number;
+  const maxSd = p.stackDistances[S - 1];
   if (maxSd > U) throw new Error(`${where}: stack distance ${maxSd} exceeds the ${U} unique accesses`);
-  const lastCdf = p.cdf[S - 1] as number;
+  const lastCdf = p.cdf[S - 1];
   if (Math.abs(lastCdf - 1) > 1e-6) throw new Error(`${where}: the CDF must end at 1, got ${lastCdf}`);
 }
 
@@ -165,21 +165,21 @@ export function drawStackDistance(p: TraceProfile, issued: number, u: number): n
   const sds = p.stackDistances;
   const cdf = p.cdf;
   const S = sds.length;
-  if (issued < (sds[S - 1] as number)) {
+  if (issued < sds[S - 1]) {
     // Only distances ≤ issued are possible: shrink u onto their share of the CDF.
     let j = 0;
-    while (j + 1 < S && (sds[j + 1] as number) <= issued) j++;
-    u *= cdf[j] as number;
+    while (j + 1 < S && sds[j + 1] <= issued) j++;
+    u *= cdf[j];
   }
   // The first k with u ≤ cdf[k] (binary search); the last one when rounding left u above it.
   let lo = 0;
   let hi = S - 1;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (u <= (cdf[mid] as number)) hi = mid;
+    if (u <= cdf[mid]) hi = mid;
     else lo = mid + 1;
   }
-  return sds[lo] as number;
+  return sds[lo];
 }
 
 /** Algorithm 2's replay: the trace whose accesses have the given stack distances, starting
@@ -193,18 +193,18 @@ export function replayStackDistances(uniqueAccesses: readonly number[], sds: Arr
   const valueAt = new Int32Array(U + T); // (U + T,)
   const marks = new MarkTree(U + T);
   for (let k = 0; k < U; k++) {
-    valueAt[k] = uniqueAccesses[k] as number;
+    valueAt[k] = uniqueAccesses[k];
     marks.add(k, 1);
   }
   const out = new Int32Array(T); // (T,)
   for (let t = 0; t < T; t++) {
-    const sd = sds[t] as number;
+    const sd = sds[t];
     if (!Number.isInteger(sd) || sd < 0 || sd > U) {
       throw new Error(`replayStackDistances: stack distance ${sd} at access ${t} is outside [0, ${U}]`);
     }
     // sd = 0: the bottom of the stack (the next unused value); sd > 0: depth sd from the top.
     const pos = marks.kth(sd === 0 ? 1 : U - sd + 1);
-    const x = valueAt[pos] as number;
+    const x = valueAt[pos];
     marks.add(pos, -1);
     marks.add(U + t, 1);
     valueAt[U + t] = x;
@@ -311,7 +311,7 @@ export function syntheticTraceDataset(o: TraceDataOptions): Dataset {
   const rng = new Rng((o.seed ^ 0x7ace7ace) | 0); // the traces' own stream, apart from randomDataset's
   const profiles = new Map<string, TraceProfile>();
   const sparse = base.sparse.map((f, t) => {
-    const R = o.tableSizes[t] as number;
+    const R = o.tableSizes[t];
     const path = o.profile.split("{t}").join(String(t));
     let profile = profiles.get(path);
     if (profile === undefined) {
@@ -319,7 +319,7 @@ export function syntheticTraceDataset(o: TraceDataOptions): Dataset {
       profiles.set(path, profile);
     }
     const ids = generateTrace(profile, f.indices.length, rng.fork()); // (L_t,)
-    for (let l = 0; l < ids.length; l++) ids[l] = (ids[l] as number) % R;
+    for (let l = 0; l < ids.length; l++) ids[l] = ids[l] % R;
     return { ...f, indices: ids };
   });
   return { ...base, sparse };

@@ -25,11 +25,11 @@ export function checkDataset(d: Dataset, config: DLRMConfig, source: string): vo
   }
   const Dd = d.denseFeatures;
   for (let k = 0; k < d.dense.length; k++) {
-    const v = d.dense[k] as number;
+    const v = d.dense[k];
     if (!Number.isFinite(v)) throw new DataError(`${source}: "dense" holds ${v} at sample ${Math.floor(k / Dd)}, feature ${k % Dd}: dense features must be finite`);
   }
   for (let i = 0; i < d.labels.length; i++) {
-    const y = d.labels[i] as number;
+    const y = d.labels[i];
     if (!Number.isFinite(y)) throw new DataError(`${source}: "labels" holds ${y} at sample ${i}: labels must be finite`);
     if (config.loss === "bce" && !(y >= 0 && y <= 1)) {
       throw new DataError(`${source}: "labels" holds ${y} at sample ${i}, outside [0, 1], which the bce loss needs (a click is 0 or 1; give the model "loss": "mse" for real-valued targets)`);
@@ -38,13 +38,13 @@ export function checkDataset(d: Dataset, config: DLRMConfig, source: string): vo
   d.sparse.forEach((f, t) => {
     if (f.weights !== null) {
       for (let l = 0; l < f.weights.length; l++) {
-        const w = f.weights[l] as number;
+        const w = f.weights[l];
         if (!Number.isFinite(w)) throw new DataError(`${source}: "weights.${t}" holds ${w} at position ${l} (sample ${upperBound(f.offsets, l) - 1}): per-lookup weights must be finite`);
       }
     }
-    const R = config.table_sizes[t] as number;
+    const R = config.table_sizes[t];
     for (let l = 0; l < f.indices.length; l++) {
-      const id = f.indices[l] as number;
+      const id = f.indices[l];
       if (id < 0 || id >= R) {
         const sample = upperBound(f.offsets, l) - 1;
         throw new DataError(`${source}: "indices.${t}" holds id ${id} at position ${l} (sample ${sample}), out of range for table ${t} with ${R} rows`);
@@ -59,7 +59,7 @@ function upperBound(offsets: Int32Array, l: number): number {
   let hi = offsets.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if ((offsets[mid] as number) > l) hi = mid;
+    if (offsets[mid] > l) hi = mid;
     else lo = mid + 1;
   }
   return lo;

@@ -137,7 +137,7 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
   for (const field of ["bottom_mlp", "top_mlp"] as const) {
     const widths = cfg[field];
     for (let i = 0; i + 1 < widths.length; i++) {
-      const weights = (widths[i] as number) * (widths[i + 1] as number);
+      const weights = widths[i] * widths[i + 1];
       if (weights > MAX_LAYER_WEIGHTS) fail(field, `has a layer ${widths[i]} → ${widths[i + 1]} of ${weights} weights, more than one 4 GiB memory holds (${MAX_LAYER_WEIGHTS} float32)`);
     }
   }
@@ -201,8 +201,8 @@ function objectField(v: unknown, field: string, keys: readonly string[], source:
 }
 
 function parseBagSize(v: unknown, fail: (f: string, what: string) => never): [number, number] {
-  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x) && x >= 0) || (v[0] as number) > (v[1] as number)) {
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => Number.isInteger(x) && x >= 0) || v[0] > v[1]) {
     return fail("bag_size", "must be [min, max] with 0 <= min <= max");
   }
-  return [v[0] as number, v[1] as number];
+  return [v[0], v[1]];
 }

@@ -236,7 +236,7 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
   // Bottom MLP: Gemm takes PyTorch's (out, in) weights with transB; ReLU after every layer.
   let x = "dense"; // (B, Dd)
   config.bottom_mlp.slice(1).forEach((width, i) => {
-    const w = read(`bot_l.${2 * i}.weight`, [width, config.bottom_mlp[i] as number]);
+    const w = read(`bot_l.${2 * i}.weight`, [width, config.bottom_mlp[i]]);
     const b = read(`bot_l.${2 * i}.bias`, [width]);
     x = g.op("Relu", [g.op("Gemm", [x, w, b], { transB: { kind: "int", value: 1 } })]);
   }); // x (B, E)
@@ -312,7 +312,7 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
   let h = z;
   const top = config.top_mlp;
   top.slice(1).forEach((width, i) => {
-    const w = read(`top_l.${2 * i}.weight`, [width, top[i] as number]);
+    const w = read(`top_l.${2 * i}.weight`, [width, top[i]]);
     const b = read(`top_l.${2 * i}.bias`, [width]);
     const y = g.op("Gemm", [h, w, b], { transB: { kind: "int", value: 1 } });
     h = i === top.length - 2 ? g.op("Sigmoid", [y]) : g.op("Relu", [y]);

@@ -31,7 +31,7 @@ export function firstNonFiniteValue(path: string, names: ReadonlySet<string>): N
     if (e.dtype !== "F32") {
       const values = toFloat32(readTensor(index, name), `${path}: tensor "${name}"`);
       const k = values.findIndex((v) => !Number.isFinite(v));
-      if (k !== -1) return at(k, values[k] as number);
+      if (k !== -1) return at(k, values[k]);
       continue;
     }
     const found = scanF32(index, name, n);
@@ -45,7 +45,7 @@ function scanF32(index: SafetensorsIndex, name: string, n: number): { k: number;
   for (let first = 0; first < n; first += buf.length) {
     const part = buf.subarray(0, Math.min(buf.length, n - first));
     readTensorBytes(index, name, 4 * first, part);
-    for (let j = 0; j < part.length; j++) if (!Number.isFinite(part[j] as number)) return { k: first + j, value: part[j] as number };
+    for (let j = 0; j < part.length; j++) if (!Number.isFinite(part[j])) return { k: first + j, value: part[j] };
   }
   return null;
 }

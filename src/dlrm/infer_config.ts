@@ -89,12 +89,12 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
   }
   const bottom = mlpWidths(params, "bot_l", source);
   const top = mlpWidths(params, "top_l", source);
-  const bottomOut = bottom[bottom.length - 1] as number;
+  const bottomOut = bottom[bottom.length - 1];
   if (E !== null && bottomOut !== E) throw new ConfigError(`${source}: cannot infer the model config: the bottom MLP ends in ${bottomOut} but the tables have dim ${E} (they must match to interact)`);
   const dim = E ?? bottomOut;
   if (top[top.length - 1] !== 1) throw new ConfigError(`${source}: cannot infer the model config: the top MLP ends in ${top[top.length - 1]}, not 1 (one click probability)`);
 
-  const W = top[0] as number;
+  const W = top[0];
   const fits = INTERACTIONS.filter((c) => interactionWidth(dim, F, c.interaction, c.interaction_itself) === W);
   // With no tables, dot and cat both pass the bottom vector on alone: the same model.
   const distinct = F === 0 ? fits.filter((c) => c.label !== "cat") : fits;

@@ -63,7 +63,7 @@ export function parameterSpecs(config: DLRMConfig): ParameterSpec[] {
   const mlp = (prefix: string, sizes: readonly number[]): ParameterSpec[] =>
     sizes.slice(1).flatMap((out, i) => {
       // nn.Sequential numbering: the Linear layers are children 0, 2, 4, … (activations between)
-      const w = { name: `${prefix}.${2 * i}.weight`, shape: [out, sizes[i] as number] };
+      const w = { name: `${prefix}.${2 * i}.weight`, shape: [out, sizes[i]] };
       const b = { name: `${prefix}.${2 * i}.bias`, shape: [out] };
       return [w, b].map((p) => ({ ...p, init: mlpInit(p.name, p.shape) }));
     });
@@ -145,7 +145,7 @@ export class DLRMHead extends Module {
         ? dotInteraction(x, vectors, { self: this.config.interaction_itself }) // (B, W)
         : catInteraction(x, vectors); // (B, W)
     const p = this.top_l.forward(z); // (B, 1)
-    return reshape(p, [p.shape[0] as number]); // (B,)
+    return reshape(p, [p.shape[0]]); // (B,)
   }
 
   /** The configured loss of predictions (B,) against labels (B,): their mean, or (reduction "sum") their sum. */
@@ -210,7 +210,7 @@ export class DLRM extends Module {
       throw new OpError("DLRM.forward", `the batch has ${batch.sparse.length} sparse features but the model has ${F} tables`);
     }
     return this.pieces.map((p, i) =>
-      poolPiece(p, this.pieceWeights[i] as Tensor, batch.sparse[p.table] as Batch["sparse"][number], this.config.table_sizes[p.table] as number, this.config.pooling),
+      poolPiece(p, this.pieceWeights[i] as Tensor, batch.sparse[p.table] as Batch["sparse"][number], this.config.table_sizes[p.table], this.config.pooling),
     );
   }
 

@@ -61,8 +61,8 @@ export function syntheticData(config: DLRMConfig, o: SyntheticOptions): Syntheti
     const labels = new Float32Array(n);
     const probs = new Float64Array(n);
     for (let i = 0; i < n; i++) {
-      probs[i] = 1 / (1 + Math.exp(-(logits[i] as number)));
-      labels[i] = rng.uniform() < (probs[i] as number) ? 1 : 0;
+      probs[i] = 1 / (1 + Math.exp(-logits[i]));
+      labels[i] = rng.uniform() < probs[i] ? 1 : 0;
     }
     splits.push({ ...inputs, labels });
     teacherAuc.push(auc(probs, labels));
@@ -90,7 +90,7 @@ function drawInputs(config: DLRMConfig, n: number, rng: Rng): Dataset {
     const lengths = new Int32Array(n);
     for (let i = 0; i < n; i++) lengths[i] = lo + rng.int(hi - lo + 1);
     const offsets = offsetsFromLengths(lengths);
-    const indices = new Int32Array(offsets[n] as number);
+    const indices = new Int32Array(offsets[n]);
     for (let l = 0; l < indices.length; l++) indices[l] = rng.int(R);
     let weights: Float32Array | null = null;
     if (config.per_sample_weights) {
@@ -110,7 +110,7 @@ function teacherLogits(teacher: DLRM, d: Dataset): Float64Array {
     for (let s = 0; s < d.n; s += B) {
       const p = teacher.forward(batchOf(d, s, Math.min(d.n, s + B))).data;
       for (let i = 0; i < p.length; i++) {
-        const q = Math.min(Math.max(p[i] as number, 1e-7), 1 - 1e-7);
+        const q = Math.min(Math.max(p[i], 1e-7), 1 - 1e-7);
         out[s + i] = Math.log(q / (1 - q));
       }
     }
@@ -125,5 +125,5 @@ function standardise(x: Float64Array, std: number): void {
   let v2 = 0;
   for (const v of x) v2 += (v - mean) * (v - mean);
   const s = Math.sqrt(v2 / Math.max(1, x.length)) || 1;
-  for (let i = 0; i < x.length; i++) x[i] = ((x[i] as number) - mean) * (std / s);
+  for (let i = 0; i < x.length; i++) x[i] = (x[i] - mean) * (std / s);
 }

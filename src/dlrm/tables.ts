@@ -62,7 +62,7 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
       pieces.push({ table: t, name: `emb_l.${t}.weight_q`, rows: rows.quotient, dim: E, ids: { kind: "quotient", collisions: c }, init, label: `table ${t} (quotient)` });
       pieces.push({ table: t, name: `emb_l.${t}.weight_r`, rows: rows.remainder, dim: E, ids: { kind: "remainder", collisions: c }, init, label: `table ${t} (remainder)` });
     } else if (dims !== null && config.md !== undefined && R > config.md.threshold) {
-      const d = dims[t] as number;
+      const d = dims[t];
       tables.push({ kind: "md", piece: pieces.length, dim: d });
       pieces.push({ table: t, name: `emb_l.${t}.embs.weight`, rows: R, dim: d, ids: { kind: "same" }, init: plainInit, label: `table ${t}` });
     } else {

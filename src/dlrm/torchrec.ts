@@ -53,11 +53,11 @@ export function permuteTopColumns(weight: Float32Array, out: number, E: number, 
   const moved = new Float32Array(weight.length);
   for (let r = 0; r < out; r++) {
     const row = r * cols;
-    for (let c = 0; c < E; c++) moved[row + c] = weight[row + c] as number;
+    for (let c = 0; c < E; c++) moved[row + c] = weight[row + c];
     for (let q = 0; q < perm.length; q++) {
-      const p = perm[q] as number;
-      if (to === "torchrec") moved[row + E + q] = weight[row + E + p] as number;
-      else moved[row + E + p] = weight[row + E + q] as number;
+      const p = perm[q];
+      if (to === "torchrec") moved[row + E + q] = weight[row + E + p];
+      else moved[row + E + p] = weight[row + E + q];
     }
   }
   return moved;

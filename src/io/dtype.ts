@@ -38,11 +38,11 @@ export function upcastHalfs(dtype: HalfDType, bits: Uint16Array, into: Float32Ar
   if (dtype === "BF16") {
     // A bfloat16 is the top half of a float32: shift the pattern up, as an integer.
     const out = new Uint32Array(into.buffer, into.byteOffset, into.length);
-    for (let i = 0; i < bits.length; i++) out[i] = (bits[i] as number) << 16;
+    for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
     return;
   }
   const table = halfValues();
-  for (let i = 0; i < bits.length; i++) into[i] = table[bits[i] as number] as number;
+  for (let i = 0; i < bits.length; i++) into[i] = table[bits[i]] as number;
 }
 
 /** The float32 values of bits, in a new array. */
@@ -59,7 +59,7 @@ export function downcastToHalfs(dtype: HalfDType, values: Float32Array, what: st
   const round = dtype === "F16" ? float32ToHalf : float32ToBfloat16;
   const infBits = dtype === "F16" ? 0x7c00 : 0x7f80;
   for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
+    const v = values[i];
     const h = round(v);
     if ((h & 0x7fff) === infBits && Number.isFinite(v)) {
       throw new Error(`${what}: element ${i} is ${v}, beyond the largest finite ${dtype} (${dtype === "F16" ? "65504" : "3.39e38"}); save it as f32${dtype === "F16" ? " or bf16" : ""}`);

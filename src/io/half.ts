@@ -22,7 +22,7 @@ const BF16_VIEW = new Float32Array(BF16_SCRATCH.buffer);
 /** The float32 value of the bfloat16 bit pattern h: h is the top 16 bits of a float32. */
 export function bfloat16ToFloat32(h: number): number {
   BF16_SCRATCH[0] = (h & 0xffff) << 16;
-  return BF16_VIEW[0] as number;
+  return BF16_VIEW[0];
 }
 
 const F32_SCRATCH = new Float32Array(1);
@@ -31,7 +31,7 @@ const F32_BITS = new Uint32Array(F32_SCRATCH.buffer);
 /** The bit pattern of float32 x (ToFloat32 first: a double is rounded to float32). */
 function float32Bits(x: number): number {
   F32_SCRATCH[0] = x;
-  return F32_BITS[0] as number;
+  return F32_BITS[0];
 }
 
 /**

@@ -89,7 +89,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
     return from;
   };
   /** The stack above the innermost mark is all an opcode may take. */
-  const floor = (): number => (marks.length > 0 ? (marks[marks.length - 1] as number) : 0);
+  const floor = (): number => (marks.length > 0 ? marks[marks.length - 1] : 0);
   const pop = (): PyValue => {
     if (stack.length <= floor()) fail("stack underflow");
     return stack.pop() as PyValue;
@@ -124,7 +124,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
   for (;;) {
     opAt = at;
     if (at >= bytes.length) fail("the pickle ends without STOP (truncated?)");
-    op = bytes[at++] as number;
+    op = bytes[at++];
     switch (op) {
       case 0x80: { // PROTO
         const v = bytes[need(1)] as number;
@@ -154,8 +154,8 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         const n = bytes[need(1)] as number;
         const from = need(n);
         let v = 0n;
-        for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[from + i] as number);
-        if (n > 0 && ((bytes[from + n - 1] as number) & 0x80) !== 0) v -= 1n << BigInt(8 * n);
+        for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[from + i]);
+        if (n > 0 && (bytes[from + n - 1] & 0x80) !== 0) v -= 1n << BigInt(8 * n);
         stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
         break;
       }
@@ -360,7 +360,7 @@ export function pickle(value: OutValue): Uint8Array {
       do {
         b.push(Number(v & 0xffn));
         v >>= 8n;
-      } while (!((v === 0n && ((b[b.length - 1] as number) & 0x80) === 0) || (v === -1n && ((b[b.length - 1] as number) & 0x80) !== 0)));
+      } while (!((v === 0n && (b[b.length - 1] & 0x80) === 0) || (v === -1n && (b[b.length - 1] & 0x80) !== 0)));
       out.push(0x8a, b.length, ...b);
     }
   };

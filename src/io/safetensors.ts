@@ -127,8 +127,8 @@ function checkEntry(file: string, name: string, raw: unknown, D: number): Entry 
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0)) {
     throw new SafetensorsError(`${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`);
   }
-  const begin = offsets[0] as number;
-  const end = offsets[1] as number;
+  const begin = offsets[0];
+  const end = offsets[1];
   if (begin > end) throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] have begin after end`);
   if (end > D) {
     throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${D} bytes; is the file truncated?)`);

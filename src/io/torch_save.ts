@@ -132,8 +132,8 @@ function rebuildTensor(args: PyValue[], where: string): TorchTensor {
   const numel = shape.reduce((a, b) => a * b, 1);
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
-    if ((shape[i] as number) !== 1 && strides[i] !== expected) throw new Error(`${where}: stride (${strides.join(", ")}) of size (${shape.join(", ")}) is not contiguous; save tensor.contiguous()`);
-    expected *= shape[i] as number;
+    if (shape[i] !== 1 && strides[i] !== expected) throw new Error(`${where}: stride (${strides.join(", ")}) of size (${shape.join(", ")}) is not contiguous; save tensor.contiguous()`);
+    expected *= shape[i];
   }
   const t = storage.type;
   if (t.dtype === null) throw new Error(`${where}: a tensor of torch.${t.name}, a dtype this reader does not convert (F32, F64, I32, I64 only)`);
@@ -310,7 +310,7 @@ export function outTensorF32(key: string, shape: readonly number[]): OutValue {
   let s = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     strides.unshift(s);
-    s *= shape[i] as number;
+    s *= shape[i];
   }
   const storage = new OutPersistent(new OutTuple(["storage", new OutGlobal("torch", "FloatStorage"), key, "cpu", numel]));
   return new OutReduce("torch._utils", "_rebuild_tensor_v2", [storage, 0, new OutTuple([...shape]), new OutTuple(strides), false, new OutReduce("collections", "OrderedDict", [])]);

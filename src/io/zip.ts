@@ -134,9 +134,9 @@ export function readZipIndex(fd: number, file: string, fileBytes: number): Map<s
     if (wide > 0) {
       const vals = zip64Values(extra, wide, file, `entry "${name}"`);
       let i = 0;
-      if (size === U32_MAX) size = vals[i++] as number;
-      if (csize === U32_MAX) csize = vals[i++] as number;
-      if (lhAt === U32_MAX) lhAt = vals[i++] as number;
+      if (size === U32_MAX) size = vals[i++];
+      if (csize === U32_MAX) csize = vals[i++];
+      if (lhAt === U32_MAX) lhAt = vals[i++];
     }
     if ((flags & 1) !== 0) throw new ZipError(`${file}: entry "${name}" is encrypted`);
     if (method !== 0 || csize !== size) throw new ZipError(`${file}: entry "${name}" is compressed (method ${method}); torch.save writes stored entries only`);
@@ -173,7 +173,7 @@ const CRC_TABLE = (() => {
 /** Continue a CRC-32 over more bytes (start with crc = 0). */
 export function crc32(bytes: Uint8Array, crc = 0): number {
   let c = (crc ^ U32_MAX) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
+  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ bytes[i]) & 0xff] as number) ^ (c >>> 8);
   return (c ^ U32_MAX) >>> 0;
 }
 

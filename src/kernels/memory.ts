@@ -320,13 +320,13 @@ export class WasmHeap {
     let found = -1; // index of the last block starting at or before address
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if ((starts[mid] as number) <= address) {
+      if (starts[mid] <= address) {
         found = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
     if (found < 0) return;
-    const start = starts[found] as number;
+    const start = starts[found];
     const size = this.#freed.get(start);
     if (size !== undefined && address < start + size) {
       throw new WasmMemoryError(

@@ -40,8 +40,8 @@ export function sgemm(
         acc += (aik as number) * (bkj as number);
       }
       const ci = cOff + i * ldc + j;
-      const v = beta === 0 ? alpha * acc : alpha * acc + beta * (c[ci] as number);
-      const vb = bias === null ? v : v + (bias[biasOff + j] as number);
+      const v = beta === 0 ? alpha * acc : alpha * acc + beta * c[ci];
+      const vb = bias === null ? v : v + bias[biasOff + j];
       c[ci] = relu ? Math.max(vb, 0) : vb;
     }
   }
@@ -65,14 +65,14 @@ export function embedding_bag_fwd(
   out: FloatArray, outOff: number,
 ): void {
   for (let b = 0; b < B; b++) {
-    const start = offsets[b] as number;
-    const end = offsets[b + 1] as number;
+    const start = offsets[b];
+    const end = offsets[b + 1];
     const o = outOff + b * E;
     for (let e = 0; e < E; e++) out[o + e] = 0;
     for (let l = start; l < end; l++) {
-      const row = tableOff + (indices[l] as number) * E;
-      const w = weights === null ? 1 : (weights[l] as number);
-      for (let e = 0; e < E; e++) out[o + e] += w * (table[row + e] as number);
+      const row = tableOff + indices[l] * E;
+      const w = weights === null ? 1 : weights[l];
+      for (let e = 0; e < E; e++) out[o + e] += w * table[row + e];
     }
     if (mode === POOL_MEAN && end > start) {
       const scale = 1 / (end - start);
@@ -95,14 +95,14 @@ export function embedding_bag_bwd(
   gradRows: FloatArray, gradOff: number,
 ): void {
   for (let b = 0; b < B; b++) {
-    const start = offsets[b] as number;
-    const end = offsets[b + 1] as number;
+    const start = offsets[b];
+    const end = offsets[b + 1];
     const scale = mode === POOL_MEAN && end > start ? 1 / (end - start) : 1;
     const d = doutOff + b * E;
     for (let l = start; l < end; l++) {
-      const g = gradOff + (slots[l] as number) * E;
-      const w = scale * (weights === null ? 1 : (weights[l] as number));
-      for (let e = 0; e < E; e++) gradRows[g + e] += w * (dout[d + e] as number);
+      const g = gradOff + slots[l] * E;
+      const w = scale * (weights === null ? 1 : weights[l]);
+      for (let e = 0; e < E; e++) gradRows[g + e] += w * dout[d + e];
     }
   }
 }
@@ -115,9 +115,9 @@ export function sgd_rows(
   gradRows: FloatArray, gradOff: number,
 ): void {
   for (let u = 0; u < U; u++) {
-    const row = tableOff + (ids[u] as number) * E;
+    const row = tableOff + ids[u] * E;
     const g = gradOff + u * E;
-    for (let e = 0; e < E; e++) table[row + e] -= lr * (gradRows[g + e] as number);
+    for (let e = 0; e < E; e++) table[row + e] -= lr * gradRows[g + e];
   }
 }
 
@@ -133,15 +133,15 @@ export function rowwise_adagrad_rows(
   gradRows: FloatArray, gradOff: number,
 ): void {
   for (let u = 0; u < U; u++) {
-    const r = ids[u] as number;
+    const r = ids[u];
     const g = gradOff + u * E;
     let sq = 0;
-    for (let e = 0; e < E; e++) sq += (gradRows[g + e] as number) * (gradRows[g + e] as number);
-    const a = (acc[accOff + r] as number) + (E > 0 ? sq / E : 0);
+    for (let e = 0; e < E; e++) sq += gradRows[g + e] * gradRows[g + e];
+    const a = acc[accOff + r] + (E > 0 ? sq / E : 0);
     acc[accOff + r] = a;
     const step = lr / (Math.sqrt(a) + eps);
     const row = tableOff + r * E;
-    for (let e = 0; e < E; e++) table[row + e] -= step * (gradRows[g + e] as number);
+    for (let e = 0; e < E; e++) table[row + e] -= step * gradRows[g + e];
   }
 }
 
@@ -157,11 +157,11 @@ export function adagrad_rows(
   gradRows: FloatArray, gradOff: number,
 ): void {
   for (let u = 0; u < U; u++) {
-    const r = (ids[u] as number) * E;
+    const r = ids[u] * E;
     const g = gradOff + u * E;
     for (let e = 0; e < E; e++) {
-      const gi = gradRows[g + e] as number;
-      const a = (acc[accOff + r + e] as number) + gi * gi;
+      const gi = gradRows[g + e];
+      const a = acc[accOff + r + e] + gi * gi;
       acc[accOff + r + e] = a;
       table[tableOff + r + e] -= (lr * gi) / (Math.sqrt(a) + eps);
     }
@@ -183,7 +183,7 @@ export function dot_interaction_fwd(
   for (let b = 0; b < B; b++) {
     const row = b * E;
     let o = outOff + b * W;
-    for (let e = 0; e < E; e++) out[o + e] = bottom[row + e] as number;
+    for (let e = 0; e < E; e++) out[o + e] = bottom[row + e];
     o += E;
     for (let i = 0; i < F; i++) {
       const xi = xs[i] as FloatArray;
@@ -191,7 +191,7 @@ export function dot_interaction_fwd(
       for (let j = 0; j < jEnd; j++) {
         const xj = xs[j] as FloatArray;
         let acc = 0;
-        for (let e = 0; e < E; e++) acc += (xi[row + e] as number) * (xj[row + e] as number);
+        for (let e = 0; e < E; e++) acc += xi[row + e] * xj[row + e];
         out[o++] = acc;
       }
     }
@@ -215,7 +215,7 @@ export function dot_interaction_bwd(
   for (let b = 0; b < B; b++) {
     const row = b * E;
     let p = doutOff + b * W;
-    if (g0 !== null) for (let e = 0; e < E; e++) g0[row + e] += dout[p + e] as number;
+    if (g0 !== null) for (let e = 0; e < E; e++) g0[row + e] += dout[p + e];
     p += E;
     for (let i = 0; i < F; i++) {
       const xi = xs[i] as FloatArray;
@@ -224,9 +224,9 @@ export function dot_interaction_bwd(
       for (let j = 0; j < jEnd; j++) {
         const xj = xs[j] as FloatArray;
         const gj = gs[j] ?? null;
-        const d = dout[p++] as number;
-        if (gi !== null) for (let e = 0; e < E; e++) gi[row + e] += d * (xj[row + e] as number);
-        if (gj !== null) for (let e = 0; e < E; e++) gj[row + e] += d * (xi[row + e] as number);
+        const d = dout[p++];
+        if (gi !== null) for (let e = 0; e < E; e++) gi[row + e] += d * xj[row + e];
+        if (gj !== null) for (let e = 0; e < E; e++) gj[row + e] += d * xi[row + e];
       }
     }
   }
@@ -234,7 +234,7 @@ export function dot_interaction_bwd(
 
 /** y = max(x, 0) elementwise over n elements; NaN stays NaN, -0 becomes +0. */
 export function relu_fwd(n: number, x: FloatArray, xOff: number, y: FloatArray, yOff: number): void {
-  for (let i = 0; i < n; i++) y[yOff + i] = Math.max(x[xOff + i] as number, 0);
+  for (let i = 0; i < n; i++) y[yOff + i] = Math.max(x[xOff + i], 0);
 }
 
 /**
@@ -243,15 +243,15 @@ export function relu_fwd(n: number, x: FloatArray, xOff: number, y: FloatArray, 
  */
 export function relu_bwd(n: number, x: FloatArray, xOff: number, g: FloatArray, gOff: number, gx: FloatArray, gxOff: number, accumulate: boolean): void {
   if (accumulate) {
-    for (let i = 0; i < n; i++) if ((x[xOff + i] as number) > 0) gx[gxOff + i] += g[gOff + i] as number;
+    for (let i = 0; i < n; i++) if (x[xOff + i] > 0) gx[gxOff + i] += g[gOff + i];
   } else {
-    for (let i = 0; i < n; i++) gx[gxOff + i] = (x[xOff + i] as number) > 0 ? (g[gOff + i] as number) : 0;
+    for (let i = 0; i < n; i++) gx[gxOff + i] = x[xOff + i] > 0 ? g[gOff + i] : 0;
   }
 }
 
 /** y (C,) += Σ_r x[r] over the rows of x (R, C), added row by row in order: a bias gradient. */
 export function col_sum(R: number, C: number, x: FloatArray, xOff: number, y: FloatArray, yOff: number): void {
-  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) y[yOff + c] += x[xOff + r * C + c] as number;
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) y[yOff + c] += x[xOff + r * C + c];
 }
 
 /**
@@ -270,12 +270,12 @@ export function relu_bwd_col_sum(
 
 /** Dense SGD: w -= lr · g over n elements (the expression of sgd_rows, so the two agree bit for bit). */
 export function sgd_dense(n: number, lr: number, w: FloatArray, wOff: number, g: FloatArray, gOff: number): void {
-  for (let i = 0; i < n; i++) w[wOff + i] -= lr * (g[gOff + i] as number);
+  for (let i = 0; i < n; i++) w[wOff + i] -= lr * g[gOff + i];
 }
 
 /** y += x over n elements: the in-place sum of the parallel all-reduce. */
 export function add(n: number, x: FloatArray, xOff: number, y: FloatArray, yOff: number): void {
-  for (let i = 0; i < n; i++) y[yOff + i] += x[xOff + i] as number;
+  for (let i = 0; i < n; i++) y[yOff + i] += x[xOff + i];
 }
 
 /** y = 0 over n elements. */
@@ -321,9 +321,9 @@ export function philox_rounds(c0: number, c1: number, c2: number, c3: number, ke
     const lo0 = Math.imul(PHILOX_M0, x0) >>> 0;
     const hi1 = mulhi(PHILOX_M1, x2);
     const lo1 = Math.imul(PHILOX_M1, x2) >>> 0;
-    x0 = (hi1 ^ x1 ^ (keys[r] as number)) >>> 0;
+    x0 = (hi1 ^ x1 ^ keys[r]) >>> 0;
     x1 = lo1;
-    x2 = (hi0 ^ x3 ^ (keys[r + 1] as number)) >>> 0;
+    x2 = (hi0 ^ x3 ^ keys[r + 1]) >>> 0;
     x3 = lo0;
   }
   out[0] = x0;
@@ -345,6 +345,6 @@ export function philox_uniform(n: number, out: FloatArray, outOff: number, first
     const i = first + j;
     const b = Math.floor(i / 4);
     philox_rounds(b % 4294967296, Math.floor(b / 4294967296), 0, 0, keys, block);
-    for (let w = i % 4; w < 4 && j < n; w++, j++) out[outOff + j] = lo + (hi - lo) * ((block[w] as number) >>> 8) / 16777216;
+    for (let w = i % 4; w < 4 && j < n; w++, j++) out[outOff + j] = lo + (hi - lo) * (block[w] >>> 8) / 16777216;
   }
 }

@@ -356,7 +356,7 @@ function bagError(op: string, status: number, offsets: Int32Array, B: number, L:
   }
   const l = status - 1;
   let bag = 0;
-  while (bag < B - 1 && (offsets[bag + 1] as number) <= l) bag++;
+  while (bag < B - 1 && offsets[bag + 1] <= l) bag++;
   return new KernelError(`${op}: ${what} ${ids[l]} at lookup ${l} (bag ${bag}) is out of range for ${rows} ${rowsName}`);
 }
 
@@ -367,7 +367,7 @@ export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (B, E, mode, tbl,
   checkExtent(op, span("out", out, outOff, B * E, "out"));
   const R = rowsFrom(op, "table", tbl, tableOff, E);
   const L = weights === null ? indices.length : Math.min(indices.length, weights.length);
-  const touched = Math.max(0, Math.min(L, offsets[B] as number)) * E;
+  const touched = Math.max(0, Math.min(L, offsets[B])) * E;
   const operands = [
     table("table", tbl, tableOff, R * E, "in", touched),
     span("indices", indices, 0, L, "in"),
@@ -421,7 +421,7 @@ function rowUpdate(
   if (acc !== null) R = Math.min(R, accPerElement ? rowsFrom(op, "acc", acc, accOff, E) : rowsFrom(op, "acc", acc, accOff, 1));
   if (ids.length < U) throw new KernelError(`${op}: ids has ${ids.length} entries, U = ${U} needed`);
   for (let u = 0; u < U; u++) {
-    const r = ids[u] as number;
+    const r = ids[u];
     if (r < 0 || r >= R) throw new KernelError(`${op}: id ${r} at position ${u} is out of range for ${R} table rows`);
   }
   const operands = [
@@ -472,7 +472,7 @@ function addressTable(name: string, arrs: readonly (FloatArray | null)[], n: num
   const operands = distinct.map((a) => span(`${name}[${arrs.indexOf(a)}]`, a, 0, n, access));
   const write = (s: WasmState, at: Ptr, ptrs: readonly Ptr[]): void => {
     slot.forEach((k, f) => {
-      s.heap.heapI32[at / 4 + f] = k < 0 ? 0 : (ptrs[k] as number);
+      s.heap.heapI32[at / 4 + f] = k < 0 ? 0 : ptrs[k];
     });
   };
   return { operands, write };

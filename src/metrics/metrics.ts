@@ -48,8 +48,8 @@ export function logloss(pred: ArrayLike<number>, labels: ArrayLike<number>, eps:
   if (!(eps >= 0 && eps < 0.5)) throw new OpError("logloss", `eps must be in [0, 0.5), got ${eps}`);
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    const p = pred[i] as number;
-    const y = labels[i] as number;
+    const p = pred[i];
+    const y = labels[i];
     checkProbability("logloss", p, i);
     if (!(y >= 0 && y <= 1)) throw new OpError("logloss", `label at position ${i} is ${y}; labels must be in [0, 1]`);
     const q = Math.min(Math.max(p, eps), 1 - eps);
@@ -69,8 +69,8 @@ export function accuracy(pred: ArrayLike<number>, labels: ArrayLike<number>, thr
   const n = checkLengths("accuracy", pred, labels);
   let hits = 0;
   for (let i = 0; i < n; i++) {
-    const p = pred[i] as number;
-    const y = labels[i] as number;
+    const p = pred[i];
+    const y = labels[i];
     checkProbability("accuracy", p, i);
     checkBinaryLabel("accuracy", y, i);
     if ((p > threshold ? 1 : 0) === y) hits++;
@@ -93,9 +93,9 @@ export function auc(pred: ArrayLike<number>, labels: ArrayLike<number>): number 
   const n = checkLengths("auc", pred, labels);
   let P = 0;
   for (let i = 0; i < n; i++) {
-    const y = labels[i] as number;
+    const y = labels[i];
     checkBinaryLabel("auc", y, i);
-    if (Number.isNaN(pred[i] as number)) throw new OpError("auc", `prediction at position ${i} is NaN`);
+    if (Number.isNaN(pred[i])) throw new OpError("auc", `prediction at position ${i} is NaN`);
     if (y === 1) P++;
   }
   const Q = n - P;
@@ -103,8 +103,8 @@ export function auc(pred: ArrayLike<number>, labels: ArrayLike<number>): number 
   const pos = new Float64Array(P); // (P,)
   const neg = new Float64Array(Q); // (Q,)
   for (let i = 0, a = 0, b = 0; i < n; i++) {
-    if (labels[i] === 1) pos[a++] = pred[i] as number;
-    else neg[b++] = pred[i] as number;
+    if (labels[i] === 1) pos[a++] = pred[i];
+    else neg[b++] = pred[i];
   }
   pos.sort();
   neg.sort();
@@ -112,10 +112,10 @@ export function auc(pred: ArrayLike<number>, labels: ArrayLike<number>): number 
   let upTo = 0; // negatives <= the current positive
   let credit = 0; // Σ over positives of (#below + #equal/2); integers and halves, exact in float64 up to 2^52
   for (let a = 0; a < P; a++) {
-    const s = pos[a] as number;
-    while (below < Q && (neg[below] as number) < s) below++;
+    const s = pos[a];
+    while (below < Q && neg[below] < s) below++;
     if (upTo < below) upTo = below;
-    while (upTo < Q && (neg[upTo] as number) <= s) upTo++;
+    while (upTo < Q && neg[upTo] <= s) upTo++;
     credit += below + (upTo - below) / 2;
   }
   return credit / (P * Q);

@@ -52,7 +52,7 @@ export class MLP extends Module {
     this.sizes = [...sizes];
     this.last = last;
     for (let i = 0; i + 1 < sizes.length; i++) {
-      this.layers.push(this.registerModule(String(2 * i), new Linear(sizes[i] as number, sizes[i + 1] as number, rng)));
+      this.layers.push(this.registerModule(String(2 * i), new Linear(sizes[i], sizes[i + 1], rng)));
     }
   }
 

@@ -71,8 +71,8 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
   const ids = indices.data; // (L,)
   const tableName = opts.table ?? "table";
   for (let b = 0; b < B; b++) {
-    for (let l = offsets[b] as number; l < (offsets[b + 1] as number); l++) {
-      const id = ids[l] as number;
+    for (let l = offsets[b]; l < offsets[b + 1]; l++) {
+      const id = ids[l];
       if (id < 0 || id >= R) {
         throw new OpError(OP, `index ${id} out of range for ${tableName} with ${R} rows (bag ${b})`);
       }
@@ -99,13 +99,13 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
       const gw = gradOf(weights); // (L,)
       const t = table.data;
       for (let b = 0; b < B; b++) {
-        const start = offsets[b] as number;
-        const end = offsets[b + 1] as number;
+        const start = offsets[b];
+        const end = offsets[b + 1];
         const scale = kernelMode === POOL_MEAN && end > start ? 1 / (end - start) : 1;
         for (let l = start; l < end; l++) {
-          const row = (ids[l] as number) * E;
+          const row = ids[l] * E;
           let dot = 0;
-          for (let e = 0; e < E; e++) dot += (t[row + e] as number) * (dout[b * E + e] as number);
+          for (let e = 0; e < E; e++) dot += t[row + e] * dout[b * E + e];
           gw[l] += scale * dot;
         }
       }
@@ -132,7 +132,7 @@ function bagOffsets(bags: Bags, indices: IndexTensor): Int32Array {
     const offsets = allocInt32(B + 1);
     let total = 0; // a JS number, so a huge sum cannot wrap around
     for (let b = 0; b < B; b++) {
-      const n = lengths.data[b] as number;
+      const n = lengths.data[b];
       if (n < 0) throw new OpError(OP, `lengths[${b}] is ${n}; a bag length must be non-negative`);
       total += n;
       offsets[b + 1] = Math.min(total, 0x7fffffff);
@@ -151,11 +151,11 @@ function bagOffsets(bags: Bags, indices: IndexTensor): Int32Array {
   }
   if (offsets[0] !== 0) throw new OpError(OP, `offsets[0] must be 0, got ${offsets[0]}`);
   for (let b = 1; b < offsets.length; b++) {
-    if ((offsets[b] as number) < (offsets[b - 1] as number)) {
+    if (offsets[b] < offsets[b - 1]) {
       throw new OpError(OP, `offsets must be non-decreasing, but offsets[${b}] = ${offsets[b]} < offsets[${b - 1}] = ${offsets[b - 1]}`);
     }
   }
-  const last = offsets[offsets.length - 1] as number;
+  const last = offsets[offsets.length - 1];
   if (last !== L) {
     throw shapeError(OP, `offsets[B] must equal the number of lookups L = ${L}, got ${last}`, { offsets: offsetsT, indices });
   }
@@ -176,7 +176,7 @@ const digitCounts = new Int32Array((1 << 11) + 1);
 export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32Array } {
   const L = ids.length;
   let maxId = 0; // ids are ≥ 0 (checked before)
-  for (let l = 0; l < L; l++) if ((ids[l] as number) > maxId) maxId = ids[l] as number;
+  for (let l = 0; l < L; l++) if (ids[l] > maxId) maxId = ids[l];
   const bits = Math.max(4, Math.min(11, Math.ceil(Math.log2(L + 1))));
   const mask = (1 << bits) - 1;
   let order = allocInt32(L); // (L,) lookup positions, sorted by the digits seen so far
@@ -185,11 +185,11 @@ export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32A
   // shift < 31: ids are below 2^31, and JS takes shift counts mod 32 (>>> 32 is >>> 0)
   for (let shift = 0; shift === 0 || (shift < 31 && maxId >>> shift > 0); shift += bits) {
     digitCounts.fill(0, 0, mask + 2);
-    for (let l = 0; l < L; l++) digitCounts[(((ids[order[l] as number] as number) >>> shift) & mask) + 1]++;
-    for (let d = 1; d <= mask + 1; d++) digitCounts[d] += digitCounts[d - 1] as number;
+    for (let l = 0; l < L; l++) digitCounts[(((ids[order[l]] as number) >>> shift) & mask) + 1]++;
+    for (let d = 1; d <= mask + 1; d++) digitCounts[d] += digitCounts[d - 1];
     for (let l = 0; l < L; l++) {
-      const p = order[l] as number;
-      spare[digitCounts[((ids[p] as number) >>> shift) & mask]++] = p;
+      const p = order[l];
+      spare[digitCounts[(ids[p] >>> shift) & mask]++] = p;
     }
     [order, spare] = [spare, order];
   }
@@ -198,8 +198,8 @@ export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32A
   let U = 0;
   let prev = -1;
   for (let i = 0; i < L; i++) {
-    const p = order[i] as number;
-    const id = ids[p] as number;
+    const p = order[i];
+    const id = ids[p];
     if (id !== prev) {
       unique[U++] = id;
       prev = id;

@@ -66,7 +66,7 @@ export function catInteraction(bottom: Tensor, embs: readonly Tensor[]): Tensor 
   for (let k = 0; k < F; k++) {
     const xk = (T[k] as Tensor).data; // (B, E)
     for (let b = 0; b < B; b++) {
-      for (let e = 0; e < E; e++) o[b * W + k * E + e] = xk[b * E + e] as number;
+      for (let e = 0; e < E; e++) o[b * W + k * E + e] = xk[b * E + e];
     }
   }
   return record(op, out, T, (dout /* (B, E·F) */) => {
@@ -76,7 +76,7 @@ export function catInteraction(bottom: Tensor, embs: readonly Tensor[]): Tensor 
       const gk = gradOf(t); // (B, E)
       // d out[b, k·E + e] / d T[k][b, e] = 1: each feature takes back its slice.
       for (let b = 0; b < B; b++) {
-        for (let e = 0; e < E; e++) gk[b * E + e] += dout[b * W + k * E + e] as number;
+        for (let e = 0; e < E; e++) gk[b * E + e] += dout[b * W + k * E + e];
       }
     }
   });

@@ -35,13 +35,13 @@ export function bce(p: Tensor, y: Tensor, opts: LossOptions = {}): Tensor {
   const pd = p.data; // (N,)
   const yd = y.data; // (N,)
   for (let i = 0; i < N; i++) {
-    const v = pd[i] as number;
+    const v = pd[i];
     if (!(v >= 0 && v <= 1)) throw new OpError(op, `p must hold probabilities in [0, 1], got ${v} at position ${i}`);
   }
-  const logP = (i: number): number => Math.max(Math.log(pd[i] as number), LOG_FLOOR);
-  const log1mP = (i: number): number => Math.max(Math.log1p(-(pd[i] as number)), LOG_FLOOR);
+  const logP = (i: number): number => Math.max(Math.log(pd[i]), LOG_FLOOR);
+  const log1mP = (i: number): number => Math.max(Math.log1p(-pd[i]), LOG_FLOOR);
   const out = reduce(p, dtype, reduction, (i) => {
-    const t = yd[i] as number;
+    const t = yd[i];
     return -(t * logP(i) + (1 - t) * log1mP(i));
   });
   return record(op, out, [p, y], (dout) => {
@@ -51,8 +51,8 @@ export function bce(p: Tensor, y: Tensor, opts: LossOptions = {}): Tensor {
       // 1e-12 as PyTorch does, so the gradient stays finite at p = 0 or 1.
       const gp = gradOf(p);
       for (let i = 0; i < N; i++) {
-        const v = pd[i] as number;
-        gp[i] += (up(i) * (v - (yd[i] as number))) / Math.max(v * (1 - v), GRAD_EPS);
+        const v = pd[i];
+        gp[i] += (up(i) * (v - yd[i])) / Math.max(v * (1 - v), GRAD_EPS);
       }
     }
     if (y.requiresGrad) {
@@ -74,20 +74,20 @@ export function bceWithLogits(x: Tensor, y: Tensor, opts: LossOptions = {}): Ten
   const xd = x.data; // (N,)
   const yd = y.data; // (N,)
   const out = reduce(x, dtype, reduction, (i) => {
-    const v = xd[i] as number;
-    return Math.max(v, 0) - v * (yd[i] as number) + Math.log1p(Math.exp(-Math.abs(v)));
+    const v = xd[i];
+    return Math.max(v, 0) - v * yd[i] + Math.log1p(Math.exp(-Math.abs(v)));
   });
   return record(op, out, [x, y], (dout) => {
     const up = upstream(dout, reduction, N);
     if (x.requiresGrad) {
       // dl/dx = sigmoid(x) - y
       const gx = gradOf(x);
-      for (let i = 0; i < N; i++) gx[i] += up(i) * (sigmoid(xd[i] as number) - (yd[i] as number));
+      for (let i = 0; i < N; i++) gx[i] += up(i) * (sigmoid(xd[i]) - yd[i]);
     }
     if (y.requiresGrad) {
       // dl/dy = -x
       const gy = gradOf(y);
-      for (let i = 0; i < N; i++) gy[i] -= up(i) * (xd[i] as number);
+      for (let i = 0; i < N; i++) gy[i] -= up(i) * xd[i];
     }
   });
 }
@@ -102,7 +102,7 @@ export function mse(a: Tensor, b: Tensor, opts: LossOptions = {}): Tensor {
   const ad = a.data; // (N,)
   const bd = b.data; // (N,)
   const out = reduce(a, dtype, reduction, (i) => {
-    const d = (ad[i] as number) - (bd[i] as number);
+    const d = ad[i] - bd[i];
     return d * d;
   });
   return record(op, out, [a, b], (dout) => {
@@ -110,11 +110,11 @@ export function mse(a: Tensor, b: Tensor, opts: LossOptions = {}): Tensor {
     // dl/da = 2(a - b), dl/db = -2(a - b)
     if (a.requiresGrad) {
       const ga = gradOf(a);
-      for (let i = 0; i < N; i++) ga[i] += up(i) * 2 * ((ad[i] as number) - (bd[i] as number));
+      for (let i = 0; i < N; i++) ga[i] += up(i) * 2 * (ad[i] - bd[i]);
     }
     if (b.requiresGrad) {
       const gb = gradOf(b);
-      for (let i = 0; i < N; i++) gb[i] -= up(i) * 2 * ((ad[i] as number) - (bd[i] as number));
+      for (let i = 0; i < N; i++) gb[i] -= up(i) * 2 * (ad[i] - bd[i]);
     }
   });
 }
@@ -168,7 +168,7 @@ function reduce(like: Tensor, dtype: DType, reduction: Reduction, loss: (i: numb
 
 /** The upstream gradient reaching element i: dout[i] for "none", dout[0] (/ N for "mean"). */
 function upstream(dout: FloatArray, reduction: Reduction, N: number): (i: number) => number {
-  if (reduction === "none") return (i) => dout[i] as number;
-  const g = reduction === "mean" ? (dout[0] as number) / N : (dout[0] as number);
+  if (reduction === "none") return (i) => dout[i];
+  const g = reduction === "mean" ? dout[0] / N : dout[0];
   return () => g;
 }

@@ -52,7 +52,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     throw shapeError(op, `needs two 2-D or two 3-D (batched) tensors, got ${a.rank}-D and ${b.rank}-D`, { a, b }, flags);
   }
   const batched = a.rank === 3;
-  const P = batched ? (a.shape[0] as number) : 1;
+  const P = batched ? a.shape[0] : 1;
   if (batched && b.shape[0] !== P) {
     throw shapeError(op, `batch sizes differ (${P} vs ${b.shape[0]})`, { a, b }, flags);
   }

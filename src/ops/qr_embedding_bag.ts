@@ -50,7 +50,7 @@ export function qrIds(ids: Int32Array, which: "quotient" | "remainder", c: numbe
   const out = new Int32Array(L); // (L,)
   const Q = qrRows(n, c).quotient;
   for (let l = 0; l < L; l++) {
-    const id = ids[l] as number;
+    const id = ids[l];
     if (id < 0 || id >= n) throw new OpError(OP, `index ${id} out of range for ${table} with ${n} rows (lookup ${l})`);
     if (which === "remainder") {
       out[l] = id % c;

@@ -109,7 +109,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 
 /** The shared body of transpose and permute: y[n] = x[src[n]] through the index map. */
 function permuted(op: string, x: Tensor, perm: readonly number[]): Tensor {
-  const out = output(perm.map((d) => x.shape[d] as number), x.dtype); // (permuted shape)
+  const out = output(perm.map((d) => x.shape[d]), x.dtype); // (permuted shape)
   const src = permutedIndex(x.shape, perm); // (N,)
   const xv = x.data;
   const y = out.data; // (N,)
@@ -124,8 +124,8 @@ function permuted(op: string, x: Tensor, perm: readonly number[]): Tensor {
 function permutedIndex(shape: Shape, perm: readonly number[]): Int32Array {
   const R = perm.length;
   const xStrides = stridesOf(shape);
-  const dims = perm.map((d) => shape[d] as number); // the permuted shape
-  const step = perm.map((d) => xStrides[d] as number); // x's stride along each permuted dim
+  const dims = perm.map((d) => shape[d]); // the permuted shape
+  const step = perm.map((d) => xStrides[d]); // x's stride along each permuted dim
   const src = allocInt32(sizeOf(shape)); // (N,)
   const idx = new Array<number>(R).fill(0); // multi-index into the permuted shape
   let f = 0; // flat index into x of that multi-index
@@ -167,7 +167,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
         throw shapeError(op, `dim ${d} differs (${first.shape[d]} vs ${t.shape[d]}); only the axis may differ`, { "xs[0]": first, [`xs[${i}]`]: t }, { axis });
       }
     }
-    total += t.shape[ax] as number;
+    total += t.shape[ax];
   });
   const shape = first.shape.map((d, i) => (i === ax ? total : d));
   const { O, I } = around(shape, ax);
@@ -177,7 +177,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   for (let o = 0; o < O; o++) {
     let dst = o * total * I;
     for (const t of xs) {
-      const len = (t.shape[ax] as number) * I;
+      const len = t.shape[ax] * I;
       const xv = t.data;
       for (let j = 0; j < len; j++) y[dst + j] = xv[o * len + j];
       dst += len;
@@ -186,7 +186,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   return record(op, out, xs, (g) => {
     let start = 0; // where x_i's block starts within an outer block of y
     for (const t of xs) {
-      const len = (t.shape[ax] as number) * I;
+      const len = t.shape[ax] * I;
       if (t.requiresGrad) {
         const gx = gradOf(t);
         for (let o = 0; o < O; o++) {
@@ -208,7 +208,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   const op = "slice";
   checkTensor(op, "x", x);
   const ax = normAxis(op, axis, x.rank, x);
-  const A = x.shape[ax] as number;
+  const A = x.shape[ax];
   if (!Number.isInteger(start) || !Number.isInteger(end)) {
     throw shapeError(op, `start and end must be integers, got ${start} and ${end}`, { x });
   }
@@ -254,7 +254,7 @@ export function indexSelect(x: Tensor, axis: number, index: IndexTensor): Tensor
   checkIndex(op, "index", index);
   checkRank(op, "index", index, 1);
   const ax = normAxis(op, axis, x.rank, x);
-  const A = x.shape[ax] as number;
+  const A = x.shape[ax];
   const ids = index.data; // (L,)
   const L = ids.length;
   for (let l = 0; l < L; l++) {
@@ -306,11 +306,11 @@ export function gather(x: Tensor, axis: number, index: IndexTensor): Tensor {
   const ax = normAxis(op, axis, x.rank, x);
   const R = x.rank;
   for (let d = 0; d < R; d++) {
-    if (d !== ax && (index.shape[d] as number) > (x.shape[d] as number)) {
+    if (d !== ax && index.shape[d] > x.shape[d]) {
       throw shapeError(op, `index dim ${d} is ${index.shape[d]}, larger than x's ${x.shape[d]}`, { x, index }, { axis });
     }
   }
-  const A = x.shape[ax] as number;
+  const A = x.shape[ax];
   const xStrides = stridesOf(x.shape);
   const ids = index.data; // (N,)
   const src = allocInt32(ids.length); // (N,) flat index into x of y[n]

@@ -54,7 +54,7 @@ export class Adagrad implements Optimizer {
     if (typeof wd !== "number" && wd.length !== this.params.length) {
       throw new OpError("Adagrad", `weightDecay has ${wd.length} values for ${this.params.length} parameters`);
     }
-    this.weightDecay = this.params.map((_, i) => checkNonNegative("Adagrad", `weightDecay[${i}]`, typeof wd === "number" ? wd : (wd[i] as number)));
+    this.weightDecay = this.params.map((_, i) => checkNonNegative("Adagrad", `weightDecay[${i}]`, typeof wd === "number" ? wd : wd[i]));
   }
 
   /** The accumulators of parameter i (n,), or null before its first step. For checkpoints and tests. */
@@ -87,17 +87,17 @@ export class Adagrad implements Optimizer {
       p.markModified();
       const acc = this.stateArray(i); // (n,)
       const w = p.data; // (n,)
-      const wd = this.weightDecay[i] as number;
+      const wd = this.weightDecay[i];
       if (sg.kind === "dense") {
         let g = sg.g; // (n,)
         if (wd > 0) {
           const decayed = allocFloat(p.dtype, g.length); // g + wd·w (n,)
-          for (let j = 0; j < g.length; j++) decayed[j] = (g[j] as number) + wd * (w[j] as number);
+          for (let j = 0; j < g.length; j++) decayed[j] = g[j] + wd * w[j];
           g = decayed;
         }
         for (let j = 0; j < w.length; j++) {
-          const gj = g[j] as number;
-          const a = (acc[j] as number) + gj * gj; // acc += g²
+          const gj = g[j];
+          const a = acc[j] + gj * gj; // acc += g²
           acc[j] = a;
           w[j] -= (lr * gj) / (Math.sqrt(a) + eps); // w -= lr·g/(sqrt(acc)+eps)
         }
@@ -107,8 +107,8 @@ export class Adagrad implements Optimizer {
         if (wd > 0) {
           const decayed = allocFloat(p.dtype, values.length); // the touched rows' g + wd·w (U, E)
           for (let u = 0; u < ids.length; u++) {
-            const row = (ids[u] as number) * cols;
-            for (let c = 0; c < cols; c++) decayed[u * cols + c] = (values[u * cols + c] as number) + wd * (w[row + c] as number);
+            const row = ids[u] * cols;
+            for (let c = 0; c < cols; c++) decayed[u * cols + c] = values[u * cols + c] + wd * w[row + c];
           }
           values = decayed;
         }

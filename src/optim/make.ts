@@ -61,7 +61,7 @@ export function isStateTensorName(name: string): boolean {
  */
 export function stateTensors(spec: OptimizerSpec, shape: readonly number[], rowSparse: boolean): { key: StateKey; shape: number[] }[] {
   if (spec.kind === "adagrad") return [{ key: "sum", shape: [...shape] }];
-  if (spec.kind === "rowwise-adagrad") return rowSparse ? [{ key: "momentum", shape: [shape[0] as number] }] : [{ key: "sum", shape: [...shape] }];
+  if (spec.kind === "rowwise-adagrad") return rowSparse ? [{ key: "momentum", shape: [shape[0]] }] : [{ key: "sum", shape: [...shape] }];
   return [];
 }
 

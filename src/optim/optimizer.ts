@@ -72,7 +72,7 @@ export function checkRowGrad(op: string, index: number, p: Tensor, rg: RowSparse
   }
   let prev = -1;
   for (let u = 0; u < rg.ids.length; u++) {
-    const r = rg.ids[u] as number;
+    const r = rg.ids[u];
     if (r < 0 || r >= rg.rows) {
       throw new OpError(op, `row-sparse gradient of ${where}: row id ${r} (position ${u}) is out of range for ${rg.rows} rows`);
     }
@@ -111,8 +111,8 @@ export function gradForStep(op: string, index: number, p: Tensor): StepGrad {
   const sum = g.slice(); // (n,)
   const { ids, values, cols } = rg;
   for (let u = 0; u < ids.length; u++) {
-    const dst = (ids[u] as number) * cols;
-    for (let c = 0; c < cols; c++) sum[dst + c] += values[u * cols + c] as number;
+    const dst = ids[u] * cols;
+    for (let c = 0; c < cols; c++) sum[dst + c] += values[u * cols + c];
   }
   return { kind: "dense", g: sum };
 }

@@ -69,7 +69,7 @@ export class RowWiseAdagrad implements Optimizer {
     if (p === undefined) throw new OpError("RowWiseAdagrad.stateArray", `no parameter ${i} (${this.params.length} parameters)`);
     let st = this.#state[i] ?? null;
     if (st === null) {
-      st = { kind, acc: allocFloatLike(p.data, kind === "rows" ? (p.shape[0] as number) : p.size) }; // resident when the table is
+      st = { kind, acc: allocFloatLike(p.data, kind === "rows" ? p.shape[0] : p.size) }; // resident when the table is
       this.#state[i] = st;
     } else if (st.kind !== kind) {
       const was = st.kind === "rows" ? "row-sparse" : "dense";
@@ -97,8 +97,8 @@ export class RowWiseAdagrad implements Optimizer {
       } else {
         const g = sg.g; // (n,)
         for (let j = 0; j < w.length; j++) {
-          const gj = g[j] as number;
-          const a = (acc[j] as number) + gj * gj; // sum += g²
+          const gj = g[j];
+          const a = acc[j] + gj * gj; // sum += g²
           acc[j] = a;
           w[j] -= (lr * gj) / (Math.sqrt(a) + eps); // w -= lr·g/(sqrt(sum)+eps)
         }

@@ -233,7 +233,7 @@ export class Communicator {
     const h = this.#nextHalf();
     this.#own(h).set(send);
     const counts = this.#counts;
-    for (let q = 0; q < N; q++) Atomics.store(counts, (h * N + r) * N + q, sendCounts[q] as number);
+    for (let q = 0; q < N; q++) Atomics.store(counts, (h * N + r) * N + q, sendCounts[q]);
     this.barrier(phase);
     let at = 0;
     for (let q = 0; q < N; q++) {

@@ -257,11 +257,11 @@ export class HybridExecutor implements Executor {
     const rankCpuMs: number[] = [];
     for (let r = 0; r < this.#N; r++) {
       const base = resultBase(r, slot);
-      const badIndex = num[base + RES_BAD_INDEX] as number;
-      if (badIndex >= 0 && bad === null) bad = { index: badIndex, value: num[base + RES_BAD_VALUE] as number };
-      lossSum += num[base + RES_LOSS] as number;
-      STEP_PHASES.forEach((p, k) => (stepMs[p] += (num[base + RES_TIMES + k] as number) / this.#N));
-      rankCpuMs.push(num[base + RES_CPU] as number);
+      const badIndex = num[base + RES_BAD_INDEX];
+      if (badIndex >= 0 && bad === null) bad = { index: badIndex, value: num[base + RES_BAD_VALUE] };
+      lossSum += num[base + RES_LOSS];
+      STEP_PHASES.forEach((p, k) => (stepMs[p] += num[base + RES_TIMES + k] / this.#N));
+      rankCpuMs.push(num[base + RES_CPU]);
     }
     for (const p of STEP_PHASES) this.phaseMs[p] += stepMs[p];
     this.#onStepStats?.(step, { phaseMs: stepMs, rankCpuMs });
@@ -384,7 +384,7 @@ class RankWatch {
           const waiting = [...left];
           const where = waiting.map((r) => `rank ${r} ${this.#where(r)}`).join("; ");
           const what = kind === "ready" ? `did not start within ${timeoutMs} ms` : `made no progress for ${Math.round(limit)} ms`;
-          this.#fail(new ParallelError(`${where} ${what}`, waiting.length === 1 ? this.#at(waiting[0] as number) : {}));
+          this.#fail(new ParallelError(`${where} ${what}`, waiting.length === 1 ? this.#at(waiting[0]) : {}));
         }
       }, Math.max(10, Math.min(1_000, timeoutMs / 4)));
       const done = (): void => {

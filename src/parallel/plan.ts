@@ -107,13 +107,13 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   if (lookups.length !== T) throw new PlanError(`lookupsPerSample has ${lookups.length} entries for ${T} tables`);
   o.tableSizes.forEach((R, t) => {
     if (!Number.isInteger(R) || R < 1) throw new PlanError(`table ${t} has ${R} rows; rows must be a positive integer`);
-    const l = lookups[t] as number;
+    const l = lookups[t];
     if (!(l >= 0) || !Number.isFinite(l)) throw new PlanError(`table ${t}: lookups per sample must be a finite number >= 0, got ${l}`);
   });
 
   const dims = o.dims ?? new Array<number>(T).fill(E);
   if (dims.length !== T || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new PlanError(`dims must hold a positive width for each of the ${T} tables`);
-  const tableBytes = o.tableSizes.map((R, t) => R * (dims[t] as number) * bpv);
+  const tableBytes = o.tableSizes.map((R, t) => R * dims[t] * bpv);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
@@ -121,9 +121,9 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
 
   // 1. Cut tables into row ranges.
   const tables: TablePlan[] = o.tableSizes.map((R, t) => {
-    const bytes = tableBytes[t] as number;
-    const l = lookups[t] as number;
-    const D = dims[t] as number;
+    const bytes = tableBytes[t];
+    const l = lookups[t];
+    const D = dims[t];
     let k = N > 1 && bytes > share ? Math.min(N, Math.ceil(bytes / share)) : 1;
     if (bytes / k > maxBytes) k = Math.ceil(bytes / maxBytes);
     k = Math.min(k, R); // a range holds at least one row
@@ -199,7 +199,7 @@ export function modelShardingPlan(config: DLRMConfig, o: { ranks: number; lookup
 
 /** Mean lookups per sample of each table of a dataset (for the plan). */
 export function lookupsPerSampleOf(data: Dataset): number[] {
-  return data.sparse.map((f) => (data.n > 0 ? (f.offsets[data.n] as number) / data.n : 0));
+  return data.sparse.map((f) => (data.n > 0 ? f.offsets[data.n] / data.n : 0));
 }
 
 /** The plan as a text table (what `dlrm train --print-sharding-plan` prints). */
@@ -233,7 +233,7 @@ export function formatShardingPlan(plan: ShardingPlan): string {
 function formatColumns(head: string[], rows: string[][], rightAlign: boolean[]): string[] {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
   const fmt = (r: string[]): string =>
-    r.map((cell, c) => (rightAlign[c] ? cell.padStart(widths[c] as number) : cell.padEnd(widths[c] as number))).join("  ").trimEnd();
+    r.map((cell, c) => (rightAlign[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join("  ").trimEnd();
   return [fmt(head), ...rows.map(fmt)];
 }
 

@@ -169,7 +169,7 @@ export class Rank {
       tp.shards.map((s) => ({ owner: s.rank, index: (plan.perRank[s.rank]?.shards ?? []).findIndex((x) => x.table === s.table && x.rowStart === s.rowStart) })),
     );
     const Bmax = init.staging.layout.maxBatch;
-    const ownWidth = this.#widthOf[this.r] as number;
+    const ownWidth = this.#widthOf[this.r];
     const totalWidth = this.#widthOf.reduce((a, b) => a + b, 0);
     const maxSlice = Math.ceil(Bmax / this.N);
     this.#send = new Float32Array(Math.max(Bmax * ownWidth, maxSlice * totalWidth)); // read by JS only
@@ -237,7 +237,7 @@ export class Rank {
   enter(phase: Phase, step: number): void {
     const now = performance.now();
     const k = (STEP_PHASES as readonly string[]).indexOf(this.#phase);
-    if (k >= 0) this.#times[k] = (this.#times[k] as number) + (now - this.#phaseStart);
+    if (k >= 0) this.#times[k] = this.#times[k] + (now - this.#phaseStart);
     this.#phase = phase;
     this.#step = step;
     this.#phaseStart = now;
@@ -280,10 +280,10 @@ export class Rank {
     const { N, r } = this;
     const train = lr !== null;
     const views = this.#slots[slot] as SlotViews;
-    const B = views.header[0] as number;
+    const B = views.header[0];
     const [start, end] = batchSlice(B, N, r);
     const Bm = end - start;
-    const ownWidth = this.#widthOf[r] as number; // V_r
+    const ownWidth = this.#widthOf[r]; // V_r
     const totalWidth = this.#widthOf.reduce((a, b) => a + b, 0);
     const slices = Array.from({ length: N }, (_, q) => batchSlice(B, N, q));
     const sliceLen = (q: number): number => (slices[q] as [number, number])[1] - (slices[q] as [number, number])[0];
@@ -354,7 +354,7 @@ export class Rank {
         const parts = srcs.map(block);
         for (let i = 0; i < data.length; i++) {
           let s = 0;
-          for (const part of parts) s += part[i] as number;
+          for (const part of parts) s += part[i];
           data[i] = s;
         }
       }
@@ -380,7 +380,7 @@ export class Rank {
       if (bad >= 0) {
         // Diverged: the main thread stops the run with the sample's index in the batch.
         out[res + RES_BAD_INDEX] = start + bad;
-        out[res + RES_BAD_VALUE] = pred.data[bad] as number;
+        out[res + RES_BAD_VALUE] = pred.data[bad];
       } else {
         loss = this.head.criterion(pred, new Tensor(views.labels.subarray(start, end), [Bm]), "sum");
         out[res + RES_LOSS] = loss.item();
@@ -448,7 +448,7 @@ export class Rank {
     withResidentStorage(() => this.optimizer.step()); // state made at the first step stays resident
 
     this.enter("waiting for a command", step);
-    for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.#times[k] as number;
+    for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.#times[k];
     out[res + RES_CPU] = threadCpuMs() - cpu0;
   }
 
@@ -456,9 +456,9 @@ export class Rank {
   #pool(o: OwnShard, views: SlotViews, B: number): Tensor {
     const t = o.piece.table; // the sparse feature the piece looks up
     const src = views.tables[t] as SlotViews["tables"][number];
-    const L = views.header[1 + t] as number;
+    const L = views.header[1 + t];
     const offsets = src.offsets.subarray(0, B + 1); // (B + 1,)
-    const ids = pieceIds(o.piece, src.indices.subarray(0, L), this.config.table_sizes[t] as number); // (L,) the piece's ids
+    const ids = pieceIds(o.piece, src.indices.subarray(0, L), this.config.table_sizes[t]); // (L,) the piece's ids
     const w = src.weights === null ? null : src.weights.subarray(0, L); // (L,)
     const mode = this.config.pooling;
     if (o.shard.whole) {
@@ -498,15 +498,15 @@ export function rowRange(
   const outOffsets = allocInt32(B + 1);
   let n = 0;
   for (let b = 0; b < B; b++) {
-    const a = offsets[b] as number;
-    const e = offsets[b + 1] as number;
+    const a = offsets[b];
+    const e = offsets[b + 1];
     const scale = mean && e > a ? 1 / (e - a) : 1;
     for (let l = a; l < e; l++) {
-      const id = ids[l] as number;
+      const id = ids[l];
       if (id < 0 || id >= R) throw new OpError("embeddingBag", `index ${id} out of range for ${table} with ${R} rows (bag ${b})`);
       if (id < lo || id >= hi) continue;
       out[n] = id - lo;
-      if (outW !== null) outW[n] = (weights === null ? 1 : (weights[l] as number)) * scale;
+      if (outW !== null) outW[n] = (weights === null ? 1 : weights[l]) * scale;
       n++;
     }
     outOffsets[b + 1] = n;

@@ -46,7 +46,7 @@ export function stagingLayout(datasets: readonly Dataset[], maxBatch: number): S
     for (const data of datasets) {
       const f = data.sparse[t];
       if (f === undefined) throw new Error(`stagingLayout: a dataset has ${data.sparse.length} sparse features, another ${F}`);
-      for (let i = 0; i < data.n; i++) longest = Math.max(longest, (f.offsets[i + 1] as number) - (f.offsets[i] as number));
+      for (let i = 0; i < data.n; i++) longest = Math.max(longest, f.offsets[i + 1] - f.offsets[i]);
       weights ||= f.weights !== null;
     }
     return { capacity: maxBatch * longest, weights };
@@ -96,14 +96,14 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
     const dense = slot.dense;
     const src = data.dense;
     for (let i = 0; i < B; i++) {
-      const s = rows[i] as number;
-      for (let j = 0; j < Dd; j++) dense[i * Dd + j] = src[s * Dd + j] as number;
-      slot.labels[i] = data.labels[s] as number;
+      const s = rows[i];
+      for (let j = 0; j < Dd; j++) dense[i * Dd + j] = src[s * Dd + j];
+      slot.labels[i] = data.labels[s];
     }
   }
   data.sparse.forEach((f, t) => {
     const dst = slot.tables[t] as SlotViews["tables"][number];
-    const need = rows === null ? (f.offsets[start + B] as number) - (f.offsets[start] as number) : bagsLength(f.offsets, rows, B);
+    const need = rows === null ? f.offsets[start + B] - f.offsets[start] : bagsLength(f.offsets, rows, B);
     if (need > dst.indices.length) {
       throw new Error(`stageBatch: table ${t}'s ${need} lookups in this batch exceed the staging capacity of ${dst.indices.length} (the layout was made for shorter bags: give every dataset to stagingLayout)`);
     }
@@ -112,21 +112,21 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
     let L: number;
     if (rows === null) {
       // samples [start, start + B): their bags are one contiguous range of the data
-      const a0 = f.offsets[start] as number;
-      L = (f.offsets[start + B] as number) - a0;
+      const a0 = f.offsets[start];
+      L = f.offsets[start + B] - a0;
       dst.indices.set(f.indices.subarray(a0, a0 + L));
       if (weights !== null) weights.dst.set(weights.src.subarray(a0, a0 + L));
-      for (let i = 0; i <= B; i++) offsets[i] = (f.offsets[start + i] as number) - a0;
+      for (let i = 0; i <= B; i++) offsets[i] = f.offsets[start + i] - a0;
     } else {
       const indices = dst.indices;
       L = 0;
       offsets[0] = 0;
       for (let i = 0; i < B; i++) {
-        const s = rows[i] as number;
-        const a = f.offsets[s] as number;
-        const b = f.offsets[s + 1] as number;
-        if (weights !== null) for (let l = a; l < b; l++) weights.dst[L + l - a] = weights.src[l] as number;
-        for (let l = a; l < b; l++) indices[L++] = f.indices[l] as number;
+        const s = rows[i];
+        const a = f.offsets[s];
+        const b = f.offsets[s + 1];
+        if (weights !== null) for (let l = a; l < b; l++) weights.dst[L + l - a] = weights.src[l];
+        for (let l = a; l < b; l++) indices[L++] = f.indices[l];
         offsets[i + 1] = L;
       }
     }
@@ -139,6 +139,6 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
 /** Lookups of the samples rows[0 .. B) in a feature with these offsets. */
 function bagsLength(offsets: Int32Array, rows: Int32Array, B: number): number {
   let L = 0;
-  for (let i = 0; i < B; i++) L += (offsets[(rows[i] as number) + 1] as number) - (offsets[rows[i] as number] as number);
+  for (let i = 0; i < B; i++) L += (offsets[rows[i] + 1] as number) - (offsets[rows[i]] as number);
   return L;
 }

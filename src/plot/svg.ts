@@ -128,8 +128,8 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], top: number): 
   const values = panel.curves.flatMap((c) => c.points.map(([, v]) => v));
   const yTicks = niceTicks(Math.min(...values), Math.max(...values));
   const area = { x: MARGIN.left, y: top + MARGIN.top, w: WIDTH - MARGIN.left - MARGIN.right, h: PANEL_HEIGHT - MARGIN.top - MARGIN.bottom };
-  const [x0, x1] = [xTicks[0] as number, xTicks[xTicks.length - 1] as number];
-  const [y0, y1] = [yTicks[0] as number, yTicks[yTicks.length - 1] as number];
+  const [x0, x1] = [xTicks[0], xTicks[xTicks.length - 1]];
+  const [y0, y1] = [yTicks[0], yTicks[yTicks.length - 1]];
   const px = (x: number): number => area.x + ((x - x0) / (x1 - x0)) * area.w;
   const py = (v: number): number => area.y + area.h - ((v - y0) / (y1 - y0)) * area.h;
   const xDigits = decimals(xTicks);
@@ -183,14 +183,14 @@ export function niceTicks(min: number, max: number, target = 5): number[] {
   const ticks: number[] = [];
   for (let k = lo; k <= hi; k++) ticks.push(Number((k * step).toPrecision(12))); // k·step, without 0.30000000000000004
   // Rounding to 12 digits never moves an end past its value by more than that; guard anyway.
-  if ((ticks[0] as number) > min) ticks.unshift(Number(((lo - 1) * step).toPrecision(12)));
-  if ((ticks[ticks.length - 1] as number) < max) ticks.push(Number(((hi + 1) * step).toPrecision(12)));
+  if (ticks[0] > min) ticks.unshift(Number(((lo - 1) * step).toPrecision(12)));
+  if (ticks[ticks.length - 1] < max) ticks.push(Number(((hi + 1) * step).toPrecision(12)));
   return ticks;
 }
 
 /** Decimal places that tell these evenly spaced ticks apart. */
 function decimals(ticks: number[]): number {
-  const step = (ticks[1] as number) - (ticks[0] as number);
+  const step = ticks[1] - ticks[0];
   return Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
 }
 

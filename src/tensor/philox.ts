@@ -60,8 +60,8 @@ export function fillNormal(out: Float32Array | Float64Array, key: readonly [numb
   for (let j = 0; j < out.length; j++) {
     const i = first + j;
     philox_rounds(i % TWO_POW_32, Math.floor(i / TWO_POW_32), 0, 0, keys, block);
-    const u1 = 1 - ((block[0] as number) >>> 8) / 16777216;
-    const u2 = ((block[1] as number) >>> 8) / 16777216;
+    const u1 = 1 - (block[0] >>> 8) / 16777216;
+    const u2 = (block[1] >>> 8) / 16777216;
     out[j] = mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
   }
 }

@@ -91,8 +91,8 @@ export class Rng {
   shuffle<T extends { length: number; [i: number]: number }>(a: T): T {
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const t = a[i] as number;
-      a[i] = a[j] as number;
+      const t = a[i];
+      a[i] = a[j];
       a[j] = t;
     }
     return a;

@@ -59,7 +59,7 @@ export function stridesOf(shape: Shape): number[] {
   let acc = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     s[i] = acc;
-    acc *= shape[i] as number;
+    acc *= shape[i];
   }
   return s;
 }

@@ -92,7 +92,7 @@ export class Tensor {
     if (this.size !== 1) {
       throw new OpError("item", `needs a tensor with one element, got ${formatShape(this.shape)}`);
     }
-    return this.data[0] as number;
+    return this.data[0];
   }
 
   /** Reverse-mode autodiff from this tensor; see autograd/tape.ts. */
@@ -172,7 +172,7 @@ export function indexTensor(values: ArrayLike<number> | Int32Array, shape?: Shap
   if (values instanceof Int32Array) return new IndexTensor(values, shape ?? [values.length]);
   const data = new Int32Array(values.length);
   for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number;
+    const v = values[i];
     if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) {
       throw new OpError("indexTensor", `value ${v} at position ${i} is not an int32 integer`);
     }
@@ -283,10 +283,10 @@ function inferShape(values: NestedArray[]): number[] {
 }
 
 function nest(data: ArrayLike<number>, shape: Shape, dim: number, offset: number): NestedArray {
-  if (dim === shape.length) return data[offset] as number;
-  const n = shape[dim] as number;
+  if (dim === shape.length) return data[offset];
+  const n = shape[dim];
   let inner = 1;
-  for (let i = dim + 1; i < shape.length; i++) inner *= shape[i] as number;
+  for (let i = dim + 1; i < shape.length; i++) inner *= shape[i];
   const out: NestedArray[] = [];
   for (let i = 0; i < n; i++) out.push(nest(data, shape, dim + 1, offset + i * inner));
   return out;
@@ -297,10 +297,10 @@ const EDGE = 3; // values shown at each end of a long dimension
 function formatValues(data: ArrayLike<number>, shape: Shape): string {
   const fmt = (v: number): string => (Number.isInteger(v) ? String(v) : Number(v.toPrecision(5)).toString());
   const rec = (dim: number, offset: number, indent: string): string => {
-    if (dim === shape.length) return fmt(data[offset] as number);
-    const n = shape[dim] as number;
+    if (dim === shape.length) return fmt(data[offset]);
+    const n = shape[dim];
     let inner = 1;
-    for (let i = dim + 1; i < shape.length; i++) inner *= shape[i] as number;
+    for (let i = dim + 1; i < shape.length; i++) inner *= shape[i];
     const idx: (number | null)[] = [];
     if (n > 2 * EDGE + 1) {
       for (let i = 0; i < EDGE; i++) idx.push(i);

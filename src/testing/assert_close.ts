@@ -46,7 +46,7 @@ function indexRepr(flat: number, shape: readonly number[]): string {
   const idx: number[] = [];
   let rest = flat;
   for (let d = shape.length - 1; d >= 0; d--) {
-    const n = shape[d] as number;
+    const n = shape[d];
     idx.unshift(rest % n);
     rest = Math.floor(rest / n);
   }
@@ -90,8 +90,8 @@ export function assertClose(actual: Closeable, expected: Closeable, opts: CloseO
   let maxRel = 0;
   let maxRelAt = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = e[i] as number;
+    const x = a[i];
+    const y = e[i];
     const diff = Math.abs(x - y);
     // A non-finite value is close only to itself (torch.isclose), not within an infinite tolerance.
     const close = x === y || (Number.isFinite(x) && Number.isFinite(y) && diff <= atol + rtol * Math.abs(y)) || (equalNan && Number.isNaN(x) && Number.isNaN(y));
@@ -110,7 +110,7 @@ export function assertClose(actual: Closeable, expected: Closeable, opts: CloseO
   const head = `${what ?? (scalar ? "Scalars" : "Tensor-likes")} are not ${equality ? "equal" : "close"}!\n\n`;
   if (scalar) {
     throw new Error(
-      `${head}Expected ${num(e[0] as number)} but got ${num(a[0] as number)}.\n` +
+      `${head}Expected ${num(e[0])} but got ${num(a[0])}.\n` +
         `Absolute difference: ${num(maxAbs)}${allowed(atol)}\nRelative difference: ${num(maxRel)}${allowed(rtol)}`,
     );
   }

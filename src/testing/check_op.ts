@@ -50,7 +50,7 @@ export function checkOp(spec: CheckOpSpec): void {
   const objective = (): number => {
     const out = spec.ref(...xs64);
     let s = 0;
-    for (let i = 0; i < out.length; i++) s += (g[i] as number) * (out[i] as number);
+    for (let i = 0; i < out.length; i++) s += g[i] * out[i];
     return s;
   };
   ts.forEach((t, k) => {
@@ -58,7 +58,7 @@ export function checkOp(spec: CheckOpSpec): void {
     const x = xs64[k] as Float64Array;
     const numeric = new Float64Array(x.length);
     for (let i = 0; i < x.length; i++) {
-      const saved = x[i] as number;
+      const saved = x[i];
       x[i] = saved + eps;
       const plus = objective();
       x[i] = saved - eps;

@@ -21,7 +21,7 @@ import type { Tensor } from "../tensor/tensor.ts";
 import type { BatchRef, Executor, StepOutcome } from "./executor.ts";
 
 function firstNonFinite(x: ArrayLike<number>): number {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i] as number)) return i;
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
   return -1;
 }
 
@@ -53,7 +53,7 @@ export class LocalExecutor implements Executor {
       const batch = b.rows === null ? batchOf(b.data, b.start, b.start + b.count) : batchOfRows(b.data, b.rows);
       const pred = this.model.forward(batch);
       const bad = firstNonFinite(pred.data);
-      if (bad !== -1) return { loss: Number.NaN, bad: { index: bad, value: pred.data[bad] as number } };
+      if (bad !== -1) return { loss: Number.NaN, bad: { index: bad, value: pred.data[bad] } };
       const loss = this.model.criterion(pred, batch.labels);
       const v = loss.item();
       if (!Number.isFinite(v)) return { loss: v, bad: null };
