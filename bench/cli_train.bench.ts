@@ -197,7 +197,15 @@ async function measure(cmd: string, args: string[], logPath: string, env: NodeJS
   rmSync(dir, { recursive: true, force: true });
   const busy1 = machineBusyMs();
   const otherCores = busy0 === null || busy1 === null ? Number.NaN : Math.max(0, (busy1 - busy0 - lastCpuMs) / wallMs);
-  return { wallMs, startToFirstStepMs: firstStep === null ? null : firstStep - t0, peakRssMiB: Math.max(hwmKiB, timeKiB) / 1024, otherCores, exitCode, stdout, stderrTail: stderr };
+  return {
+    wallMs,
+    startToFirstStepMs: firstStep === null ? null : firstStep - t0,
+    peakRssMiB: Math.max(hwmKiB, timeKiB) / 1024,
+    otherCores,
+    exitCode,
+    stdout,
+    stderrTail: stderr,
+  };
 }
 
 /** The per-step end times (t_ms) of a JSONL log. */
@@ -213,8 +221,15 @@ function stepTimes(logPath: string): number[] {
 }
 
 /** Batch / median step after the warm-up, from step end times. */
-function rate(ts: readonly number[], warmup: number, B: number): { msPerStepMedian: number | null; samplesPerSec: number | null } {
-  const d = ts.slice(warmup).map((t, i, a) => (i === 0 ? 0 : t - (a[i - 1] as number))).slice(1);
+function rate(
+  ts: readonly number[],
+  warmup: number,
+  B: number,
+): { msPerStepMedian: number | null; samplesPerSec: number | null } {
+  const d = ts
+    .slice(warmup)
+    .map((t, i, a) => (i === 0 ? 0 : t - (a[i - 1] as number)))
+    .slice(1);
   if (d.length === 0) return { msPerStepMedian: null, samplesPerSec: null };
   const m = median(d);
   return { msPerStepMedian: m, samplesPerSec: B / (m / 1000) };
@@ -234,7 +249,8 @@ async function main(): Promise<void> {
   // The warm-up of bench/parallel.bench.ts: V8 optimises the step's JavaScript for the
   // first few hundred steps, so 40,000 samples (313 steps at batch 128, 20 at 2048) come first.
   const warmupFor = (B: number): number => Math.max(5, Math.ceil(warmupSamples / B));
-  const measuredFor = (B: number): number => (stepsFlag === "" ? Math.max(30, Math.ceil(25600 / B)) : Number(stepsFlag));
+  const measuredFor = (B: number): number =>
+    stepsFlag === "" ? Math.max(30, Math.ceil(25600 / B)) : Number(stepsFlag);
 
   const tables = KAGGLE_TABLES.map((R) => (cap > 0 ? Math.min(R, cap) : R));
   const tableBytes = tables.reduce((s, R) => s + R * 16 * 4, 0);
@@ -244,8 +260,17 @@ async function main(): Promise<void> {
   writeFileSync(
     modelPath,
     JSON.stringify({
-      dense_features: 13, bottom_mlp: [13, 512, 256, 64, 16], embedding_dim: 16, table_sizes: tables, pooling: "sum", interaction: "dot",
-      top_mlp: [367, 512, 256, 1], loss: "bce", optimizer: "sgd", lr: 0.01, batch_size: 128,
+      dense_features: 13,
+      bottom_mlp: [13, 512, 256, 64, 16],
+      embedding_dim: 16,
+      table_sizes: tables,
+      pooling: "sum",
+      interaction: "dot",
+      top_mlp: [367, 512, 256, 1],
+      loss: "bce",
+      optimizer: "sgd",
+      lr: 0.01,
+      batch_size: 128,
     }),
   );
 
@@ -270,27 +295,99 @@ async function main(): Promise<void> {
     const log = join(tmp, `dlrm-${N}-${B}-${steps}.jsonl`);
     rmSync(log, { force: true });
     const args = [
-      "--import", "tsx", "src/cli/main.ts", "train", "--model", modelPath, "--data", "random", "--num-indices-per-lookup", "1", "--num-indices-per-lookup-fixed",
-      "--workers", String(N), "--batch-size", String(B), "--steps", String(steps), "--log", log, "--print-freq", String(Math.max(steps, 1)),
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "train",
+      "--model",
+      modelPath,
+      "--data",
+      "random",
+      "--num-indices-per-lookup",
+      "1",
+      "--num-indices-per-lookup-fixed",
+      "--workers",
+      String(N),
+      "--batch-size",
+      String(B),
+      "--steps",
+      String(steps),
+      "--log",
+      log,
+      "--print-freq",
+      String(Math.max(steps, 1)),
     ];
     const m = await measure(process.execPath, args, log, env);
     const ts = stepTimes(log);
     const r = steps > 1 ? rate(ts, warmup, B) : { msPerStepMedian: null, samplesPerSec: null };
-    return record({ program: "dlrm", workers: N, batch: B, steps, warmup, round, ...r, startToFirstStepMs: m.startToFirstStepMs, childFirstStepMs: ts[0] ?? null, wallMs: m.wallMs, peakRssMiB: m.peakRssMiB, otherCores: m.otherCores, exitCode: m.exitCode }, m, ts.length);
+    return record(
+      {
+        program: "dlrm",
+        workers: N,
+        batch: B,
+        steps,
+        warmup,
+        round,
+        ...r,
+        startToFirstStepMs: m.startToFirstStepMs,
+        childFirstStepMs: ts[0] ?? null,
+        wallMs: m.wallMs,
+        peakRssMiB: m.peakRssMiB,
+        otherCores: m.otherCores,
+        exitCode: m.exitCode,
+      },
+      m,
+      ts.length,
+    );
   };
   const pytorch = async (B: number, steps: number, warmup: number, round: number): Promise<ProcessRun> => {
     const log = join(tmp, `torch-${B}-${steps}.jsonl`);
     rmSync(log, { force: true });
     const script = fileURLToPath(new URL("./pytorch_dlrm.py", import.meta.url));
-    const args = [script, "--batch", String(B), "--steps", String(steps), "--warmup", String(warmup), "--threads", String(torchThreads), "--rows-cap", String(cap), "--log", log];
+    const args = [
+      script,
+      "--batch",
+      String(B),
+      "--steps",
+      String(steps),
+      "--warmup",
+      String(warmup),
+      "--threads",
+      String(torchThreads),
+      "--rows-cap",
+      String(cap),
+      "--log",
+      log,
+    ];
     const m = await measure(PYTHON, args, log, env);
     const ts = stepTimes(log);
-    return record({ program: "pytorch", workers: torchThreads, batch: B, steps, warmup, round, ...rate(ts, warmup, B), startToFirstStepMs: m.startToFirstStepMs, childFirstStepMs: ts[0] ?? null, wallMs: m.wallMs, peakRssMiB: m.peakRssMiB, otherCores: m.otherCores, exitCode: m.exitCode }, m, ts.length);
+    return record(
+      {
+        program: "pytorch",
+        workers: torchThreads,
+        batch: B,
+        steps,
+        warmup,
+        round,
+        ...rate(ts, warmup, B),
+        startToFirstStepMs: m.startToFirstStepMs,
+        childFirstStepMs: ts[0] ?? null,
+        wallMs: m.wallMs,
+        peakRssMiB: m.peakRssMiB,
+        otherCores: m.otherCores,
+        exitCode: m.exitCode,
+      },
+      m,
+      ts.length,
+    );
   };
   const record = (r: ProcessRun, m: Measured, logged: number): ProcessRun => {
     runs.push(r);
     const who = r.program === "dlrm" ? `dlrm train --workers ${r.workers}` : `pytorch (${r.workers} threads)`;
-    if (r.exitCode !== 0 || logged < r.steps) console.error(`  ${who}, batch ${r.batch}: exit ${r.exitCode}, ${logged}/${r.steps} steps logged; stderr: ${m.stderrTail.trim().split("\n").slice(-3).join(" | ")}`);
+    if (r.exitCode !== 0 || logged < r.steps)
+      console.error(
+        `  ${who}, batch ${r.batch}: exit ${r.exitCode}, ${logged}/${r.steps} steps logged; stderr: ${m.stderrTail.trim().split("\n").slice(-3).join(" | ")}`,
+      );
     console.error(
       `  round ${r.round + 1}, batch ${r.batch}, ${r.steps} steps, ${who}: ${r.samplesPerSec === null ? "" : `${fmt(r.samplesPerSec)} samples/s (median step ${r.msPerStepMedian?.toFixed(2)} ms), `}` +
         `first step ${r.startToFirstStepMs === null ? "–" : `${(r.startToFirstStepMs / 1000).toFixed(2)} s`}, wall ${(r.wallMs / 1000).toFixed(2)} s, peak RSS ${fmt(r.peakRssMiB)} MiB, other processes ${r.otherCores.toFixed(2)} cores`,
@@ -320,8 +417,12 @@ async function main(): Promise<void> {
     const score = (r: ProcessRun): number => (r.samplesPerSec !== null && r.steps > 2 ? -r.samplesPerSec : r.wallMs);
     best.push(rs.reduce((a, b) => (score(b) < score(a) ? b : a)));
   }
-  const steady = (program: string, N: number, B: number): ProcessRun | undefined => best.find((r) => r.program === program && r.batch === B && r.steps > 2 && (program === "pytorch" || r.workers === N));
-  const oneStep = (N: number): ProcessRun | undefined => best.find((r) => r.program === "dlrm" && r.workers === N && r.steps === 1);
+  const steady = (program: string, N: number, B: number): ProcessRun | undefined =>
+    best.find(
+      (r) => r.program === program && r.batch === B && r.steps > 2 && (program === "pytorch" || r.workers === N),
+    );
+  const oneStep = (N: number): ProcessRun | undefined =>
+    best.find((r) => r.program === "dlrm" && r.workers === N && r.steps === 1);
 
   const targets: CliTrainRun["targets"] = [];
   const rssLimit = (1.15 * (tableBytes + optimizerStateBytes)) / MiB + 400;
@@ -329,37 +430,57 @@ async function main(): Promise<void> {
     const mine = runs.filter((r) => r.program === "dlrm" && r.workers === N && r.exitCode === 0);
     if (mine.length === 0) continue;
     const peak = Math.max(...mine.map((r) => r.peakRssMiB));
-    targets.push({ target: `peak RSS, ${N} worker${N > 1 ? "s" : ""}, ≤ 1.15 × (tables + optimizer state) + 400 MiB = ${fmt(rssLimit)} MiB`, value: `${fmt(peak)} MiB (highest of its ${mine.length} runs)`, pass: peak <= rssLimit });
+    targets.push({
+      target: `peak RSS, ${N} worker${N > 1 ? "s" : ""}, ≤ 1.15 × (tables + optimizer state) + 400 MiB = ${fmt(rssLimit)} MiB`,
+      value: `${fmt(peak)} MiB (highest of its ${mine.length} runs)`,
+      pass: peak <= rssLimit,
+    });
   }
   const o1 = oneStep(1);
   const o2 = oneStep(2);
   targets.push({
     target: "a 1-step run with 2 workers ≤ 0.7 × the time of one with 1 worker",
-    value: o1 === undefined || o2 === undefined ? "not run" : `${(o2.wallMs / o1.wallMs).toFixed(2)}× (${(o2.wallMs / 1000).toFixed(2)} s against ${(o1.wallMs / 1000).toFixed(2)} s)`,
+    value:
+      o1 === undefined || o2 === undefined
+        ? "not run"
+        : `${(o2.wallMs / o1.wallMs).toFixed(2)}× (${(o2.wallMs / 1000).toFixed(2)} s against ${(o1.wallMs / 1000).toFixed(2)} s)`,
     pass: o1 === undefined || o2 === undefined ? null : o2.wallMs <= 0.7 * o1.wallMs,
   });
-  for (const [B, goal] of [[128, 1.4], [2048, 1.7]] as const) {
+  for (const [B, goal] of [
+    [128, 1.4],
+    [2048, 1.7],
+  ] as const) {
     const a = steady("dlrm", 1, B);
     const b = steady("dlrm", 2, B);
     const ok = a?.samplesPerSec != null && b?.samplesPerSec != null;
     targets.push({
       target: `2 workers ≥ ${goal}× 1 worker at batch ${B}`,
-      value: ok ? `${((b.samplesPerSec as number) / (a.samplesPerSec as number)).toFixed(2)}× (${fmt(b.samplesPerSec as number)} against ${fmt(a.samplesPerSec as number)} samples/s)` : "not run",
+      value: ok
+        ? `${((b.samplesPerSec as number) / (a.samplesPerSec as number)).toFixed(2)}× (${fmt(b.samplesPerSec as number)} against ${fmt(a.samplesPerSec as number)} samples/s)`
+        : "not run",
       pass: ok ? (b.samplesPerSec as number) >= goal * (a.samplesPerSec as number) : null,
     });
   }
-  for (const [B, goal] of [[128, 1.2], [2048, 0.9]] as const) {
+  for (const [B, goal] of [
+    [128, 1.2],
+    [2048, 0.9],
+  ] as const) {
     const b = steady("dlrm", 2, B);
     const t = steady("pytorch", torchThreads, B);
     const ok = b?.samplesPerSec != null && t?.samplesPerSec != null;
     targets.push({
       target: `2 workers ≥ ${goal}× PyTorch (${torchThreads} threads) at batch ${B}`,
-      value: ok ? `${((b.samplesPerSec as number) / (t.samplesPerSec as number)).toFixed(2)}× (${fmt(b.samplesPerSec as number)} against ${fmt(t.samplesPerSec as number)} samples/s)` : withTorch ? "not run" : `PyTorch ${pytorchNote}`,
+      value: ok
+        ? `${((b.samplesPerSec as number) / (t.samplesPerSec as number)).toFixed(2)}× (${fmt(b.samplesPerSec as number)} against ${fmt(t.samplesPerSec as number)} samples/s)`
+        : withTorch
+          ? "not run"
+          : `PyTorch ${pytorchNote}`,
       pass: ok ? (b.samplesPerSec as number) >= goal * (t.samplesPerSec as number) : null,
     });
   }
   console.error("\ntargets (issue 11):");
-  for (const t of targets) console.error(`  ${t.pass === null ? "  –  " : t.pass ? " PASS" : " FAIL"}  ${t.target}: ${t.value}`);
+  for (const t of targets)
+    console.error(`  ${t.pass === null ? "  –  " : t.pass ? " PASS" : " FAIL"}  ${t.target}: ${t.value}`);
 
   const run: CliTrainRun = {
     date: new Date().toISOString(),
@@ -381,7 +502,14 @@ async function main(): Promise<void> {
   console.error(`\n${run.seconds} s; written to ${out}`);
   if (process.argv.includes("--docs")) {
     const docs = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
-    writeFileSync(docs, replaceSection(existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n", CLI_TRAIN_SECTION, renderCliTrainSection(run)));
+    writeFileSync(
+      docs,
+      replaceSection(
+        existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n",
+        CLI_TRAIN_SECTION,
+        renderCliTrainSection(run),
+      ),
+    );
     console.error("docs/benchmarks.md: the `dlrm train` section rewritten");
   }
   console.log(JSON.stringify(run));
@@ -391,7 +519,10 @@ async function main(): Promise<void> {
 export function renderCliTrainSection(run: CliTrainRun): string {
   const m = run.machine;
   const s = (ms: number | null): string => (ms === null ? "–" : (ms / 1000).toFixed(2));
-  const tables = run.rowsCap > 0 ? `tables capped at ${fmt(run.rowsCap)} rows (${fmt(run.tableMiB)} MiB)` : `the full Kaggle tables (${fmt(run.tableMiB)} MiB of float32)`;
+  const tables =
+    run.rowsCap > 0
+      ? `tables capped at ${fmt(run.rowsCap)} rows (${fmt(run.tableMiB)} MiB)`
+      : `the full Kaggle tables (${fmt(run.tableMiB)} MiB of float32)`;
   const lines = [
     "## Through the command: `dlrm train` (bench/cli_train.bench.ts)",
     "",
@@ -399,7 +530,7 @@ export function renderCliTrainSection(run: CliTrainRun): string {
     "(`node --import tsx src/cli/main.ts train --model kaggle.json --data random",
     "--num-indices-per-lookup 1 --num-indices-per-lookup-fixed --workers N --batch-size B --steps S",
     "--log steps.jsonl`), written by `node --import tsx bench/cli_train.bench.ts --docs`. The",
-    "Kaggle-shaped DLRM of \"Training\" above, SGD. *samples/s*: batch / the median step after the",
+    'Kaggle-shaped DLRM of "Training" above, SGD. *samples/s*: batch / the median step after the',
     "warm-up (from the `t_ms` of every step's log line); *first step*: spawning the process to its",
     "first step's log line (Node and tsx start-up, generating the data, building the model, starting",
     "the workers); *1-step run*: spawn to exit of `--steps 1`; *peak RSS*: of the whole process",
@@ -426,7 +557,9 @@ export function renderCliTrainSection(run: CliTrainRun): string {
     "",
     "| target | this run | |",
     "| --- | --- | --- |",
-    ...run.targets.map((t) => `| ${t.target} | ${t.value} | ${t.pass === null ? "not measured" : t.pass ? "holds" : "misses"} |`),
+    ...run.targets.map(
+      (t) => `| ${t.target} | ${t.value} | ${t.pass === null ? "not measured" : t.pass ? "holds" : "misses"} |`,
+    ),
     "",
     "### Best run of each configuration",
     "",
@@ -434,12 +567,21 @@ export function renderCliTrainSection(run: CliTrainRun): string {
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of run.best) {
-    const who = r.program === "dlrm" ? `\`dlrm train\`, ${r.workers} worker${r.workers > 1 ? "s" : ""}` : `PyTorch, ${r.workers} threads`;
+    const who =
+      r.program === "dlrm"
+        ? `\`dlrm train\`, ${r.workers} worker${r.workers > 1 ? "s" : ""}`
+        : `PyTorch, ${r.workers} threads`;
     lines.push(
       `| ${who} | ${r.batch} | ${r.steps} (${r.warmup}) | ${r.samplesPerSec === null ? "–" : fmt(r.samplesPerSec)} | ${r.msPerStepMedian === null ? "–" : r.msPerStepMedian.toFixed(2)} | ${s(r.startToFirstStepMs)} | ${s(r.wallMs)} | ${fmt(r.peakRssMiB)} | ${Number.isFinite(r.otherCores) ? r.otherCores.toFixed(2) : "–"} |`,
     );
   }
-  lines.push("", "### Every run", "", "| round | program | batch | steps | samples/s | first step, s | wall, s | peak RSS, MiB | other cores |", "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push(
+    "",
+    "### Every run",
+    "",
+    "| round | program | batch | steps | samples/s | first step, s | wall, s | peak RSS, MiB | other cores |",
+    "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
   for (const r of run.runs) {
     lines.push(
       `| ${r.round + 1} | ${r.program === "dlrm" ? `dlrm, N=${r.workers}` : `PyTorch, ${r.workers} threads`} | ${r.batch} | ${r.steps} | ${r.samplesPerSec === null ? "–" : fmt(r.samplesPerSec)} | ${s(r.startToFirstStepMs)} | ${s(r.wallMs)} | ${fmt(r.peakRssMiB)} | ${Number.isFinite(r.otherCores) ? r.otherCores.toFixed(2) : "–"} |`,

@@ -53,7 +53,9 @@ function rank(job: Job): Record<string, number> {
     const counts = Array.from({ length: N }, () => slice * own * E);
     const send = new Float32Array(N * slice * own * E);
     const recv = new Float32Array(N * slice * own * E);
-    time(`all-to-all of pooled vectors, batch ${B} (${(send.length * 4) / 1024} KiB out per rank)`, () => comm.allToAll(send, counts, recv, counts, "all-to-all"));
+    time(`all-to-all of pooled vectors, batch ${B} (${(send.length * 4) / 1024} KiB out per rank)`, () =>
+      comm.allToAll(send, counts, recv, counts, "all-to-all"),
+    );
   }
   return out;
 }

@@ -38,7 +38,13 @@ export class CoreProbe {
   readonly #out = new Float64Array(new SharedArrayBuffer(8 * 2)); // ms per thread
 
   constructor(iterations = 40_000_000) {
-    this.#workers = [0, 1].map((index) => new Worker(WORKER_SOURCE, { eval: true, workerData: { ctl: this.#ctl.buffer, out: this.#out.buffer, index, iterations } }));
+    this.#workers = [0, 1].map(
+      (index) =>
+        new Worker(WORKER_SOURCE, {
+          eval: true,
+          workerData: { ctl: this.#ctl.buffer, out: this.#out.buffer, index, iterations },
+        }),
+    );
   }
 
   /** Run the loop on the given threads at once; the slowest thread's ms. */

@@ -66,29 +66,42 @@ export function embeddingCases(opts: EmbeddingOptions): BenchCase[] {
       cases.push({
         name: `fwd ${shape} wasm`,
         fn: () => embedding_bag_fwd(B, E, POOL_SUM, table, 0, indices, offsets, null, out, 0),
-        work: fwdBytes, unit: "GB/s", ceiling: fwdCeiling, meta: { ...meta, pass: "fwd", kernels: "wasm" },
+        work: fwdBytes,
+        unit: "GB/s",
+        ceiling: fwdCeiling,
+        meta: { ...meta, pass: "fwd", kernels: "wasm" },
       });
       const tableP = heap.addressOf(table);
       const idxP = heap.addressOf(indices);
       const offP = heap.addressOf(offsets);
       const outP = heap.addressOf(out);
-      if (tableP === null || idxP === null || offP === null || outP === null) throw new Error("bench arrays must be resident");
+      if (tableP === null || idxP === null || offP === null || outP === null)
+        throw new Error("bench arrays must be resident");
       cases.push({
         name: `fwd ${shape} naive scalar wasm`,
         fn: () => opts.naive.embedding_bag_sum_naive(B, E, tableP, idxP, offP, outP),
-        work: fwdBytes, unit: "GB/s", ceiling: fwdCeiling, meta: { ...meta, pass: "fwd", kernels: "naive wasm" },
+        work: fwdBytes,
+        unit: "GB/s",
+        ceiling: fwdCeiling,
+        meta: { ...meta, pass: "fwd", kernels: "naive wasm" },
       });
       if (opts.withRef) {
         cases.push({
           name: `fwd ${shape} js reference`,
           fn: () => ref.embedding_bag_fwd(B, E, POOL_SUM, table, 0, indices, offsets, null, out, 0),
-          work: fwdBytes, unit: "GB/s", ceiling: fwdCeiling, meta: { ...meta, pass: "fwd", kernels: "js" },
+          work: fwdBytes,
+          unit: "GB/s",
+          ceiling: fwdCeiling,
+          meta: { ...meta, pass: "fwd", kernels: "js" },
         });
       }
       cases.push({
         name: `bwd ${shape} wasm (U=${U})`,
         fn: () => embedding_bag_bwd(B, E, POOL_SUM, dout, 0, offsets, slots, null, grad, 0),
-        work: bwdBytes, unit: "GB/s", ceiling: bwdCeiling, meta: { ...meta, U, pass: "bwd", kernels: "wasm" },
+        work: bwdBytes,
+        unit: "GB/s",
+        ceiling: bwdCeiling,
+        meta: { ...meta, U, pass: "bwd", kernels: "wasm" },
       });
     }
   }

@@ -42,7 +42,14 @@ export interface TrainBench {
     heapMB: number[];
     loadAverage: number;
   }[];
-  heap: { batch: number; steps: number; heapMB: number[]; growthMB: number; transientBytesPerStep: number; wasmHeapGrowthBytes: number } | null;
+  heap: {
+    batch: number;
+    steps: number;
+    heapMB: number[];
+    growthMB: number;
+    transientBytesPerStep: number;
+    wasmHeapGrowthBytes: number;
+  } | null;
 }
 
 export interface BenchRun {
@@ -65,17 +72,28 @@ const num = (x: number): string => x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
 function table(rows: BenchRow[]): string[] {
   const out = ["| case | best | mean | best as % of the ceiling timed alongside |", "| --- | ---: | ---: | --- |"];
   for (const r of rows) {
-    out.push(`| ${r.name} | ${num(r.best)} ${r.unit} | ${num(r.mean)} | ${r.pctOfCeiling.toFixed(1)} % of ${r.ceiling} (${num(r.ceilingRate)}) |`);
+    out.push(
+      `| ${r.name} | ${num(r.best)} ${r.unit} | ${num(r.mean)} | ${r.pctOfCeiling.toFixed(1)} % of ${r.ceiling} (${num(r.ceilingRate)}) |`,
+    );
   }
   return out;
 }
 
 /** Per target: the step time it allows, the GEMM's share at the best sgemm rate of this run, the rest. */
 function budget(run: BenchRun, w: TrainBench): string[] {
-  const sg = run.rows.filter((r) => r.suite === "sgemm" && r.meta.kernels === "wasm" && r.meta.placement === "resident");
-  const rate = sg.length === 0 ? null : Math.max(...sg.filter((r) => [128, 2048].includes(r.meta.M as number)).map((r) => r.best));
-  const out = ["| target | step time allowed | GEMM time at the best sgemm rate of this run | left for the rest | measured step |", "| --- | ---: | ---: | ---: | ---: |"];
-  for (const [B, goal] of [[128, 10_000], [2048, 12_000]] as const) {
+  const sg = run.rows.filter(
+    (r) => r.suite === "sgemm" && r.meta.kernels === "wasm" && r.meta.placement === "resident",
+  );
+  const rate =
+    sg.length === 0 ? null : Math.max(...sg.filter((r) => [128, 2048].includes(r.meta.M as number)).map((r) => r.best));
+  const out = [
+    "| target | step time allowed | GEMM time at the best sgemm rate of this run | left for the rest | measured step |",
+    "| --- | ---: | ---: | ---: | ---: |",
+  ];
+  for (const [B, goal] of [
+    [128, 10_000],
+    [2048, 12_000],
+  ] as const) {
     const allowed = (1000 * B) / goal;
     const gemm = rate === null ? null : (w.flopPerSample * B) / (rate * 1e6);
     const r = w.runs.find((x) => x.batch === B);
@@ -94,7 +112,9 @@ function trainArithmetic(run: BenchRun): string[] {
   if (w === undefined) return [];
   const mflop = w.flopPerSample / 1e6;
   const need = (goal: number): string => ((goal * w.flopPerSample) / 1e9).toFixed(1);
-  const sg = run.rows.filter((r) => r.suite === "sgemm" && r.meta.kernels === "wasm" && r.meta.placement === "resident");
+  const sg = run.rows.filter(
+    (r) => r.suite === "sgemm" && r.meta.kernels === "wasm" && r.meta.placement === "resident",
+  );
   const dl = sg.filter((r) => [128, 2048].includes(r.meta.M as number));
   const best = dl.length === 0 ? null : Math.max(...dl.map((r) => r.best));
   const lines = [
@@ -107,7 +127,9 @@ function trainArithmetic(run: BenchRun): string[] {
     "",
     `Ceilings measured around this run's batch-${w.runs[0]?.batch} steps: the f32x4 multiply + add peak ${w.runs[0]?.simdPeak.join(" → ") ?? "–"} GFLOP/s, the`,
     `relaxed_madd (FMA) peak with 12 chains ${w.runs[0]?.fmaPeak.join(" → ") ?? "–"} GFLOP/s` +
-      (best === null ? "." : `; sgemm on the DLRM shapes at batch 128 and 2048 reached ${num(best)} GFLOP/s (best, alone).`),
+      (best === null
+        ? "."
+        : `; sgemm on the DLRM shapes at batch 128 and 2048 reached ${num(best)} GFLOP/s (best, alone).`),
     "The relaxed sgemm's 5×8 tile of C (10 accumulators) runs its inner loop at ~98 % of the",
     "FMA peak; the rest of a call (packing, the edge tiles, a second pass over C when K is",
     "blocked) brings the whole GEMM to 86–94 % of it (docs/kernels.md). Everything else in a",
@@ -164,7 +186,7 @@ export function renderMarkdown(run: BenchRun): string {
     "",
     "The benchmarks of issue 4 — kernels, then training of the Kaggle-shaped DLRM — written by",
     "`node --import tsx bench/run.ts --docs` (`npm run bench` runs the same without rewriting this",
-    "file; `--full` for the full Kaggle tables, see \"Training\"). Every kernel figure is compared with a ceiling measured in",
+    'file; `--full` for the full Kaggle tables, see "Training"). Every kernel figure is compared with a ceiling measured in',
     "the same process: for GFLOP/s the SIMD peak of the instructions the kernel uses (a",
     "register-only loop of 12 independent chains: `f32x4` multiply + add for the plain sgemm",
     "build, `f32x4.relaxed_madd` for the relaxed build that runs wherever the engine has relaxed",
@@ -190,16 +212,22 @@ export function renderMarkdown(run: BenchRun): string {
     `- CPU: ${m.cpu}, ${m.cores} cores; Node ${m.node} (V8 ${m.v8})`,
     `- mode: ${run.mode}, ${run.seconds} s; load average ${run.loadAverage.before} before, ${run.loadAverage.after} after`,
     `- ceilings on their own, before / after the suites: ` +
-      Object.keys(run.ceilings.before).map((k) => `${k} ${num(run.ceilings.before[k] ?? 0)} / ${num(run.ceilings.after[k] ?? 0)}`).join("; ") +
+      Object.keys(run.ceilings.before)
+        .map((k) => `${k} ${num(run.ceilings.before[k] ?? 0)} / ${num(run.ceilings.after[k] ?? 0)}`)
+        .join("; ") +
       " (GFLOP/s for the peak, GB/s for the triads)",
     `- native C gather (bench/native_gather.c, \`cc -O3 -march=native\`), GB/s by E/lookups per bag: ` +
-      Object.entries(run.nativeGatherGBs).map(([k, v]) => `${k}: ${v === null ? "n/a" : num(v)}`).join(", "),
+      Object.entries(run.nativeGatherGBs)
+        .map(([k, v]) => `${k}: ${v === null ? "n/a" : num(v)}`)
+        .join(", "),
     "",
     "## Targets (issue 4)",
     "",
     "| target | this run | |",
     "| --- | --- | --- |",
-    ...run.targets.map((t) => `| ${t.target} | ${t.value} | ${t.pass === null ? "not measured" : t.pass ? "holds" : "misses"} |`),
+    ...run.targets.map(
+      (t) => `| ${t.target} | ${t.value} | ${t.pass === null ? "not measured" : t.pass ? "holds" : "misses"} |`,
+    ),
     "",
     "## sgemm",
     "",

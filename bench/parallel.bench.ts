@@ -37,7 +37,12 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { replaceSection } from "./docs_sections.ts";
 import { CoreProbe } from "./core_probe.ts";
-import { PARALLEL_SECTION, renderParallelSection, type ParallelRun, type ParallelRunResult } from "./parallel_markdown.ts";
+import {
+  PARALLEL_SECTION,
+  renderParallelSection,
+  type ParallelRun,
+  type ParallelRunResult,
+} from "./parallel_markdown.ts";
 import { cpus } from "node:os";
 import { randomDataset } from "../src/data/random.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
@@ -58,8 +63,8 @@ setFlagsFromString("--no-liftoff");
 enableRelaxedSimd(); // as the `dlrm` command does
 
 const KAGGLE_ROWS = [
-  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105,
-  142572,
+  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173,
+  4, 7046547, 18, 15, 286181, 105, 142572,
 ];
 
 function arg(name: string, fallback: string): string {
@@ -104,7 +109,11 @@ function stepClock(warmup: number): { onStep: () => void; durations: () => numbe
       ends.push(performance.now());
       cpu.push(cpuMs());
     },
-    durations: () => ends.slice(warmup).map((t, i, a) => (i === 0 ? 0 : t - (a[i - 1] as number))).slice(1),
+    durations: () =>
+      ends
+        .slice(warmup)
+        .map((t, i, a) => (i === 0 ? 0 : t - (a[i - 1] as number)))
+        .slice(1),
     cpuMsPerStep: () => ((cpu[cpu.length - 1] as number) - (cpu[warmup] as number)) / steps,
   };
 }
@@ -161,10 +170,24 @@ const model = withResidentStorage(() => new DLRM(config, 1));
 const probe = new CoreProbe();
 for (const B of batches) {
   const warmup = warmupFor(B);
-  const data = randomDataset({ n: (steps + warmup) * B, denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 7 });
+  const data = randomDataset({
+    n: (steps + warmup) * B,
+    denseFeatures: 13,
+    tableSizes: tables,
+    numIndicesPerLookup: 1,
+    numIndicesPerLookupFixed: true,
+    seed: 7,
+  });
   const common = { data, batchSize: B, steps: steps + warmup, shuffle: false, seed: 0 };
   const runners = [0, ...workerCounts];
-  type Round = { durations: number[]; cpuMsPerStep: number; criticalCpuMsPerStep: number; otherCores: number; coreScaling: number; phases: Record<StepPhase, number> | null };
+  type Round = {
+    durations: number[];
+    cpuMsPerStep: number;
+    criticalCpuMsPerStep: number;
+    otherCores: number;
+    coreScaling: number;
+    phases: Record<StepPhase, number> | null;
+  };
   const rounds_: Round[][] = runners.map(() => []);
   for (let round = 0; round < rounds; round++) {
     for (const [k, N] of runners.entries()) {
@@ -214,8 +237,17 @@ for (const B of batches) {
       }
       const d = clock.durations();
       const others = otherCores(m0, machineCpu(), cpuMs() - c0, performance.now() - w0);
-      (rounds_[k] as Round[]).push({ durations: d, cpuMsPerStep: clock.cpuMsPerStep(), criticalCpuMsPerStep: critical, otherCores: others, coreScaling, phases });
-      console.log(`batch ${B}, ${N === 0 ? "train()" : `${N} worker${N > 1 ? "s" : ""}`}, round ${round + 1}: median step ${median(d).toFixed(2)} ms, other processes used ${others.toFixed(2)} cores, two-core scaling before it ${coreScaling.toFixed(2)}`);
+      (rounds_[k] as Round[]).push({
+        durations: d,
+        cpuMsPerStep: clock.cpuMsPerStep(),
+        criticalCpuMsPerStep: critical,
+        otherCores: others,
+        coreScaling,
+        phases,
+      });
+      console.log(
+        `batch ${B}, ${N === 0 ? "train()" : `${N} worker${N > 1 ? "s" : ""}`}, round ${round + 1}: median step ${median(d).toFixed(2)} ms, other processes used ${others.toFixed(2)} cores, two-core scaling before it ${coreScaling.toFixed(2)}`,
+      );
     }
   }
   runners.forEach((N, k) => {
@@ -257,11 +289,15 @@ console.log(
 );
 for (const r of results) {
   const one = results.find((x) => x.batch === r.batch && x.workers === 1);
-  const ratio = (a: number, b: number | undefined): string => (b === undefined || r.workers === 0 ? "" : `${(a / b).toFixed(2)}×`);
+  const ratio = (a: number, b: number | undefined): string =>
+    b === undefined || r.workers === 0 ? "" : `${(a / b).toFixed(2)}×`;
   const label = r.workers === 0 ? r.runner : `${r.runner} N=${r.workers}`;
   const idle = r.batch / (r.criticalCpuMsPerStep / 1000);
   const oneIdle = one === undefined ? undefined : one.batch / (one.criticalCpuMsPerStep / 1000);
-  const ph = r.phaseMsPerStep === null ? "" : STEP_PHASES.map((p) => (r.phaseMsPerStep as Record<StepPhase, number>)[p].toFixed(2).padStart(9)).join(" ");
+  const ph =
+    r.phaseMsPerStep === null
+      ? ""
+      : STEP_PHASES.map((p) => (r.phaseMsPerStep as Record<StepPhase, number>)[p].toFixed(2).padStart(9)).join(" ");
   console.log(
     `${String(r.batch).padStart(5)}  ${label.padEnd(22)} ${r.samplesPerSec.toFixed(0).padStart(10)} ${r.samplesPerSecMean.toFixed(0).padStart(8)} ${r.msPerStepMedian.toFixed(2).padStart(8)} ${ratio(r.samplesPerSec, one?.samplesPerSec).padStart(6)}` +
       ` ${r.otherCores.toFixed(2).padStart(6)} │ ${r.cpuMsPerStep.toFixed(2).padStart(7)} ${r.criticalCpuMsPerStep.toFixed(2).padStart(8)} ${idle.toFixed(0).padStart(9)} ${ratio(idle, oneIdle).padStart(6)} │ ${ph}`,
@@ -289,6 +325,13 @@ writeFileSync(out, `${JSON.stringify(run, null, 2)}\n`);
 console.log(`\nwritten to ${out}`);
 if (process.argv.includes("--docs")) {
   const docs = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
-  writeFileSync(docs, replaceSection(existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n", PARALLEL_SECTION, renderParallelSection(run)));
+  writeFileSync(
+    docs,
+    replaceSection(
+      existsSync(docs) ? readFileSync(docs, "utf8") : "# Benchmarks\n",
+      PARALLEL_SECTION,
+      renderParallelSection(run),
+    ),
+  );
   console.log("docs/benchmarks.md: the hybrid-parallel section rewritten");
 }

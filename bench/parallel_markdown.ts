@@ -56,7 +56,8 @@ export interface ParallelRun {
 }
 
 /** x with thousands separators and `digits` decimals (en-US). */
-export const fmt = (x: number, digits = 0): string => x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+export const fmt = (x: number, digits = 0): string =>
+  x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** The speed-up of N workers over 1 at batch B, or null when either was not run. */
 export function speedup(results: readonly ParallelRunResult[], B: number, N: number): number | null {
@@ -66,13 +67,18 @@ export function speedup(results: readonly ParallelRunResult[], B: number, N: num
 }
 
 export function renderParallelSection(run: ParallelRun): string {
-  const tables = run.cap > 0 ? `tables capped at ${fmt(run.cap)} rows (${fmt(run.rowsTotal)} rows in all)` : `the full Kaggle tables (${fmt(run.rowsTotal)} rows, ${(run.rowsTotal * 64 / 1e9).toFixed(1)} GB at dim 16)`;
-  const warm = Object.entries(run.warmupSteps).map(([B, w]) => `${w} at batch ${B}`).join(", ");
+  const tables =
+    run.cap > 0
+      ? `tables capped at ${fmt(run.cap)} rows (${fmt(run.rowsTotal)} rows in all)`
+      : `the full Kaggle tables (${fmt(run.rowsTotal)} rows, ${((run.rowsTotal * 64) / 1e9).toFixed(1)} GB at dim 16)`;
+  const warm = Object.entries(run.warmupSteps)
+    .map(([B, w]) => `${w} at batch ${B}`)
+    .join(", ");
   const lines = [
     "## Hybrid-parallel training (bench/parallel.bench.ts)",
     "",
     "Issue 5's benchmark, written by `node --import tsx bench/parallel.bench.ts --docs` (the command",
-    "below). The Kaggle-shaped DLRM of \"Training\" above (SGD, one index per bag) on random data,",
+    'below). The Kaggle-shaped DLRM of "Training" above (SGD, one index per bag) on random data,',
     "with `train()` on the main thread, the `HybridExecutor` with 1 rank worker (the same machinery, one",
     "rank) and with 2. Each run first trains warm-up steps, then times the measured ones: V8 keeps",
     "optimising the step's JavaScript on its helper threads for the first few hundred steps, and",
@@ -98,8 +104,13 @@ export function renderParallelSection(run: ParallelRun): string {
     const s = speedup(run.results, t.batch, 2);
     const one = run.results.find((r) => r.batch === t.batch && r.workers === 1);
     const two = run.results.find((r) => r.batch === t.batch && r.workers === 2);
-    const value = s === null || one === undefined || two === undefined ? "not run" : `${s.toFixed(2)}× (${fmt(two.samplesPerSec)} against ${fmt(one.samplesPerSec)} samples/s)`;
-    lines.push(`| 2 workers ≥ ${t.speedup}× the samples/s of 1 worker at batch ${t.batch} | ${value} | ${s === null ? "–" : s >= t.speedup ? "holds" : "misses"} |`);
+    const value =
+      s === null || one === undefined || two === undefined
+        ? "not run"
+        : `${s.toFixed(2)}× (${fmt(two.samplesPerSec)} against ${fmt(one.samplesPerSec)} samples/s)`;
+    lines.push(
+      `| 2 workers ≥ ${t.speedup}× the samples/s of 1 worker at batch ${t.batch} | ${value} | ${s === null ? "–" : s >= t.speedup ? "holds" : "misses"} |`,
+    );
   }
   lines.push(
     "",

@@ -59,7 +59,12 @@ const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
  * single calls: a triad over 384 MB between two gathers would evict the gathers' table and
  * time a cold cache. Calls under 50 µs are timed in batches. Seconds per call.
  */
-export function fastestPair(fn: () => void, fnSeconds: number, probe: () => void, seconds: number): { fn: number; probe: number } {
+export function fastestPair(
+  fn: () => void,
+  fnSeconds: number,
+  probe: () => void,
+  seconds: number,
+): { fn: number; probe: number } {
   const t0 = performance.now();
   probe();
   const probeSeconds = (performance.now() - t0) / 1000;

@@ -89,7 +89,9 @@ async function main(): Promise<void> {
   const started = performance.now();
   const loadBefore = loadavg()[0] ?? 0;
   const info = machine();
-  console.log(`dlrm-ts kernel benchmarks (${full ? "full" : "quick"}) — ${info.cpu}, ${info.cores} cores, Node ${info.node}`);
+  console.log(
+    `dlrm-ts kernel benchmarks (${full ? "full" : "quick"}) — ${info.cpu}, ${info.cores} cores, Node ${info.node}`,
+  );
 
   // Ceiling probes; each case is timed alongside its own (bench/report.ts). sgemm's ceiling
   // is the peak of the instructions its build uses: the FMA (relaxed_madd) loop for the
@@ -104,10 +106,17 @@ async function main(): Promise<void> {
     { footprint: 3 << 27, probe: await triadProbe(1 << 25, "triad 3×128 MiB") },
   ];
   /** The triad whose arrays are at least as big as the working set (the largest if none). */
-  const triadFor = (bytes: number) => (triads.find((t) => t.footprint >= bytes) ?? (triads[triads.length - 1] as (typeof triads)[number])).probe;
-  const alone = () => [peak, ...(fmaPeak === null ? [] : [fmaPeak]), ...triads.map((t) => t.probe)].map((p) => ({ name: p.name, rate: probeRate(p) }));
+  const triadFor = (bytes: number) =>
+    (triads.find((t) => t.footprint >= bytes) ?? (triads[triads.length - 1] as (typeof triads)[number])).probe;
+  const alone = () =>
+    [peak, ...(fmaPeak === null ? [] : [fmaPeak]), ...triads.map((t) => t.probe)].map((p) => ({
+      name: p.name,
+      rate: probeRate(p),
+    }));
   const ceilingsBefore = alone();
-  console.log(`\nceilings alone: ${ceilingsBefore.map((c) => `${c.name} ${c.rate.toFixed(1)}`).join(", ")} (GFLOP/s, GB/s)`);
+  console.log(
+    `\nceilings alone: ${ceilingsBefore.map((c) => `${c.name} ${c.rate.toFixed(1)}`).join(", ")} (GFLOP/s, GB/s)`,
+  );
 
   const rows: BenchRow[] = [];
   rows.push(
@@ -115,8 +124,22 @@ async function main(): Promise<void> {
       "sgemm",
       sgemmCases({
         peak: gemmPeak,
-        stagedShapes: full ? [[128, 367, 512], [2048, 512, 512], [512, 512, 512]] : [[128, 367, 512], [2048, 512, 512]],
-        refShapes: full ? [[128, 367, 512], [128, 512, 256]] : [[128, 367, 512]],
+        stagedShapes: full
+          ? [
+              [128, 367, 512],
+              [2048, 512, 512],
+              [512, 512, 512],
+            ]
+          : [
+              [128, 367, 512],
+              [2048, 512, 512],
+            ],
+        refShapes: full
+          ? [
+              [128, 367, 512],
+              [128, 512, 256],
+            ]
+          : [[128, 367, 512]],
       }),
       suiteOpts,
     )),
@@ -135,7 +158,12 @@ async function main(): Promise<void> {
   console.log(`\nceilings alone, after: ${ceilingsAfter.map((c) => `${c.name} ${c.rate.toFixed(1)}`).join(", ")}`);
 
   const native: Record<string, number | null> = {};
-  for (const [E, perBag] of [[16, 1], [16, 32], [64, 1], [64, 32]] as const) {
+  for (const [E, perBag] of [
+    [16, 1],
+    [16, 32],
+    [64, 1],
+    [64, 32],
+  ] as const) {
     native[`${E}/${perBag}`] = nativeGather(R, E, B, perBag);
   }
   console.log(`\nnative C gather (cc -O3 -march=native), GB/s: ${JSON.stringify(native)}`);
@@ -143,24 +171,56 @@ async function main(): Promise<void> {
   // ---- the targets of issue 4
   const best = (pred: (r: BenchRow) => boolean): BenchRow[] => rows.filter(pred);
   const sg = (M: number, K: number, N: number) =>
-    best((r) => r.suite === "sgemm" && r.meta.M === M && r.meta.K === K && r.meta.N === N && r.meta.placement === "resident" && r.meta.kernels === "wasm");
+    best(
+      (r) =>
+        r.suite === "sgemm" &&
+        r.meta.M === M &&
+        r.meta.K === K &&
+        r.meta.N === N &&
+        r.meta.placement === "resident" &&
+        r.meta.kernels === "wasm",
+    );
   const minPct = (rs: BenchRow[]): number => Math.min(...rs.map((r) => r.pctOfCeiling));
   const emb = (E: number, perBag: number, kernels: string, pass = "fwd") =>
-    rows.find((r) => r.suite === "embedding_bag" && r.meta.E === E && r.meta.perBag === perBag && r.meta.kernels === kernels && r.meta.pass === pass);
+    rows.find(
+      (r) =>
+        r.suite === "embedding_bag" &&
+        r.meta.E === E &&
+        r.meta.perBag === perBag &&
+        r.meta.kernels === kernels &&
+        r.meta.pass === pass,
+    );
   const targets: { target: string; value: string; pass: boolean | null }[] = [];
   const p512 = minPct(sg(512, 512, 512));
   const ceilingName = `${gemmPeak.name} (sgemm ${sgemmBuild} build)`;
   const best512 = Math.min(...sg(512, 512, 512).map((r) => r.best));
-  targets.push({ target: `sgemm 512³ ≥ 80 % of the ${ceilingName} (worst of NT/NN/TN)`, value: `${p512} % (${best512} GFLOP/s)`, pass: p512 >= 80 });
+  targets.push({
+    target: `sgemm 512³ ≥ 80 % of the ${ceilingName} (worst of NT/NN/TN)`,
+    value: `${p512} % (${best512} GFLOP/s)`,
+    pass: p512 >= 80,
+  });
   const dlrm = [...sg(128, 367, 512), ...sg(128, 512, 256), ...sg(2048, 512, 512)];
   const pDlrm = minPct(dlrm);
-  targets.push({ target: `sgemm DLRM shapes ≥ 70 % of the ${ceilingName} (worst)`, value: `${pDlrm} %`, pass: pDlrm >= 70 });
-  for (const [E, perBag] of [[16, 1], [16, 32], [64, 1], [64, 32]] as const) {
+  targets.push({
+    target: `sgemm DLRM shapes ≥ 70 % of the ${ceilingName} (worst)`,
+    value: `${pDlrm} %`,
+    pass: pDlrm >= 70,
+  });
+  for (const [E, perBag] of [
+    [16, 1],
+    [16, 32],
+    [64, 1],
+    [64, 32],
+  ] as const) {
     const w = emb(E, perBag, "wasm");
     const n = emb(E, perBag, "naive wasm");
     if (w !== undefined && n !== undefined) {
       const ratio = w.best / n.best;
-      targets.push({ target: `embedding fwd 1M×${E}, ${perBag}/bag ≥ 2× naive scalar wasm`, value: `${ratio.toFixed(2)}×`, pass: ratio >= 2 });
+      targets.push({
+        target: `embedding fwd 1M×${E}, ${perBag}/bag ≥ 2× naive scalar wasm`,
+        value: `${ratio.toFixed(2)}×`,
+        pass: ratio >= 2,
+      });
     }
   }
   const w16 = emb(16, 1, "wasm");
@@ -168,34 +228,61 @@ async function main(): Promise<void> {
   if (w16 !== undefined) {
     targets.push({
       target: "embedding fwd 1M×16, 1/bag within 1.5× of native C gather (issue: ≈ 5 GB/s)",
-      value: c16 === null ? `wasm ${w16.best} GB/s (no C compiler here)` : `wasm ${w16.best} GB/s, native C ${c16} GB/s (C/wasm = ${(c16 / w16.best).toFixed(2)})`,
+      value:
+        c16 === null
+          ? `wasm ${w16.best} GB/s (no C compiler here)`
+          : `wasm ${w16.best} GB/s, native C ${c16} GB/s (C/wasm = ${(c16 / w16.best).toFixed(2)})`,
       pass: c16 === null ? w16.best * 1.5 >= 5 : w16.best * 1.5 >= c16,
     });
   }
   // ---- training (bench/train.bench.ts), both kernel sets
   const cap = full ? [] : ["--rows-cap", "100000"];
   const train: TrainBench[] = [];
-  const wasmTrain = trainBench("wasm", ["--batch", "128,2048", "--steps", full ? "300,40" : "200,20", "--heap-steps", "1000", ...cap]);
+  const wasmTrain = trainBench("wasm", [
+    "--batch",
+    "128,2048",
+    "--steps",
+    full ? "300,40" : "200,20",
+    "--heap-steps",
+    "1000",
+    ...cap,
+  ]);
   if (wasmTrain !== null) train.push(wasmTrain);
-  const jsTrain = trainBench("js", full ? ["--batch", "128,2048", "--steps", "10,2", "--warmup", "2,1"] : ["--batch", "128", "--steps", "5", "--warmup", "2", ...cap]);
+  const jsTrain = trainBench(
+    "js",
+    full
+      ? ["--batch", "128,2048", "--steps", "10,2", "--warmup", "2,1"]
+      : ["--batch", "128", "--steps", "5", "--warmup", "2", ...cap],
+  );
   if (jsTrain !== null) train.push(jsTrain);
   const tables = full ? "full Kaggle tables" : "tables capped at 100k rows";
-  for (const [B, goal] of [[128, 10_000], [2048, 12_000]] as const) {
+  for (const [B, goal] of [
+    [128, 10_000],
+    [2048, 12_000],
+  ] as const) {
     const r = wasmTrain?.runs.find((x) => x.batch === B);
     targets.push({
       target: `Kaggle-shaped training, batch ${B}, one thread ≥ ${goal.toLocaleString("en-US")} samples/s`,
-      value: r === undefined ? "not measured (the run failed)" : `${r.samplesPerSec} samples/s (median step ${r.msPerStepMedian} ms; mean ${r.msPerStep} ms, ${r.samplesPerSecMean ?? "–"} samples/s; ${tables}; load ${r.loadAverage})`,
+      value:
+        r === undefined
+          ? "not measured (the run failed)"
+          : `${r.samplesPerSec} samples/s (median step ${r.msPerStepMedian} ms; mean ${r.msPerStep} ms, ${r.samplesPerSecMean ?? "–"} samples/s; ${tables}; load ${r.loadAverage})`,
       pass: r === undefined ? null : r.samplesPerSec >= goal,
     });
   }
   const h = wasmTrain?.heap ?? null;
   targets.push({
-    target: "A steady-state step allocates no JS memory proportional to the batch (heap after GC flat over 1,000 steps)",
-    value: h === null ? "not measured" : `heap after GC ${h.heapMB[0]} → ${h.heapMB[h.heapMB.length - 1]} MB over ${h.steps} steps at batch ${h.batch}; float storage on the JS heap ${h.transientBytesPerStep} B/step; wasm heap growth ${h.wasmHeapGrowthBytes} B`,
+    target:
+      "A steady-state step allocates no JS memory proportional to the batch (heap after GC flat over 1,000 steps)",
+    value:
+      h === null
+        ? "not measured"
+        : `heap after GC ${h.heapMB[0]} → ${h.heapMB[h.heapMB.length - 1]} MB over ${h.steps} steps at batch ${h.batch}; float storage on the JS heap ${h.transientBytesPerStep} B/step; wasm heap growth ${h.wasmHeapGrowthBytes} B`,
     pass: h === null ? null : h.growthMB < 1 && h.transientBytesPerStep === 0 && h.wasmHeapGrowthBytes === 0,
   });
   console.log("\ntargets (issue 4):");
-  for (const t of targets) console.log(`  ${t.pass === null ? "  –  " : t.pass ? " PASS" : " FAIL"}  ${t.target}: ${t.value}`);
+  for (const t of targets)
+    console.log(`  ${t.pass === null ? "  –  " : t.pass ? " PASS" : " FAIL"}  ${t.target}: ${t.value}`);
 
   const result: BenchRun = {
     date: new Date().toISOString(),
@@ -222,7 +309,9 @@ async function main(): Promise<void> {
     // keep the sections other programs wrote: bench/parallel.bench.ts --docs and
     // bench/cli_train.bench.ts --docs
     const old = existsSync(docs) ? readFileSync(docs, "utf8") : "";
-    const kept = [PARALLEL_SECTION, CLI_TRAIN_SECTION].map((name) => extractSection(old, name)).filter((x): x is string => x !== null);
+    const kept = [PARALLEL_SECTION, CLI_TRAIN_SECTION]
+      .map((name) => extractSection(old, name))
+      .filter((x): x is string => x !== null);
     writeFileSync(docs, [renderMarkdown(result).trimEnd(), ...kept].join("\n\n") + "\n");
     console.log(`docs/benchmarks.md rewritten`);
   }

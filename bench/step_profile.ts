@@ -34,13 +34,27 @@ const warmup = arg("warmup", 10);
 const cap = arg("rows-cap", 100_000);
 const tables = KAGGLE_TABLES.map((r) => Math.min(r, cap));
 const config = parseConfig({
-  dense_features: 13, bottom_mlp: [13, 512, 256, 64, 16], embedding_dim: 16, table_sizes: tables, interaction: "dot",
-  top_mlp: [367, 512, 256, 1], optimizer: "sgd", lr: 0.01, batch_size: B,
+  dense_features: 13,
+  bottom_mlp: [13, 512, 256, 64, 16],
+  embedding_dim: 16,
+  table_sizes: tables,
+  interaction: "dot",
+  top_mlp: [367, 512, 256, 1],
+  optimizer: "sgd",
+  lr: 0.01,
+  batch_size: B,
 });
 defaultHeap().reserve(tables.reduce((s, r) => s + r * 16 * 4, 0) + (512 << 20));
 const model = new DLRM(config, 1);
 const opt = new SGD(model.parameters(), { lr: 0.01 });
-const data = randomDataset({ n: B * (steps + warmup), denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 2 });
+const data = randomDataset({
+  n: B * (steps + warmup),
+  denseFeatures: 13,
+  tableSizes: tables,
+  numIndicesPerLookup: 1,
+  numIndicesPerLookupFixed: true,
+  seed: 2,
+});
 
 // Wrap every export of this thread's kernels: the wrappers in wasm.ts call through the raw
 // object on each call, so replacing its functions times every call the ops make.
@@ -83,4 +97,6 @@ for (const [key, e] of [...timed.entries()].sort((x, y) => y[1].ms - x[1].ms)) {
   const rate = e.flop > 0 ? `${(e.flop / e.ms / 1e6).toFixed(1).padStart(6)} GFLOP/s` : " ".repeat(14);
   console.log(`${ms.toFixed(2).padStart(8)} ms  ${(e.calls / steps).toFixed(0).padStart(3)}×  ${rate}  ${key}`);
 }
-console.log(`${stepMs.toFixed(1).padStart(8)} ms  the whole step (${kernelMs.toFixed(1)} in kernels, ${(stepMs - kernelMs).toFixed(1)} outside)`);
+console.log(
+  `${stepMs.toFixed(1).padStart(8)} ms  the whole step (${kernelMs.toFixed(1)} in kernels, ${(stepMs - kernelMs).toFixed(1)} outside)`,
+);

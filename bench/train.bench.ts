@@ -44,8 +44,8 @@ enableRelaxedSimd(); // as the `dlrm` command does
 
 /** Row counts of the 26 Criteo Kaggle categorical features (the reference's day_*.npz counts). */
 export const KAGGLE_TABLES = [
-  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15,
-  286181, 105, 142572,
+  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173,
+  4, 7046547, 18, 15, 286181, 105, 142572,
 ];
 const BOTTOM = [13, 512, 256, 64, 16];
 const TOP = [367, 512, 256, 1];
@@ -63,7 +63,8 @@ export function sgdStep(model: DLRM, opt: SGD, data: Dataset, s: number, B: numb
 /** Multiply-adds of one sample's forward pass through both MLPs. */
 function forwardMacs(): number {
   let m = 0;
-  for (const sizes of [BOTTOM, TOP]) for (let i = 0; i + 1 < sizes.length; i++) m += (sizes[i] as number) * (sizes[i + 1] as number);
+  for (const sizes of [BOTTOM, TOP])
+    for (let i = 0; i + 1 < sizes.length; i++) m += (sizes[i] as number) * (sizes[i + 1] as number);
   return m;
 }
 /** FLOPs of one sample's step: forward, dW and dx, less the first layer's dx. */
@@ -71,7 +72,11 @@ export const FLOP_PER_SAMPLE = 2 * (3 * forwardMacs() - (BOTTOM[0] as number) * 
 
 function list(name: string, fallback: number[]): number[] {
   const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : String(process.argv[i + 1]).split(",").map(Number);
+  return i === -1
+    ? fallback
+    : String(process.argv[i + 1])
+        .split(",")
+        .map(Number);
 }
 const num = (name: string, fallback: number): number => list(name, [fallback])[0] as number;
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
@@ -113,8 +118,15 @@ async function main(): Promise<void> {
   const tableBytes = tables.reduce((s, r) => s + r * 16 * 4, 0);
   const maxB = Math.max(...batches);
   const config = parseConfig({
-    dense_features: 13, bottom_mlp: BOTTOM, embedding_dim: 16, table_sizes: tables, interaction: "dot", top_mlp: TOP,
-    optimizer: "sgd", lr: 0.01, batch_size: maxB,
+    dense_features: 13,
+    bottom_mlp: BOTTOM,
+    embedding_dim: 16,
+    table_sizes: tables,
+    interaction: "dot",
+    top_mlp: TOP,
+    optimizer: "sgd",
+    lr: 0.01,
+    batch_size: maxB,
   });
 
   // The ceilings, measured again around every timed run: this VM's speed moves with the
@@ -134,7 +146,9 @@ async function main(): Promise<void> {
   const opt = new SGD(model.parameters(), { lr: 0.01 });
   const trainStep = (data: Dataset, s: number, B: number): void => sgdStep(model, opt, data, s, B);
   const initSeconds = (performance.now() - t0) / 1000;
-  log(`model built in ${initSeconds.toFixed(1)} s (${(tableBytes / 2 ** 30).toFixed(2)} GiB of tables, ${kernelSet} kernels${kernelSet === "wasm" ? `, sgemm ${wasmState().sgemmBuild}` : ""})`);
+  log(
+    `model built in ${initSeconds.toFixed(1)} s (${(tableBytes / 2 ** 30).toFixed(2)} GiB of tables, ${kernelSet} kernels${kernelSet === "wasm" ? `, sgemm ${wasmState().sgemmBuild}` : ""})`,
+  );
 
   const gc = (globalThis as { gc?: () => void }).gc;
   const heapMB = (): number => {
@@ -147,7 +161,14 @@ async function main(): Promise<void> {
     const B = batches[k] as number;
     const steps = (stepsList[k] ?? stepsList[stepsList.length - 1]) as number;
     const warm = (warmList[k] ?? warmList[warmList.length - 1]) as number;
-    const data = randomDataset({ n: B * (steps + warm), denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 2 + k });
+    const data = randomDataset({
+      n: B * (steps + warm),
+      denseFeatures: 13,
+      tableSizes: tables,
+      numIndicesPerLookup: 1,
+      numIndicesPerLookupFixed: true,
+      seed: 2 + k,
+    });
     const step = (s: number): void => trainStep(data, s, B);
     for (let s = 0; s < warm; s++) step(s);
     const heapBefore = heapMB();
@@ -188,7 +209,9 @@ async function main(): Promise<void> {
     };
     log(
       `batch ${B}: ${run.samplesPerSec} samples/s (mean ${run.samplesPerSecMean}), ${run.msPerStep} ms/step (median ${run.msPerStepMedian}), load ${run.loadAverage}` +
-        (before.fmaPeak === null ? "" : `; FMA peak ${before.fmaPeak} → ${after.fmaPeak}, SIMD peak ${before.simdPeak} → ${after.simdPeak} GFLOP/s`),
+        (before.fmaPeak === null
+          ? ""
+          : `; FMA peak ${before.fmaPeak} → ${after.fmaPeak}, SIMD peak ${before.simdPeak} → ${after.simdPeak} GFLOP/s`),
     );
     runs.push(run);
   }
@@ -197,7 +220,14 @@ async function main(): Promise<void> {
   let heap: Record<string, unknown> | null = null;
   if (heapSteps > 0) {
     const B = batches[0] as number;
-    const data = randomDataset({ n: B * heapSteps, denseFeatures: 13, tableSizes: tables, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 99 });
+    const data = randomDataset({
+      n: B * heapSteps,
+      denseFeatures: 13,
+      tableSizes: tables,
+      numIndicesPerLookup: 1,
+      numIndicesPerLookupFixed: true,
+      seed: 99,
+    });
     const samples: number[] = [heapMB()];
     const transientBefore = transientAllocatedBytes();
     const topBefore = kernelSet === "wasm" ? defaultHeap().stats().topBytes : 0;

@@ -7,7 +7,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const dist = new URL("../dist/src/cli/main.js", import.meta.url);
-const installed = fileURLToPath(import.meta.url).split(/[\\/]/).includes("node_modules");
+const installed = fileURLToPath(import.meta.url)
+  .split(/[\\/]/)
+  .includes("node_modules");
 let tsxApi = null;
 if (!installed) {
   try {
@@ -19,7 +21,9 @@ if (!installed) {
 let cli;
 if (tsxApi === null) {
   if (!existsSync(dist)) {
-    process.stderr.write("dlrm: dist/ is missing and tsx is not installed: run `npm run build` (or `npm ci` in a checkout)\n");
+    process.stderr.write(
+      "dlrm: dist/ is missing and tsx is not installed: run `npm run build` (or `npm ci` in a checkout)\n",
+    );
     process.exit(2);
   }
   cli = await import(dist.href);

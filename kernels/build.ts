@@ -72,14 +72,19 @@ export async function assemble(name: string, text: string, relaxed = false): Pro
 
 /** Every kernels/*.wat assembled, sorted by name. */
 export async function assembleAll(dir: string = kernelsDir): Promise<Map<string, Uint8Array<ArrayBuffer>>> {
-  const files = readdirSync(dir).filter((f) => f.endsWith(".wat")).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".wat"))
+    .sort();
   const out = new Map<string, Uint8Array<ArrayBuffer>>();
   for (const f of files) {
     const text = readFileSync(join(dir, f), "utf8");
     out.set(basename(f, ".wat"), await assemble(f, text));
     if (text.includes(RELAXED_DIRECTIVE)) {
       const v = relaxedVariant(text);
-      if (v.madds === 0) throw new Error(`${f}: asks for a relaxed_madd variant but has no (f32x4.add (local.get $acc) (f32x4.mul X Y)) to turn into one`);
+      if (v.madds === 0)
+        throw new Error(
+          `${f}: asks for a relaxed_madd variant but has no (f32x4.add (local.get $acc) (f32x4.mul X Y)) to turn into one`,
+        );
       out.set(`${basename(f, ".wat")}_relaxed`, await assemble(f, v.text, true));
     }
   }

@@ -1,6 +1,19 @@
 // dlrm-ts public API: re-exports only.
 
-export { Tensor, IndexTensor, indexTensor, empty, zeros, ones, full, fromArray, scalar, rand, randn, toDType } from "./tensor/tensor.ts";
+export {
+  Tensor,
+  IndexTensor,
+  indexTensor,
+  empty,
+  zeros,
+  ones,
+  full,
+  fromArray,
+  scalar,
+  rand,
+  randn,
+  toDType,
+} from "./tensor/tensor.ts";
 export type { DType, FloatArray, NestedArray, RowSparseGrad, TensorOptions } from "./tensor/tensor.ts";
 export { Rng, manualSeed } from "./tensor/rng.ts";
 export { OpError, formatShape } from "./tensor/shape.ts";
@@ -25,7 +38,13 @@ export { Adagrad } from "./optim/adagrad.ts";
 export { RowWiseAdagrad } from "./optim/rowwise_adagrad.ts";
 export { LRPolicyScheduler } from "./optim/schedule.ts";
 
-export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors, SafetensorsError } from "./io/safetensors.ts";
+export {
+  readSafetensors,
+  writeSafetensors,
+  parseSafetensors,
+  serializeSafetensors,
+  SafetensorsError,
+} from "./io/safetensors.ts";
 export type { Dataset, SparseFeature } from "./data/dataset.ts";
 export { readBatchFile, writeBatchFile } from "./data/batch_file.ts";
 export { batchOf, batchOfRows, type Batch } from "./data/batch.ts";

@@ -56,7 +56,10 @@ test("two losses sharing a subgraph: the second backward is an error naming the 
   const x = fromArray([1, 2], [2], { requiresGrad: true });
   const h = mul(x, x);
   sum(h).backward();
-  assertThrows(() => sum(h).backward(), /backward: the mul result \(2,\) in this graph was released by an earlier backward\(\).*retainGraph/);
+  assertThrows(
+    () => sum(h).backward(),
+    /backward: the mul result \(2,\) in this graph was released by an earlier backward\(\).*retainGraph/,
+  );
   assert.equal(Array.from(x.grad ?? []), [2, 4], "the refused call added nothing");
 
   const x2 = fromArray([1, 2], [2], { requiresGrad: true });
@@ -83,7 +86,10 @@ test("an input written in place between forward and backward is an error naming 
   const y = sum(mul(w, x));
   x.data[0] = 5;
   x.markModified();
-  assertThrows(() => y.backward(), /backward: input 1 of mul \(a leaf \(2,\)\) was modified in place after mul used it/);
+  assertThrows(
+    () => y.backward(),
+    /backward: input 1 of mul \(a leaf \(2,\)\) was modified in place after mul used it/,
+  );
   assert.is(w.grad, null, "no gradient from the refused call");
 
   // A write through a view (reshape shares data) counts for the tensor it views.
@@ -111,7 +117,13 @@ test("noGrad records nothing and restores the previous state, even when fn throw
   const y = noGrad(() => mul(x, 2));
   assert.not.ok(y.requiresGrad);
   assert.is(y.node, null);
-  assert.throws(() => noGrad(() => { throw new Error("boom"); }), /boom/);
+  assert.throws(
+    () =>
+      noGrad(() => {
+        throw new Error("boom");
+      }),
+    /boom/,
+  );
   assert.ok(isGradEnabled());
 });
 
@@ -133,28 +145,49 @@ test("backward of a non-scalar needs an explicit gradient of its size", () => {
 
 test("row-sparse gradients: a leaf keeps unique ascending ids with summed rows; a non-leaf gets them dense", () => {
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 12 }), fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 12 }), (a, b) => {
-      const table = zeros([6, 2], { requiresGrad: true });
-      const va = Float32Array.from(a.flatMap((id, i) => [id + i, 1]));
-      const vb = Float32Array.from(b.flatMap((id, i) => [-id, i]));
-      accumulateRows(table, Int32Array.from(a), va, 2);
-      accumulateRows(table, Int32Array.from(b), vb, 2);
-      const expected = new Float64Array(12);
-      a.forEach((id, i) => { expected[2 * id] += id + i; expected[2 * id + 1] += 1; });
-      b.forEach((id, i) => { expected[2 * id] += -id; expected[2 * id + 1] += i; });
-      assert.equal(Array.from(denseGradient(table)), Array.from(expected));
-      const ids = Array.from(table.rowGrad?.ids ?? []);
-      assert.equal(ids, [...new Set([...a, ...b])].sort((x, y) => x - y));
-      assert.is(table.grad, null);
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 12 }),
+      fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 12 }),
+      (a, b) => {
+        const table = zeros([6, 2], { requiresGrad: true });
+        const va = Float32Array.from(a.flatMap((id, i) => [id + i, 1]));
+        const vb = Float32Array.from(b.flatMap((id, i) => [-id, i]));
+        accumulateRows(table, Int32Array.from(a), va, 2);
+        accumulateRows(table, Int32Array.from(b), vb, 2);
+        const expected = new Float64Array(12);
+        a.forEach((id, i) => {
+          expected[2 * id] += id + i;
+          expected[2 * id + 1] += 1;
+        });
+        b.forEach((id, i) => {
+          expected[2 * id] += -id;
+          expected[2 * id + 1] += i;
+        });
+        assert.equal(Array.from(denseGradient(table)), Array.from(expected));
+        const ids = Array.from(table.rowGrad?.ids ?? []);
+        assert.equal(
+          ids,
+          [...new Set([...a, ...b])].sort((x, y) => x - y),
+        );
+        assert.is(table.grad, null);
+      },
+    ),
     { seed: 11, numRuns: 60 },
   );
 });
 
 test("gradcheck passes a correct composite function and reports a wrong backward", () => {
   const rng = new Rng(4);
-  const a = fromArray(Array.from({ length: 6 }, () => rng.uniformIn(-1, 1)), [2, 3], { requiresGrad: true });
-  const b = fromArray(Array.from({ length: 12 }, () => rng.uniformIn(-1, 1)), [3, 4], { requiresGrad: true });
+  const a = fromArray(
+    Array.from({ length: 6 }, () => rng.uniformIn(-1, 1)),
+    [2, 3],
+    { requiresGrad: true },
+  );
+  const b = fromArray(
+    Array.from({ length: 12 }, () => rng.uniformIn(-1, 1)),
+    [3, 4],
+    { requiresGrad: true },
+  );
   const ok = gradcheck((x, y) => sum(tanh(matmul(x, y))), [a, b]);
   assert.ok(ok.ok, JSON.stringify(ok.mismatches));
   assert.ok(ok.maxAbsError < 1e-7);

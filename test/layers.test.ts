@@ -65,7 +65,8 @@ test("every import points to the same layer or below", () => {
     for (const t of targets) {
       const from = layers.get(unit(file));
       const to = layers.get(unit(t));
-      if (from !== undefined && to !== undefined && to > from) up.push(`${file} (layer ${from}) imports ${t} (layer ${to})`);
+      if (from !== undefined && to !== undefined && to > from)
+        up.push(`${file} (layer ${from}) imports ${t} (layer ${to})`);
     }
   }
   assert.equal(up, [], `imports that point up:\n${up.join("\n")}`);

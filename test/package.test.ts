@@ -38,10 +38,19 @@ function run(cmd: string, args: string[], cwd: string): string {
 test("npm pack → npm install → import from .mjs, README example, npx dlrm train", () => {
   const { dir, cleanup } = tempDir();
   try {
-    const packed = JSON.parse(run(npm, ["pack", "--json", "--pack-destination", dir], root)) as { filename: string; files: { path: string }[] }[];
+    const packed = JSON.parse(run(npm, ["pack", "--json", "--pack-destination", dir], root)) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
     const info = packed[0] as { filename: string; files: { path: string }[] };
     const paths = new Set(info.files.map((f) => f.path));
-    for (const p of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli/main.js", "dist/src/parallel/worker.js", "bin/dlrm.js"]) {
+    for (const p of [
+      "dist/src/index.js",
+      "dist/src/index.d.ts",
+      "dist/src/cli/main.js",
+      "dist/src/parallel/worker.js",
+      "bin/dlrm.js",
+    ]) {
       assert.ok(paths.has(p), `tarball lacks ${p}`);
     }
     const tgz = join(dir, info.filename);
@@ -75,7 +84,10 @@ test("npm pack → npm install → import from .mjs, README example, npx dlrm tr
         `try { await import("dlrm-ts/dist/src/tensor/tensor.js"); console.log("deep import allowed"); } catch (e) { console.log(e.code); }`,
       ].join("\n"),
     );
-    assert.equal(run(process.execPath, ["exports.mjs"], proj).trim().split("\n"), ["dlrm-ts", "ERR_PACKAGE_PATH_NOT_EXPORTED"]);
+    assert.equal(run(process.execPath, ["exports.mjs"], proj).trim().split("\n"), [
+      "dlrm-ts",
+      "ERR_PACKAGE_PATH_NOT_EXPORTED",
+    ]);
 
     // dlrm-ts/testing with its optional peer fast-check: the docs/testing.md example, as written.
     try {
@@ -90,7 +102,25 @@ test("npm pack → npm install → import from .mjs, README example, npx dlrm tr
     assert.is(run(process.execPath, ["softplus.mjs"], proj).trim(), "softplus ok");
 
     for (const workers of ["1", "2"]) {
-      const train = run("npx", ["--no-install", "dlrm", "train", "--data", "random", "--steps", "5", "--batch-size", "32", "--workers", workers, "--seed", "3"], proj);
+      const train = run(
+        "npx",
+        [
+          "--no-install",
+          "dlrm",
+          "train",
+          "--data",
+          "random",
+          "--steps",
+          "5",
+          "--batch-size",
+          "32",
+          "--workers",
+          workers,
+          "--seed",
+          "3",
+        ],
+        proj,
+      );
       const last = JSON.parse(train.trim().split("\n").at(-1) as string) as { step: number; train_loss: number };
       assert.is(last.step, 5, `workers ${workers}`);
       assert.ok(Number.isFinite(last.train_loss), `workers ${workers}: finite loss`);

@@ -4,7 +4,7 @@
 //   npm test                 everything
 //   npm test -- embedding    only test files whose path contains "embedding"
 //
-// The type check counts as one test. Shards run their files in one process each; files
+// The type check and the formatter's check count as one test each. Shards run their files in one process each; files
 // are dealt to shards by size so that the shards finish at about the same time. The files
 // in ALSO_UNDER_JS run a second time with DLRM_KERNELS=js (the shard's second process):
 // the TypeScript twins of the kernels on the op and training paths, and the step arena's
@@ -53,7 +53,12 @@ const ALSO_UNDER_JS = [
   "test/parallel/hybrid.test.ts",
 ];
 
-function runProcess(name: string, cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+function runProcess(
+  name: string,
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; output: string }> {
   return new Promise((done) => {
     const child = spawn(cmd, args, { cwd: root, env: { ...process.env, FORCE_COLOR: "0", ...env } });
     let output = "";
@@ -67,7 +72,8 @@ function runProcess(name: string, cmd: string, args: string[], env: Record<strin
     child.on("error", (e) => done({ code: 1, output: `${name}: ${e.message}` }));
     child.on("close", (code) => {
       clearTimeout(timer);
-      if (timedOut) output += `\n${name}: killed after ${timeoutSeconds} s (DLRM_TEST_TIMEOUT_S); it ran ${args.filter((a) => a.endsWith(".test.ts")).join(" ")}\n`;
+      if (timedOut)
+        output += `\n${name}: killed after ${timeoutSeconds} s (DLRM_TEST_TIMEOUT_S); it ran ${args.filter((a) => a.endsWith(".test.ts")).join(" ")}\n`;
       done({ code: timedOut ? 1 : (code ?? 1), output });
     });
   });
@@ -79,8 +85,27 @@ async function typecheck(): Promise<Result> {
   return { name: "tsc --noEmit", passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0, output };
 }
 
+/** The formatter's check (prettier, .prettierrc.json): one test, failing on any file it would change. */
+async function formatCheck(): Promise<Result> {
+  const prettier = join(root, "node_modules", "prettier", "bin", "prettier.cjs");
+  const globs = ["src/**/*.ts", "test/**/*.ts", "bench/**/*.ts", "kernels/**/*.ts", "bin/dlrm.js"];
+  const { code, output } = await runProcess("prettier", process.execPath, [prettier, "--check", ...globs]);
+  return {
+    name: "prettier --check (npm run format fixes it)",
+    passed: code === 0 ? 1 : 0,
+    failed: code === 0 ? 0 : 1,
+    skipped: 0,
+    output,
+  };
+}
+
 async function shard(name: string, files: string[], env: Record<string, string> = {}): Promise<Result> {
-  const { code, output } = await runProcess(name, process.execPath, ["--import", "tsx", "test/shard.ts", ...files], env);
+  const { code, output } = await runProcess(
+    name,
+    process.execPath,
+    ["--import", "tsx", "test/shard.ts", ...files],
+    env,
+  );
   const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
   const num = (label: string): number | null => {
     const m = new RegExp(`^\\s*${label}:\\s+(\\d+)`, "m").exec(plain);
@@ -129,7 +154,10 @@ async function runShard(i: number, shardJobs: Job[]): Promise<Result[]> {
 
 const started = Date.now();
 const results = (
-  await Promise.all([filters.length === 0 ? typecheck().then((r) => [r]) : Promise.resolve([]), ...shards.map((s, i) => runShard(i, s))])
+  await Promise.all([
+    filters.length === 0 ? Promise.all([typecheck(), formatCheck()]) : Promise.resolve([]),
+    ...shards.map((s, i) => runShard(i, s)),
+  ])
 ).flat();
 let passed = 0;
 let failed = 0;
@@ -140,6 +168,8 @@ for (const r of results) {
   failed += r.failed;
   skipped += r.skipped;
 }
-console.log(`\n${files.length} test files (${jobs.length - files.length} of them also with DLRM_KERNELS=js), ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(
+  `\n${files.length} test files (${jobs.length - files.length} of them also with DLRM_KERNELS=js), ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);
 console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`);
 process.exitCode = failed > 0 ? 1 : 0;

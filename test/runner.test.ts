@@ -10,10 +10,15 @@ const root = new URL("..", import.meta.url).pathname;
 /** Run `npm test -- filter` (test/run.ts) with extra environment; its whole output. */
 function runTests(filter: string, env: Record<string, string> = {}): Promise<string> {
   return new Promise((done, fail) => {
-    execFile(process.execPath, ["--import", "tsx", "test/run.ts", filter], { cwd: root, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      if (err !== null && err.code !== 1) fail(new Error(`test/run.ts ${filter}: ${err.message}\n${stderr}`));
-      else done(stdout);
-    });
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "test/run.ts", filter],
+      { cwd: root, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        if (err !== null && err.code !== 1) fail(new Error(`test/run.ts ${filter}: ${err.message}\n${stderr}`));
+        else done(stdout);
+      },
+    );
   });
 }
 

@@ -9,8 +9,14 @@ test("Rng gives the same stream for the same seed and differs across seeds", () 
   const b = new Rng(42);
   const c = new Rng(43);
   const xa = Array.from({ length: 5 }, () => a.nextU32());
-  assert.equal(xa, Array.from({ length: 5 }, () => b.nextU32()));
-  assert.not.equal(xa, Array.from({ length: 5 }, () => c.nextU32()));
+  assert.equal(
+    xa,
+    Array.from({ length: 5 }, () => b.nextU32()),
+  );
+  assert.not.equal(
+    xa,
+    Array.from({ length: 5 }, () => c.nextU32()),
+  );
 });
 
 test("Rng.uniform stays in [0, 1) with mean near 1/2; normal has mean 0 and variance 1", () => {
@@ -36,16 +42,22 @@ test("Rng.uniform stays in [0, 1) with mean near 1/2; normal has mean 0 and vari
 test("Rng.int covers [0, n) without bias", () => {
   const r = new Rng(3);
   const counts = new Array<number>(5).fill(0);
-  for (let i = 0; i < 10000; i++) (counts[r.int(5)] as number)++, 0;
+  for (let i = 0; i < 10000; i++) ((counts[r.int(5)] as number)++, 0);
   for (const c of counts) assert.ok(Math.abs(c - 2000) < 200, `count ${c}`);
 });
 
 test("creation: zeros, ones, fromArray with nested arrays, rand, randn", () => {
   assert.equal(Array.from(zeros([2, 2]).data), [0, 0, 0, 0]);
   assert.equal(Array.from(ones([3]).data), [1, 1, 1]);
-  const t = fromArray([[1, 2, 3], [4, 5, 6]]);
+  const t = fromArray([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   assert.equal(t.shape, [2, 3]);
-  assert.equal(t.toArray(), [[1, 2, 3], [4, 5, 6]]);
+  assert.equal(t.toArray(), [
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   const r1 = rand([4], { rng: new Rng(1) });
   const r2 = rand([4], { rng: new Rng(1) });
   assert.equal(Array.from(r1.data), Array.from(r2.data));
@@ -53,7 +65,10 @@ test("creation: zeros, ones, fromArray with nested arrays, rand, randn", () => {
 });
 
 test("toString is readable and elides long dimensions", () => {
-  const s = fromArray([[1, 2], [3, 4]]).toString();
+  const s = fromArray([
+    [1, 2],
+    [3, 4],
+  ]).toString();
   assert.match(s, /Tensor\(2, 2\)/);
   assert.match(s, /\[\[1, 2\],\n \[3, 4\]\]/);
   const long = zeros([100]).toString();

@@ -38,7 +38,11 @@ export interface GradcheckResult {
  * Check d(sum(g · fn(inputs)))/d(input) for every input with requiresGrad, where g is a
  * random upstream gradient. fn must build its output from this library's ops.
  */
-export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[], opts: GradcheckOptions = {}): GradcheckResult {
+export function gradcheck(
+  fn: (...inputs: Tensor[]) => Tensor,
+  inputs: readonly Tensor[],
+  opts: GradcheckOptions = {},
+): GradcheckResult {
   const eps = opts.eps ?? 1e-6;
   const atol = opts.atol ?? 1e-5;
   const rtol = opts.rtol ?? 1e-3;
@@ -50,7 +54,11 @@ export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly 
   if (!xs.some((x) => x.requiresGrad)) throw new OpError("gradcheck", "no input has requiresGrad: nothing to check");
 
   const y = fn(...xs);
-  if (y.dtype !== "float64") throw new OpError("gradcheck", "fn returned a float32 tensor from float64 inputs; build it from this library's ops");
+  if (y.dtype !== "float64")
+    throw new OpError(
+      "gradcheck",
+      "fn returned a float32 tensor from float64 inputs; build it from this library's ops",
+    );
   const rng = new Rng(opts.seed ?? 0);
   const g = new Float64Array(y.size);
   for (let i = 0; i < g.length; i++) g[i] = rng.uniformIn(-1, 1);

@@ -54,7 +54,12 @@ export function noGrad<T>(fn: () => T): T {
  * Attach out to the graph when recording and any input needs a gradient.
  * Returns out so an op can end with `return record(...)`.
  */
-export function record<T extends GradTensor>(op: string, out: T, inputs: readonly GradTensor[], backward: (gradOut: FloatArray) => void): T {
+export function record<T extends GradTensor>(
+  op: string,
+  out: T,
+  inputs: readonly GradTensor[],
+  backward: (gradOut: FloatArray) => void,
+): T {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   out.fromOp = op;
@@ -73,21 +78,33 @@ export interface BackwardOptions {
  */
 export function backward(root: GradTensor, gradient?: GradTensor | FloatArray, opts: BackwardOptions = {}): void {
   if (!root.requiresGrad) {
-    throw new OpError("backward", `the tensor ${formatShape(root.shape)} does not require a gradient (no input of its graph has requiresGrad)`);
+    throw new OpError(
+      "backward",
+      `the tensor ${formatShape(root.shape)} does not require a gradient (no input of its graph has requiresGrad)`,
+    );
   }
   if (root.fromOp !== null && root.node === null) {
-    throw new OpError("backward", `the graph of this ${root.fromOp} result was already released by an earlier backward()`);
+    throw new OpError(
+      "backward",
+      `the graph of this ${root.fromOp} result was already released by an earlier backward()`,
+    );
   }
   let seed: ArrayLike<number>;
   if (gradient === undefined) {
     if (root.size !== 1) {
-      throw new OpError("backward", `a non-scalar output needs an explicit gradient — output is ${formatShape(root.shape)}`);
+      throw new OpError(
+        "backward",
+        `a non-scalar output needs an explicit gradient — output is ${formatShape(root.shape)}`,
+      );
     }
     seed = [1];
   } else {
     seed = gradient instanceof Float32Array || gradient instanceof Float64Array ? gradient : gradient.data;
     if (seed.length !== root.size) {
-      throw new OpError("backward", `gradient has ${seed.length} elements but the output ${formatShape(root.shape)} has ${root.size}`);
+      throw new OpError(
+        "backward",
+        `gradient has ${seed.length} elements but the output ${formatShape(root.shape)} has ${root.size}`,
+      );
     }
   }
 
@@ -135,7 +152,10 @@ function checkGraph(order: readonly GradTensor[]): void {
       );
     }
     if (t.version > node.recordedAt) {
-      throw new OpError("backward", `the output ${formatShape(t.shape)} of ${node.op} was modified in place after ${node.op} ran; its backward would use the new values`);
+      throw new OpError(
+        "backward",
+        `the output ${formatShape(t.shape)} of ${node.op} was modified in place after ${node.op} ran; its backward would use the new values`,
+      );
     }
     for (let i = 0; i < node.inputs.length; i++) {
       const x = node.inputs[i] as GradTensor;

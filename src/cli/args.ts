@@ -33,7 +33,12 @@ export function parseFlags(verb: string, argv: readonly string[], specs: FlagSpe
 }
 
 /** Flags and, when `positional` is true, the other arguments in order (e.g. input files). */
-export function parseArgs(verb: string, argv: readonly string[], specs: FlagSpecs, positional: boolean): { flags: ParsedFlags; args: string[] } {
+export function parseArgs(
+  verb: string,
+  argv: readonly string[],
+  specs: FlagSpecs,
+  positional: boolean,
+): { flags: ParsedFlags; args: string[] } {
   const out: ParsedFlags = new Map();
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -59,7 +64,8 @@ export function parseArgs(verb: string, argv: readonly string[], specs: FlagSpec
     if (eq !== -1) raw = arg.slice(eq + 1);
     else {
       const next = argv[i + 1];
-      if (next === undefined || (next.startsWith("--") && next.length > 2)) throw new UsageError(`${verb}: --${name} needs a value`);
+      if (next === undefined || (next.startsWith("--") && next.length > 2))
+        throw new UsageError(`${verb}: --${name} needs a value`);
       raw = next;
       i++;
     }
@@ -78,7 +84,8 @@ function convert(verb: string, name: string, type: FlagType, raw: string): strin
   // Decimal only: Number() would also take "0x10", "0b1" and " 5 ", which no flag means.
   const v = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isFinite(v)) throw new UsageError(`${verb}: --${name} must be a number, got "${raw}"`);
-  if (type === "int" && !Number.isInteger(v)) throw new UsageError(`${verb}: --${name} must be an integer, got "${raw}"`);
+  if (type === "int" && !Number.isInteger(v))
+    throw new UsageError(`${verb}: --${name} must be an integer, got "${raw}"`);
   return v;
 }
 
@@ -116,7 +123,10 @@ export function positiveInt(verb: string, f: ParsedFlags, name: string, fallback
 export function workerCount(verb: string, f: ParsedFlags, fallback: number): number {
   const workers = positiveInt(verb, f, "workers", fallback);
   const cores = availableParallelism();
-  if (workers > 4 * cores) throw new UsageError(`${verb}: --workers ${workers} is more than 4 × the ${cores} cores (${4 * cores}); each rank is a thread with its own memory`);
+  if (workers > 4 * cores)
+    throw new UsageError(
+      `${verb}: --workers ${workers} is more than 4 × the ${cores} cores (${4 * cores}); each rank is a thread with its own memory`,
+    );
   return workers;
 }
 
@@ -124,15 +134,24 @@ export function workerCount(verb: string, f: ParsedFlags, fallback: number): num
 export function nonNegativeInt(verb: string, f: ParsedFlags, name: string): number | undefined {
   const v = getNumber(f, name);
   if (v === undefined) return undefined;
-  if (!Number.isInteger(v) || v < 0) throw new UsageError(`${verb}: --${name} must be a non-negative integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 0)
+    throw new UsageError(`${verb}: --${name} must be a non-negative integer, got ${v}`);
   return v;
 }
 
 /** A string flag that must be one of `options`, or its fallback. */
-export function oneOf<T extends string>(verb: string, f: ParsedFlags, name: string, options: readonly T[], fallback: T): T {
+export function oneOf<T extends string>(
+  verb: string,
+  f: ParsedFlags,
+  name: string,
+  options: readonly T[],
+  fallback: T,
+): T {
   const v = getString(f, name) ?? fallback;
   if (!(options as readonly string[]).includes(v)) {
-    throw new UsageError(`${verb}: --${name} must be ${options.slice(0, -1).join(", ")}${options.length > 1 ? " or " : ""}${options[options.length - 1]}, got "${v}"`);
+    throw new UsageError(
+      `${verb}: --${name} must be ${options.slice(0, -1).join(", ")}${options.length > 1 ? " or " : ""}${options[options.length - 1]}, got "${v}"`,
+    );
   }
   return v as T;
 }

@@ -15,7 +15,13 @@ import { closeSync, openSync } from "node:fs";
 import { resolve } from "node:path";
 import { getBool, getString, helpText, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import type { Io } from "./args.ts";
-import { openCheckpoint, readPiece, writeCheckpointFile, writePieces, type CheckpointTensor } from "../dlrm/checkpoint.ts";
+import {
+  openCheckpoint,
+  readPiece,
+  writeCheckpointFile,
+  writePieces,
+  type CheckpointTensor,
+} from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
@@ -35,9 +41,21 @@ import { interactionWidth } from "../ops/interaction.ts";
 import { isStateTensorName } from "../optim/make.ts";
 
 const CONVERT_FLAGS: FlagSpecs = {
-  to: { type: "string", placeholder: "reference|torchrec", help: "the names to write: the reference's (bot_l, top_l, emb_l; ours) or TorchRec's DLRM's (required)" },
-  dtype: { type: "string", placeholder: "f32|f16|bf16", help: "dtype of the written parameters (default: each tensor's own); f16/bf16 round to nearest, ties to even" },
-  model: { type: "string", placeholder: "config.json", help: "the model of a reference-named input, when its shapes are ambiguous (default: the config it records, else the one its shapes give)" },
+  to: {
+    type: "string",
+    placeholder: "reference|torchrec",
+    help: "the names to write: the reference's (bot_l, top_l, emb_l; ours) or TorchRec's DLRM's (required)",
+  },
+  dtype: {
+    type: "string",
+    placeholder: "f32|f16|bf16",
+    help: "dtype of the written parameters (default: each tensor's own); f16/bf16 round to nearest, ties to even",
+  },
+  model: {
+    type: "string",
+    placeholder: "config.json",
+    help: "the model of a reference-named input, when its shapes are ambiguous (default: the config it records, else the one its shapes give)",
+  },
   "table-names": {
     type: "string",
     placeholder: "a,b,…",
@@ -76,22 +94,33 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
   const [input, output] = args as [string, string];
   if (!f.has("to")) throw new UsageError("convert: --to reference|torchrec is required");
   const to = oneOf("convert", f, "to", ["reference", "torchrec"] as const, "reference");
-  const dtype = f.has("dtype") ? (oneOf("convert", f, "dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType) : null;
+  const dtype = f.has("dtype")
+    ? (oneOf("convert", f, "dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType)
+    : null;
   const tableText = getString(f, "table-names");
   const tableNames = tableText === undefined ? null : tableText.split(",");
-  if (tableNames !== null && tableNames.some((n) => n === "")) throw new UsageError(`convert: --table-names has an empty name in "${tableText}"`);
-  if (resolve(input) === resolve(output)) throw new UsageError(`convert: the output ${output} is the input; write to another file`);
+  if (tableNames !== null && tableNames.some((n) => n === ""))
+    throw new UsageError(`convert: --table-names has an empty name in "${tableText}"`);
+  if (resolve(input) === resolve(output))
+    throw new UsageError(`convert: the output ${output} is the input; write to another file`);
 
   const index = readSafetensorsIndex(input);
-  const from: Names = [...index.entries.keys()].some((n) => isTorchrecName(n.replace(/^model\./, ""))) ? "torchrec" : "reference";
+  const from: Names = [...index.entries.keys()].some((n) => isTorchrecName(n.replace(/^model\./, "")))
+    ? "torchrec"
+    : "reference";
   const modelPath = getString(f, "model");
-  if (modelPath !== undefined && from === "torchrec") throw new UsageError("convert: --model describes a reference-named input; a TorchRec file's model is read from its shapes");
+  if (modelPath !== undefined && from === "torchrec")
+    throw new UsageError(
+      "convert: --model describes a reference-named input; a TorchRec file's model is read from its shapes",
+    );
   const plan =
     from === "reference"
       ? fromReference(index, to, checkpointConfig(modelPath, input), tableNames, dtype)
       : fromTorchrec(index, to, tableNames, dtype);
   await writeConversion(index, output, plan);
-  io.stderr.write(`dlrm convert: ${input} (${from} names) -> ${output} (${to} names, ${plan.copies.length} tensors)${plan.notes.map((n) => `; ${n}`).join("")}\n`);
+  io.stderr.write(
+    `dlrm convert: ${input} (${from} names) -> ${output} (${to} names, ${plan.copies.length} tensors)${plan.notes.map((n) => `; ${n}`).join("")}\n`,
+  );
   return 0;
 }
 
@@ -102,55 +131,96 @@ function outDType(index: SafetensorsIndex, name: string, isParameter: boolean, d
   return isParameter && (own === "F16" || own === "BF16") ? own : "F32";
 }
 
-function copyOf(index: SafetensorsIndex, src: string, outName: string, isParameter: boolean, dtype: SaveDType | null): Copy {
+function copyOf(
+  index: SafetensorsIndex,
+  src: string,
+  outName: string,
+  isParameter: boolean,
+  dtype: SaveDType | null,
+): Copy {
   const e = index.entries.get(src);
   if (e === undefined) throw new Error(`${index.path}: no tensor "${src}"`);
-  return { out: { name: outName, shape: e.shape, param: outName, key: null, dtype: outDType(index, src, isParameter, dtype) }, src, permute: null };
+  return {
+    out: { name: outName, shape: e.shape, param: outName, key: null, dtype: outDType(index, src, isParameter, dtype) },
+    src,
+    permute: null,
+  };
 }
 
-function fromReference(index: SafetensorsIndex, to: Names, config: DLRMConfig, tableNames: readonly string[] | null, dtype: SaveDType | null): Conversion {
+function fromReference(
+  index: SafetensorsIndex,
+  to: Names,
+  config: DLRMConfig,
+  tableNames: readonly string[] | null,
+  dtype: SaveDType | null,
+): Conversion {
   openCheckpoint(index.path, config); // every parameter present, with its shape
   const params = parameterSpecs(config);
   const known = new Set(params.map((p) => p.name));
   const state = [...index.entries.keys()].filter(isStateTensorName);
   for (const name of index.entries.keys()) {
-    if (!known.has(name) && !isStateTensorName(name)) throw new Error(`${index.path}: tensor "${name}" is not a parameter of the model (${params.length} parameters: bot_l, top_l, emb_l)`);
+    if (!known.has(name) && !isStateTensorName(name))
+      throw new Error(
+        `${index.path}: tensor "${name}" is not a parameter of the model (${params.length} parameters: bot_l, top_l, emb_l)`,
+      );
   }
   if (to === "reference") {
-    const copies = [...params.map((p) => copyOf(index, p.name, p.name, true, dtype)), ...state.map((s) => copyOf(index, s, s, false, dtype))];
+    const copies = [
+      ...params.map((p) => copyOf(index, p.name, p.name, true, dtype)),
+      ...state.map((s) => copyOf(index, s, s, false, dtype)),
+    ];
     return { copies, metadata: { ...index.metadata }, notes: dtype === null ? [] : [`parameters as ${dtype}`] };
   }
   const F = config.table_sizes.length;
   const k = config.top_mlp.length - 1;
   if (config.interaction !== "dot" || config.interaction_itself) {
-    throw new Error(`${index.path}: TorchRec's DLRM has only the dot interaction without self-interaction; this model uses ${config.interaction_itself ? "dot with self-interaction" : config.interaction}`);
+    throw new Error(
+      `${index.path}: TorchRec's DLRM has only the dot interaction without self-interaction; this model uses ${config.interaction_itself ? "dot with self-interaction" : config.interaction}`,
+    );
   }
   if (k < 2) throw new Error(`${index.path}: TorchRec's OverArch needs at least two layers; this top MLP has ${k}`);
   if (F === 0) throw new Error(`${index.path}: TorchRec's DLRM needs at least one table; this model has none`);
   const names = tableNames ?? defaultTableNames(F);
-  if (names.length !== F || new Set(names).size !== F) throw new UsageError(`convert: --table-names needs ${F} different names (the model has ${F} tables), got ${names.length}${new Set(names).size !== names.length ? " with repeats" : ""}`);
+  if (names.length !== F || new Set(names).size !== F)
+    throw new UsageError(
+      `convert: --table-names needs ${F} different names (the model has ${F} tables), got ${names.length}${new Set(names).size !== names.length ? " with repeats" : ""}`,
+    );
   const copies = torchrecNamePairs(config.bottom_mlp.length - 1, k, names).map(([ref, tr]): Copy => {
     const c = copyOf(index, ref, tr, true, dtype);
-    return ref === "top_l.0.weight" ? { ...c, permute: { rows: config.top_mlp[1], E: config.embedding_dim, F, to: "torchrec" } } : c;
+    return ref === "top_l.0.weight"
+      ? { ...c, permute: { rows: config.top_mlp[1], E: config.embedding_dim, F, to: "torchrec" } }
+      : c;
   });
   const metadata = { ...index.metadata };
   delete metadata["dlrm_run"]; // it describes optimizer state that is not carried over
   const notes = [`tables ${names.join(", ")}`, "TorchRec's DLRM outputs logits (no sigmoid)"];
-  if (state.length > 0) notes.push(`the ${state.length} optimizer state tensors and the run position are not carried over`);
-  if (config.pooling === "mean") notes.push("the tables pool by mean: give their EmbeddingBagConfigs pooling=PoolingType.MEAN");
+  if (state.length > 0)
+    notes.push(`the ${state.length} optimizer state tensors and the run position are not carried over`);
+  if (config.pooling === "mean")
+    notes.push("the tables pool by mean: give their EmbeddingBagConfigs pooling=PoolingType.MEAN");
   return { copies, metadata, notes };
 }
 
-function fromTorchrec(index: SafetensorsIndex, to: Names, tableOrder: readonly string[] | null, dtype: SaveDType | null): Conversion {
+function fromTorchrec(
+  index: SafetensorsIndex,
+  to: Names,
+  tableOrder: readonly string[] | null,
+  dtype: SaveDType | null,
+): Conversion {
   const all = [...index.entries.keys()];
   // DLRMTrain (TorchRec's training wrapper) holds the DLRM as `model`: its names start with "model.".
   const prefix = all.every((n) => n.startsWith("model.")) ? "model." : "";
   const names = all.map((n) => n.slice(prefix.length));
   for (const n of names) {
-    if (!isTorchrecName(n)) throw new Error(`${index.path}: tensor "${prefix}${n}" is not a TorchRec DLRM name (${prefix}sparse_arch., ${prefix}dense_arch., ${prefix}over_arch.) while others are`);
+    if (!isTorchrecName(n))
+      throw new Error(
+        `${index.path}: tensor "${prefix}${n}" is not a TorchRec DLRM name (${prefix}sparse_arch., ${prefix}dense_arch., ${prefix}over_arch.) while others are`,
+      );
   }
   const has = (n: string): boolean => index.entries.has(prefix + n);
-  const tables = names.filter((n) => n.startsWith(TORCHREC_TABLE_PREFIX) && n.endsWith(".weight")).map((n) => n.slice(TORCHREC_TABLE_PREFIX.length, -".weight".length));
+  const tables = names
+    .filter((n) => n.startsWith(TORCHREC_TABLE_PREFIX) && n.endsWith(".weight"))
+    .map((n) => n.slice(TORCHREC_TABLE_PREFIX.length, -".weight".length));
   const order = torchrecTableOrder(tables, tableOrder, index.path);
   const count = (name: (i: number) => string): number => {
     let i = 0;
@@ -158,21 +228,35 @@ function fromTorchrec(index: SafetensorsIndex, to: Names, tableOrder: readonly s
     return i;
   };
   const bottomLayers = count((i) => `dense_arch.model._mlp.${i}._linear.weight`);
-  const topLayers = count((i) => `over_arch.model.0._mlp.${i}._linear.weight`) + (has("over_arch.model.1.weight") ? 1 : 0);
+  const topLayers =
+    count((i) => `over_arch.model.0._mlp.${i}._linear.weight`) + (has("over_arch.model.1.weight") ? 1 : 0);
   const pairs = torchrecNamePairs(bottomLayers, topLayers, order);
   const expected = new Set(pairs.map(([, tr]) => tr));
-  for (const n of names) if (!expected.has(n)) throw new Error(`${index.path}: unexpected tensor "${prefix}${n}" for a TorchRec DLRM of ${bottomLayers} dense and ${topLayers} over layers and ${order.length} tables`);
+  for (const n of names)
+    if (!expected.has(n))
+      throw new Error(
+        `${index.path}: unexpected tensor "${prefix}${n}" for a TorchRec DLRM of ${bottomLayers} dense and ${topLayers} over layers and ${order.length} tables`,
+      );
   for (const [, tr] of pairs) if (!has(tr)) throw new Error(`${index.path}: missing tensor "${prefix}${tr}"`);
-  if (bottomLayers === 0 || topLayers < 2 || order.length === 0) throw new Error(`${index.path}: not a TorchRec DLRM: ${bottomLayers} dense layers, ${topLayers} over layers, ${order.length} tables`);
+  if (bottomLayers === 0 || topLayers < 2 || order.length === 0)
+    throw new Error(
+      `${index.path}: not a TorchRec DLRM: ${bottomLayers} dense layers, ${topLayers} over layers, ${order.length} tables`,
+    );
 
   const E = index.entries.get(`${prefix}${TORCHREC_TABLE_PREFIX}${order[0]}.weight`)?.shape[1] as number;
   const first = index.entries.get(prefix + torchrecFirstTopWeight(topLayers))?.shape as number[];
   const W = interactionWidth(E, order.length, "dot", false);
   if (first.length !== 2 || first[1] !== W) {
-    throw new Error(`${index.path}: ${prefix}${torchrecFirstTopWeight(topLayers)} has shape (${first.join(", ")}) but TorchRec's interaction of ${order.length} tables of dim ${E} gives ${W} columns`);
+    throw new Error(
+      `${index.path}: ${prefix}${torchrecFirstTopWeight(topLayers)} has shape (${first.join(", ")}) but TorchRec's interaction of ${order.length} tables of dim ${E} gives ${W} columns`,
+    );
   }
   if (to === "torchrec") {
-    return { copies: all.map((n) => copyOf(index, n, n, true, dtype)), metadata: { ...index.metadata }, notes: dtype === null ? [] : [`parameters as ${dtype}`] };
+    return {
+      copies: all.map((n) => copyOf(index, n, n, true, dtype)),
+      metadata: { ...index.metadata },
+      notes: dtype === null ? [] : [`parameters as ${dtype}`],
+    };
   }
   // The reference's state_dict order: bottom, top, tables (parameterSpecs).
   const rank = (ref: string): number => (ref.startsWith("bot_l.") ? 0 : ref.startsWith("top_l.") ? 1 : 2);
@@ -182,36 +266,53 @@ function fromTorchrec(index: SafetensorsIndex, to: Names, tableOrder: readonly s
       const c = copyOf(index, prefix + tr, ref, true, dtype);
       return ref === "top_l.0.weight" ? { ...c, permute: { rows: first[0], E, F: order.length, to: "reference" } } : c;
     });
-  return { copies, metadata: { ...index.metadata }, notes: [`tables ${order.join(", ")} as emb_l.0 … emb_l.${order.length - 1}`, "the reference applies a sigmoid after the last layer"] };
+  return {
+    copies,
+    metadata: { ...index.metadata },
+    notes: [
+      `tables ${order.join(", ")} as emb_l.0 … emb_l.${order.length - 1}`,
+      "the reference applies a sigmoid after the last layer",
+    ],
+  };
 }
 
 /** Elements read and written at a time. */
 const COPY_CHUNK = 1 << 20;
 
 async function writeConversion(index: SafetensorsIndex, output: string, plan: Conversion): Promise<void> {
-  await writeCheckpointFile(output, plan.copies.map((c) => c.out), plan.metadata, (tmp, slots) => {
-    const src = openSync(index.path, "r");
-    const dst = openSync(tmp, "r+");
-    try {
-      for (const c of plan.copies) {
-        const n = c.out.shape.reduce((a, b) => a * b, 1);
-        if (c.permute !== null) {
-          const whole = new Float32Array(n);
-          readPiece(index, c.src, 0, whole, src);
-          const p = c.permute;
-          writePieces(dst, slots, [{ name: c.out.name, first: 0, data: permuteTopColumns(whole, p.rows, p.E, p.F, p.to) }], output);
-          continue;
+  await writeCheckpointFile(
+    output,
+    plan.copies.map((c) => c.out),
+    plan.metadata,
+    (tmp, slots) => {
+      const src = openSync(index.path, "r");
+      const dst = openSync(tmp, "r+");
+      try {
+        for (const c of plan.copies) {
+          const n = c.out.shape.reduce((a, b) => a * b, 1);
+          if (c.permute !== null) {
+            const whole = new Float32Array(n);
+            readPiece(index, c.src, 0, whole, src);
+            const p = c.permute;
+            writePieces(
+              dst,
+              slots,
+              [{ name: c.out.name, first: 0, data: permuteTopColumns(whole, p.rows, p.E, p.F, p.to) }],
+              output,
+            );
+            continue;
+          }
+          const buf = new Float32Array(Math.min(COPY_CHUNK, n));
+          for (let first = 0; first < n; first += COPY_CHUNK) {
+            const part = buf.subarray(0, Math.min(COPY_CHUNK, n - first));
+            readPiece(index, c.src, first, part, src);
+            writePieces(dst, slots, [{ name: c.out.name, first, data: part }], output);
+          }
         }
-        const buf = new Float32Array(Math.min(COPY_CHUNK, n));
-        for (let first = 0; first < n; first += COPY_CHUNK) {
-          const part = buf.subarray(0, Math.min(COPY_CHUNK, n - first));
-          readPiece(index, c.src, first, part, src);
-          writePieces(dst, slots, [{ name: c.out.name, first, data: part }], output);
-        }
+      } finally {
+        closeSync(src);
+        closeSync(dst);
       }
-    } finally {
-      closeSync(src);
-      closeSync(dst);
-    }
-  });
+    },
+  );
 }

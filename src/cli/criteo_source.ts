@@ -18,7 +18,9 @@ export const CRITEO_BATCH_FORMAT = "dlrm-ts criteo batch";
 /** Where the dictionary of a preprocessed batch file lives: `x.safetensors` → `x.dict.safetensors`
  *  (any other name gets `.dict.safetensors` appended). */
 export function dictionaryPathFor(batchPath: string): string {
-  return batchPath.endsWith(".safetensors") ? `${batchPath.slice(0, -".safetensors".length)}.dict.safetensors` : `${batchPath}.dict.safetensors`;
+  return batchPath.endsWith(".safetensors")
+    ? `${batchPath.slice(0, -".safetensors".length)}.dict.safetensors`
+    : `${batchPath}.dict.safetensors`;
 }
 
 export interface CriteoReadOptions {
@@ -95,17 +97,27 @@ export function criteoBatchInfo(path: string, n: number): CriteoBatchInfo | null
     }
   };
   if (meta["day_rows"] === undefined) {
-    throw new Error(`${path}: no day_rows metadata (an earlier dlrm-ts wrote it, before days were recorded): run dlrm preprocess criteo on the raw files again`);
+    throw new Error(
+      `${path}: no day_rows metadata (an earlier dlrm-ts wrote it, before days were recorded): run dlrm preprocess criteo on the raw files again`,
+    );
   }
   const rows = parse("day_rows");
-  if (!Array.isArray(rows) || !rows.every((x) => Number.isInteger(x) && x >= 0) || rows.reduce((a: number, b: number) => a + b, 0) !== n) {
-    throw new Error(`${path}: metadata day_rows ${JSON.stringify(meta["day_rows"])} does not add up to the file's ${n} samples`);
+  if (
+    !Array.isArray(rows) ||
+    !rows.every((x) => Number.isInteger(x) && x >= 0) ||
+    rows.reduce((a: number, b: number) => a + b, 0) !== n
+  ) {
+    throw new Error(
+      `${path}: metadata day_rows ${JSON.stringify(meta["day_rows"])} does not add up to the file's ${n} samples`,
+    );
   }
   const files = parse("files");
   const rate = Number(meta["sub_sample_rate"] ?? 0);
   const seed = Number(meta["seed"] ?? 0);
   if (!(rate >= 0 && rate <= 1) || !Number.isSafeInteger(seed)) {
-    throw new Error(`${path}: metadata sub_sample_rate ${JSON.stringify(meta["sub_sample_rate"])} / seed ${JSON.stringify(meta["seed"])} are not a rate in [0, 1] and an integer`);
+    throw new Error(
+      `${path}: metadata sub_sample_rate ${JSON.stringify(meta["sub_sample_rate"])} / seed ${JSON.stringify(meta["seed"])} are not a rate in [0, 1] and an integer`,
+    );
   }
   return {
     dayRows: rows as number[],
@@ -123,7 +135,8 @@ export const PAIR_ID_KEY = "pair_id";
  *  it (the same pair id), or an error naming where it should be. */
 export function requireDictionaryBeside(batchPath: string): string {
   const p = dictionaryPathFor(batchPath);
-  if (!existsSync(p)) throw new Error(`${batchPath}: a preprocessed Criteo file needs its dictionary beside it, ${p}, which is absent`);
+  if (!existsSync(p))
+    throw new Error(`${batchPath}: a preprocessed Criteo file needs its dictionary beside it, ${p}, which is absent`);
   const batchId = readSafetensorsMetadata(batchPath)[PAIR_ID_KEY];
   const dictId = readSafetensorsMetadata(p)[PAIR_ID_KEY];
   if (batchId !== dictId) {

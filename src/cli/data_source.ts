@@ -45,11 +45,13 @@ export type DataSpec =
   | { kind: "movielens"; text: string; dir: string }
   | { kind: "synthetic-trace"; text: string; profile: string };
 
-const FORMS = "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir> or synthetic-trace:<profile>";
+const FORMS =
+  "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir> or synthetic-trace:<profile>";
 
 /** Parses the value of --data or --eval-data; a malformed one is a UsageError naming the flag. */
 export function parseDataSpec(verb: string, flag: string, text: string): DataSpec {
-  const prefixed = (prefix: string): string | null => (text.startsWith(`${prefix}:`) ? text.slice(prefix.length + 1) : null);
+  const prefixed = (prefix: string): string | null =>
+    text.startsWith(`${prefix}:`) ? text.slice(prefix.length + 1) : null;
   const need = (rest: string, what: string): string => {
     if (rest === "") throw new UsageError(`${verb}: ${flag} ${text} names no ${what}`);
     return rest;
@@ -58,14 +60,16 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
   const criteo = prefixed("criteo");
   if (criteo !== null) {
     const files = need(criteo, "file").split(",");
-    if (files.some((f) => f === "")) throw new UsageError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
+    if (files.some((f) => f === ""))
+      throw new UsageError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
     return { kind: "criteo", text, files };
   }
   const movielens = prefixed("movielens");
   if (movielens !== null) return { kind: "movielens", text, dir: need(movielens, "folder") };
   const trace = prefixed("synthetic-trace");
   if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
-  if (!existsSync(text)) throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
+  if (!existsSync(text))
+    throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
   return { kind: "file", text, path: text };
 }
 
@@ -114,17 +118,25 @@ const CRITEO_TABLE_NAMES = Array.from({ length: CRITEO_SPARSE }, (_, t) => crite
 /** Usage errors that need no data read, found before anything slow runs. */
 function checkRequest(r: DataRequest, verb: string): void {
   const s = r.train;
-  if (r.split !== null && s.kind !== "movielens" && r.eval?.kind !== "movielens") throw new UsageError(`${verb}: --split applies to movielens:<dir> data only`);
+  if (r.split !== null && s.kind !== "movielens" && r.eval?.kind !== "movielens")
+    throw new UsageError(`${verb}: --split applies to movielens:<dir> data only`);
   if (r.subSampleRate > 0 && s.kind !== "criteo" && s.kind !== "file") {
-    throw new UsageError(`${verb}: --data-sub-sample-rate applies to Criteo data (criteo:<files> or a file from dlrm preprocess criteo)`);
+    throw new UsageError(
+      `${verb}: --data-sub-sample-rate applies to Criteo data (criteo:<files> or a file from dlrm preprocess criteo)`,
+    );
   }
   const criteoInvolved = s.kind === "criteo" || s.kind === "file" || r.eval?.kind === "criteo";
-  if (r.maxIndRange !== undefined && !criteoInvolved) throw new UsageError(`${verb}: --max-ind-range applies to Criteo data (criteo:<files>)`);
+  if (r.maxIndRange !== undefined && !criteoInvolved)
+    throw new UsageError(`${verb}: --max-ind-range applies to Criteo data (criteo:<files>)`);
   if (r.eval?.kind === "synthetic") {
-    throw new UsageError(`${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`);
+    throw new UsageError(
+      `${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`,
+    );
   }
   if (r.eval?.kind === "criteo" && s.kind !== "criteo" && s.kind !== "file") {
-    throw new UsageError(`${verb}: --eval-data ${r.eval.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`);
+    throw new UsageError(
+      `${verb}: --eval-data ${r.eval.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`,
+    );
   }
 }
 
@@ -134,7 +146,13 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
   const s = r.train;
   if (s.kind === "criteo") {
     const read = await readCriteoFiles(s.files, {
-      maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary: undefined, subSampleRate: r.subSampleRate, seed: r.seed, progress: r.progress, label: "read criteo",
+      maxIndRange: r.maxIndRange,
+      onBadLine: r.onBadLine,
+      dictionary: undefined,
+      subSampleRate: r.subSampleRate,
+      seed: r.seed,
+      progress: r.progress,
+      label: "read criteo",
     });
     const notes: Record<string, number | string> = {};
     if (r.onBadLine === "skip") notes.skipped_lines = read.skipped;
@@ -143,7 +161,15 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
   if (s.kind === "movielens") {
     const split = r.split ?? "u1";
     const ml = readMovieLens(s.dir, split, splitRatings(s.dir, split));
-    return { family: "movielens", train: ml.train, eval: ml.test, tableSizes: ml.tableSizes, tableNames: ml.tableNames, dictionary: null, notes: { split } };
+    return {
+      family: "movielens",
+      train: ml.train,
+      eval: ml.test,
+      tableSizes: ml.tableSizes,
+      tableNames: ml.tableNames,
+      dictionary: null,
+      notes: { split },
+    };
   }
   if (s.kind === "file") {
     const data = readBatchFile(s.path);
@@ -151,13 +177,17 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
     if (info === null) {
       if (r.subSampleRate > 0 || r.maxIndRange !== undefined) {
         const flag = r.subSampleRate > 0 ? "--data-sub-sample-rate" : "--max-ind-range";
-        throw new UsageError(`${verb}: ${flag} applies to Criteo data; ${s.path} was not written by dlrm preprocess criteo`);
+        throw new UsageError(
+          `${verb}: ${flag} applies to Criteo data; ${s.path} was not written by dlrm preprocess criteo`,
+        );
       }
       return { family: null, train: data, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
     }
     const dictionary = loadDictionary(requireDictionaryBeside(s.path));
     if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
-      throw new UsageError(`${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`);
+      throw new UsageError(
+        `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
+      );
     }
     // Sub-sampling happens while reading, before the values are numbered (the reference's
     // order), so a preprocessed file has it already or never will.
@@ -174,16 +204,34 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
 
 /** Criteo samples of consecutive days (already sub-sampled while read) → the reference's
  *  protocol: the train split trains, and the test split evaluates unless --eval-data is given. */
-function criteoSource(all: Dataset, dayRows: readonly number[], dictionary: CriteoDictionary, notes: Record<string, number | string>, text: string, needTest: boolean): SourceData {
+function criteoSource(
+  all: Dataset,
+  dayRows: readonly number[],
+  dictionary: CriteoDictionary,
+  notes: Record<string, number | string>,
+  text: string,
+  needTest: boolean,
+): SourceData {
   const split = criteoSplit(dayRows);
   const train = sliceDataset(all, ...split.train);
   let test: Dataset | null = null;
   if (needTest) {
     const [start, end] = split.test;
-    if (end === start) throw new DataError(`${text}: its ${all.n} rows leave the test split empty (the reference's protocol); give --eval-data`);
+    if (end === start)
+      throw new DataError(
+        `${text}: its ${all.n} rows leave the test split empty (the reference's protocol); give --eval-data`,
+      );
     test = sliceDataset(all, start, end);
   }
-  return { family: "criteo", train, eval: test, tableSizes: criteoTableSizes(dictionary), tableNames: CRITEO_TABLE_NAMES, dictionary, notes };
+  return {
+    family: "criteo",
+    train,
+    eval: test,
+    tableSizes: criteoTableSizes(dictionary),
+    tableNames: CRITEO_TABLE_NAMES,
+    dictionary,
+    notes,
+  };
 }
 
 /** A one-line error unless the model's tables are the ones the data defines. */
@@ -191,7 +239,9 @@ export function checkTableSizes(config: DLRMConfig, configSource: string, src: S
   const sizes = src.tableSizes;
   if (sizes === null) return;
   if (config.table_sizes.length !== sizes.length) {
-    throw new DataError(`${configSource}: the model has ${config.table_sizes.length} tables but ${dataText} has ${sizes.length}`);
+    throw new DataError(
+      `${configSource}: the model has ${config.table_sizes.length} tables but ${dataText} has ${sizes.length}`,
+    );
   }
   sizes.forEach((rows, t) => {
     const have = config.table_sizes[t];
@@ -207,7 +257,13 @@ export function checkTableSizes(config: DLRMConfig, configSource: string, src: S
 /** The training and evaluation data for a model: source data as loaded, or generated data
  *  drawn for the config; evaluation data from --eval-data when given. Both are checked
  *  against the config. */
-export async function finishData(r: DataRequest, src: SourceData | null, config: DLRMConfig, dataSize: number, verb = "train"): Promise<LoadedData> {
+export async function finishData(
+  r: DataRequest,
+  src: SourceData | null,
+  config: DLRMConfig,
+  dataSize: number,
+  verb = "train",
+): Promise<LoadedData> {
   const notes: Record<string, number | string> = { ...(src?.notes ?? {}) };
   let train: Dataset;
   let evalData: Dataset | null = r.eval === null ? (src?.eval ?? null) : null;
@@ -255,7 +311,9 @@ async function loadEval(
     case "random":
       return random(r, config, evalSize, r.seed + 1);
     case "synthetic":
-      throw new UsageError(`${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`);
+      throw new UsageError(
+        `${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`,
+      );
     case "synthetic-trace":
       return traceDataset(r, e.profile, config, evalSize, r.seed + 1);
     case "movielens": {
@@ -265,11 +323,19 @@ async function loadEval(
     case "criteo": {
       const dictionary = src?.dictionary ?? null;
       if (dictionary === null) {
-        throw new UsageError(`${verb}: --eval-data ${e.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`);
+        throw new UsageError(
+          `${verb}: --eval-data ${e.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`,
+        );
       }
       // Evaluation data named on its own is evaluated whole: no sub-sampling.
       const read = await readCriteoFiles(e.files, {
-        maxIndRange: r.maxIndRange, onBadLine: r.onBadLine, dictionary, subSampleRate: 0, seed: 0, progress: r.progress, label: "read criteo (eval)",
+        maxIndRange: r.maxIndRange,
+        onBadLine: r.onBadLine,
+        dictionary,
+        subSampleRate: 0,
+        seed: 0,
+        progress: r.progress,
+        label: "read criteo (eval)",
       });
       if (r.onBadLine === "skip") notes.eval_skipped_lines = read.skipped;
       return read.data;
@@ -306,4 +372,3 @@ function traceDataset(r: DataRequest, profile: string, config: DLRMConfig, n: nu
 function round(x: number): number {
   return Math.round(x * 1e4) / 1e4;
 }
-

@@ -12,7 +12,17 @@
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
-import { getBool, getString, helpText, parseFlags, positiveInt, UsageError, workerCount, type FlagSpecs, type Io } from "./args.ts";
+import {
+  getBool,
+  getString,
+  helpText,
+  parseFlags,
+  positiveInt,
+  UsageError,
+  workerCount,
+  type FlagSpecs,
+  type Io,
+} from "./args.ts";
 import { runConvert } from "./convert.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { runExport } from "./export.ts";
@@ -37,12 +47,27 @@ import { averagePredictions } from "../train/ensemble.ts";
 import { predict } from "../train/trainer.ts";
 
 const PREDICT_FLAGS: FlagSpecs = {
-  model: { type: "string", placeholder: "config.json", help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the one its tensor shapes give" },
-  checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to predict with (required; .pt/.pth: a torch.save file such as the reference's --save-model, else safetensors); several, comma-separated (an ensemble's members), average their probabilities" },
+  model: {
+    type: "string",
+    placeholder: "config.json",
+    help: "model config (JSON); default: the one the checkpoint records (dlrm train --save), else the one its tensor shapes give",
+  },
+  checkpoint: {
+    type: "string",
+    placeholder: "ckpt.safetensors",
+    help: "parameters to predict with (required; .pt/.pth: a torch.save file such as the reference's --save-model, else safetensors); several, comma-separated (an ensemble's members), average their probabilities",
+  },
   data: { type: "string", placeholder: "batches.safetensors", help: "samples to score (required)" },
-  out: { type: "string", placeholder: "preds.safetensors", help: "where to write `pred` F32 [N], in data order (required)" },
+  out: {
+    type: "string",
+    placeholder: "preds.safetensors",
+    help: "where to write `pred` F32 [N], in data order (required)",
+  },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
-  workers: { type: "int", help: "worker threads: 1 predicts on this thread (default); N > 1 reads the tables into N ranks and runs the hybrid forward there" },
+  workers: {
+    type: "int",
+    help: "worker threads: 1 predicts on this thread (default); N > 1 reads the tables into N ranks and runs the hybrid forward there",
+  },
   help: { type: "bool", help: "show this help" },
 };
 
@@ -74,7 +99,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "export") return runExport(rest, io);
     if (verb === "plot") return await runPlot(rest, io);
     if (verb === "serve-demo") return await runServeDemo(rest, io);
-    throw new UsageError(`unknown verb "${verb}" (expected train, predict, preprocess, convert, export, plot or serve-demo; see dlrm --help)`);
+    throw new UsageError(
+      `unknown verb "${verb}" (expected train, predict, preprocess, convert, export, plot or serve-demo; see dlrm --help)`,
+    );
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0] as string)}\n`);
@@ -92,7 +119,13 @@ export function escapeControl(s: string): string {
 async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   const f = parseFlags("predict", argv, PREDICT_FLAGS);
   if (getBool(f, "help")) {
-    io.stdout.write(helpText("Usage: dlrm predict --checkpoint <ckpt> --data <batches> --out <preds> [flags]", "Write the click probabilities of every sample, in data order, as `pred` F32 [N].", PREDICT_FLAGS));
+    io.stdout.write(
+      helpText(
+        "Usage: dlrm predict --checkpoint <ckpt> --data <batches> --out <preds> [flags]",
+        "Write the click probabilities of every sample, in data order, as `pred` F32 [N].",
+        PREDICT_FLAGS,
+      ),
+    );
     return 0;
   }
   const required = (name: string): string => {
@@ -101,13 +134,18 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
     return v;
   };
   const checkpoints = required("checkpoint").split(",");
-  if (checkpoints.some((c) => c === "")) throw new UsageError(`predict: --checkpoint has an empty name in "${required("checkpoint")}"`);
+  if (checkpoints.some((c) => c === ""))
+    throw new UsageError(`predict: --checkpoint has an empty name in "${required("checkpoint")}"`);
   const dataPath = required("data");
   const out = required("out");
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
   const model = getString(f, "model");
-  const inputs = [...checkpoints.map((path) => ({ flag: "--checkpoint", path })), { flag: "--data", path: dataPath }, ...(model === undefined ? [] : [{ flag: "--model", path: model }])];
+  const inputs = [
+    ...checkpoints.map((path) => ({ flag: "--checkpoint", path })),
+    { flag: "--data", path: dataPath },
+    ...(model === undefined ? [] : [{ flag: "--model", path: model }]),
+  ];
   checkOutputs("predict", [{ flag: "--out", path: out }], inputs);
   const data = readBatchFile(dataPath);
   const preds: Float32Array[] = [];
@@ -121,12 +159,20 @@ async function runPredict(argv: readonly string[], io: Io): Promise<number> {
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
   writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });
-  io.stderr.write(`dlrm predict: wrote ${pred.length} predictions to ${out}${preds.length > 1 ? ` (the mean of ${preds.length} models)` : ""}\n`);
+  io.stderr.write(
+    `dlrm predict: wrote ${pred.length} predictions to ${out}${preds.length > 1 ? ` (the mean of ${preds.length} models)` : ""}\n`,
+  );
   return 0;
 }
 
 /** One checkpoint's predictions: on this thread, or on ranks that read their own shards of it. */
-async function predictWith(config: DLRMConfig, checkpoint: string, data: Dataset, batchSize: number, workers: number): Promise<Float32Array> {
+async function predictWith(
+  config: DLRMConfig,
+  checkpoint: string,
+  data: Dataset,
+  batchSize: number,
+  workers: number,
+): Promise<Float32Array> {
   if (workers === 1) {
     const model = new DLRM(config, 0);
     loadCheckpoint(checkpoint, model);

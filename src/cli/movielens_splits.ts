@@ -26,25 +26,32 @@ export function isOfficialSplit(split: string): boolean {
 
 /** u{k}.base and u{k}.test rebuilt from `<dir>/u.data`, named as if they were files in `dir`. */
 export function buildOfficialSplit(dir: string, split: string): { base: RatingsText; test: RatingsText } {
-  if (!isOfficialSplit(split)) throw new Error(`movielens: split "${split}" cannot be rebuilt from u.data (only u1 … u5 can)`);
+  if (!isOfficialSplit(split))
+    throw new Error(`movielens: split "${split}" cannot be rebuilt from u.data (only u1 … u5 can)`);
   const k = Number(split.slice(1));
   const path = join(dir, "u.data");
   let text: string;
   try {
     text = readFileSync(path, "latin1");
   } catch (e) {
-    throw new Error(`movielens: ${split}.base is absent and cannot be rebuilt: cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(
+      `movielens: ${split}.base is absent and cannot be rebuilt: cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
   const lines = splitLines(text);
   if (lines.length !== FOLDS * PER_FOLD) {
-    throw new Error(`movielens: ${path}: expected ${FOLDS * PER_FOLD} ratings to rebuild the official splits, found ${lines.length}`);
+    throw new Error(
+      `movielens: ${path}: expected ${FOLDS * PER_FOLD} ratings to rebuild the official splits, found ${lines.length}`,
+    );
   }
   const keys = lines.map((line, i) => {
     const f = line.split("\t");
     const user = Number(f[0]);
     const item = Number(f[1]);
     if (f.length !== 4 || !/^\d+$/.test(f[0] as string) || !/^\d+$/.test(f[1] as string)) {
-      throw new Error(`movielens: ${path}:${i + 1}: expected user, item, rating, timestamp as tab-separated integers, got ${JSON.stringify(line.slice(0, 60))}`);
+      throw new Error(
+        `movielens: ${path}:${i + 1}: expected user, item, rating, timestamp as tab-separated integers, got ${JSON.stringify(line.slice(0, 60))}`,
+      );
     }
     return { line, user, item };
   });
@@ -61,7 +68,9 @@ export function buildOfficialSplit(dir: string, split: string): { base: RatingsT
 /** Lines sorted as `sort -t"<tab>" -k 1,1n -k 2,2n` sorts them: user, then item, then (sort's
  *  last resort) the whole line byte by byte; one "\n" after each line. */
 function sortedText(rows: { line: string; user: number; item: number }[]): string {
-  const sorted = [...rows].sort((a, b) => a.user - b.user || a.item - b.item || (a.line < b.line ? -1 : a.line > b.line ? 1 : 0));
+  const sorted = [...rows].sort(
+    (a, b) => a.user - b.user || a.item - b.item || (a.line < b.line ? -1 : a.line > b.line ? 1 : 0),
+  );
   return sorted.map((r) => `${r.line}\n`).join("");
 }
 

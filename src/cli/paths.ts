@@ -66,7 +66,10 @@ function checkWritable(verb: string, out: NamedPath): void {
   const existing = statOrNull(out.path);
   if (existing?.isDirectory() === true) throw new UsageError(`${where}: is a folder, not a file`);
   // A rename would replace a device or a pipe by a file (as root, /dev/null itself).
-  if (existing !== null && !existing.isFile() && out.inPlace !== true) throw new UsageError(`${where}: is not a regular file (a device or a pipe); outputs are written to a temporary file and renamed over it`);
+  if (existing !== null && !existing.isFile() && out.inPlace !== true)
+    throw new UsageError(
+      `${where}: is not a regular file (a device or a pipe); outputs are written to a temporary file and renamed over it`,
+    );
   const probe = join(dir, `.dlrm-probe.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
     closeSync(openSync(probe, "wx"));
@@ -98,12 +101,17 @@ export function checkOutputs(
     for (const other of outputs.slice(0, k)) {
       const s = statOrNull(other.path);
       const same = o !== null && s !== null ? sameFile(o, s) : resolve(out.path) === resolve(other.path);
-      if (same) throw new UsageError(`${verb}: ${out.flag} ${out.path} is the same file as ${other.flag} ${other.path}; give each output its own path`);
+      if (same)
+        throw new UsageError(
+          `${verb}: ${out.flag} ${out.path} is the same file as ${other.flag} ${other.path}; give each output its own path`,
+        );
     }
     if (o === null) continue; // a file that does not exist yet is none of the inputs
     for (const { named, stat } of inputStats) {
       if (stat === null || !sameFile(o, stat) || allowed(out, named)) continue;
-      throw new UsageError(`${verb}: ${out.flag} ${out.path} is the same file as ${named.flag} ${named.path}: writing it would destroy an input; give another path`);
+      throw new UsageError(
+        `${verb}: ${out.flag} ${out.path} is the same file as ${named.flag} ${named.path}: writing it would destroy an input; give another path`,
+      );
     }
   }
 }

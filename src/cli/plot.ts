@@ -47,7 +47,11 @@ export async function runPlot(argv: readonly string[], io: Io): Promise<number> 
 /** Parse the logs, draw them, write the SVG to `out` and say so on stderr. */
 export function writePlot(out: string, logs: readonly { name: string; text: string }[], io: Io, title?: string): void {
   const runs: Run[] = logs.flatMap((l) => parseRunLog(l.text, l.name));
-  if (runs.length === 0) throw new OpError("plot", `no steps or evaluations in ${logs.map((l) => l.name).join(", ")} (is it a dlrm train --log file?)`);
+  if (runs.length === 0)
+    throw new OpError(
+      "plot",
+      `no steps or evaluations in ${logs.map((l) => l.name).join(", ")} (is it a dlrm train --log file?)`,
+    );
   const svg = plotRunsSvg(runs, title === undefined ? {} : { title });
   try {
     writeFileSync(out, svg);

@@ -17,7 +17,17 @@
 // complete, so a failure (ENOSPC, Ctrl-C) leaves the old pair or none; both record one random
 // pair id, which readers check (a crash between the two renames cannot go unnoticed).
 
-import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
+import {
+  getBool,
+  getNumber,
+  getString,
+  helpText,
+  nonNegativeInt,
+  oneOf,
+  parseArgs,
+  UsageError,
+  type FlagSpecs,
+} from "./args.ts";
 import { randomBytes } from "node:crypto";
 import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFiles } from "./criteo_source.ts";
 import { checkOutputs } from "./paths.ts";
@@ -27,12 +37,27 @@ import { criteoTableSizes, dictionaryFile, loadDictionary } from "../data/criteo
 import { writeSafetensorsTogether } from "../io/safetensors.ts";
 
 const PREPROCESS_FLAGS: FlagSpecs = {
-  out: { type: "string", placeholder: "file.safetensors", help: "the batch file to write (required); the dictionary goes beside it as <name>.dict.safetensors" },
+  out: {
+    type: "string",
+    placeholder: "file.safetensors",
+    help: "the batch file to write (required); the dictionary goes beside it as <name>.dict.safetensors",
+  },
   "max-ind-range": { type: "int", help: "take each categorical value modulo R before numbering (default: no modulo)" },
-  "on-bad-line": { type: "string", placeholder: "error|skip", help: "a malformed line is an error naming file:line (default), or is skipped and counted" },
-  "data-sub-sample-rate": { type: "number", help: "drop each negative line with this probability before numbering, as the reference (default 0)" },
+  "on-bad-line": {
+    type: "string",
+    placeholder: "error|skip",
+    help: "a malformed line is an error naming file:line (default), or is skipped and counted",
+  },
+  "data-sub-sample-rate": {
+    type: "number",
+    help: "drop each negative line with this probability before numbering, as the reference (default 0)",
+  },
   seed: { type: "int", help: "seed of the sub-sampling draws (default 123, as dlrm train's)" },
-  dictionary: { type: "string", placeholder: "dict.safetensors", help: "number the values with this existing dictionary (e.g. the training data's, for eval data) instead of building one" },
+  dictionary: {
+    type: "string",
+    placeholder: "dict.safetensors",
+    help: "number the values with this existing dictionary (e.g. the training data's, for eval data) instead of building one",
+  },
   help: { type: "bool", help: "show this help" },
 };
 
@@ -49,8 +74,14 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     return 0;
   }
   const [kind, ...files] = args;
-  if (kind === undefined) throw new UsageError("preprocess: name the data set and the files: dlrm preprocess criteo <file...> --out <file.safetensors>");
-  if (kind !== "criteo") throw new UsageError(`preprocess: unknown data set "${kind}" (only criteo is preprocessed; MovieLens is read directly)`);
+  if (kind === undefined)
+    throw new UsageError(
+      "preprocess: name the data set and the files: dlrm preprocess criteo <file...> --out <file.safetensors>",
+    );
+  if (kind !== "criteo")
+    throw new UsageError(
+      `preprocess: unknown data set "${kind}" (only criteo is preprocessed; MovieLens is read directly)`,
+    );
   if (files.length === 0) throw new UsageError("preprocess: criteo needs at least one input file");
   const out = getString(f, "out");
   if (out === undefined) throw new UsageError("preprocess: --out is required");
@@ -58,15 +89,35 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const maxIndRange = nonNegativeInt("preprocess", f, "max-ind-range");
   const dictPath = getString(f, "dictionary");
   const subSampleRate = getNumber(f, "data-sub-sample-rate") ?? 0;
-  if (!(subSampleRate >= 0 && subSampleRate <= 1)) throw new UsageError(`preprocess: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
+  if (!(subSampleRate >= 0 && subSampleRate <= 1))
+    throw new UsageError(`preprocess: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
   const seed = getNumber(f, "seed") ?? 123;
   const dictOut = dictionaryPathFor(out);
 
   const given = dictPath === undefined ? undefined : loadDictionary(dictPath);
   // The dictionary written over the --dictionary read is the same dictionary, written atomically.
-  const inputs = [...files.map((path) => ({ flag: "input file", path })), ...(dictPath === undefined ? [] : [{ flag: "--dictionary", path: dictPath }])];
-  checkOutputs("preprocess", [{ flag: "--out", path: out }, { flag: "its dictionary", path: dictOut }], inputs, (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary");
-  const read = await readCriteoFiles(files, { maxIndRange, onBadLine, dictionary: given, subSampleRate, seed, progress: io.stderr, label: "preprocess criteo" });
+  const inputs = [
+    ...files.map((path) => ({ flag: "input file", path })),
+    ...(dictPath === undefined ? [] : [{ flag: "--dictionary", path: dictPath }]),
+  ];
+  checkOutputs(
+    "preprocess",
+    [
+      { flag: "--out", path: out },
+      { flag: "its dictionary", path: dictOut },
+    ],
+    inputs,
+    (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary",
+  );
+  const read = await readCriteoFiles(files, {
+    maxIndRange,
+    onBadLine,
+    dictionary: given,
+    subSampleRate,
+    seed,
+    progress: io.stderr,
+    label: "preprocess criteo",
+  });
   const R = read.dictionary.maxIndRange;
   // Both files are complete on disk before either is renamed into place; the pair id they
   // both record lets the reader catch a pair that a crash between the renames mixed up.
@@ -74,7 +125,17 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const dictFile = dictionaryFile(dictOut, read.dictionary);
   writeSafetensorsTogether([
     { path: dictOut, tensors: dictFile.tensors, metadata: { ...dictFile.metadata, ...pair } },
-    { path: out, tensors: batchFileTensors(out, read.data, "I32"), metadata: { ...criteoBatchMetadata({ files: [...files], dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed }, R), ...pair } },
+    {
+      path: out,
+      tensors: batchFileTensors(out, read.data, "I32"),
+      metadata: {
+        ...criteoBatchMetadata(
+          { files: [...files], dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed },
+          R,
+        ),
+        ...pair,
+      },
+    },
   ]);
   const summary = {
     event: "preprocess",

@@ -14,7 +14,6 @@ export interface ProgressSink {
   isTTY?: boolean;
 }
 
-
 export class ReadProgress {
   readonly #out: ProgressSink;
   readonly #tty: boolean;
@@ -66,7 +65,8 @@ export class ReadProgress {
     const seconds = (t - this.#start) / 1000;
     const fraction = this.#total > 0 ? Math.min(1, this.#bytes / this.#total) : 1;
     const rate = seconds > 0 ? `${count(this.#lines / seconds)} lines/s` : "- lines/s";
-    const eta = fraction >= 1 ? "0s" : fraction > 0 && seconds > 0 ? formatDuration((seconds * (1 - fraction)) / fraction) : "-";
+    const eta =
+      fraction >= 1 ? "0s" : fraction > 0 && seconds > 0 ? formatDuration((seconds * (1 - fraction)) / fraction) : "-";
     return `${this.#label} ${progressBar(fraction)} ${Math.floor(100 * fraction)}%  ${bytesText(this.#bytes, this.#total)}  ${count(this.#lines)} lines  ${rate}  eta ${eta}`;
   }
 }

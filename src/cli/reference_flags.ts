@@ -38,20 +38,55 @@ const renamed: Record<string, string> = {
 
 /** Reference flags read here (model config, data source, step count) rather than renamed. */
 const consumed = new Set([
-  "arch-sparse-feature-size", "arch-embedding-size", "arch-mlp-bot", "arch-mlp-top", "arch-interaction-op",
-  "arch-interaction-itself", "loss-function", "optimizer", "num-batches", "nepochs", "data-generation",
-  "raw-data-file", "load-model", "inference-only", "num-indices-per-lookup-fixed",
-  "qr-flag", "qr-threshold", "qr-collisions", "qr-operation", "md-flag", "md-threshold", "md-temperature", "md-round-dims",
+  "arch-sparse-feature-size",
+  "arch-embedding-size",
+  "arch-mlp-bot",
+  "arch-mlp-top",
+  "arch-interaction-op",
+  "arch-interaction-itself",
+  "loss-function",
+  "optimizer",
+  "num-batches",
+  "nepochs",
+  "data-generation",
+  "raw-data-file",
+  "load-model",
+  "inference-only",
+  "num-indices-per-lookup-fixed",
+  "qr-flag",
+  "qr-threshold",
+  "qr-collisions",
+  "qr-operation",
+  "md-flag",
+  "md-threshold",
+  "md-temperature",
+  "md-round-dims",
 ]);
 
 /** The reference's action="store_true" flags we read: given bare, never with a value. */
 const storeTrue = new Set(["qr-flag", "md-flag", "md-round-dims"]);
 
 /** Names that are both ours and the reference's, with different forms: consumed only in a reference line. */
-const shared = new Set(["optimizer", "num-indices-per-lookup-fixed", ...storeTrue, "qr-threshold", "qr-collisions", "qr-operation", "md-threshold", "md-temperature"]);
+const shared = new Set([
+  "optimizer",
+  "num-indices-per-lookup-fixed",
+  ...storeTrue,
+  "qr-threshold",
+  "qr-collisions",
+  "qr-operation",
+  "md-threshold",
+  "md-temperature",
+]);
 
 /** Bool flags of the reference that we accept only at the value that needs no feature we lack. */
-const harmlessBools: Record<string, boolean> = { "use-gpu": false, "mlperf-logging": false, "enable-profiling": false, "plot-compute-graph": false, "save-onnx": false, "debug-mode": false };
+const harmlessBools: Record<string, boolean> = {
+  "use-gpu": false,
+  "mlperf-logging": false,
+  "enable-profiling": false,
+  "plot-compute-graph": false,
+  "save-onnx": false,
+  "debug-mode": false,
+};
 
 function parseBool(name: string, v: string): boolean {
   if (v === "True") return true;
@@ -61,7 +96,8 @@ function parseBool(name: string, v: string): boolean {
 
 function dashList(name: string, v: string): number[] {
   const xs = v.split("-").map(Number);
-  if (v === "" || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new UsageError(`--${name}: expected positive integers joined by "-", got "${v}"`);
+  if (v === "" || xs.some((x) => !Number.isInteger(x) || x < 1))
+    throw new UsageError(`--${name}: expected positive integers joined by "-", got "${v}"`);
   return xs;
 }
 
@@ -77,7 +113,8 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
   // Names we share with the reference (--optimizer, --print-freq, --lr-num-warmup-steps, …)
   // do not make a line a reference line; a reference-only name does.
   const nameOf = (arg: string): string | undefined => /^--([a-z0-9-]+)(?:=|$)/.exec(arg)?.[1];
-  const referenceOnly = (name: string | undefined): boolean => name !== undefined && isReferenceFlag(name) && renamed[name] !== name && !shared.has(name);
+  const referenceOnly = (name: string | undefined): boolean =>
+    name !== undefined && isReferenceFlag(name) && renamed[name] !== name && !shared.has(name);
   if (!argv.some((arg) => referenceOnly(nameOf(arg)))) return [...argv];
   const ref = new Map<string, string>();
   const ours: string[] = [];
@@ -86,18 +123,26 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
     const m = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
     const name = m?.[1];
     // ours, shared names read alike, and our bare --num-indices-per-lookup-fixed pass through
-    if (m === null || name === undefined || !isReferenceFlag(name) || renamed[name] === name || (name === "num-indices-per-lookup-fixed" && m[2] === undefined)) {
+    if (
+      m === null ||
+      name === undefined ||
+      !isReferenceFlag(name) ||
+      renamed[name] === name ||
+      (name === "num-indices-per-lookup-fixed" && m[2] === undefined)
+    ) {
       ours.push(arg);
       continue;
     }
     let value = m[2];
     if (storeTrue.has(name)) {
-      if (value !== undefined) throw new UsageError(`--${name}: the reference's flag takes no value (argparse store_true)`);
+      if (value !== undefined)
+        throw new UsageError(`--${name}: the reference's flag takes no value (argparse store_true)`);
       value = "True";
     } else if (value === undefined) {
       const next = argv[i + 1];
       // the reference's bools always carry a value (argparse type=bool)
-      if (next === undefined || next.startsWith("--")) throw new UsageError(`--${name}: the reference's flag needs a value (--${name}=…)`);
+      if (next === undefined || next.startsWith("--"))
+        throw new UsageError(`--${name}: the reference's flag needs a value (--${name}=…)`);
       value = next;
       i++;
     }
@@ -106,7 +151,10 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
 
   for (const [name, value] of ref) {
     if (name in harmlessBools) {
-      if (parseBool(name, value) !== harmlessBools[name]) throw new UsageError(`--${name}=${value}: not supported by dlrm-ts (only --${name}=${harmlessBools[name] ? "True" : "False"})`);
+      if (parseBool(name, value) !== harmlessBools[name])
+        throw new UsageError(
+          `--${name}=${value}: not supported by dlrm-ts (only --${name}=${harmlessBools[name] ? "True" : "False"})`,
+        );
     } else if (!(name in renamed) && !consumed.has(name)) {
       throw new UsageError(`--${name}: a reference flag dlrm-ts cannot honour`);
     }
@@ -116,7 +164,8 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
   for (const [name, value] of ref) if (name in renamed) out.push(`--${renamed[name]}`, value);
 
   const inferenceOnly = parseBool("inference-only", get("inference-only", "False"));
-  if (verb === "train" && inferenceOnly) throw new UsageError("--inference-only=True: use `dlrm predict` (with --load-model and --out)");
+  if (verb === "train" && inferenceOnly)
+    throw new UsageError("--inference-only=True: use `dlrm predict` (with --load-model and --out)");
   const load = ref.get("load-model");
   if (load !== undefined) out.push(verb === "predict" ? "--checkpoint" : "--init", load);
 
@@ -128,18 +177,22 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
     if (!ours.includes("--data")) out.push("--data", "random");
   } else if (gen === "dataset") {
     const raw = ref.get("raw-data-file");
-    if (raw === undefined) throw new UsageError("--data-generation=dataset: give --raw-data-file (the Criteo train.txt)");
+    if (raw === undefined)
+      throw new UsageError("--data-generation=dataset: give --raw-data-file (the Criteo train.txt)");
     out.push("--data", `criteo:${raw}`);
   } else {
     throw new UsageError(`--data-generation=${gen}: a reference data source dlrm-ts cannot honour (random or dataset)`);
   }
-  if (verb === "train" && parseBool("num-indices-per-lookup-fixed", get("num-indices-per-lookup-fixed", "False"))) out.push("--num-indices-per-lookup-fixed");
+  if (verb === "train" && parseBool("num-indices-per-lookup-fixed", get("num-indices-per-lookup-fixed", "False")))
+    out.push("--num-indices-per-lookup-fixed");
 
   if (verb === "train") {
     const batches = Number(get("num-batches", "0"));
     const epochs = Number(get("nepochs", "1"));
-    if (!Number.isInteger(batches) || batches < 0) throw new UsageError(`--num-batches: expected an integer ≥ 0, got "${get("num-batches", "0")}"`);
-    if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--nepochs: expected a positive integer, got "${get("nepochs", "1")}"`);
+    if (!Number.isInteger(batches) || batches < 0)
+      throw new UsageError(`--num-batches: expected an integer ≥ 0, got "${get("num-batches", "0")}"`);
+    if (!Number.isInteger(epochs) || epochs < 1)
+      throw new UsageError(`--nepochs: expected a positive integer, got "${get("nepochs", "1")}"`);
     // the reference runs num-batches steps per epoch (0: the whole data set)
     if (batches > 0) out.push("--steps", String(batches * epochs));
     else out.push("--epochs", String(epochs));
@@ -158,7 +211,10 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
 /** The model config the reference's model flags (and their defaults) describe. */
 export function referenceConfig(get: (name: string, fallback: string) => string): DLRMConfig {
   const E = Number(get("arch-sparse-feature-size", "2"));
-  if (!Number.isInteger(E) || E < 1) throw new UsageError(`--arch-sparse-feature-size: expected a positive integer, got "${get("arch-sparse-feature-size", "2")}"`);
+  if (!Number.isInteger(E) || E < 1)
+    throw new UsageError(
+      `--arch-sparse-feature-size: expected a positive integer, got "${get("arch-sparse-feature-size", "2")}"`,
+    );
   const tables = dashList("arch-embedding-size", get("arch-embedding-size", "4-3-2"));
   const bottom = dashList("arch-mlp-bot", get("arch-mlp-bot", "4-3-2"));
   const top = dashList("arch-mlp-top", get("arch-mlp-top", "4-2-1"));
@@ -172,7 +228,8 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
         : `--arch-mlp-bot=${get("arch-mlp-bot", "4-3-2")}: with --qr-operation=concat its last width must be 2 × --arch-sparse-feature-size = ${Ei}`,
     );
   }
-  if (top[top.length - 1] !== 1) throw new UsageError(`--arch-mlp-top=${get("arch-mlp-top", "4-2-1")}: the last width must be 1`);
+  if (top[top.length - 1] !== 1)
+    throw new UsageError(`--arch-mlp-top=${get("arch-mlp-top", "4-2-1")}: the last width must be 1`);
   const op = get("arch-interaction-op", "dot");
   if (op !== "dot" && op !== "cat") throw new UsageError(`--arch-interaction-op=${op}: dlrm-ts has dot and cat`);
   const itself = parseBool("arch-interaction-itself", get("arch-interaction-itself", "False"));
@@ -213,19 +270,26 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
 function referenceTricks(get: (name: string, fallback: string) => string): Pick<DLRMConfig, "qr" | "md"> {
   const int = (name: string, fallback: string, min: number): number => {
     const v = Number(get(name, fallback));
-    if (!Number.isInteger(v) || v < min) throw new UsageError(`--${name}: expected an integer >= ${min}, got "${get(name, fallback)}"`);
+    if (!Number.isInteger(v) || v < min)
+      throw new UsageError(`--${name}: expected an integer >= ${min}, got "${get(name, fallback)}"`);
     return v;
   };
   const out: Pick<DLRMConfig, "qr" | "md"> = {};
   if (get("qr-flag", "False") === "True") {
     const operation = get("qr-operation", "mult");
-    if (operation !== "mult" && operation !== "add" && operation !== "concat") throw new UsageError(`--qr-operation=${operation}: the reference has mult, add and concat`);
+    if (operation !== "mult" && operation !== "add" && operation !== "concat")
+      throw new UsageError(`--qr-operation=${operation}: the reference has mult, add and concat`);
     out.qr = { threshold: int("qr-threshold", "200", 0), collisions: int("qr-collisions", "4", 1), operation };
   }
   if (get("md-flag", "False") === "True") {
     const temperature = Number(get("md-temperature", "0.3"));
-    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new UsageError(`--md-temperature: expected a number >= 0, got "${get("md-temperature", "0.3")}"`);
-    out.md = { threshold: int("md-threshold", "200", 0), temperature, round_dims: get("md-round-dims", "False") === "True" };
+    if (!(temperature >= 0) || !Number.isFinite(temperature))
+      throw new UsageError(`--md-temperature: expected a number >= 0, got "${get("md-temperature", "0.3")}"`);
+    out.md = {
+      threshold: int("md-threshold", "200", 0),
+      temperature,
+      round_dims: get("md-round-dims", "False") === "True",
+    };
   }
   return out;
 }

@@ -10,7 +10,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { getBool, getString, helpText, nonNegativeInt, parseFlags, UsageError, type FlagSpecs, type Io } from "./args.ts";
+import {
+  getBool,
+  getString,
+  helpText,
+  nonNegativeInt,
+  parseFlags,
+  UsageError,
+  type FlagSpecs,
+  type Io,
+} from "./args.ts";
 
 /** The headers that make a page cross-origin isolated, sent with every response. */
 export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
@@ -40,7 +49,11 @@ export const DEMO_DIR = fileURLToPath(new URL("../../docs/demo/", import.meta.ur
 
 const FLAGS: FlagSpecs = {
   dir: { type: "string", placeholder: "folder", help: "the folder to serve (default: docs/demo of this checkout)" },
-  host: { type: "string", placeholder: "address", help: "the address to listen on (default 127.0.0.1, this machine only)" },
+  host: {
+    type: "string",
+    placeholder: "address",
+    help: "the address to listen on (default 127.0.0.1, this machine only)",
+  },
   port: { type: "int", help: "the port (default 8080; 0 picks a free one)" },
   help: { type: "bool", help: "show this help" },
 };
@@ -59,12 +72,16 @@ export async function startDemoServer(opts: { dir: string; host?: string; port?:
     root = realpathSync(opts.dir);
     if (!statSync(root).isDirectory()) throw new Error("not a folder");
   } catch (e) {
-    throw new UsageError(`serve-demo: cannot serve ${opts.dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(
+      `serve-demo: cannot serve ${opts.dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   const host = opts.host ?? "127.0.0.1";
   const server = createServer((req, res) => handle(root, req, res));
   await new Promise<void>((ok, fail) => {
-    server.once("error", (e: NodeJS.ErrnoException) => fail(new Error(`serve-demo: cannot listen on ${host}:${opts.port ?? 8080}: ${e.code ?? e.message}`)));
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      fail(new Error(`serve-demo: cannot listen on ${host}:${opts.port ?? 8080}: ${e.code ?? e.message}`)),
+    );
     server.listen(opts.port ?? 8080, host, () => ok());
   });
   const address = server.address();
@@ -75,10 +92,16 @@ export async function startDemoServer(opts: { dir: string; host?: string; port?:
 
 function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
   const reply = (status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void => {
-    res.writeHead(status, { ...ISOLATION_HEADERS, "Content-Type": type, "Content-Length": String(Buffer.byteLength(body)), ...extra });
+    res.writeHead(status, {
+      ...ISOLATION_HEADERS,
+      "Content-Type": type,
+      "Content-Length": String(Buffer.byteLength(body)),
+      ...extra,
+    });
     res.end(req.method === "HEAD" ? undefined : body);
   };
-  if (req.method !== "GET" && req.method !== "HEAD") return reply(405, "text/plain; charset=utf-8", `method ${req.method ?? "?"} not allowed\n`, { Allow: "GET, HEAD" });
+  if (req.method !== "GET" && req.method !== "HEAD")
+    return reply(405, "text/plain; charset=utf-8", `method ${req.method ?? "?"} not allowed\n`, { Allow: "GET, HEAD" });
   let path: string;
   try {
     path = decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname);
@@ -93,7 +116,8 @@ function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
   } catch {
     return reply(404, "text/plain; charset=utf-8", `not found: ${path}\n`);
   }
-  if (file !== root && !file.startsWith(root + sep)) return reply(404, "text/plain; charset=utf-8", `not found: ${path}\n`);
+  if (file !== root && !file.startsWith(root + sep))
+    return reply(404, "text/plain; charset=utf-8", `not found: ${path}\n`);
   let body: Buffer;
   try {
     body = readFileSync(file);
@@ -107,13 +131,20 @@ function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
 export async function runServeDemo(argv: readonly string[], io: Io): Promise<number> {
   const f = parseFlags("serve-demo", argv, FLAGS);
   if (getBool(f, "help")) {
-    io.stdout.write(helpText("Usage: dlrm serve-demo [flags]", "Serve the browser demo with the headers that make it cross-origin isolated (docs/browser.md).", FLAGS));
+    io.stdout.write(
+      helpText(
+        "Usage: dlrm serve-demo [flags]",
+        "Serve the browser demo with the headers that make it cross-origin isolated (docs/browser.md).",
+        FLAGS,
+      ),
+    );
     return 0;
   }
   const port = nonNegativeInt("serve-demo", f, "port") ?? 8080;
   if (port > 65535) throw new UsageError(`serve-demo: --port must be at most 65535, got ${port}`);
   const dir = getString(f, "dir") ?? DEMO_DIR;
-  if (dir === DEMO_DIR && !existsSync(join(DEMO_DIR, "build", "train_worker.js"))) throw new UsageError("serve-demo: the demo is not built: run npm run -s demo first");
+  if (dir === DEMO_DIR && !existsSync(join(DEMO_DIR, "build", "train_worker.js")))
+    throw new UsageError("serve-demo: the demo is not built: run npm run -s demo first");
   const demo = await startDemoServer({ dir, host: getString(f, "host") ?? "127.0.0.1", port });
   io.stderr.write(`dlrm serve-demo: serving on ${demo.url} (Ctrl-C stops)\n`);
   await new Promise<void>((ok) => {

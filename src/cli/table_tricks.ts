@@ -5,14 +5,33 @@
 // checks then hold (e.g. QR concat needs a bottom MLP ending in 2E).
 
 import { ConfigError, parseConfig, type DLRMConfig } from "../dlrm/config.ts";
-import { getBool, getNumber, getString, nonNegativeInt, positiveInt, UsageError, type FlagSpecs, type ParsedFlags } from "./args.ts";
+import {
+  getBool,
+  getNumber,
+  getString,
+  nonNegativeInt,
+  positiveInt,
+  UsageError,
+  type FlagSpecs,
+  type ParsedFlags,
+} from "./args.ts";
 
 export const TABLE_TRICK_FLAGS: FlagSpecs = {
-  "qr-flag": { type: "bool", help: "quotient-remainder tables: a table above --qr-threshold rows becomes two, indexed by id // c and id % c (docs/tricks.md)" },
+  "qr-flag": {
+    type: "bool",
+    help: "quotient-remainder tables: a table above --qr-threshold rows becomes two, indexed by id // c and id % c (docs/tricks.md)",
+  },
   "qr-threshold": { type: "int", help: "QR: tables with more rows than this (default 200)" },
   "qr-collisions": { type: "int", help: "QR: c, the rows of the remainder table (default 4)" },
-  "qr-operation": { type: "string", placeholder: "mult|add|concat", help: "QR: how the two pooled halves combine (default mult; concat needs a bottom MLP ending in 2E)" },
-  "md-flag": { type: "bool", help: "mixed-dimension tables: a table above --md-threshold rows gets a narrower width (alpha-power rule) and a projection up to E (docs/tricks.md)" },
+  "qr-operation": {
+    type: "string",
+    placeholder: "mult|add|concat",
+    help: "QR: how the two pooled halves combine (default mult; concat needs a bottom MLP ending in 2E)",
+  },
+  "md-flag": {
+    type: "bool",
+    help: "mixed-dimension tables: a table above --md-threshold rows gets a narrower width (alpha-power rule) and a projection up to E (docs/tricks.md)",
+  },
   "md-threshold": { type: "int", help: "MD: tables with more rows than this (default 200)" },
   "md-temperature": { type: "number", help: "MD: alpha of the alpha-power rule (default 0.3)" },
   "md-round-dims": { type: "bool", help: "MD: round each width to a power of 2" },
@@ -23,20 +42,33 @@ export const TABLE_TRICK_FLAG_NAMES = Object.keys(TABLE_TRICK_FLAGS);
 
 /** config with the qr / md fields the flags ask for (unchanged without --qr-flag / --md-flag). */
 export function withTableTricks(config: DLRMConfig, f: ParsedFlags): DLRMConfig {
-  for (const [flag, names] of [["qr-flag", ["qr-threshold", "qr-collisions", "qr-operation"]], ["md-flag", ["md-threshold", "md-temperature", "md-round-dims"]]] as const) {
+  for (const [flag, names] of [
+    ["qr-flag", ["qr-threshold", "qr-collisions", "qr-operation"]],
+    ["md-flag", ["md-threshold", "md-temperature", "md-round-dims"]],
+  ] as const) {
     const stray = names.find((n) => f.has(n));
     if (!getBool(f, flag) && stray !== undefined) throw new UsageError(`train: --${stray} goes with --${flag}`);
   }
   const out: DLRMConfig = { ...config };
   if (getBool(f, "qr-flag")) {
     const operation = getString(f, "qr-operation") ?? "mult";
-    if (operation !== "mult" && operation !== "add" && operation !== "concat") throw new UsageError(`train: --qr-operation must be mult, add or concat, got "${operation}"`);
-    out.qr = { threshold: nonNegativeInt("train", f, "qr-threshold") ?? 200, collisions: positiveInt("train", f, "qr-collisions", 4), operation };
+    if (operation !== "mult" && operation !== "add" && operation !== "concat")
+      throw new UsageError(`train: --qr-operation must be mult, add or concat, got "${operation}"`);
+    out.qr = {
+      threshold: nonNegativeInt("train", f, "qr-threshold") ?? 200,
+      collisions: positiveInt("train", f, "qr-collisions", 4),
+      operation,
+    };
   }
   if (getBool(f, "md-flag")) {
     const temperature = getNumber(f, "md-temperature") ?? 0.3;
-    if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new UsageError(`train: --md-temperature must be a number >= 0, got ${temperature}`);
-    out.md = { threshold: nonNegativeInt("train", f, "md-threshold") ?? 200, temperature, round_dims: getBool(f, "md-round-dims") };
+    if (!(temperature >= 0) || !Number.isFinite(temperature))
+      throw new UsageError(`train: --md-temperature must be a number >= 0, got ${temperature}`);
+    out.md = {
+      threshold: nonNegativeInt("train", f, "md-threshold") ?? 200,
+      temperature,
+      round_dims: getBool(f, "md-round-dims"),
+    };
   }
   if (out.qr === config.qr && out.md === config.md) return config;
   try {

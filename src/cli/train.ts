@@ -9,8 +9,28 @@
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { getBool, getNumber, getString, helpText, nonNegativeInt, oneOf, parseFlags, positiveInt, UsageError, workerCount, type FlagSpecs, type ParsedFlags } from "./args.ts";
-import { checkTableSizes, finishData, loadSourceData, parseDataSpec, type DataRequest, type LoadedData } from "./data_source.ts";
+import {
+  getBool,
+  getNumber,
+  getString,
+  helpText,
+  nonNegativeInt,
+  oneOf,
+  parseFlags,
+  positiveInt,
+  UsageError,
+  workerCount,
+  type FlagSpecs,
+  type ParsedFlags,
+} from "./args.ts";
+import {
+  checkTableSizes,
+  finishData,
+  loadSourceData,
+  parseDataSpec,
+  type DataRequest,
+  type LoadedData,
+} from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, dataSpecFiles, type NamedPath } from "./paths.ts";
@@ -39,18 +59,44 @@ import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
-  model: { type: "string", placeholder: "config.json", help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it" },
+  model: {
+    type: "string",
+    placeholder: "config.json",
+    help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it",
+  },
   data: {
     type: "string",
     placeholder: "spec",
     help: "training data (default synthetic): a batch file (.safetensors); random; synthetic; criteo:<file>[,<file>...] (raw Criteo logs); movielens:<dir> (with --split); synthetic-trace:<profile> (ids from a reuse-distance profile, {t} = table number)",
   },
-  "eval-data": { type: "string", placeholder: "spec", help: "evaluation data, in the forms of --data; default: Criteo's test split, MovieLens's <split>.test, synthetic's held-out split" },
-  split: { type: "string", placeholder: "name", help: "MovieLens split: train on <name>.base, evaluate on <name>.test (default u1; u1 … u5 are rebuilt from u.data when absent)" },
-  "max-ind-range": { type: "int", help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)" },
-  "data-sub-sample-rate": { type: "number", help: "Criteo: drop each negative line with this probability while reading, before numbering, in every day (the reference's; default 0)" },
-  "on-bad-line": { type: "string", placeholder: "error|skip", help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted" },
-  init: { type: "string", placeholder: "ckpt.safetensors|.pt", help: "start from these parameters (reference state_dict names; .pt: a torch.save file, such as the reference's --save-model); without --model, on generated data, its model (recorded, else read from its shapes)" },
+  "eval-data": {
+    type: "string",
+    placeholder: "spec",
+    help: "evaluation data, in the forms of --data; default: Criteo's test split, MovieLens's <split>.test, synthetic's held-out split",
+  },
+  split: {
+    type: "string",
+    placeholder: "name",
+    help: "MovieLens split: train on <name>.base, evaluate on <name>.test (default u1; u1 … u5 are rebuilt from u.data when absent)",
+  },
+  "max-ind-range": {
+    type: "int",
+    help: "Criteo: take each categorical value modulo R before numbering (default: no modulo)",
+  },
+  "data-sub-sample-rate": {
+    type: "number",
+    help: "Criteo: drop each negative line with this probability while reading, before numbering, in every day (the reference's; default 0)",
+  },
+  "on-bad-line": {
+    type: "string",
+    placeholder: "error|skip",
+    help: "Criteo: a malformed line is an error naming file:line (default), or is skipped and counted",
+  },
+  init: {
+    type: "string",
+    placeholder: "ckpt.safetensors|.pt",
+    help: "start from these parameters (reference state_dict names; .pt: a torch.save file, such as the reference's --save-model); without --model, on generated data, its model (recorded, else read from its shapes)",
+  },
   resume: {
     type: "string",
     placeholder: "ckpt.safetensors",
@@ -61,13 +107,27 @@ export const TRAIN_FLAGS: FlagSpecs = {
     placeholder: "ckpt.safetensors",
     help: "write the parameters, optimizer state and run position here at the end (atomically), also when interrupted (.pt/.pth: the reference's --save-model dict, which its --load-model reads; else safetensors); an ensemble's members go to <name>.member<k>.<ext>",
   },
-  "save-dtype": { type: "string", placeholder: "f32|f16|bf16", help: "dtype of the saved parameters (default f32); f16/bf16 round to nearest, ties to even, and halve the file; optimizer state stays f32" },
-  ensemble: { type: "int", help: "train K models from seeds seed … seed+K-1 and evaluate their averaged probabilities (default 1, or the built-in model's)" },
-  steps: { type: "int", help: "train until this many optimizer steps are done; 0 with --save writes the initial model (default: the config's steps, or --epochs)" },
+  "save-dtype": {
+    type: "string",
+    placeholder: "f32|f16|bf16",
+    help: "dtype of the saved parameters (default f32); f16/bf16 round to nearest, ties to even, and halve the file; optimizer state stays f32",
+  },
+  ensemble: {
+    type: "int",
+    help: "train K models from seeds seed … seed+K-1 and evaluate their averaged probabilities (default 1, or the built-in model's)",
+  },
+  steps: {
+    type: "int",
+    help: "train until this many optimizer steps are done; 0 with --save writes the initial model (default: the config's steps, or --epochs)",
+  },
   epochs: { type: "int", help: "passes over the data (instead of --steps)" },
   "batch-size": { type: "int", help: "samples per step (default: the config's batch_size)" },
   lr: { type: "number", help: "learning rate (default: the config's lr)" },
-  optimizer: { type: "string", placeholder: "sgd|adagrad|rowwise-adagrad", help: "optimizer (default: the config's optimizer)" },
+  optimizer: {
+    type: "string",
+    placeholder: "sgd|adagrad|rowwise-adagrad",
+    help: "optimizer (default: the config's optimizer)",
+  },
   "adagrad-initial-accumulator": {
     type: "number",
     help: "adagrad: starting value of every accumulator (PyTorch's initial_accumulator_value; default 0, or the built-in model's)",
@@ -77,14 +137,37 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "lr-num-decay-steps": { type: "int", help: "steps of polynomial decay (default 0: no decay)" },
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
   seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
-  log: { type: "string", placeholder: "file.jsonl", help: "one JSON object per step (step, loss, lr, t_ms), then the eval" },
-  plot: { type: "string", placeholder: "curves.svg", help: "at the end, draw the run's loss and eval curves (those --log lines) as SVG, as dlrm plot does" },
-  "data-size": { type: "int", help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)" },
-  "num-indices-per-lookup": { type: "int", help: "random/synthetic-trace data: lookups per bag, or the maximum (default 10)" },
-  "num-indices-per-lookup-fixed": { type: "bool", help: "random/synthetic-trace data: every bag has exactly --num-indices-per-lookup lookups" },
-  "test-freq": { type: "int", help: "also evaluate every N steps, printing a JSON eval line each time (default: only at the end)" },
+  log: {
+    type: "string",
+    placeholder: "file.jsonl",
+    help: "one JSON object per step (step, loss, lr, t_ms), then the eval",
+  },
+  plot: {
+    type: "string",
+    placeholder: "curves.svg",
+    help: "at the end, draw the run's loss and eval curves (those --log lines) as SVG, as dlrm plot does",
+  },
+  "data-size": {
+    type: "int",
+    help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)",
+  },
+  "num-indices-per-lookup": {
+    type: "int",
+    help: "random/synthetic-trace data: lookups per bag, or the maximum (default 10)",
+  },
+  "num-indices-per-lookup-fixed": {
+    type: "bool",
+    help: "random/synthetic-trace data: every bag has exactly --num-indices-per-lookup lookups",
+  },
+  "test-freq": {
+    type: "int",
+    help: "also evaluate every N steps, printing a JSON eval line each time (default: only at the end)",
+  },
   "print-freq": { type: "int", help: "when stderr is not a terminal, a progress line every N steps (default 100)" },
-  workers: { type: "int", help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)" },
+  workers: {
+    type: "int",
+    help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)",
+  },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
   ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
@@ -130,11 +213,15 @@ interface Resume {
 function resumeFlags(f: ParsedFlags, path: string): { flags: ParsedFlags; resume: Resume } {
   const metadata = readCheckpointMetadata(path);
   const run = readRunState(path, metadata);
-  if (run === null) throw new UsageError(`train: --resume ${path}: the file records no run (no dlrm_run metadata): it is a model, not a run; start from it with --init`);
+  if (run === null)
+    throw new UsageError(
+      `train: --resume ${path}: the file records no run (no dlrm_run metadata): it is a model, not a run; start from it with --init`,
+    );
   const configText = metadata["dlrm_config"];
   if (configText === undefined) throw new UsageError(`train: --resume ${path}: the file records no dlrm_config`);
   const config = parseConfig(JSON.parse(configText) as unknown, `${path} (dlrm_config metadata)`);
-  if (f.has("init")) throw new UsageError("train: --resume continues a run from its own parameters; --init does not go with it");
+  if (f.has("init"))
+    throw new UsageError("train: --resume continues a run from its own parameters; --init does not go with it");
   const merged: ParsedFlags = new Map(f);
   for (const name of RUN_FLAGS) {
     const recorded = run.flags[name];
@@ -179,13 +266,15 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
   const epochsFlag = f.has("epochs") ? positiveInt("train", f, "epochs", 1) : undefined;
   const subSampleRate = getNumber(f, "data-sub-sample-rate") ?? 0;
-  if (!(subSampleRate >= 0 && subSampleRate <= 1)) throw new UsageError(`train: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
+  if (!(subSampleRate >= 0 && subSampleRate <= 1))
+    throw new UsageError(`train: --data-sub-sample-rate must be in [0, 1], got ${subSampleRate}`);
   // Flag values are checked before any data is read (reading a Criteo file takes minutes).
   const optimizerFlag = f.has("optimizer") ? oneOf("train", f, "optimizer", OPTIMIZERS, "sgd") : undefined;
   const lrFlag = getNumber(f, "lr");
   if (lrFlag !== undefined && !(lrFlag > 0)) throw new UsageError(`train: --lr must be positive, got ${lrFlag}`);
   const accFlag = getNumber(f, "adagrad-initial-accumulator");
-  if (accFlag !== undefined && !(accFlag >= 0)) throw new UsageError(`train: --adagrad-initial-accumulator must be >= 0, got ${accFlag}`);
+  if (accFlag !== undefined && !(accFlag >= 0))
+    throw new UsageError(`train: --adagrad-initial-accumulator must be >= 0, got ${accFlag}`);
   if (f.has("batch-size")) positiveInt("train", f, "batch-size", 1);
   const evalText = getString(f, "eval-data");
   const request: DataRequest = {
@@ -203,7 +292,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
 
   // Real data first: it defines the tables of the built-in model, or checks those of --model.
   const source = await loadSourceData(request);
-  if (source !== null && f.has("data-size")) throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
+  if (source !== null && f.has("data-size"))
+    throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
   const modelPath = getString(f, "model");
   let config: DLRMConfig;
   let builtinEpochs: number | undefined;
@@ -215,7 +305,10 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
   } else if (source?.family === "movielens" || source?.family === "criteo") {
     const sizes = source.tableSizes as number[];
-    const builtin = source.family === "movielens" ? movielensModel(sizes, source.train.denseFeatures) : criteoModel(sizes, source.train.denseFeatures);
+    const builtin =
+      source.family === "movielens"
+        ? movielensModel(sizes, source.train.denseFeatures)
+        : criteoModel(sizes, source.train.denseFeatures);
     config = builtin.config;
     builtinEpochs = builtin.epochs;
     builtinAccumulator = builtin.adagradInitialAccumulator;
@@ -228,29 +321,43 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   }
   config = withTableTricks(config, f);
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
-    throw new UsageError(`train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`);
+    throw new UsageError(
+      `train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`,
+    );
   }
 
   const batchSize = positiveInt("train", f, "batch-size", config.batch_size);
   const members = positiveInt("train", f, "ensemble", builtinEnsemble);
-  if (resume !== null && members > 1) throw new UsageError("train: --resume continues one model; resume an ensemble's members one by one");
+  if (resume !== null && members > 1)
+    throw new UsageError("train: --resume continues one model; resume an ensemble's members one by one");
   const lr = lrFlag ?? config.lr;
   const optimizerName = optimizerFlag ?? config.optimizer;
   if (accFlag !== undefined && optimizerName !== "adagrad") {
     throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
   }
-  const weightDecay = tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
+  const weightDecay =
+    tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
   const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
-  const dataSize = positiveInt("train", f, "data-size", request.train.kind === "synthetic" ? Math.max(SYNTHETIC_MIN_SIZE, plannedSteps * batchSize) : Math.max(1, plannedSteps * batchSize));
+  const dataSize = positiveInt(
+    "train",
+    f,
+    "data-size",
+    request.train.kind === "synthetic"
+      ? Math.max(SYNTHETIC_MIN_SIZE, plannedSteps * batchSize)
+      : Math.max(1, plannedSteps * batchSize),
+  );
   const data = await finishData(request, source, config, dataSize);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
   const decaySteps = nonNegativeInt("train", f, "lr-num-decay-steps") ?? 0;
   const decayStart = nonNegativeInt("train", f, "lr-decay-start-step") ?? 0;
-  const schedule = warmup > 0 || decaySteps > 0 ? { warmupSteps: warmup, decayStartStep: decayStart, numDecaySteps: decaySteps } : null;
+  const schedule =
+    warmup > 0 || decaySteps > 0
+      ? { warmupSteps: warmup, decayStartStep: decayStart, numDecaySteps: decaySteps }
+      : null;
 
   const printPlan = getBool(f, "print-sharding-plan");
   const plan =
@@ -269,8 +376,24 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     `${spec.kind === "adagrad" && spec.initialAccumulator > 0 ? ` (initial accumulator ${spec.initialAccumulator})` : ""}` +
     `${tableDecay === null ? "" : spec.kind === "adagrad" ? `, table weight decay [${tableDecay.join(", ")}]` : ", no table weight decay (the built-in model's goes with adagrad)"}` +
     `${members > 1 ? `, an ensemble of ${members} models` : ""}` +
-    `${Object.entries(data.notes).map(([k, v]) => `, ${k} ${v}`).join("")}`;
-  return { config, data, spec, schedule, batchSize, steps, shuffle: !getBool(f, "no-shuffle"), seed, members, workers, plan, runFlags, notes };
+    `${Object.entries(data.notes)
+      .map(([k, v]) => `, ${k} ${v}`)
+      .join("")}`;
+  return {
+    config,
+    data,
+    spec,
+    schedule,
+    batchSize,
+    steps,
+    shuffle: !getBool(f, "no-shuffle"),
+    seed,
+    members,
+    workers,
+    plan,
+    runFlags,
+    notes,
+  };
 }
 
 /** The executor of one member: this thread's model, or ranks that make (or read) their own parameters. */
@@ -285,9 +408,22 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
     else if (init !== null) loadCheckpoint(init, model);
     return new LocalExecutor(model, optimizer, p.spec);
   }
-  const source = resume !== null ? { kind: "file" as const, path: resume.path, withOptimizer: true } : init !== null ? { kind: "file" as const, path: init, withOptimizer: false } : { kind: "seed" as const, seed };
+  const source =
+    resume !== null
+      ? { kind: "file" as const, path: resume.path, withOptimizer: true }
+      : init !== null
+        ? { kind: "file" as const, path: init, withOptimizer: false }
+        : { kind: "seed" as const, seed };
   const datasets = p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval];
-  return HybridExecutor.start({ config: p.config, workers: p.workers, optimizer: p.spec, source, datasets, maxBatch: Math.max(p.batchSize, evalBatch(p)), plan: p.plan });
+  return HybridExecutor.start({
+    config: p.config,
+    workers: p.workers,
+    optimizer: p.spec,
+    source,
+    datasets,
+    maxBatch: Math.max(p.batchSize, evalBatch(p)),
+    plan: p.plan,
+  });
 }
 
 /** --save and --log can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
@@ -298,10 +434,23 @@ function checkTrainPaths(f: ParsedFlags): void {
   };
   const dataFiles = (flag: string): NamedPath[] => {
     const text = getString(f, flag) ?? (flag === "data" ? "synthetic" : undefined);
-    return text === undefined ? [] : dataSpecFiles(parseDataSpec("train", `--${flag}`, text)).map((path) => ({ flag: `--${flag}`, path }));
+    return text === undefined
+      ? []
+      : dataSpecFiles(parseDataSpec("train", `--${flag}`, text)).map((path) => ({ flag: `--${flag}`, path }));
   };
-  const inputs = [...dataFiles("data"), ...dataFiles("eval-data"), ...named("init"), ...named("resume"), ...named("model")];
-  checkOutputs("train", [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true }))], inputs, (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"));
+  const inputs = [
+    ...dataFiles("data"),
+    ...dataFiles("eval-data"),
+    ...named("init"),
+    ...named("resume"),
+    ...named("model"),
+  ];
+  checkOutputs(
+    "train",
+    [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true }))],
+    inputs,
+    (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"),
+  );
 }
 
 function evalBatch(p: RunPlan): number {
@@ -311,23 +460,35 @@ function evalBatch(p: RunPlan): number {
 export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const given = parseFlags("train", argv, TRAIN_FLAGS);
   if (getBool(given, "help")) {
-    io.stdout.write(helpText("Usage: dlrm train [flags]", "Train a DLRM; the last line printed is a JSON object with the final metrics.", TRAIN_FLAGS));
+    io.stdout.write(
+      helpText(
+        "Usage: dlrm train [flags]",
+        "Train a DLRM; the last line printed is a JSON object with the final metrics.",
+        TRAIN_FLAGS,
+      ),
+    );
     return 0;
   }
   const resumePath = getString(given, "resume");
-  const { flags: f, resume } = resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
+  const { flags: f, resume } =
+    resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
   const printFreq = positiveInt("train", f, "print-freq", 100);
   const testFreq = nonNegativeInt("train", f, "test-freq") ?? 0;
   const save = getString(f, "save") ?? null;
   const saveDtype = oneOf("train", f, "save-dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType;
   if (given.has("save-dtype") && save === null) throw new UsageError("train: --save-dtype goes with --save");
   if (saveDtype !== "F32" && save !== null && checkpointFormat(save) === "pt") {
-    throw new UsageError(`train: --save-dtype ${saveDtype.toLowerCase()} applies to .safetensors; a .pt checkpoint (${save}) is written in f32`);
+    throw new UsageError(
+      `train: --save-dtype ${saveDtype.toLowerCase()} applies to .safetensors; a .pt checkpoint (${save}) is written in f32`,
+    );
   }
   checkTrainPaths(f);
   const p = await planRun(f, io, resume);
   if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
-  if (resume !== null && resume.run.step > p.steps) throw new UsageError(`train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`);
+  if (resume !== null && resume.run.step > p.steps)
+    throw new UsageError(
+      `train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`,
+    );
   const init = getString(f, "init") ?? null;
 
   const logPath = getString(f, "log");
@@ -347,7 +508,10 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   io.stderr.write(
     `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
-  const interrupt = onInterrupt(io.stderr, save === null ? "stopping after the steps in flight" : `stopping after the steps in flight and saving to ${save}`);
+  const interrupt = onInterrupt(
+    io.stderr,
+    save === null ? "stopping after the steps in flight" : `stopping after the steps in flight and saving to ${save}`,
+  );
   try {
     const memberPreds: Float32Array[] = []; // (N_eval,) per member, for the ensemble's metrics
     const trainLosses: number[] = [];
@@ -358,7 +522,8 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
       const memberNote = p.members > 1 ? { member: k } : {};
       const executor = await startExecutor(p, mSeed, init, resume);
       try {
-        const start: TrainPosition | null = resume === null ? null : { step: resume.run.step, orderRng: resume.run.orderRng };
+        const start: TrainPosition | null =
+          resume === null ? null : { step: resume.run.step, orderRng: resume.run.orderRng };
         const result = await train({
           executor,
           data: p.data.train,
@@ -373,10 +538,24 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
           testFreq,
           evalBatchSize: evalBatch(p),
           shouldStop: () => interrupt.requested,
-          progress: new Progress({ out: io.stderr, every: printFreq, label: p.members > 1 ? `train ${k + 1}/${p.members}` : "train" }),
-          onStep: (r) => log({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
+          progress: new Progress({
+            out: io.stderr,
+            every: printFreq,
+            label: p.members > 1 ? `train ${k + 1}/${p.members}` : "train",
+          }),
+          onStep: (r) =>
+            log({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
           onEval: (r) => {
-            const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n, ...memberNote, ...p.data.notes };
+            const line = {
+              event: "eval",
+              step: r.step,
+              auc: r.auc,
+              logloss: r.logloss,
+              accuracy: r.accuracy,
+              n: r.n,
+              ...memberNote,
+              ...p.data.notes,
+            };
             log(line);
             // A single model's final evaluation is the last line, below; an ensemble member's
             // final one is printed here, and the ensemble's below it.
@@ -400,9 +579,19 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
           };
           const path = memberPath(save, k, p.members);
           // the training loss and test accuracy: the metrics a .pt keeps for the reference
-          const metrics = { train_loss: String(tailLoss), ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }) };
-          await executor.save(path, runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed), ...metrics }), saveDtype);
-          if (result.interrupted) io.stderr.write(`dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`);
+          const metrics = {
+            train_loss: String(tailLoss),
+            ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
+          };
+          await executor.save(
+            path,
+            runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed), ...metrics }),
+            saveDtype,
+          );
+          if (result.interrupted)
+            io.stderr.write(
+              `dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`,
+            );
         }
         if (result.interrupted) {
           io.stdout.write(`${JSON.stringify({ event: "interrupted", step: result.position.step, ...memberNote })}\n`);
@@ -420,14 +609,32 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
     const ensembleNote = p.members > 1 ? { ensemble: p.members } : {};
     let final: object;
     if (p.data.eval !== null) {
-      const m = single !== null && single.eval !== null ? single.eval : { step: p.steps, ...computeMetrics(averagePredictions(memberPreds), p.data.eval.labels) };
-      final = { event: "eval", step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+      const m =
+        single !== null && single.eval !== null
+          ? single.eval
+          : { step: p.steps, ...computeMetrics(averagePredictions(memberPreds), p.data.eval.labels) };
+      final = {
+        event: "eval",
+        step: m.step,
+        auc: m.auc,
+        logloss: m.logloss,
+        accuracy: m.accuracy,
+        n: m.n,
+        train_loss: trainLoss,
+        ...ensembleNote,
+        ...p.data.notes,
+      };
       if (p.members > 1) log(final);
     } else {
       final = { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
     }
     io.stdout.write(`${JSON.stringify(final)}\n`);
-    if (plotPath !== undefined) writePlot(plotPath, [{ name: logPath === undefined ? "train" : runName(logPath), text: plotLines.join("\n") }], io);
+    if (plotPath !== undefined)
+      writePlot(
+        plotPath,
+        [{ name: logPath === undefined ? "train" : runName(logPath), text: plotLines.join("\n") }],
+        io,
+      );
   } finally {
     interrupt.dispose();
     if (logFd !== null) closeSync(logFd);

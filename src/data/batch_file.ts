@@ -38,7 +38,9 @@ export function readBatchFile(path: string): Dataset {
     throw new SafetensorsError(`${path}: ${name}: ${what}`);
   };
   const get = (name: string): SafetensorsTensor =>
-    tensors.has(name) ? readTensor(index, name) : fail(name, "missing (a batch file holds dense, labels, and lengths.{t}, indices.{t} per table)");
+    tensors.has(name)
+      ? readTensor(index, name)
+      : fail(name, "missing (a batch file holds dense, labels, and lengths.{t}, indices.{t} per table)");
   const oneD = (name: string, t: SafetensorsTensor): number =>
     t.shape.length === 1 ? t.shape[0] : fail(name, `must be 1-D, got shape ${fmtShape(t.shape)}`);
 
@@ -65,7 +67,10 @@ export function readBatchFile(path: string): Dataset {
   for (let t = 0; t < F; t++) {
     if (!tables.has(t)) {
       const found = [...tables].sort((a, b) => a - b).join(", ");
-      fail(`lengths.${t}`, `missing: tables must be numbered 0, 1, 2, ... without gaps, but this file has tables ${found}`);
+      fail(
+        `lengths.${t}`,
+        `missing: tables must be numbered 0, 1, 2, ... without gaps, but this file has tables ${found}`,
+      );
     }
   }
 
@@ -120,15 +125,21 @@ export function writeBatchFile(
 }
 
 /** The tensors of a dataset's batch file, checked; `path` names it in errors. */
-export function batchFileTensors(path: string, data: Dataset, indexDtype: "I32" | "I64"): Map<string, SafetensorsTensor> {
+export function batchFileTensors(
+  path: string,
+  data: Dataset,
+  indexDtype: "I32" | "I64",
+): Map<string, SafetensorsTensor> {
   const fail = (name: string, what: string): never => {
     throw new SafetensorsError(`${path}: ${name}: ${what}`);
   };
-  if (indexDtype !== "I32" && indexDtype !== "I64") fail("indices", `indexDtype must be I32 or I64, got ${String(indexDtype)}`);
+  if (indexDtype !== "I32" && indexDtype !== "I64")
+    fail("indices", `indexDtype must be I32 or I64, got ${String(indexDtype)}`);
   const N = data.n;
   const Dd = data.denseFeatures;
   if (!Number.isSafeInteger(N) || N < 0) fail("dense", `sample count must be a non-negative integer, got ${N}`);
-  if (!Number.isSafeInteger(Dd) || Dd < 0) fail("dense", `dense feature count must be a non-negative integer, got ${Dd}`);
+  if (!Number.isSafeInteger(Dd) || Dd < 0)
+    fail("dense", `dense feature count must be a non-negative integer, got ${Dd}`);
   if (data.dense.length !== N * Dd) fail("dense", `has ${data.dense.length} values but (N, Dd) is (${N}, ${Dd})`);
   if (data.labels.length !== N) fail("labels", `has ${data.labels.length} values but the dataset has ${N} samples`);
 
@@ -148,7 +159,8 @@ export function batchFileTensors(path: string, data: Dataset, indexDtype: "I32" 
       const r = f.indices[j];
       if (r < 0) fail(`indices.${t}`, `index ${r} at position ${j} is negative`);
     }
-    if (f.weights !== null && f.weights.length !== L) fail(`weights.${t}`, `has ${f.weights.length} values but indices.${t} has ${L}`);
+    if (f.weights !== null && f.weights.length !== L)
+      fail(`weights.${t}`, `has ${f.weights.length} values but indices.${t} has ${L}`);
 
     out.set(`lengths.${t}`, { dtype: "I32", shape: [N], data: f.lengths });
     out.set(

@@ -307,8 +307,19 @@ class GrowingCriteo {
     const N = this.#n;
     const lengths = new Int32Array(N).fill(1); // (N,)
     const offsets = Int32Array.from({ length: N + 1 }, (_, i) => i); // (N + 1,)
-    const sparse: SparseFeature[] = this.#indices.map((a) => ({ lengths, offsets, indices: trim(a, N), weights: null }));
-    return { n: N, denseFeatures: CRITEO_DENSE, dense: trim(this.#dense, N * CRITEO_DENSE), labels: trim(this.#labels, N), sparse };
+    const sparse: SparseFeature[] = this.#indices.map((a) => ({
+      lengths,
+      offsets,
+      indices: trim(a, N),
+      weights: null,
+    }));
+    return {
+      n: N,
+      denseFeatures: CRITEO_DENSE,
+      dense: trim(this.#dense, N * CRITEO_DENSE),
+      labels: trim(this.#labels, N),
+      sparse,
+    };
   }
 }
 

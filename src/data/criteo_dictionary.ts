@@ -34,9 +34,14 @@ export function saveDictionary(path: string, d: CriteoDictionary): void {
 }
 
 /** The tensors and metadata of `d`'s dictionary file; `path` names it in errors. */
-export function dictionaryFile(path: string, d: CriteoDictionary): { tensors: Map<string, SafetensorsTensor>; metadata: Record<string, string> } {
+export function dictionaryFile(
+  path: string,
+  d: CriteoDictionary,
+): { tensors: Map<string, SafetensorsTensor>; metadata: Record<string, string> } {
   if (d.features.length !== CRITEO_SPARSE) {
-    throw new Error(`saveDictionary: ${path}: the dictionary has ${d.features.length} features, expected ${CRITEO_SPARSE}`);
+    throw new Error(
+      `saveDictionary: ${path}: the dictionary has ${d.features.length} features, expected ${CRITEO_SPARSE}`,
+    );
   }
   const tensors = new Map<string, SafetensorsTensor>();
   d.features.forEach((m, t) => {
@@ -60,9 +65,15 @@ export function loadDictionary(path: string): CriteoDictionary {
   const fail = (what: string): never => {
     throw new SafetensorsError(`${path}: ${what}`);
   };
-  if (metadata["format"] !== DICT_FORMAT) fail(`not a Criteo dictionary (metadata format is ${JSON.stringify(metadata["format"] ?? null)}, expected "${DICT_FORMAT}")`);
+  if (metadata["format"] !== DICT_FORMAT)
+    fail(
+      `not a Criteo dictionary (metadata format is ${JSON.stringify(metadata["format"] ?? null)}, expected "${DICT_FORMAT}")`,
+    );
   const R = Number(metadata["max_ind_range"]);
-  if (!Number.isInteger(R) || R < 0 || R > 0x7fffffff) fail(`metadata max_ind_range must be an integer in [0, 2^31 - 1], got ${JSON.stringify(metadata["max_ind_range"] ?? null)}`);
+  if (!Number.isInteger(R) || R < 0 || R > 0x7fffffff)
+    fail(
+      `metadata max_ind_range must be an integer in [0, 2^31 - 1], got ${JSON.stringify(metadata["max_ind_range"] ?? null)}`,
+    );
   const features: IdMap[] = [];
   for (let t = 0; t < CRITEO_SPARSE; t++) {
     const name = criteoFieldName(1 + CRITEO_DENSE + t);
@@ -82,7 +93,8 @@ export function loadDictionary(path: string): CriteoDictionary {
     features.push(m);
   }
   for (const name of tensors.keys()) {
-    if (!/^C([1-9]|1\d|2[0-6])$/.test(name)) fail(`unexpected tensor ${JSON.stringify(name)} (a dictionary holds C1 … C${CRITEO_SPARSE})`);
+    if (!/^C([1-9]|1\d|2[0-6])$/.test(name))
+      fail(`unexpected tensor ${JSON.stringify(name)} (a dictionary holds C1 … C${CRITEO_SPARSE})`);
   }
   return { maxIndRange: R, features };
 }

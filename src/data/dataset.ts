@@ -44,7 +44,10 @@ export function offsetsFromLengths(lengths: Int32Array, what = "lengths"): Int32
 
 /** Samples [start, end) of a dataset as a new dataset (copies). */
 export function sliceDataset(d: Dataset, start: number, end: number): Dataset {
-  return selectSamples(d, Int32Array.from({ length: end - start }, (_, i) => start + i));
+  return selectSamples(
+    d,
+    Int32Array.from({ length: end - start }, (_, i) => start + i),
+  );
 }
 
 /**

@@ -35,7 +35,6 @@ export interface MovieLensData {
   denseNames: string[];
 }
 
-
 /** MovieLens-1M's age groups, reused here: under 18, 18–24, 25–34, 35–44, 45–49, 50–55, 56 and over. */
 const AGE_BUCKET_STARTS = [18, 25, 35, 45, 50, 56];
 /** Release years before 1990 are bucketed by decade, with everything before 1940 in one bucket. */
@@ -67,7 +66,11 @@ export interface RatingsText {
 /** Reads `<dir>/u.user`, `<dir>/u.item`, `<dir>/<split>.base` (train) and `<dir>/<split>.test` (test).
  *  `ratings` replaces the two split files with texts already in memory (e.g. a split rebuilt
  *  from u.data when its files are absent). */
-export function readMovieLens(dir: string, split: string, ratings?: { base: RatingsText; test: RatingsText }): MovieLensData {
+export function readMovieLens(
+  dir: string,
+  split: string,
+  ratings?: { base: RatingsText; test: RatingsText },
+): MovieLensData {
   const users = readUsers(join(dir, "u.user"));
   const items = readItems(join(dir, "u.item"));
   const basePath = ratings?.base.path ?? join(dir, `${split}.base`);
@@ -137,7 +140,12 @@ export function readMovieLens(dir: string, split: string, ratings?: { base: Rati
     }
     const ones = new Int32Array(N).fill(1); // (N,) shared by the single-lookup tables
     const onesOffsets = offsetsFromLengths(ones);
-    const sparse: SparseFeature[] = ids.map((indices) => ({ lengths: ones, offsets: onesOffsets, indices, weights: null }));
+    const sparse: SparseFeature[] = ids.map((indices) => ({
+      lengths: ones,
+      offsets: onesOffsets,
+      indices,
+      weights: null,
+    }));
     sparse.push({ lengths: genreLengths, offsets: genreOffsets, indices: genreIndices, weights: null });
     return { n: N, denseFeatures: Dd, dense, labels, sparse };
   };
@@ -185,14 +193,16 @@ function readUsers(path: string): { list: User[]; byId: Map<number, User> } {
   splitLines(readText(path, "the user file")).forEach((line, k) => {
     const at = `movielens: ${path}:${k + 1}`;
     const f = line.split("|");
-    if (f.length !== 5) throw new Error(`${at}: expected 5 |-separated fields (id|age|gender|occupation|zip), found ${f.length}`);
+    if (f.length !== 5)
+      throw new Error(`${at}: expected 5 |-separated fields (id|age|gender|occupation|zip), found ${f.length}`);
     const [idText, ageText, genderText, occupation, zipText] = f as [string, string, string, string, string];
     const id = positiveInt(idText);
     if (Number.isNaN(id)) throw new Error(`${at}: user id is not a positive integer: ${JSON.stringify(idText)}`);
     if (byId.has(id)) throw new Error(`${at}: user ${id} is listed twice`);
     const age = positiveInt(ageText);
     if (Number.isNaN(age)) throw new Error(`${at}: age is not a non-negative integer: ${JSON.stringify(ageText)}`);
-    if (genderText !== "M" && genderText !== "F") throw new Error(`${at}: gender must be M or F, got ${JSON.stringify(genderText)}`);
+    if (genderText !== "M" && genderText !== "F")
+      throw new Error(`${at}: gender must be M or F, got ${JSON.stringify(genderText)}`);
     if (occupation === "") throw new Error(`${at}: empty occupation`);
     // First digit of a US zip code = a group of states; non-numeric (Canadian) codes share one row.
     const first = zipText.charCodeAt(0) - 48;
@@ -215,7 +225,9 @@ function readItems(path: string): { list: Item[]; byId: Map<number, Item>; genre
     const f = line.split("|");
     if (genreCount === -1) genreCount = f.length - 5;
     if (genreCount < 1 || f.length !== 5 + genreCount) {
-      throw new Error(`${at}: expected ${5 + Math.max(1, genreCount)} |-separated fields (id|title|release date|video date|URL|genre flags), found ${f.length}`);
+      throw new Error(
+        `${at}: expected ${5 + Math.max(1, genreCount)} |-separated fields (id|title|release date|video date|URL|genre flags), found ${f.length}`,
+      );
     }
     const id = positiveInt(f[0] as string);
     if (Number.isNaN(id)) throw new Error(`${at}: item id is not a positive integer: ${JSON.stringify(f[0])}`);
@@ -230,7 +242,8 @@ function readItems(path: string): { list: Item[]; byId: Map<number, Item>; genre
     const genres: number[] = [];
     for (let g = 0; g < genreCount; g++) {
       const flag = f[5 + g] as string;
-      if (flag !== "0" && flag !== "1") throw new Error(`${at}: genre flag ${g + 1} must be 0 or 1, got ${JSON.stringify(flag)}`);
+      if (flag !== "0" && flag !== "1")
+        throw new Error(`${at}: genre flag ${g + 1} must be 0 or 1, got ${JSON.stringify(flag)}`);
       if (flag === "1") genres.push(g);
     }
     const item: Item = { row: list.length, year, genres };
@@ -249,7 +262,13 @@ interface Rating {
 }
 
 /** <split>.base / <split>.test (or their text, when given): user, item, rating, timestamp, tab-separated. */
-function readRatings(path: string, users: Map<number, User>, items: Map<number, Item>, split: string, given?: string): Rating[] {
+function readRatings(
+  path: string,
+  users: Map<number, User>,
+  items: Map<number, Item>,
+  split: string,
+  given?: string,
+): Rating[] {
   let text: string;
   try {
     text = given ?? readFileSync(path, "latin1");
@@ -262,13 +281,15 @@ function readRatings(path: string, users: Map<number, User>, items: Map<number, 
   splitLines(text).forEach((line, k) => {
     const at = `movielens: ${path}:${k + 1}`;
     const f = line.split("\t");
-    if (f.length !== 4) throw new Error(`${at}: expected 4 tab-separated fields (user, item, rating, timestamp), found ${f.length}`);
+    if (f.length !== 4)
+      throw new Error(`${at}: expected 4 tab-separated fields (user, item, rating, timestamp), found ${f.length}`);
     const [u, i, r, t] = f.map(positiveInt) as [number, number, number, number];
     const user = users.get(u);
     if (user === undefined) throw new Error(`${at}: user ${JSON.stringify(f[0])} is not in u.user`);
     const item = items.get(i);
     if (item === undefined) throw new Error(`${at}: item ${JSON.stringify(f[1])} is not in u.item`);
-    if (!(r >= 1 && r <= 5)) throw new Error(`${at}: rating must be an integer from 1 to 5, got ${JSON.stringify(f[2])}`);
+    if (!(r >= 1 && r <= 5))
+      throw new Error(`${at}: rating must be an integer from 1 to 5, got ${JSON.stringify(f[2])}`);
     if (Number.isNaN(t)) throw new Error(`${at}: timestamp is not a non-negative integer: ${JSON.stringify(f[3])}`);
     out.push({ user, item, rating: r, time: t });
   });

@@ -31,10 +31,14 @@ const MAX_ARRAY = 2 ** 32;
 export function randomDataset(o: RandomDataOptions): Dataset {
   if (!Number.isInteger(o.n) || o.n < 0) throw new Error(`random data: n must be a non-negative integer, got ${o.n}`);
   if (!Number.isInteger(o.numIndicesPerLookup) || o.numIndicesPerLookup < 0) {
-    throw new Error(`random data: --num-indices-per-lookup must be a non-negative integer, got ${o.numIndicesPerLookup}`);
+    throw new Error(
+      `random data: --num-indices-per-lookup must be a non-negative integer, got ${o.numIndicesPerLookup}`,
+    );
   }
   if (o.n * o.denseFeatures > MAX_ARRAY) {
-    throw new Error(`random data: ${o.n} samples (--data-size) × ${o.denseFeatures} dense features (dense_features) are ${o.n * o.denseFeatures} values, more than one array holds (${MAX_ARRAY})`);
+    throw new Error(
+      `random data: ${o.n} samples (--data-size) × ${o.denseFeatures} dense features (dense_features) are ${o.n * o.denseFeatures} values, more than one array holds (${MAX_ARRAY})`,
+    );
   }
   const rng = new Rng(o.seed);
   const dense = new Float32Array(o.n * o.denseFeatures);

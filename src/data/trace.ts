@@ -78,7 +78,8 @@ class MarkTree {
 function checkTrace(trace: ArrayLike<number>, op: string): void {
   for (let t = 0; t < trace.length; t++) {
     const x = trace[t];
-    if (!Number.isSafeInteger(x) || x < 0) throw new Error(`${op}: access ${t} is ${x}, expected a non-negative integer`);
+    if (!Number.isSafeInteger(x) || x < 0)
+      throw new Error(`${op}: access ${t} is ${x}, expected a non-negative integer`);
   }
 }
 
@@ -136,18 +137,22 @@ export function checkProfile(p: TraceProfile, where = "trace profile"): void {
   if (U === 0) throw new Error(`${where}: no unique accesses`);
   const distinct = new Set<number>();
   for (const [k, x] of p.uniqueAccesses.entries()) {
-    if (!Number.isInteger(x) || x < 0 || x > 0x7fffffff) throw new Error(`${where}: unique access ${k} is ${x}, expected an integer in [0, 2^31 - 1]`);
+    if (!Number.isInteger(x) || x < 0 || x > 0x7fffffff)
+      throw new Error(`${where}: unique access ${k} is ${x}, expected an integer in [0, 2^31 - 1]`);
     if (distinct.has(x)) throw new Error(`${where}: unique access ${x} appears twice`);
     distinct.add(x);
   }
   if (S === 0) throw new Error(`${where}: no stack distances`);
   if (p.cdf.length !== S) throw new Error(`${where}: ${S} stack distances but ${p.cdf.length} CDF values`);
-  if (p.stackDistances[0] !== 0) throw new Error(`${where}: the first stack distance must be 0 (new accesses), got ${p.stackDistances[0]}`);
+  if (p.stackDistances[0] !== 0)
+    throw new Error(`${where}: the first stack distance must be 0 (new accesses), got ${p.stackDistances[0]}`);
   for (let k = 0; k < S; k++) {
     const d = p.stackDistances[k];
     const c = p.cdf[k];
     if (!Number.isInteger(d) || (k > 0 && d <= p.stackDistances[k - 1])) {
-      throw new Error(`${where}: stack distances must be increasing integers, got ${d} after ${p.stackDistances[k - 1]}`);
+      throw new Error(
+        `${where}: stack distances must be increasing integers, got ${d} after ${p.stackDistances[k - 1]}`,
+      );
     }
     if (!(c >= 0 && c <= 1 + 1e-9) || (k > 0 && c < p.cdf[k - 1])) {
       throw new Error(`${where}: CDF values must be non-decreasing in [0, 1], got ${c} at position ${k}`);
@@ -223,7 +228,8 @@ function uniform53(rng: Rng): number {
 /** Algorithm 2: `length` accesses whose stack distances follow the profile (reference trace_generate_lru). */
 export function generateTrace(p: TraceProfile, length: number, rng: Rng): Int32Array {
   checkProfile(p, "generateTrace");
-  if (!Number.isInteger(length) || length < 0) throw new Error(`generateTrace: length must be a non-negative integer, got ${length}`);
+  if (!Number.isInteger(length) || length < 0)
+    throw new Error(`generateTrace: length must be a non-negative integer, got ${length}`);
   const sds = new Int32Array(length); // (T,)
   let issued = 0; // new accesses drawn so far
   for (let t = 0; t < length; t++) {
@@ -252,14 +258,18 @@ export function readProfile(path: string): TraceProfile {
   const lines = splitLines(text);
   while (lines.length > 0 && (lines[lines.length - 1] as string).trim() === "") lines.pop();
   if (lines.length !== 3) {
-    throw new Error(`trace profile: ${path}: expected 3 lines (unique accesses, stack distances, CDF), found ${lines.length}`);
+    throw new Error(
+      `trace profile: ${path}: expected 3 lines (unique accesses, stack distances, CDF), found ${lines.length}`,
+    );
   }
   const parse = (k: number, integers: boolean): number[] =>
     (lines[k] as string).split(",").map((s, i) => {
       const text = s.trim();
       const v = text === "" ? Number.NaN : Number(text);
       if (!Number.isFinite(v) || (integers && !Number.isInteger(v))) {
-        throw new Error(`trace profile: ${path}:${k + 1}: value ${i + 1} is not ${integers ? "an integer" : "a number"}: ${JSON.stringify(text)}`);
+        throw new Error(
+          `trace profile: ${path}:${k + 1}: value ${i + 1} is not ${integers ? "an integer" : "a number"}: ${JSON.stringify(text)}`,
+        );
       }
       return v;
     });
@@ -271,7 +281,8 @@ export function readProfile(path: string): TraceProfile {
 /** Writes `p` in the reference's format, atomically (temp file, then rename). */
 export function writeProfile(path: string, p: TraceProfile): void {
   checkProfile(p, `writeProfile: ${path}`);
-  const text = [p.uniqueAccesses.join(", "), p.stackDistances.join(", "), p.cdf.map(pythonFloat).join(", ")].join("\n") + "\n";
+  const text =
+    [p.uniqueAccesses.join(", "), p.stackDistances.join(", "), p.cdf.map(pythonFloat).join(", ")].join("\n") + "\n";
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   writeFileSync(tmp, text);
   renameSync(tmp, path);

@@ -31,7 +31,7 @@ scope.onmessage = async (e) => {
     // The data, model and optimizer `dlrm train --data synthetic --workers 1` builds for these flags.
     const dataSize = Math.max(SYNTHETIC_MIN_SIZE, r.steps * r.batchSize);
     const syn = syntheticData(config, { sizes: [dataSize, syntheticEvalSize(dataSize)], seed: r.seed });
-    const [trainData, evalData] = syn.splits as [typeof syn.splits[0], typeof syn.splits[0]];
+    const [trainData, evalData] = syn.splits as [(typeof syn.splits)[0], (typeof syn.splits)[0]];
     const model = new DLRM(config, r.seed);
     const optimizer = makeOptimizer(optimizerSpec(config.optimizer, config.lr), model.namedParameters());
     const result = await train({

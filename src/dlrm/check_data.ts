@@ -18,28 +18,41 @@ export class DataError extends Error {
 
 export function checkDataset(d: Dataset, config: DLRMConfig, source: string): void {
   if (d.denseFeatures !== config.dense_features) {
-    throw new DataError(`${source}: "dense" has ${d.denseFeatures} features per sample but the model's dense_features is ${config.dense_features}`);
+    throw new DataError(
+      `${source}: "dense" has ${d.denseFeatures} features per sample but the model's dense_features is ${config.dense_features}`,
+    );
   }
   if (d.sparse.length !== config.table_sizes.length) {
-    throw new DataError(`${source}: the data has ${d.sparse.length} tables (indices.0 ..) but the model has ${config.table_sizes.length}`);
+    throw new DataError(
+      `${source}: the data has ${d.sparse.length} tables (indices.0 ..) but the model has ${config.table_sizes.length}`,
+    );
   }
   const Dd = d.denseFeatures;
   for (let k = 0; k < d.dense.length; k++) {
     const v = d.dense[k];
-    if (!Number.isFinite(v)) throw new DataError(`${source}: "dense" holds ${v} at sample ${Math.floor(k / Dd)}, feature ${k % Dd}: dense features must be finite`);
+    if (!Number.isFinite(v))
+      throw new DataError(
+        `${source}: "dense" holds ${v} at sample ${Math.floor(k / Dd)}, feature ${k % Dd}: dense features must be finite`,
+      );
   }
   for (let i = 0; i < d.labels.length; i++) {
     const y = d.labels[i];
-    if (!Number.isFinite(y)) throw new DataError(`${source}: "labels" holds ${y} at sample ${i}: labels must be finite`);
+    if (!Number.isFinite(y))
+      throw new DataError(`${source}: "labels" holds ${y} at sample ${i}: labels must be finite`);
     if (config.loss === "bce" && !(y >= 0 && y <= 1)) {
-      throw new DataError(`${source}: "labels" holds ${y} at sample ${i}, outside [0, 1], which the bce loss needs (a click is 0 or 1; give the model "loss": "mse" for real-valued targets)`);
+      throw new DataError(
+        `${source}: "labels" holds ${y} at sample ${i}, outside [0, 1], which the bce loss needs (a click is 0 or 1; give the model "loss": "mse" for real-valued targets)`,
+      );
     }
   }
   d.sparse.forEach((f, t) => {
     if (f.weights !== null) {
       for (let l = 0; l < f.weights.length; l++) {
         const w = f.weights[l];
-        if (!Number.isFinite(w)) throw new DataError(`${source}: "weights.${t}" holds ${w} at position ${l} (sample ${upperBound(f.offsets, l) - 1}): per-lookup weights must be finite`);
+        if (!Number.isFinite(w))
+          throw new DataError(
+            `${source}: "weights.${t}" holds ${w} at position ${l} (sample ${upperBound(f.offsets, l) - 1}): per-lookup weights must be finite`,
+          );
       }
     }
     const R = config.table_sizes[t];
@@ -47,7 +60,9 @@ export function checkDataset(d: Dataset, config: DLRMConfig, source: string): vo
       const id = f.indices[l];
       if (id < 0 || id >= R) {
         const sample = upperBound(f.offsets, l) - 1;
-        throw new DataError(`${source}: "indices.${t}" holds id ${id} at position ${l} (sample ${sample}), out of range for table ${t} with ${R} rows`);
+        throw new DataError(
+          `${source}: "indices.${t}" holds id ${id} at position ${l} (sample ${sample}), out of range for table ${t} with ${R} rows`,
+        );
       }
     }
   });

@@ -29,19 +29,39 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
 
 /** Every tensor a checkpoint of this model and optimizer holds, in file order; parameters in dtype, optimizer state in F32. */
-export function checkpointTensors(config: DLRMConfig, optimizer: OptimizerSpec | null, dtype: SaveDType = "F32"): CheckpointTensor[] {
+export function checkpointTensors(
+  config: DLRMConfig,
+  optimizer: OptimizerSpec | null,
+  dtype: SaveDType = "F32",
+): CheckpointTensor[] {
   const params = parameterSpecs(config);
-  const out: CheckpointTensor[] = params.map((p) => ({ name: p.name, shape: p.shape, param: p.name, key: null, dtype }));
+  const out: CheckpointTensor[] = params.map((p) => ({
+    name: p.name,
+    shape: p.shape,
+    param: p.name,
+    key: null,
+    dtype,
+  }));
   if (optimizer !== null) {
     for (const p of params) {
-      for (const s of stateTensors(optimizer, p.shape, isTableParameter(p.name))) out.push({ name: stateTensorName(p.name, s.key), shape: s.shape, param: p.name, key: s.key, dtype: "F32" });
+      for (const s of stateTensors(optimizer, p.shape, isTableParameter(p.name)))
+        out.push({ name: stateTensorName(p.name, s.key), shape: s.shape, param: p.name, key: s.key, dtype: "F32" });
     }
   }
   return out;
 }
 
-export function runMetadata(config: DLRMConfig, run: RunState, extra: Record<string, string> = {}): Record<string, string> {
-  return { format: "pt", ...extra, dlrm_config: JSON.stringify(config), dlrm_run: JSON.stringify({ format: 1, ...run }) };
+export function runMetadata(
+  config: DLRMConfig,
+  run: RunState,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    format: "pt",
+    ...extra,
+    dlrm_config: JSON.stringify(config),
+    dlrm_run: JSON.stringify({ format: 1, ...run }),
+  };
 }
 
 /** The dlrm_run metadata of a checkpoint, or null when it has none (a reference state_dict, or an older file). */
@@ -54,7 +74,15 @@ export function readRunState(path: string, metadata: Record<string, string>): Ru
   } catch {
     throw new Error(`${path}: its dlrm_run metadata is not JSON`);
   }
-  if (o.format !== 1 || !Number.isInteger(o.step) || !Number.isInteger(o.seed) || !Number.isInteger(o.batchSize) || !Number.isInteger(o.plannedSteps) || typeof o.optimizer !== "object" || typeof o.flags !== "object") {
+  if (
+    o.format !== 1 ||
+    !Number.isInteger(o.step) ||
+    !Number.isInteger(o.seed) ||
+    !Number.isInteger(o.batchSize) ||
+    !Number.isInteger(o.plannedSteps) ||
+    typeof o.optimizer !== "object" ||
+    typeof o.flags !== "object"
+  ) {
     throw new Error(`${path}: its dlrm_run metadata is not a run state this version reads: ${text.slice(0, 200)}`);
   }
   return o as unknown as RunState;
@@ -80,11 +108,17 @@ const WRITE_CHUNK = 64 * 1024 * 1024;
 const CONVERT_CHUNK = 1 << 20;
 
 function writeAt(fd: number, bytes: Uint8Array, at: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done), at + done);
+  for (let done = 0; done < bytes.length;)
+    done += writeSync(fd, bytes, done, Math.min(WRITE_CHUNK, bytes.length - done), at + done);
 }
 
 /** Write pieces into an open checkpoint file at the slots of its layout, in each slot's dtype. */
-export function writePieces(fd: number, slots: ReadonlyMap<string, TensorSlot>, pieces: readonly CheckpointPiece[], file: string): void {
+export function writePieces(
+  fd: number,
+  slots: ReadonlyMap<string, TensorSlot>,
+  pieces: readonly CheckpointPiece[],
+  file: string,
+): void {
   for (const p of pieces) {
     const slot = slots.get(p.name);
     if (slot === undefined) throw new Error(`${file}: no tensor "${p.name}" in the checkpoint's layout`);
@@ -96,7 +130,12 @@ export function writePieces(fd: number, slots: ReadonlyMap<string, TensorSlot>, 
     const halfs = new Uint16Array(Math.min(CONVERT_CHUNK, p.data.length));
     for (let k = 0; k < p.data.length; k += CONVERT_CHUNK) {
       const part = p.data.subarray(k, k + CONVERT_CHUNK);
-      const bits = downcastToHalfs(slot.dtype, part, `${file}: tensor "${p.name}" (from element ${p.first + k})`, halfs.subarray(0, part.length));
+      const bits = downcastToHalfs(
+        slot.dtype,
+        part,
+        `${file}: tensor "${p.name}" (from element ${p.first + k})`,
+        halfs.subarray(0, part.length),
+      );
       writeAt(fd, new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength), at + 2 * k);
     }
   }
@@ -144,7 +183,9 @@ export async function writeCheckpointFile(
   } catch (e) {
     if (fd !== null) closeSync(fd);
     removeTmp();
-    throw new Error(`${path}: cannot write the checkpoint: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new Error(`${path}: cannot write the checkpoint: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
   } finally {
     process.off("exit", removeTmp);
   }
@@ -160,7 +201,12 @@ export function modelPieces(model: DLRM, optimizer: Optimizer | null, spec: Opti
     for (const [name, p] of named) {
       const i = index.get(p);
       if (i === undefined) continue; // a parameter the optimizer does not train keeps no state
-      for (const s of stateTensors(spec, p.shape, isTableParameter(name))) pieces.push({ name: stateTensorName(name, s.key), first: 0, data: stateArray(optimizer, i, s.key) as Float32Array });
+      for (const s of stateTensors(spec, p.shape, isTableParameter(name)))
+        pieces.push({
+          name: stateTensorName(name, s.key),
+          first: 0,
+          data: stateArray(optimizer, i, s.key) as Float32Array,
+        });
     }
   }
   return pieces;
@@ -178,7 +224,9 @@ export async function saveCheckpoint(
   const tensors = checkpointTensors(model.config, optimizer === null ? null : spec, dtype);
   const pieces = modelPieces(model, optimizer, spec);
   const known = new Set(tensors.map((t) => t.name));
-  for (const p of pieces) if (!known.has(p.name)) throw new Error(`saveCheckpoint: the model has "${p.name}", which its config does not describe`);
+  for (const p of pieces)
+    if (!known.has(p.name))
+      throw new Error(`saveCheckpoint: the model has "${p.name}", which its config does not describe`);
   await writeCheckpointFile(path, tensors, { format: "pt", ...metadata }, (tmp, slots) => {
     const fd = openSync(tmp, "r+");
     try {
@@ -193,7 +241,11 @@ export async function saveCheckpoint(
  * The index of a checkpoint (its header), checked against the model of config: every
  * parameter present with its exact shape, before anything is allocated or read.
  */
-export function openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null = null): SafetensorsIndex {
+export function openCheckpoint(
+  path: string,
+  config: DLRMConfig,
+  optimizer: OptimizerSpec | null = null,
+): SafetensorsIndex {
   const index = readCheckpointIndex(path);
   for (const t of checkpointTensors(config, optimizer)) {
     const e = index.entries.get(t.name);
@@ -202,7 +254,10 @@ export function openCheckpoint(path: string, config: DLRMConfig, optimizer: Opti
       throw new OpError("loadCheckpoint", `missing ${what} "${t.name}" of shape ${formatShape(t.shape)} in ${path}`);
     }
     if (e.shape.length !== t.shape.length || e.shape.some((d, i) => d !== t.shape[i])) {
-      throw new OpError("loadCheckpoint", `${path}: tensor "${t.name}" has shape ${formatShape(e.shape)} but the model expects ${formatShape(t.shape)}`);
+      throw new OpError(
+        "loadCheckpoint",
+        `${path}: tensor "${t.name}" has shape ${formatShape(e.shape)} but the model expects ${formatShape(t.shape)}`,
+      );
     }
   }
   return index;
@@ -238,7 +293,10 @@ export function readPiece(index: SafetensorsIndex, name: string, first: number, 
       return;
     }
     default:
-      throw new OpError("loadCheckpoint", `${index.path}: tensor "${name}" is ${e.dtype}, not a float tensor (F32, F64, F16 or BF16)`);
+      throw new OpError(
+        "loadCheckpoint",
+        `${index.path}: tensor "${name}" is ${e.dtype}, not a float tensor (F32, F64, F16 or BF16)`,
+      );
   }
 }
 
@@ -248,12 +306,20 @@ export function readPiece(index: SafetensorsIndex, name: string, first: number, 
  * file that the model does not have are an error, except optimizer state when no optimizer
  * is given (predict, --init). Returns the file's metadata.
  */
-export function loadCheckpoint(path: string, model: DLRM, optimizer: Optimizer | null = null, spec: OptimizerSpec | null = null): Record<string, string> {
+export function loadCheckpoint(
+  path: string,
+  model: DLRM,
+  optimizer: Optimizer | null = null,
+  spec: OptimizerSpec | null = null,
+): Record<string, string> {
   const index = openCheckpoint(path, model.config, optimizer === null ? null : spec);
   const expected = new Set(checkpointTensors(model.config, optimizer === null ? null : spec).map((t) => t.name));
   for (const name of index.entries.keys()) {
     if (!expected.has(name) && !(isStateTensorName(name) && optimizer === null)) {
-      throw new OpError("loadStateDict", `unexpected tensor "${name}" (${path}): the model has no such ${isStateTensorName(name) ? "optimizer state" : "parameter"}`);
+      throw new OpError(
+        "loadStateDict",
+        `unexpected tensor "${name}" (${path}): the model has no such ${isStateTensorName(name) ? "optimizer state" : "parameter"}`,
+      );
     }
   }
   const fd = openSync(path, "r");
@@ -264,7 +330,8 @@ export function loadCheckpoint(path: string, model: DLRM, optimizer: Optimizer |
       for (const [name, p] of model.namedParameters()) {
         const i = pos.get(p);
         if (i === undefined) continue;
-        for (const s of stateTensors(spec, p.shape, isTableParameter(name))) readPiece(index, stateTensorName(name, s.key), 0, stateArray(optimizer, i, s.key) as Float32Array, fd);
+        for (const s of stateTensors(spec, p.shape, isTableParameter(name)))
+          readPiece(index, stateTensorName(name, s.key), 0, stateArray(optimizer, i, s.key) as Float32Array, fd);
       }
     }
   } finally {

@@ -9,7 +9,13 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { layoutPt, readPtIndex } from "./checkpoint_pt.ts";
-import { layoutSafetensors, readSafetensorsIndex, readTensorBytes, type SafetensorsIndex, type SafetensorsTensor } from "../io/safetensors.ts";
+import {
+  layoutSafetensors,
+  readSafetensorsIndex,
+  readTensorBytes,
+  type SafetensorsIndex,
+  type SafetensorsTensor,
+} from "../io/safetensors.ts";
 import { finishZip } from "../io/zip.ts";
 
 export type CheckpointFormat = "pt" | "safetensors";
@@ -37,13 +43,24 @@ export interface CheckpointLayout {
 }
 
 /** The layout of a checkpoint of these F32 tensors in the format of path; run: the optimizer and position a .pt records for the reference. */
-export function layoutCheckpoint(path: string, tensors: readonly CheckpointTensor[], metadata: Record<string, string>, run: RunState | null): CheckpointLayout {
+export function layoutCheckpoint(
+  path: string,
+  tensors: readonly CheckpointTensor[],
+  metadata: Record<string, string>,
+  run: RunState | null,
+): CheckpointLayout {
   if (checkpointFormat(path) === "safetensors") {
-    const s = layoutSafetensors(tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })), metadata);
+    const s = layoutSafetensors(
+      tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+      metadata,
+    );
     return { chunks: [{ at: 0, bytes: s.header }], offsets: s.offsets, finish: () => {} };
   }
   const narrow = tensors.find((t) => t.dtype !== "F32");
-  if (narrow !== undefined) throw new Error(`${path}: a .pt checkpoint is written in F32; ${narrow.name} would be ${narrow.dtype} (--save-dtype applies to .safetensors)`);
+  if (narrow !== undefined)
+    throw new Error(
+      `${path}: a .pt checkpoint is written in F32; ${narrow.name} would be ${narrow.dtype} (--save-dtype applies to .safetensors)`,
+    );
   let pt;
   try {
     pt = layoutPt(tensors, metadata, run);
@@ -51,12 +68,16 @@ export function layoutCheckpoint(path: string, tensors: readonly CheckpointTenso
     throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   const zip = pt.zip;
-  return { chunks: zip.chunks, offsets: pt.offsets, finish: (fd) => finishZip(fd, zip, (bytes, at) => writeAllAt(fd, bytes, at)) };
+  return {
+    chunks: zip.chunks,
+    offsets: pt.offsets,
+    finish: (fd) => finishZip(fd, zip, (bytes, at) => writeAllAt(fd, bytes, at)),
+  };
 }
 
 /** Write all of bytes at offset at. */
 export function writeAllAt(fd: number, bytes: Uint8Array, at: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
+  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, at + done);
 }
 
 /** A whole tensor of an index in its own dtype, by positional reads (for tensors that are not F32). */
@@ -65,11 +86,15 @@ export function readIndexedTensor(index: SafetensorsIndex, name: string): Safete
   if (e === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
   const n = e.shape.reduce((a, b) => a * b, 1);
   const data =
-    e.dtype === "F32" ? new Float32Array(n)
-    : e.dtype === "F64" ? new Float64Array(n)
-    : e.dtype === "F16" || e.dtype === "BF16" ? new Uint16Array(n)
-    : e.dtype === "I32" ? new Int32Array(n)
-    : new BigInt64Array(n);
+    e.dtype === "F32"
+      ? new Float32Array(n)
+      : e.dtype === "F64"
+        ? new Float64Array(n)
+        : e.dtype === "F16" || e.dtype === "BF16"
+          ? new Uint16Array(n)
+          : e.dtype === "I32"
+            ? new Int32Array(n)
+            : new BigInt64Array(n);
   const fd = openSync(index.path, "r");
   try {
     readTensorBytes(index, name, 0, data, fd);

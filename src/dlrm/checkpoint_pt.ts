@@ -26,24 +26,38 @@ import type { ZipLayout } from "../io/zip.ts";
 import { stateTensorName, type OptimizerSpec } from "../optim/make.ts";
 
 /** The reference's counters, read into metadata as reference_<key>. */
-const COUNTERS = ["epoch", "iter", "nepochs", "nbatches", "nbatches_test", "train_loss", "total_loss", "test_acc", "test_auc", "train_acc"] as const;
+const COUNTERS = [
+  "epoch",
+  "iter",
+  "nepochs",
+  "nbatches",
+  "nbatches_test",
+  "train_loss",
+  "total_loss",
+  "test_acc",
+  "test_auc",
+  "train_acc",
+] as const;
 
 /** The key of our own metadata strings in the dict. */
 const OWN_METADATA = "dlrm_ts";
 
 function strKeyed(d: PyDict, what: string): Map<string, PyValue> {
-  for (const k of d.map.keys()) if (typeof k !== "string") throw new Error(`${what} has the key ${String(k)}, not a str`);
+  for (const k of d.map.keys())
+    if (typeof k !== "string") throw new Error(`${what} has the key ${String(k)}, not a str`);
   return d.map as Map<string, PyValue>;
 }
 
 /** The checkpoint index of a .pt file: parameters, optimizer state, metadata. */
 export function readPtIndex(path: string): SafetensorsIndex {
   const { root, fileBytes } = readTorchSave(path);
-  if (!(root instanceof PyDict)) throw new Error(`${path}: holds ${describe(root)}, not a state_dict or the reference's --save-model dict`);
+  if (!(root instanceof PyDict))
+    throw new Error(`${path}: holds ${describe(root)}, not a state_dict or the reference's --save-model dict`);
   const top = strKeyed(root, `${path}: the saved dict`);
   const saved = top.get("state_dict");
   const stateDict = saved === undefined ? root : saved;
-  if (!(stateDict instanceof PyDict)) throw new Error(`${path}: "state_dict" is ${describe(stateDict)}, not a dict of tensors`);
+  if (!(stateDict instanceof PyDict))
+    throw new Error(`${path}: "state_dict" is ${describe(stateDict)}, not a dict of tensors`);
   const entries = new Map<string, SafetensorsEntry>();
   const add = (name: string, t: PyValue): void => {
     if (!(t instanceof TorchTensor)) throw new Error(`${path}: "${name}" is ${describe(t)}, not a tensor`);
@@ -65,18 +79,32 @@ export function readPtIndex(path: string): SafetensorsIndex {
       }
     }
     const opt = top.get("opt_state_dict");
-    if (opt !== undefined) readOptimizerState(path, opt, params.map(([n]) => n), add, metadata);
+    if (opt !== undefined)
+      readOptimizerState(
+        path,
+        opt,
+        params.map(([n]) => n),
+        add,
+        metadata,
+      );
   }
   return { path, fileBytes, dataStart: 0, entries, metadata };
 }
 
 /** optimizer.state_dict(): {"state": {id: {key: value}}, "param_groups": [{..., "params": [id]}]}, ids in parameter order. */
-function readOptimizerState(path: string, opt: PyValue, names: readonly string[], add: (name: string, t: PyValue) => void, metadata: Record<string, string>): void {
+function readOptimizerState(
+  path: string,
+  opt: PyValue,
+  names: readonly string[],
+  add: (name: string, t: PyValue) => void,
+  metadata: Record<string, string>,
+): void {
   const where = `${path}: opt_state_dict`;
   if (!(opt instanceof PyDict)) throw new Error(`${where} is ${describe(opt)}, not an optimizer state_dict`);
   const state = opt.map.get("state");
   const groups = opt.map.get("param_groups");
-  if (!(state instanceof PyDict) || !Array.isArray(groups)) throw new Error(`${where} has no "state" dict and "param_groups" list`);
+  if (!(state instanceof PyDict) || !Array.isArray(groups))
+    throw new Error(`${where} has no "state" dict and "param_groups" list`);
   const ids: number[] = [];
   const hyper: Record<string, unknown>[] = [];
   for (const g of groups) {
@@ -86,19 +114,25 @@ function readOptimizerState(path: string, opt: PyValue, names: readonly string[]
       if (k === "params") {
         if (!Array.isArray(v)) throw new Error(`${where}: "params" is ${describe(v)}, not a list`);
         for (const id of v) ids.push(typeof id === "number" ? id : NaN);
-      } else if (v === null || typeof v === "number" || typeof v === "boolean" || typeof v === "string") h[String(k)] = v;
+      } else if (v === null || typeof v === "number" || typeof v === "boolean" || typeof v === "string")
+        h[String(k)] = v;
     }
     hyper.push(h);
   }
-  if (ids.length !== names.length) throw new Error(`${where}: its param groups list ${ids.length} parameters but the state_dict has ${names.length}`);
+  if (ids.length !== names.length)
+    throw new Error(`${where}: its param groups list ${ids.length} parameters but the state_dict has ${names.length}`);
   const nameOf = new Map(ids.map((id, i) => [id, names[i] as string]));
   for (const [id, s] of state.map) {
     const name = nameOf.get(id as number);
     if (name === undefined) throw new Error(`${where}: state of parameter ${String(id)}, which no param group lists`);
-    if (!(s instanceof PyDict)) throw new Error(`${where}: state of parameter ${String(id)} is ${describe(s)}, not a dict`);
+    if (!(s instanceof PyDict))
+      throw new Error(`${where}: state of parameter ${String(id)} is ${describe(s)}, not a dict`);
     for (const [key, v] of s.map) {
       if (key === "step") continue; // our optimizers count no steps of their own
-      if (key !== "sum" && key !== "momentum") throw new Error(`${where}: state "${String(key)}" of "${name}" has no counterpart here (only Adagrad's "sum" and RWSAdagrad's "momentum")`);
+      if (key !== "sum" && key !== "momentum")
+        throw new Error(
+          `${where}: state "${String(key)}" of "${name}" has no counterpart here (only Adagrad's "sum" and RWSAdagrad's "momentum")`,
+        );
       add(stateTensorName(name, key), v);
     }
   }
@@ -127,13 +161,25 @@ function optimizerGroups(spec: OptimizerSpec, names: readonly string[]): OutDict
   const group = (decay: number, ids: number[]): OutDict => {
     const hyper: [string, OutValue][] =
       spec.kind === "sgd"
-        ? [["momentum", 0], ["dampening", 0], ["weight_decay", 0], ["nesterov", false], ["maximize", false], ["foreach", null]]
+        ? [
+            ["momentum", 0],
+            ["dampening", 0],
+            ["weight_decay", 0],
+            ["nesterov", false],
+            ["maximize", false],
+            ["foreach", null],
+          ]
         : [
             ["lr_decay", 0],
             ["eps", new OutFloat(spec.eps)],
             ["weight_decay", new OutFloat(decay)],
             ["initial_accumulator_value", new OutFloat(spec.kind === "adagrad" ? spec.initialAccumulator : 0)],
-            ...(spec.kind === "adagrad" ? ([["foreach", null], ["maximize", false]] as [string, OutValue][]) : []),
+            ...(spec.kind === "adagrad"
+              ? ([
+                  ["foreach", null],
+                  ["maximize", false],
+                ] as [string, OutValue][])
+              : []),
           ];
     return new OutDict([["lr", new OutFloat(spec.lr)], ...hyper, ["params", ids]]);
   };
@@ -141,7 +187,12 @@ function optimizerGroups(spec: OptimizerSpec, names: readonly string[]): OutDict
   let start = 0;
   for (let i = 1; i <= names.length; i++) {
     if (i === names.length || decayOf(names[i] as string) !== decayOf(names[start] as string)) {
-      groups.push(group(decayOf(names[start] as string), Array.from({ length: i - start }, (_, k) => start + k)));
+      groups.push(
+        group(
+          decayOf(names[start] as string),
+          Array.from({ length: i - start }, (_, k) => start + k),
+        ),
+      );
       start = i;
     }
   }
@@ -166,10 +217,18 @@ function f32Bytes(x: number): Uint8Array {
  * its state). Without a run the file holds no opt_state_dict: the reference loads it with
  * --inference-only.
  */
-export function layoutPt(tensors: readonly CheckpointTensor[], metadata: Record<string, string>, run: RunState | null, o: { forceZip64?: boolean } = {}): PtLayout {
+export function layoutPt(
+  tensors: readonly CheckpointTensor[],
+  metadata: Record<string, string>,
+  run: RunState | null,
+  o: { forceZip64?: boolean } = {},
+): PtLayout {
   const params = tensors.filter((t) => t.key === null);
   // DLRM_Net registers emb_l before bot_l and top_l: its state_dict and parameters() order
-  const ordered = [...params.filter((t) => isTableParameter(t.name)), ...params.filter((t) => !isTableParameter(t.name))];
+  const ordered = [
+    ...params.filter((t) => isTableParameter(t.name)),
+    ...params.filter((t) => !isTableParameter(t.name)),
+  ];
   const storages: OutStorage[] = [];
   const keyOf = new Map<string, string>();
   const tensor = (name: string, shape: readonly number[]): OutValue => {
@@ -183,7 +242,15 @@ export function layoutPt(tensors: readonly CheckpointTensor[], metadata: Record<
     storages.push({ key, bytes: 4, data: f32Bytes(x) });
     return outTensorF32(key, []);
   };
-  const entries: [string, OutValue][] = [["state_dict", new OutDict(ordered.map((t) => [t.name, tensor(t.name, t.shape)]), true)]];
+  const entries: [string, OutValue][] = [
+    [
+      "state_dict",
+      new OutDict(
+        ordered.map((t) => [t.name, tensor(t.name, t.shape)]),
+        true,
+      ),
+    ],
+  ];
   if (run !== null) {
     const state: [number, OutValue][] = [];
     ordered.forEach((p, i) => {
@@ -191,12 +258,33 @@ export function layoutPt(tensors: readonly CheckpointTensor[], metadata: Record<
       if (kept.length === 0) return;
       // torch.optim.Adagrad counts steps in a float32 tensor; the reference's RWSAdagrad in an int
       const step = run.optimizer.kind === "adagrad" ? scalar(run.step) : run.step;
-      state.push([i, new OutDict([["step", step], ...kept.map((t): [string, OutValue] => [t.key as string, tensor(t.name, t.shape)])])]);
+      state.push([
+        i,
+        new OutDict([
+          ["step", step],
+          ...kept.map((t): [string, OutValue] => [t.key as string, tensor(t.name, t.shape)]),
+        ]),
+      ]);
     });
-    entries.push(["opt_state_dict", new OutDict([["state", new OutDict(state)], ["param_groups", optimizerGroups(run.optimizer, ordered.map((t) => t.name))]])]);
+    entries.push([
+      "opt_state_dict",
+      new OutDict([
+        ["state", new OutDict(state)],
+        [
+          "param_groups",
+          optimizerGroups(
+            run.optimizer,
+            ordered.map((t) => t.name),
+          ),
+        ],
+      ]),
+    ]);
   }
   const unknown = tensors.filter((t) => t.key !== null && !keyOf.has(t.name));
-  if (unknown.length > 0) throw new Error(`layoutPt: optimizer state "${(unknown[0] as CheckpointTensor).name}" without a run that names its optimizer`);
+  if (unknown.length > 0)
+    throw new Error(
+      `layoutPt: optimizer state "${(unknown[0] as CheckpointTensor).name}" without a run that names its optimizer`,
+    );
   const step = run?.step ?? 0;
   entries.push(
     ["epoch", 0],

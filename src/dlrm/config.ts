@@ -81,10 +81,10 @@ const MAX_TABLE_ROWS = 2 ** 31 - 1;
 /** Weights of one Linear layer: it lives in one wasm memory (4 GiB). */
 const MAX_LAYER_WEIGHTS = 2 ** 30;
 
-
 /** Validate a parsed JSON object as a DLRM config; `source` names it in errors. */
 export function parseConfig(json: unknown, source = "config"): DLRMConfig {
-  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new ConfigError(`${source}: the config must be a JSON object`);
+  if (json === null || typeof json !== "object" || Array.isArray(json))
+    throw new ConfigError(`${source}: the config must be a JSON object`);
   const o = { ...DEFAULTS, ...(json as Record<string, unknown>) } as Record<string, unknown>;
   const fail = (field: string, what: string): never => {
     throw new ConfigError(`${source}: field "${field}" ${what}, got ${JSON.stringify(o[field])}`);
@@ -96,7 +96,11 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
   };
   const intList = (f: string, minLen: number): number[] => {
     const v = o[f];
-    if (!Array.isArray(v) || v.length < minLen || !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 1)) {
+    if (
+      !Array.isArray(v) ||
+      v.length < minLen ||
+      !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 1)
+    ) {
       fail(f, `must be a list of at least ${minLen} positive integers`);
     }
     return [...(v as number[])];
@@ -106,8 +110,24 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     return o[f] as T;
   };
   const known = new Set([
-    "dense_features", "bottom_mlp", "embedding_dim", "table_sizes", "pooling", "interaction", "interaction_itself",
-    "top_mlp", "loss", "optimizer", "lr", "batch_size", "steps", "bag_size", "index_dtype", "per_sample_weights", "qr", "md",
+    "dense_features",
+    "bottom_mlp",
+    "embedding_dim",
+    "table_sizes",
+    "pooling",
+    "interaction",
+    "interaction_itself",
+    "top_mlp",
+    "loss",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "steps",
+    "bag_size",
+    "index_dtype",
+    "per_sample_weights",
+    "qr",
+    "md",
   ]);
   for (const k of Object.keys(json)) if (!known.has(k)) throw new ConfigError(`${source}: unknown field "${k}"`);
 
@@ -118,7 +138,10 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     table_sizes: intList("table_sizes", 0),
     pooling: oneOf("pooling", ["sum", "mean"] as const),
     interaction: oneOf("interaction", ["dot", "cat"] as const),
-    interaction_itself: typeof o.interaction_itself === "boolean" ? o.interaction_itself : fail("interaction_itself", "must be true or false"),
+    interaction_itself:
+      typeof o.interaction_itself === "boolean"
+        ? o.interaction_itself
+        : fail("interaction_itself", "must be true or false"),
     top_mlp: intList("top_mlp", 2),
     loss: oneOf("loss", ["bce", "mse"] as const),
     optimizer: oneOf("optimizer", ["sgd", "adagrad", "rowwise-adagrad"] as const),
@@ -127,30 +150,49 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     steps: posInt("steps"),
     bag_size: parseBagSize(o.bag_size, fail),
     index_dtype: oneOf("index_dtype", ["int32", "int64"] as const),
-    per_sample_weights: typeof o.per_sample_weights === "boolean" ? o.per_sample_weights : fail("per_sample_weights", "must be true or false"),
+    per_sample_weights:
+      typeof o.per_sample_weights === "boolean"
+        ? o.per_sample_weights
+        : fail("per_sample_weights", "must be true or false"),
   };
   // Sizes that no run can hold, refused here with the field instead of failing later in an
   // allocation ("Invalid typed array length") or in the random-id generator.
   cfg.table_sizes.forEach((rows, t) => {
-    if (rows > MAX_TABLE_ROWS) fail("table_sizes", `has ${rows} rows for table ${t}, more than int32 ids can number (${MAX_TABLE_ROWS})`);
+    if (rows > MAX_TABLE_ROWS)
+      fail("table_sizes", `has ${rows} rows for table ${t}, more than int32 ids can number (${MAX_TABLE_ROWS})`);
   });
   for (const field of ["bottom_mlp", "top_mlp"] as const) {
     const widths = cfg[field];
     for (let i = 0; i + 1 < widths.length; i++) {
       const weights = widths[i] * widths[i + 1];
-      if (weights > MAX_LAYER_WEIGHTS) fail(field, `has a layer ${widths[i]} → ${widths[i + 1]} of ${weights} weights, more than one 4 GiB memory holds (${MAX_LAYER_WEIGHTS} float32)`);
+      if (weights > MAX_LAYER_WEIGHTS)
+        fail(
+          field,
+          `has a layer ${widths[i]} → ${widths[i + 1]} of ${weights} weights, more than one 4 GiB memory holds (${MAX_LAYER_WEIGHTS} float32)`,
+        );
     }
   }
   if (o.qr !== undefined) cfg.qr = parseQR(o.qr, source);
   if (o.md !== undefined) cfg.md = parseMD(o.md, source);
-  if (cfg.qr !== undefined && cfg.md !== undefined) throw new ConfigError(`${source}: fields "qr" and "md" exclude each other (as --qr-flag and --md-flag do in the reference)`);
+  if (cfg.qr !== undefined && cfg.md !== undefined)
+    throw new ConfigError(
+      `${source}: fields "qr" and "md" exclude each other (as --qr-flag and --md-flag do in the reference)`,
+    );
   if (cfg.md?.round_dims === true && (cfg.embedding_dim & (cfg.embedding_dim - 1)) !== 0) {
-    throw new ConfigError(`${source}: field "md.round_dims" rounds widths to powers of 2, so embedding_dim must be one, got ${cfg.embedding_dim}`);
+    throw new ConfigError(
+      `${source}: field "md.round_dims" rounds widths to powers of 2, so embedding_dim must be one, got ${cfg.embedding_dim}`,
+    );
   }
   const E = interactionDim(cfg);
-  if (cfg.bottom_mlp[0] !== cfg.dense_features) fail("bottom_mlp", `must start with dense_features (${cfg.dense_features})`);
+  if (cfg.bottom_mlp[0] !== cfg.dense_features)
+    fail("bottom_mlp", `must start with dense_features (${cfg.dense_features})`);
   if (cfg.bottom_mlp[cfg.bottom_mlp.length - 1] !== E) {
-    fail("bottom_mlp", E === cfg.embedding_dim ? `must end with embedding_dim (${E})` : `must end with 2 × embedding_dim (${E}): QR "concat" joins two ${cfg.embedding_dim}-wide halves`);
+    fail(
+      "bottom_mlp",
+      E === cfg.embedding_dim
+        ? `must end with embedding_dim (${E})`
+        : `must end with 2 × embedding_dim (${E}): QR "concat" joins two ${cfg.embedding_dim}-wide halves`,
+    );
   }
   if (cfg.qr?.operation === "concat") {
     const small = cfg.table_sizes.findIndex((R) => R <= (cfg.qr as QRConfig).threshold);
@@ -162,7 +204,10 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
   }
   const width = interactionWidth(E, cfg.table_sizes.length, cfg.interaction, cfg.interaction_itself);
   if (cfg.top_mlp[0] !== width) {
-    fail("top_mlp", `must start with the interaction width ${width} (${cfg.interaction}${cfg.interaction_itself ? " with self-interaction" : ""}, ${cfg.table_sizes.length} tables, dim ${E})`);
+    fail(
+      "top_mlp",
+      `must start with the interaction width ${width} (${cfg.interaction}${cfg.interaction_itself ? " with self-interaction" : ""}, ${cfg.table_sizes.length} tables, dim ${E})`,
+    );
   }
   if (cfg.top_mlp[cfg.top_mlp.length - 1] !== 1) fail("top_mlp", "must end with 1 (one click probability)");
   return cfg;
@@ -173,10 +218,17 @@ function parseQR(v: unknown, source: string): QRConfig {
   const bad = (f: string, what: string): never => {
     throw new ConfigError(`${source}: field "qr.${f}" ${what}, got ${JSON.stringify(o[f])}`);
   };
-  const threshold = Number.isInteger(o.threshold) && (o.threshold as number) >= 0 ? (o.threshold as number) : bad("threshold", "must be an integer >= 0");
-  const collisions = Number.isInteger(o.collisions) && (o.collisions as number) >= 1 ? (o.collisions as number) : bad("collisions", "must be a positive integer");
+  const threshold =
+    Number.isInteger(o.threshold) && (o.threshold as number) >= 0
+      ? (o.threshold as number)
+      : bad("threshold", "must be an integer >= 0");
+  const collisions =
+    Number.isInteger(o.collisions) && (o.collisions as number) >= 1
+      ? (o.collisions as number)
+      : bad("collisions", "must be a positive integer");
   const op = o.operation;
-  const operation = op === "mult" || op === "add" || op === "concat" ? op : bad("operation", 'must be one of "mult", "add", "concat"');
+  const operation =
+    op === "mult" || op === "add" || op === "concat" ? op : bad("operation", 'must be one of "mult", "add", "concat"');
   return { threshold, collisions, operation };
 }
 
@@ -185,17 +237,27 @@ function parseMD(v: unknown, source: string): MDConfig {
   const bad = (f: string, what: string): never => {
     throw new ConfigError(`${source}: field "md.${f}" ${what}, got ${JSON.stringify(o[f])}`);
   };
-  const threshold = Number.isInteger(o.threshold) && (o.threshold as number) >= 0 ? (o.threshold as number) : bad("threshold", "must be an integer >= 0");
-  const temperature = typeof o.temperature === "number" && Number.isFinite(o.temperature) && o.temperature >= 0 ? o.temperature : bad("temperature", "must be a number >= 0");
+  const threshold =
+    Number.isInteger(o.threshold) && (o.threshold as number) >= 0
+      ? (o.threshold as number)
+      : bad("threshold", "must be an integer >= 0");
+  const temperature =
+    typeof o.temperature === "number" && Number.isFinite(o.temperature) && o.temperature >= 0
+      ? o.temperature
+      : bad("temperature", "must be a number >= 0");
   const round_dims = typeof o.round_dims === "boolean" ? o.round_dims : bad("round_dims", "must be true or false");
   return { threshold, temperature, round_dims };
 }
 
 /** A JSON object with exactly these fields. */
 function objectField(v: unknown, field: string, keys: readonly string[], source: string): Record<string, unknown> {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new ConfigError(`${source}: field "${field}" must be an object with ${keys.join(", ")}, got ${JSON.stringify(v)}`);
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new ConfigError(
+      `${source}: field "${field}" must be an object with ${keys.join(", ")}, got ${JSON.stringify(v)}`,
+    );
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!keys.includes(k)) throw new ConfigError(`${source}: unknown field "${field}.${k}"`);
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) throw new ConfigError(`${source}: unknown field "${field}.${k}"`);
   for (const k of keys) if (!(k in o)) throw new ConfigError(`${source}: field "${field}.${k}" is missing`);
   return o;
 }

@@ -62,7 +62,9 @@ export function movielensModel(tableSizes: readonly number[], denseFeatures: num
   // the tables in MOVIELENS_TABLES order: user and item ids undecayed, the side features decayed
   const tableWeightDecay = MOVIELENS_TABLES.map((name) => (name === "user" || name === "item" ? 0 : 3e-3));
   if (tableSizes.length !== tableWeightDecay.length) {
-    throw new Error(`built-in MovieLens config: ${tableSizes.length} tables given, the features of src/data/movielens.ts are ${tableWeightDecay.length}`);
+    throw new Error(
+      `built-in MovieLens config: ${tableSizes.length} tables given, the features of src/data/movielens.ts are ${tableWeightDecay.length}`,
+    );
   }
   return { config, epochs: 4, adagradInitialAccumulator: 3e-6, ensemble: 5, tableWeightDecay };
 }

@@ -35,7 +35,16 @@ import type { DLRMConfig } from "./config.ts";
 import { openCheckpoint, readPiece } from "./checkpoint.ts";
 import { parameterSpecs, tableParameter } from "./model.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
-import { modelProto, ONNX_FLOAT, ONNX_INT64, type OnnxAttribute, type OnnxElemType, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from "../io/onnx.ts";
+import {
+  modelProto,
+  ONNX_FLOAT,
+  ONNX_INT64,
+  type OnnxAttribute,
+  type OnnxElemType,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from "../io/onnx.ts";
 import type { DeferredBytes } from "../io/protobuf.ts";
 import { readSafetensorsIndex, type SafetensorsIndex } from "../io/safetensors.ts";
 import { isStateTensorName } from "../optim/make.ts";
@@ -107,11 +116,13 @@ function featureOf(name: string): string {
 /** Throws, naming the feature, when the checkpoint or config uses something the exported graph does not express. */
 function checkExpressible(config: DLRMConfig, index: SafetensorsIndex): void {
   for (const key of Object.keys(config)) {
-    if (!(key in CONFIG_FIELDS)) throw new OnnxExportError(`the model's "${key}" is a feature the ONNX export does not express`);
+    if (!(key in CONFIG_FIELDS))
+      throw new OnnxExportError(`the model's "${key}" is a feature the ONNX export does not express`);
   }
   const params = new Set(parameterSpecs(config).map((p) => p.name));
   for (const name of index.entries.keys()) {
-    if (!params.has(name) && !isStateTensorName(name)) throw new OnnxExportError(`${index.path}: ${featureOf(name)} cannot be exported to ONNX (plain tables only)`);
+    if (!params.has(name) && !isStateTensorName(name))
+      throw new OnnxExportError(`${index.path}: ${featureOf(name)} cannot be exported to ONNX (plain tables only)`);
   }
 }
 
@@ -130,7 +141,12 @@ class GraphBuilder {
   }
 
   /** A small constant; asking again for the same name gives the one already made (it must hold the same values). */
-  constant(name: string, elemType: OnnxElemType, values: readonly number[], dims: readonly number[] = [values.length]): string {
+  constant(
+    name: string,
+    elemType: OnnxElemType,
+    values: readonly number[],
+    dims: readonly number[] = [values.length],
+  ): string {
     const key = `${elemType}:${dims.join(",")}:${values.join(",")}`;
     const known = this.#constants.get(name);
     if (known !== undefined) {
@@ -144,7 +160,12 @@ class GraphBuilder {
 
   /** A parameter (its values as read from the checkpoint). */
   parameter(name: string, values: Float32Array, dims: readonly number[]): string {
-    this.initializers.push({ name, elemType: ONNX_FLOAT, dims, data: { kind: "raw", bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) } });
+    this.initializers.push({
+      name,
+      elemType: ONNX_FLOAT,
+      dims,
+      data: { kind: "raw", bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) },
+    });
     return name;
   }
 }
@@ -154,13 +175,18 @@ function littleEndian(elemType: OnnxElemType, values: readonly number[]): Uint8A
   const size = elemType === ONNX_FLOAT ? 4 : 8;
   const bytes = new Uint8Array(size * values.length);
   const view = new DataView(bytes.buffer);
-  values.forEach((v, i) => (elemType === ONNX_FLOAT ? view.setFloat32(4 * i, v, true) : view.setBigInt64(8 * i, BigInt(v), true)));
+  values.forEach((v, i) =>
+    elemType === ONNX_FLOAT ? view.setFloat32(4 * i, v, true) : view.setBigInt64(8 * i, BigInt(v), true),
+  );
   return bytes;
 }
 
 /** A one-element tensor attribute (ConstantOfShape's value). */
 function scalarAttribute(elemType: OnnxElemType, value: number): OnnxAttribute {
-  return { kind: "tensor", value: { name: "value", elemType, dims: [1], data: { kind: "raw", bytes: littleEndian(elemType, [value]) } } };
+  return {
+    kind: "tensor",
+    value: { name: "value", elemType, dims: [1], data: { kind: "raw", bytes: littleEndian(elemType, [value]) } },
+  };
 }
 
 /** The bytes of table name (R, E) of the checkpoint, read piece by piece when asked for. */
@@ -194,7 +220,8 @@ export function externalTables(config: DLRMConfig, externalOver: number): Set<nu
     out.add(t);
     inline -= b;
   }
-  if (inline > INLINE_BUDGET) throw new OnnxExportError(`the MLPs alone (${mlpBytes} bytes) pass protobuf's 2 GiB limit on a model file`);
+  if (inline > INLINE_BUDGET)
+    throw new OnnxExportError(`the MLPs alone (${mlpBytes} bytes) pass protobuf's 2 GiB limit on a model file`);
   return out;
 }
 
@@ -209,8 +236,14 @@ function pairPositions(F: number, self: boolean): number[] {
  * Write the DLRM of config with the parameters of checkpoint as an ONNX model at out (and,
  * for big tables, out + ".data"). Both files are written atomically.
  */
-export function exportOnnx(config: DLRMConfig, checkpoint: string, out: string, opts: OnnxExportOptions): OnnxExportResult {
-  if (opts.bagSize !== null && (!Number.isInteger(opts.bagSize) || opts.bagSize < 1)) throw new OnnxExportError(`the bag size must be a positive integer, got ${opts.bagSize}`);
+export function exportOnnx(
+  config: DLRMConfig,
+  checkpoint: string,
+  out: string,
+  opts: OnnxExportOptions,
+): OnnxExportResult {
+  if (opts.bagSize !== null && (!Number.isInteger(opts.bagSize) || opts.bagSize < 1))
+    throw new OnnxExportError(`the bag size must be a positive integer, got ${opts.bagSize}`);
   checkExpressible(config, readSafetensorsIndex(checkpoint));
   const index = openCheckpoint(checkpoint, config);
   const fd = openSync(checkpoint, "r");
@@ -221,7 +254,13 @@ export function exportOnnx(config: DLRMConfig, checkpoint: string, out: string, 
   }
 }
 
-function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out: string, opts: OnnxExportOptions): OnnxExportResult {
+function writeModel(
+  config: DLRMConfig,
+  index: SafetensorsIndex,
+  fd: number,
+  out: string,
+  opts: OnnxExportOptions,
+): OnnxExportResult {
   const E = config.embedding_dim;
   const F = config.table_sizes.length + 1;
   const L = opts.bagSize;
@@ -247,7 +286,8 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
   const dataName = basename(dataPath);
   const externalPieces: { at: number; source: DeferredBytes }[] = [];
   let dataBytes = 0;
-  const int64 = (name: string, values: readonly number[], dims?: readonly number[]): string => g.constant(name, ONNX_INT64, values, dims);
+  const int64 = (name: string, values: readonly number[], dims?: readonly number[]): string =>
+    g.constant(name, ONNX_INT64, values, dims);
   const float = (name: string, value: number): string => g.constant(name, ONNX_FLOAT, [value], []);
   const axes1 = (): string => int64("axes_1", [1]);
   const one = (): string => int64("one", [1]);
@@ -257,7 +297,12 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
     if (external.has(t)) {
       dataBytes = Math.ceil(dataBytes / EXTERNAL_ALIGN) * EXTERNAL_ALIGN;
       externalPieces.push({ at: dataBytes, source });
-      g.initializers.push({ name, elemType: ONNX_FLOAT, dims: [R, E], data: { kind: "external", location: dataName, offset: dataBytes, length: source.length } });
+      g.initializers.push({
+        name,
+        elemType: ONNX_FLOAT,
+        dims: [R, E],
+        data: { kind: "external", location: dataName, offset: dataBytes, length: source.length },
+      });
       dataBytes += source.length;
     } else {
       g.initializers.push({ name, elemType: ONNX_FLOAT, dims: [R, E], data: { kind: "raw", bytes: source } });
@@ -280,27 +325,55 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
     const N = g.op("Shape", [ids]); // (1,) = [N_t]
     const B = g.op("Shape", [offsets]); // (1,) = [B]
     // A lookup's bag is the number of offsets at or before it, minus one.
-    const marks = g.op("ScatterElements", [g.op("ConstantOfShape", [g.op("Add", [N, one()])], { value: scalarAttribute(ONNX_INT64, 0) }), offsets, g.op("ConstantOfShape", [B], { value: scalarAttribute(ONNX_INT64, 1) })], {
-      axis: { kind: "int", value: 0 },
+    const marks = g.op(
+      "ScatterElements",
+      [
+        g.op("ConstantOfShape", [g.op("Add", [N, one()])], { value: scalarAttribute(ONNX_INT64, 0) }),
+        offsets,
+        g.op("ConstantOfShape", [B], { value: scalarAttribute(ONNX_INT64, 1) }),
+      ],
+      {
+        axis: { kind: "int", value: 0 },
+        reduction: { kind: "string", value: "add" },
+      },
+    ); // (N_t + 1,) offsets landing on each position
+    const bagOfLookup = g.op("Slice", [
+      g.op("Sub", [g.op("CumSum", [marks, int64("axis_0", [0], [])]), one()]),
+      int64("start_0", [0]),
+      N,
+    ]); // (N_t,)
+    const zeros = g.op(
+      "ConstantOfShape",
+      [g.op("Concat", [B, int64("embedding_dim", [E])], { axis: { kind: "int", value: 0 } })],
+      { value: scalarAttribute(ONNX_FLOAT, 0) },
+    ); // (B, E)
+    const sum = g.op("ScatterND", [zeros, g.op("Unsqueeze", [bagOfLookup, axes1()]), rows], {
       reduction: { kind: "string", value: "add" },
-    }); // (N_t + 1,) offsets landing on each position
-    const bagOfLookup = g.op("Slice", [g.op("Sub", [g.op("CumSum", [marks, int64("axis_0", [0], [])]), one()]), int64("start_0", [0]), N]); // (N_t,)
-    const zeros = g.op("ConstantOfShape", [g.op("Concat", [B, int64("embedding_dim", [E])], { axis: { kind: "int", value: 0 } })], { value: scalarAttribute(ONNX_FLOAT, 0) }); // (B, E)
-    const sum = g.op("ScatterND", [zeros, g.op("Unsqueeze", [bagOfLookup, axes1()]), rows], { reduction: { kind: "string", value: "add" } }); // (B, E)
+    }); // (B, E)
     if (config.pooling === "sum") return sum;
-    const ends = g.op("Concat", [g.op("Slice", [offsets, one(), int64("to_the_end", [Number.MAX_SAFE_INTEGER])]), N], { axis: { kind: "int", value: 0 } }); // (B,)
-    const count = g.op("Max", [g.op("Cast", [g.op("Sub", [ends, offsets])], { to: { kind: "int", value: ONNX_FLOAT } }), float("one_float", 1)]); // (B,)
+    const ends = g.op("Concat", [g.op("Slice", [offsets, one(), int64("to_the_end", [Number.MAX_SAFE_INTEGER])]), N], {
+      axis: { kind: "int", value: 0 },
+    }); // (B,)
+    const count = g.op("Max", [
+      g.op("Cast", [g.op("Sub", [ends, offsets])], { to: { kind: "int", value: ONNX_FLOAT } }),
+      float("one_float", 1),
+    ]); // (B,)
     return g.op("Div", [sum, g.op("Unsqueeze", [count, axes1()])]);
   });
 
   // Interaction → z (B, W).
   let z: string;
-  if (config.interaction === "cat") z = F === 1 ? x : g.op("Concat", [x, ...pooled], { axis: { kind: "int", value: 1 } });
+  if (config.interaction === "cat")
+    z = F === 1 ? x : g.op("Concat", [x, ...pooled], { axis: { kind: "int", value: 1 } });
   else {
     const pairs = pairPositions(F, config.interaction_itself);
     if (pairs.length === 0) z = x;
     else {
-      const T = g.op("Concat", [x, ...pooled].map((v) => g.op("Unsqueeze", [v, axes1()])), { axis: { kind: "int", value: 1 } }); // (B, F, E)
+      const T = g.op(
+        "Concat",
+        [x, ...pooled].map((v) => g.op("Unsqueeze", [v, axes1()])),
+        { axis: { kind: "int", value: 1 } },
+      ); // (B, F, E)
       const products = g.op("MatMul", [T, g.op("Transpose", [T], { perm: { kind: "ints", value: [0, 2, 1] } })]); // (B, F, F)
       const flat = g.op("Reshape", [products, int64("flat_shape", [0, F * F])]); // (B, F·F)
       const dots = g.op("Gather", [flat, int64("pair_positions", pairs)], { axis: { kind: "int", value: 1 } }); // (B, P)
@@ -330,9 +403,13 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
     inputs,
     outputs: [{ name: "pred", elemType: ONNX_FLOAT, shape: ["batch"] }],
     initializers: g.initializers,
-    metadata: { dlrm_config: JSON.stringify(config), bags: L === null ? "variable: indices_t, offsets_t" : `fixed: ${L} per bag` },
+    metadata: {
+      dlrm_config: JSON.stringify(config),
+      bags: L === null ? "variable: indices_t, offsets_t" : `fixed: ${L} per bag`,
+    },
   });
-  if (model.length > PROTOBUF_LIMIT) throw new OnnxExportError(`the model would be ${model.length} bytes, past protobuf's 2 GiB limit`);
+  if (model.length > PROTOBUF_LIMIT)
+    throw new OnnxExportError(`the model would be ${model.length} bytes, past protobuf's 2 GiB limit`);
 
   const writeOrSay = (path: string, fill: Parameters<typeof writeFileAtomically>[1]): number => {
     try {
@@ -354,6 +431,9 @@ function writeModel(config: DLRMConfig, index: SafetensorsIndex, fd: number, out
   const modelBytes = writeOrSay(out, (write) => model.emit(write));
   return {
     modelBytes,
-    external: externalPieces.length === 0 ? null : { path: dataPath, tables: [...external].sort((a, b) => a - b), bytes: dataBytes },
+    external:
+      externalPieces.length === 0
+        ? null
+        : { path: dataPath, tables: [...external].sort((a, b) => a - b), bytes: dataBytes },
   };
 }

@@ -6,7 +6,13 @@
 //
 // Glossary: R rows of a 2-D tensor, C its columns.
 
-import { readSafetensorsIndex, readTensor, readTensorBytes, toFloat32, type SafetensorsIndex } from "../io/safetensors.ts";
+import {
+  readSafetensorsIndex,
+  readTensor,
+  readTensorBytes,
+  toFloat32,
+  type SafetensorsIndex,
+} from "../io/safetensors.ts";
 import { DataError } from "./check_data.ts";
 
 export interface NonFiniteValue {
@@ -26,7 +32,12 @@ export function firstNonFiniteValue(path: string, names: ReadonlySet<string>): N
   for (const [name, e] of index.entries) {
     if (!names.has(name)) continue;
     const C = e.shape.length >= 2 ? e.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
-    const at = (k: number, value: number): NonFiniteValue => ({ tensor: name, row: Math.floor(k / C), column: k % C, value });
+    const at = (k: number, value: number): NonFiniteValue => ({
+      tensor: name,
+      row: Math.floor(k / C),
+      column: k % C,
+      value,
+    });
     const n = e.shape.reduce((a, b) => a * b, 1);
     if (e.dtype !== "F32") {
       const values = toFloat32(readTensor(index, name), `${path}: tensor "${name}"`);
@@ -51,11 +62,19 @@ function scanF32(index: SafetensorsIndex, name: string, n: number): { k: number;
 }
 
 /** Throws a DataError naming the sample, and the checkpoint's culprit when there is one, if a prediction is not finite. */
-export function checkPredictions(pred: Float32Array, checkpoint: string, parameters: ReadonlySet<string>, data: string): void {
+export function checkPredictions(
+  pred: Float32Array,
+  checkpoint: string,
+  parameters: ReadonlySet<string>,
+  data: string,
+): void {
   const i = pred.findIndex((p) => !Number.isFinite(p));
   if (i === -1) return;
   const bad = firstNonFiniteValue(checkpoint, parameters);
   const what = `the prediction of sample ${i} of ${data} is ${pred[i]}`;
-  if (bad !== null) throw new DataError(`${checkpoint}: tensor "${bad.tensor}" holds ${bad.value} at row ${bad.row}, column ${bad.column}; ${what}`);
+  if (bad !== null)
+    throw new DataError(
+      `${checkpoint}: tensor "${bad.tensor}" holds ${bad.value} at row ${bad.row}, column ${bad.column}; ${what}`,
+    );
   throw new DataError(`${what} although ${checkpoint}'s parameters and the data are finite (an overflow in the model)`);
 }

@@ -39,26 +39,45 @@ function foreignTensor(name: string, source: string): ConfigError {
 
 /** [in, out_0, out_1, …] of the Linear layers prefix.{2i}, checked to chain. */
 function mlpWidths(shapes: Shapes, prefix: "bot_l" | "top_l", source: string): number[] {
-  const layers = [...shapes.keys()].filter((n) => n.startsWith(`${prefix}.`) && n.endsWith(".weight")).map((n) => Number(n.split(".")[1]));
+  const layers = [...shapes.keys()]
+    .filter((n) => n.startsWith(`${prefix}.`) && n.endsWith(".weight"))
+    .map((n) => Number(n.split(".")[1]));
   layers.sort((a, b) => a - b);
-  if (layers.length === 0) throw new ConfigError(`${source}: cannot infer the model config: no ${prefix}.0.weight (the ${prefix === "bot_l" ? "bottom" : "top"} MLP)`);
+  if (layers.length === 0)
+    throw new ConfigError(
+      `${source}: cannot infer the model config: no ${prefix}.0.weight (the ${prefix === "bot_l" ? "bottom" : "top"} MLP)`,
+    );
   const widths: number[] = [];
   layers.forEach((k, i) => {
     const name = `${prefix}.${k}.weight`;
-    if (k !== 2 * i) throw new ConfigError(`${source}: cannot infer the model config: ${prefix} has layer ${k} where layer ${2 * i} should be (the Linear layers are ${prefix}.0, ${prefix}.2, …)`);
+    if (k !== 2 * i)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${prefix} has layer ${k} where layer ${2 * i} should be (the Linear layers are ${prefix}.0, ${prefix}.2, …)`,
+      );
     const w = shapes.get(name) as readonly number[];
     const bias = shapes.get(`${prefix}.${k}.bias`);
-    if (w.length !== 2) throw new ConfigError(`${source}: cannot infer the model config: ${name} has shape ${formatShape(w)}, not (out, in)`);
+    if (w.length !== 2)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${name} has shape ${formatShape(w)}, not (out, in)`,
+      );
     const [out, inp] = w as [number, number];
-    if (bias === undefined) throw new ConfigError(`${source}: cannot infer the model config: ${name} has no ${prefix}.${k}.bias`);
-    if (bias.length !== 1 || bias[0] !== out) throw new ConfigError(`${source}: cannot infer the model config: ${prefix}.${k}.bias has shape ${formatShape(bias)} but ${name} is ${formatShape(w)}`);
+    if (bias === undefined)
+      throw new ConfigError(`${source}: cannot infer the model config: ${name} has no ${prefix}.${k}.bias`);
+    if (bias.length !== 1 || bias[0] !== out)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${prefix}.${k}.bias has shape ${formatShape(bias)} but ${name} is ${formatShape(w)}`,
+      );
     if (i === 0) widths.push(inp);
-    else if (inp !== widths[i]) throw new ConfigError(`${source}: cannot infer the model config: ${name} takes ${inp} inputs but the layer before gives ${widths[i]}`);
+    else if (inp !== widths[i])
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${name} takes ${inp} inputs but the layer before gives ${widths[i]}`,
+      );
     widths.push(out);
   });
   for (const n of shapes.keys()) {
     const m = /^(bot_l|top_l)\.(\d+)\.bias$/.exec(n);
-    if (m !== null && m[1] === prefix && !shapes.has(`${prefix}.${m[2]}.weight`)) throw new ConfigError(`${source}: cannot infer the model config: ${n} has no ${prefix}.${m[2]}.weight`);
+    if (m !== null && m[1] === prefix && !shapes.has(`${prefix}.${m[2]}.weight`))
+      throw new ConfigError(`${source}: cannot infer the model config: ${n} has no ${prefix}.${m[2]}.weight`);
   }
   return widths;
 }
@@ -80,19 +99,34 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
   for (let t = 0; t < F; t++) {
     const name = `emb_l.${t}.weight`;
     const s = params.get(name);
-    if (s === undefined) throw new ConfigError(`${source}: cannot infer the model config: ${F} tables but no ${name} (tables are emb_l.0 … emb_l.${F - 1})`);
-    if (s.length !== 2) throw new ConfigError(`${source}: cannot infer the model config: ${name} has shape ${formatShape(s)}, not (rows, dim)`);
+    if (s === undefined)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${F} tables but no ${name} (tables are emb_l.0 … emb_l.${F - 1})`,
+      );
+    if (s.length !== 2)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${name} has shape ${formatShape(s)}, not (rows, dim)`,
+      );
     const [rows, dim] = s as [number, number];
-    if (E !== null && dim !== E) throw new ConfigError(`${source}: cannot infer the model config: ${name} has dim ${dim} but emb_l.0.weight has ${E} (every table must have the same dim)`);
+    if (E !== null && dim !== E)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${name} has dim ${dim} but emb_l.0.weight has ${E} (every table must have the same dim)`,
+      );
     E = dim;
     tableSizes.push(rows);
   }
   const bottom = mlpWidths(params, "bot_l", source);
   const top = mlpWidths(params, "top_l", source);
   const bottomOut = bottom[bottom.length - 1];
-  if (E !== null && bottomOut !== E) throw new ConfigError(`${source}: cannot infer the model config: the bottom MLP ends in ${bottomOut} but the tables have dim ${E} (they must match to interact)`);
+  if (E !== null && bottomOut !== E)
+    throw new ConfigError(
+      `${source}: cannot infer the model config: the bottom MLP ends in ${bottomOut} but the tables have dim ${E} (they must match to interact)`,
+    );
   const dim = E ?? bottomOut;
-  if (top[top.length - 1] !== 1) throw new ConfigError(`${source}: cannot infer the model config: the top MLP ends in ${top[top.length - 1]}, not 1 (one click probability)`);
+  if (top[top.length - 1] !== 1)
+    throw new ConfigError(
+      `${source}: cannot infer the model config: the top MLP ends in ${top[top.length - 1]}, not 1 (one click probability)`,
+    );
 
   const W = top[0];
   const fits = INTERACTIONS.filter((c) => interactionWidth(dim, F, c.interaction, c.interaction_itself) === W);
@@ -100,8 +134,12 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
   const distinct = F === 0 ? fits.filter((c) => c.label !== "cat") : fits;
   const N = F + 1;
   if (distinct.length === 0) {
-    const widths = INTERACTIONS.map((c) => `${c.label} ${interactionWidth(dim, F, c.interaction, c.interaction_itself)}`).join(", ");
-    throw new ConfigError(`${source}: cannot infer the model config: top_l.0.weight takes ${W} inputs, which fits no interaction of ${F} tables of dim ${dim} (N = ${N} features: ${widths})`);
+    const widths = INTERACTIONS.map(
+      (c) => `${c.label} ${interactionWidth(dim, F, c.interaction, c.interaction_itself)}`,
+    ).join(", ");
+    throw new ConfigError(
+      `${source}: cannot infer the model config: top_l.0.weight takes ${W} inputs, which fits no interaction of ${F} tables of dim ${dim} (N = ${N} features: ${widths})`,
+    );
   }
   if (distinct.length > 1) {
     throw new ConfigError(

@@ -24,8 +24,10 @@ export type { InitRule } from "./tables.ts";
 
 /** The rule of an MLP parameter (bot_l.*, top_l.*) from its name and shape. */
 export function mlpInit(name: string, shape: readonly number[]): InitRule {
-  if (/^(bot_l|top_l)\.\d+\.weight$/.test(name) && shape.length === 2) return { kind: "normal", std: Math.sqrt(2 / (shape[0] + shape[1])) };
-  if (/^(bot_l|top_l)\.\d+\.bias$/.test(name) && shape.length === 1) return { kind: "normal", std: Math.sqrt(1 / shape[0]) };
+  if (/^(bot_l|top_l)\.\d+\.weight$/.test(name) && shape.length === 2)
+    return { kind: "normal", std: Math.sqrt(2 / (shape[0] + shape[1])) };
+  if (/^(bot_l|top_l)\.\d+\.bias$/.test(name) && shape.length === 1)
+    return { kind: "normal", std: Math.sqrt(1 / shape[0]) };
   throw new Error(`mlpInit: no DLRM initialisation for parameter "${name}" of shape (${shape.join(", ")})`);
 }
 

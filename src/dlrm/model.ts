@@ -132,7 +132,11 @@ export class DLRMHead extends Module {
 
   /** Click probabilities (B,) from dense features (B, Dd) and one pooled tensor per table piece (embeddingPieces order). */
   forward(dense: Tensor, pooled: readonly Tensor[]): Tensor {
-    if (pooled.length !== this.#pieces) throw new OpError("DLRM.forward", `got ${pooled.length} pooled embeddings but the model's tables have ${this.#pieces} pieces`);
+    if (pooled.length !== this.#pieces)
+      throw new OpError(
+        "DLRM.forward",
+        `got ${pooled.length} pooled embeddings but the model's tables have ${this.#pieces} pieces`,
+      );
     const vectors = this.layout.map((l, t) => {
       if (l.kind === "qr") return combineQR(pooled[l.quotient] as Tensor, pooled[l.remainder] as Tensor, l.operation); // (B, E) or (B, 2E)
       const v = pooled[l.piece] as Tensor; // (B, E), or (B, d_t) for MD
@@ -151,16 +155,30 @@ export class DLRMHead extends Module {
   /** The configured loss of predictions (B,) against labels (B,): their mean, or (reduction "sum") their sum. */
   criterion(pred: Tensor, labels: Tensor, reduction: Reduction = "mean"): Tensor {
     if (pred.shape[0] !== labels.shape[0]) {
-      throw new OpError("DLRM.loss", `labels ${formatShape(labels.shape)} do not match predictions ${formatShape(pred.shape)}`);
+      throw new OpError(
+        "DLRM.loss",
+        `labels ${formatShape(labels.shape)} do not match predictions ${formatShape(pred.shape)}`,
+      );
     }
     return this.config.loss === "bce" ? bce(pred, labels, { reduction }) : mse(pred, labels, { reduction });
   }
 }
 
 /** Pool one piece over a batch's bags of its table: (B, dim). */
-export function poolPiece(piece: EmbeddingPiece, weight: Tensor, sparse: Batch["sparse"][number], tableRows: number, mode: "sum" | "mean"): Tensor {
+export function poolPiece(
+  piece: EmbeddingPiece,
+  weight: Tensor,
+  sparse: Batch["sparse"][number],
+  tableRows: number,
+  mode: "sum" | "mean",
+): Tensor {
   const ids = pieceIds(piece, sparse.indices.data, tableRows); // (L,)
-  return embeddingBag(weight, ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids), { offsets: sparse.offsets }, { mode, perSampleWeights: sparse.weights, table: piece.label });
+  return embeddingBag(
+    weight,
+    ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids),
+    { offsets: sparse.offsets },
+    { mode, perSampleWeights: sparse.weights, table: piece.label },
+  );
 }
 
 export class DLRM extends Module {
@@ -207,10 +225,19 @@ export class DLRM extends Module {
   pool(batch: Batch): Tensor[] {
     const F = this.config.table_sizes.length;
     if (batch.sparse.length !== F) {
-      throw new OpError("DLRM.forward", `the batch has ${batch.sparse.length} sparse features but the model has ${F} tables`);
+      throw new OpError(
+        "DLRM.forward",
+        `the batch has ${batch.sparse.length} sparse features but the model has ${F} tables`,
+      );
     }
     return this.pieces.map((p, i) =>
-      poolPiece(p, this.pieceWeights[i] as Tensor, batch.sparse[p.table] as Batch["sparse"][number], this.config.table_sizes[p.table], this.config.pooling),
+      poolPiece(
+        p,
+        this.pieceWeights[i] as Tensor,
+        batch.sparse[p.table] as Batch["sparse"][number],
+        this.config.table_sizes[p.table],
+        this.config.pooling,
+      ),
     );
   }
 

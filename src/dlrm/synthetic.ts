@@ -76,7 +76,10 @@ export function teacherConfig(config: DLRMConfig): DLRMConfig {
   const { qr: _qr, md: _md, ...plain } = config;
   const E = config.embedding_dim;
   const bottom = [...config.bottom_mlp.slice(0, -1), E];
-  const top = [interactionWidth(E, config.table_sizes.length, config.interaction, config.interaction_itself), ...config.top_mlp.slice(1)];
+  const top = [
+    interactionWidth(E, config.table_sizes.length, config.interaction, config.interaction_itself),
+    ...config.top_mlp.slice(1),
+  ];
   return parseConfig({ ...plain, bottom_mlp: bottom, top_mlp: top }, "the synthetic teacher's config");
 }
 

@@ -22,7 +22,8 @@ import type { DLRMConfig } from "./config.ts";
 import { qrIds, qrRows } from "../ops/qr_embedding_bag.ts";
 
 /** How a piece's ids come from its table's ids. */
-export type PieceIds = { kind: "same" } | { kind: "quotient"; collisions: number } | { kind: "remainder"; collisions: number };
+export type PieceIds =
+  { kind: "same" } | { kind: "quotient"; collisions: number } | { kind: "remainder"; collisions: number };
 
 export type InitRule = { kind: "normal"; std: number } | { kind: "uniform"; lo: number; hi: number };
 
@@ -50,7 +51,8 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
   const E = config.embedding_dim;
   const pieces: EmbeddingPiece[] = [];
   const tables: TableLayout[] = [];
-  const dims = config.md === undefined ? null : mdDims(config.table_sizes, config.md.temperature, E, config.md.round_dims);
+  const dims =
+    config.md === undefined ? null : mdDims(config.table_sizes, config.md.temperature, E, config.md.round_dims);
   config.table_sizes.forEach((R, t) => {
     const plainInit: InitRule = { kind: "uniform", lo: -Math.sqrt(1 / R), hi: Math.sqrt(1 / R) };
     const qr = config.qr;
@@ -59,15 +61,47 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
       const rows = qrRows(R, c);
       const init: InitRule = { kind: "uniform", lo: Math.sqrt(1 / R), hi: 1 };
       tables.push({ kind: "qr", quotient: pieces.length, remainder: pieces.length + 1, operation: qr.operation });
-      pieces.push({ table: t, name: `emb_l.${t}.weight_q`, rows: rows.quotient, dim: E, ids: { kind: "quotient", collisions: c }, init, label: `table ${t} (quotient)` });
-      pieces.push({ table: t, name: `emb_l.${t}.weight_r`, rows: rows.remainder, dim: E, ids: { kind: "remainder", collisions: c }, init, label: `table ${t} (remainder)` });
+      pieces.push({
+        table: t,
+        name: `emb_l.${t}.weight_q`,
+        rows: rows.quotient,
+        dim: E,
+        ids: { kind: "quotient", collisions: c },
+        init,
+        label: `table ${t} (quotient)`,
+      });
+      pieces.push({
+        table: t,
+        name: `emb_l.${t}.weight_r`,
+        rows: rows.remainder,
+        dim: E,
+        ids: { kind: "remainder", collisions: c },
+        init,
+        label: `table ${t} (remainder)`,
+      });
     } else if (dims !== null && config.md !== undefined && R > config.md.threshold) {
       const d = dims[t];
       tables.push({ kind: "md", piece: pieces.length, dim: d });
-      pieces.push({ table: t, name: `emb_l.${t}.embs.weight`, rows: R, dim: d, ids: { kind: "same" }, init: plainInit, label: `table ${t}` });
+      pieces.push({
+        table: t,
+        name: `emb_l.${t}.embs.weight`,
+        rows: R,
+        dim: d,
+        ids: { kind: "same" },
+        init: plainInit,
+        label: `table ${t}`,
+      });
     } else {
       tables.push({ kind: "plain", piece: pieces.length });
-      pieces.push({ table: t, name: `emb_l.${t}.weight`, rows: R, dim: E, ids: { kind: "same" }, init: plainInit, label: `table ${t}` });
+      pieces.push({
+        table: t,
+        name: `emb_l.${t}.weight`,
+        rows: R,
+        dim: E,
+        ids: { kind: "same" },
+        init: plainInit,
+        label: `table ${t}`,
+      });
     }
   });
   return { tables, pieces };

@@ -46,10 +46,17 @@ export function pairPermutation(F: number): Int32Array {
  * The columns of a first top layer weight (out, E + P), moved from the reference's pair order
  * to TorchRec's ("torchrec") or back ("reference"), into a new array.
  */
-export function permuteTopColumns(weight: Float32Array, out: number, E: number, F: number, to: "torchrec" | "reference"): Float32Array {
+export function permuteTopColumns(
+  weight: Float32Array,
+  out: number,
+  E: number,
+  F: number,
+  to: "torchrec" | "reference",
+): Float32Array {
   const perm = pairPermutation(F);
   const cols = E + perm.length;
-  if (weight.length !== out * cols) throw new Error(`permuteTopColumns: a (${out}, ${cols}) weight has ${out * cols} elements, got ${weight.length}`);
+  if (weight.length !== out * cols)
+    throw new Error(`permuteTopColumns: a (${out}, ${cols}) weight has ${out * cols} elements, got ${weight.length}`);
   const moved = new Float32Array(weight.length);
   for (let r = 0; r < out; r++) {
     const row = r * cols;
@@ -64,12 +71,21 @@ export function permuteTopColumns(weight: Float32Array, out: number, E: number, 
 }
 
 /** [reference name, TorchRec name] of every parameter of a DLRM with these Linear layer counts and table names, in TorchRec's state_dict order (sparse, dense, over). */
-export function torchrecNamePairs(bottomLayers: number, topLayers: number, tableNames: readonly string[]): [string, string][] {
+export function torchrecNamePairs(
+  bottomLayers: number,
+  topLayers: number,
+  tableNames: readonly string[],
+): [string, string][] {
   const pairs: [string, string][] = [];
   tableNames.forEach((name, t) => pairs.push([`emb_l.${t}.weight`, `${TORCHREC_TABLE_PREFIX}${name}.weight`]));
-  for (let i = 0; i < bottomLayers; i++) for (const k of ["weight", "bias"]) pairs.push([`bot_l.${2 * i}.${k}`, `dense_arch.model._mlp.${i}._linear.${k}`]);
+  for (let i = 0; i < bottomLayers; i++)
+    for (const k of ["weight", "bias"]) pairs.push([`bot_l.${2 * i}.${k}`, `dense_arch.model._mlp.${i}._linear.${k}`]);
   for (let i = 0; i < topLayers; i++) {
-    for (const k of ["weight", "bias"]) pairs.push([`top_l.${2 * i}.${k}`, i < topLayers - 1 ? `over_arch.model.0._mlp.${i}._linear.${k}` : `over_arch.model.1.${k}`]);
+    for (const k of ["weight", "bias"])
+      pairs.push([
+        `top_l.${2 * i}.${k}`,
+        i < topLayers - 1 ? `over_arch.model.0._mlp.${i}._linear.${k}` : `over_arch.model.1.${k}`,
+      ]);
   }
   return pairs;
 }
@@ -90,7 +106,11 @@ export function isTorchrecName(name: string): boolean {
  * t_cat_1, … t_cat_10: file order is alphabetical in PyTorch's safetensors writer, so it
  * cannot be trusted); otherwise the order is unknown and the error lists the names.
  */
-export function torchrecTableOrder(names: readonly string[], order: readonly string[] | null, source: string): string[] {
+export function torchrecTableOrder(
+  names: readonly string[],
+  order: readonly string[] | null,
+  source: string,
+): string[] {
   if (order !== null) {
     const missing = names.filter((n) => !order.includes(n));
     const unknown = order.filter((n) => !names.includes(n));
@@ -104,7 +124,9 @@ export function torchrecTableOrder(names: readonly string[], order: readonly str
   const numbered = names.map((n) => /^(.*?)(\d+)$/.exec(n));
   const prefixes = new Set(numbered.map((m) => (m === null ? null : m[1])));
   if (numbered.some((m) => m === null) || prefixes.size > 1) {
-    throw new Error(`${source}: cannot tell the order of the tables from their names (${names.join(", ")}); give --table-names in the order of the model's features`);
+    throw new Error(
+      `${source}: cannot tell the order of the tables from their names (${names.join(", ")}); give --table-names in the order of the model's features`,
+    );
   }
   return [...names].sort((a, b) => Number(/(\d+)$/.exec(a)?.[1]) - Number(/(\d+)$/.exec(b)?.[1]));
 }

@@ -26,7 +26,7 @@ export function writeFileAtomically(path: string, fill: (write: (chunk: Uint8Arr
     fd = openSync(tmp, "wx");
     const out = fd;
     fill((chunk) => {
-      for (let done = 0; done < chunk.length; ) {
+      for (let done = 0; done < chunk.length;) {
         const n = writeSync(out, chunk, done, chunk.length - done, position);
         done += n;
         position += n;

@@ -54,15 +54,23 @@ export function halfsToFloat32(dtype: HalfDType, bits: Uint16Array): Float32Arra
 
 /** The 16-bit patterns nearest values (ties to even); `what` names the tensor in the error
  *  raised for a finite value the dtype cannot hold (it would become inf). */
-export function downcastToHalfs(dtype: HalfDType, values: Float32Array, what: string, into: Uint16Array = new Uint16Array(values.length)): Uint16Array {
-  if (values.length !== into.length) throw new Error(`downcastToHalfs: ${values.length} values into ${into.length} places`);
+export function downcastToHalfs(
+  dtype: HalfDType,
+  values: Float32Array,
+  what: string,
+  into: Uint16Array = new Uint16Array(values.length),
+): Uint16Array {
+  if (values.length !== into.length)
+    throw new Error(`downcastToHalfs: ${values.length} values into ${into.length} places`);
   const round = dtype === "F16" ? float32ToHalf : float32ToBfloat16;
   const infBits = dtype === "F16" ? 0x7c00 : 0x7f80;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const h = round(v);
     if ((h & 0x7fff) === infBits && Number.isFinite(v)) {
-      throw new Error(`${what}: element ${i} is ${v}, beyond the largest finite ${dtype} (${dtype === "F16" ? "65504" : "3.39e38"}); save it as f32${dtype === "F16" ? " or bf16" : ""}`);
+      throw new Error(
+        `${what}: element ${i} is ${v}, beyond the largest finite ${dtype} (${dtype === "F16" ? "65504" : "3.39e38"}); save it as f32${dtype === "F16" ? " or bf16" : ""}`,
+      );
     }
     into[i] = h;
   }

@@ -119,7 +119,8 @@ function nodeProto(n: OnnxNode, name: string): ProtoMessage {
 /** A ValueInfoProto: name=1, type=2 → TypeProto.tensor_type=1 → elem_type=1, shape=2 → dim=1 → dim_value=1 | dim_param=2. */
 function valueInfoProto(v: OnnxValueInfo): ProtoMessage {
   const shape = new ProtoMessage();
-  for (const d of v.shape) shape.message(1, typeof d === "number" ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d));
+  for (const d of v.shape)
+    shape.message(1, typeof d === "number" ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d));
   const tensorType = new ProtoMessage().int(1, v.elemType).message(2, shape);
   return new ProtoMessage().string(1, v.name).message(2, new ProtoMessage().message(1, tensorType));
 }
@@ -141,6 +142,7 @@ export function modelProto(model: OnnxModel): ProtoMessage {
   m.string(6, model.docString);
   m.message(7, graph);
   m.message(8, new ProtoMessage().string(1, "").int(2, model.opset)); // OperatorSetIdProto: domain=1 ("" = ai.onnx), version=2
-  for (const [key, value] of Object.entries(model.metadata)) m.message(14, new ProtoMessage().string(1, key).string(2, value));
+  for (const [key, value] of Object.entries(model.metadata))
+    m.message(14, new ProtoMessage().string(1, key).string(2, value));
   return m;
 }

@@ -39,7 +39,8 @@ export interface PyObject {
 }
 
 export type PyKey = string | number | bigint;
-export type PyValue = null | boolean | number | bigint | string | Uint8Array | PyTuple | PyValue[] | PyDict | PyObject | PyGlobal;
+export type PyValue =
+  null | boolean | number | bigint | string | Uint8Array | PyTuple | PyValue[] | PyDict | PyObject | PyGlobal;
 
 /** A global of the caller's table: what REDUCE (call) and NEWOBJ do with it. */
 export interface PyGlobal {
@@ -117,7 +118,8 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
   };
   const setItem = (d: PyValue, k: PyValue, v: PyValue): void => {
     if (!(d instanceof PyDict)) fail("SETITEM on something that is not a dict");
-    if (typeof k !== "string" && typeof k !== "number" && typeof k !== "bigint") fail(`a dict key must be str or int here, got ${describe(k)}`);
+    if (typeof k !== "string" && typeof k !== "number" && typeof k !== "bigint")
+      fail(`a dict key must be str or int here, got ${describe(k)}`);
     (d as PyDict).map.set(k as PyKey, v);
   };
 
@@ -126,12 +128,14 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
     if (at >= bytes.length) fail("the pickle ends without STOP (truncated?)");
     op = bytes[at++];
     switch (op) {
-      case 0x80: { // PROTO
+      case 0x80: {
+        // PROTO
         const v = bytes[need(1)] as number;
         if (v > 2) fail(`protocol ${v}: torch.save writes protocol 2`);
         break;
       }
-      case 0x2e: { // STOP
+      case 0x2e: {
+        // STOP
         const v = pop();
         if (stack.length !== 0 || marks.length !== 0) fail("values left on the stack at STOP");
         if (at !== bytes.length) fail(`${bytes.length - at} bytes after STOP`);
@@ -141,16 +145,35 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         if (marks.length >= MAX_MARKS) fail(`more than ${MAX_MARKS} nested marks`);
         marks.push(stack.length);
         break;
-      case 0x7d: stack.push(new PyDict(false)); break; // EMPTY_DICT
-      case 0x5d: stack.push([]); break; // EMPTY_LIST
-      case 0x29: stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4b: stack.push(bytes[need(1)] as number); break; // BININT1
-      case 0x4d: stack.push(view.getUint16(need(2), true)); break; // BININT2
-      case 0x4a: stack.push(view.getInt32(need(4), true)); break; // BININT
-      case 0x8a: { // LONG1: n bytes of little-endian two's complement
+      case 0x7d:
+        stack.push(new PyDict(false));
+        break; // EMPTY_DICT
+      case 0x5d:
+        stack.push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        stack.push(new PyTuple([]));
+        break; // EMPTY_TUPLE
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x4b:
+        stack.push(bytes[need(1)] as number);
+        break; // BININT1
+      case 0x4d:
+        stack.push(view.getUint16(need(2), true));
+        break; // BININT2
+      case 0x4a:
+        stack.push(view.getInt32(need(4), true));
+        break; // BININT
+      case 0x8a: {
+        // LONG1: n bytes of little-endian two's complement
         const n = bytes[need(1)] as number;
         const from = need(n);
         let v = 0n;
@@ -159,8 +182,11 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
         break;
       }
-      case 0x47: stack.push(view.getFloat64(need(8), false)); break; // BINFLOAT (big-endian)
-      case 0x58: { // BINUNICODE
+      case 0x47:
+        stack.push(view.getFloat64(need(8), false));
+        break; // BINFLOAT (big-endian)
+      case 0x58: {
+        // BINUNICODE
         const n = view.getUint32(need(4), true);
         const from = need(n);
         try {
@@ -170,65 +196,90 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         }
         break;
       }
-      case 0x55: { // SHORT_BINSTRING (a Python 2 str: read as latin-1 text)
+      case 0x55: {
+        // SHORT_BINSTRING (a Python 2 str: read as latin-1 text)
         const n = bytes[need(1)] as number;
         const from = need(n);
         stack.push(new TextDecoder("latin1").decode(bytes.subarray(from, from + n)));
         break;
       }
-      case 0x71: memo.set(bytes[need(1)] as number, top()); break; // BINPUT
-      case 0x72: memo.set(view.getUint32(need(4), true), top()); break; // LONG_BINPUT
-      case 0x68: stack.push(getMemo(bytes[need(1)] as number)); break; // BINGET
-      case 0x6a: stack.push(getMemo(view.getUint32(need(4), true))); break; // LONG_BINGET
-      case 0x74: stack.push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { // TUPLE2
+      case 0x71:
+        memo.set(bytes[need(1)] as number, top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(view.getUint32(need(4), true), top());
+        break; // LONG_BINPUT
+      case 0x68:
+        stack.push(getMemo(bytes[need(1)] as number));
+        break; // BINGET
+      case 0x6a:
+        stack.push(getMemo(view.getUint32(need(4), true)));
+        break; // LONG_BINGET
+      case 0x74:
+        stack.push(new PyTuple(popMark()));
+        break; // TUPLE
+      case 0x85:
+        stack.push(new PyTuple([pop()]));
+        break; // TUPLE1
+      case 0x86: {
+        // TUPLE2
         const b = pop();
         stack.push(new PyTuple([pop(), b]));
         break;
       }
-      case 0x87: { // TUPLE3
+      case 0x87: {
+        // TUPLE3
         const c = pop();
         const b = pop();
         stack.push(new PyTuple([pop(), b, c]));
         break;
       }
-      case 0x61: { // APPEND
+      case 0x61: {
+        // APPEND
         const v = pop();
         const l = top();
         if (!Array.isArray(l)) fail("APPEND to something that is not a list");
         (l as PyValue[]).push(v);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: {
+        // APPENDS
         const items = popMark();
         const l = top();
         if (!Array.isArray(l)) fail("APPENDS to something that is not a list");
         for (const v of items) (l as PyValue[]).push(v);
         break;
       }
-      case 0x73: { // SETITEM
+      case 0x73: {
+        // SETITEM
         const v = pop();
         const k = pop();
         setItem(top(), k, v);
         break;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         if (items.length % 2 !== 0) fail("SETITEMS with an odd number of values");
         const d = top();
         for (let i = 0; i < items.length; i += 2) setItem(d, items[i] as PyValue, items[i + 1] as PyValue);
         break;
       }
-      case 0x63: { // GLOBAL "module\nname\n"
+      case 0x63: {
+        // GLOBAL "module\nname\n"
         const module = line();
         const name = line();
         const g = o.findGlobal(module, name);
-        if (g === undefined) fail(`global "${module}.${name}" is not allowed: a checkpoint may refer only to tensor, storage, OrderedDict and numpy scalar types`);
+        if (g === undefined)
+          fail(
+            `global "${module}.${name}" is not allowed: a checkpoint may refer only to tensor, storage, OrderedDict and numpy scalar types`,
+          );
         stack.push(g as PyGlobal);
         break;
       }
-      case 0x52: case 0x81: { // REDUCE f(*args), NEWOBJ cls.__new__(cls, *args)
+      case 0x52:
+      case 0x81: {
+        // REDUCE f(*args), NEWOBJ cls.__new__(cls, *args)
         const args = pop();
         const f = pop();
         if (!(args instanceof PyTuple)) fail(`${op === 0x52 ? "REDUCE" : "NEWOBJ"} arguments are not a tuple`);
@@ -237,15 +288,19 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         stack.push(g.call((args as PyTuple).items, `${o.where}: ${g.module}.${g.name}`));
         break;
       }
-      case 0x62: { // BUILD
+      case 0x62: {
+        // BUILD
         const state = pop();
         const obj = top();
         if (obj instanceof PyDict && obj.ordered) obj.attrs = state;
-        else if (typeof obj === "object" && obj !== null && "build" in obj && typeof obj.build === "function") obj.build(state);
+        else if (typeof obj === "object" && obj !== null && "build" in obj && typeof obj.build === "function")
+          obj.build(state);
         else fail(`BUILD on ${describe(obj)}`);
         break;
       }
-      case 0x51: stack.push(o.persistentLoad(pop())); break; // BINPERSID
+      case 0x51:
+        stack.push(o.persistentLoad(pop()));
+        break; // BINPERSID
       default:
         fail("opcode not allowed in a checkpoint (torch.load(weights_only=True) refuses it too)");
     }
@@ -327,7 +382,8 @@ export class OutDict {
   }
 }
 
-export type OutValue = null | boolean | number | string | OutFloat | OutTuple | OutValue[] | OutDict | OutReduce | OutGlobal | OutPersistent;
+export type OutValue =
+  null | boolean | number | string | OutFloat | OutTuple | OutValue[] | OutDict | OutReduce | OutGlobal | OutPersistent;
 
 /** The protocol-2 pickle of a value. */
 export function pickle(value: OutValue): Uint8Array {

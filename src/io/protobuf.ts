@@ -121,7 +121,8 @@ export class ProtoMessage {
           produced += chunk.length;
           write(chunk);
         });
-        if (produced !== p.length) throw new Error(`protobuf: a deferred field produced ${produced} bytes, not the ${p.length} it declared`);
+        if (produced !== p.length)
+          throw new Error(`protobuf: a deferred field produced ${produced} bytes, not the ${p.length} it declared`);
       }
     }
   }

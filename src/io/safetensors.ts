@@ -79,20 +79,32 @@ function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData
   const copy = owned ? bytes : new Uint8Array(bytes); // offset 0 of its buffer: aligned for any view
   if (HOST_LITTLE_ENDIAN) {
     switch (dtype) {
-      case "F32": return new Float32Array(copy.buffer);
-      case "F64": return new Float64Array(copy.buffer);
-      case "F16": case "BF16": return new Uint16Array(copy.buffer);
-      case "I32": return new Int32Array(copy.buffer);
-      case "I64": return new BigInt64Array(copy.buffer);
+      case "F32":
+        return new Float32Array(copy.buffer);
+      case "F64":
+        return new Float64Array(copy.buffer);
+      case "F16":
+      case "BF16":
+        return new Uint16Array(copy.buffer);
+      case "I32":
+        return new Int32Array(copy.buffer);
+      case "I64":
+        return new BigInt64Array(copy.buffer);
     }
   }
   const view = new DataView(copy.buffer);
   switch (dtype) {
-    case "F32": return Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
-    case "F64": return Float64Array.from({ length: n }, (_, i) => view.getFloat64(8 * i, true));
-    case "F16": case "BF16": return Uint16Array.from({ length: n }, (_, i) => view.getUint16(2 * i, true));
-    case "I32": return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
-    case "I64": return BigInt64Array.from({ length: n }, (_, i) => view.getBigInt64(8 * i, true));
+    case "F32":
+      return Float32Array.from({ length: n }, (_, i) => view.getFloat32(4 * i, true));
+    case "F64":
+      return Float64Array.from({ length: n }, (_, i) => view.getFloat64(8 * i, true));
+    case "F16":
+    case "BF16":
+      return Uint16Array.from({ length: n }, (_, i) => view.getUint16(2 * i, true));
+    case "I32":
+      return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
+    case "I64":
+      return BigInt64Array.from({ length: n }, (_, i) => view.getBigInt64(8 * i, true));
   }
 }
 
@@ -108,34 +120,50 @@ interface Entry {
 /** One header entry checked for types, dtype, shape and its byte count; offsets against D. */
 function checkEntry(file: string, name: string, raw: unknown, D: number): Entry {
   const where = `${file}: tensor ${JSON.stringify(name)}`;
-  if (!isPlainObject(raw)) throw new SafetensorsError(`${where}: header entry is not an object: ${JSON.stringify(raw)}`);
+  if (!isPlainObject(raw))
+    throw new SafetensorsError(`${where}: header entry is not an object: ${JSON.stringify(raw)}`);
   for (const key of ["dtype", "shape", "data_offsets"]) {
     if (!(key in raw)) throw new SafetensorsError(`${where}: header entry has no "${key}"`);
   }
   const { dtype, shape, data_offsets: offsets } = raw;
-  if (typeof dtype !== "string") throw new SafetensorsError(`${where}: dtype must be a string, got ${JSON.stringify(dtype)}`);
+  if (typeof dtype !== "string")
+    throw new SafetensorsError(`${where}: dtype must be a string, got ${JSON.stringify(dtype)}`);
   if (!isDType(dtype)) throw new SafetensorsError(`${where}: unknown dtype "${dtype}" (supported: ${SUPPORTED})`);
-  if (!Array.isArray(shape)) throw new SafetensorsError(`${where}: shape must be an array of integers, got ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape))
+    throw new SafetensorsError(`${where}: shape must be an array of integers, got ${JSON.stringify(shape)}`);
   let count = 1;
   for (const d of shape) {
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
-      throw new SafetensorsError(`${where}: shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer: ${JSON.stringify(d)}`);
+      throw new SafetensorsError(
+        `${where}: shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer: ${JSON.stringify(d)}`,
+      );
     }
     count *= d;
   }
-  if (!Number.isSafeInteger(count)) throw new SafetensorsError(`${where}: shape ${JSON.stringify(shape)} has too many elements`);
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0)) {
-    throw new SafetensorsError(`${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`);
+  if (!Number.isSafeInteger(count))
+    throw new SafetensorsError(`${where}: shape ${JSON.stringify(shape)} has too many elements`);
+  if (
+    !Array.isArray(offsets) ||
+    offsets.length !== 2 ||
+    !offsets.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0)
+  ) {
+    throw new SafetensorsError(
+      `${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`,
+    );
   }
   const begin = offsets[0];
   const end = offsets[1];
   if (begin > end) throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] have begin after end`);
   if (end > D) {
-    throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${D} bytes; is the file truncated?)`);
+    throw new SafetensorsError(
+      `${where}: data_offsets [${begin}, ${end}] run past the end of the data section (${D} bytes; is the file truncated?)`,
+    );
   }
   const nbytes = count * DTYPE_SIZE[dtype];
   if (nbytes !== end - begin) {
-    throw new SafetensorsError(`${where}: shape ${fmtShape(shape)} of ${dtype} needs ${nbytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+    throw new SafetensorsError(
+      `${where}: shape ${fmtShape(shape)} of ${dtype} needs ${nbytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+    );
   }
   return { name, dtype, shape: shape.slice(), begin, end };
 }
@@ -177,7 +205,11 @@ function duplicateKey(text: string): { key: string; parent: string } | null {
  * formed, and the tensors' byte ranges, in file order, covering the data section exactly
  * (no gap, no overlap, nothing after the last). Entries come back in file order.
  */
-function parseHeader(file: string, headerBytes: Uint8Array, D: number): { entries: Entry[]; metadata: Record<string, string> } {
+function parseHeader(
+  file: string,
+  headerBytes: Uint8Array,
+  D: number,
+): { entries: Entry[]; metadata: Record<string, string> } {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(headerBytes);
@@ -204,9 +236,13 @@ function parseHeader(file: string, headerBytes: Uint8Array, D: number): { entrie
   const entries: Entry[] = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) {
-      if (!isPlainObject(raw)) throw new SafetensorsError(`${file}: __metadata__ must be an object of strings, got ${JSON.stringify(raw)}`);
+      if (!isPlainObject(raw))
+        throw new SafetensorsError(`${file}: __metadata__ must be an object of strings, got ${JSON.stringify(raw)}`);
       for (const [k, v] of Object.entries(raw)) {
-        if (typeof v !== "string") throw new SafetensorsError(`${file}: __metadata__ must map strings to strings, but ${JSON.stringify(k)} is ${JSON.stringify(v)}`);
+        if (typeof v !== "string")
+          throw new SafetensorsError(
+            `${file}: __metadata__ must map strings to strings, but ${JSON.stringify(k)} is ${JSON.stringify(v)}`,
+          );
         Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
@@ -225,21 +261,30 @@ function parseHeader(file: string, headerBytes: Uint8Array, D: number): { entrie
       );
     }
     if (e.begin > at) {
-      throw new SafetensorsError(`${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] leave a gap: bytes [${at}, ${e.begin}) of the data section belong to no tensor`);
+      throw new SafetensorsError(
+        `${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] leave a gap: bytes [${at}, ${e.begin}) of the data section belong to no tensor`,
+      );
     }
     at = e.end;
     if (e.end > e.begin) prev = e;
   }
-  if (at !== D) throw new SafetensorsError(`${file}: ${D - at} bytes after the last tensor belong to no tensor (the data section is ${D} bytes, its tensors end at ${at})`);
+  if (at !== D)
+    throw new SafetensorsError(
+      `${file}: ${D - at} bytes after the last tensor belong to no tensor (the data section is ${D} bytes, its tensors end at ${at})`,
+    );
   return { entries, metadata };
 }
 
 /** H from the 8-byte length field, checked against the cap and the file's size. */
 function headerLength(file: string, lengthField: DataView, fileBytes: number): number {
   const H64 = lengthField.getBigUint64(0, true);
-  if (H64 > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${file}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
+  if (H64 > BigInt(MAX_HEADER_BYTES))
+    throw new SafetensorsError(`${file}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
   const H = Number(H64);
-  if (8 + H > fileBytes) throw new SafetensorsError(`${file}: header length ${H} runs past the end of the file (${fileBytes} bytes; is the file truncated?)`);
+  if (8 + H > fileBytes)
+    throw new SafetensorsError(
+      `${file}: header length ${H} runs past the end of the file (${fileBytes} bytes; is the file truncated?)`,
+    );
   return H;
 }
 
@@ -255,7 +300,11 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
   const tensors = new Map<string, SafetensorsTensor>();
   const start = 8 + H;
   for (const e of entries) {
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeData(e.dtype, bytes.subarray(start + e.begin, start + e.end)) });
+    tensors.set(e.name, {
+      dtype: e.dtype,
+      shape: e.shape,
+      data: decodeData(e.dtype, bytes.subarray(start + e.begin, start + e.end)),
+    });
   }
   return { tensors, metadata };
 }
@@ -288,14 +337,17 @@ function cannotRead(path: string, e: unknown): SafetensorsError {
  *  single read over 2 GiB, offsets past 2^32 alike). */
 function readAt(fd: number, dst: Uint8Array, at: number, path: string, what: string): void {
   const CHUNK = 64 * 1024 * 1024;
-  for (let done = 0; done < dst.length; ) {
+  for (let done = 0; done < dst.length;) {
     let n: number;
     try {
       n = readSync(fd, dst, done, Math.min(CHUNK, dst.length - done), at + done);
     } catch (e) {
       throw cannotRead(path, e);
     }
-    if (n === 0) throw new SafetensorsError(`${path}: ${what}: the file ended early (at byte ${at + done}; was it cut while being read?)`);
+    if (n === 0)
+      throw new SafetensorsError(
+        `${path}: ${what}: the file ended early (at byte ${at + done}; was it cut while being read?)`,
+      );
     done += n;
   }
 }
@@ -318,7 +370,8 @@ export function readSafetensorsIndex(path: string): SafetensorsIndex {
     readAt(fd, head, 8, path, "header");
     const parsed = parseHeader(path, head, fileBytes - 8 - H);
     const entries = new Map<string, SafetensorsEntry>();
-    for (const e of parsed.entries) entries.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, begin: 8 + H + e.begin, end: 8 + H + e.end });
+    for (const e of parsed.entries)
+      entries.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, begin: 8 + H + e.begin, end: 8 + H + e.end });
     return { path, fileBytes, dataStart: 8 + H, entries, metadata: parsed.metadata };
   } finally {
     closeSync(fd);
@@ -348,10 +401,18 @@ function entryOf(index: SafetensorsIndex, name: string): SafetensorsEntry {
 }
 
 /** Positional read of into.byteLength bytes of tensor name, from byte byteFrom of its data. */
-export function readTensorBytes(index: SafetensorsIndex, name: string, byteFrom: number, into: ArrayBufferView, fd?: number): void {
+export function readTensorBytes(
+  index: SafetensorsIndex,
+  name: string,
+  byteFrom: number,
+  into: ArrayBufferView,
+  fd?: number,
+): void {
   const e = entryOf(index, name);
   if (byteFrom < 0 || e.begin + byteFrom + into.byteLength > e.end) {
-    throw new SafetensorsError(`${index.path}: tensor ${JSON.stringify(name)}: bytes [${byteFrom}, ${byteFrom + into.byteLength}) are outside its ${e.end - e.begin} bytes`);
+    throw new SafetensorsError(
+      `${index.path}: tensor ${JSON.stringify(name)}: bytes [${byteFrom}, ${byteFrom + into.byteLength}) are outside its ${e.end - e.begin} bytes`,
+    );
   }
   const dst = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
   withFile(index, fd, (f) => readAt(f, dst, e.begin + byteFrom, index.path, `tensor ${JSON.stringify(name)}`));
@@ -387,11 +448,17 @@ interface Plan {
 
 function arrayMatches(dtype: SafetensorsDType, data: unknown): boolean {
   switch (dtype) {
-    case "F32": return data instanceof Float32Array;
-    case "F64": return data instanceof Float64Array;
-    case "F16": case "BF16": return data instanceof Uint16Array;
-    case "I32": return data instanceof Int32Array;
-    case "I64": return data instanceof BigInt64Array;
+    case "F32":
+      return data instanceof Float32Array;
+    case "F64":
+      return data instanceof Float64Array;
+    case "F16":
+    case "BF16":
+      return data instanceof Uint16Array;
+    case "I32":
+      return data instanceof Int32Array;
+    case "I64":
+      return data instanceof BigInt64Array;
   }
 }
 
@@ -417,7 +484,8 @@ function plan(
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== "string") throw new SafetensorsError(`${who}: metadata must map strings to strings, but "${k}" is ${JSON.stringify(v)}`);
+      if (typeof v !== "string")
+        throw new SafetensorsError(`${who}: metadata must map strings to strings, but "${k}" is ${JSON.stringify(v)}`);
     }
     header[METADATA_KEY] = { ...metadata };
   }
@@ -426,17 +494,25 @@ function plan(
   for (const [name, t] of list) {
     const where = `${who}: tensor "${name}"`;
     if (name === METADATA_KEY) throw new SafetensorsError(`${where}: the name is reserved for the metadata`);
-    if (!isDType(t.dtype)) throw new SafetensorsError(`${where}: unknown dtype "${String(t.dtype)}" (supported: ${SUPPORTED})`);
+    if (!isDType(t.dtype))
+      throw new SafetensorsError(`${where}: unknown dtype "${String(t.dtype)}" (supported: ${SUPPORTED})`);
     let count = 1;
     for (const d of t.shape) {
-      if (!Number.isSafeInteger(d) || d < 0) throw new SafetensorsError(`${where}: shape ${JSON.stringify(t.shape)} has a dimension that is not a non-negative integer: ${d}`);
+      if (!Number.isSafeInteger(d) || d < 0)
+        throw new SafetensorsError(
+          `${where}: shape ${JSON.stringify(t.shape)} has a dimension that is not a non-negative integer: ${d}`,
+        );
       count *= d;
     }
     if (!arrayMatches(t.dtype, t.data)) {
-      throw new SafetensorsError(`${where}: dtype ${t.dtype} needs a ${{ F32: "Float32Array", F64: "Float64Array", F16: "Uint16Array of bit patterns", BF16: "Uint16Array of bit patterns", I32: "Int32Array", I64: "BigInt64Array" }[t.dtype]}, got ${t.data.constructor.name}`);
+      throw new SafetensorsError(
+        `${where}: dtype ${t.dtype} needs a ${{ F32: "Float32Array", F64: "Float64Array", F16: "Uint16Array of bit patterns", BF16: "Uint16Array of bit patterns", I32: "Int32Array", I64: "BigInt64Array" }[t.dtype]}, got ${t.data.constructor.name}`,
+      );
     }
     if (t.data.length !== count) {
-      throw new SafetensorsError(`${where}: data has ${t.data.length} elements but shape ${fmtShape(t.shape)} needs ${count}`);
+      throw new SafetensorsError(
+        `${where}: data has ${t.data.length} elements but shape ${fmtShape(t.shape)} needs ${count}`,
+      );
     }
     const bytes = encodeData(t.data);
     // Defined as a data property so that a name like "__proto__" is an ordinary key.
@@ -498,7 +574,9 @@ export function writeSafetensors(path: string, tensors: TensorsIn, metadata?: Re
  * is removed and the existing files are left as they were. (A crash between two renames can
  * still pair a new file with an old one: readers that care record and check a shared id.)
  */
-export function writeSafetensorsTogether(files: readonly { path: string; tensors: TensorsIn; metadata?: Record<string, string> | undefined }[]): void {
+export function writeSafetensorsTogether(
+  files: readonly { path: string; tensors: TensorsIn; metadata?: Record<string, string> | undefined }[],
+): void {
   const plans = files.map((f) => plan(f.path, f.tensors, f.metadata));
   const temps: string[] = [];
   let current = files[0]?.path ?? "";
@@ -565,7 +643,8 @@ export function toInt32(t: SafetensorsTensor, what: string): Int32Array {
 export function toFloat32(t: SafetensorsTensor, what: string): Float32Array {
   if (t.dtype === "F32" && t.data instanceof Float32Array) return t.data;
   if (t.dtype === "F64" && t.data instanceof Float64Array) return Float32Array.from(t.data);
-  if ((t.dtype === "F16" || t.dtype === "BF16") && t.data instanceof Uint16Array) return halfsToFloat32(t.dtype, t.data);
+  if ((t.dtype === "F16" || t.dtype === "BF16") && t.data instanceof Uint16Array)
+    return halfsToFloat32(t.dtype, t.data);
   throw new SafetensorsError(`${what}: expected a float tensor (F32, F64, F16 or BF16), got ${t.dtype}`);
 }
 
@@ -573,14 +652,22 @@ export function toFloat32(t: SafetensorsTensor, what: string): Float32Array {
 // Layout of a file written in pieces at fixed positions (checkpoints)
 
 /** The header of a file of these tensors (no data): bytes at offset 0, each tensor's absolute offset, the file's size. */
-export function layoutSafetensors(specs: { name: string; dtype: SafetensorsDType; shape: number[] }[], metadata?: Record<string, string>): { header: Uint8Array; offsets: Map<string, number>; totalBytes: number } {
+export function layoutSafetensors(
+  specs: { name: string; dtype: SafetensorsDType; shape: number[] }[],
+  metadata?: Record<string, string>,
+): { header: Uint8Array; offsets: Map<string, number>; totalBytes: number } {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header[METADATA_KEY] = { ...metadata };
   let offset = 0;
   const rel = new Map<string, number>();
   for (const s of specs) {
     const n = s.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[s.dtype];
-    Object.defineProperty(header, s.name, { value: { dtype: s.dtype, shape: [...s.shape], data_offsets: [offset, offset + n] }, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(header, s.name, {
+      value: { dtype: s.dtype, shape: [...s.shape], data_offsets: [offset, offset + n] },
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
     rel.set(s.name, offset);
     offset += n;
   }

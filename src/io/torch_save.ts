@@ -17,7 +17,21 @@
 // Glossary: numel element count, storage a flat typed buffer tensors view.
 
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { describe, pickle, OutGlobal, OutPersistent, OutReduce, OutTuple, PyDict, PyTuple, unpickle, type OutValue, type PyGlobal, type PyObject, type PyValue } from "./pickle.ts";
+import {
+  describe,
+  pickle,
+  OutGlobal,
+  OutPersistent,
+  OutReduce,
+  OutTuple,
+  PyDict,
+  PyTuple,
+  unpickle,
+  type OutValue,
+  type PyGlobal,
+  type PyObject,
+  type PyValue,
+} from "./pickle.ts";
 import type { SafetensorsDType } from "./safetensors.ts";
 import { layoutZip, readZipIndex, ZipError, type ZipEntry, type ZipLayout } from "./zip.ts";
 
@@ -87,7 +101,7 @@ class NumpyDType implements PyObject {
   readonly code: string;
   constructor(code: string) {
     this.code = code;
-}
+  }
   build(state: PyValue): void {
     if (state instanceof PyTuple && typeof state.items[1] === "string") this.littleEndian = state.items[1] !== ">";
   }
@@ -123,22 +137,32 @@ function intTuple(v: PyValue, what: string): number[] {
 /** A tensor from (storage, offset, size, stride): contiguous and inside its storage, or an error. */
 function rebuildTensor(args: PyValue[], where: string): TorchTensor {
   const [storage, offset, size, stride] = args;
-  if (!(storage instanceof Storage)) throw new Error(`${where}: its first argument is ${describe(storage ?? null)}, not a storage`);
+  if (!(storage instanceof Storage))
+    throw new Error(`${where}: its first argument is ${describe(storage ?? null)}, not a storage`);
   const at = intOf(offset ?? null, `${where}: storage offset`);
   const shape = intTuple(size ?? null, `${where}: size`);
   const strides = intTuple(stride ?? null, `${where}: stride`);
   if (shape.some((d) => d < 0)) throw new Error(`${where}: size (${shape.join(", ")}) has a negative dimension`);
-  if (strides.length !== shape.length) throw new Error(`${where}: stride (${strides.join(", ")}) does not match size (${shape.join(", ")})`);
+  if (strides.length !== shape.length)
+    throw new Error(`${where}: stride (${strides.join(", ")}) does not match size (${shape.join(", ")})`);
   const numel = shape.reduce((a, b) => a * b, 1);
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
-    if (shape[i] !== 1 && strides[i] !== expected) throw new Error(`${where}: stride (${strides.join(", ")}) of size (${shape.join(", ")}) is not contiguous; save tensor.contiguous()`);
+    if (shape[i] !== 1 && strides[i] !== expected)
+      throw new Error(
+        `${where}: stride (${strides.join(", ")}) of size (${shape.join(", ")}) is not contiguous; save tensor.contiguous()`,
+      );
     expected *= shape[i];
   }
   const t = storage.type;
-  if (t.dtype === null) throw new Error(`${where}: a tensor of torch.${t.name}, a dtype this reader does not convert (F32, F64, I32, I64 only)`);
+  if (t.dtype === null)
+    throw new Error(
+      `${where}: a tensor of torch.${t.name}, a dtype this reader does not convert (F32, F64, I32, I64 only)`,
+    );
   if (at < 0 || (numel > 0 && at + numel > storage.numel)) {
-    throw new Error(`${where}: elements [${at}, ${at + numel}) are outside storage "${storage.key}" of ${storage.numel} elements`);
+    throw new Error(
+      `${where}: elements [${at}, ${at + numel}) are outside storage "${storage.key}" of ${storage.numel} elements`,
+    );
   }
   const begin = storage.entry.dataStart + at * t.itemBytes;
   return new TorchTensor(t.dtype, shape, begin, begin + numel * t.itemBytes);
@@ -147,7 +171,10 @@ function rebuildTensor(args: PyValue[], where: string): TorchTensor {
 /** The scalar a numpy scalar pickle holds, as a JS number. */
 function numpyScalar(args: PyValue[], where: string): number {
   const [dtype, data] = args;
-  if (!(dtype instanceof NumpyDType) || !(data instanceof Uint8Array)) throw new Error(`${where}: expects (numpy.dtype, bytes), got (${describe(dtype ?? null)}, ${describe(data ?? null)})`);
+  if (!(dtype instanceof NumpyDType) || !(data instanceof Uint8Array))
+    throw new Error(
+      `${where}: expects (numpy.dtype, bytes), got (${describe(dtype ?? null)}, ${describe(data ?? null)})`,
+    );
   const sizes: Record<string, number> = { f8: 8, f4: 4, i8: 8, i4: 4, u8: 8, u4: 4, i2: 2, u2: 2, i1: 1, u1: 1, b1: 1 };
   const n = sizes[dtype.code];
   if (n === undefined) throw new Error(`${where}: numpy dtype "${dtype.code}" is not a number this reader converts`);
@@ -155,16 +182,26 @@ function numpyScalar(args: PyValue[], where: string): number {
   const v = new DataView(data.buffer, data.byteOffset, n);
   const le = dtype.littleEndian;
   switch (dtype.code) {
-    case "f8": return v.getFloat64(0, le);
-    case "f4": return v.getFloat32(0, le);
-    case "i8": return Number(v.getBigInt64(0, le));
-    case "u8": return Number(v.getBigUint64(0, le));
-    case "i4": return v.getInt32(0, le);
-    case "u4": return v.getUint32(0, le);
-    case "i2": return v.getInt16(0, le);
-    case "u2": return v.getUint16(0, le);
-    case "i1": return v.getInt8(0);
-    default: return v.getUint8(0);
+    case "f8":
+      return v.getFloat64(0, le);
+    case "f4":
+      return v.getFloat32(0, le);
+    case "i8":
+      return Number(v.getBigInt64(0, le));
+    case "u8":
+      return Number(v.getBigUint64(0, le));
+    case "i4":
+      return v.getInt32(0, le);
+    case "u4":
+      return v.getUint32(0, le);
+    case "i2":
+      return v.getInt16(0, le);
+    case "u2":
+      return v.getUint16(0, le);
+    case "i1":
+      return v.getInt8(0);
+    default:
+      return v.getUint8(0);
   }
 }
 
@@ -179,7 +216,8 @@ function allowedGlobals(): Map<string, PyGlobal> {
   m.set(
     "torch._utils._rebuild_parameter",
     global("torch._utils", "_rebuild_parameter", (args, where) => {
-      if (!(args[0] instanceof TorchTensor)) throw new Error(`${where}: expects a tensor, got ${describe(args[0] ?? null)}`);
+      if (!(args[0] instanceof TorchTensor))
+        throw new Error(`${where}: expects a tensor, got ${describe(args[0] ?? null)}`);
       return args[0];
     }),
   );
@@ -190,11 +228,13 @@ function allowedGlobals(): Map<string, PyGlobal> {
       return new PyDict(true);
     }),
   );
-  for (const module of ["numpy.core.multiarray", "numpy._core.multiarray"]) m.set(`${module}.scalar`, global(module, "scalar", numpyScalar));
+  for (const module of ["numpy.core.multiarray", "numpy._core.multiarray"])
+    m.set(`${module}.scalar`, global(module, "scalar", numpyScalar));
   m.set(
     "numpy.dtype",
     global("numpy", "dtype", (args, where) => {
-      if (typeof args[0] !== "string") throw new Error(`${where}: expects a dtype code, got ${describe(args[0] ?? null)}`);
+      if (typeof args[0] !== "string")
+        throw new Error(`${where}: expects a dtype code, got ${describe(args[0] ?? null)}`);
       return new NumpyDType(args[0]);
     }),
   );
@@ -202,7 +242,8 @@ function allowedGlobals(): Map<string, PyGlobal> {
     "_codecs.encode",
     global("_codecs", "encode", (args, where) => {
       const [text, codec] = args;
-      if (typeof text !== "string" || (codec !== "latin1" && codec !== "latin-1")) throw new Error(`${where}: only (str, "latin1") is allowed`);
+      if (typeof text !== "string" || (codec !== "latin1" && codec !== "latin-1"))
+        throw new Error(`${where}: only (str, "latin1") is allowed`);
       const out = new Uint8Array(text.length);
       for (let i = 0; i < text.length; i++) {
         const c = text.charCodeAt(i);
@@ -212,7 +253,8 @@ function allowedGlobals(): Map<string, PyGlobal> {
       return out;
     }),
   );
-  for (const [name, [dtype, bytes]] of Object.entries(STORAGE_TYPES)) m.set(`torch.${name}`, new StorageGlobal(new StorageType(name, dtype, bytes)));
+  for (const [name, [dtype, bytes]] of Object.entries(STORAGE_TYPES))
+    m.set(`torch.${name}`, new StorageGlobal(new StorageType(name, dtype, bytes)));
   return m;
 }
 
@@ -234,18 +276,26 @@ export function readTorchSave(path: string): TorchSaveFile {
     const fileBytes = fstatSync(fd).size;
     const magic = Buffer.alloc(4);
     readSync(fd, magic, 0, 4, 0);
-    if (magic.readUInt32LE(0) !== 0x04034b50) throw new ZipError(`${path}: not a zip archive: the legacy torch.save format (PyTorch < 1.6, _use_new_zipfile_serialization=False) is not read; save it again with a recent torch`);
+    if (magic.readUInt32LE(0) !== 0x04034b50)
+      throw new ZipError(
+        `${path}: not a zip archive: the legacy torch.save format (PyTorch < 1.6, _use_new_zipfile_serialization=False) is not read; save it again with a recent torch`,
+      );
     const entries = readZipIndex(fd, path, fileBytes);
     const first = entries.keys().next().value;
     const slash = first === undefined ? -1 : first.indexOf("/");
-    if (first === undefined || slash <= 0) throw new ZipError(`${path}: the archive's entries are not under one folder, as torch.save writes them`);
+    if (first === undefined || slash <= 0)
+      throw new ZipError(`${path}: the archive's entries are not under one folder, as torch.save writes them`);
     const prefix = first.slice(0, slash + 1);
-    for (const name of entries.keys()) if (!name.startsWith(prefix)) throw new ZipError(`${path}: entry "${name}" is outside the archive folder "${prefix}"`);
-    if (entries.has(`${prefix}constants.pkl`)) throw new ZipError(`${path}: a TorchScript archive (torch.jit.save), not a torch.save file`);
+    for (const name of entries.keys())
+      if (!name.startsWith(prefix))
+        throw new ZipError(`${path}: entry "${name}" is outside the archive folder "${prefix}"`);
+    if (entries.has(`${prefix}constants.pkl`))
+      throw new ZipError(`${path}: a TorchScript archive (torch.jit.save), not a torch.save file`);
     const version = entries.get(`${prefix}version`) ?? entries.get(`${prefix}.data/version`);
     if (version === undefined) throw new ZipError(`${path}: no ${prefix}version record: not a torch.save archive`);
     const vtext = readEntry(fd, path, version, 64).toString("latin1").trim();
-    if (!/^\d+$/.test(vtext) || Number(vtext) < 1 || Number(vtext) > 10) throw new ZipError(`${path}: format version "${vtext.slice(0, 20)}" is not one torch.save writes (1 to 10)`);
+    if (!/^\d+$/.test(vtext) || Number(vtext) < 1 || Number(vtext) > 10)
+      throw new ZipError(`${path}: format version "${vtext.slice(0, 20)}" is not one torch.save writes (1 to 10)`);
     const pkl = entries.get(`${prefix}data.pkl`);
     if (pkl === undefined) throw new ZipError(`${path}: no ${prefix}data.pkl record: not a torch.save archive`);
     const globals = allowedGlobals();
@@ -259,18 +309,26 @@ export function readTorchSave(path: string): TorchSaveFile {
       persistentLoad: (pid) => {
         const items = pid instanceof PyTuple ? pid.items : [];
         const [tag, type, key, , numel] = items;
-        if (items.length !== 5 || tag !== "storage" || typeof key !== "string") throw new Error(`${where}: persistent id ${describe(pid)} is not ('storage', type, key, location, numel)`);
+        if (items.length !== 5 || tag !== "storage" || typeof key !== "string")
+          throw new Error(`${where}: persistent id ${describe(pid)} is not ('storage', type, key, location, numel)`);
         const t = type instanceof StorageGlobal ? type.type : null;
-        if (t === null) throw new Error(`${where}: storage "${key}": its type is ${describe(type ?? null)}, not a torch storage type`);
+        if (t === null)
+          throw new Error(
+            `${where}: storage "${key}": its type is ${describe(type ?? null)}, not a torch storage type`,
+          );
         const n = intOf(numel ?? null, `${where}: storage "${key}": numel`);
         const seen = storages.get(key);
         if (seen !== undefined) {
-          if (seen.type !== t || seen.numel !== n) throw new Error(`${where}: storage "${key}" is named twice with different types or sizes`);
+          if (seen.type !== t || seen.numel !== n)
+            throw new Error(`${where}: storage "${key}" is named twice with different types or sizes`);
           return seen;
         }
         const entry = entries.get(`${prefix}data/${key}`);
         if (entry === undefined) throw new Error(`${where}: storage "${key}" has no record ${prefix}data/${key}`);
-        if (n < 0 || entry.size !== n * t.itemBytes) throw new Error(`${path}: storage "${key}": ${n} elements of torch.${t.name} need ${n * t.itemBytes} bytes but its record has ${entry.size}`);
+        if (n < 0 || entry.size !== n * t.itemBytes)
+          throw new Error(
+            `${path}: storage "${key}": ${n} elements of torch.${t.name} need ${n * t.itemBytes} bytes but its record has ${entry.size}`,
+          );
         const s = new Storage(t, key, n, entry);
         storages.set(key, s);
         return s;
@@ -283,9 +341,10 @@ export function readTorchSave(path: string): TorchSaveFile {
 }
 
 function readEntry(fd: number, path: string, e: ZipEntry, limit: number): Buffer {
-  if (e.size > limit) throw new ZipError(`${path}: record "${e.name}" is ${e.size} bytes, more than the ${limit} a checkpoint's needs`);
+  if (e.size > limit)
+    throw new ZipError(`${path}: record "${e.name}" is ${e.size} bytes, more than the ${limit} a checkpoint's needs`);
   const b = Buffer.alloc(e.size);
-  for (let done = 0; done < e.size; ) {
+  for (let done = 0; done < e.size;) {
     const n = readSync(fd, b, done, e.size - done, e.dataStart + done);
     if (n === 0) throw new ZipError(`${path}: record "${e.name}" ends early at offset ${e.dataStart + done}`);
     done += n;
@@ -312,8 +371,17 @@ export function outTensorF32(key: string, shape: readonly number[]): OutValue {
     strides.unshift(s);
     s *= shape[i];
   }
-  const storage = new OutPersistent(new OutTuple(["storage", new OutGlobal("torch", "FloatStorage"), key, "cpu", numel]));
-  return new OutReduce("torch._utils", "_rebuild_tensor_v2", [storage, 0, new OutTuple([...shape]), new OutTuple(strides), false, new OutReduce("collections", "OrderedDict", [])]);
+  const storage = new OutPersistent(
+    new OutTuple(["storage", new OutGlobal("torch", "FloatStorage"), key, "cpu", numel]),
+  );
+  return new OutReduce("torch._utils", "_rebuild_tensor_v2", [
+    storage,
+    0,
+    new OutTuple([...shape]),
+    new OutTuple(strides),
+    false,
+    new OutReduce("collections", "OrderedDict", []),
+  ]);
 }
 
 /** The archive folder torch.save uses for a buffer; any name is read back. */
@@ -324,13 +392,21 @@ const ARCHIVE = "archive";
  * storage at a 64-byte aligned offset (offsets: by storage key) to fill in place; finishZip
  * (src/io/zip.ts) completes the file once they are written.
  */
-export function layoutTorchSave(root: OutValue, storages: readonly OutStorage[], o: { forceZip64?: boolean } = {}): { zip: ZipLayout; offsets: Map<string, number> } {
+export function layoutTorchSave(
+  root: OutValue,
+  storages: readonly OutStorage[],
+  o: { forceZip64?: boolean } = {},
+): { zip: ZipLayout; offsets: Map<string, number> } {
   const enc = new TextEncoder();
   const zip = layoutZip(
     [
       { name: `${ARCHIVE}/data.pkl`, ...withBytes(pickle(root)) },
       { name: `${ARCHIVE}/byteorder`, ...withBytes(enc.encode("little")) },
-      ...storages.map((s) => ({ name: `${ARCHIVE}/data/${s.key}`, size: s.bytes, ...(s.data === undefined ? {} : { bytes: s.data }) })),
+      ...storages.map((s) => ({
+        name: `${ARCHIVE}/data/${s.key}`,
+        size: s.bytes,
+        ...(s.data === undefined ? {} : { bytes: s.data }),
+      })),
       // version 3: the oldest the zip format's readers accept as current
       { name: `${ARCHIVE}/version`, ...withBytes(enc.encode("3\n")) },
     ],

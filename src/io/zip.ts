@@ -45,9 +45,12 @@ const MAX_ENTRIES = 1_000_000;
 
 /** n bytes at offset at, which must end by limit (the file's size, or the start of what follows). */
 function readAt(fd: number, file: string, at: number, n: number, limit: number, what: string): Buffer {
-  if (at < 0 || n < 0 || at + n > limit) throw new ZipError(`${file}: ${what} at offset ${at} (${n} bytes) runs past offset ${limit}, where ${what.startsWith("local header") ? "the central directory starts" : "the file or its records end"} (is it truncated?)`);
+  if (at < 0 || n < 0 || at + n > limit)
+    throw new ZipError(
+      `${file}: ${what} at offset ${at} (${n} bytes) runs past offset ${limit}, where ${what.startsWith("local header") ? "the central directory starts" : "the file or its records end"} (is it truncated?)`,
+    );
   const b = Buffer.alloc(n);
-  for (let done = 0; done < n; ) {
+  for (let done = 0; done < n;) {
     const k = readSync(fd, b, done, n - done, at + done);
     if (k === 0) throw new ZipError(`${file}: ${what} at offset ${at}: the file ended early`);
     done += k;
@@ -63,12 +66,13 @@ function u64(b: Buffer, at: number, file: string, what: string): number {
 
 /** The zip64 extra field's values, in its fixed order, for the fields whose 32-bit value is 0xFFFFFFFF. */
 function zip64Values(extra: Buffer, wanted: number, file: string, where: string): number[] {
-  for (let at = 0; at + 4 <= extra.length; ) {
+  for (let at = 0; at + 4 <= extra.length;) {
     const id = extra.readUInt16LE(at);
     const len = extra.readUInt16LE(at + 2);
     if (at + 4 + len > extra.length) break;
     if (id === ZIP64_EXTRA) {
-      if (len < 8 * wanted) throw new ZipError(`${file}: ${where}: its zip64 extra field has ${len} bytes, needs ${8 * wanted}`);
+      if (len < 8 * wanted)
+        throw new ZipError(`${file}: ${where}: its zip64 extra field has ${len} bytes, needs ${8 * wanted}`);
       return Array.from({ length: wanted }, (_, i) => u64(extra, at + 4 + 8 * i, file, `${where}: zip64 value`));
     }
     at += 4 + len;
@@ -78,7 +82,8 @@ function zip64Values(extra: Buffer, wanted: number, file: string, where: string)
 
 /** The entries of a stored zip archive, by name, each checked to lie inside the file before the central directory. */
 export function readZipIndex(fd: number, file: string, fileBytes: number): Map<string, ZipEntry> {
-  if (fileBytes < 22) throw new ZipError(`${file}: ${fileBytes} bytes is too short for a zip archive (is it truncated?)`);
+  if (fileBytes < 22)
+    throw new ZipError(`${file}: ${fileBytes} bytes is too short for a zip archive (is it truncated?)`);
   const tailStart = Math.max(0, fileBytes - EOCD_SEARCH);
   const tail = readAt(fd, file, tailStart, fileBytes - tailStart, fileBytes, "end of the archive");
   let eocd = -1;
@@ -96,24 +101,33 @@ export function readZipIndex(fd: number, file: string, fileBytes: number): Map<s
   let cdEnd = eocdAt;
   if (count === U16_MAX || cdSize === U32_MAX || cdStart === U32_MAX) {
     const loc = readAt(fd, file, eocdAt - 20, 20, fileBytes, "zip64 end-of-central-directory locator");
-    if (loc.readUInt32LE(0) !== SIG_EOCD64_LOCATOR) throw new ZipError(`${file}: the end record asks for zip64 but there is no zip64 locator at offset ${eocdAt - 20}`);
+    if (loc.readUInt32LE(0) !== SIG_EOCD64_LOCATOR)
+      throw new ZipError(
+        `${file}: the end record asks for zip64 but there is no zip64 locator at offset ${eocdAt - 20}`,
+      );
     const at = u64(loc, 8, file, "zip64 end record offset");
     const rec = readAt(fd, file, at, 56, eocdAt - 20, "zip64 end-of-central-directory record");
-    if (rec.readUInt32LE(0) !== SIG_EOCD64) throw new ZipError(`${file}: no zip64 end-of-central-directory record at offset ${at}`);
+    if (rec.readUInt32LE(0) !== SIG_EOCD64)
+      throw new ZipError(`${file}: no zip64 end-of-central-directory record at offset ${at}`);
     count = u64(rec, 32, file, "zip64 entry count");
     cdSize = u64(rec, 40, file, "zip64 central directory size");
     cdStart = u64(rec, 48, file, "zip64 central directory offset");
     cdEnd = at;
   }
-  if (count > MAX_ENTRIES) throw new ZipError(`${file}: ${count} entries is more than a checkpoint holds (limit ${MAX_ENTRIES})`);
-  if (cdStart + cdSize > cdEnd) throw new ZipError(`${file}: central directory [${cdStart}, ${cdStart + cdSize}) runs past its end record at offset ${cdEnd}`);
+  if (count > MAX_ENTRIES)
+    throw new ZipError(`${file}: ${count} entries is more than a checkpoint holds (limit ${MAX_ENTRIES})`);
+  if (cdStart + cdSize > cdEnd)
+    throw new ZipError(
+      `${file}: central directory [${cdStart}, ${cdStart + cdSize}) runs past its end record at offset ${cdEnd}`,
+    );
   const cd = readAt(fd, file, cdStart, cdSize, fileBytes, "central directory");
   const entries = new Map<string, ZipEntry>();
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   let at = 0;
   for (let k = 0; k < count; k++) {
     const where = `central directory entry ${k} (offset ${cdStart + at})`;
-    if (at + 46 > cd.length || cd.readUInt32LE(at) !== SIG_CD) throw new ZipError(`${file}: ${where}: not a central directory header`);
+    if (at + 46 > cd.length || cd.readUInt32LE(at) !== SIG_CD)
+      throw new ZipError(`${file}: ${where}: not a central directory header`);
     const flags = cd.readUInt16LE(at + 8);
     const method = cd.readUInt16LE(at + 10);
     let csize = cd.readUInt32LE(at + 20);
@@ -122,7 +136,8 @@ export function readZipIndex(fd: number, file: string, fileBytes: number): Map<s
     const extraLen = cd.readUInt16LE(at + 30);
     const commentLen = cd.readUInt16LE(at + 32);
     let lhAt = cd.readUInt32LE(at + 42);
-    if (at + 46 + nameLen + extraLen + commentLen > cd.length) throw new ZipError(`${file}: ${where}: its name and extra fields run past the central directory`);
+    if (at + 46 + nameLen + extraLen + commentLen > cd.length)
+      throw new ZipError(`${file}: ${where}: its name and extra fields run past the central directory`);
     let name: string;
     try {
       name = utf8.decode(cd.subarray(at + 46, at + 46 + nameLen));
@@ -139,12 +154,19 @@ export function readZipIndex(fd: number, file: string, fileBytes: number): Map<s
       if (lhAt === U32_MAX) lhAt = vals[i++];
     }
     if ((flags & 1) !== 0) throw new ZipError(`${file}: entry "${name}" is encrypted`);
-    if (method !== 0 || csize !== size) throw new ZipError(`${file}: entry "${name}" is compressed (method ${method}); torch.save writes stored entries only`);
+    if (method !== 0 || csize !== size)
+      throw new ZipError(
+        `${file}: entry "${name}" is compressed (method ${method}); torch.save writes stored entries only`,
+      );
     if (entries.has(name)) throw new ZipError(`${file}: entry "${name}" appears twice`);
     const lh = readAt(fd, file, lhAt, 30, cdStart, `local header of entry "${name}"`);
-    if (lh.readUInt32LE(0) !== SIG_LH) throw new ZipError(`${file}: entry "${name}": no local header at offset ${lhAt}`);
+    if (lh.readUInt32LE(0) !== SIG_LH)
+      throw new ZipError(`${file}: entry "${name}": no local header at offset ${lhAt}`);
     const dataStart = lhAt + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
-    if (dataStart + size > cdStart) throw new ZipError(`${file}: entry "${name}": its data [${dataStart}, ${dataStart + size}) runs past the central directory at offset ${cdStart}`);
+    if (dataStart + size > cdStart)
+      throw new ZipError(
+        `${file}: entry "${name}": its data [${dataStart}, ${dataStart + size}) runs past the central directory at offset ${cdStart}`,
+      );
     entries.set(name, { name, dataStart, size, crc32: cd.readUInt32LE(at + 16) });
     at += 46 + nameLen + extraLen + commentLen;
   }
@@ -152,7 +174,8 @@ export function readZipIndex(fd: number, file: string, fileBytes: number): Map<s
   for (let i = 1; i < sorted.length; i++) {
     const p = sorted[i - 1] as ZipEntry;
     const e = sorted[i] as ZipEntry;
-    if (e.dataStart < p.dataStart + p.size) throw new ZipError(`${file}: entries "${p.name}" and "${e.name}" overlap at offset ${e.dataStart}`);
+    if (e.dataStart < p.dataStart + p.size)
+      throw new ZipError(`${file}: entries "${p.name}" and "${e.name}" overlap at offset ${e.dataStart}`);
   }
   return entries;
 }
@@ -214,7 +237,8 @@ export function layoutZip(specs: readonly ZipEntrySpec[], o: { forceZip64?: bool
   const entries: { spec: ZipEntrySpec; lhAt: number; dataAt: number; zip64: boolean }[] = [];
   let at = 0;
   for (const spec of specs) {
-    if (spec.bytes !== undefined && spec.bytes.length !== spec.size) throw new ZipError(`layoutZip: entry "${spec.name}" has ${spec.bytes.length} bytes but size ${spec.size}`);
+    if (spec.bytes !== undefined && spec.bytes.length !== spec.size)
+      throw new ZipError(`layoutZip: entry "${spec.name}" has ${spec.bytes.length} bytes but size ${spec.size}`);
     const name = enc.encode(spec.name);
     const zip64 = o.forceZip64 === true || spec.size >= U32_MAX || at >= U32_MAX;
     const z64Len = zip64 ? 20 : 0;
@@ -322,7 +346,7 @@ export function finishZip(fd: number, layout: ZipLayout, write: (bytes: Uint8Arr
     let crc = 0;
     if (e.spec.bytes !== undefined) crc = crc32(e.spec.bytes);
     else {
-      for (let done = 0; done < e.spec.size; ) {
+      for (let done = 0; done < e.spec.size;) {
         const n = readSync(fd, buf, 0, Math.min(buf.length, e.spec.size - done), e.dataAt + done);
         if (n === 0) throw new ZipError(`finishZip: entry "${e.spec.name}" ends early at offset ${e.dataAt + done}`);
         crc = crc32(buf.subarray(0, n), crc);

@@ -148,7 +148,9 @@ export class WasmHeap {
   constructor(opts: HeapOptions = {}) {
     const maximumPages = opts.maximumPages ?? MAX_PAGES;
     if (!Number.isInteger(maximumPages) || maximumPages < 1 || maximumPages > MAX_PAGES) {
-      throw new WasmMemoryError(`wasm memory: maximumPages must be an integer in [1, ${MAX_PAGES}], got ${maximumPages}`);
+      throw new WasmMemoryError(
+        `wasm memory: maximumPages must be an integer in [1, ${MAX_PAGES}], got ${maximumPages}`,
+      );
     }
     this.memory = opts.memory ?? new WebAssembly.Memory({ initial: 1, maximum: maximumPages, shared: true });
     this.maximumBytes = opts.memory === undefined ? maximumPages * PAGE_BYTES : MAX_BYTES;

@@ -21,14 +21,24 @@ export type FloatArray = Float32Array | Float64Array;
  * relu: then C = max(C, 0) (a Linear layer and its ReLU in one pass; NaN stays NaN).
  */
 export function sgemm(
-  transA: boolean, transB: boolean,
-  M: number, N: number, K: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
   alpha: number,
-  a: FloatArray, aOff: number, lda: number,
-  b: FloatArray, bOff: number, ldb: number,
+  a: FloatArray,
+  aOff: number,
+  lda: number,
+  b: FloatArray,
+  bOff: number,
+  ldb: number,
   beta: number,
-  c: FloatArray, cOff: number, ldc: number,
-  bias: FloatArray | null = null, biasOff = 0,
+  c: FloatArray,
+  cOff: number,
+  ldc: number,
+  bias: FloatArray | null = null,
+  biasOff = 0,
   relu = false,
 ): void {
   for (let i = 0; i < M; i++) {
@@ -58,11 +68,16 @@ export const POOL_MEAN = 1;
  * Indices must already be checked to lie in [0, R).
  */
 export function embedding_bag_fwd(
-  B: number, E: number, mode: number,
-  table: FloatArray, tableOff: number,
-  indices: Int32Array, offsets: Int32Array,
+  B: number,
+  E: number,
+  mode: number,
+  table: FloatArray,
+  tableOff: number,
+  indices: Int32Array,
+  offsets: Int32Array,
   weights: FloatArray | null,
-  out: FloatArray, outOff: number,
+  out: FloatArray,
+  outOff: number,
 ): void {
   for (let b = 0; b < B; b++) {
     const start = offsets[b];
@@ -88,11 +103,16 @@ export function embedding_bag_fwd(
  * 1/len(b) for mean.
  */
 export function embedding_bag_bwd(
-  B: number, E: number, mode: number,
-  dout: FloatArray, doutOff: number,
-  offsets: Int32Array, slots: Int32Array,
+  B: number,
+  E: number,
+  mode: number,
+  dout: FloatArray,
+  doutOff: number,
+  offsets: Int32Array,
+  slots: Int32Array,
   weights: FloatArray | null,
-  gradRows: FloatArray, gradOff: number,
+  gradRows: FloatArray,
+  gradOff: number,
 ): void {
   for (let b = 0; b < B; b++) {
     const start = offsets[b];
@@ -109,10 +129,14 @@ export function embedding_bag_bwd(
 
 /** Sparse SGD: table[ids[u]] -= lr · gradRows[u] for u in 0 .. U-1 (ids unique). */
 export function sgd_rows(
-  U: number, E: number, lr: number,
-  table: FloatArray, tableOff: number,
+  U: number,
+  E: number,
+  lr: number,
+  table: FloatArray,
+  tableOff: number,
   ids: Int32Array,
-  gradRows: FloatArray, gradOff: number,
+  gradRows: FloatArray,
+  gradOff: number,
 ): void {
   for (let u = 0; u < U; u++) {
     const row = tableOff + ids[u] * E;
@@ -126,11 +150,17 @@ export function sgd_rows(
  * acc[r] += mean(g²) over the row; table[r] -= lr · g / (sqrt(acc[r]) + eps).
  */
 export function rowwise_adagrad_rows(
-  U: number, E: number, lr: number, eps: number,
-  table: FloatArray, tableOff: number,
-  acc: FloatArray, accOff: number,
+  U: number,
+  E: number,
+  lr: number,
+  eps: number,
+  table: FloatArray,
+  tableOff: number,
+  acc: FloatArray,
+  accOff: number,
   ids: Int32Array,
-  gradRows: FloatArray, gradOff: number,
+  gradRows: FloatArray,
+  gradOff: number,
 ): void {
   for (let u = 0; u < U; u++) {
     const r = ids[u];
@@ -150,11 +180,17 @@ export function rowwise_adagrad_rows(
  * acc += g²; table -= lr · g / (sqrt(acc) + eps).
  */
 export function adagrad_rows(
-  U: number, E: number, lr: number, eps: number,
-  table: FloatArray, tableOff: number,
-  acc: FloatArray, accOff: number,
+  U: number,
+  E: number,
+  lr: number,
+  eps: number,
+  table: FloatArray,
+  tableOff: number,
+  acc: FloatArray,
+  accOff: number,
   ids: Int32Array,
-  gradRows: FloatArray, gradOff: number,
+  gradRows: FloatArray,
+  gradOff: number,
 ): void {
   for (let u = 0; u < U; u++) {
     const r = ids[u] * E;
@@ -174,9 +210,13 @@ export function adagrad_rows(
  * when self)], pairs i-major; W = E + P, P = F(F-1)/2 (F(F+1)/2 with self).
  */
 export function dot_interaction_fwd(
-  B: number, F: number, E: number, self: boolean,
+  B: number,
+  F: number,
+  E: number,
+  self: boolean,
   xs: readonly FloatArray[],
-  out: FloatArray, outOff: number,
+  out: FloatArray,
+  outOff: number,
 ): void {
   const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
   const bottom = xs[0] as FloatArray;
@@ -205,9 +245,13 @@ export function dot_interaction_fwd(
  * gs[k] null: feature k needs no gradient. A buffer may appear in gs more than once.
  */
 export function dot_interaction_bwd(
-  B: number, F: number, E: number, self: boolean,
+  B: number,
+  F: number,
+  E: number,
+  self: boolean,
   xs: readonly FloatArray[],
-  dout: FloatArray, doutOff: number,
+  dout: FloatArray,
+  doutOff: number,
   gs: readonly (FloatArray | null)[],
 ): void {
   const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
@@ -241,7 +285,16 @@ export function relu_fwd(n: number, x: FloatArray, xOff: number, y: FloatArray, 
  * The backward of relu_fwd: gx += g where x > 0 (gx untouched elsewhere) when accumulate,
  * else gx = g where x > 0 and +0 elsewhere (gx's old contents ignored).
  */
-export function relu_bwd(n: number, x: FloatArray, xOff: number, g: FloatArray, gOff: number, gx: FloatArray, gxOff: number, accumulate: boolean): void {
+export function relu_bwd(
+  n: number,
+  x: FloatArray,
+  xOff: number,
+  g: FloatArray,
+  gOff: number,
+  gx: FloatArray,
+  gxOff: number,
+  accumulate: boolean,
+): void {
   if (accumulate) {
     for (let i = 0; i < n; i++) if (x[xOff + i] > 0) gx[gxOff + i] += g[gOff + i];
   } else {
@@ -261,8 +314,16 @@ export function col_sum(R: number, C: number, x: FloatArray, xOff: number, y: Fl
  * > 0 exactly where the pre-activation was.
  */
 export function relu_bwd_col_sum(
-  R: number, C: number, y: FloatArray, yOff: number, g: FloatArray, gOff: number,
-  gx: FloatArray, gxOff: number, db: FloatArray, dbOff: number,
+  R: number,
+  C: number,
+  y: FloatArray,
+  yOff: number,
+  g: FloatArray,
+  gOff: number,
+  gx: FloatArray,
+  gxOff: number,
+  db: FloatArray,
+  dbOff: number,
 ): void {
   relu_bwd(R * C, y, yOff, g, gOff, gx, gxOff, false);
   col_sum(R, C, gx, gxOff, db, dbOff);
@@ -296,7 +357,7 @@ const PHILOX_W1 = 0xbb67ae85;
  * below 2^32 is its floor (cheaper than Math.floor, and this runs ten times per block).
  */
 function mulhi(m: number, x: number): number {
-  const c = m * (x >>> 16) + ((m * (x & 0xffff)) / 65536 >>> 0); // floor(m·x / 2^16) < 2^48
+  const c = m * (x >>> 16) + (((m * (x & 0xffff)) / 65536) >>> 0); // floor(m·x / 2^16) < 2^48
   return (c / 65536) >>> 0;
 }
 
@@ -311,7 +372,14 @@ export function philox_round_keys(k0: number, k1: number): Uint32Array {
 }
 
 /** Philox-4x32-10's ten rounds on counter (c0, c1, c2, c3) with precomputed round keys, into out[0..4). */
-export function philox_rounds(c0: number, c1: number, c2: number, c3: number, keys: Uint32Array, out: Uint32Array): void {
+export function philox_rounds(
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  keys: Uint32Array,
+  out: Uint32Array,
+): void {
   let x0 = c0 >>> 0;
   let x1 = c1 >>> 0;
   let x2 = c2 >>> 0;
@@ -337,7 +405,16 @@ export function philox_rounds(c0: number, c1: number, c2: number, c3: number, ke
  * the Philox stream with key (k0, k1) over 2^24: element i is word i mod 4 of the block at
  * counter (floor(i / 4) mod 2^32, floor(i / 2^34), 0, 0). Computed in float64, rounded by the store.
  */
-export function philox_uniform(n: number, out: FloatArray, outOff: number, first: number, k0: number, k1: number, lo: number, hi: number): void {
+export function philox_uniform(
+  n: number,
+  out: FloatArray,
+  outOff: number,
+  first: number,
+  k0: number,
+  k1: number,
+  lo: number,
+  hi: number,
+): void {
   const block = new Uint32Array(4);
   const keys = philox_round_keys(k0 >>> 0, k1 >>> 0);
   let j = 0;
@@ -345,6 +422,6 @@ export function philox_uniform(n: number, out: FloatArray, outOff: number, first
     const i = first + j;
     const b = Math.floor(i / 4);
     philox_rounds(b % 4294967296, Math.floor(b / 4294967296), 0, 0, keys, block);
-    for (let w = i % 4; w < 4 && j < n; w++, j++) out[outOff + j] = lo + (hi - lo) * (block[w] >>> 8) / 16777216;
+    for (let w = i % 4; w < 4 && j < n; w++, j++) out[outOff + j] = lo + ((hi - lo) * (block[w] >>> 8)) / 16777216;
   }
 }

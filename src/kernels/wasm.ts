@@ -49,21 +49,71 @@ export class KernelError extends Error {
 /** The wasm exports: sizes and byte addresses in, status codes out (see kernels/*.wat). */
 export interface RawKernels {
   sgemm_f32(
-    transA: number, transB: number, M: number, N: number, K: number, alpha: number,
-    a: Ptr, lda: number, b: Ptr, ldb: number, beta: number, c: Ptr, ldc: number, work: Ptr, bias: Ptr | 0, relu: number,
+    transA: number,
+    transB: number,
+    M: number,
+    N: number,
+    K: number,
+    alpha: number,
+    a: Ptr,
+    lda: number,
+    b: Ptr,
+    ldb: number,
+    beta: number,
+    c: Ptr,
+    ldc: number,
+    work: Ptr,
+    bias: Ptr | 0,
+    relu: number,
   ): void;
   sgemm_f32_work_bytes(): number;
   embedding_bag_fwd_f32(
-    B: number, E: number, mode: number, table: Ptr, R: number,
-    indices: Ptr, offsets: Ptr, L: number, weights: Ptr | 0, out: Ptr,
+    B: number,
+    E: number,
+    mode: number,
+    table: Ptr,
+    R: number,
+    indices: Ptr,
+    offsets: Ptr,
+    L: number,
+    weights: Ptr | 0,
+    out: Ptr,
   ): number;
   embedding_bag_bwd_f32(
-    B: number, E: number, mode: number, dout: Ptr, offsets: Ptr,
-    L: number, slots: Ptr, U: number, weights: Ptr | 0, grad: Ptr,
+    B: number,
+    E: number,
+    mode: number,
+    dout: Ptr,
+    offsets: Ptr,
+    L: number,
+    slots: Ptr,
+    U: number,
+    weights: Ptr | 0,
+    grad: Ptr,
   ): number;
   sgd_rows_f32(U: number, E: number, lr: number, table: Ptr, R: number, ids: Ptr, grad: Ptr): number;
-  adagrad_rows_f32(U: number, E: number, lr: number, eps: number, table: Ptr, R: number, acc: Ptr | 0, ids: Ptr, grad: Ptr): number;
-  rowwise_adagrad_rows_f32(U: number, E: number, lr: number, eps: number, table: Ptr, R: number, acc: Ptr | 0, ids: Ptr, grad: Ptr): number;
+  adagrad_rows_f32(
+    U: number,
+    E: number,
+    lr: number,
+    eps: number,
+    table: Ptr,
+    R: number,
+    acc: Ptr | 0,
+    ids: Ptr,
+    grad: Ptr,
+  ): number;
+  rowwise_adagrad_rows_f32(
+    U: number,
+    E: number,
+    lr: number,
+    eps: number,
+    table: Ptr,
+    R: number,
+    acc: Ptr | 0,
+    ids: Ptr,
+    grad: Ptr,
+  ): number;
   dot_interaction_fwd_f32(B: number, F: number, E: number, self: number, xs: Ptr, out: Ptr): void;
   dot_interaction_bwd_f32(B: number, F: number, E: number, self: number, xs: Ptr, dout: Ptr, gs: Ptr, work: Ptr): void;
   relu_fwd_f32(n: number, x: Ptr, y: Ptr): void;
@@ -135,7 +185,10 @@ export function enableRelaxedSimd(): boolean {
 }
 
 /** Instantiate the kernel modules over a shared memory (each thread or worker its own). */
-export function instantiateKernels(memory: WebAssembly.Memory, sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain"): RawKernels {
+export function instantiateKernels(
+  memory: WebAssembly.Memory,
+  sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain",
+): RawKernels {
   const instances = new Map<string, Record<string, unknown>>();
   const raw: Record<string, unknown> = {};
   for (const [name, module] of Object.entries(MODULE_OF)) {
@@ -146,7 +199,8 @@ export function instantiateKernels(memory: WebAssembly.Memory, sgemmBuild: Sgemm
       instances.set(file, exports);
     }
     const f = exports[name];
-    if (typeof f !== "function") throw new Error(`kernels/${module}.wat: export ${name} is missing — rebuild with npm run kernels`);
+    if (typeof f !== "function")
+      throw new Error(`kernels/${module}.wat: export ${name} is missing — rebuild with npm run kernels`);
     raw[name] = f;
   }
   return raw as unknown as RawKernels;
@@ -197,12 +251,26 @@ interface Operand {
 }
 
 /** n consecutive elements from off; a null array passes address 0 ("none"). */
-function span(name: string, array: Float32Array | Int32Array | FloatArray | null, off: number, n: number, access: Access): Operand {
+function span(
+  name: string,
+  array: Float32Array | Int32Array | FloatArray | null,
+  off: number,
+  n: number,
+  access: Access,
+): Operand {
   return { name, array, off, rows: 1, cols: n, ld: n, access, touched: null };
 }
 
 /** A rows×cols matrix from off with row stride ld. */
-function matrix(name: string, array: FloatArray, off: number, rows: number, cols: number, ld: number, access: Access): Operand {
+function matrix(
+  name: string,
+  array: FloatArray,
+  off: number,
+  rows: number,
+  cols: number,
+  ld: number,
+  access: Access,
+): Operand {
   return { name, array, off, rows, cols, ld, access, touched: null };
 }
 
@@ -222,7 +290,8 @@ function stagingPays(elems: number, touched: number): boolean {
 }
 
 function checkCount(op: string, name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff) throw new KernelError(`${op}: ${name} must be a non-negative int32, got ${v}`);
+  if (!Number.isInteger(v) || v < 0 || v > 0x7fffffff)
+    throw new KernelError(`${op}: ${name} must be a non-negative int32, got ${v}`);
 }
 
 /** The operand's extent must lie inside its array. */
@@ -232,7 +301,9 @@ function checkExtent(op: string, o: Operand): void {
   checkCount(op, `offset of ${o.name}`, o.off);
   if (o.rows === 1) {
     if (o.off + o.cols > a.length) {
-      throw new KernelError(`${op}: ${o.name} needs ${o.cols} elements from offset ${o.off} but the array has ${a.length}`);
+      throw new KernelError(
+        `${op}: ${o.name} needs ${o.cols} elements from offset ${o.off} but the array has ${a.length}`,
+      );
     }
     return;
   }
@@ -251,7 +322,8 @@ function stageIn(heap: WasmHeap, o: Operand, dst: Ptr): void {
   const H = src instanceof Int32Array ? heap.heapI32 : heap.heapF32;
   const d = dst / 4;
   if (o.ld === o.cols || o.rows === 1) H.set(src.subarray(o.off, o.off + o.rows * o.cols), d);
-  else for (let r = 0; r < o.rows; r++) H.set(src.subarray(o.off + r * o.ld, o.off + r * o.ld + o.cols), d + r * o.cols);
+  else
+    for (let r = 0; r < o.rows; r++) H.set(src.subarray(o.off + r * o.ld, o.off + r * o.ld + o.cols), d + r * o.cols);
 }
 
 /** Copy a packed operand at src in the memory back out to its array (row stride ld). */
@@ -259,7 +331,9 @@ function stageOut(heap: WasmHeap, src: Ptr, o: Operand): void {
   const dst = o.array as Float32Array;
   const s = src / 4;
   if (o.ld === o.cols || o.rows === 1) dst.set(heap.heapF32.subarray(s, s + o.rows * o.cols), o.off);
-  else for (let r = 0; r < o.rows; r++) dst.set(heap.heapF32.subarray(s + r * o.cols, s + (r + 1) * o.cols), o.off + r * o.ld);
+  else
+    for (let r = 0; r < o.rows; r++)
+      dst.set(heap.heapF32.subarray(s + r * o.cols, s + (r + 1) * o.cols), o.off + r * o.ld);
 }
 
 /**
@@ -269,7 +343,11 @@ function stageOut(heap: WasmHeap, src: Ptr, o: Operand): void {
  * having changed nothing, when the reference kernel should run instead (see the file head).
  * An error thrown by invoke leaves staged outputs uncopied.
  */
-function callWasm(op: string, operands: readonly Operand[], invoke: (s: WasmState, ptrs: Ptr[], lds: number[]) => void): boolean {
+function callWasm(
+  op: string,
+  operands: readonly Operand[],
+  invoke: (s: WasmState, ptrs: Ptr[], lds: number[]) => void,
+): boolean {
   for (const o of operands) if (o.array instanceof Float64Array) return false;
   for (const o of operands) checkExtent(op, o);
   const s = wasmState();
@@ -312,20 +390,42 @@ function callWasm(op: string, operands: readonly Operand[], invoke: (s: WasmStat
 /** Rows of E elements addressable in arr from off (checking that off lies inside arr). */
 function rowsFrom(op: string, name: string, arr: { length: number }, off: number, E: number): number {
   checkCount(op, `offset of ${name}`, off);
-  if (off > arr.length) throw new KernelError(`${op}: ${name} has ${arr.length} elements, offset ${off} is past its end`);
+  if (off > arr.length)
+    throw new KernelError(`${op}: ${name} has ${arr.length} elements, offset ${off} is past its end`);
   return Math.floor((arr.length - off) / E);
 }
 
 // ---------------------------------------------------------------------------------------
 // The kernels, with the exact signatures of ref.ts
 
-export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias = null, biasOff = 0, relu = false) => {
+export const sgemm: typeof ref.sgemm = (
+  transA,
+  transB,
+  M,
+  N,
+  K,
+  alpha,
+  a,
+  aOff,
+  lda,
+  b,
+  bOff,
+  ldb,
+  beta,
+  c,
+  cOff,
+  ldc,
+  bias = null,
+  biasOff = 0,
+  relu = false,
+) => {
   checkCount("sgemm", "M", M);
   checkCount("sgemm", "N", N);
   checkCount("sgemm", "K", K);
   if (M === 0 || N === 0) return;
   // Rows of C that overlap would make the result depend on the order of the writes.
-  if (M > 1 && ldc < N) throw new KernelError(`sgemm: leading dim of C (${ldc}) is below N (${N}), so rows of C overlap`);
+  if (M > 1 && ldc < N)
+    throw new KernelError(`sgemm: leading dim of C (${ldc}) is below N (${N}), so rows of C overlap`);
   const operands = [
     transA ? matrix("A", a, aOff, K, M, lda, "in") : matrix("A", a, aOff, M, K, lda, "in"),
     transB ? matrix("B", b, bOff, N, K, ldb, "in") : matrix("B", b, bOff, K, N, ldb, "in"),
@@ -333,20 +433,49 @@ export const sgemm: typeof ref.sgemm = (transA, transB, M, N, K, alpha, a, aOff,
     span("bias", bias, biasOff, N, "in"),
   ];
   const done = callWasm("sgemm", operands, (s, [pa, pb, pc, pBias], [la, lb, lc]) => {
-    s.raw.sgemm_f32(transA ? 1 : 0, transB ? 1 : 0, M, N, K, alpha, pa as Ptr, la as number, pb as Ptr, lb as number, beta, pc as Ptr, lc as number, s.work, pBias as Ptr, relu ? 1 : 0);
+    s.raw.sgemm_f32(
+      transA ? 1 : 0,
+      transB ? 1 : 0,
+      M,
+      N,
+      K,
+      alpha,
+      pa as Ptr,
+      la as number,
+      pb as Ptr,
+      lb as number,
+      beta,
+      pc as Ptr,
+      lc as number,
+      s.work,
+      pBias as Ptr,
+      relu ? 1 : 0,
+    );
   });
-  if (!done) ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff, relu);
+  if (!done)
+    ref.sgemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc, bias, biasOff, relu);
 };
 
 /** Check B, E and offsets (B+1 entries) common to both embedding-bag kernels. */
 function checkBags(op: string, B: number, E: number, offsets: Int32Array): void {
   checkCount(op, "B", B);
   checkCount(op, "E", E);
-  if (offsets.length < B + 1) throw new KernelError(`${op}: offsets has ${offsets.length} entries, B + 1 = ${B + 1} needed`);
+  if (offsets.length < B + 1)
+    throw new KernelError(`${op}: offsets has ${offsets.length} entries, B + 1 = ${B + 1} needed`);
 }
 
 /** The error for a kernel status: l+1 = bad index at lookup l, -(b+1) = bad offsets at bag b. */
-function bagError(op: string, status: number, offsets: Int32Array, B: number, L: number, what: string, ids: Int32Array, rows: number, rowsName: string): KernelError {
+function bagError(
+  op: string,
+  status: number,
+  offsets: Int32Array,
+  B: number,
+  L: number,
+  what: string,
+  ids: Int32Array,
+  rows: number,
+  rowsName: string,
+): KernelError {
   if (status < 0) {
     const b = -status - 1;
     return new KernelError(
@@ -357,10 +486,23 @@ function bagError(op: string, status: number, offsets: Int32Array, B: number, L:
   const l = status - 1;
   let bag = 0;
   while (bag < B - 1 && offsets[bag + 1] <= l) bag++;
-  return new KernelError(`${op}: ${what} ${ids[l]} at lookup ${l} (bag ${bag}) is out of range for ${rows} ${rowsName}`);
+  return new KernelError(
+    `${op}: ${what} ${ids[l]} at lookup ${l} (bag ${bag}) is out of range for ${rows} ${rowsName}`,
+  );
 }
 
-export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff) => {
+export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (
+  B,
+  E,
+  mode,
+  tbl,
+  tableOff,
+  indices,
+  offsets,
+  weights,
+  out,
+  outOff,
+) => {
   const op = "embedding_bag_fwd";
   checkBags(op, B, E, offsets);
   if (B === 0 || E === 0) return;
@@ -376,13 +518,35 @@ export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (B, E, mode, tbl,
     span("out", out, outOff, B * E, "out"),
   ];
   const done = callWasm(op, operands, (s, [pT, pIdx, pOffs, pW, pOut]) => {
-    const status = s.raw.embedding_bag_fwd_f32(B, E, mode, pT as Ptr, R, pIdx as Ptr, pOffs as Ptr, L, pW as Ptr, pOut as Ptr);
+    const status = s.raw.embedding_bag_fwd_f32(
+      B,
+      E,
+      mode,
+      pT as Ptr,
+      R,
+      pIdx as Ptr,
+      pOffs as Ptr,
+      L,
+      pW as Ptr,
+      pOut as Ptr,
+    );
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
   });
   if (!done) ref.embedding_bag_fwd(B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff);
 };
 
-export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff) => {
+export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (
+  B,
+  E,
+  mode,
+  dout,
+  doutOff,
+  offsets,
+  slots,
+  weights,
+  gradRows,
+  gradOff,
+) => {
   const op = "embedding_bag_bwd";
   checkBags(op, B, E, offsets);
   if (B === 0 || E === 0) return;
@@ -397,7 +561,18 @@ export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (B, E, mode, dout
     span("gradRows", gradRows, gradOff, U * E, "inout"), // += needs the old values
   ];
   const done = callWasm(op, operands, (s, [pDout, pOffs, pSlots, pW, pGrad]) => {
-    const status = s.raw.embedding_bag_bwd_f32(B, E, mode, pDout as Ptr, pOffs as Ptr, L, pSlots as Ptr, U, pW as Ptr, pGrad as Ptr);
+    const status = s.raw.embedding_bag_bwd_f32(
+      B,
+      E,
+      mode,
+      pDout as Ptr,
+      pOffs as Ptr,
+      L,
+      pSlots as Ptr,
+      U,
+      pW as Ptr,
+      pGrad as Ptr,
+    );
     if (status !== 0) throw bagError(op, status, offsets, B, L, "slot", slots, U, "gradient rows");
   });
   if (!done) ref.embedding_bag_bwd(B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff);
@@ -409,8 +584,17 @@ export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (B, E, mode, dout
  * the state has a value per element (Adagrad) or per row (row-wise Adagrad).
  */
 function rowUpdate(
-  op: string, U: number, E: number, tbl: FloatArray, tableOff: number, acc: FloatArray | null, accOff: number,
-  accPerElement: boolean, ids: Int32Array, gradRows: FloatArray, gradOff: number,
+  op: string,
+  U: number,
+  E: number,
+  tbl: FloatArray,
+  tableOff: number,
+  acc: FloatArray | null,
+  accOff: number,
+  accPerElement: boolean,
+  ids: Int32Array,
+  gradRows: FloatArray,
+  gradOff: number,
   raw: (s: WasmState, pTable: Ptr, R: number, pAcc: Ptr, pIds: Ptr, pGrad: Ptr) => void,
 ): boolean {
   checkCount(op, "U", U);
@@ -418,7 +602,8 @@ function rowUpdate(
   if (U === 0 || E === 0) return true;
   checkExtent(op, span("gradRows", gradRows, gradOff, U * E, "in"));
   let R = rowsFrom(op, "table", tbl, tableOff, E);
-  if (acc !== null) R = Math.min(R, accPerElement ? rowsFrom(op, "acc", acc, accOff, E) : rowsFrom(op, "acc", acc, accOff, 1));
+  if (acc !== null)
+    R = Math.min(R, accPerElement ? rowsFrom(op, "acc", acc, accOff, E) : rowsFrom(op, "acc", acc, accOff, 1));
   if (ids.length < U) throw new KernelError(`${op}: ids has ${ids.length} entries, U = ${U} needed`);
   for (let u = 0; u < U; u++) {
     const r = ids[u];
@@ -434,23 +619,86 @@ function rowUpdate(
 }
 
 export const sgd_rows: typeof ref.sgd_rows = (U, E, lr, tbl, tableOff, ids, gradRows, gradOff) => {
-  const done = rowUpdate("sgd_rows", U, E, tbl, tableOff, null, 0, false, ids, gradRows, gradOff, (s, pT, R, _pA, pI, pG) => {
-    s.raw.sgd_rows_f32(U, E, lr, pT, R, pI, pG);
-  });
+  const done = rowUpdate(
+    "sgd_rows",
+    U,
+    E,
+    tbl,
+    tableOff,
+    null,
+    0,
+    false,
+    ids,
+    gradRows,
+    gradOff,
+    (s, pT, R, _pA, pI, pG) => {
+      s.raw.sgd_rows_f32(U, E, lr, pT, R, pI, pG);
+    },
+  );
   if (!done) ref.sgd_rows(U, E, lr, tbl, tableOff, ids, gradRows, gradOff);
 };
 
-export const adagrad_rows: typeof ref.adagrad_rows = (U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff) => {
-  const done = rowUpdate("adagrad_rows", U, E, tbl, tableOff, acc, accOff, true, ids, gradRows, gradOff, (s, pT, R, pA, pI, pG) => {
-    s.raw.adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
-  });
+export const adagrad_rows: typeof ref.adagrad_rows = (
+  U,
+  E,
+  lr,
+  eps,
+  tbl,
+  tableOff,
+  acc,
+  accOff,
+  ids,
+  gradRows,
+  gradOff,
+) => {
+  const done = rowUpdate(
+    "adagrad_rows",
+    U,
+    E,
+    tbl,
+    tableOff,
+    acc,
+    accOff,
+    true,
+    ids,
+    gradRows,
+    gradOff,
+    (s, pT, R, pA, pI, pG) => {
+      s.raw.adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
+    },
+  );
   if (!done) ref.adagrad_rows(U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff);
 };
 
-export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff) => {
-  const done = rowUpdate("rowwise_adagrad_rows", U, E, tbl, tableOff, acc, accOff, false, ids, gradRows, gradOff, (s, pT, R, pA, pI, pG) => {
-    s.raw.rowwise_adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
-  });
+export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (
+  U,
+  E,
+  lr,
+  eps,
+  tbl,
+  tableOff,
+  acc,
+  accOff,
+  ids,
+  gradRows,
+  gradOff,
+) => {
+  const done = rowUpdate(
+    "rowwise_adagrad_rows",
+    U,
+    E,
+    tbl,
+    tableOff,
+    acc,
+    accOff,
+    false,
+    ids,
+    gradRows,
+    gradOff,
+    (s, pT, R, pA, pI, pG) => {
+      s.raw.rowwise_adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
+    },
+  );
   if (!done) ref.rowwise_adagrad_rows(U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff);
 };
 
@@ -513,7 +761,14 @@ export const dot_interaction_bwd: typeof ref.dot_interaction_bwd = (B, F, E, sel
   const g = addressTable("gs", gs, B * E, "inout"); // staged gradients carry their old values in: the kernel adds
   const nx = x.operands.length;
   const ng = g.operands.length;
-  const operands = [...x.operands, ...g.operands, span("dout", dout, doutOff, B * W, "in"), work(F), work(F), work(F * F)];
+  const operands = [
+    ...x.operands,
+    ...g.operands,
+    span("dout", dout, doutOff, B * W, "in"),
+    work(F),
+    work(F),
+    work(F * F),
+  ];
   const done = callWasm(op, operands, (s, ptrs) => {
     const [pDout, xTable, gTable, pWork] = ptrs.slice(nx + ng) as Ptr[];
     x.write(s, xTable as Ptr, ptrs);
@@ -538,7 +793,11 @@ export const relu_fwd: typeof ref.relu_fwd = (n, x, xOff, y, yOff) => {
 export const relu_bwd: typeof ref.relu_bwd = (n, x, xOff, g, gOff, gx, gxOff, accumulate) => {
   checkCount("relu_bwd", "n", n);
   if (n === 0) return;
-  const operands = [span("x", x, xOff, n, "in"), span("g", g, gOff, n, "in"), span("gx", gx, gxOff, n, accumulate ? "inout" : "out")];
+  const operands = [
+    span("x", x, xOff, n, "in"),
+    span("g", g, gOff, n, "in"),
+    span("gx", gx, gxOff, n, accumulate ? "inout" : "out"),
+  ];
   const done = callWasm("relu_bwd", operands, (s, [px, pg, pgx]) => {
     s.raw.relu_bwd_f32(n, px as Ptr, pg as Ptr, pgx as Ptr, accumulate ? 1 : 0);
   });
@@ -560,7 +819,12 @@ export const relu_bwd_col_sum: typeof ref.relu_bwd_col_sum = (R, C, y, yOff, g, 
   checkCount("relu_bwd_col_sum", "C", C);
   if (R === 0 || C === 0) return;
   const n = R * C;
-  const operands = [span("y", y, yOff, n, "in"), span("g", g, gOff, n, "in"), span("gx", gx, gxOff, n, "out"), span("db", db, dbOff, C, "inout")];
+  const operands = [
+    span("y", y, yOff, n, "in"),
+    span("g", g, gOff, n, "in"),
+    span("gx", gx, gxOff, n, "out"),
+    span("db", db, dbOff, C, "inout"),
+  ];
   const done = callWasm("relu_bwd_col_sum", operands, (s, [py, pg, pgx, pdb]) => {
     s.raw.relu_bwd_col_sum_f32(R, C, py as Ptr, pg as Ptr, pgx as Ptr, pdb as Ptr);
   });
@@ -600,7 +864,8 @@ export const fill_zero: typeof ref.fill_zero = (n, y, yOff) => {
 export const philox_uniform: typeof ref.philox_uniform = (n, out, outOff, first, k0, k1, lo, hi) => {
   checkCount("philox_uniform", "n", n);
   if (n === 0) return;
-  if (!Number.isSafeInteger(first) || first < 0) throw new KernelError(`philox_uniform: first must be a non-negative safe integer, got ${first}`);
+  if (!Number.isSafeInteger(first) || first < 0)
+    throw new KernelError(`philox_uniform: first must be a non-negative safe integer, got ${first}`);
   const done = callWasm("philox_uniform", [table("out", out, outOff, n, "out", 0)], (s, [p]) => {
     s.raw.philox_uniform_f32(n, p as Ptr, first, k0 | 0, k1 | 0, lo, hi);
   });
@@ -609,7 +874,20 @@ export const philox_uniform: typeof ref.philox_uniform = (n, out, outOff, first,
 
 /** The wasm kernel set: the one list of the kernels the ops call, with the signatures of ref.ts. */
 export const wasmKernels = {
-  sgemm, embedding_bag_fwd, embedding_bag_bwd, sgd_rows, adagrad_rows, rowwise_adagrad_rows,
-  dot_interaction_fwd, dot_interaction_bwd, relu_fwd, relu_bwd, col_sum, relu_bwd_col_sum,
-  sgd_dense, fill_zero, add, philox_uniform,
+  sgemm,
+  embedding_bag_fwd,
+  embedding_bag_bwd,
+  sgd_rows,
+  adagrad_rows,
+  rowwise_adagrad_rows,
+  dot_interaction_fwd,
+  dot_interaction_bwd,
+  relu_fwd,
+  relu_bwd,
+  col_sum,
+  relu_bwd_col_sum,
+  sgd_dense,
+  fill_zero,
+  add,
+  philox_uniform,
 };

@@ -25,7 +25,10 @@ export interface Metrics {
 
 function checkLengths(op: string, pred: ArrayLike<number>, labels: ArrayLike<number>): number {
   if (pred.length !== labels.length) {
-    throw new OpError(op, `pred and labels differ in length — pred is (${pred.length},), labels is (${labels.length},)`);
+    throw new OpError(
+      op,
+      `pred and labels differ in length — pred is (${pred.length},), labels is (${labels.length},)`,
+    );
   }
   return pred.length;
 }
@@ -35,7 +38,8 @@ function checkBinaryLabel(op: string, y: number, i: number): void {
 }
 
 function checkProbability(op: string, p: number, i: number): void {
-  if (!(p >= 0 && p <= 1)) throw new OpError(op, `prediction at position ${i} is ${p}; predictions must be probabilities in [0, 1]`);
+  if (!(p >= 0 && p <= 1))
+    throw new OpError(op, `prediction at position ${i} is ${p}; predictions must be probabilities in [0, 1]`);
 }
 
 /**

@@ -24,7 +24,12 @@ export class EmbeddingBag extends Module {
     }
     const bound = Math.sqrt(1 / rows);
     // The table lives in wasm memory (resident): lookups and row updates never copy it.
-    this.weight = this.registerParameter("weight", withResidentStorage(() => (opts.rng === null ? zeros([rows, dim]) : rand([rows, dim], { rng: opts.rng, lo: -bound, hi: bound }))));
+    this.weight = this.registerParameter(
+      "weight",
+      withResidentStorage(() =>
+        opts.rng === null ? zeros([rows, dim]) : rand([rows, dim], { rng: opts.rng, lo: -bound, hi: bound }),
+      ),
+    );
     this.mode = opts.mode;
     this.label = opts.label ?? "table";
   }
@@ -42,7 +47,12 @@ export class EmbeddingBagCollection extends Module {
   constructor(tableSizes: readonly number[], dim: number, opts: { mode: "sum" | "mean"; rng: Rng | null }) {
     super();
     tableSizes.forEach((rows, t) => {
-      this.tables.push(this.registerModule(String(t), new EmbeddingBag(rows, dim, { mode: opts.mode, rng: opts.rng, label: `table ${t}` })));
+      this.tables.push(
+        this.registerModule(
+          String(t),
+          new EmbeddingBag(rows, dim, { mode: opts.mode, rng: opts.rng, label: `table ${t}` }),
+        ),
+      );
     });
   }
 }

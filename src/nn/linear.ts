@@ -28,8 +28,20 @@ export class Linear extends Module {
       throw new OpError("Linear", `widths must be positive integers, got ${inFeatures} → ${outFeatures}`);
     }
     // Parameters live in wasm memory (resident), where the kernels use them with no copy.
-    this.weight = this.registerParameter("weight", withResidentStorage(() => (rng === null ? zeros([outFeatures, inFeatures]) : randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) }))));
-    this.bias = this.registerParameter("bias", withResidentStorage(() => (rng === null ? zeros([outFeatures]) : randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) }))));
+    this.weight = this.registerParameter(
+      "weight",
+      withResidentStorage(() =>
+        rng === null
+          ? zeros([outFeatures, inFeatures])
+          : randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) }),
+      ),
+    );
+    this.bias = this.registerParameter(
+      "bias",
+      withResidentStorage(() =>
+        rng === null ? zeros([outFeatures]) : randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) }),
+      ),
+    );
   }
 
   /** x (B, I) → (B, O); activation "relu" fuses the ReLU that follows (nn.ReLU). */

@@ -48,19 +48,27 @@ export class Module {
    * shape, and (strict) no unknown name may be given; nothing is written unless all checks
    * pass, so a failed load leaves the model as it was.
    */
-  loadStateDict(state: ReadonlyMap<string, { shape: readonly number[]; data: ArrayLike<number> }>, opts: { strict?: boolean; source?: string } = {}): void {
+  loadStateDict(
+    state: ReadonlyMap<string, { shape: readonly number[]; data: ArrayLike<number> }>,
+    opts: { strict?: boolean; source?: string } = {},
+  ): void {
     const where = opts.source !== undefined ? ` (${opts.source})` : "";
     const own = this.stateDict();
     for (const [name, p] of own) {
       const s = state.get(name);
-      if (s === undefined) throw new OpError("loadStateDict", `missing tensor "${name}"${where}, expected shape ${formatShape(p.shape)}`);
+      if (s === undefined)
+        throw new OpError("loadStateDict", `missing tensor "${name}"${where}, expected shape ${formatShape(p.shape)}`);
       if (!sameShape(s.shape, p.shape)) {
-        throw new OpError("loadStateDict", `tensor "${name}"${where} has shape ${formatShape(s.shape)} but the model expects ${formatShape(p.shape)}`);
+        throw new OpError(
+          "loadStateDict",
+          `tensor "${name}"${where} has shape ${formatShape(s.shape)} but the model expects ${formatShape(p.shape)}`,
+        );
       }
     }
     if (opts.strict ?? true) {
       for (const name of state.keys()) {
-        if (!own.has(name)) throw new OpError("loadStateDict", `unexpected tensor "${name}"${where}: the model has no such parameter`);
+        if (!own.has(name))
+          throw new OpError("loadStateDict", `unexpected tensor "${name}"${where}: the model has no such parameter`);
       }
     }
     for (const [name, p] of own) {

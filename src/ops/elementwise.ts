@@ -76,7 +76,10 @@ function indexMap(shape: Shape, from: Shape): Int32Array | null {
 function broadcastBinary(op: string, a: unknown, b: unknown): Broadcast {
   const aIsTensor = a instanceof Tensor;
   const bIsTensor = b instanceof Tensor;
-  for (const [name, v] of [["a", a], ["b", b]] as const) {
+  for (const [name, v] of [
+    ["a", a],
+    ["b", b],
+  ] as const) {
     if (!(v instanceof Tensor) && typeof v !== "number") {
       throw new OpError(op, `${name} must be a Tensor or a number, got ${describe(v)}`);
     }

@@ -62,7 +62,10 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
   if (weights !== null) {
     checkTensor(OP, "perSampleWeights", weights);
     if (weights.shape.length !== 1 || weights.size !== L) {
-      throw shapeError(OP, `perSampleWeights must be (L,) with one weight per lookup, L = ${L}`, { perSampleWeights: weights, indices });
+      throw shapeError(OP, `perSampleWeights must be (L,) with one weight per lookup, L = ${L}`, {
+        perSampleWeights: weights,
+        indices,
+      });
     }
   }
   const dtype = commonDType(OP, weights === null ? { table } : { table, perSampleWeights: weights });
@@ -122,7 +125,10 @@ function bagOffsets(bags: Bags, indices: IndexTensor): Int32Array {
   const hasOffsets = "offsets" in bags;
   const hasLengths = "lengths" in bags;
   if (hasOffsets === hasLengths) {
-    throw new OpError(OP, `bags must hold exactly one of offsets (B+1,) or lengths (B,), got ${hasOffsets ? "both" : "neither"}`);
+    throw new OpError(
+      OP,
+      `bags must hold exactly one of offsets (B+1,) or lengths (B,), got ${hasOffsets ? "both" : "neither"}`,
+    );
   }
 
   if ("lengths" in bags) {
@@ -152,12 +158,18 @@ function bagOffsets(bags: Bags, indices: IndexTensor): Int32Array {
   if (offsets[0] !== 0) throw new OpError(OP, `offsets[0] must be 0, got ${offsets[0]}`);
   for (let b = 1; b < offsets.length; b++) {
     if (offsets[b] < offsets[b - 1]) {
-      throw new OpError(OP, `offsets must be non-decreasing, but offsets[${b}] = ${offsets[b]} < offsets[${b - 1}] = ${offsets[b - 1]}`);
+      throw new OpError(
+        OP,
+        `offsets must be non-decreasing, but offsets[${b}] = ${offsets[b]} < offsets[${b - 1}] = ${offsets[b - 1]}`,
+      );
     }
   }
   const last = offsets[offsets.length - 1];
   if (last !== L) {
-    throw shapeError(OP, `offsets[B] must equal the number of lookups L = ${L}, got ${last}`, { offsets: offsetsT, indices });
+    throw shapeError(OP, `offsets[B] must equal the number of lookups L = ${L}, got ${last}`, {
+      offsets: offsetsT,
+      indices,
+    });
   }
   return offsets;
 }

@@ -88,7 +88,10 @@ export function catInteraction(bottom: Tensor, embs: readonly Tensor[]): Tensor 
  * F = numTables + 1. `self` only matters for dot.
  */
 export function interactionWidth(E: number, numTables: number, op: "dot" | "cat", self: boolean): number {
-  for (const [name, v] of [["E", E], ["numTables", numTables]] as const) {
+  for (const [name, v] of [
+    ["E", E],
+    ["numTables", numTables],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0) {
       throw new OpError("interactionWidth", `${name} must be a non-negative integer, got ${v}`);
     }
@@ -114,8 +117,10 @@ function checkFeatures(op: string, bottom: Tensor, embs: readonly Tensor[]): [nu
     checkTensor(op, name, t);
     checkRank(op, name, t, 2);
     const [Bk, Ek] = t.shape as [number, number];
-    if (Bk !== B) throw shapeError(op, `batch sizes differ: bottom has B = ${B}, ${name} has ${Bk}`, { bottom, [name]: t });
-    if (Ek !== E) throw shapeError(op, `embedding dims differ: bottom has E = ${E}, ${name} has ${Ek}`, { bottom, [name]: t });
+    if (Bk !== B)
+      throw shapeError(op, `batch sizes differ: bottom has B = ${B}, ${name} has ${Bk}`, { bottom, [name]: t });
+    if (Ek !== E)
+      throw shapeError(op, `embedding dims differ: bottom has E = ${E}, ${name} has ${Ek}`, { bottom, [name]: t });
   });
   return [B, E];
 }

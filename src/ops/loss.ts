@@ -138,7 +138,10 @@ function checkPair(
   checkTensor(op, predName, pred);
   checkTensor(op, targetName, target);
   if (!sameShape(pred.shape, target.shape)) {
-    throw shapeError(op, `${predName} and ${targetName} must have the same shape`, { [predName]: pred, [targetName]: target });
+    throw shapeError(op, `${predName} and ${targetName} must have the same shape`, {
+      [predName]: pred,
+      [targetName]: target,
+    });
   }
   const reduction = opts.reduction ?? "mean";
   if (reduction !== "mean" && reduction !== "sum" && reduction !== "none") {

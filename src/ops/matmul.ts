@@ -49,7 +49,12 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const flags = { transA, transB };
   const dtype = commonDType(op, { a, b });
   if (a.rank !== b.rank || (a.rank !== 2 && a.rank !== 3)) {
-    throw shapeError(op, `needs two 2-D or two 3-D (batched) tensors, got ${a.rank}-D and ${b.rank}-D`, { a, b }, flags);
+    throw shapeError(
+      op,
+      `needs two 2-D or two 3-D (batched) tensors, got ${a.rank}-D and ${b.rank}-D`,
+      { a, b },
+      flags,
+    );
   }
   const batched = a.rank === 3;
   const P = batched ? a.shape[0] : 1;

@@ -45,7 +45,13 @@ export function qrRows(n: number, c: number): { quotient: number; remainder: num
  * The quotient ids (which = "quotient") or remainder ids ("remainder") of ids (L,) of an
  * n-row table, each id checked against n first; table names it in errors.
  */
-export function qrIds(ids: Int32Array, which: "quotient" | "remainder", c: number, n: number, table: string): Int32Array {
+export function qrIds(
+  ids: Int32Array,
+  which: "quotient" | "remainder",
+  c: number,
+  n: number,
+  table: string,
+): Int32Array {
   const L = ids.length;
   const out = new Int32Array(L); // (L,)
   const Q = qrRows(n, c).quotient;
@@ -58,7 +64,10 @@ export function qrIds(ids: Int32Array, which: "quotient" | "remainder", c: numbe
     }
     const q = qrQuotient(id, c);
     if (q >= Q) {
-      throw new OpError(OP, `index ${id} of ${table} maps to quotient row ${q} (float32 division by ${c}, as the reference computes it), past the ${Q} rows of its quotient table (lookup ${l})`);
+      throw new OpError(
+        OP,
+        `index ${id} of ${table} maps to quotient row ${q} (float32 division by ${c}, as the reference computes it), past the ${Q} rows of its quotient table (lookup ${l})`,
+      );
     }
     out[l] = q;
   }
@@ -67,7 +76,11 @@ export function qrIds(ids: Int32Array, which: "quotient" | "remainder", c: numbe
 
 /** The two pooled halves (B, E) combined per bag: mult → (B, E), add → (B, E), concat → (B, 2E). */
 export function combineQR(quotient: Tensor, remainder: Tensor, operation: QROperation): Tensor {
-  if (quotient.shape.length !== 2 || remainder.shape[0] !== quotient.shape[0] || (operation !== "concat" && remainder.shape[1] !== quotient.shape[1])) {
+  if (
+    quotient.shape.length !== 2 ||
+    remainder.shape[0] !== quotient.shape[0] ||
+    (operation !== "concat" && remainder.shape[1] !== quotient.shape[1])
+  ) {
     throw shapeError("combineQR", `the pooled halves must be (B, E) alike for "${operation}"`, { quotient, remainder });
   }
   if (operation === "mult") return mul(quotient, remainder); // d/dQ = dout ⊙ M, d/dM = dout ⊙ Q
@@ -92,17 +105,39 @@ export interface QREmbeddingBagOptions {
  * combine(pool(Q, ids // c), pool(M, ids mod c)) per bag. weightQ (ceil(n/c), E), weightR
  * (c, E), indices (L,), bags as embeddingBag's → (B, E), or (B, 2E) for concat.
  */
-export function qrEmbeddingBag(weightQ: Tensor, weightR: Tensor, indices: IndexTensor, bags: Bags, opts: QREmbeddingBagOptions): Tensor {
+export function qrEmbeddingBag(
+  weightQ: Tensor,
+  weightR: Tensor,
+  indices: IndexTensor,
+  bags: Bags,
+  opts: QREmbeddingBagOptions,
+): Tensor {
   const { collisions: c, rows: n } = opts;
-  if (!Number.isInteger(c) || c < 1 || !Number.isInteger(n) || n < 1) throw new OpError(OP, `collisions and rows must be positive integers, got ${c} and ${n}`);
+  if (!Number.isInteger(c) || c < 1 || !Number.isInteger(n) || n < 1)
+    throw new OpError(OP, `collisions and rows must be positive integers, got ${c} and ${n}`);
   const expect = qrRows(n, c);
-  if (weightQ.shape.length !== 2 || weightQ.shape[0] !== expect.quotient || weightR.shape.length !== 2 || weightR.shape[0] !== expect.remainder) {
-    throw shapeError(OP, `a table of ${n} rows with ${c} collisions needs weightQ (${expect.quotient}, E) and weightR (${expect.remainder}, E)`, { weightQ, weightR });
+  if (
+    weightQ.shape.length !== 2 ||
+    weightQ.shape[0] !== expect.quotient ||
+    weightR.shape.length !== 2 ||
+    weightR.shape[0] !== expect.remainder
+  ) {
+    throw shapeError(
+      OP,
+      `a table of ${n} rows with ${c} collisions needs weightQ (${expect.quotient}, E) and weightR (${expect.remainder}, E)`,
+      { weightQ, weightR },
+    );
   }
   const ids = checkIndex(OP, "indices", indices).data; // (L,)
   const table = opts.table ?? "table";
   const common = { mode: opts.mode ?? "sum", perSampleWeights: opts.perSampleWeights ?? null };
-  const q = embeddingBag(weightQ, new IndexTensor(qrIds(ids, "quotient", c, n, table)), bags, { ...common, table: `${table} (quotient)` }); // (B, E)
-  const r = embeddingBag(weightR, new IndexTensor(qrIds(ids, "remainder", c, n, table)), bags, { ...common, table: `${table} (remainder)` }); // (B, E)
+  const q = embeddingBag(weightQ, new IndexTensor(qrIds(ids, "quotient", c, n, table)), bags, {
+    ...common,
+    table: `${table} (quotient)`,
+  }); // (B, E)
+  const r = embeddingBag(weightR, new IndexTensor(qrIds(ids, "remainder", c, n, table)), bags, {
+    ...common,
+    table: `${table} (remainder)`,
+  }); // (B, E)
   return combineQR(q, r, opts.operation);
 }

@@ -58,7 +58,9 @@ function resolveShape(op: string, x: Tensor, shape: readonly number[]): number[]
   }
   // With the other dims multiplying to 0, any value of -1 fits: refuse to guess.
   if (known === 0 || x.size % known !== 0) {
-    throw shapeError(op, `cannot infer the -1 in ${spec}: ${x.size} elements do not divide into rows of ${known}`, { x });
+    throw shapeError(op, `cannot infer the -1 in ${spec}: ${x.size} elements do not divide into rows of ${known}`, {
+      x,
+    });
   }
   const out = [...shape];
   out[inferAt] = x.size / known;
@@ -109,7 +111,10 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 
 /** The shared body of transpose and permute: y[n] = x[src[n]] through the index map. */
 function permuted(op: string, x: Tensor, perm: readonly number[]): Tensor {
-  const out = output(perm.map((d) => x.shape[d]), x.dtype); // (permuted shape)
+  const out = output(
+    perm.map((d) => x.shape[d]),
+    x.dtype,
+  ); // (permuted shape)
   const src = permutedIndex(x.shape, perm); // (N,)
   const xv = x.data;
   const y = out.data; // (N,)
@@ -164,7 +169,12 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
     if (t.rank !== R) throw shapeError(op, `ranks differ (${R} vs ${t.rank})`, { "xs[0]": first, [`xs[${i}]`]: t });
     for (let d = 0; d < R; d++) {
       if (d !== ax && t.shape[d] !== first.shape[d]) {
-        throw shapeError(op, `dim ${d} differs (${first.shape[d]} vs ${t.shape[d]}); only the axis may differ`, { "xs[0]": first, [`xs[${i}]`]: t }, { axis });
+        throw shapeError(
+          op,
+          `dim ${d} differs (${first.shape[d]} vs ${t.shape[d]}); only the axis may differ`,
+          { "xs[0]": first, [`xs[${i}]`]: t },
+          { axis },
+        );
       }
     }
     total += t.shape[ax];
@@ -217,7 +227,8 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
   if (s < 0 || e > A) {
     throw shapeError(op, `range [${start}, ${end}) is out of range for axis ${ax} of size ${A}`, { x });
   }
-  if (s > e) throw shapeError(op, `range [${start}, ${end}) has start ${s} after end ${e} on axis ${ax} of size ${A}`, { x });
+  if (s > e)
+    throw shapeError(op, `range [${start}, ${end}) has start ${s} after end ${e} on axis ${ax} of size ${A}`, { x });
   const shape = x.shape.map((d, i) => (i === ax ? e - s : d));
   const { O, I } = around(x.shape, ax);
   const len = (e - s) * I; // elements of y per outer index
@@ -259,7 +270,10 @@ export function indexSelect(x: Tensor, axis: number, index: IndexTensor): Tensor
   const L = ids.length;
   for (let l = 0; l < L; l++) {
     if (ids[l] < 0 || ids[l] >= A) {
-      throw shapeError(op, `index ${ids[l]} at position ${l} is out of range for axis ${ax} of size ${A}`, { x, index });
+      throw shapeError(op, `index ${ids[l]} at position ${l} is out of range for axis ${ax} of size ${A}`, {
+        x,
+        index,
+      });
     }
   }
   const shape = x.shape.map((d, i) => (i === ax ? L : d));
@@ -307,7 +321,12 @@ export function gather(x: Tensor, axis: number, index: IndexTensor): Tensor {
   const R = x.rank;
   for (let d = 0; d < R; d++) {
     if (d !== ax && index.shape[d] > x.shape[d]) {
-      throw shapeError(op, `index dim ${d} is ${index.shape[d]}, larger than x's ${x.shape[d]}`, { x, index }, { axis });
+      throw shapeError(
+        op,
+        `index dim ${d} is ${index.shape[d]}, larger than x's ${x.shape[d]}`,
+        { x, index },
+        { axis },
+      );
     }
   }
   const A = x.shape[ax];
@@ -319,7 +338,11 @@ export function gather(x: Tensor, axis: number, index: IndexTensor): Tensor {
   for (let n = 0; n < ids.length; n++) {
     const id = ids[n];
     if (id < 0 || id >= A) {
-      throw shapeError(op, `index ${id} at position ${n} ([${idx.join(", ")}]) is out of range for axis ${ax} of size ${A}`, { x, index });
+      throw shapeError(
+        op,
+        `index ${id} at position ${n} ([${idx.join(", ")}]) is out of range for axis ${ax} of size ${A}`,
+        { x, index },
+      );
     }
     src[n] = base + id * xStrides[ax];
     for (let d = R - 1; d >= 0; d--) {

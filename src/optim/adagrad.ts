@@ -54,7 +54,9 @@ export class Adagrad implements Optimizer {
     if (typeof wd !== "number" && wd.length !== this.params.length) {
       throw new OpError("Adagrad", `weightDecay has ${wd.length} values for ${this.params.length} parameters`);
     }
-    this.weightDecay = this.params.map((_, i) => checkNonNegative("Adagrad", `weightDecay[${i}]`, typeof wd === "number" ? wd : wd[i]));
+    this.weightDecay = this.params.map((_, i) =>
+      checkNonNegative("Adagrad", `weightDecay[${i}]`, typeof wd === "number" ? wd : wd[i]),
+    );
   }
 
   /** The accumulators of parameter i (n,), or null before its first step. For checkpoints and tests. */
@@ -68,7 +70,8 @@ export class Adagrad implements Optimizer {
    */
   stateArray(i: number): FloatArray {
     const p = this.params[i];
-    if (p === undefined) throw new OpError("Adagrad.stateArray", `no parameter ${i} (${this.params.length} parameters)`);
+    if (p === undefined)
+      throw new OpError("Adagrad.stateArray", `no parameter ${i} (${this.params.length} parameters)`);
     let acc = this.#acc[i] ?? null;
     if (acc === null) {
       acc = allocFloatLike(p.data, p.size); // resident when the table is: no staging in the update

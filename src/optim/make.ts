@@ -27,8 +27,13 @@ export type OptimizerSpec =
   | { kind: "rowwise-adagrad"; lr: number; eps: number };
 
 /** The spec of a named optimizer with the defaults of torch.optim (eps 1e-10, no accumulator, no decay). */
-export function optimizerSpec(kind: OptimizerName, lr: number, o: { initialAccumulator?: number; weightDecay?: Record<string, number> } = {}): OptimizerSpec {
-  if (kind === "adagrad") return { kind, lr, eps: 1e-10, initialAccumulator: o.initialAccumulator ?? 0, weightDecay: o.weightDecay ?? {} };
+export function optimizerSpec(
+  kind: OptimizerName,
+  lr: number,
+  o: { initialAccumulator?: number; weightDecay?: Record<string, number> } = {},
+): OptimizerSpec {
+  if (kind === "adagrad")
+    return { kind, lr, eps: 1e-10, initialAccumulator: o.initialAccumulator ?? 0, weightDecay: o.weightDecay ?? {} };
   if (kind === "rowwise-adagrad") return { kind, lr, eps: 1e-10 };
   return { kind, lr };
 }
@@ -38,7 +43,12 @@ export function makeOptimizer(spec: OptimizerSpec, named: readonly (readonly [st
   const params = named.map(([, p]) => p);
   if (spec.kind === "adagrad") {
     const weightDecay = named.map(([name]) => spec.weightDecay[name] ?? 0);
-    return new Adagrad(params, { lr: spec.lr, eps: spec.eps, initialAccumulator: spec.initialAccumulator, weightDecay });
+    return new Adagrad(params, {
+      lr: spec.lr,
+      eps: spec.eps,
+      initialAccumulator: spec.initialAccumulator,
+      weightDecay,
+    });
   }
   if (spec.kind === "rowwise-adagrad") return new RowWiseAdagrad(params, { lr: spec.lr, eps: spec.eps });
   return new SGD(params, { lr: spec.lr });
@@ -59,9 +69,14 @@ export function isStateTensorName(name: string): boolean {
  * The state tensors spec keeps for a parameter of full shape `shape`, by key with their full
  * shapes; rowSparse: whether its gradients are row-sparse (an embedding table's).
  */
-export function stateTensors(spec: OptimizerSpec, shape: readonly number[], rowSparse: boolean): { key: StateKey; shape: number[] }[] {
+export function stateTensors(
+  spec: OptimizerSpec,
+  shape: readonly number[],
+  rowSparse: boolean,
+): { key: StateKey; shape: number[] }[] {
   if (spec.kind === "adagrad") return [{ key: "sum", shape: [...shape] }];
-  if (spec.kind === "rowwise-adagrad") return rowSparse ? [{ key: "momentum", shape: [shape[0]] }] : [{ key: "sum", shape: [...shape] }];
+  if (spec.kind === "rowwise-adagrad")
+    return rowSparse ? [{ key: "momentum", shape: [shape[0]] }] : [{ key: "sum", shape: [...shape] }];
   return [];
 }
 

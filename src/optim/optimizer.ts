@@ -32,14 +32,23 @@ export function checkParams(op: string, params: readonly Tensor[]): readonly Ten
   const seen = new Map<Tensor, number>();
   params.forEach((p, i) => {
     if (!p.requiresGrad) {
-      throw new OpError(op, `parameter ${i} ${formatShape(p.shape)} does not require a gradient (set requiresGrad, or leave it out)`);
+      throw new OpError(
+        op,
+        `parameter ${i} ${formatShape(p.shape)} does not require a gradient (set requiresGrad, or leave it out)`,
+      );
     }
     if (!p.isLeaf) {
-      throw new OpError(op, `parameter ${i} ${formatShape(p.shape)} is the result of ${p.fromOp}, not a leaf; only leaves keep their gradients`);
+      throw new OpError(
+        op,
+        `parameter ${i} ${formatShape(p.shape)} is the result of ${p.fromOp}, not a leaf; only leaves keep their gradients`,
+      );
     }
     const first = seen.get(p);
     if (first !== undefined) {
-      throw new OpError(op, `parameter ${i} ${formatShape(p.shape)} is the same tensor as parameter ${first}; it would be updated twice per step`);
+      throw new OpError(
+        op,
+        `parameter ${i} ${formatShape(p.shape)} is the same tensor as parameter ${first}; it would be updated twice per step`,
+      );
     }
     seen.set(p, i);
   });
@@ -65,19 +74,31 @@ export function checkRowGrad(op: string, index: number, p: Tensor, rg: RowSparse
     throw new OpError(op, `row-sparse gradient of ${where} is for a (${rg.rows}, ${rg.cols}) table`);
   }
   if (rg.values.length !== rg.ids.length * rg.cols) {
-    throw new OpError(op, `row-sparse gradient of ${where} has ${rg.values.length} values for ${rg.ids.length} rows of ${rg.cols}`);
+    throw new OpError(
+      op,
+      `row-sparse gradient of ${where} has ${rg.values.length} values for ${rg.ids.length} rows of ${rg.cols}`,
+    );
   }
-  if ((rg.values instanceof Float64Array) !== (p.data instanceof Float64Array)) {
-    throw new OpError(op, `row-sparse gradient of ${where} is ${rg.values.constructor.name} but the parameter is ${p.dtype}`);
+  if (rg.values instanceof Float64Array !== p.data instanceof Float64Array) {
+    throw new OpError(
+      op,
+      `row-sparse gradient of ${where} is ${rg.values.constructor.name} but the parameter is ${p.dtype}`,
+    );
   }
   let prev = -1;
   for (let u = 0; u < rg.ids.length; u++) {
     const r = rg.ids[u];
     if (r < 0 || r >= rg.rows) {
-      throw new OpError(op, `row-sparse gradient of ${where}: row id ${r} (position ${u}) is out of range for ${rg.rows} rows`);
+      throw new OpError(
+        op,
+        `row-sparse gradient of ${where}: row id ${r} (position ${u}) is out of range for ${rg.rows} rows`,
+      );
     }
     if (r <= prev) {
-      throw new OpError(op, `row-sparse gradient of ${where}: row ids must be unique and ascending, got ${prev} then ${r} at position ${u}`);
+      throw new OpError(
+        op,
+        `row-sparse gradient of ${where}: row ids must be unique and ascending, got ${prev} then ${r} at position ${u}`,
+      );
     }
     prev = r;
   }
@@ -85,8 +106,11 @@ export function checkRowGrad(op: string, index: number, p: Tensor, rg: RowSparse
 
 /** Check a dense gradient's length and dtype against its parameter. */
 export function checkDenseGrad(op: string, index: number, p: Tensor, g: FloatArray): void {
-  if (g.length !== p.size || (g instanceof Float64Array) !== (p.data instanceof Float64Array)) {
-    throw new OpError(op, `dense gradient of parameter ${index} ${formatShape(p.shape)} is a ${g.constructor.name} of ${g.length} (the parameter is ${p.dtype} with ${p.size})`);
+  if (g.length !== p.size || g instanceof Float64Array !== p.data instanceof Float64Array) {
+    throw new OpError(
+      op,
+      `dense gradient of parameter ${index} ${formatShape(p.shape)} is a ${g.constructor.name} of ${g.length} (the parameter is ${p.dtype} with ${p.size})`,
+    );
   }
 }
 

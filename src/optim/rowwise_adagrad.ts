@@ -66,7 +66,8 @@ export class RowWiseAdagrad implements Optimizer {
    */
   stateArray(i: number, kind: "rows" | "dense"): FloatArray {
     const p = this.params[i];
-    if (p === undefined) throw new OpError("RowWiseAdagrad.stateArray", `no parameter ${i} (${this.params.length} parameters)`);
+    if (p === undefined)
+      throw new OpError("RowWiseAdagrad.stateArray", `no parameter ${i} (${this.params.length} parameters)`);
     let st = this.#state[i] ?? null;
     if (st === null) {
       st = { kind, acc: allocFloatLike(p.data, kind === "rows" ? p.shape[0] : p.size) }; // resident when the table is

@@ -62,7 +62,8 @@ export class LRPolicyScheduler {
         `learning rate warm-up must finish before the decay starts — decayStartStep=${opts.decayStartStep} < warmupSteps=${opts.warmupSteps}`,
       );
     }
-    if (!Number.isFinite(opt.lr) || opt.lr < 0) throw new OpError(op, `the optimizer's lr must be a finite number >= 0, got ${opt.lr}`);
+    if (!Number.isFinite(opt.lr) || opt.lr < 0)
+      throw new OpError(op, `the optimizer's lr must be a finite number >= 0, got ${opt.lr}`);
     this.optimizer = opt;
     this.baseLr = opt.lr;
     this.warmupSteps = opts.warmupSteps;

@@ -48,8 +48,10 @@ export interface CommBuffers {
 
 /** The shared memory of the collectives of N ranks, each exchanging up to `capacity` floats per round. */
 export function createCommBuffers(ranks: number, capacity: number): CommBuffers {
-  if (!Number.isInteger(ranks) || ranks < 1) throw new Error(`createCommBuffers: ranks must be a positive integer, got ${ranks}`);
-  if (!Number.isInteger(capacity) || capacity < 0) throw new Error(`createCommBuffers: capacity must be a non-negative integer, got ${capacity}`);
+  if (!Number.isInteger(ranks) || ranks < 1)
+    throw new Error(`createCommBuffers: ranks must be a positive integer, got ${ranks}`);
+  if (!Number.isInteger(capacity) || capacity < 0)
+    throw new Error(`createCommBuffers: capacity must be a non-negative integer, got ${capacity}`);
   return {
     ranks,
     capacity,
@@ -122,7 +124,8 @@ export class Communicator {
 
   constructor(buffers: CommBuffers, rank: number, opts: CommunicatorOptions) {
     const N = buffers.ranks;
-    if (!Number.isInteger(rank) || rank < 0 || rank >= N) throw new Error(`Communicator: rank ${rank} is out of range for ${N} ranks`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= N)
+      throw new Error(`Communicator: rank ${rank} is out of range for ${N} ranks`);
     if (!(opts.timeoutMs > 0)) throw new Error(`Communicator: timeoutMs must be positive, got ${opts.timeoutMs}`);
     this.rank = rank;
     this.size = N;
@@ -156,7 +159,13 @@ export class Communicator {
         this.#checkAbort(phase); // only a barrier that cannot complete fails on an abort
         const left = deadline - performance.now();
         if (left <= 0) {
-          throw new CollectiveError(this.rank, phase, "timeout", q, `timed out after ${this.timeoutMs} ms waiting for rank ${q}`);
+          throw new CollectiveError(
+            this.rank,
+            phase,
+            "timeout",
+            q,
+            `timed out after ${this.timeoutMs} ms waiting for rank ${q}`,
+          );
         }
         Atomics.wait(ctl, EPOCH + q, seen, left);
       }
@@ -173,8 +182,16 @@ export class Communicator {
     this.#checkAbort(phase);
     if (this.size === 1) return;
     const C = this.capacity;
-    if (C === 0 && data.length > 0) throw new CollectiveError(this.rank, phase, "usage", null, `all-reduce of ${data.length} floats with a capacity of 0`);
-    for (let off = 0; off < data.length; off += C) this.#allReducePiece(data.subarray(off, Math.min(data.length, off + C)), phase);
+    if (C === 0 && data.length > 0)
+      throw new CollectiveError(
+        this.rank,
+        phase,
+        "usage",
+        null,
+        `all-reduce of ${data.length} floats with a capacity of 0`,
+      );
+    for (let off = 0; off < data.length; off += C)
+      this.#allReducePiece(data.subarray(off, Math.min(data.length, off + C)), phase);
   }
 
   #allReducePiece(x: Float32Array, phase: string): void {
@@ -212,23 +229,36 @@ export class Communicator {
    * every q into recv, back to back in rank order, recvCounts[q] floats from q. Each
    * receiver checks that its recvCounts match what the senders announced.
    */
-  allToAll(send: Float32Array, sendCounts: readonly number[], recv: Float32Array, recvCounts: readonly number[], phase: string): void {
+  allToAll(
+    send: Float32Array,
+    sendCounts: readonly number[],
+    recv: Float32Array,
+    recvCounts: readonly number[],
+    phase: string,
+  ): void {
     const N = this.size;
     const r = this.rank;
     this.#checkAbort(phase);
     const usage = (msg: string): CollectiveError => new CollectiveError(r, phase, "usage", null, msg);
     if (sendCounts.length !== N || recvCounts.length !== N) {
-      throw usage(`all-to-all needs one send and one receive count per rank (${N}), got ${sendCounts.length} and ${recvCounts.length}`);
+      throw usage(
+        `all-to-all needs one send and one receive count per rank (${N}), got ${sendCounts.length} and ${recvCounts.length}`,
+      );
     }
     const sendTotal = sum(sendCounts, (c, q) => {
-      if (!Number.isInteger(c) || c < 0) throw usage(`send count for rank ${q} must be a non-negative integer, got ${c}`);
+      if (!Number.isInteger(c) || c < 0)
+        throw usage(`send count for rank ${q} must be a non-negative integer, got ${c}`);
     });
     const recvTotal = sum(recvCounts, (c, q) => {
-      if (!Number.isInteger(c) || c < 0) throw usage(`receive count from rank ${q} must be a non-negative integer, got ${c}`);
+      if (!Number.isInteger(c) || c < 0)
+        throw usage(`receive count from rank ${q} must be a non-negative integer, got ${c}`);
     });
-    if (sendTotal !== send.length) throw usage(`send counts add up to ${sendTotal} but the send buffer holds ${send.length} floats`);
-    if (recvTotal !== recv.length) throw usage(`receive counts add up to ${recvTotal} but the receive buffer holds ${recv.length} floats`);
-    if (sendTotal > this.capacity) throw usage(`sends ${sendTotal} floats, more than the exchange capacity of ${this.capacity}`);
+    if (sendTotal !== send.length)
+      throw usage(`send counts add up to ${sendTotal} but the send buffer holds ${send.length} floats`);
+    if (recvTotal !== recv.length)
+      throw usage(`receive counts add up to ${recvTotal} but the receive buffer holds ${recv.length} floats`);
+    if (sendTotal > this.capacity)
+      throw usage(`sends ${sendTotal} floats, more than the exchange capacity of ${this.capacity}`);
 
     const h = this.#nextHalf();
     this.#own(h).set(send);

@@ -133,7 +133,16 @@ export class HybridExecutor implements Executor {
   #next = 0;
   #closed = false;
 
-  private constructor(o: HybridOptions, plan: ShardingPlan, group: WorkerGroup, comm: CommBuffers, control: SharedArrayBuffer, numbers: SharedArrayBuffer, views: SlotViews[], watch: RankWatch) {
+  private constructor(
+    o: HybridOptions,
+    plan: ShardingPlan,
+    group: WorkerGroup,
+    comm: CommBuffers,
+    control: SharedArrayBuffer,
+    numbers: SharedArrayBuffer,
+    views: SlotViews[],
+    watch: RankWatch,
+  ) {
     this.config = o.config;
     this.plan = plan;
     this.optimizer = o.optimizer;
@@ -154,10 +163,14 @@ export class HybridExecutor implements Executor {
   static async start(o: HybridOptions): Promise<HybridExecutor> {
     const N = o.workers;
     if (!Number.isInteger(N) || N < 1) throw new ParallelError(`hybrid: workers must be a positive integer, got ${N}`);
-    if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1) throw new ParallelError(`hybrid: the largest batch must be a positive integer, got ${o.maxBatch}`);
+    if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1)
+      throw new ParallelError(`hybrid: the largest batch must be a positive integer, got ${o.maxBatch}`);
     const config = o.config;
     for (const d of o.datasets) {
-      if (d.sparse.length !== config.table_sizes.length) throw new ParallelError(`hybrid: the data has ${d.sparse.length} sparse features but the model has ${config.table_sizes.length} tables`);
+      if (d.sparse.length !== config.table_sizes.length)
+        throw new ParallelError(
+          `hybrid: the data has ${d.sparse.length} sparse features but the model has ${config.table_sizes.length} tables`,
+        );
     }
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const plan =
@@ -178,7 +191,9 @@ export class HybridExecutor implements Executor {
       .filter((p) => !isTableParameter(p.name))
       .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
     // Values per sample a rank pools (its shards' widths) and all ranks together: what the all-to-alls carry.
-    const widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, s) => a + (plan.tables[s.table] as ShardingPlan["tables"][number]).dim, 0));
+    const widthOf = plan.perRank.map((rp) =>
+      rp.shards.reduce((a, s) => a + (plan.tables[s.table] as ShardingPlan["tables"][number]).dim, 0),
+    );
     const totalWidth = widthOf.reduce((a, b) => a + b, 0);
     const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P);
     const comm = createCommBuffers(N, capacity);
@@ -305,7 +320,8 @@ export class HybridExecutor implements Executor {
     this.#closed = true;
     const left = await this.#group.stop(5_000);
     this.#watch.detach();
-    if (left.length > 0 && !failed) throw new ParallelError(`hybrid: rank${left.length > 1 ? "s" : ""} ${left.join(", ")} did not stop`);
+    if (left.length > 0 && !failed)
+      throw new ParallelError(`hybrid: rank${left.length > 1 ? "s" : ""} ${left.join(", ")} did not stop`);
   }
 }
 
@@ -336,9 +352,11 @@ class RankWatch {
     this.#ctl = ctl;
     group.workers.forEach((w, r) => {
       const onMessage = (m: RankMessage): void => this.#onMessage(r, m);
-      const onError = (e: Error): void => this.#fail(new ParallelError(`rank ${r} crashed ${this.#where(r)}: ${e.message}`, this.#at(r)));
+      const onError = (e: Error): void =>
+        this.#fail(new ParallelError(`rank ${r} crashed ${this.#where(r)}: ${e.message}`, this.#at(r)));
       const onExit = (code: number): void => {
-        if (!this.stopping) this.#fail(new ParallelError(`rank ${r} exited with code ${code} ${this.#where(r)}`, this.#at(r)));
+        if (!this.stopping)
+          this.#fail(new ParallelError(`rank ${r} exited with code ${code} ${this.#where(r)}`, this.#at(r)));
       };
       w.on("message", onMessage);
       w.on("error", onError);
@@ -374,19 +392,25 @@ class RankWatch {
       let lastProgress = performance.now();
       const limit = kind === "ready" ? timeoutMs : 1.5 * timeoutMs + 1_000;
       const left = new Set(Array.from({ length: N }, (_, r) => r).filter((r) => !arrived.has(r)));
-      const watchdog = setInterval(() => {
-        const beat = this.#heartbeats();
-        const now = performance.now();
-        if (beat !== lastBeat && kind !== "ready") {
-          lastBeat = beat;
-          lastProgress = now;
-        } else if (now - lastProgress > limit) {
-          const waiting = [...left];
-          const where = waiting.map((r) => `rank ${r} ${this.#where(r)}`).join("; ");
-          const what = kind === "ready" ? `did not start within ${timeoutMs} ms` : `made no progress for ${Math.round(limit)} ms`;
-          this.#fail(new ParallelError(`${where} ${what}`, waiting.length === 1 ? this.#at(waiting[0]) : {}));
-        }
-      }, Math.max(10, Math.min(1_000, timeoutMs / 4)));
+      const watchdog = setInterval(
+        () => {
+          const beat = this.#heartbeats();
+          const now = performance.now();
+          if (beat !== lastBeat && kind !== "ready") {
+            lastBeat = beat;
+            lastProgress = now;
+          } else if (now - lastProgress > limit) {
+            const waiting = [...left];
+            const where = waiting.map((r) => `rank ${r} ${this.#where(r)}`).join("; ");
+            const what =
+              kind === "ready"
+                ? `did not start within ${timeoutMs} ms`
+                : `made no progress for ${Math.round(limit)} ms`;
+            this.#fail(new ParallelError(`${where} ${what}`, waiting.length === 1 ? this.#at(waiting[0]) : {}));
+          }
+        },
+        Math.max(10, Math.min(1_000, timeoutMs / 4)),
+      );
       const done = (): void => {
         clearInterval(watchdog);
         this.#waiters.delete(key);
@@ -438,7 +462,9 @@ class RankWatch {
       const by = abortedBy(this.#comm);
       if (by === -1 || this.#graceTimer !== null) return;
       this.#graceTimer = setTimeout(() => {
-        this.#fail(new ParallelError(`rank ${by ?? "?"} failed without a report; ${m.message}`, by === null ? {} : this.#at(by)));
+        this.#fail(
+          new ParallelError(`rank ${by ?? "?"} failed without a report; ${m.message}`, by === null ? {} : this.#at(by)),
+        );
       }, CAUSE_GRACE_MS);
       return;
     }
@@ -473,9 +499,15 @@ class RankWatch {
 
 function checkPlan(plan: ShardingPlan, N: number, c: DLRMConfig): void {
   if (plan.ranks !== N) throw new ParallelError(`hybrid: the sharding plan is for ${plan.ranks} ranks, not ${N}`);
-  if (plan.embeddingDim !== c.embedding_dim) throw new ParallelError(`hybrid: the sharding plan has dim ${plan.embeddingDim}, the model ${c.embedding_dim}`);
+  if (plan.embeddingDim !== c.embedding_dim)
+    throw new ParallelError(`hybrid: the sharding plan has dim ${plan.embeddingDim}, the model ${c.embedding_dim}`);
   const pieces = embeddingPieces(c);
-  if (plan.tables.length !== pieces.length || plan.tables.some((t, i) => t.rows !== pieces[i]?.rows || t.dim !== pieces[i]?.dim)) {
-    throw new ParallelError("hybrid: the sharding plan's tables do not match the model's tables (rows, widths, QR/MD pieces)");
+  if (
+    plan.tables.length !== pieces.length ||
+    plan.tables.some((t, i) => t.rows !== pieces[i]?.rows || t.dim !== pieces[i]?.dim)
+  ) {
+    throw new ParallelError(
+      "hybrid: the sharding plan's tables do not match the model's tables (rows, widths, QR/MD pieces)",
+    );
   }
 }

@@ -108,16 +108,21 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   o.tableSizes.forEach((R, t) => {
     if (!Number.isInteger(R) || R < 1) throw new PlanError(`table ${t} has ${R} rows; rows must be a positive integer`);
     const l = lookups[t];
-    if (!(l >= 0) || !Number.isFinite(l)) throw new PlanError(`table ${t}: lookups per sample must be a finite number >= 0, got ${l}`);
+    if (!(l >= 0) || !Number.isFinite(l))
+      throw new PlanError(`table ${t}: lookups per sample must be a finite number >= 0, got ${l}`);
   });
 
   const dims = o.dims ?? new Array<number>(T).fill(E);
-  if (dims.length !== T || dims.some((d) => !Number.isInteger(d) || d < 1)) throw new PlanError(`dims must hold a positive width for each of the ${T} tables`);
+  if (dims.length !== T || dims.some((d) => !Number.isInteger(d) || d < 1))
+    throw new PlanError(`dims must hold a positive width for each of the ${T} tables`);
   const tableBytes = o.tableSizes.map((R, t) => R * dims[t] * bpv);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
-  const frac = (bytes: number, l: number): [number, number] => [totalBytes > 0 ? bytes / totalBytes : 0, totalLookups > 0 ? l / totalLookups : 0];
+  const frac = (bytes: number, l: number): [number, number] => [
+    totalBytes > 0 ? bytes / totalBytes : 0,
+    totalLookups > 0 ? l / totalLookups : 0,
+  ];
 
   // 1. Cut tables into row ranges.
   const tables: TablePlan[] = o.tableSizes.map((R, t) => {
@@ -128,14 +133,24 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
     if (bytes / k > maxBytes) k = Math.ceil(bytes / maxBytes);
     k = Math.min(k, R); // a range holds at least one row
     if (k > N) {
-      throw new PlanError(`table ${o.labels?.[t] ?? t} (${R} rows × ${D}, ${formatBytes(bytes)}) does not fit on ${N} ranks of at most ${formatBytes(maxBytes)} each`);
+      throw new PlanError(
+        `table ${o.labels?.[t] ?? t} (${R} rows × ${D}, ${formatBytes(bytes)}) does not fit on ${N} ranks of at most ${formatBytes(maxBytes)} each`,
+      );
     }
     const shards: Shard[] = [];
     for (let i = 0; i < k; i++) {
       const rowStart = Math.floor((i * R) / k);
       const rowEnd = Math.floor(((i + 1) * R) / k);
       const rows = rowEnd - rowStart;
-      shards.push({ table: t, rank: -1, rowStart, rowEnd, whole: k === 1, bytes: rows * D * bpv, lookupsPerSample: (l * rows) / R });
+      shards.push({
+        table: t,
+        rank: -1,
+        rowStart,
+        rowEnd,
+        whole: k === 1,
+        bytes: rows * D * bpv,
+        lookupsPerSample: (l * rows) / R,
+      });
     }
     return { table: t, label: o.labels?.[t] ?? String(t), rows: R, dim: D, bytes, lookupsPerSample: l, shards };
   });
@@ -177,14 +192,19 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   }));
   for (const rp of perRank) {
     if (rp.bytes > maxBytes) {
-      throw new PlanError(`rank ${rp.rank} would hold ${formatBytes(rp.bytes)} of tables, more than its ${formatBytes(maxBytes)}; use more ranks or smaller tables`);
+      throw new PlanError(
+        `rank ${rp.rank} would hold ${formatBytes(rp.bytes)} of tables, more than its ${formatBytes(maxBytes)}; use more ranks or smaller tables`,
+      );
     }
   }
   return { ranks: N, embeddingDim: E, bytesPerValue: bpv, maxBytesPerRank: maxBytes, tables, perRank };
 }
 
 /** The plan of a model's lookup pieces; lookupsPerSample is per table (sparse feature), as lookupsPerSampleOf gives. */
-export function modelShardingPlan(config: DLRMConfig, o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number }): ShardingPlan {
+export function modelShardingPlan(
+  config: DLRMConfig,
+  o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number },
+): ShardingPlan {
   const pieces = embeddingPieces(config);
   return shardingPlan({
     ranks: o.ranks,
@@ -192,7 +212,9 @@ export function modelShardingPlan(config: DLRMConfig, o: { ranks: number; lookup
     tableSizes: pieces.map((p) => p.rows),
     dims: pieces.map((p) => p.dim),
     labels: pieces.map((p) => (p.name === `emb_l.${p.table}.weight` ? String(p.table) : p.name)),
-    ...(o.lookupsPerSample !== undefined ? { lookupsPerSample: pieces.map((p) => o.lookupsPerSample?.[p.table] ?? 0) } : {}),
+    ...(o.lookupsPerSample !== undefined
+      ? { lookupsPerSample: pieces.map((p) => o.lookupsPerSample?.[p.table] ?? 0) }
+      : {}),
     ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
   });
 }
@@ -206,14 +228,20 @@ export function lookupsPerSampleOf(data: Dataset): number[] {
 export function formatShardingPlan(plan: ShardingPlan): string {
   const E = plan.embeddingDim;
   const lines: string[] = [];
-  lines.push(`Sharding plan: ${plan.tables.length} tables of dim ${E} on ${plan.ranks} rank${plan.ranks === 1 ? "" : "s"} (${plan.bytesPerValue} bytes per value, at most ${formatBytes(plan.maxBytesPerRank)} per rank)`);
+  lines.push(
+    `Sharding plan: ${plan.tables.length} tables of dim ${E} on ${plan.ranks} rank${plan.ranks === 1 ? "" : "s"} (${plan.bytesPerValue} bytes per value, at most ${formatBytes(plan.maxBytesPerRank)} per rank)`,
+  );
   lines.push("");
   const head = ["table", "rows", "size", "lookups/sample", "rank", "rows held"];
   const rows: string[][] = [];
   for (const tp of plan.tables) {
     tp.shards.forEach((s, i) => {
       const held = s.whole ? "all" : `[${group(s.rowStart)}, ${group(s.rowEnd)})`;
-      rows.push(i === 0 ? [tp.label, group(tp.rows), formatBytes(tp.bytes), tp.lookupsPerSample.toFixed(2), String(s.rank), held] : ["", "", "", "", String(s.rank), held]);
+      rows.push(
+        i === 0
+          ? [tp.label, group(tp.rows), formatBytes(tp.bytes), tp.lookupsPerSample.toFixed(2), String(s.rank), held]
+          : ["", "", "", "", String(s.rank), held],
+      );
     });
   }
   lines.push(...formatColumns(head, rows, [true, true, true, true, true, false]));
@@ -233,7 +261,10 @@ export function formatShardingPlan(plan: ShardingPlan): string {
 function formatColumns(head: string[], rows: string[][], rightAlign: boolean[]): string[] {
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
   const fmt = (r: string[]): string =>
-    r.map((cell, c) => (rightAlign[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join("  ").trimEnd();
+    r
+      .map((cell, c) => (rightAlign[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join("  ")
+      .trimEnd();
   return [fmt(head), ...rows.map(fmt)];
 }
 

@@ -41,7 +41,16 @@ export const PHASES = [
 export type Phase = (typeof PHASES)[number];
 
 /** The phases of a training step whose time is measured. */
-export const STEP_PHASES = ["lookup", "all-to-all forward", "MLP forward", "MLP backward", "all-to-all backward", "embedding backward", "all-reduce", "update"] as const;
+export const STEP_PHASES = [
+  "lookup",
+  "all-to-all forward",
+  "MLP forward",
+  "MLP backward",
+  "all-to-all backward",
+  "embedding backward",
+  "all-reduce",
+  "update",
+] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
 
 /** Train a step on a staged batch. */

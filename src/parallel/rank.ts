@@ -152,7 +152,10 @@ export class Rank {
       });
       const headParams = head.namedParameters();
       const P = headParams.reduce((a, [, p]) => a + p.size, 0);
-      const optimizer = makeOptimizer(init.optimizer, [...headParams, ...own.map((o): [string, Tensor] => [o.name, o.weight])]);
+      const optimizer = makeOptimizer(init.optimizer, [
+        ...headParams,
+        ...own.map((o): [string, Tensor] => [o.name, o.weight]),
+      ]);
       return { head, own, headParams, optimizer, flatGrad: allocFloat("float32", P) as Float32Array };
     });
     this.head = built.head;
@@ -163,10 +166,15 @@ export class Rank {
     if (source.kind === "file") withResidentStorage(() => this.#load(source.path, source.withOptimizer));
 
     this.#shardsOf = plan.perRank.map((rp) => rp.shards.length);
-    this.#widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, x) => a + (pieces[x.table] as EmbeddingPiece).dim, 0));
+    this.#widthOf = plan.perRank.map((rp) =>
+      rp.shards.reduce((a, x) => a + (pieces[x.table] as EmbeddingPiece).dim, 0),
+    );
     this.#tablesOf = plan.perRank.map((rp) => rp.shards.map((x) => x.table));
     this.#sources = plan.tables.map((tp) =>
-      tp.shards.map((s) => ({ owner: s.rank, index: (plan.perRank[s.rank]?.shards ?? []).findIndex((x) => x.table === s.table && x.rowStart === s.rowStart) })),
+      tp.shards.map((s) => ({
+        owner: s.rank,
+        index: (plan.perRank[s.rank]?.shards ?? []).findIndex((x) => x.table === s.table && x.rowStart === s.rowStart),
+      })),
     );
     const Bmax = init.staging.layout.maxBatch;
     const ownWidth = this.#widthOf[this.r];
@@ -196,7 +204,14 @@ export class Rank {
       const i = params.indexOf(p);
       for (const s of stateTensors(this.#spec, fullShape, rowSparse)) {
         const stPerRow = s.shape.slice(1).reduce((a, b) => a * b, 1);
-        out.push({ piece: { name: stateTensorName(name, s.key), first: rowStart * stPerRow, data: stateArray(this.optimizer, i, s.key) as Float32Array }, fullShape: s.shape });
+        out.push({
+          piece: {
+            name: stateTensorName(name, s.key),
+            first: rowStart * stPerRow,
+            data: stateArray(this.optimizer, i, s.key) as Float32Array,
+          },
+          fullShape: s.shape,
+        });
       }
     };
     if (this.r === 0) for (const [name, p] of this.#headParams) add(name, p, [...p.shape], 0, false);
@@ -214,7 +229,8 @@ export class Rank {
       if (this.r !== 0 && withOptimizer) {
         for (const [name, p] of this.#headParams) {
           const i = this.optimizer.params.indexOf(p);
-          for (const s of stateTensors(this.#spec, p.shape, false)) readPiece(index, stateTensorName(name, s.key), 0, stateArray(this.optimizer, i, s.key) as Float32Array, fd);
+          for (const s of stateTensors(this.#spec, p.shape, false))
+            readPiece(index, stateTensorName(name, s.key), 0, stateArray(this.optimizer, i, s.key) as Float32Array, fd);
         }
       }
       for (const { piece } of this.#pieces(withOptimizer)) readPiece(index, piece.name, piece.first, piece.data, fd);
@@ -227,7 +243,12 @@ export class Rank {
   save(tmp: string, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
     const fd = openSync(tmp, "r+");
     try {
-      writePieces(fd, slots, this.#pieces(withOptimizer).map((x) => x.piece), tmp);
+      writePieces(
+        fd,
+        slots,
+        this.#pieces(withOptimizer).map((x) => x.piece),
+        tmp,
+      );
     } finally {
       closeSync(fd);
     }
@@ -462,15 +483,25 @@ export class Rank {
     const w = src.weights === null ? null : src.weights.subarray(0, L); // (L,)
     const mode = this.config.pooling;
     if (o.shard.whole) {
-      return embeddingBag(o.weight, new IndexTensor(ids), { offsets: new IndexTensor(offsets) }, { mode, perSampleWeights: w === null ? null : new Tensor(w, [L]), table: o.label });
+      return embeddingBag(
+        o.weight,
+        new IndexTensor(ids),
+        { offsets: new IndexTensor(offsets) },
+        { mode, perSampleWeights: w === null ? null : new Tensor(w, [L]), table: o.label },
+      );
     }
     const f = rowRange(ids, offsets, w, B, o.shard, o.piece.rows, mode === "mean", o.piece.label);
     const Ls = f.indices.length;
-    return embeddingBag(o.weight, new IndexTensor(f.indices), { offsets: new IndexTensor(f.offsets) }, {
-      mode: "sum",
-      perSampleWeights: f.weights === null ? null : new Tensor(f.weights, [Ls]),
-      table: o.label,
-    });
+    return embeddingBag(
+      o.weight,
+      new IndexTensor(f.indices),
+      { offsets: new IndexTensor(f.offsets) },
+      {
+        mode: "sum",
+        perSampleWeights: f.weights === null ? null : new Tensor(f.weights, [Ls]),
+        table: o.label,
+      },
+    );
   }
 }
 
@@ -503,7 +534,8 @@ export function rowRange(
     const scale = mean && e > a ? 1 / (e - a) : 1;
     for (let l = a; l < e; l++) {
       const id = ids[l];
-      if (id < 0 || id >= R) throw new OpError("embeddingBag", `index ${id} out of range for ${table} with ${R} rows (bag ${b})`);
+      if (id < 0 || id >= R)
+        throw new OpError("embeddingBag", `index ${id} out of range for ${table} with ${R} rows (bag ${b})`);
       if (id < lo || id >= hi) continue;
       out[n] = id - lo;
       if (outW !== null) outW[n] = (weights === null ? 1 : weights[l]) * scale;

@@ -50,8 +50,14 @@ export interface WorkerGroup {
  * worker-threads-pool: `new Pool({ max: N })` and N acquire calls. A rank worker never
  * exits on its own during a run, so each holds its pool slot for the whole run.
  */
-export function startWorkers(N: number, url: URL, workerData: (r: number) => unknown, options: WorkerOptions = {}): Promise<WorkerGroup> {
-  if (!Number.isInteger(N) || N < 1) return Promise.reject(new Error(`startWorkers: N must be a positive integer, got ${N}`));
+export function startWorkers(
+  N: number,
+  url: URL,
+  workerData: (r: number) => unknown,
+  options: WorkerOptions = {},
+): Promise<WorkerGroup> {
+  if (!Number.isInteger(N) || N < 1)
+    return Promise.reject(new Error(`startWorkers: N must be a positive integer, got ${N}`));
   const pool = new Pool({ max: N });
   const workers: Worker[] = [];
   const exits: Promise<void>[] = [];

@@ -45,7 +45,8 @@ export function stagingLayout(datasets: readonly Dataset[], maxBatch: number): S
     let weights = false;
     for (const data of datasets) {
       const f = data.sparse[t];
-      if (f === undefined) throw new Error(`stagingLayout: a dataset has ${data.sparse.length} sparse features, another ${F}`);
+      if (f === undefined)
+        throw new Error(`stagingLayout: a dataset has ${data.sparse.length} sparse features, another ${F}`);
       for (let i = 0; i < data.n; i++) longest = Math.max(longest, f.offsets[i + 1] - f.offsets[i]);
       weights ||= f.weights !== null;
     }
@@ -59,7 +60,10 @@ export function stagingLayout(datasets: readonly Dataset[], maxBatch: number): S
 /** Typed views of one slot (the same on the main thread and in every rank). */
 export function slotViews(layout: StagingLayout, buffer: SharedArrayBuffer): SlotViews {
   let at = 0;
-  const take = <A extends Int32Array | Float32Array>(make: (b: SharedArrayBuffer, byteOffset: number, n: number) => A, n: number): A => {
+  const take = <A extends Int32Array | Float32Array>(
+    make: (b: SharedArrayBuffer, byteOffset: number, n: number) => A,
+    n: number,
+  ): A => {
     const a = make(buffer, at, n);
     at += 4 * n;
     return a;
@@ -87,7 +91,8 @@ export function slotViews(layout: StagingLayout, buffer: SharedArrayBuffer): Slo
  */
 export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | null, start: number, B: number): void {
   const Dd = data.denseFeatures;
-  if (B > slot.labels.length) throw new Error(`stageBatch: batch of ${B} samples exceeds the staging capacity of ${slot.labels.length}`);
+  if (B > slot.labels.length)
+    throw new Error(`stageBatch: batch of ${B} samples exceeds the staging capacity of ${slot.labels.length}`);
   slot.header[0] = B;
   if (rows === null) {
     slot.dense.set(data.dense.subarray(start * Dd, (start + B) * Dd));
@@ -105,7 +110,9 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
     const dst = slot.tables[t] as SlotViews["tables"][number];
     const need = rows === null ? f.offsets[start + B] - f.offsets[start] : bagsLength(f.offsets, rows, B);
     if (need > dst.indices.length) {
-      throw new Error(`stageBatch: table ${t}'s ${need} lookups in this batch exceed the staging capacity of ${dst.indices.length} (the layout was made for shorter bags: give every dataset to stagingLayout)`);
+      throw new Error(
+        `stageBatch: table ${t}'s ${need} lookups in this batch exceed the staging capacity of ${dst.indices.length} (the layout was made for shorter bags: give every dataset to stagingLayout)`,
+      );
     }
     const offsets = dst.offsets;
     const weights = dst.weights !== null && f.weights !== null ? { dst: dst.weights, src: f.weights } : null;

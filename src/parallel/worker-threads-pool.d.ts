@@ -7,7 +7,11 @@ declare module "worker-threads-pool" {
     /** Workers currently holding a slot. */
     readonly size: number;
     /** Start `new Worker(filename, opts)` when a slot is free; the worker holds the slot until it exits. */
-    acquire(filename: string | URL, opts: WorkerOptions | undefined, cb: (err: Error | null, worker?: Worker) => void): void;
+    acquire(
+      filename: string | URL,
+      opts: WorkerOptions | undefined,
+      cb: (err: Error | null, worker?: Worker) => void,
+    ): void;
     /** Terminate every worker holding a slot. */
     destroy(cb?: () => void): void;
   }

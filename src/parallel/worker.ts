@@ -11,7 +11,21 @@
 
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { CollectiveError } from "./collectives.ts";
-import { ARG_SLOT, ARG_STEP, CMD_PREDICT, CMD_SAVE, CMD_STEP, CMD_STOP, COMMAND, commandEntry, lrWord, SEQ, type RankInit, type RankMessage, type SaveRequest } from "./protocol.ts";
+import {
+  ARG_SLOT,
+  ARG_STEP,
+  CMD_PREDICT,
+  CMD_SAVE,
+  CMD_STEP,
+  CMD_STOP,
+  COMMAND,
+  commandEntry,
+  lrWord,
+  SEQ,
+  type RankInit,
+  type RankMessage,
+  type SaveRequest,
+} from "./protocol.ts";
 import { Rank } from "./rank.ts";
 
 /** One wait for a command lasts at most this long, then the rank looks again. */

@@ -54,12 +54,19 @@ export function parseRunLog(text: string, name: string): Run[] {
     } catch {
       throw new OpError("plot", `${where}: not a JSON line: ${raw.slice(0, 60)}`);
     }
-    if (typeof o !== "object" || o === null || Array.isArray(o)) throw new OpError("plot", `${where}: expected a JSON object, got ${raw.slice(0, 60)}`);
+    if (typeof o !== "object" || o === null || Array.isArray(o))
+      throw new OpError("plot", `${where}: expected a JSON object, got ${raw.slice(0, 60)}`);
     const rec = o as Record<string, unknown>;
     const member = rec["member"] === undefined ? null : integerField(rec, "member", where);
     const step = integerField(rec, "step", where);
-    if (rec["event"] === "eval") runOf(member).evals.push({ step, auc: metricField(rec, "auc", where), logloss: metricField(rec, "logloss", where) });
-    else if (rec["event"] === undefined) runOf(member).steps.push({ step: step + 1, loss: metricField(rec, "loss", where) });
+    if (rec["event"] === "eval")
+      runOf(member).evals.push({
+        step,
+        auc: metricField(rec, "auc", where),
+        logloss: metricField(rec, "logloss", where),
+      });
+    else if (rec["event"] === undefined)
+      runOf(member).steps.push({ step: step + 1, loss: metricField(rec, "loss", where) });
   }
   const members = [...byMember.keys()].some((m) => m !== null);
   return [...byMember.entries()].map(([member, run]) => ({
@@ -70,7 +77,8 @@ export function parseRunLog(text: string, name: string): Run[] {
 
 function integerField(rec: Record<string, unknown>, field: string, where: string): number {
   const v = rec[field];
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new OpError("plot", `${where}: "${field}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0)
+    throw new OpError("plot", `${where}: "${field}" must be a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -78,6 +86,7 @@ function integerField(rec: Record<string, unknown>, field: string, where: string
 function metricField(rec: Record<string, unknown>, field: string, where: string): number {
   const v = rec[field];
   if (v === null) return Number.NaN;
-  if (typeof v !== "number") throw new OpError("plot", `${where}: "${field}" must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number")
+    throw new OpError("plot", `${where}: "${field}" must be a number, got ${JSON.stringify(v)}`);
   return v;
 }

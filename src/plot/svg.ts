@@ -23,7 +23,18 @@ import { OpError } from "../tensor/shape.ts";
 /** Curves with more points than this are thinned before drawing. */
 export const MAX_POINTS = 2000;
 
-const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
+const PALETTE = [
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#ff7f0e",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#17becf",
+  "#7f7f7f",
+  "#bcbd22",
+];
 const WIDTH = 720;
 const PANEL_HEIGHT = 210;
 const MARGIN = { left: 76, right: 20, top: 26, bottom: 46 };
@@ -49,14 +60,20 @@ export interface PlotOptions {
 /** The SVG document for these runs' curves. */
 export function plotRunsSvg(runs: readonly Run[], opts: PlotOptions = {}): string {
   const panels = panelsOf(runs).filter((p) => p.curves.length > 0);
-  if (panels.length === 0) throw new OpError("plot", `no finite loss, AUC or logloss to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`);
+  if (panels.length === 0)
+    throw new OpError(
+      "plot",
+      `no finite loss, AUC or logloss to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`,
+    );
   const allSteps = panels.flatMap((p) => p.curves.flatMap((c) => c.points.map(([x]) => x)));
   const xTicks = niceTicks(Math.min(...allSteps), Math.max(...allSteps));
 
   const out: string[] = [];
   let y = 8;
   if (opts.title !== undefined) {
-    out.push(`<text x="${WIDTH / 2}" y="${y + 14}" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(opts.title)}</text>`);
+    out.push(
+      `<text x="${WIDTH / 2}" y="${y + 14}" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(opts.title)}</text>`,
+    );
     y += 24;
   }
   y = legend(out, runs, y);
@@ -88,8 +105,20 @@ function panelsOf(runs: readonly Run[]): Panel[] {
         return r.steps.map((s) => [s.step, smoother.add(s.loss)]);
       }),
     },
-    { metric: "auc", title: "held-out AUC per evaluation", yLabel: "AUC (0-1)", markers: true, curves: curves((r) => r.evals.map((e) => [e.step, e.auc])) },
-    { metric: "logloss", title: "held-out logloss per evaluation", yLabel: "logloss (nats)", markers: true, curves: curves((r) => r.evals.map((e) => [e.step, e.logloss])) },
+    {
+      metric: "auc",
+      title: "held-out AUC per evaluation",
+      yLabel: "AUC (0-1)",
+      markers: true,
+      curves: curves((r) => r.evals.map((e) => [e.step, e.auc])),
+    },
+    {
+      metric: "logloss",
+      title: "held-out logloss per evaluation",
+      yLabel: "logloss (nats)",
+      markers: true,
+      curves: curves((r) => r.evals.map((e) => [e.step, e.logloss])),
+    },
   ];
 }
 
@@ -127,7 +156,12 @@ function legend(out: string[], runs: readonly Run[], y: number): number {
 function drawPanel(out: string[], panel: Panel, xTicks: number[], top: number): void {
   const values = panel.curves.flatMap((c) => c.points.map(([, v]) => v));
   const yTicks = niceTicks(Math.min(...values), Math.max(...values));
-  const area = { x: MARGIN.left, y: top + MARGIN.top, w: WIDTH - MARGIN.left - MARGIN.right, h: PANEL_HEIGHT - MARGIN.top - MARGIN.bottom };
+  const area = {
+    x: MARGIN.left,
+    y: top + MARGIN.top,
+    w: WIDTH - MARGIN.left - MARGIN.right,
+    h: PANEL_HEIGHT - MARGIN.top - MARGIN.bottom,
+  };
   const [x0, x1] = [xTicks[0], xTicks[xTicks.length - 1]];
   const [y0, y1] = [yTicks[0], yTicks[yTicks.length - 1]];
   const px = (x: number): number => area.x + ((x - x0) / (x1 - x0)) * area.w;
@@ -136,26 +170,42 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], top: number): 
   const yDigits = decimals(yTicks);
 
   out.push(`<g class="panel" data-metric="${panel.metric}">`);
-  out.push(`<text class="panel-title" x="${area.x}" y="${top + MARGIN.top - 8}" font-weight="bold">${escapeXml(panel.title)}</text>`);
+  out.push(
+    `<text class="panel-title" x="${area.x}" y="${top + MARGIN.top - 8}" font-weight="bold">${escapeXml(panel.title)}</text>`,
+  );
   for (const t of xTicks) {
     const x = fmt(px(t));
     out.push(`<line x1="${x}" y1="${area.y}" x2="${x}" y2="${area.y + area.h}" stroke="#e4e4e4"/>`);
-    out.push(`<text class="tick-x" data-value="${t}" x="${x}" y="${area.y + area.h + 14}" text-anchor="middle" dominant-baseline="middle">${t.toFixed(xDigits)}</text>`);
+    out.push(
+      `<text class="tick-x" data-value="${t}" x="${x}" y="${area.y + area.h + 14}" text-anchor="middle" dominant-baseline="middle">${t.toFixed(xDigits)}</text>`,
+    );
   }
   for (const t of yTicks) {
     const yy = fmt(py(t));
     out.push(`<line x1="${area.x}" y1="${yy}" x2="${area.x + area.w}" y2="${yy}" stroke="#e4e4e4"/>`);
-    out.push(`<text class="tick-y" data-value="${t}" x="${area.x - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${t.toFixed(yDigits)}</text>`);
+    out.push(
+      `<text class="tick-y" data-value="${t}" x="${area.x - 6}" y="${yy}" text-anchor="end" dominant-baseline="middle">${t.toFixed(yDigits)}</text>`,
+    );
   }
-  out.push(`<rect class="plot-area" x="${area.x}" y="${area.y}" width="${area.w}" height="${area.h}" fill="none" stroke="#888"/>`);
-  out.push(`<text x="${area.x + area.w / 2}" y="${area.y + area.h + 34}" text-anchor="middle">step (optimizer steps)</text>`);
+  out.push(
+    `<rect class="plot-area" x="${area.x}" y="${area.y}" width="${area.w}" height="${area.h}" fill="none" stroke="#888"/>`,
+  );
+  out.push(
+    `<text x="${area.x + area.w / 2}" y="${area.y + area.h + 34}" text-anchor="middle">step (optimizer steps)</text>`,
+  );
   const cy = area.y + area.h / 2;
-  out.push(`<text x="18" y="${cy}" text-anchor="middle" transform="rotate(-90 18 ${cy})">${escapeXml(panel.yLabel)}</text>`);
+  out.push(
+    `<text x="18" y="${cy}" text-anchor="middle" transform="rotate(-90 18 ${cy})">${escapeXml(panel.yLabel)}</text>`,
+  );
   for (const c of panel.curves) {
     const color = colorOf(c.run);
     const d = c.points.map(([x, v], i) => `${i === 0 ? "M" : "L"}${fmt(px(x))},${fmt(py(v))}`).join(" ");
-    out.push(`<path class="series" data-metric="${panel.metric}" data-run="${escapeXml(c.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
-    if (panel.markers) for (const [x, v] of c.points) out.push(`<circle class="marker" cx="${fmt(px(x))}" cy="${fmt(py(v))}" r="2.8" fill="${color}"/>`);
+    out.push(
+      `<path class="series" data-metric="${panel.metric}" data-run="${escapeXml(c.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`,
+    );
+    if (panel.markers)
+      for (const [x, v] of c.points)
+        out.push(`<circle class="marker" cx="${fmt(px(x))}" cy="${fmt(py(v))}" r="2.8" fill="${color}"/>`);
   }
   out.push(`</g>`);
 }
@@ -166,7 +216,8 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], top: number): 
  * gets an interval of ±5 % around it.
  */
 export function niceTicks(min: number, max: number, target = 5): number[] {
-  if (!Number.isFinite(min) || !Number.isFinite(max) || min > max) throw new OpError("niceTicks", `need finite min <= max, got ${min} and ${max}`);
+  if (!Number.isFinite(min) || !Number.isFinite(max) || min > max)
+    throw new OpError("niceTicks", `need finite min <= max, got ${min} and ${max}`);
   // A span below float resolution at this magnitude has no round ticks inside: one value.
   if (max - min <= 1e-9 * Math.max(Math.abs(min), Math.abs(max)) || max - min < 1e-200) {
     const mid = (min + max) / 2;

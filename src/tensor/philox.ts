@@ -22,7 +22,15 @@ import { philox_round_keys, philox_rounds } from "../kernels/ref.ts";
  * Philox-4x32-10 of counter (c0, c1, c2, c3) under key (k0, k1), written into out[0..4).
  * Every word is an unsigned 32-bit integer.
  */
-export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array): Uint32Array {
+export function philox4x32(
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  k0: number,
+  k1: number,
+  out: Uint32Array,
+): Uint32Array {
   philox_rounds(c0, c1, c2, c3, philox_round_keys(k0 >>> 0, k1 >>> 0), out);
   return out;
 }
@@ -43,7 +51,13 @@ const TWO_POW_32 = 4294967296;
  * the block number, so streams of up to 2^64 blocks never wrap); its top 24 bits make a float
  * in [0, 1), exactly representable in float32.
  */
-export function fillUniform(out: Float32Array | Float64Array, key: readonly [number, number], first: number, lo: number, hi: number): void {
+export function fillUniform(
+  out: Float32Array | Float64Array,
+  key: readonly [number, number],
+  first: number,
+  lo: number,
+  hi: number,
+): void {
   checkFirst("fillUniform", first);
   kernels.philox_uniform(out.length, out, 0, first, key[0] >>> 0, key[1] >>> 0, lo, hi);
 }
@@ -53,7 +67,13 @@ export function fillUniform(out: Float32Array | Float64Array, key: readonly [num
  * from the block at counter i by Box–Muller in float64 on its first two words (u1 in (0, 1],
  * so the logarithm is finite), one value per block, so each element stands alone.
  */
-export function fillNormal(out: Float32Array | Float64Array, key: readonly [number, number], first: number, mean: number, std: number): void {
+export function fillNormal(
+  out: Float32Array | Float64Array,
+  key: readonly [number, number],
+  first: number,
+  mean: number,
+  std: number,
+): void {
   checkFirst("fillNormal", first);
   const block = new Uint32Array(4);
   const keys = philox_round_keys(key[0] >>> 0, key[1] >>> 0);
@@ -67,5 +87,6 @@ export function fillNormal(out: Float32Array | Float64Array, key: readonly [numb
 }
 
 function checkFirst(op: string, first: number): void {
-  if (!Number.isSafeInteger(first) || first < 0) throw new Error(`${op}: the first element must be a non-negative safe integer, got ${first}`);
+  if (!Number.isSafeInteger(first) || first < 0)
+    throw new Error(`${op}: the first element must be a non-negative safe integer, got ${first}`);
 }

@@ -100,13 +100,21 @@ export class Rng {
 
   /** The generator's whole state, as plain numbers (for checkpoints: a resumed run continues the same stream). */
   getState(): RngState {
-    return { words: [this.#s0 >>> 0, this.#s1 >>> 0, this.#s2 >>> 0, this.#s3 >>> 0], spareNormal: Number.isNaN(this.#spareNormal) ? null : this.#spareNormal };
+    return {
+      words: [this.#s0 >>> 0, this.#s1 >>> 0, this.#s2 >>> 0, this.#s3 >>> 0],
+      spareNormal: Number.isNaN(this.#spareNormal) ? null : this.#spareNormal,
+    };
   }
 
   /** A generator that continues from a state getState() returned. */
   static fromState(state: RngState): Rng {
     const w = state.words;
-    if (!Array.isArray(w) || w.length !== 4 || !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32) || w.every((x) => x === 0)) {
+    if (
+      !Array.isArray(w) ||
+      w.length !== 4 ||
+      !w.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32) ||
+      w.every((x) => x === 0)
+    ) {
       throw new Error(`Rng.fromState: expected four unsigned 32-bit words, not all zero, got ${JSON.stringify(w)}`);
     }
     const rng = new Rng(0);

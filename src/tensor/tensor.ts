@@ -43,10 +43,7 @@ export class Tensor {
     checkShape("Tensor", shape);
     const n = sizeOf(shape);
     if (data.length !== n) {
-      throw new OpError(
-        "Tensor",
-        `data has ${data.length} elements but shape ${formatShape(shape)} needs ${n}`,
-      );
+      throw new OpError("Tensor", `data has ${data.length} elements but shape ${formatShape(shape)} needs ${n}`);
     }
     this.data = data;
     this.shape = Object.freeze([...shape]);

@@ -21,7 +21,10 @@ export function shapes(opts: ShapeOptions = {}): fc.Arbitrary<number[]> {
   const minDim = opts.allowEmpty === false ? 1 : 0;
   const maxDim = Math.max(minDim, opts.maxDim ?? 5);
   // fc.oneof weights: the edge sizes come up often instead of once in a few hundred runs.
-  const dim = fc.oneof({ arbitrary: fc.constantFrom(...(minDim === 0 ? [0, 1] : [1])), weight: 1 }, { arbitrary: fc.integer({ min: minDim, max: maxDim }), weight: 3 });
+  const dim = fc.oneof(
+    { arbitrary: fc.constantFrom(...(minDim === 0 ? [0, 1] : [1])), weight: 1 },
+    { arbitrary: fc.integer({ min: minDim, max: maxDim }), weight: 3 },
+  );
   return fc.array(dim, { minLength: opts.minRank ?? 0, maxLength: opts.maxRank ?? 3 });
 }
 
@@ -43,7 +46,10 @@ export function floats(n: number, bound = 10): fc.Arbitrary<number[]> {
 export function tensors(opts: TensorOptions = {}): fc.Arbitrary<Tensor> {
   const shape = opts.shape !== undefined ? fc.constant([...opts.shape]) : shapes(opts);
   return shape.chain((s) =>
-    floats(s.reduce((p, d) => p * d, 1), opts.bound).map((v) => fromArray(v, s, { requiresGrad: opts.requiresGrad ?? false })),
+    floats(
+      s.reduce((p, d) => p * d, 1),
+      opts.bound,
+    ).map((v) => fromArray(v, s, { requiresGrad: opts.requiresGrad ?? false })),
   );
 }
 
@@ -67,7 +73,8 @@ export interface BagOptions {
 
 /** Index bags with empty bags and repeated rows (a small R makes repeats common). */
 export function indexBags(opts: BagOptions): fc.Arbitrary<IndexBags> {
-  if (!Number.isInteger(opts.rows) || opts.rows < 1) throw new Error(`indexBags: rows must be a positive integer, got ${opts.rows}`);
+  if (!Number.isInteger(opts.rows) || opts.rows < 1)
+    throw new Error(`indexBags: rows must be a positive integer, got ${opts.rows}`);
   const bag = fc.array(fc.integer({ min: 0, max: opts.rows - 1 }), { maxLength: opts.maxBagSize ?? 4 });
   return fc.array(bag, { minLength: opts.minBags ?? 1, maxLength: opts.maxBags ?? 6 }).map((bags) => {
     const offsets: number[] = [];

@@ -71,7 +71,9 @@ function num(x: number): string {
 export function assertClose(actual: Closeable, expected: Closeable, opts: CloseOptions = {}, what?: string): void {
   if ((opts.atol === undefined) !== (opts.rtol === undefined)) {
     const given = opts.atol === undefined ? `rtol=${opts.rtol}` : `atol=${opts.atol}`;
-    throw new Error(`Both 'rtol' and 'atol' must be either specified or omitted, but got no ${opts.atol === undefined ? "atol" : "rtol"} and ${given}.`);
+    throw new Error(
+      `Both 'rtol' and 'atol' must be either specified or omitted, but got no ${opts.atol === undefined ? "atol" : "rtol"} and ${given}.`,
+    );
   }
   const defaults = isFloat32(actual) || isFloat32(expected) ? float32Tol : float64Tol;
   const rtol = opts.rtol ?? defaults.rtol;
@@ -81,8 +83,13 @@ export function assertClose(actual: Closeable, expected: Closeable, opts: CloseO
   const e = valuesOf(expected);
   const shape = shapeOf(actual);
   const eShape = shapeOf(expected);
-  if (a.length !== e.length || (actual instanceof Tensor && expected instanceof Tensor && shape.join() !== eShape.join())) {
-    throw new Error(`${what ?? "Tensor-likes"}: The values for attribute 'shape' do not match: (${shape.join(", ")}) != (${eShape.join(", ")}).`);
+  if (
+    a.length !== e.length ||
+    (actual instanceof Tensor && expected instanceof Tensor && shape.join() !== eShape.join())
+  ) {
+    throw new Error(
+      `${what ?? "Tensor-likes"}: The values for attribute 'shape' do not match: (${shape.join(", ")}) != (${eShape.join(", ")}).`,
+    );
   }
   let mismatches = 0;
   let maxAbs = 0;
@@ -94,7 +101,10 @@ export function assertClose(actual: Closeable, expected: Closeable, opts: CloseO
     const y = e[i];
     const diff = Math.abs(x - y);
     // A non-finite value is close only to itself (torch.isclose), not within an infinite tolerance.
-    const close = x === y || (Number.isFinite(x) && Number.isFinite(y) && diff <= atol + rtol * Math.abs(y)) || (equalNan && Number.isNaN(x) && Number.isNaN(y));
+    const close =
+      x === y ||
+      (Number.isFinite(x) && Number.isFinite(y) && diff <= atol + rtol * Math.abs(y)) ||
+      (equalNan && Number.isNaN(x) && Number.isNaN(y));
     if (close) continue;
     mismatches++;
     // NaN differences count as the greatest, as torch.max does.

@@ -31,7 +31,8 @@ export function averagePredictions(preds: readonly Float32Array[]): Float32Array
   if (K === 0) throw new OpError("averagePredictions", "needs at least one member's predictions, got none");
   const N = (preds[0] as Float32Array).length;
   preds.forEach((p, k) => {
-    if (p.length !== N) throw new OpError("averagePredictions", `member ${k} has ${p.length} predictions, member 0 has ${N}`);
+    if (p.length !== N)
+      throw new OpError("averagePredictions", `member ${k} has ${p.length} predictions, member 0 has ${N}`);
   });
   const out = new Float32Array(N); // (N,)
   for (let i = 0; i < N; i++) {

@@ -72,7 +72,8 @@ export class LocalExecutor implements Executor {
   static predictSync(model: DLRM, data: Dataset, batchSize: number): Float32Array {
     const out = new Float32Array(data.n);
     noGrad(() => {
-      for (let s = 0; s < data.n; s += batchSize) out.set(model.forward(batchOf(data, s, Math.min(data.n, s + batchSize))).data, s);
+      for (let s = 0; s < data.n; s += batchSize)
+        out.set(model.forward(batchOf(data, s, Math.min(data.n, s + batchSize))).data, s);
     });
     return out;
   }

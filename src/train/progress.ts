@@ -100,7 +100,8 @@ export class Progress {
 
   constructor(opts: ProgressOptions = {}) {
     const every = opts.every ?? 100;
-    if (!Number.isInteger(every) || every < 1) throw new OpError("Progress", `every must be an integer >= 1, got ${String(every)}`);
+    if (!Number.isInteger(every) || every < 1)
+      throw new OpError("Progress", `every must be an integer >= 1, got ${String(every)}`);
     this.#out = opts.out ?? hostStderr();
     this.#tty = this.#out.isTTY === true;
     this.#every = every;
@@ -113,7 +114,10 @@ export class Progress {
   update(info: ProgressInfo): void {
     const { step, totalSteps } = info;
     if (!Number.isInteger(totalSteps) || totalSteps < 1 || !Number.isInteger(step) || step < 1 || step > totalSteps) {
-      throw new OpError("Progress.update", `step must be an integer in [1, totalSteps], got step ${step} of ${totalSteps}`);
+      throw new OpError(
+        "Progress.update",
+        `step must be an integer in [1, totalSteps], got step ${step} of ${totalSteps}`,
+      );
     }
     if (this.#tty) this.#updateTTY(info);
     else this.#updatePlain(info);
@@ -139,7 +143,9 @@ export class Progress {
     const rate = rateText(info.samples - this.#winSamples, seconds);
     const eta = etaText(info.totalSteps - info.step, seconds, steps);
     const loss = this.#winLossSum / this.#winCount;
-    this.#out.write(`${this.#prefix}step ${info.step}/${info.totalSteps}  loss ${loss.toFixed(4)}  ${rate} samples/s  eta ${eta}\n`);
+    this.#out.write(
+      `${this.#prefix}step ${info.step}/${info.totalSteps}  loss ${loss.toFixed(4)}  ${rate} samples/s  eta ${eta}\n`,
+    );
     this.#winTime = t;
     this.#winStep = info.step;
     this.#winSamples = info.samples;

@@ -105,7 +105,9 @@ export const SATURATED_LOSS = 15;
 const YIELD_MS = 50;
 
 function diverged(step: number, what: string): TrainError {
-  return new TrainError(`step ${step}: ${what}; stopping (the parameters diverged: lower the learning rate, or check the data)`);
+  return new TrainError(
+    `step ${step}: ${what}; stopping (the parameters diverged: lower the learning rate, or check the data)`,
+  );
 }
 
 /** Batches per pass over the data (the last one may be short). */
@@ -115,7 +117,8 @@ export function batchesPerEpoch(n: number, batchSize: number): number {
 
 /** The learning rate of steps start, start + 1, …: base, or the reference's schedule replayed to its position. */
 export function learningRates(base: number, schedule: LRPolicyOptions | null | undefined, start: number): () => number {
-  if (schedule === null || schedule === undefined || (schedule.warmupSteps === 0 && schedule.numDecaySteps === 0)) return () => base;
+  if (schedule === null || schedule === undefined || (schedule.warmupSteps === 0 && schedule.numDecaySteps === 0))
+    return () => base;
   const holder = { lr: base };
   const s = new LRPolicyScheduler(holder, schedule); // constructing it is its first step, as the reference's
   for (let i = 0; i < start; i++) s.step();
@@ -130,7 +133,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const executor = o.executor ?? localExecutor(o);
   const { data, batchSize } = o;
   if (data.n === 0) throw new TrainError("the training data has no samples");
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new TrainError(`the batch size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new TrainError(`the batch size must be a positive integer, got ${batchSize}`);
   const perEpoch = batchesPerEpoch(data.n, batchSize);
   const first = o.start?.step ?? 0;
   if (first > o.steps) throw new TrainError(`the run is already at step ${first}, past the requested ${o.steps} steps`);
@@ -165,7 +169,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const r = await f.outcome;
     if (r.bad !== null) throw diverged(f.step, `prediction ${r.bad.index} of the batch is ${r.bad.value}`);
     if (!Number.isFinite(r.loss)) throw diverged(f.step, `the loss is ${r.loss}`);
-    if (r.loss > SATURATED_LOSS) throw diverged(f.step, `the loss is ${r.loss.toFixed(2)}, above ${SATURATED_LOSS}: the predictions have saturated at 0 or 1`);
+    if (r.loss > SATURATED_LOSS)
+      throw diverged(
+        f.step,
+        `the loss is ${r.loss.toFixed(2)}, above ${SATURATED_LOSS}: the predictions have saturated at 0 or 1`,
+      );
     samples += f.count;
     losses.push(r.loss);
     done = f.step + 1;
@@ -173,7 +181,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     o.progress?.update({ step: f.step + 1, totalSteps: o.steps, samples, loss: r.loss });
   };
   const evaluateNow = async (step: number): Promise<EvalRecord> => {
-    const e = { step, ...computeMetrics(await executor.predict(o.evalData as Dataset, evalBatch), (o.evalData as Dataset).labels) };
+    const e = {
+      step,
+      ...computeMetrics(await executor.predict(o.evalData as Dataset, evalBatch), (o.evalData as Dataset).labels),
+    };
     last = e;
     return e;
   };
@@ -208,11 +219,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.evalData && !interrupted) o.onEval?.(await evaluateNow(done));
   if (o.shuffle && done % perEpoch === 0) epochRng = rng.getState(); // the next epoch's draw has not happened yet
   if (o.executor === undefined) await executor.close();
-  return { losses, eval: interrupted ? null : last, position: { step: done, orderRng: o.shuffle ? epochRng : null }, interrupted };
+  return {
+    losses,
+    eval: interrupted ? null : last,
+    position: { step: done, orderRng: o.shuffle ? epochRng : null },
+    interrupted,
+  };
 }
 
 function localExecutor(o: TrainOptions): Executor {
-  if (o.model === undefined || o.optimizer === undefined) throw new TrainError("train: give an executor, or a model and its optimizer");
+  if (o.model === undefined || o.optimizer === undefined)
+    throw new TrainError("train: give an executor, or a model and its optimizer");
   return new LocalExecutor(o.model, o.optimizer);
 }
 

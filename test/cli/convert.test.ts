@@ -32,14 +32,35 @@ test("pairPermutation: hand-derived for F = 1, 2 (the orders agree) and 3", () =
   assert.equal(Array.from(pairPermutation(3)), [0, 1, 3, 2, 4, 5]);
   for (const F of [4, 7, 12]) {
     const perm = Array.from(pairPermutation(F)).sort((a, b) => a - b);
-    assert.equal(perm, Array.from({ length: ((F + 1) * F) / 2 }, (_, i) => i), `F = ${F}: a permutation`);
+    assert.equal(
+      perm,
+      Array.from({ length: ((F + 1) * F) / 2 }, (_, i) => i),
+      `F = ${F}: a permutation`,
+    );
   }
 });
 
-function config(E: number, tables: number[], top: number[], interaction: "dot" | "cat" = "dot", self = false): DLRMConfig {
+function config(
+  E: number,
+  tables: number[],
+  top: number[],
+  interaction: "dot" | "cat" = "dot",
+  self = false,
+): DLRMConfig {
   const N = tables.length + 1;
   const W = interaction === "cat" ? E * N : E + (self ? (N * (N + 1)) / 2 : (N * (N - 1)) / 2);
-  return parseConfig({ dense_features: 3, bottom_mlp: [3, 5, E], embedding_dim: E, table_sizes: tables, interaction, interaction_itself: self, top_mlp: [W, ...top] }, "test");
+  return parseConfig(
+    {
+      dense_features: 3,
+      bottom_mlp: [3, 5, E],
+      embedding_dim: E,
+      table_sizes: tables,
+      interaction,
+      interaction_itself: self,
+      top_mlp: [W, ...top],
+    },
+    "test",
+  );
 }
 
 /** A model whose parameters are uniform in (-1, 1), so that the pairs matter for the output. */
@@ -77,25 +98,31 @@ function torchrecLogits(tensors: Map<string, SafetensorsTensor>, tableNames: str
   for (let n = 0; n < data.n; n++) {
     // DenseArch: an MLP with ReLU after every layer.
     let x = Array.from(data.dense.subarray(n * data.denseFeatures, (n + 1) * data.denseFeatures));
-    for (let i = 0; tensors.has(`dense_arch.model._mlp.${i}._linear.weight`); i++) x = linear(`dense_arch.model._mlp.${i}._linear`, x, true);
+    for (let i = 0; tensors.has(`dense_arch.model._mlp.${i}._linear.weight`); i++)
+      x = linear(`dense_arch.model._mlp.${i}._linear`, x, true);
     // SparseArch: sum pooling of each table's bag.
     const pooled = tableNames.map((name, t) => {
       const w = get(`${TABLE}${name}.weight`);
       const E = w.shape[1] as number;
       const s = data.sparse[t] as Dataset["sparse"][number];
       const sum = new Array<number>(E).fill(0);
-      for (let k = s.offsets[n] as number; k < (s.offsets[n + 1] as number); k++) for (let e = 0; e < E; e++) sum[e] += w.v[(s.indices[k] as number) * E + e] as number;
+      for (let k = s.offsets[n] as number; k < (s.offsets[n + 1] as number); k++)
+        for (let e = 0; e < E; e++) sum[e] += w.v[(s.indices[k] as number) * E + e] as number;
       return sum;
     });
     // InteractionArch: combined = [dense, sparse...]; the pairs of triu_indices(N, N, offset=1), row by row.
     const combined = [x, ...pooled];
     const inter = [...x];
     for (let a = 0; a < combined.length; a++) {
-      for (let b = a + 1; b < combined.length; b++) inter.push((combined[a] as number[]).reduce((acc, v, e) => acc + v * ((combined[b] as number[])[e] as number), 0));
+      for (let b = a + 1; b < combined.length; b++)
+        inter.push(
+          (combined[a] as number[]).reduce((acc, v, e) => acc + v * ((combined[b] as number[])[e] as number), 0),
+        );
     }
     // OverArch: MLP (ReLU) then a plain Linear: a logit.
     let z = inter;
-    for (let i = 0; tensors.has(`over_arch.model.0._mlp.${i}._linear.weight`); i++) z = linear(`over_arch.model.0._mlp.${i}._linear`, z, true);
+    for (let i = 0; tensors.has(`over_arch.model.0._mlp.${i}._linear.weight`); i++)
+      z = linear(`over_arch.model.0._mlp.${i}._linear`, z, true);
     logits.push(linear("over_arch.model.1", z, false)[0] as number);
   }
   return logits;
@@ -119,19 +146,34 @@ test("reference -> torchrec: TorchRec's forward of the converted file gives our 
     await saveCheckpoint(ref, m);
     const note = await convert([ref, tr, "--to", "torchrec"]);
     assert.match(note, /TorchRec's DLRM outputs logits \(no sigmoid\)/);
-    const data = randomDataset({ n: 25, denseFeatures: 3, tableSizes: c.table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 8 });
+    const data = randomDataset({
+      n: 25,
+      denseFeatures: 3,
+      tableSizes: c.table_sizes,
+      numIndicesPerLookup: 3,
+      numIndicesPerLookupFixed: false,
+      seed: 8,
+    });
     const ours = noGrad(() => Array.from(m.forward(batchOf(data, 0, data.n)).data));
     const names = ["t_cat_0", "t_cat_1", "t_cat_2", "t_cat_3"];
     const tensors = readSafetensors(tr).tensors;
     const theirs = torchrecLogits(tensors, names, data).map(sigmoid);
     // Tolerance: float32 arithmetic (ours) against float64 (the test's), on outputs of order 1.
-    ours.forEach((p, i) => assert.ok(Math.abs(p - (theirs[i] as number)) < 2e-5, `sample ${i}: ours ${p}, TorchRec's ${theirs[i]}`));
+    ours.forEach((p, i) =>
+      assert.ok(Math.abs(p - (theirs[i] as number)) < 2e-5, `sample ${i}: ours ${p}, TorchRec's ${theirs[i]}`),
+    );
 
     // The same file with the reference's columns left in place: the pairs land on the wrong weights.
     const naive = new Map(tensors);
-    naive.set("over_arch.model.0._mlp.0._linear.weight", readSafetensors(ref).tensors.get("top_l.0.weight") as SafetensorsTensor);
+    naive.set(
+      "over_arch.model.0._mlp.0._linear.weight",
+      readSafetensors(ref).tensors.get("top_l.0.weight") as SafetensorsTensor,
+    );
     const wrong = torchrecLogits(naive, names, data).map(sigmoid);
-    assert.ok(Math.max(...ours.map((p, i) => Math.abs(p - (wrong[i] as number)))) > 1e-2, "the permutation matters at F = 4");
+    assert.ok(
+      Math.max(...ours.map((p, i) => Math.abs(p - (wrong[i] as number)))) > 1e-2,
+      "the permutation matters at F = 4",
+    );
   } finally {
     t.cleanup();
   }
@@ -164,7 +206,23 @@ test("--dtype bf16 rounds the parameters on the way (ties to even); a model with
   const t = tempDir();
   try {
     const ckpt = join(t.dir, "run.safetensors");
-    const r = await runCli(["train", "--data", "random", "--data-size", "60", "--batch-size", "20", "--steps", "2", "--optimizer", "adagrad", "--workers", "1", "--save", ckpt]);
+    const r = await runCli([
+      "train",
+      "--data",
+      "random",
+      "--data-size",
+      "60",
+      "--batch-size",
+      "20",
+      "--steps",
+      "2",
+      "--optimizer",
+      "adagrad",
+      "--workers",
+      "1",
+      "--save",
+      ckpt,
+    ]);
     assert.is(r.code, 0, r.stderr);
     const tr = join(t.dir, "tr.safetensors");
     const note = await convert([ckpt, tr, "--to", "torchrec", "--dtype", "bf16"]);
@@ -174,7 +232,10 @@ test("--dtype bf16 rounds the parameters on the way (ties to even); a model with
     assert.ok("dlrm_config" in out.metadata && !("dlrm_run" in out.metadata), "the config is kept, the run dropped");
     assert.not.ok([...out.tensors.keys()].some((n) => n.startsWith("optimizer.")));
     const w = src.tensors.get("emb_l.3.weight")?.data as Float32Array;
-    assert.equal(Array.from(out.tensors.get(`${TABLE}t_cat_3.weight`)?.data as Uint16Array), Array.from(w, float32ToBfloat16));
+    assert.equal(
+      Array.from(out.tensors.get(`${TABLE}t_cat_3.weight`)?.data as Uint16Array),
+      Array.from(w, float32ToBfloat16),
+    );
     // Back to reference names: predict reads it with the recorded config.
     const back = join(t.dir, "back.safetensors");
     await convert([tr, back, "--to", "reference"]);
@@ -194,7 +255,11 @@ test("--dtype bf16 rounds the parameters on the way (ties to even); a model with
 test("TorchRec files: table order by trailing number (t_cat_10 after t_cat_9), or --table-names; DLRMTrain's model. prefix", async () => {
   const t = tempDir();
   try {
-    const c = config(2, Array.from({ length: 11 }, (_, i) => i + 2), [4, 1]);
+    const c = config(
+      2,
+      Array.from({ length: 11 }, (_, i) => i + 2),
+      [4, 1],
+    );
     const ref = join(t.dir, "ref.safetensors");
     await saveCheckpoint(ref, model(c, 2));
     const tr = join(t.dir, "tr.safetensors");
@@ -208,7 +273,8 @@ test("TorchRec files: table order by trailing number (t_cat_10 after t_cat_9), o
     await convert([alpha, back, "--to", "reference"]);
     assert.is(readSafetensors(back).tensors.get("emb_l.10.weight")?.shape[0], 12, "t_cat_10 is table 10");
     const a = readSafetensors(back).tensors;
-    for (const [name, x] of readSafetensors(ref).tensors) assert.equal(Array.from(a.get(name)?.data as Float32Array), Array.from(x.data as Float32Array), name);
+    for (const [name, x] of readSafetensors(ref).tensors)
+      assert.equal(Array.from(a.get(name)?.data as Float32Array), Array.from(x.data as Float32Array), name);
 
     // Names without a common numbered pattern: --table-names gives the order, both ways.
     const names = ["user", "item", "cat", "zip", "b", "c", "d", "e", "f", "g", "h"];
@@ -217,11 +283,22 @@ test("TorchRec files: table order by trailing number (t_cat_10 after t_cat_9), o
     assert.ok(readSafetensors(named).tensors.has(`${TABLE}zip.weight`));
     let r = await runCli(["convert", named, join(t.dir, "x.safetensors"), "--to", "reference"]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, /cannot tell the order of the tables from their names \(.*\); give --table-names in the order of the model's features/);
+    assert.match(
+      r.stderr,
+      /cannot tell the order of the tables from their names \(.*\); give --table-names in the order of the model's features/,
+    );
     const back2 = join(t.dir, "back2.safetensors");
     await convert([named, back2, "--to", "reference", "--table-names", names.join(",")]);
     assert.ok(readFileSync(back2).equals(readFileSync(ref)), "the same file");
-    r = await runCli(["convert", named, join(t.dir, "x.safetensors"), "--to", "reference", "--table-names", "user,item"]);
+    r = await runCli([
+      "convert",
+      named,
+      join(t.dir, "x.safetensors"),
+      "--to",
+      "reference",
+      "--table-names",
+      "user,item",
+    ]);
     assert.match(r.stderr, /--table-names must list the file's tables once each .*; missing cat, zip/);
   } finally {
     t.cleanup();
@@ -232,7 +309,10 @@ test("what TorchRec's DLRM cannot hold, and bad command lines, are named", async
   const t = tempDir();
   try {
     const cases: [DLRMConfig, RegExp][] = [
-      [config(2, [3, 3], [4, 1], "cat"), /TorchRec's DLRM has only the dot interaction without self-interaction; this model uses cat/],
+      [
+        config(2, [3, 3], [4, 1], "cat"),
+        /TorchRec's DLRM has only the dot interaction without self-interaction; this model uses cat/,
+      ],
       [config(2, [3, 3], [4, 1], "dot", true), /this model uses dot with self-interaction/],
       [config(2, [3, 3], [1]), /TorchRec's OverArch needs at least two layers; this top MLP has 1/],
     ];
@@ -252,7 +332,10 @@ test("what TorchRec's DLRM cannot hold, and bad command lines, are named", async
       [[ref, "--to", "torchrec"], /give the input and the output file/],
       [[ref, join(t.dir, "o.safetensors"), "--to", "onnx"], /--to must be reference or torchrec, got "onnx"/],
       [[ref, join(t.dir, "o.safetensors"), "--to", "torchrec", "--dtype", "f64"], /--dtype must be f32, f16 or bf16/],
-      [[ref, join(t.dir, "o.safetensors"), "--to", "torchrec", "--table-names", "a,,b"], /--table-names has an empty name/],
+      [
+        [ref, join(t.dir, "o.safetensors"), "--to", "torchrec", "--table-names", "a,,b"],
+        /--table-names has an empty name/,
+      ],
     ];
     for (const [args, message] of usage) {
       const r = await runCli(["convert", ...args]);
@@ -266,10 +349,23 @@ test("what TorchRec's DLRM cannot hold, and bad command lines, are named", async
     const tr = join(t.dir, "tr.safetensors");
     await convert([plain, tr, "--to", "torchrec"]);
     const data = join(t.dir, "d.safetensors");
-    writeBatchFile(data, randomDataset({ n: 3, denseFeatures: 3, tableSizes: c.table_sizes, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 1 }));
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 3,
+        denseFeatures: 3,
+        tableSizes: c.table_sizes,
+        numIndicesPerLookup: 1,
+        numIndicesPerLookupFixed: true,
+        seed: 1,
+      }),
+    );
     const r = await runCli(["predict", "--checkpoint", tr, "--data", data, "--out", join(t.dir, "p.safetensors")]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, /tensor "sparse_arch\.embedding_bag_collection\.embedding_bags\.t_cat_0\.weight" is a TorchRec name: convert the file first with `dlrm convert <in> <out> --to reference`/);
+    assert.match(
+      r.stderr,
+      /tensor "sparse_arch\.embedding_bag_collection\.embedding_bags\.t_cat_0\.weight" is a TorchRec name: convert the file first with `dlrm convert <in> <out> --to reference`/,
+    );
   } finally {
     t.cleanup();
   }

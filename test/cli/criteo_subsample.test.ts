@@ -14,13 +14,20 @@ import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 
 // Line k: label, C1. Days of 2 lines each (14 = 7 × 2).
 const LINES: [number, string][] = [
-  [0, "10"], [1, "20"], // day 0
-  [0, "30"], [1, "10"], // day 1
-  [1, "40"], [0, "50"], // day 2
-  [0, "60"], [1, "20"], // day 3
-  [1, "70"], [0, "80"], // day 4
-  [1, "30"], [0, "90"], // day 5
-  [1, "a0"], [1, "10"], // day 6
+  [0, "10"],
+  [1, "20"], // day 0
+  [0, "30"],
+  [1, "10"], // day 1
+  [1, "40"],
+  [0, "50"], // day 2
+  [0, "60"],
+  [1, "20"], // day 3
+  [1, "70"],
+  [0, "80"], // day 4
+  [1, "30"],
+  [0, "90"], // day 5
+  [1, "a0"],
+  [1, "10"], // day 6
 ];
 // Kept: the positives, lines 1, 3, 4, 7, 8, 10, 12, 13 → one row on days 0–5, two on day 6.
 // Train = 6 rows, test = the first ⌈2/2⌉ = 1 of day 6. C1 numbered over the kept rows only:
@@ -59,7 +66,10 @@ test("rate 1: rows, days, table sizes and ids as computed by hand, through prepr
     }
     const again = await runCli(["train", "--data", out, "--data-sub-sample-rate", "0.5", ...steps]);
     assert.is(again.code, 2);
-    assert.match(again.stderr, /--data-sub-sample-rate 0\.5 differs from the 1 that .*x\.safetensors was preprocessed with/);
+    assert.match(
+      again.stderr,
+      /--data-sub-sample-rate 0\.5 differs from the 1 that .*x\.safetensors was preprocessed with/,
+    );
   } finally {
     t.cleanup();
   }

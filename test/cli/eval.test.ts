@@ -14,14 +14,30 @@ import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 
-const TINY = { dense_features: 3, bottom_mlp: [3, 4, 2], embedding_dim: 2, table_sizes: [5, 7], top_mlp: [5, 4, 1], batch_size: 4, steps: 5, lr: 0.1 };
+const TINY = {
+  dense_features: 3,
+  bottom_mlp: [3, 4, 2],
+  embedding_dim: 2,
+  table_sizes: [5, 7],
+  top_mlp: [5, 4, 1],
+  batch_size: 4,
+  steps: 5,
+  lr: 0.1,
+};
 
 function setup(): { dir: string; cleanup: () => void; model: string; train: string; evalData: string } {
   const t = tempDir();
   const model = join(t.dir, "model.json");
   writeFileSync(model, JSON.stringify(TINY));
   const gen = (n: number, seed: number): ReturnType<typeof randomDataset> =>
-    randomDataset({ n, denseFeatures: 3, tableSizes: [5, 7], numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed });
+    randomDataset({
+      n,
+      denseFeatures: 3,
+      tableSizes: [5, 7],
+      numIndicesPerLookup: 2,
+      numIndicesPerLookupFixed: false,
+      seed,
+    });
   const train = join(t.dir, "train.safetensors");
   const evalData = join(t.dir, "eval.safetensors");
   writeBatchFile(train, gen(40, 1));
@@ -53,19 +69,54 @@ test("--test-freq: an eval line every N steps, the final one last and once", asy
   const s = setup();
   try {
     const log = join(s.dir, "log.jsonl");
-    let r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--test-freq", "2", "--log", log]);
+    let r = await runCli([
+      "train",
+      "--model",
+      s.model,
+      "--data",
+      s.train,
+      "--eval-data",
+      s.evalData,
+      "--test-freq",
+      "2",
+      "--log",
+      log,
+    ]);
     assert.is(r.code, 0, r.stderr);
     let lines = jsonLines(r.stdout);
-    assert.equal(lines.map((l) => l.step), [2, 4, 5]);
-    assert.ok(lines.every((l) => l.event === "eval" && ["auc", "logloss", "accuracy"].every((k) => typeof l[k] === "number")));
+    assert.equal(
+      lines.map((l) => l.step),
+      [2, 4, 5],
+    );
+    assert.ok(
+      lines.every((l) => l.event === "eval" && ["auc", "logloss", "accuracy"].every((k) => typeof l[k] === "number")),
+    );
     assert.ok("train_loss" in (lines[2] as object));
     const events = jsonLines(readFileSync(log, "utf8")).filter((l) => l.event === "eval");
-    assert.equal(events.map((l) => l.step), [2, 4, 5]);
+    assert.equal(
+      events.map((l) => l.step),
+      [2, 4, 5],
+    );
 
     // A period that divides the steps: the last step's eval is printed once, as the final line.
-    r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "4", "--test-freq", "2"]);
+    r = await runCli([
+      "train",
+      "--model",
+      s.model,
+      "--data",
+      s.train,
+      "--eval-data",
+      s.evalData,
+      "--steps",
+      "4",
+      "--test-freq",
+      "2",
+    ]);
     lines = jsonLines(r.stdout);
-    assert.equal(lines.map((l) => l.step), [2, 4]);
+    assert.equal(
+      lines.map((l) => l.step),
+      [2, 4],
+    );
     assert.ok("train_loss" in (lines[1] as object));
   } finally {
     s.cleanup();
@@ -77,7 +128,19 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
   try {
     const ckpt = join(s.dir, "ckpt.safetensors");
     const preds = join(s.dir, "pred.safetensors");
-    const r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "7", "--save", ckpt]);
+    const r = await runCli([
+      "train",
+      "--model",
+      s.model,
+      "--data",
+      s.train,
+      "--eval-data",
+      s.evalData,
+      "--steps",
+      "7",
+      "--save",
+      ckpt,
+    ]);
     assert.is(r.code, 0, r.stderr);
     const final = jsonLines(r.stdout).pop() as Record<string, number>;
     const p = await runCli(["predict", "--model", s.model, "--checkpoint", ckpt, "--data", s.evalData, "--out", preds]);
@@ -89,10 +152,11 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
     assert.equal(Array.from(readSafetensors(preds2).tensors.get("pred")?.data ?? [], Number), pred);
     const y = Array.from(readBatchFile(s.evalData).labels);
     const eps = 2 ** -23;
-    const logloss = -y.reduce((acc, yi, i) => {
-      const q = Math.min(1 - eps, Math.max(eps, pred[i] as number));
-      return acc + (yi === 1 ? Math.log(q) : Math.log(1 - q));
-    }, 0) / y.length;
+    const logloss =
+      -y.reduce((acc, yi, i) => {
+        const q = Math.min(1 - eps, Math.max(eps, pred[i] as number));
+        return acc + (yi === 1 ? Math.log(q) : Math.log(1 - q));
+      }, 0) / y.length;
     const accuracy = y.filter((yi, i) => Math.round(pred[i] as number) === yi).length / y.length;
     // Same float32 predictions on both sides; the sums differ only in float64 order: 1e-12.
     assert.ok(Math.abs(final.auc - naiveAuc(pred, y)) < 1e-12, `auc ${final.auc} vs ${naiveAuc(pred, y)}`);
@@ -104,15 +168,33 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
   }
 });
 
-
 test("--ensemble 3: member files, a member's eval line each, and the mean of the members' predictions as the final metrics", async () => {
   const s = setup();
   try {
     const ckpt = join(s.dir, "ens.safetensors");
-    const r = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "7", "--seed", "5", "--ensemble", "3", "--save", ckpt]);
+    const r = await runCli([
+      "train",
+      "--model",
+      s.model,
+      "--data",
+      s.train,
+      "--eval-data",
+      s.evalData,
+      "--steps",
+      "7",
+      "--seed",
+      "5",
+      "--ensemble",
+      "3",
+      "--save",
+      ckpt,
+    ]);
     assert.is(r.code, 0, r.stderr);
     const lines = jsonLines(r.stdout);
-    assert.equal(lines.map((l) => l.member ?? "final"), [0, 1, 2, "final"]);
+    assert.equal(
+      lines.map((l) => l.member ?? "final"),
+      [0, 1, 2, "final"],
+    );
     const final = lines[3] as Record<string, number>;
     assert.is(final.ensemble, 3);
     // Each member's predictions, from its own checkpoint; their mean computed here in float64,
@@ -120,16 +202,40 @@ test("--ensemble 3: member files, a member's eval line each, and the mean of the
     const memberPreds: number[][] = [];
     for (const k of [0, 1, 2]) {
       const out = join(s.dir, `pred${k}.safetensors`);
-      const p = await runCli(["predict", "--checkpoint", join(s.dir, `ens.member${k}.safetensors`), "--data", s.evalData, "--out", out]);
+      const p = await runCli([
+        "predict",
+        "--checkpoint",
+        join(s.dir, `ens.member${k}.safetensors`),
+        "--data",
+        s.evalData,
+        "--out",
+        out,
+      ]);
       assert.is(p.code, 0, p.stderr);
       memberPreds.push(Array.from(readSafetensors(out).tensors.get("pred")?.data ?? [], Number));
     }
-    const mean = (memberPreds[0] as number[]).map((_, i) => Math.fround(memberPreds.reduce((a, p) => a + (p[i] as number), 0) / 3));
+    const mean = (memberPreds[0] as number[]).map((_, i) =>
+      Math.fround(memberPreds.reduce((a, p) => a + (p[i] as number), 0) / 3),
+    );
     const y = Array.from(readBatchFile(s.evalData).labels);
     assert.ok(Math.abs(final.auc - naiveAuc(mean, y)) < 1e-12, `auc ${final.auc} vs ${naiveAuc(mean, y)}`);
     // Each member's line holds that member's metrics; member 0 is the plain run of seed 5.
-    memberPreds.forEach((p, k) => assert.ok(Math.abs((lines[k]?.auc as number) - naiveAuc(p, y)) < 1e-12, `member ${k}`));
-    const plain = await runCli(["train", "--model", s.model, "--data", s.train, "--eval-data", s.evalData, "--steps", "7", "--seed", "5"]);
+    memberPreds.forEach((p, k) =>
+      assert.ok(Math.abs((lines[k]?.auc as number) - naiveAuc(p, y)) < 1e-12, `member ${k}`),
+    );
+    const plain = await runCli([
+      "train",
+      "--model",
+      s.model,
+      "--data",
+      s.train,
+      "--eval-data",
+      s.evalData,
+      "--steps",
+      "7",
+      "--seed",
+      "5",
+    ]);
     assert.is((jsonLines(plain.stdout).pop() as Record<string, number>).auc, lines[0]?.auc);
     // predict with all three checkpoints writes the same mean.
     const all = join(s.dir, "pred_all.safetensors");

@@ -69,13 +69,46 @@ async function fuzz(what: "checkpoint" | "data"): Promise<void> {
   const t = tempDir();
   try {
     const model = join(t.dir, "model.json");
-    const config = { dense_features: 3, bottom_mlp: [3, 8, 4], embedding_dim: 4, table_sizes: [5, 7], top_mlp: [7, 4, 1], optimizer: "adagrad" };
+    const config = {
+      dense_features: 3,
+      bottom_mlp: [3, 8, 4],
+      embedding_dim: 4,
+      table_sizes: [5, 7],
+      top_mlp: [7, 4, 1],
+      optimizer: "adagrad",
+    };
     writeFileSync(model, JSON.stringify(config));
     const ckpt = join(t.dir, "ckpt.safetensors");
-    const trained = await runCli(["train", "--model", model, "--data", "random", "--data-size", "16", "--steps", "2", "--batch-size", "8", "--workers", "1", "--save", ckpt]);
+    const trained = await runCli([
+      "train",
+      "--model",
+      model,
+      "--data",
+      "random",
+      "--data-size",
+      "16",
+      "--steps",
+      "2",
+      "--batch-size",
+      "8",
+      "--workers",
+      "1",
+      "--save",
+      ckpt,
+    ]);
     assert.is(trained.code, 0, trained.stderr);
     const data = join(t.dir, "data.safetensors");
-    writeBatchFile(data, randomDataset({ n: 12, denseFeatures: 3, tableSizes: config.table_sizes, numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 4 }));
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 12,
+        denseFeatures: 3,
+        tableSizes: config.table_sizes,
+        numIndicesPerLookup: 2,
+        numIndicesPerLookupFixed: false,
+        seed: 4,
+      }),
+    );
     const original = readFileSync(what === "checkpoint" ? ckpt : data);
     const mutated = join(t.dir, `mutated.safetensors`);
     const out = join(t.dir, "pred.safetensors");
@@ -84,7 +117,8 @@ async function fuzz(what: "checkpoint" | "data"): Promise<void> {
       fc.asyncProperty(mutationArb(original.length, headerEnd(original)), async (m) => {
         const bytes = mutate(original, m);
         writeFileSync(mutated, bytes);
-        const args = what === "checkpoint" ? ["--checkpoint", mutated, "--data", data] : ["--checkpoint", ckpt, "--data", mutated];
+        const args =
+          what === "checkpoint" ? ["--checkpoint", mutated, "--data", data] : ["--checkpoint", ckpt, "--data", mutated];
         const r = await runCli(["predict", ...args, "--out", out, "--workers", "1"]);
         const where = `${m.kind} ${JSON.stringify({ ...m, bytes: undefined })}: exit ${r.code}: ${r.stderr}`;
         if (r.code === 0) {
@@ -96,7 +130,11 @@ async function fuzz(what: "checkpoint" | "data"): Promise<void> {
         assert.is(r.code, 1, where);
         assert.match(r.stderr, /^dlrm: [^\n]*\n$/, `one line: ${where}`);
         assert.ok(r.stderr.includes("mutated.safetensors"), `the message names the mutated file: ${where}`);
-        assert.not.match(r.stderr, /Cannot read|is not a function|undefined|Invalid typed array|Maximum call stack/, `no internal error: ${where}`);
+        assert.not.match(
+          r.stderr,
+          /Cannot read|is not a function|undefined|Invalid typed array|Maximum call stack/,
+          `no internal error: ${where}`,
+        );
       }),
       { seed: SEED, numRuns: RUNS },
     );
@@ -106,7 +144,9 @@ async function fuzz(what: "checkpoint" | "data"): Promise<void> {
   }
 }
 
-test("a mutated checkpoint: a clean run or a one-line error naming it; a size change is always rejected", () => fuzz("checkpoint"));
-test("a mutated batch file: a clean run or a one-line error naming it; a size change is always rejected", () => fuzz("data"));
+test("a mutated checkpoint: a clean run or a one-line error naming it; a size change is always rejected", () =>
+  fuzz("checkpoint"));
+test("a mutated batch file: a clean run or a one-line error naming it; a size change is always rejected", () =>
+  fuzz("data"));
 
 test.run();

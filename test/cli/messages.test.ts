@@ -17,15 +17,39 @@ test("a config whose layer or table no memory can hold is refused naming the fie
   const t = tempDir();
   try {
     const huge = join(t.dir, "huge.json");
-    writeFileSync(huge, JSON.stringify({ dense_features: 1e9, bottom_mlp: [1e9, 16], embedding_dim: 16, table_sizes: [10, 10], top_mlp: [19, 1] }));
+    writeFileSync(
+      huge,
+      JSON.stringify({
+        dense_features: 1e9,
+        bottom_mlp: [1e9, 16],
+        embedding_dim: 16,
+        table_sizes: [10, 10],
+        top_mlp: [19, 1],
+      }),
+    );
     const a = await runCli(["train", "--model", huge, "--data", "random", "--steps", "1", "--workers", "1"]);
     assert.is(a.code, 1);
-    assert.match(a.stderr, /^dlrm: .*huge\.json: field "bottom_mlp" has a layer 1000000000 → 16 of 16000000000 weights, more than one 4 GiB memory holds/);
+    assert.match(
+      a.stderr,
+      /^dlrm: .*huge\.json: field "bottom_mlp" has a layer 1000000000 → 16 of 16000000000 weights, more than one 4 GiB memory holds/,
+    );
     const rows = join(t.dir, "rows.json");
-    writeFileSync(rows, JSON.stringify({ dense_features: 4, bottom_mlp: [4, 16], embedding_dim: 16, table_sizes: [1e10, 10], top_mlp: [19, 1] }));
+    writeFileSync(
+      rows,
+      JSON.stringify({
+        dense_features: 4,
+        bottom_mlp: [4, 16],
+        embedding_dim: 16,
+        table_sizes: [1e10, 10],
+        top_mlp: [19, 1],
+      }),
+    );
     const b = await runCli(["train", "--model", rows, "--data", "random", "--steps", "1", "--workers", "1"]);
     assert.is(b.code, 1);
-    assert.match(b.stderr, /^dlrm: .*rows\.json: field "table_sizes" has 10000000000 rows for table 0, more than int32 ids can number \(2147483647\)/);
+    assert.match(
+      b.stderr,
+      /^dlrm: .*rows\.json: field "table_sizes" has 10000000000 rows for table 0, more than int32 ids can number \(2147483647\)/,
+    );
   } finally {
     t.cleanup();
   }
@@ -44,8 +68,30 @@ test("predict: a checkpoint whose dlrm_config claims a 2e8-row table fails on th
     const ckpt = join(t.dir, "ckpt.safetensors");
     const data = join(t.dir, "data.safetensors");
     const c = defaultConfig();
-    writeBatchFile(data, randomDataset({ n: 8, denseFeatures: c.dense_features, tableSizes: c.table_sizes, numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 1 }));
-    const r = await runCli(["train", "--data", data, "--steps", "1", "--batch-size", "8", "--workers", "1", "--save", ckpt]);
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 8,
+        denseFeatures: c.dense_features,
+        tableSizes: c.table_sizes,
+        numIndicesPerLookup: 2,
+        numIndicesPerLookupFixed: false,
+        seed: 1,
+      }),
+    );
+    const r = await runCli([
+      "train",
+      "--data",
+      data,
+      "--steps",
+      "1",
+      "--batch-size",
+      "8",
+      "--workers",
+      "1",
+      "--save",
+      ckpt,
+    ]);
     assert.is(r.code, 0, r.stderr);
     const f = readSafetensors(ckpt);
     const claimed = { ...c, table_sizes: c.table_sizes.map((R, i) => (i === 0 ? 2e8 : R)) };
@@ -53,7 +99,12 @@ test("predict: a checkpoint whose dlrm_config claims a 2e8-row table fails on th
     writeSafetensors(lying, f.tensors, { ...f.metadata, dlrm_config: JSON.stringify(claimed) });
     const p = await runCli(["predict", "--checkpoint", lying, "--data", data, "--out", join(t.dir, "p.safetensors")]);
     assert.is(p.code, 1);
-    assert.match(p.stderr, new RegExp(`^dlrm: loadCheckpoint: .*lying\\.safetensors: tensor "emb_l\\.0\\.weight" has shape \\(${c.table_sizes[0]}, ${c.embedding_dim}\\) but the model expects \\(200000000, ${c.embedding_dim}\\)`));
+    assert.match(
+      p.stderr,
+      new RegExp(
+        `^dlrm: loadCheckpoint: .*lying\\.safetensors: tensor "emb_l\\.0\\.weight" has shape \\(${c.table_sizes[0]}, ${c.embedding_dim}\\) but the model expects \\(200000000, ${c.embedding_dim}\\)`,
+      ),
+    );
   } finally {
     t.cleanup();
   }
@@ -67,7 +118,10 @@ test("control characters of a file are escaped when a message echoes them", asyn
     const r = await runCli(["train", "--model", model, "--data", "random", "--steps", "1", "--workers", "1"]);
     assert.is(r.code, 1);
     assert.match(r.stderr, /unknown field "\\x1b\[2J\\x07x"/);
-    assert.not.ok(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(r.stderr), `no raw control character: ${JSON.stringify(r.stderr)}`);
+    assert.not.ok(
+      /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(r.stderr),
+      `no raw control character: ${JSON.stringify(r.stderr)}`,
+    );
   } finally {
     t.cleanup();
   }

@@ -15,7 +15,9 @@ import { DATA } from "../helpers/golden.ts";
 const DIR = `${DATA}ml-100k/`.replace(/\/$/, "");
 const haveData = existsSync(join(DIR, "u.data")) && existsSync(join(DIR, "u1.base"));
 if (!haveData) {
-  console.log(`cli movielens tests: skipping the real-data tests, ${DIR} is absent (MovieLens 100K is available from grouplens.org; see ../shared/data/README.md)`);
+  console.log(
+    `cli movielens tests: skipping the real-data tests, ${DIR} is absent (MovieLens 100K is available from grouplens.org; see ../shared/data/README.md)`,
+  );
 }
 const withData = haveData ? test : test.skip;
 
@@ -26,7 +28,9 @@ withData("u1 rebuilt from u.data is u1.base and u1.test byte for byte", () => {
 });
 
 withData("u3 rebuilt: lines 40001–60000 of u.data as test, the rest as base, each sorted by user then item", () => {
-  const data = readFileSync(join(DIR, "u.data"), "latin1").split("\n").filter((l) => l !== "");
+  const data = readFileSync(join(DIR, "u.data"), "latin1")
+    .split("\n")
+    .filter((l) => l !== "");
   const built = buildOfficialSplit(DIR, "u3");
   const test = built.test.text.split("\n").filter((l) => l !== "");
   const base = built.base.text.split("\n").filter((l) => l !== "");
@@ -46,43 +50,84 @@ withData("u3 rebuilt: lines 40001–60000 of u.data as test, the rest as base, e
   }
 });
 
-withData("splitRatings: the files when present, u2 … u5 rebuilt only when absent, other names left to the reader", () => {
-  assert.is(splitRatings(DIR, "u1"), undefined);
-  const t = tempDir();
-  try {
-    for (const f of ["u.data", "u.user", "u.item", "u1.base", "u1.test"]) symlinkSync(join(DIR, f), join(t.dir, f));
-    assert.is(splitRatings(t.dir, "u1"), undefined);
-    assert.ok(splitRatings(t.dir, "u4")?.test.path.includes("rebuilt from u.data"));
-    assert.is(splitRatings(t.dir, "ua"), undefined);
-  } finally {
-    t.cleanup();
-  }
-});
+withData(
+  "splitRatings: the files when present, u2 … u5 rebuilt only when absent, other names left to the reader",
+  () => {
+    assert.is(splitRatings(DIR, "u1"), undefined);
+    const t = tempDir();
+    try {
+      for (const f of ["u.data", "u.user", "u.item", "u1.base", "u1.test"]) symlinkSync(join(DIR, f), join(t.dir, f));
+      assert.is(splitRatings(t.dir, "u1"), undefined);
+      assert.ok(splitRatings(t.dir, "u4")?.test.path.includes("rebuilt from u.data"));
+      assert.is(splitRatings(t.dir, "ua"), undefined);
+    } finally {
+      t.cleanup();
+    }
+  },
+);
 
-withData("train on movielens u1 for a few steps: the built-in model is sized from the files and evaluates on u1.test", async () => {
-  const r = await runCli(["train", "--data", `movielens:${DIR}`, "--split", "u1", "--steps", "20"]);
-  assert.is(r.code, 0, r.stderr);
-  const ev = lastJson(r.stdout);
-  assert.is(ev.event, "eval");
-  assert.is(ev.n, 20000); // u1.test has 20,000 ratings
-  assert.is(ev.split, "u1");
-  assert.match(r.stderr, /dlrm train: 80000 samples, 8 tables, 20 steps of 128, adagrad/);
-  // the built-in MovieLens model: five members, the six small tables decayed
-  assert.match(r.stderr, /table weight decay \[0, 0, 0\.003, 0\.003, 0\.003, 0\.003, 0\.003, 0\.003\], an ensemble of 5 models/);
-  assert.is(ev.ensemble, 5);
-});
+withData(
+  "train on movielens u1 for a few steps: the built-in model is sized from the files and evaluates on u1.test",
+  async () => {
+    const r = await runCli(["train", "--data", `movielens:${DIR}`, "--split", "u1", "--steps", "20"]);
+    assert.is(r.code, 0, r.stderr);
+    const ev = lastJson(r.stdout);
+    assert.is(ev.event, "eval");
+    assert.is(ev.n, 20000); // u1.test has 20,000 ratings
+    assert.is(ev.split, "u1");
+    assert.match(r.stderr, /dlrm train: 80000 samples, 8 tables, 20 steps of 128, adagrad/);
+    // the built-in MovieLens model: five members, the six small tables decayed
+    assert.match(
+      r.stderr,
+      /table weight decay \[0, 0, 0\.003, 0\.003, 0\.003, 0\.003, 0\.003, 0\.003\], an ensemble of 5 models/,
+    );
+    assert.is(ev.ensemble, 5);
+  },
+);
 
-withData("split u2 is rebuilt from u.data and trains; --test-freq prints each member's eval lines, the ensemble's last", async () => {
-  const r = await runCli(["train", "--data", `movielens:${DIR}`, "--split", "u2", "--steps", "9", "--test-freq", "4", "--ensemble", "2"]);
-  assert.is(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.equal(lines.map((l) => l.step), [4, 8, 9, 4, 8, 9, 9]);
-  assert.equal(lines.map((l) => l.member ?? "ensemble"), [0, 0, 0, 1, 1, 1, "ensemble"]);
-  assert.ok(lines.every((l) => l.event === "eval" && typeof l.auc === "number" && typeof l.logloss === "number" && typeof l.accuracy === "number"));
-  assert.is(lines[6]?.train_loss !== undefined, true, "the final line carries the train loss");
-  assert.is(lines[6]?.ensemble, 2);
-  assert.is(lines[6]?.split, "u2");
-});
+withData(
+  "split u2 is rebuilt from u.data and trains; --test-freq prints each member's eval lines, the ensemble's last",
+  async () => {
+    const r = await runCli([
+      "train",
+      "--data",
+      `movielens:${DIR}`,
+      "--split",
+      "u2",
+      "--steps",
+      "9",
+      "--test-freq",
+      "4",
+      "--ensemble",
+      "2",
+    ]);
+    assert.is(r.code, 0, r.stderr);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(
+      lines.map((l) => l.step),
+      [4, 8, 9, 4, 8, 9, 9],
+    );
+    assert.equal(
+      lines.map((l) => l.member ?? "ensemble"),
+      [0, 0, 0, 1, 1, 1, "ensemble"],
+    );
+    assert.ok(
+      lines.every(
+        (l) =>
+          l.event === "eval" &&
+          typeof l.auc === "number" &&
+          typeof l.logloss === "number" &&
+          typeof l.accuracy === "number",
+      ),
+    );
+    assert.is(lines[6]?.train_loss !== undefined, true, "the final line carries the train loss");
+    assert.is(lines[6]?.ensemble, 2);
+    assert.is(lines[6]?.split, "u2");
+  },
+);
 
 withData("--model with tables that disagree with the data: one line naming the table", async () => {
   const t = tempDir();
@@ -90,12 +135,30 @@ withData("--model with tables that disagree with the data: one line naming the t
     const E = 4;
     const sizes = [943, 1600, 2, 7, 21, 11, 16, 19]; // item: 1600 instead of u.item's 1682
     const model = join(t.dir, "ml.json");
-    writeFileSync(model, JSON.stringify({ dense_features: 3, bottom_mlp: [3, E], embedding_dim: E, table_sizes: sizes, top_mlp: [E + 36, 1] }));
+    writeFileSync(
+      model,
+      JSON.stringify({
+        dense_features: 3,
+        bottom_mlp: [3, E],
+        embedding_dim: E,
+        table_sizes: sizes,
+        top_mlp: [E + 36, 1],
+      }),
+    );
     const r = await runCli(["train", "--model", model, "--data", `movielens:${DIR}`, "--steps", "1"]);
     assert.is(r.code, 1);
     assert.match(r.stderr, /^dlrm: .*ml\.json: table 1 \(item\) has 1600 rows but movielens:.* defines 1682\n$/);
     const fewer = join(t.dir, "few.json");
-    writeFileSync(fewer, JSON.stringify({ dense_features: 3, bottom_mlp: [3, E], embedding_dim: E, table_sizes: [943, 1682], top_mlp: [E + 3, 1] }));
+    writeFileSync(
+      fewer,
+      JSON.stringify({
+        dense_features: 3,
+        bottom_mlp: [3, E],
+        embedding_dim: E,
+        table_sizes: [943, 1682],
+        top_mlp: [E + 3, 1],
+      }),
+    );
     const r2 = await runCli(["train", "--model", fewer, "--data", `movielens:${DIR}`, "--steps", "1"]);
     assert.match(r2.stderr, /few\.json: the model has 2 tables but movielens:.* has 8/);
   } finally {

@@ -16,9 +16,31 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 /** A batch file for the built-in model, and a checkpoint of that model. */
 async function inputs(dir: string): Promise<{ data: string; ckpt: string }> {
   const data = join(dir, "data.safetensors");
-  writeBatchFile(data, randomDataset({ n: 40, denseFeatures: defaultConfig().dense_features, tableSizes: defaultConfig().table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 7 }));
+  writeBatchFile(
+    data,
+    randomDataset({
+      n: 40,
+      denseFeatures: defaultConfig().dense_features,
+      tableSizes: defaultConfig().table_sizes,
+      numIndicesPerLookup: 3,
+      numIndicesPerLookupFixed: false,
+      seed: 7,
+    }),
+  );
   const ckpt = join(dir, "ckpt.safetensors");
-  const r = await runCli(["train", "--data", data, "--steps", "2", "--batch-size", "20", "--workers", "1", "--save", ckpt]);
+  const r = await runCli([
+    "train",
+    "--data",
+    data,
+    "--steps",
+    "2",
+    "--batch-size",
+    "20",
+    "--workers",
+    "1",
+    "--save",
+    ckpt,
+  ]);
   assert.is(r.code, 0, r.stderr);
   return { data, ckpt };
 }
@@ -37,14 +59,26 @@ test("train --save or --log in a missing folder, in a folder where nothing can b
   try {
     // 1e6 steps: were the path checked after the work, this test would time out.
     const run = ["train", "--data", "random", "--steps", "1000000", "--workers", "1"];
-    await refused([...run, "--save", join(t.dir, "no", "x.safetensors")], /^dlrm: train: --save .*no\/x\.safetensors: the folder .*\/no does not exist$/m);
-    await refused([...run, "--log", join(t.dir, "no", "x.jsonl")], /^dlrm: train: --log .*: the folder .* does not exist$/m);
-    await refused([...run, "--save", "/proc/x.safetensors"], /^dlrm: train: --save \/proc\/x\.safetensors: cannot create files in \/proc \(E[A-Z]+\)$/m);
+    await refused(
+      [...run, "--save", join(t.dir, "no", "x.safetensors")],
+      /^dlrm: train: --save .*no\/x\.safetensors: the folder .*\/no does not exist$/m,
+    );
+    await refused(
+      [...run, "--log", join(t.dir, "no", "x.jsonl")],
+      /^dlrm: train: --log .*: the folder .* does not exist$/m,
+    );
+    await refused(
+      [...run, "--save", "/proc/x.safetensors"],
+      /^dlrm: train: --save \/proc\/x\.safetensors: cannot create files in \/proc \(E[A-Z]+\)$/m,
+    );
     mkdirSync(join(t.dir, "sub"));
     await refused([...run, "--save", join(t.dir, "sub")], /^dlrm: train: --save .*sub: is a folder, not a file$/m);
     const fifo = join(t.dir, "fifo");
     assert.is(spawnSync("mkfifo", [fifo]).status, 0, "mkfifo");
-    await refused([...run, "--save", fifo], /^dlrm: train: --save .*fifo: is not a regular file \(a device or a pipe\)/m);
+    await refused(
+      [...run, "--save", fifo],
+      /^dlrm: train: --save .*fifo: is not a regular file \(a device or a pipe\)/m,
+    );
   } finally {
     t.cleanup();
   }
@@ -56,11 +90,20 @@ test("predict --out equal to --data or --checkpoint (also spelt otherwise, or a 
     const { data, ckpt } = await inputs(t.dir);
     const before = readFileSync(data);
     const base = ["predict", "--checkpoint", ckpt, "--data", data];
-    await refused([...base, "--out", data], /^dlrm: predict: --out .*data\.safetensors is the same file as --data .*data\.safetensors: writing it would destroy an input; give another path$/m);
-    await refused([...base, "--out", join(t.dir, "sub", "..", "data.safetensors")], /predict: --out .* is the same file as --data/);
+    await refused(
+      [...base, "--out", data],
+      /^dlrm: predict: --out .*data\.safetensors is the same file as --data .*data\.safetensors: writing it would destroy an input; give another path$/m,
+    );
+    await refused(
+      [...base, "--out", join(t.dir, "sub", "..", "data.safetensors")],
+      /predict: --out .* is the same file as --data/,
+    );
     const link = join(t.dir, "link.safetensors");
     linkSync(ckpt, link);
-    await refused([...base, "--out", link], /predict: --out .*link\.safetensors is the same file as --checkpoint .*ckpt\.safetensors/);
+    await refused(
+      [...base, "--out", link],
+      /predict: --out .*link\.safetensors is the same file as --checkpoint .*ckpt\.safetensors/,
+    );
     assert.ok(readFileSync(data).equals(before), "the data file is untouched");
     const ok = await runCli([...base, "--out", join(t.dir, "pred.safetensors")]);
     assert.is(ok.code, 0, ok.stderr);
@@ -77,7 +120,10 @@ test("train --save or --log equal to --data is refused; --save equal to --init i
     await refused([...run, "--save", data], /^dlrm: train: --save .* is the same file as --data /m);
     await refused([...run, "--log", data], /^dlrm: train: --log .* is the same file as --data /m);
     await refused([...run, "--log", ckpt, "--init", ckpt], /^dlrm: train: --log .* is the same file as --init /m);
-    await refused([...run, "--save", ckpt, "--log", ckpt], /^dlrm: train: --log .* is the same file as --save .*; give each output its own path$/m);
+    await refused(
+      [...run, "--save", ckpt, "--log", ckpt],
+      /^dlrm: train: --log .* is the same file as --save .*; give each output its own path$/m,
+    );
     const again = await runCli([...run, "--init", ckpt, "--save", ckpt]);
     assert.is(again.code, 0, again.stderr);
   } finally {
@@ -89,14 +135,25 @@ test("preprocess criteo x --out x, and an --out whose dictionary would land on a
   const t = tempDir();
   try {
     const hex = (i: number): string => (0x1000 + i).toString(16);
-    const line = (i: number): string => [String(i % 2), ...Array.from({ length: 13 }, (_, k) => String(k + i)), ...Array.from({ length: 26 }, (_, k) => hex(k * i))].join("\t");
+    const line = (i: number): string =>
+      [
+        String(i % 2),
+        ...Array.from({ length: 13 }, (_, k) => String(k + i)),
+        ...Array.from({ length: 26 }, (_, k) => hex(k * i)),
+      ].join("\t");
     const raw = join(t.dir, "train.txt");
     writeFileSync(raw, `${[0, 1, 2, 3].map(line).join("\n")}\n`);
     const before = readFileSync(raw);
-    await refused(["preprocess", "criteo", raw, "--out", raw], /^dlrm: preprocess: --out .*train\.txt is the same file as input file .*train\.txt/m);
+    await refused(
+      ["preprocess", "criteo", raw, "--out", raw],
+      /^dlrm: preprocess: --out .*train\.txt is the same file as input file .*train\.txt/m,
+    );
     const dictClash = join(t.dir, "x.dict.safetensors");
     writeFileSync(dictClash, "");
-    await refused(["preprocess", "criteo", raw, dictClash, "--out", join(t.dir, "x.safetensors")], /^dlrm: preprocess: its dictionary .*x\.dict\.safetensors is the same file as input file /m);
+    await refused(
+      ["preprocess", "criteo", raw, dictClash, "--out", join(t.dir, "x.safetensors")],
+      /^dlrm: preprocess: its dictionary .*x\.dict\.safetensors is the same file as input file /m,
+    );
     assert.ok(readFileSync(raw).equals(before), "the raw file is untouched");
     const ok = await runCli(["preprocess", "criteo", raw, "--out", join(t.dir, "b.safetensors")]);
     assert.is(ok.code, 0, ok.stderr);

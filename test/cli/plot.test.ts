@@ -22,7 +22,8 @@ function readLog(path: string): Logged {
   const out: Logged = { losses: [], evals: [] };
   for (const line of readFileSync(path, "utf8").trim().split("\n")) {
     const o = JSON.parse(line) as Record<string, number | string>;
-    if (o["event"] === "eval") out.evals.push({ step: o["step"] as number, auc: o["auc"] as number, logloss: o["logloss"] as number });
+    if (o["event"] === "eval")
+      out.evals.push({ step: o["step"] as number, auc: o["auc"] as number, logloss: o["logloss"] as number });
     else out.losses.push(o["loss"] as number);
   }
   return out;
@@ -37,16 +38,24 @@ function smoothed(losses: number[], n: number): number {
 }
 
 /** A panel's axes read back from its tick labels: value ↔ pixel, and the ranges. */
-function axesOf(panel: XmlElement): { xRange: [number, number]; yRange: [number, number]; toX: (px: number) => number; toY: (py: number) => number; area: Record<string, number> } {
+function axesOf(panel: XmlElement): {
+  xRange: [number, number];
+  yRange: [number, number];
+  toX: (px: number) => number;
+  toY: (py: number) => number;
+  area: Record<string, number>;
+} {
   const els = allElements(panel);
   const rect = els.find((e) => e.attrs["class"] === "plot-area");
   assert.ok(rect, "a plot-area rect");
   const area = Object.fromEntries(["x", "y", "width", "height"].map((k) => [k, Number(rect.attrs[k])]));
   const ticks = (cls: string, pos: string): [number, number][] =>
-    els.filter((e) => e.attrs["class"] === cls).map((e) => {
-      assert.is(Number(e.text), Number(e.attrs["data-value"]), `tick label "${e.text}" shows its value`);
-      return [Number(e.attrs["data-value"]), Number(e.attrs[pos])];
-    });
+    els
+      .filter((e) => e.attrs["class"] === cls)
+      .map((e) => {
+        assert.is(Number(e.text), Number(e.attrs["data-value"]), `tick label "${e.text}" shows its value`);
+        return [Number(e.attrs["data-value"]), Number(e.attrs[pos])];
+      });
   const xs = ticks("tick-x", "x");
   const ys = ticks("tick-y", "y");
   assert.ok(xs.length >= 2 && ys.length >= 2, "at least two ticks per axis");
@@ -56,9 +65,23 @@ function axesOf(panel: XmlElement): { xRange: [number, number]; yRange: [number,
   };
   // The outermost ticks sit on the plotting area's edges: they are the axis ranges.
   const near = (a: number, b: number): boolean => Math.abs(a - b) < 0.02;
-  assert.ok(near((xs[0] as [number, number])[1], area["x"] as number) && near((xs[xs.length - 1] as [number, number])[1], (area["x"] as number) + (area["width"] as number)), "x ticks span the area");
-  assert.ok(near((ys[0] as [number, number])[1], (area["y"] as number) + (area["height"] as number)) && near((ys[ys.length - 1] as [number, number])[1], area["y"] as number), "y ticks span the area");
-  return { xRange: [(xs[0] as number[])[0] as number, (xs[xs.length - 1] as number[])[0] as number], yRange: [(ys[0] as number[])[0] as number, (ys[ys.length - 1] as number[])[0] as number], toX: line(xs), toY: line(ys), area };
+  assert.ok(
+    near((xs[0] as [number, number])[1], area["x"] as number) &&
+      near((xs[xs.length - 1] as [number, number])[1], (area["x"] as number) + (area["width"] as number)),
+    "x ticks span the area",
+  );
+  assert.ok(
+    near((ys[0] as [number, number])[1], (area["y"] as number) + (area["height"] as number)) &&
+      near((ys[ys.length - 1] as [number, number])[1], area["y"] as number),
+    "y ticks span the area",
+  );
+  return {
+    xRange: [(xs[0] as number[])[0] as number, (xs[xs.length - 1] as number[])[0] as number],
+    yRange: [(ys[0] as number[])[0] as number, (ys[ys.length - 1] as number[])[0] as number],
+    toX: line(xs),
+    toY: line(ys),
+    area,
+  };
 }
 
 function pathPoints(d: string): [number, number][] {
@@ -74,7 +97,10 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
   try {
     const a = join(t.dir, "a.jsonl");
     const b = join(t.dir, "b.jsonl");
-    for (const [log, more] of [[a, []], [b, ["--lr", "0.02", "--seed", "7"]]] as const) {
+    for (const [log, more] of [
+      [a, []],
+      [b, ["--lr", "0.02", "--seed", "7"]],
+    ] as const) {
       const run = await runCli([...TRAIN, "--steps", "150", "--test-freq", "50", ...more, "--log", log]);
       assert.is(run.code, 0, run.stderr);
     }
@@ -86,17 +112,30 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
     assert.is(svg.name, "svg");
     assert.is(svg.attrs["xmlns"], "http://www.w3.org/2000/svg");
     const els = allElements(svg);
-    assert.ok(els.some((e) => e.name === "text" && e.text === "a & b"), "the title, escaped and read back");
-    assert.equal(els.filter((e) => e.attrs["class"] === "legend-item").map((e) => e.attrs["data-run"]), ["a", "b"]);
+    assert.ok(
+      els.some((e) => e.name === "text" && e.text === "a & b"),
+      "the title, escaped and read back",
+    );
+    assert.equal(
+      els.filter((e) => e.attrs["class"] === "legend-item").map((e) => e.attrs["data-run"]),
+      ["a", "b"],
+    );
 
     const logs: Record<string, Logged> = { a: readLog(a), b: readLog(b) };
     const panels = els.filter((e) => e.attrs["class"] === "panel");
-    assert.equal(panels.map((p) => p.attrs["data-metric"]), ["loss", "auc", "logloss"]);
+    assert.equal(
+      panels.map((p) => p.attrs["data-metric"]),
+      ["loss", "auc", "logloss"],
+    );
     for (const panel of panels) {
       const metric = panel.attrs["data-metric"] as "loss" | "auc" | "logloss";
       const ax = axesOf(panel);
       const paths = allElements(panel).filter((e) => e.name === "path");
-      assert.equal(paths.map((p) => p.attrs["data-run"]), ["a", "b"], `${metric}: one path per run`);
+      assert.equal(
+        paths.map((p) => p.attrs["data-run"]),
+        ["a", "b"],
+        `${metric}: one path per run`,
+      );
       for (const p of paths) {
         const log = logs[p.attrs["data-run"] as string] as Logged;
         const pts = pathPoints(p.attrs["d"] as string).map(([px, py]) => [ax.toX(px), ax.toY(py)] as [number, number]);
@@ -104,15 +143,30 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
         const tolX = ((ax.xRange[1] - ax.xRange[0]) / (ax.area["width"] as number)) * 0.006;
         const tolY = ((ax.yRange[1] - ax.yRange[0]) / (ax.area["height"] as number)) * 0.006;
         for (const [x, y] of pts) {
-          assert.ok(x >= ax.xRange[0] - tolX && x <= ax.xRange[1] + tolX, `${metric}: step ${x} inside the x axis ${ax.xRange}`);
-          assert.ok(y >= ax.yRange[0] - tolY && y <= ax.yRange[1] + tolY, `${metric}: value ${y} inside the y axis ${ax.yRange}`);
+          assert.ok(
+            x >= ax.xRange[0] - tolX && x <= ax.xRange[1] + tolX,
+            `${metric}: step ${x} inside the x axis ${ax.xRange}`,
+          );
+          assert.ok(
+            y >= ax.yRange[0] - tolY && y <= ax.yRange[1] + tolY,
+            `${metric}: value ${y} inside the y axis ${ax.yRange}`,
+          );
         }
         const expected: [number, number][] =
-          metric === "loss" ? log.losses.map((_, i) => [i + 1, smoothed(log.losses, i + 1)]) : log.evals.map((e) => [e.step, e[metric]]);
-        assert.is(pts.length, expected.length, `${metric}: a point per logged ${metric === "loss" ? "step" : "evaluation"}`);
+          metric === "loss"
+            ? log.losses.map((_, i) => [i + 1, smoothed(log.losses, i + 1)])
+            : log.evals.map((e) => [e.step, e[metric]]);
+        assert.is(
+          pts.length,
+          expected.length,
+          `${metric}: a point per logged ${metric === "loss" ? "step" : "evaluation"}`,
+        );
         pts.forEach(([x, y], i) => {
           const [ex, ey] = expected[i] as [number, number];
-          assert.ok(Math.abs(x - ex) <= tolX && Math.abs(y - ey) <= tolY, `${metric} point ${i}: drawn (${x}, ${y}), logged (${ex}, ${ey})`);
+          assert.ok(
+            Math.abs(x - ex) <= tolX && Math.abs(y - ey) <= tolY,
+            `${metric} point ${i}: drawn (${x}, ${y}), logged (${ex}, ${ey})`,
+          );
         });
       }
     }
@@ -154,13 +208,27 @@ test("dlrm plot names an ensemble's members and the ensemble; leaves out a panel
     const out = join(t.dir, "ens.svg");
     assert.is((await runCli(["plot", log, "--out", out])).code, 0);
     const els = allElements(parseXml(readFileSync(out, "utf8")));
-    assert.equal(els.filter((e) => e.attrs["class"] === "legend-item").map((e) => e.attrs["data-run"]), ["ens member 0", "ens member 1", "ens ensemble"]);
+    assert.equal(
+      els.filter((e) => e.attrs["class"] === "legend-item").map((e) => e.attrs["data-run"]),
+      ["ens member 0", "ens member 1", "ens ensemble"],
+    );
     const series = els.filter((e) => e.name === "path").map((e) => `${e.attrs["data-metric"]}:${e.attrs["data-run"]}`);
     assert.equal(series, ["loss:ens member 0", "loss:ens member 1", "auc:ens ensemble", "logloss:ens ensemble"]);
     // Loss only: no eval panels.
-    writeFileSync(log, lines.slice(0, 2).map((l) => JSON.stringify(l)).join("\n"));
+    writeFileSync(
+      log,
+      lines
+        .slice(0, 2)
+        .map((l) => JSON.stringify(l))
+        .join("\n"),
+    );
     assert.is((await runCli(["plot", log, "--out", out])).code, 0);
-    assert.equal(allElements(parseXml(readFileSync(out, "utf8"))).filter((e) => e.attrs["class"] === "panel").map((e) => e.attrs["data-metric"]), ["loss"]);
+    assert.equal(
+      allElements(parseXml(readFileSync(out, "utf8")))
+        .filter((e) => e.attrs["class"] === "panel")
+        .map((e) => e.attrs["data-metric"]),
+      ["loss"],
+    );
   } finally {
     t.cleanup();
   }
@@ -194,14 +262,18 @@ test("dlrm plot: bad input is a one-line error naming the file and line, usage e
 
 test("niceTicks: evenly spaced round ticks from at or below min to at or above max", () => {
   fc.assert(
-    fc.property(fc.double({ min: -1e6, max: 1e6, noNaN: true }), fc.double({ min: 0, max: 1e6, noNaN: true }), (lo, width) => {
-      const ticks = niceTicks(lo, lo + width);
-      assert.ok((ticks[0] as number) <= lo && (ticks[ticks.length - 1] as number) >= lo + width);
-      assert.ok(ticks.length >= 2 && ticks.length <= 13, `${ticks.length} ticks`);
-      const step = (ticks[1] as number) - (ticks[0] as number);
-      const mantissa = Number((step / 10 ** Math.floor(Math.log10(step) + 1e-9)).toPrecision(6));
-      assert.ok([1, 2, 5].includes(mantissa), `step ${step}`);
-    }),
+    fc.property(
+      fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+      fc.double({ min: 0, max: 1e6, noNaN: true }),
+      (lo, width) => {
+        const ticks = niceTicks(lo, lo + width);
+        assert.ok((ticks[0] as number) <= lo && (ticks[ticks.length - 1] as number) >= lo + width);
+        assert.ok(ticks.length >= 2 && ticks.length <= 13, `${ticks.length} ticks`);
+        const step = (ticks[1] as number) - (ticks[0] as number);
+        const mantissa = Number((step / 10 ** Math.floor(Math.log10(step) + 1e-9)).toPrecision(6));
+        assert.ok([1, 2, 5].includes(mantissa), `step ${step}`);
+      },
+    ),
     { seed: 15 },
   );
 });

@@ -16,7 +16,14 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 
 function dataFile(path: string, edit: (d: ReturnType<typeof randomDataset>) => void = () => {}): string {
   const c = defaultConfig();
-  const d = randomDataset({ n: 40, denseFeatures: c.dense_features, tableSizes: c.table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 3 });
+  const d = randomDataset({
+    n: 40,
+    denseFeatures: c.dense_features,
+    tableSizes: c.table_sizes,
+    numIndicesPerLookup: 3,
+    numIndicesPerLookupFixed: false,
+    seed: 3,
+  });
   edit(d);
   writeBatchFile(path, d);
   return path;
@@ -24,7 +31,19 @@ function dataFile(path: string, edit: (d: ReturnType<typeof randomDataset>) => v
 
 async function checkpoint(dir: string, data: string): Promise<string> {
   const ckpt = join(dir, "ckpt.safetensors");
-  const r = await runCli(["train", "--data", data, "--steps", "2", "--batch-size", "20", "--workers", "1", "--save", ckpt]);
+  const r = await runCli([
+    "train",
+    "--data",
+    data,
+    "--steps",
+    "2",
+    "--batch-size",
+    "20",
+    "--workers",
+    "1",
+    "--save",
+    ckpt,
+  ]);
   assert.is(r.code, 0, r.stderr);
   return ckpt;
 }
@@ -45,7 +64,10 @@ test("predict: a NaN weight in the checkpoint is named (tensor, row, column, sam
       const out = join(t.dir, `pred${workers}.safetensors`);
       const r = await runCli(["predict", "--checkpoint", bad, "--data", data, "--out", out, "--workers", workers]);
       assert.is(r.code, 1, r.stderr);
-      assert.match(r.stderr, /^dlrm: .*bad\.safetensors: tensor "bot_l\.0\.weight" holds NaN at row 2, column 1; the prediction of sample 0 of .*data\.safetensors is NaN\n$/);
+      assert.match(
+        r.stderr,
+        /^dlrm: .*bad\.safetensors: tensor "bot_l\.0\.weight" holds NaN at row 2, column 1; the prediction of sample 0 of .*data\.safetensors is NaN\n$/,
+      );
       assert.throws(() => readSafetensors(out), /cannot read/, "no predictions written");
     }
   } finally {
@@ -62,7 +84,10 @@ test("predict and train: a dense value that is not finite is named with the file
     const data = dataFile(join(t.dir, "inf.safetensors"), (d) => (d.dense[5 * Dd + 2] = Number.POSITIVE_INFINITY));
     const p = await runCli(["predict", "--checkpoint", ckpt, "--data", data, "--out", join(t.dir, "p.safetensors")]);
     assert.is(p.code, 1);
-    assert.match(p.stderr, /^dlrm: .*inf\.safetensors: "dense" holds Infinity at sample 5, feature 2: dense features must be finite\n$/);
+    assert.match(
+      p.stderr,
+      /^dlrm: .*inf\.safetensors: "dense" holds Infinity at sample 5, feature 2: dense features must be finite\n$/,
+    );
     const tr = await runCli(["train", "--data", data, "--steps", "1", "--batch-size", "20", "--workers", "1"]);
     assert.is(tr.code, 1);
     assert.match(tr.stderr, /inf\.safetensors: "dense" holds Infinity at sample 5, feature 2/);
@@ -81,7 +106,12 @@ test("labels outside [0, 1]: refused with bce (train and predict name file, samp
       assert.is(readBatchFile(data).labels[7], y);
       const tr = await runCli(["train", "--data", data, "--steps", "1", "--batch-size", "20", "--workers", "1"]);
       assert.is(tr.code, 1, tr.stderr);
-      assert.match(tr.stderr, new RegExp(`^dlrm: .*y${y}\\.safetensors: "labels" holds ${y} at sample 7, outside \\[0, 1\\], which the bce loss needs`));
+      assert.match(
+        tr.stderr,
+        new RegExp(
+          `^dlrm: .*y${y}\\.safetensors: "labels" holds ${y} at sample 7, outside \\[0, 1\\], which the bce loss needs`,
+        ),
+      );
       const p = await runCli(["predict", "--checkpoint", ckpt, "--data", data, "--out", join(t.dir, "p.safetensors")]);
       assert.is(p.code, 1, p.stderr);
       assert.match(p.stderr, new RegExp(`y${y}\\.safetensors: "labels" holds ${y} at sample 7`));
@@ -89,7 +119,19 @@ test("labels outside [0, 1]: refused with bce (train and predict name file, samp
     const model = join(t.dir, "mse.json");
     writeFileSync(model, JSON.stringify({ ...defaultConfig(), loss: "mse" }));
     const data = dataFile(join(t.dir, "real.safetensors"), (d) => (d.labels[7] = 2.5));
-    const mse = await runCli(["train", "--model", model, "--data", data, "--steps", "2", "--batch-size", "20", "--workers", "1"]);
+    const mse = await runCli([
+      "train",
+      "--model",
+      model,
+      "--data",
+      data,
+      "--steps",
+      "2",
+      "--batch-size",
+      "20",
+      "--workers",
+      "1",
+    ]);
     assert.is(mse.code, 0, mse.stderr);
   } finally {
     t.cleanup();

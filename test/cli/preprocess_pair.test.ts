@@ -13,7 +13,11 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 /** n Criteo lines: label, 13 integers, 26 hex categoricals; `salt` changes the values. */
 function criteoText(n: number, salt: number): string {
   const line = (i: number): string =>
-    [String(i % 2), ...Array.from({ length: 13 }, (_, k) => String(k + i)), ...Array.from({ length: 26 }, (_, k) => ((k * 7 + i * salt) % 5).toString(16))].join("\t");
+    [
+      String(i % 2),
+      ...Array.from({ length: 13 }, (_, k) => String(k + i)),
+      ...Array.from({ length: 26 }, (_, k) => ((k * 7 + i * salt) % 5).toString(16)),
+    ].join("\t");
   return `${Array.from({ length: n }, (_, i) => line(i)).join("\n")}\n`;
 }
 
@@ -26,7 +30,10 @@ test("the pair shares an id; a dictionary from another run beside the batch file
     writeFileSync(rawY, criteoText(28, 5));
     const x = join(t.dir, "x.safetensors");
     const y = join(t.dir, "y.safetensors");
-    for (const [raw, out] of [[rawX, x], [rawY, y]] as const) {
+    for (const [raw, out] of [
+      [rawX, x],
+      [rawY, y],
+    ] as const) {
       const r = await runCli(["preprocess", "criteo", raw, "--out", out]);
       assert.is(r.code, 0, r.stderr);
     }
@@ -41,7 +48,10 @@ test("the pair shares an id; a dictionary from another run beside the batch file
     copyFileSync(join(t.dir, "y.dict.safetensors"), join(t.dir, "x.dict.safetensors")); // what a crash between the renames could leave
     const bad = await runCli(train);
     assert.is(bad.code, 1);
-    assert.match(bad.stderr, /^dlrm: .*x\.safetensors and its dictionary .*x\.dict\.safetensors were not written together \(pair_id "[0-9a-f]{16}" vs "[0-9a-f]{16}": one was replaced without the other\); run dlrm preprocess again\n$/);
+    assert.match(
+      bad.stderr,
+      /^dlrm: .*x\.safetensors and its dictionary .*x\.dict\.safetensors were not written together \(pair_id "[0-9a-f]{16}" vs "[0-9a-f]{16}": one was replaced without the other\); run dlrm preprocess again\n$/,
+    );
   } finally {
     t.cleanup();
   }
@@ -54,7 +64,11 @@ test("writeSafetensorsTogether: when the second file cannot be written the first
     writeFileSync(first, "old");
     const tensors = { v: { dtype: "F32" as const, shape: [1], data: Float32Array.of(1) } };
     assert.throws(
-      () => writeSafetensorsTogether([{ path: first, tensors }, { path: join(t.dir, "missing", "b.safetensors"), tensors }]),
+      () =>
+        writeSafetensorsTogether([
+          { path: first, tensors },
+          { path: join(t.dir, "missing", "b.safetensors"), tensors },
+        ]),
       /missing\/b\.safetensors: cannot write: ENOENT/,
     );
     assert.is(readFileSync(first, "utf8"), "old");

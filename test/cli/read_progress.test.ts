@@ -39,7 +39,10 @@ test("terminal output: redrawn in place at most every 100 ms, finished with a ne
   now = 400;
   p.update(30, 300, 1000);
   p.done();
-  const draws = s.text().split("\r").filter((d) => d !== "");
+  const draws = s
+    .text()
+    .split("\r")
+    .filter((d) => d !== "");
   assert.is(draws.length, 3, JSON.stringify(s.text()));
   assert.ok(draws.every((d) => d.includes("\x1b[K")));
   assert.match(draws[0] as string, /^x \[== {22}\] 10%  0\.1\/1\.0 kB  10 lines/);

@@ -23,41 +23,55 @@ function runBlock(cmds: string[], cwd: string): void {
     assert.match(cmd, /^npm run -s dlrm -- /);
     // split on spaces: the README's arguments hold no quoted spaces
     const args = cmd.replace(/^npm run -s dlrm -- /, "").split(/\s+/);
-    execFileSync(process.execPath, [join(root, "bin", "dlrm.js"), ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    execFileSync(process.execPath, [join(root, "bin", "dlrm.js"), ...args], {
+      cwd,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   }
 }
 
-(golden ? test : test.skip)("README: the golden train and predict commands run as written, then the convert and export commands on their checkpoint", () => {
-  const blocks = readmeBlocks("The `dlrm` command").filter((b) => b.lang === "sh");
-  const block = blocks.find((b) => b.code.includes("golden"));
-  const convert = blocks.find((b) => b.code.includes("dlrm -- convert"));
-  const exportBlock = blocks.find((b) => b.code.includes("dlrm -- export"));
-  assert.ok(block !== undefined, "README has the golden sh block");
-  assert.ok(convert !== undefined, "README has the convert sh block");
-  assert.ok(exportBlock !== undefined, "README has the export sh block");
-  const cmds = shellCommands(block.code);
-  assert.is(cmds.length, 2);
-  const { dir, cleanup } = tempDir();
-  try {
-    symlinkSync(SHARED, join(dir, "shared"));
-    const cwd = join(dir, "checkout");
-    mkdirSync(cwd);
-    runBlock(cmds, cwd);
-    assert.ok(existsSync(join(cwd, "run.jsonl")) && existsSync(join(cwd, "ckpt.safetensors")));
-    const pred = readSafetensors(join(cwd, "preds.safetensors")).tensors.get("pred");
-    assert.ok(pred !== undefined && pred.shape.length === 1 && (pred.shape[0] as number) > 0);
-    runBlock(shellCommands(convert.code), cwd);
-    assert.ok(readSafetensors(join(cwd, "torchrec.safetensors")).tensors.has("over_arch.model.1.weight"), "TorchRec's names");
-    const back = readSafetensors(join(cwd, "back.safetensors")).tensors;
-    for (const [name, t] of readSafetensors(join(cwd, "ckpt.safetensors")).tensors) {
-      if (name.startsWith("optimizer.")) continue;
-      assert.equal(Array.from(back.get(name)?.data as Float32Array), Array.from(t.data as Float32Array), `${name}: the same parameters`);
+(golden ? test : test.skip)(
+  "README: the golden train and predict commands run as written, then the convert and export commands on their checkpoint",
+  () => {
+    const blocks = readmeBlocks("The `dlrm` command").filter((b) => b.lang === "sh");
+    const block = blocks.find((b) => b.code.includes("golden"));
+    const convert = blocks.find((b) => b.code.includes("dlrm -- convert"));
+    const exportBlock = blocks.find((b) => b.code.includes("dlrm -- export"));
+    assert.ok(block !== undefined, "README has the golden sh block");
+    assert.ok(convert !== undefined, "README has the convert sh block");
+    assert.ok(exportBlock !== undefined, "README has the export sh block");
+    const cmds = shellCommands(block.code);
+    assert.is(cmds.length, 2);
+    const { dir, cleanup } = tempDir();
+    try {
+      symlinkSync(SHARED, join(dir, "shared"));
+      const cwd = join(dir, "checkout");
+      mkdirSync(cwd);
+      runBlock(cmds, cwd);
+      assert.ok(existsSync(join(cwd, "run.jsonl")) && existsSync(join(cwd, "ckpt.safetensors")));
+      const pred = readSafetensors(join(cwd, "preds.safetensors")).tensors.get("pred");
+      assert.ok(pred !== undefined && pred.shape.length === 1 && (pred.shape[0] as number) > 0);
+      runBlock(shellCommands(convert.code), cwd);
+      assert.ok(
+        readSafetensors(join(cwd, "torchrec.safetensors")).tensors.has("over_arch.model.1.weight"),
+        "TorchRec's names",
+      );
+      const back = readSafetensors(join(cwd, "back.safetensors")).tensors;
+      for (const [name, t] of readSafetensors(join(cwd, "ckpt.safetensors")).tensors) {
+        if (name.startsWith("optimizer.")) continue;
+        assert.equal(
+          Array.from(back.get(name)?.data as Float32Array),
+          Array.from(t.data as Float32Array),
+          `${name}: the same parameters`,
+        );
+      }
+      runBlock(shellCommands(exportBlock.code), cwd);
+      assert.ok(statSync(join(cwd, "model.onnx")).size > 0, "dlrm export wrote model.onnx");
+    } finally {
+      cleanup();
     }
-    runBlock(shellCommands(exportBlock.code), cwd);
-    assert.ok(statSync(join(cwd, "model.onnx")).size > 0, "dlrm export wrote model.onnx");
-  } finally {
-    cleanup();
-  }
-});
+  },
+);
 
 test.run();

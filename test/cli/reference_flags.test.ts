@@ -12,7 +12,12 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 const config = (flags: Record<string, string>) => referenceConfig((name, fallback) => flags[name] ?? fallback);
 
 test("interaction width prepended to --arch-mlp-top: dot, dot with itself, cat", () => {
-  const base = { "arch-sparse-feature-size": "16", "arch-embedding-size": "10-20-30", "arch-mlp-bot": "13-64-16", "arch-mlp-top": "512-256-1" };
+  const base = {
+    "arch-sparse-feature-size": "16",
+    "arch-embedding-size": "10-20-30",
+    "arch-mlp-bot": "13-64-16",
+    "arch-mlp-top": "512-256-1",
+  };
   // n = 4 vectors: 6 pairs (10 with itself) plus the bottom output's 16
   assert.equal(config(base).top_mlp, [22, 512, 256, 1]);
   assert.equal(config({ ...base, "arch-interaction-itself": "True" }).top_mlp, [26, 512, 256, 1]);
@@ -31,10 +36,26 @@ test("a reference command line trains unchanged on small random data and saves",
   try {
     const save = join(dir, "m.safetensors");
     const r = await runCli([
-      "train", "--arch-sparse-feature-size=4", "--arch-embedding-size=20-30-10", "--arch-mlp-bot=5-8-4", "--arch-mlp-top=8-1",
-      "--arch-interaction-op=dot", "--arch-interaction-itself=False", "--data-generation=random", "--mini-batch-size=16",
-      "--num-batches=3", "--learning-rate=0.1", "--loss-function=bce", "--print-freq=1", "--numpy-rand-seed=7",
-      "--lr-num-warmup-steps=0", "--nepochs", "1", `--save-model=${save}`, "--workers", "1",
+      "train",
+      "--arch-sparse-feature-size=4",
+      "--arch-embedding-size=20-30-10",
+      "--arch-mlp-bot=5-8-4",
+      "--arch-mlp-top=8-1",
+      "--arch-interaction-op=dot",
+      "--arch-interaction-itself=False",
+      "--data-generation=random",
+      "--mini-batch-size=16",
+      "--num-batches=3",
+      "--learning-rate=0.1",
+      "--loss-function=bce",
+      "--print-freq=1",
+      "--numpy-rand-seed=7",
+      "--lr-num-warmup-steps=0",
+      "--nepochs",
+      "1",
+      `--save-model=${save}`,
+      "--workers",
+      "1",
     ]);
     assert.is(r.code, 0, r.stderr);
     const last = JSON.parse(r.stdout.trim().split("\n").at(-1) as string) as { step: number };

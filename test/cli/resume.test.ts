@@ -22,7 +22,8 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 /** The tensors of a checkpoint as raw bytes, by name. */
 function tensorBytes(path: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
-  for (const [name, t] of readSafetensors(path).tensors) out.set(name, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  for (const [name, t] of readSafetensors(path).tensors)
+    out.set(name, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   return out;
 }
 
@@ -35,7 +36,22 @@ function assertSameTensors(got: string, want: string, what: string): void {
 
 // 200 samples in batches of 20: 10 steps per epoch, so 12 stops inside the second epoch and 25
 // reaches the third. Warm-up over 4 steps, decay from step 8 over 10: the lr moves throughout.
-const RUN = ["--data", "random", "--data-size", "200", "--batch-size", "20", "--lr-num-warmup-steps", "4", "--lr-decay-start-step", "8", "--lr-num-decay-steps", "10", "--seed", "5"];
+const RUN = [
+  "--data",
+  "random",
+  "--data-size",
+  "200",
+  "--batch-size",
+  "20",
+  "--lr-num-warmup-steps",
+  "4",
+  "--lr-decay-start-step",
+  "8",
+  "--lr-num-decay-steps",
+  "10",
+  "--seed",
+  "5",
+];
 
 async function ok(args: string[]): Promise<void> {
   const r = await runCli(args);
@@ -59,7 +75,11 @@ for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad"]) {
         assert.ok(run?.orderRng !== null, "the data position: the order generator at the epoch's start");
         await ok(["train", "--resume", half, "--steps", "25", "--workers", workers, "--save", resumed]);
         assertSameTensors(resumed, full, "resumed");
-        if (optimizer !== "sgd") assert.ok([...tensorBytes(full).keys()].some((k) => k.startsWith("optimizer.state.")), "the optimizer state is in the checkpoint");
+        if (optimizer !== "sgd")
+          assert.ok(
+            [...tensorBytes(full).keys()].some((k) => k.startsWith("optimizer.state.")),
+            "the optimizer state is in the checkpoint",
+          );
       } finally {
         t.cleanup();
       }
@@ -92,7 +112,10 @@ test("--resume refuses what would make another run, and files that record no run
     await ok(["train", ...RUN, "--steps", "3", "--workers", "1", "--save", ckpt]);
     let r = await runCli(["train", "--resume", ckpt, "--lr", "0.5", "--workers", "1"]);
     assert.is(r.code, 2);
-    assert.match(r.stderr, /^dlrm: train: --lr 0\.5 differs from the run being resumed \(not given, .*c\.safetensors\)/);
+    assert.match(
+      r.stderr,
+      /^dlrm: train: --lr 0\.5 differs from the run being resumed \(not given, .*c\.safetensors\)/,
+    );
     r = await runCli(["train", "--resume", ckpt, "--batch-size", "10", "--workers", "1"]);
     assert.match(r.stderr, /^dlrm: train: --batch-size 10 differs from the run being resumed \(--batch-size 20/);
     r = await runCli(["train", "--resume", ckpt, "--steps", "2", "--workers", "1"]);
@@ -112,11 +135,33 @@ test("dlrm predict --workers 2 (the ranks read their shards of the checkpoint) =
   try {
     const ckpt = join(t.dir, "c.safetensors");
     const data = join(t.dir, "data.safetensors");
-    writeBatchFile(data, randomDataset({ n: 50, denseFeatures: 13, tableSizes: defaultConfig().table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 2 }));
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 50,
+        denseFeatures: 13,
+        tableSizes: defaultConfig().table_sizes,
+        numIndicesPerLookup: 3,
+        numIndicesPerLookupFixed: false,
+        seed: 2,
+      }),
+    );
     await ok(["train", ...RUN, "--steps", "6", "--workers", "1", "--save", ckpt]);
     const preds = async (workers: string): Promise<Float32Array> => {
       const out = join(t.dir, `p${workers}.safetensors`);
-      await ok(["predict", "--checkpoint", ckpt, "--data", data, "--out", out, "--workers", workers, "--batch-size", "16"]);
+      await ok([
+        "predict",
+        "--checkpoint",
+        ckpt,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--workers",
+        workers,
+        "--batch-size",
+        "16",
+      ]);
       return toFloat32(readSafetensors(out).tensors.get("pred") as never, "pred");
     };
     const one = await preds("1");
@@ -130,10 +175,17 @@ test("dlrm predict --workers 2 (the ranks read their shards of the checkpoint) =
 });
 
 /** Run `dlrm train` as a child process; send the signal once its log shows `afterSteps` steps. */
-function interruptedRun(args: string[], log: string, afterSteps: number, signal: NodeJS.Signals = "SIGINT"): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function interruptedRun(
+  args: string[],
+  log: string,
+  afterSteps: number,
+  signal: NodeJS.Signals = "SIGINT",
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const root = new URL("../..", import.meta.url).pathname;
   return new Promise((done) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "train", ...args, "--log", log], { cwd: root });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "train", ...args, "--log", log], {
+      cwd: root,
+    });
     let stdout = "";
     let stderr = "";
     let sent = false;
@@ -161,7 +213,15 @@ function interruptedRun(args: string[], log: string, afterSteps: number, signal:
 test("Ctrl-C: the run stops after the steps in flight, saves a checkpoint marked interrupted, exits 130; --resume finishes it as if never stopped", async () => {
   const t = tempDir();
   try {
-    const flags = [...RUN.map((a) => (a === "200" ? "2000" : a)), "--optimizer", "adagrad", "--lr", "0.05", "--workers", "2"]; // 2000 samples
+    const flags = [
+      ...RUN.map((a) => (a === "200" ? "2000" : a)),
+      "--optimizer",
+      "adagrad",
+      "--lr",
+      "0.05",
+      "--workers",
+      "2",
+    ]; // 2000 samples
     const steps = "20000"; // far more than runs before the signal arrives
     const saved = join(t.dir, "stopped.safetensors");
     const r = await interruptedRun([...flags, "--steps", steps, "--save", saved], join(t.dir, "log.jsonl"), 5);
@@ -190,12 +250,21 @@ test("SIGTERM on one worker is handled as Ctrl-C: a resumable checkpoint marked 
   const t = tempDir();
   try {
     const saved = join(t.dir, "stopped.safetensors");
-    const r = await interruptedRun([...RUN, "--workers", "1", "--steps", "1000000", "--save", saved], join(t.dir, "log.jsonl"), 3, "SIGTERM");
+    const r = await interruptedRun(
+      [...RUN, "--workers", "1", "--steps", "1000000", "--save", saved],
+      join(t.dir, "log.jsonl"),
+      3,
+      "SIGTERM",
+    );
     assert.is(r.code, 130, r.stderr);
     assert.match(r.stderr, /interrupted \(SIGTERM\)/);
     const run = readRunState(saved, readSafetensors(saved).metadata);
     assert.ok(run !== null && run.interrupted && run.step >= 3);
-    assert.equal(readdirSync(t.dir).sort(), ["log.jsonl", "stopped.safetensors"], "no temporary file beside the checkpoint");
+    assert.equal(
+      readdirSync(t.dir).sort(),
+      ["log.jsonl", "stopped.safetensors"],
+      "no temporary file beside the checkpoint",
+    );
   } finally {
     t.cleanup();
   }

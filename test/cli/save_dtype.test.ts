@@ -11,11 +11,29 @@ import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { defaultConfig } from "../../src/dlrm/defaults.ts";
 import { bfloat16ToFloat32, float32ToBfloat16, float32ToHalf, halfToFloat32 } from "../../src/io/half.ts";
-import { readSafetensors, readSafetensorsIndex, writeSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
+import {
+  readSafetensors,
+  readSafetensorsIndex,
+  writeSafetensors,
+  type SafetensorsTensor,
+} from "../../src/io/safetensors.ts";
 import { assertClose } from "../../src/testing/index.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
 
-const RUN = ["--data", "random", "--data-size", "120", "--batch-size", "20", "--optimizer", "adagrad", "--lr", "0.05", "--seed", "9"];
+const RUN = [
+  "--data",
+  "random",
+  "--data-size",
+  "120",
+  "--batch-size",
+  "20",
+  "--optimizer",
+  "adagrad",
+  "--lr",
+  "0.05",
+  "--seed",
+  "9",
+];
 
 async function ok(args: string[]): Promise<string> {
   const r = await runCli(args);
@@ -43,7 +61,10 @@ function assertRounded(narrow: string, wide: string, dtype: "F16" | "BF16"): voi
     const bits = n.data as Uint16Array;
     const values = w.data as Float32Array;
     for (let i = 0; i < values.length; i++) {
-      if (bits[i] !== round(values[i] as number)) assert.unreachable(`${name}[${i}]: ${values[i]} saved as 0x${bits[i]?.toString(16)}, want 0x${round(values[i] as number).toString(16)}`);
+      if (bits[i] !== round(values[i] as number))
+        assert.unreachable(
+          `${name}[${i}]: ${values[i]} saved as 0x${bits[i]?.toString(16)}, want 0x${round(values[i] as number).toString(16)}`,
+        );
     }
   }
 }
@@ -54,7 +75,11 @@ function writeUpcast(src: string, dst: string): void {
   const upcast = new Map<string, SafetensorsTensor>();
   for (const [name, x] of file.tensors) {
     const up = x.dtype === "F16" ? halfToFloat32 : x.dtype === "BF16" ? bfloat16ToFloat32 : null;
-    upcast.set(name, { dtype: "F32", shape: x.shape, data: up === null ? (x.data as Float32Array) : Float32Array.from(x.data as Uint16Array, up) });
+    upcast.set(name, {
+      dtype: "F32",
+      shape: x.shape,
+      data: up === null ? (x.data as Float32Array) : Float32Array.from(x.data as Uint16Array, up),
+    });
   }
   writeSafetensors(dst, upcast, file.metadata);
 }
@@ -100,7 +125,17 @@ test("an F16 checkpoint predicts (one thread and 2 ranks) as the F32 checkpoint 
     const f32 = join(t.dir, "upcast.safetensors");
     writeUpcast(f16, f32);
     const data = join(t.dir, "data.safetensors");
-    writeBatchFile(data, randomDataset({ n: 40, denseFeatures: 13, tableSizes: defaultConfig().table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 4 }));
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 40,
+        denseFeatures: 13,
+        tableSizes: defaultConfig().table_sizes,
+        numIndicesPerLookup: 3,
+        numIndicesPerLookupFixed: false,
+        seed: 4,
+      }),
+    );
     const preds = async (ckpt: string, workers: string): Promise<Float32Array> => {
       const out = join(t.dir, `p-${workers}-${ckpt.length}.safetensors`);
       await ok(["predict", "--checkpoint", ckpt, "--data", data, "--out", out, "--workers", workers]);
@@ -113,9 +148,24 @@ test("an F16 checkpoint predicts (one thread and 2 ranks) as the F32 checkpoint 
 
     // --init from the F16 file and saving as F16 again gives back the same bits (the upcast is exact).
     const again = join(t.dir, "again.safetensors");
-    await ok(["train", ...RUN, "--init", f16, "--steps", "0", "--workers", "1", "--save", again, "--save-dtype", "f16"]);
+    await ok([
+      "train",
+      ...RUN,
+      "--init",
+      f16,
+      "--steps",
+      "0",
+      "--workers",
+      "1",
+      "--save",
+      again,
+      "--save-dtype",
+      "f16",
+    ]);
     const a = readSafetensors(again).tensors;
-    for (const [name, x] of file.tensors) if (!isState(name)) assert.equal(Array.from(a.get(name)?.data as Uint16Array), Array.from(x.data as Uint16Array), name);
+    for (const [name, x] of file.tensors)
+      if (!isState(name))
+        assert.equal(Array.from(a.get(name)?.data as Uint16Array), Array.from(x.data as Uint16Array), name);
 
     // --resume continues from the upcast values and keeps saving F16 (the recorded --save-dtype).
     const resumed = join(t.dir, "resumed.safetensors");
@@ -140,7 +190,17 @@ test("a BF16 checkpoint predicts as the F32 checkpoint of its upcast values", as
     const f32 = join(t.dir, "upcast.safetensors");
     writeUpcast(bf16, f32);
     const data = join(t.dir, "data.safetensors");
-    writeBatchFile(data, randomDataset({ n: 30, denseFeatures: 13, tableSizes: defaultConfig().table_sizes, numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 6 }));
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 30,
+        denseFeatures: 13,
+        tableSizes: defaultConfig().table_sizes,
+        numIndicesPerLookup: 2,
+        numIndicesPerLookupFixed: false,
+        seed: 6,
+      }),
+    );
     const pred = async (ckpt: string): Promise<number[]> => {
       const out = join(t.dir, `p${ckpt.length}.safetensors`);
       await ok(["predict", "--checkpoint", ckpt, "--data", data, "--out", out]);
@@ -163,10 +223,39 @@ test("--save-dtype f16 of a value past 65504 is an error naming the file, tensor
     const big = join(t.dir, "big.safetensors");
     writeSafetensors(big, file.tensors, file.metadata);
     const out = join(t.dir, "out.safetensors");
-    let r = await runCli(["train", ...RUN, "--init", big, "--steps", "0", "--workers", "1", "--save", out, "--save-dtype", "f16"]);
+    let r = await runCli([
+      "train",
+      ...RUN,
+      "--init",
+      big,
+      "--steps",
+      "0",
+      "--workers",
+      "1",
+      "--save",
+      out,
+      "--save-dtype",
+      "f16",
+    ]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, /out\.safetensors: tensor "top_l\.2\.bias" \(from element 0\): element 0 is 100000, beyond the largest finite F16 \(65504\); save it as f32 or bf16/);
-    r = await runCli(["train", ...RUN, "--init", big, "--steps", "0", "--workers", "1", "--save", out, "--save-dtype", "bf16"]);
+    assert.match(
+      r.stderr,
+      /out\.safetensors: tensor "top_l\.2\.bias" \(from element 0\): element 0 is 100000, beyond the largest finite F16 \(65504\); save it as f32 or bf16/,
+    );
+    r = await runCli([
+      "train",
+      ...RUN,
+      "--init",
+      big,
+      "--steps",
+      "0",
+      "--workers",
+      "1",
+      "--save",
+      out,
+      "--save-dtype",
+      "bf16",
+    ]);
     assert.is(r.code, 0, r.stderr);
     r = await runCli(["train", ...RUN, "--steps", "0", "--save", out, "--save-dtype", "f8"]);
     assert.is(r.code, 2);

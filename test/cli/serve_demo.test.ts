@@ -10,7 +10,11 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 import { ISOLATION_HEADERS, startDemoServer } from "../../src/cli/serve_demo.ts";
 
 /** A raw request (the path is sent as written, `..` included), with its status, headers and body. */
-function get(url: string, path: string, method = "GET"): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(
+  url: string,
+  path: string,
+  method = "GET",
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const u = new URL(url);
   return new Promise((ok, fail) => {
     const req = request({ host: u.hostname, port: u.port, path, method }, (res) => {
@@ -48,7 +52,13 @@ test("serve-demo: files and errors all carry COOP/COEP; loopback; nothing outsid
     const js = await get(demo.url, "/js/main.js");
     assert.is(js.headers["content-type"], "text/javascript; charset=utf-8");
     isolated(js, "/js/main.js");
-    for (const path of ["/missing.js", "/../secret.txt", "/%2e%2e/secret.txt", "/js/..%2f..%2fsecret.txt", "/link.txt"]) {
+    for (const path of [
+      "/missing.js",
+      "/../secret.txt",
+      "/%2e%2e/secret.txt",
+      "/js/..%2f..%2fsecret.txt",
+      "/link.txt",
+    ]) {
       const r = await get(demo.url, path);
       assert.is(r.status, 404, path);
       assert.match(r.body, /^not found: /, path); // not the file outside the folder

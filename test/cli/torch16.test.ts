@@ -22,15 +22,18 @@ test("float32ToHalf / float32ToBfloat16 give torch's .half() / .bfloat16() patte
   assert.ok(values.length > 5000, "the fixture's values");
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
-    if (float32ToHalf(v) !== f16[i]) assert.unreachable(`F16 of ${v}: ours 0x${float32ToHalf(v).toString(16)}, torch 0x${f16[i]?.toString(16)}`);
-    if (float32ToBfloat16(v) !== bf16[i]) assert.unreachable(`BF16 of ${v}: ours 0x${float32ToBfloat16(v).toString(16)}, torch 0x${bf16[i]?.toString(16)}`);
+    if (float32ToHalf(v) !== f16[i])
+      assert.unreachable(`F16 of ${v}: ours 0x${float32ToHalf(v).toString(16)}, torch 0x${f16[i]?.toString(16)}`);
+    if (float32ToBfloat16(v) !== bf16[i])
+      assert.unreachable(`BF16 of ${v}: ours 0x${float32ToBfloat16(v).toString(16)}, torch 0x${bf16[i]?.toString(16)}`);
   }
   // Up again: each 16-bit value is a float32 within half a unit of the original (the rounding), or inf past the range.
   const up = halfsToFloat32("F16", f16);
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
     const u = up[i] as number;
-    if (Math.abs(v) < 65504 && Math.abs(v) > 2 ** -14 && Math.abs(u - v) > Math.abs(v) * 2 ** -11) assert.unreachable(`F16 of ${v} came back as ${u}`);
+    if (Math.abs(v) < 65504 && Math.abs(v) > 2 ** -14 && Math.abs(u - v) > Math.abs(v) * 2 ** -11)
+      assert.unreachable(`F16 of ${v} came back as ${u}`);
   }
 });
 
@@ -41,13 +44,27 @@ test("a TorchRec-named model converted to the reference's names predicts sigmoid
     let r = await runCli(["convert", join(fixtures, "torchrec_dlrm.safetensors"), converted, "--to", "reference"]);
     assert.is(r.code, 0, r.stderr);
     const out = join(t.dir, "pred.safetensors");
-    r = await runCli(["predict", "--checkpoint", converted, "--data", join(fixtures, "torchrec_batch.safetensors"), "--out", out]);
+    r = await runCli([
+      "predict",
+      "--checkpoint",
+      converted,
+      "--data",
+      join(fixtures, "torchrec_batch.safetensors"),
+      "--out",
+      out,
+    ]);
     assert.is(r.code, 0, r.stderr);
     const pred = readSafetensors(out).tensors.get("pred")?.data as Float32Array;
-    const logits = readSafetensors(join(fixtures, "torchrec_logits.safetensors")).tensors.get("logits")?.data as Float32Array;
+    const logits = readSafetensors(join(fixtures, "torchrec_logits.safetensors")).tensors.get("logits")
+      ?.data as Float32Array;
     assert.is(pred.length, logits.length);
     // Tolerance: our float32 forward against torch's float64 one, outputs in (0, 1).
-    logits.forEach((z, i) => assert.ok(Math.abs((pred[i] as number) - 1 / (1 + Math.exp(-z))) < 2e-6, `sample ${i}: ours ${pred[i]}, torch ${1 / (1 + Math.exp(-z))}`));
+    logits.forEach((z, i) =>
+      assert.ok(
+        Math.abs((pred[i] as number) - 1 / (1 + Math.exp(-z))) < 2e-6,
+        `sample ${i}: ours ${pred[i]}, torch ${1 / (1 + Math.exp(-z))}`,
+      ),
+    );
   } finally {
     t.cleanup();
   }

@@ -39,18 +39,30 @@ test("ids that fit the table keep the profile's locality: every stack distance i
   try {
     const profile = join(t.dir, "p.log");
     writeFileSync(profile, profileText([3, 1, 4, 0, 5, 9, 2, 6], [0, 1, 2, 5], [0.3, 0.6, 0.8, 1.0]));
-    const d = syntheticTraceDataset({ profile, n: 300, denseFeatures: 2, tableSizes: [10, 50], numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 7 });
+    const d = syntheticTraceDataset({
+      profile,
+      n: 300,
+      denseFeatures: 2,
+      tableSizes: [10, 50],
+      numIndicesPerLookup: 3,
+      numIndicesPerLookupFixed: false,
+      seed: 7,
+    });
     assert.is(d.n, 300);
     assert.is(d.dense.length, 600);
     assert.ok(Array.from(d.dense).every((x) => x >= 0 && x < 1));
     assert.ok(Array.from(d.labels).every((y) => y === 0 || y === 1));
     d.sparse.forEach((f: SparseFeature, k) => {
       const values = new Set([3, 1, 4, 0, 5, 9, 2, 6]);
-      assert.ok(Array.from(f.indices).every((id) => values.has(id)), `table ${k}: ids outside the profile`);
+      assert.ok(
+        Array.from(f.indices).every((id) => values.has(id)),
+        `table ${k}: ids outside the profile`,
+      );
       // Every distance is the profile's, or U = 8: a "new" draw once all 8 values are used
       // takes the least recently used one (Algorithm 2 as the reference runs it).
       const sds = naiveStackDistances(f.indices);
-      for (const sd of new Set(sds)) assert.ok([0, 1, 2, 5, 8].includes(sd), `table ${k}: stack distance ${sd} is not in the profile`);
+      for (const sd of new Set(sds))
+        assert.ok([0, 1, 2, 5, 8].includes(sd), `table ${k}: stack distance ${sd} is not in the profile`);
       assert.ok(sds.includes(5), `table ${k}: the deepest reuse of the profile occurs`);
       // Variable bags: 1 … min(R, K) lookups, as for random data.
       assert.ok(Array.from(f.lengths).every((l) => l >= 1 && l <= 3));
@@ -64,7 +76,10 @@ test("ids that fit the table keep the profile's locality: every stack distance i
 test("values past the table are folded mod R; {t} selects one profile per table; fixed bags", () => {
   const t = tempDir();
   try {
-    writeFileSync(join(t.dir, "dist_0.log"), profileText([1000, 1001, 1002, 1003, 1004, 1005], [0, 1, 3], [0.5, 0.8, 1.0]));
+    writeFileSync(
+      join(t.dir, "dist_0.log"),
+      profileText([1000, 1001, 1002, 1003, 1004, 1005], [0, 1, 3], [0.5, 0.8, 1.0]),
+    );
     writeFileSync(join(t.dir, "dist_1.log"), profileText([10, 11, 12, 13], [0, 2], [0.4, 1.0]));
     const d = syntheticTraceDataset({
       profile: join(t.dir, "dist_{t}.log"),
@@ -76,8 +91,14 @@ test("values past the table are folded mod R; {t} selects one profile per table;
       seed: 3,
     });
     const folded = new Set([1000, 1001, 1002, 1003, 1004, 1005].map((v) => v % 7));
-    assert.ok(Array.from(d.sparse[0]?.indices ?? []).every((id) => folded.has(id)), "table 0: ids are the profile's values mod 7");
-    assert.ok(Array.from(d.sparse[1]?.indices ?? []).every((id) => id >= 10 && id <= 13), "table 1: ids from its own profile");
+    assert.ok(
+      Array.from(d.sparse[0]?.indices ?? []).every((id) => folded.has(id)),
+      "table 0: ids are the profile's values mod 7",
+    );
+    assert.ok(
+      Array.from(d.sparse[1]?.indices ?? []).every((id) => id >= 10 && id <= 13),
+      "table 1: ids from its own profile",
+    );
     for (const f of d.sparse) assert.ok(Array.from(f.lengths).every((l) => l === 2));
   } finally {
     t.cleanup();
@@ -90,8 +111,27 @@ test("the CLI trains and evaluates on synthetic-trace data; a missing profile na
     const profile = join(t.dir, "p.log");
     writeFileSync(profile, profileText([0, 1, 2, 3, 4], [0, 1, 2], [0.5, 0.75, 1.0]));
     const model = join(t.dir, "m.json");
-    writeFileSync(model, JSON.stringify({ dense_features: 3, bottom_mlp: [3, 4, 2], embedding_dim: 2, table_sizes: [5, 7], top_mlp: [5, 4, 1], batch_size: 4, steps: 3 }));
-    const r = await runCli(["train", "--model", model, "--data", `synthetic-trace:${profile}`, "--eval-data", `synthetic-trace:${profile}`]);
+    writeFileSync(
+      model,
+      JSON.stringify({
+        dense_features: 3,
+        bottom_mlp: [3, 4, 2],
+        embedding_dim: 2,
+        table_sizes: [5, 7],
+        top_mlp: [5, 4, 1],
+        batch_size: 4,
+        steps: 3,
+      }),
+    );
+    const r = await runCli([
+      "train",
+      "--model",
+      model,
+      "--data",
+      `synthetic-trace:${profile}`,
+      "--eval-data",
+      `synthetic-trace:${profile}`,
+    ]);
     assert.is(r.code, 0, r.stderr);
     const last = JSON.parse(r.stdout.trim().split("\n").pop() as string) as Record<string, unknown>;
     assert.is(last.event, "eval");

@@ -27,7 +27,17 @@ function setup(): { dir: string; cleanup: () => void; model: string; data: strin
   const model = join(t.dir, "model.json");
   writeFileSync(model, JSON.stringify(TINY));
   const data = join(t.dir, "data.safetensors");
-  writeBatchFile(data, randomDataset({ n: 20, denseFeatures: 3, tableSizes: [5, 7], numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 1 }));
+  writeBatchFile(
+    data,
+    randomDataset({
+      n: 20,
+      denseFeatures: 3,
+      tableSizes: [5, 7],
+      numIndicesPerLookup: 2,
+      numIndicesPerLookupFixed: false,
+      seed: 1,
+    }),
+  );
   return { ...t, model, data };
 }
 
@@ -36,17 +46,44 @@ test("train on a batch file writes a log line per step and a checkpoint with the
   try {
     const log = join(s.dir, "log.jsonl");
     const save = join(s.dir, "ckpt.safetensors");
-    const r = await runCli(["train", "--model", s.model, "--data", s.data, "--eval-data", s.data, "--log", log, "--save", save]);
+    const r = await runCli([
+      "train",
+      "--model",
+      s.model,
+      "--data",
+      s.data,
+      "--eval-data",
+      s.data,
+      "--log",
+      log,
+      "--save",
+      save,
+    ]);
     assert.is(r.code, 0, r.stderr);
-    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.equal(lines.slice(0, 5).map((l) => l.step), [0, 1, 2, 3, 4]);
+    const lines = readFileSync(log, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(
+      lines.slice(0, 5).map((l) => l.step),
+      [0, 1, 2, 3, 4],
+    );
     assert.ok(lines.slice(0, 5).every((l) => typeof l.loss === "number"));
     const ev = lines[lines.length - 1] as Record<string, unknown>;
     assert.is(ev.event, "eval");
     for (const k of ["auc", "logloss", "accuracy"]) assert.type(ev[k], "number");
     assert.is(lastJson(r.stdout).event, "eval");
-    const header = readFileSync(save).subarray(8, 8 + Number(readFileSync(save).readBigUInt64LE(0))).toString();
-    for (const name of ["bot_l.0.weight", "bot_l.2.bias", "top_l.0.weight", "top_l.2.bias", "emb_l.0.weight", "emb_l.1.weight"]) {
+    const header = readFileSync(save)
+      .subarray(8, 8 + Number(readFileSync(save).readBigUInt64LE(0)))
+      .toString();
+    for (const name of [
+      "bot_l.0.weight",
+      "bot_l.2.bias",
+      "top_l.0.weight",
+      "top_l.2.bias",
+      "emb_l.0.weight",
+      "emb_l.1.weight",
+    ]) {
       assert.ok(header.includes(`"${name}"`), name);
     }
   } finally {
@@ -89,8 +126,14 @@ test("usage errors: unknown flag, bad value, --workers 0, unknown verb exit 2 wi
     [["train", "--steps", "-1"], /^dlrm: train: --steps must be a non-negative integer, got -1/],
     [["train", "--workers", "0"], /^dlrm: train: --workers must be a positive integer, got 0/],
     [["train", "--workers", "1000"], /^dlrm: train: --workers 1000 is more than 4 × the \d+ cores/],
-    [["train", "--lr-num-warmup-steps", "-3"], /^dlrm: train: --lr-num-warmup-steps must be a non-negative integer, got -3/],
-    [["train", "--lr-num-decay-steps", "-1"], /^dlrm: train: --lr-num-decay-steps must be a non-negative integer, got -1/],
+    [
+      ["train", "--lr-num-warmup-steps", "-3"],
+      /^dlrm: train: --lr-num-warmup-steps must be a non-negative integer, got -3/,
+    ],
+    [
+      ["train", "--lr-num-decay-steps", "-1"],
+      /^dlrm: train: --lr-num-decay-steps must be a non-negative integer, got -1/,
+    ],
     [["predict", "--data", "x"], /^dlrm: predict: --checkpoint is required/],
     [["fly"], /^dlrm: unknown verb "fly"/],
   ] as [string[], RegExp][]) {
@@ -106,7 +149,10 @@ test("a diverging run stops with an error naming the step", async () => {
   try {
     const r = await runCli(["train", "--model", s.model, "--data", s.data, "--lr", "1e30", "--steps", "50"]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, /^dlrm: step \d+: (prediction \d+ of the batch|the loss) is (NaN|-?Infinity|\d+\.\d+, above 15: the predictions have saturated at 0 or 1); stopping/m);
+    assert.match(
+      r.stderr,
+      /^dlrm: step \d+: (prediction \d+ of the batch|the loss) is (NaN|-?Infinity|\d+\.\d+, above 15: the predictions have saturated at 0 or 1); stopping/m,
+    );
   } finally {
     s.cleanup();
   }
@@ -115,7 +161,18 @@ test("a diverging run stops with an error naming the step", async () => {
 test("--print-sharding-plan prints which rank holds each table before training", async () => {
   const s = setup();
   try {
-    const r = await runCli(["train", "--model", s.model, "--data", s.data, "--workers", "2", "--steps", "2", "--print-sharding-plan"]);
+    const r = await runCli([
+      "train",
+      "--model",
+      s.model,
+      "--data",
+      s.data,
+      "--workers",
+      "2",
+      "--steps",
+      "2",
+      "--print-sharding-plan",
+    ]);
     assert.is(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     // Both tables appear, each owned by a rank; the JSON result stays the last line.
@@ -161,7 +218,10 @@ test("bad input files: malformed checkpoint, missing tensor, wrong shape, id out
     writeFileSync(big, JSON.stringify({ ...TINY, table_sizes: [5, 3] }));
     r = await runCli(["train", "--model", big, "--data", s.data]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, /"indices\.1" holds id \d at position \d+ \(sample \d+\), out of range for table 1 with 3 rows/);
+    assert.match(
+      r.stderr,
+      /"indices\.1" holds id \d at position \d+ \(sample \d+\), out of range for table 1 with 3 rows/,
+    );
 
     const cfg = join(s.dir, "cfg.json");
     writeFileSync(cfg, JSON.stringify({ ...TINY, top_mlp: [4, 1] }));

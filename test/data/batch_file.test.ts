@@ -34,7 +34,11 @@ function sameDataset(a: Dataset, b: Dataset): void {
     assert.equal(Array.from(f.lengths), Array.from(g.lengths), `lengths.${t}`);
     assert.equal(Array.from(f.offsets), prefixSums(g.lengths), `offsets.${t}`);
     assert.equal(Array.from(f.indices), Array.from(g.indices), `indices.${t}`);
-    assert.equal(f.weights === null ? null : Array.from(f.weights), g.weights === null ? null : Array.from(g.weights), `weights.${t}`);
+    assert.equal(
+      f.weights === null ? null : Array.from(f.weights),
+      g.weights === null ? null : Array.from(g.weights),
+      `weights.${t}`,
+    );
   });
 }
 
@@ -49,7 +53,12 @@ function handDataset(): Dataset {
     labels: Float32Array.from([1, 0, 1]),
     sparse: [
       { lengths: lengths0, offsets: Int32Array.from([0, 2, 2, 3]), indices: Int32Array.from([4, 0, 9]), weights: null },
-      { lengths: lengths1, offsets: Int32Array.from([0, 1, 2, 3]), indices: Int32Array.from([2, 2, 100000]), weights: Float32Array.from([0.5, 2, -1]) },
+      {
+        lengths: lengths1,
+        offsets: Int32Array.from([0, 1, 2, 3]),
+        indices: Int32Array.from([2, 2, 100000]),
+        weights: Float32Array.from([0.5, 2, -1]),
+      },
     ],
   };
 }
@@ -86,8 +95,14 @@ test("round trip of a hand-made dataset with I32 indices and weights; the file h
   writeBatchFile(path, d);
   sameDataset(readBatchFile(path), d);
   const raw = readSafetensors(path);
-  assert.equal([...raw.tensors.keys()], ["dense", "labels", "lengths.0", "indices.0", "lengths.1", "indices.1", "weights.1"]);
-  assert.equal([...raw.tensors.values()].map((t) => `${t.dtype} ${t.shape.join("x")}`), ["F32 3x2", "F32 3", "I32 3", "I32 3", "I32 3", "I32 3", "F32 3"]);
+  assert.equal(
+    [...raw.tensors.keys()],
+    ["dense", "labels", "lengths.0", "indices.0", "lengths.1", "indices.1", "weights.1"],
+  );
+  assert.equal(
+    [...raw.tensors.values()].map((t) => `${t.dtype} ${t.shape.join("x")}`),
+    ["F32 3x2", "F32 3", "I32 3", "I32 3", "I32 3", "I32 3", "F32 3"],
+  );
 });
 
 test("round trip with I64 indices and metadata: indices stored as I64, read back as int32", () => {
@@ -103,7 +118,11 @@ test("round trip with I64 indices and metadata: indices stored as I64, read back
 });
 
 const datasetArb: fc.Arbitrary<Dataset> = fc
-  .record({ n: fc.integer({ min: 0, max: 6 }), dd: fc.integer({ min: 0, max: 3 }), tables: fc.integer({ min: 0, max: 3 }) })
+  .record({
+    n: fc.integer({ min: 0, max: 6 }),
+    dd: fc.integer({ min: 0, max: 3 }),
+    tables: fc.integer({ min: 0, max: 3 }),
+  })
   .chain(({ n, dd, tables }) => {
     const f32 = fc.float({ noNaN: true });
     const feature = fc.array(fc.integer({ min: 0, max: 3 }), { minLength: n, maxLength: n }).chain((lens) => {
@@ -111,7 +130,9 @@ const datasetArb: fc.Arbitrary<Dataset> = fc
       return fc.record({
         lengths: fc.constant(Int32Array.from(lens)),
         offsets: fc.constant(Int32Array.from(prefixSums(lens))),
-        indices: fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { minLength: L, maxLength: L }).map((v) => Int32Array.from(v)),
+        indices: fc
+          .array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { minLength: L, maxLength: L })
+          .map((v) => Int32Array.from(v)),
         weights: fc.option(fc.array(f32, { minLength: L, maxLength: L }).map((v) => Float32Array.from(v))),
       });
     });
@@ -158,27 +179,30 @@ const goldenDir = `${GOLDEN}small/`;
 const haveGolden = existsSync(goldenDir);
 if (!haveGolden) console.log(`skipping the golden test: ${goldenDir} is missing`);
 
-(haveGolden ? test : test.skip)("golden small batches.safetensors: N = 48, 4 tables, lengths sum to the indices lengths", () => {
-  const config = JSON.parse(readFileSync(join(goldenDir, "config.json"), "utf8"));
-  const d = readBatchFile(join(goldenDir, "batches.safetensors"));
-  assert.is(d.n, 48);
-  assert.is(d.n, config.steps * config.batch_size);
-  assert.is(d.denseFeatures, config.dense_features);
-  assert.is(d.sparse.length, 4);
-  assert.is(d.sparse.length, config.table_sizes.length);
-  for (const y of d.labels) assert.ok(y === 0 || y === 1, `label ${y}`);
-  d.sparse.forEach((f, t) => {
-    let sum = 0;
-    for (const l of f.lengths) {
-      assert.ok(l >= config.bag_size[0] && l <= config.bag_size[1], `table ${t}: bag of ${l}`);
-      sum += l;
-    }
-    assert.is(f.indices.length, sum, `table ${t}`);
-    assert.is(f.offsets[d.n], sum);
-    for (const r of f.indices) assert.ok(r >= 0 && r < config.table_sizes[t], `table ${t}: index ${r}`);
-    assert.is(f.weights, null); // the small case has no per-sample weights
-  });
-});
+(haveGolden ? test : test.skip)(
+  "golden small batches.safetensors: N = 48, 4 tables, lengths sum to the indices lengths",
+  () => {
+    const config = JSON.parse(readFileSync(join(goldenDir, "config.json"), "utf8"));
+    const d = readBatchFile(join(goldenDir, "batches.safetensors"));
+    assert.is(d.n, 48);
+    assert.is(d.n, config.steps * config.batch_size);
+    assert.is(d.denseFeatures, config.dense_features);
+    assert.is(d.sparse.length, 4);
+    assert.is(d.sparse.length, config.table_sizes.length);
+    for (const y of d.labels) assert.ok(y === 0 || y === 1, `label ${y}`);
+    d.sparse.forEach((f, t) => {
+      let sum = 0;
+      for (const l of f.lengths) {
+        assert.ok(l >= config.bag_size[0] && l <= config.bag_size[1], `table ${t}: bag of ${l}`);
+        sum += l;
+      }
+      assert.is(f.indices.length, sum, `table ${t}`);
+      assert.is(f.offsets[d.n], sum);
+      for (const r of f.indices) assert.ok(r >= 0 && r < config.table_sizes[t], `table ${t}: index ${r}`);
+      assert.is(f.weights, null); // the small case has no per-sample weights
+    });
+  },
+);
 
 // ---------------------------------------------------------------------------------------
 // Rejections: each names the file and the tensor
@@ -188,27 +212,60 @@ const msg = (rest: string): RegExp => new RegExp(file().source + rest);
 
 test("rejects a missing or wrongly shaped dense, or labels of the wrong length", () => {
   assertThrows(readSpoiled({ dense: undefined }), msg(`dense: missing`));
-  assertThrows(readSpoiled({ dense: { dtype: "F32", shape: [6], data: new Float32Array(6) } }), msg(`dense: must be 2-D \\(N, Dd\\), got shape \\(6,\\)`));
-  assertThrows(readSpoiled({ dense: { dtype: "I32", shape: [2, 3], data: new Int32Array(6) } }), msg(`dense: expected a float tensor \\(F32, F64, F16 or BF16\\), got I32`));
-  assertThrows(readSpoiled({ labels: { dtype: "F32", shape: [3], data: new Float32Array(3) } }), msg(`labels: has 3 values but dense has 2 rows`));
-  assertThrows(readSpoiled({ labels: { dtype: "F32", shape: [2, 1], data: new Float32Array(2) } }), msg(`labels: must be 1-D, got shape \\(2, 1\\)`));
+  assertThrows(
+    readSpoiled({ dense: { dtype: "F32", shape: [6], data: new Float32Array(6) } }),
+    msg(`dense: must be 2-D \\(N, Dd\\), got shape \\(6,\\)`),
+  );
+  assertThrows(
+    readSpoiled({ dense: { dtype: "I32", shape: [2, 3], data: new Int32Array(6) } }),
+    msg(`dense: expected a float tensor \\(F32, F64, F16 or BF16\\), got I32`),
+  );
+  assertThrows(
+    readSpoiled({ labels: { dtype: "F32", shape: [3], data: new Float32Array(3) } }),
+    msg(`labels: has 3 values but dense has 2 rows`),
+  );
+  assertThrows(
+    readSpoiled({ labels: { dtype: "F32", shape: [2, 1], data: new Float32Array(2) } }),
+    msg(`labels: must be 1-D, got shape \\(2, 1\\)`),
+  );
 });
 
 test("rejects lengths of the wrong count, negative, or not summing to the indices length", () => {
-  assertThrows(readSpoiled({ "lengths.0": { dtype: "I32", shape: [3], data: Int32Array.from([1, 1, 1]) } }), msg(`lengths\\.0: has 3 values but dense has 2 rows`));
-  assertThrows(readSpoiled({ "lengths.0": { dtype: "I32", shape: [2], data: Int32Array.from([4, -1]) } }), msg(`lengths\\.0: sample 1 has a negative bag length -1`));
-  assertThrows(readSpoiled({ "lengths.0": { dtype: "I32", shape: [2], data: Int32Array.from([2, 2]) } }), msg(`indices\\.0: has 3 values but lengths\\.0 sum to 4`));
-  assertThrows(readSpoiled({ "lengths.0": { dtype: "F32", shape: [2], data: Float32Array.from([1, 2]) } }), msg(`lengths\\.0: expected an integer tensor`));
+  assertThrows(
+    readSpoiled({ "lengths.0": { dtype: "I32", shape: [3], data: Int32Array.from([1, 1, 1]) } }),
+    msg(`lengths\\.0: has 3 values but dense has 2 rows`),
+  );
+  assertThrows(
+    readSpoiled({ "lengths.0": { dtype: "I32", shape: [2], data: Int32Array.from([4, -1]) } }),
+    msg(`lengths\\.0: sample 1 has a negative bag length -1`),
+  );
+  assertThrows(
+    readSpoiled({ "lengths.0": { dtype: "I32", shape: [2], data: Int32Array.from([2, 2]) } }),
+    msg(`indices\\.0: has 3 values but lengths\\.0 sum to 4`),
+  );
+  assertThrows(
+    readSpoiled({ "lengths.0": { dtype: "F32", shape: [2], data: Float32Array.from([1, 2]) } }),
+    msg(`lengths\\.0: expected an integer tensor`),
+  );
 });
 
 test("rejects negative indices, I64 indices beyond int32, float indices, and weights of the wrong length", () => {
-  assertThrows(readSpoiled({ "indices.0": { dtype: "I32", shape: [3], data: Int32Array.from([5, -2, 1]) } }), msg(`indices\\.0: index -2 at position 1 is negative`));
+  assertThrows(
+    readSpoiled({ "indices.0": { dtype: "I32", shape: [3], data: Int32Array.from([5, -2, 1]) } }),
+    msg(`indices\\.0: index -2 at position 1 is negative`),
+  );
   assertThrows(
     readSpoiled({ "indices.0": { dtype: "I64", shape: [3], data: BigInt64Array.from([5n, 0n, 2n ** 32n]) } }),
     msg(`indices\\.0: value 4294967296 at position 2 does not fit in int32`),
   );
-  assertThrows(readSpoiled({ "indices.0": { dtype: "F32", shape: [3], data: new Float32Array(3) } }), msg(`indices\\.0: expected an integer tensor \\(I32 or I64\\), got F32`));
-  assertThrows(readSpoiled({ "weights.0": { dtype: "F32", shape: [2], data: new Float32Array(2) } }), msg(`weights\\.0: has 2 values but indices\\.0 has 3`));
+  assertThrows(
+    readSpoiled({ "indices.0": { dtype: "F32", shape: [3], data: new Float32Array(3) } }),
+    msg(`indices\\.0: expected an integer tensor \\(I32 or I64\\), got F32`),
+  );
+  assertThrows(
+    readSpoiled({ "weights.0": { dtype: "F32", shape: [2], data: new Float32Array(2) } }),
+    msg(`weights\\.0: has 2 values but indices\\.0 has 3`),
+  );
 });
 
 test("rejects a table without lengths or indices, gaps in the table numbering, and bad table numbers", () => {
@@ -218,18 +275,39 @@ test("rejects a table without lengths or indices, gaps in the table numbering, a
     "lengths.2": { dtype: "I32" as const, shape: [2], data: Int32Array.from([0, 0]) },
     "indices.2": { dtype: "I32" as const, shape: [0], data: new Int32Array(0) },
   };
-  assertThrows(readSpoiled(table2), msg(`lengths\\.1: missing: tables must be numbered 0, 1, 2, \\.\\.\\. without gaps, but this file has tables 0, 2`));
-  assertThrows(readSpoiled({ "weights.01": { dtype: "F32", shape: [0], data: new Float32Array(0) } }), msg(`weights\\.01: table number "01" is not a non-negative integer`));
+  assertThrows(
+    readSpoiled(table2),
+    msg(`lengths\\.1: missing: tables must be numbered 0, 1, 2, \\.\\.\\. without gaps, but this file has tables 0, 2`),
+  );
+  assertThrows(
+    readSpoiled({ "weights.01": { dtype: "F32", shape: [0], data: new Float32Array(0) } }),
+    msg(`weights\\.01: table number "01" is not a non-negative integer`),
+  );
 });
 
 test("writeBatchFile rejects an inconsistent dataset, naming the file and tensor, and writes nothing", () => {
   const path = join(dir, "never.safetensors");
   const d = handDataset();
-  const short: Dataset = { ...d, sparse: [d.sparse[0] as SparseFeature, { ...(d.sparse[1] as SparseFeature), indices: Int32Array.from([1, 2]) }] };
-  assertThrows(() => writeBatchFile(path, short), /never\.safetensors: indices\.1: has 2 values but lengths\.1 sum to 3/);
-  const negative: Dataset = { ...d, sparse: [{ ...(d.sparse[0] as SparseFeature), indices: Int32Array.from([4, -7, 9]) }] };
-  assertThrows(() => writeBatchFile(path, negative), /never\.safetensors: indices\.0: index -7 at position 1 is negative/);
-  assertThrows(() => writeBatchFile(path, { ...d, labels: new Float32Array(2) }), /never\.safetensors: labels: has 2 values but the dataset has 3 samples/);
+  const short: Dataset = {
+    ...d,
+    sparse: [d.sparse[0] as SparseFeature, { ...(d.sparse[1] as SparseFeature), indices: Int32Array.from([1, 2]) }],
+  };
+  assertThrows(
+    () => writeBatchFile(path, short),
+    /never\.safetensors: indices\.1: has 2 values but lengths\.1 sum to 3/,
+  );
+  const negative: Dataset = {
+    ...d,
+    sparse: [{ ...(d.sparse[0] as SparseFeature), indices: Int32Array.from([4, -7, 9]) }],
+  };
+  assertThrows(
+    () => writeBatchFile(path, negative),
+    /never\.safetensors: indices\.0: index -7 at position 1 is negative/,
+  );
+  assertThrows(
+    () => writeBatchFile(path, { ...d, labels: new Float32Array(2) }),
+    /never\.safetensors: labels: has 2 values but the dataset has 3 samples/,
+  );
   assert.not.ok(readdirSync(dir).some((f) => f.startsWith("never") || f.startsWith(".never")));
 });
 

@@ -20,7 +20,9 @@ import { DATA } from "../helpers/golden.ts";
 const SAMPLE = `${DATA}criteo-sample/train.txt`;
 const haveSample = existsSync(SAMPLE);
 if (!haveSample) {
-  console.log(`criteo tests: skipping the real-data tests, ${SAMPLE} is absent (the Criteo Kaggle data is published by Criteo AI Lab; see ../shared/data/README.md)`);
+  console.log(
+    `criteo tests: skipping the real-data tests, ${SAMPLE} is absent (the Criteo Kaggle data is published by Criteo AI Lab; see ../shared/data/README.md)`,
+  );
 }
 const withSample = haveSample ? test : test.skip;
 const sampleLines = (): string[] => splitLines(readFileSync(SAMPLE, "latin1"));
@@ -76,8 +78,14 @@ function checkAgainst(d: Dataset, e: Expected): void {
   assert.is(d.sparse.length, 26);
   d.sparse.forEach((f, t) => {
     assert.equal(Array.from(f.indices), e.indices[t], `table ${t} indices`);
-    assert.ok(f.lengths.every((l) => l === 1), `table ${t}: every bag has one lookup`);
-    assert.equal(Array.from(f.offsets), Array.from({ length: d.n + 1 }, (_, i) => i));
+    assert.ok(
+      f.lengths.every((l) => l === 1),
+      `table ${t}: every bag has one lookup`,
+    );
+    assert.equal(
+      Array.from(f.offsets),
+      Array.from({ length: d.n + 1 }, (_, i) => i),
+    );
     assert.is(f.weights, null);
   });
 }
@@ -85,19 +93,39 @@ function checkAgainst(d: Dataset, e: Expected): void {
 // ---------------------------------------------------------------------------------------
 // The sample file
 
-withSample("the 200 sample rows match an independent parse (labels, log(x+1), hex ids numbered by first appearance)", async () => {
-  const r = await readCriteo([SAMPLE]);
-  assert.is(r.lines, 200);
-  assert.is(r.skipped, 0);
-  checkAgainst(r.data, expectedFrom(sampleLines()));
-  // ../shared/data/README.md: 49 of the 200 rows are clicks.
-  assert.is(r.data.labels.reduce((s, y) => s + y, 0), 49);
-});
+withSample(
+  "the 200 sample rows match an independent parse (labels, log(x+1), hex ids numbered by first appearance)",
+  async () => {
+    const r = await readCriteo([SAMPLE]);
+    assert.is(r.lines, 200);
+    assert.is(r.skipped, 0);
+    checkAgainst(r.data, expectedFrom(sampleLines()));
+    // ../shared/data/README.md: 49 of the 200 rows are clicks.
+    assert.is(
+      r.data.labels.reduce((s, y) => s + y, 0),
+      49,
+    );
+  },
+);
 
 withSample("rows 1 and 2 of the sample, by hand", async () => {
   const { data, dictionary } = await readCriteo([SAMPLE]);
   // Line 2: "0, '', -1, 19, 35, 30251, 247, 1, 35, 160, '', 1, '', 35": missing → 0, -1 → 0.
-  const row2 = [0, 0, Math.log(20), Math.log(36), Math.log(30252), Math.log(248), Math.log(2), Math.log(36), Math.log(161), 0, Math.log(2), 0, Math.log(36)];
+  const row2 = [
+    0,
+    0,
+    Math.log(20),
+    Math.log(36),
+    Math.log(30252),
+    Math.log(248),
+    Math.log(2),
+    Math.log(36),
+    Math.log(161),
+    0,
+    Math.log(2),
+    0,
+    Math.log(36),
+  ];
   assertClose(data.dense.subarray(13, 26), row2, { atol: 1e-12, rtol: 1e-7 }, "line 2 dense"); // float32 rounding
   // Line 1 C1 = 05db9164 is the first value of C1; line 2 C1 = 68fd1e64 is the second.
   assert.is(data.sparse[0]?.indices[0], 0);
@@ -109,23 +137,26 @@ withSample("rows 1 and 2 of the sample, by hand", async () => {
   assert.is(dictionary.features[18]?.get(0), data.sparse[18]?.indices[0]);
 });
 
-withSample("the dictionary numbers each feature contiguously in order of first appearance; table sizes add the unknown row", async () => {
-  const { data, dictionary } = await readCriteo([SAMPLE]);
-  const sizes = criteoTableSizes(dictionary);
-  data.sparse.forEach((f, t) => {
-    const size = dictionary.features[t]?.size as number;
-    assert.is(sizes[t], size + 1);
-    let nextNew = 0; // ids must appear as 0, 1, 2, … for the first time
-    for (const id of f.indices) {
-      assert.ok(id <= nextNew, `table ${t}: id ${id} appears before id ${nextNew}`);
-      if (id === nextNew) nextNew++;
-    }
-    assert.is(nextNew, size, `table ${t}: every id 0 .. size-1 is used`);
-  });
-  // Raw values in id order = first-appearance order computed independently.
-  const e = expectedFrom(sampleLines());
-  dictionary.features.forEach((m, t) => assert.equal(Array.from(m.rawValues()), e.raw[t]));
-});
+withSample(
+  "the dictionary numbers each feature contiguously in order of first appearance; table sizes add the unknown row",
+  async () => {
+    const { data, dictionary } = await readCriteo([SAMPLE]);
+    const sizes = criteoTableSizes(dictionary);
+    data.sparse.forEach((f, t) => {
+      const size = dictionary.features[t]?.size as number;
+      assert.is(sizes[t], size + 1);
+      let nextNew = 0; // ids must appear as 0, 1, 2, … for the first time
+      for (const id of f.indices) {
+        assert.ok(id <= nextNew, `table ${t}: id ${id} appears before id ${nextNew}`);
+        if (id === nextNew) nextNew++;
+      }
+      assert.is(nextNew, size, `table ${t}: every id 0 .. size-1 is used`);
+    });
+    // Raw values in id order = first-appearance order computed independently.
+    const e = expectedFrom(sampleLines());
+    dictionary.features.forEach((m, t) => assert.equal(Array.from(m.rawValues()), e.raw[t]));
+  },
+);
 
 withSample("maxIndRange R takes raw values modulo R before numbering", async () => {
   for (const R of [7, 1000]) {
@@ -138,33 +169,40 @@ withSample("maxIndRange R takes raw values modulo R before numbering", async () 
   }
 });
 
-withSample("eval data through a given dictionary: known values keep their ids, unseen ones go to the unknown row", async () => {
-  const lines = sampleLines();
-  const trainFile = tmpFile(lines.slice(0, 100).join("\n") + "\n");
-  const evalFile = tmpFile(lines.slice(100).join("\n") + "\n");
-  const train = await readCriteo([trainFile]);
-  const sizesBefore = train.dictionary.features.map((m) => m.size);
-  const ev = await readCriteo([evalFile], { dictionary: train.dictionary });
-  assert.is(ev.dictionary, train.dictionary);
-  assert.equal(ev.dictionary.features.map((m) => m.size), sizesBefore, "the dictionary is not extended");
+withSample(
+  "eval data through a given dictionary: known values keep their ids, unseen ones go to the unknown row",
+  async () => {
+    const lines = sampleLines();
+    const trainFile = tmpFile(lines.slice(0, 100).join("\n") + "\n");
+    const evalFile = tmpFile(lines.slice(100).join("\n") + "\n");
+    const train = await readCriteo([trainFile]);
+    const sizesBefore = train.dictionary.features.map((m) => m.size);
+    const ev = await readCriteo([evalFile], { dictionary: train.dictionary });
+    assert.is(ev.dictionary, train.dictionary);
+    assert.equal(
+      ev.dictionary.features.map((m) => m.size),
+      sizesBefore,
+      "the dictionary is not extended",
+    );
 
-  // Independently: ids from the first 100 lines; an eval value unseen there → that table's size.
-  const e = expectedFrom(lines.slice(0, 100));
-  const known = e.raw.map((raws) => new Map(raws.map((v, i) => [v, i])));
-  let unknownCount = 0;
-  lines.slice(100).forEach((line, i) => {
-    const f = line.split("\t");
-    for (let t = 0; t < 26; t++) {
-      const s = f[14 + t] as string;
-      const v = s === "" ? 0 : parseInt(s, 16);
-      const id = known[t]?.get(v);
-      const expected = id ?? (sizesBefore[t] as number);
-      if (id === undefined) unknownCount++;
-      assert.is(ev.data.sparse[t]?.indices[i], expected, `eval line ${i + 1}, C${t + 1}`);
-    }
-  });
-  assert.ok(unknownCount > 0, "the second half has values the first half lacks");
-});
+    // Independently: ids from the first 100 lines; an eval value unseen there → that table's size.
+    const e = expectedFrom(lines.slice(0, 100));
+    const known = e.raw.map((raws) => new Map(raws.map((v, i) => [v, i])));
+    let unknownCount = 0;
+    lines.slice(100).forEach((line, i) => {
+      const f = line.split("\t");
+      for (let t = 0; t < 26; t++) {
+        const s = f[14 + t] as string;
+        const v = s === "" ? 0 : parseInt(s, 16);
+        const id = known[t]?.get(v);
+        const expected = id ?? (sizesBefore[t] as number);
+        if (id === undefined) unknownCount++;
+        assert.is(ev.data.sparse[t]?.indices[i], expected, `eval line ${i + 1}, C${t + 1}`);
+      }
+    });
+    assert.ok(unknownCount > 0, "the second half has values the first half lacks");
+  },
+);
 
 withSample("a dictionary built with one maxIndRange refuses another", async () => {
   const { dictionary } = await readCriteo([SAMPLE], { maxIndRange: 1000 });
@@ -179,25 +217,28 @@ withSample("a dictionary built with one maxIndRange refuses another", async () =
   checkAgainst(again.data, expectedFrom(sampleLines(), 1000));
 });
 
-withSample("saveDictionary / loadDictionary: a safetensors file of raw values per feature that maps eval data the same way", async () => {
-  const { dictionary } = await readCriteo([SAMPLE], { maxIndRange: 5000 });
-  const path = join(tmp, "dict.safetensors");
-  saveDictionary(path, dictionary);
-  const file = readSafetensors(path);
-  assert.is(file.metadata["max_ind_range"], "5000");
-  const e = expectedFrom(sampleLines(), 5000);
-  for (let t = 0; t < 26; t++) {
-    const tensor = file.tensors.get(`C${t + 1}`);
-    assert.ok(tensor !== undefined && tensor.dtype === "I64");
-    assert.equal(Array.from(tensor.data as BigInt64Array, Number), e.raw[t]);
-  }
-  const loaded = loadDictionary(path);
-  assert.is(loaded.maxIndRange, 5000);
-  assert.equal(criteoTableSizes(loaded), criteoTableSizes(dictionary));
-  const a = await readCriteo([SAMPLE], { dictionary });
-  const b = await readCriteo([SAMPLE], { dictionary: loaded });
-  b.data.sparse.forEach((f, t) => assert.equal(Array.from(f.indices), Array.from(a.data.sparse[t]?.indices ?? [])));
-});
+withSample(
+  "saveDictionary / loadDictionary: a safetensors file of raw values per feature that maps eval data the same way",
+  async () => {
+    const { dictionary } = await readCriteo([SAMPLE], { maxIndRange: 5000 });
+    const path = join(tmp, "dict.safetensors");
+    saveDictionary(path, dictionary);
+    const file = readSafetensors(path);
+    assert.is(file.metadata["max_ind_range"], "5000");
+    const e = expectedFrom(sampleLines(), 5000);
+    for (let t = 0; t < 26; t++) {
+      const tensor = file.tensors.get(`C${t + 1}`);
+      assert.ok(tensor !== undefined && tensor.dtype === "I64");
+      assert.equal(Array.from(tensor.data as BigInt64Array, Number), e.raw[t]);
+    }
+    const loaded = loadDictionary(path);
+    assert.is(loaded.maxIndRange, 5000);
+    assert.equal(criteoTableSizes(loaded), criteoTableSizes(dictionary));
+    const a = await readCriteo([SAMPLE], { dictionary });
+    const b = await readCriteo([SAMPLE], { dictionary: loaded });
+    b.data.sparse.forEach((f, t) => assert.equal(Array.from(f.indices), Array.from(a.data.sparse[t]?.indices ?? [])));
+  },
+);
 
 test("loadDictionary refuses other files and duplicate values, naming the file", () => {
   const other = join(tmp, "other.safetensors");
@@ -205,7 +246,8 @@ test("loadDictionary refuses other files and duplicate values, naming the file",
   assert.throws(() => loadDictionary(other), /other\.safetensors: not a Criteo dictionary/);
   const dup = join(tmp, "dup.safetensors");
   const tensors: Record<string, { dtype: "I64"; shape: number[]; data: BigInt64Array }> = {};
-  for (let t = 1; t <= 26; t++) tensors[`C${t}`] = { dtype: "I64", shape: [2], data: new BigInt64Array([5n, t === 3 ? 5n : 6n]) };
+  for (let t = 1; t <= 26; t++)
+    tensors[`C${t}`] = { dtype: "I64", shape: [2], data: new BigInt64Array([5n, t === 3 ? 5n : 6n]) };
   writeSafetensors(dup, tensors, { format: "dlrm-ts criteo dictionary", max_ind_range: "0" });
   assert.throws(() => loadDictionary(dup), /dup\.safetensors: C3: value 5 at position 1 appears twice/);
 });
@@ -282,7 +324,11 @@ withSample("sub-sampling drops only negatives, keeps order, and numbers only the
     const firstSeen = new Map<number, number>();
     for (const v of values) if (!firstSeen.has(v)) firstSeen.set(v, firstSeen.size);
     assert.is(raw.length, firstSeen.size, `table ${t}: the dictionary holds values of dropped rows`);
-    assert.equal(Array.from(kept.sparse[t]?.indices ?? []), values.map((v) => firstSeen.get(v)), `table ${t}`);
+    assert.equal(
+      Array.from(kept.sparse[t]?.indices ?? []),
+      values.map((v) => firstSeen.get(v)),
+      `table ${t}`,
+    );
   }
 });
 
@@ -291,7 +337,8 @@ test("sub-sampling before numbering, by hand: a value seen only in dropped negat
   // With p = 1 every negative is dropped, before its values are numbered.
   const c1 = ["a", "b", "b", "c", "d", "a", "e", "e", "f", "b", "c", "c", "10", "a"];
   const labels = [0, 1, 1, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0];
-  const text = c1.map((v, i) => [String(labels[i]), ...Array(13).fill(""), v, ...Array(25).fill("")].join("\t")).join("\n") + "\n";
+  const text =
+    c1.map((v, i) => [String(labels[i]), ...Array(13).fill(""), v, ...Array(25).fill("")].join("\t")).join("\n") + "\n";
   const r = await readCriteo([tmpFile(text)], { subSampleRate: 1, seed: 3 });
   // Kept (positives), in order: lines 1 b, 2 b, 5 a, 8 f, 9 b, 11 c, 12 10. First appearance: b 0, a 1, f 2, c 3, 10 4.
   // "d" and "e" occur only in negatives: no id, so C1 has 5 values and 6 rows (with the unknown row).
@@ -355,12 +402,21 @@ test("a missing categorical shares the row of an explicit 00000000, also after t
 
 test("malformed lines are errors naming file:line and the field", async () => {
   const lines = (bad: string): string => [GOOD, GOOD, bad, GOOD].join("\n") + "\n";
-  await rejects([tmpFile(lines(GOOD.split("\t").slice(0, 39).join("\t")))], /criteo: .*f\d+\.txt:3: expected 40 tab-separated fields .*found 39/);
+  await rejects(
+    [tmpFile(lines(GOOD.split("\t").slice(0, 39).join("\t")))],
+    /criteo: .*f\d+\.txt:3: expected 40 tab-separated fields .*found 39/,
+  );
   await rejects([tmpFile(lines(GOOD + "\textra"))], /\.txt:3: expected 40 tab-separated fields .*found 41/);
   await rejects([tmpFile(lines(variant(4, "12a")))], /\.txt:3: field I4 is not an integer: "12a"/);
   await rejects([tmpFile(lines(variant(2, "1.5")))], /\.txt:3: field I2 is not an integer: "1\.5"/);
-  await rejects([tmpFile(lines(variant(18, "xyz")))], /\.txt:3: field C5 is not a hexadecimal value of at most 8 digits: "xyz"/);
-  await rejects([tmpFile(lines(variant(39, "123456789")))], /\.txt:3: field C26 is not a hexadecimal value of at most 8 digits/);
+  await rejects(
+    [tmpFile(lines(variant(18, "xyz")))],
+    /\.txt:3: field C5 is not a hexadecimal value of at most 8 digits: "xyz"/,
+  );
+  await rejects(
+    [tmpFile(lines(variant(39, "123456789")))],
+    /\.txt:3: field C26 is not a hexadecimal value of at most 8 digits/,
+  );
   await rejects([tmpFile(lines(variant(0, "2")))], /\.txt:3: label must be 0 or 1, got "2"/);
   await rejects([tmpFile(lines(variant(0, "")))], /\.txt:3: label must be 0 or 1, got ""/);
   await rejects([tmpFile(lines(""))], /\.txt:3: empty line/);
@@ -373,7 +429,9 @@ test("an error in the second file names that file and its own line number", asyn
 });
 
 test('onBadLine "skip" skips and counts malformed lines and keeps the rest', async () => {
-  const file = tmpFile([GOOD, variant(4, "x"), variant(1, "7"), "", variant(20, "g"), variant(0, "0")].join("\r\n") + "\r\n");
+  const file = tmpFile(
+    [GOOD, variant(4, "x"), variant(1, "7"), "", variant(20, "g"), variant(0, "0")].join("\r\n") + "\r\n",
+  );
   const r = await readCriteo([file], { onBadLine: "skip" });
   assert.is(r.lines, 6);
   assert.is(r.skipped, 3);
@@ -396,7 +454,10 @@ test("several files read as their concatenation, with one dictionary and progres
   const total = statSync(a).size + statSync(b).size;
   assert.equal(calls[calls.length - 1], [5, total, total]);
   for (let k = 1; k < calls.length; k++) {
-    assert.ok((calls[k]?.[0] as number) >= (calls[k - 1]?.[0] as number) && (calls[k]?.[1] as number) >= (calls[k - 1]?.[1] as number));
+    assert.ok(
+      (calls[k]?.[0] as number) >= (calls[k - 1]?.[0] as number) &&
+        (calls[k]?.[1] as number) >= (calls[k - 1]?.[1] as number),
+    );
   }
 });
 

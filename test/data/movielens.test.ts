@@ -15,14 +15,19 @@ import { DATA } from "../helpers/golden.ts";
 const DIR = `${DATA}ml-100k/`;
 const haveData = existsSync(join(DIR, "u1.base"));
 if (!haveData) {
-  console.log(`movielens tests: skipping the real-data tests, ${DIR} is absent (MovieLens 100K is available from grouplens.org; see ../shared/data/README.md)`);
+  console.log(
+    `movielens tests: skipping the real-data tests, ${DIR} is absent (MovieLens 100K is available from grouplens.org; see ../shared/data/README.md)`,
+  );
 }
 const withData = haveData ? test : test.skip;
 
 // Parsed once for the whole file (80k + 20k ratings).
 let cached: MovieLensData | null = null;
 const ml = (): MovieLensData => (cached ??= readMovieLens(DIR, "u1"));
-const rawLines = (name: string): string[] => readFileSync(join(DIR, name), "latin1").split("\n").filter((l) => l !== "");
+const rawLines = (name: string): string[] =>
+  readFileSync(join(DIR, name), "latin1")
+    .split("\n")
+    .filter((l) => l !== "");
 
 /** The expected features of a rating line, computed from the raw files in the simplest way. */
 function expectedSample(ratingLine: string, trainLines: string[]) {
@@ -37,7 +42,13 @@ function expectedSample(ratingLine: string, trainLines: string[]) {
   const zipFirst = (user[4] as string)[0] as string;
   const year = (item[2] as string) === "" ? NaN : Number((item[2] as string).slice(-4));
   // Buckets: 0 unknown, 1 before 1940, 2..6 the 1940s..1980s, 7.. one per year from 1990.
-  const yearBucket = Number.isNaN(year) ? 0 : year < 1940 ? 1 : year < 1990 ? 2 + Math.floor((year - 1940) / 10) : 7 + (year - 1990);
+  const yearBucket = Number.isNaN(year)
+    ? 0
+    : year < 1940
+      ? 1
+      : year < 1990
+        ? 2 + Math.floor((year - 1940) / 10)
+        : 7 + (year - 1990);
   const genres = item.slice(5).flatMap((flag, g) => (flag === "1" ? [g] : []));
   // Dense scaling: age over u.user 7..73, year over u.item 1922..1998, time over the train file.
   const ages = rawLines("u.user").map((l) => Number(l.split("|")[1]));
@@ -45,9 +56,21 @@ function expectedSample(ratingLine: string, trainLines: string[]) {
   const [minT, maxT] = [Math.min(...times), Math.max(...times)];
   return {
     label: r >= 4 ? 1 : 0,
-    ids: [u - 1, i - 1, user[2] === "M" ? 0 : 1, ageBucket, occupations.indexOf(user[3] as string), /\d/.test(zipFirst) ? Number(zipFirst) : 10, yearBucket],
+    ids: [
+      u - 1,
+      i - 1,
+      user[2] === "M" ? 0 : 1,
+      ageBucket,
+      occupations.indexOf(user[3] as string),
+      /\d/.test(zipFirst) ? Number(zipFirst) : 10,
+      yearBucket,
+    ],
     genres,
-    dense: [(age - Math.min(...ages)) / (Math.max(...ages) - Math.min(...ages)), (year - 1922) / (1998 - 1922), (t - minT) / (maxT - minT)],
+    dense: [
+      (age - Math.min(...ages)) / (Math.max(...ages) - Math.min(...ages)),
+      (year - 1922) / (1998 - 1922),
+      (t - minT) / (maxT - minT),
+    ],
   };
 }
 
@@ -63,7 +86,10 @@ function sampleOf(d: Dataset, n: number) {
 
 withData("u1: 80,000 training and 20,000 test samples, labels = rating ≥ 4 line by line", () => {
   const { train, test: ev } = ml();
-  for (const [d, name] of [[train, "u1.base"], [ev, "u1.test"]] as const) {
+  for (const [d, name] of [
+    [train, "u1.base"],
+    [ev, "u1.test"],
+  ] as const) {
     const lines = rawLines(name);
     assert.is(d.n, lines.length);
     const expected = lines.map((l) => (Number(l.split("\t")[2]) >= 4 ? 1 : 0));
@@ -72,7 +98,10 @@ withData("u1: 80,000 training and 20,000 test samples, labels = rating ≥ 4 lin
   assert.is(train.n, 80000);
   assert.is(ev.n, 20000);
   // u1.base ratings: 27,396 fours and 16,744 fives (counted with cut | sort | uniq -c).
-  assert.is(train.labels.reduce((s, y) => s + y, 0), 27396 + 16744);
+  assert.is(
+    train.labels.reduce((s, y) => s + y, 0),
+    27396 + 16744,
+  );
 });
 
 withData("table sizes and names come from the files", () => {
@@ -119,7 +148,13 @@ withData("genres form one bag per sample: Toy Story is Animation, Children's, Co
   const g = train.sparse[7];
   assert.ok(g !== undefined);
   const items = rawLines("u.item");
-  const flags = items.map((l) => l.split("|").slice(5).filter((f) => f === "1").length);
+  const flags = items.map(
+    (l) =>
+      l
+        .split("|")
+        .slice(5)
+        .filter((f) => f === "1").length,
+  );
   const base = rawLines("u1.base");
   let total = 0;
   base.forEach((l, n) => {
@@ -171,7 +206,10 @@ withData("dense features are scaled to about [0, 1]; the unknown release year ge
   }
   for (const v of ev.dense) assert.ok(v >= -0.01 && v <= 1.01, `test dense ${v}`); // time is scaled by the train span
   // Item 267 has no release date: year bucket 0, dense year = mean of the scaled known years.
-  const years = rawLines("u.item").map((l) => l.split("|")[2] as string).filter((s) => s !== "").map((s) => (Number(s.slice(-4)) - 1922) / 76);
+  const years = rawLines("u.item")
+    .map((l) => l.split("|")[2] as string)
+    .filter((s) => s !== "")
+    .map((s) => (Number(s.slice(-4)) - 1922) / 76);
   const mean = years.reduce((s, y) => s + y, 0) / years.length;
   const n = rawLines("u1.base").findIndex((l) => l.split("\t")[1] === "267");
   if (n >= 0) {
@@ -209,7 +247,10 @@ test("a tiny hand-made folder reads as expected", () => {
   assert.equal(Array.from(d.train.labels), [1, 0]);
   assert.equal(Array.from(d.test.labels), [1]);
   // Test sample: user 2 (F, 53 → bucket 5, "other" is occupation 0 of [other, technician], zip V… → 10), item 1 (1995, genre 18).
-  assert.equal(d.test.sparse.slice(0, 7).map((f) => f.indices[0]), [1, 0, 1, 5, 0, 10, 7 + 5]);
+  assert.equal(
+    d.test.sparse.slice(0, 7).map((f) => f.indices[0]),
+    [1, 0, 1, 5, 0, 10, 7 + 5],
+  );
   assert.equal(Array.from(d.test.sparse[7]?.indices ?? []), [18]);
   assert.equal(Array.from(d.train.sparse[7]?.lengths ?? []), [1, 0], "item 2 has no genre: an empty bag");
   // age (53 - 24) / 29 = 1, year: only 1995 known → 0, time (150 - 100) / 100 = 0.5.
@@ -217,14 +258,38 @@ test("a tiny hand-made folder reads as expected", () => {
 });
 
 test("malformed files are errors naming file:line", () => {
-  assertThrows(() => readMovieLens(folder({ "u.user": "1|24|M|technician|85711\n2|53|X|other|1\n" }), "s"), /u\.user:2: gender must be M or F, got "X"/);
-  assertThrows(() => readMovieLens(folder({ "u.user": "1|24|M|technician\n" }), "s"), /u\.user:1: expected 5 \|-separated fields/);
-  assertThrows(() => readMovieLens(folder({ "u.item": `1|A|1995||u|${GENRES0.join("|")}\n` }), "s"), /u\.item:1: release date is not like 01-Jan-1995: "1995"/);
-  assertThrows(() => readMovieLens(folder({ "u.item": `1|A|||u|${[...GENRES0.slice(1), "2"].join("|")}\n` }), "s"), /u\.item:1: genre flag 19 must be 0 or 1/);
-  assertThrows(() => readMovieLens(folder({ "s.test": "2\t1\t4\t150\n2\t9\t4\t150\n" }), "s"), /s\.test:2: item "9" is not in u\.item/);
-  assertThrows(() => readMovieLens(folder({ "s.base": "1\t1\t6\t100\n" }), "s"), /s\.base:1: rating must be an integer from 1 to 5, got "6"/);
-  assertThrows(() => readMovieLens(folder({ "s.base": "1\t1\t5\n" }), "s"), /s\.base:1: expected 4 tab-separated fields/);
-  assertThrows(() => readMovieLens(folder({}), "nope"), /cannot read .*nope\.base \(split "nope" needs nope\.base and nope\.test\)/);
+  assertThrows(
+    () => readMovieLens(folder({ "u.user": "1|24|M|technician|85711\n2|53|X|other|1\n" }), "s"),
+    /u\.user:2: gender must be M or F, got "X"/,
+  );
+  assertThrows(
+    () => readMovieLens(folder({ "u.user": "1|24|M|technician\n" }), "s"),
+    /u\.user:1: expected 5 \|-separated fields/,
+  );
+  assertThrows(
+    () => readMovieLens(folder({ "u.item": `1|A|1995||u|${GENRES0.join("|")}\n` }), "s"),
+    /u\.item:1: release date is not like 01-Jan-1995: "1995"/,
+  );
+  assertThrows(
+    () => readMovieLens(folder({ "u.item": `1|A|||u|${[...GENRES0.slice(1), "2"].join("|")}\n` }), "s"),
+    /u\.item:1: genre flag 19 must be 0 or 1/,
+  );
+  assertThrows(
+    () => readMovieLens(folder({ "s.test": "2\t1\t4\t150\n2\t9\t4\t150\n" }), "s"),
+    /s\.test:2: item "9" is not in u\.item/,
+  );
+  assertThrows(
+    () => readMovieLens(folder({ "s.base": "1\t1\t6\t100\n" }), "s"),
+    /s\.base:1: rating must be an integer from 1 to 5, got "6"/,
+  );
+  assertThrows(
+    () => readMovieLens(folder({ "s.base": "1\t1\t5\n" }), "s"),
+    /s\.base:1: expected 4 tab-separated fields/,
+  );
+  assertThrows(
+    () => readMovieLens(folder({}), "nope"),
+    /cannot read .*nope\.base \(split "nope" needs nope\.base and nope\.test\)/,
+  );
 });
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

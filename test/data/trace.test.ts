@@ -78,9 +78,9 @@ test("traceStackDistances agrees with a naive LRU list on random traces", () => 
 test("replayStackDistances agrees with the reference's deque loop, and its output has those stack distances", () => {
   fc.assert(
     fc.property(
-      fc.integer({ min: 1, max: 30 }).chain((U) =>
-        fc.tuple(fc.constant(U), fc.array(fc.integer({ min: 0, max: U }), { maxLength: 150 })),
-      ),
+      fc
+        .integer({ min: 1, max: 30 })
+        .chain((U) => fc.tuple(fc.constant(U), fc.array(fc.integer({ min: 0, max: U }), { maxLength: 150 }))),
       ([U, raw]) => {
         const unique = Array.from({ length: U }, (_, k) => 100 + 7 * k); // distinct, not 0..U-1
         // Keep distances possible for an LRU stack: sd ≤ number of values issued so far, and
@@ -104,12 +104,21 @@ test("replayStackDistances agrees with the reference's deque loop, and its outpu
 test("drawStackDistance: inverse CDF, restricted to distances ≤ the new values issued so far", () => {
   const p = profileTrace([1, 2, 3, 4, 5, 3, 4, 1, 1, 6, 3]); // sds 0 1 3 4 5, cdf 6/11 7/11 9/11 10/11 1
   // Unrestricted (issued ≥ 5): u ≤ 6/11 → 0, ≤ 7/11 → 1, ≤ 9/11 → 3, ≤ 10/11 → 4, else 5.
-  assert.equal([0, 0.5, 0.6, 0.7, 0.85, 0.95, 0.9999].map((u) => drawStackDistance(p, 5, u)), [0, 0, 1, 3, 4, 5, 5]);
+  assert.equal(
+    [0, 0.5, 0.6, 0.7, 0.85, 0.95, 0.9999].map((u) => drawStackDistance(p, 5, u)),
+    [0, 0, 1, 3, 4, 5, 5],
+  );
   // issued = 2: only 0 and 1 are possible, u is scaled by cdf(1) = 7/11.
   // 0.5·7/11 = 0.318 → 0; 0.9·7/11 = 0.573 > 6/11 = 0.545 → 1.
-  assert.equal([0.5, 0.9, 0.99].map((u) => drawStackDistance(p, 2, u)), [0, 1, 1]);
+  assert.equal(
+    [0.5, 0.9, 0.99].map((u) => drawStackDistance(p, 2, u)),
+    [0, 1, 1],
+  );
   // issued = 0: only new accesses.
-  assert.equal([0, 0.5, 0.999].map((u) => drawStackDistance(p, 0, u)), [0, 0, 0]);
+  assert.equal(
+    [0, 0.5, 0.999].map((u) => drawStackDistance(p, 0, u)),
+    [0, 0, 0],
+  );
   // issued = 4: distances 0, 1, 3, 4 (scaled by 10/11): 0.99·10/11 = 0.9 → 4, never 5.
   assert.is(drawStackDistance(p, 4, 0.99), 4);
 });
@@ -173,7 +182,10 @@ test("a generated trace reproduces the profile's stack-distance distribution (Ko
   const bound = 1.95 / Math.sqrt(after.length);
   const D = ksDistance(after, p);
   assert.ok(warm < n / 10, `warm-up ${warm} of ${n}`);
-  assert.ok(D < bound, `KS distance ${D.toFixed(4)} ≥ bound ${bound.toFixed(4)} (${after.length} draws after a warm-up of ${warm})`);
+  assert.ok(
+    D < bound,
+    `KS distance ${D.toFixed(4)} ≥ bound ${bound.toFixed(4)} (${after.length} draws after a warm-up of ${warm})`,
+  );
 
   // The same statistic tells apart a trace without that locality: uniform random ids.
   const rng = new Rng(33);
@@ -213,11 +225,25 @@ test("writeProfile writes the reference's three lines; readProfile reads them ba
   // A hand-written file in the same format, with rounded CDF values.
   const hand = join(tmp, "hand.log");
   writeFileSync(hand, "1, 2, 3, 4, 5, 6\n0, 1, 3, 4, 5\n0.55, 0.64, 0.82, 0.91, 1.0\n");
-  assert.equal(readProfile(hand), { uniqueAccesses: [1, 2, 3, 4, 5, 6], stackDistances: [0, 1, 3, 4, 5], cdf: [0.55, 0.64, 0.82, 0.91, 1] });
+  assert.equal(readProfile(hand), {
+    uniqueAccesses: [1, 2, 3, 4, 5, 6],
+    stackDistances: [0, 1, 3, 4, 5],
+    cdf: [0.55, 0.64, 0.82, 0.91, 1],
+  });
 });
 
 test("pythonFloat writes floats as Python's repr does", () => {
-  const cases: [number, string][] = [[1, "1.0"], [0.5, "0.5"], [0.1 + 0.2, "0.30000000000000004"], [1e-4, "0.0001"], [1.5e-5, "1.5e-05"], [1e-7, "1e-07"], [1e16, "1e+16"], [123456.5, "123456.5"], [0, "0.0"]];
+  const cases: [number, string][] = [
+    [1, "1.0"],
+    [0.5, "0.5"],
+    [0.1 + 0.2, "0.30000000000000004"],
+    [1e-4, "0.0001"],
+    [1.5e-5, "1.5e-05"],
+    [1e-7, "1e-07"],
+    [1e16, "1e+16"],
+    [123456.5, "123456.5"],
+    [0, "0.0"],
+  ];
   for (const [x, s] of cases) assert.is(pythonFloat(x), s, String(x));
 });
 

@@ -34,17 +34,32 @@ import { assertClose } from "../../src/testing/index.ts";
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 
 /** ONNX Runtime's predictions for samples [start, end) of data, fed as the export's inputs (bagSize null: indices + offsets). */
-async function ortPredict(session: ort.InferenceSession, data: Dataset, start: number, end: number, bagSize: number | null, weights: boolean): Promise<Float32Array> {
+async function ortPredict(
+  session: ort.InferenceSession,
+  data: Dataset,
+  start: number,
+  end: number,
+  bagSize: number | null,
+  weights: boolean,
+): Promise<Float32Array> {
   const B = end - start;
   const Dd = data.denseFeatures;
-  const feeds: Record<string, ort.Tensor> = { dense: new ort.Tensor("float32", data.dense.slice(start * Dd, end * Dd), [B, Dd]) };
+  const feeds: Record<string, ort.Tensor> = {
+    dense: new ort.Tensor("float32", data.dense.slice(start * Dd, end * Dd), [B, Dd]),
+  };
   data.sparse.forEach((f, t) => {
     const first = f.offsets[start] as number;
     const last = f.offsets[end] as number;
     const shape = bagSize === null ? [last - first] : [B, bagSize];
     feeds[`indices_${t}`] = new ort.Tensor("int64", BigInt64Array.from(f.indices.subarray(first, last), BigInt), shape);
-    if (bagSize === null) feeds[`offsets_${t}`] = new ort.Tensor("int64", BigInt64Array.from(f.offsets.subarray(start, end), (o) => BigInt(o - first)), [B]);
-    if (weights) feeds[`weights_${t}`] = new ort.Tensor("float32", (f.weights as Float32Array).slice(first, last), shape);
+    if (bagSize === null)
+      feeds[`offsets_${t}`] = new ort.Tensor(
+        "int64",
+        BigInt64Array.from(f.offsets.subarray(start, end), (o) => BigInt(o - first)),
+        [B],
+      );
+    if (weights)
+      feeds[`weights_${t}`] = new ort.Tensor("float32", (f.weights as Float32Array).slice(first, last), shape);
   });
   const out = await session.run(feeds);
   const pred = out["pred"] as ort.Tensor;
@@ -61,9 +76,27 @@ async function cliPredict(dir: string, checkpoint: string, model: string, data: 
 }
 
 /** Export through the CLI, run the model in ONNX Runtime on all samples in two batches of different sizes, compare with dlrm predict. */
-async function checkAgainstPredict(dir: string, checkpoint: string, model: string, dataPath: string, bagSize: number | null, what: string, extra: string[] = []): Promise<void> {
+async function checkAgainstPredict(
+  dir: string,
+  checkpoint: string,
+  model: string,
+  dataPath: string,
+  bagSize: number | null,
+  what: string,
+  extra: string[] = [],
+): Promise<void> {
   const onnx = join(dir, "model.onnx");
-  const r = await runCli(["export", "--checkpoint", checkpoint, "--model", model, "--out", onnx, ...(bagSize === null ? [] : ["--bag-size", String(bagSize)]), ...extra]);
+  const r = await runCli([
+    "export",
+    "--checkpoint",
+    checkpoint,
+    "--model",
+    model,
+    "--out",
+    onnx,
+    ...(bagSize === null ? [] : ["--bag-size", String(bagSize)]),
+    ...extra,
+  ]);
   assert.is(r.code, 0, r.stderr);
   const expected = await cliPredict(dir, checkpoint, model, dataPath);
   const data = readBatchFile(dataPath);
@@ -76,14 +109,22 @@ async function checkAgainstPredict(dir: string, checkpoint: string, model: strin
     const actual = Float32Array.of(...first, ...second);
     assertClose(actual, expected, TOL, what);
     // The comparison means something only if the model's predictions vary between samples.
-    assert.ok(Math.max(...expected) - Math.min(...expected) > 1e-3, `${what}: predictions barely vary (${Math.min(...expected)}..${Math.max(...expected)})`);
+    assert.ok(
+      Math.max(...expected) - Math.min(...expected) > 1e-3,
+      `${what}: predictions barely vary (${Math.min(...expected)}..${Math.max(...expected)})`,
+    );
   } finally {
     await session.release();
   }
 }
 
 /** A model's config file and a checkpoint of its initial parameters for seed, in dir. */
-async function modelFiles(dir: string, config: DLRMConfig, seed: number, checkpointName = "ckpt.safetensors"): Promise<{ model: string; checkpoint: string }> {
+async function modelFiles(
+  dir: string,
+  config: DLRMConfig,
+  seed: number,
+  checkpointName = "ckpt.safetensors",
+): Promise<{ model: string; checkpoint: string }> {
   const model = join(dir, "model.json");
   writeFileSync(model, JSON.stringify(config));
   const checkpoint = join(dir, checkpointName);
@@ -98,12 +139,31 @@ test("golden cases: ONNX Runtime on the export = dlrm predict (and PyTorch's pre
     const t = tempDir();
     try {
       const caseDir = `${GOLDEN}${name}/`;
-      await checkAgainstPredict(t.dir, `${caseDir}init.safetensors`, `${caseDir}config.json`, `${caseDir}batches.safetensors`, null, `golden ${name}`);
+      await checkAgainstPredict(
+        t.dir,
+        `${caseDir}init.safetensors`,
+        `${caseDir}config.json`,
+        `${caseDir}batches.safetensors`,
+        null,
+        `golden ${name}`,
+      );
       const config = parseConfig(JSON.parse(readFileSync(`${caseDir}config.json`, "utf8")));
       const session = await ort.InferenceSession.create(join(t.dir, "model.onnx"));
       const pred0 = readSafetensors(`${caseDir}expected.safetensors`).tensors.get("pred.0")?.data as Float32Array;
       // The golden README's rule of a match.
-      assertClose(await ortPredict(session, readBatchFile(`${caseDir}batches.safetensors`), 0, config.batch_size, null, config.per_sample_weights), pred0, { atol: 1e-4, rtol: 1e-3 }, `golden ${name} pred.0`);
+      assertClose(
+        await ortPredict(
+          session,
+          readBatchFile(`${caseDir}batches.safetensors`),
+          0,
+          config.batch_size,
+          null,
+          config.per_sample_weights,
+        ),
+        pred0,
+        { atol: 1e-4, rtol: 1e-3 },
+        `golden ${name} pred.0`,
+      );
       await session.release();
     } finally {
       t.cleanup();
@@ -113,23 +173,56 @@ test("golden cases: ONNX Runtime on the export = dlrm predict (and PyTorch's pre
 
 /** The reference's Kaggle model with each table capped at 1000 rows, with the given interaction. */
 function kaggleConfig(interaction: "dot" | "cat", self: boolean): DLRMConfig {
-  const KAGGLE = [1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572];
-  const base = criteoModel(KAGGLE.map((n) => Math.min(n, 1000)), 13).config;
-  const top = [interactionWidth(base.embedding_dim, base.table_sizes.length, interaction, self), ...base.top_mlp.slice(1)];
+  const KAGGLE = [
+    1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652,
+    2173, 4, 7046547, 18, 15, 286181, 105, 142572,
+  ];
+  const base = criteoModel(
+    KAGGLE.map((n) => Math.min(n, 1000)),
+    13,
+  ).config;
+  const top = [
+    interactionWidth(base.embedding_dim, base.table_sizes.length, interaction, self),
+    ...base.top_mlp.slice(1),
+  ];
   return parseConfig({ ...base, interaction, interaction_itself: self, top_mlp: top });
 }
 
-for (const [interaction, self] of [["dot", false], ["dot", true], ["cat", false]] as const) {
+for (const [interaction, self] of [
+  ["dot", false],
+  ["dot", true],
+  ["cat", false],
+] as const) {
   const variant = `${interaction}${self ? " with self-interaction" : ""}`;
   test(`Kaggle-shaped model (${variant}): fixed one-hot bags and variable bags, ONNX Runtime = dlrm predict`, async () => {
     const t = tempDir();
     try {
       const config = kaggleConfig(interaction, self);
       const { model, checkpoint } = await modelFiles(t.dir, config, 7);
-      for (const [bagSize, k] of [[1, 1], [null, 4]] as const) {
+      for (const [bagSize, k] of [
+        [1, 1],
+        [null, 4],
+      ] as const) {
         const dataPath = join(t.dir, "data.safetensors");
-        writeBatchFile(dataPath, randomDataset({ n: 60, denseFeatures: 13, tableSizes: config.table_sizes, numIndicesPerLookup: k, numIndicesPerLookupFixed: bagSize !== null, seed: 3 }));
-        await checkAgainstPredict(t.dir, checkpoint, model, dataPath, bagSize, `Kaggle-shaped ${variant}, ${bagSize === null ? "variable" : "fixed"} bags`);
+        writeBatchFile(
+          dataPath,
+          randomDataset({
+            n: 60,
+            denseFeatures: 13,
+            tableSizes: config.table_sizes,
+            numIndicesPerLookup: k,
+            numIndicesPerLookupFixed: bagSize !== null,
+            seed: 3,
+          }),
+        );
+        await checkAgainstPredict(
+          t.dir,
+          checkpoint,
+          model,
+          dataPath,
+          bagSize,
+          `Kaggle-shaped ${variant}, ${bagSize === null ? "variable" : "fixed"} bags`,
+        );
       }
     } finally {
       t.cleanup();
@@ -137,7 +230,13 @@ for (const [interaction, self] of [["dot", false], ["dot", true], ["cat", false]
   });
 }
 
-const SMALL = { dense_features: 3, bottom_mlp: [3, 8, 4], embedding_dim: 4, table_sizes: [9, 30, 5], top_mlp: [10, 6, 1] };
+const SMALL = {
+  dense_features: 3,
+  bottom_mlp: [3, 8, 4],
+  embedding_dim: 4,
+  table_sizes: [9, 30, 5],
+  top_mlp: [10, 6, 1],
+};
 
 /** A copy of data in which every third sample's bags are empty. */
 function withEmptyBags(d: Dataset): Dataset {
@@ -153,7 +252,12 @@ function withEmptyBags(d: Dataset): Dataset {
       }
       lengths[i] = f.lengths[i] as number;
     }
-    return { lengths, offsets: offsetsFromLengths(lengths), indices: Int32Array.from(indices), weights: f.weights === null ? null : Float32Array.from(weights) };
+    return {
+      lengths,
+      offsets: offsetsFromLengths(lengths),
+      indices: Int32Array.from(indices),
+      weights: f.weights === null ? null : Float32Array.from(weights),
+    };
   });
   return { ...d, sparse };
 }
@@ -161,14 +265,45 @@ function withEmptyBags(d: Dataset): Dataset {
 test("per-sample weights and mean pooling, variable bags with empty ones and fixed bags: ONNX Runtime = dlrm predict", async () => {
   const t = tempDir();
   try {
-    for (const [pooling, weights] of [["mean", false], ["sum", true], ["mean", true]] as const) {
-      const { model, checkpoint } = await modelFiles(t.dir, parseConfig({ ...SMALL, pooling, per_sample_weights: weights }), 11);
+    for (const [pooling, weights] of [
+      ["mean", false],
+      ["sum", true],
+      ["mean", true],
+    ] as const) {
+      const { model, checkpoint } = await modelFiles(
+        t.dir,
+        parseConfig({ ...SMALL, pooling, per_sample_weights: weights }),
+        11,
+      );
       const dataPath = join(t.dir, "data.safetensors");
-      const gen = (fixed: boolean): Dataset => randomDataset({ n: 30, denseFeatures: 3, tableSizes: SMALL.table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: fixed, seed: 5, perSampleWeights: weights });
+      const gen = (fixed: boolean): Dataset =>
+        randomDataset({
+          n: 30,
+          denseFeatures: 3,
+          tableSizes: SMALL.table_sizes,
+          numIndicesPerLookup: 3,
+          numIndicesPerLookupFixed: fixed,
+          seed: 5,
+          perSampleWeights: weights,
+        });
       writeBatchFile(dataPath, withEmptyBags(gen(false)));
-      await checkAgainstPredict(t.dir, checkpoint, model, dataPath, null, `${pooling}${weights ? ", weights" : ""}, variable bags`);
+      await checkAgainstPredict(
+        t.dir,
+        checkpoint,
+        model,
+        dataPath,
+        null,
+        `${pooling}${weights ? ", weights" : ""}, variable bags`,
+      );
       writeBatchFile(dataPath, gen(true));
-      await checkAgainstPredict(t.dir, checkpoint, model, dataPath, 3, `${pooling}${weights ? ", weights" : ""}, fixed bags of 3`);
+      await checkAgainstPredict(
+        t.dir,
+        checkpoint,
+        model,
+        dataPath,
+        3,
+        `${pooling}${weights ? ", weights" : ""}, fixed bags of 3`,
+      );
     }
   } finally {
     t.cleanup();
@@ -180,9 +315,29 @@ test("--external-over: tables past it go to <out>.data at 4096-aligned offsets; 
   try {
     const { model, checkpoint } = await modelFiles(t.dir, parseConfig(SMALL), 2);
     const dataPath = join(t.dir, "data.safetensors");
-    writeBatchFile(dataPath, randomDataset({ n: 20, denseFeatures: 3, tableSizes: SMALL.table_sizes, numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 1 }));
+    writeBatchFile(
+      dataPath,
+      randomDataset({
+        n: 20,
+        denseFeatures: 3,
+        tableSizes: SMALL.table_sizes,
+        numIndicesPerLookup: 2,
+        numIndicesPerLookupFixed: false,
+        seed: 1,
+      }),
+    );
     // Tables of 9·4·4 = 144, 480 and 80 bytes: over 100 are tables 0 and 1.
-    const r = await runCli(["export", "--checkpoint", checkpoint, "--model", model, "--out", join(t.dir, "model.onnx"), "--external-over", "100"]);
+    const r = await runCli([
+      "export",
+      "--checkpoint",
+      checkpoint,
+      "--model",
+      model,
+      "--out",
+      join(t.dir, "model.onnx"),
+      "--external-over",
+      "100",
+    ]);
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stderr, /tables 0, 1 \(4576 bytes\) in .*model\.onnx\.data/);
     assert.is(statSync(join(t.dir, "model.onnx.data")).size, 4096 + 480);
@@ -193,7 +348,14 @@ test("--external-over: tables past it go to <out>.data at 4096-aligned offsets; 
 });
 
 test("external data: tables over 2 GiB, then the largest until the rest fits protobuf's 2 GiB limit", () => {
-  const cfg = (tables: number[]): DLRMConfig => parseConfig({ ...SMALL, embedding_dim: 4, bottom_mlp: [3, 8, 4], table_sizes: tables, top_mlp: [interactionWidth(4, tables.length, "dot", false), 1] });
+  const cfg = (tables: number[]): DLRMConfig =>
+    parseConfig({
+      ...SMALL,
+      embedding_dim: 4,
+      bottom_mlp: [3, 8, 4],
+      table_sizes: tables,
+      top_mlp: [interactionWidth(4, tables.length, "dot", false), 1],
+    });
   const GiB = 2 ** 30;
   const rows = (bytes: number): number => bytes / 16; // E = 4 floats per row
   assert.equal([...externalTables(cfg([rows(GiB), rows(GiB / 2)]), 2 * GiB)], []);
@@ -219,7 +381,10 @@ test("a checkpoint with features the export cannot express: a one-line error nam
     writeSafetensors(qr, qrTensors);
     let r = await runCli(["export", "--checkpoint", qr, "--model", model, "--out", out]);
     assert.is(r.code, 1);
-    assert.is(r.stderr, `dlrm: export: ${qr}: quotient-remainder embeddings (table 1, "emb_l.1.weight_q") cannot be exported to ONNX (plain tables only)\n`);
+    assert.is(
+      r.stderr,
+      `dlrm: export: ${qr}: quotient-remainder embeddings (table 1, "emb_l.1.weight_q") cannot be exported to ONNX (plain tables only)\n`,
+    );
 
     const md = join(t.dir, "md.safetensors");
     const mdTensors = new Map(tensors);
@@ -229,13 +394,19 @@ test("a checkpoint with features the export cannot express: a one-line error nam
     writeSafetensors(md, mdTensors);
     r = await runCli(["export", "--checkpoint", md, "--model", model, "--out", out]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, /^dlrm: export: .*: mixed-dimension embeddings \(table 0, "emb_l\.0\.embs\.weight"\) cannot be exported to ONNX/);
+    assert.match(
+      r.stderr,
+      /^dlrm: export: .*: mixed-dimension embeddings \(table 0, "emb_l\.0\.embs\.weight"\) cannot be exported to ONNX/,
+    );
     assert.is(r.stderr.split("\n").length, 2);
     assert.not.ok(existsSync(out));
 
     // A config field the exporter has not decided about (a feature added to the model later).
     const later = { ...config, qr_flag: true };
-    assert.throws(() => exportOnnx(later, plain, out, { bagSize: null, externalOver: 2 ** 31 }), /export: the model's "qr_flag" is a feature the ONNX export does not express/);
+    assert.throws(
+      () => exportOnnx(later, plain, out, { bagSize: null, externalOver: 2 ** 31 }),
+      /export: the model's "qr_flag" is a feature the ONNX export does not express/,
+    );
   } finally {
     t.cleanup();
   }
@@ -249,8 +420,14 @@ test("dlrm export: usage errors exit 2 with the flag named; an output it cannot 
       [["export", "--out", join(t.dir, "m.onnx")], /export: --checkpoint is required/],
       [["export", "--checkpoint", ckpt], /export: --out is required/],
       [["export", "--checkpoint", ckpt, "--out", ckpt], /export: the output .*ckpt\.safetensors is one of the inputs/],
-      [["export", "--checkpoint", ckpt, "--out", join(t.dir, "m.onnx"), "--bag-size", "0"], /export: --bag-size must be a positive integer, got 0/],
-      [["export", "--checkpoint", ckpt, "--out", join(t.dir, "m.onnx"), "--external-over", "-1"], /export: --external-over must be a non-negative number of bytes/],
+      [
+        ["export", "--checkpoint", ckpt, "--out", join(t.dir, "m.onnx"), "--bag-size", "0"],
+        /export: --bag-size must be a positive integer, got 0/,
+      ],
+      [
+        ["export", "--checkpoint", ckpt, "--out", join(t.dir, "m.onnx"), "--external-over", "-1"],
+        /export: --external-over must be a non-negative number of bytes/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(args);
@@ -262,7 +439,10 @@ test("dlrm export: usage errors exit 2 with the flag named; an output it cannot 
     const missing = join(t.dir, "no-such-folder", "m.onnx");
     const r = await runCli(["export", "--checkpoint", checkpoint, "--model", model, "--out", missing]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, new RegExp(`^dlrm: export: ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: cannot write: ENOENT.*\n$`));
+    assert.match(
+      r.stderr,
+      new RegExp(`^dlrm: export: ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: cannot write: ENOENT.*\n$`),
+    );
     const help = await runCli(["export", "--help"]);
     assert.is(help.code, 0);
     assert.match(help.stdout, /--bag-size <L>/);

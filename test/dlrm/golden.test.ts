@@ -29,16 +29,38 @@ async function cli(args: string[]): Promise<void> {
 
 for (const name of goldenCases(test, "golden parity")) {
   const dir = join(GOLDEN, name);
-  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { steps: number; lr: number; batch_size: number };
+  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as {
+    steps: number;
+    lr: number;
+    batch_size: number;
+  };
   const expected = tensors(join(dir, "expected.safetensors"));
   const init = tensors(join(dir, "init.safetensors"));
-  const common = ["--model", join(dir, "config.json"), "--data", join(dir, "batches.safetensors"), "--init", join(dir, "init.safetensors"), "--no-shuffle"];
+  const common = [
+    "--model",
+    join(dir, "config.json"),
+    "--data",
+    join(dir, "batches.safetensors"),
+    "--init",
+    join(dir, "init.safetensors"),
+    "--no-shuffle",
+  ];
 
   test(`golden ${name}: predictions of batch 0 with the initial parameters`, async () => {
     const { dir: tmp, cleanup } = tempDir();
     try {
       const out = join(tmp, "pred.safetensors");
-      await cli(["predict", "--model", join(dir, "config.json"), "--checkpoint", join(dir, "init.safetensors"), "--data", join(dir, "batches.safetensors"), "--out", out]);
+      await cli([
+        "predict",
+        "--model",
+        join(dir, "config.json"),
+        "--checkpoint",
+        join(dir, "init.safetensors"),
+        "--data",
+        join(dir, "batches.safetensors"),
+        "--out",
+        out,
+      ]);
       const pred = tensors(out).get("pred") as Float32Array;
       assertClose(pred.subarray(0, config.batch_size), expected.get("pred.0") as Float32Array, TOL, "pred.0");
     } finally {
@@ -69,12 +91,33 @@ for (const name of goldenCases(test, "golden parity")) {
       try {
         const out = join(tmp, "final.safetensors");
         const log = join(tmp, "log.jsonl");
-        await cli(["train", ...common, "--workers", workers, "--steps", String(config.steps), "--save", out, "--log", log]);
-        const losses = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step?: number; loss?: number }).filter((o) => o.loss !== undefined).map((o) => o.loss as number);
+        await cli([
+          "train",
+          ...common,
+          "--workers",
+          workers,
+          "--steps",
+          String(config.steps),
+          "--save",
+          out,
+          "--log",
+          log,
+        ]);
+        const losses = readFileSync(log, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { step?: number; loss?: number })
+          .filter((o) => o.loss !== undefined)
+          .map((o) => o.loss as number);
         assertClose(losses, expected.get("loss") as Float32Array, TOL, "loss");
         const final = tensors(out);
         for (const param of init.keys()) {
-          assertClose(final.get(param) as Float32Array, expected.get(`final.${param}`) as Float32Array, TOL, `final.${param}`);
+          assertClose(
+            final.get(param) as Float32Array,
+            expected.get(`final.${param}`) as Float32Array,
+            TOL,
+            `final.${param}`,
+          );
         }
       } finally {
         cleanup();

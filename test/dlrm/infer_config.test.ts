@@ -18,13 +18,40 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 import { writeFileSync } from "node:fs";
 
 /** A model of E-dim tables with these rows; W, the top MLP's input width, computed here from the formulas. */
-function model(E: number, tables: number[], interaction: "dot" | "cat", self: boolean, extra: Partial<DLRMConfig> = {}): DLRMConfig {
+function model(
+  E: number,
+  tables: number[],
+  interaction: "dot" | "cat",
+  self: boolean,
+  extra: Partial<DLRMConfig> = {},
+): DLRMConfig {
   const N = tables.length + 1;
   const W = interaction === "cat" ? E * N : E + (self ? (N * (N + 1)) / 2 : (N * (N - 1)) / 2);
-  return parseConfig({ dense_features: 5, bottom_mlp: [5, 7, E], embedding_dim: E, table_sizes: tables, interaction, interaction_itself: self, top_mlp: [W, 6, 4, 1], ...extra }, "test");
+  return parseConfig(
+    {
+      dense_features: 5,
+      bottom_mlp: [5, 7, E],
+      embedding_dim: E,
+      table_sizes: tables,
+      interaction,
+      interaction_itself: self,
+      top_mlp: [W, 6, 4, 1],
+      ...extra,
+    },
+    "test",
+  );
 }
 
-const MODEL_FIELDS = ["dense_features", "bottom_mlp", "embedding_dim", "table_sizes", "pooling", "interaction", "interaction_itself", "top_mlp"] as const;
+const MODEL_FIELDS = [
+  "dense_features",
+  "bottom_mlp",
+  "embedding_dim",
+  "table_sizes",
+  "pooling",
+  "interaction",
+  "interaction_itself",
+  "top_mlp",
+] as const;
 const modelPart = (c: DLRMConfig): object => Object.fromEntries(MODEL_FIELDS.map((k) => [k, c[k]]));
 const shapesOf = (c: DLRMConfig): Map<string, number[]> => new Map(parameterSpecs(c).map((p) => [p.name, p.shape]));
 
@@ -50,7 +77,17 @@ for (const [label, config] of CASES) {
       assert.equal(modelPart(checkpointConfig(bare)), modelPart(config), "inferred");
       assert.is(checkpointConfig(withMeta).lr, 0.7, "the recorded config wins");
       const data = join(t.dir, "data.safetensors");
-      writeBatchFile(data, randomDataset({ n: 20, denseFeatures: 5, tableSizes: config.table_sizes, numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 1 }));
+      writeBatchFile(
+        data,
+        randomDataset({
+          n: 20,
+          denseFeatures: 5,
+          tableSizes: config.table_sizes,
+          numIndicesPerLookup: 3,
+          numIndicesPerLookupFixed: false,
+          seed: 1,
+        }),
+      );
       const modelPath = join(t.dir, "model.json");
       writeFileSync(modelPath, JSON.stringify(config));
       const preds = async (args: string[], out: string): Promise<number[]> => {
@@ -72,7 +109,23 @@ test("dlrm train --init from a checkpoint without a config (generated data, no -
     const bare = join(t.dir, "bare.safetensors");
     await saveCheckpoint(bare, new DLRM(config, 2));
     const out = join(t.dir, "out.safetensors");
-    const r = await runCli(["train", "--init", bare, "--data", "random", "--data-size", "40", "--batch-size", "20", "--steps", "2", "--workers", "1", "--save", out]);
+    const r = await runCli([
+      "train",
+      "--init",
+      bare,
+      "--data",
+      "random",
+      "--data-size",
+      "40",
+      "--batch-size",
+      "20",
+      "--steps",
+      "2",
+      "--workers",
+      "1",
+      "--save",
+      out,
+    ]);
     assert.is(r.code, 0, r.stderr);
     assert.equal(modelPart(checkpointConfig(out)), modelPart(config), "the saved run records the inferred model");
     const ambiguous = join(t.dir, "ambiguous.safetensors");
@@ -92,31 +145,63 @@ test("ambiguous widths are named in one line: dot = cat at N = 2E; dot with self
     /^f\.safetensors: the interaction is ambiguous: top_l\.0\.weight takes 8 inputs, which fits "dot" and "cat" for 3 tables of dim 2; give --model with "interaction" and "interaction_itself"$/,
   );
   // E = 3, 2 tables (N = 3): dot with self 3 + 6 = 9, cat 3·3 = 9.
-  assertThrows(() => inferConfig(shapesOf(model(3, [4, 4], "cat", false)), "g"), /^g: the interaction is ambiguous: top_l\.0\.weight takes 9 inputs, which fits "dot with self-interaction" and "cat" for 2 tables of dim 3;/);
+  assertThrows(
+    () => inferConfig(shapesOf(model(3, [4, 4], "cat", false)), "g"),
+    /^g: the interaction is ambiguous: top_l\.0\.weight takes 9 inputs, which fits "dot with self-interaction" and "cat" for 2 tables of dim 3;/,
+  );
 });
 
 test("no tables: dot and cat are the same model (dot); a width that fits nothing lists the three", () => {
-  const c = inferConfig(new Map([["bot_l.0.weight", [3, 5]], ["bot_l.0.bias", [3]], ["top_l.0.weight", [1, 3]], ["top_l.0.bias", [1]]]), "z");
+  const c = inferConfig(
+    new Map([
+      ["bot_l.0.weight", [3, 5]],
+      ["bot_l.0.bias", [3]],
+      ["top_l.0.weight", [1, 3]],
+      ["top_l.0.bias", [1]],
+    ]),
+    "z",
+  );
   assert.equal([c.interaction, c.interaction_itself, c.table_sizes, c.embedding_dim], ["dot", false, [], 3]);
   const shapes = shapesOf(model(4, [10, 3, 8], "dot", false));
   shapes.set("top_l.0.weight", [6, 21]);
-  assertThrows(() => inferConfig(shapes, "h"), /^h: cannot infer the model config: top_l\.0\.weight takes 21 inputs, which fits no interaction of 3 tables of dim 4 \(N = 4 features: dot 10, dot with self-interaction 14, cat 16\)$/);
+  assertThrows(
+    () => inferConfig(shapes, "h"),
+    /^h: cannot infer the model config: top_l\.0\.weight takes 21 inputs, which fits no interaction of 3 tables of dim 4 \(N = 4 features: dot 10, dot with self-interaction 14, cat 16\)$/,
+  );
 });
 
 test("shapes that do not make a DLRM are named: foreign tensors, gaps, mismatched layers", () => {
   const base = (): Map<string, number[]> => shapesOf(model(4, [10, 3], "dot", false));
   const withExtra = (name: string, shape: number[]): Map<string, number[]> => base().set(name, shape);
-  assertThrows(() => inferConfig(withExtra("sparse_arch.embedding_bag_collection.embedding_bags.t_cat_0.weight", [3, 4]), "t"), /^t: cannot infer the model config: tensor "sparse_arch\.[^"]*" is a TorchRec name: convert the file first with `dlrm convert <in> <out> --to reference`$/);
-  assertThrows(() => inferConfig(withExtra("v_W_l.0", [10]), "t"), /tensor "v_W_l\.0" is a learned per-row pooling weight \(the reference's --weighted-pooling learned\)/);
+  assertThrows(
+    () => inferConfig(withExtra("sparse_arch.embedding_bag_collection.embedding_bags.t_cat_0.weight", [3, 4]), "t"),
+    /^t: cannot infer the model config: tensor "sparse_arch\.[^"]*" is a TorchRec name: convert the file first with `dlrm convert <in> <out> --to reference`$/,
+  );
+  assertThrows(
+    () => inferConfig(withExtra("v_W_l.0", [10]), "t"),
+    /tensor "v_W_l\.0" is a learned per-row pooling weight \(the reference's --weighted-pooling learned\)/,
+  );
   assertThrows(() => inferConfig(withExtra("emb_l.0.weight_q", [3, 4]), "t"), /QR or mixed-dimension embedding/);
-  assertThrows(() => inferConfig(withExtra("emb_l.3.weight", [3, 4]), "t"), /^t: cannot infer the model config: 3 tables but no emb_l\.2\.weight/);
-  assertThrows(() => inferConfig(withExtra("emb_l.2.weight", [3, 5]), "t"), /emb_l\.2\.weight has dim 5 but emb_l\.0\.weight has 4/);
+  assertThrows(
+    () => inferConfig(withExtra("emb_l.3.weight", [3, 4]), "t"),
+    /^t: cannot infer the model config: 3 tables but no emb_l\.2\.weight/,
+  );
+  assertThrows(
+    () => inferConfig(withExtra("emb_l.2.weight", [3, 5]), "t"),
+    /emb_l\.2\.weight has dim 5 but emb_l\.0\.weight has 4/,
+  );
   const gap = base();
   gap.delete("top_l.2.weight");
   gap.delete("top_l.2.bias");
   assertThrows(() => inferConfig(gap, "t"), /top_l has layer 4 where layer 2 should be/);
-  assertThrows(() => inferConfig(base().set("top_l.2.weight", [4, 5]), "t"), /top_l\.2\.weight takes 5 inputs but the layer before gives 6/);
-  assertThrows(() => inferConfig(base().set("bot_l.2.weight", [3, 7]).set("bot_l.2.bias", [3]), "t"), /the bottom MLP ends in 3 but the tables have dim 4/);
+  assertThrows(
+    () => inferConfig(base().set("top_l.2.weight", [4, 5]), "t"),
+    /top_l\.2\.weight takes 5 inputs but the layer before gives 6/,
+  );
+  assertThrows(
+    () => inferConfig(base().set("bot_l.2.weight", [3, 7]).set("bot_l.2.bias", [3]), "t"),
+    /the bottom MLP ends in 3 but the tables have dim 4/,
+  );
   const noBias = base();
   noBias.delete("bot_l.0.bias");
   assertThrows(() => inferConfig(noBias, "t"), /bot_l\.0\.weight has no bot_l\.0\.bias/);
@@ -134,10 +219,23 @@ test("dlrm predict on an ambiguous checkpoint without --model: exit 1 and the on
     const ckpt = join(t.dir, "c.safetensors");
     await saveCheckpoint(ckpt, new DLRM(config, 1));
     const data = join(t.dir, "d.safetensors");
-    writeBatchFile(data, randomDataset({ n: 4, denseFeatures: 5, tableSizes: config.table_sizes, numIndicesPerLookup: 1, numIndicesPerLookupFixed: true, seed: 1 }));
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 4,
+        denseFeatures: 5,
+        tableSizes: config.table_sizes,
+        numIndicesPerLookup: 1,
+        numIndicesPerLookupFixed: true,
+        seed: 1,
+      }),
+    );
     const r = await runCli(["predict", "--checkpoint", ckpt, "--data", data, "--out", join(t.dir, "p.safetensors")]);
     assert.is(r.code, 1);
-    assert.match(r.stderr, /^dlrm: .*c\.safetensors: the interaction is ambiguous: top_l\.0\.weight takes 8 inputs, which fits "dot" and "cat" for 3 tables of dim 2; give --model/);
+    assert.match(
+      r.stderr,
+      /^dlrm: .*c\.safetensors: the interaction is ambiguous: top_l\.0\.weight takes 8 inputs, which fits "dot" and "cat" for 3 tables of dim 2; give --model/,
+    );
     assert.is(r.stderr.trim().split("\n").length, 1, "one line");
     // A corrupt recorded config is named too.
     const f = readSafetensors(ckpt);

@@ -32,7 +32,11 @@ test("docs/serving.md: the runnable example runs as written and serve.mjs prints
     let printed = "";
     for (const cmd of shellCommands(only("sh"))) {
       const args = cmd.split(/\s+/);
-      if (cmd.startsWith("npm run -s dlrm -- ")) execFileSync(process.execPath, [join(root, "bin", "dlrm.js"), ...args.slice(5)], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+      if (cmd.startsWith("npm run -s dlrm -- "))
+        execFileSync(process.execPath, [join(root, "bin", "dlrm.js"), ...args.slice(5)], {
+          cwd: dir,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
       else {
         assert.equal(args, ["node", "serve.mjs"]);
         printed = execFileSync(process.execPath, ["serve.mjs"], { cwd: dir, encoding: "utf8" });
@@ -50,7 +54,12 @@ test("docs/serving.md: the runnable example runs as written and serve.mjs prints
       denseFeatures: 2,
       dense: Float32Array.of(0.1, 0.5, 0.9, 0.2),
       labels: new Float32Array(2),
-      sparse: lengths.map((l, t) => ({ lengths: l, offsets: offsetsFromLengths(l), indices: ids[t] as Int32Array, weights: null })),
+      sparse: lengths.map((l, t) => ({
+        lengths: l,
+        offsets: offsetsFromLengths(l),
+        indices: ids[t] as Int32Array,
+        weights: null,
+      })),
     });
     const preds = join(dir, "pred.safetensors");
     const r = await runCli(["predict", "--checkpoint", join(dir, "tiny.safetensors"), "--data", data, "--out", preds]);

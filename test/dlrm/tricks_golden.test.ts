@@ -27,22 +27,50 @@ async function cli(args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`dlrm ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
 }
 
-const cases = readdirSync(FIXTURES, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const cases = readdirSync(FIXTURES, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
 
 for (const name of cases) {
   const dir = join(FIXTURES, name);
   const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { steps: number; batch_size: number };
   const expected = tensors(join(dir, "expected.safetensors"));
   const init = tensors(join(dir, "init.safetensors"));
-  const common = ["--model", join(dir, "config.json"), "--data", join(dir, "batches.safetensors"), "--init", join(dir, "init.safetensors"), "--no-shuffle"];
+  const common = [
+    "--model",
+    join(dir, "config.json"),
+    "--data",
+    join(dir, "batches.safetensors"),
+    "--init",
+    join(dir, "init.safetensors"),
+    "--no-shuffle",
+  ];
 
   for (const workers of ["1", "2"]) {
     test(`reference tricks ${name}: predictions of batch 0 with the initial parameters, --workers ${workers}`, async () => {
       const { dir: tmp, cleanup } = tempDir();
       try {
         const out = join(tmp, "pred.safetensors");
-        await cli(["predict", "--model", join(dir, "config.json"), "--checkpoint", join(dir, "init.safetensors"), "--data", join(dir, "batches.safetensors"), "--out", out, "--workers", workers]);
-        assertClose((tensors(out).get("pred") as Float32Array).subarray(0, config.batch_size), expected.get("pred.0") as Float32Array, TOL, "pred.0");
+        await cli([
+          "predict",
+          "--model",
+          join(dir, "config.json"),
+          "--checkpoint",
+          join(dir, "init.safetensors"),
+          "--data",
+          join(dir, "batches.safetensors"),
+          "--out",
+          out,
+          "--workers",
+          workers,
+        ]);
+        assertClose(
+          (tensors(out).get("pred") as Float32Array).subarray(0, config.batch_size),
+          expected.get("pred.0") as Float32Array,
+          TOL,
+          "pred.0",
+        );
       } finally {
         cleanup();
       }
@@ -53,11 +81,33 @@ for (const name of cases) {
       try {
         const out = join(tmp, "final.safetensors");
         const log = join(tmp, "log.jsonl");
-        await cli(["train", ...common, "--workers", workers, "--steps", String(config.steps), "--save", out, "--log", log]);
-        const losses = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { loss?: number }).filter((o) => o.loss !== undefined).map((o) => o.loss as number);
+        await cli([
+          "train",
+          ...common,
+          "--workers",
+          workers,
+          "--steps",
+          String(config.steps),
+          "--save",
+          out,
+          "--log",
+          log,
+        ]);
+        const losses = readFileSync(log, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { loss?: number })
+          .filter((o) => o.loss !== undefined)
+          .map((o) => o.loss as number);
         assertClose(losses, expected.get("loss") as Float32Array, TOL, "loss");
         const final = tensors(out);
-        for (const param of init.keys()) assertClose(final.get(param) as Float32Array, expected.get(`final.${param}`) as Float32Array, TOL, `final.${param}`);
+        for (const param of init.keys())
+          assertClose(
+            final.get(param) as Float32Array,
+            expected.get(`final.${param}`) as Float32Array,
+            TOL,
+            `final.${param}`,
+          );
       } finally {
         cleanup();
       }

@@ -27,10 +27,26 @@ const run = (args: string[]): void => {
 };
 try {
   const model = join(dir, "big.json");
-  writeFileSync(model, JSON.stringify({ dense_features: 2, bottom_mlp: [2, 8, 16], embedding_dim: 16, table_sizes: [ROWS, 50], top_mlp: [19, 8, 1] }));
+  writeFileSync(
+    model,
+    JSON.stringify({
+      dense_features: 2,
+      bottom_mlp: [2, 8, 16],
+      embedding_dim: 16,
+      table_sizes: [ROWS, 50],
+      top_mlp: [19, 8, 1],
+    }),
+  );
   const ckpt = join(dir, "big.safetensors");
   run(["train", "--model", model, "--data", "random", "--steps", "0", "--save", ckpt, "--workers", "1"]);
-  const data = randomDataset({ n: 64, denseFeatures: 2, tableSizes: [ROWS, 50], numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 9 });
+  const data = randomDataset({
+    n: 64,
+    denseFeatures: 2,
+    tableSizes: [ROWS, 50],
+    numIndicesPerLookup: 3,
+    numIndicesPerLookupFixed: false,
+    seed: 9,
+  });
   const big = data.sparse[0]!;
   big.indices.forEach((id, l) => (big.indices[l] = l % 2 === 0 ? ROWS - 1 - (id % 1000) : id)); // half the ids in the last 1000 rows
   const batches = join(dir, "batches.safetensors");
@@ -47,13 +63,17 @@ try {
   const feeds: Record<string, ort.Tensor> = { dense: new ort.Tensor("float32", data.dense, [data.n, 2]) };
   data.sparse.forEach((f, t) => {
     feeds[`indices_${t}`] = new ort.Tensor("int64", BigInt64Array.from(f.indices, BigInt), [f.indices.length]);
-    feeds[`offsets_${t}`] = new ort.Tensor("int64", BigInt64Array.from(f.offsets.subarray(0, data.n), BigInt), [data.n]);
+    feeds[`offsets_${t}`] = new ort.Tensor("int64", BigInt64Array.from(f.offsets.subarray(0, data.n), BigInt), [
+      data.n,
+    ]);
   });
   const pred = (await session.run(feeds))["pred"]!.data as Float32Array;
   console.log(`ONNX Runtime: load and run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const worst = Math.max(...pred.map((p, i) => Math.abs(p - expected[i]!)));
   const spread = Math.max(...expected) - Math.min(...expected);
-  console.log(`${data.n} predictions: max |ONNX Runtime - dlrm predict| = ${worst.toExponential(2)} (predictions span ${spread.toFixed(4)})`);
+  console.log(
+    `${data.n} predictions: max |ONNX Runtime - dlrm predict| = ${worst.toExponential(2)} (predictions span ${spread.toFixed(4)})`,
+  );
   if (!(worst <= 1e-5 + 1e-4)) throw new Error("the predictions differ");
 } finally {
   if (process.argv[2] === undefined) rmSync(dir, { recursive: true, force: true });

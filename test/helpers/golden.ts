@@ -6,7 +6,9 @@ import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 /** The shared folder (read-only fixtures: golden cases and licensed data), ending in "/". */
-export const SHARED = process.env.DLRM_SHARED ? process.env.DLRM_SHARED.replace(/\/?$/, "/") : fileURLToPath(new URL("../../../shared/", import.meta.url));
+export const SHARED = process.env.DLRM_SHARED
+  ? process.env.DLRM_SHARED.replace(/\/?$/, "/")
+  : fileURLToPath(new URL("../../../shared/", import.meta.url));
 export const GOLDEN = `${SHARED}golden/`;
 export const DATA = `${SHARED}data/`;
 

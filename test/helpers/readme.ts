@@ -18,14 +18,16 @@ export function markdownBlocks(file: string, heading: string): { lang: string; c
   const section = text.slice(start, next < 0 ? undefined : next);
   const blocks: { lang: string; code: string }[] = [];
   const fence = /^```(\w*)\n([\s\S]*?)^```$/gm;
-  for (let m = fence.exec(section); m !== null; m = fence.exec(section)) blocks.push({ lang: m[1] ?? "", code: m[2] ?? "" });
+  for (let m = fence.exec(section); m !== null; m = fence.exec(section))
+    blocks.push({ lang: m[1] ?? "", code: m[2] ?? "" });
   return blocks;
 }
 
 /** The one TypeScript example of "Autodiff in ten lines", as written in README.md. */
 export function autodiffExample(): string {
   const ts = readmeBlocks("Autodiff in ten lines").filter((b) => b.lang === "ts");
-  if (ts.length !== 1) throw new Error(`README.md: expected one ts block under "Autodiff in ten lines", found ${ts.length}`);
+  if (ts.length !== 1)
+    throw new Error(`README.md: expected one ts block under "Autodiff in ten lines", found ${ts.length}`);
   return (ts[0] as { code: string }).code;
 }
 

@@ -7,7 +7,19 @@
 // Code resolves `Int32Array` etc. through the global object at each use, so it constructs
 // the subclass; `instanceof` still answers for arrays of the original classes.
 
-const NAMES = ["Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"] as const;
+const NAMES = [
+  "Int8Array",
+  "Uint8Array",
+  "Uint8ClampedArray",
+  "Int16Array",
+  "Uint16Array",
+  "Int32Array",
+  "Uint32Array",
+  "Float32Array",
+  "Float64Array",
+  "BigInt64Array",
+  "BigUint64Array",
+] as const;
 
 export interface TypedArrayCount {
   arrays: number;

@@ -27,7 +27,9 @@ export function parseXml(src: string): XmlElement {
       if (ent in named) return named[ent] as string;
       const num = /^#(x[0-9a-fA-F]+|[0-9]+)$/.exec(ent);
       if (num === null) return fail(`unknown entity &${ent};`);
-      const v = (num[1] as string).startsWith("x") ? parseInt((num[1] as string).slice(1), 16) : parseInt(num[1] as string, 10);
+      const v = (num[1] as string).startsWith("x")
+        ? parseInt((num[1] as string).slice(1), 16)
+        : parseInt(num[1] as string, 10);
       return String.fromCodePoint(v);
     });
   };

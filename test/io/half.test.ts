@@ -39,15 +39,25 @@ test("halfToFloat32: all 65536 halfs equal the float32 of their fields moved bit
     if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) {
       if (!Number.isNaN(got)) assert.unreachable(`half 0x${h.toString(16)} is a NaN, got ${got}`);
     } else if (bitsOf(got) !== want) {
-      assert.unreachable(`half 0x${h.toString(16)}: got float32 bits 0x${bitsOf(got).toString(16)}, want 0x${want.toString(16)}`);
+      assert.unreachable(
+        `half 0x${h.toString(16)}: got float32 bits 0x${bitsOf(got).toString(16)}, want 0x${want.toString(16)}`,
+      );
     }
   }
 });
 
 test("halfToFloat32: hand-computed values", () => {
   const cases: [number, number][] = [
-    [0x3c00, 1], [0xc000, -2], [0x7bff, 65504], [0x0400, 2 ** -14], [0x0001, 2 ** -24], [0x03ff, 1023 * 2 ** -24],
-    [0x3555, 0.333251953125], [0x7c00, Infinity], [0xfc00, -Infinity], [0x0000, 0],
+    [0x3c00, 1],
+    [0xc000, -2],
+    [0x7bff, 65504],
+    [0x0400, 2 ** -14],
+    [0x0001, 2 ** -24],
+    [0x03ff, 1023 * 2 ** -24],
+    [0x3555, 0.333251953125],
+    [0x7c00, Infinity],
+    [0xfc00, -Infinity],
+    [0x0000, 0],
   ];
   for (const [h, v] of cases) assert.is(halfToFloat32(h), v, `0x${h.toString(16)}`);
   assert.ok(Object.is(halfToFloat32(0x8000), -0), "0x8000 is -0");
@@ -57,7 +67,8 @@ test("bfloat16ToFloat32: all 65536 patterns are the top half of a float32", () =
   for (let h = 0; h < 65536; h++) {
     const got = bfloat16ToFloat32(h);
     const isNaN = (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0;
-    if (isNaN ? !Number.isNaN(got) : bitsOf(got) !== h * 65536) assert.unreachable(`bfloat16 0x${h.toString(16)}: got ${got}`);
+    if (isNaN ? !Number.isNaN(got) : bitsOf(got) !== h * 65536)
+      assert.unreachable(`bfloat16 0x${h.toString(16)}: got ${got}`);
   }
   assert.is(bfloat16ToFloat32(0x3f80), 1);
   assert.is(bfloat16ToFloat32(0xc049), -3.140625);
@@ -99,14 +110,18 @@ test("float32ToHalf: hand-computed patterns, round to nearest, ties to even", ()
     [-Infinity, 0xfc00, "-inf"],
     [1e10, 0x7c00, "overflow"],
   ];
-  for (const [x, h, why] of cases) assert.is(float32ToHalf(x), h, `${x} (${why}): got 0x${float32ToHalf(x).toString(16)}, want 0x${h.toString(16)}`);
+  for (const [x, h, why] of cases)
+    assert.is(float32ToHalf(x), h, `${x} (${why}): got 0x${float32ToHalf(x).toString(16)}, want 0x${h.toString(16)}`);
   assert.ok(Number.isNaN(halfToFloat32(float32ToHalf(Number.NaN))), "NaN stays NaN");
 });
 
 test("float32ToHalf(halfToFloat32(h)) === h for all 63488 non-NaN halfs", () => {
   for (let h = 0; h < 65536; h++) {
     if ((h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0) continue;
-    if (float32ToHalf(halfToFloat32(h)) !== h) assert.unreachable(`0x${h.toString(16)} -> ${halfToFloat32(h)} -> 0x${float32ToHalf(halfToFloat32(h)).toString(16)}`);
+    if (float32ToHalf(halfToFloat32(h)) !== h)
+      assert.unreachable(
+        `0x${h.toString(16)} -> ${halfToFloat32(h)} -> 0x${float32ToHalf(halfToFloat32(h)).toString(16)}`,
+      );
   }
 });
 
@@ -125,7 +140,11 @@ test("float32ToHalf and float32ToBfloat16 pick the nearest pattern (ties to even
   fc.assert(
     fc.property(fc.float({ noNaN: true, noDefaultInfinity: true, min: -65504, max: 65504 }), (x) => {
       const h = float32ToHalf(x);
-      const near = nearestPattern(x, [h, h - 1, h + 1].filter((c) => c >= 0 && (c & 0x7fff) <= 0x7bff && (c & 0x8000) === (h & 0x8000)), halfToFloat32);
+      const near = nearestPattern(
+        x,
+        [h, h - 1, h + 1].filter((c) => c >= 0 && (c & 0x7fff) <= 0x7bff && (c & 0x8000) === (h & 0x8000)),
+        halfToFloat32,
+      );
       // ±0 both have distance |x| from a tiny x; the sign of x decides, which the filter keeps
       return near === h;
     }),
@@ -135,7 +154,11 @@ test("float32ToHalf and float32ToBfloat16 pick the nearest pattern (ties to even
     fc.property(fc.float({ noNaN: true, noDefaultInfinity: true }), (x) => {
       const h = float32ToBfloat16(x);
       if ((h & 0x7fff) === 0x7f80) return Math.abs(x) >= 3.3961514e38; // past the largest bfloat16's midpoint
-      const near = nearestPattern(x, [h, h - 1, h + 1].filter((c) => c >= 0 && (c & 0x7fff) < 0x7f80 && (c & 0x8000) === (h & 0x8000)), bfloat16ToFloat32);
+      const near = nearestPattern(
+        x,
+        [h, h - 1, h + 1].filter((c) => c >= 0 && (c & 0x7fff) < 0x7f80 && (c & 0x8000) === (h & 0x8000)),
+        bfloat16ToFloat32,
+      );
       return near === h;
     }),
     { seed: 13, numRuns: 20000 },
@@ -155,21 +178,37 @@ test("float32ToBfloat16: hand-computed patterns, ties to even, overflow, NaN", (
     [valueOf(0x00000001), 0x0000, "the smallest float32 subnormal: 0"],
     [-0, 0x8000, "-0"],
   ];
-  for (const [x, h, why] of cases) assert.is(float32ToBfloat16(x), h, `${x} (${why}): got 0x${float32ToBfloat16(x).toString(16)}`);
+  for (const [x, h, why] of cases)
+    assert.is(float32ToBfloat16(x), h, `${x} (${why}): got 0x${float32ToBfloat16(x).toString(16)}`);
   assert.ok(Number.isNaN(bfloat16ToFloat32(float32ToBfloat16(Number.NaN))), "NaN stays NaN");
   for (let h = 0; h < 65536; h++) {
     if ((h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0) continue;
-    if (float32ToBfloat16(bfloat16ToFloat32(h)) !== h) assert.unreachable(`bfloat16 0x${h.toString(16)} does not round-trip`);
+    if (float32ToBfloat16(bfloat16ToFloat32(h)) !== h)
+      assert.unreachable(`bfloat16 0x${h.toString(16)} does not round-trip`);
   }
 });
 
 test("downcastToHalfs: whole arrays; a finite value past the dtype's range is an error naming tensor, element and value", () => {
   const values = Float32Array.from([1, -2, 65504, 0.1]);
   assert.equal(Array.from(downcastToHalfs("F16", values, "t")), [0x3c00, 0xc000, 0x7bff, 0x2e66]);
-  assert.equal(Array.from(downcastToHalfs("BF16", values, "t")), [0x3f80, 0xc000, 0x4780, 0x3dcd], "65504 is 0x477fe000: up to 0x4780; 0.1 is 0x3dcccccd: up to 0x3dcd");
-  assertThrows(() => downcastToHalfs("F16", Float32Array.from([0, 70000]), 'x.st: tensor "emb_l.0.weight"'), /^x\.st: tensor "emb_l\.0\.weight": element 1 is 70000, beyond the largest finite F16 \(65504\); save it as f32 or bf16$/);
-  assertThrows(() => downcastToHalfs("BF16", Float32Array.from([valueOf(0x7f7fffff)]), "y"), /^y: element 0 is .*, beyond the largest finite BF16/);
-  assert.equal(Array.from(downcastToHalfs("F16", Float32Array.from([Infinity, -Infinity]), "z")), [0x7c00, 0xfc00], "infinities stay infinities");
+  assert.equal(
+    Array.from(downcastToHalfs("BF16", values, "t")),
+    [0x3f80, 0xc000, 0x4780, 0x3dcd],
+    "65504 is 0x477fe000: up to 0x4780; 0.1 is 0x3dcccccd: up to 0x3dcd",
+  );
+  assertThrows(
+    () => downcastToHalfs("F16", Float32Array.from([0, 70000]), 'x.st: tensor "emb_l.0.weight"'),
+    /^x\.st: tensor "emb_l\.0\.weight": element 1 is 70000, beyond the largest finite F16 \(65504\); save it as f32 or bf16$/,
+  );
+  assertThrows(
+    () => downcastToHalfs("BF16", Float32Array.from([valueOf(0x7f7fffff)]), "y"),
+    /^y: element 0 is .*, beyond the largest finite BF16/,
+  );
+  assert.equal(
+    Array.from(downcastToHalfs("F16", Float32Array.from([Infinity, -Infinity]), "z")),
+    [0x7c00, 0xfc00],
+    "infinities stay infinities",
+  );
 });
 
 test.run();

@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { defaultConfig } from "../../src/dlrm/defaults.ts";
-import { layoutSafetensors, readSafetensors, readSafetensorsIndex, type SafetensorsTensor } from "../../src/io/safetensors.ts";
+import {
+  layoutSafetensors,
+  readSafetensors,
+  readSafetensorsIndex,
+  type SafetensorsTensor,
+} from "../../src/io/safetensors.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
 
 /** Elements of the hole tensor: 4.5 GiB of F32. */
@@ -22,8 +27,16 @@ const HOLE = 1.125 * 2 ** 30;
  * the header and the small tensors are written. Returns false (and writes nothing more) when
  * the file system stores the hole (the test then skips).
  */
-function writeSparse(path: string, holeName: string, tensors: Map<string, SafetensorsTensor>, metadata: Record<string, string>): boolean {
-  const specs = [{ name: holeName, dtype: "F32" as const, shape: [HOLE] }, ...[...tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape }))];
+function writeSparse(
+  path: string,
+  holeName: string,
+  tensors: Map<string, SafetensorsTensor>,
+  metadata: Record<string, string>,
+): boolean {
+  const specs = [
+    { name: holeName, dtype: "F32" as const, shape: [HOLE] },
+    ...[...tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })),
+  ];
   const layout = layoutSafetensors(specs, metadata);
   const fd = openSync(path, "w");
   try {
@@ -45,22 +58,48 @@ test("a 4.5 GiB sparse batch file and checkpoint: tensors past 2^32 are read by 
   try {
     const c = defaultConfig();
     const data = join(t.dir, "data.safetensors");
-    writeBatchFile(data, randomDataset({ n: 30, denseFeatures: c.dense_features, tableSizes: c.table_sizes, numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 9 }));
+    writeBatchFile(
+      data,
+      randomDataset({
+        n: 30,
+        denseFeatures: c.dense_features,
+        tableSizes: c.table_sizes,
+        numIndicesPerLookup: 2,
+        numIndicesPerLookupFixed: false,
+        seed: 9,
+      }),
+    );
     const ckpt = join(t.dir, "ckpt.safetensors");
-    const r = await runCli(["train", "--data", data, "--steps", "2", "--batch-size", "10", "--workers", "1", "--save", ckpt]);
+    const r = await runCli([
+      "train",
+      "--data",
+      data,
+      "--steps",
+      "2",
+      "--batch-size",
+      "10",
+      "--workers",
+      "1",
+      "--save",
+      ckpt,
+    ]);
     assert.is(r.code, 0, r.stderr);
 
     const bigData = join(t.dir, "big-data.safetensors");
     const bigCkpt = join(t.dir, "big-ckpt.safetensors");
     const d = readSafetensors(data);
     const k = readSafetensors(ckpt);
-    if (!writeSparse(bigData, "payload", d.tensors, d.metadata) || !writeSparse(bigCkpt, "optimizer.state.emb_l.0.weight.momentum_buffer", k.tensors, k.metadata)) {
+    if (
+      !writeSparse(bigData, "payload", d.tensors, d.metadata) ||
+      !writeSparse(bigCkpt, "optimizer.state.emb_l.0.weight.momentum_buffer", k.tensors, k.metadata)
+    ) {
       console.log("large file test: skipped, this file system does not keep sparse files sparse");
       return;
     }
     const index = readSafetensorsIndex(bigCkpt);
     assert.ok(index.fileBytes > 2 ** 32, `${index.fileBytes} bytes`);
-    for (const name of k.tensors.keys()) assert.ok((index.entries.get(name)?.begin as number) > 2 ** 32, `${name} lies past 2^32`);
+    for (const name of k.tensors.keys())
+      assert.ok((index.entries.get(name)?.begin as number) > 2 ** 32, `${name} lies past 2^32`);
     assert.equal(readBatchFile(bigData).labels, readBatchFile(data).labels);
 
     const want = join(t.dir, "want.safetensors");
@@ -68,9 +107,20 @@ test("a 4.5 GiB sparse batch file and checkpoint: tensors past 2^32 are read by 
     assert.is(ok.code, 0, ok.stderr);
     for (const workers of ["1", "2"]) {
       const got = join(t.dir, `got${workers}.safetensors`);
-      const p = await runCli(["predict", "--checkpoint", bigCkpt, "--data", bigData, "--out", got, "--workers", workers]);
+      const p = await runCli([
+        "predict",
+        "--checkpoint",
+        bigCkpt,
+        "--data",
+        bigData,
+        "--out",
+        got,
+        "--workers",
+        workers,
+      ]);
       assert.is(p.code, 0, p.stderr);
-      if (workers === "1") assert.ok(readFileSync(got).equals(readFileSync(want)), "the same predictions, byte for byte");
+      if (workers === "1")
+        assert.ok(readFileSync(got).equals(readFileSync(want)), "the same predictions, byte for byte");
       else assert.equal(readSafetensors(got).tensors.get("pred")?.shape, [30]);
     }
   } finally {

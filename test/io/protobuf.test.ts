@@ -9,7 +9,7 @@ import { ProtoMessage, varint } from "../../src/io/protobuf.ts";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
-test("the guide's examples: field 1 = 150, field 2 = \"testing\", field 3 = that first message, packed field 4 = [3, 270, 86942]", () => {
+test('the guide\'s examples: field 1 = 150, field 2 = "testing", field 3 = that first message, packed field 4 = [3, 270, 86942]', () => {
   assert.is(hex(new ProtoMessage().int(1, 150).toBytes()), "089601");
   assert.is(hex(new ProtoMessage().string(2, "testing").toBytes()), "120774657374696e67");
   assert.is(hex(new ProtoMessage().message(3, new ProtoMessage().int(1, 150)).toBytes()), "1a03089601");

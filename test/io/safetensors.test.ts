@@ -78,29 +78,39 @@ function tempDir(): string {
 const dtypeArb = fc.constantFrom<SafetensorsDType>("F32", "F64", "F16", "BF16", "I32", "I64");
 const shapeArb = fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }); // [] is a scalar
 
-const tensorArb: fc.Arbitrary<SafetensorsTensor> = fc.tuple(dtypeArb, shapeArb).chain(([dtype, shape]): fc.Arbitrary<SafetensorsTensor> => {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const len = { minLength: n, maxLength: n };
-  switch (dtype) {
-    case "F32":
-      return fc.array(fc.float(), len).map((v) => ({ dtype, shape, data: Float32Array.from(v) }));
-    case "F64":
-      return fc.array(fc.double(), len).map((v) => ({ dtype, shape, data: Float64Array.from(v) }));
-    case "F16":
-    case "BF16":
-      return fc.array(fc.integer({ min: 0, max: 0xffff }), len).map((v) => ({ dtype, shape, data: Uint16Array.from(v) }));
-    case "I32":
-      return fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), len).map((v) => ({ dtype, shape, data: Int32Array.from(v) }));
-    case "I64":
-      return fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), len).map((v) => ({ dtype, shape, data: BigInt64Array.from(v) }));
-  }
-});
+const tensorArb: fc.Arbitrary<SafetensorsTensor> = fc
+  .tuple(dtypeArb, shapeArb)
+  .chain(([dtype, shape]): fc.Arbitrary<SafetensorsTensor> => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const len = { minLength: n, maxLength: n };
+    switch (dtype) {
+      case "F32":
+        return fc.array(fc.float(), len).map((v) => ({ dtype, shape, data: Float32Array.from(v) }));
+      case "F64":
+        return fc.array(fc.double(), len).map((v) => ({ dtype, shape, data: Float64Array.from(v) }));
+      case "F16":
+      case "BF16":
+        return fc
+          .array(fc.integer({ min: 0, max: 0xffff }), len)
+          .map((v) => ({ dtype, shape, data: Uint16Array.from(v) }));
+      case "I32":
+        return fc
+          .array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), len)
+          .map((v) => ({ dtype, shape, data: Int32Array.from(v) }));
+      case "I64":
+        return fc
+          .array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), len)
+          .map((v) => ({ dtype, shape, data: BigInt64Array.from(v) }));
+    }
+  });
 
 test("round trip: random tensors of every dtype and shape (0-size dims, scalars), names and metadata", () => {
   fc.assert(
     fc.property(
       fc.array(fc.tuple(fc.string({ unit: "grapheme", maxLength: 6 }), tensorArb), { maxLength: 5 }),
-      fc.dictionary(fc.string({ unit: "grapheme", maxLength: 5 }), fc.string({ unit: "grapheme", maxLength: 8 }), { maxKeys: 3 }),
+      fc.dictionary(fc.string({ unit: "grapheme", maxLength: 5 }), fc.string({ unit: "grapheme", maxLength: 8 }), {
+        maxKeys: 3,
+      }),
       (list, metadata) => {
         // "t{i}:" keeps names unique and never an integer-like key
         const tensors = new Map(list.map(([s, t], i) => [`t${i}:${s}`, t] as const));
@@ -205,40 +215,48 @@ function rawValue(bytes: Uint8Array, name: string, i: number): number | bigint {
   const entry = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + H)))[name];
   const at = 8 + H + entry.data_offsets[0];
   switch (entry.dtype) {
-    case "F32": return view.getFloat32(at + 4 * i, true);
-    case "F64": return view.getFloat64(at + 8 * i, true);
-    case "I32": return view.getInt32(at + 4 * i, true);
-    default: return view.getBigInt64(at + 8 * i, true);
+    case "F32":
+      return view.getFloat32(at + 4 * i, true);
+    case "F64":
+      return view.getFloat64(at + 8 * i, true);
+    case "I32":
+      return view.getInt32(at + 4 * i, true);
+    default:
+      return view.getBigInt64(at + 8 * i, true);
   }
 }
 
-goldenTest("golden init.safetensors and expected.safetensors: names, dtypes and shapes per the README; values by hand", () => {
-  const c = config();
-  const shapes = paramShapes(c);
-  const initPath = join(goldenDir, "init.safetensors");
-  const init = readSafetensors(initPath);
-  assert.equal([...init.tensors.keys()].sort(), [...shapes.keys()].sort());
-  for (const [name, shape] of shapes) {
-    const t = init.tensors.get(name) as SafetensorsTensor;
-    assert.is(t.dtype, "F32", name);
-    assert.equal(t.shape, shape, name);
-  }
-  const bytes = readFileSync(initPath);
-  const w = init.tensors.get("bot_l.0.weight")?.data as Float32Array;
-  for (const i of [0, 5, w.length - 1]) assert.ok(Object.is(w[i], rawValue(bytes, "bot_l.0.weight", i)), `bot_l.0.weight[${i}]`);
-  const e = init.tensors.get("emb_l.3.weight")?.data as Float32Array;
-  assert.ok(Object.is(e[e.length - 1], rawValue(bytes, "emb_l.3.weight", e.length - 1)));
+goldenTest(
+  "golden init.safetensors and expected.safetensors: names, dtypes and shapes per the README; values by hand",
+  () => {
+    const c = config();
+    const shapes = paramShapes(c);
+    const initPath = join(goldenDir, "init.safetensors");
+    const init = readSafetensors(initPath);
+    assert.equal([...init.tensors.keys()].sort(), [...shapes.keys()].sort());
+    for (const [name, shape] of shapes) {
+      const t = init.tensors.get(name) as SafetensorsTensor;
+      assert.is(t.dtype, "F32", name);
+      assert.equal(t.shape, shape, name);
+    }
+    const bytes = readFileSync(initPath);
+    const w = init.tensors.get("bot_l.0.weight")?.data as Float32Array;
+    for (const i of [0, 5, w.length - 1])
+      assert.ok(Object.is(w[i], rawValue(bytes, "bot_l.0.weight", i)), `bot_l.0.weight[${i}]`);
+    const e = init.tensors.get("emb_l.3.weight")?.data as Float32Array;
+    assert.ok(Object.is(e[e.length - 1], rawValue(bytes, "emb_l.3.weight", e.length - 1)));
 
-  const expected = readSafetensors(join(goldenDir, "expected.safetensors"));
-  assert.equal(expected.tensors.get("pred.0")?.shape, [c.batch_size]);
-  assert.equal(expected.tensors.get("loss")?.shape, [c.steps]);
-  for (const [name, shape] of shapes) {
-    assert.equal(expected.tensors.get(`grad.${name}`)?.shape, shape, `grad.${name}`);
-    assert.equal(expected.tensors.get(`final.${name}`)?.shape, shape, `final.${name}`);
-  }
-  const pred = expected.tensors.get("pred.0")?.data as Float32Array;
-  for (const p of pred) assert.ok(p > 0 && p < 1, `prediction ${p} is a probability`);
-});
+    const expected = readSafetensors(join(goldenDir, "expected.safetensors"));
+    assert.equal(expected.tensors.get("pred.0")?.shape, [c.batch_size]);
+    assert.equal(expected.tensors.get("loss")?.shape, [c.steps]);
+    for (const [name, shape] of shapes) {
+      assert.equal(expected.tensors.get(`grad.${name}`)?.shape, shape, `grad.${name}`);
+      assert.equal(expected.tensors.get(`final.${name}`)?.shape, shape, `final.${name}`);
+    }
+    const pred = expected.tensors.get("pred.0")?.data as Float32Array;
+    for (const p of pred) assert.ok(p > 0 && p < 1, `prediction ${p} is a probability`);
+  },
+);
 
 goldenTest("golden batches.safetensors: dtypes and shapes per the README; indices decoded by hand", () => {
   const c = config();
@@ -266,7 +284,10 @@ goldenTest("golden batches.safetensors: dtypes and shapes per the README; indice
 // Rejections, one per rule
 
 test("rejects a file shorter than 8 bytes", () => {
-  assertThrows(() => parse(new Uint8Array(5)), /^m\.safetensors: file is 5 bytes, shorter than the 8-byte header length/);
+  assertThrows(
+    () => parse(new Uint8Array(5)),
+    /^m\.safetensors: file is 5 bytes, shorter than the 8-byte header length/,
+  );
   assertThrows(() => parse(new Uint8Array(0)), /^m\.safetensors: file is 0 bytes/);
   try {
     parse(new Uint8Array(3));
@@ -279,13 +300,19 @@ test("rejects a header length past the end of the file", () => {
   const { header, data } = splitFile(baseFile());
   const text = JSON.stringify(header);
   const declared = BigInt(text.length + data.length + 1);
-  assertThrows(() => parse(joinFile(text, data, declared)), new RegExp(`^m\\.safetensors: header length ${declared} runs past the end of the file`));
+  assertThrows(
+    () => parse(joinFile(text, data, declared)),
+    new RegExp(`^m\\.safetensors: header length ${declared} runs past the end of the file`),
+  );
 });
 
 test("rejects an absurdly large header length without allocating it", () => {
   const bytes = baseFile();
   new DataView(bytes.buffer).setBigUint64(0, 2n ** 40n, true);
-  assertThrows(() => parse(bytes), /^m\.safetensors: header length 1099511627776 is absurdly large \(limit 100000000 bytes\)/);
+  assertThrows(
+    () => parse(bytes),
+    /^m\.safetensors: header length 1099511627776 is absurdly large \(limit 100000000 bytes\)/,
+  );
   new DataView(bytes.buffer).setBigUint64(0, 2n ** 64n - 1n, true);
   assertThrows(() => parse(bytes), /^m\.safetensors: header length 18446744073709551615 is absurdly large/);
 });
@@ -310,18 +337,41 @@ test("rejects a header that is not a JSON object", () => {
 
 test("rejects a tensor entry with a missing field or a field of the wrong type", () => {
   for (const key of ["dtype", "shape", "data_offsets"]) {
-    assertThrows(() => parse(edited((h) => delete h.b[key])), new RegExp(`^m\\.safetensors: tensor "b": header entry has no "${key}"`));
+    assertThrows(
+      () => parse(edited((h) => delete h.b[key])),
+      new RegExp(`^m\\.safetensors: tensor "b": header entry has no "${key}"`),
+    );
   }
   assertThrows(() => parse(edited((h) => (h.b = 7))), /^m\.safetensors: tensor "b": header entry is not an object: 7/);
-  assertThrows(() => parse(edited((h) => (h.b.dtype = 4))), /^m\.safetensors: tensor "b": dtype must be a string, got 4/);
-  assertThrows(() => parse(edited((h) => (h.b.shape = "4"))), /^m\.safetensors: tensor "b": shape must be an array of integers, got "4"/);
-  assertThrows(() => parse(edited((h) => (h.b.data_offsets = [24]))), /^m\.safetensors: tensor "b": data_offsets must be \[begin, end\] with non-negative integers, got \[24\]/);
-  assertThrows(() => parse(edited((h) => (h.b.data_offsets = [24, "56"]))), /tensor "b": data_offsets must be \[begin, end\]/);
-  assertThrows(() => parse(edited((h) => (h.b.data_offsets = [-8, 24]))), /tensor "b": data_offsets must be \[begin, end\] with non-negative integers, got \[-8,24\]/);
+  assertThrows(
+    () => parse(edited((h) => (h.b.dtype = 4))),
+    /^m\.safetensors: tensor "b": dtype must be a string, got 4/,
+  );
+  assertThrows(
+    () => parse(edited((h) => (h.b.shape = "4"))),
+    /^m\.safetensors: tensor "b": shape must be an array of integers, got "4"/,
+  );
+  assertThrows(
+    () => parse(edited((h) => (h.b.data_offsets = [24]))),
+    /^m\.safetensors: tensor "b": data_offsets must be \[begin, end\] with non-negative integers, got \[24\]/,
+  );
+  assertThrows(
+    () => parse(edited((h) => (h.b.data_offsets = [24, "56"]))),
+    /tensor "b": data_offsets must be \[begin, end\]/,
+  );
+  assertThrows(
+    () => parse(edited((h) => (h.b.data_offsets = [-8, 24]))),
+    /tensor "b": data_offsets must be \[begin, end\] with non-negative integers, got \[-8,24\]/,
+  );
 });
 
 test("reads F16 and BF16 tensors from hand-built bytes (little-endian 16-bit patterns)", () => {
-  const json = new TextEncoder().encode(JSON.stringify({ h: { dtype: "F16", shape: [2], data_offsets: [0, 4] }, b: { dtype: "BF16", shape: [1, 1], data_offsets: [4, 6] } }));
+  const json = new TextEncoder().encode(
+    JSON.stringify({
+      h: { dtype: "F16", shape: [2], data_offsets: [0, 4] },
+      b: { dtype: "BF16", shape: [1, 1], data_offsets: [4, 6] },
+    }),
+  );
   const bytes = new Uint8Array(8 + json.length + 6);
   new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
   bytes.set(json, 8);
@@ -330,22 +380,40 @@ test("reads F16 and BF16 tensors from hand-built bytes (little-endian 16-bit pat
   assert.equal(Array.from(toFloat32(f.tensors.get("h") as SafetensorsTensor, "h")), [1, -2]);
   assert.equal(f.tensors.get("b")?.shape, [1, 1]);
   assert.equal(Array.from(toFloat32(f.tensors.get("b") as SafetensorsTensor, "b")), [1]);
-  assertThrows(() => parse(edited((h) => (h.a.dtype = "F16"))), /^m\.safetensors: tensor "a": shape \(2, 3\) of F16 needs 12 bytes but data_offsets \[0, 24\] hold 24/);
+  assertThrows(
+    () => parse(edited((h) => (h.a.dtype = "F16"))),
+    /^m\.safetensors: tensor "a": shape \(2, 3\) of F16 needs 12 bytes but data_offsets \[0, 24\] hold 24/,
+  );
 });
 
 test("rejects an unknown dtype", () => {
-  assertThrows(() => parse(edited((h) => (h.a.dtype = "F8_E4M3"))), /^m\.safetensors: tensor "a": unknown dtype "F8_E4M3" \(supported: F32, F64, F16, BF16, I32, I64\)/);
+  assertThrows(
+    () => parse(edited((h) => (h.a.dtype = "F8_E4M3"))),
+    /^m\.safetensors: tensor "a": unknown dtype "F8_E4M3" \(supported: F32, F64, F16, BF16, I32, I64\)/,
+  );
 });
 
 test("rejects negative and non-integer shape dims", () => {
-  assertThrows(() => parse(edited((h) => (h.a.shape = [-2, -3]))), /^m\.safetensors: tensor "a": shape \[-2,-3\] has a dimension that is not a non-negative integer: -2/);
-  assertThrows(() => parse(edited((h) => (h.a.shape = [1.5, 4]))), /^m\.safetensors: tensor "a": shape \[1\.5,4\] has a dimension that is not a non-negative integer: 1\.5/);
+  assertThrows(
+    () => parse(edited((h) => (h.a.shape = [-2, -3]))),
+    /^m\.safetensors: tensor "a": shape \[-2,-3\] has a dimension that is not a non-negative integer: -2/,
+  );
+  assertThrows(
+    () => parse(edited((h) => (h.a.shape = [1.5, 4]))),
+    /^m\.safetensors: tensor "a": shape \[1\.5,4\] has a dimension that is not a non-negative integer: 1\.5/,
+  );
   assertThrows(() => parse(edited((h) => (h.a.shape = [2, "3"]))), /tensor "a": .*not a non-negative integer: "3"/);
 });
 
 test("rejects a shape whose size disagrees with its byte range", () => {
-  assertThrows(() => parse(edited((h) => (h.a.shape = [2, 2]))), /^m\.safetensors: tensor "a": shape \(2, 2\) of F32 needs 16 bytes but data_offsets \[0, 24\] hold 24/);
-  assertThrows(() => parse(edited((h) => (h.b.dtype = "I32"))), /^m\.safetensors: tensor "b": shape \(4,\) of I32 needs 16 bytes but data_offsets \[24, 56\] hold 32/);
+  assertThrows(
+    () => parse(edited((h) => (h.a.shape = [2, 2]))),
+    /^m\.safetensors: tensor "a": shape \(2, 2\) of F32 needs 16 bytes but data_offsets \[0, 24\] hold 24/,
+  );
+  assertThrows(
+    () => parse(edited((h) => (h.b.dtype = "I32"))),
+    /^m\.safetensors: tensor "b": shape \(4,\) of I32 needs 16 bytes but data_offsets \[24, 56\] hold 32/,
+  );
 });
 
 test("rejects offsets past the end of the data section", () => {
@@ -356,7 +424,10 @@ test("rejects offsets past the end of the data section", () => {
 });
 
 test("rejects offsets whose begin is after their end", () => {
-  assertThrows(() => parse(edited((h) => (h.a.data_offsets = [24, 0]))), /^m\.safetensors: tensor "a": data_offsets \[24, 0\] have begin after end/);
+  assertThrows(
+    () => parse(edited((h) => (h.a.data_offsets = [24, 0]))),
+    /^m\.safetensors: tensor "a": data_offsets \[24, 0\] have begin after end/,
+  );
 });
 
 test("rejects overlapping byte ranges", () => {
@@ -366,7 +437,10 @@ test("rejects overlapping byte ranges", () => {
     /^m\.safetensors: tensor "b": data_offsets \[16, 48\] overlap those of tensor "a" \[0, 24\]/,
   );
   // two tensors on the very same bytes
-  assertThrows(() => parse(edited((h) => (h.c.data_offsets = [24, 40]))), /tensor "b": data_offsets \[24, 56\] overlap those of tensor "c" \[24, 40\]/);
+  assertThrows(
+    () => parse(edited((h) => (h.c.data_offsets = [24, 40]))),
+    /tensor "b": data_offsets \[24, 56\] overlap those of tensor "c" \[24, 40\]/,
+  );
 });
 
 test("rejects bytes after the last tensor, as the format's reader does (an inserted byte would shift every weight)", () => {
@@ -395,9 +469,15 @@ test("rejects a gap between tensors and before the first one", () => {
 
 test("rejects a tensor name given twice (JSON.parse would keep the last silently), and a metadata key given twice", () => {
   const entry = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}';
-  assertThrows(() => parse(joinFile(`{"a":${entry}, "a" :${entry}}`, new Uint8Array(4))), /^m\.safetensors: tensor "a" appears twice in the header$/);
+  assertThrows(
+    () => parse(joinFile(`{"a":${entry}, "a" :${entry}}`, new Uint8Array(4))),
+    /^m\.safetensors: tensor "a" appears twice in the header$/,
+  );
   // the same name spelt with an escape is the same name
-  assertThrows(() => parse(joinFile(`{"a":${entry},"\\u0061":${entry}}`, new Uint8Array(4))), /^m\.safetensors: tensor "a" appears twice/);
+  assertThrows(
+    () => parse(joinFile(`{"a":${entry},"\\u0061":${entry}}`, new Uint8Array(4))),
+    /^m\.safetensors: tensor "a" appears twice/,
+  );
   assertThrows(
     () => parse(joinFile(`{"__metadata__":{"k":"1","k":"2"},"a":${entry}}`, new Uint8Array(4))),
     /^m\.safetensors: header: "__metadata__" has the key "k" twice$/,
@@ -416,7 +496,10 @@ test("readSafetensors (positional, from disk) applies the same checks: a gap is 
     longer.set(data);
     const path = join(dir, "gap.safetensors");
     writeFileSync(path, joinFile(JSON.stringify(header), longer));
-    assertThrows(() => readSafetensors(path), new RegExp(`^${path.replace(/[.]/g, "\\.")}: tensor "c": data_offsets \\[64, 80\\] leave a gap`));
+    assertThrows(
+      () => readSafetensors(path),
+      new RegExp(`^${path.replace(/[.]/g, "\\.")}: tensor "c": data_offsets \\[64, 80\\] leave a gap`),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -424,21 +507,45 @@ test("readSafetensors (positional, from disk) applies the same checks: a gap is 
 
 test("rejects a truncated file, cut in the data or in the header", () => {
   const bytes = baseFile();
-  assertThrows(() => parse(bytes.subarray(0, bytes.length - 3)), /^m\.safetensors: tensor "c": data_offsets \[56, 72\] run past the end of the data section \(69 bytes; is the file truncated\?\)/);
-  assertThrows(() => parse(bytes.subarray(0, 20)), /^m\.safetensors: header length \d+ runs past the end of the file \(20 bytes; is the file truncated\?\)/);
+  assertThrows(
+    () => parse(bytes.subarray(0, bytes.length - 3)),
+    /^m\.safetensors: tensor "c": data_offsets \[56, 72\] run past the end of the data section \(69 bytes; is the file truncated\?\)/,
+  );
+  assertThrows(
+    () => parse(bytes.subarray(0, 20)),
+    /^m\.safetensors: header length \d+ runs past the end of the file \(20 bytes; is the file truncated\?\)/,
+  );
 });
 
 test("rejects __metadata__ that is not a string-to-string object", () => {
-  assertThrows(() => parse(edited((h) => (h.__metadata__ = { format: "pt", epoch: 3 }))), /^m\.safetensors: __metadata__ must map strings to strings, but "epoch" is 3/);
-  assertThrows(() => parse(edited((h) => (h.__metadata__ = ["pt"]))), /^m\.safetensors: __metadata__ must be an object of strings, got \["pt"\]/);
+  assertThrows(
+    () => parse(edited((h) => (h.__metadata__ = { format: "pt", epoch: 3 }))),
+    /^m\.safetensors: __metadata__ must map strings to strings, but "epoch" is 3/,
+  );
+  assertThrows(
+    () => parse(edited((h) => (h.__metadata__ = ["pt"]))),
+    /^m\.safetensors: __metadata__ must be an object of strings, got \["pt"\]/,
+  );
 });
 
 test("serialize rejects a tensor whose array, size or shape disagrees, and reserved names", () => {
   const bad = (t: SafetensorsTensor) => () => serializeSafetensors({ w: t });
-  assertThrows(bad({ dtype: "F32", shape: [2], data: new Float64Array(2) }), /^serializeSafetensors: tensor "w": dtype F32 needs a Float32Array, got Float64Array/);
-  assertThrows(bad({ dtype: "I64", shape: [2], data: new Int32Array(2) }), /tensor "w": dtype I64 needs a BigInt64Array, got Int32Array/);
-  assertThrows(bad({ dtype: "F32", shape: [2, 3], data: new Float32Array(5) }), /^serializeSafetensors: tensor "w": data has 5 elements but shape \(2, 3\) needs 6/);
-  assertThrows(bad({ dtype: "F32", shape: [-1], data: new Float32Array(0) }), /tensor "w": shape \[-1\] has a dimension that is not a non-negative integer: -1/);
+  assertThrows(
+    bad({ dtype: "F32", shape: [2], data: new Float64Array(2) }),
+    /^serializeSafetensors: tensor "w": dtype F32 needs a Float32Array, got Float64Array/,
+  );
+  assertThrows(
+    bad({ dtype: "I64", shape: [2], data: new Int32Array(2) }),
+    /tensor "w": dtype I64 needs a BigInt64Array, got Int32Array/,
+  );
+  assertThrows(
+    bad({ dtype: "F32", shape: [2, 3], data: new Float32Array(5) }),
+    /^serializeSafetensors: tensor "w": data has 5 elements but shape \(2, 3\) needs 6/,
+  );
+  assertThrows(
+    bad({ dtype: "F32", shape: [-1], data: new Float32Array(0) }),
+    /tensor "w": shape \[-1\] has a dimension that is not a non-negative integer: -1/,
+  );
   assertThrows(
     () => serializeSafetensors({ __metadata__: { dtype: "F32", shape: [0], data: new Float32Array(0) } }),
     /tensor "__metadata__": the name is reserved/,
@@ -453,22 +560,43 @@ test("toInt32: I32 as is, I64 checked to fit (naming the position and value), fl
   assert.is(toInt32({ dtype: "I32", shape: [2], data: i32 }, "x"), i32);
   const ok = toInt32({ dtype: "I64", shape: [3], data: BigInt64Array.from([-(2n ** 31n), 0n, 2n ** 31n - 1n]) }, "x");
   assert.equal(Array.from(ok), [-2147483648, 0, 2147483647]);
-  assertThrows(() => toInt32({ dtype: "I64", shape: [3], data: BigInt64Array.from([0n, 7n, 2n ** 31n]) }, "f.st: idx"), /^f\.st: idx: value 2147483648 at position 2 does not fit in int32/);
-  assertThrows(() => toInt32({ dtype: "I64", shape: [1], data: BigInt64Array.from([-(2n ** 40n)]) }, "idx"), /^idx: value -1099511627776 at position 0 does not fit in int32/);
-  assertThrows(() => toInt32({ dtype: "F32", shape: [1], data: new Float32Array(1) }, "idx"), /^idx: expected an integer tensor \(I32 or I64\), got F32/);
+  assertThrows(
+    () => toInt32({ dtype: "I64", shape: [3], data: BigInt64Array.from([0n, 7n, 2n ** 31n]) }, "f.st: idx"),
+    /^f\.st: idx: value 2147483648 at position 2 does not fit in int32/,
+  );
+  assertThrows(
+    () => toInt32({ dtype: "I64", shape: [1], data: BigInt64Array.from([-(2n ** 40n)]) }, "idx"),
+    /^idx: value -1099511627776 at position 0 does not fit in int32/,
+  );
+  assertThrows(
+    () => toInt32({ dtype: "F32", shape: [1], data: new Float32Array(1) }, "idx"),
+    /^idx: expected an integer tensor \(I32 or I64\), got F32/,
+  );
 });
 
 test("toFloat32: F32 as is, F64 rounded to nearest float32, F16 and BF16 upcast, integers rejected", () => {
   // Hand-computed: F16 0x3c00 = 1, 0xc000 = -2, 0x7bff = 65504, 0x0001 = 2^-24; BF16 0x3f80 = 1, 0xc049 = -3.140625
-  assert.equal(Array.from(toFloat32({ dtype: "F16", shape: [4], data: Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001]) }, "h")), [1, -2, 65504, 2 ** -24]);
-  assert.equal(Array.from(toFloat32({ dtype: "BF16", shape: [2], data: Uint16Array.from([0x3f80, 0xc049]) }, "b")), [1, -3.140625]);
+  assert.equal(
+    Array.from(toFloat32({ dtype: "F16", shape: [4], data: Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001]) }, "h")),
+    [1, -2, 65504, 2 ** -24],
+  );
+  assert.equal(
+    Array.from(toFloat32({ dtype: "BF16", shape: [2], data: Uint16Array.from([0x3f80, 0xc049]) }, "b")),
+    [1, -3.140625],
+  );
   const f32 = Float32Array.from([0.5, -1]);
   assert.equal(Array.from(toFloat32({ dtype: "F32", shape: [2], data: f32 }, "x")), [0.5, -1]);
   const x = [0.1, -1e-40, 3.4e39, 1 / 3];
   const out = toFloat32({ dtype: "F64", shape: [4], data: Float64Array.from(x) }, "x");
   assert.equal(Array.from(out), x.map(Math.fround)); // exact: float32 rounding is deterministic
-  assertThrows(() => toFloat32({ dtype: "I32", shape: [1], data: new Int32Array(1) }, "f.st: dense"), /^f\.st: dense: expected a float tensor \(F32, F64, F16 or BF16\), got I32/);
-  assertThrows(() => toFloat32({ dtype: "I64", shape: [1], data: new BigInt64Array(1) }, "d"), /^d: expected a float tensor .* got I64/);
+  assertThrows(
+    () => toFloat32({ dtype: "I32", shape: [1], data: new Int32Array(1) }, "f.st: dense"),
+    /^f\.st: dense: expected a float tensor \(F32, F64, F16 or BF16\), got I32/,
+  );
+  assertThrows(
+    () => toFloat32({ dtype: "I64", shape: [1], data: new BigInt64Array(1) }, "d"),
+    /^d: expected a float tensor .* got I64/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------
@@ -514,7 +642,10 @@ test("a tensor whose data disagrees with its shape writes nothing, and an existi
   try {
     const path = join(dir, "m.safetensors");
     const bad = { w: { dtype: "F32" as const, shape: [2, 3], data: new Float32Array(5) } };
-    assertThrows(() => writeSafetensors(path, bad), /m\.safetensors: tensor "w": data has 5 elements but shape \(2, 3\) needs 6/);
+    assertThrows(
+      () => writeSafetensors(path, bad),
+      /m\.safetensors: tensor "w": data has 5 elements but shape \(2, 3\) needs 6/,
+    );
     assert.equal(readdirSync(dir), []);
     const before = baseFile();
     writeFileSync(path, before);

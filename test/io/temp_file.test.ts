@@ -25,7 +25,12 @@ test("dlrm train --save and writeSafetensors remove the stale temporaries of dea
     const ckpt = join(t.dir, "ckpt.safetensors");
     const staleOfCkpt = `.ckpt.safetensors.${dead}.0123456789ab.tmp`;
     const liveOfCkpt = `.ckpt.safetensors.${live.pid}.0123456789ab.tmp`;
-    const keep = [liveOfCkpt, `.other.safetensors.${dead}.0123456789ab.tmp`, `.ckpt.safetensors.${dead}.notatemp.tmp`, `ckpt.safetensors.${dead}.0123456789ab.tmp`];
+    const keep = [
+      liveOfCkpt,
+      `.other.safetensors.${dead}.0123456789ab.tmp`,
+      `.ckpt.safetensors.${dead}.notatemp.tmp`,
+      `ckpt.safetensors.${dead}.0123456789ab.tmp`,
+    ];
     for (const name of [staleOfCkpt, ...keep]) writeFileSync(join(t.dir, name), "left by a crash");
     const r = await runCli(["train", "--data", "random", "--steps", "1", "--workers", "1", "--save", ckpt]);
     assert.is(r.code, 0, r.stderr);

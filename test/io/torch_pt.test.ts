@@ -21,7 +21,20 @@ import { readConfig } from "../../src/dlrm/config_file.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { makeOptimizer, optimizerSpec } from "../../src/optim/make.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
-import { OutDict, OutFloat, OutGlobal, OutPersistent, OutReduce, OutTuple, pickle, PyDict, PyTuple, unpickle, type OutValue, type PyValue } from "../../src/io/pickle.ts";
+import {
+  OutDict,
+  OutFloat,
+  OutGlobal,
+  OutPersistent,
+  OutReduce,
+  OutTuple,
+  pickle,
+  PyDict,
+  PyTuple,
+  unpickle,
+  type OutValue,
+  type PyValue,
+} from "../../src/io/pickle.ts";
 import { readTorchSave, TorchTensor } from "../../src/io/torch_save.ts";
 import { crc32, finishZip, layoutZip, readZipIndex } from "../../src/io/zip.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
@@ -29,7 +42,12 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 const FIXTURE = fileURLToPath(new URL("../fixtures/reference_pt/", import.meta.url));
 const REF_PT = join(FIXTURE, "reference.pt");
 const CONFIG = join(FIXTURE, "config.json");
-const fixture = JSON.parse(readFileSync(join(FIXTURE, "predictions.json"), "utf8")) as { dense: number[][]; lengths: number[][]; indices: number[][]; pred: number[] };
+const fixture = JSON.parse(readFileSync(join(FIXTURE, "predictions.json"), "utf8")) as {
+  dense: number[][];
+  lengths: number[][];
+  indices: number[][];
+  pred: number[];
+};
 
 function fixtureData(): Dataset {
   const n = fixture.dense.length;
@@ -40,7 +58,12 @@ function fixtureData(): Dataset {
     labels: new Float32Array(n),
     sparse: fixture.lengths.map((l, t) => {
       const lengths = Int32Array.from(l);
-      return { lengths, offsets: offsetsFromLengths(lengths), indices: Int32Array.from(fixture.indices[t] as number[]), weights: null };
+      return {
+        lengths,
+        offsets: offsetsFromLengths(lengths),
+        indices: Int32Array.from(fixture.indices[t] as number[]),
+        weights: null,
+      };
     }),
   };
 }
@@ -52,8 +75,15 @@ async function ok(args: string[]): Promise<string> {
 }
 
 /** Write a stored zip of these records with our writer (the archive format torch.save uses); forceZip64 as for files over 4 GiB. */
-function writeArchive(path: string, records: { name: string; bytes: Uint8Array }[], forceZip64 = false): ReturnType<typeof layoutZip> {
-  const layout = layoutZip(records.map((r) => ({ name: r.name, size: r.bytes.length, bytes: r.bytes })), { forceZip64 });
+function writeArchive(
+  path: string,
+  records: { name: string; bytes: Uint8Array }[],
+  forceZip64 = false,
+): ReturnType<typeof layoutZip> {
+  const layout = layoutZip(
+    records.map((r) => ({ name: r.name, size: r.bytes.length, bytes: r.bytes })),
+    { forceZip64 },
+  );
   const fd = openSync(path, "w+");
   try {
     const write = (bytes: Uint8Array, at: number): void => writeAllAt(fd, bytes, at);
@@ -84,10 +114,24 @@ for (const workers of ["1", "2"]) {
       const data = join(t.dir, "batches.safetensors");
       const out = join(t.dir, "preds.safetensors");
       writeBatchFile(data, fixtureData());
-      await ok(["predict", "--model", CONFIG, "--checkpoint", REF_PT, "--data", data, "--out", out, "--workers", workers]);
+      await ok([
+        "predict",
+        "--model",
+        CONFIG,
+        "--checkpoint",
+        REF_PT,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--workers",
+        workers,
+      ]);
       const pred = toFloat32(readSafetensors(out).tensors.get("pred") as never, "pred");
       assert.is(pred.length, fixture.pred.length);
-      fixture.pred.forEach((want, i) => assert.ok(Math.abs((pred[i] as number) - want) <= 1e-6, `sample ${i}: ${pred[i]} vs PyTorch's ${want}`));
+      fixture.pred.forEach((want, i) =>
+        assert.ok(Math.abs((pred[i] as number) - want) <= 1e-6, `sample ${i}: ${pred[i]} vs PyTorch's ${want}`),
+      );
     } finally {
       t.cleanup();
     }
@@ -96,7 +140,19 @@ for (const workers of ["1", "2"]) {
 
 test("the reference's file: optimizer state as optimizer.state.<param>.sum, the counters as metadata", () => {
   const index = readCheckpointIndex(REF_PT);
-  const params = ["emb_l.0.weight", "emb_l.1.weight", "emb_l.2.weight", "bot_l.0.weight", "bot_l.0.bias", "bot_l.2.weight", "bot_l.2.bias", "top_l.0.weight", "top_l.0.bias", "top_l.2.weight", "top_l.2.bias"];
+  const params = [
+    "emb_l.0.weight",
+    "emb_l.1.weight",
+    "emb_l.2.weight",
+    "bot_l.0.weight",
+    "bot_l.0.bias",
+    "bot_l.2.weight",
+    "bot_l.2.bias",
+    "top_l.0.weight",
+    "top_l.0.bias",
+    "top_l.2.weight",
+    "top_l.2.bias",
+  ];
   assert.equal([...index.entries.keys()], [...params, ...params.map((p) => `optimizer.state.${p}.sum`)]);
   assert.equal(index.entries.get("optimizer.state.top_l.0.weight.sum")?.shape, [4, 8]);
   // Adagrad's accumulators after two steps: sums of squared gradients, non-negative and not all zero
@@ -125,18 +181,45 @@ test("dlrm train --save x.pt writes the reference's dict: its keys, the state_di
   const t = tempDir();
   try {
     const ours = join(t.dir, "ours.pt");
-    await ok(["train", "--model", CONFIG, "--data", "random", "--data-size", "8", "--batch-size", "4", "--optimizer", "adagrad", "--lr", "0.1", "--steps", "2", "--save", ours]);
+    await ok([
+      "train",
+      "--model",
+      CONFIG,
+      "--data",
+      "random",
+      "--data-size",
+      "8",
+      "--batch-size",
+      "4",
+      "--optimizer",
+      "adagrad",
+      "--lr",
+      "0.1",
+      "--steps",
+      "2",
+      "--save",
+      ours,
+    ]);
     const want = readTorchSave(REF_PT).root as PyDict;
     const got = readTorchSave(ours).root as PyDict;
     for (const key of want.map.keys()) assert.ok(got.map.has(key), `our file has "${String(key)}"`);
     assert.equal(structure(got.map.get("state_dict") as PyValue), structure(want.map.get("state_dict") as PyValue));
     const [gotOpt, wantOpt] = [got, want].map((d) => d.map.get("opt_state_dict") as PyDict);
-    assert.equal(structure((gotOpt as PyDict).map.get("state") as PyValue), structure((wantOpt as PyDict).map.get("state") as PyValue));
-    const groups = (d: PyDict): Map<PyValue, PyValue> => ((d.map.get("param_groups") as PyValue[])[0] as PyDict).map as Map<PyValue, PyValue>;
-    assert.equal([...groups(gotOpt as PyDict).keys()], [...groups(wantOpt as PyDict).keys()], "the param group's hyperparameters");
+    assert.equal(
+      structure((gotOpt as PyDict).map.get("state") as PyValue),
+      structure((wantOpt as PyDict).map.get("state") as PyValue),
+    );
+    const groups = (d: PyDict): Map<PyValue, PyValue> =>
+      ((d.map.get("param_groups") as PyValue[])[0] as PyDict).map as Map<PyValue, PyValue>;
+    assert.equal(
+      [...groups(gotOpt as PyDict).keys()],
+      [...groups(wantOpt as PyDict).keys()],
+      "the param group's hyperparameters",
+    );
     assert.equal(groups(gotOpt as PyDict).get("params"), groups(wantOpt as PyDict).get("params"));
     // counters: ints where the reference formats them with {:d}, floats for the metrics
-    for (const key of ["epoch", "iter", "nepochs", "nbatches", "nbatches_test"]) assert.ok(Number.isInteger(got.map.get(key)), key);
+    for (const key of ["epoch", "iter", "nepochs", "nbatches", "nbatches_test"])
+      assert.ok(Number.isInteger(got.map.get(key)), key);
     assert.is(got.map.get("iter"), 2);
     // and our reader sees every tensor of it as a checkpoint
     const index = readCheckpointIndex(ours);
@@ -150,14 +233,35 @@ test("dlrm train --save x.pt writes the reference's dict: its keys, the state_di
 test("a run saved as .pt resumes to the model a .safetensors run resumes to, bit for bit; --init takes a .pt", async () => {
   const t = tempDir();
   try {
-    const run = ["--model", CONFIG, "--data", "random", "--data-size", "40", "--batch-size", "4", "--optimizer", "adagrad", "--lr", "0.05", "--seed", "3"];
-    const [a, b, ar, br] = ["a.pt", "b.safetensors", "ar.safetensors", "br.safetensors"].map((n) => join(t.dir, n)) as [string, string, string, string];
+    const run = [
+      "--model",
+      CONFIG,
+      "--data",
+      "random",
+      "--data-size",
+      "40",
+      "--batch-size",
+      "4",
+      "--optimizer",
+      "adagrad",
+      "--lr",
+      "0.05",
+      "--seed",
+      "3",
+    ];
+    const [a, b, ar, br] = ["a.pt", "b.safetensors", "ar.safetensors", "br.safetensors"].map((n) => join(t.dir, n)) as [
+      string,
+      string,
+      string,
+      string,
+    ];
     await ok(["train", ...run, "--steps", "3", "--save", a]);
     await ok(["train", ...run, "--steps", "3", "--save", b]);
     await ok(["train", "--resume", a, "--steps", "7", "--save", ar]);
     await ok(["train", "--resume", b, "--steps", "7", "--save", br]);
     const [x, y] = [readSafetensors(ar), readSafetensors(br)];
-    for (const [name, tb] of y.tensors) assert.equal(Array.from(x.tensors.get(name)?.data as Float32Array), Array.from(tb.data as Float32Array), name);
+    for (const [name, tb] of y.tensors)
+      assert.equal(Array.from(x.tensors.get(name)?.data as Float32Array), Array.from(tb.data as Float32Array), name);
     const init = join(t.dir, "init.safetensors");
     await ok(["train", "--model", CONFIG, "--data", "random", "--init", REF_PT, "--steps", "0", "--save", init]);
     const started = readSafetensors(init).tensors.get("top_l.0.weight")?.data as Float32Array;
@@ -171,20 +275,41 @@ test("a run saved as .pt resumes to the model a .safetensors run resumes to, bit
 test("a .pt written by 2 workers equals the one written on 1, tensor for tensor", async () => {
   const t = tempDir();
   try {
-    const run = ["--model", CONFIG, "--data", "random", "--data-size", "16", "--batch-size", "4", "--optimizer", "rowwise-adagrad", "--lr", "0.05", "--steps", "0"];
+    const run = [
+      "--model",
+      CONFIG,
+      "--data",
+      "random",
+      "--data-size",
+      "16",
+      "--batch-size",
+      "4",
+      "--optimizer",
+      "rowwise-adagrad",
+      "--lr",
+      "0.05",
+      "--steps",
+      "0",
+    ];
     const [one, two] = [join(t.dir, "one.pt"), join(t.dir, "two.pt")];
     await ok(["train", ...run, "--save", one]);
     await ok(["train", ...run, "--workers", "2", "--save", two]);
     const [i1, i2] = [readCheckpointIndex(one), readCheckpointIndex(two)];
     assert.equal([...i1.entries.keys()], [...i2.entries.keys()]);
     assert.ok(i1.entries.has("optimizer.state.emb_l.0.weight.momentum"), "row-wise state of a table");
-    for (const name of i1.entries.keys()) assert.equal(Array.from(toFloat32(readIndexedTensor(i2, name), name)), Array.from(toFloat32(readIndexedTensor(i1, name), name)), name);
+    for (const name of i1.entries.keys())
+      assert.equal(
+        Array.from(toFloat32(readIndexedTensor(i2, name), name)),
+        Array.from(toFloat32(readIndexedTensor(i1, name), name)),
+        name,
+      );
     // the CRC-32 of every entry (computed after the ranks wrote their rows in place) is its bytes'
     for (const path of [one, two]) {
       const bytes = readFileSync(path);
       const fd = openSync(path, "r");
       try {
-        for (const e of readZipIndex(fd, path, bytes.length).values()) assert.is(e.crc32, crc32(bytes.subarray(e.dataStart, e.dataStart + e.size)), `${path}: ${e.name}`);
+        for (const e of readZipIndex(fd, path, bytes.length).values())
+          assert.is(e.crc32, crc32(bytes.subarray(e.dataStart, e.dataStart + e.size)), `${path}: ${e.name}`);
       } finally {
         closeSync(fd);
       }
@@ -199,18 +324,43 @@ test("per-table weight decay: one param group per run of equal decay, numbered i
   try {
     const config = readConfig(CONFIG);
     const model = new DLRM(config, 1);
-    const spec = optimizerSpec("adagrad", 0.05, { weightDecay: { "emb_l.0.weight": 0.01, "emb_l.1.weight": 0.01, "emb_l.2.weight": 0.02 } });
+    const spec = optimizerSpec("adagrad", 0.05, {
+      weightDecay: { "emb_l.0.weight": 0.01, "emb_l.1.weight": 0.01, "emb_l.2.weight": 0.02 },
+    });
     const optimizer = makeOptimizer(spec, model.namedParameters());
-    const run: RunState = { seed: 1, step: 0, plannedSteps: 0, orderRng: null, batchSize: 4, shuffle: false, optimizer: spec, schedule: null, interrupted: false, flags: {} };
+    const run: RunState = {
+      seed: 1,
+      step: 0,
+      plannedSteps: 0,
+      orderRng: null,
+      batchSize: 4,
+      shuffle: false,
+      optimizer: spec,
+      schedule: null,
+      interrupted: false,
+      flags: {},
+    };
     const path = join(t.dir, "decay.pt");
     await saveCheckpoint(path, model, runMetadata(config, run), optimizer, spec);
     const opt = (readTorchSave(path).root as PyDict).map.get("opt_state_dict") as PyDict;
-    const groups = (opt.map.get("param_groups") as PyDict[]).map((g) => [g.map.get("weight_decay"), g.map.get("params")]);
-    assert.equal(groups, [[0.01, [0, 1]], [0.02, [2]], [0, [3, 4, 5, 6, 7, 8, 9, 10]]]);
+    const groups = (opt.map.get("param_groups") as PyDict[]).map((g) => [
+      g.map.get("weight_decay"),
+      g.map.get("params"),
+    ]);
+    assert.equal(groups, [
+      [0.01, [0, 1]],
+      [0.02, [2]],
+      [0, [3, 4, 5, 6, 7, 8, 9, 10]],
+    ]);
     const back = new DLRM(config, 2);
     const again = makeOptimizer(spec, back.namedParameters());
     loadCheckpoint(path, back, again, spec);
-    for (const [name, p] of model.namedParameters()) assert.equal(Array.from(back.namedParameters().find(([n]) => n === name)?.[1].data as Float32Array), Array.from(p.data as Float32Array), name);
+    for (const [name, p] of model.namedParameters())
+      assert.equal(
+        Array.from(back.namedParameters().find(([n]) => n === name)?.[1].data as Float32Array),
+        Array.from(p.data as Float32Array),
+        name,
+      );
   } finally {
     t.cleanup();
   }
@@ -225,7 +375,17 @@ async function refused(ckpt: string, ...needles: string[]): Promise<void> {
   try {
     const data = join(t.dir, "batches.safetensors");
     writeBatchFile(data, fixtureData());
-    const r = await runCli(["predict", "--model", CONFIG, "--checkpoint", ckpt, "--data", data, "--out", join(t.dir, "p.safetensors")]);
+    const r = await runCli([
+      "predict",
+      "--model",
+      CONFIG,
+      "--checkpoint",
+      ckpt,
+      "--data",
+      data,
+      "--out",
+      join(t.dir, "p.safetensors"),
+    ]);
     assert.is(r.code, 1, r.stderr);
     assert.is(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
     for (const n of [ckpt, ...needles]) assert.ok(r.stderr.includes(n), `"${n}" in: ${r.stderr}`);
@@ -241,7 +401,20 @@ test("a pickle that calls os.system (GLOBAL + REDUCE) is refused, naming the glo
     const marker = join(t.dir, "ran");
     const enc = new TextEncoder();
     const cmd = enc.encode(`touch ${marker}`);
-    const pkl = Uint8Array.from([0x80, 2, ...enc.encode("cos\nsystem\n"), 0x58, cmd.length, 0, 0, 0, ...cmd, 0x85, 0x52, 0x2e]);
+    const pkl = Uint8Array.from([
+      0x80,
+      2,
+      ...enc.encode("cos\nsystem\n"),
+      0x58,
+      cmd.length,
+      0,
+      0,
+      0,
+      ...cmd,
+      0x85,
+      0x52,
+      0x2e,
+    ]);
     archive(evil, pkl);
     await refused(evil, "os.system", "not allowed");
     assert.throws(() => readFileSync(marker), "nothing ran");
@@ -262,7 +435,8 @@ test("truncated archives, offsets past the end and storages of the wrong size ar
     const moved = Buffer.from(bytes);
     const name = Buffer.from("reference/data/0");
     let cd = moved.lastIndexOf(Buffer.concat([Buffer.from([0x50, 0x4b, 0x01, 0x02])]));
-    while (cd >= 0 && !moved.subarray(cd + 46, cd + 46 + name.length).equals(name)) cd = moved.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), cd - 1);
+    while (cd >= 0 && !moved.subarray(cd + 46, cd + 46 + name.length).equals(name))
+      cd = moved.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), cd - 1);
     moved.writeUInt32LE(bytes.length - 10, cd + 42);
     const far = join(t.dir, "far.pt");
     writeFileSync(far, moved);
@@ -292,7 +466,10 @@ test("truncated archives, offsets past the end and storages of the wrong size ar
 
     // a legacy (non-zip) torch.save file
     const legacy = join(t.dir, "legacy.pt");
-    writeFileSync(legacy, Uint8Array.from([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
+    writeFileSync(
+      legacy,
+      Uint8Array.from([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]),
+    );
     await refused(legacy, "legacy torch.save format");
   } finally {
     t.cleanup();
@@ -300,9 +477,18 @@ test("truncated archives, offsets past the end and storages of the wrong size ar
 });
 
 function pickleTensor(numel: number, offset: number, shape: number[]): OutValue {
-  const storage = new OutPersistent(new OutTuple(["storage", new OutGlobal("torch", "FloatStorage"), "0", "cpu", numel]));
+  const storage = new OutPersistent(
+    new OutTuple(["storage", new OutGlobal("torch", "FloatStorage"), "0", "cpu", numel]),
+  );
   const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
-  return new OutReduce("torch._utils", "_rebuild_tensor_v2", [storage, offset, new OutTuple(shape), new OutTuple(strides), false, new OutReduce("collections", "OrderedDict", [])]);
+  return new OutReduce("torch._utils", "_rebuild_tensor_v2", [
+    storage,
+    offset,
+    new OutTuple(shape),
+    new OutTuple(strides),
+    false,
+    new OutReduce("collections", "OrderedDict", []),
+  ]);
 }
 
 test("pickle opcodes outside torch.load(weights_only=True)'s, and broken streams, are refused with the byte", () => {
@@ -316,7 +502,11 @@ test("pickle opcodes outside torch.load(weights_only=True)'s, and broken streams
     [[0x80, 2, 0x28, 0x4e, 0x75, 0x2e], "odd number"],
   ];
   for (const [bytes, msg] of cases) {
-    assert.throws(() => unpickle(Uint8Array.from(bytes), where), (e: Error) => e.message.startsWith("f.pt: data.pkl: ") && e.message.includes(msg), msg);
+    assert.throws(
+      () => unpickle(Uint8Array.from(bytes), where),
+      (e: Error) => e.message.startsWith("f.pt: data.pkl: ") && e.message.includes(msg),
+      msg,
+    );
   }
 });
 
@@ -332,9 +522,16 @@ const plain: fc.Arbitrary<[OutValue, unknown]> = fc.letrec<{ v: [OutValue, unkno
     fc.maxSafeInteger().map((n): [OutValue, unknown] => [n, n]),
     fc.double({ noNaN: true }).map((x): [OutValue, unknown] => [new OutFloat(x), x]),
     fc.string().map((s): [OutValue, unknown] => [s, s]),
-    fc.array(tie("v"), { maxLength: 5 }).map((xs): [OutValue, unknown] => [new OutTuple(xs.map((x) => x[0])), { tuple: xs.map((x) => x[1]) }]),
+    fc
+      .array(tie("v"), { maxLength: 5 })
+      .map((xs): [OutValue, unknown] => [new OutTuple(xs.map((x) => x[0])), { tuple: xs.map((x) => x[1]) }]),
     fc.array(tie("v"), { maxLength: 5 }).map((xs): [OutValue, unknown] => [xs.map((x) => x[0]), xs.map((x) => x[1])]),
-    fc.uniqueArray(fc.tuple(fc.string(), tie("v")), { maxLength: 4, selector: (e) => e[0] }).map((es): [OutValue, unknown] => [new OutDict(es.map(([k, x]) => [k, x[0]])), { dict: es.map(([k, x]) => [k, x[1]]) }]),
+    fc
+      .uniqueArray(fc.tuple(fc.string(), tie("v")), { maxLength: 4, selector: (e) => e[0] })
+      .map((es): [OutValue, unknown] => [
+        new OutDict(es.map(([k, x]) => [k, x[0]])),
+        { dict: es.map(([k, x]) => [k, x[1]]) },
+      ]),
   ),
 })).v;
 
@@ -374,7 +571,10 @@ test("zip64 records (forced, as for files over 4 GiB) read back: names, offsets,
         assert.is(e?.size, r.bytes.length);
         assert.is((e?.dataStart as number) % 64, 0, "64-byte aligned");
         assert.is(e?.crc32, crc32(r.bytes));
-        assert.equal(readFileSync(path).subarray(e?.dataStart, (e?.dataStart as number) + r.bytes.length), Buffer.from(r.bytes));
+        assert.equal(
+          readFileSync(path).subarray(e?.dataStart, (e?.dataStart as number) + r.bytes.length),
+          Buffer.from(r.bytes),
+        );
       }
     } finally {
       closeSync(fd);

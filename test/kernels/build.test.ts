@@ -4,16 +4,29 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
-import { assemble, assembleAll, generatedPath, RELAXED_DIRECTIVE, relaxedVariant, renderGenerated } from "../../kernels/build.ts";
+import {
+  assemble,
+  assembleAll,
+  generatedPath,
+  RELAXED_DIRECTIVE,
+  relaxedVariant,
+  renderGenerated,
+} from "../../kernels/build.ts";
 import { wasmModules } from "../../src/kernels/wasm.gen.ts";
 import { enableRelaxedSimd } from "../../src/kernels/wasm.ts";
 
 test("wasm.gen.ts is up to date with kernels/*.wat (rebuild: npm run kernels)", async () => {
   const modules = await assembleAll();
-  assert.equal([...modules.keys()], ["elementwise", "embedding_bag", "interaction", "philox", "sgemm", "sgemm_relaxed", "sparse_rows"]);
+  assert.equal(
+    [...modules.keys()],
+    ["elementwise", "embedding_bag", "interaction", "philox", "sgemm", "sgemm_relaxed", "sparse_rows"],
+  );
   const fresh = renderGenerated(modules);
   const committed = readFileSync(generatedPath, "utf8");
-  assert.ok(committed === fresh, "src/kernels/wasm.gen.ts differs from a fresh build of kernels/*.wat: run npm run kernels");
+  assert.ok(
+    committed === fresh,
+    "src/kernels/wasm.gen.ts differs from a fresh build of kernels/*.wat: run npm run kernels",
+  );
   assert.ok(committed.startsWith("// generated from kernels/*.wat by kernels/build.ts — do not edit\n"));
 });
 

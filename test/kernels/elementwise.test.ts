@@ -11,7 +11,16 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
-import { add, col_sum, fill_zero, KernelError, relu_bwd, relu_bwd_col_sum, relu_fwd, sgd_dense } from "../../src/kernels/wasm.ts";
+import {
+  add,
+  col_sum,
+  fill_zero,
+  KernelError,
+  relu_bwd,
+  relu_bwd_col_sum,
+  relu_fwd,
+  sgd_dense,
+} from "../../src/kernels/wasm.ts";
 import { placeF32, values, whereArb } from "./placement.ts";
 
 /** Bit-for-bit equality of two arrays (NaN = NaN, -0 ≠ +0). */
@@ -36,36 +45,46 @@ const seedArb = fc.integer({ min: 1, max: 2 ** 31 - 1 });
 
 test("relu_fwd, relu_bwd: bit for bit, NaN, ±0 and ±Inf included", () => {
   fc.assert(
-    fc.property(nArb, offArb, offArb, offArb, whereArb, whereArb, whereArb, seedArb, (n, ox, oy, og, wx, wy, wg, seed) => {
-      const x = withSpecials(seed, n);
-      const xw = placeF32(x, wx, ox);
-      const yw = placeF32(new Float32Array(n).fill(7), wy, oy);
-      const yr = new Float32Array(n).fill(7);
-      relu_fwd(n, xw, ox, yw, oy);
-      ref.relu_fwd(n, x, 0, yr, 0);
-      same(yw.subarray(oy, oy + n), yr, "y");
-      same(yw.subarray(0, oy), placeF32([], wy, oy).subarray(0, oy), "before y");
-      // backward: gx starts random with some -0, so an add of +0 would show
-      const g = withSpecials(seed + 1, n);
-      const gx = withSpecials(seed + 2, n);
-      const gxw = placeF32(gx, wg, og);
-      const before = Float32Array.from(gxw);
-      const gxr = Float32Array.from(gx);
-      relu_bwd(n, xw, ox, placeF32(g, wx, 0), 0, gxw, og, true);
-      ref.relu_bwd(n, x, 0, g, 0, gxr, 0, true);
-      same(gxw.subarray(og, og + n), gxr, "gx");
-      same(gxw.subarray(0, og), before.subarray(0, og), "before gx");
-      same(gxw.subarray(og + n), before.subarray(og + n), "after gx");
-      // the writing form: old contents ignored, +0 where x <= 0 (or NaN)
-      relu_bwd(n, xw, ox, placeF32(g, wx, 0), 0, gxw, og, false);
-      ref.relu_bwd(n, x, 0, g, 0, gxr, 0, false);
-      same(gxw.subarray(og, og + n), gxr, "gx written");
-      same(gxw.subarray(og + n), before.subarray(og + n), "after gx written");
-      for (let i = 0; i < n; i++) {
-        const want = (x[i] as number) > 0 ? (g[i] as number) : 0; // by hand
-        if (!Object.is(gxr[i], Math.fround(want))) throw new Error(`written gx[${i}] = ${gxr[i]}, expected ${want}`);
-      }
-    }),
+    fc.property(
+      nArb,
+      offArb,
+      offArb,
+      offArb,
+      whereArb,
+      whereArb,
+      whereArb,
+      seedArb,
+      (n, ox, oy, og, wx, wy, wg, seed) => {
+        const x = withSpecials(seed, n);
+        const xw = placeF32(x, wx, ox);
+        const yw = placeF32(new Float32Array(n).fill(7), wy, oy);
+        const yr = new Float32Array(n).fill(7);
+        relu_fwd(n, xw, ox, yw, oy);
+        ref.relu_fwd(n, x, 0, yr, 0);
+        same(yw.subarray(oy, oy + n), yr, "y");
+        same(yw.subarray(0, oy), placeF32([], wy, oy).subarray(0, oy), "before y");
+        // backward: gx starts random with some -0, so an add of +0 would show
+        const g = withSpecials(seed + 1, n);
+        const gx = withSpecials(seed + 2, n);
+        const gxw = placeF32(gx, wg, og);
+        const before = Float32Array.from(gxw);
+        const gxr = Float32Array.from(gx);
+        relu_bwd(n, xw, ox, placeF32(g, wx, 0), 0, gxw, og, true);
+        ref.relu_bwd(n, x, 0, g, 0, gxr, 0, true);
+        same(gxw.subarray(og, og + n), gxr, "gx");
+        same(gxw.subarray(0, og), before.subarray(0, og), "before gx");
+        same(gxw.subarray(og + n), before.subarray(og + n), "after gx");
+        // the writing form: old contents ignored, +0 where x <= 0 (or NaN)
+        relu_bwd(n, xw, ox, placeF32(g, wx, 0), 0, gxw, og, false);
+        ref.relu_bwd(n, x, 0, g, 0, gxr, 0, false);
+        same(gxw.subarray(og, og + n), gxr, "gx written");
+        same(gxw.subarray(og + n), before.subarray(og + n), "after gx written");
+        for (let i = 0; i < n; i++) {
+          const want = (x[i] as number) > 0 ? (g[i] as number) : 0; // by hand
+          if (!Object.is(gxr[i], Math.fround(want))) throw new Error(`written gx[${i}] = ${gxr[i]}, expected ${want}`);
+        }
+      },
+    ),
     { seed: 4701, numRuns: 80 },
   );
 });
@@ -128,22 +147,40 @@ test("relu_bwd_col_sum: bit for bit, equal to relu_bwd then col_sum (specials in
 
 test("sgd_dense: bit for bit, and equal to sgd_rows over all rows", () => {
   fc.assert(
-    fc.property(nArb, offArb, offArb, whereArb, whereArb, fc.double({ min: 1e-4, max: 2, noNaN: true }), seedArb, (n, ow, og, ww, wg, lr, seed) => {
-      const w = values(seed, n);
-      const g = values(seed + 1, n);
-      const ww2 = placeF32(w, ww, ow);
-      const before = Float32Array.from(ww2);
-      sgd_dense(n, lr, ww2, ow, placeF32(g, wg, og), og);
-      const wr = Float32Array.from(w);
-      ref.sgd_dense(n, lr, wr, 0, g, 0);
-      same(ww2.subarray(ow, ow + n), wr, "w");
-      same(ww2.subarray(0, ow), before.subarray(0, ow), "before w");
-      same(ww2.subarray(ow + n), before.subarray(ow + n), "after w");
-      // the dense update of a (n, 1) table equals the sparse update of every row
-      const wrows = Float32Array.from(w);
-      ref.sgd_rows(n, 1, lr, wrows, 0, Int32Array.from({ length: n }, (_, i) => i), g, 0);
-      same(wr, wrows, "dense vs rows");
-    }),
+    fc.property(
+      nArb,
+      offArb,
+      offArb,
+      whereArb,
+      whereArb,
+      fc.double({ min: 1e-4, max: 2, noNaN: true }),
+      seedArb,
+      (n, ow, og, ww, wg, lr, seed) => {
+        const w = values(seed, n);
+        const g = values(seed + 1, n);
+        const ww2 = placeF32(w, ww, ow);
+        const before = Float32Array.from(ww2);
+        sgd_dense(n, lr, ww2, ow, placeF32(g, wg, og), og);
+        const wr = Float32Array.from(w);
+        ref.sgd_dense(n, lr, wr, 0, g, 0);
+        same(ww2.subarray(ow, ow + n), wr, "w");
+        same(ww2.subarray(0, ow), before.subarray(0, ow), "before w");
+        same(ww2.subarray(ow + n), before.subarray(ow + n), "after w");
+        // the dense update of a (n, 1) table equals the sparse update of every row
+        const wrows = Float32Array.from(w);
+        ref.sgd_rows(
+          n,
+          1,
+          lr,
+          wrows,
+          0,
+          Int32Array.from({ length: n }, (_, i) => i),
+          g,
+          0,
+        );
+        same(wr, wrows, "dense vs rows");
+      },
+    ),
     { seed: 4703, numRuns: 80 },
   );
 });
@@ -171,12 +208,21 @@ test("elementwise: float64 goes to the reference; bad extents are errors naming 
   const y = new Float64Array(4);
   relu_fwd(4, x, 0, y, 0);
   assert.equal(Array.from(y), [0, 2, 0, 3]);
-  assert.throws(() => relu_fwd(5, new Float32Array(4), 0, new Float32Array(5), 0), (e: unknown) =>
-    e instanceof KernelError && /relu_fwd: x needs 5 elements from offset 0 but the array has 4/.test(e.message));
-  assert.throws(() => col_sum(2, 3, new Float32Array(6), 1, new Float32Array(3), 0), (e: unknown) =>
-    e instanceof KernelError && /col_sum: x needs 6 elements from offset 1 but the array has 6/.test(e.message));
-  assert.throws(() => add(4, new Float32Array(4), 0, new Float32Array(4), 2), (e: unknown) =>
-    e instanceof KernelError && /add: y needs 4 elements from offset 2 but the array has 4/.test(e.message));
+  assert.throws(
+    () => relu_fwd(5, new Float32Array(4), 0, new Float32Array(5), 0),
+    (e: unknown) =>
+      e instanceof KernelError && /relu_fwd: x needs 5 elements from offset 0 but the array has 4/.test(e.message),
+  );
+  assert.throws(
+    () => col_sum(2, 3, new Float32Array(6), 1, new Float32Array(3), 0),
+    (e: unknown) =>
+      e instanceof KernelError && /col_sum: x needs 6 elements from offset 1 but the array has 6/.test(e.message),
+  );
+  assert.throws(
+    () => add(4, new Float32Array(4), 0, new Float32Array(4), 2),
+    (e: unknown) =>
+      e instanceof KernelError && /add: y needs 4 elements from offset 2 but the array has 4/.test(e.message),
+  );
 });
 
 test.run();

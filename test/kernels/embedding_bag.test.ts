@@ -64,12 +64,31 @@ function checkFwd(c: Bags): void {
   const ow = placeF32(new Float32Array(c.B * c.E).fill(NaN), c.where.out, c.outOff); // all overwritten
   const before = Float32Array.from(ow);
   embedding_bag_fwd(
-    c.B, c.E, c.mode, tw, c.tableOff, placeI32(c.indices, c.where.indices), placeI32(c.offsets, c.where.offsets),
-    weights === null ? null : placeF32(weights, c.where.weights, 0), ow, c.outOff,
+    c.B,
+    c.E,
+    c.mode,
+    tw,
+    c.tableOff,
+    placeI32(c.indices, c.where.indices),
+    placeI32(c.offsets, c.where.offsets),
+    weights === null ? null : placeF32(weights, c.where.weights, 0),
+    ow,
+    c.outOff,
   );
 
   const want = new Float32Array(c.B * c.E);
-  ref.embedding_bag_fwd(c.B, c.E, c.mode, table, 0, Int32Array.from(c.indices), Int32Array.from(c.offsets), weights, want, 0);
+  ref.embedding_bag_fwd(
+    c.B,
+    c.E,
+    c.mode,
+    table,
+    0,
+    Int32Array.from(c.indices),
+    Int32Array.from(c.offsets),
+    weights,
+    want,
+    0,
+  );
   sameBits("out", ow, before, c.outOff, want);
 }
 
@@ -80,7 +99,11 @@ function sameBits(what: string, got: Float32Array, before: Float32Array, off: nu
     const inside = q >= 0 && q < want.length;
     const expected = inside ? want[q] : before[p];
     if (!Object.is(got[p], expected)) {
-      throw new Error(inside ? `${what}[${q}] = ${got[p]}, reference ${expected}` : `${what}: element ${p} outside the extent changed`);
+      throw new Error(
+        inside
+          ? `${what}[${q}] = ${got[p]}, reference ${expected}`
+          : `${what}: element ${p} outside the extent changed`,
+      );
     }
   }
 }
@@ -106,21 +129,46 @@ function checkBwd(c: Bags): void {
   const gw = placeF32(grad0, c.where.out, c.outOff);
   const before = Float32Array.from(gw);
   embedding_bag_bwd(
-    c.B, c.E, c.mode, placeF32(dout, c.where.table, c.tableOff), c.tableOff, placeI32(c.offsets, c.where.offsets),
-    placeI32(slots, c.where.indices), weights === null ? null : placeF32(weights, c.where.weights, 0), gw, c.outOff,
+    c.B,
+    c.E,
+    c.mode,
+    placeF32(dout, c.where.table, c.tableOff),
+    c.tableOff,
+    placeI32(c.offsets, c.where.offsets),
+    placeI32(slots, c.where.indices),
+    weights === null ? null : placeF32(weights, c.where.weights, 0),
+    gw,
+    c.outOff,
   );
 
   const want = Float32Array.from(grad0);
-  ref.embedding_bag_bwd(c.B, c.E, c.mode, dout, 0, Int32Array.from(c.offsets), Int32Array.from(slots), weights, want, 0);
+  ref.embedding_bag_bwd(
+    c.B,
+    c.E,
+    c.mode,
+    dout,
+    0,
+    Int32Array.from(c.offsets),
+    Int32Array.from(slots),
+    weights,
+    want,
+    0,
+  );
   sameBits("gradRows", gw, before, c.outOff, want);
 }
 
 test("embedding_bag_fwd: wasm equals ref bit for bit (sum/mean, weights, empty bags, repeated ids, tails, placements)", () => {
-  fc.assert(fc.property(bagsArb, (c) => checkFwd(c)), { seed: 4201, numRuns: 150 });
+  fc.assert(
+    fc.property(bagsArb, (c) => checkFwd(c)),
+    { seed: 4201, numRuns: 150 },
+  );
 });
 
 test("embedding_bag_bwd: wasm equals ref bit for bit, summing repeated ids into their unique rows", () => {
-  fc.assert(fc.property(bagsArb, (c) => checkBwd(c)), { seed: 4202, numRuns: 150 });
+  fc.assert(
+    fc.property(bagsArb, (c) => checkBwd(c)),
+    { seed: 4202, numRuns: 150 },
+  );
 });
 
 test("embedding_bag_fwd: hand-computed bags (weighted mean, empty bag, repeated id)", () => {
@@ -213,7 +261,19 @@ test("embedding_bag: out-of-range ids and slots, bad offsets and short arrays ar
     isKernelError(/embedding_bag_fwd: out needs 4 elements from offset 1 but the array has 4/),
   );
   assert.throws(
-    () => embedding_bag_bwd(2, 2, POOL_SUM, out, 0, Int32Array.of(0, 1, 2), Int32Array.of(0, 3), null, new Float32Array(4), 0),
+    () =>
+      embedding_bag_bwd(
+        2,
+        2,
+        POOL_SUM,
+        out,
+        0,
+        Int32Array.of(0, 1, 2),
+        Int32Array.of(0, 3),
+        null,
+        new Float32Array(4),
+        0,
+      ),
     isKernelError(/embedding_bag_bwd: slot 3 at lookup 1 \(bag 1\) is out of range for 2 gradient rows/),
   );
 });

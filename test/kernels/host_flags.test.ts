@@ -10,11 +10,20 @@ import { fileURLToPath } from "node:url";
 
 const child = fileURLToPath(new URL("./host_flags_child.ts", import.meta.url));
 const run = (arg: string): { before: boolean; after: boolean; build: string } =>
-  JSON.parse(execFileSync(process.execPath, ["--import", "tsx", child, arg], { encoding: "utf8", env: { ...process.env, DLRM_KERNELS: "wasm", DLRM_RELAXED_SIMD: "" } }));
+  JSON.parse(
+    execFileSync(process.execPath, ["--import", "tsx", child, arg], {
+      encoding: "utf8",
+      env: { ...process.env, DLRM_KERNELS: "wasm", DLRM_RELAXED_SIMD: "" },
+    }),
+  );
 
 test("using the kernels does not change whether the engine compiles relaxed SIMD", () => {
   const r = run("library");
-  assert.is(r.after, r.before, `relaxed SIMD compiled ${r.before ? "" : "not "}before and ${r.after ? "" : "not "}after a training step`);
+  assert.is(
+    r.after,
+    r.before,
+    `relaxed SIMD compiled ${r.before ? "" : "not "}before and ${r.after ? "" : "not "}after a training step`,
+  );
   assert.is(r.build, r.before ? "relaxed" : "plain");
 });
 

@@ -84,7 +84,8 @@ function check(c: Case): void {
       for (let i = 0; i < F && S === 0; i++) {
         for (let j = 0; j < (self ? i + 1 : i); j++, k++) {
           if (k !== col) continue;
-          for (let e = 0; e < E; e++) S += Math.abs((x64[i] as Float64Array)[b * E + e]! * (x64[j] as Float64Array)[b * E + e]!);
+          for (let e = 0; e < E; e++)
+            S += Math.abs((x64[i] as Float64Array)[b * E + e]! * (x64[j] as Float64Array)[b * E + e]!);
         }
       }
     }
@@ -152,18 +153,34 @@ function check(c: Case): void {
   });
   // features are read, never written
   xs.forEach((x, k) => {
-    for (let n = 0; n < B * E; n++) if (!Object.is(x[n], (data[k] as Float32Array)[n])) throw new Error(`xs[${k}][${n}] changed`);
+    for (let n = 0; n < B * E; n++)
+      if (!Object.is(x[n], (data[k] as Float32Array)[n])) throw new Error(`xs[${k}][${n}] changed`);
   });
 }
 
 test("dot_interaction: wasm equals ref within float32 rounding, forward and backward", () => {
-  fc.assert(fc.property(caseArb, (c) => check(c)), { seed: 4601, numRuns: 80 });
+  fc.assert(
+    fc.property(caseArb, (c) => check(c)),
+    { seed: 4601, numRuns: 80 },
+  );
 });
 
 test("dot_interaction: the DLRM shape (27 features of 16), resident and staged", () => {
   const all = (w: Where): Where[] => new Array<Where>(27).fill(w);
   for (const w of ["resident", "plain"] as const) {
-    check({ B: 9, F: 27, E: 16, self: false, where: all(w), gWhere: all(w), noGrad: new Array<boolean>(27).fill(false), twice: false, outWhere: w, outOff: 0, seed: 3 });
+    check({
+      B: 9,
+      F: 27,
+      E: 16,
+      self: false,
+      where: all(w),
+      gWhere: all(w),
+      noGrad: new Array<boolean>(27).fill(false),
+      twice: false,
+      outWhere: w,
+      outOff: 0,
+      seed: 3,
+    });
   }
 });
 
@@ -180,16 +197,31 @@ test("dot_interaction: a hand-computed sample, with and without self", () => {
   // backward with dout = [0, 0, 1, 0, 0] (only <x1, x0>): g0 += x1, g1 += x0
   const gs = [new Float32Array(2), new Float32Array(2), new Float32Array(2)];
   dot_interaction_bwd(1, 3, 2, false, xs, Float32Array.of(0, 0, 1, 0, 0), 0, gs);
-  assert.equal(gs.map((g) => Array.from(g)), [[3, 4], [1, 2], [0, 0]]);
+  assert.equal(
+    gs.map((g) => Array.from(g)),
+    [
+      [3, 4],
+      [1, 2],
+      [0, 0],
+    ],
+  );
 });
 
 test("dot_interaction: extents outside the arrays are errors naming the array", () => {
   const xs = [new Float32Array(4), new Float32Array(3)];
-  assert.throws(() => dot_interaction_fwd(2, 2, 2, false, xs, new Float32Array(6), 0), (e: unknown) =>
-    e instanceof KernelError && /dot_interaction_fwd: xs\[1\] needs 4 elements from offset 0 but the array has 3/.test(e.message));
+  assert.throws(
+    () => dot_interaction_fwd(2, 2, 2, false, xs, new Float32Array(6), 0),
+    (e: unknown) =>
+      e instanceof KernelError &&
+      /dot_interaction_fwd: xs\[1\] needs 4 elements from offset 0 but the array has 3/.test(e.message),
+  );
   const ok = [new Float32Array(4), new Float32Array(4)];
-  assert.throws(() => dot_interaction_fwd(2, 2, 2, false, ok, new Float32Array(5), 0), (e: unknown) =>
-    e instanceof KernelError && /dot_interaction_fwd: out needs 6 elements from offset 0 but the array has 5/.test(e.message));
+  assert.throws(
+    () => dot_interaction_fwd(2, 2, 2, false, ok, new Float32Array(5), 0),
+    (e: unknown) =>
+      e instanceof KernelError &&
+      /dot_interaction_fwd: out needs 6 elements from offset 0 but the array has 5/.test(e.message),
+  );
 });
 
 test.run();

@@ -14,7 +14,16 @@ import { kernels, kernelSet, kernelSetFromEnv } from "../../src/kernels/index.ts
 import * as ref from "../../src/kernels/ref.ts";
 import { wasmKernels } from "../../src/kernels/wasm.ts";
 import {
-  debugMemoryFromEnv, MAX_BYTES, PAGE_BYTES, RESERVED_BYTES, residentF32, Scratch, sizeClass, WasmHeap, WasmMemoryError, type Ptr,
+  debugMemoryFromEnv,
+  MAX_BYTES,
+  PAGE_BYTES,
+  RESERVED_BYTES,
+  residentF32,
+  Scratch,
+  sizeClass,
+  WasmHeap,
+  WasmMemoryError,
+  type Ptr,
 } from "../../src/kernels/memory.ts";
 import { execFileSync } from "node:child_process";
 import { allocFloat, allocFloatLike, isResident, withResidentStorage } from "../../src/tensor/storage.ts";
@@ -34,7 +43,11 @@ type Cmd = { kind: "alloc"; bytes: number; zeroed: boolean } | { kind: "free"; p
 
 test("WasmHeap: live blocks never overlap, keep their contents, and freed blocks are reused", () => {
   const cmd: fc.Arbitrary<Cmd> = fc.oneof(
-    fc.record({ kind: fc.constant("alloc" as const), bytes: fc.integer({ min: 0, max: 200_000 }), zeroed: fc.boolean() }),
+    fc.record({
+      kind: fc.constant("alloc" as const),
+      bytes: fc.integer({ min: 0, max: 200_000 }),
+      zeroed: fc.boolean(),
+    }),
     fc.record({ kind: fc.constant("free" as const), pick: fc.nat() }),
   );
   fc.assert(
@@ -53,7 +66,9 @@ test("WasmHeap: live blocks never overlap, keep their contents, and freed blocks
             const again = heap.alloc(blk.bytes);
             assert.is(again, blk.ptr);
             live.push({ ptr: again, bytes: blk.bytes, tag: tag++ });
-            heap.i32(again, (heap.blockBytes(again) as number) / 4).fill((live[live.length - 1] as { tag: number }).tag);
+            heap
+              .i32(again, (heap.blockBytes(again) as number) / 4)
+              .fill((live[live.length - 1] as { tag: number }).tag);
           }
           continue;
         }
@@ -61,20 +76,30 @@ test("WasmHeap: live blocks never overlap, keep their contents, and freed blocks
         try {
           ptr = c.zeroed ? heap.allocZeroed(c.bytes) : heap.alloc(c.bytes);
         } catch (e) {
-          assert.ok(e instanceof WasmMemoryError && /cannot allocate .* this memory holds at most 4 MiB/.test(e.message), String(e));
+          assert.ok(
+            e instanceof WasmMemoryError && /cannot allocate .* this memory holds at most 4 MiB/.test(e.message),
+            String(e),
+          );
           continue;
         }
         const size = heap.blockBytes(ptr) as number;
         assert.ok(size >= c.bytes && ptr % 64 === 0 && ptr >= RESERVED_BYTES && ptr + size <= heap.stats().memoryBytes);
         const view = heap.i32(ptr, size / 4);
-        if (c.zeroed) assert.ok(view.every((v) => v === 0), "allocZeroed gave a dirty block");
+        if (c.zeroed)
+          assert.ok(
+            view.every((v) => v === 0),
+            "allocZeroed gave a dirty block",
+          );
         view.fill(tag); // each live block holds its own tag in every word
         live.push({ ptr, bytes: c.bytes, tag: tag++ });
       }
       // no block was overwritten by another: every word still holds its tag
       for (const blk of live) {
         const size = heap.blockBytes(blk.ptr) as number;
-        assert.ok(heap.i32(blk.ptr, size / 4).every((v) => v === blk.tag), `block at ${blk.ptr} was overwritten`);
+        assert.ok(
+          heap.i32(blk.ptr, size / 4).every((v) => v === blk.tag),
+          `block at ${blk.ptr} was overwritten`,
+        );
       }
       assert.is(heap.stats().liveBlocks, live.length);
     }),
@@ -91,7 +116,10 @@ test("WasmHeap: a reused block is zero when asked for zeros; a double free is an
   assert.is(q, p);
   assert.ok(heap.f32(q, 250).every((v) => v === 0));
   heap.free(q);
-  assert.throws(() => heap.free(q), (e: unknown) => e instanceof WasmMemoryError && /free\(\d+\): not a live block \(double free\?\)/.test(e.message));
+  assert.throws(
+    () => heap.free(q),
+    (e: unknown) => e instanceof WasmMemoryError && /free\(\d+\): not a live block \(double free\?\)/.test(e.message),
+  );
 });
 
 test("WasmHeap: views made before a growth stay valid and are still recognised as resident", () => {
@@ -112,13 +140,23 @@ test("WasmHeap: views made before a growth stay valid and are still recognised a
 test("WasmHeap: more than the memory can hold is an error naming the size and the limit", () => {
   const small = new WasmHeap({ maximumPages: 16, initialBytes: PAGE_BYTES }); // 1 MiB
   small.alloc(1000);
-  assert.throws(() => small.alloc(4 * 1024 * 1024), (e: unknown) =>
-    e instanceof WasmMemoryError &&
-    /wasm memory: cannot allocate 4 MiB \(4194304 bytes\): this memory holds at most 1 MiB and 1 KiB are in use/.test(e.message));
+  assert.throws(
+    () => small.alloc(4 * 1024 * 1024),
+    (e: unknown) =>
+      e instanceof WasmMemoryError &&
+      /wasm memory: cannot allocate 4 MiB \(4194304 bytes\): this memory holds at most 1 MiB and 1 KiB are in use/.test(
+        e.message,
+      ),
+  );
   const full = new WasmHeap({ initialBytes: PAGE_BYTES }); // the real 4 GiB limit, nothing grown
-  assert.throws(() => full.alloc(5 * 2 ** 30), (e: unknown) =>
-    e instanceof WasmMemoryError &&
-    /cannot allocate 5 GiB \(5368709120 bytes\): a wasm32 memory holds at most 4 GiB .* spread the embedding tables over several workers/.test(e.message));
+  assert.throws(
+    () => full.alloc(5 * 2 ** 30),
+    (e: unknown) =>
+      e instanceof WasmMemoryError &&
+      /cannot allocate 5 GiB \(5368709120 bytes\): a wasm32 memory holds at most 4 GiB .* spread the embedding tables over several workers/.test(
+        e.message,
+      ),
+  );
   assert.is(full.maximumBytes, MAX_BYTES);
   assert.throws(() => full.alloc(-1), /cannot allocate -1 bytes/);
 });
@@ -165,7 +203,10 @@ test("resident arrays: a block returns to the heap only when the array and its s
   (() => {
     residentF32(heap, 1000).fill(5); // would take the block if it had been freed
   })();
-  assert.ok(sub.every((v) => v === 2), "the subarray's data was overwritten");
+  assert.ok(
+    sub.every((v) => v === 2),
+    "the subarray's data was overwritten",
+  );
   sub = null;
   assert.is(await liveAfter(), base);
 });
@@ -204,17 +245,33 @@ test("debug mode: a freed block reads NaN, addressOf on it (every kernel call as
     stale.fill(1);
     heap.free(p);
     if (!debug) {
-      assert.ok(stale.every((v) => v === 1), "without debug mode the freed block keeps its data");
+      assert.ok(
+        stale.every((v) => v === 1),
+        "without debug mode the freed block keeps its data",
+      );
       assert.is(heap.addressOf(stale, 10), p + 40);
       stale[5] = 3;
       assert.is(heap.alloc(4096), p);
       continue;
     }
-    assert.ok(stale.every((v) => Number.isNaN(v)), "a freed block reads NaN");
-    assert.throws(() => heap.addressOf(stale, 10), (e: unknown) => e instanceof WasmMemoryError && e.message.includes(`an array at address ${p + 40} lies in the block [${p}, ${p + 4096}) that was freed`));
+    assert.ok(
+      stale.every((v) => Number.isNaN(v)),
+      "a freed block reads NaN",
+    );
+    assert.throws(
+      () => heap.addressOf(stale, 10),
+      (e: unknown) =>
+        e instanceof WasmMemoryError &&
+        e.message.includes(`an array at address ${p + 40} lies in the block [${p}, ${p + 4096}) that was freed`),
+    );
     assert.is(heap.addressOf(heap.f32(blocks[4] as Ptr, 4), 0), blocks[4], "a live block is fine");
     stale[5] = 3; // a write through the stale view
-    assert.throws(() => heap.alloc(4096), (e: unknown) => e instanceof WasmMemoryError && e.message.includes(`the freed block [${p}, ${p + 4096}) was written at address ${p + 20} after it was freed`));
+    assert.throws(
+      () => heap.alloc(4096),
+      (e: unknown) =>
+        e instanceof WasmMemoryError &&
+        e.message.includes(`the freed block [${p}, ${p + 4096}) was written at address ${p + 20} after it was freed`),
+    );
   }
 });
 
@@ -225,7 +282,10 @@ test("debug mode: freed blocks stay out of reuse while fresh memory lasts", () =
   const q = heap.alloc(1000);
   assert.is.not(q, p);
   heap.f32(q, 250).fill(7);
-  assert.ok(heap.f32(p, 250).every((v) => Number.isNaN(v)), "the quarantined block keeps its poison");
+  assert.ok(
+    heap.f32(p, 250).every((v) => Number.isNaN(v)),
+    "the quarantined block keeps its poison",
+  );
 });
 
 test("debug mode: a view made by hand on a resident array's buffer outlives it, reads NaN and is refused by addressOf", async () => {
@@ -236,7 +296,10 @@ test("debug mode: a view made by hand on a resident array's buffer outlives it, 
     return new Float32Array(a.buffer, a.byteOffset, a.length); // not a subarray: a is collectable
   })();
   await settle();
-  assert.ok(hand.every((v) => Number.isNaN(v)), "the hand-made view should read the poison of the freed block");
+  assert.ok(
+    hand.every((v) => Number.isNaN(v)),
+    "the hand-made view should read the poison of the freed block",
+  );
   assert.throws(() => heap.addressOf(hand), /DLRM_DEBUG_MEMORY.*that was freed: a view or pointer outlived its block/);
 });
 
@@ -254,7 +317,10 @@ test("DLRM_DEBUG_MEMORY: 1 or 0 (unset = 0), anything else an error naming the v
     `console.log(String(kept[0]));`,
   ].join("\n");
   const run = (value: string): string =>
-    execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, DLRM_DEBUG_MEMORY: value }, encoding: "utf8" }).trim();
+    execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      env: { ...process.env, DLRM_DEBUG_MEMORY: value },
+      encoding: "utf8",
+    }).trim();
   assert.is(run("1"), "NaN");
   assert.is(run("0"), "5");
 });

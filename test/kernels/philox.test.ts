@@ -37,7 +37,8 @@ test("philox_uniform: wasm = reference bit for bit, nothing written outside the 
         const want = placeF32(new Float32Array(n), "plain", off);
         ref.philox_uniform(n, want, off, first, k0, k1, lo, lo + width);
         for (let i = 0; i < got.length; i++) {
-          if (!Object.is(got[i], want[i])) throw new Error(`out[${i}] = ${got[i]}, reference ${want[i]} (n ${n}, first ${first}, offset ${off})`);
+          if (!Object.is(got[i], want[i]))
+            throw new Error(`out[${i}] = ${got[i]}, reference ${want[i]} (n ${n}, first ${first}, offset ${off})`);
         }
         for (let i = 0; i < off; i++) assert.is(got[i], SENTINEL);
       },
@@ -52,12 +53,19 @@ test("philox_uniform: a long resident run (many blocks) = reference", () => {
   const want = new Float32Array(got.length).fill(SENTINEL);
   philox_uniform(n, got, 1, 7, 0xdeadbeef, 42, -0.25, 0.25);
   ref.philox_uniform(n, want, 1, 7, 0xdeadbeef, 42, -0.25, 0.25);
-  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) throw new Error(`out[${i}] = ${got[i]}, reference ${want[i]}`);
+  for (let i = 0; i < got.length; i++)
+    if (!Object.is(got[i], want[i])) throw new Error(`out[${i}] = ${got[i]}, reference ${want[i]}`);
 });
 
 test("philox_uniform: bad arguments name the kernel", () => {
-  assert.throws(() => philox_uniform(5, new Float32Array(4), 0, 0, 1, 2, 0, 1), /philox_uniform: out needs 5 elements from offset 0 but the array has 4/);
-  assert.throws(() => philox_uniform(1, new Float32Array(4), 0, -1, 1, 2, 0, 1), /philox_uniform: first must be a non-negative safe integer, got -1/);
+  assert.throws(
+    () => philox_uniform(5, new Float32Array(4), 0, 0, 1, 2, 0, 1),
+    /philox_uniform: out needs 5 elements from offset 0 but the array has 4/,
+  );
+  assert.throws(
+    () => philox_uniform(1, new Float32Array(4), 0, -1, 1, 2, 0, 1),
+    /philox_uniform: first must be a non-negative safe integer, got -1/,
+  );
 });
 
 test.run();

@@ -60,10 +60,50 @@ function check(c: Case): void {
   const before = Float32Array.from(cw);
   const biasData = c.bias ? values(c.seed + 3, c.N) : null;
   const biasW = biasData === null ? null : placeF32(biasData, c.whereA, c.offB);
-  sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, c.offA, lda, b, c.offB, ldb, c.beta, cw, c.offC, ldc, biasW, c.offB, c.relu);
+  sgemm(
+    c.transA,
+    c.transB,
+    c.M,
+    c.N,
+    c.K,
+    c.alpha,
+    a,
+    c.offA,
+    lda,
+    b,
+    c.offB,
+    ldb,
+    c.beta,
+    cw,
+    c.offC,
+    ldc,
+    biasW,
+    c.offB,
+    c.relu,
+  );
 
   const cr = Float32Array.from(cData);
-  ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, aData, 0, lda, bData, 0, ldb, c.beta, cr, 0, ldc, biasData, 0, c.relu);
+  ref.sgemm(
+    c.transA,
+    c.transB,
+    c.M,
+    c.N,
+    c.K,
+    c.alpha,
+    aData,
+    0,
+    lda,
+    bData,
+    0,
+    ldb,
+    c.beta,
+    cr,
+    0,
+    ldc,
+    biasData,
+    0,
+    c.relu,
+  );
 
   const inC = (p: number): boolean => {
     const q = p - c.offC;
@@ -77,7 +117,9 @@ function check(c: Case): void {
     }
     const i = Math.floor((p - c.offC) / ldc);
     const j = (p - c.offC) % ldc;
-    let s = (c.beta === 0 ? 0 : Math.abs(c.beta * (cData[i * ldc + j] as number))) + (biasData === null ? 0 : Math.abs(biasData[j] as number));
+    let s =
+      (c.beta === 0 ? 0 : Math.abs(c.beta * (cData[i * ldc + j] as number))) +
+      (biasData === null ? 0 : Math.abs(biasData[j] as number));
     for (let k = 0; k < c.K; k++) {
       const aik = c.transA ? aData[k * lda + i] : aData[i * lda + k];
       const bkj = c.transB ? bData[j * ldb + k] : bData[k * ldb + j];
@@ -124,13 +166,33 @@ test("sgemm: wasm equals ref on random shapes, transposes, α/β, offsets and pl
 
 test("sgemm: sizes that cross every cache block (KC, MC, NC) in all four transpose cases", () => {
   // M = 87 > MC = 80, N = 515 > NC, K = 260 > KC: the second block of each is a short tail.
-  for (const [transA, transB, beta] of [[false, false, 0], [false, true, 0.5], [true, false, 0.5], [true, true, 0]] as const) {
+  for (const [transA, transB, beta] of [
+    [false, false, 0],
+    [false, true, 0.5],
+    [true, false, 0.5],
+    [true, true, 0],
+  ] as const) {
     check({
-      transA, transB, M: 87, N: 515, K: 260, alpha: 0.75, beta,
-      padA: 1, padB: 2, padC: 3, offA: 5, offB: 3, offC: 1,
-      whereA: "resident", whereB: transB ? "plain" : "resident", whereC: beta === 0 ? "resident" : "plain",
+      transA,
+      transB,
+      M: 87,
+      N: 515,
+      K: 260,
+      alpha: 0.75,
+      beta,
+      padA: 1,
+      padB: 2,
+      padC: 3,
+      offA: 5,
+      offB: 3,
+      offC: 1,
+      whereA: "resident",
+      whereB: transB ? "plain" : "resident",
+      whereC: beta === 0 ? "resident" : "plain",
       // the ReLU must wait for the last K block (K = 260 is two), after β·C and the bias
-      bias: transA, relu: transB, seed: 17,
+      bias: transA,
+      relu: transB,
+      seed: 17,
     });
   }
 });
@@ -140,9 +202,48 @@ test("sgemm: the MLP shapes (x·Wᵀ forward, dy·W and dyᵀ·x backward), smal
   const I = 13; // inputs
   const O = 35; // outputs
   const base = { padA: 0, padB: 0, padC: 0, offA: 0, offB: 0, offC: 0, alpha: 1, seed: 5 } as const;
-  check({ ...base, transA: false, transB: true, M: B, N: O, K: I, beta: 0, whereA: "plain", whereB: "resident", whereC: "plain", bias: true, relu: true });
-  check({ ...base, transA: false, transB: false, M: B, N: I, K: O, beta: 1, whereA: "plain", whereB: "resident", whereC: "plain", bias: false, relu: false });
-  check({ ...base, transA: true, transB: false, M: O, N: I, K: B, beta: 1, whereA: "plain", whereB: "plain", whereC: "resident", bias: false, relu: false });
+  check({
+    ...base,
+    transA: false,
+    transB: true,
+    M: B,
+    N: O,
+    K: I,
+    beta: 0,
+    whereA: "plain",
+    whereB: "resident",
+    whereC: "plain",
+    bias: true,
+    relu: true,
+  });
+  check({
+    ...base,
+    transA: false,
+    transB: false,
+    M: B,
+    N: I,
+    K: O,
+    beta: 1,
+    whereA: "plain",
+    whereB: "resident",
+    whereC: "plain",
+    bias: false,
+    relu: false,
+  });
+  check({
+    ...base,
+    transA: true,
+    transB: false,
+    M: O,
+    N: I,
+    K: B,
+    beta: 1,
+    whereA: "plain",
+    whereB: "plain",
+    whereC: "resident",
+    bias: false,
+    relu: false,
+  });
 });
 
 test("sgemm: both builds, plain and relaxed (fused multiply-add), equal ref within the bound", () => {
@@ -167,9 +268,46 @@ test("sgemm: both builds, plain and relaxed (fused multiply-add), equal ref with
         const addr = (x: Float32Array): Ptr => heap.addressOf(x) as Ptr;
         const bias = residentF32(heap, Math.max(1, c.N));
         bias.set(values(c.seed + 3, c.N));
-        raw.sgemm_f32(c.transA ? 1 : 0, c.transB ? 1 : 0, c.M, c.N, c.K, c.alpha, addr(a), aCols, addr(b), bCols, c.beta, addr(cw), c.N, work, c.bias ? addr(bias) : 0, c.relu ? 1 : 0);
+        raw.sgemm_f32(
+          c.transA ? 1 : 0,
+          c.transB ? 1 : 0,
+          c.M,
+          c.N,
+          c.K,
+          c.alpha,
+          addr(a),
+          aCols,
+          addr(b),
+          bCols,
+          c.beta,
+          addr(cw),
+          c.N,
+          work,
+          c.bias ? addr(bias) : 0,
+          c.relu ? 1 : 0,
+        );
         const cr = Float64Array.from(c0);
-        ref.sgemm(c.transA, c.transB, c.M, c.N, c.K, c.alpha, a, 0, aCols, b, 0, bCols, c.beta, cr, 0, c.N, c.bias ? bias : null, 0, c.relu);
+        ref.sgemm(
+          c.transA,
+          c.transB,
+          c.M,
+          c.N,
+          c.K,
+          c.alpha,
+          a,
+          0,
+          aCols,
+          b,
+          0,
+          bCols,
+          c.beta,
+          cr,
+          0,
+          c.N,
+          c.bias ? bias : null,
+          0,
+          c.relu,
+        );
         for (let i = 0; i < c.M; i++) {
           for (let j = 0; j < c.N; j++) {
             let S = Math.abs(c.beta * (c0[i * c.N + j] as number)) + (c.bias ? Math.abs(bias[j] as number) : 0);
@@ -213,13 +351,28 @@ test("sgemm: extents outside the arrays and overlapping rows of C are errors", (
   const a = new Float32Array(3);
   const b = new Float32Array(4);
   const c = new Float32Array(4);
-  assert.throws(() => sgemm(false, false, 2, 2, 2, 1, a, 0, 2, b, 0, 2, 0, c, 0, 2), (e: unknown) =>
-    e instanceof KernelError && /sgemm: A \(2×2, leading dim 2, offset 0\) needs elements up to 4 but the array has 3/.test(e.message));
-  assert.throws(() => sgemm(false, false, 2, 2, 1, 1, b, 0, 1, b, 0, 2, 0, c, 1, 2), (e: unknown) =>
-    e instanceof KernelError && /sgemm: C \(2×2, leading dim 2, offset 1\) needs elements up to 5 but the array has 4/.test(e.message));
-  assert.throws(() => sgemm(false, false, 2, 2, 1, 1, b, 0, 1, b, 0, 2, 0, c, 0, 1), (e: unknown) =>
-    e instanceof KernelError && /sgemm: leading dim of C \(1\) is below N \(2\), so rows of C overlap/.test(e.message));
-  assert.throws(() => sgemm(false, false, -1, 2, 1, 1, b, 0, 1, b, 0, 2, 0, c, 0, 2), /sgemm: M must be a non-negative int32, got -1/);
+  assert.throws(
+    () => sgemm(false, false, 2, 2, 2, 1, a, 0, 2, b, 0, 2, 0, c, 0, 2),
+    (e: unknown) =>
+      e instanceof KernelError &&
+      /sgemm: A \(2×2, leading dim 2, offset 0\) needs elements up to 4 but the array has 3/.test(e.message),
+  );
+  assert.throws(
+    () => sgemm(false, false, 2, 2, 1, 1, b, 0, 1, b, 0, 2, 0, c, 1, 2),
+    (e: unknown) =>
+      e instanceof KernelError &&
+      /sgemm: C \(2×2, leading dim 2, offset 1\) needs elements up to 5 but the array has 4/.test(e.message),
+  );
+  assert.throws(
+    () => sgemm(false, false, 2, 2, 1, 1, b, 0, 1, b, 0, 2, 0, c, 0, 1),
+    (e: unknown) =>
+      e instanceof KernelError &&
+      /sgemm: leading dim of C \(1\) is below N \(2\), so rows of C overlap/.test(e.message),
+  );
+  assert.throws(
+    () => sgemm(false, false, -1, 2, 1, 1, b, 0, 1, b, 0, 2, 0, c, 0, 2),
+    /sgemm: M must be a non-negative int32, got -1/,
+  );
 });
 
 test.run();

@@ -86,13 +86,20 @@ function compare(what: string, got: Float32Array, before: Float32Array, off: num
     const inside = q >= 0 && q < want.length;
     const expected = inside ? want[q] : before[p];
     if (!Object.is(got[p], expected)) {
-      throw new Error(inside ? `${what}[${q}] = ${got[p]}, reference ${expected}` : `${what}: element ${p} outside the array's extent changed`);
+      throw new Error(
+        inside
+          ? `${what}[${q}] = ${got[p]}, reference ${expected}`
+          : `${what}: element ${p} outside the array's extent changed`,
+      );
     }
   }
 }
 
 test("sgd_rows / adagrad_rows / rowwise_adagrad_rows: wasm equals ref on random rows, tails and placements", () => {
-  fc.assert(fc.property(rowsArb, (c) => check(c)), { seed: 4301, numRuns: 200 });
+  fc.assert(
+    fc.property(rowsArb, (c) => check(c)),
+    { seed: 4301, numRuns: 200 },
+  );
 });
 
 test("sgd_rows: a hand-computed update", () => {
@@ -116,13 +123,15 @@ test("row updates: an out-of-range id is an error that leaves the table unchange
     const before = Array.from(table);
     assert.throws(
       () => sgd_rows(2, 2, 1, table, 0, Int32Array.of(1, 4), Float32Array.of(1, 1, 1, 1), 0),
-      (e: unknown) => e instanceof KernelError && /sgd_rows: id 4 at position 1 is out of range for 4 table rows/.test(e.message),
+      (e: unknown) =>
+        e instanceof KernelError && /sgd_rows: id 4 at position 1 is out of range for 4 table rows/.test(e.message),
     );
     assert.equal(Array.from(table), before);
   }
   const acc = new Float32Array(3); // only 3 row accumulators: row 3 has none
   assert.throws(
-    () => rowwise_adagrad_rows(1, 2, 1, 1e-8, new Float32Array(8), 0, acc, 0, Int32Array.of(3), Float32Array.of(1, 1), 0),
+    () =>
+      rowwise_adagrad_rows(1, 2, 1, 1e-8, new Float32Array(8), 0, acc, 0, Int32Array.of(3), Float32Array.of(1, 1), 0),
     /rowwise_adagrad_rows: id 3 at position 0 is out of range for 3 table rows/,
   );
 });

@@ -19,8 +19,15 @@ import { defaultHeap } from "../../src/kernels/memory.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import {
-  allocFloat, allocFloatUninit, inStepArena, isResident, releaseStepGrads, stepArenaStats, transientAllocatedBytes,
-  withResidentStorage, withStepArena,
+  allocFloat,
+  allocFloatUninit,
+  inStepArena,
+  isResident,
+  releaseStepGrads,
+  stepArenaStats,
+  transientAllocatedBytes,
+  withResidentStorage,
+  withStepArena,
 } from "../../src/tensor/storage.ts";
 import { zeros } from "../../src/tensor/tensor.ts";
 import { train } from "../../src/train/trainer.ts";
@@ -35,13 +42,21 @@ test("one step: pieces are zeroed, 64-byte aligned, and never overlap; float64 s
       withStepArena(() => {
         const arrs = sizes.map((n) => allocFloat("float32", n) as Float32Array);
         arrs.forEach((a, k) => {
-          assert.ok(a.every((v) => v === 0), `piece ${k} is not zeroed`);
+          assert.ok(
+            a.every((v) => v === 0),
+            `piece ${k} is not zeroed`,
+          );
           assert.ok(inStepArena(a));
           assert.is(a.byteOffset % 64, 0);
           assert.is(isResident(a), kernelSet === "wasm");
           a.fill(k + 1);
         });
-        arrs.forEach((a, k) => assert.ok(a.every((v) => v === k + 1), `piece ${k} was overwritten by another piece`));
+        arrs.forEach((a, k) =>
+          assert.ok(
+            a.every((v) => v === k + 1),
+            `piece ${k} was overwritten by another piece`,
+          ),
+        );
         const d = allocFloat("float64", 3);
         assert.ok(d instanceof Float64Array && !inStepArena(d));
       });
@@ -53,11 +68,17 @@ test("one step: pieces are zeroed, 64-byte aligned, and never overlap; float64 s
 test("the next step hands the same memory out again (the arena's rule), zeroed", () => {
   const first = withStepArena(() => allocFloat("float32", 100) as Float32Array);
   first.fill(3);
-  assert.ok(first.every((v) => v === 3), "valid until the next step begins");
+  assert.ok(
+    first.every((v) => v === 3),
+    "valid until the next step begins",
+  );
   const second = withStepArena(() => allocFloat("float32", 100) as Float32Array);
   assert.is(second.buffer, first.buffer);
   assert.is(second.byteOffset, first.byteOffset);
-  assert.ok(first.every((v) => v === 0), "the kept array now shows the new step's (zeroed) piece");
+  assert.ok(
+    first.every((v) => v === 0),
+    "the kept array now shows the new step's (zeroed) piece",
+  );
 });
 
 test("nested withStepArena does not recycle; storage outside the arena is never touched", () => {
@@ -70,13 +91,19 @@ test("nested withStepArena does not recycle; storage outside the arena is never 
     const a = allocFloat("float32", 64) as Float32Array;
     a.fill(1);
     const b = withStepArena(() => allocFloat("float32", 64) as Float32Array); // nested: same step
-    assert.ok(a.every((v) => v === 1), "a nested call recycled the outer step's storage");
+    assert.ok(
+      a.every((v) => v === 1),
+      "a nested call recycled the outer step's storage",
+    );
     b.fill(2);
     for (let i = 0; i < 3; i++) (allocFloatUninit("float32", 4096) as Float32Array).fill(9);
   });
   withStepArena(() => (allocFloat("float32", 1 << 16) as Float32Array).fill(5));
   assert.ok(plain.every((v) => v === 7) && res.every((v) => v === 8));
-  assert.ok(allocFloatUninit("float64", 2).every((v) => v === 0), "outside the arena, uninit storage is zeroed too");
+  assert.ok(
+    allocFloatUninit("float64", 2).every((v) => v === 0),
+    "outside the arena, uninit storage is zeroed too",
+  );
 });
 
 test("growth: a step bigger than the arena adds chunks, the next step merges them into one", () => {
@@ -111,20 +138,42 @@ test("releaseStepGrads drops the gradients that live in the arena, and only thos
 
 function smallModel(seed: number): DLRM {
   const config = parseConfig({
-    dense_features: 4, bottom_mlp: [4, 8, 4], embedding_dim: 4, table_sizes: [20, 7, 30], interaction: "dot",
-    top_mlp: [10, 6, 1], optimizer: "sgd", lr: 0.1, batch_size: 16,
+    dense_features: 4,
+    bottom_mlp: [4, 8, 4],
+    embedding_dim: 4,
+    table_sizes: [20, 7, 30],
+    interaction: "dot",
+    top_mlp: [10, 6, 1],
+    optimizer: "sgd",
+    lr: 0.1,
+    batch_size: 16,
   });
   return new DLRM(config, seed);
 }
 
 test("train() with the arena = a plain loop without it (losses and parameters bit for bit); steady steps allocate nothing", async () => {
-  const data = randomDataset({ n: 160, denseFeatures: 4, tableSizes: [20, 7, 30], numIndicesPerLookup: 2, numIndicesPerLookupFixed: false, seed: 5 });
+  const data = randomDataset({
+    n: 160,
+    denseFeatures: 4,
+    tableSizes: [20, 7, 30],
+    numIndicesPerLookup: 2,
+    numIndicesPerLookupFixed: false,
+    seed: 5,
+  });
   const a = smallModel(3);
   const b = smallModel(3);
   // optimize all but the last parameter: its gradient is left in the arena after each
   // step, and must not be accumulated into recycled memory by the next one
   const pa = a.parameters();
-  const r = await train({ model: a, optimizer: new SGD(pa.slice(0, -1), { lr: 0.1 }), data, batchSize: 16, steps: 10, shuffle: false, seed: 1 });
+  const r = await train({
+    model: a,
+    optimizer: new SGD(pa.slice(0, -1), { lr: 0.1 }),
+    data,
+    batchSize: 16,
+    steps: 10,
+    shuffle: false,
+    seed: 1,
+  });
   const pb = b.parameters();
   const opt = new SGD(pb.slice(0, -1), { lr: 0.1 });
   const losses: number[] = [];
@@ -143,7 +192,7 @@ test("train() with the arena = a plain loop without it (losses and parameters bi
   const step = (s: number): void => {
     optA.zeroGrad();
     withStepArena(() => {
-      const { loss } = a.loss(batchOf(data, (s % 10) * 16, (s % 10 + 1) * 16));
+      const { loss } = a.loss(batchOf(data, (s % 10) * 16, ((s % 10) + 1) * 16));
       loss.backward();
       optA.step();
     });
@@ -160,11 +209,19 @@ test("train() with the arena = a plain loop without it (losses and parameters bi
 });
 
 test("LocalExecutor steps on shuffled batches (copied rows) allocate no typed array once steady", async () => {
-  const data = randomDataset({ n: 64, denseFeatures: 4, tableSizes: [20, 7, 30], numIndicesPerLookup: 3, numIndicesPerLookupFixed: false, seed: 8 });
+  const data = randomDataset({
+    n: 64,
+    denseFeatures: 4,
+    tableSizes: [20, 7, 30],
+    numIndicesPerLookup: 3,
+    numIndicesPerLookupFixed: false,
+    seed: 8,
+  });
   const model = smallModel(4);
   const exec = new LocalExecutor(model, new SGD(model.parameters(), { lr: 0.1 }));
   const rows = new Rng(2).shuffle(Int32Array.from({ length: 64 }, (_, i) => i));
-  const step = (s: number) => exec.step(s, { data, rows: rows.subarray((s % 4) * 16, (s % 4 + 1) * 16), start: 0, count: 16 }, 0.1);
+  const step = (s: number) =>
+    exec.step(s, { data, rows: rows.subarray((s % 4) * 16, ((s % 4) + 1) * 16), start: 0, count: 16 }, 0.1);
   for (let s = 0; s < 4; s++) await step(s);
   const made = await countTypedArrays(async () => {
     for (let s = 4; s < 8; s++) await step(s);

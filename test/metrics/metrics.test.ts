@@ -25,12 +25,18 @@ test("logloss by hand: hard and soft labels", () => {
   // −(ln 0.9 + ln 0.8 + ln 0.4)/3 = (0.1053605 + 0.2231436 + 0.9162907)/3 = 0.4149316; float64 sums, 1e-12
   assertClose([logloss([0.9, 0.2, 0.6], [1, 0, 0])], [0.41493159961539], { atol: 1e-12, rtol: 0 });
   // soft label 0.3 with p = 0.6: −(0.3·ln 0.6 + 0.7·ln 0.4) = 0.15324769 + 0.64140351
-  assertClose([logloss(Float32Array.from([0.5]), [1]), logloss([0.6], [0.3])], [Math.LN2, 0.7946512], { atol: 1e-7, rtol: 0 });
+  assertClose([logloss(Float32Array.from([0.5]), [1]), logloss([0.6], [0.3])], [Math.LN2, 0.7946512], {
+    atol: 1e-7,
+    rtol: 0,
+  });
 });
 
 test("logloss clips predictions to [2⁻²³, 1 − 2⁻²³] by default (float32's epsilon), or to a given eps", () => {
   // a certain miss costs −ln(2⁻²³) = 23·ln 2 = 15.9423852; a certain hit −ln(1 − 2⁻²³) ≈ 1.19e-7
-  assertClose([logloss([1], [0]), logloss([0], [1])], [15.942385152878742, 15.942385152878742], { atol: 1e-9, rtol: 0 });
+  assertClose([logloss([1], [0]), logloss([0], [1])], [15.942385152878742, 15.942385152878742], {
+    atol: 1e-9,
+    rtol: 0,
+  });
   assertClose([logloss([0, 1], [0, 1])], [1.1920929e-7], { atol: 1e-13, rtol: 0 });
   assertClose([logloss([1], [0], 1e-6)], [13.815510557964274], { atol: 1e-9, rtol: 0 }); // −ln(1e-6)
   assert.is(logloss([0, 1], [0, 1], 0), 0, "with eps 0, exact hits cost nothing (no 0·log 0 = NaN)");
@@ -71,8 +77,26 @@ test("auc equals the O(n²) pairwise count with many ties; invariant under monot
         if (Number.isNaN(expected)) return assert.ok(Number.isNaN(got));
         // both are k/(2·P·Q) for an integer k; float64 division, 1e-12
         assertClose([got], [expected], { atol: 1e-12, rtol: 0 });
-        assertClose([auc(pred.map((p) => Math.log(p + 0.01) * 7 - 3), labels)], [expected], { atol: 1e-12, rtol: 0 });
-        assertClose([auc(pred.map((p) => -p), labels)], [1 - expected], { atol: 1e-12, rtol: 0 });
+        assertClose(
+          [
+            auc(
+              pred.map((p) => Math.log(p + 0.01) * 7 - 3),
+              labels,
+            ),
+          ],
+          [expected],
+          { atol: 1e-12, rtol: 0 },
+        );
+        assertClose(
+          [
+            auc(
+              pred.map((p) => -p),
+              labels,
+            ),
+          ],
+          [1 - expected],
+          { atol: 1e-12, rtol: 0 },
+        );
       },
     ),
     { seed: 401, numRuns: 100 },
@@ -80,10 +104,16 @@ test("auc equals the O(n²) pairwise count with many ties; invariant under monot
 });
 
 test("metrics reject mismatched lengths, non-binary labels, NaN and out-of-range predictions", () => {
-  assertThrows(() => auc([0.1, 0.2, 0.3], [0, 1]), /^auc: pred and labels differ in length — pred is \(3,\), labels is \(2,\)/);
+  assertThrows(
+    () => auc([0.1, 0.2, 0.3], [0, 1]),
+    /^auc: pred and labels differ in length — pred is \(3,\), labels is \(2,\)/,
+  );
   assertThrows(() => auc([0.1, 0.2], [0, 2]), /^auc: label at position 1 is 2; labels must be 0 or 1/);
   assertThrows(() => auc([0.1, Number.NaN], [0, 1]), /^auc: prediction at position 1 is NaN/);
-  assertThrows(() => accuracy([0.1, 1.5], [0, 1]), /^accuracy: prediction at position 1 is 1.5; predictions must be probabilities in \[0, 1\]/);
+  assertThrows(
+    () => accuracy([0.1, 1.5], [0, 1]),
+    /^accuracy: prediction at position 1 is 1.5; predictions must be probabilities in \[0, 1\]/,
+  );
   assertThrows(() => logloss([0.1], [1.2]), /^logloss: label at position 0 is 1.2; labels must be in \[0, 1\]/);
   assertThrows(() => logloss([0.1], [1], 0.5), /^logloss: eps must be in \[0, 0.5\), got 0.5/);
 });

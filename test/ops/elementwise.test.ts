@@ -78,13 +78,20 @@ function binaryRef(f: (x: number, y: number) => number, as: readonly number[], b
 // Arbitraries
 
 // Dims 1–3, and now and then 0 (size-0 tensors must work too).
-const dim = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 3 }), weight: 9 }, { arbitrary: fc.constant(0), weight: 1 });
+const dim = fc.oneof(
+  { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 9 },
+  { arbitrary: fc.constant(0), weight: 1 },
+);
 
 /** A shape that broadcasts to out: a suffix of out (rank-mismatch) with some dims set to 1. */
 function operandOf(out: number[]): fc.Arbitrary<number[]> {
   return fc
     .integer({ min: 0, max: out.length })
-    .chain((r) => fc.array(fc.boolean(), { minLength: r, maxLength: r }).map((ones) => out.slice(out.length - r).map((d, i) => (ones[i] ? 1 : d))));
+    .chain((r) =>
+      fc
+        .array(fc.boolean(), { minLength: r, maxLength: r })
+        .map((ones) => out.slice(out.length - r).map((d, i) => (ones[i] ? 1 : d))),
+    );
 }
 
 /** Two operand shapes that broadcast together (rank 0–4 each), and a value seed. */
@@ -145,12 +152,23 @@ test("mul matches a float64 reference and central differences under broadcasting
 });
 
 test("div matches a float64 reference and central differences, divisor |b| in [0.5, 2] (tol: FWD, BWD)", () => {
-  binaryProperty("div", div, (x, y) => x / y, (n, s) => awayFromZero(n, s, 0.5, 2), 104);
+  binaryProperty(
+    "div",
+    div,
+    (x, y) => x / y,
+    (n, s) => awayFromZero(n, s, 0.5, 2),
+    104,
+  );
 });
 
 test("binary ops accept a number on either side, which gets no gradient (tol: FWD, BWD)", () => {
   const ops = { add, sub, mul, div };
-  const fs = { add: (x: number, y: number) => x + y, sub: (x: number, y: number) => x - y, mul: (x: number, y: number) => x * y, div: (x: number, y: number) => x / y };
+  const fs = {
+    add: (x: number, y: number) => x + y,
+    sub: (x: number, y: number) => x - y,
+    mul: (x: number, y: number) => x * y,
+    div: (x: number, y: number) => x / y,
+  };
   fc.assert(
     fc.property(
       fc.array(dim, { maxLength: 4 }),
@@ -160,7 +178,8 @@ test("binary ops accept a number on either side, which gets no gradient (tol: FW
       (shape, name, numberFirst, s) => {
         // The number is 0.75 or -1.5: exact in float32, and away from 0 for div.
         const c = s % 2 === 0 ? 0.75 : -1.5;
-        const data = name === "div" && numberFirst ? awayFromZero(size(shape), s, 0.5, 2) : randomValues(size(shape), s, -2, 2);
+        const data =
+          name === "div" && numberFirst ? awayFromZero(size(shape), s, 0.5, 2) : randomValues(size(shape), s, -2, 2);
         const f = fs[name];
         checkOp({
           inputs: [{ data, shape }],
@@ -178,7 +197,12 @@ test("binary ops accept a number on either side, which gets no gradient (tol: FW
 // ---------------------------------------------------------------------------------------
 // Properties: unary ops over random shapes (rank 0–4, size-1 and size-0 dims).
 
-function unaryProperty(op: (x: Tensor) => Tensor, f: (x: number) => number, values: (n: number, seed: number) => number[], seed: number): void {
+function unaryProperty(
+  op: (x: Tensor) => Tensor,
+  f: (x: number) => number,
+  values: (n: number, seed: number) => number[],
+  seed: number,
+): void {
   fc.assert(
     fc.property(fc.array(dim, { maxLength: 4 }), fc.nat(), (shape, s) => {
       checkOp({
@@ -210,27 +234,57 @@ test("log matches Math.log on positive inputs [0.1, 3] and its gradient (tol: FW
 });
 
 test("relu matches max(x, 0) away from the kink (|x| >= 0.05) and its gradient (tol: FWD, BWD)", () => {
-  unaryProperty(relu, (x) => (x > 0 ? x : 0), (n, s) => awayFromZero(n, s, 0.05, 2), 204);
+  unaryProperty(
+    relu,
+    (x) => (x > 0 ? x : 0),
+    (n, s) => awayFromZero(n, s, 0.05, 2),
+    204,
+  );
 });
 
 test("sigmoid matches 1/(1+e^-x) on [-6, 6] and its gradient (tol: FWD, BWD)", () => {
-  unaryProperty(sigmoid, (x) => 1 / (1 + Math.exp(-x)), (n, s) => randomValues(n, s, -6, 6), 205);
+  unaryProperty(
+    sigmoid,
+    (x) => 1 / (1 + Math.exp(-x)),
+    (n, s) => randomValues(n, s, -6, 6),
+    205,
+  );
 });
 
 test("tanh matches (e^x - e^-x)/(e^x + e^-x) on [-3, 3] and its gradient (tol: FWD, BWD)", () => {
-  unaryProperty(tanh, (x) => (Math.exp(x) - Math.exp(-x)) / (Math.exp(x) + Math.exp(-x)), (n, s) => randomValues(n, s, -3, 3), 206);
+  unaryProperty(
+    tanh,
+    (x) => (Math.exp(x) - Math.exp(-x)) / (Math.exp(x) + Math.exp(-x)),
+    (n, s) => randomValues(n, s, -3, 3),
+    206,
+  );
 });
 
 // ---------------------------------------------------------------------------------------
 // Hand-computed cases (exact in float32: small integers and binary fractions, so tol 0).
 
 test("add (2, 3) + (3,): the bias gradient sums over the broadcast rows", () => {
-  const a = fromArray([[1, 2, 3], [4, 5, 6]], undefined, { requiresGrad: true });
+  const a = fromArray(
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const b = fromArray([10, 20, 30], undefined, { requiresGrad: true });
   const y = add(a, b);
   assert.equal(y.shape, [2, 3]);
-  assert.equal(y.toArray(), [[11, 22, 33], [14, 25, 36]]);
-  y.backward(fromArray([[1, 2, 3], [4, 5, 6]]));
+  assert.equal(y.toArray(), [
+    [11, 22, 33],
+    [14, 25, 36],
+  ]);
+  y.backward(
+    fromArray([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]),
+  );
   assert.equal(Array.from(a.grad ?? []), [1, 2, 3, 4, 5, 6]); // da = g
   assert.equal(Array.from(b.grad ?? []), [5, 7, 9]); // db = column sums of g: 1+4, 2+5, 3+6
 });
@@ -239,7 +293,10 @@ test("mul (2, 1) · (1, 3): an outer product; each gradient sums over the other'
   const a = fromArray([[2], [3]], undefined, { requiresGrad: true });
   const b = fromArray([[1, 10, 100]], undefined, { requiresGrad: true });
   const y = mul(a, b);
-  assert.equal(y.toArray(), [[2, 20, 200], [3, 30, 300]]);
+  assert.equal(y.toArray(), [
+    [2, 20, 200],
+    [3, 30, 300],
+  ]);
   y.backward(ones([2, 3]));
   assert.equal(Array.from(a.grad ?? []), [111, 111]); // da_i = Σ_j b_j = 1 + 10 + 100
   assert.equal(Array.from(b.grad ?? []), [5, 5, 5]); // db_j = Σ_i a_i = 2 + 3
@@ -291,7 +348,11 @@ test("sigmoid is stable for large |x|: no NaN, saturates to 0 and 1, gradient 0 
   const want = [0, 2.0322308024242932e-313, 3.720075976020836e-44, 0.5, 1, 1];
   assertClose(y.data, want, { atol: 0, rtol: 1e-9 });
   y.backward(ones([6], { dtype: "float64" }));
-  assertClose(x.grad ?? [], want.map((s) => s * (1 - s)), { atol: 0, rtol: 1e-9 }); // σ(1 - σ)
+  assertClose(
+    x.grad ?? [],
+    want.map((s) => s * (1 - s)),
+    { atol: 0, rtol: 1e-9 },
+  ); // σ(1 - σ)
 
   const x32 = fromArray([-1000, -88, 0, 88, 1000], undefined, { requiresGrad: true });
   const y32 = sigmoid(x32);
@@ -309,7 +370,10 @@ test("rank-0 and size-0 tensors: shapes, values, and empty backward", () => {
 
   // A rank-0 tensor broadcast against (2, 2): its gradient is Σ g·x.
   const s = scalar(3, { requiresGrad: true });
-  const m = fromArray([[1, 2], [3, 4]]);
+  const m = fromArray([
+    [1, 2],
+    [3, 4],
+  ]);
   mul(s, m).backward(ones([2, 2]));
   assert.equal(Array.from(s.grad ?? []), [10]);
 
@@ -380,10 +444,21 @@ test("gradcheck passes on a composite user function of every elementwise op (flo
 test("non-broadcastable shapes: the message names the op and both shapes", () => {
   const a = zeros([2, 3]);
   const b = zeros([4]);
-  for (const [name, op] of [["add", add], ["sub", sub], ["mul", mul], ["div", div]] as const) {
-    assertThrows(() => op(a, b), new RegExp(`^${name}: shapes cannot be broadcast \\(dim -1 is 3 vs 4\\) — a is \\(2, 3\\), b is \\(4,\\)$`));
+  for (const [name, op] of [
+    ["add", add],
+    ["sub", sub],
+    ["mul", mul],
+    ["div", div],
+  ] as const) {
+    assertThrows(
+      () => op(a, b),
+      new RegExp(`^${name}: shapes cannot be broadcast \\(dim -1 is 3 vs 4\\) — a is \\(2, 3\\), b is \\(4,\\)$`),
+    );
   }
-  assertThrows(() => add(zeros([2, 1, 3]), zeros([5, 3, 3])), /^add: shapes cannot be broadcast \(dim -3 is 2 vs 5\) — a is \(2, 1, 3\), b is \(5, 3, 3\)$/);
+  assertThrows(
+    () => add(zeros([2, 1, 3]), zeros([5, 3, 3])),
+    /^add: shapes cannot be broadcast \(dim -3 is 2 vs 5\) — a is \(2, 1, 3\), b is \(5, 3, 3\)$/,
+  );
   assertThrows(() => mul(zeros([0]), zeros([2])), /^mul: shapes cannot be broadcast .* — a is \(0,\), b is \(2,\)$/);
 });
 

@@ -58,7 +58,14 @@ function build(c: BagCase): BagData {
 }
 
 /** Naive float64 pooling, written from the definition (not from the kernel). */
-function refPool(table: ArrayLike<number>, E: number, indices: number[], offsets: number[], mode: Mode, w: ArrayLike<number> | null): Float64Array {
+function refPool(
+  table: ArrayLike<number>,
+  E: number,
+  indices: number[],
+  offsets: number[],
+  mode: Mode,
+  w: ArrayLike<number> | null,
+): Float64Array {
   const B = offsets.length - 1;
   const out = new Float64Array(B * E);
   for (let b = 0; b < B; b++) {
@@ -73,7 +80,13 @@ function refPool(table: ArrayLike<number>, E: number, indices: number[], offsets
 }
 
 /** The (B, R) matrix M with out = M · table: M[b, r] = scale_b · Σ_{l in b, id_l = r} w_l. */
-function oneHot(R: number, indices: number[], offsets: number[], mode: Mode, w: ArrayLike<number> | null): Float64Array {
+function oneHot(
+  R: number,
+  indices: number[],
+  offsets: number[],
+  mode: Mode,
+  w: ArrayLike<number> | null,
+): Float64Array {
   const B = offsets.length - 1;
   const M = new Float64Array(B * R);
   for (let b = 0; b < B; b++) {
@@ -87,12 +100,20 @@ function oneHot(R: number, indices: number[], offsets: number[], mode: Mode, w: 
 }
 
 /** C (M, N) = op(A) · Bm with plain loops; op(A) = Aᵀ when transA (A stored (K, M)). */
-function matmul64(A: ArrayLike<number>, Bm: ArrayLike<number>, M: number, K: number, N: number, transA = false): Float64Array {
+function matmul64(
+  A: ArrayLike<number>,
+  Bm: ArrayLike<number>,
+  M: number,
+  K: number,
+  N: number,
+  transA = false,
+): Float64Array {
   const C = new Float64Array(M * N);
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let s = 0;
-      for (let k = 0; k < K; k++) s += (transA ? (A[k * M + i] as number) : (A[i * K + k] as number)) * (Bm[k * N + j] as number);
+      for (let k = 0; k < K; k++)
+        s += (transA ? (A[k * M + i] as number) : (A[i * K + k] as number)) * (Bm[k * N + j] as number);
       C[i * N + j] = s;
     }
   }
@@ -134,20 +155,47 @@ for (const mode of ["sum", "mean"] as const) {
 }
 
 test("hand-computed: sum and mean over bags {2, 0}, {}, {2}; the empty bag pools to zeros", () => {
-  const table = fromArray([[1, 2], [3, 4], [5, 6]]);
+  const table = fromArray([
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
   const idx = indexTensor([2, 0, 2]);
   const bags = { offsets: indexTensor([0, 2, 2, 3]) };
   // exact: small integers and halves are exact in float32
-  assert.equal(embeddingBag(table, idx, bags).toArray(), [[6, 8], [0, 0], [5, 6]]);
-  assert.equal(embeddingBag(table, idx, bags, { mode: "mean" }).toArray(), [[3, 4], [0, 0], [5, 6]]);
+  assert.equal(embeddingBag(table, idx, bags).toArray(), [
+    [6, 8],
+    [0, 0],
+    [5, 6],
+  ]);
+  assert.equal(embeddingBag(table, idx, bags, { mode: "mean" }).toArray(), [
+    [3, 4],
+    [0, 0],
+    [5, 6],
+  ]);
 });
 
 test("hand-computed: weighted mean forward, table and weight gradients", () => {
-  const table = fromArray([[1, 2], [3, 4]], undefined, { requiresGrad: true });
+  const table = fromArray(
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const w = fromArray([0.5, 2, -1], undefined, { requiresGrad: true });
-  const out = embeddingBag(table, indexTensor([0, 1, 1]), { lengths: indexTensor([2, 1]) }, { mode: "mean", perSampleWeights: w });
+  const out = embeddingBag(
+    table,
+    indexTensor([0, 1, 1]),
+    { lengths: indexTensor([2, 1]) },
+    { mode: "mean", perSampleWeights: w },
+  );
   // bag 0: (0.5·[1, 2] + 2·[3, 4]) / 2 = [3.25, 4.5]; bag 1: -1·[3, 4]
-  assert.equal(out.toArray(), [[3.25, 4.5], [-3, -4]]);
+  assert.equal(out.toArray(), [
+    [3.25, 4.5],
+    [-3, -4],
+  ]);
   out.backward(new Float32Array([1, 0, 0, 1]));
   // dw_l = scale_b·<table[id_l], dout_b>: 0.5·1, 0.5·3, 1·4
   assert.equal(Array.from(w.grad ?? []), [0.5, 1.5, 4]);
@@ -162,10 +210,15 @@ test("property: embeddingBag equals the one-hot matrix (B, R) times the table", 
     fc.property(bagCase, fc.constantFrom<Mode>("sum", "mean"), (c, mode) => {
       const d = build(c);
       const w = c.weighted ? d.weights : null;
-      const out = embeddingBag(fromArray(Float64Array.from(d.table), [c.R, c.E], { dtype: "float64" }), indexTensor(d.indices), offsetsOf(d), {
-        mode,
-        perSampleWeights: w === null ? null : fromArray(w, [w.length], { dtype: "float64" }),
-      });
+      const out = embeddingBag(
+        fromArray(Float64Array.from(d.table), [c.R, c.E], { dtype: "float64" }),
+        indexTensor(d.indices),
+        offsetsOf(d),
+        {
+          mode,
+          perSampleWeights: w === null ? null : fromArray(w, [w.length], { dtype: "float64" }),
+        },
+      );
       const B = c.lengths.length;
       const expected = matmul64(oneHot(c.R, d.indices, d.offsets, mode, w), d.table, B, c.R, c.E);
       assert.equal(out.shape, [B, c.E]);
@@ -213,9 +266,9 @@ test("property: the sparse table gradient densified equals the dense reference M
 
 test("property: uniqueRows gives the distinct ids ascending and each lookup's slot among them", () => {
   // Ids up to 2^31 - 1 take several radix passes; small ranges force many repeats.
-  const idsArb = fc.integer({ min: 0, max: 30 }).chain((bits) =>
-    fc.array(fc.integer({ min: 0, max: 2 ** bits }), { maxLength: 3000 }),
-  );
+  const idsArb = fc
+    .integer({ min: 0, max: 30 })
+    .chain((bits) => fc.array(fc.integer({ min: 0, max: 2 ** bits }), { maxLength: 3000 }));
   fc.assert(
     fc.property(idsArb, (list) => {
       const ids = Int32Array.from(list);
@@ -236,7 +289,10 @@ test("property: offsets and lengths forms give identical outputs and gradients",
       const run = (bags: Bags): { out: number[]; gt: Float64Array; gw: number[] } => {
         const table = fromArray(d.table, [c.R, c.E], { requiresGrad: true });
         const w = fromArray(d.weights, [d.weights.length], { requiresGrad: true });
-        const out = embeddingBag(table, indexTensor(d.indices), bags, { mode, perSampleWeights: c.weighted ? w : null });
+        const out = embeddingBag(table, indexTensor(d.indices), bags, {
+          mode,
+          perSampleWeights: c.weighted ? w : null,
+        });
         out.backward(Float32Array.from(randomValues(out.size, 5)));
         return { out: Array.from(out.data), gt: denseGradient(table), gw: Array.from(w.grad ?? []) };
       };
@@ -270,7 +326,14 @@ test("gradients accumulate across two lookups of the same table (sparse rows mer
 });
 
 test("only inputs that require a gradient get one; float64 in gives float64 out", () => {
-  const table = fromArray([[1, 2], [3, 4]], undefined, { dtype: "float64" });
+  const table = fromArray(
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    undefined,
+    { dtype: "float64" },
+  );
   const w = fromArray([2, 3], undefined, { dtype: "float64", requiresGrad: true });
   const out = embeddingBag(table, indexTensor([1, 1]), { lengths: indexTensor([2]) }, { perSampleWeights: w });
   assert.is(out.dtype, "float64");
@@ -288,14 +351,23 @@ test("bad input: an out-of-range id names the table, the id, the row count and t
     () => embeddingBag(table, indexTensor([0, 3, 7]), bags, { table: "table 3" }),
     /^embeddingBag: index 7 out of range for table 3 with 5 rows \(bag 1\)$/,
   );
-  assertThrows(() => embeddingBag(table, indexTensor([-1, 0, 0]), bags), /^embeddingBag: index -1 out of range for table with 5 rows \(bag 0\)$/);
-  assertThrows(() => embeddingBag(table, indexTensor([0, 0, 5]), bags), /index 5 out of range for table with 5 rows \(bag 1\)/);
+  assertThrows(
+    () => embeddingBag(table, indexTensor([-1, 0, 0]), bags),
+    /^embeddingBag: index -1 out of range for table with 5 rows \(bag 0\)$/,
+  );
+  assertThrows(
+    () => embeddingBag(table, indexTensor([0, 0, 5]), bags),
+    /index 5 out of range for table with 5 rows \(bag 1\)/,
+  );
 });
 
 test("bad input: negative lengths and lengths that do not sum to L", () => {
   const table = fromArray(randomValues(10, 1), [5, 2]);
   const idx = indexTensor([0, 1, 2]);
-  assertThrows(() => embeddingBag(table, idx, { lengths: indexTensor([4, -1]) }), /^embeddingBag: lengths\[1\] is -1; a bag length must be non-negative$/);
+  assertThrows(
+    () => embeddingBag(table, idx, { lengths: indexTensor([4, -1]) }),
+    /^embeddingBag: lengths\[1\] is -1; a bag length must be non-negative$/,
+  );
   assertThrows(
     () => embeddingBag(table, idx, { lengths: indexTensor([2, 2]) }),
     /^embeddingBag: lengths sum to 4 but indices holds L = 3 lookups — lengths is \(2,\), indices is \(3,\)$/,
@@ -307,8 +379,14 @@ test("bad input: offsets not starting at 0, decreasing, not ending at L, or empt
   const idx = indexTensor([0, 1, 2]);
   const run = (o: number[]): unknown => embeddingBag(table, idx, { offsets: indexTensor(o) });
   assertThrows(() => run([1, 2, 3]), /^embeddingBag: offsets\[0\] must be 0, got 1$/);
-  assertThrows(() => run([0, 2, 1, 3]), /^embeddingBag: offsets must be non-decreasing, but offsets\[2\] = 1 < offsets\[1\] = 2$/);
-  assertThrows(() => run([0, 1, 2]), /^embeddingBag: offsets\[B\] must equal the number of lookups L = 3, got 2 — offsets is \(3,\), indices is \(3,\)$/);
+  assertThrows(
+    () => run([0, 2, 1, 3]),
+    /^embeddingBag: offsets must be non-decreasing, but offsets\[2\] = 1 < offsets\[1\] = 2$/,
+  );
+  assertThrows(
+    () => run([0, 1, 2]),
+    /^embeddingBag: offsets\[B\] must equal the number of lookups L = 3, got 2 — offsets is \(3,\), indices is \(3,\)$/,
+  );
   assertThrows(() => run([]), /^embeddingBag: offsets must hold B\+1 >= 1 entries .* — offsets is \(0,\)$/);
 });
 
@@ -327,22 +405,40 @@ test("bad input: weights of the wrong length, mixed dtypes, bad mode, table not 
     () => embeddingBag(table, idx, bags, { perSampleWeights: fromArray([1, 2, 3], undefined, { dtype: "float64" }) }),
     /^embeddingBag: inputs must share a dtype — table is float32, perSampleWeights is float64$/,
   );
-  assertThrows(() => untyped(table, idx, bags, { mode: "max" }), /^embeddingBag: mode must be "sum" or "mean", got "max"$/);
-  assertThrows(() => embeddingBag(fromArray([1, 2, 3]), idx, bags), /^embeddingBag: table must be 2-D, got 1-D — table is \(3,\)$/);
+  assertThrows(
+    () => untyped(table, idx, bags, { mode: "max" }),
+    /^embeddingBag: mode must be "sum" or "mean", got "max"$/,
+  );
+  assertThrows(
+    () => embeddingBag(fromArray([1, 2, 3]), idx, bags),
+    /^embeddingBag: table must be 2-D, got 1-D — table is \(3,\)$/,
+  );
 });
 
 test("bad input: a float tensor as indices, offsets or lengths, and malformed bags", () => {
   const table = fromArray(randomValues(10, 1), [5, 2]);
   const idx: IndexTensor = indexTensor([0, 1]);
-  assertThrows(() => untyped(table, fromArray([0, 1]), { lengths: indexTensor([2]) }), /^embeddingBag: indices must be an IndexTensor of int32 ids, got Tensor$/);
-  assertThrows(() => untyped(table, idx, { lengths: fromArray([2]) }), /^embeddingBag: lengths must be an IndexTensor of int32 ids, got Tensor$/);
-  assertThrows(() => untyped(table, idx, { offsets: fromArray([0, 2]) }), /^embeddingBag: offsets must be an IndexTensor of int32 ids, got Tensor$/);
-  assertThrows(() => untyped(table, idx, {}), /^embeddingBag: bags must hold exactly one of offsets \(B\+1,\) or lengths \(B,\), got neither$/);
   assertThrows(
-    () => untyped(table, idx, { offsets: indexTensor([0, 2]), lengths: indexTensor([2]) }),
-    /got both$/,
+    () => untyped(table, fromArray([0, 1]), { lengths: indexTensor([2]) }),
+    /^embeddingBag: indices must be an IndexTensor of int32 ids, got Tensor$/,
   );
-  assertThrows(() => untyped(table, indexTensor([0, 1], [1, 2]), { lengths: indexTensor([2]) }), /^embeddingBag: indices must be 1-D, got 2-D — indices is \(1, 2\)$/);
+  assertThrows(
+    () => untyped(table, idx, { lengths: fromArray([2]) }),
+    /^embeddingBag: lengths must be an IndexTensor of int32 ids, got Tensor$/,
+  );
+  assertThrows(
+    () => untyped(table, idx, { offsets: fromArray([0, 2]) }),
+    /^embeddingBag: offsets must be an IndexTensor of int32 ids, got Tensor$/,
+  );
+  assertThrows(
+    () => untyped(table, idx, {}),
+    /^embeddingBag: bags must hold exactly one of offsets \(B\+1,\) or lengths \(B,\), got neither$/,
+  );
+  assertThrows(() => untyped(table, idx, { offsets: indexTensor([0, 2]), lengths: indexTensor([2]) }), /got both$/);
+  assertThrows(
+    () => untyped(table, indexTensor([0, 1], [1, 2]), { lengths: indexTensor([2]) }),
+    /^embeddingBag: indices must be 1-D, got 2-D — indices is \(1, 2\)$/,
+  );
 });
 
 test.run();

@@ -88,7 +88,8 @@ function bmmGather(T: ArrayLike<number>[], B: number, E: number, self: boolean):
   const out = new Float64Array(B * W);
   for (let b = 0; b < B; b++) {
     for (let e = 0; e < E; e++) out[b * W + e] = T[0]?.[b * E + e] as number;
-    for (let p = 0; p < li.length; p++) out[b * W + E + p] = Z[(b * F + (li[p] as number)) * F + (lj[p] as number)] as number;
+    for (let p = 0; p < li.length; p++)
+      out[b * W + E + p] = Z[(b * F + (li[p] as number)) * F + (lj[p] as number)] as number;
   }
   return out;
 }
@@ -196,7 +197,10 @@ test("float64 in gives float64 out; mixed dtypes are rejected", () => {
   const b64 = fromArray([[1, 2]], undefined, { dtype: "float64" });
   assert.is(dotInteraction(b64, [b64]).dtype, "float64");
   assert.is(catInteraction(b64, [b64]).dtype, "float64");
-  assertThrows(() => dotInteraction(b64, [fromArray([[1, 2]])]), /^dotInteraction: inputs must share a dtype — bottom is float64, embs\[0\] is float32$/);
+  assertThrows(
+    () => dotInteraction(b64, [fromArray([[1, 2]])]),
+    /^dotInteraction: inputs must share a dtype — bottom is float64, embs\[0\] is float32$/,
+  );
 });
 
 test("bad input: mismatched batch size or embedding dim, wrong rank, bad width arguments", () => {
@@ -210,9 +214,18 @@ test("bad input: mismatched batch size or embedding dim, wrong rank, bad width a
     () => catInteraction(bottom, [fromArray(randomValues(12, 3), [4, 3])]),
     /^catInteraction: embedding dims differ: bottom has E = 2, embs\[0\] has 3 — bottom is \(4, 2\), embs\[0\] is \(4, 3\)$/,
   );
-  assertThrows(() => dotInteraction(fromArray([1, 2]), [ok]), /^dotInteraction: bottom must be 2-D, got 1-D — bottom is \(2,\)$/);
-  assertThrows(() => catInteraction(bottom, [fromArray(randomValues(8, 3), [4, 2, 1])]), /^catInteraction: embs\[0\] must be 2-D, got 3-D/);
-  assertThrows(() => interactionWidth(16, -1, "dot", false), /^interactionWidth: numTables must be a non-negative integer, got -1$/);
+  assertThrows(
+    () => dotInteraction(fromArray([1, 2]), [ok]),
+    /^dotInteraction: bottom must be 2-D, got 1-D — bottom is \(2,\)$/,
+  );
+  assertThrows(
+    () => catInteraction(bottom, [fromArray(randomValues(8, 3), [4, 2, 1])]),
+    /^catInteraction: embs\[0\] must be 2-D, got 3-D/,
+  );
+  assertThrows(
+    () => interactionWidth(16, -1, "dot", false),
+    /^interactionWidth: numTables must be a non-negative integer, got -1$/,
+  );
   const untypedWidth = interactionWidth as (E: number, numTables: number, op: string, self: boolean) => number;
   assertThrows(() => untypedWidth(16, 2, "sum", false), /^interactionWidth: op must be "dot" or "cat", got "sum"$/);
 });

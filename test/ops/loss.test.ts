@@ -61,7 +61,10 @@ function logitsRef(x: ArrayLike<number>, y: ArrayLike<number>, reduction: Reduct
 }
 
 function mseRef(a: ArrayLike<number>, b: ArrayLike<number>, reduction: Reduction): number[] {
-  return reduceRef(Array.from(a, (ai, i) => (ai - (b[i] as number)) ** 2), reduction);
+  return reduceRef(
+    Array.from(a, (ai, i) => (ai - (b[i] as number)) ** 2),
+    reduction,
+  );
 }
 
 /** sigmoid in float64 from the definition. */
@@ -151,7 +154,10 @@ test("property: bceWithLogits(x) equals bce(sigmoid(x)), values and gradients, w
         a.backward(new Float64Array(xs.length).fill(1));
         b.backward(new Float64Array(xs.length).fill(1));
         // chain rule: d bce/dx = d bce/dp · p(1 - p); atol 1e-8 for the same reason
-        const chained = Array.from(p.grad ?? [], (g, i) => g * sigmoid64(xs[i] as number) * (1 - sigmoid64(xs[i] as number)));
+        const chained = Array.from(
+          p.grad ?? [],
+          (g, i) => g * sigmoid64(xs[i] as number) * (1 - sigmoid64(xs[i] as number)),
+        );
         assertClose(x.grad ?? [], chained, { atol: 1e-8, rtol: 1e-8 });
       },
     ),
@@ -221,20 +227,35 @@ test("float64 in gives float64 out; mixed dtypes are rejected", () => {
 
 test("bad input: bce with p outside [0, 1] or NaN", () => {
   const y = fromArray([1, 0, 1]);
-  assertThrows(() => bce(fromArray([0.5, 1.5, 0.2]), y), /^bce: p must hold probabilities in \[0, 1\], got 1\.5 at position 1$/);
-  assertThrows(() => bce(fromArray([0.5, 0.2, -0.25]), y), /^bce: p must hold probabilities in \[0, 1\], got -0\.25 at position 2$/);
-  assertThrows(() => bce(fromArray([Number.NaN, 0.2, 0.3]), y), /^bce: p must hold probabilities in \[0, 1\], got NaN at position 0$/);
+  assertThrows(
+    () => bce(fromArray([0.5, 1.5, 0.2]), y),
+    /^bce: p must hold probabilities in \[0, 1\], got 1\.5 at position 1$/,
+  );
+  assertThrows(
+    () => bce(fromArray([0.5, 0.2, -0.25]), y),
+    /^bce: p must hold probabilities in \[0, 1\], got -0\.25 at position 2$/,
+  );
+  assertThrows(
+    () => bce(fromArray([Number.NaN, 0.2, 0.3]), y),
+    /^bce: p must hold probabilities in \[0, 1\], got NaN at position 0$/,
+  );
 });
 
 test("bad input: shape mismatch for every loss, unknown reduction, non-tensor argument", () => {
   const v = fromArray([0.5, 0.5, 0.5, 0.5]);
   const col = fromArray([0.5, 0.5, 0.5, 0.5], [4, 1]);
   assertThrows(() => bce(v, col), /^bce: p and y must have the same shape — p is \(4,\), y is \(4, 1\)$/);
-  assertThrows(() => bceWithLogits(col, v), /^bceWithLogits: x and y must have the same shape — x is \(4, 1\), y is \(4,\)$/);
+  assertThrows(
+    () => bceWithLogits(col, v),
+    /^bceWithLogits: x and y must have the same shape — x is \(4, 1\), y is \(4,\)$/,
+  );
   assertThrows(() => mse(v, fromArray([1, 2])), /^mse: a and b must have the same shape — a is \(4,\), b is \(2,\)$/);
   // JavaScript callers have no type checker: call through an untyped signature.
   const untyped = mse as (a: unknown, b: unknown, opts?: unknown) => Tensor;
-  assertThrows(() => untyped(v, v, { reduction: "avg" }), /^mse: reduction must be "mean", "sum" or "none", got "avg"$/);
+  assertThrows(
+    () => untyped(v, v, { reduction: "avg" }),
+    /^mse: reduction must be "mean", "sum" or "none", got "avg"$/,
+  );
   assertThrows(() => untyped([0.5], v), /^mse: a must be a Tensor, got Array$/);
 });
 

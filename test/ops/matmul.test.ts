@@ -59,7 +59,7 @@ function linearRef(B: number, I: number, O: number, withBias: boolean) {
     const y = new Float64Array(B * O);
     for (let r = 0; r < B; r++) {
       for (let o = 0; o < O; o++) {
-        let s = withBias ? (b as Float64Array)[o] as number : 0;
+        let s = withBias ? ((b as Float64Array)[o] as number) : 0;
         for (let i = 0; i < I; i++) s += (x[r * I + i] as number) * (w[o * I + i] as number);
         y[r * O + o] = s;
       }
@@ -80,13 +80,17 @@ function transposedCopy(t: Tensor): Tensor {
   const [R, C] = t.shape.slice(-2) as [number, number];
   const out = new Float32Array(t.size);
   for (let p = 0; p < P; p++) {
-    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) out[p * R * C + c * R + r] = t.data[p * R * C + r * C + c] as number;
+    for (let r = 0; r < R; r++)
+      for (let c = 0; c < C; c++) out[p * R * C + c * R + r] = t.data[p * R * C + r * C + c] as number;
   }
   return fromArray(out, batched ? [P, C, R] : [C, R], { requiresGrad: t.requiresGrad });
 }
 
 // Sizes 1–9 (1 for K = 1 and vectors; 5–9 are not multiples of 4), now and then 0.
-const dim = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 9 }), weight: 10 }, { arbitrary: fc.constant(0), weight: 1 });
+const dim = fc.oneof(
+  { arbitrary: fc.integer({ min: 1, max: 9 }), weight: 10 },
+  { arbitrary: fc.constant(0), weight: 1 },
+);
 const flags = fc.record({ transA: fc.boolean(), transB: fc.boolean() });
 
 // ---------------------------------------------------------------------------------------
@@ -196,12 +200,35 @@ test("matmul: a batched product equals the 2-D product of each item (tol: FWD)",
 // matmul: hand-computed cases
 
 test("matmul by hand: (2, 3)·(3, 2), and its gradients for an all-ones upstream gradient", () => {
-  const a = fromArray([[1, 2, 3], [4, 5, 6]], undefined, { requiresGrad: true });
-  const b = fromArray([[7, 8], [9, 10], [11, 12]], undefined, { requiresGrad: true });
+  const a = fromArray(
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
+  const b = fromArray(
+    [
+      [7, 8],
+      [9, 10],
+      [11, 12],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const y = matmul(a, b);
   // [1·7 + 2·9 + 3·11, 1·8 + 2·10 + 3·12] = [58, 64]; [4·7 + 5·9 + 6·11, …] = [139, 154]
-  assert.equal(y.toArray(), [[58, 64], [139, 154]]);
-  y.backward(fromArray([[1, 1], [1, 1]]));
+  assert.equal(y.toArray(), [
+    [58, 64],
+    [139, 154],
+  ]);
+  y.backward(
+    fromArray([
+      [1, 1],
+      [1, 1],
+    ]),
+  );
   // da = g·bᵀ: every row is the row sums of b, [15, 19, 23]; db = aᵀ·g: every column is
   // the column sums of a, [5, 7, 9].
   assert.equal(Array.from(a.grad ?? []), [15, 19, 23, 15, 19, 23]);
@@ -209,11 +236,21 @@ test("matmul by hand: (2, 3)·(3, 2), and its gradients for an all-ones upstream
 });
 
 test("matmul by hand: a·aᵀ through transB (the Gram matrix), and a batch of two (1, 2)·(2, 1) products", () => {
-  const a = fromArray([[1, 2, 3], [4, 5, 6]]);
+  const a = fromArray([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   // [1+4+9, 4+10+18; ·, 16+25+36] = [14, 32; 32, 77]
-  assert.equal(matmul(a, a, { transB: true }).toArray(), [[14, 32], [32, 77]]);
+  assert.equal(matmul(a, a, { transB: true }).toArray(), [
+    [14, 32],
+    [32, 77],
+  ]);
   // aᵀ·a through transA: (3, 3), entry [i][j] = Σ_r a[r][i]·a[r][j]
-  assert.equal(matmul(a, a, { transA: true }).toArray(), [[17, 22, 27], [22, 29, 36], [27, 36, 45]]);
+  assert.equal(matmul(a, a, { transA: true }).toArray(), [
+    [17, 22, 27],
+    [22, 29, 36],
+    [27, 36, 45],
+  ]);
   const p = fromArray([1, 2, -1, 0.5], [2, 1, 2]);
   const q = fromArray([3, 4, 2, 4], [2, 2, 1]);
   // 1·3 + 2·4 = 11; -1·2 + 0.5·4 = 0
@@ -256,8 +293,18 @@ test("matmul: two backward passes give twice the gradients of one, for every fla
         const once = [Array.from(a.grad ?? []), Array.from(b.grad ?? [])];
         matmul(a, b, { transA, transB }).backward(g);
         const what = `lead [${lead.join(", ")}], transA=${transA}, transB=${transB}`;
-        assertClose(a.grad ?? [], (once[0] as number[]).map((v) => 2 * v), { atol: 1e-12, rtol: 0 }, `gradient of a, ${what}`);
-        assertClose(b.grad ?? [], (once[1] as number[]).map((v) => 2 * v), { atol: 1e-12, rtol: 0 }, `gradient of b, ${what}`);
+        assertClose(
+          a.grad ?? [],
+          (once[0] as number[]).map((v) => 2 * v),
+          { atol: 1e-12, rtol: 0 },
+          `gradient of a, ${what}`,
+        );
+        assertClose(
+          b.grad ?? [],
+          (once[1] as number[]).map((v) => 2 * v),
+          { atol: 1e-12, rtol: 0 },
+          `gradient of b, ${what}`,
+        );
       }
     }
   }
@@ -269,17 +316,41 @@ test("matmul: two backward passes give twice the gradients of one, for every fla
 test("matmul rejects inner dims that differ, naming both shapes and the transpose flags", () => {
   const a = zeros([32, 13]);
   const b = zeros([16, 64]);
-  assertThrows(() => matmul(a, b), /^matmul: inner dims differ \(13 vs 16\) — a is \(32, 13\), b is \(16, 64\), transA=false, transB=false$/);
-  assertThrows(() => matmul(a, b, { transA: true }), /^matmul: inner dims differ \(32 vs 16\) — a is \(32, 13\), b is \(16, 64\), transA=true, transB=false$/);
-  assertThrows(() => matmul(a, zeros([13, 64]), { transB: true }), /^matmul: inner dims differ \(13 vs 64\) — a is \(32, 13\), b is \(13, 64\), transA=false, transB=true$/);
-  assertThrows(() => matmul(zeros([2, 4, 3]), zeros([2, 4, 5])), /^matmul: inner dims differ \(3 vs 4\) — a is \(2, 4, 3\), b is \(2, 4, 5\)/);
+  assertThrows(
+    () => matmul(a, b),
+    /^matmul: inner dims differ \(13 vs 16\) — a is \(32, 13\), b is \(16, 64\), transA=false, transB=false$/,
+  );
+  assertThrows(
+    () => matmul(a, b, { transA: true }),
+    /^matmul: inner dims differ \(32 vs 16\) — a is \(32, 13\), b is \(16, 64\), transA=true, transB=false$/,
+  );
+  assertThrows(
+    () => matmul(a, zeros([13, 64]), { transB: true }),
+    /^matmul: inner dims differ \(13 vs 64\) — a is \(32, 13\), b is \(13, 64\), transA=false, transB=true$/,
+  );
+  assertThrows(
+    () => matmul(zeros([2, 4, 3]), zeros([2, 4, 5])),
+    /^matmul: inner dims differ \(3 vs 4\) — a is \(2, 4, 3\), b is \(2, 4, 5\)/,
+  );
 });
 
 test("matmul rejects batch mismatches, wrong ranks, mixed dtypes and non-tensors", () => {
-  assertThrows(() => matmul(zeros([3, 2, 4]), zeros([2, 4, 5])), /^matmul: batch sizes differ \(3 vs 2\) — a is \(3, 2, 4\), b is \(2, 4, 5\), transA=false, transB=false$/);
-  assertThrows(() => matmul(zeros([3, 2, 4]), zeros([4, 5])), /^matmul: needs two 2-D or two 3-D \(batched\) tensors, got 3-D and 2-D — a is \(3, 2, 4\), b is \(4, 5\)/);
-  assertThrows(() => matmul(zeros([4]), zeros([4])), /^matmul: needs two 2-D or two 3-D \(batched\) tensors, got 1-D and 1-D/);
-  assertThrows(() => matmul(zeros([2, 2]), zeros([2, 2], { dtype: "float64" })), /^matmul: inputs must share a dtype — a is float32, b is float64$/);
+  assertThrows(
+    () => matmul(zeros([3, 2, 4]), zeros([2, 4, 5])),
+    /^matmul: batch sizes differ \(3 vs 2\) — a is \(3, 2, 4\), b is \(2, 4, 5\), transA=false, transB=false$/,
+  );
+  assertThrows(
+    () => matmul(zeros([3, 2, 4]), zeros([4, 5])),
+    /^matmul: needs two 2-D or two 3-D \(batched\) tensors, got 3-D and 2-D — a is \(3, 2, 4\), b is \(4, 5\)/,
+  );
+  assertThrows(
+    () => matmul(zeros([4]), zeros([4])),
+    /^matmul: needs two 2-D or two 3-D \(batched\) tensors, got 1-D and 1-D/,
+  );
+  assertThrows(
+    () => matmul(zeros([2, 2]), zeros([2, 2], { dtype: "float64" })),
+    /^matmul: inputs must share a dtype — a is float32, b is float64$/,
+  );
   // @ts-expect-error a plain array is not a Tensor
   assertThrows(() => matmul([[1]], zeros([1, 1])), /^matmul: a must be a Tensor, got Array$/);
 });
@@ -353,18 +424,28 @@ test("linear with relu equals relu(linear(…)): values and the gradients of whi
   // Every input's requiresGrad is drawn, so both backward paths run: the fused mask + bias
   // sums (relu_bwd_col_sum) when the bias trains, the mask alone when it does not.
   fc.assert(
-    fc.property(dim, dim, dim, fc.boolean(), fc.boolean(), fc.boolean(), fc.boolean(), fc.nat(), (B, I, O, withBias, gx, gw, gb, s) => {
-      const rng = new Rng(s);
-      const [x1, x2] = twin(rng, [B, I], gx);
-      const [w1, w2] = twin(rng, [O, I], gw);
-      const [b1, b2] = twin(rng, [O], gb);
-      const y1 = linear(x1, w1, withBias ? b1 : null, "relu");
-      const y2 = relu(linear(x2, w2, withBias ? b2 : null));
-      assertClose(y1.data, y2.data, FWD, "forward");
-      if (!(gx || gw || (withBias && gb))) return;
-      backwardBoth(rng, y1, y2);
-      assertSameGrads([x1, w1, b1], [x2, w2, b2]);
-    }),
+    fc.property(
+      dim,
+      dim,
+      dim,
+      fc.boolean(),
+      fc.boolean(),
+      fc.boolean(),
+      fc.boolean(),
+      fc.nat(),
+      (B, I, O, withBias, gx, gw, gb, s) => {
+        const rng = new Rng(s);
+        const [x1, x2] = twin(rng, [B, I], gx);
+        const [w1, w2] = twin(rng, [O, I], gw);
+        const [b1, b2] = twin(rng, [O], gb);
+        const y1 = linear(x1, w1, withBias ? b1 : null, "relu");
+        const y2 = relu(linear(x2, w2, withBias ? b2 : null));
+        assertClose(y1.data, y2.data, FWD, "forward");
+        if (!(gx || gw || (withBias && gb))) return;
+        backwardBoth(rng, y1, y2);
+        assertSameGrads([x1, w1, b1], [x2, w2, b2]);
+      },
+    ),
     { seed: 308, numRuns: 60 },
   );
 });
@@ -385,19 +466,45 @@ test("linear with relu by hand: negative pre-activations give 0 and pass no grad
 });
 
 test("linear by hand: (2, 2) inputs through a (3, 2) weight plus bias, and its gradients", () => {
-  const x = fromArray([[1, 2], [3, 4]], undefined, { requiresGrad: true });
-  const w = fromArray([[1, 0], [0, 1], [1, 1]], undefined, { requiresGrad: true });
+  const x = fromArray(
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
+  const w = fromArray(
+    [
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const b = fromArray([0.5, -1, 2], undefined, { requiresGrad: true });
   const y = linear(x, w, b);
   // x·Wᵀ = [[1, 2, 3], [3, 4, 7]]; + b
-  assert.equal(y.toArray(), [[1.5, 1, 5], [3.5, 3, 9]]);
-  y.backward(fromArray([[1, 1, 1], [1, 1, 1]]));
+  assert.equal(y.toArray(), [
+    [1.5, 1, 5],
+    [3.5, 3, 9],
+  ]);
+  y.backward(
+    fromArray([
+      [1, 1, 1],
+      [1, 1, 1],
+    ]),
+  );
   // dx = g·W: column sums of W, [2, 2] per row; dW = gᵀ·x: column sums of x, [4, 6] per
   // row; db = column sums of g = [2, 2, 2].
   assert.equal(Array.from(x.grad ?? []), [2, 2, 2, 2]);
   assert.equal(Array.from(w.grad ?? []), [4, 6, 4, 6, 4, 6]);
   assert.equal(Array.from(b.grad ?? []), [2, 2, 2]);
-  assert.equal(linear(x, w, null).toArray(), [[1, 2, 3], [3, 4, 7]]);
+  assert.equal(linear(x, w, null).toArray(), [
+    [1, 2, 3],
+    [3, 4, 7],
+  ]);
 });
 
 test("linear runs in float64 and passes gradcheck (atol 1e-8, rtol 1e-6); gradients accumulate across calls", () => {
@@ -414,18 +521,34 @@ test("linear runs in float64 and passes gradcheck (atol 1e-8, rtol 1e-6); gradie
   linear(x, w, b).backward(g);
   const once = [x, w, b].map((t) => Array.from(t.grad ?? []));
   linear(x, w, b).backward(g);
-  [x, w, b].forEach((t, i) => assertClose(t.grad ?? [], (once[i] as number[]).map((v) => 2 * v), { atol: 1e-12, rtol: 1e-12 }, `input ${i}`));
+  [x, w, b].forEach((t, i) =>
+    assertClose(
+      t.grad ?? [],
+      (once[i] as number[]).map((v) => 2 * v),
+      { atol: 1e-12, rtol: 1e-12 },
+      `input ${i}`,
+    ),
+  );
 });
 
 test("linear rejects feature mismatches, a wrong bias, wrong ranks and mixed dtypes", () => {
   const x = zeros([32, 13]);
   const w = zeros([64, 16]);
-  assertThrows(() => linear(x, w, null), /^linear: x has 13 features but weight \(out, in\) takes 16 — x is \(32, 13\), weight is \(64, 16\)$/);
-  assertThrows(() => linear(zeros([32, 16]), w, zeros([32])), /^linear: bias must be \(64,\), one value per output — weight is \(64, 16\), bias is \(32,\)$/);
+  assertThrows(
+    () => linear(x, w, null),
+    /^linear: x has 13 features but weight \(out, in\) takes 16 — x is \(32, 13\), weight is \(64, 16\)$/,
+  );
+  assertThrows(
+    () => linear(zeros([32, 16]), w, zeros([32])),
+    /^linear: bias must be \(64,\), one value per output — weight is \(64, 16\), bias is \(32,\)$/,
+  );
   assertThrows(() => linear(zeros([32, 16]), w, zeros([1, 64])), /^linear: bias must be \(64,\)/);
   assertThrows(() => linear(zeros([16]), w, null), /^linear: x must be 2-D, got 1-D — x is \(16,\)$/);
   assertThrows(() => linear(zeros([2, 16]), zeros([16]), null), /^linear: weight must be 2-D, got 1-D/);
-  assertThrows(() => linear(zeros([2, 16]), w, zeros([64], { dtype: "float64" })), /^linear: inputs must share a dtype — x is float32, weight is float32, bias is float64$/);
+  assertThrows(
+    () => linear(zeros([2, 16]), w, zeros([64], { dtype: "float64" })),
+    /^linear: inputs must share a dtype — x is float32, weight is float32, bias is float64$/,
+  );
   // @ts-expect-error undefined is not a bias; pass null for none
   assertThrows(() => linear(zeros([2, 16]), w, undefined), /^linear: bias must be a Tensor, got undefined$/);
 });

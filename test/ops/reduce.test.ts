@@ -66,7 +66,10 @@ function reduceRef(shape: readonly number[], axis: AxisArg, keepDims: boolean, i
 // Arbitraries: a shape of rank 0–4 (dims 1–4, now and then 0), and an axis argument for it:
 // none, one axis, or a list of distinct axes in any order, each possibly negative.
 
-const dim = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 4 }), weight: 9 }, { arbitrary: fc.constant(0), weight: 1 });
+const dim = fc.oneof(
+  { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 9 },
+  { arbitrary: fc.constant(0), weight: 1 },
+);
 
 function axisFor(R: number): fc.Arbitrary<AxisArg> {
   const dims = Array.from({ length: R }, (_, d) => d);
@@ -79,7 +82,9 @@ function axisFor(R: number): fc.Arbitrary<AxisArg> {
 
 const reduceCase = fc
   .array(dim, { maxLength: 4 })
-  .chain((shape) => fc.record({ shape: fc.constant(shape), axis: axisFor(shape.length), keepDims: fc.boolean(), seed: fc.nat() }));
+  .chain((shape) =>
+    fc.record({ shape: fc.constant(shape), axis: axisFor(shape.length), keepDims: fc.boolean(), seed: fc.nat() }),
+  );
 
 function reduceProperty(name: string, op: typeof sum, isMean: boolean, seed: number): void {
   fc.assert(
@@ -89,7 +94,11 @@ function reduceProperty(name: string, op: typeof sum, isMean: boolean, seed: num
         inputs: [{ data: randomValues(size(shape), s, -2, 2), shape }],
         op: (x) => {
           const y = op(x, axis, keepDims);
-          assert.equal(y.shape, want, `${name} of ${JSON.stringify(shape)} over ${JSON.stringify(axis)}, keepDims ${keepDims}`);
+          assert.equal(
+            y.shape,
+            want,
+            `${name} of ${JSON.stringify(shape)} over ${JSON.stringify(axis)}, keepDims ${keepDims}`,
+          );
           return y;
         },
         ref: reduceRef(shape, axis, keepDims, isMean),
@@ -115,7 +124,10 @@ test("mean over random axes matches a float64 reference and central differences;
 // ---------------------------------------------------------------------------------------
 // Hand-computed cases (small integers and binary fractions: exact, so tol 0 unless stated)
 
-const X = [[1, 2, 3], [4, 5, 6]];
+const X = [
+  [1, 2, 3],
+  [4, 5, 6],
+];
 
 test("sum of a (2, 3) matrix: over all, axis 0, axis 1, axis -1 with keepDims", () => {
   const x = fromArray(X);
@@ -219,15 +231,24 @@ test("an out-of-range axis names the op, the axis, the rank and the shape", () =
 
 test("a repeated axis (also as its negative twin) is rejected", () => {
   const x = zeros([2, 3, 4]);
-  assertThrows(() => sum(x, [1, 1]), /^sum: axis 1 is repeated \(it is dim 1\) in axes \[1, 1\] — input is \(2, 3, 4\)$/);
-  assertThrows(() => mean(x, [0, 2, -1]), /^mean: axis -1 is repeated \(it is dim 2\) in axes \[0, 2, -1\] — input is \(2, 3, 4\)$/);
+  assertThrows(
+    () => sum(x, [1, 1]),
+    /^sum: axis 1 is repeated \(it is dim 1\) in axes \[1, 1\] — input is \(2, 3, 4\)$/,
+  );
+  assertThrows(
+    () => mean(x, [0, 2, -1]),
+    /^mean: axis -1 is repeated \(it is dim 2\) in axes \[0, 2, -1\] — input is \(2, 3, 4\)$/,
+  );
 });
 
 test("non-Tensor input, non-numeric axis and non-boolean keepDims are rejected, naming the op", () => {
   // @ts-expect-error an array is not a Tensor
   assertThrows(() => sum([1, 2, 3]), /^sum: x must be a Tensor, got Array$/);
-  // @ts-expect-error a string is not an axis
-  assertThrows(() => mean(zeros([2]), "0"), /^mean: axis must be a number, an array of numbers or undefined, got string$/);
+  assertThrows(
+    // @ts-expect-error a string is not an axis
+    () => mean(zeros([2]), "0"),
+    /^mean: axis must be a number, an array of numbers or undefined, got string$/,
+  );
   // @ts-expect-error a string is not an axis
   assertThrows(() => sum(zeros([2]), ["0"]), /^sum: axis must be a number, got string — input is \(2,\)$/);
   // @ts-expect-error keepDims is a boolean

@@ -103,7 +103,13 @@ function indexSelectRef(x: Float64Array, shape: readonly number[], axis: number,
   return y;
 }
 
-function gatherRef(x: Float64Array, shape: readonly number[], axis: number, ids: readonly number[], idShape: readonly number[]): Float64Array {
+function gatherRef(
+  x: Float64Array,
+  shape: readonly number[],
+  axis: number,
+  ids: readonly number[],
+  idShape: readonly number[],
+): Float64Array {
   const y = new Float64Array(ids.length);
   for (let n = 0; n < y.length; n++) {
     const idx = multiIndex(n, idShape);
@@ -124,7 +130,10 @@ function shuffled(R: number, rng: Rng): number[] {
 }
 
 // Dims 1–4 (so 4 itself and non-multiples), now and then 0.
-const dim = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 4 }), weight: 8 }, { arbitrary: fc.constant(0), weight: 1 });
+const dim = fc.oneof(
+  { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 8 },
+  { arbitrary: fc.constant(0), weight: 1 },
+);
 const positiveDim = fc.integer({ min: 1, max: 4 });
 
 // ---------------------------------------------------------------------------------------
@@ -138,7 +147,8 @@ test("reshape keeps the flat order, infers -1, and passes the gradient through (
       const dims = shuffled(shape.length, rng).map((i) => shape[i] as number);
       const target: number[] = [];
       for (const d of dims) {
-        if (target.length > 0 && rng.int(2) === 0) target[target.length - 1] = (target[target.length - 1] as number) * d;
+        if (target.length > 0 && rng.int(2) === 0)
+          target[target.length - 1] = (target[target.length - 1] as number) * d;
         else target.push(d);
       }
       const want = [...target];
@@ -163,10 +173,17 @@ test("reshape keeps the flat order, infers -1, and passes the gradient through (
 });
 
 test("reshape by hand: (2, 3) → (3, -1) is (3, 2) in the same order; the result shares storage", () => {
-  const x = fromArray([[1, 2, 3], [4, 5, 6]]);
+  const x = fromArray([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   const y = reshape(x, [3, -1]);
   assert.equal(y.shape, [3, 2]);
-  assert.equal(y.toArray(), [[1, 2], [3, 4], [5, 6]]);
+  assert.equal(y.toArray(), [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
   assert.is(y.data, x.data);
   assert.equal(reshape(fromArray([7]), []).shape, []);
   assert.equal(reshape(fromArray([], [0, 3]), [3, 0, 5]).shape, [3, 0, 5]);
@@ -188,10 +205,19 @@ test("reshape round trip: back to the original shape gives x, and the gradient i
 });
 
 test("reshape rejects sizes that do not fit, two -1s, a -1 it cannot infer, bad dims", () => {
-  const x = fromArray([[1, 2, 3], [4, 5, 6]]);
-  assertThrows(() => reshape(x, [4, 2]), /^reshape: cannot view 6 elements as \[4, 2\] \(8 elements\) — x is \(2, 3\)$/);
+  const x = fromArray([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
+  assertThrows(
+    () => reshape(x, [4, 2]),
+    /^reshape: cannot view 6 elements as \[4, 2\] \(8 elements\) — x is \(2, 3\)$/,
+  );
   assertThrows(() => reshape(x, [-1, -1]), /^reshape: only one dim may be -1, got \[-1, -1\] — x is \(2, 3\)$/);
-  assertThrows(() => reshape(x, [4, -1]), /^reshape: cannot infer the -1 in \[4, -1\]: 6 elements do not divide into rows of 4 — x is \(2, 3\)$/);
+  assertThrows(
+    () => reshape(x, [4, -1]),
+    /^reshape: cannot infer the -1 in \[4, -1\]: 6 elements do not divide into rows of 4 — x is \(2, 3\)$/,
+  );
   assertThrows(() => reshape(fromArray([], [0, 2]), [0, -1]), /reshape: cannot infer the -1 in \[0, -1\]/);
   assertThrows(() => reshape(x, [2.5, 2]), /reshape: dims must be non-negative integers \(or one -1\), got \[2.5, 2\]/);
   assertThrows(() => reshape(x, [-2, -3]), /reshape: dims must be non-negative integers/);
@@ -216,7 +242,10 @@ test("transpose swaps two dims (negative dims, equal dims, default last two) (to
         inputs: [{ data: randomValues(size(shape), s), shape }],
         op: (x) => {
           const y = useDefault ? transpose(x) : transpose(x, d0, d1);
-          assert.equal(y.shape, perm.map((d) => shape[d]));
+          assert.equal(
+            y.shape,
+            perm.map((d) => shape[d]),
+          );
           return y;
         },
         ref: (x) => permuteRef(x, shape, perm),
@@ -229,7 +258,19 @@ test("transpose swaps two dims (negative dims, equal dims, default last two) (to
 });
 
 test("transpose by hand: a (2, 3) matrix, and dims 0 and -1 of a (2, 2, 2) block", () => {
-  assert.equal(transpose(fromArray([[1, 2, 3], [4, 5, 6]])).toArray(), [[1, 4], [2, 5], [3, 6]]);
+  assert.equal(
+    transpose(
+      fromArray([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+    ).toArray(),
+    [
+      [1, 4],
+      [2, 5],
+      [3, 6],
+    ],
+  );
   const x = fromArray([0, 1, 2, 3, 4, 5, 6, 7], [2, 2, 2]); // x[i][j][k] = 4i + 2j + k
   assert.equal(Array.from(transpose(x).data), [0, 2, 1, 3, 4, 6, 5, 7]); // y[i][j][k] = x[i][k][j]
   assert.equal(Array.from(transpose(x, 0, -1).data), [0, 4, 2, 6, 1, 5, 3, 7]); // y[i][j][k] = x[k][j][i]
@@ -245,7 +286,10 @@ test("permute reorders dims (any permutation, negative entries) (tol: EXACT, BWD
         inputs: [{ data: randomValues(size(shape), s), shape }],
         op: (x) => {
           const y = permute(x, dims);
-          assert.equal(y.shape, perm.map((d) => shape[d]));
+          assert.equal(
+            y.shape,
+            perm.map((d) => shape[d]),
+          );
           return y;
         },
         ref: (x) => permuteRef(x, shape, perm),
@@ -284,13 +328,22 @@ test("permute round trip: the inverse permutation gives x back, and the gradient
 
 test("permute and transpose reject bad permutations and dims (a negative entry repeating its positive twin too)", () => {
   const x = fromArray([1, 2, 3, 4, 5, 6], [1, 2, 3]);
-  assertThrows(() => permute(x, [0, 1]), /^permute: dims \[0, 1\] must list each of the 3 dims once — x is \(1, 2, 3\)$/);
-  assertThrows(() => permute(x, [0, 1, 1]), /^permute: dims \[0, 1, 1\] is not a permutation of 0\.\.2 — x is \(1, 2, 3\)$/);
+  assertThrows(
+    () => permute(x, [0, 1]),
+    /^permute: dims \[0, 1\] must list each of the 3 dims once — x is \(1, 2, 3\)$/,
+  );
+  assertThrows(
+    () => permute(x, [0, 1, 1]),
+    /^permute: dims \[0, 1, 1\] is not a permutation of 0\.\.2 — x is \(1, 2, 3\)$/,
+  );
   assert.equal(permute(x, [-3, -2, -1]).shape, [1, 2, 3]);
   assertThrows(() => permute(x, [2, 1, -1]), /^permute: dims \[2, 1, -1\] is not a permutation of 0\.\.2/);
   assertThrows(() => permute(x, [0, 1, 3]), /permute: dims \[0, 1, 3\] is not a permutation/);
   assertThrows(() => transpose(x, 0, 3), /^transpose: axis 3 is out of range for rank 3 — input is \(1, 2, 3\)$/);
-  assertThrows(() => transpose(fromArray([1, 2])), /^transpose: swapping the last two dims needs at least 2 dims, got 1 — x is \(2,\)$/);
+  assertThrows(
+    () => transpose(fromArray([1, 2])),
+    /^transpose: swapping the last two dims needs at least 2 dims, got 1 — x is \(2,\)$/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------
@@ -298,7 +351,12 @@ test("permute and transpose reject bad permutations and dims (a negative entry r
 
 /** Shapes of 1–4 parts that agree except along axis (which may be 0 in some parts). */
 const concatCase = fc
-  .record({ shape: fc.array(dim, { minLength: 1, maxLength: 3 }), axisSeed: fc.nat(), parts: fc.array(dim, { minLength: 1, maxLength: 4 }), seed: fc.nat() })
+  .record({
+    shape: fc.array(dim, { minLength: 1, maxLength: 3 }),
+    axisSeed: fc.nat(),
+    parts: fc.array(dim, { minLength: 1, maxLength: 4 }),
+    seed: fc.nat(),
+  })
   .map(({ shape, axisSeed, parts, seed }) => {
     const axis = axisSeed % shape.length;
     return { axis, shapes: parts.map((a) => shape.map((d, i) => (i === axis ? a : d))), seed };
@@ -321,13 +379,38 @@ test("concat joins parts along any axis, including empty parts (tol: EXACT, BWD)
 });
 
 test("concat by hand: rows along axis 0, columns along axis -1, and the gradient split back", () => {
-  const rows = concat([fromArray([[1, 2]]), fromArray([[3, 4], [5, 6]])]);
-  assert.equal(rows.toArray(), [[1, 2], [3, 4], [5, 6]]);
+  const rows = concat([
+    fromArray([[1, 2]]),
+    fromArray([
+      [3, 4],
+      [5, 6],
+    ]),
+  ]);
+  assert.equal(rows.toArray(), [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
   const a = fromArray([[1], [2]], undefined, { requiresGrad: true });
-  const b = fromArray([[3, 4], [5, 6]], undefined, { requiresGrad: true });
+  const b = fromArray(
+    [
+      [3, 4],
+      [5, 6],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const y = concat([a, b], -1);
-  assert.equal(y.toArray(), [[1, 3, 4], [2, 5, 6]]);
-  y.backward(fromArray([[1, 2, 3], [4, 5, 6]]));
+  assert.equal(y.toArray(), [
+    [1, 3, 4],
+    [2, 5, 6],
+  ]);
+  y.backward(
+    fromArray([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]),
+  );
   assert.equal(Array.from(a.grad ?? []), [1, 4]);
   assert.equal(Array.from(b.grad ?? []), [2, 3, 5, 6]);
 });
@@ -356,54 +439,106 @@ test("concat then slice gives back the parts (slices with negative start/end too
 });
 
 test("concat rejects an empty list, rank-0 parts, other ranks, other dims, mixed dtypes", () => {
-  const a = fromArray([[1, 2, 3], [4, 5, 6]]);
+  const a = fromArray([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   assertThrows(() => concat([]), /^concat: needs a non-empty array of tensors$/);
-  assertThrows(() => concat([fromArray(1), fromArray(2)]), /^concat: cannot concatenate rank-0 tensors — xs\[0\] is \(\)$/);
-  assertThrows(() => concat([a, fromArray([1, 2, 3])]), /^concat: ranks differ \(2 vs 1\) — xs\[0\] is \(2, 3\), xs\[1\] is \(3,\)$/);
   assertThrows(
-    () => concat([a, a, fromArray([[1, 2], [3, 4]])], 0),
+    () => concat([fromArray(1), fromArray(2)]),
+    /^concat: cannot concatenate rank-0 tensors — xs\[0\] is \(\)$/,
+  );
+  assertThrows(
+    () => concat([a, fromArray([1, 2, 3])]),
+    /^concat: ranks differ \(2 vs 1\) — xs\[0\] is \(2, 3\), xs\[1\] is \(3,\)$/,
+  );
+  assertThrows(
+    () =>
+      concat(
+        [
+          a,
+          a,
+          fromArray([
+            [1, 2],
+            [3, 4],
+          ]),
+        ],
+        0,
+      ),
     /^concat: dim 1 differs \(3 vs 2\); only the axis may differ — xs\[0\] is \(2, 3\), xs\[2\] is \(2, 2\), axis=0$/,
   );
   assertThrows(() => concat([a, a], 2), /^concat: axis 2 is out of range for rank 2 — input is \(2, 3\)$/);
-  assertThrows(() => concat([a, fromArray([[1, 2, 3]], undefined, { dtype: "float64" })]), /^concat: inputs must share a dtype — xs\[0\] is float32, xs\[1\] is float64$/);
+  assertThrows(
+    () => concat([a, fromArray([[1, 2, 3]], undefined, { dtype: "float64" })]),
+    /^concat: inputs must share a dtype — xs\[0\] is float32, xs\[1\] is float64$/,
+  );
 });
 
 test("slice takes [start, end) along an axis, negative bounds from the end (tol: EXACT, BWD)", () => {
   fc.assert(
-    fc.property(fc.array(dim, { minLength: 1, maxLength: 4 }), fc.nat(), fc.nat(), fc.nat(), fc.boolean(), fc.boolean(), (shape, axisSeed, p, q, negS, negE) => {
-      const axis = axisSeed % shape.length;
-      const A = shape[axis] as number;
-      const start = p % (A + 1);
-      const end = start + (q % (A - start + 1));
-      // Negative forms exist for bounds below A (-k means A - k, and -0 is 0).
-      const s = negS && start < A ? start - A : start;
-      const e = negE && end < A ? end - A : end;
-      checkOp({
-        inputs: [{ data: randomValues(size(shape), p + q), shape }],
-        op: (x) => slice(x, axis, s, e),
-        ref: (x) => sliceRef(x, shape, axis, start, end),
-        forward: EXACT,
-        backward: BWD,
-      });
-    }),
+    fc.property(
+      fc.array(dim, { minLength: 1, maxLength: 4 }),
+      fc.nat(),
+      fc.nat(),
+      fc.nat(),
+      fc.boolean(),
+      fc.boolean(),
+      (shape, axisSeed, p, q, negS, negE) => {
+        const axis = axisSeed % shape.length;
+        const A = shape[axis] as number;
+        const start = p % (A + 1);
+        const end = start + (q % (A - start + 1));
+        // Negative forms exist for bounds below A (-k means A - k, and -0 is 0).
+        const s = negS && start < A ? start - A : start;
+        const e = negE && end < A ? end - A : end;
+        checkOp({
+          inputs: [{ data: randomValues(size(shape), p + q), shape }],
+          op: (x) => slice(x, axis, s, e),
+          ref: (x) => sliceRef(x, shape, axis, start, end),
+          forward: EXACT,
+          backward: BWD,
+        });
+      },
+    ),
     { seed: 208, numRuns: 60 },
   );
 });
 
 test("slice by hand: columns -3..-1 of a (2, 4) matrix, and where its gradient lands", () => {
-  const x = fromArray([[0, 1, 2, 3], [4, 5, 6, 7]], undefined, { requiresGrad: true });
+  const x = fromArray(
+    [
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const y = slice(x, 1, -3, -1);
-  assert.equal(y.toArray(), [[1, 2], [5, 6]]);
-  y.backward(fromArray([[1, 2], [3, 4]]));
+  assert.equal(y.toArray(), [
+    [1, 2],
+    [5, 6],
+  ]);
+  y.backward(
+    fromArray([
+      [1, 2],
+      [3, 4],
+    ]),
+  );
   assert.equal(Array.from(x.grad ?? []), [0, 1, 2, 0, 0, 3, 4, 0]);
   assert.equal(slice(x, 0, 1, 1).shape, [0, 4]); // an empty range is fine
 });
 
 test("slice rejects ranges outside the axis, start after end, bad axes and non-integers", () => {
-  const x = fromArray([[0, 1, 2, 3], [4, 5, 6, 7]]);
+  const x = fromArray([
+    [0, 1, 2, 3],
+    [4, 5, 6, 7],
+  ]);
   assertThrows(() => slice(x, 1, 0, 5), /^slice: range \[0, 5\) is out of range for axis 1 of size 4 — x is \(2, 4\)$/);
   assertThrows(() => slice(x, -1, -5, 2), /^slice: range \[-5, 2\) is out of range for axis 1 of size 4/);
-  assertThrows(() => slice(x, 0, 2, 1), /^slice: range \[2, 1\) has start 2 after end 1 on axis 0 of size 2 — x is \(2, 4\)$/);
+  assertThrows(
+    () => slice(x, 0, 2, 1),
+    /^slice: range \[2, 1\) has start 2 after end 1 on axis 0 of size 2 — x is \(2, 4\)$/,
+  );
   assertThrows(() => slice(x, 2, 0, 1), /^slice: axis 2 is out of range for rank 2/);
   assertThrows(() => slice(x, 0, 0.5, 1), /^slice: start and end must be integers, got 0.5 and 1/);
 });
@@ -413,87 +548,164 @@ test("slice rejects ranges outside the axis, start after end, bad axes and non-i
 
 test("indexSelect picks entries along any axis, with repeated ids and empty indices (tol: EXACT, BWD)", () => {
   fc.assert(
-    fc.property(fc.array(dim, { minLength: 1, maxLength: 3 }), fc.nat(), fc.array(fc.nat(), { maxLength: 6 }), fc.nat(), (shape, axisSeed, raw, s) => {
-      const axis = axisSeed % shape.length;
-      const A = shape[axis] as number;
-      // Few distinct values against up to 6 ids: repeats are common.
-      const ids = A === 0 ? [] : raw.map((v) => v % A);
-      const index = indexTensor(ids);
-      checkOp({
-        inputs: [{ data: randomValues(size(shape), s), shape }],
-        op: (x) => indexSelect(x, axis, index),
-        ref: (x) => indexSelectRef(x, shape, axis, ids),
-        forward: EXACT,
-        backward: BWD,
-      });
-    }),
+    fc.property(
+      fc.array(dim, { minLength: 1, maxLength: 3 }),
+      fc.nat(),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      fc.nat(),
+      (shape, axisSeed, raw, s) => {
+        const axis = axisSeed % shape.length;
+        const A = shape[axis] as number;
+        // Few distinct values against up to 6 ids: repeats are common.
+        const ids = A === 0 ? [] : raw.map((v) => v % A);
+        const index = indexTensor(ids);
+        checkOp({
+          inputs: [{ data: randomValues(size(shape), s), shape }],
+          op: (x) => indexSelect(x, axis, index),
+          ref: (x) => indexSelectRef(x, shape, axis, ids),
+          forward: EXACT,
+          backward: BWD,
+        });
+      },
+    ),
     { seed: 209, numRuns: 80 },
   );
 });
 
 test("indexSelect by hand: rows [2, 0, 2] and columns [1, 1, 0] of a (3, 2) matrix, with gradients", () => {
-  const x = fromArray([[1, 2], [3, 4], [5, 6]], undefined, { requiresGrad: true });
+  const x = fromArray(
+    [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const rows = indexSelect(x, 0, indexTensor([2, 0, 2]));
-  assert.equal(rows.toArray(), [[5, 6], [1, 2], [5, 6]]);
-  rows.backward(fromArray([[1, 1], [10, 10], [100, 100]]));
+  assert.equal(rows.toArray(), [
+    [5, 6],
+    [1, 2],
+    [5, 6],
+  ]);
+  rows.backward(
+    fromArray([
+      [1, 1],
+      [10, 10],
+      [100, 100],
+    ]),
+  );
   // Row 2 was picked twice: 1 + 100; row 0 once; row 1 never, so it is absent.
   assert.equal(Array.from(x.rowGrad?.ids ?? []), [0, 2]);
   assert.equal(Array.from(x.rowGrad?.values ?? []), [10, 10, 101, 101]);
   assert.is(x.grad, null);
 
-  const y = fromArray([[1, 2], [3, 4], [5, 6]], undefined, { requiresGrad: true });
+  const y = fromArray(
+    [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const cols = indexSelect(y, 1, indexTensor([1, 1, 0]));
-  assert.equal(cols.toArray(), [[2, 2, 1], [4, 4, 3], [6, 6, 5]]);
-  cols.backward(fromArray([[1, 1, 1], [1, 1, 1], [1, 1, 1]]));
+  assert.equal(cols.toArray(), [
+    [2, 2, 1],
+    [4, 4, 3],
+    [6, 6, 5],
+  ]);
+  cols.backward(
+    fromArray([
+      [1, 1, 1],
+      [1, 1, 1],
+      [1, 1, 1],
+    ]),
+  );
   assert.equal(Array.from(y.grad ?? []), [1, 2, 1, 2, 1, 2]); // column 1 read twice per row
 });
 
 test("indexSelect along axis 0 of a leaf: the sparse gradient equals the dense scatter; a non-leaf gets it dense", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 5 }), fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), fc.nat(), (R, C, raw, s) => {
-      const ids = raw.map((v) => v % R);
-      const x = fromArray(randomValues(R * C, s), [R, C], { requiresGrad: true });
-      const g = Float32Array.from(randomValues(ids.length * C, s + 1));
-      // Dense scatter by hand: dx[ids[l]] += g[l], in float64.
-      const dense = new Float64Array(R * C);
-      ids.forEach((r, l) => {
-        for (let c = 0; c < C; c++) dense[r * C + c] += g[l * C + c] as number;
-      });
-      indexSelect(x, 0, indexTensor(ids)).backward(g);
-      const sparse = x.rowGrad;
-      assert.ok(sparse !== null);
-      assert.is(x.grad, null); // no table-sized dense array
-      const touched = [...new Set(ids)].sort((a, b) => a - b);
-      assert.equal(Array.from(sparse.ids), touched);
-      // Sums of up to 12 float32 values of |g| < 1 against float64: atol 1e-6.
-      assertClose(denseGradient(x), dense, { atol: 1e-6, rtol: 0 }, "sparse gradient scattered");
+    fc.property(
+      fc.integer({ min: 1, max: 6 }),
+      fc.integer({ min: 0, max: 5 }),
+      fc.array(fc.nat(), { minLength: 1, maxLength: 12 }),
+      fc.nat(),
+      (R, C, raw, s) => {
+        const ids = raw.map((v) => v % R);
+        const x = fromArray(randomValues(R * C, s), [R, C], { requiresGrad: true });
+        const g = Float32Array.from(randomValues(ids.length * C, s + 1));
+        // Dense scatter by hand: dx[ids[l]] += g[l], in float64.
+        const dense = new Float64Array(R * C);
+        ids.forEach((r, l) => {
+          for (let c = 0; c < C; c++) dense[r * C + c] += g[l * C + c] as number;
+        });
+        indexSelect(x, 0, indexTensor(ids)).backward(g);
+        const sparse = x.rowGrad;
+        assert.ok(sparse !== null);
+        assert.is(x.grad, null); // no table-sized dense array
+        const touched = [...new Set(ids)].sort((a, b) => a - b);
+        assert.equal(Array.from(sparse.ids), touched);
+        // Sums of up to 12 float32 values of |g| < 1 against float64: atol 1e-6.
+        assertClose(denseGradient(x), dense, { atol: 1e-6, rtol: 0 }, "sparse gradient scattered");
 
-      // Through reshape x is no longer a leaf: accumulateRows adds densely into the
-      // view's gradient, and reshape hands it to x as x.grad.
-      const x2 = fromArray(randomValues(R * C, s), [R, C], { requiresGrad: true });
-      indexSelect(reshape(x2, [R, C]), 0, indexTensor(ids)).backward(g);
-      assert.is(x2.rowGrad, null);
-      assertClose(x2.grad ?? [], dense, { atol: 1e-6, rtol: 0 }, "dense gradient");
-    }),
+        // Through reshape x is no longer a leaf: accumulateRows adds densely into the
+        // view's gradient, and reshape hands it to x as x.grad.
+        const x2 = fromArray(randomValues(R * C, s), [R, C], { requiresGrad: true });
+        indexSelect(reshape(x2, [R, C]), 0, indexTensor(ids)).backward(g);
+        assert.is(x2.rowGrad, null);
+        assertClose(x2.grad ?? [], dense, { atol: 1e-6, rtol: 0 }, "dense gradient");
+      },
+    ),
     { seed: 210, numRuns: 50 },
   );
 });
 
 test("indexSelect: row-sparse gradients accumulate across backward calls", () => {
-  const x = fromArray([[1, 2], [3, 4], [5, 6]], undefined, { requiresGrad: true });
+  const x = fromArray(
+    [
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   indexSelect(x, 0, indexTensor([1])).backward(fromArray([[1, 2]]));
-  indexSelect(x, 0, indexTensor([2, 1])).backward(fromArray([[10, 20], [100, 200]]));
+  indexSelect(x, 0, indexTensor([2, 1])).backward(
+    fromArray([
+      [10, 20],
+      [100, 200],
+    ]),
+  );
   assert.equal(Array.from(x.rowGrad?.ids ?? []), [1, 2]);
   assert.equal(Array.from(x.rowGrad?.values ?? []), [101, 202, 10, 20]);
 });
 
 test("indexSelect rejects a float tensor as index, a 2-D index and out-of-range ids (naming id, position, axis size)", () => {
-  const x = fromArray([[1, 2], [3, 4], [5, 6]]);
-  // @ts-expect-error a float Tensor is not an IndexTensor
-  assertThrows(() => indexSelect(x, 0, fromArray([0, 1])), /^indexSelect: index must be an IndexTensor of int32 ids, got Tensor$/);
-  assertThrows(() => indexSelect(x, 0, indexTensor([0, 1], [1, 2])), /^indexSelect: index must be 1-D, got 2-D — index is \(1, 2\)$/);
-  assertThrows(() => indexSelect(x, 0, indexTensor([0, 2, 3])), /^indexSelect: index 3 at position 2 is out of range for axis 0 of size 3 — x is \(3, 2\), index is \(3,\)$/);
-  assertThrows(() => indexSelect(x, 1, indexTensor([-1])), /^indexSelect: index -1 at position 0 is out of range for axis 1 of size 2/);
+  const x = fromArray([
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
+  assertThrows(
+    // @ts-expect-error a float Tensor is not an IndexTensor
+    () => indexSelect(x, 0, fromArray([0, 1])),
+    /^indexSelect: index must be an IndexTensor of int32 ids, got Tensor$/,
+  );
+  assertThrows(
+    () => indexSelect(x, 0, indexTensor([0, 1], [1, 2])),
+    /^indexSelect: index must be 1-D, got 2-D — index is \(1, 2\)$/,
+  );
+  assertThrows(
+    () => indexSelect(x, 0, indexTensor([0, 2, 3])),
+    /^indexSelect: index 3 at position 2 is out of range for axis 0 of size 3 — x is \(3, 2\), index is \(3,\)$/,
+  );
+  assertThrows(
+    () => indexSelect(x, 1, indexTensor([-1])),
+    /^indexSelect: index -1 at position 0 is out of range for axis 1 of size 2/,
+  );
   assertThrows(() => indexSelect(x, 2, indexTensor([0])), /^indexSelect: axis 2 is out of range for rank 2/);
 });
 
@@ -525,20 +737,44 @@ test("gather reads x along an axis at index positions (torch.gather), index smal
 });
 
 test("gather by hand: torch's example along axis 1, and axis 0, with gradients", () => {
-  const t = fromArray([[1, 2], [3, 4]], undefined, { requiresGrad: true });
+  const t = fromArray(
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const y = gather(t, 1, indexTensor([0, 0, 1, 0], [2, 2]));
-  assert.equal(y.toArray(), [[1, 1], [4, 3]]);
-  y.backward(fromArray([[1, 1], [1, 1]]));
+  assert.equal(y.toArray(), [
+    [1, 1],
+    [4, 3],
+  ]);
+  y.backward(
+    fromArray([
+      [1, 1],
+      [1, 1],
+    ]),
+  );
   assert.equal(Array.from(t.grad ?? []), [2, 0, 1, 1]); // t[0][0] read twice, t[0][1] never
   assert.equal(gather(t, 0, indexTensor([1, 0], [1, 2])).toArray(), [[3, 2]]);
 });
 
 test("gather rejects a float index, another rank, a larger dim, out-of-range ids", () => {
-  const x = fromArray([[1, 2, 3], [4, 5, 6]]);
+  const x = fromArray([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   // @ts-expect-error a float Tensor is not an IndexTensor
   assertThrows(() => gather(x, 1, fromArray([[0]])), /^gather: index must be an IndexTensor of int32 ids, got Tensor$/);
-  assertThrows(() => gather(x, 1, indexTensor([0, 1])), /^gather: index must have x's rank 2, got 1 — x is \(2, 3\), index is \(2,\)$/);
-  assertThrows(() => gather(x, 1, indexTensor([0, 0, 0], [3, 1])), /^gather: index dim 0 is 3, larger than x's 2 — x is \(2, 3\), index is \(3, 1\), axis=1$/);
+  assertThrows(
+    () => gather(x, 1, indexTensor([0, 1])),
+    /^gather: index must have x's rank 2, got 1 — x is \(2, 3\), index is \(2,\)$/,
+  );
+  assertThrows(
+    () => gather(x, 1, indexTensor([0, 0, 0], [3, 1])),
+    /^gather: index dim 0 is 3, larger than x's 2 — x is \(2, 3\), index is \(3, 1\), axis=1$/,
+  );
   assertThrows(
     () => gather(x, 1, indexTensor([0, 1, 2, 9], [2, 2])),
     /^gather: index 9 at position 3 \(\[1, 1\]\) is out of range for axis 1 of size 3 — x is \(2, 3\), index is \(2, 2\)$/,
@@ -560,7 +796,14 @@ test("every shape op adds (+=) into an existing gradient: two backward passes gi
     gather: (x) => gather(x, 0, indexTensor([1, 0, 0], [1, 3])),
   };
   for (const [name, f] of Object.entries(ops)) {
-    const x = fromArray([[1, 2, 3], [4, 5, 6]], undefined, { requiresGrad: true });
+    const x = fromArray(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      undefined,
+      { requiresGrad: true },
+    );
     const once = (): void => {
       const y = f(x);
       y.backward(Float32Array.from(randomValues(y.size, 9))); // the same g each time
@@ -570,7 +813,12 @@ test("every shape op adds (+=) into an existing gradient: two backward passes gi
     once();
     // Repeated reads (concat of x with x, repeated ids) add in another order the second
     // time, so float32 rounding (|g| < 1, up to 4 terms) may differ in the last bit.
-    assertClose(denseGradient(x), first.map((v) => 2 * v), { atol: 1e-6, rtol: 0 }, name);
+    assertClose(
+      denseGradient(x),
+      first.map((v) => 2 * v),
+      { atol: 1e-6, rtol: 0 },
+      name,
+    );
   }
 });
 

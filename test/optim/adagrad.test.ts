@@ -16,7 +16,13 @@ function param(R: number, E: number, rng: Rng): Tensor {
 
 // A row-sparse gradient from L random lookups in the first half of the rows (ids repeat;
 // accumulateRows merges them). Returns the float64 dense sum and the touched rows.
-function randomRowGrad(p: Tensor, R: number, E: number, L: number, rng: Rng): { g: Float64Array; touched: Set<number> } {
+function randomRowGrad(
+  p: Tensor,
+  R: number,
+  E: number,
+  L: number,
+  rng: Rng,
+): { g: Float64Array; touched: Set<number> } {
   const ids = new Int32Array(L);
   const values = new Float32Array(L * E);
   for (let l = 0; l < L; l++) ids[l] = rng.int(Math.max(1, Math.floor(R / 2)));
@@ -36,7 +42,16 @@ function randomDenseGrad(p: Tensor, rng: Rng): Float64Array {
 
 // Element-wise Adagrad in float64 on the rows in `rows` (all rows when null), with weight
 // decay wd: the gradient is g + wd·w (w before the step).
-function adagradRef(w: Float64Array, acc: Float64Array, g: Float64Array, E: number, lr: number, eps: number, rows: Set<number> | null, wd = 0): void {
+function adagradRef(
+  w: Float64Array,
+  acc: Float64Array,
+  g: Float64Array,
+  E: number,
+  lr: number,
+  eps: number,
+  rows: Set<number> | null,
+  wd = 0,
+): void {
   for (let i = 0; i < w.length; i++) {
     if (rows !== null && !rows.has(Math.floor(i / E))) continue;
     const gi = (g[i] as number) + wd * (w[i] as number);
@@ -46,16 +61,32 @@ function adagradRef(w: Float64Array, acc: Float64Array, g: Float64Array, E: numb
 }
 
 // Row-wise Adagrad in float64 on the touched rows: accRow[r] += mean(g[r]²).
-function rowwiseRef(w: Float64Array, accRow: Float64Array, g: Float64Array, E: number, lr: number, eps: number, rows: Set<number>): void {
+function rowwiseRef(
+  w: Float64Array,
+  accRow: Float64Array,
+  g: Float64Array,
+  E: number,
+  lr: number,
+  eps: number,
+  rows: Set<number>,
+): void {
   for (const r of rows) {
     let ms = 0;
     for (let e = 0; e < E; e++) ms += (g[r * E + e] as number) ** 2;
     accRow[r] = (accRow[r] as number) + ms / E;
-    for (let e = 0; e < E; e++) w[r * E + e] = (w[r * E + e] as number) - (lr * (g[r * E + e] as number)) / (Math.sqrt(accRow[r] as number) + eps);
+    for (let e = 0; e < E; e++)
+      w[r * E + e] =
+        (w[r * E + e] as number) - (lr * (g[r * E + e] as number)) / (Math.sqrt(accRow[r] as number) + eps);
   }
 }
 
-function assertRowsUnchanged(now: ArrayLike<number>, before: ArrayLike<number>, E: number, touched: Set<number>, what: string): void {
+function assertRowsUnchanged(
+  now: ArrayLike<number>,
+  before: ArrayLike<number>,
+  E: number,
+  touched: Set<number>,
+  what: string,
+): void {
   for (let i = 0; i < now.length; i++) {
     if (touched.has(Math.floor(i / E))) continue;
     assert.ok(Object.is(now[i], before[i]), `${what}: untouched element ${i} changed from ${before[i]} to ${now[i]}`);
@@ -140,7 +171,10 @@ test("Adagrad weight decay: one value per parameter (0 leaves a parameter undeca
   opt.step();
   assertClose(a.data, wa, TOL, "parameter 0, no decay");
   assertClose(b.data, wb, TOL, "parameter 1, decay 0.2");
-  assertThrows(() => new Adagrad([a, b], { lr: 0.1, weightDecay: [0.1] }), /Adagrad: weightDecay has 1 values for 2 parameters/);
+  assertThrows(
+    () => new Adagrad([a, b], { lr: 0.1, weightDecay: [0.1] }),
+    /Adagrad: weightDecay has 1 values for 2 parameters/,
+  );
   assertThrows(() => new Adagrad([a], { lr: 0.1, weightDecay: -1 }), /Adagrad: weightDecay\[0\]/);
 });
 
@@ -247,13 +281,23 @@ test("RowWiseAdagrad by hand: row [3, 4] → acc = 12.5, step = lr·g/sqrt(12.5)
   const opt = new RowWiseAdagrad([p], { lr: 0.5 });
   opt.step();
   const s = 0.5 / Math.sqrt(12.5); // mean(9, 16) = 12.5
-  const expected = [before[0], before[1], (before[2] as number) - 3 * s, (before[3] as number) - 4 * s, before[4], before[5]] as number[];
+  const expected = [
+    before[0],
+    before[1],
+    (before[2] as number) - 3 * s,
+    (before[3] as number) - 4 * s,
+    before[4],
+    before[5],
+  ] as number[];
   assertClose(p.data, expected, { atol: 1e-6, rtol: 0 }); // float32 rounding of values < 2
   assert.equal(Array.from(opt.state(0)?.acc ?? []), [0, 12.5, 0]); // exact in float32
 });
 
 test("Adagrad and RowWiseAdagrad: dense + row-sparse in one step are summed before the (non-linear) update", () => {
-  for (const make of [(p: Tensor) => new Adagrad([p], { lr: 0.1 }), (p: Tensor) => new RowWiseAdagrad([p], { lr: 0.1 })]) {
+  for (const make of [
+    (p: Tensor) => new Adagrad([p], { lr: 0.1 }),
+    (p: Tensor) => new RowWiseAdagrad([p], { lr: 0.1 }),
+  ]) {
     const rng = new Rng(11);
     const p = param(4, 3, rng);
     const w = Float64Array.from(p.data);
@@ -270,17 +314,29 @@ test("Adagrad / RowWiseAdagrad: bad options and a gradient that changes form are
   const rng = new Rng(12);
   const p = param(3, 2, rng);
   assertThrows(() => new Adagrad([p], { lr: 0.1, eps: -1 }), /^Adagrad: eps must be a finite number >= 0, got -1/);
-  assertThrows(() => new Adagrad([p], { lr: 0.1, initialAccumulator: Number.NaN }), /^Adagrad: initialAccumulator must be/);
-  assertThrows(() => new RowWiseAdagrad([p], { lr: Number.POSITIVE_INFINITY }), /^RowWiseAdagrad: lr must be a finite number >= 0, got Infinity/);
+  assertThrows(
+    () => new Adagrad([p], { lr: 0.1, initialAccumulator: Number.NaN }),
+    /^Adagrad: initialAccumulator must be/,
+  );
+  assertThrows(
+    () => new RowWiseAdagrad([p], { lr: Number.POSITIVE_INFINITY }),
+    /^RowWiseAdagrad: lr must be a finite number >= 0, got Infinity/,
+  );
   const opt = new RowWiseAdagrad([p], { lr: 0.1 });
   p.rowGrad = { ids: Int32Array.from([2]), values: Float32Array.from([1, 1]), rows: 3, cols: 2 };
   opt.step();
   opt.zeroGrad();
   p.grad = new Float32Array(6);
-  assertThrows(() => opt.step(), /^RowWiseAdagrad\.step: parameter 0 \(3, 2\) had a row-sparse gradient at its first step and has a dense one now/);
+  assertThrows(
+    () => opt.step(),
+    /^RowWiseAdagrad\.step: parameter 0 \(3, 2\) had a row-sparse gradient at its first step and has a dense one now/,
+  );
   opt.zeroGrad();
   p.rowGrad = { ids: Int32Array.from([0]), values: Float64Array.from([1, 1]), rows: 3, cols: 2 };
-  assertThrows(() => opt.step(), /^RowWiseAdagrad\.step: row-sparse gradient of parameter 0 \(3, 2\) is Float64Array but the parameter is float32/);
+  assertThrows(
+    () => opt.step(),
+    /^RowWiseAdagrad\.step: row-sparse gradient of parameter 0 \(3, 2\) is Float64Array but the parameter is float32/,
+  );
 });
 
 test.run();

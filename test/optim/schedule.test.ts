@@ -76,11 +76,16 @@ test("properties: warm-up rises to base, decay falls, all in (0, max(base, 1e-7)
         const D = W + gap;
         const v = lrs(base, W, D, N, D + N + 5);
         for (let c = 2; c < W; c++) assert.ok((v[c - 1] as number) > (v[c - 2] as number), `warm-up rises at c=${c}`);
-        for (let c = Math.max(D + 1, 2); c < D + N; c++) assert.ok((v[c - 1] as number) <= (v[c - 2] as number), `decay falls at c=${c}`);
-        for (const x of v) assert.ok(x > 0 && x <= Math.max(base, 1e-7) * (1 + 1e-15), `lr ${x} outside (0, max(base, 1e-7)]`);
+        for (let c = Math.max(D + 1, 2); c < D + N; c++)
+          assert.ok((v[c - 1] as number) <= (v[c - 2] as number), `decay falls at c=${c}`);
+        for (const x of v)
+          assert.ok(x > 0 && x <= Math.max(base, 1e-7) * (1 + 1e-15), `lr ${x} outside (0, max(base, 1e-7)]`);
         for (let c = Math.max(D, 1); c < D + N; c++) assert.ok((v[c - 1] as number) >= 1e-7, `decay floor at c=${c}`);
         const tail = v.slice(D + N);
-        assert.ok(tail.every((x) => x === tail[0]), "constant after the decay");
+        assert.ok(
+          tail.every((x) => x === tail[0]),
+          "constant after the decay",
+        );
         if (N > 0 && D >= 1) assertClose([v[D - 1] as number], [Math.max(base, 1e-7)], TOL); // c = D: scale 1
       },
     ),
@@ -94,8 +99,14 @@ test("validation: decay before the end of warm-up, and bad step counts, are erro
     () => new LRPolicyScheduler(opt, { warmupSteps: 10, decayStartStep: 5, numDecaySteps: 3 }),
     /^LRPolicyScheduler: learning rate warm-up must finish before the decay starts — decayStartStep=5 < warmupSteps=10/,
   );
-  assertThrows(() => new LRPolicyScheduler(opt, { warmupSteps: -1, decayStartStep: 0, numDecaySteps: 0 }), /^LRPolicyScheduler: warmupSteps must be an integer >= 0, got -1/);
-  assertThrows(() => new LRPolicyScheduler(opt, { warmupSteps: 0, decayStartStep: 0, numDecaySteps: 1.5 }), /numDecaySteps must be an integer >= 0, got 1.5/);
+  assertThrows(
+    () => new LRPolicyScheduler(opt, { warmupSteps: -1, decayStartStep: 0, numDecaySteps: 0 }),
+    /^LRPolicyScheduler: warmupSteps must be an integer >= 0, got -1/,
+  );
+  assertThrows(
+    () => new LRPolicyScheduler(opt, { warmupSteps: 0, decayStartStep: 0, numDecaySteps: 1.5 }),
+    /numDecaySteps must be an integer >= 0, got 1.5/,
+  );
   assert.is(opt.lr, 0.1, "a refused schedule leaves the optimizer alone");
 });
 

@@ -21,7 +21,8 @@ function randomRowGrad(p: Tensor, R: number, E: number, L: number, rng: Rng): Fl
   for (let i = 0; i < values.length; i++) values[i] = rng.uniformIn(-1, 1);
   accumulateRows(p, ids, values, E);
   const dense = new Float64Array(R * E);
-  for (let l = 0; l < L; l++) for (let e = 0; e < E; e++) dense[(ids[l] as number) * E + e] += values[l * E + e] as number;
+  for (let l = 0; l < L; l++)
+    for (let e = 0; e < E; e++) dense[(ids[l] as number) * E + e] += values[l * E + e] as number;
   return dense;
 }
 
@@ -72,7 +73,7 @@ test("SGD sparse: several steps match the float64 reference; untouched rows stay
       for (let s = 0; s < steps; s++) {
         opt.zeroGrad();
         const g = randomRowGrad(p, R, E, L, rng);
-        for (const id of (p.rowGrad?.ids ?? [])) touched.add(id);
+        for (const id of p.rowGrad?.ids ?? []) touched.add(id);
         assert.ok(p.grad === null, "the table's gradient stays sparse");
         for (let i = 0; i < ref.length; i++) ref[i] -= lr * (g[i] as number);
         opt.step();
@@ -82,7 +83,8 @@ test("SGD sparse: several steps match the float64 reference; untouched rows stay
       assertClose(p.data, ref, { atol: 1e-5, rtol: 1e-6 });
       for (let r = 0; r < R; r++) {
         if (touched.has(r)) continue;
-        for (let e = 0; e < E; e++) assert.is(Object.is(p.data[r * E + e], before[r * E + e]), true, `row ${r} changed`);
+        for (let e = 0; e < E; e++)
+          assert.is(Object.is(p.data[r * E + e], before[r * E + e]), true, `row ${r} changed`);
       }
     }),
     { seed: 102, numRuns: 60 },
@@ -163,14 +165,20 @@ test("SGD: bad parameters, lr and gradients are errors naming the optimizer and 
   assertThrows(() => new SGD([p], { lr: -1 }), /^SGD: lr must be a finite number >= 0, got -1/);
   const opt = new SGD([p], { lr: 0.1 });
   p.rowGrad = { ids: Int32Array.from([0, 3]), values: new Float32Array(4), rows: 3, cols: 2 };
-  assertThrows(() => opt.step(), /^SGD\.step: row-sparse gradient of parameter 0 \(3, 2\): row id 3 \(position 1\) is out of range for 3 rows/);
+  assertThrows(
+    () => opt.step(),
+    /^SGD\.step: row-sparse gradient of parameter 0 \(3, 2\): row id 3 \(position 1\) is out of range for 3 rows/,
+  );
   p.rowGrad = { ids: Int32Array.from([1, 1]), values: new Float32Array(4), rows: 3, cols: 2 };
   assertThrows(() => opt.step(), /unique and ascending, got 1 then 1 at position 1/);
   p.rowGrad = { ids: Int32Array.from([1]), values: new Float32Array(2), rows: 2, cols: 2 };
   assertThrows(() => opt.step(), /is for a \(2, 2\) table/);
   p.rowGrad = null;
   p.grad = new Float32Array(5);
-  assertThrows(() => opt.step(), /^SGD\.step: dense gradient of parameter 0 \(3, 2\) is a Float32Array of 5 \(the parameter is float32 with 6\)/);
+  assertThrows(
+    () => opt.step(),
+    /^SGD\.step: dense gradient of parameter 0 \(3, 2\) is a Float32Array of 5 \(the parameter is float32 with 6\)/,
+  );
   p.grad = null;
   opt.lr = Number.NaN;
   assertThrows(() => opt.step(), /^SGD\.step: lr must be a finite number >= 0, got NaN/);

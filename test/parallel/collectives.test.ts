@@ -6,7 +6,14 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { abortAll, abortedBy, chunkBounds, CollectiveError, Communicator, createCommBuffers } from "../../src/parallel/collectives.ts";
+import {
+  abortAll,
+  abortedBy,
+  chunkBounds,
+  CollectiveError,
+  Communicator,
+  createCommBuffers,
+} from "../../src/parallel/collectives.ts";
 import { startWorkers, type WorkerGroup } from "../../src/parallel/spawn.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 import { allReduceInput, allToAllCount, allToAllValue, type ScenarioData } from "./collectives_worker.ts";
@@ -42,7 +49,11 @@ async function runScenario(
   onExit?: (rank: number, code: number, group: WorkerGroup, buffers: ReturnType<typeof createCommBuffers>) => void,
 ): Promise<{ replies: (RankReply | null)[]; ms: number }> {
   const buffers = createCommBuffers(N, capacity);
-  const group = await within(startWorkers(N, WORKER, (r) => ({ ...data, buffers, rank: r })), 30_000, "starting the workers");
+  const group = await within(
+    startWorkers(N, WORKER, (r) => ({ ...data, buffers, rank: r })),
+    30_000,
+    "starting the workers",
+  );
   const started = performance.now();
   try {
     const replies = await within(
@@ -51,7 +62,8 @@ async function runScenario(
         const settle = (r: number, v: RankReply | null): void => {
           if (out[r] !== undefined) return;
           out[r] = v;
-          if (out.every((x, q) => x !== undefined || (data.scenario === "stall" && q === data.badRank))) resolve(out.map((x) => x ?? null));
+          if (out.every((x, q) => x !== undefined || (data.scenario === "stall" && q === data.badRank)))
+            resolve(out.map((x) => x ?? null));
         };
         group.workers.forEach((w, r) => {
           w.on("message", (m: RankReply) => settle(r, m));
@@ -74,7 +86,13 @@ async function runScenario(
 
 test("barrier: no rank passes barrier k before all ranks reached it (3 ranks, 40 rounds, random arrival)", async () => {
   const marks = new SharedArrayBuffer(4 * 3);
-  const { replies } = await runScenario(3, 16, { scenario: "barrier", iterations: 40, marks, timeoutMs: 10_000, seed: 1 });
+  const { replies } = await runScenario(3, 16, {
+    scenario: "barrier",
+    iterations: 40,
+    marks,
+    timeoutMs: 10_000,
+    seed: 1,
+  });
   for (const r of replies) {
     assert.ok(r?.ok, `rank ${r?.rank}: ${r?.error?.message}`);
     assert.equal(r?.violations, []);
@@ -119,7 +137,8 @@ test("allToAll: uneven and empty blocks land in rank order (3 ranks, 12 rounds o
     const r = reply?.rank as number;
     for (let it = 0; it < iterations; it++) {
       const expected: number[] = [];
-      for (let q = 0; q < N; q++) for (let k = 0; k < allToAllCount(it, q, r); k++) expected.push(allToAllValue(it, q, r, k));
+      for (let q = 0; q < N; q++)
+        for (let k = 0; k < allToAllCount(it, q, r); k++) expected.push(allToAllValue(it, q, r, k));
       assert.equal(Array.from(reply?.results?.[it] ?? []), expected, `rank ${r}, round ${it}`);
     }
   }
@@ -132,19 +151,27 @@ test("a rank that never arrives: the others time out with an error naming it and
     assert.ok(reply !== null && !reply.ok, `rank ${r} reported an error`);
     assert.is(reply?.error?.reason, "timeout");
     assert.is(reply?.error?.peer, 2);
-    assert.match(reply?.error?.message ?? "", new RegExp(`^rank ${r}: phase under test: timed out after 300 ms waiting for rank 2$`));
+    assert.match(
+      reply?.error?.message ?? "",
+      new RegExp(`^rank ${r}: phase under test: timed out after 300 ms waiting for rank 2$`),
+    );
   }
 });
 
 test("a rank that dies: the main thread aborts, the others stop waiting at once and say why", async () => {
   let abortAt = 0;
-  const { replies } = await runScenario(2, 16, { scenario: "die", badRank: 1, timeoutMs: 60_000, seed: 3 }, (rank, code, _group, buffers) => {
-    assert.is(rank, 1);
-    assert.is(code, 3);
-    abortAt = performance.now();
-    abortAll(buffers);
-    assert.is(abortedBy(buffers), -1);
-  });
+  const { replies } = await runScenario(
+    2,
+    16,
+    { scenario: "die", badRank: 1, timeoutMs: 60_000, seed: 3 },
+    (rank, code, _group, buffers) => {
+      assert.is(rank, 1);
+      assert.is(code, 3);
+      abortAt = performance.now();
+      abortAll(buffers);
+      assert.is(abortedBy(buffers), -1);
+    },
+  );
   assert.is(replies[1], null);
   const reply = replies[0];
   assert.ok(reply !== null && !reply.ok);
@@ -163,10 +190,22 @@ test("one rank (in-process): barrier passes, allReduce is the identity, allToAll
   const recv = new Float32Array(3);
   comm.allToAll(x, [3], recv, [3], "a");
   assert.equal(Array.from(recv), [1.5, -2, 3]);
-  assertThrows(() => comm.allToAll(x, [3], new Float32Array(2), [2], "shuffle"), /^rank 0: shuffle: expects 2 floats from rank 0, which sends 3$/);
-  assertThrows(() => comm.allToAll(x, [2], recv, [3], "shuffle"), /^rank 0: shuffle: send counts add up to 2 but the send buffer holds 3 floats$/);
-  assertThrows(() => comm.allToAll(new Float32Array(9), [9], new Float32Array(9), [9], "big"), /sends 9 floats, more than the exchange capacity of 8/);
-  assertThrows(() => new Communicator(createCommBuffers(2, 8), 2, { timeoutMs: 100 }), /rank 2 is out of range for 2 ranks/);
+  assertThrows(
+    () => comm.allToAll(x, [3], new Float32Array(2), [2], "shuffle"),
+    /^rank 0: shuffle: expects 2 floats from rank 0, which sends 3$/,
+  );
+  assertThrows(
+    () => comm.allToAll(x, [2], recv, [3], "shuffle"),
+    /^rank 0: shuffle: send counts add up to 2 but the send buffer holds 3 floats$/,
+  );
+  assertThrows(
+    () => comm.allToAll(new Float32Array(9), [9], new Float32Array(9), [9], "big"),
+    /sends 9 floats, more than the exchange capacity of 8/,
+  );
+  assertThrows(
+    () => new Communicator(createCommBuffers(2, 8), 2, { timeoutMs: 100 }),
+    /rank 2 is out of range for 2 ranks/,
+  );
 });
 
 test("abort: a rank's later collectives throw, naming who aborted", () => {
@@ -187,7 +226,13 @@ test("abort: a rank's later collectives throw, naming who aborted", () => {
 });
 
 test("chunkBounds: N chunks cover [0, n) in order, sizes differ by at most one", () => {
-  for (const [n, N] of [[0, 3], [1, 3], [7, 3], [10, 4], [5, 5]] as const) {
+  for (const [n, N] of [
+    [0, 3],
+    [1, 3],
+    [7, 3],
+    [10, 4],
+    [5, 5],
+  ] as const) {
     let at = 0;
     const sizes: number[] = [];
     for (let c = 0; c < N; c++) {

@@ -69,7 +69,8 @@ function run(port: MessagePort, d: ScenarioData): void {
         const recvCounts = Array.from({ length: N }, (_, q) => allToAllCount(it, q, d.rank));
         const send = new Float32Array(sendCounts.reduce((a, b) => a + b, 0));
         let at = 0;
-        for (let q = 0; q < N; q++) for (let k = 0; k < (sendCounts[q] as number); k++) send[at++] = allToAllValue(it, d.rank, q, k);
+        for (let q = 0; q < N; q++)
+          for (let k = 0; k < (sendCounts[q] as number); k++) send[at++] = allToAllValue(it, d.rank, q, k);
         const recv = new Float32Array(recvCounts.reduce((a, b) => a + b, 0));
         jitter(2);
         comm.allToAll(send, sendCounts, recv, recvCounts, `all-to-all ${it}`);
@@ -108,7 +109,10 @@ function run(port: MessagePort, d: ScenarioData): void {
       port.postMessage({ rank: d.rank, ok: true });
     }
   } catch (e) {
-    const err = e instanceof CollectiveError ? { message: e.message, reason: e.reason, peer: e.peer, phase: e.phase } : { message: String(e) };
+    const err =
+      e instanceof CollectiveError
+        ? { message: e.message, reason: e.reason, peer: e.peer, phase: e.phase }
+        : { message: String(e) };
     port.postMessage({ rank: d.rank, ok: false, error: err });
   }
 }

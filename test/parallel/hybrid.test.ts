@@ -21,15 +21,36 @@ import { bagsDataset, runOn, smallConfig } from "./hybrid_helpers.ts";
 test("the initial model of a seed is the same bit for bit on this thread and on 1, 2 and 3 ranks (uneven row splits)", async () => {
   const tables = [2, 40, 3001, 11, 599];
   const config = smallConfig({ tables, E: 4, pooling: "sum", interaction: "dot" });
-  const data = bagsDataset({ n: 10, denseFeatures: 3, tableSizes: tables, maxBag: 2, weighted: [false, false, false, false, false], seed: 1 });
-  const initial = (workers: number) => runOn(workers, { config, source: { kind: "seed", seed: 77 }, spec: optimizerSpec("adagrad", 0.1), data, batchSize: 5, steps: 0, shuffle: false, seed: 0 });
+  const data = bagsDataset({
+    n: 10,
+    denseFeatures: 3,
+    tableSizes: tables,
+    maxBag: 2,
+    weighted: [false, false, false, false, false],
+    seed: 1,
+  });
+  const initial = (workers: number) =>
+    runOn(workers, {
+      config,
+      source: { kind: "seed", seed: 77 },
+      spec: optimizerSpec("adagrad", 0.1),
+      data,
+      batchSize: 5,
+      steps: 0,
+      shuffle: false,
+      seed: 0,
+    });
   const three = shardingPlan({ ranks: 3, embeddingDim: 4, tableSizes: tables });
   assert.ok((three.tables[2]?.shards.length ?? 0) > 1, "the 3001-row table is split by rows on 3 ranks");
   const here = await initial(0);
   for (const workers of [1, 2, 3]) {
     const got = await initial(workers);
     assert.equal([...got.tensors.keys()], [...here.tensors.keys()]);
-    for (const [name, t] of here.tensors) assert.ok(Buffer.from((got.tensors.get(name) as Float32Array).buffer).equals(Buffer.from(t.buffer)), `${name} on ${workers} workers`);
+    for (const [name, t] of here.tensors)
+      assert.ok(
+        Buffer.from((got.tensors.get(name) as Float32Array).buffer).equals(Buffer.from(t.buffer)),
+        `${name} on ${workers} workers`,
+      );
   }
 });
 
@@ -37,11 +58,38 @@ test("2 workers = 1 thread over 50 steps: tables of 2 to 3000 rows (one split by
   const tables = [2, 40, 3000, 11, 600];
   const config = smallConfig({ tables, E: 4, pooling: "sum", interaction: "dot" });
   // 60 samples in batches of 7: eight full batches and one of 4 per epoch, reshuffled each epoch.
-  const data = bagsDataset({ n: 60, denseFeatures: 3, tableSizes: tables, maxBag: 4, weighted: [false, true, false, true, false], seed: 21 });
-  const plan = shardingPlan({ ranks: 2, embeddingDim: 4, tableSizes: tables, lookupsPerSample: lookupsPerSampleOf(data) });
+  const data = bagsDataset({
+    n: 60,
+    denseFeatures: 3,
+    tableSizes: tables,
+    maxBag: 4,
+    weighted: [false, true, false, true, false],
+    seed: 21,
+  });
+  const plan = shardingPlan({
+    ranks: 2,
+    embeddingDim: 4,
+    tableSizes: tables,
+    lookupsPerSample: lookupsPerSampleOf(data),
+  });
   // The 3000-row table holds 48000 of the 58448 bytes, above one rank's share: split in two.
-  assert.equal(plan.tables[2]?.shards.map((s) => [s.rank, s.rowStart, s.rowEnd]), [[0, 0, 1500], [1, 1500, 3000]]);
-  const common = { config, source: { kind: "seed" as const, seed: 7 }, spec: optimizerSpec("sgd", 0.1), data, batchSize: 7, steps: 50, shuffle: true, seed: 9 };
+  assert.equal(
+    plan.tables[2]?.shards.map((s) => [s.rank, s.rowStart, s.rowEnd]),
+    [
+      [0, 0, 1500],
+      [1, 1500, 3000],
+    ],
+  );
+  const common = {
+    config,
+    source: { kind: "seed" as const, seed: 7 },
+    spec: optimizerSpec("sgd", 0.1),
+    data,
+    batchSize: 7,
+    steps: 50,
+    shuffle: true,
+    seed: 9,
+  };
   const r1 = await runOn(0, common);
   const r2 = await runOn(2, { ...common, plan });
   // Tolerance: float32 rounding. The ranks sum the loss per slice, the row ranges' partial

@@ -22,7 +22,14 @@ import { bagsDataset, smallConfig } from "./hybrid_helpers.ts";
 
 const tables = [20, 300, 7];
 const config = smallConfig({ tables, E: 3, pooling: "sum", interaction: "dot" });
-const data = bagsDataset({ n: 40, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, false, false], seed: 8 });
+const data = bagsDataset({
+  n: 40,
+  denseFeatures: 3,
+  tableSizes: tables,
+  maxBag: 3,
+  weighted: [false, false, false],
+  seed: 8,
+});
 
 /** OS threads of this process (Linux), or null elsewhere. */
 function threadCount(): number | null {
@@ -30,7 +37,15 @@ function threadCount(): number | null {
 }
 
 function options(workers: number, extra: Partial<HybridOptions> = {}): HybridOptions {
-  return { config, workers, optimizer: optimizerSpec("adagrad", 0.1), source: { kind: "seed", seed: 5 }, datasets: [data], maxBatch: 6, ...extra };
+  return {
+    config,
+    workers,
+    optimizer: optimizerSpec("adagrad", 0.1),
+    source: { kind: "seed", seed: 5 },
+    datasets: [data],
+    maxBatch: 6,
+    ...extra,
+  };
 }
 
 /** Start the ranks and train `steps` steps of 6 (shuffled); returns the executor, still running. */
@@ -102,7 +117,10 @@ test("a rank killed while it writes its rows of a checkpoint: the save rejects n
   try {
     const ckpt = join(dir, "ckpt.safetensors");
     const bytes = await baseline(ckpt);
-    assert.ok(readSafetensors(ckpt).tensors.has("optimizer.state.emb_l.1.weight.sum"), "the checkpoint holds the optimizer state");
+    assert.ok(
+      readSafetensors(ckpt).tensors.has("optimizer.state.emb_l.1.weight.sum"),
+      "the checkpoint holds the optimizer state",
+    );
 
     const threads = threadCount();
     // The save comes after steps 0 … 4: the ranks' step counter is at the last one.
@@ -126,7 +144,10 @@ test("a rank that throws: its own message, with rank, step and phase (not the ot
   const threads = threadCount();
   const fault: Fault = { rank: 0, step: 1, phase: "MLP backward", action: "throw" };
   const e = await failure(() => runWith(2, fault, 60_000), 20_000);
-  assert.match(e.message, /^rank 0 failed in step 1, phase "MLP backward": injected fault in step 1, phase "MLP backward"$/);
+  assert.match(
+    e.message,
+    /^rank 0 failed in step 1, phase "MLP backward": injected fault in step 1, phase "MLP backward"$/,
+  );
   assert.is(e.rank, 0);
   if (threads !== null) assert.is(threadCount(), threads);
 });
@@ -135,7 +156,10 @@ test("a rank that stalls: its peer's wait times out and the error names the stal
   const threads = threadCount();
   const fault: Fault = { rank: 1, step: 2, phase: "MLP forward", action: "stall", ms: 30_000 };
   const e = await failure(() => runWith(2, fault, 1_000), 20_000);
-  assert.match(e.message, /^rank 1 stopped responding in step 2, phase "MLP forward"; rank 0: all-to-all backward \(step 2\): timed out after 1000 ms waiting for rank 1$/);
+  assert.match(
+    e.message,
+    /^rank 1 stopped responding in step 2, phase "MLP forward"; rank 0: all-to-all backward \(step 2\): timed out after 1000 ms waiting for rank 1$/,
+  );
   assert.equal([e.rank, e.step, e.phase], [1, 2, "MLP forward"]);
   if (threads !== null) assert.is(threadCount(), threads, "the stalled thread was stopped too");
 });

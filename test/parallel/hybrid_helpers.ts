@@ -46,7 +46,14 @@ export function smallConfig(o: {
 }
 
 /** Bags of 0 .. maxBag lookups (uniform), ids uniform over each table, weights in [0.5, 1.5) where asked. */
-export function bagsDataset(o: { n: number; denseFeatures: number; tableSizes: readonly number[]; maxBag: number; weighted: readonly boolean[]; seed: number }): Dataset {
+export function bagsDataset(o: {
+  n: number;
+  denseFeatures: number;
+  tableSizes: readonly number[];
+  maxBag: number;
+  weighted: readonly boolean[];
+  seed: number;
+}): Dataset {
   const rng = new Rng(o.seed);
   const dense = new Float32Array(o.n * o.denseFeatures);
   for (let i = 0; i < dense.length; i++) dense[i] = rng.uniform();
@@ -110,11 +117,21 @@ export async function runOn(workers: number, o: RunOptions): Promise<RunOutcome>
   if (workers === 0) {
     const model = new DLRM(o.config, o.source.kind === "seed" ? o.source.seed : 0);
     const optimizer = makeOptimizer(o.spec, model.namedParameters());
-    if (o.source.kind === "file") loadCheckpoint(o.source.path, model, o.source.withOptimizer ? optimizer : null, o.spec);
+    if (o.source.kind === "file")
+      loadCheckpoint(o.source.path, model, o.source.withOptimizer ? optimizer : null, o.spec);
     executor = new LocalExecutor(model, optimizer, o.spec);
   } else {
     const datasets = o.evalData ? [o.data, o.evalData] : [o.data];
-    executor = await HybridExecutor.start({ config: o.config, workers, optimizer: o.spec, source: o.source, datasets, maxBatch: Math.max(o.batchSize, 4096), timeoutMs: 20_000, ...(o.plan ? { plan: o.plan } : {}) });
+    executor = await HybridExecutor.start({
+      config: o.config,
+      workers,
+      optimizer: o.spec,
+      source: o.source,
+      datasets,
+      maxBatch: Math.max(o.batchSize, 4096),
+      timeoutMs: 20_000,
+      ...(o.plan ? { plan: o.plan } : {}),
+    });
   }
   try {
     const lrs: number[] = [];

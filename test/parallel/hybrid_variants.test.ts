@@ -20,14 +20,54 @@ import { bagsDataset, runOn, smallConfig } from "./hybrid_helpers.ts";
 // ranks get the decay by parameter name and must apply it to their replicas and shards alike.
 function make(kind: OptimizerName, config: DLRMConfig): OptimizerSpec {
   const everyOther = Object.fromEntries(parameterSpecs(config).map((p, i) => [p.name, i % 2 === 0 ? 0.05 : 0]));
-  return kind === "adagrad" ? optimizerSpec(kind, 0.05, { weightDecay: everyOther }) : optimizerSpec(kind, kind === "sgd" ? 0.1 : 0.05);
+  return kind === "adagrad"
+    ? optimizerSpec(kind, 0.05, { weightDecay: everyOther })
+    : optimizerSpec(kind, kind === "sgd" ? 0.1 : 0.05);
 }
 
 const cases = [
-  { name: "3 ranks, mean pooling over a table split in 3, Adagrad with weight decay, batch 7", workers: 3, tables: [5, 900, 30], pooling: "mean", interaction: "dot", opt: "adagrad", batch: 7, steps: 20 },
-  { name: "3 ranks, batch 2 (rank 2 has no samples), row-wise Adagrad, mse, dot with self", workers: 3, tables: [50, 8, 400, 3], pooling: "sum", interaction: "dot", self: true, loss: "mse", opt: "rowwise-adagrad", batch: 2, steps: 20 },
-  { name: "3 ranks, cat interaction, weights everywhere, SGD, batch 10", workers: 3, tables: [64, 64, 2000], pooling: "mean", interaction: "cat", opt: "sgd", batch: 10, steps: 15 },
-  { name: "1 rank, SGD, batch 5", workers: 1, tables: [10, 300], pooling: "sum", interaction: "dot", opt: "sgd", batch: 5, steps: 15 },
+  {
+    name: "3 ranks, mean pooling over a table split in 3, Adagrad with weight decay, batch 7",
+    workers: 3,
+    tables: [5, 900, 30],
+    pooling: "mean",
+    interaction: "dot",
+    opt: "adagrad",
+    batch: 7,
+    steps: 20,
+  },
+  {
+    name: "3 ranks, batch 2 (rank 2 has no samples), row-wise Adagrad, mse, dot with self",
+    workers: 3,
+    tables: [50, 8, 400, 3],
+    pooling: "sum",
+    interaction: "dot",
+    self: true,
+    loss: "mse",
+    opt: "rowwise-adagrad",
+    batch: 2,
+    steps: 20,
+  },
+  {
+    name: "3 ranks, cat interaction, weights everywhere, SGD, batch 10",
+    workers: 3,
+    tables: [64, 64, 2000],
+    pooling: "mean",
+    interaction: "cat",
+    opt: "sgd",
+    batch: 10,
+    steps: 15,
+  },
+  {
+    name: "1 rank, SGD, batch 5",
+    workers: 1,
+    tables: [10, 300],
+    pooling: "sum",
+    interaction: "dot",
+    opt: "sgd",
+    batch: 5,
+    steps: 15,
+  },
 ] as const;
 
 for (const c of cases) {
@@ -42,7 +82,16 @@ for (const c of cases) {
     });
     const weighted = c.tables.map((_, t) => c.interaction === "cat" || t === 1);
     const data = bagsDataset({ n: 41, denseFeatures: 3, tableSizes: c.tables, maxBag: 3, weighted, seed: 4 });
-    const common = { config, source: { kind: "seed" as const, seed: 3 }, spec: make(c.opt, config), data, batchSize: c.batch, steps: c.steps, shuffle: true, seed: 2 };
+    const common = {
+      config,
+      source: { kind: "seed" as const, seed: 3 },
+      spec: make(c.opt, config),
+      data,
+      batchSize: c.batch,
+      steps: c.steps,
+      shuffle: true,
+      seed: 2,
+    };
     const r1 = await runOn(0, common);
     const r2 = await runOn(c.workers, common);
     // Tolerance: float32 rounding, as in hybrid.test.ts (different association of the same
@@ -60,8 +109,24 @@ test("3 ranks where rank 2 holds no table (a hand-made plan): = train()", async 
   const config = smallConfig({ tables, E: 3, pooling: "sum", interaction: "dot" });
   const two = shardingPlan({ ranks: 2, embeddingDim: 3, tableSizes: tables });
   const plan = { ...two, ranks: 3, perRank: [...two.perRank, { rank: 2, shards: [], bytes: 0, lookupsPerSample: 0 }] };
-  const data = bagsDataset({ n: 20, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, false], seed: 6 });
-  const common = { config, source: { kind: "seed" as const, seed: 3 }, spec: optimizerSpec("sgd", 0.1), data, batchSize: 7, steps: 8, shuffle: false, seed: 0 };
+  const data = bagsDataset({
+    n: 20,
+    denseFeatures: 3,
+    tableSizes: tables,
+    maxBag: 3,
+    weighted: [false, false],
+    seed: 6,
+  });
+  const common = {
+    config,
+    source: { kind: "seed" as const, seed: 3 },
+    spec: optimizerSpec("sgd", 0.1),
+    data,
+    batchSize: 7,
+    steps: 8,
+    shuffle: false,
+    seed: 0,
+  };
   const r1 = await runOn(0, common);
   const r2 = await runOn(3, { ...common, plan });
   const tol = { atol: 2e-6, rtol: 1e-5 }; // float32 rounding, as above
@@ -72,8 +137,22 @@ test("3 ranks where rank 2 holds no table (a hand-made plan): = train()", async 
 test("2 ranks with an lr schedule and an evaluation every 3 steps: the same lrs, losses, evaluations and weights as train()", async () => {
   const tables = [40, 700];
   const config = smallConfig({ tables, E: 3, pooling: "sum", interaction: "dot" });
-  const data = bagsDataset({ n: 45, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, true], seed: 8 });
-  const evalData = bagsDataset({ n: 30, denseFeatures: 3, tableSizes: tables, maxBag: 3, weighted: [false, true], seed: 9 });
+  const data = bagsDataset({
+    n: 45,
+    denseFeatures: 3,
+    tableSizes: tables,
+    maxBag: 3,
+    weighted: [false, true],
+    seed: 8,
+  });
+  const evalData = bagsDataset({
+    n: 30,
+    denseFeatures: 3,
+    tableSizes: tables,
+    maxBag: 3,
+    weighted: [false, true],
+    seed: 9,
+  });
   // warm-up over 3 steps, then polynomial decay from step 5 over 6 steps: the lr changes every step
   const common = {
     config,
@@ -91,11 +170,22 @@ test("2 ranks with an lr schedule and an evaluation every 3 steps: the same lrs,
   const one = await runOn(0, common);
   const two = await runOn(2, common);
   assert.equal(two.lrs, one.lrs, "the lr of every step"); // the same schedule arithmetic: exact
-  assert.equal(two.evals.map((e) => e.step), [3, 6, 9, 12, 13]);
-  assert.equal(one.evals.map((e) => e.step), [3, 6, 9, 12, 13]);
+  assert.equal(
+    two.evals.map((e) => e.step),
+    [3, 6, 9, 12, 13],
+  );
+  assert.equal(
+    one.evals.map((e) => e.step),
+    [3, 6, 9, 12, 13],
+  );
   const tol = { atol: 2e-6, rtol: 1e-5 }; // float32 rounding, as above
   assertClose(two.losses, one.losses, tol, "losses");
-  assertClose(two.evals.map((e) => e.logloss), one.evals.map((e) => e.logloss), tol, "eval logloss");
+  assertClose(
+    two.evals.map((e) => e.logloss),
+    one.evals.map((e) => e.logloss),
+    tol,
+    "eval logloss",
+  );
   for (const [name, t] of one.tensors) assertClose(two.tensors.get(name) ?? [], t, tol, name);
 });
 
@@ -105,14 +195,41 @@ test("the largest table of the first case is split over all three ranks", () => 
 });
 
 test("batchSlice: the first B mod N ranks take one sample more; slices tile [0, B)", () => {
-  assert.equal([0, 1, 2].map((q) => batchSlice(7, 3, q)), [[0, 3], [3, 5], [5, 7]]);
-  assert.equal([0, 1, 2].map((q) => batchSlice(2, 3, q)), [[0, 1], [1, 2], [2, 2]]);
+  assert.equal(
+    [0, 1, 2].map((q) => batchSlice(7, 3, q)),
+    [
+      [0, 3],
+      [3, 5],
+      [5, 7],
+    ],
+  );
+  assert.equal(
+    [0, 1, 2].map((q) => batchSlice(2, 3, q)),
+    [
+      [0, 1],
+      [1, 2],
+      [2, 2],
+    ],
+  );
 });
 
 test("bad options are refused before any thread starts", async () => {
   const config = smallConfig({ tables: [4, 4], E: 2, pooling: "sum", interaction: "dot" });
-  const data = bagsDataset({ n: 8, denseFeatures: 3, tableSizes: [4, 4], maxBag: 2, weighted: [false, false], seed: 1 });
-  const base = { config, optimizer: optimizerSpec("sgd", 0.1), source: { kind: "seed" as const, seed: 1 }, datasets: [data], maxBatch: 4 };
+  const data = bagsDataset({
+    n: 8,
+    denseFeatures: 3,
+    tableSizes: [4, 4],
+    maxBag: 2,
+    weighted: [false, false],
+    seed: 1,
+  });
+  const base = {
+    config,
+    optimizer: optimizerSpec("sgd", 0.1),
+    source: { kind: "seed" as const, seed: 1 },
+    datasets: [data],
+    maxBatch: 4,
+  };
   const rejects = async (p: Promise<unknown>, pattern: RegExp): Promise<void> => {
     try {
       await p;
@@ -123,10 +240,30 @@ test("bad options are refused before any thread starts", async () => {
     }
   };
   await rejects(HybridExecutor.start({ ...base, workers: 0 }), /^hybrid: workers must be a positive integer, got 0$/);
-  await rejects(HybridExecutor.start({ ...base, workers: 2, plan: shardingPlan({ ranks: 3, embeddingDim: 2, tableSizes: [4, 4] }) }), /the sharding plan is for 3 ranks, not 2/);
-  await rejects(HybridExecutor.start({ ...base, workers: 2, maxBatch: 0 }), /the largest batch must be a positive integer, got 0/);
-  const other = bagsDataset({ n: 8, denseFeatures: 3, tableSizes: [4, 4, 4], maxBag: 2, weighted: [false, false, false], seed: 1 });
-  await rejects(HybridExecutor.start({ ...base, workers: 2, datasets: [other] }), /the data has 3 sparse features but the model has 2 tables/);
+  await rejects(
+    HybridExecutor.start({
+      ...base,
+      workers: 2,
+      plan: shardingPlan({ ranks: 3, embeddingDim: 2, tableSizes: [4, 4] }),
+    }),
+    /the sharding plan is for 3 ranks, not 2/,
+  );
+  await rejects(
+    HybridExecutor.start({ ...base, workers: 2, maxBatch: 0 }),
+    /the largest batch must be a positive integer, got 0/,
+  );
+  const other = bagsDataset({
+    n: 8,
+    denseFeatures: 3,
+    tableSizes: [4, 4, 4],
+    maxBag: 2,
+    weighted: [false, false, false],
+    seed: 1,
+  });
+  await rejects(
+    HybridExecutor.start({ ...base, workers: 2, datasets: [other] }),
+    /the data has 3 sparse features but the model has 2 tables/,
+  );
 });
 
 test.run();

@@ -10,8 +10,8 @@ import { randomDataset } from "../../src/data/random.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 
 const KAGGLE = [
-  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105,
-  142572,
+  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173,
+  4, 7046547, 18, 15, 286181, 105, 142572,
 ];
 
 /** Every table's shards cover its rows [0, R) in order, without overlap, on distinct ranks; totals add up. */
@@ -34,8 +34,14 @@ function checkCoverage(plan: ShardingPlan, sizes: readonly number[], E: number):
     assert.is(at, R, `table ${t}: all rows held`);
     bytes += R * E * 4;
   });
-  assert.is(plan.perRank.reduce((a, r) => a + r.bytes, 0), bytes);
-  assert.is(plan.perRank.reduce((a, r) => a + r.shards.length, 0), plan.tables.reduce((a, t) => a + t.shards.length, 0));
+  assert.is(
+    plan.perRank.reduce((a, r) => a + r.bytes, 0),
+    bytes,
+  );
+  assert.is(
+    plan.perRank.reduce((a, r) => a + r.shards.length, 0),
+    plan.tables.reduce((a, t) => a + t.shards.length, 0),
+  );
 }
 
 test("Kaggle tables on 2 ranks: no table above the share, each whole on one rank, bytes and lookups near half each", () => {
@@ -57,30 +63,63 @@ test("Kaggle tables on 4 ranks: the 10.1M-row table (618 MiB > the 515 MiB share
   const split = plan.tables.filter((t) => t.shards.length > 1).map((t) => t.table);
   assert.equal(split, [2]); // 10131227·64 B = 648.4 MB > 2.164 GB / 4 = 541 MB; 8351593·64 B = 534.5 MB is not
   const t2 = plan.tables[2]?.shards ?? [];
-  assert.equal(t2.map((s) => [s.rowStart, s.rowEnd]), [[0, 5065613], [5065613, 10131227]]);
-  assert.equal(t2.map((s) => s.lookupsPerSample), [5065613 / 10131227, 5065614 / 10131227]);
+  assert.equal(
+    t2.map((s) => [s.rowStart, s.rowEnd]),
+    [
+      [0, 5065613],
+      [5065613, 10131227],
+    ],
+  );
+  assert.equal(
+    t2.map((s) => s.lookupsPerSample),
+    [5065613 / 10131227, 5065614 / 10131227],
+  );
 });
 
 test("one table, 3 ranks: three row ranges, one per rank", () => {
   const plan = shardingPlan({ ranks: 3, embeddingDim: 2, tableSizes: [10] });
-  assert.equal(plan.tables[0]?.shards.map((s) => [s.rank, s.rowStart, s.rowEnd]), [[0, 0, 3], [1, 3, 6], [2, 6, 10]]);
+  assert.equal(
+    plan.tables[0]?.shards.map((s) => [s.rank, s.rowStart, s.rowEnd]),
+    [
+      [0, 0, 3],
+      [1, 3, 6],
+      [2, 6, 10],
+    ],
+  );
 });
 
 test("a table with fewer rows than ranks above the share: one row per range, never an empty range", () => {
   const plan = shardingPlan({ ranks: 3, embeddingDim: 1, tableSizes: [1, 2] });
-  assert.equal(plan.tables.map((t) => t.shards.map((s) => [s.rowStart, s.rowEnd])), [[[0, 1]], [[0, 1], [1, 2]]]);
+  assert.equal(
+    plan.tables.map((t) => t.shards.map((s) => [s.rowStart, s.rowEnd])),
+    [
+      [[0, 1]],
+      [
+        [0, 1],
+        [1, 2],
+      ],
+    ],
+  );
 });
 
 test("property: coverage always holds, and no rank exceeds the share by more than the largest shard (bytes)", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5000 })), { minLength: 1, maxLength: 12 }), (N, sizes) => {
-      // Tiny tables too (1–3 rows), where a split could produce empty ranges.
-      const plan = shardingPlan({ ranks: N, embeddingDim: 3, tableSizes: sizes });
-      checkCoverage(plan, sizes, 3);
-      const total = sizes.reduce((a, b) => a + b, 0) * 12;
-      const largest = Math.max(...plan.tables.flatMap((t) => t.shards.map((s) => s.bytes)));
-      for (const r of plan.perRank) assert.ok(r.bytes <= total / N + largest, `rank ${r.rank}: ${r.bytes} > ${total / N} + ${largest}`);
-    }),
+    fc.property(
+      fc.integer({ min: 1, max: 5 }),
+      fc.array(fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5000 })), {
+        minLength: 1,
+        maxLength: 12,
+      }),
+      (N, sizes) => {
+        // Tiny tables too (1–3 rows), where a split could produce empty ranges.
+        const plan = shardingPlan({ ranks: N, embeddingDim: 3, tableSizes: sizes });
+        checkCoverage(plan, sizes, 3);
+        const total = sizes.reduce((a, b) => a + b, 0) * 12;
+        const largest = Math.max(...plan.tables.flatMap((t) => t.shards.map((s) => s.bytes)));
+        for (const r of plan.perRank)
+          assert.ok(r.bytes <= total / N + largest, `rank ${r.rank}: ${r.bytes} > ${total / N} + ${largest}`);
+      },
+    ),
     { seed: 17, numRuns: 60 },
   );
 });
@@ -97,10 +136,19 @@ test("a rank limit: tables split further to fit, or an error naming the rank", (
     /^sharding plan: table 0 \(100 rows × 1, 400 B\) does not fit on 1 ranks of at most 300 B each$/,
   );
   const plan = shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [100, 100], maxBytesPerRank: 400 });
-  assert.equal(plan.perRank.map((r) => r.bytes), [400, 400]);
-  assertThrows(() => shardingPlan({ ranks: 0, embeddingDim: 1, tableSizes: [1] }), /ranks must be a positive integer, got 0/);
+  assert.equal(
+    plan.perRank.map((r) => r.bytes),
+    [400, 400],
+  );
+  assertThrows(
+    () => shardingPlan({ ranks: 0, embeddingDim: 1, tableSizes: [1] }),
+    /ranks must be a positive integer, got 0/,
+  );
   assertThrows(() => shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [1, 0] }), /table 1 has 0 rows/);
-  assertThrows(() => shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [1, 2], lookupsPerSample: [1] }), /lookupsPerSample has 1 entries for 2 tables/);
+  assertThrows(
+    () => shardingPlan({ ranks: 2, embeddingDim: 1, tableSizes: [1, 2], lookupsPerSample: [1] }),
+    /lookupsPerSample has 1 entries for 2 tables/,
+  );
 });
 
 test("formatShardingPlan: the printed table, worked out by hand", () => {
@@ -127,7 +175,14 @@ test("formatShardingPlan: the printed table, worked out by hand", () => {
 });
 
 test("lookupsPerSampleOf: mean bag length per table", () => {
-  const d = randomDataset({ n: 4, denseFeatures: 1, tableSizes: [5, 5], numIndicesPerLookup: 3, numIndicesPerLookupFixed: true, seed: 1 });
+  const d = randomDataset({
+    n: 4,
+    denseFeatures: 1,
+    tableSizes: [5, 5],
+    numIndicesPerLookup: 3,
+    numIndicesPerLookupFixed: true,
+    seed: 1,
+  });
   assert.equal(lookupsPerSampleOf(d), [3, 3]);
 });
 

@@ -71,7 +71,9 @@ test("startWorkers: when one rank cannot start, the ones already started are sto
     const threads = existsSync("/proc/self/task") ? readdirSync("/proc/self/task").length : null;
     const sab = new SharedArrayBuffer(4 * 2);
     // Rank 1's workerData holds a function, which cannot be cloned into a thread.
-    const start = startWorkers(2, pathToFileURL(file), (rank) => (rank === 1 ? { sab, rank, bad: () => 0 } : { sab, rank }));
+    const start = startWorkers(2, pathToFileURL(file), (rank) =>
+      rank === 1 ? { sab, rank, bad: () => 0 } : { sab, rank },
+    );
     try {
       await start;
       assert.unreachable("should reject");
@@ -89,7 +91,10 @@ test("spawnWorker (tsx path): a .ts worker runs and its shared-memory write reac
   try {
     // A .ts file inside the package, so that "type": "module" applies to it.
     const file = join(dir, "w.ts");
-    writeFileSync(file, `import { workerData } from "node:worker_threads";\nconst a: Int32Array = new Int32Array(workerData as SharedArrayBuffer);\nAtomics.store(a, 0, 42);\n`);
+    writeFileSync(
+      file,
+      `import { workerData } from "node:worker_threads";\nconst a: Int32Array = new Int32Array(workerData as SharedArrayBuffer);\nAtomics.store(a, 0, 42);\n`,
+    );
     const sab = new SharedArrayBuffer(4);
     const w = spawnWorker(pathToFileURL(file), { workerData: sab });
     const code = await new Promise<number>((resolve, reject) => {

@@ -12,43 +12,64 @@ import { bagsDataset } from "./hybrid_helpers.ts";
 
 test("stageBatch: what a slot holds is the samples asked for, in order (ranges and shuffled rows)", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 12 }), fc.boolean(), fc.integer({ min: 1, max: 1e6 }), (n, Bmax, shuffled, seed) => {
-      const tables = [7, 300, 2];
-      const data = bagsDataset({ n, denseFeatures: 3, tableSizes: tables, maxBag: 4, weighted: [false, true, false], seed });
-      const layout = stagingLayout([data], Bmax);
-      const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
-      // two batches into the same slot: the second must not show anything of the first
-      for (let k = 0; k < 2; k++) {
-        const B = 1 + ((seed + k) % Math.min(Bmax, n));
-        const start = (seed * 7 + k) % (n - B + 1);
-        const rows = shuffled ? Int32Array.from({ length: B }, (_, i) => (seed * 31 + i * 17 + k) % n) : null;
-        stageBatch(slot, data, rows, start, B);
-        const sample = (i: number): number => (rows === null ? start + i : (rows[i] as number));
-        assert.is(slot.header[0], B);
-        for (let i = 0; i < B; i++) {
-          const s = sample(i);
-          assert.equal(Array.from(slot.dense.subarray(i * 3, i * 3 + 3)), Array.from(data.dense.subarray(s * 3, s * 3 + 3)), `dense row ${i}`);
-          assert.is(slot.labels[i], data.labels[s], `label ${i}`);
-        }
-        data.sparse.forEach((f, t) => {
-          const st = slot.tables[t];
-          if (st === undefined) throw new Error(`no slot table ${t}`);
-          assert.is(st.offsets[0], 0);
-          assert.is(slot.header[1 + t], st.offsets[B], `L of table ${t}`);
+    fc.property(
+      fc.integer({ min: 1, max: 40 }),
+      fc.integer({ min: 1, max: 12 }),
+      fc.boolean(),
+      fc.integer({ min: 1, max: 1e6 }),
+      (n, Bmax, shuffled, seed) => {
+        const tables = [7, 300, 2];
+        const data = bagsDataset({
+          n,
+          denseFeatures: 3,
+          tableSizes: tables,
+          maxBag: 4,
+          weighted: [false, true, false],
+          seed,
+        });
+        const layout = stagingLayout([data], Bmax);
+        const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
+        // two batches into the same slot: the second must not show anything of the first
+        for (let k = 0; k < 2; k++) {
+          const B = 1 + ((seed + k) % Math.min(Bmax, n));
+          const start = (seed * 7 + k) % (n - B + 1);
+          const rows = shuffled ? Int32Array.from({ length: B }, (_, i) => (seed * 31 + i * 17 + k) % n) : null;
+          stageBatch(slot, data, rows, start, B);
+          const sample = (i: number): number => (rows === null ? start + i : (rows[i] as number));
+          assert.is(slot.header[0], B);
           for (let i = 0; i < B; i++) {
             const s = sample(i);
-            const a = f.offsets[s] as number;
-            const b = f.offsets[s + 1] as number;
-            const got = st.indices.subarray(st.offsets[i] as number, st.offsets[i + 1] as number);
-            assert.equal(Array.from(got), Array.from(f.indices.subarray(a, b)), `table ${t}, bag ${i}`);
-            if (f.weights !== null) {
-              const w = st.weights?.subarray(st.offsets[i] as number, st.offsets[i + 1] as number);
-              assert.equal(Array.from(w ?? []), Array.from(f.weights.subarray(a, b)), `table ${t}, weights of bag ${i}`);
-            }
+            assert.equal(
+              Array.from(slot.dense.subarray(i * 3, i * 3 + 3)),
+              Array.from(data.dense.subarray(s * 3, s * 3 + 3)),
+              `dense row ${i}`,
+            );
+            assert.is(slot.labels[i], data.labels[s], `label ${i}`);
           }
-        });
-      }
-    }),
+          data.sparse.forEach((f, t) => {
+            const st = slot.tables[t];
+            if (st === undefined) throw new Error(`no slot table ${t}`);
+            assert.is(st.offsets[0], 0);
+            assert.is(slot.header[1 + t], st.offsets[B], `L of table ${t}`);
+            for (let i = 0; i < B; i++) {
+              const s = sample(i);
+              const a = f.offsets[s] as number;
+              const b = f.offsets[s + 1] as number;
+              const got = st.indices.subarray(st.offsets[i] as number, st.offsets[i + 1] as number);
+              assert.equal(Array.from(got), Array.from(f.indices.subarray(a, b)), `table ${t}, bag ${i}`);
+              if (f.weights !== null) {
+                const w = st.weights?.subarray(st.offsets[i] as number, st.offsets[i + 1] as number);
+                assert.equal(
+                  Array.from(w ?? []),
+                  Array.from(f.weights.subarray(a, b)),
+                  `table ${t}, weights of bag ${i}`,
+                );
+              }
+            }
+          });
+        }
+      },
+    ),
     { seed: 5101, numRuns: 60 },
   );
 });
@@ -57,7 +78,10 @@ test("stageBatch: a batch larger than the slot is refused", () => {
   const data = bagsDataset({ n: 10, denseFeatures: 3, tableSizes: [5], maxBag: 2, weighted: [false], seed: 1 });
   const layout = stagingLayout([data], 4);
   const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
-  assertThrows(() => stageBatch(slot, data, null, 0, 5), /stageBatch: batch of 5 samples exceeds the staging capacity of 4/);
+  assertThrows(
+    () => stageBatch(slot, data, null, 0, 5),
+    /stageBatch: batch of 5 samples exceeds the staging capacity of 4/,
+  );
 });
 
 test.run();

@@ -25,19 +25,24 @@ for (const [ctr, key, expected] of KAT) {
 
 test("a sub-range of a uniform or normal stream equals that range of the whole stream", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 2 ** 40 }), (a, len, base) => {
-      const key = streamKey(7, "emb_l.3.weight");
-      const whole = new Float32Array(a + len);
-      fillUniform(whole, key, base, -0.5, 0.5);
-      const part = new Float32Array(len);
-      fillUniform(part, key, base + a, -0.5, 0.5);
-      assert.equal([...part], [...whole.subarray(a)]);
-      const wholeN = new Float64Array(a + len);
-      fillNormal(wholeN, key, base, 0, 2);
-      const partN = new Float64Array(len);
-      fillNormal(partN, key, base + a, 0, 2);
-      assert.equal([...partN], [...wholeN.subarray(a)]);
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer({ min: 0, max: 2 ** 40 }),
+      (a, len, base) => {
+        const key = streamKey(7, "emb_l.3.weight");
+        const whole = new Float32Array(a + len);
+        fillUniform(whole, key, base, -0.5, 0.5);
+        const part = new Float32Array(len);
+        fillUniform(part, key, base + a, -0.5, 0.5);
+        assert.equal([...part], [...whole.subarray(a)]);
+        const wholeN = new Float64Array(a + len);
+        fillNormal(wholeN, key, base, 0, 2);
+        const partN = new Float64Array(len);
+        fillNormal(partN, key, base + a, 0, 2);
+        assert.equal([...partN], [...wholeN.subarray(a)]);
+      },
+    ),
     { seed: 11, numRuns: 200 },
   );
 });
@@ -64,7 +69,7 @@ test("uniform values lie in [lo, hi) and have the moments of U(lo, hi); normal o
     m += v;
     m2 += (v - 1) ** 2;
   }
-  assert.ok(Math.abs(m / n - 1) < 5 * 3 / Math.sqrt(n), `normal mean ${m / n}`);
+  assert.ok(Math.abs(m / n - 1) < (5 * 3) / Math.sqrt(n), `normal mean ${m / n}`);
   assert.ok(Math.abs(m2 / n - 9) < 5 * 9 * Math.sqrt(2 / n), `normal variance ${m2 / n}`);
 });
 
@@ -80,17 +85,22 @@ test("different seeds and names give different streams", () => {
 
 test("fillUniform's element i is the top 24 bits of word i mod 4 of philox4x32 at block floor(i / 4), scaled to [lo, hi)", () => {
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 2 ** 32 - 1 }), (first, k0, k1) => {
-      const got = new Float64Array(9);
-      fillUniform(got, [k0, k1], first, -2, 3);
-      const block = new Uint32Array(4);
-      for (let j = 0; j < got.length; j++) {
-        const i = first + j;
-        const b = Math.floor(i / 4);
-        philox4x32(b % 2 ** 32, Math.floor(b / 2 ** 32), 0, 0, k0, k1, block);
-        assert.is(got[j], -2 + 5 * ((block[i % 4] as number) >>> 8) / 16777216);
-      }
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: 2 ** 40 }),
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      (first, k0, k1) => {
+        const got = new Float64Array(9);
+        fillUniform(got, [k0, k1], first, -2, 3);
+        const block = new Uint32Array(4);
+        for (let j = 0; j < got.length; j++) {
+          const i = first + j;
+          const b = Math.floor(i / 4);
+          philox4x32(b % 2 ** 32, Math.floor(b / 2 ** 32), 0, 0, k0, k1, block);
+          assert.is(got[j], -2 + (5 * ((block[i % 4] as number) >>> 8)) / 16777216);
+        }
+      },
+    ),
     { numRuns: 100 },
   );
 });

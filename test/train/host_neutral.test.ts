@@ -31,7 +31,8 @@ const HOST = "src/kernels/host.ts";
 /** Static (value) import and re-export specifiers of a module; `import type` is erased, `import()` is lazy. */
 function staticImports(src: string): string[] {
   const out: string[] = [];
-  for (const m of src.matchAll(/^(?:import|export)\s+(?!type\s)[^;]*?\s+from\s+"([^"]+)"|^import\s+"([^"]+)"/gms)) out.push((m[1] ?? m[2]) as string);
+  for (const m of src.matchAll(/^(?:import|export)\s+(?!type\s)[^;]*?\s+from\s+"([^"]+)"|^import\s+"([^"]+)"/gms))
+    out.push((m[1] ?? m[2]) as string);
   return out;
 }
 
@@ -51,15 +52,25 @@ test("the training path's static imports reach no Node module, package or Node g
       if (spec.startsWith(".")) walk(relative(root, join(root, dirname(file), spec)), file);
       else problems.push(`${file} imports ${spec} (reached from ${from})`);
     }
-    if (file !== HOST) for (const g of codeOnly(src).matchAll(/\b(process|Buffer|require)\b/g)) problems.push(`${file} uses ${g[1]} (reached from ${from})`);
+    if (file !== HOST)
+      for (const g of codeOnly(src).matchAll(/\b(process|Buffer|require)\b/g))
+        problems.push(`${file} uses ${g[1]} (reached from ${from})`);
   };
   for (const e of ENTRIES) walk(e, e);
   assert.equal(problems, []);
-  assert.ok(seen.has("src/kernels/wasm.ts") && seen.has("src/ops/matmul.ts") && seen.has("src/optim/adagrad.ts"), "the walk reaches the kernels, ops and optimizers");
+  assert.ok(
+    seen.has("src/kernels/wasm.ts") && seen.has("src/ops/matmul.ts") && seen.has("src/optim/adagrad.ts"),
+    "the walk reaches the kernels, ops and optimizers",
+  );
 });
 
 test("the import walk sees a Node import and a Node global (it can fail)", () => {
-  assert.equal(staticImports(`import { readFileSync } from "node:fs";\nimport type { X } from "node:os";\nexport { a } from "./a.ts";`), ["node:fs", "./a.ts"]);
+  assert.equal(
+    staticImports(
+      `import { readFileSync } from "node:fs";\nimport type { X } from "node:os";\nexport { a } from "./a.ts";`,
+    ),
+    ["node:fs", "./a.ts"],
+  );
   assert.match(codeOnly(`const e = process.env; // process\nconst s = "process";`), /\bprocess\b/);
   assert.not.match(codeOnly(`// process.env\nconst s = "Buffer";`), /\b(process|Buffer)\b/);
 });

@@ -4,7 +4,10 @@ import * as assert from "uvu/assert";
 import { formatDuration, Progress } from "../../src/train/progress.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 
-function fakeStream(isTTY: boolean, columns?: number): { writes: string[]; write(s: string): boolean; isTTY: boolean; columns?: number } {
+function fakeStream(
+  isTTY: boolean,
+  columns?: number,
+): { writes: string[]; write(s: string): boolean; isTTY: boolean; columns?: number } {
   const writes: string[] = [];
   return { writes, write: (s: string) => (writes.push(s), true), isTTY, ...(columns === undefined ? {} : { columns }) };
 }
@@ -72,9 +75,15 @@ test("terminal: a throttled update is drawn by done(); a line wider than the ter
 
 test("formatDuration, and bad arguments are errors", () => {
   assert.equal([12, 59.4, 59.6, 185, 3720].map(formatDuration), ["12s", "59s", "1m00s", "3m05s", "1h02m"]);
-  assertThrows(() => new Progress({ out: fakeStream(false), every: 0 }), /^Progress: every must be an integer >= 1, got 0/);
+  assertThrows(
+    () => new Progress({ out: fakeStream(false), every: 0 }),
+    /^Progress: every must be an integer >= 1, got 0/,
+  );
   const p = new Progress({ out: fakeStream(false) });
-  assertThrows(() => p.update({ step: 6, totalSteps: 5, samples: 0, loss: 0 }), /^Progress\.update: step must be an integer in \[1, totalSteps\], got step 6 of 5/);
+  assertThrows(
+    () => p.update({ step: 6, totalSteps: 5, samples: 0, loss: 0 }),
+    /^Progress\.update: step must be an integer in \[1, totalSteps\], got step 6 of 5/,
+  );
 });
 
 test.run();
