@@ -54,7 +54,7 @@ import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
-import { batchesPerEpoch, train, type TrainPosition, type TrainResult } from "../train/trainer.ts";
+import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 
@@ -457,23 +457,15 @@ function evalBatch(p: RunPlan): number {
   return Math.max(p.batchSize, 4096);
 }
 
-export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
-  const given = parseFlags("train", argv, TRAIN_FLAGS);
-  if (getBool(given, "help")) {
-    io.stdout.write(
-      helpText(
-        "Usage: dlrm train [flags]",
-        "Train a DLRM; the last line printed is a JSON object with the final metrics.",
-        TRAIN_FLAGS,
-      ),
-    );
-    return 0;
-  }
-  const resumePath = getString(given, "resume");
-  const { flags: f, resume } =
-    resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
-  const printFreq = positiveInt("train", f, "print-freq", 100);
-  const testFreq = nonNegativeInt("train", f, "test-freq") ?? 0;
+/** What a run writes, from the flags: progress cadence, evaluations, the checkpoint and its dtype. */
+interface Outputs {
+  printFreq: number;
+  testFreq: number;
+  save: string | null;
+  saveDtype: SaveDType;
+}
+
+function outputFlags(given: ParsedFlags, f: ParsedFlags): Outputs {
   const save = getString(f, "save") ?? null;
   const saveDtype = oneOf("train", f, "save-dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType;
   if (given.has("save-dtype") && save === null) throw new UsageError("train: --save-dtype goes with --save");
@@ -482,6 +474,180 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
       `train: --save-dtype ${saveDtype.toLowerCase()} applies to .safetensors; a .pt checkpoint (${save}) is written in f32`,
     );
   }
+  return {
+    printFreq: positiveInt("train", f, "print-freq", 100),
+    testFreq: nonNegativeInt("train", f, "test-freq") ?? 0,
+    save,
+    saveDtype,
+  };
+}
+
+/** The --log JSON lines (written as they come) and, for --plot, kept to draw at the end. */
+class RunLog {
+  readonly #path: string | undefined;
+  readonly #fd: number | null;
+  readonly #plotPath: string | undefined;
+  readonly #lines: string[] = [];
+
+  constructor(f: ParsedFlags) {
+    this.#path = getString(f, "log");
+    this.#fd = this.#path === undefined ? null : openSync(this.#path, "w");
+    this.#plotPath = getString(f, "plot");
+  }
+
+  write(o: object): void {
+    if (this.#plotPath !== undefined) this.#lines.push(JSON.stringify(o));
+    if (this.#fd === null) return;
+    try {
+      writeSync(this.#fd, `${JSON.stringify(o)}\n`);
+    } catch (e) {
+      throw new Error(`--log ${this.#path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Draws the run's curves into --plot, when given. */
+  plot(io: Io): void {
+    if (this.#plotPath === undefined) return;
+    const name = this.#path === undefined ? "train" : runName(this.#path);
+    writePlot(this.#plotPath, [{ name, text: this.#lines.join("\n") }], io);
+  }
+
+  close(): void {
+    if (this.#fd !== null) closeSync(this.#fd);
+  }
+}
+
+/** What one member of a run (a single model is member 0) ends with. */
+interface MemberOutcome {
+  result: TrainResult;
+  /** The mean loss of its last 100 steps (NaN without steps). */
+  tailLoss: number;
+  /** (N_eval,) its predictions on the evaluation data, for an ensemble's metrics; null for a single model. */
+  preds: Float32Array | null;
+}
+
+/** Trains member k on its own executor, saves it (--save), and evaluates it for the ensemble. */
+async function trainMember(
+  p: RunPlan,
+  k: number,
+  o: Outputs,
+  init: string | null,
+  resume: Resume | null,
+  log: RunLog,
+  io: Io,
+  shouldStop: () => boolean,
+): Promise<MemberOutcome> {
+  // Its own seed for initialisation and shuffling.
+  const seed = resume !== null ? resume.run.seed : memberSeed(p.seed, k);
+  const memberNote = p.members > 1 ? { member: k } : {};
+  const executor = await startExecutor(p, seed, init, resume);
+  try {
+    const result = await train({
+      executor,
+      data: p.data.train,
+      evalData: p.data.eval,
+      batchSize: p.batchSize,
+      steps: p.steps,
+      shuffle: p.shuffle,
+      seed,
+      lr: p.spec.lr,
+      schedule: p.schedule,
+      start: resume === null ? null : { step: resume.run.step, orderRng: resume.run.orderRng },
+      testFreq: o.testFreq,
+      evalBatchSize: evalBatch(p),
+      shouldStop,
+      progress: new Progress({
+        out: io.stderr,
+        every: o.printFreq,
+        label: p.members > 1 ? `train ${k + 1}/${p.members}` : "train",
+      }),
+      onStep: (r) =>
+        log.write({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
+      onEval: (r) => {
+        const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n };
+        log.write({ ...line, ...memberNote, ...p.data.notes });
+        // A single model's final evaluation is the last line (finalLine); an ensemble member's
+        // final one is printed here, and the ensemble's after it.
+        if (r.step !== p.steps || p.members > 1)
+          io.stdout.write(`${JSON.stringify({ ...line, ...memberNote, ...p.data.notes })}\n`);
+      },
+    });
+    const tail = result.losses.slice(-100);
+    const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
+    if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
+    const preds =
+      p.members > 1 && p.data.eval !== null && !result.interrupted
+        ? await executor.predict(p.data.eval, evalBatch(p))
+        : null;
+    return { result, tailLoss, preds };
+  } finally {
+    await executor.close();
+  }
+}
+
+/** Writes member k's checkpoint: its parameters, optimizer state and where the run stands. */
+async function saveMember(
+  p: RunPlan,
+  k: number,
+  o: Outputs,
+  seed: number,
+  result: TrainResult,
+  tailLoss: number,
+  executor: Executor,
+  io: Io,
+): Promise<void> {
+  const run: RunState = {
+    seed,
+    step: result.position.step,
+    plannedSteps: p.steps,
+    orderRng: result.position.orderRng,
+    batchSize: p.batchSize,
+    shuffle: p.shuffle,
+    optimizer: p.spec,
+    schedule: p.schedule,
+    interrupted: result.interrupted,
+    flags: p.runFlags,
+  };
+  const path = memberPath(o.save as string, k, p.members);
+  // the training loss and test accuracy: the metrics a .pt keeps for the reference
+  const metrics = {
+    train_loss: String(tailLoss),
+    ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
+  };
+  const extra = { steps: String(result.position.step), seed: String(seed), ...metrics };
+  await executor.save(path, runMetadata(p.config, run, extra), o.saveDtype);
+  if (result.interrupted)
+    io.stderr.write(
+      `dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`,
+    );
+}
+
+/** The last line: the final evaluation (a single model's, or the ensemble's averaged probabilities), or "done". */
+function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string, unknown> {
+  const mean = members.reduce((a, m) => a + m.tailLoss, 0) / members.length; // mean over members
+  const trainLoss = Number.isFinite(mean) ? mean : null; // no steps (--steps 0): no training loss
+  const ensembleNote = p.members > 1 ? { ensemble: p.members } : {};
+  if (p.data.eval === null) return { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
+  const single = p.members === 1 ? (members[0] as MemberOutcome).result.eval : null;
+  const m = single ?? {
+    step: p.steps,
+    ...computeMetrics(averagePredictions(members.map((x) => x.preds as Float32Array)), p.data.eval.labels),
+  };
+  const metrics = { step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n };
+  return { event: "eval", ...metrics, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+}
+
+export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
+  const given = parseFlags("train", argv, TRAIN_FLAGS);
+  if (getBool(given, "help")) {
+    const about = "Train a DLRM; the last line printed is a JSON object with the final metrics.";
+    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS));
+    return 0;
+  }
+  const resumePath = getString(given, "resume");
+  const { flags: f, resume } =
+    resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
+  const o = outputFlags(given, f);
   checkTrainPaths(f);
   const p = await planRun(f, io, resume);
   if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
@@ -491,153 +657,35 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
     );
   const init = getString(f, "init") ?? null;
 
-  const logPath = getString(f, "log");
-  const logFd = logPath === undefined ? null : openSync(logPath, "w");
-  const plotPath = getString(f, "plot");
-  const plotLines: string[] = []; // the --log lines, kept for --plot
-  const log = (o: object): void => {
-    if (plotPath !== undefined) plotLines.push(JSON.stringify(o));
-    if (logFd === null) return;
-    try {
-      writeSync(logFd, `${JSON.stringify(o)}\n`);
-    } catch (e) {
-      throw new Error(`--log ${logPath}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  };
+  const log = new RunLog(f);
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(
     `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
   const interrupt = onInterrupt(
     io.stderr,
-    save === null ? "stopping after the steps in flight" : `stopping after the steps in flight and saving to ${save}`,
+    o.save === null
+      ? "stopping after the steps in flight"
+      : `stopping after the steps in flight and saving to ${o.save}`,
   );
   try {
-    const memberPreds: Float32Array[] = []; // (N_eval,) per member, for the ensemble's metrics
-    const trainLosses: number[] = [];
-    let single: TrainResult | null = null;
+    const members: MemberOutcome[] = [];
     for (let k = 0; k < p.members; k++) {
-      // One member: its own seed for initialisation and shuffling; a single model is member 0.
-      const mSeed = resume !== null ? resume.run.seed : memberSeed(p.seed, k);
-      const memberNote = p.members > 1 ? { member: k } : {};
-      const executor = await startExecutor(p, mSeed, init, resume);
-      try {
-        const start: TrainPosition | null =
-          resume === null ? null : { step: resume.run.step, orderRng: resume.run.orderRng };
-        const result = await train({
-          executor,
-          data: p.data.train,
-          evalData: p.data.eval,
-          batchSize: p.batchSize,
-          steps: p.steps,
-          shuffle: p.shuffle,
-          seed: mSeed,
-          lr: p.spec.lr,
-          schedule: p.schedule,
-          start,
-          testFreq,
-          evalBatchSize: evalBatch(p),
-          shouldStop: () => interrupt.requested,
-          progress: new Progress({
-            out: io.stderr,
-            every: printFreq,
-            label: p.members > 1 ? `train ${k + 1}/${p.members}` : "train",
-          }),
-          onStep: (r) =>
-            log({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
-          onEval: (r) => {
-            const line = {
-              event: "eval",
-              step: r.step,
-              auc: r.auc,
-              logloss: r.logloss,
-              accuracy: r.accuracy,
-              n: r.n,
-              ...memberNote,
-              ...p.data.notes,
-            };
-            log(line);
-            // A single model's final evaluation is the last line, below; an ensemble member's
-            // final one is printed here, and the ensemble's below it.
-            if (r.step !== p.steps || p.members > 1) io.stdout.write(`${JSON.stringify(line)}\n`);
-          },
-        });
-        const tail = result.losses.slice(-100);
-        const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
-        if (save !== null) {
-          const run: RunState = {
-            seed: mSeed,
-            step: result.position.step,
-            plannedSteps: p.steps,
-            orderRng: result.position.orderRng,
-            batchSize: p.batchSize,
-            shuffle: p.shuffle,
-            optimizer: p.spec,
-            schedule: p.schedule,
-            interrupted: result.interrupted,
-            flags: p.runFlags,
-          };
-          const path = memberPath(save, k, p.members);
-          // the training loss and test accuracy: the metrics a .pt keeps for the reference
-          const metrics = {
-            train_loss: String(tailLoss),
-            ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
-          };
-          await executor.save(
-            path,
-            runMetadata(p.config, run, { steps: String(result.position.step), seed: String(mSeed), ...metrics }),
-            saveDtype,
-          );
-          if (result.interrupted)
-            io.stderr.write(
-              `dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`,
-            );
-        }
-        if (result.interrupted) {
-          io.stdout.write(`${JSON.stringify({ event: "interrupted", step: result.position.step, ...memberNote })}\n`);
-          return 130;
-        }
-        trainLosses.push(tailLoss);
-        if (p.members === 1) single = result;
-        else if (p.data.eval !== null) memberPreds.push(await executor.predict(p.data.eval, evalBatch(p)));
-      } finally {
-        await executor.close();
+      const m = await trainMember(p, k, o, init, resume, log, io, () => interrupt.requested);
+      if (m.result.interrupted) {
+        const note = p.members > 1 ? { member: k } : {};
+        io.stdout.write(`${JSON.stringify({ event: "interrupted", step: m.result.position.step, ...note })}\n`);
+        return 130;
       }
+      members.push(m);
     }
-    const mean = trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length; // mean over members
-    const trainLoss = Number.isFinite(mean) ? mean : null; // no steps (--steps 0): no training loss
-    const ensembleNote = p.members > 1 ? { ensemble: p.members } : {};
-    let final: object;
-    if (p.data.eval !== null) {
-      const m =
-        single !== null && single.eval !== null
-          ? single.eval
-          : { step: p.steps, ...computeMetrics(averagePredictions(memberPreds), p.data.eval.labels) };
-      final = {
-        event: "eval",
-        step: m.step,
-        auc: m.auc,
-        logloss: m.logloss,
-        accuracy: m.accuracy,
-        n: m.n,
-        train_loss: trainLoss,
-        ...ensembleNote,
-        ...p.data.notes,
-      };
-      if (p.members > 1) log(final);
-    } else {
-      final = { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
-    }
+    const final = finalLine(p, members);
+    if (p.members > 1 && p.data.eval !== null) log.write(final);
     io.stdout.write(`${JSON.stringify(final)}\n`);
-    if (plotPath !== undefined)
-      writePlot(
-        plotPath,
-        [{ name: logPath === undefined ? "train" : runName(logPath), text: plotLines.join("\n") }],
-        io,
-      );
+    log.plot(io);
   } finally {
     interrupt.dispose();
-    if (logFd !== null) closeSync(logFd);
+    log.close();
   }
   return 0;
 }
