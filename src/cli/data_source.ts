@@ -115,6 +115,20 @@ export interface LoadedData {
 
 const CRITEO_TABLE_NAMES = Array.from({ length: CRITEO_SPARSE }, (_, t) => criteoFieldName(1 + CRITEO_DENSE + t));
 
+// The two errors that both the early check and the loader can meet (finishData may be called
+// without loadSourceData), in one place each.
+function noSyntheticEval(verb: string): UsageError {
+  return new UsageError(
+    `${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`,
+  );
+}
+
+function criteoEvalNeedsDictionary(verb: string, text: string): UsageError {
+  return new UsageError(
+    `${verb}: --eval-data ${text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`,
+  );
+}
+
 /** Usage errors that need no data read, found before anything slow runs. */
 function checkRequest(r: DataRequest, verb: string): void {
   const s = r.train;
@@ -129,14 +143,10 @@ function checkRequest(r: DataRequest, verb: string): void {
   if (r.maxIndRange !== undefined && !criteoInvolved)
     throw new UsageError(`${verb}: --max-ind-range applies to Criteo data (criteo:<files>)`);
   if (r.eval?.kind === "synthetic") {
-    throw new UsageError(
-      `${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`,
-    );
+    throw noSyntheticEval(verb);
   }
   if (r.eval?.kind === "criteo" && s.kind !== "criteo" && s.kind !== "file") {
-    throw new UsageError(
-      `${verb}: --eval-data ${r.eval.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`,
-    );
+    throw criteoEvalNeedsDictionary(verb, r.eval.text);
   }
 }
 
@@ -311,9 +321,7 @@ async function loadEval(
     case "random":
       return random(r, config, evalSize, r.seed + 1);
     case "synthetic":
-      throw new UsageError(
-        `${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`,
-      );
+      throw noSyntheticEval(verb);
     case "synthetic-trace":
       return traceDataset(r, e.profile, config, evalSize, r.seed + 1);
     case "movielens": {
@@ -323,9 +331,7 @@ async function loadEval(
     case "criteo": {
       const dictionary = src?.dictionary ?? null;
       if (dictionary === null) {
-        throw new UsageError(
-          `${verb}: --eval-data ${e.text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`,
-        );
+        throw criteoEvalNeedsDictionary(verb, e.text);
       }
       // Evaluation data named on its own is evaluated whole: no sub-sampling.
       const read = await readCriteoFiles(e.files, {
