@@ -9,6 +9,8 @@
 //   npm pack, npm install, npx dlrm  this file (its npx dlrm train adds --batch-size 32 --seed 3)
 //   npm start (train synthetic)      test/cli/train.test.ts (`--data synthetic --data-size 8000`)
 //   dlrm train / predict on golden   test/cli/readme_commands.test.ts (extracted and run as written)
+//   dlrm convert, dlrm export        test/cli/readme_commands.test.ts (on the golden run's checkpoint)
+//   dlrm train … --log, dlrm plot    test/cli/readme_commands.test.ts (as written; = docs/curves.svg)
 //   dlrm train movielens --split u1  test/cli/movielens.test.ts (`--steps 20` on a small fixture)
 //   dlrm preprocess criteo, train    test/cli/criteo.test.ts (a small TSV)
 //   npm run bench, bench/*.ts        NOT run by npm test (minutes long by design, docs/benchmarks.md)

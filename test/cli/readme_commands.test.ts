@@ -7,9 +7,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { readmeBlocks, shellCommands } from "../helpers/readme.ts";
+import { readmeBlocks, shellCommands, shellWords } from "../helpers/readme.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { tempDir } from "../helpers/cli.ts";
 import { GOLDEN, SHARED } from "../helpers/golden.ts";
@@ -21,8 +21,7 @@ const golden = existsSync(join(GOLDEN, "small", "config.json"));
 function runBlock(cmds: string[], cwd: string): void {
   for (const cmd of cmds) {
     assert.match(cmd, /^npm run -s dlrm -- /);
-    // split on spaces: the README's arguments hold no quoted spaces
-    const args = cmd.replace(/^npm run -s dlrm -- /, "").split(/\s+/);
+    const args = shellWords(cmd.replace(/^npm run -s dlrm -- /, ""));
     execFileSync(process.execPath, [join(root, "bin", "dlrm.js"), ...args], {
       cwd,
       encoding: "utf8",
@@ -73,5 +72,23 @@ function runBlock(cmds: string[], cwd: string): void {
     }
   },
 );
+
+test("README: the plot commands, run as written, draw the committed docs/curves.svg", () => {
+  const blocks = readmeBlocks("The `dlrm` command").filter((b) => b.lang === "sh");
+  const block = blocks.find((b) => b.code.includes("dlrm -- plot"));
+  assert.ok(block !== undefined, "README has the plot sh block");
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, "docs"));
+    runBlock(shellCommands(block.code), dir);
+    const made = readFileSync(join(dir, "docs", "curves.svg"), "utf8");
+    assert.ok(
+      made === readFileSync(join(root, "docs", "curves.svg"), "utf8"),
+      "docs/curves.svg is not what the README's commands draw",
+    );
+  } finally {
+    cleanup();
+  }
+});
 
 test.run();

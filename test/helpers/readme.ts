@@ -39,3 +39,11 @@ export function shellCommands(code: string): string[] {
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("#"));
 }
+
+/** A command line's words as sh splits them: on blanks, except inside double quotes (no escapes or
+ *  variables: the README's commands use neither). */
+export function shellWords(cmd: string): string[] {
+  const words: string[] = [];
+  for (const m of cmd.matchAll(/"([^"]*)"|(\S+)/g)) words.push(m[1] ?? (m[2] as string));
+  return words;
+}
