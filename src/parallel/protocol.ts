@@ -23,24 +23,7 @@ import type { CommBuffers } from "./collectives.ts";
 import type { ShardingPlan } from "./plan.ts";
 import type { StagingLayout } from "./staging.ts";
 
-/** The phases of a rank, in step order (named as the DLRM paper's hybrid step). */
-export const PHASES = [
-  "starting",
-  "waiting for a command",
-  "lookup",
-  "all-to-all forward",
-  "MLP forward",
-  "MLP backward",
-  "all-to-all backward",
-  "embedding backward",
-  "all-reduce",
-  "update",
-  "predict",
-  "save",
-] as const;
-export type Phase = (typeof PHASES)[number];
-
-/** The phases of a training step whose time is measured. */
+/** The phases of a training step whose time is measured, in step order (named as the DLRM paper's hybrid step). */
 export const STEP_PHASES = [
   "lookup",
   "all-to-all forward",
@@ -52,6 +35,10 @@ export const STEP_PHASES = [
   "update",
 ] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
+
+/** Every phase a rank can be in: the step's, and those around and beside it. */
+export const PHASES = ["starting", "waiting for a command", ...STEP_PHASES, "predict", "save"] as const;
+export type Phase = (typeof PHASES)[number];
 
 /** Train a step on a staged batch. */
 export const CMD_STEP = 1;
