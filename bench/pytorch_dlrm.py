@@ -121,7 +121,12 @@ def main():
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--log", default=None)
+    ap.add_argument("--predict", default=None, help="batch sizes, comma-separated: time inference (no_grad, eval) instead of training")
+    ap.add_argument("--seconds", type=float, default=2.0, help="--predict: time spent per batch size")
     a = ap.parse_args()
+    if a.predict is not None:
+        predict_bench(a)
+        return
     if a.steps < 1 or a.warmup < 0 or a.steps <= a.warmup:
         sys.exit(f"pytorch_dlrm.py: need 0 <= --warmup ({a.warmup}) < --steps ({a.steps})")
 
@@ -173,6 +178,40 @@ def main():
         "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
     }
     print(json.dumps(out))
+
+
+def predict_bench(a):
+    """Inference of the same model: per batch size, forward passes under torch.no_grad() for
+    about --seconds (after 50 warm-up calls); samples/s from the median call, and at each size
+    the p50 and p99 latency of one call in ms."""
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    sizes = [min(R, a.rows_cap) if a.rows_cap > 0 else R for R in KAGGLE_TABLES]
+    model = DLRM(sizes).eval()
+    results = []
+    with torch.no_grad():
+        for B in [int(x) for x in a.predict.split(",")]:
+            dense = torch.rand(B, BOTTOM[0])
+            indices = torch.stack([torch.randint(0, R, (B,)) for R in sizes])
+            offsets = torch.arange(B)
+            for _ in range(50):
+                model(dense, indices, offsets)
+            times = []
+            start = time.perf_counter()
+            while time.perf_counter() - start < a.seconds or len(times) < 20:
+                t0 = time.perf_counter()
+                model(dense, indices, offsets)
+                times.append((time.perf_counter() - t0) * 1000.0)
+            times.sort()
+            med = statistics.median(times)
+            results.append({
+                "batch": B,
+                "calls": len(times),
+                "samplesPerSec": round(B / (med / 1000.0), 1),
+                "p50Ms": round(med, 4),
+                "p99Ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 4),
+            })
+    print(json.dumps({"program": "pytorch", "torch": torch.__version__, "threads": a.threads, "rowsCap": a.rows_cap, "results": results}))
 
 
 if __name__ == "__main__":

@@ -70,10 +70,13 @@ export class LocalExecutor implements Executor {
 
   /** Predictions (N,) for every sample, in data order, without recording a graph. */
   static predictSync(model: DLRM, data: Dataset, batchSize: number): Float32Array {
+    // Each batch runs in the step arena, as a training step does, so that the kernels find
+    // its activations resident (no staging); the predictions are copied out before the next
+    // batch takes the arena again.
     const out = new Float32Array(data.n);
     noGrad(() => {
       for (let s = 0; s < data.n; s += batchSize)
-        out.set(model.forward(batchOf(data, s, Math.min(data.n, s + batchSize))).data, s);
+        withStepArena(() => out.set(model.forward(batchOf(data, s, Math.min(data.n, s + batchSize))).data, s));
     });
     return out;
   }
