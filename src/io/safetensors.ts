@@ -14,8 +14,8 @@
 // Files are read by position (the header alone first, then one tensor at a time) and read
 // and written in chunks of at most 64 MiB, so files past 2 and 4 GiB work like small ones.
 
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { removeStaleTemps, tempPathFor } from "./temp_file.ts";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { AtomicWriteError, writeFilesTogether } from "./atomic_file.ts";
 import { halfsToFloat32 } from "./dtype.ts";
 
 export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I32" | "I64";
@@ -551,13 +551,6 @@ export function serializeSafetensors(
   return out;
 }
 
-/** Writes all of bytes, in bounded chunks (a single write of more than 2 GiB is refused by Node). */
-function writeAll(fd: number, bytes: Uint8Array): void {
-  const CHUNK = 64 * 1024 * 1024;
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(CHUNK, bytes.length - done));
-}
-
 type TensorsIn = Map<string, SafetensorsTensor> | Record<string, SafetensorsTensor>;
 
 /** Writes a safetensors file atomically: everything is checked first, then written to a
@@ -570,51 +563,28 @@ export function writeSafetensors(path: string, tensors: TensorsIn, metadata?: Re
 /**
  * Writes several files that belong together (a batch file and its dictionary): every file is
  * checked, then written to its temp file and made durable; only when all are complete are
- * they renamed into place, in the order given. On failure before the renames every temp file
- * is removed and the existing files are left as they were. (A crash between two renames can
- * still pair a new file with an old one: readers that care record and check a shared id.)
+ * they renamed into place, in the order given (src/io/atomic_file.ts, the one mechanism of
+ * atomic writes). On failure before the renames every temp file is removed and the existing
+ * files are left as they were.
  */
 export function writeSafetensorsTogether(
   files: readonly { path: string; tensors: TensorsIn; metadata?: Record<string, string> | undefined }[],
 ): void {
-  const plans = files.map((f) => plan(f.path, f.tensors, f.metadata));
-  const temps: string[] = [];
-  let current = files[0]?.path ?? "";
-  let fd: number | null = null;
+  const plans = files.map((f) => plan(f.path, f.tensors, f.metadata)); // every file checked before any is written
   try {
-    files.forEach((f, i) => {
-      current = f.path;
-      removeStaleTemps(f.path);
-      const tmp = tempPathFor(f.path);
-      fd = openSync(tmp, "wx");
-      temps.push(tmp);
-      const p = plans[i] as Plan;
-      writeAll(fd, p.header);
-      for (const c of p.chunks) writeAll(fd, c);
-      fsyncSync(fd); // the bytes reach the disk before the rename makes them visible
-      closeSync(fd);
-      fd = null;
-    });
-    files.forEach((f, i) => {
-      current = f.path;
-      renameSync(temps[i] as string, f.path);
-    });
+    writeFilesTogether(
+      files.map((f, i) => ({
+        path: f.path,
+        fill: (write) => {
+          const p = plans[i] as Plan;
+          write(p.header);
+          for (const c of p.chunks) write(c);
+        },
+      })),
+    );
   } catch (e) {
-    if (fd !== null) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already failing; the original error is the one to report
-      }
-    }
-    for (const tmp of temps) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // already renamed into place
-      }
-    }
-    throw new SafetensorsError(`${current}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
+    const path = e instanceof AtomicWriteError ? e.path : (files[0]?.path ?? "");
+    throw new SafetensorsError(`${path}: cannot write: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
