@@ -15,11 +15,11 @@
 //
 // Glossary: R rows of a table, E embedding dim.
 
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import type { DLRMConfig } from "./config.ts";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 export type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
-import { removeStaleTemps, tempPathFor } from "../io/temp_file.ts";
+import { AtomicWriteError, replaceAtomically } from "../io/atomic_file.ts";
 import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
 import { downcastToHalfs, saveDTypeSize, upcastHalfs, type SaveDType } from "../io/dtype.ts";
 import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
@@ -156,38 +156,26 @@ export async function writeCheckpointFile(
   const layout = layoutCheckpoint(path, tensors, metadata, readRunState(path, metadata));
   const dtypes = new Map(tensors.map((t) => [t.name, t.dtype]));
   const slots = new Map([...layout.offsets].map(([name, at]) => [name, { at, dtype: dtypes.get(name) as SaveDType }]));
-  removeStaleTemps(path);
-  const tmp = tempPathFor(path);
-  let fd: number | null = null;
-  // A process that exits while the pieces are written (a second Ctrl-C) removes the temporary file too.
-  const removeTmp = (): void => {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created, or already renamed
-    }
-  };
-  process.on("exit", removeTmp);
   try {
-    fd = openSync(tmp, "wx");
-    for (const c of layout.chunks) writeAllAt(fd, c.bytes, c.at);
-    closeSync(fd);
-    fd = null;
-    await fill(tmp, slots);
-    fd = openSync(tmp, "r+");
-    layout.finish(fd);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== null) closeSync(fd);
-    removeTmp();
-    throw new Error(`${path}: cannot write the checkpoint: ${e instanceof Error ? e.message : String(e)}`, {
-      cause: e,
+    await replaceAtomically(path, async (tmp) => {
+      let fd = openSync(tmp, "wx");
+      try {
+        for (const c of layout.chunks) writeAllAt(fd, c.bytes, c.at);
+      } finally {
+        closeSync(fd);
+      }
+      await fill(tmp, slots);
+      fd = openSync(tmp, "r+");
+      try {
+        layout.finish(fd);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     });
-  } finally {
-    process.off("exit", removeTmp);
+  } catch (e) {
+    const cause = e instanceof AtomicWriteError ? e.cause : e; // what failed: a rank, the disk
+    throw new Error(`${path}: cannot write the checkpoint: ${e instanceof Error ? e.message : String(e)}`, { cause });
   }
 }
 

@@ -33,11 +33,11 @@ export function writeFileAtomically(path: string, fill: Fill): number {
   return writeFilesTogether([{ path, fill }])[0] as number;
 }
 
-/** Write every file to its temporary file, then rename them all into place, in the order given; returns the bytes of each. */
-export function writeFilesTogether(files: readonly { path: string; fill: Fill }[]): number[] {
-  const temps: string[] = [];
-  const removeTemps = (): void => {
-    for (const tmp of temps) {
+/** The temporary files of one atomic write, removed on failure and if the process exits first. */
+class Temps {
+  readonly #paths: string[] = [];
+  readonly #removeAll = (): void => {
+    for (const tmp of this.#paths) {
       try {
         unlinkSync(tmp);
       } catch {
@@ -45,16 +45,36 @@ export function writeFilesTogether(files: readonly { path: string; fill: Fill }[
       }
     }
   };
+  constructor() {
+    process.on("exit", this.#removeAll);
+  }
+  /** A fresh temporary name beside path (after removing those of dead processes). */
+  claim(path: string): string {
+    removeStaleTemps(path);
+    const tmp = tempPathFor(path);
+    this.#paths.push(tmp);
+    return tmp;
+  }
+  removeAll(): void {
+    this.#removeAll();
+  }
+  dispose(): void {
+    process.off("exit", this.#removeAll);
+  }
+}
+
+/** Write every file to its temporary file, then rename them all into place, in the order given; returns the bytes of each. */
+export function writeFilesTogether(files: readonly { path: string; fill: Fill }[]): number[] {
+  const temps = new Temps();
+  const names: string[] = [];
   let current = files[0]?.path ?? "";
   let fd: number | null = null;
-  process.on("exit", removeTemps);
   try {
     const sizes = files.map((f) => {
       current = f.path;
-      removeStaleTemps(f.path); // those of processes that died while writing it
-      const tmp = tempPathFor(f.path);
+      const tmp = temps.claim(f.path);
+      names.push(tmp);
       fd = openSync(tmp, "wx");
-      temps.push(tmp);
       const out = fd;
       let position = 0;
       f.fill((chunk) => {
@@ -71,7 +91,7 @@ export function writeFilesTogether(files: readonly { path: string; fill: Fill }[
     });
     files.forEach((f, i) => {
       current = f.path;
-      renameSync(temps[i] as string, f.path);
+      renameSync(names[i] as string, f.path);
     });
     return sizes;
   } catch (e) {
@@ -82,9 +102,28 @@ export function writeFilesTogether(files: readonly { path: string; fill: Fill }[
         // already failing; the original error is the one to report
       }
     }
-    removeTemps();
+    temps.removeAll();
     throw new AtomicWriteError(current, e);
   } finally {
-    process.off("exit", removeTemps);
+    temps.dispose();
+  }
+}
+
+/**
+ * Replace path atomically with a file that write(tmp) makes at a temporary name (for writers
+ * that fill it by position from several threads, as checkpoints do): write must leave it
+ * complete and durable (fsync); then it is renamed over path.
+ */
+export async function replaceAtomically(path: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  const temps = new Temps();
+  try {
+    const tmp = temps.claim(path);
+    await write(tmp);
+    renameSync(tmp, path);
+  } catch (e) {
+    temps.removeAll();
+    throw new AtomicWriteError(path, e);
+  } finally {
+    temps.dispose();
   }
 }
