@@ -271,6 +271,12 @@ export class WasmHeap {
     return this.#i32;
   }
 
+  /** The whole memory as bytes (index = address); refreshed after growth. */
+  get heapU8(): Uint8Array<SharedArrayBuffer> {
+    this.#refresh();
+    return this.#u8;
+  }
+
   stats(): HeapStats {
     let freeBlocks = 0;
     for (const list of this.#free.values()) freeBlocks += list.length;
@@ -454,6 +460,15 @@ export class ResidentInt32Array extends Int32Array<SharedArrayBuffer> {
   }
 }
 
+/** A Uint8Array on a heap block (a quantized table's fused rows), returned like ResidentFloat32Array. */
+export class ResidentUint8Array extends Uint8Array<SharedArrayBuffer> {
+  override subarray(begin?: number, end?: number): Uint8Array<SharedArrayBuffer> {
+    const view = super.subarray(begin, end);
+    parentOf.set(view, this);
+    return view;
+  }
+}
+
 const registries = new WeakMap<WasmHeap, FinalizationRegistry<number>>();
 
 function registryOf(heap: WasmHeap): FinalizationRegistry<number> {
@@ -477,6 +492,14 @@ export function residentF32(heap: WasmHeap, n: number): ResidentFloat32Array {
 export function residentI32(heap: WasmHeap, n: number): ResidentInt32Array {
   const ptr = heap.allocZeroed(n * 4);
   const view = new ResidentInt32Array(heap.buffer(), ptr, n);
+  registryOf(heap).register(view, ptr);
+  return view;
+}
+
+/** n zero bytes in the heap, returned to it when unreachable. */
+export function residentU8(heap: WasmHeap, n: number): ResidentUint8Array {
+  const ptr = heap.allocZeroed(n);
+  const view = new ResidentUint8Array(heap.buffer(), ptr, n);
   registryOf(heap).register(view, ptr);
   return view;
 }

@@ -10,6 +10,8 @@
 // Glossary: M, N, K GEMM dims (C is M×N, the shared dim is K); B bags (batch), E embedding
 // dim (row length), L total lookups (indices), U unique rows touched.
 
+import { fusedRowBytes, rowScaleBias, rowValue, type QuantBits } from "./fused_rows.ts";
+
 export type FloatArray = Float32Array | Float64Array;
 
 /**
@@ -88,6 +90,49 @@ export function embedding_bag_fwd(
       const row = tableOff + indices[l] * E;
       const w = weights === null ? 1 : weights[l];
       for (let e = 0; e < E; e++) out[o + e] += w * table[row + e];
+    }
+    if (mode === POOL_MEAN && end > start) {
+      const scale = 1 / (end - start);
+      for (let e = 0; e < E; e++) out[o + e] *= scale;
+    }
+  }
+}
+
+/**
+ * embedding_bag_fwd over a table held as fbgemm's fused row-wise quantized rows
+ * (src/kernels/fused_rows.ts): R rows of fusedRowBytes(bits, E) bytes from byte tableOff,
+ * each element x̂ = f32(f32(q · scale) + bias). The pooling is embedding_bag_fwd's, term by
+ * term (out += w · x̂, rounded to float32 at each store; mean scales by 1/len at the end), so
+ * the result equals embedding_bag_fwd on the dequantized table bit for bit.
+ * Indices must already be checked to lie in [0, R).
+ */
+export function embedding_bag_fwd_quantized(
+  B: number,
+  E: number,
+  mode: number,
+  bits: QuantBits,
+  table: Uint8Array,
+  tableOff: number,
+  indices: Int32Array,
+  offsets: Int32Array,
+  weights: Float32Array | null,
+  out: Float32Array,
+  outOff: number,
+): void {
+  const rb = fusedRowBytes(bits, E);
+  for (let b = 0; b < B; b++) {
+    const start = offsets[b];
+    const end = offsets[b + 1];
+    const o = outOff + b * E;
+    for (let e = 0; e < E; e++) out[o + e] = 0;
+    for (let l = start; l < end; l++) {
+      const row = tableOff + indices[l] * rb;
+      const [scale, bias] = rowScaleBias(bits, table, row, E);
+      const w = weights === null ? 1 : weights[l];
+      for (let e = 0; e < E; e++) {
+        const x = Math.fround(Math.fround(rowValue(bits, table, row, e) * scale) + bias);
+        out[o + e] += w * x;
+      }
     }
     if (mode === POOL_MEAN && end > start) {
       const scale = 1 / (end - start);

@@ -38,6 +38,7 @@
 import { hostEnv, setV8Flag } from "./host.ts";
 import { wasmModules } from "./wasm.gen.ts";
 import { align64, defaultHeap, Scratch, WasmMemoryError, type Ptr, type WasmHeap } from "./memory.ts";
+import { fusedRowBytes } from "./fused_rows.ts";
 import * as ref from "./ref.ts";
 import type { FloatArray } from "./ref.ts";
 
@@ -71,6 +72,19 @@ export interface RawKernels {
     B: number,
     E: number,
     mode: number,
+    table: Ptr,
+    R: number,
+    indices: Ptr,
+    offsets: Ptr,
+    L: number,
+    weights: Ptr | 0,
+    out: Ptr,
+  ): number;
+  embedding_bag_fwd_quantized_f32(
+    B: number,
+    E: number,
+    mode: number,
+    bits: number,
     table: Ptr,
     R: number,
     indices: Ptr,
@@ -132,6 +146,7 @@ const MODULE_OF = {
   sgemm_f32_work_bytes: "sgemm",
   embedding_bag_fwd_f32: "embedding_bag",
   embedding_bag_bwd_f32: "embedding_bag",
+  embedding_bag_fwd_quantized_f32: "quantized_bag",
   sgd_rows_f32: "sparse_rows",
   adagrad_rows_f32: "sparse_rows",
   rowwise_adagrad_rows_f32: "sparse_rows",
@@ -231,6 +246,14 @@ export function wasmState(): WasmState {
 // ---------------------------------------------------------------------------------------
 // Operands and the one way to call a kernel
 
+/** The arrays a kernel takes: floats, int32 ids, and (quantized tables) bytes. */
+type OperandArray = Float32Array | Int32Array | FloatArray | Uint8Array;
+
+/** Bytes per element of an operand (a work area is float32). */
+function elementBytes(o: Operand): number {
+  return o.array === null ? 4 : o.array.BYTES_PER_ELEMENT;
+}
+
 /** How a kernel uses an operand: reads it, writes all of it, reads and writes it, or (work) scratch only. */
 type Access = "in" | "out" | "inout" | "work";
 
@@ -241,7 +264,7 @@ type Access = "in" | "out" | "inout" | "work";
  */
 interface Operand {
   readonly name: string;
-  readonly array: Float32Array | Int32Array | FloatArray | null;
+  readonly array: OperandArray | null;
   readonly off: number;
   readonly rows: number;
   readonly cols: number;
@@ -251,13 +274,7 @@ interface Operand {
 }
 
 /** n consecutive elements from off; a null array passes address 0 ("none"). */
-function span(
-  name: string,
-  array: Float32Array | Int32Array | FloatArray | null,
-  off: number,
-  n: number,
-  access: Access,
-): Operand {
+function span(name: string, array: OperandArray | null, off: number, n: number, access: Access): Operand {
   return { name, array, off, rows: 1, cols: n, ld: n, access, touched: null };
 }
 
@@ -275,7 +292,14 @@ function matrix(
 }
 
 /** A table of n elements of which the call touches `touched`. */
-function table(name: string, array: FloatArray, off: number, n: number, access: Access, touched: number): Operand {
+function table(
+  name: string,
+  array: FloatArray | Uint8Array,
+  off: number,
+  n: number,
+  access: Access,
+  touched: number,
+): Operand {
   return { name, array, off, rows: 1, cols: n, ld: n, access, touched };
 }
 
@@ -284,9 +308,9 @@ function work(n: number): Operand {
   return { name: "work", array: null, off: 0, rows: 1, cols: n, ld: n, access: "work", touched: null };
 }
 
-/** Copying a whole table of `elems` to touch `touched` elements pays only when it is small. */
-function stagingPays(elems: number, touched: number): boolean {
-  return elems * 4 <= Math.max(1 << 20, 8 * 4 * touched);
+/** Copying a whole table of `bytes` to touch `touched` bytes of it pays only when it is small. */
+function stagingPays(bytes: number, touched: number): boolean {
+  return bytes <= Math.max(1 << 20, 8 * touched);
 }
 
 function checkCount(op: string, name: string, v: number): void {
@@ -318,9 +342,9 @@ function checkExtent(op: string, o: Operand): void {
 
 /** Copy the operand into the memory at dst, rows packed (stride cols). */
 function stageIn(heap: WasmHeap, o: Operand, dst: Ptr): void {
-  const src = o.array as Float32Array | Int32Array;
-  const H = src instanceof Int32Array ? heap.heapI32 : heap.heapF32;
-  const d = dst / 4;
+  const src = o.array as Float32Array | Int32Array | Uint8Array;
+  const H = src instanceof Int32Array ? heap.heapI32 : src instanceof Uint8Array ? heap.heapU8 : heap.heapF32;
+  const d = dst / src.BYTES_PER_ELEMENT;
   if (o.ld === o.cols || o.rows === 1) H.set(src.subarray(o.off, o.off + o.rows * o.cols), d);
   else
     for (let r = 0; r < o.rows; r++) H.set(src.subarray(o.off + r * o.ld, o.off + r * o.ld + o.cols), d + r * o.cols);
@@ -360,9 +384,14 @@ function callWasm(
     if (o.array !== null) {
       p = s.heap.addressOf(o.array, o.off);
       if (p === 0) p = null; // address 0 means "none" to a kernel
-      if (p === null && o.touched !== null && !stagingPays(o.rows * o.cols, o.touched)) return false;
+      if (
+        p === null &&
+        o.touched !== null &&
+        !stagingPays(elementBytes(o) * o.rows * o.cols, elementBytes(o) * o.touched)
+      )
+        return false;
     }
-    if (p === null) stagedBytes += align64(4 * o.rows * o.cols);
+    if (p === null) stagedBytes += align64(elementBytes(o) * o.rows * o.cols);
     ptrs.push(p ?? (0 as Ptr));
     lds.push(p === null ? o.cols : o.ld);
     staged.push(p === null);
@@ -376,7 +405,7 @@ function callWasm(
     }
     operands.forEach((o, k) => {
       if (!staged[k]) return;
-      ptrs[k] = s.scratch.take(4 * o.rows * o.cols);
+      ptrs[k] = s.scratch.take(elementBytes(o) * o.rows * o.cols);
       if (o.access === "in" || o.access === "inout") stageIn(s.heap, o, ptrs[k] as Ptr);
     });
   }
@@ -533,6 +562,54 @@ export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
   });
   if (!done) ref.embedding_bag_fwd(B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff);
+};
+
+export const embedding_bag_fwd_quantized: typeof ref.embedding_bag_fwd_quantized = (
+  B,
+  E,
+  mode,
+  bits,
+  tbl,
+  tableOff,
+  indices,
+  offsets,
+  weights,
+  out,
+  outOff,
+) => {
+  const op = "embedding_bag_fwd_quantized";
+  checkBags(op, B, E, offsets);
+  if (bits !== 8 && bits !== 4) throw new KernelError(`${op}: bits must be 8 or 4, got ${String(bits)}`);
+  if (B === 0 || E === 0) return;
+  checkExtent(op, span("out", out, outOff, B * E, "out"));
+  const rowBytes = fusedRowBytes(bits, E);
+  const R = rowsFrom(op, "table", tbl, tableOff, rowBytes);
+  const L = weights === null ? indices.length : Math.min(indices.length, weights.length);
+  const touched = Math.max(0, Math.min(L, offsets[B])) * rowBytes;
+  const operands = [
+    table("table", tbl, tableOff, R * rowBytes, "in", touched),
+    span("indices", indices, 0, L, "in"),
+    span("offsets", offsets, 0, B + 1, "in"),
+    span("weights", weights, 0, L, "in"),
+    span("out", out, outOff, B * E, "out"),
+  ];
+  const done = callWasm(op, operands, (s, [pT, pIdx, pOffs, pW, pOut]) => {
+    const status = s.raw.embedding_bag_fwd_quantized_f32(
+      B,
+      E,
+      mode,
+      bits,
+      pT as Ptr,
+      R,
+      pIdx as Ptr,
+      pOffs as Ptr,
+      L,
+      pW as Ptr,
+      pOut as Ptr,
+    );
+    if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
+  });
+  if (!done) ref.embedding_bag_fwd_quantized(B, E, mode, bits, tbl, tableOff, indices, offsets, weights, out, outOff);
 };
 
 export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (
@@ -876,6 +953,7 @@ export const philox_uniform: typeof ref.philox_uniform = (n, out, outOff, first,
 export const wasmKernels = {
   sgemm,
   embedding_bag_fwd,
+  embedding_bag_fwd_quantized,
   embedding_bag_bwd,
   sgd_rows,
   adagrad_rows,

@@ -19,7 +19,7 @@ test("wasm.gen.ts is up to date with kernels/*.wat (rebuild: npm run kernels)", 
   const modules = await assembleAll();
   assert.equal(
     [...modules.keys()],
-    ["elementwise", "embedding_bag", "interaction", "philox", "sgemm", "sgemm_relaxed", "sparse_rows"],
+    ["elementwise", "embedding_bag", "interaction", "philox", "quantized_bag", "sgemm", "sgemm_relaxed", "sparse_rows"],
   );
   const fresh = renderGenerated(modules);
   const committed = readFileSync(generatedPath, "utf8");

@@ -1,0 +1,192 @@
+// fbgemm's fused row-wise quantized tables: every row of a float32 table (R, E) becomes
+// bytes holding its quantized values followed by that row's scale and bias, so one row read
+// brings everything its lookup needs. The two layouts PyTorch prepacks for
+// quantized embedding bags (torch.ops.quantized.embedding_bag_byte_prepack and
+// embedding_bag_4bit_prepack, which call fbgemm's FloatToFused8BitRowwiseQuantizedSBFloat and
+// FloatToFusedNBitRowwiseQuantizedSBHalf):
+//
+//   int8  [E × uint8][float32 scale][float32 bias]            row stride E + 8 bytes
+//   int4  [ceil(E/2) bytes][fp16 scale][fp16 bias]            row stride ceil(E/2) + 4 bytes
+//         element e in byte e>>1, even e in the low nibble, odd e in the high one
+//
+// and every element dequantizes as x̂ = f32(f32(q · scale) + bias). All multi-byte values are
+// little-endian.
+//
+// Quantization here repeats fbgemm's reference loops (QuantUtils.cc, the *Ref functions)
+// step for step in float32, so our bytes equal PyTorch's (test/kernels/fused_rows.test.ts
+// compares with bytes PyTorch prepacked):
+//   int8: range = max − min, scale = range / 255, bias = min,
+//         q = lrintf((x − min) · (255 / (range + 1e-8)))           (the 1e-8 is fbgemm's)
+//   int4: bias = fp16(min) and min := bias first (so the stored bias is the one quantized
+//         against); range = max − min; scale = fp16(range / 15), 1 when range = 0, when the
+//         fp16 scale is 0 or its reciprocal overflows; q = clamp(lrintf((x − min) / scale'),
+//         0, 15) with 1/scale' formed once in float32.
+// lrintf rounds to nearest, ties to even. A row of equal values (range 0) gives q = 0 and
+// dequantizes exactly to its value in int8 (scale 0); in int4 to fp16(value) plus q·1.
+//
+// Error bound (per element; docs/tricks.md derives it): int8 |x − x̂| ≤ scale/2 + 1e-8 (the
+// epsilon makes (x − min)·inverse slightly short of (x − min)/scale), plus float32 rounding;
+// int4 |x − x̂| ≤ scale/2 + |min − fp16(min)| + 15·|range/15 − scale| (the fp16 roundings of
+// bias and scale), plus float32 rounding.
+//
+// Glossary: R rows, E row length (embedding dim), q a quantized value, fp16 IEEE binary16.
+
+/** Bits per quantized value. */
+export type QuantBits = 4 | 8;
+
+/** Bytes of one fused row: the values, then scale and bias. */
+export function fusedRowBytes(bits: QuantBits, E: number): number {
+  return valueBytes(bits, E) + (bits === 8 ? 8 : 4);
+}
+
+/** Bytes of a row's quantized values (where its scale starts). */
+export function valueBytes(bits: QuantBits, E: number): number {
+  return bits === 8 ? E : (E + 1) >> 1;
+}
+
+// float32 ↔ bits through one shared scratch word
+const f32Word = new Float32Array(1);
+const u32Word = new Uint32Array(f32Word.buffer);
+
+/** The IEEE binary16 bits nearest to float32 x (ties to even; overflow to ±inf; NaN stays NaN). */
+export function float32ToHalfBits(x: number): number {
+  f32Word[0] = x;
+  const bits = u32Word[0] as number;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  const mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  const e = exp - 112; // the binary16 exponent field: 127 − 15 = 112
+  if (e >= 0x1f) return sign | 0x7c00;
+  // Normal results keep 10 of the 23 mantissa bits; subnormal ones (e ≤ 0) are the full
+  // significand (with its leading 1) shifted right by 14 − e. Either way round the bits shifted out.
+  const sig = e > 0 ? mant : mant | 0x800000;
+  const shift = e > 0 ? 13 : 14 - e;
+  if (shift > 24) return sign; // below half of the smallest subnormal: ±0
+  const kept = sig >>> shift;
+  const rest = sig & ((1 << shift) - 1);
+  const halfway = 1 << (shift - 1);
+  const up = rest > halfway || (rest === halfway && (kept & 1) === 1) ? 1 : 0;
+  // a carry out of the mantissa moves into the exponent, which is the right result (up to inf)
+  return sign | ((e > 0 ? e << 10 : 0) + kept + up);
+}
+
+/** The value of IEEE binary16 bits h (exact in float32). */
+export function halfBitsToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+/** lrintf under the default rounding mode: to the nearest integer, ties to even. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x); // ties up
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** A table that cannot be quantized (a value that is not finite, or out of fp16's range for int4). */
+export class QuantizeError extends Error {
+  override name = "QuantizeError";
+}
+
+/**
+ * The fused rows (R × fusedRowBytes(bits, E) bytes) of a float32 table (R, E), written into
+ * `out` from byte `outOff` (default: a new array). `what` names the table in errors.
+ */
+export function quantizeRows(
+  bits: QuantBits,
+  table: Float32Array,
+  R: number,
+  E: number,
+  what: string,
+  out: Uint8Array = new Uint8Array(R * fusedRowBytes(bits, E)),
+  outOff = 0,
+): Uint8Array {
+  if (bits !== 8 && bits !== 4) throw new QuantizeError(`${what}: quantize to 8 or 4 bits, got ${String(bits)}`);
+  if (table.length < R * E)
+    throw new QuantizeError(`${what}: ${R} rows of ${E} need ${R * E} values, the table has ${table.length}`);
+  const rb = fusedRowBytes(bits, E);
+  if (out.length < outOff + R * rb)
+    throw new QuantizeError(
+      `${what}: the fused rows need ${R * rb} bytes from ${outOff}, the output has ${out.length}`,
+    );
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const f = Math.fround;
+  const qb = valueBytes(bits, E);
+  for (let r = 0; r < R; r++) {
+    const x0 = r * E;
+    const o = outOff + r * rb;
+    let min = Infinity;
+    let max = -Infinity;
+    for (let e = 0; e < E; e++) {
+      const x = table[x0 + e] as number;
+      if (!Number.isFinite(x))
+        throw new QuantizeError(`${what}: row ${r} holds ${x} at column ${e}; only finite values quantize`);
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    if (E === 0) min = max = 0;
+    if (bits === 8) {
+      const range = f(max - min);
+      view.setFloat32(o + qb, f(range / 255), true);
+      view.setFloat32(o + qb + 4, min, true);
+      const inverse = f(255 / f(range + f(1e-8)));
+      for (let e = 0; e < E; e++) {
+        const q = roundHalfEven(f(f((table[x0 + e] as number) - min) * inverse));
+        out[o + e] = Math.max(0, Math.min(255, q)); // never clamps: (x − min)·inverse ≤ 255 (1 + 2^-23)
+      }
+      continue;
+    }
+    const biasBits = float32ToHalfBits(min);
+    const lo = halfBitsToFloat(biasBits); // min rounded to fp16: what dequantization adds back
+    const range = f(max - lo);
+    let scale = halfBitsToFloat(float32ToHalfBits(range === 0 ? 1 : f(range / 15)));
+    if (scale === 0) scale = 1;
+    let inverse = f(1 / scale);
+    if (!Number.isFinite(inverse)) {
+      scale = 1;
+      inverse = 1;
+    }
+    if (!Number.isFinite(lo) || !Number.isFinite(scale))
+      throw new QuantizeError(
+        `${what}: row ${r} spans [${min}, ${max}], beyond fp16's ±65504, where int4 rows keep their scale and bias`,
+      );
+    view.setUint16(o + qb, float32ToHalfBits(scale), true);
+    view.setUint16(o + qb + 2, biasBits, true);
+    out.fill(0, o, o + qb);
+    for (let e = 0; e < E; e++) {
+      const q = Math.max(0, Math.min(15, roundHalfEven(f(f((table[x0 + e] as number) - lo) * inverse))));
+      out[o + (e >> 1)] |= q << ((e & 1) * 4);
+    }
+  }
+  return out;
+}
+
+/** A row's scale and bias as float32 values, from the fused row starting at byte `row`. */
+export function rowScaleBias(bits: QuantBits, fused: Uint8Array, row: number, E: number): [number, number] {
+  const view = new DataView(fused.buffer, fused.byteOffset, fused.byteLength);
+  const at = row + valueBytes(bits, E);
+  if (bits === 8) return [view.getFloat32(at, true), view.getFloat32(at + 4, true)];
+  return [halfBitsToFloat(view.getUint16(at, true)), halfBitsToFloat(view.getUint16(at + 2, true))];
+}
+
+/** The quantized value of element e of the fused row starting at byte `row`. */
+export function rowValue(bits: QuantBits, fused: Uint8Array, row: number, e: number): number {
+  if (bits === 8) return fused[row + e] as number;
+  return ((fused[row + (e >> 1)] as number) >> ((e & 1) * 4)) & 15;
+}
+
+/** The float32 table (R, E) the fused rows stand for: x̂ = f32(f32(q · scale) + bias). */
+export function dequantizeRows(bits: QuantBits, fused: Uint8Array, R: number, E: number): Float32Array {
+  const rb = fusedRowBytes(bits, E);
+  const out = new Float32Array(R * E);
+  for (let r = 0; r < R; r++) {
+    const [scale, bias] = rowScaleBias(bits, fused, r * rb, E);
+    for (let e = 0; e < E; e++)
+      out[r * E + e] = Math.fround(Math.fround(rowValue(bits, fused, r * rb, e) * scale) + bias);
+  }
+  return out;
+}
