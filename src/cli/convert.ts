@@ -13,7 +13,7 @@
 
 import { closeSync, openSync } from "node:fs";
 import { resolve } from "node:path";
-import { getBool, getString, helpText, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
+import { getBool, getNumber, getString, helpText, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import type { Io } from "./args.ts";
 import {
   openCheckpoint,
@@ -25,6 +25,7 @@ import {
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
+import { convertQuantized } from "./convert_quantized.ts";
 import { parameterSpecs } from "../dlrm/model.ts";
 import {
   defaultTableNames,
@@ -56,6 +57,10 @@ const CONVERT_FLAGS: FlagSpecs = {
     placeholder: "config.json",
     help: "the model of a reference-named input, when its shapes are ambiguous (default: the config it records, else the one its shapes give)",
   },
+  "quantize-emb-with-bit": {
+    type: "int",
+    help: "write the tables as fbgemm's row-wise quantized rows, 8 or 4 bits per value (U8 tensors; for dlrm predict); instead of --to",
+  },
   "table-names": {
     type: "string",
     placeholder: "a,b,…",
@@ -64,7 +69,8 @@ const CONVERT_FLAGS: FlagSpecs = {
   help: { type: "bool", help: "show this help" },
 };
 
-const USAGE = "Usage: dlrm convert <in.safetensors> <out.safetensors> --to reference|torchrec [flags]";
+const USAGE =
+  "Usage: dlrm convert <in.safetensors> <out.safetensors> --to reference|torchrec [flags], or --quantize-emb-with-bit 8|4";
 const ABOUT =
   "Rename a DLRM checkpoint between the reference's state_dict names and TorchRec's (moving the first top layer's interaction columns " +
   "to the other pair order), or rewrite it in another dtype. TorchRec's DLRM outputs logits: apply a sigmoid for the reference's probabilities.";
@@ -92,6 +98,14 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
   }
   if (args.length !== 2) throw new UsageError(`convert: give the input and the output file (${USAGE})`);
   const [input, output] = args as [string, string];
+  if (f.has("quantize-emb-with-bit")) {
+    for (const other of ["to", "dtype", "table-names"])
+      if (f.has(other))
+        throw new UsageError(`convert: --quantize-emb-with-bit writes reference names; leave out --${other}`);
+    if (resolve(input) === resolve(output))
+      throw new UsageError(`convert: the output ${output} is the input; write to another file`);
+    return convertQuantized(input, output, getString(f, "model"), getNumber(f, "quantize-emb-with-bit") as number, io);
+  }
   if (!f.has("to")) throw new UsageError("convert: --to reference|torchrec is required");
   const to = oneOf("convert", f, "to", ["reference", "torchrec"] as const, "reference");
   const dtype = f.has("dtype")

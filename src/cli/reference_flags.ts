@@ -61,6 +61,7 @@ const consumed = new Set([
   "md-threshold",
   "md-temperature",
   "md-round-dims",
+  "quantize-emb-with-bit",
 ]);
 
 /** The reference's action="store_true" flags we read: given bare, never with a value. */
@@ -76,6 +77,7 @@ const shared = new Set([
   "qr-operation",
   "md-threshold",
   "md-temperature",
+  "quantize-emb-with-bit",
 ]);
 
 /** Bool flags of the reference that we accept only at the value that needs no feature we lack. */
@@ -166,6 +168,16 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
   const inferenceOnly = parseBool("inference-only", get("inference-only", "False"));
   if (verb === "train" && inferenceOnly)
     throw new UsageError("--inference-only=True: use `dlrm predict` (with --load-model and --out)");
+  // --quantize-emb-with-bit: the reference quantizes the tables for --inference-only runs;
+  // here that is dlrm predict's flag of the same name. 32 (its default) is float32 anywhere.
+  const quantize = ref.get("quantize-emb-with-bit");
+  if (quantize !== undefined) {
+    if (verb === "predict") out.push("--quantize-emb-with-bit", quantize);
+    else if (quantize !== "32")
+      throw new UsageError(
+        `--quantize-emb-with-bit=${quantize}: quantized tables are for inference: use \`dlrm predict --quantize-emb-with-bit ${quantize}\` on the saved model`,
+      );
+  }
   const load = ref.get("load-model");
   if (load !== undefined) out.push(verb === "predict" ? "--checkpoint" : "--init", load);
 

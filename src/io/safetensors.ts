@@ -1,4 +1,4 @@
-// Safetensors read and write (F32, F64, F16, BF16, I32, I64), with strict validation of
+// Safetensors read and write (F32, F64, F16, BF16, I32, I64, U8), with strict validation of
 // everything read, and atomic writes (temp file in the same folder, then rename). F16 and BF16
 // tensors are held as their 16-bit patterns (Uint16Array); toFloat32 upcasts them (exactly).
 //
@@ -18,9 +18,9 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { AtomicWriteError, writeFilesTogether } from "./atomic_file.ts";
 import { halfsToFloat32 } from "./dtype.ts";
 
-export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I32" | "I64";
-/** F16 and BF16 as Uint16Array bit patterns; the other dtypes as their typed array. */
-export type SafetensorsData = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array;
+export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I32" | "I64" | "U8";
+/** F16 and BF16 as Uint16Array bit patterns; the other dtypes as their typed array (U8: bytes, e.g. quantized rows). */
+export type SafetensorsData = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 
 export interface SafetensorsTensor {
   dtype: SafetensorsDType;
@@ -43,9 +43,17 @@ export class SafetensorsError extends Error {
 }
 
 /** Bytes per element of each supported dtype. */
-const DTYPE_SIZE: { readonly [D in SafetensorsDType]: number } = { F32: 4, F64: 8, F16: 2, BF16: 2, I32: 4, I64: 8 };
+const DTYPE_SIZE: { readonly [D in SafetensorsDType]: number } = {
+  F32: 4,
+  F64: 8,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  I64: 8,
+  U8: 1,
+};
 
-const SUPPORTED = "F32, F64, F16, BF16, I32, I64";
+const SUPPORTED = "F32, F64, F16, BF16, I32, I64, U8";
 
 /** A header longer than this is refused before it is decoded (the reference uses the same cap). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -90,6 +98,8 @@ function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData
         return new Int32Array(copy.buffer);
       case "I64":
         return new BigInt64Array(copy.buffer);
+      case "U8":
+        return copy;
     }
   }
   const view = new DataView(copy.buffer);
@@ -105,6 +115,8 @@ function decodeData(dtype: SafetensorsDType, bytes: Uint8Array): SafetensorsData
       return Int32Array.from({ length: n }, (_, i) => view.getInt32(4 * i, true));
     case "I64":
       return BigInt64Array.from({ length: n }, (_, i) => view.getBigInt64(8 * i, true));
+    case "U8":
+      return copy;
   }
 }
 
@@ -459,6 +471,8 @@ function arrayMatches(dtype: SafetensorsDType, data: unknown): boolean {
       return data instanceof Int32Array;
     case "I64":
       return data instanceof BigInt64Array;
+    case "U8":
+      return data instanceof Uint8Array;
   }
 }
 
@@ -471,6 +485,7 @@ function encodeData(data: SafetensorsData): Uint8Array {
   else if (data instanceof Float64Array) data.forEach((x, i) => view.setFloat64(8 * i, x, true));
   else if (data instanceof Uint16Array) data.forEach((x, i) => view.setUint16(2 * i, x, true));
   else if (data instanceof Int32Array) data.forEach((x, i) => view.setInt32(4 * i, x, true));
+  else if (data instanceof Uint8Array) out.set(data);
   else data.forEach((x, i) => view.setBigInt64(8 * i, x, true));
   return out;
 }
@@ -506,7 +521,7 @@ function plan(
     }
     if (!arrayMatches(t.dtype, t.data)) {
       throw new SafetensorsError(
-        `${where}: dtype ${t.dtype} needs a ${{ F32: "Float32Array", F64: "Float64Array", F16: "Uint16Array of bit patterns", BF16: "Uint16Array of bit patterns", I32: "Int32Array", I64: "BigInt64Array" }[t.dtype]}, got ${t.data.constructor.name}`,
+        `${where}: dtype ${t.dtype} needs a ${{ F32: "Float32Array", F64: "Float64Array", F16: "Uint16Array of bit patterns", BF16: "Uint16Array of bit patterns", I32: "Int32Array", I64: "BigInt64Array", U8: "Uint8Array" }[t.dtype]}, got ${t.data.constructor.name}`,
       );
     }
     if (t.data.length !== count) {

@@ -75,7 +75,7 @@ function tempDir(): string {
 // ---------------------------------------------------------------------------------------
 // Round trips and layout
 
-const dtypeArb = fc.constantFrom<SafetensorsDType>("F32", "F64", "F16", "BF16", "I32", "I64");
+const dtypeArb = fc.constantFrom<SafetensorsDType>("F32", "F64", "F16", "BF16", "I32", "I64", "U8");
 const shapeArb = fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }); // [] is a scalar
 
 const tensorArb: fc.Arbitrary<SafetensorsTensor> = fc
@@ -101,6 +101,8 @@ const tensorArb: fc.Arbitrary<SafetensorsTensor> = fc
         return fc
           .array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), len)
           .map((v) => ({ dtype, shape, data: BigInt64Array.from(v) }));
+      case "U8":
+        return fc.array(fc.integer({ min: 0, max: 255 }), len).map((v) => ({ dtype, shape, data: Uint8Array.from(v) }));
     }
   });
 
@@ -389,7 +391,7 @@ test("reads F16 and BF16 tensors from hand-built bytes (little-endian 16-bit pat
 test("rejects an unknown dtype", () => {
   assertThrows(
     () => parse(edited((h) => (h.a.dtype = "F8_E4M3"))),
-    /^m\.safetensors: tensor "a": unknown dtype "F8_E4M3" \(supported: F32, F64, F16, BF16, I32, I64\)/,
+    /^m\.safetensors: tensor "a": unknown dtype "F8_E4M3" \(supported: F32, F64, F16, BF16, I32, I64, U8\)/,
   );
 });
 
