@@ -3,6 +3,8 @@
 // dot interaction, top 367-512-256-1, one index per bag) predicted by
 //   - ours: the library's predict(model, data, batchSize) on this thread (what `dlrm predict
 //     --workers 1` runs per batch), float32;
+//   - ours with int8 and int4 tables: QuantizedDLRM.predict (what `dlrm predict
+//     --quantize-emb-with-bit 8|4` runs per batch) on the same model's tables quantized;
 //   - ONNX Runtime (onnxruntime-node, a dev dependency) on the model `dlrm export --bag-size 1`
 //     writes for the same checkpoint, with --threads intra-op threads; its inputs are built
 //     once per batch size, as a server holding int64 ids would;
@@ -32,6 +34,7 @@ import { saveCheckpoint } from "../src/dlrm/checkpoint.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
 import { exportOnnx } from "../src/dlrm/export_onnx.ts";
 import { DLRM } from "../src/dlrm/model.ts";
+import { QuantizedDLRM } from "../src/dlrm/quantized.ts";
 import { predict } from "../src/train/trainer.ts";
 
 setFlagsFromString("--no-liftoff");
@@ -111,12 +114,29 @@ try {
   });
   const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: threads, interOpNumThreads: 1 });
 
+  const quantized = ([8, 4] as const).map((bits) => ({
+    bits,
+    q: QuantizedDLRM.fromModel(model, bits),
+    t: [] as Timing[],
+  }));
   const ours: Timing[] = [];
   const onnx: Timing[] = [];
   let maxDiff = 0;
+  const quantizedDiff: Record<string, number> = {};
   for (const B of BATCHES) {
     const part = sliceDataset(data, 0, B);
     ours.push(await time(B, () => predict(model, part, B)));
+    for (const { bits, q, t } of quantized) {
+      t.push(await time(B, () => q.predict(part, B)));
+      // near the float32 model (its tables' quantization error is all that differs)
+      const a = predict(model, part, B);
+      const b = q.predict(part, B);
+      for (let i = 0; i < B; i++)
+        quantizedDiff[`int${bits}`] = Math.max(
+          quantizedDiff[`int${bits}`] ?? 0,
+          Math.abs((a[i] as number) - (b[i] as number)),
+        );
+    }
     const feeds = ortFeeds(data, B);
     onnx.push(await time(B, () => session.run(feeds)));
     // The two answer the same: a benchmark of a wrong model would mean nothing.
@@ -125,6 +145,8 @@ try {
     for (let i = 0; i < B; i++) maxDiff = Math.max(maxDiff, Math.abs((a[i] as number) - (b[i] as number)));
   }
   if (!(maxDiff <= 1e-4)) throw new Error(`predict.bench: ours and ONNX Runtime differ by ${maxDiff}`);
+  for (const [k, d] of Object.entries(quantizedDiff))
+    if (!(d <= 0.05)) throw new Error(`predict.bench: ${k} tables move predictions by ${d}`);
 
   let pytorch: { torch: string; results: Timing[] } | null = null;
   if (!args.includes("--no-pytorch")) {
@@ -142,11 +164,27 @@ try {
       rows.push(`| ${name} | ${t.batch} | ${t.samplesPerSec.toLocaleString("en")} | ${t.p50Ms} | ${t.p99Ms} |`);
   };
   add("ours (float32, 1 thread)", ours);
+  for (const { bits, t } of quantized) add(`ours (int${bits} tables, 1 thread)`, t);
   add(`ONNX Runtime ${ort.env.versions.common} (${threads} thread${threads === 1 ? "" : "s"})`, onnx);
   if (pytorch !== null) add(`PyTorch ${pytorch.torch} (${threads} thread${threads === 1 ? "" : "s"})`, pytorch.results);
   process.stderr.write(`${rows.join("\n")}\n`);
   const when = new Date().toISOString();
-  process.stdout.write(`${JSON.stringify({ when, rowsCap, threads, seconds, maxDiff, ours, onnx, pytorch })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      when,
+      rowsCap,
+      threads,
+      seconds,
+      maxDiff,
+      quantizedDiff,
+      ours,
+      quantized: Object.fromEntries(
+        quantized.map(({ bits, q, t }) => [`int${bits}`, { tableBytes: q.tableBytes(), timings: t }]),
+      ),
+      onnx,
+      pytorch,
+    })}\n`,
+  );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
