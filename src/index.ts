@@ -26,6 +26,12 @@ export { reshape, transpose, permute, concat, slice, indexSelect, gather } from 
 export { matmul, linear } from "./ops/matmul.ts";
 export { embeddingBag, type Bags, type EmbeddingBagOptions } from "./ops/embedding_bag.ts";
 export { qrEmbeddingBag, combineQR, type QREmbeddingBagOptions, type QROperation } from "./ops/qr_embedding_bag.ts";
+export {
+  quantizedEmbeddingBag,
+  quantizeTable,
+  type QuantizedBagOptions,
+  type QuantizedTable,
+} from "./ops/quantized_embedding_bag.ts";
 export { dotInteraction, catInteraction, interactionWidth } from "./ops/interaction.ts";
 export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
 
@@ -56,6 +62,8 @@ export { readConfig } from "./dlrm/config_file.ts";
 export { defaultConfig } from "./dlrm/defaults.ts";
 export { saveCheckpoint, loadCheckpoint } from "./dlrm/checkpoint.ts";
 export { syntheticData } from "./dlrm/synthetic.ts";
+export { QuantizedDLRM, loadQuantizedCheckpoint } from "./dlrm/quantized.ts";
+export { quantizeRows, dequantizeRows, fusedRowBytes, type QuantBits } from "./kernels/fused_rows.ts";
 export { train, evaluate, predict } from "./train/trainer.ts";
 export { auc, logloss, accuracy, computeMetrics } from "./metrics/metrics.ts";
 

@@ -3,7 +3,9 @@
 // library's QuantizedDLRM predicts (bit for bit) and near its float32 predictions; the table
 // bytes are reported; convert writes U8 tables that predict reads back to the same bits; the
 // reference's spelling (--quantize-emb-with-bit=8, 32 = float32) is accepted on predict and
-// pointed there from train; flags that cannot go together are usage errors.
+// pointed there from train; flags that cannot go together are usage errors. On MovieLens
+// (skipped when ../shared/data lacks it), predict --data movielens:<dir> scores the test split
+// train evaluated: the float32 AUC is train's, to the last digit.
 //
 // Glossary: N samples.
 
@@ -19,6 +21,8 @@ import { readSafetensors, readSafetensorsIndex } from "../../src/io/safetensors.
 import { syntheticData, syntheticEvalSize } from "../../src/dlrm/synthetic.ts";
 import { translateReferenceFlags } from "../../src/cli/reference_flags.ts";
 import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
+import { DATA } from "../helpers/golden.ts";
+import { existsSync } from "node:fs";
 
 const t = tempDir();
 const ckpt = join(t.dir, "syn.safetensors");
@@ -187,6 +191,58 @@ test("the reference's --quantize-emb-with-bit on predict; on train it points to 
   assert.is(c.code, 2);
   assert.match(c.stderr, /--quantize-emb-with-bit writes reference names; leave out --to/);
 });
+
+const ML = `${DATA}ml-100k`;
+const haveMovieLens = existsSync(join(ML, "u.data"));
+if (!haveMovieLens)
+  console.log(`cli quantize tests: skipping the MovieLens test, ${ML} is absent (see ../shared/data/README.md)`);
+
+(haveMovieLens ? test : test.skip)(
+  "MovieLens: predict --data movielens:<dir> scores train's test split (same AUC); int8 and int4 near it",
+  async () => {
+    const m = join(t.dir, "ml.safetensors");
+    const tr = await runCli([
+      "train",
+      "--data",
+      `movielens:${ML}`,
+      "--split",
+      "u2",
+      "--ensemble",
+      "1",
+      "--steps",
+      "30",
+      "--save",
+      m,
+    ]);
+    assert.is(tr.code, 0, tr.stderr);
+    const trained = lastJson(tr.stdout);
+    for (const bits of [32, 8, 4]) {
+      const r = await runCli([
+        "predict",
+        "--checkpoint",
+        m,
+        "--data",
+        `movielens:${ML}`,
+        "--split",
+        "u2",
+        "--out",
+        join(t.dir, "mlp.safetensors"),
+        "--metrics",
+        "--quantize-emb-with-bit",
+        String(bits),
+      ]);
+      assert.is(r.code, 0, r.stderr);
+      const got = lastJson(r.stdout);
+      assert.is(got.n, 20000);
+      if (bits === 32) assert.is(got.auc, trained.auc);
+      else
+        assert.ok(
+          Math.abs((got.auc as number) - (trained.auc as number)) < 5e-3,
+          `int${bits}: AUC ${got.auc} vs ${trained.auc}`,
+        );
+    }
+  },
+);
 
 test("cleanup", () => t.cleanup());
 
