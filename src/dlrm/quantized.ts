@@ -16,7 +16,7 @@
 
 import type { DLRMConfig } from "./config.ts";
 import { DLRMHead, isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
-import { pieceIds, type EmbeddingPiece } from "./tables.ts";
+import { embeddingLayout, pieceIds, type EmbeddingPiece } from "./tables.ts";
 import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { batchOf, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -32,7 +32,6 @@ import {
 import { OpError, formatShape } from "../tensor/shape.ts";
 import { withStepArena } from "../tensor/storage.ts";
 import { IndexTensor, type Tensor } from "../tensor/tensor.ts";
-import { embeddingLayout } from "./tables.ts";
 
 /** The metadata key of a quantized checkpoint: JSON { bits, layout }. */
 export const QUANTIZED_KEY = "dlrm_quantized";

@@ -6,7 +6,7 @@
 //      touches (a span, or a strided matrix) and whether it is read, written or both;
 //   2. callWasm checks every extent against its array (a resident view's neighbours are other
 //      tensors, so an overrun would corrupt them silently), then resolves each operand: a
-//      Float32Array or Int32Array on this thread's wasm memory passes as its byte address (no
+//      Float32Array, Int32Array or Uint8Array on this thread's wasm memory passes as its byte address (no
 //      copy: tensor storage allocated resident or in the step arena, src/tensor/storage.ts);
 //      any other array is staged, copied into the scratch area before the call and, if
 //      written, back after;

@@ -11,7 +11,7 @@
 // Glossary: R rows, E embedding dim (row length), B bags, L lookups.
 
 import { kernels, kernelSet, POOL_MEAN, POOL_SUM } from "../kernels/index.ts";
-import { fusedRowBytes, quantizeRows, type QuantBits } from "../kernels/fused_rows.ts";
+import { fusedRowBytes, quantizeRows, rowScaleBias, type QuantBits } from "../kernels/fused_rows.ts";
 import { defaultHeap, residentU8 } from "../kernels/memory.ts";
 import { OpError, shapeError } from "../tensor/shape.ts";
 import type { IndexTensor, Tensor } from "../tensor/tensor.ts";
@@ -56,6 +56,13 @@ export function quantizedTable(
       OP,
       `${what}: ${rows} rows of dim ${dim} at ${bits} bits need ${n} bytes (${fusedRowBytes(bits, dim)} a row), got ${bytes.length}`,
     );
+  // every row's scale and bias must be numbers: a NaN there would poison its lookups silently
+  const rb = fusedRowBytes(bits, dim);
+  for (let r = 0; r < rows; r++) {
+    const [scale, bias] = rowScaleBias(bits, bytes, r * rb, dim);
+    if (!Number.isFinite(scale) || !Number.isFinite(bias))
+      throw new OpError(OP, `${what}: row ${r} has scale ${scale} and bias ${bias}; both must be finite`);
+  }
   const data = rowBytes(n);
   data.set(bytes);
   return { bits, rows, dim, data };

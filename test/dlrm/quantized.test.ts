@@ -130,6 +130,15 @@ test("quantized checkpoint: written and read back, it predicts the same bits; wr
       () => loadQuantizedCheckpoint(path, c),
       /tensor "emb_l.2.weight" is F32 \(300, 16\) but .* expects U8/,
     );
+    // a row whose scale is NaN
+    const nan = new Uint8Array(300 * 24);
+    new DataView(nan.buffer).setFloat32(5 * 24 + 16, NaN, true); // row 5's scale
+    tensors.set("emb_l.2.weight", { dtype: "U8", shape: [300, 24], data: nan });
+    writeSafetensors(path, tensors, q.checkpointMetadata());
+    assertThrows(
+      () => loadQuantizedCheckpoint(path, c),
+      /emb_l\.2\.weight: row 5 has scale NaN and bias 0; both must be finite/,
+    );
     writeSafetensors(path, new Map(q.checkpointTensors()), { [QUANTIZED_KEY]: '{"bits":8,"layout":"gptq"}' });
     assertThrows(() => loadQuantizedCheckpoint(path, c), /names no layout we read/);
   } finally {
