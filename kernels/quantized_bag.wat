@@ -22,10 +22,14 @@
 ;; term w·x̂ and the mean's 1/len are done in f64 and rounded to f32 where the reference
 ;; stores (as kernels/embedding_bag.wat, "Arithmetic").
 ;;
-;; Dequantizing 4 values ($deq4): int8 loads 4 bytes; int4 loads 2 bytes and spreads their
-;; nibbles into 4 bytes (low nibbles: and 15; high: shift right 4; a shuffle interleaves
-;; them in element order); then u8 → u16 → u32 → f32 (exact below 2^24), times s, plus β.
-;; An int4 row's f16 scale and bias become f32 exactly ($half).
+;; Dequantizing: the hot loop (16 floats, unweighted) loads a block's 16 values as 16 bytes
+;; (int8: as they are; int4: 8 bytes whose nibbles are spread apart — low: and 15, high: shift
+;; right 4 — and interleaved in element order by one shuffle), widens them u8 → u16 → u32 and
+;; converts to f32 (exact; the signed conversion, one instruction on x86 where the unsigned one
+;; is a sequence, since q < 2^8), then times s, plus β. It is written out, without calls:
+;; Node 20's V8 does not inline wasm calls, and the calls cost more than the arithmetic. The
+;; other paths dequantize 4 values at a time through $deq4. An int4 row's f16 scale and bias
+;; become f32 exactly ($half).
 ;;
 ;; The blocking: per bag, one pass over its lookups per block of the row, the block's sums
 ;; held in registers and stored once: 16 floats (4 f32x4) unweighted, 4 floats (2 f64x2,
@@ -44,24 +48,19 @@
 (module
   (import "env" "memory" (memory 1 65536 shared))
 
-  ;; half(h): the f32 value of binary16 bits h (exact: f16 values are f32 values)
+  ;; half(h): the f32 value of binary16 bits h (exact: f16 values are f32 values). The
+  ;; exponent and mantissa shifted into f32's fields read as a value 2^112 too small, for
+  ;; normals and subnormals alike (an f32 subnormal then), so one exact multiply rebiases
+  ;; them; exponent 31 (inf, NaN) keeps its payload under f32's all-ones exponent; then the sign.
   (func $half (param $h i32) (result f32)
-    (local $s i32) (local $e i32) (local $m i32)
-    (local.set $s (i32.shl (i32.and (local.get $h) (i32.const 0x8000)) (i32.const 16)))
-    (local.set $e (i32.and (i32.shr_u (local.get $h) (i32.const 10)) (i32.const 31)))
-    (local.set $m (i32.and (local.get $h) (i32.const 0x3ff)))
-    ;; zero and subnormals: m · 2^-24, exact in f32, with the sign
-    (if (i32.eqz (local.get $e))
-      (then (return (f32.copysign (f32.mul (f32.convert_i32_u (local.get $m)) (f32.const 0x1p-24))
-                                  (f32.reinterpret_i32 (local.get $s))))))
-    ;; infinities and NaNs keep their payload
-    (if (i32.eq (local.get $e) (i32.const 31))
-      (then (return (f32.reinterpret_i32 (i32.or (i32.or (local.get $s) (i32.const 0x7f800000))
-                                                 (i32.shl (local.get $m) (i32.const 13)))))))
-    ;; normal: rebias the exponent (127 - 15 = 112), widen the mantissa
-    (f32.reinterpret_i32 (i32.or (local.get $s)
-      (i32.or (i32.shl (i32.add (local.get $e) (i32.const 112)) (i32.const 23))
-              (i32.shl (local.get $m) (i32.const 13))))))
+    (local $m i32)
+    (local.set $m (i32.shl (i32.and (local.get $h) (i32.const 0x7fff)) (i32.const 13)))
+    (f32.reinterpret_i32 (i32.or
+      (i32.shl (i32.and (local.get $h) (i32.const 0x8000)) (i32.const 16))
+      (i32.reinterpret_f32 (select
+        (f32.reinterpret_i32 (i32.or (local.get $m) (i32.const 0x7f800000)))
+        (f32.mul (f32.reinterpret_i32 (local.get $m)) (f32.const 0x1p112))
+        (i32.eq (i32.and (local.get $h) (i32.const 0x7c00)) (i32.const 0x7c00)))))))
 
   ;; deq4(row, e, bits, vs, vb): x̂ of elements e .. e+3 (e a multiple of 4) of the row at byte `row`
   (func $deq4 (param $row i32) (param $e i32) (param $bits i32) (param $vs v128) (param $vb v128) (result v128)
@@ -77,7 +76,7 @@
           (i8x16.shr_u (local.get $v) (i32.const 4))))))
     (f32x4.add
       (f32x4.mul
-        (f32x4.convert_i32x4_u (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (local.get $v))))
+        (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (i16x8.extend_low_i8x16_u (local.get $v))))
         (local.get $vs))
       (local.get $vb)))
 
@@ -126,7 +125,7 @@
     (local $qb i32)         ;; bytes of a row's values: where its scale starts
     (local $mean i32)       ;; 1 when this bag is scaled (mean over a non-empty bag)
     (local $scale f64) (local $w f64) (local $acc f64)
-    (local $s f32) (local $bias f32) (local $x v128)
+    (local $s f32) (local $bias f32) (local $x v128) (local $lo v128) (local $hi v128)
     (local $vs v128) (local $vb v128) (local $vw v128)
     (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128)
     (if (i32.eq (local.get $bits) (i32.const 8))
@@ -174,16 +173,33 @@
                 (block $l_done
                   (loop $lookups
                     (br_if $l_done (i32.ge_u (local.get $l) (local.get $end)))
-                    (call $rowOf (local.get $table) (local.get $indices) (local.get $l) (local.get $rowb))
-                    (local.set $row)
-                    (call $scaleBias (local.get $row) (local.get $qb) (local.get $bits))
-                    (local.set $bias) (local.set $s)
-                    (local.set $vs (f32x4.splat (local.get $s)))
-                    (local.set $vb (f32x4.splat (local.get $bias)))
-                    (local.set $acc0 (f32x4.add (local.get $acc0) (call $deq4 (local.get $row) (local.get $e) (local.get $bits) (local.get $vs) (local.get $vb))))
-                    (local.set $acc1 (f32x4.add (local.get $acc1) (call $deq4 (local.get $row) (i32.add (local.get $e) (i32.const 4)) (local.get $bits) (local.get $vs) (local.get $vb))))
-                    (local.set $acc2 (f32x4.add (local.get $acc2) (call $deq4 (local.get $row) (i32.add (local.get $e) (i32.const 8)) (local.get $bits) (local.get $vs) (local.get $vb))))
-                    (local.set $acc3 (f32x4.add (local.get $acc3) (call $deq4 (local.get $row) (i32.add (local.get $e) (i32.const 12)) (local.get $bits) (local.get $vs) (local.get $vb))))
+                    ;; the hot loop, written out (no calls): row address, scale and bias,
+                    ;; the block's 16 values as 16 bytes q (int4: 8 bytes' nibbles interleaved)
+                    (local.set $row (i32.add (local.get $table) (i32.mul (local.get $rowb)
+                      (i32.load (i32.add (local.get $indices) (i32.shl (local.get $l) (i32.const 2)))))))
+                    (if (i32.eq (local.get $bits) (i32.const 8))
+                      (then
+                        (local.set $vs (f32x4.splat (f32.load (i32.add (local.get $row) (local.get $qb)))))
+                        (local.set $vb (f32x4.splat (f32.load offset=4 (i32.add (local.get $row) (local.get $qb)))))
+                        (local.set $x (v128.load (i32.add (local.get $row) (local.get $e)))))
+                      (else
+                        (local.set $vs (f32x4.splat (call $half (i32.load16_u (i32.add (local.get $row) (local.get $qb))))))
+                        (local.set $vb (f32x4.splat (call $half (i32.load16_u offset=2 (i32.add (local.get $row) (local.get $qb))))))
+                        (local.set $x (v128.load64_zero (i32.add (local.get $row) (i32.shr_u (local.get $e) (i32.const 1)))))
+                        (local.set $x (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23
+                          (v128.and (local.get $x) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
+                          (i8x16.shr_u (local.get $x) (i32.const 4))))))
+                    ;; q bytes → 4 × f32x4, x̂ = q·s + β (a multiply, then an add), summed in f32
+                    (local.set $lo (i16x8.extend_low_i8x16_u (local.get $x)))
+                    (local.set $hi (i16x8.extend_high_i8x16_u (local.get $x)))
+                    (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.add (f32x4.mul
+                      (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $lo))) (local.get $vs)) (local.get $vb))))
+                    (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.add (f32x4.mul
+                      (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $lo))) (local.get $vs)) (local.get $vb))))
+                    (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.add (f32x4.mul
+                      (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $hi))) (local.get $vs)) (local.get $vb))))
+                    (local.set $acc3 (f32x4.add (local.get $acc3) (f32x4.add (f32x4.mul
+                      (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $hi))) (local.get $vs)) (local.get $vb))))
                     (local.set $l (i32.add (local.get $l) (i32.const 1)))
                     (br $lookups)))
                 (local.set $p (i32.add (local.get $o) (i32.shl (local.get $e) (i32.const 2))))
