@@ -62,6 +62,20 @@
         (f32.mul (f32.reinterpret_i32 (local.get $m)) (f32.const 0x1p112))
         (i32.eq (i32.and (local.get $h) (i32.const 0x7c00)) (i32.const 0x7c00)))))))
 
+  ;; half2(v): $half of the two f16 words in the low 4 bytes of v at once, widened to i32
+  ;; lanes first: lane 0 = f32 of word 0 (the scale), lane 1 = f32 of word 1 (the bias)
+  (func $half2 (param $v v128) (result v128)
+    (local $h v128) (local $m v128)
+    (local.set $h (i32x4.extend_low_i16x8_u (local.get $v)))
+    (local.set $m (i32x4.shl (v128.and (local.get $h) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)) (i32.const 13)))
+    (v128.or
+      (i32x4.shl (v128.and (local.get $h) (v128.const i32x4 0x8000 0x8000 0x8000 0x8000)) (i32.const 16))
+      (v128.bitselect
+        (v128.or (local.get $m) (v128.const i32x4 0x7f800000 0x7f800000 0x7f800000 0x7f800000))
+        (f32x4.mul (local.get $m) (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112))
+        (i32x4.eq (v128.and (local.get $h) (v128.const i32x4 0x7c00 0x7c00 0x7c00 0x7c00))
+                  (v128.const i32x4 0x7c00 0x7c00 0x7c00 0x7c00)))))
+
   ;; deq4(row, e, bits, vs, vb): x̂ of elements e .. e+3 (e a multiple of 4) of the row at byte `row`
   (func $deq4 (param $row i32) (param $e i32) (param $bits i32) (param $vs v128) (param $vb v128) (result v128)
     (local $v v128)
@@ -183,8 +197,10 @@
                         (local.set $vb (f32x4.splat (f32.load offset=4 (i32.add (local.get $row) (local.get $qb)))))
                         (local.set $x (v128.load (i32.add (local.get $row) (local.get $e)))))
                       (else
-                        (local.set $vs (f32x4.splat (call $half (i32.load16_u (i32.add (local.get $row) (local.get $qb))))))
-                        (local.set $vb (f32x4.splat (call $half (i32.load16_u offset=2 (i32.add (local.get $row) (local.get $qb))))))
+                        ;; the two f16 words as f32 ($half's arithmetic, on both lanes at once)
+                        (local.set $vs (call $half2 (v128.load32_zero (i32.add (local.get $row) (local.get $qb)))))
+                        (local.set $vb (i8x16.shuffle 4 5 6 7 4 5 6 7 4 5 6 7 4 5 6 7 (local.get $vs) (local.get $vs)))
+                        (local.set $vs (i8x16.shuffle 0 1 2 3 0 1 2 3 0 1 2 3 0 1 2 3 (local.get $vs) (local.get $vs)))
                         (local.set $x (v128.load64_zero (i32.add (local.get $row) (i32.shr_u (local.get $e) (i32.const 1)))))
                         (local.set $x (i8x16.shuffle 0 16 1 17 2 18 3 19 4 20 5 21 6 22 7 23
                           (v128.and (local.get $x) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15))
