@@ -219,10 +219,17 @@
                     (local.set $l (i32.add (local.get $l) (i32.const 1)))
                     (br $lookups)))
                 (local.set $p (i32.add (local.get $o) (i32.shl (local.get $e) (i32.const 2))))
-                (call $store4 (local.get $p) (local.get $acc0) (local.get $scale) (local.get $mean))
-                (call $store4 (i32.add (local.get $p) (i32.const 16)) (local.get $acc1) (local.get $scale) (local.get $mean))
-                (call $store4 (i32.add (local.get $p) (i32.const 32)) (local.get $acc2) (local.get $scale) (local.get $mean))
-                (call $store4 (i32.add (local.get $p) (i32.const 48)) (local.get $acc3) (local.get $scale) (local.get $mean))
+                (if (local.get $mean)
+                  (then
+                    (call $store4 (local.get $p) (local.get $acc0) (local.get $scale) (i32.const 1))
+                    (call $store4 (i32.add (local.get $p) (i32.const 16)) (local.get $acc1) (local.get $scale) (i32.const 1))
+                    (call $store4 (i32.add (local.get $p) (i32.const 32)) (local.get $acc2) (local.get $scale) (i32.const 1))
+                    (call $store4 (i32.add (local.get $p) (i32.const 48)) (local.get $acc3) (local.get $scale) (i32.const 1)))
+                  (else ;; sum: the sums as they are, stored without a call
+                    (v128.store (local.get $p) (local.get $acc0))
+                    (v128.store offset=16 (local.get $p) (local.get $acc1))
+                    (v128.store offset=32 (local.get $p) (local.get $acc2))
+                    (v128.store offset=48 (local.get $p) (local.get $acc3))))
                 (local.set $e (i32.add (local.get $e) (i32.const 16)))
                 (br $e16)))
             ;; 4 floats at a time for what is left of E mod 16
