@@ -27,10 +27,12 @@ const USAGE = `dlrm: train and run the Deep Learning Recommendation Model
 
 Usage:
   dlrm train [flags]                   train a model (dlrm train --help)
-  dlrm predict [flags]                 write click probabilities for a batch file (dlrm predict --help)
+  dlrm predict [flags]                 write click probabilities for a batch file or a data set's test split,
+                                       also with int8/int4 tables (dlrm predict --help)
   dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
   dlrm convert <in> <out> --to reference|torchrec
-                                       rename a checkpoint to TorchRec's DLRM names and back, or change its dtype (dlrm convert --help)
+                                       rename a checkpoint to TorchRec's DLRM names and back, or change its dtype;
+                                       --quantize-emb-with-bit 8|4: its tables as int8/int4 rows (dlrm convert --help)
   dlrm export [flags]                  write a checkpoint's model as ONNX, for ONNX Runtime (dlrm export --help)
   dlrm plot <run.jsonl...> --out f.svg training curves of dlrm train --log files as SVG (dlrm plot --help)
   dlrm serve-demo                      serve the browser demo, cross-origin isolated, on 127.0.0.1 (dlrm serve-demo --help)

@@ -85,7 +85,7 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   "quantize-emb-with-bit": {
     type: "int",
-    help: "quantize the tables to 8 or 4 bits per value (fbgemm's row-wise layouts; 32: float32, the default) after loading; inference on this thread",
+    help: "quantize the tables to 8 or 4 bits per value (fbgemm's row-wise layouts; 32: float32, the default) after loading; inference on this thread. A checkpoint of dlrm convert --quantize-emb-with-bit predicts with its own int8/int4 tables without it",
   },
   split: { type: "string", help: "movielens:<dir> data: the split whose test ratings are scored (default u1)" },
   seed: {
