@@ -3,7 +3,8 @@
 // DLRM_Net registers them), a training step's effect on them under row-wise Adagrad (a
 // first step moves each touched weight by lr·g/(|g| + eps), nearly ±lr, and leaves the others
 // at one), and checkpoints: safetensors and .pt round trips with the optimizer state, in the
-// reference's order of the state_dict and of the optimizer's parameters.
+// reference's order of the state_dict and of the optimizer's parameters; a run resumed from
+// a .pt on 2 workers ends where the run straight through does.
 //
 // Glossary: R rows of a table, lr learning rate, g a weight's gradient.
 
@@ -18,7 +19,8 @@ import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { DLRM, parameterSpecs } from "../../src/dlrm/model.ts";
 import { makeOptimizer, optimizerSpec, stateArray, type OptimizerSpec } from "../../src/optim/make.ts";
 import { assertThrows } from "../../src/testing/index.ts";
-import { tempDir } from "../helpers/cli.ts";
+import { runCli, tempDir } from "../helpers/cli.ts";
+import { caseTensors } from "../helpers/golden_case.ts";
 
 const base = {
   dense_features: 3,
@@ -153,5 +155,29 @@ for (const ext of ["safetensors", "pt"] as const) {
     }
   });
 }
+
+test("--resume from a .pt with learned pooling weights and row-wise Adagrad state, on 2 workers, = the run straight through there", async () => {
+  const t = tempDir();
+  try {
+    const common = ["--data", "random", "--data-size", "512", "--batch-size", "32", "--weighted-pooling", "learned"];
+    const run = async (args: string[]): Promise<void> => {
+      const r = await runCli(["train", ...args]);
+      assert.is(r.code, 0, r.stderr);
+    };
+    const half = join(t.dir, "half.pt");
+    const resumed = join(t.dir, "resumed.safetensors");
+    const straight = join(t.dir, "straight.safetensors");
+    await run([...common, "--optimizer", "rowwise-adagrad", "--steps", "2", "--save", half]);
+    await run(["--resume", half, "--steps", "4", "--workers", "2", "--save", resumed]);
+    await run([...common, "--optimizer", "rowwise-adagrad", "--steps", "4", "--workers", "2", "--save", straight]);
+    const a = caseTensors(resumed);
+    const b = caseTensors(straight);
+    assert.ok(a.has("optimizer.state.v_W_l.0.sum"));
+    assert.equal([...a.keys()], [...b.keys()]);
+    for (const [name, x] of b) assert.equal(Array.from(a.get(name) ?? []), Array.from(x), name);
+  } finally {
+    t.cleanup();
+  }
+});
 
 test.run();
