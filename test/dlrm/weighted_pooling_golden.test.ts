@@ -4,8 +4,8 @@
 // describes, the pooling weights v_W_l.{t} drawn away from their initial ones). Through the
 // CLI, on one worker and on two: batch 0's predictions with the initial parameters, and the
 // losses and every parameter (v_W_l.{t} among them) after the case's SGD steps. The case's
-// torch.save file (init.pt, a state_dict dict) predicts the same without --model: learned
-// weighted pooling is read from the v_W_l names. And the fixture can tell: the same tables
+// torch.save file (init.pt, a state_dict dict) predicts the same without --model (learned
+// weighted pooling read from the v_W_l names) and with the reference's command line. And the fixture can tell: the same tables
 // pooled without their weights predict something else.
 //
 // Tolerance (the golden README's): |ours - expected| <= 1e-4 + 1e-3·|expected|.
@@ -44,6 +44,28 @@ test("the reference's torch.save state_dict (init.pt) predicts batch 0 without -
     await cli(["predict", "--checkpoint", pt, "--data", join(DIR, "batches.safetensors"), "--out", out]);
     const pred = caseTensors(out).get("pred") as Float32Array;
     assertClose(pred.subarray(0, c.config.batch_size), c.expected.get("pred.0") as Float32Array, GOLDEN_TOL, "pred.0");
+    // and with the reference's own command line for that model
+    const ref = join(dir, "ref.safetensors");
+    await cli([
+      "predict",
+      "--arch-sparse-feature-size=4",
+      "--arch-embedding-size=6-40-9",
+      "--arch-mlp-bot=3-5-4",
+      "--arch-mlp-top=4-1",
+      "--weighted-pooling=learned",
+      `--load-model=${pt}`,
+      "--data",
+      join(DIR, "batches.safetensors"),
+      "--out",
+      ref,
+    ]);
+    const refPred = caseTensors(ref).get("pred") as Float32Array;
+    assertClose(
+      refPred.subarray(0, c.config.batch_size),
+      c.expected.get("pred.0") as Float32Array,
+      GOLDEN_TOL,
+      "pred.0",
+    );
   } finally {
     cleanup();
   }
