@@ -33,6 +33,12 @@ export interface DLRMConfig {
   qr?: QRConfig;
   /** Mixed-dimension tables (the reference's --md-flag; docs/tricks.md). */
   md?: MDConfig;
+  /**
+   * The reference's --weighted-pooling: "learned" gives each table a weight per row,
+   * v_W_l.{t} (R,) starting at ones, that scales the row's lookups before pooling; "fixed"
+   * keeps those weights at one (the same numbers as no weighting). Absent: none.
+   */
+  weighted_pooling?: "fixed" | "learned";
 }
 
 /** A table of more than `threshold` rows becomes two: ids // collisions and ids % collisions, pooled apart, combined by `operation`. */
@@ -128,6 +134,7 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     "per_sample_weights",
     "qr",
     "md",
+    "weighted_pooling",
   ]);
   for (const k of Object.keys(json)) if (!known.has(k)) throw new ConfigError(`${source}: unknown field "${k}"`);
 
@@ -174,6 +181,15 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
   }
   if (o.qr !== undefined) cfg.qr = parseQR(o.qr, source);
   if (o.md !== undefined) cfg.md = parseMD(o.md, source);
+  if (o.weighted_pooling !== undefined) {
+    cfg.weighted_pooling = oneOf("weighted_pooling", ["fixed", "learned"] as const);
+    // as the reference's script, which exits on either combination
+    const trick = cfg.qr !== undefined ? "qr" : cfg.md !== undefined ? "md" : null;
+    if (trick !== null)
+      throw new ConfigError(
+        `${source}: field "weighted_pooling" excludes "${trick}" (the reference refuses ${trick === "qr" ? "quotient remainder" : "mixed dimensions"} with weighted pooling too)`,
+      );
+  }
   if (cfg.qr !== undefined && cfg.md !== undefined)
     throw new ConfigError(
       `${source}: fields "qr" and "md" exclude each other (as --qr-flag and --md-flag do in the reference)`,

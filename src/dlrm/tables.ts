@@ -16,6 +16,11 @@
 // `nn.init.uniform_(w, sqrt(1/R))` gives (only the lower bound set: every value positive);
 // MD projections Xavier-uniform U(±sqrt(6/(d_t + E))).
 //
+// Learned weighted pooling (the config's weighted_pooling "learned", the reference's
+// --weighted-pooling learned) gives a plain table one more parameter, v_W_l.{t} (R,), ones at
+// first: row r's lookups are scaled by v_W_l.{t}[r] before pooling. It belongs to the piece
+// (poolingWeight), so it lives wherever the piece does, split by the same rows.
+//
 // Glossary: t table, R rows of a table, E embedding dim, c QR collisions, d_t MD width of table t.
 
 import type { DLRMConfig } from "./config.ts";
@@ -25,7 +30,8 @@ import { qrIds, qrRows } from "../ops/qr_embedding_bag.ts";
 export type PieceIds =
   { kind: "same" } | { kind: "quotient"; collisions: number } | { kind: "remainder"; collisions: number };
 
-export type InitRule = { kind: "normal"; std: number } | { kind: "uniform"; lo: number; hi: number };
+export type InitRule =
+  { kind: "normal"; std: number } | { kind: "uniform"; lo: number; hi: number } | { kind: "constant"; value: number };
 
 export interface EmbeddingPiece {
   /** The table (sparse feature) whose ids it looks up. */
@@ -38,7 +44,17 @@ export interface EmbeddingPiece {
   init: InitRule;
   /** Its name in error messages, e.g. "table 3 (quotient)". */
   label: string;
+  /** The state_dict name of its learned per-row pooling weights (R,), v_W_l.{t}, or null. */
+  poolingWeight: string | null;
 }
+
+/** The state_dict name of table t's learned per-row pooling weights (the reference's ParameterList v_W_l). */
+export function poolingWeightName(t: number): string {
+  return `v_W_l.${t}`;
+}
+
+/** The initial value of every learned pooling weight: one, as the reference's torch.ones(n). */
+export const POOLING_WEIGHT_INIT: InitRule = { kind: "constant", value: 1 };
 
 /** What a table is: its pieces' positions in embeddingPieces order, and how the head makes its vector. */
 export type TableLayout =
@@ -69,6 +85,7 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
         ids: { kind: "quotient", collisions: c },
         init,
         label: `table ${t} (quotient)`,
+        poolingWeight: null,
       });
       pieces.push({
         table: t,
@@ -78,6 +95,7 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
         ids: { kind: "remainder", collisions: c },
         init,
         label: `table ${t} (remainder)`,
+        poolingWeight: null,
       });
     } else if (dims !== null && config.md !== undefined && R > config.md.threshold) {
       const d = dims[t];
@@ -90,6 +108,7 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
         ids: { kind: "same" },
         init: plainInit,
         label: `table ${t}`,
+        poolingWeight: null,
       });
     } else {
       tables.push({ kind: "plain", piece: pieces.length });
@@ -101,6 +120,8 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
         ids: { kind: "same" },
         init: plainInit,
         label: `table ${t}`,
+        // weighted pooling excludes QR and MD (parseConfig), so only a plain table has one
+        poolingWeight: config.weighted_pooling === "learned" ? poolingWeightName(t) : null,
       });
     }
   });

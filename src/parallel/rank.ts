@@ -42,8 +42,8 @@ import { noGrad } from "../autograd/tape.ts";
 import { openCheckpoint, readPiece, writePieces, type CheckpointPiece, type TensorSlot } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { fillInitial } from "../dlrm/init.ts";
-import { DLRMHead } from "../dlrm/model.ts";
-import { embeddingPieces, pieceIds, type EmbeddingPiece } from "../dlrm/tables.ts";
+import { DLRMHead, lookupWeights } from "../dlrm/model.ts";
+import { embeddingPieces, pieceIds, POOLING_WEIGHT_INIT, type EmbeddingPiece } from "../dlrm/tables.ts";
 import { kernels } from "../kernels/index.ts";
 import { embeddingBag } from "../ops/embedding_bag.ts";
 import { makeOptimizer, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
@@ -81,6 +81,8 @@ interface OwnShard {
   /** W. */
   dim: number;
   weight: Tensor; // (rowEnd - rowStart, W)
+  /** Its rows of the piece's learned pooling weights, or null. */
+  rowWeights: Tensor | null; // (rowEnd - rowStart,)
   label: string;
 }
 
@@ -147,14 +149,23 @@ export class Rank {
         const W = piece.dim;
         const weight = empty([rows, W], { requiresGrad: true }); // (rows, W)
         if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, weight.data, shard.rowStart * W);
+        let rowWeights: Tensor | null = null;
+        if (piece.poolingWeight !== null) {
+          rowWeights = empty([rows], { requiresGrad: true }); // (rows,)
+          if (source.kind === "seed")
+            fillInitial(source.seed, piece.poolingWeight, POOLING_WEIGHT_INIT, rowWeights.data);
+        }
         const label = shard.whole ? piece.label : `${piece.label} rows [${shard.rowStart}, ${shard.rowEnd})`;
-        return { shard, piece, name: piece.name, dim: W, weight, label };
+        return { shard, piece, name: piece.name, dim: W, weight, rowWeights, label };
       });
       const headParams = head.namedParameters();
       const P = headParams.reduce((a, [, p]) => a + p.size, 0);
       const optimizer = makeOptimizer(init.optimizer, [
         ...headParams,
         ...own.map((o): [string, Tensor] => [o.name, o.weight]),
+        ...own.flatMap((o): [string, Tensor][] =>
+          o.rowWeights === null ? [] : [[o.piece.poolingWeight as string, o.rowWeights]],
+        ),
       ]);
       return { head, own, headParams, optimizer, flatGrad: allocFloat("float32", P) as Float32Array };
     });
@@ -216,6 +227,9 @@ export class Rank {
     };
     if (this.r === 0) for (const [name, p] of this.#headParams) add(name, p, [...p.shape], 0, false);
     for (const o of this.own) add(o.name, o.weight, [o.piece.rows, o.dim], o.shard.rowStart, true);
+    for (const o of this.own)
+      if (o.rowWeights !== null)
+        add(o.piece.poolingWeight as string, o.rowWeights, [o.piece.rows], o.shard.rowStart, true);
     return out;
   }
 
@@ -320,7 +334,10 @@ export class Rank {
         p.grad = this.#flatGrad.subarray(at, at + p.size);
         at += p.size;
       }
-      for (const o of this.own) o.weight.zeroGrad();
+      for (const o of this.own) {
+        o.weight.zeroGrad();
+        o.rowWeights?.zeroGrad();
+      }
     }
 
     // Lookup: every own shard, the whole batch.
@@ -483,24 +500,24 @@ export class Rank {
     const w = src.weights === null ? null : src.weights.subarray(0, L); // (L,)
     const mode = this.config.pooling;
     if (o.shard.whole) {
+      const indices = new IndexTensor(ids);
+      const dataWeights = w === null ? null : new Tensor(w, [L]);
       return embeddingBag(
         o.weight,
-        new IndexTensor(ids),
+        indices,
         { offsets: new IndexTensor(offsets) },
-        { mode, perSampleWeights: w === null ? null : new Tensor(w, [L]), table: o.label },
+        { mode, perSampleWeights: lookupWeights(o.rowWeights, indices, dataWeights, o.label), table: o.label },
       );
     }
     const f = rowRange(ids, offsets, w, B, o.shard, o.piece.rows, mode === "mean", o.piece.label);
     const Ls = f.indices.length;
+    const indices = new IndexTensor(f.indices); // ids within the shard's rows, as its row weights are numbered
+    const dataWeights = f.weights === null ? null : new Tensor(f.weights, [Ls]);
     return embeddingBag(
       o.weight,
-      new IndexTensor(f.indices),
+      indices,
       { offsets: new IndexTensor(f.offsets) },
-      {
-        mode: "sum",
-        perSampleWeights: f.weights === null ? null : new Tensor(f.weights, [Ls]),
-        table: o.label,
-      },
+      { mode: "sum", perSampleWeights: lookupWeights(o.rowWeights, indices, dataWeights, o.label), table: o.label },
     );
   }
 }
