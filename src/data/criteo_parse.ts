@@ -39,8 +39,20 @@ import { splitLines } from "./text_lines.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import { grow, IdMap } from "./id_map.ts";
 import { CRITEO_DENSE, CRITEO_FIELDS as FIELDS, CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
-import type { CriteoDictionary } from "./criteo_dictionary.ts";
 import { Rng } from "../tensor/rng.ts";
+
+/** The raw-value numbering of a Criteo data set (its file format: src/data/criteo_dictionary.ts). */
+export interface CriteoDictionary {
+  /** R the raw values were reduced modulo before numbering; 0 when they were not. */
+  readonly maxIndRange: number;
+  /** F = 26 maps, feature C1 first: raw value (hashed, modulo R) → contiguous id, numbered in order of first appearance. */
+  readonly features: readonly IdMap[];
+}
+
+/** Rows per table for a model that reads data through `d`: the known values plus the unknown row (last). */
+export function criteoTableSizes(d: CriteoDictionary): number[] {
+  return d.features.map((m) => m.size + 1);
+}
 
 /** The days Kaggle's single train.txt is cut into. */
 export const KAGGLE_DAYS = 7;

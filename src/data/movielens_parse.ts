@@ -38,6 +38,13 @@ export interface MovieLensData {
   userIds: number[];
   itemIds: number[];
   itemTitles: string[];
+  /**
+   * The samples "user rates item" of one user (by MovieLens id) and every item the user has
+   * not rated in <split>.base, built as the training samples are, at the last timestamp of
+   * <split>.base (labels 0): what a page ranks to show a user's top items. items: the item
+   * row of each sample.
+   */
+  candidates(userId: number): { data: Dataset; items: number[] };
 }
 
 /** MovieLens-1M's age groups, reused here: under 18, 18–24, 25–34, 35–44, 45–49, 50–55, 56 and over. */
@@ -177,6 +184,17 @@ export function parseMovieLens(texts: MovieLensTexts): MovieLensData {
     userIds: users.list.map((u) => u.id),
     itemIds: items.list.map((it) => it.id),
     itemTitles: items.list.map((it) => it.title),
+    candidates: (userId) => {
+      const user = users.byId.get(userId);
+      if (user === undefined)
+        throw new Error(`movielens: user ${userId} is not in ${texts.user.path} (ids 1 to ${users.list.length})`);
+      const rated = new Set(base.filter((r) => r.user === user).map((r) => r.item));
+      const unrated = items.list.filter((it) => !rated.has(it));
+      return {
+        data: build(unrated.map((item) => ({ user, item, rating: 0, time: maxTime }))),
+        items: unrated.map((it) => it.row),
+      };
+    },
   };
 }
 
