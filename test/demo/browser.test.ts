@@ -43,6 +43,7 @@ const FLAGS = [
 ];
 const OUTPUT = new URL("../../test-output/", import.meta.url).pathname;
 const MOVIELENS = new URL("../../../shared/data/ml-100k/", import.meta.url).pathname;
+const CRITEO = new URL("../../../shared/data/criteo-sample/train.txt", import.meta.url).pathname;
 const available = existsSync(CHROMIUM);
 const ci = process.env.CI === "true";
 if (!available && !ci)
@@ -51,6 +52,8 @@ if (!available && !ci)
   );
 const haveMovieLens = existsSync(join(MOVIELENS, "u1.base"));
 if (!haveMovieLens) console.log(`skipping the MovieLens browser test: ${MOVIELENS} is absent`);
+const haveCriteo = existsSync(CRITEO);
+if (!haveCriteo) console.log(`skipping the Criteo browser test: ${CRITEO} is absent`);
 
 let demo: DemoServer | null = null;
 let browser: BrowserContext | null = null;
@@ -126,6 +129,16 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
       .map(String),
   );
   assert.is(cli.code, 0, cli.stderr);
+  // N workers give the numbers of one up to the order of float32 sums (the bound of
+  // test/parallel/hybrid.test.ts); the page's 2 workers equal the CLI's 2 exactly.
+  const one = await runCli(
+    ["train", "--data", "synthetic", "--workers", 1, "--steps", steps, "--batch-size", batch]
+      .concat(["--seed", seed, "--test-freq", testFreq])
+      .map(String),
+  );
+  assert.is(one.code, 0, one.stderr);
+  const [auc1, auc2] = [cliAuc(one.stdout), cliAuc(cli.stdout)];
+  assert.ok(Math.abs(auc1 - auc2) <= 1e-5, `the CLI's AUC with 1 worker ${auc1} and with 2 ${auc2}`);
 
   const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
   assert.equal(errors, []);
@@ -211,6 +224,24 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     await page.close();
   },
 );
+
+(haveCriteo ? run : test.skip)("demo page, a Criteo TSV picked from disk on 2 workers: the CLI's AUC", async () => {
+  const [steps, batch, seed, testFreq, workers] = [20, 16, 7, 0, 2];
+  const { page, errors } = await openPage();
+  const cli = await runCli(
+    ["train", "--data", `criteo:${CRITEO}`, "--workers", workers, "--steps", steps, "--batch-size", batch]
+      .concat(["--seed", seed, "--test-freq", testFreq])
+      .map(String),
+  );
+  assert.is(cli.code, 0, cli.stderr);
+  await page.check("input[name=data][value=criteo]");
+  await page.setInputFiles("#criteo-file", CRITEO);
+  const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
+  assert.equal(errors, []);
+  assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);
+  assert.is(await page.locator("#plan table tr").count(), 1 + 26 + 1, "a row per Criteo table, and the bytes");
+  await page.close();
+});
 
 test.after(async () => {
   await browser?.close();
