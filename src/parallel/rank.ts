@@ -7,7 +7,9 @@
 //     its own wasm memory: from the model's counter-based streams (src/dlrm/init.ts: the same
 //     values whatever the worker count or row split), or read straight from a checkpoint
 //     file at their byte offsets; and at a save it writes them at their offsets of the new
-//     file (src/dlrm/checkpoint.ts);
+//     file (src/dlrm/checkpoint.ts), or of the new file's bytes in shared memory (a page).
+//     File access comes from the host (RankFiles, src/parallel/rank_threads.ts: Node's is
+//     rank_files.ts), so that this module loads in a browser's rank Worker too;
 //   - a replica of the head (DLRMHead: bottom MLP, interaction, top MLP, loss; the very code
 //     one thread runs), identical on every rank at every step;
 //   - the slice [start, end) of every batch it runs the head on.
