@@ -33,6 +33,10 @@ const ENTRIES = [
   "src/parallel/worker_browser.ts",
   "src/dlrm/checkpoint_bytes.ts",
   "src/io/safetensors_bytes.ts",
+  // The demo page's training thread and the parsers it reads picked files with.
+  "src/demo/train_worker.ts",
+  "src/data/movielens_parse.ts",
+  "src/data/criteo_parse.ts",
 ];
 const HOST = "src/kernels/host.ts";
 
