@@ -15,7 +15,7 @@ status.className = isolated ? "" : "bad";
 $("train").disabled = !isolated;
 
 /** The MovieLens files the training thread needs (src/demo/demo_data.ts MOVIELENS_FILES). */
-const MOVIELENS_FILES = ["u.user", "u.item", "u1.base", "u1.test"];
+const MOVIELENS_FILES = ["u.user", "u.item", "u1.base", "u1.test", "u.data"];
 
 let worker = null;
 let trainedKind = null;

@@ -3,7 +3,8 @@
 // here from bytes the page read (nothing is uploaded) with the CLI's own parsers:
 //   synthetic   the built-in model, the synthetic teacher's data sized for the steps and its
 //               held-out split                       = dlrm train --data synthetic
-//   movielens   u.user, u.item, u1.base, u1.test of the picked folder: the built-in MovieLens
+//   movielens   u.user, u.item, u1.base, u1.test of the picked folder (the split rebuilt from
+//               u.data when u1's files are absent, as the CLI does): the built-in MovieLens
 //               model (one member: --ensemble 1), Adagrad with its initial accumulator and
 //               table weight decay; evaluated on u1.test = dlrm train --data movielens:<dir>
 //   criteo      one TSV file (Kaggle's train.txt format): the built-in Criteo model, trained
@@ -14,7 +15,8 @@
 
 import { parseCriteo, criteoSplit, criteoTableSizes, criteoTextSource } from "../data/criteo_parse.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
-import { parseMovieLens, type MovieLensData } from "../data/movielens_parse.ts";
+import { officialSplitFromText } from "../data/movielens_folds.ts";
+import { parseMovieLens, type MovieLensData, type RatingsText } from "../data/movielens_parse.ts";
 import { latin1Text } from "../data/text_lines.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
@@ -43,8 +45,8 @@ export interface DemoRun {
   movielens: MovieLensData | null;
 }
 
-/** The MovieLens files the page needs from the picked folder (the u1 split). */
-export const MOVIELENS_FILES = ["u.user", "u.item", "u1.base", "u1.test"] as const;
+/** The MovieLens files the page reads from the picked folder (the u1 split, or u.data to rebuild it from). */
+export const MOVIELENS_FILES = ["u.user", "u.item", "u1.base", "u1.test", "u.data"] as const;
 
 /** The optimizer dlrm train uses for a built-in model of real data (its initial accumulator and per-table weight decay). */
 function builtinSpec(b: BuiltinModel): OptimizerSpec {
@@ -74,21 +76,27 @@ export async function demoRun(data: DemoData, steps: number, batchSize: number, 
     };
   }
   if (data.kind === "movielens") {
-    const missing = MOVIELENS_FILES.filter((f) => data.files[f] === undefined);
-    if (missing.length > 0)
+    const text = (name: string): RatingsText | null => {
+      const bytes = data.files[name];
+      return bytes === undefined ? null : { path: name, text: latin1Text(bytes) };
+    };
+    const user = text("u.user");
+    const item = text("u.item");
+    let base = text("u1.base");
+    let test = text("u1.test");
+    const udata = base === null || test === null ? text("u.data") : null;
+    if (udata !== null) ({ base, test } = officialSplitFromText(udata, "u1", (f) => f));
+    if (user === null || item === null || base === null || test === null) {
+      const missing = [
+        ...(user === null ? ["u.user"] : []),
+        ...(item === null ? ["u.item"] : []),
+        ...(base === null || test === null ? ["u1.base and u1.test (or u.data to rebuild them)"] : []),
+      ];
       throw new Error(
-        `movielens: the picked folder has no ${missing.join(", ")} (the page needs ${MOVIELENS_FILES.join(", ")}: MovieLens-100K's ml-100k folder)`,
+        `movielens: the picked folder has no ${missing.join(", ")}: pick MovieLens-100K's ml-100k folder`,
       );
-    const text = (name: (typeof MOVIELENS_FILES)[number]): { path: string; text: string } => ({
-      path: name,
-      text: latin1Text(data.files[name] as Uint8Array),
-    });
-    const ml = parseMovieLens({
-      user: text("u.user"),
-      item: text("u.item"),
-      base: text("u1.base"),
-      test: text("u1.test"),
-    });
+    }
+    const ml = parseMovieLens({ user, item, base, test });
     const builtin = movielensModel(ml.tableSizes, ml.train.denseFeatures);
     checkDataset(ml.train, builtin.config, "u1.base");
     checkDataset(ml.test, builtin.config, "u1.test");
