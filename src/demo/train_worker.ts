@@ -87,21 +87,28 @@ async function runTraining(r: TrainRequest): Promise<void> {
       startRanks: browserRankStarter(new URL("./rank_worker.js", import.meta.url)),
     });
   }
-  const result = await train({
-    executor,
-    data: run.train,
-    evalData: run.eval,
-    batchSize: r.batchSize,
-    steps: r.steps,
-    shuffle: true,
-    seed: r.seed,
-    lr: spec.lr,
-    testFreq: r.testFreq,
-    evalBatchSize: evalBatch(r.batchSize),
-    progress: null,
-    onStep: (s) => post({ kind: "step", step: s.step, loss: s.loss, samples: s.samples, tMs: s.tMs }),
-    onEval: (m) => post({ kind: "eval", step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n }),
-  });
+  let result: TrainResult;
+  try {
+    result = await train({
+      executor,
+      data: run.train,
+      evalData: run.eval,
+      batchSize: r.batchSize,
+      steps: r.steps,
+      shuffle: true,
+      seed: r.seed,
+      lr: spec.lr,
+      testFreq: r.testFreq,
+      evalBatchSize: evalBatch(r.batchSize),
+      progress: null,
+      onStep: (s) => post({ kind: "step", step: s.step, loss: s.loss, samples: s.samples, tMs: s.tMs }),
+      onEval: (m) => post({ kind: "eval", step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n }),
+    });
+  } catch (e) {
+    // A failed run stops its rank workers (they would wait on Atomics until this worker ends).
+    await executor.close().catch(() => undefined);
+    throw e;
+  }
   trained = { request: r, run, executor, local, result };
   post({ kind: "done", auc: result.eval?.auc ?? null, teacherAuc: run.teacherAuc });
 }

@@ -11,7 +11,9 @@
 // (layoutCheckpoint): on one thread the pieces are whole tensors; in a hybrid run each rank
 // writes its own rows of its tables and of their optimizer state into the same temporary
 // file (src/parallel/rank.ts), and nobody ever holds the whole model. The file becomes
-// visible by a rename only when every piece is on disk.
+// visible by a rename only when every piece is on disk. What needs no file access (the
+// tensors of a checkpoint, its pieces, writing them in a dtype, a safetensors checkpoint
+// in memory for a page) is in src/dlrm/checkpoint_bytes.ts, re-exported here.
 //
 // Glossary: R rows of a table, E embedding dim.
 

@@ -225,23 +225,30 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
   },
 );
 
-(haveCriteo ? run : test.skip)("demo page, a Criteo TSV picked from disk on 2 workers: the CLI's AUC", async () => {
-  const [steps, batch, seed, testFreq, workers] = [20, 16, 7, 0, 2];
-  const { page, errors } = await openPage();
-  const cli = await runCli(
-    ["train", "--data", `criteo:${CRITEO}`, "--workers", workers, "--steps", steps, "--batch-size", batch]
-      .concat(["--seed", seed, "--test-freq", testFreq])
-      .map(String),
-  );
-  assert.is(cli.code, 0, cli.stderr);
-  await page.check("input[name=data][value=criteo]");
-  await page.setInputFiles("#criteo-file", CRITEO);
-  const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
-  assert.equal(errors, []);
-  assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);
-  assert.is(await page.locator("#plan table tr").count(), 1 + 26 + 1, "a row per Criteo table, and the bytes");
-  await page.close();
-});
+(haveCriteo ? run : test.skip)(
+  "demo page, a Criteo TSV picked from disk on 2 workers: the CLI's AUC; no file picked is said",
+  async () => {
+    const [steps, batch, seed, testFreq, workers] = [20, 16, 7, 0, 2];
+    const { page, errors } = await openPage();
+    const cli = await runCli(
+      ["train", "--data", `criteo:${CRITEO}`, "--workers", workers, "--steps", steps, "--batch-size", batch]
+        .concat(["--seed", seed, "--test-freq", testFreq])
+        .map(String),
+    );
+    assert.is(cli.code, 0, cli.stderr);
+    await page.check("input[name=data][value=criteo]");
+    await page.click("#train"); // no file picked yet: said, and nothing starts
+    await page.waitForSelector("#data-status.bad");
+    assert.is(await page.textContent("#data-status"), "pick a Criteo TSV file first");
+    assert.is(await page.getAttribute("body", "data-state"), null);
+    await page.setInputFiles("#criteo-file", CRITEO);
+    const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
+    assert.equal(errors, []);
+    assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);
+    assert.is(await page.locator("#plan table tr").count(), 1 + 26 + 1, "a row per Criteo table, and the bytes");
+    await page.close();
+  },
+);
 
 test.after(async () => {
   await browser?.close();
