@@ -8,7 +8,9 @@
 //   - MovieLens-100K u1 picked as a folder (setInputFiles on the webkitdirectory input): the
 //     AUC equals `dlrm train --data movielens:<dir> --ensemble 1`'s, and the top items the
 //     page predicts for a user are those this thread ranks with the page's checkpoint
-//     (skipped with the reason printed when ../shared/data is absent).
+//     (skipped with the reason printed when ../shared/data is absent);
+//   - the Criteo sample TSV picked as a file, on 4 rank workers: the AUC equals
+//     `dlrm train --data criteo:<file> --workers 4`'s (skipped likewise).
 // The bundle is built first (npm run -s demo). Screenshots go to test-output/.
 // Without chromium this fails under CI=true and is skipped, with the reason printed, elsewhere.
 
@@ -226,9 +228,9 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
 );
 
 (haveCriteo ? run : test.skip)(
-  "demo page, a Criteo TSV picked from disk on 2 workers: the CLI's AUC; no file picked is said",
+  "demo page, a Criteo TSV picked from disk on 4 workers: the CLI's AUC; no file picked is said",
   async () => {
-    const [steps, batch, seed, testFreq, workers] = [20, 16, 7, 0, 2];
+    const [steps, batch, seed, testFreq, workers] = [20, 16, 7, 0, 4];
     const { page, errors } = await openPage();
     const cli = await runCli(
       ["train", "--data", `criteo:${CRITEO}`, "--workers", workers, "--steps", steps, "--batch-size", batch]
