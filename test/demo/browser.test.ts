@@ -1,6 +1,6 @@
 // The demo page in a real browser: Debian's chromium, headless, driven by playwright-core
 // (which downloads no browser). The page is served by dlrm serve-demo's server and must be
-// cross-origin isolated. Two runs, each checked against the CLI for the same settings:
+// cross-origin isolated. Three runs, each checked against the CLI for the same settings:
 //   - synthetic data with 2 rank workers (module Workers started by the page's training
 //     thread): the held-out AUC equals `dlrm train --data synthetic --workers 2`'s, the plan
 //     drawn is the CLI's sharding plan, and the checkpoint the page saves holds the very
