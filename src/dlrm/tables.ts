@@ -70,59 +70,28 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
   const dims =
     config.md === undefined ? null : mdDims(config.table_sizes, config.md.temperature, E, config.md.round_dims);
   config.table_sizes.forEach((R, t) => {
+    /** Appends a piece of table t; its index. */
+    const add = (name: string, rows: number, dim: number, ids: PieceIds, init: InitRule, half = ""): number => {
+      const label = half === "" ? `table ${t}` : `table ${t} (${half})`;
+      // weighted pooling excludes QR and MD (parseConfig): only a plain table ("weight") has weights
+      const poolingWeight = config.weighted_pooling === "learned" && name === "weight" ? poolingWeightName(t) : null;
+      pieces.push({ table: t, name: `emb_l.${t}.${name}`, rows, dim, ids, init, label, poolingWeight });
+      return pieces.length - 1;
+    };
     const plainInit: InitRule = { kind: "uniform", lo: -Math.sqrt(1 / R), hi: Math.sqrt(1 / R) };
     const qr = config.qr;
     if (qr !== undefined && R > qr.threshold) {
       const c = qr.collisions;
       const rows = qrRows(R, c);
       const init: InitRule = { kind: "uniform", lo: Math.sqrt(1 / R), hi: 1 };
-      tables.push({ kind: "qr", quotient: pieces.length, remainder: pieces.length + 1, operation: qr.operation });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.weight_q`,
-        rows: rows.quotient,
-        dim: E,
-        ids: { kind: "quotient", collisions: c },
-        init,
-        label: `table ${t} (quotient)`,
-        poolingWeight: null,
-      });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.weight_r`,
-        rows: rows.remainder,
-        dim: E,
-        ids: { kind: "remainder", collisions: c },
-        init,
-        label: `table ${t} (remainder)`,
-        poolingWeight: null,
-      });
+      const quotient = add("weight_q", rows.quotient, E, { kind: "quotient", collisions: c }, init, "quotient");
+      const remainder = add("weight_r", rows.remainder, E, { kind: "remainder", collisions: c }, init, "remainder");
+      tables.push({ kind: "qr", quotient, remainder, operation: qr.operation });
     } else if (dims !== null && config.md !== undefined && R > config.md.threshold) {
       const d = dims[t];
-      tables.push({ kind: "md", piece: pieces.length, dim: d });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.embs.weight`,
-        rows: R,
-        dim: d,
-        ids: { kind: "same" },
-        init: plainInit,
-        label: `table ${t}`,
-        poolingWeight: null,
-      });
+      tables.push({ kind: "md", piece: add("embs.weight", R, d, { kind: "same" }, plainInit), dim: d });
     } else {
-      tables.push({ kind: "plain", piece: pieces.length });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.weight`,
-        rows: R,
-        dim: E,
-        ids: { kind: "same" },
-        init: plainInit,
-        label: `table ${t}`,
-        // weighted pooling excludes QR and MD (parseConfig), so only a plain table has one
-        poolingWeight: config.weighted_pooling === "learned" ? poolingWeightName(t) : null,
-      });
+      tables.push({ kind: "plain", piece: add("weight", R, E, { kind: "same" }, plainInit) });
     }
   });
   return { tables, pieces };
