@@ -145,7 +145,7 @@ export function sgd_rows(
   }
 }
 
-/** AccRows: the signature of the two accumulator row updates below: U gradient rows (U, E) applied to
+/** The signature of the two accumulator row updates below: U gradient rows (U, E) applied to
  *  the table rows ids, with the optimizer's state acc (a value per element or per row). */
 export type AccRows = (
   U: number,
