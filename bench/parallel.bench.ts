@@ -51,7 +51,7 @@ import { kernelSet } from "../src/kernels/index.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { HybridExecutor } from "../src/parallel/hybrid.ts";
 import { optimizerSpec } from "../src/optim/make.ts";
-import { threadCpuMs } from "../src/parallel/rank.ts";
+import { threadCpuMs } from "../src/parallel/rank_files.ts";
 import { STEP_PHASES, type StepPhase } from "../src/parallel/protocol.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { withResidentStorage } from "../src/tensor/storage.ts";

@@ -1,5 +1,8 @@
-// The demo page: starts the training thread (build/train_worker.js, a module worker), and
-// redraws the curves (build/plot.js, the SVG that `dlrm plot` writes) as its messages come.
+// The demo page: reads the chosen data (synthetic, or MovieLens / Criteo files picked from
+// disk: read here, never uploaded), starts the training thread (build/train_worker.js, a
+// module worker, which starts the rank workers itself), redraws the curves (build/plot.js,
+// the SVG that `dlrm plot` writes) as its messages come, draws the sharding plan, asks the
+// trained model for a user's top items, and downloads the checkpoint it saves.
 import { plotRunsSvg } from "./build/plot.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +14,12 @@ status.textContent = isolated
 status.className = isolated ? "" : "bad";
 $("train").disabled = !isolated;
 
+/** The MovieLens files the training thread needs (src/demo/demo_data.ts MOVIELENS_FILES). */
+const MOVIELENS_FILES = ["u.user", "u.item", "u1.base", "u1.test", "u.data"];
+
+let worker = null;
+let trainedKind = null;
+
 let drawPending = false;
 function draw(run) {
   if (drawPending) return;
@@ -21,22 +30,88 @@ function draw(run) {
   });
 }
 
-$("run").addEventListener("submit", (e) => {
+const bytesOf = async (file) => new Uint8Array(await file.arrayBuffer());
+
+/** The data the form names, read from the picked files: [message data, its dlrm train --data name]. */
+async function chosenData() {
+  const kind = document.querySelector("input[name=data]:checked").value;
+  if (kind === "synthetic") return [{ kind }, "synthetic"];
+  if (kind === "movielens") {
+    const picked = [...$("movielens-dir").files];
+    if (picked.length === 0) throw new Error("pick the MovieLens-100K folder (ml-100k) first");
+    const files = {};
+    for (const f of picked) if (MOVIELENS_FILES.includes(f.name)) files[f.name] = await bytesOf(f);
+    const folder = (picked[0].webkitRelativePath || picked[0].name).split("/")[0];
+    return [{ kind, files }, `movielens:${folder}`];
+  }
+  const file = $("criteo-file").files[0];
+  if (file === undefined) throw new Error("pick a Criteo TSV file first");
+  return [{ kind, name: file.name, bytes: await bytesOf(file) }, `criteo:${file.name}`];
+}
+
+/** The plan as a table: one row per table, one column per worker, each cell the rows that worker holds. */
+function drawPlan(plan, tableNames) {
+  const table = document.createElement("table");
+  const head = table.insertRow();
+  for (const h of ["table", "rows", ...plan.perRank.map((r) => `worker ${r.rank}`)]) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    head.append(th);
+  }
+  for (const t of plan.tables) {
+    const row = table.insertRow();
+    row.insertCell().textContent = tableNames?.[t.table] ?? t.label;
+    row.insertCell().textContent = String(t.rows);
+    for (const r of plan.perRank) {
+      const cell = row.insertCell();
+      const shards = t.shards.filter((s) => s.rank === r.rank);
+      if (shards.length === 0) continue;
+      cell.className = shards.some((s) => s.whole) ? "held" : "part";
+      cell.textContent = shards.map((s) => (s.whole ? "all" : `[${s.rowStart}, ${s.rowEnd})`)).join(" ");
+    }
+  }
+  const total = table.insertRow();
+  total.insertCell().textContent = "bytes";
+  total.insertCell();
+  for (const r of plan.perRank) total.insertCell().textContent = `${(r.bytes / 1024).toFixed(1)} KiB`;
+  $("plan").replaceChildren(table);
+}
+
+$("run").addEventListener("submit", async (e) => {
   e.preventDefault();
+  let data, dataName;
+  try {
+    [data, dataName] = await chosenData();
+    $("data-status").textContent = "";
+    $("data-status").className = "";
+  } catch (err) {
+    $("data-status").textContent = err.message;
+    $("data-status").className = "bad";
+    return;
+  }
   const request = {
+    kind: "train",
     steps: Number($("steps").value),
     batchSize: Number($("batch").value),
     seed: Number($("seed").value),
     testFreq: Number($("test-freq").value),
+    workers: Number($("workers").value),
+    data,
+    dataName,
   };
-  const run = { name: `seed ${request.seed}`, steps: [], evals: [] };
-  const worker = new Worker(new URL("./build/train_worker.js", import.meta.url), { type: "module" });
+  const run = { name: `${dataName}, seed ${request.seed}, ${request.workers} workers`, steps: [], evals: [] };
+  worker?.terminate(); // its rank workers end with it
+  worker = new Worker(new URL("./build/train_worker.js", import.meta.url), { type: "module" });
+  trainedKind = null;
   const started = performance.now();
-  $("train").disabled = true;
+  for (const id of ["train", "save", "predict-button"]) $(id).disabled = true;
   $("auc").textContent = "-";
+  $("teacher-auc").textContent = "-";
+  $("predictions").replaceChildren();
   document.body.dataset.state = "training";
   worker.onmessage = ({ data: m }) => {
-    if (m.kind === "step") {
+    if (m.kind === "plan") drawPlan(m.plan, m.tableNames);
+    else if (m.kind === "step") {
       run.steps.push({ step: m.step + 1, loss: m.loss });
       $("step").textContent = `${m.step + 1}/${request.steps}`;
       const seconds = (performance.now() - started) / 1000;
@@ -47,17 +122,62 @@ $("run").addEventListener("submit", (e) => {
       $("auc").textContent = m.auc === null ? "-" : m.auc.toFixed(4);
       $("auc").dataset.value = String(m.auc);
       draw(run);
-    } else {
-      if (m.kind === "done") $("teacher-auc").textContent = m.teacherAuc.toFixed(4);
-      else status.textContent = `error: ${m.message}`;
-      document.body.dataset.state = m.kind;
+    } else if (m.kind === "done") {
+      if (m.teacherAuc !== null) $("teacher-auc").textContent = m.teacherAuc.toFixed(4);
+      trainedKind = data.kind;
       $("train").disabled = false;
-      worker.terminate();
+      $("save").disabled = false;
+      $("predict-button").disabled = trainedKind !== "movielens";
+      document.body.dataset.state = "done";
+    } else if (m.kind === "checkpoint") {
+      const url = URL.createObjectURL(new Blob([m.bytes], { type: "application/octet-stream" }));
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = m.name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      $("save").disabled = false;
+      document.body.dataset.saved = "yes";
+    } else if (m.kind === "prediction") {
+      $("predictions").replaceChildren(
+        ...m.items.map((it) => {
+          const li = document.createElement("li");
+          li.textContent = `${it.title} (item ${it.id}): ${it.p.toFixed(3)}`;
+          li.dataset.item = String(it.id);
+          return li;
+        }),
+      );
+      $("predict-button").disabled = false;
+      document.body.dataset.predicted = String(m.user);
+    } else if (m.kind === "error") {
+      status.textContent = `error: ${m.message}`;
+      status.className = "bad";
+      $("train").disabled = false;
+      $("save").disabled = trainedKind === null;
+      $("predict-button").disabled = trainedKind !== "movielens";
+      document.body.dataset.state = "error";
     }
   };
   worker.onerror = (err) => {
     status.textContent = `error: ${err.message}`;
+    status.className = "bad";
     document.body.dataset.state = "error";
   };
-  worker.postMessage(request);
+  // The files' bytes are handed over, not copied.
+  const transfer =
+    data.kind === "movielens" ? Object.values(data.files).map((b) => b.buffer) : data.kind === "criteo" ? [data.bytes.buffer] : [];
+  worker.postMessage(request, transfer);
+});
+
+$("save").addEventListener("click", () => {
+  $("save").disabled = true;
+  delete document.body.dataset.saved;
+  worker.postMessage({ kind: "save" });
+});
+
+$("predict").addEventListener("submit", (e) => {
+  e.preventDefault();
+  $("predict-button").disabled = true;
+  delete document.body.dataset.predicted;
+  worker.postMessage({ kind: "predict", user: Number($("user").value), top: Number($("top").value) });
 });

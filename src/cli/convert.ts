@@ -10,6 +10,11 @@
 // its dtype unless --dtype is given): converting there and back gives the same bits.
 // Optimizer state and the run position go with the reference names only (TorchRec keeps its
 // optimizer state elsewhere): converting to TorchRec drops them, and says so.
+// Either file may be safetensors or a PyTorch .pt/.pth (src/dlrm/checkpoint_format.ts, by
+// extension): a .pt is read as the reference's --save-model dict or a bare state_dict, and
+// written as that dict. A .pt keeps optimizer state only with the run that names its optimizer
+// (dlrm_run, which a file of the reference's own lacks): without one the state is dropped, and
+// the note says so.
 
 import { closeSync, openSync } from "node:fs";
 import { resolve } from "node:path";
@@ -22,6 +27,8 @@ import {
   writePieces,
   type CheckpointTensor,
 } from "../dlrm/checkpoint.ts";
+import { checkpointFormat, readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
+import { readRunState } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
@@ -37,9 +44,9 @@ import {
   torchrecTableOrder,
 } from "../dlrm/torchrec.ts";
 import type { SaveDType } from "../io/dtype.ts";
-import { readSafetensorsIndex, type SafetensorsIndex } from "../io/safetensors.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { interactionWidth } from "../ops/interaction.ts";
-import { isStateTensorName } from "../optim/make.ts";
+import { isStateTensorName, type StateKey } from "../optim/make.ts";
 
 const CONVERT_FLAGS: FlagSpecs = {
   to: {
@@ -70,7 +77,7 @@ const CONVERT_FLAGS: FlagSpecs = {
 };
 
 const USAGE =
-  "Usage: dlrm convert <in.safetensors> <out.safetensors> --to reference|torchrec [flags], or --quantize-emb-with-bit 8|4";
+  "Usage: dlrm convert <in.(safetensors|pt)> <out.(safetensors|pt)> --to reference|torchrec [flags], or --quantize-emb-with-bit 8|4";
 const ABOUT =
   "Rename a DLRM checkpoint between the reference's state_dict names and TorchRec's (moving the first top layer's interaction columns " +
   "to the other pair order), or rewrite it in another dtype. TorchRec's DLRM outputs logits: apply a sigmoid for the reference's probabilities.";
@@ -118,7 +125,7 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
   if (resolve(input) === resolve(output))
     throw new UsageError(`convert: the output ${output} is the input; write to another file`);
 
-  const index = readSafetensorsIndex(input);
+  const index = readCheckpointIndex(input);
   const from: Names = [...index.entries.keys()].some((n) => isTorchrecName(n.replace(/^model\./, "")))
     ? "torchrec"
     : "reference";
@@ -131,6 +138,13 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
     from === "reference"
       ? fromReference(index, to, checkpointConfig(modelPath, input), tableNames, dtype)
       : fromTorchrec(index, to, tableNames, dtype);
+  const state = plan.copies.filter((c) => c.out.key !== null);
+  if (checkpointFormat(output) === "pt" && state.length > 0 && readRunState(input, plan.metadata) === null) {
+    plan.copies = plan.copies.filter((c) => c.out.key === null);
+    plan.notes.push(
+      `the ${state.length} optimizer state tensors are not carried over: a .pt names its optimizer from the run (dlrm_run), which ${input} does not record`,
+    );
+  }
   await writeConversion(index, output, plan);
   io.stderr.write(
     `dlrm convert: ${input} (${from} names) -> ${output} (${to} names, ${plan.copies.length} tensors)${plan.notes.map((n) => `; ${n}`).join("")}\n`,
@@ -154,8 +168,16 @@ function copyOf(
 ): Copy {
   const e = index.entries.get(src);
   if (e === undefined) throw new Error(`${index.path}: no tensor "${src}"`);
+  // optimizer.state.<parameter>.<key>: a .pt puts it in the optimizer's state of its parameter
+  const m = isParameter ? null : /^optimizer\.state\.(.+)\.(sum|momentum)$/.exec(outName);
   return {
-    out: { name: outName, shape: e.shape, param: outName, key: null, dtype: outDType(index, src, isParameter, dtype) },
+    out: {
+      name: outName,
+      shape: e.shape,
+      param: m === null ? outName : (m[1] as string),
+      key: m === null ? null : (m[2] as StateKey),
+      dtype: outDType(index, src, isParameter, dtype),
+    },
     src,
     permute: null,
   };
@@ -175,7 +197,7 @@ function fromReference(
   for (const name of index.entries.keys()) {
     if (!known.has(name) && !isStateTensorName(name))
       throw new Error(
-        `${index.path}: tensor "${name}" is not a parameter of the model (${params.length} parameters: bot_l, top_l, emb_l)`,
+        `${index.path}: tensor "${name}" is not a parameter of the model (${params.length} parameters: bot_l, top_l, emb_l${config.weighted_pooling === "learned" ? ", v_W_l" : ""})`,
       );
   }
   if (to === "reference") {
@@ -193,6 +215,10 @@ function fromReference(
     );
   }
   if (k < 2) throw new Error(`${index.path}: TorchRec's OverArch needs at least two layers; this top MLP has ${k}`);
+  if (config.weighted_pooling === "learned")
+    throw new Error(
+      `${index.path}: TorchRec's DLRM has no learned per-row pooling weights; this model has them (v_W_l.0 … v_W_l.${F - 1}, the reference's --weighted-pooling learned)`,
+    );
   if (F === 0) throw new Error(`${index.path}: TorchRec's DLRM needs at least one table; this model has none`);
   const names = tableNames ?? defaultTableNames(F);
   if (names.length !== F || new Set(names).size !== F)

@@ -33,6 +33,10 @@ export function convertQuantized(
   }
   if (bits === null)
     throw new UsageError("convert: --quantize-emb-with-bit 32 is float32: there is nothing to quantize");
+  if (/\.pth?$/.test(output))
+    throw new UsageError(
+      `convert: --quantize-emb-with-bit writes safetensors (U8 tables), not ${output}; name it .safetensors`,
+    );
   const stored = quantizedCheckpointBits(input);
   if (stored !== null) throw new UsageError(`convert: ${input} already holds int${stored} tables`);
   checkOutputs("convert", [{ flag: "<out>", path: output }], [{ flag: "<in>", path: input }]);

@@ -85,10 +85,15 @@ export function criteoBatchMetadata(info: CriteoBatchInfo, maxIndRange: number):
   };
 }
 
+/** Whether `dlrm preprocess criteo` wrote the batch file (read from its header only). */
+export function isCriteoBatchFile(path: string): boolean {
+  return readSafetensorsMetadata(path)["format"] === CRITEO_BATCH_FORMAT;
+}
+
 /** The preprocessing facts of a batch file, or null when `dlrm preprocess criteo` did not write it. */
 export function criteoBatchInfo(path: string, n: number): CriteoBatchInfo | null {
+  if (!isCriteoBatchFile(path)) return null;
   const meta = readSafetensorsMetadata(path);
-  if (meta["format"] !== CRITEO_BATCH_FORMAT) return null;
   const parse = (key: string): unknown => {
     try {
       return JSON.parse(meta[key] ?? "null");

@@ -9,19 +9,30 @@
 //   synthetic-trace:<profile> the reference's trace generator: ids drawn from a reuse-distance
 //                             profile ("{t}" in the path is replaced by the table number)
 //
-// Real data (Criteo, MovieLens) defines the model's table sizes and is loaded before the
-// model exists; generated data is drawn for a model. So loading has two steps:
-// loadSourceData (real data, or nothing) and then finishData (given the model config).
+// Each kind is one record in KINDS: the files it reads, its family (which data flags apply
+// to it), and how it loads as training data and as evaluation data. Real data (Criteo,
+// MovieLens, batch files) defines the model's table sizes and is read before the model
+// exists; generated data is drawn for a model. So loading has two steps: loadSourceData
+// (real data, or nothing) and then finishData (given the model config). A request is checked
+// once, before anything slow is read (checkRequest); the loaders only load.
 //
 // Evaluation data, when --eval-data is absent: Criteo's test split (the reference's
 // protocol, whose train split is what Criteo data always trains on), MovieLens's
 // <split>.test, synthetic's held-out split; otherwise none.
 //
-// Glossary: N samples, F tables, R rows of a table.
+// Glossary: N samples, F tables, R rows of a table; family: the dataset a source's ids come
+// from (Criteo, MovieLens), which decides the flags that apply and the built-in model.
 
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { UsageError } from "./args.ts";
-import { criteoBatchInfo, readCriteoFiles, requireDictionaryBeside } from "./criteo_source.ts";
+import {
+  criteoBatchInfo,
+  dictionaryPathFor,
+  isCriteoBatchFile,
+  readCriteoFiles,
+  requireDictionaryBeside,
+} from "./criteo_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
@@ -35,7 +46,6 @@ import { syntheticTraceDataset } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
-import { Rng } from "../tensor/rng.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -44,34 +54,6 @@ export type DataSpec =
   | { kind: "criteo"; text: string; files: string[] }
   | { kind: "movielens"; text: string; dir: string }
   | { kind: "synthetic-trace"; text: string; profile: string };
-
-const FORMS =
-  "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir> or synthetic-trace:<profile>";
-
-/** Parses the value of --data or --eval-data; a malformed one is a UsageError naming the flag. */
-export function parseDataSpec(verb: string, flag: string, text: string): DataSpec {
-  const prefixed = (prefix: string): string | null =>
-    text.startsWith(`${prefix}:`) ? text.slice(prefix.length + 1) : null;
-  const need = (rest: string, what: string): string => {
-    if (rest === "") throw new UsageError(`${verb}: ${flag} ${text} names no ${what}`);
-    return rest;
-  };
-  if (text === "random" || text === "synthetic") return { kind: text, text };
-  const criteo = prefixed("criteo");
-  if (criteo !== null) {
-    const files = need(criteo, "file").split(",");
-    if (files.some((f) => f === ""))
-      throw new UsageError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
-    return { kind: "criteo", text, files };
-  }
-  const movielens = prefixed("movielens");
-  if (movielens !== null) return { kind: "movielens", text, dir: need(movielens, "folder") };
-  const trace = prefixed("synthetic-trace");
-  if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
-  if (!existsSync(text))
-    throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
-  return { kind: "file", text, path: text };
-}
 
 export interface DataRequest {
   train: DataSpec;
@@ -113,103 +95,220 @@ export interface LoadedData {
   notes: Record<string, number | string>;
 }
 
+type Notes = Record<string, number | string>;
+type Kind = DataSpec["kind"];
+type SpecOf<K extends Kind> = Extract<DataSpec, { kind: K }>;
+
+/** What evaluation loaders get: the request, the training source (null for generated data), the model. */
+interface EvalContext {
+  r: DataRequest;
+  src: SourceData | null;
+  config: DLRMConfig;
+  /** Samples to generate for generated evaluation data. */
+  n: number;
+  notes: Notes;
+}
+
+/** One --data kind. */
+interface SourceKind<S extends DataSpec> {
+  /** The files it reads (checked against the outputs before a run starts). */
+  files(s: S): string[];
+  /** The family of its ids, or null; may read a file's header. */
+  family(s: S): DataFamily | null;
+  /** As training data: read before the model exists (real data), or drawn for it (generated). */
+  train:
+    | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
+    | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number): LoadedData };
+  /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
+  asEval:
+    { load(s: S, c: EvalContext): Promise<Dataset>; needs?: { family: DataFamily; why: string } } | { refused: string };
+}
+
 const CRITEO_TABLE_NAMES = Array.from({ length: CRITEO_SPARSE }, (_, t) => criteoFieldName(1 + CRITEO_DENSE + t));
 
-// The two errors that both the early check and the loader can meet (finishData may be called
-// without loadSourceData), in one place each.
-function noSyntheticEval(verb: string): UsageError {
-  return new UsageError(
-    `${verb}: --eval-data synthetic is not a thing: synthetic training data brings its own held-out split; leave out --eval-data`,
-  );
-}
+const random: SourceKind<SpecOf<"random">> = {
+  files: () => [],
+  family: () => null,
+  train: { draw: (_s, r, config, n) => ({ train: randomData(r, config, n, r.seed), eval: null, notes: {} }) },
+  asEval: { load: async (_s, c) => randomData(c.r, c.config, c.n, c.r.seed + 1) },
+};
 
-function criteoEvalNeedsDictionary(verb: string, text: string): UsageError {
-  return new UsageError(
-    `${verb}: --eval-data ${text} needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo`,
-  );
-}
+const synthetic: SourceKind<SpecOf<"synthetic">> = {
+  files: () => [],
+  family: () => null,
+  train: {
+    draw(_s, r, config, n) {
+      const evalSize = r.eval === null ? syntheticEvalSize(n) : 0;
+      const syn = syntheticData(config, { sizes: evalSize > 0 ? [n, evalSize] : [n], seed: r.seed });
+      const [train, held] = syn.splits as [Dataset, Dataset | undefined];
+      return { train, eval: held ?? null, notes: held === undefined ? {} : { teacher_auc: round(syn.teacherAuc[1]) } };
+    },
+  },
+  asEval: { refused: "is not a thing: synthetic training data brings its own held-out split; leave out --eval-data" },
+};
 
-/** Usage errors that need no data read, found before anything slow runs. */
-function checkRequest(r: DataRequest, verb: string): void {
-  const s = r.train;
-  if (r.split !== null && s.kind !== "movielens" && r.eval?.kind !== "movielens")
-    throw new UsageError(`${verb}: --split applies to movielens:<dir> data only`);
-  if (r.subSampleRate > 0 && s.kind !== "criteo" && s.kind !== "file") {
-    throw new UsageError(
-      `${verb}: --data-sub-sample-rate applies to Criteo data (criteo:<files> or a file from dlrm preprocess criteo)`,
-    );
-  }
-  const criteoInvolved = s.kind === "criteo" || s.kind === "file" || r.eval?.kind === "criteo";
-  if (r.maxIndRange !== undefined && !criteoInvolved)
-    throw new UsageError(`${verb}: --max-ind-range applies to Criteo data (criteo:<files>)`);
-  if (r.eval?.kind === "synthetic") {
-    throw noSyntheticEval(verb);
-  }
-  if (r.eval?.kind === "criteo" && s.kind !== "criteo" && s.kind !== "file") {
-    throw criteoEvalNeedsDictionary(verb, r.eval.text);
-  }
-}
+const syntheticTrace: SourceKind<SpecOf<"synthetic-trace">> = {
+  files: (s) => [s.profile],
+  family: () => null,
+  train: { draw: (s, r, config, n) => ({ train: traceData(r, s.profile, config, n, r.seed), eval: null, notes: {} }) },
+  asEval: { load: async (s, c) => traceData(c.r, s.profile, c.config, c.n, c.r.seed + 1) },
+};
 
-/** Loads real training data (and the evaluation data it brings); null for generated data. */
-export async function loadSourceData(r: DataRequest, verb = "train"): Promise<SourceData | null> {
-  checkRequest(r, verb);
-  const s = r.train;
-  if (s.kind === "criteo") {
-    const read = await readCriteoFiles(s.files, {
-      maxIndRange: r.maxIndRange,
-      onBadLine: r.onBadLine,
-      dictionary: undefined,
-      subSampleRate: r.subSampleRate,
-      seed: r.seed,
-      progress: r.progress,
-      label: "read criteo",
-    });
-    const notes: Record<string, number | string> = {};
-    if (r.onBadLine === "skip") notes.skipped_lines = read.skipped;
-    return criteoSource(read.data, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
-  }
-  if (s.kind === "movielens") {
-    const split = r.split ?? "u1";
-    const ml = readMovieLens(s.dir, split, splitRatings(s.dir, split));
-    return {
-      family: "movielens",
-      train: ml.train,
-      eval: ml.test,
-      tableSizes: ml.tableSizes,
-      tableNames: ml.tableNames,
-      dictionary: null,
-      notes: { split },
-    };
-  }
-  if (s.kind === "file") {
-    const data = readBatchFile(s.path);
-    const info = criteoBatchInfo(s.path, data.n);
-    if (info === null) {
-      if (r.subSampleRate > 0 || r.maxIndRange !== undefined) {
-        const flag = r.subSampleRate > 0 ? "--data-sub-sample-rate" : "--max-ind-range";
+const movielens: SourceKind<SpecOf<"movielens">> = {
+  files(s) {
+    try {
+      return readdirSync(s.dir).map((name) => join(s.dir, name));
+    } catch {
+      return []; // the reader reports a missing folder, with its own message
+    }
+  },
+  family: () => "movielens",
+  train: {
+    async read(s, r) {
+      const { train, test, tableSizes, tableNames, split } = readSplit(s.dir, r);
+      return { family: "movielens", train, eval: test, tableSizes, tableNames, dictionary: null, notes: { split } };
+    },
+  },
+  asEval: {
+    load: async (s, c) => readSplit(s.dir, c.r).test,
+  },
+};
+
+const criteo: SourceKind<SpecOf<"criteo">> = {
+  files: (s) => s.files,
+  family: () => "criteo",
+  train: {
+    async read(s, r) {
+      const read = await readCriteoData(s.files, r, undefined);
+      const notes: Notes = r.onBadLine === "skip" ? { skipped_lines: read.skipped } : {};
+      return criteoSource(read.data, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
+    },
+  },
+  asEval: {
+    needs: {
+      family: "criteo",
+      why: "needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo",
+    },
+    async load(s, c) {
+      // checkRequest has made sure the training data is Criteo's, which brings its dictionary.
+      const read = await readCriteoData(s.files, c.r, c.src?.dictionary as CriteoDictionary);
+      if (c.r.onBadLine === "skip") c.notes.eval_skipped_lines = read.skipped;
+      return read.data;
+    },
+  },
+};
+
+const file: SourceKind<SpecOf<"file">> = {
+  files: (s) => [s.path, dictionaryPathFor(s.path)],
+  family: (s) => (isCriteoBatchFile(s.path) ? "criteo" : null),
+  train: {
+    async read(s, r, verb) {
+      const data = readBatchFile(s.path);
+      const info = criteoBatchInfo(s.path, data.n);
+      const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
+      if (info === null) return { ...plain, train: data };
+      const dictionary = loadDictionary(requireDictionaryBeside(s.path));
+      if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
         throw new UsageError(
-          `${verb}: ${flag} applies to Criteo data; ${s.path} was not written by dlrm preprocess criteo`,
+          `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
         );
       }
-      return { family: null, train: data, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
-    }
-    const dictionary = loadDictionary(requireDictionaryBeside(s.path));
-    if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
-      throw new UsageError(
-        `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
-      );
-    }
-    // Sub-sampling happens while reading, before the values are numbered (the reference's
-    // order), so a preprocessed file has it already or never will.
-    if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
-      throw new UsageError(
-        `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
-          `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
-      );
-    }
-    return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
+      // Sub-sampling happens while reading, before the values are numbered (the reference's
+      // order), so a preprocessed file has it already or never will.
+      if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
+        throw new UsageError(
+          `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
+            `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
+        );
+      }
+      return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
+    },
+  },
+  asEval: { load: async (s) => readBatchFile(s.path) },
+};
+
+const KINDS: { [K in Kind]: SourceKind<SpecOf<K>> } = {
+  random,
+  synthetic,
+  "synthetic-trace": syntheticTrace,
+  movielens,
+  criteo,
+  file,
+};
+
+/** The record of a spec's kind (one cast here, where TypeScript cannot pair a key with its value). */
+function kindOf<S extends DataSpec>(s: S): SourceKind<S> {
+  return KINDS[s.kind] as unknown as SourceKind<S>;
+}
+
+const FORMS =
+  "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir> or synthetic-trace:<profile>";
+
+/** Parses the value of --data or --eval-data; a malformed one is a UsageError naming the flag. */
+export function parseDataSpec(verb: string, flag: string, text: string): DataSpec {
+  const prefixed = (prefix: string): string | null =>
+    text.startsWith(`${prefix}:`) ? text.slice(prefix.length + 1) : null;
+  const need = (rest: string, what: string): string => {
+    if (rest === "") throw new UsageError(`${verb}: ${flag} ${text} names no ${what}`);
+    return rest;
+  };
+  if (text === "random" || text === "synthetic") return { kind: text, text };
+  const criteoFiles = prefixed("criteo");
+  if (criteoFiles !== null) {
+    const files = need(criteoFiles, "file").split(",");
+    if (files.some((f) => f === ""))
+      throw new UsageError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
+    return { kind: "criteo", text, files };
   }
-  return null;
+  const dir = prefixed("movielens");
+  if (dir !== null) return { kind: "movielens", text, dir: need(dir, "folder") };
+  const trace = prefixed("synthetic-trace");
+  if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
+  if (!existsSync(text))
+    throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
+  return { kind: "file", text, path: text };
+}
+
+/** The files a --data/--eval-data spec reads (a folder's files for movielens:<dir>). */
+export function dataSpecFiles(spec: DataSpec): string[] {
+  return kindOf(spec).files(spec);
+}
+
+const CRITEO_DATA = "Criteo data (criteo:<files> or a file from dlrm preprocess criteo)";
+
+/** The data flags that apply to one family: given when, and where they apply (for the message). */
+const FAMILY_FLAGS: { flag: string; given: (r: DataRequest) => boolean; family: DataFamily; what: string }[] = [
+  { flag: "--split", given: (r) => r.split !== null, family: "movielens", what: "movielens:<dir> data only" },
+  { flag: "--data-sub-sample-rate", given: (r) => r.subSampleRate > 0, family: "criteo", what: CRITEO_DATA },
+  { flag: "--max-ind-range", given: (r) => r.maxIndRange !== undefined, family: "criteo", what: CRITEO_DATA },
+];
+
+/** Every usage error that needs no data read, found once, before anything slow runs. */
+function checkRequest(r: DataRequest, verb: string): void {
+  let trainFamily: DataFamily | null | undefined; // read on first use: a batch file's header
+  const familyOfTrain = (): DataFamily | null => (trainFamily ??= kindOf(r.train).family(r.train));
+  const evalFamily = r.eval === null ? null : kindOf(r.eval).family(r.eval);
+  for (const f of FAMILY_FLAGS) {
+    if (!f.given(r)) continue;
+    // --split also picks the evaluation split of movielens:<dir> eval data.
+    const applies = familyOfTrain() === f.family || (f.family === "movielens" && evalFamily === "movielens");
+    if (!applies) throw new UsageError(`${verb}: ${f.flag} applies to ${f.what}, not to --data ${r.train.text}`);
+  }
+  if (r.eval !== null) {
+    const how = kindOf(r.eval).asEval;
+    const refuse = (why: string): never => {
+      throw new UsageError(`${verb}: --eval-data ${r.eval?.text} ${why}`);
+    };
+    if ("refused" in how) refuse(how.refused);
+    else if (how.needs !== undefined && how.needs.family !== familyOfTrain()) refuse(how.needs.why);
+  }
+}
+
+/** Checks the request, then loads real training data (and the evaluation data it brings); null for generated data. */
+export async function loadSourceData(r: DataRequest, verb = "train"): Promise<SourceData | null> {
+  checkRequest(r, verb);
+  const how = kindOf(r.train).train;
+  return "read" in how ? how.read(r.train, r, verb) : null;
 }
 
 /** Criteo samples of consecutive days (already sub-sampled while read) → the reference's
@@ -218,7 +317,7 @@ function criteoSource(
   all: Dataset,
   dayRows: readonly number[],
   dictionary: CriteoDictionary,
-  notes: Record<string, number | string>,
+  notes: Notes,
   text: string,
   needTest: boolean,
 ): SourceData {
@@ -264,94 +363,57 @@ export function checkTableSizes(config: DLRMConfig, configSource: string, src: S
   });
 }
 
-/** The training and evaluation data for a model: source data as loaded, or generated data
- *  drawn for the config; evaluation data from --eval-data when given. Both are checked
- *  against the config. */
+/** The training and evaluation data for a model: source data as loaded (`src`, from
+ *  loadSourceData on the same request), or generated data drawn for the config; evaluation
+ *  data from --eval-data when given. Both are checked against the config. */
 export async function finishData(
   r: DataRequest,
   src: SourceData | null,
   config: DLRMConfig,
   dataSize: number,
-  verb = "train",
 ): Promise<LoadedData> {
-  const notes: Record<string, number | string> = { ...(src?.notes ?? {}) };
-  let train: Dataset;
-  let evalData: Dataset | null = r.eval === null ? (src?.eval ?? null) : null;
-  const s = r.train;
-  if (src !== null) {
-    train = src.train;
-  } else if (s.kind === "random") {
-    train = random(r, config, dataSize, r.seed);
-  } else if (s.kind === "synthetic") {
-    const evalSize = r.eval === null ? syntheticEvalSize(dataSize) : 0;
-    const syn = syntheticData(config, { sizes: evalSize > 0 ? [dataSize, evalSize] : [dataSize], seed: r.seed });
-    train = syn.splits[0] as Dataset;
-    if (evalSize > 0) {
-      evalData = syn.splits[1] as Dataset;
-      notes.teacher_auc = round(syn.teacherAuc[1]);
-    }
-  } else if (s.kind === "synthetic-trace") {
-    train = traceDataset(r, s.profile, config, dataSize, r.seed);
-  } else {
-    throw new Error(`${verb}: ${s.text} was not loaded`); // loadSourceData handles the other kinds
-  }
-  checkDataset(train, config, s.text);
+  const asTrain = kindOf(r.train).train;
+  let data: LoadedData;
+  if ("draw" in asTrain) data = asTrain.draw(r.train, r, config, dataSize);
+  else if (src !== null) data = { train: src.train, eval: src.eval, notes: { ...src.notes } };
+  else throw new Error(`${r.train.text} is real data: finishData needs what loadSourceData read from it`);
+  checkDataset(data.train, config, r.train.text);
 
   const e = r.eval;
-  if (e !== null) {
-    evalData = await loadEval(r, e, src, config, dataSize, notes, verb);
-    checkDataset(evalData, config, e.text);
-  } else if (evalData !== null) {
-    checkDataset(evalData, config, `${s.text} (evaluation split)`);
+  if (e === null) {
+    if (data.eval !== null) checkDataset(data.eval, config, `${r.train.text} (evaluation split)`);
+    return data;
   }
-  return { train, eval: evalData, notes };
+  const asEval = kindOf(e).asEval;
+  if ("refused" in asEval) throw new Error(`--eval-data ${e.text}: loadSourceData refuses it before finishData`);
+  const n = Math.max(1000, Math.round(dataSize / 5));
+  const evalData = await asEval.load(e, { r, src, config, n, notes: data.notes });
+  checkDataset(evalData, config, e.text);
+  return { train: data.train, eval: evalData, notes: data.notes };
 }
 
-async function loadEval(
-  r: DataRequest,
-  e: DataSpec,
-  src: SourceData | null,
-  config: DLRMConfig,
-  dataSize: number,
-  notes: Record<string, number | string>,
-  verb: string,
-): Promise<Dataset> {
-  const evalSize = Math.max(1000, Math.round(dataSize / 5));
-  switch (e.kind) {
-    case "random":
-      return random(r, config, evalSize, r.seed + 1);
-    case "synthetic":
-      throw noSyntheticEval(verb);
-    case "synthetic-trace":
-      return traceDataset(r, e.profile, config, evalSize, r.seed + 1);
-    case "movielens": {
-      const split = r.split ?? "u1";
-      return readMovieLens(e.dir, split, splitRatings(e.dir, split)).test;
-    }
-    case "criteo": {
-      const dictionary = src?.dictionary ?? null;
-      if (dictionary === null) {
-        throw criteoEvalNeedsDictionary(verb, e.text);
-      }
-      // Evaluation data named on its own is evaluated whole: no sub-sampling.
-      const read = await readCriteoFiles(e.files, {
-        maxIndRange: r.maxIndRange,
-        onBadLine: r.onBadLine,
-        dictionary,
-        subSampleRate: 0,
-        seed: 0,
-        progress: r.progress,
-        label: "read criteo (eval)",
-      });
-      if (r.onBadLine === "skip") notes.eval_skipped_lines = read.skipped;
-      return read.data;
-    }
-    case "file":
-      return readBatchFile(e.path);
-  }
+/** MovieLens-100K's --split (default u1): its ratings as training and test data. */
+function readSplit(dir: string, r: DataRequest): ReturnType<typeof readMovieLens> & { split: string } {
+  const split = r.split ?? "u1";
+  return { ...readMovieLens(dir, split, splitRatings(dir, split)), split };
 }
 
-function random(r: DataRequest, config: DLRMConfig, n: number, seed: number): Dataset {
+/** Criteo files read with the request's flags: training data (no dictionary yet) sub-sampled
+ *  and numbered afresh; evaluation data whole, numbered with the training data's dictionary. */
+function readCriteoData(files: readonly string[], r: DataRequest, dictionary: CriteoDictionary | undefined) {
+  const forEval = dictionary !== undefined;
+  return readCriteoFiles(files, {
+    maxIndRange: r.maxIndRange,
+    onBadLine: r.onBadLine,
+    dictionary,
+    subSampleRate: forEval ? 0 : r.subSampleRate,
+    seed: forEval ? 0 : r.seed,
+    progress: r.progress,
+    label: forEval ? "read criteo (eval)" : "read criteo",
+  });
+}
+
+function randomData(r: DataRequest, config: DLRMConfig, n: number, seed: number): Dataset {
   return randomDataset({
     n,
     denseFeatures: config.dense_features,
@@ -363,7 +425,7 @@ function random(r: DataRequest, config: DLRMConfig, n: number, seed: number): Da
   });
 }
 
-function traceDataset(r: DataRequest, profile: string, config: DLRMConfig, n: number, seed: number): Dataset {
+function traceData(r: DataRequest, profile: string, config: DLRMConfig, n: number, seed: number): Dataset {
   return syntheticTraceDataset({
     profile,
     n,

@@ -1,34 +1,17 @@
-// MovieLens-100K's official five-fold splits u1 … u5, rebuilt from u.data when their files
-// are absent. The data set makes them with its script mku.sh, deterministically:
-//
-//   for i in 1..5:
-//     u{i}.test = lines (i−1)·20000 + 1 … i·20000 of u.data
-//     u{i}.base = every other line of u.data
-//   each sorted by user id, then item id, numerically (sort -t"<tab>" -k 1,1n -k 2,2n)
-//
-// so rebuilding them gives the distributed files byte for byte (test/cli/movielens.test.ts
-// checks that against u1.base and u1.test).
-//
-// Glossary: K = 5 folds, M = 20000 ratings per fold.
+// MovieLens-100K's official five-fold splits u1 … u5 for a folder: its <split>.base and
+// <split>.test when both exist, otherwise rebuilt from its u.data, byte for byte as the data
+// set's mku.sh makes them (src/data/movielens_folds.ts says how, and does it).
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { splitLines } from "../data/lines.ts";
 import type { RatingsText } from "../data/movielens.ts";
-
-const FOLDS = 5;
-const PER_FOLD = 20000;
-
-/** Split names that can be rebuilt from u.data. */
-export function isOfficialSplit(split: string): boolean {
-  return /^u[1-5]$/.test(split);
-}
+import { isOfficialSplit, officialSplitFromText } from "../data/movielens_folds.ts";
+export { isOfficialSplit } from "../data/movielens_folds.ts";
 
 /** u{k}.base and u{k}.test rebuilt from `<dir>/u.data`, named as if they were files in `dir`. */
 export function buildOfficialSplit(dir: string, split: string): { base: RatingsText; test: RatingsText } {
   if (!isOfficialSplit(split))
     throw new Error(`movielens: split "${split}" cannot be rebuilt from u.data (only u1 … u5 can)`);
-  const k = Number(split.slice(1));
   const path = join(dir, "u.data");
   let text: string;
   try {
@@ -38,40 +21,7 @@ export function buildOfficialSplit(dir: string, split: string): { base: RatingsT
       `movielens: ${split}.base is absent and cannot be rebuilt: cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`,
     );
   }
-  const lines = splitLines(text);
-  if (lines.length !== FOLDS * PER_FOLD) {
-    throw new Error(
-      `movielens: ${path}: expected ${FOLDS * PER_FOLD} ratings to rebuild the official splits, found ${lines.length}`,
-    );
-  }
-  const keys = lines.map((line, i) => {
-    const f = line.split("\t");
-    const user = Number(f[0]);
-    const item = Number(f[1]);
-    if (f.length !== 4 || !/^\d+$/.test(f[0] as string) || !/^\d+$/.test(f[1] as string)) {
-      throw new Error(
-        `movielens: ${path}:${i + 1}: expected user, item, rating, timestamp as tab-separated integers, got ${JSON.stringify(line.slice(0, 60))}`,
-      );
-    }
-    return { line, user, item };
-  });
-  const start = (k - 1) * PER_FOLD;
-  const end = k * PER_FOLD;
-  const test = keys.slice(start, end);
-  const base = [...keys.slice(0, start), ...keys.slice(end)];
-  return {
-    base: { path: join(dir, `${split}.base (rebuilt from u.data)`), text: sortedText(base) },
-    test: { path: join(dir, `${split}.test (rebuilt from u.data)`), text: sortedText(test) },
-  };
-}
-
-/** Lines sorted as `sort -t"<tab>" -k 1,1n -k 2,2n` sorts them: user, then item, then (sort's
- *  last resort) the whole line byte by byte; one "\n" after each line. */
-function sortedText(rows: { line: string; user: number; item: number }[]): string {
-  const sorted = [...rows].sort(
-    (a, b) => a.user - b.user || a.item - b.item || (a.line < b.line ? -1 : a.line > b.line ? 1 : 0),
-  );
-  return sorted.map((r) => `${r.line}\n`).join("");
+  return officialSplitFromText({ path, text }, split, (file) => join(dir, file));
 }
 
 /** The split's ratings: its files when both exist, otherwise (u1 … u5) rebuilt from u.data. */

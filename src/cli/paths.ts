@@ -11,12 +11,10 @@
 //
 // Glossary: an input/output is a path and the flag that named it (for the messages).
 
-import { closeSync, openSync, readdirSync, statSync, unlinkSync, type Stats } from "node:fs";
+import { closeSync, openSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
 import { UsageError } from "./args.ts";
-import { dictionaryPathFor } from "./criteo_source.ts";
-import type { DataSpec } from "./data_source.ts";
 
 export interface NamedPath {
   /** How the user named it, e.g. "--save" or "input file". */
@@ -31,28 +29,6 @@ function statOrNull(path: string): Stats | null {
     return statSync(path);
   } catch {
     return null;
-  }
-}
-
-/** The files a --data/--eval-data spec reads (a folder's files for movielens:<dir>). */
-export function dataSpecFiles(spec: DataSpec): string[] {
-  switch (spec.kind) {
-    case "file":
-      return [spec.path, dictionaryPathFor(spec.path)];
-    case "criteo":
-      return spec.files;
-    case "movielens": {
-      try {
-        return readdirSync(spec.dir).map((name) => join(spec.dir, name));
-      } catch {
-        return []; // the reader reports a missing folder, with its own message
-      }
-    }
-    case "synthetic-trace":
-      return [spec.profile];
-    case "random":
-    case "synthetic":
-      return [];
   }
 }
 

@@ -9,6 +9,8 @@
 // interaction width, which the script prepends, so it is computed here:
 //   dot: E + n(n−1)/2 pairs of the n = F + 1 vectors (n(n+1)/2 with --arch-interaction-itself),
 //   cat: n·E.
+// `--weighted-pooling` takes the reference's reading: "fixed" is fixed, any other value learned
+// (its DLRM_Net tests `weighted_pooling != "fixed"`).
 // Defaults are the reference's argparse defaults where a flag is absent.
 //
 // Glossary: F tables (sparse features), E embedding dim (--arch-sparse-feature-size).
@@ -61,6 +63,7 @@ const consumed = new Set([
   "md-threshold",
   "md-temperature",
   "md-round-dims",
+  "weighted-pooling",
   "quantize-emb-with-bit",
 ]);
 
@@ -77,6 +80,7 @@ const shared = new Set([
   "qr-operation",
   "md-threshold",
   "md-temperature",
+  "weighted-pooling",
   "quantize-emb-with-bit",
 ]);
 
@@ -278,15 +282,17 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
   };
 }
 
-/** The qr / md config fields of the reference's --qr-* and --md-* flags (its argparse defaults). */
-function referenceTricks(get: (name: string, fallback: string) => string): Pick<DLRMConfig, "qr" | "md"> {
+/** The qr / md / weighted_pooling config fields of the reference's --qr-*, --md-* and --weighted-pooling flags (its argparse defaults). */
+function referenceTricks(
+  get: (name: string, fallback: string) => string,
+): Pick<DLRMConfig, "qr" | "md" | "weighted_pooling"> {
   const int = (name: string, fallback: string, min: number): number => {
     const v = Number(get(name, fallback));
     if (!Number.isInteger(v) || v < min)
       throw new UsageError(`--${name}: expected an integer >= ${min}, got "${get(name, fallback)}"`);
     return v;
   };
-  const out: Pick<DLRMConfig, "qr" | "md"> = {};
+  const out: Pick<DLRMConfig, "qr" | "md" | "weighted_pooling"> = {};
   if (get("qr-flag", "False") === "True") {
     const operation = get("qr-operation", "mult");
     if (operation !== "mult" && operation !== "add" && operation !== "concat")
@@ -302,6 +308,15 @@ function referenceTricks(get: (name: string, fallback: string) => string): Pick<
       temperature,
       round_dims: get("md-round-dims", "False") === "True",
     };
+  }
+  const weighted = get("weighted-pooling", "");
+  if (weighted !== "") {
+    // the reference's script exits on these combinations; so does parseConfig, but with config field names
+    if (out.qr !== undefined || out.md !== undefined)
+      throw new UsageError(
+        `--weighted-pooling=${weighted}: not with --${out.qr !== undefined ? "qr" : "md"}-flag (the reference refuses the combination too)`,
+      );
+    out.weighted_pooling = weighted === "fixed" ? "fixed" : "learned";
   }
   return out;
 }

@@ -1,8 +1,10 @@
 // The reference's embedding-table tricks as `dlrm train` flags (docs/tricks.md): --qr-flag
 // with --qr-threshold, --qr-collisions, --qr-operation (quotient-remainder tables), and
 // --md-flag with --md-threshold, --md-temperature, --md-round-dims (mixed dimensions),
-// with the reference's defaults. They set the config's qr / md fields; the config's own
-// checks then hold (e.g. QR concat needs a bottom MLP ending in 2E).
+// with the reference's defaults; and --weighted-pooling fixed|learned (a learned weight per
+// table row, v_W_l.{t}, scaling its lookups). They set the config's qr / md /
+// weighted_pooling fields; the config's own checks then hold (e.g. QR concat needs a bottom
+// MLP ending in 2E; weighted pooling excludes QR and MD, as in the reference).
 
 import { ConfigError, parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import {
@@ -35,12 +37,17 @@ export const TABLE_TRICK_FLAGS: FlagSpecs = {
   "md-threshold": { type: "int", help: "MD: tables with more rows than this (default 200)" },
   "md-temperature": { type: "number", help: "MD: alpha of the alpha-power rule (default 0.3)" },
   "md-round-dims": { type: "bool", help: "MD: round each width to a power of 2" },
+  "weighted-pooling": {
+    type: "string",
+    placeholder: "fixed|learned",
+    help: "the reference's weighted pooling: learned trains a weight per table row (v_W_l.{t}, ones at first) that scales its lookups; fixed keeps them at one (default: none)",
+  },
 };
 
 /** The flag names, for the run flags a checkpoint records. */
 export const TABLE_TRICK_FLAG_NAMES = Object.keys(TABLE_TRICK_FLAGS);
 
-/** config with the qr / md fields the flags ask for (unchanged without --qr-flag / --md-flag). */
+/** config with the qr / md / weighted_pooling fields the flags ask for (unchanged without --qr-flag / --md-flag / --weighted-pooling). */
 export function withTableTricks(config: DLRMConfig, f: ParsedFlags): DLRMConfig {
   for (const [flag, names] of [
     ["qr-flag", ["qr-threshold", "qr-collisions", "qr-operation"]],
@@ -70,9 +77,15 @@ export function withTableTricks(config: DLRMConfig, f: ParsedFlags): DLRMConfig 
       round_dims: getBool(f, "md-round-dims"),
     };
   }
-  if (out.qr === config.qr && out.md === config.md) return config;
+  const weighted = getString(f, "weighted-pooling");
+  if (weighted !== undefined) {
+    if (weighted !== "fixed" && weighted !== "learned")
+      throw new UsageError(`train: --weighted-pooling must be fixed or learned, got "${weighted}"`);
+    out.weighted_pooling = weighted;
+  }
+  if (out.qr === config.qr && out.md === config.md && out.weighted_pooling === config.weighted_pooling) return config;
   try {
-    return parseConfig(out, "train: the model with --qr-flag/--md-flag");
+    return parseConfig(out, "train: the model with --qr-flag/--md-flag/--weighted-pooling");
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;

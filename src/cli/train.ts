@@ -25,6 +25,7 @@ import {
 } from "./args.ts";
 import {
   checkTableSizes,
+  dataSpecFiles,
   finishData,
   loadSourceData,
   parseDataSpec,
@@ -33,7 +34,7 @@ import {
 } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { runName, writePlot } from "./plot.ts";
-import { checkOutputs, dataSpecFiles, type NamedPath } from "./paths.ts";
+import { checkOutputs, type NamedPath } from "./paths.ts";
 import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";

@@ -8,17 +8,8 @@ import { IdMap } from "./id_map.ts";
 import { CRITEO_DENSE, CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
 import { readSafetensors, SafetensorsError, writeSafetensors, type SafetensorsTensor } from "../io/safetensors.ts";
 
-export interface CriteoDictionary {
-  /** R the raw values were reduced modulo before numbering; 0 when they were not. */
-  readonly maxIndRange: number;
-  /** F = 26 maps, feature C1 first: raw value (hashed, modulo R) → contiguous id, numbered in order of first appearance. */
-  readonly features: readonly IdMap[];
-}
-
-/** Rows per table for a model that reads data through `d`: the known values plus the unknown row (last). */
-export function criteoTableSizes(d: CriteoDictionary): number[] {
-  return d.features.map((m) => m.size + 1);
-}
+import type { CriteoDictionary } from "./criteo_parse.ts";
+export { criteoTableSizes, type CriteoDictionary } from "./criteo_parse.ts";
 // ---------------------------------------------------------------------------------------
 // Dictionary files: safetensors with one I64 tensor per feature, "C1" … "C26", holding the
 // raw value of each id in id order (what the reference keeps in its *_fea_dict_{j}.npz as

@@ -9,6 +9,8 @@
 
 import { createReadStream } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
+import { stripCR } from "./text_lines.ts";
+export { splitLines } from "./text_lines.ts";
 
 export interface LineBatch {
   /** Whole lines, without their line endings. */
@@ -54,20 +56,4 @@ export async function* readLineBatches(path: string, opts: LineReaderOptions = {
   }
   const rest = carry + decoder.end();
   if (rest.length > 0) yield { lines: [stripCR(rest, 0, rest.length)], firstLine: nextLine, bytesRead };
-}
-
-function stripCR(text: string, start: number, end: number): string {
-  return text.slice(start, end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end);
-}
-
-/** All lines of an in-memory text (the same line rules as readLineBatches), for small files read whole. */
-export function splitLines(text: string): string[] {
-  const lines: string[] = [];
-  let start = 0;
-  for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
-    lines.push(stripCR(text, start, end));
-    start = end + 1;
-  }
-  if (start < text.length) lines.push(stripCR(text, start, text.length));
-  return lines;
 }

@@ -1,6 +1,7 @@
 // Bundles the demo's scripts for the browser (esbuild, a dev dependency) into docs/demo/build/:
-// train_worker.js (the training thread: the library, its kernels and their wasm) and plot.js
-// (the SVG plotting the page draws its live curves with). `npm run -s demo` runs it, before
+// train_worker.js (the training thread: the library, its kernels and their wasm),
+// rank_worker.js (a rank of a hybrid run, src/parallel/worker_browser.ts, which the training
+// thread starts N of) and plot.js (the SVG plotting the page draws its live curves with). `npm run -s demo` runs it, before
 // `dlrm serve-demo`; the output is not committed (it would go stale with every change to the
 // library), and the browser test builds it first.
 
@@ -11,15 +12,20 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export const DEMO_BUILD: BuildOptions = {
   absWorkingDir: root,
-  entryPoints: { train_worker: "src/demo/train_worker.ts", plot: "src/plot/svg.ts" },
+  entryPoints: {
+    train_worker: "src/demo/train_worker.ts",
+    rank_worker: "src/parallel/worker_browser.ts",
+    plot: "src/plot/svg.ts",
+  },
   bundle: true,
   format: "esm",
   platform: "browser",
   target: "es2022",
-  // The checkpoint file writer that LocalExecutor.save loads lazily goes to a chunk of its own
-  // (it imports node:fs, left external); the page never loads it.
+  // What the library loads lazily on Node only (the checkpoint file writer behind the
+  // executors' save, Node's rank starter behind HybridExecutor.start) goes to chunks of their
+  // own, their Node imports left external; the page never loads them.
   splitting: true,
-  external: ["node:*"],
+  external: ["node:*", "worker-threads-pool"],
   outdir: "docs/demo/build",
   legalComments: "none",
   logLevel: "silent",

@@ -1,55 +1,204 @@
 // The demo page's training thread (a module Worker, so the page stays responsive): builds
-// the built-in model (src/dlrm/defaults.ts) and the synthetic teacher data with its held-out
-// split, trains on this thread's shared WebAssembly.Memory with the library's one training
-// loop, and posts each step's loss and each evaluation back to the page.
+// what `dlrm train` builds for the chosen data (src/demo/demo_data.ts), trains it with the
+// library's one training loop on this thread (1 worker: the CLI's LocalExecutor) or on N
+// rank Workers started from here (the hybrid executor over shared memory, each rank a module
+// Worker of build/rank_worker.js, exactly as `dlrm train --workers N` runs them in Node),
+// and posts each step's loss, each evaluation and the sharding plan back to the page. After
+// the run it keeps the model, to save the checkpoint (the same safetensors file the CLI
+// writes) and to rank MovieLens items for a user.
 //
-// Messages in:  { steps, batchSize, seed, testFreq }
-// Messages out: { kind: "step", step, loss, samples, tMs } | { kind: "eval", step, auc, logloss, accuracy, n }
-//               | { kind: "done", auc, teacherAuc } | { kind: "error", message }
+// Messages in:  { kind: "train", steps, batchSize, seed, testFreq, workers, data, dataName }
+//               | { kind: "save" } | { kind: "predict", user, top }
+// Messages out: { kind: "plan", plan, tableNames } | { kind: "step", step, loss, samples, tMs }
+//               | { kind: "eval", step, auc, logloss, accuracy, n } | { kind: "done", auc, teacherAuc }
+//               | { kind: "checkpoint", bytes, name } | { kind: "prediction", user, items }
+//               | { kind: "error", message }
+//
+// Glossary: N rank workers, B batch size.
 
-import { defaultConfig } from "../dlrm/defaults.ts";
+import { modelCheckpointBytes, runMetadata } from "../dlrm/checkpoint_bytes.ts";
 import { DLRM } from "../dlrm/model.ts";
-import { SYNTHETIC_MIN_SIZE, syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
-import { makeOptimizer, optimizerSpec } from "../optim/make.ts";
-import { train } from "../train/trainer.ts";
+import { makeOptimizer } from "../optim/make.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { HybridExecutor } from "../parallel/hybrid.ts";
+import { lookupsPerSampleOf, modelShardingPlan } from "../parallel/plan.ts";
+import { browserRankStarter } from "../parallel/spawn_browser.ts";
+import type { Executor } from "../train/executor.ts";
+import { LocalExecutor } from "../train/local.ts";
+import { train, type TrainResult } from "../train/trainer.ts";
+import { demoRun, type DemoData, type DemoRun } from "./demo_data.ts";
 
 export interface TrainRequest {
+  kind: "train";
   steps: number;
   batchSize: number;
   seed: number;
   testFreq: number;
+  workers: number;
+  data: DemoData;
+  /** How the data is named in the checkpoint's run flags (dlrm train's --data form). */
+  dataName: string;
 }
+type Request = TrainRequest | { kind: "save" } | { kind: "predict"; user: number; top: number };
 
 /** The worker's global scope, as far as this file uses it (the project's types have no DOM). */
-const scope = globalThis as { postMessage?: (m: object) => void; onmessage?: (e: { data: TrainRequest }) => void };
-const post = (m: object): void => scope.postMessage?.(m);
+const scope = globalThis as unknown as {
+  postMessage(m: object, transfer?: ArrayBuffer[]): void;
+  onmessage: ((e: { data: Request }) => void) | null;
+};
+const post = (m: object): void => scope.postMessage(m);
 
-scope.onmessage = async (e) => {
-  try {
-    const r = e.data;
-    const config = defaultConfig();
-    // The data, model and optimizer `dlrm train --data synthetic --workers 1` builds for these flags.
-    const dataSize = Math.max(SYNTHETIC_MIN_SIZE, r.steps * r.batchSize);
-    const syn = syntheticData(config, { sizes: [dataSize, syntheticEvalSize(dataSize)], seed: r.seed });
-    const [trainData, evalData] = syn.splits as [(typeof syn.splits)[0], (typeof syn.splits)[0]];
+/** What the run left: its executor (still open), the model on this thread (1 worker), the request and result. */
+interface Trained {
+  request: TrainRequest;
+  run: DemoRun;
+  executor: Executor;
+  local: { model: DLRM; optimizer: Optimizer } | null;
+  result: TrainResult;
+}
+let trained: Trained | null = null;
+let busy = false;
+
+/** Evaluation batch: dlrm train's (max(B, 4096)). */
+const evalBatch = (B: number): number => Math.max(B, 4096);
+
+async function runTraining(r: TrainRequest): Promise<void> {
+  const run = await demoRun(r.data, r.steps, r.batchSize, r.seed);
+  const { config, spec } = run;
+  // The plan `dlrm train --workers N --print-sharding-plan` prints (one rank holds every table when N = 1).
+  const plan = modelShardingPlan(config, { ranks: r.workers, lookupsPerSample: lookupsPerSampleOf(run.train) });
+  post({ kind: "plan", plan, tableNames: run.tableNames });
+  let executor: Executor;
+  let local: Trained["local"] = null;
+  if (r.workers === 1) {
     const model = new DLRM(config, r.seed);
-    const optimizer = makeOptimizer(optimizerSpec(config.optimizer, config.lr), model.namedParameters());
-    const result = await train({
-      model,
-      optimizer,
-      data: trainData,
-      evalData,
+    const optimizer = makeOptimizer(spec, model.namedParameters());
+    executor = new LocalExecutor(model, optimizer, spec);
+    local = { model, optimizer };
+  } else {
+    executor = await HybridExecutor.start({
+      config,
+      workers: r.workers,
+      optimizer: spec,
+      source: { kind: "seed", seed: r.seed },
+      datasets: [run.train, run.eval],
+      maxBatch: Math.max(r.batchSize, evalBatch(r.batchSize)),
+      plan,
+      startRanks: browserRankStarter(new URL("./rank_worker.js", import.meta.url)),
+    });
+  }
+  let result: TrainResult;
+  try {
+    result = await train({
+      executor,
+      data: run.train,
+      evalData: run.eval,
       batchSize: r.batchSize,
       steps: r.steps,
       shuffle: true,
       seed: r.seed,
+      lr: spec.lr,
       testFreq: r.testFreq,
+      evalBatchSize: evalBatch(r.batchSize),
       progress: null,
       onStep: (s) => post({ kind: "step", step: s.step, loss: s.loss, samples: s.samples, tMs: s.tMs }),
       onEval: (m) => post({ kind: "eval", step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n }),
     });
-    post({ kind: "done", auc: result.eval?.auc ?? null, teacherAuc: syn.teacherAuc[1] });
+  } catch (e) {
+    // A failed run stops its rank workers (they would wait on Atomics until this worker ends).
+    await executor.close().catch(() => undefined);
+    throw e;
+  }
+  trained = { request: r, run, executor, local, result };
+  post({ kind: "done", auc: result.eval?.auc ?? null, teacherAuc: run.teacherAuc });
+}
+
+/** The checkpoint's metadata: the model config and the run's state, as dlrm train --save records them. */
+function metadataOf(t: Trained): Record<string, string> {
+  const { request: r, result } = t;
+  const tail = result.losses.slice(-100);
+  const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
+  const flags: Record<string, string | number | boolean> = {
+    data: r.dataName,
+    steps: r.steps,
+    "batch-size": r.batchSize,
+    seed: r.seed,
+    "test-freq": r.testFreq,
+    workers: r.workers,
+    ensemble: 1,
+  };
+  if (r.data.kind === "synthetic") flags["data-size"] = t.run.train.n;
+  return runMetadata(
+    t.run.config,
+    {
+      seed: r.seed,
+      step: result.position.step,
+      plannedSteps: r.steps,
+      orderRng: result.position.orderRng,
+      batchSize: r.batchSize,
+      shuffle: true,
+      optimizer: t.run.spec,
+      schedule: null,
+      interrupted: result.interrupted,
+      flags,
+    },
+    {
+      steps: String(result.position.step),
+      seed: String(r.seed),
+      train_loss: String(tailLoss),
+      ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
+    },
+  );
+}
+
+async function save(t: Trained): Promise<void> {
+  const metadata = metadataOf(t);
+  const bytes =
+    t.local !== null
+      ? modelCheckpointBytes(t.local.model, metadata, t.local.optimizer, t.run.spec)
+      : await (t.executor as HybridExecutor).saveBytes(metadata);
+  // A copy out of shared memory (a Blob of a SharedArrayBuffer view is refused), handed over without another copy.
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  scope.postMessage({ kind: "checkpoint", bytes: out, name: `dlrm-${t.request.data.kind}.safetensors` }, [out.buffer]);
+}
+
+async function predictFor(t: Trained, user: number, top: number): Promise<void> {
+  const ml = t.run.movielens;
+  if (ml === null) throw new Error("predictions for a user need MovieLens data");
+  const { data, items } = ml.candidates(user);
+  const p = await t.executor.predict(data, evalBatch(t.request.batchSize));
+  const order = items.map((_, k) => k).sort((a, b) => (p[b] as number) - (p[a] as number) || a - b);
+  post({
+    kind: "prediction",
+    user,
+    candidates: items.length,
+    items: order.slice(0, top).map((k) => {
+      const row = items[k] as number;
+      return { id: ml.itemIds[row], title: ml.itemTitles[row], p: p[k] };
+    }),
+  });
+}
+
+scope.onmessage = async (e) => {
+  const m = e.data;
+  if (busy) {
+    post({ kind: "error", message: `busy: the previous request is still running (got ${m.kind})` });
+    return;
+  }
+  busy = true;
+  try {
+    if (m.kind === "train") {
+      if (trained !== null) throw new Error("this worker has trained already: start a new one for a new run");
+      await runTraining(m);
+    } else {
+      if (trained === null) throw new Error(`nothing to ${m.kind} yet: train first`);
+      if (m.kind === "save") await save(trained);
+      else await predictFor(trained, m.user, m.top);
+    }
   } catch (err) {
     post({ kind: "error", message: err instanceof Error ? err.message : String(err) });
+  } finally {
+    busy = false;
   }
 };

@@ -11,7 +11,9 @@
 // (layoutCheckpoint): on one thread the pieces are whole tensors; in a hybrid run each rank
 // writes its own rows of its tables and of their optimizer state into the same temporary
 // file (src/parallel/rank.ts), and nobody ever holds the whole model. The file becomes
-// visible by a rename only when every piece is on disk.
+// visible by a rename only when every piece is on disk. What needs no file access (the
+// tensors of a checkpoint, its pieces, writing them in a dtype, a safetensors checkpoint
+// in memory for a page) is in src/dlrm/checkpoint_bytes.ts, re-exported here.
 //
 // Glossary: R rows of a table, E embedding dim.
 
@@ -20,49 +22,28 @@ import type { DLRMConfig } from "./config.ts";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 export type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { AtomicWriteError, replaceAtomically } from "../io/atomic_file.ts";
-import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
-import { downcastToHalfs, saveDTypeSize, upcastHalfs, type SaveDType } from "../io/dtype.ts";
+import { isTableParameter, type DLRM } from "./model.ts";
+import { upcastHalfs, type SaveDType } from "../io/dtype.ts";
+import {
+  checkpointTensors,
+  modelPieces,
+  writePiecesWith,
+  type CheckpointPiece,
+  type TensorSlot,
+} from "./checkpoint_bytes.ts";
+export {
+  checkpointTensors,
+  modelPieces,
+  runMetadata,
+  writePiecesWith,
+  type CheckpointPiece,
+  type TensorSlot,
+} from "./checkpoint_bytes.ts";
 import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
 import { readTensorBytes, type SafetensorsIndex } from "../io/safetensors.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
-
-/** Every tensor a checkpoint of this model and optimizer holds, in file order; parameters in dtype, optimizer state in F32. */
-export function checkpointTensors(
-  config: DLRMConfig,
-  optimizer: OptimizerSpec | null,
-  dtype: SaveDType = "F32",
-): CheckpointTensor[] {
-  const params = parameterSpecs(config);
-  const out: CheckpointTensor[] = params.map((p) => ({
-    name: p.name,
-    shape: p.shape,
-    param: p.name,
-    key: null,
-    dtype,
-  }));
-  if (optimizer !== null) {
-    for (const p of params) {
-      for (const s of stateTensors(optimizer, p.shape, isTableParameter(p.name)))
-        out.push({ name: stateTensorName(p.name, s.key), shape: s.shape, param: p.name, key: s.key, dtype: "F32" });
-    }
-  }
-  return out;
-}
-
-export function runMetadata(
-  config: DLRMConfig,
-  run: RunState,
-  extra: Record<string, string> = {},
-): Record<string, string> {
-  return {
-    format: "pt",
-    ...extra,
-    dlrm_config: JSON.stringify(config),
-    dlrm_run: JSON.stringify({ format: 1, ...run }),
-  };
-}
 
 /** The dlrm_run metadata of a checkpoint, or null when it has none (a reference state_dict, or an older file). */
 export function readRunState(path: string, metadata: Record<string, string>): RunState | null {
@@ -88,23 +69,10 @@ export function readRunState(path: string, metadata: Record<string, string>): Ru
   return o as unknown as RunState;
 }
 
-/** A piece of a checkpoint tensor: elements [first, first + data.length) of tensor name. */
-export interface CheckpointPiece {
-  name: string;
-  first: number;
-  data: Float32Array;
-}
-
-/** Where a tensor's data starts in the file being written (absolute byte offset), and its dtype there. */
-export interface TensorSlot {
-  at: number;
-  dtype: SaveDType;
-}
-
 /** Chunk of a positional write: bounded, so no single write needs a buffer over 2 GiB. */
 const WRITE_CHUNK = 64 * 1024 * 1024;
 
-/** Elements converted at a time to or from a dtype other than F32 (a bounded scratch buffer, not one the size of a table). */
+/** Elements converted at a time from a dtype other than F32 when reading (a bounded scratch buffer). */
 const CONVERT_CHUNK = 1 << 20;
 
 function writeAt(fd: number, bytes: Uint8Array, at: number): void {
@@ -119,26 +87,7 @@ export function writePieces(
   pieces: readonly CheckpointPiece[],
   file: string,
 ): void {
-  for (const p of pieces) {
-    const slot = slots.get(p.name);
-    if (slot === undefined) throw new Error(`${file}: no tensor "${p.name}" in the checkpoint's layout`);
-    const at = slot.at + saveDTypeSize(slot.dtype) * p.first;
-    if (slot.dtype === "F32") {
-      writeAt(fd, new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength), at);
-      continue;
-    }
-    const halfs = new Uint16Array(Math.min(CONVERT_CHUNK, p.data.length));
-    for (let k = 0; k < p.data.length; k += CONVERT_CHUNK) {
-      const part = p.data.subarray(k, k + CONVERT_CHUNK);
-      const bits = downcastToHalfs(
-        slot.dtype,
-        part,
-        `${file}: tensor "${p.name}" (from element ${p.first + k})`,
-        halfs.subarray(0, part.length),
-      );
-      writeAt(fd, new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength), at + 2 * k);
-    }
-  }
+  writePiecesWith((bytes, at) => writeAt(fd, bytes, at), slots, pieces, file);
 }
 
 /**
@@ -177,27 +126,6 @@ export async function writeCheckpointFile(
     const cause = e instanceof AtomicWriteError ? e.cause : e; // what failed: a rank, the disk
     throw new Error(`${path}: cannot write the checkpoint: ${e instanceof Error ? e.message : String(e)}`, { cause });
   }
-}
-
-/** The pieces of a whole model (and its optimizer's state) on this thread. */
-export function modelPieces(model: DLRM, optimizer: Optimizer | null, spec: OptimizerSpec | null): CheckpointPiece[] {
-  const pieces: CheckpointPiece[] = [];
-  const named = model.namedParameters();
-  for (const [name, p] of named) pieces.push({ name, first: 0, data: p.data as Float32Array });
-  if (optimizer !== null && spec !== null) {
-    const index = new Map(optimizer.params.map((p, i) => [p, i]));
-    for (const [name, p] of named) {
-      const i = index.get(p);
-      if (i === undefined) continue; // a parameter the optimizer does not train keeps no state
-      for (const s of stateTensors(spec, p.shape, isTableParameter(name)))
-        pieces.push({
-          name: stateTensorName(name, s.key),
-          first: 0,
-          data: stateArray(optimizer, i, s.key) as Float32Array,
-        });
-    }
-  }
-  return pieces;
 }
 
 /** Save the model (parameters in dtype; and, given, its optimizer's state) with this metadata; one thread. */

@@ -33,6 +33,12 @@ export interface DLRMConfig {
   qr?: QRConfig;
   /** Mixed-dimension tables (the reference's --md-flag; docs/tricks.md). */
   md?: MDConfig;
+  /**
+   * The reference's --weighted-pooling: "learned" gives each table a weight per row,
+   * v_W_l.{t} (R,) starting at ones, that scales the row's lookups before pooling; "fixed"
+   * keeps those weights at one (the same numbers as no weighting). Absent: none.
+   */
+  weighted_pooling?: "fixed" | "learned";
 }
 
 /** A table of more than `threshold` rows becomes two: ids // collisions and ids % collisions, pooled apart, combined by `operation`. */
@@ -128,6 +134,7 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     "per_sample_weights",
     "qr",
     "md",
+    "weighted_pooling",
   ]);
   for (const k of Object.keys(json)) if (!known.has(k)) throw new ConfigError(`${source}: unknown field "${k}"`);
 
@@ -174,6 +181,15 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
   }
   if (o.qr !== undefined) cfg.qr = parseQR(o.qr, source);
   if (o.md !== undefined) cfg.md = parseMD(o.md, source);
+  if (o.weighted_pooling !== undefined) {
+    cfg.weighted_pooling = oneOf("weighted_pooling", ["fixed", "learned"] as const);
+    // as the reference's script, which exits on either combination
+    const trick = cfg.qr !== undefined ? "qr" : cfg.md !== undefined ? "md" : null;
+    if (trick !== null)
+      throw new ConfigError(
+        `${source}: field "weighted_pooling" excludes "${trick}" (the reference refuses ${trick === "qr" ? "quotient remainder" : "mixed dimensions"} with weighted pooling too)`,
+      );
+  }
   if (cfg.qr !== undefined && cfg.md !== undefined)
     throw new ConfigError(
       `${source}: fields "qr" and "md" exclude each other (as --qr-flag and --md-flag do in the reference)`,
@@ -214,18 +230,9 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
 }
 
 function parseQR(v: unknown, source: string): QRConfig {
-  const o = objectField(v, "qr", ["threshold", "collisions", "operation"], source);
-  const bad = (f: string, what: string): never => {
-    throw new ConfigError(`${source}: field "qr.${f}" ${what}, got ${JSON.stringify(o[f])}`);
-  };
-  const threshold =
-    Number.isInteger(o.threshold) && (o.threshold as number) >= 0
-      ? (o.threshold as number)
-      : bad("threshold", "must be an integer >= 0");
-  const collisions =
-    Number.isInteger(o.collisions) && (o.collisions as number) >= 1
-      ? (o.collisions as number)
-      : bad("collisions", "must be a positive integer");
+  const { o, bad, intAtLeast } = objectField(v, "qr", ["threshold", "collisions", "operation"], source);
+  const threshold = intAtLeast("threshold", 0);
+  const collisions = intAtLeast("collisions", 1);
   const op = o.operation;
   const operation =
     op === "mult" || op === "add" || op === "concat" ? op : bad("operation", 'must be one of "mult", "add", "concat"');
@@ -233,14 +240,8 @@ function parseQR(v: unknown, source: string): QRConfig {
 }
 
 function parseMD(v: unknown, source: string): MDConfig {
-  const o = objectField(v, "md", ["threshold", "temperature", "round_dims"], source);
-  const bad = (f: string, what: string): never => {
-    throw new ConfigError(`${source}: field "md.${f}" ${what}, got ${JSON.stringify(o[f])}`);
-  };
-  const threshold =
-    Number.isInteger(o.threshold) && (o.threshold as number) >= 0
-      ? (o.threshold as number)
-      : bad("threshold", "must be an integer >= 0");
+  const { o, bad, intAtLeast } = objectField(v, "md", ["threshold", "temperature", "round_dims"], source);
+  const threshold = intAtLeast("threshold", 0);
   const temperature =
     typeof o.temperature === "number" && Number.isFinite(o.temperature) && o.temperature >= 0
       ? o.temperature
@@ -249,8 +250,17 @@ function parseMD(v: unknown, source: string): MDConfig {
   return { threshold, temperature, round_dims };
 }
 
-/** A JSON object with exactly these fields. */
-function objectField(v: unknown, field: string, keys: readonly string[], source: string): Record<string, unknown> {
+/** A JSON object with exactly these fields, with its error (naming "field.key" and the value) and integer check. */
+function objectField(
+  v: unknown,
+  field: string,
+  keys: readonly string[],
+  source: string,
+): {
+  o: Record<string, unknown>;
+  bad: (k: string, what: string) => never;
+  intAtLeast: (k: string, min: number) => number;
+} {
   if (v === null || typeof v !== "object" || Array.isArray(v))
     throw new ConfigError(
       `${source}: field "${field}" must be an object with ${keys.join(", ")}, got ${JSON.stringify(v)}`,
@@ -259,7 +269,16 @@ function objectField(v: unknown, field: string, keys: readonly string[], source:
   for (const k of Object.keys(o))
     if (!keys.includes(k)) throw new ConfigError(`${source}: unknown field "${field}.${k}"`);
   for (const k of keys) if (!(k in o)) throw new ConfigError(`${source}: field "${field}.${k}" is missing`);
-  return o;
+  const bad = (k: string, what: string): never => {
+    throw new ConfigError(`${source}: field "${field}.${k}" ${what}, got ${JSON.stringify(o[k])}`);
+  };
+  const intAtLeast = (k: string, min: number): number => {
+    const x = o[k];
+    return Number.isInteger(x) && (x as number) >= min
+      ? (x as number)
+      : bad(k, min === 1 ? "must be a positive integer" : `must be an integer >= ${min}`);
+  };
+  return { o, bad, intAtLeast };
 }
 
 function parseBagSize(v: unknown, fail: (f: string, what: string) => never): [number, number] {

@@ -46,7 +46,8 @@ import {
   type OnnxValueInfo,
 } from "../io/onnx.ts";
 import type { DeferredBytes } from "../io/protobuf.ts";
-import { readSafetensorsIndex, type SafetensorsIndex } from "../io/safetensors.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
+import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { isStateTensorName } from "../optim/make.ts";
 
 export const ONNX_OPSET = 17;
@@ -244,7 +245,7 @@ export function exportOnnx(
 ): OnnxExportResult {
   if (opts.bagSize !== null && (!Number.isInteger(opts.bagSize) || opts.bagSize < 1))
     throw new OnnxExportError(`the bag size must be a positive integer, got ${opts.bagSize}`);
-  checkExpressible(config, readSafetensorsIndex(checkpoint));
+  checkExpressible(config, readCheckpointIndex(checkpoint)); // safetensors or .pt, by extension
   const index = openCheckpoint(checkpoint, config);
   const fd = openSync(checkpoint, "r");
   try {

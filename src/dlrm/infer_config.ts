@@ -4,7 +4,10 @@
 //   bottom MLP  bot_l.{2i}.weight (out, in): [in of the first layer, out of each layer];
 //   top MLP     top_l.{2i}.weight likewise, ending in 1; its first width W tells the
 //               interaction: dot E + N(N-1)/2, dot with self-interaction E + N(N+1)/2,
-//               cat E·N, with N = F + 1 features (src/ops/interaction.ts).
+//               cat E·N, with N = F + 1 features (src/ops/interaction.ts);
+//   pooling     v_W_l.{t} (R_t,) for every table: the reference's learned weighted pooling
+//               (--weighted-pooling learned); none: no weighting, or "fixed", whose weights
+//               are ones kept out of the state_dict and compute the same numbers.
 // The last layer is followed by a sigmoid, as in the reference (it has no parameters, so the
 // file cannot say otherwise). What the shapes cannot tell is named in one line: a width that
 // fits two interactions, or fits none. The rest of the config (loss, optimizer, data facts)
@@ -23,17 +26,15 @@ import { formatShape } from "../tensor/shape.ts";
 
 type Shapes = ReadonlyMap<string, readonly number[]>;
 
-const PARAMETER = /^(bot_l|top_l)\.(\d+)\.(weight|bias)$|^emb_l\.(\d+)\.weight$/;
+const PARAMETER = /^(bot_l|top_l)\.(\d+)\.(weight|bias)$|^emb_l\.(\d+)\.weight$|^v_W_l\.(\d+)$/;
 
 /** Why a tensor that is not a parameter of our DLRM is there, as far as its name tells. */
 function foreignTensor(name: string, source: string): ConfigError {
   const what = /^(sparse_arch|dense_arch|over_arch|model\.sparse_arch)\./.test(name)
     ? "a TorchRec name: convert the file first with `dlrm convert <in> <out> --to reference`"
-    : /^v_W_l\./.test(name)
-      ? "a learned per-row pooling weight (the reference's --weighted-pooling learned), which this DLRM does not have"
-      : /^emb_l\.\d+\.(weight_q|weight_r|embs\.weight|proj\.weight)$/.test(name)
-        ? "a QR or mixed-dimension embedding of the reference, which this DLRM does not have"
-        : "not a parameter of the reference DLRM (bot_l.{2i}.weight/bias, top_l.{2i}.weight/bias, emb_l.{t}.weight)";
+    : /^emb_l\.\d+\.(weight_q|weight_r|embs\.weight|proj\.weight)$/.test(name)
+      ? "a QR or mixed-dimension embedding of the reference, which this DLRM does not have"
+      : "not a parameter of the reference DLRM (bot_l.{2i}.weight/bias, top_l.{2i}.weight/bias, emb_l.{t}.weight)";
   return new ConfigError(`${source}: cannot infer the model config: tensor "${name}" is ${what}`);
 }
 
@@ -82,6 +83,31 @@ function mlpWidths(shapes: Shapes, prefix: "bot_l" | "top_l", source: string): n
   return widths;
 }
 
+/** Whether the tables have learned pooling weights: v_W_l.{t} (R_t,) for every table t, or for none. */
+function learnedPooling(params: Shapes, tableSizes: readonly number[], source: string): boolean {
+  const names = [...params.keys()].filter((n) => n.startsWith("v_W_l."));
+  if (names.length === 0) return false;
+  tableSizes.forEach((R, t) => {
+    const name = `v_W_l.${t}`;
+    const s = params.get(name);
+    if (s === undefined)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${names.length} learned pooling weights (v_W_l) for ${tableSizes.length} tables, but no ${name} (learned weighted pooling gives every table one)`,
+      );
+    if (s.length !== 1 || s[0] !== R)
+      throw new ConfigError(
+        `${source}: cannot infer the model config: ${name} has shape ${formatShape(s)} but emb_l.${t}.weight has ${R} rows (one pooling weight per row: (${R},))`,
+      );
+  });
+  if (names.length !== tableSizes.length) {
+    const extra = names.find((n) => !tableSizes.some((_, t) => n === `v_W_l.${t}`)) as string;
+    throw new ConfigError(
+      `${source}: cannot infer the model config: ${extra} is not the pooling weights of a table (emb_l.0 … emb_l.${tableSizes.length - 1})`,
+    );
+  }
+  return true;
+}
+
 const INTERACTIONS = [
   { interaction: "dot", interaction_itself: false, label: "dot" },
   { interaction: "dot", interaction_itself: true, label: "dot with self-interaction" },
@@ -115,6 +141,7 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
     E = dim;
     tableSizes.push(rows);
   }
+  const weighted = learnedPooling(params, tableSizes, source);
   const bottom = mlpWidths(params, "bot_l", source);
   const top = mlpWidths(params, "top_l", source);
   const bottomOut = bottom[bottom.length - 1];
@@ -156,6 +183,7 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
       interaction: chosen.interaction,
       interaction_itself: chosen.interaction_itself,
       top_mlp: top,
+      ...(weighted ? { weighted_pooling: "learned" } : {}),
     },
     `${source} (config inferred from its shapes)`,
   );

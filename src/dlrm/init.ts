@@ -5,6 +5,7 @@
 //   bot_l.{2i}.weight, top_l.{2i}.weight (O, I)   N(0, sqrt(2 / (I + O)))
 //   bot_l.{2i}.bias,   top_l.{2i}.bias   (O,)     N(0, sqrt(1 / O))
 //   the tables' parameters                        by their layout (src/dlrm/tables.ts)
+//   v_W_l.{t} (R,)                                ones (a constant: no stream drawn)
 //
 // parameterSpecs (src/dlrm/model.ts) gives every parameter its rule; this file draws it.
 // Each parameter is its own stream, keyed by (seed, state_dict name), and element i of the
@@ -38,6 +39,7 @@ export function mlpInit(name: string, shape: readonly number[]): InitRule {
  */
 export function fillInitial(seed: number, name: string, rule: InitRule, out: FloatArray, first = 0): void {
   const key = streamKey(seed, name);
-  if (rule.kind === "uniform") fillUniform(out, key, first, rule.lo, rule.hi);
+  if (rule.kind === "constant") out.fill(rule.value);
+  else if (rule.kind === "uniform") fillUniform(out, key, first, rule.lo, rule.hi);
   else fillNormal(out, key, first, 0, rule.std);
 }

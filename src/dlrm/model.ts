@@ -19,7 +19,9 @@
 //
 // Parameter names are the reference's state_dict names: bot_l.{2i}.weight/bias,
 // top_l.{2i}.weight/bias, emb_l.{t}.weight (tableParameter(t)), or emb_l.{t}.weight_q /
-// weight_r (QR), emb_l.{t}.embs.weight / proj.weight (MD). parameterSpecs(config) lists them
+// weight_r (QR), emb_l.{t}.embs.weight / proj.weight (MD), v_W_l.{t} (learned weighted
+// pooling: per-row weights of table t, gathered at the bag's ids into the lookup's
+// per-sample weights, as the reference's apply_emb does). parameterSpecs(config) lists them
 // with their initialisation; initial values come from counter-based streams keyed by
 // (seed, name) (src/dlrm/init.ts), so a model is the same bit for bit whether one thread or
 // N ranks build it.
@@ -28,10 +30,18 @@
 
 import type { DLRMConfig } from "./config.ts";
 import { fillInitial, mlpInit, type InitRule } from "./init.ts";
-import { embeddingLayout, pieceIds, projectionSpec, type EmbeddingPiece, type TableLayout } from "./tables.ts";
+import {
+  embeddingLayout,
+  pieceIds,
+  POOLING_WEIGHT_INIT,
+  projectionSpec,
+  type EmbeddingPiece,
+  type TableLayout,
+} from "./tables.ts";
 import type { Batch } from "../data/batch.ts";
 import { catInteraction, dotInteraction } from "../ops/interaction.ts";
-import { embeddingBag } from "../ops/embedding_bag.ts";
+import { embeddingBag, gatherRowWeights } from "../ops/embedding_bag.ts";
+import { mul } from "../ops/elementwise.ts";
 import { bce, mse, type Reduction } from "../ops/loss.ts";
 import { linear } from "../ops/matmul.ts";
 import { combineQR } from "../ops/qr_embedding_bag.ts";
@@ -47,9 +57,12 @@ export function tableParameter(t: number): string {
   return `emb_l.${t}.weight`;
 }
 
-/** Whether a state_dict name is a table piece's (the model-parallel part, row-sparse gradients) rather than the head's. */
+/**
+ * Whether a state_dict name is a table piece's or its learned pooling weights' (the
+ * model-parallel part, row-sparse gradients) rather than the head's.
+ */
 export function isTableParameter(name: string): boolean {
-  return /^emb_l\.\d+\.(weight|weight_q|weight_r|embs\.weight)$/.test(name);
+  return /^emb_l\.\d+\.(weight|weight_q|weight_r|embs\.weight)$|^v_W_l\.\d+$/.test(name);
 }
 
 export interface ParameterSpec {
@@ -58,7 +71,7 @@ export interface ParameterSpec {
   init: InitRule;
 }
 
-/** Every parameter of the model of config: its state_dict name, shape and initialisation, in state_dict order (bottom, top, tables). */
+/** Every parameter of the model of config: its state_dict name, shape and initialisation, in state_dict order (bottom, top, tables, pooling weights). */
 export function parameterSpecs(config: DLRMConfig): ParameterSpec[] {
   const mlp = (prefix: string, sizes: readonly number[]): ParameterSpec[] =>
     sizes.slice(1).flatMap((out, i) => {
@@ -81,6 +94,10 @@ export function parameterSpecs(config: DLRMConfig): ParameterSpec[] {
       if (l.kind === "md" && l.dim < E) return [piece(l.piece), projectionSpec(t, l.dim, E)];
       return [piece(l.piece)];
     }),
+    // after the tables, as the reference's DLRM_Net registers v_W_l after emb_l
+    ...pieces.flatMap((p) =>
+      p.poolingWeight === null ? [] : [{ name: p.poolingWeight, shape: [p.rows], init: POOLING_WEIGHT_INIT }],
+    ),
   ];
 }
 
@@ -164,21 +181,39 @@ export class DLRMHead extends Module {
   }
 }
 
-/** Pool one piece over a batch's bags of its table: (B, dim). */
+/**
+ * Pool one piece over a batch's bags of its table: (B, dim). With learned pooling weights
+ * rowWeights (R,), each lookup's weight is rowWeights at its id, times the data's own
+ * per-sample weight when the batch has one.
+ */
 export function poolPiece(
   piece: EmbeddingPiece,
   weight: Tensor,
   sparse: Batch["sparse"][number],
   tableRows: number,
   mode: "sum" | "mean",
+  rowWeights: Tensor | null = null,
 ): Tensor {
   const ids = pieceIds(piece, sparse.indices.data, tableRows); // (L,)
+  const indices = ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids);
   return embeddingBag(
     weight,
-    ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids),
+    indices,
     { offsets: sparse.offsets },
-    { mode, perSampleWeights: sparse.weights, table: piece.label },
+    { mode, perSampleWeights: lookupWeights(rowWeights, indices, sparse.weights, piece.label), table: piece.label },
   );
+}
+
+/** The per-sample weights (L,) of a lookup: the learned row weights at its ids (if any) times the data's (if any). */
+export function lookupWeights(
+  rowWeights: Tensor | null,
+  indices: IndexTensor,
+  dataWeights: Tensor | null,
+  table: string,
+): Tensor | null {
+  if (rowWeights === null) return dataWeights;
+  const gathered = gatherRowWeights(rowWeights, indices, { table }); // (L,)
+  return dataWeights === null ? gathered : mul(gathered, dataWeights);
 }
 
 export class DLRM extends Module {
@@ -188,6 +223,9 @@ export class DLRM extends Module {
   /** The tables' pieces (src/dlrm/tables.ts) and their weights, in the same order. */
   readonly pieces: readonly EmbeddingPiece[];
   readonly pieceWeights: readonly Tensor[];
+  /** Learned weighted pooling: the tables' per-row weights v_W_l.{t} (R,), per piece (null: none). */
+  readonly v_W_l: ParameterTree;
+  readonly poolingWeights: readonly (Tensor | null)[];
 
   /** The initial model of this seed (an integer): the same values as N ranks build (src/dlrm/init.ts). */
   constructor(config: DLRMConfig, seed: number) {
@@ -205,11 +243,18 @@ export class DLRM extends Module {
       weights.set(spec.name, this.emb_l.add(spec.name.slice("emb_l.".length), t));
     }
     this.pieceWeights = this.pieces.map((p) => weights.get(p.name) as Tensor);
+    this.v_W_l = new ParameterTree();
+    this.poolingWeights = this.pieces.map((p) =>
+      p.poolingWeight === null
+        ? null
+        : this.v_W_l.add(p.poolingWeight.slice("v_W_l.".length), parameterTensor([p.rows])),
+    );
     // Registration order fixes the order of parameters() and of saved checkpoints (the order
     // of the golden files: bottom, top, tables); the head's children keep their own names.
     this.registerModule("bot_l", this.head.bot_l);
     this.registerModule("top_l", this.head.top_l);
     this.registerModule("emb_l", this.emb_l);
+    if (this.poolingWeights.some((w) => w !== null)) this.registerModule("v_W_l", this.v_W_l);
     initialiseParameters(this, seed, config);
   }
 
@@ -237,6 +282,7 @@ export class DLRM extends Module {
         batch.sparse[p.table] as Batch["sparse"][number],
         this.config.table_sizes[p.table],
         this.config.pooling,
+        this.poolingWeights[i] ?? null,
       ),
     );
   }

@@ -1,21 +1,23 @@
 // DLRM for inference with quantized tables (the reference's --quantize-emb-with-bit 8|4):
 // every table piece (plain tables, QR's two halves, MD's narrow tables; src/dlrm/tables.ts)
 // held as fbgemm's fused row-wise quantized rows (src/kernels/fused_rows.ts), pooled by
-// quantizedEmbeddingBag, and the float32 head of the model (MLPs, MD projections) as it is.
+// quantizedEmbeddingBag, and the float32 head of the model (MLPs, MD projections) as it is,
+// as are learned pooling weights (v_W_l.{t}, one float per row: the reference's
+// --weighted-pooling=learned), which scale each lookup as in the float32 model.
 // Inference only: nothing here records a graph.
 //
 // A quantized checkpoint (dlrm convert --quantize-emb-with-bit) is a safetensors file with
 // the model's names: each table piece (emb_l.{t}.weight, .weight_q/.weight_r, .embs.weight)
 // as U8 [R, row bytes] — the shape and bytes of PyTorch's
 // torch.ops.quantized.embedding_bag_byte_prepack / embedding_bag_4bit_prepack output, which
-// fbgemm's and TorchRec's quantized embedding bags read — and every other parameter F32; its
+// PyTorch's quantized embedding-bag ops read — and every other parameter F32; its
 // metadata says the layout (QUANTIZED_KEY, below) and records the model config (dlrm_config),
 // since a U8 row does not tell E unambiguously. docs/checkpoints.md describes it.
 //
 // Glossary: R rows of a piece, E embedding dim, d a piece's width (E, or MD's d_t), B batch.
 
 import type { DLRMConfig } from "./config.ts";
-import { DLRMHead, isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
+import { DLRMHead, lookupWeights, parameterSpecs, type DLRM } from "./model.ts";
 import { embeddingLayout, pieceIds, type EmbeddingPiece } from "./tables.ts";
 import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { batchOf, type Batch } from "../data/batch.ts";
@@ -30,8 +32,8 @@ import {
   type QuantizedTable,
 } from "../ops/quantized_embedding_bag.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
-import { withStepArena } from "../tensor/storage.ts";
-import { IndexTensor, type Tensor } from "../tensor/tensor.ts";
+import { withResidentStorage, withStepArena } from "../tensor/storage.ts";
+import { IndexTensor, zeros, type Tensor } from "../tensor/tensor.ts";
 
 /** The metadata key of a quantized checkpoint: JSON { bits, layout }. */
 export const QUANTIZED_KEY = "dlrm_quantized";
@@ -56,8 +58,16 @@ export class QuantizedDLRM {
   /** The tables' pieces, in embeddingPieces order, and their quantized rows. */
   readonly pieces: readonly EmbeddingPiece[];
   readonly tables: readonly QuantizedTable[];
+  /** Per piece, its learned pooling weights (R,) float32, or null (DLRM.poolingWeights). */
+  readonly poolingWeights: readonly (Tensor | null)[];
 
-  constructor(config: DLRMConfig, bits: QuantBits, head: DLRMHead, tables: readonly QuantizedTable[]) {
+  constructor(
+    config: DLRMConfig,
+    bits: QuantBits,
+    head: DLRMHead,
+    tables: readonly QuantizedTable[],
+    poolingWeights: readonly (Tensor | null)[],
+  ) {
     this.config = config;
     this.bits = bits;
     this.head = head;
@@ -73,6 +83,15 @@ export class QuantizedDLRM {
         );
     });
     this.tables = tables;
+    this.pieces.forEach((p, i) => {
+      const w = poolingWeights[i] ?? null;
+      if ((w === null) !== (p.poolingWeight === null) || (w !== null && w.size !== p.rows))
+        throw new OpError(
+          "QuantizedDLRM",
+          `${p.label}: learned pooling weights ${p.poolingWeight ?? "(none)"} do not fit`,
+        );
+    });
+    this.poolingWeights = poolingWeights;
   }
 
   /** A trained model's tables quantized to `bits`; the head is the model's own (shared, not copied). */
@@ -80,7 +99,7 @@ export class QuantizedDLRM {
     const tables = model.pieces.map((p, i) =>
       quantizeTable(model.pieceWeights[i] as Tensor, bits, `${p.label} (${p.name})`),
     );
-    return new QuantizedDLRM(model.config, bits, model.head, tables);
+    return new QuantizedDLRM(model.config, bits, model.head, tables, model.poolingWeights);
   }
 
   /** Each piece's pooled bags of the batch, in piece order: (B, d) each. */
@@ -94,12 +113,13 @@ export class QuantizedDLRM {
     return this.pieces.map((p, i) => {
       const sparse = batch.sparse[p.table] as Batch["sparse"][number];
       const ids = pieceIds(p, sparse.indices.data, this.config.table_sizes[p.table] as number); // (L,)
-      return quantizedEmbeddingBag(
-        this.tables[i] as QuantizedTable,
-        ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids),
-        sparse.offsets,
-        { mode: this.config.pooling, perSampleWeights: sparse.weights, table: p.label },
-      );
+      const indices = ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids);
+      const weights = lookupWeights(this.poolingWeights[i] ?? null, indices, sparse.weights, p.label); // (L,) or null
+      return quantizedEmbeddingBag(this.tables[i] as QuantizedTable, indices, sparse.offsets, {
+        mode: this.config.pooling,
+        perSampleWeights: weights,
+        table: p.label,
+      });
     });
   }
 
@@ -124,6 +144,10 @@ export class QuantizedDLRM {
   /** The tensors of a quantized checkpoint, in state_dict order: pieces U8 [R, row bytes], the rest F32. */
   checkpointTensors(): [string, SafetensorsTensor][] {
     const head = new Map(this.head.namedParameters());
+    this.pieces.forEach((p, i) => {
+      const w = this.poolingWeights[i] ?? null;
+      if (p.poolingWeight !== null && w !== null) head.set(p.poolingWeight, w);
+    });
     const tables = new Map(this.pieces.map((p, i) => [p.name, this.tables[i] as QuantizedTable]));
     return parameterSpecs(this.config).map((spec): [string, SafetensorsTensor] => {
       const t = tables.get(spec.name);
@@ -196,16 +220,20 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
   }
   const head = new DLRMHead(config, null);
   for (const [name, p] of head.namedParameters()) readTensorBytes(index, name, 0, p.data as Float32Array);
+  const poolingWeights = embeddingLayout(config).pieces.map((p) => {
+    if (p.poolingWeight === null) return null;
+    const w = withResidentStorage(() => zeros([p.rows])); // (R,)
+    readTensorBytes(index, p.poolingWeight, 0, w.data as Float32Array);
+    return w;
+  });
   const tables = embeddingLayout(config).pieces.map((p) => {
     const t = readTensor(index, p.name);
     return quantizedTable(bits, p.rows, p.dim, t.data as Uint8Array, `${path}: ${p.name}`);
   });
-  return new QuantizedDLRM(config, bits, head, tables);
+  return new QuantizedDLRM(config, bits, head, tables, poolingWeights);
 }
 
-/** Bytes of a float32 model's tables (what quantizing them shrinks). */
+/** Bytes of a float32 model's table pieces (what quantizing them shrinks; learned pooling weights stay float32). */
 export function floatTableBytes(model: DLRM): number {
-  let n = 0;
-  for (const [name, p] of model.namedParameters()) if (isTableParameter(name)) n += p.data.byteLength;
-  return n;
+  return model.pieceWeights.reduce((n, w) => n + w.data.byteLength, 0);
 }

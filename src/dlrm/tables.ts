@@ -16,6 +16,11 @@
 // `nn.init.uniform_(w, sqrt(1/R))` gives (only the lower bound set: every value positive);
 // MD projections Xavier-uniform U(±sqrt(6/(d_t + E))).
 //
+// Learned weighted pooling (the config's weighted_pooling "learned", the reference's
+// --weighted-pooling learned) gives a plain table one more parameter, v_W_l.{t} (R,), ones at
+// first: row r's lookups are scaled by v_W_l.{t}[r] before pooling. It belongs to the piece
+// (poolingWeight), so it lives wherever the piece does, split by the same rows.
+//
 // Glossary: t table, R rows of a table, E embedding dim, c QR collisions, d_t MD width of table t.
 
 import type { DLRMConfig } from "./config.ts";
@@ -25,7 +30,8 @@ import { qrIds, qrRows } from "../ops/qr_embedding_bag.ts";
 export type PieceIds =
   { kind: "same" } | { kind: "quotient"; collisions: number } | { kind: "remainder"; collisions: number };
 
-export type InitRule = { kind: "normal"; std: number } | { kind: "uniform"; lo: number; hi: number };
+export type InitRule =
+  { kind: "normal"; std: number } | { kind: "uniform"; lo: number; hi: number } | { kind: "constant"; value: number };
 
 export interface EmbeddingPiece {
   /** The table (sparse feature) whose ids it looks up. */
@@ -38,7 +44,17 @@ export interface EmbeddingPiece {
   init: InitRule;
   /** Its name in error messages, e.g. "table 3 (quotient)". */
   label: string;
+  /** The state_dict name of its learned per-row pooling weights (R,), v_W_l.{t}, or null. */
+  poolingWeight: string | null;
 }
+
+/** The state_dict name of table t's learned per-row pooling weights (the reference's ParameterList v_W_l). */
+export function poolingWeightName(t: number): string {
+  return `v_W_l.${t}`;
+}
+
+/** The initial value of every learned pooling weight: one, as the reference's torch.ones(n). */
+export const POOLING_WEIGHT_INIT: InitRule = { kind: "constant", value: 1 };
 
 /** What a table is: its pieces' positions in embeddingPieces order, and how the head makes its vector. */
 export type TableLayout =
@@ -54,54 +70,28 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
   const dims =
     config.md === undefined ? null : mdDims(config.table_sizes, config.md.temperature, E, config.md.round_dims);
   config.table_sizes.forEach((R, t) => {
+    /** Appends a piece of table t; its index. */
+    const add = (name: string, rows: number, dim: number, ids: PieceIds, init: InitRule, half = ""): number => {
+      const label = half === "" ? `table ${t}` : `table ${t} (${half})`;
+      // weighted pooling excludes QR and MD (parseConfig): only a plain table ("weight") has weights
+      const poolingWeight = config.weighted_pooling === "learned" && name === "weight" ? poolingWeightName(t) : null;
+      pieces.push({ table: t, name: `emb_l.${t}.${name}`, rows, dim, ids, init, label, poolingWeight });
+      return pieces.length - 1;
+    };
     const plainInit: InitRule = { kind: "uniform", lo: -Math.sqrt(1 / R), hi: Math.sqrt(1 / R) };
     const qr = config.qr;
     if (qr !== undefined && R > qr.threshold) {
       const c = qr.collisions;
       const rows = qrRows(R, c);
       const init: InitRule = { kind: "uniform", lo: Math.sqrt(1 / R), hi: 1 };
-      tables.push({ kind: "qr", quotient: pieces.length, remainder: pieces.length + 1, operation: qr.operation });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.weight_q`,
-        rows: rows.quotient,
-        dim: E,
-        ids: { kind: "quotient", collisions: c },
-        init,
-        label: `table ${t} (quotient)`,
-      });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.weight_r`,
-        rows: rows.remainder,
-        dim: E,
-        ids: { kind: "remainder", collisions: c },
-        init,
-        label: `table ${t} (remainder)`,
-      });
+      const quotient = add("weight_q", rows.quotient, E, { kind: "quotient", collisions: c }, init, "quotient");
+      const remainder = add("weight_r", rows.remainder, E, { kind: "remainder", collisions: c }, init, "remainder");
+      tables.push({ kind: "qr", quotient, remainder, operation: qr.operation });
     } else if (dims !== null && config.md !== undefined && R > config.md.threshold) {
       const d = dims[t];
-      tables.push({ kind: "md", piece: pieces.length, dim: d });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.embs.weight`,
-        rows: R,
-        dim: d,
-        ids: { kind: "same" },
-        init: plainInit,
-        label: `table ${t}`,
-      });
+      tables.push({ kind: "md", piece: add("embs.weight", R, d, { kind: "same" }, plainInit), dim: d });
     } else {
-      tables.push({ kind: "plain", piece: pieces.length });
-      pieces.push({
-        table: t,
-        name: `emb_l.${t}.weight`,
-        rows: R,
-        dim: E,
-        ids: { kind: "same" },
-        init: plainInit,
-        label: `table ${t}`,
-      });
+      tables.push({ kind: "plain", piece: add("weight", R, E, { kind: "same" }, plainInit) });
     }
   });
   return { tables, pieces };

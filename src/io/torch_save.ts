@@ -44,10 +44,7 @@ export class TorchTensor implements PyObject {
   readonly begin: number;
   readonly end: number;
   constructor(dtype: SafetensorsDType, shape: number[], begin: number, end: number) {
-    this.dtype = dtype;
-    this.shape = shape;
-    this.begin = begin;
-    this.end = end;
+    [this.dtype, this.shape, this.begin, this.end] = [dtype, shape, begin, end];
   }
 }
 
@@ -58,9 +55,7 @@ class StorageType implements PyObject {
   readonly dtype: SafetensorsDType | null;
   readonly itemBytes: number;
   constructor(name: string, dtype: SafetensorsDType | null, itemBytes: number) {
-    this.name = name;
-    this.dtype = dtype;
-    this.itemBytes = itemBytes;
+    [this.name, this.dtype, this.itemBytes] = [name, dtype, itemBytes];
   }
 }
 
@@ -87,10 +82,7 @@ class Storage implements PyObject {
   readonly numel: number;
   readonly entry: ZipEntry;
   constructor(type: StorageType, key: string, numel: number, entry: ZipEntry) {
-    this.type = type;
-    this.key = key;
-    this.numel = numel;
-    this.entry = entry;
+    [this.type, this.key, this.numel, this.entry] = [type, key, numel, entry];
   }
 }
 

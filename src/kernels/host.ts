@@ -1,7 +1,8 @@
 // What the library asks of the JavaScript host without assuming Node, so that the training
 // path also runs in a browser (or a Web Worker): environment variables (Node's process.env;
 // a browser has none), warnings (process.emitWarning; console.warn elsewhere), the stream
-// for progress lines (process.stderr; console.error elsewhere) and V8 flags (node:v8, reached
+// for progress lines (process.stderr; console.error elsewhere), ending the thread at once
+// (process.exit; for the failure tests of the ranks) and V8 flags (node:v8, reached
 // through process.getBuiltinModule, so that no Node module is imported statically).
 
 interface NodeLike {
@@ -9,6 +10,7 @@ interface NodeLike {
   stderr?: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   emitWarning?: (message: string, type: string) => void;
   getBuiltinModule?: (id: string) => object | undefined;
+  exit?: (code: number) => never;
 }
 
 const nodeProcess: NodeLike | undefined = (globalThis as { process?: NodeLike }).process;
@@ -35,4 +37,10 @@ export function setV8Flag(flag: string): boolean {
   if (v8?.setFlagsFromString === undefined) return false;
   v8.setFlagsFromString(flag);
   return true;
+}
+
+/** End the calling thread at once with this exit code (Node: process.exit, which in a worker thread ends that thread); throws where the host has no such call. */
+export function hostExit(code: number): never {
+  if (nodeProcess?.exit === undefined) throw new Error(`this host cannot end a thread with exit code ${code}`);
+  return nodeProcess.exit(code);
 }

@@ -190,11 +190,9 @@ export function sgd_rows(
   }
 }
 
-/**
- * Row-wise sparse Adagrad (the reference's rwsadagrad): one accumulator per row.
- * acc[r] += mean(g²) over the row; table[r] -= lr · g / (sqrt(acc[r]) + eps).
- */
-export function rowwise_adagrad_rows(
+/** The signature of the two accumulator row updates below: U gradient rows (U, E) applied to
+ *  the table rows ids, with the optimizer's state acc (a value per element or per row). */
+export type AccRows = (
   U: number,
   E: number,
   lr: number,
@@ -206,7 +204,13 @@ export function rowwise_adagrad_rows(
   ids: Int32Array,
   gradRows: FloatArray,
   gradOff: number,
-): void {
+) => void;
+
+/**
+ * Row-wise sparse Adagrad (the reference's rwsadagrad): one accumulator per row.
+ * acc[r] += mean(g²) over the row; table[r] -= lr · g / (sqrt(acc[r]) + eps).
+ */
+export const rowwise_adagrad_rows: AccRows = (U, E, lr, eps, table, tableOff, acc, accOff, ids, gradRows, gradOff) => {
   for (let u = 0; u < U; u++) {
     const r = ids[u];
     const g = gradOff + u * E;
@@ -218,25 +222,13 @@ export function rowwise_adagrad_rows(
     const row = tableOff + r * E;
     for (let e = 0; e < E; e++) table[row + e] -= step * gradRows[g + e];
   }
-}
+};
 
 /**
  * Adagrad on touched rows only (element-wise accumulators, the same shape as the table):
  * acc += g²; table -= lr · g / (sqrt(acc) + eps).
  */
-export function adagrad_rows(
-  U: number,
-  E: number,
-  lr: number,
-  eps: number,
-  table: FloatArray,
-  tableOff: number,
-  acc: FloatArray,
-  accOff: number,
-  ids: Int32Array,
-  gradRows: FloatArray,
-  gradOff: number,
-): void {
+export const adagrad_rows: AccRows = (U, E, lr, eps, table, tableOff, acc, accOff, ids, gradRows, gradOff) => {
   for (let u = 0; u < U; u++) {
     const r = ids[u] * E;
     const g = gradOff + u * E;
@@ -247,7 +239,7 @@ export function adagrad_rows(
       table[tableOff + r + e] -= (lr * gi) / (Math.sqrt(a) + eps);
     }
   }
-}
+};
 
 /**
  * DLRM's dot interaction of B samples of F features (each (B, E), xs[0] the bottom MLP's

@@ -47,6 +47,20 @@ export class KernelError extends Error {
   override name = "KernelError";
 }
 
+/** Adagrad's and row-wise Adagrad's row updates (kernels/sparse_rows.wat): acc holds a value
+ *  per element or per row; the status names an id out of range. */
+type AccumulatorRowsKernel = (
+  U: number,
+  E: number,
+  lr: number,
+  eps: number,
+  table: Ptr,
+  R: number,
+  acc: Ptr | 0,
+  ids: Ptr,
+  grad: Ptr,
+) => number;
+
 /** The wasm exports: sizes and byte addresses in, status codes out (see kernels/*.wat). */
 export interface RawKernels {
   sgemm_f32(
@@ -106,28 +120,8 @@ export interface RawKernels {
     grad: Ptr,
   ): number;
   sgd_rows_f32(U: number, E: number, lr: number, table: Ptr, R: number, ids: Ptr, grad: Ptr): number;
-  adagrad_rows_f32(
-    U: number,
-    E: number,
-    lr: number,
-    eps: number,
-    table: Ptr,
-    R: number,
-    acc: Ptr | 0,
-    ids: Ptr,
-    grad: Ptr,
-  ): number;
-  rowwise_adagrad_rows_f32(
-    U: number,
-    E: number,
-    lr: number,
-    eps: number,
-    table: Ptr,
-    R: number,
-    acc: Ptr | 0,
-    ids: Ptr,
-    grad: Ptr,
-  ): number;
+  adagrad_rows_f32: AccumulatorRowsKernel;
+  rowwise_adagrad_rows_f32: AccumulatorRowsKernel;
   dot_interaction_fwd_f32(B: number, F: number, E: number, self: number, xs: Ptr, out: Ptr): void;
   dot_interaction_bwd_f32(B: number, F: number, E: number, self: number, xs: Ptr, dout: Ptr, gs: Ptr, work: Ptr): void;
   relu_fwd_f32(n: number, x: Ptr, y: Ptr): void;
@@ -520,18 +514,8 @@ function bagError(
   );
 }
 
-export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (
-  B,
-  E,
-  mode,
-  tbl,
-  tableOff,
-  indices,
-  offsets,
-  weights,
-  out,
-  outOff,
-) => {
+export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (...a) => {
+  const [B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff] = a;
   const op = "embedding_bag_fwd";
   checkBags(op, B, E, offsets);
   if (B === 0 || E === 0) return;
@@ -546,37 +530,16 @@ export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (
     span("weights", weights, 0, L, "in"),
     span("out", out, outOff, B * E, "out"),
   ];
-  const done = callWasm(op, operands, (s, [pT, pIdx, pOffs, pW, pOut]) => {
-    const status = s.raw.embedding_bag_fwd_f32(
-      B,
-      E,
-      mode,
-      pT as Ptr,
-      R,
-      pIdx as Ptr,
-      pOffs as Ptr,
-      L,
-      pW as Ptr,
-      pOut as Ptr,
-    );
+  const done = callWasm(op, operands, (s, p) => {
+    const [pT, pIdx, pOffs, pW, pOut] = p as Ptr[];
+    const status = s.raw.embedding_bag_fwd_f32(B, E, mode, pT, R, pIdx, pOffs, L, pW, pOut);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
   });
-  if (!done) ref.embedding_bag_fwd(B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff);
+  if (!done) ref.embedding_bag_fwd(...a);
 };
 
-export const embedding_bag_fwd_quantized: typeof ref.embedding_bag_fwd_quantized = (
-  B,
-  E,
-  mode,
-  bits,
-  tbl,
-  tableOff,
-  indices,
-  offsets,
-  weights,
-  out,
-  outOff,
-) => {
+export const embedding_bag_fwd_quantized: typeof ref.embedding_bag_fwd_quantized = (...a) => {
+  const [B, E, mode, bits, tbl, tableOff, indices, offsets, weights, out, outOff] = a;
   const op = "embedding_bag_fwd_quantized";
   checkBags(op, B, E, offsets);
   if (bits !== 8 && bits !== 4) throw new KernelError(`${op}: bits must be 8 or 4, got ${String(bits)}`);
@@ -593,37 +556,16 @@ export const embedding_bag_fwd_quantized: typeof ref.embedding_bag_fwd_quantized
     span("weights", weights, 0, L, "in"),
     span("out", out, outOff, B * E, "out"),
   ];
-  const done = callWasm(op, operands, (s, [pT, pIdx, pOffs, pW, pOut]) => {
-    const status = s.raw.embedding_bag_fwd_quantized_f32(
-      B,
-      E,
-      mode,
-      bits,
-      pT as Ptr,
-      R,
-      pIdx as Ptr,
-      pOffs as Ptr,
-      L,
-      pW as Ptr,
-      pOut as Ptr,
-    );
+  const done = callWasm(op, operands, (s, p) => {
+    const [pT, pIdx, pOffs, pW, pOut] = p as Ptr[];
+    const status = s.raw.embedding_bag_fwd_quantized_f32(B, E, mode, bits, pT, R, pIdx, pOffs, L, pW, pOut);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
   });
-  if (!done) ref.embedding_bag_fwd_quantized(B, E, mode, bits, tbl, tableOff, indices, offsets, weights, out, outOff);
+  if (!done) ref.embedding_bag_fwd_quantized(...a);
 };
 
-export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (
-  B,
-  E,
-  mode,
-  dout,
-  doutOff,
-  offsets,
-  slots,
-  weights,
-  gradRows,
-  gradOff,
-) => {
+export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (...a) => {
+  const [B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff] = a;
   const op = "embedding_bag_bwd";
   checkBags(op, B, E, offsets);
   if (B === 0 || E === 0) return;
@@ -637,41 +579,36 @@ export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (
     span("weights", weights, 0, L, "in"),
     span("gradRows", gradRows, gradOff, U * E, "inout"), // += needs the old values
   ];
-  const done = callWasm(op, operands, (s, [pDout, pOffs, pSlots, pW, pGrad]) => {
-    const status = s.raw.embedding_bag_bwd_f32(
-      B,
-      E,
-      mode,
-      pDout as Ptr,
-      pOffs as Ptr,
-      L,
-      pSlots as Ptr,
-      U,
-      pW as Ptr,
-      pGrad as Ptr,
-    );
+  const done = callWasm(op, operands, (s, p) => {
+    const [pDout, pOffs, pSlots, pW, pGrad] = p as Ptr[];
+    const status = s.raw.embedding_bag_bwd_f32(B, E, mode, pDout, pOffs, L, pSlots, U, pW, pGrad);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "slot", slots, U, "gradient rows");
   });
-  if (!done) ref.embedding_bag_bwd(B, E, mode, dout, doutOff, offsets, slots, weights, gradRows, gradOff);
+  if (!done) ref.embedding_bag_bwd(...a);
 };
+
+/** A row update's operands: U gradient rows (U, E) for the table rows ids, and the optimizer's
+ *  state, with a value per element (Adagrad) or per row (row-wise Adagrad), or none (SGD). */
+interface RowUpdateArgs {
+  U: number;
+  E: number;
+  tbl: FloatArray;
+  tableOff: number;
+  acc: FloatArray | null;
+  accOff: number;
+  accPerElement: boolean;
+  ids: Int32Array;
+  gradRows: FloatArray;
+  gradOff: number;
+}
 
 /**
  * The common part of the three row updates: the checks (every id addresses a row, before
- * any row changes, so an error leaves the table as it was) and the call. `accPerElement`:
- * the state has a value per element (Adagrad) or per row (row-wise Adagrad).
+ * any row changes, so an error leaves the table as it was) and the call.
  */
 function rowUpdate(
   op: string,
-  U: number,
-  E: number,
-  tbl: FloatArray,
-  tableOff: number,
-  acc: FloatArray | null,
-  accOff: number,
-  accPerElement: boolean,
-  ids: Int32Array,
-  gradRows: FloatArray,
-  gradOff: number,
+  { U, E, tbl, tableOff, acc, accOff, accPerElement, ids, gradRows, gradOff }: RowUpdateArgs,
   raw: (s: WasmState, pTable: Ptr, R: number, pAcc: Ptr, pIds: Ptr, pGrad: Ptr) => void,
 ): boolean {
   checkCount(op, "U", U);
@@ -695,88 +632,29 @@ function rowUpdate(
   return callWasm(op, operands, (s, [pT, pA, pI, pG]) => raw(s, pT as Ptr, R, pA as Ptr, pI as Ptr, pG as Ptr));
 }
 
-export const sgd_rows: typeof ref.sgd_rows = (U, E, lr, tbl, tableOff, ids, gradRows, gradOff) => {
-  const done = rowUpdate(
-    "sgd_rows",
-    U,
-    E,
-    tbl,
-    tableOff,
-    null,
-    0,
-    false,
-    ids,
-    gradRows,
-    gradOff,
-    (s, pT, R, _pA, pI, pG) => {
-      s.raw.sgd_rows_f32(U, E, lr, pT, R, pI, pG);
-    },
-  );
-  if (!done) ref.sgd_rows(U, E, lr, tbl, tableOff, ids, gradRows, gradOff);
+export const sgd_rows: typeof ref.sgd_rows = (...a) => {
+  const [U, E, lr, tbl, tableOff, ids, gradRows, gradOff] = a;
+  const operands = { U, E, tbl, tableOff, acc: null, accOff: 0, accPerElement: false, ids, gradRows, gradOff };
+  const done = rowUpdate("sgd_rows", operands, (s, pT, R, _pA, pI, pG) => s.raw.sgd_rows_f32(U, E, lr, pT, R, pI, pG));
+  if (!done) ref.sgd_rows(...a);
 };
 
-export const adagrad_rows: typeof ref.adagrad_rows = (
-  U,
-  E,
-  lr,
-  eps,
-  tbl,
-  tableOff,
-  acc,
-  accOff,
-  ids,
-  gradRows,
-  gradOff,
-) => {
-  const done = rowUpdate(
-    "adagrad_rows",
-    U,
-    E,
-    tbl,
-    tableOff,
-    acc,
-    accOff,
-    true,
-    ids,
-    gradRows,
-    gradOff,
-    (s, pT, R, pA, pI, pG) => {
-      s.raw.adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
-    },
+export const adagrad_rows: typeof ref.adagrad_rows = (...a) => {
+  const [U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff] = a;
+  const operands = { U, E, tbl, tableOff, acc, accOff, accPerElement: true, ids, gradRows, gradOff };
+  const done = rowUpdate("adagrad_rows", operands, (s, pT, R, pA, pI, pG) =>
+    s.raw.adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG),
   );
-  if (!done) ref.adagrad_rows(U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff);
+  if (!done) ref.adagrad_rows(...a);
 };
 
-export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (
-  U,
-  E,
-  lr,
-  eps,
-  tbl,
-  tableOff,
-  acc,
-  accOff,
-  ids,
-  gradRows,
-  gradOff,
-) => {
-  const done = rowUpdate(
-    "rowwise_adagrad_rows",
-    U,
-    E,
-    tbl,
-    tableOff,
-    acc,
-    accOff,
-    false,
-    ids,
-    gradRows,
-    gradOff,
-    (s, pT, R, pA, pI, pG) => {
-      s.raw.rowwise_adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG);
-    },
+export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (...a) => {
+  const [U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff] = a;
+  const operands = { U, E, tbl, tableOff, acc, accOff, accPerElement: false, ids, gradRows, gradOff };
+  const done = rowUpdate("rowwise_adagrad_rows", operands, (s, pT, R, pA, pI, pG) =>
+    s.raw.rowwise_adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG),
   );
-  if (!done) ref.rowwise_adagrad_rows(U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff);
+  if (!done) ref.rowwise_adagrad_rows(...a);
 };
 
 // ---------------------------------------------------------------------------------------

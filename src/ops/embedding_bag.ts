@@ -8,6 +8,10 @@
 // gradient, handed to accumulateRows as (ids, (U, E) values). A (R, E) dense gradient is
 // never built: tables hold millions of rows and a step touches a few thousand.
 //
+// gatherRowWeights reads one weight per lookup from a (R,) vector of per-row weights (the
+// reference's learned weighted pooling, `v_W_l[k].gather(0, indices)`), to be passed on as
+// perSampleWeights; its gradient is row-sparse the same way, on the U rows touched.
+//
 // Glossary: R rows in the table, E embedding dim (row length), B bags (samples),
 // L lookups in all bags together, U unique rows touched.
 
@@ -113,6 +117,40 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
         }
       }
     }
+  });
+}
+
+/**
+ * out[l] = rowWeights[indices[l]]: one weight per lookup from a (R,) vector of per-row
+ * weights. rowWeights (R,), indices (L,) → (L,). The gradient of rowWeights is row-sparse
+ * (accumulateRows, rows of one element): d rowWeights[r] = Σ_{l: indices[l] = r} dout[l].
+ */
+export function gatherRowWeights(rowWeights: Tensor, indices: IndexTensor, opts: { table?: string } = {}): Tensor {
+  const op = "gatherRowWeights";
+  checkTensor(op, "rowWeights", rowWeights);
+  checkIndex(op, "indices", indices);
+  checkRank(op, "rowWeights", rowWeights, 1);
+  checkRank(op, "indices", indices, 1);
+  const R = rowWeights.size;
+  const L = indices.size;
+  const ids = indices.data; // (L,)
+  for (let l = 0; l < L; l++) {
+    const id = ids[l];
+    if (id < 0 || id >= R)
+      throw new OpError(
+        op,
+        `index ${id} (lookup ${l}) out of range for the ${R} row weights of ${opts.table ?? "the table"}`,
+      );
+  }
+  const out = output([L], rowWeights.dtype); // (L,)
+  const w = rowWeights.data;
+  for (let l = 0; l < L; l++) out.data[l] = w[ids[l]];
+  return record(op, out, [rowWeights], (dout /* (L,) */) => {
+    if (!rowWeights.requiresGrad) return;
+    const { unique, slots } = uniqueRows(ids); // (U,), (L,)
+    const g = allocFloat(rowWeights.dtype, unique.length); // (U,), zero-filled
+    for (let l = 0; l < L; l++) g[slots[l]] += dout[l];
+    accumulateRows(rowWeights, unique, g, 1);
   });
 }
 

@@ -76,7 +76,10 @@ export function stateTensors(
 ): { key: StateKey; shape: number[] }[] {
   if (spec.kind === "adagrad") return [{ key: "sum", shape: [...shape] }];
   if (spec.kind === "rowwise-adagrad")
-    return rowSparse ? [{ key: "momentum", shape: [shape[0]] }] : [{ key: "sum", shape: [...shape] }];
+    // a vector's row-wise accumulators are its element-wise ones (src/optim/rowwise_adagrad.ts): "sum", as the reference's
+    return rowSparse && shape.length > 1
+      ? [{ key: "momentum", shape: [shape[0]] }]
+      : [{ key: "sum", shape: [...shape] }];
   return [];
 }
 

@@ -13,6 +13,11 @@
 //   dtype of DLRM's parameters; here it takes the parameter's dtype, so float64 runs work.)
 // - A dense gradient gets plain element-wise Adagrad: sum += g², w -= lr·g/(sqrt(sum)+eps),
 //   with a state the shape of the parameter. So the MLP weights are trained by Adagrad.
+// - A vector (1-D parameter: the reference's learned pooling weights v_W_l.{t}) has rows of
+//   one element, where the row-wise and the element-wise update are the same arithmetic; the
+//   reference gives it a dense gradient (gather's backward) and so element-wise state "sum".
+//   Here its gradient is row-sparse, and it gets the row-wise update on the touched rows
+//   with element-wise state (R,): the same numbers and the reference's state name.
 // - eps defaults to 1e-10; lr_decay and weight_decay are 0 in DLRM and left out here.
 // - The kind of state (row-wise or element-wise) is chosen from the first gradient seen and
 //   never changes. The reference then fails with a KeyError if a parameter's gradient
@@ -90,7 +95,8 @@ export class RowWiseAdagrad implements Optimizer {
       const sg = gradForStep("RowWiseAdagrad.step", i, p);
       if (sg === null) return;
       p.markModified();
-      const acc = this.stateArray(i, sg.kind); // (R,) row-wise or (n,) element-wise
+      // a vector's rows are single elements: its state is element-wise whatever its gradient's form
+      const acc = this.stateArray(i, p.shape.length === 1 ? "dense" : sg.kind); // (R,) row-wise or (n,) element-wise
       const w = p.data; // (n,)
       if (sg.kind === "rows") {
         const { ids, values, cols } = sg.rg; // ids (U,), values (U, E)

@@ -5,14 +5,17 @@
 // one-thread LocalExecutor; the per-rank work lives in rank.ts.
 //
 //   start    plan the shards, lay out shared memory (collectives, two batch staging slots,
-//            control words), start the ranks through worker-threads-pool; each rank makes
+//            control words), start the ranks (the host's StartRanks, src/parallel/
+//            rank_threads.ts: Node's worker threads through worker-threads-pool by default,
+//            or a browser's module Workers, spawn_browser.ts); each rank makes
 //            its own parameters (from the seed's streams, or read from a checkpoint) in
 //            parallel with the others. This thread never allocates a table.
 //   step     stage the batch into a free slot and issue the step; the loop issues step s + 1
 //            while s runs (depth 2), so the ranks go from step to step without waiting.
 //   predict  batch after batch through the same slots; each rank writes its slice's
 //            predictions into the slot.
-//   save     the header of the new checkpoint here, every rank's pieces at their offsets.
+//   save     the header of the new checkpoint here, every rank's pieces at their offsets:
+//            of the file (save), or of its bytes in shared memory (saveBytes, for a page).
 //   watch    a rank that exits, throws, or stops making progress ends the run with an error
 //            naming the rank, the step and the phase; every thread is then stopped.
 //
@@ -20,7 +23,7 @@
 // P head parameters (all of bot_l and top_l, as one vector).
 
 import type { Dataset } from "../data/dataset.ts";
-import { checkpointTensors, writeCheckpointFile } from "../dlrm/checkpoint.ts";
+import { checkpointImage, checkpointTensors } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { parameterSpecs, isTableParameter } from "../dlrm/model.ts";
@@ -60,7 +63,7 @@ import {
   type SaveRequest,
   type StepPhase,
 } from "./protocol.ts";
-import { siblingModule, startWorkers, type WorkerGroup } from "./spawn.ts";
+import type { RankGroup, StartRanks } from "./rank_threads.ts";
 import { slotViews, stageBatch, stagingLayout, type SlotViews } from "./staging.ts";
 
 export interface HybridOptions {
@@ -82,6 +85,8 @@ export interface HybridOptions {
   plan?: ShardingPlan | null;
   /** Bytes of tables one rank may hold, for the default plan (default 4 GiB). */
   maxBytesPerRank?: number;
+  /** How to start the rank threads (default: Node's worker threads, src/parallel/spawn.ts, loaded only then). */
+  startRanks?: StartRanks;
   /** For tests of the failure path only: make one rank fail on purpose. */
   fault?: Fault | null;
   /** After each step: its time per phase (ms, averaged over the ranks) and each rank thread's CPU time in it (ms; NaN where unknown). */
@@ -120,7 +125,7 @@ export class HybridExecutor implements Executor {
   /** Milliseconds spent in each phase, summed over the steps, averaged over the ranks. */
   readonly phaseMs: Record<StepPhase, number>;
   readonly #N: number;
-  readonly #group: WorkerGroup;
+  readonly #group: RankGroup;
   readonly #watch: RankWatch;
   readonly #comm: CommBuffers;
   readonly #ctl: Int32Array;
@@ -136,7 +141,7 @@ export class HybridExecutor implements Executor {
   private constructor(
     o: HybridOptions,
     plan: ShardingPlan,
-    group: WorkerGroup,
+    group: RankGroup,
     comm: CommBuffers,
     control: SharedArrayBuffer,
     numbers: SharedArrayBuffer,
@@ -213,7 +218,9 @@ export class HybridExecutor implements Executor {
       timeoutMs,
       fault: o.fault ?? null,
     });
-    const group = await startWorkers(N, siblingModule("worker", import.meta.url), init);
+    // Node's starter is imported only when none is given, so that a page's bundle never loads node:worker_threads.
+    const startRanks = o.startRanks ?? (await import("./spawn.ts")).startNodeRanks;
+    const group = await startRanks(N, init);
     const watch = new RankWatch(group, comm, new Int32Array(control));
     try {
       await watch.waitAll("ready", 0, o.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
@@ -303,12 +310,34 @@ export class HybridExecutor implements Executor {
 
   async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
     const tensors = checkpointTensors(this.config, this.optimizer, dtype);
+    // The file writer (node:fs) loads only when a file is saved: a page saves with saveBytes.
+    const { writeCheckpointFile } = await import("../dlrm/checkpoint.ts");
     await writeCheckpointFile(path, tensors, metadata, async (tmp, slots) => {
-      await Promise.all(this.#slotFree); // no step or prediction in flight
-      const req: SaveRequest = { tmp, slots: [...slots], withOptimizer: true };
-      for (const w of this.#group.workers) w.postMessage(req);
-      await this.#command(CMD_SAVE, 0, 0);
+      await this.#saveOnRanks({ target: { kind: "file", tmp }, slots: [...slots], withOptimizer: true });
     });
+  }
+
+  /**
+   * The safetensors checkpoint (every parameter in dtype, the optimizer state in F32, this
+   * metadata) as bytes: the file `save` writes to a .safetensors path, made in shared memory,
+   * each rank writing its own pieces into it (no file access: what a page saves).
+   */
+  async saveBytes(metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<Uint8Array> {
+    const image = checkpointImage(
+      checkpointTensors(this.config, this.optimizer, dtype),
+      metadata,
+      (n) => new SharedArrayBuffer(n),
+    );
+    const buffer = image.bytes.buffer as SharedArrayBuffer;
+    await this.#saveOnRanks({ target: { kind: "memory", buffer }, slots: [...image.slots], withOptimizer: true });
+    return image.bytes;
+  }
+
+  /** Every rank writes its pieces where req says, once no step or prediction is in flight. */
+  async #saveOnRanks(req: SaveRequest): Promise<void> {
+    await Promise.all(this.#slotFree);
+    for (const t of this.#group.threads) t.postMessage(req);
+    await this.#command(CMD_SAVE, 0, 0);
   }
 
   async close(): Promise<void> {
@@ -336,7 +365,7 @@ interface Waiter {
 class RankWatch {
   stopping = false;
   failure: ParallelError | null = null;
-  readonly #group: WorkerGroup;
+  readonly #group: RankGroup;
   readonly #comm: CommBuffers;
   readonly #ctl: Int32Array;
   #graceTimer: NodeJS.Timeout | null = null;
@@ -346,26 +375,22 @@ class RankWatch {
   readonly #arrived = new Map<string, Set<number>>();
   readonly #listeners: (() => void)[] = [];
 
-  constructor(group: WorkerGroup, comm: CommBuffers, ctl: Int32Array) {
+  constructor(group: RankGroup, comm: CommBuffers, ctl: Int32Array) {
     this.#group = group;
     this.#comm = comm;
     this.#ctl = ctl;
-    group.workers.forEach((w, r) => {
-      const onMessage = (m: RankMessage): void => this.#onMessage(r, m);
-      const onError = (e: Error): void =>
-        this.#fail(new ParallelError(`rank ${r} crashed ${this.#where(r)}: ${e.message}`, this.#at(r)));
-      const onExit = (code: number): void => {
-        if (!this.stopping)
-          this.#fail(new ParallelError(`rank ${r} exited with code ${code} ${this.#where(r)}`, this.#at(r)));
-      };
-      w.on("message", onMessage);
-      w.on("error", onError);
-      w.on("exit", onExit);
-      this.#listeners.push(() => {
-        w.off("message", onMessage);
-        w.off("error", onError);
-        w.off("exit", onExit);
-      });
+    group.threads.forEach((t, r) => {
+      this.#listeners.push(
+        t.listen({
+          message: (m: RankMessage) => this.#onMessage(r, m),
+          error: (e: Error) =>
+            this.#fail(new ParallelError(`rank ${r} crashed ${this.#where(r)}: ${e.message}`, this.#at(r))),
+          exit: (code: number) => {
+            if (!this.stopping)
+              this.#fail(new ParallelError(`rank ${r} exited with code ${code} ${this.#where(r)}`, this.#at(r)));
+          },
+        }),
+      );
     });
   }
 
@@ -382,7 +407,7 @@ class RankWatch {
    */
   waitAll(kind: "ready" | "done", seq: number, timeoutMs: number): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
-    const N = this.#group.workers.length;
+    const N = this.#group.threads.length;
     const key = `${kind}:${seq}`;
     const arrived = this.#arrived.get(key) ?? new Set<number>();
     this.#arrived.delete(key);
@@ -482,7 +507,7 @@ class RankWatch {
 
   #heartbeats(): number {
     let s = 0;
-    for (let r = 0; r < this.#group.workers.length; r++) s += Atomics.load(this.#ctl, statusHeartbeat(r));
+    for (let r = 0; r < this.#group.threads.length; r++) s += Atomics.load(this.#ctl, statusHeartbeat(r));
     return s;
   }
 

@@ -15,6 +15,9 @@
 // plain table is one, a QR table two (its quotient and remainder tables, placed apart like
 // any two tables), an MD table one of its own width; "table" below means a piece.
 //
+// A learned pooling weight (v_W_l.{t}, one per row) lives with its row, so it counts in the
+// row's bytes.
+//
 // The lookups of a row range are estimated as the table's lookups times the range's share
 // of the rows (ids spread evenly); real data is skewed, and the plan does not try to know.
 //
@@ -75,6 +78,8 @@ export interface PlanOptions {
   tableSizes: readonly number[];
   /** Width of each table's rows (default embeddingDim each). */
   dims?: readonly number[];
+  /** Values stored per row of each table (default its width; a learned pooling weight adds one). */
+  storedPerRow?: readonly number[];
   /** Each table's name in the printed plan (default its number). */
   labels?: readonly string[];
   /** Mean lookups per sample of each table (default 1 each). */
@@ -115,7 +120,10 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   const dims = o.dims ?? new Array<number>(T).fill(E);
   if (dims.length !== T || dims.some((d) => !Number.isInteger(d) || d < 1))
     throw new PlanError(`dims must hold a positive width for each of the ${T} tables`);
-  const tableBytes = o.tableSizes.map((R, t) => R * dims[t] * bpv);
+  const stored = o.storedPerRow ?? dims;
+  if (stored.length !== T || stored.some((v, t) => !(v >= (dims[t] as number))))
+    throw new PlanError(`storedPerRow must hold, for each of the ${T} tables, at least its width`);
+  const tableBytes = o.tableSizes.map((R, t) => R * (stored[t] as number) * bpv);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
@@ -148,7 +156,7 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
         rowStart,
         rowEnd,
         whole: k === 1,
-        bytes: rows * D * bpv,
+        bytes: rows * (stored[t] as number) * bpv,
         lookupsPerSample: (l * rows) / R,
       });
     }
@@ -211,6 +219,8 @@ export function modelShardingPlan(
     embeddingDim: config.embedding_dim,
     tableSizes: pieces.map((p) => p.rows),
     dims: pieces.map((p) => p.dim),
+    // the owner of a piece's rows holds their learned pooling weights too (src/parallel/rank.ts)
+    storedPerRow: pieces.map((p) => p.dim + (p.poolingWeight === null ? 0 : 1)),
     labels: pieces.map((p) => (p.name === `emb_l.${p.table}.weight` ? String(p.table) : p.name)),
     ...(o.lookupsPerSample !== undefined
       ? { lookupsPerSample: pieces.map((p) => o.lookupsPerSample?.[p.table] ?? 0) }

@@ -44,7 +44,7 @@ export type Phase = (typeof PHASES)[number];
 export const CMD_STEP = 1;
 /** Predict a staged batch into its slot. */
 export const CMD_PREDICT = 2;
-/** Write this rank's pieces into a checkpoint file; the request (a SaveRequest) waits on the rank's port. */
+/** Write this rank's pieces into a checkpoint (a file, or bytes in shared memory); the request (a SaveRequest) waits on the rank's port. */
 export const CMD_SAVE = 3;
 export const CMD_STOP = 4;
 
@@ -109,9 +109,12 @@ export interface RankInit {
   fault: Fault | null;
 }
 
-/** What a rank reads from its port when told CMD_SAVE: the temporary file and the byte offset of each tensor in it. */
+/** Where the ranks write a checkpoint: the temporary file beside its path (Node), or its bytes in shared memory (a browser). */
+export type SaveTarget = { kind: "file"; tmp: string } | { kind: "memory"; buffer: SharedArrayBuffer };
+
+/** What a rank reads from its port when told CMD_SAVE: where the checkpoint goes and the byte offset of each tensor in it. */
 export interface SaveRequest {
-  tmp: string;
+  target: SaveTarget;
   /** Each tensor's byte offset in the file and its dtype there. */
   slots: [string, TensorSlot][];
   withOptimizer: boolean;

@@ -7,7 +7,9 @@
 //     its own wasm memory: from the model's counter-based streams (src/dlrm/init.ts: the same
 //     values whatever the worker count or row split), or read straight from a checkpoint
 //     file at their byte offsets; and at a save it writes them at their offsets of the new
-//     file (src/dlrm/checkpoint.ts);
+//     file (src/dlrm/checkpoint.ts), or of the new file's bytes in shared memory (a page).
+//     File access comes from the host (RankFiles, src/parallel/rank_threads.ts: Node's is
+//     rank_files.ts), so that this module loads in a browser's rank Worker too;
 //   - a replica of the head (DLRMHead: bottom MLP, interaction, top MLP, loss; the very code
 //     one thread runs), identical on every rank at every step;
 //   - the slice [start, end) of every batch it runs the head on.
@@ -37,13 +39,13 @@
 // dense features, E embedding dim, W a piece's width (E, or d for MD), F tables, S_q shards
 // held by rank q, V_q the widths of q's shards summed, L_t lookups of table t in the batch.
 
-import { closeSync, openSync, readFileSync } from "node:fs";
 import { noGrad } from "../autograd/tape.ts";
-import { openCheckpoint, readPiece, writePieces, type CheckpointPiece, type TensorSlot } from "../dlrm/checkpoint.ts";
+import { writePiecesInto, type CheckpointPiece, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { fillInitial } from "../dlrm/init.ts";
-import { DLRMHead } from "../dlrm/model.ts";
-import { embeddingPieces, pieceIds, type EmbeddingPiece } from "../dlrm/tables.ts";
+import { DLRMHead, lookupWeights } from "../dlrm/model.ts";
+import { embeddingPieces, pieceIds, POOLING_WEIGHT_INIT, type EmbeddingPiece } from "../dlrm/tables.ts";
+import { hostExit } from "../kernels/host.ts";
 import { kernels } from "../kernels/index.ts";
 import { embeddingBag } from "../ops/embedding_bag.ts";
 import { makeOptimizer, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
@@ -70,7 +72,9 @@ import {
   type Fault,
   type Phase,
   type RankInit,
+  type SaveTarget,
 } from "./protocol.ts";
+import type { RankFiles } from "./rank_threads.ts";
 import { slotViews, type SlotViews } from "./staging.ts";
 
 interface OwnShard {
@@ -81,6 +85,8 @@ interface OwnShard {
   /** W. */
   dim: number;
   weight: Tensor; // (rowEnd - rowStart, W)
+  /** Its rows of the piece's learned pooling weights, or null. */
+  rowWeights: Tensor | null; // (rowEnd - rowStart,)
   label: string;
 }
 
@@ -120,8 +126,11 @@ export class Rank {
   #phaseStart = 0;
   readonly #times = new Float64Array(STEP_PHASES.length);
   readonly #seed = new Float64Array(1); // the loss's upstream gradient, 1/B (reused: a step allocates no typed array)
+  readonly #files: RankFiles | null;
 
-  constructor(init: RankInit) {
+  /** files: the host's file access (Node), for checkpoints on disk; null where there is none (a browser). */
+  constructor(init: RankInit, files: RankFiles | null) {
+    this.#files = files;
     const { config, plan } = init;
     this.r = init.rank;
     this.N = init.ranks;
@@ -147,14 +156,23 @@ export class Rank {
         const W = piece.dim;
         const weight = empty([rows, W], { requiresGrad: true }); // (rows, W)
         if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, weight.data, shard.rowStart * W);
+        let rowWeights: Tensor | null = null;
+        if (piece.poolingWeight !== null) {
+          rowWeights = empty([rows], { requiresGrad: true }); // (rows,)
+          if (source.kind === "seed")
+            fillInitial(source.seed, piece.poolingWeight, POOLING_WEIGHT_INIT, rowWeights.data);
+        }
         const label = shard.whole ? piece.label : `${piece.label} rows [${shard.rowStart}, ${shard.rowEnd})`;
-        return { shard, piece, name: piece.name, dim: W, weight, label };
+        return { shard, piece, name: piece.name, dim: W, weight, rowWeights, label };
       });
       const headParams = head.namedParameters();
       const P = headParams.reduce((a, [, p]) => a + p.size, 0);
       const optimizer = makeOptimizer(init.optimizer, [
         ...headParams,
         ...own.map((o): [string, Tensor] => [o.name, o.weight]),
+        ...own.flatMap((o): [string, Tensor][] =>
+          o.rowWeights === null ? [] : [[o.piece.poolingWeight as string, o.rowWeights]],
+        ),
       ]);
       return { head, own, headParams, optimizer, flatGrad: allocFloat("float32", P) as Float32Array };
     });
@@ -216,42 +234,50 @@ export class Rank {
     };
     if (this.r === 0) for (const [name, p] of this.#headParams) add(name, p, [...p.shape], 0, false);
     for (const o of this.own) add(o.name, o.weight, [o.piece.rows, o.dim], o.shard.rowStart, true);
+    for (const o of this.own)
+      if (o.rowWeights !== null)
+        add(o.piece.poolingWeight as string, o.rowWeights, [o.piece.rows], o.shard.rowStart, true);
     return out;
   }
 
   /** Read this rank's parameters (and optimizer state) from a checkpoint, by positional reads of its own rows only. */
   #load(path: string, withOptimizer: boolean): void {
-    const index = openCheckpoint(path, this.config, withOptimizer ? this.#spec : null);
-    const fd = openSync(path, "r");
+    if (this.#files === null)
+      throw new Error(`cannot read the checkpoint ${path}: this host gives the ranks no file access`);
+    const file = this.#files.openCheckpoint(path, this.config, withOptimizer ? this.#spec : null);
     try {
       // Every rank needs the head; rank 0's list has it, the others read it here.
-      if (this.r !== 0) for (const [name, p] of this.#headParams) readPiece(index, name, 0, p.data as Float32Array, fd);
+      if (this.r !== 0) for (const [name, p] of this.#headParams) file.read(name, 0, p.data as Float32Array);
       if (this.r !== 0 && withOptimizer) {
         for (const [name, p] of this.#headParams) {
           const i = this.optimizer.params.indexOf(p);
           for (const s of stateTensors(this.#spec, p.shape, false))
-            readPiece(index, stateTensorName(name, s.key), 0, stateArray(this.optimizer, i, s.key) as Float32Array, fd);
+            file.read(stateTensorName(name, s.key), 0, stateArray(this.optimizer, i, s.key) as Float32Array);
         }
       }
-      for (const { piece } of this.#pieces(withOptimizer)) readPiece(index, piece.name, piece.first, piece.data, fd);
+      for (const { piece } of this.#pieces(withOptimizer)) file.read(piece.name, piece.first, piece.data);
     } finally {
-      closeSync(fd);
+      file.close();
     }
   }
 
-  /** Write this rank's pieces (parameters and optimizer state) into the checkpoint file being made at tmp. */
-  save(tmp: string, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
-    const fd = openSync(tmp, "r+");
-    try {
-      writePieces(
-        fd,
-        slots,
-        this.#pieces(withOptimizer).map((x) => x.piece),
-        tmp,
-      );
-    } finally {
-      closeSync(fd);
+  /**
+   * Write this rank's pieces (parameters and optimizer state) into the checkpoint being made:
+   * the temporary file (by positional writes), or the file's bytes in shared memory.
+   */
+  save(target: SaveTarget, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
+    const pieces = this.#pieces(withOptimizer).map((x) => x.piece);
+    if (target.kind === "memory") {
+      writePiecesInto(new Uint8Array(target.buffer), slots, pieces, "the checkpoint in memory");
+      return;
     }
+    if (this.#files === null)
+      throw new Error(`cannot write the checkpoint ${target.tmp}: this host gives the ranks no file access`);
+    this.#files.writePieces(target.tmp, slots, pieces);
+  }
+
+  #cpuMs(): number {
+    return this.#files?.threadCpuMs() ?? Number.NaN;
   }
 
   /** Record where this rank is (for errors and the main thread's watchdog), and time the phase it leaves. */
@@ -267,7 +293,7 @@ export class Rank {
     Atomics.add(this.#control, statusHeartbeat(this.r), 1);
     const f = this.#fault;
     if (f !== null && f.rank === this.r && f.step === step && f.phase === phase) {
-      if (f.action === "exit") process.exit(7);
+      if (f.action === "exit") hostExit(7);
       if (f.action === "throw") throw new Error(`injected fault in step ${step}, phase "${phase}"`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, f.ms ?? 60_000);
     }
@@ -309,7 +335,7 @@ export class Rank {
     const slices = Array.from({ length: N }, (_, q) => batchSlice(B, N, q));
     const sliceLen = (q: number): number => (slices[q] as [number, number])[1] - (slices[q] as [number, number])[0];
     this.#times.fill(0);
-    const cpu0 = threadCpuMs();
+    const cpu0 = this.#cpuMs();
     const tag = (what: string): string => `${what} (${train ? "step" : "prediction batch"} ${step})`;
 
     if (train) {
@@ -320,7 +346,10 @@ export class Rank {
         p.grad = this.#flatGrad.subarray(at, at + p.size);
         at += p.size;
       }
-      for (const o of this.own) o.weight.zeroGrad();
+      for (const o of this.own) {
+        o.weight.zeroGrad();
+        o.rowWeights?.zeroGrad();
+      }
     }
 
     // Lookup: every own shard, the whole batch.
@@ -470,7 +499,7 @@ export class Rank {
 
     this.enter("waiting for a command", step);
     for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.#times[k];
-    out[res + RES_CPU] = threadCpuMs() - cpu0;
+    out[res + RES_CPU] = this.#cpuMs() - cpu0;
   }
 
   /** Pool one own shard over the whole batch: (B, W). */
@@ -483,24 +512,24 @@ export class Rank {
     const w = src.weights === null ? null : src.weights.subarray(0, L); // (L,)
     const mode = this.config.pooling;
     if (o.shard.whole) {
+      const indices = new IndexTensor(ids);
+      const dataWeights = w === null ? null : new Tensor(w, [L]);
       return embeddingBag(
         o.weight,
-        new IndexTensor(ids),
+        indices,
         { offsets: new IndexTensor(offsets) },
-        { mode, perSampleWeights: w === null ? null : new Tensor(w, [L]), table: o.label },
+        { mode, perSampleWeights: lookupWeights(o.rowWeights, indices, dataWeights, o.label), table: o.label },
       );
     }
     const f = rowRange(ids, offsets, w, B, o.shard, o.piece.rows, mode === "mean", o.piece.label);
     const Ls = f.indices.length;
+    const indices = new IndexTensor(f.indices); // ids within the shard's rows, as its row weights are numbered
+    const dataWeights = f.weights === null ? null : new Tensor(f.weights, [Ls]);
     return embeddingBag(
       o.weight,
-      new IndexTensor(f.indices),
+      indices,
       { offsets: new IndexTensor(f.offsets) },
-      {
-        mode: "sum",
-        perSampleWeights: f.weights === null ? null : new Tensor(f.weights, [Ls]),
-        table: o.label,
-      },
+      { mode: "sum", perSampleWeights: lookupWeights(o.rowWeights, indices, dataWeights, o.label), table: o.label },
     );
   }
 }
@@ -544,20 +573,4 @@ export function rowRange(
     outOffsets[b + 1] = n;
   }
   return { indices: out.subarray(0, n), offsets: outOffsets, weights: outW === null ? null : outW.subarray(0, n) };
-}
-
-let schedstat = true;
-
-/**
- * CPU time of the calling thread in ms (Linux: /proc/thread-self/schedstat, ns resolution),
- * or NaN elsewhere. Time spent in Atomics.wait is not CPU time, so this is a rank's own work.
- */
-export function threadCpuMs(): number {
-  if (!schedstat) return Number.NaN;
-  try {
-    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6;
-  } catch {
-    schedstat = false;
-    return Number.NaN;
-  }
 }

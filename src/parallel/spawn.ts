@@ -1,11 +1,15 @@
-// Starting worker threads, from the TypeScript sources (tsx: tests, development) and from
-// the compiled output (dist/) alike, and starting the N long-lived rank workers of a run
-// through worker-threads-pool, with a teardown that leaves no thread behind.
+// Starting worker threads in Node, from the TypeScript sources (tsx: tests, development) and
+// from the compiled output (dist/) alike, and starting the N long-lived rank workers of a run
+// through worker-threads-pool, with a teardown that leaves no thread behind. startNodeRanks
+// is Node's StartRanks (src/parallel/rank_threads.ts), the one the hybrid executor uses
+// unless told otherwise; a browser has its own (spawn_browser.ts).
 //
 // Glossary: N ranks (worker threads), r a rank.
 
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import Pool from "worker-threads-pool";
+import type { RankInit, RankMessage } from "./protocol.ts";
+import type { RankGroup, StartRanks } from "./rank_threads.ts";
 
 /**
  * What to hand to `new Worker(…)` for a worker module at `url`. From compiled output that
@@ -114,3 +118,27 @@ export function startWorkers(
     }
   });
 }
+
+/** Node's StartRanks: the rank entry worker.ts (beside this module) on N worker threads, each with its RankInit as workerData. */
+export const startNodeRanks: StartRanks = async (N: number, init: (r: number) => RankInit): Promise<RankGroup> => {
+  const group = await startWorkers(N, siblingModule("worker", import.meta.url), init);
+  return {
+    threads: group.workers.map((w) => ({
+      postMessage: (m) => w.postMessage(m),
+      listen: (on) => {
+        const message = (m: RankMessage): void => on.message(m);
+        const error = (e: Error): void => on.error(e);
+        const exit = (code: number): void => on.exit(code);
+        w.on("message", message);
+        w.on("error", error);
+        w.on("exit", exit);
+        return () => {
+          w.off("message", message);
+          w.off("error", error);
+          w.off("exit", exit);
+        };
+      },
+    })),
+    stop: (timeoutMs) => group.stop(timeoutMs),
+  };
+};

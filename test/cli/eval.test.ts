@@ -247,4 +247,32 @@ test("--ensemble 3: member files, a member's eval line each, and the mean of the
   }
 });
 
+test("a batch file that dlrm preprocess criteo did not write: Criteo's flags and Criteo eval data are refused before training", async () => {
+  const s = setup();
+  try {
+    for (const [extra, pattern] of [
+      [
+        ["--data-sub-sample-rate", "0.5"],
+        /^dlrm: train: --data-sub-sample-rate applies to Criteo data .*, not to --data .*train\.safetensors\n$/,
+      ],
+      [
+        ["--max-ind-range", "10"],
+        /^dlrm: train: --max-ind-range applies to Criteo data .*, not to --data .*train\.safetensors\n$/,
+      ],
+      [
+        ["--eval-data", "criteo:x.txt"],
+        /^dlrm: train: --eval-data criteo:x\.txt needs the dictionary of the training data/,
+      ],
+      [["--split", "u1"], /^dlrm: train: --split applies to movielens:<dir> data only/],
+    ] as [string[], RegExp][]) {
+      const r = await runCli(["train", "--model", s.model, "--data", s.train, ...extra]);
+      assert.is(r.code, 2, `${extra.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+      assert.is(r.stdout, "", "nothing trained");
+    }
+  } finally {
+    s.cleanup();
+  }
+});
+
 test.run();

@@ -26,6 +26,46 @@ test("interaction width prepended to --arch-mlp-top: dot, dot with itself, cat",
   assert.is(config({ ...base, optimizer: "rwsadagrad" }).optimizer, "rowwise-adagrad");
 });
 
+test("--weighted-pooling with the reference's reading: fixed, anything else learned; not with QR or MD", () => {
+  const base = { "arch-sparse-feature-size": "2", "arch-embedding-size": "4-3", "arch-mlp-bot": "3-2" };
+  assert.is(config(base).weighted_pooling, undefined);
+  assert.is(config({ ...base, "weighted-pooling": "fixed" }).weighted_pooling, "fixed");
+  assert.is(config({ ...base, "weighted-pooling": "learned" }).weighted_pooling, "learned");
+  assert.is(config({ ...base, "weighted-pooling": "yes" }).weighted_pooling, "learned"); // DLRM_Net: != "fixed"
+  assert.throws(
+    () => config({ ...base, "weighted-pooling": "learned", "qr-flag": "True" }),
+    /--weighted-pooling=learned: not with --qr-flag/,
+  );
+});
+
+test("a reference line with --weighted-pooling=learned trains v_W_l.{t} and saves them under the reference's names", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const save = join(dir, "m.safetensors");
+    const r = await runCli([
+      "train",
+      "--arch-sparse-feature-size=2",
+      "--arch-embedding-size=20-30",
+      "--arch-mlp-bot=3-2",
+      "--arch-mlp-top=4-1",
+      "--weighted-pooling=learned",
+      "--mini-batch-size=8",
+      "--num-batches=2",
+      `--save-model=${save}`,
+    ]);
+    assert.is(r.code, 0, r.stderr);
+    const tensors = readSafetensors(save).tensors;
+    assert.equal(tensors.get("v_W_l.0")?.shape, [20]);
+    assert.equal(tensors.get("v_W_l.1")?.shape, [30]);
+    // ours: the same flag on our own line; a bad value names it
+    const bad = await runCli(["train", "--data", "random", "--steps", "1", "--weighted-pooling", "yes"]);
+    assert.is(bad.code, 2);
+    assert.match(bad.stderr, /--weighted-pooling must be fixed or learned, got "yes"/);
+  } finally {
+    cleanup();
+  }
+});
+
 test("an argv without reference flags is unchanged", () => {
   const ours = ["--data", "random", "--steps", "3", "--optimizer", "sgd", "--print-freq", "1"];
   assert.equal(translateReferenceFlags("train", ours), ours);

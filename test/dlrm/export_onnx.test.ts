@@ -401,12 +401,34 @@ test("a checkpoint with features the export cannot express: a one-line error nam
     assert.is(r.stderr.split("\n").length, 2);
     assert.not.ok(existsSync(out));
 
+    // Learned weighted pooling (v_W_l.{t}) is not in the graph: refused, not dropped.
+    assert.throws(
+      () =>
+        exportOnnx({ ...config, weighted_pooling: "learned" }, plain, out, { bagSize: null, externalOver: 2 ** 31 }),
+      /export: the model's "weighted_pooling" is a feature the ONNX export does not express/,
+    );
+
     // A config field the exporter has not decided about (a feature added to the model later).
     const later = { ...config, qr_flag: true };
     assert.throws(
       () => exportOnnx(later, plain, out, { bagSize: null, externalOver: 2 ** 31 }),
       /export: the model's "qr_flag" is a feature the ONNX export does not express/,
     );
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("a .pt checkpoint exports as its safetensors twin does, byte for byte", async () => {
+  const t = tempDir();
+  try {
+    const config = parseConfig(SMALL);
+    const m = new DLRM(config, 4);
+    const opts = { bagSize: null, externalOver: 2 ** 31 };
+    const files = ["m.pt", "m.safetensors"].map((name) => join(t.dir, name));
+    for (const f of files) await saveCheckpoint(f, m);
+    files.forEach((f, i) => exportOnnx(config, f, join(t.dir, `m${i}.onnx`), opts));
+    assert.ok(readFileSync(join(t.dir, "m0.onnx")).equals(readFileSync(join(t.dir, "m1.onnx"))));
   } finally {
     t.cleanup();
   }

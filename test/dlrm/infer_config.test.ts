@@ -51,6 +51,7 @@ const MODEL_FIELDS = [
   "interaction",
   "interaction_itself",
   "top_mlp",
+  "weighted_pooling",
 ] as const;
 const modelPart = (c: DLRMConfig): object => Object.fromEntries(MODEL_FIELDS.map((k) => [k, c[k]]));
 const shapesOf = (c: DLRMConfig): Map<string, number[]> => new Map(parameterSpecs(c).map((p) => [p.name, p.shape]));
@@ -61,6 +62,7 @@ const CASES: [string, DLRMConfig][] = [
   ["cat", model(4, [10, 3, 8], "cat", false)],
   ["dot, one table", model(2, [6], "dot", false)],
   ["cat, one table", model(2, [6], "cat", false)],
+  ["dot, learned weighted pooling (v_W_l)", model(4, [10, 3, 8], "dot", false, { weighted_pooling: "learned" })],
 ];
 
 for (const [label, config] of CASES) {
@@ -177,9 +179,18 @@ test("shapes that do not make a DLRM are named: foreign tensors, gaps, mismatche
     () => inferConfig(withExtra("sparse_arch.embedding_bag_collection.embedding_bags.t_cat_0.weight", [3, 4]), "t"),
     /^t: cannot infer the model config: tensor "sparse_arch\.[^"]*" is a TorchRec name: convert the file first with `dlrm convert <in> <out> --to reference`$/,
   );
+  // learned pooling weights: one (R_t,) vector for every table, or none
   assertThrows(
     () => inferConfig(withExtra("v_W_l.0", [10]), "t"),
-    /tensor "v_W_l\.0" is a learned per-row pooling weight \(the reference's --weighted-pooling learned\)/,
+    /^t: cannot infer the model config: 1 learned pooling weights \(v_W_l\) for 2 tables, but no v_W_l\.1 /,
+  );
+  assertThrows(
+    () => inferConfig(withExtra("v_W_l.0", [9]).set("v_W_l.1", [3]), "t"),
+    /^t: cannot infer the model config: v_W_l\.0 has shape \(9,\) but emb_l\.0\.weight has 10 rows/,
+  );
+  assertThrows(
+    () => inferConfig(withExtra("v_W_l.0", [10]).set("v_W_l.1", [3]).set("v_W_l.2", [3]), "t"),
+    /^t: cannot infer the model config: v_W_l\.2 is not the pooling weights of a table \(emb_l\.0 … emb_l\.1\)$/,
   );
   assertThrows(() => inferConfig(withExtra("emb_l.0.weight_q", [3, 4]), "t"), /QR or mixed-dimension embedding/);
   assertThrows(

@@ -1,5 +1,5 @@
 // DLRM with quantized tables (src/dlrm/quantized.ts): for plain tables (sum and mean
-// pooling, per-lookup weights), QR halves and MD tables, at 8 and 4 bits, the quantized model
+// pooling, per-lookup weights, learned pooling weights), QR halves and MD tables, at 8 and 4 bits, the quantized model
 // predicts exactly what the float32 model predicts once its tables are replaced by their
 // dequantized values (so its only error is the tables' quantization error, bounded in
 // test/kernels/fused_rows.test.ts), and close to the float32 model itself; its tables take
@@ -30,6 +30,7 @@ function config(o: {
   pooling?: "sum" | "mean";
   qr?: DLRMConfig["qr"];
   md?: DLRMConfig["md"];
+  learned?: boolean;
 }): DLRMConfig {
   return parseConfig({
     dense_features: 3,
@@ -40,6 +41,7 @@ function config(o: {
     pooling: o.pooling ?? "sum",
     ...(o.qr ? { qr: o.qr } : {}),
     ...(o.md ? { md: o.md } : {}),
+    ...(o.learned ? { weighted_pooling: "learned" } : {}),
   });
 }
 
@@ -48,6 +50,7 @@ const CASES: [string, DLRMConfig][] = [
   ["plain, mean, odd E", config({ tables: [30, 7, 300], E: 5, pooling: "mean" })],
   ["QR (mult)", config({ tables: [30, 1000], E: 8, qr: { threshold: 100, collisions: 4, operation: "mult" } })],
   ["MD", config({ tables: [30, 2000], E: 8, md: { temperature: 0.3, threshold: 0, round_dims: false } })],
+  ["learned weighted pooling (v_W_l)", config({ tables: [30, 7, 300], E: 16, learned: true })],
 ];
 
 function data(c: DLRMConfig, n: number) {

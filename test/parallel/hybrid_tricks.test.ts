@@ -1,7 +1,9 @@
-// Hybrid-parallel training of QR and MD models against the one-thread executor: the pieces
-// of a table (QR's quotient and remainder tables) placed on different ranks and split by
-// rows, QR concat's 2E-wide vectors, MD's narrower tables exchanged at their own width with
-// the projection replicated in the head; losses, parameters and optimizer state must agree.
+// Hybrid-parallel training of QR, MD and learned-weighted-pooling models against the
+// one-thread executor: the pieces of a table (QR's quotient and remainder tables) placed on
+// different ranks and split by rows, QR concat's 2E-wide vectors, MD's narrower tables
+// exchanged at their own width with the projection replicated in the head, the learned
+// per-row pooling weights v_W_l.{t} split by the rows of their table; losses, parameters and
+// optimizer state must agree.
 //
 // Glossary: n rows of a table, c collisions, E embedding dim.
 
@@ -17,7 +19,7 @@ import { bagsDataset, runOn } from "./hybrid_helpers.ts";
 function config(
   tables: number[],
   E: number,
-  tricks: Pick<DLRMConfig, "qr" | "md">,
+  tricks: Pick<DLRMConfig, "qr" | "md" | "weighted_pooling">,
   pooling: "sum" | "mean",
 ): DLRMConfig {
   const Ei = tricks.qr?.operation === "concat" ? 2 * E : E;
@@ -36,7 +38,7 @@ const cases: {
   name: string;
   workers: number;
   tables: number[];
-  tricks: Pick<DLRMConfig, "qr" | "md">;
+  tricks: Pick<DLRMConfig, "qr" | "md" | "weighted_pooling">;
   pooling: "sum" | "mean";
   opt: OptimizerName;
 }[] = [
@@ -72,6 +74,22 @@ const cases: {
     pooling: "sum",
     opt: "adagrad",
   },
+  {
+    name: "learned weighted pooling on 3 ranks (a table split by rows), SGD",
+    workers: 3,
+    tables: [30, 5000, 900],
+    tricks: { weighted_pooling: "learned" },
+    pooling: "sum",
+    opt: "sgd",
+  },
+  {
+    name: "learned weighted pooling on 2 ranks, mean pooling, row-wise Adagrad",
+    workers: 2,
+    tables: [300, 40, 2000],
+    tricks: { weighted_pooling: "learned" },
+    pooling: "mean",
+    opt: "rowwise-adagrad",
+  },
 ];
 
 for (const c of cases) {
@@ -88,6 +106,11 @@ for (const c of cases) {
       const split = pieces.some((p) => p.shards.length > 1);
       assert.ok(apart || split, "a QR table is spread over ranks");
     }
+    if (c.tricks.weighted_pooling !== undefined)
+      assert.ok(
+        plan.tables.some((p) => p.shards.length > 1),
+        "a table (and its pooling weights) is split by rows",
+      );
     const data = bagsDataset({
       n: 37,
       denseFeatures: 3,
@@ -119,6 +142,18 @@ for (const c of cases) {
       assert.ok(names.includes("emb_l.2.weight_q") && names.includes("emb_l.2.weight_r"), names.join(", "));
     if (c.tricks.md)
       assert.ok(names.includes("emb_l.1.embs.weight") && names.includes("emb_l.1.proj.weight"), names.join(", "));
+    if (c.tricks.weighted_pooling !== undefined) {
+      const vw = c.tables.map((_, t) => `v_W_l.${t}`);
+      assert.ok(
+        vw.every((n) => names.includes(n)),
+        names.join(", "),
+      );
+      // trained: the weights left their initial ones (else the test would not see them move alike)
+      const moved = (r1.params.get("v_W_l.2") as Float32Array).some((x) => x !== 1);
+      assert.ok(moved, "v_W_l.2 changed from its ones");
+      if (c.opt === "rowwise-adagrad")
+        assert.ok(r1.tensors.has("optimizer.state.v_W_l.2.sum"), "a vector's state is the reference's sum");
+    }
   });
 }
 

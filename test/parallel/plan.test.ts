@@ -5,7 +5,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { formatShardingPlan, lookupsPerSampleOf, shardingPlan, type ShardingPlan } from "../../src/parallel/plan.ts";
+import {
+  formatShardingPlan,
+  lookupsPerSampleOf,
+  modelShardingPlan,
+  shardingPlan,
+  type ShardingPlan,
+} from "../../src/parallel/plan.ts";
+import { parseConfig } from "../../src/dlrm/config.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 
@@ -172,6 +179,38 @@ test("formatShardingPlan: the printed table, worked out by hand", () => {
     "",
   ].join("\n");
   assert.fixture(formatShardingPlan(plan), expected);
+});
+
+test("learned weighted pooling: each row's weight counts in its table's bytes, (E + 1) values a row", () => {
+  const model = (weighted: boolean) =>
+    parseConfig({
+      dense_features: 2,
+      bottom_mlp: [2, 4],
+      embedding_dim: 4,
+      table_sizes: [100, 3000],
+      top_mlp: [7, 1],
+      ...(weighted ? { weighted_pooling: "learned" } : {}),
+    });
+  const plain = modelShardingPlan(model(false), { ranks: 2 });
+  const learned = modelShardingPlan(model(true), { ranks: 2 });
+  assert.equal(
+    plain.tables.map((t) => t.bytes),
+    [100 * 4 * 4, 3000 * 4 * 4],
+  );
+  assert.equal(
+    learned.tables.map((t) => t.bytes),
+    [100 * 5 * 4, 3000 * 5 * 4],
+  );
+  // the width exchanged per sample stays E: the weights never travel
+  assert.equal(
+    learned.tables.map((t) => t.dim),
+    [4, 4],
+  );
+  const split = learned.tables[1]?.shards ?? [];
+  assert.equal(
+    split.map((s) => s.bytes),
+    split.map((s) => (s.rowEnd - s.rowStart) * 5 * 4),
+  );
 });
 
 test("lookupsPerSampleOf: mean bag length per table", () => {

@@ -1,9 +1,11 @@
 // The training path loads without Node: walking the static imports from the modules a
 // browser page trains with (model, optimizers, the loop and its local executor, metrics,
-// synthetic data, progress, the SVG plots) reaches no `node:` module, no package, and no
+// synthetic data, progress, the SVG plots, the hybrid executor and a browser's rank workers,
+// the checkpoint bytes a page saves) reaches no `node:` module, no package, and no
 // Node global (process, Buffer, require) outside src/kernels/host.ts, the one file that asks
 // the host for them (and only when they exist). Lazy `import()`s (the checkpoint file writer
-// behind LocalExecutor.save) are not followed: they load only when called.
+// behind LocalExecutor.save and HybridExecutor.save, Node's rank starter behind
+// HybridExecutor.start) are not followed: they load only when called.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -25,6 +27,16 @@ const ENTRIES = [
   "src/data/batch.ts",
   "src/data/random.ts",
   "src/plot/svg.ts",
+  // The hybrid executor and a browser's rank threads (module Workers), and the checkpoint a page saves.
+  "src/parallel/hybrid.ts",
+  "src/parallel/spawn_browser.ts",
+  "src/parallel/worker_browser.ts",
+  "src/dlrm/checkpoint_bytes.ts",
+  "src/io/safetensors_bytes.ts",
+  // The demo page's training thread and the parsers it reads picked files with.
+  "src/demo/train_worker.ts",
+  "src/data/movielens_parse.ts",
+  "src/data/criteo_parse.ts",
 ];
 const HOST = "src/kernels/host.ts";
 

@@ -1,0 +1,387 @@
+// The Criteo click-log parser (Kaggle Display Advertising Challenge `train.txt`, Terabyte
+// `day_N`), taking one batch of lines at a time into the in-memory Dataset, and the
+// reference's train/test protocol over its days. It needs no file access: its sources are
+// batches of lines (src/data/criteo.ts streams them from files; a page gives the text of a
+// file the user picked, criteoTextSource).
+//
+// The transformations follow the reference (facebookresearch/dlrm data_utils.py
+// getCriteoAdData / processCriteoAdData and dlrm_data_pytorch.py CriteoDataset):
+//   - a missing integer is 0 and a negative integer becomes 0, then dense = log(x + 1);
+//   - a missing categorical is the reference's token "0", i.e. the raw value 0 (which
+//     therefore shares its row with a real "00000000");
+//   - a categorical is parsed as hex and, with maxIndRange R > 0, taken modulo R;
+//   - sub-sampling (the reference's --data-sub-sample-rate p) drops a negative line with
+//     probability p, one uniform draw per line, *before* its values are numbered: a value
+//     seen only in dropped lines gets no id and no table row, as in the reference, which
+//     `continue`s past the line before adding its values to its dicts;
+//   - raw values are then numbered per feature 0, 1, 2, … in order of first appearance in
+//     the kept lines (files in the order given, lines in file order). This is the
+//     reference's order: it fills one insertion-ordered Python dict per feature while
+//     reading the days in order, then numbers the keys by enumerating the dict.
+// Each sample has exactly one lookup per table (bag length 1).
+//
+// Days: several files are days (Terabyte's day_0 …); one file is Kaggle's train.txt, which
+// the reference cuts into 7 days of its lines (divmod, the first days one line longer)
+// before sub-sampling. The protocol (criteoSplit): train on every day but the last, which
+// is halved, larger half first, into test and then validation.
+//
+// With a given dictionary (eval data), the dictionary is not extended: a raw value it has
+// not seen maps to the "unknown" row of that feature, the row just past the known ones
+// (id = number of known values); see criteo_dictionary.ts.
+//
+// Categorical values are 32-bit (at most 8 hex digits), as in both Criteo data sets and as
+// the reference's int32 arrays hold them; integer features are exact up to 15 digits.
+//
+// Glossary: N samples, Dd = 13 dense features, F = 26 tables, R max index range.
+
+import type { LineBatch } from "./lines.ts";
+import { splitLines } from "./text_lines.ts";
+import type { Dataset, SparseFeature } from "./dataset.ts";
+import { grow, IdMap } from "./id_map.ts";
+import { CRITEO_DENSE, CRITEO_FIELDS as FIELDS, CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
+import { Rng } from "../tensor/rng.ts";
+
+/** The raw-value numbering of a Criteo data set (its file format: src/data/criteo_dictionary.ts). */
+export interface CriteoDictionary {
+  /** R the raw values were reduced modulo before numbering; 0 when they were not. */
+  readonly maxIndRange: number;
+  /** F = 26 maps, feature C1 first: raw value (hashed, modulo R) → contiguous id, numbered in order of first appearance. */
+  readonly features: readonly IdMap[];
+}
+
+/** Rows per table for a model that reads data through `d`: the known values plus the unknown row (last). */
+export function criteoTableSizes(d: CriteoDictionary): number[] {
+  return d.features.map((m) => m.size + 1);
+}
+
+/** The days Kaggle's single train.txt is cut into. */
+export const KAGGLE_DAYS = 7;
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+export interface CriteoOptions {
+  /** R: take each raw categorical value modulo R before numbering (the reference's --max-ind-range); 0 or absent: no modulo. */
+  maxIndRange?: number;
+  /** A malformed line is an error (default) or is skipped and counted. */
+  onBadLine?: "error" | "skip";
+  /** Map through this dictionary without extending it (eval data); unseen values go to the unknown row. */
+  dictionary?: CriteoDictionary;
+  /** p: drop each negative sample with probability p (the reference's --data-sub-sample-rate). */
+  subSampleRate?: number;
+  /** Seed of the sub-sampling draws (default 0). */
+  seed?: number;
+  /** Called after every chunk read, and once at the end. */
+  onProgress?: (linesRead: number, bytesRead: number, bytesTotal: number) => void;
+}
+
+export interface CriteoResult {
+  data: Dataset;
+  dictionary: CriteoDictionary;
+  /** Malformed lines skipped (onBadLine "skip"). */
+  skipped: number;
+  /** Lines read, whether kept, sub-sampled away or skipped. */
+  lines: number;
+  /** Samples kept from each day, in order: one day per file, or for a single file the
+   *  reference's 7 days of its lines (see the file head). They add up to data.n. */
+  dayRows: number[];
+}
+
+/** One input of parseCriteo: its name (in errors), its size in bytes (for progress), and its lines in batches. */
+export interface CriteoSource {
+  name: string;
+  bytes: number;
+  batches(): AsyncIterable<LineBatch> | Iterable<LineBatch>;
+}
+
+/** Lines per batch of criteoTextSource. */
+const TEXT_BATCH_LINES = 65536;
+
+/** A text held in memory (a file a page read) as a source. */
+export function criteoTextSource(name: string, text: string, bytes = text.length): CriteoSource {
+  return {
+    name,
+    bytes,
+    *batches() {
+      const lines = splitLines(text);
+      for (let k = 0; k < lines.length; k += TEXT_BATCH_LINES) {
+        const end = Math.min(lines.length, k + TEXT_BATCH_LINES);
+        yield { lines: lines.slice(k, end), firstLine: k + 1, bytesRead: Math.round((bytes * end) / lines.length) };
+      }
+    },
+  };
+}
+
+/** The samples of `sources`, read in order, as one Dataset with 13 dense features and 26 single-lookup tables. */
+export async function parseCriteo(sources: readonly CriteoSource[], opts: CriteoOptions = {}): Promise<CriteoResult> {
+  const given = opts.dictionary;
+  const R = opts.maxIndRange ?? given?.maxIndRange ?? 0;
+  if (!Number.isInteger(R) || R < 0 || R > 0x7fffffff) {
+    throw new Error(`readCriteo: maxIndRange must be an integer in [0, 2^31 - 1] (0 for none), got ${R}`);
+  }
+  if (given !== undefined) {
+    if (given.features.length !== CRITEO_SPARSE) {
+      throw new Error(`readCriteo: the dictionary has ${given.features.length} features, expected ${CRITEO_SPARSE}`);
+    }
+    if (given.maxIndRange !== R) {
+      throw new Error(`readCriteo: the dictionary was built with maxIndRange ${given.maxIndRange}, but ${R} was given`);
+    }
+  }
+  const p = opts.subSampleRate ?? 0;
+  if (!(p >= 0 && p <= 1)) throw new Error(`readCriteo: subSampleRate must be in [0, 1], got ${p}`);
+  const skipBad = (opts.onBadLine ?? "error") === "skip";
+  const rng = new Rng(opts.seed ?? 0);
+  const dictionary: CriteoDictionary = given ?? {
+    maxIndRange: R,
+    features: Array.from({ length: CRITEO_SPARSE }, () => new IdMap(1024)),
+  };
+  const maps = dictionary.features;
+  const unknown = maps.map((m) => m.size); // the unknown row of each feature (used only with a given dictionary)
+
+  const bytesTotal = sources.reduce((a, s) => a + s.bytes, 0);
+
+  const out = new GrowingCriteo();
+  const row = new ParsedRow();
+  let lines = 0;
+  let skipped = 0;
+  let bytesBefore = 0; // bytes of the files already finished
+  const fileRows: number[] = [];
+  // One file is cut into days of its lines once its length is known: the line of each kept sample.
+  const keptLine = sources.length === 1 ? new GrowingInt32() : null;
+  for (const source of sources) {
+    let fileBytes = 0;
+    const rowsBefore = out.n;
+    const linesBefore = lines;
+    for await (const batch of source.batches()) {
+      for (let k = 0; k < batch.lines.length; k++) {
+        lines++;
+        const problem = parseCriteoLine(batch.lines[k] as string, R, row);
+        if (problem !== null) {
+          if (skipBad) {
+            skipped++;
+            continue;
+          }
+          throw new Error(`criteo: ${source.name}:${batch.firstLine + k}: ${problem}`);
+        }
+        // One draw per well-formed line, before numbering: a dropped line adds no value to the dictionary.
+        if (p > 0 && rng.uniform() < p && row.label === 0) continue;
+        keptLine?.push(lines - linesBefore - 1);
+        const i = out.push(row);
+        for (let t = 0; t < CRITEO_SPARSE; t++) {
+          const raw = row.cats[t];
+          const m = maps[t] as IdMap;
+          let id: number;
+          if (given === undefined) id = m.add(raw);
+          else {
+            id = m.get(raw);
+            if (id === -1) id = unknown[t];
+          }
+          out.setIndex(t, i, id);
+        }
+      }
+      fileBytes = batch.bytesRead;
+      opts.onProgress?.(lines, bytesBefore + fileBytes, bytesTotal);
+    }
+    bytesBefore += fileBytes;
+    fileRows.push(out.n - rowsBefore);
+  }
+  opts.onProgress?.(lines, bytesBefore, bytesTotal);
+  const dayRows = keptLine === null ? fileRows : rowsPerDay(keptLine.view(), kaggleDays(lines));
+  return { data: out.finish(), dictionary, skipped, lines, dayRows };
+}
+
+/** How many of the kept samples (at lines `keptLine`, rising) fall in each day of `dayLines` lines. */
+function rowsPerDay(keptLine: Int32Array, dayLines: readonly number[]): number[] {
+  const rows: number[] = [];
+  let i = 0;
+  let end = 0;
+  for (const n of dayLines) {
+    end += n;
+    const start = i;
+    while (i < keptLine.length && keptLine[i] < end) i++;
+    rows.push(i - start);
+  }
+  return rows;
+}
+
+/** An Int32Array that grows by doubling. */
+class GrowingInt32 {
+  #a = new Int32Array(1024);
+  #n = 0;
+  push(v: number): void {
+    if (this.#n === this.#a.length) this.#a = grow(this.#a, 2 * this.#n);
+    this.#a[this.#n++] = v;
+  }
+  view(): Int32Array {
+    return this.#a.subarray(0, this.#n);
+  }
+}
+
+/** One line's values before numbering. */
+class ParsedRow {
+  label = 0;
+  /** (13,) integer features after the negative → 0 rule. */
+  readonly ints = new Float64Array(CRITEO_DENSE);
+  /** (26,) raw categorical values after the modulo. */
+  readonly cats = new Float64Array(CRITEO_SPARSE);
+}
+
+/** Parses one line into `row`; returns what is wrong with it, or null. Scans characters
+ *  instead of splitting, so that a line allocates nothing. */
+function parseCriteoLine(line: string, R: number, row: ParsedRow): string | null {
+  let pos = 0;
+  for (let f = 0; f < FIELDS; f++) {
+    let end = line.indexOf("\t", pos);
+    if (f === FIELDS - 1) {
+      if (end !== -1) return fieldCountProblem(line);
+      end = line.length;
+    } else if (end === -1) return fieldCountProblem(line);
+
+    if (f === 0) {
+      if (end - pos !== 1 || (line.charCodeAt(pos) !== 48 && line.charCodeAt(pos) !== 49)) {
+        return `label must be 0 or 1, got ${quote(line.slice(pos, end))}`;
+      }
+      row.label = line.charCodeAt(pos) - 48;
+    } else if (f <= CRITEO_DENSE) {
+      const v = parseInteger(line, pos, end);
+      if (Number.isNaN(v)) return `field ${criteoFieldName(f)} is not an integer: ${quote(line.slice(pos, end))}`;
+      row.ints[f - 1] = v < 0 ? 0 : v;
+    } else {
+      const v = parseHex(line, pos, end);
+      if (Number.isNaN(v)) {
+        return `field ${criteoFieldName(f)} is not a hexadecimal value of at most 8 digits: ${quote(line.slice(pos, end))}`;
+      }
+      row.cats[f - 1 - CRITEO_DENSE] = R > 0 ? v % R : v;
+    }
+    pos = end + 1;
+  }
+  return null;
+}
+
+function fieldCountProblem(line: string): string {
+  if (line.length === 0) return `empty line (expected ${FIELDS} tab-separated fields)`;
+  const found = line.split("\t").length;
+  return `expected ${FIELDS} tab-separated fields (label, I1–I${CRITEO_DENSE}, C1–C${CRITEO_SPARSE}), found ${found}`;
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s);
+}
+
+/** A decimal integer in line[start, end): "" → 0, optional "-", 1–15 digits; NaN when malformed. */
+function parseInteger(line: string, start: number, end: number): number {
+  if (start === end) return 0;
+  let i = start;
+  const negative = line.charCodeAt(i) === 45; // "-"
+  if (negative) i++;
+  if (i === end || end - i > 15) return Number.NaN;
+  let v = 0;
+  for (; i < end; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    v = v * 10 + d;
+  }
+  return negative ? -v : v;
+}
+
+/** A hexadecimal value in line[start, end): "" → 0 (the reference's missing token "0"), 1–8 digits; NaN when malformed. */
+function parseHex(line: string, start: number, end: number): number {
+  if (start === end) return 0;
+  if (end - start > 8) return Number.NaN;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const c = line.charCodeAt(i);
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 97 && c <= 102) d = c - 87;
+    else if (c >= 65 && c <= 70) d = c - 55;
+    else return Number.NaN;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/** The Dataset under construction; its arrays grow by doubling. */
+class GrowingCriteo {
+  #n = 0;
+  #capacity = 1024;
+  #dense = new Float32Array(this.#capacity * CRITEO_DENSE); // (capacity, 13)
+  #labels = new Float32Array(this.#capacity); // (capacity,)
+  #indices = Array.from({ length: CRITEO_SPARSE }, () => new Int32Array(this.#capacity)); // F × (capacity,)
+
+  /** Samples so far. */
+  get n(): number {
+    return this.#n;
+  }
+
+  /** Appends a sample's dense features and label; returns its position. */
+  push(row: ParsedRow): number {
+    if (this.#n === this.#capacity) this.#grow();
+    const i = this.#n++;
+    for (let d = 0; d < CRITEO_DENSE; d++) this.#dense[i * CRITEO_DENSE + d] = Math.log(row.ints[d] + 1);
+    this.#labels[i] = row.label;
+    return i;
+  }
+
+  setIndex(t: number, i: number, id: number): void {
+    (this.#indices[t] as Int32Array)[i] = id;
+  }
+
+  #grow(): void {
+    this.#capacity *= 2;
+    this.#dense = grow(this.#dense, this.#capacity * CRITEO_DENSE);
+    this.#labels = grow(this.#labels, this.#capacity);
+    this.#indices = this.#indices.map((a) => grow(a, this.#capacity));
+  }
+
+  /** Trimmed to N samples. Every table has bag length 1, so all tables share one lengths and one offsets array. */
+  finish(): Dataset {
+    const N = this.#n;
+    const lengths = new Int32Array(N).fill(1); // (N,)
+    const offsets = Int32Array.from({ length: N + 1 }, (_, i) => i); // (N + 1,)
+    const sparse: SparseFeature[] = this.#indices.map((a) => ({
+      lengths,
+      offsets,
+      indices: trim(a, N),
+      weights: null,
+    }));
+    return {
+      n: N,
+      denseFeatures: CRITEO_DENSE,
+      dense: trim(this.#dense, N * CRITEO_DENSE),
+      labels: trim(this.#labels, N),
+      sparse,
+    };
+  }
+}
+
+function trim<T extends Float32Array | Int32Array>(a: T, n: number): T {
+  return a.length === n ? a : (a.slice(0, n) as T);
+}
+
+// ---------------------------------------------------------------------------------------
+// Days and the train/test protocol
+
+/** Kaggle's days: n lines cut into 7, the first n mod 7 one line longer (the reference's divmod). */
+export function kaggleDays(n: number): number[] {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`kaggleDays: n must be a non-negative integer, got ${n}`);
+  const perDay = Math.floor(n / KAGGLE_DAYS);
+  return Array.from({ length: KAGGLE_DAYS }, (_, d) => perDay + (d < n % KAGGLE_DAYS ? 1 : 0));
+}
+
+/** Sample ranges [start, end) of the protocol's three parts. */
+export interface CriteoSplit {
+  train: [number, number];
+  test: [number, number];
+  val: [number, number];
+}
+
+/** The reference's protocol over days of `dayRows` samples (in order): train on all days
+ *  but the last; the last halved, larger half first (np.array_split), into test, then validation. */
+export function criteoSplit(dayRows: readonly number[]): CriteoSplit {
+  const n = dayRows.reduce((a, b) => a + b, 0);
+  const last = dayRows.length === 0 ? 0 : dayRows[dayRows.length - 1];
+  const trainEnd = n - last;
+  const testEnd = trainEnd + Math.ceil(last / 2);
+  return { train: [0, trainEnd], test: [trainEnd, testEnd], val: [testEnd, n] };
+}

@@ -1,0 +1,44 @@
+// A rank's file access in Node (the RankFiles of src/parallel/rank_threads.ts): checkpoints
+// read and written by positional I/O of the rank's own pieces (src/dlrm/checkpoint.ts), and
+// the thread's CPU time from /proc. Only the Node rank entry (worker.ts) imports it, so the
+// rank itself (rank.ts) loads in a browser.
+
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { openCheckpoint, readPiece, writePieces } from "../dlrm/checkpoint.ts";
+import type { RankFiles } from "./rank_threads.ts";
+
+let schedstat = true;
+
+/**
+ * CPU time of the calling thread in ms (Linux: /proc/thread-self/schedstat, ns resolution),
+ * or NaN elsewhere. Time spent in Atomics.wait is not CPU time, so this is a rank's own work.
+ */
+export function threadCpuMs(): number {
+  if (!schedstat) return Number.NaN;
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    schedstat = false;
+    return Number.NaN;
+  }
+}
+
+export const nodeRankFiles: RankFiles = {
+  openCheckpoint(path, config, optimizer) {
+    const index = openCheckpoint(path, config, optimizer);
+    const fd = openSync(path, "r");
+    return {
+      read: (name, first, into) => readPiece(index, name, first, into, fd),
+      close: () => closeSync(fd),
+    };
+  },
+  writePieces(tmp, slots, pieces) {
+    const fd = openSync(tmp, "r+");
+    try {
+      writePieces(fd, slots, pieces, tmp);
+    } finally {
+      closeSync(fd);
+    }
+  },
+  threadCpuMs,
+};
