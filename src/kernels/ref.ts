@@ -101,9 +101,9 @@ export function embedding_bag_fwd(
 /**
  * embedding_bag_fwd over a table held as fbgemm's fused row-wise quantized rows
  * (src/kernels/fused_rows.ts): R rows of fusedRowBytes(bits, E) bytes from byte tableOff,
- * each element x̂ = f32(f32(q · scale) + bias). The pooling is embedding_bag_fwd's, term by
- * term (out += w · x̂, rounded to float32 at each store; mean scales by 1/len at the end), so
- * the result equals embedding_bag_fwd on the dequantized table bit for bit.
+ * each element x̂ = f32(f32(q · scale) + bias). Written as its definition: the row of every
+ * lookup dequantized, then pooled by embedding_bag_fwd (so the wasm kernel, which pools term
+ * by term in the same order, equals embedding_bag_fwd on the dequantized table bit for bit).
  * Indices must already be checked to lie in [0, R).
  */
 export function embedding_bag_fwd_quantized(
@@ -120,25 +120,15 @@ export function embedding_bag_fwd_quantized(
   outOff: number,
 ): void {
   const rb = fusedRowBytes(bits, E);
-  for (let b = 0; b < B; b++) {
-    const start = offsets[b];
-    const end = offsets[b + 1];
-    const o = outOff + b * E;
-    for (let e = 0; e < E; e++) out[o + e] = 0;
-    for (let l = start; l < end; l++) {
-      const row = tableOff + indices[l] * rb;
-      const [scale, bias] = rowScaleBias(bits, table, row, E);
-      const w = weights === null ? 1 : weights[l];
-      for (let e = 0; e < E; e++) {
-        const x = Math.fround(Math.fround(rowValue(bits, table, row, e) * scale) + bias);
-        out[o + e] += w * x;
-      }
-    }
-    if (mode === POOL_MEAN && end > start) {
-      const scale = 1 / (end - start);
-      for (let e = 0; e < E; e++) out[o + e] *= scale;
-    }
+  const L = B === 0 ? 0 : offsets[B];
+  const rows = new Float32Array(L * E); // (L, E): lookup l's dequantized row
+  for (let l = B === 0 ? 0 : offsets[0]; l < L; l++) {
+    const row = tableOff + indices[l] * rb;
+    const [scale, bias] = rowScaleBias(bits, table, row, E);
+    for (let e = 0; e < E; e++) rows[l * E + e] = Math.fround(rowValue(bits, table, row, e) * scale) + bias;
   }
+  const lookup = Int32Array.from({ length: L }, (_, l) => l); // lookup l reads row l of rows
+  embedding_bag_fwd(B, E, mode, rows, 0, lookup, offsets, weights, out, outOff);
 }
 
 /**

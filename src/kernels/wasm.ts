@@ -514,23 +514,47 @@ function bagError(
   );
 }
 
-export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (...a) => {
-  const [B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff] = a;
-  const op = "embedding_bag_fwd";
+/**
+ * The operands of a bag forward (the float32 and the quantized one): the table of R rows of
+ * `rowElems` elements (staged only as far as the lookups can reach), indices, offsets,
+ * weights and out; null when there is nothing to compute.
+ */
+function bagForwardOperands(
+  op: string,
+  B: number,
+  E: number,
+  tbl: FloatArray | Uint8Array,
+  tableOff: number,
+  rowElems: number,
+  indices: Int32Array,
+  offsets: Int32Array,
+  weights: FloatArray | null,
+  out: FloatArray,
+  outOff: number,
+): { R: number; L: number; operands: Operand[] } | null {
   checkBags(op, B, E, offsets);
-  if (B === 0 || E === 0) return;
+  if (B === 0 || E === 0) return null;
   checkExtent(op, span("out", out, outOff, B * E, "out"));
-  const R = rowsFrom(op, "table", tbl, tableOff, E);
+  const R = rowsFrom(op, "table", tbl, tableOff, rowElems);
   const L = weights === null ? indices.length : Math.min(indices.length, weights.length);
-  const touched = Math.max(0, Math.min(L, offsets[B])) * E;
+  const touched = Math.max(0, Math.min(L, offsets[B])) * rowElems;
   const operands = [
-    table("table", tbl, tableOff, R * E, "in", touched),
+    table("table", tbl, tableOff, R * rowElems, "in", touched),
     span("indices", indices, 0, L, "in"),
     span("offsets", offsets, 0, B + 1, "in"),
     span("weights", weights, 0, L, "in"),
     span("out", out, outOff, B * E, "out"),
   ];
-  const done = callWasm(op, operands, (s, p) => {
+  return { R, L, operands };
+}
+
+export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (...a) => {
+  const [B, E, mode, tbl, tableOff, indices, offsets, weights, out, outOff] = a;
+  const op = "embedding_bag_fwd";
+  const call = bagForwardOperands(op, B, E, tbl, tableOff, E, indices, offsets, weights, out, outOff);
+  if (call === null) return;
+  const { R, L } = call;
+  const done = callWasm(op, call.operands, (s, p) => {
     const [pT, pIdx, pOffs, pW, pOut] = p as Ptr[];
     const status = s.raw.embedding_bag_fwd_f32(B, E, mode, pT, R, pIdx, pOffs, L, pW, pOut);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
@@ -541,22 +565,12 @@ export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (...a) => {
 export const embedding_bag_fwd_quantized: typeof ref.embedding_bag_fwd_quantized = (...a) => {
   const [B, E, mode, bits, tbl, tableOff, indices, offsets, weights, out, outOff] = a;
   const op = "embedding_bag_fwd_quantized";
-  checkBags(op, B, E, offsets);
   if (bits !== 8 && bits !== 4) throw new KernelError(`${op}: bits must be 8 or 4, got ${String(bits)}`);
-  if (B === 0 || E === 0) return;
-  checkExtent(op, span("out", out, outOff, B * E, "out"));
   const rowBytes = fusedRowBytes(bits, E);
-  const R = rowsFrom(op, "table", tbl, tableOff, rowBytes);
-  const L = weights === null ? indices.length : Math.min(indices.length, weights.length);
-  const touched = Math.max(0, Math.min(L, offsets[B])) * rowBytes;
-  const operands = [
-    table("table", tbl, tableOff, R * rowBytes, "in", touched),
-    span("indices", indices, 0, L, "in"),
-    span("offsets", offsets, 0, B + 1, "in"),
-    span("weights", weights, 0, L, "in"),
-    span("out", out, outOff, B * E, "out"),
-  ];
-  const done = callWasm(op, operands, (s, p) => {
+  const call = bagForwardOperands(op, B, E, tbl, tableOff, rowBytes, indices, offsets, weights, out, outOff);
+  if (call === null) return;
+  const { R, L } = call;
+  const done = callWasm(op, call.operands, (s, p) => {
     const [pT, pIdx, pOffs, pW, pOut] = p as Ptr[];
     const status = s.raw.embedding_bag_fwd_quantized_f32(B, E, mode, bits, pT, R, pIdx, pOffs, L, pW, pOut);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
@@ -639,23 +653,21 @@ export const sgd_rows: typeof ref.sgd_rows = (...a) => {
   if (!done) ref.sgd_rows(...a);
 };
 
-export const adagrad_rows: typeof ref.adagrad_rows = (...a) => {
-  const [U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff] = a;
-  const operands = { U, E, tbl, tableOff, acc, accOff, accPerElement: true, ids, gradRows, gradOff };
-  const done = rowUpdate("adagrad_rows", operands, (s, pT, R, pA, pI, pG) =>
-    s.raw.adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG),
-  );
-  if (!done) ref.adagrad_rows(...a);
-};
+/** The wrapper of an accumulator row update: its kernel, and whether the state has a value
+ *  per element (Adagrad) or per row (row-wise Adagrad). */
+function accumulatorRows(name: "adagrad_rows" | "rowwise_adagrad_rows", accPerElement: boolean): ref.AccRows {
+  return (...a) => {
+    const [U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff] = a;
+    const operands = { U, E, tbl, tableOff, acc, accOff, accPerElement, ids, gradRows, gradOff };
+    const done = rowUpdate(name, operands, (s, pT, R, pA, pI, pG) =>
+      s.raw[`${name}_f32`](U, E, lr, eps, pT, R, pA, pI, pG),
+    );
+    if (!done) ref[name](...a);
+  };
+}
 
-export const rowwise_adagrad_rows: typeof ref.rowwise_adagrad_rows = (...a) => {
-  const [U, E, lr, eps, tbl, tableOff, acc, accOff, ids, gradRows, gradOff] = a;
-  const operands = { U, E, tbl, tableOff, acc, accOff, accPerElement: false, ids, gradRows, gradOff };
-  const done = rowUpdate("rowwise_adagrad_rows", operands, (s, pT, R, pA, pI, pG) =>
-    s.raw.rowwise_adagrad_rows_f32(U, E, lr, eps, pT, R, pA, pI, pG),
-  );
-  if (!done) ref.rowwise_adagrad_rows(...a);
-};
+export const adagrad_rows = accumulatorRows("adagrad_rows", true);
+export const rowwise_adagrad_rows = accumulatorRows("rowwise_adagrad_rows", false);
 
 // ---------------------------------------------------------------------------------------
 // Interaction: F feature matrices, passed to the kernel as a table of F addresses
