@@ -119,6 +119,9 @@ interface SourceKind<S extends DataSpec> {
   train:
     | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
     | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number): LoadedData };
+  /** What `dlrm predict --data` scores: the data whole, the evaluation split training on it
+   *  evaluates (so a trained model is measured on the same samples), or nothing (why). */
+  scored: { whole(s: S): Dataset } | "evaluation split" | { refused: string };
   /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
   asEval:
     { load(s: S, c: EvalContext): Promise<Dataset>; needs?: { family: DataFamily; why: string } } | { refused: string };
@@ -126,9 +129,17 @@ interface SourceKind<S extends DataSpec> {
 
 const CRITEO_TABLE_NAMES = Array.from({ length: CRITEO_SPARSE }, (_, t) => criteoFieldName(1 + CRITEO_DENSE + t));
 
+/** What predict says of generated data without a held-out split and of raw Criteo logs (whose
+ *  numbering depends on the run's flags). */
+const NOT_SCORED = {
+  refused:
+    "is not scored as it is: predict scores a batch file, movielens:<dir> or synthetic (write other data with dlrm preprocess)",
+};
+
 const random: SourceKind<SpecOf<"random">> = {
   files: () => [],
   family: () => null,
+  scored: NOT_SCORED,
   train: { draw: (_s, r, config, n) => ({ train: randomData(r, config, n, r.seed), eval: null, notes: {} }) },
   asEval: { load: async (_s, c) => randomData(c.r, c.config, c.n, c.r.seed + 1) },
 };
@@ -136,6 +147,7 @@ const random: SourceKind<SpecOf<"random">> = {
 const synthetic: SourceKind<SpecOf<"synthetic">> = {
   files: () => [],
   family: () => null,
+  scored: "evaluation split",
   train: {
     draw(_s, r, config, n) {
       const evalSize = r.eval === null ? syntheticEvalSize(n) : 0;
@@ -150,6 +162,7 @@ const synthetic: SourceKind<SpecOf<"synthetic">> = {
 const syntheticTrace: SourceKind<SpecOf<"synthetic-trace">> = {
   files: (s) => [s.profile],
   family: () => null,
+  scored: NOT_SCORED,
   train: { draw: (s, r, config, n) => ({ train: traceData(r, s.profile, config, n, r.seed), eval: null, notes: {} }) },
   asEval: { load: async (s, c) => traceData(c.r, s.profile, c.config, c.n, c.r.seed + 1) },
 };
@@ -163,6 +176,7 @@ const movielens: SourceKind<SpecOf<"movielens">> = {
     }
   },
   family: () => "movielens",
+  scored: "evaluation split",
   train: {
     async read(s, r) {
       const { train, test, tableSizes, tableNames, split } = readSplit(s.dir, r);
@@ -177,6 +191,7 @@ const movielens: SourceKind<SpecOf<"movielens">> = {
 const criteo: SourceKind<SpecOf<"criteo">> = {
   files: (s) => s.files,
   family: () => "criteo",
+  scored: NOT_SCORED,
   train: {
     async read(s, r) {
       const read = await readCriteoData(s.files, r, undefined);
@@ -201,6 +216,7 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
 const file: SourceKind<SpecOf<"file">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: (s) => (isCriteoBatchFile(s.path) ? "criteo" : null),
+  scored: { whole: (s) => readBatchFile(s.path) },
   train: {
     async read(s, r, verb) {
       const data = readBatchFile(s.path);
@@ -411,6 +427,23 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
     progress: r.progress,
     label: forEval ? "read criteo (eval)" : "read criteo",
   });
+}
+
+/** The samples `dlrm predict --data` scores for a model (r.eval is null): a batch file whole,
+ *  or the evaluation split `dlrm train --data` evaluates for the same flags. */
+export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number): Promise<Dataset> {
+  const scored = kindOf(r.train).scored;
+  if (typeof scored === "object" && "refused" in scored)
+    throw new UsageError(`predict: --data ${r.train.text} ${scored.refused}`);
+  if (typeof scored === "object") {
+    checkRequest(r, "predict");
+    const all = scored.whole(r.train);
+    checkDataset(all, config, r.train.text);
+    return all;
+  }
+  const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
+  if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
+  return data.eval;
 }
 
 function randomData(r: DataRequest, config: DLRMConfig, n: number, seed: number): Dataset {

@@ -7,7 +7,9 @@
 //   synthetic [--seed S] [--data-size N]         the held-out split `dlrm train --data
 //                                                synthetic --seed S --data-size N` draws; S and
 //                                                N default to what the checkpoint's run records
-// --metrics prints the AUC, logloss and accuracy against the data's labels (a JSON line).
+// (which samples each --data kind gives is its record's `scored`, src/cli/data_source.ts).
+// --metrics prints the AUC, logloss and accuracy against the data's labels (a JSON line);
+// with it, --out is optional.
 //
 // Quantized tables (the reference's --quantize-emb-with-bit 8|4, inference only): the
 // float32 checkpoint's tables are quantized after loading (src/dlrm/quantized.ts), or the
@@ -27,13 +29,12 @@ import {
   workerCount,
   type FlagSpecs,
   type Io,
+  type ParsedFlags,
 } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
-import { splitRatings } from "./movielens_splits.ts";
+import { dataSpecFiles, parseDataSpec, scoredData, type DataRequest } from "./data_source.ts";
 import { checkOutputs } from "./paths.ts";
-import { readBatchFile } from "../data/batch_file.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { readMovieLens } from "../data/movielens.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint, openCheckpoint, readRunState } from "../dlrm/checkpoint.ts";
 import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
@@ -48,7 +49,7 @@ import {
   quantBits,
   quantizedCheckpointBits,
 } from "../dlrm/quantized.ts";
-import { SYNTHETIC_MIN_SIZE, syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
+import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
@@ -77,7 +78,7 @@ const PREDICT_FLAGS: FlagSpecs = {
   out: {
     type: "string",
     placeholder: "preds.safetensors",
-    help: "where to write `pred` F32 [N], in data order (required)",
+    help: "where to write `pred` F32 [N], in data order (required unless --metrics)",
   },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
   workers: {
@@ -122,7 +123,8 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   if (checkpoints.some((c) => c === ""))
     throw new UsageError(`predict: --checkpoint has an empty name in "${required("checkpoint")}"`);
   const dataText = required("data");
-  const out = required("out");
+  const metrics = getBool(f, "metrics");
+  const out = metrics ? getString(f, "out") : required("out");
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
   const model = getString(f, "model");
@@ -133,22 +135,24 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const source = dataSource(dataText, f);
   const inputs = [
     ...checkpoints.map((path) => ({ flag: "--checkpoint", path })),
-    ...(source.kind === "file" ? [{ flag: "--data", path: dataText }] : []),
+    ...dataSpecFiles(parseDataSpec("predict", "--data", dataText)).map((path) => ({ flag: "--data", path })),
     ...(model === undefined ? [] : [{ flag: "--model", path: model }]),
   ];
-  checkOutputs("predict", [{ flag: "--out", path: out }], inputs);
-  const fileData = source.kind === "file" ? readBatchFile(dataText) : null;
+  checkOutputs("predict", out === undefined ? [] : [{ flag: "--out", path: out }], inputs);
   const preds: Float32Array[] = [];
+  let shared: Dataset | null = null;
   let labels: Float32Array | null = null;
   for (const checkpoint of checkpoints) {
     const config = checkpointConfig(model, checkpoint);
     const stored = quantizedCheckpointBits(checkpoint);
     if (stored === null) openCheckpoint(checkpoint, config); // the file fits the model: checked before the data against it, and before the model's memory is allocated
-    const data = source.kind === "file" ? (fileData as Dataset) : sourceData(source, config, checkpoint);
+    // A batch file or a MovieLens split is read once for every member; synthetic data is drawn for each member's model.
+    const { r, dataSize } = scoreRequest(f, dataText, checkpoint);
+    const data: Dataset = shared ?? (await scoredData(r, config, dataSize));
     checkDataset(data, config, dataText);
+    if (r.train.kind !== "synthetic") shared = data;
     labels = data.labels;
     let pred: Float32Array;
     if (stored !== null || bits !== null) {
@@ -171,56 +175,48 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
     preds.push(pred);
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
-  writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });
-  io.stderr.write(
-    `dlrm predict: wrote ${pred.length} predictions to ${out}${preds.length > 1 ? ` (the mean of ${preds.length} models)` : ""}\n`,
-  );
-  if (getBool(f, "metrics") && labels !== null) {
+  if (out !== undefined) {
+    writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });
+    io.stderr.write(
+      `dlrm predict: wrote ${pred.length} predictions to ${out}${preds.length > 1 ? ` (the mean of ${preds.length} models)` : ""}\n`,
+    );
+  }
+  if (metrics && labels !== null) {
     io.stdout.write(`${JSON.stringify({ event: "predict", ...computeMetrics(pred, labels), data: dataText })}\n`);
   }
   return 0;
 }
 
-type Source =
-  | { kind: "file" }
-  | { kind: "movielens"; dir: string; split: string }
-  | { kind: "synthetic"; seed: number | null; dataSize: number | null };
-
-/** What --data names; --split, --seed and --data-size only where they apply. */
-function dataSource(text: string, f: ReturnType<typeof parseFlags>): Source {
-  const split = getString(f, "split");
-  const misplaced = (flag: string, kind: string): UsageError =>
-    new UsageError(`predict: --${flag} applies to ${kind} data, not to --data ${text}`);
-  if (text.startsWith("movielens:")) {
-    const dir = text.slice("movielens:".length);
-    if (dir === "") throw new UsageError(`predict: --data ${text} names no folder`);
-    for (const flag of ["seed", "data-size"]) if (f.has(flag)) throw misplaced(flag, "synthetic");
-    return { kind: "movielens", dir, split: split ?? "u1" };
-  }
-  if (split !== undefined) throw misplaced("split", "movielens:<dir>");
-  if (text === "synthetic") {
-    const seed = getNumber(f, "seed") ?? null;
-    if (seed !== null && !Number.isInteger(seed))
-      throw new UsageError(`predict: --seed must be an integer, got ${seed}`);
-    return { kind: "synthetic", seed, dataSize: f.has("data-size") ? positiveInt("predict", f, "data-size", 1) : null };
-  }
-  for (const flag of ["seed", "data-size"]) if (f.has(flag)) throw misplaced(flag, "synthetic");
-  if (text === "random" || /^(criteo|synthetic-trace):/.test(text))
-    throw new UsageError(
-      `predict: --data ${text}: predict scores a batch file, movielens:<dir> or synthetic (write other data with dlrm preprocess)`,
-    );
-  return { kind: "file" };
-}
-
-/** The evaluation split `dlrm train` scores for this source and model (synthetic: its seed and size as given, else as the checkpoint's run records). */
-function sourceData(s: Exclude<Source, { kind: "file" }>, config: DLRMConfig, checkpoint: string): Dataset {
-  if (s.kind === "movielens") return readMovieLens(s.dir, s.split, splitRatings(s.dir, s.split)).test;
-  const run = readRunState(checkpoint, readCheckpointIndex(checkpoint).metadata);
+/** The request for the samples to score: --data, with --split, and for synthetic data the seed
+ *  and size `dlrm train` drew it with (as given, else as the checkpoint's run records). */
+function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number } {
+  const spec = parseDataSpec("predict", "--data", text);
+  if (spec.kind !== "synthetic")
+    for (const flag of ["seed", "data-size"])
+      if (f.has(flag)) throw new UsageError(`predict: --${flag} applies to synthetic data, not to --data ${text}`);
+  const seedFlag = getNumber(f, "seed");
+  if (seedFlag !== undefined && !Number.isInteger(seedFlag))
+    throw new UsageError(`predict: --seed must be an integer, got ${seedFlag}`);
+  const run = spec.kind === "synthetic" ? readRunState(checkpoint, readCheckpointIndex(checkpoint).metadata) : null;
   const recordedSize = run?.flags["data"] === "synthetic" ? run.flags["data-size"] : undefined;
-  const seed = s.seed ?? run?.seed ?? 123;
-  const dataSize = s.dataSize ?? (typeof recordedSize === "number" ? recordedSize : SYNTHETIC_MIN_SIZE);
-  const syn = syntheticData(config, { sizes: [dataSize, syntheticEvalSize(dataSize)], seed });
-  return syn.splits[1] as Dataset;
+  const dataSize = f.has("data-size")
+    ? positiveInt("predict", f, "data-size", 1)
+    : typeof recordedSize === "number"
+      ? recordedSize
+      : SYNTHETIC_MIN_SIZE;
+  const r: DataRequest = {
+    train: spec,
+    eval: null,
+    split: getString(f, "split") ?? null,
+    maxIndRange: undefined,
+    onBadLine: "error",
+    subSampleRate: 0,
+    seed: seedFlag ?? run?.seed ?? 123,
+    numIndicesPerLookup: 10,
+    numIndicesPerLookupFixed: false,
+    progress: null,
+  };
+  return { r, dataSize };
 }
 
 /** Predictions with quantized tables: the checkpoint's own (stored) or the float32 ones quantized to `bits`. */

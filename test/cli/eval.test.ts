@@ -163,6 +163,24 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
     assert.ok(Math.abs(final.logloss - logloss) < 1e-12, `logloss ${final.logloss} vs ${logloss}`);
     assert.ok(Math.abs(final.accuracy - accuracy) < 1e-12, `accuracy ${final.accuracy} vs ${accuracy}`);
     assert.is(final.n, 30);
+    // predict --metrics without --out: the same metrics, printed, and no file written.
+    const m = await runCli(["predict", "--checkpoint", ckpt, "--data", s.evalData, "--metrics"]);
+    assert.is(m.code, 0, m.stderr);
+    const printed = jsonLines(m.stdout).pop() as Record<string, number>;
+    assert.ok(Math.abs(printed.auc - naiveAuc(pred, y)) < 1e-12, `predict --metrics auc ${printed.auc}`);
+    assert.ok(Math.abs(printed.logloss - logloss) < 1e-12, `predict --metrics logloss ${printed.logloss}`);
+    assert.not.match(m.stderr, /wrote/);
+    // Data predict does not score as it is: one line naming it.
+    for (const data of ["random", "criteo:x.txt"]) {
+      const e = await runCli(["predict", "--checkpoint", ckpt, "--data", data, "--metrics"]);
+      assert.is(e.code, 2, e.stderr);
+      assert.match(
+        e.stderr,
+        new RegExp(
+          `^dlrm: predict: --data ${data.replace(".", "\\.")} is not scored as it is: predict scores a batch file`,
+        ),
+      );
+    }
   } finally {
     s.cleanup();
   }

@@ -176,7 +176,7 @@ test("the reference's --quantize-emb-with-bit on predict; on train it points to 
   for (const [args, pattern] of [
     [["--quantize-emb-with-bit", "2"], /--quantize-emb-with-bit takes 8 or 4 \(or 32: float32 tables\), got 2/],
     [["--quantize-emb-with-bit", "8", "--workers", "2"], /predict on this thread: leave out --workers 2/],
-    [["--split", "u2"], /--split applies to movielens:<dir> data, not to --data synthetic/],
+    [["--split", "u2"], /--split applies to movielens:<dir> data only, not to --data synthetic/],
   ] as const) {
     const e = await runCli([
       "predict",
