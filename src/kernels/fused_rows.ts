@@ -3,7 +3,8 @@
 // brings everything its lookup needs. The two layouts PyTorch prepacks for
 // quantized embedding bags (torch.ops.quantized.embedding_bag_byte_prepack and
 // embedding_bag_4bit_prepack, which call fbgemm's FloatToFused8BitRowwiseQuantizedSBFloat and
-// FloatToFusedNBitRowwiseQuantizedSBHalf):
+// FloatToFusedNBitRowwiseQuantizedSBHalf in a build with fbgemm, and PyTorch's own loops with
+// the formulas of fbgemm's *Ref functions in a build without):
 //
 //   int8  [E × uint8][float32 scale][float32 bias]            row stride E + 8 bytes
 //   int4  [ceil(E/2) bytes][fp16 scale][fp16 bias]            row stride ceil(E/2) + 4 bytes
@@ -13,16 +14,28 @@
 // little-endian.
 //
 // Quantization here repeats fbgemm's reference loops (QuantUtils.cc, the *Ref functions)
-// step for step in float32, so our bytes equal PyTorch's (test/kernels/fused_rows.test.ts
-// compares with bytes PyTorch prepacked):
+// step for step in float32:
 //   int8: range = max − min, scale = range / 255, bias = min,
 //         q = lrintf((x − min) · (255 / (range + 1e-8)))           (the 1e-8 is fbgemm's)
 //   int4: bias = fp16(min) and min := bias first (so the stored bias is the one quantized
 //         against); range = max − min; scale = fp16(range / 15), 1 when range = 0, when the
 //         fp16 scale is 0 or its reciprocal overflows; q = clamp(lrintf((x − min) / scale'),
 //         0, 15) with 1/scale' formed once in float32.
-// lrintf rounds to nearest, ties to even. A row of equal values (range 0) gives q = 0 and
-// dequantizes exactly to its value in int8 (scale 0); in int4 to fp16(value) plus q·1.
+// lrintf rounds to nearest, ties to even. A row of equal values v gives q = 0 and
+// dequantizes exactly to v in int8 (scale 0). In int4 its range is v − fp16(v): 0 when v is
+// an fp16 value (scale 1, q = 0, x̂ = v exactly); otherwise a sliver, negative when fp16
+// rounds v up (and then so is the scale), so q comes out near 15 and x̂ = 15·scale + fp16(v)
+// lands near v.
+//
+// test/kernels/fused_rows_torch.test.ts checks this against bytes torch 1.13 prepacked
+// (test/fixtures/quantized/make.py; Debian's build, without fbgemm, so PyTorch's fallback
+// loops): equal bit for bit, int8 at E = 1, 2, 7, 8, 16, 34 and int4 at E = 8, 16, 34, over
+// exact .5 ties, constant rows (fp16 rounding them up and down), zero rows, negative, large
+// (±30000) and tiny (10⁻⁶) ranges and an int4 min that is not an fp16 value; dequantizeRows
+// equals torch's unpack ops bit for bit on them. Not compared: fbgemm's own (vectorized)
+// kernels, and int4 at odd E (torch's 4-bit prepack refuses odd E; ours writes the
+// ceil(E/2)-byte row above). An int4 row beyond fp16 is refused here (QuantizeError); torch
+// writes it with an infinite scale, which no lookup can use.
 //
 // Error bound (per element; docs/tricks.md derives it): int8 |x − x̂| ≤ scale/2 + 1e-8 (the
 // epsilon makes (x − min)·inverse slightly short of (x − min)/scale), plus float32 rounding;
