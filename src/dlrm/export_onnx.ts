@@ -15,8 +15,10 @@
 //   - fixed bags of L lookups: indices_t int64 (B, L); Gather gives (B, L, E), ReduceSum
 //     over L pools.
 //   Per-sample weights (the config's per_sample_weights) are an input weights_t float
-//   shaped like indices_t that scales each gathered row; mean pooling divides by the bag's
-//   lookup count (1 for an empty bag).
+//   shaped like indices_t that scales each gathered row; learned weighted pooling (the
+//   reference's v_W_l.{t}, one weight per table row) gathers its weights at the ids and
+//   scales the rows the same way (times weights_t when both are there); mean pooling divides
+//   by the bag's lookup count (1 for an empty bag).
 // Interaction: dot stacks T = [x, e_0, …] (B, F, E), takes MatMul(T, Tᵀ) (B, F, F) and
 // gathers the reference's lower-triangle pairs (i-major, j < i, or j <= i with
 // self-interaction) from its flattened rows; cat concatenates.
@@ -34,6 +36,7 @@ import { basename } from "node:path";
 import type { DLRMConfig } from "./config.ts";
 import { openCheckpoint, readPiece } from "./checkpoint.ts";
 import { parameterSpecs, tableParameter } from "./model.ts";
+import { poolingWeightName } from "./tables.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import {
   modelProto,
@@ -96,6 +99,7 @@ const CONFIG_FIELDS: { readonly [K in keyof DLRMConfig]: "graph" | "training onl
   interaction_itself: "graph",
   top_mlp: "graph",
   per_sample_weights: "graph",
+  weighted_pooling: "graph", // learned: v_W_l.{t} gathered at the ids scales each lookup; fixed: weights of one
   loss: "training only", // both losses train a sigmoid output, which is what the graph ends with
   optimizer: "training only",
   lr: "training only",
@@ -312,11 +316,25 @@ function writeModel(
     const bagShape = L === null ? [`lookups_${t}`] : ["batch", L];
     inputs.push({ name: ids, elemType: ONNX_INT64, shape: bagShape });
     let rows = g.op("Gather", [name, ids], { axis: { kind: "int", value: 0 } }); // (N_t, E) or (B, L, E)
+    let weights: string | null = null; // a factor per lookup, shaped like the ids
     if (config.per_sample_weights) {
-      const weights = `weights_${t}`;
+      weights = `weights_${t}`;
       inputs.push({ name: weights, elemType: ONNX_FLOAT, shape: bagShape });
-      rows = g.op("Mul", [rows, g.op("Unsqueeze", [weights, L === null ? axes1() : int64("axes_2", [2])])]);
     }
+    if (config.weighted_pooling === "learned") {
+      // The reference's v_W_l[t].gather(0, ids) as per_sample_weights (times the data's, when it has them).
+      const vName = poolingWeightName(t);
+      g.initializers.push({
+        name: vName,
+        elemType: ONNX_FLOAT,
+        dims: [R],
+        data: { kind: "raw", bytes: tableSource(index, vName, R, 1, fd) },
+      });
+      const learned = g.op("Gather", [vName, ids], { axis: { kind: "int", value: 0 } });
+      weights = weights === null ? learned : g.op("Mul", [weights, learned]);
+    }
+    if (weights !== null)
+      rows = g.op("Mul", [rows, g.op("Unsqueeze", [weights, L === null ? axes1() : int64("axes_2", [2])])]);
     if (L !== null) {
       const sum = g.op("ReduceSum", [rows, axes1()], { keepdims: { kind: "int", value: 0 } }); // (B, E)
       return config.pooling === "mean" ? g.op("Div", [sum, float("bag_size", L)]) : sum;

@@ -2,8 +2,8 @@
 // dependency), gives the predictions `dlrm predict` gives for the same checkpoint and data:
 // on the golden cases (variable bags with empty ones), and on a Kaggle-shaped model (13
 // dense features, 26 tables capped at 1000 rows, the reference's Kaggle MLPs) with dot, dot
-// with self-interaction and cat, fixed-size (one-hot) and variable bags; per-sample weights
-// and mean pooling; tables as external data. Features the export cannot express, and usage
+// with self-interaction and cat, fixed-size (one-hot) and variable bags; per-sample weights,
+// learned weighted pooling (v_W_l) and mean pooling; tables as external data. Features the export cannot express, and usage
 // errors, give one-line errors.
 //
 // Tolerance: ONNX Runtime's MatMul/Gemm sum in another order than our kernels (and the dot
@@ -124,11 +124,14 @@ async function modelFiles(
   config: DLRMConfig,
   seed: number,
   checkpointName = "ckpt.safetensors",
+  edit: (m: DLRM) => void = () => {},
 ): Promise<{ model: string; checkpoint: string }> {
   const model = join(dir, "model.json");
   writeFileSync(model, JSON.stringify(config));
   const checkpoint = join(dir, checkpointName);
-  await saveCheckpoint(checkpoint, new DLRM(config, seed));
+  const m = new DLRM(config, seed);
+  edit(m);
+  await saveCheckpoint(checkpoint, m);
   return { model, checkpoint };
 }
 
@@ -262,19 +265,28 @@ function withEmptyBags(d: Dataset): Dataset {
   return { ...d, sparse };
 }
 
-test("per-sample weights and mean pooling, variable bags with empty ones and fixed bags: ONNX Runtime = dlrm predict", async () => {
+test("per-sample weights, learned weighted pooling and mean pooling, variable bags with empty ones and fixed bags: ONNX Runtime = dlrm predict", async () => {
   const t = tempDir();
   try {
-    for (const [pooling, weights] of [
-      ["mean", false],
-      ["sum", true],
-      ["mean", true],
+    for (const [pooling, weights, learned] of [
+      ["mean", false, false],
+      ["sum", true, false],
+      ["mean", true, false],
+      ["sum", false, true],
+      ["mean", true, true],
     ] as const) {
-      const { model, checkpoint } = await modelFiles(
-        t.dir,
-        parseConfig({ ...SMALL, pooling, per_sample_weights: weights }),
-        11,
-      );
+      const config = parseConfig({
+        ...SMALL,
+        pooling,
+        per_sample_weights: weights,
+        ...(learned ? { weighted_pooling: "learned" } : {}),
+      });
+      const { model, checkpoint } = await modelFiles(t.dir, config, 11, "ckpt.safetensors", (m) => {
+        // Learned weights start at one (no weighting): make them differ per row, so that a graph
+        // that dropped them would predict otherwise.
+        for (const [name, p] of m.namedParameters())
+          if (name.startsWith("v_W_l.")) p.data.forEach((_, r, w) => (w[r] = 0.25 + ((r * 37) % 11) / 5));
+      });
       const dataPath = join(t.dir, "data.safetensors");
       const gen = (fixed: boolean): Dataset =>
         randomDataset({
@@ -286,24 +298,11 @@ test("per-sample weights and mean pooling, variable bags with empty ones and fix
           seed: 5,
           perSampleWeights: weights,
         });
+      const what = `${pooling}${weights ? ", weights" : ""}${learned ? ", learned pooling" : ""}`;
       writeBatchFile(dataPath, withEmptyBags(gen(false)));
-      await checkAgainstPredict(
-        t.dir,
-        checkpoint,
-        model,
-        dataPath,
-        null,
-        `${pooling}${weights ? ", weights" : ""}, variable bags`,
-      );
+      await checkAgainstPredict(t.dir, checkpoint, model, dataPath, null, `${what}, variable bags`);
       writeBatchFile(dataPath, gen(true));
-      await checkAgainstPredict(
-        t.dir,
-        checkpoint,
-        model,
-        dataPath,
-        3,
-        `${pooling}${weights ? ", weights" : ""}, fixed bags of 3`,
-      );
+      await checkAgainstPredict(t.dir, checkpoint, model, dataPath, 3, `${what}, fixed bags of 3`);
     }
   } finally {
     t.cleanup();
@@ -400,13 +399,6 @@ test("a checkpoint with features the export cannot express: a one-line error nam
     );
     assert.is(r.stderr.split("\n").length, 2);
     assert.not.ok(existsSync(out));
-
-    // Learned weighted pooling (v_W_l.{t}) is not in the graph: refused, not dropped.
-    assert.throws(
-      () =>
-        exportOnnx({ ...config, weighted_pooling: "learned" }, plain, out, { bagSize: null, externalOver: 2 ** 31 }),
-      /export: the model's "weighted_pooling" is a feature the ONNX export does not express/,
-    );
 
     // A config field the exporter has not decided about (a feature added to the model later).
     const later = { ...config, qr_flag: true };
