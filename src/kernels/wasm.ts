@@ -47,6 +47,9 @@ export class KernelError extends Error {
   override name = "KernelError";
 }
 
+/** The table, ids and output of a bag forward (kernels/embedding_bag.wat, quantized_bag.wat). */
+type BagForwardArgs = [table: Ptr, R: number, indices: Ptr, offsets: Ptr, L: number, weights: Ptr | 0, out: Ptr];
+
 /** Adagrad's and row-wise Adagrad's row updates (kernels/sparse_rows.wat): acc holds a value
  *  per element or per row; the status names an id out of range. */
 type AccumulatorRowsKernel = (
@@ -82,31 +85,8 @@ export interface RawKernels {
     relu: number,
   ): void;
   sgemm_f32_work_bytes(): number;
-  embedding_bag_fwd_f32(
-    B: number,
-    E: number,
-    mode: number,
-    table: Ptr,
-    R: number,
-    indices: Ptr,
-    offsets: Ptr,
-    L: number,
-    weights: Ptr | 0,
-    out: Ptr,
-  ): number;
-  embedding_bag_fwd_quantized_f32(
-    B: number,
-    E: number,
-    mode: number,
-    bits: number,
-    table: Ptr,
-    R: number,
-    indices: Ptr,
-    offsets: Ptr,
-    L: number,
-    weights: Ptr | 0,
-    out: Ptr,
-  ): number;
+  embedding_bag_fwd_f32(B: number, E: number, mode: number, ...bags: BagForwardArgs): number;
+  embedding_bag_fwd_quantized_f32(B: number, E: number, mode: number, bits: number, ...bags: BagForwardArgs): number;
   embedding_bag_bwd_f32(
     B: number,
     E: number,
