@@ -6,6 +6,8 @@
 // library), and the browser test builds it first.
 
 import { build, type BuildOptions } from "esbuild";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -31,8 +33,10 @@ export const DEMO_BUILD: BuildOptions = {
   logLevel: "silent",
 };
 
-/** The bundle's files: path relative to the checkout → contents. */
+/** The bundle's files: path relative to the checkout → contents. Writing replaces the folder,
+ *  so the chunks of earlier builds (their names are content hashes) do not pile up. */
 export async function buildDemo(write: boolean): Promise<Map<string, string>> {
+  if (write) rmSync(join(root, DEMO_BUILD.outdir as string), { recursive: true, force: true });
   const r = await build({ ...DEMO_BUILD, write });
   const out = new Map<string, string>();
   for (const f of r.outputFiles ?? []) out.set(f.path.slice(root.length), f.text);

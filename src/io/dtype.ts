@@ -6,7 +6,7 @@
 // Glossary: n elements; bits the 16-bit patterns, in host order (little-endian on every host
 // we know of, as the files are).
 
-import { float32ToBfloat16, float32ToHalf, halfToFloat32 } from "./half.ts";
+import { float32ToBfloat16, float32ToHalf, halfToFloat32 } from "../kernels/half.ts";
 
 /** The 16-bit float dtypes of safetensors. */
 export type HalfDType = "F16" | "BF16";

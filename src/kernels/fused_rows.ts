@@ -44,6 +44,8 @@
 //
 // Glossary: R rows, E row length (embedding dim), q a quantized value, fp16 IEEE binary16.
 
+import { float32ToHalf, halfToFloat32 } from "./half.ts";
+
 /** Bits per quantized value. */
 export type QuantBits = 4 | 8;
 
@@ -55,43 +57,6 @@ export function fusedRowBytes(bits: QuantBits, E: number): number {
 /** Bytes of a row's quantized values (where its scale starts). */
 export function valueBytes(bits: QuantBits, E: number): number {
   return bits === 8 ? E : (E + 1) >> 1;
-}
-
-// float32 ↔ bits through one shared scratch word
-const f32Word = new Float32Array(1);
-const u32Word = new Uint32Array(f32Word.buffer);
-
-/** The IEEE binary16 bits nearest to float32 x (ties to even; overflow to ±inf; NaN stays NaN). */
-export function float32ToHalfBits(x: number): number {
-  f32Word[0] = x;
-  const bits = u32Word[0] as number;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 112; // the binary16 exponent field: 127 − 15 = 112
-  if (e >= 0x1f) return sign | 0x7c00;
-  // Normal results keep 10 of the 23 mantissa bits; subnormal ones (e ≤ 0) are the full
-  // significand (with its leading 1) shifted right by 14 − e. Either way round the bits shifted out.
-  const sig = e > 0 ? mant : mant | 0x800000;
-  const shift = e > 0 ? 13 : 14 - e;
-  if (shift > 24) return sign; // below half of the smallest subnormal: ±0
-  const kept = sig >>> shift;
-  const rest = sig & ((1 << shift) - 1);
-  const halfway = 1 << (shift - 1);
-  const up = rest > halfway || (rest === halfway && (kept & 1) === 1) ? 1 : 0;
-  // a carry out of the mantissa moves into the exponent, which is the right result (up to inf)
-  return sign | ((e > 0 ? e << 10 : 0) + kept + up);
-}
-
-/** The value of IEEE binary16 bits h (exact in float32). */
-export function halfBitsToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant === 0 ? sign * Infinity : NaN;
-  return sign * (1024 + mant) * 2 ** (exp - 25);
 }
 
 /** lrintf under the default rounding mode: to the nearest integer, ties to even. */
@@ -153,10 +118,10 @@ export function quantizeRows(
       }
       continue;
     }
-    const biasBits = float32ToHalfBits(min);
-    const lo = halfBitsToFloat(biasBits); // min rounded to fp16: what dequantization adds back
+    const biasBits = float32ToHalf(min);
+    const lo = halfToFloat32(biasBits); // min rounded to fp16: what dequantization adds back
     const range = f(max - lo);
-    let scale = halfBitsToFloat(float32ToHalfBits(range === 0 ? 1 : f(range / 15)));
+    let scale = halfToFloat32(float32ToHalf(range === 0 ? 1 : f(range / 15)));
     if (scale === 0) scale = 1;
     let inverse = f(1 / scale);
     if (!Number.isFinite(inverse)) {
@@ -167,7 +132,7 @@ export function quantizeRows(
       throw new QuantizeError(
         `${what}: row ${r} spans [${min}, ${max}], beyond fp16's ±65504, where int4 rows keep their scale and bias`,
       );
-    view.setUint16(o + qb, float32ToHalfBits(scale), true);
+    view.setUint16(o + qb, float32ToHalf(scale), true);
     view.setUint16(o + qb + 2, biasBits, true);
     out.fill(0, o, o + qb);
     for (let e = 0; e < E; e++) {
@@ -183,7 +148,7 @@ export function rowScaleBias(bits: QuantBits, fused: Uint8Array, row: number, E:
   const view = new DataView(fused.buffer, fused.byteOffset, fused.byteLength);
   const at = row + valueBytes(bits, E);
   if (bits === 8) return [view.getFloat32(at, true), view.getFloat32(at + 4, true)];
-  return [halfBitsToFloat(view.getUint16(at, true)), halfBitsToFloat(view.getUint16(at + 2, true))];
+  return [halfToFloat32(view.getUint16(at, true)), halfToFloat32(view.getUint16(at + 2, true))];
 }
 
 /** The quantized value of element e of the fused row starting at byte `row`. */

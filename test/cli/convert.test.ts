@@ -17,7 +17,7 @@ import { saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { pairPermutation } from "../../src/dlrm/torchrec.ts";
-import { float32ToBfloat16 } from "../../src/io/half.ts";
+import { float32ToBfloat16 } from "../../src/kernels/half.ts";
 import { readSafetensors, toFloat32, writeSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
 import { noGrad } from "../../src/autograd/tape.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";

@@ -1,5 +1,5 @@
 // `dlrm train --save-dtype f16|bf16`: the parameters are saved as the 16-bit patterns nearest
-// the float32 values (ties to even, by the tested scalar conversions of src/io/half.ts), the
+// the float32 values (ties to even, by the tested scalar conversions of src/kernels/half.ts), the
 // optimizer state stays F32, on one thread and on ranks; such checkpoints load back (predict
 // on one thread and on ranks, --init, --resume) as their exact float32 values; a value F16
 // cannot hold is an error naming it; the flag is checked before any work.
@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { defaultConfig } from "../../src/dlrm/defaults.ts";
-import { bfloat16ToFloat32, float32ToBfloat16, float32ToHalf, halfToFloat32 } from "../../src/io/half.ts";
+import { bfloat16ToFloat32, float32ToBfloat16, float32ToHalf, halfToFloat32 } from "../../src/kernels/half.ts";
 import {
   readSafetensors,
   readSafetensorsIndex,

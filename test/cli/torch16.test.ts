@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { float32ToBfloat16, float32ToHalf } from "../../src/io/half.ts";
+import { float32ToBfloat16, float32ToHalf } from "../../src/kernels/half.ts";
 import { halfsToFloat32 } from "../../src/io/dtype.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";

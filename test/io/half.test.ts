@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { bfloat16ToFloat32, float32ToBfloat16, float32ToHalf, halfToFloat32 } from "../../src/io/half.ts";
+import { bfloat16ToFloat32, float32ToBfloat16, float32ToHalf, halfToFloat32 } from "../../src/kernels/half.ts";
 import { downcastToHalfs, halfsToFloat32 } from "../../src/io/dtype.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 

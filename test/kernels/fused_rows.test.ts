@@ -1,6 +1,5 @@
-// fbgemm's fused row-wise quantization (src/kernels/fused_rows.ts): the fp16 conversions
-// against src/io/half.ts (an independent implementation, used for F16 checkpoints), the bytes
-// of rows worked out by hand from fbgemm's formulas (layout, nibble order, fp16 scale and
+// fbgemm's fused row-wise quantization (src/kernels/fused_rows.ts; its fp16 conversions are
+// src/kernels/half.ts's, tested in test/io/half.test.ts): the bytes of rows worked out by hand from fbgemm's formulas (layout, nibble order, fp16 scale and
 // bias, the range-0 case), and, as a property over random tables, quantize → dequantize
 // within the error bound the file head states (docs/tricks.md derives it).
 //
@@ -11,39 +10,15 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import {
   dequantizeRows,
-  float32ToHalfBits,
   fusedRowBytes,
-  halfBitsToFloat,
   QuantizeError,
   quantizeRows,
   rowScaleBias,
   roundHalfEven,
   type QuantBits,
 } from "../../src/kernels/fused_rows.ts";
-import { float32ToHalf, halfToFloat32 } from "../../src/io/half.ts";
+import { float32ToHalf, halfToFloat32 } from "../../src/kernels/half.ts";
 import { values } from "./placement.ts";
-
-test("fp16: every bit pattern decodes as src/io/half.ts decodes it, and float32 → fp16 rounds as it does", () => {
-  for (let h = 0; h < 65536; h++) {
-    const a = halfBitsToFloat(h);
-    const b = halfToFloat32(h);
-    if (!Object.is(a, b) && !(Number.isNaN(a) && Number.isNaN(b))) throw new Error(`bits ${h}: ${a} vs ${b}`);
-    // every finite half survives the round trip
-    if (Number.isFinite(a) && float32ToHalfBits(a) !== h)
-      throw new Error(`bits ${h} round-trips to ${float32ToHalfBits(a)}`);
-  }
-  fc.assert(
-    fc.property(fc.float({ noNaN: true }), (x) => {
-      assert.is(float32ToHalfBits(x), float32ToHalf(x), `fp16 of ${x}`);
-    }),
-    { seed: 1401, numRuns: 20000 },
-  );
-  // ties to even, at the subnormal boundary and above
-  assert.is(float32ToHalfBits(2 ** -25), 0); // half of the smallest subnormal: to even (0)
-  assert.is(float32ToHalfBits(3 * 2 ** -25), 2); // 1.5 subnormal units: to even (2)
-  assert.is(float32ToHalfBits(1 + 2 ** -11), 0x3c00); // halfway between 1 and its successor
-  assert.is(float32ToHalfBits(65520), 0x7c00); // rounds up past 65504: inf
-});
 
 test("roundHalfEven: lrintf's ties to even", () => {
   assert.equal([0.5, 1.5, 2.5, -0.5, -1.5, 2.4999, 2.5001].map(roundHalfEven), [0, 2, 2, -0, -2, 2, 3]);
@@ -81,8 +56,8 @@ test("int4 rows by hand: nibble order, fp16 scale and bias, odd E, and the bias 
   assert.is(odd.length, fusedRowBytes(4, 3));
   assert.is(odd.length, 2 + 4);
   const [s, b] = rowScaleBias(4, odd, 0, 3);
-  assert.is(b, halfBitsToFloat(0x2e66));
-  assert.is(s, halfBitsToFloat(float32ToHalfBits(Math.fround(Math.fround(Math.fround(1.6) - b) / 15))));
+  assert.is(b, halfToFloat32(0x2e66));
+  assert.is(s, halfToFloat32(float32ToHalf(Math.fround(Math.fround(Math.fround(1.6) - b) / 15))));
   // q: (0.1 − β)·10.0024 ≈ 0.0002 → 0; (1.6 − β)·10.0024 ≈ 15.004 → 15; (0.85 − β)·10.0024 ≈ 7.502 → 8;
   // the odd byte's high nibble is 0
   assert.equal(Array.from(odd.subarray(0, 2)), [0xf0, 0x08]);

@@ -2,6 +2,8 @@
 // Up: exact, since every half and every bfloat16 is a float32. Down: rounded to nearest, ties
 // to even (IEEE 754's default, what PyTorch's .half() and .bfloat16() do), on the float32 bit
 // pattern, so no double rounding. NaN stays NaN in both directions (its payload is not kept).
+// One home for both users: F16/BF16 tensors in files (src/io/dtype.ts) and the fp16 scale and
+// bias of int4 quantized rows (fused_rows.ts), so it lives in the lowest layer.
 //
 // Glossary: h a 16-bit pattern (sign 1, exponent 5, mantissa 10 for F16; sign 1,
 // exponent 8, mantissa 7 for BF16); e a biased exponent.
