@@ -102,6 +102,12 @@ export function getString(f: ParsedFlags, name: string): string | undefined {
   const v = f.get(name);
   return typeof v === "string" ? v : undefined;
 }
+/** A string flag the command cannot run without. */
+export function requiredString(verb: string, f: ParsedFlags, name: string): string {
+  const v = getString(f, name);
+  if (v === undefined) throw new UsageError(`${verb}: --${name} is required`);
+  return v;
+}
 export function getNumber(f: ParsedFlags, name: string): number | undefined {
   const v = f.get(name);
   return typeof v === "number" ? v : undefined;

@@ -10,6 +10,7 @@ import {
   helpText,
   parseFlags,
   positiveInt,
+  requiredString,
   UsageError,
   type FlagSpecs,
   type Io,
@@ -54,11 +55,7 @@ export function runExport(argv: readonly string[], io: Io): number {
     );
     return 0;
   }
-  const required = (name: string): string => {
-    const v = getString(f, name);
-    if (v === undefined) throw new UsageError(`export: --${name} is required`);
-    return v;
-  };
+  const required = (name: string): string => requiredString("export", f, name);
   const checkpoint = required("checkpoint");
   const out = required("out");
   const model = getString(f, "model");

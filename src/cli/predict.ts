@@ -25,6 +25,7 @@ import {
   helpText,
   parseFlags,
   positiveInt,
+  requiredString,
   UsageError,
   workerCount,
   type FlagSpecs,
@@ -114,11 +115,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
     );
     return 0;
   }
-  const required = (name: string): string => {
-    const v = getString(f, name);
-    if (v === undefined) throw new UsageError(`predict: --${name} is required`);
-    return v;
-  };
+  const required = (name: string): string => requiredString("predict", f, name);
   const checkpoints = required("checkpoint").split(",");
   if (checkpoints.some((c) => c === ""))
     throw new UsageError(`predict: --checkpoint has an empty name in "${required("checkpoint")}"`);

@@ -25,6 +25,7 @@ import {
   nonNegativeInt,
   oneOf,
   parseArgs,
+  requiredString,
   UsageError,
   type FlagSpecs,
 } from "./args.ts";
@@ -83,8 +84,7 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
       `preprocess: unknown data set "${kind}" (only criteo is preprocessed; MovieLens is read directly)`,
     );
   if (files.length === 0) throw new UsageError("preprocess: criteo needs at least one input file");
-  const out = getString(f, "out");
-  if (out === undefined) throw new UsageError("preprocess: --out is required");
+  const out = requiredString("preprocess", f, "out");
   const onBadLine = oneOf("preprocess", f, "on-bad-line", ["error", "skip"] as const, "error");
   const maxIndRange = nonNegativeInt("preprocess", f, "max-ind-range");
   const dictPath = getString(f, "dictionary");
