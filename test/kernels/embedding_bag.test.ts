@@ -13,48 +13,7 @@ import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
 import { POOL_MEAN, POOL_SUM } from "../../src/kernels/ref.ts";
 import { embedding_bag_bwd, embedding_bag_fwd, KernelError, wasmState } from "../../src/kernels/wasm.ts";
-import { placeF32, placeI32, values, whereArb, type Where } from "./placement.ts";
-
-interface Bags {
-  B: number;
-  E: number;
-  R: number;
-  mode: number;
-  indices: number[]; // (L,)
-  offsets: number[]; // (B + 1,)
-  weighted: boolean;
-  tableOff: number;
-  outOff: number;
-  where: { table: Where; out: Where; indices: Where; offsets: Where; weights: Where };
-  seed: number;
-}
-
-const bagsArb: fc.Arbitrary<Bags> = fc
-  .record({
-    B: fc.oneof(fc.constantFrom(0, 1, 2), fc.integer({ min: 0, max: 40 })),
-    E: fc.constantFrom(0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 20, 31, 32, 33, 48, 64, 67),
-    R: fc.integer({ min: 1, max: 60 }),
-    mode: fc.constantFrom(POOL_SUM, POOL_MEAN),
-    weighted: fc.boolean(),
-    tableOff: fc.integer({ min: 0, max: 7 }),
-    outOff: fc.integer({ min: 0, max: 7 }),
-    where: fc.record({ table: whereArb, out: whereArb, indices: whereArb, offsets: whereArb, weights: whereArb }),
-    seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-    lengthSeed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-  })
-  .map(({ lengthSeed, ...c }) => {
-    // bag lengths 0..6 (a quarter empty) and ids drawn with repeats from [0, R)
-    const u = values(lengthSeed, 2 * c.B * 7, 0, 1);
-    const offsets = [0];
-    const indices: number[] = [];
-    let k = 0;
-    for (let b = 0; b < c.B; b++) {
-      const len = (u[k++] as number) < 0.25 ? 0 : 1 + Math.floor((u[k++] as number) * 6);
-      for (let l = 0; l < len; l++) indices.push(Math.floor((u[k++] as number) * c.R));
-      offsets.push(indices.length);
-    }
-    return { ...c, indices, offsets };
-  });
+import { bagsArb, placeF32, placeI32, values, type Bags } from "./placement.ts";
 
 function checkFwd(c: Bags): void {
   const L = c.indices.length;

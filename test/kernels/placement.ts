@@ -4,6 +4,7 @@
 
 import fc from "fast-check";
 import { defaultHeap, residentF32, residentI32 } from "../../src/kernels/memory.ts";
+import { POOL_MEAN, POOL_SUM } from "../../src/kernels/ref.ts";
 
 export type Where = "resident" | "plain";
 
@@ -46,3 +47,46 @@ export function values(seed: number, n: number, lo = -1, hi = 1): Float32Array {
 
 /** Unit roundoff of float32. */
 export const U32 = 2 ** -24;
+
+/** Embedding bags for a kernel test: B bags of 0..6 lookups (a quarter empty) into R rows of
+ *  width E, with repeats; where each argument lives and at which offsets. */
+export interface Bags {
+  B: number;
+  E: number;
+  R: number;
+  mode: number;
+  indices: number[]; // (L,)
+  offsets: number[]; // (B + 1,)
+  weighted: boolean;
+  tableOff: number;
+  outOff: number;
+  where: { table: Where; out: Where; indices: Where; offsets: Where; weights: Where };
+  seed: number;
+}
+
+export const bagsArb: fc.Arbitrary<Bags> = fc
+  .record({
+    B: fc.oneof(fc.constantFrom(0, 1, 2), fc.integer({ min: 0, max: 40 })),
+    E: fc.constantFrom(0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 20, 31, 32, 33, 48, 64, 67),
+    R: fc.integer({ min: 1, max: 60 }),
+    mode: fc.constantFrom(POOL_SUM, POOL_MEAN),
+    weighted: fc.boolean(),
+    tableOff: fc.integer({ min: 0, max: 7 }),
+    outOff: fc.integer({ min: 0, max: 7 }),
+    where: fc.record({ table: whereArb, out: whereArb, indices: whereArb, offsets: whereArb, weights: whereArb }),
+    seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+    lengthSeed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+  })
+  .map(({ lengthSeed, ...c }) => {
+    // bag lengths 0..6 (a quarter empty) and ids drawn with repeats from [0, R)
+    const u = values(lengthSeed, 2 * c.B * 7, 0, 1);
+    const offsets = [0];
+    const indices: number[] = [];
+    let k = 0;
+    for (let b = 0; b < c.B; b++) {
+      const len = (u[k++] as number) < 0.25 ? 0 : 1 + Math.floor((u[k++] as number) * 6);
+      for (let l = 0; l < len; l++) indices.push(Math.floor((u[k++] as number) * c.R));
+      offsets.push(indices.length);
+    }
+    return { ...c, indices, offsets };
+  });
