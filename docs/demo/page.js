@@ -14,8 +14,9 @@ status.textContent = isolated
 status.className = isolated ? "" : "bad";
 $("train").disabled = !isolated;
 
-/** The MovieLens files the training thread needs (src/demo/demo_data.ts MOVIELENS_FILES). */
-const MOVIELENS_FILES = ["u.user", "u.item", "u1.base", "u1.test", "u.data"];
+/** The MovieLens files the training thread may need (src/demo/demo_data.ts MOVIELENS_FILES). */
+const MOVIELENS_SPLITS = ["u1", "u2", "u3", "u4", "u5", "ua", "ub"];
+const MOVIELENS_FILES = ["u.user", "u.item", "u.data", ...MOVIELENS_SPLITS.flatMap((s) => [`${s}.base`, `${s}.test`])];
 
 let worker = null;
 let trainedKind = null;
@@ -42,11 +43,14 @@ async function chosenData() {
     const files = {};
     for (const f of picked) if (MOVIELENS_FILES.includes(f.name)) files[f.name] = await bytesOf(f);
     const folder = (picked[0].webkitRelativePath || picked[0].name).split("/")[0];
-    return [{ kind, files }, `movielens:${folder}`];
+    const split = $("split").value;
+    return [{ kind, split, files }, `movielens:${folder}`];
   }
-  const file = $("criteo-file").files[0];
-  if (file === undefined) throw new Error("pick a Criteo TSV file first");
-  return [{ kind, name: file.name, bytes: await bytesOf(file) }, `criteo:${file.name}`];
+  const picked = [...$("criteo-file").files]; // in the order picked: the days, in order
+  if (picked.length === 0) throw new Error("pick one or more Criteo TSV files first");
+  const files = [];
+  for (const f of picked) files.push({ name: f.name, bytes: await bytesOf(f) });
+  return [{ kind, files }, `criteo:${picked.map((f) => f.name).join(",")}`];
 }
 
 /** The plan as a table: one row per table, one column per worker, each cell the rows that worker holds. */
@@ -99,7 +103,8 @@ $("run").addEventListener("submit", async (e) => {
     data,
     dataName,
   };
-  const run = { name: `${dataName}, seed ${request.seed}, ${request.workers} workers`, steps: [], evals: [] };
+  const label = data.kind === "movielens" ? `${dataName} --split ${data.split}` : dataName;
+  const run = { name: `${label}, seed ${request.seed}, ${request.workers} workers`, steps: [], evals: [] };
   worker?.terminate(); // its rank workers end with it
   worker = new Worker(new URL("./build/train_worker.js", import.meta.url), { type: "module" });
   trainedKind = null;
@@ -165,7 +170,11 @@ $("run").addEventListener("submit", async (e) => {
   };
   // The files' bytes are handed over, not copied.
   const transfer =
-    data.kind === "movielens" ? Object.values(data.files).map((b) => b.buffer) : data.kind === "criteo" ? [data.bytes.buffer] : [];
+    data.kind === "movielens"
+      ? Object.values(data.files).map((b) => b.buffer)
+      : data.kind === "criteo"
+        ? data.files.map((f) => f.bytes.buffer)
+        : [];
   worker.postMessage(request, transfer);
 });
 

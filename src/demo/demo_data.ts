@@ -3,19 +3,21 @@
 // here from bytes the page read (nothing is uploaded) with the CLI's own parsers:
 //   synthetic   the built-in model, the synthetic teacher's data sized for the steps and its
 //               held-out split                       = dlrm train --data synthetic
-//   movielens   u.user, u.item, u1.base, u1.test of the picked folder (the split rebuilt from
-//               u.data when u1's files are absent, as the CLI does): the built-in MovieLens
-//               model (one member: --ensemble 1), Adagrad with its initial accumulator and
-//               table weight decay; evaluated on u1.test = dlrm train --data movielens:<dir>
-//   criteo      one TSV file (Kaggle's train.txt format): the built-in Criteo model, trained
-//               on the reference's train split of its 7 days, evaluated on its test split
-//                                                    = dlrm train --data criteo:<file>
+//   movielens   u.user, u.item, <split>.base, <split>.test of the picked folder (u1 … u5
+//               rebuilt from u.data when their files are absent, as the CLI does): the
+//               built-in MovieLens model (one member: --ensemble 1), Adagrad with its initial
+//               accumulator and table weight decay; evaluated on <split>.test
+//                                                    = dlrm train --data movielens:<dir> --split <split>
+//   criteo      TSV files in Kaggle's train.txt format (one file: its 7 days; several: a day
+//               each, like Terabyte's day_N), read in order: the built-in Criteo model, trained
+//               on the reference's train split of the days, evaluated on its test split
+//                                                    = dlrm train --data criteo:<file>[,<file>…]
 //
 // Glossary: N samples, B batch size.
 
 import { parseCriteo, criteoSplit, criteoTableSizes, criteoTextSource } from "../data/criteo_parse.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
-import { officialSplitFromText } from "../data/movielens_folds.ts";
+import { isOfficialSplit, officialSplitFromText } from "../data/movielens_folds.ts";
 import { parseMovieLens, type MovieLensData, type RatingsText } from "../data/movielens_parse.ts";
 import { latin1Text } from "../data/text_lines.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
@@ -29,8 +31,8 @@ import { optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 /** The data the page was given: bytes of the files the user picked, by file name. */
 export type DemoData =
   | { kind: "synthetic" }
-  | { kind: "movielens"; files: Record<string, Uint8Array> }
-  | { kind: "criteo"; name: string; bytes: Uint8Array };
+  | { kind: "movielens"; split: string; files: Record<string, Uint8Array> }
+  | { kind: "criteo"; files: { name: string; bytes: Uint8Array }[] };
 
 export interface DemoRun {
   config: DLRMConfig;
@@ -45,8 +47,16 @@ export interface DemoRun {
   movielens: MovieLensData | null;
 }
 
-/** The MovieLens files the page reads from the picked folder (the u1 split, or u.data to rebuild it from). */
-export const MOVIELENS_FILES = ["u.user", "u.item", "u1.base", "u1.test", "u.data"] as const;
+/** MovieLens-100K's splits: the five folds and the two ten-per-user ones. */
+export const MOVIELENS_SPLITS = ["u1", "u2", "u3", "u4", "u5", "ua", "ub"] as const;
+
+/** The MovieLens files the page reads from the picked folder (a split's, or u.data to rebuild u1 … u5 from). */
+export const MOVIELENS_FILES = [
+  "u.user",
+  "u.item",
+  "u.data",
+  ...MOVIELENS_SPLITS.flatMap((s) => [`${s}.base`, `${s}.test`]),
+];
 
 /** The optimizer dlrm train uses for a built-in model of real data (its initial accumulator and per-table weight decay). */
 function builtinSpec(b: BuiltinModel): OptimizerSpec {
@@ -82,15 +92,17 @@ export async function demoRun(data: DemoData, steps: number, batchSize: number, 
     };
     const user = text("u.user");
     const item = text("u.item");
-    let base = text("u1.base");
-    let test = text("u1.test");
-    const udata = base === null || test === null ? text("u.data") : null;
-    if (udata !== null) ({ base, test } = officialSplitFromText(udata, "u1", (f) => f));
+    const split = data.split;
+    let base = text(`${split}.base`);
+    let test = text(`${split}.test`);
+    const udata = (base === null || test === null) && isOfficialSplit(split) ? text("u.data") : null;
+    if (udata !== null) ({ base, test } = officialSplitFromText(udata, split, (f) => f));
     if (user === null || item === null || base === null || test === null) {
+      const rebuild = isOfficialSplit(split) ? " (or u.data to rebuild them)" : "";
       const missing = [
         ...(user === null ? ["u.user"] : []),
         ...(item === null ? ["u.item"] : []),
-        ...(base === null || test === null ? ["u1.base and u1.test (or u.data to rebuild them)"] : []),
+        ...(base === null || test === null ? [`${split}.base and ${split}.test${rebuild}`] : []),
       ];
       throw new Error(
         `movielens: the picked folder has no ${missing.join(", ")}: pick MovieLens-100K's ml-100k folder`,
@@ -98,8 +110,8 @@ export async function demoRun(data: DemoData, steps: number, batchSize: number, 
     }
     const ml = parseMovieLens({ user, item, base, test });
     const builtin = movielensModel(ml.tableSizes, ml.train.denseFeatures);
-    checkDataset(ml.train, builtin.config, "u1.base");
-    checkDataset(ml.test, builtin.config, "u1.test");
+    checkDataset(ml.train, builtin.config, `${data.split}.base`);
+    checkDataset(ml.test, builtin.config, `${data.split}.test`);
     return {
       config: builtin.config,
       spec: builtinSpec(builtin),
@@ -110,16 +122,18 @@ export async function demoRun(data: DemoData, steps: number, batchSize: number, 
       movielens: ml,
     };
   }
-  const text = new TextDecoder("utf-8").decode(data.bytes);
-  const read = await parseCriteo([criteoTextSource(data.name, text, data.bytes.length)]);
+  if (data.files.length === 0) throw new Error("criteo: pick one or more TSV files");
+  const utf8 = new TextDecoder("utf-8");
+  const read = await parseCriteo(data.files.map((f) => criteoTextSource(f.name, utf8.decode(f.bytes), f.bytes.length)));
+  const name = data.files.map((f) => f.name).join(",");
   const split = criteoSplit(read.dayRows);
   const train = sliceDataset(read.data, ...split.train);
   const [start, end] = split.test;
   if (end === start)
-    throw new Error(`${data.name}: its ${read.data.n} rows leave the test split empty (the reference's protocol)`);
+    throw new Error(`${name}: its ${read.data.n} rows leave the test split empty (the reference's protocol)`);
   const evalData = sliceDataset(read.data, start, end);
   const builtin = criteoModel(criteoTableSizes(read.dictionary), train.denseFeatures);
-  checkDataset(train, builtin.config, data.name);
+  checkDataset(train, builtin.config, name);
   return {
     config: builtin.config,
     spec: builtinSpec(builtin),

@@ -128,6 +128,7 @@ function metadataOf(t: Trained): Record<string, string> {
     ensemble: 1,
   };
   if (r.data.kind === "synthetic") flags["data-size"] = t.run.train.n;
+  if (r.data.kind === "movielens") flags.split = r.data.split;
   return runMetadata(
     t.run.config,
     {

@@ -192,6 +192,7 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     assert.is(cli.code, 0, cli.stderr);
 
     await page.check("input[name=data][value=movielens]");
+    await page.selectOption("#split", "u1");
     await page.setInputFiles("#movielens-dir", MOVIELENS);
     const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
     assert.equal(errors, []);
@@ -208,7 +209,10 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     const shown = await page.$$eval("#predictions li", (items) => items.map((li) => Number(li.dataset.item)));
     const saved = await saveFromPage(page, "movielens.safetensors");
     const ml = readMovieLens(MOVIELENS, "u1");
-    const config = JSON.parse(readSafetensors(saved).metadata["dlrm_config"] as string);
+    const meta = readSafetensors(saved).metadata;
+    const config = JSON.parse(meta["dlrm_config"] as string);
+    const flags = (JSON.parse(meta["dlrm_run"] as string) as { flags: Record<string, unknown> }).flags;
+    assert.equal([flags["data"], flags["split"]], [`movielens:ml-100k`, "u1"], "the run's data and split, recorded");
     const model = new DLRM(config, 0);
     loadCheckpoint(saved, model);
     const { data, items } = ml.candidates(user);
@@ -241,7 +245,7 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     await page.check("input[name=data][value=criteo]");
     await page.click("#train"); // no file picked yet: said, and nothing starts
     await page.waitForSelector("#data-status.bad");
-    assert.is(await page.textContent("#data-status"), "pick a Criteo TSV file first");
+    assert.is(await page.textContent("#data-status"), "pick one or more Criteo TSV files first");
     assert.is(await page.getAttribute("body", "data-state"), null);
     await page.setInputFiles("#criteo-file", CRITEO);
     const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
