@@ -10,7 +10,8 @@
 //                             profile ("{t}" in the path is replaced by the table number)
 //
 // Each kind is one record in KINDS: the files it reads, its family (which data flags apply
-// to it), and how it loads as training data and as evaluation data. Real data (Criteo,
+// to it), how it loads as training data and as evaluation data, and what `dlrm predict`
+// scores from it (scoredData). Real data (Criteo,
 // MovieLens, batch files) defines the model's table sizes and is read before the model
 // exists; generated data is drawn for a model. So loading has two steps: loadSourceData
 // (real data, or nothing) and then finishData (given the model config). A request is checked
