@@ -12,8 +12,8 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
 import { POOL_MEAN, POOL_SUM } from "../../src/kernels/ref.ts";
-import { embedding_bag_bwd, embedding_bag_fwd, KernelError, wasmState } from "../../src/kernels/wasm.ts";
-import { bagsArb, placeF32, placeI32, values, type Bags } from "./placement.ts";
+import { embedding_bag_bwd, embedding_bag_fwd, KernelError } from "../../src/kernels/wasm.ts";
+import { wasmCalls, bagsArb, placeF32, placeI32, values, type Bags } from "./placement.ts";
 
 function checkFwd(c: Bags): void {
   const L = c.indices.length;
@@ -142,23 +142,6 @@ test("embedding_bag_fwd: hand-computed bags (weighted mean, empty bag, repeated 
   assert.equal(Array.from(out), [25.5, 51, 0, 0, 30, 60]); // exact in float32
 });
 
-/** Run fn counting the calls of the wasm embedding_bag_fwd_f32 (the path the wrapper took). */
-function wasmFwdCalls(fn: () => void): number {
-  const raw = wasmState().raw;
-  const original = raw.embedding_bag_fwd_f32;
-  let calls = 0;
-  raw.embedding_bag_fwd_f32 = (...args) => {
-    calls++;
-    return original(...args);
-  };
-  try {
-    fn();
-  } finally {
-    raw.embedding_bag_fwd_f32 = original;
-  }
-  return calls;
-}
-
 test("embedding_bag_fwd: a large plain table with few lookups takes the reference path, same answer", () => {
   const E = 4;
   const run = (R: number): { out: Float32Array; want: Float32Array; calls: number } => {
@@ -166,7 +149,9 @@ test("embedding_bag_fwd: a large plain table with few lookups takes the referenc
     const indices = Int32Array.of(5, R - 1, 123 % R);
     const offsets = Int32Array.of(0, 1, 3);
     const out = new Float32Array(2 * E);
-    const calls = wasmFwdCalls(() => embedding_bag_fwd(2, E, POOL_SUM, table, 0, indices, offsets, null, out, 0));
+    const calls = wasmCalls("embedding_bag_fwd_f32", () =>
+      embedding_bag_fwd(2, E, POOL_SUM, table, 0, indices, offsets, null, out, 0),
+    );
     const want = new Float32Array(2 * E);
     ref.embedding_bag_fwd(2, E, POOL_SUM, table, 0, indices, offsets, null, want, 0);
     return { out, want, calls };

@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { defaultHeap, residentF32, residentI32 } from "../../src/kernels/memory.ts";
 import { POOL_MEAN, POOL_SUM } from "../../src/kernels/ref.ts";
+import { wasmState, type RawKernels } from "../../src/kernels/wasm.ts";
 
 export type Where = "resident" | "plain";
 
@@ -90,3 +91,20 @@ export const bagsArb: fc.Arbitrary<Bags> = fc
     }
     return { ...c, indices, offsets };
   });
+
+/** Run fn counting the calls of one wasm export (the path a wrapper took: wasm, or the twin). */
+export function wasmCalls(name: keyof RawKernels, fn: () => void): number {
+  const raw = wasmState().raw as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const original = raw[name] as (...args: unknown[]) => unknown;
+  let calls = 0;
+  raw[name] = (...args) => {
+    calls++;
+    return original(...args);
+  };
+  try {
+    fn();
+  } finally {
+    raw[name] = original;
+  }
+  return calls;
+}

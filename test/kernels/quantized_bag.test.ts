@@ -18,8 +18,8 @@ import { dequantizeRows, fusedRowBytes, quantizeRows, type QuantBits } from "../
 import { defaultHeap, residentU8 } from "../../src/kernels/memory.ts";
 import * as ref from "../../src/kernels/ref.ts";
 import { POOL_MEAN, POOL_SUM } from "../../src/kernels/ref.ts";
-import { embedding_bag_fwd_quantized, KernelError, wasmState } from "../../src/kernels/wasm.ts";
-import { bagsArb, placeF32, placeI32, values, type Bags, type Where } from "./placement.ts";
+import { embedding_bag_fwd_quantized, KernelError } from "../../src/kernels/wasm.ts";
+import { wasmCalls, bagsArb, placeF32, placeI32, values, type Bags, type Where } from "./placement.ts";
 
 /** Float bags (placement.ts's) with a layout; tableOff counts bytes here. */
 type QuantBags = Bags & { bits: QuantBits };
@@ -95,23 +95,6 @@ test("embedding_bag_fwd_quantized: wasm equals the TS twin bit for bit, which eq
   );
 });
 
-/** Run fn counting the calls of the wasm kernel (the path the wrapper took). */
-function wasmCalls(fn: () => void): number {
-  const raw = wasmState().raw;
-  const original = raw.embedding_bag_fwd_quantized_f32;
-  let calls = 0;
-  raw.embedding_bag_fwd_quantized_f32 = (...args) => {
-    calls++;
-    return original(...args);
-  };
-  try {
-    fn();
-  } finally {
-    raw.embedding_bag_fwd_quantized_f32 = original;
-  }
-  return calls;
-}
-
 test("embedding_bag_fwd_quantized: a resident table runs in wasm; a large plain one takes the twin, same answer", () => {
   const E = 16;
   for (const bits of [8, 4] as const) {
@@ -121,7 +104,7 @@ test("embedding_bag_fwd_quantized: a resident table runs in wasm; a large plain 
       const indices = Int32Array.of(5, R - 1, 123 % R);
       const offsets = Int32Array.of(0, 1, 3);
       const out = new Float32Array(2 * E);
-      const calls = wasmCalls(() =>
+      const calls = wasmCalls("embedding_bag_fwd_quantized_f32", () =>
         embedding_bag_fwd_quantized(2, E, POOL_SUM, bits, table, 0, indices, offsets, null, out, 0),
       );
       const want = new Float32Array(2 * E);
