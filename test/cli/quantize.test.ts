@@ -27,6 +27,11 @@ import { existsSync } from "node:fs";
 const t = tempDir();
 const ckpt = join(t.dir, "syn.safetensors");
 
+/** dlrm predict of a checkpoint on the synthetic held-out split, written to out, with more flags. */
+function predictSynthetic(checkpoint: string, out: string, ...extra: string[]): ReturnType<typeof runCli> {
+  return runCli(["predict", "--checkpoint", checkpoint, "--data", "synthetic", "--out", out, ...extra]);
+}
+
 function preds(path: string): Float32Array {
   return readSafetensors(path).tensors.get("pred")?.data as Float32Array;
 }
@@ -50,7 +55,7 @@ test("setup: train a small synthetic model through the CLI", async () => {
 
 test("predict --quantize-emb-with-bit 8|4: QuantizedDLRM's predictions on the held-out split train scored, near float32's", async () => {
   const p32 = join(t.dir, "p32.safetensors");
-  const f = await runCli(["predict", "--checkpoint", ckpt, "--data", "synthetic", "--out", p32, "--metrics"]);
+  const f = await predictSynthetic(ckpt, p32, "--metrics");
   assert.is(f.code, 0, f.stderr);
   const float32 = preds(p32);
   assert.is(float32.length, syntheticEvalSize(3000)); // the split dlrm train drew beside its 3000 samples
@@ -63,18 +68,7 @@ test("predict --quantize-emb-with-bit 8|4: QuantizedDLRM's predictions on the he
   assert.ok(evalSplit !== undefined);
   for (const bits of [8, 4] as const) {
     const out = join(t.dir, `p${bits}.safetensors`);
-    const r = await runCli([
-      "predict",
-      "--checkpoint",
-      ckpt,
-      "--data",
-      "synthetic",
-      "--out",
-      out,
-      "--quantize-emb-with-bit",
-      String(bits),
-      "--metrics",
-    ]);
+    const r = await predictSynthetic(ckpt, out, "--quantize-emb-with-bit", String(bits), "--metrics");
     assert.is(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
@@ -91,16 +85,7 @@ test("predict --quantize-emb-with-bit 8|4: QuantizedDLRM's predictions on the he
   }
   // 32 is float32, as in the reference
   const same = join(t.dir, "same.safetensors");
-  const r = await runCli([
-    "predict",
-    "--checkpoint",
-    ckpt,
-    "--data",
-    "synthetic",
-    "--out",
-    same,
-    "--quantize-emb-with-bit=32",
-  ]);
+  const r = await predictSynthetic(ckpt, same, "--quantize-emb-with-bit=32");
   assert.is(r.code, 0, r.stderr);
   assert.equal(Array.from(preds(same)), Array.from(float32));
 });
@@ -117,23 +102,18 @@ test("convert --quantize-emb-with-bit: U8 [R, row bytes] tables with the layout 
     assert.is(index.entries.get("bot_l.0.weight")?.dtype, "F32");
     assert.match(index.metadata.dlrm_quantized as string, bits === 8 ? /fbgemm_fused_rowwise_uint8/ : /uint4_fp16/);
     const out = join(t.dir, `pq${bits}.safetensors`);
-    const r = await runCli(["predict", "--checkpoint", q, "--data", "synthetic", "--out", out]);
+    const r = await predictSynthetic(q, out);
     assert.is(r.code, 0, r.stderr);
     assert.equal(readFileSync(out), readFileSync(join(t.dir, `p${bits}.safetensors`)));
     // a quantized file is smaller than the float32 one by about its tables' ratio
     assert.ok(readFileSync(q).length < readFileSync(ckpt).length / 2);
   }
-  const bad = await runCli([
-    "predict",
-    "--checkpoint",
+  const bad = await predictSynthetic(
     join(t.dir, "q8.safetensors"),
-    "--data",
-    "synthetic",
-    "--out",
     join(t.dir, "x.safetensors"),
     "--quantize-emb-with-bit",
     "4",
-  ]);
+  );
   assert.is(bad.code, 2);
   assert.match(bad.stderr, /holds int8 tables; --quantize-emb-with-bit 4 cannot requantize them/);
   const again = await runCli([
@@ -150,16 +130,7 @@ test("convert --quantize-emb-with-bit: U8 [R, row bytes] tables with the layout 
 test("the reference's --quantize-emb-with-bit on predict; on train it points to predict; bad values and combinations are usage errors", async () => {
   // our spelling with "=" reads alike; in a reference line the flag is passed on to predict
   const out = join(t.dir, "ref.safetensors");
-  const r = await runCli([
-    "predict",
-    "--checkpoint",
-    ckpt,
-    "--data",
-    "synthetic",
-    "--out",
-    out,
-    "--quantize-emb-with-bit=8",
-  ]);
+  const r = await predictSynthetic(ckpt, out, "--quantize-emb-with-bit=8");
   assert.is(r.code, 0, r.stderr);
   assert.equal(readFileSync(out), readFileSync(join(t.dir, "p8.safetensors")));
   const argv = translateReferenceFlags("predict", [
@@ -178,16 +149,7 @@ test("the reference's --quantize-emb-with-bit on predict; on train it points to 
     [["--quantize-emb-with-bit", "8", "--workers", "2"], /predict on this thread: leave out --workers 2/],
     [["--split", "u2"], /--split applies to movielens:<dir> data only, not to --data synthetic/],
   ] as const) {
-    const e = await runCli([
-      "predict",
-      "--checkpoint",
-      ckpt,
-      "--data",
-      "synthetic",
-      "--out",
-      join(t.dir, "e.safetensors"),
-      ...args,
-    ]);
+    const e = await predictSynthetic(ckpt, join(t.dir, "e.safetensors"), ...args);
     assert.is(e.code, 2, e.stderr);
     assert.match(e.stderr, pattern);
   }
