@@ -194,14 +194,26 @@ export function poolPiece(
   mode: "sum" | "mean",
   rowWeights: Tensor | null = null,
 ): Tensor {
-  const ids = pieceIds(piece, sparse.indices.data, tableRows); // (L,)
-  const indices = ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids);
+  const { indices, weights } = pieceLookups(piece, sparse, tableRows, rowWeights);
   return embeddingBag(
     weight,
     indices,
     { offsets: sparse.offsets },
-    { mode, perSampleWeights: lookupWeights(rowWeights, indices, sparse.weights, piece.label), table: piece.label },
+    { mode, perSampleWeights: weights, table: piece.label },
   );
+}
+
+/** A piece's lookups in a batch's bags of its table: the piece's ids (QR: quotient or
+ *  remainder of the table's) and each lookup's weight (lookupWeights), (L,) both. */
+export function pieceLookups(
+  piece: EmbeddingPiece,
+  sparse: Batch["sparse"][number],
+  tableRows: number,
+  rowWeights: Tensor | null,
+): { indices: IndexTensor; weights: Tensor | null } {
+  const ids = pieceIds(piece, sparse.indices.data, tableRows); // (L,)
+  const indices = ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids);
+  return { indices, weights: lookupWeights(rowWeights, indices, sparse.weights, piece.label) };
 }
 
 /** The per-sample weights (L,) of a lookup: the learned row weights at its ids (if any) times the data's (if any). */

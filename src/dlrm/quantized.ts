@@ -17,8 +17,8 @@
 // Glossary: R rows of a piece, E embedding dim, d a piece's width (E, or MD's d_t), B batch.
 
 import type { DLRMConfig } from "./config.ts";
-import { DLRMHead, lookupWeights, parameterSpecs, type DLRM } from "./model.ts";
-import { embeddingLayout, pieceIds, type EmbeddingPiece } from "./tables.ts";
+import { DLRMHead, parameterSpecs, pieceLookups, type DLRM } from "./model.ts";
+import { embeddingLayout, type EmbeddingPiece } from "./tables.ts";
 import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { batchOf, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -33,7 +33,7 @@ import {
 } from "../ops/quantized_embedding_bag.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
 import { withResidentStorage, withStepArena } from "../tensor/storage.ts";
-import { IndexTensor, zeros, type Tensor } from "../tensor/tensor.ts";
+import { zeros, type Tensor } from "../tensor/tensor.ts";
 
 /** The metadata key of a quantized checkpoint: JSON { bits, layout }. */
 export const QUANTIZED_KEY = "dlrm_quantized";
@@ -112,9 +112,8 @@ export class QuantizedDLRM {
       );
     return this.pieces.map((p, i) => {
       const sparse = batch.sparse[p.table] as Batch["sparse"][number];
-      const ids = pieceIds(p, sparse.indices.data, this.config.table_sizes[p.table] as number); // (L,)
-      const indices = ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids);
-      const weights = lookupWeights(this.poolingWeights[i] ?? null, indices, sparse.weights, p.label); // (L,) or null
+      const rows = this.config.table_sizes[p.table] as number;
+      const { indices, weights } = pieceLookups(p, sparse, rows, this.poolingWeights[i] ?? null);
       return quantizedEmbeddingBag(this.tables[i] as QuantizedTable, indices, sparse.offsets, {
         mode: this.config.pooling,
         perSampleWeights: weights,
