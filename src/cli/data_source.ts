@@ -47,6 +47,7 @@ import { syntheticTraceDataset } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
+import { notSafetensors } from "../io/safetensors.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -283,6 +284,8 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
   if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
   if (!existsSync(text))
     throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
+  const other = notSafetensors(text); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
+  if (other !== null) throw new UsageError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
   return { kind: "file", text, path: text };
 }
 

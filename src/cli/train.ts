@@ -427,7 +427,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   });
 }
 
-/** --save and --log can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
+/** --save, --log and --plot can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
 function checkTrainPaths(f: ParsedFlags): void {
   const named = (flag: string): NamedPath[] => {
     const path = getString(f, flag);
@@ -448,7 +448,7 @@ function checkTrainPaths(f: ParsedFlags): void {
   ];
   checkOutputs(
     "train",
-    [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true }))],
+    [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true })), ...named("plot")],
     inputs,
     (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"),
   );
