@@ -433,7 +433,10 @@ test("dlrm export: usage errors exit 2 with the flag named; an output it cannot 
     const cases: [string[], RegExp][] = [
       [["export", "--out", join(t.dir, "m.onnx")], /export: --checkpoint is required/],
       [["export", "--checkpoint", ckpt], /export: --out is required/],
-      [["export", "--checkpoint", ckpt, "--out", ckpt], /export: --out .*ckpt\.safetensors is the same file as --checkpoint .*: writing it would destroy an input/],
+      [
+        ["export", "--checkpoint", ckpt, "--out", ckpt],
+        /export: --out .*ckpt\.safetensors is the same file as --checkpoint .*: writing it would destroy an input/,
+      ],
       [
         ["export", "--checkpoint", ckpt, "--out", join(t.dir, "m.onnx"), "--bag-size", "0"],
         /export: --bag-size must be a positive integer, got 0/,
