@@ -122,7 +122,7 @@ export function planSafetensors(
     for (const d of t.shape) {
       if (!Number.isSafeInteger(d) || d < 0)
         throw new SafetensorsError(
-          `${where}: shape ${formatShape(t.shape)} has a dimension that is not a non-negative integer: ${d}`,
+          `${where}: shape ${JSON.stringify(t.shape)} has a dimension that is not a non-negative integer: ${d}`,
         );
       count *= d;
     }
