@@ -9,7 +9,8 @@ export interface Io {
   stderr: { write(s: string): unknown; isTTY?: boolean };
 }
 
-export type FlagType = "string" | "int" | "number" | "bool";
+/** "seed": an integer in [0, 2^32 − 1], the seeds the generators take without wrapping. */
+export type FlagType = "string" | "int" | "seed" | "number" | "bool";
 
 export interface FlagSpec {
   type: FlagType;
@@ -74,9 +75,12 @@ export function parseArgs(
   return { flags: out, args };
 }
 
+/** The largest seed: the generators (src/tensor/rng.ts) take seeds modulo 2^32. */
+export const MAX_SEED = 2 ** 32 - 1;
+
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
-function convert(verb: string, name: string, type: FlagType, raw: string): string | number {
+function convert(verb: string, name: string, type: Exclude<FlagType, "bool">, raw: string): string | number {
   if (type === "string") {
     if (raw === "") throw new UsageError(`${verb}: --${name} needs a non-empty value`);
     return raw;
@@ -84,8 +88,15 @@ function convert(verb: string, name: string, type: FlagType, raw: string): strin
   // Decimal only: Number() would also take "0x10", "0b1" and " 5 ", which no flag means.
   const v = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isFinite(v)) throw new UsageError(`${verb}: --${name} must be a number, got "${raw}"`);
-  if (type === "int" && !Number.isInteger(v))
-    throw new UsageError(`${verb}: --${name} must be an integer, got "${raw}"`);
+  if (type === "number") return v;
+  if (!Number.isInteger(v)) throw new UsageError(`${verb}: --${name} must be an integer, got "${raw}"`);
+  // Past 2^53 a double cannot hold every integer: "9007199254740993" would silently become ...992.
+  if (!Number.isSafeInteger(v))
+    throw new UsageError(`${verb}: --${name} ${raw} is past 2^53 − 1, the largest integer held exactly`);
+  if (type === "seed" && (v < 0 || v > MAX_SEED))
+    throw new UsageError(
+      `${verb}: --${name} must be an integer in [0, ${MAX_SEED}] (2^32 − 1; larger seeds would wrap onto smaller ones), got ${raw}`,
+    );
   return v;
 }
 

@@ -92,7 +92,7 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   split: { type: "string", help: "movielens:<dir> data: the split whose test ratings are scored (default u1)" },
   seed: {
-    type: "int",
+    type: "seed",
     help: "synthetic data: the seed dlrm train drew it with (default: the checkpoint's recorded run, else 123)",
   },
   "data-size": {

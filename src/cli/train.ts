@@ -137,7 +137,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "lr-decay-start-step": { type: "int", help: "step where the polynomial decay starts (default 0)" },
   "lr-num-decay-steps": { type: "int", help: "steps of polynomial decay (default 0: no decay)" },
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
-  seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
+  seed: { type: "seed", help: "seed of initialisation, shuffling and generated data (default 123)" },
   log: {
     type: "string",
     placeholder: "file.jsonl",
@@ -350,6 +350,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       : Math.max(1, plannedSteps * batchSize),
   );
   const data = await finishData(request, source, config, dataSize);
+  if (f.has("batch-size") && batchSize > data.train.n && plannedSteps > 0)
+    throw new UsageError(`train: --batch-size ${batchSize} is more than the ${data.train.n} training samples`);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
@@ -366,13 +368,15 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       ? null
       : modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(data.train) });
 
+  const recorded = new Map(f);
+  if (generated) recorded.set("data-size", dataSize); // the data is generated for the planned steps: fix it for a resumed run
+  recorded.set("ensemble", 1); // each checkpoint is one member's run
+  // in the order of the lists, whichever way a flag came (typed, resumed, derived): a resumed run writes the same bytes
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
-    const v = f.get(name);
+    const v = recorded.get(name);
     if (v !== undefined) runFlags[name] = v;
   }
-  if (generated) runFlags["data-size"] = dataSize; // the data is generated for the planned steps: fix it for a resumed run
-  runFlags.ensemble = 1; // each checkpoint is one member's run
   const notes =
     `${spec.kind === "adagrad" && spec.initialAccumulator > 0 ? ` (initial accumulator ${spec.initialAccumulator})` : ""}` +
     `${tableDecay === null ? "" : spec.kind === "adagrad" ? `, table weight decay [${tableDecay.join(", ")}]` : ", no table weight decay (the built-in model's goes with adagrad)"}` +
