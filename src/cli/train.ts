@@ -55,7 +55,7 @@ import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
-import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
+import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 
@@ -561,6 +561,7 @@ async function trainMember(
       testFreq: o.testFreq,
       evalBatchSize: evalBatch(p),
       shouldStop,
+      onSaturatedStart: (step, loss) => io.stderr.write(saturatedStartNote(p.config, step, loss)),
       progress: new Progress({
         out: io.stderr,
         every: o.printFreq,
@@ -588,6 +589,15 @@ async function trainMember(
   } finally {
     await executor.close();
   }
+}
+
+/** What a run that starts saturated is told (src/train/saturation.ts). */
+function saturatedStartNote(config: DLRMConfig, step: number, loss: number): string {
+  const why =
+    config.qr !== undefined
+      ? " (the reference initialises quotient-remainder tables in [√(1/n), 1], which saturates a small model)"
+      : "";
+  return `dlrm train: step ${step}: the loss is ${loss.toFixed(2)}, above ${SATURATED_LOSS}: the model's predictions start saturated at 0 or 1${why}; training goes on, as the reference's does, and stops as diverged only if the loss, once below ${SATURATED_LOSS}, rises above it again\n`;
 }
 
 /** Writes member k's checkpoint: its parameters, optimizer state and where the run stands. */
