@@ -46,8 +46,16 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       io.stdout.write(USAGE);
       return verb === undefined ? 2 : 0;
     }
-    if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
-    if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
+    if (verb === "train")
+      return await runTrain(
+        translateReferenceFlags("train", rest, (l) => io.stderr.write(l)),
+        io,
+      );
+    if (verb === "predict")
+      return await runPredict(
+        translateReferenceFlags("predict", rest, (l) => io.stderr.write(l)),
+        io,
+      );
     if (verb === "preprocess") return await runPreprocess(rest, io);
     if (verb === "convert") return await runConvert(rest, io);
     if (verb === "export") return runExport(rest, io);
