@@ -12,7 +12,8 @@
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
-import { UsageError, type Io } from "./args.ts";
+import { didYouMean, UsageError, type Io } from "./args.ts";
+import { packageInfo } from "./package_root.ts";
 import { runConvert } from "./convert.ts";
 import { runExport } from "./export.ts";
 import { runPlot } from "./plot.ts";
@@ -36,7 +37,13 @@ Usage:
   dlrm export [flags]                  write a checkpoint's model as ONNX, for ONNX Runtime (dlrm export --help)
   dlrm plot <run.jsonl...> --out f.svg training curves of dlrm train --log files as SVG (dlrm plot --help)
   dlrm serve-demo                      serve the browser demo, cross-origin isolated, on 127.0.0.1 (dlrm serve-demo --help)
+  dlrm --version                       the version of dlrm-ts
+
+Held-out metrics (AUC, logloss, accuracy) come with dlrm train's eval lines, and for a
+checkpoint with dlrm predict --metrics.
 `;
+
+export const VERBS = ["train", "predict", "preprocess", "convert", "export", "plot", "serve-demo"] as const;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
   const [verb, ...rest] = argv;
@@ -45,6 +52,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
       io.stdout.write(USAGE);
       return verb === undefined ? 2 : 0;
+    }
+    if (verb === "--version" || verb === "-v" || verb === "version") {
+      io.stdout.write(`dlrm-ts ${packageInfo().version}\n`);
+      return 0;
     }
     if (verb === "train")
       return await runTrain(
@@ -61,8 +72,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     if (verb === "export") return runExport(rest, io);
     if (verb === "plot") return await runPlot(rest, io);
     if (verb === "serve-demo") return await runServeDemo(rest, io);
+    const near = /^eval(uate)?$/.test(verb) ? "predict --metrics" : didYouMean(verb, [...VERBS, "--version"]);
     throw new UsageError(
-      `unknown verb "${verb}" (expected train, predict, preprocess, convert, export, plot or serve-demo; see dlrm --help)`,
+      `unknown verb "${verb}"${near === undefined ? "" : ` (did you mean ${near}?)`} (expected ${VERBS.slice(0, -1).join(", ")} or ${VERBS.at(-1)}; see dlrm --help)`,
     );
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

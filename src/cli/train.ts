@@ -58,12 +58,13 @@ import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
+import { TRAIN_HELP_GROUPS } from "./train_help.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: {
     type: "string",
     placeholder: "config.json",
-    help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it",
+    help: "model config (JSON; its fields: docs/config.md); default: the built-in model for the data, sized from it",
   },
   data: {
     type: "string",
@@ -655,8 +656,9 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
 export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const given = parseFlags("train", argv, TRAIN_FLAGS);
   if (getBool(given, "help")) {
-    const about = "Train a DLRM; the last line printed is a JSON object with the final metrics.";
-    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS));
+    const about =
+      "Train a DLRM; the last line printed is a JSON object with the final metrics. The reference's own flags (--arch-mlp-bot=…, --learning-rate, …; docs/dlrm.md) are read too: one of them puts the line in the reference's mode, which is said on stderr.";
+    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS, TRAIN_HELP_GROUPS));
     return 0;
   }
   const resumePath = getString(given, "resume");
