@@ -59,6 +59,7 @@ import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../tra
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: {
@@ -679,6 +680,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   io.stderr.write(
     `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
+  if (p.data.eval !== null) io.stderr.write(smallEvalWarning("train", p.data.eval.n) ?? "");
   const interrupt = onInterrupt(
     io.stderr,
     o.save === null
