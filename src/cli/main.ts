@@ -27,20 +27,21 @@ import { enableRelaxedSimd } from "../kernels/wasm.ts";
 const USAGE = `dlrm: train and run the Deep Learning Recommendation Model
 
 Usage:
-  dlrm train [flags]                   train a model (dlrm train --help)
-  dlrm predict [flags]                 write click probabilities for a batch file or a data set's test split,
-                                       also with int8/int4 tables (dlrm predict --help)
-  dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
+  dlrm train [flags]                 train a model
+  dlrm predict [flags]               click probabilities for a batch file or a data set's test
+                                     split, also with int8/int4 tables; --metrics: AUC, logloss
+  dlrm preprocess criteo <file...>   raw Criteo logs to a batch file and its dictionary
   dlrm convert <in> <out> --to reference|torchrec
-                                       rename a checkpoint to TorchRec's DLRM names and back, or change its dtype;
-                                       --quantize-emb-with-bit 8|4: its tables as int8/int4 rows (dlrm convert --help)
-  dlrm export [flags]                  write a checkpoint's model as ONNX, for ONNX Runtime (dlrm export --help)
-  dlrm plot <run.jsonl...> --out f.svg training curves of dlrm train --log files as SVG (dlrm plot --help)
-  dlrm serve-demo                      serve the browser demo, cross-origin isolated, on 127.0.0.1 (dlrm serve-demo --help)
-  dlrm --version                       the version of dlrm-ts
+                                     rename a checkpoint to TorchRec's DLRM names and back, or
+                                     change its dtype; --quantize-emb-with-bit 8|4: int8/int4 tables
+  dlrm export [flags]                a checkpoint's model as ONNX, for ONNX Runtime
+  dlrm plot <run.jsonl...> --out f.svg
+                                     training curves of dlrm train --log files as SVG
+  dlrm serve-demo                    serve the browser demo, cross-origin isolated, on 127.0.0.1
+  dlrm --version                     the version of dlrm-ts
 
-Held-out metrics (AUC, logloss, accuracy) come with dlrm train's eval lines, and for a
-checkpoint with dlrm predict --metrics.
+dlrm <verb> --help lists a verb's flags. Held-out metrics (AUC, logloss, accuracy) come with
+dlrm train's eval lines, and for a checkpoint with dlrm predict --metrics.
 `;
 
 export const VERBS = ["train", "predict", "preprocess", "convert", "export", "plot", "serve-demo"] as const;

@@ -27,6 +27,14 @@ test("train --help: grouped, every flag in a named group, lines of at most 100 c
   assert.ok(existsSync(`${root}docs/config.md`));
 });
 
+test("dlrm --help and every verb's --help fit in 100 columns", async () => {
+  for (const args of [["--help"], ...VERBS.map((v) => [v, "--help"])]) {
+    const r = await runCli(args);
+    assert.is(r.code, 0, args.join(" "));
+    for (const l of r.stdout.split("\n")) assert.ok([...l].length <= 100, `${args.join(" ")}: ${l}`);
+  }
+});
+
 test("dlrm --version prints the package's version", async () => {
   const r = await runCli(["--version"]);
   assert.is(r.code, 0);
