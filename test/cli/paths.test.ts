@@ -256,11 +256,11 @@ test("inputs that never end or block (/dev/zero, /dev/urandom, a pipe) are refus
       [[...train, "--model", "/dev/zero"], /^dlrm: train: --model \/dev\/zero: is not a regular file/m],
       [[...train, "--init", fifo], /^dlrm: train: --init .*fifo: is not a regular file/m],
       [
-        ["predict", "--checkpoint", "/dev/urandom", "--data", data, "--out", join(t.dir, "p")],
+        ["predict", "--checkpoint", "/dev/urandom", "--data", data, "--out", join(t.dir, "p.safetensors")],
         /--checkpoint \/dev\/urandom: is not a regular file/,
       ],
       [
-        ["predict", "--checkpoint", ckpt, "--data", fifo, "--out", join(t.dir, "p")],
+        ["predict", "--checkpoint", ckpt, "--data", fifo, "--out", join(t.dir, "p.safetensors")],
         /predict: --data .*fifo: is not a regular file/,
       ],
       [["train", "--data", `criteo:${fifo}`, "--steps", "1"], /train: --data .*fifo: is not a regular file/],
