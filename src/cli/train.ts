@@ -53,7 +53,7 @@ import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type Shardin
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
-import { computeMetrics } from "../metrics/metrics.ts";
+import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
@@ -565,7 +565,9 @@ async function trainMember(
       onStep: (r) =>
         log.write({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
       onEval: (r) => {
-        const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n };
+        const line = { event: "eval", ...evalFields(r) };
+        const note = undefinedMetricsNote(r);
+        if (note !== null && r.step === p.steps) io.stderr.write(`dlrm train: evaluation data: ${note}\n`);
         log.write({ ...line, ...memberNote, ...p.data.notes });
         // A single model's final evaluation is the last line (finalLine); an ensemble member's
         // final one is printed here, and the ensemble's after it.
@@ -634,8 +636,20 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
     step: p.steps,
     ...computeMetrics(averagePredictions(members.map((x) => x.preds as Float32Array)), p.data.eval.labels),
   };
-  const metrics = { step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n };
-  return { event: "eval", ...metrics, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+  return { event: "eval", ...evalFields(m), train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+}
+
+/** An evaluation's fields in the eval lines (stdout and --log), in this order; NaN prints as null. */
+function evalFields(m: Metrics & { step: number }): Record<string, number> {
+  return {
+    step: m.step,
+    auc: m.auc,
+    logloss: m.logloss,
+    accuracy: m.accuracy,
+    ne: m.ne,
+    calibration: m.calibration,
+    n: m.n,
+  };
 }
 
 export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
