@@ -46,7 +46,7 @@ import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
-import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
+import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
@@ -126,8 +126,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
   lr: { type: "number", help: "learning rate (default: the config's lr)" },
   optimizer: {
     type: "string",
-    placeholder: "sgd|adagrad|rowwise-adagrad",
-    help: "optimizer (default: the config's optimizer)",
+    placeholder: "sgd|adagrad|rowwise-adagrad|adam",
+    help: "optimizer (default: the config's optimizer). adam: torch.optim.Adam for the MLPs (betas 0.9, 0.999, eps 1e-8) and TorchRec's row-wise Adam for the tables (a second moment per row; docs/ops.md)",
   },
   "adagrad-initial-accumulator": {
     type: "number",
@@ -338,7 +338,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   }
   const weightDecay =
     tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
-  const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
   const dataSize = positiveInt(
@@ -606,7 +607,7 @@ async function saveMember(
     orderRng: result.position.orderRng,
     batchSize: p.batchSize,
     shuffle: p.shuffle,
-    optimizer: p.spec,
+    optimizer: specAtStep(p.spec, result.position.step),
     schedule: p.schedule,
     interrupted: result.interrupted,
     flags: p.runFlags,
