@@ -102,17 +102,7 @@ async function runTraining(r: TrainRequest): Promise<void> {
       evalBatchSize: evalBatch(r.batchSize),
       progress: null,
       onStep: (s) => post({ kind: "step", step: s.step, loss: s.loss, samples: s.samples, tMs: s.tMs }),
-      onEval: (m) =>
-        post({
-          kind: "eval",
-          step: m.step,
-          auc: m.auc,
-          logloss: m.logloss,
-          accuracy: m.accuracy,
-          ne: m.ne,
-          calibration: m.calibration,
-          n: m.n,
-        }),
+      onEval: (m) => post({ kind: "eval", ...m }), // step and every metric of computeMetrics
     });
   } catch (e) {
     // A failed run stops its rank workers (they would wait on Atomics until this worker ends).

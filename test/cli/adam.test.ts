@@ -31,7 +31,8 @@ test("--optimizer adam: --workers 2 = --workers 1; Adam's state and step count i
     ];
     assert.equal([...two.tensors.keys()].sort(), [...one.tensors.keys()].sort());
     const tol = { atol: 2e-6, rtol: 1e-5 };
-    for (const [name, x] of one.tensors) assertClose(two.tensors.get(name)?.data ?? [], x.data, tol, name);
+    for (const [name, x] of one.tensors)
+      assertClose((two.tensors.get(name)?.data ?? []) as Float32Array, x.data as Float32Array, tol, name);
     // state names and shapes: a table's row-wise moment has one entry per row
     const table = one.tensors.get("emb_l.0.weight");
     const [R, E] = table?.shape ?? [];
