@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { accumulateRows } from "../../src/autograd/grad.ts";
 import { Adam } from "../../src/optim/adam.ts";
 import { Rng } from "../../src/tensor/rng.ts";
+import { randomRowGrad } from "../helpers/row_grad.ts";
 import { rand, type Tensor } from "../../src/tensor/tensor.ts";
 import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
@@ -49,18 +50,6 @@ function adamRef(
   }
 }
 
-/** L lookups in the first half of the rows, merged by accumulateRows; returns the float64 dense gradient and the rows. */
-function rowGrad(p: Tensor, R: number, E: number, L: number, rng: Rng): { g: Float64Array; touched: Set<number> } {
-  const ids = new Int32Array(L);
-  const values = new Float32Array(L * E);
-  for (let l = 0; l < L; l++) ids[l] = rng.int(Math.max(1, Math.floor(R / 2)));
-  for (let i = 0; i < values.length; i++) values[i] = rng.uniformIn(-1, 1);
-  accumulateRows(p, ids, values, E);
-  const g = new Float64Array(R * E);
-  for (let l = 0; l < L; l++) for (let e = 0; e < E; e++) g[(ids[l] as number) * E + e] += values[l * E + e] as number;
-  return { g, touched: new Set(ids) };
-}
-
 test("dense and row-sparse steps follow the float64 formulas (float32 storage: 1e-5)", () => {
   fc.assert(
     fc.property(
@@ -83,7 +72,7 @@ test("dense and row-sparse steps follow the float64 formulas (float32 storage: 1
         for (let t = 1; t <= steps; t++) {
           const gd = Float32Array.from({ length: R * E }, () => rng.uniformIn(-1, 1));
           dense.grad = gd;
-          const { g, touched } = rowGrad(table, R, E, 1 + rng.int(4), rng);
+          const { g, touched } = randomRowGrad(table, R, E, 1 + rng.int(4), rng);
           touched.forEach((r) => everTouched.add(r));
           opt.step();
           opt.zeroGrad();
@@ -114,7 +103,7 @@ test("a vector with row-sparse gradients (rows of one element): its row-wise mom
   const opt = new Adam([vec], { lr: 0.05 });
   const ref = { w: Float64Array.from(vec.data), m: new Float64Array(9), v: new Float64Array(9) };
   for (let t = 1; t <= 4; t++) {
-    const { g, touched } = rowGrad(vec, 9, 1, 3, rng);
+    const { g, touched } = randomRowGrad(vec, 9, 1, 3, rng);
     opt.step();
     opt.zeroGrad();
     adamRef(ref.w, ref.m, ref.v, g, 1, 0.05, t, touched, false); // element-wise, lazy
@@ -132,7 +121,7 @@ test("continuing from the saved state and step count (a resumed run) equals the 
   const grads = (ps: Tensor[], k: number): void => {
     const rng = new Rng(100 + k);
     (ps[0] as Tensor).grad = Float32Array.from({ length: 18 }, () => rng.uniformIn(-1, 1));
-    rowGrad(ps[1] as Tensor, 20, 4, 5, rng);
+    randomRowGrad(ps[1] as Tensor, 20, 4, 5, rng);
   };
   const full = make();
   const o1 = new Adam(full, { lr: 0.02 });
