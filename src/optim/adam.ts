@@ -26,13 +26,16 @@
 // relative, not bit for bit (test/optim/adam_torch.test.ts).
 //
 // Why a TypeScript loop over the touched rows and no sparse_rows kernel: the loop is O(U·E)
-// like the kernels, and measured on the shared 2-core machine (a 100000 × 16 table, 2560
-// touched rows, resident) it takes 1.7 ms per step against 0.8-1.0 ms for the row-wise and
-// element-wise Adagrad kernels, which move as many floats: ~0.35 µs more per row of 16. The
-// built-in model touches about a thousand rows a step (bag size 1, batch 256, 8 tables of
-// 10-2000 rows), so a kernel would save ~0.4 ms of a ~20 ms step (2%), below what `dlrm
-// train` shows on this machine (300 steps: 6.8-8.3 s with Adam, 6.5-8.2 s with the Adagrads).
-// A kernel pays when tables are touched far more per step than the MLPs cost (docs/ops.md).
+// like the kernels, and measured on the shared 2-core machine (load average ~20, 2026-12-07)
+// it does not cost enough to pay for one:
+// - alone, on a resident 100000 × 16 table with 2560 touched rows: 1.7 ms per step, against
+//   0.8-1.0 ms for the row-wise and element-wise Adagrad kernels (as many floats moved);
+// - in a step of the Kaggle-shaped model (bench/train.bench.ts, tables capped at 100000 rows,
+//   batch 2048, one thread): optimizer.step 58-118 ms with Adam (dense Adam included) against
+//   36-45 ms with row-wise Adagrad, in steps of 775-1318 ms: 2-6% of a step, of which a kernel
+//   could save about half;
+// - the built-in model through `dlrm train` (300 steps): 6.8-8.3 s with Adam, 6.5-8.2 s with
+//   the Adagrads, no difference above the noise.
 //
 // The state is allocated at a parameter's first step (or when a checkpoint is loaded into
 // it), in the parameter's dtype, resident when the parameter is (allocFloatLike).
