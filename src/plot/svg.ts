@@ -139,6 +139,7 @@ function panelsOf(runs: readonly Run[]): Panel[] {
       title: "held-out normalized entropy per evaluation (1 = predicting the base rate)",
       yLabel: "NE",
       markers: true,
+      robustTop: false,
       curves: curves((r) => r.evals.map((e) => [e.step, e.ne])),
     },
     {
@@ -146,6 +147,7 @@ function panelsOf(runs: readonly Run[]): Panel[] {
       title: "held-out calibration per evaluation (mean prediction / base rate)",
       yLabel: "calibration",
       markers: true,
+      robustTop: false,
       curves: curves((r) => r.evals.map((e) => [e.step, e.calibration])),
     },
   ];
