@@ -46,7 +46,7 @@ import {
 import type { SaveDType } from "../io/dtype.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { interactionWidth } from "../ops/interaction.ts";
-import { isStateTensorName, type StateKey } from "../optim/make.ts";
+import { isStateTensorName, STATE_KEYS, type StateKey } from "../optim/make.ts";
 
 const CONVERT_FLAGS: FlagSpecs = {
   to: {
@@ -171,7 +171,7 @@ function copyOf(
   const e = index.entries.get(src);
   if (e === undefined) throw new Error(`${index.path}: no tensor "${src}"`);
   // optimizer.state.<parameter>.<key>: a .pt puts it in the optimizer's state of its parameter
-  const m = isParameter ? null : /^optimizer\.state\.(.+)\.(sum|momentum)$/.exec(outName);
+  const m = isParameter ? null : new RegExp(`^optimizer\\.state\\.(.+)\\.(${STATE_KEYS.join("|")})$`).exec(outName);
   return {
     out: {
       name: outName,

@@ -8,8 +8,8 @@
 //                                                synthetic --seed S --data-size N` draws; S and
 //                                                N default to what the checkpoint's run records
 // (which samples each --data kind gives is its record's `scored`, src/cli/data_source.ts).
-// --metrics prints the AUC, logloss and accuracy against the data's labels (a JSON line);
-// with it, --out is optional.
+// --metrics prints the AUC, logloss, accuracy, NE and calibration against the data's labels
+// (a JSON line; docs/results.md defines them); with it, --out is optional.
 //
 // Quantized tables (the reference's --quantize-emb-with-bit 8|4, inference only): the
 // float32 checkpoint's tables are quantized after loading (src/dlrm/quantized.ts), or the
@@ -55,7 +55,7 @@ import {
 import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
-import { computeMetrics } from "../metrics/metrics.ts";
+import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { averagePredictions } from "../train/ensemble.ts";
@@ -100,7 +100,10 @@ const PREDICT_FLAGS: FlagSpecs = {
     type: "int",
     help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run, else ${SYNTHETIC_MIN_SIZE})`,
   },
-  metrics: { type: "bool", help: "print AUC, logloss and accuracy against the data's labels (a JSON line on stdout)" },
+  metrics: {
+    type: "bool",
+    help: "print AUC, logloss, accuracy, NE and calibration against the data's labels (a JSON line on stdout)",
+  },
   help: { type: "bool", help: "show this help" },
 };
 
@@ -179,7 +182,10 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   }
   if (metrics && labels !== null) {
     io.stderr.write(smallEvalWarning("predict", labels.length) ?? "");
-    io.stdout.write(`${JSON.stringify({ event: "predict", ...computeMetrics(pred, labels), data: dataText })}\n`);
+    const m = computeMetrics(pred, labels);
+    io.stdout.write(`${JSON.stringify({ event: "predict", ...m, data: dataText })}\n`);
+    const note = undefinedMetricsNote(m);
+    if (note !== null) io.stderr.write(`dlrm predict: ${dataText}: ${note}\n`);
   }
   return 0;
 }

@@ -46,14 +46,14 @@ import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
-import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
+import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
-import { computeMetrics } from "../metrics/metrics.ts";
+import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
@@ -128,8 +128,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
   lr: { type: "number", help: "learning rate (default: the config's lr)" },
   optimizer: {
     type: "string",
-    placeholder: "sgd|adagrad|rowwise-adagrad",
-    help: "optimizer (default: the config's optimizer)",
+    placeholder: "sgd|adagrad|rowwise-adagrad|adam",
+    help: "optimizer (default: the config's optimizer). adam: torch.optim.Adam for the MLPs (betas 0.9, 0.999, eps 1e-8) and TorchRec's row-wise Adam for the tables (a second moment per row; docs/ops.md)",
   },
   "adagrad-initial-accumulator": {
     type: "number",
@@ -340,7 +340,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   }
   const weightDecay =
     tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
-  const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
   const dataSize = positiveInt(
@@ -572,7 +573,9 @@ async function trainMember(
       onStep: (r) =>
         log.write({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
       onEval: (r) => {
-        const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n };
+        const line = { event: "eval", ...evalFields(r) };
+        const note = undefinedMetricsNote(r);
+        if (note !== null && r.step === p.steps) io.stderr.write(`dlrm train: evaluation data: ${note}\n`);
         log.write({ ...line, ...memberNote, ...p.data.notes });
         // A single model's final evaluation is the last line (finalLine); an ensemble member's
         // final one is printed here, and the ensemble's after it.
@@ -620,7 +623,7 @@ async function saveMember(
     orderRng: result.position.orderRng,
     batchSize: p.batchSize,
     shuffle: p.shuffle,
-    optimizer: p.spec,
+    optimizer: specAtStep(p.spec, result.position.step),
     schedule: p.schedule,
     interrupted: result.interrupted,
     flags: p.runFlags,
@@ -650,8 +653,20 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
     step: p.steps,
     ...computeMetrics(averagePredictions(members.map((x) => x.preds as Float32Array)), p.data.eval.labels),
   };
-  const metrics = { step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n };
-  return { event: "eval", ...metrics, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+  return { event: "eval", ...evalFields(m), train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+}
+
+/** An evaluation's fields in the eval lines (stdout and --log), in this order; NaN prints as null. */
+function evalFields(m: Metrics & { step: number }): Record<string, number> {
+  return {
+    step: m.step,
+    auc: m.auc,
+    logloss: m.logloss,
+    accuracy: m.accuracy,
+    ne: m.ne,
+    calibration: m.calibration,
+    n: m.n,
+  };
 }
 
 export async function runTrain(argv: readonly string[], io: Io): Promise<number> {

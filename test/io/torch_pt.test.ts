@@ -239,38 +239,48 @@ test("dlrm train --save x.pt writes the reference's dict: its keys, the state_di
   }
 });
 
-test("a run saved as .pt resumes to the model a .safetensors run resumes to, bit for bit; --init takes a .pt", async () => {
+test("a run saved as .pt resumes to the model a .safetensors run resumes to, bit for bit (Adagrad, Adam); --init takes a .pt", async () => {
   const t = tempDir();
   try {
-    const run = [
-      "--model",
-      CONFIG,
-      "--data",
-      "random",
-      "--data-size",
-      "40",
-      "--batch-size",
-      "4",
-      "--optimizer",
-      "adagrad",
-      "--lr",
-      "0.05",
-      "--seed",
-      "3",
-    ];
-    const [a, b, ar, br] = ["a.pt", "b.safetensors", "ar.safetensors", "br.safetensors"].map((n) => join(t.dir, n)) as [
-      string,
-      string,
-      string,
-      string,
-    ];
-    await ok(["train", ...run, "--steps", "3", "--save", a]);
-    await ok(["train", ...run, "--steps", "3", "--save", b]);
-    await ok(["train", "--resume", a, "--steps", "7", "--save", ar]);
-    await ok(["train", "--resume", b, "--steps", "7", "--save", br]);
-    const [x, y] = [readSafetensors(ar), readSafetensors(br)];
-    for (const [name, tb] of y.tensors)
-      assert.equal(Array.from(x.tensors.get(name)?.data as Float32Array), Array.from(tb.data as Float32Array), name);
+    for (const optimizer of ["adagrad", "adam"]) {
+      const run = [
+        "--model",
+        CONFIG,
+        "--data",
+        "random",
+        "--data-size",
+        "40",
+        "--batch-size",
+        "4",
+        "--optimizer",
+        optimizer,
+        "--lr",
+        "0.05",
+        "--seed",
+        "3",
+      ];
+      const [a, b, ar, br] = ["a.pt", "b.safetensors", "ar.safetensors", "br.safetensors"].map((n) =>
+        join(t.dir, `${optimizer}-${n}`),
+      ) as [string, string, string, string];
+      await ok(["train", ...run, "--steps", "3", "--save", a]);
+      await ok(["train", ...run, "--steps", "3", "--save", b]);
+      await ok(["train", "--resume", a, "--steps", "7", "--save", ar]);
+      await ok(["train", "--resume", b, "--steps", "7", "--save", br]);
+      const [x, y] = [readSafetensors(ar), readSafetensors(br)];
+      for (const [name, tb] of y.tensors)
+        assert.equal(Array.from(x.tensors.get(name)?.data as Float32Array), Array.from(tb.data as Float32Array), name);
+      if (optimizer === "adam") {
+        // torch.optim.Adam's param group, and its step as a float32 tensor beside the moments
+        const opt = (readTorchSave(a).root as PyDict).map.get("opt_state_dict") as PyDict;
+        const group = (opt.map.get("param_groups") as PyDict[])[0] as PyDict;
+        assert.equal([...group.map.keys()].slice(0, 3), ["lr", "betas", "eps"]);
+        const keys = [...((opt.map.get("state") as PyDict).map.values() as Iterable<PyDict>)].map((st) => [
+          ...st.map.keys(),
+        ]);
+        assert.equal(keys[0], ["step", "momentum1", "momentum2"], "a table: TorchRec's row-wise names");
+        assert.equal(keys.at(-1), ["step", "exp_avg", "exp_avg_sq"], "an MLP parameter: torch.optim.Adam's names");
+      }
+    }
     const init = join(t.dir, "init.safetensors");
     await ok(["train", "--model", CONFIG, "--data", "random", "--init", REF_PT, "--steps", "0", "--save", init]);
     const started = readSafetensors(init).tensors.get("top_l.0.weight")?.data as Float32Array;
