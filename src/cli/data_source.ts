@@ -42,8 +42,9 @@ import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../data
 import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
-import { randomDataset } from "../data/random.ts";
-import { syntheticTraceDataset } from "../data/trace.ts";
+import { STREAM } from "../data/generated.ts";
+import { randomSamples, type RandomSpec } from "../data/random.ts";
+import { TraceGenerator } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
@@ -141,8 +142,8 @@ const random: SourceKind<SpecOf<"random">> = {
   files: () => [],
   family: () => null,
   scored: NOT_SCORED,
-  train: { draw: (_s, r, config, n) => ({ train: randomData(r, config, n, r.seed), eval: null, notes: {} }) },
-  asEval: { load: async (_s, c) => randomData(c.r, c.config, c.n, c.r.seed + 1) },
+  train: { draw: (_s, r, config, n) => ({ train: randomData(r, config, n, STREAM.train), eval: null, notes: {} }) },
+  asEval: { load: async (_s, c) => randomData(c.r, c.config, c.n, STREAM.eval) },
 };
 
 const synthetic: SourceKind<SpecOf<"synthetic">> = {
@@ -164,8 +165,10 @@ const syntheticTrace: SourceKind<SpecOf<"synthetic-trace">> = {
   files: (s) => [s.profile],
   family: () => null,
   scored: NOT_SCORED,
-  train: { draw: (s, r, config, n) => ({ train: traceData(r, s.profile, config, n, r.seed), eval: null, notes: {} }) },
-  asEval: { load: async (s, c) => traceData(c.r, s.profile, c.config, c.n, c.r.seed + 1) },
+  train: {
+    draw: (s, r, config, n) => ({ train: traceData(r, s.profile, config, n, STREAM.train), eval: null, notes: {} }),
+  },
+  asEval: { load: async (s, c) => traceData(c.r, s.profile, c.config, c.n, STREAM.eval) },
 };
 
 const movielens: SourceKind<SpecOf<"movielens">> = {
@@ -447,28 +450,26 @@ export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: n
   return data.eval;
 }
 
-function randomData(r: DataRequest, config: DLRMConfig, n: number, seed: number): Dataset {
-  return randomDataset({
-    n,
+/** The request's random data: the first n samples of `stream`. */
+function randomData(r: DataRequest, config: DLRMConfig, n: number, stream: number): Dataset {
+  return randomSamples(randomSpec(r, config), stream, 0, n);
+}
+
+function randomSpec(r: DataRequest, config: DLRMConfig): RandomSpec {
+  return {
     denseFeatures: config.dense_features,
     tableSizes: config.table_sizes,
     numIndicesPerLookup: r.numIndicesPerLookup,
     numIndicesPerLookupFixed: r.numIndicesPerLookupFixed,
     perSampleWeights: config.per_sample_weights,
-    seed,
-  });
+    seed: r.seed,
+  };
 }
 
-function traceData(r: DataRequest, profile: string, config: DLRMConfig, n: number, seed: number): Dataset {
-  return syntheticTraceDataset({
-    profile,
-    n,
-    denseFeatures: config.dense_features,
-    tableSizes: config.table_sizes,
-    numIndicesPerLookup: r.numIndicesPerLookup,
-    numIndicesPerLookupFixed: r.numIndicesPerLookupFixed,
-    seed,
-  });
+/** The request's synthetic-trace data: the first n samples of `stream`, as one block. */
+function traceData(r: DataRequest, profile: string, config: DLRMConfig, n: number, stream: number): Dataset {
+  const { perSampleWeights: _weights, ...spec } = randomSpec(r, config);
+  return new TraceGenerator({ ...spec, profile }).samples(stream, 0, n);
 }
 
 function round(x: number): number {
