@@ -11,6 +11,7 @@
 //
 // Glossary: N samples, Dd dense features, F tables, B batch size.
 
+import { stepPlace, type BatchSource } from "./batch_source.ts";
 import { offsetsFromLengths, type Dataset } from "./dataset.ts";
 import { Rng } from "../tensor/rng.ts";
 
@@ -123,7 +124,7 @@ export function drawSamples(
  * by `draw` (a pure function of the range), so nothing is held between steps and a run of
  * any length starts at once.
  */
-export class GeneratedSource {
+export class GeneratedSource implements BatchSource {
   readonly denseFeatures: number;
   readonly tables: number;
   readonly samplesPerEpoch = Infinity;
@@ -145,14 +146,10 @@ export class GeneratedSource {
 
   /** batch() without the promise. */
   batchNow(step: number, batchSize: number): Dataset {
-    if (!Number.isSafeInteger(step) || step < 0)
-      throw new RangeError(`generated data: step must be a non-negative integer, got ${step}`);
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1)
-      throw new RangeError(`generated data: the batch size must be a positive integer, got ${batchSize}`);
-    const first = step * batchSize;
-    if (!Number.isSafeInteger(first + batchSize))
+    const { start } = stepPlace(Infinity, step, batchSize, "generated data");
+    if (!Number.isSafeInteger(start + batchSize))
       throw new RangeError(`generated data: step ${step} × batch ${batchSize} is past 2^53 samples`);
-    return this.#draw(first, batchSize);
+    return this.#draw(start, batchSize);
   }
 
   close(): Promise<void> {
