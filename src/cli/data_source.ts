@@ -37,17 +37,19 @@ import {
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
+import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
 import { criteoSplit } from "../data/criteo.ts";
 import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../data/criteo_dictionary.ts";
 import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
-import { STREAM } from "../data/generated.ts";
-import { randomSamples, type RandomSpec } from "../data/random.ts";
+import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../data/generated.ts";
+import { randomLayout, randomSamples, type RandomSpec } from "../data/random.ts";
 import { TraceGenerator } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
+import { SyntheticTeacher, syntheticLayout } from "../dlrm/synthetic.ts";
+import { auc } from "../metrics/metrics.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -90,8 +92,11 @@ export interface SourceData {
   notes: Record<string, number | string>;
 }
 
+/** Training data: in memory, or a source made or read batch by batch (endless generated data). */
+export type TrainingData = Dataset | BatchSource;
+
 export interface LoadedData {
-  train: Dataset;
+  train: TrainingData;
   eval: Dataset | null;
   /** Facts to print with the results, e.g. the synthetic teacher's AUC, lines skipped. */
   notes: Record<string, number | string>;
@@ -120,7 +125,7 @@ interface SourceKind<S extends DataSpec> {
   /** As training data: read before the model exists (real data), or drawn for it (generated). */
   train:
     | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
-    | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number): LoadedData };
+    | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number | null): LoadedData };
   /** What `dlrm predict --data` scores: the data whole, the evaluation split training on it
    *  evaluates (so a trained model is measured on the same samples), or nothing (why). */
   scored: { whole(s: S): Dataset } | "evaluation split" | { refused: string };
@@ -142,8 +147,14 @@ const random: SourceKind<SpecOf<"random">> = {
   files: () => [],
   family: () => null,
   scored: NOT_SCORED,
-  train: { draw: (_s, r, config, n) => ({ train: randomData(r, config, n, STREAM.train), eval: null, notes: {} }) },
-  asEval: { load: async (_s, c) => randomData(c.r, c.config, c.n, STREAM.eval) },
+  train: {
+    draw(_s, r, config, n) {
+      const spec = randomSpec(r, config);
+      const draw = (first: number, m: number): Dataset => randomSamples(spec, STREAM.train, first, m);
+      return { train: generated(randomLayout(spec), n, draw), eval: null, notes: {} };
+    },
+  },
+  asEval: { load: async (_s, c) => randomSamples(randomSpec(c.r, c.config), STREAM.eval, 0, c.n) },
 };
 
 const synthetic: SourceKind<SpecOf<"synthetic">> = {
@@ -152,10 +163,11 @@ const synthetic: SourceKind<SpecOf<"synthetic">> = {
   scored: "evaluation split",
   train: {
     draw(_s, r, config, n) {
-      const evalSize = r.eval === null ? syntheticEvalSize(n) : 0;
-      const syn = syntheticData(config, { sizes: evalSize > 0 ? [n, evalSize] : [n], seed: r.seed });
-      const [train, held] = syn.splits as [Dataset, Dataset | undefined];
-      return { train, eval: held ?? null, notes: held === undefined ? {} : { teacher_auc: round(syn.teacherAuc[1]) } };
+      const teacher = new SyntheticTeacher(config, r.seed);
+      const train = generated(syntheticLayout(config), n, (first, m) => teacher.samples(STREAM.train, first, m).data);
+      if (r.eval !== null) return { train, eval: null, notes: {} };
+      const held = teacher.samples(STREAM.eval, 0, heldOutSize(n));
+      return { train, eval: held.data, notes: { teacher_auc: round(auc(held.probs, held.data.labels)) } };
     },
   },
   asEval: { refused: "is not a thing: synthetic training data brings its own held-out split; leave out --eval-data" },
@@ -166,9 +178,12 @@ const syntheticTrace: SourceKind<SpecOf<"synthetic-trace">> = {
   family: () => null,
   scored: NOT_SCORED,
   train: {
-    draw: (s, r, config, n) => ({ train: traceData(r, s.profile, config, n, STREAM.train), eval: null, notes: {} }),
+    draw(s, r, config, n) {
+      const g = traceGenerator(r, s.profile, config);
+      return { train: generated(g.layout, n, (first, m) => g.samples(STREAM.train, first, m)), eval: null, notes: {} };
+    },
   },
-  asEval: { load: async (s, c) => traceData(c.r, s.profile, c.config, c.n, STREAM.eval) },
+  asEval: { load: async (s, c) => traceGenerator(c.r, s.profile, c.config).samples(STREAM.eval, 0, c.n) },
 };
 
 const movielens: SourceKind<SpecOf<"movielens">> = {
@@ -390,14 +405,14 @@ export async function finishData(
   r: DataRequest,
   src: SourceData | null,
   config: DLRMConfig,
-  dataSize: number,
+  dataSize: number | null,
 ): Promise<LoadedData> {
   const asTrain = kindOf(r.train).train;
   let data: LoadedData;
   if ("draw" in asTrain) data = asTrain.draw(r.train, r, config, dataSize);
   else if (src !== null) data = { train: src.train, eval: src.eval, notes: { ...src.notes } };
   else throw new Error(`${r.train.text} is real data: finishData needs what loadSourceData read from it`);
-  checkDataset(data.train, config, r.train.text);
+  if (!isBatchSource(data.train)) checkDataset(data.train, config, r.train.text); // generated data is drawn for the config
 
   const e = r.eval;
   if (e === null) {
@@ -406,7 +421,7 @@ export async function finishData(
   }
   const asEval = kindOf(e).asEval;
   if ("refused" in asEval) throw new Error(`--eval-data ${e.text}: loadSourceData refuses it before finishData`);
-  const n = Math.max(1000, Math.round(dataSize / 5));
+  const n = heldOutSize(dataSize);
   const evalData = await asEval.load(e, { r, src, config, n, notes: data.notes });
   checkDataset(evalData, config, e.text);
   return { train: data.train, eval: evalData, notes: data.notes };
@@ -435,7 +450,7 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
 
 /** The samples `dlrm predict --data` scores for a model (r.eval is null): a batch file whole,
  *  or the evaluation split `dlrm train --data` evaluates for the same flags. */
-export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number): Promise<Dataset> {
+export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number | null): Promise<Dataset> {
   const scored = kindOf(r.train).scored;
   if (typeof scored === "object" && "refused" in scored)
     throw new UsageError(`predict: --data ${r.train.text} ${scored.refused}`);
@@ -450,9 +465,10 @@ export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: n
   return data.eval;
 }
 
-/** The request's random data: the first n samples of `stream`. */
-function randomData(r: DataRequest, config: DLRMConfig, n: number, stream: number): Dataset {
-  return randomSamples(randomSpec(r, config), stream, 0, n);
+/** Generated training data: the first n samples of its training stream (--data-size n), or
+ *  without a size the endless stream, made batch by batch as the trainer asks for it. */
+function generated(shape: SampleShape, n: number | null, draw: (first: number, n: number) => Dataset): TrainingData {
+  return n === null ? new GeneratedSource(shape, draw) : draw(0, n);
 }
 
 function randomSpec(r: DataRequest, config: DLRMConfig): RandomSpec {
@@ -466,10 +482,10 @@ function randomSpec(r: DataRequest, config: DLRMConfig): RandomSpec {
   };
 }
 
-/** The request's synthetic-trace data: the first n samples of `stream`, as one block. */
-function traceData(r: DataRequest, profile: string, config: DLRMConfig, n: number, stream: number): Dataset {
+/** The request's synthetic-trace generator (its profiles read now). */
+function traceGenerator(r: DataRequest, profile: string, config: DLRMConfig): TraceGenerator {
   const { perSampleWeights: _weights, ...spec } = randomSpec(r, config);
-  return new TraceGenerator({ ...spec, profile }).samples(stream, 0, n);
+  return new TraceGenerator({ ...spec, profile });
 }
 
 function round(x: number): number {

@@ -31,7 +31,11 @@ import {
   parseDataSpec,
   type DataRequest,
   type LoadedData,
+  type TrainingData,
 } from "./data_source.ts";
+import { isBatchSource } from "../data/batch_source.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { GeneratedSource } from "../data/generated.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
@@ -42,7 +46,6 @@ import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
-import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
@@ -340,18 +343,16 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
   const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const plannedSteps = stepsFlag ?? config.steps;
-  const generated = source === null;
-  const dataSize = positiveInt(
-    "train",
-    f,
-    "data-size",
-    request.train.kind === "synthetic"
-      ? Math.max(SYNTHETIC_MIN_SIZE, plannedSteps * batchSize)
-      : Math.max(1, plannedSteps * batchSize),
-  );
+  // Generated data is endless, made batch by batch, unless --data-size makes it a finite set.
+  const dataSize = f.has("data-size") ? positiveInt("train", f, "data-size", 1) : null;
   const data = await finishData(request, source, config, dataSize);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
-  const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
+  const perEpoch = samplesPerEpoch(data.train);
+  if (epochs !== undefined && perEpoch === Infinity)
+    throw new UsageError(
+      `train: --epochs needs data of a finite size: ${request.train.text} is endless without --data-size N`,
+    );
+  const steps = epochs !== undefined ? epochs * batchesPerEpoch(perEpoch, batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
   const decaySteps = nonNegativeInt("train", f, "lr-num-decay-steps") ?? 0;
   const decayStart = nonNegativeInt("train", f, "lr-decay-start-step") ?? 0;
@@ -364,14 +365,16 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(data.train) });
+      : modelShardingPlan(config, {
+          ranks: workers,
+          lookupsPerSample: lookupsPerSampleOf(await firstBatch(data.train, batchSize)),
+        });
 
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
     const v = f.get(name);
     if (v !== undefined) runFlags[name] = v;
   }
-  if (generated) runFlags["data-size"] = dataSize; // the data is generated for the planned steps: fix it for a resumed run
   runFlags.ensemble = 1; // each checkpoint is one member's run
   const notes =
     `${spec.kind === "adagrad" && spec.initialAccumulator > 0 ? ` (initial accumulator ${spec.initialAccumulator})` : ""}` +
@@ -415,7 +418,8 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
       : init !== null
         ? { kind: "file" as const, path: init, withOptimizer: false }
         : { kind: "seed" as const, seed };
-  const datasets = p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval];
+  const train = stagingSample(p.data.train);
+  const datasets = p.data.eval === null ? [train] : [train, p.data.eval];
   return HybridExecutor.start({
     config: p.config,
     workers: p.workers,
@@ -452,6 +456,30 @@ function checkTrainPaths(f: ParsedFlags): void {
     inputs,
     (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"),
   );
+}
+
+/** Samples per pass over the training data (Infinity: endless generated data). */
+function samplesPerEpoch(d: TrainingData): number {
+  return isBatchSource(d) ? d.samplesPerEpoch : d.n;
+}
+
+/** The training data's first batch (all of in-memory data): what its lookups per sample are planned from. */
+async function firstBatch(d: TrainingData, batchSize: number): Promise<Dataset> {
+  return isBatchSource(d) ? d.batch(0, batchSize) : d;
+}
+
+/** Data whose longest bags the ranks' staging buffers must hold: in-memory data itself, or for
+ *  generated data one sample with the longest bags it can draw. */
+function stagingSample(d: TrainingData): Dataset {
+  if (!isBatchSource(d)) return d;
+  if (d instanceof GeneratedSource) return d.widestSample();
+  throw new Error("train: the ranks' staging buffers need the longest bags of this source");
+}
+
+/** "N samples", or what endless generated data is. */
+function samplesText(d: TrainingData): string {
+  const n = samplesPerEpoch(d);
+  return n === Infinity ? "endless generated samples (made batch by batch)" : `${n} samples`;
 }
 
 function evalBatch(p: RunPlan): number {
@@ -661,7 +689,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const log = new RunLog(f);
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(
-    `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
+    `dlrm train: ${samplesText(p.data.train)}, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
   const interrupt = onInterrupt(
     io.stderr,

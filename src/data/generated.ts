@@ -21,6 +21,13 @@ const MAX_ARRAY = 2 ** 32;
 /** Streams of generated samples under one seed. */
 export const STREAM = { train: 0, eval: 1, calibration: 0x7fffffff } as const;
 
+/** Samples of the held-out split beside generated training data: a fifth of a finite
+ *  --data-size set, at least 1000; beside the endless stream a fixed 50,000, so that
+ *  evaluation stays bounded however long the run. */
+export function heldOutSize(dataSize: number | null): number {
+  return dataSize === null ? 50000 : Math.max(1000, Math.round(dataSize / 5));
+}
+
 /** One step of a 32-bit hash: for a fixed h, a bijection of x (xor, odd multiply, xorshift). */
 function mix(h: number, x: number): number {
   h = Math.imul(h ^ x, 0x85ebca6b);
@@ -42,16 +49,20 @@ export function sampleRng(seed: number, stream: number, i: number): Rng {
   return Rng.fromState({ words, spareNormal: null });
 }
 
-/** What one generated sample holds, and how its bags are drawn. */
-export interface SampleLayout {
+/** What one generated sample holds. */
+export interface SampleShape {
   denseFeatures: number;
   tableSizes: readonly number[];
   /** The most lookups a bag can have (sizes the buffers). */
   maxBag: number;
-  /** A bag's length for a table of R rows. */
-  bagLength(rng: Rng, R: number): number;
   /** Draw a per-lookup weight uniform in [0, 1) for every lookup. */
   weights: boolean;
+}
+
+/** A sample's shape, and how its bags are drawn. */
+export interface SampleLayout extends SampleShape {
+  /** A bag's length for a table of R rows. */
+  bagLength(rng: Rng, R: number): number;
 }
 
 export interface DrawnSamples {
@@ -125,15 +136,38 @@ export function drawSamples(
  * any length starts at once.
  */
 export class GeneratedSource implements BatchSource {
-  readonly denseFeatures: number;
-  readonly tables: number;
+  readonly shape: SampleShape;
   readonly samplesPerEpoch = Infinity;
   readonly #draw: (first: number, n: number) => Dataset;
 
-  constructor(denseFeatures: number, tables: number, draw: (first: number, n: number) => Dataset) {
-    this.denseFeatures = denseFeatures;
-    this.tables = tables;
+  constructor(shape: SampleShape, draw: (first: number, n: number) => Dataset) {
+    this.shape = shape;
     this.#draw = draw;
+  }
+
+  get denseFeatures(): number {
+    return this.shape.denseFeatures;
+  }
+  get tables(): number {
+    return this.shape.tableSizes.length;
+  }
+
+  /** One sample whose every bag has the most lookups any batch can have (ids 0, values 0):
+   *  for what is sized from sample data before the batches exist (the ranks' staging buffers). */
+  widestSample(): Dataset {
+    const L = this.shape.maxBag;
+    return {
+      n: 1,
+      denseFeatures: this.shape.denseFeatures,
+      dense: new Float32Array(this.shape.denseFeatures),
+      labels: new Float32Array(1),
+      sparse: this.shape.tableSizes.map(() => ({
+        lengths: Int32Array.of(L),
+        offsets: Int32Array.of(0, L),
+        indices: new Int32Array(L),
+        weights: this.shape.weights ? new Float32Array(L) : null,
+      })),
+    };
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {

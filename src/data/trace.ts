@@ -26,8 +26,8 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { splitLines } from "./lines.ts";
 import type { Dataset } from "./dataset.ts";
-import { sampleRng, STREAM } from "./generated.ts";
-import { randomSamples, type RandomSpec } from "./random.ts";
+import { sampleRng, STREAM, type SampleLayout } from "./generated.ts";
+import { randomLayout, randomSamples, type RandomSpec } from "./random.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 export interface TraceProfile {
@@ -328,11 +328,14 @@ export interface TraceDataOptions extends TraceSpec {
  */
 export class TraceGenerator {
   readonly spec: TraceSpec;
+  /** What a sample holds (random data's shape). */
+  readonly layout: SampleLayout;
   readonly #profiles: TraceProfile[]; // (F,) table t's profile
 
   /** Reads every table's profile now, so that a missing or malformed one is an error before training. */
   constructor(spec: TraceSpec) {
     this.spec = spec;
+    this.layout = randomLayout(spec);
     const read = new Map<string, TraceProfile>();
     this.#profiles = spec.tableSizes.map((_, t) => {
       const path = spec.profile.split("{t}").join(String(t));

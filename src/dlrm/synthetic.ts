@@ -18,7 +18,7 @@ import { DLRM } from "./model.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { drawSamples, STREAM, type DrawnSamples } from "../data/generated.ts";
+import { drawSamples, STREAM, type DrawnSamples, type SampleLayout } from "../data/generated.ts";
 import { auc } from "../metrics/metrics.ts";
 import { Rng } from "../tensor/rng.ts";
 
@@ -39,14 +39,6 @@ export interface SyntheticData {
 
 /** Samples the teacher's logit spread is measured on (its own stream), to standardise every batch alike. */
 const CALIBRATION_SAMPLES = 8192;
-
-/** Generated training samples when not given: steps × batch, and at least this many. */
-export const SYNTHETIC_MIN_SIZE = 50000;
-
-/** The held-out split drawn beside `dataSize` training samples: a fifth of them, at least 1000. */
-export function syntheticEvalSize(dataSize: number): number {
-  return Math.max(1000, Math.round(dataSize / 5));
-}
 
 /**
  * The hidden teacher of one config and seed, and its labelled samples. Sample i of a stream
@@ -139,14 +131,17 @@ export function teacherConfig(config: DLRMConfig): DLRMConfig {
 }
 
 /** Dense uniform [0, 1); bag sizes uniform in config.bag_size; ids uniform per table. */
-function drawInputs(config: DLRMConfig, seed: number, stream: number, first: number, n: number): DrawnSamples {
+export function syntheticLayout(config: DLRMConfig): SampleLayout {
   const [lo, hi] = config.bag_size;
-  const layout = {
+  return {
     denseFeatures: config.dense_features,
     tableSizes: config.table_sizes,
     maxBag: Math.max(1, hi),
     bagLength: (rng: Rng) => lo + rng.int(hi - lo + 1),
     weights: config.per_sample_weights,
   };
-  return drawSamples(layout, seed, stream, first, n);
+}
+
+function drawInputs(config: DLRMConfig, seed: number, stream: number, first: number, n: number): DrawnSamples {
+  return drawSamples(syntheticLayout(config), seed, stream, first, n);
 }

@@ -27,6 +27,9 @@ const SPEC: RandomSpec = {
   seed: 11,
 };
 
+/** The batches' shape (what a source tells the trainer; the generators make their own). */
+const SHAPE = { denseFeatures: 3, tableSizes: SPEC.tableSizes, maxBag: 4, weights: true };
+
 const CONFIG = parseConfig(
   {
     dense_features: 3,
@@ -61,14 +64,14 @@ function assertSame(a: Dataset, b: Dataset, what: string): void {
 /** The three generators as endless sources of one seed. */
 function sources(profile: string): Record<string, () => GeneratedSource> {
   return {
-    random: () => new GeneratedSource(3, 3, (first, n) => randomSamples(SPEC, STREAM.train, first, n)),
+    random: () => new GeneratedSource(SHAPE, (first, n) => randomSamples(SPEC, STREAM.train, first, n)),
     synthetic: () => {
       const teacher = new SyntheticTeacher(CONFIG, 11);
-      return new GeneratedSource(3, 3, (first, n) => teacher.samples(STREAM.train, first, n).data);
+      return new GeneratedSource(SHAPE, (first, n) => teacher.samples(STREAM.train, first, n).data);
     },
     trace: () => {
       const g = new TraceGenerator({ ...SPEC, profile });
-      return new GeneratedSource(3, 3, (first, n) => g.samples(STREAM.train, first, n));
+      return new GeneratedSource(SHAPE, (first, n) => g.samples(STREAM.train, first, n));
     },
   };
 }
@@ -107,8 +110,8 @@ test("batch k is the same from a fresh source as after other batches, in any ord
 
 test("random and synthetic batches are slices of the same samples made at once", () => {
   const teacher = new SyntheticTeacher(CONFIG, 11);
-  const random = new GeneratedSource(3, 3, (first, n) => randomSamples(SPEC, STREAM.train, first, n));
-  const synthetic = new GeneratedSource(3, 3, (first, n) => teacher.samples(STREAM.train, first, n).data);
+  const random = new GeneratedSource(SHAPE, (first, n) => randomSamples(SPEC, STREAM.train, first, n));
+  const synthetic = new GeneratedSource(SHAPE, (first, n) => teacher.samples(STREAM.train, first, n).data);
   const allRandom = randomSamples(SPEC, STREAM.train, 0, 60);
   const allSynthetic = syntheticData(CONFIG, { sizes: [60], seed: 11 }).splits[0] as Dataset;
   for (const k of [0, 1, 4, 5]) {
