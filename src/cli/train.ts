@@ -153,7 +153,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   },
   "data-size": {
     type: "int",
-    help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)",
+    help: "random/synthetic/synthetic-trace data: a finite set of N samples, made at once (default: endless, made batch by batch)",
   },
   "num-indices-per-lookup": {
     type: "int",

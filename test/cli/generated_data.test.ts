@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readRunState } from "../../src/dlrm/checkpoint.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
-import { runCli, tempDir } from "../helpers/cli.ts";
+import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 import { assertSameTensors, interruptedRun } from "../helpers/train_runs.ts";
 
 /** A small model: 3 dense features, tables of 20, 50 and 300 rows, bags of 1–3 lookups. */
@@ -103,6 +103,32 @@ test(
       await ok(["train", "--resume", half, "--steps", "14", "--workers", workers, "--save", resumed]);
       assertSameTensors(resumed, full, `${data} resumed`);
     }
+  }),
+);
+
+test(
+  "dlrm predict --data synthetic scores the held-out split an endless run evaluated: 50,000 samples, the AUC train printed",
+  withModel(async (dir, model) => {
+    const ckpt = join(dir, "c.safetensors");
+    const trained = lastJson(
+      await ok(["train", "--model", model, "--data", "synthetic", "--steps", "20", "--workers", "1", "--save", ckpt]),
+    );
+    const scored = lastJson(
+      await ok([
+        "predict",
+        "--checkpoint",
+        ckpt,
+        "--data",
+        "synthetic",
+        "--out",
+        join(dir, "p.safetensors"),
+        "--metrics",
+      ]),
+    );
+    assert.is(trained.n, 50000);
+    assert.is(scored.n, 50000);
+    // The same samples and parameters; train and predict batch the split alike on one thread.
+    assert.ok(Math.abs((scored.auc as number) - (trained.auc as number)) < 1e-6, `${scored.auc} vs ${trained.auc}`);
   }),
 );
 
