@@ -28,8 +28,8 @@
 // F tables, G rows per block of the index, R rows per shuffle block, W blocks per window.
 
 import { open, type FileHandle } from "node:fs/promises";
-import { stepPlace, type BatchSource } from "./batch_source.ts";
-import { BLOCK_OFFSETS, BLOCK_ROWS_KEY, DEFAULT_BLOCK_ROWS } from "./batch_writer.ts";
+import { stepPlace, type BagLimits, type BatchSource } from "./batch_source.ts";
+import { BLOCK_OFFSETS, BLOCK_ROWS_KEY, DEFAULT_BLOCK_ROWS, MAX_BAG_KEY } from "./batch_writer.ts";
 import { concatDatasets, offsetsFromLengths, selectSamples, type Dataset, type SparseFeature } from "./dataset.ts";
 import { halfsToFloat32 } from "../io/dtype.ts";
 import { readSafetensorsIndex, SafetensorsError, type SafetensorsEntry } from "../io/safetensors.ts";
@@ -63,6 +63,19 @@ interface TableFile {
   weights: SafetensorsEntry | null;
   /** (⌈N / G⌉ + 1,) */
   offsets: Float64Array;
+  /** The longest bag. */
+  longest: number;
+}
+
+/** The open file and what its header and index say: shared by the views of one file. */
+interface OpenFile {
+  path: string;
+  fh: FileHandle;
+  dense: SafetensorsEntry;
+  labels: SafetensorsEntry;
+  tables: TableFile[];
+  G: number;
+  closed: boolean;
 }
 
 /** One shuffle window of an epoch: its rows (block after block) and their order. */
@@ -77,39 +90,28 @@ export class BatchFileSource implements BatchSource {
   readonly tables: number;
   /** Rows of the whole file. */
   readonly fileRows: number;
+  /** The first row of the range read. */
   readonly first: number;
   readonly samplesPerEpoch: number;
   readonly shuffle: boolean;
   readonly seed: number;
   readonly blockRows: number;
   readonly windowBlocks: number;
-  readonly #fh: FileHandle;
-  readonly #dense: SafetensorsEntry;
-  readonly #labels: SafetensorsEntry;
-  readonly #tables: TableFile[];
-  readonly #G: number;
+  readonly #file: OpenFile;
+  /** Whether closing this source closes the file (the source open() made; views do not). */
+  readonly #owner: boolean;
   readonly #windows = new Map<string, Promise<Window>>(); // at most three, most recent last
   readonly #plans = new Map<number, EpochPlan>(); // the two latest epochs'
   #closed = false;
 
-  private constructor(
-    path: string,
-    fh: FileHandle,
-    dense: SafetensorsEntry,
-    labels: SafetensorsEntry,
-    tables: TableFile[],
-    G: number,
-    o: BatchFileSourceOptions,
-  ) {
+  private constructor(file: OpenFile, owner: boolean, o: BatchFileSourceOptions) {
+    const path = file.path;
     this.path = path;
-    this.#fh = fh;
-    this.#dense = dense;
-    this.#labels = labels;
-    this.#tables = tables;
-    this.#G = G;
-    this.fileRows = dense.shape[0] as number;
-    this.denseFeatures = dense.shape[1] as number;
-    this.tables = tables.length;
+    this.#file = file;
+    this.#owner = owner;
+    this.fileRows = file.dense.shape[0] as number;
+    this.denseFeatures = file.dense.shape[1] as number;
+    this.tables = file.tables.length;
     const [s, e] = o.rows ?? [0, this.fileRows];
     if (!(Number.isSafeInteger(s) && Number.isSafeInteger(e) && 0 <= s && s <= e && e <= this.fileRows))
       throw new RangeError(`${path}: rows [${s}, ${e}) are not a range of the file's ${this.fileRows} rows`);
@@ -125,6 +127,36 @@ export class BatchFileSource implements BatchSource {
     ] as const)
       if (!Number.isSafeInteger(v) || v < 1)
         throw new RangeError(`${path}: ${name} must be a positive integer, got ${v}`);
+  }
+
+  /** The same file with other options (rows, order), sharing its open file: closing the
+   *  view leaves the file open; closing the source open() made closes it for all. */
+  view(o: BatchFileSourceOptions): BatchFileSource {
+    return new BatchFileSource(this.#file, false, {
+      rows: [this.first, this.first + this.samplesPerEpoch],
+      blockRows: this.blockRows,
+      windowBlocks: this.windowBlocks,
+      ...o,
+    });
+  }
+
+  /** The same rows in the run's order (BatchSource.withOrder). */
+  withOrder(order: { shuffle: boolean; seed: number }): BatchFileSource {
+    return this.view(order);
+  }
+
+  /** The longest bag of each table in the file, and whether it has weights. */
+  get bags(): BagLimits {
+    return {
+      longest: this.#file.tables.map((t) => t.longest),
+      weighted: this.#file.tables.map((t) => t.weights !== null),
+    };
+  }
+
+  /** Mean lookups per sample of each table over the whole file (what a sharding plan balances). */
+  lookupsPerSample(): number[] {
+    const N = this.fileRows;
+    return this.#file.tables.map((t) => (N === 0 ? 0 : (t.offsets[t.offsets.length - 1] as number) / N));
   }
 
   /** Opens a batch file and checks its structure (sizes, dtypes, the block index); reads no rows. */
@@ -161,15 +193,17 @@ export class BatchFileSource implements BatchSource {
 
     const stored = index.entries.get(BLOCK_OFFSETS);
     const G = stored === undefined ? DEFAULT_BLOCK_ROWS : Number(index.metadata[BLOCK_ROWS_KEY]);
-    if (stored !== undefined && !(Number.isSafeInteger(G) && G >= 1))
+    if (!(Number.isSafeInteger(G) && G >= 1))
       fail(
         BLOCK_OFFSETS,
-        `metadata ${BLOCK_ROWS_KEY} ${JSON.stringify(index.metadata[BLOCK_ROWS_KEY])} is not a positive integer`,
+        `metadata ${BLOCK_ROWS_KEY} ${JSON.stringify(index.metadata[BLOCK_ROWS_KEY] ?? null)} is not a positive integer`,
       );
+    const longest = stored === undefined ? null : storedLongest(index.metadata[MAX_BAG_KEY], F);
     const blocks = Math.ceil(N / G);
     const fh = await open(path, "r");
     try {
-      const storedIndex = stored === undefined || F === 0 ? null : await readBlockIndex(fh, path, stored, F, blocks);
+      const storedIndex =
+        longest === null || F === 0 ? null : await readBlockIndex(fh, path, stored as SafetensorsEntry, F, blocks);
       const tables: TableFile[] = [];
       for (let t = 0; t < F; t++) {
         const lengths = get(`lengths.${t}`);
@@ -179,17 +213,21 @@ export class BatchFileSource implements BatchSource {
         const weights = index.entries.get(`weights.${t}`) ?? null;
         if (weights !== null && oneD(weights, null, FLOAT_DTYPES) !== L)
           fail(weights.name, `has ${weights.shape[0]} values but indices.${t} has ${L}`);
-        const offsets =
-          storedIndex?.subarray(t * (blocks + 1), (t + 1) * (blocks + 1)) ??
-          (await scanBlockOffsets(fh, path, lengths, N, G));
-        if (offsets[blocks] !== L)
+        const scan =
+          storedIndex === null || longest === null
+            ? await scanLengths(fh, path, lengths, N, G)
+            : {
+                offsets: storedIndex.subarray(t * (blocks + 1), (t + 1) * (blocks + 1)),
+                longest: longest[t] as number,
+              };
+        if (scan.offsets[blocks] !== L)
           fail(
             `indices.${t}`,
-            `has ${L} values but lengths.${t} sum to ${offsets[blocks]}${storedIndex === null ? "" : ` (by ${BLOCK_OFFSETS})`}`,
+            `has ${L} values but lengths.${t} sum to ${scan.offsets[blocks]}${storedIndex === null ? "" : ` (by ${BLOCK_OFFSETS})`}`,
           );
-        tables.push({ lengths, indices, weights, offsets });
+        tables.push({ lengths, indices, weights, offsets: scan.offsets, longest: scan.longest });
       }
-      return new BatchFileSource(path, fh, dense, labels, tables, G, o);
+      return new BatchFileSource({ path, fh, dense, labels, tables, G, closed: false }, true, o);
     } catch (e) {
       await fh.close();
       throw e;
@@ -197,7 +235,7 @@ export class BatchFileSource implements BatchSource {
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {
-    if (this.#closed) return Promise.reject(new Error(`${this.path}: the source is closed`));
+    if (this.#closed || this.#file.closed) return Promise.reject(new Error(`${this.path}: the source is closed`));
     let p;
     try {
       p = stepPlace(this.samplesPerEpoch, step, batchSize, this.path);
@@ -213,23 +251,27 @@ export class BatchFileSource implements BatchSource {
     this.#closed = true;
     await Promise.allSettled([...this.#windows.values()]);
     this.#windows.clear();
-    await this.#fh.close();
+    if (this.#owner && !this.#file.closed) {
+      this.#file.closed = true;
+      await this.#file.fh.close();
+    }
   }
 
   /** Rows [a, b) of the file, in file order, read by position. */
   async readRows(a: number, b: number): Promise<Dataset> {
     const n = b - a;
     const Dd = this.denseFeatures;
-    const g0 = Math.floor(a / this.#G) * this.#G; // the start of a's block: the index knows where its bags start
+    const G = this.#file.G;
+    const g0 = Math.floor(a / G) * G; // the start of a's block: the index knows where its bags start
     const [dense, labels, ...perTable] = await Promise.all([
-      this.#floats(this.#dense, a * Dd, n * Dd),
-      this.#floats(this.#labels, a, n),
-      ...this.#tables.map((tf) => this.#ints(tf.lengths, g0, b - g0)),
+      this.#floats(this.#file.dense, a * Dd, n * Dd),
+      this.#floats(this.#file.labels, a, n),
+      ...this.#file.tables.map((tf) => this.#ints(tf.lengths, g0, b - g0)),
     ]);
     const sparse = await Promise.all(
-      this.#tables.map(async (tf, t): Promise<SparseFeature> => {
+      this.#file.tables.map(async (tf, t): Promise<SparseFeature> => {
         const all = perTable[t] as Int32Array; // lengths of rows [g0, b)
-        let start = tf.offsets[g0 / this.#G] as number;
+        let start = tf.offsets[g0 / G] as number;
         for (let i = 0; i < a - g0; i++) start += all[i] as number;
         const lengths = all.slice(a - g0);
         for (let i = 0; i < n; i++)
@@ -258,7 +300,7 @@ export class BatchFileSource implements BatchSource {
   async #raw(e: SafetensorsEntry, from: number, count: number): Promise<ArrayBuffer> {
     const size = e.dtype === "F64" || e.dtype === "I64" ? 8 : e.dtype === "F16" || e.dtype === "BF16" ? 2 : 4;
     const buf = new ArrayBuffer(count * size);
-    await readFully(this.#fh, this.path, e, new Uint8Array(buf), e.begin + from * size);
+    await readFully(this.#file.fh, this.path, e, new Uint8Array(buf), e.begin + from * size);
     return buf;
   }
 
@@ -445,30 +487,46 @@ async function readBlockIndex(
   return out;
 }
 
-/** Where the bag of every G-th row starts, from one pass over the lengths in chunks (files without an index). */
-async function scanBlockOffsets(
+/** Where the bag of every G-th row starts, and the longest bag, from one pass over the
+ *  lengths in chunks (files without an index). */
+async function scanLengths(
   fh: FileHandle,
   path: string,
   lengths: SafetensorsEntry,
   N: number,
   G: number,
-): Promise<Float64Array> {
+): Promise<{ offsets: Float64Array; longest: number }> {
   const blocks = Math.ceil(N / G);
-  const out = new Float64Array(blocks + 1);
+  const offsets = new Float64Array(blocks + 1);
   const size = lengths.dtype === "I64" ? 8 : 4;
   let at = 0;
+  let longest = 0;
   for (let r0 = 0; r0 < N; r0 += SCAN_ROWS) {
     const n = Math.min(SCAN_ROWS, N - r0);
     const buf = new ArrayBuffer(n * size);
     await readFully(fh, path, lengths, new Uint8Array(buf), lengths.begin + r0 * size);
     const v = size === 4 ? new Int32Array(buf) : int64ToInt32(new BigInt64Array(buf), path, lengths.name, r0);
     for (let i = 0; i < n; i++) {
-      if ((r0 + i) % G === 0) out[(r0 + i) / G] = at;
+      if ((r0 + i) % G === 0) offsets[(r0 + i) / G] = at;
       const l = v[i] as number;
       if (l < 0) throw new SafetensorsError(`${path}: ${lengths.name}: row ${r0 + i} has a negative bag length ${l}`);
       at += l;
+      if (l > longest) longest = l;
     }
   }
-  out[blocks] = at;
-  return out;
+  offsets[blocks] = at;
+  return { offsets, longest };
+}
+
+/** The writer's max_bag_lengths metadata (F non-negative integers), or null when absent or malformed (then the lengths are scanned). */
+function storedLongest(text: string | undefined, F: number): number[] | null {
+  if (text === undefined) return null;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return Array.isArray(v) && v.length === F && v.every((x) => Number.isSafeInteger(x) && x >= 0)
+      ? (v as number[])
+      : null;
+  } catch {
+    return null;
+  }
 }
