@@ -34,6 +34,20 @@ export interface BatchSource {
   batch(step: number, batchSize: number): Promise<Dataset>;
   /** Releases the source's files and threads. */
   close(): Promise<void>;
+  /** When known: the longest bag of each table over all batches, and whether its lookups carry
+   *  weights (what the ranks' shared staging memory is sized from, src/parallel/staging.ts). */
+  readonly bags?: BagLimits;
+  /** For sources whose order the run decides (a file: in file order or shuffled): the same
+   *  samples in that order, as a new source sharing this one's resources (close it; closing
+   *  this one ends both). train() calls it with its `shuffle` and `seed`; sources without it
+   *  (generators) have the one order of their seed. */
+  withOrder?(order: { shuffle: boolean; seed: number }): BatchSource;
+}
+
+/** Per table: the longest bag and whether lookups carry weights. */
+export interface BagLimits {
+  readonly longest: readonly number[];
+  readonly weighted: readonly boolean[];
 }
 
 /** Whether x is a BatchSource (as opposed to a Dataset or an iterable of batches). */
@@ -122,6 +136,16 @@ export class DatasetSource implements BatchSource {
   }
   get samplesPerEpoch(): number {
     return this.data.n;
+  }
+  get bags(): BagLimits {
+    return {
+      longest: this.data.sparse.map((f) => {
+        let m = 0;
+        for (let i = 0; i < this.data.n; i++) m = Math.max(m, (f.offsets[i + 1] as number) - (f.offsets[i] as number));
+        return m;
+      }),
+      weighted: this.data.sparse.map((f) => f.weights !== null),
+    };
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {

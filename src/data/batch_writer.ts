@@ -7,6 +7,7 @@
 //   block_offsets  I64 (F, ⌈N / G⌉ + 1)   entry [t, b]: where row b·G's bag starts in
 //                                           indices.{t}; the last entry is L_t
 //   metadata       block_rows = G          (rows per block, default 4096)
+//                  max_bag_lengths         the longest bag of each table, a JSON array (F,)
 //
 // Readers that do not know the index ignore it (tensors with other names are ignored).
 //
@@ -33,6 +34,8 @@ import { removeStaleTemps, tempPathFor } from "../io/temp_file.ts";
 
 /** The metadata key of the block index's rows per block. */
 export const BLOCK_ROWS_KEY = "block_rows";
+/** The metadata key of the longest bag of each table (a JSON array). */
+export const MAX_BAG_KEY = "max_bag_lengths";
 /** The name of the block index tensor. */
 export const BLOCK_OFFSETS = "block_offsets";
 /** Rows per block of the index, unless told otherwise. */
@@ -113,6 +116,7 @@ export class BatchFileWriter {
   #indices: Spill[] = [];
   #weights: (Spill | null)[] | null = null; // decided by the first chunk
   #lookups: number[]; // (F,) L_t so far
+  #longest: number[]; // (F,) the longest bag so far
   #blockStarts: number[][]; // F × (blocks so far,) offsets at rows b·G
   #state: "open" | "finished" | "aborted" = "open";
   readonly #onExit = (): void => this.#removeSpills();
@@ -135,6 +139,7 @@ export class BatchFileWriter {
     this.indexDtype = indexDtype;
     this.blockRows = G;
     this.#lookups = new Array<number>(tables).fill(0);
+    this.#longest = new Array<number>(tables).fill(0);
     this.#blockStarts = Array.from({ length: tables }, () => []);
     removeStaleTemps(path);
     process.on("exit", this.#onExit);
@@ -207,11 +212,15 @@ export class BatchFileWriter {
       chunk.sparse.forEach((f, t) => {
         const starts = this.#blockStarts[t] as number[];
         let at = this.#lookups[t] as number;
+        let longest = this.#longest[t] as number;
         for (let i = 0, row = this.#rows; i < n; i++, row++) {
           if (row % this.blockRows === 0) starts.push(at);
-          at += f.lengths[i] as number;
+          const l = f.lengths[i] as number;
+          at += l;
+          if (l > longest) longest = l;
         }
         this.#lookups[t] = at;
+        this.#longest[t] = longest;
         (this.#lengths[t] as Spill).append(f.lengths);
         (this.#indices[t] as Spill).append(this.indexDtype === "I32" ? f.indices : toI64(f.indices));
         if (f.weights !== null) ((this.#weights as Spill[])[t] as Spill).append(f.weights);
@@ -235,8 +244,8 @@ export class BatchFileWriter {
    */
   finish(metadata: Record<string, string> = {}, companions: readonly CompanionFile[] = []): void {
     if (this.#state !== "open") throw new SafetensorsError(`${this.path}: finish after the writer was ${this.#state}`);
-    if (BLOCK_ROWS_KEY in metadata)
-      throw new SafetensorsError(`${this.path}: metadata key ${BLOCK_ROWS_KEY} is the writer's own`);
+    for (const key of [BLOCK_ROWS_KEY, MAX_BAG_KEY])
+      if (key in metadata) throw new SafetensorsError(`${this.path}: metadata key ${key} is the writer's own`);
     const N = this.#rows;
     const F = this.tables;
     const blocks = Math.ceil(N / this.blockRows);
@@ -263,7 +272,7 @@ export class BatchFileWriter {
         ...columns.map((s) => ({ name: s.name, dtype: s.dtype, shape: shapeOf(s) })),
         { name: BLOCK_OFFSETS, dtype: "I64" as const, shape: [F, blocks + 1] },
       ],
-      { ...metadata, [BLOCK_ROWS_KEY]: String(this.blockRows) },
+      { ...metadata, [BLOCK_ROWS_KEY]: String(this.blockRows), [MAX_BAG_KEY]: JSON.stringify(this.#longest) },
     );
     const fill: Fill = (write) => {
       write(layout.header);

@@ -68,7 +68,18 @@ export function batchFeed(data: TrainData, o: FeedOptions): BatchFeed {
       (step) => src.orderState(stepPlace(data.n, step, o.batchSize, "train").epoch)?.rng ?? null,
     );
   }
-  if (isBatchSource(data)) return sourceFeed(data, o, () => null);
+  if (isBatchSource(data)) {
+    if (data.withOrder === undefined) return sourceFeed(data, o, () => null);
+    const ordered = data.withOrder({ shuffle: o.shuffle, seed: o.seed }); // a file: the run decides its order
+    const feed = sourceFeed(ordered, o, () => null);
+    return {
+      ...feed,
+      async close() {
+        await feed.close();
+        await ordered.close();
+      },
+    };
+  }
   if (typeof (data as AsyncIterable<Dataset>)[Symbol.asyncIterator] === "function")
     return iteratorFeed((data as AsyncIterable<Dataset>)[Symbol.asyncIterator](), o.prefetch);
   if (typeof (data as Iterable<Dataset>)[Symbol.iterator] === "function")
