@@ -35,7 +35,6 @@ import {
 } from "./data_source.ts";
 import { isBatchSource } from "../data/batch_source.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { GeneratedSource } from "../data/generated.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
@@ -468,12 +467,24 @@ async function firstBatch(d: TrainingData, batchSize: number): Promise<Dataset> 
   return isBatchSource(d) ? d.batch(0, batchSize) : d;
 }
 
-/** Data whose longest bags the ranks' staging buffers must hold: in-memory data itself, or for
- *  generated data one sample with the longest bags it can draw. */
+/** Data whose longest bags the ranks' staging buffers must hold: in-memory data itself, or for a
+ *  source one sample whose every bag is that table's longest (its `bags`), ids and values 0. */
 function stagingSample(d: TrainingData): Dataset {
   if (!isBatchSource(d)) return d;
-  if (d instanceof GeneratedSource) return d.widestSample();
-  throw new Error("train: the ranks' staging buffers need the longest bags of this source");
+  const bags = d.bags;
+  if (bags === undefined) throw new Error("train: the ranks' staging buffers need the longest bags of the source");
+  return {
+    n: 1,
+    denseFeatures: d.denseFeatures,
+    dense: new Float32Array(d.denseFeatures),
+    labels: new Float32Array(1),
+    sparse: bags.longest.map((L, t) => ({
+      lengths: Int32Array.of(L),
+      offsets: Int32Array.of(0, L),
+      indices: new Int32Array(L),
+      weights: bags.weighted[t] === true ? new Float32Array(L) : null,
+    })),
+  };
 }
 
 /** "N samples", or what endless generated data is. */

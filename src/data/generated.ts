@@ -11,7 +11,7 @@
 //
 // Glossary: N samples, Dd dense features, F tables, B batch size.
 
-import { stepPlace, type BatchSource } from "./batch_source.ts";
+import { stepPlace, type BagLimits, type BatchSource } from "./batch_source.ts";
 import { offsetsFromLengths, type Dataset } from "./dataset.ts";
 import { Rng } from "../tensor/rng.ts";
 
@@ -152,21 +152,11 @@ export class GeneratedSource implements BatchSource {
     return this.shape.tableSizes.length;
   }
 
-  /** One sample whose every bag has the most lookups any batch can have (ids 0, values 0):
-   *  for what is sized from sample data before the batches exist (the ranks' staging buffers). */
-  widestSample(): Dataset {
-    const L = this.shape.maxBag;
+  /** Every bag has at most maxBag lookups; all tables have weights or none. */
+  get bags(): BagLimits {
     return {
-      n: 1,
-      denseFeatures: this.shape.denseFeatures,
-      dense: new Float32Array(this.shape.denseFeatures),
-      labels: new Float32Array(1),
-      sparse: this.shape.tableSizes.map(() => ({
-        lengths: Int32Array.of(L),
-        offsets: Int32Array.of(0, L),
-        indices: new Int32Array(L),
-        weights: this.shape.weights ? new Float32Array(L) : null,
-      })),
+      longest: this.shape.tableSizes.map(() => this.shape.maxBag),
+      weighted: this.shape.tableSizes.map(() => this.shape.weights),
     };
   }
 

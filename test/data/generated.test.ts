@@ -12,10 +12,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sliceDataset, type Dataset } from "../../src/data/dataset.ts";
 import { GeneratedSource, sampleRng, STREAM } from "../../src/data/generated.ts";
-import { randomSamples, type RandomSpec } from "../../src/data/random.ts";
+import { randomLayout, randomSamples, type RandomSpec } from "../../src/data/random.ts";
 import { TraceGenerator } from "../../src/data/trace.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
-import { SyntheticTeacher, syntheticData } from "../../src/dlrm/synthetic.ts";
+import { SyntheticTeacher, syntheticData, syntheticLayout } from "../../src/dlrm/synthetic.ts";
 import { tempDir } from "../helpers/cli.ts";
 
 const SPEC: RandomSpec = {
@@ -26,9 +26,6 @@ const SPEC: RandomSpec = {
   perSampleWeights: true,
   seed: 11,
 };
-
-/** The batches' shape (what a source tells the trainer; the generators make their own). */
-const SHAPE = { denseFeatures: 3, tableSizes: SPEC.tableSizes, maxBag: 4, weights: true };
 
 const CONFIG = parseConfig(
   {
@@ -64,14 +61,14 @@ function assertSame(a: Dataset, b: Dataset, what: string): void {
 /** The three generators as endless sources of one seed. */
 function sources(profile: string): Record<string, () => GeneratedSource> {
   return {
-    random: () => new GeneratedSource(SHAPE, (first, n) => randomSamples(SPEC, STREAM.train, first, n)),
+    random: () => new GeneratedSource(randomLayout(SPEC), (first, n) => randomSamples(SPEC, STREAM.train, first, n)),
     synthetic: () => {
       const teacher = new SyntheticTeacher(CONFIG, 11);
-      return new GeneratedSource(SHAPE, (first, n) => teacher.samples(STREAM.train, first, n).data);
+      return new GeneratedSource(syntheticLayout(CONFIG), (first, n) => teacher.samples(STREAM.train, first, n).data);
     },
     trace: () => {
       const g = new TraceGenerator({ ...SPEC, profile });
-      return new GeneratedSource(SHAPE, (first, n) => g.samples(STREAM.train, first, n));
+      return new GeneratedSource(g.layout, (first, n) => g.samples(STREAM.train, first, n));
     },
   };
 }
@@ -110,8 +107,11 @@ test("batch k is the same from a fresh source as after other batches, in any ord
 
 test("random and synthetic batches are slices of the same samples made at once", () => {
   const teacher = new SyntheticTeacher(CONFIG, 11);
-  const random = new GeneratedSource(SHAPE, (first, n) => randomSamples(SPEC, STREAM.train, first, n));
-  const synthetic = new GeneratedSource(SHAPE, (first, n) => teacher.samples(STREAM.train, first, n).data);
+  const random = new GeneratedSource(randomLayout(SPEC), (first, n) => randomSamples(SPEC, STREAM.train, first, n));
+  const synthetic = new GeneratedSource(
+    syntheticLayout(CONFIG),
+    (first, n) => teacher.samples(STREAM.train, first, n).data,
+  );
   const allRandom = randomSamples(SPEC, STREAM.train, 0, 60);
   const allSynthetic = syntheticData(CONFIG, { sizes: [60], seed: 11 }).splits[0] as Dataset;
   for (const k of [0, 1, 4, 5]) {
@@ -123,14 +123,20 @@ test("random and synthetic batches are slices of the same samples made at once",
 test("a batch's arrays are sized by the batch, whatever the step", () => {
   withProfile((profile) => {
     for (const [name, make] of Object.entries(sources(profile))) {
-      const b = make().batchNow(3e12, 4); // sample 1.2e13: far past 2^32 samples
+      const source = make();
+      const b = source.batchNow(3e12, 4); // sample 1.2e13: far past 2^32 samples
       assert.is(b.n, 4, name);
       assert.is(b.dense.length, 12, name);
       assert.is(b.labels.length, 4, name);
-      for (const f of b.sparse) {
+      b.sparse.forEach((f, t) => {
         assert.is(f.lengths.length, 4, name);
-        assert.ok(f.indices.length <= 4 * 4, `${name}: at most K lookups per bag`);
-      }
+        const longest = source.bags.longest[t] as number;
+        assert.ok(
+          f.lengths.every((l) => l <= longest),
+          `${name}: table ${t}'s bags within the longest the source states (${longest})`,
+        );
+        assert.is(f.weights !== null, source.bags.weighted[t], `${name}: table ${t} weighted as stated`);
+      });
       assert.throws(() => make().batchNow(2 ** 52, 4), /past 2\^53 samples/, name);
       assert.throws(() => make().batchNow(-1, 4), /step must be a non-negative integer/, name);
       assert.throws(() => make().batchNow(0, 0), /batch size must be a positive integer/, name);
