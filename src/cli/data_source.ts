@@ -13,7 +13,8 @@
 // to it), how it loads as training data and as evaluation data, and what `dlrm predict`
 // scores from it (scoredData). Real data (Criteo,
 // MovieLens, batch files) defines the model's table sizes and is read before the model
-// exists; generated data is drawn for a model. So loading has two steps: loadSourceData
+// exists; generated data is drawn for a model (without --data-size endless, made batch by
+// batch: src/data/generated.ts). So loading has two steps: loadSourceData
 // (real data, or nothing) and then finishData (given the model config). A request is checked
 // once, before anything slow is read (checkRequest); the loaders only load.
 //

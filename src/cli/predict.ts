@@ -50,6 +50,7 @@ import {
   quantBits,
   quantizedCheckpointBits,
 } from "../dlrm/quantized.ts";
+import { heldOutSize } from "../data/generated.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
@@ -96,7 +97,7 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   "data-size": {
     type: "int",
-    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run; none: the endless stream, whose held-out split is 50000 samples)`,
+    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run; none: the endless stream, whose held-out split is ${heldOutSize(null)} samples)`,
   },
   metrics: { type: "bool", help: "print AUC, logloss and accuracy against the data's labels (a JSON line on stdout)" },
   help: { type: "bool", help: "show this help" },
