@@ -1,7 +1,8 @@
 // What `--data` and `--eval-data` name, and loading it:
 //
-//   <file>                    a batch file (our preprocessed format, docs/datasets.md); one
-//                             that `dlrm preprocess criteo` wrote is Criteo data (below)
+//   <file>                    a batch file (our preprocessed format, docs/datasets.md), streamed:
+//                             read batch by batch (src/data/batch_file_source.ts); one that
+//                             `dlrm preprocess criteo` wrote is Criteo data (below)
 //   random                    the reference's random data (sized from the model config)
 //   synthetic                 labels from a hidden teacher model, with a held-out split
 //   criteo:<file>[,<file>…]   raw Criteo click logs (Kaggle train.txt, or Terabyte day_N)
@@ -38,7 +39,8 @@ import {
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
-import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
+import { BatchFileSource } from "../data/batch_file_source.ts";
+import { isBatchSource } from "../data/batch_source.ts";
 import { criteoSplit } from "../data/criteo.ts";
 import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../data/criteo_dictionary.ts";
 import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
@@ -47,10 +49,11 @@ import { readMovieLens } from "../data/movielens.ts";
 import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../data/generated.ts";
 import { randomLayout, randomSamples, type RandomSpec } from "../data/random.ts";
 import { TraceGenerator } from "../data/trace.ts";
-import { checkDataset, DataError } from "../dlrm/check_data.ts";
+import { DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { SyntheticTeacher, syntheticLayout } from "../dlrm/synthetic.ts";
 import { auc } from "../metrics/metrics.ts";
+import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -79,12 +82,12 @@ export interface DataRequest {
 /** Which built-in model fits the data. */
 export type DataFamily = "criteo" | "movielens";
 
-/** Real data, loaded before the model exists. */
+/** Real data, loaded before the model exists (a streamed file is a BatchSource, open until closeRunData). */
 export interface SourceData {
   family: DataFamily | null;
-  train: Dataset;
+  train: RunData;
   /** Evaluation data the source brings (Criteo's test split, MovieLens's <split>.test), when --eval-data is absent. */
-  eval: Dataset | null;
+  eval: RunData | null;
   /** Rows per table as the data defines them, or null when it does not. */
   tableSizes: number[] | null;
   tableNames: string[] | null;
@@ -93,12 +96,9 @@ export interface SourceData {
   notes: Record<string, number | string>;
 }
 
-/** Training data: in memory, or a source made or read batch by batch (endless generated data). */
-export type TrainingData = Dataset | BatchSource;
-
 export interface LoadedData {
-  train: TrainingData;
-  eval: Dataset | null;
+  train: RunData;
+  eval: RunData | null;
   /** Facts to print with the results, e.g. the synthetic teacher's AUC, lines skipped. */
   notes: Record<string, number | string>;
 }
@@ -132,7 +132,7 @@ interface SourceKind<S extends DataSpec> {
   scored: { whole(s: S): Dataset } | "evaluation split" | { refused: string };
   /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
   asEval:
-    { load(s: S, c: EvalContext): Promise<Dataset>; needs?: { family: DataFamily; why: string } } | { refused: string };
+    { load(s: S, c: EvalContext): Promise<RunData>; needs?: { family: DataFamily; why: string } } | { refused: string };
 }
 
 const CRITEO_TABLE_NAMES = Array.from({ length: CRITEO_SPARSE }, (_, t) => criteoFieldName(1 + CRITEO_DENSE + t));
@@ -239,28 +239,32 @@ const file: SourceKind<SpecOf<"file">> = {
   scored: { whole: (s) => readBatchFile(s.path) },
   train: {
     async read(s, r, verb) {
-      const data = readBatchFile(s.path);
-      const info = criteoBatchInfo(s.path, data.n);
-      const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
-      if (info === null) return { ...plain, train: data };
-      const dictionary = loadDictionary(requireDictionaryBeside(s.path));
-      if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
-        throw new UsageError(
-          `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
-        );
+      const data = await BatchFileSource.open(s.path);
+      try {
+        const info = criteoBatchInfo(s.path, data.fileRows);
+        const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
+        if (info === null) return { ...plain, train: data.view({}) };
+        const dictionary = loadDictionary(requireDictionaryBeside(s.path));
+        if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
+          throw new UsageError(
+            `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
+          );
+        }
+        // Sub-sampling happens while reading, before the values are numbered (the reference's
+        // order), so a preprocessed file has it already or never will.
+        if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
+          throw new UsageError(
+            `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
+              `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
+          );
+        }
+        return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
+      } finally {
+        await data.close(); // the views made above keep the file open
       }
-      // Sub-sampling happens while reading, before the values are numbered (the reference's
-      // order), so a preprocessed file has it already or never will.
-      if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
-        throw new UsageError(
-          `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
-            `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
-        );
-      }
-      return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
     },
   },
-  asEval: { load: async (s) => readBatchFile(s.path) },
+  asEval: { load: async (s) => BatchFileSource.open(s.path) },
 };
 
 const KINDS: { [K in Kind]: SourceKind<SpecOf<K>> } = {
@@ -348,9 +352,10 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
 }
 
 /** Criteo samples of consecutive days (already sub-sampled while read) → the reference's
- *  protocol: the train split trains, and the test split evaluates unless --eval-data is given. */
+ *  protocol: the train split trains, and the test split evaluates unless --eval-data is given.
+ *  A streamed file gives views of its rows (each to be closed), data in memory copies. */
 function criteoSource(
-  all: Dataset,
+  all: Dataset | BatchFileSource,
   dayRows: readonly number[],
   dictionary: CriteoDictionary,
   notes: Notes,
@@ -358,16 +363,18 @@ function criteoSource(
   needTest: boolean,
 ): SourceData {
   const split = criteoSplit(dayRows);
-  const train = sliceDataset(all, ...split.train);
-  let test: Dataset | null = null;
+  const rows = (range: [number, number]): RunData =>
+    all instanceof BatchFileSource ? all.view({ rows: range }) : sliceDataset(all, ...range);
+  let test: RunData | null = null;
   if (needTest) {
     const [start, end] = split.test;
     if (end === start)
       throw new DataError(
-        `${text}: its ${all.n} rows leave the test split empty (the reference's protocol); give --eval-data`,
+        `${text}: its ${samplesOf(all)} rows leave the test split empty (the reference's protocol); give --eval-data`,
       );
-    test = sliceDataset(all, start, end);
+    test = rows(split.test);
   }
+  const train = rows(split.train);
   return {
     family: "criteo",
     train,
@@ -413,18 +420,17 @@ export async function finishData(
   if ("draw" in asTrain) data = asTrain.draw(r.train, r, config, dataSize);
   else if (src !== null) data = { train: src.train, eval: src.eval, notes: { ...src.notes } };
   else throw new Error(`${r.train.text} is real data: finishData needs what loadSourceData read from it`);
-  if (!isBatchSource(data.train)) checkDataset(data.train, config, r.train.text); // generated data is drawn for the config
+  data.train = checkRunData(data.train, config, r.train.text);
 
   const e = r.eval;
   if (e === null) {
-    if (data.eval !== null) checkDataset(data.eval, config, `${r.train.text} (evaluation split)`);
+    if (data.eval !== null) data.eval = checkRunData(data.eval, config, `${r.train.text} (evaluation split)`);
     return data;
   }
   const asEval = kindOf(e).asEval;
   if ("refused" in asEval) throw new Error(`--eval-data ${e.text}: loadSourceData refuses it before finishData`);
   const n = heldOutSize(dataSize);
-  const evalData = await asEval.load(e, { r, src, config, n, notes: data.notes });
-  checkDataset(evalData, config, e.text);
+  const evalData = checkRunData(await asEval.load(e, { r, src, config, n, notes: data.notes }), config, e.text);
   return { train: data.train, eval: evalData, notes: data.notes };
 }
 
@@ -457,18 +463,20 @@ export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: n
     throw new UsageError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    const all = scored.whole(r.train);
-    checkDataset(all, config, r.train.text);
-    return all;
+    return checkRunData(scored.whole(r.train), config, r.train.text) as Dataset;
   }
   const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
-  if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
-  return data.eval;
+  try {
+    if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
+    return isBatchSource(data.eval) ? await data.eval.batch(0, data.eval.samplesPerEpoch) : data.eval;
+  } finally {
+    await closeRunData(data.train, data.eval);
+  }
 }
 
 /** Generated training data: the first n samples of its training stream (--data-size n), or
  *  without a size the endless stream, made batch by batch as the trainer asks for it. */
-function generated(shape: SampleShape, n: number | null, draw: (first: number, n: number) => Dataset): TrainingData {
+function generated(shape: SampleShape, n: number | null, draw: (first: number, n: number) => Dataset): RunData {
   return n === null ? new GeneratedSource(shape, draw) : draw(0, n);
 }
 

@@ -31,10 +31,7 @@ import {
   parseDataSpec,
   type DataRequest,
   type LoadedData,
-  type TrainingData,
 } from "./data_source.ts";
-import { isBatchSource } from "../data/batch_source.ts";
-import type { Dataset } from "../data/dataset.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
@@ -51,13 +48,16 @@ import { embeddingPieces } from "../dlrm/tables.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
-import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
+import { predictAll } from "../train/batch_feed.ts";
+import { isBatchSource } from "../data/batch_source.ts";
+import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData, type RunData } from "./run_data.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 
@@ -345,8 +345,15 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   // Generated data is endless, made batch by batch, unless --data-size makes it a finite set.
   const dataSize = f.has("data-size") ? positiveInt("train", f, "data-size", 1) : null;
   const data = await finishData(request, source, config, dataSize);
+  if (resume !== null && resume.run.orderRng !== null && isBatchSource(data.train)) {
+    // A run saved while files were read whole, shuffled: its order is a permutation of the
+    // whole file, which only the file in memory reproduces.
+    const streamed = data.train;
+    data.train = await streamed.batch(0, streamed.samplesPerEpoch);
+    await streamed.close();
+  }
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
-  const perEpoch = samplesPerEpoch(data.train);
+  const perEpoch = samplesOf(data.train);
   if (epochs !== undefined && perEpoch === Infinity)
     throw new UsageError(
       `train: --epochs needs data of a finite size: ${request.train.text} is endless without --data-size N`,
@@ -364,10 +371,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, {
-          ranks: workers,
-          lookupsPerSample: lookupsPerSampleOf(await firstBatch(data.train, batchSize)),
-        });
+      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
 
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
@@ -417,8 +421,9 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
       : init !== null
         ? { kind: "file" as const, path: init, withOptimizer: false }
         : { kind: "seed" as const, seed };
-  const train = stagingSample(p.data.train);
-  const datasets = p.data.eval === null ? [train] : [train, p.data.eval];
+  const datasets = await Promise.all(
+    (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
+  );
   return HybridExecutor.start({
     config: p.config,
     workers: p.workers,
@@ -457,39 +462,9 @@ function checkTrainPaths(f: ParsedFlags): void {
   );
 }
 
-/** Samples per pass over the training data (Infinity: endless generated data). */
-function samplesPerEpoch(d: TrainingData): number {
-  return isBatchSource(d) ? d.samplesPerEpoch : d.n;
-}
-
-/** The training data's first batch (all of in-memory data): what its lookups per sample are planned from. */
-async function firstBatch(d: TrainingData, batchSize: number): Promise<Dataset> {
-  return isBatchSource(d) ? d.batch(0, batchSize) : d;
-}
-
-/** Data whose longest bags the ranks' staging buffers must hold: in-memory data itself, or for a
- *  source one sample whose every bag is that table's longest (its `bags`), ids and values 0. */
-function stagingSample(d: TrainingData): Dataset {
-  if (!isBatchSource(d)) return d;
-  const bags = d.bags;
-  if (bags === undefined) throw new Error("train: the ranks' staging buffers need the longest bags of the source");
-  return {
-    n: 1,
-    denseFeatures: d.denseFeatures,
-    dense: new Float32Array(d.denseFeatures),
-    labels: new Float32Array(1),
-    sparse: bags.longest.map((L, t) => ({
-      lengths: Int32Array.of(L),
-      offsets: Int32Array.of(0, L),
-      indices: new Int32Array(L),
-      weights: bags.weighted[t] === true ? new Float32Array(L) : null,
-    })),
-  };
-}
-
 /** "N samples", or what endless generated data is. */
-function samplesText(d: TrainingData): string {
-  const n = samplesPerEpoch(d);
+function samplesText(d: RunData): string {
+  const n = samplesOf(d);
   return n === Infinity ? "endless generated samples (made batch by batch)" : `${n} samples`;
 }
 
@@ -562,8 +537,8 @@ interface MemberOutcome {
   result: TrainResult;
   /** The mean loss of its last 100 steps (NaN without steps). */
   tailLoss: number;
-  /** (N_eval,) its predictions on the evaluation data, for an ensemble's metrics; null for a single model. */
-  preds: Float32Array | null;
+  /** (N_eval,) its predictions on the evaluation data and their labels, for an ensemble's metrics; null for a single model. */
+  preds: { preds: Float32Array; labels: Float32Array } | null;
 }
 
 /** Trains member k on its own executor, saves it (--save), and evaluates it for the ensemble. */
@@ -617,7 +592,7 @@ async function trainMember(
     if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
-        ? await executor.predict(p.data.eval, evalBatch(p))
+        ? await predictAll(executor, p.data.eval, evalBatch(p))
         : null;
     return { result, tailLoss, preds };
   } finally {
@@ -671,7 +646,10 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
   const single = p.members === 1 ? (members[0] as MemberOutcome).result.eval : null;
   const m = single ?? {
     step: p.steps,
-    ...computeMetrics(averagePredictions(members.map((x) => x.preds as Float32Array)), p.data.eval.labels),
+    ...computeMetrics(
+      averagePredictions(members.map((x) => x.preds?.preds as Float32Array)),
+      members[0]?.preds?.labels as Float32Array,
+    ),
   };
   const metrics = { step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n };
   return { event: "eval", ...metrics, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
@@ -726,6 +704,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   } finally {
     interrupt.dispose();
     log.close();
+    await closeRunData(p.data.train, p.data.eval);
   }
   return 0;
 }
