@@ -52,7 +52,8 @@ import {
   quantBits,
   quantizedCheckpointBits,
 } from "../dlrm/quantized.ts";
-import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
+import { heldOutSize } from "../data/generated.ts";
+import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
@@ -98,7 +99,7 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   "data-size": {
     type: "int",
-    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run, else ${SYNTHETIC_MIN_SIZE})`,
+    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run; none: the endless stream, whose held-out split is ${heldOutSize(null)} samples)`,
   },
   metrics: {
     type: "bool",
@@ -192,7 +193,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
 
 /** The request for the samples to score: --data, with --split, and for synthetic data the seed
  *  and size `dlrm train` drew it with (as given, else as the checkpoint's run records). */
-function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number } {
+function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number | null } {
   const spec = parseDataSpec("predict", "--data", text);
   if (spec.kind !== "synthetic")
     for (const flag of ["seed", "data-size"])
@@ -206,7 +207,7 @@ function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: Da
     ? positiveInt("predict", f, "data-size", 1)
     : typeof recordedSize === "number"
       ? recordedSize
-      : SYNTHETIC_MIN_SIZE;
+      : null;
   const r: DataRequest = {
     train: spec,
     eval: null,

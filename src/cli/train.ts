@@ -42,20 +42,22 @@ import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
-import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
-import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
+import { predictAll } from "../train/batch_feed.ts";
+import { isBatchSource } from "../data/batch_source.ts";
+import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData, type RunData } from "./run_data.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
@@ -152,7 +154,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   },
   "data-size": {
     type: "int",
-    help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)",
+    help: "random/synthetic/synthetic-trace data: a finite set of N samples, made at once (default: endless, made batch by batch)",
   },
   "num-indices-per-lookup": {
     type: "int",
@@ -343,20 +345,25 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;
-  const generated = source === null;
-  const dataSize = positiveInt(
-    "train",
-    f,
-    "data-size",
-    request.train.kind === "synthetic"
-      ? Math.max(SYNTHETIC_MIN_SIZE, plannedSteps * batchSize)
-      : Math.max(1, plannedSteps * batchSize),
-  );
+  // Generated data is endless, made batch by batch, unless --data-size makes it a finite set.
+  const dataSize = f.has("data-size") ? positiveInt("train", f, "data-size", 1) : null;
   const data = await finishData(request, source, config, dataSize);
-  if (f.has("batch-size") && batchSize > data.train.n && plannedSteps > 0)
-    throw new UsageError(`train: --batch-size ${batchSize} is more than the ${data.train.n} training samples`);
+  if (resume !== null && resume.run.orderRng !== null && isBatchSource(data.train)) {
+    // A run saved while files were read whole, shuffled: its order is a permutation of the
+    // whole file, which only the file in memory reproduces.
+    const streamed = data.train;
+    data.train = await streamed.batch(0, streamed.samplesPerEpoch);
+    await streamed.close();
+  }
+  if (f.has("batch-size") && batchSize > samplesOf(data.train) && plannedSteps > 0)
+    throw new UsageError(`train: --batch-size ${batchSize} is more than the ${samplesOf(data.train)} training samples`);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
-  const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
+  const perEpoch = samplesOf(data.train);
+  if (epochs !== undefined && perEpoch === Infinity)
+    throw new UsageError(
+      `train: --epochs needs data of a finite size: ${request.train.text} is endless without --data-size N`,
+    );
+  const steps = epochs !== undefined ? epochs * batchesPerEpoch(perEpoch, batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
   const decaySteps = nonNegativeInt("train", f, "lr-num-decay-steps") ?? 0;
   const decayStart = nonNegativeInt("train", f, "lr-decay-start-step") ?? 0;
@@ -369,10 +376,9 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(data.train) });
+      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
 
   const recorded = new Map(f);
-  if (generated) recorded.set("data-size", dataSize); // the data is generated for the planned steps: fix it for a resumed run
   recorded.set("ensemble", 1); // each checkpoint is one member's run
   // in the order of the lists, whichever way a flag came (typed, resumed, derived): a resumed run writes the same bytes
   const runFlags: FlagValues = {};
@@ -422,7 +428,9 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
       : init !== null
         ? { kind: "file" as const, path: init, withOptimizer: false }
         : { kind: "seed" as const, seed };
-  const datasets = p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval];
+  const datasets = await Promise.all(
+    (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
+  );
   return HybridExecutor.start({
     config: p.config,
     workers: p.workers,
@@ -459,6 +467,12 @@ function checkTrainPaths(f: ParsedFlags): void {
     inputs,
     (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"),
   );
+}
+
+/** "N samples", or what endless generated data is. */
+function samplesText(d: RunData): string {
+  const n = samplesOf(d);
+  return n === Infinity ? "endless generated samples (made batch by batch)" : `${n} samples`;
 }
 
 function evalBatch(p: RunPlan): number {
@@ -530,8 +544,8 @@ interface MemberOutcome {
   result: TrainResult;
   /** The mean loss of its last 100 steps (NaN without steps). */
   tailLoss: number;
-  /** (N_eval,) its predictions on the evaluation data, for an ensemble's metrics; null for a single model. */
-  preds: Float32Array | null;
+  /** (N_eval,) its predictions on the evaluation data and their labels, for an ensemble's metrics; null for a single model. */
+  preds: { preds: Float32Array; labels: Float32Array } | null;
 }
 
 /** Trains member k on its own executor, saves it (--save), and evaluates it for the ensemble. */
@@ -588,7 +602,7 @@ async function trainMember(
     if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
-        ? await executor.predict(p.data.eval, evalBatch(p))
+        ? await predictAll(executor, p.data.eval, evalBatch(p))
         : null;
     return { result, tailLoss, preds };
   } finally {
@@ -651,7 +665,10 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
   const single = p.members === 1 ? (members[0] as MemberOutcome).result.eval : null;
   const m = single ?? {
     step: p.steps,
-    ...computeMetrics(averagePredictions(members.map((x) => x.preds as Float32Array)), p.data.eval.labels),
+    ...computeMetrics(
+      averagePredictions(members.map((x) => x.preds?.preds as Float32Array)),
+      members[0]?.preds?.labels as Float32Array,
+    ),
   };
   return { event: "eval", ...evalFields(m), train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
 }
@@ -693,9 +710,9 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const log = new RunLog(f);
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(
-    `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
+    `dlrm train: ${samplesText(p.data.train)}, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
-  if (p.data.eval !== null) io.stderr.write(smallEvalWarning("train", p.data.eval.n) ?? "");
+  if (p.data.eval !== null) io.stderr.write(smallEvalWarning("train", samplesOf(p.data.eval)) ?? "");
   const interrupt = onInterrupt(
     io.stderr,
     o.save === null
@@ -720,6 +737,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   } finally {
     interrupt.dispose();
     log.close();
+    await closeRunData(p.data.train, p.data.eval);
   }
   return 0;
 }
