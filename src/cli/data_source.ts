@@ -34,6 +34,7 @@ import {
   readCriteoFiles,
   requireDictionaryBeside,
 } from "./criteo_source.ts";
+import { csvBatchInfo } from "./csv_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
@@ -46,6 +47,7 @@ import { randomDataset } from "../data/random.ts";
 import { syntheticTraceDataset } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
 import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
 
 export type DataSpec =
@@ -87,6 +89,8 @@ export interface SourceData {
   /** The dictionary Criteo ids were numbered with (to map Criteo eval data the same way). */
   dictionary: CriteoDictionary | null;
   notes: Record<string, number | string>;
+  /** The model the data brings (a file from dlrm preprocess csv), trained when --model is absent. */
+  model?: BuiltinModel;
 }
 
 export interface LoadedData {
@@ -221,8 +225,22 @@ const file: SourceKind<SpecOf<"file">> = {
   train: {
     async read(s, r, verb) {
       const data = readBatchFile(s.path);
-      const info = criteoBatchInfo(s.path, data.n);
       const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
+      const csv = csvBatchInfo(s.path);
+      if (csv !== null) {
+        // Your own data: its model, and the evaluation rows its schema split off.
+        const evalData = csv.evalPath !== null && r.eval === null ? readBatchFile(csv.evalPath) : null;
+        const sizes = csv.model.config.table_sizes;
+        return {
+          ...plain,
+          train: data,
+          eval: evalData,
+          tableSizes: [...sizes],
+          tableNames: csv.tableNames,
+          model: csv.model,
+        };
+      }
+      const info = criteoBatchInfo(s.path, data.n);
       if (info === null) return { ...plain, train: data };
       const dictionary = loadDictionary(requireDictionaryBeside(s.path));
       if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {

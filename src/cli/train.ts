@@ -304,12 +304,13 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (modelPath !== undefined) {
     config = readConfig(modelPath);
     if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
-  } else if (source?.family === "movielens" || source?.family === "criteo") {
+  } else if (source?.family === "movielens" || source?.family === "criteo" || source?.model !== undefined) {
     const sizes = source.tableSizes as number[];
     const builtin =
-      source.family === "movielens"
+      source.model ??
+      (source.family === "movielens"
         ? movielensModel(sizes, source.train.denseFeatures)
-        : criteoModel(sizes, source.train.denseFeatures);
+        : criteoModel(sizes, source.train.denseFeatures));
     config = builtin.config;
     builtinEpochs = builtin.epochs;
     builtinAccumulator = builtin.adagradInitialAccumulator;
