@@ -8,6 +8,8 @@
 //   movielens:<dir>           MovieLens-100K, with --split <name> (default u1)
 //   synthetic-trace:<profile> the reference's trace generator: ids drawn from a reuse-distance
 //                             profile ("{t}" in the path is replaced by the table number)
+//   <file>.bin                the reference's MLPerf binary Criteo format (mlperf_source.ts)
+//   torchrec-npy:<dir>        TorchRec's preprocessed Criteo days, day_N_{dense,sparse,labels}.npy
 //
 // Each kind is one record in KINDS: the files it reads, its family (which data flags apply
 // to it), how it loads as training data and as evaluation data, and what `dlrm predict`
@@ -35,6 +37,7 @@ import {
   requireDictionaryBeside,
 } from "./criteo_source.ts";
 import { csvBatchInfo } from "./csv_source.ts";
+import { isMlperfBinPath, readMlperfBinData } from "./mlperf_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
@@ -44,6 +47,7 @@ import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fie
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
 import { randomDataset } from "../data/random.ts";
+import { readTorchrecDays } from "../data/torchrec_npy.ts";
 import { syntheticTraceDataset } from "../data/trace.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
@@ -56,7 +60,9 @@ export type DataSpec =
   | { kind: "file"; text: string; path: string }
   | { kind: "criteo"; text: string; files: string[] }
   | { kind: "movielens"; text: string; dir: string }
-  | { kind: "synthetic-trace"; text: string; profile: string };
+  | { kind: "synthetic-trace"; text: string; profile: string }
+  | { kind: "mlperf-bin"; text: string; path: string }
+  | { kind: "torchrec-npy"; text: string; dir: string };
 
 export interface DataRequest {
   train: DataSpec;
@@ -210,8 +216,14 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
       why: "needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo",
     },
     async load(s, c) {
-      // checkRequest has made sure the training data is Criteo's, which brings its dictionary.
-      const read = await readCriteoData(s.files, c.r, c.src?.dictionary as CriteoDictionary);
+      // checkRequest has made sure the training data is Criteo's; ids already numbered
+      // without a dictionary (a .bin made elsewhere, TorchRec's days) cannot be matched.
+      const dictionary = c.src?.dictionary;
+      if (dictionary === null || dictionary === undefined)
+        throw new UsageError(
+          `${c.r.train.text} has no dictionary of its values, so raw --eval-data ${s.text} cannot be numbered like it: preprocess the evaluation days to the same format`,
+        );
+      const read = await readCriteoData(s.files, c.r, dictionary);
       if (c.r.onBadLine === "skip") c.notes.eval_skipped_lines = read.skipped;
       return read.data;
     },
@@ -262,7 +274,75 @@ const file: SourceKind<SpecOf<"file">> = {
   asEval: { load: async (s) => readBatchFile(s.path) },
 };
 
+/** Criteo data whose ids are numbered already: the rows are used as they are, never sub-sampled. */
+function refuseSubSampling(r: DataRequest, verb: string, text: string): void {
+  if (r.subSampleRate > 0)
+    throw new UsageError(
+      `${verb}: --data-sub-sample-rate applies while raw Criteo lines are numbered, not to ${text}, which is numbered already (dlrm preprocess criteo --data-sub-sample-rate p)`,
+    );
+}
+
+const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
+  files: (s) => [s.path, dictionaryPathFor(s.path)],
+  family: () => "criteo",
+  scored: { whole: (s) => readMlperfBinData(s.path, undefined).data },
+  train: {
+    async read(s, r, verb) {
+      refuseSubSampling(r, verb, s.text);
+      const { data, tableSizes, dictionary } = readMlperfBinData(s.path, r.maxIndRange);
+      // The reference keeps its test rows in another .bin (--eval-data); a .bin brings no split.
+      return {
+        family: "criteo",
+        train: data,
+        eval: null,
+        tableSizes,
+        tableNames: CRITEO_TABLE_NAMES,
+        dictionary,
+        notes: {},
+      };
+    },
+  },
+  asEval: { load: async (s, c) => readMlperfBinData(s.path, c.r.maxIndRange).data },
+};
+
+const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {
+  files(s) {
+    try {
+      return readdirSync(s.dir).map((name) => join(s.dir, name));
+    } catch {
+      return []; // the reader reports a missing folder, with its own message
+    }
+  },
+  family: () => "criteo",
+  scored: NOT_SCORED,
+  train: {
+    async read(s, r, verb) {
+      refuseSubSampling(r, verb, s.text);
+      const { data, dayRows, tableSizes } = readTorchrecDays(s.dir, r.maxIndRange ?? 0);
+      const split = criteoSplit(dayRows);
+      if (split.train[1] === 0)
+        throw new DataError(`${s.text}: one day only: the protocol trains on every day but the last (give more days)`);
+      const test = r.eval === null ? sliceDataset(data, ...split.test) : null;
+      const train = sliceDataset(data, ...split.train);
+      return {
+        family: "criteo",
+        train,
+        eval: test,
+        tableSizes,
+        tableNames: CRITEO_TABLE_NAMES,
+        dictionary: null,
+        notes: {},
+      };
+    },
+  },
+  asEval: {
+    refused: "is not read as evaluation data: its last day is the evaluation split of --data torchrec-npy:<dir>",
+  },
+};
+
 const KINDS: { [K in Kind]: SourceKind<SpecOf<K>> } = {
+  "mlperf-bin": mlperfBin,
+  "torchrec-npy": torchrecNpy,
   random,
   synthetic,
   "synthetic-trace": syntheticTrace,
@@ -277,7 +357,7 @@ function kindOf<S extends DataSpec>(s: S): SourceKind<S> {
 }
 
 const FORMS =
-  "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir> or synthetic-trace:<profile>";
+  "a batch file, an MLPerf .bin file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir>, torchrec-npy:<dir> or synthetic-trace:<profile>";
 
 /** Parses the value of --data or --eval-data; a malformed one is a UsageError naming the flag. */
 export function parseDataSpec(verb: string, flag: string, text: string): DataSpec {
@@ -295,12 +375,15 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
       throw new UsageError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
     return { kind: "criteo", text, files };
   }
+  const npyDir = prefixed("torchrec-npy");
+  if (npyDir !== null) return { kind: "torchrec-npy", text, dir: need(npyDir, "folder") };
   const dir = prefixed("movielens");
   if (dir !== null) return { kind: "movielens", text, dir: need(dir, "folder") };
   const trace = prefixed("synthetic-trace");
   if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
   if (!existsSync(text))
     throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
+  if (isMlperfBinPath(text)) return { kind: "mlperf-bin", text, path: text };
   return { kind: "file", text, path: text };
 }
 

@@ -32,6 +32,7 @@ import {
 import { randomBytes } from "node:crypto";
 import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFiles } from "./criteo_source.ts";
 import { runPreprocessCsv } from "./csv_source.ts";
+import { isMlperfBinPath, preprocessCriteoBin } from "./mlperf_source.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Io } from "./args.ts";
 import { batchFileTensors } from "../data/batch_file.ts";
@@ -42,7 +43,7 @@ const PREPROCESS_FLAGS: FlagSpecs = {
   out: {
     type: "string",
     placeholder: "file.safetensors",
-    help: "the batch file to write (required); the dictionary goes beside it as <name>.dict.safetensors",
+    help: "the batch file to write (required; x.bin: the reference's MLPerf binary format); the dictionary goes beside it as <name>.dict.safetensors",
   },
   "max-ind-range": { type: "int", help: "take each categorical value modulo R before numbering (default: no modulo)" },
   "on-bad-line": {
@@ -133,6 +134,8 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     inputs,
     (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary",
   );
+  if (isMlperfBinPath(out))
+    return preprocessCriteoBin(files, out, { maxIndRange, onBadLine, dictionary: given, subSampleRate, seed }, io);
   const read = await readCriteoFiles(files, {
     maxIndRange,
     onBadLine,
