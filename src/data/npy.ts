@@ -61,8 +61,9 @@ export class NpyFile {
     const fail = (what: string): never => {
       throw new Error(`${this.path}: not a .npy file NumPy's format describes: ${what}`);
     };
-    const pre = this.#bytes(0, 10);
-    if (pre.toString("latin1", 0, 6) !== "\x93NUMPY") fail("no \\x93NUMPY magic");
+    const size = fstatSync(this.#fd).size;
+    const pre = this.#bytes(0, Math.min(10, size));
+    if (size < 10 || pre.toString("latin1", 0, 6) !== "\x93NUMPY") fail("no \\x93NUMPY magic");
     const major = pre[6] as number;
     if (major < 1 || major > 3) fail(`format version ${major}`);
     const long = major >= 2;
@@ -91,7 +92,6 @@ export class NpyFile {
     const rowValues = shape.slice(1).reduce((a, b) => a * b, 1);
     const dataOffset = start + len;
     const want = dataOffset + rows * rowValues * SIZES[dtype];
-    const size = fstatSync(this.#fd).size;
     if (size !== want)
       throw new Error(`${this.path}: ${size} bytes, but its header (${descr}, shape (${shapeText})) needs ${want}`);
     return { dtype, shape, dataOffset, rows, rowValues };
