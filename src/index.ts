@@ -53,6 +53,8 @@ export {
 } from "./io/safetensors.ts";
 export type { Dataset, SparseFeature } from "./data/dataset.ts";
 export { readBatchFile, writeBatchFile } from "./data/batch_file.ts";
+export { BatchFileWriter } from "./data/batch_writer.ts";
+export { DatasetSource, type BatchSource } from "./data/batch_source.ts";
 export { batchOf, batchOfRows, type Batch } from "./data/batch.ts";
 export { randomDataset } from "./data/random.ts";
 
