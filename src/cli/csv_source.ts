@@ -8,7 +8,9 @@
 //                        and each dense column's statistics: how a row became a sample
 // Training on x.safetensors reads the model from its metadata and evaluates on the file beside
 // it; both files record one pair id, so an evaluation file from another run is an error.
-// Reading is src/data/tabular.ts (two streaming passes); docs/datasets.md has the schema.
+// Reading is src/data/tabular.ts (two streaming passes); the samples go to disk chunk by chunk
+// through BatchFileWriter, so memory holds one chunk and the vocabularies, never the rows.
+// docs/datasets.md has the schema.
 
 import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -18,8 +20,7 @@ import { UsageError, type Io } from "./args.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { checkOutputs } from "./paths.ts";
 import { ReadProgress } from "./read_progress.ts";
-import { batchFileTensors } from "../data/batch_file.ts";
-import type { Dataset } from "../data/dataset.ts";
+import { BatchFileWriter } from "../data/batch_writer.ts";
 import { scanTabular, tabularChunks, type TabularStats } from "../data/tabular.ts";
 import { tabularFormat } from "../data/tabular_rows.ts";
 import { parseSchema, type TabularSchema } from "../data/tabular_schema.ts";
@@ -27,7 +28,6 @@ import { parseConfig } from "../dlrm/config.ts";
 import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
 import { tabularModel } from "../dlrm/tabular_model.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
-import { writeSafetensorsTogether } from "../io/safetensors.ts";
 import { statSync } from "node:fs";
 
 /** The `format` metadata of the training file `dlrm preprocess csv` writes, and of its evaluation file. */
@@ -92,36 +92,36 @@ export async function runPreprocessCsv(
     scanTabular(files, schema, { ...opts, onProgress }),
   );
   const model = tabularModel(stats.tableSizes, schema.dense.length);
-  const train = new ChunkCollector();
-  const evalRows = new ChunkCollector();
-  await pass("preprocess csv (samples)", async (onProgress) => {
-    for await (const chunk of tabularChunks(files, schema, stats, { ...opts, onProgress }))
-      (chunk.split === "train" ? train : evalRows).append(chunk.data);
-  });
-
+  // Chunks go to disk as they come (BatchFileWriter spills each tensor), so memory stays one chunk.
+  const shape = { denseFeatures: schema.dense.length, tables: schema.categorical.length };
+  const train = new BatchFileWriter(o.out, shape);
+  const evalRows = stats.evalRows > 0 ? new BatchFileWriter(evalOut, shape) : null;
   const pair = randomBytes(8).toString("hex");
-  const meta = {
-    format: CSV_BATCH_FORMAT,
-    files: JSON.stringify(files),
-    schema: JSON.stringify(schema),
-    table_names: JSON.stringify(schema.categorical.map((c) => c.column)),
-    model: JSON.stringify(model.config),
-    epochs: String(model.epochs),
-    adagrad_initial_accumulator: String(model.adagradInitialAccumulator),
-    eval_file: stats.evalRows > 0 ? basename(evalOut) : "",
-    skipped_lines: String(stats.skipped),
-    pair_id: pair,
-  };
-  const outputs = [{ path: o.out, tensors: batchFileTensors(o.out, train.dataset(), "I32"), metadata: meta }];
-  if (stats.evalRows > 0)
-    outputs.push({
-      path: evalOut,
-      tensors: batchFileTensors(evalOut, evalRows.dataset(), "I32"),
-      metadata: { format: CSV_EVAL_FORMAT, pair_id: pair } as typeof meta,
+  try {
+    await pass("preprocess csv (samples)", async (onProgress) => {
+      for await (const chunk of tabularChunks(files, schema, stats, { ...opts, onProgress }))
+        (chunk.split === "train" ? train : (evalRows as BatchFileWriter)).append(chunk.data);
     });
-  const vocabText = `${JSON.stringify(vocabularyFile(schema, stats), null, 1)}\n`;
-  writeFileAtomically(vocabOut, (write) => write(Buffer.from(vocabText)));
-  writeSafetensorsTogether(outputs);
+    const vocabText = `${JSON.stringify(vocabularyFile(schema, stats), null, 1)}\n`;
+    writeFileAtomically(vocabOut, (write) => write(Buffer.from(vocabText)));
+    // The evaluation file first: training reads it through the one it names, whose pair id it must share.
+    evalRows?.finish({ format: CSV_EVAL_FORMAT, pair_id: pair });
+    train.finish({
+      format: CSV_BATCH_FORMAT,
+      files: JSON.stringify(files),
+      schema: JSON.stringify(schema),
+      table_names: JSON.stringify(schema.categorical.map((c) => c.column)),
+      model: JSON.stringify(model.config),
+      epochs: String(model.epochs),
+      adagrad_initial_accumulator: String(model.adagradInitialAccumulator),
+      eval_file: evalRows === null ? "" : basename(evalOut),
+      skipped_lines: String(stats.skipped),
+      pair_id: pair,
+    });
+  } finally {
+    train.abort();
+    evalRows?.abort();
+  }
   const summary = {
     event: "preprocess",
     out: o.out,
@@ -169,54 +169,6 @@ function vocabularyFile(schema: TabularSchema, stats: TabularStats) {
         : { column: c.column, rows: v.rows, other_row: v.values.length, values: v.values };
     }),
   };
-}
-
-/**
- * The chunks of one output, joined into one Dataset when written. This holds the samples in
- * memory until the end: the chunked, positional batch-file writer (issue 23 item 1) replaces
- * it, and tabularChunks already hands over bounded chunks for that.
- */
-class ChunkCollector {
-  #chunks: Dataset[] = [];
-  append(chunk: Dataset): void {
-    this.#chunks.push(chunk);
-  }
-  dataset(): Dataset {
-    return concatChunks(this.#chunks);
-  }
-}
-
-function concatChunks(chunks: readonly Dataset[]): Dataset {
-  const first = chunks[0] as Dataset;
-  if (chunks.length === 1) return first;
-  const n = chunks.reduce((a, c) => a + c.n, 0);
-  const Dd = first.denseFeatures;
-  const dense = new Float32Array(n * Dd);
-  const labels = new Float32Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    dense.set(c.dense, at * Dd);
-    labels.set(c.labels, at);
-    at += c.n;
-  }
-  const sparse = first.sparse.map((_, t) => {
-    const lengths = new Int32Array(n);
-    const L = chunks.reduce((a, c) => a + (c.sparse[t]?.indices.length ?? 0), 0);
-    const indices = new Int32Array(L);
-    let row = 0;
-    let pos = 0;
-    for (const c of chunks) {
-      const f = c.sparse[t] as Dataset["sparse"][number];
-      lengths.set(f.lengths, row);
-      indices.set(f.indices, pos);
-      row += c.n;
-      pos += f.indices.length;
-    }
-    const offsets = new Int32Array(n + 1);
-    for (let i = 0; i < n; i++) offsets[i + 1] = (offsets[i] as number) + (lengths[i] as number);
-    return { lengths, offsets, indices, weights: null };
-  });
-  return { n, denseFeatures: Dd, dense, labels, sparse };
 }
 
 /** What `dlrm train` takes from a file that `dlrm preprocess csv` wrote. */
