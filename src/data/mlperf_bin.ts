@@ -11,6 +11,7 @@
 // Glossary: N samples, Dd = 13 dense features, F = 26 tables, R max index range.
 
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { stepPlace, type BatchSource } from "./batch_source.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import { replaceAtomically } from "../io/atomic_file.ts";
 import { fsyncSync } from "node:fs";
@@ -157,4 +158,35 @@ export async function writeMlperfBin(
     }
   });
   return rows;
+}
+
+/** A .bin file as a BatchSource: step s reads its batch's rows by position, in file order (the
+ *  reference's loader without --mlperf-bin-shuffle), rows [start, end) of the file. */
+export class MlperfBinSource implements BatchSource {
+  readonly denseFeatures = MLPERF_DENSE;
+  readonly tables = MLPERF_SPARSE;
+  readonly samplesPerEpoch: number;
+  readonly #file: MlperfBinFile;
+  readonly #start: number;
+
+  constructor(path: string, opts: { maxIndRange?: number; rows?: readonly [number, number] } = {}) {
+    this.#file = new MlperfBinFile(path, opts.maxIndRange === undefined ? {} : { maxIndRange: opts.maxIndRange });
+    const [s, e] = opts.rows ?? [0, this.#file.n];
+    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= this.#file.n)) {
+      this.#file.close();
+      throw new Error(`${path}: rows [${s}, ${e}) are outside its ${this.#file.n}`);
+    }
+    this.#start = s;
+    this.samplesPerEpoch = e - s;
+  }
+
+  async batch(step: number, batchSize: number): Promise<Dataset> {
+    const p = stepPlace(this.samplesPerEpoch, step, batchSize, this.#file.path);
+    const a = this.#start + p.start;
+    return this.#file.read(a, a + p.count);
+  }
+
+  async close(): Promise<void> {
+    this.#file.close();
+  }
 }

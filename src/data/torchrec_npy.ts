@@ -16,6 +16,7 @@
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { stepPlace, type BatchSource } from "./batch_source.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import { NpyFile } from "./npy.ts";
 
@@ -162,4 +163,60 @@ function concatSingleLookup(parts: readonly Dataset[]): Dataset {
     labels,
     sparse: indices.map((ix) => ({ lengths, offsets, indices: ix, weights: null })),
   };
+}
+
+/** TorchRec's days as a BatchSource: global rows [start, end) over the days in order (a batch
+ *  may span two days), each step's rows read by position, in file order. */
+export class TorchrecNpySource implements BatchSource {
+  readonly denseFeatures = DENSE;
+  readonly tables = SPARSE;
+  readonly samplesPerEpoch: number;
+  readonly #days: TorchrecDay[];
+  readonly #first: number[]; // (days + 1,) the global row of each day's first row
+  readonly #start: number;
+  readonly #R: number;
+  readonly #name: string;
+
+  constructor(dir: string, opts: { maxIndRange?: number; rows?: readonly [number, number] } = {}) {
+    this.#name = `torchrec-npy:${dir}`;
+    this.#days = openTorchrecDays(dir);
+    this.#first = [0];
+    for (const d of this.#days) this.#first.push((this.#first[this.#first.length - 1] as number) + d.rows);
+    const total = this.#first[this.#days.length] as number;
+    const [s, e] = opts.rows ?? [0, total];
+    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= total)) {
+      void this.close();
+      throw new Error(`${this.#name}: rows [${s}, ${e}) are outside its ${total}`);
+    }
+    this.#start = s;
+    this.samplesPerEpoch = e - s;
+    this.#R = opts.maxIndRange ?? 0;
+  }
+
+  /** Rows of each day, in order (the protocol's days). */
+  get dayRows(): number[] {
+    return this.#days.map((d) => d.rows);
+  }
+
+  async batch(step: number, batchSize: number): Promise<Dataset> {
+    const p = stepPlace(this.samplesPerEpoch, step, batchSize, this.#name);
+    const a = this.#start + p.start;
+    const b = a + p.count;
+    const parts: Dataset[] = [];
+    this.#days.forEach((d, k) => {
+      const lo = Math.max(a, this.#first[k] as number);
+      const hi = Math.min(b, this.#first[k + 1] as number);
+      if (lo < hi)
+        parts.push(readTorchrecRows(d, lo - (this.#first[k] as number), hi - (this.#first[k] as number), this.#R));
+    });
+    return parts.length === 1 ? (parts[0] as Dataset) : concatSingleLookup(parts);
+  }
+
+  async close(): Promise<void> {
+    for (const d of this.#days) {
+      d.dense.close();
+      d.sparse.close();
+      d.labels.close();
+    }
+  }
 }

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { criteoToMlperfBin } from "../../src/data/criteo_mlperf.ts";
-import { MlperfBinFile, writeMlperfBin } from "../../src/data/mlperf_bin.ts";
+import { MlperfBinFile, MlperfBinSource, writeMlperfBin } from "../../src/data/mlperf_bin.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 
 const FIX = "test/fixtures/mlperf_bin";
@@ -129,6 +129,36 @@ test("writeMlperfBin then MlperfBinFile.raw: the same int32 (fast-check)", async
       },
     ),
     { numRuns: 30 },
+  );
+});
+
+test("MlperfBinSource: step s is batch s mod K of the rows, read by position (fast-check)", async () => {
+  const whole = new MlperfBinFile(`${FIX}/sample.bin`, { maxIndRange: 7 });
+  const all = whole.read(0, whole.n);
+  whole.close();
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: 60 }), fc.nat(20), fc.nat(50), async (B, step, from) => {
+      const src = new MlperfBinSource(`${FIX}/sample.bin`, { maxIndRange: 7, rows: [from, 50] });
+      const n = 50 - from;
+      if (n === 0) {
+        let message = "";
+        await src.batch(step, B).catch((e: Error) => (message = e.message));
+        await src.close();
+        assert.match(message, /the data has no samples/);
+        return;
+      }
+      const K = Math.ceil(n / B);
+      const start = from + (step % K) * B;
+      const end = Math.min(50, start + B);
+      const got = await src.batch(step, B);
+      await src.close();
+      assert.equal(Array.from(got.labels), Array.from(all.labels.subarray(start, end)));
+      assert.equal(Array.from(got.dense), Array.from(all.dense.subarray(start * 13, end * 13)));
+      got.sparse.forEach((f, t) =>
+        assert.equal(Array.from(f.indices), Array.from(all.sparse[t]?.indices.subarray(start, end) ?? [])),
+      );
+    }),
+    { numRuns: 60 },
   );
 });
 

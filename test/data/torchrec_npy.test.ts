@@ -5,11 +5,17 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import fc from "fast-check";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { NpyFile } from "../../src/data/npy.ts";
-import { openTorchrecDays, readTorchrecDays, readTorchrecRows } from "../../src/data/torchrec_npy.ts";
+import {
+  openTorchrecDays,
+  readTorchrecDays,
+  readTorchrecRows,
+  TorchrecNpySource,
+} from "../../src/data/torchrec_npy.ts";
 
 const FIX = "test/fixtures/torchrec_npy";
 const values = JSON.parse(readFileSync(`${FIX}/values.json`, "utf8")) as Record<
@@ -95,6 +101,26 @@ test("malformed: a day without its labels, rows that disagree, a file that is no
     /day_0_labels\.npy: 150 bytes, but its header \(<i4, shape \(10, 1\)\) needs 168/,
   );
   assert.throws(() => openTorchrecDays(join(dir, "absent")), /cannot read the folder/);
+});
+
+test("TorchrecNpySource: a step's rows by position, across day boundaries (fast-check)", async () => {
+  const all = readTorchrecDays(FIX, 97).data;
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 1, max: 30 }), fc.nat(12), fc.nat(23), async (B, step, from) => {
+      const src = new TorchrecNpySource(FIX, { maxIndRange: 97, rows: [from, 24] });
+      const n = 24 - from;
+      const start = from + (step % Math.ceil(n / B)) * B;
+      const end = Math.min(24, start + B);
+      const got = await src.batch(step, B);
+      await src.close();
+      assert.equal(Array.from(got.labels), Array.from(all.labels.subarray(start, end)));
+      assert.equal(Array.from(got.dense), Array.from(all.dense.subarray(start * 13, end * 13)));
+      got.sparse.forEach((f, t) =>
+        assert.equal(Array.from(f.indices), Array.from(all.sparse[t]?.indices.subarray(start, end) ?? [])),
+      );
+    }),
+    { numRuns: 60 },
+  );
 });
 
 test.after(cleanup);
