@@ -12,10 +12,9 @@
 // through BatchFileWriter, so memory holds one chunk and the vocabularies, never the rows.
 // docs/datasets.md has the schema.
 
-import { readFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { UsageError, type Io } from "./args.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
 import { checkOutputs } from "./paths.ts";
@@ -28,7 +27,6 @@ import { parseConfig } from "../dlrm/config.ts";
 import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
 import { tabularModel } from "../dlrm/tabular_model.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
-import { statSync } from "node:fs";
 
 /** The `format` metadata of the training file `dlrm preprocess csv` writes, and of its evaluation file. */
 export const CSV_BATCH_FORMAT = "dlrm-ts csv batch";

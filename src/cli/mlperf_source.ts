@@ -8,7 +8,7 @@
 //   and no evaluation split (the reference keeps its test rows in another .bin: give it as
 //   --eval-data).
 
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import type { Io } from "./args.ts";
 import { dictionaryPathFor } from "./criteo_source.ts";
 import { ReadProgress } from "./read_progress.ts";
@@ -17,7 +17,6 @@ import type { CriteoDictionary } from "../data/criteo_parse.ts";
 import { criteoToMlperfBin } from "../data/criteo_mlperf.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { MlperfBinFile } from "../data/mlperf_bin.ts";
-import { statSync } from "node:fs";
 
 /** Whether `--out` / `--data` names the MLPerf binary format. */
 export function isMlperfBinPath(path: string): boolean {

@@ -10,11 +10,10 @@
 //
 // Glossary: N samples, Dd = 13 dense features, F = 26 tables, R max index range.
 
-import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { stepPlace, type BatchSource } from "./batch_source.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import { replaceAtomically } from "../io/atomic_file.ts";
-import { fsyncSync } from "node:fs";
 
 export const MLPERF_DENSE = 13;
 export const MLPERF_SPARSE = 26;
