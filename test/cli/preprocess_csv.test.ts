@@ -78,6 +78,20 @@ test("a --model whose tables differ names the column; an evaluation file of anot
   assert.match(m.stderr, /clicks\.eval\.safetensors were not written together/);
 });
 
+test("--on-bad-line skip: bad rows are counted in the summary, the rest written", async () => {
+  const bad = join(dir, "bad.csv");
+  writeFileSync(bad, `clicked,user,item,tags,age,split\n1,u,i,A,3,train\n1,u,i,A\n7,u,i,A,3,train\n0,v,i,B,5,train\n`);
+  const o = join(dir, "bad.safetensors");
+  const e = await runCli(["preprocess", "csv", bad, "--schema", schema, "--out", o]);
+  assert.is(e.code, 1);
+  assert.match(e.stderr, /bad\.csv:3: has 4 fields, the header has 6/);
+  const r = await runCli(["preprocess", "csv", bad, "--schema", schema, "--out", o, "--on-bad-line", "skip"]);
+  assert.is(r.code, 0, r.stderr);
+  const summary = lastJson(r.stdout);
+  assert.equal([summary.train_rows, summary.eval_rows, summary.skipped_lines], [2, 0, 2]);
+  assert.is(readBatchFile(o).n, 2);
+});
+
 test("usage errors: no schema, a criteo flag, a bad schema, a file of no known format", async () => {
   const o = join(dir, "u.safetensors");
   const cases: [string[], RegExp][] = [

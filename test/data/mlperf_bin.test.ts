@@ -114,6 +114,20 @@ test("dlrm train --data x.bin: the dictionary's table sizes; without it, the lar
   assert.match(c.stderr, /--data-sub-sample-rate applies while raw Criteo lines are numbered/);
 });
 
+test("--max-ind-range R: values modulo R before numbering, so no table passes R rows", async () => {
+  const out = join(dir, "r.bin");
+  const r = await runCli(["preprocess", "criteo", `${FIX}/sample.txt`, "--out", out, "--max-ind-range", "3"]);
+  assert.is(r.code, 0, r.stderr);
+  const sizes = JSON.parse(r.stdout.trim()).table_sizes as number[];
+  assert.ok(
+    sizes.every((s) => s <= 3 + 1),
+    JSON.stringify(sizes),
+  ); // at most R values + the unknown row
+  const f = new MlperfBinFile(out);
+  assert.ok(f.tableSizes().every((s, t) => s <= (sizes[t] as number) - 1));
+  f.close();
+});
+
 test("writeMlperfBin then MlperfBinFile.raw: the same int32 (fast-check)", async () => {
   await fc.assert(
     fc.asyncProperty(
