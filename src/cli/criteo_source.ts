@@ -7,7 +7,8 @@
 
 import { existsSync, statSync } from "node:fs";
 import { readSafetensorsMetadata } from "./metadata.ts";
-import { readCriteo, type CriteoResult } from "../data/criteo.ts";
+import { readCriteo, readCriteoChunks, type CriteoChunksResult, type CriteoResult } from "../data/criteo.ts";
+import type { Dataset } from "../data/dataset.ts";
 import type { CriteoDictionary } from "../data/criteo_dictionary.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { ReadProgress } from "./read_progress.ts";
@@ -39,6 +40,23 @@ export interface CriteoReadOptions {
 
 /** The samples of `files` in order as one Dataset (readCriteo), with a progress bar. */
 export async function readCriteoFiles(files: readonly string[], o: CriteoReadOptions): Promise<CriteoResult> {
+  return withProgress(files, o, (opts) => readCriteo(files, opts));
+}
+
+/** The samples of `files` in order, handed to `sink` in chunks (readCriteoChunks), with a progress bar. */
+export async function readCriteoFilesInChunks(
+  files: readonly string[],
+  o: CriteoReadOptions,
+  sink: (chunk: Dataset) => void,
+): Promise<CriteoChunksResult> {
+  return withProgress(files, o, (opts) => readCriteoChunks(files, opts, sink));
+}
+
+async function withProgress<T>(
+  files: readonly string[],
+  o: CriteoReadOptions,
+  read: (opts: Parameters<typeof readCriteo>[1] & object) => Promise<T>,
+): Promise<T> {
   if (files.length === 0) throw new Error("criteo: no files given");
   for (const f of files) {
     try {
@@ -49,7 +67,7 @@ export async function readCriteoFiles(files: readonly string[], o: CriteoReadOpt
   }
   const bar = o.progress === null ? null : new ReadProgress(o.progress, o.label);
   try {
-    return await readCriteo(files, {
+    return await read({
       ...(o.maxIndRange === undefined ? {} : { maxIndRange: o.maxIndRange }),
       ...(o.dictionary === undefined ? {} : { dictionary: o.dictionary }),
       onBadLine: o.onBadLine,

@@ -1,7 +1,8 @@
 // What `--data` and `--eval-data` name, and loading it:
 //
-//   <file>                    a batch file (our preprocessed format, docs/datasets.md); one
-//                             that `dlrm preprocess criteo` wrote is Criteo data (below)
+//   <file>                    a batch file (our preprocessed format, docs/datasets.md), streamed:
+//                             read batch by batch (src/data/batch_file_source.ts); one that
+//                             `dlrm preprocess criteo` wrote is Criteo data (below)
 //   random                    the reference's random data (sized from the model config)
 //   synthetic                 labels from a hidden teacher model, with a held-out split
 //   criteo:<file>[,<file>…]   raw Criteo click logs (Kaggle train.txt, or Terabyte day_N)
@@ -37,22 +38,25 @@ import {
   requireDictionaryBeside,
 } from "./criteo_source.ts";
 import { csvBatchInfo } from "./csv_source.ts";
-import { isMlperfBinPath, readMlperfBinData } from "./mlperf_source.ts";
+import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
+import { BatchFileSource } from "../data/batch_file_source.ts";
+import { isBatchSource } from "../data/batch_source.ts";
 import { criteoSplit } from "../data/criteo.ts";
 import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../data/criteo_dictionary.ts";
 import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
 import { randomDataset } from "../data/random.ts";
-import { readTorchrecDays } from "../data/torchrec_npy.ts";
+import { torchrecTableSizes, TorchrecNpySource } from "../data/torchrec_npy.ts";
 import { syntheticTraceDataset } from "../data/trace.ts";
-import { checkDataset, DataError } from "../dlrm/check_data.ts";
+import { DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
 import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
+import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -83,12 +87,12 @@ export interface DataRequest {
 /** Which built-in model fits the data. */
 export type DataFamily = "criteo" | "movielens";
 
-/** Real data, loaded before the model exists. */
+/** Real data, loaded before the model exists (a streamed file is a BatchSource, open until closeRunData). */
 export interface SourceData {
   family: DataFamily | null;
-  train: Dataset;
+  train: RunData;
   /** Evaluation data the source brings (Criteo's test split, MovieLens's <split>.test), when --eval-data is absent. */
-  eval: Dataset | null;
+  eval: RunData | null;
   /** Rows per table as the data defines them, or null when it does not. */
   tableSizes: number[] | null;
   tableNames: string[] | null;
@@ -100,8 +104,8 @@ export interface SourceData {
 }
 
 export interface LoadedData {
-  train: Dataset;
-  eval: Dataset | null;
+  train: RunData;
+  eval: RunData | null;
   /** Facts to print with the results, e.g. the synthetic teacher's AUC, lines skipped. */
   notes: Record<string, number | string>;
 }
@@ -135,7 +139,7 @@ interface SourceKind<S extends DataSpec> {
   scored: { whole(s: S): Dataset } | "evaluation split" | { refused: string };
   /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
   asEval:
-    { load(s: S, c: EvalContext): Promise<Dataset>; needs?: { family: DataFamily; why: string } } | { refused: string };
+    { load(s: S, c: EvalContext): Promise<RunData>; needs?: { family: DataFamily; why: string } } | { refused: string };
 }
 
 const CRITEO_TABLE_NAMES = Array.from({ length: CRITEO_SPARSE }, (_, t) => criteoFieldName(1 + CRITEO_DENSE + t));
@@ -236,42 +240,45 @@ const file: SourceKind<SpecOf<"file">> = {
   scored: { whole: (s) => readBatchFile(s.path) },
   train: {
     async read(s, r, verb) {
-      const data = readBatchFile(s.path);
-      const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
-      const csv = csvBatchInfo(s.path);
-      if (csv !== null) {
-        // Your own data: its model, and the evaluation rows its schema split off.
-        const evalData = csv.evalPath !== null && r.eval === null ? readBatchFile(csv.evalPath) : null;
-        const sizes = csv.model.config.table_sizes;
-        return {
-          ...plain,
-          train: data,
-          eval: evalData,
-          tableSizes: [...sizes],
-          tableNames: csv.tableNames,
-          model: csv.model,
-        };
+      const data = await BatchFileSource.open(s.path);
+      try {
+        const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
+        const csv = csvBatchInfo(s.path);
+        if (csv !== null) {
+          // Your own data: its model, and the evaluation rows its schema split off.
+          const evalData = csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath) : null;
+          return {
+            ...plain,
+            train: data.view({}),
+            eval: evalData,
+            tableSizes: [...csv.model.config.table_sizes],
+            tableNames: csv.tableNames,
+            model: csv.model,
+          };
+        }
+        const info = criteoBatchInfo(s.path, data.fileRows);
+        if (info === null) return { ...plain, train: data.view({}) };
+        const dictionary = loadDictionary(requireDictionaryBeside(s.path));
+        if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
+          throw new UsageError(
+            `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
+          );
+        }
+        // Sub-sampling happens while reading, before the values are numbered (the reference's
+        // order), so a preprocessed file has it already or never will.
+        if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
+          throw new UsageError(
+            `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
+              `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
+          );
+        }
+        return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
+      } finally {
+        await data.close(); // the views made above keep the file open
       }
-      const info = criteoBatchInfo(s.path, data.n);
-      if (info === null) return { ...plain, train: data };
-      const dictionary = loadDictionary(requireDictionaryBeside(s.path));
-      if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
-        throw new UsageError(
-          `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
-        );
-      }
-      // Sub-sampling happens while reading, before the values are numbered (the reference's
-      // order), so a preprocessed file has it already or never will.
-      if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
-        throw new UsageError(
-          `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
-            `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
-        );
-      }
-      return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
     },
   },
-  asEval: { load: async (s) => readBatchFile(s.path) },
+  asEval: { load: async (s) => BatchFileSource.open(s.path) },
 };
 
 /** Criteo data whose ids are numbered already: the rows are used as they are, never sub-sampled. */
@@ -289,7 +296,7 @@ const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
   train: {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
-      const { data, tableSizes, dictionary } = readMlperfBinData(s.path, r.maxIndRange);
+      const { data, tableSizes, dictionary } = openMlperfBinData(s.path, r.maxIndRange);
       // The reference keeps its test rows in another .bin (--eval-data); a .bin brings no split.
       return {
         family: "criteo",
@@ -302,7 +309,7 @@ const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
       };
     },
   },
-  asEval: { load: async (s, c) => readMlperfBinData(s.path, c.r.maxIndRange).data },
+  asEval: { load: async (s, c) => openMlperfBinData(s.path, c.r.maxIndRange).data },
 };
 
 const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {
@@ -318,12 +325,17 @@ const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {
   train: {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
-      const { data, dayRows, tableSizes } = readTorchrecDays(s.dir, r.maxIndRange ?? 0);
+      const R = r.maxIndRange ?? 0;
+      const tableSizes = torchrecTableSizes(s.dir, R);
+      const whole = new TorchrecNpySource(s.dir, { maxIndRange: R });
+      const dayRows = whole.dayRows;
+      await whole.close();
       const split = criteoSplit(dayRows);
       if (split.train[1] === 0)
         throw new DataError(`${s.text}: one day only: the protocol trains on every day but the last (give more days)`);
-      const test = r.eval === null ? sliceDataset(data, ...split.test) : null;
-      const train = sliceDataset(data, ...split.train);
+      // Each part reads its rows by position as training goes.
+      const train = new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.train });
+      const test = r.eval === null ? new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.test }) : null;
       return {
         family: "criteo",
         train,
@@ -430,9 +442,10 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
 }
 
 /** Criteo samples of consecutive days (already sub-sampled while read) → the reference's
- *  protocol: the train split trains, and the test split evaluates unless --eval-data is given. */
+ *  protocol: the train split trains, and the test split evaluates unless --eval-data is given.
+ *  A streamed file gives views of its rows (each to be closed), data in memory copies. */
 function criteoSource(
-  all: Dataset,
+  all: Dataset | BatchFileSource,
   dayRows: readonly number[],
   dictionary: CriteoDictionary,
   notes: Notes,
@@ -440,16 +453,18 @@ function criteoSource(
   needTest: boolean,
 ): SourceData {
   const split = criteoSplit(dayRows);
-  const train = sliceDataset(all, ...split.train);
-  let test: Dataset | null = null;
+  const rows = (range: [number, number]): RunData =>
+    all instanceof BatchFileSource ? all.view({ rows: range }) : sliceDataset(all, ...range);
+  let test: RunData | null = null;
   if (needTest) {
     const [start, end] = split.test;
     if (end === start)
       throw new DataError(
-        `${text}: its ${all.n} rows leave the test split empty (the reference's protocol); give --eval-data`,
+        `${text}: its ${samplesOf(all)} rows leave the test split empty (the reference's protocol); give --eval-data`,
       );
-    test = sliceDataset(all, start, end);
+    test = rows(split.test);
   }
+  const train = rows(split.train);
   return {
     family: "criteo",
     train,
@@ -495,18 +510,17 @@ export async function finishData(
   if ("draw" in asTrain) data = asTrain.draw(r.train, r, config, dataSize);
   else if (src !== null) data = { train: src.train, eval: src.eval, notes: { ...src.notes } };
   else throw new Error(`${r.train.text} is real data: finishData needs what loadSourceData read from it`);
-  checkDataset(data.train, config, r.train.text);
+  data.train = checkRunData(data.train, config, r.train.text);
 
   const e = r.eval;
   if (e === null) {
-    if (data.eval !== null) checkDataset(data.eval, config, `${r.train.text} (evaluation split)`);
+    if (data.eval !== null) data.eval = checkRunData(data.eval, config, `${r.train.text} (evaluation split)`);
     return data;
   }
   const asEval = kindOf(e).asEval;
   if ("refused" in asEval) throw new Error(`--eval-data ${e.text}: loadSourceData refuses it before finishData`);
   const n = Math.max(1000, Math.round(dataSize / 5));
-  const evalData = await asEval.load(e, { r, src, config, n, notes: data.notes });
-  checkDataset(evalData, config, e.text);
+  const evalData = checkRunData(await asEval.load(e, { r, src, config, n, notes: data.notes }), config, e.text);
   return { train: data.train, eval: evalData, notes: data.notes };
 }
 
@@ -539,13 +553,15 @@ export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: n
     throw new UsageError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    const all = scored.whole(r.train);
-    checkDataset(all, config, r.train.text);
-    return all;
+    return checkRunData(scored.whole(r.train), config, r.train.text) as Dataset;
   }
   const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
-  if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
-  return data.eval;
+  try {
+    if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
+    return isBatchSource(data.eval) ? await data.eval.batch(0, data.eval.samplesPerEpoch) : data.eval;
+  } finally {
+    await closeRunData(data.train, data.eval);
+  }
 }
 
 function randomData(r: DataRequest, config: DLRMConfig, n: number, seed: number): Dataset {

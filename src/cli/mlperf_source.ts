@@ -16,7 +16,7 @@ import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo
 import type { CriteoDictionary } from "../data/criteo_parse.ts";
 import { criteoToMlperfBin } from "../data/criteo_mlperf.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { MlperfBinFile } from "../data/mlperf_bin.ts";
+import { MlperfBinFile, MlperfBinSource } from "../data/mlperf_bin.ts";
 
 /** Whether `--out` / `--data` names the MLPerf binary format. */
 export function isMlperfBinPath(path: string): boolean {
@@ -89,4 +89,29 @@ export function readMlperfBinData(
   } finally {
     file.close();
   }
+}
+
+/** A .bin file as a source read by position as training goes, with its table sizes (as readMlperfBinData's). */
+export function openMlperfBinData(
+  path: string,
+  maxIndRange: number | undefined,
+): { data: MlperfBinSource; tableSizes: number[]; dictionary: CriteoDictionary | null } {
+  const dictPath = dictionaryPathFor(path);
+  const dictionary = existsSync(dictPath) ? loadDictionary(dictPath) : null;
+  if (dictionary !== null && maxIndRange !== undefined && maxIndRange !== dictionary.maxIndRange)
+    throw new Error(
+      `${path}: --max-ind-range ${maxIndRange} differs from the ${dictionary.maxIndRange} of its dictionary ${dictPath}`,
+    );
+  const R = dictionary === null ? (maxIndRange ?? 0) : 0;
+  let tableSizes: number[];
+  if (dictionary !== null) tableSizes = criteoTableSizes(dictionary);
+  else {
+    const file = new MlperfBinFile(path, { maxIndRange: R });
+    try {
+      tableSizes = file.tableSizes();
+    } finally {
+      file.close();
+    }
+  }
+  return { data: new MlperfBinSource(path, { maxIndRange: R }), tableSizes, dictionary };
 }

@@ -49,13 +49,16 @@ import { embeddingPieces } from "../dlrm/tables.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
-import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
+import { predictAll } from "../train/batch_feed.ts";
+import { isBatchSource } from "../data/batch_source.ts";
+import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData } from "./run_data.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 
@@ -351,8 +354,15 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       : Math.max(1, plannedSteps * batchSize),
   );
   const data = await finishData(request, source, config, dataSize);
+  if (resume !== null && resume.run.orderRng !== null && isBatchSource(data.train)) {
+    // A run saved while files were read whole, shuffled: its order is a permutation of the
+    // whole file, which only the file in memory reproduces.
+    const streamed = data.train;
+    data.train = await streamed.batch(0, streamed.samplesPerEpoch);
+    await streamed.close();
+  }
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
-  const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
+  const steps = epochs !== undefined ? epochs * batchesPerEpoch(samplesOf(data.train), batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
   const decaySteps = nonNegativeInt("train", f, "lr-num-decay-steps") ?? 0;
   const decayStart = nonNegativeInt("train", f, "lr-decay-start-step") ?? 0;
@@ -365,7 +375,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(data.train) });
+      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
 
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
@@ -416,7 +426,9 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
       : init !== null
         ? { kind: "file" as const, path: init, withOptimizer: false }
         : { kind: "seed" as const, seed };
-  const datasets = p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval];
+  const datasets = await Promise.all(
+    (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
+  );
   return HybridExecutor.start({
     config: p.config,
     workers: p.workers,
@@ -524,8 +536,8 @@ interface MemberOutcome {
   result: TrainResult;
   /** The mean loss of its last 100 steps (NaN without steps). */
   tailLoss: number;
-  /** (N_eval,) its predictions on the evaluation data, for an ensemble's metrics; null for a single model. */
-  preds: Float32Array | null;
+  /** (N_eval,) its predictions on the evaluation data and their labels, for an ensemble's metrics; null for a single model. */
+  preds: { preds: Float32Array; labels: Float32Array } | null;
 }
 
 /** Trains member k on its own executor, saves it (--save), and evaluates it for the ensemble. */
@@ -579,7 +591,7 @@ async function trainMember(
     if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
-        ? await executor.predict(p.data.eval, evalBatch(p))
+        ? await predictAll(executor, p.data.eval, evalBatch(p))
         : null;
     return { result, tailLoss, preds };
   } finally {
@@ -633,7 +645,10 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
   const single = p.members === 1 ? (members[0] as MemberOutcome).result.eval : null;
   const m = single ?? {
     step: p.steps,
-    ...computeMetrics(averagePredictions(members.map((x) => x.preds as Float32Array)), p.data.eval.labels),
+    ...computeMetrics(
+      averagePredictions(members.map((x) => x.preds?.preds as Float32Array)),
+      members[0]?.preds?.labels as Float32Array,
+    ),
   };
   const metrics = { step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n };
   return { event: "eval", ...metrics, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
@@ -662,7 +677,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const log = new RunLog(f);
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(
-    `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
+    `dlrm train: ${samplesOf(p.data.train)} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
   const interrupt = onInterrupt(
     io.stderr,
@@ -688,6 +703,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   } finally {
     interrupt.dispose();
     log.close();
+    await closeRunData(p.data.train, p.data.eval);
   }
   return 0;
 }

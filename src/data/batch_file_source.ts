@@ -75,7 +75,8 @@ interface OpenFile {
   labels: SafetensorsEntry;
   tables: TableFile[];
   G: number;
-  closed: boolean;
+  /** Sources of this file not yet closed: the file closes with the last. */
+  refs: number;
 }
 
 /** One shuffle window of an epoch: its rows (block after block) and their order. */
@@ -98,17 +99,14 @@ export class BatchFileSource implements BatchSource {
   readonly blockRows: number;
   readonly windowBlocks: number;
   readonly #file: OpenFile;
-  /** Whether closing this source closes the file (the source open() made; views do not). */
-  readonly #owner: boolean;
   readonly #windows = new Map<string, Promise<Window>>(); // at most three, most recent last
   readonly #plans = new Map<number, EpochPlan>(); // the two latest epochs'
   #closed = false;
 
-  private constructor(file: OpenFile, owner: boolean, o: BatchFileSourceOptions) {
+  private constructor(file: OpenFile, o: BatchFileSourceOptions) {
     const path = file.path;
     this.path = path;
     this.#file = file;
-    this.#owner = owner;
     this.fileRows = file.dense.shape[0] as number;
     this.denseFeatures = file.dense.shape[1] as number;
     this.tables = file.tables.length;
@@ -129,10 +127,11 @@ export class BatchFileSource implements BatchSource {
         throw new RangeError(`${path}: ${name} must be a positive integer, got ${v}`);
   }
 
-  /** The same file with other options (rows, order), sharing its open file: closing the
-   *  view leaves the file open; closing the source open() made closes it for all. */
+  /** The same file with other options (rows, order), sharing its open file, which closes
+   *  when the last of the sources made from it (open's and the views) is closed. */
   view(o: BatchFileSourceOptions): BatchFileSource {
-    return new BatchFileSource(this.#file, false, {
+    if (this.#closed) throw new Error(`${this.path}: the source is closed`);
+    return new BatchFileSource(this.#file, {
       rows: [this.first, this.first + this.samplesPerEpoch],
       blockRows: this.blockRows,
       windowBlocks: this.windowBlocks,
@@ -151,12 +150,6 @@ export class BatchFileSource implements BatchSource {
       longest: this.#file.tables.map((t) => t.longest),
       weighted: this.#file.tables.map((t) => t.weights !== null),
     };
-  }
-
-  /** Mean lookups per sample of each table over the whole file (what a sharding plan balances). */
-  lookupsPerSample(): number[] {
-    const N = this.fileRows;
-    return this.#file.tables.map((t) => (N === 0 ? 0 : (t.offsets[t.offsets.length - 1] as number) / N));
   }
 
   /** Opens a batch file and checks its structure (sizes, dtypes, the block index); reads no rows. */
@@ -227,7 +220,7 @@ export class BatchFileSource implements BatchSource {
           );
         tables.push({ lengths, indices, weights, offsets: scan.offsets, longest: scan.longest });
       }
-      return new BatchFileSource({ path, fh, dense, labels, tables, G, closed: false }, true, o);
+      return new BatchFileSource({ path, fh, dense, labels, tables, G, refs: 0 }, o);
     } catch (e) {
       await fh.close();
       throw e;
@@ -235,7 +228,7 @@ export class BatchFileSource implements BatchSource {
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {
-    if (this.#closed || this.#file.closed) return Promise.reject(new Error(`${this.path}: the source is closed`));
+    if (this.#closed) return Promise.reject(new Error(`${this.path}: the source is closed`));
     let p;
     try {
       p = stepPlace(this.samplesPerEpoch, step, batchSize, this.path);
@@ -251,10 +244,7 @@ export class BatchFileSource implements BatchSource {
     this.#closed = true;
     await Promise.allSettled([...this.#windows.values()]);
     this.#windows.clear();
-    if (this.#owner && !this.#file.closed) {
-      this.#file.closed = true;
-      await this.#file.fh.close();
-    }
+    if (--this.#file.refs === 0) await this.#file.fh.close();
   }
 
   /** Rows [a, b) of the file, in file order, read by position. */

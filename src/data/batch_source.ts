@@ -36,7 +36,7 @@ export interface BatchSource {
   close(): Promise<void>;
   /** When known: the longest bag of each table over all batches, and whether its lookups carry
    *  weights (what the ranks' shared staging memory is sized from, src/parallel/staging.ts). */
-  readonly bags?: BagLimits;
+  readonly bags?: BagLimits | undefined;
   /** For sources whose order the run decides (a file: in file order or shuffled): the same
    *  samples in that order, as a new source sharing this one's resources (close it; closing
    *  this one ends both). train() calls it with its `shuffle` and `seed`; sources without it

@@ -113,31 +113,25 @@ export function readTorchrecRows(d: TorchrecDay, start: number, end: number, R: 
 
 export { DENSE as TORCHREC_DENSE, SPARSE as TORCHREC_SPARSE };
 
-/** Every day of `dir` as one Dataset (read in blocks of rows), the rows of each day, and the
- *  table sizes (R each, or the largest id + 1). */
-export function readTorchrecDays(
-  dir: string,
-  R: number,
-  blockRows = 65536,
-): { data: Dataset; dayRows: number[]; tableSizes: number[] } {
+/** Rows of each table: R each when R > 0, else the largest id + 1 over every day (read in
+ *  blocks of rows, never a whole file). */
+export function torchrecTableSizes(dir: string, R: number, blockRows = 65536): number[] {
+  if (R > 0) return new Array<number>(SPARSE).fill(R);
   const days = openTorchrecDays(dir);
   try {
-    const parts: Dataset[] = [];
+    const max = new Array<number>(SPARSE).fill(-1);
     for (const d of days)
-      for (let s = 0; s < d.rows; s += blockRows)
-        parts.push(readTorchrecRows(d, s, Math.min(d.rows, s + blockRows), R));
-    const data = concatSingleLookup(parts);
-    const tableSizes =
-      R > 0
-        ? new Array<number>(SPARSE).fill(R)
-        : data.sparse.map((f) => f.indices.reduce((m, id) => (id > m ? id : m), -1) + 1);
-    return { data, dayRows: days.map((d) => d.rows), tableSizes };
+      for (let s = 0; s < d.rows; s += blockRows) {
+        const part = readTorchrecRows(d, s, Math.min(d.rows, s + blockRows), 0);
+        part.sparse.forEach((f, t) => {
+          let m = max[t] as number;
+          for (const id of f.indices) if (id > m) m = id;
+          max[t] = m;
+        });
+      }
+    return max.map((m) => m + 1);
   } finally {
-    for (const d of days) {
-      d.dense.close();
-      d.sparse.close();
-      d.labels.close();
-    }
+    for (const d of days) for (const f of [d.dense, d.sparse, d.labels]) f.close();
   }
 }
 

@@ -12,7 +12,7 @@ import { runCli, tempDir } from "../helpers/cli.ts";
 import { NpyFile } from "../../src/data/npy.ts";
 import {
   openTorchrecDays,
-  readTorchrecDays,
+  torchrecTableSizes,
   readTorchrecRows,
   TorchrecNpySource,
 } from "../../src/data/torchrec_npy.ts";
@@ -35,7 +35,7 @@ test("NumPy's headers and values, rows read by position", () => {
   d.close();
 });
 
-test("a day as samples: dense as stored, ids modulo R, labels", () => {
+test("a day as samples: dense as stored, ids modulo R, labels", async () => {
   const days = openTorchrecDays(FIX);
   assert.equal(
     days.map((d) => [d.day, d.rows]),
@@ -59,8 +59,12 @@ test("a day as samples: dense as stored, ids modulo R, labels", () => {
   // raw hashes above 2^31 need R
   assert.throws(() => readTorchrecRows(days[2] as (typeof days)[number], 0, 6, 0), /needs --max-ind-range/);
   for (const d of days) for (const f of [d.dense, d.sparse, d.labels]) f.close();
-  const all = readTorchrecDays(FIX, R);
-  assert.equal([all.data.n, all.dayRows, all.tableSizes[0]], [24, [10, 8, 6], R]);
+  const src = new TorchrecNpySource(FIX, { maxIndRange: R });
+  assert.equal([src.samplesPerEpoch, src.dayRows], [24, [10, 8, 6]]);
+  await src.close();
+  assert.equal(torchrecTableSizes(FIX, R), new Array(26).fill(R));
+  // without R the raw hashes (some above 2^31) cannot be rows
+  assert.throws(() => torchrecTableSizes(FIX, 0), /needs --max-ind-range/);
 });
 
 test("dlrm train --data torchrec-npy:<dir>: days 0–1 train, the first half of day 2 evaluates", async () => {
@@ -104,7 +108,9 @@ test("malformed: a day without its labels, rows that disagree, a file that is no
 });
 
 test("TorchrecNpySource: a step's rows by position, across day boundaries (fast-check)", async () => {
-  const all = readTorchrecDays(FIX, 97).data;
+  const whole = new TorchrecNpySource(FIX, { maxIndRange: 97 });
+  const all = await whole.batch(0, 24);
+  await whole.close();
   await fc.assert(
     fc.asyncProperty(fc.integer({ min: 1, max: 30 }), fc.nat(12), fc.nat(23), async (B, step, from) => {
       const src = new TorchrecNpySource(FIX, { maxIndRange: 97, rows: [from, 24] });
