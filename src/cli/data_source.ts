@@ -34,8 +34,8 @@ import {
   criteoBatchInfo,
   dictionaryPathFor,
   isCriteoBatchFile,
-  readCriteoFiles,
   requireDictionaryBeside,
+  streamCriteoFiles,
 } from "./criteo_source.ts";
 import { csvBatchInfo } from "./csv_source.ts";
 import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_source.ts";
@@ -209,9 +209,13 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
   scored: NOT_SCORED,
   train: {
     async read(s, r) {
-      const read = await readCriteoData(s.files, r, undefined);
-      const notes: Notes = r.onBadLine === "skip" ? { skipped_lines: read.skipped } : {};
-      return criteoSource(read.data, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
+      const { source, read } = await readCriteoData(s.files, r, undefined);
+      try {
+        const notes: Notes = r.onBadLine === "skip" ? { skipped_lines: read.skipped } : {};
+        return criteoSource(source, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
+      } finally {
+        await source.close(); // the views made above keep the file open
+      }
     },
   },
   asEval: {
@@ -227,9 +231,9 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
         throw new UsageError(
           `${c.r.train.text} has no dictionary of its values, so raw --eval-data ${s.text} cannot be numbered like it: preprocess the evaluation days to the same format`,
         );
-      const read = await readCriteoData(s.files, c.r, dictionary);
+      const { source, read } = await readCriteoData(s.files, c.r, dictionary);
       if (c.r.onBadLine === "skip") c.notes.eval_skipped_lines = read.skipped;
-      return read.data;
+      return source;
     },
   },
 };
@@ -530,11 +534,12 @@ function readSplit(dir: string, r: DataRequest): ReturnType<typeof readMovieLens
   return { ...readMovieLens(dir, split, splitRatings(dir, split)), split };
 }
 
-/** Criteo files read with the request's flags: training data (no dictionary yet) sub-sampled
- *  and numbered afresh; evaluation data whole, numbered with the training data's dictionary. */
+/** Criteo files read with the request's flags, streamed (streamCriteoFiles): training data
+ *  (no dictionary yet) sub-sampled and numbered afresh; evaluation data whole, numbered with
+ *  the training data's dictionary. */
 function readCriteoData(files: readonly string[], r: DataRequest, dictionary: CriteoDictionary | undefined) {
   const forEval = dictionary !== undefined;
-  return readCriteoFiles(files, {
+  return streamCriteoFiles(files, {
     maxIndRange: r.maxIndRange,
     onBadLine: r.onBadLine,
     dictionary,

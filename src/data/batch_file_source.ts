@@ -125,6 +125,7 @@ export class BatchFileSource implements BatchSource {
     ] as const)
       if (!Number.isSafeInteger(v) || v < 1)
         throw new RangeError(`${path}: ${name} must be a positive integer, got ${v}`);
+    file.refs++;
   }
 
   /** The same file with other options (rows, order), sharing its open file, which closes

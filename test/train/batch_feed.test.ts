@@ -1,5 +1,6 @@
 // train() on the four forms of data (src/train/batch_feed.ts): a Dataset, a BatchSource, an
-// iterable and an async iterable of the same batches train the same model bit for bit; an
+// iterable and an async iterable of the same batches train the same model bit for bit (a
+// streamed batch file too, and a resumed stream continues exactly); an
 // iterable that ends ends the run; evaluation from a source equals evaluation from the
 // Dataset; and the docs' example runs as written.
 import { test } from "uvu";
@@ -7,6 +8,8 @@ import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeBatchFile } from "../../src/data/batch_file.ts";
+import { BatchFileSource } from "../../src/data/batch_file_source.ts";
 import { DatasetSource, type BatchSource } from "../../src/data/batch_source.ts";
 import { sliceDataset, type Dataset } from "../../src/data/dataset.ts";
 import { randomDataset } from "../../src/data/random.ts";
@@ -102,6 +105,51 @@ async function assertRejects(p: Promise<unknown>, pattern: RegExp): Promise<void
   }
   assert.unreachable(`expected an error matching ${pattern}`);
 }
+
+test("a streamed batch file trains the model the Dataset trains (file order), and a resumed run continues a shuffled stream exactly", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const path = join(dir, "d.safetensors");
+    writeBatchFile(path, data);
+    const file = await BatchFileSource.open(path);
+    try {
+      const steps = 17;
+      const want = await run(data, steps);
+      const got = await run(file, steps);
+      assert.equal(got.r.losses, want.r.losses, "losses");
+      assert.equal(got.params, want.params, "parameters");
+
+      // Shuffled (the trainer's order for the file: blocks of 8 rows, windows of 2 blocks), 17
+      // steps at once against 9 steps, then 8 more from position 9 on the same model.
+      const shuffled = file.view({ blockRows: 8, windowBlocks: 2 });
+      const once = model();
+      const o = { batchSize: B, shuffle: true, seed: 5 };
+      const all = await train({
+        ...o,
+        model: once,
+        optimizer: new SGD(once.parameters(), { lr: 0.1 }),
+        data: shuffled,
+        steps,
+      });
+      const twice = model();
+      const opt = new SGD(twice.parameters(), { lr: 0.1 });
+      const first = await train({ ...o, model: twice, optimizer: opt, data: shuffled, steps: 9 });
+      assert.is(first.position.orderRng, null, "a stream's position is its step");
+      const rest = await train({ ...o, model: twice, optimizer: opt, data: shuffled, steps, start: first.position });
+      assert.equal([...first.losses, ...rest.losses], all.losses);
+      assert.equal(
+        twice.parameters().map((p) => Array.from(p.data)),
+        once.parameters().map((p) => Array.from(p.data)),
+      );
+      assert.not.equal(all.losses, want.r.losses, "shuffling changes the order");
+      await shuffled.close();
+    } finally {
+      await file.close();
+    }
+  } finally {
+    cleanup();
+  }
+});
 
 test("data of none of the forms, and an empty batch, are errors", async () => {
   const m = model();
