@@ -71,7 +71,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   data: {
     type: "string",
     placeholder: "spec",
-    help: "training data (default synthetic): a batch file (.safetensors); random; synthetic; criteo:<file>[,<file>...] (raw Criteo logs); movielens:<dir> (with --split); synthetic-trace:<profile> (ids from a reuse-distance profile, {t} = table number)",
+    help: "training data (default synthetic): a batch file (.safetensors; from dlrm preprocess csv: with its model and evaluation rows); an MLPerf .bin; random; synthetic; criteo:<file>[,<file>...] (raw Criteo logs); movielens:<dir> (with --split); torchrec-npy:<dir> (TorchRec's day_N_*.npy); synthetic-trace:<profile> (ids from a reuse-distance profile, {t} = table number)",
   },
   "eval-data": {
     type: "string",
