@@ -6,6 +6,7 @@
 //
 // Glossary: N samples, F tables, B batch size.
 
+import { BatchFileSource } from "../data/batch_file_source.ts";
 import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
 import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
@@ -107,7 +108,12 @@ class CheckedSource implements BatchSource {
   }
   async batch(step: number, batchSize: number): Promise<Dataset> {
     const b = await this.#inner.batch(step, batchSize);
-    checkDataset(b, this.#config, `${this.#source} (the batch of step ${step})`);
+    const inner = this.#inner;
+    if (inner instanceof BatchFileSource) {
+      // A bad value is named by its row in the file (the rows are worked out only then).
+      let rows: Int32Array | null = null;
+      checkDataset(b, this.#config, this.#source, (i) => (rows ??= inner.rowsOf(step, batchSize))[i] as number);
+    } else checkDataset(b, this.#config, `${this.#source} (the batch of step ${step})`);
     return b;
   }
   close(): Promise<void> {

@@ -240,6 +240,29 @@ export class BatchFileSource implements BatchSource {
     return this.#shuffled(p.epoch, p.start, p.count);
   }
 
+  /** The file rows of step `step`'s batch, in batch order (to name a bad sample by its row). */
+  rowsOf(step: number, batchSize: number): Int32Array {
+    const p = stepPlace(this.samplesPerEpoch, step, batchSize, this.path);
+    const out = new Int32Array(p.count);
+    if (!this.shuffle) {
+      for (let i = 0; i < p.count; i++) out[i] = this.first + p.start + i;
+      return out;
+    }
+    const plan = this.#epochPlan(p.epoch);
+    for (let i = 0; i < p.count;) {
+      const w = plan.windowAt(p.start + i);
+      const [wStart, wEnd] = plan.windowRange(w);
+      const rows = plan.blocksOf(w).flatMap((blk) => {
+        const a = this.first + blk * this.blockRows;
+        const b = Math.min(this.first + this.samplesPerEpoch, a + this.blockRows);
+        return Array.from({ length: b - a }, (_, j) => a + j);
+      });
+      const order = plan.windowOrder(w, rows.length);
+      for (; i < p.count && p.start + i < wEnd; i++) out[i] = rows[order[p.start + i - wStart] as number] as number;
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

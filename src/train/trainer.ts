@@ -64,8 +64,9 @@ export interface TrainOptions {
   batchSize: number;
   /** Train until this many steps are done (counting those before `start`). */
   steps: number;
-  /** An in-memory Dataset's order: shuffled each epoch; otherwise batch s is samples
-   *  [s·B, (s+1)·B) (wrapping). A BatchSource's order is its own, an iterable's is its turn. */
+  /** The order of an in-memory Dataset and of a source that takes one (a file, withOrder):
+   *  shuffled each epoch; otherwise batch s is samples [s·B, (s+1)·B) (wrapping). A
+   *  generator's order is its own, an iterable's is its turn. */
   shuffle: boolean;
   seed: number;
   /** Batches asked for ahead of the step being trained (default 4). */

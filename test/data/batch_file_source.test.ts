@@ -181,6 +181,24 @@ test("shuffling mixes: two seeds give different orders, epochs differ, and rows 
   await b.close();
 });
 
+test("views share the open file, which closes with the last of them; the longest bags come from the index or the scan", async () => {
+  const d = numberedRows(10);
+  const longest = d.sparse.map((f) => Math.max(...Array.from(f.lengths)));
+  for (const how of [null, { chunk: 3, G: 4 }]) {
+    const src = await BatchFileSource.open(write(d, how));
+    assert.equal(src.bags.longest, longest);
+    assert.equal(src.bags.weighted, [false, false]);
+    const a = src.view({ rows: [2, 7] });
+    const b = a.withOrder({ shuffle: true, seed: 1 });
+    await src.close();
+    sameDataset(await a.batch(0, 5), sliceDataset(d, 2, 7));
+    await a.close();
+    await rejects(a.batch(0, 5), /the source is closed$/);
+    assert.is((await b.batch(0, 5)).n, 5, "the file stays open for the last view");
+    await b.close();
+  }
+});
+
 test("bad values in the file are one line naming the file, the tensor, the position and the value", async () => {
   const base = {
     dense: { dtype: "F32" as const, shape: [3, 1], data: Float32Array.from([1, 2, 3]) },
