@@ -57,6 +57,7 @@ import type { DLRMConfig } from "../dlrm/config.ts";
 import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
 import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
 import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
+import { notSafetensors } from "../io/safetensors.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -400,6 +401,8 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
   if (!existsSync(text))
     throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
   if (isMlperfBinPath(text)) return { kind: "mlperf-bin", text, path: text };
+  const other = notSafetensors(text); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
+  if (other !== null) throw new UsageError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
   return { kind: "file", text, path: text };
 }
 

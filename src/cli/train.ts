@@ -46,27 +46,29 @@ import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
-import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
+import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
-import { computeMetrics } from "../metrics/metrics.ts";
+import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
-import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
+import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
 import { predictAll } from "../train/batch_feed.ts";
 import { isBatchSource } from "../data/batch_source.ts";
 import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData } from "./run_data.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
+import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: {
     type: "string",
     placeholder: "config.json",
-    help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it",
+    help: "model config (JSON; its fields: docs/config.md); default: the built-in model for the data, sized from it",
   },
   data: {
     type: "string",
@@ -129,8 +131,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
   lr: { type: "number", help: "learning rate (default: the config's lr)" },
   optimizer: {
     type: "string",
-    placeholder: "sgd|adagrad|rowwise-adagrad",
-    help: "optimizer (default: the config's optimizer)",
+    placeholder: "sgd|adagrad|rowwise-adagrad|adam",
+    help: "optimizer (default: the config's optimizer). adam: torch.optim.Adam for the MLPs (betas 0.9, 0.999, eps 1e-8) and TorchRec's row-wise Adam for the tables (a second moment per row; docs/ops.md)",
   },
   "adagrad-initial-accumulator": {
     type: "number",
@@ -140,7 +142,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "lr-decay-start-step": { type: "int", help: "step where the polynomial decay starts (default 0)" },
   "lr-num-decay-steps": { type: "int", help: "steps of polynomial decay (default 0: no decay)" },
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
-  seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
+  seed: { type: "seed", help: "seed of initialisation, shuffling and generated data (default 123)" },
   log: {
     type: "string",
     placeholder: "file.jsonl",
@@ -342,7 +344,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   }
   const weightDecay =
     tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
-  const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;
   const generated = source === null;
   const dataSize = positiveInt(
@@ -361,6 +364,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     data.train = await streamed.batch(0, streamed.samplesPerEpoch);
     await streamed.close();
   }
+  if (f.has("batch-size") && batchSize > samplesOf(data.train) && plannedSteps > 0)
+    throw new UsageError(`train: --batch-size ${batchSize} is more than the ${samplesOf(data.train)} training samples`);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(samplesOf(data.train), batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
@@ -377,13 +382,15 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       ? null
       : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
 
+  const recorded = new Map(f);
+  if (generated) recorded.set("data-size", dataSize); // the data is generated for the planned steps: fix it for a resumed run
+  recorded.set("ensemble", 1); // each checkpoint is one member's run
+  // in the order of the lists, whichever way a flag came (typed, resumed, derived): a resumed run writes the same bytes
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
-    const v = f.get(name);
+    const v = recorded.get(name);
     if (v !== undefined) runFlags[name] = v;
   }
-  if (generated) runFlags["data-size"] = dataSize; // the data is generated for the planned steps: fix it for a resumed run
-  runFlags.ensemble = 1; // each checkpoint is one member's run
   const notes =
     `${spec.kind === "adagrad" && spec.initialAccumulator > 0 ? ` (initial accumulator ${spec.initialAccumulator})` : ""}` +
     `${tableDecay === null ? "" : spec.kind === "adagrad" ? `, table weight decay [${tableDecay.join(", ")}]` : ", no table weight decay (the built-in model's goes with adagrad)"}` +
@@ -440,7 +447,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   });
 }
 
-/** --save and --log can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
+/** --save, --log and --plot can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
 function checkTrainPaths(f: ParsedFlags): void {
   const named = (flag: string): NamedPath[] => {
     const path = getString(f, flag);
@@ -461,7 +468,7 @@ function checkTrainPaths(f: ParsedFlags): void {
   ];
   checkOutputs(
     "train",
-    [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true }))],
+    [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true })), ...named("plot")],
     inputs,
     (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"),
   );
@@ -570,6 +577,7 @@ async function trainMember(
       testFreq: o.testFreq,
       evalBatchSize: evalBatch(p),
       shouldStop,
+      onSaturatedStart: (step, loss) => io.stderr.write(saturatedStartNote(p.config, step, loss)),
       progress: new Progress({
         out: io.stderr,
         every: o.printFreq,
@@ -578,7 +586,9 @@ async function trainMember(
       onStep: (r) =>
         log.write({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
       onEval: (r) => {
-        const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n };
+        const line = { event: "eval", ...evalFields(r) };
+        const note = undefinedMetricsNote(r);
+        if (note !== null && r.step === p.steps) io.stderr.write(`dlrm train: evaluation data: ${note}\n`);
         log.write({ ...line, ...memberNote, ...p.data.notes });
         // A single model's final evaluation is the last line (finalLine); an ensemble member's
         // final one is printed here, and the ensemble's after it.
@@ -599,6 +609,15 @@ async function trainMember(
   }
 }
 
+/** What a run that starts saturated is told (src/train/saturation.ts). */
+function saturatedStartNote(config: DLRMConfig, step: number, loss: number): string {
+  const why =
+    config.qr !== undefined
+      ? " (the reference initialises quotient-remainder tables in [√(1/n), 1], which saturates a small model)"
+      : "";
+  return `dlrm train: step ${step}: the loss is ${loss.toFixed(2)}, above ${SATURATED_LOSS}: the model's predictions start saturated at 0 or 1${why}; training goes on, as the reference's does, and stops as diverged only if the loss, once below ${SATURATED_LOSS}, rises above it again\n`;
+}
+
 /** Writes member k's checkpoint: its parameters, optimizer state and where the run stands. */
 async function saveMember(
   p: RunPlan,
@@ -617,7 +636,7 @@ async function saveMember(
     orderRng: result.position.orderRng,
     batchSize: p.batchSize,
     shuffle: p.shuffle,
-    optimizer: p.spec,
+    optimizer: specAtStep(p.spec, result.position.step),
     schedule: p.schedule,
     interrupted: result.interrupted,
     flags: p.runFlags,
@@ -650,15 +669,28 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
       members[0]?.preds?.labels as Float32Array,
     ),
   };
-  const metrics = { step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n };
-  return { event: "eval", ...metrics, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+  return { event: "eval", ...evalFields(m), train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+}
+
+/** An evaluation's fields in the eval lines (stdout and --log), in this order; NaN prints as null. */
+function evalFields(m: Metrics & { step: number }): Record<string, number> {
+  return {
+    step: m.step,
+    auc: m.auc,
+    logloss: m.logloss,
+    accuracy: m.accuracy,
+    ne: m.ne,
+    calibration: m.calibration,
+    n: m.n,
+  };
 }
 
 export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const given = parseFlags("train", argv, TRAIN_FLAGS);
   if (getBool(given, "help")) {
-    const about = "Train a DLRM; the last line printed is a JSON object with the final metrics.";
-    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS));
+    const about =
+      "Train a DLRM; the last line printed is a JSON object with the final metrics. The reference's own flags (--arch-mlp-bot=…, --learning-rate, …; docs/dlrm.md) are read too: one of them puts the line in the reference's mode, which is said on stderr.";
+    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS, TRAIN_HELP_GROUPS));
     return 0;
   }
   const resumePath = getString(given, "resume");
@@ -679,6 +711,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   io.stderr.write(
     `dlrm train: ${samplesOf(p.data.train)} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
+  if (p.data.eval !== null) io.stderr.write(smallEvalWarning("train", samplesOf(p.data.eval)) ?? "");
   const interrupt = onInterrupt(
     io.stderr,
     o.save === null

@@ -48,7 +48,7 @@ async function checkpoint(dir: string, data: string): Promise<string> {
   return ckpt;
 }
 
-test("predict: a NaN weight in the checkpoint is named (tensor, row, column, sample) on 1 and 2 workers; nothing is written", async () => {
+test("predict: a NaN weight in the checkpoint is named (file, tensor, element) when read, on 1 and 2 workers; nothing is written", async () => {
   const t = tempDir();
   try {
     const data = dataFile(join(t.dir, "data.safetensors"));
@@ -66,7 +66,7 @@ test("predict: a NaN weight in the checkpoint is named (tensor, row, column, sam
       assert.is(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
-        /^dlrm: .*bad\.safetensors: tensor "bot_l\.0\.weight" holds NaN at row 2, column 1; the prediction of sample 0 of .*data\.safetensors is NaN\n$/,
+        /^dlrm: .*bad\.safetensors: tensor "bot_l\.0\.weight" holds NaN at element \[2, 1\]: a checkpoint's weights must be finite numbers .*\n$/,
       );
       assert.throws(() => readSafetensors(out), /cannot read/, "no predictions written");
     }

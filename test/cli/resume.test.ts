@@ -1,6 +1,6 @@
 // Resumable runs through `dlrm train`, as a user runs them: a run of 25 steps equals 12 steps
 // saved and then `--resume`d to 25 (parameters and optimizer state, bit for bit) for SGD,
-// Adagrad and row-wise Adagrad, on 1 and 2 workers, across epoch boundaries (the data is
+// Adagrad, row-wise Adagrad and Adam, on 1 and 2 workers, across epoch boundaries (the data is
 // reshuffled each epoch) and with LR warm-up and decay; `--steps 0 --save` writes the initial
 // model, the same on 1 and 2 workers; a resumed run refuses flags that would make it another
 // run; Ctrl-C saves a resumable checkpoint that continues to the uninterrupted result; and
@@ -58,12 +58,12 @@ async function ok(args: string[]): Promise<void> {
   assert.is(r.code, 0, `dlrm ${args.join(" ")}: ${r.stderr}`);
 }
 
-for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad"]) {
+for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad", "adam"]) {
   for (const workers of ["1", "2"]) {
     test(`${optimizer}, ${workers} worker(s): 25 steps = 12 steps + --resume to 25 (parameters and optimizer state, bit for bit)`, async () => {
       const t = tempDir();
       try {
-        const lr = optimizer === "sgd" ? "0.1" : "0.05";
+        const lr = optimizer === "sgd" ? "0.1" : optimizer === "adam" ? "0.01" : "0.05";
         const flags = [...RUN, "--optimizer", optimizer, "--lr", lr, "--workers", workers];
         const full = join(t.dir, "full.safetensors");
         const half = join(t.dir, "half.safetensors");
@@ -72,6 +72,8 @@ for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad"]) {
         await ok(["train", ...flags, "--steps", "12", "--save", half]);
         const run = readRunState(half, readSafetensors(half).metadata);
         assert.is(run?.step, 12);
+        // Adam's step count (its bias corrections' t) is recorded with its spec: a resumed run goes on from 12, not from 0
+        if (optimizer === "adam") assert.is(run?.optimizer.kind === "adam" ? run.optimizer.step : -1, 12);
         assert.ok(run?.orderRng !== null, "the data position: the order generator at the epoch's start");
         await ok(["train", "--resume", half, "--steps", "25", "--workers", workers, "--save", resumed]);
         assertSameTensors(resumed, full, "resumed");
