@@ -374,7 +374,7 @@ function kindOf<S extends DataSpec>(s: S): SourceKind<S> {
 }
 
 const FORMS =
-  "a batch file, an MLPerf .bin file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir>, torchrec-npy:<dir> or synthetic-trace:<profile>";
+  "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir>, an MLPerf .bin file, torchrec-npy:<dir> or synthetic-trace:<profile>";
 
 /** Parses the value of --data or --eval-data; a malformed one is a UsageError naming the flag. */
 export function parseDataSpec(verb: string, flag: string, text: string): DataSpec {
