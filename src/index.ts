@@ -57,6 +57,10 @@ export { BatchFileWriter } from "./data/batch_writer.ts";
 export { DatasetSource, type BatchSource } from "./data/batch_source.ts";
 export { batchOf, batchOfRows, type Batch } from "./data/batch.ts";
 export { randomDataset } from "./data/random.ts";
+export { parseSchema, type TabularSchema } from "./data/tabular_schema.ts";
+export { scanTabular, tabularChunks, type TabularStats, type TabularChunk } from "./data/tabular.ts";
+export { MlperfBinSource } from "./data/mlperf_bin.ts";
+export { TorchrecNpySource } from "./data/torchrec_npy.ts";
 
 export { DLRM } from "./dlrm/model.ts";
 export { parseConfig, type DLRMConfig } from "./dlrm/config.ts";

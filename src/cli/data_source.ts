@@ -9,6 +9,8 @@
 //   movielens:<dir>           MovieLens-100K, with --split <name> (default u1)
 //   synthetic-trace:<profile> the reference's trace generator: ids drawn from a reuse-distance
 //                             profile ("{t}" in the path is replaced by the table number)
+//   <file>.bin                the reference's MLPerf binary Criteo format (mlperf_source.ts)
+//   torchrec-npy:<dir>        TorchRec's preprocessed Criteo days, day_N_{dense,sparse,labels}.npy
 //
 // Each kind is one record in KINDS: the files it reads, its family (which data flags apply
 // to it), how it loads as training data and as evaluation data, and what `dlrm predict`
@@ -36,6 +38,8 @@ import {
   requireDictionaryBeside,
   streamCriteoFiles,
 } from "./criteo_source.ts";
+import { csvBatchInfo } from "./csv_source.ts";
+import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
@@ -48,9 +52,11 @@ import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
 import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../data/generated.ts";
 import { randomLayout, randomSamples, type RandomSpec } from "../data/random.ts";
+import { torchrecTableSizes, TorchrecNpySource } from "../data/torchrec_npy.ts";
 import { TraceGenerator } from "../data/trace.ts";
 import { DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
 import { SyntheticTeacher, syntheticLayout } from "../dlrm/synthetic.ts";
 import { auc } from "../metrics/metrics.ts";
 import { notSafetensors } from "../io/safetensors.ts";
@@ -62,7 +68,9 @@ export type DataSpec =
   | { kind: "file"; text: string; path: string }
   | { kind: "criteo"; text: string; files: string[] }
   | { kind: "movielens"; text: string; dir: string }
-  | { kind: "synthetic-trace"; text: string; profile: string };
+  | { kind: "synthetic-trace"; text: string; profile: string }
+  | { kind: "mlperf-bin"; text: string; path: string }
+  | { kind: "torchrec-npy"; text: string; dir: string };
 
 export interface DataRequest {
   train: DataSpec;
@@ -95,6 +103,8 @@ export interface SourceData {
   /** The dictionary Criteo ids were numbered with (to map Criteo eval data the same way). */
   dictionary: CriteoDictionary | null;
   notes: Record<string, number | string>;
+  /** The model the data brings (a file from dlrm preprocess csv), trained when --model is absent. */
+  model?: BuiltinModel;
 }
 
 export interface LoadedData {
@@ -230,8 +240,14 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
       why: "needs the dictionary of the training data: train on criteo:<files> or on a file from dlrm preprocess criteo",
     },
     async load(s, c) {
-      // checkRequest has made sure the training data is Criteo's, which brings its dictionary.
-      const { source, read } = await readCriteoData(s.files, c.r, c.src?.dictionary as CriteoDictionary);
+      // checkRequest has made sure the training data is Criteo's; ids already numbered
+      // without a dictionary (a .bin made elsewhere, TorchRec's days) cannot be matched.
+      const dictionary = c.src?.dictionary;
+      if (dictionary === null || dictionary === undefined)
+        throw new UsageError(
+          `${c.r.train.text} has no dictionary of its values, so raw --eval-data ${s.text} cannot be numbered like it: preprocess the evaluation days to the same format`,
+        );
+      const { source, read } = await readCriteoData(s.files, c.r, dictionary);
       if (c.r.onBadLine === "skip") c.notes.eval_skipped_lines = read.skipped;
       return source;
     },
@@ -246,8 +262,21 @@ const file: SourceKind<SpecOf<"file">> = {
     async read(s, r, verb) {
       const data = await BatchFileSource.open(s.path);
       try {
-        const info = criteoBatchInfo(s.path, data.fileRows);
         const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
+        const csv = csvBatchInfo(s.path);
+        if (csv !== null) {
+          // Your own data: its model, and the evaluation rows its schema split off.
+          const evalData = csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath) : null;
+          return {
+            ...plain,
+            train: data.view({}),
+            eval: evalData,
+            tableSizes: [...csv.model.config.table_sizes],
+            tableNames: csv.tableNames,
+            model: csv.model,
+          };
+        }
+        const info = criteoBatchInfo(s.path, data.fileRows);
         if (info === null) return { ...plain, train: data.view({}) };
         const dictionary = loadDictionary(requireDictionaryBeside(s.path));
         if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
@@ -272,7 +301,80 @@ const file: SourceKind<SpecOf<"file">> = {
   asEval: { load: async (s) => BatchFileSource.open(s.path) },
 };
 
+/** Criteo data whose ids are numbered already: the rows are used as they are, never sub-sampled. */
+function refuseSubSampling(r: DataRequest, verb: string, text: string): void {
+  if (r.subSampleRate > 0)
+    throw new UsageError(
+      `${verb}: --data-sub-sample-rate applies while raw Criteo lines are numbered, not to ${text}, which is numbered already (dlrm preprocess criteo --data-sub-sample-rate p)`,
+    );
+}
+
+const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
+  files: (s) => [s.path, dictionaryPathFor(s.path)],
+  family: () => "criteo",
+  scored: { whole: (s) => readMlperfBinData(s.path, undefined).data },
+  train: {
+    async read(s, r, verb) {
+      refuseSubSampling(r, verb, s.text);
+      const { data, tableSizes, dictionary } = openMlperfBinData(s.path, r.maxIndRange);
+      // The reference keeps its test rows in another .bin (--eval-data); a .bin brings no split.
+      return {
+        family: "criteo",
+        train: data,
+        eval: null,
+        tableSizes,
+        tableNames: CRITEO_TABLE_NAMES,
+        dictionary,
+        notes: {},
+      };
+    },
+  },
+  asEval: { load: async (s, c) => openMlperfBinData(s.path, c.r.maxIndRange).data },
+};
+
+const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {
+  files(s) {
+    try {
+      return readdirSync(s.dir).map((name) => join(s.dir, name));
+    } catch {
+      return []; // the reader reports a missing folder, with its own message
+    }
+  },
+  family: () => "criteo",
+  scored: NOT_SCORED,
+  train: {
+    async read(s, r, verb) {
+      refuseSubSampling(r, verb, s.text);
+      const R = r.maxIndRange ?? 0;
+      const tableSizes = torchrecTableSizes(s.dir, R);
+      const whole = new TorchrecNpySource(s.dir, { maxIndRange: R });
+      const dayRows = whole.dayRows;
+      await whole.close();
+      const split = criteoSplit(dayRows);
+      if (split.train[1] === 0)
+        throw new DataError(`${s.text}: one day only: the protocol trains on every day but the last (give more days)`);
+      // Each part reads its rows by position as training goes.
+      const train = new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.train });
+      const test = r.eval === null ? new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.test }) : null;
+      return {
+        family: "criteo",
+        train,
+        eval: test,
+        tableSizes,
+        tableNames: CRITEO_TABLE_NAMES,
+        dictionary: null,
+        notes: {},
+      };
+    },
+  },
+  asEval: {
+    refused: "is not read as evaluation data: its last day is the evaluation split of --data torchrec-npy:<dir>",
+  },
+};
+
 const KINDS: { [K in Kind]: SourceKind<SpecOf<K>> } = {
+  "mlperf-bin": mlperfBin,
+  "torchrec-npy": torchrecNpy,
   random,
   synthetic,
   "synthetic-trace": syntheticTrace,
@@ -287,7 +389,7 @@ function kindOf<S extends DataSpec>(s: S): SourceKind<S> {
 }
 
 const FORMS =
-  "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir> or synthetic-trace:<profile>";
+  "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir>, an MLPerf .bin file, torchrec-npy:<dir> or synthetic-trace:<profile>";
 
 /** Parses the value of --data or --eval-data; a malformed one is a UsageError naming the flag. */
 export function parseDataSpec(verb: string, flag: string, text: string): DataSpec {
@@ -305,12 +407,15 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
       throw new UsageError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
     return { kind: "criteo", text, files };
   }
+  const npyDir = prefixed("torchrec-npy");
+  if (npyDir !== null) return { kind: "torchrec-npy", text, dir: need(npyDir, "folder") };
   const dir = prefixed("movielens");
   if (dir !== null) return { kind: "movielens", text, dir: need(dir, "folder") };
   const trace = prefixed("synthetic-trace");
   if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
   if (!existsSync(text))
     throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
+  if (isMlperfBinPath(text)) return { kind: "mlperf-bin", text, path: text };
   const other = notSafetensors(text); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
   if (other !== null) throw new UsageError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
   return { kind: "file", text, path: text };

@@ -3,6 +3,7 @@
 //   dlrm train      [--model config.json] [--data file|random|synthetic|criteo:…|movielens:…|synthetic-trace:…] ...
 //   dlrm predict    --model config.json --checkpoint ckpt.safetensors --data batches --out preds.safetensors [--quantize-emb-with-bit 8|4]
 //   dlrm preprocess criteo <file...> --out batches.safetensors [--max-ind-range R] [--dictionary dict]
+//   dlrm preprocess csv <file.csv|.tsv|.jsonl...> --schema schema.json --out batches.safetensors
 //   dlrm convert    in.safetensors out.safetensors --to reference|torchrec [--dtype f32|f16|bf16 | --quantize-emb-with-bit 8|4]
 //   dlrm export     --checkpoint ckpt.safetensors [--model config.json] --out model.onnx [--bag-size L]
 //   dlrm plot       run.jsonl [more.jsonl ...] --out curves.svg
@@ -30,7 +31,8 @@ Usage:
   dlrm train [flags]                 train a model
   dlrm predict [flags]               click probabilities for a batch file or a data set's test
                                      split, also with int8/int4 tables; --metrics: AUC, logloss
-  dlrm preprocess criteo <file...>   raw Criteo logs to a batch file and its dictionary
+  dlrm preprocess criteo <file...>   raw Criteo logs to a batch file (or .bin) and its dictionary
+  dlrm preprocess csv <file...>      your own click log through a schema to batch files
   dlrm convert <in> <out> --to reference|torchrec
                                      rename a checkpoint to TorchRec's DLRM names and back, or
                                      change its dtype; --quantize-emb-with-bit 8|4: int8/int4 tables

@@ -34,6 +34,8 @@ import {
 } from "./args.ts";
 import { randomBytes } from "node:crypto";
 import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFilesInChunks } from "./criteo_source.ts";
+import { runPreprocessCsv } from "./csv_source.ts";
+import { isMlperfBinPath, preprocessCriteoBin } from "./mlperf_source.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Io } from "./args.ts";
 import { BatchFileWriter } from "../data/batch_writer.ts";
@@ -44,7 +46,7 @@ const PREPROCESS_FLAGS: FlagSpecs = {
   out: {
     type: "string",
     placeholder: "file.safetensors",
-    help: "the batch file to write (required); the dictionary goes beside it as <name>.dict.safetensors",
+    help: "the batch file to write (required; x.bin: the reference's MLPerf binary format); the dictionary goes beside it as <name>.dict.safetensors",
   },
   "max-ind-range": { type: "int", help: "take each categorical value modulo R before numbering (default: no modulo)" },
   "on-bad-line": {
@@ -57,6 +59,11 @@ const PREPROCESS_FLAGS: FlagSpecs = {
     help: "drop each negative line with this probability before numbering, as the reference (default 0)",
   },
   seed: { type: "seed", help: "seed of the sub-sampling draws (default 123, as dlrm train's)" },
+  schema: {
+    type: "string",
+    placeholder: "schema.json",
+    help: "csv: the columns' roles (label, dense, categorical, split; docs/datasets.md)",
+  },
   dictionary: {
     type: "string",
     placeholder: "dict.safetensors",
@@ -65,10 +72,13 @@ const PREPROCESS_FLAGS: FlagSpecs = {
   help: { type: "bool", help: "show this help" },
 };
 
-const USAGE = "Usage: dlrm preprocess criteo <file...> --out <file.safetensors> [flags]";
+const USAGE =
+  "Usage: dlrm preprocess criteo <file...> --out <file.safetensors> [flags]\n" +
+  "       dlrm preprocess csv <file.csv|.tsv|.jsonl...> --schema <schema.json> --out <file.safetensors> [--on-bad-line skip]";
 const ABOUT =
   "Read raw Criteo click logs (Kaggle train.txt or Terabyte day_N: label, 13 integer and 26 hexadecimal features, tab-separated) " +
-  "and write every row, in file order, in the batch format, with the dictionary of categorical values beside it. " +
+  "and write every row, in file order, in the batch format, with the dictionary of categorical values beside it; " +
+  "or read your own click log through a schema and write training and evaluation batch files with the model they train. " +
   "Prints a JSON summary line.";
 
 export async function runPreprocess(argv: readonly string[], io: Io): Promise<number> {
@@ -82,9 +92,24 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     throw new UsageError(
       "preprocess: name the data set and the files: dlrm preprocess criteo <file...> --out <file.safetensors>",
     );
+  if (kind === "csv") {
+    for (const name of f.keys())
+      if (!["out", "schema", "on-bad-line"].includes(name))
+        throw new UsageError(`preprocess: --${name} applies to criteo data, not to csv`);
+    return runPreprocessCsv(
+      files,
+      {
+        out: requiredString("preprocess", f, "out"),
+        schemaPath: requiredString("preprocess", f, "schema"),
+        onBadLine: oneOf("preprocess", f, "on-bad-line", ["error", "skip"] as const, "error"),
+      },
+      io,
+    );
+  }
+  if (f.has("schema")) throw new UsageError("preprocess: --schema applies to csv data, not to criteo");
   if (kind !== "criteo")
     throw new UsageError(
-      `preprocess: unknown data set "${kind}" (only criteo is preprocessed; MovieLens is read directly)`,
+      `preprocess: unknown data set "${kind}" (criteo, or csv for your own data; MovieLens is read directly)`,
     );
   if (files.length === 0) throw new UsageError("preprocess: criteo needs at least one input file");
   const out = requiredString("preprocess", f, "out");
@@ -112,6 +137,8 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     inputs,
     (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary",
   );
+  if (isMlperfBinPath(out))
+    return preprocessCriteoBin(files, out, { maxIndRange, onBadLine, dictionary: given, subSampleRate, seed }, io);
   const writer = new BatchFileWriter(out, { denseFeatures: CRITEO_DENSE, tables: CRITEO_SPARSE });
   let read;
   try {

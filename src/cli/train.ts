@@ -72,7 +72,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   data: {
     type: "string",
     placeholder: "spec",
-    help: "training data (default synthetic): a batch file (.safetensors); random; synthetic; criteo:<file>[,<file>...] (raw Criteo logs); movielens:<dir> (with --split); synthetic-trace:<profile> (ids from a reuse-distance profile, {t} = table number)",
+    help: "training data (default synthetic): a batch file (.safetensors; from dlrm preprocess csv: with its model and evaluation rows); an MLPerf .bin; random; synthetic; criteo:<file>[,<file>...] (raw Criteo logs); movielens:<dir> (with --split); torchrec-npy:<dir> (TorchRec's day_N_*.npy); synthetic-trace:<profile> (ids from a reuse-distance profile, {t} = table number)",
   },
   "eval-data": {
     type: "string",
@@ -308,12 +308,13 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (modelPath !== undefined) {
     config = readConfig(modelPath);
     if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
-  } else if (source?.family === "movielens" || source?.family === "criteo") {
+  } else if (source?.family === "movielens" || source?.family === "criteo" || source?.model !== undefined) {
     const sizes = source.tableSizes as number[];
     const builtin =
-      source.family === "movielens"
+      source.model ??
+      (source.family === "movielens"
         ? movielensModel(sizes, source.train.denseFeatures)
-        : criteoModel(sizes, source.train.denseFeatures);
+        : criteoModel(sizes, source.train.denseFeatures));
     config = builtin.config;
     builtinEpochs = builtin.epochs;
     builtinAccumulator = builtin.adagradInitialAccumulator;

@@ -254,7 +254,7 @@ class GrowingBits {
 }
 
 /** One line's values before numbering. */
-class ParsedRow {
+export class ParsedRow {
   label = 0;
   /** (13,) integer features after the negative → 0 rule. */
   readonly ints = new Float64Array(CRITEO_DENSE);
@@ -264,7 +264,7 @@ class ParsedRow {
 
 /** Parses one line into `row`; returns what is wrong with it, or null. Scans characters
  *  instead of splitting, so that a line allocates nothing. */
-function parseCriteoLine(line: string, R: number, row: ParsedRow): string | null {
+export function parseCriteoLine(line: string, R: number, row: ParsedRow): string | null {
   let pos = 0;
   for (let f = 0; f < FIELDS; f++) {
     let end = line.indexOf("\t", pos);

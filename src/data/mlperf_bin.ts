@@ -1,0 +1,191 @@
+// The MLPerf binary format of Criteo data that the reference trains from with
+// --mlperf-bin-loader (facebookresearch/dlrm data_loader_terabyte.py, CriteoBinDataset and
+// numpy_to_binary): a flat file of little-endian int32, 40 per sample and nothing else —
+//   column 0       the label (0 or 1)
+//   columns 1–13   the 13 integer features, negative values already made 0 (not yet log'd)
+//   columns 14–39  the 26 categorical features as table row ids (numbered, or hashed)
+// so sample i is the 160 bytes at i · 160, and a batch is one positional read. The reader
+// transforms as the reference's _transform_features does: dense = log(float32(x) + 1) in
+// float32, ids modulo maxIndRange when it is > 0, one lookup per table.
+//
+// Glossary: N samples, Dd = 13 dense features, F = 26 tables, R max index range.
+
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+import { stepPlace, type BatchSource } from "./batch_source.ts";
+import type { Dataset, SparseFeature } from "./dataset.ts";
+import { replaceAtomically } from "../io/atomic_file.ts";
+
+export const MLPERF_DENSE = 13;
+export const MLPERF_SPARSE = 26;
+/** int32 values per sample: label, dense, sparse. */
+export const MLPERF_COLUMNS = 1 + MLPERF_DENSE + MLPERF_SPARSE;
+export const MLPERF_ROW_BYTES = 4 * MLPERF_COLUMNS;
+
+/** Samples in a .bin file; an error unless its size is a whole number of rows. */
+export function mlperfBinRows(path: string, fd: number): number {
+  const size = fstatSync(fd).size;
+  if (size % MLPERF_ROW_BYTES !== 0)
+    throw new Error(
+      `${path}: ${size} bytes is not a whole number of ${MLPERF_ROW_BYTES}-byte samples (the MLPerf .bin format: 40 int32 per sample)`,
+    );
+  return size / MLPERF_ROW_BYTES;
+}
+
+/** A .bin file open for reading samples by position. */
+export class MlperfBinFile {
+  readonly path: string;
+  readonly n: number;
+  readonly #fd: number;
+  readonly #maxIndRange: number;
+
+  constructor(path: string, opts: { maxIndRange?: number } = {}) {
+    const R = opts.maxIndRange ?? 0;
+    if (!Number.isInteger(R) || R < 0) throw new Error(`${path}: maxIndRange must be a non-negative integer, got ${R}`);
+    this.path = path;
+    this.#maxIndRange = R;
+    try {
+      this.#fd = openSync(path, "r");
+    } catch (e) {
+      throw new Error(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    try {
+      this.n = mlperfBinRows(path, this.#fd);
+    } catch (e) {
+      closeSync(this.#fd);
+      throw e;
+    }
+  }
+
+  /** (end − start, 40) the raw int32 values of samples [start, end). */
+  raw(start: number, end: number): Int32Array {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= this.n))
+      throw new Error(`${this.path}: samples [${start}, ${end}) are outside its ${this.n}`);
+    const bytes = (end - start) * MLPERF_ROW_BYTES;
+    const buf = Buffer.allocUnsafe(bytes);
+    let got = 0;
+    while (got < bytes) {
+      const k = readSync(this.#fd, buf, got, bytes - got, start * MLPERF_ROW_BYTES + got);
+      if (k === 0) throw new Error(`${this.path}: ended early, at byte ${start * MLPERF_ROW_BYTES + got}`);
+      got += k;
+    }
+    const out = new Int32Array(bytes / 4);
+    for (let j = 0; j < out.length; j++) out[j] = buf.readInt32LE(4 * j);
+    return out;
+  }
+
+  /** Samples [start, end) as a Dataset, transformed as the reference's reader does. */
+  read(start: number, end: number): Dataset {
+    const raw = this.raw(start, end);
+    const N = end - start;
+    const R = this.#maxIndRange;
+    const dense = new Float32Array(N * MLPERF_DENSE);
+    const labels = new Float32Array(N);
+    const indices = Array.from({ length: MLPERF_SPARSE }, () => new Int32Array(N));
+    for (let i = 0; i < N; i++) {
+      const row = i * MLPERF_COLUMNS;
+      const where = (): string => `${this.path}: sample ${start + i}`;
+      const label = raw[row] as number;
+      if (label !== 0 && label !== 1) throw new Error(`${where()}: label must be 0 or 1, got ${label}`);
+      labels[i] = label;
+      for (let d = 0; d < MLPERF_DENSE; d++) {
+        const x = raw[row + 1 + d] as number;
+        if (x < 0)
+          throw new Error(`${where()}: dense feature ${d} is ${x}; the format holds them after negatives became 0`);
+        dense[i * MLPERF_DENSE + d] = Math.log(Math.fround(Math.fround(x) + 1)); // float32 steps, as torch's
+      }
+      for (let t = 0; t < MLPERF_SPARSE; t++) {
+        const id = raw[row + 1 + MLPERF_DENSE + t] as number;
+        if (id < 0) throw new Error(`${where()}: categorical feature ${t} has a negative id ${id}`);
+        (indices[t] as Int32Array)[i] = R > 0 ? id % R : id;
+      }
+    }
+    const lengths = new Int32Array(N).fill(1);
+    const offsets = Int32Array.from({ length: N + 1 }, (_, i) => i);
+    const sparse: SparseFeature[] = indices.map((ix) => ({ lengths, offsets, indices: ix, weights: null }));
+    return { n: N, denseFeatures: MLPERF_DENSE, dense, labels, sparse };
+  }
+
+  /** (26,) rows each table needs: the largest id (after the modulo) + 1, read in blocks. */
+  tableSizes(blockRows = 65536): number[] {
+    const max = new Array<number>(MLPERF_SPARSE).fill(-1);
+    for (let s = 0; s < this.n; s += blockRows) {
+      const e = Math.min(this.n, s + blockRows);
+      const d = this.read(s, e);
+      d.sparse.forEach((f, t) => {
+        let m = max[t] as number;
+        for (const id of f.indices) if (id > m) m = id;
+        max[t] = m;
+      });
+    }
+    return max.map((m) => m + 1);
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
+
+/** Writes samples to a .bin file as they come (temp file, renamed into place when complete). */
+export async function writeMlperfBin(
+  path: string,
+  fill: (append: (label: number, dense: ArrayLike<number>, ids: ArrayLike<number>) => void) => Promise<void>,
+): Promise<number> {
+  let rows = 0;
+  await replaceAtomically(path, async (tmp) => {
+    const fd = openSync(tmp, "w");
+    try {
+      const BLOCK = 8192; // samples buffered per write
+      const buf = Buffer.alloc(BLOCK * MLPERF_ROW_BYTES);
+      let used = 0;
+      const flush = (): void => {
+        let done = 0;
+        while (done < used) done += writeSync(fd, buf, done, used - done);
+        used = 0;
+      };
+      await fill((label, dense, ids) => {
+        buf.writeInt32LE(label, used);
+        for (let d = 0; d < MLPERF_DENSE; d++) buf.writeInt32LE(dense[d] as number, used + 4 * (1 + d));
+        for (let t = 0; t < MLPERF_SPARSE; t++) buf.writeInt32LE(ids[t] as number, used + 4 * (1 + MLPERF_DENSE + t));
+        used += MLPERF_ROW_BYTES;
+        rows++;
+        if (used === buf.length) flush();
+      });
+      flush();
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  });
+  return rows;
+}
+
+/** A .bin file as a BatchSource: step s reads its batch's rows by position, in file order (the
+ *  reference's loader without --mlperf-bin-shuffle), rows [start, end) of the file. */
+export class MlperfBinSource implements BatchSource {
+  readonly denseFeatures = MLPERF_DENSE;
+  readonly tables = MLPERF_SPARSE;
+  readonly samplesPerEpoch: number;
+  readonly #file: MlperfBinFile;
+  readonly #start: number;
+
+  constructor(path: string, opts: { maxIndRange?: number; rows?: readonly [number, number] } = {}) {
+    this.#file = new MlperfBinFile(path, opts.maxIndRange === undefined ? {} : { maxIndRange: opts.maxIndRange });
+    const [s, e] = opts.rows ?? [0, this.#file.n];
+    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= this.#file.n)) {
+      this.#file.close();
+      throw new Error(`${path}: rows [${s}, ${e}) are outside its ${this.#file.n}`);
+    }
+    this.#start = s;
+    this.samplesPerEpoch = e - s;
+  }
+
+  async batch(step: number, batchSize: number): Promise<Dataset> {
+    const p = stepPlace(this.samplesPerEpoch, step, batchSize, this.#file.path);
+    const a = this.#start + p.start;
+    return this.#file.read(a, a + p.count);
+  }
+
+  async close(): Promise<void> {
+    this.#file.close();
+  }
+}
