@@ -25,6 +25,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { LRPolicyScheduler, type LRPolicyOptions } from "../optim/schedule.ts";
 import type { RngState } from "../tensor/rng.ts";
 import { batchFeed, DEFAULT_PREFETCH, predictAll, type TrainData } from "./batch_feed.ts";
+import { SaturationWatch } from "./saturation.ts";
 import type { Executor, StepOutcome } from "./executor.ts";
 import { LocalExecutor } from "./local.ts";
 import { computeMetrics, type Metrics } from "../metrics/metrics.ts";
@@ -88,6 +89,8 @@ export interface TrainOptions {
   progress?: Progress | null;
   /** Checked before each step is issued: when it returns true the run stops early (interrupted). */
   shouldStop?: () => boolean;
+  /** Told when the run starts saturated (src/train/saturation.ts): it goes on. */
+  onSaturatedStart?: (step: number, loss: number) => void;
 }
 
 export class TrainError extends Error {
@@ -166,6 +169,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let last: EvalRecord | null = null;
   let done = first;
   let interrupted = false;
+  const saturation = new SaturationWatch(SATURATED_LOSS, o.onSaturatedStart);
 
   const inFlight: { step: number; lr: number; count: number; outcome: Promise<StepOutcome> }[] = [];
   /** Issue the step on its batch; false when an iterable has ended. */
@@ -184,7 +188,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const r = await f.outcome;
     if (r.bad !== null) throw diverged(f.step, `prediction ${r.bad.index} of the batch is ${r.bad.value}`);
     if (!Number.isFinite(r.loss)) throw diverged(f.step, `the loss is ${r.loss}`);
-    if (r.loss > SATURATED_LOSS)
+    if (saturation.diverged(f.step, r.loss))
       throw diverged(
         f.step,
         `the loss is ${r.loss.toFixed(2)}, above ${SATURATED_LOSS}: the predictions have saturated at 0 or 1`,
