@@ -18,9 +18,13 @@
 //     in a random order of its own (a permutation drawn from (seed, e, window)). So every row
 //     is seen once per epoch, a batch mixes rows of W random blocks, and rows of one block stay
 //     within a window of W·R positions: a block's neighbours in the file are likely to share
-//     a batch, unlike a full shuffle. The order is a pure function of (seed, epoch), so a
-//     resumed run needs only its step. Memory: the windows in use and the next one, read
-//     ahead (at most three, W·R rows each).
+//     a batch, unlike a full shuffle. Memory: the windows in use and the next one, read
+//     ahead (at most three, W·R rows each);
+//   - shuffled, a range of at most W·R rows (one window holds it all): read once and kept,
+//     in the full permutation of its rows each epoch that the in-memory DatasetSource draws
+//     (EpochPermutations, same seed, same draws), so a small file trains exactly as it
+//     would in memory (the demo page reads files in memory; `dlrm train` streams them).
+// Either way the order is a pure function of (seed, epoch), so a resumed run needs only its step.
 //
 // Errors name the file, the tensor, and the row or position with the value.
 //
@@ -28,7 +32,7 @@
 // F tables, G rows per block of the index, R rows per shuffle block, W blocks per window.
 
 import { open, type FileHandle } from "node:fs/promises";
-import { stepPlace, type BagLimits, type BatchSource } from "./batch_source.ts";
+import { EpochPermutations, stepPlace, type BagLimits, type BatchSource } from "./batch_source.ts";
 import { BLOCK_OFFSETS, BLOCK_ROWS_KEY, DEFAULT_BLOCK_ROWS, MAX_BAG_KEY } from "./batch_writer.ts";
 import { concatDatasets, offsetsFromLengths, selectSamples, type Dataset, type SparseFeature } from "./dataset.ts";
 import { halfsToFloat32 } from "../io/dtype.ts";
@@ -85,6 +89,12 @@ interface Window {
   order: Int32Array;
 }
 
+/** A range one window holds, shuffled whole: its epochs' permutations and its rows, read at the first batch. */
+interface WholeRange {
+  orders: EpochPermutations;
+  rows: Promise<Dataset> | null;
+}
+
 export class BatchFileSource implements BatchSource {
   readonly path: string;
   readonly denseFeatures: number;
@@ -101,6 +111,8 @@ export class BatchFileSource implements BatchSource {
   readonly #file: OpenFile;
   readonly #windows = new Map<string, Promise<Window>>(); // at most three, most recent last
   readonly #plans = new Map<number, EpochPlan>(); // the two latest epochs'
+  /** With shuffle, when one window holds the range (else null). */
+  readonly #whole: WholeRange | null;
   #closed = false;
 
   private constructor(file: OpenFile, o: BatchFileSourceOptions) {
@@ -125,6 +137,10 @@ export class BatchFileSource implements BatchSource {
     ] as const)
       if (!Number.isSafeInteger(v) || v < 1)
         throw new RangeError(`${path}: ${name} must be a positive integer, got ${v}`);
+    this.#whole =
+      this.shuffle && this.samplesPerEpoch <= this.blockRows * this.windowBlocks
+        ? { orders: new EpochPermutations(this.samplesPerEpoch, this.seed, null, path), rows: null }
+        : null;
     file.refs++;
   }
 
@@ -237,6 +253,7 @@ export class BatchFileSource implements BatchSource {
       return Promise.reject(e);
     }
     if (!this.shuffle) return this.readRows(this.first + p.start, this.first + p.start + p.count);
+    if (this.#whole !== null) return this.#wholeShuffled(p.epoch, p.start, p.count);
     return this.#shuffled(p.epoch, p.start, p.count);
   }
 
@@ -246,6 +263,11 @@ export class BatchFileSource implements BatchSource {
     const out = new Int32Array(p.count);
     if (!this.shuffle) {
       for (let i = 0; i < p.count; i++) out[i] = this.first + p.start + i;
+      return out;
+    }
+    if (this.#whole !== null) {
+      const order = this.#whole.orders.orderOf(p.epoch);
+      for (let i = 0; i < p.count; i++) out[i] = this.first + (order[p.start + i] as number);
       return out;
     }
     const plan = this.#epochPlan(p.epoch);
@@ -266,8 +288,9 @@ export class BatchFileSource implements BatchSource {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.allSettled([...this.#windows.values()]);
+    await Promise.allSettled([...this.#windows.values(), this.#whole?.rows]);
     this.#windows.clear();
+    if (this.#whole !== null) this.#whole.rows = null;
     if (--this.#file.refs === 0) await this.#file.fh.close();
   }
 
@@ -328,6 +351,14 @@ export class BatchFileSource implements BatchSource {
   async #ints(e: SafetensorsEntry, from: number, count: number): Promise<Int32Array> {
     const buf = await this.#raw(e, from, count);
     return e.dtype === "I32" ? new Int32Array(buf) : int64ToInt32(new BigInt64Array(buf), this.path, e.name, from);
+  }
+
+  /** Samples [start, start + count) of epoch `epoch`'s full permutation of the range (held whole). */
+  async #wholeShuffled(epoch: number, start: number, count: number): Promise<Dataset> {
+    const whole = this.#whole as WholeRange;
+    whole.rows ??= this.readRows(this.first, this.first + this.samplesPerEpoch);
+    const rows = await whole.rows;
+    return selectSamples(rows, whole.orders.orderOf(epoch).subarray(start, start + count));
   }
 
   /** Samples [start, start + count) of epoch `epoch`'s shuffled order. */

@@ -15,7 +15,7 @@
 //   - close() releases files and threads; no call may follow it.
 //
 // DatasetSource adapts an in-memory Dataset: file order, or a fresh permutation of all N
-// samples each epoch (the order the trainer always gave in-memory data).
+// samples each epoch (EpochPermutations: the order the trainer always gave in-memory data).
 //
 // Glossary: N samples per epoch, B batch size, K batches per epoch, e epoch, k a batch's
 // index within its epoch.
@@ -107,25 +107,67 @@ export interface DatasetSourceOptions {
 }
 
 /**
- * An in-memory Dataset as a BatchSource. With shuffle, epoch e's order is the e-th draw of
- * one generator seeded by `seed`: Fisher–Yates over the identity, the draws one after the
- * other (so epoch e is a pure function of (seed, e), and of the state at an earlier epoch).
- * The orders of the two latest epochs asked for are kept (prefetching crosses an epoch's end).
+ * The per-epoch permutations of N samples: epoch e's order is the e-th draw of one generator
+ * seeded by `seed` (Fisher–Yates over the identity, the draws one after the other), so epoch
+ * e is a pure function of (seed, e), and of the generator's state at an earlier epoch. The
+ * order in-memory data trains in, and a streamed file small enough to shuffle whole
+ * (BatchFileSource), so that both give the same batches. The orders of the two latest epochs
+ * asked for are kept (prefetching crosses an epoch's end).
  */
-export class DatasetSource implements BatchSource {
-  readonly data: Dataset;
-  readonly shuffle: boolean;
+export class EpochPermutations {
+  readonly n: number;
   readonly #known = new Map<number, RngState>(); // generator state at the start of an epoch
   readonly #orders = new Map<number, Int32Array>(); // (N,) the order of an epoch, at most two
   readonly #first: number;
+  readonly #who: string;
+
+  /** `from`: continue from this generator state at the start of its epoch instead of from the
+   *  seed; earlier epochs are then out of reach. `who` is named in errors. */
+  constructor(n: number, seed: number, from: EpochOrderState | null, who: string) {
+    this.n = n;
+    this.#who = who;
+    this.#first = from?.epoch ?? 0;
+    this.#known.set(this.#first, from?.rng ?? new Rng(seed).getState());
+  }
+
+  /** The generator's state at the start of `epoch`. */
+  stateAt(epoch: number): EpochOrderState {
+    this.orderOf(epoch);
+    return { epoch, rng: this.#known.get(epoch) as RngState };
+  }
+
+  /** (N,) the samples of `epoch` in their order. */
+  orderOf(epoch: number): Int32Array {
+    const kept = this.#orders.get(epoch);
+    if (kept !== undefined) return kept;
+    if (epoch < this.#first)
+      throw new RangeError(`${this.#who}: epoch ${epoch} is before epoch ${this.#first}, where this order starts`);
+    let e = epoch;
+    while (!this.#known.has(e)) e--;
+    const rng = Rng.fromState(this.#known.get(e) as RngState);
+    let order = new Int32Array(0);
+    for (; e <= epoch; e++) {
+      this.#known.set(e, rng.getState());
+      order = rng.shuffle(Int32Array.from({ length: this.n }, (_, i) => i));
+    }
+    this.#known.set(epoch + 1, rng.getState());
+    this.#orders.set(epoch, order);
+    for (const old of this.#orders.keys()) if (this.#orders.size > 2 && old !== epoch) this.#orders.delete(old);
+    return order;
+  }
+}
+
+/** An in-memory Dataset as a BatchSource: file order, or with shuffle the EpochPermutations of `seed`. */
+export class DatasetSource implements BatchSource {
+  readonly data: Dataset;
+  readonly shuffle: boolean;
+  readonly #orders: EpochPermutations;
 
   constructor(data: Dataset, o: DatasetSourceOptions = {}) {
     if (data.n === 0) throw new RangeError("DatasetSource: the data has no samples");
     this.data = data;
     this.shuffle = o.shuffle ?? false;
-    const from = o.from ?? null;
-    this.#first = from?.epoch ?? 0;
-    this.#known.set(this.#first, from?.rng ?? new Rng(o.seed ?? 0).getState());
+    this.#orders = new EpochPermutations(data.n, o.seed ?? 0, o.from ?? null, "DatasetSource");
   }
 
   get denseFeatures(): number {
@@ -165,29 +207,12 @@ export class DatasetSource implements BatchSource {
 
   /** The order generator's state at the start of `epoch` (null without shuffling). */
   orderState(epoch: number): EpochOrderState | null {
-    if (!this.shuffle) return null;
-    this.orderOf(epoch);
-    return { epoch, rng: this.#known.get(epoch) as RngState };
+    return this.shuffle ? this.#orders.stateAt(epoch) : null;
   }
 
   /** (N,) the samples of `epoch` in their order. */
   orderOf(epoch: number): Int32Array {
-    const kept = this.#orders.get(epoch);
-    if (kept !== undefined) return kept;
-    if (epoch < this.#first)
-      throw new RangeError(`DatasetSource: epoch ${epoch} is before epoch ${this.#first}, where this order starts`);
-    let e = epoch;
-    while (!this.#known.has(e)) e--;
-    const rng = Rng.fromState(this.#known.get(e) as RngState);
-    let order = new Int32Array(0);
-    for (; e <= epoch; e++) {
-      this.#known.set(e, rng.getState());
-      order = rng.shuffle(Int32Array.from({ length: this.data.n }, (_, i) => i));
-    }
-    this.#known.set(epoch + 1, rng.getState());
-    this.#orders.set(epoch, order);
-    for (const old of this.#orders.keys()) if (this.#orders.size > 2 && old !== epoch) this.#orders.delete(old);
-    return order;
+    return this.#orders.orderOf(epoch);
   }
 
   close(): Promise<void> {

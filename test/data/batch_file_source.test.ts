@@ -146,6 +146,44 @@ test("shuffled: each epoch is a permutation of the range from blocks and windows
   );
 });
 
+test("shuffled, a range one window holds gives the in-memory source's shuffled batches, bit for bit, in every epoch", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      datasetArb.filter((d) => d.n > 0),
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 0, max: 1000 }),
+      fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })),
+      fc.boolean(),
+      async (d, B, seed, [u, v], tight) => {
+        const s = Math.min(Math.floor(u * d.n), d.n - 1);
+        const e = s + 1 + Math.floor(v * (d.n - s - 1));
+        // the default window (131,072 rows), or one of exactly the range's rows
+        const o = tight ? { blockRows: 1, windowBlocks: e - s } : {};
+        const src = await BatchFileSource.open(write(d, { chunk: 3, G: 2 }), {
+          rows: [s, e],
+          shuffle: true,
+          seed,
+          ...o,
+        });
+        try {
+          const mem = new DatasetSource(sliceDataset(d, s, e), { shuffle: true, seed });
+          const steps = 3 * Math.ceil((e - s) / B); // three epochs, asked last step first
+          for (let step = steps - 1; step >= 0; step--) {
+            sameDataset(await src.batch(step, B), mem.batchNow(step, B));
+            const epoch = Math.floor(step / Math.ceil((e - s) / B));
+            const start = (step % Math.ceil((e - s) / B)) * B;
+            const rows = Array.from(mem.orderOf(epoch).subarray(start, start + B), (i) => s + i);
+            assert.equal(Array.from(src.rowsOf(step, B)), rows, `rowsOf(${step}, ${B})`);
+          }
+        } finally {
+          await src.close();
+        }
+      },
+    ),
+    { seed: 91, numRuns: 60 },
+  );
+});
+
 test("shuffling mixes: two seeds give different orders, epochs differ, and rows move across blocks", async () => {
   const n = 4000;
   const path = write(numberedRows(n), { chunk: 1000, G: 64 });

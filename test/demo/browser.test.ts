@@ -148,7 +148,13 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
   const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
   assert.equal(errors, []);
   assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);
-  assert.is(await page.locator("#curves svg path.series").count(), 3, "loss, AUC and logloss curves");
+  // One curve per metric the page plots: the step losses and each held-out metric it shows.
+  const curves = await page.$$eval("#curves svg path.series", (ps) => ps.map((p) => p.getAttribute("data-metric")));
+  assert.equal(curves, ["loss", "auc", "logloss", "ne", "calibration"], "the page's curves, by metric");
+  for (const id of ["ne", "calibration"]) {
+    const shown = Number(await page.getAttribute(`#${id}`, "data-value"));
+    assert.ok(Number.isFinite(shown) && shown > 0, `the page's held-out ${id}: ${shown}`);
+  }
 
   // The plan drawn: for each table, the workers holding it, as the CLI's plan has them.
   const config = defaultConfig();
