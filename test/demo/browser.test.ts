@@ -151,9 +151,10 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
   // One curve per metric the page plots: the step losses and each held-out metric it shows.
   const curves = await page.$$eval("#curves svg path.series", (ps) => ps.map((p) => p.getAttribute("data-metric")));
   assert.equal(curves, ["loss", "auc", "logloss", "ne", "calibration"], "the page's curves, by metric");
+  const cliLast = JSON.parse(cli.stdout.trim().split("\n").at(-1) as string) as Record<string, number>;
   for (const id of ["ne", "calibration"]) {
     const shown = Number(await page.getAttribute(`#${id}`, "data-value"));
-    assert.ok(Number.isFinite(shown) && shown > 0, `the page's held-out ${id}: ${shown}`);
+    assert.is(shown, cliLast[id], `page ${id} ${shown}, CLI ${id} ${cliLast[id]}`);
   }
 
   // The plan drawn: for each table, the workers holding it, as the CLI's plan has them.
