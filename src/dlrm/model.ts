@@ -30,9 +30,9 @@
 
 import type { DLRMConfig } from "./config.ts";
 import { fillInitial, mlpInit, type InitRule } from "./init.ts";
+import { poolPiece } from "./pool.ts";
 import {
   embeddingLayout,
-  pieceIds,
   POOLING_WEIGHT_INIT,
   projectionSpec,
   type EmbeddingPiece,
@@ -40,8 +40,6 @@ import {
 } from "./tables.ts";
 import type { Batch } from "../data/batch.ts";
 import { catInteraction, dotInteraction } from "../ops/interaction.ts";
-import { embeddingBag, gatherRowWeights } from "../ops/embedding_bag.ts";
-import { mul } from "../ops/elementwise.ts";
 import { bce, mse, type Reduction } from "../ops/loss.ts";
 import { linear } from "../ops/matmul.ts";
 import { combineQR } from "../ops/qr_embedding_bag.ts";
@@ -50,7 +48,7 @@ import { MLP } from "../nn/linear.ts";
 import { Module, ParameterTree } from "../nn/module.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
 import { withResidentStorage } from "../tensor/storage.ts";
-import { IndexTensor, zeros, type Tensor } from "../tensor/tensor.ts";
+import { zeros, type Tensor } from "../tensor/tensor.ts";
 
 /** The state_dict name of plain table t's weight. */
 export function tableParameter(t: number): string {
@@ -181,53 +179,6 @@ export class DLRMHead extends Module {
   }
 }
 
-/**
- * Pool one piece over a batch's bags of its table: (B, dim). With learned pooling weights
- * rowWeights (R,), each lookup's weight is rowWeights at its id, times the data's own
- * per-sample weight when the batch has one.
- */
-export function poolPiece(
-  piece: EmbeddingPiece,
-  weight: Tensor,
-  sparse: Batch["sparse"][number],
-  tableRows: number,
-  mode: "sum" | "mean",
-  rowWeights: Tensor | null = null,
-): Tensor {
-  const { indices, weights } = pieceLookups(piece, sparse, tableRows, rowWeights);
-  return embeddingBag(
-    weight,
-    indices,
-    { offsets: sparse.offsets },
-    { mode, perSampleWeights: weights, table: piece.label },
-  );
-}
-
-/** A piece's lookups in a batch's bags of its table: the piece's ids (QR: quotient or
- *  remainder of the table's) and each lookup's weight (lookupWeights), (L,) both. */
-export function pieceLookups(
-  piece: EmbeddingPiece,
-  sparse: Batch["sparse"][number],
-  tableRows: number,
-  rowWeights: Tensor | null,
-): { indices: IndexTensor; weights: Tensor | null } {
-  const ids = pieceIds(piece, sparse.indices.data, tableRows); // (L,)
-  const indices = ids === sparse.indices.data ? sparse.indices : new IndexTensor(ids);
-  return { indices, weights: lookupWeights(rowWeights, indices, sparse.weights, piece.label) };
-}
-
-/** The per-sample weights (L,) of a lookup: the learned row weights at its ids (if any) times the data's (if any). */
-export function lookupWeights(
-  rowWeights: Tensor | null,
-  indices: IndexTensor,
-  dataWeights: Tensor | null,
-  table: string,
-): Tensor | null {
-  if (rowWeights === null) return dataWeights;
-  const gathered = gatherRowWeights(rowWeights, indices, { table }); // (L,)
-  return dataWeights === null ? gathered : mul(gathered, dataWeights);
-}
-
 export class DLRM extends Module {
   readonly config: DLRMConfig;
   readonly head: DLRMHead;
@@ -288,14 +239,7 @@ export class DLRM extends Module {
       );
     }
     return this.pieces.map((p, i) =>
-      poolPiece(
-        p,
-        this.pieceWeights[i] as Tensor,
-        batch.sparse[p.table] as Batch["sparse"][number],
-        this.config.table_sizes[p.table],
-        this.config.pooling,
-        this.poolingWeights[i] ?? null,
-      ),
+      poolPiece(p, this.pieceWeights[i], this.poolingWeights[i], batch.sparse[p.table], this.config.pooling),
     );
   }
 

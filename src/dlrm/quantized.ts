@@ -17,7 +17,8 @@
 // Glossary: R rows of a piece, E embedding dim, d a piece's width (E, or MD's d_t), B batch.
 
 import type { DLRMConfig } from "./config.ts";
-import { DLRMHead, parameterSpecs, pieceLookups, type DLRM } from "./model.ts";
+import { DLRMHead, parameterSpecs, type DLRM } from "./model.ts";
+import { pieceLookups } from "./pool.ts";
 import { embeddingLayout, type EmbeddingPiece } from "./tables.ts";
 import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { batchOf, type Batch } from "../data/batch.ts";
@@ -111,9 +112,8 @@ export class QuantizedDLRM {
         `the batch has ${batch.sparse.length} sparse features but the model has ${F} tables`,
       );
     return this.pieces.map((p, i) => {
-      const sparse = batch.sparse[p.table] as Batch["sparse"][number];
-      const rows = this.config.table_sizes[p.table] as number;
-      const { indices, weights } = pieceLookups(p, sparse, rows, this.poolingWeights[i] ?? null);
+      const sparse = batch.sparse[p.table];
+      const { indices, weights } = pieceLookups(p, sparse, this.poolingWeights[i]);
       return quantizedEmbeddingBag(this.tables[i] as QuantizedTable, indices, sparse.offsets, {
         mode: this.config.pooling,
         perSampleWeights: weights,

@@ -36,6 +36,8 @@ export type InitRule =
 export interface EmbeddingPiece {
   /** The table (sparse feature) whose ids it looks up. */
   table: number;
+  /** That table's rows (its ids' range). */
+  tableRows: number;
   /** Its state_dict name. */
   name: string;
   rows: number;
@@ -75,7 +77,7 @@ export function embeddingLayout(config: DLRMConfig): { tables: TableLayout[]; pi
       const label = half === "" ? `table ${t}` : `table ${t} (${half})`;
       // weighted pooling excludes QR and MD (parseConfig): only a plain table ("weight") has weights
       const poolingWeight = config.weighted_pooling === "learned" && name === "weight" ? poolingWeightName(t) : null;
-      pieces.push({ table: t, name: `emb_l.${t}.${name}`, rows, dim, ids, init, label, poolingWeight });
+      pieces.push({ table: t, tableRows: R, name: `emb_l.${t}.${name}`, rows, dim, ids, init, label, poolingWeight });
       return pieces.length - 1;
     };
     const plainInit: InitRule = { kind: "uniform", lo: -Math.sqrt(1 / R), hi: Math.sqrt(1 / R) };
@@ -109,12 +111,12 @@ export function projectionSpec(t: number, d: number, E: number): { name: string;
 }
 
 /**
- * A piece's ids from its table's ids (L,) (R rows): the same array for a plain piece (the
- * lookup checks it), else quotient or remainder ids, each table id checked against R.
+ * A piece's ids from its table's ids (L,): the same array for a plain piece (the lookup
+ * checks it), else quotient or remainder ids, each table id checked against the table's rows.
  */
-export function pieceIds(piece: EmbeddingPiece, ids: Int32Array, R: number): Int32Array {
+export function pieceIds(piece: EmbeddingPiece, ids: Int32Array): Int32Array {
   if (piece.ids.kind === "same") return ids;
-  return qrIds(ids, piece.ids.kind, piece.ids.collisions, R, `table ${piece.table}`);
+  return qrIds(ids, piece.ids.kind, piece.ids.collisions, piece.tableRows, `table ${piece.table}`);
 }
 
 /**
