@@ -33,7 +33,7 @@ import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { convertQuantized } from "./convert_quantized.ts";
-import { parameterSpecs } from "../dlrm/model.ts";
+import { parameterSpecs } from "../dlrm/init.ts";
 import {
   defaultTableNames,
   isTorchrecName,

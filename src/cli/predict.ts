@@ -41,8 +41,9 @@ import { loadCheckpoint, openCheckpoint, readRunState } from "../dlrm/checkpoint
 import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { checkPredictions } from "../dlrm/finite.ts";
-import { DLRM, parameterSpecs } from "../dlrm/model.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { DLRM } from "../dlrm/model.ts";
+import { parameterSpecs } from "../dlrm/init.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 import {
   floatTableBytes,
   loadQuantizedCheckpoint,
@@ -166,7 +167,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
       pred = await predictWith(config, checkpoint, data, batchSize, workers);
     }
     // a NaN prediction is traced to the first non-finite float parameter (stored quantized tables are checked when read)
-    const pieces = new Set(embeddingPieces(config).map((p) => p.name));
+    const pieces = new Set(tableLayout(config).pieces.map((p) => p.name));
     const floats = parameterSpecs(config).filter((p) => stored === null || !pieces.has(p.name));
     checkPredictions(pred, checkpoint, new Set(floats.map((p) => p.name)), dataText);
     preds.push(pred);

@@ -22,7 +22,8 @@ import type { DLRMConfig } from "./config.ts";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 export type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { AtomicWriteError, replaceAtomically } from "../io/atomic_file.ts";
-import { isTableParameter, type DLRM } from "./model.ts";
+import { isTableParameter } from "./tables/layout.ts";
+import { type DLRM } from "./model.ts";
 import { upcastHalfs, type SaveDType } from "../io/dtype.ts";
 import {
   checkpointTensors,

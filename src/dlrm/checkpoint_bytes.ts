@@ -10,7 +10,9 @@
 
 import type { DLRMConfig } from "./config.ts";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
-import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
+import { isTableParameter } from "./tables/layout.ts";
+import { parameterSpecs } from "./init.ts";
+import { type DLRM } from "./model.ts";
 import { downcastToHalfs, saveDTypeSize, type SaveDType } from "../io/dtype.ts";
 import { layoutSafetensors } from "../io/safetensors_bytes.ts";
 import { stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";

@@ -1,5 +1,5 @@
 // DLRM for inference with quantized tables (the reference's --quantize-emb-with-bit 8|4):
-// every table piece (plain tables, QR's two halves, MD's narrow tables; src/dlrm/tables.ts)
+// every table piece (plain tables, QR's two halves, MD's narrow tables; src/dlrm/tables/)
 // held as fbgemm's fused row-wise quantized rows (src/kernels/fused_rows.ts), pooled by
 // quantizedEmbeddingBag, and the float32 head of the model (MLPs, MD projections) as it is,
 // as are learned pooling weights (v_W_l.{t}, one float per row: the reference's
@@ -17,9 +17,11 @@
 // Glossary: R rows of a piece, E embedding dim, d a piece's width (E, or MD's d_t), B batch.
 
 import type { DLRMConfig } from "./config.ts";
-import { DLRMHead, parameterSpecs, type DLRM } from "./model.ts";
-import { pieceLookups } from "./pool.ts";
-import { embeddingLayout, type EmbeddingPiece } from "./tables.ts";
+import { DLRMHead, type DLRM } from "./model.ts";
+import { parameterSpecs } from "./init.ts";
+import { pieceLookups } from "./tables/pool.ts";
+import { tableLayout } from "./tables/layout.ts";
+import { type EmbeddingPiece } from "./tables/piece.ts";
 import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { batchOf, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -56,7 +58,7 @@ export class QuantizedDLRM {
   readonly config: DLRMConfig;
   readonly bits: QuantBits;
   readonly head: DLRMHead;
-  /** The tables' pieces, in embeddingPieces order, and their quantized rows. */
+  /** The tables' pieces, in the layout's order, and their quantized rows. */
   readonly pieces: readonly EmbeddingPiece[];
   readonly tables: readonly QuantizedTable[];
   /** Per piece, its learned pooling weights (R,) float32, or null (DLRM.poolingWeights). */
@@ -72,7 +74,7 @@ export class QuantizedDLRM {
     this.config = config;
     this.bits = bits;
     this.head = head;
-    this.pieces = embeddingLayout(config).pieces;
+    this.pieces = tableLayout(config).pieces;
     if (tables.length !== this.pieces.length)
       throw new OpError("QuantizedDLRM", `${tables.length} quantized tables for ${this.pieces.length} table pieces`);
     this.pieces.forEach((p, i) => {
@@ -97,7 +99,7 @@ export class QuantizedDLRM {
 
   /** A trained model's tables quantized to `bits`; the head is the model's own (shared, not copied). */
   static fromModel(model: DLRM, bits: QuantBits): QuantizedDLRM {
-    const tables = model.pieces.map((p, i) =>
+    const tables = model.tables.pieces.map((p, i) =>
       quantizeTable(model.pieceWeights[i] as Tensor, bits, `${p.label} (${p.name})`),
     );
     return new QuantizedDLRM(model.config, bits, model.head, tables, model.poolingWeights);
@@ -198,7 +200,7 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
   const bits = checkpointBits(index);
   if (bits === null)
     throw new OpError("loadQuantized", `${path}: not a quantized checkpoint (no ${QUANTIZED_KEY} metadata)`);
-  const pieces = new Map(embeddingLayout(config).pieces.map((p) => [p.name, p]));
+  const pieces = new Map(tableLayout(config).pieces.map((p) => [p.name, p]));
   const specs = parameterSpecs(config);
   const known = new Set(specs.map((s) => s.name));
   for (const name of index.entries.keys())
@@ -219,13 +221,13 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
   }
   const head = new DLRMHead(config, null);
   for (const [name, p] of head.namedParameters()) readTensorBytes(index, name, 0, p.data as Float32Array);
-  const poolingWeights = embeddingLayout(config).pieces.map((p) => {
+  const poolingWeights = tableLayout(config).pieces.map((p) => {
     if (p.poolingWeight === null) return null;
     const w = withResidentStorage(() => zeros([p.rows])); // (R,)
     readTensorBytes(index, p.poolingWeight, 0, w.data as Float32Array);
     return w;
   });
-  const tables = embeddingLayout(config).pieces.map((p) => {
+  const tables = tableLayout(config).pieces.map((p) => {
     const t = readTensor(index, p.name);
     return quantizedTable(bits, p.rows, p.dim, t.data as Uint8Array, `${path}: ${p.name}`);
   });

@@ -26,11 +26,12 @@ import type { Dataset } from "../data/dataset.ts";
 import { checkpointImage, checkpointTensors } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { SaveDType } from "../io/dtype.ts";
-import { parameterSpecs, isTableParameter } from "../dlrm/model.ts";
+import { parameterSpecs } from "../dlrm/init.ts";
+import { isTableParameter } from "../dlrm/tables/layout.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { BatchRef, Executor, StepOutcome } from "../train/executor.ts";
 import { abortAll, abortedBy, createCommBuffers, type CommBuffers } from "./collectives.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 import { lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "./plan.ts";
 import {
   ARG_SLOT,
@@ -526,7 +527,7 @@ function checkPlan(plan: ShardingPlan, N: number, c: DLRMConfig): void {
   if (plan.ranks !== N) throw new ParallelError(`hybrid: the sharding plan is for ${plan.ranks} ranks, not ${N}`);
   if (plan.embeddingDim !== c.embedding_dim)
     throw new ParallelError(`hybrid: the sharding plan has dim ${plan.embeddingDim}, the model ${c.embedding_dim}`);
-  const pieces = embeddingPieces(c);
+  const pieces = tableLayout(c).pieces;
   if (
     plan.tables.length !== pieces.length ||
     plan.tables.some((t, i) => t.rows !== pieces[i]?.rows || t.dim !== pieces[i]?.dim)

@@ -11,7 +11,7 @@
 //      plan depends only on its inputs.
 //   3. A rank over maxBytesPerRank is an error naming it.
 //
-// What it places are the model's lookup pieces (src/dlrm/tables.ts; modelShardingPlan): a
+// What it places are the model's lookup pieces (src/dlrm/tables/; modelShardingPlan): a
 // plain table is one, a QR table two (its quotient and remainder tables, placed apart like
 // any two tables), an MD table one of its own width; "table" below means a piece.
 //
@@ -25,7 +25,7 @@
 
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 
 /** Rows [rowStart, rowEnd) of one table, held by one rank. */
 export interface Shard {
@@ -213,7 +213,7 @@ export function modelShardingPlan(
   config: DLRMConfig,
   o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number },
 ): ShardingPlan {
-  const pieces = embeddingPieces(config);
+  const pieces = tableLayout(config).pieces;
   return shardingPlan({
     ranks: o.ranks,
     embeddingDim: config.embedding_dim,

@@ -11,7 +11,7 @@
 //
 // A training step is the sequential step (src/train/local.ts) with collectives in it:
 //   lookup        pool its shards over the whole batch with the model's own pooling
-//                 (src/dlrm/pool.ts): (B, W) per shard
+//                 (src/dlrm/tables/pool.ts): (B, W) per shard
 //   all-to-all    (an op on the tape, src/ops/all_to_all.ts: the butterfly shuffle) the pooled
 //                 vectors of every piece for its own slice [start, end) of the batch
 //   forward       the head's forward and loss on its slice: a sum over the slice, seeded with
@@ -26,7 +26,7 @@
 // slice into the staging slot. The phases are timed and reported (STEP_PHASES): "MLP backward"
 // runs until the exchange's backward begins, "embedding backward" from its end.
 //
-// The unit of model parallelism is a lookup piece of the model (src/dlrm/tables.ts): a plain
+// The unit of model parallelism is a lookup piece of the model (src/dlrm/tables/): a plain
 // table, one half of a QR table, an MD table (pooled at its own width d; its projection is
 // the head's). "Table" in the plan and below means a piece; the batch's ids of the piece's
 // table are mapped to the piece's ids (QR: quotient or remainder) before the lookup.
@@ -39,8 +39,8 @@ import { noGrad } from "../autograd/tape.ts";
 import { writePiecesInto, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { DLRMHead } from "../dlrm/model.ts";
-import { poolPiece } from "../dlrm/pool.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { poolPiece } from "../dlrm/tables/pool.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 import type { SparseInput } from "../data/batch.ts";
 import { allToAllPooled, type ShardMap } from "../ops/all_to_all.ts";
 import { makeOptimizer, type OptimizerSpec } from "../optim/make.ts";
@@ -104,7 +104,7 @@ export class Rank {
     // Long-lived arrays (parameters, their gradient buffer, optimizer state) are resident in
     // this thread's wasm memory, where the kernels use them without a copy.
     const source = init.source;
-    const pieces = embeddingPieces(config);
+    const pieces = tableLayout(config).pieces;
     const built = withResidentStorage(() => {
       const head = new DLRMHead(config, source.kind === "seed" ? source.seed : null);
       const seed = source.kind === "seed" ? source.seed : null;

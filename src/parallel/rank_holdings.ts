@@ -10,7 +10,8 @@
 import type { CheckpointPiece } from "../dlrm/checkpoint_bytes.ts";
 import type { CheckpointReader } from "./rank_threads.ts";
 import { fillInitial } from "../dlrm/init.ts";
-import { POOLING_WEIGHT_INIT, type EmbeddingPiece } from "../dlrm/tables.ts";
+import { POOLING_WEIGHT_INIT } from "../dlrm/tables/learned_pooling.ts";
+import { type EmbeddingPiece } from "../dlrm/tables/piece.ts";
 import { stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { empty, type Tensor } from "../tensor/tensor.ts";

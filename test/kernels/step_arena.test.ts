@@ -32,7 +32,7 @@ import {
 import { zeros } from "../../src/tensor/tensor.ts";
 import { train } from "../../src/train/trainer.ts";
 import { LocalExecutor } from "../../src/train/local.ts";
-import { rowRange } from "../../src/dlrm/pool.ts";
+import { rowRange } from "../../src/dlrm/tables/pool.ts";
 import type { Shard } from "../../src/parallel/plan.ts";
 import { countTypedArrays } from "../helpers/typed_arrays.ts";
 

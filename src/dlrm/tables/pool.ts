@@ -9,14 +9,14 @@
 //
 // Glossary: B bags (samples), L lookups, R rows.
 
-import type { SparseInput } from "../data/batch.ts";
-import { embeddingBag, gatherRowWeights } from "../ops/embedding_bag.ts";
-import { mul } from "../ops/elementwise.ts";
-import { OpError } from "../tensor/shape.ts";
-import { allocFloat, allocInt32 } from "../tensor/storage.ts";
-import { IndexTensor, Tensor } from "../tensor/tensor.ts";
-import type { FloatArray } from "../tensor/types.ts";
-import { pieceIds, type EmbeddingPiece } from "./tables.ts";
+import type { SparseInput } from "../../data/batch.ts";
+import { embeddingBag, gatherRowWeights } from "../../ops/embedding_bag.ts";
+import { mul } from "../../ops/elementwise.ts";
+import { OpError } from "../../tensor/shape.ts";
+import { allocFloat, allocInt32 } from "../../tensor/storage.ts";
+import { IndexTensor, Tensor } from "../../tensor/tensor.ts";
+import type { FloatArray } from "../../tensor/types.ts";
+import { pieceIds, type EmbeddingPiece } from "./piece.ts";
 
 /** Rows [rowStart, rowEnd) of a piece. */
 export interface RowRange {
