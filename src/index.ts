@@ -15,7 +15,7 @@ export {
   toDType,
 } from "./tensor/tensor.ts";
 export type { DType, FloatArray, NestedArray, RowSparseGrad, TensorOptions } from "./tensor/tensor.ts";
-export { Rng, manualSeed } from "./tensor/rng.ts";
+export { Rng } from "./tensor/rng.ts";
 export { OpError, formatShape } from "./tensor/shape.ts";
 export { noGrad, isGradEnabled, type BackwardOptions } from "./autograd/tape.ts";
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from "./autograd/gradcheck.ts";
@@ -25,7 +25,7 @@ export { sum, mean } from "./ops/reduce.ts";
 export { reshape, transpose, permute, concat, slice, indexSelect, gather } from "./ops/shape.ts";
 export { matmul, linear } from "./ops/matmul.ts";
 export { embeddingBag, type Bags, type EmbeddingBagOptions } from "./ops/embedding_bag.ts";
-export { qrEmbeddingBag, combineQR, type QREmbeddingBagOptions, type QROperation } from "./ops/qr_embedding_bag.ts";
+export { combineQR, type QROperation } from "./ops/qr_embedding_bag.ts";
 export {
   quantizedEmbeddingBag,
   quantizeTable,
@@ -37,7 +37,6 @@ export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
 
 export { Module, parameter } from "./nn/module.ts";
 export { Linear, MLP } from "./nn/linear.ts";
-export { EmbeddingBag, EmbeddingBagCollection } from "./nn/embedding_bag.ts";
 export type { Optimizer } from "./optim/optimizer.ts";
 export { SGD } from "./optim/sgd.ts";
 export { Adagrad } from "./optim/adagrad.ts";

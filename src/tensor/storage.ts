@@ -137,14 +137,6 @@ function warnFullOnce(e: WasmMemoryError): void {
   hostWarning(`${e.message}; using plain (staged, slower) arrays from now on`, "DlrmMemoryWarning");
 }
 
-/**
- * Let the event loop run once, so that resident blocks whose arrays were collected return
- * to the heap (finalizers run between tasks). Await it now and then in long async loops.
- */
-export function reclaimStorage(): Promise<void> {
-  return new Promise((done) => setImmediate(done));
-}
-
 // ---------------------------------------------------------------------------------------
 // The step arena
 
