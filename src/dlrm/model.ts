@@ -24,8 +24,8 @@ import { catInteraction, dotInteraction } from "../ops/interaction.ts";
 import { bce, mse, type Reduction } from "../ops/loss.ts";
 import { reshape } from "../ops/shape.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
-import { withResidentStorage } from "../tensor/storage.ts";
-import { zeros, type Tensor } from "../tensor/tensor.ts";
+import { allocResident } from "../tensor/storage.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import type { DLRMConfig } from "./config.ts";
 import { initialiseParameters } from "./init.ts";
 import { tableLayout, type TableLayout } from "./tables/layout.ts";
@@ -142,5 +142,5 @@ export class DLRM extends Module {
 
 /** A resident zero tensor for a parameter (values are filled next). */
 function resident(shape: readonly number[]): Tensor {
-  return withResidentStorage(() => zeros(shape));
+  return new Tensor(allocResident(shape.reduce((a, b) => a * b, 1)), shape);
 }

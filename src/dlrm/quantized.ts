@@ -35,8 +35,8 @@ import {
   type QuantizedTable,
 } from "../ops/quantized_embedding_bag.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
-import { withResidentStorage, withStepArena } from "../tensor/storage.ts";
-import { zeros, type Tensor } from "../tensor/tensor.ts";
+import { allocResident, withStepArena } from "../tensor/storage.ts";
+import { Tensor } from "../tensor/tensor.ts";
 
 /** The metadata key of a quantized checkpoint: JSON { bits, layout }. */
 export const QUANTIZED_KEY = "dlrm_quantized";
@@ -223,7 +223,7 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
   for (const [name, p] of head.namedParameters()) readTensorBytes(index, name, 0, p.data as Float32Array);
   const poolingWeights = tableLayout(config).pieces.map((p) => {
     if (p.poolingWeight === null) return null;
-    const w = withResidentStorage(() => zeros([p.rows])); // (R,)
+    const w = new Tensor(allocResident(p.rows), [p.rows]); // (R,)
     readTensorBytes(index, p.poolingWeight, 0, w.data as Float32Array);
     return w;
   });

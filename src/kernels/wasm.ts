@@ -20,7 +20,7 @@
 //
 // Why staging exists at all: a training step's operands are resident (measured through
 // `dlrm train`: about 15 KB a step is staged, the batch's indices and dense features), but a
-// library user's tensors made outside withResidentStorage/withStepArena are plain arrays; the
+// library user's tensors made outside allocResident/withStepArena are plain arrays; the
 // reference GEMM on them would be several times slower than a copy plus the wasm GEMM.
 //
 // The modules are instantiated synchronously on first use (no top-level await). GEMM comes

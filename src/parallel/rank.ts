@@ -45,7 +45,7 @@ import type { SparseInput } from "../data/batch.ts";
 import { allToAllPooled, type ShardMap } from "../ops/all_to_all.ts";
 import { makeOptimizer, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import { allocFloat, withResidentStorage, withStepArena } from "../tensor/storage.ts";
+import { allocFloat, allocResident, withStepArena } from "../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../tensor/tensor.ts";
 import { Communicator } from "./collectives.ts";
 import {
@@ -101,35 +101,27 @@ export class Rank {
     this.#slots = init.staging.slots.map((b) => slotViews(init.staging.layout, b));
     this.status.enter("starting", -1);
 
-    // Long-lived arrays (parameters, their gradient buffer, optimizer state) are resident in
-    // this thread's wasm memory, where the kernels use them without a copy.
+    // Long-lived arrays (parameters, the head's gradient bucket, optimizer state) are resident
+    // in this thread's wasm memory, where the kernels use them without a copy.
     const source = init.source;
     const pieces = tableLayout(config).pieces;
-    const built = withResidentStorage(() => {
-      const head = new DLRMHead(config, source.kind === "seed" ? source.seed : null);
-      const seed = source.kind === "seed" ? source.seed : null;
-      const own = plan.perRank[this.r].shards.map((shard) => makeOwnShard(pieces[shard.table], shard, seed));
-      const headParams = head.namedParameters();
-      const P = headParams.reduce((a, [, p]) => a + p.size, 0);
-      const optimizer = makeOptimizer(init.optimizer, [
-        ...headParams,
-        ...own.map((o): [string, Tensor] => [o.name, o.weight]),
-        ...own.flatMap((o): [string, Tensor][] =>
-          o.rowWeights === null ? [] : [[o.piece.poolingWeight as string, o.rowWeights]],
-        ),
-      ]);
-      const grads = new GradBucket(
-        headParams.map(([, p]) => p),
-        allocFloat("float32", P) as Float32Array,
-      );
-      return { head, own, headParams, optimizer, grads };
-    });
-    this.head = built.head;
-    this.own = built.own;
-    this.#headParams = built.headParams;
-    this.optimizer = built.optimizer;
-    this.#headGrads = built.grads;
-    if (source.kind === "file") withResidentStorage(() => this.#load(source.path, source.withOptimizer));
+    const seed = source.kind === "seed" ? source.seed : null;
+    this.head = new DLRMHead(config, seed);
+    this.own = plan.perRank[this.r].shards.map((shard) => makeOwnShard(pieces[shard.table], shard, seed));
+    this.#headParams = this.head.namedParameters();
+    this.optimizer = makeOptimizer(init.optimizer, [
+      ...this.#headParams,
+      ...this.own.map((o): [string, Tensor] => [o.name, o.weight]),
+      ...this.own.flatMap((o): [string, Tensor][] =>
+        o.rowWeights === null ? [] : [[o.piece.poolingWeight as string, o.rowWeights]],
+      ),
+    ]);
+    const P = this.#headParams.reduce((a, [, p]) => a + p.size, 0);
+    this.#headGrads = new GradBucket(
+      this.#headParams.map(([, p]) => p),
+      allocResident(P),
+    );
+    if (source.kind === "file") this.#load(source.path, source.withOptimizer);
 
     this.#shardMap = {
       piecesOf: plan.perRank.map((rp) => rp.shards.map((x) => x.table)),
@@ -272,7 +264,7 @@ export class Rank {
     // Update: the same dense update everywhere; sparse updates of the own rows.
     this.status.enter("update", step);
     this.optimizer.lr = lr;
-    withResidentStorage(() => this.optimizer.step()); // state made at the first step stays resident
+    this.optimizer.step(); // its state lives where its parameter does (resident), its temporaries in the step
 
     this.status.enter("waiting for a command", step);
     for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.status.times[k];

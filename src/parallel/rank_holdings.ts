@@ -14,7 +14,8 @@ import { POOLING_WEIGHT_INIT } from "../dlrm/tables/learned_pooling.ts";
 import { type EmbeddingPiece } from "../dlrm/tables/piece.ts";
 import { stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import { empty, type Tensor } from "../tensor/tensor.ts";
+import { allocResident } from "../tensor/storage.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import type { Shard } from "./plan.ts";
 
 /** A shard of a table piece that a rank holds: its rows of the piece (and of its learned pooling weights). */
@@ -34,11 +35,11 @@ export interface OwnShard {
 export function makeOwnShard(piece: EmbeddingPiece, shard: Shard, seed: number | null): OwnShard {
   const rows = shard.rowEnd - shard.rowStart;
   const W = piece.dim;
-  const weight = empty([rows, W], { requiresGrad: true }); // (rows, W)
+  const weight = new Tensor(allocResident(rows * W), [rows, W], true); // (rows, W)
   if (seed !== null) fillInitial(seed, piece.name, piece.init, weight.data, shard.rowStart * W);
   let rowWeights: Tensor | null = null;
   if (piece.poolingWeight !== null) {
-    rowWeights = empty([rows], { requiresGrad: true }); // (rows,)
+    rowWeights = new Tensor(allocResident(rows), [rows], true); // (rows,)
     if (seed !== null) fillInitial(seed, piece.poolingWeight, POOLING_WEIGHT_INIT, rowWeights.data);
   }
   return { shard, piece, name: piece.name, dim: W, weight, rowWeights };

@@ -26,7 +26,7 @@ import {
   releaseStepGrads,
   stepArenaStats,
   transientAllocatedBytes,
-  withResidentStorage,
+  allocResident,
   withStepArena,
 } from "../../src/tensor/storage.ts";
 import { zeros } from "../../src/tensor/tensor.ts";
@@ -83,7 +83,7 @@ test("the next step hands the same memory out again (the arena's rule), zeroed",
 
 test("nested withStepArena does not recycle; storage outside the arena is never touched", () => {
   const plain = allocFloat("float32", 64) as Float32Array; // outside: plain
-  const res = withResidentStorage(() => withStepArena(() => allocFloat("float32", 64))) as Float32Array; // resident wins
+  const res = withStepArena(() => allocResident(64)); // resident wins
   assert.ok(!inStepArena(plain) && !inStepArena(res));
   plain.fill(7);
   res.fill(8);
