@@ -64,6 +64,12 @@ export { syntheticData } from "./dlrm/synthetic.ts";
 export { QuantizedDLRM, loadQuantizedCheckpoint } from "./dlrm/quantized.ts";
 export { quantizeRows, dequantizeRows, fusedRowBytes, type QuantBits } from "./kernels/fused_rows.ts";
 export { train, evaluate, predict } from "./train/trainer.ts";
+export { LocalExecutor } from "./train/local.ts";
+export type { Executor, StepOutcome } from "./train/executor.ts";
+export { HybridExecutor, ParallelError, type HybridOptions } from "./parallel/hybrid.ts";
+export { makeOptimizer, optimizerSpec, type OptimizerSpec } from "./optim/make.ts";
+export { readMovieLens } from "./data/movielens.ts";
+export { readCriteo } from "./data/criteo.ts";
 export { auc, logloss, accuracy, computeMetrics } from "./metrics/metrics.ts";
 
 // The kernels: opt in to the relaxed-SIMD GEMM (sets a V8 flag of the whole process; see docs/kernels.md).
