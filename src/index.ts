@@ -73,4 +73,4 @@ export { readCriteo } from "./data/criteo.ts";
 export { auc, logloss, accuracy, computeMetrics } from "./metrics/metrics.ts";
 
 // The kernels: opt in to the relaxed-SIMD GEMM (sets a V8 flag of the whole process; see docs/kernels.md).
-export { enableRelaxedSimd } from "./kernels/wasm.ts";
+export { enableRelaxedSimd, wasmFallbacks, type FallbackReason } from "./kernels/wasm.ts";

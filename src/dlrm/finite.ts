@@ -13,6 +13,7 @@ import {
   toFloat32,
   type SafetensorsIndex,
 } from "../io/safetensors.ts";
+import { firstNonFinite } from "../tensor/finite.ts";
 import { DataError } from "./check_data.ts";
 
 export interface NonFiniteValue {
@@ -41,7 +42,7 @@ export function firstNonFiniteValue(path: string, names: ReadonlySet<string>): N
     const n = e.shape.reduce((a, b) => a * b, 1);
     if (e.dtype !== "F32") {
       const values = toFloat32(readTensor(index, name), `${path}: tensor "${name}"`);
-      const k = values.findIndex((v) => !Number.isFinite(v));
+      const k = firstNonFinite(values);
       if (k !== -1) return at(k, values[k]);
       continue;
     }
@@ -56,7 +57,8 @@ function scanF32(index: SafetensorsIndex, name: string, n: number): { k: number;
   for (let first = 0; first < n; first += buf.length) {
     const part = buf.subarray(0, Math.min(buf.length, n - first));
     readTensorBytes(index, name, 4 * first, part);
-    for (let j = 0; j < part.length; j++) if (!Number.isFinite(part[j])) return { k: first + j, value: part[j] };
+    const j = firstNonFinite(part);
+    if (j >= 0) return { k: first + j, value: part[j] };
   }
   return null;
 }
@@ -68,7 +70,7 @@ export function checkPredictions(
   parameters: ReadonlySet<string>,
   data: string,
 ): void {
-  const i = pred.findIndex((p) => !Number.isFinite(p));
+  const i = firstNonFinite(pred);
   if (i === -1) return;
   const bad = firstNonFiniteValue(checkpoint, parameters);
   const what = `the prediction of sample ${i} of ${data} is ${pred[i]}`;

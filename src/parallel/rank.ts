@@ -45,6 +45,7 @@ import type { SparseInput } from "../data/batch.ts";
 import { allToAllPooled, type ShardMap } from "../ops/all_to_all.ts";
 import { makeOptimizer, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
+import { firstNonFinite } from "../tensor/finite.ts";
 import { allocFloat, allocResident, withStepArena } from "../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../tensor/tensor.ts";
 import { Communicator } from "./collectives.ts";
@@ -282,9 +283,4 @@ export class Rank {
       };
     });
   }
-}
-
-function firstNonFinite(x: ArrayLike<number>): number {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
-  return -1;
 }
