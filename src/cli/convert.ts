@@ -24,7 +24,7 @@ import {
   openCheckpoint,
   readPiece,
   writeCheckpointFile,
-  writePieces,
+  writeSlices,
   type CheckpointTensor,
 } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
@@ -334,7 +334,7 @@ async function writeConversion(index: SafetensorsIndex, output: string, plan: Co
             const whole = new Float32Array(n);
             readPiece(index, c.src, 0, whole, src);
             const p = c.permute;
-            writePieces(
+            writeSlices(
               dst,
               slots,
               [{ name: c.out.name, first: 0, data: permuteTopColumns(whole, p.rows, p.E, p.F, p.to) }],
@@ -346,7 +346,7 @@ async function writeConversion(index: SafetensorsIndex, output: string, plan: Co
           for (let first = 0; first < n; first += COPY_CHUNK) {
             const part = buf.subarray(0, Math.min(COPY_CHUNK, n - first));
             readPiece(index, c.src, first, part, src);
-            writePieces(dst, slots, [{ name: c.out.name, first, data: part }], output);
+            writeSlices(dst, slots, [{ name: c.out.name, first, data: part }], output);
           }
         }
       } finally {

@@ -4,7 +4,7 @@
 // and watches. It is an executor for the one training loop (src/train/trainer.ts), like the
 // one-thread LocalExecutor; the per-rank work lives in rank.ts.
 //
-//   start    plan the shards, lay out shared memory (collectives, two batch staging slots,
+//   start    plan the shards, lay out shared memory (collectives, two batch batch slots,
 //            control words), start the ranks (the host's StartRanks, src/parallel/
 //            rank_threads.ts: Node's worker threads through worker-threads-pool by default,
 //            or a browser's module Workers, spawn_browser.ts); each rank makes
@@ -65,7 +65,7 @@ import {
   type StepPhase,
 } from "./protocol.ts";
 import type { RankGroup, StartRanks } from "./rank_threads.ts";
-import { slotViews, stageBatch, stagingLayout, type SlotViews } from "./staging.ts";
+import { slotViews, writeBatchSlot, batchSlotLayout, type SlotViews } from "./batch_slots.ts";
 
 export interface HybridOptions {
   config: DLRMConfig;
@@ -74,7 +74,7 @@ export interface HybridOptions {
   optimizer: OptimizerSpec;
   /** The initial parameters: the model of a seed, or a checkpoint (withOptimizer: its optimizer state too, to resume). */
   source: RankInit["source"];
-  /** Every dataset that will be staged (training and evaluation data): the staging slots fit their longest bags. */
+  /** Every dataset that will be staged (training and evaluation data): the batch slots fit their longest bags. */
   datasets: readonly Dataset[];
   /** The largest batch that will be staged (training or prediction). */
   maxBatch: number;
@@ -188,9 +188,9 @@ export class HybridExecutor implements Executor {
       });
     checkPlan(plan, N, config);
 
-    // Shared memory: the staging slots, the collectives, the control words.
+    // Shared memory: the batch slots, the collectives, the control words.
     const Bmax = o.maxBatch;
-    const layout = stagingLayout(o.datasets, Bmax);
+    const layout = batchSlotLayout(o.datasets, Bmax);
     const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(layout.bytes));
     const views = slots.map((s) => slotViews(layout, s));
     const P = parameterSpecs(config)
@@ -215,7 +215,7 @@ export class HybridExecutor implements Executor {
       comm,
       control,
       numbers,
-      staging: { layout, slots },
+      batchSlots: { layout, slots },
       timeoutMs,
       fault: o.fault ?? null,
     });
@@ -264,7 +264,7 @@ export class HybridExecutor implements Executor {
 
   step(step: number, b: BatchRef, lr: number): Promise<StepOutcome> {
     return this.#onSlot(async (slot, views) => {
-      stageBatch(views, b.data, b.rows, b.start, b.count);
+      writeBatchSlot(views, b.data, b.rows, b.start, b.count);
       this.#num[lrWord(slot)] = lr;
       await this.#command(CMD_STEP, step, slot);
       return this.#results(step, slot, b.count);
@@ -299,7 +299,7 @@ export class HybridExecutor implements Executor {
       const count = Math.min(data.n, s + B) - s;
       batches.push(
         this.#onSlot(async (slot, views) => {
-          stageBatch(views, data, null, s, count);
+          writeBatchSlot(views, data, null, s, count);
           await this.#command(CMD_PREDICT, k, slot);
           out.set(views.pred.subarray(0, count), s);
         }),

@@ -23,7 +23,7 @@
 //   update        the optimizer (src/optim/make.ts): the same dense update on every replica,
 //                 sparse row updates on the rank's own shards
 // A prediction is the first three without gradients, each rank writing the predictions of its
-// slice into the staging slot. The phases are timed and reported (STEP_PHASES): "MLP backward"
+// slice into the batch slot. The phases are timed and reported (STEP_PHASES): "MLP backward"
 // runs until the exchange's backward begins, "embedding backward" from its end.
 //
 // The unit of model parallelism is a lookup piece of the model (src/dlrm/tables/): a plain
@@ -36,7 +36,7 @@
 
 import { GradBucket } from "../autograd/grad.ts";
 import { noGrad } from "../autograd/tape.ts";
-import { writePiecesInto, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
+import { writeSlicesInto, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { DLRMHead } from "../dlrm/model.ts";
 import { poolPiece } from "../dlrm/tables/pool.ts";
@@ -65,7 +65,7 @@ import {
 import { holdingSlices, makeOwnShard, readHoldings, type OwnShard, type RankHoldings } from "./rank_holdings.ts";
 import { RankStatus } from "./rank_status.ts";
 import type { RankFiles } from "./rank_threads.ts";
-import { slotViews, type SlotViews } from "./staging.ts";
+import { slotViews, type SlotViews } from "./batch_slots.ts";
 
 export class Rank {
   readonly r: number;
@@ -99,7 +99,7 @@ export class Rank {
     this.#numbers = new Float64Array(init.numbers);
     this.status = new RankStatus(new Int32Array(init.control), this.r, init.fault);
     this.comm = new Communicator(init.comm, this.r, { timeoutMs: init.timeoutMs });
-    this.#slots = init.staging.slots.map((b) => slotViews(init.staging.layout, b));
+    this.#slots = init.batchSlots.slots.map((b) => slotViews(init.batchSlots.layout, b));
     this.status.enter("starting", -1);
 
     // Long-lived arrays (parameters, the head's gradient bucket, optimizer state) are resident
@@ -159,12 +159,12 @@ export class Rank {
   save(target: SaveTarget, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
     const slices = holdingSlices(this.#held, withOptimizer).map((x) => x.piece);
     if (target.kind === "memory") {
-      writePiecesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");
+      writeSlicesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");
       return;
     }
     if (this.#files === null)
       throw new Error(`cannot write the checkpoint ${target.tmp}: this host gives the ranks no file access`);
-    this.#files.writePieces(target.tmp, slots, slices);
+    this.#files.writeSlices(target.tmp, slots, slices);
   }
 
   #cpuMs(): number {
@@ -172,7 +172,7 @@ export class Rank {
   }
 
   /**
-   * One training step on the batch in staging slot `slot`, with learning rate lr. Its
+   * One training step on the batch in batch slot `slot`, with learning rate lr. Its
    * activations and gradients come from the step arena (src/tensor/storage.ts), which the
    * next step recycles: nothing of a step outlives it but parameters, optimizer state and
    * this rank's own buffers.
@@ -181,7 +181,7 @@ export class Rank {
     withStepArena(() => this.#run(step, slot, lr));
   }
 
-  /** Predictions of the batch in staging slot `slot`: each rank writes its slice's into the slot. */
+  /** Predictions of the batch in batch slot `slot`: each rank writes its slice's into the slot. */
   predict(step: number, slot: number): void {
     withStepArena(() => noGrad(() => this.#run(step, slot, null)));
   }

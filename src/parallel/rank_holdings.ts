@@ -7,7 +7,7 @@
 // A state tensor's first dimension is its parameter's rows, so rows [a, b) of a shard are
 // elements [a·perRow, b·perRow) of it.
 
-import type { CheckpointPiece } from "../dlrm/checkpoint_bytes.ts";
+import type { CheckpointSlice } from "../dlrm/checkpoint_bytes.ts";
 import type { CheckpointReader } from "./rank_threads.ts";
 import { fillInitial } from "../dlrm/init.ts";
 import { POOLING_WEIGHT_INIT } from "../dlrm/tables/learned_pooling.ts";
@@ -58,8 +58,8 @@ export interface RankHoldings {
 export function holdingSlices(
   h: RankHoldings,
   withOptimizer: boolean,
-): { piece: CheckpointPiece; fullShape: number[] }[] {
-  const out: { piece: CheckpointPiece; fullShape: number[] }[] = [];
+): { piece: CheckpointSlice; fullShape: number[] }[] {
+  const out: { piece: CheckpointSlice; fullShape: number[] }[] = [];
   const params = h.optimizer.params;
   const add = (name: string, p: Tensor, fullShape: number[], rowStart: number, rowSparse: boolean): void => {
     const perRow = fullShape.slice(1).reduce((a, b) => a * b, 1);

@@ -14,7 +14,7 @@ import { createCommBuffers } from "../../src/parallel/collectives.ts";
 import { modelShardingPlan } from "../../src/parallel/plan.ts";
 import { controlWords, numberWords, SLOTS, type RankInit } from "../../src/parallel/protocol.ts";
 import { Rank } from "../../src/parallel/rank.ts";
-import { slotViews, stageBatch, stagingLayout } from "../../src/parallel/staging.ts";
+import { slotViews, writeBatchSlot, batchSlotLayout } from "../../src/parallel/batch_slots.ts";
 import { countTypedArrays } from "../helpers/typed_arrays.ts";
 
 test("a steady hybrid step with weight decay allocates nothing: no typed array, no wasm block", async () => {
@@ -39,7 +39,7 @@ test("a steady hybrid step with weight decay allocates nothing: no typed array, 
     seed: 8,
   });
   const plan = modelShardingPlan(config, { ranks: 1 });
-  const layout = stagingLayout([data], B);
+  const layout = batchSlotLayout([data], B);
   const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(layout.bytes));
   const views = slots.map((s) => slotViews(layout, s));
   const weightDecay = { "bot_l.0.weight": 1e-3, "top_l.2.weight": 1e-3, "emb_l.2.weight": 1e-4 };
@@ -53,14 +53,14 @@ test("a steady hybrid step with weight decay allocates nothing: no typed array, 
     comm: createCommBuffers(1, 4096),
     control: new SharedArrayBuffer(4 * controlWords(1)),
     numbers: new SharedArrayBuffer(8 * numberWords(1)),
-    staging: { layout, slots },
+    batchSlots: { layout, slots },
     timeoutMs: 10_000,
     fault: null,
   };
   const rank = new Rank(init, null);
   const step = (s: number): void => {
     const slot = s % SLOTS;
-    stageBatch(views[slot], data, null, (s % 4) * B, B);
+    writeBatchSlot(views[slot], data, null, (s % 4) * B, B);
     rank.trainStep(s, slot, 0.1);
   };
   for (let s = 0; s < 4; s++) step(s);
