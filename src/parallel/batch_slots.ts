@@ -113,7 +113,7 @@ export function writeBatchSlot(
     }
   }
   data.sparse.forEach((f, t) => {
-    const dst = slot.tables[t] as SlotViews["tables"][number];
+    const dst = slot.tables[t];
     const need = rows === null ? f.offsets[start + B] - f.offsets[start] : bagsLength(f.offsets, rows, B);
     if (need > dst.indices.length) {
       throw new Error(
@@ -152,6 +152,6 @@ export function writeBatchSlot(
 /** Lookups of the samples rows[0 .. B) in a feature with these offsets. */
 function bagsLength(offsets: Int32Array, rows: Int32Array, B: number): number {
   let L = 0;
-  for (let i = 0; i < B; i++) L += (offsets[rows[i] + 1] as number) - (offsets[rows[i]] as number);
+  for (let i = 0; i < B; i++) L += offsets[rows[i] + 1] - offsets[rows[i]];
   return L;
 }

@@ -197,9 +197,7 @@ export class HybridExecutor implements Executor {
       .filter((p) => !isTableParameter(p.name))
       .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
     // Values per sample a rank pools (its shards' widths) and all ranks together: what the all-to-alls carry.
-    const widthOf = plan.perRank.map((rp) =>
-      rp.shards.reduce((a, s) => a + (plan.tables[s.table] as ShardingPlan["tables"][number]).dim, 0),
-    );
+    const widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, s) => a + plan.tables[s.table].dim, 0));
     const totalWidth = widthOf.reduce((a, b) => a + b, 0);
     const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P);
     const comm = createCommBuffers(N, capacity);
@@ -256,7 +254,7 @@ export class HybridExecutor implements Executor {
     const before = this.#slotFree[slot];
     const run = (async (): Promise<T> => {
       await before?.catch(() => undefined);
-      return work(slot, this.#views[slot] as SlotViews);
+      return work(slot, this.#views[slot]);
     })();
     this.#slotFree[slot] = run.catch(() => undefined);
     return run;

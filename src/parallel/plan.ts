@@ -121,9 +121,9 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   if (dims.length !== T || dims.some((d) => !Number.isInteger(d) || d < 1))
     throw new PlanError(`dims must hold a positive width for each of the ${T} tables`);
   const stored = o.storedPerRow ?? dims;
-  if (stored.length !== T || stored.some((v, t) => !(v >= (dims[t] as number))))
+  if (stored.length !== T || stored.some((v, t) => !(v >= dims[t])))
     throw new PlanError(`storedPerRow must hold, for each of the ${T} tables, at least its width`);
-  const tableBytes = o.tableSizes.map((R, t) => R * (stored[t] as number) * bpv);
+  const tableBytes = o.tableSizes.map((R, t) => R * stored[t] * bpv);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
@@ -156,7 +156,7 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
         rowStart,
         rowEnd,
         whole: k === 1,
-        bytes: rows * (stored[t] as number) * bpv,
+        bytes: rows * stored[t] * bpv,
         lookupsPerSample: (l * rows) / R,
       });
     }
@@ -269,7 +269,7 @@ export function formatShardingPlan(plan: ShardingPlan): string {
 }
 
 function formatColumns(head: string[], rows: string[][], rightAlign: boolean[]): string[] {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const fmt = (r: string[]): string =>
     r
       .map((cell, c) => (rightAlign[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))

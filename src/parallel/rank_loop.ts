@@ -75,7 +75,7 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
     try {
       const step = Atomics.load(control, entry + ARG_STEP);
       const slot = Atomics.load(control, entry + ARG_SLOT);
-      if (command === CMD_STEP) rank.trainStep(step, slot, numbers[lrWord(slot)] as number);
+      if (command === CMD_STEP) rank.trainStep(step, slot, numbers[lrWord(slot)]);
       else if (command === CMD_PREDICT) rank.predict(step, slot);
       else if (command === CMD_SAVE) {
         rank.status.enter("save", rank.status.step);
