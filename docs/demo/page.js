@@ -4,6 +4,7 @@
 // the SVG that `dlrm plot` writes) as its messages come, draws the sharding plan, asks the
 // trained model for a user's top items, and downloads the checkpoint it saves.
 import { plotRunsSvg } from "./build/plot.js";
+import { MOVIELENS_FILES, pickedStatus } from "./picked.js";
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
@@ -14,9 +15,18 @@ status.textContent = isolated
 status.className = isolated ? "" : "bad";
 $("train").disabled = !isolated;
 
-/** The MovieLens files the training thread may need (src/demo/demo_data.ts MOVIELENS_FILES). */
-const MOVIELENS_SPLITS = ["u1", "u2", "u3", "u4", "u5", "ua", "ub"];
-const MOVIELENS_FILES = ["u.user", "u.item", "u.data", ...MOVIELENS_SPLITS.flatMap((s) => [`${s}.base`, `${s}.test`])];
+// Picking files says what was picked, and chooses that data source.
+for (const [kind, input] of [
+  ["movielens", "movielens-dir"],
+  ["criteo", "criteo-file"],
+]) {
+  $(input).addEventListener("change", () => {
+    const { text, bad } = pickedStatus(kind, [...$(input).files]);
+    $("data-status").textContent = text;
+    $("data-status").className = bad ? "bad" : "";
+    if (!bad && text !== "") document.querySelector(`input[name=data][value=${kind}]`).checked = true;
+  });
+}
 
 let worker = null;
 let trainedKind = null;
@@ -86,7 +96,7 @@ $("run").addEventListener("submit", async (e) => {
   let data, dataName;
   try {
     [data, dataName] = await chosenData();
-    $("data-status").textContent = "";
+    if ($("data-status").className === "bad") $("data-status").textContent = "";
     $("data-status").className = "";
   } catch (err) {
     $("data-status").textContent = err.message;

@@ -77,7 +77,8 @@ const CONVERT_FLAGS: FlagSpecs = {
 };
 
 const USAGE =
-  "Usage: dlrm convert <in.(safetensors|pt)> <out.(safetensors|pt)> --to reference|torchrec [flags], or --quantize-emb-with-bit 8|4";
+  "Usage: dlrm convert <in.(safetensors|pt)> <out.(safetensors|pt)> --to reference|torchrec [flags]\n" +
+  "       dlrm convert <in> <out> --quantize-emb-with-bit 8|4";
 const ABOUT =
   "Rename a DLRM checkpoint between the reference's state_dict names and TorchRec's (moving the first top layer's interaction columns " +
   "to the other pair order), or rewrite it in another dtype. TorchRec's DLRM outputs logits: apply a sigmoid for the reference's probabilities.";

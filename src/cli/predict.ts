@@ -18,6 +18,8 @@
 //
 // Glossary: N samples.
 
+import { smallEvalWarning } from "./eval_size.ts";
+import { predictionFormat, writePredictions } from "./predictions_file.ts";
 import {
   getBool,
   getNumber,
@@ -52,7 +54,6 @@ import {
   quantizedCheckpointBits,
 } from "../dlrm/quantized.ts";
 import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
-import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics } from "../metrics/metrics.ts";
@@ -79,8 +80,8 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   out: {
     type: "string",
-    placeholder: "preds.safetensors",
-    help: "where to write `pred` F32 [N], in data order (required unless --metrics)",
+    placeholder: "preds.safetensors|.csv|.jsonl",
+    help: 'where to write the predictions, in data order (required unless --metrics), by extension: .safetensors (`pred` F32 [N]), .csv (pred[,label] rows) or .jsonl ({"pred": p[, "label": y]} lines)',
   },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
   workers: {
@@ -93,7 +94,7 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   split: { type: "string", help: "movielens:<dir> data: the split whose test ratings are scored (default u1)" },
   seed: {
-    type: "int",
+    type: "seed",
     help: "synthetic data: the seed dlrm train drew it with (default: the checkpoint's recorded run, else 123)",
   },
   "data-size": {
@@ -123,6 +124,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   const dataText = required("data");
   const metrics = getBool(f, "metrics");
   const out = metrics ? getString(f, "out") : required("out");
+  if (out !== undefined) predictionFormat(out);
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
   const model = getString(f, "model");
@@ -174,12 +176,13 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
   if (out !== undefined) {
-    writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });
+    writePredictions(out, pred, labels);
     io.stderr.write(
       `dlrm predict: wrote ${pred.length} predictions to ${out}${preds.length > 1 ? ` (the mean of ${preds.length} models)` : ""}\n`,
     );
   }
   if (metrics && labels !== null) {
+    io.stderr.write(smallEvalWarning("predict", labels.length) ?? "");
     io.stdout.write(`${JSON.stringify({ event: "predict", ...computeMetrics(pred, labels), data: dataText })}\n`);
   }
   return 0;

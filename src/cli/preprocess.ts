@@ -53,7 +53,7 @@ const PREPROCESS_FLAGS: FlagSpecs = {
     type: "number",
     help: "drop each negative line with this probability before numbering, as the reference (default 0)",
   },
-  seed: { type: "int", help: "seed of the sub-sampling draws (default 123, as dlrm train's)" },
+  seed: { type: "seed", help: "seed of the sub-sampling draws (default 123, as dlrm train's)" },
   dictionary: {
     type: "string",
     placeholder: "dict.safetensors",
@@ -118,6 +118,10 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     progress: io.stderr,
     label: "preprocess criteo",
   });
+  if (read.data.n === 0)
+    throw new Error(
+      `preprocess: ${files.join(", ")}: no samples to write (${read.skipped} malformed lines skipped${subSampleRate > 0 ? `, --data-sub-sample-rate ${subSampleRate}` : ""})`,
+    );
   const R = read.dictionary.maxIndRange;
   // Both files are complete on disk before either is renamed into place; the pair id they
   // both record lets the reader catch a pair that a crash between the renames mixed up.

@@ -56,15 +56,17 @@ import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
-import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
+import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
+import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: {
     type: "string",
     placeholder: "config.json",
-    help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it",
+    help: "model config (JSON; its fields: docs/config.md); default: the built-in model for the data, sized from it",
   },
   data: {
     type: "string",
@@ -138,7 +140,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "lr-decay-start-step": { type: "int", help: "step where the polynomial decay starts (default 0)" },
   "lr-num-decay-steps": { type: "int", help: "steps of polynomial decay (default 0: no decay)" },
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
-  seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
+  seed: { type: "seed", help: "seed of initialisation, shuffling and generated data (default 123)" },
   log: {
     type: "string",
     placeholder: "file.jsonl",
@@ -351,6 +353,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       : Math.max(1, plannedSteps * batchSize),
   );
   const data = await finishData(request, source, config, dataSize);
+  if (f.has("batch-size") && batchSize > data.train.n && plannedSteps > 0)
+    throw new UsageError(`train: --batch-size ${batchSize} is more than the ${data.train.n} training samples`);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
   const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
@@ -367,13 +371,15 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       ? null
       : modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(data.train) });
 
+  const recorded = new Map(f);
+  if (generated) recorded.set("data-size", dataSize); // the data is generated for the planned steps: fix it for a resumed run
+  recorded.set("ensemble", 1); // each checkpoint is one member's run
+  // in the order of the lists, whichever way a flag came (typed, resumed, derived): a resumed run writes the same bytes
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
-    const v = f.get(name);
+    const v = recorded.get(name);
     if (v !== undefined) runFlags[name] = v;
   }
-  if (generated) runFlags["data-size"] = dataSize; // the data is generated for the planned steps: fix it for a resumed run
-  runFlags.ensemble = 1; // each checkpoint is one member's run
   const notes =
     `${spec.kind === "adagrad" && spec.initialAccumulator > 0 ? ` (initial accumulator ${spec.initialAccumulator})` : ""}` +
     `${tableDecay === null ? "" : spec.kind === "adagrad" ? `, table weight decay [${tableDecay.join(", ")}]` : ", no table weight decay (the built-in model's goes with adagrad)"}` +
@@ -558,6 +564,7 @@ async function trainMember(
       testFreq: o.testFreq,
       evalBatchSize: evalBatch(p),
       shouldStop,
+      onSaturatedStart: (step, loss) => io.stderr.write(saturatedStartNote(p.config, step, loss)),
       progress: new Progress({
         out: io.stderr,
         every: o.printFreq,
@@ -585,6 +592,15 @@ async function trainMember(
   } finally {
     await executor.close();
   }
+}
+
+/** What a run that starts saturated is told (src/train/saturation.ts). */
+function saturatedStartNote(config: DLRMConfig, step: number, loss: number): string {
+  const why =
+    config.qr !== undefined
+      ? " (the reference initialises quotient-remainder tables in [√(1/n), 1], which saturates a small model)"
+      : "";
+  return `dlrm train: step ${step}: the loss is ${loss.toFixed(2)}, above ${SATURATED_LOSS}: the model's predictions start saturated at 0 or 1${why}; training goes on, as the reference's does, and stops as diverged only if the loss, once below ${SATURATED_LOSS}, rises above it again\n`;
 }
 
 /** Writes member k's checkpoint: its parameters, optimizer state and where the run stands. */
@@ -642,8 +658,9 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
 export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const given = parseFlags("train", argv, TRAIN_FLAGS);
   if (getBool(given, "help")) {
-    const about = "Train a DLRM; the last line printed is a JSON object with the final metrics.";
-    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS));
+    const about =
+      "Train a DLRM; the last line printed is a JSON object with the final metrics. The reference's own flags (--arch-mlp-bot=…, --learning-rate, …; docs/dlrm.md) are read too: one of them puts the line in the reference's mode, which is said on stderr.";
+    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS, TRAIN_HELP_GROUPS));
     return 0;
   }
   const resumePath = getString(given, "resume");
@@ -664,6 +681,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   io.stderr.write(
     `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
+  if (p.data.eval !== null) io.stderr.write(smallEvalWarning("train", p.data.eval.n) ?? "");
   const interrupt = onInterrupt(
     io.stderr,
     o.save === null

@@ -20,6 +20,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { LRPolicyScheduler, type LRPolicyOptions } from "../optim/schedule.ts";
 import { Rng, type RngState } from "../tensor/rng.ts";
 import { hostYield } from "../kernels/host.ts";
+import { SaturationWatch } from "./saturation.ts";
 import type { Executor, StepOutcome } from "./executor.ts";
 import { LocalExecutor } from "./local.ts";
 import { computeMetrics, type Metrics } from "../metrics/metrics.ts";
@@ -75,6 +76,8 @@ export interface TrainOptions {
   progress?: Progress | null;
   /** Checked before each step is issued: when it returns true the run stops early (interrupted). */
   shouldStop?: () => boolean;
+  /** Told when the run starts saturated (src/train/saturation.ts): it goes on. */
+  onSaturatedStart?: (step: number, loss: number) => void;
 }
 
 export class TrainError extends Error {
@@ -150,6 +153,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let last: EvalRecord | null = null;
   let done = first;
   let interrupted = false;
+  const saturation = new SaturationWatch(SATURATED_LOSS, o.onSaturatedStart);
 
   const inFlight: { step: number; lr: number; count: number; outcome: Promise<StepOutcome> }[] = [];
   const issue = (step: number): void => {
@@ -170,7 +174,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const r = await f.outcome;
     if (r.bad !== null) throw diverged(f.step, `prediction ${r.bad.index} of the batch is ${r.bad.value}`);
     if (!Number.isFinite(r.loss)) throw diverged(f.step, `the loss is ${r.loss}`);
-    if (r.loss > SATURATED_LOSS)
+    if (saturation.diverged(f.step, r.loss))
       throw diverged(
         f.step,
         `the loss is ${r.loss.toFixed(2)}, above ${SATURATED_LOSS}: the predictions have saturated at 0 or 1`,

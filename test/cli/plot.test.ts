@@ -147,8 +147,11 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
             x >= ax.xRange[0] - tolX && x <= ax.xRange[1] + tolX,
             `${metric}: step ${x} inside the x axis ${ax.xRange}`,
           );
+          // above the axis only where the panel says it clips the first steps' spike
+          const clippedAbove = panel.attrs["data-clipped-above"];
           assert.ok(
-            y >= ax.yRange[0] - tolY && y <= ax.yRange[1] + tolY,
+            y >= ax.yRange[0] - tolY &&
+              (y <= ax.yRange[1] + tolY || (clippedAbove !== undefined && y > Number(clippedAbove))),
             `${metric}: value ${y} inside the y axis ${ax.yRange}`,
           );
         }
@@ -170,6 +173,36 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
         });
       }
     }
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("dlrm plot: the first steps' spike is clipped off the loss axis, and the panel says so; the SVG scales to its page", async () => {
+  const t = tempDir();
+  try {
+    const log = join(t.dir, "spike.jsonl");
+    const lines: string[] = [];
+    for (let step = 0; step < 300; step++) {
+      const loss = step < 10 ? 3 : 0.5 + 0.05 * Math.sin(step / 7);
+      lines.push(JSON.stringify({ step, loss, lr: 0.1, t_ms: step }));
+    }
+    writeFileSync(log, `${lines.join("\n")}\n`);
+    const out = join(t.dir, "spike.svg");
+    const r = await runCli(["plot", log, "--out", out]);
+    assert.is(r.code, 0, r.stderr);
+    const svg = parseXml(readFileSync(out, "utf8"));
+    assert.is(svg.attrs["width"], "100%");
+    assert.match(svg.attrs["viewBox"] as string, /^0 0 720 \d+$/);
+    assert.is(svg.attrs["height"], undefined);
+    const panel = allElements(svg).find((e) => e.attrs["data-metric"] === "loss" && e.attrs["class"] === "panel");
+    assert.ok(panel !== undefined);
+    const ax = axesOf(panel);
+    assert.ok(ax.yRange[1] <= 1.5, `the loss axis ends at ${ax.yRange[1]}, well below the spike`);
+    assert.ok(ax.yRange[1] >= 0.55, "and above the rest of the curve");
+    assert.is(Number(panel.attrs["data-clipped-above"]), ax.yRange[1]);
+    const title = allElements(panel).find((e) => e.attrs["class"] === "panel-title");
+    assert.match(title?.text ?? "", `y axis cut at ${ax.yRange[1]}: the first steps reach 3.00`);
   } finally {
     t.cleanup();
   }

@@ -194,6 +194,12 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     await page.check("input[name=data][value=movielens]");
     await page.selectOption("#split", "u1");
     await page.setInputFiles("#movielens-dir", MOVIELENS);
+    // the picker says what it picked, and chooses MovieLens
+    assert.match(
+      (await page.textContent("#data-status")) ?? "",
+      /^ml-100k: \d+ files, [\d.]+ MB; found u\.user, u\.item, u\.data/,
+    );
+    assert.ok(await page.isChecked("input[name=data][value=movielens]"));
     const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
     assert.equal(errors, []);
     assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);
@@ -248,6 +254,7 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     assert.is(await page.textContent("#data-status"), "pick one or more Criteo TSV files first");
     assert.is(await page.getAttribute("body", "data-state"), null);
     await page.setInputFiles("#criteo-file", CRITEO);
+    assert.match((await page.textContent("#data-status")) ?? "", /^1 file, [\d.]+ kB: train\.txt$/);
     const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
     assert.equal(errors, []);
     assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);
