@@ -33,6 +33,7 @@ import { writeFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { extractSection } from "./docs_sections.ts";
 import { PARALLEL_SECTION } from "./parallel_markdown.ts";
 import { CLI_TRAIN_SECTION } from "./cli_train.bench.ts";
+import { GENERATED_DATA_SECTION } from "./generated_data.bench.ts";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -307,9 +308,9 @@ async function main(): Promise<void> {
   if (process.argv.includes("--docs")) {
     const docs = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
     // keep the sections other programs wrote: bench/parallel.bench.ts --docs and
-    // bench/cli_train.bench.ts --docs
+    // bench/cli_train.bench.ts --docs and bench/generated_data.bench.ts --docs
     const old = existsSync(docs) ? readFileSync(docs, "utf8") : "";
-    const kept = [PARALLEL_SECTION, CLI_TRAIN_SECTION]
+    const kept = [PARALLEL_SECTION, CLI_TRAIN_SECTION, GENERATED_DATA_SECTION]
       .map((name) => extractSection(old, name))
       .filter((x): x is string => x !== null);
     writeFileSync(docs, [renderMarkdown(result).trimEnd(), ...kept].join("\n\n") + "\n");

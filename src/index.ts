@@ -52,6 +52,8 @@ export {
 } from "./io/safetensors.ts";
 export type { Dataset, SparseFeature } from "./data/dataset.ts";
 export { readBatchFile, writeBatchFile } from "./data/batch_file.ts";
+export { BatchFileWriter } from "./data/batch_writer.ts";
+export { DatasetSource, type BatchSource } from "./data/batch_source.ts";
 export { batchOf, batchOfRows, type Batch } from "./data/batch.ts";
 export { randomDataset } from "./data/random.ts";
 
@@ -70,7 +72,7 @@ export { HybridExecutor, ParallelError, type HybridOptions } from "./parallel/hy
 export { makeOptimizer, optimizerSpec, type OptimizerSpec } from "./optim/make.ts";
 export { readMovieLens } from "./data/movielens.ts";
 export { readCriteo } from "./data/criteo.ts";
-export { auc, logloss, accuracy, computeMetrics } from "./metrics/metrics.ts";
+export { auc, logloss, accuracy, normalizedEntropy, calibration, computeMetrics } from "./metrics/metrics.ts";
 
 // The kernels: opt in to the relaxed-SIMD GEMM (sets a V8 flag of the whole process; see docs/kernels.md).
 export { enableRelaxedSimd, wasmFallbacks, type FallbackReason } from "./kernels/wasm.ts";

@@ -120,7 +120,7 @@ $("run").addEventListener("submit", async (e) => {
   trainedKind = null;
   const started = performance.now();
   for (const id of ["train", "save", "predict-button"]) $(id).disabled = true;
-  $("auc").textContent = "-";
+  for (const id of ["auc", "ne", "calibration"]) $(id).textContent = "-";
   $("teacher-auc").textContent = "-";
   $("predictions").replaceChildren();
   document.body.dataset.state = "training";
@@ -133,9 +133,17 @@ $("run").addEventListener("submit", async (e) => {
       if (seconds > 0) $("rate").textContent = String(Math.round(m.samples / seconds));
       draw(run);
     } else if (m.kind === "eval") {
-      run.evals.push({ step: m.step, auc: m.auc ?? NaN, logloss: m.logloss ?? NaN });
-      $("auc").textContent = m.auc === null ? "-" : m.auc.toFixed(4);
-      $("auc").dataset.value = String(m.auc);
+      run.evals.push({
+        step: m.step,
+        auc: m.auc ?? NaN,
+        logloss: m.logloss ?? NaN,
+        ne: m.ne ?? NaN,
+        calibration: m.calibration ?? NaN,
+      });
+      for (const id of ["auc", "ne", "calibration"]) {
+        $(id).textContent = m[id] === null ? "-" : m[id].toFixed(4); // null: undefined for a one-class set
+        $(id).dataset.value = String(m[id]);
+      }
       draw(run);
     } else if (m.kind === "done") {
       if (m.teacherAuc !== null) $("teacher-auc").textContent = m.teacherAuc.toFixed(4);

@@ -49,6 +49,10 @@ export function parseArgs(
         args.push(arg);
         continue;
       }
+      // `--data criteo day_0`: the file belongs after a colon
+      const prev = argv[i - 1];
+      if (prev !== undefined && /^(criteo|movielens|synthetic-trace)$/.test(prev) && argv[i - 2]?.startsWith("--"))
+        throw new UsageError(`${verb}: unexpected argument "${arg}": did you mean ${argv[i - 2]} ${prev}:${arg}?`);
       throw new UsageError(`${verb}: unexpected argument "${arg}" (flags start with --; see dlrm ${verb} --help)`);
     }
     const eq = arg.indexOf("=");

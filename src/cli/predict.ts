@@ -8,8 +8,8 @@
 //                                                synthetic --seed S --data-size N` draws; S and
 //                                                N default to what the checkpoint's run records
 // (which samples each --data kind gives is its record's `scored`, src/cli/data_source.ts).
-// --metrics prints the AUC, logloss and accuracy against the data's labels (a JSON line);
-// with it, --out is optional.
+// --metrics prints the AUC, logloss, accuracy, NE and calibration against the data's labels
+// (a JSON line; docs/results.md defines them); with it, --out is optional.
 //
 // Quantized tables (the reference's --quantize-emb-with-bit 8|4, inference only): the
 // float32 checkpoint's tables are quantized after loading (src/dlrm/quantized.ts), or the
@@ -44,7 +44,6 @@ import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { checkPredictions } from "../dlrm/finite.ts";
 import { DLRM } from "../dlrm/model.ts";
-import { parameterSpecs } from "../dlrm/init.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
 import {
   floatTableBytes,
@@ -53,10 +52,11 @@ import {
   quantBits,
   quantizedCheckpointBits,
 } from "../dlrm/quantized.ts";
-import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
+import { heldOutSize } from "../data/generated.ts";
+import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
-import { computeMetrics } from "../metrics/metrics.ts";
+import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { averagePredictions } from "../train/ensemble.ts";
@@ -99,9 +99,12 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   "data-size": {
     type: "int",
-    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run, else ${SYNTHETIC_MIN_SIZE})`,
+    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run; none: the endless stream, whose held-out split is ${heldOutSize(null)} samples)`,
   },
-  metrics: { type: "bool", help: "print AUC, logloss and accuracy against the data's labels (a JSON line on stdout)" },
+  metrics: {
+    type: "bool",
+    help: "print AUC, logloss, accuracy, NE and calibration against the data's labels (a JSON line on stdout)",
+  },
   help: { type: "bool", help: "show this help" },
 };
 
@@ -168,10 +171,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
     } else {
       pred = await predictWith(config, checkpoint, data, batchSize, workers);
     }
-    // a NaN prediction is traced to the first non-finite float parameter (stored quantized tables are checked when read)
-    const pieces = new Set(tableLayout(config).pieces.map((p) => p.name));
-    const floats = parameterSpecs(config).filter((p) => stored === null || !pieces.has(p.name));
-    checkPredictions(pred, checkpoint, new Set(floats.map((p) => p.name)), dataText);
+    checkPredictions(pred, checkpoint, dataText);
     preds.push(pred);
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
@@ -183,14 +183,17 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   }
   if (metrics && labels !== null) {
     io.stderr.write(smallEvalWarning("predict", labels.length) ?? "");
-    io.stdout.write(`${JSON.stringify({ event: "predict", ...computeMetrics(pred, labels), data: dataText })}\n`);
+    const m = computeMetrics(pred, labels);
+    io.stdout.write(`${JSON.stringify({ event: "predict", ...m, data: dataText })}\n`);
+    const note = undefinedMetricsNote(m);
+    if (note !== null) io.stderr.write(`dlrm predict: ${dataText}: ${note}\n`);
   }
   return 0;
 }
 
 /** The request for the samples to score: --data, with --split, and for synthetic data the seed
  *  and size `dlrm train` drew it with (as given, else as the checkpoint's run records). */
-function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number } {
+function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number | null } {
   const spec = parseDataSpec("predict", "--data", text);
   if (spec.kind !== "synthetic")
     for (const flag of ["seed", "data-size"])
@@ -204,7 +207,7 @@ function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: Da
     ? positiveInt("predict", f, "data-size", 1)
     : typeof recordedSize === "number"
       ? recordedSize
-      : SYNTHETIC_MIN_SIZE;
+      : null;
   const r: DataRequest = {
     train: spec,
     eval: null,

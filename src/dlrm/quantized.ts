@@ -1,5 +1,5 @@
 // DLRM for inference with quantized tables (the reference's --quantize-emb-with-bit 8|4):
-// every table piece (plain tables, QR's two halves, MD's narrow tables; src/dlrm/tables/)
+// every table piece (plain tables, QR's two halves, MD's narrow tables; src/dlrm/tables.ts)
 // held as fbgemm's fused row-wise quantized rows (src/kernels/fused_rows.ts), pooled by
 // quantizedEmbeddingBag, and the float32 head of the model (MLPs, MD projections) as it is,
 // as are learned pooling weights (v_W_l.{t}, one float per row: the reference's
@@ -27,7 +27,8 @@ import { batchOf, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { fusedRowBytes, type QuantBits } from "../kernels/fused_rows.ts";
-import { readTensor, readTensorBytes, type SafetensorsIndex, type SafetensorsTensor } from "../io/safetensors.ts";
+import { readTensor, type SafetensorsIndex, type SafetensorsTensor } from "../io/safetensors.ts";
+import { readPiece } from "./checkpoint.ts";
 import {
   quantizedEmbeddingBag,
   quantizedTable,
@@ -58,7 +59,7 @@ export class QuantizedDLRM {
   readonly config: DLRMConfig;
   readonly bits: QuantBits;
   readonly head: DLRMHead;
-  /** The tables' pieces, in the layout's order, and their quantized rows. */
+  /** The tables' pieces, in embeddingPieces order, and their quantized rows. */
   readonly pieces: readonly EmbeddingPiece[];
   readonly tables: readonly QuantizedTable[];
   /** Per piece, its learned pooling weights (R,) float32, or null (DLRM.poolingWeights). */
@@ -220,11 +221,11 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
       );
   }
   const head = new DLRMHead(config, null);
-  for (const [name, p] of head.namedParameters()) readTensorBytes(index, name, 0, p.data as Float32Array);
+  for (const [name, p] of head.namedParameters()) readPiece(index, name, 0, p.data as Float32Array); // checked finite
   const poolingWeights = tableLayout(config).pieces.map((p) => {
     if (p.poolingWeight === null) return null;
     const w = new Tensor(allocResident(p.rows), [p.rows]); // (R,)
-    readTensorBytes(index, p.poolingWeight, 0, w.data as Float32Array);
+    readPiece(index, p.poolingWeight, 0, w.data as Float32Array);
     return w;
   });
   const tables = tableLayout(config).pieces.map((p) => {

@@ -6,6 +6,8 @@
 //                   (LossSmoother: bias-corrected EMA, β = 0.98), one point per step
 //   eval AUC        one point per evaluation (marked), joined by a line
 //   eval logloss    the same, for the evaluation's binary cross-entropy
+//   eval NE         the same, for normalized entropy (logloss / entropy of the base rate)
+//   eval calibration the same, for mean prediction / base rate
 //
 // The loss panel's y axis is fitted to the curves past their first tenth of points, when the
 // first steps' spike (an untrained model's loss, several times the rest) would otherwise
@@ -49,7 +51,7 @@ const MARGIN = { left: 76, right: 20, top: 26, bottom: 46 };
 const LEGEND_ROW = 18;
 const CHAR_WIDTH = 7; // an estimate of one 12px sans-serif character, for laying out the legend
 
-type Metric = "loss" | "auc" | "logloss";
+type Metric = "loss" | "auc" | "logloss" | "ne" | "calibration";
 
 interface Panel {
   metric: Metric;
@@ -73,7 +75,7 @@ export function plotRunsSvg(runs: readonly Run[], opts: PlotOptions = {}): strin
   if (panels.length === 0)
     throw new OpError(
       "plot",
-      `no finite loss, AUC or logloss to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`,
+      `no finite loss, AUC, logloss, NE or calibration to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`,
     );
   const allSteps = panels.flatMap((p) => p.curves.flatMap((c) => c.points.map(([x]) => x)));
   const xTicks = niceTicks(Math.min(...allSteps), Math.max(...allSteps));
@@ -131,6 +133,22 @@ function panelsOf(runs: readonly Run[]): Panel[] {
       markers: true,
       robustTop: false,
       curves: curves((r) => r.evals.map((e) => [e.step, e.logloss])),
+    },
+    {
+      metric: "ne",
+      title: "held-out normalized entropy per evaluation (1 = predicting the base rate)",
+      yLabel: "NE",
+      markers: true,
+      robustTop: false,
+      curves: curves((r) => r.evals.map((e) => [e.step, e.ne])),
+    },
+    {
+      metric: "calibration",
+      title: "held-out calibration per evaluation (mean prediction / base rate)",
+      yLabel: "calibration",
+      markers: true,
+      robustTop: false,
+      curves: curves((r) => r.evals.map((e) => [e.step, e.calibration])),
     },
   ];
 }
