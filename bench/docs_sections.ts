@@ -10,6 +10,7 @@ export const KEPT_SECTIONS = [
   "pytorch-anchor", // by hand: what the PyTorch anchor is, and what the earlier one got wrong (issue 26)
   "cli-train", // bench/cli_train.bench.ts --docs
   "cli-train-history", // by hand: earlier runs of the command
+  "step-profile", // by hand: bench/step_profile.ts, where a step's time goes
   "predict", // bench/predict.bench.ts --docs
   "serving-history", // by hand: earlier inference runs
   "refactors", // by hand: refactors measured through the command
