@@ -9,6 +9,11 @@
 //   node --import tsx bench/cli_train.bench.ts [--batches 128,2048] [--workers 1,2] [--rounds 2]
 //        [--steps S] [--warmup-samples 40000] [--torch-warmup-samples 6400] [--rows-cap R]
 //        [--torch-threads 1,2] [--no-pytorch] [--out bench/cli_train_results.json] [--docs]
+//        [--budget-minutes M] [--run-timeout 600]
+//
+// --budget-minutes M: start a round only if the slowest round so far would still end within M
+// minutes of the start (a shared machine can triple a round); --run-timeout S: kill a run after
+// S seconds and record it as failed.
 //
 // Per run it reports
 //   - steady-state samples/s: batch / the median step time after the warm-up, the step
@@ -210,6 +215,9 @@ interface Measured {
 }
 
 /** Run cmd args to completion, watching logPath for the first step and sampling RSS. */
+/** Seconds after which a run is killed and recorded as failed (--run-timeout): a shared machine can stall one. */
+const RUN_TIMEOUT_S = Number(arg("run-timeout", "600"));
+
 async function measure(cmd: string, args: string[], logPath: string, env: NodeJS.ProcessEnv): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), "dlrm-cli-time-"));
   const timeOut = join(dir, "time.txt");
@@ -244,9 +252,21 @@ async function measure(cmd: string, args: string[], logPath: string, env: NodeJS
     lastCpuMs = Math.max(lastCpuMs, cpuMsOf(pid));
   };
   const timer = setInterval(sample, 50);
+  // Past the timeout: kill the program (and /usr/bin/time around it, which does not pass the signal on).
+  const killer = setTimeout(() => {
+    const pid = timeWorks ? childOf(child.pid ?? -1) : null;
+    try {
+      if (pid !== null) process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    child.kill("SIGKILL");
+    stderr += `\n(killed after --run-timeout ${RUN_TIMEOUT_S} s)`;
+  }, RUN_TIMEOUT_S * 1000);
   const exitCode = await new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   const wallMs = performance.now() - t0;
   clearInterval(timer);
+  clearTimeout(killer);
   watcher.close();
   sawStep();
   let timeKiB = 0;
@@ -505,7 +525,17 @@ async function main(): Promise<void> {
     return r;
   };
 
+  // --budget-minutes: a round starts only if the slowest round so far would still end within it.
+  const budgetMs = Number(arg("budget-minutes", "0")) * 60_000;
+  let slowestRoundMs = 0;
+  let roundsRun = 0;
   for (let round = 0; round < rounds; round++) {
+    const roundStart = performance.now();
+    if (budgetMs > 0 && round > 0 && roundStart - started + slowestRoundMs > budgetMs) {
+      console.error(`--budget-minutes ${budgetMs / 60_000}: stopping after ${round} round(s)`);
+      break;
+    }
+    roundsRun++;
     // 1-step runs first (start-up and initialisation, issue 11's measure), then the steady runs.
     const B1 = Math.min(...batches);
     for (const N of workerCounts) await ours(N, B1, 1, 0, round);
@@ -515,6 +545,7 @@ async function main(): Promise<void> {
       const tw = torchWarmupFor(B);
       for (const c of configs) await pytorch(c, B, tw + measuredFor(B), tw, round);
     }
+    slowestRoundMs = Math.max(slowestRoundMs, performance.now() - roundStart);
   }
   const ceilingEnd = await measureGemmCeiling().catch(() => null);
 
@@ -622,7 +653,7 @@ async function main(): Promise<void> {
     rowsCap: cap,
     tableMiB: Number((tableBytes / MiB).toFixed(1)),
     optimizerStateMiB: optimizerStateBytes / MiB,
-    rounds,
+    rounds: roundsRun,
     pytorch: {
       installs,
       missing,
