@@ -13,12 +13,13 @@
 //     bench/torch_anchor.ts (each torch found × stock/tuned × --torch-threads), each process
 //     checked for what it loaded; ours is compared with the strongest of them (issue 26): the
 //     lowest p50 latency at batch 1, the highest samples/s at batch 2048.
-// Per batch size (1, 64, 2048): calls for about --seconds after 50 warm-up calls; samples/s from
+// Per batch size (1, 64, 2048): calls for about --seconds after 50 warm-up calls (fewer when they
+// take longer than --seconds); samples/s from
 // the median call, and the p50 and p99 latency of one call. All run one after the other in one
 // process run; the machine is shared, so compare within a run.
 //
 //   node --import tsx bench/predict.bench.ts [--rows-cap 100000] [--threads 1] [--torch-threads 1,2]
-//        [--seconds 2] [--no-pytorch] [--docs]
+//        [--batches 1,64,2048] [--seconds 2] [--no-pytorch] [--docs]
 //
 // The last stdout line is one JSON object; a Markdown table goes to stderr. --docs rewrites this
 // program's section of docs/benchmarks.md.
@@ -66,7 +67,7 @@ const rowsCap = Number(arg("rows-cap", "100000"));
 const threads = Number(arg("threads", "1"));
 const seconds = Number(arg("seconds", "2"));
 const torchThreads = arg("torch-threads", "1,2").split(",").map(Number);
-const BATCHES = [1, 64, 2048];
+const BATCHES = arg("batches", "1,64,2048").split(",").map(Number);
 export const PREDICT_SECTION = "predict";
 const loadBefore = loadavg().map((x) => Number(x.toFixed(2)));
 
@@ -78,9 +79,11 @@ interface Timing {
   p99Ms: number;
 }
 
-/** Calls fn for about `seconds` after 50 warm-up calls; the median and p99 of one call. */
+/** Calls fn for about `seconds` after the warm-up calls; the median and p99 of one call. */
 async function time(batch: number, fn: () => unknown): Promise<Timing> {
-  for (let i = 0; i < 50; i++) await fn();
+  // warm-up: 50 calls, or as many as fit in `seconds` (at least 5) for the big batches
+  const w0 = performance.now();
+  for (let i = 0; i < 50 && (i < 5 || performance.now() - w0 < seconds * 1000); i++) await fn();
   const ms: number[] = [];
   const start = performance.now();
   while (performance.now() - start < seconds * 1000 || ms.length < 20) {
