@@ -14,6 +14,7 @@ export const KEPT_SECTIONS = [
   "predict", // bench/predict.bench.ts --docs
   "serving-history", // by hand: earlier inference runs
   "refactors", // by hand: refactors measured through the command
+  "generated-data", // bench/generated_data.bench.ts --docs
 ] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;

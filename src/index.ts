@@ -53,6 +53,8 @@ export {
 } from "./io/safetensors.ts";
 export type { Dataset, SparseFeature } from "./data/dataset.ts";
 export { readBatchFile, writeBatchFile } from "./data/batch_file.ts";
+export { BatchFileWriter } from "./data/batch_writer.ts";
+export { DatasetSource, type BatchSource } from "./data/batch_source.ts";
 export { batchOf, batchOfRows, type Batch } from "./data/batch.ts";
 export { randomDataset } from "./data/random.ts";
 
@@ -65,7 +67,7 @@ export { syntheticData } from "./dlrm/synthetic.ts";
 export { QuantizedDLRM, loadQuantizedCheckpoint } from "./dlrm/quantized.ts";
 export { quantizeRows, dequantizeRows, fusedRowBytes, type QuantBits } from "./kernels/fused_rows.ts";
 export { train, evaluate, predict } from "./train/trainer.ts";
-export { auc, logloss, accuracy, computeMetrics } from "./metrics/metrics.ts";
+export { auc, logloss, accuracy, normalizedEntropy, calibration, computeMetrics } from "./metrics/metrics.ts";
 
 // The kernels: opt in to the relaxed-SIMD GEMM (sets a V8 flag of the whole process; see docs/kernels.md).
 export { enableRelaxedSimd } from "./kernels/wasm.ts";

@@ -2,7 +2,11 @@
 // (prepack builds dist/), the tarball is installed into a fresh project, and there plain
 // .mjs imports it, the README's "Autodiff in ten lines" runs unchanged (extracted from
 // README.md), docs/testing.md's example runs against dlrm-ts/testing with fast-check
-// installed beside it, and `npx dlrm train` runs from dist/ on 1 and 2 workers.
+// installed beside it, `npx dlrm train` runs from dist/ on 1 and 2 workers, `npx dlrm
+// serve-demo` serves the demo that prepack built into the package (issue 24 item 10), and a
+// TypeScript consumer type-checks against the shipped types without skipLibCheck, under
+// moduleResolution nodenext and node10 (types/main and typesVersions), with @types/node, the
+// optional peer the types need (item 14).
 //
 // Which test runs which README command (same verb and data source; smaller inputs):
 //   npm ci, npm test                 the CI itself
@@ -22,7 +26,7 @@
 // lacks a package document does it fall back to --prefer-offline, i.e. the registry.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { autodiffExample } from "./helpers/readme.ts";
@@ -31,16 +35,46 @@ import { tempDir } from "./helpers/cli.ts";
 const root = new URL("..", import.meta.url).pathname;
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 
-function run(cmd: string, args: string[], cwd: string): string {
+/** timeoutMs: npm pack runs prepack (tsc over the whole tree, then the demo bundle), minutes on a shared machine. */
+function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): string {
   // PATH keeps the checkout's node_modules/.bin out, so nothing resolves to a dev tool.
   const env = { ...process.env, npm_config_audit: "false", npm_config_fund: "false", FORCE_COLOR: "0" };
-  return execFileSync(cmd, args, { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
+  return execFileSync(cmd, args, { cwd, env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
 }
 
-test("npm pack → npm install → import from .mjs, README example, npx dlrm train", () => {
+/** Starts the installed `dlrm serve-demo` on a free port, fetches the page and its bundle, stops it with SIGINT. */
+async function serveDemoOnce(proj: string): Promise<void> {
+  const bin = join(proj, "node_modules", "dlrm-ts", "bin", "dlrm.js");
+  const child = spawn(process.execPath, [bin, "serve-demo", "--port", "0"], {
+    cwd: proj,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    const url = await new Promise<string>((ok, fail) => {
+      let err = "";
+      child.stderr.setEncoding("utf8");
+      child.stderr.on("data", (c: string) => {
+        err += c;
+        const m = /serving on (http:\/\/\S+)/.exec(err);
+        if (m !== null) ok(m[1] as string);
+      });
+      child.once("exit", (code) => fail(new Error(`serve-demo exited ${code}: ${err}`)));
+    });
+    for (const path of ["", "build/train_worker.js", "build/plot.js", "favicon.svg"]) {
+      const r = await fetch(url + path);
+      assert.is(r.status, 200, `${url}${path}`);
+    }
+  } finally {
+    const exited = new Promise((ok) => child.once("exit", ok));
+    child.kill("SIGINT");
+    await exited;
+  }
+}
+
+test("npm pack → npm install → import from .mjs, README example, npx dlrm train, serve-demo, types", async () => {
   const { dir, cleanup } = tempDir();
   try {
-    const packed = JSON.parse(run(npm, ["pack", "--json", "--pack-destination", dir], root)) as {
+    const packed = JSON.parse(run(npm, ["pack", "--json", "--pack-destination", dir], root, 600_000)) as {
       filename: string;
       files: { path: string }[];
     }[];
@@ -102,6 +136,37 @@ test("npm pack → npm install → import from .mjs, README example, npx dlrm tr
     assert.ok(block !== null, "docs/testing.md has a js example");
     writeFileSync(join(proj, "softplus.mjs"), block[1] as string);
     assert.is(run(process.execPath, ["softplus.mjs"], proj).trim(), "softplus ok");
+
+    // TypeScript consumers: the types resolve and check (README: TypeScript 5.7 or newer).
+    try {
+      run(npm, ["install", "--offline", "--no-audit", "--no-fund", "@types/node@20"], proj);
+    } catch {
+      run(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", "@types/node@20"], proj);
+    }
+    writeFileSync(
+      join(proj, "consumer.ts"),
+      [
+        `import { fromArray, matmul, randn, sum, type Tensor } from "dlrm-ts";`,
+        `import { assertClose } from "dlrm-ts/testing";`,
+        `const loss: Tensor = sum(matmul(fromArray([[1, 2]]), randn([2, 1])));`,
+        `assertClose(loss, loss);`,
+        `export const value: number = loss.item();`,
+      ].join("\n"),
+    );
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    // nodenext checks every .d.ts (ours and fast-check's); node10 checks that ours resolve
+    // through types/main and typesVersions (fast-check's own types need node16 or newer)
+    for (const [module, resolution, skipLibCheck] of [
+      ["nodenext", "nodenext", "false"],
+      ["esnext", "node10", "true"],
+    ] as const) {
+      const args = ["--noEmit", "--strict", "--skipLibCheck", skipLibCheck, "--target", "es2022", "--module", module];
+      run(process.execPath, [tsc, ...args, "--moduleResolution", resolution, "--types", "node", "consumer.ts"], proj);
+    }
+
+    // The demo, built by prepack into the package, served from it.
+    assert.ok(existsSync(join(installed, "docs", "demo", "build", "train_worker.js")), "the demo's build is shipped");
+    await serveDemoOnce(proj);
 
     for (const workers of ["1", "2"]) {
       const train = run(

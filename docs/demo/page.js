@@ -4,6 +4,7 @@
 // the SVG that `dlrm plot` writes) as its messages come, draws the sharding plan, asks the
 // trained model for a user's top items, and downloads the checkpoint it saves.
 import { plotRunsSvg } from "./build/plot.js";
+import { MOVIELENS_FILES, pickedStatus } from "./picked.js";
 
 const $ = (id) => document.getElementById(id);
 const status = $("status");
@@ -14,9 +15,18 @@ status.textContent = isolated
 status.className = isolated ? "" : "bad";
 $("train").disabled = !isolated;
 
-/** The MovieLens files the training thread may need (src/demo/demo_data.ts MOVIELENS_FILES). */
-const MOVIELENS_SPLITS = ["u1", "u2", "u3", "u4", "u5", "ua", "ub"];
-const MOVIELENS_FILES = ["u.user", "u.item", "u.data", ...MOVIELENS_SPLITS.flatMap((s) => [`${s}.base`, `${s}.test`])];
+// Picking files says what was picked, and chooses that data source.
+for (const [kind, input] of [
+  ["movielens", "movielens-dir"],
+  ["criteo", "criteo-file"],
+]) {
+  $(input).addEventListener("change", () => {
+    const { text, bad } = pickedStatus(kind, [...$(input).files]);
+    $("data-status").textContent = text;
+    $("data-status").className = bad ? "bad" : "";
+    if (!bad && text !== "") document.querySelector(`input[name=data][value=${kind}]`).checked = true;
+  });
+}
 
 let worker = null;
 let trainedKind = null;
@@ -86,7 +96,7 @@ $("run").addEventListener("submit", async (e) => {
   let data, dataName;
   try {
     [data, dataName] = await chosenData();
-    $("data-status").textContent = "";
+    if ($("data-status").className === "bad") $("data-status").textContent = "";
     $("data-status").className = "";
   } catch (err) {
     $("data-status").textContent = err.message;
@@ -110,7 +120,7 @@ $("run").addEventListener("submit", async (e) => {
   trainedKind = null;
   const started = performance.now();
   for (const id of ["train", "save", "predict-button"]) $(id).disabled = true;
-  $("auc").textContent = "-";
+  for (const id of ["auc", "ne", "calibration"]) $(id).textContent = "-";
   $("teacher-auc").textContent = "-";
   $("predictions").replaceChildren();
   document.body.dataset.state = "training";
@@ -123,9 +133,17 @@ $("run").addEventListener("submit", async (e) => {
       if (seconds > 0) $("rate").textContent = String(Math.round(m.samples / seconds));
       draw(run);
     } else if (m.kind === "eval") {
-      run.evals.push({ step: m.step, auc: m.auc ?? NaN, logloss: m.logloss ?? NaN });
-      $("auc").textContent = m.auc === null ? "-" : m.auc.toFixed(4);
-      $("auc").dataset.value = String(m.auc);
+      run.evals.push({
+        step: m.step,
+        auc: m.auc ?? NaN,
+        logloss: m.logloss ?? NaN,
+        ne: m.ne ?? NaN,
+        calibration: m.calibration ?? NaN,
+      });
+      for (const id of ["auc", "ne", "calibration"]) {
+        $(id).textContent = m[id] === null ? "-" : m[id].toFixed(4); // null: undefined for a one-class set
+        $(id).dataset.value = String(m[id]);
+      }
       draw(run);
     } else if (m.kind === "done") {
       if (m.teacherAuc !== null) $("teacher-auc").textContent = m.teacherAuc.toFixed(4);

@@ -17,7 +17,6 @@
 // the note says so.
 
 import { closeSync, openSync } from "node:fs";
-import { resolve } from "node:path";
 import { getBool, getNumber, getString, helpText, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import type { Io } from "./args.ts";
 import {
@@ -33,6 +32,7 @@ import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { convertQuantized } from "./convert_quantized.ts";
+import { checkOutputs } from "./paths.ts";
 import { parameterSpecs } from "../dlrm/model.ts";
 import {
   defaultTableNames,
@@ -46,7 +46,7 @@ import {
 import type { SaveDType } from "../io/dtype.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { interactionWidth } from "../ops/interaction.ts";
-import { isStateTensorName, type StateKey } from "../optim/make.ts";
+import { isStateTensorName, STATE_KEYS, type StateKey } from "../optim/make.ts";
 
 const CONVERT_FLAGS: FlagSpecs = {
   to: {
@@ -77,7 +77,8 @@ const CONVERT_FLAGS: FlagSpecs = {
 };
 
 const USAGE =
-  "Usage: dlrm convert <in.(safetensors|pt)> <out.(safetensors|pt)> --to reference|torchrec [flags], or --quantize-emb-with-bit 8|4";
+  "Usage: dlrm convert <in.(safetensors|pt)> <out.(safetensors|pt)> --to reference|torchrec [flags]\n" +
+  "       dlrm convert <in> <out> --quantize-emb-with-bit 8|4";
 const ABOUT =
   "Rename a DLRM checkpoint between the reference's state_dict names and TorchRec's (moving the first top layer's interaction columns " +
   "to the other pair order), or rewrite it in another dtype. TorchRec's DLRM outputs logits: apply a sigmoid for the reference's probabilities.";
@@ -105,13 +106,17 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
   }
   if (args.length !== 2) throw new UsageError(`convert: give the input and the output file (${USAGE})`);
   const [input, output] = args as [string, string];
+  const modelPath = getString(f, "model");
+  checkOutputs(
+    "convert",
+    [{ flag: "<out>", path: output }],
+    [{ flag: "<in>", path: input }, ...(modelPath === undefined ? [] : [{ flag: "--model", path: modelPath }])],
+  );
   if (f.has("quantize-emb-with-bit")) {
     for (const other of ["to", "dtype", "table-names"])
       if (f.has(other))
         throw new UsageError(`convert: --quantize-emb-with-bit writes reference names; leave out --${other}`);
-    if (resolve(input) === resolve(output))
-      throw new UsageError(`convert: the output ${output} is the input; write to another file`);
-    return convertQuantized(input, output, getString(f, "model"), getNumber(f, "quantize-emb-with-bit") as number, io);
+    return convertQuantized(input, output, modelPath, getNumber(f, "quantize-emb-with-bit") as number, io);
   }
   if (!f.has("to")) throw new UsageError("convert: --to reference|torchrec is required");
   const to = oneOf("convert", f, "to", ["reference", "torchrec"] as const, "reference");
@@ -122,14 +127,11 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
   const tableNames = tableText === undefined ? null : tableText.split(",");
   if (tableNames !== null && tableNames.some((n) => n === ""))
     throw new UsageError(`convert: --table-names has an empty name in "${tableText}"`);
-  if (resolve(input) === resolve(output))
-    throw new UsageError(`convert: the output ${output} is the input; write to another file`);
 
   const index = readCheckpointIndex(input);
   const from: Names = [...index.entries.keys()].some((n) => isTorchrecName(n.replace(/^model\./, "")))
     ? "torchrec"
     : "reference";
-  const modelPath = getString(f, "model");
   if (modelPath !== undefined && from === "torchrec")
     throw new UsageError(
       "convert: --model describes a reference-named input; a TorchRec file's model is read from its shapes",
@@ -169,7 +171,7 @@ function copyOf(
   const e = index.entries.get(src);
   if (e === undefined) throw new Error(`${index.path}: no tensor "${src}"`);
   // optimizer.state.<parameter>.<key>: a .pt puts it in the optimizer's state of its parameter
-  const m = isParameter ? null : /^optimizer\.state\.(.+)\.(sum|momentum)$/.exec(outName);
+  const m = isParameter ? null : new RegExp(`^optimizer\\.state\\.(.+)\\.(${STATE_KEYS.join("|")})$`).exec(outName);
   return {
     out: {
       name: outName,

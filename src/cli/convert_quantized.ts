@@ -10,7 +10,6 @@
 
 import { UsageError, type Io } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
-import { checkOutputs } from "./paths.ts";
 import { loadCheckpoint, openCheckpoint } from "../dlrm/checkpoint.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { floatTableBytes, QuantizedDLRM, quantBits, quantizedCheckpointBits } from "../dlrm/quantized.ts";
@@ -39,7 +38,6 @@ export function convertQuantized(
     );
   const stored = quantizedCheckpointBits(input);
   if (stored !== null) throw new UsageError(`convert: ${input} already holds int${stored} tables`);
-  checkOutputs("convert", [{ flag: "<out>", path: output }], [{ flag: "<in>", path: input }]);
   const config = checkpointConfig(modelPath, input);
   openCheckpoint(input, config);
   const model = new DLRM(config, 0);

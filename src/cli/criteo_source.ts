@@ -1,13 +1,19 @@
 // Criteo data for the CLI: reading raw files with a progress bar, and the preprocessed form
 // that `dlrm preprocess criteo` writes (a batch file, its dictionary beside it, and metadata
 // that lets training apply the reference's protocol to it: the samples of each day).
-// Parsing, sub-sampling, numbering and the days are readCriteo's (src/data/criteo.ts).
+// Parsing, sub-sampling, numbering and the days are readCriteoChunks's (src/data/criteo.ts).
 //
 // Glossary: N samples, F = 26 tables, D days.
 
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BatchFileSource } from "../data/batch_file_source.ts";
+import { BatchFileWriter } from "../data/batch_writer.ts";
+import { CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
 import { readSafetensorsMetadata } from "./metadata.ts";
-import { readCriteo, type CriteoResult } from "../data/criteo.ts";
+import { readCriteoChunks, type CriteoChunksResult, type CriteoOptions } from "../data/criteo.ts";
+import type { Dataset } from "../data/dataset.ts";
 import type { CriteoDictionary } from "../data/criteo_dictionary.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { ReadProgress } from "./read_progress.ts";
@@ -37,8 +43,20 @@ export interface CriteoReadOptions {
   label: string;
 }
 
-/** The samples of `files` in order as one Dataset (readCriteo), with a progress bar. */
-export async function readCriteoFiles(files: readonly string[], o: CriteoReadOptions): Promise<CriteoResult> {
+/** The samples of `files` in order, handed to `sink` in chunks (readCriteoChunks), with a progress bar. */
+export async function readCriteoFilesInChunks(
+  files: readonly string[],
+  o: CriteoReadOptions,
+  sink: (chunk: Dataset) => void,
+): Promise<CriteoChunksResult> {
+  return withProgress(files, o, (opts) => readCriteoChunks(files, opts, sink));
+}
+
+async function withProgress<T>(
+  files: readonly string[],
+  o: CriteoReadOptions,
+  read: (opts: CriteoOptions) => Promise<T>,
+): Promise<T> {
   if (files.length === 0) throw new Error("criteo: no files given");
   for (const f of files) {
     try {
@@ -49,7 +67,7 @@ export async function readCriteoFiles(files: readonly string[], o: CriteoReadOpt
   }
   const bar = o.progress === null ? null : new ReadProgress(o.progress, o.label);
   try {
-    return await readCriteo(files, {
+    return await read({
       ...(o.maxIndRange === undefined ? {} : { maxIndRange: o.maxIndRange }),
       ...(o.dictionary === undefined ? {} : { dictionary: o.dictionary }),
       onBadLine: o.onBadLine,
@@ -59,6 +77,34 @@ export async function readCriteoFiles(files: readonly string[], o: CriteoReadOpt
     });
   } finally {
     bar?.done();
+  }
+}
+
+/**
+ * The samples of `files` streamed: preprocessed in chunks into a batch file in the system's
+ * temporary folder, which is opened and at once unlinked (the open file keeps its bytes until
+ * the source closes, and nothing is left behind, even by a crash). Training on criteo:<files>
+ * is thereby training on the file `dlrm preprocess criteo` writes, in the same bounded memory.
+ */
+export async function streamCriteoFiles(
+  files: readonly string[],
+  o: CriteoReadOptions,
+): Promise<{ source: BatchFileSource; read: CriteoChunksResult }> {
+  const dir = mkdtempSync(join(tmpdir(), "dlrm-criteo-"));
+  try {
+    const path = join(dir, "rows.safetensors");
+    const writer = new BatchFileWriter(path, { denseFeatures: CRITEO_DENSE, tables: CRITEO_SPARSE });
+    let read: CriteoChunksResult;
+    try {
+      read = await readCriteoFilesInChunks(files, o, (chunk) => writer.append(chunk));
+    } catch (e) {
+      writer.abort();
+      throw e;
+    }
+    writer.finish();
+    return { source: await BatchFileSource.open(path), read };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

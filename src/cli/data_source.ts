@@ -1,7 +1,8 @@
 // What `--data` and `--eval-data` name, and loading it:
 //
-//   <file>                    a batch file (our preprocessed format, docs/datasets.md); one
-//                             that `dlrm preprocess criteo` wrote is Criteo data (below)
+//   <file>                    a batch file (our preprocessed format, docs/datasets.md), streamed:
+//                             read batch by batch (src/data/batch_file_source.ts); one that
+//                             `dlrm preprocess criteo` wrote is Criteo data (below)
 //   random                    the reference's random data (sized from the model config)
 //   synthetic                 labels from a hidden teacher model, with a held-out split
 //   criteo:<file>[,<file>…]   raw Criteo click logs (Kaggle train.txt, or Terabyte day_N)
@@ -13,7 +14,8 @@
 // to it), how it loads as training data and as evaluation data, and what `dlrm predict`
 // scores from it (scoredData). Real data (Criteo,
 // MovieLens, batch files) defines the model's table sizes and is read before the model
-// exists; generated data is drawn for a model. So loading has two steps: loadSourceData
+// exists; generated data is drawn for a model (without --data-size endless, made batch by
+// batch: src/data/generated.ts). So loading has two steps: loadSourceData
 // (real data, or nothing) and then finishData (given the model config). A request is checked
 // once, before anything slow is read (checkRequest); the loaders only load.
 //
@@ -31,22 +33,28 @@ import {
   criteoBatchInfo,
   dictionaryPathFor,
   isCriteoBatchFile,
-  readCriteoFiles,
   requireDictionaryBeside,
+  streamCriteoFiles,
 } from "./criteo_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
+import { BatchFileSource } from "../data/batch_file_source.ts";
+import { isBatchSource } from "../data/batch_source.ts";
 import { criteoSplit } from "../data/criteo.ts";
 import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../data/criteo_dictionary.ts";
 import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { readMovieLens } from "../data/movielens.ts";
-import { randomDataset } from "../data/random.ts";
-import { syntheticTraceDataset } from "../data/trace.ts";
-import { checkDataset, DataError } from "../dlrm/check_data.ts";
+import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../data/generated.ts";
+import { randomLayout, randomSamples, type RandomSpec } from "../data/random.ts";
+import { TraceGenerator } from "../data/trace.ts";
+import { DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
+import { SyntheticTeacher, syntheticLayout } from "../dlrm/synthetic.ts";
+import { auc } from "../metrics/metrics.ts";
+import { notSafetensors } from "../io/safetensors.ts";
+import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -75,12 +83,12 @@ export interface DataRequest {
 /** Which built-in model fits the data. */
 export type DataFamily = "criteo" | "movielens";
 
-/** Real data, loaded before the model exists. */
+/** Real data, loaded before the model exists (a streamed file is a BatchSource, open until closeRunData). */
 export interface SourceData {
   family: DataFamily | null;
-  train: Dataset;
+  train: RunData;
   /** Evaluation data the source brings (Criteo's test split, MovieLens's <split>.test), when --eval-data is absent. */
-  eval: Dataset | null;
+  eval: RunData | null;
   /** Rows per table as the data defines them, or null when it does not. */
   tableSizes: number[] | null;
   tableNames: string[] | null;
@@ -90,8 +98,8 @@ export interface SourceData {
 }
 
 export interface LoadedData {
-  train: Dataset;
-  eval: Dataset | null;
+  train: RunData;
+  eval: RunData | null;
   /** Facts to print with the results, e.g. the synthetic teacher's AUC, lines skipped. */
   notes: Record<string, number | string>;
 }
@@ -119,13 +127,13 @@ interface SourceKind<S extends DataSpec> {
   /** As training data: read before the model exists (real data), or drawn for it (generated). */
   train:
     | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
-    | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number): LoadedData };
+    | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number | null): LoadedData };
   /** What `dlrm predict --data` scores: the data whole, the evaluation split training on it
    *  evaluates (so a trained model is measured on the same samples), or nothing (why). */
   scored: { whole(s: S): Dataset } | "evaluation split" | { refused: string };
   /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
   asEval:
-    { load(s: S, c: EvalContext): Promise<Dataset>; needs?: { family: DataFamily; why: string } } | { refused: string };
+    { load(s: S, c: EvalContext): Promise<RunData>; needs?: { family: DataFamily; why: string } } | { refused: string };
 }
 
 const CRITEO_TABLE_NAMES = Array.from({ length: CRITEO_SPARSE }, (_, t) => criteoFieldName(1 + CRITEO_DENSE + t));
@@ -141,8 +149,14 @@ const random: SourceKind<SpecOf<"random">> = {
   files: () => [],
   family: () => null,
   scored: NOT_SCORED,
-  train: { draw: (_s, r, config, n) => ({ train: randomData(r, config, n, r.seed), eval: null, notes: {} }) },
-  asEval: { load: async (_s, c) => randomData(c.r, c.config, c.n, c.r.seed + 1) },
+  train: {
+    draw(_s, r, config, n) {
+      const spec = randomSpec(r, config);
+      const draw = (first: number, m: number): Dataset => randomSamples(spec, STREAM.train, first, m);
+      return { train: generated(randomLayout(spec), n, draw), eval: null, notes: {} };
+    },
+  },
+  asEval: { load: async (_s, c) => randomSamples(randomSpec(c.r, c.config), STREAM.eval, 0, c.n) },
 };
 
 const synthetic: SourceKind<SpecOf<"synthetic">> = {
@@ -151,10 +165,11 @@ const synthetic: SourceKind<SpecOf<"synthetic">> = {
   scored: "evaluation split",
   train: {
     draw(_s, r, config, n) {
-      const evalSize = r.eval === null ? syntheticEvalSize(n) : 0;
-      const syn = syntheticData(config, { sizes: evalSize > 0 ? [n, evalSize] : [n], seed: r.seed });
-      const [train, held] = syn.splits as [Dataset, Dataset | undefined];
-      return { train, eval: held ?? null, notes: held === undefined ? {} : { teacher_auc: round(syn.teacherAuc[1]) } };
+      const teacher = new SyntheticTeacher(config, r.seed);
+      const train = generated(syntheticLayout(config), n, (first, m) => teacher.samples(STREAM.train, first, m).data);
+      if (r.eval !== null) return { train, eval: null, notes: {} };
+      const held = teacher.samples(STREAM.eval, 0, heldOutSize(n));
+      return { train, eval: held.data, notes: { teacher_auc: round(auc(held.probs, held.data.labels)) } };
     },
   },
   asEval: { refused: "is not a thing: synthetic training data brings its own held-out split; leave out --eval-data" },
@@ -164,8 +179,13 @@ const syntheticTrace: SourceKind<SpecOf<"synthetic-trace">> = {
   files: (s) => [s.profile],
   family: () => null,
   scored: NOT_SCORED,
-  train: { draw: (s, r, config, n) => ({ train: traceData(r, s.profile, config, n, r.seed), eval: null, notes: {} }) },
-  asEval: { load: async (s, c) => traceData(c.r, s.profile, c.config, c.n, c.r.seed + 1) },
+  train: {
+    draw(s, r, config, n) {
+      const g = traceGenerator(r, s.profile, config);
+      return { train: generated(g.layout, n, (first, m) => g.samples(STREAM.train, first, m)), eval: null, notes: {} };
+    },
+  },
+  asEval: { load: async (s, c) => traceGenerator(c.r, s.profile, c.config).samples(STREAM.eval, 0, c.n) },
 };
 
 const movielens: SourceKind<SpecOf<"movielens">> = {
@@ -195,9 +215,13 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
   scored: NOT_SCORED,
   train: {
     async read(s, r) {
-      const read = await readCriteoData(s.files, r, undefined);
-      const notes: Notes = r.onBadLine === "skip" ? { skipped_lines: read.skipped } : {};
-      return criteoSource(read.data, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
+      const { source, read } = await readCriteoData(s.files, r, undefined);
+      try {
+        const notes: Notes = r.onBadLine === "skip" ? { skipped_lines: read.skipped } : {};
+        return criteoSource(source, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
+      } finally {
+        await source.close(); // the views made above keep the file open
+      }
     },
   },
   asEval: {
@@ -207,9 +231,9 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
     },
     async load(s, c) {
       // checkRequest has made sure the training data is Criteo's, which brings its dictionary.
-      const read = await readCriteoData(s.files, c.r, c.src?.dictionary as CriteoDictionary);
+      const { source, read } = await readCriteoData(s.files, c.r, c.src?.dictionary as CriteoDictionary);
       if (c.r.onBadLine === "skip") c.notes.eval_skipped_lines = read.skipped;
-      return read.data;
+      return source;
     },
   },
 };
@@ -220,28 +244,32 @@ const file: SourceKind<SpecOf<"file">> = {
   scored: { whole: (s) => readBatchFile(s.path) },
   train: {
     async read(s, r, verb) {
-      const data = readBatchFile(s.path);
-      const info = criteoBatchInfo(s.path, data.n);
-      const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
-      if (info === null) return { ...plain, train: data };
-      const dictionary = loadDictionary(requireDictionaryBeside(s.path));
-      if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
-        throw new UsageError(
-          `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
-        );
+      const data = await BatchFileSource.open(s.path);
+      try {
+        const info = criteoBatchInfo(s.path, data.fileRows);
+        const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
+        if (info === null) return { ...plain, train: data.view({}) };
+        const dictionary = loadDictionary(requireDictionaryBeside(s.path));
+        if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
+          throw new UsageError(
+            `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
+          );
+        }
+        // Sub-sampling happens while reading, before the values are numbered (the reference's
+        // order), so a preprocessed file has it already or never will.
+        if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
+          throw new UsageError(
+            `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
+              `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
+          );
+        }
+        return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
+      } finally {
+        await data.close(); // the views made above keep the file open
       }
-      // Sub-sampling happens while reading, before the values are numbered (the reference's
-      // order), so a preprocessed file has it already or never will.
-      if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
-        throw new UsageError(
-          `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
-            `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
-        );
-      }
-      return criteoSource(data, info.dayRows, dictionary, {}, s.text, r.eval === null);
     },
   },
-  asEval: { load: async (s) => readBatchFile(s.path) },
+  asEval: { load: async (s) => BatchFileSource.open(s.path) },
 };
 
 const KINDS: { [K in Kind]: SourceKind<SpecOf<K>> } = {
@@ -283,6 +311,8 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
   if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
   if (!existsSync(text))
     throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
+  const other = notSafetensors(text); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
+  if (other !== null) throw new UsageError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
   return { kind: "file", text, path: text };
 }
 
@@ -329,9 +359,10 @@ export async function loadSourceData(r: DataRequest, verb = "train"): Promise<So
 }
 
 /** Criteo samples of consecutive days (already sub-sampled while read) → the reference's
- *  protocol: the train split trains, and the test split evaluates unless --eval-data is given. */
+ *  protocol: the train split trains, and the test split evaluates unless --eval-data is given.
+ *  A streamed file gives views of its rows (each to be closed), data in memory copies. */
 function criteoSource(
-  all: Dataset,
+  all: Dataset | BatchFileSource,
   dayRows: readonly number[],
   dictionary: CriteoDictionary,
   notes: Notes,
@@ -339,16 +370,18 @@ function criteoSource(
   needTest: boolean,
 ): SourceData {
   const split = criteoSplit(dayRows);
-  const train = sliceDataset(all, ...split.train);
-  let test: Dataset | null = null;
+  const rows = (range: [number, number]): RunData =>
+    all instanceof BatchFileSource ? all.view({ rows: range }) : sliceDataset(all, ...range);
+  let test: RunData | null = null;
   if (needTest) {
     const [start, end] = split.test;
     if (end === start)
       throw new DataError(
-        `${text}: its ${all.n} rows leave the test split empty (the reference's protocol); give --eval-data`,
+        `${text}: its ${samplesOf(all)} rows leave the test split empty (the reference's protocol); give --eval-data`,
       );
-    test = sliceDataset(all, start, end);
+    test = rows(split.test);
   }
+  const train = rows(split.train);
   return {
     family: "criteo",
     train,
@@ -387,25 +420,24 @@ export async function finishData(
   r: DataRequest,
   src: SourceData | null,
   config: DLRMConfig,
-  dataSize: number,
+  dataSize: number | null,
 ): Promise<LoadedData> {
   const asTrain = kindOf(r.train).train;
   let data: LoadedData;
   if ("draw" in asTrain) data = asTrain.draw(r.train, r, config, dataSize);
   else if (src !== null) data = { train: src.train, eval: src.eval, notes: { ...src.notes } };
   else throw new Error(`${r.train.text} is real data: finishData needs what loadSourceData read from it`);
-  checkDataset(data.train, config, r.train.text);
+  data.train = checkRunData(data.train, config, r.train.text);
 
   const e = r.eval;
   if (e === null) {
-    if (data.eval !== null) checkDataset(data.eval, config, `${r.train.text} (evaluation split)`);
+    if (data.eval !== null) data.eval = checkRunData(data.eval, config, `${r.train.text} (evaluation split)`);
     return data;
   }
   const asEval = kindOf(e).asEval;
   if ("refused" in asEval) throw new Error(`--eval-data ${e.text}: loadSourceData refuses it before finishData`);
-  const n = Math.max(1000, Math.round(dataSize / 5));
-  const evalData = await asEval.load(e, { r, src, config, n, notes: data.notes });
-  checkDataset(evalData, config, e.text);
+  const n = heldOutSize(dataSize);
+  const evalData = checkRunData(await asEval.load(e, { r, src, config, n, notes: data.notes }), config, e.text);
   return { train: data.train, eval: evalData, notes: data.notes };
 }
 
@@ -415,11 +447,12 @@ function readSplit(dir: string, r: DataRequest): ReturnType<typeof readMovieLens
   return { ...readMovieLens(dir, split, splitRatings(dir, split)), split };
 }
 
-/** Criteo files read with the request's flags: training data (no dictionary yet) sub-sampled
- *  and numbered afresh; evaluation data whole, numbered with the training data's dictionary. */
+/** Criteo files read with the request's flags, streamed (streamCriteoFiles): training data
+ *  (no dictionary yet) sub-sampled and numbered afresh; evaluation data whole, numbered with
+ *  the training data's dictionary. */
 function readCriteoData(files: readonly string[], r: DataRequest, dictionary: CriteoDictionary | undefined) {
   const forEval = dictionary !== undefined;
-  return readCriteoFiles(files, {
+  return streamCriteoFiles(files, {
     maxIndRange: r.maxIndRange,
     onBadLine: r.onBadLine,
     dictionary,
@@ -432,43 +465,44 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
 
 /** The samples `dlrm predict --data` scores for a model (r.eval is null): a batch file whole,
  *  or the evaluation split `dlrm train --data` evaluates for the same flags. */
-export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number): Promise<Dataset> {
+export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number | null): Promise<Dataset> {
   const scored = kindOf(r.train).scored;
   if (typeof scored === "object" && "refused" in scored)
     throw new UsageError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    const all = scored.whole(r.train);
-    checkDataset(all, config, r.train.text);
-    return all;
+    return checkRunData(scored.whole(r.train), config, r.train.text) as Dataset;
   }
   const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
-  if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
-  return data.eval;
+  try {
+    if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
+    return isBatchSource(data.eval) ? await data.eval.batch(0, data.eval.samplesPerEpoch) : data.eval;
+  } finally {
+    await closeRunData(data.train, data.eval);
+  }
 }
 
-function randomData(r: DataRequest, config: DLRMConfig, n: number, seed: number): Dataset {
-  return randomDataset({
-    n,
+/** Generated training data: the first n samples of its training stream (--data-size n), or
+ *  without a size the endless stream, made batch by batch as the trainer asks for it. */
+function generated(shape: SampleShape, n: number | null, draw: (first: number, n: number) => Dataset): RunData {
+  return n === null ? new GeneratedSource(shape, draw) : draw(0, n);
+}
+
+function randomSpec(r: DataRequest, config: DLRMConfig): RandomSpec {
+  return {
     denseFeatures: config.dense_features,
     tableSizes: config.table_sizes,
     numIndicesPerLookup: r.numIndicesPerLookup,
     numIndicesPerLookupFixed: r.numIndicesPerLookupFixed,
     perSampleWeights: config.per_sample_weights,
-    seed,
-  });
+    seed: r.seed,
+  };
 }
 
-function traceData(r: DataRequest, profile: string, config: DLRMConfig, n: number, seed: number): Dataset {
-  return syntheticTraceDataset({
-    profile,
-    n,
-    denseFeatures: config.dense_features,
-    tableSizes: config.table_sizes,
-    numIndicesPerLookup: r.numIndicesPerLookup,
-    numIndicesPerLookupFixed: r.numIndicesPerLookupFixed,
-    seed,
-  });
+/** The request's synthetic-trace generator (its profiles read now). */
+function traceGenerator(r: DataRequest, profile: string, config: DLRMConfig): TraceGenerator {
+  const { perSampleWeights: _weights, ...spec } = randomSpec(r, config);
+  return new TraceGenerator({ ...spec, profile });
 }
 
 function round(x: number): number {

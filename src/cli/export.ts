@@ -2,7 +2,6 @@
 // checkpoint's model as an ONNX file for ONNX Runtime (src/dlrm/export_onnx.ts builds it;
 // docs/serving.md says how to feed it). The config is found as `dlrm predict` finds it.
 
-import { resolve } from "node:path";
 import {
   getBool,
   getNumber,
@@ -16,6 +15,7 @@ import {
   type Io,
 } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
+import { checkOutputs } from "./paths.ts";
 import { DEFAULT_EXTERNAL_OVER, exportOnnx, ONNX_OPSET } from "../dlrm/export_onnx.ts";
 
 const EXPORT_FLAGS: FlagSpecs = {
@@ -59,10 +59,14 @@ export function runExport(argv: readonly string[], io: Io): number {
   const checkpoint = required("checkpoint");
   const out = required("out");
   const model = getString(f, "model");
-  const inputs = [checkpoint, ...(model === undefined ? [] : [model])].map((p) => resolve(p));
-  for (const output of [out, `${out}.data`]) {
-    if (inputs.includes(resolve(output))) throw new UsageError(`export: the output ${output} is one of the inputs`);
-  }
+  checkOutputs(
+    "export",
+    [
+      { flag: "--out", path: out },
+      { flag: "its external data", path: `${out}.data` },
+    ],
+    [{ flag: "--checkpoint", path: checkpoint }, ...(model === undefined ? [] : [{ flag: "--model", path: model }])],
+  );
   const bagSize = f.has("bag-size") ? positiveInt("export", f, "bag-size", 1) : null;
   const externalOver = getNumber(f, "external-over") ?? DEFAULT_EXTERNAL_OVER;
   if (externalOver < 0)

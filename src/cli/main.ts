@@ -12,7 +12,8 @@
 // stderr. Exit codes: 0 success, 1 an error in the inputs or the run, 2 a usage error.
 
 import { fileURLToPath } from "node:url";
-import { UsageError, type Io } from "./args.ts";
+import { didYouMean, UsageError, type Io } from "./args.ts";
+import { packageInfo } from "./package_root.ts";
 import { runConvert } from "./convert.ts";
 import { runExport } from "./export.ts";
 import { runPlot } from "./plot.ts";
@@ -26,17 +27,24 @@ import { enableRelaxedSimd } from "../kernels/wasm.ts";
 const USAGE = `dlrm: train and run the Deep Learning Recommendation Model
 
 Usage:
-  dlrm train [flags]                   train a model (dlrm train --help)
-  dlrm predict [flags]                 write click probabilities for a batch file or a data set's test split,
-                                       also with int8/int4 tables (dlrm predict --help)
-  dlrm preprocess criteo <file...>     raw Criteo logs to a batch file and its dictionary (dlrm preprocess --help)
+  dlrm train [flags]                 train a model
+  dlrm predict [flags]               click probabilities for a batch file or a data set's test
+                                     split, also with int8/int4 tables; --metrics: AUC, logloss
+  dlrm preprocess criteo <file...>   raw Criteo logs to a batch file and its dictionary
   dlrm convert <in> <out> --to reference|torchrec
-                                       rename a checkpoint to TorchRec's DLRM names and back, or change its dtype;
-                                       --quantize-emb-with-bit 8|4: its tables as int8/int4 rows (dlrm convert --help)
-  dlrm export [flags]                  write a checkpoint's model as ONNX, for ONNX Runtime (dlrm export --help)
-  dlrm plot <run.jsonl...> --out f.svg training curves of dlrm train --log files as SVG (dlrm plot --help)
-  dlrm serve-demo                      serve the browser demo, cross-origin isolated, on 127.0.0.1 (dlrm serve-demo --help)
+                                     rename a checkpoint to TorchRec's DLRM names and back, or
+                                     change its dtype; --quantize-emb-with-bit 8|4: int8/int4 tables
+  dlrm export [flags]                a checkpoint's model as ONNX, for ONNX Runtime
+  dlrm plot <run.jsonl...> --out f.svg
+                                     training curves of dlrm train --log files as SVG
+  dlrm serve-demo                    serve the browser demo, cross-origin isolated, on 127.0.0.1
+  dlrm --version                     the version of dlrm-ts
+
+dlrm <verb> --help lists a verb's flags. Held-out metrics (AUC, logloss, accuracy) come with
+dlrm train's eval lines, and for a checkpoint with dlrm predict --metrics.
 `;
+
+export const VERBS = ["train", "predict", "preprocess", "convert", "export", "plot", "serve-demo"] as const;
 
 export async function main(argv: readonly string[], io: Io = process): Promise<number> {
   const [verb, ...rest] = argv;
@@ -46,15 +54,28 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       io.stdout.write(USAGE);
       return verb === undefined ? 2 : 0;
     }
-    if (verb === "train") return await runTrain(translateReferenceFlags("train", rest), io);
-    if (verb === "predict") return await runPredict(translateReferenceFlags("predict", rest), io);
+    if (verb === "--version" || verb === "-v" || verb === "version") {
+      io.stdout.write(`dlrm-ts ${packageInfo().version}\n`);
+      return 0;
+    }
+    if (verb === "train")
+      return await runTrain(
+        translateReferenceFlags("train", rest, (l) => io.stderr.write(l)),
+        io,
+      );
+    if (verb === "predict")
+      return await runPredict(
+        translateReferenceFlags("predict", rest, (l) => io.stderr.write(l)),
+        io,
+      );
     if (verb === "preprocess") return await runPreprocess(rest, io);
     if (verb === "convert") return await runConvert(rest, io);
     if (verb === "export") return runExport(rest, io);
     if (verb === "plot") return await runPlot(rest, io);
     if (verb === "serve-demo") return await runServeDemo(rest, io);
+    const near = /^eval(uate)?$/.test(verb) ? "predict --metrics" : didYouMean(verb, [...VERBS, "--version"]);
     throw new UsageError(
-      `unknown verb "${verb}" (expected train, predict, preprocess, convert, export, plot or serve-demo; see dlrm --help)`,
+      `unknown verb "${verb}"${near === undefined ? "" : ` (did you mean ${near}?)`} (expected ${VERBS.slice(0, -1).join(", ")} or ${VERBS.at(-1)}; see dlrm --help)`,
     );
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

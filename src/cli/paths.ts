@@ -1,5 +1,8 @@
-// Output paths, checked before any work starts, so that a run never trains for an hour and
-// then fails to save, and never overwrites what it reads:
+// Input and output paths, checked before any work starts, so that a run never trains for an
+// hour and then fails to save, never overwrites what it reads, and never reads what does not end:
+//   - each input that exists is a regular file: a device (/dev/zero, /dev/urandom) never ends
+//     and a pipe blocks until a writer comes; a folder where a file is expected is named as such
+//     (an input that does not exist is left to its reader, which names it);
 //   - each output's folder exists and a file can be created in it (tried with a probe file,
 //     which also catches read-only mounts and works for root, whom access(2) lets through);
 //   - an output that exists is a regular file (a rename would replace a device or a pipe),
@@ -60,9 +63,23 @@ function sameFile(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
 
+/** Throws a UsageError unless each input that exists is a regular file. */
+export function checkInputs(verb: string, inputs: readonly NamedPath[]): void {
+  for (const input of inputs) {
+    const s = statOrNull(input.path);
+    if (s === null || s.isFile()) continue;
+    const where = `${verb}: ${input.flag} ${input.path}`;
+    if (s.isDirectory()) throw new UsageError(`${where}: is a folder; ${input.flag} names a file`);
+    throw new UsageError(
+      `${where}: is not a regular file (a device, a pipe or a socket, which may never end or block); inputs are read from regular files only`,
+    );
+  }
+}
+
 /**
- * Checks every output before any work: writable folder, and not one of the inputs or another
- * output, unless allowed(output, input) says that pair may be the same file.
+ * Checks every input and output before any work: inputs are regular files (checkInputs);
+ * outputs have a writable folder and are not one of the inputs or another output, unless
+ * allowed(output, input) says that pair may be the same file.
  */
 export function checkOutputs(
   verb: string,
@@ -70,6 +87,7 @@ export function checkOutputs(
   inputs: readonly NamedPath[],
   allowed: (output: NamedPath, input: NamedPath) => boolean = () => false,
 ): void {
+  checkInputs(verb, inputs);
   for (const out of outputs) checkWritable(verb, out);
   const inputStats = inputs.map((i) => ({ named: i, stat: statOrNull(i.path) }));
   for (const [k, out] of outputs.entries()) {
@@ -82,9 +100,10 @@ export function checkOutputs(
           `${verb}: ${out.flag} ${out.path} is the same file as ${other.flag} ${other.path}; give each output its own path`,
         );
     }
-    if (o === null) continue; // a file that does not exist yet is none of the inputs
     for (const { named, stat } of inputStats) {
-      if (stat === null || !sameFile(o, stat) || allowed(out, named)) continue;
+      // a path that does not exist yet is compared by name (the input may be missing too)
+      const same = o !== null && stat !== null ? sameFile(o, stat) : resolve(out.path) === resolve(named.path);
+      if (!same || allowed(out, named)) continue;
       throw new UsageError(
         `${verb}: ${out.flag} ${out.path} is the same file as ${named.flag} ${named.path}: writing it would destroy an input; give another path`,
       );

@@ -1,11 +1,14 @@
 // dlrm plot run.jsonl [more.jsonl ...] --out curves.svg: the training curves of one or more
 // `dlrm train --log` files, overlaid in one SVG (src/plot/svg.ts). Each file's runs are named
 // after it (its name without .jsonl; the path as given when two files share a name).
-// `dlrm train --plot` writes the same picture of its own run through writePlot.
+// `dlrm train --plot` writes the same picture of its own run through writePlot. The paths are
+// checked before any work (src/cli/paths.ts) and the SVG replaces the old one atomically.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { getBool, getString, helpText, parseArgs, UsageError, type FlagSpecs, type Io } from "./args.ts";
+import { writeFileAtomically } from "../io/atomic_file.ts";
+import { checkOutputs } from "./paths.ts";
 import { parseRunLog, type Run } from "../plot/runlog.ts";
 import { OpError } from "../tensor/shape.ts";
 import { plotRunsSvg } from "../plot/svg.ts";
@@ -18,7 +21,7 @@ const PLOT_FLAGS: FlagSpecs = {
 
 const USAGE = "Usage: dlrm plot <run.jsonl> [more.jsonl ...] --out <curves.svg> [flags]";
 const ABOUT =
-  "Draw the training loss (smoothed as the progress bar smooths it) and the held-out AUC and logloss of each evaluation " +
+  "Draw the training loss (smoothed as the progress bar smooths it) and the held-out AUC, logloss, NE and calibration of each evaluation " +
   "from dlrm train --log files, several runs overlaid with a legend, as a plain SVG file.";
 
 export async function runPlot(argv: readonly string[], io: Io): Promise<number> {
@@ -30,6 +33,11 @@ export async function runPlot(argv: readonly string[], io: Io): Promise<number> 
   const out = getString(f, "out");
   if (out === undefined) throw new UsageError("plot: --out is required");
   if (files.length === 0) throw new UsageError("plot: name at least one log file (written by dlrm train --log)");
+  checkOutputs(
+    "plot",
+    [{ flag: "--out", path: out }],
+    files.map((path) => ({ flag: "log file", path })),
+  );
   const names = runNames(files);
   const logs = files.map((file, i) => {
     let text: string;
@@ -53,10 +61,11 @@ export function writePlot(out: string, logs: readonly { name: string; text: stri
       `no steps or evaluations in ${logs.map((l) => l.name).join(", ")} (is it a dlrm train --log file?)`,
     );
   const svg = plotRunsSvg(runs, title === undefined ? {} : { title });
+  const bytes = new TextEncoder().encode(svg);
   try {
-    writeFileSync(out, svg);
+    writeFileAtomically(out, (write) => write(bytes)); // a failed write leaves the old picture
   } catch (e) {
-    throw new Error(`plot: cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new Error(`plot: cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`);
   }
   io.stderr.write(`dlrm plot: wrote ${runs.length} run${runs.length === 1 ? "" : "s"} to ${out}\n`);
 }

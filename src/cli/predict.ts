@@ -8,8 +8,8 @@
 //                                                synthetic --seed S --data-size N` draws; S and
 //                                                N default to what the checkpoint's run records
 // (which samples each --data kind gives is its record's `scored`, src/cli/data_source.ts).
-// --metrics prints the AUC, logloss and accuracy against the data's labels (a JSON line);
-// with it, --out is optional.
+// --metrics prints the AUC, logloss, accuracy, NE and calibration against the data's labels
+// (a JSON line; docs/results.md defines them); with it, --out is optional.
 //
 // Quantized tables (the reference's --quantize-emb-with-bit 8|4, inference only): the
 // float32 checkpoint's tables are quantized after loading (src/dlrm/quantized.ts), or the
@@ -18,6 +18,8 @@
 //
 // Glossary: N samples.
 
+import { smallEvalWarning } from "./eval_size.ts";
+import { predictionFormat, writePredictions } from "./predictions_file.ts";
 import {
   getBool,
   getNumber,
@@ -41,7 +43,7 @@ import { loadCheckpoint, openCheckpoint, readRunState } from "../dlrm/checkpoint
 import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { checkPredictions } from "../dlrm/finite.ts";
-import { DLRM, parameterSpecs } from "../dlrm/model.ts";
+import { DLRM } from "../dlrm/model.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
 import {
   floatTableBytes,
@@ -50,11 +52,11 @@ import {
   quantBits,
   quantizedCheckpointBits,
 } from "../dlrm/quantized.ts";
-import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
+import { heldOutSize } from "../data/generated.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
-import { computeMetrics } from "../metrics/metrics.ts";
+import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
 import { averagePredictions } from "../train/ensemble.ts";
@@ -78,8 +80,8 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   out: {
     type: "string",
-    placeholder: "preds.safetensors",
-    help: "where to write `pred` F32 [N], in data order (required unless --metrics)",
+    placeholder: "preds.safetensors|.csv|.jsonl",
+    help: 'where to write the predictions, in data order (required unless --metrics), by extension: .safetensors (`pred` F32 [N]), .csv (pred[,label] rows) or .jsonl ({"pred": p[, "label": y]} lines)',
   },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
   workers: {
@@ -92,14 +94,17 @@ const PREDICT_FLAGS: FlagSpecs = {
   },
   split: { type: "string", help: "movielens:<dir> data: the split whose test ratings are scored (default u1)" },
   seed: {
-    type: "int",
+    type: "seed",
     help: "synthetic data: the seed dlrm train drew it with (default: the checkpoint's recorded run, else 123)",
   },
   "data-size": {
     type: "int",
-    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run, else ${SYNTHETIC_MIN_SIZE})`,
+    help: `synthetic data: the training samples dlrm train drew before the held-out split (default: the checkpoint's recorded run; none: the endless stream, whose held-out split is ${heldOutSize(null)} samples)`,
   },
-  metrics: { type: "bool", help: "print AUC, logloss and accuracy against the data's labels (a JSON line on stdout)" },
+  metrics: {
+    type: "bool",
+    help: "print AUC, logloss, accuracy, NE and calibration against the data's labels (a JSON line on stdout)",
+  },
   help: { type: "bool", help: "show this help" },
 };
 
@@ -122,6 +127,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   const dataText = required("data");
   const metrics = getBool(f, "metrics");
   const out = metrics ? getString(f, "out") : required("out");
+  if (out !== undefined) predictionFormat(out);
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
   const model = getString(f, "model");
@@ -165,28 +171,29 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
     } else {
       pred = await predictWith(config, checkpoint, data, batchSize, workers);
     }
-    // a NaN prediction is traced to the first non-finite float parameter (stored quantized tables are checked when read)
-    const pieces = new Set(embeddingPieces(config).map((p) => p.name));
-    const floats = parameterSpecs(config).filter((p) => stored === null || !pieces.has(p.name));
-    checkPredictions(pred, checkpoint, new Set(floats.map((p) => p.name)), dataText);
+    checkPredictions(pred, checkpoint, dataText);
     preds.push(pred);
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
   if (out !== undefined) {
-    writeSafetensors(out, { pred: { dtype: "F32", shape: [pred.length], data: pred } });
+    writePredictions(out, pred, labels);
     io.stderr.write(
       `dlrm predict: wrote ${pred.length} predictions to ${out}${preds.length > 1 ? ` (the mean of ${preds.length} models)` : ""}\n`,
     );
   }
   if (metrics && labels !== null) {
-    io.stdout.write(`${JSON.stringify({ event: "predict", ...computeMetrics(pred, labels), data: dataText })}\n`);
+    io.stderr.write(smallEvalWarning("predict", labels.length) ?? "");
+    const m = computeMetrics(pred, labels);
+    io.stdout.write(`${JSON.stringify({ event: "predict", ...m, data: dataText })}\n`);
+    const note = undefinedMetricsNote(m);
+    if (note !== null) io.stderr.write(`dlrm predict: ${dataText}: ${note}\n`);
   }
   return 0;
 }
 
 /** The request for the samples to score: --data, with --split, and for synthetic data the seed
  *  and size `dlrm train` drew it with (as given, else as the checkpoint's run records). */
-function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number } {
+function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number | null } {
   const spec = parseDataSpec("predict", "--data", text);
   if (spec.kind !== "synthetic")
     for (const flag of ["seed", "data-size"])
@@ -200,7 +207,7 @@ function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: Da
     ? positiveInt("predict", f, "data-size", 1)
     : typeof recordedSize === "number"
       ? recordedSize
-      : SYNTHETIC_MIN_SIZE;
+      : null;
   const r: DataRequest = {
     train: spec,
     eval: null,

@@ -13,9 +13,12 @@
 // one (evaluation data, so that its ids mean what they meant in training): values it does
 // not know go to each table's unknown row. The dictionary is then copied beside the output.
 //
-// Both files are written to temporary names and renamed into place only when both are
-// complete, so a failure (ENOSPC, Ctrl-C) leaves the old pair or none; both record one random
-// pair id, which readers check (a crash between the two renames cannot go unnoticed).
+// The rows stream through: read in chunks, each chunk appended to the batch file's writer
+// (src/data/batch_writer.ts) and forgotten, so memory holds one chunk and the dictionary,
+// whatever the number of lines. Both files are written to temporary names and renamed into
+// place only when both are complete, so a failure (ENOSPC, Ctrl-C) leaves the old pair or
+// none; both record one random pair id, which readers check (a crash between the two renames
+// cannot go unnoticed).
 
 import {
   getBool,
@@ -30,12 +33,12 @@ import {
   type FlagSpecs,
 } from "./args.ts";
 import { randomBytes } from "node:crypto";
-import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFiles } from "./criteo_source.ts";
+import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFilesInChunks } from "./criteo_source.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Io } from "./args.ts";
-import { batchFileTensors } from "../data/batch_file.ts";
+import { BatchFileWriter } from "../data/batch_writer.ts";
 import { criteoTableSizes, dictionaryFile, loadDictionary } from "../data/criteo_dictionary.ts";
-import { writeSafetensorsTogether } from "../io/safetensors.ts";
+import { CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
 
 const PREPROCESS_FLAGS: FlagSpecs = {
   out: {
@@ -53,7 +56,7 @@ const PREPROCESS_FLAGS: FlagSpecs = {
     type: "number",
     help: "drop each negative line with this probability before numbering, as the reference (default 0)",
   },
-  seed: { type: "int", help: "seed of the sub-sampling draws (default 123, as dlrm train's)" },
+  seed: { type: "seed", help: "seed of the sub-sampling draws (default 123, as dlrm train's)" },
   dictionary: {
     type: "string",
     placeholder: "dict.safetensors",
@@ -109,39 +112,52 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     inputs,
     (o, i) => o.flag === "its dictionary" && i.flag === "--dictionary",
   );
-  const read = await readCriteoFiles(files, {
-    maxIndRange,
-    onBadLine,
-    dictionary: given,
-    subSampleRate,
-    seed,
-    progress: io.stderr,
-    label: "preprocess criteo",
-  });
+  const writer = new BatchFileWriter(out, { denseFeatures: CRITEO_DENSE, tables: CRITEO_SPARSE });
+  let read;
+  try {
+    read = await readCriteoFilesInChunks(
+      files,
+      {
+        maxIndRange,
+        onBadLine,
+        dictionary: given,
+        subSampleRate,
+        seed,
+        progress: io.stderr,
+        label: "preprocess criteo",
+      },
+      (chunk) => writer.append(chunk),
+    );
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+  if (read.rows === 0) {
+    writer.abort();
+    throw new Error(
+      `preprocess: ${files.join(", ")}: no samples to write (${read.skipped} malformed lines skipped${subSampleRate > 0 ? `, --data-sub-sample-rate ${subSampleRate}` : ""})`,
+    );
+  }
   const R = read.dictionary.maxIndRange;
   // Both files are complete on disk before either is renamed into place; the pair id they
   // both record lets the reader catch a pair that a crash between the renames mixed up.
   const pair = { [PAIR_ID_KEY]: randomBytes(8).toString("hex") };
   const dictFile = dictionaryFile(dictOut, read.dictionary);
-  writeSafetensorsTogether([
-    { path: dictOut, tensors: dictFile.tensors, metadata: { ...dictFile.metadata, ...pair } },
+  writer.finish(
     {
-      path: out,
-      tensors: batchFileTensors(out, read.data, "I32"),
-      metadata: {
-        ...criteoBatchMetadata(
-          { files: [...files], dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed },
-          R,
-        ),
-        ...pair,
-      },
+      ...criteoBatchMetadata(
+        { files: [...files], dayRows: read.dayRows, skipped: read.skipped, subSampleRate, seed },
+        R,
+      ),
+      ...pair,
     },
-  ]);
+    [{ path: dictOut, tensors: dictFile.tensors, metadata: { ...dictFile.metadata, ...pair } }],
+  );
   const summary = {
     event: "preprocess",
     out,
     dictionary: dictOut,
-    rows: read.data.n,
+    rows: read.rows,
     day_rows: read.dayRows,
     skipped_lines: read.skipped,
     max_ind_range: R,

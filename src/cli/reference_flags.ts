@@ -13,6 +13,12 @@
 // (its DLRM_Net tests `weighted_pooling != "fixed"`).
 // Defaults are the reference's argparse defaults where a flag is absent.
 //
+// One reference-only flag puts the whole line in this mode, and the line is told so on stderr
+// (which flag, and that absent model/run flags take the reference's defaults). A flag of ours
+// given beside the reference flag that sets the same thing (--lr and --learning-rate, --steps
+// and --num-batches, --model and --arch-*) is a UsageError naming both as typed; one of ours
+// given beside a reference *default* wins over that default.
+//
 // Glossary: F tables (sparse features), E embedding dim (--arch-sparse-feature-size).
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -84,6 +90,23 @@ const shared = new Set([
   "quantize-emb-with-bit",
 ]);
 
+/** The reference's defaults a line in its mode takes, named in the note: flag, value, our flags that set the same. */
+const REFERENCE_DEFAULTS: readonly (readonly [string, string, readonly string[]])[] = [
+  ["arch-sparse-feature-size", "2", ["model"]],
+  ["arch-embedding-size", "4-3-2", ["model"]],
+  ["arch-mlp-bot", "4-3-2", ["model"]],
+  ["arch-mlp-top", "4-2-1", ["model"]],
+  ["loss-function", "mse", ["model"]],
+  ["optimizer", "sgd", ["model", "optimizer"]],
+  ["mini-batch-size", "1", ["batch-size"]],
+  ["learning-rate", "0.01", ["lr"]],
+  ["nepochs", "1", ["steps", "epochs", "num-batches"]],
+];
+const RUN_LENGTH_FLAGS = ["nepochs"];
+
+/** Reference flags that describe the model (its config), which --model describes too. */
+const MODEL_FLAGS = /^(arch-|loss-function$|optimizer$|qr-|md-|weighted-pooling$|num-indices-per-lookup)/;
+
 /** Bool flags of the reference that we accept only at the value that needs no feature we lack. */
 const harmlessBools: Record<string, boolean> = {
   "use-gpu": false,
@@ -115,13 +138,18 @@ function isReferenceFlag(name: string): boolean {
  * Our argv for `verb` ("train" or "predict") from one that may use the reference's flags.
  * An argv with no reference-only flag is returned unchanged.
  */
-export function translateReferenceFlags(verb: string, argv: readonly string[]): string[] {
+export function translateReferenceFlags(
+  verb: string,
+  argv: readonly string[],
+  note: (line: string) => void = () => {},
+): string[] {
   // Names we share with the reference (--optimizer, --print-freq, --lr-num-warmup-steps, …)
   // do not make a line a reference line; a reference-only name does.
   const nameOf = (arg: string): string | undefined => /^--([a-z0-9-]+)(?:=|$)/.exec(arg)?.[1];
   const referenceOnly = (name: string | undefined): boolean =>
     name !== undefined && isReferenceFlag(name) && renamed[name] !== name && !shared.has(name);
-  if (!argv.some((arg) => referenceOnly(nameOf(arg)))) return [...argv];
+  const trigger = argv.map(nameOf).filter(referenceOnly);
+  if (trigger.length === 0) return [...argv];
   const ref = new Map<string, string>();
   const ours: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -167,7 +195,20 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
   }
   const get = (name: string, fallback: string): string => ref.get(name) ?? fallback;
   const out = [...ours];
-  for (const [name, value] of ref) if (name in renamed) out.push(`--${renamed[name]}`, value);
+  const typed = (flag: string): boolean => ours.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
+  /** Our flag from a reference flag the user typed: both given is an error naming both. */
+  const fromTyped = (flag: string, value: string, referenceFlag: string): void => {
+    if (typed(flag))
+      throw new UsageError(
+        `--${referenceFlag} (the reference's flag) and --${flag} (ours) set the same thing: give one of them`,
+      );
+    out.push(`--${flag}`, value);
+  };
+  /** Our flag from a reference default: one of ours given wins. */
+  const fromDefault = (flag: string, value: string): void => {
+    if (!typed(flag)) out.push(`--${flag}`, value);
+  };
+  for (const [name, value] of ref) if (name in renamed) fromTyped(renamed[name] as string, value, name);
 
   const inferenceOnly = parseBool("inference-only", get("inference-only", "False"));
   if (verb === "train" && inferenceOnly)
@@ -176,26 +217,27 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
   // here that is dlrm predict's flag of the same name. 32 (its default) is float32 anywhere.
   const quantize = ref.get("quantize-emb-with-bit");
   if (quantize !== undefined) {
-    if (verb === "predict") out.push("--quantize-emb-with-bit", quantize);
+    if (verb === "predict") fromTyped("quantize-emb-with-bit", quantize, "quantize-emb-with-bit");
     else if (quantize !== "32")
       throw new UsageError(
         `--quantize-emb-with-bit=${quantize}: quantized tables are for inference: use \`dlrm predict --quantize-emb-with-bit ${quantize}\` on the saved model`,
       );
   }
   const load = ref.get("load-model");
-  if (load !== undefined) out.push(verb === "predict" ? "--checkpoint" : "--init", load);
+  if (load !== undefined) fromTyped(verb === "predict" ? "checkpoint" : "init", load, "load-model");
 
   // predict reads a batch file: the data source flags apply there only when given
   const gen = verb === "train" ? get("data-generation", "random") : ref.get("data-generation");
   if (gen === undefined) {
     if (ref.has("raw-data-file")) throw new UsageError("--raw-data-file: give --data-generation=dataset with it");
   } else if (gen === "random") {
-    if (!ours.includes("--data")) out.push("--data", "random");
+    if (ref.has("data-generation")) fromTyped("data", "random", "data-generation");
+    else fromDefault("data", "random");
   } else if (gen === "dataset") {
     const raw = ref.get("raw-data-file");
     if (raw === undefined)
       throw new UsageError("--data-generation=dataset: give --raw-data-file (the Criteo train.txt)");
-    out.push("--data", `criteo:${raw}`);
+    fromTyped("data", `criteo:${raw}`, "raw-data-file");
   } else {
     throw new UsageError(`--data-generation=${gen}: a reference data source dlrm-ts cannot honour (random or dataset)`);
   }
@@ -210,10 +252,35 @@ export function translateReferenceFlags(verb: string, argv: readonly string[]): 
     if (!Number.isInteger(epochs) || epochs < 1)
       throw new UsageError(`--nepochs: expected a positive integer, got "${get("nepochs", "1")}"`);
     // the reference runs num-batches steps per epoch (0: the whole data set)
-    if (batches > 0) out.push("--steps", String(batches * epochs));
-    else out.push("--epochs", String(epochs));
+    const given = ["num-batches", "nepochs"].filter((n) => ref.has(n));
+    const ourLength = ["steps", "epochs"].filter(typed);
+    if (given.length > 0 && ourLength.length > 0)
+      throw new UsageError(
+        `${given.map((n) => `--${n}`).join(" and ")} (the reference's) and --${ourLength[0]} (ours) both set the length of the run: give one of them`,
+      );
+    if (ourLength.length === 0)
+      out.push(...(batches > 0 ? ["--steps", String(batches * epochs)] : ["--epochs", String(epochs)]));
   }
 
+  // the model: the reference's flags (or their defaults) as a config, unless --model gives one
+  const modelFlags = [...ref.keys()].filter((n) => MODEL_FLAGS.test(n));
+  if (typed("model") && modelFlags.length > 0)
+    throw new UsageError(
+      `--${modelFlags[0]} (the reference's) and --model (ours) both describe the model: give one of them`,
+    );
+  const defaulted = REFERENCE_DEFAULTS.filter(
+    ([flag, , ours]) =>
+      !ref.has(flag) &&
+      !ours.some(typed) &&
+      (verb === "train" || !RUN_LENGTH_FLAGS.includes(flag)) &&
+      !(typed("model") && MODEL_FLAGS.test(flag)),
+  ).map(([flag, value]) => `--${flag}=${value}`);
+  note(
+    `dlrm ${verb}: reading this command line as the reference's (dlrm_s_pytorch.py) because of --${trigger[0]}` +
+      `${defaulted.length > 0 ? `: what it does not give takes the reference's defaults (${defaulted.join(", ")})` : ""}` +
+      `; our flags alone keep our defaults (dlrm ${verb} --help)\n`,
+  );
+  if (typed("model")) return out;
   const config = referenceConfig(get);
   const dir = mkdtempSync(join(tmpdir(), "dlrm-reference-"));
   // the run reads --model at once; the file goes when the process exits

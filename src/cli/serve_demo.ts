@@ -4,12 +4,16 @@
 // (`crossOriginIsolated` is true, SharedArrayBuffer and a shared WebAssembly.Memory exist)
 // whatever it loads from the server: scripts, workers, wasm, SVG. It listens on the loopback
 // interface unless --host says otherwise, serves GET and HEAD only, and never a file outside
-// its folder (no `..`, no symbolic link out of it).
+// its folder (no `..`, no symbolic link out of it). It serves regular files only: a FIFO or a
+// device in the folder would block or never end, so it is opened without blocking, refused
+// after a look at what was opened, and a read that takes longer than READ_TIMEOUT_MS is cut
+// off (the server stays responsive, and Ctrl-C stops it, whatever the folder holds).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { constants, existsSync, realpathSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageInfo } from "./package_root.ts";
 import {
   getBool,
   getString,
@@ -44,8 +48,11 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".safetensors": "application/octet-stream",
 };
 
-/** The demo's folder in this checkout or package. */
-export const DEMO_DIR = fileURLToPath(new URL("../../docs/demo/", import.meta.url));
+/** The demo's folder in this checkout or installed package (whose prepack builds docs/demo/build). */
+export const DEMO_DIR = join(packageInfo().root, "docs", "demo");
+
+/** How long one file may take to read before the request fails (a slow or stuck file system). */
+export const READ_TIMEOUT_MS = 10_000;
 
 const FLAGS: FlagSpecs = {
   dir: { type: "string", placeholder: "folder", help: "the folder to serve (default: docs/demo of this checkout)" },
@@ -77,7 +84,7 @@ export async function startDemoServer(opts: { dir: string; host?: string; port?:
     );
   }
   const host = opts.host ?? "127.0.0.1";
-  const server = createServer((req, res) => handle(root, req, res));
+  const server = createServer((req, res) => void handle(root, req, res));
   await new Promise<void>((ok, fail) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
       fail(new Error(`serve-demo: cannot listen on ${host}:${opts.port ?? 8080}: ${e.code ?? e.message}`)),
@@ -90,7 +97,7 @@ export async function startDemoServer(opts: { dir: string; host?: string; port?:
   return { server, url: `http://${shown}:${port}/`, close: () => new Promise((ok) => server.close(() => ok())) };
 }
 
-function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
+async function handle(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const reply = (status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void => {
     res.writeHead(status, {
       ...ISOLATION_HEADERS,
@@ -118,13 +125,29 @@ function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
   }
   if (file !== root && !file.startsWith(root + sep))
     return reply(404, "text/plain; charset=utf-8", `not found: ${path}\n`);
-  let body: Buffer;
-  try {
-    body = readFileSync(file);
-  } catch {
-    return reply(404, "text/plain; charset=utf-8", `not found: ${path}\n`);
-  }
+  const body = await readRegularFile(file);
+  if (typeof body === "string")
+    return reply(body === "timeout" ? 503 : 404, "text/plain; charset=utf-8", `${body}: ${path}\n`);
   reply(200, CONTENT_TYPES[extname(file).toLowerCase()] ?? "application/octet-stream", body);
+}
+
+/** The bytes of `file` if it is a regular file read within READ_TIMEOUT_MS; else why not. */
+async function readRegularFile(file: string): Promise<Buffer | "not found" | "not a regular file" | "timeout"> {
+  let handle;
+  try {
+    // O_NONBLOCK: opening a FIFO with no writer would otherwise wait for one
+    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return "not found";
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return "not a regular file";
+    return await handle.readFile({ signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+  } catch (e) {
+    return (e as Error).name === "TimeoutError" || (e as Error).name === "AbortError" ? "timeout" : "not found";
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The verb: serve until Ctrl-C (or SIGTERM), then close and return 0. */
@@ -144,7 +167,9 @@ export async function runServeDemo(argv: readonly string[], io: Io): Promise<num
   if (port > 65535) throw new UsageError(`serve-demo: --port must be at most 65535, got ${port}`);
   const dir = getString(f, "dir") ?? DEMO_DIR;
   if (dir === DEMO_DIR && !existsSync(join(DEMO_DIR, "build", "train_worker.js")))
-    throw new UsageError("serve-demo: the demo is not built: run npm run -s demo first");
+    throw new UsageError(
+      `serve-demo: the demo is not built (${join(DEMO_DIR, "build")} is absent): in a checkout, run npm run -s demo first`,
+    );
   const demo = await startDemoServer({ dir, host: getString(f, "host") ?? "127.0.0.1", port });
   io.stderr.write(`dlrm serve-demo: serving on ${demo.url} (Ctrl-C stops)\n`);
   await new Promise<void>((ok) => {

@@ -42,28 +42,32 @@ import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
-import { SYNTHETIC_MIN_SIZE } from "../dlrm/synthetic.ts";
 import { DLRM, tableParameter } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
-import { makeOptimizer, OPTIMIZERS, optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
+import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
-import { formatShardingPlan, lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
-import { computeMetrics } from "../metrics/metrics.ts";
+import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
-import { batchesPerEpoch, train, type TrainResult } from "../train/trainer.ts";
+import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
+import { predictAll } from "../train/batch_feed.ts";
+import { isBatchSource } from "../data/batch_source.ts";
+import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData, type RunData } from "./run_data.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
+import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
   model: {
     type: "string",
     placeholder: "config.json",
-    help: "model config (JSON, fields as ../shared/golden/README.md); default: the built-in model for the data, sized from it",
+    help: "model config (JSON; its fields: docs/config.md); default: the built-in model for the data, sized from it",
   },
   data: {
     type: "string",
@@ -126,8 +130,8 @@ export const TRAIN_FLAGS: FlagSpecs = {
   lr: { type: "number", help: "learning rate (default: the config's lr)" },
   optimizer: {
     type: "string",
-    placeholder: "sgd|adagrad|rowwise-adagrad",
-    help: "optimizer (default: the config's optimizer)",
+    placeholder: "sgd|adagrad|rowwise-adagrad|adam",
+    help: "optimizer (default: the config's optimizer). adam: torch.optim.Adam for the MLPs (betas 0.9, 0.999, eps 1e-8) and TorchRec's row-wise Adam for the tables (a second moment per row; docs/ops.md)",
   },
   "adagrad-initial-accumulator": {
     type: "number",
@@ -137,7 +141,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   "lr-decay-start-step": { type: "int", help: "step where the polynomial decay starts (default 0)" },
   "lr-num-decay-steps": { type: "int", help: "steps of polynomial decay (default 0: no decay)" },
   "no-shuffle": { type: "bool", help: "batch s is samples [s·B, (s+1)·B) of the data, in file order" },
-  seed: { type: "int", help: "seed of initialisation, shuffling and generated data (default 123)" },
+  seed: { type: "seed", help: "seed of initialisation, shuffling and generated data (default 123)" },
   log: {
     type: "string",
     placeholder: "file.jsonl",
@@ -150,7 +154,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   },
   "data-size": {
     type: "int",
-    help: "samples to generate for random/synthetic/synthetic-trace data (default: steps × batch, at least 50000 for synthetic)",
+    help: "random/synthetic/synthetic-trace data: a finite set of N samples, made at once (default: endless, made batch by batch)",
   },
   "num-indices-per-lookup": {
     type: "int",
@@ -338,20 +342,28 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   }
   const weightDecay =
     tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
-  const spec = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;
-  const generated = source === null;
-  const dataSize = positiveInt(
-    "train",
-    f,
-    "data-size",
-    request.train.kind === "synthetic"
-      ? Math.max(SYNTHETIC_MIN_SIZE, plannedSteps * batchSize)
-      : Math.max(1, plannedSteps * batchSize),
-  );
+  // Generated data is endless, made batch by batch, unless --data-size makes it a finite set.
+  const dataSize = f.has("data-size") ? positiveInt("train", f, "data-size", 1) : null;
   const data = await finishData(request, source, config, dataSize);
+  if (resume !== null && resume.run.orderRng !== null && isBatchSource(data.train)) {
+    // A run saved while files were read whole, shuffled: its order is a permutation of the
+    // whole file, which only the file in memory reproduces.
+    const streamed = data.train;
+    data.train = await streamed.batch(0, streamed.samplesPerEpoch);
+    await streamed.close();
+  }
+  if (f.has("batch-size") && batchSize > samplesOf(data.train) && plannedSteps > 0)
+    throw new UsageError(`train: --batch-size ${batchSize} is more than the ${samplesOf(data.train)} training samples`);
   const epochs = epochsFlag ?? (stepsFlag === undefined ? builtinEpochs : undefined);
-  const steps = epochs !== undefined ? epochs * batchesPerEpoch(data.train.n, batchSize) : plannedSteps;
+  const perEpoch = samplesOf(data.train);
+  if (epochs !== undefined && perEpoch === Infinity)
+    throw new UsageError(
+      `train: --epochs needs data of a finite size: ${request.train.text} is endless without --data-size N`,
+    );
+  const steps = epochs !== undefined ? epochs * batchesPerEpoch(perEpoch, batchSize) : plannedSteps;
   const warmup = nonNegativeInt("train", f, "lr-num-warmup-steps") ?? 0;
   const decaySteps = nonNegativeInt("train", f, "lr-num-decay-steps") ?? 0;
   const decayStart = nonNegativeInt("train", f, "lr-decay-start-step") ?? 0;
@@ -364,15 +376,16 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(data.train) });
+      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
 
+  const recorded = new Map(f);
+  recorded.set("ensemble", 1); // each checkpoint is one member's run
+  // in the order of the lists, whichever way a flag came (typed, resumed, derived): a resumed run writes the same bytes
   const runFlags: FlagValues = {};
   for (const name of [...RUN_FLAGS, ...RESUME_DEFAULT_FLAGS]) {
-    const v = f.get(name);
+    const v = recorded.get(name);
     if (v !== undefined) runFlags[name] = v;
   }
-  if (generated) runFlags["data-size"] = dataSize; // the data is generated for the planned steps: fix it for a resumed run
-  runFlags.ensemble = 1; // each checkpoint is one member's run
   const notes =
     `${spec.kind === "adagrad" && spec.initialAccumulator > 0 ? ` (initial accumulator ${spec.initialAccumulator})` : ""}` +
     `${tableDecay === null ? "" : spec.kind === "adagrad" ? `, table weight decay [${tableDecay.join(", ")}]` : ", no table weight decay (the built-in model's goes with adagrad)"}` +
@@ -415,7 +428,9 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
       : init !== null
         ? { kind: "file" as const, path: init, withOptimizer: false }
         : { kind: "seed" as const, seed };
-  const datasets = p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval];
+  const datasets = await Promise.all(
+    (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
+  );
   return HybridExecutor.start({
     config: p.config,
     workers: p.workers,
@@ -427,7 +442,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   });
 }
 
-/** --save and --log can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
+/** --save, --log and --plot can be written and overwrite no input (--save may replace --init or --resume: atomically, after reading). */
 function checkTrainPaths(f: ParsedFlags): void {
   const named = (flag: string): NamedPath[] => {
     const path = getString(f, flag);
@@ -448,10 +463,16 @@ function checkTrainPaths(f: ParsedFlags): void {
   ];
   checkOutputs(
     "train",
-    [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true }))],
+    [...named("save"), ...named("log").map((l) => ({ ...l, inPlace: true })), ...named("plot")],
     inputs,
     (out, input) => out.flag === "--save" && (input.flag === "--init" || input.flag === "--resume"),
   );
+}
+
+/** "N samples", or what endless generated data is. */
+function samplesText(d: RunData): string {
+  const n = samplesOf(d);
+  return n === Infinity ? "endless generated samples (made batch by batch)" : `${n} samples`;
 }
 
 function evalBatch(p: RunPlan): number {
@@ -523,8 +544,8 @@ interface MemberOutcome {
   result: TrainResult;
   /** The mean loss of its last 100 steps (NaN without steps). */
   tailLoss: number;
-  /** (N_eval,) its predictions on the evaluation data, for an ensemble's metrics; null for a single model. */
-  preds: Float32Array | null;
+  /** (N_eval,) its predictions on the evaluation data and their labels, for an ensemble's metrics; null for a single model. */
+  preds: { preds: Float32Array; labels: Float32Array } | null;
 }
 
 /** Trains member k on its own executor, saves it (--save), and evaluates it for the ensemble. */
@@ -557,6 +578,7 @@ async function trainMember(
       testFreq: o.testFreq,
       evalBatchSize: evalBatch(p),
       shouldStop,
+      onSaturatedStart: (step, loss) => io.stderr.write(saturatedStartNote(p.config, step, loss)),
       progress: new Progress({
         out: io.stderr,
         every: o.printFreq,
@@ -565,7 +587,9 @@ async function trainMember(
       onStep: (r) =>
         log.write({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
       onEval: (r) => {
-        const line = { event: "eval", step: r.step, auc: r.auc, logloss: r.logloss, accuracy: r.accuracy, n: r.n };
+        const line = { event: "eval", ...evalFields(r) };
+        const note = undefinedMetricsNote(r);
+        if (note !== null && r.step === p.steps) io.stderr.write(`dlrm train: evaluation data: ${note}\n`);
         log.write({ ...line, ...memberNote, ...p.data.notes });
         // A single model's final evaluation is the last line (finalLine); an ensemble member's
         // final one is printed here, and the ensemble's after it.
@@ -578,12 +602,21 @@ async function trainMember(
     if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
-        ? await executor.predict(p.data.eval, evalBatch(p))
+        ? await predictAll(executor, p.data.eval, evalBatch(p))
         : null;
     return { result, tailLoss, preds };
   } finally {
     await executor.close();
   }
+}
+
+/** What a run that starts saturated is told (src/train/saturation.ts). */
+function saturatedStartNote(config: DLRMConfig, step: number, loss: number): string {
+  const why =
+    config.qr !== undefined
+      ? " (the reference initialises quotient-remainder tables in [√(1/n), 1], which saturates a small model)"
+      : "";
+  return `dlrm train: step ${step}: the loss is ${loss.toFixed(2)}, above ${SATURATED_LOSS}: the model's predictions start saturated at 0 or 1${why}; training goes on, as the reference's does, and stops as diverged only if the loss, once below ${SATURATED_LOSS}, rises above it again\n`;
 }
 
 /** Writes member k's checkpoint: its parameters, optimizer state and where the run stands. */
@@ -604,7 +637,7 @@ async function saveMember(
     orderRng: result.position.orderRng,
     batchSize: p.batchSize,
     shuffle: p.shuffle,
-    optimizer: p.spec,
+    optimizer: specAtStep(p.spec, result.position.step),
     schedule: p.schedule,
     interrupted: result.interrupted,
     flags: p.runFlags,
@@ -632,17 +665,33 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
   const single = p.members === 1 ? (members[0] as MemberOutcome).result.eval : null;
   const m = single ?? {
     step: p.steps,
-    ...computeMetrics(averagePredictions(members.map((x) => x.preds as Float32Array)), p.data.eval.labels),
+    ...computeMetrics(
+      averagePredictions(members.map((x) => x.preds?.preds as Float32Array)),
+      members[0]?.preds?.labels as Float32Array,
+    ),
   };
-  const metrics = { step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n };
-  return { event: "eval", ...metrics, train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+  return { event: "eval", ...evalFields(m), train_loss: trainLoss, ...ensembleNote, ...p.data.notes };
+}
+
+/** An evaluation's fields in the eval lines (stdout and --log), in this order; NaN prints as null. */
+function evalFields(m: Metrics & { step: number }): Record<string, number> {
+  return {
+    step: m.step,
+    auc: m.auc,
+    logloss: m.logloss,
+    accuracy: m.accuracy,
+    ne: m.ne,
+    calibration: m.calibration,
+    n: m.n,
+  };
 }
 
 export async function runTrain(argv: readonly string[], io: Io): Promise<number> {
   const given = parseFlags("train", argv, TRAIN_FLAGS);
   if (getBool(given, "help")) {
-    const about = "Train a DLRM; the last line printed is a JSON object with the final metrics.";
-    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS));
+    const about =
+      "Train a DLRM; the last line printed is a JSON object with the final metrics. The reference's own flags (--arch-mlp-bot=…, --learning-rate, …; docs/dlrm.md) are read too: one of them puts the line in the reference's mode, which is said on stderr.";
+    io.stdout.write(helpText("Usage: dlrm train [flags]", about, TRAIN_FLAGS, TRAIN_HELP_GROUPS));
     return 0;
   }
   const resumePath = getString(given, "resume");
@@ -661,8 +710,9 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   const log = new RunLog(f);
   const from = resume === null ? "" : `, resuming ${resume.path} at step ${resume.run.step}`;
   io.stderr.write(
-    `dlrm train: ${p.data.train.n} samples, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
+    `dlrm train: ${samplesText(p.data.train)}, ${p.config.table_sizes.length} tables, ${p.steps} steps of ${p.batchSize}, ${p.spec.kind} lr ${p.spec.lr}, ${p.workers} worker${p.workers === 1 ? "" : "s"}${p.notes}${from}\n`,
   );
+  if (p.data.eval !== null) io.stderr.write(smallEvalWarning("train", samplesOf(p.data.eval)) ?? "");
   const interrupt = onInterrupt(
     io.stderr,
     o.save === null
@@ -687,6 +737,7 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
   } finally {
     interrupt.dispose();
     log.close();
+    await closeRunData(p.data.train, p.data.eval);
   }
   return 0;
 }

@@ -13,6 +13,7 @@
 // Glossary: N samples, Dd dense features, F tables, L_t lookups of table t.
 
 import type { Dataset, SparseFeature } from "./dataset.ts";
+import { formatShape } from "../tensor/shape.ts";
 import {
   readSafetensorsIndex,
   readTensor,
@@ -24,10 +25,6 @@ import {
 } from "../io/safetensors.ts";
 
 const TABLE_TENSOR = /^(lengths|indices|weights)\.(.*)$/;
-
-function fmtShape(shape: readonly number[]): string {
-  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
-}
 
 /** Reads and validates a batch file, tensor by tensor (extra tensors are never read);
  *  errors name the file and the tensor. */
@@ -42,10 +39,10 @@ export function readBatchFile(path: string): Dataset {
       ? readTensor(index, name)
       : fail(name, "missing (a batch file holds dense, labels, and lengths.{t}, indices.{t} per table)");
   const oneD = (name: string, t: SafetensorsTensor): number =>
-    t.shape.length === 1 ? t.shape[0] : fail(name, `must be 1-D, got shape ${fmtShape(t.shape)}`);
+    t.shape.length === 1 ? t.shape[0] : fail(name, `must be 1-D, got shape ${formatShape(t.shape)}`);
 
   const denseT = get("dense");
-  if (denseT.shape.length !== 2) fail("dense", `must be 2-D (N, Dd), got shape ${fmtShape(denseT.shape)}`);
+  if (denseT.shape.length !== 2) fail("dense", `must be 2-D (N, Dd), got shape ${formatShape(denseT.shape)}`);
   const N = denseT.shape[0];
   const Dd = denseT.shape[1];
   const dense = toFloat32(denseT, `${path}: dense`); // (N, Dd)

@@ -5,8 +5,19 @@
 
 import { statSync } from "node:fs";
 import { readLineBatches } from "./lines.ts";
-import { parseCriteo, type CriteoOptions, type CriteoResult } from "./criteo_parse.ts";
+import type { Dataset } from "./dataset.ts";
+import {
+  parseCriteo,
+  parseCriteoChunks,
+  type CriteoChunksResult,
+  type CriteoOptions,
+  type CriteoResult,
+  type CriteoSource,
+} from "./criteo_parse.ts";
 export {
+  CRITEO_CHUNK_ROWS,
+  parseCriteoChunks,
+  type CriteoChunksResult,
   criteoSplit,
   criteoTextSource,
   KAGGLE_DAYS,
@@ -20,6 +31,20 @@ export {
 
 /** The samples of `files`, read in order, as one Dataset with 13 dense features and 26 single-lookup tables. */
 export async function readCriteo(files: readonly string[], opts: CriteoOptions = {}): Promise<CriteoResult> {
+  return parseCriteo(criteoFileSources(files), opts);
+}
+
+/** The samples of `files`, read in order, handed to `sink` in chunks of `chunkRows` rows (parseCriteoChunks). */
+export async function readCriteoChunks(
+  files: readonly string[],
+  opts: CriteoOptions,
+  sink: (chunk: Dataset) => void,
+  chunkRows?: number,
+): Promise<CriteoChunksResult> {
+  return parseCriteoChunks(criteoFileSources(files), opts, sink, chunkRows);
+}
+
+function criteoFileSources(files: readonly string[]): CriteoSource[] {
   const sizes = files.map((f) => {
     try {
       return statSync(f).size;
@@ -27,8 +52,5 @@ export async function readCriteo(files: readonly string[], opts: CriteoOptions =
       throw new Error(`readCriteo: cannot read ${f}: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
-  return parseCriteo(
-    files.map((f, i) => ({ name: f, bytes: sizes[i] as number, batches: () => readLineBatches(f) })),
-    opts,
-  );
+  return files.map((f, i) => ({ name: f, bytes: sizes[i] as number, batches: () => readLineBatches(f) }));
 }

@@ -20,6 +20,11 @@
 //     reading the days in order, then numbers the keys by enumerating the dict.
 // Each sample has exactly one lookup per table (bag length 1).
 //
+// The samples come out in chunks of a fixed number of rows (parseCriteoChunks hands each to a
+// sink as soon as it is full: `dlrm preprocess` writes it and forgets it), so what reading
+// holds is one chunk, the dictionary, and one bit per line (which lines were kept, for
+// Kaggle's days); parseCriteo collects the chunks into one Dataset.
+//
 // Days: several files are days (Terabyte's day_0 …); one file is Kaggle's train.txt, which
 // the reference cuts into 7 days of its lines (divmod, the first days one line longer)
 // before sub-sampling. The protocol (criteoSplit): train on every day but the last, which
@@ -37,7 +42,7 @@
 import type { LineBatch } from "./lines.ts";
 import { splitLines } from "./text_lines.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
-import { grow, IdMap } from "./id_map.ts";
+import { IdMap } from "./id_map.ts";
 import { CRITEO_DENSE, CRITEO_FIELDS as FIELDS, CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
 import { Rng } from "../tensor/rng.ts";
 
@@ -112,8 +117,34 @@ export function criteoTextSource(name: string, text: string, bytes = text.length
   };
 }
 
+/** Rows per chunk of parseCriteoChunks, unless told otherwise. */
+export const CRITEO_CHUNK_ROWS = 65536;
+
+/** What parseCriteoChunks returns: the result without the samples, which went to the sink. */
+export type CriteoChunksResult = Omit<CriteoResult, "data"> & { rows: number };
+
 /** The samples of `sources`, read in order, as one Dataset with 13 dense features and 26 single-lookup tables. */
 export async function parseCriteo(sources: readonly CriteoSource[], opts: CriteoOptions = {}): Promise<CriteoResult> {
+  const chunks: Dataset[] = [];
+  const r = await parseCriteoChunks(sources, opts, (c) => chunks.push(c));
+  const data = chunks.length === 1 ? (chunks[0] as Dataset) : concatCriteoChunks(chunks);
+  const { rows: _rows, ...rest } = r;
+  return { ...rest, data };
+}
+
+/**
+ * The samples of `sources`, read in order, handed to `sink` in chunks of `chunkRows` rows (the
+ * last one shorter, none when there are no samples); each chunk is a fresh Dataset the sink may
+ * keep. Returns the dictionary, the days and the counts.
+ */
+export async function parseCriteoChunks(
+  sources: readonly CriteoSource[],
+  opts: CriteoOptions,
+  sink: (chunk: Dataset) => void,
+  chunkRows = CRITEO_CHUNK_ROWS,
+): Promise<CriteoChunksResult> {
+  if (!Number.isSafeInteger(chunkRows) || chunkRows < 1)
+    throw new Error(`readCriteo: chunkRows must be a positive integer, got ${chunkRows}`);
   const given = opts.dictionary;
   const R = opts.maxIndRange ?? given?.maxIndRange ?? 0;
   if (!Number.isInteger(R) || R < 0 || R > 0x7fffffff) {
@@ -140,18 +171,18 @@ export async function parseCriteo(sources: readonly CriteoSource[], opts: Criteo
 
   const bytesTotal = sources.reduce((a, s) => a + s.bytes, 0);
 
-  const out = new GrowingCriteo();
+  const out = new CriteoChunk(chunkRows);
   const row = new ParsedRow();
+  let rows = 0;
   let lines = 0;
   let skipped = 0;
   let bytesBefore = 0; // bytes of the files already finished
   const fileRows: number[] = [];
-  // One file is cut into days of its lines once its length is known: the line of each kept sample.
-  const keptLine = sources.length === 1 ? new GrowingInt32() : null;
+  // One file is cut into days of its lines once its length is known: which lines were kept.
+  const kept = sources.length === 1 ? new GrowingBits() : null;
   for (const source of sources) {
     let fileBytes = 0;
-    const rowsBefore = out.n;
-    const linesBefore = lines;
+    const rowsBefore = rows;
     for await (const batch of source.batches()) {
       for (let k = 0; k < batch.lines.length; k++) {
         lines++;
@@ -159,13 +190,17 @@ export async function parseCriteo(sources: readonly CriteoSource[], opts: Criteo
         if (problem !== null) {
           if (skipBad) {
             skipped++;
+            kept?.push(false);
             continue;
           }
           throw new Error(`criteo: ${source.name}:${batch.firstLine + k}: ${problem}`);
         }
         // One draw per well-formed line, before numbering: a dropped line adds no value to the dictionary.
-        if (p > 0 && rng.uniform() < p && row.label === 0) continue;
-        keptLine?.push(lines - linesBefore - 1);
+        if (p > 0 && rng.uniform() < p && row.label === 0) {
+          kept?.push(false);
+          continue;
+        }
+        kept?.push(true);
         const i = out.push(row);
         for (let t = 0; t < CRITEO_SPARSE; t++) {
           const raw = row.cats[t];
@@ -178,42 +213,43 @@ export async function parseCriteo(sources: readonly CriteoSource[], opts: Criteo
           }
           out.setIndex(t, i, id);
         }
+        rows++;
+        if (out.n === chunkRows) sink(out.take());
       }
       fileBytes = batch.bytesRead;
       opts.onProgress?.(lines, bytesBefore + fileBytes, bytesTotal);
     }
     bytesBefore += fileBytes;
-    fileRows.push(out.n - rowsBefore);
+    fileRows.push(rows - rowsBefore);
   }
+  if (out.n > 0) sink(out.take());
   opts.onProgress?.(lines, bytesBefore, bytesTotal);
-  const dayRows = keptLine === null ? fileRows : rowsPerDay(keptLine.view(), kaggleDays(lines));
-  return { data: out.finish(), dictionary, skipped, lines, dayRows };
+  const dayRows = kept === null ? fileRows : kept.countPerRange(kaggleDays(lines));
+  return { rows, dictionary, skipped, lines, dayRows };
 }
 
-/** How many of the kept samples (at lines `keptLine`, rising) fall in each day of `dayLines` lines. */
-function rowsPerDay(keptLine: Int32Array, dayLines: readonly number[]): number[] {
-  const rows: number[] = [];
-  let i = 0;
-  let end = 0;
-  for (const n of dayLines) {
-    end += n;
-    const start = i;
-    while (i < keptLine.length && keptLine[i] < end) i++;
-    rows.push(i - start);
-  }
-  return rows;
-}
-
-/** An Int32Array that grows by doubling. */
-class GrowingInt32 {
-  #a = new Int32Array(1024);
+/** One bit per line (kept or not), growing by doubling: 1/8 byte per line. */
+class GrowingBits {
+  #words = new Uint32Array(1024);
   #n = 0;
-  push(v: number): void {
-    if (this.#n === this.#a.length) this.#a = grow(this.#a, 2 * this.#n);
-    this.#a[this.#n++] = v;
+  push(bit: boolean): void {
+    if (this.#n === 32 * this.#words.length) {
+      const w = new Uint32Array(2 * this.#words.length);
+      w.set(this.#words);
+      this.#words = w;
+    }
+    if (bit) this.#words[this.#n >>> 5] |= 1 << (this.#n & 31);
+    this.#n++;
   }
-  view(): Int32Array {
-    return this.#a.subarray(0, this.#n);
+  /** How many set bits fall in each of the consecutive ranges of `sizes` bits. */
+  countPerRange(sizes: readonly number[]): number[] {
+    let at = 0;
+    return sizes.map((size) => {
+      let c = 0;
+      for (let i = at; i < at + size; i++) c += (this.#words[i >>> 5] >>> (i & 31)) & 1;
+      at += size;
+      return c;
+    });
   }
 }
 
@@ -301,13 +337,20 @@ function parseHex(line: string, start: number, end: number): number {
   return v;
 }
 
-/** The Dataset under construction; its arrays grow by doubling. */
-class GrowingCriteo {
+/** The chunk under construction: a fixed capacity of rows, handed out whole (take) and started afresh. */
+class CriteoChunk {
+  readonly #capacity: number;
   #n = 0;
-  #capacity = 1024;
-  #dense = new Float32Array(this.#capacity * CRITEO_DENSE); // (capacity, 13)
-  #labels = new Float32Array(this.#capacity); // (capacity,)
-  #indices = Array.from({ length: CRITEO_SPARSE }, () => new Int32Array(this.#capacity)); // F × (capacity,)
+  #dense: Float32Array; // (capacity, 13)
+  #labels: Float32Array; // (capacity,)
+  #indices: Int32Array[]; // F × (capacity,)
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+    this.#dense = new Float32Array(capacity * CRITEO_DENSE);
+    this.#labels = new Float32Array(capacity);
+    this.#indices = Array.from({ length: CRITEO_SPARSE }, () => new Int32Array(capacity));
+  }
 
   /** Samples so far. */
   get n(): number {
@@ -316,7 +359,6 @@ class GrowingCriteo {
 
   /** Appends a sample's dense features and label; returns its position. */
   push(row: ParsedRow): number {
-    if (this.#n === this.#capacity) this.#grow();
     const i = this.#n++;
     for (let d = 0; d < CRITEO_DENSE; d++) this.#dense[i * CRITEO_DENSE + d] = Math.log(row.ints[d] + 1);
     this.#labels[i] = row.label;
@@ -327,15 +369,9 @@ class GrowingCriteo {
     (this.#indices[t] as Int32Array)[i] = id;
   }
 
-  #grow(): void {
-    this.#capacity *= 2;
-    this.#dense = grow(this.#dense, this.#capacity * CRITEO_DENSE);
-    this.#labels = grow(this.#labels, this.#capacity);
-    this.#indices = this.#indices.map((a) => grow(a, this.#capacity));
-  }
-
-  /** Trimmed to N samples. Every table has bag length 1, so all tables share one lengths and one offsets array. */
-  finish(): Dataset {
+  /** The chunk's samples as a Dataset (its arrays, trimmed); the chunk starts empty with new arrays.
+   *  Every table has bag length 1, so all tables share one lengths and one offsets array. */
+  take(): Dataset {
     const N = this.#n;
     const lengths = new Int32Array(N).fill(1); // (N,)
     const offsets = Int32Array.from({ length: N + 1 }, (_, i) => i); // (N + 1,)
@@ -345,14 +381,43 @@ class GrowingCriteo {
       indices: trim(a, N),
       weights: null,
     }));
-    return {
+    const d: Dataset = {
       n: N,
       denseFeatures: CRITEO_DENSE,
       dense: trim(this.#dense, N * CRITEO_DENSE),
       labels: trim(this.#labels, N),
       sparse,
     };
+    this.#n = 0;
+    this.#dense = new Float32Array(this.#capacity * CRITEO_DENSE);
+    this.#labels = new Float32Array(this.#capacity);
+    this.#indices = Array.from({ length: CRITEO_SPARSE }, () => new Int32Array(this.#capacity));
+    return d;
   }
+}
+
+/** Chunks of Criteo samples as one Dataset, the tables sharing one lengths and one offsets array as a chunk's do. */
+function concatCriteoChunks(chunks: readonly Dataset[]): Dataset {
+  const N = chunks.reduce((a, c) => a + c.n, 0);
+  const dense = new Float32Array(N * CRITEO_DENSE);
+  const labels = new Float32Array(N);
+  const indices = Array.from({ length: CRITEO_SPARSE }, () => new Int32Array(N));
+  let at = 0;
+  for (const c of chunks) {
+    dense.set(c.dense, at * CRITEO_DENSE);
+    labels.set(c.labels, at);
+    c.sparse.forEach((f, t) => (indices[t] as Int32Array).set(f.indices, at));
+    at += c.n;
+  }
+  const lengths = new Int32Array(N).fill(1);
+  const offsets = Int32Array.from({ length: N + 1 }, (_, i) => i);
+  return {
+    n: N,
+    denseFeatures: CRITEO_DENSE,
+    dense,
+    labels,
+    sparse: indices.map((a) => ({ lengths, offsets, indices: a, weights: null })),
+  };
 }
 
 function trim<T extends Float32Array | Int32Array>(a: T, n: number): T {

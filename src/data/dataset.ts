@@ -84,3 +84,51 @@ export function selectSamples(d: Dataset, rows: Int32Array): Dataset {
   });
   return { n, denseFeatures: Dd, dense, labels, sparse };
 }
+
+/** The samples of several datasets with the same features, one after the other, as a new dataset (copies). */
+export function concatDatasets(parts: readonly Dataset[]): Dataset {
+  const first = parts[0];
+  if (first === undefined) throw new Error("concatDatasets: no datasets given");
+  const Dd = first.denseFeatures;
+  const F = first.sparse.length;
+  for (const d of parts)
+    if (d.denseFeatures !== Dd || d.sparse.length !== F)
+      throw new Error(
+        `concatDatasets: a dataset has ${d.denseFeatures} dense features and ${d.sparse.length} tables, the first ${Dd} and ${F}`,
+      );
+  const n = parts.reduce((a, d) => a + d.n, 0);
+  const dense = allocFloat("float32", n * Dd) as Float32Array;
+  const labels = allocFloat("float32", n) as Float32Array;
+  let at = 0;
+  for (const d of parts) {
+    dense.set(d.dense.subarray(0, d.n * Dd), at * Dd);
+    labels.set(d.labels.subarray(0, d.n), at);
+    at += d.n;
+  }
+  const sparse = first.sparse.map((_, t) => {
+    const fs = parts.map((d) => d.sparse[t] as SparseFeature);
+    const lengths = allocInt32(n);
+    let row = 0;
+    for (let k = 0; k < fs.length; k++) {
+      lengths.set((fs[k] as SparseFeature).lengths.subarray(0, (parts[k] as Dataset).n), row);
+      row += (parts[k] as Dataset).n;
+    }
+    const offsets = offsetsFromLengths(lengths);
+    const indices = allocInt32(offsets[n] as number);
+    const weighted = fs.some((f) => f.weights !== null);
+    const weights = weighted ? (allocFloat("float32", offsets[n] as number) as Float32Array) : null;
+    let pos = 0;
+    for (let k = 0; k < fs.length; k++) {
+      const f = fs[k] as SparseFeature;
+      const L = f.offsets[(parts[k] as Dataset).n] as number;
+      indices.set(f.indices.subarray(0, L), pos);
+      if (weights !== null) {
+        if (f.weights === null) weights.fill(1, pos, pos + L);
+        else weights.set(f.weights.subarray(0, L), pos);
+      }
+      pos += L;
+    }
+    return { lengths, offsets, indices, weights };
+  });
+  return { n, denseFeatures: Dd, dense, labels, sparse };
+}

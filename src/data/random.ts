@@ -7,13 +7,16 @@
 // "fixed" bag size is not fixed (facebookresearch/dlrm#96). Here a bag has exactly the
 // drawn number of lookups, repeats allowed, as an embedding bag allows.
 //
+// Sample i of a stream is drawn from its own generator (src/data/generated.ts), so any
+// range of samples is made on its own.
+//
 // Glossary: N samples, Dd dense features, F tables, K max lookups per bag.
 
-import { offsetsFromLengths, type Dataset } from "./dataset.ts";
-import { Rng } from "../tensor/rng.ts";
+import type { Dataset } from "./dataset.ts";
+import { drawSamples, STREAM, type SampleLayout } from "./generated.ts";
 
-export interface RandomDataOptions {
-  n: number;
+/** What random data is drawn from: the model's shapes, the bag flags, the seed. */
+export interface RandomSpec {
   denseFeatures: number;
   tableSizes: readonly number[];
   /** K: lookups per bag (fixed) or the maximum (variable). */
@@ -25,42 +28,34 @@ export interface RandomDataOptions {
   perSampleWeights?: boolean;
 }
 
-/** Elements of the largest typed array. */
-const MAX_ARRAY = 2 ** 32;
+export interface RandomDataOptions extends RandomSpec {
+  n: number;
+}
 
+/** The sample layout of random data (also synthetic-trace's, before its ids are replaced). */
+export function randomLayout(o: RandomSpec): SampleLayout {
+  const K = o.numIndicesPerLookup;
+  if (!Number.isInteger(K) || K < 0)
+    throw new Error(`random data: --num-indices-per-lookup must be a non-negative integer, got ${K}`);
+  return {
+    denseFeatures: o.denseFeatures,
+    tableSizes: o.tableSizes,
+    maxBag: Math.max(1, K),
+    bagLength: o.numIndicesPerLookupFixed
+      ? () => K
+      : (rng, R) => Math.max(1, Math.round(rng.uniform() * Math.min(R, K))),
+    weights: o.perSampleWeights === true,
+  };
+}
+
+/** Samples [first, first + n) of random data's stream `stream`: labels are round(u). */
+export function randomSamples(o: RandomSpec, stream: number, first: number, n: number): Dataset {
+  const { data, labelDraws } = drawSamples(randomLayout(o), o.seed, stream, first, n);
+  for (let i = 0; i < n; i++) data.labels[i] = Math.round(labelDraws[i] as number);
+  return data;
+}
+
+/** The first n samples of random data's training stream. */
 export function randomDataset(o: RandomDataOptions): Dataset {
-  if (!Number.isInteger(o.n) || o.n < 0) throw new Error(`random data: n must be a non-negative integer, got ${o.n}`);
-  if (!Number.isInteger(o.numIndicesPerLookup) || o.numIndicesPerLookup < 0) {
-    throw new Error(
-      `random data: --num-indices-per-lookup must be a non-negative integer, got ${o.numIndicesPerLookup}`,
-    );
-  }
-  if (o.n * o.denseFeatures > MAX_ARRAY) {
-    throw new Error(
-      `random data: ${o.n} samples (--data-size) × ${o.denseFeatures} dense features (dense_features) are ${o.n * o.denseFeatures} values, more than one array holds (${MAX_ARRAY})`,
-    );
-  }
-  const rng = new Rng(o.seed);
-  const dense = new Float32Array(o.n * o.denseFeatures);
-  for (let i = 0; i < dense.length; i++) dense[i] = rng.uniform();
-  const sparse = o.tableSizes.map((R) => {
-    const lengths = new Int32Array(o.n);
-    for (let i = 0; i < o.n; i++) {
-      lengths[i] = o.numIndicesPerLookupFixed
-        ? o.numIndicesPerLookup
-        : Math.max(1, Math.round(rng.uniform() * Math.min(R, o.numIndicesPerLookup)));
-    }
-    const offsets = offsetsFromLengths(lengths);
-    const indices = new Int32Array(offsets[o.n]);
-    for (let l = 0; l < indices.length; l++) indices[l] = rng.int(R);
-    let weights: Float32Array | null = null;
-    if (o.perSampleWeights === true) {
-      weights = new Float32Array(indices.length);
-      for (let l = 0; l < weights.length; l++) weights[l] = rng.uniform();
-    }
-    return { lengths, offsets, indices, weights };
-  });
-  const labels = new Float32Array(o.n);
-  for (let i = 0; i < o.n; i++) labels[i] = Math.round(rng.uniform());
-  return { n: o.n, denseFeatures: o.denseFeatures, dense, labels, sparse };
+  return randomSamples(o, STREAM.train, 0, o.n);
 }

@@ -26,8 +26,9 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { splitLines } from "./lines.ts";
 import type { Dataset } from "./dataset.ts";
-import { randomDataset, type RandomDataOptions } from "./random.ts";
-import { Rng } from "../tensor/rng.ts";
+import { sampleRng, STREAM, type SampleLayout } from "./generated.ts";
+import { randomLayout, randomSamples, type RandomSpec } from "./random.ts";
+import type { Rng } from "../tensor/rng.ts";
 
 export interface TraceProfile {
   /** (U,) distinct values of the trace in order of first appearance. */
@@ -303,35 +304,66 @@ export function pythonFloat(x: number): string {
   return fixed.includes(".") ? fixed : `${fixed}.0`;
 }
 
-export interface TraceDataOptions extends Omit<RandomDataOptions, "perSampleWeights"> {
+export interface TraceSpec extends Omit<RandomSpec, "perSampleWeights"> {
   /** The profile file; "{t}" in it is replaced by the table number. */
   profile: string;
 }
 
+export interface TraceDataOptions extends TraceSpec {
+  n: number;
+}
+
 /**
  * The reference's synthetic-trace data (generate_synthetic_input_batch): dense features,
- * bag sizes and 0/1 labels as for random data (randomDataset), but the ids of table t are
- * one trace of L_t accesses drawn with generateTrace from the profile (the profile of table
- * t when the path holds "{t}"), used bag after bag, each id folded into the table as
+ * bag sizes and 0/1 labels as for random data (randomSamples), but the ids of table t in a
+ * block of samples (a training batch, an evaluation split, a --data-size set) are one trace
+ * of the block's L_t accesses drawn with generateTrace from the profile (the profile of
+ * table t when the path holds "{t}"), used bag after bag, each id folded into the table as
  * id mod R_t — the reference's guard for a profile whose values exceed the table. A
  * profile whose values are all below R_t keeps its exact locality; above, values that are
- * equal mod R_t share a row.
+ * equal mod R_t share a row. Each block's traces start from the profile's initial LRU
+ * stack and are keyed by (seed, stream, the block's first sample), so a block is made on
+ * its own: the locality a profile describes holds within a block (the reference restarts
+ * the stack at every bag).
  */
+export class TraceGenerator {
+  readonly spec: TraceSpec;
+  /** What a sample holds (random data's shape). */
+  readonly layout: SampleLayout;
+  readonly #profiles: TraceProfile[]; // (F,) table t's profile
+
+  /** Reads every table's profile now, so that a missing or malformed one is an error before training. */
+  constructor(spec: TraceSpec) {
+    this.spec = spec;
+    this.layout = randomLayout(spec);
+    const read = new Map<string, TraceProfile>();
+    this.#profiles = spec.tableSizes.map((_, t) => {
+      const path = spec.profile.split("{t}").join(String(t));
+      let profile = read.get(path);
+      if (profile === undefined) {
+        profile = readProfile(path);
+        read.set(path, profile);
+      }
+      return profile;
+    });
+  }
+
+  /** Samples [first, first + n) of stream `stream`, as one block. */
+  samples(stream: number, first: number, n: number): Dataset {
+    const base = randomSamples(this.spec, stream, first, n);
+    // The traces' own generator, apart from the samples' ones.
+    const rng = sampleRng((this.spec.seed ^ 0x7ace7ace) | 0, stream, first);
+    const sparse = base.sparse.map((f, t) => {
+      const R = this.spec.tableSizes[t] as number;
+      const ids = generateTrace(this.#profiles[t] as TraceProfile, f.indices.length, rng.fork()); // (L_t,)
+      for (let l = 0; l < ids.length; l++) ids[l] = (ids[l] as number) % R;
+      return { ...f, indices: ids };
+    });
+    return { ...base, sparse };
+  }
+}
+
+/** The first n samples of the training stream, as one block. */
 export function syntheticTraceDataset(o: TraceDataOptions): Dataset {
-  const base = randomDataset(o);
-  const rng = new Rng((o.seed ^ 0x7ace7ace) | 0); // the traces' own stream, apart from randomDataset's
-  const profiles = new Map<string, TraceProfile>();
-  const sparse = base.sparse.map((f, t) => {
-    const R = o.tableSizes[t];
-    const path = o.profile.split("{t}").join(String(t));
-    let profile = profiles.get(path);
-    if (profile === undefined) {
-      profile = readProfile(path);
-      profiles.set(path, profile);
-    }
-    const ids = generateTrace(profile, f.indices.length, rng.fork()); // (L_t,)
-    for (let l = 0; l < ids.length; l++) ids[l] = ids[l] % R;
-    return { ...f, indices: ids };
-  });
-  return { ...base, sparse };
+  return new TraceGenerator(o).samples(STREAM.train, 0, o.n);
 }

@@ -3,7 +3,8 @@
 // rank_worker.js (a rank of a hybrid run, src/parallel/worker_browser.ts, which the training
 // thread starts N of) and plot.js (the SVG plotting the page draws its live curves with). `npm run -s demo` runs it, before
 // `dlrm serve-demo`; the output is not committed (it would go stale with every change to the
-// library), and the browser test builds it first.
+// library), the browser test builds it first, and `npm pack`'s prepack builds it into the
+// package, whose `dlrm serve-demo` serves it (test/package.test.ts).
 
 import { build, type BuildOptions } from "esbuild";
 import { rmSync } from "node:fs";

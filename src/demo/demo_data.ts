@@ -2,7 +2,7 @@
 // `dlrm train` builds for the same choice (src/cli/train.ts and src/cli/data_source.ts), made
 // here from bytes the page read (nothing is uploaded) with the CLI's own parsers:
 //   synthetic   the built-in model, the synthetic teacher's data sized for the steps and its
-//               held-out split                       = dlrm train --data synthetic
+//               held-out split                       = dlrm train --data synthetic --data-size N
 //   movielens   u.user, u.item, <split>.base, <split>.test of the picked folder (u1 … u5
 //               rebuilt from u.data when their files are absent, as the CLI does): the
 //               built-in MovieLens model (one member: --ensemble 1), Adagrad with its initial
@@ -24,7 +24,8 @@ import { checkDataset } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { criteoModel, movielensModel, type BuiltinModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
-import { SYNTHETIC_MIN_SIZE, syntheticData, syntheticEvalSize } from "../dlrm/synthetic.ts";
+import { heldOutSize } from "../data/generated.ts";
+import { syntheticData } from "../dlrm/synthetic.ts";
 import { embeddingPieces } from "../dlrm/tables.ts";
 import { optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 
@@ -69,11 +70,16 @@ function builtinSpec(b: BuiltinModel): OptimizerSpec {
   });
 }
 
+/** The page trains on a finite synthetic set (dlrm train --data synthetic --data-size N): steps × batch samples, at least 50,000. */
+export function demoSyntheticSize(steps: number, batchSize: number): number {
+  return Math.max(50000, steps * batchSize);
+}
+
 export async function demoRun(data: DemoData, steps: number, batchSize: number, seed: number): Promise<DemoRun> {
   if (data.kind === "synthetic") {
     const config = defaultConfig();
-    const dataSize = Math.max(SYNTHETIC_MIN_SIZE, steps * batchSize);
-    const syn = syntheticData(config, { sizes: [dataSize, syntheticEvalSize(dataSize)], seed });
+    const dataSize = demoSyntheticSize(steps, batchSize);
+    const syn = syntheticData(config, { sizes: [dataSize, heldOutSize(dataSize)], seed });
     const [train, evalData] = syn.splits as [Dataset, Dataset];
     return {
       config,

@@ -10,7 +10,7 @@
 // Messages in:  { kind: "train", steps, batchSize, seed, testFreq, workers, data, dataName }
 //               | { kind: "save" } | { kind: "predict", user, top }
 // Messages out: { kind: "plan", plan, tableNames } | { kind: "step", step, loss, samples, tMs }
-//               | { kind: "eval", step, auc, logloss, accuracy, n } | { kind: "done", auc, teacherAuc }
+//               | { kind: "eval", step, auc, logloss, accuracy, ne, calibration, n } | { kind: "done", auc, teacherAuc }
 //               | { kind: "checkpoint", bytes, name } | { kind: "prediction", user, items }
 //               | { kind: "error", message }
 //
@@ -102,7 +102,7 @@ async function runTraining(r: TrainRequest): Promise<void> {
       evalBatchSize: evalBatch(r.batchSize),
       progress: null,
       onStep: (s) => post({ kind: "step", step: s.step, loss: s.loss, samples: s.samples, tMs: s.tMs }),
-      onEval: (m) => post({ kind: "eval", step: m.step, auc: m.auc, logloss: m.logloss, accuracy: m.accuracy, n: m.n }),
+      onEval: (m) => post({ kind: "eval", ...m }), // step and every metric of computeMetrics
     });
   } catch (e) {
     // A failed run stops its rank workers (they would wait on Atomics until this worker ends).

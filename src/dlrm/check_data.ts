@@ -16,7 +16,13 @@ export class DataError extends Error {
   }
 }
 
-export function checkDataset(d: Dataset, config: DLRMConfig, source: string): void {
+/** `sampleOf` names a sample by its number in the source (a streamed batch's rows in its file). */
+export function checkDataset(
+  d: Dataset,
+  config: DLRMConfig,
+  source: string,
+  sampleOf: (i: number) => number = (i) => i,
+): void {
   if (d.denseFeatures !== config.dense_features) {
     throw new DataError(
       `${source}: "dense" has ${d.denseFeatures} features per sample but the model's dense_features is ${config.dense_features}`,
@@ -32,16 +38,16 @@ export function checkDataset(d: Dataset, config: DLRMConfig, source: string): vo
     const v = d.dense[k];
     if (!Number.isFinite(v))
       throw new DataError(
-        `${source}: "dense" holds ${v} at sample ${Math.floor(k / Dd)}, feature ${k % Dd}: dense features must be finite`,
+        `${source}: "dense" holds ${v} at sample ${sampleOf(Math.floor(k / Dd))}, feature ${k % Dd}: dense features must be finite`,
       );
   }
   for (let i = 0; i < d.labels.length; i++) {
     const y = d.labels[i];
     if (!Number.isFinite(y))
-      throw new DataError(`${source}: "labels" holds ${y} at sample ${i}: labels must be finite`);
+      throw new DataError(`${source}: "labels" holds ${y} at sample ${sampleOf(i)}: labels must be finite`);
     if (config.loss === "bce" && !(y >= 0 && y <= 1)) {
       throw new DataError(
-        `${source}: "labels" holds ${y} at sample ${i}, outside [0, 1], which the bce loss needs (a click is 0 or 1; give the model "loss": "mse" for real-valued targets)`,
+        `${source}: "labels" holds ${y} at sample ${sampleOf(i)}, outside [0, 1], which the bce loss needs (a click is 0 or 1; give the model "loss": "mse" for real-valued targets)`,
       );
     }
   }
@@ -51,7 +57,7 @@ export function checkDataset(d: Dataset, config: DLRMConfig, source: string): vo
         const w = f.weights[l];
         if (!Number.isFinite(w))
           throw new DataError(
-            `${source}: "weights.${t}" holds ${w} at position ${l} (sample ${upperBound(f.offsets, l) - 1}): per-lookup weights must be finite`,
+            `${source}: "weights.${t}" holds ${w} at position ${l} (sample ${sampleOf(upperBound(f.offsets, l) - 1)}): per-lookup weights must be finite`,
           );
       }
     }
@@ -61,7 +67,7 @@ export function checkDataset(d: Dataset, config: DLRMConfig, source: string): vo
       if (id < 0 || id >= R) {
         const sample = upperBound(f.offsets, l) - 1;
         throw new DataError(
-          `${source}: "indices.${t}" holds id ${id} at position ${l} (sample ${sample}), out of range for table ${t} with ${R} rows`,
+          `${source}: "indices.${t}" holds id ${id} at position ${l} (sample ${sampleOf(sample)}), out of range for table ${t} with ${R} rows`,
         );
       }
     }

@@ -40,7 +40,8 @@ export {
   type TensorSlot,
 } from "./checkpoint_bytes.ts";
 import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
-import { readTensorBytes, type SafetensorsIndex } from "../io/safetensors.ts";
+import { readTensorBytes, type SafetensorsEntry, type SafetensorsIndex } from "../io/safetensors.ts";
+import { checkFiniteWeights } from "./finite.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
@@ -181,10 +182,23 @@ export function openCheckpoint(
 
 /** Read elements [first, first + into.length) of float tensor name of an opened checkpoint into
  *  `into`, by positional reads of those elements alone: F32 as is, F64 rounded to float32, F16
- *  and BF16 upcast (exactly), in bounded chunks. */
+ *  and BF16 upcast (exactly), in bounded chunks; a value that is not finite is an error naming
+ *  the file, the tensor and the element (src/dlrm/finite.ts). */
 export function readPiece(index: SafetensorsIndex, name: string, first: number, into: Float32Array, fd?: number): void {
   const e = index.entries.get(name);
   if (e === undefined) throw new Error(`${index.path}: no tensor "${name}"`);
+  readFloats(index, e, first, into, fd);
+  checkFiniteWeights(into, { path: index.path, tensor: name, shape: e.shape, first });
+}
+
+function readFloats(
+  index: SafetensorsIndex,
+  e: SafetensorsEntry,
+  first: number,
+  into: Float32Array,
+  fd?: number,
+): void {
+  const name = e.name;
   switch (e.dtype) {
     case "F32":
       readTensorBytes(index, name, 4 * first, into, fd);

@@ -19,11 +19,11 @@
 
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { isTableParameter } from "./model.ts";
-import { OutDict, OutFloat, type OutValue, PyDict, describe, type PyValue } from "../io/pickle.ts";
+import { OutDict, OutFloat, OutTuple, type OutValue, PyDict, describe, type PyValue } from "../io/pickle.ts";
 import type { SafetensorsEntry, SafetensorsIndex } from "../io/safetensors.ts";
 import { layoutTorchSave, outTensorF32, readTorchSave, TorchTensor, type OutStorage } from "../io/torch_save.ts";
 import type { ZipLayout } from "../io/zip.ts";
-import { stateTensorName, type OptimizerSpec } from "../optim/make.ts";
+import { STATE_KEYS, stateTensorName, type OptimizerSpec, type StateKey } from "../optim/make.ts";
 
 /** The reference's counters, read into metadata as reference_<key>. */
 const COUNTERS = [
@@ -129,11 +129,11 @@ function readOptimizerState(
       throw new Error(`${where}: state of parameter ${String(id)} is ${describe(s)}, not a dict`);
     for (const [key, v] of s.map) {
       if (key === "step") continue; // our optimizers count no steps of their own
-      if (key !== "sum" && key !== "momentum")
+      if (!(STATE_KEYS as readonly unknown[]).includes(key))
         throw new Error(
-          `${where}: state "${String(key)}" of "${name}" has no counterpart here (only Adagrad's "sum" and RWSAdagrad's "momentum")`,
+          `${where}: state "${String(key)}" of "${name}" has no counterpart here (only ${STATE_KEYS.map((k) => `"${k}"`).join(", ")}: src/optim/make.ts)`,
         );
-      add(stateTensorName(name, key), v);
+      add(stateTensorName(name, key as StateKey), v);
     }
   }
   metadata["reference_optimizer"] = JSON.stringify(hyper.length === 1 ? hyper[0] : hyper);
@@ -160,27 +160,37 @@ function optimizerGroups(spec: OptimizerSpec, names: readonly string[]): OutDict
   const decayOf = (name: string): number => (spec.kind === "adagrad" ? (spec.weightDecay[name] ?? 0) : 0);
   const group = (decay: number, ids: number[]): OutDict => {
     const hyper: [string, OutValue][] =
-      spec.kind === "sgd"
+      spec.kind === "adam"
         ? [
-            ["momentum", 0],
-            ["dampening", 0],
+            ["betas", new OutTuple([new OutFloat(spec.beta1), new OutFloat(spec.beta2)])],
+            ["eps", new OutFloat(spec.eps)],
             ["weight_decay", 0],
-            ["nesterov", false],
+            ["amsgrad", false],
             ["maximize", false],
             ["foreach", null],
+            ["capturable", false],
           ]
-        : [
-            ["lr_decay", 0],
-            ["eps", new OutFloat(spec.eps)],
-            ["weight_decay", new OutFloat(decay)],
-            ["initial_accumulator_value", new OutFloat(spec.kind === "adagrad" ? spec.initialAccumulator : 0)],
-            ...(spec.kind === "adagrad"
-              ? ([
-                  ["foreach", null],
-                  ["maximize", false],
-                ] as [string, OutValue][])
-              : []),
-          ];
+        : spec.kind === "sgd"
+          ? [
+              ["momentum", 0],
+              ["dampening", 0],
+              ["weight_decay", 0],
+              ["nesterov", false],
+              ["maximize", false],
+              ["foreach", null],
+            ]
+          : [
+              ["lr_decay", 0],
+              ["eps", new OutFloat(spec.eps)],
+              ["weight_decay", new OutFloat(decay)],
+              ["initial_accumulator_value", new OutFloat(spec.kind === "adagrad" ? spec.initialAccumulator : 0)],
+              ...(spec.kind === "adagrad"
+                ? ([
+                    ["foreach", null],
+                    ["maximize", false],
+                  ] as [string, OutValue][])
+                : []),
+            ];
     return new OutDict([["lr", new OutFloat(spec.lr)], ...hyper, ["params", ids]]);
   };
   const groups: OutDict[] = [];
@@ -256,8 +266,8 @@ export function layoutPt(
     ordered.forEach((p, i) => {
       const kept = tensors.filter((t) => t.param === p.name && t.key !== null);
       if (kept.length === 0) return;
-      // torch.optim.Adagrad counts steps in a float32 tensor; the reference's RWSAdagrad in an int
-      const step = run.optimizer.kind === "adagrad" ? scalar(run.step) : run.step;
+      // torch.optim.Adagrad and Adam count steps in a float32 tensor; the reference's RWSAdagrad in an int
+      const step = run.optimizer.kind === "adagrad" || run.optimizer.kind === "adam" ? scalar(run.step) : run.step;
       state.push([
         i,
         new OutDict([

@@ -20,7 +20,7 @@ export interface DLRMConfig {
   top_mlp: number[];
   /** bce: sigmoid output and binary cross-entropy (the reference's `--loss-function=bce`); mse: squared error on the sigmoid output. */
   loss: "bce" | "mse";
-  optimizer: "sgd" | "adagrad" | "rowwise-adagrad";
+  optimizer: "sgd" | "adagrad" | "rowwise-adagrad" | "adam";
   lr: number;
   batch_size: number;
   steps: number;
@@ -151,7 +151,7 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
         : fail("interaction_itself", "must be true or false"),
     top_mlp: intList("top_mlp", 2),
     loss: oneOf("loss", ["bce", "mse"] as const),
-    optimizer: oneOf("optimizer", ["sgd", "adagrad", "rowwise-adagrad"] as const),
+    optimizer: oneOf("optimizer", ["sgd", "adagrad", "rowwise-adagrad", "adam"] as const),
     lr: typeof o.lr === "number" && Number.isFinite(o.lr) && o.lr > 0 ? o.lr : fail("lr", "must be a positive number"),
     batch_size: posInt("batch_size"),
     steps: posInt("steps"),

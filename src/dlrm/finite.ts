@@ -1,80 +1,52 @@
-// Predictions that are not numbers, explained: `dlrm predict` checks every prediction, and
-// when one is NaN (the data's values are checked finite when read, src/dlrm/check_data.ts)
-// it looks for the cause in the checkpoint, reading its parameters in bounded chunks (a
-// checkpoint may be far larger than memory allows to copy), and names the tensor, the row and
-// the column of the first value that is not finite.
+// Weights that are not numbers, refused where they are read: every float tensor of a checkpoint
+// goes through readPiece (src/dlrm/checkpoint.ts), whatever the file's format (safetensors or
+// .pt) and whoever reads it (predict, train --init and --resume, convert, export, the ranks of
+// a parallel run), and readPiece checks each piece it reads here. A NaN or an infinity in a
+// weight would otherwise make every prediction NaN, or silently 0 or 1, and a training run
+// would blame the learning rate. The error names the file, the tensor, the element (its index
+// in each dimension) and the value.
 //
-// Glossary: R rows of a 2-D tensor, C its columns.
+// `dlrm predict` also checks every prediction: with finite weights and data (the data's values
+// are checked when read, src/dlrm/check_data.ts), a prediction that is not finite is an
+// overflow inside the model, and the error says so.
 
-import {
-  readSafetensorsIndex,
-  readTensor,
-  readTensorBytes,
-  toFloat32,
-  type SafetensorsIndex,
-} from "../io/safetensors.ts";
 import { DataError } from "./check_data.ts";
 
-export interface NonFiniteValue {
+/** Where a piece of a tensor came from: file, tensor name and shape, and the flat index of the piece's first element. */
+export interface PieceSource {
+  path: string;
   tensor: string;
-  /** Row and column of a 2-D (R, C) tensor; a 1-D tensor has the element as its row and column 0. */
-  row: number;
-  column: number;
-  value: number;
+  shape: readonly number[];
+  first: number;
 }
 
-/** Elements read at a time from F32 tensors (16 MiB). */
-const CHUNK_ELEMENTS = 4 * 1024 * 1024;
-
-/** The first value that is not finite, in the file order of the tensors `names` of the file, or null. */
-export function firstNonFiniteValue(path: string, names: ReadonlySet<string>): NonFiniteValue | null {
-  const index = readSafetensorsIndex(path);
-  for (const [name, e] of index.entries) {
-    if (!names.has(name)) continue;
-    const C = e.shape.length >= 2 ? e.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
-    const at = (k: number, value: number): NonFiniteValue => ({
-      tensor: name,
-      row: Math.floor(k / C),
-      column: k % C,
-      value,
-    });
-    const n = e.shape.reduce((a, b) => a * b, 1);
-    if (e.dtype !== "F32") {
-      const values = toFloat32(readTensor(index, name), `${path}: tensor "${name}"`);
-      const k = values.findIndex((v) => !Number.isFinite(v));
-      if (k !== -1) return at(k, values[k]);
-      continue;
-    }
-    const found = scanF32(index, name, n);
-    if (found !== null) return at(found.k, found.value);
+/** The index of flat element k in each dimension of shape, as "[i, j]". */
+function elementIndex(shape: readonly number[], k: number): string {
+  const at: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const n = shape[d] as number;
+    at.unshift(n === 0 ? 0 : k % n);
+    k = n === 0 ? k : Math.floor(k / n);
   }
-  return null;
+  return `[${at.join(", ")}]`;
 }
 
-function scanF32(index: SafetensorsIndex, name: string, n: number): { k: number; value: number } | null {
-  const buf = new Float32Array(Math.min(n, CHUNK_ELEMENTS));
-  for (let first = 0; first < n; first += buf.length) {
-    const part = buf.subarray(0, Math.min(buf.length, n - first));
-    readTensorBytes(index, name, 4 * first, part);
-    for (let j = 0; j < part.length; j++) if (!Number.isFinite(part[j])) return { k: first + j, value: part[j] };
+/** Throws a DataError naming file, tensor, element and value if a value of the piece is NaN or infinite. */
+export function checkFiniteWeights(values: Float32Array, from: PieceSource): void {
+  for (let j = 0; j < values.length; j++) {
+    const v = values[j] as number;
+    if (v - v === 0) continue; // finite; NaN - NaN and Inf - Inf are NaN
+    throw new DataError(
+      `${from.path}: tensor "${from.tensor}" holds ${v} at element ${elementIndex(from.shape, from.first + j)}: a checkpoint's weights must be finite numbers (was it saved from a run that diverged?)`,
+    );
   }
-  return null;
 }
 
-/** Throws a DataError naming the sample, and the checkpoint's culprit when there is one, if a prediction is not finite. */
-export function checkPredictions(
-  pred: Float32Array,
-  checkpoint: string,
-  parameters: ReadonlySet<string>,
-  data: string,
-): void {
+/** Throws a DataError naming the sample if a prediction is not finite (the weights and the data were checked finite when read). */
+export function checkPredictions(pred: Float32Array, checkpoint: string, data: string): void {
   const i = pred.findIndex((p) => !Number.isFinite(p));
   if (i === -1) return;
-  const bad = firstNonFiniteValue(checkpoint, parameters);
-  const what = `the prediction of sample ${i} of ${data} is ${pred[i]}`;
-  if (bad !== null)
-    throw new DataError(
-      `${checkpoint}: tensor "${bad.tensor}" holds ${bad.value} at row ${bad.row}, column ${bad.column}; ${what}`,
-    );
-  throw new DataError(`${what} although ${checkpoint}'s parameters and the data are finite (an overflow in the model)`);
+  throw new DataError(
+    `the prediction of sample ${i} of ${data} is ${pred[i]} although ${checkpoint}'s weights and the data are finite (an overflow in the model)`,
+  );
 }

@@ -24,7 +24,8 @@ import { batchOf, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { fusedRowBytes, type QuantBits } from "../kernels/fused_rows.ts";
-import { readTensor, readTensorBytes, type SafetensorsIndex, type SafetensorsTensor } from "../io/safetensors.ts";
+import { readTensor, type SafetensorsIndex, type SafetensorsTensor } from "../io/safetensors.ts";
+import { readPiece } from "./checkpoint.ts";
 import {
   quantizedEmbeddingBag,
   quantizedTable,
@@ -218,11 +219,11 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
       );
   }
   const head = new DLRMHead(config, null);
-  for (const [name, p] of head.namedParameters()) readTensorBytes(index, name, 0, p.data as Float32Array);
+  for (const [name, p] of head.namedParameters()) readPiece(index, name, 0, p.data as Float32Array); // checked finite
   const poolingWeights = embeddingLayout(config).pieces.map((p) => {
     if (p.poolingWeight === null) return null;
     const w = withResidentStorage(() => zeros([p.rows])); // (R,)
-    readTensorBytes(index, p.poolingWeight, 0, w.data as Float32Array);
+    readPiece(index, p.poolingWeight, 0, w.data as Float32Array);
     return w;
   });
   const tables = embeddingLayout(config).pieces.map((p) => {

@@ -17,12 +17,13 @@ import { interactionWidth } from "../ops/interaction.ts";
 import { DLRM } from "./model.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf } from "../data/batch.ts";
-import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { drawSamples, STREAM, type DrawnSamples, type SampleLayout } from "../data/generated.ts";
 import { auc } from "../metrics/metrics.ts";
 import { Rng } from "../tensor/rng.ts";
 
 export interface SyntheticOptions {
-  /** Samples in each requested split. */
+  /** Samples in each requested split: split j is stream j (training 0, evaluation 1). */
   sizes: readonly number[];
   seed: number;
   /** Standard deviation of the teacher's logits (default 2: clear but noisy labels). */
@@ -36,37 +37,83 @@ export interface SyntheticData {
   teacherAuc: number[];
 }
 
-/** Generated training samples when not given: steps × batch, and at least this many. */
-export const SYNTHETIC_MIN_SIZE = 50000;
+/** Samples the teacher's logit spread is measured on (its own stream), to standardise every batch alike. */
+const CALIBRATION_SAMPLES = 8192;
 
-/** The held-out split drawn beside `dataSize` training samples: a fifth of them, at least 1000. */
-export function syntheticEvalSize(dataSize: number): number {
-  return Math.max(1000, Math.round(dataSize / 5));
-}
+/**
+ * The hidden teacher of one config and seed, and its labelled samples. Sample i of a stream
+ * (src/data/random.ts sampleRng) has inputs drawn as drawInputs says and the label
+ * 1 with probability sigmoid(a · teacher(x) + b); a and b standardise the teacher's logits to
+ * `logitStd`, measured once on a calibration stream, so a batch's labels depend on its own
+ * samples only and any range of samples is made on its own.
+ */
+export class SyntheticTeacher {
+  readonly config: DLRMConfig;
+  readonly seed: number;
+  readonly #model: DLRM;
+  readonly #mean: number;
+  readonly #scale: number;
 
-export function syntheticData(config: DLRMConfig, o: SyntheticOptions): SyntheticData {
-  const rng = new Rng(o.seed);
-  const teacher = new DLRM(teacherConfig(config), rng.nextU32());
-  const E = config.embedding_dim;
-  for (const weight of teacher.pieceWeights) {
-    const w = weight.data;
-    for (let i = 0; i < w.length; i++) w[i] = rng.normal() / Math.sqrt(E);
+  constructor(config: DLRMConfig, seed: number, logitStd = 2) {
+    this.config = config;
+    this.seed = seed;
+    const rng = new Rng(seed);
+    this.#model = new DLRM(teacherConfig(config), rng.nextU32());
+    const E = config.embedding_dim;
+    for (const weight of this.#model.pieceWeights) {
+      const w = weight.data;
+      for (let i = 0; i < w.length; i++) w[i] = rng.normal() / Math.sqrt(E);
+    }
+    const calibration = this.#logits(drawInputs(config, seed, STREAM.calibration, 0, CALIBRATION_SAMPLES).data);
+    let mean = 0;
+    for (const v of calibration) mean += v;
+    mean /= calibration.length;
+    let v2 = 0;
+    for (const v of calibration) v2 += (v - mean) * (v - mean);
+    const std = Math.sqrt(v2 / calibration.length) || 1;
+    this.#mean = mean;
+    this.#scale = logitStd / std;
   }
-  const splits: Dataset[] = [];
-  const teacherAuc: number[] = [];
-  for (const n of o.sizes) {
-    const inputs = drawInputs(config, n, rng);
-    const logits = teacherLogits(teacher, inputs);
-    standardise(logits, o.logitStd ?? 2);
-    const labels = new Float32Array(n);
+
+  /** Samples [first, first + n) of stream `stream`, labelled; probs (N,) are their click probabilities. */
+  samples(stream: number, first: number, n: number): { data: Dataset; probs: Float64Array } {
+    const { data, labelDraws } = drawInputs(this.config, this.seed, stream, first, n);
+    const logits = this.#logits(data);
     const probs = new Float64Array(n);
     for (let i = 0; i < n; i++) {
-      probs[i] = 1 / (1 + Math.exp(-logits[i]));
-      labels[i] = rng.uniform() < probs[i] ? 1 : 0;
+      probs[i] = 1 / (1 + Math.exp(-((logits[i] as number) - this.#mean) * this.#scale));
+      data.labels[i] = (labelDraws[i] as number) < (probs[i] as number) ? 1 : 0;
     }
-    splits.push({ ...inputs, labels });
-    teacherAuc.push(auc(probs, labels));
+    return { data, probs };
   }
+
+  /** The teacher's pre-sigmoid outputs, recovered from its probabilities in float64. */
+  #logits(d: Dataset): Float64Array {
+    const out = new Float64Array(d.n);
+    const B = 4096;
+    noGrad(() => {
+      for (let s = 0; s < d.n; s += B) {
+        const p = this.#model.forward(batchOf(d, s, Math.min(d.n, s + B))).data;
+        for (let i = 0; i < p.length; i++) {
+          const q = Math.min(Math.max(p[i] as number, 1e-7), 1 - 1e-7);
+          out[s + i] = Math.log(q / (1 - q));
+        }
+      }
+    });
+    return out;
+  }
+}
+
+/** Whole splits (split j is stream j's first sizes[j] samples) and the teacher's AUC on each. */
+export function syntheticData(config: DLRMConfig, o: SyntheticOptions): SyntheticData {
+  const teacher = new SyntheticTeacher(config, o.seed, o.logitStd);
+  const splits: Dataset[] = [];
+  const teacherAuc: number[] = [];
+  o.sizes.forEach((n, j) => {
+    const { data, probs } = teacher.samples(j, 0, n);
+    splits.push(data);
+    teacherAuc.push(auc(probs, data.labels));
+  });
   return { splits, teacherAuc };
 }
 
@@ -84,49 +131,17 @@ export function teacherConfig(config: DLRMConfig): DLRMConfig {
 }
 
 /** Dense uniform [0, 1); bag sizes uniform in config.bag_size; ids uniform per table. */
-function drawInputs(config: DLRMConfig, n: number, rng: Rng): Dataset {
-  const Dd = config.dense_features;
-  const dense = new Float32Array(n * Dd);
-  for (let i = 0; i < dense.length; i++) dense[i] = rng.uniform();
+export function syntheticLayout(config: DLRMConfig): SampleLayout {
   const [lo, hi] = config.bag_size;
-  const sparse = config.table_sizes.map((R) => {
-    const lengths = new Int32Array(n);
-    for (let i = 0; i < n; i++) lengths[i] = lo + rng.int(hi - lo + 1);
-    const offsets = offsetsFromLengths(lengths);
-    const indices = new Int32Array(offsets[n]);
-    for (let l = 0; l < indices.length; l++) indices[l] = rng.int(R);
-    let weights: Float32Array | null = null;
-    if (config.per_sample_weights) {
-      weights = new Float32Array(indices.length);
-      for (let l = 0; l < weights.length; l++) weights[l] = rng.uniform();
-    }
-    return { lengths, offsets, indices, weights };
-  });
-  return { n, denseFeatures: Dd, dense, labels: new Float32Array(n), sparse };
+  return {
+    denseFeatures: config.dense_features,
+    tableSizes: config.table_sizes,
+    maxBag: Math.max(1, hi),
+    bagLength: (rng: Rng) => lo + rng.int(hi - lo + 1),
+    weights: config.per_sample_weights,
+  };
 }
 
-/** The teacher's pre-sigmoid outputs, recovered from its probabilities in float64. */
-function teacherLogits(teacher: DLRM, d: Dataset): Float64Array {
-  const out = new Float64Array(d.n);
-  const B = 4096;
-  noGrad(() => {
-    for (let s = 0; s < d.n; s += B) {
-      const p = teacher.forward(batchOf(d, s, Math.min(d.n, s + B))).data;
-      for (let i = 0; i < p.length; i++) {
-        const q = Math.min(Math.max(p[i], 1e-7), 1 - 1e-7);
-        out[s + i] = Math.log(q / (1 - q));
-      }
-    }
-  });
-  return out;
-}
-
-function standardise(x: Float64Array, std: number): void {
-  let mean = 0;
-  for (const v of x) mean += v;
-  mean /= Math.max(1, x.length);
-  let v2 = 0;
-  for (const v of x) v2 += (v - mean) * (v - mean);
-  const s = Math.sqrt(v2 / Math.max(1, x.length)) || 1;
-  for (let i = 0; i < x.length; i++) x[i] = (x[i] - mean) * (std / s);
+function drawInputs(config: DLRMConfig, seed: number, stream: number, first: number, n: number): DrawnSamples {
+  return drawSamples(syntheticLayout(config), seed, stream, first, n);
 }

@@ -2,8 +2,14 @@
 // opcodes torch.load(weights_only=True) understands, and a GLOBAL (a reference to a Python
 // class or function) is looked up in a table its caller gives (src/io/torch_save.ts: tensor
 // rebuilding, storage types, OrderedDict, numpy scalars); any other global is an error naming
-// it. Every length is checked against the bytes left, every memo index and stack access is
-// checked, so a hostile pickle costs at most its own size.
+// it. Every length is checked against the bytes left, and every memo index and stack access
+// is checked.
+//
+// Memory is bounded by the input's size: one byte can make a dict (`}`, ~240 bytes of heap),
+// so a 20 MB pickle of empty dicts would take gigabytes. Each value made or stored is charged
+// its estimated heap size (COST), against a budget of BUDGET_PER_BYTE bytes per pickle byte
+// plus BUDGET_BASE; a pickle that exceeds it is refused. A torch.save state_dict uses a few
+// bytes of budget per byte (test/io/pickle_budget.test.ts).
 //
 // The writer emits the same subset (what Python's own pickler writes at protocol 2 for dicts,
 // lists, tuples, str, int, float, bool, None and reduce calls), so torch.load(weights_only=True)
@@ -70,6 +76,26 @@ export class PickleError extends Error {
 /** More nested marks than this is not a checkpoint. */
 const MAX_MARKS = 10_000;
 
+/** Heap bytes that unpickling may use per byte of pickle, and on top of that for any pickle. */
+export const BUDGET_PER_BYTE = 16;
+export const BUDGET_BASE = 1024 * 1024;
+
+/** Estimated heap bytes of what an opcode makes (V8, 64-bit, rounded up). */
+const COST = {
+  /** A reference on the stack, in a list, a tuple or the memo. */
+  slot: 16,
+  dict: 256,
+  dictEntry: 32,
+  list: 64,
+  tuple: 48,
+  /** A string's header; its characters cost 2 bytes each. */
+  string: 32,
+  /** A number outside the small-integer range, a bigint, a bytes object's header. */
+  boxed: 32,
+  /** What a global of the caller's table makes (a tensor, a storage, an OrderedDict). */
+  call: 256,
+};
+
 /** Decode a pickle with the restrictions above; returns the object STOP leaves. */
 export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -82,6 +108,16 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
   let opAt = 0;
   const fail = (msg: string): never => {
     throw new PickleError(`${o.where}: ${msg} (opcode 0x${op.toString(16).padStart(2, "0")} at byte ${opAt})`);
+  };
+  const budget = BUDGET_PER_BYTE * bytes.length + BUDGET_BASE;
+  let spent = 0;
+  /** Charge n heap bytes against the budget. */
+  const charge = (n: number): void => {
+    spent += n;
+    if (spent > budget)
+      fail(
+        `the objects it makes would take more than ${budget} bytes of memory (${BUDGET_PER_BYTE} per byte of its ${bytes.length} bytes, plus ${BUDGET_BASE}): not a checkpoint`,
+      );
   };
   const need = (n: number): number => {
     if (n < 0 || at + n > bytes.length) fail(`needs ${n} bytes but ${bytes.length - at} are left (truncated?)`);
@@ -102,7 +138,13 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
   const popMark = (): PyValue[] => {
     const m = marks.pop();
     if (m === undefined) fail("no mark to pop");
+    charge(COST.slot * (stack.length - (m as number))); // the values move to a new array
     return stack.splice(m as number);
+  };
+  /** Push a value made by the current opcode, charged its size. */
+  const push = (v: PyValue, cost: number): void => {
+    charge(COST.slot + cost);
+    stack.push(v);
   };
   const line = (): string => {
     const end = bytes.indexOf(0x0a, at);
@@ -120,8 +162,11 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
     if (!(d instanceof PyDict)) fail("SETITEM on something that is not a dict");
     if (typeof k !== "string" && typeof k !== "number" && typeof k !== "bigint")
       fail(`a dict key must be str or int here, got ${describe(k)}`);
+    charge(COST.dictEntry);
     (d as PyDict).map.set(k as PyKey, v);
   };
+  /** The cost of an int: a small one (below 2^30) lives in the reference itself. */
+  const numberCost = (v: number): number => (Math.abs(v) < 2 ** 30 ? 0 : COST.boxed);
 
   for (;;) {
     opAt = at;
@@ -146,32 +191,34 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         marks.push(stack.length);
         break;
       case 0x7d:
-        stack.push(new PyDict(false));
+        push(new PyDict(false), COST.dict);
         break; // EMPTY_DICT
       case 0x5d:
-        stack.push([]);
+        push([], COST.list);
         break; // EMPTY_LIST
       case 0x29:
-        stack.push(new PyTuple([]));
+        push(new PyTuple([]), COST.tuple);
         break; // EMPTY_TUPLE
       case 0x4e:
-        stack.push(null);
+        push(null, 0);
         break; // NONE
       case 0x88:
-        stack.push(true);
+        push(true, 0);
         break; // NEWTRUE
       case 0x89:
-        stack.push(false);
+        push(false, 0);
         break; // NEWFALSE
       case 0x4b:
-        stack.push(bytes[need(1)] as number);
+        push(bytes[need(1)] as number, 0);
         break; // BININT1
       case 0x4d:
-        stack.push(view.getUint16(need(2), true));
+        push(view.getUint16(need(2), true), 0);
         break; // BININT2
-      case 0x4a:
-        stack.push(view.getInt32(need(4), true));
+      case 0x4a: {
+        const v = view.getInt32(need(4), true);
+        push(v, numberCost(v));
         break; // BININT
+      }
       case 0x8a: {
         // LONG1: n bytes of little-endian two's complement
         const n = bytes[need(1)] as number;
@@ -179,17 +226,19 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         let v = 0n;
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[from + i]);
         if (n > 0 && (bytes[from + n - 1] & 0x80) !== 0) v -= 1n << BigInt(8 * n);
-        stack.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+        const small = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER);
+        push(small ? Number(v) : v, COST.boxed + n);
         break;
       }
       case 0x47:
-        stack.push(view.getFloat64(need(8), false));
+        push(view.getFloat64(need(8), false), COST.boxed);
         break; // BINFLOAT (big-endian)
       case 0x58: {
         // BINUNICODE
         const n = view.getUint32(need(4), true);
         const from = need(n);
         try {
+          charge(COST.slot + COST.string + 2 * n);
           stack.push(utf8.decode(bytes.subarray(from, from + n)));
         } catch {
           fail("a string is not valid UTF-8");
@@ -200,38 +249,40 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         // SHORT_BINSTRING (a Python 2 str: read as latin-1 text)
         const n = bytes[need(1)] as number;
         const from = need(n);
-        stack.push(new TextDecoder("latin1").decode(bytes.subarray(from, from + n)));
+        push(new TextDecoder("latin1").decode(bytes.subarray(from, from + n)), COST.string + 2 * n);
         break;
       }
       case 0x71:
+        charge(COST.dictEntry);
         memo.set(bytes[need(1)] as number, top());
         break; // BINPUT
       case 0x72:
+        charge(COST.dictEntry);
         memo.set(view.getUint32(need(4), true), top());
         break; // LONG_BINPUT
       case 0x68:
-        stack.push(getMemo(bytes[need(1)] as number));
+        push(getMemo(bytes[need(1)] as number), 0);
         break; // BINGET
       case 0x6a:
-        stack.push(getMemo(view.getUint32(need(4), true)));
+        push(getMemo(view.getUint32(need(4), true)), 0);
         break; // LONG_BINGET
       case 0x74:
-        stack.push(new PyTuple(popMark()));
+        push(new PyTuple(popMark()), COST.tuple);
         break; // TUPLE
       case 0x85:
-        stack.push(new PyTuple([pop()]));
+        push(new PyTuple([pop()]), COST.tuple + COST.slot);
         break; // TUPLE1
       case 0x86: {
         // TUPLE2
         const b = pop();
-        stack.push(new PyTuple([pop(), b]));
+        push(new PyTuple([pop(), b]), COST.tuple + 2 * COST.slot);
         break;
       }
       case 0x87: {
         // TUPLE3
         const c = pop();
         const b = pop();
-        stack.push(new PyTuple([pop(), b, c]));
+        push(new PyTuple([pop(), b, c]), COST.tuple + 3 * COST.slot);
         break;
       }
       case 0x61: {
@@ -239,6 +290,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         const v = pop();
         const l = top();
         if (!Array.isArray(l)) fail("APPEND to something that is not a list");
+        charge(COST.slot);
         (l as PyValue[]).push(v);
         break;
       }
@@ -247,6 +299,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         const items = popMark();
         const l = top();
         if (!Array.isArray(l)) fail("APPENDS to something that is not a list");
+        charge(COST.slot * items.length);
         for (const v of items) (l as PyValue[]).push(v);
         break;
       }
@@ -274,7 +327,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
           fail(
             `global "${module}.${name}" is not allowed: a checkpoint may refer only to tensor, storage, OrderedDict and numpy scalar types`,
           );
-        stack.push(g as PyGlobal);
+        push(g as PyGlobal, 0);
         break;
       }
       case 0x52:
@@ -285,7 +338,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         if (!(args instanceof PyTuple)) fail(`${op === 0x52 ? "REDUCE" : "NEWOBJ"} arguments are not a tuple`);
         if (!isGlobal(f)) fail(`${op === 0x52 ? "REDUCE" : "NEWOBJ"} of ${describe(f)}, not an allowed global`);
         const g = f as PyGlobal;
-        stack.push(g.call((args as PyTuple).items, `${o.where}: ${g.module}.${g.name}`));
+        push(g.call((args as PyTuple).items, `${o.where}: ${g.module}.${g.name}`), COST.call);
         break;
       }
       case 0x62: {
@@ -299,7 +352,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         break;
       }
       case 0x51:
-        stack.push(o.persistentLoad(pop()));
+        push(o.persistentLoad(pop()), COST.call);
         break; // BINPERSID
       default:
         fail("opcode not allowed in a checkpoint (torch.load(weights_only=True) refuses it too)");

@@ -16,14 +16,16 @@
 // The format in memory (dtypes, the writer's plan, serializeSafetensors, layoutSafetensors)
 // lives in src/io/safetensors_bytes.ts, which needs no file access.
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { AtomicWriteError, writeFilesTogether } from "./atomic_file.ts";
 import { halfsToFloat32 } from "./dtype.ts";
+import { openInputFile } from "./input_file.ts";
+import { echo, parseJson } from "./json.ts";
+import { formatShape } from "../tensor/shape.ts";
 import {
   DTYPE_SIZE,
   HOST_LITTLE_ENDIAN,
   isDType,
-  fmtShape,
   METADATA_KEY,
   planSafetensors,
   SafetensorsError,
@@ -51,6 +53,8 @@ export interface SafetensorsFile {
 
 /** A header longer than this is refused before it is decoded (the reference uses the same cap). */
 const MAX_HEADER_BYTES = 100_000_000;
+/** A header nests 3 deep ({name: {shape: [...]}}); a deeper one is refused before JSON.parse recurses into it. */
+const MAX_HEADER_DEPTH = 8;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -111,36 +115,33 @@ interface Entry {
 
 /** One header entry checked for types, dtype, shape and its byte count; offsets against D. */
 function checkEntry(file: string, name: string, raw: unknown, D: number): Entry {
-  const where = `${file}: tensor ${JSON.stringify(name)}`;
-  if (!isPlainObject(raw))
-    throw new SafetensorsError(`${where}: header entry is not an object: ${JSON.stringify(raw)}`);
+  const where = `${file}: tensor ${echo(name)}`;
+  if (!isPlainObject(raw)) throw new SafetensorsError(`${where}: header entry is not an object: ${echo(raw)}`);
   for (const key of ["dtype", "shape", "data_offsets"]) {
     if (!(key in raw)) throw new SafetensorsError(`${where}: header entry has no "${key}"`);
   }
   const { dtype, shape, data_offsets: offsets } = raw;
-  if (typeof dtype !== "string")
-    throw new SafetensorsError(`${where}: dtype must be a string, got ${JSON.stringify(dtype)}`);
+  if (typeof dtype !== "string") throw new SafetensorsError(`${where}: dtype must be a string, got ${echo(dtype)}`);
   if (!isDType(dtype)) throw new SafetensorsError(`${where}: unknown dtype "${dtype}" (supported: ${SUPPORTED})`);
   if (!Array.isArray(shape))
-    throw new SafetensorsError(`${where}: shape must be an array of integers, got ${JSON.stringify(shape)}`);
+    throw new SafetensorsError(`${where}: shape must be an array of integers, got ${echo(shape)}`);
   let count = 1;
   for (const d of shape) {
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
       throw new SafetensorsError(
-        `${where}: shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer: ${JSON.stringify(d)}`,
+        `${where}: shape ${echo(shape)} has a dimension that is not a non-negative integer: ${echo(d)}`,
       );
     }
     count *= d;
   }
-  if (!Number.isSafeInteger(count))
-    throw new SafetensorsError(`${where}: shape ${JSON.stringify(shape)} has too many elements`);
+  if (!Number.isSafeInteger(count)) throw new SafetensorsError(`${where}: shape ${echo(shape)} has too many elements`);
   if (
     !Array.isArray(offsets) ||
     offsets.length !== 2 ||
     !offsets.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0)
   ) {
     throw new SafetensorsError(
-      `${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`,
+      `${where}: data_offsets must be [begin, end] with non-negative integers, got ${echo(offsets)}`,
     );
   }
   const begin = offsets[0];
@@ -154,7 +155,7 @@ function checkEntry(file: string, name: string, raw: unknown, D: number): Entry 
   const nbytes = count * DTYPE_SIZE[dtype];
   if (nbytes !== end - begin) {
     throw new SafetensorsError(
-      `${where}: shape ${fmtShape(shape)} of ${dtype} needs ${nbytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
+      `${where}: shape ${formatShape(shape)} of ${dtype} needs ${nbytes} bytes but data_offsets [${begin}, ${end}] hold ${end - begin}`,
     );
   }
   return { name, dtype, shape: shape.slice(), begin, end };
@@ -210,7 +211,7 @@ function parseHeader(
   }
   let header: unknown;
   try {
-    header = JSON.parse(text);
+    header = parseJson(text, MAX_HEADER_DEPTH);
   } catch (e) {
     throw new SafetensorsError(`${file}: header is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -219,8 +220,8 @@ function parseHeader(
   if (twice !== null) {
     throw new SafetensorsError(
       twice.parent === ""
-        ? `${file}: tensor ${JSON.stringify(twice.key)} appears twice in the header`
-        : `${file}: header: ${JSON.stringify(twice.parent)} has the key ${JSON.stringify(twice.key)} twice`,
+        ? `${file}: tensor ${echo(twice.key)} appears twice in the header`
+        : `${file}: header: ${echo(twice.parent)} has the key ${echo(twice.key)} twice`,
     );
   }
 
@@ -229,12 +230,10 @@ function parseHeader(
   for (const [name, raw] of Object.entries(header)) {
     if (name === METADATA_KEY) {
       if (!isPlainObject(raw))
-        throw new SafetensorsError(`${file}: __metadata__ must be an object of strings, got ${JSON.stringify(raw)}`);
+        throw new SafetensorsError(`${file}: __metadata__ must be an object of strings, got ${echo(raw)}`);
       for (const [k, v] of Object.entries(raw)) {
         if (typeof v !== "string")
-          throw new SafetensorsError(
-            `${file}: __metadata__ must map strings to strings, but ${JSON.stringify(k)} is ${JSON.stringify(v)}`,
-          );
+          throw new SafetensorsError(`${file}: __metadata__ must map strings to strings, but ${echo(k)} is ${echo(v)}`);
         Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
@@ -249,12 +248,12 @@ function parseHeader(
   for (const e of entries) {
     if (e.begin < at && prev !== null) {
       throw new SafetensorsError(
-        `${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] overlap those of tensor ${JSON.stringify(prev.name)} [${prev.begin}, ${prev.end}]`,
+        `${file}: tensor ${echo(e.name)}: data_offsets [${e.begin}, ${e.end}] overlap those of tensor ${echo(prev.name)} [${prev.begin}, ${prev.end}]`,
       );
     }
     if (e.begin > at) {
       throw new SafetensorsError(
-        `${file}: tensor ${JSON.stringify(e.name)}: data_offsets [${e.begin}, ${e.end}] leave a gap: bytes [${at}, ${e.begin}) of the data section belong to no tensor`,
+        `${file}: tensor ${echo(e.name)}: data_offsets [${e.begin}, ${e.end}] leave a gap: bytes [${at}, ${e.begin}) of the data section belong to no tensor`,
       );
     }
     at = e.end;
@@ -267,27 +266,67 @@ function parseHeader(
   return { entries, metadata };
 }
 
-/** H from the 8-byte length field, checked against the cap and the file's size. */
-function headerLength(file: string, lengthField: DataView, fileBytes: number): number {
-  const H64 = lengthField.getBigUint64(0, true);
+/** H from the 8-byte length field at the start of first (the file's first bytes), checked against the cap and the file's size. */
+function headerLength(file: string, first: Uint8Array, fileBytes: number): number {
+  if (fileBytes < 8)
+    throw new SafetensorsError(
+      `${file}: file is ${fileBytes} bytes, shorter than the 8-byte header length${looksLike(first, "; ")}`,
+    );
+  const H64 = new DataView(first.buffer, first.byteOffset, 8).getBigUint64(0, true);
   if (H64 > BigInt(MAX_HEADER_BYTES))
-    throw new SafetensorsError(`${file}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)`);
+    throw new SafetensorsError(
+      `${file}: header length ${H64} is absurdly large (limit ${MAX_HEADER_BYTES} bytes)${looksLike(first, "; ")}`,
+    );
   const H = Number(H64);
   if (8 + H > fileBytes)
     throw new SafetensorsError(
-      `${file}: header length ${H} runs past the end of the file (${fileBytes} bytes; is the file truncated?)`,
+      `${file}: header length ${H} runs past the end of the file (${fileBytes} bytes; is the file truncated?)${looksLike(first, "; ")}`,
     );
   return H;
 }
 
-function tooShort(file: string, fileBytes: number): SafetensorsError {
-  return new SafetensorsError(`${file}: file is ${fileBytes} bytes, shorter than the 8-byte header length`);
+/** Bytes read from a file's start to tell what it is when it is not safetensors. */
+const SNIFF_BYTES = 64;
+
+/** What a file starting with these bytes is, when that is recognisable and not safetensors: after `lead`, or "". */
+function looksLike(first: Uint8Array, lead: string): string {
+  if (first.length >= 4 && first[0] === 0x50 && first[1] === 0x4b && first[2] === 3 && first[3] === 4)
+    return `${lead}it is a zip archive, as a PyTorch .pt file is (name it .pt), not a safetensors file`;
+  const text = first.length > 0 && first.every((b) => b === 9 || b === 10 || b === 13 || (b >= 0x20 && b < 0x7f));
+  if (!text) return "";
+  const line = new TextDecoder("latin1").decode(first).split(/\r?\n/)[0] as string;
+  const kind = line.includes("\t") ? "a tab-separated text file" : "a text file";
+  return `${lead}it is ${kind} (it starts ${echo(line)}), not a safetensors file`;
+}
+
+/**
+ * What the file at path is, when it is a folder, not a regular file, or recognisably not
+ * safetensors from its first bytes (text, a zip archive); null when it may be safetensors (its
+ * header is then checked by whoever reads it) or does not exist.
+ */
+export function notSafetensors(path: string): string | null {
+  let input;
+  try {
+    input = openInputFile(path, "a safetensors file");
+  } catch (e) {
+    if (!existsSync(path)) return null;
+    return (e as Error).message.slice(path.length + 2); // "<path>: <what>"
+  }
+  try {
+    const first = new Uint8Array(Math.min(SNIFF_BYTES, input.size));
+    readAt(input.fd, first, 0, path, "its first bytes");
+    const H = first.length >= 8 ? new DataView(first.buffer).getBigUint64(0, true) : null;
+    if (H !== null && H <= BigInt(Math.min(MAX_HEADER_BYTES, input.size - 8))) return null;
+    const what = looksLike(first, "");
+    return what === "" ? null : what;
+  } finally {
+    closeSync(input.fd);
+  }
 }
 
 /** Parses a safetensors file held in memory; `file` only names the source in errors. */
 export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
-  if (bytes.length < 8) throw tooShort(file, bytes.length);
-  const H = headerLength(file, new DataView(bytes.buffer, bytes.byteOffset, 8), bytes.length);
+  const H = headerLength(file, bytes.subarray(0, SNIFF_BYTES), bytes.length);
   const { entries, metadata } = parseHeader(file, bytes.subarray(8, 8 + H), bytes.length - 8 - H);
   const tensors = new Map<string, SafetensorsTensor>();
   const start = 8 + H;
@@ -346,18 +385,11 @@ function readAt(fd: number, dst: Uint8Array, at: number, path: string, what: str
 
 /** The header of a file, read alone by positional reads and checked in full against the file's size. */
 export function readSafetensorsIndex(path: string): SafetensorsIndex {
-  let fd: number;
+  const { fd, size: fileBytes } = openInputFile(path, "a safetensors file", (m) => new SafetensorsError(m));
   try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw cannotRead(path, e);
-  }
-  try {
-    const fileBytes = fstatSync(fd).size;
-    if (fileBytes < 8) throw tooShort(path, fileBytes);
-    const len = new Uint8Array(8);
-    readAt(fd, len, 0, path, "header length");
-    const H = headerLength(path, new DataView(len.buffer), fileBytes);
+    const first = new Uint8Array(Math.min(SNIFF_BYTES, fileBytes));
+    readAt(fd, first, 0, path, "header length");
+    const H = headerLength(path, first, fileBytes);
     const head = new Uint8Array(H);
     readAt(fd, head, 8, path, "header");
     const parsed = parseHeader(path, head, fileBytes - 8 - H);
@@ -388,7 +420,7 @@ function withFile<T>(index: SafetensorsIndex, fd: number | undefined, use: (fd: 
 
 function entryOf(index: SafetensorsIndex, name: string): SafetensorsEntry {
   const e = index.entries.get(name);
-  if (e === undefined) throw new SafetensorsError(`${index.path}: no tensor ${JSON.stringify(name)}`);
+  if (e === undefined) throw new SafetensorsError(`${index.path}: no tensor ${echo(name)}`);
   return e;
 }
 
@@ -403,18 +435,18 @@ export function readTensorBytes(
   const e = entryOf(index, name);
   if (byteFrom < 0 || e.begin + byteFrom + into.byteLength > e.end) {
     throw new SafetensorsError(
-      `${index.path}: tensor ${JSON.stringify(name)}: bytes [${byteFrom}, ${byteFrom + into.byteLength}) are outside its ${e.end - e.begin} bytes`,
+      `${index.path}: tensor ${echo(name)}: bytes [${byteFrom}, ${byteFrom + into.byteLength}) are outside its ${e.end - e.begin} bytes`,
     );
   }
   const dst = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
-  withFile(index, fd, (f) => readAt(f, dst, e.begin + byteFrom, index.path, `tensor ${JSON.stringify(name)}`));
+  withFile(index, fd, (f) => readAt(f, dst, e.begin + byteFrom, index.path, `tensor ${echo(name)}`));
 }
 
 /** One whole tensor of an indexed file, read by positional I/O. */
 export function readTensor(index: SafetensorsIndex, name: string, fd?: number): SafetensorsTensor {
   const e = entryOf(index, name);
   const bytes = new Uint8Array(e.end - e.begin);
-  withFile(index, fd, (f) => readAt(f, bytes, e.begin, index.path, `tensor ${JSON.stringify(name)}`));
+  withFile(index, fd, (f) => readAt(f, bytes, e.begin, index.path, `tensor ${echo(name)}`));
   return { dtype: e.dtype, shape: e.shape.slice(), data: decodeData(e.dtype, bytes) };
 }
 

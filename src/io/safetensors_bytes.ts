@@ -12,6 +12,8 @@
 //
 // Glossary: H header bytes, T tensors in a file.
 
+import { formatShape } from "../tensor/shape.ts";
+
 export type SafetensorsDType = "F32" | "F64" | "F16" | "BF16" | "I32" | "I64" | "U8";
 /** F16 and BF16 as Uint16Array bit patterns; the other dtypes as their typed array (U8: bytes, e.g. quantized rows). */
 export type SafetensorsData = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
@@ -51,10 +53,6 @@ export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0]
 
 export function isDType(s: unknown): s is SafetensorsDType {
   return typeof s === "string" && Object.hasOwn(DTYPE_SIZE, s);
-}
-
-export function fmtShape(shape: readonly number[]): string {
-  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -135,7 +133,7 @@ export function planSafetensors(
     }
     if (t.data.length !== count) {
       throw new SafetensorsError(
-        `${where}: data has ${t.data.length} elements but shape ${fmtShape(t.shape)} needs ${count}`,
+        `${where}: data has ${t.data.length} elements but shape ${formatShape(t.shape)} needs ${count}`,
       );
     }
     const bytes = encodeData(t.data);

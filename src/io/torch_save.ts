@@ -16,7 +16,9 @@
 //
 // Glossary: numel element count, storage a flat typed buffer tensors view.
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
+import { openInputFile } from "./input_file.ts";
+import { formatShape } from "../tensor/shape.ts";
 import {
   describe,
   pickle,
@@ -113,8 +115,9 @@ const STORAGE_TYPES: Record<string, [SafetensorsDType | null, number]> = {
   BoolStorage: [null, 1],
 };
 
-/** The pickle of data.pkl is small (one entry per tensor); a larger one is not a checkpoint. */
-const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+/** The pickle of data.pkl is small (~100 bytes per tensor); a larger one is not a checkpoint. With the
+ *  unpickler's budget (src/io/pickle.ts) this bounds what reading it may take to about 1 GiB. */
+const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 
 function intOf(v: PyValue, what: string): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new Error(`${what} must be an int, got ${describe(v)}`);
@@ -134,15 +137,15 @@ function rebuildTensor(args: PyValue[], where: string): TorchTensor {
   const at = intOf(offset ?? null, `${where}: storage offset`);
   const shape = intTuple(size ?? null, `${where}: size`);
   const strides = intTuple(stride ?? null, `${where}: stride`);
-  if (shape.some((d) => d < 0)) throw new Error(`${where}: size (${shape.join(", ")}) has a negative dimension`);
+  if (shape.some((d) => d < 0)) throw new Error(`${where}: size ${formatShape(shape)} has a negative dimension`);
   if (strides.length !== shape.length)
-    throw new Error(`${where}: stride (${strides.join(", ")}) does not match size (${shape.join(", ")})`);
+    throw new Error(`${where}: stride ${formatShape(strides)} does not match size ${formatShape(shape)}`);
   const numel = shape.reduce((a, b) => a * b, 1);
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     if (shape[i] !== 1 && strides[i] !== expected)
       throw new Error(
-        `${where}: stride (${strides.join(", ")}) of size (${shape.join(", ")}) is not contiguous; save tensor.contiguous()`,
+        `${where}: stride ${formatShape(strides)} of size ${formatShape(shape)} is not contiguous; save tensor.contiguous()`,
       );
     expected *= shape[i];
   }
@@ -258,14 +261,8 @@ export interface TorchSaveFile {
 
 /** Read the object of a torch.save file; every error is one line starting with path. */
 export function readTorchSave(path: string): TorchSaveFile {
-  let fd: number;
+  const { fd, size: fileBytes } = openInputFile(path, "a torch.save file", (m) => new ZipError(m));
   try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw new Error(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  try {
-    const fileBytes = fstatSync(fd).size;
     const magic = Buffer.alloc(4);
     readSync(fd, magic, 0, 4, 0);
     if (magic.readUInt32LE(0) !== 0x04034b50)
@@ -288,6 +285,7 @@ export function readTorchSave(path: string): TorchSaveFile {
     const vtext = readEntry(fd, path, version, 64).toString("latin1").trim();
     if (!/^\d+$/.test(vtext) || Number(vtext) < 1 || Number(vtext) > 10)
       throw new ZipError(`${path}: format version "${vtext.slice(0, 20)}" is not one torch.save writes (1 to 10)`);
+    checkByteOrder(fd, path, entries.get(`${prefix}byteorder`));
     const pkl = entries.get(`${prefix}data.pkl`);
     if (pkl === undefined) throw new ZipError(`${path}: no ${prefix}data.pkl record: not a torch.save archive`);
     const globals = allowedGlobals();
@@ -330,6 +328,22 @@ export function readTorchSave(path: string): TorchSaveFile {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The storages' byte order: torch.save records sys.byteorder in <a>/byteorder, and the storages
+ * hold that machine's bytes. Little (or no record: files of torch < 1.12, all little-endian in
+ * practice) is read; a big-endian file is refused rather than read with every value's bytes reversed.
+ */
+function checkByteOrder(fd: number, path: string, record: ZipEntry | undefined): void {
+  if (record === undefined) return;
+  const order = readEntry(fd, path, record, 64).toString("latin1").trim();
+  if (order === "little") return;
+  if (order === "big")
+    throw new ZipError(
+      `${path}: its tensors are stored big-endian (${record.name} is "big": saved on a big-endian machine), which this reader does not convert; load it with torch and save it again on a little-endian machine`,
+    );
+  throw new ZipError(`${path}: ${record.name} is ${JSON.stringify(order.slice(0, 20))}, neither "little" nor "big"`);
 }
 
 function readEntry(fd: number, path: string, e: ZipEntry, limit: number): Buffer {

@@ -1,6 +1,10 @@
 // Metrics of a binary classifier on predicted probabilities: logloss (mean binary cross
-// entropy), accuracy (the reference DLRM's round(p) == y) and ROC AUC (exact, ties get half
-// credit). All sums run in float64.
+// entropy), accuracy (the reference DLRM's round(p) == y), ROC AUC (exact, ties get half
+// credit), and the two that recommender teams read beside them (He et al. 2014, "Practical
+// lessons from predicting clicks on ads at Facebook"): normalized entropy (NE, logloss over
+// the entropy of the eval set's base rate: below 1 the model beats always predicting the
+// base rate) and calibration (mean prediction over base rate: 1 when the model predicts as
+// many positives as there are). All sums run in float64. docs/results.md defines them.
 //
 // Glossary: N samples, P positives (label 1), Q negatives (label 0).
 
@@ -20,6 +24,10 @@ export interface Metrics {
   auc: number;
   logloss: number;
   accuracy: number;
+  /** Normalized entropy; NaN when the base rate is 0 or 1 (see normalizedEntropy). */
+  ne: number;
+  /** Mean prediction / base rate; NaN when the base rate is 0 (see calibration). */
+  calibration: number;
   n: number;
 }
 
@@ -125,7 +133,81 @@ export function auc(pred: ArrayLike<number>, labels: ArrayLike<number>): number 
   return credit / (P * Q);
 }
 
-/** AUC, logloss and accuracy of one set of predictions, and the sample count. */
+/** The mean of the labels: the fraction of positives (soft labels count their value). NaN for N = 0. */
+export function baseRate(labels: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (!(y >= 0 && y <= 1)) throw new OpError("baseRate", `label at position ${i} is ${y}; labels must be in [0, 1]`);
+    sum += y;
+  }
+  return sum / labels.length;
+}
+
+/** Binary entropy −[p·ln p + (1−p)·ln(1−p)] in nats: the logloss of always predicting p on data of base rate p. */
+export function binaryEntropy(p: number): number {
+  if (!(p >= 0 && p <= 1)) throw new OpError("binaryEntropy", `p must be in [0, 1], got ${p}`);
+  return (p > 0 ? -p * Math.log(p) : 0) + (p < 1 ? -(1 - p) * Math.log(1 - p) : 0);
+}
+
+/**
+ * Normalized entropy: logloss(pred, labels) / H(base rate), both in nats with logloss's clip.
+ * 1 is the constant predictor at the base rate, lower is better. NaN when the base rate is 0
+ * or 1 (one class only, or N = 0): the entropy is 0, so any error gives ∞ and a perfect
+ * predictor 0/0; NE says nothing about such a set, and NaN (JSON null) reports that, as AUC
+ * does for one class.
+ */
+export function normalizedEntropy(pred: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = checkLengths("normalizedEntropy", pred, labels);
+  return normalize(n === 0 ? Number.NaN : logloss(pred, labels), n === 0 ? 0 : baseRate(labels));
+}
+
+/** NE from a logloss and the base rate it was measured at (NaN at rate 0 or 1). */
+function normalize(ll: number, rate: number): number {
+  const h = binaryEntropy(rate);
+  return h === 0 ? Number.NaN : ll / h;
+}
+
+/**
+ * Calibration: mean(pred) / base rate. 1 when the model predicts as many positives as there
+ * are; above 1 it over-predicts. NaN when the base rate is 0 (no positives, or N = 0): the
+ * ratio is undefined there.
+ */
+export function calibration(pred: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = checkLengths("calibration", pred, labels);
+  const rate = n === 0 ? 0 : baseRate(labels);
+  if (rate === 0) return Number.NaN;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const p = pred[i];
+    checkProbability("calibration", p, i);
+    sum += p;
+  }
+  return sum / n / rate;
+}
+
+/** AUC, logloss, accuracy, NE and calibration of one set of predictions, and the sample count. */
 export function computeMetrics(pred: ArrayLike<number>, labels: ArrayLike<number>): Metrics {
-  return { auc: auc(pred, labels), logloss: logloss(pred, labels), accuracy: accuracy(pred, labels), n: pred.length };
+  const ll = logloss(pred, labels);
+  return {
+    auc: auc(pred, labels),
+    logloss: ll,
+    accuracy: accuracy(pred, labels),
+    ne: pred.length === 0 ? Number.NaN : normalize(ll, baseRate(labels)),
+    calibration: calibration(pred, labels),
+    n: pred.length,
+  };
+}
+
+/**
+ * Why some of m's metrics are undefined (printed as null), for a note beside them; null when
+ * all are defined. From the base rate the metrics imply: calibration undefined means no
+ * positives; NE undefined with calibration defined means no negatives.
+ */
+export function undefinedMetricsNote(m: Metrics): string | null {
+  if (m.n === 0) return "no samples: every metric is undefined (null)";
+  if (Number.isNaN(m.calibration))
+    return "the labels are all 0 (base rate 0): AUC, NE and calibration are undefined (null)";
+  if (Number.isNaN(m.ne)) return "the labels are all 1 (base rate 1): AUC and NE are undefined (null)";
+  return null;
 }

@@ -1,6 +1,6 @@
 // The JSON lines `dlrm train --log` writes, read back as runs to plot: one object per
 // optimizer step ({step, loss, lr, t_ms}) and one per evaluation ({event: "eval", step,
-// auc, logloss, ...}). An ensemble's lines carry `member: k`; each member becomes its own
+// auc, logloss, ne, calibration, ...}; logs written before NE and calibration lack them). An ensemble's lines carry `member: k`; each member becomes its own
 // run, and the ensemble's final evaluation (no member) a run of its own ("<name> ensemble").
 // A step line's `step` counts from 0 (the steps before it) while an evaluation's counts the
 // steps done; a step is read as the steps done after it, as the progress bar shows it, so
@@ -24,6 +24,9 @@ export interface EvalPoint {
   /** NaN when the evaluation had no AUC (JSON null, e.g. one class only). */
   auc: number;
   logloss: number;
+  /** Normalized entropy and calibration; NaN when undefined (null) or when the log predates them (absent). */
+  ne: number;
+  calibration: number;
 }
 
 export interface Run {
@@ -64,6 +67,8 @@ export function parseRunLog(text: string, name: string): Run[] {
         step,
         auc: metricField(rec, "auc", where),
         logloss: metricField(rec, "logloss", where),
+        ne: optionalMetricField(rec, "ne", where),
+        calibration: optionalMetricField(rec, "calibration", where),
       });
     else if (rec["event"] === undefined)
       runOf(member).steps.push({ step: step + 1, loss: metricField(rec, "loss", where) });
@@ -89,4 +94,9 @@ function metricField(rec: Record<string, unknown>, field: string, where: string)
   if (typeof v !== "number")
     throw new OpError("plot", `${where}: "${field}" must be a number, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** A metric that older logs do not carry: absent reads as NaN (not drawn), as null does. */
+function optionalMetricField(rec: Record<string, unknown>, field: string, where: string): number {
+  return rec[field] === undefined ? Number.NaN : metricField(rec, field, where);
 }

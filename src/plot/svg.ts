@@ -6,6 +6,16 @@
 //                   (LossSmoother: bias-corrected EMA, β = 0.98), one point per step
 //   eval AUC        one point per evaluation (marked), joined by a line
 //   eval logloss    the same, for the evaluation's binary cross-entropy
+//   eval NE         the same, for normalized entropy (logloss / entropy of the base rate)
+//   eval calibration the same, for mean prediction / base rate
+//
+// The loss panel's y axis is fitted to the curves past their first tenth of points, when the
+// first steps' spike (an untrained model's loss, several times the rest) would otherwise
+// flatten everything after it: the spike is clipped at the panel's top edge, its path keeps
+// its true coordinates (cut by a clipPath; data-clipped-above on the panel gives the limit),
+// and the panel's title says where it is clipped and how high the curve goes.
+// The document scales to its container (width 100%, its height from the viewBox), so it never
+// overflows a narrow page; WIDTH is its natural width.
 //
 // A panel no run has data for is left out. A curve longer than MAX_POINTS is thinned to
 // every k-th point (and the last), which a smoothed curve does not show at this size.
@@ -41,13 +51,15 @@ const MARGIN = { left: 76, right: 20, top: 26, bottom: 46 };
 const LEGEND_ROW = 18;
 const CHAR_WIDTH = 7; // an estimate of one 12px sans-serif character, for laying out the legend
 
-type Metric = "loss" | "auc" | "logloss";
+type Metric = "loss" | "auc" | "logloss" | "ne" | "calibration";
 
 interface Panel {
   metric: Metric;
   title: string;
   yLabel: string;
   markers: boolean;
+  /** Fit the y axis past the first steps' spike (the loss), clipping it. */
+  robustTop: boolean;
   /** One curve per run that has data here: [step, value] pairs, finite values only. */
   curves: { run: number; name: string; points: [number, number][] }[];
 }
@@ -63,7 +75,7 @@ export function plotRunsSvg(runs: readonly Run[], opts: PlotOptions = {}): strin
   if (panels.length === 0)
     throw new OpError(
       "plot",
-      `no finite loss, AUC or logloss to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`,
+      `no finite loss, AUC, logloss, NE or calibration to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`,
     );
   const allSteps = panels.flatMap((p) => p.curves.flatMap((c) => c.points.map(([x]) => x)));
   const xTicks = niceTicks(Math.min(...allSteps), Math.max(...allSteps));
@@ -84,7 +96,7 @@ export function plotRunsSvg(runs: readonly Run[], opts: PlotOptions = {}): strin
   const height = Math.ceil(y + 6);
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="12">\n` +
+    `<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 ${WIDTH} ${height}" style="max-width: ${WIDTH}px; height: auto" font-family="sans-serif" font-size="12">\n` +
     `<rect width="${WIDTH}" height="${height}" fill="white"/>\n` +
     `${out.join("\n")}\n</svg>\n`
   );
@@ -100,6 +112,7 @@ function panelsOf(runs: readonly Run[]): Panel[] {
       title: "training loss (EMA, β = 0.98, as the progress bar)",
       yLabel: "BCE loss (nats)",
       markers: false,
+      robustTop: true,
       curves: curves((r) => {
         const smoother = new LossSmoother();
         return r.steps.map((s) => [s.step, smoother.add(s.loss)]);
@@ -110,6 +123,7 @@ function panelsOf(runs: readonly Run[]): Panel[] {
       title: "held-out AUC per evaluation",
       yLabel: "AUC (0-1)",
       markers: true,
+      robustTop: false,
       curves: curves((r) => r.evals.map((e) => [e.step, e.auc])),
     },
     {
@@ -117,7 +131,24 @@ function panelsOf(runs: readonly Run[]): Panel[] {
       title: "held-out logloss per evaluation",
       yLabel: "logloss (nats)",
       markers: true,
+      robustTop: false,
       curves: curves((r) => r.evals.map((e) => [e.step, e.logloss])),
+    },
+    {
+      metric: "ne",
+      title: "held-out normalized entropy per evaluation (1 = predicting the base rate)",
+      yLabel: "NE",
+      markers: true,
+      robustTop: false,
+      curves: curves((r) => r.evals.map((e) => [e.step, e.ne])),
+    },
+    {
+      metric: "calibration",
+      title: "held-out calibration per evaluation (mean prediction / base rate)",
+      yLabel: "calibration",
+      markers: true,
+      robustTop: false,
+      curves: curves((r) => r.evals.map((e) => [e.step, e.calibration])),
     },
   ];
 }
@@ -153,12 +184,15 @@ function legend(out: string[], runs: readonly Run[], y: number): number {
   return row + LEGEND_ROW / 2;
 }
 
-function drawPanel(out: string[], panel: Panel, xTicks: number[], top: number): void {
+function drawPanel(out: string[], panel: Panel, xTicks: number[], panelTop: number): void {
   const values = panel.curves.flatMap((c) => c.points.map(([, v]) => v));
-  const yTicks = niceTicks(Math.min(...values), Math.max(...values));
+  const [low, high] = [Math.min(...values), Math.max(...values)];
+  const top = panel.robustTop ? robustTop(panel.curves, low, high) : high;
+  const yTicks = niceTicks(low, top);
+  const clipped = top < high;
   const area = {
     x: MARGIN.left,
-    y: top + MARGIN.top,
+    y: panelTop + MARGIN.top,
     w: WIDTH - MARGIN.left - MARGIN.right,
     h: PANEL_HEIGHT - MARGIN.top - MARGIN.bottom,
   };
@@ -169,10 +203,18 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], top: number): 
   const xDigits = decimals(xTicks);
   const yDigits = decimals(yTicks);
 
-  out.push(`<g class="panel" data-metric="${panel.metric}">`);
+  const yTop = yTicks[yTicks.length - 1] as number;
+  const clipId = `clip-${panel.metric}`;
+  const clip = clipped ? ` data-clipped-above="${yTop}"` : "";
+  out.push(`<g class="panel" data-metric="${panel.metric}"${clip}>`);
+  const note = clipped ? `; y axis cut at ${yTop}: the first steps reach ${high.toPrecision(3)}` : "";
   out.push(
-    `<text class="panel-title" x="${area.x}" y="${top + MARGIN.top - 8}" font-weight="bold">${escapeXml(panel.title)}</text>`,
+    `<text class="panel-title" x="${area.x}" y="${panelTop + MARGIN.top - 8}" font-weight="bold">${escapeXml(panel.title + note)}</text>`,
   );
+  if (clipped)
+    out.push(
+      `<clipPath id="${clipId}"><rect x="${area.x}" y="${area.y}" width="${area.w}" height="${area.h}"/></clipPath>`,
+    );
   for (const t of xTicks) {
     const x = fmt(px(t));
     out.push(`<line x1="${x}" y1="${area.y}" x2="${x}" y2="${area.y + area.h}" stroke="#e4e4e4"/>`);
@@ -201,13 +243,28 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], top: number): 
     const color = colorOf(c.run);
     const d = c.points.map(([x, v], i) => `${i === 0 ? "M" : "L"}${fmt(px(x))},${fmt(py(v))}`).join(" ");
     out.push(
-      `<path class="series" data-metric="${panel.metric}" data-run="${escapeXml(c.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`,
+      `<path class="series" data-metric="${panel.metric}" data-run="${escapeXml(c.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${clipped ? ` clip-path="url(#${clipId})"` : ""}/>`,
     );
     if (panel.markers)
       for (const [x, v] of c.points)
         out.push(`<circle class="marker" cx="${fmt(px(x))}" cy="${fmt(py(v))}" r="2.8" fill="${color}"/>`);
   }
   out.push(`</g>`);
+}
+
+/** Points of each curve before this fraction of it are left out of a robust top. */
+const SPIKE_FRACTION = 0.1;
+
+/**
+ * The top of a y axis that leaves out the first steps' spike: the highest value of the curves
+ * past their first SPIKE_FRACTION of points, when the whole range would be more than twice as
+ * tall as that; else the highest value (nothing to clip).
+ */
+function robustTop(curves: Panel["curves"], low: number, high: number): number {
+  const rest = curves.flatMap((c) => c.points.slice(Math.floor(c.points.length * SPIKE_FRACTION)).map(([, v]) => v));
+  if (rest.length === 0) return high;
+  const top = Math.max(...rest);
+  return high - low > 2 * (top - low) ? top : high;
 }
 
 /**

@@ -20,8 +20,16 @@ export class OpError extends Error {
 }
 
 export function formatShape(shape: Shape): string {
+  if (shape.length > MAX_SHOWN_DIMS) {
+    // a hostile file's shape may have millions of entries: the message shows its ends
+    const head = shape.slice(0, MAX_SHOWN_DIMS - 2).join(", ");
+    return `(${head}, …, ${shape.slice(-2).join(", ")}: ${shape.length} dimensions)`;
+  }
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 }
+
+/** A shape with more dimensions than this is shown by its ends. */
+const MAX_SHOWN_DIMS = 16;
 
 /** `op: what — a is (2, 3), b is (4,)` with optional extra attributes. */
 export function shapeError(

@@ -1,8 +1,12 @@
 // The training loop, the one loop for every executor (src/train/executor.ts): one thread or
 // N ranks. It owns what does not depend on where the parameters live:
-//   - the batch plan: batches in file order, or shuffled anew at each epoch start from one
-//     generator seeded by `seed` (the data position is the step and that generator's state at
-//     the start of the current epoch, so a resumed run sees the same batches);
+//   - the batches: from an in-memory Dataset (in file order, or shuffled anew at each epoch
+//     start from one generator seeded by `seed`: the data position is the step and that
+//     generator's state at the start of the current epoch, so a resumed run sees the same
+//     batches), from a BatchSource (src/data/batch_source.ts: the batch of a step is the
+//     source's pure function of the step, so the position is the step alone), or from an
+//     iterable or async iterable of Datasets, in turn (src/train/batch_feed.ts); batches are
+//     asked for ahead of their step, and each is handed to the executor whole;
 //   - the learning rate of each step (the reference's LRPolicyScheduler; its position is the
 //     step count, replayed on resume);
 //   - evaluation points (every testFreq steps and at the end), divergence checks (a
@@ -12,13 +16,16 @@
 // With an executor of depth 2 (the ranks) the loop issues step s + 1 before it waits for step
 // s, so that the ranks go from step to step while this thread stages the next batch.
 //
-// Glossary: N samples, B batch size, S steps, k a batch's index within its epoch.
+// Glossary: N samples, B batch size, S steps.
 
+import type { BatchSource } from "../data/batch_source.ts";
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRM } from "../dlrm/model.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { LRPolicyScheduler, type LRPolicyOptions } from "../optim/schedule.ts";
-import { Rng, type RngState } from "../tensor/rng.ts";
+import type { RngState } from "../tensor/rng.ts";
+import { batchFeed, DEFAULT_PREFETCH, predictAll, type TrainData } from "./batch_feed.ts";
+import { SaturationWatch } from "./saturation.ts";
 import type { Executor, StepOutcome } from "./executor.ts";
 import { LocalExecutor } from "./local.ts";
 import { computeMetrics, type Metrics } from "../metrics/metrics.ts";
@@ -42,7 +49,8 @@ export interface EvalRecord extends Metrics {
 export interface TrainPosition {
   /** Steps done. */
   step: number;
-  /** The data-order generator's state at the start of the epoch that step `step` is in (null: no shuffling). */
+  /** The data-order generator's state at the start of the epoch that step `step` is in (null: no
+   *  shuffling, or data that is not an in-memory Dataset: its order is its own). */
   orderRng: RngState | null;
 }
 
@@ -51,20 +59,27 @@ export interface TrainOptions {
   executor?: Executor;
   model?: DLRM;
   optimizer?: Optimizer;
-  data: Dataset;
+  /** The training data: a Dataset, a BatchSource, or an iterable or async iterable of Datasets
+   *  (batches in turn, each a fresh Dataset; the run ends early when it ends). */
+  data: TrainData;
   batchSize: number;
   /** Train until this many steps are done (counting those before `start`). */
   steps: number;
-  /** Shuffle the samples each epoch; otherwise batch s is samples [s·B, (s+1)·B) (wrapping). */
+  /** The order of an in-memory Dataset and of a source that takes one (a file, withOrder):
+   *  shuffled each epoch; otherwise batch s is samples [s·B, (s+1)·B) (wrapping). A
+   *  generator's order is its own, an iterable's is its turn. */
   shuffle: boolean;
   seed: number;
+  /** Batches asked for ahead of the step being trained (default 4). */
+  prefetch?: number;
   /** Base learning rate (default: the optimizer's, with model and optimizer). */
   lr?: number;
   /** The reference's warm-up and decay schedule, or none. */
   schedule?: LRPolicyOptions | null;
   /** Continue a run from this position (a checkpoint's). */
   start?: TrainPosition | null;
-  evalData?: Dataset | null;
+  /** Evaluation data, read in order (a BatchSource's epoch 0). */
+  evalData?: Dataset | BatchSource | null;
   /** Evaluate every this many steps (and always at the end); 0 = only at the end. */
   testFreq?: number;
   /** Batch size of evaluation (default max(batchSize, 4096)). */
@@ -74,6 +89,8 @@ export interface TrainOptions {
   progress?: Progress | null;
   /** Checked before each step is issued: when it returns true the run stops early (interrupted). */
   shouldStop?: () => boolean;
+  /** Told when the run starts saturated (src/train/saturation.ts): it goes on. */
+  onSaturatedStart?: (step: number, loss: number) => void;
 }
 
 export class TrainError extends Error {
@@ -110,10 +127,8 @@ function diverged(step: number, what: string): TrainError {
   );
 }
 
-/** Batches per pass over the data (the last one may be short). */
-export function batchesPerEpoch(n: number, batchSize: number): number {
-  return Math.ceil(n / batchSize);
-}
+export { batchesPerEpoch } from "../data/batch_source.ts";
+export type { TrainData } from "./batch_feed.ts";
 
 /** The learning rate of steps start, start + 1, …: base, or the reference's schedule replayed to its position. */
 export function learningRates(base: number, schedule: LRPolicyOptions | null | undefined, start: number): () => number {
@@ -132,15 +147,20 @@ export function learningRates(base: number, schedule: LRPolicyOptions | null | u
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const executor = o.executor ?? localExecutor(o);
   const { data, batchSize } = o;
-  if (data.n === 0) throw new TrainError("the training data has no samples");
+  if ((data as Dataset).n === 0) throw new TrainError("the training data has no samples");
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new TrainError(`the batch size must be a positive integer, got ${batchSize}`);
-  const perEpoch = batchesPerEpoch(data.n, batchSize);
   const first = o.start?.step ?? 0;
   if (first > o.steps) throw new TrainError(`the run is already at step ${first}, past the requested ${o.steps} steps`);
-  const rng = o.start?.orderRng ? Rng.fromState(o.start.orderRng) : new Rng(o.seed);
-  let epochRng: RngState | null = o.shuffle ? rng.getState() : null; // state before the current epoch's draw
-  let order: Int32Array | null = null;
+  const feed = batchFeed(data, {
+    batchSize,
+    shuffle: o.shuffle,
+    seed: o.seed,
+    first,
+    orderRng: o.start?.orderRng ?? null,
+    end: o.steps,
+    prefetch: o.prefetch ?? DEFAULT_PREFETCH,
+  });
   const nextLr = learningRates(o.lr ?? o.optimizer?.lr ?? Number.NaN, o.schedule, first);
   const testFreq = o.testFreq ?? 0;
   const evalBatch = o.evalBatchSize ?? Math.max(batchSize, 4096);
@@ -149,19 +169,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let last: EvalRecord | null = null;
   let done = first;
   let interrupted = false;
+  const saturation = new SaturationWatch(SATURATED_LOSS, o.onSaturatedStart);
 
   const inFlight: { step: number; lr: number; count: number; outcome: Promise<StepOutcome> }[] = [];
-  const issue = (step: number): void => {
-    const k = step % perEpoch;
-    const start = k * batchSize;
-    const count = Math.min(data.n, start + batchSize) - start;
-    if (o.shuffle && (k === 0 || order === null)) {
-      epochRng = rng.getState();
-      order = rng.shuffle(Int32Array.from({ length: data.n }, (_, i) => i));
-    }
-    const rows = o.shuffle ? (order as Int32Array).subarray(start, start + count) : null;
+  /** Issue the step on its batch; false when an iterable has ended. */
+  const issue = async (step: number): Promise<boolean> => {
+    const batch = await feed.next();
+    if (batch === null) return false;
+    if (batch.n < 1) throw new TrainError(`step ${step}: the batch has no samples`);
     const lr = nextLr();
-    inFlight.push({ step, lr, count, outcome: executor.step(step, { data, rows, start, count }, lr) });
+    const count = batch.n;
+    inFlight.push({ step, lr, count, outcome: executor.step(step, { data: batch, rows: null, start: 0, count }, lr) });
+    return true;
   };
   /** Wait for the oldest step in flight and account for it. */
   const settle = async (): Promise<void> => {
@@ -169,7 +188,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const r = await f.outcome;
     if (r.bad !== null) throw diverged(f.step, `prediction ${r.bad.index} of the batch is ${r.bad.value}`);
     if (!Number.isFinite(r.loss)) throw diverged(f.step, `the loss is ${r.loss}`);
-    if (r.loss > SATURATED_LOSS)
+    if (saturation.diverged(f.step, r.loss))
       throw diverged(
         f.step,
         `the loss is ${r.loss.toFixed(2)}, above ${SATURATED_LOSS}: the predictions have saturated at 0 or 1`,
@@ -181,10 +200,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     o.progress?.update({ step: f.step + 1, totalSteps: o.steps, samples, loss: r.loss });
   };
   const evaluateNow = async (step: number): Promise<EvalRecord> => {
-    const e = {
-      step,
-      ...computeMetrics(await executor.predict(o.evalData as Dataset, evalBatch), (o.evalData as Dataset).labels),
-    };
+    const { preds, labels } = await predictAll(executor, o.evalData as Dataset | BatchSource, evalBatch);
+    const e = { step, ...computeMetrics(preds, labels) };
     last = e;
     return e;
   };
@@ -202,27 +219,31 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         interrupted = true;
         break;
       }
-      issue(step);
+      if (!(await issue(step))) break;
       if (inFlight.length >= executor.depth) await settle();
       const evalHere = o.evalData && testFreq > 0 && (step + 1) % testFreq === 0 && step + 1 < o.steps;
       if (evalHere) {
         while (inFlight.length > 0) await settle();
-        o.onEval?.(await evaluateNow(step + 1));
+        const e = await evaluateNow(step + 1);
+        o.onEval?.(e);
       }
     }
     while (inFlight.length > 0) await settle();
   } finally {
     // A failed step leaves the others to finish before anything else touches the executor.
     await Promise.allSettled(inFlight.map((f) => f.outcome));
+    await feed.close();
   }
   o.progress?.done();
-  if (o.evalData && !interrupted) o.onEval?.(await evaluateNow(done));
-  if (o.shuffle && done % perEpoch === 0) epochRng = rng.getState(); // the next epoch's draw has not happened yet
+  if (o.evalData && !interrupted) {
+    const e = await evaluateNow(done); // not inside onEval?.(…): without onEval that would skip the evaluation
+    o.onEval?.(e);
+  }
   if (o.executor === undefined) await executor.close();
   return {
     losses,
     eval: interrupted ? null : last,
-    position: { step: done, orderRng: o.shuffle ? epochRng : null },
+    position: { step: done, orderRng: feed.orderState(done) },
     interrupted,
   };
 }

@@ -328,7 +328,10 @@ test("what TorchRec's DLRM cannot hold, and bad command lines, are named", async
     const ref = join(t.dir, "m.safetensors");
     const usage: [string[], RegExp][] = [
       [[ref, join(t.dir, "o.safetensors")], /--to reference\|torchrec is required/],
-      [[ref, ref, "--to", "torchrec"], /the output .* is the input/],
+      [
+        [ref, ref, "--to", "torchrec"],
+        /convert: <out> .* is the same file as <in> .*: writing it would destroy an input/,
+      ],
       [[ref, "--to", "torchrec"], /give the input and the output file/],
       [[ref, join(t.dir, "o.safetensors"), "--to", "onnx"], /--to must be reference or torchrec, got "onnx"/],
       [[ref, join(t.dir, "o.safetensors"), "--to", "torchrec", "--dtype", "f64"], /--dtype must be f32, f16 or bf16/],

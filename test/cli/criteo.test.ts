@@ -449,7 +449,10 @@ test("usage errors of the data and optimizer flags: one line, exit 2", async () 
       ["train", "--data", "random", "--eval-data", "criteo:x.txt"],
       /^dlrm: train: --eval-data criteo:x\.txt needs the dictionary of the training data/,
     ],
-    [["train", "--optimizer", "adam"], /^dlrm: train: --optimizer must be sgd, adagrad or rowwise-adagrad, got "adam"/],
+    [
+      ["train", "--optimizer", "lamb"],
+      /^dlrm: train: --optimizer must be sgd, adagrad, rowwise-adagrad or adam, got "lamb"/,
+    ],
     [
       ["train", "--data", "random", "--optimizer", "sgd", "--adagrad-initial-accumulator", "0.1"],
       /^dlrm: train: --adagrad-initial-accumulator goes with the adagrad optimizer, not sgd/,

@@ -1,7 +1,9 @@
 // Evaluation in `dlrm train`: --test-freq prints an eval line every N steps and the final
 // one is always the last line of stdout (never printed twice); the log holds the same
 // events; and the final metrics are those of the saved model's predictions, recomputed here
-// naively (AUC by counting pairs, logloss and accuracy by their definitions); predict
+// naively (AUC by counting pairs, logloss, accuracy, NE and calibration by their
+// definitions), in the eval line and in the --log's; a one-class eval set prints NE and
+// calibration as null with a note; predict
 // without --model uses the config the checkpoint records; an ensemble's final metrics are
 // those of its members' mean prediction.
 
@@ -140,9 +142,12 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
       "7",
       "--save",
       ckpt,
+      "--log",
+      join(s.dir, "log.jsonl"),
     ]);
     assert.is(r.code, 0, r.stderr);
     const final = jsonLines(r.stdout).pop() as Record<string, number>;
+    const logged = jsonLines(readFileSync(join(s.dir, "log.jsonl"), "utf8")).pop() as Record<string, number>;
     const p = await runCli(["predict", "--model", s.model, "--checkpoint", ckpt, "--data", s.evalData, "--out", preds]);
     assert.is(p.code, 0, p.stderr);
     const pred = Array.from(readSafetensors(preds).tensors.get("pred")?.data ?? [], Number);
@@ -163,12 +168,41 @@ test("the final metrics are the saved model's metrics on the eval data (recomput
     assert.ok(Math.abs(final.logloss - logloss) < 1e-12, `logloss ${final.logloss} vs ${logloss}`);
     assert.ok(Math.abs(final.accuracy - accuracy) < 1e-12, `accuracy ${final.accuracy} vs ${accuracy}`);
     assert.is(final.n, 30);
+    // NE: logloss over the entropy of the eval set's base rate; calibration: mean prediction over base rate.
+    const rate = y.reduce((a, b) => a + b, 0) / y.length;
+    assert.ok(rate > 0 && rate < 1, `the eval set has both classes (base rate ${rate})`);
+    const ne = logloss / -(rate * Math.log(rate) + (1 - rate) * Math.log(1 - rate));
+    const calibration = pred.reduce((a, b) => a + b, 0) / y.length / rate;
+    for (const [where, line] of [
+      ["eval line", final],
+      ["--log eval line", logged],
+    ] as const) {
+      assert.ok(Math.abs(line.ne - ne) < 1e-12, `${where}: ne ${line.ne} vs ${ne}`);
+      assert.ok(
+        Math.abs(line.calibration - calibration) < 1e-12,
+        `${where}: calibration ${line.calibration} vs ${calibration}`,
+      );
+    }
     // predict --metrics without --out: the same metrics, printed, and no file written.
     const m = await runCli(["predict", "--checkpoint", ckpt, "--data", s.evalData, "--metrics"]);
     assert.is(m.code, 0, m.stderr);
     const printed = jsonLines(m.stdout).pop() as Record<string, number>;
     assert.ok(Math.abs(printed.auc - naiveAuc(pred, y)) < 1e-12, `predict --metrics auc ${printed.auc}`);
     assert.ok(Math.abs(printed.logloss - logloss) < 1e-12, `predict --metrics logloss ${printed.logloss}`);
+    assert.ok(Math.abs(printed.ne - ne) < 1e-12, `predict --metrics ne ${printed.ne}`);
+    assert.ok(
+      Math.abs(printed.calibration - calibration) < 1e-12,
+      `predict --metrics calibration ${printed.calibration}`,
+    );
+    // A set of negatives only: NE and calibration are undefined, printed as null, with a note on stderr.
+    const negatives = join(s.dir, "negatives.safetensors");
+    const evalSet = readBatchFile(s.evalData);
+    writeBatchFile(negatives, { ...evalSet, labels: new Float32Array(evalSet.n) });
+    const one = await runCli(["predict", "--checkpoint", ckpt, "--data", negatives, "--metrics"]);
+    assert.is(one.code, 0, one.stderr);
+    const oneLine = jsonLines(one.stdout).pop() as Record<string, unknown>;
+    assert.equal([oneLine.auc, oneLine.ne, oneLine.calibration], [null, null, null]);
+    assert.match(one.stderr, /the labels are all 0 \(base rate 0\): AUC, NE and calibration are undefined \(null\)/);
     assert.not.match(m.stderr, /wrote/);
     // Data predict does not score as it is: one line naming it.
     for (const data of ["random", "criteo:x.txt"]) {

@@ -5,7 +5,7 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
@@ -121,6 +121,92 @@ test("control characters of a file are escaped when a message echoes them", asyn
     assert.not.ok(
       /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(r.stderr),
       `no raw control character: ${JSON.stringify(r.stderr)}`,
+    );
+  } finally {
+    t.cleanup();
+  }
+});
+
+/** A safetensors file of this header text and `dataBytes` zero bytes of data. */
+function rawSafetensors(path: string, header: string, dataBytes = 0): void {
+  const h = Buffer.from(header, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(h.length));
+  writeFileSync(path, Buffer.concat([len, h, Buffer.alloc(dataBytes)]));
+}
+
+/** The last line dlrm printed to stderr (the error), after asserting the exit code. */
+async function lastError(args: string[], code: number): Promise<string> {
+  const r = await runCli(args);
+  assert.is(r.code, code, `dlrm ${args.join(" ")}: exit ${r.code}: ${r.stderr}`);
+  return r.stderr.trim().split("\n").pop() as string;
+}
+
+test("a header nested 200,000 deep and a 3-million-entry shape give short errors that say what is wrong", async () => {
+  const t = tempDir();
+  try {
+    const out = join(t.dir, "p.safetensors");
+    const nested = join(t.dir, "nested.safetensors");
+    rawSafetensors(nested, `${"[".repeat(200_000)}${"]".repeat(200_000)}`);
+    const a = await lastError(["predict", "--checkpoint", nested, "--data", "synthetic", "--out", out], 1);
+    assert.match(a, /nested\.safetensors: header is not valid JSON: line 1, column 9: nested more than 8 levels deep$/);
+    const shaped = join(t.dir, "shape.safetensors");
+    const shape = new Array<number>(3_000_000).fill(1);
+    rawSafetensors(shaped, JSON.stringify({ w: { dtype: "F32", shape, data_offsets: [0, 8] } }), 8);
+    const b = await lastError(["predict", "--checkpoint", shaped, "--data", "synthetic", "--out", out], 1);
+    assert.ok(b.length < 400, `a short line: ${b.length} characters`);
+    assert.match(
+      b,
+      /shape\.safetensors: tensor "w": shape \(1, 1, .*, …, 1, 1: 3000000 dimensions\) of F32 needs 4 bytes/,
+    );
+    const broken = join(t.dir, "broken.safetensors");
+    rawSafetensors(broken, '{\n  "w": {"dtype": "F32",\n  "shape": [2] "data_offsets": [0, 8]}}', 8);
+    const c = await lastError(["predict", "--checkpoint", broken, "--data", "synthetic", "--out", out], 1);
+    assert.match(c, /broken\.safetensors: header is not valid JSON: line 3, column 16: expected ',' or '}', got '"'$/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("a config with a JSON syntax error names the line and column", async () => {
+  const t = tempDir();
+  try {
+    const bad = join(t.dir, "bad.json");
+    writeFileSync(bad, '{\n  "dense_features": 4\n  "bottom_mlp": [4, 2]\n}\n');
+    const e = await lastError(["train", "--model", bad, "--data", "random", "--steps", "1", "--workers", "1"], 1);
+    assert.match(e, /^dlrm: .*bad\.json: not valid JSON: line 3, column 3: expected ',' or '}', got '"'$/);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("a folder or a text file as data, and --data criteo <file>, are named as what they are with what --data takes", async () => {
+  const t = tempDir();
+  try {
+    const dir = join(t.dir, "day");
+    mkdirSync(dir);
+    const train = ["train", "--steps", "1", "--workers", "1"];
+    assert.match(
+      await lastError([...train, "--data", `criteo:${dir}`], 2),
+      /^dlrm: train: --data .*day: is a folder; --data names a file/,
+    );
+    assert.match(
+      await lastError(["preprocess", "criteo", dir, "--out", join(t.dir, "b.safetensors")], 2),
+      /^dlrm: preprocess: input file .*day: is a folder/,
+    );
+    assert.match(
+      await lastError([...train, "--data", dir], 2),
+      /^dlrm: train: --data .*day: is a folder, not a safetensors file; --data takes a batch file, .*movielens:<dir>/,
+    );
+    const ratings = join(t.dir, "u.data");
+    writeFileSync(ratings, "196\t242\t3\t881250949\n186\t302\t3\t891717742\n");
+    assert.match(
+      await lastError([...train, "--data", ratings], 2),
+      /^dlrm: train: --data .*u\.data: it is a tab-separated text file \(it starts "196\\t242\\t3\\t881250949"\), not a safetensors file; --data takes a batch file, random, synthetic, criteo:<file>/,
+    );
+    assert.match(
+      await lastError([...train, "--data", "criteo", ratings], 2),
+      new RegExp(`^dlrm: train: unexpected argument ".*u\\.data": did you mean --data criteo:.*u\\.data\\?$`),
     );
   } finally {
     t.cleanup();

@@ -1,4 +1,5 @@
-// dlrm plot and dlrm train --plot: the SVG is well-formed, has one path per (run, metric),
+// dlrm plot and dlrm train --plot: the SVG is well-formed, has one path per (run, metric)
+// (training loss; eval AUC, logloss, NE, calibration; a log without NE, as written before it, has no NE panel),
 // and its axes, read back from the tick labels, contain the data and map the drawn points
 // back to the logged numbers (the loss smoothed as the progress bar smooths it).
 
@@ -15,7 +16,7 @@ const TRAIN = ["train", "--data", "synthetic", "--workers", "1", "--batch-size",
 
 interface Logged {
   losses: number[]; // index = step - 1
-  evals: { step: number; auc: number; logloss: number }[];
+  evals: { step: number; auc: number; logloss: number; ne: number; calibration: number }[];
 }
 
 function readLog(path: string): Logged {
@@ -23,7 +24,13 @@ function readLog(path: string): Logged {
   for (const line of readFileSync(path, "utf8").trim().split("\n")) {
     const o = JSON.parse(line) as Record<string, number | string>;
     if (o["event"] === "eval")
-      out.evals.push({ step: o["step"] as number, auc: o["auc"] as number, logloss: o["logloss"] as number });
+      out.evals.push({
+        step: o["step"] as number,
+        auc: o["auc"] as number,
+        logloss: o["logloss"] as number,
+        ne: o["ne"] as number,
+        calibration: o["calibration"] as number,
+      });
     else out.losses.push(o["loss"] as number);
   }
   return out;
@@ -125,10 +132,10 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
     const panels = els.filter((e) => e.attrs["class"] === "panel");
     assert.equal(
       panels.map((p) => p.attrs["data-metric"]),
-      ["loss", "auc", "logloss"],
+      ["loss", "auc", "logloss", "ne", "calibration"],
     );
     for (const panel of panels) {
-      const metric = panel.attrs["data-metric"] as "loss" | "auc" | "logloss";
+      const metric = panel.attrs["data-metric"] as "loss" | "auc" | "logloss" | "ne" | "calibration";
       const ax = axesOf(panel);
       const paths = allElements(panel).filter((e) => e.name === "path");
       assert.equal(
@@ -147,8 +154,11 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
             x >= ax.xRange[0] - tolX && x <= ax.xRange[1] + tolX,
             `${metric}: step ${x} inside the x axis ${ax.xRange}`,
           );
+          // above the axis only where the panel says it clips the first steps' spike
+          const clippedAbove = panel.attrs["data-clipped-above"];
           assert.ok(
-            y >= ax.yRange[0] - tolY && y <= ax.yRange[1] + tolY,
+            y >= ax.yRange[0] - tolY &&
+              (y <= ax.yRange[1] + tolY || (clippedAbove !== undefined && y > Number(clippedAbove))),
             `${metric}: value ${y} inside the y axis ${ax.yRange}`,
           );
         }
@@ -175,6 +185,36 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
   }
 });
 
+test("dlrm plot: the first steps' spike is clipped off the loss axis, and the panel says so; the SVG scales to its page", async () => {
+  const t = tempDir();
+  try {
+    const log = join(t.dir, "spike.jsonl");
+    const lines: string[] = [];
+    for (let step = 0; step < 300; step++) {
+      const loss = step < 10 ? 3 : 0.5 + 0.05 * Math.sin(step / 7);
+      lines.push(JSON.stringify({ step, loss, lr: 0.1, t_ms: step }));
+    }
+    writeFileSync(log, `${lines.join("\n")}\n`);
+    const out = join(t.dir, "spike.svg");
+    const r = await runCli(["plot", log, "--out", out]);
+    assert.is(r.code, 0, r.stderr);
+    const svg = parseXml(readFileSync(out, "utf8"));
+    assert.is(svg.attrs["width"], "100%");
+    assert.match(svg.attrs["viewBox"] as string, /^0 0 720 \d+$/);
+    assert.is(svg.attrs["height"], undefined);
+    const panel = allElements(svg).find((e) => e.attrs["data-metric"] === "loss" && e.attrs["class"] === "panel");
+    assert.ok(panel !== undefined);
+    const ax = axesOf(panel);
+    assert.ok(ax.yRange[1] <= 1.5, `the loss axis ends at ${ax.yRange[1]}, well below the spike`);
+    assert.ok(ax.yRange[1] >= 0.55, "and above the rest of the curve");
+    assert.is(Number(panel.attrs["data-clipped-above"]), ax.yRange[1]);
+    const title = allElements(panel).find((e) => e.attrs["class"] === "panel-title");
+    assert.match(title?.text ?? "", `y axis cut at ${ax.yRange[1]}: the first steps reach 3.00`);
+  } finally {
+    t.cleanup();
+  }
+});
+
 test("dlrm train --plot draws the run as dlrm plot draws its --log file", async () => {
   const t = tempDir();
   try {
@@ -187,7 +227,7 @@ test("dlrm train --plot draws the run as dlrm plot draws its --log file", async 
     const svg = readFileSync(fromTrain, "utf8");
     parseXml(svg);
     assert.is(svg, readFileSync(fromPlot, "utf8"));
-    assert.is(allElements(parseXml(svg)).filter((e) => e.name === "path").length, 3);
+    assert.is(allElements(parseXml(svg)).filter((e) => e.name === "path").length, 5); // loss, AUC, logloss, NE, calibration
   } finally {
     t.cleanup();
   }
@@ -213,6 +253,7 @@ test("dlrm plot names an ensemble's members and the ensemble; leaves out a panel
       ["ens member 0", "ens member 1", "ens ensemble"],
     );
     const series = els.filter((e) => e.name === "path").map((e) => `${e.attrs["data-metric"]}:${e.attrs["data-run"]}`);
+    // the eval line predates NE and calibration: their panels are left out
     assert.equal(series, ["loss:ens member 0", "loss:ens member 1", "auc:ens ensemble", "logloss:ens ensemble"]);
     // Loss only: no eval panels.
     writeFileSync(

@@ -48,7 +48,7 @@ async function checkpoint(dir: string, data: string): Promise<string> {
   return ckpt;
 }
 
-test("predict: a NaN weight in the checkpoint is named (tensor, row, column, sample) on 1 and 2 workers; nothing is written", async () => {
+test("predict: a NaN weight in the checkpoint is named (file, tensor, element) when read, on 1 and 2 workers; nothing is written", async () => {
   const t = tempDir();
   try {
     const data = dataFile(join(t.dir, "data.safetensors"));
@@ -66,7 +66,7 @@ test("predict: a NaN weight in the checkpoint is named (tensor, row, column, sam
       assert.is(r.code, 1, r.stderr);
       assert.match(
         r.stderr,
-        /^dlrm: .*bad\.safetensors: tensor "bot_l\.0\.weight" holds NaN at row 2, column 1; the prediction of sample 0 of .*data\.safetensors is NaN\n$/,
+        /^dlrm: .*bad\.safetensors: tensor "bot_l\.0\.weight" holds NaN at element \[2, 1\]: a checkpoint's weights must be finite numbers .*\n$/,
       );
       assert.throws(() => readSafetensors(out), /cannot read/, "no predictions written");
     }
@@ -88,7 +88,8 @@ test("predict and train: a dense value that is not finite is named with the file
       p.stderr,
       /^dlrm: .*inf\.safetensors: "dense" holds Infinity at sample 5, feature 2: dense features must be finite\n$/,
     );
-    const tr = await runCli(["train", "--data", data, "--steps", "1", "--batch-size", "20", "--workers", "1"]);
+    // Two steps of 20: the whole file, so the streamed, shuffled run reads the bad row.
+    const tr = await runCli(["train", "--data", data, "--steps", "2", "--batch-size", "20", "--workers", "1"]);
     assert.is(tr.code, 1);
     assert.match(tr.stderr, /inf\.safetensors: "dense" holds Infinity at sample 5, feature 2/);
   } finally {
@@ -104,12 +105,13 @@ test("labels outside [0, 1]: refused with bce (train and predict name file, samp
     for (const y of [2, -1]) {
       const data = dataFile(join(t.dir, `y${y}.safetensors`), (d) => (d.labels[7] = y));
       assert.is(readBatchFile(data).labels[7], y);
-      const tr = await runCli(["train", "--data", data, "--steps", "1", "--batch-size", "20", "--workers", "1"]);
+      const tr = await runCli(["train", "--data", data, "--steps", "2", "--batch-size", "20", "--workers", "1"]);
       assert.is(tr.code, 1, tr.stderr);
       assert.match(
         tr.stderr,
         new RegExp(
           `^dlrm: .*y${y}\\.safetensors: "labels" holds ${y} at sample 7, outside \\[0, 1\\], which the bce loss needs`,
+          "m", // streamed, the row is read (and refused) once the run has begun
         ),
       );
       const p = await runCli(["predict", "--checkpoint", ckpt, "--data", data, "--out", join(t.dir, "p.safetensors")]);

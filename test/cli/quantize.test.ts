@@ -18,7 +18,8 @@ import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { checkpointConfig } from "../../src/dlrm/infer_config.ts";
 import { QuantizedDLRM } from "../../src/dlrm/quantized.ts";
 import { readSafetensors, readSafetensorsIndex } from "../../src/io/safetensors.ts";
-import { syntheticData, syntheticEvalSize } from "../../src/dlrm/synthetic.ts";
+import { heldOutSize } from "../../src/data/generated.ts";
+import { syntheticData } from "../../src/dlrm/synthetic.ts";
 import { translateReferenceFlags } from "../../src/cli/reference_flags.ts";
 import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 import { DATA } from "../helpers/golden.ts";
@@ -58,13 +59,13 @@ test("predict --quantize-emb-with-bit 8|4: QuantizedDLRM's predictions on the he
   const f = await predictSynthetic(ckpt, p32, "--metrics");
   assert.is(f.code, 0, f.stderr);
   const float32 = preds(p32);
-  assert.is(float32.length, syntheticEvalSize(3000)); // the split dlrm train drew beside its 3000 samples
+  assert.is(float32.length, heldOutSize(3000)); // the split dlrm train drew beside its 3000 samples
   assert.is(lastJson(f.stdout).n, float32.length);
 
   const config = checkpointConfig(ckpt);
   const model = new DLRM(config, 0);
   loadCheckpoint(ckpt, model);
-  const evalSplit = syntheticData(config, { sizes: [3000, syntheticEvalSize(3000)], seed: 123 }).splits[1];
+  const evalSplit = syntheticData(config, { sizes: [3000, heldOutSize(3000)], seed: 123 }).splits[1];
   assert.ok(evalSplit !== undefined);
   for (const bits of [8, 4] as const) {
     const out = join(t.dir, `p${bits}.safetensors`);

@@ -73,6 +73,31 @@ function runBlock(cmds: string[], cwd: string): void {
   },
 );
 
+const criteo = existsSync(join(SHARED, "data", "criteo-sample", "train.txt"));
+if (!criteo) console.log(`skipping the README's Criteo commands: ${join(SHARED, "data", "criteo-sample")} is absent`);
+
+(criteo ? test : test.skip)(
+  "README: the Criteo preprocess and train commands run as written on the shared sample",
+  () => {
+    const blocks = readmeBlocks("The `dlrm` command").filter((b) => b.lang === "sh");
+    const block = blocks.find((b) => b.code.includes("preprocess criteo"));
+    assert.ok(block !== undefined, "README has the Criteo sh block");
+    const cmds = shellCommands(block.code).filter((c) => !c.includes("movielens:"));
+    assert.is(cmds.length, 2);
+    const { dir, cleanup } = tempDir();
+    try {
+      symlinkSync(SHARED, join(dir, "shared"));
+      const cwd = join(dir, "checkout");
+      mkdirSync(cwd);
+      runBlock(cmds, cwd);
+      const log = readFileSync(join(cwd, "run.jsonl"), "utf8").trim().split("\n");
+      assert.match(log.at(-1) as string, /"event":"eval"/);
+    } finally {
+      cleanup();
+    }
+  },
+);
+
 test("README: the plot commands, run as written, draw the committed docs/curves.svg", () => {
   const blocks = readmeBlocks("The `dlrm` command").filter((b) => b.lang === "sh");
   const block = blocks.find((b) => b.code.includes("dlrm -- plot"));

@@ -124,4 +124,51 @@ test("a reference flag we cannot honour is exit 2 naming it", async () => {
   assert.match(t.stderr, /use `dlrm predict`/);
 });
 
+test("a line in the reference's mode says so, naming the flag that put it there and the defaults it takes", async () => {
+  const r = await runCli(["train", "--data", "random", "--learning-rate", "0.1", "--workers", "1"]);
+  assert.is(r.code, 0, r.stderr);
+  const first = r.stderr.split("\n")[0] as string;
+  assert.match(
+    first,
+    /^dlrm train: reading this command line as the reference's \(dlrm_s_pytorch\.py\) because of --learning-rate: /,
+  );
+  assert.match(first, /--arch-embedding-size=4-3-2/);
+  assert.match(first, /--mini-batch-size=1/);
+  assert.not.match(first, /--learning-rate=/); // given, so not a default
+  const ours = await runCli(["train", "--data", "random", "--steps", "1", "--lr", "0.1", "--workers", "1"]);
+  assert.not.match(ours.stderr, /reference/);
+});
+
+test("our flag beside the reference flag that sets the same thing: the message names both, as typed", async () => {
+  for (const [args, message] of [
+    [["--steps", "5", "--learning-rate", "0.1"], null],
+    [
+      ["--lr", "0.1", "--steps", "5", "--num-batches", "5"],
+      "--num-batches (the reference's) and --steps (ours) both set the length of the run: give one of them",
+    ],
+    [
+      ["--epochs", "2", "--nepochs", "2", "--arch-mlp-bot=4-3-2"],
+      "--nepochs (the reference's) and --epochs (ours) both set the length of the run: give one of them",
+    ],
+    [
+      ["--lr", "0.1", "--learning-rate", "0.2"],
+      "--learning-rate (the reference's flag) and --lr (ours) set the same thing: give one of them",
+    ],
+    [
+      ["--model", "m.json", "--arch-mlp-bot=4-3-2"],
+      "--arch-mlp-bot (the reference's) and --model (ours) both describe the model: give one of them",
+    ],
+  ] as [string[], string | null][]) {
+    const r = await runCli(["train", "--data", "random", "--workers", "1", ...args]);
+    if (message === null) {
+      // --steps is ours and wins over the reference's default length (no "--epochs" the user never typed)
+      assert.is(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      assert.is(JSON.parse(r.stdout.trim().split("\n").at(-1) as string).step, 5);
+    } else {
+      assert.is(r.code, 2, args.join(" "));
+      assert.is(r.stderr.trim().split("\n").at(-1), `dlrm: ${message}`);
+    }
+  }
+});
+
 test.run();

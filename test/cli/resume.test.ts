@@ -1,6 +1,6 @@
 // Resumable runs through `dlrm train`, as a user runs them: a run of 25 steps equals 12 steps
 // saved and then `--resume`d to 25 (parameters and optimizer state, bit for bit) for SGD,
-// Adagrad and row-wise Adagrad, on 1 and 2 workers, across epoch boundaries (the data is
+// Adagrad, row-wise Adagrad and Adam, on 1 and 2 workers, across epoch boundaries (the data is
 // reshuffled each epoch) and with LR warm-up and decay; `--steps 0 --save` writes the initial
 // model, the same on 1 and 2 workers; a resumed run refuses flags that would make it another
 // run; Ctrl-C saves a resumable checkpoint that continues to the uninterrupted result; and
@@ -8,8 +8,7 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readRunState } from "../../src/dlrm/checkpoint.ts";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
@@ -18,21 +17,7 @@ import { defaultConfig } from "../../src/dlrm/defaults.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
 import { assertClose } from "../../src/testing/index.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
-
-/** The tensors of a checkpoint as raw bytes, by name. */
-function tensorBytes(path: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const [name, t] of readSafetensors(path).tensors)
-    out.set(name, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  return out;
-}
-
-function assertSameTensors(got: string, want: string, what: string): void {
-  const a = tensorBytes(got);
-  const b = tensorBytes(want);
-  assert.equal([...a.keys()].sort(), [...b.keys()].sort(), `${what}: the same tensors`);
-  for (const [name, bytes] of b) assert.ok(a.get(name)?.equals(bytes), `${what}: ${name} differs`);
-}
+import { assertSameTensors, interruptedRun, tensorBytes } from "../helpers/train_runs.ts";
 
 // 200 samples in batches of 20: 10 steps per epoch, so 12 stops inside the second epoch and 25
 // reaches the third. Warm-up over 4 steps, decay from step 8 over 10: the lr moves throughout.
@@ -58,12 +43,12 @@ async function ok(args: string[]): Promise<void> {
   assert.is(r.code, 0, `dlrm ${args.join(" ")}: ${r.stderr}`);
 }
 
-for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad"]) {
+for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad", "adam"]) {
   for (const workers of ["1", "2"]) {
     test(`${optimizer}, ${workers} worker(s): 25 steps = 12 steps + --resume to 25 (parameters and optimizer state, bit for bit)`, async () => {
       const t = tempDir();
       try {
-        const lr = optimizer === "sgd" ? "0.1" : "0.05";
+        const lr = optimizer === "sgd" ? "0.1" : optimizer === "adam" ? "0.01" : "0.05";
         const flags = [...RUN, "--optimizer", optimizer, "--lr", lr, "--workers", workers];
         const full = join(t.dir, "full.safetensors");
         const half = join(t.dir, "half.safetensors");
@@ -72,6 +57,8 @@ for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad"]) {
         await ok(["train", ...flags, "--steps", "12", "--save", half]);
         const run = readRunState(half, readSafetensors(half).metadata);
         assert.is(run?.step, 12);
+        // Adam's step count (its bias corrections' t) is recorded with its spec: a resumed run goes on from 12, not from 0
+        if (optimizer === "adam") assert.is(run?.optimizer.kind === "adam" ? run.optimizer.step : -1, 12);
         assert.ok(run?.orderRng !== null, "the data position: the order generator at the epoch's start");
         await ok(["train", "--resume", half, "--steps", "25", "--workers", workers, "--save", resumed]);
         assertSameTensors(resumed, full, "resumed");
@@ -173,42 +160,6 @@ test("dlrm predict --workers 2 (the ranks read their shards of the checkpoint) =
     t.cleanup();
   }
 });
-
-/** Run `dlrm train` as a child process; send the signal once its log shows `afterSteps` steps. */
-function interruptedRun(
-  args: string[],
-  log: string,
-  afterSteps: number,
-  signal: NodeJS.Signals = "SIGINT",
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const root = new URL("../..", import.meta.url).pathname;
-  return new Promise((done) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "train", ...args, "--log", log], {
-      cwd: root,
-    });
-    let stdout = "";
-    let stderr = "";
-    let sent = false;
-    const poll = setInterval(() => {
-      let lines = 0;
-      try {
-        lines = readFileSync(log, "utf8").split("\n").length - 1;
-      } catch {
-        // not yet created
-      }
-      if (!sent && lines >= afterSteps) {
-        sent = true;
-        child.kill(signal);
-      }
-    }, 20);
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (code) => {
-      clearInterval(poll);
-      done({ code, stdout, stderr });
-    });
-  });
-}
 
 test("Ctrl-C: the run stops after the steps in flight, saves a checkpoint marked interrupted, exits 130; --resume finishes it as if never stopped", async () => {
   const t = tempDir();

@@ -3,11 +3,12 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
-import { ISOLATION_HEADERS, startDemoServer } from "../../src/cli/serve_demo.ts";
+import { DEMO_DIR, ISOLATION_HEADERS, startDemoServer } from "../../src/cli/serve_demo.ts";
 
 /** A raw request (the path is sent as written, `..` included), with its status, headers and body. */
 function get(
@@ -73,6 +74,36 @@ test("serve-demo: files and errors all carry COOP/COEP; loopback; nothing outsid
   } finally {
     await demo.close();
     t.cleanup();
+  }
+});
+
+test("serve-demo: a FIFO in the folder is refused at once (no blocking read), and the server goes on", async () => {
+  const t = tempDir();
+  writeFileSync(join(t.dir, "index.html"), "<!doctype html>");
+  execFileSync("mkfifo", [join(t.dir, "pipe.js")]);
+  const demo = await startDemoServer({ dir: t.dir, port: 0 });
+  try {
+    const r = await get(demo.url, "/pipe.js");
+    assert.is(r.status, 404);
+    assert.is(r.body, "not a regular file: /pipe.js\n");
+    assert.is((await get(demo.url, "/")).status, 200);
+  } finally {
+    await demo.close();
+    t.cleanup();
+  }
+});
+
+test("serve-demo: the demo page names its icon, and the server has it (no 404 on /favicon.ico)", async () => {
+  const html = readFileSync(join(DEMO_DIR, "index.html"), "utf8");
+  const icon = /<link rel="icon"[^>]* href="([^"]+)"/.exec(html);
+  assert.ok(icon !== null, "index.html has a <link rel=icon>");
+  const demo = await startDemoServer({ dir: DEMO_DIR, port: 0 });
+  try {
+    const r = await get(demo.url, `/${icon[1] as string}`);
+    assert.is(r.status, 200);
+    assert.is(r.headers["content-type"], "image/svg+xml");
+  } finally {
+    await demo.close();
   }
 });
 

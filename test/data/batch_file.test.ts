@@ -9,38 +9,13 @@ import type { Dataset, SparseFeature } from "../../src/data/dataset.ts";
 import { readSafetensors, writeSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 import { GOLDEN } from "../helpers/golden.ts";
+import { datasetArb, prefixSums, sameDataset } from "../helpers/datasets.ts";
 
 // Glossary: N samples, Dd dense features, F tables, L_t lookups of table t.
 
 const dir = mkdtempSync(join(tmpdir(), "dlrm-batch-"));
 let fileNo = 0;
 const freshPath = (): string => join(dir, `b${fileNo++}.safetensors`);
-
-/** Prefix sums written out here, independent of the code under test. */
-function prefixSums(lengths: ArrayLike<number>): number[] {
-  const out = [0];
-  for (let i = 0; i < lengths.length; i++) out.push((out[i] as number) + (lengths[i] as number));
-  return out;
-}
-
-function sameDataset(a: Dataset, b: Dataset): void {
-  assert.is(a.n, b.n, "n");
-  assert.is(a.denseFeatures, b.denseFeatures, "denseFeatures");
-  assert.equal(Array.from(a.dense), Array.from(b.dense), "dense");
-  assert.equal(Array.from(a.labels), Array.from(b.labels), "labels");
-  assert.is(a.sparse.length, b.sparse.length, "tables");
-  a.sparse.forEach((f, t) => {
-    const g = b.sparse[t] as SparseFeature;
-    assert.equal(Array.from(f.lengths), Array.from(g.lengths), `lengths.${t}`);
-    assert.equal(Array.from(f.offsets), prefixSums(g.lengths), `offsets.${t}`);
-    assert.equal(Array.from(f.indices), Array.from(g.indices), `indices.${t}`);
-    assert.equal(
-      f.weights === null ? null : Array.from(f.weights),
-      g.weights === null ? null : Array.from(g.weights),
-      `weights.${t}`,
-    );
-  });
-}
 
 /** A small dataset written out by hand: N = 3, Dd = 2, two tables, table 1 weighted. */
 function handDataset(): Dataset {
@@ -116,34 +91,6 @@ test("round trip with I64 indices and metadata: indices stored as I64, read back
   assert.is(raw.tensors.get("lengths.1")?.dtype, "I32");
   assert.equal(raw.metadata, { source: "hand" });
 });
-
-const datasetArb: fc.Arbitrary<Dataset> = fc
-  .record({
-    n: fc.integer({ min: 0, max: 6 }),
-    dd: fc.integer({ min: 0, max: 3 }),
-    tables: fc.integer({ min: 0, max: 3 }),
-  })
-  .chain(({ n, dd, tables }) => {
-    const f32 = fc.float({ noNaN: true });
-    const feature = fc.array(fc.integer({ min: 0, max: 3 }), { minLength: n, maxLength: n }).chain((lens) => {
-      const L = lens.reduce((a, b) => a + b, 0);
-      return fc.record({
-        lengths: fc.constant(Int32Array.from(lens)),
-        offsets: fc.constant(Int32Array.from(prefixSums(lens))),
-        indices: fc
-          .array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { minLength: L, maxLength: L })
-          .map((v) => Int32Array.from(v)),
-        weights: fc.option(fc.array(f32, { minLength: L, maxLength: L }).map((v) => Float32Array.from(v))),
-      });
-    });
-    return fc.record({
-      n: fc.constant(n),
-      denseFeatures: fc.constant(dd),
-      dense: fc.array(f32, { minLength: n * dd, maxLength: n * dd }).map((v) => Float32Array.from(v)),
-      labels: fc.array(fc.constantFrom(0, 1), { minLength: n, maxLength: n }).map((v) => Float32Array.from(v)),
-      sparse: fc.array(feature, { minLength: tables, maxLength: tables }),
-    });
-  });
 
 test("round trip of random datasets (empty bags, N = 0, no tables, with and without weights, I32 and I64)", () => {
   fc.assert(

@@ -29,7 +29,9 @@ import { readMovieLens } from "../../src/data/movielens.ts";
 import { defaultConfig } from "../../src/dlrm/defaults.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { modelShardingPlan, lookupsPerSampleOf } from "../../src/parallel/plan.ts";
-import { syntheticData, SYNTHETIC_MIN_SIZE, syntheticEvalSize } from "../../src/dlrm/synthetic.ts";
+import { heldOutSize } from "../../src/data/generated.ts";
+import { demoSyntheticSize } from "../../src/demo/demo_data.ts";
+import { syntheticData } from "../../src/dlrm/synthetic.ts";
 import { predict } from "../../src/train/trainer.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -123,19 +125,20 @@ const run = available || ci ? test : test.skip;
 
 run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding plan, its checkpoint", async () => {
   const [steps, batch, seed, testFreq, workers] = [300, 128, 7, 100, 2];
+  const size = demoSyntheticSize(steps, batch); // the page's finite synthetic set
   const { page, errors } = await openPage();
   const cliSave = join(work, "cli.safetensors");
   const cli = await runCli(
-    ["train", "--data", "synthetic", "--workers", workers, "--steps", steps, "--batch-size", batch]
-      .concat(["--seed", seed, "--test-freq", testFreq, "--save", cliSave])
+    ["train", "--data", "synthetic", "--data-size", size, "--workers", workers, "--steps", steps]
+      .concat(["--batch-size", batch, "--seed", seed, "--test-freq", testFreq, "--save", cliSave])
       .map(String),
   );
   assert.is(cli.code, 0, cli.stderr);
   // N workers give the numbers of one up to the order of float32 sums (the bound of
   // test/parallel/hybrid.test.ts); the page's 2 workers equal the CLI's 2 exactly.
   const one = await runCli(
-    ["train", "--data", "synthetic", "--workers", 1, "--steps", steps, "--batch-size", batch]
-      .concat(["--seed", seed, "--test-freq", testFreq])
+    ["train", "--data", "synthetic", "--data-size", size, "--workers", 1, "--steps", steps]
+      .concat(["--batch-size", batch, "--seed", seed, "--test-freq", testFreq])
       .map(String),
   );
   assert.is(one.code, 0, one.stderr);
@@ -149,8 +152,7 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
 
   // The plan drawn: for each table, the workers holding it, as the CLI's plan has them.
   const config = defaultConfig();
-  const n = Math.max(SYNTHETIC_MIN_SIZE, steps * batch);
-  const train = syntheticData(config, { sizes: [n, syntheticEvalSize(n)], seed }).splits[0];
+  const train = syntheticData(config, { sizes: [size, heldOutSize(size)], seed }).splits[0];
   const plan = modelShardingPlan(config, { ranks: workers, lookupsPerSample: lookupsPerSampleOf(train as never) });
   const drawn = await page.$$eval("#plan table tr", (rows) =>
     rows.slice(1, -1).map((r) => [...r.querySelectorAll("td")].slice(2).map((c) => c.textContent !== "")),
@@ -194,6 +196,12 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     await page.check("input[name=data][value=movielens]");
     await page.selectOption("#split", "u1");
     await page.setInputFiles("#movielens-dir", MOVIELENS);
+    // the picker says what it picked, and chooses MovieLens
+    assert.match(
+      (await page.textContent("#data-status")) ?? "",
+      /^ml-100k: \d+ files, [\d.]+ MB; found u\.user, u\.item, u\.data/,
+    );
+    assert.ok(await page.isChecked("input[name=data][value=movielens]"));
     const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
     assert.equal(errors, []);
     assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);
@@ -248,6 +256,7 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     assert.is(await page.textContent("#data-status"), "pick one or more Criteo TSV files first");
     assert.is(await page.getAttribute("body", "data-state"), null);
     await page.setInputFiles("#criteo-file", CRITEO);
+    assert.match((await page.textContent("#data-status")) ?? "", /^1 file, [\d.]+ kB: train\.txt$/);
     const pageAuc = await trainInPage(page, { steps, batch, seed, testFreq, workers });
     assert.equal(errors, []);
     assert.is(pageAuc, cliAuc(cli.stdout), `page AUC ${pageAuc}, CLI AUC ${cliAuc(cli.stdout)}`);

@@ -426,14 +426,17 @@ test("a .pt checkpoint exports as its safetensors twin does, byte for byte", asy
   }
 });
 
-test("dlrm export: usage errors exit 2 with the flag named; an output it cannot write exits 1 naming it", async () => {
+test("dlrm export: usage errors exit 2 with the flag named, an output in a missing folder too", async () => {
   const t = tempDir();
   try {
     const ckpt = join(t.dir, "ckpt.safetensors");
     const cases: [string[], RegExp][] = [
       [["export", "--out", join(t.dir, "m.onnx")], /export: --checkpoint is required/],
       [["export", "--checkpoint", ckpt], /export: --out is required/],
-      [["export", "--checkpoint", ckpt, "--out", ckpt], /export: the output .*ckpt\.safetensors is one of the inputs/],
+      [
+        ["export", "--checkpoint", ckpt, "--out", ckpt],
+        /export: --out .*ckpt\.safetensors is the same file as --checkpoint .*: writing it would destroy an input/,
+      ],
       [
         ["export", "--checkpoint", ckpt, "--out", join(t.dir, "m.onnx"), "--bag-size", "0"],
         /export: --bag-size must be a positive integer, got 0/,
@@ -448,14 +451,16 @@ test("dlrm export: usage errors exit 2 with the flag named; an output it cannot 
       assert.is(r.code, 2, args.join(" "));
       assert.match(r.stderr, message);
     }
-    // An output folder that does not exist: one line naming the output, no temporary file left.
+    // An output folder that does not exist: refused before the work (src/cli/paths.ts), one line naming the output.
     const { model, checkpoint } = await modelFiles(t.dir, parseConfig(SMALL), 1);
     const missing = join(t.dir, "no-such-folder", "m.onnx");
     const r = await runCli(["export", "--checkpoint", checkpoint, "--model", model, "--out", missing]);
-    assert.is(r.code, 1);
+    assert.is(r.code, 2);
     assert.match(
       r.stderr,
-      new RegExp(`^dlrm: export: ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: cannot write: ENOENT.*\n$`),
+      new RegExp(
+        `^dlrm: export: --out ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: the folder .* does not exist\n$`,
+      ),
     );
     const help = await runCli(["export", "--help"]);
     assert.is(help.code, 0);

@@ -28,14 +28,17 @@ import {
   OutPersistent,
   OutReduce,
   OutTuple,
+  BUDGET_BASE,
+  BUDGET_PER_BYTE,
   pickle,
+  PickleError,
   PyDict,
   PyTuple,
   unpickle,
   type OutValue,
   type PyValue,
 } from "../../src/io/pickle.ts";
-import { readTorchSave, TorchTensor } from "../../src/io/torch_save.ts";
+import { outTensorF32, readTorchSave, TorchTensor } from "../../src/io/torch_save.ts";
 import { crc32, finishZip, layoutZip, readZipIndex } from "../../src/io/zip.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
 
@@ -95,10 +98,16 @@ function writeArchive(
   return layout;
 }
 
-/** A torch.save-shaped archive whose data.pkl is `pkl` and whose storages are `storages`. */
-function archive(path: string, pkl: Uint8Array, storages: Record<string, Uint8Array> = {}): void {
+/** A torch.save-shaped archive whose data.pkl is `pkl` and whose storages are `storages` (and a byteorder record, if given). */
+function archive(
+  path: string,
+  pkl: Uint8Array,
+  storages: Record<string, Uint8Array> = {},
+  byteorder: string | null = null,
+): void {
   writeArchive(path, [
     { name: "a/data.pkl", bytes: pkl },
+    ...(byteorder === null ? [] : [{ name: "a/byteorder", bytes: new TextEncoder().encode(byteorder) }]),
     ...Object.entries(storages).map(([k, bytes]) => ({ name: `a/data/${k}`, bytes })),
     { name: "a/version", bytes: new TextEncoder().encode("3\n") },
   ]);
@@ -230,38 +239,48 @@ test("dlrm train --save x.pt writes the reference's dict: its keys, the state_di
   }
 });
 
-test("a run saved as .pt resumes to the model a .safetensors run resumes to, bit for bit; --init takes a .pt", async () => {
+test("a run saved as .pt resumes to the model a .safetensors run resumes to, bit for bit (Adagrad, Adam); --init takes a .pt", async () => {
   const t = tempDir();
   try {
-    const run = [
-      "--model",
-      CONFIG,
-      "--data",
-      "random",
-      "--data-size",
-      "40",
-      "--batch-size",
-      "4",
-      "--optimizer",
-      "adagrad",
-      "--lr",
-      "0.05",
-      "--seed",
-      "3",
-    ];
-    const [a, b, ar, br] = ["a.pt", "b.safetensors", "ar.safetensors", "br.safetensors"].map((n) => join(t.dir, n)) as [
-      string,
-      string,
-      string,
-      string,
-    ];
-    await ok(["train", ...run, "--steps", "3", "--save", a]);
-    await ok(["train", ...run, "--steps", "3", "--save", b]);
-    await ok(["train", "--resume", a, "--steps", "7", "--save", ar]);
-    await ok(["train", "--resume", b, "--steps", "7", "--save", br]);
-    const [x, y] = [readSafetensors(ar), readSafetensors(br)];
-    for (const [name, tb] of y.tensors)
-      assert.equal(Array.from(x.tensors.get(name)?.data as Float32Array), Array.from(tb.data as Float32Array), name);
+    for (const optimizer of ["adagrad", "adam"]) {
+      const run = [
+        "--model",
+        CONFIG,
+        "--data",
+        "random",
+        "--data-size",
+        "40",
+        "--batch-size",
+        "4",
+        "--optimizer",
+        optimizer,
+        "--lr",
+        "0.05",
+        "--seed",
+        "3",
+      ];
+      const [a, b, ar, br] = ["a.pt", "b.safetensors", "ar.safetensors", "br.safetensors"].map((n) =>
+        join(t.dir, `${optimizer}-${n}`),
+      ) as [string, string, string, string];
+      await ok(["train", ...run, "--steps", "3", "--save", a]);
+      await ok(["train", ...run, "--steps", "3", "--save", b]);
+      await ok(["train", "--resume", a, "--steps", "7", "--save", ar]);
+      await ok(["train", "--resume", b, "--steps", "7", "--save", br]);
+      const [x, y] = [readSafetensors(ar), readSafetensors(br)];
+      for (const [name, tb] of y.tensors)
+        assert.equal(Array.from(x.tensors.get(name)?.data as Float32Array), Array.from(tb.data as Float32Array), name);
+      if (optimizer === "adam") {
+        // torch.optim.Adam's param group, and its step as a float32 tensor beside the moments
+        const opt = (readTorchSave(a).root as PyDict).map.get("opt_state_dict") as PyDict;
+        const group = (opt.map.get("param_groups") as PyDict[])[0] as PyDict;
+        assert.equal([...group.map.keys()].slice(0, 3), ["lr", "betas", "eps"]);
+        const keys = [...((opt.map.get("state") as PyDict).map.values() as Iterable<PyDict>)].map((st) => [
+          ...st.map.keys(),
+        ]);
+        assert.equal(keys[0], ["step", "momentum1", "momentum2"], "a table: TorchRec's row-wise names");
+        assert.equal(keys.at(-1), ["step", "exp_avg", "exp_avg_sq"], "an MLP parameter: torch.optim.Adam's names");
+      }
+    }
     const init = join(t.dir, "init.safetensors");
     await ok(["train", "--model", CONFIG, "--data", "random", "--init", REF_PT, "--steps", "0", "--save", init]);
     const started = readSafetensors(init).tensors.get("top_l.0.weight")?.data as Float32Array;
@@ -581,6 +600,75 @@ test("zip64 records (forced, as for files over 4 GiB) read back: names, offsets,
     }
     // CRC-32 of "123456789" is the check value of the zip polynomial
     assert.is(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("a pickle of empty dicts is refused once its objects would pass the memory budget; a 5000-tensor state_dict fits", () => {
+  // `}` makes a dict (~240 bytes of heap) from one byte: unbounded, 20 MB of them took 4.6 GB.
+  const n = 200_000;
+  const pkl = new Uint8Array(n + 6); // PROTO 2, EMPTY_LIST, MARK, `}` × n, APPENDS, STOP
+  pkl.set([0x80, 2, 0x5d, 0x28]);
+  pkl.fill(0x7d, 4, 4 + n);
+  pkl.set([0x65, 0x2e], 4 + n);
+  const where = "hostile.pt: data.pkl";
+  const budget = BUDGET_PER_BYTE * pkl.length + BUDGET_BASE;
+  assert.ok(budget < n * 240, "the dicts need more than the budget");
+  assert.throws(
+    () => unpickle(pkl, { where, findGlobal: () => undefined, persistentLoad: () => null }),
+    (e: unknown) =>
+      e instanceof PickleError &&
+      e.message.startsWith(`${where}: the objects it makes would take more than ${budget} bytes of memory`),
+  );
+  // A real state_dict costs far less per byte: 5000 tensors, each a storage, a rebuild call and its tuples.
+  const tensors = new OutDict(
+    Array.from({ length: 5000 }, (_, i): [string, OutValue] => [`layer.${i}.weight`, outTensorF32(String(i), [4, 3])]),
+    true,
+  );
+  const state = pickle(tensors);
+  const stored = new Map<string, PyValue>();
+  const root = unpickle(state, {
+    where,
+    findGlobal: (module, name) => ({
+      kind: "global",
+      module,
+      name,
+      call: (args: PyValue[]) => (name === "OrderedDict" ? new PyDict(true) : new PyTuple(args)),
+    }),
+    persistentLoad: (pid) => {
+      const key = pid instanceof PyTuple ? String(pid.items[2]) : "";
+      stored.set(key, pid);
+      return pid;
+    },
+  });
+  assert.ok(root instanceof PyDict && root.map.size === 5000, "all 5000 tensors read");
+  assert.is(stored.size, 5000);
+});
+
+test("archive/byteorder: 'little' (and no record) are read; 'big' is refused naming the record, not read byte-swapped", async () => {
+  const t = tempDir();
+  try {
+    const pkl = pickle(new OutDict([["w", outTensorF32("0", [2])]], true));
+    const values = new Uint8Array(Float32Array.from([1.5, -2]).buffer);
+    for (const order of ["little", null]) {
+      const path = join(t.dir, `${order ?? "none"}.pt`);
+      archive(path, pkl, { "0": values }, order);
+      const root = readTorchSave(path).root;
+      const w = root instanceof PyDict ? root.map.get("w") : null;
+      assert.ok(w instanceof TorchTensor, `${order}: a tensor`);
+      const bytes = readFileSync(path).subarray(w.begin, w.end);
+      assert.equal(Array.from(new Float32Array(Uint8Array.from(bytes).buffer)), [1.5, -2]);
+    }
+    const big = join(t.dir, "big.pt");
+    archive(big, pkl, { "0": values }, "big");
+    assert.throws(
+      () => readTorchSave(big),
+      /big\.pt: its tensors are stored big-endian \(a\/byteorder is "big": saved on a big-endian machine\), which this reader does not convert/,
+    );
+    const odd = join(t.dir, "odd.pt");
+    archive(odd, pkl, { "0": values }, "middle");
+    assert.throws(() => readTorchSave(odd), /odd\.pt: a\/byteorder is "middle", neither "little" nor "big"/);
   } finally {
     t.cleanup();
   }

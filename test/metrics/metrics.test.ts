@@ -1,7 +1,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { accuracy, auc, computeMetrics, logloss } from "../../src/metrics/metrics.ts";
+import {
+  accuracy,
+  auc,
+  binaryEntropy,
+  calibration,
+  computeMetrics,
+  logloss,
+  normalizedEntropy,
+} from "../../src/metrics/metrics.ts";
 import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
 // O(P·Q) reference: the fraction of (positive, negative) pairs ordered right, ties ½.
@@ -118,13 +126,77 @@ test("metrics reject mismatched lengths, non-binary labels, NaN and out-of-range
   assertThrows(() => logloss([0.1], [1], 0.5), /^logloss: eps must be in \[0, 0.5\), got 0.5/);
 });
 
-test("computeMetrics bundles auc, logloss, accuracy and n", () => {
+test("NE and calibration by hand", () => {
+  // base rate 1/2: H = ln 2; logloss −(ln 0.9 + ln 0.6 + ln 0.35 + ln 0.8)/4 = 0.4722880; NE = 0.4722880 / 0.6931472
+  const p = [0.1, 0.4, 0.35, 0.8];
+  const y = [0, 0, 1, 1];
+  assertClose([normalizedEntropy(p, y)], [(0.10536052 + 0.51082562 + 1.04982212 + 0.22314355) / 4 / Math.LN2], {
+    atol: 1e-7,
+    rtol: 0,
+  });
+  assertClose([calibration(p, y)], [0.4125 / 0.5], { atol: 1e-15, rtol: 0 }); // mean prediction 1.65/4
+  // base rate 1/4: H = −(¼ ln ¼ + ¾ ln ¾) = 0.5623351446
+  assertClose([binaryEntropy(0.25)], [0.5623351446188083], { atol: 1e-15, rtol: 0 });
+  assertClose([calibration([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 0])], [2], { atol: 1e-15, rtol: 0 });
+});
+
+test("NE and calibration are NaN (undefined) when the base rate is 0 or 1, and for no samples", () => {
+  // base rate 0 or 1: the set's entropy is 0, so NE would be x/0
+  assert.ok(Number.isNaN(normalizedEntropy([0.1, 0.2], [0, 0])));
+  assert.ok(Number.isNaN(normalizedEntropy([0.9, 0.8], [1, 1])));
+  assert.ok(Number.isNaN(normalizedEntropy([], [])));
+  // no positives: mean prediction / 0
+  assert.ok(Number.isNaN(calibration([0.1, 0.2], [0, 0])));
+  assert.ok(Number.isNaN(calibration([], [])));
+  assert.is(calibration([0.5, 1], [1, 1]), 0.75, "all positives: base rate 1, calibration is defined");
+  const m = computeMetrics([0.3, 0.4], [0, 0]);
+  assert.ok(Number.isNaN(m.ne) && Number.isNaN(m.calibration) && Number.isNaN(m.auc));
+  assert.equal(JSON.parse(JSON.stringify({ ne: m.ne })), { ne: null }, "NaN is null in the JSON lines");
+  assertThrows(() => calibration([0.1, 1.5], [0, 1]), /^calibration: prediction at position 1 is 1.5/);
+  assertThrows(() => normalizedEntropy([0.1], [0, 1]), /^normalizedEntropy: pred and labels differ in length/);
+});
+
+test("NE of the constant predictor at the base rate is 1; NE·H(base rate) = logloss; calibration is linear in the predictions", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.boolean(), { minLength: 2, maxLength: 80 }),
+      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 80, maxLength: 80 }),
+      fc.double({ min: 0.01, max: 1, noNaN: true }),
+      (bits, raw, c) => {
+        const labels = bits.map((b) => (b ? 1 : 0));
+        const rate = labels.reduce((a: number, b) => a + b, 0) / labels.length;
+        const pred = raw.slice(0, labels.length);
+        if (rate === 0 || rate === 1) {
+          assert.ok(Number.isNaN(normalizedEntropy(pred, labels)));
+          return;
+        }
+        // the constant predictor's logloss is H(rate) exactly up to float64 rounding of the n-term sum
+        assertClose([normalizedEntropy(new Array(labels.length).fill(rate), labels)], [1], { atol: 1e-12, rtol: 0 });
+        assertClose([normalizedEntropy(pred, labels) * binaryEntropy(rate)], [logloss(pred, labels)], {
+          atol: 1e-12,
+          rtol: 1e-12,
+        });
+        const scaled = pred.map((p) => c * p);
+        assertClose([calibration(scaled, labels)], [c * calibration(pred, labels)], { atol: 1e-12, rtol: 1e-12 });
+        // the perfect predictor's calibration is 1
+        assertClose([calibration(labels, labels)], [1], { atol: 1e-15, rtol: 0 });
+      },
+    ),
+    { seed: 402, numRuns: 200 },
+  );
+});
+
+test("computeMetrics bundles auc, logloss, accuracy, ne, calibration and n", () => {
   const m = computeMetrics(Float32Array.from([0.1, 0.4, 0.35, 0.8]), Float32Array.from([0, 0, 1, 1]));
   assert.is(m.n, 4);
   assert.is(m.auc, 0.75);
   assert.is(m.accuracy, 0.75); // classes 0 0 0 1: the 0.35 positive is missed
   // −(ln 0.9 + ln 0.6 + ln 0.35 + ln 0.8)/4 with float32-rounded inputs; 1e-7
   assertClose([m.logloss], [(0.10536052 + 0.51082562 + 1.04982212 + 0.22314355) / 4], { atol: 1e-7, rtol: 0 });
+  assertClose([m.ne, m.calibration], [m.logloss / Math.LN2, (0.1 + 0.4 + 0.35 + 0.8) / 4 / 0.5], {
+    atol: 1e-7,
+    rtol: 0,
+  });
 });
 
 test.run();

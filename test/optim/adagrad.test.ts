@@ -3,34 +3,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { accumulateRows } from "../../src/autograd/grad.ts";
 import { Adagrad } from "../../src/optim/adagrad.ts";
 import { RowWiseAdagrad } from "../../src/optim/rowwise_adagrad.ts";
 import { Rng } from "../../src/tensor/rng.ts";
+import { randomRowGrad } from "../helpers/row_grad.ts";
 import { rand, type Tensor } from "../../src/tensor/tensor.ts";
 import { assertClose, assertThrows } from "../../src/testing/index.ts";
 
 function param(R: number, E: number, rng: Rng): Tensor {
   return rand([R, E], { rng, lo: -1, hi: 1, requiresGrad: true });
-}
-
-// A row-sparse gradient from L random lookups in the first half of the rows (ids repeat;
-// accumulateRows merges them). Returns the float64 dense sum and the touched rows.
-function randomRowGrad(
-  p: Tensor,
-  R: number,
-  E: number,
-  L: number,
-  rng: Rng,
-): { g: Float64Array; touched: Set<number> } {
-  const ids = new Int32Array(L);
-  const values = new Float32Array(L * E);
-  for (let l = 0; l < L; l++) ids[l] = rng.int(Math.max(1, Math.floor(R / 2)));
-  for (let i = 0; i < values.length; i++) values[i] = rng.uniformIn(-1, 1);
-  accumulateRows(p, ids, values, E);
-  const g = new Float64Array(R * E);
-  for (let l = 0; l < L; l++) for (let e = 0; e < E; e++) g[(ids[l] as number) * E + e] += values[l * E + e] as number;
-  return { g, touched: new Set(ids) };
 }
 
 function randomDenseGrad(p: Tensor, rng: Rng): Float64Array {

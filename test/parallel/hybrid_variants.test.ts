@@ -1,6 +1,6 @@
 // Hybrid-parallel training against the one-thread executor on the other paths of the step: mean pooling over
-// a table split by rows (the partial sums must add up to the mean), cat interaction, Adagrad
-// and row-wise Adagrad state kept by each table's owner, the mse loss, self-interaction, a
+// a table split by rows (the partial sums must add up to the mean), cat interaction, Adagrad,
+// row-wise Adagrad and Adam state kept by each table's owner, the mse loss, self-interaction, a
 // rank whose slice of the batch is empty (batch 2 on 3 ranks), and one rank alone; and the
 // main thread's side: a learning-rate schedule and evaluations every testFreq steps, while
 // it issues each step before the previous one has finished.
@@ -22,7 +22,7 @@ function make(kind: OptimizerName, config: DLRMConfig): OptimizerSpec {
   const everyOther = Object.fromEntries(parameterSpecs(config).map((p, i) => [p.name, i % 2 === 0 ? 0.05 : 0]));
   return kind === "adagrad"
     ? optimizerSpec(kind, 0.05, { weightDecay: everyOther })
-    : optimizerSpec(kind, kind === "sgd" ? 0.1 : 0.05);
+    : optimizerSpec(kind, kind === "sgd" ? 0.1 : kind === "adam" ? 0.01 : 0.05);
 }
 
 const cases = [
@@ -46,6 +46,16 @@ const cases = [
     loss: "mse",
     opt: "rowwise-adagrad",
     batch: 2,
+    steps: 20,
+  },
+  {
+    name: "2 ranks, Adam (row-wise on the tables, one split by rows, weighted bags), batch 6",
+    workers: 2,
+    tables: [7, 600, 40],
+    pooling: "sum",
+    interaction: "dot",
+    opt: "adam",
+    batch: 6,
     steps: 20,
   },
   {
@@ -98,7 +108,7 @@ for (const c of cases) {
     // sums: per-slice losses, partial sums of row ranges, 1/|bag| folded into weights).
     const tol = { atol: 2e-6, rtol: 1e-5 };
     assertClose(r2.losses, r1.losses, tol, "losses");
-    // The optimizer state too (Adagrad's sums, row-wise Adagrad's per-row momentum): the ranks' checkpoint holds it.
+    // The optimizer state too (Adagrad's sums, row-wise Adagrad's per-row momentum, Adam's moments): the ranks' checkpoint holds it.
     assert.equal([...r2.tensors.keys()], [...r1.tensors.keys()]);
     for (const [name, t] of r1.tensors) assertClose(r2.tensors.get(name) ?? [], t, tol, name);
   });

@@ -1,0 +1,143 @@
+// The streaming data path (issue 23) measured through the commands users run, on
+// Kaggle-shaped Criteo files (bench/criteo_gen.ts):
+//
+//   preprocess  `dlrm preprocess criteo` on 1M and 4M lines: wall time, lines/s and peak RSS
+//               (/usr/bin/time -v), this checkout and a baseline checkout (--base <dir>, e.g.
+//               the code before streaming, unpacked with `git archive <commit>`), in the same
+//               run (the machine is shared: compare the ratio);
+//   train       `dlrm train --workers 2 --batch-size 2048` on the 1M- and 4M-row files
+//               (preprocessed with --max-ind-range R, the 1M file through the 4M file's
+//               dictionary, so both have the same model) and on `--data random` with the same
+//               model (--model, one lookup per table): samples/s of the steps after the first
+//               10 (from the --log lines' times) and peak RSS.
+//
+//   node --import tsx bench/stream.bench.ts [--work <dir>] [--base <dir>] [--lines 4000000] [--steps 150]
+//
+// Prints one JSON object; the big files are deleted at the end.
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import { join } from "node:path";
+import { criteoModel } from "../src/dlrm/dataset_configs.ts";
+import { writeCriteoLines } from "./criteo_gen.ts";
+
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? dflt : (args[i + 1] as string);
+};
+const work = flag("work", "/tmp/dlrm-stream-bench");
+const base = flag("base", "");
+const LINES = Number(flag("lines", "4000000"));
+const SMALL = LINES / 4;
+const STEPS = Number(flag("steps", "150"));
+const R = Number(flag("max-ind-range", "1000000"));
+const root = new URL("..", import.meta.url).pathname;
+
+interface Timed {
+  wallS: number;
+  peakRssMiB: number;
+  stdout: string;
+}
+
+/** Runs `dlrm <argv>` from checkout `dir` under /usr/bin/time -v. */
+function dlrm(dir: string, argv: string[]): Timed {
+  const r = spawnSync(
+    "/usr/bin/time",
+    ["-v", process.execPath, "--import", "tsx", join(dir, "src/cli/main.ts"), ...argv],
+    {
+      cwd: dir,
+      encoding: "utf8",
+      maxBuffer: 1 << 28,
+    },
+  );
+  if (r.status !== 0) throw new Error(`dlrm ${argv.join(" ")} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
+  if (rss === null || wall === null) throw new Error(`no /usr/bin/time figures in:\n${r.stderr.slice(-2000)}`);
+  const wallS = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
+  return { wallS, peakRssMiB: Math.round(Number(rss[1]) / 1024), stdout: r.stdout };
+}
+
+/** Samples/s of the logged steps after the first 10. */
+function samplesPerSecond(log: string, batch: number): number {
+  const t = readFileSync(log, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { step?: number; t_ms?: number })
+    .filter((l) => l.t_ms !== undefined)
+    .map((l) => l.t_ms as number);
+  const from = 10;
+  return Math.round(((t.length - 1 - from) * batch) / (((t.at(-1) as number) - (t[from] as number)) / 1000));
+}
+
+mkdirSync(work, { recursive: true });
+const big = join(work, `criteo-${LINES}.txt`);
+const small = join(work, `criteo-${SMALL}.txt`);
+const result: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: `${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores, shared with other developers' jobs`,
+  lines: [SMALL, LINES],
+};
+try {
+  if (!existsSync(big)) writeCriteoLines(big, LINES, 1);
+  if (!existsSync(small)) execFileSync("sh", ["-c", `head -n ${SMALL} '${big}' > '${small}'`]);
+
+  // Preprocessing: this checkout and the baseline, 1M and 4M lines, no --max-ind-range (the dictionary grows).
+  const pre: Record<string, unknown> = {};
+  for (const [name, dir] of [["stream", root], ...(base === "" ? [] : [["base", base]])] as [string, string][]) {
+    for (const [n, file] of [
+      [SMALL, small],
+      [LINES, big],
+    ] as [number, string][]) {
+      const out = join(work, `pre-${name}-${n}.safetensors`);
+      const t = dlrm(dir, ["preprocess", "criteo", file, "--out", out]);
+      pre[`${name}_${n}`] = { wall_s: t.wallS, lines_per_s: Math.round(n / t.wallS), peak_rss_mib: t.peakRssMiB };
+      rmSync(out, { force: true });
+      rmSync(out.replace(/\.safetensors$/, ".dict.safetensors"), { force: true });
+    }
+  }
+  result.preprocess = pre;
+
+  // Training: the same model on the 1M- and 4M-row files and on random data.
+  const x4 = join(work, "x4.safetensors");
+  const x1 = join(work, "x1.safetensors");
+  const p4 = JSON.parse(
+    dlrm(root, ["preprocess", "criteo", big, "--out", x4, "--max-ind-range", String(R)]).stdout,
+  ) as {
+    table_sizes: number[];
+  };
+  dlrm(root, [
+    "preprocess",
+    "criteo",
+    small,
+    "--out",
+    x1,
+    "--dictionary",
+    x4.replace(/\.safetensors$/, ".dict.safetensors"),
+  ]);
+  const cfgPath = join(work, "model.json");
+  writeFileSync(cfgPath, JSON.stringify(criteoModel(p4.table_sizes, 13).config));
+  const common = ["--workers", "2", "--batch-size", "2048", "--steps", String(STEPS), "--model", cfgPath];
+  const tr: Record<string, unknown> = {
+    steps: STEPS,
+    batch: 2048,
+    workers: 2,
+    max_ind_range: R,
+    table_rows: p4.table_sizes.reduce((a, b) => a + b, 0),
+  };
+  for (const [name, data] of [
+    ["random", ["--data", "random", "--num-indices-per-lookup", "1", "--num-indices-per-lookup-fixed"]],
+    ["file_small", ["--data", x1]],
+    ["file_big", ["--data", x4]],
+  ] as [string, string[]][]) {
+    const log = join(work, `${name}.jsonl`);
+    const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
+    tr[name] = { samples_per_s: samplesPerSecond(log, 2048), peak_rss_mib: t.peakRssMiB, wall_s: t.wallS };
+  }
+  result.train = tr;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,0 +1,127 @@
+// Data of a run as the CLI holds it: a Dataset in memory, or a BatchSource whose batches are
+// read when they are due (a streamed batch file). What the CLI needs to know of either — its
+// samples, its lookups per sample (the sharding plan), the sizes the ranks' staging memory
+// needs — and the check that data fits the model, which for a source runs on each batch as it
+// comes (a bad id or value stops the run with the file, the step, the sample and the value).
+//
+// Glossary: N samples, F tables, B batch size.
+
+import { BatchFileSource } from "../data/batch_file_source.ts";
+import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
+import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
+import { checkDataset, DataError } from "../dlrm/check_data.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+import { lookupsPerSampleOf } from "../parallel/plan.ts";
+
+/** Training or evaluation data of a run. */
+export type RunData = Dataset | BatchSource;
+
+/** Samples per epoch. */
+export function samplesOf(d: RunData): number {
+  return isBatchSource(d) ? d.samplesPerEpoch : d.n;
+}
+
+/** Mean lookups per sample of each table (what the sharding plan balances): of the data in
+ *  memory, or of a source's first 4096 samples. */
+export async function lookupsPerSampleOfData(d: RunData): Promise<number[]> {
+  if (!isBatchSource(d)) return lookupsPerSampleOf(d);
+  return lookupsPerSampleOf(await d.batch(0, Math.min(d.samplesPerEpoch, 4096)));
+}
+
+/**
+ * What the ranks' staging memory is sized from (src/parallel/staging.ts: the longest bag of
+ * each table and whether it has weights): the Dataset itself, or for a source a one-sample
+ * Dataset whose bags are the source's longest (its `bags`, else its first batch's).
+ */
+export async function stagingData(d: RunData): Promise<Dataset> {
+  if (!isBatchSource(d)) return d;
+  const bags = d.bags ?? null;
+  const first = bags === null ? await d.batch(0, Math.min(d.samplesPerEpoch, 4096)) : null;
+  const longest = bags?.longest ?? (first as Dataset).sparse.map((f) => longestBag(f.offsets));
+  const weighted = bags?.weighted ?? (first as Dataset).sparse.map((f) => f.weights !== null);
+  return {
+    n: 1,
+    denseFeatures: d.denseFeatures,
+    dense: new Float32Array(d.denseFeatures),
+    labels: new Float32Array(1),
+    sparse: longest.map((L, t) => {
+      const lengths = Int32Array.of(L);
+      return {
+        lengths,
+        offsets: offsetsFromLengths(lengths),
+        indices: new Int32Array(L),
+        weights: weighted[t] === true ? new Float32Array(L) : null,
+      };
+    }),
+  };
+}
+
+function longestBag(offsets: Int32Array): number {
+  let m = 0;
+  for (let i = 0; i + 1 < offsets.length; i++) m = Math.max(m, (offsets[i + 1] as number) - (offsets[i] as number));
+  return m;
+}
+
+/** Checks data against the model: a Dataset whole, now; a source's shape now and each batch as it comes. */
+export function checkRunData(d: RunData, config: DLRMConfig, source: string): RunData {
+  if (!isBatchSource(d)) {
+    checkDataset(d, config, source);
+    return d;
+  }
+  if (d.denseFeatures !== config.dense_features)
+    throw new DataError(
+      `${source}: "dense" has ${d.denseFeatures} features per sample but the model's dense_features is ${config.dense_features}`,
+    );
+  if (d.tables !== config.table_sizes.length)
+    throw new DataError(
+      `${source}: the data has ${d.tables} tables (indices.0 ..) but the model has ${config.table_sizes.length}`,
+    );
+  return new CheckedSource(d, config, source);
+}
+
+/** A source whose batches are checked against the model as they are read. */
+class CheckedSource implements BatchSource {
+  readonly #inner: BatchSource;
+  readonly #config: DLRMConfig;
+  readonly #source: string;
+  constructor(inner: BatchSource, config: DLRMConfig, source: string) {
+    this.#inner = inner;
+    this.#config = config;
+    this.#source = source;
+    if (inner.withOrder !== undefined) {
+      const withOrder = inner.withOrder.bind(inner);
+      this.withOrder = (o) => new CheckedSource(withOrder(o), config, source);
+    }
+  }
+  withOrder?: (order: { shuffle: boolean; seed: number }) => BatchSource;
+  get denseFeatures(): number {
+    return this.#inner.denseFeatures;
+  }
+  get tables(): number {
+    return this.#inner.tables;
+  }
+  get samplesPerEpoch(): number {
+    return this.#inner.samplesPerEpoch;
+  }
+  get bags() {
+    return this.#inner.bags;
+  }
+  async batch(step: number, batchSize: number): Promise<Dataset> {
+    const b = await this.#inner.batch(step, batchSize);
+    const inner = this.#inner;
+    if (inner instanceof BatchFileSource) {
+      // A bad value is named by its row in the file (the rows are worked out only then).
+      let rows: Int32Array | null = null;
+      checkDataset(b, this.#config, this.#source, (i) => (rows ??= inner.rowsOf(step, batchSize))[i] as number);
+    } else checkDataset(b, this.#config, `${this.#source} (the batch of step ${step})`);
+    return b;
+  }
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+/** Closes the data of a run that holds files open. */
+export async function closeRunData(...data: (RunData | null)[]): Promise<void> {
+  await Promise.all(data.map((d) => (d !== null && isBatchSource(d) ? d.close() : undefined)));
+}

@@ -1,0 +1,50 @@
+// How `dlrm train --help` groups its flags: by what they set, so that 40-odd flags can be read.
+// A flag in no group is listed under "Other" (test/cli/help.test.ts keeps that list empty).
+
+import type { HelpGroups } from "./args.ts";
+
+export const TRAIN_HELP_GROUPS: HelpGroups = [
+  ["Model", ["model", "init", "ensemble"]],
+  [
+    "Data",
+    [
+      "data",
+      "eval-data",
+      "split",
+      "max-ind-range",
+      "data-sub-sample-rate",
+      "on-bad-line",
+      "data-size",
+      "num-indices-per-lookup",
+      "num-indices-per-lookup-fixed",
+    ],
+  ],
+  [
+    "Optimizer",
+    [
+      "optimizer",
+      "lr",
+      "adagrad-initial-accumulator",
+      "lr-num-warmup-steps",
+      "lr-decay-start-step",
+      "lr-num-decay-steps",
+    ],
+  ],
+  ["Run", ["steps", "epochs", "batch-size", "seed", "no-shuffle", "resume", "test-freq"]],
+  ["Output", ["save", "save-dtype", "log", "plot", "print-freq", "print-sharding-plan", "help"]],
+  ["Parallel", ["workers"]],
+  [
+    "Reference compatibility (the table tricks of facebookresearch/dlrm; docs/tricks.md)",
+    [
+      "qr-flag",
+      "qr-threshold",
+      "qr-collisions",
+      "qr-operation",
+      "md-flag",
+      "md-threshold",
+      "md-temperature",
+      "md-round-dims",
+      "weighted-pooling",
+    ],
+  ],
+];
