@@ -1,7 +1,22 @@
-// docs/benchmarks.md is written by two programs: bench/run.ts (kernels and one-thread
-// training) renders the whole file, and bench/parallel.bench.ts --docs renders the section
-// on hybrid-parallel training. Each section that another program owns sits between two
-// marker comments, so that either program can rewrite its part and keep the other's.
+// docs/benchmarks.md is written by several programs: bench/run.ts (kernels and one-thread
+// training) renders the whole file, and bench/parallel.bench.ts, bench/cli_train.bench.ts and
+// bench/predict.bench.ts --docs each render one section. Each section that another program (or
+// a hand-written record of earlier runs) owns sits between two marker comments, so that each
+// program can rewrite its part and keep the others'.
+
+/** The marked sections bench/run.ts keeps when it rewrites the file, in their order there. */
+export const KEPT_SECTIONS = [
+  "parallel", // bench/parallel.bench.ts --docs
+  "pytorch-anchor", // by hand: what the PyTorch anchor is, and what the earlier one got wrong (issue 26)
+  "cli-train", // bench/cli_train.bench.ts --docs
+  "cli-train-history", // by hand: earlier runs of the command
+  "step-profile", // by hand: bench/step_profile.ts, where a step's time goes
+  "predict", // bench/predict.bench.ts --docs
+  "serving-history", // by hand: earlier inference runs
+  "refactors", // by hand: refactors measured through the command
+  "generated-data", // bench/generated_data.bench.ts --docs
+  "stream", // by hand: bench/stream.bench.ts, the streamed data path (issue 23)
+] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;
 const end = (name: string): string => `<!-- section ${name}: end -->`;

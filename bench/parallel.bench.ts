@@ -54,7 +54,6 @@ import { optimizerSpec } from "../src/optim/make.ts";
 import { threadCpuMs } from "../src/parallel/rank_files.ts";
 import { STEP_PHASES, type StepPhase } from "../src/parallel/protocol.ts";
 import { Rng } from "../src/tensor/rng.ts";
-import { withResidentStorage } from "../src/tensor/storage.ts";
 import { train } from "../src/train/trainer.ts";
 
 // wasm code starts in the baseline compiler and a running call is never upgraded: compile
@@ -166,7 +165,7 @@ console.log(
 );
 // One model, trained on run after run (the speed does not depend on the values): the full
 // tables take 2.2 GB of the main thread's 4 GiB wasm memory, so there is room for only one.
-const model = withResidentStorage(() => new DLRM(config, 1));
+const model = new DLRM(config, 1); // its parameters are resident
 const probe = new CoreProbe();
 for (const B of batches) {
   const warmup = warmupFor(B);

@@ -18,22 +18,34 @@ Data: random, like `dlrm train --data random --num-indices-per-lookup 1
 --num-indices-per-lookup-fixed`: dense features uniform in [0, 1), one index per bag,
 labels 0/1, generated before the first step (steps × batch samples).
 
-    /usr/bin/python3 bench/pytorch_dlrm.py --batch 128 --steps 500 --warmup 300 [--threads 2]
+    python3 bench/pytorch_dlrm.py --batch 128 --steps 500 --warmup 300 [--threads 2]
         [--rows-cap R] [--log steps.jsonl] [--seed 7]
+    python3 bench/pytorch_dlrm.py --predict 1,64,2048 [--threads 1] [--seconds 2]
+    python3 bench/pytorch_dlrm.py --probe
+
+Any Python with torch runs it: bench/torch_anchor.ts runs it under every torch of the machine
+(pip's for `python3`, Debian's for /usr/bin/python3), stock and tuned. It installs nothing.
 
 Prints progress on stderr and one JSON object on the last stdout line: samples/s from the
 median step after the warm-up, start to first step (from this process's start, read from
-/proc), the run's wall time, and peak RSS (ru_maxrss). With --log, one JSON line per step
-({"step", "loss", "t_ms"}) is flushed as the step ends, so the caller can watch it.
+/proc), the run's wall time, peak RSS (ru_maxrss), and `runtime`: what this very process
+loaded and ran with (runtime_info below), so that every row of a benchmark says which BLAS,
+kernels and allocator it measured. With --log, one JSON line per step ({"step", "loss",
+"t_ms"}) is flushed as the step ends, so the caller can watch it. --probe prints only the
+runtime, plus which code path MKL and oneDNN report for one GEMM (their verbose modes, in a
+child process) and this torch's GEMM rate on the MLP shapes.
 
 Glossary: B batch, Dd dense features, E embedding dim, F tables, R rows of a table.
 """
 
 import argparse
+import ctypes
 import json
 import os
+import re
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -47,6 +59,115 @@ KAGGLE_TABLES = [
 BOTTOM = [13, 512, 256, 64, 16]
 TOP = [367, 512, 256, 1]
 E = 16
+
+
+# Shared libraries whose presence says which BLAS, threading runtime and allocator a process runs.
+INTERESTING_LIBS = re.compile(r"blas|lapack|mkl|gomp|iomp|dnnl|fbgemm|jemalloc|tcmalloc")
+# Environment variables that change what those libraries do.
+INTERESTING_ENV = re.compile(r"^(OPENBLAS_|OMP_|MKL_|KMP_|GOMP_|MALLOC_CONF$|LD_PRELOAD$|ONEDNN_|DNNL_|ATEN_)")
+
+
+def loaded_libs():
+    """The shared objects mapped into this process (/proc/self/maps) that matter for speed."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if ".so" in line}
+    except OSError:
+        return []
+    return sorted(p for p in paths if INTERESTING_LIBS.search(os.path.basename(p)))
+
+
+def openblas_info(libs):
+    """OpenBLAS's own account of itself (build, the core whose kernels it picked, threading), from
+    whichever loaded library exports openblas_get_config (Debian names it libblas.so.3), or None."""
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            get_config = lib.openblas_get_config
+        except (OSError, AttributeError):
+            continue
+        get_config.restype = ctypes.c_char_p
+        corename = lib.openblas_get_corename
+        corename.restype = ctypes.c_char_p
+        parallel = {0: "sequential", 1: "pthreads", 2: "OpenMP"}.get(lib.openblas_get_parallel(), "unknown")
+        return {"library": path, "config": get_config().decode(), "core": corename().decode(), "parallel": parallel}
+    return None
+
+
+def thp_info():
+    """The machine's transparent-huge-page mode and how much of this process's memory is in huge pages."""
+    out = {}
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            out["mode"] = re.search(r"\[(\w+)\]", f.read()).group(1)
+    except (OSError, AttributeError):
+        out["mode"] = None
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            m = re.search(r"^AnonHugePages:\s+(\d+) kB", f.read(), re.M)
+        out["anonHugePagesMiB"] = None if m is None else round(int(m.group(1)) / 1024.0, 1)
+    except OSError:
+        out["anonHugePagesMiB"] = None
+    return out
+
+
+def runtime_info():
+    """What this process runs with: torch's build (BLAS, CPU capability, MKL, oneDNN), the BLAS,
+    threading and allocator libraries it loaded, OpenBLAS's chosen core, the environment that
+    steers them, and transparent huge pages."""
+    config = torch.__config__.show()
+    build = dict(re.findall(r"(BLAS_INFO|LAPACK_INFO|USE_MKL|USE_MKLDNN|USE_FBGEMM|USE_OPENMP)=([^,\s]+)", config))
+    capability = re.search(r"CPU capability usage: (\S+)", config)
+    mkl = re.search(r"(Intel\(R\) (?:oneAPI )?Math Kernel Library[^\n]*)", config)
+    dnnl = re.search(r"(Intel\(R\) MKL-DNN v[\d.]+)", config)
+    libs = loaded_libs()
+    return {
+        "python": sys.executable,
+        "torch": torch.__version__,
+        "torchPath": os.path.dirname(torch.__file__),
+        "build": build,
+        "cpuCapability": capability.group(1) if capability else None,
+        "mkl": mkl.group(1).strip() if mkl else None,
+        "mklAvailable": torch.backends.mkl.is_available(),
+        "onednn": dnnl.group(1) if dnnl else None,
+        "onednnAvailable": torch.backends.mkldnn.is_available(),
+        "threads": torch.get_num_threads(),
+        "libs": libs,
+        "openblas": openblas_info(libs),
+        "jemalloc": any("jemalloc" in p for p in libs),
+        "env": {k: v for k, v in sorted(os.environ.items()) if INTERESTING_ENV.search(k)},
+        "thp": thp_info(),
+    }
+
+
+def verbose_paths():
+    """Which code path MKL and oneDNN report for one float32 Linear, from their verbose modes
+    (MKL_VERBOSE names the instruction set it dispatched to in its first line; ONEDNN_VERBOSE
+    its `isa`). Run in a child: both read the variable when they load."""
+    code = "import torch; x = torch.rand(256, 367); w = torch.rand(512, 367); torch.nn.functional.linear(x, w)"
+    env = dict(os.environ, MKL_VERBOSE="1", ONEDNN_VERBOSE="1", DNNL_VERBOSE="1")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    lines = (r.stdout + r.stderr).splitlines()
+    mkl = [l for l in lines if l.startswith("MKL_VERBOSE")]
+    isa = [l for l in lines if re.search(r"(onednn|dnnl)_verbose,.*isa", l)]
+    return {"mkl": mkl[:3], "onednn": isa[:1]}
+
+
+def gemm_rates(threads):
+    """GFLOP/s of this torch's float32 Linear forward on the MLP's widest shapes (fastest of 20 calls)."""
+    torch.set_num_threads(threads)
+    out = []
+    for M, K, N in [(128, 367, 512), (2048, 367, 512), (2048, 512, 256), (512, 512, 512)]:
+        x, w = torch.rand(M, K), torch.rand(N, K)
+        for _ in range(5):
+            torch.nn.functional.linear(x, w)
+        best = float("inf")
+        for _ in range(20):
+            t0 = time.perf_counter()
+            torch.nn.functional.linear(x, w)
+            best = min(best, time.perf_counter() - t0)
+        out.append({"M": M, "K": K, "N": N, "threads": threads, "gflops": round(2 * M * N * K / best / 1e9, 1)})
+    return out
 
 
 def process_start_ms_ago():
@@ -123,7 +244,11 @@ def main():
     ap.add_argument("--log", default=None)
     ap.add_argument("--predict", default=None, help="batch sizes, comma-separated: time inference (no_grad, eval) instead of training")
     ap.add_argument("--seconds", type=float, default=2.0, help="--predict: time spent per batch size")
+    ap.add_argument("--probe", action="store_true", help="print what this torch runs with, its GEMM paths and rates")
     a = ap.parse_args()
+    if a.probe:
+        print(json.dumps({"runtime": runtime_info(), "verbose": verbose_paths(), "gemm": gemm_rates(1) + gemm_rates(2)}))
+        return
     if a.predict is not None:
         predict_bench(a)
         return
@@ -176,13 +301,14 @@ def main():
         "firstStepMs": round(ends[0], 1),
         "wallMs": round(now_ms(), 1),
         "peakRssMiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "runtime": runtime_info(),
     }
     print(json.dumps(out))
 
 
 def predict_bench(a):
     """Inference of the same model: per batch size, forward passes under torch.no_grad() for
-    about --seconds (after 50 warm-up calls); samples/s from the median call, and at each size
+    about --seconds (after up to 50 warm-up calls); samples/s from the median call, and at each size
     the p50 and p99 latency of one call in ms."""
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -194,7 +320,10 @@ def predict_bench(a):
             dense = torch.rand(B, BOTTOM[0])
             indices = torch.stack([torch.randint(0, R, (B,)) for R in sizes])
             offsets = torch.arange(B)
-            for _ in range(50):
+            w0 = time.perf_counter()
+            for i in range(50):  # 50 warm-up calls, or as many as fit in --seconds (at least 5)
+                if i >= 5 and time.perf_counter() - w0 > a.seconds:
+                    break
                 model(dense, indices, offsets)
             times = []
             start = time.perf_counter()
@@ -211,7 +340,7 @@ def predict_bench(a):
                 "p50Ms": round(med, 4),
                 "p99Ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 4),
             })
-    print(json.dumps({"program": "pytorch", "torch": torch.__version__, "threads": a.threads, "rowsCap": a.rows_cap, "results": results}))
+    print(json.dumps({"program": "pytorch", "torch": torch.__version__, "threads": a.threads, "rowsCap": a.rows_cap, "results": results, "runtime": runtime_info()}))
 
 
 if __name__ == "__main__":

@@ -22,18 +22,16 @@
 // at batch 128 only; --full uses the full Kaggle tables and both batch sizes for both
 // kernel sets.
 //
-// `dlrm train` itself (start-up, peak RSS, 1 vs 2 workers vs PyTorch) is measured by
+// `dlrm train` itself (start-up, peak RSS, 1 vs 2 workers vs every PyTorch) is measured by
 // bench/cli_train.bench.ts, its own command since it takes minutes with the full tables;
-// --docs keeps its section of docs/benchmarks.md, as it keeps bench/parallel.bench.ts's.
+// --docs keeps its section of docs/benchmarks.md, and every other marked section
+// (docs_sections.ts KEPT_SECTIONS).
 
 import { setFlagsFromString } from "node:v8";
 import { enableRelaxedSimd, wasmState } from "../src/kernels/wasm.ts";
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { extractSection } from "./docs_sections.ts";
-import { PARALLEL_SECTION } from "./parallel_markdown.ts";
-import { CLI_TRAIN_SECTION } from "./cli_train.bench.ts";
-import { GENERATED_DATA_SECTION } from "./generated_data.bench.ts";
+import { extractSection, KEPT_SECTIONS } from "./docs_sections.ts";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -307,12 +305,9 @@ async function main(): Promise<void> {
   console.log(`\n${result.seconds} s; JSON written to ${path}`);
   if (process.argv.includes("--docs")) {
     const docs = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
-    // keep the sections other programs wrote: bench/parallel.bench.ts --docs and
-    // bench/cli_train.bench.ts --docs and bench/generated_data.bench.ts --docs
+    // keep the sections other programs (and hand-written records) own (docs_sections.ts)
     const old = existsSync(docs) ? readFileSync(docs, "utf8") : "";
-    const kept = [PARALLEL_SECTION, CLI_TRAIN_SECTION, GENERATED_DATA_SECTION]
-      .map((name) => extractSection(old, name))
-      .filter((x): x is string => x !== null);
+    const kept = KEPT_SECTIONS.map((name) => extractSection(old, name)).filter((x): x is string => x !== null);
     writeFileSync(docs, [renderMarkdown(result).trimEnd(), ...kept].join("\n\n") + "\n");
     console.log(`docs/benchmarks.md rewritten`);
   }

@@ -1,8 +1,9 @@
 // Where a training step's time goes: the Kaggle-shaped DLRM of bench/train.bench.ts, trained
-// as train() does, with every wasm kernel call timed and grouped by kernel (and, for sgemm,
-// by shape and transposes). The rest of the step ("outside the kernels") is JS: batching,
-// the tape, unique-row sorting, optimizer bookkeeping. A tool for finding what to speed up
-// next, not a benchmark with targets: timing each call adds ~1 µs to it.
+// as train() does (one thread, the main thread), timed per phase (zeroGrad, forward with the
+// loss, backward, optimizer step) and, inside each phase, every wasm kernel call grouped by
+// kernel (and, for sgemm, by shape and transposes). The rest of a phase ("outside the
+// kernels") is JS: batching, the tape, unique-row sorting, optimizer bookkeeping. A tool for
+// finding what to speed up next, not a benchmark with targets: timing each call adds ~1 µs.
 //
 //   node --import tsx bench/step_profile.ts [--batch 2048] [--steps 20] [--warmup 10] [--rows-cap 100000]
 //
@@ -17,7 +18,9 @@ import { kernelSet } from "../src/kernels/index.ts";
 import { defaultHeap } from "../src/kernels/memory.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { Rng } from "../src/tensor/rng.ts";
-import { KAGGLE_TABLES, sgdStep } from "./train.bench.ts";
+import { batchOf } from "../src/data/batch.ts";
+import { withStepArena } from "../src/tensor/storage.ts";
+import { KAGGLE_TABLES } from "./train.bench.ts";
 
 setFlagsFromString("--no-liftoff");
 enableRelaxedSimd(); // as the `dlrm` command does
@@ -60,6 +63,9 @@ const data = randomDataset({
 // object on each call, so replacing its functions times every call the ops make.
 const timed = new Map<string, { ms: number; flop: number; calls: number }>();
 let timing = false;
+/** The phase the step is in: kernel calls are grouped under it. */
+let phase = "zeroGrad";
+const phaseMs = new Map<string, number>();
 const raw = wasmState().raw as unknown as Record<keyof RawKernels, (...args: number[]) => number>;
 for (const name of Object.keys(raw) as (keyof RawKernels)[]) {
   const inner = raw[name];
@@ -70,9 +76,11 @@ for (const name of Object.keys(raw) as (keyof RawKernels)[]) {
     const ms = performance.now() - t0;
     const isGemm = name === "sgemm_f32";
     // sgemm_f32(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, work, bias, relu)
-    const key = isGemm
-      ? `sgemm tA${a[0]} tB${a[1]} M=${a[2]} N=${a[3]} K=${a[4]}${a[14] ? " +bias" : ""}${a[15] ? " +relu" : ""}`
-      : name;
+    const key = `${phase.padEnd(8)} ${
+      isGemm
+        ? `sgemm tA${a[0]} tB${a[1]} M=${a[2]} N=${a[3]} K=${a[4]}${a[14] ? " +bias" : ""}${a[15] ? " +relu" : ""}`
+        : name
+    }`;
     const e = timed.get(key) ?? { ms: 0, flop: 0, calls: 0 };
     e.ms += ms;
     e.calls += 1;
@@ -82,7 +90,22 @@ for (const name of Object.keys(raw) as (keyof RawKernels)[]) {
   };
 }
 
-const step = (s: number): void => sgdStep(model, opt, data, s, B);
+/** train.bench.ts sgdStep with each phase timed: the same calls in the same order. */
+const inPhase = <T>(name: string, f: () => T): T => {
+  phase = name;
+  const t = performance.now();
+  const r = f();
+  if (timing) phaseMs.set(name, (phaseMs.get(name) ?? 0) + performance.now() - t);
+  return r;
+};
+const step = (s: number): void => {
+  inPhase("zeroGrad", () => opt.zeroGrad());
+  withStepArena(() => {
+    const { loss } = inPhase("forward", () => model.loss(batchOf(data, s * B, (s + 1) * B)));
+    inPhase("backward", () => loss.backward());
+    inPhase("update", () => opt.step());
+  });
+};
 for (let s = 0; s < warmup; s++) step(s);
 timing = true;
 const t0 = performance.now();
@@ -100,3 +123,12 @@ for (const [key, e] of [...timed.entries()].sort((x, y) => y[1].ms - x[1].ms)) {
 console.log(
   `${stepMs.toFixed(1).padStart(8)} ms  the whole step (${kernelMs.toFixed(1)} in kernels, ${(stepMs - kernelMs).toFixed(1)} outside)`,
 );
+console.log("ms per step by phase: in kernels, outside them (JS), and the whole phase");
+for (const [name, ms] of phaseMs) {
+  const inKernels = [...timed.entries()]
+    .filter(([k]) => k.startsWith(`${name.padEnd(8)} `))
+    .reduce((a, [, e]) => a + e.ms, 0);
+  console.log(
+    `${(inKernels / steps).toFixed(2).padStart(8)} ms kernels ${((ms - inKernels) / steps).toFixed(2).padStart(8)} ms JS ${(ms / steps).toFixed(2).padStart(8)} ms  ${name}`,
+  );
+}

@@ -15,7 +15,7 @@ export {
   toDType,
 } from "./tensor/tensor.ts";
 export type { DType, FloatArray, NestedArray, RowSparseGrad, TensorOptions } from "./tensor/tensor.ts";
-export { Rng, manualSeed } from "./tensor/rng.ts";
+export { Rng } from "./tensor/rng.ts";
 export { OpError, formatShape } from "./tensor/shape.ts";
 export { noGrad, isGradEnabled, type BackwardOptions } from "./autograd/tape.ts";
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from "./autograd/gradcheck.ts";
@@ -25,7 +25,7 @@ export { sum, mean } from "./ops/reduce.ts";
 export { reshape, transpose, permute, concat, slice, indexSelect, gather } from "./ops/shape.ts";
 export { matmul, linear } from "./ops/matmul.ts";
 export { embeddingBag, type Bags, type EmbeddingBagOptions } from "./ops/embedding_bag.ts";
-export { qrEmbeddingBag, combineQR, type QREmbeddingBagOptions, type QROperation } from "./ops/qr_embedding_bag.ts";
+export { combineQR, type QROperation } from "./ops/qr_embedding_bag.ts";
 export {
   quantizedEmbeddingBag,
   quantizeTable,
@@ -37,7 +37,6 @@ export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
 
 export { Module, parameter } from "./nn/module.ts";
 export { Linear, MLP } from "./nn/linear.ts";
-export { EmbeddingBag, EmbeddingBagCollection } from "./nn/embedding_bag.ts";
 export type { Optimizer } from "./optim/optimizer.ts";
 export { SGD } from "./optim/sgd.ts";
 export { Adagrad } from "./optim/adagrad.ts";
@@ -71,7 +70,13 @@ export { syntheticData } from "./dlrm/synthetic.ts";
 export { QuantizedDLRM, loadQuantizedCheckpoint } from "./dlrm/quantized.ts";
 export { quantizeRows, dequantizeRows, fusedRowBytes, type QuantBits } from "./kernels/fused_rows.ts";
 export { train, evaluate, predict } from "./train/trainer.ts";
+export { LocalExecutor } from "./train/local.ts";
+export type { Executor, StepOutcome } from "./train/executor.ts";
+export { HybridExecutor, ParallelError, type HybridOptions } from "./parallel/hybrid.ts";
+export { makeOptimizer, optimizerSpec, type OptimizerSpec } from "./optim/make.ts";
+export { readMovieLens } from "./data/movielens.ts";
+export { readCriteo } from "./data/criteo.ts";
 export { auc, logloss, accuracy, normalizedEntropy, calibration, computeMetrics } from "./metrics/metrics.ts";
 
 // The kernels: opt in to the relaxed-SIMD GEMM (sets a V8 flag of the whole process; see docs/kernels.md).
-export { enableRelaxedSimd } from "./kernels/wasm.ts";
+export { enableRelaxedSimd, wasmFallbacks, type FallbackReason } from "./kernels/wasm.ts";

@@ -14,6 +14,7 @@
 // (β = 1, accumulate on) only into an existing buffer. A closure that cannot write every
 // element in one pass uses gradOf.
 
+import { kernels } from "../kernels/index.ts";
 import { allocFloat, allocFloatUninit, allocInt32 } from "../tensor/storage.ts";
 import type { GradTensor } from "./graph.ts";
 import type { FloatArray, RowSparseGrad } from "../tensor/types.ts";
@@ -107,4 +108,32 @@ function concatInt32(a: Int32Array, b: Int32Array): Int32Array {
   out.set(a, 0);
   out.set(b, a.length);
   return out;
+}
+
+/**
+ * The dense gradients of some parameters as views on one flat array (PyTorch DDP's
+ * gradient_as_bucket_view), so that one all-reduce sums them all in place: zero() clears
+ * the array and hands each parameter its view as its gradient, and backward adds into it.
+ */
+export class GradBucket {
+  /** Every gradient, back to back in the order of the parameters. */
+  readonly flat: Float32Array;
+  readonly #params: readonly GradTensor[];
+  readonly #views: Float32Array[];
+
+  /** flat: the array to use, one element per parameter element (its placement is the caller's). */
+  constructor(params: readonly GradTensor[], flat: Float32Array) {
+    const n = params.reduce((a, p) => a + p.size, 0);
+    if (flat.length !== n) throw new Error(`GradBucket: the parameters have ${n} elements, the array ${flat.length}`);
+    this.flat = flat;
+    this.#params = params;
+    let at = 0;
+    this.#views = params.map((p) => flat.subarray(at, (at += p.size)));
+  }
+
+  /** Zero every gradient and make it the parameter's, for backward to add into. */
+  zero(): void {
+    kernels.fill_zero(this.flat.length, this.flat, 0); // a memset (JS's fill on wasm memory is slow)
+    this.#params.forEach((p, i) => (p.grad = this.#views[i]));
+  }
 }

@@ -67,6 +67,24 @@ export function record<T extends GradTensor>(
   return out;
 }
 
+/**
+ * record for a collective op (an all-to-all between ranks): its backward is a collective
+ * too, which every rank must run, so it is recorded whenever gradients are, even when no
+ * input needs one (a rank that holds no table shard).
+ */
+export function recordCollective<T extends GradTensor>(
+  op: string,
+  out: T,
+  inputs: readonly GradTensor[],
+  backward: (gradOut: FloatArray) => void,
+): T {
+  if (!gradEnabled) return out;
+  out.requiresGrad = true;
+  out.fromOp = op;
+  out.node = { op, inputs, backward, recordedAt: writeClock };
+  return out;
+}
+
 export interface BackwardOptions {
   /** Keep the graph (nodes and closures) for another backward() through it; non-leaf gradients are still freed. */
   retainGraph?: boolean;

@@ -23,7 +23,7 @@ import {
   openCheckpoint,
   readPiece,
   writeCheckpointFile,
-  writePieces,
+  writeSlices,
   type CheckpointTensor,
 } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
@@ -33,7 +33,7 @@ import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { convertQuantized } from "./convert_quantized.ts";
 import { checkOutputs } from "./paths.ts";
-import { parameterSpecs } from "../dlrm/model.ts";
+import { parameterSpecs } from "../dlrm/init.ts";
 import {
   defaultTableNames,
   isTorchrecName,
@@ -336,7 +336,7 @@ async function writeConversion(index: SafetensorsIndex, output: string, plan: Co
             const whole = new Float32Array(n);
             readPiece(index, c.src, 0, whole, src);
             const p = c.permute;
-            writePieces(
+            writeSlices(
               dst,
               slots,
               [{ name: c.out.name, first: 0, data: permuteTopColumns(whole, p.rows, p.E, p.F, p.to) }],
@@ -348,7 +348,7 @@ async function writeConversion(index: SafetensorsIndex, output: string, plan: Co
           for (let first = 0; first < n; first += COPY_CHUNK) {
             const part = buf.subarray(0, Math.min(COPY_CHUNK, n - first));
             readPiece(index, c.src, first, part, src);
-            writePieces(dst, slots, [{ name: c.out.name, first, data: part }], output);
+            writeSlices(dst, slots, [{ name: c.out.name, first, data: part }], output);
           }
         }
       } finally {

@@ -44,7 +44,7 @@ import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { checkPredictions } from "../dlrm/finite.ts";
 import { DLRM } from "../dlrm/model.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 import {
   floatTableBytes,
   loadQuantizedCheckpoint,

@@ -244,6 +244,7 @@ export function translateReferenceFlags(
   if (verb === "train" && parseBool("num-indices-per-lookup-fixed", get("num-indices-per-lookup-fixed", "False")))
     out.push("--num-indices-per-lookup-fixed");
 
+  let dataSizeDefaulted = false;
   if (verb === "train") {
     const batches = Number(get("num-batches", "0"));
     const epochs = Number(get("nepochs", "1"));
@@ -258,8 +259,14 @@ export function translateReferenceFlags(
       throw new UsageError(
         `${given.map((n) => `--${n}`).join(" and ")} (the reference's) and --${ourLength[0]} (ours) both set the length of the run: give one of them`,
       );
-    if (ourLength.length === 0)
+    if (ourLength.length === 0) {
       out.push(...(batches > 0 ? ["--steps", String(batches * epochs)] : ["--epochs", String(epochs)]));
+      // epochs of the reference's random data are epochs of --data-size samples (its default 1)
+      if (batches === 0 && gen === "random" && !ref.has("data-size") && !typed("data-size")) {
+        out.push("--data-size", "1");
+        dataSizeDefaulted = true;
+      }
+    }
   }
 
   // the model: the reference's flags (or their defaults) as a config, unless --model gives one
@@ -275,6 +282,7 @@ export function translateReferenceFlags(
       (verb === "train" || !RUN_LENGTH_FLAGS.includes(flag)) &&
       !(typed("model") && MODEL_FLAGS.test(flag)),
   ).map(([flag, value]) => `--${flag}=${value}`);
+  if (dataSizeDefaulted) defaulted.push("--data-size=1");
   note(
     `dlrm ${verb}: reading this command line as the reference's (dlrm_s_pytorch.py) because of --${trigger[0]}` +
       `${defaulted.length > 0 ? `: what it does not give takes the reference's defaults (${defaulted.join(", ")})` : ""}` +

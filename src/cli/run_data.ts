@@ -29,7 +29,7 @@ export async function lookupsPerSampleOfData(d: RunData): Promise<number[]> {
 }
 
 /**
- * What the ranks' staging memory is sized from (src/parallel/staging.ts: the longest bag of
+ * What the ranks' batch-slot memory is sized from (src/parallel/batch_slots.ts: the longest bag of
  * each table and whether it has weights): the Dataset itself, or for a source a one-sample
  * Dataset whose bags are the source's longest (its `bags`, else its first batch's).
  */

@@ -42,9 +42,10 @@ import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
-import { DLRM, tableParameter } from "../dlrm/model.ts";
+import { DLRM } from "../dlrm/model.ts";
+import { tableParameter } from "../dlrm/tables/layout.ts";
 import type { SaveDType } from "../io/dtype.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
@@ -342,7 +343,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
   }
   const weightDecay =
-    tableDecay === null ? {} : Object.fromEntries(embeddingPieces(config).map((p) => [p.name, tableDecay[p.table]]));
+    tableDecay === null ? {} : Object.fromEntries(tableLayout(config).pieces.map((p) => [p.name, tableDecay[p.table]]));
   const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
   const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;

@@ -35,7 +35,7 @@ export interface BatchSource {
   /** Releases the source's files and threads. */
   close(): Promise<void>;
   /** When known: the longest bag of each table over all batches, and whether its lookups carry
-   *  weights (what the ranks' shared staging memory is sized from, src/parallel/staging.ts). */
+   *  weights (what the ranks' shared batch-slot memory is sized from, src/parallel/batch_slots.ts). */
   readonly bags?: BagLimits | undefined;
   /** For sources whose order the run decides (a file: in file order or shuffled): the same
    *  samples in that order, as a new source sharing this one's resources (close it; closing

@@ -26,7 +26,7 @@ import { criteoModel, movielensModel, type BuiltinModel } from "../dlrm/dataset_
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { heldOutSize } from "../data/generated.ts";
 import { syntheticData } from "../dlrm/synthetic.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 import { optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
 
 /** The data the page was given: bytes of the files the user picked, by file name. */
@@ -63,7 +63,9 @@ export const MOVIELENS_FILES = [
 function builtinSpec(b: BuiltinModel): OptimizerSpec {
   const decay = b.tableWeightDecay;
   const weightDecay =
-    decay === null ? {} : Object.fromEntries(embeddingPieces(b.config).map((p) => [p.name, decay[p.table] as number]));
+    decay === null
+      ? {}
+      : Object.fromEntries(tableLayout(b.config).pieces.map((p) => [p.name, decay[p.table] as number]));
   return optimizerSpec(b.config.optimizer, b.config.lr, {
     initialAccumulator: b.adagradInitialAccumulator,
     weightDecay,

@@ -22,13 +22,14 @@ import type { DLRMConfig } from "./config.ts";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 export type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
 import { AtomicWriteError, replaceAtomically } from "../io/atomic_file.ts";
-import { isTableParameter, type DLRM } from "./model.ts";
+import { isTableParameter } from "./tables/layout.ts";
+import { type DLRM } from "./model.ts";
 import { upcastHalfs, type SaveDType } from "../io/dtype.ts";
 import {
   checkpointTensors,
   modelPieces,
   writePiecesWith,
-  type CheckpointPiece,
+  type CheckpointSlice,
   type TensorSlot,
 } from "./checkpoint_bytes.ts";
 export {
@@ -36,7 +37,7 @@ export {
   modelPieces,
   runMetadata,
   writePiecesWith,
-  type CheckpointPiece,
+  type CheckpointSlice,
   type TensorSlot,
 } from "./checkpoint_bytes.ts";
 import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
@@ -82,10 +83,10 @@ function writeAt(fd: number, bytes: Uint8Array, at: number): void {
 }
 
 /** Write pieces into an open checkpoint file at the slots of its layout, in each slot's dtype. */
-export function writePieces(
+export function writeSlices(
   fd: number,
   slots: ReadonlyMap<string, TensorSlot>,
-  pieces: readonly CheckpointPiece[],
+  pieces: readonly CheckpointSlice[],
   file: string,
 ): void {
   writePiecesWith((bytes, at) => writeAt(fd, bytes, at), slots, pieces, file);
@@ -147,7 +148,7 @@ export async function saveCheckpoint(
   await writeCheckpointFile(path, tensors, { format: "pt", ...metadata }, (tmp, slots) => {
     const fd = openSync(tmp, "r+");
     try {
-      writePieces(fd, slots, pieces, path);
+      writeSlices(fd, slots, pieces, path);
     } finally {
       closeSync(fd);
     }

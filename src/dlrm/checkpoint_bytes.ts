@@ -3,14 +3,16 @@
 // re-exports them): which tensors a checkpoint of a model holds (checkpointTensors), the run
 // metadata, the pieces a thread or a rank holds (modelPieces), writing pieces at their
 // slots in a dtype (writePiecesWith), and a whole safetensors checkpoint laid out in memory
-// (checkpointImage: the header written, each tensor's slot, then filled with writePiecesInto).
+// (checkpointImage: the header written, each tensor's slot, then filled with writeSlicesInto).
 //
 // Glossary: a piece is elements [first, first + n) of one checkpoint tensor; a slot is where
 // a tensor's data starts in the file (absolute byte offset) and its dtype there.
 
 import type { DLRMConfig } from "./config.ts";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
-import { isTableParameter, parameterSpecs, type DLRM } from "./model.ts";
+import { isTableParameter } from "./tables/layout.ts";
+import { parameterSpecs } from "./init.ts";
+import { type DLRM } from "./model.ts";
 import { downcastToHalfs, saveDTypeSize, type SaveDType } from "../io/dtype.ts";
 import { layoutSafetensors } from "../io/safetensors_bytes.ts";
 import { stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
@@ -53,7 +55,7 @@ export function runMetadata(
 }
 
 /** A piece of a checkpoint tensor: elements [first, first + data.length) of tensor name. */
-export interface CheckpointPiece {
+export interface CheckpointSlice {
   name: string;
   first: number;
   data: Float32Array;
@@ -76,7 +78,7 @@ const CONVERT_CHUNK = 1 << 20;
 export function writePiecesWith(
   write: (bytes: Uint8Array, at: number) => void,
   slots: ReadonlyMap<string, TensorSlot>,
-  pieces: readonly CheckpointPiece[],
+  pieces: readonly CheckpointSlice[],
   file: string,
 ): void {
   for (const p of pieces) {
@@ -102,8 +104,8 @@ export function writePiecesWith(
 }
 
 /** The pieces of a whole model (and its optimizer's state) on this thread. */
-export function modelPieces(model: DLRM, optimizer: Optimizer | null, spec: OptimizerSpec | null): CheckpointPiece[] {
-  const pieces: CheckpointPiece[] = [];
+export function modelPieces(model: DLRM, optimizer: Optimizer | null, spec: OptimizerSpec | null): CheckpointSlice[] {
+  const pieces: CheckpointSlice[] = [];
   const named = model.namedParameters();
   for (const [name, p] of named) pieces.push({ name, first: 0, data: p.data as Float32Array });
   if (optimizer !== null && spec !== null) {
@@ -150,10 +152,10 @@ export function checkpointImage(
 }
 
 /** Write pieces into a checkpoint's bytes in memory (checkpointImage), at their slots. */
-export function writePiecesInto(
+export function writeSlicesInto(
   bytes: Uint8Array,
   slots: ReadonlyMap<string, TensorSlot>,
-  pieces: readonly CheckpointPiece[],
+  pieces: readonly CheckpointSlice[],
   file: string,
 ): void {
   writePiecesWith((b, at) => bytes.set(b, at), slots, pieces, file);
@@ -169,6 +171,6 @@ export function modelCheckpointBytes(
 ): Uint8Array {
   const tensors = checkpointTensors(model.config, optimizer === null ? null : spec, dtype);
   const image = checkpointImage(tensors, { format: "pt", ...metadata });
-  writePiecesInto(image.bytes, image.slots, modelPieces(model, optimizer, spec), "modelCheckpointBytes");
+  writeSlicesInto(image.bytes, image.slots, modelPieces(model, optimizer, spec), "modelCheckpointBytes");
   return image.bytes;
 }

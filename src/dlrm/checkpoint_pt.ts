@@ -18,7 +18,7 @@
 // keep it, Python ints and floats for the counters.
 
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
-import { isTableParameter } from "./model.ts";
+import { isTableParameter } from "./tables/layout.ts";
 import { OutDict, OutFloat, OutTuple, type OutValue, PyDict, describe, type PyValue } from "../io/pickle.ts";
 import type { SafetensorsEntry, SafetensorsIndex } from "../io/safetensors.ts";
 import { layoutTorchSave, outTensorF32, readTorchSave, TorchTensor, type OutStorage } from "../io/torch_save.ts";

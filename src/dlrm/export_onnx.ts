@@ -35,8 +35,9 @@ import { closeSync, openSync } from "node:fs";
 import { basename } from "node:path";
 import type { DLRMConfig } from "./config.ts";
 import { openCheckpoint, readPiece } from "./checkpoint.ts";
-import { parameterSpecs, tableParameter } from "./model.ts";
-import { poolingWeightName } from "./tables.ts";
+import { parameterSpecs } from "./init.ts";
+import { tableParameter } from "./tables/layout.ts";
+import { poolingWeightName } from "./tables/learned_pooling.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 import {
   modelProto,

@@ -4,10 +4,10 @@
 //
 //   bot_l.{2i}.weight, top_l.{2i}.weight (O, I)   N(0, sqrt(2 / (I + O)))
 //   bot_l.{2i}.bias,   top_l.{2i}.bias   (O,)     N(0, sqrt(1 / O))
-//   the tables' parameters                        by their layout (src/dlrm/tables.ts)
+//   the tables' parameters                        by their layout (src/dlrm/tables/)
 //   v_W_l.{t} (R,)                                ones (a constant: no stream drawn)
 //
-// parameterSpecs (src/dlrm/model.ts) gives every parameter its rule; this file draws it.
+// parameterSpecs gives every parameter its rule; fillInitial draws it.
 // Each parameter is its own stream, keyed by (seed, state_dict name), and element i of the
 // flattened parameter is element i of its stream. So the value of any element depends only
 // on the seed, the parameter's name and the element's position: a rank that owns rows
@@ -18,10 +18,13 @@
 // Glossary: I/O a Linear's input/output width.
 
 import { fillNormal, fillUniform, streamKey } from "../tensor/philox.ts";
+import type { Module } from "../nn/module.ts";
 import type { FloatArray } from "../tensor/tensor.ts";
-import type { InitRule } from "./tables.ts";
+import type { DLRMConfig } from "./config.ts";
+import { tableLayout } from "./tables/layout.ts";
+import type { InitRule, ParameterSpec } from "./tables/piece.ts";
 
-export type { InitRule } from "./tables.ts";
+export type { InitRule, ParameterSpec } from "./tables/piece.ts";
 
 /** The rule of an MLP parameter (bot_l.*, top_l.*) from its name and shape. */
 export function mlpInit(name: string, shape: readonly number[]): InitRule {
@@ -42,4 +45,26 @@ export function fillInitial(seed: number, name: string, rule: InitRule, out: Flo
   if (rule.kind === "constant") out.fill(rule.value);
   else if (rule.kind === "uniform") fillUniform(out, key, first, rule.lo, rule.hi);
   else fillNormal(out, key, first, 0, rule.std);
+}
+
+/** Every parameter of the model of config, in state_dict order (bottom, top, tables, pooling weights). */
+export function parameterSpecs(config: DLRMConfig): ParameterSpec[] {
+  const mlp = (prefix: string, sizes: readonly number[]): ParameterSpec[] =>
+    sizes.slice(1).flatMap((out, i) => {
+      // nn.Sequential numbering: the Linear layers are children 0, 2, 4, … (activations between)
+      const w = { name: `${prefix}.${2 * i}.weight`, shape: [out, sizes[i]] };
+      const b = { name: `${prefix}.${2 * i}.bias`, shape: [out] };
+      return [w, b].map((p) => ({ ...p, init: mlpInit(p.name, p.shape) }));
+    });
+  return [...mlp("bot_l", config.bottom_mlp), ...mlp("top_l", config.top_mlp), ...tableLayout(config).specs()];
+}
+
+/** Fill every parameter of a module (named as in config's model) from the counter-based streams of this seed. */
+export function initialiseParameters(m: Module, seed: number, config: DLRMConfig): void {
+  const specs = new Map(parameterSpecs(config).map((s) => [s.name, s]));
+  for (const [name, p] of m.namedParameters()) {
+    const spec = specs.get(name);
+    if (spec === undefined) throw new Error(`initialiseParameters: "${name}" is not a parameter of this model`);
+    fillInitial(seed, name, spec.init, p.data);
+  }
 }

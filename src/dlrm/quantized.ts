@@ -17,8 +17,11 @@
 // Glossary: R rows of a piece, E embedding dim, d a piece's width (E, or MD's d_t), B batch.
 
 import type { DLRMConfig } from "./config.ts";
-import { DLRMHead, parameterSpecs, pieceLookups, type DLRM } from "./model.ts";
-import { embeddingLayout, type EmbeddingPiece } from "./tables.ts";
+import { DLRMHead, type DLRM } from "./model.ts";
+import { parameterSpecs } from "./init.ts";
+import { pieceLookups } from "./tables/pool.ts";
+import { tableLayout } from "./tables/layout.ts";
+import { type EmbeddingPiece } from "./tables/piece.ts";
 import { readCheckpointIndex } from "./checkpoint_format.ts";
 import { batchOf, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
@@ -33,8 +36,8 @@ import {
   type QuantizedTable,
 } from "../ops/quantized_embedding_bag.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
-import { withResidentStorage, withStepArena } from "../tensor/storage.ts";
-import { zeros, type Tensor } from "../tensor/tensor.ts";
+import { allocResident, withStepArena } from "../tensor/storage.ts";
+import { Tensor } from "../tensor/tensor.ts";
 
 /** The metadata key of a quantized checkpoint: JSON { bits, layout }. */
 export const QUANTIZED_KEY = "dlrm_quantized";
@@ -72,7 +75,7 @@ export class QuantizedDLRM {
     this.config = config;
     this.bits = bits;
     this.head = head;
-    this.pieces = embeddingLayout(config).pieces;
+    this.pieces = tableLayout(config).pieces;
     if (tables.length !== this.pieces.length)
       throw new OpError("QuantizedDLRM", `${tables.length} quantized tables for ${this.pieces.length} table pieces`);
     this.pieces.forEach((p, i) => {
@@ -97,7 +100,7 @@ export class QuantizedDLRM {
 
   /** A trained model's tables quantized to `bits`; the head is the model's own (shared, not copied). */
   static fromModel(model: DLRM, bits: QuantBits): QuantizedDLRM {
-    const tables = model.pieces.map((p, i) =>
+    const tables = model.tables.pieces.map((p, i) =>
       quantizeTable(model.pieceWeights[i] as Tensor, bits, `${p.label} (${p.name})`),
     );
     return new QuantizedDLRM(model.config, bits, model.head, tables, model.poolingWeights);
@@ -112,9 +115,8 @@ export class QuantizedDLRM {
         `the batch has ${batch.sparse.length} sparse features but the model has ${F} tables`,
       );
     return this.pieces.map((p, i) => {
-      const sparse = batch.sparse[p.table] as Batch["sparse"][number];
-      const rows = this.config.table_sizes[p.table] as number;
-      const { indices, weights } = pieceLookups(p, sparse, rows, this.poolingWeights[i] ?? null);
+      const sparse = batch.sparse[p.table];
+      const { indices, weights } = pieceLookups(p, sparse, this.poolingWeights[i]);
       return quantizedEmbeddingBag(this.tables[i] as QuantizedTable, indices, sparse.offsets, {
         mode: this.config.pooling,
         perSampleWeights: weights,
@@ -199,7 +201,7 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
   const bits = checkpointBits(index);
   if (bits === null)
     throw new OpError("loadQuantized", `${path}: not a quantized checkpoint (no ${QUANTIZED_KEY} metadata)`);
-  const pieces = new Map(embeddingLayout(config).pieces.map((p) => [p.name, p]));
+  const pieces = new Map(tableLayout(config).pieces.map((p) => [p.name, p]));
   const specs = parameterSpecs(config);
   const known = new Set(specs.map((s) => s.name));
   for (const name of index.entries.keys())
@@ -220,13 +222,13 @@ export function loadQuantizedCheckpoint(path: string, config: DLRMConfig): Quant
   }
   const head = new DLRMHead(config, null);
   for (const [name, p] of head.namedParameters()) readPiece(index, name, 0, p.data as Float32Array); // checked finite
-  const poolingWeights = embeddingLayout(config).pieces.map((p) => {
+  const poolingWeights = tableLayout(config).pieces.map((p) => {
     if (p.poolingWeight === null) return null;
-    const w = withResidentStorage(() => zeros([p.rows])); // (R,)
+    const w = new Tensor(allocResident(p.rows), [p.rows]); // (R,)
     readPiece(index, p.poolingWeight, 0, w.data as Float32Array);
     return w;
   });
-  const tables = embeddingLayout(config).pieces.map((p) => {
+  const tables = tableLayout(config).pieces.map((p) => {
     const t = readTensor(index, p.name);
     return quantizedTable(bits, p.rows, p.dim, t.data as Uint8Array, `${path}: ${p.name}`);
   });

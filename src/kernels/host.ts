@@ -2,7 +2,7 @@
 // path also runs in a browser (or a Web Worker): environment variables (Node's process.env;
 // a browser has none), warnings (process.emitWarning; console.warn elsewhere), the stream
 // for progress lines (process.stderr; console.error elsewhere), ending the thread at once
-// (process.exit; for the failure tests of the ranks) and V8 flags (node:v8, reached
+// (process.exit; for the failure tests of the ranks), a turn of the event loop (setImmediate) and V8 flags (node:v8, reached
 // through process.getBuiltinModule, so that no Node module is imported statically).
 
 interface NodeLike {
@@ -43,4 +43,11 @@ export function setV8Flag(flag: string): boolean {
 export function hostExit(code: number): never {
   if (nodeProcess?.exit === undefined) throw new Error(`this host cannot end a thread with exit code ${code}`);
   return nodeProcess.exit(code);
+}
+
+const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+
+/** Let the event loop run once (a signal handler, a message): Node's setImmediate, else a zero timer. */
+export function hostYield(): Promise<void> {
+  return new Promise((resolve) => (immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0)));
 }

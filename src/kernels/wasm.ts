@@ -11,7 +11,7 @@
 //      any other array is staged, copied into the scratch area before the call and, if
 //      written, back after;
 //   3. the wrapper's raw call, given the addresses.
-// callWasm declines (the wrapper then runs the reference kernel) when an operand is a
+// callWasm declines (the wrapper then runs the reference kernel, and wasmFallbacks() counts it) when an operand is a
 // Float64Array (gradcheck runs ops in float64), when staging exceeds the scratch limit or the
 // memory is full, and when an operand marked as a table is not resident and is large compared
 // with what the call touches (copying a whole table in and out to read a few rows costs more
@@ -20,7 +20,7 @@
 //
 // Why staging exists at all: a training step's operands are resident (measured through
 // `dlrm train`: about 15 KB a step is staged, the batch's indices and dense features), but a
-// library user's tensors made outside withResidentStorage/withStepArena are plain arrays; the
+// library user's tensors made outside allocResident/withStepArena are plain arrays; the
 // reference GEMM on them would be several times slower than a copy plus the wasm GEMM.
 //
 // The modules are instantiated synchronously on first use (no top-level await). GEMM comes
@@ -334,6 +334,25 @@ function stageOut(heap: WasmHeap, src: Ptr, o: Operand): void {
       dst.set(heap.heapF32.subarray(s + r * o.cols, s + (r + 1) * o.cols), o.off + r * o.ld);
 }
 
+/** Why a call ran on the reference kernel instead of wasm (see the file head). */
+export type FallbackReason = "float64" | "table not resident" | "staging over the scratch limit" | "memory full";
+
+const fallbacks = new Map<string, number>();
+
+function fallBack(op: string, reason: FallbackReason): false {
+  const key = `${op}: ${reason}`;
+  fallbacks.set(key, (fallbacks.get(key) ?? 0) + 1);
+  return false;
+}
+
+/**
+ * The calls of this thread that ran on the reference kernels instead of wasm, counted by
+ * "op: reason" (float64 is gradcheck's, by design; the others cost speed, never the answer).
+ */
+export function wasmFallbacks(): Record<string, number> {
+  return Object.fromEntries(fallbacks);
+}
+
 /**
  * Run a kernel on its operands: check every extent, pass resident operands by address and
  * stage the others, then `invoke(ptrs, lds)` with each operand's address (0 for a null array)
@@ -346,7 +365,7 @@ function callWasm(
   operands: readonly Operand[],
   invoke: (s: WasmState, ptrs: Ptr[], lds: number[]) => void,
 ): boolean {
-  for (const o of operands) if (o.array instanceof Float64Array) return false;
+  for (const o of operands) if (o.array instanceof Float64Array) return fallBack(op, "float64");
   for (const o of operands) checkExtent(op, o);
   const s = wasmState();
   const ptrs: Ptr[] = [];
@@ -363,7 +382,7 @@ function callWasm(
         o.touched !== null &&
         !stagingPays(elementBytes(o) * o.rows * o.cols, elementBytes(o) * o.touched)
       )
-        return false;
+        return fallBack(op, "table not resident");
     }
     if (p === null) stagedBytes += align64(elementBytes(o) * o.rows * o.cols);
     ptrs.push(p ?? (0 as Ptr));
@@ -372,9 +391,9 @@ function callWasm(
   }
   if (stagedBytes > 0) {
     try {
-      if (!s.scratch.begin(stagedBytes)) return false;
+      if (!s.scratch.begin(stagedBytes)) return fallBack(op, "staging over the scratch limit");
     } catch (e) {
-      if (e instanceof WasmMemoryError) return false; // the reference kernel needs no staging
+      if (e instanceof WasmMemoryError) return fallBack(op, "memory full"); // the reference kernel needs no staging
       throw e;
     }
     operands.forEach((o, k) => {

@@ -9,8 +9,8 @@ import { linear, type LinearActivation } from "../ops/matmul.ts";
 import { sigmoid } from "../ops/elementwise.ts";
 import { Module } from "./module.ts";
 import { OpError } from "../tensor/shape.ts";
-import { randn, zeros, type Tensor } from "../tensor/tensor.ts";
-import { withResidentStorage } from "../tensor/storage.ts";
+import { randn, Tensor } from "../tensor/tensor.ts";
+import { allocResident, toResident } from "../tensor/storage.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 export class Linear extends Module {
@@ -28,20 +28,14 @@ export class Linear extends Module {
       throw new OpError("Linear", `widths must be positive integers, got ${inFeatures} → ${outFeatures}`);
     }
     // Parameters live in wasm memory (resident), where the kernels use them with no copy.
+    const [O, I] = [outFeatures, inFeatures];
+    const w = rng === null ? null : randn([O, I], { rng, std: Math.sqrt(2 / (I + O)) }).data;
+    const b = rng === null ? null : randn([O], { rng, std: Math.sqrt(1 / O) }).data;
     this.weight = this.registerParameter(
       "weight",
-      withResidentStorage(() =>
-        rng === null
-          ? zeros([outFeatures, inFeatures])
-          : randn([outFeatures, inFeatures], { rng, std: Math.sqrt(2 / (inFeatures + outFeatures)) }),
-      ),
+      new Tensor(w === null ? allocResident(O * I) : toResident(w), [O, I]),
     );
-    this.bias = this.registerParameter(
-      "bias",
-      withResidentStorage(() =>
-        rng === null ? zeros([outFeatures]) : randn([outFeatures], { rng, std: Math.sqrt(1 / outFeatures) }),
-      ),
-    );
+    this.bias = this.registerParameter("bias", new Tensor(b === null ? allocResident(O) : toResident(b), [O]));
   }
 
   /** x (B, I) → (B, O); activation "relu" fuses the ReLU that follows (nn.ReLU). */

@@ -85,7 +85,7 @@ export class Module {
 /**
  * A module whose parameters are added at dotted paths ("3.proj.weight"), the children on
  * the way made as needed: for parameters whose names come from elsewhere (DLRM's tables,
- * named by their layout, src/dlrm/tables.ts).
+ * named by their layout, src/dlrm/tables/).
  */
 export class ParameterTree extends Module {
   readonly #kids = new Map<string, ParameterTree>();

@@ -1,4 +1,4 @@
-// qrEmbeddingBag: the quotient-remainder trick (Shi et al. 2019, arXiv 1909.02107; the
+// The quotient-remainder trick (Shi et al. 2019, arXiv 1909.02107; the
 // reference's tricks/qr_embedding_bag.py). A table of n rows is replaced by two small ones,
 //   quotient  Q (ceil(n / c), E), looked up at q(i) = i // c,
 //   remainder M (c, E),           looked up at r(i) = i mod c,
@@ -12,7 +12,8 @@
 // (different ids then share a quotient row) and may even reach ceil(n / c), past the table
 // (the reference fails there with an index error; here it is an error naming the id).
 //
-// The backward needs nothing new: each half is an embeddingBag (row-sparse gradients of Q
+// The model looks the two halves up as two pieces of the table (src/dlrm/tables/qr.ts), which
+// the sharding plan may place on different ranks. The backward needs nothing new: each half is an embeddingBag (row-sparse gradients of Q
 // and M, the rows the batch touched) and the combination is mul, add or concat, each with
 // its own backward (src/ops/elementwise.ts, src/ops/shape.ts).
 //
@@ -87,57 +88,4 @@ export function combineQR(quotient: Tensor, remainder: Tensor, operation: QROper
   if (operation === "add") return add(quotient, remainder); // d/dQ = d/dM = dout
   if (operation === "concat") return concat([quotient, remainder], 1); // dout split by columns
   throw new OpError("combineQR", `operation must be "mult", "add" or "concat", got ${JSON.stringify(operation)}`);
-}
-
-export interface QREmbeddingBagOptions {
-  /** c: rows of the remainder table. */
-  collisions: number;
-  operation: QROperation;
-  /** n: ids of the table the two replace (ids must be in [0, n)). */
-  rows: number;
-  mode?: "sum" | "mean";
-  perSampleWeights?: Tensor | null;
-  /** The table's name in errors (default "table"). */
-  table?: string;
-}
-
-/**
- * combine(pool(Q, ids // c), pool(M, ids mod c)) per bag. weightQ (ceil(n/c), E), weightR
- * (c, E), indices (L,), bags as embeddingBag's → (B, E), or (B, 2E) for concat.
- */
-export function qrEmbeddingBag(
-  weightQ: Tensor,
-  weightR: Tensor,
-  indices: IndexTensor,
-  bags: Bags,
-  opts: QREmbeddingBagOptions,
-): Tensor {
-  const { collisions: c, rows: n } = opts;
-  if (!Number.isInteger(c) || c < 1 || !Number.isInteger(n) || n < 1)
-    throw new OpError(OP, `collisions and rows must be positive integers, got ${c} and ${n}`);
-  const expect = qrRows(n, c);
-  if (
-    weightQ.shape.length !== 2 ||
-    weightQ.shape[0] !== expect.quotient ||
-    weightR.shape.length !== 2 ||
-    weightR.shape[0] !== expect.remainder
-  ) {
-    throw shapeError(
-      OP,
-      `a table of ${n} rows with ${c} collisions needs weightQ (${expect.quotient}, E) and weightR (${expect.remainder}, E)`,
-      { weightQ, weightR },
-    );
-  }
-  const ids = checkIndex(OP, "indices", indices).data; // (L,)
-  const table = opts.table ?? "table";
-  const common = { mode: opts.mode ?? "sum", perSampleWeights: opts.perSampleWeights ?? null };
-  const q = embeddingBag(weightQ, new IndexTensor(qrIds(ids, "quotient", c, n, table)), bags, {
-    ...common,
-    table: `${table} (quotient)`,
-  }); // (B, E)
-  const r = embeddingBag(weightR, new IndexTensor(qrIds(ids, "remainder", c, n, table)), bags, {
-    ...common,
-    table: `${table} (remainder)`,
-  }); // (B, E)
-  return combineQR(q, r, opts.operation);
 }

@@ -210,7 +210,7 @@ export class Communicator {
     // the add runs at memory speed, where a JavaScript loop takes ~2 ns per element).
     const [lo, hi] = chunkBounds(n, N, r);
     for (let k = 1; k < N && hi > lo; k++) {
-      const peer = this.#half(this.#regions[(r + k) % N] as Float32Array, h1);
+      const peer = this.#half(this.#regions[(r + k) % N], h1);
       kernels.add(hi - lo, peer, lo, x, lo);
     }
     // Round 2: publish my reduced chunk; take every peer's.
@@ -219,7 +219,7 @@ export class Communicator {
     this.barrier(phase);
     for (let c = 0; c < N; c++) {
       const [a, b] = chunkBounds(n, N, c);
-      if (c !== r && b > a) x.set(this.#half(this.#regions[c] as Float32Array, h2).subarray(a, b), a);
+      if (c !== r && b > a) x.set(this.#half(this.#regions[c], h2).subarray(a, b), a);
     }
   }
 
@@ -274,7 +274,7 @@ export class Communicator {
       if (count !== recvCounts[q]) {
         throw usage(`expects ${recvCounts[q]} floats from rank ${q}, which sends ${count}`);
       }
-      recv.set(this.#half(this.#regions[q] as Float32Array, h).subarray(displ, displ + count), at);
+      recv.set(this.#half(this.#regions[q], h).subarray(displ, displ + count), at);
       at += count;
     }
   }
@@ -284,7 +284,7 @@ export class Communicator {
   }
 
   #own(h: number): Float32Array {
-    return this.#half(this.#regions[this.rank] as Float32Array, h);
+    return this.#half(this.#regions[this.rank], h);
   }
 
   #half(region: Float32Array, h: number): Float32Array {

@@ -4,7 +4,7 @@
 // and watches. It is an executor for the one training loop (src/train/trainer.ts), like the
 // one-thread LocalExecutor; the per-rank work lives in rank.ts.
 //
-//   start    plan the shards, lay out shared memory (collectives, two batch staging slots,
+//   start    plan the shards, lay out shared memory (collectives, two batch batch slots,
 //            control words), start the ranks (the host's StartRanks, src/parallel/
 //            rank_threads.ts: Node's worker threads through worker-threads-pool by default,
 //            or a browser's module Workers, spawn_browser.ts); each rank makes
@@ -26,11 +26,12 @@ import type { Dataset } from "../data/dataset.ts";
 import { checkpointImage, checkpointTensors } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { SaveDType } from "../io/dtype.ts";
-import { parameterSpecs, isTableParameter } from "../dlrm/model.ts";
+import { parameterSpecs } from "../dlrm/init.ts";
+import { isTableParameter } from "../dlrm/tables/layout.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { BatchRef, Executor, StepOutcome } from "../train/executor.ts";
 import { abortAll, abortedBy, createCommBuffers, type CommBuffers } from "./collectives.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 import { lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "./plan.ts";
 import {
   ARG_SLOT,
@@ -64,7 +65,7 @@ import {
   type StepPhase,
 } from "./protocol.ts";
 import type { RankGroup, StartRanks } from "./rank_threads.ts";
-import { slotViews, stageBatch, stagingLayout, type SlotViews } from "./staging.ts";
+import { slotViews, writeBatchSlot, batchSlotLayout, type SlotViews } from "./batch_slots.ts";
 
 export interface HybridOptions {
   config: DLRMConfig;
@@ -73,7 +74,7 @@ export interface HybridOptions {
   optimizer: OptimizerSpec;
   /** The initial parameters: the model of a seed, or a checkpoint (withOptimizer: its optimizer state too, to resume). */
   source: RankInit["source"];
-  /** Every dataset that will be staged (training and evaluation data): the staging slots fit their longest bags. */
+  /** Every dataset that will be staged (training and evaluation data): the batch slots fit their longest bags. */
   datasets: readonly Dataset[];
   /** The largest batch that will be staged (training or prediction). */
   maxBatch: number;
@@ -187,18 +188,16 @@ export class HybridExecutor implements Executor {
       });
     checkPlan(plan, N, config);
 
-    // Shared memory: the staging slots, the collectives, the control words.
+    // Shared memory: the batch slots, the collectives, the control words.
     const Bmax = o.maxBatch;
-    const layout = stagingLayout(o.datasets, Bmax);
+    const layout = batchSlotLayout(o.datasets, Bmax);
     const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(layout.bytes));
     const views = slots.map((s) => slotViews(layout, s));
     const P = parameterSpecs(config)
       .filter((p) => !isTableParameter(p.name))
       .reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
     // Values per sample a rank pools (its shards' widths) and all ranks together: what the all-to-alls carry.
-    const widthOf = plan.perRank.map((rp) =>
-      rp.shards.reduce((a, s) => a + (plan.tables[s.table] as ShardingPlan["tables"][number]).dim, 0),
-    );
+    const widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, s) => a + plan.tables[s.table].dim, 0));
     const totalWidth = widthOf.reduce((a, b) => a + b, 0);
     const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P);
     const comm = createCommBuffers(N, capacity);
@@ -214,7 +213,7 @@ export class HybridExecutor implements Executor {
       comm,
       control,
       numbers,
-      staging: { layout, slots },
+      batchSlots: { layout, slots },
       timeoutMs,
       fault: o.fault ?? null,
     });
@@ -255,7 +254,7 @@ export class HybridExecutor implements Executor {
     const before = this.#slotFree[slot];
     const run = (async (): Promise<T> => {
       await before?.catch(() => undefined);
-      return work(slot, this.#views[slot] as SlotViews);
+      return work(slot, this.#views[slot]);
     })();
     this.#slotFree[slot] = run.catch(() => undefined);
     return run;
@@ -263,7 +262,7 @@ export class HybridExecutor implements Executor {
 
   step(step: number, b: BatchRef, lr: number): Promise<StepOutcome> {
     return this.#onSlot(async (slot, views) => {
-      stageBatch(views, b.data, b.rows, b.start, b.count);
+      writeBatchSlot(views, b.data, b.rows, b.start, b.count);
       this.#num[lrWord(slot)] = lr;
       await this.#command(CMD_STEP, step, slot);
       return this.#results(step, slot, b.count);
@@ -298,7 +297,7 @@ export class HybridExecutor implements Executor {
       const count = Math.min(data.n, s + B) - s;
       batches.push(
         this.#onSlot(async (slot, views) => {
-          stageBatch(views, data, null, s, count);
+          writeBatchSlot(views, data, null, s, count);
           await this.#command(CMD_PREDICT, k, slot);
           out.set(views.pred.subarray(0, count), s);
         }),
@@ -526,7 +525,7 @@ function checkPlan(plan: ShardingPlan, N: number, c: DLRMConfig): void {
   if (plan.ranks !== N) throw new ParallelError(`hybrid: the sharding plan is for ${plan.ranks} ranks, not ${N}`);
   if (plan.embeddingDim !== c.embedding_dim)
     throw new ParallelError(`hybrid: the sharding plan has dim ${plan.embeddingDim}, the model ${c.embedding_dim}`);
-  const pieces = embeddingPieces(c);
+  const pieces = tableLayout(c).pieces;
   if (
     plan.tables.length !== pieces.length ||
     plan.tables.some((t, i) => t.rows !== pieces[i]?.rows || t.dim !== pieces[i]?.dim)

@@ -11,7 +11,7 @@
 //      plan depends only on its inputs.
 //   3. A rank over maxBytesPerRank is an error naming it.
 //
-// What it places are the model's lookup pieces (src/dlrm/tables.ts; modelShardingPlan): a
+// What it places are the model's lookup pieces (src/dlrm/tables/; modelShardingPlan): a
 // plain table is one, a QR table two (its quotient and remainder tables, placed apart like
 // any two tables), an MD table one of its own width; "table" below means a piece.
 //
@@ -25,7 +25,7 @@
 
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { embeddingPieces } from "../dlrm/tables.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
 
 /** Rows [rowStart, rowEnd) of one table, held by one rank. */
 export interface Shard {
@@ -121,9 +121,9 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   if (dims.length !== T || dims.some((d) => !Number.isInteger(d) || d < 1))
     throw new PlanError(`dims must hold a positive width for each of the ${T} tables`);
   const stored = o.storedPerRow ?? dims;
-  if (stored.length !== T || stored.some((v, t) => !(v >= (dims[t] as number))))
+  if (stored.length !== T || stored.some((v, t) => !(v >= dims[t])))
     throw new PlanError(`storedPerRow must hold, for each of the ${T} tables, at least its width`);
-  const tableBytes = o.tableSizes.map((R, t) => R * (stored[t] as number) * bpv);
+  const tableBytes = o.tableSizes.map((R, t) => R * stored[t] * bpv);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
@@ -156,7 +156,7 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
         rowStart,
         rowEnd,
         whole: k === 1,
-        bytes: rows * (stored[t] as number) * bpv,
+        bytes: rows * stored[t] * bpv,
         lookupsPerSample: (l * rows) / R,
       });
     }
@@ -213,7 +213,7 @@ export function modelShardingPlan(
   config: DLRMConfig,
   o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number },
 ): ShardingPlan {
-  const pieces = embeddingPieces(config);
+  const pieces = tableLayout(config).pieces;
   return shardingPlan({
     ranks: o.ranks,
     embeddingDim: config.embedding_dim,
@@ -269,7 +269,7 @@ export function formatShardingPlan(plan: ShardingPlan): string {
 }
 
 function formatColumns(head: string[], rows: string[][], rightAlign: boolean[]): string[] {
-  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] as string).length)));
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const fmt = (r: string[]): string =>
     r
       .map((cell, c) => (rightAlign[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))

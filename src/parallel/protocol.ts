@@ -10,7 +10,7 @@
 //            step to step without waiting for the main thread (which has at most two commands
 //            outstanding, so it never overwrites an entry not yet taken). Each rank keeps its
 //            status current, so an error can say where a rank was when it died or stalled.
-//   numbers  Float64 [lr of staging slot 0, lr of slot 1, then per rank r and slot: RESULT_FIELDS values]
+//   numbers  Float64 [lr of batch slot 0, lr of slot 1, then per rank r and slot: RESULT_FIELDS values]
 //            The learning rate of the step staged in each slot; each rank's results of the
 //            last step of each slot (read by the main thread before it reuses the slot).
 //
@@ -21,7 +21,7 @@ import type { TensorSlot } from "../dlrm/checkpoint.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { CommBuffers } from "./collectives.ts";
 import type { ShardingPlan } from "./plan.ts";
-import type { StagingLayout } from "./staging.ts";
+import type { BatchSlotLayout } from "./batch_slots.ts";
 
 /** The phases of a training step whose time is measured, in step order (named as the DLRM paper's hybrid step). */
 export const STEP_PHASES = [
@@ -63,7 +63,7 @@ export const statusHeartbeat = (r: number): number => STATUS + STATUS_FIELDS * r
 export const controlWords = (N: number): number => STATUS + STATUS_FIELDS * N;
 
 /**
- * Float64 fields: lr per staging slot, then per rank and slot [loss sum, first bad
+ * Float64 fields: lr per batch slot, then per rank and slot [loss sum, first bad
  * prediction (-1: none), its value, slice size, the thread's CPU ms in the step (NaN where
  * unknown), ms per STEP_PHASES].
  */
@@ -104,7 +104,7 @@ export interface RankInit {
   comm: CommBuffers;
   control: SharedArrayBuffer;
   numbers: SharedArrayBuffer;
-  staging: { layout: StagingLayout; slots: SharedArrayBuffer[] };
+  batchSlots: { layout: BatchSlotLayout; slots: SharedArrayBuffer[] };
   timeoutMs: number;
   fault: Fault | null;
 }

@@ -4,7 +4,7 @@
 // rank itself (rank.ts) loads in a browser.
 
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { openCheckpoint, readPiece, writePieces } from "../dlrm/checkpoint.ts";
+import { openCheckpoint, readPiece, writeSlices } from "../dlrm/checkpoint.ts";
 import type { RankFiles } from "./rank_threads.ts";
 
 let schedstat = true;
@@ -32,10 +32,10 @@ export const nodeRankFiles: RankFiles = {
       close: () => closeSync(fd),
     };
   },
-  writePieces(tmp, slots, pieces) {
+  writeSlices(tmp, slots, pieces) {
     const fd = openSync(tmp, "r+");
     try {
-      writePieces(fd, slots, pieces, tmp);
+      writeSlices(fd, slots, pieces, tmp);
     } finally {
       closeSync(fd);
     }

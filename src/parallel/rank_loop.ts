@@ -37,8 +37,8 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
     port.post({
       type: "error",
       rank: init.rank,
-      step: rank?.step ?? -1,
-      phase: rank?.phase ?? "starting",
+      step: rank?.status.step ?? -1,
+      phase: rank?.status.phase ?? "starting",
       message: err.message,
       stack: err.stack ?? "",
       collective: err instanceof CollectiveError ? { reason: err.reason, peer: err.peer } : null,
@@ -75,13 +75,13 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
     try {
       const step = Atomics.load(control, entry + ARG_STEP);
       const slot = Atomics.load(control, entry + ARG_SLOT);
-      if (command === CMD_STEP) rank.trainStep(step, slot, numbers[lrWord(slot)] as number);
+      if (command === CMD_STEP) rank.trainStep(step, slot, numbers[lrWord(slot)]);
       else if (command === CMD_PREDICT) rank.predict(step, slot);
       else if (command === CMD_SAVE) {
-        rank.enter("save", rank.step);
+        rank.status.enter("save", rank.status.step);
         const req = await port.saveRequest();
         rank.save(req.target, new Map(req.slots), req.withOptimizer);
-        rank.enter("waiting for a command", rank.step);
+        rank.status.enter("waiting for a command", rank.status.step);
       } else throw new Error(`unknown command ${command}`);
       port.post({ type: "done", rank: init.rank, seq: seen });
     } catch (e) {

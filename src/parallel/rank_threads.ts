@@ -10,7 +10,7 @@
 //
 // Glossary: N ranks, r a rank.
 
-import type { CheckpointPiece, TensorSlot } from "../dlrm/checkpoint_bytes.ts";
+import type { CheckpointSlice, TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { RankInit, RankMessage, SaveRequest } from "./protocol.ts";
@@ -64,7 +64,7 @@ export interface RankFiles {
   /** Open a checkpoint, checked against the model of config (and its optimizer state, given). */
   openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointReader;
   /** Write pieces at their slots into the checkpoint file being made at tmp. */
-  writePieces(tmp: string, slots: ReadonlyMap<string, TensorSlot>, pieces: readonly CheckpointPiece[]): void;
+  writeSlices(tmp: string, slots: ReadonlyMap<string, TensorSlot>, pieces: readonly CheckpointSlice[]): void;
   /** CPU time of the calling thread in ms, NaN where unknown. */
   threadCpuMs(): number;
 }

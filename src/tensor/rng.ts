@@ -133,12 +133,7 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-let globalRng = new Rng(0);
-
-/** Reseed the generator that creation functions use when none is passed. */
-export function manualSeed(seed: number): void {
-  globalRng = new Rng(seed);
-}
+const globalRng = new Rng(0);
 
 /** The generator that creation functions use when none is passed. */
 export function defaultRng(): Rng {

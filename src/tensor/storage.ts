@@ -4,8 +4,9 @@
 // Three kinds of float32 storage (float64 is always a plain Float64Array):
 //   resident   a view on a block of this thread's wasm memory (src/kernels/memory.ts): the
 //              wasm kernels read and write it with no copy. For what lives long and is big:
-//              parameters, embedding tables, optimizer state. Made inside
-//              withResidentStorage(), or by allocFloatLike() from resident storage.
+//              parameters, embedding tables, optimizer state. Asked for by name, never by a
+//              mode: allocResident() (or toResident() of values made elsewhere), and
+//              allocFloatLike() for state that lives where its parameter does.
 //   step       a view on the step arena: what one training step makes and drops
 //              (activations, their gradients, the step's parameter gradients). Made inside
 //              withStepArena(). With the wasm kernels the arena lives in wasm memory, so the
@@ -45,23 +46,20 @@ import { BLOCK_ALIGN, debugMemory, defaultHeap, residentF32, WasmMemoryError, ty
 import { hostWarning } from "../kernels/host.ts";
 import type { DType, FloatArray, RowSparseGrad } from "./types.ts";
 
-let residentDepth = 0;
 let warnedFull = false;
 
 let transientBytes = 0;
 
 /**
- * A zero-filled float array of n elements: resident inside withResidentStorage, from the
- * step arena inside withStepArena (float32 only), else a plain array.
+ * A zero-filled float array of n elements: from the step arena inside withStepArena
+ * (float32 only), else a plain array. Resident storage is allocResident's.
  */
 export function allocFloat(dtype: DType, n: number): FloatArray {
   if (dtype === "float64") {
     transientBytes += 8 * n;
     return new Float64Array(n);
   }
-  if (residentDepth > 0) {
-    if (kernelSet === "wasm" && n > 0) return residentF32(defaultHeap(), n);
-  } else if (arenaDepth > 0 && n > 0) {
+  if (arenaDepth > 0 && n > 0) {
     const a = theArena().take(n);
     kernels.fill_zero(n, a, 0); // a memset in wasm memory (JS's fill on a shared buffer is slow)
     return a;
@@ -75,7 +73,7 @@ export function allocFloat(dtype: DType, n: number): FloatArray {
  * reads them. Contents are unspecified (stale data of an earlier step).
  */
 export function allocFloatUninit(dtype: DType, n: number): FloatArray {
-  if (dtype === "float32" && arenaDepth > 0 && residentDepth === 0 && n > 0) return theArena().take(n);
+  if (dtype === "float32" && arenaDepth > 0 && n > 0) return theArena().take(n);
   return allocFloat(dtype, n);
 }
 
@@ -84,7 +82,7 @@ export function allocFloatUninit(dtype: DType, n: number): FloatArray {
  * inside withStepArena (as a view on its float32 memory), else a plain array.
  */
 export function allocInt32(n: number): Int32Array {
-  if (arenaDepth > 0 && residentDepth === 0 && n > 0) {
+  if (arenaDepth > 0 && n > 0) {
     const a = theArena().take(n);
     kernels.fill_zero(n, a, 0); // zero bits are the int32 0
     return new Int32Array(a.buffer, a.byteOffset, n);
@@ -98,16 +96,23 @@ export function transientAllocatedBytes(): number {
 }
 
 /**
- * Run fn with every float32 allocation resident in wasm memory: build models (parameters,
- * embedding tables) and long-lived optimizer state inside it.
+ * n float32 zeros resident in this thread's wasm memory, where the kernels use them with no
+ * copy: for parameters, tables and a rank's gradient bucket. A plain array under
+ * DLRM_KERNELS=js (nothing is resident there). Throws WasmMemoryError, naming the size, when
+ * the memory cannot hold it.
  */
-export function withResidentStorage<T>(fn: () => T): T {
-  residentDepth++;
-  try {
-    return fn();
-  } finally {
-    residentDepth--;
-  }
+export function allocResident(n: number): Float32Array {
+  if (kernelSet === "wasm" && n > 0) return residentF32(defaultHeap(), n);
+  transientBytes += 4 * n;
+  return new Float32Array(n);
+}
+
+/** values, resident (a copy; float64 stays as it is): a parameter drawn by a creation function. */
+export function toResident(values: FloatArray): FloatArray {
+  if (values instanceof Float64Array) return values;
+  const out = allocResident(values.length);
+  out.set(values);
+  return out;
 }
 
 /** Whether arr lives in this thread's wasm memory (kernels use it with no copy). */
@@ -135,14 +140,6 @@ function warnFullOnce(e: WasmMemoryError): void {
   if (warnedFull) return;
   warnedFull = true;
   hostWarning(`${e.message}; using plain (staged, slower) arrays from now on`, "DlrmMemoryWarning");
-}
-
-/**
- * Let the event loop run once, so that resident blocks whose arrays were collected return
- * to the heap (finalizers run between tasks). Await it now and then in long async loops.
- */
-export function reclaimStorage(): Promise<void> {
-  return new Promise((done) => setImmediate(done));
 }
 
 // ---------------------------------------------------------------------------------------

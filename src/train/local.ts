@@ -16,14 +16,10 @@ import type { DLRM } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
+import { firstNonFinite } from "../tensor/finite.ts";
 import { releaseStepGrads, withStepArena } from "../tensor/storage.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { BatchRef, Executor, StepOutcome } from "./executor.ts";
-
-function firstNonFinite(x: ArrayLike<number>): number {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return i;
-  return -1;
-}
 
 export class LocalExecutor implements Executor {
   readonly depth = 1;

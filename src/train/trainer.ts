@@ -24,6 +24,7 @@ import type { DLRM } from "../dlrm/model.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { LRPolicyScheduler, type LRPolicyOptions } from "../optim/schedule.ts";
 import type { RngState } from "../tensor/rng.ts";
+import { hostYield } from "../kernels/host.ts";
 import { batchFeed, DEFAULT_PREFETCH, predictAll, type TrainData } from "./batch_feed.ts";
 import { SaturationWatch } from "./saturation.ts";
 import type { Executor, StepOutcome } from "./executor.ts";
@@ -212,7 +213,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (o.shouldStop !== undefined && performance.now() - lastYield > YIELD_MS) {
         // A one-thread executor never waits on the event loop, so a signal handler that asks
         // to stop would never run: give it a turn every YIELD_MS.
-        await new Promise((resolve) => setImmediate(resolve));
+        await hostYield();
         lastYield = performance.now();
       }
       if (o.shouldStop?.() === true) {

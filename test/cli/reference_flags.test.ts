@@ -133,6 +133,7 @@ test("a line in the reference's mode says so, naming the flag that put it there 
     /^dlrm train: reading this command line as the reference's \(dlrm_s_pytorch\.py\) because of --learning-rate: /,
   );
   assert.match(first, /--arch-embedding-size=4-3-2/);
+  assert.match(first, /--data-size=1\b/); // epochs of random data need its size: the reference's default
   assert.match(first, /--mini-batch-size=1/);
   assert.not.match(first, /--learning-rate=/); // given, so not a default
   const ours = await runCli(["train", "--data", "random", "--steps", "1", "--lr", "0.1", "--workers", "1"]);

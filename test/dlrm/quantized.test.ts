@@ -70,7 +70,7 @@ test("quantized DLRM = the float32 DLRM on the dequantized tables, bit for bit (
       const m = new DLRM(c, 3);
       const q = QuantizedDLRM.fromModel(m, bits);
       const twin = new DLRM(c, 3);
-      twin.pieces.forEach((p, i) => {
+      twin.tables.pieces.forEach((p, i) => {
         const w = twin.pieceWeights[i]?.data as Float32Array;
         w.set(dequantizeRows(bits, q.tables[i]?.data as Uint8Array, p.rows, p.dim));
       });

@@ -1,4 +1,4 @@
-// The QR and MD tables of a DLRM (src/dlrm/tables.ts): parameter names and shapes (the
+// The QR and MD tables of a DLRM (src/dlrm/tables/): parameter names and shapes (the
 // reference's state_dict names), initial ranges, the md_solver widths (hand-computed),
 // config checks (QR concat needs 2E and every table above the threshold), and the
 // optimizers' sparse row updates on both QR halves.
@@ -9,8 +9,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { batchOf } from "../../src/data/batch.ts";
 import { ConfigError, parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
-import { DLRM, isTableParameter, parameterSpecs } from "../../src/dlrm/model.ts";
-import { mdDims } from "../../src/dlrm/tables.ts";
+import { DLRM } from "../../src/dlrm/model.ts";
+import { isTableParameter } from "../../src/dlrm/tables/layout.ts";
+import { parameterSpecs } from "../../src/dlrm/init.ts";
+import { mdDims } from "../../src/dlrm/tables/md.ts";
 import { interactionWidth } from "../../src/ops/interaction.ts";
 import { makeOptimizer, optimizerSpec, type OptimizerName } from "../../src/optim/make.ts";
 import { qrQuotient } from "../../src/ops/qr_embedding_bag.ts";

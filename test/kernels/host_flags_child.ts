@@ -5,7 +5,8 @@
 import { wasmModules } from "../../src/kernels/wasm.gen.ts";
 import { enableRelaxedSimd, wasmState } from "../../src/kernels/wasm.ts";
 import { linear, randn, sum, zeros } from "../../src/index.ts";
-import { withResidentStorage } from "../../src/tensor/storage.ts";
+import { toResident } from "../../src/tensor/storage.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
 
 const compiles = (): boolean => {
   try {
@@ -18,10 +19,12 @@ const compiles = (): boolean => {
 
 const before = compiles();
 if (process.argv[2] === "opt-in") enableRelaxedSimd();
-withResidentStorage(() => {
-  const x = randn([8, 16]);
-  const w = randn([4, 16], { requiresGrad: true });
-  const b = zeros([4], { requiresGrad: true });
+{
+  // resident operands, as a model's parameters are
+  const resident = (t: Tensor): Tensor => new Tensor(toResident(t.data), t.shape, t.requiresGrad);
+  const x = resident(randn([8, 16]));
+  const w = resident(randn([4, 16], { requiresGrad: true }));
+  const b = resident(zeros([4], { requiresGrad: true }));
   sum(linear(x, w, b)).backward();
-});
+}
 process.stdout.write(JSON.stringify({ before, after: compiles(), build: wasmState().sgemmBuild }));

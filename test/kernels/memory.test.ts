@@ -26,7 +26,7 @@ import {
   type Ptr,
 } from "../../src/kernels/memory.ts";
 import { execFileSync } from "node:child_process";
-import { allocFloat, allocFloatLike, isResident, withResidentStorage } from "../../src/tensor/storage.ts";
+import { allocFloat, allocFloatLike, allocResident, isResident } from "../../src/tensor/storage.ts";
 
 test("sizeClass: covers the request, 64-byte multiples, at most 12.5 % waste above 4 KiB", () => {
   fc.assert(
@@ -211,13 +211,13 @@ test("resident arrays: a block returns to the heap only when the array and its s
   assert.is(await liveAfter(), base);
 });
 
-test("storage: float32 is resident inside withResidentStorage (wasm kernels) and zero-filled, transient outside", () => {
+test("storage: allocResident is resident (wasm kernels) and zero-filled, allocFloat transient outside a step", () => {
   const plain = allocFloat("float32", 10);
   assert.ok(plain instanceof Float32Array && !isResident(plain) && plain.every((v) => v === 0));
-  const res = withResidentStorage(() => allocFloat("float32", 10));
+  const res = allocResident(10);
   assert.is(isResident(res), kernelSet === "wasm");
   assert.ok(res instanceof Float32Array && res.every((v) => v === 0));
-  assert.ok(withResidentStorage(() => allocFloat("float64", 3)) instanceof Float64Array);
+  assert.ok(allocFloat("float64", 3) instanceof Float64Array);
   const like = allocFloatLike(res, 5);
   assert.is(isResident(like), kernelSet === "wasm");
   assert.is(like.length, 5);

@@ -15,7 +15,14 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as ref from "../../src/kernels/ref.ts";
 import { defaultHeap, residentF32, type Ptr } from "../../src/kernels/memory.ts";
-import { enableRelaxedSimd, instantiateKernels, KernelError, sgemm, wasmState } from "../../src/kernels/wasm.ts";
+import {
+  enableRelaxedSimd,
+  instantiateKernels,
+  KernelError,
+  sgemm,
+  wasmFallbacks,
+  wasmState,
+} from "../../src/kernels/wasm.ts";
 import { placeF32, U32, values, whereArb, type Where } from "./placement.ts";
 
 interface Case {
@@ -336,6 +343,19 @@ test("sgemm: float64 arrays go to the reference kernel and give its exact result
   sgemm(false, false, 2, 4, 3, 1, a, 0, 3, b, 0, 4, 0, c1, 0, 4);
   ref.sgemm(false, false, 2, 4, 3, 1, a, 0, 3, b, 0, 4, 0, c2, 0, 4);
   assert.equal(Array.from(c1), Array.from(c2)); // tolerance: none, same code
+});
+
+test("wasmFallbacks counts each call that ran on the reference kernel, by op and reason", () => {
+  const count = (): number => wasmFallbacks()["sgemm: float64"] ?? 0;
+  const before = count();
+  const a = Float64Array.from(values(1, 6)); // (2, 3)
+  const b = Float64Array.from(values(2, 12)); // (3, 4)
+  sgemm(false, false, 2, 4, 3, 1, a, 0, 3, b, 0, 4, 0, new Float64Array(8), 0, 4);
+  sgemm(false, false, 2, 4, 3, 1, a, 0, 3, b, 0, 4, 0, new Float64Array(8), 0, 4);
+  assert.is(count(), before + 2);
+  const f32 = (n: number, seed: number): Float32Array => Float32Array.from(values(seed, n));
+  sgemm(false, false, 2, 4, 3, 1, f32(6, 1), 0, 3, f32(12, 2), 0, 4, 0, new Float32Array(8), 0, 4); // staged, not a fallback
+  assert.is(count(), before + 2);
 });
 
 test("sgemm: a hand-computed 2×2 product with accumulate", () => {

@@ -26,13 +26,13 @@ import {
   releaseStepGrads,
   stepArenaStats,
   transientAllocatedBytes,
-  withResidentStorage,
+  allocResident,
   withStepArena,
 } from "../../src/tensor/storage.ts";
 import { zeros } from "../../src/tensor/tensor.ts";
 import { train } from "../../src/train/trainer.ts";
 import { LocalExecutor } from "../../src/train/local.ts";
-import { rowRange } from "../../src/parallel/rank.ts";
+import { rowRange } from "../../src/dlrm/tables/pool.ts";
 import type { Shard } from "../../src/parallel/plan.ts";
 import { countTypedArrays } from "../helpers/typed_arrays.ts";
 
@@ -83,7 +83,7 @@ test("the next step hands the same memory out again (the arena's rule), zeroed",
 
 test("nested withStepArena does not recycle; storage outside the arena is never touched", () => {
   const plain = allocFloat("float32", 64) as Float32Array; // outside: plain
-  const res = withResidentStorage(() => withStepArena(() => allocFloat("float32", 64))) as Float32Array; // resident wins
+  const res = withStepArena(() => allocResident(64)); // resident wins
   assert.ok(!inStepArena(plain) && !inStepArena(res));
   plain.fill(7);
   res.fill(8);
@@ -233,13 +233,13 @@ test("rowRange (a split table's lookups on one rank) takes its arrays from the s
   const ids = Int32Array.of(0, 5, 9, 3, 7);
   const offsets = Int32Array.of(0, 2, 5);
   const shard: Shard = { table: 0, rank: 0, rowStart: 3, rowEnd: 8, whole: false, bytes: 0, lookupsPerSample: 0 };
-  const want = rowRange(ids, offsets, null, 2, shard, 10, true);
+  const want = rowRange(ids, offsets, null, shard, 10, true, "table 0");
   assert.equal(Array.from(want.indices), [2, 0, 4]); // ids 5, 3, 7 renumbered from row 3
   assert.equal(Array.from(want.offsets), [0, 1, 3]);
   let got: ReturnType<typeof rowRange> | null = null;
   const made = await countTypedArrays(() => {
     withStepArena(() => {
-      got = rowRange(ids, offsets, null, 2, shard, 10, true);
+      got = rowRange(ids, offsets, null, shard, 10, true, "table 0");
       assert.ok(inStepArena((got as ReturnType<typeof rowRange>).indices));
     });
   });

@@ -8,7 +8,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { DLRMConfig } from "../../src/dlrm/config.ts";
-import { parameterSpecs } from "../../src/dlrm/model.ts";
+import { parameterSpecs } from "../../src/dlrm/init.ts";
 import { optimizerSpec, type OptimizerName, type OptimizerSpec } from "../../src/optim/make.ts";
 import { HybridExecutor, ParallelError } from "../../src/parallel/hybrid.ts";
 import { shardingPlan } from "../../src/parallel/plan.ts";

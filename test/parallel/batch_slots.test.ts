@@ -1,4 +1,4 @@
-// Batch staging (src/parallel/staging.ts): a staged batch reads back as the samples it was
+// Batch staging (src/parallel/batch_slots.ts): a staged batch reads back as the samples it was
 // made from, in order — dense rows, labels, every table's bags and per-sample weights — for
 // contiguous ranges and for shuffled rows, with bags of 0 to 4 lookups; a batch above the
 // slot's capacity is refused.
@@ -6,11 +6,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { slotViews, stageBatch, stagingLayout } from "../../src/parallel/staging.ts";
+import { slotViews, writeBatchSlot, batchSlotLayout } from "../../src/parallel/batch_slots.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 import { bagsDataset } from "./hybrid_helpers.ts";
 
-test("stageBatch: what a slot holds is the samples asked for, in order (ranges and shuffled rows)", () => {
+test("writeBatchSlot: what a slot holds is the samples asked for, in order (ranges and shuffled rows)", () => {
   fc.assert(
     fc.property(
       fc.integer({ min: 1, max: 40 }),
@@ -27,14 +27,14 @@ test("stageBatch: what a slot holds is the samples asked for, in order (ranges a
           weighted: [false, true, false],
           seed,
         });
-        const layout = stagingLayout([data], Bmax);
+        const layout = batchSlotLayout([data], Bmax);
         const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
         // two batches into the same slot: the second must not show anything of the first
         for (let k = 0; k < 2; k++) {
           const B = 1 + ((seed + k) % Math.min(Bmax, n));
           const start = (seed * 7 + k) % (n - B + 1);
           const rows = shuffled ? Int32Array.from({ length: B }, (_, i) => (seed * 31 + i * 17 + k) % n) : null;
-          stageBatch(slot, data, rows, start, B);
+          writeBatchSlot(slot, data, rows, start, B);
           const sample = (i: number): number => (rows === null ? start + i : (rows[i] as number));
           assert.is(slot.header[0], B);
           for (let i = 0; i < B; i++) {
@@ -74,13 +74,13 @@ test("stageBatch: what a slot holds is the samples asked for, in order (ranges a
   );
 });
 
-test("stageBatch: a batch larger than the slot is refused", () => {
+test("writeBatchSlot: a batch larger than the slot is refused", () => {
   const data = bagsDataset({ n: 10, denseFeatures: 3, tableSizes: [5], maxBag: 2, weighted: [false], seed: 1 });
-  const layout = stagingLayout([data], 4);
+  const layout = batchSlotLayout([data], 4);
   const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
   assertThrows(
-    () => stageBatch(slot, data, null, 0, 5),
-    /stageBatch: batch of 5 samples exceeds the staging capacity of 4/,
+    () => writeBatchSlot(slot, data, null, 0, 5),
+    /writeBatchSlot: batch of 5 samples exceeds the slot capacity of 4/,
   );
 });
 

@@ -19,7 +19,7 @@
 
 import type { Dataset } from "../data/dataset.ts";
 
-export interface StagingLayout {
+export interface BatchSlotLayout {
   maxBatch: number;
   denseFeatures: number;
   tables: { capacity: number; weights: boolean }[];
@@ -36,9 +36,9 @@ export interface SlotViews {
 }
 
 /** The layout that fits every batch of at most maxBatch samples of any of these datasets (training and evaluation data). */
-export function stagingLayout(datasets: readonly Dataset[], maxBatch: number): StagingLayout {
+export function batchSlotLayout(datasets: readonly Dataset[], maxBatch: number): BatchSlotLayout {
   const first = datasets[0];
-  if (first === undefined) throw new Error("stagingLayout: no dataset");
+  if (first === undefined) throw new Error("batchSlotLayout: no dataset");
   const F = first.sparse.length;
   const tables = first.sparse.map((_, t) => {
     let longest = 0;
@@ -46,7 +46,7 @@ export function stagingLayout(datasets: readonly Dataset[], maxBatch: number): S
     for (const data of datasets) {
       const f = data.sparse[t];
       if (f === undefined)
-        throw new Error(`stagingLayout: a dataset has ${data.sparse.length} sparse features, another ${F}`);
+        throw new Error(`batchSlotLayout: a dataset has ${data.sparse.length} sparse features, another ${F}`);
       for (let i = 0; i < data.n; i++) longest = Math.max(longest, f.offsets[i + 1] - f.offsets[i]);
       weights ||= f.weights !== null;
     }
@@ -58,7 +58,7 @@ export function stagingLayout(datasets: readonly Dataset[], maxBatch: number): S
 }
 
 /** Typed views of one slot (the same on the main thread and in every rank). */
-export function slotViews(layout: StagingLayout, buffer: SharedArrayBuffer): SlotViews {
+export function slotViews(layout: BatchSlotLayout, buffer: SharedArrayBuffer): SlotViews {
   let at = 0;
   const take = <A extends Int32Array | Float32Array>(
     make: (b: SharedArrayBuffer, byteOffset: number, n: number) => A,
@@ -89,10 +89,16 @@ export function slotViews(layout: StagingLayout, buffer: SharedArrayBuffer): Slo
  * same cores: it copies element by element or in whole ranges, and makes no per-sample
  * views (at batch 2048, one view per bag and table cost ~3 ms per step and its garbage).
  */
-export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | null, start: number, B: number): void {
+export function writeBatchSlot(
+  slot: SlotViews,
+  data: Dataset,
+  rows: Int32Array | null,
+  start: number,
+  B: number,
+): void {
   const Dd = data.denseFeatures;
   if (B > slot.labels.length)
-    throw new Error(`stageBatch: batch of ${B} samples exceeds the staging capacity of ${slot.labels.length}`);
+    throw new Error(`writeBatchSlot: batch of ${B} samples exceeds the slot capacity of ${slot.labels.length}`);
   slot.header[0] = B;
   if (rows === null) {
     slot.dense.set(data.dense.subarray(start * Dd, (start + B) * Dd));
@@ -107,11 +113,11 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
     }
   }
   data.sparse.forEach((f, t) => {
-    const dst = slot.tables[t] as SlotViews["tables"][number];
+    const dst = slot.tables[t];
     const need = rows === null ? f.offsets[start + B] - f.offsets[start] : bagsLength(f.offsets, rows, B);
     if (need > dst.indices.length) {
       throw new Error(
-        `stageBatch: table ${t}'s ${need} lookups in this batch exceed the staging capacity of ${dst.indices.length} (the layout was made for shorter bags: give every dataset to stagingLayout)`,
+        `writeBatchSlot: table ${t}'s ${need} lookups in this batch exceed the slot capacity of ${dst.indices.length} (the layout was made for shorter bags: give every dataset to batchSlotLayout)`,
       );
     }
     const offsets = dst.offsets;
@@ -146,6 +152,6 @@ export function stageBatch(slot: SlotViews, data: Dataset, rows: Int32Array | nu
 /** Lookups of the samples rows[0 .. B) in a feature with these offsets. */
 function bagsLength(offsets: Int32Array, rows: Int32Array, B: number): number {
   let L = 0;
-  for (let i = 0; i < B; i++) L += (offsets[rows[i] + 1] as number) - (offsets[rows[i]] as number);
+  for (let i = 0; i < B; i++) L += offsets[rows[i] + 1] - offsets[rows[i]];
   return L;
 }
