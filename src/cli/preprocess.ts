@@ -74,7 +74,8 @@ const PREPROCESS_FLAGS: FlagSpecs = {
 
 const USAGE =
   "Usage: dlrm preprocess criteo <file...> --out <file.safetensors> [flags]\n" +
-  "       dlrm preprocess csv <file.csv|.tsv|.jsonl...> --schema <schema.json> --out <file.safetensors> [--on-bad-line skip]";
+  "       dlrm preprocess csv <file.csv|.tsv|.jsonl...> --schema <schema.json>\n" +
+  "                               --out <file.safetensors> [--on-bad-line skip]";
 const ABOUT =
   "Read raw Criteo click logs (Kaggle train.txt or Terabyte day_N: label, 13 integer and 26 hexadecimal features, tab-separated) " +
   "and write every row, in file order, in the batch format, with the dictionary of categorical values beside it; " +
