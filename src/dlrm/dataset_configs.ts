@@ -23,6 +23,35 @@ export interface BuiltinModel {
 }
 
 /**
+ * The small DLRM of MovieLens's single model, over any tables and dense features: E = 16, a
+ * bottom MLP Dd-32-E, dot interaction, one hidden top layer of 16, BCE, Adagrad at lr 0.05,
+ * batch 128. `what` names the config in its errors. The model `dlrm preprocess csv` derives
+ * for a user's own data is this one too (src/dlrm/tabular_model.ts).
+ */
+export function smallClickConfig(tableSizes: readonly number[], denseFeatures: number, what: string): DLRMConfig {
+  const E = 16;
+  const W = interactionWidth(E, tableSizes.length, "dot", false);
+  return parseConfig(
+    {
+      dense_features: denseFeatures,
+      bottom_mlp: [denseFeatures, 32, E],
+      embedding_dim: E,
+      table_sizes: [...tableSizes],
+      pooling: "sum",
+      interaction: "dot",
+      interaction_itself: false,
+      top_mlp: [W, 16, 1],
+      loss: "bce",
+      optimizer: "adagrad",
+      lr: 0.05,
+      batch_size: 128,
+      steps: 1,
+    },
+    what,
+  );
+}
+
+/**
  * MovieLens-100K (docs/results.md has the runs that chose it): an ensemble of 5 DLRMs, each
  * E = 16, a small bottom MLP for the 3 dense features, dot interaction, one hidden top
  * layer, Adagrad at lr 0.05 with its accumulators starting at 3e-6 and weight decay 3e-3 on
@@ -39,26 +68,7 @@ export interface BuiltinModel {
  * starts at 0).
  */
 export function movielensModel(tableSizes: readonly number[], denseFeatures: number): BuiltinModel {
-  const E = 16;
-  const W = interactionWidth(E, tableSizes.length, "dot", false);
-  const config = parseConfig(
-    {
-      dense_features: denseFeatures,
-      bottom_mlp: [denseFeatures, 32, E],
-      embedding_dim: E,
-      table_sizes: [...tableSizes],
-      pooling: "sum",
-      interaction: "dot",
-      interaction_itself: false,
-      top_mlp: [W, 16, 1],
-      loss: "bce",
-      optimizer: "adagrad",
-      lr: 0.05,
-      batch_size: 128,
-      steps: 1,
-    },
-    "built-in MovieLens config",
-  );
+  const config = smallClickConfig(tableSizes, denseFeatures, "built-in MovieLens config");
   // the tables in MOVIELENS_TABLES order: user and item ids undecayed, the side features decayed
   const tableWeightDecay = MOVIELENS_TABLES.map((name) => (name === "user" || name === "item" ? 0 : 3e-3));
   if (tableSizes.length !== tableWeightDecay.length) {
