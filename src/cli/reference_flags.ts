@@ -44,8 +44,21 @@ const renamed: Record<string, string> = {
   "data-sub-sample-rate": "data-sub-sample-rate",
 };
 
+/** The reference's table-trick flags (QR, MD, learned pooling), which `dlrm train` takes under the same names. */
+export const TABLE_TRICK_FLAGS = [
+  "qr-flag",
+  "qr-threshold",
+  "qr-collisions",
+  "qr-operation",
+  "md-flag",
+  "md-threshold",
+  "md-temperature",
+  "md-round-dims",
+  "weighted-pooling",
+] as const;
+
 /** Reference flags read here (model config, data source, step count) rather than renamed. */
-const consumed = new Set([
+const consumed = new Set<string>([
   "arch-sparse-feature-size",
   "arch-embedding-size",
   "arch-mlp-bot",
@@ -61,15 +74,7 @@ const consumed = new Set([
   "load-model",
   "inference-only",
   "num-indices-per-lookup-fixed",
-  "qr-flag",
-  "qr-threshold",
-  "qr-collisions",
-  "qr-operation",
-  "md-flag",
-  "md-threshold",
-  "md-temperature",
-  "md-round-dims",
-  "weighted-pooling",
+  ...TABLE_TRICK_FLAGS,
   "quantize-emb-with-bit",
 ]);
 

@@ -2,6 +2,7 @@
 // A flag in no group is listed under "Other" (test/cli/help.test.ts keeps that list empty).
 
 import type { HelpGroups } from "./args.ts";
+import { TABLE_TRICK_FLAGS } from "./reference_flags.ts";
 
 export const TRAIN_HELP_GROUPS: HelpGroups = [
   ["Model", ["model", "init", "ensemble"]],
@@ -33,18 +34,5 @@ export const TRAIN_HELP_GROUPS: HelpGroups = [
   ["Run", ["steps", "epochs", "batch-size", "seed", "no-shuffle", "resume", "test-freq"]],
   ["Output", ["save", "save-dtype", "log", "plot", "print-freq", "print-sharding-plan", "help"]],
   ["Parallel", ["workers"]],
-  [
-    "Reference compatibility (the table tricks of facebookresearch/dlrm; docs/tricks.md)",
-    [
-      "qr-flag",
-      "qr-threshold",
-      "qr-collisions",
-      "qr-operation",
-      "md-flag",
-      "md-threshold",
-      "md-temperature",
-      "md-round-dims",
-      "weighted-pooling",
-    ],
-  ],
+  ["Reference compatibility (the table tricks of facebookresearch/dlrm; docs/tricks.md)", [...TABLE_TRICK_FLAGS]],
 ];
