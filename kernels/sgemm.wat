@@ -239,6 +239,40 @@
       (then
         ;; full tile: row i of C at c + i·ldcb. Stored inline: a call here, with the
         ;; accumulators live across it, makes V8 spill them inside the k loop.
+        (if (i32.and (f32.eq (local.get $beta) (f32.const 0)) (i32.ne (local.get $bias) (i32.const 0)))
+          (then
+            ;; a Linear layer's forward (β = 0 and a bias): C ← α·acc + bias, then max(·, 0) when
+            ;; relu, in registers and one store per vector. The same operations in the same order
+            ;; as the two passes below (which a K block after the first, or no bias, still takes),
+            ;; so the same bits; it saves reading the tile back, which costs most when K is short.
+            (local.set $b0 (v128.load (local.get $bias)))
+            (local.set $b1 (v128.load offset=16 (local.get $bias)))
+            (if (local.get $relu)
+              (then
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (return)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)))
+            (return)))
         (if (f32.eq (local.get $beta) (f32.const 0))
           (then
             ;; β = 0: C ← α·acc, C not read
@@ -377,6 +411,46 @@
     (if (i32.and (i32.eq (local.get $mr) (i32.const 5)) (i32.eq (local.get $nr) (i32.const 8)))
       (then
         ;; full tile, stored inline (see micro_4x8)
+        (if (i32.and (f32.eq (local.get $beta) (f32.const 0)) (i32.ne (local.get $bias) (i32.const 0)))
+          (then
+            ;; a Linear layer's forward (β = 0 and a bias): C ← α·acc + bias, then max(·, 0) when
+            ;; relu, in registers and one store per vector. The same operations in the same order
+            ;; as the two passes below (which a K block after the first, or no bias, still takes),
+            ;; so the same bits; it saves reading the tile back, which costs most when K is short.
+            (local.set $b0 (v128.load (local.get $bias)))
+            (local.set $b1 (v128.load offset=16 (local.get $bias)))
+            (if (local.get $relu)
+              (then
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c40) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c) (f32x4.max (f32x4.add (f32x4.mul (local.get $c41) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (return)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c) (f32x4.add (f32x4.mul (local.get $c40) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c) (f32x4.add (f32x4.mul (local.get $c41) (local.get $valpha)) (local.get $b1)))
+            (return)))
         (if (f32.eq (local.get $beta) (f32.const 0))
           (then
             (v128.store offset=0 (local.get $c) (f32x4.mul (local.get $c00) (local.get $valpha)))
