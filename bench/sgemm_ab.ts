@@ -5,6 +5,7 @@
 //
 //   node --experimental-wasm-relaxed-simd --no-liftoff --import tsx bench/sgemm_ab.ts \
 //     [--base HEAD] [--batch 128,2048] [--rounds 5] [--seconds 0.05] [--build relaxed|plain]
+//   node --experimental-wasm-relaxed-simd --import tsx bench/sgemm_ab.ts --train 128 [--base HEAD] [--rounds 12] [--round-samples 6400]
 //
 // The shapes are the step's: for each Linear layer (in → out) of the bottom MLP 13-512-256-64-16
 // and the top MLP 367-512-256-1, the forward y = relu(x·Wᵀ + b) (NT, M = batch, K = in,
@@ -17,6 +18,13 @@
 // (the two may differ only by summation order) and folded into a checksum that the output
 // carries, so that no engine may drop the work.
 //
+// --train B: instead, train the Kaggle-shaped model on this thread as train() does (tables
+// capped at 100,000 rows, SGD, random data, batch B; V8's usual tiering, so run it without
+// --no-liftoff) and swap the sgemm the library calls between the two builds every
+// --round-samples samples (6,400; at least 4 steps), alternating which goes first, --rounds
+// times: each round's ms/step of each build and their ratio, the median ratio last. Everything but the sgemm is the same code in the same
+// process, so this isolates the kernel's effect on a step from the noise of separate processes.
+//
 // Glossary: M, N, K GEMM dims (C is M×N, the shared dim is K); NT, NN, TN the transposes of
 // op(A), op(B) (T: transposed).
 
@@ -24,7 +32,13 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { assemble, relaxedVariant } from "../kernels/build.ts";
+import { randomDataset } from "../src/data/random.ts";
+import { parseConfig } from "../src/dlrm/config.ts";
+import { DLRM } from "../src/dlrm/model.ts";
 import { defaultHeap, residentF32 } from "../src/kernels/memory.ts";
+import { enableRelaxedSimd, wasmState, type RawKernels } from "../src/kernels/wasm.ts";
+import { SGD } from "../src/optim/sgd.ts";
+import { KAGGLE_TABLES, sgdStep } from "./train.bench.ts";
 
 type Sgemm = (...args: number[]) => void;
 
@@ -92,6 +106,86 @@ async function build(text: string, relaxed: boolean, memory: WebAssembly.Memory)
   return { f: ex.sgemm_f32 as Sgemm, work: (ex.sgemm_f32_work_bytes as () => number)() };
 }
 
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2
+    ? (s[s.length >> 1] as number)
+    : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+/** --train B: a one-thread training loop whose sgemm swaps between the two builds. */
+function trainAB(B: number, rounds: number, roundSamples: number, before: Sgemm, after: Sgemm, base: string): void {
+  if (wasmState().sgemmBuild !== "relaxed")
+    throw new Error(
+      "sgemm_ab --train: the library's sgemm is not the relaxed build; run with --experimental-wasm-relaxed-simd",
+    );
+  const tables = KAGGLE_TABLES.map((r) => Math.min(r, 100_000));
+  const config = parseConfig({
+    dense_features: 13,
+    bottom_mlp: BOTTOM,
+    embedding_dim: 16,
+    table_sizes: tables,
+    interaction: "dot",
+    top_mlp: TOP,
+    optimizer: "sgd",
+    lr: 0.01,
+    batch_size: B,
+  });
+  const model = new DLRM(config, 1);
+  const opt = new SGD(model.parameters(), { lr: 0.01 });
+  const per = Math.max(4, Math.round(roundSamples / B)); // steps of one build in a round
+  const data = randomDataset({
+    n: B * per * (2 * rounds + 4),
+    denseFeatures: 13,
+    tableSizes: tables,
+    numIndicesPerLookup: 1,
+    numIndicesPerLookupFixed: true,
+    seed: 2,
+  });
+  const raw = wasmState().raw as unknown as Record<keyof RawKernels, unknown>;
+  let s = 0;
+  const msPerStep = (f: Sgemm): number => {
+    raw.sgemm_f32 = f;
+    const t0 = performance.now();
+    for (let i = 0; i < per; i++, s++) sgdStep(model, opt, data, s, B);
+    return (performance.now() - t0) / per;
+  };
+  msPerStep(before); // warm-up: V8 tiers both builds and the step's JavaScript up
+  msPerStep(after);
+  const ratios: number[] = [];
+  const rows: { round: number; beforeMs: number; afterMs: number; speed: number }[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const first = r % 2 === 0 ? before : after;
+    const second = r % 2 === 0 ? after : before;
+    const m1 = msPerStep(first);
+    const m2 = msPerStep(second);
+    const [b, a] = r % 2 === 0 ? [m1, m2] : [m2, m1];
+    ratios.push(b / a);
+    rows.push({
+      round: r + 1,
+      beforeMs: Math.round(b * 100) / 100,
+      afterMs: Math.round(a * 100) / 100,
+      speed: Math.round((b / a) * 1000) / 1000,
+    });
+    console.log(
+      `round ${r + 1}: before ${b.toFixed(2)} ms/step, after ${a.toFixed(2)} ms/step, after/before speed ${(b / a).toFixed(3)}`,
+    );
+  }
+  const med = Math.round(median(ratios) * 1000) / 1000;
+  console.log(`batch ${B}: median after/before speed ${med} over ${rounds} rounds of ${per} steps each`);
+  console.log(
+    JSON.stringify({
+      date: new Date().toISOString(),
+      base,
+      mode: "train",
+      batch: B,
+      stepsPerRound: per,
+      rows,
+      medianSpeed: med,
+    }),
+  );
+}
+
 async function main(): Promise<void> {
   const base = arg("base", "HEAD");
   const batches = arg("batch", "128,2048").split(",").map(Number);
@@ -104,6 +198,15 @@ async function main(): Promise<void> {
   const heap = defaultHeap();
   const before = await build(beforeText, relaxed, heap.memory);
   const after = await build(afterText, relaxed, heap.memory);
+  const trainBatch = Number(arg("train", "0"));
+  if (trainBatch > 0) {
+    enableRelaxedSimd();
+    if (!relaxed)
+      throw new Error("sgemm_ab --train swaps the relaxed build, which the dlrm command runs; drop --build plain");
+    heap.reserve(KAGGLE_TABLES.reduce((t, r) => t + Math.min(r, 100_000) * 64, 0) + (512 << 20));
+    trainAB(trainBatch, rounds, Number(arg("round-samples", "6400")), before.f, after.f, base);
+    return;
+  }
   const n = 2048 * 512;
   const A = residentF32(heap, n);
   const Bm = residentF32(heap, n);
@@ -189,10 +292,6 @@ async function main(): Promise<void> {
       rec.ratio.push(g[1]! / g[0]!);
     });
   }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const round2 = (x: number): number => Math.round(x * 100) / 100;
   const rows = shapes.map((s, i) => ({
     shape: s.name,
