@@ -9,19 +9,20 @@
 //        [--rounds 3] [--warmup-samples 12800] [--measure-samples 25600] [--rows-cap 100000]
 //
 // Per run: samples/s = batch / the median step time after the warm-up samples, the step
-// times being differences of the per-step `t_ms` of the --log JSONL (as bench/cli_train.bench.ts
-// measures). Per round: after/before of the two runs of that round. Printed: every run, and
+// times being differences of the per-step `t_ms` of the --log JSONL (bench/cli_train.bench.ts's
+// command and measure). Per round: after/before of the two runs of that round. Printed: every run, and
 // per configuration the median over rounds of each tree's samples/s and of the ratio; the last
 // stdout line is one JSON object.
 //
 // Glossary: B batch size, N workers.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { KAGGLE_TABLES } from "./train.bench.ts";
+import { dlrmTrainArgs, rate, stepTimes } from "./cli_train.bench.ts";
+import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,20 +34,6 @@ const median = (xs: readonly number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
-
-/** samples/s from a --log JSONL: batch / the median step after `warmupSteps`. */
-function samplesPerSec(log: string, warmupSteps: number, B: number): number {
-  if (!existsSync(log)) return Number.NaN;
-  const ts: number[] = [];
-  for (const line of readFileSync(log, "utf8").split("\n")) {
-    if (!line.startsWith("{")) continue;
-    const o = JSON.parse(line) as { step?: number; t_ms?: number };
-    if (typeof o.step === "number" && typeof o.t_ms === "number") ts.push(o.t_ms);
-  }
-  const dts = ts.slice(warmupSteps).map((t, i, a) => (i === 0 ? Number.NaN : t - (a[i - 1] as number)));
-  const ok = dts.filter((d) => Number.isFinite(d));
-  return ok.length === 0 ? Number.NaN : B / (median(ok) / 1000);
-}
 
 function main(): void {
   const base = arg("base", "main");
@@ -69,22 +56,7 @@ function main(): void {
     execFileSync("tar", ["-x", "-C", baseDir], { input: tar });
     symlinkSync(join(root, "node_modules"), join(baseDir, "node_modules"));
     const modelPath = join(tmp, "kaggle.json");
-    writeFileSync(
-      modelPath,
-      JSON.stringify({
-        dense_features: 13,
-        bottom_mlp: [13, 512, 256, 64, 16],
-        embedding_dim: 16,
-        table_sizes: KAGGLE_TABLES.map((R) => (cap > 0 ? Math.min(R, cap) : R)),
-        pooling: "sum",
-        interaction: "dot",
-        top_mlp: [367, 512, 256, 1],
-        loss: "bce",
-        optimizer: "sgd",
-        lr: 0.01,
-        batch_size: 128,
-      }),
-    );
+    writeFileSync(modelPath, JSON.stringify(kaggleModel(KAGGLE_TABLES.map((R) => (cap > 0 ? Math.min(R, cap) : R)))));
     const trees = [
       { name: `before (${rev})`, dir: baseDir },
       { name: `after (${head}${dirty ? " + changes" : ""})`, dir: root },
@@ -100,37 +72,17 @@ function main(): void {
             const tree = trees[t] as (typeof trees)[number];
             const log = join(tmp, `log-${t}.jsonl`);
             rmSync(log, { force: true });
-            const args = [
-              "--import",
-              "tsx",
-              "src/cli/main.ts",
-              "train",
-              "--model",
-              modelPath,
-              "--data",
-              "random",
-              "--num-indices-per-lookup",
-              "1",
-              "--num-indices-per-lookup-fixed",
-              "--workers",
-              String(N),
-              "--batch-size",
-              String(B),
-              "--steps",
-              String(steps),
-              "--log",
-              log,
-              "--print-freq",
-              String(steps),
-            ];
             const t0 = performance.now();
-            const run = spawnSync(process.execPath, args, { cwd: tree.dir, encoding: "utf8" });
+            const run = spawnSync(process.execPath, dlrmTrainArgs(modelPath, N, B, steps, log), {
+              cwd: tree.dir,
+              encoding: "utf8",
+            });
             const wallS = (performance.now() - t0) / 1000;
             if (run.status !== 0)
               throw new Error(
                 `${tree.name}: dlrm train exited ${run.status}: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`,
               );
-            const sps = samplesPerSec(log, warmupSteps, B);
+            const sps = rate(stepTimes(log), warmupSteps, B).samplesPerSec ?? Number.NaN;
             results.push({
               B,
               N,

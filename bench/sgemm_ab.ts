@@ -5,25 +5,28 @@
 //
 //   node --experimental-wasm-relaxed-simd --no-liftoff --import tsx bench/sgemm_ab.ts \
 //     [--base HEAD] [--batch 128,2048] [--rounds 5] [--seconds 0.05] [--build relaxed|plain]
-//   node --experimental-wasm-relaxed-simd --import tsx bench/sgemm_ab.ts --train 128 [--base HEAD] [--rounds 12] [--round-samples 6400]
+//   node --experimental-wasm-relaxed-simd --import tsx bench/sgemm_ab.ts --train 128 \
+//     [--base HEAD] [--rounds 12] [--round-samples 6400]
 //
 // The shapes are the step's: for each Linear layer (in → out) of the bottom MLP 13-512-256-64-16
 // and the top MLP 367-512-256-1, the forward y = relu(x·Wᵀ + b) (NT, M = batch, K = in,
 // N = out), the input gradient dx = dy·W (NN, M = batch, K = out, N = in; not for the first
 // layer, whose input needs none) and the weight gradient dW = dyᵀ·x (TN, M = out, K = batch,
-// N = in). Each round times every shape with each build (the fastest of its calls over
-// --seconds: on a shared machine the fastest call is the least disturbed), alternating which
-// build goes first; a shape's figure is the median over rounds of each build's rate and of the
-// after/before ratio of the same round. Every call's C is checked against the other build's
-// (the two may differ only by summation order) and folded into a checksum that the output
-// carries, so that no engine may drop the work.
+// N = in). Each round times every shape with each build (the fastest of at least 10 calls
+// over --seconds: on a shared machine the fastest call is the least disturbed), alternating
+// which build goes first; a shape's figure is the median over rounds of each build's rate and
+// of the after/before ratio of the same round. After the warm-up the two builds' C are
+// compared (they may differ only by summation order; worstRel in the output, 0 when every
+// element is the same), and every call's C is folded into a checksum that the output carries,
+// so that no engine may drop the work.
 //
 // --train B: instead, train the Kaggle-shaped model on this thread as train() does (tables
 // capped at 100,000 rows, SGD, random data, batch B; V8's usual tiering, so run it without
 // --no-liftoff) and swap the sgemm the library calls between the two builds every
 // --round-samples samples (6,400; at least 4 steps), alternating which goes first, --rounds
-// times: each round's ms/step of each build and their ratio, the median ratio last. Everything but the sgemm is the same code in the same
-// process, so this isolates the kernel's effect on a step from the noise of separate processes.
+// times: each round's ms/step of each build and their ratio, the median ratio last. All but
+// the sgemm is the same code in the same process, so this isolates the kernel's effect on a
+// step from the noise of separate processes.
 //
 // Glossary: M, N, K GEMM dims (C is M×N, the shared dim is K); NT, NN, TN the transposes of
 // op(A), op(B) (T: transposed).
@@ -32,13 +35,14 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { assemble, relaxedVariant } from "../kernels/build.ts";
+import { fastest } from "./gemm_ceiling.ts";
 import { randomDataset } from "../src/data/random.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
 import { DLRM } from "../src/dlrm/model.ts";
 import { defaultHeap, residentF32 } from "../src/kernels/memory.ts";
 import { enableRelaxedSimd, wasmState, type RawKernels } from "../src/kernels/wasm.ts";
 import { SGD } from "../src/optim/sgd.ts";
-import { KAGGLE_TABLES, sgdStep } from "./train.bench.ts";
+import { KAGGLE_TABLES, kaggleModel, sgdStep } from "./train.bench.ts";
 
 type Sgemm = (...args: number[]) => void;
 
@@ -120,17 +124,7 @@ function trainAB(B: number, rounds: number, roundSamples: number, before: Sgemm,
       "sgemm_ab --train: the library's sgemm is not the relaxed build; run with --experimental-wasm-relaxed-simd",
     );
   const tables = KAGGLE_TABLES.map((r) => Math.min(r, 100_000));
-  const config = parseConfig({
-    dense_features: 13,
-    bottom_mlp: BOTTOM,
-    embedding_dim: 16,
-    table_sizes: tables,
-    interaction: "dot",
-    top_mlp: TOP,
-    optimizer: "sgd",
-    lr: 0.01,
-    batch_size: B,
-  });
+  const config = parseConfig(kaggleModel(tables, B));
   const model = new DLRM(config, 1);
   const opt = new SGD(model.parameters(), { lr: 0.01 });
   const per = Math.max(4, Math.round(roundSamples / B)); // steps of one build in a round
@@ -221,7 +215,6 @@ async function main(): Promise<void> {
   const work0 = heap.alloc(before.work);
   const work1 = heap.alloc(after.work);
   const addr = (x: Float32Array): number => x.byteOffset;
-  let checksum = 0;
   const shapes = batches.flatMap(stepShapes);
   const call = (which: 0 | 1, s: Shape): void => {
     const f = which === 0 ? before.f : after.f;
@@ -247,20 +240,19 @@ async function main(): Promise<void> {
       +s.relu,
     );
   };
-  const fastest = (which: 0 | 1, s: Shape): number => {
-    let best = Infinity;
-    let calls = 0;
-    const start = performance.now();
-    let t = start;
-    do {
-      const t0 = performance.now();
-      call(which, s);
-      t = performance.now();
-      checksum += (which === 0 ? C0 : C1)[(s.M * s.N) >> 1] as number;
-      best = Math.min(best, t - t0);
-      calls++;
-    } while (t - start < seconds * 1000 || calls < 5);
-    return (2 * s.M * s.N * s.K) / (best / 1000) / 1e9;
+  const sink = { sum: 0 };
+  /** GFLOP/s of the fastest call of build `which` on shape s over about --seconds. */
+  const gflops = (which: 0 | 1, s: Shape): number => {
+    const C = which === 0 ? C0 : C1;
+    const sec = fastest(
+      () => {
+        call(which, s);
+        return C[(s.M * s.N) >> 1] as number;
+      },
+      seconds,
+      sink,
+    );
+    return (2 * s.M * s.N * s.K) / sec / 1e9;
   };
   // warm up both builds on every shape (TurboFan under --no-liftoff, caches), and check agreement
   let worstRel = 0;
@@ -284,8 +276,8 @@ async function main(): Promise<void> {
     shapes.forEach((s, i) => {
       const first = (r + i) % 2 === 0 ? 0 : 1;
       const g: number[] = [0, 0];
-      g[first] = fastest(first, s);
-      g[1 - first] = fastest(first === 0 ? 1 : 0, s);
+      g[first] = gflops(first, s);
+      g[1 - first] = gflops(first === 0 ? 1 : 0, s);
       const rec = rates[i]!;
       rec.before.push(g[0]!);
       rec.after.push(g[1]!);
@@ -329,7 +321,7 @@ async function main(): Promise<void> {
       worstRel,
       rows,
       perBatch,
-      checksum,
+      checksum: sink.sum,
     }),
   );
 }
