@@ -203,9 +203,10 @@
   ;; then C[i][j] ← α·acc[i][j] + β·C[i][j] (+ bias[j] when bias ≠ 0, the address of the
   ;; tile's first column's bias; then max(·, 0) when relu ≠ 0) for i < mr, j < nr (C row
   ;; stride ldcb bytes).
-  ;; Full tiles store vectors straight into C; edge tiles go through the 128-byte tile. No
-  ;; calls after the k loop: V8 would spill the accumulators on every k step to keep them
-  ;; across a call.
+  ;; Full tiles store vectors straight into C (a Linear layer's forward, β = 0 with a bias,
+  ;; with the bias and the relu applied in the registers); edge tiles go through the tile
+  ;; buffer, four columns at a time while four exist. No calls after the k loop: V8 would
+  ;; spill the accumulators on every k step to keep them across a call.
   (func $micro_4x8
     (param $kc i32) (param $ap i32) (param $bp i32) (param $c i32) (param $ldcb i32)
     (param $alpha f32) (param $beta f32) (param $mr i32) (param $nr i32) (param $tile i32) (param $bias i32)
