@@ -17,17 +17,17 @@ export const TABLE_STORE_FLAGS: FlagSpecs = {
   "table-dir": {
     type: "string",
     placeholder: "dir",
-    help: "keep the embedding tables in files in this directory (made anew from the seed, --init or --resume; one worker), with --table-cache-bytes of rows in memory; the model is the in-memory one bit for bit",
+    help: "keep the embedding tables in files in this directory (made anew from the seed, --init or --resume; each rank its own), with --table-cache-bytes of rows in memory; the model is the in-memory one bit for bit (default --workers 1)",
   },
   "table-cache-bytes": {
     type: "string",
     placeholder: "N[KiB|MiB|GiB]",
-    help: "with --table-dir: bytes of table rows (weights and optimizer state) held in memory at most (default 256MiB)",
+    help: "with --table-dir: bytes of table rows (weights and optimizer state) held in memory at most, all ranks together (default 256MiB)",
   },
   "table-cache-policy": {
     type: "string",
     placeholder: "lookahead|lru",
-    help: `with --table-dir: which rows leave the cache: lookahead (default) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches; lru the least recently used`,
+    help: `with --table-dir: which rows leave the cache: lookahead (default, one worker) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches; lru the least recently used (ranks)`,
   },
 };
 
@@ -62,11 +62,21 @@ export function tableStoreOptions(f: ParsedFlags, workers: number): TableStoreOp
       if (f.has(name)) throw new UsageError(`train: --${name} goes with --table-dir`);
     return null;
   }
-  if (workers !== 1) throw new UsageError(`train: --table-dir trains on one worker (--workers 1), not ${workers}`);
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new UsageError(`train: --table-dir ${dir} is not a directory`);
   const bytes = getString(f, "table-cache-bytes");
-  const policy = oneOf("train", f, "table-cache-policy", ["lookahead", "lru"] as const, "lookahead");
+  // Ranks see one batch at a time (the batch slots): they evict by LRU.
+  const policy = oneOf(
+    "train",
+    f,
+    "table-cache-policy",
+    ["lookahead", "lru"] as const,
+    workers === 1 ? "lookahead" : "lru",
+  );
+  if (policy === "lookahead" && workers > 1)
+    throw new UsageError(
+      `train: --table-cache-policy lookahead needs --workers 1 (a rank sees one batch at a time); ${workers} workers evict by lru`,
+    );
   return {
     dir,
     cacheBytes: bytes === undefined ? DEFAULT_CACHE_BYTES : parseBytes("--table-cache-bytes", bytes),

@@ -384,7 +384,11 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
+      : modelShardingPlan(config, {
+          ranks: workers,
+          lookupsPerSample: await lookupsPerSampleOfData(data.train),
+          ...(store === null ? {} : { maxBytesPerRank: Number.MAX_SAFE_INTEGER }), // on disk, not in a wasm memory
+        });
 
   const recorded = new Map(f);
   recorded.set("ensemble", 1); // each checkpoint is one member's run
@@ -424,7 +428,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   // The file's tensors are checked against the model before the model's memory is allocated.
   if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
   else if (init !== null) openCheckpoint(init, p.config);
-  if (p.store !== null) {
+  if (p.store !== null && p.workers === 1) {
     const from = resume ?? (init === null ? null : { path: init });
     return startDiskExecutor(
       p.config,
@@ -457,6 +461,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
     datasets,
     maxBatch: Math.max(p.batchSize, evalBatch(p)),
     plan: p.plan,
+    store: p.store,
   });
 }
 

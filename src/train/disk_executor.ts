@@ -53,14 +53,18 @@ export class DiskTableExecutor implements Executor {
       source.kind === "file" ? openCheckpoint(source.path, config, source.withOptimizer ? spec : null) : null;
     this.head = new DLRMHead(config, source.kind === "seed" ? source.seed : null);
     this.#headParams = this.head.namedParameters();
-    this.tables = new DiskTables(
-      config,
-      spec,
-      index === null
-        ? { kind: "seed", seed: (source as { seed: number }).seed }
-        : { kind: "checkpoint", index, withOptimizer: (source as { withOptimizer: boolean }).withOptimizer },
-      store,
-    );
+    if (index === null)
+      this.tables = new DiskTables(config, spec, { kind: "seed", seed: (source as { seed: number }).seed }, store);
+    else {
+      const fd = openSync(index.path, "r");
+      try {
+        const read = (name: string, first: number, into: Float32Array): void => readPiece(index, name, first, into, fd);
+        const withOptimizer = (source as { withOptimizer: boolean }).withOptimizer;
+        this.tables = new DiskTables(config, spec, { kind: "checkpoint", read, withOptimizer }, store);
+      } finally {
+        closeSync(fd);
+      }
+    }
     const named = [...this.#headParams, ...this.tables.parameters()];
     this.#params = named.map(([, p]) => p);
     this.optimizer = makeOptimizer(spec, named);

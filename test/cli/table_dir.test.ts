@@ -1,6 +1,7 @@
 // `dlrm train --table-dir` as a user runs it: the tables in files behind a cache smaller than
 // they are give the checkpoint of the in-memory run, bit for bit, for SGD, Adagrad and row-wise
-// Adagrad, with both eviction policies and across a --resume; a run killed with SIGKILL in
+// Adagrad, on 1 worker (both eviction policies) and on 2 (each rank its files), and across a
+// --resume; a run killed with SIGKILL in
 // the middle of training leaves the last checkpoint it had saved as it was, and resuming from
 // it gives the in-memory result; the flags' mistakes are usage errors naming the flag.
 
@@ -14,7 +15,7 @@ import { assertSameTensors, interruptedRun } from "../helpers/train_runs.ts";
 // 2000 samples in batches of 20, bags of up to 10 lookups: the default model's 8 tables (242 KiB
 // of SGD rows, twice that with Adagrad's state) through a cache of 40 % of that, which holds
 // ~385 rows of each of the three largest tables (500 to 2,000 rows; a batch looks up ~100).
-const RUN = ["--data", "random", "--data-size", "2000", "--batch-size", "20", "--seed", "5", "--workers", "1"];
+const RUN = ["--data", "random", "--data-size", "2000", "--batch-size", "20", "--seed", "5"];
 
 async function ok(args: string[]): Promise<string> {
   const r = await runCli(args);
@@ -29,20 +30,35 @@ function storeLine(stderr: string): Record<string, number> {
   return JSON.parse(m[1] as string) as Record<string, number>;
 }
 
-for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad"]) {
-  test(`${optimizer}: --table-dir behind a cache of 40 % of the tables saves the in-memory run's bytes (lookahead and lru, and across a --resume)`, async () => {
+for (const [optimizer, workers] of [
+  ["sgd", "1"],
+  ["adagrad", "1"],
+  ["rowwise-adagrad", "1"],
+  ["sgd", "2"],
+  ["adagrad", "2"],
+  ["rowwise-adagrad", "2"],
+]) {
+  test(`${optimizer}, ${workers} worker(s): --table-dir behind a cache of 40 % of the tables saves the in-memory run's bytes (each policy, and across a --resume)`, async () => {
     const t = tempDir();
     try {
-      const flags = [...RUN, "--optimizer", optimizer, "--lr", optimizer === "sgd" ? "0.1" : "0.05"];
+      const flags = [
+        ...RUN,
+        "--workers",
+        workers,
+        "--optimizer",
+        optimizer,
+        "--lr",
+        optimizer === "sgd" ? "0.1" : "0.05",
+      ];
       const tables = join(t.dir, "tables");
       mkdirSync(tables);
-      const cache = optimizer === "adagrad" ? 192 * 1024 : 96 * 1024;
+      const cache = (optimizer === "adagrad" ? 192 * 1024 : 96 * 1024) * Number(workers); // each rank its share
       const store = ["--table-dir", tables, "--table-cache-bytes", String(cache)];
       const memory = join(t.dir, "memory.safetensors");
       await ok(["train", ...flags, "--steps", "25", "--save", memory]);
       const want = readFileSync(memory);
       const hits: number[] = [];
-      for (const policy of ["lookahead", "lru"]) {
+      for (const policy of workers === "1" ? ["lookahead", "lru"] : ["lru"]) {
         const path = join(t.dir, `${policy}.safetensors`);
         const err = await ok([
           "train",
@@ -56,16 +72,19 @@ for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad"]) {
           path,
         ]);
         assert.ok(readFileSync(path).equals(want), `${policy}: the checkpoint differs from the in-memory run's`);
+        if (workers !== "1") continue; // the ranks' counts stay with them
         const line = storeLine(err);
         assert.ok(line.rows_written > 0 && line.resident_bytes <= cache, JSON.stringify(line));
         hits.push(line.hits);
       }
-      assert.ok((hits[0] as number) > (hits[1] as number), `look-ahead hits ${hits[0]}, LRU ${hits[1]}`);
-      assert.equal(readdirSync(tables).length, 8);
+      if (workers === "1")
+        assert.ok((hits[0] as number) > (hits[1] as number), `look-ahead hits ${hits[0]}, LRU ${hits[1]}`);
+      // one file per piece, or per row range of a split one (2 ranks split the largest table)
+      assert.equal(readdirSync(tables).length, workers === "1" ? 8 : 9);
       const half = join(t.dir, "half.safetensors");
       const resumed = join(t.dir, "resumed.safetensors");
       await ok(["train", ...flags, ...store, "--steps", "12", "--save", half]);
-      await ok(["train", "--resume", half, ...store, "--steps", "25", "--save", resumed]);
+      await ok(["train", "--resume", half, "--workers", workers, ...store, "--steps", "25", "--save", resumed]);
       assertSameTensors(resumed, memory, `${optimizer}: resumed on disk`);
     } finally {
       t.cleanup();
@@ -78,7 +97,7 @@ test("SIGKILL in the middle of a --table-dir run leaves its last checkpoint usab
   try {
     const tables = join(t.dir, "tables");
     mkdirSync(tables);
-    const flags = [...RUN, "--optimizer", "adagrad", "--lr", "0.05"];
+    const flags = [...RUN, "--workers", "1", "--optimizer", "adagrad", "--lr", "0.05"];
     const store = ["--table-dir", tables, "--table-cache-bytes", "256KiB"];
     const memory = join(t.dir, "memory.safetensors");
     await ok(["train", ...flags, "--steps", "25", "--save", memory]);
@@ -113,7 +132,10 @@ test("--table-dir's flags: mistakes are usage errors naming the flag", async () 
   try {
     const cases: [string[], RegExp][] = [
       [["--table-cache-bytes", "1MiB"], /--table-cache-bytes goes with --table-dir/],
-      [["--table-dir", t.dir, "--workers", "2"], /--table-dir trains on one worker \(--workers 1\), not 2/],
+      [
+        ["--table-dir", t.dir, "--workers", "2", "--table-cache-policy", "lookahead"],
+        /--table-cache-policy lookahead needs --workers 1 \(a rank sees one batch at a time\); 2 workers evict by lru/,
+      ],
       [
         ["--table-dir", t.dir, "--table-cache-bytes", "12XB"],
         /--table-cache-bytes must be a positive byte count.*"12XB"/,

@@ -16,7 +16,6 @@
 // Glossary: R rows of a piece, W its width, F floats per record, C slots of a cache, N bytes
 // of records resident in all, B batch, L lookups.
 
-import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { SparseInput } from "../../data/batch.ts";
 import type { Dataset } from "../../data/dataset.ts";
@@ -26,20 +25,27 @@ import type { Optimizer } from "../../optim/optimizer.ts";
 import { OpError } from "../../tensor/shape.ts";
 import { allocResident } from "../../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../../tensor/tensor.ts";
-import type { SafetensorsIndex } from "../../io/safetensors.ts";
 import type { CheckpointSlice } from "../checkpoint_bytes.ts";
-import { readPiece } from "../checkpoint.ts";
 import type { DLRMConfig } from "../config.ts";
 import { fillInitial } from "../init.ts";
 import { tableLayout } from "../tables/layout.ts";
 import { pieceIds, type EmbeddingPiece } from "../tables/piece.ts";
+import { rowRange, type RowRange } from "../tables/pool.ts";
 import { emptyCounts, RowCache, type CacheCounts } from "./row_cache.ts";
 import { RowFile } from "./row_file.ts";
 import { rowRecord, type RowRecord } from "./row_record.ts";
 
 /** Where the tables' first values come from: the seed's streams, or a checkpoint's tensors. */
+// read(name, first, into): elements [first, first + into.length) of a checkpoint tensor.
 export type TableSource =
-  { kind: "seed"; seed: number } | { kind: "checkpoint"; index: SafetensorsIndex; withOptimizer: boolean };
+  | { kind: "seed"; seed: number }
+  | { kind: "checkpoint"; read: (name: string, first: number, into: Float32Array) => void; withOptimizer: boolean };
+
+/** A piece kept on disk: all its rows (rows null), or a rank's range of them. */
+export interface StoredShard {
+  piece: number;
+  rows: RowRange | null;
+}
 
 export interface TableStoreOptions {
   dir: string;
@@ -52,6 +58,10 @@ export interface TableStoreOptions {
 /** One piece on disk: its file, its cache, and the cache's weights (C, W), the parameter the step trains. */
 interface StoredPiece {
   piece: EmbeddingPiece;
+  /** Its rows of the piece (null: all), the first of them, how many. */
+  range: RowRange | null;
+  rowStart: number;
+  rows: number;
   record: RowRecord;
   file: RowFile;
   cache: RowCache;
@@ -63,10 +73,23 @@ export class DiskTables {
   readonly #stored: StoredPiece[];
   readonly #spec: OptimizerSpec;
 
-  constructor(config: DLRMConfig, spec: OptimizerSpec, source: TableSource, o: TableStoreOptions) {
+  /** shards: what is kept, in the order pool() returns it (default: every piece whole). */
+  constructor(
+    config: DLRMConfig,
+    spec: OptimizerSpec,
+    source: TableSource,
+    o: TableStoreOptions,
+    shards: readonly StoredShard[] | null = null,
+  ) {
     this.lookAhead = o.lookAhead;
     this.#spec = spec;
-    const pieces = tableLayout(config).pieces;
+    const layout = tableLayout(config).pieces;
+    const kept = shards ?? layout.map((_, i) => ({ piece: i, rows: null }));
+    const pieces = kept.map((k) => layout[k.piece] as EmbeddingPiece);
+    const ranges = kept.map((k) => k.rows);
+    const rowsOf = kept.map((k, i) =>
+      k.rows === null ? (pieces[i] as EmbeddingPiece).rows : k.rows.rowEnd - k.rows.rowStart,
+    );
     for (const p of pieces)
       if (p.poolingWeight !== null)
         throw new Error(
@@ -74,18 +97,26 @@ export class DiskTables {
         );
     const records = pieces.map((p) => rowRecord(p.dim, spec));
     const capacities = cacheRows(
-      pieces.map((p, i) => ({ rows: p.rows, rowBytes: 4 * (records[i] as RowRecord).floats, label: p.label })),
+      pieces.map((p, i) => ({
+        rows: rowsOf[i] as number,
+        rowBytes: 4 * (records[i] as RowRecord).floats,
+        label: p.label,
+      })),
       o.cacheBytes,
     );
     this.#stored = [];
     try {
       pieces.forEach((piece, i) => {
         const record = records[i] as RowRecord;
-        const file = makeFile(join(o.dir, `${piece.name}.rows`), piece, record, source);
-        const C = Math.min(capacities[i] as number, piece.rows);
-        const cache = new RowCache(file, C, piece.label);
+        const range = ranges[i] as RowRange | null;
+        const rows = rowsOf[i] as number;
+        const rowStart = range === null ? 0 : range.rowStart;
+        const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
+        const file = makeFile(join(o.dir, `${name}.rows`), piece, rowStart, rows, record, source);
+        const C = Math.min(capacities[i] as number, rows);
+        const cache = new RowCache(file, C, rangeLabel(piece, range));
         const weight = new Tensor(allocResident(C * piece.dim), [C, piece.dim], true); // (C, W)
-        this.#stored.push({ piece, record, file, cache, weight });
+        this.#stored.push({ piece, range, rowStart, rows, record, file, cache, weight });
       });
     } catch (e) {
       this.close();
@@ -116,17 +147,30 @@ export class DiskTables {
    */
   pool(sparse: readonly SparseInput[], ahead: readonly Dataset[], mode: "sum" | "mean"): Tensor[] {
     const next = ahead.slice(0, this.lookAhead);
-    return this.#stored.map(({ piece, cache, weight }) => {
+    return this.#stored.map(({ piece, range, cache, weight }) => {
       const sp = sparse[piece.table] as SparseInput;
       const ids = pieceIds(piece, sp.indices.data); // (L,)
-      checkIds(ids, sp.offsets.data, piece);
-      const window = [ids, ...next.map((d) => foreseenIds(piece, d))];
-      const slots = cache.serve(window); // (L,)
+      const window = (own: Int32Array): Int32Array[] => [own, ...next.map((d) => foreseenIds(piece, d, range))];
+      if (range === null) {
+        checkIds(ids, sp.offsets.data, piece);
+        const slots = cache.serve(window(ids)); // (L,)
+        return embeddingBag(
+          weight,
+          new IndexTensor(slots),
+          { offsets: sp.offsets },
+          { mode, perSampleWeights: sp.weights, table: piece.label },
+        );
+      }
+      // A rank's rows: the lookups that fall in them, from 0, mean as weights 1/|bag| (src/dlrm/tables/pool.ts).
+      const dataWeights = sp.weights === null ? null : sp.weights.data;
+      const f = rowRange(ids, sp.offsets.data, dataWeights, range, piece.rows, mode === "mean", piece.label);
+      const slots = cache.serve(window(f.indices));
+      const w = f.weights === null ? null : new Tensor(f.weights, [f.indices.length]);
       return embeddingBag(
         weight,
         new IndexTensor(slots),
-        { offsets: sp.offsets },
-        { mode, perSampleWeights: sp.weights, table: piece.label },
+        { offsets: new IndexTensor(f.offsets) },
+        { mode: "sum", perSampleWeights: w, table: rangeLabel(piece, range) },
       );
     });
   }
@@ -160,20 +204,20 @@ export class DiskTables {
    */
   writeSlices(write: (slices: CheckpointSlice[]) => void, withOptimizer: boolean): void {
     this.flush();
-    for (const { piece, record, file } of this.#stored) {
+    for (const { piece, rowStart, rows, record, file } of this.#stored) {
       const F = record.floats;
       const perChunk = Math.max(1, Math.floor(CHUNK_FLOATS / F));
-      const buf = new Float32Array(Math.min(piece.rows, perChunk) * F);
+      const buf = new Float32Array(Math.min(rows, perChunk) * F);
       const parts = record.parts.filter((p) => p.key === null || withOptimizer);
-      const outs = parts.map((p) => new Float32Array(Math.min(piece.rows, perChunk) * p.perRow));
-      for (let r = 0; r < piece.rows; r += perChunk) {
-        const n = Math.min(perChunk, piece.rows - r);
+      const outs = parts.map((p) => new Float32Array(Math.min(rows, perChunk) * p.perRow));
+      for (let r = 0; r < rows; r += perChunk) {
+        const n = Math.min(perChunk, rows - r);
         file.readRecords(r, buf.subarray(0, n * F));
         const slices = parts.map((p, k) => {
           const out = (outs[k] as Float32Array).subarray(0, n * p.perRow);
           unpack(buf, F, p.offset, p.perRow, n, out);
           const name = p.key === null ? piece.name : stateTensorName(piece.name, p.key);
-          return { name, first: r * p.perRow, data: out };
+          return { name, first: (rowStart + r) * p.perRow, data: out };
         });
         write(slices);
       }
@@ -242,12 +286,18 @@ function checkIds(ids: Int32Array, offsets: Int32Array, piece: EmbeddingPiece): 
   }
 }
 
-/** A coming batch's ids of a piece; a batch whose ids are bad is left out (its own step reports them). */
-function foreseenIds(piece: EmbeddingPiece, d: Dataset): Int32Array {
+/** "table 3", or "table 3 rows [a, b)" for a rank's range. */
+function rangeLabel(piece: EmbeddingPiece, range: RowRange | null): string {
+  return range === null ? piece.label : `${piece.label} rows [${range.rowStart}, ${range.rowEnd})`;
+}
+
+/** A coming batch's ids of a piece (of a range: those in it, from 0); a batch with bad ids is left out (its step reports them). */
+function foreseenIds(piece: EmbeddingPiece, d: Dataset, range: RowRange | null): Int32Array {
   const f = d.sparse[piece.table];
   if (f === undefined) return new Int32Array(0);
   try {
-    return pieceIds(piece, f.indices);
+    const ids = pieceIds(piece, f.indices);
+    return range === null ? ids : rowRange(ids, f.offsets, null, range, piece.rows, false, piece.label).indices;
   } catch {
     return new Int32Array(0);
   }
@@ -262,29 +312,32 @@ function unpack(records: Float32Array, F: number, offset: number, perRow: number
   for (let i = 0; i < n; i++) out.set(records.subarray(i * F + offset, i * F + offset + perRow), i * perRow);
 }
 
-/** The piece's file, made anew from the source. */
-function makeFile(path: string, piece: EmbeddingPiece, record: RowRecord, source: TableSource): RowFile {
+/** The file of rows [rowStart, rowStart + rows) of a piece, made anew from the source. */
+function makeFile(
+  path: string,
+  piece: EmbeddingPiece,
+  rowStart: number,
+  rows: number,
+  record: RowRecord,
+  source: TableSource,
+): RowFile {
   const F = record.floats;
   const W = piece.dim;
-  const fd = source.kind === "checkpoint" ? openSync(source.index.path, "r") : -1;
-  try {
-    let scratch = new Float32Array(0);
-    return RowFile.create(path, piece.rows, F, (first, into) => {
-      const n = into.length / F;
-      for (const part of record.parts) {
-        if (scratch.length < n * part.perRow) scratch = new Float32Array(n * part.perRow);
-        const values = scratch.subarray(0, n * part.perRow);
-        if (part.key === null) {
-          if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, values, first * W);
-          else readPiece(source.index, piece.name, first * W, values, fd);
-        } else if (source.kind === "checkpoint" && source.withOptimizer)
-          readPiece(source.index, stateTensorName(piece.name, part.key), first * part.perRow, values, fd);
-        else values.fill(part.initial);
-        for (let i = 0; i < n; i++)
-          into.set(values.subarray(i * part.perRow, (i + 1) * part.perRow), i * F + part.offset);
-      }
-    });
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
+  let scratch = new Float32Array(0);
+  return RowFile.create(path, rows, F, (firstInFile, into) => {
+    const first = rowStart + firstInFile; // the piece's row
+    const n = into.length / F;
+    for (const part of record.parts) {
+      if (scratch.length < n * part.perRow) scratch = new Float32Array(n * part.perRow);
+      const values = scratch.subarray(0, n * part.perRow);
+      if (part.key === null) {
+        if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, values, first * W);
+        else source.read(piece.name, first * W, values);
+      } else if (source.kind === "checkpoint" && source.withOptimizer)
+        source.read(stateTensorName(piece.name, part.key), first * part.perRow, values);
+      else values.fill(part.initial);
+      for (let i = 0; i < n; i++)
+        into.set(values.subarray(i * part.perRow, (i + 1) * part.perRow), i * F + part.offset);
+    }
+  });
 }
