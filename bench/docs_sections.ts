@@ -16,6 +16,7 @@ export const KEPT_SECTIONS = [
   "refactors", // by hand: refactors measured through the command
   "generated-data", // bench/generated_data.bench.ts --docs
   "stream", // by hand: bench/stream.bench.ts, the streamed data path (issue 23)
+  "table-store", // bench/table_store.bench.ts --docs: tables on disk (issue 27)
 ] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;

@@ -16,6 +16,7 @@ import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parameterSpecs } from "../../src/dlrm/init.ts";
 import { makeOptimizer, optimizerSpec, type OptimizerName, type OptimizerSpec } from "../../src/optim/make.ts";
 import { DiskTableExecutor, type DiskModelSource } from "../../src/train/disk_executor.ts";
+import { cacheRows } from "../../src/dlrm/store/disk_tables.ts";
 import type { Executor } from "../../src/train/executor.ts";
 import { LocalExecutor } from "../../src/train/local.ts";
 import { train, type TrainPosition } from "../../src/train/trainer.ts";
@@ -144,5 +145,15 @@ for (const kind of ["sgd", "adagrad", "rowwise-adagrad", "adam"] as const) {
     }
   });
 }
+
+test("the cache bytes: small tables whole, the rest in equal shares, at least one row each", () => {
+  const p = (rows: number, rowBytes: number, label: string) => ({ rows, rowBytes, label });
+  // 10,000 bytes: table a (3 rows of 64) whole = 192; the other two share 9,808: 4,904 each
+  assert.equal(cacheRows([p(1000, 64, "b"), p(3, 64, "a"), p(500, 128, "c")], 10_000), [76, 3, 38]);
+  assert.throws(
+    () => cacheRows([p(1000, 64, "table 0"), p(1000, 64, "table 1")], 100),
+    /100 bytes leave 50 for table 0, less than one row of 64 bytes/,
+  );
+});
 
 test.run();
