@@ -59,6 +59,9 @@ import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
+import { PREDICT_TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
+import { DiskTableExecutor } from "../train/disk_executor.ts";
 import { averagePredictions } from "../train/ensemble.ts";
 import { predict } from "../train/trainer.ts";
 
@@ -84,6 +87,7 @@ const PREDICT_FLAGS: FlagSpecs = {
     help: 'where to write the predictions, in data order (required unless --metrics), by extension: .safetensors (`pred` F32 [N]), .csv (pred[,label] rows) or .jsonl ({"pred": p[, "label": y]} lines)',
   },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
+  ...PREDICT_TABLE_STORE_FLAGS,
   workers: {
     type: "int",
     help: "worker threads: 1 predicts on this thread (default); N > 1 reads the tables into N ranks and runs the hybrid forward there",
@@ -130,6 +134,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   if (out !== undefined) predictionFormat(out);
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
+  const store = tableStoreOptions(f, workers, "predict");
   const model = getString(f, "model");
   const bitsFlag = getNumber(f, "quantize-emb-with-bit");
   let bits: QuantBits | null = null;
@@ -159,6 +164,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
     labels = data.labels;
     let pred: Float32Array;
     if (stored !== null || bits !== null) {
+      if (store !== null) throw new UsageError("predict: quantized tables are not kept on disk: leave out --table-dir");
       if (workers !== 1)
         throw new UsageError(
           `predict: quantized tables (${stored !== null ? `${checkpoint} holds int${stored} tables` : `--quantize-emb-with-bit ${bits}`}) predict on this thread: leave out --workers ${workers}`,
@@ -169,7 +175,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
         );
       pred = predictQuantized(config, checkpoint, stored, bits as QuantBits, data, batchSize, io);
     } else {
-      pred = await predictWith(config, checkpoint, data, batchSize, workers);
+      pred = await predictWith(config, checkpoint, data, batchSize, workers, store);
     }
     checkPredictions(pred, checkpoint, dataText);
     preds.push(pred);
@@ -258,7 +264,21 @@ async function predictWith(
   data: Dataset,
   batchSize: number,
   workers: number,
+  store: TableStoreOptions | null,
 ): Promise<Float32Array> {
+  if (store !== null && workers === 1) {
+    const executor = new DiskTableExecutor(
+      config,
+      optimizerSpec("sgd", config.lr),
+      { kind: "file", path: checkpoint, withOptimizer: false },
+      store,
+    );
+    try {
+      return await executor.predict(data, batchSize);
+    } finally {
+      await executor.close();
+    }
+  }
   if (workers === 1) {
     const model = new DLRM(config, 0);
     loadCheckpoint(checkpoint, model);
@@ -271,6 +291,7 @@ async function predictWith(
     source: { kind: "file", path: checkpoint, withOptimizer: false },
     datasets: [data],
     maxBatch: batchSize,
+    store,
   });
   try {
     return await executor.predict(data, batchSize);

@@ -45,29 +45,29 @@ const UNITS: Record<string, number> = {
 };
 
 /** A byte count such as 4096, 512MiB or 1.5GB. */
-export function parseBytes(flag: string, text: string): number {
+export function parseBytes(verb: string, flag: string, text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?$/.exec(text.trim());
   const unit = m === null ? undefined : UNITS[m[2] ?? ""];
   const n = m === null || unit === undefined ? Number.NaN : Math.floor(Number(m[1]) * unit);
   if (!Number.isSafeInteger(n) || n < 1)
-    throw new UsageError(`train: ${flag} must be a positive byte count (4096, 512MiB, 2GiB, 1.5GB), got "${text}"`);
+    throw new UsageError(`${verb}: ${flag} must be a positive byte count (4096, 512MiB, 2GiB, 1.5GB), got "${text}"`);
   return n;
 }
 
-/** The table store the flags ask for, or null (tables in memory). */
-export function tableStoreOptions(f: ParsedFlags, workers: number): TableStoreOptions | null {
+/** The table store the flags of verb (train, predict) ask for, or null (tables in memory). */
+export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train"): TableStoreOptions | null {
   const dir = getString(f, "table-dir");
   if (dir === undefined) {
     for (const name of ["table-cache-bytes", "table-cache-policy"])
-      if (f.has(name)) throw new UsageError(`train: --${name} goes with --table-dir`);
+      if (f.has(name)) throw new UsageError(`${verb}: --${name} goes with --table-dir`);
     return null;
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory())
-    throw new UsageError(`train: --table-dir ${dir} is not a directory`);
+    throw new UsageError(`${verb}: --table-dir ${dir} is not a directory`);
   const bytes = getString(f, "table-cache-bytes");
   // Ranks see one batch at a time (the batch slots): they evict by LRU.
   const policy = oneOf(
-    "train",
+    verb,
     f,
     "table-cache-policy",
     ["lookahead", "lru"] as const,
@@ -75,14 +75,24 @@ export function tableStoreOptions(f: ParsedFlags, workers: number): TableStoreOp
   );
   if (policy === "lookahead" && workers > 1)
     throw new UsageError(
-      `train: --table-cache-policy lookahead needs --workers 1 (a rank sees one batch at a time); ${workers} workers evict by lru`,
+      `${verb}: --table-cache-policy lookahead needs --workers 1 (a rank sees one batch at a time); ${workers} workers evict by lru`,
     );
   return {
     dir,
-    cacheBytes: bytes === undefined ? DEFAULT_CACHE_BYTES : parseBytes("--table-cache-bytes", bytes),
+    cacheBytes: bytes === undefined ? DEFAULT_CACHE_BYTES : parseBytes(verb, "--table-cache-bytes", bytes),
     lookAhead: policy === "lru" ? 0 : DEFAULT_PREFETCH,
   };
 }
+
+/** --table-dir and --table-cache-bytes for dlrm predict: the checkpoint's tables copied into files, served through the cache. */
+export const PREDICT_TABLE_STORE_FLAGS: FlagSpecs = {
+  "table-dir": {
+    type: "string",
+    placeholder: "dir",
+    help: "copy the checkpoint's tables into files in this directory and predict with --table-cache-bytes of rows in memory (the checkpoint is only read)",
+  },
+  "table-cache-bytes": TABLE_STORE_FLAGS["table-cache-bytes"] as FlagSpecs[string],
+};
 
 /** The executor of a run whose tables are on disk. */
 export function startDiskExecutor(

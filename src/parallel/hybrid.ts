@@ -187,7 +187,11 @@ export class HybridExecutor implements Executor {
       modelShardingPlan(config, {
         ranks: N,
         ...(o.datasets[0] !== undefined ? { lookupsPerSample: lookupsPerSampleOf(o.datasets[0]) } : {}),
-        ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
+        ...(o.maxBytesPerRank !== undefined
+          ? { maxBytesPerRank: o.maxBytesPerRank }
+          : o.store != null
+            ? { maxBytesPerRank: Number.MAX_SAFE_INTEGER } // the tables are on disk, not in a wasm memory
+            : {}),
       });
     checkPlan(plan, N, config);
 

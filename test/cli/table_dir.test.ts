@@ -3,7 +3,8 @@
 // Adagrad, on 1 worker (both eviction policies) and on 2 (each rank its files), and across a
 // --resume; a run killed with SIGKILL in
 // the middle of training leaves the last checkpoint it had saved as it was, and resuming from
-// it gives the in-memory result; the flags' mistakes are usage errors naming the flag.
+// it gives the in-memory result; dlrm predict --table-dir predicts the in-memory bits; the
+// flags' mistakes are usage errors naming the flag.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -122,6 +123,41 @@ test("SIGKILL in the middle of a --table-dir run leaves its last checkpoint usab
     const resumed = join(t.dir, "resumed.safetensors");
     await ok(["train", "--resume", ckpt, ...store, "--steps", "25", "--save", resumed]);
     assertSameTensors(resumed, memory, "resumed after SIGKILL");
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("dlrm predict --table-dir: the checkpoint's tables served from files through a small cache predict the same bits (1 and 2 workers)", async () => {
+  const t = tempDir();
+  try {
+    const ckpt = join(t.dir, "model.safetensors");
+    await ok([
+      "train",
+      "--data",
+      "synthetic",
+      "--data-size",
+      "2000",
+      "--batch-size",
+      "20",
+      "--steps",
+      "25",
+      "--workers",
+      "1",
+      "--save",
+      ckpt,
+    ]);
+    for (const workers of ["1", "2"]) {
+      const tables = join(t.dir, `tables-${workers}`);
+      mkdirSync(tables);
+      const base = ["predict", "--checkpoint", ckpt, "--data", "synthetic", "--batch-size", "64", "--workers", workers];
+      const memory = join(t.dir, `memory-${workers}.safetensors`);
+      const disk = join(t.dir, `disk-${workers}.safetensors`);
+      await ok([...base, "--out", memory]);
+      await ok([...base, "--table-dir", tables, "--table-cache-bytes", "100KiB", "--out", disk]);
+      assert.ok(readFileSync(disk).equals(readFileSync(memory)), `${workers} worker(s): the predictions differ`);
+      assert.ok(readdirSync(tables).length >= 8);
+    }
   } finally {
     t.cleanup();
   }
