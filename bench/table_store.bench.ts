@@ -18,7 +18,7 @@
 //
 // Glossary: R rows of a table, B batch, S steps.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -131,10 +131,9 @@ function runTrain(
   });
 }
 
+/** Whether two files hold the same bytes (cmp: checkpoints pass 2 GiB, past readFileSync). */
 function sameFiles(a: string, b: string): boolean {
-  const x = readFileSync(a);
-  const y = readFileSync(b);
-  return x.length === y.length && x.equals(y);
+  return spawnSync("cmp", ["-s", a, b]).status === 0;
 }
 
 async function main(): Promise<void> {
