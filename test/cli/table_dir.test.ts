@@ -128,6 +128,37 @@ test("SIGKILL in the middle of a --table-dir run leaves its last checkpoint usab
   }
 });
 
+test("--init into --table-dir: the checkpoint's parameters, fresh optimizer state, as in memory", async () => {
+  const t = tempDir();
+  try {
+    const tables = join(t.dir, "tables");
+    mkdirSync(tables);
+    const flags = [...RUN, "--workers", "1", "--optimizer", "adagrad", "--lr", "0.05"];
+    const start = join(t.dir, "start.safetensors");
+    await ok(["train", ...flags, "--steps", "5", "--save", start]);
+    const memory = join(t.dir, "memory.safetensors");
+    const disk = join(t.dir, "disk.safetensors");
+    await ok(["train", ...flags, "--init", start, "--steps", "10", "--save", memory]);
+    await ok([
+      "train",
+      ...flags,
+      "--init",
+      start,
+      "--steps",
+      "10",
+      "--table-dir",
+      tables,
+      "--table-cache-bytes",
+      "192KiB",
+      "--save",
+      disk,
+    ]);
+    assert.ok(readFileSync(disk).equals(readFileSync(memory)), "the checkpoints differ");
+  } finally {
+    t.cleanup();
+  }
+});
+
 test("dlrm predict --table-dir: the checkpoint's tables served from files through a small cache predict the same bits (1 and 2 workers)", async () => {
   const t = tempDir();
   try {
