@@ -11,7 +11,7 @@
 // bytes read and written; one worker only: the ranks keep their counts).
 //
 //   nice -n 10 node --import tsx bench/table_store.bench.ts [--rows-cap R] [--samples 204800]
-//     [--batch 2048] [--steps 60] [--warmup 20] [--cache 512MiB] [--dir /tmp/...] [--docs]
+//     [--batch 2048] [--steps 60] [--warmup 20] [--cache 512MiB] [--dir /tmp/...] [--runs a,b] [--docs]
 //   node --import tsx bench/table_store.bench.ts --render out.json   (the docs section from a run's output)
 //
 // --docs rewrites the "table-store" section of docs/benchmarks.md (bench/docs_sections.ts).
@@ -201,8 +201,9 @@ async function main(): Promise<void> {
     { label: "disk-1-lookahead", workers: 1, store: ["--table-cache-policy", "lookahead"], ref: "memory-1" },
     { label: "disk-1-lru", workers: 1, store: ["--table-cache-policy", "lru"], ref: "memory-1" },
   ];
+  const only = arg("runs", "");
   const results: RunResult[] = [];
-  for (const p of plans) {
+  for (const p of plans.filter((x) => only === "" || only.split(",").includes(x.label))) {
     const save = join(dir, `${p.label}.safetensors`);
     const tdir = join(dir, `tables-${p.label}`);
     const store = p.store === null ? [] : ["--table-dir", tdir, "--table-cache-bytes", cache, ...p.store];
@@ -260,13 +261,15 @@ function markdown(o: {
   };
   const rows = o.results.map((r) => {
     const ts = r.tableStore as { hit_rate?: number; bytes_read?: number; bytes_written?: number } | null;
-    return `| ${r.label} | ${r.workers} | ${r.store ?? "in memory"} | ${Math.round(r.samplesPerSec).toLocaleString("en-US")} | ${r.peakRssMiB.toFixed(0)} | ${r.wallS.toFixed(0)} | ${ts?.hit_rate ?? "–"} | ${ts === null ? "–" : ((ts.bytes_read ?? 0) / MiB).toFixed(0)} | ${ts === null ? "–" : ((ts.bytes_written ?? 0) / MiB).toFixed(0)} | ${r.sameBytesAs ?? "–"} |`;
+    return `| ${r.label} | ${r.workers} | ${r.store ?? "in memory"} | ${Math.round(r.samplesPerSec).toLocaleString("en-US")} | ${r.peakRssMiB.toFixed(0)} | ${r.wallS.toFixed(0)} | ${ts?.hit_rate ?? "–"} | ${ts === null ? "–" : ((ts.bytes_read ?? 0) / MiB).toFixed(0)} | ${ts === null ? "–" : ((ts.bytes_written ?? 0) / MiB).toFixed(0)} | ${r.sameBytesAs === null ? "–" : r.sameBytesAs.startsWith("DIFFERS") ? `**${r.sameBytesAs}**` : `= ${r.sameBytesAs}, byte for byte`} |`;
   });
   return [
     "## Tables on disk (`dlrm train --table-dir`, issue 27)",
     "",
     `Run of ${o.date.slice(0, 16).replace("T", " ")} UTC on ${o.machine.cpu} (${o.machine.cores} cores, shared with other developers' jobs), Node ${o.machine.node}:`,
     `\`nice -n 10 node --import tsx bench/table_store.bench.ts --docs\` — the Kaggle-shaped model (${o.tableMiB.toFixed(0)} MiB of tables), ${o.samples.toLocaleString("en-US")} heavy-headed samples (log-uniform ranks, one lookup per bag), batch ${o.batch}, ${o.steps} steps of which ${o.warmup} warm-up, SGD, cache ${o.cache}. One round: ratios within the run.`,
+    "",
+    "samples/s: the batch over the median step after the warm-up; wall s: the whole process (making the table files and saving the 2 GiB checkpoint included); hit rate: of the distinct rows each batch asks for, those already resident; read/written: records moved between the files and the caches (a miss reads one, an eviction or the save writes a dirty one; the ranks keep their counts).",
     "",
     "| run | workers | tables | samples/s | peak RSS MiB | wall s | hit rate | read MiB | written MiB | checkpoint |",
     "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
