@@ -59,6 +59,19 @@ export class IdMap {
     return id;
   }
 
+  /** Replaces each of values[0, n) (a raw value's uint32 bits) by its id, as add does. */
+  addInPlace(values: Int32Array, n: number): void {
+    for (let i = 0; i < n; i++) values[i] = this.add((values[i] as number) >>> 0);
+  }
+
+  /** Replaces each of values[0, n) (a raw value's uint32 bits) by its id, or by `missing` when it has none. */
+  getInPlace(values: Int32Array, n: number, missing: number): void {
+    for (let i = 0; i < n; i++) {
+      const id = this.get((values[i] as number) >>> 0);
+      values[i] = id === -1 ? missing : id;
+    }
+  }
+
   /** (size,) the raw value of each id, in id order (a copy). */
   rawValues(): Uint32Array {
     return this.#raw.slice(0, this.#size);
