@@ -12,6 +12,7 @@
 //               10 (from the --log lines' times) and peak RSS.
 //
 //   node --import tsx bench/stream.bench.ts [--work <dir>] [--base <dir>] [--lines 4000000] [--steps 150]
+//                                           [--preprocess-only]
 //
 // Prints one JSON object; the big files are deleted at the end.
 
@@ -33,6 +34,7 @@ const LINES = Number(flag("lines", "4000000"));
 const SMALL = LINES / 4;
 const STEPS = Number(flag("steps", "150"));
 const R = Number(flag("max-ind-range", "1000000"));
+const PREPROCESS_ONLY = args.includes("--preprocess-only");
 const root = new URL("..", import.meta.url).pathname;
 
 interface Timed {
@@ -100,43 +102,45 @@ try {
   }
   result.preprocess = pre;
 
-  // Training: the same model on the 1M- and 4M-row files and on random data.
-  const x4 = join(work, "x4.safetensors");
-  const x1 = join(work, "x1.safetensors");
-  const p4 = JSON.parse(
-    dlrm(root, ["preprocess", "criteo", big, "--out", x4, "--max-ind-range", String(R)]).stdout,
-  ) as {
-    table_sizes: number[];
-  };
-  dlrm(root, [
-    "preprocess",
-    "criteo",
-    small,
-    "--out",
-    x1,
-    "--dictionary",
-    x4.replace(/\.safetensors$/, ".dict.safetensors"),
-  ]);
-  const cfgPath = join(work, "model.json");
-  writeFileSync(cfgPath, JSON.stringify(criteoModel(p4.table_sizes, 13).config));
-  const common = ["--workers", "2", "--batch-size", "2048", "--steps", String(STEPS), "--model", cfgPath];
-  const tr: Record<string, unknown> = {
-    steps: STEPS,
-    batch: 2048,
-    workers: 2,
-    max_ind_range: R,
-    table_rows: p4.table_sizes.reduce((a, b) => a + b, 0),
-  };
-  for (const [name, data] of [
-    ["random", ["--data", "random", "--num-indices-per-lookup", "1", "--num-indices-per-lookup-fixed"]],
-    ["file_small", ["--data", x1]],
-    ["file_big", ["--data", x4]],
-  ] as [string, string[]][]) {
-    const log = join(work, `${name}.jsonl`);
-    const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
-    tr[name] = { samples_per_s: samplesPerSecond(log, 2048), peak_rss_mib: t.peakRssMiB, wall_s: t.wallS };
+  if (!PREPROCESS_ONLY) {
+    // Training: the same model on the 1M- and 4M-row files and on random data.
+    const x4 = join(work, "x4.safetensors");
+    const x1 = join(work, "x1.safetensors");
+    const p4 = JSON.parse(
+      dlrm(root, ["preprocess", "criteo", big, "--out", x4, "--max-ind-range", String(R)]).stdout,
+    ) as {
+      table_sizes: number[];
+    };
+    dlrm(root, [
+      "preprocess",
+      "criteo",
+      small,
+      "--out",
+      x1,
+      "--dictionary",
+      x4.replace(/\.safetensors$/, ".dict.safetensors"),
+    ]);
+    const cfgPath = join(work, "model.json");
+    writeFileSync(cfgPath, JSON.stringify(criteoModel(p4.table_sizes, 13).config));
+    const common = ["--workers", "2", "--batch-size", "2048", "--steps", String(STEPS), "--model", cfgPath];
+    const tr: Record<string, unknown> = {
+      steps: STEPS,
+      batch: 2048,
+      workers: 2,
+      max_ind_range: R,
+      table_rows: p4.table_sizes.reduce((a, b) => a + b, 0),
+    };
+    for (const [name, data] of [
+      ["random", ["--data", "random", "--num-indices-per-lookup", "1", "--num-indices-per-lookup-fixed"]],
+      ["file_small", ["--data", x1]],
+      ["file_big", ["--data", x4]],
+    ] as [string, string[]][]) {
+      const log = join(work, `${name}.jsonl`);
+      const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
+      tr[name] = { samples_per_s: samplesPerSecond(log, 2048), peak_rss_mib: t.peakRssMiB, wall_s: t.wallS };
+    }
+    result.train = tr;
   }
-  result.train = tr;
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
