@@ -39,6 +39,8 @@ const root = new URL("..", import.meta.url).pathname;
 
 interface Timed {
   wallS: number;
+  /** User + system CPU time: less swayed than the wall time by other jobs on a shared machine. */
+  cpuS: number;
   peakRssMiB: number;
   stdout: string;
 }
@@ -57,9 +59,13 @@ function dlrm(dir: string, argv: string[]): Timed {
   if (r.status !== 0) throw new Error(`dlrm ${argv.join(" ")} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
-  if (rss === null || wall === null) throw new Error(`no /usr/bin/time figures in:\n${r.stderr.slice(-2000)}`);
+  const user = /User time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  const sys = /System time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  if (rss === null || wall === null || user === null || sys === null)
+    throw new Error(`no /usr/bin/time figures in:\n${r.stderr.slice(-2000)}`);
   const wallS = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { wallS, peakRssMiB: Math.round(Number(rss[1]) / 1024), stdout: r.stdout };
+  const cpuS = Math.round((Number(user[1]) + Number(sys[1])) * 100) / 100;
+  return { wallS, cpuS, peakRssMiB: Math.round(Number(rss[1]) / 1024), stdout: r.stdout };
 }
 
 /** Samples/s of the logged steps after the first 10. */
@@ -86,16 +92,24 @@ try {
   if (!existsSync(big)) writeCriteoLines(big, LINES, 1);
   if (!existsSync(small)) execFileSync("sh", ["-c", `head -n ${SMALL} '${big}' > '${small}'`]);
 
-  // Preprocessing: this checkout and the baseline, 1M and 4M lines, no --max-ind-range (the dictionary grows).
+  // Preprocessing: this checkout and the baseline one after the other on each size (so that a
+  // change in the machine's load falls on both), 1M and 4M lines, no --max-ind-range (the
+  // dictionary grows).
   const pre: Record<string, unknown> = {};
-  for (const [name, dir] of [["stream", root], ...(base === "" ? [] : [["base", base]])] as [string, string][]) {
-    for (const [n, file] of [
-      [SMALL, small],
-      [LINES, big],
-    ] as [number, string][]) {
+  for (const [n, file] of [
+    [SMALL, small],
+    [LINES, big],
+  ] as [number, string][]) {
+    for (const [name, dir] of [["stream", root], ...(base === "" ? [] : [["base", base]])] as [string, string][]) {
       const out = join(work, `pre-${name}-${n}.safetensors`);
       const t = dlrm(dir, ["preprocess", "criteo", file, "--out", out]);
-      pre[`${name}_${n}`] = { wall_s: t.wallS, lines_per_s: Math.round(n / t.wallS), peak_rss_mib: t.peakRssMiB };
+      pre[`${name}_${n}`] = {
+        wall_s: t.wallS,
+        lines_per_s: Math.round(n / t.wallS),
+        cpu_s: t.cpuS,
+        lines_per_cpu_s: Math.round(n / t.cpuS),
+        peak_rss_mib: t.peakRssMiB,
+      };
       rmSync(out, { force: true });
       rmSync(out.replace(/\.safetensors$/, ".dict.safetensors"), { force: true });
     }
