@@ -71,12 +71,16 @@ export interface LineChunk {
   readonly bytesRead: number;
 }
 
-/** The longest line readLineChunks takes: past this, the file is not line-structured text. */
+/** The longest line readLineChunks takes (unless told otherwise): past this, the file is not line-structured text. */
 export const MAX_LINE_BYTES = 64 << 20;
 
 /** The lines of `path` in chunks of whole lines (about C bytes each, more when a line is longer). */
-export async function* readLineChunks(path: string, opts: { chunkBytes?: number } = {}): AsyncGenerator<LineChunk> {
+export async function* readLineChunks(
+  path: string,
+  opts: { chunkBytes?: number; maxLineBytes?: number } = {},
+): AsyncGenerator<LineChunk> {
   const chunkBytes = opts.chunkBytes ?? 1 << 20;
+  const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1) {
     throw new Error(`readLineChunks: chunkBytes must be a positive integer, got ${chunkBytes}`);
   }
@@ -88,9 +92,11 @@ export async function* readLineChunks(path: string, opts: { chunkBytes?: number 
     for (;;) {
       if (have === buf.length) {
         // One line fills the buffer: make room for the rest of it.
-        if (buf.length >= MAX_LINE_BYTES)
-          throw new Error(`${path}: no line end in the ${buf.length} bytes after byte ${bytesRead - have}`);
-        const bigger = new Uint8Array(Math.min(MAX_LINE_BYTES, 2 * buf.length));
+        if (buf.length >= maxLine)
+          throw new Error(
+            `${path}: no line end in the ${buf.length} bytes from byte ${bytesRead - have} (not a text file of lines?)`,
+          );
+        const bigger = new Uint8Array(Math.max(buf.length + 1, Math.min(maxLine, 2 * buf.length)));
         bigger.set(buf);
         buf = bigger;
       }

@@ -132,6 +132,18 @@ test("readLineChunks: whole lines in every chunk, the same lines as a whole-file
   for await (const _ of readLineChunks(empty)) assert.unreachable("an empty file has no chunk");
 });
 
+test("readLineChunks: a line longer than the limit is an error naming the file and the byte it starts at", async () => {
+  const path = join(tmp, "long.txt");
+  writeFileSync(path, `short\n${"x".repeat(200)}\n`);
+  let message = "";
+  try {
+    for await (const _ of readLineChunks(path, { chunkBytes: 16, maxLineBytes: 64 }));
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert.match(message, /long\.txt: no line end in the 64 bytes from byte 6 /);
+});
+
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test.run();
