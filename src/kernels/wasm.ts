@@ -164,13 +164,20 @@ export function relaxedSimdAvailable(): boolean {
 /**
  * Opt in to the relaxed-SIMD GEMM on engines that compile it only behind V8's
  * --experimental-wasm-relaxed-simd (Node 20): turns that flag on for the whole process
- * (worker threads started afterwards included). Call it before the first kernel runs; a thread
- * that already ran a kernel keeps its build. Returns whether the relaxed build compiles now.
+ * (worker threads started afterwards included). A thread that already ran a kernel switches
+ * its sgemm to the relaxed build too, so that it computes what the workers started from now on
+ * compute (its float32 sums round differently: 1 and 2 workers of one process would disagree).
+ * Returns whether the relaxed build compiles now.
  */
 export function enableRelaxedSimd(): boolean {
   if (hostEnv("DLRM_RELAXED_SIMD") === "0") return false;
   if (!relaxedSimdAvailable() && setV8Flag("--experimental-wasm-relaxed-simd")) relaxedAnswer = null;
-  return relaxedSimdAvailable();
+  const relaxed = relaxedSimdAvailable();
+  if (relaxed && theState !== null && theState.sgemmBuild === "plain") {
+    // the same heap, scratch and GEMM work area (both builds take the same work bytes)
+    theState = { ...theState, raw: instantiateKernels(theState.heap.memory, "relaxed"), sgemmBuild: "relaxed" };
+  }
+  return relaxed;
 }
 
 /** Instantiate the kernel modules over a shared memory (each thread or worker its own). */

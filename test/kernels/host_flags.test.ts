@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const child = fileURLToPath(new URL("./host_flags_child.ts", import.meta.url));
-const run = (arg: string): { before: boolean; after: boolean; build: string } =>
+const run = (arg: string): { before: boolean; after: boolean; build: string; buildNow: string } =>
   JSON.parse(
     execFileSync(process.execPath, ["--import", "tsx", child, arg], {
       encoding: "utf8",
@@ -31,6 +31,15 @@ test("enableRelaxedSimd() is the opt-in: afterwards the relaxed build runs", () 
   const r = run("opt-in");
   assert.ok(r.after, "relaxed SIMD still not compiled after enableRelaxedSimd()");
   assert.is(r.build, "relaxed");
+});
+
+test("enableRelaxedSimd() after the kernels ran switches this thread to the relaxed build too", () => {
+  // Worker threads started after the opt-in compile the relaxed build; a thread that kept the
+  // plain one would round its sums differently from them (1 and 2 workers of one process, as
+  // when tests call the CLI in-process, would disagree).
+  const r = run("late-opt-in");
+  assert.is(r.buildNow, "relaxed");
+  assert.is(r.build, r.before ? "relaxed" : "plain");
 });
 
 test.run();

@@ -1,6 +1,7 @@
 // Child of host_flags.test.ts: prints whether this engine compiles the relaxed-SIMD module
 // before and after the library runs a Linear forward and backward ("library"), or after the
-// opt-in enableRelaxedSimd() ("opt-in"), and which sgemm build the kernels chose.
+// opt-in enableRelaxedSimd() before it ("opt-in") or after it ("late-opt-in"), and which sgemm
+// build the kernels ran with and run with at the end.
 
 import { wasmModules } from "../../src/kernels/wasm.gen.ts";
 import { enableRelaxedSimd, wasmState } from "../../src/kernels/wasm.ts";
@@ -27,4 +28,6 @@ if (process.argv[2] === "opt-in") enableRelaxedSimd();
   const b = resident(zeros([4], { requiresGrad: true }));
   sum(linear(x, w, b)).backward();
 }
-process.stdout.write(JSON.stringify({ before, after: compiles(), build: wasmState().sgemmBuild }));
+const built = wasmState().sgemmBuild; // the build the step ran with
+if (process.argv[2] === "late-opt-in") enableRelaxedSimd(); // after the kernels ran
+process.stdout.write(JSON.stringify({ before, after: compiles(), build: built, buildNow: wasmState().sgemmBuild }));
