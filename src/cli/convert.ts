@@ -20,13 +20,14 @@ import { closeSync, openSync } from "node:fs";
 import { getBool, getNumber, getString, helpText, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import type { Io } from "./args.ts";
 import {
-  openCheckpoint,
+  checkCheckpoint,
   readPiece,
   writeCheckpointFile,
   writeSlices,
   type CheckpointTensor,
 } from "../dlrm/checkpoint.ts";
-import { checkpointFormat, readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
+import { checkpointFormat, readCheckpointIndex } from "../interop/checkpoint_file.ts";
+import { ptFormat } from "../dlrm/checkpoint_pt.ts";
 import { readRunState } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
@@ -141,7 +142,7 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
       ? fromReference(index, to, checkpointConfig(modelPath, input), tableNames, dtype)
       : fromTorchrec(index, to, tableNames, dtype);
   const state = plan.copies.filter((c) => c.out.key !== null);
-  if (checkpointFormat(output) === "pt" && state.length > 0 && readRunState(input, plan.metadata) === null) {
+  if (checkpointFormat(output) === ptFormat && state.length > 0 && readRunState(input, plan.metadata) === null) {
     plan.copies = plan.copies.filter((c) => c.out.key === null);
     plan.notes.push(
       `the ${state.length} optimizer state tensors are not carried over: a .pt names its optimizer from the run (dlrm_run), which ${input} does not record`,
@@ -192,7 +193,7 @@ function fromReference(
   tableNames: readonly string[] | null,
   dtype: SaveDType | null,
 ): Conversion {
-  openCheckpoint(index.path, config); // every parameter present, with its shape
+  checkCheckpoint(index, config); // every parameter present, with its shape
   const params = parameterSpecs(config);
   const known = new Set(params.map((p) => p.name));
   const state = [...index.entries.keys()].filter(isStateTensorName);
@@ -356,5 +357,6 @@ async function writeConversion(index: SafetensorsIndex, output: string, plan: Co
         closeSync(dst);
       }
     },
+    checkpointFormat(output),
   );
 }

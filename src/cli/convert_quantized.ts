@@ -11,6 +11,7 @@
 import { UsageError, type Io } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { loadCheckpoint, openCheckpoint } from "../dlrm/checkpoint.ts";
+import { checkpointFormat } from "../interop/checkpoint_file.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { floatTableBytes, QuantizedDLRM, quantBits, quantizedCheckpointBits } from "../dlrm/quantized.ts";
 import { formatBytes } from "../kernels/memory.ts";
@@ -39,9 +40,9 @@ export function convertQuantized(
   const stored = quantizedCheckpointBits(input);
   if (stored !== null) throw new UsageError(`convert: ${input} already holds int${stored} tables`);
   const config = checkpointConfig(modelPath, input);
-  openCheckpoint(input, config);
+  openCheckpoint(input, config, null, checkpointFormat(input));
   const model = new DLRM(config, 0);
-  const metadata = loadCheckpoint(input, model); // kept: the run's record (seed, data) says what the model was trained on
+  const metadata = loadCheckpoint(input, model, null, null, checkpointFormat(input)); // kept: the run's record (seed, data) says what the model was trained on
   const q = QuantizedDLRM.fromModel(model, bits);
   writeSafetensors(output, new Map(q.checkpointTensors()), { ...metadata, ...q.checkpointMetadata() });
   const floatBytes = floatTableBytes(model);

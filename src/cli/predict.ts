@@ -40,7 +40,7 @@ import { checkOutputs } from "./paths.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint, openCheckpoint, readRunState } from "../dlrm/checkpoint.ts";
-import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
+import { checkpointFormat, readCheckpointIndex } from "../interop/checkpoint_file.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { checkPredictions } from "../dlrm/finite.ts";
 import { DLRM } from "../dlrm/model.ts";
@@ -150,7 +150,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   for (const checkpoint of checkpoints) {
     const config = checkpointConfig(model, checkpoint);
     const stored = quantizedCheckpointBits(checkpoint);
-    if (stored === null) openCheckpoint(checkpoint, config); // the file fits the model: checked before the data against it, and before the model's memory is allocated
+    if (stored === null) openCheckpoint(checkpoint, config, null, checkpointFormat(checkpoint)); // the file fits the model: checked before the data against it, and before the model's memory is allocated
     // A batch file or a MovieLens split is read once for every member; synthetic data is drawn for each member's model.
     const { r, dataSize } = scoreRequest(f, dataText, checkpoint);
     const data: Dataset = shared ?? (await scoredData(r, config, dataSize));
@@ -240,7 +240,7 @@ function predictQuantized(
     floatBytes = q.pieces.reduce((n, p) => n + 4 * p.rows * p.dim, 0);
   } else {
     const m = new DLRM(config, 0);
-    loadCheckpoint(checkpoint, m);
+    loadCheckpoint(checkpoint, m, null, null, checkpointFormat(checkpoint));
     floatBytes = floatTableBytes(m);
     q = QuantizedDLRM.fromModel(m, bits);
   }
@@ -261,14 +261,14 @@ async function predictWith(
 ): Promise<Float32Array> {
   if (workers === 1) {
     const model = new DLRM(config, 0);
-    loadCheckpoint(checkpoint, model);
+    loadCheckpoint(checkpoint, model, null, null, checkpointFormat(checkpoint));
     return predict(model, data, batchSize);
   }
   const executor = await HybridExecutor.start({
     config,
     workers,
     optimizer: optimizerSpec("sgd", config.lr), // never steps: prediction only
-    source: { kind: "file", path: checkpoint, withOptimizer: false },
+    source: { kind: "file", index: readCheckpointIndex(checkpoint), withOptimizer: false },
     datasets: [data],
     maxBatch: batchSize,
   });

@@ -36,7 +36,8 @@ import { onInterrupt } from "./interrupt.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
 import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
-import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
+import { checkpointFormat, readCheckpointIndex, readCheckpointMetadata } from "../interop/checkpoint_file.ts";
+import { ptFormat } from "../dlrm/checkpoint_pt.ts";
 import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
@@ -324,7 +325,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   } else {
     // Generated data: the model of --init (recorded, else read from its shapes), else the built-in one.
     const init = getString(f, "init");
-    config = init !== undefined ? checkpointConfig(init) : defaultConfig();
+    config = init !== undefined ? checkpointConfig(readCheckpointIndex(init)) : defaultConfig();
   }
   config = withTableTricks(config, f);
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
@@ -415,21 +416,21 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
 /** The executor of one member: this thread's model, or ranks that make (or read) their own parameters. */
 async function startExecutor(p: RunPlan, seed: number, init: string | null, resume: Resume | null): Promise<Executor> {
   // The file's tensors are checked against the model before the model's memory is allocated.
-  if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
-  else if (init !== null) openCheckpoint(init, p.config);
+  const index =
+    resume !== null
+      ? openCheckpoint(resume.path, p.config, p.spec, checkpointFormat(resume.path))
+      : init !== null
+        ? openCheckpoint(init, p.config, null, checkpointFormat(init))
+        : null;
   if (p.workers === 1) {
     const model = new DLRM(p.config, seed);
     const optimizer = makeOptimizer(p.spec, model.namedParameters());
-    if (resume !== null) loadCheckpoint(resume.path, model, optimizer, p.spec);
-    else if (init !== null) loadCheckpoint(init, model);
+    if (resume !== null) loadCheckpoint(resume.path, model, optimizer, p.spec, checkpointFormat(resume.path));
+    else if (init !== null) loadCheckpoint(init, model, null, null, checkpointFormat(init));
     return new LocalExecutor(model, optimizer, p.spec);
   }
   const source =
-    resume !== null
-      ? { kind: "file" as const, path: resume.path, withOptimizer: true }
-      : init !== null
-        ? { kind: "file" as const, path: init, withOptimizer: false }
-        : { kind: "seed" as const, seed };
+    index !== null ? { kind: "file" as const, index, withOptimizer: resume !== null } : { kind: "seed" as const, seed };
   const datasets = await Promise.all(
     (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
   );
@@ -493,7 +494,7 @@ function outputFlags(given: ParsedFlags, f: ParsedFlags): Outputs {
   const save = getString(f, "save") ?? null;
   const saveDtype = oneOf("train", f, "save-dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType;
   if (given.has("save-dtype") && save === null) throw new UsageError("train: --save-dtype goes with --save");
-  if (saveDtype !== "F32" && save !== null && checkpointFormat(save) === "pt") {
+  if (saveDtype !== "F32" && save !== null && checkpointFormat(save) === ptFormat) {
     throw new UsageError(
       `train: --save-dtype ${saveDtype.toLowerCase()} applies to .safetensors; a .pt checkpoint (${save}) is written in f32`,
     );
@@ -651,7 +652,7 @@ async function saveMember(
     ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
   };
   const extra = { steps: String(result.position.step), seed: String(seed), ...metrics };
-  await executor.save(path, runMetadata(p.config, run, extra), o.saveDtype);
+  await executor.save(path, runMetadata(p.config, run, extra), o.saveDtype, checkpointFormat(path));
   if (result.interrupted)
     io.stderr.write(
       `dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`,

@@ -22,7 +22,8 @@ import { isTableParameter } from "./tables/layout.ts";
 import { OutDict, OutFloat, OutTuple, type OutValue, PyDict, describe, type PyValue } from "../io/pickle.ts";
 import type { SafetensorsEntry, SafetensorsIndex } from "../io/safetensors.ts";
 import { layoutTorchSave, outTensorF32, readTorchSave, TorchTensor, type OutStorage } from "../io/torch_save.ts";
-import type { ZipLayout } from "../io/zip.ts";
+import { finishZip, type ZipLayout } from "../io/zip.ts";
+import { writeAllAt, type CheckpointFormat } from "./checkpoint_format.ts";
 import { STATE_KEYS, stateTensorName, type OptimizerSpec, type StateKey } from "../optim/make.ts";
 
 /** The reference's counters, read into metadata as reference_<key>. */
@@ -312,3 +313,28 @@ export function layoutPt(
   const { zip, offsets } = layoutTorchSave(new OutDict(entries), storages, o);
   return { zip, offsets: new Map([...keyOf].map(([name, key]) => [name, offsets.get(key) as number])) };
 }
+
+/** The .pt checkpoint format (CheckpointFormat), written in F32 (--save-dtype applies to safetensors). */
+export const ptFormat: CheckpointFormat = {
+  name: ".pt",
+  readIndex: readPtIndex,
+  layout(path, tensors, metadata, run) {
+    const narrow = tensors.find((t) => t.dtype !== "F32");
+    if (narrow !== undefined)
+      throw new Error(
+        `${path}: a .pt checkpoint is written in F32; ${narrow.name} would be ${narrow.dtype} (--save-dtype applies to .safetensors)`,
+      );
+    let pt;
+    try {
+      pt = layoutPt(tensors, metadata, run);
+    } catch (e) {
+      throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    const zip = pt.zip;
+    return {
+      chunks: zip.chunks,
+      offsets: pt.offsets,
+      finish: (fd) => finishZip(fd, zip, (bytes, at) => writeAllAt(fd, bytes, at)),
+    };
+  },
+};

@@ -34,7 +34,7 @@
 import { closeSync, openSync } from "node:fs";
 import { basename } from "node:path";
 import type { DLRMConfig } from "./config.ts";
-import { openCheckpoint, readPiece } from "./checkpoint.ts";
+import { checkCheckpoint, readPiece } from "./checkpoint.ts";
 import { parameterSpecs } from "./init.ts";
 import { tableParameter } from "./tables/layout.ts";
 import { poolingWeightName } from "./tables/learned_pooling.ts";
@@ -51,7 +51,7 @@ import {
 } from "../io/onnx.ts";
 import type { DeferredBytes } from "../io/protobuf.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
-import { readCheckpointIndex } from "./checkpoint_format.ts";
+import { readCheckpointIndex } from "../interop/checkpoint_file.ts";
 import { isStateTensorName } from "../optim/make.ts";
 
 export const ONNX_OPSET = 17;
@@ -250,8 +250,9 @@ export function exportOnnx(
 ): OnnxExportResult {
   if (opts.bagSize !== null && (!Number.isInteger(opts.bagSize) || opts.bagSize < 1))
     throw new OnnxExportError(`the bag size must be a positive integer, got ${opts.bagSize}`);
-  checkExpressible(config, readCheckpointIndex(checkpoint)); // safetensors or .pt, by extension
-  const index = openCheckpoint(checkpoint, config);
+  const read = readCheckpointIndex(checkpoint); // safetensors or .pt, by extension
+  checkExpressible(config, read);
+  const index = checkCheckpoint(read, config);
   const fd = openSync(checkpoint, "r");
   try {
     return writeModel(config, index, fd, out, opts);

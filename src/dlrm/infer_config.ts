@@ -19,7 +19,7 @@
 // Glossary: E embedding dim, F tables, N = F + 1 interacting features, W top MLP input width.
 
 import { ConfigError, parseConfig, type DLRMConfig } from "./config.ts";
-import { readCheckpointIndex } from "./checkpoint_format.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { interactionWidth } from "../ops/interaction.ts";
 import { isStateTensorName } from "../optim/make.ts";
 import { formatShape } from "../tensor/shape.ts";
@@ -189,9 +189,9 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
   );
 }
 
-/** The config a checkpoint records (its dlrm_config metadata), else the one its shapes give; reads the header alone. */
-export function checkpointConfig(path: string): DLRMConfig {
-  const index = readCheckpointIndex(path);
+/** The config a checkpoint records (its dlrm_config metadata), else the one its shapes give: its index (header) alone. */
+export function checkpointConfig(index: SafetensorsIndex): DLRMConfig {
+  const path = index.path;
   const recorded = index.metadata["dlrm_config"];
   if (recorded === undefined) return inferConfig(new Map([...index.entries].map(([name, e]) => [name, e.shape])), path);
   let json: unknown;

@@ -22,7 +22,7 @@ import { parameterSpecs } from "./init.ts";
 import { pieceLookups } from "./tables/pool.ts";
 import { tableLayout } from "./tables/layout.ts";
 import { type EmbeddingPiece } from "./tables/piece.ts";
-import { readCheckpointIndex } from "./checkpoint_format.ts";
+import { readCheckpointIndex } from "../interop/checkpoint_file.ts";
 import { batchOf, type Batch } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { noGrad } from "../autograd/tape.ts";

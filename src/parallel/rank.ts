@@ -38,6 +38,7 @@ import { GradBucket } from "../autograd/grad.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { writeSlicesInto, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { DLRMHead } from "../dlrm/model.ts";
 import { poolPiece } from "../dlrm/tables/pool.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
@@ -122,7 +123,7 @@ export class Rank {
       this.#headParams.map(([, p]) => p),
       allocResident(P),
     );
-    if (source.kind === "file") this.#load(source.path, source.withOptimizer);
+    if (source.kind === "file") this.#load(source.index, source.withOptimizer);
 
     this.#shardMap = {
       piecesOf: plan.perRank.map((rp) => rp.shards.map((x) => x.table)),
@@ -142,11 +143,11 @@ export class Rank {
   }
 
   /** Read this rank's parameters (and optimizer state) from a checkpoint, by positional reads of its own rows only. */
-  #load(path: string, withOptimizer: boolean): void {
+  #load(index: SafetensorsIndex, withOptimizer: boolean): void {
     if (this.#files === null)
-      throw new Error(`cannot read the checkpoint ${path}: this host gives the ranks no file access`);
+      throw new Error(`cannot read the checkpoint ${index.path}: this host gives the ranks no file access`);
     readHoldings(
-      this.#files.openCheckpoint(path, this.config, withOptimizer ? this.#spec : null),
+      this.#files.openCheckpoint(index, this.config, withOptimizer ? this.#spec : null),
       this.#held,
       withOptimizer,
     );

@@ -12,6 +12,7 @@
 
 import type { CheckpointSlice, TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { RankInit, RankMessage, SaveRequest } from "./protocol.ts";
 
@@ -61,8 +62,8 @@ export interface CheckpointReader {
 
 /** A rank's file access (Node); null where there is none (a browser). */
 export interface RankFiles {
-  /** Open a checkpoint, checked against the model of config (and its optimizer state, given). */
-  openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointReader;
+  /** Open the checkpoint of this index, checked against the model of config (and its optimizer state, given). */
+  openCheckpoint(index: SafetensorsIndex, config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointReader;
   /** Write pieces at their slots into the checkpoint file being made at tmp. */
   writeSlices(tmp: string, slots: ReadonlyMap<string, TensorSlot>, pieces: readonly CheckpointSlice[]): void;
   /** CPU time of the calling thread in ms, NaN where unknown. */

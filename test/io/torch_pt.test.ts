@@ -16,7 +16,9 @@ import { fileURLToPath } from "node:url";
 import { writeBatchFile } from "../../src/data/batch_file.ts";
 import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
 import { loadCheckpoint, runMetadata, saveCheckpoint, type RunState } from "../../src/dlrm/checkpoint.ts";
-import { readCheckpointIndex, readIndexedTensor, writeAllAt } from "../../src/dlrm/checkpoint_format.ts";
+import { readIndexedTensor, writeAllAt } from "../../src/dlrm/checkpoint_format.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
+import { ptFormat } from "../../src/dlrm/checkpoint_pt.ts";
 import { readConfig } from "../../src/dlrm/config_file.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { makeOptimizer, optimizerSpec } from "../../src/optim/make.ts";
@@ -360,7 +362,7 @@ test("per-table weight decay: one param group per run of equal decay, numbered i
       flags: {},
     };
     const path = join(t.dir, "decay.pt");
-    await saveCheckpoint(path, model, runMetadata(config, run), optimizer, spec);
+    await saveCheckpoint(path, model, runMetadata(config, run), optimizer, spec, "F32", ptFormat);
     const opt = (readTorchSave(path).root as PyDict).map.get("opt_state_dict") as PyDict;
     const groups = (opt.map.get("param_groups") as PyDict[]).map((g) => [
       g.map.get("weight_decay"),
@@ -373,7 +375,7 @@ test("per-table weight decay: one param group per run of equal decay, numbered i
     ]);
     const back = new DLRM(config, 2);
     const again = makeOptimizer(spec, back.namedParameters());
-    loadCheckpoint(path, back, again, spec);
+    loadCheckpoint(path, back, again, spec, ptFormat);
     for (const [name, p] of model.namedParameters())
       assert.equal(
         Array.from(back.namedParameters().find(([n]) => n === name)?.[1].data as Float32Array),

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
 import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
@@ -126,7 +127,10 @@ export async function runOn(workers: number, o: RunOptions): Promise<RunOutcome>
       config: o.config,
       workers,
       optimizer: o.spec,
-      source: o.source,
+      source:
+        o.source.kind === "file"
+          ? { kind: "file", index: readCheckpointIndex(o.source.path), withOptimizer: o.source.withOptimizer }
+          : o.source,
       datasets,
       maxBatch: Math.max(o.batchSize, 4096),
       timeoutMs: 20_000,
