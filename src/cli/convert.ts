@@ -27,7 +27,7 @@ import {
   type CheckpointTensor,
 } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointIndex } from "../interop/checkpoint_file.ts";
-import { ptFormat } from "../dlrm/checkpoint_pt.ts";
+import { ptFormat } from "../interop/torch/checkpoint_pt.ts";
 import { readRunState } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";

@@ -37,7 +37,7 @@ import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
 import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointIndex, readCheckpointMetadata } from "../interop/checkpoint_file.ts";
-import { ptFormat } from "../dlrm/checkpoint_pt.ts";
+import { ptFormat } from "../interop/torch/checkpoint_pt.ts";
 import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";

@@ -1,10 +1,10 @@
 // A checkpoint file's format, told by its name as the reference and PyTorch name them: .pt and
-// .pth are torch.save files (src/dlrm/checkpoint_pt.ts), anything else is safetensors. The
+// .pth are torch.save files (src/interop/torch/checkpoint_pt.ts), anything else is safetensors. The
 // core reads and writes whatever format it is handed (src/dlrm/checkpoint_format.ts); the
 // command picks it here.
 
 import { safetensorsFormat, type CheckpointFormat } from "../dlrm/checkpoint_format.ts";
-import { ptFormat } from "../dlrm/checkpoint_pt.ts";
+import { ptFormat } from "./torch/checkpoint_pt.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
 
 /** The format of the checkpoint at path, by its extension. */

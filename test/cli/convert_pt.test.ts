@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
-import { ptFormat } from "../../src/dlrm/checkpoint_pt.ts";
+import { ptFormat } from "../../src/interop/torch/checkpoint_pt.ts";
 import { readPiece, saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";

@@ -17,14 +17,14 @@
 // bottom and top MLP), the optimizer state as torch.optim.Adagrad or the reference's RWSAdagrad
 // keep it, Python ints and floats for the counters.
 
-import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
-import { isTableParameter } from "./tables/layout.ts";
-import { OutDict, OutFloat, OutTuple, type OutValue, PyDict, describe, type PyValue } from "../io/pickle.ts";
-import type { SafetensorsEntry, SafetensorsIndex } from "../io/safetensors.ts";
-import { layoutTorchSave, outTensorF32, readTorchSave, TorchTensor, type OutStorage } from "../io/torch_save.ts";
-import { finishZip, type ZipLayout } from "../io/zip.ts";
-import { writeAllAt, type CheckpointFormat } from "./checkpoint_format.ts";
-import { STATE_KEYS, stateTensorName, type OptimizerSpec, type StateKey } from "../optim/make.ts";
+import type { CheckpointTensor, RunState } from "../../dlrm/checkpoint_types.ts";
+import { isTableParameter } from "../../dlrm/tables/layout.ts";
+import { OutDict, OutFloat, OutTuple, type OutValue, PyDict, describe, type PyValue } from "./pickle.ts";
+import type { SafetensorsEntry, SafetensorsIndex } from "../../io/safetensors.ts";
+import { layoutTorchSave, outTensorF32, readTorchSave, TorchTensor, type OutStorage } from "./torch_save.ts";
+import { finishZip, type ZipLayout } from "./zip.ts";
+import { writeAllAt, type CheckpointFormat } from "../../dlrm/checkpoint_format.ts";
+import { STATE_KEYS, stateTensorName, type OptimizerSpec, type StateKey } from "../../optim/make.ts";
 
 /** The reference's counters, read into metadata as reference_<key>. */
 const COUNTERS = [

@@ -1,6 +1,6 @@
 // Python pickles, protocol 2, restricted: the reader runs no code. It understands only the
 // opcodes torch.load(weights_only=True) understands, and a GLOBAL (a reference to a Python
-// class or function) is looked up in a table its caller gives (src/io/torch_save.ts: tensor
+// class or function) is looked up in a table its caller gives (src/interop/torch/torch_save.ts: tensor
 // rebuilding, storage types, OrderedDict, numpy scalars); any other global is an error naming
 // it. Every length is checked against the bytes left, and every memo index and stack access
 // is checked.

@@ -7,7 +7,7 @@
 // <a>/data/<key>, that storage's raw little-endian bytes (a stored zip entry, 64-byte
 // aligned); and <a>/version. Reading gives the object with each tensor as a TorchTensor:
 // its dtype, shape and the absolute byte range of its elements in the file, so callers read
-// any part of it by positional reads (src/io/zip.ts indexes the entries).
+// any part of it by positional reads (src/interop/torch/zip.ts indexes the entries).
 //
 // The globals a file may name are those torch.load(weights_only=True) allows that a
 // checkpoint of tensors needs: _rebuild_tensor_v2 and _rebuild_parameter, the storage types,
@@ -17,8 +17,8 @@
 // Glossary: numel element count, storage a flat typed buffer tensors view.
 
 import { closeSync, readSync } from "node:fs";
-import { openInputFile } from "./input_file.ts";
-import { formatShape } from "../tensor/shape.ts";
+import { openInputFile } from "../../io/input_file.ts";
+import { formatShape } from "../../tensor/shape.ts";
 import {
   describe,
   pickle,
@@ -34,7 +34,7 @@ import {
   type PyObject,
   type PyValue,
 } from "./pickle.ts";
-import type { SafetensorsDType } from "./safetensors.ts";
+import type { SafetensorsDType } from "../../io/safetensors.ts";
 import { layoutZip, readZipIndex, ZipError, type ZipEntry, type ZipLayout } from "./zip.ts";
 
 /** A tensor of a torch.save file: where its elements lie (contiguous, little-endian). */
@@ -116,7 +116,7 @@ const STORAGE_TYPES: Record<string, [SafetensorsDType | null, number]> = {
 };
 
 /** The pickle of data.pkl is small (~100 bytes per tensor); a larger one is not a checkpoint. With the
- *  unpickler's budget (src/io/pickle.ts) this bounds what reading it may take to about 1 GiB. */
+ *  unpickler's budget (src/interop/torch/pickle.ts) this bounds what reading it may take to about 1 GiB. */
 const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
 
 function intOf(v: PyValue, what: string): number {
@@ -396,7 +396,7 @@ const ARCHIVE = "archive";
 /**
  * Lay out a torch.save archive of this object: data.pkl and the small records now, each
  * storage at a 64-byte aligned offset (offsets: by storage key) to fill in place; finishZip
- * (src/io/zip.ts) completes the file once they are written.
+ * (src/interop/torch/zip.ts) completes the file once they are written.
  */
 export function layoutTorchSave(
   root: OutValue,

@@ -13,16 +13,16 @@ import fc from "fast-check";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeBatchFile } from "../../src/data/batch_file.ts";
-import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
-import { loadCheckpoint, runMetadata, saveCheckpoint, type RunState } from "../../src/dlrm/checkpoint.ts";
-import { readIndexedTensor, writeAllAt } from "../../src/dlrm/checkpoint_format.ts";
-import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
-import { ptFormat } from "../../src/dlrm/checkpoint_pt.ts";
-import { readConfig } from "../../src/dlrm/config_file.ts";
-import { DLRM } from "../../src/dlrm/model.ts";
-import { makeOptimizer, optimizerSpec } from "../../src/optim/make.ts";
-import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
+import { writeBatchFile } from "../../../src/data/batch_file.ts";
+import { offsetsFromLengths, type Dataset } from "../../../src/data/dataset.ts";
+import { loadCheckpoint, runMetadata, saveCheckpoint, type RunState } from "../../../src/dlrm/checkpoint.ts";
+import { readIndexedTensor, writeAllAt } from "../../../src/dlrm/checkpoint_format.ts";
+import { readCheckpointIndex } from "../../../src/interop/checkpoint_file.ts";
+import { ptFormat } from "../../../src/interop/torch/checkpoint_pt.ts";
+import { readConfig } from "../../../src/dlrm/config_file.ts";
+import { DLRM } from "../../../src/dlrm/model.ts";
+import { makeOptimizer, optimizerSpec } from "../../../src/optim/make.ts";
+import { readSafetensors, toFloat32 } from "../../../src/io/safetensors.ts";
 import {
   OutDict,
   OutFloat,
@@ -39,12 +39,12 @@ import {
   unpickle,
   type OutValue,
   type PyValue,
-} from "../../src/io/pickle.ts";
-import { outTensorF32, readTorchSave, TorchTensor } from "../../src/io/torch_save.ts";
-import { crc32, finishZip, layoutZip, readZipIndex } from "../../src/io/zip.ts";
-import { runCli, tempDir } from "../helpers/cli.ts";
+} from "../../../src/interop/torch/pickle.ts";
+import { outTensorF32, readTorchSave, TorchTensor } from "../../../src/interop/torch/torch_save.ts";
+import { crc32, finishZip, layoutZip, readZipIndex } from "../../../src/interop/torch/zip.ts";
+import { runCli, tempDir } from "../../helpers/cli.ts";
 
-const FIXTURE = fileURLToPath(new URL("../fixtures/reference_pt/", import.meta.url));
+const FIXTURE = fileURLToPath(new URL("../../fixtures/reference_pt/", import.meta.url));
 const REF_PT = join(FIXTURE, "reference.pt");
 const CONFIG = join(FIXTURE, "config.json");
 const fixture = JSON.parse(readFileSync(join(FIXTURE, "predictions.json"), "utf8")) as {
