@@ -139,7 +139,7 @@ for (const ext of ["safetensors", "pt"] as const) {
       assert.ok(names.includes("optimizer.state.v_W_l.1.sum"), names.join(", "));
       const back = new DLRM(learned, 99);
       const opt2 = makeOptimizer(spec, back.namedParameters());
-      loadCheckpoint(path, back, opt2, spec);
+      loadCheckpoint(path, back, opt2, spec, checkpointFormat(path));
       const v = m.stateDict().get("v_W_l.1");
       const w = back.stateDict().get("v_W_l.1");
       assert.ok(v !== undefined && w !== undefined);

@@ -33,12 +33,12 @@
 
 import { closeSync, openSync } from "node:fs";
 import { basename } from "node:path";
-import type { DLRMConfig } from "./config.ts";
-import { checkCheckpoint, readPiece } from "./checkpoint.ts";
-import { parameterSpecs } from "./init.ts";
-import { tableParameter } from "./tables/layout.ts";
-import { poolingWeightName } from "./tables/learned_pooling.ts";
-import { writeFileAtomically } from "../io/atomic_file.ts";
+import type { DLRMConfig } from "../../dlrm/config.ts";
+import { checkCheckpoint, readPiece } from "../../dlrm/checkpoint.ts";
+import { parameterSpecs } from "../../dlrm/init.ts";
+import { tableParameter } from "../../dlrm/tables/layout.ts";
+import { poolingWeightName } from "../../dlrm/tables/learned_pooling.ts";
+import { writeFileAtomically } from "../../io/atomic_file.ts";
 import {
   modelProto,
   ONNX_FLOAT,
@@ -48,11 +48,11 @@ import {
   type OnnxNode,
   type OnnxTensor,
   type OnnxValueInfo,
-} from "../io/onnx.ts";
-import type { DeferredBytes } from "../io/protobuf.ts";
-import type { SafetensorsIndex } from "../io/safetensors.ts";
-import { readCheckpointIndex } from "../interop/checkpoint_file.ts";
-import { isStateTensorName } from "../optim/make.ts";
+} from "./onnx.ts";
+import type { DeferredBytes } from "./protobuf.ts";
+import type { SafetensorsIndex } from "../../io/safetensors.ts";
+import { readCheckpointIndex } from "../checkpoint_file.ts";
+import { isStateTensorName } from "../../optim/make.ts";
 
 export const ONNX_OPSET = 17;
 const IR_VERSION = 8; // the IR of ONNX 1.12, whose opset is 17

@@ -17,19 +17,20 @@ import * as assert from "uvu/assert";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { runCli, tempDir } from "../helpers/cli.ts";
-import { GOLDEN, goldenCases } from "../helpers/golden.ts";
-import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
-import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
-import { randomDataset } from "../../src/data/random.ts";
-import { saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
-import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
-import { criteoModel } from "../../src/dlrm/dataset_configs.ts";
-import { exportOnnx, externalTables } from "../../src/dlrm/export_onnx.ts";
-import { DLRM } from "../../src/dlrm/model.ts";
-import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
-import { interactionWidth } from "../../src/ops/interaction.ts";
-import { assertClose } from "../../src/testing/index.ts";
+import { runCli, tempDir } from "../../helpers/cli.ts";
+import { GOLDEN, goldenCases } from "../../helpers/golden.ts";
+import { readBatchFile, writeBatchFile } from "../../../src/data/batch_file.ts";
+import { offsetsFromLengths, type Dataset } from "../../../src/data/dataset.ts";
+import { randomDataset } from "../../../src/data/random.ts";
+import { saveCheckpoint } from "../../../src/dlrm/checkpoint.ts";
+import { checkpointFormat } from "../../../src/interop/checkpoint_file.ts";
+import { parseConfig, type DLRMConfig } from "../../../src/dlrm/config.ts";
+import { criteoModel } from "../../../src/dlrm/dataset_configs.ts";
+import { exportOnnx, externalTables } from "../../../src/interop/onnx/export_onnx.ts";
+import { DLRM } from "../../../src/dlrm/model.ts";
+import { readSafetensors, writeSafetensors } from "../../../src/io/safetensors.ts";
+import { interactionWidth } from "../../../src/ops/interaction.ts";
+import { assertClose } from "../../../src/testing/index.ts";
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 
@@ -418,7 +419,7 @@ test("a .pt checkpoint exports as its safetensors twin does, byte for byte", asy
     const m = new DLRM(config, 4);
     const opts = { bagSize: null, externalOver: 2 ** 31 };
     const files = ["m.pt", "m.safetensors"].map((name) => join(t.dir, name));
-    for (const f of files) await saveCheckpoint(f, m);
+    for (const f of files) await saveCheckpoint(f, m, {}, null, null, "F32", checkpointFormat(f));
     files.forEach((f, i) => exportOnnx(config, f, join(t.dir, `m${i}.onnx`), opts));
     assert.ok(readFileSync(join(t.dir, "m0.onnx")).equals(readFileSync(join(t.dir, "m1.onnx"))));
   } finally {

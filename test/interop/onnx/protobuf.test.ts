@@ -5,7 +5,7 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ProtoMessage, varint } from "../../src/io/protobuf.ts";
+import { ProtoMessage, varint } from "../../../src/interop/onnx/protobuf.ts";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 

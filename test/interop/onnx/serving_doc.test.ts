@@ -2,20 +2,20 @@
 // (`npm run -s dlrm --` is the bin, run directly) and its serve.mjs in ONNX Runtime, in a
 // temp folder; the two probabilities serve.mjs prints are the ones `dlrm predict` gives for
 // the samples the script describes (rebuilt here as a batch file), within the tolerance of
-// test/dlrm/export_onnx.test.ts.
+// test/interop/onnx/export_onnx.test.ts.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, tempDir } from "../helpers/cli.ts";
-import { markdownBlocks, shellCommands } from "../helpers/readme.ts";
-import { writeBatchFile } from "../../src/data/batch_file.ts";
-import { offsetsFromLengths } from "../../src/data/dataset.ts";
-import { readSafetensors } from "../../src/io/safetensors.ts";
-import { assertClose } from "../../src/testing/index.ts";
+import { runCli, tempDir } from "../../helpers/cli.ts";
+import { markdownBlocks, shellCommands } from "../../helpers/readme.ts";
+import { writeBatchFile } from "../../../src/data/batch_file.ts";
+import { offsetsFromLengths } from "../../../src/data/dataset.ts";
+import { readSafetensors } from "../../../src/io/safetensors.ts";
+import { assertClose } from "../../../src/testing/index.ts";
 
-const root = new URL("../..", import.meta.url).pathname;
+const root = new URL("../../..", import.meta.url).pathname;
 
 test("docs/serving.md: the runnable example runs as written and serve.mjs prints dlrm predict's probabilities", async () => {
   const blocks = markdownBlocks("docs/serving.md", "A runnable example");
