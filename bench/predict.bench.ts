@@ -52,7 +52,7 @@ import { saveCheckpoint } from "../src/dlrm/checkpoint.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
 import { exportOnnx } from "../src/interop/onnx/export_onnx.ts";
 import { DLRM } from "../src/dlrm/model.ts";
-import { QuantizedDLRM } from "../src/dlrm/quantized.ts";
+import { QuantizedDLRM } from "../src/interop/quantized/quantized.ts";
 import { predict } from "../src/train/trainer.ts";
 
 setFlagsFromString("--no-liftoff");

@@ -31,7 +31,7 @@ export {
   quantizeTable,
   type QuantizedBagOptions,
   type QuantizedTable,
-} from "./ops/quantized_embedding_bag.ts";
+} from "./interop/quantized/quantized_embedding_bag.ts";
 export { dotInteraction, catInteraction, interactionWidth } from "./ops/interaction.ts";
 export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
 
@@ -67,7 +67,7 @@ export { readConfig } from "./dlrm/config_file.ts";
 export { defaultConfig } from "./dlrm/defaults.ts";
 export { saveCheckpoint, loadCheckpoint } from "./dlrm/checkpoint.ts";
 export { syntheticData } from "./dlrm/synthetic.ts";
-export { QuantizedDLRM, loadQuantizedCheckpoint } from "./dlrm/quantized.ts";
+export { QuantizedDLRM, loadQuantizedCheckpoint } from "./interop/quantized/quantized.ts";
 export { quantizeRows, dequantizeRows, fusedRowBytes, type QuantBits } from "./kernels/fused_rows.ts";
 export { train, evaluate, predict } from "./train/trainer.ts";
 export { LocalExecutor } from "./train/local.ts";

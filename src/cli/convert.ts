@@ -1,6 +1,6 @@
 // `dlrm convert <in> <out> --to reference|torchrec [--dtype f32|f16|bf16]`: a checkpoint under
 // the reference's state_dict names (ours) to TorchRec's DLRM names and back
-// (src/dlrm/torchrec.ts: the renaming and the move of the first top layer's pair columns),
+// (src/interop/torchrec.ts: the renaming and the move of the first top layer's pair columns),
 // or to the same names in another dtype.
 //
 // The file is streamed: each tensor is read by positional reads in bounded chunks and written
@@ -43,7 +43,7 @@ import {
   torchrecFirstTopWeight,
   torchrecNamePairs,
   torchrecTableOrder,
-} from "../dlrm/torchrec.ts";
+} from "../interop/torchrec.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { interactionWidth } from "../ops/interaction.ts";

@@ -1,6 +1,6 @@
 // `dlrm convert <in> <out> --quantize-emb-with-bit 8|4`: a float32 checkpoint (reference
 // names) to one whose tables are fbgemm's fused row-wise quantized rows, U8 [R, row bytes]
-// under the same names, the rest F32 (src/dlrm/quantized.ts describes the file;
+// under the same names, the rest F32 (src/interop/quantized/quantized.ts describes the file;
 // docs/checkpoints.md too). `dlrm predict --checkpoint <out>` reads it. The model is loaded
 // whole (the quantizer works row by row, but a checkpoint this size fits in memory to
 // predict with anyway); optimizer state is not carried over (the file is for inference), the
@@ -13,7 +13,7 @@ import { checkpointConfig } from "./checkpoint_config.ts";
 import { loadCheckpoint, openCheckpoint } from "../dlrm/checkpoint.ts";
 import { checkpointFormat } from "../interop/checkpoint_file.ts";
 import { DLRM } from "../dlrm/model.ts";
-import { floatTableBytes, QuantizedDLRM, quantBits, quantizedCheckpointBits } from "../dlrm/quantized.ts";
+import { floatTableBytes, QuantizedDLRM, quantBits, quantizedCheckpointBits } from "../interop/quantized/quantized.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 

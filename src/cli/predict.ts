@@ -12,7 +12,7 @@
 // (a JSON line; docs/results.md defines them); with it, --out is optional.
 //
 // Quantized tables (the reference's --quantize-emb-with-bit 8|4, inference only): the
-// float32 checkpoint's tables are quantized after loading (src/dlrm/quantized.ts), or the
+// float32 checkpoint's tables are quantized after loading (src/interop/quantized/quantized.ts), or the
 // checkpoint already holds them (dlrm convert --quantize-emb-with-bit); 32 means float32 (the
 // reference's default). They predict on this thread (--workers 1).
 //
@@ -51,7 +51,7 @@ import {
   QuantizedDLRM,
   quantBits,
   quantizedCheckpointBits,
-} from "../dlrm/quantized.ts";
+} from "../interop/quantized/quantized.ts";
 import { heldOutSize } from "../data/generated.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";

@@ -16,7 +16,7 @@ import { randomDataset } from "../../src/data/random.ts";
 import { saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
-import { pairPermutation } from "../../src/dlrm/torchrec.ts";
+import { pairPermutation } from "../../src/interop/torchrec.ts";
 import { float32ToBfloat16 } from "../../src/kernels/half.ts";
 import { readSafetensors, toFloat32, writeSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
 import { noGrad } from "../../src/autograd/tape.ts";

@@ -17,7 +17,7 @@ import { DLRM } from "../../src/dlrm/model.ts";
 import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { checkpointConfig } from "../../src/dlrm/infer_config.ts";
 import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
-import { QuantizedDLRM } from "../../src/dlrm/quantized.ts";
+import { QuantizedDLRM } from "../../src/interop/quantized/quantized.ts";
 import { readSafetensors, readSafetensorsIndex } from "../../src/io/safetensors.ts";
 import { heldOutSize } from "../../src/data/generated.ts";
 import { syntheticData } from "../../src/dlrm/synthetic.ts";

@@ -16,28 +16,28 @@
 //
 // Glossary: R rows of a piece, E embedding dim, d a piece's width (E, or MD's d_t), B batch.
 
-import type { DLRMConfig } from "./config.ts";
-import { DLRMHead, type DLRM } from "./model.ts";
-import { parameterSpecs } from "./init.ts";
-import { pieceLookups } from "./tables/pool.ts";
-import { tableLayout } from "./tables/layout.ts";
-import { type EmbeddingPiece } from "./tables/piece.ts";
-import { readCheckpointIndex } from "../interop/checkpoint_file.ts";
-import { batchOf, type Batch } from "../data/batch.ts";
-import type { Dataset } from "../data/dataset.ts";
-import { noGrad } from "../autograd/tape.ts";
-import { fusedRowBytes, type QuantBits } from "../kernels/fused_rows.ts";
-import { readTensor, type SafetensorsIndex, type SafetensorsTensor } from "../io/safetensors.ts";
-import { readPiece } from "./checkpoint.ts";
+import type { DLRMConfig } from "../../dlrm/config.ts";
+import { DLRMHead, type DLRM } from "../../dlrm/model.ts";
+import { parameterSpecs } from "../../dlrm/init.ts";
+import { pieceLookups } from "../../dlrm/tables/pool.ts";
+import { tableLayout } from "../../dlrm/tables/layout.ts";
+import { type EmbeddingPiece } from "../../dlrm/tables/piece.ts";
+import { readCheckpointIndex } from "../checkpoint_file.ts";
+import { batchOf, type Batch } from "../../data/batch.ts";
+import type { Dataset } from "../../data/dataset.ts";
+import { noGrad } from "../../autograd/tape.ts";
+import { fusedRowBytes, type QuantBits } from "../../kernels/fused_rows.ts";
+import { readTensor, type SafetensorsIndex, type SafetensorsTensor } from "../../io/safetensors.ts";
+import { readPiece } from "../../dlrm/checkpoint.ts";
 import {
   quantizedEmbeddingBag,
   quantizedTable,
   quantizeTable,
   type QuantizedTable,
-} from "../ops/quantized_embedding_bag.ts";
-import { OpError, formatShape } from "../tensor/shape.ts";
-import { allocResident, withStepArena } from "../tensor/storage.ts";
-import { Tensor } from "../tensor/tensor.ts";
+} from "./quantized_embedding_bag.ts";
+import { OpError, formatShape } from "../../tensor/shape.ts";
+import { allocResident, withStepArena } from "../../tensor/storage.ts";
+import { Tensor } from "../../tensor/tensor.ts";
 
 /** The metadata key of a quantized checkpoint: JSON { bits, layout }. */
 export const QUANTIZED_KEY = "dlrm_quantized";

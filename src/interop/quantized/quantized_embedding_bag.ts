@@ -10,12 +10,12 @@
 //
 // Glossary: R rows, E embedding dim (row length), B bags, L lookups.
 
-import { kernels, kernelSet, POOL_MEAN, POOL_SUM } from "../kernels/index.ts";
-import { fusedRowBytes, quantizeRows, rowScaleBias, type QuantBits } from "../kernels/fused_rows.ts";
-import { defaultHeap, residentU8 } from "../kernels/memory.ts";
-import { OpError, shapeError } from "../tensor/shape.ts";
-import type { IndexTensor, Tensor } from "../tensor/tensor.ts";
-import { checkIndex, checkRank, checkTensor, output } from "./common.ts";
+import { kernels, kernelSet, POOL_MEAN, POOL_SUM } from "../../kernels/index.ts";
+import { fusedRowBytes, quantizeRows, rowScaleBias, type QuantBits } from "../../kernels/fused_rows.ts";
+import { defaultHeap, residentU8 } from "../../kernels/memory.ts";
+import { OpError, shapeError } from "../../tensor/shape.ts";
+import type { IndexTensor, Tensor } from "../../tensor/tensor.ts";
+import { checkIndex, checkRank, checkTensor, output } from "../../ops/common.ts";
 
 const OP = "quantizedEmbeddingBag";
 

@@ -1,4 +1,4 @@
-// DLRM with quantized tables (src/dlrm/quantized.ts): for plain tables (sum and mean
+// DLRM with quantized tables (src/interop/quantized/quantized.ts): for plain tables (sum and mean
 // pooling, per-lookup weights, learned pooling weights), QR halves and MD tables, at 8 and 4 bits, the quantized model
 // predicts exactly what the float32 model predicts once its tables are replaced by their
 // dequantized values (so its only error is the tables' quantization error, bounded in
@@ -12,17 +12,22 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { batchOf } from "../../src/data/batch.ts";
-import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
-import { DLRM } from "../../src/dlrm/model.ts";
-import { floatTableBytes, loadQuantizedCheckpoint, QuantizedDLRM, QUANTIZED_KEY } from "../../src/dlrm/quantized.ts";
-import { noGrad } from "../../src/autograd/tape.ts";
-import { writeSafetensors } from "../../src/io/safetensors.ts";
-import { dequantizeRows, fusedRowBytes, type QuantBits } from "../../src/kernels/fused_rows.ts";
-import { interactionWidth } from "../../src/ops/interaction.ts";
-import { assertThrows } from "../../src/testing/index.ts";
-import { tempDir } from "../helpers/cli.ts";
-import { bagsDataset } from "../parallel/hybrid_helpers.ts";
+import { batchOf } from "../../../src/data/batch.ts";
+import { parseConfig, type DLRMConfig } from "../../../src/dlrm/config.ts";
+import { DLRM } from "../../../src/dlrm/model.ts";
+import {
+  floatTableBytes,
+  loadQuantizedCheckpoint,
+  QuantizedDLRM,
+  QUANTIZED_KEY,
+} from "../../../src/interop/quantized/quantized.ts";
+import { noGrad } from "../../../src/autograd/tape.ts";
+import { writeSafetensors } from "../../../src/io/safetensors.ts";
+import { dequantizeRows, fusedRowBytes, type QuantBits } from "../../../src/kernels/fused_rows.ts";
+import { interactionWidth } from "../../../src/ops/interaction.ts";
+import { assertThrows } from "../../../src/testing/index.ts";
+import { tempDir } from "../../helpers/cli.ts";
+import { bagsDataset } from "../../parallel/hybrid_helpers.ts";
 
 function config(o: {
   tables: number[];

@@ -1,4 +1,4 @@
-// quantizedEmbeddingBag (src/ops/quantized_embedding_bag.ts): the op equals embeddingBag on
+// quantizedEmbeddingBag (src/interop/quantized/quantized_embedding_bag.ts): the op equals embeddingBag on
 // the dequantized table bit for bit (sum and mean, weights), records nothing, and refuses bad
 // input with messages naming the op, the table, the bag or the offending value. Under
 // DLRM_KERNELS=js (test/run.ts runs test/ops/ twice) the TypeScript twin gives the same bits.
@@ -7,12 +7,16 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { dequantizeRows } from "../../src/kernels/fused_rows.ts";
-import { embeddingBag } from "../../src/ops/embedding_bag.ts";
-import { quantizedEmbeddingBag, quantizedTable, quantizeTable } from "../../src/ops/quantized_embedding_bag.ts";
-import { assertThrows } from "../../src/testing/index.ts";
-import { Rng } from "../../src/tensor/rng.ts";
-import { fromArray, indexTensor, rand } from "../../src/tensor/tensor.ts";
+import { dequantizeRows } from "../../../src/kernels/fused_rows.ts";
+import { embeddingBag } from "../../../src/ops/embedding_bag.ts";
+import {
+  quantizedEmbeddingBag,
+  quantizedTable,
+  quantizeTable,
+} from "../../../src/interop/quantized/quantized_embedding_bag.ts";
+import { assertThrows } from "../../../src/testing/index.ts";
+import { Rng } from "../../../src/tensor/rng.ts";
+import { fromArray, indexTensor, rand } from "../../../src/tensor/tensor.ts";
 
 const R = 9;
 const E = 6;
