@@ -53,7 +53,7 @@ import { readMovieLens } from "../data/movielens.ts";
 import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../data/generated.ts";
 import { randomLayout, randomSamples, type RandomSpec } from "../data/random.ts";
 import { torchrecTableSizes, TorchrecNpySource } from "../data/torchrec_npy.ts";
-import { TraceGenerator } from "../data/trace.ts";
+import { TraceGenerator } from "../interop/trace.ts";
 import { DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
