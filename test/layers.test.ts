@@ -1,7 +1,7 @@
 // The layers of src/ as docs/architecture.md draws them, checked against the imports: every
 // import (type-only ones included) points to the same layer or one below, and no chain of
-// imports between files closes a cycle. The table is read from the doc itself, so the doc
-// and the code cannot drift apart unnoticed.
+// imports between files closes a cycle; the core (CORE below) never reaches src/interop. The
+// table is read from the doc itself, so the doc and the code cannot drift apart unnoticed.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -70,6 +70,55 @@ test("every import points to the same layer or below", () => {
     }
   }
   assert.equal(up, [], `imports that point up:\n${up.join("\n")}`);
+});
+
+/** The core: what trains a DLRM. Other systems' formats (src/interop) stay outside it. */
+const CORE = [
+  "kernels",
+  "types",
+  "tensor",
+  "autograd",
+  "ops",
+  "io",
+  "metrics",
+  "nn",
+  "optim",
+  "data",
+  "dlrm",
+  "train",
+  "parallel",
+];
+
+test("the core never reaches src/interop, directly or through other files", () => {
+  const layers = layersFromDoc();
+  const interop = layers.get("interop");
+  assert.ok(interop !== undefined, "docs/architecture.md has no row for src/interop");
+  for (const u of CORE) {
+    const l = layers.get(u);
+    assert.ok(l !== undefined && l < interop, `src/${u} (layer ${l}) must sit below src/interop (layer ${interop})`);
+  }
+  const graph = importGraph();
+  const reached: string[] = [];
+  for (const file of graph.keys()) {
+    if (!CORE.includes(unit(file))) continue;
+    // breadth-first over the imports, remembering how each file was reached
+    const from = new Map<string, string>([[file, ""]]);
+    const queue = [file];
+    for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+      if (unit(f) === "interop") {
+        const chain = [f];
+        for (let g = from.get(f) as string; g !== ""; g = from.get(g) as string) chain.unshift(g);
+        reached.push(chain.join(" → "));
+        break;
+      }
+      for (const t of graph.get(f) ?? [])
+        if (!from.has(t)) {
+          from.set(t, f);
+          queue.push(t);
+        }
+    }
+  }
+  assert.equal(reached, [], `core files that reach src/interop:\n${reached.join("\n")}`);
 });
 
 test("no import closes a cycle", () => {

@@ -82,15 +82,8 @@ export class LocalExecutor implements Executor {
     // Loaded when first needed: checkpoint files are Node's file system, and the training
     // step must load without it (a browser page trains through this class and never saves to a path).
     const { saveCheckpoint } = await import("../dlrm/checkpoint.ts");
-    return saveCheckpoint(
-      path,
-      this.model,
-      metadata,
-      this.spec === null ? null : this.optimizer,
-      this.spec,
-      dtype,
-      format,
-    );
+    const optimizer = this.spec === null ? null : this.optimizer;
+    return saveCheckpoint(path, this.model, metadata, optimizer, this.spec, dtype, format);
   }
 
   close(): Promise<void> {
