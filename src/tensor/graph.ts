@@ -1,9 +1,10 @@
 // The shapes of the autograd graph: a node (the op that made a tensor, its inputs, its
-// backward) and what the tape and the gradient buffers need of a tensor. Typed by structure,
-// so that autograd never imports the Tensor class, which imports autograd (the Tensor class
+// backward) and what the tape and the gradient buffers need of a tensor. They live beside the
+// Tensor, which carries its node, so that src/tensor never imports src/autograd, the layer
+// above it; the tape and the gradient buffers see a tensor by this structure (the Tensor class
 // in src/tensor/tensor.ts has every member below).
 
-import type { DType, FloatArray, RowSparseGrad } from "../tensor/types.ts";
+import type { DType, FloatArray, RowSparseGrad } from "./types.ts";
 
 export interface Node {
   readonly op: string;
@@ -34,4 +35,21 @@ export interface GradTensor {
   readonly isLeaf: boolean;
   /** The stamp of its last in-place write (see tape.ts). */
   readonly version: number;
+}
+
+export interface BackwardOptions {
+  /** Keep the graph (nodes and closures) for another backward() through it; non-leaf gradients are still freed. */
+  retainGraph?: boolean;
+}
+
+/**
+ * What a Tensor's methods need from the autograd layer above (src/autograd/tape.ts), which
+ * hands them in when it loads (setAutogradHooks in tensor.ts): so the class keeps PyTorch's
+ * `loss.backward()` and `x.clone()` without src/tensor importing upward. PyTorch's ATen does
+ * the same with its VariableHooksInterface.
+ */
+export interface AutogradHooks {
+  backward(root: GradTensor, gradient: GradTensor | FloatArray | undefined, opts: BackwardOptions | undefined): void;
+  /** A copy of x's data on the tape: the gradient passes through unchanged. */
+  clone<T extends GradTensor>(x: T, copy: T): T;
 }
