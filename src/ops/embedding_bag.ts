@@ -42,6 +42,27 @@ export interface EmbeddingBagOptions {
 }
 
 /**
+ * The one check that every id of a batch's bags addresses one of a table's R rows, wherever
+ * ids enter a table: this op and the quantized one, a rank's row range of a table
+ * (src/dlrm/tables/pool.ts), the QR trick's ids (src/ops/qr_embedding_bag.ts). The error names
+ * the id, the table and the bag (given the offsets (B+1,)) or else the lookup. The JS kernels
+ * trust their ids; the wasm ones report an id out of range as a status (src/kernels/wasm.ts),
+ * which keeps a direct kernel call from reading outside the table.
+ */
+export function checkIds(op: string, ids: Int32Array, offsets: Int32Array | null, R: number, table: string): void {
+  if (offsets === null) {
+    for (let l = 0; l < ids.length; l++)
+      if (ids[l] < 0 || ids[l] >= R)
+        throw new OpError(op, `index ${ids[l]} out of range for ${table} with ${R} rows (lookup ${l})`);
+    return;
+  }
+  for (let b = 0; b + 1 < offsets.length; b++)
+    for (let l = offsets[b]; l < offsets[b + 1]; l++)
+      if (ids[l] < 0 || ids[l] >= R)
+        throw new OpError(op, `index ${ids[l]} out of range for ${table} with ${R} rows (bag ${b})`);
+}
+
+/**
  * out[b] = scale_b · Σ_{l in bag b} w_l · table[indices[l]], where w_l = 1 without weights
  * and scale_b = 1 (sum) or 1 / |bag b| (mean; 1 for an empty bag, whose sum is zero).
  *
@@ -74,17 +95,8 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
   }
   const dtype = commonDType(OP, weights === null ? { table } : { table, perSampleWeights: weights });
 
-  // Every id must address a row: the kernels do not check. Name the bag it sits in.
   const ids = indices.data; // (L,)
-  const tableName = opts.table ?? "table";
-  for (let b = 0; b < B; b++) {
-    for (let l = offsets[b]; l < offsets[b + 1]; l++) {
-      const id = ids[l];
-      if (id < 0 || id >= R) {
-        throw new OpError(OP, `index ${id} out of range for ${tableName} with ${R} rows (bag ${b})`);
-      }
-    }
-  }
+  checkIds(OP, ids, offsets, R, opts.table ?? "table");
 
   const out = output([B, E], dtype); // (B, E)
   const w = weights === null ? null : weights.data; // (L,)

@@ -16,6 +16,7 @@ import { defaultHeap, residentU8 } from "../../kernels/memory.ts";
 import { OpError, shapeError } from "../../tensor/shape.ts";
 import type { IndexTensor, Tensor } from "../../tensor/tensor.ts";
 import { checkIndex, checkRank, checkTensor, output } from "../../ops/common.ts";
+import { checkIds } from "../../ops/embedding_bag.ts";
 
 const OP = "quantizedEmbeddingBag";
 
@@ -120,11 +121,7 @@ export function quantizedEmbeddingBag(
       });
   }
   const ids = indices.data;
-  const name = opts.table ?? "table";
-  for (let b = 0; b < B; b++)
-    for (let l = offs[b]; l < offs[b + 1]; l++)
-      if (ids[l] < 0 || ids[l] >= table.rows)
-        throw new OpError(OP, `index ${ids[l]} out of range for ${name} with ${table.rows} rows (bag ${b})`);
+  checkIds(OP, ids, offs, table.rows, opts.table ?? "table");
   const out = output([B, table.dim], "float32"); // (B, E)
   kernels.embedding_bag_fwd_quantized(
     B,
