@@ -383,9 +383,10 @@ const KINDS: { [K in Kind]: SourceKind<SpecOf<K>> } = {
   file,
 };
 
-/** The record of a spec's kind (one cast here, where TypeScript cannot pair a key with its value). */
-function kindOf<S extends DataSpec>(s: S): SourceKind<S> {
-  return KINDS[s.kind] as unknown as SourceKind<S>;
+/** The record of a spec's kind. */
+function kindOf<K extends Kind>(s: SpecOf<K>): SourceKind<SpecOf<K>> {
+  const kind: K = s.kind;
+  return KINDS[kind];
 }
 
 const FORMS =

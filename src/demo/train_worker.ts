@@ -42,7 +42,7 @@ export interface TrainRequest {
 type Request = TrainRequest | { kind: "save" } | { kind: "predict"; user: number; top: number };
 
 /** The worker's global scope, as far as this file uses it (the project's types have no DOM). */
-const scope = globalThis as unknown as {
+const scope = globalThis as typeof globalThis & {
   postMessage(m: object, transfer?: ArrayBuffer[]): void;
   onmessage: ((e: { data: Request }) => void) | null;
 };

@@ -57,18 +57,22 @@ export function readRunState(path: string, metadata: Record<string, string>): Ru
   } catch {
     throw new Error(`${path}: its dlrm_run metadata is not JSON`);
   }
-  if (
-    o.format !== 1 ||
-    !Number.isInteger(o.step) ||
-    !Number.isInteger(o.seed) ||
-    !Number.isInteger(o.batchSize) ||
-    !Number.isInteger(o.plannedSteps) ||
-    typeof o.optimizer !== "object" ||
-    typeof o.flags !== "object"
-  ) {
+  if (!isRunState(o))
     throw new Error(`${path}: its dlrm_run metadata is not a run state this version reads: ${text.slice(0, 200)}`);
-  }
-  return o as unknown as RunState;
+  return o;
+}
+
+/** Whether parsed dlrm_run metadata has the fields of a RunState of this version. */
+function isRunState(o: Record<string, unknown>): o is Record<string, unknown> & RunState {
+  return (
+    o.format === 1 &&
+    Number.isInteger(o.step) &&
+    Number.isInteger(o.seed) &&
+    Number.isInteger(o.batchSize) &&
+    Number.isInteger(o.plannedSteps) &&
+    typeof o.optimizer === "object" &&
+    typeof o.flags === "object"
+  );
 }
 
 /** Chunk of a positional write: bounded, so no single write needs a buffer over 2 GiB. */

@@ -179,8 +179,8 @@ export function instantiateKernels(
   sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain",
 ): RawKernels {
   const instances = new Map<string, Record<string, unknown>>();
-  const raw: Record<string, unknown> = {};
-  for (const [name, module] of Object.entries(MODULE_OF)) {
+  const raw: Partial<Record<keyof RawKernels, unknown>> = {};
+  for (const [name, module] of Object.entries(MODULE_OF) as [keyof RawKernels, keyof typeof wasmModules][]) {
     const file = module === "sgemm" && sgemmBuild === "relaxed" ? "sgemm_relaxed" : module;
     let exports = instances.get(file);
     if (exports === undefined) {
@@ -192,7 +192,7 @@ export function instantiateKernels(
       throw new Error(`kernels/${module}.wat: export ${name} is missing — rebuild with npm run kernels`);
     raw[name] = f;
   }
-  return raw as unknown as RawKernels;
+  return raw as RawKernels; // each export checked to be a function above; wasm cannot say its signature
 }
 
 /** This thread's kernels: the heap, the instantiated modules, the scratch and GEMM work areas. */
