@@ -126,7 +126,7 @@ export function backward(root: GradTensor, gradient?: GradTensor | FloatArray, o
 
   // Reverse topological order: every consumer of t runs before t itself.
   for (let i = order.length - 1; i >= 0; i--) {
-    const t = order[i] as GradTensor;
+    const t = order[i];
     const node = t.node;
     if (node === null) continue;
     if (t.grad !== null) node.backward(t.grad);
@@ -166,7 +166,7 @@ function checkGraph(order: readonly GradTensor[]): void {
       );
     }
     for (let i = 0; i < node.inputs.length; i++) {
-      const x = node.inputs[i] as GradTensor;
+      const x = node.inputs[i];
       if (x.version > node.recordedAt) {
         const what = x.isLeaf ? "a leaf" : `the ${x.fromOp} result`;
         throw new OpError(
@@ -198,7 +198,7 @@ function topologicalOrder(root: GradTensor): GradTensor[] {
     const top = stack[stack.length - 1] as { t: GradTensor; next: number };
     const inputs = top.t.node?.inputs ?? [];
     if (top.next < inputs.length) {
-      const child = inputs[top.next++] as GradTensor;
+      const child = inputs[top.next++];
       if (child.requiresGrad && !seen.has(child)) {
         seen.add(child);
         stack.push({ t: child, next: 0 });

@@ -177,7 +177,7 @@ function copyOf(
     out: {
       name: outName,
       shape: e.shape,
-      param: m === null ? outName : (m[1] as string),
+      param: m === null ? outName : m[1],
       key: m === null ? null : (m[2] as StateKey),
       dtype: outDType(index, src, isParameter, dtype),
     },

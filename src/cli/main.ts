@@ -81,7 +81,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     );
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0] as string)}\n`);
+    io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0])}\n`);
     if (process.env.DLRM_DEBUG) io.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
   }

@@ -48,7 +48,7 @@ export async function preprocessCriteoBin(
       onBadLine: o.onBadLine,
       subSampleRate: o.subSampleRate,
       seed: o.seed,
-      onProgress: (lines, bytes, f) => bar.update(lines, (before[f] as number) + bytes, total),
+      onProgress: (lines, bytes, f) => bar.update(lines, before[f] + bytes, total),
     });
   } finally {
     bar.done();

@@ -46,7 +46,7 @@ export async function runPlot(argv: readonly string[], io: Io): Promise<number> 
     } catch (e) {
       throw new Error(`plot: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
-    return { name: names[i] as string, text };
+    return { name: names[i], text };
   });
   writePlot(out, logs, io, getString(f, "title"));
   return 0;

@@ -174,7 +174,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
     checkPredictions(pred, checkpoint, dataText);
     preds.push(pred);
   }
-  const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
+  const pred = preds.length === 1 ? preds[0] : averagePredictions(preds);
   if (out !== undefined) {
     writePredictions(out, pred, labels);
     io.stderr.write(

@@ -158,7 +158,7 @@ export function translateReferenceFlags(
   const ref = new Map<string, string>();
   const ours: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
     const m = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
     const name = m?.[1];
     // ours, shared names read alike, and our bare --num-indices-per-lookup-fixed pass through
@@ -213,7 +213,7 @@ export function translateReferenceFlags(
   const fromDefault = (flag: string, value: string): void => {
     if (!typed(flag)) out.push(`--${flag}`, value);
   };
-  for (const [name, value] of ref) if (name in renamed) fromTyped(renamed[name] as string, value, name);
+  for (const [name, value] of ref) if (name in renamed) fromTyped(renamed[name], value, name);
 
   const inferenceOnly = parseBool("inference-only", get("inference-only", "False"));
   if (verb === "train" && inferenceOnly)

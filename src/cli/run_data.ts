@@ -58,7 +58,7 @@ export async function stagingData(d: RunData): Promise<Dataset> {
 
 function longestBag(offsets: Int32Array): number {
   let m = 0;
-  for (let i = 0; i + 1 < offsets.length; i++) m = Math.max(m, (offsets[i + 1] as number) - (offsets[i] as number));
+  for (let i = 0; i + 1 < offsets.length; i++) m = Math.max(m, offsets[i + 1] - offsets[i]);
   return m;
 }
 
@@ -112,7 +112,7 @@ class CheckedSource implements BatchSource {
     if (inner instanceof BatchFileSource) {
       // A bad value is named by its row in the file (the rows are worked out only then).
       let rows: Int32Array | null = null;
-      checkDataset(b, this.#config, this.#source, (i) => (rows ??= inner.rowsOf(step, batchSize))[i] as number);
+      checkDataset(b, this.#config, this.#source, (i) => (rows ??= inner.rowsOf(step, batchSize))[i]);
     } else checkDataset(b, this.#config, `${this.#source} (the batch of step ${step})`);
     return b;
   }

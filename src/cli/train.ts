@@ -665,7 +665,7 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
   const trainLoss = Number.isFinite(mean) ? mean : null; // no steps (--steps 0): no training loss
   const ensembleNote = p.members > 1 ? { ensemble: p.members } : {};
   if (p.data.eval === null) return { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
-  const single = p.members === 1 ? (members[0] as MemberOutcome).result.eval : null;
+  const single = p.members === 1 ? members[0].result.eval : null;
   const m = single ?? {
     step: p.steps,
     ...computeMetrics(

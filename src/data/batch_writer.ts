@@ -188,14 +188,14 @@ export class BatchFileWriter {
       if (f.lengths.length !== n) this.#fail(`lengths.${t} has ${f.lengths.length} values for ${n} rows`);
       let L = 0;
       for (let i = 0; i < n; i++) {
-        const l = f.lengths[i] as number;
+        const l = f.lengths[i];
         if (l < 0) this.#fail(`lengths.${t}: row ${this.#rows + i} has a negative bag length ${l}`);
         L += l;
       }
       if (f.indices.length !== L)
         this.#fail(`indices.${t} has ${f.indices.length} values but lengths.${t} sum to ${L}`);
       for (let j = 0; j < L; j++) {
-        const r = f.indices[j] as number;
+        const r = f.indices[j];
         if (r < 0) this.#fail(`indices.${t}: index ${r} at position ${j} of the chunk is negative`);
       }
       const hasWeights = (this.#weights as (Spill | null)[])[t] !== null;
@@ -210,20 +210,20 @@ export class BatchFileWriter {
       this.#dense.append(chunk.dense);
       this.#labels.append(chunk.labels);
       chunk.sparse.forEach((f, t) => {
-        const starts = this.#blockStarts[t] as number[];
-        let at = this.#lookups[t] as number;
-        let longest = this.#longest[t] as number;
+        const starts = this.#blockStarts[t];
+        let at = this.#lookups[t];
+        let longest = this.#longest[t];
         for (let i = 0, row = this.#rows; i < n; i++, row++) {
           if (row % this.blockRows === 0) starts.push(at);
-          const l = f.lengths[i] as number;
+          const l = f.lengths[i];
           at += l;
           if (l > longest) longest = l;
         }
         this.#lookups[t] = at;
         this.#longest[t] = longest;
-        (this.#lengths[t] as Spill).append(f.lengths);
-        (this.#indices[t] as Spill).append(this.indexDtype === "I32" ? f.indices : toI64(f.indices));
-        if (f.weights !== null) ((this.#weights as Spill[])[t] as Spill).append(f.weights);
+        this.#lengths[t].append(f.lengths);
+        this.#indices[t].append(this.indexDtype === "I32" ? f.indices : toI64(f.indices));
+        if (f.weights !== null) (this.#weights as Spill[])[t].append(f.weights);
       });
     } catch (e) {
       this.abort();
@@ -251,22 +251,18 @@ export class BatchFileWriter {
     const blocks = Math.ceil(N / this.blockRows);
     const index = new BigInt64Array(F * (blocks + 1)); // (F, blocks + 1)
     for (let t = 0; t < F; t++) {
-      const starts = this.#blockStarts[t] as number[];
-      for (let b = 0; b < blocks; b++) index[t * (blocks + 1) + b] = BigInt(starts[b] as number);
-      index[t * (blocks + 1) + blocks] = BigInt(this.#lookups[t] as number);
+      const starts = this.#blockStarts[t];
+      for (let b = 0; b < blocks; b++) index[t * (blocks + 1) + b] = BigInt(starts[b]);
+      index[t * (blocks + 1) + blocks] = BigInt(this.#lookups[t]);
     }
     const columns: Spill[] = [this.#dense, this.#labels];
     for (let t = 0; t < F; t++) {
-      columns.push(this.#lengths[t] as Spill, this.#indices[t] as Spill);
+      columns.push(this.#lengths[t], this.#indices[t]);
       const w = this.#weights?.[t] ?? null;
       if (w !== null) columns.push(w);
     }
     const shapeOf = (s: Spill): number[] =>
-      s === this.#dense
-        ? [N, this.denseFeatures]
-        : s.perLookupOf === null
-          ? [N]
-          : [this.#lookups[s.perLookupOf] as number];
+      s === this.#dense ? [N, this.denseFeatures] : s.perLookupOf === null ? [N] : [this.#lookups[s.perLookupOf]];
     const layout = layoutSafetensors(
       [
         ...columns.map((s) => ({ name: s.name, dtype: s.dtype, shape: shapeOf(s) })),
@@ -335,7 +331,7 @@ function toI64(a: Int32Array): BigInt64Array {
   const out = new BigInt64Array(a.length);
   const words = new Int32Array(out.buffer);
   for (let i = 0; i < a.length; i++) {
-    const v = a[i] as number;
+    const v = a[i];
     words[2 * i] = v;
     words[2 * i + 1] = v < 0 ? -1 : 0;
   }

@@ -127,7 +127,7 @@ export type CriteoChunksResult = Omit<CriteoResult, "data"> & { rows: number };
 export async function parseCriteo(sources: readonly CriteoSource[], opts: CriteoOptions = {}): Promise<CriteoResult> {
   const chunks: Dataset[] = [];
   const r = await parseCriteoChunks(sources, opts, (c) => chunks.push(c));
-  const data = chunks.length === 1 ? (chunks[0] as Dataset) : concatCriteoChunks(chunks);
+  const data = chunks.length === 1 ? chunks[0] : concatCriteoChunks(chunks);
   const { rows: _rows, ...rest } = r;
   return { ...rest, data };
 }
@@ -186,7 +186,7 @@ export async function parseCriteoChunks(
     for await (const batch of source.batches()) {
       for (let k = 0; k < batch.lines.length; k++) {
         lines++;
-        const problem = parseCriteoLine(batch.lines[k] as string, R, row);
+        const problem = parseCriteoLine(batch.lines[k], R, row);
         if (problem !== null) {
           if (skipBad) {
             skipped++;
@@ -204,7 +204,7 @@ export async function parseCriteoChunks(
         const i = out.push(row);
         for (let t = 0; t < CRITEO_SPARSE; t++) {
           const raw = row.cats[t];
-          const m = maps[t] as IdMap;
+          const m = maps[t];
           let id: number;
           if (given === undefined) id = m.add(raw);
           else {
@@ -366,7 +366,7 @@ class CriteoChunk {
   }
 
   setIndex(t: number, i: number, id: number): void {
-    (this.#indices[t] as Int32Array)[i] = id;
+    this.#indices[t][i] = id;
   }
 
   /** The chunk's samples as a Dataset (its arrays, trimmed); the chunk starts empty with new arrays.

@@ -47,7 +47,7 @@ export function officialSplitFromText(
     const f = line.split("\t");
     const user = Number(f[0]);
     const item = Number(f[1]);
-    if (f.length !== 4 || !/^\d+$/.test(f[0] as string) || !/^\d+$/.test(f[1] as string)) {
+    if (f.length !== 4 || !/^\d+$/.test(f[0]) || !/^\d+$/.test(f[1])) {
       throw new Error(
         `movielens: ${path}:${i + 1}: expected user, item, rating, timestamp as tab-separated integers, got ${JSON.stringify(line.slice(0, 60))}`,
       );

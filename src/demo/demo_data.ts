@@ -63,9 +63,7 @@ export const MOVIELENS_FILES = [
 function builtinSpec(b: BuiltinModel): OptimizerSpec {
   const decay = b.tableWeightDecay;
   const weightDecay =
-    decay === null
-      ? {}
-      : Object.fromEntries(tableLayout(b.config).pieces.map((p) => [p.name, decay[p.table] as number]));
+    decay === null ? {} : Object.fromEntries(tableLayout(b.config).pieces.map((p) => [p.name, decay[p.table]]));
   return optimizerSpec(b.config.optimizer, b.config.lr, {
     initialAccumulator: b.adagradInitialAccumulator,
     weightDecay,

@@ -169,13 +169,13 @@ async function predictFor(t: Trained, user: number, top: number): Promise<void> 
   if (ml === null) throw new Error("predictions for a user need MovieLens data");
   const { data, items } = ml.candidates(user);
   const p = await t.executor.predict(data, evalBatch(t.request.batchSize));
-  const order = items.map((_, k) => k).sort((a, b) => (p[b] as number) - (p[a] as number) || a - b);
+  const order = items.map((_, k) => k).sort((a, b) => p[b] - p[a] || a - b);
   post({
     kind: "prediction",
     user,
     candidates: items.length,
     items: order.slice(0, top).map((k) => {
-      const row = items[k] as number;
+      const row = items[k];
       return { id: ml.itemIds[row], title: ml.itemTitles[row], p: p[k] };
     }),
   });

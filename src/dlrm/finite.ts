@@ -26,7 +26,7 @@ export interface PieceSource {
 function elementIndex(shape: readonly number[], k: number): string {
   const at: number[] = [];
   for (let d = shape.length - 1; d >= 0; d--) {
-    const n = shape[d] as number;
+    const n = shape[d];
     at.unshift(n === 0 ? 0 : k % n);
     k = n === 0 ? k : Math.floor(k / n);
   }

@@ -173,7 +173,7 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
       `${source}: the interaction is ambiguous: top_l.0.weight takes ${W} inputs, which fits ${distinct.map((c) => `"${c.label}"`).join(" and ")} for ${F} tables of dim ${dim}; give --model with "interaction" and "interaction_itself"`,
     );
   }
-  const chosen = distinct[0] as (typeof INTERACTIONS)[number];
+  const chosen = distinct[0];
   return parseConfig(
     {
       dense_features: bottom[0],

@@ -81,8 +81,8 @@ export class SyntheticTeacher {
     const logits = this.#logits(data);
     const probs = new Float64Array(n);
     for (let i = 0; i < n; i++) {
-      probs[i] = 1 / (1 + Math.exp(-((logits[i] as number) - this.#mean) * this.#scale));
-      data.labels[i] = (labelDraws[i] as number) < (probs[i] as number) ? 1 : 0;
+      probs[i] = 1 / (1 + Math.exp(-(logits[i] - this.#mean) * this.#scale));
+      data.labels[i] = labelDraws[i] < probs[i] ? 1 : 0;
     }
     return { data, probs };
   }
@@ -95,7 +95,7 @@ export class SyntheticTeacher {
       for (let s = 0; s < d.n; s += B) {
         const p = this.#model.forward(batchOf(d, s, Math.min(d.n, s + B))).data;
         for (let i = 0; i < p.length; i++) {
-          const q = Math.min(Math.max(p[i] as number, 1e-7), 1 - 1e-7);
+          const q = Math.min(Math.max(p[i], 1e-7), 1 - 1e-7);
           out[s + i] = Math.log(q / (1 - q));
         }
       }

@@ -247,7 +247,7 @@ export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32A
   // shift < 31: ids are below 2^31, and JS takes shift counts mod 32 (>>> 32 is >>> 0)
   for (let shift = 0; shift === 0 || (shift < 31 && maxId >>> shift > 0); shift += bits) {
     digitCounts.fill(0, 0, mask + 2);
-    for (let l = 0; l < L; l++) digitCounts[(((ids[order[l]] as number) >>> shift) & mask) + 1]++;
+    for (let l = 0; l < L; l++) digitCounts[((ids[order[l]] >>> shift) & mask) + 1]++;
     for (let d = 1; d <= mask + 1; d++) digitCounts[d] += digitCounts[d - 1];
     for (let l = 0; l < L; l++) {
       const p = order[l];

@@ -48,7 +48,7 @@ export function parseRunLog(text: string, name: string): Run[] {
   };
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const raw = (lines[i] as string).trim();
+    const raw = lines[i].trim();
     if (raw === "") continue;
     const where = `${name}:${i + 1}`;
     let o: unknown;

@@ -158,7 +158,7 @@ function thin(points: [number, number][]): [number, number][] {
   if (points.length <= MAX_POINTS) return points;
   const k = Math.ceil(points.length / MAX_POINTS);
   const kept = points.filter((_, i) => i % k === 0);
-  if ((points.length - 1) % k !== 0) kept.push(points[points.length - 1] as [number, number]);
+  if ((points.length - 1) % k !== 0) kept.push(points[points.length - 1]);
   return kept;
 }
 
@@ -203,7 +203,7 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], panelTop: numb
   const xDigits = decimals(xTicks);
   const yDigits = decimals(yTicks);
 
-  const yTop = yTicks[yTicks.length - 1] as number;
+  const yTop = yTicks[yTicks.length - 1];
   const clipId = `clip-${panel.metric}`;
   const clip = clipped ? ` data-clipped-above="${yTop}"` : "";
   out.push(`<g class="panel" data-metric="${panel.metric}"${clip}>`);
@@ -303,7 +303,7 @@ function decimals(ticks: number[]): number {
 }
 
 function colorOf(run: number): string {
-  return PALETTE[run % PALETTE.length] as string;
+  return PALETTE[run % PALETTE.length];
 }
 
 /** A coordinate with two decimals, without trailing zeros. */

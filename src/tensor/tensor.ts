@@ -332,5 +332,5 @@ function formatValues(data: ArrayLike<number>, shape: Shape): string {
 
 function describeArray(x: unknown): string {
   if (x === null || typeof x !== "object") return typeof x;
-  return (x as object).constructor?.name ?? "object";
+  return x.constructor?.name ?? "object";
 }

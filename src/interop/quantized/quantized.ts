@@ -79,7 +79,7 @@ export class QuantizedDLRM {
     if (tables.length !== this.pieces.length)
       throw new OpError("QuantizedDLRM", `${tables.length} quantized tables for ${this.pieces.length} table pieces`);
     this.pieces.forEach((p, i) => {
-      const t = tables[i] as QuantizedTable;
+      const t = tables[i];
       if (t.rows !== p.rows || t.dim !== p.dim || t.bits !== bits)
         throw new OpError(
           "QuantizedDLRM",
@@ -101,7 +101,7 @@ export class QuantizedDLRM {
   /** A trained model's tables quantized to `bits`; the head is the model's own (shared, not copied). */
   static fromModel(model: DLRM, bits: QuantBits): QuantizedDLRM {
     const tables = model.tables.pieces.map((p, i) =>
-      quantizeTable(model.pieceWeights[i] as Tensor, bits, `${p.label} (${p.name})`),
+      quantizeTable(model.pieceWeights[i], bits, `${p.label} (${p.name})`),
     );
     return new QuantizedDLRM(model.config, bits, model.head, tables, model.poolingWeights);
   }
@@ -117,7 +117,7 @@ export class QuantizedDLRM {
     return this.pieces.map((p, i) => {
       const sparse = batch.sparse[p.table];
       const { indices, weights } = pieceLookups(p, sparse, this.poolingWeights[i]);
-      return quantizedEmbeddingBag(this.tables[i] as QuantizedTable, indices, sparse.offsets, {
+      return quantizedEmbeddingBag(this.tables[i], indices, sparse.offsets, {
         mode: this.config.pooling,
         perSampleWeights: weights,
         table: p.label,
@@ -150,7 +150,7 @@ export class QuantizedDLRM {
       const w = this.poolingWeights[i] ?? null;
       if (p.poolingWeight !== null && w !== null) head.set(p.poolingWeight, w);
     });
-    const tables = new Map(this.pieces.map((p, i) => [p.name, this.tables[i] as QuantizedTable]));
+    const tables = new Map(this.pieces.map((p, i) => [p.name, this.tables[i]]));
     return parameterSpecs(this.config).map((spec): [string, SafetensorsTensor] => {
       const t = tables.get(spec.name);
       if (t !== undefined)

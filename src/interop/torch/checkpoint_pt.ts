@@ -122,7 +122,7 @@ function readOptimizerState(
   }
   if (ids.length !== names.length)
     throw new Error(`${where}: its param groups list ${ids.length} parameters but the state_dict has ${names.length}`);
-  const nameOf = new Map(ids.map((id, i) => [id, names[i] as string]));
+  const nameOf = new Map(ids.map((id, i) => [id, names[i]]));
   for (const [id, s] of state.map) {
     const name = nameOf.get(id as number);
     if (name === undefined) throw new Error(`${where}: state of parameter ${String(id)}, which no param group lists`);
@@ -197,10 +197,10 @@ function optimizerGroups(spec: OptimizerSpec, names: readonly string[]): OutDict
   const groups: OutDict[] = [];
   let start = 0;
   for (let i = 1; i <= names.length; i++) {
-    if (i === names.length || decayOf(names[i] as string) !== decayOf(names[start] as string)) {
+    if (i === names.length || decayOf(names[i]) !== decayOf(names[start])) {
       groups.push(
         group(
-          decayOf(names[start] as string),
+          decayOf(names[start]),
           Array.from({ length: i - start }, (_, k) => start + k),
         ),
       );
@@ -293,9 +293,7 @@ export function layoutPt(
   }
   const unknown = tensors.filter((t) => t.key !== null && !keyOf.has(t.name));
   if (unknown.length > 0)
-    throw new Error(
-      `layoutPt: optimizer state "${(unknown[0] as CheckpointTensor).name}" without a run that names its optimizer`,
-    );
+    throw new Error(`layoutPt: optimizer state "${unknown[0].name}" without a run that names its optimizer`);
   const step = run?.step ?? 0;
   entries.push(
     ["epoch", 0],

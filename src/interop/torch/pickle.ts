@@ -133,7 +133,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
   };
   const top = (): PyValue => {
     if (stack.length <= floor()) fail("stack underflow");
-    return stack[stack.length - 1] as PyValue;
+    return stack[stack.length - 1];
   };
   const popMark = (): PyValue[] => {
     const m = marks.pop();
@@ -175,7 +175,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
     switch (op) {
       case 0x80: {
         // PROTO
-        const v = bytes[need(1)] as number;
+        const v = bytes[need(1)];
         if (v > 2) fail(`protocol ${v}: torch.save writes protocol 2`);
         break;
       }
@@ -209,7 +209,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         push(false, 0);
         break; // NEWFALSE
       case 0x4b:
-        push(bytes[need(1)] as number, 0);
+        push(bytes[need(1)], 0);
         break; // BININT1
       case 0x4d:
         push(view.getUint16(need(2), true), 0);
@@ -221,7 +221,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
       }
       case 0x8a: {
         // LONG1: n bytes of little-endian two's complement
-        const n = bytes[need(1)] as number;
+        const n = bytes[need(1)];
         const from = need(n);
         let v = 0n;
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[from + i]);
@@ -247,21 +247,21 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
       }
       case 0x55: {
         // SHORT_BINSTRING (a Python 2 str: read as latin-1 text)
-        const n = bytes[need(1)] as number;
+        const n = bytes[need(1)];
         const from = need(n);
         push(new TextDecoder("latin1").decode(bytes.subarray(from, from + n)), COST.string + 2 * n);
         break;
       }
       case 0x71:
         charge(COST.dictEntry);
-        memo.set(bytes[need(1)] as number, top());
+        memo.set(bytes[need(1)], top());
         break; // BINPUT
       case 0x72:
         charge(COST.dictEntry);
         memo.set(view.getUint32(need(4), true), top());
         break; // LONG_BINPUT
       case 0x68:
-        push(getMemo(bytes[need(1)] as number), 0);
+        push(getMemo(bytes[need(1)]), 0);
         break; // BINGET
       case 0x6a:
         push(getMemo(view.getUint32(need(4), true)), 0);
@@ -315,7 +315,7 @@ export function unpickle(bytes: Uint8Array, o: UnpickleOptions): PyValue {
         const items = popMark();
         if (items.length % 2 !== 0) fail("SETITEMS with an odd number of values");
         const d = top();
-        for (let i = 0; i < items.length; i += 2) setItem(d, items[i] as PyValue, items[i + 1] as PyValue);
+        for (let i = 0; i < items.length; i += 2) setItem(d, items[i], items[i + 1]);
         break;
       }
       case 0x63: {

@@ -172,8 +172,8 @@ export function readZipIndex(fd: number, file: string, fileBytes: number): Map<s
   }
   const sorted = [...entries.values()].sort((a, b) => a.dataStart - b.dataStart);
   for (let i = 1; i < sorted.length; i++) {
-    const p = sorted[i - 1] as ZipEntry;
-    const e = sorted[i] as ZipEntry;
+    const p = sorted[i - 1];
+    const e = sorted[i];
     if (e.dataStart < p.dataStart + p.size)
       throw new ZipError(`${file}: entries "${p.name}" and "${e.name}" overlap at offset ${e.dataStart}`);
   }
@@ -196,7 +196,7 @@ const CRC_TABLE = (() => {
 /** Continue a CRC-32 over more bytes (start with crc = 0). */
 export function crc32(bytes: Uint8Array, crc = 0): number {
   let c = (crc ^ U32_MAX) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ bytes[i]) & 0xff] as number) ^ (c >>> 8);
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ U32_MAX) >>> 0;
 }
 
