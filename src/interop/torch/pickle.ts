@@ -9,7 +9,7 @@
 // so a 20 MB pickle of empty dicts would take gigabytes. Each value made or stored is charged
 // its estimated heap size (COST), against a budget of BUDGET_PER_BYTE bytes per pickle byte
 // plus BUDGET_BASE; a pickle that exceeds it is refused. A torch.save state_dict uses a few
-// bytes of budget per byte (test/io/pickle_budget.test.ts).
+// bytes of budget per byte (test/interop/torch/torch_pt.test.ts).
 //
 // The writer emits the same subset (what Python's own pickler writes at protocol 2 for dicts,
 // lists, tuples, str, int, float, bool, None and reduce calls), so torch.load(weights_only=True)
