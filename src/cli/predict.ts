@@ -61,6 +61,9 @@ import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
+import { PREDICT_TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
+import { DiskTableExecutor } from "../train/disk_executor.ts";
 import { averagePredictions } from "../train/ensemble.ts";
 import { predictAll } from "../train/batch_feed.ts";
 import { predict } from "../train/trainer.ts";
@@ -87,6 +90,7 @@ const PREDICT_FLAGS: FlagSpecs = {
     help: 'where to write the predictions, in data order (required unless --metrics), by extension: .safetensors (`pred` F32 [N]), .csv (pred[,label] rows) or .jsonl ({"pred": p[, "label": y]} lines)',
   },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
+  ...PREDICT_TABLE_STORE_FLAGS,
   workers: {
     type: "int",
     help: "worker threads: 1 predicts on this thread (default); N > 1 reads the tables into N ranks and runs the hybrid forward there",
@@ -133,6 +137,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   if (out !== undefined) predictionFormat(out);
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
+  const store = tableStoreOptions(f, workers, "predict");
   const model = getString(f, "model");
   const bitsFlag = getNumber(f, "quantize-emb-with-bit");
   let bits: QuantBits | null = null;
@@ -165,6 +170,8 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
       let predictBatch: (d: Dataset) => Float32Array | Promise<Float32Array>;
       let release = async (): Promise<void> => undefined;
       if (stored !== null || bits !== null) {
+        if (store !== null)
+          throw new UsageError("predict: quantized tables are not kept on disk: leave out --table-dir");
         if (workers !== 1)
           throw new UsageError(
             `predict: quantized tables (${stored !== null ? `${checkpoint} holds int${stored} tables` : `--quantize-emb-with-bit ${bits}`}) predict on this thread: leave out --workers ${workers}`,
@@ -175,12 +182,22 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
           );
         const q = quantizedModel(config, checkpoint, stored, bits as QuantBits, io);
         predictBatch = (d) => q.predict(d, batchSize);
+      } else if (store !== null && workers === 1) {
+        const spec = optimizerSpec("sgd", config.lr); // never steps: the records hold weights only
+        const disk = new DiskTableExecutor(
+          config,
+          spec,
+          { kind: "file", index: readCheckpointIndex(checkpoint), withOptimizer: false },
+          store,
+        );
+        predictBatch = (d) => disk.predict(d, batchSize);
+        release = () => disk.close();
       } else if (workers === 1) {
         const m = new DLRM(config, 0);
         loadCheckpoint(checkpoint, m, null, null, checkpointFormat(checkpoint));
         predictBatch = (d) => predict(m, d, batchSize);
       } else {
-        const executor = await hybridExecutor(config, checkpoint, data, batchSize, workers);
+        const executor = await hybridExecutor(config, checkpoint, data, batchSize, workers, store);
         predictBatch = (d) => executor.predict(d, batchSize);
         release = () => executor.close();
       }
@@ -279,6 +296,7 @@ async function hybridExecutor(
   data: RunData,
   batchSize: number,
   workers: number,
+  store: TableStoreOptions | null,
 ): Promise<HybridExecutor> {
   return HybridExecutor.start({
     config,
@@ -287,5 +305,6 @@ async function hybridExecutor(
     source: { kind: "file", index: readCheckpointIndex(checkpoint), withOptimizer: false },
     datasets: [await stagingData(data)],
     maxBatch: batchSize,
+    store,
   });
 }

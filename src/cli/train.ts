@@ -63,6 +63,8 @@ import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData, type RunD
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { reportTableStore, startDiskExecutor, TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
@@ -176,6 +178,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)",
   },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  ...TABLE_STORE_FLAGS,
   ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
 };
@@ -261,13 +264,16 @@ interface RunPlan {
   members: number;
   workers: number;
   plan: ShardingPlan | null;
+  /** The tables' files and cache (--table-dir), or null: in memory. */
+  store: TableStoreOptions | null;
   /** The run flags to record in checkpoints. */
   runFlags: FlagValues;
   notes: string;
 }
 
 async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
-  const workers = workerCount("train", f, availableParallelism());
+  const workers = workerCount("train", f, f.has("table-dir") ? 1 : availableParallelism());
+  const store = tableStoreOptions(f, workers);
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
@@ -379,7 +385,11 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
+      : modelShardingPlan(config, {
+          ranks: workers,
+          lookupsPerSample: await lookupsPerSampleOfData(data.train),
+          ...(store === null ? {} : { maxBytesPerRank: Number.MAX_SAFE_INTEGER }), // on disk, not in a wasm memory
+        });
 
   const recorded = new Map(f);
   recorded.set("ensemble", 1); // each checkpoint is one member's run
@@ -408,6 +418,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     members,
     workers,
     plan,
+    store,
     runFlags,
     notes,
   };
@@ -422,6 +433,9 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
       : init !== null
         ? openCheckpoint(init, p.config, null, checkpointFormat(init))
         : null;
+  const source =
+    index !== null ? { kind: "file" as const, index, withOptimizer: resume !== null } : { kind: "seed" as const, seed };
+  if (p.store !== null && p.workers === 1) return startDiskExecutor(p.config, p.spec, source, p.store);
   if (p.workers === 1) {
     const model = new DLRM(p.config, seed);
     const optimizer = makeOptimizer(p.spec, model.namedParameters());
@@ -429,8 +443,6 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
     else if (init !== null) loadCheckpoint(init, model, null, null, checkpointFormat(init));
     return new LocalExecutor(model, optimizer, p.spec);
   }
-  const source =
-    index !== null ? { kind: "file" as const, index, withOptimizer: resume !== null } : { kind: "seed" as const, seed };
   const datasets = await Promise.all(
     (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
   );
@@ -442,6 +454,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
     datasets,
     maxBatch: Math.max(p.batchSize, evalBatch(p)),
     plan: p.plan,
+    store: p.store,
   });
 }
 
@@ -603,6 +616,7 @@ async function trainMember(
     const tail = result.losses.slice(-100);
     const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
     if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
+    reportTableStore(executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
         ? await predictAll(executor, p.data.eval, evalBatch(p))
