@@ -58,9 +58,8 @@ import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
-import { HybridExecutor } from "../parallel/hybrid.ts";
+import { openExecutor } from "../run/recipe.ts";
 import { averagePredictions } from "../train/ensemble.ts";
-import { predict } from "../train/trainer.ts";
 
 const PREDICT_FLAGS: FlagSpecs = {
   model: {
@@ -259,17 +258,13 @@ async function predictWith(
   batchSize: number,
   workers: number,
 ): Promise<Float32Array> {
-  if (workers === 1) {
-    const model = new DLRM(config, 0);
-    loadCheckpoint(checkpoint, model);
-    return predict(model, data, batchSize);
-  }
-  const executor = await HybridExecutor.start({
+  const executor = await openExecutor({
     config,
+    spec: optimizerSpec("sgd", config.lr), // never steps: prediction only
     workers,
-    optimizer: optimizerSpec("sgd", config.lr), // never steps: prediction only
-    source: { kind: "file", path: checkpoint, withOptimizer: false },
-    datasets: [data],
+    seed: 0,
+    checkpoint: { path: checkpoint, withOptimizer: false, load: (m) => loadCheckpoint(checkpoint, m) },
+    data: [data],
     maxBatch: batchSize,
   });
   try {

@@ -1,14 +1,15 @@
 // Data of a run as the CLI holds it: a Dataset in memory, or a BatchSource whose batches are
 // read when they are due (a streamed batch file). What the CLI needs to know of either — its
-// samples, its lookups per sample (the sharding plan), the sizes the ranks' staging memory
-// needs — and the check that data fits the model, which for a source runs on each batch as it
-// comes (a bad id or value stops the run with the file, the step, the sample and the value).
+// samples, its lookups per sample (the sharding plan) — and the check that data fits the
+// model, which for a source runs on each batch as it comes (a bad id or value stops the run
+// with the file, the step, the sample and the value). What the ranks' staging memory needs of
+// it is the run recipe's (stagingData, src/run/recipe.ts).
 //
 // Glossary: N samples, F tables, B batch size.
 
 import { BatchFileSource } from "../data/batch_file_source.ts";
 import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
-import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
+import type { Dataset } from "../data/dataset.ts";
 import { checkDataset, DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { lookupsPerSampleOf } from "../parallel/plan.ts";
@@ -26,40 +27,6 @@ export function samplesOf(d: RunData): number {
 export async function lookupsPerSampleOfData(d: RunData): Promise<number[]> {
   if (!isBatchSource(d)) return lookupsPerSampleOf(d);
   return lookupsPerSampleOf(await d.batch(0, Math.min(d.samplesPerEpoch, 4096)));
-}
-
-/**
- * What the ranks' batch-slot memory is sized from (src/parallel/batch_slots.ts: the longest bag of
- * each table and whether it has weights): the Dataset itself, or for a source a one-sample
- * Dataset whose bags are the source's longest (its `bags`, else its first batch's).
- */
-export async function stagingData(d: RunData): Promise<Dataset> {
-  if (!isBatchSource(d)) return d;
-  const bags = d.bags ?? null;
-  const first = bags === null ? await d.batch(0, Math.min(d.samplesPerEpoch, 4096)) : null;
-  const longest = bags?.longest ?? (first as Dataset).sparse.map((f) => longestBag(f.offsets));
-  const weighted = bags?.weighted ?? (first as Dataset).sparse.map((f) => f.weights !== null);
-  return {
-    n: 1,
-    denseFeatures: d.denseFeatures,
-    dense: new Float32Array(d.denseFeatures),
-    labels: new Float32Array(1),
-    sparse: longest.map((L, t) => {
-      const lengths = Int32Array.of(L);
-      return {
-        lengths,
-        offsets: offsetsFromLengths(lengths),
-        indices: new Int32Array(L),
-        weights: weighted[t] === true ? new Float32Array(L) : null,
-      };
-    }),
-  };
-}
-
-function longestBag(offsets: Int32Array): number {
-  let m = 0;
-  for (let i = 0; i + 1 < offsets.length; i++) m = Math.max(m, (offsets[i + 1] as number) - (offsets[i] as number));
-  return m;
 }
 
 /** Checks data against the model: a Dataset whole, now; a source's shape now and each batch as it comes. */

@@ -42,23 +42,21 @@ import { readConfig } from "../dlrm/config_file.ts";
 import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
-import { DLRM } from "../dlrm/model.ts";
-import { tableParameter } from "../dlrm/tables/layout.ts";
+import type { DLRM } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
-import { tableLayout } from "../dlrm/tables/layout.ts";
-import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
+import { OPTIMIZERS, specAtStep, type OptimizerSpec } from "../optim/make.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
-import { HybridExecutor } from "../parallel/hybrid.ts";
 import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
-import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
 import { predictAll } from "../train/batch_feed.ts";
 import { isBatchSource } from "../data/batch_source.ts";
-import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData, type RunData } from "./run_data.ts";
+import { closeRunData, lookupsPerSampleOfData, samplesOf, type RunData } from "./run_data.ts";
+import { evalBatchSize, openExecutor, runOptimizer } from "../run/recipe.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
@@ -342,9 +340,10 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (accFlag !== undefined && optimizerName !== "adagrad") {
     throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
   }
-  const weightDecay =
-    tableDecay === null ? {} : Object.fromEntries(tableLayout(config).pieces.map((p) => [p.name, tableDecay[p.table]]));
-  const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const initial = runOptimizer(config, optimizerName, lr, {
+    initialAccumulator: accFlag ?? builtinAccumulator,
+    tableWeightDecay: tableDecay,
+  });
   const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;
   // Generated data is endless, made batch by batch, unless --data-size makes it a finite set.
@@ -417,29 +416,24 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   // The file's tensors are checked against the model before the model's memory is allocated.
   if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
   else if (init !== null) openCheckpoint(init, p.config);
-  if (p.workers === 1) {
-    const model = new DLRM(p.config, seed);
-    const optimizer = makeOptimizer(p.spec, model.namedParameters());
-    if (resume !== null) loadCheckpoint(resume.path, model, optimizer, p.spec);
-    else if (init !== null) loadCheckpoint(init, model);
-    return new LocalExecutor(model, optimizer, p.spec);
-  }
-  const source =
+  const checkpoint =
     resume !== null
-      ? { kind: "file" as const, path: resume.path, withOptimizer: true }
+      ? {
+          path: resume.path,
+          withOptimizer: true,
+          load: (m: DLRM, o: Optimizer) => loadCheckpoint(resume.path, m, o, p.spec),
+        }
       : init !== null
-        ? { kind: "file" as const, path: init, withOptimizer: false }
-        : { kind: "seed" as const, seed };
-  const datasets = await Promise.all(
-    (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
-  );
-  return HybridExecutor.start({
+        ? { path: init, withOptimizer: false, load: (m: DLRM) => loadCheckpoint(init, m) }
+        : null;
+  return openExecutor({
     config: p.config,
+    spec: p.spec,
     workers: p.workers,
-    optimizer: p.spec,
-    source,
-    datasets,
-    maxBatch: Math.max(p.batchSize, evalBatch(p)),
+    seed,
+    checkpoint,
+    data: p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval],
+    maxBatch: evalBatchSize(p.batchSize),
     plan: p.plan,
   });
 }
@@ -475,10 +469,6 @@ function checkTrainPaths(f: ParsedFlags): void {
 function samplesText(d: RunData): string {
   const n = samplesOf(d);
   return n === Infinity ? "endless generated samples (made batch by batch)" : `${n} samples`;
-}
-
-function evalBatch(p: RunPlan): number {
-  return Math.max(p.batchSize, 4096);
 }
 
 /** What a run writes, from the flags: progress cadence, evaluations, the checkpoint and its dtype. */
@@ -578,7 +568,6 @@ async function trainMember(
       schedule: p.schedule,
       start: resume === null ? null : { step: resume.run.step, orderRng: resume.run.orderRng },
       testFreq: o.testFreq,
-      evalBatchSize: evalBatch(p),
       shouldStop,
       onSaturatedStart: (step, loss) => io.stderr.write(saturatedStartNote(p.config, step, loss)),
       progress: new Progress({
@@ -604,7 +593,7 @@ async function trainMember(
     if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
-        ? await predictAll(executor, p.data.eval, evalBatch(p))
+        ? await predictAll(executor, p.data.eval, evalBatchSize(p.batchSize))
         : null;
     return { result, tailLoss, preds };
   } finally {

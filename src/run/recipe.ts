@@ -1,0 +1,137 @@
+// The run recipe: what `dlrm train`, `dlrm predict` and the browser demo all decide the same
+// way once a run's choices are known, so that a run in the page and on the command line are
+// one run. It plans
+//   - the optimizer: the chosen one, with Adagrad's initial accumulator and a built-in model's
+//     per-table weight decay given by the tables' parameter names (runOptimizer);
+//   - the data sizes: the demo's finite synthetic set (synthetic sizes of the command line are
+//     its flags); the evaluation batch is the training loop's rule (evalBatchSize);
+//   - and opens the executor: this thread (LocalExecutor) for 1 worker, N rank workers that own
+//     the tables (HybridExecutor) otherwise, from a seed or from a checkpoint.
+// It imports no Node module: what it needs of the host comes in as arguments (reading a
+// checkpoint on this thread, starting rank threads), so a browser page uses it as it is.
+//
+// Glossary: B batch size, N rank workers, F tables.
+
+import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
+import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
+import type { DLRMConfig } from "../dlrm/config.ts";
+import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
+import { DLRM } from "../dlrm/model.ts";
+import { tableLayout } from "../dlrm/tables/layout.ts";
+import { makeOptimizer, optimizerSpec, type OptimizerName, type OptimizerSpec } from "../optim/make.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
+import { HybridExecutor } from "../parallel/hybrid.ts";
+import type { ShardingPlan } from "../parallel/plan.ts";
+import type { StartRanks } from "../parallel/rank_threads.ts";
+import type { Executor } from "../train/executor.ts";
+import { LocalExecutor } from "../train/local.ts";
+
+export { evalBatchSize } from "../train/trainer.ts";
+
+/**
+ * The optimizer of a run: `name` at `lr`, Adagrad's accumulators starting at
+ * `initialAccumulator`, and `tableWeightDecay[t]` on every piece of table t (a built-in model's;
+ * null: none). The decay goes by parameter name, so it reaches a table's rows wherever they live.
+ */
+export function runOptimizer(
+  config: DLRMConfig,
+  name: OptimizerName,
+  lr: number,
+  o: { initialAccumulator: number; tableWeightDecay: readonly number[] | null },
+): OptimizerSpec {
+  const decay = o.tableWeightDecay;
+  const weightDecay =
+    decay === null ? {} : Object.fromEntries(tableLayout(config).pieces.map((p) => [p.name, decay[p.table] as number]));
+  return optimizerSpec(name, lr, { initialAccumulator: o.initialAccumulator, weightDecay });
+}
+
+/** The optimizer a built-in model trains with when no flag changes it. */
+export function builtinOptimizer(b: BuiltinModel): OptimizerSpec {
+  return runOptimizer(b.config, b.config.optimizer, b.config.lr, {
+    initialAccumulator: b.adagradInitialAccumulator,
+    tableWeightDecay: b.tableWeightDecay,
+  });
+}
+
+/** The demo's synthetic training set, made at once (= dlrm train --data synthetic --data-size N):
+ *  steps × B samples, at least 50,000. */
+export function finiteSyntheticSize(steps: number, batchSize: number): number {
+  return Math.max(50000, steps * batchSize);
+}
+
+/** What opening an executor needs. */
+export interface ExecutorRecipe {
+  config: DLRMConfig;
+  spec: OptimizerSpec;
+  /** N: 1 runs on this thread; N > 1 on N rank workers that own the tables. */
+  workers: number;
+  /** The seed of the initial parameters (and of this thread's model before a checkpoint replaces them). */
+  seed: number;
+  /** Start from a checkpoint instead: ranks read their own rows of `path`; on this thread `load`
+   *  reads it into the model (and, withOptimizer, the optimizer state), with the host's file access. */
+  checkpoint?: { path: string; withOptimizer: boolean; load(model: DLRM, optimizer: Optimizer): void } | null;
+  /** Every data set the ranks will be handed (training and evaluation): their batch slots fit its longest bags. */
+  data: readonly (Dataset | BatchSource)[];
+  /** The largest batch the ranks will be handed: evalBatchSize(B) for a training run. */
+  maxBatch: number;
+  /** The sharding plan (default: HybridExecutor's, over the first data set's lookups). */
+  plan?: ShardingPlan | null;
+  /** How to start rank threads (default: Node's worker threads; a page hands in module Workers). */
+  startRanks?: StartRanks;
+}
+
+/** The executor of a run: this thread's model and optimizer, or ranks that make (or read) their own parameters. */
+export async function openExecutor(r: ExecutorRecipe): Promise<Executor> {
+  if (r.workers === 1) {
+    const model = new DLRM(r.config, r.seed);
+    const optimizer = makeOptimizer(r.spec, model.namedParameters());
+    r.checkpoint?.load(model, optimizer);
+    return new LocalExecutor(model, optimizer, r.spec);
+  }
+  const c = r.checkpoint ?? null;
+  return HybridExecutor.start({
+    config: r.config,
+    workers: r.workers,
+    optimizer: r.spec,
+    source:
+      c === null ? { kind: "seed", seed: r.seed } : { kind: "file", path: c.path, withOptimizer: c.withOptimizer },
+    datasets: await Promise.all(r.data.map(stagingData)),
+    maxBatch: r.maxBatch,
+    ...(r.plan === undefined ? {} : { plan: r.plan }),
+    ...(r.startRanks === undefined ? {} : { startRanks: r.startRanks }),
+  });
+}
+
+/**
+ * What the ranks' batch-slot memory is sized from (src/parallel/batch_slots.ts: the longest bag of
+ * each table and whether it has weights): the Dataset itself, or for a source a one-sample
+ * Dataset whose bags are the source's longest (its `bags`, else its first batch's).
+ */
+export async function stagingData(d: Dataset | BatchSource): Promise<Dataset> {
+  if (!isBatchSource(d)) return d;
+  const bags = d.bags ?? null;
+  const first = bags === null ? await d.batch(0, Math.min(d.samplesPerEpoch, 4096)) : null;
+  const longest = bags?.longest ?? (first as Dataset).sparse.map((f) => longestBag(f.offsets));
+  const weighted = bags?.weighted ?? (first as Dataset).sparse.map((f) => f.weights !== null);
+  return {
+    n: 1,
+    denseFeatures: d.denseFeatures,
+    dense: new Float32Array(d.denseFeatures),
+    labels: new Float32Array(1),
+    sparse: longest.map((L, t) => {
+      const lengths = Int32Array.of(L);
+      return {
+        lengths,
+        offsets: offsetsFromLengths(lengths),
+        indices: new Int32Array(L),
+        weights: weighted[t] === true ? new Float32Array(L) : null,
+      };
+    }),
+  };
+}
+
+function longestBag(offsets: Int32Array): number {
+  let m = 0;
+  for (let i = 0; i + 1 < offsets.length; i++) m = Math.max(m, (offsets[i + 1] as number) - (offsets[i] as number));
+  return m;
+}
