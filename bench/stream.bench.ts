@@ -19,7 +19,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
-import { criteoModel } from "../src/dlrm/dataset_configs.ts";
+import { criteoModel } from "../src/data/sources/builtin_models.ts";
 import { writeCriteoLines } from "./criteo_gen.ts";
 
 const args = process.argv.slice(2);

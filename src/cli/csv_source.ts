@@ -24,7 +24,7 @@ import { scanTabular, tabularChunks, type TabularStats } from "../data/tabular.t
 import { tabularFormat } from "../data/tabular_rows.ts";
 import { parseSchema, type TabularSchema } from "../data/tabular_schema.ts";
 import { parseConfig } from "../dlrm/config.ts";
-import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
+import type { BuiltinModel } from "../data/sources/builtin_models.ts";
 import { tabularModel } from "../dlrm/tabular_model.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 

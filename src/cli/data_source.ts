@@ -56,7 +56,7 @@ import { torchrecTableSizes, TorchrecNpySource } from "../data/torchrec_npy.ts";
 import { TraceGenerator } from "../data/trace.ts";
 import { DataError } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
+import type { BuiltinModel } from "../data/sources/builtin_models.ts";
 import { SyntheticTeacher, syntheticLayout } from "../dlrm/synthetic.ts";
 import { auc } from "../metrics/metrics.ts";
 import { notSafetensors } from "../io/safetensors.ts";

@@ -39,7 +39,7 @@ import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunStat
 import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
-import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
+import { criteoModel, movielensModel } from "../data/sources/builtin_models.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
 import type { DLRM } from "../dlrm/model.ts";

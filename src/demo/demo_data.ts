@@ -22,7 +22,7 @@ import { parseMovieLens, type MovieLensData, type RatingsText } from "../data/mo
 import { latin1Text } from "../data/text_lines.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
+import { criteoModel, movielensModel } from "../data/sources/builtin_models.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { heldOutSize } from "../data/generated.ts";
 import { syntheticData } from "../dlrm/synthetic.ts";

@@ -15,7 +15,7 @@
 import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
 import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
+import type { BuiltinModel } from "../data/sources/builtin_models.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
 import { makeOptimizer, optimizerSpec, type OptimizerName, type OptimizerSpec } from "../optim/make.ts";

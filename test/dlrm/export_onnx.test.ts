@@ -24,7 +24,7 @@ import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
-import { criteoModel } from "../../src/dlrm/dataset_configs.ts";
+import { criteoModel } from "../../src/data/sources/builtin_models.ts";
 import { exportOnnx, externalTables } from "../../src/dlrm/export_onnx.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";

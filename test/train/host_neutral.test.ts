@@ -20,7 +20,7 @@ const ENTRIES = [
   "src/train/progress.ts",
   "src/dlrm/model.ts",
   "src/dlrm/defaults.ts",
-  "src/dlrm/dataset_configs.ts",
+  "src/data/sources/builtin_models.ts",
   "src/dlrm/synthetic.ts",
   "src/optim/make.ts",
   "src/metrics/metrics.ts",

@@ -6,9 +6,9 @@
 //
 // Glossary: Dd dense features, E embedding dim, F tables, W interaction width.
 
-import { parseConfig, type DLRMConfig } from "./config.ts";
-import { MOVIELENS_TABLES } from "../data/movielens_fields.ts";
-import { interactionWidth } from "../ops/interaction.ts";
+import { parseConfig, type DLRMConfig } from "../../dlrm/config.ts";
+import { MOVIELENS_TABLES } from "../movielens_fields.ts";
+import { interactionWidth } from "../../ops/interaction.ts";
 
 export interface BuiltinModel {
   config: DLRMConfig;
