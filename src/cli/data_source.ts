@@ -60,7 +60,7 @@ import type { BuiltinModel } from "../data/sources/builtin_models.ts";
 import { SyntheticTeacher, syntheticLayout } from "../dlrm/synthetic.ts";
 import { auc } from "../metrics/metrics.ts";
 import { notSafetensors } from "../io/safetensors.ts";
-import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
+import { checkRunData, closeRunData, samplesOf, type RunData } from "../data/sources/run_data.ts";
 
 export type DataSpec =
   | { kind: "random"; text: string }
