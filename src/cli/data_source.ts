@@ -40,7 +40,8 @@ import {
 } from "./criteo_source.ts";
 import { csvBatchInfo } from "./csv_source.ts";
 import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_source.ts";
-import { splitRatings } from "./movielens_splits.ts";
+import { splitRatings } from "../data/sources/movielens_splits.ts";
+import { nodeDataFiles } from "./node_files.ts";
 import type { ProgressSink } from "./read_progress.ts";
 import { readBatchFile } from "../data/batch_file.ts";
 import { BatchFileSource } from "../data/batch_file_source.ts";
@@ -549,7 +550,7 @@ export async function finishData(
 /** MovieLens-100K's --split (default u1): its ratings as training and test data. */
 function readSplit(dir: string, r: DataRequest): ReturnType<typeof readMovieLens> & { split: string } {
   const split = r.split ?? "u1";
-  return { ...readMovieLens(dir, split, splitRatings(dir, split)), split };
+  return { ...readMovieLens(dir, split, splitRatings(dir, split, nodeDataFiles)), split };
 }
 
 /** Criteo files read with the request's flags, streamed (streamCriteoFiles): training data
