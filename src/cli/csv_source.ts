@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UsageError, type Io } from "./args.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
+import { readSafetensorsMetadata } from "../io/metadata.ts";
 import { checkOutputs } from "./paths.ts";
 import { ReadProgress } from "./read_progress.ts";
 import { BatchFileWriter } from "../data/batch_writer.ts";

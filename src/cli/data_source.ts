@@ -37,12 +37,12 @@ import {
   isCriteoBatchFile,
   requireDictionaryBeside,
   streamCriteoFiles,
-} from "./criteo_source.ts";
+} from "../data/sources/criteo_files.ts";
 import { csvBatchInfo } from "./csv_source.ts";
 import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_source.ts";
 import { splitRatings } from "../data/sources/movielens_splits.ts";
 import { nodeDataFiles } from "./node_files.ts";
-import type { ProgressSink } from "./read_progress.ts";
+import type { ReadingProgress } from "../data/sources/criteo_files.ts";
 import { readBatchFile } from "../data/batch_file.ts";
 import { BatchFileSource } from "../data/batch_file_source.ts";
 import { isBatchSource } from "../data/batch_source.ts";
@@ -86,7 +86,7 @@ export interface DataRequest {
   numIndicesPerLookup: number;
   numIndicesPerLookupFixed: boolean;
   /** Where reading progress goes (stderr), or null. */
-  progress: ProgressSink | null;
+  progress: ((label: string) => ReadingProgress) | null;
 }
 
 /** Which built-in model fits the data. */
@@ -279,7 +279,7 @@ const file: SourceKind<SpecOf<"file">> = {
         }
         const info = criteoBatchInfo(s.path, data.fileRows);
         if (info === null) return { ...plain, train: data.view({}) };
-        const dictionary = loadDictionary(requireDictionaryBeside(s.path));
+        const dictionary = loadDictionary(requireDictionaryBeside(s.path, nodeDataFiles));
         if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
           throw new UsageError(
             `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
@@ -565,6 +565,7 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
     subSampleRate: forEval ? 0 : r.subSampleRate,
     seed: forEval ? 0 : r.seed,
     progress: r.progress,
+    fileAccess: nodeDataFiles,
     label: forEval ? "read criteo (eval)" : "read criteo",
   });
 }

@@ -10,7 +10,7 @@
 
 import { existsSync, statSync } from "node:fs";
 import type { Io } from "./args.ts";
-import { dictionaryPathFor } from "./criteo_source.ts";
+import { dictionaryPathFor } from "../data/sources/criteo_files.ts";
 import { ReadProgress } from "./read_progress.ts";
 import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo_dictionary.ts";
 import type { CriteoDictionary } from "../data/criteo_parse.ts";

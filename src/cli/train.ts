@@ -33,6 +33,7 @@ import {
   type LoadedData,
 } from "./data_source.ts";
 import { onInterrupt } from "./interrupt.ts";
+import { ReadProgress } from "./read_progress.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
 import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
@@ -291,7 +292,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     seed,
     numIndicesPerLookup: getNumber(f, "num-indices-per-lookup") ?? 10,
     numIndicesPerLookupFixed: getBool(f, "num-indices-per-lookup-fixed"),
-    progress: io.stderr,
+    progress: (label) => new ReadProgress(io.stderr, label),
   };
 
   // Real data first: it defines the tables of the built-in model, or checks those of --model.
