@@ -39,7 +39,7 @@ import {
   streamCriteoFiles,
 } from "../data/sources/criteo_files.ts";
 import { csvBatchInfo } from "./csv_source.ts";
-import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_source.ts";
+import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "../data/sources/mlperf_files.ts";
 import { splitRatings } from "../data/sources/movielens_splits.ts";
 import { nodeDataFiles } from "./node_files.ts";
 import type { ReadingProgress } from "../data/sources/criteo_files.ts";
@@ -313,11 +313,11 @@ function refuseSubSampling(r: DataRequest, verb: string, text: string): void {
 const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: () => "criteo",
-  scored: { whole: (s) => readMlperfBinData(s.path, undefined).data },
+  scored: { whole: (s) => readMlperfBinData(s.path, undefined, nodeDataFiles).data },
   train: {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
-      const { data, tableSizes, dictionary } = openMlperfBinData(s.path, r.maxIndRange);
+      const { data, tableSizes, dictionary } = openMlperfBinData(s.path, r.maxIndRange, nodeDataFiles);
       // The reference keeps its test rows in another .bin (--eval-data); a .bin brings no split.
       return {
         family: "criteo",
@@ -330,7 +330,7 @@ const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
       };
     },
   },
-  asEval: { load: async (s, c) => openMlperfBinData(s.path, c.r.maxIndRange).data },
+  asEval: { load: async (s, c) => openMlperfBinData(s.path, c.r.maxIndRange, nodeDataFiles).data },
 };
 
 const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {

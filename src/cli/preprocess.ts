@@ -42,7 +42,8 @@ import {
 import { nodeDataFiles } from "./node_files.ts";
 import { ReadProgress } from "./read_progress.ts";
 import { runPreprocessCsv } from "./csv_source.ts";
-import { isMlperfBinPath, preprocessCriteoBin } from "./mlperf_source.ts";
+import { isMlperfBinPath } from "../data/sources/mlperf_files.ts";
+import { preprocessCriteoBin } from "./mlperf_source.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Io } from "./args.ts";
 import { BatchFileWriter } from "../data/batch_writer.ts";
