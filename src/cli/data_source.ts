@@ -38,7 +38,7 @@ import {
   requireDictionaryBeside,
   streamCriteoFiles,
 } from "../data/sources/criteo_files.ts";
-import { csvBatchInfo } from "./csv_source.ts";
+import { csvBatchInfo } from "../data/sources/csv_files.ts";
 import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "../data/sources/mlperf_files.ts";
 import { splitRatings } from "../data/sources/movielens_splits.ts";
 import { nodeDataFiles } from "./node_files.ts";
@@ -264,7 +264,7 @@ const file: SourceKind<SpecOf<"file">> = {
       const data = await BatchFileSource.open(s.path);
       try {
         const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
-        const csv = csvBatchInfo(s.path);
+        const csv = csvBatchInfo(s.path, nodeDataFiles);
         if (csv !== null) {
           // Your own data: its model, and the evaluation rows its schema split off.
           const evalData = csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath) : null;
