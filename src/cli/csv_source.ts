@@ -2,7 +2,7 @@
 // log (CSV, TSV, JSON lines) to what `dlrm train --data x.safetensors` reads with no other
 // flag. It writes, each atomically:
 //   x.safetensors        the training rows, a batch file whose metadata also holds the model
-//                        derived from the schema and the data (src/dlrm/tabular_model.ts)
+//                        derived from the schema and the data (src/data/sources/tabular_model.ts)
 //   x.eval.safetensors   the evaluation rows the schema's split picks (when it picks any)
 //   x.vocab.json         the schema, each table's values in id order (or its hash buckets)
 //                        and each dense column's statistics: how a row became a sample
@@ -24,7 +24,7 @@ import { scanTabular, tabularChunks, type TabularStats } from "../data/tabular.t
 import { tabularFormat } from "../data/tabular_rows.ts";
 import { parseSchema, type TabularSchema } from "../data/tabular_schema.ts";
 import { CSV_BATCH_FORMAT } from "../data/sources/csv_files.ts";
-import { tabularModel } from "../dlrm/tabular_model.ts";
+import { tabularModel } from "../data/sources/tabular_model.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 
 /** The `format` metadata of the evaluation file `dlrm preprocess csv` writes beside the training file (CSV_BATCH_FORMAT). */

@@ -26,7 +26,7 @@ export interface BuiltinModel {
  * The small DLRM of MovieLens's single model, over any tables and dense features: E = 16, a
  * bottom MLP Dd-32-E, dot interaction, one hidden top layer of 16, BCE, Adagrad at lr 0.05,
  * batch 128. `what` names the config in its errors. The model `dlrm preprocess csv` derives
- * for a user's own data is this one too (src/dlrm/tabular_model.ts).
+ * for a user's own data is this one too (src/data/sources/tabular_model.ts).
  */
 export function smallClickConfig(tableSizes: readonly number[], denseFeatures: number, what: string): DLRMConfig {
   const E = 16;
