@@ -7,7 +7,7 @@
 //   synthetic [--seed S] [--data-size N]         the held-out split `dlrm train --data
 //                                                synthetic --seed S --data-size N` draws; S and
 //                                                N default to what the checkpoint's run records
-// (which samples each --data kind gives is its record's `scored`, src/cli/data_source.ts).
+// (which samples each --data kind gives is its record's `scored`, src/data/sources/registry.ts).
 // --metrics prints the AUC, logloss, accuracy, NE and calibration against the data's labels
 // (a JSON line; docs/results.md defines them); with it, --out is optional.
 //
@@ -35,7 +35,8 @@ import {
   type ParsedFlags,
 } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
-import { dataSpecFiles, parseDataSpec, scoredData, type DataRequest } from "./data_source.ts";
+import { dataSpecFiles, parseDataSpec, scoredData, type DataRequest } from "../data/sources/registry.ts";
+import { nodeDataFiles } from "./node_files.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
@@ -139,7 +140,10 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   }
   const inputs = [
     ...checkpoints.map((path) => ({ flag: "--checkpoint", path })),
-    ...dataSpecFiles(parseDataSpec("predict", "--data", dataText)).map((path) => ({ flag: "--data", path })),
+    ...dataSpecFiles(parseDataSpec("predict", "--data", dataText, nodeDataFiles), nodeDataFiles).map((path) => ({
+      flag: "--data",
+      path,
+    })),
     ...(model === undefined ? [] : [{ flag: "--model", path: model }]),
   ];
   checkOutputs("predict", out === undefined ? [] : [{ flag: "--out", path: out }], inputs);
@@ -193,7 +197,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
 /** The request for the samples to score: --data, with --split, and for synthetic data the seed
  *  and size `dlrm train` drew it with (as given, else as the checkpoint's run records). */
 function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number | null } {
-  const spec = parseDataSpec("predict", "--data", text);
+  const spec = parseDataSpec("predict", "--data", text, nodeDataFiles);
   if (spec.kind !== "synthetic")
     for (const flag of ["seed", "data-size"])
       if (f.has(flag)) throw new UsageError(`predict: --${flag} applies to synthetic data, not to --data ${text}`);
@@ -218,6 +222,7 @@ function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: Da
     numIndicesPerLookup: 10,
     numIndicesPerLookupFixed: false,
     progress: null,
+    files: nodeDataFiles,
   };
   return { r, dataSize };
 }

@@ -31,7 +31,8 @@ import {
   parseDataSpec,
   type DataRequest,
   type LoadedData,
-} from "./data_source.ts";
+} from "../data/sources/registry.ts";
+import { nodeDataFiles } from "./node_files.ts";
 import { onInterrupt } from "./interrupt.ts";
 import { ReadProgress } from "./read_progress.ts";
 import { runName, writePlot } from "./plot.ts";
@@ -283,8 +284,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (f.has("batch-size")) positiveInt("train", f, "batch-size", 1);
   const evalText = getString(f, "eval-data");
   const request: DataRequest = {
-    train: parseDataSpec("train", "--data", getString(f, "data") ?? "synthetic"),
-    eval: evalText === undefined ? null : parseDataSpec("train", "--eval-data", evalText),
+    train: parseDataSpec("train", "--data", getString(f, "data") ?? "synthetic", nodeDataFiles),
+    eval: evalText === undefined ? null : parseDataSpec("train", "--eval-data", evalText, nodeDataFiles),
     split: getString(f, "split") ?? null,
     maxIndRange: nonNegativeInt("train", f, "max-ind-range"),
     onBadLine: oneOf("train", f, "on-bad-line", ["error", "skip"] as const, "error"),
@@ -293,6 +294,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     numIndicesPerLookup: getNumber(f, "num-indices-per-lookup") ?? 10,
     numIndicesPerLookupFixed: getBool(f, "num-indices-per-lookup-fixed"),
     progress: (label) => new ReadProgress(io.stderr, label),
+    files: nodeDataFiles,
   };
 
   // Real data first: it defines the tables of the built-in model, or checks those of --model.
@@ -449,7 +451,10 @@ function checkTrainPaths(f: ParsedFlags): void {
     const text = getString(f, flag) ?? (flag === "data" ? "synthetic" : undefined);
     return text === undefined
       ? []
-      : dataSpecFiles(parseDataSpec("train", `--${flag}`, text)).map((path) => ({ flag: `--${flag}`, path }));
+      : dataSpecFiles(parseDataSpec("train", `--${flag}`, text, nodeDataFiles), nodeDataFiles).map((path) => ({
+          flag: `--${flag}`,
+          path,
+        }));
   };
   const inputs = [
     ...dataFiles("data"),

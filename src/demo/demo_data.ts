@@ -1,5 +1,5 @@
 // What the demo page trains, from the data the user chose: the model, optimizer and data
-// `dlrm train` builds for the same choice (src/cli/train.ts and src/cli/data_source.ts), made
+// `dlrm train` builds for the same choice (src/cli/train.ts and src/data/sources/registry.ts), made
 // here from bytes the page read (nothing is uploaded) with the CLI's own parsers:
 //   synthetic   the built-in model, the synthetic teacher's data sized for the steps and its
 //               held-out split                       = dlrm train --data synthetic --data-size N
