@@ -41,7 +41,6 @@ import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunStat
 import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
-import { criteoModel, movielensModel } from "../data/sources/builtin_models.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
 import type { DLRM } from "../dlrm/model.ts";
@@ -58,7 +57,7 @@ import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../tra
 import { predictAll } from "../train/batch_feed.ts";
 import { isBatchSource } from "../data/batch_source.ts";
 import { closeRunData, samplesOf, type RunData } from "../data/sources/run_data.ts";
-import { evalBatchSize, lookupsPerSampleOfData, openExecutor, runOptimizer } from "../run/recipe.ts";
+import { dataModel, evalBatchSize, lookupsPerSampleOfData, openExecutor, runOptimizer } from "../run/recipe.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
@@ -302,6 +301,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (source !== null && f.has("data-size"))
     throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
   const modelPath = getString(f, "model");
+  const builtin = dataModel(source);
   let config: DLRMConfig;
   let builtinEpochs: number | undefined;
   let builtinAccumulator = 0;
@@ -310,13 +310,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (modelPath !== undefined) {
     config = readConfig(modelPath);
     if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
-  } else if (source?.family === "movielens" || source?.family === "criteo" || source?.model !== undefined) {
-    const sizes = source.tableSizes as number[];
-    const builtin =
-      source.model ??
-      (source.family === "movielens"
-        ? movielensModel(sizes, source.train.denseFeatures)
-        : criteoModel(sizes, source.train.denseFeatures));
+  } else if (builtin !== null) {
     config = builtin.config;
     builtinEpochs = builtin.epochs;
     builtinAccumulator = builtin.adagradInitialAccumulator;

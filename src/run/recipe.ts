@@ -1,6 +1,7 @@
 // The run recipe: what `dlrm train`, `dlrm predict` and the browser demo all decide the same
 // way once a run's choices are known, so that a run in the page and on the command line are
 // one run. It plans
+//   - the model of real data: its own, or its family's built-in one (dataModel);
 //   - the optimizer: the chosen one, with Adagrad's initial accumulator and a built-in model's
 //     per-table weight decay given by the tables' parameter names (runOptimizer);
 //   - the data sizes: the demo's finite synthetic set (synthetic sizes of the command line are
@@ -17,7 +18,8 @@
 import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
 import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import type { BuiltinModel } from "../data/sources/builtin_models.ts";
+import { BUILTIN_MODELS, type BuiltinModel } from "../data/sources/builtin_models.ts";
+import type { SourceData } from "../data/sources/registry.ts";
 import { DLRM } from "../dlrm/model.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
 import { makeOptimizer, optimizerSpec, type OptimizerName, type OptimizerSpec } from "../optim/make.ts";
@@ -29,6 +31,16 @@ import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 
 export { evalBatchSize } from "../train/trainer.ts";
+
+/** The model a run trains on real data when no config file is given: the data's own (a file
+ *  from dlrm preprocess csv), else its family's built-in model; null for data that has neither
+ *  (generated data trains the model of --init, or the default one). */
+export function dataModel(src: SourceData | null): BuiltinModel | null {
+  if (src === null) return null;
+  if (src.model !== undefined) return src.model;
+  if (src.family === null) return null;
+  return BUILTIN_MODELS[src.family](src.tableSizes as number[], src.train.denseFeatures);
+}
 
 /**
  * The optimizer of a run: `name` at `lr`, Adagrad's accumulators starting at

@@ -107,3 +107,6 @@ export function criteoModel(tableSizes: readonly number[], denseFeatures: number
   );
   return { config, epochs: 1, adagradInitialAccumulator: 0, ensemble: 1, tableWeightDecay: null };
 }
+
+/** The built-in models by name: the one of each family of real data, trained when no --model is given. */
+export const BUILTIN_MODELS = { movielens: movielensModel, criteo: criteoModel } as const;

@@ -44,7 +44,7 @@ import type { DataFiles } from "./files.ts";
 import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_files.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
-import type { BuiltinModel } from "./builtin_models.ts";
+import type { BuiltinModel, BUILTIN_MODELS } from "./builtin_models.ts";
 import { readBatchFile } from "../batch_file.ts";
 import { BatchFileSource } from "../batch_file_source.ts";
 import { isBatchSource } from "../batch_source.ts";
@@ -100,8 +100,8 @@ export interface DataRequest {
   files: DataFiles;
 }
 
-/** Which built-in model fits the data. */
-export type DataFamily = "criteo" | "movielens";
+/** Which built-in model fits the data (its name in BUILTIN_MODELS). */
+export type DataFamily = keyof typeof BUILTIN_MODELS;
 
 /** Real data, loaded before the model exists (a streamed file is a BatchSource, open until closeRunData). */
 export interface SourceData {
