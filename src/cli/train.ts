@@ -48,7 +48,7 @@ import type { SaveDType } from "../io/dtype.ts";
 import { OPTIMIZERS, specAtStep, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
-import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { formatShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
 import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
@@ -57,7 +57,7 @@ import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../tra
 import { predictAll } from "../train/batch_feed.ts";
 import { isBatchSource } from "../data/batch_source.ts";
 import { closeRunData, samplesOf, type RunData } from "../data/sources/run_data.ts";
-import { dataModel, evalBatchSize, lookupsPerSampleOfData, openExecutor, runOptimizer } from "../run/recipe.ts";
+import { dataModel, evalBatchSize, openExecutor, runOptimizer, runShardingPlan } from "../run/recipe.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
@@ -371,10 +371,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       : null;
 
   const printPlan = getBool(f, "print-sharding-plan");
-  const plan =
-    workers === 1 && !printPlan
-      ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
+  const plan = workers === 1 && !printPlan ? null : await runShardingPlan(config, workers, data.train);
 
   const recorded = new Map(f);
   recorded.set("ensemble", 1); // each checkpoint is one member's run

@@ -18,12 +18,11 @@
 
 import { modelCheckpointBytes, runMetadata } from "../dlrm/checkpoint_bytes.ts";
 import type { HybridExecutor } from "../parallel/hybrid.ts";
-import { lookupsPerSampleOf, modelShardingPlan } from "../parallel/plan.ts";
 import { browserRankStarter } from "../parallel/spawn_browser.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { train, type TrainResult } from "../train/trainer.ts";
-import { evalBatchSize, openExecutor } from "../run/recipe.ts";
+import { evalBatchSize, openExecutor, runShardingPlan } from "../run/recipe.ts";
 import { demoRun, type DemoData, type DemoRun } from "./demo_data.ts";
 
 export interface TrainRequest {
@@ -60,7 +59,7 @@ async function runTraining(r: TrainRequest): Promise<void> {
   const run = await demoRun(r.data, r.steps, r.batchSize, r.seed);
   const { config, spec } = run;
   // The plan `dlrm train --workers N --print-sharding-plan` prints (one rank holds every table when N = 1).
-  const plan = modelShardingPlan(config, { ranks: r.workers, lookupsPerSample: lookupsPerSampleOf(run.train) });
+  const plan = await runShardingPlan(config, r.workers, run.train);
   post({ kind: "plan", plan, tableNames: run.tableNames });
   const executor = await openExecutor({
     config,

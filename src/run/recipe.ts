@@ -8,8 +8,8 @@
 //     its flags); the evaluation batch is the training loop's rule (evalBatchSize);
 //   - and opens the executor: this thread (LocalExecutor) for 1 worker, N rank workers that own
 //     the tables (HybridExecutor) otherwise, from a seed or from a checkpoint, with what the
-//     ranks need of the data (its lookups per sample for the sharding plan, its longest bags
-//     for their batch slots).
+//     ranks need of the data (its lookups per sample for the sharding plan, runShardingPlan;
+//     its longest bags for their batch slots).
 // It imports no Node module: what it needs of the host comes in as arguments (reading a
 // checkpoint on this thread, starting rank threads), so a browser page uses it as it is.
 //
@@ -25,7 +25,7 @@ import { tableLayout } from "../dlrm/tables/layout.ts";
 import { makeOptimizer, optimizerSpec, type OptimizerName, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
-import { lookupsPerSampleOf, type ShardingPlan } from "../parallel/plan.ts";
+import { lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import type { StartRanks } from "../parallel/rank_threads.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
@@ -116,9 +116,18 @@ export async function openExecutor(r: ExecutorRecipe): Promise<Executor> {
   });
 }
 
+/** Which rank holds which table (rows) for N workers, balanced by the lookups per sample of the training data. */
+export async function runShardingPlan(
+  config: DLRMConfig,
+  workers: number,
+  train: Dataset | BatchSource,
+): Promise<ShardingPlan> {
+  return modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(train) });
+}
+
 /** Mean lookups per sample of each table (what the sharding plan balances): of the data in
  *  memory, or of a source's first 4096 samples. */
-export async function lookupsPerSampleOfData(d: Dataset | BatchSource): Promise<number[]> {
+async function lookupsPerSampleOfData(d: Dataset | BatchSource): Promise<number[]> {
   if (!isBatchSource(d)) return lookupsPerSampleOf(d);
   return lookupsPerSampleOf(await d.batch(0, Math.min(d.samplesPerEpoch, 4096)));
 }
