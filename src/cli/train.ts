@@ -301,7 +301,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (source !== null && f.has("data-size"))
     throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
   const modelPath = getString(f, "model");
-  const builtin = dataModel(source);
+  const builtin = modelPath === undefined ? dataModel(source) : null;
   let config: DLRMConfig;
   let builtinEpochs: number | undefined;
   let builtinAccumulator = 0;
