@@ -74,6 +74,7 @@ export { LocalExecutor } from "./train/local.ts";
 export type { Executor, StepOutcome } from "./train/executor.ts";
 export { HybridExecutor, ParallelError, type HybridOptions } from "./parallel/hybrid.ts";
 export { makeOptimizer, optimizerSpec, type OptimizerSpec } from "./optim/make.ts";
+export { openExecutor, runOptimizer, evalBatchSize, type ExecutorRecipe } from "./run/recipe.ts";
 export { readMovieLens } from "./data/movielens.ts";
 export { readCriteo } from "./data/criteo.ts";
 export { auc, logloss, accuracy, normalizedEntropy, calibration, computeMetrics } from "./metrics/metrics.ts";
