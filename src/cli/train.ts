@@ -37,7 +37,7 @@ import { onInterrupt } from "./interrupt.ts";
 import { ReadProgress } from "./read_progress.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
-import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
+import { loadCheckpoint, openCheckpoint, readRunState, type RunState } from "../dlrm/checkpoint.ts";
 import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
 import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
@@ -57,7 +57,15 @@ import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../tra
 import { predictAll } from "../train/batch_feed.ts";
 import { isBatchSource } from "../data/batch_source.ts";
 import { closeRunData, samplesOf, type RunData } from "../data/sources/run_data.ts";
-import { dataModel, evalBatchSize, openExecutor, runOptimizer, runShardingPlan } from "../run/recipe.ts";
+import {
+  dataModel,
+  evalBatchSize,
+  openExecutor,
+  runCheckpointMetadata,
+  runOptimizer,
+  runShardingPlan,
+  trailingLoss,
+} from "../run/recipe.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
@@ -585,9 +593,8 @@ async function trainMember(
           io.stdout.write(`${JSON.stringify({ ...line, ...memberNote, ...p.data.notes })}\n`);
       },
     });
-    const tail = result.losses.slice(-100);
-    const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
-    if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
+    const tailLoss = trailingLoss(result.losses);
+    if (o.save !== null) await saveMember(p, k, o, seed, result, executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
         ? await predictAll(executor, p.data.eval, evalBatchSize(p.batchSize))
@@ -614,7 +621,6 @@ async function saveMember(
   o: Outputs,
   seed: number,
   result: TrainResult,
-  tailLoss: number,
   executor: Executor,
   io: Io,
 ): Promise<void> {
@@ -631,13 +637,7 @@ async function saveMember(
     flags: p.runFlags,
   };
   const path = memberPath(o.save as string, k, p.members);
-  // the training loss and test accuracy: the metrics a .pt keeps for the reference
-  const metrics = {
-    train_loss: String(tailLoss),
-    ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
-  };
-  const extra = { steps: String(result.position.step), seed: String(seed), ...metrics };
-  await executor.save(path, runMetadata(p.config, run, extra), o.saveDtype);
+  await executor.save(path, runCheckpointMetadata(p.config, run, result), o.saveDtype);
   if (result.interrupted)
     io.stderr.write(
       `dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`,

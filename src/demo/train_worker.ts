@@ -16,13 +16,13 @@
 //
 // Glossary: N rank workers, B batch size.
 
-import { modelCheckpointBytes, runMetadata } from "../dlrm/checkpoint_bytes.ts";
+import { modelCheckpointBytes } from "../dlrm/checkpoint_bytes.ts";
 import type { HybridExecutor } from "../parallel/hybrid.ts";
 import { browserRankStarter } from "../parallel/spawn_browser.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { train, type TrainResult } from "../train/trainer.ts";
-import { evalBatchSize, openExecutor, runShardingPlan } from "../run/recipe.ts";
+import { evalBatchSize, openExecutor, runCheckpointMetadata, runShardingPlan } from "../run/recipe.ts";
 import { demoRun, type DemoData, type DemoRun } from "./demo_data.ts";
 
 export interface TrainRequest {
@@ -99,8 +99,6 @@ async function runTraining(r: TrainRequest): Promise<void> {
 /** The checkpoint's metadata: the model config and the run's state, as dlrm train --save records them. */
 function metadataOf(t: Trained): Record<string, string> {
   const { request: r, result } = t;
-  const tail = result.losses.slice(-100);
-  const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
   const flags: Record<string, string | number | boolean> = {
     data: r.dataName,
     steps: r.steps,
@@ -112,7 +110,7 @@ function metadataOf(t: Trained): Record<string, string> {
   };
   if (r.data.kind === "synthetic") flags["data-size"] = t.run.train.n;
   if (r.data.kind === "movielens") flags.split = r.data.split;
-  return runMetadata(
+  return runCheckpointMetadata(
     t.run.config,
     {
       seed: r.seed,
@@ -126,12 +124,7 @@ function metadataOf(t: Trained): Record<string, string> {
       interrupted: result.interrupted,
       flags,
     },
-    {
-      steps: String(result.position.step),
-      seed: String(r.seed),
-      train_loss: String(tailLoss),
-      ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
-    },
+    result,
   );
 }
 

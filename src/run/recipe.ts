@@ -4,6 +4,7 @@
 //   - the model of real data: its own, or its family's built-in one (dataModel);
 //   - the optimizer: the chosen one, with Adagrad's initial accumulator and a built-in model's
 //     per-table weight decay given by the tables' parameter names (runOptimizer);
+//   - what a run's checkpoint records beside its tensors (runCheckpointMetadata);
 //   - the data sizes: the demo's finite synthetic set (synthetic sizes of the command line are
 //     its flags); the evaluation batch is the training loop's rule (evalBatchSize);
 //   - and opens the executor: this thread (LocalExecutor) for 1 worker, N rank workers that own
@@ -17,6 +18,8 @@
 
 import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
 import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
+import { runMetadata } from "../dlrm/checkpoint_bytes.ts";
+import type { RunState } from "../dlrm/checkpoint_types.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { BUILTIN_MODELS, type BuiltinModel } from "../data/sources/builtin_models.ts";
 import type { SourceData } from "../data/sources/registry.ts";
@@ -29,8 +32,26 @@ import { lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "../par
 import type { StartRanks } from "../parallel/rank_threads.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
+import type { TrainResult } from "../train/trainer.ts";
 
 export { evalBatchSize } from "../train/trainer.ts";
+
+/** A run's training loss as its checkpoints and its last line report it: the mean loss of its last 100 steps (NaN without steps). */
+export function trailingLoss(losses: readonly number[]): number {
+  const tail = losses.slice(-100);
+  return tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
+}
+
+/** A run's checkpoint metadata: the model config, where the run stands, and the metrics a .pt
+ *  keeps for the reference (the training loss and, after an evaluation, the test accuracy). */
+export function runCheckpointMetadata(config: DLRMConfig, run: RunState, result: TrainResult): Record<string, string> {
+  return runMetadata(config, run, {
+    steps: String(result.position.step),
+    seed: String(run.seed),
+    train_loss: String(trailingLoss(result.losses)),
+    ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
+  });
+}
 
 /** The model a run trains on real data when no config file is given: the data's own (a file
  *  from dlrm preprocess csv), else its family's built-in model; null for data that has neither
