@@ -158,7 +158,7 @@ function iteratorFeed(it: Iterator<Dataset> | AsyncIterator<Dataset>, prefetch: 
 /** Predictions (N,) of every sample of `data`, in order, and its labels (N,): a Dataset at
  *  once, a source one batch of B after the other (its epoch 0, two batches asked ahead). */
 export async function predictAll(
-  executor: Executor,
+  executor: Pick<Executor, "predict">,
   data: Dataset | BatchSource,
   batchSize: number,
 ): Promise<{ preds: Float32Array; labels: Float32Array }> {

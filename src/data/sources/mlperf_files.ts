@@ -6,7 +6,6 @@
 
 import { criteoTableSizes, loadDictionary } from "../criteo_dictionary.ts";
 import type { CriteoDictionary } from "../criteo_parse.ts";
-import type { Dataset } from "../dataset.ts";
 import { MlperfBinFile, MlperfBinSource } from "../mlperf_bin.ts";
 import { dictionaryPathFor } from "./criteo_files.ts";
 import type { DataFiles } from "./files.ts";
@@ -16,29 +15,8 @@ export function isMlperfBinPath(path: string): boolean {
   return path.endsWith(".bin");
 }
 
-/** A .bin file's samples and table sizes (its dictionary's when beside it, else its largest ids + 1). */
-export function readMlperfBinData(
-  path: string,
-  maxIndRange: number | undefined,
-  files: DataFiles,
-): { data: Dataset; tableSizes: number[]; dictionary: CriteoDictionary | null } {
-  const dictPath = dictionaryPathFor(path);
-  const dictionary = files.exists(dictPath) ? loadDictionary(dictPath) : null;
-  if (dictionary !== null && maxIndRange !== undefined && maxIndRange !== dictionary.maxIndRange)
-    throw new Error(
-      `${path}: --max-ind-range ${maxIndRange} differs from the ${dictionary.maxIndRange} of its dictionary ${dictPath}`,
-    );
-  const file = new MlperfBinFile(path, dictionary === null ? { maxIndRange: maxIndRange ?? 0 } : {});
-  try {
-    const tableSizes = dictionary !== null ? criteoTableSizes(dictionary) : file.tableSizes();
-    // Until training streams batches (issue 23 item 2), the samples are read whole, by position in blocks.
-    return { data: file.read(0, file.n), tableSizes, dictionary };
-  } finally {
-    file.close();
-  }
-}
-
-/** A .bin file as a source read by position as training goes, with its table sizes (as readMlperfBinData's). */
+/** A .bin file as a source read by position as training goes, with its table sizes (its
+ *  dictionary's when beside it, else its largest ids + 1). */
 export function openMlperfBinData(
   path: string,
   maxIndRange: number | undefined,

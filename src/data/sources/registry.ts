@@ -41,11 +41,10 @@ import {
 } from "./criteo_files.ts";
 import { csvBatchInfo } from "./csv_files.ts";
 import type { DataFiles } from "./files.ts";
-import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_files.ts";
+import { isMlperfBinPath, openMlperfBinData } from "./mlperf_files.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
 import type { BuiltinModel, BUILTIN_MODELS } from "./builtin_models.ts";
-import { readBatchFile } from "../batch_file.ts";
 import { BatchFileSource } from "../batch_file_source.ts";
 import { isBatchSource } from "../batch_source.ts";
 import { criteoSplit } from "../criteo.ts";
@@ -150,9 +149,10 @@ interface SourceKind<S extends DataSpec> {
   train:
     | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
     | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number | null): LoadedData };
-  /** What `dlrm predict --data` scores: the data whole, the evaluation split training on it
-   *  evaluates (so a trained model is measured on the same samples), or nothing (why). */
-  scored: { whole(s: S, files: DataFiles): Dataset } | "evaluation split" | { refused: string };
+  /** What `dlrm predict --data` scores: the data itself (a file: a source read in order, as it
+   *  is scored), the evaluation split training on it evaluates (so a trained model is measured
+   *  on the same samples), or nothing (why). */
+  scored: { open(s: S, files: DataFiles): Promise<RunData> } | "evaluation split" | { refused: string };
   /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
   asEval:
     { load(s: S, c: EvalContext): Promise<RunData>; needs?: { family: DataFamily; why: string } } | { refused: string };
@@ -269,7 +269,7 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
 const file: SourceKind<SpecOf<"file">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: (s) => (isCriteoBatchFile(s.path) ? "criteo" : null),
-  scored: { whole: (s) => readBatchFile(s.path) },
+  scored: { open: (s) => BatchFileSource.open(s.path) },
   train: {
     async read(s, r, verb) {
       const data = await BatchFileSource.open(s.path);
@@ -324,7 +324,7 @@ function refuseSubSampling(r: DataRequest, verb: string, text: string): void {
 const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: () => "criteo",
-  scored: { whole: (s, files) => readMlperfBinData(s.path, undefined, files).data },
+  scored: { open: async (s, files) => openMlperfBinData(s.path, undefined, files).data },
   train: {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
@@ -581,15 +581,16 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
   });
 }
 
-/** The samples `dlrm predict --data` scores for a model (r.eval is null): a batch file whole,
- *  or the evaluation split `dlrm train --data` evaluates for the same flags. */
-export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number | null): Promise<Dataset> {
+/** The samples `dlrm predict --data` scores for a model (r.eval is null): a file, as a source
+ *  read in order (checked against the model batch by batch), or the evaluation split `dlrm
+ *  train --data` evaluates for the same flags. */
+export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number | null): Promise<RunData> {
   const scored = kindOf(r.train).scored;
   if (typeof scored === "object" && "refused" in scored)
     throw new DataRequestError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    return checkRunData(scored.whole(r.train, r.files), config, r.train.text) as Dataset;
+    return checkRunData(await scored.open(r.train, r.files), config, r.train.text);
   }
   const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
   try {
