@@ -62,6 +62,8 @@ import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { openExecutor } from "../run/recipe.ts";
+import { PREDICT_TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
+import { DiskTableExecutor } from "../train/disk_executor.ts";
 import { averagePredictions } from "../train/ensemble.ts";
 import { predictAll } from "../train/batch_feed.ts";
 
@@ -87,6 +89,7 @@ const PREDICT_FLAGS: FlagSpecs = {
     help: 'where to write the predictions, in data order (required unless --metrics), by extension: .safetensors (`pred` F32 [N]), .csv (pred[,label] rows) or .jsonl ({"pred": p[, "label": y]} lines)',
   },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
+  ...PREDICT_TABLE_STORE_FLAGS,
   workers: {
     type: "int",
     help: "worker threads: 1 predicts on this thread (default); N > 1 reads the tables into N ranks and runs the hybrid forward there",
@@ -133,6 +136,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   if (out !== undefined) predictionFormat(out);
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
+  const store = tableStoreOptions(f, workers, "predict");
   const model = getString(f, "model");
   const bitsFlag = getNumber(f, "quantize-emb-with-bit");
   let bits: QuantBits | null = null;
@@ -168,6 +172,8 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
       let predictBatch: (d: Dataset) => Float32Array | Promise<Float32Array>;
       let release = async (): Promise<void> => undefined;
       if (stored !== null || bits !== null) {
+        if (store !== null)
+          throw new UsageError("predict: quantized tables are not kept on disk: leave out --table-dir");
         if (workers !== 1)
           throw new UsageError(
             `predict: quantized tables (${stored !== null ? `${checkpoint} holds int${stored} tables` : `--quantize-emb-with-bit ${bits}`}) predict on this thread: leave out --workers ${workers}`,
@@ -178,6 +184,16 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
           );
         const q = quantizedModel(config, checkpoint, stored, bits as QuantBits, io);
         predictBatch = (d) => q.predict(d, batchSize);
+      } else if (store !== null && workers === 1) {
+        const spec = optimizerSpec("sgd", config.lr); // never steps: the records hold weights only
+        const disk = new DiskTableExecutor(
+          config,
+          spec,
+          { kind: "file", path: checkpoint, withOptimizer: false },
+          store,
+        );
+        predictBatch = (d) => disk.predict(d, batchSize);
+        release = () => disk.close();
       } else {
         // This thread's model, or ranks that read their own shards of the checkpoint.
         const executor = await openExecutor({
@@ -188,6 +204,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
           checkpoint: { path: checkpoint, withOptimizer: false, load: (m) => loadCheckpoint(checkpoint, m) },
           data: [data],
           maxBatch: batchSize,
+          store,
         });
         predictBatch = (d) => executor.predict(d, batchSize);
         release = () => executor.close();

@@ -69,6 +69,8 @@ import {
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { reportTableStore, startDiskExecutor, TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
@@ -182,6 +184,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)",
   },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  ...TABLE_STORE_FLAGS,
   ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
 };
@@ -267,13 +270,16 @@ interface RunPlan {
   members: number;
   workers: number;
   plan: ShardingPlan | null;
+  /** The tables' files and cache (--table-dir), or null: in memory. */
+  store: TableStoreOptions | null;
   /** The run flags to record in checkpoints. */
   runFlags: FlagValues;
   notes: string;
 }
 
 async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
-  const workers = workerCount("train", f, availableParallelism());
+  const workers = workerCount("train", f, f.has("table-dir") ? 1 : availableParallelism());
+  const store = tableStoreOptions(f, workers);
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
@@ -379,7 +385,15 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
       : null;
 
   const printPlan = getBool(f, "print-sharding-plan");
-  const plan = workers === 1 && !printPlan ? null : await runShardingPlan(config, workers, data.train);
+  const plan =
+    workers === 1 && !printPlan
+      ? null
+      : await runShardingPlan(
+          config,
+          workers,
+          data.train,
+          store === null ? undefined : Number.MAX_SAFE_INTEGER, // on disk, not in a wasm memory
+        );
 
   const recorded = new Map(f);
   recorded.set("ensemble", 1); // each checkpoint is one member's run
@@ -408,6 +422,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     members,
     workers,
     plan,
+    store,
     runFlags,
     notes,
   };
@@ -418,6 +433,15 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   // The file's tensors are checked against the model before the model's memory is allocated.
   if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
   else if (init !== null) openCheckpoint(init, p.config);
+  if (p.store !== null && p.workers === 1) {
+    const from = resume ?? (init === null ? null : { path: init });
+    return startDiskExecutor(
+      p.config,
+      p.spec,
+      from === null ? { kind: "seed", seed } : { kind: "file", path: from.path, withOptimizer: resume !== null },
+      p.store,
+    );
+  }
   const checkpoint =
     resume !== null
       ? {
@@ -437,6 +461,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
     data: p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval],
     maxBatch: evalBatchSize(p.batchSize),
     plan: p.plan,
+    store: p.store,
   });
 }
 
@@ -595,6 +620,7 @@ async function trainMember(
     });
     const tailLoss = trailingLoss(result.losses);
     if (o.save !== null) await saveMember(p, k, o, seed, result, executor, io);
+    reportTableStore(executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
         ? await predictAll(executor, p.data.eval, evalBatchSize(p.batchSize))

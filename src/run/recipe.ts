@@ -21,6 +21,7 @@ import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
 import { runMetadata } from "../dlrm/checkpoint_bytes.ts";
 import type { RunState } from "../dlrm/checkpoint_types.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import { BUILTIN_MODELS, type BuiltinModel } from "../data/sources/builtin_models.ts";
 import type { SourceData } from "../data/sources/registry.ts";
 import { DLRM } from "../dlrm/model.ts";
@@ -113,6 +114,8 @@ export interface ExecutorRecipe {
   plan?: ShardingPlan | null;
   /** How to start rank threads (default: Node's worker threads; a page hands in module Workers). */
   startRanks?: StartRanks;
+  /** N > 1: the ranks keep their tables in files (src/dlrm/store/); default: in their memory. */
+  store?: TableStoreOptions | null;
 }
 
 /** The executor of a run: this thread's model and optimizer, or ranks that make (or read) their own parameters. */
@@ -134,6 +137,7 @@ export async function openExecutor(r: ExecutorRecipe): Promise<Executor> {
     maxBatch: r.maxBatch,
     ...(r.plan === undefined ? {} : { plan: r.plan }),
     ...(r.startRanks === undefined ? {} : { startRanks: r.startRanks }),
+    ...(r.store === undefined ? {} : { store: r.store }),
   });
 }
 
@@ -142,8 +146,13 @@ export async function runShardingPlan(
   config: DLRMConfig,
   workers: number,
   train: Dataset | BatchSource,
+  maxBytesPerRank?: number,
 ): Promise<ShardingPlan> {
-  return modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(train) });
+  return modelShardingPlan(config, {
+    ranks: workers,
+    lookupsPerSample: await lookupsPerSampleOfData(train),
+    ...(maxBytesPerRank === undefined ? {} : { maxBytesPerRank }),
+  });
 }
 
 /** Mean lookups per sample of each table (what the sharding plan balances): of the data in
