@@ -62,6 +62,7 @@ import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData, type RunD
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { INTERACTION_FLAG_NAMES, INTERACTION_FLAGS, withInteraction } from "./interaction_flags.ts";
 import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
@@ -175,6 +176,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)",
   },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  ...INTERACTION_FLAGS,
   ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
 };
@@ -200,6 +202,7 @@ const RUN_FLAGS = [
   "data-size",
   "num-indices-per-lookup",
   "num-indices-per-lookup-fixed",
+  ...INTERACTION_FLAG_NAMES,
   ...TABLE_TRICK_FLAG_NAMES,
 ] as const;
 
@@ -326,7 +329,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     const init = getString(f, "init");
     config = init !== undefined ? checkpointConfig(init) : defaultConfig();
   }
-  config = withTableTricks(config, f);
+  config = withInteraction(withTableTricks(config, f), f);
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
     throw new UsageError(
       `train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`,
