@@ -16,6 +16,7 @@ export const KEPT_SECTIONS = [
   "refactors", // by hand: refactors measured through the command
   "generated-data", // bench/generated_data.bench.ts --docs
   "stream", // by hand: bench/stream.bench.ts, the streamed data path (issue 23)
+  "dcn-mlperf", // bench/dcn_mlperf.bench.ts --docs: the MLPerf DLRM-DCNv2 shape on 2 workers (issue 28)
 ] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;
