@@ -5,6 +5,9 @@
 //   top MLP     top_l.{2i}.weight likewise, ending in 1; its first width W tells the
 //               interaction: dot E + N(N-1)/2, dot with self-interaction E + N(N+1)/2,
 //               cat E·N, with N = F + 1 features (src/ops/interaction.ts);
+//   cross layers inter_arch.crossnet.W_kernels.{l} (N·E, r): dcn, L layers of rank r;
+//               .kernels.{l} with the deep MLP inter_arch.deep.{2i}: cross
+//               (src/dlrm/interaction_arch.ts), the top MLP's width then checked by parseConfig;
 //   pooling     v_W_l.{t} (R_t,) for every table: the reference's learned weighted pooling
 //               (--weighted-pooling learned); none: no weighting, or "fixed", whose weights
 //               are ones kept out of the state_dict and compute the same numbers.

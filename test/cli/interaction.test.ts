@@ -9,6 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { parseConfig, topInputWidth } from "../../src/dlrm/config.ts";
+import { saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { checkpointConfig } from "../../src/dlrm/infer_config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
@@ -128,6 +129,36 @@ test("dlrm train --interaction cross: the deep MLP from --deep-mlp, else the top
     assert.is(d.code, 0, d.stderr);
     const top = checkpointConfig(out).top_mlp;
     assert.equal(checkpointConfig(out).deep_mlp, [N, ...top.slice(1, -1)]);
+  } finally {
+    cleanup();
+  }
+});
+
+test("a cross model's checkpoint without its config: the config read from its shapes; convert --to torchrec refuses it", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const cross = parseConfig({
+      ...BASE,
+      interaction: "cross",
+      dcn_num_layers: 2,
+      deep_mlp: [12, 8, 3],
+      top_mlp: [15, 1],
+    });
+    const dcn = parseConfig({
+      ...BASE,
+      interaction: "dcn",
+      dcn_num_layers: 4,
+      dcn_low_rank_dim: 5,
+      top_mlp: [12, 6, 1],
+    });
+    for (const c of [cross, dcn]) {
+      const path = join(dir, `${c.interaction}.safetensors`);
+      await saveCheckpoint(path, new DLRM(c, 3)); // no dlrm_config metadata
+      assert.equal(checkpointConfig(path), c);
+    }
+    const r = await runCli(["convert", join(dir, "cross.safetensors"), join(dir, "o.safetensors"), "--to", "torchrec"]);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /this model uses cross/);
   } finally {
     cleanup();
   }
