@@ -150,6 +150,15 @@ interface Result {
   forms: FormResult[];
 }
 
+/** Multiply-adds × 2 of a sample's GEMMs, forward and backward (3 × the forward): the MLPs and, for dcn, the cross layers. */
+function flopsPerSample(form: string): number {
+  const cfg = config(form as "dcn" | "dot", 1, 1);
+  const mlp = (w: number[]): number => w.slice(1).reduce((s, out, i) => s + 2 * out * (w[i] as number), 0);
+  const N = (MLPERF_ROWS.length + 1) * E;
+  const cross = form === "dcn" ? 3 * 2 * 2 * N * 512 : 0;
+  return 3 * (mlp(cfg.bottom_mlp as number[]) + mlp(cfg.top_mlp as number[]) + cross);
+}
+
 const fmt = (x: number | null, digits = 0): string => (x === null ? "—" : x.toFixed(digits));
 
 function markdown(r: Result): string {
@@ -159,7 +168,7 @@ function markdown(r: Result): string {
     dcn?.samplesPerSec != null && dot?.samplesPerSec != null ? (dcn.samplesPerSec / dot.samplesPerSec).toFixed(2) : "—";
   const rows = r.forms.map(
     (f) =>
-      `| ${f.form} | ${(f.parameters / 1e6).toFixed(1)} M | ${fmt(f.firstStepS, 1)} | ${fmt(f.msPerStepMedian)} | ${fmt(f.samplesPerSec)} | ${fmt(f.peakRssMiB)} | ${f.exitCode} | ${f.loadAvg.toFixed(1)} |`,
+      `| ${f.form} | ${(f.parameters / 1e6).toFixed(1)} M | ${(flopsPerSample(f.form) / 1e6).toFixed(1)} | ${fmt(f.firstStepS, 1)} | ${fmt(f.msPerStepMedian)} | ${fmt(f.samplesPerSec)} | ${f.samplesPerSec === null ? "—" : ((f.samplesPerSec * flopsPerSample(f.form)) / 1e9).toFixed(1)} | ${fmt(f.peakRssMiB)} | ${f.exitCode} | ${f.loadAvg.toFixed(1)} |`,
   );
   return `## The MLPerf DLRM-DCNv2 shape, 2 workers (bench/dcn_mlperf.bench.ts)
 
@@ -171,18 +180,24 @@ with \`--workers 2\`, batch ${r.batch}. Smaller than MLPerf's: table rows capped
 multi-hot sizes are per table, 1 to 100, 214 lookups per sample; here 208). *dot* is the same
 model with the reference's dot interaction (top MLP from 479) for a ratio within the run.
 *samples/s*: batch / the median step time over ${r.steps} steps after ${WARMUP} (the log's \`t_ms\`);
-*first step*: spawn to the first step's log line (26 tables initialised, the data generated);
+*GEMM MFLOP/sample*: 2 × the multiply-adds of the MLPs' and cross layers' products, forward and
+backward (3 × the forward); *GFLOP/s*: that × samples/s, the rate the step reaches;
+*first step*: spawn to the first step's log line (26 tables initialised, every rank drawing the
+head's normal values, the data generated, one step);
 *peak RSS*: VmHWM of the process. Written by \`nice -n 10 node --import tsx
 bench/dcn_mlperf.bench.ts --docs\`. **This machine was shared** (load column; 2 cores).
 
 - date: ${r.date}
 - CPU: ${r.machine.cpu}, ${r.machine.cores} cores; Node ${r.machine.node}
 
-| form | parameters | first step (s) | ms/step (median) | samples/s | peak RSS (MiB) | exit | load |
-| --- | --- | --- | --- | --- | --- | --- | --- |
+| form | parameters | GEMM MFLOP/sample | first step (s) | ms/step (median) | samples/s | GFLOP/s | peak RSS (MiB) | exit | load |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
-DCNv2 / dot samples/s (same run): ${ratio}.
+DCNv2 / dot samples/s (same run): ${ratio}; the GEMM work per sample gives the expected ratio,
+${(flopsPerSample("dot") / flopsPerSample("dcn")).toFixed(2)}, so the cross layers cost what their products do. The DCNv2 model's longer
+first step is mostly its head's ${dcn === undefined || dot === undefined ? "—" : ((dcn.parameters - dot.parameters) / 1e6).toFixed(1)} M more parameters (cross layers, a wider first top layer), drawn
+from normal distributions on every rank (src/dlrm/init.ts: counter-based Philox and Box-Muller).
 
 ### JSON of this run
 
