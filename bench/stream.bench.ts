@@ -15,12 +15,13 @@
 //
 // Prints one JSON object; the big files are deleted at the end.
 
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { criteoModel } from "../src/dlrm/dataset_configs.ts";
 import { writeCriteoLines } from "./criteo_gen.ts";
+import { dlrmTimed as dlrm, samplesPerSecond } from "./timed_cli.ts";
 
 const args = process.argv.slice(2);
 const flag = (name: string, dflt: string): string => {
@@ -34,43 +35,6 @@ const SMALL = LINES / 4;
 const STEPS = Number(flag("steps", "150"));
 const R = Number(flag("max-ind-range", "1000000"));
 const root = new URL("..", import.meta.url).pathname;
-
-interface Timed {
-  wallS: number;
-  peakRssMiB: number;
-  stdout: string;
-}
-
-/** Runs `dlrm <argv>` from checkout `dir` under /usr/bin/time -v. */
-function dlrm(dir: string, argv: string[]): Timed {
-  const r = spawnSync(
-    "/usr/bin/time",
-    ["-v", process.execPath, "--import", "tsx", join(dir, "src/cli/main.ts"), ...argv],
-    {
-      cwd: dir,
-      encoding: "utf8",
-      maxBuffer: 1 << 28,
-    },
-  );
-  if (r.status !== 0) throw new Error(`dlrm ${argv.join(" ")} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
-  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
-  if (rss === null || wall === null) throw new Error(`no /usr/bin/time figures in:\n${r.stderr.slice(-2000)}`);
-  const wallS = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { wallS, peakRssMiB: Math.round(Number(rss[1]) / 1024), stdout: r.stdout };
-}
-
-/** Samples/s of the logged steps after the first 10. */
-function samplesPerSecond(log: string, batch: number): number {
-  const t = readFileSync(log, "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l) as { step?: number; t_ms?: number })
-    .filter((l) => l.t_ms !== undefined)
-    .map((l) => l.t_ms as number);
-  const from = 10;
-  return Math.round(((t.length - 1 - from) * batch) / (((t.at(-1) as number) - (t[from] as number)) / 1000));
-}
 
 mkdirSync(work, { recursive: true });
 const big = join(work, `criteo-${LINES}.txt`);

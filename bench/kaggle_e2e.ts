@@ -1,0 +1,182 @@
+// Issue 23's end-to-end run at Kaggle scale, through the commands users run: a Kaggle-sized
+// Criteo TSV (bench/criteo_gen.ts: Kaggle's 45,840,617 lines, labels planted by a hidden rule),
+// six "days" for training and a seventh held out, then
+//
+//   preprocess  `dlrm preprocess criteo` of the training days (building the dictionary), and of
+//               the held-out day through that dictionary;
+//   train       one epoch of `dlrm train --workers 2 --batch-size 2048` from the batch file,
+//               saving the model;
+//   evaluate    `dlrm predict --metrics --workers 2` of the saved model on the held-out day;
+//   random      the same model on `--data random` for a few hundred steps, for samples/s from the
+//               file against generated data.
+//
+// Each stage runs under /usr/bin/time -v (wall time, peak RSS). The result is printed as one
+// JSON object and also written, stage by stage, to <work>/e2e.json (a long run keeps what it has
+// measured if a later stage fails). The big files are deleted at the end unless --keep.
+//
+//   node --import tsx bench/kaggle_e2e.ts [--work <dir>] [--lines 45840617] [--random-steps 300] [--keep]
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { criteoModel } from "../src/dlrm/dataset_configs.ts";
+import { dlrmTimed, samplesPerSecond } from "./timed_cli.ts";
+
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? dflt : (args[i + 1] as string);
+};
+const work = flag("work", "/tmp/dlrm-kaggle-e2e");
+const LINES = Number(flag("lines", "45840617"));
+const RANDOM_STEPS = Number(flag("random-steps", "300"));
+const keep = args.includes("--keep");
+const root = new URL("..", import.meta.url).pathname;
+const BATCH = 2048;
+/** Kaggle's train.txt holds 7 days; the reference holds out the last one. */
+const EVAL_LINES = Math.floor(LINES / 7);
+const TRAIN_LINES = LINES - EVAL_LINES;
+
+const result: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  machine: `${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores, shared with other developers' jobs`,
+  lines: { train: TRAIN_LINES, eval: EVAL_LINES },
+};
+const save = (): void => writeFileSync(join(work, "e2e.json"), `${JSON.stringify(result, null, 2)}\n`);
+const stage = (name: string, value: Record<string, unknown>): void => {
+  result[name] = { ...value, load_avg_1m: Number(loadavg()[0]?.toFixed(1)) };
+  save();
+  process.stderr.write(`[kaggle_e2e] ${name}: ${JSON.stringify(result[name])}\n`);
+};
+
+/** Runs bench/criteo_gen.ts in a child process (the two files are written side by side). */
+function generate(out: string, lines: number, seed: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(root, "bench/criteo_gen.ts"), out, String(lines), String(seed)],
+      {
+        cwd: root,
+        stdio: ["ignore", "inherit", "inherit"],
+      },
+    );
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`criteo_gen ${out} exited ${code}`))));
+  });
+}
+
+mkdirSync(work, { recursive: true });
+const trainTxt = join(work, "train.txt");
+const evalTxt = join(work, "day_6.txt");
+const trainBatches = join(work, "train.safetensors");
+const evalBatches = join(work, "day_6.safetensors");
+const ckpt = join(work, "model.safetensors");
+try {
+  const t0 = Date.now();
+  // Seeds 1 and 2 draw different lines; the hidden rule that labels them is the same.
+  await Promise.all([
+    existsSync(trainTxt) ? undefined : generate(trainTxt, TRAIN_LINES, 1),
+    existsSync(evalTxt) ? undefined : generate(evalTxt, EVAL_LINES, 2),
+  ]);
+  stage("generate", {
+    wall_s: (Date.now() - t0) / 1000,
+    bytes: statSync(trainTxt).size + statSync(evalTxt).size,
+  });
+
+  const pre = dlrmTimed(root, ["preprocess", "criteo", trainTxt, "--out", trainBatches]);
+  const summary = JSON.parse(pre.stdout) as { table_sizes: number[] };
+  const tableRows = summary.table_sizes.reduce((a, b) => a + b, 0);
+  stage("preprocess_train", {
+    wall_s: pre.wallS,
+    lines_per_s: Math.round(TRAIN_LINES / pre.wallS),
+    peak_rss_mib: pre.peakRssMiB,
+    table_rows: tableRows,
+    out_bytes: statSync(trainBatches).size,
+  });
+  const dict = trainBatches.replace(/\.safetensors$/, ".dict.safetensors");
+  const preEval = dlrmTimed(root, ["preprocess", "criteo", evalTxt, "--out", evalBatches, "--dictionary", dict]);
+  stage("preprocess_eval", {
+    wall_s: preEval.wallS,
+    lines_per_s: Math.round(EVAL_LINES / preEval.wallS),
+    peak_rss_mib: preEval.peakRssMiB,
+  });
+  if (!keep) rmSync(trainTxt, { force: true });
+
+  // The model the data gives (Criteo's built-in config over these table sizes), written out so
+  // the random-data run trains exactly the same one.
+  const model = criteoModel(summary.table_sizes, 13).config;
+  const cfgPath = join(work, "model.json");
+  writeFileSync(cfgPath, JSON.stringify(model));
+  const tablesMiB = (tableRows * model.embedding_dim * 4) / 2 ** 20;
+
+  const log = join(work, "train.jsonl");
+  const tr = dlrmTimed(root, [
+    "train",
+    "--data",
+    trainBatches,
+    "--model",
+    cfgPath,
+    "--workers",
+    "2",
+    "--batch-size",
+    String(BATCH),
+    "--epochs",
+    "1",
+    "--save",
+    ckpt,
+    "--log",
+    log,
+    "--print-freq",
+    "1000",
+  ]);
+  const fileRate = samplesPerSecond(log, BATCH);
+  stage("train", {
+    wall_s: tr.wallS,
+    samples: TRAIN_LINES,
+    samples_per_s: fileRate,
+    peak_rss_mib: tr.peakRssMiB,
+    tables_mib: Math.round(tablesMiB),
+    optimizer: "sgd (no state)",
+    rss_beyond_tables_mib: Math.round(tr.peakRssMiB - tablesMiB),
+  });
+
+  const ev = dlrmTimed(root, ["predict", "--checkpoint", ckpt, "--data", evalBatches, "--metrics", "--workers", "2"]);
+  stage("evaluate", {
+    wall_s: ev.wallS,
+    peak_rss_mib: ev.peakRssMiB,
+    rss_beyond_tables_mib: Math.round(ev.peakRssMiB - tablesMiB),
+    metrics: JSON.parse(ev.stdout.trim().split("\n").at(-1) as string) as unknown,
+  });
+
+  const rlog = join(work, "random.jsonl");
+  const rnd = dlrmTimed(root, [
+    "train",
+    "--data",
+    "random",
+    "--num-indices-per-lookup",
+    "1",
+    "--num-indices-per-lookup-fixed",
+    "--model",
+    cfgPath,
+    "--workers",
+    "2",
+    "--batch-size",
+    String(BATCH),
+    "--steps",
+    String(RANDOM_STEPS),
+    "--log",
+    rlog,
+  ]);
+  const randomRate = samplesPerSecond(rlog, BATCH);
+  stage("random", {
+    steps: RANDOM_STEPS,
+    samples_per_s: randomRate,
+    peak_rss_mib: rnd.peakRssMiB,
+    file_over_random: Number((fileRate / randomRate).toFixed(3)),
+  });
+} finally {
+  if (!keep) {
+    for (const f of [trainTxt, evalTxt, trainBatches, evalBatches, ckpt]) rmSync(f, { force: true });
+  }
+}
+process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
