@@ -9,12 +9,13 @@
 // features, bottom MLP 512-256-128, E = 128, 26 tables, 3 cross layers of rank 512 over
 // N = 27 × 128 = 3456, top MLP 1024-1024-512-256-1. Two things are smaller than MLPerf's: the
 // tables' rows are capped at --rows (MLPerf's 40M-row tables would take 20 GB each), and the
-// bags hold 8 lookups each (MLPerf's multi-hot sizes are per table, 1 to 100, 214 per sample;
-// 26 × 8 = 208 here), since --data random draws one bag size for all tables. The batch is
-// --batch (MLPerf's global batch of 65536 is for 8 GPUs).
+// batch is --batch (MLPerf's global batch of 65536 is for 8 GPUs). The bags are MLPerf's
+// multi-hot sizes, per table (3, 2, 1, 2, 6, … 100, 27, 10, 3, 1, 1: 214 lookups per sample),
+// ids uniform, dense features uniform in [0, 1), labels 0/1 at random: written once as a batch
+// file, which both forms train on.
 //
-// Each form runs `dlrm train --model <config> --data random --workers 2 --log steps.jsonl` as a
-// child process: "dcn" (the DCNv2 shape) and "dot" (the same model with the reference's dot
+// Each form runs `dlrm train --model <config> --data <batches> --workers 2 --log steps.jsonl` as
+// a child process: "dcn" (the DCNv2 shape) and "dot" (the same model with the reference's dot
 // interaction, top MLP from E + 27·26/2 = 479), one after the other. Reported: samples/s =
 // batch / the median step time after the first 2 steps (from the log's t_ms), the time to the
 // first step (initialising 26 tables and generating the data), and the peak RSS (VmHWM of
@@ -26,6 +27,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeBatchFile } from "../src/data/batch_file.ts";
+import { offsetsFromLengths, type Dataset } from "../src/data/dataset.ts";
+import { Rng } from "../src/tensor/rng.ts";
 import { replaceSection } from "./docs_sections.ts";
 import { machine } from "./markdown.ts";
 
@@ -37,8 +41,9 @@ const MLPERF_ROWS = [
   40000000, 39060, 17295, 7424, 20265, 3, 7122, 1543, 63, 40000000, 3067956, 405282, 10, 2209, 11938, 155, 4, 976, 14,
   40000000, 40000000, 40000000, 590152, 12973, 108, 36,
 ];
+/** MLPerf DLRM-DCNv2's lookups per sample in each table (its multi_hot_sizes). */
+const MULTI_HOT = [3, 2, 1, 2, 6, 1, 1, 1, 1, 7, 3, 8, 1, 6, 9, 5, 1, 1, 1, 12, 100, 27, 10, 3, 1, 1];
 const E = 128;
-const BAG = 8;
 const WARMUP = 2;
 
 function arg(name: string): string | undefined {
@@ -84,17 +89,28 @@ function vmHwmKiB(pid: number): number {
   }
 }
 
+/** n samples with MLPerf's multi-hot bags over tables of these rows. */
+function multiHotData(n: number, tableSizes: readonly number[]): Dataset {
+  const rng = new Rng(28);
+  const dense = new Float32Array(n * 13).map(() => rng.uniform());
+  const labels = new Float32Array(n).map(() => (rng.uniform() < 0.5 ? 0 : 1));
+  const sparse = tableSizes.map((R, t) => {
+    const lengths = new Int32Array(n).fill(MULTI_HOT[t] as number);
+    const offsets = offsetsFromLengths(lengths);
+    const indices = new Int32Array(offsets[n] as number).map(() => rng.int(R));
+    return { lengths, offsets, indices, weights: null };
+  });
+  return { n, denseFeatures: 13, dense, labels, sparse };
+}
+
 function runForm(form: "dcn" | "dot", o: { steps: number; batch: number; rows: number }, dir: string) {
   const cfg = config(form, o.rows, o.batch);
   const cfgPath = join(dir, `${form}.json`);
   writeFileSync(cfgPath, JSON.stringify(cfg));
   const log = join(dir, `${form}.jsonl`);
-  const flags = ["--data", "random", "--data-size", String(o.batch * (o.steps + WARMUP)), "--workers", "2"].concat([
+  const flags = ["--data", join(dir, "batches.safetensors"), "--workers", "2", "--no-shuffle"].concat([
     "--steps",
     String(o.steps + WARMUP),
-    "--num-indices-per-lookup",
-    String(BAG),
-    "--num-indices-per-lookup-fixed",
     "--log",
     log,
   ]);
@@ -128,7 +144,7 @@ function runForm(form: "dcn" | "dot", o: { steps: number; batch: number; rows: n
       const median = d.length === 0 ? null : (d[d.length >> 1] as number);
       done({
         form,
-        command: `node ${args.join(" ").replace(dir, "<tmp>").replace(dir, "<tmp>")}`,
+        command: `node ${args.join(" ").replaceAll(dir, "<tmp>")}`,
         parameters,
         firstStepS: t.length === 0 ? null : (t[0] as number) / 1000,
         msPerStepMedian: median,
@@ -174,16 +190,16 @@ function markdown(r: Result): string {
 
 MLPerf's DLRM-DCNv2 (TorchRec's \`DLRM_DCN\`): 13 dense features, bottom MLP 13-512-256-128,
 E = 128, 26 tables, 3 cross layers of rank 512 over N = 27 × 128 = 3456, top MLP
-3456-1024-1024-512-256-1; trained by \`dlrm train --interaction dcn\`'s model on \`--data random\`
-with \`--workers 2\`, batch ${r.batch}. Smaller than MLPerf's: table rows capped at ${r.rows} (the
-40M-row tables would take 20 GB each) and bags of ${BAG} lookups in every table (MLPerf's
-multi-hot sizes are per table, 1 to 100, 214 lookups per sample; here 208). *dot* is the same
+3456-1024-1024-512-256-1; trained by \`dlrm train --model\` (interaction \`dcn\`)
+with \`--workers 2\`, batch ${r.batch}, on MLPerf's multi-hot bags (per table 1 to 100 lookups,
+214 per sample; ids uniform, written once as a batch file). Smaller than MLPerf's: table rows
+capped at ${r.rows} (the 40M-row tables would take 20 GB each). *dot* is the same
 model with the reference's dot interaction (top MLP from 479) for a ratio within the run.
 *samples/s*: batch / the median step time over ${r.steps} steps after ${WARMUP} (the log's \`t_ms\`);
 *GEMM MFLOP/sample*: 2 × the multiply-adds of the MLPs' and cross layers' products, forward and
 backward (3 × the forward); *GFLOP/s*: that × samples/s, the rate the step reaches;
 *first step*: spawn to the first step's log line (26 tables initialised, every rank drawing the
-head's normal values, the data generated, one step);
+head's normal values, the batch file opened, one step);
 *peak RSS*: VmHWM of the process. Written by \`nice -n 10 node --import tsx
 bench/dcn_mlperf.bench.ts --docs\`. **This machine was shared** (load column; 2 cores).
 
@@ -219,6 +235,8 @@ async function main(): Promise<void> {
     };
     const dir = mkdtempSync(join(tmpdir(), "dcn-mlperf-"));
     try {
+      const rows = config("dcn", o.rows, o.batch).table_sizes as number[];
+      writeBatchFile(join(dir, "batches.safetensors"), multiHotData(o.batch * (o.steps + WARMUP), rows));
       const forms: FormResult[] = [];
       for (const form of ["dcn", "dot"] as const) {
         forms.push(await runForm(form, o, dir));
