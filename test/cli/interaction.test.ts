@@ -114,7 +114,7 @@ test("dlrm train --interaction dcn on 1 and 2 workers: the same run, recorded in
   }
 });
 
-test("dlrm train --interaction cross: the deep MLP from --deep-mlp, else the top MLP's hidden widths", async () => {
+test("dlrm train --interaction cross: the deep MLP from --deep-mlp, else the top MLP's hidden widths; 1 and 2 workers agree", async () => {
   const { dir, cleanup } = tempDir();
   try {
     const out = join(dir, "c.safetensors");
@@ -129,6 +129,18 @@ test("dlrm train --interaction cross: the deep MLP from --deep-mlp, else the top
     assert.is(d.code, 0, d.stderr);
     const top = checkpointConfig(out).top_mlp;
     assert.equal(checkpointConfig(out).deep_mlp, [N, ...top.slice(1, -1)]);
+    // two workers train the same cross layers and deep MLP as one
+    const two = join(dir, "c2.safetensors");
+    const w2 = common.map((a, i) => (common[i - 1] === "--workers" ? "2" : a));
+    const e = await runCli(["train", ...w2, "--interaction", "cross", "--save", two]);
+    assert.is(e.code, 0, e.stderr);
+    for (const name of ["inter_arch.crossnet.kernels.2", "inter_arch.crossnet.bias.0", "inter_arch.deep.0.weight"]) {
+      const [x, y] = [out, two].map((p) => readSafetensors(p).tensors.get(name)?.data as Float32Array);
+      assert.ok(
+        x.every((v, i) => Math.abs(v - y[i]) <= 1e-6 + 1e-5 * Math.abs(v)),
+        `${name}: one worker and two agree`,
+      );
+    }
   } finally {
     cleanup();
   }
