@@ -6,10 +6,12 @@
 // (docs/results.md keeps it).
 //
 //   nice -n 10 node --import tsx bench/dcn_comparison.ts --data <spec> --name <name> --out-dir <dir>
-//        --test-freq <n> --sgd-lr <lr> --adagrad-lr <lr> [--rank <r>] [--workers <n>] [-- more train flags]
+//        --test-freq <n> --sgd-lr <lr> --adagrad-lr <lr> [--rank <r>] [--workers <n>] [--seed <s>]
+//        [--optimizers sgd,adagrad] [-- more train flags]
 //
-// The runs are `dlrm train --data <spec> --workers <n, default 1> --seed 123 --interaction I --optimizer O
-// --lr <lr> --test-freq <n> --log <dir>/<name>-<I>-<O>.jsonl` plus the flags after `--`; dcn
+// The runs are `dlrm train --data <spec> --workers <n, default 1> --seed <s, default 123>
+// --interaction I --optimizer O --lr <lr> --test-freq <n> --log <dir>/<name>-<I>-<O>.jsonl`
+// plus the flags after `--`; dcn
 // runs get `--dcn-low-rank-dim <r>` with --rank (docs/results.md uses N/4, N = (tables + 1)·E,
 // LowRankCrossNet's advice for keeping a full-rank net's accuracy). Each run's wall time is
 // measured around the child.
@@ -34,6 +36,10 @@ const [data, name, dir, testFreq] = [arg("data"), arg("name"), arg("out-dir"), a
 const lrs = { sgd: arg("sgd-lr"), adagrad: arg("adagrad-lr") };
 const rank = process.argv.includes("--rank") ? arg("rank") : null;
 const workers = process.argv.includes("--workers") ? arg("workers") : "1";
+const seed = process.argv.includes("--seed") ? arg("seed") : "123";
+const optimizers = (process.argv.includes("--optimizers") ? arg("optimizers") : "sgd,adagrad").split(",") as (
+  "sgd" | "adagrad"
+)[];
 mkdirSync(dir, { recursive: true });
 
 const dlrm = (args: string[]) =>
@@ -47,9 +53,9 @@ const LABEL = { dot: "DLRM (dot)", cross: "DCN (cross)", dcn: "DCN-v2 (dcn)" } a
 const rows: string[] = [];
 const logs: string[] = [];
 for (const interaction of ["dot", "cross", "dcn"] as const) {
-  for (const optimizer of ["sgd", "adagrad"] as const) {
+  for (const optimizer of optimizers) {
     const log = join(dir, `${name}-${interaction}-${optimizer}.jsonl`);
-    const args = ["train", "--data", data, "--workers", workers, "--seed", "123", "--interaction", interaction]
+    const args = ["train", "--data", data, "--workers", workers, "--seed", seed, "--interaction", interaction]
       .concat(["--optimizer", optimizer, "--lr", lrs[optimizer], "--test-freq", testFreq, "--log", log])
       .concat(interaction === "dcn" && rank !== null ? ["--dcn-low-rank-dim", rank] : [])
       .concat(extra);
