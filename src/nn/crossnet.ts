@@ -30,7 +30,7 @@ export function xavierStd(shape: readonly [number, number]): number {
   return Math.sqrt(2 / (shape[0] + shape[1]));
 }
 
-/** A resident parameter of this shape: xavier-normal from rng, or zeros (rng null, or a bias). */
+/** A resident kernel of this shape: xavier-normal from rng, or zeros (rng null). */
 function kernel(shape: [number, number], rng: Rng | null): Tensor {
   const n = shape[0] * shape[1];
   if (rng === null) return new Tensor(allocResident(n), shape);
