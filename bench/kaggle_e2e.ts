@@ -14,10 +14,15 @@
 // JSON object and also written, stage by stage, to <work>/e2e.json (a long run keeps what it has
 // measured if a later stage fails). The big files are deleted at the end unless --keep.
 //
-//   node --import tsx bench/kaggle_e2e.ts [--work <dir>] [--lines 45840617] [--random-steps 300] [--keep]
+// A run that stopped after preprocessing (killed, or --keep) resumes from its batch files: the
+// stages already in <work>/e2e.json are kept. --train-steps N trains N steps instead of one epoch
+// (for a machine too busy for the epoch; the result records it).
+//
+//   node --import tsx bench/kaggle_e2e.ts [--work <dir>] [--lines 45840617] [--train-steps N]
+//                                         [--random-steps 300] [--keep]
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { criteoModel } from "../src/dlrm/dataset_configs.ts";
@@ -31,6 +36,7 @@ const flag = (name: string, dflt: string): string => {
 const work = flag("work", "/tmp/dlrm-kaggle-e2e");
 const LINES = Number(flag("lines", "45840617"));
 const RANDOM_STEPS = Number(flag("random-steps", "300"));
+const TRAIN_STEPS = flag("train-steps", "");
 const keep = args.includes("--keep");
 const root = new URL("..", import.meta.url).pathname;
 const BATCH = 2048;
@@ -38,7 +44,7 @@ const BATCH = 2048;
 const EVAL_LINES = Math.floor(LINES / 7);
 const TRAIN_LINES = LINES - EVAL_LINES;
 
-const result: Record<string, unknown> = {
+let result: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: `${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores, shared with other developers' jobs`,
   lines: { train: TRAIN_LINES, eval: EVAL_LINES },
@@ -71,43 +77,62 @@ const evalTxt = join(work, "day_6.txt");
 const trainBatches = join(work, "train.safetensors");
 const evalBatches = join(work, "day_6.safetensors");
 const ckpt = join(work, "model.safetensors");
+const previous = join(work, "e2e.json");
+const resumed =
+  existsSync(previous) && existsSync(trainBatches) && existsSync(evalBatches)
+    ? (JSON.parse(readFileSync(previous, "utf8")) as Record<string, unknown>)
+    : null;
+if (resumed !== null && resumed.preprocess_eval !== undefined) {
+  result = { ...resumed, resumed_at: new Date().toISOString() };
+  delete result.train;
+  delete result.evaluate;
+  delete result.random;
+}
 try {
   const t0 = Date.now();
-  // Seeds 1 and 2 draw different lines; the hidden rule that labels them is the same.
-  await Promise.all([
-    existsSync(trainTxt) ? undefined : generate(trainTxt, TRAIN_LINES, 1),
-    existsSync(evalTxt) ? undefined : generate(evalTxt, EVAL_LINES, 2),
-  ]);
-  stage("generate", {
-    wall_s: (Date.now() - t0) / 1000,
-    bytes: statSync(trainTxt).size + statSync(evalTxt).size,
-  });
+  // A resumed run reads its table sizes back from the model it wrote.
+  const cfgPath = join(work, "model.json");
+  let tableSizes =
+    (result.table_sizes as number[] | undefined) ??
+    (existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, "utf8")) as { table_sizes: number[] }).table_sizes : []);
+  if (result.preprocess_eval === undefined) {
+    // Seeds 1 and 2 draw different lines; the hidden rule that labels them is the same.
+    await Promise.all([
+      existsSync(trainTxt) ? undefined : generate(trainTxt, TRAIN_LINES, 1),
+      existsSync(evalTxt) ? undefined : generate(evalTxt, EVAL_LINES, 2),
+    ]);
+    stage("generate", {
+      wall_s: (Date.now() - t0) / 1000,
+      bytes: statSync(trainTxt).size + statSync(evalTxt).size,
+    });
 
-  const pre = dlrmTimed(root, ["preprocess", "criteo", trainTxt, "--out", trainBatches]);
-  const summary = JSON.parse(pre.stdout) as { table_sizes: number[] };
-  const tableRows = summary.table_sizes.reduce((a, b) => a + b, 0);
-  stage("preprocess_train", {
-    wall_s: pre.wallS,
-    lines_per_s: Math.round(TRAIN_LINES / pre.wallS),
-    peak_rss_mib: pre.peakRssMiB,
-    table_rows: tableRows,
-    out_bytes: statSync(trainBatches).size,
-  });
-  const dict = trainBatches.replace(/\.safetensors$/, ".dict.safetensors");
-  const preEval = dlrmTimed(root, ["preprocess", "criteo", evalTxt, "--out", evalBatches, "--dictionary", dict]);
-  stage("preprocess_eval", {
-    wall_s: preEval.wallS,
-    lines_per_s: Math.round(EVAL_LINES / preEval.wallS),
-    peak_rss_mib: preEval.peakRssMiB,
-  });
+    const pre = dlrmTimed(root, ["preprocess", "criteo", trainTxt, "--out", trainBatches]);
+    const summary = JSON.parse(pre.stdout) as { table_sizes: number[] };
+    tableSizes = summary.table_sizes;
+    const tableRows = tableSizes.reduce((a, b) => a + b, 0);
+    stage("preprocess_train", {
+      wall_s: pre.wallS,
+      lines_per_s: Math.round(TRAIN_LINES / pre.wallS),
+      peak_rss_mib: pre.peakRssMiB,
+      table_rows: tableRows,
+      out_bytes: statSync(trainBatches).size,
+    });
+    const dict = trainBatches.replace(/\.safetensors$/, ".dict.safetensors");
+    const preEval = dlrmTimed(root, ["preprocess", "criteo", evalTxt, "--out", evalBatches, "--dictionary", dict]);
+    stage("preprocess_eval", {
+      wall_s: preEval.wallS,
+      lines_per_s: Math.round(EVAL_LINES / preEval.wallS),
+      peak_rss_mib: preEval.peakRssMiB,
+    });
+  }
   if (!keep) rmSync(trainTxt, { force: true });
 
   // The model the data gives (Criteo's built-in config over these table sizes), written out so
   // the random-data run trains exactly the same one.
-  const model = criteoModel(summary.table_sizes, 13).config;
-  const cfgPath = join(work, "model.json");
+  result.table_sizes = tableSizes;
+  const model = criteoModel(tableSizes, 13).config;
   writeFileSync(cfgPath, JSON.stringify(model));
-  const tablesMiB = (tableRows * model.embedding_dim * 4) / 2 ** 20;
+  const tablesMiB = (tableSizes.reduce((a, b) => a + b, 0) * model.embedding_dim * 4) / 2 ** 20;
 
   const log = join(work, "train.jsonl");
   const tr = dlrmTimed(root, [
@@ -120,8 +145,7 @@ try {
     "2",
     "--batch-size",
     String(BATCH),
-    "--epochs",
-    "1",
+    ...(TRAIN_STEPS === "" ? ["--epochs", "1"] : ["--steps", TRAIN_STEPS]),
     "--save",
     ckpt,
     "--log",
@@ -132,7 +156,8 @@ try {
   const fileRate = samplesPerSecond(log, BATCH);
   stage("train", {
     wall_s: tr.wallS,
-    samples: TRAIN_LINES,
+    samples: TRAIN_STEPS === "" ? TRAIN_LINES : Number(TRAIN_STEPS) * BATCH,
+    epochs: TRAIN_STEPS === "" ? 1 : Number(((Number(TRAIN_STEPS) * BATCH) / TRAIN_LINES).toFixed(3)),
     samples_per_s: fileRate,
     peak_rss_mib: tr.peakRssMiB,
     tables_mib: Math.round(tablesMiB),

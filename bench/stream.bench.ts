@@ -12,6 +12,7 @@
 //               10 (from the --log lines' times) and peak RSS.
 //
 //   node --import tsx bench/stream.bench.ts [--work <dir>] [--base <dir>] [--lines 4000000] [--steps 150]
+//                                           [--preprocess-only]
 //
 // Prints one JSON object; the big files are deleted at the end.
 
@@ -34,6 +35,7 @@ const LINES = Number(flag("lines", "4000000"));
 const SMALL = LINES / 4;
 const STEPS = Number(flag("steps", "150"));
 const R = Number(flag("max-ind-range", "1000000"));
+const PREPROCESS_ONLY = args.includes("--preprocess-only");
 const root = new URL("..", import.meta.url).pathname;
 
 mkdirSync(work, { recursive: true });
@@ -48,59 +50,69 @@ try {
   if (!existsSync(big)) writeCriteoLines(big, LINES, 1);
   if (!existsSync(small)) execFileSync("sh", ["-c", `head -n ${SMALL} '${big}' > '${small}'`]);
 
-  // Preprocessing: this checkout and the baseline, 1M and 4M lines, no --max-ind-range (the dictionary grows).
+  // Preprocessing: this checkout and the baseline one after the other on each size (so that a
+  // change in the machine's load falls on both), 1M and 4M lines, no --max-ind-range (the
+  // dictionary grows).
   const pre: Record<string, unknown> = {};
-  for (const [name, dir] of [["stream", root], ...(base === "" ? [] : [["base", base]])] as [string, string][]) {
-    for (const [n, file] of [
-      [SMALL, small],
-      [LINES, big],
-    ] as [number, string][]) {
+  for (const [n, file] of [
+    [SMALL, small],
+    [LINES, big],
+  ] as [number, string][]) {
+    for (const [name, dir] of [["stream", root], ...(base === "" ? [] : [["base", base]])] as [string, string][]) {
       const out = join(work, `pre-${name}-${n}.safetensors`);
       const t = dlrm(dir, ["preprocess", "criteo", file, "--out", out]);
-      pre[`${name}_${n}`] = { wall_s: t.wallS, lines_per_s: Math.round(n / t.wallS), peak_rss_mib: t.peakRssMiB };
+      pre[`${name}_${n}`] = {
+        wall_s: t.wallS,
+        lines_per_s: Math.round(n / t.wallS),
+        cpu_s: t.cpuS,
+        lines_per_cpu_s: Math.round(n / t.cpuS),
+        peak_rss_mib: t.peakRssMiB,
+      };
       rmSync(out, { force: true });
       rmSync(out.replace(/\.safetensors$/, ".dict.safetensors"), { force: true });
     }
   }
   result.preprocess = pre;
 
-  // Training: the same model on the 1M- and 4M-row files and on random data.
-  const x4 = join(work, "x4.safetensors");
-  const x1 = join(work, "x1.safetensors");
-  const p4 = JSON.parse(
-    dlrm(root, ["preprocess", "criteo", big, "--out", x4, "--max-ind-range", String(R)]).stdout,
-  ) as {
-    table_sizes: number[];
-  };
-  dlrm(root, [
-    "preprocess",
-    "criteo",
-    small,
-    "--out",
-    x1,
-    "--dictionary",
-    x4.replace(/\.safetensors$/, ".dict.safetensors"),
-  ]);
-  const cfgPath = join(work, "model.json");
-  writeFileSync(cfgPath, JSON.stringify(criteoModel(p4.table_sizes, 13).config));
-  const common = ["--workers", "2", "--batch-size", "2048", "--steps", String(STEPS), "--model", cfgPath];
-  const tr: Record<string, unknown> = {
-    steps: STEPS,
-    batch: 2048,
-    workers: 2,
-    max_ind_range: R,
-    table_rows: p4.table_sizes.reduce((a, b) => a + b, 0),
-  };
-  for (const [name, data] of [
-    ["random", ["--data", "random", "--num-indices-per-lookup", "1", "--num-indices-per-lookup-fixed"]],
-    ["file_small", ["--data", x1]],
-    ["file_big", ["--data", x4]],
-  ] as [string, string[]][]) {
-    const log = join(work, `${name}.jsonl`);
-    const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
-    tr[name] = { samples_per_s: samplesPerSecond(log, 2048), peak_rss_mib: t.peakRssMiB, wall_s: t.wallS };
+  if (!PREPROCESS_ONLY) {
+    // Training: the same model on the 1M- and 4M-row files and on random data.
+    const x4 = join(work, "x4.safetensors");
+    const x1 = join(work, "x1.safetensors");
+    const p4 = JSON.parse(
+      dlrm(root, ["preprocess", "criteo", big, "--out", x4, "--max-ind-range", String(R)]).stdout,
+    ) as {
+      table_sizes: number[];
+    };
+    dlrm(root, [
+      "preprocess",
+      "criteo",
+      small,
+      "--out",
+      x1,
+      "--dictionary",
+      x4.replace(/\.safetensors$/, ".dict.safetensors"),
+    ]);
+    const cfgPath = join(work, "model.json");
+    writeFileSync(cfgPath, JSON.stringify(criteoModel(p4.table_sizes, 13).config));
+    const common = ["--workers", "2", "--batch-size", "2048", "--steps", String(STEPS), "--model", cfgPath];
+    const tr: Record<string, unknown> = {
+      steps: STEPS,
+      batch: 2048,
+      workers: 2,
+      max_ind_range: R,
+      table_rows: p4.table_sizes.reduce((a, b) => a + b, 0),
+    };
+    for (const [name, data] of [
+      ["random", ["--data", "random", "--num-indices-per-lookup", "1", "--num-indices-per-lookup-fixed"]],
+      ["file_small", ["--data", x1]],
+      ["file_big", ["--data", x4]],
+    ] as [string, string[]][]) {
+      const log = join(work, `${name}.jsonl`);
+      const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
+      tr[name] = { samples_per_s: samplesPerSecond(log, 2048), peak_rss_mib: t.peakRssMiB, wall_s: t.wallS };
+    }
+    result.train = tr;
   }
-  result.train = tr;
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -7,6 +7,8 @@ import { join } from "node:path";
 
 export interface Timed {
   wallS: number;
+  /** User + system CPU time: less swayed than the wall time by other jobs on a shared machine. */
+  cpuS: number;
   peakRssMiB: number;
   stdout: string;
 }
@@ -25,9 +27,13 @@ export function dlrmTimed(dir: string, argv: string[]): Timed {
   if (r.status !== 0) throw new Error(`dlrm ${argv.join(" ")} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
-  if (rss === null || wall === null) throw new Error(`no /usr/bin/time figures in:\n${r.stderr.slice(-2000)}`);
+  const user = /User time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  const sys = /System time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  if (rss === null || wall === null || user === null || sys === null)
+    throw new Error(`no /usr/bin/time figures in:\n${r.stderr.slice(-2000)}`);
   const wallS = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { wallS, peakRssMiB: Math.round(Number(rss[1]) / 1024), stdout: r.stdout };
+  const cpuS = Math.round((Number(user[1]) + Number(sys[1])) * 100) / 100;
+  return { wallS, cpuS, peakRssMiB: Math.round(Number(rss[1]) / 1024), stdout: r.stdout };
 }
 
 /** Samples/s of the steps in a `--log` file after the first 10 (compilation and warm-up). */

@@ -8,6 +8,9 @@
 //                        and each dense column's statistics: how a row became a sample
 // Training on x.safetensors reads the model from its metadata and evaluates on the file beside
 // it; both files record one pair id, so an evaluation file from another run is an error.
+// `--vocabulary v.vocab.json` numbers and scales the rows with a training run's vocabulary
+// file instead of counting (evaluation files, rows to score: their ids mean the training
+// data's rows, and the model written is the training one's); it is copied beside the output.
 // Reading is src/data/tabular.ts (two streaming passes); the samples go to disk chunk by chunk
 // through BatchFileWriter, so memory holds one chunk and the vocabularies, never the rows.
 // docs/datasets.md has the schema.
@@ -20,7 +23,8 @@ import { readSafetensorsMetadata } from "./metadata.ts";
 import { checkOutputs } from "./paths.ts";
 import { ReadProgress } from "./read_progress.ts";
 import { BatchFileWriter } from "../data/batch_writer.ts";
-import { scanTabular, tabularChunks, type TabularStats } from "../data/tabular.ts";
+import { scanTabular, tabularChunks } from "../data/tabular.ts";
+import { readTabularVocabulary, tabularVocabularyJson } from "../data/tabular_vocabulary.ts";
 import { tabularFormat } from "../data/tabular_rows.ts";
 import { parseSchema, type TabularSchema } from "../data/tabular_schema.ts";
 import { parseConfig } from "../dlrm/config.ts";
@@ -39,7 +43,7 @@ function beside(out: string, suffix: string): string {
 
 export async function runPreprocessCsv(
   files: readonly string[],
-  o: { out: string; schemaPath: string; onBadLine: "error" | "skip" },
+  o: { out: string; schemaPath: string; onBadLine: "error" | "skip"; vocabularyPath: string | undefined },
   io: Io,
 ): Promise<number> {
   if (files.length === 0) throw new UsageError("preprocess: csv needs at least one input file (.csv, .tsv or .jsonl)");
@@ -61,8 +65,22 @@ export async function runPreprocessCsv(
       { flag: "its evaluation file", path: evalOut },
       { flag: "its vocabulary", path: vocabOut },
     ],
-    [...files.map((path) => ({ flag: "input file", path })), { flag: "--schema", path: o.schemaPath }],
+    [
+      ...files.map((path) => ({ flag: "input file", path })),
+      { flag: "--schema", path: o.schemaPath },
+      ...(o.vocabularyPath === undefined ? [] : [{ flag: "--vocabulary", path: o.vocabularyPath }]),
+    ],
+    // The vocabulary written over the --vocabulary read is the same vocabulary, written atomically.
+    (out, input) => out.flag === "its vocabulary" && input.flag === "--vocabulary",
   );
+  let given = null;
+  if (o.vocabularyPath !== undefined) {
+    try {
+      given = readTabularVocabulary(o.vocabularyPath, schema);
+    } catch (e) {
+      throw new UsageError(`preprocess: --vocabulary ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   const totalBytes = files.reduce((a, f) => a + statSync(f).size, 0);
   const pass = async <T>(
     label: string,
@@ -86,8 +104,8 @@ export async function runPreprocessCsv(
     }
   };
   const opts = { onBadLine: o.onBadLine };
-  const stats = await pass("preprocess csv (vocabularies)", (onProgress) =>
-    scanTabular(files, schema, { ...opts, onProgress }),
+  const stats = await pass(given === null ? "preprocess csv (vocabularies)" : "preprocess csv (split)", (onProgress) =>
+    scanTabular(files, schema, { ...opts, onProgress }, given),
   );
   const model = tabularModel(stats.tableSizes, schema.dense.length);
   // Chunks go to disk as they come (BatchFileWriter spills each tensor), so memory stays one chunk.
@@ -100,7 +118,7 @@ export async function runPreprocessCsv(
       for await (const chunk of tabularChunks(files, schema, stats, { ...opts, onProgress }))
         (chunk.split === "train" ? train : (evalRows as BatchFileWriter)).append(chunk.data);
     });
-    const vocabText = `${JSON.stringify(vocabularyFile(schema, stats), null, 1)}\n`;
+    const vocabText = `${JSON.stringify(tabularVocabularyJson(schema, stats), null, 1)}\n`;
     writeFileAtomically(vocabOut, (write) => write(Buffer.from(vocabText)));
     // The evaluation file first: training reads it through the one it names, whose pair id it must share.
     evalRows?.finish({ format: CSV_EVAL_FORMAT, pair_id: pair });
@@ -153,20 +171,6 @@ function readSchema(path: string): TabularSchema {
   } catch (e) {
     throw new UsageError(`preprocess: --schema ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-function vocabularyFile(schema: TabularSchema, stats: TabularStats) {
-  return {
-    format: "dlrm-ts csv vocabulary",
-    schema,
-    dense: schema.dense.map((d, k) => ({ column: d.column, transform: d.transform, ...stats.dense[k] })),
-    tables: schema.categorical.map((c, t) => {
-      const v = stats.vocabularies[t];
-      return v === null
-        ? { column: c.column, rows: c.hashBuckets, hash_buckets: c.hashBuckets }
-        : { column: c.column, rows: v.rows, other_row: v.values.length, values: v.values };
-    }),
-  };
 }
 
 /** What `dlrm train` takes from a file that `dlrm preprocess csv` wrote. */

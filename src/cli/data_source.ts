@@ -39,10 +39,9 @@ import {
   streamCriteoFiles,
 } from "./criteo_source.ts";
 import { csvBatchInfo } from "./csv_source.ts";
-import { isMlperfBinPath, openMlperfBinData, readMlperfBinData } from "./mlperf_source.ts";
+import { isMlperfBinPath, openMlperfBinData } from "./mlperf_source.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import type { ProgressSink } from "./read_progress.ts";
-import { readBatchFile } from "../data/batch_file.ts";
 import { BatchFileSource } from "../data/batch_file_source.ts";
 import { isBatchSource } from "../data/batch_source.ts";
 import { criteoSplit } from "../data/criteo.ts";
@@ -138,9 +137,10 @@ interface SourceKind<S extends DataSpec> {
   train:
     | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
     | { draw(s: S, r: DataRequest, config: DLRMConfig, n: number | null): LoadedData };
-  /** What `dlrm predict --data` scores: the data whole, the evaluation split training on it
-   *  evaluates (so a trained model is measured on the same samples), or nothing (why). */
-  scored: { whole(s: S): Dataset } | "evaluation split" | { refused: string };
+  /** What `dlrm predict --data` scores: the data itself (a file: a source read in order, as it
+   *  is scored), the evaluation split training on it evaluates (so a trained model is measured
+   *  on the same samples), or nothing (why). */
+  scored: { open(s: S): Promise<RunData> } | "evaluation split" | { refused: string };
   /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
   asEval:
     { load(s: S, c: EvalContext): Promise<RunData>; needs?: { family: DataFamily; why: string } } | { refused: string };
@@ -257,7 +257,7 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
 const file: SourceKind<SpecOf<"file">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: (s) => (isCriteoBatchFile(s.path) ? "criteo" : null),
-  scored: { whole: (s) => readBatchFile(s.path) },
+  scored: { open: (s) => BatchFileSource.open(s.path) },
   train: {
     async read(s, r, verb) {
       const data = await BatchFileSource.open(s.path);
@@ -312,7 +312,7 @@ function refuseSubSampling(r: DataRequest, verb: string, text: string): void {
 const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: () => "criteo",
-  scored: { whole: (s) => readMlperfBinData(s.path, undefined).data },
+  scored: { open: async (s) => openMlperfBinData(s.path, undefined).data },
   train: {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
@@ -568,15 +568,16 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
   });
 }
 
-/** The samples `dlrm predict --data` scores for a model (r.eval is null): a batch file whole,
- *  or the evaluation split `dlrm train --data` evaluates for the same flags. */
-export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number | null): Promise<Dataset> {
+/** The samples `dlrm predict --data` scores for a model (r.eval is null): a file, as a source
+ *  read in order (checked against the model batch by batch), or the evaluation split `dlrm
+ *  train --data` evaluates for the same flags. */
+export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number | null): Promise<RunData> {
   const scored = kindOf(r.train).scored;
   if (typeof scored === "object" && "refused" in scored)
     throw new UsageError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    return checkRunData(scored.whole(r.train), config, r.train.text) as Dataset;
+    return checkRunData(await scored.open(r.train), config, r.train.text);
   }
   const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
   try {

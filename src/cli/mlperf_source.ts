@@ -15,7 +15,6 @@ import { ReadProgress } from "./read_progress.ts";
 import { criteoTableSizes, loadDictionary, saveDictionary } from "../data/criteo_dictionary.ts";
 import type { CriteoDictionary } from "../data/criteo_parse.ts";
 import { criteoToMlperfBin } from "../data/criteo_mlperf.ts";
-import type { Dataset } from "../data/dataset.ts";
 import { MlperfBinFile, MlperfBinSource } from "../data/mlperf_bin.ts";
 
 /** Whether `--out` / `--data` names the MLPerf binary format. */
@@ -70,28 +69,8 @@ export async function preprocessCriteoBin(
   return 0;
 }
 
-/** A .bin file's samples and table sizes (its dictionary's when beside it, else its largest ids + 1). */
-export function readMlperfBinData(
-  path: string,
-  maxIndRange: number | undefined,
-): { data: Dataset; tableSizes: number[]; dictionary: CriteoDictionary | null } {
-  const dictPath = dictionaryPathFor(path);
-  const dictionary = existsSync(dictPath) ? loadDictionary(dictPath) : null;
-  if (dictionary !== null && maxIndRange !== undefined && maxIndRange !== dictionary.maxIndRange)
-    throw new Error(
-      `${path}: --max-ind-range ${maxIndRange} differs from the ${dictionary.maxIndRange} of its dictionary ${dictPath}`,
-    );
-  const file = new MlperfBinFile(path, dictionary === null ? { maxIndRange: maxIndRange ?? 0 } : {});
-  try {
-    const tableSizes = dictionary !== null ? criteoTableSizes(dictionary) : file.tableSizes();
-    // Until training streams batches (issue 23 item 2), the samples are read whole, by position in blocks.
-    return { data: file.read(0, file.n), tableSizes, dictionary };
-  } finally {
-    file.close();
-  }
-}
-
-/** A .bin file as a source read by position as training goes, with its table sizes (as readMlperfBinData's). */
+/** A .bin file as a source read by position as training goes, with its table sizes (its
+ *  dictionary's when beside it, else its largest ids + 1). */
 export function openMlperfBinData(
   path: string,
   maxIndRange: number | undefined,

@@ -1,8 +1,10 @@
 // `dlrm predict`: click probabilities of every sample of a data set, in data order, written
 // as `pred` F32 [N]; with several checkpoints, the mean of their probabilities (an ensemble).
 //
-// The data: a batch file (scored whole), or the evaluation split `dlrm train` scores for a
-// source that brings one, so that a trained model is measured on the same samples:
+// The data: a batch file or an MLPerf .bin, streamed (read in order a batch at a time, so that
+// memory holds two batches and the N predictions and labels, not the file), or the evaluation
+// split `dlrm train` scores for a source that brings one, so that a trained model is measured
+// on the same samples:
 //   movielens:<dir> [--split uK]                 MovieLens's <split>.test
 //   synthetic [--seed S] [--data-size N]         the held-out split `dlrm train --data
 //                                                synthetic --seed S --data-size N` draws; S and
@@ -36,9 +38,9 @@ import {
 } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { dataSpecFiles, parseDataSpec, scoredData, type DataRequest } from "./data_source.ts";
+import { checkRunData, closeRunData, stagingData, type RunData } from "./run_data.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { checkDataset } from "../dlrm/check_data.ts";
 import { loadCheckpoint, openCheckpoint, readRunState } from "../dlrm/checkpoint.ts";
 import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
@@ -59,7 +61,11 @@ import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
 import { HybridExecutor } from "../parallel/hybrid.ts";
+import { PREDICT_TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
+import { DiskTableExecutor } from "../train/disk_executor.ts";
 import { averagePredictions } from "../train/ensemble.ts";
+import { predictAll } from "../train/batch_feed.ts";
 import { predict } from "../train/trainer.ts";
 
 const PREDICT_FLAGS: FlagSpecs = {
@@ -76,7 +82,7 @@ const PREDICT_FLAGS: FlagSpecs = {
   data: {
     type: "string",
     placeholder: "batches.safetensors",
-    help: "samples to score (required): a batch file; movielens:<dir> (its --split's test ratings); synthetic (the held-out split dlrm train --data synthetic draws for --seed and --data-size)",
+    help: "samples to score (required): a batch file or an MLPerf .bin (streamed, in order); movielens:<dir> (its --split's test ratings); synthetic (the held-out split dlrm train --data synthetic draws for --seed and --data-size)",
   },
   out: {
     type: "string",
@@ -84,6 +90,7 @@ const PREDICT_FLAGS: FlagSpecs = {
     help: 'where to write the predictions, in data order (required unless --metrics), by extension: .safetensors (`pred` F32 [N]), .csv (pred[,label] rows) or .jsonl ({"pred": p[, "label": y]} lines)',
   },
   "batch-size": { type: "int", help: "samples per forward pass (default 4096)" },
+  ...PREDICT_TABLE_STORE_FLAGS,
   workers: {
     type: "int",
     help: "worker threads: 1 predicts on this thread (default); N > 1 reads the tables into N ranks and runs the hybrid forward there",
@@ -130,6 +137,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   if (out !== undefined) predictionFormat(out);
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
+  const store = tableStoreOptions(f, workers, "predict");
   const model = getString(f, "model");
   const bitsFlag = getNumber(f, "quantize-emb-with-bit");
   let bits: QuantBits | null = null;
@@ -145,34 +153,66 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   ];
   checkOutputs("predict", out === undefined ? [] : [{ flag: "--out", path: out }], inputs);
   const preds: Float32Array[] = [];
-  let shared: Dataset | null = null;
+  let shared: RunData | null = null;
   let labels: Float32Array | null = null;
-  for (const checkpoint of checkpoints) {
-    const config = checkpointConfig(model, checkpoint);
-    const stored = quantizedCheckpointBits(checkpoint);
-    if (stored === null) openCheckpoint(checkpoint, config); // the file fits the model: checked before the data against it, and before the model's memory is allocated
-    // A batch file or a MovieLens split is read once for every member; synthetic data is drawn for each member's model.
-    const { r, dataSize } = scoreRequest(f, dataText, checkpoint);
-    const data: Dataset = shared ?? (await scoredData(r, config, dataSize));
-    checkDataset(data, config, dataText);
-    if (r.train.kind !== "synthetic") shared = data;
-    labels = data.labels;
-    let pred: Float32Array;
-    if (stored !== null || bits !== null) {
-      if (workers !== 1)
-        throw new UsageError(
-          `predict: quantized tables (${stored !== null ? `${checkpoint} holds int${stored} tables` : `--quantize-emb-with-bit ${bits}`}) predict on this thread: leave out --workers ${workers}`,
+  try {
+    for (const checkpoint of checkpoints) {
+      const config = checkpointConfig(model, checkpoint);
+      const stored = quantizedCheckpointBits(checkpoint);
+      if (stored === null) openCheckpoint(checkpoint, config); // the file fits the model: checked before the data against it, and before the model's memory is allocated
+      // A file or a MovieLens split is opened once for every member; synthetic data is drawn for each member's model.
+      const { r, dataSize } = scoreRequest(f, dataText, checkpoint);
+      let data: RunData;
+      if (shared === null) {
+        data = await scoredData(r, config, dataSize);
+        if (r.train.kind !== "synthetic") shared = data;
+      } else data = checkRunData(shared, config, dataText); // each member checks the samples against its model
+      let predictBatch: (d: Dataset) => Float32Array | Promise<Float32Array>;
+      let release = async (): Promise<void> => undefined;
+      if (stored !== null || bits !== null) {
+        if (store !== null)
+          throw new UsageError("predict: quantized tables are not kept on disk: leave out --table-dir");
+        if (workers !== 1)
+          throw new UsageError(
+            `predict: quantized tables (${stored !== null ? `${checkpoint} holds int${stored} tables` : `--quantize-emb-with-bit ${bits}`}) predict on this thread: leave out --workers ${workers}`,
+          );
+        if (stored !== null && bits !== null && stored !== bits)
+          throw new UsageError(
+            `predict: ${checkpoint} holds int${stored} tables; --quantize-emb-with-bit ${bits} cannot requantize them (give ${stored}, or the float32 checkpoint)`,
+          );
+        const q = quantizedModel(config, checkpoint, stored, bits as QuantBits, io);
+        predictBatch = (d) => q.predict(d, batchSize);
+      } else if (store !== null && workers === 1) {
+        const spec = optimizerSpec("sgd", config.lr); // never steps: the records hold weights only
+        const disk = new DiskTableExecutor(
+          config,
+          spec,
+          { kind: "file", path: checkpoint, withOptimizer: false },
+          store,
         );
-      if (stored !== null && bits !== null && stored !== bits)
-        throw new UsageError(
-          `predict: ${checkpoint} holds int${stored} tables; --quantize-emb-with-bit ${bits} cannot requantize them (give ${stored}, or the float32 checkpoint)`,
-        );
-      pred = predictQuantized(config, checkpoint, stored, bits as QuantBits, data, batchSize, io);
-    } else {
-      pred = await predictWith(config, checkpoint, data, batchSize, workers);
+        predictBatch = (d) => disk.predict(d, batchSize);
+        release = () => disk.close();
+      } else if (workers === 1) {
+        const m = new DLRM(config, 0);
+        loadCheckpoint(checkpoint, m);
+        predictBatch = (d) => predict(m, d, batchSize);
+      } else {
+        const executor = await hybridExecutor(config, checkpoint, data, batchSize, workers, store);
+        predictBatch = (d) => executor.predict(d, batchSize);
+        release = () => executor.close();
+      }
+      let scored;
+      try {
+        scored = await predictAll({ predict: async (d) => predictBatch(d) }, data, batchSize);
+      } finally {
+        await release();
+      }
+      checkPredictions(scored.preds, checkpoint, dataText);
+      preds.push(scored.preds);
+      labels = scored.labels;
     }
-    checkPredictions(pred, checkpoint, dataText);
-    preds.push(pred);
+  } finally {
+    if (shared !== null) await closeRunData(shared);
   }
   const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
   if (out !== undefined) {
@@ -223,16 +263,14 @@ function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: Da
   return { r, dataSize };
 }
 
-/** Predictions with quantized tables: the checkpoint's own (stored) or the float32 ones quantized to `bits`. */
-function predictQuantized(
+/** The quantized model to predict with: the checkpoint's own tables (stored) or the float32 ones quantized to `bits`. */
+function quantizedModel(
   config: DLRMConfig,
   checkpoint: string,
   stored: QuantBits | null,
   bits: QuantBits,
-  data: Dataset,
-  batchSize: number,
   io: Io,
-): Float32Array {
+): QuantizedDLRM {
   let q: QuantizedDLRM;
   let floatBytes: number;
   if (stored !== null) {
@@ -248,33 +286,25 @@ function predictQuantized(
   io.stderr.write(
     `dlrm predict: int${q.bits} tables (fbgemm row-wise): ${formatBytes(bytes)}, float32 ${formatBytes(floatBytes)} (${(floatBytes / bytes).toFixed(2)}× smaller)\n`,
   );
-  return q.predict(data, batchSize);
+  return q;
 }
 
-/** One checkpoint's predictions: on this thread, or on ranks that read their own shards of it. */
-async function predictWith(
+/** Ranks that read their own shards of the checkpoint, for the hybrid forward. */
+async function hybridExecutor(
   config: DLRMConfig,
   checkpoint: string,
-  data: Dataset,
+  data: RunData,
   batchSize: number,
   workers: number,
-): Promise<Float32Array> {
-  if (workers === 1) {
-    const model = new DLRM(config, 0);
-    loadCheckpoint(checkpoint, model);
-    return predict(model, data, batchSize);
-  }
-  const executor = await HybridExecutor.start({
+  store: TableStoreOptions | null,
+): Promise<HybridExecutor> {
+  return HybridExecutor.start({
     config,
     workers,
     optimizer: optimizerSpec("sgd", config.lr), // never steps: prediction only
     source: { kind: "file", path: checkpoint, withOptimizer: false },
-    datasets: [data],
+    datasets: [await stagingData(data)],
     maxBatch: batchSize,
+    store,
   });
-  try {
-    return await executor.predict(data, batchSize);
-  } finally {
-    await executor.close();
-  }
 }

@@ -64,6 +64,11 @@ const PREPROCESS_FLAGS: FlagSpecs = {
     placeholder: "schema.json",
     help: "csv: the columns' roles (label, dense, categorical, split; docs/datasets.md)",
   },
+  vocabulary: {
+    type: "string",
+    placeholder: "x.vocab.json",
+    help: "csv: number and scale the rows with this vocabulary of an earlier run (the training data's, for eval data) instead of counting",
+  },
   dictionary: {
     type: "string",
     placeholder: "dict.safetensors",
@@ -75,7 +80,8 @@ const PREPROCESS_FLAGS: FlagSpecs = {
 const USAGE =
   "Usage: dlrm preprocess criteo <file...> --out <file.safetensors> [flags]\n" +
   "       dlrm preprocess csv <file.csv|.tsv|.jsonl...> --schema <schema.json>\n" +
-  "                               --out <file.safetensors> [--on-bad-line skip]";
+  "                               --out <file.safetensors> [--vocabulary <x.vocab.json>]\n" +
+  "                               [--on-bad-line skip]";
 const ABOUT =
   "Read raw Criteo click logs (Kaggle train.txt or Terabyte day_N: label, 13 integer and 26 hexadecimal features, tab-separated) " +
   "and write every row, in file order, in the batch format, with the dictionary of categorical values beside it; " +
@@ -95,7 +101,7 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
     );
   if (kind === "csv") {
     for (const name of f.keys())
-      if (!["out", "schema", "on-bad-line"].includes(name))
+      if (!["out", "schema", "on-bad-line", "vocabulary"].includes(name))
         throw new UsageError(`preprocess: --${name} applies to criteo data, not to csv`);
     return runPreprocessCsv(
       files,
@@ -103,11 +109,13 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
         out: requiredString("preprocess", f, "out"),
         schemaPath: requiredString("preprocess", f, "schema"),
         onBadLine: oneOf("preprocess", f, "on-bad-line", ["error", "skip"] as const, "error"),
+        vocabularyPath: getString(f, "vocabulary"),
       },
       io,
     );
   }
-  if (f.has("schema")) throw new UsageError("preprocess: --schema applies to csv data, not to criteo");
+  for (const name of ["schema", "vocabulary"])
+    if (f.has(name)) throw new UsageError(`preprocess: --${name} applies to csv data, not to criteo`);
   if (kind !== "criteo")
     throw new UsageError(
       `preprocess: unknown data set "${kind}" (criteo, or csv for your own data; MovieLens is read directly)`,

@@ -63,6 +63,8 @@ import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
 import { INTERACTION_FLAG_NAMES, INTERACTION_FLAGS, withInteraction } from "./interaction_flags.ts";
+import { reportTableStore, startDiskExecutor, TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import { smallEvalWarning } from "./eval_size.ts";
 
 export const TRAIN_FLAGS: FlagSpecs = {
@@ -177,6 +179,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
   },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
   ...INTERACTION_FLAGS,
+  ...TABLE_STORE_FLAGS,
   ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
 };
@@ -263,13 +266,16 @@ interface RunPlan {
   members: number;
   workers: number;
   plan: ShardingPlan | null;
+  /** The tables' files and cache (--table-dir), or null: in memory. */
+  store: TableStoreOptions | null;
   /** The run flags to record in checkpoints. */
   runFlags: FlagValues;
   notes: string;
 }
 
 async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
-  const workers = workerCount("train", f, availableParallelism());
+  const workers = workerCount("train", f, f.has("table-dir") ? 1 : availableParallelism());
+  const store = tableStoreOptions(f, workers);
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;
@@ -381,7 +387,11 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, { ranks: workers, lookupsPerSample: await lookupsPerSampleOfData(data.train) });
+      : modelShardingPlan(config, {
+          ranks: workers,
+          lookupsPerSample: await lookupsPerSampleOfData(data.train),
+          ...(store === null ? {} : { maxBytesPerRank: Number.MAX_SAFE_INTEGER }), // on disk, not in a wasm memory
+        });
 
   const recorded = new Map(f);
   recorded.set("ensemble", 1); // each checkpoint is one member's run
@@ -410,6 +420,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     members,
     workers,
     plan,
+    store,
     runFlags,
     notes,
   };
@@ -420,6 +431,15 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
   // The file's tensors are checked against the model before the model's memory is allocated.
   if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
   else if (init !== null) openCheckpoint(init, p.config);
+  if (p.store !== null && p.workers === 1) {
+    const from = resume ?? (init === null ? null : { path: init });
+    return startDiskExecutor(
+      p.config,
+      p.spec,
+      from === null ? { kind: "seed", seed } : { kind: "file", path: from.path, withOptimizer: resume !== null },
+      p.store,
+    );
+  }
   if (p.workers === 1) {
     const model = new DLRM(p.config, seed);
     const optimizer = makeOptimizer(p.spec, model.namedParameters());
@@ -444,6 +464,7 @@ async function startExecutor(p: RunPlan, seed: number, init: string | null, resu
     datasets,
     maxBatch: Math.max(p.batchSize, evalBatch(p)),
     plan: p.plan,
+    store: p.store,
   });
 }
 
@@ -605,6 +626,7 @@ async function trainMember(
     const tail = result.losses.slice(-100);
     const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
     if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
+    reportTableStore(executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
         ? await predictAll(executor, p.data.eval, evalBatch(p))

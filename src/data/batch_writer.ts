@@ -184,18 +184,34 @@ export class BatchFileWriter {
     if (chunk.labels.length !== n) this.#fail(`labels has ${chunk.labels.length} values for ${n} rows`);
     if (chunk.sparse.length !== F) this.#fail(`has ${chunk.sparse.length} tables, the file ${F}`);
     if (this.#weights === null && F > 0) this.#openWeights(chunk);
+    const G = this.blockRows;
+    const firstStart = (G - (this.#rows % G)) % G; // the first row of the chunk that starts a block
+    // Per table: the offsets of the rows that start a block, and the longest bag; kept only
+    // once the whole chunk has passed its checks.
+    const starts: number[][] = [];
+    const longest: number[] = [];
     chunk.sparse.forEach((f, t) => {
       if (f.lengths.length !== n) this.#fail(`lengths.${t} has ${f.lengths.length} values for ${n} rows`);
+      const lengths = f.lengths;
+      const at = this.#lookups[t] as number;
+      const s: number[] = [];
       let L = 0;
-      for (let i = 0; i < n; i++) {
-        const l = f.lengths[i] as number;
+      let most = this.#longest[t] as number;
+      for (let i = 0, nextStart = firstStart; i < n; i++) {
+        if (i === nextStart) {
+          s.push(at + L);
+          nextStart += G;
+        }
+        const l = lengths[i] as number;
         if (l < 0) this.#fail(`lengths.${t}: row ${this.#rows + i} has a negative bag length ${l}`);
+        if (l > most) most = l;
         L += l;
       }
       if (f.indices.length !== L)
         this.#fail(`indices.${t} has ${f.indices.length} values but lengths.${t} sum to ${L}`);
+      const indices = f.indices;
       for (let j = 0; j < L; j++) {
-        const r = f.indices[j] as number;
+        const r = indices[j] as number;
         if (r < 0) this.#fail(`indices.${t}: index ${r} at position ${j} of the chunk is negative`);
       }
       const hasWeights = (this.#weights as (Spill | null)[])[t] !== null;
@@ -205,22 +221,17 @@ export class BatchFileWriter {
         );
       if (f.weights !== null && f.weights.length !== L)
         this.#fail(`weights.${t} has ${f.weights.length} values but indices.${t} has ${L}`);
+      starts.push(s);
+      longest.push(most);
     });
     try {
       this.#dense.append(chunk.dense);
       this.#labels.append(chunk.labels);
       chunk.sparse.forEach((f, t) => {
-        const starts = this.#blockStarts[t] as number[];
-        let at = this.#lookups[t] as number;
-        let longest = this.#longest[t] as number;
-        for (let i = 0, row = this.#rows; i < n; i++, row++) {
-          if (row % this.blockRows === 0) starts.push(at);
-          const l = f.lengths[i] as number;
-          at += l;
-          if (l > longest) longest = l;
-        }
-        this.#lookups[t] = at;
-        this.#longest[t] = longest;
+        const all = this.#blockStarts[t] as number[];
+        for (const at of starts[t] as number[]) all.push(at);
+        this.#lookups[t] = (this.#lookups[t] as number) + f.indices.length;
+        this.#longest[t] = longest[t] as number;
         (this.#lengths[t] as Spill).append(f.lengths);
         (this.#indices[t] as Spill).append(this.indexDtype === "I32" ? f.indices : toI64(f.indices));
         if (f.weights !== null) ((this.#weights as Spill[])[t] as Spill).append(f.weights);

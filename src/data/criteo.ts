@@ -4,7 +4,7 @@
 // on a file the user picks), and the reference's train/test protocol over its days.
 
 import { statSync } from "node:fs";
-import { readLineBatches } from "./lines.ts";
+import { readLineChunks } from "./lines.ts";
 import type { Dataset } from "./dataset.ts";
 import {
   parseCriteo,
@@ -19,7 +19,7 @@ export {
   parseCriteoChunks,
   type CriteoChunksResult,
   criteoSplit,
-  criteoTextSource,
+  criteoBytesSource,
   KAGGLE_DAYS,
   kaggleDays,
   parseCriteo,
@@ -52,5 +52,5 @@ function criteoFileSources(files: readonly string[]): CriteoSource[] {
       throw new Error(`readCriteo: cannot read ${f}: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
-  return files.map((f, i) => ({ name: f, bytes: sizes[i] as number, batches: () => readLineBatches(f) }));
+  return files.map((f, i) => ({ name: f, bytes: sizes[i] as number, batches: () => readLineChunks(f) }));
 }

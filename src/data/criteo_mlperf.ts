@@ -10,9 +10,10 @@
 //
 // Glossary: F = 26 tables, R max index range.
 
-import { readLineBatches } from "./lines.ts";
+import { readLineChunks } from "./lines.ts";
 import { CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
-import { parseCriteoLine, ParsedRow, type CriteoDictionary } from "./criteo_parse.ts";
+import { criteoLineProblemAt, parseCriteoBytes, ParsedRow } from "./criteo_line.ts";
+import type { CriteoDictionary } from "./criteo_parse.ts";
 import { IdMap } from "./id_map.ts";
 import { writeMlperfBin } from "./mlperf_bin.ts";
 import { Rng } from "../tensor/rng.ts";
@@ -65,11 +66,20 @@ export async function criteoToMlperfBin(
     for (let f = 0; f < files.length; f++) {
       const file = files[f] as string;
       let kept = 0;
-      for await (const batch of readLineBatches(file)) {
-        for (let k = 0; k < batch.lines.length; k++) {
+      let fileLines = 0;
+      for await (const chunk of readLineChunks(file)) {
+        const b = chunk.bytes;
+        for (let pos = 0; pos < b.length;) {
           lines++;
-          let problem = parseCriteoLine(batch.lines[k] as string, R, row);
-          if (problem === null) {
+          fileLines++;
+          const next = parseCriteoBytes(b, pos, R, row);
+          let problem: string | null = null;
+          if (next === -1) {
+            const bad = criteoLineProblemAt(b, pos, R);
+            problem = bad.problem;
+            pos = bad.next;
+          } else {
+            pos = next;
             const d = row.ints.findIndex((x) => x > INT32_MAX);
             if (d !== -1)
               problem = `field ${criteoFieldName(1 + d)} is ${row.ints[d]}, more than the int32 of the MLPerf .bin format holds`;
@@ -79,7 +89,7 @@ export async function criteoToMlperfBin(
               skipped++;
               continue;
             }
-            throw new Error(`criteo: ${file}:${batch.firstLine + k}: ${problem}`);
+            throw new Error(`criteo: ${file}:${fileLines}: ${problem}`);
           }
           if (p > 0 && rng.uniform() < p && row.label === 0) continue; // one draw per well-formed line, as readCriteo
           for (let t = 0; t < CRITEO_SPARSE; t++) {
@@ -94,7 +104,7 @@ export async function criteoToMlperfBin(
           append(row.label, row.ints, ids);
           kept++;
         }
-        opts.onProgress?.(lines, batch.bytesRead, f);
+        opts.onProgress?.(lines, chunk.bytesRead, f);
       }
       fileRows.push(kept);
     }

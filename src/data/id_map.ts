@@ -6,8 +6,9 @@
  *  Typed arrays rather than a Map: a JS Map holds at most 2^24 entries, fewer than one
  *  Terabyte feature has, and costs far more memory per entry. */
 export class IdMap {
-  #keys: Uint32Array; // (capacity,) raw value in each slot
-  #ids: Int32Array; // (capacity,) id in each slot, -1 for an empty slot
+  // Slot s is the pair (slots[2s], slots[2s + 1]) = (raw value as int32, its id; -1 for an
+  // empty slot): a lookup in a table larger than the cache costs one cache miss, not two.
+  #slots: Int32Array; // (2 · capacity,)
   #mask: number;
   #raw: Uint32Array; // (≥ size,) raw value of each id, in id order
   #size = 0;
@@ -15,8 +16,7 @@ export class IdMap {
   constructor(expected = 16) {
     let capacity = 16;
     while (capacity < 2 * expected) capacity *= 2;
-    this.#keys = new Uint32Array(capacity);
-    this.#ids = new Int32Array(capacity).fill(-1);
+    this.#slots = emptySlots(capacity);
     this.#mask = capacity - 1;
     this.#raw = new Uint32Array(Math.max(8, expected));
   }
@@ -28,29 +28,48 @@ export class IdMap {
 
   /** The id of `raw`, or -1 when it has none. */
   get(raw: number): number {
-    for (let s = hash32(raw) & this.#mask; ; s = (s + 1) & this.#mask) {
-      const id = this.#ids[s];
-      if (id === -1 || this.#keys[s] === raw) return id;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    const key = raw | 0;
+    for (let s = hash32(raw) & mask; ; s = (s + 1) & mask) {
+      const id = slots[2 * s + 1] as number;
+      if (id === -1 || slots[2 * s] === key) return id;
     }
   }
 
   /** The id of `raw`, giving it the next id if it is new. */
   add(raw: number): number {
-    let s = hash32(raw) & this.#mask;
-    for (; ; s = (s + 1) & this.#mask) {
-      const id = this.#ids[s];
+    const slots = this.#slots;
+    const mask = this.#mask;
+    const key = raw | 0;
+    let s = hash32(raw) & mask;
+    for (; ; s = (s + 1) & mask) {
+      const id = slots[2 * s + 1] as number;
       if (id === -1) break;
-      if (this.#keys[s] === raw) return id;
+      if (slots[2 * s] === key) return id;
     }
     const id = this.#size;
     if (id === 0x7fffffff) throw new Error("IdMap: more than 2^31 - 1 distinct values");
-    this.#keys[s] = raw;
-    this.#ids[s] = id;
+    slots[2 * s] = key;
+    slots[2 * s + 1] = id;
     if (id === this.#raw.length) this.#raw = grow(this.#raw, id + 1);
     this.#raw[id] = raw;
     this.#size = id + 1;
-    if (2 * this.#size > this.#ids.length) this.#rehash(2 * this.#ids.length); // load factor ≤ 1/2
+    if (4 * this.#size > slots.length) this.#rehash(slots.length); // load factor ≤ 1/2: double the slots
     return id;
+  }
+
+  /** Replaces each of values[0, n) (a raw value's uint32 bits) by its id, as add does. */
+  addInPlace(values: Int32Array, n: number): void {
+    for (let i = 0; i < n; i++) values[i] = this.add((values[i] as number) >>> 0);
+  }
+
+  /** Replaces each of values[0, n) (a raw value's uint32 bits) by its id, or by `missing` when it has none. */
+  getInPlace(values: Int32Array, n: number, missing: number): void {
+    for (let i = 0; i < n; i++) {
+      const id = this.get((values[i] as number) >>> 0);
+      values[i] = id === -1 ? missing : id;
+    }
   }
 
   /** (size,) the raw value of each id, in id order (a copy). */
@@ -59,20 +78,25 @@ export class IdMap {
   }
 
   #rehash(capacity: number): void {
-    const keys = new Uint32Array(capacity);
-    const ids = new Int32Array(capacity).fill(-1);
+    const slots = emptySlots(capacity);
     const mask = capacity - 1;
     for (let id = 0; id < this.#size; id++) {
-      const raw = this.#raw[id];
+      const raw = this.#raw[id] as number;
       let s = hash32(raw) & mask;
-      while (ids[s] !== -1) s = (s + 1) & mask;
-      keys[s] = raw;
-      ids[s] = id;
+      while (slots[2 * s + 1] !== -1) s = (s + 1) & mask;
+      slots[2 * s] = raw | 0;
+      slots[2 * s + 1] = id;
     }
-    this.#keys = keys;
-    this.#ids = ids;
+    this.#slots = slots;
     this.#mask = mask;
   }
+}
+
+/** `capacity` empty slots (id -1). */
+function emptySlots(capacity: number): Int32Array {
+  const slots = new Int32Array(2 * capacity);
+  for (let s = 1; s < slots.length; s += 2) slots[s] = -1;
+  return slots;
 }
 
 /** murmur3's 32-bit finaliser: spreads nearby raw values over the table. */

@@ -8,6 +8,7 @@
 // Glossary: C bytes per chunk read from disk.
 
 import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 import { stripCR } from "./text_lines.ts";
 export { splitLines } from "./text_lines.ts";
@@ -56,4 +57,62 @@ export async function* readLineBatches(path: string, opts: LineReaderOptions = {
   }
   const rest = carry + decoder.end();
   if (rest.length > 0) yield { lines: [stripCR(rest, 0, rest.length)], firstLine: nextLine, bytesRead };
+}
+
+// ---------------------------------------------------------------------------------------
+// Lines as bytes: for parsers that read fields straight from the bytes (Criteo), with no
+// string per line. One buffer is reused for the whole file.
+
+/** Whole lines of a file as bytes: each ends with "\n", except the file's last line when the file does not. */
+export interface LineChunk {
+  /** The lines' bytes; a view of the reader's buffer, valid only until the next chunk is asked for. */
+  readonly bytes: Uint8Array;
+  /** Bytes of the file read so far (including a partial line carried to the next chunk). */
+  readonly bytesRead: number;
+}
+
+/** The longest line readLineChunks takes (unless told otherwise): past this, the file is not line-structured text. */
+export const MAX_LINE_BYTES = 64 << 20;
+
+/** The lines of `path` in chunks of whole lines (about C bytes each, more when a line is longer). */
+export async function* readLineChunks(
+  path: string,
+  opts: { chunkBytes?: number; maxLineBytes?: number } = {},
+): AsyncGenerator<LineChunk> {
+  const chunkBytes = opts.chunkBytes ?? 1 << 20;
+  const maxLine = opts.maxLineBytes ?? MAX_LINE_BYTES;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1) {
+    throw new Error(`readLineChunks: chunkBytes must be a positive integer, got ${chunkBytes}`);
+  }
+  const file = await open(path, "r");
+  try {
+    let buf = new Uint8Array(chunkBytes);
+    let have = 0; // bytes in buf: the unfinished line carried from the last chunk, then new bytes
+    let bytesRead = 0;
+    for (;;) {
+      if (have === buf.length) {
+        // One line fills the buffer: make room for the rest of it.
+        if (buf.length >= maxLine)
+          throw new Error(
+            `${path}: no line end in the ${buf.length} bytes from byte ${bytesRead - have} (not a text file of lines?)`,
+          );
+        const bigger = new Uint8Array(Math.max(buf.length + 1, Math.min(maxLine, 2 * buf.length)));
+        bigger.set(buf);
+        buf = bigger;
+      }
+      const { bytesRead: got } = await file.read(buf, have, buf.length - have, null);
+      if (got === 0) break;
+      const from = have;
+      have += got;
+      bytesRead += got;
+      const last = buf.lastIndexOf(10, have - 1);
+      if (last < from) continue; // no line ends in the new bytes
+      yield { bytes: buf.subarray(0, last + 1), bytesRead };
+      buf.copyWithin(0, last + 1, have);
+      have -= last + 1;
+    }
+    if (have > 0) yield { bytes: buf.subarray(0, have), bytesRead };
+  } finally {
+    await file.close();
+  }
 }

@@ -11,7 +11,8 @@
 // Glossary: N samples, Dd = 13 dense features, F = 26 tables, R max index range.
 
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
-import { stepPlace, type BatchSource } from "./batch_source.ts";
+import type { BatchSource } from "./batch_source.ts";
+import { RowOrder, type RowOrderOptions } from "./row_order.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import { replaceAtomically } from "../io/atomic_file.ts";
 
@@ -159,33 +160,60 @@ export async function writeMlperfBin(
   return rows;
 }
 
-/** A .bin file as a BatchSource: step s reads its batch's rows by position, in file order (the
- *  reference's loader without --mlperf-bin-shuffle), rows [start, end) of the file. */
+export interface MlperfBinSourceOptions extends RowOrderOptions {
+  maxIndRange?: number;
+  /** The rows [s, e) of the file this source reads (default: all). */
+  rows?: readonly [number, number];
+}
+
+/** A .bin file as a BatchSource: step s reads its batch's rows by position, rows [start, end)
+ *  of the file, in file order (the reference's loader without --mlperf-bin-shuffle) or
+ *  shuffled in bounded memory as our batch files are (src/data/row_order.ts). */
 export class MlperfBinSource implements BatchSource {
   readonly denseFeatures = MLPERF_DENSE;
   readonly tables = MLPERF_SPARSE;
   readonly samplesPerEpoch: number;
+  readonly #path: string;
+  readonly #opts: MlperfBinSourceOptions;
   readonly #file: MlperfBinFile;
-  readonly #start: number;
+  readonly #order: RowOrder;
+  readonly #views: MlperfBinSource[] = []; // withOrder's, closed with this one
+  #closed = false;
 
-  constructor(path: string, opts: { maxIndRange?: number; rows?: readonly [number, number] } = {}) {
+  constructor(path: string, opts: MlperfBinSourceOptions = {}) {
+    this.#path = path;
+    this.#opts = opts;
     this.#file = new MlperfBinFile(path, opts.maxIndRange === undefined ? {} : { maxIndRange: opts.maxIndRange });
     const [s, e] = opts.rows ?? [0, this.#file.n];
-    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= this.#file.n)) {
+    try {
+      if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= this.#file.n))
+        throw new Error(`${path}: rows [${s}, ${e}) are outside its ${this.#file.n}`);
+      this.samplesPerEpoch = e - s;
+      this.#order = new RowOrder(path, e - s, async (a, b) => this.#file.read(s + a, s + b), opts);
+    } catch (err) {
       this.#file.close();
-      throw new Error(`${path}: rows [${s}, ${e}) are outside its ${this.#file.n}`);
+      throw err;
     }
-    this.#start = s;
-    this.samplesPerEpoch = e - s;
   }
 
-  async batch(step: number, batchSize: number): Promise<Dataset> {
-    const p = stepPlace(this.samplesPerEpoch, step, batchSize, this.#file.path);
-    const a = this.#start + p.start;
-    return this.#file.read(a, a + p.count);
+  batch(step: number, batchSize: number): Promise<Dataset> {
+    if (this.#closed) return Promise.reject(new Error(`${this.#path}: the source is closed`));
+    return this.#order.batch(step, batchSize);
+  }
+
+  /** The same rows in the run's order (BatchSource.withOrder), with an open file of its own. */
+  withOrder(order: { shuffle: boolean; seed: number }): MlperfBinSource {
+    if (this.#closed) throw new Error(`${this.#path}: the source is closed`);
+    const view = new MlperfBinSource(this.#path, { ...this.#opts, ...order });
+    this.#views.push(view);
+    return view;
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#views.splice(0).map((v) => v.close()));
+    await this.#order.settle();
     this.#file.close();
   }
 }

@@ -33,14 +33,19 @@ export interface TabularOptions {
   onProgress?: (file: string, bytesRead: number, rowsRead: number) => void;
 }
 
-/** What the first pass learns. */
-export interface TabularStats {
+/** How values become features: what the first pass learns from the training rows, or what a
+ *  vocabulary file gives (src/data/tabular_vocabulary.ts). */
+export interface TabularFeatures {
   /** Per categorical column: its vocabulary, or null when it is hashed. */
   readonly vocabularies: readonly (Vocabulary | null)[];
-  /** Rows of each table (vocabulary + the other row, or hash_buckets). */
-  readonly tableSizes: readonly number[];
   /** Per dense column: mean and standard deviation over the training rows (used by "standardize"). */
   readonly dense: readonly { mean: number; std: number }[];
+}
+
+/** What the first pass learns. */
+export interface TabularStats extends TabularFeatures {
+  /** Rows of each table (vocabulary + the other row, or hash_buckets). */
+  readonly tableSizes: readonly number[];
   readonly trainRows: number;
   readonly evalRows: number;
   /** Malformed rows left out (onBadLine "skip"). */
@@ -115,15 +120,19 @@ class RowReader {
   }
 }
 
-/** Pass 1: the split, vocabularies and dense statistics. */
+/** Pass 1: the split, vocabularies and dense statistics; with `given` (a training run's
+ *  vocabulary file), the split only, the values numbered and scaled as `given` says. */
 export async function scanTabular(
   files: readonly string[],
   s: TabularSchema,
   o: TabularOptions = {},
+  given: TabularFeatures | null = null,
 ): Promise<TabularStats> {
   const reader = new RowReader(s);
   const row = emptyRow(s);
-  const counters = s.categorical.map((c) => (c.hashBuckets > 0 ? null : new VocabularyCounter(c.column)));
+  const counters = s.categorical.map((c) =>
+    c.hashBuckets > 0 || given !== null ? null : new VocabularyCounter(c.column),
+  );
   // Welford's running mean and sum of squared deviations: no cancellation when the mean is large (years, timestamps).
   const mean = new Float64Array(s.dense.length);
   const m2 = new Float64Array(s.dense.length);
@@ -156,10 +165,15 @@ export async function scanTabular(
     }
     o.onProgress?.(batch.file, batch.bytesRead, rowsRead);
   }
-  if (trainRows === 0) throw new Error(`${files.join(", ")}: no training rows (every row is malformed or evaluates)`);
-  const vocabularies = counters.map((c, t) => (c === null ? null : c.build(s.categorical[t].minCount)));
+  if (given !== null) {
+    if (trainRows + evalRows === 0) throw new Error(`${files.join(", ")}: no rows (every row is malformed)`);
+  } else if (trainRows === 0)
+    throw new Error(`${files.join(", ")}: no training rows (every row is malformed or evaluates)`);
+  const vocabularies =
+    given?.vocabularies ?? counters.map((c, t) => (c === null ? null : c.build(s.categorical[t].minCount)));
   const tableSizes = vocabularies.map((v, t) => (v === null ? s.categorical[t].hashBuckets : v.rows));
-  const dense = s.dense.map((_, d) => ({ mean: mean[d] as number, std: Math.sqrt((m2[d] as number) / trainRows) }));
+  const dense =
+    given?.dense ?? s.dense.map((_, d) => ({ mean: mean[d] as number, std: Math.sqrt((m2[d] as number) / trainRows) }));
   return { vocabularies, tableSizes, dense, trainRows, evalRows, skipped };
 }
 

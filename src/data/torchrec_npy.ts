@@ -16,7 +16,8 @@
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { stepPlace, type BatchSource } from "./batch_source.ts";
+import type { BatchSource } from "./batch_source.ts";
+import { RowOrder, type RowOrderOptions } from "./row_order.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import { NpyFile } from "./npy.ts";
 
@@ -159,32 +160,48 @@ function concatSingleLookup(parts: readonly Dataset[]): Dataset {
   };
 }
 
+export interface TorchrecNpySourceOptions extends RowOrderOptions {
+  maxIndRange?: number;
+  /** Global rows [s, e) over the days in order (default: all). */
+  rows?: readonly [number, number];
+}
+
 /** TorchRec's days as a BatchSource: global rows [start, end) over the days in order (a batch
- *  may span two days), each step's rows read by position, in file order. */
+ *  may span two days), each step's rows read by position, in file order or shuffled in
+ *  bounded memory as our batch files are (src/data/row_order.ts). */
 export class TorchrecNpySource implements BatchSource {
   readonly denseFeatures = DENSE;
   readonly tables = SPARSE;
   readonly samplesPerEpoch: number;
+  readonly #dir: string;
+  readonly #opts: TorchrecNpySourceOptions;
   readonly #days: TorchrecDay[];
   readonly #first: number[]; // (days + 1,) the global row of each day's first row
-  readonly #start: number;
   readonly #R: number;
   readonly #name: string;
+  readonly #order: RowOrder;
+  readonly #views: TorchrecNpySource[] = []; // withOrder's, closed with this one
+  #closed = false;
 
-  constructor(dir: string, opts: { maxIndRange?: number; rows?: readonly [number, number] } = {}) {
+  constructor(dir: string, opts: TorchrecNpySourceOptions = {}) {
+    this.#dir = dir;
+    this.#opts = opts;
     this.#name = `torchrec-npy:${dir}`;
     this.#days = openTorchrecDays(dir);
     this.#first = [0];
     for (const d of this.#days) this.#first.push((this.#first[this.#first.length - 1] as number) + d.rows);
     const total = this.#first[this.#days.length] as number;
     const [s, e] = opts.rows ?? [0, total];
-    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= total)) {
-      void this.close();
-      throw new Error(`${this.#name}: rows [${s}, ${e}) are outside its ${total}`);
-    }
-    this.#start = s;
-    this.samplesPerEpoch = e - s;
     this.#R = opts.maxIndRange ?? 0;
+    try {
+      if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= total))
+        throw new Error(`${this.#name}: rows [${s}, ${e}) are outside its ${total}`);
+      this.samplesPerEpoch = e - s;
+      this.#order = new RowOrder(this.#name, e - s, async (a, b) => this.#readRows(s + a, s + b), opts);
+    } catch (err) {
+      this.#closeFiles();
+      throw err;
+    }
   }
 
   /** Rows of each day, in order (the protocol's days). */
@@ -192,10 +209,21 @@ export class TorchrecNpySource implements BatchSource {
     return this.#days.map((d) => d.rows);
   }
 
-  async batch(step: number, batchSize: number): Promise<Dataset> {
-    const p = stepPlace(this.samplesPerEpoch, step, batchSize, this.#name);
-    const a = this.#start + p.start;
-    const b = a + p.count;
+  batch(step: number, batchSize: number): Promise<Dataset> {
+    if (this.#closed) return Promise.reject(new Error(`${this.#name}: the source is closed`));
+    return this.#order.batch(step, batchSize);
+  }
+
+  /** The same rows in the run's order (BatchSource.withOrder), with open files of its own. */
+  withOrder(order: { shuffle: boolean; seed: number }): TorchrecNpySource {
+    if (this.#closed) throw new Error(`${this.#name}: the source is closed`);
+    const view = new TorchrecNpySource(this.#dir, { ...this.#opts, ...order });
+    this.#views.push(view);
+    return view;
+  }
+
+  /** Global rows [a, b), in order. */
+  #readRows(a: number, b: number): Dataset {
     const parts: Dataset[] = [];
     this.#days.forEach((d, k) => {
       const lo = Math.max(a, this.#first[k] as number);
@@ -207,6 +235,14 @@ export class TorchrecNpySource implements BatchSource {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.#views.splice(0).map((v) => v.close()));
+    await this.#order.settle();
+    this.#closeFiles();
+  }
+
+  #closeFiles(): void {
     for (const d of this.#days) {
       d.dense.close();
       d.sparse.close();

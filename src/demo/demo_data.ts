@@ -15,7 +15,7 @@
 //
 // Glossary: N samples, B batch size.
 
-import { parseCriteo, criteoSplit, criteoTableSizes, criteoTextSource } from "../data/criteo_parse.ts";
+import { parseCriteo, criteoSplit, criteoTableSizes, criteoBytesSource } from "../data/criteo_parse.ts";
 import { sliceDataset, type Dataset } from "../data/dataset.ts";
 import { isOfficialSplit, officialSplitFromText } from "../data/movielens_folds.ts";
 import { parseMovieLens, type MovieLensData, type RatingsText } from "../data/movielens_parse.ts";
@@ -131,8 +131,7 @@ export async function demoRun(data: DemoData, steps: number, batchSize: number, 
     };
   }
   if (data.files.length === 0) throw new Error("criteo: pick one or more TSV files");
-  const utf8 = new TextDecoder("utf-8");
-  const read = await parseCriteo(data.files.map((f) => criteoTextSource(f.name, utf8.decode(f.bytes), f.bytes.length)));
+  const read = await parseCriteo(data.files.map((f) => criteoBytesSource(f.name, f.bytes)));
   const name = data.files.map((f) => f.name).join(",");
   const split = criteoSplit(read.dayRows);
   const train = sliceDataset(read.data, ...split.train);

@@ -22,6 +22,7 @@
 // Glossary: N ranks, r a rank, B batch size, Bmax the largest batch, E embedding dim,
 // P head parameters (all of bot_l and top_l, as one vector).
 
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointImage, checkpointTensors } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
@@ -86,6 +87,8 @@ export interface HybridOptions {
   plan?: ShardingPlan | null;
   /** Bytes of tables one rank may hold, for the default plan (default 4 GiB). */
   maxBytesPerRank?: number;
+  /** Keep the tables in files (src/dlrm/store/), each rank its own, the cache bytes shared equally; default: in the ranks' memory. */
+  store?: TableStoreOptions | null;
   /** How to start the rank threads (default: Node's worker threads, src/parallel/spawn.ts, loaded only then). */
   startRanks?: StartRanks;
   /** For tests of the failure path only: make one rank fail on purpose. */
@@ -184,7 +187,11 @@ export class HybridExecutor implements Executor {
       modelShardingPlan(config, {
         ranks: N,
         ...(o.datasets[0] !== undefined ? { lookupsPerSample: lookupsPerSampleOf(o.datasets[0]) } : {}),
-        ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
+        ...(o.maxBytesPerRank !== undefined
+          ? { maxBytesPerRank: o.maxBytesPerRank }
+          : o.store != null
+            ? { maxBytesPerRank: Number.MAX_SAFE_INTEGER } // the tables are on disk, not in a wasm memory
+            : {}),
       });
     checkPlan(plan, N, config);
 
@@ -216,6 +223,7 @@ export class HybridExecutor implements Executor {
       batchSlots: { layout, slots },
       timeoutMs,
       fault: o.fault ?? null,
+      store: o.store == null ? null : { ...o.store, cacheBytes: Math.floor(o.store.cacheBytes / N), lookAhead: 0 },
     });
     // Node's starter is imported only when none is given, so that a page's bundle never loads node:worker_threads.
     const startRanks = o.startRanks ?? (await import("./spawn.ts")).startNodeRanks;

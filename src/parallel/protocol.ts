@@ -16,6 +16,7 @@
 //
 // Glossary: N ranks, r a rank, B batch, E embedding dim.
 
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { TensorSlot } from "../dlrm/checkpoint.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
@@ -107,6 +108,8 @@ export interface RankInit {
   batchSlots: { layout: BatchSlotLayout; slots: SharedArrayBuffer[] };
   timeoutMs: number;
   fault: Fault | null;
+  /** Its tables in files (src/dlrm/store/), with its share of the cache; null: in its memory. */
+  store?: TableStoreOptions | null;
 }
 
 /** Where the ranks write a checkpoint: the temporary file beside its path (Node), or its bytes in shared memory (a browser). */

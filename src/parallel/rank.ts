@@ -64,7 +64,9 @@ import {
 } from "./protocol.ts";
 import { holdingSlices, makeOwnShard, readHoldings, type OwnShard, type RankHoldings } from "./rank_holdings.ts";
 import { RankStatus } from "./rank_status.ts";
+import type { Shard } from "./plan.ts";
 import type { RankFiles } from "./rank_threads.ts";
+import type { DiskTables, TableSource } from "../dlrm/store/disk_tables.ts";
 import { slotViews, type SlotViews } from "./batch_slots.ts";
 
 export class Rank {
@@ -87,6 +89,8 @@ export class Rank {
   readonly status: RankStatus;
   readonly #seed = new Float64Array(1); // the loss's upstream gradient, 1/B (reused: a step allocates no typed array)
   readonly #files: RankFiles | null;
+  /** Its shards in files behind a cache (--table-dir), instead of `own`; null: in memory. */
+  readonly #tables: DiskTables | null;
 
   /** files: the host's file access (Node), for checkpoints on disk; null where there is none (a browser). */
   constructor(init: RankInit, files: RankFiles | null) {
@@ -108,7 +112,9 @@ export class Rank {
     const pieces = tableLayout(config).pieces;
     const seed = source.kind === "seed" ? source.seed : null;
     this.head = new DLRMHead(config, seed);
-    this.own = plan.perRank[this.r].shards.map((shard) => makeOwnShard(pieces[shard.table], shard, seed));
+    const shards = plan.perRank[this.r].shards;
+    this.#tables = init.store == null ? null : this.#openTables(init, shards);
+    this.own = this.#tables !== null ? [] : shards.map((shard) => makeOwnShard(pieces[shard.table], shard, seed));
     this.#headParams = this.head.namedParameters();
     this.optimizer = makeOptimizer(init.optimizer, [
       ...this.#headParams,
@@ -116,7 +122,9 @@ export class Rank {
       ...this.own.flatMap((o): [string, Tensor][] =>
         o.rowWeights === null ? [] : [[o.piece.poolingWeight as string, o.rowWeights]],
       ),
+      ...(this.#tables?.parameters() ?? []),
     ]);
+    this.#tables?.attach(this.optimizer, this.#headParams.length);
     const P = this.#headParams.reduce((a, [, p]) => a + p.size, 0);
     this.#headGrads = new GradBucket(
       this.#headParams.map(([, p]) => p),
@@ -134,6 +142,33 @@ export class Rank {
         })),
       ),
     };
+  }
+
+  /** Its shards in files in init.store's directory, made from the seed's streams or the checkpoint's rows. */
+  #openTables(init: RankInit, shards: readonly Shard[]): DiskTables {
+    const files = this.#files;
+    const store = init.store as NonNullable<RankInit["store"]>;
+    if (files === null)
+      throw new Error(`cannot keep the tables in ${store.dir}: this host gives the ranks no file access`);
+    const kept = shards.map((s) => ({
+      piece: s.table,
+      rows: s.whole ? null : { rowStart: s.rowStart, rowEnd: s.rowEnd },
+    }));
+    const src = init.source;
+    if (src.kind === "seed")
+      return files.openTables(this.config, init.optimizer, { kind: "seed", seed: src.seed }, store, kept);
+    const reader = files.openCheckpoint(src.path, this.config, src.withOptimizer ? init.optimizer : null);
+    try {
+      const source: TableSource = { kind: "checkpoint", read: reader.read, withOptimizer: src.withOptimizer };
+      return files.openTables(this.config, init.optimizer, source, store, kept);
+    } finally {
+      reader.close();
+    }
+  }
+
+  /** Write its tables' dirty rows back and close their files. */
+  close(): void {
+    this.#tables?.close();
   }
 
   /** What this rank holds of the model, for its checkpoint reads and writes. */
@@ -160,11 +195,17 @@ export class Rank {
     const slices = holdingSlices(this.#held, withOptimizer).map((x) => x.piece);
     if (target.kind === "memory") {
       writeSlicesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");
+      this.#tables?.writeSlices(
+        (part) => writeSlicesInto(new Uint8Array(target.buffer), slots, part, "the checkpoint in memory"),
+        withOptimizer,
+      );
       return;
     }
-    if (this.#files === null)
+    const files = this.#files;
+    if (files === null)
       throw new Error(`cannot write the checkpoint ${target.tmp}: this host gives the ranks no file access`);
-    this.#files.writeSlices(target.tmp, slots, slices);
+    files.writeSlices(target.tmp, slots, slices);
+    this.#tables?.writeSlices((part) => files.writeSlices(target.tmp, slots, part), withOptimizer);
   }
 
   #cpuMs(): number {
@@ -204,16 +245,19 @@ export class Rank {
 
     this.status.enter(train ? "lookup" : "predict", step);
     const sparse = this.#sparse(views, B);
-    const own = this.own.map((o) =>
-      poolPiece(
-        o.piece,
-        o.weight,
-        o.rowWeights,
-        sparse[o.piece.table],
-        this.config.pooling,
-        o.shard.whole ? null : o.shard,
-      ),
-    ); // each (B, W)
+    const own =
+      this.#tables !== null
+        ? this.#tables.pool(sparse, [], this.config.pooling)
+        : this.own.map((o) =>
+            poolPiece(
+              o.piece,
+              o.weight,
+              o.rowWeights,
+              sparse[o.piece.table],
+              this.config.pooling,
+              o.shard.whole ? null : o.shard,
+            ),
+          ); // each (B, W)
     const { pooled, received } = allToAllPooled(own, this.#shardMap, this.comm, {
       rank: r,
       slices,
@@ -266,6 +310,7 @@ export class Rank {
     this.status.enter("update", step);
     this.optimizer.lr = lr;
     this.optimizer.step(); // its state lives where its parameter does (resident), its temporaries in the step
+    this.#tables?.markDirty();
 
     this.status.enter("waiting for a command", step);
     for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.status.times[k];

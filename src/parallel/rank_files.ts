@@ -1,10 +1,12 @@
 // A rank's file access in Node (the RankFiles of src/parallel/rank_threads.ts): checkpoints
-// read and written by positional I/O of the rank's own pieces (src/dlrm/checkpoint.ts), and
+// read and written by positional I/O of the rank's own pieces (src/dlrm/checkpoint.ts), its
+// tables kept in files (--table-dir, src/dlrm/store/disk_tables.ts), and
 // the thread's CPU time from /proc. Only the Node rank entry (worker.ts) imports it, so the
 // rank itself (rank.ts) loads in a browser.
 
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { openCheckpoint, readPiece, writeSlices } from "../dlrm/checkpoint.ts";
+import { DiskTables } from "../dlrm/store/disk_tables.ts";
 import type { RankFiles } from "./rank_threads.ts";
 
 let schedstat = true;
@@ -40,5 +42,6 @@ export const nodeRankFiles: RankFiles = {
       closeSync(fd);
     }
   },
+  openTables: (config, optimizer, source, store, shards) => new DiskTables(config, optimizer, source, store, shards),
   threadCpuMs,
 };

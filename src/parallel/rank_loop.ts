@@ -69,6 +69,12 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
     const entry = commandEntry(seen);
     const command = Atomics.load(control, entry + COMMAND);
     if (command === CMD_STOP) {
+      try {
+        rank.close();
+      } catch (e) {
+        fail(e);
+        return;
+      }
       port.close();
       return;
     }

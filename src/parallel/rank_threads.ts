@@ -11,6 +11,7 @@
 // Glossary: N ranks, r a rank.
 
 import type { CheckpointSlice, TensorSlot } from "../dlrm/checkpoint_bytes.ts";
+import type { DiskTables, StoredShard, TableSource, TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { RankInit, RankMessage, SaveRequest } from "./protocol.ts";
@@ -65,6 +66,14 @@ export interface RankFiles {
   openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointReader;
   /** Write pieces at their slots into the checkpoint file being made at tmp. */
   writeSlices(tmp: string, slots: ReadonlyMap<string, TensorSlot>, pieces: readonly CheckpointSlice[]): void;
+  /** The rank's tables in files in store.dir (src/dlrm/store/disk_tables.ts), made anew from source. */
+  openTables(
+    config: DLRMConfig,
+    optimizer: OptimizerSpec,
+    source: TableSource,
+    store: TableStoreOptions,
+    shards: readonly StoredShard[],
+  ): DiskTables;
   /** CPU time of the calling thread in ms, NaN where unknown. */
   threadCpuMs(): number;
 }

@@ -45,6 +45,12 @@ export interface BatchFeed {
   readonly samplesPerEpoch: number | null;
   /** The batch of the next step, or null when an iterable has ended. */
   next(): Promise<Dataset | null>;
+  /**
+   * The batches of the next up to k steps after the one next() last handed out, without
+   * taking them: what an executor plans its table caches with. Fewer near the end, and none
+   * from a sync iterable (it may reuse a batch's buffers once the next is asked for).
+   */
+  peek(k: number): Promise<Dataset[]>;
   /** The order generator's state at the start of the epoch of step `step` (in-memory data with shuffling), else null. */
   orderState(step: number): RngState | null;
   /** Stops asking ahead; lets an iterable clean up. */
@@ -92,8 +98,8 @@ function sourceFeed(src: BatchSource, o: FeedOptions, orderState: (step: number)
   const ahead = new Map<number, Promise<Dataset>>();
   let next = o.first; // the step next() hands out
   let asked = o.first; // the first step not yet asked for
-  const ask = (): void => {
-    while (asked < o.end && asked < next + Math.max(1, o.prefetch)) {
+  const ask = (depth = Math.max(1, o.prefetch)): void => {
+    while (asked < o.end && asked < next + depth) {
       const p = src.batch(asked, o.batchSize);
       p.catch(() => undefined); // a batch asked ahead and never trained (a stop) fails unheard
       ahead.set(asked, p);
@@ -110,6 +116,12 @@ function sourceFeed(src: BatchSource, o: FeedOptions, orderState: (step: number)
       next++;
       ask();
       return p;
+    },
+    async peek(k) {
+      ask(k);
+      const out: Promise<Dataset>[] = [];
+      for (let s = next; s < next + k && ahead.has(s); s++) out.push(ahead.get(s) as Promise<Dataset>);
+      return Promise.all(out);
     },
     orderState,
     async close() {
@@ -145,6 +157,16 @@ function iteratorFeed(it: Iterator<Dataset> | AsyncIterator<Dataset>, prefetch: 
       ask(prefetch);
       return r.value;
     },
+    async peek(k) {
+      ask(Math.min(k, prefetch)); // a sync iterator (prefetch 0) is asked nothing ahead
+      const out: Dataset[] = [];
+      for (const p of ahead.slice(0, k)) {
+        const r = await p;
+        if (r.done === true) break;
+        out.push(r.value);
+      }
+      return out;
+    },
     orderState: () => null,
     async close() {
       ended = true;
@@ -158,7 +180,7 @@ function iteratorFeed(it: Iterator<Dataset> | AsyncIterator<Dataset>, prefetch: 
 /** Predictions (N,) of every sample of `data`, in order, and its labels (N,): a Dataset at
  *  once, a source one batch of B after the other (its epoch 0, two batches asked ahead). */
 export async function predictAll(
-  executor: Executor,
+  executor: Pick<Executor, "predict">,
   data: Dataset | BatchSource,
   batchSize: number,
 ): Promise<{ preds: Float32Array; labels: Float32Array }> {

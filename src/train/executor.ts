@@ -29,8 +29,10 @@ export interface Executor {
   readonly config: DLRMConfig;
   /** Steps the loop may have in flight (issued, not yet awaited): 1 runs each step at once. */
   readonly depth: number;
-  /** Train one step on the batch with learning rate lr. */
-  step(step: number, batch: BatchRef, lr: number): Promise<StepOutcome>;
+  /** Batches after the current one the executor wants to see with each step (its tables' caches plan with them); 0 or absent: none. */
+  readonly lookAhead?: number;
+  /** Train one step on the batch with learning rate lr; ahead: the next batches (up to lookAhead, fewer near the end). */
+  step(step: number, batch: BatchRef, lr: number, ahead?: readonly Dataset[]): Promise<StepOutcome>;
   /** Click probabilities (N,) of every sample of data, in data order, in batches of at most batchSize. */
   predict(data: Dataset, batchSize: number): Promise<Float32Array>;
   /** Write every parameter (in dtype, default F32) and the optimizer state (F32), with this metadata, to path (atomically). */

@@ -178,9 +178,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const batch = await feed.next();
     if (batch === null) return false;
     if (batch.n < 1) throw new TrainError(`step ${step}: the batch has no samples`);
+    const ahead = (executor.lookAhead ?? 0) > 0 ? await feed.peek(executor.lookAhead as number) : undefined;
     const lr = nextLr();
     const count = batch.n;
-    inFlight.push({ step, lr, count, outcome: executor.step(step, { data: batch, rows: null, start: 0, count }, lr) });
+    inFlight.push({
+      step,
+      lr,
+      count,
+      outcome: executor.step(step, { data: batch, rows: null, start: 0, count }, lr, ahead),
+    });
     return true;
   };
   /** Wait for the oldest step in flight and account for it. */

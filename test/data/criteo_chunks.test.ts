@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
 import { BatchFileWriter } from "../../src/data/batch_writer.ts";
 import { parseCriteo, parseCriteoChunks, type CriteoOptions, type CriteoSource } from "../../src/data/criteo_parse.ts";
-import type { LineBatch } from "../../src/data/lines.ts";
+import type { LineChunk } from "../../src/data/lines.ts";
 import { sameDataset } from "../helpers/datasets.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "dlrm-criteo-chunks-"));
@@ -39,16 +39,25 @@ const lineArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom("2\tbad", "", "1\t" + "x\t".repeat(38) + "x") },
 );
 
-/** Lines cut into batches at the given sizes (cycled), as a line reader gives them. */
+/** Lines cut into chunks of whole lines at the given line counts (cycled), as the file reader gives them. */
 function source(lines: string[], cuts: number[]): CriteoSource {
   return {
     name: "gen.txt",
     bytes: lines.length,
-    *batches(): Generator<LineBatch> {
+    *batches(): Generator<LineChunk> {
       let k = 0;
       for (let c = 0; k < lines.length; c++) {
         const end = Math.min(lines.length, k + (cuts[c % cuts.length] as number));
-        yield { lines: lines.slice(k, end), firstLine: k + 1, bytesRead: end };
+        yield {
+          bytes: Buffer.from(
+            lines
+              .slice(k, end)
+              .map((l) => `${l}\n`)
+              .join(""),
+            "latin1",
+          ),
+          bytesRead: end,
+        };
         k = end;
       }
     },

@@ -17,6 +17,7 @@ import { parseConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { SGD } from "../../src/optim/sgd.ts";
 import { train, type TrainData, type TrainResult } from "../../src/train/trainer.ts";
+import { batchFeed } from "../../src/train/batch_feed.ts";
 import { tempDir } from "../helpers/cli.ts";
 import { markdownBlocks } from "../helpers/readme.ts";
 
@@ -148,6 +149,42 @@ test("a streamed batch file trains the model the Dataset trains (file order), an
     }
   } finally {
     cleanup();
+  }
+});
+
+test("peek hands out the next batches without taking them: a source up to k (not past the end), an async iterable up to its prefetch, a sync one none", async () => {
+  const o = { batchSize: B, shuffle: false, seed: 1, first: 0, orderRng: null, end: 5, prefetch: 2 };
+  const batches = Array.from({ length: 5 }, (_, s) => sliceDataset(data, s * B, (s + 1) * B));
+  const feeds = {
+    source: batchFeed(new DatasetSource(data, { shuffle: false, seed: 1 }), o),
+    async: batchFeed(
+      (async function* () {
+        yield* batches;
+      })(),
+      o,
+    ),
+    sync: batchFeed(batches, o),
+  };
+  const firstLabel = (d: Dataset): number => d.dense[0] as number; // a uniform float: it tells batches apart
+  for (const [kind, feed] of Object.entries(feeds)) {
+    await feed.next(); // step 0
+    const ahead = await feed.peek(3);
+    const want = kind === "source" ? [1, 2, 3] : kind === "async" ? [1, 2] : [];
+    assert.equal(
+      ahead.map(firstLabel),
+      want.map((s) => firstLabel(batches[s] as Dataset)),
+      kind,
+    );
+    assert.is(
+      firstLabel((await feed.next()) as Dataset),
+      firstLabel(batches[1] as Dataset),
+      `${kind}: next after peek`,
+    );
+    if (kind === "source") {
+      await feed.next(); // step 2
+      assert.is((await feed.peek(4)).length, 2, "steps 3 and 4: nothing past the end");
+    }
+    await feed.close();
   }
 });
 

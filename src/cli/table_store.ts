@@ -1,0 +1,123 @@
+// `dlrm train --table-dir DIR --table-cache-bytes N [--table-cache-policy lookahead|lru]`:
+// the tables live in files in DIR with at most N bytes of rows resident
+// (src/dlrm/store/disk_tables.ts, src/train/disk_executor.ts). These flags change where the
+// rows are, never the numbers: they are not run flags, and a run may be resumed with or
+// without them.
+
+import { existsSync, statSync } from "node:fs";
+import type { DLRMConfig } from "../dlrm/config.ts";
+import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
+import { DiskTableExecutor, type DiskModelSource } from "../train/disk_executor.ts";
+import { DEFAULT_PREFETCH } from "../train/batch_feed.ts";
+import type { Executor } from "../train/executor.ts";
+import { getString, oneOf, UsageError, type FlagSpecs, type Io, type ParsedFlags } from "./args.ts";
+
+export const TABLE_STORE_FLAGS: FlagSpecs = {
+  "table-dir": {
+    type: "string",
+    placeholder: "dir",
+    help: "keep the embedding tables in files in this directory (made anew from the seed, --init or --resume; each rank its own), with --table-cache-bytes of rows in memory; the model is the in-memory one bit for bit (default --workers 1)",
+  },
+  "table-cache-bytes": {
+    type: "string",
+    placeholder: "N[KiB|MiB|GiB]",
+    help: "with --table-dir: bytes of table rows (weights and optimizer state) held in memory at most, all ranks together (default 256MiB)",
+  },
+  "table-cache-policy": {
+    type: "string",
+    placeholder: "lookahead|lru",
+    help: `with --table-dir: which rows leave the cache: lookahead (default, one worker) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches; lru the least recently used (ranks)`,
+  },
+};
+
+const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+};
+
+/** A byte count such as 4096, 512MiB or 1.5GB. */
+export function parseBytes(verb: string, flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?$/.exec(text.trim());
+  const unit = m === null ? undefined : UNITS[m[2] ?? ""];
+  const n = m === null || unit === undefined ? Number.NaN : Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError(`${verb}: ${flag} must be a positive byte count (4096, 512MiB, 2GiB, 1.5GB), got "${text}"`);
+  return n;
+}
+
+/** The table store the flags of verb (train, predict) ask for, or null (tables in memory). */
+export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train"): TableStoreOptions | null {
+  const dir = getString(f, "table-dir");
+  if (dir === undefined) {
+    for (const name of ["table-cache-bytes", "table-cache-policy"])
+      if (f.has(name)) throw new UsageError(`${verb}: --${name} goes with --table-dir`);
+    return null;
+  }
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new UsageError(`${verb}: --table-dir ${dir} is not a directory`);
+  const bytes = getString(f, "table-cache-bytes");
+  // Ranks see one batch at a time (the batch slots): they evict by LRU.
+  const policy = oneOf(
+    verb,
+    f,
+    "table-cache-policy",
+    ["lookahead", "lru"] as const,
+    workers === 1 ? "lookahead" : "lru",
+  );
+  if (policy === "lookahead" && workers > 1)
+    throw new UsageError(
+      `${verb}: --table-cache-policy lookahead needs --workers 1 (a rank sees one batch at a time); ${workers} workers evict by lru`,
+    );
+  return {
+    dir,
+    cacheBytes: bytes === undefined ? DEFAULT_CACHE_BYTES : parseBytes(verb, "--table-cache-bytes", bytes),
+    lookAhead: policy === "lru" ? 0 : DEFAULT_PREFETCH,
+  };
+}
+
+/** --table-dir and --table-cache-bytes for dlrm predict: the checkpoint's tables copied into files, served through the cache. */
+export const PREDICT_TABLE_STORE_FLAGS: FlagSpecs = {
+  "table-dir": {
+    type: "string",
+    placeholder: "dir",
+    help: "copy the checkpoint's tables into files in this directory and predict with --table-cache-bytes of rows in memory (the checkpoint is only read)",
+  },
+  "table-cache-bytes": TABLE_STORE_FLAGS["table-cache-bytes"] as FlagSpecs[string],
+};
+
+/** The executor of a run whose tables are on disk. */
+export function startDiskExecutor(
+  config: DLRMConfig,
+  spec: OptimizerSpec,
+  source: DiskModelSource,
+  store: TableStoreOptions,
+): Executor {
+  return new DiskTableExecutor(config, spec, source, store);
+}
+
+/** What the table store did in a run, as one line on stderr (JSON after the colon). */
+export function reportTableStore(executor: Executor, io: Io): void {
+  if (!(executor instanceof DiskTableExecutor)) return;
+  const c = executor.counts();
+  const line = {
+    policy: executor.lookAhead > 0 ? `lookahead ${executor.lookAhead}` : "lru",
+    resident_bytes: executor.tables.residentBytes(),
+    lookups: c.lookups,
+    hits: c.hits,
+    hit_rate: c.lookups === 0 ? null : Math.round((c.hits / c.lookups) * 1e4) / 1e4,
+    rows_read: c.misses,
+    rows_written: c.writes,
+    bytes_read: c.bytesRead,
+    bytes_written: c.bytesWritten,
+  };
+  io.stderr.write(`dlrm train: table store: ${JSON.stringify(line)}\n`);
+}

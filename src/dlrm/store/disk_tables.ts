@@ -1,0 +1,343 @@
+// A model's embedding tables kept on disk (`dlrm train --table-dir DIR --table-cache-bytes N`):
+// each table piece (src/dlrm/tables/) is a file of row records in DIR (row_file.ts: a row's
+// weights and its optimizer state together), and at most N bytes of records are resident, in
+// one cache per piece (row_cache.ts). A step serves each piece's ids from its cache: the
+// missing rows are read, the ids become slots of the cache's resident block, and the normal
+// embedding bag, backward and sparse optimizer update run on that block; the rows the step
+// updated are dirty and go back to the file when they leave the cache, at a save and at the
+// end. Which rows leave is decided from the next k batches (exact look-ahead), or by LRU.
+//
+// The files are made at the start of a run from the seed's counter-based streams
+// (src/dlrm/init.ts: the values the in-memory model has) or from a checkpoint's rows, so the
+// model is the in-memory one bit for bit, and a checkpoint is written from the files after a
+// flush. The files are the run's working copy, not a checkpoint: after a crash they may hold
+// a mix of steps; the last checkpoint written (atomically) is what a run resumes from.
+//
+// Glossary: R rows of a piece, W its width, F floats per record, C slots of a cache, N bytes
+// of records resident in all, B batch, L lookups.
+
+import { join } from "node:path";
+import type { SparseInput } from "../../data/batch.ts";
+import type { Dataset } from "../../data/dataset.ts";
+import { embeddingBag } from "../../ops/embedding_bag.ts";
+import { stateArray, stateTensorName, type OptimizerSpec } from "../../optim/make.ts";
+import type { Optimizer } from "../../optim/optimizer.ts";
+import { OpError } from "../../tensor/shape.ts";
+import { allocResident } from "../../tensor/storage.ts";
+import { IndexTensor, Tensor } from "../../tensor/tensor.ts";
+import type { CheckpointSlice } from "../checkpoint_bytes.ts";
+import type { DLRMConfig } from "../config.ts";
+import { fillInitial } from "../init.ts";
+import { tableLayout } from "../tables/layout.ts";
+import { pieceIds, type EmbeddingPiece } from "../tables/piece.ts";
+import { rowRange, type RowRange } from "../tables/pool.ts";
+import { emptyCounts, RowCache, type CacheCounts } from "./row_cache.ts";
+import { RowFile } from "./row_file.ts";
+import { rowRecord, type RowRecord } from "./row_record.ts";
+
+/** Where the tables' first values come from: the seed's streams, or a checkpoint's tensors. */
+// read(name, first, into): elements [first, first + into.length) of a checkpoint tensor.
+export type TableSource =
+  | { kind: "seed"; seed: number }
+  | { kind: "checkpoint"; read: (name: string, first: number, into: Float32Array) => void; withOptimizer: boolean };
+
+/** A piece kept on disk: all its rows (rows null), or a rank's range of them. */
+export interface StoredShard {
+  piece: number;
+  rows: RowRange | null;
+}
+
+export interface TableStoreOptions {
+  dir: string;
+  /** Bytes of row records resident at most, all pieces together. */
+  cacheBytes: number;
+  /** Batches after the current one whose rows decide evictions (0: least recently used). */
+  lookAhead: number;
+}
+
+/** One piece on disk: its file, its cache, and the cache's weights (C, W), the parameter the step trains. */
+interface StoredPiece {
+  piece: EmbeddingPiece;
+  /** Its rows of the piece (null: all), the first of them, how many. */
+  range: RowRange | null;
+  rowStart: number;
+  rows: number;
+  record: RowRecord;
+  file: RowFile;
+  cache: RowCache;
+  weight: Tensor;
+}
+
+export class DiskTables {
+  readonly lookAhead: number;
+  readonly #stored: StoredPiece[];
+  readonly #spec: OptimizerSpec;
+
+  /** shards: what is kept, in the order pool() returns it (default: every piece whole). */
+  constructor(
+    config: DLRMConfig,
+    spec: OptimizerSpec,
+    source: TableSource,
+    o: TableStoreOptions,
+    shards: readonly StoredShard[] | null = null,
+  ) {
+    this.lookAhead = o.lookAhead;
+    this.#spec = spec;
+    const layout = tableLayout(config).pieces;
+    const kept = shards ?? layout.map((_, i) => ({ piece: i, rows: null }));
+    const pieces = kept.map((k) => layout[k.piece] as EmbeddingPiece);
+    const ranges = kept.map((k) => k.rows);
+    const rowsOf = kept.map((k, i) =>
+      k.rows === null ? (pieces[i] as EmbeddingPiece).rows : k.rows.rowEnd - k.rows.rowStart,
+    );
+    for (const p of pieces)
+      if (p.poolingWeight !== null)
+        throw new Error(
+          `--table-dir: ${p.label} has learned pooling weights (${p.poolingWeight}), which are not kept on disk; train it in memory`,
+        );
+    const records = pieces.map((p) => rowRecord(p.dim, spec));
+    const capacities = cacheRows(
+      pieces.map((p, i) => ({
+        rows: rowsOf[i] as number,
+        rowBytes: 4 * (records[i] as RowRecord).floats,
+        label: p.label,
+      })),
+      o.cacheBytes,
+    );
+    this.#stored = [];
+    try {
+      pieces.forEach((piece, i) => {
+        const record = records[i] as RowRecord;
+        const range = ranges[i] as RowRange | null;
+        const rows = rowsOf[i] as number;
+        const rowStart = range === null ? 0 : range.rowStart;
+        const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
+        const file = makeFile(join(o.dir, `${name}.rows`), piece, rowStart, rows, record, source);
+        const C = Math.min(capacities[i] as number, rows);
+        const cache = new RowCache(file, C, rangeLabel(piece, range));
+        const weight = new Tensor(allocResident(C * piece.dim), [C, piece.dim], true); // (C, W)
+        this.#stored.push({ piece, range, rowStart, rows, record, file, cache, weight });
+      });
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** The parameters the optimizer trains for the tables: each piece's resident block under its name. */
+  parameters(): [string, Tensor][] {
+    return this.#stored.map((s) => [s.piece.name, s.weight]);
+  }
+
+  /** Give each cache its optimizer state arrays: parameter first + i of optimizer is piece i's block. */
+  attach(optimizer: Optimizer, first: number): void {
+    this.#stored.forEach((s, i) => {
+      s.cache.attach(
+        s.record.parts.map((part) => ({
+          data: (part.key === null ? s.weight.data : stateArray(optimizer, first + i, part.key)) as Float32Array,
+          perRow: part.perRow,
+        })),
+      );
+    });
+  }
+
+  /**
+   * Each piece's pooled bags (B, W) of a batch, in pieces order; ahead: the next batches, whose
+   * rows stay resident in preference (their first lookAhead are used).
+   */
+  pool(sparse: readonly SparseInput[], ahead: readonly Dataset[], mode: "sum" | "mean"): Tensor[] {
+    const next = ahead.slice(0, this.lookAhead);
+    return this.#stored.map(({ piece, range, cache, weight }) => {
+      const sp = sparse[piece.table] as SparseInput;
+      const ids = pieceIds(piece, sp.indices.data); // (L,)
+      const window = (own: Int32Array): Int32Array[] => [own, ...next.map((d) => foreseenIds(piece, d, range))];
+      if (range === null) {
+        checkIds(ids, sp.offsets.data, piece);
+        const slots = cache.serve(window(ids)); // (L,)
+        return embeddingBag(
+          weight,
+          new IndexTensor(slots),
+          { offsets: sp.offsets },
+          { mode, perSampleWeights: sp.weights, table: piece.label },
+        );
+      }
+      // A rank's rows: the lookups that fall in them, from 0, mean as weights 1/|bag| (src/dlrm/tables/pool.ts).
+      const dataWeights = sp.weights === null ? null : sp.weights.data;
+      const f = rowRange(ids, sp.offsets.data, dataWeights, range, piece.rows, mode === "mean", piece.label);
+      const slots = cache.serve(window(f.indices));
+      const w = f.weights === null ? null : new Tensor(f.weights, [f.indices.length]);
+      return embeddingBag(
+        weight,
+        new IndexTensor(slots),
+        { offsets: new IndexTensor(f.offsets) },
+        { mode: "sum", perSampleWeights: w, table: rangeLabel(piece, range) },
+      );
+    });
+  }
+
+  /** The last batch was trained: its rows go back to disk before they leave the caches. */
+  markDirty(): void {
+    for (const s of this.#stored) s.cache.markDirty();
+  }
+
+  /** Write every dirty row back to its file. */
+  flush(): void {
+    for (const s of this.#stored) s.cache.flush();
+  }
+
+  /** The caches' counts, all pieces together. */
+  counts(): CacheCounts {
+    const sum = emptyCounts();
+    for (const s of this.#stored)
+      for (const k of Object.keys(sum) as (keyof CacheCounts)[]) sum[k] += s.cache.counts[k];
+    return sum;
+  }
+
+  /** Bytes of records the caches hold at most. */
+  residentBytes(): number {
+    return this.#stored.reduce((a, s) => a + s.cache.capacity * 4 * s.record.floats, 0);
+  }
+
+  /**
+   * Hand the tables to write(pieces) as checkpoint slices (weights, and optimizer state
+   * when withOptimizer), a chunk of rows at a time, after writing back every dirty row.
+   */
+  writeSlices(write: (slices: CheckpointSlice[]) => void, withOptimizer: boolean): void {
+    this.flush();
+    for (const { piece, rowStart, rows, record, file } of this.#stored) {
+      const F = record.floats;
+      const perChunk = Math.max(1, Math.floor(CHUNK_FLOATS / F));
+      const buf = new Float32Array(Math.min(rows, perChunk) * F);
+      const parts = record.parts.filter((p) => p.key === null || withOptimizer);
+      const outs = parts.map((p) => new Float32Array(Math.min(rows, perChunk) * p.perRow));
+      for (let r = 0; r < rows; r += perChunk) {
+        const n = Math.min(perChunk, rows - r);
+        file.readRecords(r, buf.subarray(0, n * F));
+        const slices = parts.map((p, k) => {
+          const out = (outs[k] as Float32Array).subarray(0, n * p.perRow);
+          unpack(buf, F, p.offset, p.perRow, n, out);
+          const name = p.key === null ? piece.name : stateTensorName(piece.name, p.key);
+          return { name, first: (rowStart + r) * p.perRow, data: out };
+        });
+        write(slices);
+      }
+    }
+  }
+
+  /** Write back and close the files (they hold the trained tables). */
+  close(): void {
+    let failure: unknown = null;
+    for (const s of this.#stored) {
+      try {
+        s.cache.flush();
+      } catch (e) {
+        failure ??= e;
+      }
+      s.file.close();
+    }
+    if (failure !== null) throw failure;
+  }
+}
+
+/** Records moved at a time when a file is made or read whole. */
+const CHUNK_FLOATS = 1 << 22;
+
+/**
+ * Each piece's cache rows out of cacheBytes: a piece gets at most an equal share of what the
+ * smaller pieces leave (small tables are held whole), and at least one row.
+ */
+export function cacheRows(
+  pieces: readonly { rows: number; rowBytes: number; label: string }[],
+  cacheBytes: number,
+): number[] {
+  const order = pieces
+    .map((_, i) => i)
+    .sort((a, b) => {
+      const pa = pieces[a] as { rows: number; rowBytes: number };
+      const pb = pieces[b] as { rows: number; rowBytes: number };
+      return pa.rows * pa.rowBytes - pb.rows * pb.rowBytes || a - b;
+    });
+  const out = new Array<number>(pieces.length).fill(0);
+  let left = cacheBytes;
+  order.forEach((i, k) => {
+    const p = pieces[i] as { rows: number; rowBytes: number; label: string };
+    const share = Math.floor(left / (order.length - k));
+    const rows = Math.min(p.rows, Math.floor(share / p.rowBytes));
+    if (rows < 1)
+      throw new OpError(
+        "--table-cache-bytes",
+        `${cacheBytes} bytes leave ${share} for ${p.label}, less than one row of ${p.rowBytes} bytes`,
+      );
+    out[i] = rows;
+    left -= rows * p.rowBytes;
+  });
+  return out;
+}
+
+/** Every id in [0, R), as embeddingBag checks them (naming the bag). */
+function checkIds(ids: Int32Array, offsets: Int32Array, piece: EmbeddingPiece): void {
+  const R = piece.rows;
+  for (let l = 0; l < ids.length; l++) {
+    const id = ids[l] as number;
+    if (id >= 0 && id < R) continue;
+    let b = 0;
+    while (b + 1 < offsets.length && (offsets[b + 1] as number) <= l) b++;
+    throw new OpError("embeddingBag", `index ${id} out of range for ${piece.label} with ${R} rows (bag ${b})`);
+  }
+}
+
+/** "table 3", or "table 3 rows [a, b)" for a rank's range. */
+function rangeLabel(piece: EmbeddingPiece, range: RowRange | null): string {
+  return range === null ? piece.label : `${piece.label} rows [${range.rowStart}, ${range.rowEnd})`;
+}
+
+/** A coming batch's ids of a piece (of a range: those in it, from 0); a batch with bad ids is left out (its step reports them). */
+function foreseenIds(piece: EmbeddingPiece, d: Dataset, range: RowRange | null): Int32Array {
+  const f = d.sparse[piece.table];
+  if (f === undefined) return new Int32Array(0);
+  try {
+    const ids = pieceIds(piece, f.indices);
+    return range === null ? ids : rowRange(ids, f.offsets, null, range, piece.rows, false, piece.label).indices;
+  } catch {
+    return new Int32Array(0);
+  }
+}
+
+/** Copy floats [offset, offset + perRow) of n records of F floats into out (n · perRow). */
+function unpack(records: Float32Array, F: number, offset: number, perRow: number, n: number, out: Float32Array): void {
+  if (perRow === F) {
+    out.set(records.subarray(0, n * F));
+    return;
+  }
+  for (let i = 0; i < n; i++) out.set(records.subarray(i * F + offset, i * F + offset + perRow), i * perRow);
+}
+
+/** The file of rows [rowStart, rowStart + rows) of a piece, made anew from the source. */
+function makeFile(
+  path: string,
+  piece: EmbeddingPiece,
+  rowStart: number,
+  rows: number,
+  record: RowRecord,
+  source: TableSource,
+): RowFile {
+  const F = record.floats;
+  const W = piece.dim;
+  let scratch = new Float32Array(0);
+  return RowFile.create(path, rows, F, (firstInFile, into) => {
+    const first = rowStart + firstInFile; // the piece's row
+    const n = into.length / F;
+    for (const part of record.parts) {
+      if (scratch.length < n * part.perRow) scratch = new Float32Array(n * part.perRow);
+      const values = scratch.subarray(0, n * part.perRow);
+      if (part.key === null) {
+        if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, values, first * W);
+        else source.read(piece.name, first * W, values);
+      } else if (source.kind === "checkpoint" && source.withOptimizer)
+        source.read(stateTensorName(piece.name, part.key), first * part.perRow, values);
+      else values.fill(part.initial);
+      for (let i = 0; i < n; i++)
+        into.set(values.subarray(i * part.perRow, (i + 1) * part.perRow), i * F + part.offset);
+    }
+  });
+}
