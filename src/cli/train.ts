@@ -69,6 +69,7 @@ import {
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { INTERACTION_FLAG_NAMES, INTERACTION_FLAGS, withInteraction } from "./interaction_flags.ts";
 import { reportTableStore, startDiskExecutor, TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
 import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import { smallEvalWarning } from "./eval_size.ts";
@@ -184,6 +185,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)",
   },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  ...INTERACTION_FLAGS,
   ...TABLE_STORE_FLAGS,
   ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
@@ -210,6 +212,7 @@ const RUN_FLAGS = [
   "data-size",
   "num-indices-per-lookup",
   "num-indices-per-lookup-fixed",
+  ...INTERACTION_FLAG_NAMES,
   ...TABLE_TRICK_FLAG_NAMES,
 ] as const;
 
@@ -335,7 +338,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     const init = getString(f, "init");
     config = init !== undefined ? checkpointConfig(init) : defaultConfig();
   }
-  config = withTableTricks(config, f);
+  config = withInteraction(withTableTricks(config, f), f);
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
     throw new UsageError(
       `train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`,
