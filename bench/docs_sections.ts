@@ -11,6 +11,7 @@ export const KEPT_SECTIONS = [
   "cli-train", // bench/cli_train.bench.ts --docs
   "cli-train-history", // by hand: earlier runs of the command
   "step-profile", // by hand: bench/step_profile.ts, where a step's time goes
+  "sgemm-dlrm", // by hand: bench/sgemm_ab.ts and bench/cli_ab.ts, the GEMM on the DLRM shapes and its ceiling (issue 26)
   "predict", // bench/predict.bench.ts --docs
   "serving-history", // by hand: earlier inference runs
   "refactors", // by hand: refactors measured through the command
