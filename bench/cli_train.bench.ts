@@ -66,7 +66,7 @@ import {
   type TorchInstall,
   type TorchRuntime,
 } from "./torch_anchor.ts";
-import { KAGGLE_TABLES } from "./train.bench.ts";
+import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 export const CLI_TRAIN_SECTION = "cli-train";
 
@@ -288,8 +288,39 @@ async function measure(cmd: string, args: string[], logPath: string, env: NodeJS
   };
 }
 
+/**
+ * Node's arguments for `dlrm train` on the model JSON at modelPath (run from the repository's
+ * root): random data with one index per bag, N workers, batch B, `steps` steps, each step's
+ * line in the JSONL log at logPath and one progress line.
+ */
+export function dlrmTrainArgs(modelPath: string, N: number, B: number, steps: number, logPath: string): string[] {
+  return [
+    "--import",
+    "tsx",
+    "src/cli/main.ts",
+    "train",
+    "--model",
+    modelPath,
+    "--data",
+    "random",
+    "--num-indices-per-lookup",
+    "1",
+    "--num-indices-per-lookup-fixed",
+    "--workers",
+    String(N),
+    "--batch-size",
+    String(B),
+    "--steps",
+    String(steps),
+    "--log",
+    logPath,
+    "--print-freq",
+    String(Math.max(steps, 1)),
+  ];
+}
+
 /** The per-step end times (t_ms) of a JSONL log. */
-function stepTimes(logPath: string): number[] {
+export function stepTimes(logPath: string): number[] {
   if (!existsSync(logPath)) return [];
   const ts: number[] = [];
   for (const line of readFileSync(logPath, "utf8").split("\n")) {
@@ -301,7 +332,7 @@ function stepTimes(logPath: string): number[] {
 }
 
 /** Batch / median step after the warm-up, from step end times. */
-function rate(
+export function rate(
   ts: readonly number[],
   warmup: number,
   B: number,
@@ -353,19 +384,7 @@ async function main(): Promise<void> {
   const optimizerStateBytes = 0; // plain SGD keeps no state
   const tmp = mkdtempSync(join(tmpdir(), "dlrm-cli-bench-"));
   const modelPath = join(tmp, "kaggle.json");
-  const modelConfig = {
-    dense_features: 13,
-    bottom_mlp: [13, 512, 256, 64, 16],
-    embedding_dim: 16,
-    table_sizes: tables,
-    pooling: "sum",
-    interaction: "dot" as const,
-    top_mlp: [367, 512, 256, 1],
-    loss: "bce",
-    optimizer: "sgd",
-    lr: 0.01,
-    batch_size: 128,
-  };
+  const modelConfig = kaggleModel(tables);
   writeFileSync(modelPath, JSON.stringify(modelConfig));
 
   const withTorch = !process.argv.includes("--no-pytorch");
@@ -414,30 +433,7 @@ async function main(): Promise<void> {
   const ours = async (N: number, B: number, steps: number, warmup: number, round: number): Promise<ProcessRun> => {
     const log = join(tmp, `dlrm-${N}-${B}-${steps}.jsonl`);
     rmSync(log, { force: true });
-    const args = [
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
-      "train",
-      "--model",
-      modelPath,
-      "--data",
-      "random",
-      "--num-indices-per-lookup",
-      "1",
-      "--num-indices-per-lookup-fixed",
-      "--workers",
-      String(N),
-      "--batch-size",
-      String(B),
-      "--steps",
-      String(steps),
-      "--log",
-      log,
-      "--print-freq",
-      String(Math.max(steps, 1)),
-    ];
-    const m = await measure(process.execPath, args, log, env);
+    const m = await measure(process.execPath, dlrmTrainArgs(modelPath, N, B, steps, log), log, env);
     const ts = stepTimes(log);
     const r = steps > 1 ? rate(ts, warmup, B) : { msPerStepMedian: null, samplesPerSec: null };
     return record(

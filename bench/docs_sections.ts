@@ -11,6 +11,7 @@ export const KEPT_SECTIONS = [
   "cli-train", // bench/cli_train.bench.ts --docs
   "cli-train-history", // by hand: earlier runs of the command
   "step-profile", // by hand: bench/step_profile.ts, where a step's time goes
+  "sgemm-dlrm", // by hand: bench/sgemm_ab.ts and bench/cli_ab.ts, the GEMM on the DLRM shapes and its ceiling (issue 26)
   "predict", // bench/predict.bench.ts --docs
   "serving-history", // by hand: earlier inference runs
   "refactors", // by hand: refactors measured through the command
@@ -18,6 +19,7 @@ export const KEPT_SECTIONS = [
   "stream", // by hand: bench/stream.bench.ts, the streamed data path (issue 23)
   "table-store", // bench/table_store.bench.ts --docs: tables on disk (issue 27)
   "table-store-policy", // by hand: bench/table_store.bench.ts with a cache smaller than the working set (look-ahead vs LRU)
+  "dcn-mlperf", // bench/dcn_mlperf.bench.ts --docs: the MLPerf DLRM-DCNv2 shape on 2 workers (issue 28)
 ] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;

@@ -43,7 +43,7 @@ const CASES: readonly [name: string, tA: boolean, tB: boolean, M: number, K: num
 ];
 
 /** Seconds of the fastest call of fn over about `seconds` (at least 10 calls), folding each result into sink. */
-function fastest(fn: () => number, seconds: number, sink: { sum: number }): number {
+export function fastest(fn: () => number, seconds: number, sink: { sum: number }): number {
   let best = Infinity;
   let calls = 0;
   const start = performance.now();

@@ -50,6 +50,23 @@ export const KAGGLE_TABLES = [
 const BOTTOM = [13, 512, 256, 64, 16];
 const TOP = [367, 512, 256, 1];
 
+/** The Kaggle-shaped model (issue 4) over these table sizes, as a model JSON file (`dlrm train --model`) holds it. */
+export function kaggleModel(tableSizes: readonly number[], batchSize = 128) {
+  return {
+    dense_features: 13,
+    bottom_mlp: [...BOTTOM],
+    embedding_dim: 16,
+    table_sizes: [...tableSizes],
+    pooling: "sum",
+    interaction: "dot" as const,
+    top_mlp: [...TOP],
+    loss: "bce",
+    optimizer: "sgd",
+    lr: 0.01,
+    batch_size: batchSize,
+  };
+}
+
 /** One training step on batch s (samples [s·B, (s+1)·B)), as train() runs it: in a step arena. */
 export function sgdStep(model: DLRM, opt: SGD, data: Dataset, s: number, B: number): void {
   opt.zeroGrad();
@@ -117,17 +134,7 @@ async function main(): Promise<void> {
   const tables = KAGGLE_TABLES.map((r) => Math.min(r, cap));
   const tableBytes = tables.reduce((s, r) => s + r * 16 * 4, 0);
   const maxB = Math.max(...batches);
-  const config = parseConfig({
-    dense_features: 13,
-    bottom_mlp: BOTTOM,
-    embedding_dim: 16,
-    table_sizes: tables,
-    interaction: "dot",
-    top_mlp: TOP,
-    optimizer: "sgd",
-    lr: 0.01,
-    batch_size: maxB,
-  });
+  const config = parseConfig(kaggleModel(tables, maxB));
 
   // The ceilings, measured again around every timed run: this VM's speed moves with the
   // load of the machine (the peak has measured 24 to 42 GFLOP/s on different minutes).

@@ -203,9 +203,10 @@
   ;; then C[i][j] ← α·acc[i][j] + β·C[i][j] (+ bias[j] when bias ≠ 0, the address of the
   ;; tile's first column's bias; then max(·, 0) when relu ≠ 0) for i < mr, j < nr (C row
   ;; stride ldcb bytes).
-  ;; Full tiles store vectors straight into C; edge tiles go through the 128-byte tile. No
-  ;; calls after the k loop: V8 would spill the accumulators on every k step to keep them
-  ;; across a call.
+  ;; Full tiles store vectors straight into C (a Linear layer's forward, β = 0 with a bias,
+  ;; with the bias and the relu applied in the registers); edge tiles go through the tile
+  ;; buffer, four columns at a time while four exist. No calls after the k loop: V8 would
+  ;; spill the accumulators on every k step to keep them across a call.
   (func $micro_4x8
     (param $kc i32) (param $ap i32) (param $bp i32) (param $c i32) (param $ldcb i32)
     (param $alpha f32) (param $beta f32) (param $mr i32) (param $nr i32) (param $tile i32) (param $bias i32)
@@ -239,6 +240,56 @@
       (then
         ;; full tile: row i of C at c + i·ldcb. Stored inline: a call here, with the
         ;; accumulators live across it, makes V8 spill them inside the k loop.
+        (if (i32.and (f32.eq (local.get $beta) (f32.const 0)) (i32.ne (local.get $bias) (i32.const 0)))
+          (then
+            ;; a Linear layer's forward (β = 0 and a bias): C ← α·acc + bias, then max(·, 0) when
+            ;; relu, in registers and one store per vector. The same operations in the same order
+            ;; as the two passes below (which a K block after the first, or no bias, still takes),
+            ;; so the same bits; it saves reading the tile back, which costs most when K is short.
+            (local.set $b0 (v128.load (local.get $bias)))
+            (local.set $b1 (v128.load offset=16 (local.get $bias)))
+            (if (local.get $relu)
+              (then
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (return)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)))
+            (return)))
         (if (f32.eq (local.get $beta) (f32.const 0))
           (then
             ;; β = 0: C ← α·acc, C not read
@@ -313,22 +364,48 @@
         (local.set $i (i32.const 0))
         (loop $rows
           (local.set $j (i32.const 0))
-          (loop $cols
-            (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldcb)))
-                                    (i32.shl (local.get $j) (i32.const 2))))
-            ;; v = α·acc[i][j] (+ β·C[i][j])
-            (local.set $v (f32.mul (local.get $alpha)
-              (f32.load (i32.add (local.get $tile)
-                (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 3)) (local.get $j)) (i32.const 2))))))
-            (if (f32.ne (local.get $beta) (f32.const 0))
-              (then (local.set $v (f32.add (local.get $v)
-                (f32.mul (local.get $beta) (f32.load (local.get $cp)))))))
-            (if (local.get $bias)
-              (then (local.set $v (f32.add (local.get $v)
-                (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
-            (if (local.get $relu) (then (local.set $v (f32.max (local.get $v) (f32.const 0)))))
-            (f32.store (local.get $cp) (local.get $v))
-            (br_if $cols (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $nr))))
+          ;; four columns at a time while four exist (all of a row of 8: the edge rows of M),
+          ;; the same operations lane by lane as the loop below, so the same bits
+          (block $vec_done
+            (loop $vec
+              (br_if $vec_done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $nr)))
+              (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldcb)))
+                                      (i32.shl (local.get $j) (i32.const 2))))
+              (local.set $b0 (f32x4.mul
+                (v128.load (i32.add (local.get $tile)
+                  (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 3)) (local.get $j)) (i32.const 2))))
+                (local.get $valpha)))
+              (if (f32.ne (local.get $beta) (f32.const 0))
+                (then (local.set $b0 (f32x4.add (local.get $b0)
+                  (f32x4.mul (f32x4.splat (local.get $beta)) (v128.load (local.get $cp)))))))
+              (if (local.get $bias)
+                (then (local.set $b0 (f32x4.add (local.get $b0)
+                  (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+              (if (local.get $relu)
+                (then (local.set $b0 (f32x4.max (local.get $b0) (v128.const i32x4 0 0 0 0)))))
+              (v128.store (local.get $cp) (local.get $b0))
+              (local.set $j (i32.add (local.get $j) (i32.const 4)))
+              (br $vec)))
+          ;; the last nr mod 4 columns one at a time
+          (block $cols_done
+            (loop $cols
+              (br_if $cols_done (i32.ge_u (local.get $j) (local.get $nr)))
+              (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldcb)))
+                                      (i32.shl (local.get $j) (i32.const 2))))
+              ;; v = α·acc[i][j] (+ β·C[i][j])
+              (local.set $v (f32.mul (local.get $alpha)
+                (f32.load (i32.add (local.get $tile)
+                  (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 3)) (local.get $j)) (i32.const 2))))))
+              (if (f32.ne (local.get $beta) (f32.const 0))
+                (then (local.set $v (f32.add (local.get $v)
+                  (f32.mul (local.get $beta) (f32.load (local.get $cp)))))))
+              (if (local.get $bias)
+                (then (local.set $v (f32.add (local.get $v)
+                  (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+              (if (local.get $relu) (then (local.set $v (f32.max (local.get $v) (f32.const 0)))))
+              (f32.store (local.get $cp) (local.get $v))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br $cols)))
           (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $mr)))))))
 
   ;; micro_5x8(kc, ap, bp, c, ldcb, α, β, mr, nr, tile, bias, relu): the 5×8 tile, as micro_4x8 with A
@@ -377,6 +454,66 @@
     (if (i32.and (i32.eq (local.get $mr) (i32.const 5)) (i32.eq (local.get $nr) (i32.const 8)))
       (then
         ;; full tile, stored inline (see micro_4x8)
+        (if (i32.and (f32.eq (local.get $beta) (f32.const 0)) (i32.ne (local.get $bias) (i32.const 0)))
+          (then
+            ;; a Linear layer's forward (β = 0 and a bias): C ← α·acc + bias, then max(·, 0) when
+            ;; relu, in registers and one store per vector. The same operations in the same order
+            ;; as the two passes below (which a K block after the first, or no bias, still takes),
+            ;; so the same bits; it saves reading the tile back, which costs most when K is short.
+            (local.set $b0 (v128.load (local.get $bias)))
+            (local.set $b1 (v128.load offset=16 (local.get $bias)))
+            (if (local.get $relu)
+              (then
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+                (v128.store offset=0 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c40) (local.get $valpha)) (local.get $b0)) (v128.const i32x4 0 0 0 0)))
+                (v128.store offset=16 (local.get $c)
+                  (f32x4.max (f32x4.add (f32x4.mul (local.get $c41) (local.get $valpha)) (local.get $b1)) (v128.const i32x4 0 0 0 0)))
+                (return)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c00) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c01) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c10) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c11) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c20) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c21) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c30) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c31) (local.get $valpha)) (local.get $b1)))
+            (local.set $c (i32.add (local.get $c) (local.get $ldcb)))
+            (v128.store offset=0 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c40) (local.get $valpha)) (local.get $b0)))
+            (v128.store offset=16 (local.get $c)
+              (f32x4.add (f32x4.mul (local.get $c41) (local.get $valpha)) (local.get $b1)))
+            (return)))
         (if (f32.eq (local.get $beta) (f32.const 0))
           (then
             (v128.store offset=0 (local.get $c) (f32x4.mul (local.get $c00) (local.get $valpha)))
@@ -459,22 +596,48 @@
         (local.set $i (i32.const 0))
         (loop $rows
           (local.set $j (i32.const 0))
-          (loop $cols
-            (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldcb)))
-                                    (i32.shl (local.get $j) (i32.const 2))))
-            ;; v = α·acc[i][j] (+ β·C[i][j])
-            (local.set $v (f32.mul (local.get $alpha)
-              (f32.load (i32.add (local.get $tile)
-                (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 3)) (local.get $j)) (i32.const 2))))))
-            (if (f32.ne (local.get $beta) (f32.const 0))
-              (then (local.set $v (f32.add (local.get $v)
-                (f32.mul (local.get $beta) (f32.load (local.get $cp)))))))
-            (if (local.get $bias)
-              (then (local.set $v (f32.add (local.get $v)
-                (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
-            (if (local.get $relu) (then (local.set $v (f32.max (local.get $v) (f32.const 0)))))
-            (f32.store (local.get $cp) (local.get $v))
-            (br_if $cols (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (local.get $nr))))
+          ;; four columns at a time while four exist (all of a row of 8: the edge rows of M),
+          ;; the same operations lane by lane as the loop below, so the same bits
+          (block $vec_done
+            (loop $vec
+              (br_if $vec_done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $nr)))
+              (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldcb)))
+                                      (i32.shl (local.get $j) (i32.const 2))))
+              (local.set $b0 (f32x4.mul
+                (v128.load (i32.add (local.get $tile)
+                  (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 3)) (local.get $j)) (i32.const 2))))
+                (local.get $valpha)))
+              (if (f32.ne (local.get $beta) (f32.const 0))
+                (then (local.set $b0 (f32x4.add (local.get $b0)
+                  (f32x4.mul (f32x4.splat (local.get $beta)) (v128.load (local.get $cp)))))))
+              (if (local.get $bias)
+                (then (local.set $b0 (f32x4.add (local.get $b0)
+                  (v128.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+              (if (local.get $relu)
+                (then (local.set $b0 (f32x4.max (local.get $b0) (v128.const i32x4 0 0 0 0)))))
+              (v128.store (local.get $cp) (local.get $b0))
+              (local.set $j (i32.add (local.get $j) (i32.const 4)))
+              (br $vec)))
+          ;; the last nr mod 4 columns one at a time
+          (block $cols_done
+            (loop $cols
+              (br_if $cols_done (i32.ge_u (local.get $j) (local.get $nr)))
+              (local.set $cp (i32.add (i32.add (local.get $c) (i32.mul (local.get $i) (local.get $ldcb)))
+                                      (i32.shl (local.get $j) (i32.const 2))))
+              ;; v = α·acc[i][j] (+ β·C[i][j])
+              (local.set $v (f32.mul (local.get $alpha)
+                (f32.load (i32.add (local.get $tile)
+                  (i32.shl (i32.add (i32.shl (local.get $i) (i32.const 3)) (local.get $j)) (i32.const 2))))))
+              (if (f32.ne (local.get $beta) (f32.const 0))
+                (then (local.set $v (f32.add (local.get $v)
+                  (f32.mul (local.get $beta) (f32.load (local.get $cp)))))))
+              (if (local.get $bias)
+                (then (local.set $v (f32.add (local.get $v)
+                  (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))))))
+              (if (local.get $relu) (then (local.set $v (f32.max (local.get $v) (f32.const 0)))))
+              (f32.store (local.get $cp) (local.get $v))
+              (local.set $j (i32.add (local.get $j) (i32.const 1)))
+              (br $cols)))
           (br_if $rows (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $mr)))))))
 
   (func (export "sgemm_f32")

@@ -37,6 +37,7 @@ export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
 
 export { Module, parameter } from "./nn/module.ts";
 export { Linear, MLP } from "./nn/linear.ts";
+export { LowRankCrossNet, VectorCrossNet, lowRankCross, vectorCross } from "./nn/crossnet.ts";
 export type { Optimizer } from "./optim/optimizer.ts";
 export { SGD } from "./optim/sgd.ts";
 export { Adagrad } from "./optim/adagrad.ts";
@@ -62,7 +63,7 @@ export { MlperfBinSource } from "./data/mlperf_bin.ts";
 export { TorchrecNpySource } from "./data/torchrec_npy.ts";
 
 export { DLRM } from "./dlrm/model.ts";
-export { parseConfig, type DLRMConfig } from "./dlrm/config.ts";
+export { parseConfig, topInputWidth, type DLRMConfig } from "./dlrm/config.ts";
 export { readConfig } from "./dlrm/config_file.ts";
 export { defaultConfig } from "./dlrm/defaults.ts";
 export { saveCheckpoint, loadCheckpoint } from "./dlrm/checkpoint.ts";
@@ -77,6 +78,7 @@ export { LocalExecutor } from "./train/local.ts";
 export type { Executor, StepOutcome } from "./train/executor.ts";
 export { HybridExecutor, ParallelError, type HybridOptions } from "./parallel/hybrid.ts";
 export { makeOptimizer, optimizerSpec, type OptimizerSpec } from "./optim/make.ts";
+export { openExecutor, runOptimizer, evalBatchSize, type ExecutorRecipe } from "./run/recipe.ts";
 export { readMovieLens } from "./data/movielens.ts";
 export { readCriteo } from "./data/criteo.ts";
 export { auc, logloss, accuracy, normalizedEntropy, calibration, computeMetrics } from "./metrics/metrics.ts";

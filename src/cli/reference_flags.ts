@@ -327,7 +327,10 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
   if (top[top.length - 1] !== 1)
     throw new UsageError(`--arch-mlp-top=${get("arch-mlp-top", "4-2-1")}: the last width must be 1`);
   const op = get("arch-interaction-op", "dot");
-  if (op !== "dot" && op !== "cat") throw new UsageError(`--arch-interaction-op=${op}: dlrm-ts has dot and cat`);
+  if (op !== "dot" && op !== "cat")
+    throw new UsageError(
+      `--arch-interaction-op=${op}: the reference's interactions are dot and cat (the cross networks are dlrm-ts's --interaction dcn|cross)`,
+    );
   const itself = parseBool("arch-interaction-itself", get("arch-interaction-itself", "False"));
   const n = tables.length + 1;
   const width = op === "dot" ? Ei + (itself ? (n * (n + 1)) / 2 : (n * (n - 1)) / 2) : n * Ei;

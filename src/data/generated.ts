@@ -6,7 +6,7 @@
 // synthetic teacher's calibration). GeneratedSource serves endless generated data to the
 // trainer batch by batch: step s is samples [s·B, (s+1)·B) of the training stream.
 //
-// The generators (src/data/random.ts, src/interop/trace.ts, src/dlrm/synthetic.ts) differ in
+// The generators (src/data/random.ts, src/data/trace.ts, src/dlrm/synthetic.ts) differ in
 // how a bag's length is drawn and how labels follow; drawSamples holds what they share.
 //
 // Glossary: N samples, Dd dense features, F tables, B batch size.

@@ -1,5 +1,5 @@
 // MovieLens-100K's official five-fold splits u1 … u5, rebuilt from the text of u.data, with
-// no file access (the CLI reads u.data in src/cli/movielens_splits.ts; the browser demo has
+// no file access (the registry reads u.data in src/data/sources/movielens_splits.ts; the demo has
 // the text of a picked file). The data set makes them with its script mku.sh,
 // deterministically:
 //

@@ -16,6 +16,11 @@
 // (the bottom vector, passed on as is) stay. TorchRec has no self-interaction and no cat, and
 // its OverArch needs two layers or more.
 //
+// TorchRec's DLRM_DCN (our interaction "dcn") has the same arches, with inter_arch a
+// LowRankCrossNet whose parameters (inter_arch.crossnet.{W_kernels,V_kernels,bias}.{l}) we
+// name as TorchRec does: they keep their names, and the first top layer reads x_L (B, N) in
+// the one order both take, [bottom, emb_0, …], so no column moves.
+//
 // TorchRec's DLRM returns logits (no sigmoid; DLRMTrain trains it with BCE-with-logits); the
 // reference applies a sigmoid after the last layer. The parameters are the same.
 //
@@ -70,16 +75,29 @@ export function permuteTopColumns(
   return moved;
 }
 
-/** [reference name, TorchRec name] of every parameter of a DLRM with these Linear layer counts and table names, in TorchRec's state_dict order (sparse, dense, over). */
+/** The names of DLRM_DCN's L cross layers, which ours share (inter_arch.crossnet.*, src/dlrm/interaction_arch.ts). */
+export function crossnetNames(L: number): string[] {
+  return ["W_kernels", "V_kernels", "bias"].flatMap((what) =>
+    Array.from({ length: L }, (_, l) => `inter_arch.crossnet.${what}.${l}`),
+  );
+}
+
+/**
+ * [reference name, TorchRec name] of every parameter of a DLRM with these Linear layer counts
+ * and table names, in TorchRec's state_dict order (sparse, dense, inter, over); crossLayers > 0
+ * for DLRM_DCN's cross layers, named alike on both sides.
+ */
 export function torchrecNamePairs(
   bottomLayers: number,
   topLayers: number,
   tableNames: readonly string[],
+  crossLayers = 0,
 ): [string, string][] {
   const pairs: [string, string][] = [];
   tableNames.forEach((name, t) => pairs.push([`emb_l.${t}.weight`, `${TORCHREC_TABLE_PREFIX}${name}.weight`]));
   for (let i = 0; i < bottomLayers; i++)
     for (const k of ["weight", "bias"]) pairs.push([`bot_l.${2 * i}.${k}`, `dense_arch.model._mlp.${i}._linear.${k}`]);
+  for (const name of crossnetNames(crossLayers)) pairs.push([name, name]);
   for (let i = 0; i < topLayers; i++) {
     for (const k of ["weight", "bias"])
       pairs.push([
@@ -95,7 +113,7 @@ export function torchrecFirstTopWeight(topLayers: number): string {
   return topLayers > 1 ? "over_arch.model.0._mlp.0._linear.weight" : "over_arch.model.1.weight";
 }
 
-/** Whether a state_dict name is TorchRec's DLRM's. */
+/** Whether a state_dict name is TorchRec's DLRM's alone (inter_arch.crossnet.* are both sides'). */
 export function isTorchrecName(name: string): boolean {
   return /^(sparse_arch|dense_arch|over_arch)\./.test(name);
 }

@@ -42,24 +42,19 @@ export interface EmbeddingBagOptions {
 }
 
 /**
- * The one check that every id of a batch's bags addresses one of a table's R rows, wherever
- * ids enter a table: this op and the quantized one, a rank's row range of a table
- * (src/dlrm/tables/pool.ts), the QR trick's ids (src/ops/qr_embedding_bag.ts). The error names
- * the id, the table and the bag (given the offsets (B+1,)) or else the lookup. The JS kernels
- * trust their ids; the wasm ones report an id out of range as a status (src/kernels/wasm.ts),
- * which keeps a direct kernel call from reading outside the table.
+ * The one check that every id addresses one of a table's R rows, wherever ids enter a table (these
+ * ops, a rank's row range in tables/pool.ts, the QR trick's ids); the error names the bag (given
+ * the offsets (B+1,)) or else the lookup. The wasm kernels' status only keeps a direct call inside the table.
  */
 export function checkIds(op: string, ids: Int32Array, offsets: Int32Array | null, R: number, table: string): void {
-  if (offsets === null) {
-    for (let l = 0; l < ids.length; l++)
-      if (ids[l] < 0 || ids[l] >= R)
-        throw new OpError(op, `index ${ids[l]} out of range for ${table} with ${R} rows (lookup ${l})`);
-    return;
+  const L = offsets === null ? ids.length : offsets[offsets.length - 1];
+  for (let l = 0; l < L; l++) {
+    if (ids[l] >= 0 && ids[l] < R) continue;
+    let b = 0;
+    while (offsets !== null && offsets[b + 1] <= l) b++;
+    const where = offsets === null ? `lookup ${l}` : `bag ${b}`;
+    throw new OpError(op, `index ${ids[l]} out of range for ${table} with ${R} rows (${where})`);
   }
-  for (let b = 0; b + 1 < offsets.length; b++)
-    for (let l = offsets[b]; l < offsets[b + 1]; l++)
-      if (ids[l] < 0 || ids[l] >= R)
-        throw new OpError(op, `index ${ids[l]} out of range for ${table} with ${R} rows (bag ${b})`);
 }
 
 /**

@@ -2,14 +2,14 @@
 // each table. Checked with a naive LRU stack: a profile whose values fit the table yields
 // ids whose stack distances are all among the profile's; values past the table are folded
 // mod R; "{t}" picks one profile per table; bag sizes follow the random-data flags. (The
-// distribution itself is test/interop/trace.test.ts's subject.)
+// distribution itself is test/data/trace.test.ts's subject.)
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
-import { syntheticTraceDataset } from "../../src/interop/trace.ts";
+import { syntheticTraceDataset } from "../../src/data/trace.ts";
 import type { SparseFeature } from "../../src/data/dataset.ts";
 
 /** A profile file as the reference writes it: unique accesses, stack distances, CDF. */

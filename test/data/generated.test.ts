@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { sliceDataset, type Dataset } from "../../src/data/dataset.ts";
 import { GeneratedSource, sampleRng, STREAM } from "../../src/data/generated.ts";
 import { randomLayout, randomSamples, type RandomSpec } from "../../src/data/random.ts";
-import { TraceGenerator } from "../../src/interop/trace.ts";
+import { TraceGenerator } from "../../src/data/trace.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
 import { SyntheticTeacher, syntheticData, syntheticLayout } from "../../src/dlrm/synthetic.ts";
 import { tempDir } from "../helpers/cli.ts";

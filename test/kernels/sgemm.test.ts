@@ -335,6 +335,57 @@ test("sgemm: both builds, plain and relaxed (fused multiply-add), equal ref with
   heap.free(work);
 });
 
+test("sgemm: the bias and the ReLU come after the product sum, rounded once each, in both builds", () => {
+  // The epilogue's order is part of the numbers (golden parity, resumed runs): C = max(fl(α·acc) +
+  // bias, 0) with the sum acc the same as without a bias. So a Linear layer's fused forward
+  // must give, bit for bit, the GEMM without bias or ReLU followed by float32 + bias and max,
+  // for sizes across the register tiles' edges and K up to one K block (KC = 256; past it the
+  // bias joins the first block's partial sum, and the ReLU waits for the last block).
+  const builds = enableRelaxedSimd() ? (["plain", "relaxed"] as const) : (["plain"] as const);
+  const heap = defaultHeap();
+  const work = heap.alloc(wasmState().raw.sgemm_f32_work_bytes());
+  const dims = fc.record({
+    M: fc.integer({ min: 1, max: 23 }),
+    N: fc.integer({ min: 1, max: 37 }),
+    K: fc.constantFrom(1, 13, 64, 256),
+    alpha: fc.constantFrom(1, 0.5, -1.25),
+    relu: fc.boolean(),
+    transB: fc.boolean(),
+    seed: fc.integer({ min: 0, max: 1000 }),
+  });
+  for (const build of builds) {
+    const raw = instantiateKernels(heap.memory, build);
+    fc.assert(
+      fc.property(dims, ({ M, N, K, alpha, relu, transB, seed }) => {
+        const x = residentF32(heap, M * K);
+        const w = residentF32(heap, N * K);
+        const bias = residentF32(heap, N);
+        const fused = residentF32(heap, M * N);
+        const plain = residentF32(heap, M * N);
+        x.set(values(seed, M * K));
+        w.set(values(seed + 1, N * K));
+        bias.set(values(seed + 2, N));
+        fused.fill(Number.NaN); // β = 0: C is only written
+        plain.fill(Number.NaN);
+        const addr = (v: Float32Array): Ptr => heap.addressOf(v) as Ptr;
+        const ldb = transB ? K : N;
+        const call = (c: Float32Array, b: Ptr | 0, r: number): void =>
+          raw.sgemm_f32(0, transB ? 1 : 0, M, N, K, alpha, addr(x), K, addr(w), ldb, 0, addr(c), N, work, b, r);
+        call(fused, addr(bias), relu ? 1 : 0);
+        call(plain, 0, 0);
+        for (let i = 0; i < M * N; i++) {
+          let want = Math.fround((plain[i] as number) + (bias[i % N] as number));
+          if (relu) want = Math.max(want, 0); // max(−0, 0) is +0 here, as in f32x4.max
+          if (!Object.is(fused[i], want))
+            throw new Error(`${build} M=${M} N=${N} K=${K}: C[${i}] is ${fused[i]}, expected ${want}`);
+        }
+      }),
+      { seed: 2611, numRuns: 60 },
+    );
+  }
+  heap.free(work);
+});
+
 test("sgemm: float64 arrays go to the reference kernel and give its exact result", () => {
   const a = Float64Array.from(values(1, 6)); // (2, 3)
   const b = Float64Array.from(values(2, 12)); // (3, 4)

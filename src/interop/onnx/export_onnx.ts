@@ -33,7 +33,7 @@
 
 import { closeSync, openSync } from "node:fs";
 import { basename } from "node:path";
-import type { DLRMConfig } from "../../dlrm/config.ts";
+import { crossWidth, type DLRMConfig } from "../../dlrm/config.ts";
 import { checkCheckpoint, readPiece } from "../../dlrm/checkpoint.ts";
 import { parameterSpecs } from "../../dlrm/init.ts";
 import { tableParameter } from "../../dlrm/tables/layout.ts";
@@ -98,6 +98,9 @@ const CONFIG_FIELDS: { readonly [K in keyof DLRMConfig]: "graph" | "training onl
   pooling: "graph",
   interaction: "graph",
   interaction_itself: "graph",
+  dcn_num_layers: "graph", // dcn, cross: the cross layers, as Gemm/MatMul, Mul and Add
+  dcn_low_rank_dim: "graph",
+  deep_mlp: "graph", // cross: Gemm and Relu layers beside the cross layers
   top_mlp: "graph",
   per_sample_weights: "graph",
   weighted_pooling: "graph", // learned: v_W_l.{t} gathered at the ids scales each lookup; fixed: weights of one
@@ -229,6 +232,47 @@ export function externalTables(config: DLRMConfig, externalOver: number): Set<nu
   if (inline > INLINE_BUDGET)
     throw new OnnxExportError(`the MLPs alone (${mlpBytes} bytes) pass protobuf's 2 GiB limit on a model file`);
   return out;
+}
+
+/**
+ * dcn and cross (src/dlrm/interaction_arch.ts): x_0 = [x, e_0, …] (B, N), the cross layers
+ * over it (dcn: x_0 ⊙ (Gemm(Gemm(x_l, V_l), W_l, b_l)) + x_l; cross: x_0 ⊙ (x_l · w_l) + b_l +
+ * x_l), and for cross the deep MLP's Gemm and Relu layers over x_0 beside them.
+ */
+function crossGraph(
+  g: GraphBuilder,
+  config: DLRMConfig,
+  read: (name: string, dims: number[]) => string,
+  x: string,
+  pooled: readonly string[],
+): string {
+  const N = crossWidth(config);
+  const L = config.dcn_num_layers as number;
+  const axis1 = { axis: { kind: "int", value: 1 } } as const;
+  const transB = { transB: { kind: "int", value: 1 } } as const;
+  const x0 = pooled.length === 0 ? x : g.op("Concat", [x, ...pooled], axis1); // (B, N)
+  let xl = x0;
+  for (let l = 0; l < L; l++) {
+    const c = `inter_arch.crossnet`;
+    if (config.interaction === "dcn") {
+      const r = config.dcn_low_rank_dim as number;
+      const v = g.op("Gemm", [xl, read(`${c}.V_kernels.${l}`, [r, N])], transB); // (B, r)
+      const w = g.op("Gemm", [v, read(`${c}.W_kernels.${l}`, [N, r]), read(`${c}.bias.${l}`, [N])], transB); // (B, N)
+      xl = g.op("Add", [g.op("Mul", [x0, w]), xl]);
+    } else {
+      const s = g.op("MatMul", [xl, read(`${c}.kernels.${l}`, [N, 1])]); // (B, 1)
+      const b = read(`${c}.bias.${l}`, [N]); // stored (N, 1), the same values as (N,)
+      xl = g.op("Add", [g.op("Add", [g.op("Mul", [x0, s]), b]), xl]);
+    }
+  }
+  if (config.interaction === "dcn") return xl; // (B, N)
+  const deep = config.deep_mlp as number[];
+  let h = x0;
+  deep.slice(1).forEach((width, i) => {
+    const w = read(`inter_arch.deep.${2 * i}.weight`, [width, deep[i]]);
+    h = g.op("Relu", [g.op("Gemm", [h, w, read(`inter_arch.deep.${2 * i}.bias`, [width])], transB)]);
+  });
+  return g.op("Concat", [xl, h], axis1); // (B, N + D)
 }
 
 /** The pairs of the dot interaction as positions in the flattened (F, F) product: i-major, j < i (j <= i with self). */
@@ -384,7 +428,8 @@ function writeModel(
 
   // Interaction → z (B, W).
   let z: string;
-  if (config.interaction === "cat")
+  if (config.interaction === "dcn" || config.interaction === "cross") z = crossGraph(g, config, read, x, pooled);
+  else if (config.interaction === "cat")
     z = F === 1 ? x : g.op("Concat", [x, ...pooled], { axis: { kind: "int", value: 1 } });
   else {
     const pairs = pairPositions(F, config.interaction_itself);

@@ -25,7 +25,7 @@ import { randomDataset } from "../../../src/data/random.ts";
 import { saveCheckpoint } from "../../../src/dlrm/checkpoint.ts";
 import { checkpointFormat } from "../../../src/interop/checkpoint_file.ts";
 import { parseConfig, type DLRMConfig } from "../../../src/dlrm/config.ts";
-import { criteoModel } from "../../../src/dlrm/dataset_configs.ts";
+import { criteoModel } from "../../../src/data/sources/builtin_models.ts";
 import { exportOnnx, externalTables } from "../../../src/interop/onnx/export_onnx.ts";
 import { DLRM } from "../../../src/dlrm/model.ts";
 import { readSafetensors, writeSafetensors } from "../../../src/io/safetensors.ts";
@@ -233,6 +233,49 @@ for (const [interaction, self] of [
     }
   });
 }
+
+test("cross networks: the DCN-v2 fixture (ONNX Runtime = dlrm predict = PyTorch's pred.0) and a DCN with its deep MLP", async () => {
+  const t = tempDir();
+  try {
+    const dcn = new URL("../fixtures/dcn/dcn_v2/", import.meta.url).pathname;
+    const data = `${dcn}batches.safetensors`;
+    await checkAgainstPredict(t.dir, `${dcn}init.safetensors`, `${dcn}config.json`, data, null, "DCN-v2 fixture");
+    const session = await ort.InferenceSession.create(join(t.dir, "model.onnx"));
+    const pred0 = readSafetensors(`${dcn}expected.safetensors`).tensors.get("pred.0")?.data as Float32Array;
+    const got = await ortPredict(session, readBatchFile(data), 0, pred0.length, null, false);
+    assertClose(got, pred0, { atol: 1e-4, rtol: 1e-3 }, "DCN-v2 fixture pred.0");
+    await session.release();
+
+    const N = 4 * 4;
+    const cross = parseConfig({
+      ...SMALL,
+      interaction: "cross",
+      dcn_num_layers: 2,
+      deep_mlp: [N, 7, 5],
+      top_mlp: [N + 5, 6, 1],
+    });
+    const { model, checkpoint } = await modelFiles(t.dir, cross, 11, "cross.safetensors", (m) => {
+      for (const [name, p] of m.namedParameters())
+        // the cross biases start at zero: draw them away
+        if (name.startsWith("inter_arch.crossnet.bias.")) p.data.forEach((_, i) => (p.data[i] = 0.1 * (i % 5) - 0.2));
+    });
+    const dataPath = join(t.dir, "cross_data.safetensors");
+    writeBatchFile(
+      dataPath,
+      randomDataset({
+        n: 40,
+        denseFeatures: 3,
+        tableSizes: cross.table_sizes,
+        numIndicesPerLookup: 3,
+        numIndicesPerLookupFixed: false,
+        seed: 5,
+      }),
+    );
+    await checkAgainstPredict(t.dir, checkpoint, model, dataPath, null, "DCN (cross) with its deep MLP");
+  } finally {
+    t.cleanup();
+  }
+});
 
 const SMALL = {
   dense_features: 3,

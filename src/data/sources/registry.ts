@@ -1,4 +1,4 @@
-// What `--data` and `--eval-data` name, and loading it:
+// The data-source registry: what `--data` and `--eval-data` name, and loading it:
 //
 //   <file>                    a batch file (our preprocessed format, docs/datasets.md), streamed:
 //                             read batch by batch (src/data/batch_file_source.ts); one that
@@ -9,7 +9,7 @@
 //   movielens:<dir>           MovieLens-100K, with --split <name> (default u1)
 //   synthetic-trace:<profile> the reference's trace generator: ids drawn from a reuse-distance
 //                             profile ("{t}" in the path is replaced by the table number)
-//   <file>.bin                the reference's MLPerf binary Criteo format (mlperf_source.ts)
+//   <file>.bin                the reference's MLPerf binary Criteo format (mlperf_files.ts)
 //   torchrec-npy:<dir>        TorchRec's preprocessed Criteo days, day_N_{dense,sparse,labels}.npy
 //
 // Each kind is one record in KINDS: the files it reads, its family (which data flags apply
@@ -19,7 +19,10 @@
 // exists; generated data is drawn for a model (without --data-size endless, made batch by
 // batch: src/data/generated.ts). So loading has two steps: loadSourceData
 // (real data, or nothing) and then finishData (given the model config). A request is checked
-// once, before anything slow is read (checkRequest); the loaders only load.
+// once, before anything slow is read (checkRequest); the loaders only load. A request that
+// cannot be met as given is a DataRequestError (the CLI's usage error). The registry asks the
+// host's files what it needs through the request's DataFiles (src/data/sources/files.ts;
+// the CLI's is node:fs), and the readers it opens read their own files.
 //
 // Evaluation data, when --eval-data is absent: Criteo's test split (the reference's
 // protocol, whose train split is what Criteo data always trains on), MovieLens's
@@ -28,38 +31,45 @@
 // Glossary: N samples, F tables, R rows of a table; family: the dataset a source's ids come
 // from (Criteo, MovieLens), which decides the flags that apply and the built-in model.
 
-import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
-import { UsageError } from "./args.ts";
 import {
   criteoBatchInfo,
   dictionaryPathFor,
   isCriteoBatchFile,
   requireDictionaryBeside,
   streamCriteoFiles,
-} from "./criteo_source.ts";
-import { csvBatchInfo } from "./csv_source.ts";
-import { isMlperfBinPath, openMlperfBinData } from "./mlperf_source.ts";
+  type ReadingProgress,
+} from "./criteo_files.ts";
+import { csvBatchInfo } from "./csv_files.ts";
+import type { DataFiles } from "./files.ts";
+import { isMlperfBinPath, openMlperfBinData } from "./mlperf_files.ts";
 import { splitRatings } from "./movielens_splits.ts";
-import type { ProgressSink } from "./read_progress.ts";
-import { BatchFileSource } from "../data/batch_file_source.ts";
-import { isBatchSource } from "../data/batch_source.ts";
-import { criteoSplit } from "../data/criteo.ts";
-import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../data/criteo_dictionary.ts";
-import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
-import { sliceDataset, type Dataset } from "../data/dataset.ts";
-import { readMovieLens } from "../data/movielens.ts";
-import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../data/generated.ts";
-import { randomLayout, randomSamples, type RandomSpec } from "../data/random.ts";
-import { torchrecTableSizes, TorchrecNpySource } from "../data/torchrec_npy.ts";
-import { TraceGenerator } from "../interop/trace.ts";
-import { DataError } from "../dlrm/check_data.ts";
-import type { DLRMConfig } from "../dlrm/config.ts";
-import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
-import { SyntheticTeacher, syntheticLayout } from "../dlrm/synthetic.ts";
-import { auc } from "../metrics/metrics.ts";
-import { notSafetensors } from "../io/safetensors.ts";
 import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
+import type { BuiltinModel, BUILTIN_MODELS } from "./builtin_models.ts";
+import { BatchFileSource } from "../batch_file_source.ts";
+import { isBatchSource } from "../batch_source.ts";
+import { criteoSplit } from "../criteo.ts";
+import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../criteo_dictionary.ts";
+import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../criteo_fields.ts";
+import { sliceDataset, type Dataset } from "../dataset.ts";
+import { readMovieLens } from "../movielens.ts";
+import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../generated.ts";
+import { randomLayout, randomSamples, type RandomSpec } from "../random.ts";
+import { torchrecTableSizes, TorchrecNpySource } from "../torchrec_npy.ts";
+import { TraceGenerator } from "../trace.ts";
+import { DataError } from "../../dlrm/check_data.ts";
+import type { DLRMConfig } from "../../dlrm/config.ts";
+import { SyntheticTeacher, syntheticLayout } from "../../dlrm/synthetic.ts";
+import { auc } from "../../metrics/metrics.ts";
+import { notSafetensors } from "../../io/safetensors.ts";
+
+/** A request for data that cannot be met as given (a flag that does not apply, a malformed
+ *  --data): the CLI reports it as a usage error, with this message. */
+export class DataRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DataRequestError";
+  }
+}
 
 export type DataSpec =
   | { kind: "random"; text: string }
@@ -83,12 +93,14 @@ export interface DataRequest {
   seed: number;
   numIndicesPerLookup: number;
   numIndicesPerLookupFixed: boolean;
-  /** Where reading progress goes (stderr), or null. */
-  progress: ProgressSink | null;
+  /** Makes the display of reading progress (the CLI's draws on stderr), or null for none. */
+  progress: ((label: string) => ReadingProgress) | null;
+  /** The host's files (the CLI's: node:fs, src/cli/node_files.ts). */
+  files: DataFiles;
 }
 
-/** Which built-in model fits the data. */
-export type DataFamily = "criteo" | "movielens";
+/** Which built-in model fits the data (its name in BUILTIN_MODELS). */
+export type DataFamily = keyof typeof BUILTIN_MODELS;
 
 /** Real data, loaded before the model exists (a streamed file is a BatchSource, open until closeRunData). */
 export interface SourceData {
@@ -130,7 +142,7 @@ interface EvalContext {
 /** One --data kind. */
 interface SourceKind<S extends DataSpec> {
   /** The files it reads (checked against the outputs before a run starts). */
-  files(s: S): string[];
+  files(s: S, files: DataFiles): string[];
   /** The family of its ids, or null; may read a file's header. */
   family(s: S): DataFamily | null;
   /** As training data: read before the model exists (real data), or drawn for it (generated). */
@@ -140,7 +152,7 @@ interface SourceKind<S extends DataSpec> {
   /** What `dlrm predict --data` scores: the data itself (a file: a source read in order, as it
    *  is scored), the evaluation split training on it evaluates (so a trained model is measured
    *  on the same samples), or nothing (why). */
-  scored: { open(s: S): Promise<RunData> } | "evaluation split" | { refused: string };
+  scored: { open(s: S, files: DataFiles): Promise<RunData> } | "evaluation split" | { refused: string };
   /** As --eval-data: how it loads (and the family its training data must have), or why it cannot be. */
   asEval:
     { load(s: S, c: EvalContext): Promise<RunData>; needs?: { family: DataFamily; why: string } } | { refused: string };
@@ -199,9 +211,9 @@ const syntheticTrace: SourceKind<SpecOf<"synthetic-trace">> = {
 };
 
 const movielens: SourceKind<SpecOf<"movielens">> = {
-  files(s) {
+  files(s, files) {
     try {
-      return readdirSync(s.dir).map((name) => join(s.dir, name));
+      return files.list(s.dir);
     } catch {
       return []; // the reader reports a missing folder, with its own message
     }
@@ -244,7 +256,7 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
       // without a dictionary (a .bin made elsewhere, TorchRec's days) cannot be matched.
       const dictionary = c.src?.dictionary;
       if (dictionary === null || dictionary === undefined)
-        throw new UsageError(
+        throw new DataRequestError(
           `${c.r.train.text} has no dictionary of its values, so raw --eval-data ${s.text} cannot be numbered like it: preprocess the evaluation days to the same format`,
         );
       const { source, read } = await readCriteoData(s.files, c.r, dictionary);
@@ -263,7 +275,7 @@ const file: SourceKind<SpecOf<"file">> = {
       const data = await BatchFileSource.open(s.path);
       try {
         const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
-        const csv = csvBatchInfo(s.path);
+        const csv = csvBatchInfo(s.path, r.files);
         if (csv !== null) {
           // Your own data: its model, and the evaluation rows its schema split off.
           const evalData = csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath) : null;
@@ -278,16 +290,16 @@ const file: SourceKind<SpecOf<"file">> = {
         }
         const info = criteoBatchInfo(s.path, data.fileRows);
         if (info === null) return { ...plain, train: data.view({}) };
-        const dictionary = loadDictionary(requireDictionaryBeside(s.path));
+        const dictionary = loadDictionary(requireDictionaryBeside(s.path, r.files));
         if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
-          throw new UsageError(
+          throw new DataRequestError(
             `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
           );
         }
         // Sub-sampling happens while reading, before the values are numbered (the reference's
         // order), so a preprocessed file has it already or never will.
         if (r.subSampleRate > 0 && r.subSampleRate !== info.subSampleRate) {
-          throw new UsageError(
+          throw new DataRequestError(
             `${verb}: --data-sub-sample-rate ${r.subSampleRate} differs from the ${info.subSampleRate} that ${s.path} was preprocessed with; ` +
               `sub-sampling drops lines before their values are numbered, so it is given to dlrm preprocess criteo --data-sub-sample-rate p`,
           );
@@ -304,7 +316,7 @@ const file: SourceKind<SpecOf<"file">> = {
 /** Criteo data whose ids are numbered already: the rows are used as they are, never sub-sampled. */
 function refuseSubSampling(r: DataRequest, verb: string, text: string): void {
   if (r.subSampleRate > 0)
-    throw new UsageError(
+    throw new DataRequestError(
       `${verb}: --data-sub-sample-rate applies while raw Criteo lines are numbered, not to ${text}, which is numbered already (dlrm preprocess criteo --data-sub-sample-rate p)`,
     );
 }
@@ -312,11 +324,11 @@ function refuseSubSampling(r: DataRequest, verb: string, text: string): void {
 const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: () => "criteo",
-  scored: { open: async (s) => openMlperfBinData(s.path, undefined).data },
+  scored: { open: async (s, files) => openMlperfBinData(s.path, undefined, files).data },
   train: {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
-      const { data, tableSizes, dictionary } = openMlperfBinData(s.path, r.maxIndRange);
+      const { data, tableSizes, dictionary } = openMlperfBinData(s.path, r.maxIndRange, r.files);
       // The reference keeps its test rows in another .bin (--eval-data); a .bin brings no split.
       return {
         family: "criteo",
@@ -329,13 +341,13 @@ const mlperfBin: SourceKind<SpecOf<"mlperf-bin">> = {
       };
     },
   },
-  asEval: { load: async (s, c) => openMlperfBinData(s.path, c.r.maxIndRange).data },
+  asEval: { load: async (s, c) => openMlperfBinData(s.path, c.r.maxIndRange, c.r.files).data },
 };
 
 const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {
-  files(s) {
+  files(s, files) {
     try {
-      return readdirSync(s.dir).map((name) => join(s.dir, name));
+      return files.list(s.dir);
     } catch {
       return []; // the reader reports a missing folder, with its own message
     }
@@ -392,12 +404,12 @@ function kindOf<K extends Kind>(s: SpecOf<K>): SourceKind<SpecOf<K>> {
 const FORMS =
   "a batch file, random, synthetic, criteo:<file>[,<file>...], movielens:<dir>, an MLPerf .bin file, torchrec-npy:<dir> or synthetic-trace:<profile>";
 
-/** Parses the value of --data or --eval-data; a malformed one is a UsageError naming the flag. */
-export function parseDataSpec(verb: string, flag: string, text: string): DataSpec {
+/** Parses the value of --data or --eval-data; a malformed one is a DataRequestError naming the flag. */
+export function parseDataSpec(verb: string, flag: string, text: string, files: DataFiles): DataSpec {
   const prefixed = (prefix: string): string | null =>
     text.startsWith(`${prefix}:`) ? text.slice(prefix.length + 1) : null;
   const need = (rest: string, what: string): string => {
-    if (rest === "") throw new UsageError(`${verb}: ${flag} ${text} names no ${what}`);
+    if (rest === "") throw new DataRequestError(`${verb}: ${flag} ${text} names no ${what}`);
     return rest;
   };
   if (text === "random" || text === "synthetic") return { kind: text, text };
@@ -405,7 +417,7 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
   if (criteoFiles !== null) {
     const files = need(criteoFiles, "file").split(",");
     if (files.some((f) => f === ""))
-      throw new UsageError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
+      throw new DataRequestError(`${verb}: ${flag} ${text} has an empty file name (criteo:<file>[,<file>...])`);
     return { kind: "criteo", text, files };
   }
   const npyDir = prefixed("torchrec-npy");
@@ -414,17 +426,17 @@ export function parseDataSpec(verb: string, flag: string, text: string): DataSpe
   if (dir !== null) return { kind: "movielens", text, dir: need(dir, "folder") };
   const trace = prefixed("synthetic-trace");
   if (trace !== null) return { kind: "synthetic-trace", text, profile: need(trace, "profile file") };
-  if (!existsSync(text))
-    throw new UsageError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
+  if (!files.exists(text))
+    throw new DataRequestError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
   if (isMlperfBinPath(text)) return { kind: "mlperf-bin", text, path: text };
   const other = notSafetensors(text); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
-  if (other !== null) throw new UsageError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
+  if (other !== null) throw new DataRequestError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
   return { kind: "file", text, path: text };
 }
 
 /** The files a --data/--eval-data spec reads (a folder's files for movielens:<dir>). */
-export function dataSpecFiles(spec: DataSpec): string[] {
-  return kindOf(spec).files(spec);
+export function dataSpecFiles(spec: DataSpec, files: DataFiles): string[] {
+  return kindOf(spec).files(spec, files);
 }
 
 const CRITEO_DATA = "Criteo data (criteo:<files> or a file from dlrm preprocess criteo)";
@@ -445,12 +457,12 @@ function checkRequest(r: DataRequest, verb: string): void {
     if (!f.given(r)) continue;
     // --split also picks the evaluation split of movielens:<dir> eval data.
     const applies = familyOfTrain() === f.family || (f.family === "movielens" && evalFamily === "movielens");
-    if (!applies) throw new UsageError(`${verb}: ${f.flag} applies to ${f.what}, not to --data ${r.train.text}`);
+    if (!applies) throw new DataRequestError(`${verb}: ${f.flag} applies to ${f.what}, not to --data ${r.train.text}`);
   }
   if (r.eval !== null) {
     const how = kindOf(r.eval).asEval;
     const refuse = (why: string): never => {
-      throw new UsageError(`${verb}: --eval-data ${r.eval?.text} ${why}`);
+      throw new DataRequestError(`${verb}: --eval-data ${r.eval?.text} ${why}`);
     };
     if ("refused" in how) refuse(how.refused);
     else if (how.needs !== undefined && how.needs.family !== familyOfTrain()) refuse(how.needs.why);
@@ -550,7 +562,7 @@ export async function finishData(
 /** MovieLens-100K's --split (default u1): its ratings as training and test data. */
 function readSplit(dir: string, r: DataRequest): ReturnType<typeof readMovieLens> & { split: string } {
   const split = r.split ?? "u1";
-  return { ...readMovieLens(dir, split, splitRatings(dir, split)), split };
+  return { ...readMovieLens(dir, split, splitRatings(dir, split, r.files)), split };
 }
 
 /** Criteo files read with the request's flags, streamed (streamCriteoFiles): training data
@@ -565,6 +577,7 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
     subSampleRate: forEval ? 0 : r.subSampleRate,
     seed: forEval ? 0 : r.seed,
     progress: r.progress,
+    fileAccess: r.files,
     label: forEval ? "read criteo (eval)" : "read criteo",
   });
 }
@@ -575,10 +588,10 @@ function readCriteoData(files: readonly string[], r: DataRequest, dictionary: Cr
 export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: number | null): Promise<RunData> {
   const scored = kindOf(r.train).scored;
   if (typeof scored === "object" && "refused" in scored)
-    throw new UsageError(`predict: --data ${r.train.text} ${scored.refused}`);
+    throw new DataRequestError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    return checkRunData(await scored.open(r.train), config, r.train.text);
+    return checkRunData(await scored.open(r.train, r.files), config, r.train.text);
   }
   const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
   try {

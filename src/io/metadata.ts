@@ -3,7 +3,7 @@
 // model config it was trained with. The header is read and checked by readSafetensorsIndex
 // (src/io/safetensors.ts), the one header reader.
 
-import { readSafetensorsIndex } from "../io/safetensors.ts";
+import { readSafetensorsIndex } from "./safetensors.ts";
 
 /** The `__metadata__` strings of a safetensors file ({} when it has none). */
 export function readSafetensorsMetadata(path: string): Record<string, string> {

@@ -19,7 +19,7 @@ import {
   traceStackDistances,
   writeProfile,
   type TraceProfile,
-} from "../../src/interop/trace.ts";
+} from "../../src/data/trace.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 

@@ -1,17 +1,17 @@
-// Data of a run as the CLI holds it: a Dataset in memory, or a BatchSource whose batches are
-// read when they are due (a streamed batch file). What the CLI needs to know of either — its
-// samples, its lookups per sample (the sharding plan), the sizes the ranks' staging memory
-// needs — and the check that data fits the model, which for a source runs on each batch as it
-// comes (a bad id or value stops the run with the file, the step, the sample and the value).
+// Data of a run as the registry opens it: a Dataset in memory, or a BatchSource whose batches
+// are read when they are due (a streamed batch file). What a run needs to know of either — its
+// samples — and the check that data fits the model, which for a source runs on each batch as
+// it comes (a bad id or value stops the run with the file, the step, the sample and the
+// value). What the sharding plan and the ranks' staging memory need of it is the run
+// recipe's (lookupsPerSampleOfData, stagingData: src/run/recipe.ts).
 //
 // Glossary: N samples, F tables, B batch size.
 
-import { BatchFileSource } from "../data/batch_file_source.ts";
-import { isBatchSource, type BatchSource } from "../data/batch_source.ts";
-import { offsetsFromLengths, type Dataset } from "../data/dataset.ts";
-import { checkDataset, DataError } from "../dlrm/check_data.ts";
-import type { DLRMConfig } from "../dlrm/config.ts";
-import { lookupsPerSampleOf } from "../parallel/plan.ts";
+import { BatchFileSource } from "../batch_file_source.ts";
+import { isBatchSource, type BatchSource } from "../batch_source.ts";
+import type { Dataset } from "../dataset.ts";
+import { checkDataset, DataError } from "../../dlrm/check_data.ts";
+import type { DLRMConfig } from "../../dlrm/config.ts";
 
 /** Training or evaluation data of a run. */
 export type RunData = Dataset | BatchSource;
@@ -19,47 +19,6 @@ export type RunData = Dataset | BatchSource;
 /** Samples per epoch. */
 export function samplesOf(d: RunData): number {
   return isBatchSource(d) ? d.samplesPerEpoch : d.n;
-}
-
-/** Mean lookups per sample of each table (what the sharding plan balances): of the data in
- *  memory, or of a source's first 4096 samples. */
-export async function lookupsPerSampleOfData(d: RunData): Promise<number[]> {
-  if (!isBatchSource(d)) return lookupsPerSampleOf(d);
-  return lookupsPerSampleOf(await d.batch(0, Math.min(d.samplesPerEpoch, 4096)));
-}
-
-/**
- * What the ranks' batch-slot memory is sized from (src/parallel/batch_slots.ts: the longest bag of
- * each table and whether it has weights): the Dataset itself, or for a source a one-sample
- * Dataset whose bags are the source's longest (its `bags`, else its first batch's).
- */
-export async function stagingData(d: RunData): Promise<Dataset> {
-  if (!isBatchSource(d)) return d;
-  const bags = d.bags ?? null;
-  const first = bags === null ? await d.batch(0, Math.min(d.samplesPerEpoch, 4096)) : null;
-  const longest = bags?.longest ?? (first as Dataset).sparse.map((f) => longestBag(f.offsets));
-  const weighted = bags?.weighted ?? (first as Dataset).sparse.map((f) => f.weights !== null);
-  return {
-    n: 1,
-    denseFeatures: d.denseFeatures,
-    dense: new Float32Array(d.denseFeatures),
-    labels: new Float32Array(1),
-    sparse: longest.map((L, t) => {
-      const lengths = Int32Array.of(L);
-      return {
-        lengths,
-        offsets: offsetsFromLengths(lengths),
-        indices: new Int32Array(L),
-        weights: weighted[t] === true ? new Float32Array(L) : null,
-      };
-    }),
-  };
-}
-
-function longestBag(offsets: Int32Array): number {
-  let m = 0;
-  for (let i = 0; i + 1 < offsets.length; i++) m = Math.max(m, offsets[i + 1] - offsets[i]);
-  return m;
 }
 
 /** Checks data against the model: a Dataset whole, now; a source's shape now and each batch as it comes. */

@@ -1,22 +1,24 @@
-// Criteo data for the CLI: reading raw files with a progress bar, and the preprocessed form
+// Criteo data for the registry: reading raw files with a progress bar, and the preprocessed form
 // that `dlrm preprocess criteo` writes (a batch file, its dictionary beside it, and metadata
 // that lets training apply the reference's protocol to it: the samples of each day).
 // Parsing, sub-sampling, numbering and the days are readCriteoChunks's (src/data/criteo.ts).
 //
 // Glossary: N samples, F = 26 tables, D days.
 
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { BatchFileSource } from "../data/batch_file_source.ts";
-import { BatchFileWriter } from "../data/batch_writer.ts";
-import { CRITEO_DENSE, CRITEO_SPARSE } from "../data/criteo_fields.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
-import { readCriteoChunks, type CriteoChunksResult, type CriteoOptions } from "../data/criteo.ts";
-import type { Dataset } from "../data/dataset.ts";
-import type { CriteoDictionary } from "../data/criteo_dictionary.ts";
-import type { ProgressSink } from "./read_progress.ts";
-import { ReadProgress } from "./read_progress.ts";
+import { BatchFileSource } from "../batch_file_source.ts";
+import { BatchFileWriter } from "../batch_writer.ts";
+import { CRITEO_DENSE, CRITEO_SPARSE } from "../criteo_fields.ts";
+import { readSafetensorsMetadata } from "../../io/metadata.ts";
+import { readCriteoChunks, type CriteoChunksResult, type CriteoOptions } from "../criteo.ts";
+import type { Dataset } from "../dataset.ts";
+import type { CriteoDictionary } from "../criteo_dictionary.ts";
+import type { DataFiles } from "./files.ts";
+
+/** A display of reading progress by bytes (the CLI's ReadProgress draws one on stderr). */
+export interface ReadingProgress {
+  update(lines: number, bytesRead: number, bytesTotal: number): void;
+  done(): void;
+}
 
 /** The `format` metadata of a batch file written by `dlrm preprocess criteo`. */
 export const CRITEO_BATCH_FORMAT = "dlrm-ts criteo batch";
@@ -38,9 +40,11 @@ export interface CriteoReadOptions {
   /** --data-sub-sample-rate and the seed of its draws (0: keep every line). */
   subSampleRate: number;
   seed: number;
-  /** Where to draw the byte progress (stderr), or null for none. */
-  progress: ProgressSink | null;
+  /** Makes the byte progress display (the CLI's draws on stderr), or null for none. */
+  progress: ((label: string) => ReadingProgress) | null;
   label: string;
+  /** The host's files (sizes, a temporary folder). */
+  fileAccess: DataFiles;
 }
 
 /** The samples of `files` in order, handed to `sink` in chunks (readCriteoChunks), with a progress bar. */
@@ -60,12 +64,12 @@ async function withProgress<T>(
   if (files.length === 0) throw new Error("criteo: no files given");
   for (const f of files) {
     try {
-      statSync(f);
+      o.fileAccess.size(f);
     } catch (e) {
       throw new Error(`criteo: cannot read ${f}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const bar = o.progress === null ? null : new ReadProgress(o.progress, o.label);
+  const bar = o.progress === null ? null : o.progress(o.label);
   try {
     return await read({
       ...(o.maxIndRange === undefined ? {} : { maxIndRange: o.maxIndRange }),
@@ -90,9 +94,9 @@ export async function streamCriteoFiles(
   files: readonly string[],
   o: CriteoReadOptions,
 ): Promise<{ source: BatchFileSource; read: CriteoChunksResult }> {
-  const dir = mkdtempSync(join(tmpdir(), "dlrm-criteo-"));
+  const dir = o.fileAccess.tempDir("dlrm-criteo-");
   try {
-    const path = join(dir, "rows.safetensors");
+    const path = o.fileAccess.join(dir.path, "rows.safetensors");
     const writer = new BatchFileWriter(path, { denseFeatures: CRITEO_DENSE, tables: CRITEO_SPARSE });
     let read: CriteoChunksResult;
     try {
@@ -104,7 +108,7 @@ export async function streamCriteoFiles(
     writer.finish();
     return { source: await BatchFileSource.open(path), read };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    dir.remove();
   }
 }
 
@@ -184,9 +188,9 @@ export const PAIR_ID_KEY = "pair_id";
 
 /** The dictionary file beside a preprocessed batch file, checked to be the one written with
  *  it (the same pair id), or an error naming where it should be. */
-export function requireDictionaryBeside(batchPath: string): string {
+export function requireDictionaryBeside(batchPath: string, files: DataFiles): string {
   const p = dictionaryPathFor(batchPath);
-  if (!existsSync(p))
+  if (!files.exists(p))
     throw new Error(`${batchPath}: a preprocessed Criteo file needs its dictionary beside it, ${p}, which is absent`);
   const batchId = readSafetensorsMetadata(batchPath)[PAIR_ID_KEY];
   const dictId = readSafetensorsMetadata(p)[PAIR_ID_KEY];

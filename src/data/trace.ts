@@ -24,10 +24,10 @@
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { splitLines } from "../data/lines.ts";
-import type { Dataset } from "../data/dataset.ts";
-import { sampleRng, STREAM, type SampleLayout } from "../data/generated.ts";
-import { randomLayout, randomSamples, type RandomSpec } from "../data/random.ts";
+import { splitLines } from "./lines.ts";
+import type { Dataset } from "./dataset.ts";
+import { sampleRng, STREAM, type SampleLayout } from "./generated.ts";
+import { randomLayout, randomSamples, type RandomSpec } from "./random.ts";
 import type { Rng } from "../tensor/rng.ts";
 
 export interface TraceProfile {

@@ -7,7 +7,7 @@
 //
 // Glossary: Dd dense features, F tables.
 
-import { smallClickConfig, type BuiltinModel } from "./dataset_configs.ts";
+import { smallClickConfig, type BuiltinModel } from "./builtin_models.ts";
 
 export function tabularModel(tableSizes: readonly number[], denseFeatures: number): BuiltinModel {
   const config = smallClickConfig(tableSizes, denseFeatures, "the model of dlrm preprocess csv");

@@ -6,9 +6,9 @@
 //
 // Glossary: Dd dense features, E embedding dim, F tables, W interaction width.
 
-import { parseConfig, type DLRMConfig } from "./config.ts";
-import { MOVIELENS_TABLES } from "../data/movielens_fields.ts";
-import { interactionWidth } from "../ops/interaction.ts";
+import { parseConfig, type DLRMConfig } from "../../dlrm/config.ts";
+import { MOVIELENS_TABLES } from "../movielens_fields.ts";
+import { interactionWidth } from "../../ops/interaction.ts";
 
 export interface BuiltinModel {
   config: DLRMConfig;
@@ -26,7 +26,7 @@ export interface BuiltinModel {
  * The small DLRM of MovieLens's single model, over any tables and dense features: E = 16, a
  * bottom MLP Dd-32-E, dot interaction, one hidden top layer of 16, BCE, Adagrad at lr 0.05,
  * batch 128. `what` names the config in its errors. The model `dlrm preprocess csv` derives
- * for a user's own data is this one too (src/dlrm/tabular_model.ts).
+ * for a user's own data is this one too (src/data/sources/tabular_model.ts).
  */
 export function smallClickConfig(tableSizes: readonly number[], denseFeatures: number, what: string): DLRMConfig {
   const E = 16;
@@ -107,3 +107,6 @@ export function criteoModel(tableSizes: readonly number[], denseFeatures: number
   );
   return { config, epochs: 1, adagradInitialAccumulator: 0, ensemble: 1, tableWeightDecay: null };
 }
+
+/** The built-in models by name: the one of each family of real data, trained when no --model is given. */
+export const BUILTIN_MODELS = { movielens: movielensModel, criteo: criteoModel } as const;
