@@ -237,7 +237,7 @@ for (const [interaction, self] of [
 test("cross networks: the DCN-v2 fixture (ONNX Runtime = dlrm predict = PyTorch's pred.0) and a DCN with its deep MLP", async () => {
   const t = tempDir();
   try {
-    const dcn = new URL("../fixtures/dcn/dcn_v2/", import.meta.url).pathname;
+    const dcn = new URL("../../fixtures/dcn/dcn_v2/", import.meta.url).pathname;
     const data = `${dcn}batches.safetensors`;
     await checkAgainstPredict(t.dir, `${dcn}init.safetensors`, `${dcn}config.json`, data, null, "DCN-v2 fixture");
     const session = await ort.InferenceSession.create(join(t.dir, "model.onnx"));
