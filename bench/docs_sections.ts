@@ -19,6 +19,7 @@ export const KEPT_SECTIONS = [
   "stream", // by hand: bench/stream.bench.ts, the streamed data path (issue 23)
   "table-store", // bench/table_store.bench.ts --docs: tables on disk (issue 27)
   "table-store-policy", // by hand: bench/table_store.bench.ts with a cache smaller than the working set (look-ahead vs LRU)
+  "dcn-mlperf", // bench/dcn_mlperf.bench.ts --docs: the MLPerf DLRM-DCNv2 shape on 2 workers (issue 28)
 ] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;

@@ -25,7 +25,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { criteoModel } from "../src/dlrm/dataset_configs.ts";
+import { criteoModel } from "../src/data/sources/builtin_models.ts";
 import { dlrmTimed, samplesPerSecond } from "./timed_cli.ts";
 
 const args = process.argv.slice(2);

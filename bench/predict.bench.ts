@@ -50,9 +50,9 @@ import { sliceDataset, type Dataset } from "../src/data/dataset.ts";
 import { randomDataset } from "../src/data/random.ts";
 import { saveCheckpoint } from "../src/dlrm/checkpoint.ts";
 import { parseConfig } from "../src/dlrm/config.ts";
-import { exportOnnx } from "../src/dlrm/export_onnx.ts";
+import { exportOnnx } from "../src/interop/onnx/export_onnx.ts";
 import { DLRM } from "../src/dlrm/model.ts";
-import { QuantizedDLRM } from "../src/dlrm/quantized.ts";
+import { QuantizedDLRM } from "../src/interop/quantized/quantized.ts";
 import { predict } from "../src/train/trainer.ts";
 
 setFlagsFromString("--no-liftoff");

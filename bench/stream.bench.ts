@@ -20,7 +20,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
-import { criteoModel } from "../src/dlrm/dataset_configs.ts";
+import { criteoModel } from "../src/data/sources/builtin_models.ts";
 import { writeCriteoLines } from "./criteo_gen.ts";
 import { dlrmTimed as dlrm, samplesPerSecond } from "./timed_cli.ts";
 

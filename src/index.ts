@@ -31,12 +31,13 @@ export {
   quantizeTable,
   type QuantizedBagOptions,
   type QuantizedTable,
-} from "./ops/quantized_embedding_bag.ts";
+} from "./interop/quantized/quantized_embedding_bag.ts";
 export { dotInteraction, catInteraction, interactionWidth } from "./ops/interaction.ts";
 export { bce, bceWithLogits, mse, type Reduction } from "./ops/loss.ts";
 
 export { Module, parameter } from "./nn/module.ts";
 export { Linear, MLP } from "./nn/linear.ts";
+export { LowRankCrossNet, VectorCrossNet, lowRankCross, vectorCross } from "./nn/crossnet.ts";
 export type { Optimizer } from "./optim/optimizer.ts";
 export { SGD } from "./optim/sgd.ts";
 export { Adagrad } from "./optim/adagrad.ts";
@@ -62,18 +63,22 @@ export { MlperfBinSource } from "./data/mlperf_bin.ts";
 export { TorchrecNpySource } from "./data/torchrec_npy.ts";
 
 export { DLRM } from "./dlrm/model.ts";
-export { parseConfig, type DLRMConfig } from "./dlrm/config.ts";
+export { parseConfig, topInputWidth, type DLRMConfig } from "./dlrm/config.ts";
 export { readConfig } from "./dlrm/config_file.ts";
 export { defaultConfig } from "./dlrm/defaults.ts";
 export { saveCheckpoint, loadCheckpoint } from "./dlrm/checkpoint.ts";
+export { safetensorsFormat, type CheckpointFormat } from "./dlrm/checkpoint_format.ts";
+export { checkpointFormat } from "./interop/checkpoint_file.ts";
+export { ptFormat } from "./interop/torch/checkpoint_pt.ts";
 export { syntheticData } from "./dlrm/synthetic.ts";
-export { QuantizedDLRM, loadQuantizedCheckpoint } from "./dlrm/quantized.ts";
+export { QuantizedDLRM, loadQuantizedCheckpoint } from "./interop/quantized/quantized.ts";
 export { quantizeRows, dequantizeRows, fusedRowBytes, type QuantBits } from "./kernels/fused_rows.ts";
 export { train, evaluate, predict } from "./train/trainer.ts";
 export { LocalExecutor } from "./train/local.ts";
 export type { Executor, StepOutcome } from "./train/executor.ts";
 export { HybridExecutor, ParallelError, type HybridOptions } from "./parallel/hybrid.ts";
 export { makeOptimizer, optimizerSpec, type OptimizerSpec } from "./optim/make.ts";
+export { openExecutor, runOptimizer, evalBatchSize, type ExecutorRecipe } from "./run/recipe.ts";
 export { readMovieLens } from "./data/movielens.ts";
 export { readCriteo } from "./data/criteo.ts";
 export { auc, logloss, accuracy, normalizedEntropy, calibration, computeMetrics } from "./metrics/metrics.ts";

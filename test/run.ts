@@ -48,7 +48,7 @@ const ALSO_UNDER_JS = [
   "test/autograd.test.ts",
   "test/tensor.test.ts",
   "test/kernels/step_arena.test.ts",
-  "test/dlrm/quantized.test.ts",
+  "test/interop/quantized/",
   "test/kernels/memory.test.ts",
   "test/dlrm/golden.test.ts",
   "test/parallel/hybrid.test.ts",

@@ -1,4 +1,5 @@
 import { test } from "uvu";
+import { execFileSync } from "node:child_process";
 import * as assert from "uvu/assert";
 import { Rng } from "../src/tensor/rng.ts";
 import { fromArray, indexTensor, ones, rand, randn, zeros } from "../src/tensor/tensor.ts";
@@ -91,6 +92,19 @@ test("bad input: wrong data length, negative dims, non-integer indices", () => {
   assertThrows(() => zeros([2, -1]), /empty: shape must hold non-negative integers/);
   assertThrows(() => indexTensor([1, 2.5]), /indexTensor: value 2.5 at position 1/);
   assertThrows(() => fromArray([1, 2]).item(), /item: needs a tensor with one element, got \(2,\)/);
+});
+
+test("backward() in a process that loaded no op: an error naming the autograd layer, not a crash", () => {
+  // src/tensor sits below src/autograd: backward() runs what the tape hands in when it loads
+  const script =
+    'const { fromArray } = await import("./src/tensor/tensor.ts");' +
+    "try { fromArray([1], [1], { requiresGrad: true }).backward(); console.log('no error'); }" +
+    "catch (e) { console.log(e.message); }";
+  const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: new URL("..", import.meta.url).pathname,
+    encoding: "utf8",
+  });
+  assert.match(out, /^backward: the autograd layer \(src\/autograd\/tape\.ts\) is not loaded/);
 });
 
 test.run();

@@ -16,7 +16,7 @@
 
 import { kernels } from "../kernels/index.ts";
 import { allocFloat, allocFloatUninit, allocInt32 } from "../tensor/storage.ts";
-import type { GradTensor } from "./graph.ts";
+import type { GradTensor } from "../tensor/graph.ts";
 import type { FloatArray, RowSparseGrad } from "../tensor/types.ts";
 
 /** t's dense gradient, created zero-filled if t has none: add into it. */

@@ -20,19 +20,14 @@
 //                   node, no allocation.
 
 import { formatShape, OpError } from "../tensor/shape.ts";
-import type { GradTensor, Node } from "./graph.ts";
+import type { BackwardOptions, GradTensor, Node } from "../tensor/graph.ts";
+import { setAutogradHooks, writeClockNow } from "../tensor/tensor.ts";
 import type { FloatArray } from "../tensor/types.ts";
-import { gradOf } from "./grad.ts";
+import { addInto, gradOf } from "./grad.ts";
 
-export type { GradTensor, Node } from "./graph.ts";
+export type { BackwardOptions, GradTensor, Node } from "../tensor/graph.ts";
 
 let gradEnabled = true;
-let writeClock = 0;
-
-/** The stamp of a new in-place write: later than every stamp and every node's recordedAt. */
-export function nextWriteStamp(): number {
-  return ++writeClock;
-}
 
 /** Whether ops record the graph now (false inside noGrad). */
 export function isGradEnabled(): boolean {
@@ -63,7 +58,7 @@ export function record<T extends GradTensor>(
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   out.fromOp = op;
-  out.node = { op, inputs, backward, recordedAt: writeClock };
+  out.node = { op, inputs, backward, recordedAt: writeClockNow() };
   return out;
 }
 
@@ -81,13 +76,8 @@ export function recordCollective<T extends GradTensor>(
   if (!gradEnabled) return out;
   out.requiresGrad = true;
   out.fromOp = op;
-  out.node = { op, inputs, backward, recordedAt: writeClock };
+  out.node = { op, inputs, backward, recordedAt: writeClockNow() };
   return out;
-}
-
-export interface BackwardOptions {
-  /** Keep the graph (nodes and closures) for another backward() through it; non-leaf gradients are still freed. */
-  retainGraph?: boolean;
 }
 
 /**
@@ -136,7 +126,7 @@ export function backward(root: GradTensor, gradient?: GradTensor | FloatArray, o
 
   // Reverse topological order: every consumer of t runs before t itself.
   for (let i = order.length - 1; i >= 0; i--) {
-    const t = order[i] as GradTensor;
+    const t = order[i];
     const node = t.node;
     if (node === null) continue;
     if (t.grad !== null) node.backward(t.grad);
@@ -176,7 +166,7 @@ function checkGraph(order: readonly GradTensor[]): void {
       );
     }
     for (let i = 0; i < node.inputs.length; i++) {
-      const x = node.inputs[i] as GradTensor;
+      const x = node.inputs[i];
       if (x.version > node.recordedAt) {
         const what = x.isLeaf ? "a leaf" : `the ${x.fromOp} result`;
         throw new OpError(
@@ -208,7 +198,7 @@ function topologicalOrder(root: GradTensor): GradTensor[] {
     const top = stack[stack.length - 1] as { t: GradTensor; next: number };
     const inputs = top.t.node?.inputs ?? [];
     if (top.next < inputs.length) {
-      const child = inputs[top.next++] as GradTensor;
+      const child = inputs[top.next++];
       if (child.requiresGrad && !seen.has(child)) {
         seen.add(child);
         stack.push({ t: child, next: 0 });
@@ -220,3 +210,9 @@ function topologicalOrder(root: GradTensor): GradTensor[] {
   }
   return order;
 }
+
+// Tensor.backward() and Tensor.clone() run these (src/tensor sits below this layer).
+setAutogradHooks({
+  backward,
+  clone: (x, copy) => record("clone", copy, [x], (dout) => addInto(gradOf(x), dout)), // d clone(x)/dx = I
+});

@@ -43,7 +43,7 @@ export function parseArgs(
   const out: ParsedFlags = new Map();
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
     if (!arg.startsWith("--")) {
       if (positional) {
         args.push(arg);
@@ -119,7 +119,7 @@ export type HelpGroups = readonly (readonly [title: string, names: readonly stri
 /** The verb's --help: usage, about, then its flags (in groups when given), wrapped to HELP_WIDTH. */
 export function helpText(usage: string, about: string, specs: FlagSpecs, groups: HelpGroups = []): string {
   const row = (name: string): string => {
-    const s = specs[name] as FlagSpec;
+    const s = specs[name];
     const left = `  --${name}${s.type === "bool" ? "" : ` <${s.placeholder ?? s.type}>`}`;
     const lines = wrap(s.help, HELP_WIDTH - FLAG_COLUMN - 1);
     const indent = " ".repeat(FLAG_COLUMN + 1);
@@ -170,17 +170,13 @@ function editDistance(a: string, b: string): number {
   );
   for (let i = 1; i <= a.length; i++)
     for (let j = 1; j <= b.length; j++) {
-      const row = d[i] as number[];
-      const up = d[i - 1] as number[];
-      row[j] = Math.min(
-        (up[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        (up[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
+      const row = d[i];
+      const up = d[i - 1];
+      row[j] = Math.min(up[j] + 1, row[j - 1] + 1, up[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
+        row[j] = Math.min(row[j], d[i - 2][j - 2] + 1);
     }
-  return (d[a.length] as number[])[b.length] as number;
+  return d[a.length][b.length];
 }
 
 /** Typed getters over the parsed flags. */

@@ -5,7 +5,8 @@
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
 import { checkpointConfig as recordedOrInferred } from "../dlrm/infer_config.ts";
+import { readCheckpointIndex } from "../interop/checkpoint_file.ts";
 
 export function checkpointConfig(modelPath: string | undefined, checkpoint: string): DLRMConfig {
-  return modelPath !== undefined ? readConfig(modelPath) : recordedOrInferred(checkpoint);
+  return modelPath !== undefined ? readConfig(modelPath) : recordedOrInferred(readCheckpointIndex(checkpoint));
 }

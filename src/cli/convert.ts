@@ -1,6 +1,6 @@
 // `dlrm convert <in> <out> --to reference|torchrec [--dtype f32|f16|bf16]`: a checkpoint under
 // the reference's state_dict names (ours) to TorchRec's DLRM names and back
-// (src/dlrm/torchrec.ts: the renaming and the move of the first top layer's pair columns),
+// (src/interop/torchrec.ts: the renaming and the move of the first top layer's pair columns),
 // or to the same names in another dtype.
 //
 // The file is streamed: each tensor is read by positional reads in bounded chunks and written
@@ -20,13 +20,14 @@ import { closeSync, openSync } from "node:fs";
 import { getBool, getNumber, getString, helpText, oneOf, parseArgs, UsageError, type FlagSpecs } from "./args.ts";
 import type { Io } from "./args.ts";
 import {
-  openCheckpoint,
+  checkCheckpoint,
   readPiece,
   writeCheckpointFile,
   writeSlices,
   type CheckpointTensor,
 } from "../dlrm/checkpoint.ts";
-import { checkpointFormat, readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
+import { checkpointFormat, readCheckpointIndex } from "../interop/checkpoint_file.ts";
+import { ptFormat } from "../interop/torch/checkpoint_pt.ts";
 import { readRunState } from "../dlrm/checkpoint.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
@@ -42,7 +43,7 @@ import {
   torchrecFirstTopWeight,
   torchrecNamePairs,
   torchrecTableOrder,
-} from "../dlrm/torchrec.ts";
+} from "../interop/torchrec.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { interactionWidth } from "../ops/interaction.ts";
@@ -52,7 +53,7 @@ const CONVERT_FLAGS: FlagSpecs = {
   to: {
     type: "string",
     placeholder: "reference|torchrec",
-    help: "the names to write: the reference's (bot_l, top_l, emb_l; ours) or TorchRec's DLRM's (required)",
+    help: "the names to write: the reference's (bot_l, top_l, emb_l; ours) or TorchRec's DLRM's (DLRM_DCN's for --interaction dcn) (required)",
   },
   dtype: {
     type: "string",
@@ -141,7 +142,7 @@ export async function runConvert(argv: readonly string[], io: Io): Promise<numbe
       ? fromReference(index, to, checkpointConfig(modelPath, input), tableNames, dtype)
       : fromTorchrec(index, to, tableNames, dtype);
   const state = plan.copies.filter((c) => c.out.key !== null);
-  if (checkpointFormat(output) === "pt" && state.length > 0 && readRunState(input, plan.metadata) === null) {
+  if (checkpointFormat(output) === ptFormat && state.length > 0 && readRunState(input, plan.metadata) === null) {
     plan.copies = plan.copies.filter((c) => c.out.key === null);
     plan.notes.push(
       `the ${state.length} optimizer state tensors are not carried over: a .pt names its optimizer from the run (dlrm_run), which ${input} does not record`,
@@ -176,7 +177,7 @@ function copyOf(
     out: {
       name: outName,
       shape: e.shape,
-      param: m === null ? outName : (m[1] as string),
+      param: m === null ? outName : m[1],
       key: m === null ? null : (m[2] as StateKey),
       dtype: outDType(index, src, isParameter, dtype),
     },
@@ -192,14 +193,14 @@ function fromReference(
   tableNames: readonly string[] | null,
   dtype: SaveDType | null,
 ): Conversion {
-  openCheckpoint(index.path, config); // every parameter present, with its shape
+  checkCheckpoint(index, config); // every parameter present, with its shape
   const params = parameterSpecs(config);
   const known = new Set(params.map((p) => p.name));
   const state = [...index.entries.keys()].filter(isStateTensorName);
   for (const name of index.entries.keys()) {
     if (!known.has(name) && !isStateTensorName(name))
       throw new Error(
-        `${index.path}: tensor "${name}" is not a parameter of the model (${params.length} parameters: bot_l, top_l, emb_l${config.weighted_pooling === "learned" ? ", v_W_l" : ""})`,
+        `${index.path}: tensor "${name}" is not a parameter of the model (${params.length} parameters: bot_l, ${config.interaction === "dcn" || config.interaction === "cross" ? "inter_arch, " : ""}top_l, emb_l${config.weighted_pooling === "learned" ? ", v_W_l" : ""})`,
       );
   }
   if (to === "reference") {
@@ -211,9 +212,10 @@ function fromReference(
   }
   const F = config.table_sizes.length;
   const k = config.top_mlp.length - 1;
-  if (config.interaction !== "dot" || config.interaction_itself) {
+  const dcn = config.interaction === "dcn";
+  if ((config.interaction !== "dot" && !dcn) || config.interaction_itself) {
     throw new Error(
-      `${index.path}: TorchRec's DLRM has only the dot interaction without self-interaction; this model uses ${config.interaction_itself ? "dot with self-interaction" : config.interaction}`,
+      `${index.path}: TorchRec's DLRM has the dot interaction without self-interaction, and DLRM_DCN the dcn one; this model uses ${config.interaction_itself ? "dot with self-interaction" : config.interaction}`,
     );
   }
   if (k < 2) throw new Error(`${index.path}: TorchRec's OverArch needs at least two layers; this top MLP has ${k}`);
@@ -227,15 +229,16 @@ function fromReference(
     throw new UsageError(
       `convert: --table-names needs ${F} different names (the model has ${F} tables), got ${names.length}${new Set(names).size !== names.length ? " with repeats" : ""}`,
     );
-  const copies = torchrecNamePairs(config.bottom_mlp.length - 1, k, names).map(([ref, tr]): Copy => {
+  const crossLayers = dcn ? (config.dcn_num_layers as number) : 0;
+  const copies = torchrecNamePairs(config.bottom_mlp.length - 1, k, names, crossLayers).map(([ref, tr]): Copy => {
     const c = copyOf(index, ref, tr, true, dtype);
-    return ref === "top_l.0.weight"
+    return ref === "top_l.0.weight" && !dcn
       ? { ...c, permute: { rows: config.top_mlp[1], E: config.embedding_dim, F, to: "torchrec" } }
       : c;
   });
   const metadata = { ...index.metadata };
   delete metadata["dlrm_run"]; // it describes optimizer state that is not carried over
-  const notes = [`tables ${names.join(", ")}`, "TorchRec's DLRM outputs logits (no sigmoid)"];
+  const notes = [`tables ${names.join(", ")}`, `TorchRec's ${dcn ? "DLRM_DCN" : "DLRM"} outputs logits (no sigmoid)`];
   if (state.length > 0)
     notes.push(`the ${state.length} optimizer state tensors and the run position are not carried over`);
   if (config.pooling === "mean")
@@ -254,9 +257,9 @@ function fromTorchrec(
   const prefix = all.every((n) => n.startsWith("model.")) ? "model." : "";
   const names = all.map((n) => n.slice(prefix.length));
   for (const n of names) {
-    if (!isTorchrecName(n))
+    if (!isTorchrecName(n) && !n.startsWith("inter_arch.crossnet."))
       throw new Error(
-        `${index.path}: tensor "${prefix}${n}" is not a TorchRec DLRM name (${prefix}sparse_arch., ${prefix}dense_arch., ${prefix}over_arch.) while others are`,
+        `${index.path}: tensor "${prefix}${n}" is not a TorchRec DLRM name (${prefix}sparse_arch., ${prefix}dense_arch., ${prefix}inter_arch.crossnet., ${prefix}over_arch.) while others are`,
       );
   }
   const has = (n: string): boolean => index.entries.has(prefix + n);
@@ -272,12 +275,13 @@ function fromTorchrec(
   const bottomLayers = count((i) => `dense_arch.model._mlp.${i}._linear.weight`);
   const topLayers =
     count((i) => `over_arch.model.0._mlp.${i}._linear.weight`) + (has("over_arch.model.1.weight") ? 1 : 0);
-  const pairs = torchrecNamePairs(bottomLayers, topLayers, order);
+  const crossLayers = count((l) => `inter_arch.crossnet.W_kernels.${l}`); // DLRM_DCN's, else 0
+  const pairs = torchrecNamePairs(bottomLayers, topLayers, order, crossLayers);
   const expected = new Set(pairs.map(([, tr]) => tr));
   for (const n of names)
     if (!expected.has(n))
       throw new Error(
-        `${index.path}: unexpected tensor "${prefix}${n}" for a TorchRec DLRM of ${bottomLayers} dense and ${topLayers} over layers and ${order.length} tables`,
+        `${index.path}: unexpected tensor "${prefix}${n}" for a TorchRec DLRM${crossLayers > 0 ? `_DCN of ${crossLayers} cross layers,` : " of"} ${bottomLayers} dense and ${topLayers} over layers and ${order.length} tables`,
       );
   for (const [, tr] of pairs) if (!has(tr)) throw new Error(`${index.path}: missing tensor "${prefix}${tr}"`);
   if (bottomLayers === 0 || topLayers < 2 || order.length === 0)
@@ -287,10 +291,11 @@ function fromTorchrec(
 
   const E = index.entries.get(`${prefix}${TORCHREC_TABLE_PREFIX}${order[0]}.weight`)?.shape[1] as number;
   const first = index.entries.get(prefix + torchrecFirstTopWeight(topLayers))?.shape as number[];
-  const W = interactionWidth(E, order.length, "dot", false);
+  const dcn = crossLayers > 0;
+  const W = dcn ? (order.length + 1) * E : interactionWidth(E, order.length, "dot", false);
   if (first.length !== 2 || first[1] !== W) {
     throw new Error(
-      `${index.path}: ${prefix}${torchrecFirstTopWeight(topLayers)} has shape (${first.join(", ")}) but TorchRec's interaction of ${order.length} tables of dim ${E} gives ${W} columns`,
+      `${index.path}: ${prefix}${torchrecFirstTopWeight(topLayers)} has shape (${first.join(", ")}) but TorchRec's ${dcn ? "DCN " : ""}interaction of ${order.length} tables of dim ${E} gives ${W} columns`,
     );
   }
   if (to === "torchrec") {
@@ -300,13 +305,16 @@ function fromTorchrec(
       notes: dtype === null ? [] : [`parameters as ${dtype}`],
     };
   }
-  // The reference's state_dict order: bottom, top, tables (parameterSpecs).
-  const rank = (ref: string): number => (ref.startsWith("bot_l.") ? 0 : ref.startsWith("top_l.") ? 1 : 2);
+  // The reference's state_dict order: bottom, interaction, top, tables (parameterSpecs).
+  const rank = (ref: string): number =>
+    ["bot_l.", "inter_arch.", "top_l.", "emb_l."].findIndex((prefix) => ref.startsWith(prefix));
   const copies = [...pairs]
     .sort((a, b) => rank(a[0]) - rank(b[0]))
     .map(([ref, tr]): Copy => {
       const c = copyOf(index, prefix + tr, ref, true, dtype);
-      return ref === "top_l.0.weight" ? { ...c, permute: { rows: first[0], E, F: order.length, to: "reference" } } : c;
+      return ref === "top_l.0.weight" && !dcn
+        ? { ...c, permute: { rows: first[0], E, F: order.length, to: "reference" } }
+        : c;
     });
   return {
     copies,
@@ -356,5 +364,6 @@ async function writeConversion(index: SafetensorsIndex, output: string, plan: Co
         closeSync(dst);
       }
     },
+    checkpointFormat(output),
   );
 }

@@ -1,6 +1,6 @@
 // `dlrm convert <in> <out> --quantize-emb-with-bit 8|4`: a float32 checkpoint (reference
 // names) to one whose tables are fbgemm's fused row-wise quantized rows, U8 [R, row bytes]
-// under the same names, the rest F32 (src/dlrm/quantized.ts describes the file;
+// under the same names, the rest F32 (src/interop/quantized/quantized.ts describes the file;
 // docs/checkpoints.md too). `dlrm predict --checkpoint <out>` reads it. The model is loaded
 // whole (the quantizer works row by row, but a checkpoint this size fits in memory to
 // predict with anyway); optimizer state is not carried over (the file is for inference), the
@@ -11,8 +11,9 @@
 import { UsageError, type Io } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { loadCheckpoint, openCheckpoint } from "../dlrm/checkpoint.ts";
+import { checkpointFormat } from "../interop/checkpoint_file.ts";
 import { DLRM } from "../dlrm/model.ts";
-import { floatTableBytes, QuantizedDLRM, quantBits, quantizedCheckpointBits } from "../dlrm/quantized.ts";
+import { floatTableBytes, QuantizedDLRM, quantBits, quantizedCheckpointBits } from "../interop/quantized/quantized.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 
@@ -39,9 +40,9 @@ export function convertQuantized(
   const stored = quantizedCheckpointBits(input);
   if (stored !== null) throw new UsageError(`convert: ${input} already holds int${stored} tables`);
   const config = checkpointConfig(modelPath, input);
-  openCheckpoint(input, config);
+  openCheckpoint(input, config, null, checkpointFormat(input));
   const model = new DLRM(config, 0);
-  const metadata = loadCheckpoint(input, model); // kept: the run's record (seed, data) says what the model was trained on
+  const metadata = loadCheckpoint(input, model, null, null, checkpointFormat(input)); // kept: the run's record (seed, data) says what the model was trained on
   const q = QuantizedDLRM.fromModel(model, bits);
   writeSafetensors(output, new Map(q.checkpointTensors()), { ...metadata, ...q.checkpointMetadata() });
   const floatBytes = floatTableBytes(model);

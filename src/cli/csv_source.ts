@@ -2,12 +2,13 @@
 // log (CSV, TSV, JSON lines) to what `dlrm train --data x.safetensors` reads with no other
 // flag. It writes, each atomically:
 //   x.safetensors        the training rows, a batch file whose metadata also holds the model
-//                        derived from the schema and the data (src/dlrm/tabular_model.ts)
+//                        derived from the schema and the data (src/data/sources/tabular_model.ts)
 //   x.eval.safetensors   the evaluation rows the schema's split picks (when it picks any)
 //   x.vocab.json         the schema, each table's values in id order (or its hash buckets)
 //                        and each dense column's statistics: how a row became a sample
 // Training on x.safetensors reads the model from its metadata and evaluates on the file beside
-// it; both files record one pair id, so an evaluation file from another run is an error.
+// it (src/data/sources/csv_files.ts); both files record one pair id, so an evaluation file
+// from another run is an error.
 // `--vocabulary v.vocab.json` numbers and scales the rows with a training run's vocabulary
 // file instead of counting (evaluation files, rows to score: their ids mean the training
 // data's rows, and the model written is the training one's); it is copied beside the output.
@@ -16,10 +17,9 @@
 // docs/datasets.md has the schema.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { readFileSync, statSync } from "node:fs";
+import { basename } from "node:path";
 import { UsageError, type Io } from "./args.ts";
-import { readSafetensorsMetadata } from "./metadata.ts";
 import { checkOutputs } from "./paths.ts";
 import { ReadProgress } from "./read_progress.ts";
 import { BatchFileWriter } from "../data/batch_writer.ts";
@@ -27,13 +27,11 @@ import { scanTabular, tabularChunks } from "../data/tabular.ts";
 import { readTabularVocabulary, tabularVocabularyJson } from "../data/tabular_vocabulary.ts";
 import { tabularFormat } from "../data/tabular_rows.ts";
 import { parseSchema, type TabularSchema } from "../data/tabular_schema.ts";
-import { parseConfig } from "../dlrm/config.ts";
-import type { BuiltinModel } from "../dlrm/dataset_configs.ts";
-import { tabularModel } from "../dlrm/tabular_model.ts";
+import { CSV_BATCH_FORMAT } from "../data/sources/csv_files.ts";
+import { tabularModel } from "../data/sources/tabular_model.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
 
-/** The `format` metadata of the training file `dlrm preprocess csv` writes, and of its evaluation file. */
-export const CSV_BATCH_FORMAT = "dlrm-ts csv batch";
+/** The `format` metadata of the evaluation file `dlrm preprocess csv` writes beside the training file (CSV_BATCH_FORMAT). */
 const CSV_EVAL_FORMAT = "dlrm-ts csv eval batch";
 
 /** `x.safetensors` → `x<suffix>` (a name without the ending gets the suffix appended). */
@@ -171,48 +169,4 @@ function readSchema(path: string): TabularSchema {
   } catch (e) {
     throw new UsageError(`preprocess: --schema ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-/** What `dlrm train` takes from a file that `dlrm preprocess csv` wrote. */
-export interface CsvBatchInfo {
-  model: BuiltinModel;
-  tableNames: string[];
-  /** The evaluation file beside it, or null when the split picked no row. */
-  evalPath: string | null;
-}
-
-/** The preprocessing facts of a batch file, or null when `dlrm preprocess csv` did not write it. */
-export function csvBatchInfo(path: string): CsvBatchInfo | null {
-  const meta = readSafetensorsMetadata(path);
-  if (meta["format"] !== CSV_BATCH_FORMAT) return null;
-  const parse = (key: string): unknown => {
-    try {
-      return JSON.parse(meta[key] ?? "");
-    } catch {
-      throw new Error(`${path}: metadata ${key} is not JSON: ${JSON.stringify(meta[key] ?? null)}`);
-    }
-  };
-  const config = parseConfig(parse("model"), `${path} (metadata model)`);
-  const epochs = Number(meta["epochs"]);
-  const acc = Number(meta["adagrad_initial_accumulator"] ?? 0);
-  if (!Number.isInteger(epochs) || epochs < 1 || !(acc >= 0))
-    throw new Error(
-      `${path}: metadata epochs ${JSON.stringify(meta["epochs"])} / adagrad_initial_accumulator are not a positive integer and a non-negative number`,
-    );
-  const names = parse("table_names");
-  const evalName = meta["eval_file"] ?? "";
-  let evalPath: string | null = null;
-  if (evalName !== "") {
-    evalPath = join(dirname(path), evalName);
-    if (!existsSync(evalPath)) throw new Error(`${path}: its evaluation rows are in ${evalPath}, which is absent`);
-    if (readSafetensorsMetadata(evalPath)["pair_id"] !== meta["pair_id"])
-      throw new Error(
-        `${path} and ${evalPath} were not written together (another pair_id): run dlrm preprocess csv again`,
-      );
-  }
-  return {
-    model: { config, epochs, adagradInitialAccumulator: acc, ensemble: 1, tableWeightDecay: null },
-    tableNames: Array.isArray(names) ? names.map(String) : [],
-    evalPath,
-  };
 }

@@ -1,5 +1,5 @@
 // `dlrm export --checkpoint ckpt.safetensors [--model config.json] --out model.onnx`: the
-// checkpoint's model as an ONNX file for ONNX Runtime (src/dlrm/export_onnx.ts builds it;
+// checkpoint's model as an ONNX file for ONNX Runtime (src/interop/onnx/export_onnx.ts builds it;
 // docs/serving.md says how to feed it). The config is found as `dlrm predict` finds it.
 
 import {
@@ -16,7 +16,7 @@ import {
 } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
 import { checkOutputs } from "./paths.ts";
-import { DEFAULT_EXTERNAL_OVER, exportOnnx, ONNX_OPSET } from "../dlrm/export_onnx.ts";
+import { DEFAULT_EXTERNAL_OVER, exportOnnx, ONNX_OPSET } from "../interop/onnx/export_onnx.ts";
 
 const EXPORT_FLAGS: FlagSpecs = {
   checkpoint: { type: "string", placeholder: "ckpt.safetensors", help: "parameters to export (required)" },

@@ -14,6 +14,7 @@
 
 import { fileURLToPath } from "node:url";
 import { didYouMean, UsageError, type Io } from "./args.ts";
+import { DataRequestError } from "../data/sources/registry.ts";
 import { packageInfo } from "./package_root.ts";
 import { runConvert } from "./convert.ts";
 import { runExport } from "./export.ts";
@@ -81,9 +82,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     );
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0] as string)}\n`);
+    io.stderr.write(`dlrm: ${escapeControl(err.message.split("\n")[0])}\n`);
     if (process.env.DLRM_DEBUG) io.stderr.write(`${err.stack}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError || err instanceof DataRequestError ? 2 : 1;
   }
 }
 

@@ -21,7 +21,7 @@ const PLOT_FLAGS: FlagSpecs = {
 
 const USAGE = "Usage: dlrm plot <run.jsonl> [more.jsonl ...] --out <curves.svg> [flags]";
 const ABOUT =
-  "Draw the training loss (smoothed as the progress bar smooths it) and the held-out AUC, logloss, NE and calibration of each evaluation " +
+  "Draw the training loss (smoothed as the progress bar smooths it) and the held-out AUC, logloss, NE, calibration and accuracy of each evaluation " +
   "from dlrm train --log files, several runs overlaid with a legend, as a plain SVG file.";
 
 export async function runPlot(argv: readonly string[], io: Io): Promise<number> {
@@ -46,7 +46,7 @@ export async function runPlot(argv: readonly string[], io: Io): Promise<number> 
     } catch (e) {
       throw new Error(`plot: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     }
-    return { name: names[i] as string, text };
+    return { name: names[i], text };
   });
   writePlot(out, logs, io, getString(f, "title"));
   return 0;

@@ -9,12 +9,12 @@
 //   synthetic [--seed S] [--data-size N]         the held-out split `dlrm train --data
 //                                                synthetic --seed S --data-size N` draws; S and
 //                                                N default to what the checkpoint's run records
-// (which samples each --data kind gives is its record's `scored`, src/cli/data_source.ts).
+// (which samples each --data kind gives is its record's `scored`, src/data/sources/registry.ts).
 // --metrics prints the AUC, logloss, accuracy, NE and calibration against the data's labels
 // (a JSON line; docs/results.md defines them); with it, --out is optional.
 //
 // Quantized tables (the reference's --quantize-emb-with-bit 8|4, inference only): the
-// float32 checkpoint's tables are quantized after loading (src/dlrm/quantized.ts), or the
+// float32 checkpoint's tables are quantized after loading (src/interop/quantized/quantized.ts), or the
 // checkpoint already holds them (dlrm convert --quantize-emb-with-bit); 32 means float32 (the
 // reference's default). They predict on this thread (--workers 1).
 //
@@ -37,12 +37,13 @@ import {
   type ParsedFlags,
 } from "./args.ts";
 import { checkpointConfig } from "./checkpoint_config.ts";
-import { dataSpecFiles, parseDataSpec, scoredData, type DataRequest } from "./data_source.ts";
-import { checkRunData, closeRunData, stagingData, type RunData } from "./run_data.ts";
+import { dataSpecFiles, parseDataSpec, scoredData, type DataRequest } from "../data/sources/registry.ts";
+import { checkRunData, closeRunData, type RunData } from "../data/sources/run_data.ts";
+import { nodeDataFiles } from "./node_files.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { loadCheckpoint, openCheckpoint, readRunState } from "../dlrm/checkpoint.ts";
-import { readCheckpointIndex } from "../dlrm/checkpoint_format.ts";
+import { checkpointFormat, readCheckpointIndex } from "../interop/checkpoint_file.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { checkPredictions } from "../dlrm/finite.ts";
 import { DLRM } from "../dlrm/model.ts";
@@ -53,20 +54,18 @@ import {
   QuantizedDLRM,
   quantBits,
   quantizedCheckpointBits,
-} from "../dlrm/quantized.ts";
+} from "../interop/quantized/quantized.ts";
 import { heldOutSize } from "../data/generated.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import type { QuantBits } from "../kernels/fused_rows.ts";
 import { formatBytes } from "../kernels/memory.ts";
 import { computeMetrics, undefinedMetricsNote } from "../metrics/metrics.ts";
 import { optimizerSpec } from "../optim/make.ts";
-import { HybridExecutor } from "../parallel/hybrid.ts";
+import { openExecutor } from "../run/recipe.ts";
 import { PREDICT_TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
-import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import { DiskTableExecutor } from "../train/disk_executor.ts";
 import { averagePredictions } from "../train/ensemble.ts";
 import { predictAll } from "../train/batch_feed.ts";
-import { predict } from "../train/trainer.ts";
 
 const PREDICT_FLAGS: FlagSpecs = {
   model: {
@@ -148,7 +147,10 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   }
   const inputs = [
     ...checkpoints.map((path) => ({ flag: "--checkpoint", path })),
-    ...dataSpecFiles(parseDataSpec("predict", "--data", dataText)).map((path) => ({ flag: "--data", path })),
+    ...dataSpecFiles(parseDataSpec("predict", "--data", dataText, nodeDataFiles), nodeDataFiles).map((path) => ({
+      flag: "--data",
+      path,
+    })),
     ...(model === undefined ? [] : [{ flag: "--model", path: model }]),
   ];
   checkOutputs("predict", out === undefined ? [] : [{ flag: "--out", path: out }], inputs);
@@ -159,7 +161,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
     for (const checkpoint of checkpoints) {
       const config = checkpointConfig(model, checkpoint);
       const stored = quantizedCheckpointBits(checkpoint);
-      if (stored === null) openCheckpoint(checkpoint, config); // the file fits the model: checked before the data against it, and before the model's memory is allocated
+      if (stored === null) openCheckpoint(checkpoint, config, null, checkpointFormat(checkpoint)); // the file fits the model: checked before the data against it, and before the model's memory is allocated
       // A file or a MovieLens split is opened once for every member; synthetic data is drawn for each member's model.
       const { r, dataSize } = scoreRequest(f, dataText, checkpoint);
       let data: RunData;
@@ -187,17 +189,27 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
         const disk = new DiskTableExecutor(
           config,
           spec,
-          { kind: "file", path: checkpoint, withOptimizer: false },
+          { kind: "file", index: readCheckpointIndex(checkpoint), withOptimizer: false },
           store,
         );
         predictBatch = (d) => disk.predict(d, batchSize);
         release = () => disk.close();
-      } else if (workers === 1) {
-        const m = new DLRM(config, 0);
-        loadCheckpoint(checkpoint, m);
-        predictBatch = (d) => predict(m, d, batchSize);
       } else {
-        const executor = await hybridExecutor(config, checkpoint, data, batchSize, workers, store);
+        // This thread's model, or ranks that read their own shards of the checkpoint.
+        const executor = await openExecutor({
+          config,
+          spec: optimizerSpec("sgd", config.lr), // never steps: prediction only
+          workers,
+          seed: 0,
+          checkpoint: {
+            index: readCheckpointIndex(checkpoint),
+            withOptimizer: false,
+            load: (m) => loadCheckpoint(checkpoint, m, null, null, checkpointFormat(checkpoint)),
+          },
+          data: [data],
+          maxBatch: batchSize,
+          store,
+        });
         predictBatch = (d) => executor.predict(d, batchSize);
         release = () => executor.close();
       }
@@ -214,7 +226,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   } finally {
     if (shared !== null) await closeRunData(shared);
   }
-  const pred = preds.length === 1 ? (preds[0] as Float32Array) : averagePredictions(preds);
+  const pred = preds.length === 1 ? preds[0] : averagePredictions(preds);
   if (out !== undefined) {
     writePredictions(out, pred, labels);
     io.stderr.write(
@@ -234,7 +246,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
 /** The request for the samples to score: --data, with --split, and for synthetic data the seed
  *  and size `dlrm train` drew it with (as given, else as the checkpoint's run records). */
 function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: DataRequest; dataSize: number | null } {
-  const spec = parseDataSpec("predict", "--data", text);
+  const spec = parseDataSpec("predict", "--data", text, nodeDataFiles);
   if (spec.kind !== "synthetic")
     for (const flag of ["seed", "data-size"])
       if (f.has(flag)) throw new UsageError(`predict: --${flag} applies to synthetic data, not to --data ${text}`);
@@ -259,6 +271,7 @@ function scoreRequest(f: ParsedFlags, text: string, checkpoint: string): { r: Da
     numIndicesPerLookup: 10,
     numIndicesPerLookupFixed: false,
     progress: null,
+    files: nodeDataFiles,
   };
   return { r, dataSize };
 }
@@ -278,7 +291,7 @@ function quantizedModel(
     floatBytes = q.pieces.reduce((n, p) => n + 4 * p.rows * p.dim, 0);
   } else {
     const m = new DLRM(config, 0);
-    loadCheckpoint(checkpoint, m);
+    loadCheckpoint(checkpoint, m, null, null, checkpointFormat(checkpoint));
     floatBytes = floatTableBytes(m);
     q = QuantizedDLRM.fromModel(m, bits);
   }
@@ -287,24 +300,4 @@ function quantizedModel(
     `dlrm predict: int${q.bits} tables (fbgemm row-wise): ${formatBytes(bytes)}, float32 ${formatBytes(floatBytes)} (${(floatBytes / bytes).toFixed(2)}× smaller)\n`,
   );
   return q;
-}
-
-/** Ranks that read their own shards of the checkpoint, for the hybrid forward. */
-async function hybridExecutor(
-  config: DLRMConfig,
-  checkpoint: string,
-  data: RunData,
-  batchSize: number,
-  workers: number,
-  store: TableStoreOptions | null,
-): Promise<HybridExecutor> {
-  return HybridExecutor.start({
-    config,
-    workers,
-    optimizer: optimizerSpec("sgd", config.lr), // never steps: prediction only
-    source: { kind: "file", path: checkpoint, withOptimizer: false },
-    datasets: [await stagingData(data)],
-    maxBatch: batchSize,
-    store,
-  });
 }

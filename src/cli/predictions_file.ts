@@ -41,11 +41,9 @@ export function writePredictions(path: string, pred: Float32Array, labels: Float
   }
   const row =
     format === ".csv"
-      ? (i: number): string => (labels === null ? f32(pred[i] as number) : `${f32(pred[i] as number)},${labels[i]}`)
+      ? (i: number): string => (labels === null ? f32(pred[i]) : `${f32(pred[i])},${labels[i]}`)
       : (i: number): string =>
-          labels === null
-            ? `{"pred":${f32(pred[i] as number)}}`
-            : `{"pred":${f32(pred[i] as number)},"label":${labels[i]}}`;
+          labels === null ? `{"pred":${f32(pred[i])}}` : `{"pred":${f32(pred[i])},"label":${labels[i]}}`;
   const encoder = new TextEncoder();
   writeFileAtomically(path, (write) => {
     if (format === ".csv") write(encoder.encode(labels === null ? "pred\n" : "pred,label\n"));

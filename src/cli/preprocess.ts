@@ -33,9 +33,17 @@ import {
   type FlagSpecs,
 } from "./args.ts";
 import { randomBytes } from "node:crypto";
-import { criteoBatchMetadata, dictionaryPathFor, PAIR_ID_KEY, readCriteoFilesInChunks } from "./criteo_source.ts";
+import {
+  criteoBatchMetadata,
+  dictionaryPathFor,
+  PAIR_ID_KEY,
+  readCriteoFilesInChunks,
+} from "../data/sources/criteo_files.ts";
+import { nodeDataFiles } from "./node_files.ts";
+import { ReadProgress } from "./read_progress.ts";
 import { runPreprocessCsv } from "./csv_source.ts";
-import { isMlperfBinPath, preprocessCriteoBin } from "./mlperf_source.ts";
+import { isMlperfBinPath } from "../data/sources/mlperf_files.ts";
+import { preprocessCriteoBin } from "./mlperf_source.ts";
 import { checkOutputs } from "./paths.ts";
 import type { Io } from "./args.ts";
 import { BatchFileWriter } from "../data/batch_writer.ts";
@@ -159,8 +167,9 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
         dictionary: given,
         subSampleRate,
         seed,
-        progress: io.stderr,
+        progress: (label) => new ReadProgress(io.stderr, label),
         label: "preprocess criteo",
+        fileAccess: nodeDataFiles,
       },
       (chunk) => writer.append(chunk),
     );

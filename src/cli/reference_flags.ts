@@ -158,7 +158,7 @@ export function translateReferenceFlags(
   const ref = new Map<string, string>();
   const ours: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
+    const arg = argv[i];
     const m = /^--([a-z0-9-]+)(?:=(.*))?$/s.exec(arg);
     const name = m?.[1];
     // ours, shared names read alike, and our bare --num-indices-per-lookup-fixed pass through
@@ -213,7 +213,7 @@ export function translateReferenceFlags(
   const fromDefault = (flag: string, value: string): void => {
     if (!typed(flag)) out.push(`--${flag}`, value);
   };
-  for (const [name, value] of ref) if (name in renamed) fromTyped(renamed[name] as string, value, name);
+  for (const [name, value] of ref) if (name in renamed) fromTyped(renamed[name], value, name);
 
   const inferenceOnly = parseBool("inference-only", get("inference-only", "False"));
   if (verb === "train" && inferenceOnly)
@@ -327,7 +327,10 @@ export function referenceConfig(get: (name: string, fallback: string) => string)
   if (top[top.length - 1] !== 1)
     throw new UsageError(`--arch-mlp-top=${get("arch-mlp-top", "4-2-1")}: the last width must be 1`);
   const op = get("arch-interaction-op", "dot");
-  if (op !== "dot" && op !== "cat") throw new UsageError(`--arch-interaction-op=${op}: dlrm-ts has dot and cat`);
+  if (op !== "dot" && op !== "cat")
+    throw new UsageError(
+      `--arch-interaction-op=${op}: the reference's interactions are dot and cat (the cross networks are dlrm-ts's --interaction dcn|cross)`,
+    );
   const itself = parseBool("arch-interaction-itself", get("arch-interaction-itself", "False"));
   const n = tables.length + 1;
   const width = op === "dot" ? Ei + (itself ? (n * (n + 1)) / 2 : (n * (n - 1)) / 2) : n * Ei;

@@ -91,7 +91,7 @@ export const PREDICT_TABLE_STORE_FLAGS: FlagSpecs = {
     placeholder: "dir",
     help: "copy the checkpoint's tables into files in this directory and predict with --table-cache-bytes of rows in memory (the checkpoint is only read)",
   },
-  "table-cache-bytes": TABLE_STORE_FLAGS["table-cache-bytes"] as FlagSpecs[string],
+  "table-cache-bytes": TABLE_STORE_FLAGS["table-cache-bytes"],
 };
 
 /** The executor of a run whose tables are on disk. */

@@ -31,37 +31,46 @@ import {
   parseDataSpec,
   type DataRequest,
   type LoadedData,
-} from "./data_source.ts";
+} from "../data/sources/registry.ts";
+import { nodeDataFiles } from "./node_files.ts";
 import { onInterrupt } from "./interrupt.ts";
+import { ReadProgress } from "./read_progress.ts";
 import { runName, writePlot } from "./plot.ts";
 import { checkOutputs, type NamedPath } from "./paths.ts";
-import { loadCheckpoint, openCheckpoint, readRunState, runMetadata, type RunState } from "../dlrm/checkpoint.ts";
-import { checkpointFormat, readCheckpointMetadata } from "../dlrm/checkpoint_format.ts";
+import { loadCheckpoint, openCheckpoint, readRunState, type RunState } from "../dlrm/checkpoint.ts";
+import { checkpointFormat, readCheckpointIndex, readCheckpointMetadata } from "../interop/checkpoint_file.ts";
+import { ptFormat } from "../interop/torch/checkpoint_pt.ts";
 import { parseConfig, type DLRMConfig } from "../dlrm/config.ts";
 import { readConfig } from "../dlrm/config_file.ts";
-import { criteoModel, movielensModel } from "../dlrm/dataset_configs.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { checkpointConfig } from "../dlrm/infer_config.ts";
-import { DLRM } from "../dlrm/model.ts";
-import { tableParameter } from "../dlrm/tables/layout.ts";
+import type { DLRM } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
-import { tableLayout } from "../dlrm/tables/layout.ts";
-import { makeOptimizer, OPTIMIZERS, optimizerSpec, specAtStep, type OptimizerSpec } from "../optim/make.ts";
+import { OPTIMIZERS, specAtStep, type OptimizerSpec } from "../optim/make.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
 import type { LRPolicyOptions } from "../optim/schedule.ts";
-import { HybridExecutor } from "../parallel/hybrid.ts";
-import { formatShardingPlan, modelShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
+import { formatShardingPlan, type ShardingPlan } from "../parallel/plan.ts";
 import { averagePredictions, memberPath, memberSeed } from "../train/ensemble.ts";
 import type { Executor } from "../train/executor.ts";
-import { LocalExecutor } from "../train/local.ts";
 import { computeMetrics, undefinedMetricsNote, type Metrics } from "../metrics/metrics.ts";
 import { Progress } from "../train/progress.ts";
 import { batchesPerEpoch, SATURATED_LOSS, train, type TrainResult } from "../train/trainer.ts";
 import { predictAll } from "../train/batch_feed.ts";
 import { isBatchSource } from "../data/batch_source.ts";
-import { closeRunData, lookupsPerSampleOfData, samplesOf, stagingData, type RunData } from "./run_data.ts";
+import { closeRunData, samplesOf, type RunData } from "../data/sources/run_data.ts";
+import {
+  dataModel,
+  evalBatchSize,
+  openExecutor,
+  runCheckpointMetadata,
+  runOptimizer,
+  runShardingPlan,
+  trailingLoss,
+} from "../run/recipe.ts";
 import type { Io } from "./args.ts";
 import { TABLE_TRICK_FLAG_NAMES, TABLE_TRICK_FLAGS, withTableTricks } from "./table_tricks.ts";
 import { TRAIN_HELP_GROUPS } from "./train_help.ts";
+import { INTERACTION_FLAG_NAMES, INTERACTION_FLAGS, withInteraction } from "./interaction_flags.ts";
 import { reportTableStore, startDiskExecutor, TABLE_STORE_FLAGS, tableStoreOptions } from "./table_store.ts";
 import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import { smallEvalWarning } from "./eval_size.ts";
@@ -177,6 +186,7 @@ export const TRAIN_FLAGS: FlagSpecs = {
     help: "worker threads: 1 trains on this thread; N > 1 splits the tables over N ranks and the batch over their MLP replicas (default: the number of cores)",
   },
   "print-sharding-plan": { type: "bool", help: "print which rank holds which table (rows) before training" },
+  ...INTERACTION_FLAGS,
   ...TABLE_STORE_FLAGS,
   ...TABLE_TRICK_FLAGS,
   help: { type: "bool", help: "show this help" },
@@ -203,6 +213,7 @@ const RUN_FLAGS = [
   "data-size",
   "num-indices-per-lookup",
   "num-indices-per-lookup-fixed",
+  ...INTERACTION_FLAG_NAMES,
   ...TABLE_TRICK_FLAG_NAMES,
 ] as const;
 
@@ -290,8 +301,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (f.has("batch-size")) positiveInt("train", f, "batch-size", 1);
   const evalText = getString(f, "eval-data");
   const request: DataRequest = {
-    train: parseDataSpec("train", "--data", getString(f, "data") ?? "synthetic"),
-    eval: evalText === undefined ? null : parseDataSpec("train", "--eval-data", evalText),
+    train: parseDataSpec("train", "--data", getString(f, "data") ?? "synthetic", nodeDataFiles),
+    eval: evalText === undefined ? null : parseDataSpec("train", "--eval-data", evalText, nodeDataFiles),
     split: getString(f, "split") ?? null,
     maxIndRange: nonNegativeInt("train", f, "max-ind-range"),
     onBadLine: oneOf("train", f, "on-bad-line", ["error", "skip"] as const, "error"),
@@ -299,7 +310,8 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
     seed,
     numIndicesPerLookup: getNumber(f, "num-indices-per-lookup") ?? 10,
     numIndicesPerLookupFixed: getBool(f, "num-indices-per-lookup-fixed"),
-    progress: io.stderr,
+    progress: (label) => new ReadProgress(io.stderr, label),
+    files: nodeDataFiles,
   };
 
   // Real data first: it defines the tables of the built-in model, or checks those of --model.
@@ -307,6 +319,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (source !== null && f.has("data-size"))
     throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
   const modelPath = getString(f, "model");
+  const builtin = modelPath === undefined ? dataModel(source) : null;
   let config: DLRMConfig;
   let builtinEpochs: number | undefined;
   let builtinAccumulator = 0;
@@ -315,13 +328,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (modelPath !== undefined) {
     config = readConfig(modelPath);
     if (source !== null) checkTableSizes(config, modelPath, source, request.train.text);
-  } else if (source?.family === "movielens" || source?.family === "criteo" || source?.model !== undefined) {
-    const sizes = source.tableSizes as number[];
-    const builtin =
-      source.model ??
-      (source.family === "movielens"
-        ? movielensModel(sizes, source.train.denseFeatures)
-        : criteoModel(sizes, source.train.denseFeatures));
+  } else if (builtin !== null) {
     config = builtin.config;
     builtinEpochs = builtin.epochs;
     builtinAccumulator = builtin.adagradInitialAccumulator;
@@ -330,9 +337,9 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   } else {
     // Generated data: the model of --init (recorded, else read from its shapes), else the built-in one.
     const init = getString(f, "init");
-    config = init !== undefined ? checkpointConfig(init) : defaultConfig();
+    config = init !== undefined ? checkpointConfig(readCheckpointIndex(init)) : defaultConfig();
   }
-  config = withTableTricks(config, f);
+  config = withInteraction(withTableTricks(config, f), f);
   if (resume !== null && JSON.stringify(config) !== JSON.stringify(resume.config)) {
     throw new UsageError(
       `train: --resume ${resume.path}: the run's flags now give another model than the one it recorded (${JSON.stringify(resume.config).slice(0, 200)})`,
@@ -348,9 +355,10 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   if (accFlag !== undefined && optimizerName !== "adagrad") {
     throw new UsageError(`train: --adagrad-initial-accumulator goes with the adagrad optimizer, not ${optimizerName}`);
   }
-  const weightDecay =
-    tableDecay === null ? {} : Object.fromEntries(tableLayout(config).pieces.map((p) => [p.name, tableDecay[p.table]]));
-  const initial = optimizerSpec(optimizerName, lr, { initialAccumulator: accFlag ?? builtinAccumulator, weightDecay });
+  const initial = runOptimizer(config, optimizerName, lr, {
+    initialAccumulator: accFlag ?? builtinAccumulator,
+    tableWeightDecay: tableDecay,
+  });
   const spec = resume === null ? initial : specAtStep(initial, resume.run.step); // Adam goes on counting its steps
   const plannedSteps = stepsFlag ?? config.steps;
   // Generated data is endless, made batch by batch, unless --data-size makes it a finite set.
@@ -384,11 +392,12 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   const plan =
     workers === 1 && !printPlan
       ? null
-      : modelShardingPlan(config, {
-          ranks: workers,
-          lookupsPerSample: await lookupsPerSampleOfData(data.train),
-          ...(store === null ? {} : { maxBytesPerRank: Number.MAX_SAFE_INTEGER }), // on disk, not in a wasm memory
-        });
+      : await runShardingPlan(
+          config,
+          workers,
+          data.train,
+          store === null ? undefined : Number.MAX_SAFE_INTEGER, // on disk, not in a wasm memory
+        );
 
   const recorded = new Map(f);
   recorded.set("ensemble", 1); // each checkpoint is one member's run
@@ -426,40 +435,41 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
 /** The executor of one member: this thread's model, or ranks that make (or read) their own parameters. */
 async function startExecutor(p: RunPlan, seed: number, init: string | null, resume: Resume | null): Promise<Executor> {
   // The file's tensors are checked against the model before the model's memory is allocated.
-  if (resume !== null) openCheckpoint(resume.path, p.config, p.spec);
-  else if (init !== null) openCheckpoint(init, p.config);
-  if (p.store !== null && p.workers === 1) {
-    const from = resume ?? (init === null ? null : { path: init });
-    return startDiskExecutor(
-      p.config,
-      p.spec,
-      from === null ? { kind: "seed", seed } : { kind: "file", path: from.path, withOptimizer: resume !== null },
-      p.store,
-    );
-  }
-  if (p.workers === 1) {
-    const model = new DLRM(p.config, seed);
-    const optimizer = makeOptimizer(p.spec, model.namedParameters());
-    if (resume !== null) loadCheckpoint(resume.path, model, optimizer, p.spec);
-    else if (init !== null) loadCheckpoint(init, model);
-    return new LocalExecutor(model, optimizer, p.spec);
-  }
-  const source =
+  const index =
     resume !== null
-      ? { kind: "file" as const, path: resume.path, withOptimizer: true }
+      ? openCheckpoint(resume.path, p.config, p.spec, checkpointFormat(resume.path))
       : init !== null
-        ? { kind: "file" as const, path: init, withOptimizer: false }
-        : { kind: "seed" as const, seed };
-  const datasets = await Promise.all(
-    (p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval]).map(stagingData),
-  );
-  return HybridExecutor.start({
+        ? openCheckpoint(init, p.config, null, checkpointFormat(init))
+        : null;
+  if (p.store !== null && p.workers === 1) {
+    const source =
+      index === null
+        ? { kind: "seed" as const, seed }
+        : { kind: "file" as const, index, withOptimizer: resume !== null };
+    return startDiskExecutor(p.config, p.spec, source, p.store);
+  }
+  const checkpoint =
+    resume !== null && index !== null
+      ? {
+          index,
+          withOptimizer: true,
+          load: (m: DLRM, o: Optimizer) => loadCheckpoint(resume.path, m, o, p.spec, checkpointFormat(resume.path)),
+        }
+      : init !== null && index !== null
+        ? {
+            index,
+            withOptimizer: false,
+            load: (m: DLRM) => loadCheckpoint(init, m, null, null, checkpointFormat(init)),
+          }
+        : null;
+  return openExecutor({
     config: p.config,
+    spec: p.spec,
     workers: p.workers,
-    optimizer: p.spec,
-    source,
-    datasets,
-    maxBatch: Math.max(p.batchSize, evalBatch(p)),
+    seed,
+    checkpoint,
+    data: p.data.eval === null ? [p.data.train] : [p.data.train, p.data.eval],
+    maxBatch: evalBatchSize(p.batchSize),
     plan: p.plan,
     store: p.store,
   });
@@ -475,7 +485,10 @@ function checkTrainPaths(f: ParsedFlags): void {
     const text = getString(f, flag) ?? (flag === "data" ? "synthetic" : undefined);
     return text === undefined
       ? []
-      : dataSpecFiles(parseDataSpec("train", `--${flag}`, text)).map((path) => ({ flag: `--${flag}`, path }));
+      : dataSpecFiles(parseDataSpec("train", `--${flag}`, text, nodeDataFiles), nodeDataFiles).map((path) => ({
+          flag: `--${flag}`,
+          path,
+        }));
   };
   const inputs = [
     ...dataFiles("data"),
@@ -498,10 +511,6 @@ function samplesText(d: RunData): string {
   return n === Infinity ? "endless generated samples (made batch by batch)" : `${n} samples`;
 }
 
-function evalBatch(p: RunPlan): number {
-  return Math.max(p.batchSize, 4096);
-}
-
 /** What a run writes, from the flags: progress cadence, evaluations, the checkpoint and its dtype. */
 interface Outputs {
   printFreq: number;
@@ -514,7 +523,7 @@ function outputFlags(given: ParsedFlags, f: ParsedFlags): Outputs {
   const save = getString(f, "save") ?? null;
   const saveDtype = oneOf("train", f, "save-dtype", ["f32", "f16", "bf16"] as const, "f32").toUpperCase() as SaveDType;
   if (given.has("save-dtype") && save === null) throw new UsageError("train: --save-dtype goes with --save");
-  if (saveDtype !== "F32" && save !== null && checkpointFormat(save) === "pt") {
+  if (saveDtype !== "F32" && save !== null && checkpointFormat(save) === ptFormat) {
     throw new UsageError(
       `train: --save-dtype ${saveDtype.toLowerCase()} applies to .safetensors; a .pt checkpoint (${save}) is written in f32`,
     );
@@ -599,7 +608,6 @@ async function trainMember(
       schedule: p.schedule,
       start: resume === null ? null : { step: resume.run.step, orderRng: resume.run.orderRng },
       testFreq: o.testFreq,
-      evalBatchSize: evalBatch(p),
       shouldStop,
       onSaturatedStart: (step, loss) => io.stderr.write(saturatedStartNote(p.config, step, loss)),
       progress: new Progress({
@@ -620,13 +628,12 @@ async function trainMember(
           io.stdout.write(`${JSON.stringify({ ...line, ...memberNote, ...p.data.notes })}\n`);
       },
     });
-    const tail = result.losses.slice(-100);
-    const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
-    if (o.save !== null) await saveMember(p, k, o, seed, result, tailLoss, executor, io);
+    const tailLoss = trailingLoss(result.losses);
+    if (o.save !== null) await saveMember(p, k, o, seed, result, executor, io);
     reportTableStore(executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
-        ? await predictAll(executor, p.data.eval, evalBatch(p))
+        ? await predictAll(executor, p.data.eval, evalBatchSize(p.batchSize))
         : null;
     return { result, tailLoss, preds };
   } finally {
@@ -650,7 +657,6 @@ async function saveMember(
   o: Outputs,
   seed: number,
   result: TrainResult,
-  tailLoss: number,
   executor: Executor,
   io: Io,
 ): Promise<void> {
@@ -667,13 +673,7 @@ async function saveMember(
     flags: p.runFlags,
   };
   const path = memberPath(o.save as string, k, p.members);
-  // the training loss and test accuracy: the metrics a .pt keeps for the reference
-  const metrics = {
-    train_loss: String(tailLoss),
-    ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
-  };
-  const extra = { steps: String(result.position.step), seed: String(seed), ...metrics };
-  await executor.save(path, runMetadata(p.config, run, extra), o.saveDtype);
+  await executor.save(path, runCheckpointMetadata(p.config, run, result), o.saveDtype, checkpointFormat(path));
   if (result.interrupted)
     io.stderr.write(
       `dlrm train: saved the run at step ${result.position.step} to ${path}; continue it with --resume ${path}\n`,
@@ -686,7 +686,7 @@ function finalLine(p: RunPlan, members: readonly MemberOutcome[]): Record<string
   const trainLoss = Number.isFinite(mean) ? mean : null; // no steps (--steps 0): no training loss
   const ensembleNote = p.members > 1 ? { ensemble: p.members } : {};
   if (p.data.eval === null) return { event: "done", step: p.steps, train_loss: trainLoss, ...ensembleNote };
-  const single = p.members === 1 ? (members[0] as MemberOutcome).result.eval : null;
+  const single = p.members === 1 ? members[0].result.eval : null;
   const m = single ?? {
     step: p.steps,
     ...computeMetrics(

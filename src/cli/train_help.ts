@@ -2,10 +2,11 @@
 // A flag in no group is listed under "Other" (test/cli/help.test.ts keeps that list empty).
 
 import type { HelpGroups } from "./args.ts";
+import { INTERACTION_FLAG_NAMES } from "./interaction_flags.ts";
 import { TABLE_TRICK_FLAGS } from "./reference_flags.ts";
 
 export const TRAIN_HELP_GROUPS: HelpGroups = [
-  ["Model", ["model", "init", "ensemble"]],
+  ["Model", ["model", "init", "ensemble", ...INTERACTION_FLAG_NAMES]],
   [
     "Data",
     [

@@ -56,7 +56,7 @@ export function readBatchFile(path: string): Dataset {
   for (const name of tensors.keys()) {
     const m = TABLE_TENSOR.exec(name);
     if (m === null) continue;
-    const num = m[2] as string;
+    const num = m[2];
     if (!/^(0|[1-9][0-9]*)$/.test(num)) fail(name, `table number "${num}" is not a non-negative integer`);
     tables.add(Number(num));
   }

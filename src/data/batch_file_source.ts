@@ -81,8 +81,8 @@ export class BatchFileSource implements BatchSource {
     const path = file.path;
     this.path = path;
     this.#file = file;
-    this.fileRows = file.dense.shape[0] as number;
-    this.denseFeatures = file.dense.shape[1] as number;
+    this.fileRows = file.dense.shape[0];
+    this.denseFeatures = file.dense.shape[1];
     this.tables = file.tables.length;
     const [s, e] = o.rows ?? [0, this.fileRows];
     if (!(Number.isSafeInteger(s) && Number.isSafeInteger(e) && 0 <= s && s <= e && e <= this.fileRows))
@@ -135,19 +135,19 @@ export class BatchFileSource implements BatchSource {
       if (e.shape.length !== 1) fail(e.name, `must be 1-D, got shape (${e.shape.join(", ")})`);
       if (!dtypes.includes(e.dtype)) fail(e.name, `dtype ${e.dtype} is not one of ${dtypes.join(", ")}`);
       if (n !== null && e.shape[0] !== n) fail(e.name, `has ${e.shape[0]} values but dense has ${n} rows`);
-      return e.shape[0] as number;
+      return e.shape[0];
     };
     const dense = get("dense");
     if (dense.shape.length !== 2) fail("dense", `must be 2-D (N, Dd), got shape (${dense.shape.join(", ")})`);
     if (!FLOAT_DTYPES.includes(dense.dtype)) fail("dense", `dtype ${dense.dtype} is not a float dtype`);
-    const N = dense.shape[0] as number;
+    const N = dense.shape[0];
     const labels = get("labels");
     oneD(labels, N, FLOAT_DTYPES);
     const numbers = new Set<number>();
     for (const name of index.entries.keys()) {
       const m = TABLE_TENSOR.exec(name);
       if (m === null) continue;
-      if (!/^(0|[1-9][0-9]*)$/.test(m[2] as string)) fail(name, `table number "${m[2]}" is not a non-negative integer`);
+      if (!/^(0|[1-9][0-9]*)$/.test(m[2])) fail(name, `table number "${m[2]}" is not a non-negative integer`);
       numbers.add(Number(m[2]));
     }
     const F = numbers.size;
@@ -181,7 +181,7 @@ export class BatchFileSource implements BatchSource {
             ? await scanLengths(fh, path, lengths, N, G)
             : {
                 offsets: storedIndex.subarray(t * (blocks + 1), (t + 1) * (blocks + 1)),
-                longest: longest[t] as number,
+                longest: longest[t],
               };
         if (scan.offsets[blocks] !== L)
           fail(
@@ -227,26 +227,25 @@ export class BatchFileSource implements BatchSource {
     ]);
     const sparse = await Promise.all(
       this.#file.tables.map(async (tf, t): Promise<SparseFeature> => {
-        const all = perTable[t] as Int32Array; // lengths of rows [g0, b)
-        let start = tf.offsets[g0 / G] as number;
-        for (let i = 0; i < a - g0; i++) start += all[i] as number;
+        const all = perTable[t]; // lengths of rows [g0, b)
+        let start = tf.offsets[g0 / G];
+        for (let i = 0; i < a - g0; i++) start += all[i];
         const lengths = all.slice(a - g0);
         for (let i = 0; i < n; i++)
-          if ((lengths[i] as number) < 0)
-            throw this.#bad(tf.lengths.name, `row ${a + i} has a negative bag length ${lengths[i]}`);
+          if (lengths[i] < 0) throw this.#bad(tf.lengths.name, `row ${a + i} has a negative bag length ${lengths[i]}`);
         const offsets = offsetsFromLengths(lengths, `${this.path}: ${tf.lengths.name}`);
-        const L = offsets[n] as number;
+        const L = offsets[n];
         const [indices, weights] = await Promise.all([
           this.#ints(tf.indices, start, L),
           tf.weights === null ? Promise.resolve(null) : this.#floats(tf.weights, start, L),
         ]);
         for (let j = 0; j < L; j++)
-          if ((indices[j] as number) < 0)
+          if (indices[j] < 0)
             throw this.#bad(tf.indices.name, `index ${indices[j]} at position ${start + j} is negative`);
         return { lengths, offsets, indices, weights };
       }),
     );
-    return { n, denseFeatures: Dd, dense: dense as Float32Array, labels: labels as Float32Array, sparse };
+    return { n, denseFeatures: Dd, dense: dense, labels: labels, sparse };
   }
 
   #bad(name: string, what: string): SafetensorsError {
@@ -294,8 +293,8 @@ function int64ToInt32(v: BigInt64Array, path: string, name: string, from: number
   const out = new Int32Array(v.length);
   const words = new Int32Array(v.buffer, v.byteOffset, 2 * v.length); // little-endian: low word, then high
   for (let i = 0; i < v.length; i++) {
-    const lo = words[2 * i] as number;
-    const hi = words[2 * i + 1] as number;
+    const lo = words[2 * i];
+    const hi = words[2 * i + 1];
     if (hi !== (lo < 0 ? -1 : 0))
       throw new SafetensorsError(`${path}: ${name}: value ${v[i]} at position ${from + i} does not fit in int32`);
     out[i] = lo;
@@ -323,8 +322,7 @@ async function readBlockIndex(
     for (let b = 0; b <= blocks; b++) {
       const i = t * (blocks + 1) + b;
       const v = Number(raw[i]);
-      if (b === 0 ? v !== 0 : v < (out[i - 1] as number))
-        fail(`table ${t}: entry ${b} (${v}) ${b === 0 ? "is not 0" : "falls"}`);
+      if (b === 0 ? v !== 0 : v < out[i - 1]) fail(`table ${t}: entry ${b} (${v}) ${b === 0 ? "is not 0" : "falls"}`);
       out[i] = v;
     }
   }
@@ -352,7 +350,7 @@ async function scanLengths(
     const v = size === 4 ? new Int32Array(buf) : int64ToInt32(new BigInt64Array(buf), path, lengths.name, r0);
     for (let i = 0; i < n; i++) {
       if ((r0 + i) % G === 0) offsets[(r0 + i) / G] = at;
-      const l = v[i] as number;
+      const l = v[i];
       if (l < 0) throw new SafetensorsError(`${path}: ${lengths.name}: row ${r0 + i} has a negative bag length ${l}`);
       at += l;
       if (l > longest) longest = l;

@@ -183,7 +183,7 @@ export class DatasetSource implements BatchSource {
     return {
       longest: this.data.sparse.map((f) => {
         let m = 0;
-        for (let i = 0; i < this.data.n; i++) m = Math.max(m, (f.offsets[i + 1] as number) - (f.offsets[i] as number));
+        for (let i = 0; i < this.data.n; i++) m = Math.max(m, f.offsets[i + 1] - f.offsets[i]);
         return m;
       }),
       weighted: this.data.sparse.map((f) => f.weights !== null),

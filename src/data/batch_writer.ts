@@ -193,16 +193,16 @@ export class BatchFileWriter {
     chunk.sparse.forEach((f, t) => {
       if (f.lengths.length !== n) this.#fail(`lengths.${t} has ${f.lengths.length} values for ${n} rows`);
       const lengths = f.lengths;
-      const at = this.#lookups[t] as number;
+      const at = this.#lookups[t];
       const s: number[] = [];
       let L = 0;
-      let most = this.#longest[t] as number;
+      let most = this.#longest[t];
       for (let i = 0, nextStart = firstStart; i < n; i++) {
         if (i === nextStart) {
           s.push(at + L);
           nextStart += G;
         }
-        const l = lengths[i] as number;
+        const l = lengths[i];
         if (l < 0) this.#fail(`lengths.${t}: row ${this.#rows + i} has a negative bag length ${l}`);
         if (l > most) most = l;
         L += l;
@@ -211,7 +211,7 @@ export class BatchFileWriter {
         this.#fail(`indices.${t} has ${f.indices.length} values but lengths.${t} sum to ${L}`);
       const indices = f.indices;
       for (let j = 0; j < L; j++) {
-        const r = indices[j] as number;
+        const r = indices[j];
         if (r < 0) this.#fail(`indices.${t}: index ${r} at position ${j} of the chunk is negative`);
       }
       const hasWeights = (this.#weights as (Spill | null)[])[t] !== null;
@@ -228,13 +228,13 @@ export class BatchFileWriter {
       this.#dense.append(chunk.dense);
       this.#labels.append(chunk.labels);
       chunk.sparse.forEach((f, t) => {
-        const all = this.#blockStarts[t] as number[];
-        for (const at of starts[t] as number[]) all.push(at);
-        this.#lookups[t] = (this.#lookups[t] as number) + f.indices.length;
-        this.#longest[t] = longest[t] as number;
-        (this.#lengths[t] as Spill).append(f.lengths);
-        (this.#indices[t] as Spill).append(this.indexDtype === "I32" ? f.indices : toI64(f.indices));
-        if (f.weights !== null) ((this.#weights as Spill[])[t] as Spill).append(f.weights);
+        const all = this.#blockStarts[t];
+        for (const at of starts[t]) all.push(at);
+        this.#lookups[t] = this.#lookups[t] + f.indices.length;
+        this.#longest[t] = longest[t];
+        this.#lengths[t].append(f.lengths);
+        this.#indices[t].append(this.indexDtype === "I32" ? f.indices : toI64(f.indices));
+        if (f.weights !== null) (this.#weights as Spill[])[t].append(f.weights);
       });
     } catch (e) {
       this.abort();
@@ -262,22 +262,18 @@ export class BatchFileWriter {
     const blocks = Math.ceil(N / this.blockRows);
     const index = new BigInt64Array(F * (blocks + 1)); // (F, blocks + 1)
     for (let t = 0; t < F; t++) {
-      const starts = this.#blockStarts[t] as number[];
-      for (let b = 0; b < blocks; b++) index[t * (blocks + 1) + b] = BigInt(starts[b] as number);
-      index[t * (blocks + 1) + blocks] = BigInt(this.#lookups[t] as number);
+      const starts = this.#blockStarts[t];
+      for (let b = 0; b < blocks; b++) index[t * (blocks + 1) + b] = BigInt(starts[b]);
+      index[t * (blocks + 1) + blocks] = BigInt(this.#lookups[t]);
     }
     const columns: Spill[] = [this.#dense, this.#labels];
     for (let t = 0; t < F; t++) {
-      columns.push(this.#lengths[t] as Spill, this.#indices[t] as Spill);
+      columns.push(this.#lengths[t], this.#indices[t]);
       const w = this.#weights?.[t] ?? null;
       if (w !== null) columns.push(w);
     }
     const shapeOf = (s: Spill): number[] =>
-      s === this.#dense
-        ? [N, this.denseFeatures]
-        : s.perLookupOf === null
-          ? [N]
-          : [this.#lookups[s.perLookupOf] as number];
+      s === this.#dense ? [N, this.denseFeatures] : s.perLookupOf === null ? [N] : [this.#lookups[s.perLookupOf]];
     const layout = layoutSafetensors(
       [
         ...columns.map((s) => ({ name: s.name, dtype: s.dtype, shape: shapeOf(s) })),
@@ -346,7 +342,7 @@ function toI64(a: Int32Array): BigInt64Array {
   const out = new BigInt64Array(a.length);
   const words = new Int32Array(out.buffer);
   for (let i = 0; i < a.length; i++) {
-    const v = a[i] as number;
+    const v = a[i];
     words[2 * i] = v;
     words[2 * i + 1] = v < 0 ? -1 : 0;
   }

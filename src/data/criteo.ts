@@ -52,5 +52,5 @@ function criteoFileSources(files: readonly string[]): CriteoSource[] {
       throw new Error(`readCriteo: cannot read ${f}: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
-  return files.map((f, i) => ({ name: f, bytes: sizes[i] as number, batches: () => readLineChunks(f) }));
+  return files.map((f, i) => ({ name: f, bytes: sizes[i], batches: () => readLineChunks(f) }));
 }

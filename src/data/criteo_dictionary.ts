@@ -75,7 +75,7 @@ export function loadDictionary(path: string): CriteoDictionary {
     const data = tensor.data as BigInt64Array;
     const m = new IdMap(data.length);
     for (let i = 0; i < data.length; i++) {
-      const v = data[i] as bigint;
+      const v = data[i];
       if (v < 0n || v > 0xffffffffn) fail(`${name}: value ${v} at position ${i} is not a 32-bit raw value`);
       const raw = Number(v);
       if (R > 0 && raw >= R) fail(`${name}: value ${raw} at position ${i} is not below max_ind_range ${R}`);

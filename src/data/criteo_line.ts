@@ -49,7 +49,7 @@ export function parseCriteoBytes(b: Uint8Array, pos: number, R: number, row: Par
   const n = b.length;
   let i = pos;
   if (i + 1 >= n || b[i + 1] !== TAB) return -1;
-  const l = (b[i] as number) - 48;
+  const l = b[i] - 48;
   if (l !== 0 && l !== 1) return -1;
   row.label = l;
   i += 2;
@@ -63,7 +63,7 @@ export function parseCriteoBytes(b: Uint8Array, pos: number, R: number, row: Par
     const start = i;
     let v = 0;
     for (; i < n; i++) {
-      const digit = (b[i] as number) - 48;
+      const digit = b[i] - 48;
       if (digit < 0 || digit > 9) break;
       v = v * 10 + digit;
     }
@@ -78,7 +78,7 @@ export function parseCriteoBytes(b: Uint8Array, pos: number, R: number, row: Par
     const start = i;
     let v = 0;
     for (; i < n; i++) {
-      const h = HEX_DIGIT[b[i] as number] as number;
+      const h = HEX_DIGIT[b[i]];
       if (h < 0) break;
       v = v * 16 + h;
     }

@@ -64,7 +64,7 @@ export async function criteoToMlperfBin(
   const fileRows: number[] = [];
   const rows = await writeMlperfBin(out, async (append) => {
     for (let f = 0; f < files.length; f++) {
-      const file = files[f] as string;
+      const file = files[f];
       let kept = 0;
       let fileLines = 0;
       for await (const chunk of readLineChunks(file)) {
@@ -93,12 +93,12 @@ export async function criteoToMlperfBin(
           }
           if (p > 0 && rng.uniform() < p && row.label === 0) continue; // one draw per well-formed line, as readCriteo
           for (let t = 0; t < CRITEO_SPARSE; t++) {
-            const m = dictionary.features[t] as IdMap;
-            const raw = row.cats[t] as number;
+            const m = dictionary.features[t];
+            const raw = row.cats[t];
             if (given === undefined) ids[t] = m.add(raw);
             else {
               const id = m.get(raw);
-              ids[t] = id === -1 ? (unknown[t] as number) : id;
+              ids[t] = id === -1 ? unknown[t] : id;
             }
           }
           append(row.label, row.ints, ids);

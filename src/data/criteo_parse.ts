@@ -130,7 +130,7 @@ export type CriteoChunksResult = Omit<CriteoResult, "data"> & { rows: number };
 export async function parseCriteo(sources: readonly CriteoSource[], opts: CriteoOptions = {}): Promise<CriteoResult> {
   const chunks: Dataset[] = [];
   const r = await parseCriteoChunks(sources, opts, (c) => chunks.push(c));
-  const data = chunks.length === 1 ? (chunks[0] as Dataset) : concatCriteoChunks(chunks);
+  const data = chunks.length === 1 ? chunks[0] : concatCriteoChunks(chunks);
   const { rows: _rows, ...rest } = r;
   return { ...rest, data };
 }
@@ -178,9 +178,9 @@ export async function parseCriteoChunks(
   // a row, independent of each other, overlap their cache misses (the big tables are far
   // larger than the cache), which a line's 26 lookups in 26 tables do not.
   const numberChunk = (t: number, values: Int32Array, n: number): void => {
-    const m = maps[t] as IdMap;
+    const m = maps[t];
     if (given === undefined) m.addInPlace(values, n);
-    else m.getInPlace(values, n, unknown[t] as number);
+    else m.getInPlace(values, n, unknown[t]);
   };
   const out = new CriteoChunk(chunkRows);
   const row = new ParsedRow();
@@ -286,12 +286,12 @@ class CriteoChunk {
     const dense = this.#dense;
     const ints = row.ints;
     for (let d = 0; d < CRITEO_DENSE; d++) {
-      const x = ints[d] as number;
-      dense[i * CRITEO_DENSE + d] = x < LOG1P_TABLE.length ? (LOG1P_TABLE[x] as number) : Math.log(x + 1);
+      const x = ints[d];
+      dense[i * CRITEO_DENSE + d] = x < LOG1P_TABLE.length ? LOG1P_TABLE[x] : Math.log(x + 1);
     }
     this.#labels[i] = row.label;
     const cats = row.cats;
-    for (let t = 0; t < CRITEO_SPARSE; t++) (this.#indices[t] as Int32Array)[i] = cats[t] as number; // uint32 bits
+    for (let t = 0; t < CRITEO_SPARSE; t++) this.#indices[t][i] = cats[t]; // uint32 bits
   }
 
   /** The chunk's samples as a Dataset (its arrays, trimmed), after `number` has replaced each

@@ -68,7 +68,7 @@ export function selectSamples(d: Dataset, rows: Int32Array): Dataset {
   }
   const sparse = d.sparse.map((f) => {
     const lengths = allocInt32(n);
-    for (let i = 0; i < n; i++) lengths[i] = f.lengths[rows[i]] as number;
+    for (let i = 0; i < n; i++) lengths[i] = f.lengths[rows[i]];
     const offsets = offsetsFromLengths(lengths);
     const total = offsets[n];
     const indices = allocInt32(total);
@@ -106,21 +106,21 @@ export function concatDatasets(parts: readonly Dataset[]): Dataset {
     at += d.n;
   }
   const sparse = first.sparse.map((_, t) => {
-    const fs = parts.map((d) => d.sparse[t] as SparseFeature);
+    const fs = parts.map((d) => d.sparse[t]);
     const lengths = allocInt32(n);
     let row = 0;
     for (let k = 0; k < fs.length; k++) {
-      lengths.set((fs[k] as SparseFeature).lengths.subarray(0, (parts[k] as Dataset).n), row);
-      row += (parts[k] as Dataset).n;
+      lengths.set(fs[k].lengths.subarray(0, parts[k].n), row);
+      row += parts[k].n;
     }
     const offsets = offsetsFromLengths(lengths);
-    const indices = allocInt32(offsets[n] as number);
+    const indices = allocInt32(offsets[n]);
     const weighted = fs.some((f) => f.weights !== null);
-    const weights = weighted ? (allocFloat("float32", offsets[n] as number) as Float32Array) : null;
+    const weights = weighted ? (allocFloat("float32", offsets[n]) as Float32Array) : null;
     let pos = 0;
     for (let k = 0; k < fs.length; k++) {
-      const f = fs[k] as SparseFeature;
-      const L = f.offsets[(parts[k] as Dataset).n] as number;
+      const f = fs[k];
+      const L = f.offsets[parts[k].n];
       indices.set(f.indices.subarray(0, L), pos);
       if (weights !== null) {
         if (f.weights === null) weights.fill(1, pos, pos + L);

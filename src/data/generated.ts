@@ -103,10 +103,10 @@ export function drawSamples(
     const rng = sampleRng(seed, stream, first + i);
     for (let j = 0; j < Dd; j++) dense[i * Dd + j] = rng.uniform();
     for (let t = 0; t < F; t++) {
-      const R = layout.tableSizes[t] as number;
+      const R = layout.tableSizes[t];
       const len = layout.bagLength(rng, R);
       (lengths[t] as Int32Array)[i] = len;
-      const at = used[t] as number;
+      const at = used[t];
       const tableIds = ids[t] as Int32Array;
       const tableWeights = weights[t] as Float32Array | null;
       for (let l = 0; l < len; l++) {
@@ -118,7 +118,7 @@ export function drawSamples(
     labelDraws[i] = rng.uniform();
   }
   const sparse = layout.tableSizes.map((_, t) => {
-    const L = used[t] as number;
+    const L = used[t];
     return {
       lengths: lengths[t] as Int32Array,
       offsets: offsetsFromLengths(lengths[t] as Int32Array),

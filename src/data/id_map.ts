@@ -32,7 +32,7 @@ export class IdMap {
     const mask = this.#mask;
     const key = raw | 0;
     for (let s = hash32(raw) & mask; ; s = (s + 1) & mask) {
-      const id = slots[2 * s + 1] as number;
+      const id = slots[2 * s + 1];
       if (id === -1 || slots[2 * s] === key) return id;
     }
   }
@@ -44,7 +44,7 @@ export class IdMap {
     const key = raw | 0;
     let s = hash32(raw) & mask;
     for (; ; s = (s + 1) & mask) {
-      const id = slots[2 * s + 1] as number;
+      const id = slots[2 * s + 1];
       if (id === -1) break;
       if (slots[2 * s] === key) return id;
     }
@@ -61,13 +61,13 @@ export class IdMap {
 
   /** Replaces each of values[0, n) (a raw value's uint32 bits) by its id, as add does. */
   addInPlace(values: Int32Array, n: number): void {
-    for (let i = 0; i < n; i++) values[i] = this.add((values[i] as number) >>> 0);
+    for (let i = 0; i < n; i++) values[i] = this.add(values[i] >>> 0);
   }
 
   /** Replaces each of values[0, n) (a raw value's uint32 bits) by its id, or by `missing` when it has none. */
   getInPlace(values: Int32Array, n: number, missing: number): void {
     for (let i = 0; i < n; i++) {
-      const id = this.get((values[i] as number) >>> 0);
+      const id = this.get(values[i] >>> 0);
       values[i] = id === -1 ? missing : id;
     }
   }
@@ -81,7 +81,7 @@ export class IdMap {
     const slots = emptySlots(capacity);
     const mask = capacity - 1;
     for (let id = 0; id < this.#size; id++) {
-      const raw = this.#raw[id] as number;
+      const raw = this.#raw[id];
       let s = hash32(raw) & mask;
       while (slots[2 * s + 1] !== -1) s = (s + 1) & mask;
       slots[2 * s] = raw | 0;

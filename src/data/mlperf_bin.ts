@@ -85,17 +85,17 @@ export class MlperfBinFile {
     for (let i = 0; i < N; i++) {
       const row = i * MLPERF_COLUMNS;
       const where = (): string => `${this.path}: sample ${start + i}`;
-      const label = raw[row] as number;
+      const label = raw[row];
       if (label !== 0 && label !== 1) throw new Error(`${where()}: label must be 0 or 1, got ${label}`);
       labels[i] = label;
       for (let d = 0; d < MLPERF_DENSE; d++) {
-        const x = raw[row + 1 + d] as number;
+        const x = raw[row + 1 + d];
         if (x < 0)
           throw new Error(`${where()}: dense feature ${d} is ${x}; the format holds them after negatives became 0`);
         dense[i * MLPERF_DENSE + d] = Math.log(Math.fround(Math.fround(x) + 1)); // float32 steps, as torch's
       }
       for (let t = 0; t < MLPERF_SPARSE; t++) {
-        const id = raw[row + 1 + MLPERF_DENSE + t] as number;
+        const id = raw[row + 1 + MLPERF_DENSE + t];
         if (id < 0) throw new Error(`${where()}: categorical feature ${t} has a negative id ${id}`);
         (indices[t] as Int32Array)[i] = R > 0 ? id % R : id;
       }
@@ -113,7 +113,7 @@ export class MlperfBinFile {
       const e = Math.min(this.n, s + blockRows);
       const d = this.read(s, e);
       d.sparse.forEach((f, t) => {
-        let m = max[t] as number;
+        let m = max[t];
         for (const id of f.indices) if (id > m) m = id;
         max[t] = m;
       });
@@ -145,8 +145,8 @@ export async function writeMlperfBin(
       };
       await fill((label, dense, ids) => {
         buf.writeInt32LE(label, used);
-        for (let d = 0; d < MLPERF_DENSE; d++) buf.writeInt32LE(dense[d] as number, used + 4 * (1 + d));
-        for (let t = 0; t < MLPERF_SPARSE; t++) buf.writeInt32LE(ids[t] as number, used + 4 * (1 + MLPERF_DENSE + t));
+        for (let d = 0; d < MLPERF_DENSE; d++) buf.writeInt32LE(dense[d], used + 4 * (1 + d));
+        for (let t = 0; t < MLPERF_SPARSE; t++) buf.writeInt32LE(ids[t], used + 4 * (1 + MLPERF_DENSE + t));
         used += MLPERF_ROW_BYTES;
         rows++;
         if (used === buf.length) flush();

@@ -1,5 +1,5 @@
 // The features of a MovieLens sample, in the order of its tables and dense columns: a list
-// of names with no file access, so that the built-in model (src/dlrm/dataset_configs.ts)
+// of names with no file access, so that the built-in model (src/data/sources/builtin_models.ts)
 // loads where there are no files.
 
 /** The categorical features, one embedding table each. */

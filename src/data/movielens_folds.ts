@@ -1,5 +1,5 @@
 // MovieLens-100K's official five-fold splits u1 … u5, rebuilt from the text of u.data, with
-// no file access (the CLI reads u.data in src/cli/movielens_splits.ts; the browser demo has
+// no file access (the registry reads u.data in src/data/sources/movielens_splits.ts; the demo has
 // the text of a picked file). The data set makes them with its script mku.sh,
 // deterministically:
 //
@@ -47,7 +47,7 @@ export function officialSplitFromText(
     const f = line.split("\t");
     const user = Number(f[0]);
     const item = Number(f[1]);
-    if (f.length !== 4 || !/^\d+$/.test(f[0] as string) || !/^\d+$/.test(f[1] as string)) {
+    if (f.length !== 4 || !/^\d+$/.test(f[0]) || !/^\d+$/.test(f[1])) {
       throw new Error(
         `movielens: ${path}:${i + 1}: expected user, item, rating, timestamp as tab-separated integers, got ${JSON.stringify(line.slice(0, 60))}`,
       );

@@ -132,13 +132,13 @@ export function parseMovieLens(texts: MovieLensTexts): MovieLensData {
     const ids = Array.from({ length: single }, () => new Int32Array(N)); // 7 × (N,)
     const genreLengths = new Int32Array(N); // (N,)
     for (let i = 0; i < N; i++) {
-      const r = ratings[i] as Rating;
+      const r = ratings[i];
       genreLengths[i] = r.item.genres.length;
     }
     const genreOffsets = offsetsFromLengths(genreLengths, "movielens genres");
     const genreIndices = new Int32Array(genreOffsets[N]); // (L,)
     for (let i = 0; i < N; i++) {
-      const r = ratings[i] as Rating;
+      const r = ratings[i];
       const u = r.user;
       const it = r.item;
       labels[i] = r.rating >= 4 ? 1 : 0;
@@ -251,10 +251,10 @@ function readItems(path: string, text: string): { list: Item[]; byId: Map<number
         `${at}: expected ${5 + Math.max(1, genreCount)} |-separated fields (id|title|release date|video date|URL|genre flags), found ${f.length}`,
       );
     }
-    const id = positiveInt(f[0] as string);
+    const id = positiveInt(f[0]);
     if (Number.isNaN(id)) throw new Error(`${at}: item id is not a positive integer: ${JSON.stringify(f[0])}`);
     if (byId.has(id)) throw new Error(`${at}: item ${id} is listed twice`);
-    const date = f[2] as string;
+    const date = f[2];
     let year = Number.NaN;
     if (date !== "") {
       const m = /^\d{1,2}-[A-Za-z]{3}-(\d{4})$/.exec(date);
@@ -263,12 +263,12 @@ function readItems(path: string, text: string): { list: Item[]; byId: Map<number
     }
     const genres: number[] = [];
     for (let g = 0; g < genreCount; g++) {
-      const flag = f[5 + g] as string;
+      const flag = f[5 + g];
       if (flag !== "0" && flag !== "1")
         throw new Error(`${at}: genre flag ${g + 1} must be 0 or 1, got ${JSON.stringify(flag)}`);
       if (flag === "1") genres.push(g);
     }
-    const item: Item = { id, row: list.length, title: f[1] as string, year, genres };
+    const item: Item = { id, row: list.length, title: f[1], year, genres };
     list.push(item);
     byId.set(id, item);
   });

@@ -64,7 +64,7 @@ export class NpyFile {
     const size = fstatSync(this.#fd).size;
     const pre = this.#bytes(0, Math.min(10, size));
     if (size < 10 || pre.toString("latin1", 0, 6) !== "\x93NUMPY") fail("no \\x93NUMPY magic");
-    const major = pre[6] as number;
+    const major = pre[6];
     if (major < 1 || major > 3) fail(`format version ${major}`);
     const long = major >= 2;
     const len = long ? this.#bytes(8, 4).readUInt32LE(0) : pre.readUInt16LE(8);
@@ -88,7 +88,7 @@ export class NpyFile {
       .map(Number);
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`shape (${shapeText})`);
     const dtype = descr as NpyDType;
-    const rows = shape.length === 0 ? 1 : (shape[0] as number);
+    const rows = shape.length === 0 ? 1 : shape[0];
     const rowValues = shape.slice(1).reduce((a, b) => a * b, 1);
     const dataOffset = start + len;
     const want = dataOffset + rows * rowValues * SIZES[dtype];
@@ -125,7 +125,7 @@ export class NpyFile {
           break;
         }
         default:
-          out[j] = buf[j] as number;
+          out[j] = buf[j];
       }
     }
     return out;

@@ -51,7 +51,7 @@ export function randomLayout(o: RandomSpec): SampleLayout {
 /** Samples [first, first + n) of random data's stream `stream`: labels are round(u). */
 export function randomSamples(o: RandomSpec, stream: number, first: number, n: number): Dataset {
   const { data, labelDraws } = drawSamples(randomLayout(o), o.seed, stream, first, n);
-  for (let i = 0; i < n; i++) data.labels[i] = Math.round(labelDraws[i] as number);
+  for (let i = 0; i < n; i++) data.labels[i] = Math.round(labelDraws[i]);
   return data;
 }
 

@@ -124,7 +124,7 @@ export class RowOrder {
         return Array.from({ length: b - a }, (_, j) => a + j);
       });
       const order = plan.windowOrder(w, rows.length);
-      for (; i < p.count && p.start + i < wEnd; i++) out[i] = rows[order[p.start + i - wStart] as number] as number;
+      for (; i < p.count && p.start + i < wEnd; i++) out[i] = rows[order[p.start + i - wStart]];
     }
     return out;
   }
@@ -159,7 +159,7 @@ export class RowOrder {
         void this.#window(epoch, w + 1, plan).catch(() => undefined); // read ahead
       else void this.#window(epoch + 1, 0, this.#epochPlan(epoch + 1)).catch(() => undefined);
     }
-    return parts.length === 1 ? (parts[0] as Dataset) : concatDatasets(parts);
+    return parts.length === 1 ? parts[0] : concatDatasets(parts);
   }
 
   #epochPlan(epoch: number): EpochPlan {
@@ -187,7 +187,7 @@ export class RowOrder {
           return this.#read(a, Math.min(this.n, a + this.blockRows));
         }),
       );
-      const data = parts.length === 1 ? (parts[0] as Dataset) : concatDatasets(parts);
+      const data = parts.length === 1 ? parts[0] : concatDatasets(parts);
       return { data, order: plan.windowOrder(w, data.n) };
     })();
     this.#windows.set(key, load);

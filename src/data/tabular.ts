@@ -78,7 +78,7 @@ class RowReader {
   read(cells: readonly Cell[], out: RowValues): string | null {
     const s = this.#s;
     const position = this.#position++;
-    const cell = (column: string): Cell => cells[this.#col.get(column) as number] as Cell;
+    const cell = (column: string): Cell => cells[this.#col.get(column) as number];
     const label = labelValue(cell(s.label));
     if (typeof label === "string") return `column "${s.label}" (the label): ${label}`;
     out.label = label;
@@ -153,10 +153,10 @@ export async function scanTabular(
       }
       trainRows++;
       for (let d = 0; d < row.dense.length; d++) {
-        const x = row.dense[d] as number;
-        const delta = x - (mean[d] as number);
+        const x = row.dense[d];
+        const delta = x - mean[d];
         mean[d] += delta / trainRows;
-        m2[d] += delta * (x - (mean[d] as number));
+        m2[d] += delta * (x - mean[d]);
       }
       row.cats.forEach((bag, t) => {
         const counter = counters[t];
@@ -172,8 +172,7 @@ export async function scanTabular(
   const vocabularies =
     given?.vocabularies ?? counters.map((c, t) => (c === null ? null : c.build(s.categorical[t].minCount)));
   const tableSizes = vocabularies.map((v, t) => (v === null ? s.categorical[t].hashBuckets : v.rows));
-  const dense =
-    given?.dense ?? s.dense.map((_, d) => ({ mean: mean[d] as number, std: Math.sqrt((m2[d] as number) / trainRows) }));
+  const dense = given?.dense ?? s.dense.map((_, d) => ({ mean: mean[d], std: Math.sqrt(m2[d] / trainRows) }));
   return { vocabularies, tableSizes, dense, trainRows, evalRows, skipped };
 }
 
@@ -275,12 +274,11 @@ class ChunkBuilder {
       this.#dense[i * this.#Dd + d] = (transforms[d] as (x: number) => number)(row.dense[d]);
     row.cats.forEach((bag, t) => {
       const id = ids[t] as (v: string) => number;
-      let used = this.#used[t] as number;
-      if (used + bag.length > (this.#indices[t] as Int32Array).length)
-        this.#indices[t] = grow(this.#indices[t] as Int32Array, used + bag.length);
-      const indices = this.#indices[t] as Int32Array;
+      let used = this.#used[t];
+      if (used + bag.length > this.#indices[t].length) this.#indices[t] = grow(this.#indices[t], used + bag.length);
+      const indices = this.#indices[t];
       for (const v of bag) indices[used++] = id(v);
-      (this.#lengths[t] as Int32Array)[i] = bag.length;
+      this.#lengths[t][i] = bag.length;
       this.#used[t] = used;
     });
   }
@@ -293,7 +291,7 @@ class ChunkBuilder {
       return {
         lengths,
         offsets: offsetsFromLengths(lengths),
-        indices: (this.#indices[t] as Int32Array).slice(0, this.#used[t]),
+        indices: this.#indices[t].slice(0, this.#used[t]),
         weights: null,
       };
     });

@@ -93,7 +93,7 @@ async function* delimitedRows(
         });
       else {
         const at = where;
-        rows.push({ file, line: r.line, cells: at.map((k) => r.fields[k] as string), problem: null });
+        rows.push({ file, line: r.line, cells: at.map((k) => r.fields[k]), problem: null });
       }
     }
     return rows;

@@ -24,7 +24,6 @@ export function splitLines(text: string): string[] {
 export function latin1Text(bytes: Uint8Array): string {
   const CHUNK = 8192;
   let out = "";
-  for (let k = 0; k < bytes.length; k += CHUNK)
-    out += String.fromCharCode.apply(null, bytes.subarray(k, k + CHUNK) as unknown as number[]);
+  for (let k = 0; k < bytes.length; k += CHUNK) out += String.fromCharCode(...bytes.subarray(k, k + CHUNK));
   return out;
 }

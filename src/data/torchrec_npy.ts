@@ -88,7 +88,7 @@ export function readTorchrecRows(d: TorchrecDay, start: number, end: number, R: 
   const labelsRaw = d.labels.rows(start, end);
   const labels = new Float32Array(N);
   for (let i = 0; i < N; i++) {
-    const l = labelsRaw[i] as number;
+    const l = labelsRaw[i];
     if (l !== 0 && l !== 1) throw new Error(`${d.labels.path}: row ${start + i}: label must be 0 or 1, got ${l}`);
     labels[i] = l;
   }
@@ -96,7 +96,7 @@ export function readTorchrecRows(d: TorchrecDay, start: number, end: number, R: 
   const indices = Array.from({ length: SPARSE }, () => new Int32Array(N));
   for (let i = 0; i < N; i++) {
     for (let t = 0; t < SPARSE; t++) {
-      let id = raw[i * SPARSE + t] as number;
+      let id = raw[i * SPARSE + t];
       if (id < 0) throw new Error(`${d.sparse.path}: row ${start + i}, feature ${t}: negative id ${id}`);
       if (R > 0) id %= R;
       else if (id > 0x7fffffff)
@@ -125,7 +125,7 @@ export function torchrecTableSizes(dir: string, R: number, blockRows = 65536): n
       for (let s = 0; s < d.rows; s += blockRows) {
         const part = readTorchrecRows(d, s, Math.min(d.rows, s + blockRows), 0);
         part.sparse.forEach((f, t) => {
-          let m = max[t] as number;
+          let m = max[t];
           for (const id of f.indices) if (id > m) m = id;
           max[t] = m;
         });
@@ -189,8 +189,8 @@ export class TorchrecNpySource implements BatchSource {
     this.#name = `torchrec-npy:${dir}`;
     this.#days = openTorchrecDays(dir);
     this.#first = [0];
-    for (const d of this.#days) this.#first.push((this.#first[this.#first.length - 1] as number) + d.rows);
-    const total = this.#first[this.#days.length] as number;
+    for (const d of this.#days) this.#first.push(this.#first[this.#first.length - 1] + d.rows);
+    const total = this.#first[this.#days.length];
     const [s, e] = opts.rows ?? [0, total];
     this.#R = opts.maxIndRange ?? 0;
     try {
@@ -226,12 +226,11 @@ export class TorchrecNpySource implements BatchSource {
   #readRows(a: number, b: number): Dataset {
     const parts: Dataset[] = [];
     this.#days.forEach((d, k) => {
-      const lo = Math.max(a, this.#first[k] as number);
-      const hi = Math.min(b, this.#first[k + 1] as number);
-      if (lo < hi)
-        parts.push(readTorchrecRows(d, lo - (this.#first[k] as number), hi - (this.#first[k] as number), this.#R));
+      const lo = Math.max(a, this.#first[k]);
+      const hi = Math.min(b, this.#first[k + 1]);
+      if (lo < hi) parts.push(readTorchrecRows(d, lo - this.#first[k], hi - this.#first[k], this.#R));
     });
-    return parts.length === 1 ? (parts[0] as Dataset) : concatSingleLookup(parts);
+    return parts.length === 1 ? parts[0] : concatSingleLookup(parts);
   }
 
   async close(): Promise<void> {

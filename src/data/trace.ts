@@ -257,14 +257,14 @@ export function readProfile(path: string): TraceProfile {
     throw new Error(`trace profile: cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const lines = splitLines(text);
-  while (lines.length > 0 && (lines[lines.length - 1] as string).trim() === "") lines.pop();
+  while (lines.length > 0 && lines[lines.length - 1].trim() === "") lines.pop();
   if (lines.length !== 3) {
     throw new Error(
       `trace profile: ${path}: expected 3 lines (unique accesses, stack distances, CDF), found ${lines.length}`,
     );
   }
   const parse = (k: number, integers: boolean): number[] =>
-    (lines[k] as string).split(",").map((s, i) => {
+    lines[k].split(",").map((s, i) => {
       const text = s.trim();
       const v = text === "" ? Number.NaN : Number(text);
       if (!Number.isFinite(v) || (integers && !Number.isInteger(v))) {
@@ -354,9 +354,9 @@ export class TraceGenerator {
     // The traces' own generator, apart from the samples' ones.
     const rng = sampleRng((this.spec.seed ^ 0x7ace7ace) | 0, stream, first);
     const sparse = base.sparse.map((f, t) => {
-      const R = this.spec.tableSizes[t] as number;
-      const ids = generateTrace(this.#profiles[t] as TraceProfile, f.indices.length, rng.fork()); // (L_t,)
-      for (let l = 0; l < ids.length; l++) ids[l] = (ids[l] as number) % R;
+      const R = this.spec.tableSizes[t];
+      const ids = generateTrace(this.#profiles[t], f.indices.length, rng.fork()); // (L_t,)
+      for (let l = 0; l < ids.length; l++) ids[l] = ids[l] % R;
       return { ...f, indices: ids };
     });
     return { ...base, sparse };

@@ -1,5 +1,5 @@
 // What the demo page trains, from the data the user chose: the model, optimizer and data
-// `dlrm train` builds for the same choice (src/cli/train.ts and src/cli/data_source.ts), made
+// `dlrm train` builds for the same choice (src/cli/train.ts and src/data/sources/registry.ts), made
 // here from bytes the page read (nothing is uploaded) with the CLI's own parsers:
 //   synthetic   the built-in model, the synthetic teacher's data sized for the steps and its
 //               held-out split                       = dlrm train --data synthetic --data-size N
@@ -22,12 +22,12 @@ import { parseMovieLens, type MovieLensData, type RatingsText } from "../data/mo
 import { latin1Text } from "../data/text_lines.ts";
 import { checkDataset } from "../dlrm/check_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { criteoModel, movielensModel, type BuiltinModel } from "../dlrm/dataset_configs.ts";
+import { criteoModel, movielensModel } from "../data/sources/builtin_models.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
 import { heldOutSize } from "../data/generated.ts";
 import { syntheticData } from "../dlrm/synthetic.ts";
-import { tableLayout } from "../dlrm/tables/layout.ts";
 import { optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
+import { builtinOptimizer, finiteSyntheticSize } from "../run/recipe.ts";
 
 /** The data the page was given: bytes of the files the user picked, by file name. */
 export type DemoData =
@@ -59,28 +59,10 @@ export const MOVIELENS_FILES = [
   ...MOVIELENS_SPLITS.flatMap((s) => [`${s}.base`, `${s}.test`]),
 ];
 
-/** The optimizer dlrm train uses for a built-in model of real data (its initial accumulator and per-table weight decay). */
-function builtinSpec(b: BuiltinModel): OptimizerSpec {
-  const decay = b.tableWeightDecay;
-  const weightDecay =
-    decay === null
-      ? {}
-      : Object.fromEntries(tableLayout(b.config).pieces.map((p) => [p.name, decay[p.table] as number]));
-  return optimizerSpec(b.config.optimizer, b.config.lr, {
-    initialAccumulator: b.adagradInitialAccumulator,
-    weightDecay,
-  });
-}
-
-/** The page trains on a finite synthetic set (dlrm train --data synthetic --data-size N): steps × batch samples, at least 50,000. */
-export function demoSyntheticSize(steps: number, batchSize: number): number {
-  return Math.max(50000, steps * batchSize);
-}
-
 export async function demoRun(data: DemoData, steps: number, batchSize: number, seed: number): Promise<DemoRun> {
   if (data.kind === "synthetic") {
     const config = defaultConfig();
-    const dataSize = demoSyntheticSize(steps, batchSize);
+    const dataSize = finiteSyntheticSize(steps, batchSize);
     const syn = syntheticData(config, { sizes: [dataSize, heldOutSize(dataSize)], seed });
     const [train, evalData] = syn.splits as [Dataset, Dataset];
     return {
@@ -122,7 +104,7 @@ export async function demoRun(data: DemoData, steps: number, batchSize: number, 
     checkDataset(ml.test, builtin.config, `${data.split}.test`);
     return {
       config: builtin.config,
-      spec: builtinSpec(builtin),
+      spec: builtinOptimizer(builtin),
       train: ml.train,
       eval: ml.test,
       tableNames: ml.tableNames,
@@ -143,7 +125,7 @@ export async function demoRun(data: DemoData, steps: number, batchSize: number, 
   checkDataset(train, builtin.config, name);
   return {
     config: builtin.config,
-    spec: builtinSpec(builtin),
+    spec: builtinOptimizer(builtin),
     train,
     eval: evalData,
     tableNames: null,

@@ -1,8 +1,8 @@
 // The demo page's training thread (a module Worker, so the page stays responsive): builds
-// what `dlrm train` builds for the chosen data (src/demo/demo_data.ts), trains it with the
-// library's one training loop on this thread (1 worker: the CLI's LocalExecutor) or on N
-// rank Workers started from here (the hybrid executor over shared memory, each rank a module
-// Worker of build/rank_worker.js, exactly as `dlrm train --workers N` runs them in Node),
+// what `dlrm train` builds for the chosen data (src/demo/demo_data.ts), opens the executor
+// `dlrm train` opens (the run recipe, src/run/recipe.ts: this thread for 1 worker, else N
+// rank Workers started from here, each a module Worker of build/rank_worker.js, exactly as
+// `dlrm train --workers N` runs them in Node), trains with the library's one training loop,
 // and posts each step's loss, each evaluation and the sharding plan back to the page. After
 // the run it keeps the model, to save the checkpoint (the same safetensors file the CLI
 // writes) and to rank MovieLens items for a user.
@@ -16,16 +16,13 @@
 //
 // Glossary: N rank workers, B batch size.
 
-import { modelCheckpointBytes, runMetadata } from "../dlrm/checkpoint_bytes.ts";
-import { DLRM } from "../dlrm/model.ts";
-import { makeOptimizer } from "../optim/make.ts";
-import type { Optimizer } from "../optim/optimizer.ts";
-import { HybridExecutor } from "../parallel/hybrid.ts";
-import { lookupsPerSampleOf, modelShardingPlan } from "../parallel/plan.ts";
+import { modelCheckpointBytes } from "../dlrm/checkpoint_bytes.ts";
+import type { HybridExecutor } from "../parallel/hybrid.ts";
 import { browserRankStarter } from "../parallel/spawn_browser.ts";
 import type { Executor } from "../train/executor.ts";
 import { LocalExecutor } from "../train/local.ts";
 import { train, type TrainResult } from "../train/trainer.ts";
+import { evalBatchSize, openExecutor, runCheckpointMetadata, runShardingPlan } from "../run/recipe.ts";
 import { demoRun, type DemoData, type DemoRun } from "./demo_data.ts";
 
 export interface TrainRequest {
@@ -42,51 +39,38 @@ export interface TrainRequest {
 type Request = TrainRequest | { kind: "save" } | { kind: "predict"; user: number; top: number };
 
 /** The worker's global scope, as far as this file uses it (the project's types have no DOM). */
-const scope = globalThis as unknown as {
+const scope = globalThis as typeof globalThis & {
   postMessage(m: object, transfer?: ArrayBuffer[]): void;
   onmessage: ((e: { data: Request }) => void) | null;
 };
 const post = (m: object): void => scope.postMessage(m);
 
-/** What the run left: its executor (still open), the model on this thread (1 worker), the request and result. */
+/** What the run left: its executor (still open; on this thread it holds the model), the request and result. */
 interface Trained {
   request: TrainRequest;
   run: DemoRun;
   executor: Executor;
-  local: { model: DLRM; optimizer: Optimizer } | null;
   result: TrainResult;
 }
 let trained: Trained | null = null;
 let busy = false;
 
-/** Evaluation batch: dlrm train's (max(B, 4096)). */
-const evalBatch = (B: number): number => Math.max(B, 4096);
-
 async function runTraining(r: TrainRequest): Promise<void> {
   const run = await demoRun(r.data, r.steps, r.batchSize, r.seed);
   const { config, spec } = run;
   // The plan `dlrm train --workers N --print-sharding-plan` prints (one rank holds every table when N = 1).
-  const plan = modelShardingPlan(config, { ranks: r.workers, lookupsPerSample: lookupsPerSampleOf(run.train) });
+  const plan = await runShardingPlan(config, r.workers, run.train);
   post({ kind: "plan", plan, tableNames: run.tableNames });
-  let executor: Executor;
-  let local: Trained["local"] = null;
-  if (r.workers === 1) {
-    const model = new DLRM(config, r.seed);
-    const optimizer = makeOptimizer(spec, model.namedParameters());
-    executor = new LocalExecutor(model, optimizer, spec);
-    local = { model, optimizer };
-  } else {
-    executor = await HybridExecutor.start({
-      config,
-      workers: r.workers,
-      optimizer: spec,
-      source: { kind: "seed", seed: r.seed },
-      datasets: [run.train, run.eval],
-      maxBatch: Math.max(r.batchSize, evalBatch(r.batchSize)),
-      plan,
-      startRanks: browserRankStarter(new URL("./rank_worker.js", import.meta.url)),
-    });
-  }
+  const executor = await openExecutor({
+    config,
+    spec,
+    workers: r.workers,
+    seed: r.seed,
+    data: [run.train, run.eval],
+    maxBatch: evalBatchSize(r.batchSize),
+    plan,
+    startRanks: browserRankStarter(new URL("./rank_worker.js", import.meta.url)),
+  });
   let result: TrainResult;
   try {
     result = await train({
@@ -99,7 +83,6 @@ async function runTraining(r: TrainRequest): Promise<void> {
       seed: r.seed,
       lr: spec.lr,
       testFreq: r.testFreq,
-      evalBatchSize: evalBatch(r.batchSize),
       progress: null,
       onStep: (s) => post({ kind: "step", step: s.step, loss: s.loss, samples: s.samples, tMs: s.tMs }),
       onEval: (m) => post({ kind: "eval", ...m }), // step and every metric of computeMetrics
@@ -109,15 +92,13 @@ async function runTraining(r: TrainRequest): Promise<void> {
     await executor.close().catch(() => undefined);
     throw e;
   }
-  trained = { request: r, run, executor, local, result };
+  trained = { request: r, run, executor, result };
   post({ kind: "done", auc: result.eval?.auc ?? null, teacherAuc: run.teacherAuc });
 }
 
 /** The checkpoint's metadata: the model config and the run's state, as dlrm train --save records them. */
 function metadataOf(t: Trained): Record<string, string> {
   const { request: r, result } = t;
-  const tail = result.losses.slice(-100);
-  const tailLoss = tail.length === 0 ? Number.NaN : tail.reduce((a, b) => a + b, 0) / tail.length;
   const flags: Record<string, string | number | boolean> = {
     data: r.dataName,
     steps: r.steps,
@@ -129,7 +110,7 @@ function metadataOf(t: Trained): Record<string, string> {
   };
   if (r.data.kind === "synthetic") flags["data-size"] = t.run.train.n;
   if (r.data.kind === "movielens") flags.split = r.data.split;
-  return runMetadata(
+  return runCheckpointMetadata(
     t.run.config,
     {
       seed: r.seed,
@@ -143,21 +124,17 @@ function metadataOf(t: Trained): Record<string, string> {
       interrupted: result.interrupted,
       flags,
     },
-    {
-      steps: String(result.position.step),
-      seed: String(r.seed),
-      train_loss: String(tailLoss),
-      ...(result.eval === null ? {} : { test_accuracy: String(result.eval.accuracy) }),
-    },
+    result,
   );
 }
 
 async function save(t: Trained): Promise<void> {
   const metadata = metadataOf(t);
+  const e = t.executor;
   const bytes =
-    t.local !== null
-      ? modelCheckpointBytes(t.local.model, metadata, t.local.optimizer, t.run.spec)
-      : await (t.executor as HybridExecutor).saveBytes(metadata);
+    e instanceof LocalExecutor
+      ? modelCheckpointBytes(e.model, metadata, e.optimizer, t.run.spec)
+      : await (e as HybridExecutor).saveBytes(metadata);
   // A copy out of shared memory (a Blob of a SharedArrayBuffer view is refused), handed over without another copy.
   const out = new Uint8Array(bytes.length);
   out.set(bytes);
@@ -168,14 +145,14 @@ async function predictFor(t: Trained, user: number, top: number): Promise<void> 
   const ml = t.run.movielens;
   if (ml === null) throw new Error("predictions for a user need MovieLens data");
   const { data, items } = ml.candidates(user);
-  const p = await t.executor.predict(data, evalBatch(t.request.batchSize));
-  const order = items.map((_, k) => k).sort((a, b) => (p[b] as number) - (p[a] as number) || a - b);
+  const p = await t.executor.predict(data, evalBatchSize(t.request.batchSize));
+  const order = items.map((_, k) => k).sort((a, b) => p[b] - p[a] || a - b);
   post({
     kind: "prediction",
     user,
     candidates: items.length,
     items: order.slice(0, top).map((k) => {
-      const row = items[k] as number;
+      const row = items[k];
       return { id: ml.itemIds[row], title: ml.itemTitles[row], p: p[k] };
     }),
   });

@@ -8,6 +8,7 @@
 
 import type { DLRMConfig } from "./config.ts";
 import type { Dataset } from "../data/dataset.ts";
+import { firstNonFinite } from "../tensor/finite.ts";
 
 export class DataError extends Error {
   constructor(message: string) {
@@ -34,33 +35,30 @@ export function checkDataset(
     );
   }
   const Dd = d.denseFeatures;
-  for (let k = 0; k < d.dense.length; k++) {
-    const v = d.dense[k];
-    if (!Number.isFinite(v))
-      throw new DataError(
-        `${source}: "dense" holds ${v} at sample ${sampleOf(Math.floor(k / Dd))}, feature ${k % Dd}: dense features must be finite`,
-      );
-  }
-  for (let i = 0; i < d.labels.length; i++) {
+  const k = firstNonFinite(d.dense);
+  if (k !== -1)
+    throw new DataError(
+      `${source}: "dense" holds ${d.dense[k]} at sample ${sampleOf(Math.floor(k / Dd))}, feature ${k % Dd}: dense features must be finite`,
+    );
+  const nan = firstNonFinite(d.labels);
+  // a label outside [0, 1] before the first non-finite one is reported first
+  const checked = nan === -1 ? d.labels.length : nan;
+  for (let i = 0; config.loss === "bce" && i < checked; i++) {
     const y = d.labels[i];
-    if (!Number.isFinite(y))
-      throw new DataError(`${source}: "labels" holds ${y} at sample ${sampleOf(i)}: labels must be finite`);
-    if (config.loss === "bce" && !(y >= 0 && y <= 1)) {
+    if (!(y >= 0 && y <= 1)) {
       throw new DataError(
         `${source}: "labels" holds ${y} at sample ${sampleOf(i)}, outside [0, 1], which the bce loss needs (a click is 0 or 1; give the model "loss": "mse" for real-valued targets)`,
       );
     }
   }
+  if (nan !== -1)
+    throw new DataError(`${source}: "labels" holds ${d.labels[nan]} at sample ${sampleOf(nan)}: labels must be finite`);
   d.sparse.forEach((f, t) => {
-    if (f.weights !== null) {
-      for (let l = 0; l < f.weights.length; l++) {
-        const w = f.weights[l];
-        if (!Number.isFinite(w))
-          throw new DataError(
-            `${source}: "weights.${t}" holds ${w} at position ${l} (sample ${sampleOf(upperBound(f.offsets, l) - 1)}): per-lookup weights must be finite`,
-          );
-      }
-    }
+    const l = f.weights === null ? -1 : firstNonFinite(f.weights);
+    if (f.weights !== null && l !== -1)
+      throw new DataError(
+        `${source}: "weights.${t}" holds ${f.weights[l]} at position ${l} (sample ${sampleOf(upperBound(f.offsets, l) - 1)}): per-lookup weights must be finite`,
+      );
     const R = config.table_sizes[t];
     for (let l = 0; l < f.indices.length; l++) {
       const id = f.indices[l];

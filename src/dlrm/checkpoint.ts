@@ -1,4 +1,4 @@
-// Checkpoints: one safetensors or .pt file (src/dlrm/checkpoint_format.ts) holding every
+// Checkpoints: one file, safetensors or a format handed in (src/dlrm/checkpoint_format.ts), holding every
 // parameter under the reference's state_dict names, so a PyTorch DLRM loads here and ours there;
 // the optimizer state under optimizer.state.<parameter>.<key> (src/optim/make.ts); and in the
 // metadata the model config (dlrm_config) and where the run stands (dlrm_run: seed, steps
@@ -8,7 +8,7 @@
 // Any float dtype reads back as float32.
 //
 // A checkpoint is written in pieces at positions its layout fixes in advance
-// (layoutCheckpoint): on one thread the pieces are whole tensors; in a hybrid run each rank
+// (CheckpointFormat.layout): on one thread the pieces are whole tensors; in a hybrid run each rank
 // writes its own rows of its tables and of their optimizer state into the same temporary
 // file (src/parallel/rank.ts), and nobody ever holds the whole model. The file becomes
 // visible by a rename only when every piece is on disk. What needs no file access (the
@@ -40,7 +40,7 @@ export {
   type CheckpointSlice,
   type TensorSlot,
 } from "./checkpoint_bytes.ts";
-import { layoutCheckpoint, readCheckpointIndex, writeAllAt } from "./checkpoint_format.ts";
+import { safetensorsFormat, writeAllAt, type CheckpointFormat } from "./checkpoint_format.ts";
 import { readTensorBytes, type SafetensorsEntry, type SafetensorsIndex } from "../io/safetensors.ts";
 import { checkFiniteWeights } from "./finite.ts";
 import { isStateTensorName, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
@@ -57,18 +57,22 @@ export function readRunState(path: string, metadata: Record<string, string>): Ru
   } catch {
     throw new Error(`${path}: its dlrm_run metadata is not JSON`);
   }
-  if (
-    o.format !== 1 ||
-    !Number.isInteger(o.step) ||
-    !Number.isInteger(o.seed) ||
-    !Number.isInteger(o.batchSize) ||
-    !Number.isInteger(o.plannedSteps) ||
-    typeof o.optimizer !== "object" ||
-    typeof o.flags !== "object"
-  ) {
+  if (!isRunState(o))
     throw new Error(`${path}: its dlrm_run metadata is not a run state this version reads: ${text.slice(0, 200)}`);
-  }
-  return o as unknown as RunState;
+  return o;
+}
+
+/** Whether parsed dlrm_run metadata has the fields of a RunState of this version. */
+function isRunState(o: Record<string, unknown>): o is Record<string, unknown> & RunState {
+  return (
+    o.format === 1 &&
+    Number.isInteger(o.step) &&
+    Number.isInteger(o.seed) &&
+    Number.isInteger(o.batchSize) &&
+    Number.isInteger(o.plannedSteps) &&
+    typeof o.optimizer === "object" &&
+    typeof o.flags === "object"
+  );
 }
 
 /** Chunk of a positional write: bounded, so no single write needs a buffer over 2 GiB. */
@@ -103,8 +107,9 @@ export async function writeCheckpointFile(
   tensors: readonly CheckpointTensor[],
   metadata: Record<string, string>,
   fill: (tmp: string, slots: ReadonlyMap<string, TensorSlot>) => Promise<void> | void,
+  format: CheckpointFormat = safetensorsFormat,
 ): Promise<void> {
-  const layout = layoutCheckpoint(path, tensors, metadata, readRunState(path, metadata));
+  const layout = format.layout(path, tensors, metadata, readRunState(path, metadata));
   const dtypes = new Map(tensors.map((t) => [t.name, t.dtype]));
   const slots = new Map([...layout.offsets].map(([name, at]) => [name, { at, dtype: dtypes.get(name) as SaveDType }]));
   try {
@@ -130,7 +135,7 @@ export async function writeCheckpointFile(
   }
 }
 
-/** Save the model (parameters in dtype; and, given, its optimizer's state) with this metadata; one thread. */
+/** Save the model (parameters in dtype; and, given, its optimizer's state) with this metadata, in format; one thread. */
 export async function saveCheckpoint(
   path: string,
   model: DLRM,
@@ -138,6 +143,7 @@ export async function saveCheckpoint(
   optimizer: Optimizer | null = null,
   spec: OptimizerSpec | null = null,
   dtype: SaveDType = "F32",
+  format: CheckpointFormat = safetensorsFormat,
 ): Promise<void> {
   const tensors = checkpointTensors(model.config, optimizer === null ? null : spec, dtype);
   const pieces = modelPieces(model, optimizer, spec);
@@ -145,26 +151,42 @@ export async function saveCheckpoint(
   for (const p of pieces)
     if (!known.has(p.name))
       throw new Error(`saveCheckpoint: the model has "${p.name}", which its config does not describe`);
-  await writeCheckpointFile(path, tensors, { format: "pt", ...metadata }, (tmp, slots) => {
-    const fd = openSync(tmp, "r+");
-    try {
-      writeSlices(fd, slots, pieces, path);
-    } finally {
-      closeSync(fd);
-    }
-  });
+  await writeCheckpointFile(
+    path,
+    tensors,
+    { format: "pt", ...metadata },
+    (tmp, slots) => {
+      const fd = openSync(tmp, "r+");
+      try {
+        writeSlices(fd, slots, pieces, path);
+      } finally {
+        closeSync(fd);
+      }
+    },
+    format,
+  );
 }
 
 /**
- * The index of a checkpoint (its header), checked against the model of config: every
- * parameter present with its exact shape, before anything is allocated or read.
+ * The index of a checkpoint (its header, read in format), checked against the model of
+ * config: every parameter present with its exact shape, before anything is allocated or read.
  */
 export function openCheckpoint(
   path: string,
   config: DLRMConfig,
   optimizer: OptimizerSpec | null = null,
+  format: CheckpointFormat = safetensorsFormat,
 ): SafetensorsIndex {
-  const index = readCheckpointIndex(path);
+  return checkCheckpoint(format.readIndex(path), config, optimizer);
+}
+
+/** A checkpoint's index checked against the model of config (openCheckpoint's check, for an index already read). */
+export function checkCheckpoint(
+  index: SafetensorsIndex,
+  config: DLRMConfig,
+  optimizer: OptimizerSpec | null = null,
+): SafetensorsIndex {
+  const path = index.path;
   for (const t of checkpointTensors(config, optimizer)) {
     const e = index.entries.get(t.name);
     if (e === undefined) {
@@ -232,8 +254,8 @@ function readFloats(
 }
 
 /**
- * Load parameters (and, given an optimizer and its spec, its state) from a checkpoint on
- * this thread; nothing changes unless every tensor is present with its shape. Tensors of the
+ * Load parameters (and, given an optimizer and its spec, its state) from a checkpoint in
+ * format on this thread; nothing changes unless every tensor is present with its shape. Tensors of the
  * file that the model does not have are an error, except optimizer state when no optimizer
  * is given (predict, --init). Returns the file's metadata.
  */
@@ -242,8 +264,9 @@ export function loadCheckpoint(
   model: DLRM,
   optimizer: Optimizer | null = null,
   spec: OptimizerSpec | null = null,
+  format: CheckpointFormat = safetensorsFormat,
 ): Record<string, string> {
-  const index = openCheckpoint(path, model.config, optimizer === null ? null : spec);
+  const index = openCheckpoint(path, model.config, optimizer === null ? null : spec, format);
   const expected = new Set(checkpointTensors(model.config, optimizer === null ? null : spec).map((t) => t.name));
   for (const name of index.entries.keys()) {
     if (!expected.has(name) && !(isStateTensorName(name) && optimizer === null)) {

@@ -1,14 +1,13 @@
-// The two file formats of a checkpoint, chosen by the file's extension: .pt and .pth are
-// PyTorch torch.save files in the shape of the reference's --save-model dict
-// (src/dlrm/checkpoint_pt.ts); anything else is safetensors (src/io/safetensors.ts). Both are
-// read through one index (tensor name -> dtype, shape, absolute byte range; metadata strings)
-// and written through one layout (bytes known now, each tensor's offset to fill in place,
-// then finish), so one thread or the ranks of a hybrid run read and write either by
-// positional reads and writes of their own rows (src/dlrm/checkpoint.ts, src/parallel/rank.ts).
+// A checkpoint's file format: how its index is read (tensor name -> dtype, shape, absolute
+// byte range; metadata strings) and how a new file is laid out (bytes known now, each tensor's
+// offset to fill in place, then finish), so one thread or the ranks of a hybrid run read and
+// write any format by positional reads and writes of their own rows (src/dlrm/checkpoint.ts,
+// src/parallel/rank.ts). The core knows safetensors (src/io/safetensors.ts); other formats
+// (PyTorch's .pt, src/interop/torch/checkpoint_pt.ts) are handed in by whoever picks the file
+// (the CLI, by its extension: src/interop/checkpoint_file.ts).
 
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { CheckpointTensor, RunState } from "./checkpoint_types.ts";
-import { layoutPt, readPtIndex } from "./checkpoint_pt.ts";
 import {
   layoutSafetensors,
   readSafetensorsIndex,
@@ -16,23 +15,6 @@ import {
   type SafetensorsIndex,
   type SafetensorsTensor,
 } from "../io/safetensors.ts";
-import { finishZip } from "../io/zip.ts";
-
-export type CheckpointFormat = "pt" | "safetensors";
-
-export function checkpointFormat(path: string): CheckpointFormat {
-  return /\.(pt|pth)$/i.test(path) ? "pt" : "safetensors";
-}
-
-/** The index of a checkpoint file of either format, every entry checked against the file. */
-export function readCheckpointIndex(path: string): SafetensorsIndex {
-  return checkpointFormat(path) === "pt" ? readPtIndex(path) : readSafetensorsIndex(path);
-}
-
-/** The metadata strings of a checkpoint of either format. */
-export function readCheckpointMetadata(path: string): Record<string, string> {
-  return readCheckpointIndex(path).metadata;
-}
 
 /** Where a checkpoint's bytes go: what to write now, each tensor's absolute offset, and what completes the file. */
 export interface CheckpointLayout {
@@ -42,38 +24,45 @@ export interface CheckpointLayout {
   finish(fd: number): void;
 }
 
-/** The layout of a checkpoint of these F32 tensors in the format of path; run: the optimizer and position a .pt records for the reference. */
-export function layoutCheckpoint(
-  path: string,
-  tensors: readonly CheckpointTensor[],
-  metadata: Record<string, string>,
-  run: RunState | null,
-): CheckpointLayout {
-  if (checkpointFormat(path) === "safetensors") {
+/** A file format of checkpoints. */
+export interface CheckpointFormat {
+  /** What an error calls it ("safetensors", ".pt"). */
+  readonly name: string;
+  /** The index of a file of this format, every entry checked against the file. */
+  readIndex(path: string): SafetensorsIndex;
+  /** The layout of a new file of these tensors; run: the optimizer and position a format may record beside them. */
+  layout(
+    path: string,
+    tensors: readonly CheckpointTensor[],
+    metadata: Record<string, string>,
+    run: RunState | null,
+  ): CheckpointLayout;
+}
+
+/** PyTorch's file names: a safetensors reader or writer given one was handed the wrong format. */
+function refusePt(path: string): void {
+  if (/\.(pt|pth)$/i.test(path))
+    throw new Error(
+      `${path}: a .pt file is PyTorch's format, not safetensors; pick the format by the file's name (checkpointFormat in src/interop/checkpoint_file.ts)`,
+    );
+}
+
+/** Safetensors checkpoints (src/io/safetensors.ts): the format of the library's own files. */
+export const safetensorsFormat: CheckpointFormat = {
+  name: "safetensors",
+  readIndex(path) {
+    refusePt(path);
+    return readSafetensorsIndex(path);
+  },
+  layout(path, tensors, metadata) {
+    refusePt(path);
     const s = layoutSafetensors(
       tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
       metadata,
     );
     return { chunks: [{ at: 0, bytes: s.header }], offsets: s.offsets, finish: () => {} };
-  }
-  const narrow = tensors.find((t) => t.dtype !== "F32");
-  if (narrow !== undefined)
-    throw new Error(
-      `${path}: a .pt checkpoint is written in F32; ${narrow.name} would be ${narrow.dtype} (--save-dtype applies to .safetensors)`,
-    );
-  let pt;
-  try {
-    pt = layoutPt(tensors, metadata, run);
-  } catch (e) {
-    throw new Error(`${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  }
-  const zip = pt.zip;
-  return {
-    chunks: zip.chunks,
-    offsets: pt.offsets,
-    finish: (fd) => finishZip(fd, zip, (bytes, at) => writeAllAt(fd, bytes, at)),
-  };
-}
+  },
+};
 
 /** Write all of bytes at offset at. */
 export function writeAllAt(fd: number, bytes: Uint8Array, at: number): void {

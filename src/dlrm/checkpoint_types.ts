@@ -1,5 +1,5 @@
 // The types a checkpoint's writers and readers share (checkpoint.ts, and the two formats in
-// checkpoint_format.ts and checkpoint_pt.ts): kept apart so that the formats need not import
+// checkpoint_format.ts and src/interop/torch/checkpoint_pt.ts): kept apart so that the formats need not import
 // checkpoint.ts, which imports them.
 
 import type { SaveDType } from "../io/dtype.ts";

@@ -13,9 +13,20 @@ export interface DLRMConfig {
   /** Rows of each table. */
   table_sizes: number[];
   pooling: "sum" | "mean";
-  interaction: "dot" | "cat";
+  /**
+   * How the bottom vector and the tables' vectors meet (docs/dlrm.md): the reference's "dot"
+   * and "cat"; "dcn", TorchRec's DLRM_DCN (a low-rank cross network, DCN-v2, over the
+   * concatenated vectors); "cross", DCN (Wang et al. 2017: cross layers beside a deep MLP).
+   */
+  interaction: Interaction;
   /** dot only: include each feature's dot with itself. */
   interaction_itself: boolean;
+  /** dcn and cross: the number of cross layers (TorchRec's dcn_num_layers). */
+  dcn_num_layers?: number;
+  /** dcn only: the rank r of each layer's W (N, r) · V (r, N) (TorchRec's dcn_low_rank_dim). */
+  dcn_low_rank_dim?: number;
+  /** cross only: the deep network's widths, first = the cross width N, ReLU after every layer. */
+  deep_mlp?: number[];
   /** Top MLP widths: first = the interaction width, last = 1. */
   top_mlp: number[];
   /** bce: sigmoid output and binary cross-entropy (the reference's `--loss-function=bce`); mse: squared error on the sigmoid output. */
@@ -53,6 +64,28 @@ export interface MDConfig {
   threshold: number;
   temperature: number;
   round_dims: boolean;
+}
+
+export type Interaction = "dot" | "cat" | "dcn" | "cross";
+
+/** TorchRec's defaults (torchrec_dlrm's --dcn_num_layers, --dcn_low_rank_dim), taken when a dcn config leaves them out. */
+export const DCN_DEFAULTS = { dcn_num_layers: 3, dcn_low_rank_dim: 512 } as const;
+
+/** N, the width the cross networks work in: the bottom vector and the F tables' vectors side by side. */
+export function crossWidth(config: Pick<DLRMConfig, "embedding_dim" | "qr" | "table_sizes">): number {
+  return (config.table_sizes.length + 1) * interactionDim(config);
+}
+
+/** The interaction's output width, the top MLP's first: dot and cat as the reference's, N for dcn, N + the deep MLP's last for cross. */
+export function topInputWidth(
+  config: Pick<DLRMConfig, "embedding_dim" | "qr" | "table_sizes" | "interaction" | "interaction_itself" | "deep_mlp">,
+): number {
+  const E = interactionDim(config);
+  const F = config.table_sizes.length;
+  const i = config.interaction;
+  if (i === "dot" || i === "cat") return interactionWidth(E, F, i, config.interaction_itself);
+  const N = crossWidth(config);
+  return i === "dcn" ? N : N + (config.deep_mlp as number[])[(config.deep_mlp as number[]).length - 1];
 }
 
 /** Width of the vectors the interaction sees: E, or 2E when QR tables concatenate their halves. */
@@ -135,6 +168,9 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     "qr",
     "md",
     "weighted_pooling",
+    "dcn_num_layers",
+    "dcn_low_rank_dim",
+    "deep_mlp",
   ]);
   for (const k of Object.keys(json)) if (!known.has(k)) throw new ConfigError(`${source}: unknown field "${k}"`);
 
@@ -144,7 +180,7 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
     embedding_dim: posInt("embedding_dim"),
     table_sizes: intList("table_sizes", 0),
     pooling: oneOf("pooling", ["sum", "mean"] as const),
-    interaction: oneOf("interaction", ["dot", "cat"] as const),
+    interaction: oneOf("interaction", ["dot", "cat", "dcn", "cross"] as const),
     interaction_itself:
       typeof o.interaction_itself === "boolean"
         ? o.interaction_itself
@@ -218,15 +254,55 @@ export function parseConfig(json: unknown, source = "config"): DLRMConfig {
       );
     }
   }
-  const width = interactionWidth(E, cfg.table_sizes.length, cfg.interaction, cfg.interaction_itself);
+  parseCrossFields(cfg, o, fail);
+  const width = topInputWidth(cfg);
   if (cfg.top_mlp[0] !== width) {
+    const what =
+      cfg.interaction === "dcn"
+        ? `N = (${cfg.table_sizes.length} tables + 1) × dim ${E}`
+        : cfg.interaction === "cross"
+          ? `N = (${cfg.table_sizes.length} tables + 1) × dim ${E}, plus the deep MLP's last width`
+          : `${cfg.table_sizes.length} tables, dim ${E}`;
     fail(
       "top_mlp",
-      `must start with the interaction width ${width} (${cfg.interaction}${cfg.interaction_itself ? " with self-interaction" : ""}, ${cfg.table_sizes.length} tables, dim ${E})`,
+      `must start with the interaction width ${width} (${cfg.interaction}${cfg.interaction_itself ? " with self-interaction" : ""}, ${what})`,
     );
   }
   if (cfg.top_mlp[cfg.top_mlp.length - 1] !== 1) fail("top_mlp", "must end with 1 (one click probability)");
   return cfg;
+}
+
+/** The cross networks' fields: dcn_num_layers (dcn, cross), dcn_low_rank_dim (dcn), deep_mlp (cross), refused elsewhere. */
+function parseCrossFields(cfg: DLRMConfig, o: Record<string, unknown>, fail: (f: string, what: string) => never): void {
+  const i = cfg.interaction;
+  const allowed: Record<string, readonly Interaction[]> = {
+    dcn_num_layers: ["dcn", "cross"],
+    dcn_low_rank_dim: ["dcn"],
+    deep_mlp: ["cross"],
+  };
+  for (const [field, with_] of Object.entries(allowed))
+    if (o[field] !== undefined && !with_.includes(i))
+      fail(field, `goes with "interaction": ${with_.map((w) => `"${w}"`).join(" or ")}, not "${i}"`);
+  if (i === "dot" || i === "cat") return;
+  if (cfg.interaction_itself) fail("interaction_itself", `is for the dot interaction, not "${i}"`);
+  const posInt = (f: string, dflt: number): number => {
+    const v = o[f] ?? dflt;
+    return typeof v === "number" && Number.isInteger(v) && v >= 1 ? v : fail(f, "must be a positive integer");
+  };
+  cfg.dcn_num_layers = posInt("dcn_num_layers", DCN_DEFAULTS.dcn_num_layers);
+  const N = crossWidth(cfg);
+  if (i === "dcn") {
+    cfg.dcn_low_rank_dim = posInt("dcn_low_rank_dim", DCN_DEFAULTS.dcn_low_rank_dim);
+    if (N * cfg.dcn_low_rank_dim > MAX_LAYER_WEIGHTS)
+      fail("dcn_low_rank_dim", `makes W (${N}, ${cfg.dcn_low_rank_dim}) larger than one 4 GiB memory holds`);
+    return;
+  }
+  const d = o.deep_mlp;
+  if (!Array.isArray(d) || d.length < 2 || !d.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 1))
+    fail("deep_mlp", `must be a list of at least 2 positive integers, the first N = ${N} (cross needs a deep network)`);
+  if ((d as number[])[0] !== N)
+    fail("deep_mlp", `must start with N = (${cfg.table_sizes.length} tables + 1) × dim ${interactionDim(cfg)} = ${N}`);
+  cfg.deep_mlp = [...(d as number[])];
 }
 
 function parseQR(v: unknown, source: string): QRConfig {

@@ -5,6 +5,9 @@
 //   top MLP     top_l.{2i}.weight likewise, ending in 1; its first width W tells the
 //               interaction: dot E + N(N-1)/2, dot with self-interaction E + N(N+1)/2,
 //               cat E·N, with N = F + 1 features (src/ops/interaction.ts);
+//   cross layers inter_arch.crossnet.W_kernels.{l} (N·E, r): dcn, L layers of rank r;
+//               .kernels.{l} with the deep MLP inter_arch.deep.{2i}: cross
+//               (src/dlrm/interaction_arch.ts), the top MLP's width then checked by parseConfig;
 //   pooling     v_W_l.{t} (R_t,) for every table: the reference's learned weighted pooling
 //               (--weighted-pooling learned); none: no weighting, or "fixed", whose weights
 //               are ones kept out of the state_dict and compute the same numbers.
@@ -19,14 +22,15 @@
 // Glossary: E embedding dim, F tables, N = F + 1 interacting features, W top MLP input width.
 
 import { ConfigError, parseConfig, type DLRMConfig } from "./config.ts";
-import { readCheckpointIndex } from "./checkpoint_format.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { interactionWidth } from "../ops/interaction.ts";
 import { isStateTensorName } from "../optim/make.ts";
 import { formatShape } from "../tensor/shape.ts";
 
 type Shapes = ReadonlyMap<string, readonly number[]>;
 
-const PARAMETER = /^(bot_l|top_l)\.(\d+)\.(weight|bias)$|^emb_l\.(\d+)\.weight$|^v_W_l\.(\d+)$/;
+const PARAMETER =
+  /^(bot_l|top_l|inter_arch\.deep)\.(\d+)\.(weight|bias)$|^emb_l\.(\d+)\.weight$|^v_W_l\.(\d+)$|^inter_arch\.crossnet\.(W_kernels|V_kernels|kernels|bias)\.\d+$/;
 
 /** Why a tensor that is not a parameter of our DLRM is there, as far as its name tells. */
 function foreignTensor(name: string, source: string): ConfigError {
@@ -39,14 +43,14 @@ function foreignTensor(name: string, source: string): ConfigError {
 }
 
 /** [in, out_0, out_1, …] of the Linear layers prefix.{2i}, checked to chain. */
-function mlpWidths(shapes: Shapes, prefix: "bot_l" | "top_l", source: string): number[] {
+function mlpWidths(shapes: Shapes, prefix: "bot_l" | "top_l" | "inter_arch.deep", source: string): number[] {
   const layers = [...shapes.keys()]
     .filter((n) => n.startsWith(`${prefix}.`) && n.endsWith(".weight"))
-    .map((n) => Number(n.split(".")[1]));
+    .map((n) => Number(n.slice(prefix.length + 1).split(".")[0]));
   layers.sort((a, b) => a - b);
   if (layers.length === 0)
     throw new ConfigError(
-      `${source}: cannot infer the model config: no ${prefix}.0.weight (the ${prefix === "bot_l" ? "bottom" : "top"} MLP)`,
+      `${source}: cannot infer the model config: no ${prefix}.0.weight (the ${prefix === "bot_l" ? "bottom" : prefix === "top_l" ? "top" : "deep"} MLP)`,
     );
   const widths: number[] = [];
   layers.forEach((k, i) => {
@@ -76,7 +80,7 @@ function mlpWidths(shapes: Shapes, prefix: "bot_l" | "top_l", source: string): n
     widths.push(out);
   });
   for (const n of shapes.keys()) {
-    const m = /^(bot_l|top_l)\.(\d+)\.bias$/.exec(n);
+    const m = /^(bot_l|top_l|inter_arch\.deep)\.(\d+)\.bias$/.exec(n);
     if (m !== null && m[1] === prefix && !shapes.has(`${prefix}.${m[2]}.weight`))
       throw new ConfigError(`${source}: cannot infer the model config: ${n} has no ${prefix}.${m[2]}.weight`);
   }
@@ -155,6 +159,20 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
       `${source}: cannot infer the model config: the top MLP ends in ${top[top.length - 1]}, not 1 (one click probability)`,
     );
 
+  const cross = crossFields(params, source);
+  if (cross !== null)
+    return parseConfig(
+      {
+        dense_features: bottom[0],
+        bottom_mlp: bottom,
+        embedding_dim: dim,
+        table_sizes: tableSizes,
+        ...cross,
+        top_mlp: top,
+        ...(weighted ? { weighted_pooling: "learned" } : {}),
+      },
+      `${source} (config inferred from its shapes)`,
+    );
   const W = top[0];
   const fits = INTERACTIONS.filter((c) => interactionWidth(dim, F, c.interaction, c.interaction_itself) === W);
   // With no tables, dot and cat both pass the bottom vector on alone: the same model.
@@ -173,7 +191,7 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
       `${source}: the interaction is ambiguous: top_l.0.weight takes ${W} inputs, which fits ${distinct.map((c) => `"${c.label}"`).join(" and ")} for ${F} tables of dim ${dim}; give --model with "interaction" and "interaction_itself"`,
     );
   }
-  const chosen = distinct[0] as (typeof INTERACTIONS)[number];
+  const chosen = distinct[0];
   return parseConfig(
     {
       dense_features: bottom[0],
@@ -189,9 +207,39 @@ export function inferConfig(shapes: Shapes, source: string): DLRMConfig {
   );
 }
 
-/** The config a checkpoint records (its dlrm_config metadata), else the one its shapes give; reads the header alone. */
-export function checkpointConfig(path: string): DLRMConfig {
-  const index = readCheckpointIndex(path);
+/**
+ * The interaction fields of a model with cross layers (inter_arch.crossnet.*): dcn, from
+ * W_kernels.{l} (N, r), or cross, from kernels.{l} (N, 1) and the deep MLP inter_arch.deep;
+ * null for one without (dot or cat). parseConfig then checks N against the tables and the top MLP.
+ */
+function crossFields(params: Shapes, source: string): Record<string, unknown> | null {
+  const count = (what: string): number => {
+    let l = 0;
+    while (params.has(`inter_arch.crossnet.${what}.${l}`)) l++;
+    return l;
+  };
+  const layers = [...params.keys()].filter((n) => /^inter_arch\.crossnet\.bias\.\d+$/.test(n)).length;
+  if (layers === 0) return null;
+  const [lowRank, vector] = [count("W_kernels"), count("kernels")];
+  const L = lowRank > 0 ? lowRank : vector;
+  const bad = (what: string): never => {
+    throw new ConfigError(`${source}: cannot infer the model config: ${what}`);
+  };
+  if (lowRank > 0 === vector > 0 || count("bias") !== layers || L !== layers)
+    bad(
+      `its cross layers are neither DCN-v2's (W_kernels, V_kernels, bias .0 … .L-1) nor DCN's (kernels, bias .0 … .L-1): ${lowRank} W_kernels, ${vector} kernels, ${layers} biases`,
+    );
+  if (lowRank > 0) {
+    const W = params.get("inter_arch.crossnet.W_kernels.0") as readonly number[];
+    if (W.length !== 2) bad(`inter_arch.crossnet.W_kernels.0 has shape ${formatShape(W)}, not (N, r)`);
+    return { interaction: "dcn", dcn_num_layers: L, dcn_low_rank_dim: W[1] };
+  }
+  return { interaction: "cross", dcn_num_layers: L, deep_mlp: mlpWidths(params, "inter_arch.deep", source) };
+}
+
+/** The config a checkpoint records (its dlrm_config metadata), else the one its shapes give: its index (header) alone. */
+export function checkpointConfig(index: SafetensorsIndex): DLRMConfig {
+  const path = index.path;
   const recorded = index.metadata["dlrm_config"];
   if (recorded === undefined) return inferConfig(new Map([...index.entries].map(([name, e]) => [name, e.shape])), path);
   let json: unknown;

@@ -4,6 +4,9 @@
 //
 //   bot_l.{2i}.weight, top_l.{2i}.weight (O, I)   N(0, sqrt(2 / (I + O)))
 //   bot_l.{2i}.bias,   top_l.{2i}.bias   (O,)     N(0, sqrt(1 / O))
+//   inter_arch.deep.{2i}.weight / .bias           as bot_l (cross's deep MLP)
+//   inter_arch.crossnet.*kernels.{l} (a, b)       N(0, sqrt(2 / (a + b))), TorchRec's xavier_normal_
+//   inter_arch.crossnet.bias.{l}                  zeros
 //   the tables' parameters                        by their layout (src/dlrm/tables/)
 //   v_W_l.{t} (R,)                                ones (a constant: no stream drawn)
 //
@@ -21,6 +24,7 @@ import { fillNormal, fillUniform, streamKey } from "../tensor/philox.ts";
 import type { Module } from "../nn/module.ts";
 import type { FloatArray } from "../tensor/tensor.ts";
 import type { DLRMConfig } from "./config.ts";
+import { crossnetSpecs } from "./interaction_arch.ts";
 import { tableLayout } from "./tables/layout.ts";
 import type { InitRule, ParameterSpec } from "./tables/piece.ts";
 
@@ -28,9 +32,9 @@ export type { InitRule, ParameterSpec } from "./tables/piece.ts";
 
 /** The rule of an MLP parameter (bot_l.*, top_l.*) from its name and shape. */
 export function mlpInit(name: string, shape: readonly number[]): InitRule {
-  if (/^(bot_l|top_l)\.\d+\.weight$/.test(name) && shape.length === 2)
+  if (/^(bot_l|top_l|inter_arch\.deep)\.\d+\.weight$/.test(name) && shape.length === 2)
     return { kind: "normal", std: Math.sqrt(2 / (shape[0] + shape[1])) };
-  if (/^(bot_l|top_l)\.\d+\.bias$/.test(name) && shape.length === 1)
+  if (/^(bot_l|top_l|inter_arch\.deep)\.\d+\.bias$/.test(name) && shape.length === 1)
     return { kind: "normal", std: Math.sqrt(1 / shape[0]) };
   throw new Error(`mlpInit: no DLRM initialisation for parameter "${name}" of shape (${shape.join(", ")})`);
 }
@@ -47,7 +51,7 @@ export function fillInitial(seed: number, name: string, rule: InitRule, out: Flo
   else fillNormal(out, key, first, 0, rule.std);
 }
 
-/** Every parameter of the model of config, in state_dict order (bottom, top, tables, pooling weights). */
+/** Every parameter of the model of config, in state_dict order (bottom, interaction, top, tables, pooling weights). */
 export function parameterSpecs(config: DLRMConfig): ParameterSpec[] {
   const mlp = (prefix: string, sizes: readonly number[]): ParameterSpec[] =>
     sizes.slice(1).flatMap((out, i) => {
@@ -56,7 +60,13 @@ export function parameterSpecs(config: DLRMConfig): ParameterSpec[] {
       const b = { name: `${prefix}.${2 * i}.bias`, shape: [out] };
       return [w, b].map((p) => ({ ...p, init: mlpInit(p.name, p.shape) }));
     });
-  return [...mlp("bot_l", config.bottom_mlp), ...mlp("top_l", config.top_mlp), ...tableLayout(config).specs()];
+  return [
+    ...mlp("bot_l", config.bottom_mlp),
+    ...crossnetSpecs(config),
+    ...(config.deep_mlp === undefined ? [] : mlp("inter_arch.deep", config.deep_mlp)),
+    ...mlp("top_l", config.top_mlp),
+    ...tableLayout(config).specs(),
+  ];
 }
 
 /** Fill every parameter of a module (named as in config's model) from the counter-based streams of this seed. */

@@ -11,7 +11,8 @@
 // (src/dlrm/tables/): it turns the pooled pieces into one vector per table.
 //
 // Parameter names are the reference's state_dict names (bot_l.{2i}.weight/bias,
-// top_l.{2i}.weight/bias, the tables' in src/dlrm/tables/); initial values come from
+// top_l.{2i}.weight/bias, the tables' in src/dlrm/tables/; the cross networks' are TorchRec's,
+// inter_arch.*, src/dlrm/interaction_arch.ts); initial values come from
 // counter-based streams keyed by (seed, name) (src/dlrm/init.ts), so a model is the same bit
 // for bit whether one thread or N ranks build it.
 //
@@ -20,7 +21,6 @@
 import type { Batch } from "../data/batch.ts";
 import { MLP } from "../nn/linear.ts";
 import { Module, ParameterTree } from "../nn/module.ts";
-import { catInteraction, dotInteraction } from "../ops/interaction.ts";
 import { bce, mse, type Reduction } from "../ops/loss.ts";
 import { reshape } from "../ops/shape.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
@@ -28,6 +28,7 @@ import { allocResident } from "../tensor/storage.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { DLRMConfig } from "./config.ts";
 import { initialiseParameters } from "./init.ts";
+import { InteractionArch } from "./interaction_arch.ts";
 import { tableLayout, type TableLayout } from "./tables/layout.ts";
 import { poolPiece } from "./tables/pool.ts";
 
@@ -36,6 +37,7 @@ export class DLRMHead extends Module {
   readonly config: DLRMConfig;
   readonly tables: TableLayout;
   readonly bot_l: MLP;
+  readonly inter_arch: InteractionArch;
   readonly top_l: MLP;
   /** Per table, the head parameter of its layout (MD's projection (E, d_t)), or null. */
   readonly tableParameters: (Tensor | null)[];
@@ -46,6 +48,7 @@ export class DLRMHead extends Module {
     this.config = config;
     this.tables = tableLayout(config);
     this.bot_l = this.registerModule("bot_l", new MLP(config.bottom_mlp, "relu", null));
+    this.inter_arch = this.registerModule("inter_arch", new InteractionArch(config)); // dot, cat: no parameters
     this.top_l = this.registerModule("top_l", new MLP(config.top_mlp, "sigmoid", null));
     const tree = new ParameterTree();
     this.tableParameters = this.tables.tables.map((k) =>
@@ -61,8 +64,7 @@ export class DLRMHead extends Module {
   forward(dense: Tensor, pooled: readonly Tensor[]): Tensor {
     const embs = this.tables.vectors(pooled, this.tableParameters); // F × (B, E)
     const x = this.bot_l.forward(dense); // (B, E)
-    const self = this.config.interaction_itself;
-    const z = this.config.interaction === "dot" ? dotInteraction(x, embs, { self }) : catInteraction(x, embs); // (B, W)
+    const z = this.inter_arch.forward(x, embs); // (B, W)
     const p = this.top_l.forward(z); // (B, 1)
     return reshape(p, [p.shape[0]]); // (B,)
   }
@@ -104,8 +106,9 @@ export class DLRM extends Module {
     this.poolingWeights = this.tables.pieces.map((p) =>
       p.poolingWeight === null ? null : this.v_W_l.add(p.poolingWeight.slice("v_W_l.".length), resident([p.rows])),
     );
-    // Registration order is the order of parameters() and of saved checkpoints (bottom, top, tables).
+    // Registration order is the order of parameters() and of saved checkpoints (bottom, interaction, top, tables).
     this.registerModule("bot_l", this.head.bot_l);
+    this.registerModule("inter_arch", this.head.inter_arch);
     this.registerModule("top_l", this.head.top_l);
     this.registerModule("emb_l", this.emb_l);
     if (this.poolingWeights.some((w) => w !== null)) this.registerModule("v_W_l", this.v_W_l);

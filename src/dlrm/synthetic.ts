@@ -12,8 +12,7 @@
 //
 // Glossary: N samples, Dd dense features, F tables, E embedding dim.
 
-import { parseConfig, type DLRMConfig } from "./config.ts";
-import { interactionWidth } from "../ops/interaction.ts";
+import { crossWidth, parseConfig, topInputWidth, type DLRMConfig } from "./config.ts";
 import { DLRM } from "./model.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf } from "../data/batch.ts";
@@ -81,8 +80,8 @@ export class SyntheticTeacher {
     const logits = this.#logits(data);
     const probs = new Float64Array(n);
     for (let i = 0; i < n; i++) {
-      probs[i] = 1 / (1 + Math.exp(-((logits[i] as number) - this.#mean) * this.#scale));
-      data.labels[i] = (labelDraws[i] as number) < (probs[i] as number) ? 1 : 0;
+      probs[i] = 1 / (1 + Math.exp(-(logits[i] - this.#mean) * this.#scale));
+      data.labels[i] = labelDraws[i] < probs[i] ? 1 : 0;
     }
     return { data, probs };
   }
@@ -95,7 +94,7 @@ export class SyntheticTeacher {
       for (let s = 0; s < d.n; s += B) {
         const p = this.#model.forward(batchOf(d, s, Math.min(d.n, s + B))).data;
         for (let i = 0; i < p.length; i++) {
-          const q = Math.min(Math.max(p[i] as number, 1e-7), 1 - 1e-7);
+          const q = Math.min(Math.max(p[i], 1e-7), 1 - 1e-7);
           out[s + i] = Math.log(q / (1 - q));
         }
       }
@@ -123,11 +122,10 @@ export function teacherConfig(config: DLRMConfig): DLRMConfig {
   const { qr: _qr, md: _md, ...plain } = config;
   const E = config.embedding_dim;
   const bottom = [...config.bottom_mlp.slice(0, -1), E];
-  const top = [
-    interactionWidth(E, config.table_sizes.length, config.interaction, config.interaction_itself),
-    ...config.top_mlp.slice(1),
-  ];
-  return parseConfig({ ...plain, bottom_mlp: bottom, top_mlp: top }, "the synthetic teacher's config");
+  const narrow = { ...plain, bottom_mlp: bottom };
+  const deep = config.deep_mlp === undefined ? {} : { deep_mlp: [crossWidth(narrow), ...config.deep_mlp.slice(1)] };
+  const top = [topInputWidth({ ...narrow, ...deep }), ...config.top_mlp.slice(1)];
+  return parseConfig({ ...narrow, ...deep, top_mlp: top }, "the synthetic teacher's config");
 }
 
 /** Dense uniform [0, 1); bag sizes uniform in config.bag_size; ids uniform per table. */

@@ -30,7 +30,7 @@ const MAX_WRITE = 64 * 1024 * 1024;
 
 /** Write path atomically from the chunks fill hands to write; returns the bytes written. */
 export function writeFileAtomically(path: string, fill: Fill): number {
-  return writeFilesTogether([{ path, fill }])[0] as number;
+  return writeFilesTogether([{ path, fill }])[0];
 }
 
 /** The temporary files of one atomic write, removed on failure and if the process exits first. */
@@ -91,7 +91,7 @@ export function writeFilesTogether(files: readonly { path: string; fill: Fill }[
     });
     files.forEach((f, i) => {
       current = f.path;
-      renameSync(names[i] as string, f.path);
+      renameSync(names[i], f.path);
     });
     return sizes;
   } catch (e) {

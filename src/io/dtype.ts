@@ -42,7 +42,7 @@ export function upcastHalfs(dtype: HalfDType, bits: Uint16Array, into: Float32Ar
     return;
   }
   const table = halfValues();
-  for (let i = 0; i < bits.length; i++) into[i] = table[bits[i]] as number;
+  for (let i = 0; i < bits.length; i++) into[i] = table[bits[i]];
 }
 
 /** The float32 values of bits, in a new array. */

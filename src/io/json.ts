@@ -66,12 +66,12 @@ function checkJson(text: string, maxDepth: number): void {
           i += 5;
         } else if (e !== undefined && '"\\/bfnrt'.includes(e)) i++;
         else fail(i, `an unknown escape \\${e ?? ""} in a string`);
-      } else if ((c as string).charCodeAt(0) < 0x20) fail(i, `${show(c)} inside a string (escape it)`);
+      } else if (c.charCodeAt(0) < 0x20) fail(i, `${show(c)} inside a string (escape it)`);
     }
     i++;
   };
   const value = (): void => {
-    const c = text[i] as string;
+    const c = text[i];
     if (c === "{" || c === "[") {
       if (open.length >= maxDepth) fail(i, `nested more than ${maxDepth} levels deep`);
       open.push(c);
@@ -91,7 +91,7 @@ function checkJson(text: string, maxDepth: number): void {
     }
   };
   for (;;) {
-    while (i < text.length && WHITESPACE.has(text[i] as string)) i++;
+    while (i < text.length && WHITESPACE.has(text[i])) i++;
     const c = text[i];
     if (c === undefined) {
       if (expect === "end") return;

@@ -294,7 +294,7 @@ function looksLike(first: Uint8Array, lead: string): string {
     return `${lead}it is a zip archive, as a PyTorch .pt file is (name it .pt), not a safetensors file`;
   const text = first.length > 0 && first.every((b) => b === 9 || b === 10 || b === 13 || (b >= 0x20 && b < 0x7f));
   if (!text) return "";
-  const line = new TextDecoder("latin1").decode(first).split(/\r?\n/)[0] as string;
+  const line = new TextDecoder("latin1").decode(first).split(/\r?\n/)[0];
   const kind = line.includes("\t") ? "a tab-separated text file" : "a text file";
   return `${lead}it is ${kind} (it starts ${echo(line)}), not a safetensors file`;
 }
@@ -486,7 +486,7 @@ export function writeSafetensorsTogether(
       files.map((f, i) => ({
         path: f.path,
         fill: (write) => {
-          const p = plans[i] as SafetensorsPlan;
+          const p = plans[i];
           write(p.header);
           for (const c of p.chunks) write(c);
         },
@@ -508,7 +508,7 @@ export function toInt32(t: SafetensorsTensor, what: string): Int32Array {
     const src = t.data;
     const out = new Int32Array(src.length);
     for (let i = 0; i < src.length; i++) {
-      const v = src[i] as bigint;
+      const v = src[i];
       if (v < -2147483648n || v > 2147483647n) {
         throw new SafetensorsError(`${what}: value ${v} at position ${i} does not fit in int32`);
       }

@@ -100,7 +100,7 @@ export function quantizeRows(
     let min = Infinity;
     let max = -Infinity;
     for (let e = 0; e < E; e++) {
-      const x = table[x0 + e] as number;
+      const x = table[x0 + e];
       if (!Number.isFinite(x))
         throw new QuantizeError(`${what}: row ${r} holds ${x} at column ${e}; only finite values quantize`);
       if (x < min) min = x;
@@ -113,7 +113,7 @@ export function quantizeRows(
       view.setFloat32(o + qb + 4, min, true);
       const inverse = f(255 / f(range + f(1e-8)));
       for (let e = 0; e < E; e++) {
-        const q = roundHalfEven(f(f((table[x0 + e] as number) - min) * inverse));
+        const q = roundHalfEven(f(f(table[x0 + e] - min) * inverse));
         out[o + e] = Math.max(0, Math.min(255, q)); // never clamps: (x − min)·inverse ≤ 255 (1 + 2^-23)
       }
       continue;
@@ -136,7 +136,7 @@ export function quantizeRows(
     view.setUint16(o + qb + 2, biasBits, true);
     out.fill(0, o, o + qb);
     for (let e = 0; e < E; e++) {
-      const q = Math.max(0, Math.min(15, roundHalfEven(f(f((table[x0 + e] as number) - lo) * inverse))));
+      const q = Math.max(0, Math.min(15, roundHalfEven(f(f(table[x0 + e] - lo) * inverse))));
       out[o + (e >> 1)] |= q << ((e & 1) * 4);
     }
   }
@@ -153,8 +153,8 @@ export function rowScaleBias(bits: QuantBits, fused: Uint8Array, row: number, E:
 
 /** The quantized value of element e of the fused row starting at byte `row`. */
 export function rowValue(bits: QuantBits, fused: Uint8Array, row: number, e: number): number {
-  if (bits === 8) return fused[row + e] as number;
-  return ((fused[row + (e >> 1)] as number) >> ((e & 1) * 4)) & 15;
+  if (bits === 8) return fused[row + e];
+  return (fused[row + (e >> 1)] >> ((e & 1) * 4)) & 15;
 }
 
 /** The float32 table (R, E) the fused rows stand for: x̂ = f32(f32(q · scale) + bias). */

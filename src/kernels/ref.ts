@@ -49,7 +49,7 @@ export function sgemm(
       for (let k = 0; k < K; k++) {
         const aik = transA ? a[aOff + k * lda + i] : a[aOff + i * lda + k];
         const bkj = transB ? b[bOff + j * ldb + k] : b[bOff + k * ldb + j];
-        acc += (aik as number) * (bkj as number);
+        acc += aik * bkj;
       }
       const ci = cOff + i * ldc + j;
       const v = beta === 0 ? alpha * acc : alpha * acc + beta * c[ci];
@@ -246,17 +246,17 @@ export function dot_interaction_fwd(
   outOff: number,
 ): void {
   const W = E + (self ? (F * (F + 1)) / 2 : (F * (F - 1)) / 2);
-  const bottom = xs[0] as FloatArray;
+  const bottom = xs[0];
   for (let b = 0; b < B; b++) {
     const row = b * E;
     let o = outOff + b * W;
     for (let e = 0; e < E; e++) out[o + e] = bottom[row + e];
     o += E;
     for (let i = 0; i < F; i++) {
-      const xi = xs[i] as FloatArray;
+      const xi = xs[i];
       const jEnd = self ? i + 1 : i;
       for (let j = 0; j < jEnd; j++) {
-        const xj = xs[j] as FloatArray;
+        const xj = xs[j];
         let acc = 0;
         for (let e = 0; e < E; e++) acc += xi[row + e] * xj[row + e];
         out[o++] = acc;
@@ -289,11 +289,11 @@ export function dot_interaction_bwd(
     if (g0 !== null) for (let e = 0; e < E; e++) g0[row + e] += dout[p + e];
     p += E;
     for (let i = 0; i < F; i++) {
-      const xi = xs[i] as FloatArray;
+      const xi = xs[i];
       const gi = gs[i] ?? null;
       const jEnd = self ? i + 1 : i;
       for (let j = 0; j < jEnd; j++) {
-        const xj = xs[j] as FloatArray;
+        const xj = xs[j];
         const gj = gs[j] ?? null;
         const d = dout[p++];
         if (gi !== null) for (let e = 0; e < E; e++) gi[row + e] += d * xj[row + e];

@@ -186,8 +186,8 @@ export function instantiateKernels(
   sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain",
 ): RawKernels {
   const instances = new Map<string, Record<string, unknown>>();
-  const raw: Record<string, unknown> = {};
-  for (const [name, module] of Object.entries(MODULE_OF)) {
+  const raw: Partial<Record<keyof RawKernels, unknown>> = {};
+  for (const [name, module] of Object.entries(MODULE_OF) as [keyof RawKernels, keyof typeof wasmModules][]) {
     const file = module === "sgemm" && sgemmBuild === "relaxed" ? "sgemm_relaxed" : module;
     let exports = instances.get(file);
     if (exports === undefined) {
@@ -199,7 +199,7 @@ export function instantiateKernels(
       throw new Error(`kernels/${module}.wat: export ${name} is missing — rebuild with npm run kernels`);
     raw[name] = f;
   }
-  return raw as unknown as RawKernels;
+  return raw as RawKernels; // each export checked to be a function above; wasm cannot say its signature
 }
 
 /** This thread's kernels: the heap, the instantiated modules, the scratch and GEMM work areas. */
@@ -406,12 +406,12 @@ function callWasm(
     operands.forEach((o, k) => {
       if (!staged[k]) return;
       ptrs[k] = s.scratch.take(elementBytes(o) * o.rows * o.cols);
-      if (o.access === "in" || o.access === "inout") stageIn(s.heap, o, ptrs[k] as Ptr);
+      if (o.access === "in" || o.access === "inout") stageIn(s.heap, o, ptrs[k]);
     });
   }
   invoke(s, ptrs, lds);
   operands.forEach((o, k) => {
-    if (staged[k] && (o.access === "out" || o.access === "inout")) stageOut(s.heap, ptrs[k] as Ptr, o);
+    if (staged[k] && (o.access === "out" || o.access === "inout")) stageOut(s.heap, ptrs[k], o);
   });
   return true;
 }
@@ -469,15 +469,15 @@ export const sgemm: typeof ref.sgemm = (
       N,
       K,
       alpha,
-      pa as Ptr,
-      la as number,
-      pb as Ptr,
-      lb as number,
+      pa,
+      la,
+      pb,
+      lb,
       beta,
-      pc as Ptr,
-      lc as number,
+      pc,
+      lc,
       s.work,
-      pBias as Ptr,
+      pBias,
       relu ? 1 : 0,
     );
   });
@@ -561,7 +561,7 @@ export const embedding_bag_fwd: typeof ref.embedding_bag_fwd = (...a) => {
   if (call === null) return;
   const { R, L } = call;
   const done = callWasm(op, call.operands, (s, p) => {
-    const [pT, pIdx, pOffs, pW, pOut] = p as Ptr[];
+    const [pT, pIdx, pOffs, pW, pOut] = p;
     const status = s.raw.embedding_bag_fwd_f32(B, E, mode, pT, R, pIdx, pOffs, L, pW, pOut);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
   });
@@ -577,7 +577,7 @@ export const embedding_bag_fwd_quantized: typeof ref.embedding_bag_fwd_quantized
   if (call === null) return;
   const { R, L } = call;
   const done = callWasm(op, call.operands, (s, p) => {
-    const [pT, pIdx, pOffs, pW, pOut] = p as Ptr[];
+    const [pT, pIdx, pOffs, pW, pOut] = p;
     const status = s.raw.embedding_bag_fwd_quantized_f32(B, E, mode, bits, pT, R, pIdx, pOffs, L, pW, pOut);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "index", indices, R, "table rows");
   });
@@ -600,7 +600,7 @@ export const embedding_bag_bwd: typeof ref.embedding_bag_bwd = (...a) => {
     span("gradRows", gradRows, gradOff, U * E, "inout"), // += needs the old values
   ];
   const done = callWasm(op, operands, (s, p) => {
-    const [pDout, pOffs, pSlots, pW, pGrad] = p as Ptr[];
+    const [pDout, pOffs, pSlots, pW, pGrad] = p;
     const status = s.raw.embedding_bag_bwd_f32(B, E, mode, pDout, pOffs, L, pSlots, U, pW, pGrad);
     if (status !== 0) throw bagError(op, status, offsets, B, L, "slot", slots, U, "gradient rows");
   });
@@ -649,7 +649,7 @@ function rowUpdate(
     span("ids", ids, 0, U, "in"),
     span("gradRows", gradRows, gradOff, U * E, "in"),
   ];
-  return callWasm(op, operands, (s, [pT, pA, pI, pG]) => raw(s, pT as Ptr, R, pA as Ptr, pI as Ptr, pG as Ptr));
+  return callWasm(op, operands, (s, [pT, pA, pI, pG]) => raw(s, pT, R, pA, pI, pG));
 }
 
 export const sgd_rows: typeof ref.sgd_rows = (...a) => {
@@ -718,9 +718,9 @@ export const dot_interaction_fwd: typeof ref.dot_interaction_fwd = (B, F, E, sel
   const nx = x.operands.length;
   const operands = [...x.operands, span("out", out, outOff, B * W, "out"), work(F)];
   const done = callWasm(op, operands, (s, ptrs) => {
-    const table = ptrs[nx + 1] as Ptr;
+    const table = ptrs[nx + 1];
     x.write(s, table, ptrs);
-    s.raw.dot_interaction_fwd_f32(B, F, E, self ? 1 : 0, table, ptrs[nx] as Ptr);
+    s.raw.dot_interaction_fwd_f32(B, F, E, self ? 1 : 0, table, ptrs[nx]);
   });
   if (!done) ref.dot_interaction_fwd(B, F, E, self, xs, out, outOff);
 };
@@ -743,10 +743,10 @@ export const dot_interaction_bwd: typeof ref.dot_interaction_bwd = (B, F, E, sel
     work(F * F),
   ];
   const done = callWasm(op, operands, (s, ptrs) => {
-    const [pDout, xTable, gTable, pWork] = ptrs.slice(nx + ng) as Ptr[];
-    x.write(s, xTable as Ptr, ptrs);
-    g.write(s, gTable as Ptr, ptrs.slice(nx));
-    s.raw.dot_interaction_bwd_f32(B, F, E, self ? 1 : 0, xTable as Ptr, pDout as Ptr, gTable as Ptr, pWork as Ptr);
+    const [pDout, xTable, gTable, pWork] = ptrs.slice(nx + ng);
+    x.write(s, xTable, ptrs);
+    g.write(s, gTable, ptrs.slice(nx));
+    s.raw.dot_interaction_bwd_f32(B, F, E, self ? 1 : 0, xTable, pDout, gTable, pWork);
   });
   if (!done) ref.dot_interaction_bwd(B, F, E, self, xs, dout, doutOff, gs);
 };
@@ -758,7 +758,7 @@ export const relu_fwd: typeof ref.relu_fwd = (n, x, xOff, y, yOff) => {
   checkCount("relu_fwd", "n", n);
   if (n === 0) return;
   const done = callWasm("relu_fwd", [span("x", x, xOff, n, "in"), span("y", y, yOff, n, "out")], (s, [px, py]) => {
-    s.raw.relu_fwd_f32(n, px as Ptr, py as Ptr);
+    s.raw.relu_fwd_f32(n, px, py);
   });
   if (!done) ref.relu_fwd(n, x, xOff, y, yOff);
 };
@@ -772,7 +772,7 @@ export const relu_bwd: typeof ref.relu_bwd = (n, x, xOff, g, gOff, gx, gxOff, ac
     span("gx", gx, gxOff, n, accumulate ? "inout" : "out"),
   ];
   const done = callWasm("relu_bwd", operands, (s, [px, pg, pgx]) => {
-    s.raw.relu_bwd_f32(n, px as Ptr, pg as Ptr, pgx as Ptr, accumulate ? 1 : 0);
+    s.raw.relu_bwd_f32(n, px, pg, pgx, accumulate ? 1 : 0);
   });
   if (!done) ref.relu_bwd(n, x, xOff, g, gOff, gx, gxOff, accumulate);
 };
@@ -782,7 +782,7 @@ export const col_sum: typeof ref.col_sum = (R, C, x, xOff, y, yOff) => {
   checkCount("col_sum", "C", C);
   if (R === 0 || C === 0) return;
   const done = callWasm("col_sum", [span("x", x, xOff, R * C, "in"), span("y", y, yOff, C, "inout")], (s, [px, py]) => {
-    s.raw.col_sum_f32(R, C, px as Ptr, py as Ptr);
+    s.raw.col_sum_f32(R, C, px, py);
   });
   if (!done) ref.col_sum(R, C, x, xOff, y, yOff);
 };
@@ -799,7 +799,7 @@ export const relu_bwd_col_sum: typeof ref.relu_bwd_col_sum = (R, C, y, yOff, g, 
     span("db", db, dbOff, C, "inout"),
   ];
   const done = callWasm("relu_bwd_col_sum", operands, (s, [py, pg, pgx, pdb]) => {
-    s.raw.relu_bwd_col_sum_f32(R, C, py as Ptr, pg as Ptr, pgx as Ptr, pdb as Ptr);
+    s.raw.relu_bwd_col_sum_f32(R, C, py, pg, pgx, pdb);
   });
   if (!done) ref.relu_bwd_col_sum(R, C, y, yOff, g, gOff, gx, gxOff, db, dbOff);
 };
@@ -808,7 +808,7 @@ export const sgd_dense: typeof ref.sgd_dense = (n, lr, w, wOff, g, gOff) => {
   checkCount("sgd_dense", "n", n);
   if (n === 0) return;
   const done = callWasm("sgd_dense", [span("w", w, wOff, n, "inout"), span("g", g, gOff, n, "in")], (s, [pw, pg]) => {
-    s.raw.sgd_dense_f32(n, lr, pw as Ptr, pg as Ptr);
+    s.raw.sgd_dense_f32(n, lr, pw, pg);
   });
   if (!done) ref.sgd_dense(n, lr, w, wOff, g, gOff);
 };
@@ -817,7 +817,7 @@ export const add: typeof ref.add = (n, x, xOff, y, yOff) => {
   checkCount("add", "n", n);
   if (n === 0) return;
   const done = callWasm("add", [span("x", x, xOff, n, "in"), span("y", y, yOff, n, "inout")], (s, [px, py]) => {
-    s.raw.add_f32(n, px as Ptr, py as Ptr);
+    s.raw.add_f32(n, px, py);
   });
   if (!done) ref.add(n, x, xOff, y, yOff);
 };
@@ -829,7 +829,7 @@ export const fill_zero: typeof ref.fill_zero = (n, y, yOff) => {
   checkCount("fill_zero", "n", n);
   if (n === 0) return;
   const done = callWasm("fill_zero", [table("y", y, yOff, n, "out", 0)], (s, [py]) => {
-    s.raw.fill_zero_f32(n, py as Ptr);
+    s.raw.fill_zero_f32(n, py);
   });
   if (!done) ref.fill_zero(n, y, yOff);
 };
@@ -840,7 +840,7 @@ export const philox_uniform: typeof ref.philox_uniform = (n, out, outOff, first,
   if (!Number.isSafeInteger(first) || first < 0)
     throw new KernelError(`philox_uniform: first must be a non-negative safe integer, got ${first}`);
   const done = callWasm("philox_uniform", [table("out", out, outOff, n, "out", 0)], (s, [p]) => {
-    s.raw.philox_uniform_f32(n, p as Ptr, first, k0 | 0, k1 | 0, lo, hi);
+    s.raw.philox_uniform_f32(n, p, first, k0 | 0, k1 | 0, lo, hi);
   });
   if (!done) ref.philox_uniform(n, out, outOff, first, k0, k1, lo, hi);
 };

@@ -279,5 +279,5 @@ export function tanh(x: Tensor): Tensor {
 function describe(x: unknown): string {
   if (x === null) return "null";
   if (typeof x !== "object") return typeof x;
-  return (x as object).constructor?.name ?? "object";
+  return x.constructor?.name ?? "object";
 }

@@ -42,6 +42,22 @@ export interface EmbeddingBagOptions {
 }
 
 /**
+ * The one check that every id addresses one of a table's R rows, wherever ids enter a table (these
+ * ops, a rank's row range in tables/pool.ts, the QR trick's ids); the error names the bag (given
+ * the offsets (B+1,)) or else the lookup. The wasm kernels' status only keeps a direct call inside the table.
+ */
+export function checkIds(op: string, ids: Int32Array, offsets: Int32Array | null, R: number, table: string): void {
+  const L = offsets === null ? ids.length : offsets[offsets.length - 1];
+  for (let l = 0; l < L; l++) {
+    if (ids[l] >= 0 && ids[l] < R) continue;
+    let b = 0;
+    while (offsets !== null && offsets[b + 1] <= l) b++;
+    const where = offsets === null ? `lookup ${l}` : `bag ${b}`;
+    throw new OpError(op, `index ${ids[l]} out of range for ${table} with ${R} rows (${where})`);
+  }
+}
+
+/**
  * out[b] = scale_b · Σ_{l in bag b} w_l · table[indices[l]], where w_l = 1 without weights
  * and scale_b = 1 (sum) or 1 / |bag b| (mean; 1 for an empty bag, whose sum is zero).
  *
@@ -74,17 +90,8 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
   }
   const dtype = commonDType(OP, weights === null ? { table } : { table, perSampleWeights: weights });
 
-  // Every id must address a row: the kernels do not check. Name the bag it sits in.
   const ids = indices.data; // (L,)
-  const tableName = opts.table ?? "table";
-  for (let b = 0; b < B; b++) {
-    for (let l = offsets[b]; l < offsets[b + 1]; l++) {
-      const id = ids[l];
-      if (id < 0 || id >= R) {
-        throw new OpError(OP, `index ${id} out of range for ${tableName} with ${R} rows (bag ${b})`);
-      }
-    }
-  }
+  checkIds(OP, ids, offsets, R, opts.table ?? "table");
 
   const out = output([B, E], dtype); // (B, E)
   const w = weights === null ? null : weights.data; // (L,)
@@ -235,7 +242,7 @@ export function uniqueRows(ids: Int32Array): { unique: Int32Array; slots: Int32A
   // shift < 31: ids are below 2^31, and JS takes shift counts mod 32 (>>> 32 is >>> 0)
   for (let shift = 0; shift === 0 || (shift < 31 && maxId >>> shift > 0); shift += bits) {
     digitCounts.fill(0, 0, mask + 2);
-    for (let l = 0; l < L; l++) digitCounts[(((ids[order[l]] as number) >>> shift) & mask) + 1]++;
+    for (let l = 0; l < L; l++) digitCounts[((ids[order[l]] >>> shift) & mask) + 1]++;
     for (let d = 1; d <= mask + 1; d++) digitCounts[d] += digitCounts[d - 1];
     for (let l = 0; l < L; l++) {
       const p = order[l];

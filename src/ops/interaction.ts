@@ -64,14 +64,14 @@ export function catInteraction(bottom: Tensor, embs: readonly Tensor[]): Tensor 
   const out = output([B, W], featureDType(op, bottom, embs)); // (B, E·F)
   const o = out.data;
   for (let k = 0; k < F; k++) {
-    const xk = (T[k] as Tensor).data; // (B, E)
+    const xk = T[k].data; // (B, E)
     for (let b = 0; b < B; b++) {
       for (let e = 0; e < E; e++) o[b * W + k * E + e] = xk[b * E + e];
     }
   }
   return record(op, out, T, (dout /* (B, E·F) */) => {
     for (let k = 0; k < F; k++) {
-      const t = T[k] as Tensor;
+      const t = T[k];
       if (!t.requiresGrad) continue;
       const gk = gradOf(t); // (B, E)
       // d out[b, k·E + e] / d T[k][b, e] = 1: each feature takes back its slice.

@@ -20,7 +20,7 @@
 // Glossary: n ids of the original table, c collisions (remainder rows), E embedding dim,
 // B bags, L lookups.
 
-import { embeddingBag, type Bags } from "./embedding_bag.ts";
+import { checkIds, embeddingBag, type Bags } from "./embedding_bag.ts";
 import { add, mul } from "./elementwise.ts";
 import { concat } from "./shape.ts";
 import { checkIndex } from "./common.ts";
@@ -53,12 +53,12 @@ export function qrIds(
   n: number,
   table: string,
 ): Int32Array {
+  checkIds(OP, ids, null, n, table);
   const L = ids.length;
   const out = new Int32Array(L); // (L,)
   const Q = qrRows(n, c).quotient;
   for (let l = 0; l < L; l++) {
     const id = ids[l];
-    if (id < 0 || id >= n) throw new OpError(OP, `index ${id} out of range for ${table} with ${n} rows (lookup ${l})`);
     if (which === "remainder") {
       out[l] = id % c;
       continue;

@@ -108,7 +108,7 @@ export function stateTensors(
     return rowSparse
       ? [
           { key: "momentum1", shape: [...shape] },
-          { key: "momentum2", shape: [shape[0] as number] },
+          { key: "momentum2", shape: [shape[0]] },
         ]
       : [
           { key: "exp_avg", shape: [...shape] },

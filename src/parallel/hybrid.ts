@@ -25,6 +25,7 @@
 import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { checkpointImage, checkpointTensors } from "../dlrm/checkpoint_bytes.ts";
+import type { CheckpointFormat } from "../dlrm/checkpoint_format.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { parameterSpecs } from "../dlrm/init.ts";
@@ -315,13 +316,17 @@ export class HybridExecutor implements Executor {
     return out;
   }
 
-  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
+  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32", format?: CheckpointFormat) {
     const tensors = checkpointTensors(this.config, this.optimizer, dtype);
     // The file writer (node:fs) loads only when a file is saved: a page saves with saveBytes.
     const { writeCheckpointFile } = await import("../dlrm/checkpoint.ts");
-    await writeCheckpointFile(path, tensors, metadata, async (tmp, slots) => {
-      await this.#saveOnRanks({ target: { kind: "file", tmp }, slots: [...slots], withOptimizer: true });
-    });
+    await writeCheckpointFile(
+      path,
+      tensors,
+      metadata,
+      (tmp, slots) => this.#saveOnRanks({ target: { kind: "file", tmp }, slots: [...slots], withOptimizer: true }),
+      format,
+    );
   }
 
   /**

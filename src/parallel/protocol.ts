@@ -19,6 +19,7 @@
 import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { TensorSlot } from "../dlrm/checkpoint.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { CommBuffers } from "./collectives.ts";
 import type { ShardingPlan } from "./plan.ts";
@@ -100,8 +101,11 @@ export interface RankInit {
   config: DLRMConfig;
   plan: ShardingPlan;
   optimizer: OptimizerSpec;
-  /** Where the parameters come from: the model's streams of a seed, or a checkpoint (with its optimizer state, to resume). */
-  source: { kind: "seed"; seed: number } | { kind: "file"; path: string; withOptimizer: boolean };
+  /**
+   * Where the parameters come from: the model's streams of a seed, or a checkpoint (with its
+   * optimizer state, to resume), by the index its opener read in the file's format.
+   */
+  source: { kind: "seed"; seed: number } | { kind: "file"; index: SafetensorsIndex; withOptimizer: boolean };
   comm: CommBuffers;
   control: SharedArrayBuffer;
   numbers: SharedArrayBuffer;

@@ -38,6 +38,7 @@ import { GradBucket } from "../autograd/grad.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { writeSlicesInto, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { DLRMHead } from "../dlrm/model.ts";
 import { poolPiece } from "../dlrm/tables/pool.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
@@ -130,7 +131,7 @@ export class Rank {
       this.#headParams.map(([, p]) => p),
       allocResident(P),
     );
-    if (source.kind === "file") this.#load(source.path, source.withOptimizer);
+    if (source.kind === "file") this.#load(source.index, source.withOptimizer);
 
     this.#shardMap = {
       piecesOf: plan.perRank.map((rp) => rp.shards.map((x) => x.table)),
@@ -157,7 +158,7 @@ export class Rank {
     const src = init.source;
     if (src.kind === "seed")
       return files.openTables(this.config, init.optimizer, { kind: "seed", seed: src.seed }, store, kept);
-    const reader = files.openCheckpoint(src.path, this.config, src.withOptimizer ? init.optimizer : null);
+    const reader = files.openCheckpoint(src.index, this.config, src.withOptimizer ? init.optimizer : null);
     try {
       const source: TableSource = { kind: "checkpoint", read: reader.read, withOptimizer: src.withOptimizer };
       return files.openTables(this.config, init.optimizer, source, store, kept);
@@ -177,11 +178,11 @@ export class Rank {
   }
 
   /** Read this rank's parameters (and optimizer state) from a checkpoint, by positional reads of its own rows only. */
-  #load(path: string, withOptimizer: boolean): void {
+  #load(index: SafetensorsIndex, withOptimizer: boolean): void {
     if (this.#files === null)
-      throw new Error(`cannot read the checkpoint ${path}: this host gives the ranks no file access`);
+      throw new Error(`cannot read the checkpoint ${index.path}: this host gives the ranks no file access`);
     readHoldings(
-      this.#files.openCheckpoint(path, this.config, withOptimizer ? this.#spec : null),
+      this.#files.openCheckpoint(index, this.config, withOptimizer ? this.#spec : null),
       this.#held,
       withOptimizer,
     );

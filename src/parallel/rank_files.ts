@@ -5,7 +5,7 @@
 // rank itself (rank.ts) loads in a browser.
 
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { openCheckpoint, readPiece, writeSlices } from "../dlrm/checkpoint.ts";
+import { checkCheckpoint, readPiece, writeSlices } from "../dlrm/checkpoint.ts";
 import { DiskTables } from "../dlrm/store/disk_tables.ts";
 import type { RankFiles } from "./rank_threads.ts";
 
@@ -26,9 +26,9 @@ export function threadCpuMs(): number {
 }
 
 export const nodeRankFiles: RankFiles = {
-  openCheckpoint(path, config, optimizer) {
-    const index = openCheckpoint(path, config, optimizer);
-    const fd = openSync(path, "r");
+  openCheckpoint(index, config, optimizer) {
+    checkCheckpoint(index, config, optimizer);
+    const fd = openSync(index.path, "r");
     return {
       read: (name, first, into) => readPiece(index, name, first, into, fd),
       close: () => closeSync(fd),

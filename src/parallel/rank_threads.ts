@@ -13,6 +13,7 @@
 import type { CheckpointSlice, TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DiskTables, StoredShard, TableSource, TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { RankInit, RankMessage, SaveRequest } from "./protocol.ts";
 
@@ -62,8 +63,8 @@ export interface CheckpointReader {
 
 /** A rank's file access (Node); null where there is none (a browser). */
 export interface RankFiles {
-  /** Open a checkpoint, checked against the model of config (and its optimizer state, given). */
-  openCheckpoint(path: string, config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointReader;
+  /** Open the checkpoint of this index, checked against the model of config (and its optimizer state, given). */
+  openCheckpoint(index: SafetensorsIndex, config: DLRMConfig, optimizer: OptimizerSpec | null): CheckpointReader;
   /** Write pieces at their slots into the checkpoint file being made at tmp. */
   writeSlices(tmp: string, slots: ReadonlyMap<string, TensorSlot>, pieces: readonly CheckpointSlice[]): void;
   /** The rank's tables in files in store.dir (src/dlrm/store/disk_tables.ts), made anew from source. */

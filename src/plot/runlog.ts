@@ -27,6 +27,8 @@ export interface EvalPoint {
   /** Normalized entropy and calibration; NaN when undefined (null) or when the log predates them (absent). */
   ne: number;
   calibration: number;
+  /** The share of predictions on the right side of 0.5; NaN when absent (an old or hand-written log). */
+  accuracy: number;
 }
 
 export interface Run {
@@ -48,7 +50,7 @@ export function parseRunLog(text: string, name: string): Run[] {
   };
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const raw = (lines[i] as string).trim();
+    const raw = lines[i].trim();
     if (raw === "") continue;
     const where = `${name}:${i + 1}`;
     let o: unknown;
@@ -69,6 +71,7 @@ export function parseRunLog(text: string, name: string): Run[] {
         logloss: metricField(rec, "logloss", where),
         ne: optionalMetricField(rec, "ne", where),
         calibration: optionalMetricField(rec, "calibration", where),
+        accuracy: optionalMetricField(rec, "accuracy", where),
       });
     else if (rec["event"] === undefined)
       runOf(member).steps.push({ step: step + 1, loss: metricField(rec, "loss", where) });

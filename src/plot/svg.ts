@@ -8,6 +8,8 @@
 //   eval logloss    the same, for the evaluation's binary cross-entropy
 //   eval NE         the same, for normalized entropy (logloss / entropy of the base rate)
 //   eval calibration the same, for mean prediction / base rate
+//   eval accuracy   the same, for the share of predictions on the right side of 0.5 (the
+//                   measure of the DLRM paper's comparison with DCN)
 //
 // The loss panel's y axis is fitted to the curves past their first tenth of points, when the
 // first steps' spike (an untrained model's loss, several times the rest) would otherwise
@@ -51,7 +53,7 @@ const MARGIN = { left: 76, right: 20, top: 26, bottom: 46 };
 const LEGEND_ROW = 18;
 const CHAR_WIDTH = 7; // an estimate of one 12px sans-serif character, for laying out the legend
 
-type Metric = "loss" | "auc" | "logloss" | "ne" | "calibration";
+type Metric = "loss" | "auc" | "logloss" | "ne" | "calibration" | "accuracy";
 
 interface Panel {
   metric: Metric;
@@ -75,7 +77,7 @@ export function plotRunsSvg(runs: readonly Run[], opts: PlotOptions = {}): strin
   if (panels.length === 0)
     throw new OpError(
       "plot",
-      `no finite loss, AUC, logloss, NE or calibration to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`,
+      `no finite loss, AUC, logloss, NE, calibration or accuracy to draw in ${runs.map((r) => r.name).join(", ") || "no runs"}`,
     );
   const allSteps = panels.flatMap((p) => p.curves.flatMap((c) => c.points.map(([x]) => x)));
   const xTicks = niceTicks(Math.min(...allSteps), Math.max(...allSteps));
@@ -150,6 +152,14 @@ function panelsOf(runs: readonly Run[]): Panel[] {
       robustTop: false,
       curves: curves((r) => r.evals.map((e) => [e.step, e.calibration])),
     },
+    {
+      metric: "accuracy",
+      title: "held-out accuracy per evaluation (prediction ≥ 0.5 as a click)",
+      yLabel: "accuracy (0-1)",
+      markers: true,
+      robustTop: false,
+      curves: curves((r) => r.evals.map((e) => [e.step, e.accuracy])),
+    },
   ];
 }
 
@@ -158,7 +168,7 @@ function thin(points: [number, number][]): [number, number][] {
   if (points.length <= MAX_POINTS) return points;
   const k = Math.ceil(points.length / MAX_POINTS);
   const kept = points.filter((_, i) => i % k === 0);
-  if ((points.length - 1) % k !== 0) kept.push(points[points.length - 1] as [number, number]);
+  if ((points.length - 1) % k !== 0) kept.push(points[points.length - 1]);
   return kept;
 }
 
@@ -203,7 +213,7 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], panelTop: numb
   const xDigits = decimals(xTicks);
   const yDigits = decimals(yTicks);
 
-  const yTop = yTicks[yTicks.length - 1] as number;
+  const yTop = yTicks[yTicks.length - 1];
   const clipId = `clip-${panel.metric}`;
   const clip = clipped ? ` data-clipped-above="${yTop}"` : "";
   out.push(`<g class="panel" data-metric="${panel.metric}"${clip}>`);
@@ -303,7 +313,7 @@ function decimals(ticks: number[]): number {
 }
 
 function colorOf(run: number): string {
-  return PALETTE[run % PALETTE.length] as string;
+  return PALETTE[run % PALETTE.length];
 }
 
 /** A coordinate with two decimals, without trailing zeros. */

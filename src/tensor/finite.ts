@@ -1,5 +1,6 @@
 // The one check for values that are not numbers: a training step's predictions (one thread
-// and each rank), `dlrm predict`'s, a checkpoint's chunks. Where it finds one, the caller
+// and each rank), `dlrm predict`'s, a checkpoint's chunks (src/dlrm/finite.ts), a dataset's
+// dense features, labels and weights (src/dlrm/check_data.ts). Where it finds one, the caller
 // names the sample or the tensor.
 
 /** The index of the first value of x that is NaN or ±Infinity, or -1. */

@@ -91,8 +91,8 @@ export function broadcastShapes(op: string, a: Shaped, b: Shaped): number[] {
   const r = Math.max(ra, rb);
   const out = new Array<number>(r);
   for (let i = 0; i < r; i++) {
-    const da = i < r - ra ? 1 : (a.shape[i - (r - ra)] as number);
-    const db = i < r - rb ? 1 : (b.shape[i - (r - rb)] as number);
+    const da = i < r - ra ? 1 : a.shape[i - (r - ra)];
+    const db = i < r - rb ? 1 : b.shape[i - (r - rb)];
     if (da !== db && da !== 1 && db !== 1) {
       throw shapeError(op, `shapes cannot be broadcast (dim ${i - r} is ${da} vs ${db})`, { a, b });
     }

@@ -5,14 +5,34 @@
 // float64 exists for checking: gradcheck runs a function in float64 so that central
 // differences are accurate. Models and kernels use float32.
 
-import { addInto, gradOf } from "../autograd/grad.ts";
-import { backward as runBackward, nextWriteStamp, record, type BackwardOptions, type Node } from "../autograd/tape.ts";
+import type { AutogradHooks, BackwardOptions, Node } from "./graph.ts";
 import { allocFloat } from "./storage.ts";
 import { defaultRng, type Rng } from "./rng.ts";
 import { checkShape, formatShape, OpError, sizeOf, type Shape } from "./shape.ts";
 
 export type { DType, FloatArray, RowSparseGrad } from "./types.ts";
 import type { DType, FloatArray, RowSparseGrad } from "./types.ts";
+
+let writeClock = 0;
+
+/** The write clock now: a node recorded now is stale once any of its tensors carries a later stamp. */
+export function writeClockNow(): number {
+  return writeClock;
+}
+
+let autograd: AutogradHooks | null = null;
+
+/** Called once by src/autograd/tape.ts when it loads: what backward() and clone() run. */
+export function setAutogradHooks(hooks: AutogradHooks): void {
+  autograd = hooks;
+}
+
+/** The autograd layer's hooks; it is loaded by every op, so only code that ran no op can lack them. */
+function hooks(what: string): AutogradHooks {
+  if (autograd === null)
+    throw new OpError(what, "the autograd layer (src/autograd/tape.ts) is not loaded: import an op or the package");
+  return autograd;
+}
 
 export interface TensorOptions {
   dtype?: DType;
@@ -68,7 +88,7 @@ export class Tensor {
    */
   markModified(): void {
     if (this.base !== null) this.base.markModified();
-    else this.#version = nextWriteStamp();
+    else this.#version = ++writeClock;
   }
 
   get size(): number {
@@ -94,7 +114,7 @@ export class Tensor {
 
   /** Reverse-mode autodiff from this tensor; see autograd/tape.ts. */
   backward(gradient?: Tensor | FloatArray, opts?: BackwardOptions): void {
-    runBackward(this, gradient, opts);
+    hooks("backward").backward(this, gradient, opts);
   }
 
   /** Keep this non-leaf's gradient after backward(). */
@@ -116,10 +136,7 @@ export class Tensor {
 
   /** A copy of the data; differentiable (the gradient passes through unchanged). */
   clone(): Tensor {
-    const out = new Tensor(this.data.slice(), this.shape);
-    return record("clone", out, [this], (dout) => {
-      addInto(gradOf(this), dout); // d clone(x)/dx = I
-    });
+    return hooks("clone").clone(this, new Tensor(this.data.slice(), this.shape));
   }
 
   /** Nested JS arrays of the values (a number for a scalar). */
@@ -315,5 +332,5 @@ function formatValues(data: ArrayLike<number>, shape: Shape): string {
 
 function describeArray(x: unknown): string {
   if (x === null || typeof x !== "object") return typeof x;
-  return (x as object).constructor?.name ?? "object";
+  return x.constructor?.name ?? "object";
 }

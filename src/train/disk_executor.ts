@@ -16,7 +16,9 @@ import { closeSync, openSync } from "node:fs";
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf, batchOfRows } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { checkpointTensors, openCheckpoint, readPiece, writeCheckpointFile, writeSlices } from "../dlrm/checkpoint.ts";
+import { checkCheckpoint, checkpointTensors, readPiece, writeCheckpointFile, writeSlices } from "../dlrm/checkpoint.ts";
+import type { CheckpointFormat } from "../dlrm/checkpoint_format.ts";
+import type { SafetensorsIndex } from "../io/safetensors.ts";
 import type { CheckpointSlice } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { DLRMHead } from "../dlrm/model.ts";
@@ -32,7 +34,8 @@ import type { Tensor } from "../tensor/tensor.ts";
 import type { BatchRef, Executor, StepOutcome } from "./executor.ts";
 
 /** Where the model starts: the seed's streams, or a checkpoint (with its optimizer state for a resumed run). */
-export type DiskModelSource = { kind: "seed"; seed: number } | { kind: "file"; path: string; withOptimizer: boolean };
+export type DiskModelSource =
+  { kind: "seed"; seed: number } | { kind: "file"; index: SafetensorsIndex; withOptimizer: boolean };
 
 export class DiskTableExecutor implements Executor {
   readonly depth = 1;
@@ -50,7 +53,7 @@ export class DiskTableExecutor implements Executor {
     this.spec = spec;
     this.lookAhead = store.lookAhead;
     const index =
-      source.kind === "file" ? openCheckpoint(source.path, config, source.withOptimizer ? spec : null) : null;
+      source.kind === "file" ? checkCheckpoint(source.index, config, source.withOptimizer ? spec : null) : null;
     this.head = new DLRMHead(config, source.kind === "seed" ? source.seed : null);
     this.#headParams = this.head.namedParameters();
     if (index === null)
@@ -101,7 +104,7 @@ export class DiskTableExecutor implements Executor {
       const pooled = this.tables.pool(batch.sparse, ahead, this.config.pooling);
       const pred = this.head.forward(batch.dense, pooled);
       const bad = firstNonFinite(pred.data);
-      if (bad !== -1) return { loss: Number.NaN, bad: { index: bad, value: pred.data[bad] as number } };
+      if (bad !== -1) return { loss: Number.NaN, bad: { index: bad, value: pred.data[bad] } };
       const loss = this.head.criterion(pred, batch.labels);
       const v = loss.item();
       if (!Number.isFinite(v)) return { loss: v, bad: null };
@@ -131,7 +134,7 @@ export class DiskTableExecutor implements Executor {
     return this.tables.counts();
   }
 
-  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
+  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32", format?: CheckpointFormat) {
     const tensors = checkpointTensors(this.config, this.spec, dtype);
     const head: CheckpointSlice[] = [];
     this.#headParams.forEach(([name, p], i) => {
@@ -143,15 +146,21 @@ export class DiskTableExecutor implements Executor {
           data: stateArray(this.optimizer, i, s.key) as Float32Array,
         });
     });
-    await writeCheckpointFile(path, tensors, { format: "pt", ...metadata }, (tmp, slots) => {
-      const fd = openSync(tmp, "r+");
-      try {
-        writeSlices(fd, slots, head, path);
-        this.tables.writeSlices((slices) => writeSlices(fd, slots, slices, path), true);
-      } finally {
-        closeSync(fd);
-      }
-    });
+    await writeCheckpointFile(
+      path,
+      tensors,
+      { format: "pt", ...metadata },
+      (tmp, slots) => {
+        const fd = openSync(tmp, "r+");
+        try {
+          writeSlices(fd, slots, head, path);
+          this.tables.writeSlices((slices) => writeSlices(fd, slots, slices, path), true);
+        } finally {
+          closeSync(fd);
+        }
+      },
+      format,
+    );
   }
 
   close(): Promise<void> {

@@ -29,7 +29,7 @@ export function memberPath(path: string, k: number, K: number): string {
 export function averagePredictions(preds: readonly Float32Array[]): Float32Array {
   const K = preds.length;
   if (K === 0) throw new OpError("averagePredictions", "needs at least one member's predictions, got none");
-  const N = (preds[0] as Float32Array).length;
+  const N = preds[0].length;
   preds.forEach((p, k) => {
     if (p.length !== N)
       throw new OpError("averagePredictions", `member ${k} has ${p.length} predictions, member 0 has ${N}`);
@@ -37,7 +37,7 @@ export function averagePredictions(preds: readonly Float32Array[]): Float32Array
   const out = new Float32Array(N); // (N,)
   for (let i = 0; i < N; i++) {
     let s = 0;
-    for (let k = 0; k < K; k++) s += (preds[k] as Float32Array)[i] as number;
+    for (let k = 0; k < K; k++) s += preds[k][i];
     out[i] = s / K;
   }
   return out;

@@ -8,6 +8,7 @@
 
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
+import type { CheckpointFormat } from "../dlrm/checkpoint_format.ts";
 import type { SaveDType } from "../io/dtype.ts";
 
 /** The samples of one batch: data's samples rows[0 .. count) when rows is given, else [start, start + count). */
@@ -35,8 +36,8 @@ export interface Executor {
   step(step: number, batch: BatchRef, lr: number, ahead?: readonly Dataset[]): Promise<StepOutcome>;
   /** Click probabilities (N,) of every sample of data, in data order, in batches of at most batchSize. */
   predict(data: Dataset, batchSize: number): Promise<Float32Array>;
-  /** Write every parameter (in dtype, default F32) and the optimizer state (F32), with this metadata, to path (atomically). */
-  save(path: string, metadata: Record<string, string>, dtype?: SaveDType): Promise<void>;
+  /** Write every parameter (in dtype, default F32) and the optimizer state (F32), with this metadata, to path (atomically), in format (default safetensors). */
+  save(path: string, metadata: Record<string, string>, dtype?: SaveDType, format?: CheckpointFormat): Promise<void>;
   /** Release threads and memory; the executor is unusable after. */
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@
 import { noGrad } from "../autograd/tape.ts";
 import { batchOf, batchOfRows } from "../data/batch.ts";
 import type { Dataset } from "../data/dataset.ts";
+import type { CheckpointFormat } from "../dlrm/checkpoint_format.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { DLRM } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
@@ -77,11 +78,12 @@ export class LocalExecutor implements Executor {
     return out;
   }
 
-  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32"): Promise<void> {
+  async save(path: string, metadata: Record<string, string>, dtype: SaveDType = "F32", format?: CheckpointFormat) {
     // Loaded when first needed: checkpoint files are Node's file system, and the training
     // step must load without it (a browser page trains through this class and never saves to a path).
     const { saveCheckpoint } = await import("../dlrm/checkpoint.ts");
-    return saveCheckpoint(path, this.model, metadata, this.spec === null ? null : this.optimizer, this.spec, dtype);
+    const optimizer = this.spec === null ? null : this.optimizer;
+    return saveCheckpoint(path, this.model, metadata, optimizer, this.spec, dtype, format);
   }
 
   close(): Promise<void> {

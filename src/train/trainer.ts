@@ -83,7 +83,7 @@ export interface TrainOptions {
   evalData?: Dataset | BatchSource | null;
   /** Evaluate every this many steps (and always at the end); 0 = only at the end. */
   testFreq?: number;
-  /** Batch size of evaluation (default max(batchSize, 4096)). */
+  /** Batch size of evaluation (default evalBatchSize(batchSize): max(batchSize, 4096)). */
   evalBatchSize?: number;
   onStep?: (r: StepRecord) => void;
   onEval?: (r: EvalRecord) => void;
@@ -164,7 +164,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   });
   const nextLr = learningRates(o.lr ?? o.optimizer?.lr ?? Number.NaN, o.schedule, first);
   const testFreq = o.testFreq ?? 0;
-  const evalBatch = o.evalBatchSize ?? Math.max(batchSize, 4096);
+  const evalBatch = o.evalBatchSize ?? evalBatchSize(batchSize);
   const losses: number[] = [];
   let samples = 0;
   let last: EvalRecord | null = null;
@@ -253,6 +253,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     position: { step: done, orderRng: feed.orderState(done) },
     interrupted,
   };
+}
+
+/** The batch of an evaluation in a run of batch size B: max(B, 4096) (more samples per forward, the same predictions). */
+export function evalBatchSize(batchSize: number): number {
+  return Math.max(batchSize, 4096);
 }
 
 function localExecutor(o: TrainOptions): Executor {

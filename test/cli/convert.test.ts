@@ -16,7 +16,7 @@ import { randomDataset } from "../../src/data/random.ts";
 import { saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
-import { pairPermutation } from "../../src/dlrm/torchrec.ts";
+import { pairPermutation } from "../../src/interop/torchrec.ts";
 import { float32ToBfloat16 } from "../../src/kernels/half.ts";
 import { readSafetensors, toFloat32, writeSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
 import { noGrad } from "../../src/autograd/tape.ts";
@@ -311,7 +311,7 @@ test("what TorchRec's DLRM cannot hold, and bad command lines, are named", async
     const cases: [DLRMConfig, RegExp][] = [
       [
         config(2, [3, 3], [4, 1], "cat"),
-        /TorchRec's DLRM has only the dot interaction without self-interaction; this model uses cat/,
+        /TorchRec's DLRM has the dot interaction without self-interaction, and DLRM_DCN the dcn one; this model uses cat/,
       ],
       [config(2, [3, 3], [4, 1], "dot", true), /this model uses dot with self-interaction/],
       [config(2, [3, 3], [1]), /TorchRec's OverArch needs at least two layers; this top MLP has 1/],

@@ -11,7 +11,8 @@ import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readCheckpointIndex } from "../../src/dlrm/checkpoint_format.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
+import { ptFormat } from "../../src/interop/torch/checkpoint_pt.ts";
 import { readPiece, saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
@@ -138,7 +139,7 @@ test("TorchRec's names cannot hold learned pooling weights: the conversion is re
     });
     const path = join(t.dir, "m.pt");
     writeFileSync(join(t.dir, "m.json"), JSON.stringify(c));
-    await saveCheckpoint(path, new DLRM(c, 1), { dlrm_config: JSON.stringify(c) });
+    await saveCheckpoint(path, new DLRM(c, 1), { dlrm_config: JSON.stringify(c) }, null, null, "F32", ptFormat);
     const r = await runCli(["convert", path, join(t.dir, "o.safetensors"), "--to", "torchrec"]);
     assert.is(r.code, 1, r.stderr);
     assert.match(

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
-import { readCheckpointMetadata } from "../../src/dlrm/checkpoint_format.ts";
+import { readCheckpointMetadata } from "../../src/interop/checkpoint_file.ts";
 
 const quick = ["--data", "random", "--workers", "1", "--steps", "1", "--batch-size", "8"];
 

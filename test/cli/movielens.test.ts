@@ -9,7 +9,8 @@ import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
-import { buildOfficialSplit, splitRatings } from "../../src/cli/movielens_splits.ts";
+import { buildOfficialSplit, splitRatings } from "../../src/data/sources/movielens_splits.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 import { DATA } from "../helpers/golden.ts";
 
 const DIR = `${DATA}ml-100k/`.replace(/\/$/, "");
@@ -22,7 +23,7 @@ if (!haveData) {
 const withData = haveData ? test : test.skip;
 
 withData("u1 rebuilt from u.data is u1.base and u1.test byte for byte", () => {
-  const built = buildOfficialSplit(DIR, "u1");
+  const built = buildOfficialSplit(DIR, "u1", nodeDataFiles);
   assert.ok(built.base.text === readFileSync(join(DIR, "u1.base"), "latin1"), "u1.base differs");
   assert.ok(built.test.text === readFileSync(join(DIR, "u1.test"), "latin1"), "u1.test differs");
 });
@@ -31,7 +32,7 @@ withData("u3 rebuilt: lines 40001–60000 of u.data as test, the rest as base, e
   const data = readFileSync(join(DIR, "u.data"), "latin1")
     .split("\n")
     .filter((l) => l !== "");
-  const built = buildOfficialSplit(DIR, "u3");
+  const built = buildOfficialSplit(DIR, "u3", nodeDataFiles);
   const test = built.test.text.split("\n").filter((l) => l !== "");
   const base = built.base.text.split("\n").filter((l) => l !== "");
   assert.is(test.length, 20000);
@@ -53,13 +54,13 @@ withData("u3 rebuilt: lines 40001–60000 of u.data as test, the rest as base, e
 withData(
   "splitRatings: the files when present, u2 … u5 rebuilt only when absent, other names left to the reader",
   () => {
-    assert.is(splitRatings(DIR, "u1"), undefined);
+    assert.is(splitRatings(DIR, "u1", nodeDataFiles), undefined);
     const t = tempDir();
     try {
       for (const f of ["u.data", "u.user", "u.item", "u1.base", "u1.test"]) symlinkSync(join(DIR, f), join(t.dir, f));
-      assert.is(splitRatings(t.dir, "u1"), undefined);
-      assert.ok(splitRatings(t.dir, "u4")?.test.path.includes("rebuilt from u.data"));
-      assert.is(splitRatings(t.dir, "ua"), undefined);
+      assert.is(splitRatings(t.dir, "u1", nodeDataFiles), undefined);
+      assert.ok(splitRatings(t.dir, "u4", nodeDataFiles)?.test.path.includes("rebuilt from u.data"));
+      assert.is(splitRatings(t.dir, "ua", nodeDataFiles), undefined);
     } finally {
       t.cleanup();
     }

@@ -9,7 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { readCheckpointIndex } from "../../src/dlrm/checkpoint_format.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
 
 /** A small trained checkpoint at path (the format by its extension). */

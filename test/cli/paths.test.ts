@@ -278,7 +278,7 @@ test("inputs that never end or block (/dev/zero, /dev/urandom, a pipe) are refus
     const script = `
       const { readConfig } = await import("./src/dlrm/config_file.ts");
       const { readSafetensorsIndex } = await import("./src/io/safetensors.ts");
-      const { readTorchSave } = await import("./src/io/torch_save.ts");
+      const { readTorchSave } = await import("./src/interop/torch/torch_save.ts");
       for (const [read, path] of [[readConfig, "/dev/zero"], [readSafetensorsIndex, ${JSON.stringify(fifo)}], [readTorchSave, ${JSON.stringify(fifo)}]]) {
         try { read(path); console.log("read " + path); } catch (e) { console.log(e.message); }
       }`;

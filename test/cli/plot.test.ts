@@ -1,5 +1,5 @@
 // dlrm plot and dlrm train --plot: the SVG is well-formed, has one path per (run, metric)
-// (training loss; eval AUC, logloss, NE, calibration; a log without NE, as written before it, has no NE panel),
+// (training loss; eval AUC, logloss, NE, calibration, accuracy; a log without NE, as written before it, has no NE panel),
 // and its axes, read back from the tick labels, contain the data and map the drawn points
 // back to the logged numbers (the loss smoothed as the progress bar smooths it).
 
@@ -16,7 +16,7 @@ const TRAIN = ["train", "--data", "synthetic", "--workers", "1", "--batch-size",
 
 interface Logged {
   losses: number[]; // index = step - 1
-  evals: { step: number; auc: number; logloss: number; ne: number; calibration: number }[];
+  evals: { step: number; auc: number; logloss: number; ne: number; calibration: number; accuracy: number }[];
 }
 
 function readLog(path: string): Logged {
@@ -30,6 +30,7 @@ function readLog(path: string): Logged {
         logloss: o["logloss"] as number,
         ne: o["ne"] as number,
         calibration: o["calibration"] as number,
+        accuracy: o["accuracy"] as number,
       });
     else out.losses.push(o["loss"] as number);
   }
@@ -132,10 +133,10 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
     const panels = els.filter((e) => e.attrs["class"] === "panel");
     assert.equal(
       panels.map((p) => p.attrs["data-metric"]),
-      ["loss", "auc", "logloss", "ne", "calibration"],
+      ["loss", "auc", "logloss", "ne", "calibration", "accuracy"],
     );
     for (const panel of panels) {
-      const metric = panel.attrs["data-metric"] as "loss" | "auc" | "logloss" | "ne" | "calibration";
+      const metric = panel.attrs["data-metric"] as "loss" | "auc" | "logloss" | "ne" | "calibration" | "accuracy";
       const ax = axesOf(panel);
       const paths = allElements(panel).filter((e) => e.name === "path");
       assert.equal(
@@ -227,7 +228,7 @@ test("dlrm train --plot draws the run as dlrm plot draws its --log file", async 
     const svg = readFileSync(fromTrain, "utf8");
     parseXml(svg);
     assert.is(svg, readFileSync(fromPlot, "utf8"));
-    assert.is(allElements(parseXml(svg)).filter((e) => e.name === "path").length, 5); // loss, AUC, logloss, NE, calibration
+    assert.is(allElements(parseXml(svg)).filter((e) => e.name === "path").length, 6); // loss, AUC, logloss, NE, calibration, accuracy
   } finally {
     t.cleanup();
   }
@@ -253,7 +254,7 @@ test("dlrm plot names an ensemble's members and the ensemble; leaves out a panel
       ["ens member 0", "ens member 1", "ens ensemble"],
     );
     const series = els.filter((e) => e.name === "path").map((e) => `${e.attrs["data-metric"]}:${e.attrs["data-run"]}`);
-    // the eval line predates NE and calibration: their panels are left out
+    // the eval line predates NE and calibration and has no accuracy: their panels are left out
     assert.equal(series, ["loss:ens member 0", "loss:ens member 1", "auc:ens ensemble", "logloss:ens ensemble"]);
     // Loss only: no eval panels.
     writeFileSync(

@@ -13,9 +13,10 @@ import type { Dataset } from "../../src/data/dataset.ts";
 import { MlperfBinFile } from "../../src/data/mlperf_bin.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { defaultConfig } from "../../src/dlrm/defaults.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
-import { QuantizedDLRM } from "../../src/dlrm/quantized.ts";
+import { QuantizedDLRM } from "../../src/interop/quantized/quantized.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { optimizerSpec } from "../../src/optim/make.ts";
 import { HybridExecutor } from "../../src/parallel/hybrid.ts";
@@ -101,7 +102,7 @@ test("predict on a batch file, streamed = the model on the file in memory (1 thr
       config: a.config,
       workers: 2,
       optimizer: optimizerSpec("sgd", a.config.lr),
-      source: { kind: "file", path: ckpts[0] as string, withOptimizer: false },
+      source: { kind: "file", index: readCheckpointIndex(ckpts[0] as string), withOptimizer: false },
       datasets: [whole],
       maxBatch: B,
     });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
 import { DATA, SHARED } from "../helpers/golden.ts";
 import { readmeBlocks, shellCommands, shellWords } from "../helpers/readme.ts";
-import { readSafetensorsMetadata } from "../../src/cli/metadata.ts";
+import { readSafetensorsMetadata } from "../../src/io/metadata.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 
 const { dir, cleanup } = tempDir();

@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
-import { readSafetensorsMetadata } from "../../src/cli/metadata.ts";
+import { readSafetensorsMetadata } from "../../src/io/metadata.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 
 const { dir, cleanup } = tempDir();

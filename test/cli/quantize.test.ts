@@ -16,7 +16,8 @@ import { readFileSync } from "node:fs";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { checkpointConfig } from "../../src/dlrm/infer_config.ts";
-import { QuantizedDLRM } from "../../src/dlrm/quantized.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
+import { QuantizedDLRM } from "../../src/interop/quantized/quantized.ts";
 import { readSafetensors, readSafetensorsIndex } from "../../src/io/safetensors.ts";
 import { heldOutSize } from "../../src/data/generated.ts";
 import { syntheticData } from "../../src/dlrm/synthetic.ts";
@@ -62,7 +63,7 @@ test("predict --quantize-emb-with-bit 8|4: QuantizedDLRM's predictions on the he
   assert.is(float32.length, heldOutSize(3000)); // the split dlrm train drew beside its 3000 samples
   assert.is(lastJson(f.stdout).n, float32.length);
 
-  const config = checkpointConfig(ckpt);
+  const config = checkpointConfig(readCheckpointIndex(ckpt));
   const model = new DLRM(config, 0);
   loadCheckpoint(ckpt, model);
   const evalSplit = syntheticData(config, { sizes: [3000, heldOutSize(3000)], seed: 123 }).splits[1];

@@ -30,7 +30,7 @@ import { defaultConfig } from "../../src/dlrm/defaults.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { modelShardingPlan, lookupsPerSampleOf } from "../../src/parallel/plan.ts";
 import { heldOutSize } from "../../src/data/generated.ts";
-import { demoSyntheticSize } from "../../src/demo/demo_data.ts";
+import { finiteSyntheticSize } from "../../src/run/recipe.ts";
 import { syntheticData } from "../../src/dlrm/synthetic.ts";
 import { predict } from "../../src/train/trainer.ts";
 
@@ -125,7 +125,7 @@ const run = available || ci ? test : test.skip;
 
 run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding plan, its checkpoint", async () => {
   const [steps, batch, seed, testFreq, workers] = [300, 128, 7, 100, 2];
-  const size = demoSyntheticSize(steps, batch); // the page's finite synthetic set
+  const size = finiteSyntheticSize(steps, batch); // the page's finite synthetic set
   const { page, errors } = await openPage();
   const cliSave = join(work, "cli.safetensors");
   const cli = await runCli(

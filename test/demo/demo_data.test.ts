@@ -14,7 +14,8 @@ import { criteoTableSizes } from "../../src/data/criteo_dictionary.ts";
 import { sliceDataset, type Dataset } from "../../src/data/dataset.ts";
 import { readMovieLens } from "../../src/data/movielens.ts";
 import { demoRun } from "../../src/demo/demo_data.ts";
-import { splitRatings } from "../../src/cli/movielens_splits.ts";
+import { splitRatings } from "../../src/data/sources/movielens_splits.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 import { tempDir } from "../helpers/cli.ts";
 
 const DATA = new URL("../../../shared/data/", import.meta.url).pathname;
@@ -72,7 +73,7 @@ function assertSameDataset(got: Dataset, want: Dataset, what: string): void {
 (haveMl ? test : test.skip)(
   "MovieLens's other splits: u2 rebuilt from u.data = the CLI's --split u2; ua, which u.data cannot rebuild, is named when absent",
   async () => {
-    const cli = readMovieLens(ML, "u2", splitRatings(ML, "u2"));
+    const cli = readMovieLens(ML, "u2", splitRatings(ML, "u2", nodeDataFiles));
     const files = Object.fromEntries(["u.user", "u.item", "u.data"].map((n) => [n, bytes(join(ML, n))]));
     const run = await demoRun({ kind: "movielens", split: "u2", files }, 10, 128, 1);
     assertSameDataset(run.train, cli.train, "u2 train");

@@ -11,6 +11,7 @@ import { randomDataset } from "../../src/data/random.ts";
 import { saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { checkpointConfig, inferConfig } from "../../src/dlrm/infer_config.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { parameterSpecs } from "../../src/dlrm/init.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
@@ -77,8 +78,8 @@ for (const [label, config] of CASES) {
       await saveCheckpoint(bare, m);
       await saveCheckpoint(withMeta, m, { dlrm_config: JSON.stringify({ ...config, lr: 0.7 }) });
       assert.not.ok("dlrm_config" in readSafetensors(bare).metadata, "the bare file records no config");
-      assert.equal(modelPart(checkpointConfig(bare)), modelPart(config), "inferred");
-      assert.is(checkpointConfig(withMeta).lr, 0.7, "the recorded config wins");
+      assert.equal(modelPart(checkpointConfig(readCheckpointIndex(bare))), modelPart(config), "inferred");
+      assert.is(checkpointConfig(readCheckpointIndex(withMeta)).lr, 0.7, "the recorded config wins");
       const data = join(t.dir, "data.safetensors");
       writeBatchFile(
         data,
@@ -130,7 +131,11 @@ test("dlrm train --init from a checkpoint without a config (generated data, no -
       out,
     ]);
     assert.is(r.code, 0, r.stderr);
-    assert.equal(modelPart(checkpointConfig(out)), modelPart(config), "the saved run records the inferred model");
+    assert.equal(
+      modelPart(checkpointConfig(readCheckpointIndex(out))),
+      modelPart(config),
+      "the saved run records the inferred model",
+    );
     const ambiguous = join(t.dir, "ambiguous.safetensors");
     await saveCheckpoint(ambiguous, new DLRM(model(2, [5, 5, 5], "dot", false), 2));
     const bad = await runCli(["train", "--init", ambiguous, "--data", "random", "--steps", "1", "--workers", "1"]);
@@ -252,7 +257,10 @@ test("dlrm predict on an ambiguous checkpoint without --model: exit 1 and the on
     // A corrupt recorded config is named too.
     const f = readSafetensors(ckpt);
     writeSafetensors(ckpt, f.tensors, { dlrm_config: "{not json" });
-    assert.throws(() => checkpointConfig(ckpt), /its dlrm_config metadata is not JSON; give --model/);
+    assert.throws(
+      () => checkpointConfig(readCheckpointIndex(ckpt)),
+      /its dlrm_config metadata is not JSON; give --model/,
+    );
   } finally {
     t.cleanup();
   }

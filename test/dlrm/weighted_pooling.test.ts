@@ -13,7 +13,7 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { batchOf } from "../../src/data/batch.ts";
 import { randomDataset } from "../../src/data/random.ts";
-import { readCheckpointIndex } from "../../src/dlrm/checkpoint_format.ts";
+import { checkpointFormat, readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { loadCheckpoint, runMetadata, saveCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
@@ -129,7 +129,7 @@ for (const ext of ["safetensors", "pt"] as const) {
         interrupted: false,
         flags: {},
       };
-      await saveCheckpoint(path, m, runMetadata(learned, run), opt, spec);
+      await saveCheckpoint(path, m, runMetadata(learned, run), opt, spec, "F32", checkpointFormat(path));
       const names = [...readCheckpointIndex(path).entries.keys()];
       if (ext === "pt") {
         // DLRM_Net's state_dict (and parameters()) order: emb_l, v_W_l, bot_l, top_l
@@ -139,7 +139,7 @@ for (const ext of ["safetensors", "pt"] as const) {
       assert.ok(names.includes("optimizer.state.v_W_l.1.sum"), names.join(", "));
       const back = new DLRM(learned, 99);
       const opt2 = makeOptimizer(spec, back.namedParameters());
-      loadCheckpoint(path, back, opt2, spec);
+      loadCheckpoint(path, back, opt2, spec, checkpointFormat(path));
       const v = m.stateDict().get("v_W_l.1");
       const w = back.stateDict().get("v_W_l.1");
       assert.ok(v !== undefined && w !== undefined);

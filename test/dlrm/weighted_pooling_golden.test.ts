@@ -19,6 +19,7 @@ import { batchOf } from "../../src/data/batch.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
 import { checkpointConfig } from "../../src/dlrm/infer_config.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { assertClose } from "../../src/testing/index.ts";
 import { checkPredictions, checkTraining, cli, caseTensors, GOLDEN_TOL, loadCase } from "../helpers/golden_case.ts";
@@ -37,7 +38,7 @@ for (const workers of ["1", "2"]) {
 
 test("the reference's torch.save state_dict (init.pt) predicts batch 0 without --model: learned pooling from the v_W_l names", async () => {
   const pt = join(DIR, "init.pt");
-  assert.is(checkpointConfig(pt).weighted_pooling, "learned");
+  assert.is(checkpointConfig(readCheckpointIndex(pt)).weighted_pooling, "learned");
   const { dir, cleanup } = tempDir();
   try {
     const out = join(dir, "pred.safetensors");

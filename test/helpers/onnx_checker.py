@@ -1,7 +1,7 @@
 # An independent look at `dlrm export`'s files: the ONNX project's own checker
 # (onnx.checker.check_model with full_check, which also runs its shape inference) on each
 # model named on the command line, external data included. Not part of `npm test` (the tests
-# need no Python); run it by hand after changing src/io/onnx.ts or src/dlrm/export_onnx.ts:
+# need no Python); run it by hand after changing src/interop/onnx/onnx.ts or src/interop/onnx/export_onnx.ts:
 #
 #   apt-get install python3-onnx     # Debian's onnx 1.12 (IR 8, opset 17)
 #   /usr/bin/python3 test/helpers/onnx_checker.py model.onnx [more.onnx ...]

@@ -38,7 +38,7 @@ import * as ref from "../../src/kernels/ref.ts";
 import { POOL_MEAN, POOL_SUM } from "../../src/kernels/ref.ts";
 import { embedding_bag_fwd_quantized } from "../../src/kernels/wasm.ts";
 import { readSafetensors, type SafetensorsTensor } from "../../src/io/safetensors.ts";
-import { quantizedEmbeddingBag, quantizedTable } from "../../src/ops/quantized_embedding_bag.ts";
+import { quantizedEmbeddingBag, quantizedTable } from "../../src/interop/quantized/quantized_embedding_bag.ts";
 import { OpError } from "../../src/tensor/shape.ts";
 import { fromArray, indexTensor } from "../../src/tensor/tensor.ts";
 

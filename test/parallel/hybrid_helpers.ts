@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { offsetsFromLengths, type Dataset } from "../../src/data/dataset.ts";
 import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
+import { checkpointFormat, readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { parseConfig, type DLRMConfig } from "../../src/dlrm/config.ts";
 import { DLRM } from "../../src/dlrm/model.ts";
 import { readSafetensors, toFloat32 } from "../../src/io/safetensors.ts";
@@ -118,7 +119,13 @@ export async function runOn(workers: number, o: RunOptions): Promise<RunOutcome>
     const model = new DLRM(o.config, o.source.kind === "seed" ? o.source.seed : 0);
     const optimizer = makeOptimizer(o.spec, model.namedParameters());
     if (o.source.kind === "file")
-      loadCheckpoint(o.source.path, model, o.source.withOptimizer ? optimizer : null, o.spec);
+      loadCheckpoint(
+        o.source.path,
+        model,
+        o.source.withOptimizer ? optimizer : null,
+        o.spec,
+        checkpointFormat(o.source.path),
+      );
     executor = new LocalExecutor(model, optimizer, o.spec);
   } else {
     const datasets = o.evalData ? [o.data, o.evalData] : [o.data];
@@ -126,7 +133,10 @@ export async function runOn(workers: number, o: RunOptions): Promise<RunOutcome>
       config: o.config,
       workers,
       optimizer: o.spec,
-      source: o.source,
+      source:
+        o.source.kind === "file"
+          ? { kind: "file", index: readCheckpointIndex(o.source.path), withOptimizer: o.source.withOptimizer }
+          : o.source,
       datasets,
       maxBatch: Math.max(o.batchSize, 4096),
       timeoutMs: 20_000,

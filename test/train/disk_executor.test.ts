@@ -15,7 +15,8 @@ import { DLRM } from "../../src/dlrm/model.ts";
 import { loadCheckpoint } from "../../src/dlrm/checkpoint.ts";
 import { parameterSpecs } from "../../src/dlrm/init.ts";
 import { makeOptimizer, optimizerSpec, type OptimizerName, type OptimizerSpec } from "../../src/optim/make.ts";
-import { DiskTableExecutor, type DiskModelSource } from "../../src/train/disk_executor.ts";
+import { DiskTableExecutor } from "../../src/train/disk_executor.ts";
+import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { cacheRows } from "../../src/dlrm/store/disk_tables.ts";
 import type { Executor } from "../../src/train/executor.ts";
 import { LocalExecutor } from "../../src/train/local.ts";
@@ -38,7 +39,7 @@ interface Run {
   start?: TrainPosition | null;
   /** null: in memory; else the tables in files behind caches of this many bytes. */
   disk: { cacheBytes: number; lookAhead: number } | null;
-  source: DiskModelSource;
+  source: { kind: "seed"; seed: number } | { kind: "file"; path: string; withOptimizer: boolean };
   save: string;
 }
 
@@ -49,7 +50,13 @@ async function run(o: Run, dir: string): Promise<{ position: TrainPosition; exec
     const optimizer = makeOptimizer(o.spec, model.namedParameters());
     if (o.source.kind === "file") loadCheckpoint(o.source.path, model, optimizer, o.spec);
     executor = new LocalExecutor(model, optimizer, o.spec);
-  } else executor = new DiskTableExecutor(o.config, o.spec, o.source, { dir, ...o.disk });
+  } else {
+    const source =
+      o.source.kind === "file"
+        ? { kind: "file" as const, index: readCheckpointIndex(o.source.path), withOptimizer: o.source.withOptimizer }
+        : o.source;
+    executor = new DiskTableExecutor(o.config, o.spec, source, { dir, ...o.disk });
+  }
   try {
     const r = await train({
       executor,

@@ -20,7 +20,7 @@ const ENTRIES = [
   "src/train/progress.ts",
   "src/dlrm/model.ts",
   "src/dlrm/defaults.ts",
-  "src/dlrm/dataset_configs.ts",
+  "src/data/sources/builtin_models.ts",
   "src/dlrm/synthetic.ts",
   "src/optim/make.ts",
   "src/metrics/metrics.ts",
@@ -33,6 +33,8 @@ const ENTRIES = [
   "src/parallel/worker_browser.ts",
   "src/dlrm/checkpoint_bytes.ts",
   "src/io/safetensors_bytes.ts",
+  // The run recipe the demo and the CLI plan runs and open executors with.
+  "src/run/recipe.ts",
   // The demo page's training thread and the parsers it reads picked files with.
   "src/demo/train_worker.ts",
   "src/data/movielens_parse.ts",

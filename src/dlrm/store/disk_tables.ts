@@ -85,11 +85,9 @@ export class DiskTables {
     this.#spec = spec;
     const layout = tableLayout(config).pieces;
     const kept = shards ?? layout.map((_, i) => ({ piece: i, rows: null }));
-    const pieces = kept.map((k) => layout[k.piece] as EmbeddingPiece);
+    const pieces = kept.map((k) => layout[k.piece]);
     const ranges = kept.map((k) => k.rows);
-    const rowsOf = kept.map((k, i) =>
-      k.rows === null ? (pieces[i] as EmbeddingPiece).rows : k.rows.rowEnd - k.rows.rowStart,
-    );
+    const rowsOf = kept.map((k, i) => (k.rows === null ? pieces[i].rows : k.rows.rowEnd - k.rows.rowStart));
     for (const p of pieces)
       if (p.poolingWeight !== null)
         throw new Error(
@@ -98,8 +96,8 @@ export class DiskTables {
     const records = pieces.map((p) => rowRecord(p.dim, spec));
     const capacities = cacheRows(
       pieces.map((p, i) => ({
-        rows: rowsOf[i] as number,
-        rowBytes: 4 * (records[i] as RowRecord).floats,
+        rows: rowsOf[i],
+        rowBytes: 4 * records[i].floats,
         label: p.label,
       })),
       o.cacheBytes,
@@ -107,13 +105,13 @@ export class DiskTables {
     this.#stored = [];
     try {
       pieces.forEach((piece, i) => {
-        const record = records[i] as RowRecord;
-        const range = ranges[i] as RowRange | null;
-        const rows = rowsOf[i] as number;
+        const record = records[i];
+        const range = ranges[i];
+        const rows = rowsOf[i];
         const rowStart = range === null ? 0 : range.rowStart;
         const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
         const file = makeFile(join(o.dir, `${name}.rows`), piece, rowStart, rows, record, source);
-        const C = Math.min(capacities[i] as number, rows);
+        const C = Math.min(capacities[i], rows);
         const cache = new RowCache(file, C, rangeLabel(piece, range));
         const weight = new Tensor(allocResident(C * piece.dim), [C, piece.dim], true); // (C, W)
         this.#stored.push({ piece, range, rowStart, rows, record, file, cache, weight });
@@ -148,7 +146,7 @@ export class DiskTables {
   pool(sparse: readonly SparseInput[], ahead: readonly Dataset[], mode: "sum" | "mean"): Tensor[] {
     const next = ahead.slice(0, this.lookAhead);
     return this.#stored.map(({ piece, range, cache, weight }) => {
-      const sp = sparse[piece.table] as SparseInput;
+      const sp = sparse[piece.table];
       const ids = pieceIds(piece, sp.indices.data); // (L,)
       const window = (own: Int32Array): Int32Array[] => [own, ...next.map((d) => foreseenIds(piece, d, range))];
       if (range === null) {
@@ -278,10 +276,10 @@ export function cacheRows(
 function checkIds(ids: Int32Array, offsets: Int32Array, piece: EmbeddingPiece): void {
   const R = piece.rows;
   for (let l = 0; l < ids.length; l++) {
-    const id = ids[l] as number;
+    const id = ids[l];
     if (id >= 0 && id < R) continue;
     let b = 0;
-    while (b + 1 < offsets.length && (offsets[b + 1] as number) <= l) b++;
+    while (b + 1 < offsets.length && offsets[b + 1] <= l) b++;
     throw new OpError("embeddingBag", `index ${id} out of range for ${piece.label} with ${R} rows (bag ${b})`);
   }
 }

@@ -127,11 +127,11 @@ export class RowCache {
     const R = this.#io.rows;
     // The known next uses: batch j of the window is used at tick now + j; the nearest wins.
     for (let j = window.length - 1; j >= 0; j--) {
-      const ids = window[j] as Int32Array;
+      const ids = window[j];
       for (let l = 0; l < ids.length; l++) {
-        const id = ids[l] as number;
+        const id = ids[l];
         if (id < 0 || id >= R) continue; // a later batch's bad id is reported at its step
-        const s = this.#slotOf[id] as number;
+        const s = this.#slotOf[id];
         if (s < 0) continue;
         this.#nextUse[s] = now + j;
         if (this.#inList[s] === 1) this.#unlink(s);
@@ -139,16 +139,16 @@ export class RowCache {
     }
     // The previous batch's rows with no known use go back into the list, as the most recent.
     for (let i = 0; i < this.#batchCount; i++) {
-      const s = this.#batchSlots[i] as number;
+      const s = this.#batchSlots[i];
       if (this.#nextUse[s] < now && this.#inList[s] === 0 && this.#rowOf[s] >= 0) this.#pushFront(s);
     }
     this.#batchCount = 0;
 
-    const ids = window[0] as Int32Array;
+    const ids = window[0];
     const out = allocInt32(ids.length); // (L,)
     for (let l = 0; l < ids.length; l++) {
-      const id = ids[l] as number;
-      let s = this.#slotOf[id] as number;
+      const id = ids[l];
+      let s = this.#slotOf[id];
       if (s < 0) {
         s = this.#victim(now);
         this.#evict(s);
@@ -168,7 +168,7 @@ export class RowCache {
 
   /** The last batch updated its rows: they are written back before they leave. */
   markDirty(): void {
-    for (let i = 0; i < this.#batchCount; i++) this.#dirty[this.#batchSlots[i] as number] = 1;
+    for (let i = 0; i < this.#batchCount; i++) this.#dirty[this.#batchSlots[i]] = 1;
   }
 
   /** Write every dirty row back (they stay resident, clean). */
@@ -187,7 +187,7 @@ export class RowCache {
     }
     let best = -1; // every resident row has a known use: Belady's farthest
     for (let s = 0; s < this.capacity; s++)
-      if (this.#nextUse[s] > now && (best < 0 || this.#nextUse[s] > (this.#nextUse[best] as number))) best = s;
+      if (this.#nextUse[s] > now && (best < 0 || this.#nextUse[s] > this.#nextUse[best])) best = s;
     if (best < 0)
       throw new OpError(
         "RowCache",
@@ -203,7 +203,7 @@ export class RowCache {
   }
 
   #evict(s: number): void {
-    const row = this.#rowOf[s] as number;
+    const row = this.#rowOf[s];
     if (row < 0) return;
     if (this.#dirty[s] === 1) this.#writeBack(s);
     this.#slotOf[row] = -1;
@@ -218,7 +218,7 @@ export class RowCache {
       rec.set(a.data.subarray(s * a.perRow, (s + 1) * a.perRow), at);
       at += a.perRow;
     }
-    this.#io.write(this.#rowOf[s] as number, rec);
+    this.#io.write(this.#rowOf[s], rec);
     this.#dirty[s] = 0;
     this.counts.writes++;
     this.counts.bytesWritten += rec.byteLength;
@@ -248,8 +248,8 @@ export class RowCache {
   }
 
   #unlink(s: number): void {
-    const p = this.#prev[s] as number;
-    const n = this.#next[s] as number;
+    const p = this.#prev[s];
+    const n = this.#next[s];
     if (p >= 0) this.#next[p] = n;
     else this.#head = n;
     if (n >= 0) this.#prev[n] = p;

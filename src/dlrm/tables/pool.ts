@@ -10,9 +10,8 @@
 // Glossary: B bags (samples), L lookups, R rows.
 
 import type { SparseInput } from "../../data/batch.ts";
-import { embeddingBag, gatherRowWeights } from "../../ops/embedding_bag.ts";
+import { checkIds, embeddingBag, gatherRowWeights } from "../../ops/embedding_bag.ts";
 import { mul } from "../../ops/elementwise.ts";
-import { OpError } from "../../tensor/shape.ts";
 import { allocFloat, allocInt32 } from "../../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../../tensor/tensor.ts";
 import type { FloatArray } from "../../tensor/types.ts";
@@ -95,6 +94,7 @@ export function rowRange(
   mean: boolean,
   table: string,
 ): { indices: Int32Array; offsets: Int32Array; weights: Float32Array | null } {
+  checkIds("embeddingBag", ids, offsets, R, table); // against the whole piece: no id outside it is dropped unseen
   const L = ids.length;
   const B = offsets.length - 1;
   const lo = rows.rowStart;
@@ -109,8 +109,6 @@ export function rowRange(
     const scale = mean && e > a ? 1 / (e - a) : 1;
     for (let l = a; l < e; l++) {
       const id = ids[l];
-      if (id < 0 || id >= R)
-        throw new OpError("embeddingBag", `index ${id} out of range for ${table} with ${R} rows (bag ${b})`);
       if (id < lo || id >= hi) continue;
       out[n] = id - lo;
       if (outW !== null) outW[n] = (weights === null ? 1 : weights[l]) * scale;
