@@ -55,16 +55,12 @@ import { threadCpuMs } from "../src/parallel/rank_files.ts";
 import { STEP_PHASES, type StepPhase } from "../src/parallel/protocol.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { train } from "../src/train/trainer.ts";
+import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 // wasm code starts in the baseline compiler and a running call is never upgraded: compile
 // optimised code from the start (worker threads share the process's V8 flags).
 setFlagsFromString("--no-liftoff");
 enableRelaxedSimd(); // as the `dlrm` command does
-
-const KAGGLE_ROWS = [
-  1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194, 27, 14992, 5461306, 10, 5652, 2173,
-  4, 7046547, 18, 15, 286181, 105, 142572,
-];
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -82,22 +78,8 @@ const cap = Number(arg("cap", "1000000"));
 const out = arg("out", "bench/parallel_results.json");
 const quietWaitMs = Number(arg("quiet-wait", "60")) * 1000;
 
-const tables = KAGGLE_ROWS.map((R) => (cap > 0 ? Math.min(R, cap) : R));
-const config = parseConfig(
-  {
-    dense_features: 13,
-    bottom_mlp: [13, 512, 256, 64, 16],
-    embedding_dim: 16,
-    table_sizes: tables,
-    pooling: "sum",
-    interaction: "dot",
-    top_mlp: [367, 512, 256, 1],
-    loss: "bce",
-    optimizer: "sgd",
-    lr: 0.01,
-  },
-  "Kaggle-shaped DLRM",
-);
+const tables = KAGGLE_TABLES.map((R) => (cap > 0 ? Math.min(R, cap) : R));
+const config = parseConfig(kaggleModel(tables), "Kaggle-shaped DLRM");
 
 /** Step durations (ms) after the warm-up, from the times the steps ended; and the process's CPU time over those steps. */
 function stepClock(warmup: number): { onStep: () => void; durations: () => number[]; cpuMsPerStep: () => number } {

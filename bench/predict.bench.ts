@@ -34,7 +34,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
-import { KAGGLE_TABLES } from "./train.bench.ts";
+import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 import { replaceSection } from "./docs_sections.ts";
 import { machine } from "./markdown.ts";
 import {
@@ -110,16 +110,7 @@ function ortFeeds(d: Dataset, B: number): Record<string, ort.Tensor> {
 }
 
 const tables = KAGGLE_TABLES.map((R) => (rowsCap > 0 ? Math.min(R, rowsCap) : R));
-const config = parseConfig({
-  dense_features: 13,
-  bottom_mlp: [13, 512, 256, 64, 16],
-  embedding_dim: 16,
-  table_sizes: tables,
-  pooling: "sum",
-  interaction: "dot",
-  top_mlp: [367, 512, 256, 1],
-  loss: "bce",
-});
+const config = parseConfig(kaggleModel(tables));
 const tmp = mkdtempSync(join(tmpdir(), "dlrm-predict-bench-"));
 try {
   const model = new DLRM(config, 7);

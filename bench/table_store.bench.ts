@@ -27,7 +27,7 @@ import { offsetsFromLengths } from "../src/data/dataset.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { replaceSection } from "./docs_sections.ts";
 import { machine } from "./markdown.ts";
-import { KAGGLE_TABLES } from "./train.bench.ts";
+import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 export const TABLE_STORE_SECTION = "table-store";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -159,22 +159,7 @@ async function main(): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const model = join(dir, "kaggle.json");
-  writeFileSync(
-    model,
-    JSON.stringify({
-      dense_features: 13,
-      bottom_mlp: [13, 512, 256, 64, 16],
-      embedding_dim: 16,
-      table_sizes: tables,
-      pooling: "sum",
-      interaction: "dot",
-      top_mlp: [367, 512, 256, 1],
-      loss: "bce",
-      optimizer: "sgd",
-      lr: 0.01,
-      batch_size: batch,
-    }),
-  );
+  writeFileSync(model, JSON.stringify(kaggleModel(tables, batch)));
   const data = join(dir, "data.safetensors");
   heavyHeadedBatchFile(data, tables, n);
   const started = new Date();
