@@ -34,6 +34,16 @@ export function sameDataset(a: Dataset, b: Dataset): void {
   });
 }
 
+/** `got` holds samples [start, end) of `all`, whose bags are single lookups (Criteo's rows: one id per table). */
+export function sameRows(got: Dataset, all: Dataset, start: number, end: number): void {
+  const D = all.denseFeatures;
+  assert.equal(Array.from(got.labels), Array.from(all.labels.subarray(start, end)), "labels");
+  assert.equal(Array.from(got.dense), Array.from(all.dense.subarray(start * D, end * D)), "dense");
+  got.sparse.forEach((f, t) =>
+    assert.equal(Array.from(f.indices), Array.from(all.sparse[t]?.indices.subarray(start, end) ?? []), `indices.${t}`),
+  );
+}
+
 /** Datasets of at most 6 samples, 3 dense features and 3 tables. */
 export const datasetArb: fc.Arbitrary<Dataset> = fc
   .record({
