@@ -74,6 +74,16 @@ export interface StepPlace {
   count: number;
 }
 
+/** f's value as a promise, and what it throws as a rejection: a source whose batches are made on
+ *  this thread still fails through the promise, as one that reads a file does. */
+export function promised<T>(f: () => T): Promise<T> {
+  try {
+    return Promise.resolve(f());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
 /** The place of a step in a source of N samples per epoch (N may be Infinity); checks the
  *  step and the batch size, naming `who` in errors. */
 export function stepPlace(n: number, step: number, batchSize: number, who: string): StepPlace {
@@ -191,11 +201,7 @@ export class DatasetSource implements BatchSource {
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {
-    try {
-      return Promise.resolve(this.batchNow(step, batchSize));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return promised(() => this.batchNow(step, batchSize));
   }
 
   /** batch() without the promise, for callers on this thread. */

@@ -11,7 +11,7 @@
 //
 // Glossary: N samples, Dd dense features, F tables, B batch size.
 
-import { stepPlace, type BagLimits, type BatchSource } from "./batch_source.ts";
+import { promised, stepPlace, type BagLimits, type BatchSource } from "./batch_source.ts";
 import { offsetsFromLengths, type Dataset } from "./dataset.ts";
 import { Rng } from "../tensor/rng.ts";
 
@@ -161,11 +161,7 @@ export class GeneratedSource implements BatchSource {
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {
-    try {
-      return Promise.resolve(this.batchNow(step, batchSize));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return promised(() => this.batchNow(step, batchSize));
   }
 
   /** batch() without the promise. */
