@@ -8,10 +8,8 @@
 
 import { test } from "uvu";
 import { join } from "node:path";
-import { assertClose } from "../../src/testing/index.ts";
-import { tempDir } from "../helpers/cli.ts";
 import { GOLDEN, goldenCases } from "../helpers/golden.ts";
-import { caseTensors, checkPredictions, checkTraining, cli, GOLDEN_TOL, loadCase } from "../helpers/golden_case.ts";
+import { checkFirstStepGradients, checkPredictions, checkTraining, loadCase } from "../helpers/golden_case.ts";
 
 for (const name of goldenCases(test, "golden parity")) {
   const c = loadCase(join(GOLDEN, name));
@@ -19,22 +17,8 @@ for (const name of goldenCases(test, "golden parity")) {
   test(`golden ${name}: predictions of batch 0 with the initial parameters`, () => checkPredictions(c));
 
   for (const workers of ["1", "2"]) {
-    test(`golden ${name}: first-step gradients (from --steps 1), --workers ${workers}`, async () => {
-      const { dir: tmp, cleanup } = tempDir();
-      try {
-        const out = join(tmp, "one.safetensors");
-        await cli(["train", ...c.common, "--workers", workers, "--steps", "1", "--save", out]);
-        const one = caseTensors(out);
-        for (const [param, w0] of c.init) {
-          const w1 = one.get(param) as Float32Array;
-          const g = new Float64Array(w0.length);
-          for (let i = 0; i < g.length; i++) g[i] = (w0[i] - w1[i]) / c.config.lr;
-          assertClose(g, c.expected.get(`grad.${param}`) as Float32Array, GOLDEN_TOL, `grad.${param}`);
-        }
-      } finally {
-        cleanup();
-      }
-    });
+    test(`golden ${name}: first-step gradients (from --steps 1), --workers ${workers}`, () =>
+      checkFirstStepGradients(c, workers));
 
     test(`golden ${name}: per-step losses and final weights after ${c.config.steps} steps, --workers ${workers}`, () =>
       checkTraining(c, workers));

@@ -70,6 +70,24 @@ export async function checkPredictions(c: GoldenCase, extra: string[] = []): Pro
   }
 }
 
+/** dlrm train --steps 1: every parameter's first-step gradient, (w0 − w1) / lr under SGD, = expected grad.<name>. */
+export async function checkFirstStepGradients(c: GoldenCase, workers: string): Promise<void> {
+  const { dir: tmp, cleanup } = tempDir();
+  try {
+    const out = join(tmp, "one.safetensors");
+    await cli(["train", ...c.common, "--workers", workers, "--steps", "1", "--save", out]);
+    const one = caseTensors(out);
+    for (const [param, w0] of c.init) {
+      const w1 = one.get(param) as Float32Array;
+      const g = new Float64Array(w0.length);
+      for (let i = 0; i < g.length; i++) g[i] = (w0[i] - w1[i]) / c.config.lr;
+      assertClose(g, c.expected.get(`grad.${param}`) as Float32Array, GOLDEN_TOL, `grad.${param}`);
+    }
+  } finally {
+    cleanup();
+  }
+}
+
 /** dlrm train for the case's steps: every step's loss and the final weights = expected. */
 export async function checkTraining(c: GoldenCase, workers: string): Promise<void> {
   const { dir: tmp, cleanup } = tempDir();
