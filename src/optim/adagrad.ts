@@ -19,7 +19,15 @@ import { kernels } from "../kernels/index.ts";
 import { OpError } from "../tensor/shape.ts";
 import { allocFloat, allocFloatLike } from "../tensor/storage.ts";
 import type { FloatArray, Tensor } from "../tensor/tensor.ts";
-import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
+import {
+  checkNonNegative,
+  checkParams,
+  denseRange,
+  gradForStep,
+  zeroGrads,
+  type DenseShare,
+  type Optimizer,
+} from "./optimizer.ts";
 
 export interface AdagradOptions {
   lr: number;
@@ -81,7 +89,7 @@ export class Adagrad implements Optimizer {
     return acc;
   }
 
-  step(): void {
+  step(share?: DenseShare): void {
     const lr = checkNonNegative("Adagrad.step", "lr", this.lr);
     const eps = this.eps;
     this.params.forEach((p, i) => {
@@ -93,12 +101,13 @@ export class Adagrad implements Optimizer {
       const wd = this.weightDecay[i];
       if (sg.kind === "dense") {
         let g = sg.g; // (n,)
+        const [from, to] = denseRange("Adagrad.step", share, i, w.length);
         if (wd > 0) {
-          const decayed = allocFloat(p.dtype, g.length); // g + wd·w (n,)
-          for (let j = 0; j < g.length; j++) decayed[j] = g[j] + wd * w[j];
+          const decayed = allocFloat(p.dtype, g.length); // g + wd·w (n,), over [from, to)
+          for (let j = from; j < to; j++) decayed[j] = g[j] + wd * w[j];
           g = decayed;
         }
-        for (let j = 0; j < w.length; j++) {
+        for (let j = from; j < to; j++) {
           const gj = g[j];
           const a = acc[j] + gj * gj; // acc += g²
           acc[j] = a;

@@ -46,7 +46,15 @@
 import { formatShape, OpError } from "../tensor/shape.ts";
 import { allocFloatLike } from "../tensor/storage.ts";
 import type { FloatArray, Tensor } from "../tensor/tensor.ts";
-import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
+import {
+  checkNonNegative,
+  checkParams,
+  denseRange,
+  gradForStep,
+  zeroGrads,
+  type DenseShare,
+  type Optimizer,
+} from "./optimizer.ts";
 
 export interface AdamOptions {
   lr: number;
@@ -130,7 +138,7 @@ export class Adam implements Optimizer {
     return st;
   }
 
-  step(): void {
+  step(share?: DenseShare): void {
     const lr = checkNonNegative("Adam.step", "lr", this.lr);
     const t = this.#t + 1;
     const { beta1: b1, beta2: b2, eps } = this;
@@ -144,7 +152,8 @@ export class Adam implements Optimizer {
       if (sg.kind === "dense") {
         const { m, v } = this.#stateOf(i, "dense"); // (n,) each
         const g = sg.g; // (n,)
-        for (let j = 0; j < w.length; j++) {
+        const [from, to] = denseRange("Adam.step", share, i, w.length);
+        for (let j = from; j < to; j++) {
           const gj = g[j];
           const mj = b1 * m[j] + (1 - b1) * gj;
           const vj = b2 * v[j] + (1 - b2) * gj * gj;

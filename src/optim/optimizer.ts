@@ -18,10 +18,32 @@ export interface Optimizer {
   readonly params: readonly Tensor[];
   /** The learning rate of the next step(); a schedule sets it between steps. */
   lr: number;
-  /** Update every parameter that has a gradient. */
-  step(): void;
+  /**
+   * Update every parameter that has a gradient; with share, a dense parameter listed in it
+   * only in the elements it gives.
+   */
+  step(share?: DenseShare): void;
   /** Drop every parameter's gradient (dense and row-sparse), like PyTorch's zero_grad(set_to_none=True). */
   zeroGrad(): void;
+}
+
+/**
+ * The part of some dense parameters that one step updates, by parameter index: elements
+ * [from, to) of the parameter and of its element-wise state, the rest left as they are; a
+ * parameter not listed is updated whole. Every update is elementwise, so a part updated here
+ * has the bits of the whole update. A hybrid-parallel rank updates its chunk of the replicated
+ * head this way and gathers the other ranks' chunks (src/parallel/rank.ts).
+ */
+export type DenseShare = ReadonlyMap<number, readonly [number, number]>;
+
+/** The elements [from, to) of dense parameter i (n elements) that a step updates under share. */
+export function denseRange(op: string, share: DenseShare | undefined, i: number, n: number): readonly [number, number] {
+  const part = share?.get(i);
+  if (part === undefined) return [0, n];
+  const [from, to] = part;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= n))
+    throw new OpError(op, `the share of parameter ${i} is [${from}, ${to}), not a range of its ${n} elements`);
+  return part;
 }
 
 /**

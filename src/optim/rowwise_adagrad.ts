@@ -32,7 +32,15 @@ import { kernels } from "../kernels/index.ts";
 import { formatShape, OpError } from "../tensor/shape.ts";
 import { allocFloatLike } from "../tensor/storage.ts";
 import type { FloatArray, Tensor } from "../tensor/tensor.ts";
-import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
+import {
+  checkNonNegative,
+  checkParams,
+  denseRange,
+  gradForStep,
+  zeroGrads,
+  type DenseShare,
+  type Optimizer,
+} from "./optimizer.ts";
 
 export interface RowWiseAdagradOptions {
   lr: number;
@@ -88,7 +96,7 @@ export class RowWiseAdagrad implements Optimizer {
     return st.acc;
   }
 
-  step(): void {
+  step(share?: DenseShare): void {
     const lr = checkNonNegative("RowWiseAdagrad.step", "lr", this.lr);
     const eps = this.eps;
     this.params.forEach((p, i) => {
@@ -103,7 +111,8 @@ export class RowWiseAdagrad implements Optimizer {
         kernels.rowwise_adagrad_rows(ids.length, cols, lr, eps, w, 0, acc, 0, ids, values, 0);
       } else {
         const g = sg.g; // (n,)
-        for (let j = 0; j < w.length; j++) {
+        const [from, to] = denseRange("RowWiseAdagrad.step", share, i, w.length);
+        for (let j = from; j < to; j++) {
           const gj = g[j];
           const a = acc[j] + gj * gj; // sum += g²
           acc[j] = a;

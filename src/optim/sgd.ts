@@ -7,7 +7,15 @@
 
 import { kernels } from "../kernels/index.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { checkNonNegative, checkParams, gradForStep, zeroGrads, type Optimizer } from "./optimizer.ts";
+import {
+  checkNonNegative,
+  checkParams,
+  denseRange,
+  gradForStep,
+  zeroGrads,
+  type DenseShare,
+  type Optimizer,
+} from "./optimizer.ts";
 
 export interface SGDOptions {
   lr: number;
@@ -22,7 +30,7 @@ export class SGD implements Optimizer {
     this.lr = checkNonNegative("SGD", "lr", opts.lr);
   }
 
-  step(): void {
+  step(share?: DenseShare): void {
     const lr = checkNonNegative("SGD.step", "lr", this.lr); // a schedule may have set it
     this.params.forEach((p, i) => {
       const sg = gradForStep("SGD.step", i, p);
@@ -30,7 +38,8 @@ export class SGD implements Optimizer {
       p.markModified();
       const w = p.data; // (n,)
       if (sg.kind === "dense") {
-        kernels.sgd_dense(w.length, lr, w, 0, sg.g, 0); // w -= lr·g, the expression of sgd_rows, so dense and sparse agree bit for bit
+        const [from, to] = denseRange("SGD.step", share, i, w.length);
+        kernels.sgd_dense(to - from, lr, w, from, sg.g, from); // w -= lr·g, the expression of sgd_rows, so dense and sparse agree bit for bit
       } else {
         const { ids, values, cols } = sg.rg; // ids (U,), values (U, E)
         kernels.sgd_rows(ids.length, cols, lr, w, 0, ids, values, 0);

@@ -1,5 +1,6 @@
-// Collectives between rank workers on shared memory: barrier, all-reduce and all-to-all,
-// built on SharedArrayBuffer + Atomics, with a timeout on every wait.
+// Collectives between rank workers on shared memory: barrier, all-reduce (and its two halves,
+// reduce-scatter and all-gather, for a sharded update between them) and all-to-all, built on
+// SharedArrayBuffer + Atomics, with a timeout on every wait.
 //
 // What is shared (createCommBuffers makes it once; every rank gets the same buffers):
 //
@@ -22,6 +23,10 @@
 // starting from its own vector, ((x_c + x_{c+1}) + x_{c+2}) + … (ranks mod N), and every
 // rank copies that result, whenever the others arrive. All ranks end with bit-identical
 // results. (With 2 ranks this is x_0 + x_1 rounded once, as one thread would add them.)
+// reduceScatter stops after the sum; a rank may then update its chunk (an elementwise
+// optimizer step gives the same bits whichever rank computes it) and allGather hands out
+// the updated chunks: the result is bit for bit that of allReduce and a full update on
+// every rank, with 1/N of the update's work per rank.
 //
 // Failure: a wait that outlasts the timeout throws a CollectiveError naming this rank, the
 // phase and the peer it waited for; abort() (by a failing rank) or abortAll() (by the main
@@ -190,17 +195,72 @@ export class Communicator {
         null,
         `all-reduce of ${data.length} floats with a capacity of 0`,
       );
-    for (let off = 0; off < data.length; off += C)
-      this.#allReducePiece(data.subarray(off, Math.min(data.length, off + C)), phase);
+    for (let off = 0; off < data.length; off += C) {
+      const x = data.subarray(off, Math.min(data.length, off + C));
+      this.#reduceScatterPiece(x, phase);
+      this.#allGatherPiece([[x]], phase);
+    }
   }
 
-  #allReducePiece(x: Float32Array, phase: string): void {
+  /**
+   * The first half of allReduce: data's chunk of this rank (chunkBounds(n, N, r), returned as
+   * [lo, hi)) ← Σ_q data_q over that chunk, summed as allReduce sums it; the rest of data is
+   * left as it was. What a rank then does with its chunk (a sharded optimizer update) and
+   * allGather complete an all-reduce. n must fit in one exchange (n ≤ C).
+   */
+  reduceScatter(data: Float32Array, phase: string): [number, number] {
+    this.#checkAbort(phase);
+    this.#checkFits(data.length, 1, phase);
+    if (this.size === 1) return [0, data.length];
+    this.#reduceScatterPiece(data, phase);
+    return chunkBounds(data.length, this.size, this.rank);
+  }
+
+  /**
+   * Every rank's chunk of n-element vectors to every rank: layers are L vectors cut alike
+   * (chunk c of each is chunkBounds(n, N, c)); this rank's chunks of every layer go to the
+   * peers, and the peers' chunks of every layer are copied into this rank's. A layer may be
+   * one array, or several back to back (a model's parameters, each its own array: the layer
+   * is their concatenation). L·n must fit in one exchange (≤ C).
+   */
+  allGather(layers: readonly (readonly Float32Array[])[], phase: string): void {
+    this.#checkAbort(phase);
+    const n = layers.length === 0 ? 0 : segmentsLength(layers[0]);
+    for (const [l, layer] of layers.entries()) {
+      const m = segmentsLength(layer);
+      if (m !== n)
+        throw new CollectiveError(
+          this.rank,
+          phase,
+          "usage",
+          null,
+          `all-gather layer ${l} has ${m} floats, layer 0 ${n}`,
+        );
+    }
+    this.#checkFits(n, layers.length, phase);
+    if (this.size === 1) return;
+    this.#allGatherPiece(layers, phase);
+  }
+
+  #checkFits(n: number, layers: number, phase: string): void {
+    if (n * layers > this.capacity)
+      throw new CollectiveError(
+        this.rank,
+        phase,
+        "usage",
+        null,
+        `${layers} × ${n} floats do not fit in one exchange of ${this.capacity}`,
+      );
+  }
+
+  /** x's chunk r ← Σ_q x_q over it, in ring order from r (x.length ≤ C). */
+  #reduceScatterPiece(x: Float32Array, phase: string): void {
     const N = this.size;
     const r = this.rank;
     const n = x.length;
-    // Round 1: publish the chunks the peers reduce (chunk c goes to rank c), each at its place.
-    const h1 = this.#nextHalf();
-    const mine = this.#own(h1);
+    // One round: publish the chunks the peers reduce (chunk c goes to rank c), each at its place.
+    const h = this.#nextHalf();
+    const mine = this.#own(h);
     for (let c = 0; c < N; c++) {
       const [a, b] = chunkBounds(n, N, c);
       if (c !== r && b > a) mine.set(x.subarray(a, b), a);
@@ -210,16 +270,26 @@ export class Communicator {
     // the add runs at memory speed, where a JavaScript loop takes ~2 ns per element).
     const [lo, hi] = chunkBounds(n, N, r);
     for (let k = 1; k < N && hi > lo; k++) {
-      const peer = this.#half(this.#regions[(r + k) % N], h1);
+      const peer = this.#half(this.#regions[(r + k) % N], h);
       kernels.add(hi - lo, peer, lo, x, lo);
     }
-    // Round 2: publish my reduced chunk; take every peer's.
-    const h2 = this.#nextHalf();
-    if (hi > lo) this.#own(h2).set(x.subarray(lo, hi), lo);
+  }
+
+  /** One round: publish my chunk of every layer (layer l at l·n); take every peer's (L·n ≤ C). */
+  #allGatherPiece(layers: readonly (readonly Float32Array[])[], phase: string): void {
+    const N = this.size;
+    const r = this.rank;
+    const n = layers.length === 0 ? 0 : segmentsLength(layers[0]);
+    const h = this.#nextHalf();
+    const [lo, hi] = chunkBounds(n, N, r);
+    const mine = this.#own(h);
+    layers.forEach((layer, l) => copySegments(layer, lo, hi, mine, l * n, "out"));
     this.barrier(phase);
     for (let c = 0; c < N; c++) {
       const [a, b] = chunkBounds(n, N, c);
-      if (c !== r && b > a) x.set(this.#half(this.#regions[c], h2).subarray(a, b), a);
+      if (c === r || b <= a) continue;
+      const theirs = this.#half(this.#regions[c], h);
+      layers.forEach((layer, l) => copySegments(layer, a, b, theirs, l * n, "in"));
     }
   }
 
@@ -298,6 +368,39 @@ export class Communicator {
     const by = v === this.size + 1 ? MAIN_THREAD : v - 1;
     const who = by === MAIN_THREAD ? "the main thread stopped the run" : `rank ${by} failed`;
     throw new CollectiveError(this.rank, phase, "aborted", by, `aborted: ${who}`);
+  }
+}
+
+/** Elements of arrays laid back to back. */
+function segmentsLength(segments: readonly Float32Array[]): number {
+  let n = 0;
+  for (const s of segments) n += s.length;
+  return n;
+}
+
+/**
+ * Elements [a, b) of the concatenation of segments, to region[base + a, base + b) ("out") or
+ * from it ("in").
+ */
+function copySegments(
+  segments: readonly Float32Array[],
+  a: number,
+  b: number,
+  region: Float32Array,
+  base: number,
+  way: "in" | "out",
+): void {
+  let start = 0;
+  for (const s of segments) {
+    const end = start + s.length;
+    const from = Math.max(a, start);
+    const to = Math.min(b, end);
+    if (to > from) {
+      if (way === "out") region.set(s.subarray(from - start, to - start), base + from);
+      else s.set(region.subarray(base + from, base + to), from - start);
+    }
+    start = end;
+    if (start >= b) break;
   }
 }
 

@@ -16,7 +16,14 @@ import {
 } from "../../src/parallel/collectives.ts";
 import { startWorkers, type WorkerGroup } from "../../src/parallel/spawn.ts";
 import { assertThrows } from "../../src/testing/index.ts";
-import { allReduceInput, allToAllCount, allToAllValue, type ScenarioData } from "./collectives_worker.ts";
+import {
+  allReduceInput,
+  allToAllCount,
+  allToAllValue,
+  shardedStart,
+  shardedUpdate,
+  type ScenarioData,
+} from "./collectives_worker.ts";
 
 const WORKER = new URL("./collectives_worker.ts", import.meta.url);
 
@@ -128,6 +135,33 @@ test("allReduce: each chunk summed in float32 in ring order from its owner, bit-
   });
 });
 
+test("reduceScatter, an update of each rank's chunk, allGather of two layers in pieces: every rank ends with the whole update on allReduce's sum (3 ranks)", async () => {
+  const N = 3;
+  const lengths = [0, 1, 2, 5, 64, 499];
+  const seed = 12;
+  const { replies } = await runScenario(N, 1000, { scenario: "sharded", lengths, timeoutMs: 10_000, seed });
+  lengths.forEach((n, k) => {
+    // The sum each rank's chunk gets is allReduce's (ring order from the chunk's owner).
+    const inputs = Array.from({ length: N }, (_, r) => allReduceInput(seed, r, n));
+    const g = new Float32Array(n);
+    for (let c = 0; c < N; c++) {
+      const [a, b] = chunkBounds(n, N, c);
+      for (let i = a; i < b; i++) {
+        let s = inputs[c]?.[i] as number;
+        for (let j = 1; j < N; j++) s = Math.fround(s + (inputs[(c + j) % N]?.[i] as number));
+        g[i] = s;
+      }
+    }
+    const { w, v } = shardedStart(seed, n);
+    shardedUpdate(g, w, v, 0, n);
+    for (const reply of replies) {
+      assert.ok(reply?.ok, `rank ${reply?.rank}: ${reply?.error?.message}`);
+      assert.equal(Array.from(reply?.results?.[2 * k] ?? []), Array.from(w), `rank ${reply?.rank}, w of ${n}`);
+      assert.equal(Array.from(reply?.results?.[2 * k + 1] ?? []), Array.from(v), `rank ${reply?.rank}, v of ${n}`);
+    }
+  });
+});
+
 test("allToAll: uneven and empty blocks land in rank order (3 ranks, 12 rounds of changing splits)", async () => {
   const N = 3;
   const iterations = 12;
@@ -181,7 +215,7 @@ test("a rank that dies: the main thread aborts, the others stop waiting at once 
   assert.ok(abortAt > 0);
 });
 
-test("one rank (in-process): barrier passes, allReduce is the identity, allToAll copies, bad counts are named", () => {
+test("one rank (in-process): barrier passes, allReduce is the identity, allToAll copies, bad counts and sizes are named", () => {
   const comm = new Communicator(createCommBuffers(1, 8), 0, { timeoutMs: 100 });
   comm.barrier("b");
   const x = Float32Array.of(1.5, -2, 3);
@@ -190,6 +224,21 @@ test("one rank (in-process): barrier passes, allReduce is the identity, allToAll
   const recv = new Float32Array(3);
   comm.allToAll(x, [3], recv, [3], "a");
   assert.equal(Array.from(recv), [1.5, -2, 3]);
+  assert.equal(comm.reduceScatter(x, "rs"), [0, 3]);
+  comm.allGather([[x], [x.subarray(0, 1), x.subarray(1)]], "ag");
+  assert.equal(Array.from(x), [1.5, -2, 3]);
+  assertThrows(
+    () => comm.reduceScatter(new Float32Array(9), "rs"),
+    /^rank 0: rs: 1 × 9 floats do not fit in one exchange of 8$/,
+  );
+  assertThrows(
+    () => comm.allGather([[x], [x], [x]], "ag"),
+    /^rank 0: ag: 3 × 3 floats do not fit in one exchange of 8$/,
+  );
+  assertThrows(
+    () => comm.allGather([[x], [x.subarray(1)]], "ag"),
+    /^rank 0: ag: all-gather layer 1 has 2 floats, layer 0 3$/,
+  );
   assertThrows(
     () => comm.allToAll(x, [3], new Float32Array(2), [2], "shuffle"),
     /^rank 0: shuffle: expects 2 floats from rank 0, which sends 3$/,

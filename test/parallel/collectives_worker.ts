@@ -11,8 +11,8 @@ export interface ScenarioData {
   buffers: CommBuffers;
   rank: number;
   timeoutMs: number;
-  scenario: "allreduce" | "alltoall" | "barrier" | "stall" | "die";
-  /** allreduce: the vector lengths, one call each. */
+  scenario: "allreduce" | "sharded" | "alltoall" | "barrier" | "stall" | "die";
+  /** allreduce, sharded: the vector lengths, one call each. */
   lengths?: number[];
   /** alltoall: iterations. barrier: rounds. */
   iterations?: number;
@@ -29,6 +29,22 @@ export function allReduceInput(seed: number, r: number, n: number): Float32Array
   const x = new Float32Array(n);
   for (let i = 0; i < n; i++) x[i] = rng.uniformIn(-1, 1);
   return x;
+}
+
+/**
+ * The sharded update of a vector of n (scenario "sharded"): parameters w (n,) in two arrays
+ * [0, n/3) and [n/3, n) and a state v (n,) alike, updated from the summed g where a rank owns
+ * it: v = v/2 + g, w -= v/4 (float32). Shared with the test, which applies it whole.
+ */
+export function shardedStart(seed: number, n: number): { w: Float32Array; v: Float32Array } {
+  return { w: allReduceInput(seed + 1, 99, n), v: allReduceInput(seed + 2, 99, n) };
+}
+
+export function shardedUpdate(g: Float32Array, w: Float32Array, v: Float32Array, lo: number, hi: number): void {
+  for (let j = lo; j < hi; j++) {
+    v[j] = v[j] / 2 + g[j];
+    w[j] -= v[j] / 4;
+  }
 }
 
 /** How many floats rank `from` sends to rank `to` in all-to-all iteration it (0 is allowed). Shared with the test. */
@@ -60,6 +76,26 @@ function run(port: MessagePort, d: ScenarioData): void {
         jitter(3);
         comm.allReduce(x, `all-reduce of ${n}`);
         results.push(x);
+      }
+      port.postMessage({ rank: d.rank, ok: true, results });
+    } else if (d.scenario === "sharded") {
+      const results: Float32Array[] = [];
+      for (const n of d.lengths ?? []) {
+        const g = allReduceInput(d.seed, d.rank, n);
+        const { w, v } = shardedStart(d.seed, n);
+        const k = Math.floor(n / 3);
+        jitter(3);
+        const [lo, hi] = comm.reduceScatter(g, `reduce-scatter of ${n}`);
+        shardedUpdate(g, w, v, lo, hi);
+        jitter(3);
+        comm.allGather(
+          [
+            [w.subarray(0, k), w.subarray(k)],
+            [v.subarray(0, k), v.subarray(k)],
+          ],
+          `all-gather of 2 × ${n}`,
+        );
+        results.push(w, v);
       }
       port.postMessage({ rank: d.rank, ok: true, results });
     } else if (d.scenario === "alltoall") {
