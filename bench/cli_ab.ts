@@ -16,17 +16,94 @@
 //
 // Glossary: B batch size, N workers.
 
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dlrmTrainArgs, rate, stepTimes } from "./cli_train.bench.ts";
+import { dlrmTrainArgs, machineBusyMs, rate, stepTimes } from "./cli_train.bench.ts";
+import { cpuPerStep, threadCpu } from "./thread_cpu.ts";
 import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i === -1 ? fallback : (process.argv[i + 1] as string);
+}
+
+const round2 = (x: number): number => Math.round(x * 100) / 100;
+
+/** Step lines in a --log JSONL so far. */
+function loggedSteps(log: string): number {
+  if (!existsSync(log)) return 0;
+  let n = 0;
+  for (const line of readFileSync(log, "utf8").split("\n")) if (line.startsWith('{"step"')) n++;
+  return n;
+}
+
+/**
+ * Run `dlrm train` in dir and sample its threads' CPU time every 100 ms: once the warm-up's
+ * steps are logged, and last before the final step. crit CPU: the busiest thread's CPU per
+ * step between the two (a rank with 2 workers, the main thread with 1); other cores: the
+ * machine's busy CPU minus this process's, over the same wall time.
+ */
+function timedRun(
+  dir: string,
+  args: string[],
+  log: string,
+  warmupSteps: number,
+  steps: number,
+): Promise<{
+  status: number | null;
+  stderrTail: string;
+  wallS: number;
+  critCpuMs: number;
+  busiest: string;
+  otherCores: number;
+}> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const pid = child.pid as number;
+  type Sample = { steps: number; at: number; machine: number | null; threads: ReturnType<typeof threadCpu> };
+  let first: Sample | null = null;
+  let last: Sample | null = null;
+  const timer = setInterval(() => {
+    const done = loggedSteps(log);
+    if (done < warmupSteps || done >= steps) return;
+    const s: Sample = { steps: done, at: performance.now(), machine: machineBusyMs(), threads: threadCpu(pid) };
+    if (first === null) first = s;
+    else last = s;
+  }, 100);
+  return new Promise((resolve) => {
+    child.on("close", (status) => {
+      clearInterval(timer);
+      const a = first as Sample | null;
+      const b = last as Sample | null;
+      let critCpuMs = Number.NaN;
+      let busiest = "–";
+      let otherCores = Number.NaN;
+      if (a !== null && b !== null && b.steps > a.steps) {
+        const rows = cpuPerStep(a.threads, b.threads, b.steps - a.steps);
+        critCpuMs = rows[0]?.msPerStep ?? Number.NaN;
+        busiest = rows
+          .slice(0, 3)
+          .map((r) => `${r.name} ${r.msPerStep.toFixed(2)}`)
+          .join(", ");
+        const ours = rows.reduce((x, r) => x + r.msPerStep, 0) * (b.steps - a.steps);
+        if (a.machine !== null && b.machine !== null)
+          otherCores = Math.max(0, (b.machine - a.machine - ours) / (b.at - a.at));
+      }
+      resolve({
+        status,
+        stderrTail: stderr.trim().split("\n").slice(-3).join(" | "),
+        wallS: (performance.now() - t0) / 1000,
+        critCpuMs,
+        busiest,
+        otherCores,
+      });
+    });
+  });
 }
 
 const median = (xs: readonly number[]): number => {
@@ -35,7 +112,7 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
 
-function main(): void {
+async function main(): Promise<void> {
   const base = arg("base", "main");
   const batches = arg("batches", "128,2048").split(",").map(Number);
   const workers = arg("workers", "1").split(",").map(Number);
@@ -48,6 +125,7 @@ function main(): void {
   const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
   const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: root, encoding: "utf8" });
   const tmp = mkdtempSync(join(tmpdir(), "dlrm-cli-ab-"));
+  const load0 = loadavg();
   try {
     // the base tree: its files at rev, with this tree's node_modules
     const baseDir = join(tmp, "base");
@@ -61,7 +139,17 @@ function main(): void {
       { name: `before (${rev})`, dir: baseDir },
       { name: `after (${head}${dirty ? " + changes" : ""})`, dir: root },
     ];
-    const results: { B: number; N: number; round: number; tree: string; samplesPerSec: number; wallS: number }[] = [];
+    const results: {
+      B: number;
+      N: number;
+      round: number;
+      tree: string;
+      samplesPerSec: number;
+      critCpuMs: number;
+      busiest: string;
+      otherCores: number;
+      wallS: number;
+    }[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const B of batches) {
         for (const N of workers) {
@@ -72,16 +160,8 @@ function main(): void {
             const tree = trees[t] as (typeof trees)[number];
             const log = join(tmp, `log-${t}.jsonl`);
             rmSync(log, { force: true });
-            const t0 = performance.now();
-            const run = spawnSync(process.execPath, dlrmTrainArgs(modelPath, N, B, steps, log), {
-              cwd: tree.dir,
-              encoding: "utf8",
-            });
-            const wallS = (performance.now() - t0) / 1000;
-            if (run.status !== 0)
-              throw new Error(
-                `${tree.name}: dlrm train exited ${run.status}: ${run.stderr.trim().split("\n").slice(-3).join(" | ")}`,
-              );
+            const run = await timedRun(tree.dir, dlrmTrainArgs(modelPath, N, B, steps, log), log, warmupSteps, steps);
+            if (run.status !== 0) throw new Error(`${tree.name}: dlrm train exited ${run.status}: ${run.stderrTail}`);
             const sps = rate(stepTimes(log), warmupSteps, B).samplesPerSec ?? Number.NaN;
             results.push({
               B,
@@ -89,10 +169,13 @@ function main(): void {
               round: round + 1,
               tree: tree.name,
               samplesPerSec: Math.round(sps),
-              wallS: Math.round(wallS * 10) / 10,
+              critCpuMs: round2(run.critCpuMs),
+              busiest: run.busiest,
+              otherCores: round2(run.otherCores),
+              wallS: Math.round(run.wallS * 10) / 10,
             });
             console.error(
-              `round ${round + 1} B=${B} N=${N} ${tree.name}: ${Math.round(sps)} samples/s (${wallS.toFixed(1)} s)`,
+              `round ${round + 1} B=${B} N=${N} ${tree.name}: ${Math.round(sps)} samples/s, crit CPU ${run.critCpuMs.toFixed(2)} ms/step (${run.busiest}), other processes ${run.otherCores.toFixed(2)} cores (${run.wallS.toFixed(1)} s)`,
             );
           }
         }
@@ -106,6 +189,11 @@ function main(): void {
         const before = of(0);
         const after = of(1);
         const ratios = before.map((b, i) => (after[i] as number) / b);
+        const cpuOf = (t: number): number[] =>
+          rows.filter((r) => r.tree === (trees[t] as (typeof trees)[number]).name).map((r) => r.critCpuMs);
+        const cpuBefore = cpuOf(0);
+        const cpuAfter = cpuOf(1);
+        const cpuRatios = cpuBefore.map((b, i) => b / (cpuAfter[i] as number));
         return {
           batch: B,
           workers: N,
@@ -113,12 +201,16 @@ function main(): void {
           after,
           ratios: ratios.map((x) => Math.round(x * 1000) / 1000),
           medianRatio: Math.round(median(ratios) * 1000) / 1000,
+          critCpuMsBefore: cpuBefore,
+          critCpuMsAfter: cpuAfter,
+          cpuRatios: cpuRatios.map((x) => Math.round(x * 1000) / 1000),
+          medianCpuRatio: Math.round(median(cpuRatios) * 1000) / 1000,
         };
       }),
     );
     for (const s of summary)
       console.log(
-        `batch ${s.batch}, ${s.workers} worker(s): before ${s.before.join(", ")}; after ${s.after.join(", ")} samples/s; after/before per round ${s.ratios.join(", ")}, median ${s.medianRatio}`,
+        `batch ${s.batch}, ${s.workers} worker(s): before ${s.before.join(", ")}; after ${s.after.join(", ")} samples/s; after/before per round ${s.ratios.join(", ")}, median ${s.medianRatio}; crit CPU ms/step before ${s.critCpuMsBefore.join(", ")}, after ${s.critCpuMsAfter.join(", ")}, before/after median ${s.medianCpuRatio}`,
       );
     console.log(
       JSON.stringify({
@@ -129,6 +221,7 @@ function main(): void {
         rowsCap: cap,
         warmupSamples,
         measureSamples,
+        loadAverage: { before: load0, after: loadavg() },
         results,
         summary,
       }),
@@ -138,4 +231,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

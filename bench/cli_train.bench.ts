@@ -163,7 +163,7 @@ function median(xs: readonly number[]): number {
 }
 
 /** Busy CPU time of the whole machine, ms (Linux /proc/stat), or null. */
-function machineBusyMs(): number | null {
+export function machineBusyMs(): number | null {
   if (!existsSync("/proc/stat")) return null;
   const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1, 9).map(Number);
   return (f.reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0)) * 10; // USER_HZ = 100; minus idle and iowait
