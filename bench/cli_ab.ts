@@ -16,13 +16,13 @@
 //
 // Glossary: B batch size, N workers.
 
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dlrmTrainArgs, machineBusyMs, rate, stepTimes } from "./cli_train.bench.ts";
-import { cpuPerStep, threadCpu } from "./thread_cpu.ts";
+import { dlrmTrainArgs, rate, stepTimes } from "./cli_train.bench.ts";
+import { runWithThreadCpu } from "./thread_cpu.ts";
 import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 function arg(name: string, fallback: string): string {
@@ -31,80 +31,6 @@ function arg(name: string, fallback: string): string {
 }
 
 const round2 = (x: number): number => Math.round(x * 100) / 100;
-
-/** Step lines in a --log JSONL so far. */
-function loggedSteps(log: string): number {
-  if (!existsSync(log)) return 0;
-  let n = 0;
-  for (const line of readFileSync(log, "utf8").split("\n")) if (line.startsWith('{"step"')) n++;
-  return n;
-}
-
-/**
- * Run `dlrm train` in dir and sample its threads' CPU time every 100 ms: once the warm-up's
- * steps are logged, and last before the final step. crit CPU: the busiest thread's CPU per
- * step between the two (a rank with 2 workers, the main thread with 1); other cores: the
- * machine's busy CPU minus this process's, over the same wall time.
- */
-function timedRun(
-  dir: string,
-  args: string[],
-  log: string,
-  warmupSteps: number,
-  steps: number,
-): Promise<{
-  status: number | null;
-  stderrTail: string;
-  wallS: number;
-  critCpuMs: number;
-  busiest: string;
-  otherCores: number;
-}> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const pid = child.pid as number;
-  type Sample = { steps: number; at: number; machine: number | null; threads: ReturnType<typeof threadCpu> };
-  let first: Sample | null = null;
-  let last: Sample | null = null;
-  const timer = setInterval(() => {
-    const done = loggedSteps(log);
-    if (done < warmupSteps || done >= steps) return;
-    const s: Sample = { steps: done, at: performance.now(), machine: machineBusyMs(), threads: threadCpu(pid) };
-    if (first === null) first = s;
-    else last = s;
-  }, 100);
-  return new Promise((resolve) => {
-    child.on("close", (status) => {
-      clearInterval(timer);
-      const a = first as Sample | null;
-      const b = last as Sample | null;
-      let critCpuMs = Number.NaN;
-      let busiest = "–";
-      let otherCores = Number.NaN;
-      if (a !== null && b !== null && b.steps > a.steps) {
-        const rows = cpuPerStep(a.threads, b.threads, b.steps - a.steps);
-        critCpuMs = rows[0]?.msPerStep ?? Number.NaN;
-        busiest = rows
-          .slice(0, 3)
-          .map((r) => `${r.name} ${r.msPerStep.toFixed(2)}`)
-          .join(", ");
-        const ours = rows.reduce((x, r) => x + r.msPerStep, 0) * (b.steps - a.steps);
-        if (a.machine !== null && b.machine !== null)
-          otherCores = Math.max(0, (b.machine - a.machine - ours) / (b.at - a.at));
-      }
-      resolve({
-        status,
-        stderrTail: stderr.trim().split("\n").slice(-3).join(" | "),
-        wallS: (performance.now() - t0) / 1000,
-        critCpuMs,
-        busiest,
-        otherCores,
-      });
-    });
-  });
-}
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -160,7 +86,13 @@ async function main(): Promise<void> {
             const tree = trees[t] as (typeof trees)[number];
             const log = join(tmp, `log-${t}.jsonl`);
             rmSync(log, { force: true });
-            const run = await timedRun(tree.dir, dlrmTrainArgs(modelPath, N, B, steps, log), log, warmupSteps, steps);
+            const run = await runWithThreadCpu(
+              tree.dir,
+              dlrmTrainArgs(modelPath, N, B, steps, log),
+              log,
+              warmupSteps,
+              steps,
+            );
             if (run.status !== 0) throw new Error(`${tree.name}: dlrm train exited ${run.status}: ${run.stderrTail}`);
             const sps = rate(stepTimes(log), warmupSteps, B).samplesPerSec ?? Number.NaN;
             results.push({
