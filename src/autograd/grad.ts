@@ -13,15 +13,29 @@
 // GEMM with β = 0 (matmul, linear), a kernel's accumulate flag off (relu_bwd) — and adds
 // (β = 1, accumulate on) only into an existing buffer. A closure that cannot write every
 // element in one pass uses gradOf.
+//
+// A tensor may have a home for its gradient (GradBucket: a view on one flat array that a
+// collective sums in place): a gradient created then is that view, not a new buffer — fresh
+// (written whole, unfilled) by gradForWrite, zero-filled by gradOf, as a new one would be.
 
 import { kernels } from "../kernels/index.ts";
 import { allocFloat, allocFloatUninit, allocInt32 } from "../tensor/storage.ts";
 import type { GradTensor } from "../tensor/graph.ts";
 import type { FloatArray, RowSparseGrad } from "../tensor/types.ts";
 
+/** Where a tensor's gradient goes when one is created (GradBucket's views), by tensor. */
+const homes = new WeakMap<GradTensor, Float32Array>();
+
 /** t's dense gradient, created zero-filled if t has none: add into it. */
 export function gradOf(t: GradTensor): FloatArray {
-  if (t.grad === null) t.grad = allocFloat(t.dtype, t.size);
+  if (t.grad === null) {
+    const home = homes.get(t);
+    if (home === undefined) t.grad = allocFloat(t.dtype, t.size);
+    else {
+      kernels.fill_zero(home.length, home, 0);
+      t.grad = home;
+    }
+  }
   return t.grad;
 }
 
@@ -32,7 +46,7 @@ export function gradOf(t: GradTensor): FloatArray {
  */
 export function gradForWrite(t: GradTensor): { g: FloatArray; fresh: boolean } {
   if (t.grad !== null) return { g: t.grad, fresh: false };
-  t.grad = allocFloatUninit(t.dtype, t.size);
+  t.grad = homes.get(t) ?? allocFloatUninit(t.dtype, t.size);
   return { g: t.grad, fresh: true };
 }
 
@@ -112,8 +126,11 @@ function concatInt32(a: Int32Array, b: Int32Array): Int32Array {
 
 /**
  * The dense gradients of some parameters as views on one flat array (PyTorch DDP's
- * gradient_as_bucket_view), so that one all-reduce sums them all in place: zero() clears
- * the array and hands each parameter its view as its gradient, and backward adds into it.
+ * gradient_as_bucket_view), so that one collective sums them all in place: each view is its
+ * parameter's gradient home (above), so backward writes straight into the array, with no
+ * zero fill where the gradient is written whole (a weight's GEMM). After a backward, seal()
+ * zero-fills the views that got no gradient (a rank whose batch slice was empty), so the
+ * array always holds this step's gradients.
  */
 export class GradBucket {
   /** Every gradient, back to back in the order of the parameters. */
@@ -125,15 +142,26 @@ export class GradBucket {
   constructor(params: readonly GradTensor[], flat: Float32Array) {
     const n = params.reduce((a, p) => a + p.size, 0);
     if (flat.length !== n) throw new Error(`GradBucket: the parameters have ${n} elements, the array ${flat.length}`);
+    if (params.some((p) => p.dtype !== "float32"))
+      throw new Error("GradBucket: every parameter must be float32 (the bucket is a Float32Array)");
     this.flat = flat;
     this.#params = params;
     let at = 0;
     this.#views = params.map((p) => flat.subarray(at, (at += p.size)));
+    params.forEach((p, i) => homes.set(p, this.#views[i]));
   }
 
-  /** Zero every gradient and make it the parameter's, for backward to add into. */
-  zero(): void {
-    kernels.fill_zero(this.flat.length, this.flat, 0); // a memset (JS's fill on wasm memory is slow)
-    this.#params.forEach((p, i) => (p.grad = this.#views[i]));
+  /** After backward: every parameter's gradient is its view; one that got none gets zeros. */
+  seal(): void {
+    this.#params.forEach((p, i) => {
+      const v = this.#views[i];
+      if (p.grad === v) return;
+      if (p.grad !== null)
+        throw new Error(
+          `GradBucket: parameter ${i}'s gradient is not its view in the bucket (made before the bucket?)`,
+        );
+      kernels.fill_zero(v.length, v, 0);
+      p.grad = v;
+    });
   }
 }

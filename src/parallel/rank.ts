@@ -19,10 +19,11 @@
 //                 1/B, so that what is differentiated is the mean loss over the whole batch
 //   backward()    one call: the head's gradients, then the all-to-all's reverse exchange,
 //                 which hands each owner its shards' pooled gradients for the lookups' backward
-//   all-reduce    sum the head's gradients over the ranks (fixed order: the same bits
-//                 everywhere); they sit in one array (GradBucket, src/autograd/grad.ts)
-//   update        the optimizer (src/optim/make.ts): the same dense update on every replica,
-//                 sparse row updates on the rank's own shards
+//   all-reduce    of the head's gradients, with the head's update in the middle (HeadSync,
+//   + update      head_sync.ts): rank r sums chunk r of the gradients over the ranks (fixed
+//                 order: the same bits everywhere), the optimizer (src/optim/make.ts) updates
+//                 chunk r of the head and the rank's own shards' rows, and every rank copies
+//                 the others' updated chunks
 // A prediction is the first three without gradients, each rank writing the predictions of its
 // slice into the batch slot. The phases are timed and reported (STEP_PHASES): "MLP backward"
 // runs until the exchange's backward begins, "embedding backward" from its end.
@@ -35,7 +36,6 @@
 // Glossary: N ranks, r this rank, q a peer, B batch, Bm = end - start this rank's slice, Dd
 // dense features, W a piece's width (E, or d for MD), L_t lookups of table t in the batch.
 
-import { GradBucket } from "../autograd/grad.ts";
 import { noGrad } from "../autograd/tape.ts";
 import { writeSlicesInto, type CheckpointSlice, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
@@ -47,9 +47,10 @@ import { allToAllPooled, type ShardMap } from "../ops/all_to_all.ts";
 import { makeOptimizer, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import { firstNonFinite } from "../tensor/finite.ts";
-import { allocFloat, allocResident, withStepArena } from "../tensor/storage.ts";
+import { allocFloat, withStepArena } from "../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../tensor/tensor.ts";
 import { Communicator } from "./collectives.ts";
+import { HeadSync } from "./head_sync.ts";
 import {
   batchSlice,
   RES_BAD_INDEX,
@@ -81,9 +82,9 @@ export class Rank {
   readonly #spec: OptimizerSpec;
   /** Where every piece's shards sit (the plan, as the all-to-all needs it). */
   readonly #shardMap: ShardMap;
-  /** The head's parameters (bot_l.*, top_l.*); their gradients sit back to back in #headGrads. */
+  /** The head's parameters (bot_l.*, top_l.*), kept the same on every rank by #headSync. */
   readonly #headParams: [string, Tensor][];
-  readonly #headGrads: GradBucket;
+  readonly #headSync: HeadSync;
   readonly #slots: SlotViews[];
   readonly #numbers: Float64Array;
   /** Its phase and step (shared with the main thread), phase times, injected faults. */
@@ -115,11 +116,7 @@ export class Rank {
     this.#headParams = this.head.namedParameters();
     this.optimizer = makeOptimizer(init.optimizer, [...this.#headParams, ...this.shards.parameters()]);
     this.shards.attach(this.optimizer, this.#headParams.length);
-    const P = this.#headParams.reduce((a, [, p]) => a + p.size, 0);
-    this.#headGrads = new GradBucket(
-      this.#headParams.map(([, p]) => p),
-      allocResident(P),
-    );
+    this.#headSync = new HeadSync(this.#headParams, this.optimizer, init.optimizer, this.comm);
     if (source.kind === "file") this.#load(source.index, source.withOptimizer);
 
     this.#shardMap = {
@@ -204,10 +201,7 @@ export class Rank {
     const Bm = end - start;
     this.status.reset();
     const cpu0 = this.#cpuMs();
-    if (train) {
-      this.optimizer.zeroGrad();
-      this.#headGrads.zero(); // the head's gradients accumulate straight into the all-reduce array
-    }
+    if (train) this.optimizer.zeroGrad(); // the head's gradients are then written into #headSync's array
 
     this.status.enter(train ? "lookup" : "predict", step);
     const own = this.shards.pool(this.#sparse(views, B), this.config.pooling); // each (B, W)
@@ -256,14 +250,15 @@ export class Rank {
       loss.backward(this.#seed);
     } else received.backward(allocFloat("float32", received.size));
 
+    // The head: reduce-scatter of its gradients, each rank updates its chunk, all-gather (head_sync.ts).
     this.status.enter("all-reduce", step);
-    this.comm.allReduce(this.#headGrads.flat, `all-reduce of the MLP gradients (step ${step})`);
-
-    // Update: the same dense update everywhere; sparse updates of the own rows.
+    this.#headSync.reduceGradients(step);
     this.status.enter("update", step);
     this.optimizer.lr = lr;
-    this.optimizer.step(); // its state lives where its parameter does (resident), its temporaries in the step
+    this.optimizer.step(this.#headSync.share); // its state lives where its parameter does (resident), its temporaries in the step
     this.shards.updated();
+    this.status.enter("all-reduce", step);
+    this.#headSync.gatherParameters(step);
 
     this.status.enter("waiting for a command", step);
     for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.status.times[k];

@@ -1,0 +1,75 @@
+// The replicated head (bot_l and top_l, the same on every rank) kept the same after each
+// step, with each rank doing 1/N of its update (the ZeRO-1 / sharded-update way of PyTorch's
+// DDP hooks):
+//   backward     writes the head's gradients into one flat array (GradBucket: no copy, no
+//                zero fill where a GEMM writes a gradient whole)
+//   reduce       reduce-scatter: rank r sums chunk r of that array over the ranks
+//   update       the optimizer updates chunk r of the head's parameters and of their
+//                element-wise state (step(share)), and nothing else of the head
+//   gather       all-gather: every rank copies the other chunks of the parameters and state
+// Every step of every optimizer is elementwise, so the result has the bits of an all-reduce
+// followed by the whole update on every rank (collectives.ts): golden parity and bit-exact
+// resumes hold, and the update costs each rank 1/N of what it did.
+//
+// Glossary: N ranks, r this rank, P the head's elements, H its parameters.
+
+import { GradBucket } from "../autograd/grad.ts";
+import { stateArray, stateTensors, type OptimizerSpec } from "../optim/make.ts";
+import type { DenseShare, Optimizer } from "../optim/optimizer.ts";
+import { allocResident } from "../tensor/storage.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { chunkBounds, type Communicator } from "./collectives.ts";
+
+export class HeadSync {
+  /** This rank's part of each head parameter (optimizer indices 0 … H-1): what its update writes. */
+  readonly share: DenseShare;
+  readonly #grads: GradBucket;
+  readonly #params: readonly Tensor[];
+  /** What the all-gather hands out: the parameters, then each element-wise state of theirs, one layer each. */
+  readonly #layers: Float32Array[][];
+  readonly #comm: Communicator;
+
+  /** headParams: the optimizer's first H parameters, in its order. */
+  constructor(
+    headParams: readonly (readonly [string, Tensor])[],
+    optimizer: Optimizer,
+    spec: OptimizerSpec,
+    comm: Communicator,
+  ) {
+    this.#comm = comm;
+    this.#params = headParams.map(([, p]) => p);
+    this.#params.forEach((p, i) => {
+      if (optimizer.params[i] !== p)
+        throw new Error(`HeadSync: head parameter ${headParams[i]?.[0]} is not the optimizer's parameter ${i}`);
+    });
+    const P = this.#params.reduce((a, p) => a + p.size, 0);
+    this.#grads = new GradBucket(this.#params, allocResident(P)); // resident: the sum runs on it in place
+    const [lo, hi] = chunkBounds(P, comm.size, comm.rank);
+    const share = new Map<number, readonly [number, number]>();
+    let at = 0;
+    this.#params.forEach((p, i) => {
+      const from = Math.min(Math.max(lo - at, 0), p.size);
+      const to = Math.max(Math.min(hi - at, p.size), from);
+      share.set(i, [from, to]);
+      at += p.size;
+    });
+    this.share = share;
+    const keys = stateTensors(spec, [P], false).map((s) => s.key);
+    this.#layers = [
+      this.#params.map((p) => p.data as Float32Array),
+      ...keys.map((key) => this.#params.map((_, i) => stateArray(optimizer, i, key) as Float32Array)),
+    ];
+  }
+
+  /** After backward: chunk r of the head's gradients ← their sum over the ranks. */
+  reduceGradients(step: number): void {
+    this.#grads.seal();
+    this.#comm.reduceScatter(this.#grads.flat, `reduce-scatter of the MLP gradients (step ${step})`);
+  }
+
+  /** After the update of chunk r (optimizer.step(share)): every rank's chunks of the parameters and state to every rank. */
+  gatherParameters(step: number): void {
+    this.#comm.allGather(this.#layers, `all-gather of the MLP parameters (step ${step})`);
+    for (const p of this.#params) p.markModified();
+  }
+}
