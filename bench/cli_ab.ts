@@ -10,9 +10,12 @@
 //
 // Per run: samples/s = batch / the median step time after the warm-up samples, the step
 // times being differences of the per-step `t_ms` of the --log JSONL (bench/cli_train.bench.ts's
-// command and measure). Per round: after/before of the two runs of that round. Printed: every run, and
-// per configuration the median over rounds of each tree's samples/s and of the ratio; the last
-// stdout line is one JSON object.
+// command and measure), and crit CPU, the busiest thread's CPU time per step over the same
+// steps (bench/thread_cpu.ts), with the cores other processes used meanwhile: on a shared
+// machine the CPU figure moves far less than the wall time. Per round: after/before of the two
+// runs of that round. Printed: every run, and per configuration the median over rounds of
+// each tree's samples/s, of the ratio, and of the CPU ratio; the last stdout line is one JSON
+// object, with the load average before and after.
 //
 // Glossary: B batch size, N workers.
 

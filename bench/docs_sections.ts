@@ -12,6 +12,7 @@ export const KEPT_SECTIONS = [
   "cli-train-history", // by hand: earlier runs of the command
   "step-profile", // by hand: bench/step_profile.ts, where a step's time goes
   "sgemm-dlrm", // by hand: bench/sgemm_ab.ts and bench/cli_ab.ts, the GEMM on the DLRM shapes and its ceiling (issue 26)
+  "worker-scaling", // by hand: bench/cli_ab.ts and bench/scaling_limit.ts, 2 workers against 1 (issue 26)
   "predict", // bench/predict.bench.ts --docs
   "serving-history", // by hand: earlier inference runs
   "refactors", // by hand: refactors measured through the command

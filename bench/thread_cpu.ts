@@ -2,7 +2,8 @@
 // ns resolution), sampled while a `dlrm train` child runs: the busiest thread's CPU per
 // step ("crit CPU ms", as bench/parallel.bench.ts reports it from the ranks) is what a
 // step would cost with no waiting and no other process on the machine, the steadier figure
-// on a shared machine.
+// on a shared machine. runWithThreadCpu runs one `dlrm train` and measures it so
+// (bench/cli_ab.ts, bench/scaling_limit.ts).
 //
 // Glossary: tid a thread id.
 
