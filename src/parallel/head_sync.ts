@@ -6,10 +6,13 @@
 //   reduce       reduce-scatter: rank r sums chunk r of that array over the ranks
 //   update       the optimizer updates chunk r of the head's parameters and of their
 //                element-wise state (step(share)), and nothing else of the head
-//   gather       all-gather: every rank copies the other chunks of the parameters and state
-// Every step of every optimizer is elementwise, so the result has the bits of an all-reduce
-// followed by the whole update on every rank (collectives.ts): golden parity and bit-exact
-// resumes hold, and the update costs each rank 1/N of what it did.
+//   gather       all-gather: every rank copies the other chunks of the parameters
+// Every step of every optimizer is elementwise, so the parameters have the bits of an
+// all-reduce followed by the whole update on every rank (collectives.ts): golden parity holds,
+// and the update costs each rank 1/N of what it did. The optimizer state (Adagrad's sums,
+// Adam's moments) of chunk r is only ever read by rank r's updates, so it stays there; it is
+// gathered only before a checkpoint is written (gatherState), where rank 0 saves it whole —
+// the same bits as the whole update would have left everywhere, so resumes are exact.
 //
 // Glossary: N ranks, r this rank, P the head's elements, H its parameters.
 
@@ -25,8 +28,10 @@ export class HeadSync {
   readonly share: DenseShare;
   readonly #grads: GradBucket;
   readonly #params: readonly Tensor[];
-  /** What the all-gather hands out: the parameters, then each element-wise state of theirs, one layer each. */
-  readonly #layers: Float32Array[][];
+  /** The head's parameters, what the all-gather of each step hands out. */
+  readonly #data: Float32Array[];
+  /** Each element-wise optimizer state of theirs (none for SGD), gathered before a save. */
+  readonly #state: Float32Array[][];
   readonly #comm: Communicator;
 
   /** headParams: the optimizer's first H parameters, in its order. */
@@ -54,11 +59,10 @@ export class HeadSync {
       at += p.size;
     });
     this.share = share;
-    const keys = stateTensors(spec, [P], false).map((s) => s.key);
-    this.#layers = [
-      this.#params.map((p) => p.data as Float32Array),
-      ...keys.map((key) => this.#params.map((_, i) => stateArray(optimizer, i, key) as Float32Array)),
-    ];
+    this.#data = this.#params.map((p) => p.data as Float32Array);
+    this.#state = stateTensors(spec, [P], false).map((s) =>
+      this.#params.map((_, i) => stateArray(optimizer, i, s.key) as Float32Array),
+    );
   }
 
   /** After backward: chunk r of the head's gradients ← their sum over the ranks. */
@@ -67,9 +71,14 @@ export class HeadSync {
     this.#comm.reduceScatter(this.#grads.flat, `reduce-scatter of the MLP gradients (step ${step})`);
   }
 
-  /** After the update of chunk r (optimizer.step(share)): every rank's chunks of the parameters and state to every rank. */
+  /** After the update of chunk r (optimizer.step(share)): every rank's chunk of the parameters to every rank. */
   gatherParameters(step: number): void {
-    this.#comm.allGather(this.#layers, `all-gather of the MLP parameters (step ${step})`);
+    this.#comm.allGather([this.#data], `all-gather of the MLP parameters (step ${step})`);
     for (const p of this.#params) p.markModified();
+  }
+
+  /** Before a checkpoint is written (every rank calls it): every rank's chunk of the optimizer state to every rank. */
+  gatherState(): void {
+    for (const layer of this.#state) this.#comm.allGather([layer], "all-gather of the MLP optimizer state (save)");
   }
 }

@@ -30,7 +30,7 @@ import type { DLRMConfig } from "../dlrm/config.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { parameterSpecs } from "../dlrm/init.ts";
 import { isTableParameter } from "../dlrm/tables/layout.ts";
-import { stateTensors, type OptimizerSpec } from "../optim/make.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
 import type { BatchRef, Executor, StepOutcome } from "../train/executor.ts";
 import { abortAll, abortedBy, createCommBuffers, type CommBuffers } from "./collectives.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
@@ -207,10 +207,7 @@ export class HybridExecutor implements Executor {
     // Values per sample a rank pools (its shards' widths) and all ranks together: what the all-to-alls carry.
     const widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, s) => a + plan.tables[s.table].dim, 0));
     const totalWidth = widthOf.reduce((a, b) => a + b, 0);
-    // After each rank's update of its chunk of the head, the chunks of the head's parameters and
-    // of their element-wise optimizer state go to every rank in one all-gather (rank.ts).
-    const headLayers = 1 + stateTensors(o.optimizer, [P], false).length;
-    const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P * headLayers);
+    const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P);
     const comm = createCommBuffers(N, capacity);
     const control = new SharedArrayBuffer(4 * controlWords(N));
     const numbers = new SharedArrayBuffer(8 * numberWords(N));

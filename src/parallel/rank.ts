@@ -158,6 +158,7 @@ export class Rank {
    * the temporary file (by positional writes), or the file's bytes in shared memory.
    */
   save(target: SaveTarget, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
+    if (withOptimizer) this.#headSync.gatherState(); // every rank saves: the head's state, whole on rank 0
     let write: (slices: CheckpointSlice[]) => void;
     if (target.kind === "memory")
       write = (slices) => writeSlicesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");
