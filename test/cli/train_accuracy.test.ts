@@ -9,9 +9,9 @@
 // weights, --optimizer adam at lr 0.05), the data 2 batches of 64 random samples written by
 // writeBatchFile, in file order (--no-shuffle). The check can tell a count taken after the
 // update from one taken before it: batch 1's accuracy differs between the initial and the
-// one-step weights (asserted). On 1 worker and on 2 (the ranks sum their slices' counts),
-// and the two runs log the same accuracies (their predictions differ by float rounding at
-// most, none of them within that of 0.5).
+// one-step weights (asserted). On 1 worker, on 2 (the ranks sum their slices' counts) and
+// with the tables on disk (--table-dir, DiskExecutor), and the runs log the same accuracies
+// (their predictions differ by float rounding at most, none of them within that of 0.5).
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -59,7 +59,7 @@ function stepLines(log: string): StepLine[] {
     .filter((o) => o.event === undefined);
 }
 
-test("each step's logged accuracy = dlrm predict's accuracy of its batch with the weights before the step, on 1 and 2 workers", async () => {
+test("each step's logged accuracy = dlrm predict's accuracy of its batch with the weights before the step, on 1 and 2 workers and with --table-dir", async () => {
   const { dir, cleanup } = tempDir();
   try {
     const batches = join(dir, "batches.safetensors");
@@ -77,11 +77,16 @@ test("each step's logged accuracy = dlrm predict's accuracy of its batch with th
     };
     const initial = await predict(join(CASE, "init.safetensors"));
     const logged: number[][] = [];
-    for (const workers of ["1", "2"]) {
-      const one = join(dir, `one-${workers}.safetensors`);
-      const log = join(dir, `log-${workers}.jsonl`);
-      await cli(["train", ...train, "--workers", workers, "--steps", "1", "--save", one]);
-      await cli(["train", ...train, "--workers", workers, "--steps", "2", "--log", log]);
+    const runs = {
+      "--workers 1": ["--workers", "1"],
+      "--workers 2": ["--workers", "2"],
+      "--table-dir": ["--workers", "1", "--table-dir", dir], // the tables' files go beside the others
+    };
+    for (const [name, flags] of Object.entries(runs)) {
+      const one = join(dir, `one-${logged.length}.safetensors`);
+      const log = join(dir, `log-${logged.length}.jsonl`);
+      await cli(["train", ...train, ...flags, "--steps", "1", "--save", one]);
+      await cli(["train", ...train, ...flags, "--steps", "2", "--log", log]);
       const afterOne = await predict(one);
       assert.is.not(
         batchAccuracy(afterOne, B),
@@ -93,11 +98,12 @@ test("each step's logged accuracy = dlrm predict's accuracy of its batch with th
         lines.map((l) => l.step),
         [0, 1],
       );
-      assert.is(lines[0]?.accuracy, batchAccuracy(initial, 0), `--workers ${workers}: step 0`);
-      assert.is(lines[1]?.accuracy, batchAccuracy(afterOne, B), `--workers ${workers}: step 1`);
+      assert.is(lines[0]?.accuracy, batchAccuracy(initial, 0), `${name}: step 0`);
+      assert.is(lines[1]?.accuracy, batchAccuracy(afterOne, B), `${name}: step 1`);
       logged.push(lines.map((l) => l.accuracy));
     }
     assert.equal(logged[1], logged[0], "1 and 2 workers log the same accuracies");
+    assert.equal(logged[2], logged[0], "--table-dir logs the in-memory run's accuracies");
   } finally {
     cleanup();
   }
