@@ -1,9 +1,9 @@
 // The JSON lines `dlrm train --log` writes, read back as runs to plot: one object per
 // optimizer step ({step, loss, accuracy, lr, t_ms}; logs written before the batch's accuracy
-// lack it) and one per evaluation ({event: "eval", step,
-// auc, logloss, ne, calibration, ...}; logs written before NE and calibration lack them). An ensemble's lines carry `member: k`; each member becomes its own
-// run, and the ensemble's final evaluation (no member) a run of its own ("<name> ensemble").
-// A step line's `step` counts from 0 (the steps before it) while an evaluation's counts the
+// lack it) and one per evaluation ({event: "eval", step, auc, logloss, ne, calibration, ...};
+// logs written before NE and calibration lack them). An ensemble's lines carry `member: k`;
+// each member becomes its own run, and the ensemble's final evaluation (no member) a run of
+// its own ("<name> ensemble"). A step line's `step` counts from 0 (the steps before it) while an evaluation's counts the
 // steps done; a step is read as the steps done after it, as the progress bar shows it, so
 // that the loss of step N and the evaluation after N steps line up. Other events are
 // skipped. A line that is not JSON, or a step line without a numeric step and loss, is an
