@@ -1,6 +1,6 @@
 // The replicated head (bot_l and top_l, the same on every rank) kept the same after each
-// step, with each rank doing 1/N of its update (the ZeRO-1 / sharded-update way of PyTorch's
-// DDP hooks):
+// step, with each rank doing 1/N of its update and keeping 1/N of its optimizer state live
+// (ZeRO stage 1, as PyTorch's ZeroRedundancyOptimizer):
 //   backward     writes the head's gradients into one flat array (GradBucket: no copy, no
 //                zero fill where a GEMM writes a gradient whole)
 //   reduce       reduce-scatter: rank r sums chunk r of that array over the ranks
