@@ -109,13 +109,16 @@ export function reportTableStore(executor: Executor, io: Io): void {
   if (!(executor instanceof DiskTableExecutor)) return;
   const c = executor.counts();
   const line = {
-    policy: executor.lookAhead > 0 ? `lookahead ${executor.lookAhead}` : "lru",
+    policy: executor.lookAhead > 0 ? `lookahead ${executor.lookAhead}, prefetch ${executor.tables.prefetch}` : "lru",
+    reader_thread: executor.tables.threaded,
     resident_bytes: executor.tables.residentBytes(),
     lookups: c.lookups,
     hits: c.hits,
     hit_rate: c.lookups === 0 ? null : Math.round((c.hits / c.lookups) * 1e4) / 1e4,
-    rows_read: c.misses,
+    rows_read: c.reads,
+    rows_read_ahead: c.readAhead,
     rows_written: c.writes,
+    wait_ms: Math.round(executor.tables.waitedMs()),
     bytes_read: c.bytesRead,
     bytes_written: c.bytesWritten,
   };
