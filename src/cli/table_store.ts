@@ -1,4 +1,5 @@
-// `dlrm train --table-dir DIR --table-cache-bytes N [--table-cache-policy lookahead|lru]`:
+// `dlrm train --table-dir DIR --table-cache-bytes N [--table-cache-policy lookahead|lru]
+// [--table-prefetch K]`:
 // the tables live in files in DIR with at most N bytes of rows resident
 // (src/dlrm/store/disk_tables.ts, src/train/disk_executor.ts). These flags change where the
 // rows are, never the numbers: they are not run flags, and a run may be resumed with or
@@ -11,7 +12,7 @@ import type { OptimizerSpec } from "../optim/make.ts";
 import { DiskTableExecutor, type DiskModelSource } from "../train/disk_executor.ts";
 import { DEFAULT_PREFETCH } from "../train/batch_feed.ts";
 import type { Executor } from "../train/executor.ts";
-import { getString, oneOf, UsageError, type FlagSpecs, type Io, type ParsedFlags } from "./args.ts";
+import { getString, nonNegativeInt, oneOf, UsageError, type FlagSpecs, type Io, type ParsedFlags } from "./args.ts";
 
 export const TABLE_STORE_FLAGS: FlagSpecs = {
   "table-dir": {
@@ -28,6 +29,11 @@ export const TABLE_STORE_FLAGS: FlagSpecs = {
     type: "string",
     placeholder: "lookahead|lru",
     help: `with --table-dir: which rows leave the cache: lookahead (default, one worker) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches; lru the least recently used (ranks)`,
+  },
+  "table-prefetch": {
+    type: "int",
+    placeholder: "K",
+    help: `with --table-cache-policy lookahead: the missing rows of the next K batches (0 to ${DEFAULT_PREFETCH}) are read on a reader thread while the step computes (default 1; 0: read at their step)`,
   },
 };
 
@@ -58,7 +64,7 @@ export function parseBytes(verb: string, flag: string, text: string): number {
 export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train"): TableStoreOptions | null {
   const dir = getString(f, "table-dir");
   if (dir === undefined) {
-    for (const name of ["table-cache-bytes", "table-cache-policy"])
+    for (const name of ["table-cache-bytes", "table-cache-policy", "table-prefetch"])
       if (f.has(name)) throw new UsageError(`${verb}: --${name} goes with --table-dir`);
     return null;
   }
@@ -77,10 +83,20 @@ export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train
     throw new UsageError(
       `${verb}: --table-cache-policy lookahead needs --workers 1 (a rank sees one batch at a time); ${workers} workers evict by lru`,
     );
+  const prefetch = nonNegativeInt(verb, f, "table-prefetch");
+  if (prefetch !== undefined && policy === "lru")
+    throw new UsageError(
+      `${verb}: --table-prefetch reads ahead the look-ahead's batches: it needs --table-cache-policy lookahead`,
+    );
+  if (prefetch !== undefined && prefetch > DEFAULT_PREFETCH)
+    throw new UsageError(
+      `${verb}: --table-prefetch ${prefetch} is past the ${DEFAULT_PREFETCH} batches the look-ahead sees`,
+    );
   return {
     dir,
     cacheBytes: bytes === undefined ? DEFAULT_CACHE_BYTES : parseBytes(verb, "--table-cache-bytes", bytes),
     lookAhead: policy === "lru" ? 0 : DEFAULT_PREFETCH,
+    ...(prefetch === undefined ? {} : { prefetch }),
   };
 }
 
