@@ -23,16 +23,14 @@
 //
 // Glossary: R rows of a table, B batch, S steps.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeBatchFile } from "../src/data/batch_file.ts";
-import { offsetsFromLengths } from "../src/data/dataset.ts";
-import { Rng } from "../src/tensor/rng.ts";
 import { replaceSection } from "./docs_sections.ts";
 import { machine } from "./markdown.ts";
+import { heavyHeadedBatchFile, medianStepMs, trainProcess } from "./table_store_process.ts";
 import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 export const TABLE_STORE_SECTION = "table-store";
@@ -59,28 +57,8 @@ interface RunResult {
   exitCode: number | null;
 }
 
-/** Heavy-headed ids: rank floor((R+1)^u) - 1 (log-uniform, Zipf ≈ 1), scattered by a multiplicative hash. */
-function heavyHeadedBatchFile(path: string, tables: readonly number[], n: number): void {
-  const rng = new Rng(27);
-  const dense = new Float32Array(n * 13);
-  for (let i = 0; i < dense.length; i++) dense[i] = rng.uniform();
-  const labels = new Float32Array(n);
-  for (let i = 0; i < n; i++) labels[i] = rng.uniform() < 0.25 ? 1 : 0;
-  const sparse = tables.map((R) => {
-    const lengths = new Int32Array(n).fill(1);
-    const indices = new Int32Array(n);
-    const mult = 2654435761 % R === 0 ? 40503 : 2654435761; // odd, and coprime with R for these sizes
-    for (let i = 0; i < n; i++) {
-      const rank = Math.min(R - 1, Math.floor(Math.exp(rng.uniform() * Math.log(R + 1))) - 1);
-      indices[i] = Number((BigInt(rank) * BigInt(mult)) % BigInt(R));
-    }
-    return { lengths, offsets: offsetsFromLengths(lengths), indices, weights: null };
-  });
-  writeBatchFile(path, { n, denseFeatures: 13, dense, labels, sparse });
-}
-
 /** One `dlrm train` process: its samples/s, wall time, peak RSS and table store line. */
-function runTrain(
+async function runTrain(
   label: string,
   round: number,
   args: string[],
@@ -89,58 +67,25 @@ function runTrain(
   batch: number,
 ): Promise<Omit<RunResult, "sameBytesAs">> {
   const loadAvg1 = loadavg()[0] as number;
-  return new Promise((done) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "train", ...args, "--log", log], {
-      cwd: ROOT,
-    });
-    let stderr = "";
-    let peakKiB = 0;
-    const poll = setInterval(() => {
-      try {
-        const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-        if (m !== null) peakKiB = Math.max(peakKiB, Number(m[1]));
-      } catch {
-        // gone
-      }
-    }, 100);
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on("data", () => undefined);
-    child.on("close", (code) => {
-      clearInterval(poll);
-      const wallS = (performance.now() - t0) / 1000;
-      const t = readFileSync(log, "utf8")
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as { t_ms?: number })
-        .filter((o) => typeof o.t_ms === "number")
-        .map((o) => o.t_ms as number);
-      const gaps = t
-        .slice(warmup + 1)
-        .map((x, i) => x - (t[warmup + i] as number))
-        .sort((a, b) => a - b);
-      const median = gaps[gaps.length >> 1] ?? Number.NaN;
-      const m = /table store: (\{.*\})/.exec(stderr);
-      if (code !== 0) console.error(stderr.slice(-2000));
-      const workers = Number(args[args.indexOf("--workers") + 1]);
-      const di = args.indexOf("--table-dir");
-      const pi = args.indexOf("--table-prefetch");
-      const policy = args.includes("lru") || workers > 1 ? "lru" : `lookahead, read ahead ${pi < 0 ? 1 : args[pi + 1]}`;
-      const store = di < 0 ? null : `${args[args.indexOf("--table-cache-bytes") + 1]} ${policy}`;
-      done({
-        label,
-        round,
-        loadAvg1,
-        workers,
-        store,
-        samplesPerSec: batch / (median / 1000),
-        wallS,
-        peakRssMiB: peakKiB / 1024,
-        tableStore: m === null ? null : (JSON.parse(m[1] as string) as Record<string, unknown>),
-        exitCode: code,
-      });
-    });
-  });
+  const r = await trainProcess(ROOT, args, log);
+  if (r.code !== 0) console.error(r.stderr.slice(-2000));
+  const workers = Number(args[args.indexOf("--workers") + 1]);
+  const di = args.indexOf("--table-dir");
+  const pi = args.indexOf("--table-prefetch");
+  const policy = args.includes("lru") || workers > 1 ? "lru" : `lookahead, read ahead ${pi < 0 ? 1 : args[pi + 1]}`;
+  const store = di < 0 ? null : `${args[args.indexOf("--table-cache-bytes") + 1]} ${policy}`;
+  return {
+    label,
+    round,
+    loadAvg1,
+    workers,
+    store,
+    samplesPerSec: batch / (medianStepMs(r.stepMs, warmup) / 1000),
+    wallS: r.wallS,
+    peakRssMiB: r.peakKiB / 1024,
+    tableStore: r.tableStore,
+    exitCode: r.code,
+  };
 }
 
 /** Whether two files hold the same bytes (cmp: checkpoints pass 2 GiB, past readFileSync). */
