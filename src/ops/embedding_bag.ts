@@ -39,14 +39,28 @@ export interface EmbeddingBagOptions {
   perSampleWeights?: Tensor | null;
   /** The table's name in error messages, e.g. "table 3" (default "table"). */
   table?: string;
+  /** The ids are known to lie in [0, idsBelow), checked where they entered the table (pieceIds): not scanned again. */
+  idsBelow?: number;
 }
 
 /**
- * The one check that every id addresses one of a table's R rows, wherever ids enter a table (these
- * ops, a rank's row range in tables/pool.ts, the QR trick's ids); the error names the bag (given
- * the offsets (B+1,)) or else the lookup. The wasm kernels' status only keeps a direct call inside the table.
+ * The one check that every id addresses one of a table's R rows, made once where ids enter a
+ * table: these ops, or a model's table piece (pieceIds in src/dlrm/tables/piece.ts), whose ids
+ * and those derived from them (a rank's row range) reach the ops with idsBelow: ids known to
+ * lie in [0, idsBelow), not scanned again (only idsBelow ≤ R is). The error names the bag
+ * (given the offsets (B+1,)) or else the lookup.
  */
-export function checkIds(op: string, ids: Int32Array, offsets: Int32Array | null, R: number, table: string): void {
+export function checkIds(
+  op: string,
+  ids: Int32Array,
+  offsets: Int32Array | null,
+  R: number,
+  table: string,
+  idsBelow?: number,
+): void {
+  if (idsBelow !== undefined && idsBelow > R)
+    throw new OpError(op, `the ids were checked against ${idsBelow} rows, more than the ${R} of ${table}`);
+  if (idsBelow !== undefined) return;
   const L = offsets === null ? ids.length : offsets[offsets.length - 1];
   for (let l = 0; l < L; l++) {
     if (ids[l] >= 0 && ids[l] < R) continue;
@@ -91,7 +105,7 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
   const dtype = commonDType(OP, weights === null ? { table } : { table, perSampleWeights: weights });
 
   const ids = indices.data; // (L,)
-  checkIds(OP, ids, offsets, R, opts.table ?? "table");
+  checkIds(OP, ids, offsets, R, opts.table ?? "table", opts.idsBelow);
 
   const out = output([B, E], dtype); // (B, E)
   const w = weights === null ? null : weights.data; // (L,)
@@ -132,7 +146,11 @@ export function embeddingBag(table: Tensor, indices: IndexTensor, bags: Bags, op
  * weights. rowWeights (R,), indices (L,) → (L,). The gradient of rowWeights is row-sparse
  * (accumulateRows, rows of one element): d rowWeights[r] = Σ_{l: indices[l] = r} dout[l].
  */
-export function gatherRowWeights(rowWeights: Tensor, indices: IndexTensor, opts: { table?: string } = {}): Tensor {
+export function gatherRowWeights(
+  rowWeights: Tensor,
+  indices: IndexTensor,
+  opts: { table?: string; idsBelow?: number } = {},
+): Tensor {
   const op = "gatherRowWeights";
   checkTensor(op, "rowWeights", rowWeights);
   checkIndex(op, "indices", indices);
@@ -141,14 +159,12 @@ export function gatherRowWeights(rowWeights: Tensor, indices: IndexTensor, opts:
   const R = rowWeights.size;
   const L = indices.size;
   const ids = indices.data; // (L,)
-  for (let l = 0; l < L; l++) {
-    const id = ids[l];
-    if (id < 0 || id >= R)
-      throw new OpError(
-        op,
-        `index ${id} (lookup ${l}) out of range for the ${R} row weights of ${opts.table ?? "the table"}`,
-      );
-  }
+  const table = opts.table ?? "the table";
+  if (opts.idsBelow !== undefined) checkIds(op, ids, null, R, `the row weights of ${table}`, opts.idsBelow);
+  else
+    for (let l = 0; l < L; l++)
+      if (ids[l] < 0 || ids[l] >= R)
+        throw new OpError(op, `index ${ids[l]} (lookup ${l}) out of range for the ${R} row weights of ${table}`);
   const out = output([L], rowWeights.dtype); // (L,)
   const w = rowWeights.data;
   for (let l = 0; l < L; l++) out.data[l] = w[ids[l]];

@@ -3,11 +3,12 @@
 //
 // A rank holds, for the whole run, its shards of the embedding tables (whole pieces or row
 // ranges, by the sharding plan) and their optimizer state, which nobody else ever has: it
-// makes them itself in its own wasm memory, from the model's counter-based streams
-// (src/dlrm/init.ts: the same values whatever the worker count or row split) or read from a
-// checkpoint at their byte offsets (src/parallel/rank_holdings.ts; file access comes from
-// the host, RankFiles, so that this module also loads in a browser's rank Worker); and a
-// replica of the head (DLRMHead, the very code one thread runs), the same on every rank.
+// makes them itself, in its own wasm memory or in files (src/parallel/rank_shards.ts), from
+// the model's counter-based streams (src/dlrm/init.ts: the same values whatever the worker
+// count or row split) or read from a checkpoint at their byte offsets (rank_holdings.ts; file
+// access comes from the host, RankFiles, so that this module also loads in a browser's rank
+// Worker); and a replica of the head (DLRMHead, the very code one thread runs), the same on
+// every rank.
 //
 // A training step is the sequential step (src/train/local.ts) with collectives in it:
 //   lookup        pool its shards over the whole batch with the model's own pooling
@@ -36,11 +37,10 @@
 
 import { GradBucket } from "../autograd/grad.ts";
 import { noGrad } from "../autograd/tape.ts";
-import { writeSlicesInto, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
+import { writeSlicesInto, type CheckpointSlice, type TensorSlot } from "../dlrm/checkpoint_bytes.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { DLRMHead } from "../dlrm/model.ts";
-import { poolPiece } from "../dlrm/tables/pool.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
 import type { SparseInput } from "../data/batch.ts";
 import { allToAllPooled, type ShardMap } from "../ops/all_to_all.ts";
@@ -63,11 +63,10 @@ import {
   type RankInit,
   type SaveTarget,
 } from "./protocol.ts";
-import { holdingSlices, makeOwnShard, readHoldings, type OwnShard, type RankHoldings } from "./rank_holdings.ts";
+import { holdingSlices, readHoldings, type RankHoldings } from "./rank_holdings.ts";
+import { RankShards } from "./rank_shards.ts";
 import { RankStatus } from "./rank_status.ts";
-import type { Shard } from "./plan.ts";
 import type { RankFiles } from "./rank_threads.ts";
-import type { DiskTables, TableSource } from "../dlrm/store/disk_tables.ts";
 import { slotViews, type SlotViews } from "./batch_slots.ts";
 
 export class Rank {
@@ -76,7 +75,8 @@ export class Rank {
   readonly config: DLRMConfig;
   readonly comm: Communicator;
   readonly head: DLRMHead;
-  readonly own: OwnShard[];
+  /** Its shards of the tables, in its memory or in files. */
+  readonly shards: RankShards;
   readonly optimizer: Optimizer;
   readonly #spec: OptimizerSpec;
   /** Where every piece's shards sit (the plan, as the all-to-all needs it). */
@@ -90,8 +90,6 @@ export class Rank {
   readonly status: RankStatus;
   readonly #seed = new Float64Array(1); // the loss's upstream gradient, 1/B (reused: a step allocates no typed array)
   readonly #files: RankFiles | null;
-  /** Its shards in files behind a cache (--table-dir), instead of `own`; null: in memory. */
-  readonly #tables: DiskTables | null;
 
   /** files: the host's file access (Node), for checkpoints on disk; null where there is none (a browser). */
   constructor(init: RankInit, files: RankFiles | null) {
@@ -113,19 +111,10 @@ export class Rank {
     const pieces = tableLayout(config).pieces;
     const seed = source.kind === "seed" ? source.seed : null;
     this.head = new DLRMHead(config, seed);
-    const shards = plan.perRank[this.r].shards;
-    this.#tables = init.store == null ? null : this.#openTables(init, shards);
-    this.own = this.#tables !== null ? [] : shards.map((shard) => makeOwnShard(pieces[shard.table], shard, seed));
+    this.shards = new RankShards(init, files);
     this.#headParams = this.head.namedParameters();
-    this.optimizer = makeOptimizer(init.optimizer, [
-      ...this.#headParams,
-      ...this.own.map((o): [string, Tensor] => [o.name, o.weight]),
-      ...this.own.flatMap((o): [string, Tensor][] =>
-        o.rowWeights === null ? [] : [[o.piece.poolingWeight as string, o.rowWeights]],
-      ),
-      ...(this.#tables?.parameters() ?? []),
-    ]);
-    this.#tables?.attach(this.optimizer, this.#headParams.length);
+    this.optimizer = makeOptimizer(init.optimizer, [...this.#headParams, ...this.shards.parameters()]);
+    this.shards.attach(this.optimizer, this.#headParams.length);
     const P = this.#headParams.reduce((a, [, p]) => a + p.size, 0);
     this.#headGrads = new GradBucket(
       this.#headParams.map(([, p]) => p),
@@ -145,36 +134,15 @@ export class Rank {
     };
   }
 
-  /** Its shards in files in init.store's directory, made from the seed's streams or the checkpoint's rows. */
-  #openTables(init: RankInit, shards: readonly Shard[]): DiskTables {
-    const files = this.#files;
-    const store = init.store as NonNullable<RankInit["store"]>;
-    if (files === null)
-      throw new Error(`cannot keep the tables in ${store.dir}: this host gives the ranks no file access`);
-    const kept = shards.map((s) => ({
-      piece: s.table,
-      rows: s.whole ? null : { rowStart: s.rowStart, rowEnd: s.rowEnd },
-    }));
-    const src = init.source;
-    if (src.kind === "seed")
-      return files.openTables(this.config, init.optimizer, { kind: "seed", seed: src.seed }, store, kept);
-    const reader = files.openCheckpoint(src.index, this.config, src.withOptimizer ? init.optimizer : null);
-    try {
-      const source: TableSource = { kind: "checkpoint", read: reader.read, withOptimizer: src.withOptimizer };
-      return files.openTables(this.config, init.optimizer, source, store, kept);
-    } finally {
-      reader.close();
-    }
-  }
-
-  /** Write its tables' dirty rows back and close their files. */
+  /** Write its stored shards' dirty rows back and close their files. */
   close(): void {
-    this.#tables?.close();
+    this.shards.close();
   }
 
   /** What this rank holds of the model, for its checkpoint reads and writes. */
   get #held(): RankHoldings {
-    return { r: this.r, headParams: this.#headParams, own: this.own, optimizer: this.optimizer, spec: this.#spec };
+    const { r, optimizer } = this;
+    return { r, headParams: this.#headParams, own: this.shards.own, optimizer, spec: this.#spec };
   }
 
   /** Read this rank's parameters (and optimizer state) from a checkpoint, by positional reads of its own rows only. */
@@ -193,20 +161,17 @@ export class Rank {
    * the temporary file (by positional writes), or the file's bytes in shared memory.
    */
   save(target: SaveTarget, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
-    const slices = holdingSlices(this.#held, withOptimizer).map((x) => x.piece);
-    if (target.kind === "memory") {
-      writeSlicesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");
-      this.#tables?.writeSlices(
-        (part) => writeSlicesInto(new Uint8Array(target.buffer), slots, part, "the checkpoint in memory"),
-        withOptimizer,
-      );
-      return;
+    let write: (slices: CheckpointSlice[]) => void;
+    if (target.kind === "memory")
+      write = (slices) => writeSlicesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");
+    else {
+      const files = this.#files;
+      if (files === null)
+        throw new Error(`cannot write the checkpoint ${target.tmp}: this host gives the ranks no file access`);
+      write = (slices) => files.writeSlices(target.tmp, slots, slices);
     }
-    const files = this.#files;
-    if (files === null)
-      throw new Error(`cannot write the checkpoint ${target.tmp}: this host gives the ranks no file access`);
-    files.writeSlices(target.tmp, slots, slices);
-    this.#tables?.writeSlices((part) => files.writeSlices(target.tmp, slots, part), withOptimizer);
+    write(holdingSlices(this.#held, withOptimizer).map((x) => x.piece));
+    this.shards.writeStored(write, withOptimizer);
   }
 
   #cpuMs(): number {
@@ -245,20 +210,7 @@ export class Rank {
     }
 
     this.status.enter(train ? "lookup" : "predict", step);
-    const sparse = this.#sparse(views, B);
-    const own =
-      this.#tables !== null
-        ? this.#tables.pool(sparse, [], this.config.pooling)
-        : this.own.map((o) =>
-            poolPiece(
-              o.piece,
-              o.weight,
-              o.rowWeights,
-              sparse[o.piece.table],
-              this.config.pooling,
-              o.shard.whole ? null : o.shard,
-            ),
-          ); // each (B, W)
+    const own = this.shards.pool(this.#sparse(views, B), this.config.pooling); // each (B, W)
     const { pooled, received } = allToAllPooled(own, this.#shardMap, this.comm, {
       rank: r,
       slices,
@@ -311,7 +263,7 @@ export class Rank {
     this.status.enter("update", step);
     this.optimizer.lr = lr;
     this.optimizer.step(); // its state lives where its parameter does (resident), its temporaries in the step
-    this.#tables?.markDirty();
+    this.shards.updated();
 
     this.status.enter("waiting for a command", step);
     for (let k = 0; k < STEP_PHASES.length; k++) out[res + RES_TIMES + k] = this.status.times[k];

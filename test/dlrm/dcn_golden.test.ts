@@ -16,7 +16,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertClose } from "../../src/testing/index.ts";
 import { tempDir } from "../helpers/cli.ts";
-import { caseTensors, checkFirstStepGradients, checkPredictions, checkTraining, cli, GOLDEN_TOL, loadCase } from "../helpers/golden_case.ts";
+import {
+  caseTensors,
+  checkFirstStepGradients,
+  checkPredictions,
+  checkTraining,
+  cli,
+  GOLDEN_TOL,
+  loadCase,
+} from "../helpers/golden_case.ts";
 
 const DIR = fileURLToPath(new URL("../fixtures/dcn/dcn_v2/", import.meta.url));
 const c = loadCase(DIR);

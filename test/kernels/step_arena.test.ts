@@ -233,13 +233,13 @@ test("rowRange (a split table's lookups on one rank) takes its arrays from the s
   const ids = Int32Array.of(0, 5, 9, 3, 7);
   const offsets = Int32Array.of(0, 2, 5);
   const shard: Shard = { table: 0, rank: 0, rowStart: 3, rowEnd: 8, whole: false, bytes: 0, lookupsPerSample: 0 };
-  const want = rowRange(ids, offsets, null, shard, 10, true, "table 0");
+  const want = rowRange(ids, offsets, null, shard, true);
   assert.equal(Array.from(want.indices), [2, 0, 4]); // ids 5, 3, 7 renumbered from row 3
   assert.equal(Array.from(want.offsets), [0, 1, 3]);
   let got: ReturnType<typeof rowRange> | null = null;
   const made = await countTypedArrays(() => {
     withStepArena(() => {
-      got = rowRange(ids, offsets, null, shard, 10, true, "table 0");
+      got = rowRange(ids, offsets, null, shard, true);
       assert.ok(inStepArena((got as ReturnType<typeof rowRange>).indices));
     });
   });

@@ -181,14 +181,11 @@ export class DiskTables {
     const next = ahead.slice(0, this.lookAhead);
     const own = this.#stored.map(({ piece, range }) => {
       const sp = sparse[piece.table];
-      const ids = pieceIds(piece, sp.indices.data); // (L,)
-      if (range === null) {
-        checkIds(ids, sp.offsets.data, piece);
-        return { ids, offsets: sp.offsets, weights: sp.weights };
-      }
+      const ids = pieceIds(piece, sp.indices.data, sp.offsets.data); // (L,) in [0, piece.rows)
+      if (range === null) return { ids, offsets: sp.offsets, weights: sp.weights };
       // A rank's rows: the lookups that fall in them, from 0, mean as weights 1/|bag| (src/dlrm/tables/pool.ts).
       const dataWeights = sp.weights === null ? null : sp.weights.data;
-      const f = rowRange(ids, sp.offsets.data, dataWeights, range, piece.rows, mode === "mean", piece.label);
+      const f = rowRange(ids, sp.offsets.data, dataWeights, range, mode === "mean");
       const w = f.weights === null ? null : new Tensor(f.weights, [f.indices.length]);
       return { ids: f.indices, offsets: new IndexTensor(f.offsets), weights: w };
     });
@@ -335,18 +332,6 @@ export function cacheRows(
   return out;
 }
 
-/** Every id in [0, R), as embeddingBag checks them (naming the bag). */
-function checkIds(ids: Int32Array, offsets: Int32Array, piece: EmbeddingPiece): void {
-  const R = piece.rows;
-  for (let l = 0; l < ids.length; l++) {
-    const id = ids[l];
-    if (id >= 0 && id < R) continue;
-    let b = 0;
-    while (b + 1 < offsets.length && offsets[b + 1] <= l) b++;
-    throw new OpError("embeddingBag", `index ${id} out of range for ${piece.label} with ${R} rows (bag ${b})`);
-  }
-}
-
 /** "table 3", or "table 3 rows [a, b)" for a rank's range. */
 function rangeLabel(piece: EmbeddingPiece, range: RowRange | null): string {
   return range === null ? piece.label : `${piece.label} rows [${range.rowStart}, ${range.rowEnd})`;
@@ -357,8 +342,8 @@ function foreseenIds(piece: EmbeddingPiece, d: Dataset, range: RowRange | null):
   const f = d.sparse[piece.table];
   if (f === undefined) return new Int32Array(0);
   try {
-    const ids = pieceIds(piece, f.indices);
-    return range === null ? ids : rowRange(ids, f.offsets, null, range, piece.rows, false, piece.label).indices;
+    const ids = pieceIds(piece, f.indices, f.offsets);
+    return range === null ? ids : rowRange(ids, f.offsets, null, range, false).indices;
   } catch {
     return new Int32Array(0);
   }

@@ -7,6 +7,7 @@
 //
 // Glossary: t table, R rows of a table, E embedding dim, B batch.
 
+import { checkIds } from "../../ops/embedding_bag.ts";
 import { qrIds } from "../../ops/qr_embedding_bag.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 
@@ -61,10 +62,15 @@ export function plainInit(R: number): InitRule {
 }
 
 /**
- * A piece's ids from its table's ids (L,): the same array for a plain piece (the lookup
- * checks it), else quotient or remainder ids, each table id checked against the table's rows.
+ * A piece's ids (L,) from its table's ids (L,), in [0, piece.rows): the one check of a batch's
+ * ids on their way into a piece (naming the bag, given its table's offsets (B+1,)), so that
+ * what is derived from them (a rank's row range) and the lookups reach the ops unscanned
+ * (embeddingBag's idsBelow). A plain piece's are the same array, checked by checkIds; a QR
+ * half's are quotient or remainder ids, each table id checked by qrIds against the table's rows.
  */
-export function pieceIds(piece: EmbeddingPiece, ids: Int32Array): Int32Array {
-  if (piece.ids.kind === "same") return ids;
-  return qrIds(ids, piece.ids.kind, piece.ids.collisions, piece.tableRows, `table ${piece.table}`);
+export function pieceIds(piece: EmbeddingPiece, ids: Int32Array, offsets: Int32Array | null = null): Int32Array {
+  if (piece.ids.kind !== "same")
+    return qrIds(ids, piece.ids.kind, piece.ids.collisions, piece.tableRows, `table ${piece.table}`);
+  checkIds("embeddingBag", ids, offsets, piece.rows, piece.label);
+  return ids;
 }

@@ -121,6 +121,7 @@ export class QuantizedDLRM {
         mode: this.config.pooling,
         perSampleWeights: weights,
         table: p.label,
+        idsBelow: p.rows,
       });
     });
   }

@@ -76,6 +76,8 @@ export interface QuantizedBagOptions {
   perSampleWeights?: Tensor | null;
   /** The table's name in error messages, e.g. "table 3" (default "table"). */
   table?: string;
+  /** The ids are known to lie in [0, idsBelow), checked where they entered the table (pieceIds): not scanned again. */
+  idsBelow?: number;
 }
 
 /**
@@ -121,7 +123,7 @@ export function quantizedEmbeddingBag(
       });
   }
   const ids = indices.data;
-  checkIds(OP, ids, offs, table.rows, opts.table ?? "table");
+  checkIds(OP, ids, offs, table.rows, opts.table ?? "table", opts.idsBelow);
   const out = output([B, table.dim], "float32"); // (B, E)
   kernels.embedding_bag_fwd_quantized(
     B,
