@@ -30,6 +30,11 @@ export const TABLE_STORE_FLAGS: FlagSpecs = {
     placeholder: "lookahead|lru",
     help: `with --table-dir: which rows leave the cache: lookahead (default, one worker) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches; lru the least recently used (ranks)`,
   },
+  "table-io": {
+    type: "string",
+    placeholder: "thread|sync",
+    help: "with --table-dir: rows move between the files and the cache on a reader thread while the step computes (thread, the default), or on the step's thread (sync: for comparison)",
+  },
   "table-prefetch": {
     type: "int",
     placeholder: "K",
@@ -64,7 +69,7 @@ export function parseBytes(verb: string, flag: string, text: string): number {
 export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train"): TableStoreOptions | null {
   const dir = getString(f, "table-dir");
   if (dir === undefined) {
-    for (const name of ["table-cache-bytes", "table-cache-policy", "table-prefetch"])
+    for (const name of ["table-cache-bytes", "table-cache-policy", "table-prefetch", "table-io"])
       if (f.has(name)) throw new UsageError(`${verb}: --${name} goes with --table-dir`);
     return null;
   }
@@ -92,11 +97,17 @@ export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train
     throw new UsageError(
       `${verb}: --table-prefetch ${prefetch} is past the ${DEFAULT_PREFETCH} batches the look-ahead sees`,
     );
+  const io = oneOf(verb, f, "table-io", ["thread", "sync"] as const, "thread");
+  if (io === "sync" && prefetch !== undefined && prefetch > 0)
+    throw new UsageError(
+      `${verb}: --table-prefetch ${prefetch} reads on the reader thread: it needs --table-io thread`,
+    );
   return {
     dir,
     cacheBytes: bytes === undefined ? DEFAULT_CACHE_BYTES : parseBytes(verb, "--table-cache-bytes", bytes),
     lookAhead: policy === "lru" ? 0 : DEFAULT_PREFETCH,
     ...(prefetch === undefined ? {} : { prefetch }),
+    ...(io === "sync" ? { readerThread: false, prefetch: 0 } : {}),
   };
 }
 
