@@ -28,7 +28,7 @@ export const TABLE_STORE_FLAGS: FlagSpecs = {
   "table-cache-policy": {
     type: "string",
     placeholder: "lookahead|lru",
-    help: `with --table-dir: which rows leave the cache: lookahead (default, one worker) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches; lru the least recently used (ranks)`,
+    help: `with --table-dir: which rows leave the cache: lookahead (default) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches (each rank its own rows of them); lru the least recently used`,
   },
   "table-io": {
     type: "string",
@@ -66,7 +66,7 @@ export function parseBytes(verb: string, flag: string, text: string): number {
 }
 
 /** The table store the flags of verb (train, predict) ask for, or null (tables in memory). */
-export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train"): TableStoreOptions | null {
+export function tableStoreOptions(f: ParsedFlags, verb = "train"): TableStoreOptions | null {
   const dir = getString(f, "table-dir");
   if (dir === undefined) {
     for (const name of ["table-cache-bytes", "table-cache-policy", "table-prefetch", "table-io"])
@@ -76,18 +76,7 @@ export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new UsageError(`${verb}: --table-dir ${dir} is not a directory`);
   const bytes = getString(f, "table-cache-bytes");
-  // Ranks see one batch at a time (the batch slots): they evict by LRU.
-  const policy = oneOf(
-    verb,
-    f,
-    "table-cache-policy",
-    ["lookahead", "lru"] as const,
-    workers === 1 ? "lookahead" : "lru",
-  );
-  if (policy === "lookahead" && workers > 1)
-    throw new UsageError(
-      `${verb}: --table-cache-policy lookahead needs --workers 1 (a rank sees one batch at a time); ${workers} workers evict by lru`,
-    );
+  const policy = oneOf(verb, f, "table-cache-policy", ["lookahead", "lru"] as const, "lookahead");
   const prefetch = nonNegativeInt(verb, f, "table-prefetch");
   if (prefetch !== undefined && policy === "lru")
     throw new UsageError(

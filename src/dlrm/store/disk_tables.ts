@@ -21,7 +21,6 @@
 
 import { join } from "node:path";
 import type { SparseInput } from "../../data/batch.ts";
-import type { Dataset } from "../../data/dataset.ts";
 import { embeddingBag } from "../../ops/embedding_bag.ts";
 import { stateArray, stateTensorName, type OptimizerSpec } from "../../optim/make.ts";
 import type { Optimizer } from "../../optim/optimizer.ts";
@@ -45,6 +44,11 @@ import { rowRecord, type RowRecord } from "./row_record.ts";
 export type TableSource =
   | { kind: "seed"; seed: number }
   | { kind: "checkpoint"; read: (name: string, first: number, into: Float32Array) => void; withOptimizer: boolean };
+
+/** A coming batch as the caches plan with it: each table's bags (a Dataset of one batch is one). */
+export interface ForeseenBatch {
+  sparse: readonly { offsets: Int32Array; indices: Int32Array }[];
+}
 
 /** A piece kept on disk: all its rows (rows null), or a rank's range of them. */
 export interface StoredShard {
@@ -87,7 +91,7 @@ export class DiskTables {
   #threaded = false;
   #waitedMs = 0; // of a closed mover
   /** Each coming batch's ids per stored piece, worked out once however many windows it is in. */
-  #foreseen = new WeakMap<Dataset, Int32Array[]>();
+  #foreseen = new WeakMap<ForeseenBatch, Int32Array[]>();
 
   /** shards: what is kept, in the order pool() returns it (default: every piece whole). */
   constructor(
@@ -177,7 +181,7 @@ export class DiskTables {
    * rows stay resident in preference (their first lookAhead are used), and whose missing rows
    * are read ahead (the first `prefetch` of them) while the step runs.
    */
-  pool(sparse: readonly SparseInput[], ahead: readonly Dataset[], mode: "sum" | "mean"): Tensor[] {
+  pool(sparse: readonly SparseInput[], ahead: readonly ForeseenBatch[], mode: "sum" | "mean"): Tensor[] {
     const next = ahead.slice(0, this.lookAhead);
     const own = this.#stored.map(({ piece, range }) => {
       const sp = sparse[piece.table];
@@ -281,7 +285,7 @@ export class DiskTables {
   }
 
   /** A coming batch's ids of stored piece i (of a range: those in it, from 0). */
-  #foreseenIds(d: Dataset, i: number): Int32Array {
+  #foreseenIds(d: ForeseenBatch, i: number): Int32Array {
     let per = this.#foreseen.get(d);
     if (per === undefined) {
       per = [];
@@ -338,7 +342,7 @@ function rangeLabel(piece: EmbeddingPiece, range: RowRange | null): string {
 }
 
 /** A coming batch's ids of a piece (of a range: those in it, from 0); a batch with bad ids is left out (its step reports them). */
-function foreseenIds(piece: EmbeddingPiece, d: Dataset, range: RowRange | null): Int32Array {
+function foreseenIds(piece: EmbeddingPiece, d: ForeseenBatch, range: RowRange | null): Int32Array {
   const f = d.sparse[piece.table];
   if (f === undefined) return new Int32Array(0);
   try {
