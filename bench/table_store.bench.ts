@@ -318,7 +318,6 @@ function policyMarkdown(o: BenchOutput): string {
       ["look-ahead with read-ahead / LRU on the step's thread", "disk-1-lookahead", "disk-1-lru-sync"],
       ["look-ahead without read-ahead / LRU", "disk-1-lookahead-no-read-ahead", "disk-1-lru"],
       ["look-ahead with / without read-ahead", "disk-1-lookahead", "disk-1-lookahead-no-read-ahead"],
-      ["look-ahead with read-ahead / in memory", "disk-1-lookahead", "memory-1"],
     ]
       .filter(([, a, b]) => o.results.some((r) => r.label === a) && o.results.some((r) => r.label === b))
       .map(([name, a, b]) => `${name} ${ratio(a as string, b as string)}`)
