@@ -15,11 +15,12 @@
 //
 //   nice -n 10 node --import tsx bench/table_store.bench.ts [--rows-cap R] [--samples 204800]
 //     [--batch 2048] [--steps 60] [--warmup 20] [--cache 512MiB] [--dir /tmp/...] [--runs a,b]
-//     [--rounds 1] [--docs | --docs-policy]
+//     [--rounds 1] [--docs | --docs-policy [--section name]]
 //   node --import tsx bench/table_store.bench.ts --render out.json   (the docs section from a run's output)
 //
 // --docs rewrites the "table-store" section of docs/benchmarks.md (bench/docs_sections.ts),
-// --docs-policy the "table-store-policy" one (look-ahead against LRU at one cache size).
+// --docs-policy the "table-store-policy" one (look-ahead against LRU at one cache size; --section
+// names another, for a second cache size).
 //
 // Glossary: R rows of a table, B batch, S steps.
 
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     const path = join(ROOT, "docs/benchmarks.md");
     const o = JSON.parse(readFileSync(render, "utf8").trim().split("\n").pop() as string) as BenchOutput;
     const policy = process.argv.includes("--docs-policy");
-    const section = policy ? TABLE_STORE_POLICY_SECTION : TABLE_STORE_SECTION;
+    const section = policy ? arg("section", TABLE_STORE_POLICY_SECTION) : TABLE_STORE_SECTION;
     writeFileSync(path, replaceSection(readFileSync(path, "utf8"), section, policy ? policyMarkdown(o) : markdown(o)));
     return;
   }
@@ -209,7 +210,10 @@ async function main(): Promise<void> {
   if (process.argv.includes("--docs"))
     writeFileSync(path, replaceSection(readFileSync(path, "utf8"), TABLE_STORE_SECTION, markdown(out)));
   if (process.argv.includes("--docs-policy"))
-    writeFileSync(path, replaceSection(readFileSync(path, "utf8"), TABLE_STORE_POLICY_SECTION, policyMarkdown(out)));
+    writeFileSync(
+      path,
+      replaceSection(readFileSync(path, "utf8"), arg("section", TABLE_STORE_POLICY_SECTION), policyMarkdown(out)),
+    );
 }
 
 interface BenchOutput {
