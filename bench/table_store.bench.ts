@@ -3,7 +3,7 @@
 // 13-512-256-64-16, top 367-512-256-1, SGD) on heavy-headed data (each table's ids are
 // log-uniform ranks, a Zipf law of exponent ≈ 1, scattered over the rows by a multiplicative
 // hash; one lookup per bag), written once as a batch file, and trained by
-//   in memory, 2 workers      | --table-dir, 2 workers, --table-cache-bytes C (LRU: ranks)
+//   in memory, 2 workers      | --table-dir, 2 workers, --table-cache-bytes C, lru | lookahead
 //   in memory, 1 worker       | --table-dir, 1 worker, C, lookahead (rows of the next batch
 //                               read ahead) | the same reading nothing ahead | lru
 // Each run saves its checkpoint; the disk runs' must equal their in-memory run's byte for byte.
@@ -73,7 +73,7 @@ async function runTrain(
   const workers = Number(args[args.indexOf("--workers") + 1]);
   const di = args.indexOf("--table-dir");
   const pi = args.indexOf("--table-prefetch");
-  const policy = args.includes("lru") || workers > 1 ? "lru" : `lookahead, read ahead ${pi < 0 ? 1 : args[pi + 1]}`;
+  const policy = args.includes("lru") ? "lru" : `lookahead, read ahead ${pi < 0 ? 1 : args[pi + 1]}`;
   const where = args.includes("sync") ? ", moves on the step's thread" : "";
   const store = di < 0 ? null : `${args[args.indexOf("--table-cache-bytes") + 1]} ${policy}${where}`;
   return {
@@ -143,6 +143,7 @@ async function main(): Promise<void> {
   const plans: { label: string; workers: number; store: string[] | null; ref: string | null }[] = [
     { label: "memory-2", workers: 2, store: null, ref: null },
     { label: "disk-2-lru", workers: 2, store: ["--table-cache-policy", "lru"], ref: "memory-2" },
+    { label: "disk-2-lookahead", workers: 2, store: ["--table-cache-policy", "lookahead"], ref: "memory-2" },
     { label: "memory-1", workers: 1, store: null, ref: null },
     { label: "disk-1-lookahead", workers: 1, store: ["--table-cache-policy", "lookahead"], ref: "memory-1" },
     {
