@@ -50,6 +50,18 @@ let result: Record<string, unknown> = {
   machine: `${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores, shared with other developers' jobs`,
   lines: { train: TRAIN_LINES, eval: EVAL_LINES },
 };
+/** Step lines in a --log file. */
+const trainedSteps = (log: string): number =>
+  readFileSync(log, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith('{"step"')).length;
+/** The eval line train writes at the end (the batch file's test split). */
+const heldOutEval = (log: string): unknown =>
+  readFileSync(log, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"event":"eval"'))
+    .map((l) => JSON.parse(l) as unknown)
+    .at(-1) ?? null;
 const save = (): void => writeFileSync(join(work, "e2e.json"), `${JSON.stringify(result, null, 2)}\n`);
 const stage = (name: string, value: Record<string, unknown>): void => {
   result[name] = { ...value, load_avg_1m: Number(loadavg()[0]?.toFixed(1)) };
@@ -189,8 +201,11 @@ try {
   const fileRate = samplesPerSecond(log, BATCH);
   stage("train", {
     wall_s: tr.wallS,
-    samples: TRAIN_STEPS === "" ? TRAIN_LINES : Number(TRAIN_STEPS) * BATCH,
-    epochs: TRAIN_STEPS === "" ? 1 : Number(((Number(TRAIN_STEPS) * BATCH) / TRAIN_LINES).toFixed(3)),
+    // The batch file keeps the reference's test split out of training (its eval line is in the log).
+    steps: trainedSteps(log),
+    samples: trainedSteps(log) * BATCH,
+    epochs: TRAIN_STEPS === "" ? 1 : "a part (--train-steps)",
+    held_out_eval: heldOutEval(log),
     samples_per_s: fileRate,
     peak_rss_mib: tr.peakRssMiB,
     tables_mib: Math.round(tablesMiB),

@@ -278,7 +278,7 @@ function renderPredictSection(
     "answers sooner), for the other sizes ours' samples/s over the strongest PyTorch's; first against the",
     "strongest PyTorch at ours' thread count, then against the strongest at any. The benchmark checks that",
     "ours and ONNX Runtime agree within 1e-4 and that int8/int4 move no prediction by more than 0.05.",
-    `Written by \`${run.command} --docs\`.`,
+    `Written by \`${run.command}\`.`,
     "",
     `- date: ${run.when}; CPU: ${m.cpu}, ${m.cores} cores; Node ${m.node}`,
     `- load average (1, 5, 15 min): ${run.loadAverage.before.join(", ")} before; ${run.loadAverage.after.join(", ")} after` +

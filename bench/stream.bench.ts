@@ -12,13 +12,17 @@
 //               10 (from the --log lines' times) and peak RSS.
 //
 //   node --import tsx bench/stream.bench.ts [--work <dir>] [--base <dir>] [--lines 4000000] [--steps 150]
-//                                           [--preprocess-only]
+//                                           [--preprocess-only | --train-only] [--rounds 1]
+//
+// --rounds N runs the three training runs N times, interleaved (random, small file, big file,
+// random, ...), so that a change in a shared machine's load falls on all three; each run's
+// samples/s is kept, and the ratios are taken round by round.
 //
 // Prints one JSON object; the big files are deleted at the end.
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { criteoModel } from "../src/data/sources/builtin_models.ts";
 import { writeCriteoLines } from "./criteo_gen.ts";
@@ -36,6 +40,8 @@ const SMALL = LINES / 4;
 const STEPS = Number(flag("steps", "150"));
 const R = Number(flag("max-ind-range", "1000000"));
 const PREPROCESS_ONLY = args.includes("--preprocess-only");
+const TRAIN_ONLY = args.includes("--train-only");
+const ROUNDS = Number(flag("rounds", "1"));
 const root = new URL("..", import.meta.url).pathname;
 
 mkdirSync(work, { recursive: true });
@@ -54,10 +60,12 @@ try {
   // change in the machine's load falls on both), 1M and 4M lines, no --max-ind-range (the
   // dictionary grows).
   const pre: Record<string, unknown> = {};
-  for (const [n, file] of [
-    [SMALL, small],
-    [LINES, big],
-  ] as [number, string][]) {
+  for (const [n, file] of (TRAIN_ONLY
+    ? []
+    : [
+        [SMALL, small],
+        [LINES, big],
+      ]) as [number, string][]) {
     for (const [name, dir] of [["stream", root], ...(base === "" ? [] : [["base", base]])] as [string, string][]) {
       const out = join(work, `pre-${name}-${n}.safetensors`);
       const t = dlrm(dir, ["preprocess", "criteo", file, "--out", out]);
@@ -102,15 +110,32 @@ try {
       max_ind_range: R,
       table_rows: p4.table_sizes.reduce((a, b) => a + b, 0),
     };
-    for (const [name, data] of [
+    const runs: [string, string[]][] = [
       ["random", ["--data", "random", "--num-indices-per-lookup", "1", "--num-indices-per-lookup-fixed"]],
       ["file_small", ["--data", x1]],
       ["file_big", ["--data", x4]],
-    ] as [string, string[]][]) {
-      const log = join(work, `${name}.jsonl`);
-      const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
-      tr[name] = { samples_per_s: samplesPerSecond(log, 2048), peak_rss_mib: t.peakRssMiB, wall_s: t.wallS };
+    ];
+    const rate: Record<string, number[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, data] of runs) {
+        const log = join(work, `${name}.jsonl`);
+        const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
+        const r = samplesPerSecond(log, 2048);
+        (rate[name] ??= []).push(r);
+        const prev = tr[name] as { peak_rss_mib: number } | undefined;
+        tr[name] = {
+          samples_per_s: ROUNDS === 1 ? r : rate[name],
+          peak_rss_mib: Math.max(prev?.peak_rss_mib ?? 0, t.peakRssMiB),
+          wall_s: t.wallS,
+          load_avg_1m: Number(loadavg()[0]?.toFixed(1)),
+        };
+      }
     }
+    // File over random, round by round (each pair ran minutes apart).
+    const ratio = (name: string): number[] =>
+      (rate[name] as number[]).map((r, i) => Number((r / (rate.random as number[])[i]).toFixed(3)));
+    tr.file_small_over_random = ratio("file_small");
+    tr.file_big_over_random = ratio("file_big");
     result.train = tr;
   }
 } finally {

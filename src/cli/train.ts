@@ -616,7 +616,14 @@ async function trainMember(
         label: p.members > 1 ? `train ${k + 1}/${p.members}` : "train",
       }),
       onStep: (r) =>
-        log.write({ step: r.step, loss: r.loss, lr: r.lr, t_ms: Math.round(r.tMs * 1000) / 1000, ...memberNote }),
+        log.write({
+          step: r.step,
+          loss: r.loss,
+          accuracy: r.accuracy,
+          lr: r.lr,
+          t_ms: Math.round(r.tMs * 1000) / 1000,
+          ...memberNote,
+        }),
       onEval: (r) => {
         const line = { event: "eval", ...evalFields(r) };
         const note = undefinedMetricsNote(r);

@@ -79,15 +79,23 @@ export function logloss(pred: ArrayLike<number>, labels: ArrayLike<number>, eps:
  */
 export function accuracy(pred: ArrayLike<number>, labels: ArrayLike<number>, threshold = 0.5): number {
   const n = checkLengths("accuracy", pred, labels);
-  let hits = 0;
   for (let i = 0; i < n; i++) {
-    const p = pred[i];
-    const y = labels[i];
-    checkProbability("accuracy", p, i);
-    checkBinaryLabel("accuracy", y, i);
-    if ((p > threshold ? 1 : 0) === y) hits++;
+    checkProbability("accuracy", pred[i], i);
+    checkBinaryLabel("accuracy", labels[i], i);
   }
-  return hits / n;
+  return correctPredictions(pred, labels, threshold) / n;
+}
+
+/**
+ * How many samples have (p > threshold ? 1 : 0) == y: accuracy's count, without its checks,
+ * for a training step's predictions (finite by then) and labels, which may be soft under bce
+ * or real-valued under mse: such a label is never counted as right, as the reference's
+ * round(p) == y counts it. pred and labels have one length (the caller's batch).
+ */
+export function correctPredictions(pred: ArrayLike<number>, labels: ArrayLike<number>, threshold = 0.5): number {
+  let hits = 0;
+  for (let i = 0; i < pred.length; i++) if ((pred[i] > threshold ? 1 : 0) === labels[i]) hits++;
+  return hits;
 }
 
 /**

@@ -1,8 +1,8 @@
 // embeddingBag: look up rows of an embedding table and pool each bag of lookups into one
 // vector (sum or mean, optionally weighting each lookup), like PyTorch's nn.EmbeddingBag.
 // The forward and backward run the kernels embedding_bag_fwd / embedding_bag_bwd
-// (src/kernels/ref.ts defines them); this file checks every input first, because the
-// kernels read memory unchecked.
+// (src/kernels/ref.ts defines them); this file checks every input first (ids once, checkIds),
+// because the kernels read memory unchecked.
 //
 // The gradient of the table is row-sparse: only the U rows the batch touched get a
 // gradient, handed to accumulateRows as (ids, (U, E) values). A (R, E) dense gradient is

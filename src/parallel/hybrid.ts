@@ -50,6 +50,7 @@ import {
   PHASES,
   RES_BAD_INDEX,
   RES_BAD_VALUE,
+  RES_CORRECT,
   RES_CPU,
   RES_LOSS,
   RES_TIMES,
@@ -286,6 +287,7 @@ export class HybridExecutor implements Executor {
   #results(step: number, slot: number, B: number): StepOutcome {
     const num = this.#num;
     let lossSum = 0;
+    let correct = 0;
     let bad: StepOutcome["bad"] = null;
     const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
     const rankCpuMs: number[] = [];
@@ -294,12 +296,13 @@ export class HybridExecutor implements Executor {
       const badIndex = num[base + RES_BAD_INDEX];
       if (badIndex >= 0 && bad === null) bad = { index: badIndex, value: num[base + RES_BAD_VALUE] };
       lossSum += num[base + RES_LOSS];
+      correct += num[base + RES_CORRECT];
       STEP_PHASES.forEach((p, k) => (stepMs[p] += num[base + RES_TIMES + k] / this.#N));
       rankCpuMs.push(num[base + RES_CPU]);
     }
     for (const p of STEP_PHASES) this.phaseMs[p] += stepMs[p];
     this.#onStepStats?.(step, { phaseMs: stepMs, rankCpuMs });
-    return { loss: bad !== null ? Number.NaN : Math.fround(lossSum / B), bad };
+    return { loss: bad !== null ? Number.NaN : Math.fround(lossSum / B), correct: bad !== null ? 0 : correct, bad };
   }
 
   async predict(data: Dataset, batchSize: number): Promise<Float32Array> {

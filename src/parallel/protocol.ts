@@ -67,18 +67,19 @@ export const controlWords = (N: number): number => STATUS + STATUS_FIELDS * N;
 /**
  * Float64 fields: lr per batch slot, then per rank and slot [loss sum, first bad
  * prediction (-1: none), its value, slice size, the thread's CPU ms in the step (NaN where
- * unknown), ms per STEP_PHASES].
+ * unknown), the slice's correct predictions (correctPredictions), ms per STEP_PHASES].
  */
 export const SLOTS = 2;
 export const lrWord = (slot: number): number => slot;
-export const RESULT_FIELDS = 5 + STEP_PHASES.length;
+export const RESULT_FIELDS = 6 + STEP_PHASES.length;
 export const resultBase = (r: number, slot: number): number => SLOTS + RESULT_FIELDS * (SLOTS * r + slot);
 export const RES_LOSS = 0;
 export const RES_BAD_INDEX = 1;
 export const RES_BAD_VALUE = 2;
 export const RES_SLICE = 3;
 export const RES_CPU = 4;
-export const RES_TIMES = 5;
+export const RES_CORRECT = 5;
+export const RES_TIMES = 6;
 export const numberWords = (N: number): number => SLOTS + RESULT_FIELDS * SLOTS * N;
 
 /**

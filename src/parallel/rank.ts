@@ -43,6 +43,7 @@ import type { SafetensorsIndex } from "../io/safetensors.ts";
 import { DLRMHead } from "../dlrm/model.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
 import type { SparseInput } from "../data/batch.ts";
+import { correctPredictions } from "../metrics/metrics.ts";
 import { allToAllPooled, type ShardMap } from "../ops/all_to_all.ts";
 import { makeOptimizer, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
@@ -54,6 +55,7 @@ import {
   batchSlice,
   RES_BAD_INDEX,
   RES_BAD_VALUE,
+  RES_CORRECT,
   RES_CPU,
   RES_LOSS,
   RES_SLICE,
@@ -227,6 +229,7 @@ export class Rank {
     out[res + RES_BAD_INDEX] = -1;
     out[res + RES_BAD_VALUE] = 0;
     out[res + RES_SLICE] = Bm;
+    out[res + RES_CORRECT] = 0;
     let loss: Tensor | null = null;
     if (Bm > 0) {
       const Dd = this.config.dense_features;
@@ -239,8 +242,10 @@ export class Rank {
           out[res + RES_BAD_INDEX] = start + bad;
           out[res + RES_BAD_VALUE] = pred.data[bad];
         } else {
-          loss = this.head.criterion(pred, new Tensor(views.labels.subarray(start, end), [Bm]), "sum");
+          const labels = views.labels.subarray(start, end);
+          loss = this.head.criterion(pred, new Tensor(labels, [Bm]), "sum");
           out[res + RES_LOSS] = loss.item();
+          out[res + RES_CORRECT] = correctPredictions(pred.data, labels);
         }
       }
     }

@@ -1,8 +1,9 @@
 // The JSON lines `dlrm train --log` writes, read back as runs to plot: one object per
-// optimizer step ({step, loss, lr, t_ms}) and one per evaluation ({event: "eval", step,
-// auc, logloss, ne, calibration, ...}; logs written before NE and calibration lack them). An ensemble's lines carry `member: k`; each member becomes its own
-// run, and the ensemble's final evaluation (no member) a run of its own ("<name> ensemble").
-// A step line's `step` counts from 0 (the steps before it) while an evaluation's counts the
+// optimizer step ({step, loss, accuracy, lr, t_ms}; logs written before the batch's accuracy
+// lack it) and one per evaluation ({event: "eval", step, auc, logloss, ne, calibration, ...};
+// logs written before NE and calibration lack them). An ensemble's lines carry `member: k`;
+// each member becomes its own run, and the ensemble's final evaluation (no member) a run of
+// its own ("<name> ensemble"). A step line's `step` counts from 0 (the steps before it) while an evaluation's counts the
 // steps done; a step is read as the steps done after it, as the progress bar shows it, so
 // that the loss of step N and the evaluation after N steps line up. Other events are
 // skipped. A line that is not JSON, or a step line without a numeric step and loss, is an
@@ -17,6 +18,8 @@ export interface StepPoint {
   step: number;
   /** This step's training loss; NaN when the run logged a non-finite loss (JSON null). */
   loss: number;
+  /** The batch's accuracy before the update; NaN when absent (a log written before it). */
+  accuracy: number;
 }
 
 export interface EvalPoint {
@@ -74,7 +77,11 @@ export function parseRunLog(text: string, name: string): Run[] {
         accuracy: optionalMetricField(rec, "accuracy", where),
       });
     else if (rec["event"] === undefined)
-      runOf(member).steps.push({ step: step + 1, loss: metricField(rec, "loss", where) });
+      runOf(member).steps.push({
+        step: step + 1,
+        loss: metricField(rec, "loss", where),
+        accuracy: optionalMetricField(rec, "accuracy", where),
+      });
   }
   const members = [...byMember.keys()].some((m) => m !== null);
   return [...byMember.entries()].map(([member, run]) => ({

@@ -8,8 +8,10 @@
 //   eval logloss    the same, for the evaluation's binary cross-entropy
 //   eval NE         the same, for normalized entropy (logloss / entropy of the base rate)
 //   eval calibration the same, for mean prediction / base rate
-//   eval accuracy   the same, for the share of predictions on the right side of 0.5 (the
-//                   measure of the DLRM paper's comparison with DCN)
+//   accuracy        the share of predictions on the right side of 0.5, the measure of the
+//                   DLRM paper's comparison with DCN (its training and validation accuracy):
+//                   each step's batch accuracy smoothed as the loss is (dashed; logs written
+//                   before it lack it), and the held-out accuracy per evaluation (marked)
 //
 // The loss panel's y axis is fitted to the curves past their first tenth of points, when the
 // first steps' spike (an untrained model's loss, several times the rest) would otherwise
@@ -55,15 +57,27 @@ const CHAR_WIDTH = 7; // an estimate of one 12px sans-serif character, for layin
 
 type Metric = "loss" | "auc" | "logloss" | "ne" | "calibration" | "accuracy";
 
+/** A curve's data-metric: the panel's metric, or the training accuracy in the accuracy panel. */
+type Series = Metric | "train-accuracy";
+
+interface Curve {
+  run: number;
+  name: string;
+  series: Series;
+  /** Per-step curves are plain lines (dashed beside evaluations in one panel); per-evaluation ones are marked. */
+  style: "line" | "dashed" | "marked";
+  /** [step, value] pairs, finite values only. */
+  points: [number, number][];
+}
+
 interface Panel {
   metric: Metric;
   title: string;
   yLabel: string;
-  markers: boolean;
   /** Fit the y axis past the first steps' spike (the loss), clipping it. */
   robustTop: boolean;
-  /** One curve per run that has data here: [step, value] pairs, finite values only. */
-  curves: { run: number; name: string; points: [number, number][] }[];
+  /** One curve per run and series that has data here. */
+  curves: Curve[];
 }
 
 export interface PlotOptions {
@@ -106,59 +120,72 @@ export function plotRunsSvg(runs: readonly Run[], opts: PlotOptions = {}): strin
 
 function panelsOf(runs: readonly Run[]): Panel[] {
   const finite = (points: [number, number][]): [number, number][] => points.filter(([, v]) => Number.isFinite(v));
-  const curves = (pick: (r: Run) => [number, number][]): Panel["curves"] =>
-    runs.map((r, run) => ({ run, name: r.name, points: thin(finite(pick(r))) })).filter((c) => c.points.length > 0);
+  const curves = (series: Series, style: Curve["style"], pick: (r: Run) => [number, number][]): Curve[] =>
+    runs
+      .map((r, run) => ({ run, name: r.name, series, style, points: thin(finite(pick(r))) }))
+      .filter((c) => c.points.length > 0);
+  const evals = (metric: Exclude<Metric, "loss">): Curve[] =>
+    curves(metric, "marked", (r) => r.evals.map((e) => [e.step, e[metric]]));
+  /** A per-step value smoothed as the progress bar smooths the loss; a missing (NaN) value is skipped, not smoothed in. */
+  const smoothed = (value: (s: Run["steps"][number]) => number) => (r: Run) => {
+    const smoother = new LossSmoother();
+    return r.steps
+      .filter((s) => Number.isFinite(value(s)))
+      .map((s): [number, number] => [s.step, smoother.add(value(s))]);
+  };
   return [
     {
       metric: "loss",
       title: "training loss (EMA, β = 0.98, as the progress bar)",
       yLabel: "BCE loss (nats)",
-      markers: false,
       robustTop: true,
-      curves: curves((r) => {
-        const smoother = new LossSmoother();
-        return r.steps.map((s) => [s.step, smoother.add(s.loss)]);
-      }),
+      curves: curves(
+        "loss",
+        "line",
+        smoothed((s) => s.loss),
+      ),
     },
     {
       metric: "auc",
       title: "held-out AUC per evaluation",
       yLabel: "AUC (0-1)",
-      markers: true,
       robustTop: false,
-      curves: curves((r) => r.evals.map((e) => [e.step, e.auc])),
+      curves: evals("auc"),
     },
     {
       metric: "logloss",
       title: "held-out logloss per evaluation",
       yLabel: "logloss (nats)",
-      markers: true,
       robustTop: false,
-      curves: curves((r) => r.evals.map((e) => [e.step, e.logloss])),
+      curves: evals("logloss"),
     },
     {
       metric: "ne",
       title: "held-out normalized entropy per evaluation (1 = predicting the base rate)",
       yLabel: "NE",
-      markers: true,
       robustTop: false,
-      curves: curves((r) => r.evals.map((e) => [e.step, e.ne])),
+      curves: evals("ne"),
     },
     {
       metric: "calibration",
       title: "held-out calibration per evaluation (mean prediction / base rate)",
       yLabel: "calibration",
-      markers: true,
       robustTop: false,
-      curves: curves((r) => r.evals.map((e) => [e.step, e.calibration])),
+      curves: evals("calibration"),
     },
     {
       metric: "accuracy",
-      title: "held-out accuracy per evaluation (prediction ≥ 0.5 as a click)",
+      title: "accuracy (prediction > 0.5 as a click): training, dashed (EMA, β = 0.98); held-out, marked",
       yLabel: "accuracy (0-1)",
-      markers: true,
       robustTop: false,
-      curves: curves((r) => r.evals.map((e) => [e.step, e.accuracy])),
+      curves: [
+        ...curves(
+          "train-accuracy",
+          "dashed",
+          smoothed((s) => s.accuracy),
+        ),
+        ...evals("accuracy"),
+      ],
     },
   ];
 }
@@ -252,10 +279,11 @@ function drawPanel(out: string[], panel: Panel, xTicks: number[], panelTop: numb
   for (const c of panel.curves) {
     const color = colorOf(c.run);
     const d = c.points.map(([x, v], i) => `${i === 0 ? "M" : "L"}${fmt(px(x))},${fmt(py(v))}`).join(" ");
+    const dash = c.style === "dashed" ? ` stroke-dasharray="5 3"` : "";
     out.push(
-      `<path class="series" data-metric="${panel.metric}" data-run="${escapeXml(c.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${clipped ? ` clip-path="url(#${clipId})"` : ""}/>`,
+      `<path class="series" data-metric="${c.series}" data-run="${escapeXml(c.name)}" d="${d}" fill="none" stroke="${color}" stroke-width="1.6"${dash}${clipped ? ` clip-path="url(#${clipId})"` : ""}/>`,
     );
-    if (panel.markers)
+    if (c.style === "marked")
       for (const [x, v] of c.points)
         out.push(`<circle class="marker" cx="${fmt(px(x))}" cy="${fmt(py(v))}" r="2.8" fill="${color}"/>`);
   }

@@ -28,6 +28,7 @@ import { isTableParameter } from "../dlrm/tables/layout.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import { makeOptimizer, stateArray, stateTensorName, stateTensors, type OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
+import { correctPredictions } from "../metrics/metrics.ts";
 import { firstNonFinite } from "../tensor/finite.ts";
 import { releaseStepGrads, withStepArena } from "../tensor/storage.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -104,14 +105,15 @@ export class DiskTableExecutor implements Executor {
       const pooled = this.tables.pool(batch.sparse, ahead, this.config.pooling);
       const pred = this.head.forward(batch.dense, pooled);
       const bad = firstNonFinite(pred.data);
-      if (bad !== -1) return { loss: Number.NaN, bad: { index: bad, value: pred.data[bad] } };
+      if (bad !== -1) return { loss: Number.NaN, correct: 0, bad: { index: bad, value: pred.data[bad] } };
       const loss = this.head.criterion(pred, batch.labels);
       const v = loss.item();
-      if (!Number.isFinite(v)) return { loss: v, bad: null };
+      const correct = correctPredictions(pred.data, batch.labels.data);
+      if (!Number.isFinite(v)) return { loss: v, correct, bad: null };
       loss.backward();
       this.optimizer.step();
       this.tables.markDirty();
-      return { loss: v, bad: null };
+      return { loss: v, correct, bad: null };
     });
     return Promise.resolve(outcome);
   }

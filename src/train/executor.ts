@@ -22,6 +22,12 @@ export interface BatchRef {
 export interface StepOutcome {
   /** The batch's mean loss before the update (NaN when a prediction was not finite). */
   loss: number;
+  /**
+   * Samples of the batch whose prediction is on the right side of 0.5 (correctPredictions,
+   * src/metrics/metrics.ts), counted from the predictions the loss was computed from; 0 when a
+   * prediction was not finite.
+   */
+  correct: number;
   /** The first non-finite prediction of the batch (its index in the batch and value), or null. */
   bad: { index: number; value: number } | null;
 }

@@ -17,6 +17,7 @@ import type { DLRM } from "../dlrm/model.ts";
 import type { SaveDType } from "../io/dtype.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
+import { correctPredictions } from "../metrics/metrics.ts";
 import { firstNonFinite } from "../tensor/finite.ts";
 import { releaseStepGrads, withStepArena } from "../tensor/storage.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -50,13 +51,14 @@ export class LocalExecutor implements Executor {
       const batch = b.rows === null ? batchOf(b.data, b.start, b.start + b.count) : batchOfRows(b.data, b.rows);
       const pred = this.model.forward(batch);
       const bad = firstNonFinite(pred.data);
-      if (bad !== -1) return { loss: Number.NaN, bad: { index: bad, value: pred.data[bad] } };
+      if (bad !== -1) return { loss: Number.NaN, correct: 0, bad: { index: bad, value: pred.data[bad] } };
       const loss = this.model.criterion(pred, batch.labels);
       const v = loss.item();
-      if (!Number.isFinite(v)) return { loss: v, bad: null };
+      const correct = correctPredictions(pred.data, batch.labels.data);
+      if (!Number.isFinite(v)) return { loss: v, correct, bad: null };
       loss.backward();
       this.optimizer.step();
-      return { loss: v, bad: null };
+      return { loss: v, correct, bad: null };
     });
     return Promise.resolve(outcome);
   }

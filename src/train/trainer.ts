@@ -36,6 +36,9 @@ export interface StepRecord {
   step: number;
   /** The batch's loss before its update. */
   loss: number;
+  /** The share of the batch's samples whose prediction (before the update, the loss's own) is on
+   *  the right side of 0.5, as an evaluation's accuracy counts them: the paper's training accuracy. */
+  accuracy: number;
   lr: number;
   samples: number;
   /** performance.now() when the loop learnt the step's result. */
@@ -203,7 +206,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     samples += f.count;
     losses.push(r.loss);
     done = f.step + 1;
-    o.onStep?.({ step: f.step, loss: r.loss, lr: f.lr, samples, tMs: performance.now() });
+    const accuracy = r.correct / f.count;
+    o.onStep?.({ step: f.step, loss: r.loss, accuracy, lr: f.lr, samples, tMs: performance.now() });
     o.progress?.update({ step: f.step + 1, totalSteps: o.steps, samples, loss: r.loss });
   };
   const evaluateNow = async (step: number): Promise<EvalRecord> => {

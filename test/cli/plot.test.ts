@@ -1,7 +1,8 @@
-// dlrm plot and dlrm train --plot: the SVG is well-formed, has one path per (run, metric)
-// (training loss; eval AUC, logloss, NE, calibration, accuracy; a log without NE, as written before it, has no NE panel),
-// and its axes, read back from the tick labels, contain the data and map the drawn points
-// back to the logged numbers (the loss smoothed as the progress bar smooths it).
+// dlrm plot and dlrm train --plot: the SVG is well-formed, has one path per (run, series)
+// (training loss; eval AUC, logloss, NE, calibration; training and eval accuracy in one panel;
+// a log without NE, as written before it, has no NE panel), and its axes, read back from the
+// tick labels, contain the data and map the drawn points back to the logged numbers (the
+// loss and the training accuracy smoothed as the progress bar smooths the loss).
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,11 +17,12 @@ const TRAIN = ["train", "--data", "synthetic", "--workers", "1", "--batch-size",
 
 interface Logged {
   losses: number[]; // index = step - 1
+  accuracies: number[]; // each step's batch accuracy, index = step - 1
   evals: { step: number; auc: number; logloss: number; ne: number; calibration: number; accuracy: number }[];
 }
 
 function readLog(path: string): Logged {
-  const out: Logged = { losses: [], evals: [] };
+  const out: Logged = { losses: [], accuracies: [], evals: [] };
   for (const line of readFileSync(path, "utf8").trim().split("\n")) {
     const o = JSON.parse(line) as Record<string, number | string>;
     if (o["event"] === "eval")
@@ -32,16 +34,19 @@ function readLog(path: string): Logged {
         calibration: o["calibration"] as number,
         accuracy: o["accuracy"] as number,
       });
-    else out.losses.push(o["loss"] as number);
+    else {
+      out.losses.push(o["loss"] as number);
+      out.accuracies.push(o["accuracy"] as number);
+    }
   }
   return out;
 }
 
-/** The progress bar's smoothing, written out: Σ β^(n-i) (1-β) l_i / (1 - β^n). */
-function smoothed(losses: number[], n: number): number {
+/** The progress bar's smoothing of the loss, written out: Σ β^(n-i) (1-β) v_i / (1 - β^n). */
+function smoothed(values: number[], n: number): number {
   const beta = 0.98;
   let sum = 0;
-  for (let i = 1; i <= n; i++) sum += beta ** (n - i) * (1 - beta) * (losses[i - 1] as number);
+  for (let i = 1; i <= n; i++) sum += beta ** (n - i) * (1 - beta) * (values[i - 1] as number);
   return sum / (1 - beta ** n);
 }
 
@@ -139,12 +144,14 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
       const metric = panel.attrs["data-metric"] as "loss" | "auc" | "logloss" | "ne" | "calibration" | "accuracy";
       const ax = axesOf(panel);
       const paths = allElements(panel).filter((e) => e.name === "path");
+      const series = metric === "accuracy" ? ["train-accuracy", "accuracy"] : [metric];
       assert.equal(
-        paths.map((p) => p.attrs["data-run"]),
-        ["a", "b"],
-        `${metric}: one path per run`,
+        paths.map((p) => `${p.attrs["data-metric"]}:${p.attrs["data-run"]}`),
+        series.flatMap((s) => [`${s}:a`, `${s}:b`]),
+        `${metric}: one path per run and series`,
       );
       for (const p of paths) {
+        const perStep = p.attrs["data-metric"] === "loss" || p.attrs["data-metric"] === "train-accuracy";
         const log = logs[p.attrs["data-run"] as string] as Logged;
         const pts = pathPoints(p.attrs["d"] as string).map(([px, py]) => [ax.toX(px), ax.toY(py)] as [number, number]);
         // Pixels carry two decimals: the tolerance is a hundredth of a pixel in data units.
@@ -163,15 +170,16 @@ test("dlrm plot overlays two runs: well-formed SVG, one path per series, axes th
             `${metric}: value ${y} inside the y axis ${ax.yRange}`,
           );
         }
-        const expected: [number, number][] =
-          metric === "loss"
-            ? log.losses.map((_, i) => [i + 1, smoothed(log.losses, i + 1)])
-            : log.evals.map((e) => [e.step, e[metric]]);
-        assert.is(
-          pts.length,
-          expected.length,
-          `${metric}: a point per logged ${metric === "loss" ? "step" : "evaluation"}`,
-        );
+        const stepValues = p.attrs["data-metric"] === "loss" ? log.losses : log.accuracies;
+        if (perStep)
+          assert.ok(
+            stepValues.every((v) => typeof v === "number"),
+            `${metric}: every step line carries it`,
+          );
+        const expected: [number, number][] = perStep
+          ? stepValues.map((_, i) => [i + 1, smoothed(stepValues, i + 1)])
+          : log.evals.map((e) => [e.step, e[metric as Exclude<typeof metric, "loss">]]);
+        assert.is(pts.length, expected.length, `${metric}: a point per logged ${perStep ? "step" : "evaluation"}`);
         pts.forEach(([x, y], i) => {
           const [ex, ey] = expected[i] as [number, number];
           assert.ok(
@@ -228,7 +236,7 @@ test("dlrm train --plot draws the run as dlrm plot draws its --log file", async 
     const svg = readFileSync(fromTrain, "utf8");
     parseXml(svg);
     assert.is(svg, readFileSync(fromPlot, "utf8"));
-    assert.is(allElements(parseXml(svg)).filter((e) => e.name === "path").length, 6); // loss, AUC, logloss, NE, calibration, accuracy
+    assert.is(allElements(parseXml(svg)).filter((e) => e.name === "path").length, 7); // loss, AUC, logloss, NE, calibration, training and eval accuracy
   } finally {
     t.cleanup();
   }

@@ -9,6 +9,13 @@
 // Tolerance (the golden README's): |ours - expected| <= 1e-4 + 1e-3·|expected|.
 // The first-step gradient is recovered from a one-step SGD run, g = (w0 - w1) / lr, as
 // test/dlrm/golden.test.ts does.
+//
+// test/fixtures/dcn/dcn_v2_adam is the same model trained with --optimizer adam as docs/ops.md
+// defines it: torch.optim.Adam on the MLPs and cross layers, TorchRec's row-wise Adam
+// (FBGEMM's partial_rowwise_adam, written in plain torch) on the tables, 5 steps in which a
+// table row is looked up, skipped and looked up again. Through the CLI on one worker and on two:
+// the per-step losses, every parameter after the steps and the saved optimizer state
+// (exp_avg, exp_avg_sq; the tables' momentum1, momentum2).
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -28,6 +35,7 @@ import {
 
 const DIR = fileURLToPath(new URL("../fixtures/dcn/dcn_v2/", import.meta.url));
 const c = loadCase(DIR);
+const adam = loadCase(fileURLToPath(new URL("../fixtures/dcn/dcn_v2_adam/", import.meta.url)));
 
 for (const workers of ["1", "2"]) {
   test(`DCN-v2: predictions of batch 0 with the initial parameters, --workers ${workers}`, () =>
@@ -40,6 +48,16 @@ for (const workers of ["1", "2"]) {
 
   test(`DCN-v2: per-step losses and final weights after ${c.config.steps} SGD steps, --workers ${workers}`, () =>
     checkTraining(c, workers));
+}
+
+for (const workers of ["1", "2"]) {
+  test(`DCN-v2 + Adam: per-step losses, final weights and Adam state after ${adam.config.steps} steps, --workers ${workers}`, () => {
+    assert.ok(
+      adam.expected.has("final.optimizer.state.emb_l.1.weight.momentum2"),
+      "the case has the tables' row-wise state",
+    );
+    return checkTraining(adam, workers);
+  });
 }
 
 test("DCN-v2: dlrm convert gives torch's DLRM_DCN state_dict names and values, and back", async () => {

@@ -7,6 +7,7 @@ import {
   binaryEntropy,
   calibration,
   computeMetrics,
+  correctPredictions,
   logloss,
   normalizedEntropy,
 } from "../../src/metrics/metrics.ts";
@@ -57,6 +58,14 @@ test("accuracy is round(p) == y: p = 0.5 counts as 0 (np.round rounds half to ev
   assert.is(accuracy(p, y), 0.8); // classes 0 0 1 1 1: 4 of 5 right
   assert.is(accuracy([0.5], [1]), 0);
   assert.is(accuracy(p, y, 0.8), 0.4); // classes 0 0 0 1 0: 2 of 5 right
+});
+
+test("correctPredictions (a training step's count): accuracy's rule without its checks; a soft or real-valued label is never right", () => {
+  assert.is(correctPredictions([0.2, 0.5, 0.51, 0.9, 0.7], [0, 0, 1, 0, 1]), 4); // classes 0 0 1 1 1
+  assert.is(correctPredictions(new Float32Array([0.9, 0.1, 0.8]), new Float32Array([0.5, 0.3, 1])), 1);
+  assert.is(correctPredictions([0.2, 3], [0, 2]), 1, "an mse run's label 2 is never a hit");
+  assert.is(correctPredictions([0.6, 0.7], [1, 0], 0.65), 0); // classes 0 1
+  assert.is(correctPredictions([], []), 0);
 });
 
 test("auc by hand: sklearn's example, a tie example, perfect / inverted / constant predictions", () => {
