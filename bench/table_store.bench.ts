@@ -3,33 +3,39 @@
 // 13-512-256-64-16, top 367-512-256-1, SGD) on heavy-headed data (each table's ids are
 // log-uniform ranks, a Zipf law of exponent ≈ 1, scattered over the rows by a multiplicative
 // hash; one lookup per bag), written once as a batch file, and trained by
-//   in memory, 2 workers      | --table-dir, 2 workers, --table-cache-bytes C (LRU: ranks)
-//   in memory, 1 worker       | --table-dir, 1 worker, C, lookahead  | the same with lru
+//   in memory, 2 workers      | --table-dir, 2 workers, --table-cache-bytes C, lru | lookahead
+//   in memory, 1 worker       | --table-dir, 1 worker, C, lookahead (rows of the next batch
+//                               read ahead) | the same reading nothing ahead | lru
 // Each run saves its checkpoint; the disk runs' must equal their in-memory run's byte for byte.
 // Per run: samples/s (batch / median step time after the warm-up, from the --log t_ms), wall
-// time, peak RSS (VmHWM of /proc/<pid>/status, polled), and the table store's line (hit rate,
-// bytes read and written; one worker only: the ranks keep their counts).
+// time, peak RSS (VmHWM of /proc/<pid>/status, polled), the 1-minute load average as it
+// starts, and the table store's line (hit rate, rows and bytes read and written, time the
+// steps waited for rows; one worker only: the ranks keep their counts). --rounds N runs the
+// disk runs N times, interleaved (a b c a b c …), so that the machine's load falls on all.
 //
 //   nice -n 10 node --import tsx bench/table_store.bench.ts [--rows-cap R] [--samples 204800]
-//     [--batch 2048] [--steps 60] [--warmup 20] [--cache 512MiB] [--dir /tmp/...] [--runs a,b] [--docs]
+//     [--batch 2048] [--steps 60] [--warmup 20] [--cache 512MiB] [--dir /tmp/...] [--runs a,b]
+//     [--rounds 1] [--docs | --docs-policy [--section name]]
 //   node --import tsx bench/table_store.bench.ts --render out.json   (the docs section from a run's output)
 //
-// --docs rewrites the "table-store" section of docs/benchmarks.md (bench/docs_sections.ts).
+// --docs rewrites the "table-store" section of docs/benchmarks.md (bench/docs_sections.ts),
+// --docs-policy the "table-store-policy" one (look-ahead against LRU at one cache size; --section
+// names another, for a second cache size).
 //
 // Glossary: R rows of a table, B batch, S steps.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeBatchFile } from "../src/data/batch_file.ts";
-import { offsetsFromLengths } from "../src/data/dataset.ts";
-import { Rng } from "../src/tensor/rng.ts";
 import { replaceSection } from "./docs_sections.ts";
 import { machine } from "./markdown.ts";
+import { heavyHeadedBatchFile, medianStepMs, trainProcess } from "./table_store_process.ts";
 import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
 export const TABLE_STORE_SECTION = "table-store";
+export const TABLE_STORE_POLICY_SECTION = "table-store-policy";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MiB = 1024 * 1024;
 
@@ -40,6 +46,8 @@ function arg(name: string, fallback: string): string {
 
 interface RunResult {
   label: string;
+  round: number;
+  loadAvg1: number;
   workers: number;
   store: string | null;
   samplesPerSec: number;
@@ -50,85 +58,36 @@ interface RunResult {
   exitCode: number | null;
 }
 
-/** Heavy-headed ids: rank floor((R+1)^u) - 1 (log-uniform, Zipf ≈ 1), scattered by a multiplicative hash. */
-function heavyHeadedBatchFile(path: string, tables: readonly number[], n: number): void {
-  const rng = new Rng(27);
-  const dense = new Float32Array(n * 13);
-  for (let i = 0; i < dense.length; i++) dense[i] = rng.uniform();
-  const labels = new Float32Array(n);
-  for (let i = 0; i < n; i++) labels[i] = rng.uniform() < 0.25 ? 1 : 0;
-  const sparse = tables.map((R) => {
-    const lengths = new Int32Array(n).fill(1);
-    const indices = new Int32Array(n);
-    const mult = 2654435761 % R === 0 ? 40503 : 2654435761; // odd, and coprime with R for these sizes
-    for (let i = 0; i < n; i++) {
-      const rank = Math.min(R - 1, Math.floor(Math.exp(rng.uniform() * Math.log(R + 1))) - 1);
-      indices[i] = Number((BigInt(rank) * BigInt(mult)) % BigInt(R));
-    }
-    return { lengths, offsets: offsetsFromLengths(lengths), indices, weights: null };
-  });
-  writeBatchFile(path, { n, denseFeatures: 13, dense, labels, sparse });
-}
-
 /** One `dlrm train` process: its samples/s, wall time, peak RSS and table store line. */
-function runTrain(
+async function runTrain(
   label: string,
+  round: number,
   args: string[],
   log: string,
   warmup: number,
   batch: number,
 ): Promise<Omit<RunResult, "sameBytesAs">> {
-  return new Promise((done) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "train", ...args, "--log", log], {
-      cwd: ROOT,
-    });
-    let stderr = "";
-    let peakKiB = 0;
-    const poll = setInterval(() => {
-      try {
-        const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-        if (m !== null) peakKiB = Math.max(peakKiB, Number(m[1]));
-      } catch {
-        // gone
-      }
-    }, 100);
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on("data", () => undefined);
-    child.on("close", (code) => {
-      clearInterval(poll);
-      const wallS = (performance.now() - t0) / 1000;
-      const t = readFileSync(log, "utf8")
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as { t_ms?: number })
-        .filter((o) => typeof o.t_ms === "number")
-        .map((o) => o.t_ms as number);
-      const gaps = t
-        .slice(warmup + 1)
-        .map((x, i) => x - (t[warmup + i] as number))
-        .sort((a, b) => a - b);
-      const median = gaps[gaps.length >> 1] ?? Number.NaN;
-      const m = /table store: (\{.*\})/.exec(stderr);
-      if (code !== 0) console.error(stderr.slice(-2000));
-      const workers = Number(args[args.indexOf("--workers") + 1]);
-      const di = args.indexOf("--table-dir");
-      const store =
-        di < 0
-          ? null
-          : `${args[args.indexOf("--table-cache-bytes") + 1]}${args.includes("lru") ? " lru" : workers === 1 ? " lookahead" : " lru"}`;
-      done({
-        label,
-        workers,
-        store,
-        samplesPerSec: batch / (median / 1000),
-        wallS,
-        peakRssMiB: peakKiB / 1024,
-        tableStore: m === null ? null : (JSON.parse(m[1] as string) as Record<string, unknown>),
-        exitCode: code,
-      });
-    });
-  });
+  const loadAvg1 = loadavg()[0] as number;
+  const r = await trainProcess(ROOT, args, log);
+  if (r.code !== 0) console.error(r.stderr.slice(-2000));
+  const workers = Number(args[args.indexOf("--workers") + 1]);
+  const di = args.indexOf("--table-dir");
+  const pi = args.indexOf("--table-prefetch");
+  const policy = args.includes("lru") ? "lru" : `lookahead, read ahead ${pi < 0 ? 1 : args[pi + 1]}`;
+  const where = args.includes("sync") ? ", moves on the step's thread" : "";
+  const store = di < 0 ? null : `${args[args.indexOf("--table-cache-bytes") + 1]} ${policy}${where}`;
+  return {
+    label,
+    round,
+    loadAvg1,
+    workers,
+    store,
+    samplesPerSec: batch / (medianStepMs(r.stepMs, warmup) / 1000),
+    wallS: r.wallS,
+    peakRssMiB: r.peakKiB / 1024,
+    tableStore: r.tableStore,
+    exitCode: r.code,
+  };
 }
 
 /** Whether two files hold the same bytes (cmp: checkpoints pass 2 GiB, past readFileSync). */
@@ -141,10 +100,10 @@ async function main(): Promise<void> {
   if (render !== "") {
     // --render out.json: the docs section from a run's JSON line (a run made without --docs)
     const path = join(ROOT, "docs/benchmarks.md");
-    const o = JSON.parse(readFileSync(render, "utf8").trim().split("\n").pop() as string) as Parameters<
-      typeof markdown
-    >[0];
-    writeFileSync(path, replaceSection(readFileSync(path, "utf8"), TABLE_STORE_SECTION, markdown(o)));
+    const o = JSON.parse(readFileSync(render, "utf8").trim().split("\n").pop() as string) as BenchOutput;
+    const policy = process.argv.includes("--docs-policy");
+    const section = policy ? arg("section", TABLE_STORE_POLICY_SECTION) : TABLE_STORE_SECTION;
+    writeFileSync(path, replaceSection(readFileSync(path, "utf8"), section, policy ? policyMarkdown(o) : markdown(o)));
     return;
   }
   const cap = Number(arg("rows-cap", "0"));
@@ -153,7 +112,8 @@ async function main(): Promise<void> {
   const steps = Number(arg("steps", "60"));
   const warmup = Number(arg("warmup", "20"));
   const cache = arg("cache", "512MiB");
-  const dir = arg("dir", "/tmp/s3-disk/bench");
+  const dir = arg("dir", join(tmpdir(), "dlrm-table-store-bench"));
+  const rounds = Number(arg("rounds", "1"));
   const tables = KAGGLE_TABLES.map((R) => (cap > 0 ? Math.min(R, cap) : R));
   const tableMiB = tables.reduce((a, R) => a + R * 16 * 4, 0) / MiB;
   rmSync(dir, { recursive: true, force: true });
@@ -163,6 +123,7 @@ async function main(): Promise<void> {
   const data = join(dir, "data.safetensors");
   heavyHeadedBatchFile(data, tables, n);
   const started = new Date();
+  const startLoad = loadavg();
   console.error(
     `tables ${tableMiB.toFixed(0)} MiB, ${n} heavy-headed samples, batch ${batch}, ${steps} steps, cache ${cache}`,
   );
@@ -182,20 +143,42 @@ async function main(): Promise<void> {
   const plans: { label: string; workers: number; store: string[] | null; ref: string | null }[] = [
     { label: "memory-2", workers: 2, store: null, ref: null },
     { label: "disk-2-lru", workers: 2, store: ["--table-cache-policy", "lru"], ref: "memory-2" },
+    { label: "disk-2-lookahead", workers: 2, store: ["--table-cache-policy", "lookahead"], ref: "memory-2" },
     { label: "memory-1", workers: 1, store: null, ref: null },
     { label: "disk-1-lookahead", workers: 1, store: ["--table-cache-policy", "lookahead"], ref: "memory-1" },
+    {
+      label: "disk-1-lookahead-no-read-ahead",
+      workers: 1,
+      store: ["--table-cache-policy", "lookahead", "--table-prefetch", "0"],
+      ref: "memory-1",
+    },
     { label: "disk-1-lru", workers: 1, store: ["--table-cache-policy", "lru"], ref: "memory-1" },
+    {
+      label: "disk-1-lru-sync",
+      workers: 1,
+      store: ["--table-cache-policy", "lru", "--table-io", "sync"],
+      ref: "memory-1",
+    },
   ];
   const only = arg("runs", "");
+  const chosen = plans.filter((x) => only === "" || only.split(",").includes(x.label));
+  // The in-memory runs once (the references), then the disk runs round after round.
+  const schedule = [
+    ...chosen.filter((p) => p.store === null).map((p) => ({ p, round: 0 })),
+    ...Array.from({ length: rounds }, (_, round) =>
+      chosen.filter((p) => p.store !== null).map((p) => ({ p, round })),
+    ).flat(),
+  ];
   const results: RunResult[] = [];
-  for (const p of plans.filter((x) => only === "" || only.split(",").includes(x.label))) {
+  for (const { p, round } of schedule) {
     const save = join(dir, `${p.label}.safetensors`);
     const tdir = join(dir, `tables-${p.label}`);
     const store = p.store === null ? [] : ["--table-dir", tdir, "--table-cache-bytes", cache, ...p.store];
     if (p.store !== null) mkdirSync(tdir);
-    console.error(`run ${p.label} …`);
+    console.error(`run ${p.label}, round ${round} …`);
     const r = await runTrain(
       p.label,
+      round,
       [...common, "--workers", String(p.workers), ...store, "--save", save],
       join(dir, `${p.label}.jsonl`),
       warmup,
@@ -209,9 +192,12 @@ async function main(): Promise<void> {
     if (p.ref !== null) rmSync(save, { force: true });
   }
   rmSync(dir, { recursive: true, force: true });
-  const out = {
+  const out: BenchOutput = {
+    command: `nice -n 10 node --import tsx bench/table_store.bench.ts ${process.argv.slice(2).join(" ")}`.trim(),
     date: started.toISOString(),
     machine: machine(),
+    loadAvg: { start: startLoad, end: loadavg() },
+    rounds,
     tableMiB,
     samples: n,
     batch,
@@ -221,15 +207,22 @@ async function main(): Promise<void> {
     results,
   };
   console.log(JSON.stringify(out));
-  if (process.argv.includes("--docs")) {
-    const path = join(ROOT, "docs/benchmarks.md");
+  const path = join(ROOT, "docs/benchmarks.md");
+  if (process.argv.includes("--docs"))
     writeFileSync(path, replaceSection(readFileSync(path, "utf8"), TABLE_STORE_SECTION, markdown(out)));
-  }
+  if (process.argv.includes("--docs-policy"))
+    writeFileSync(
+      path,
+      replaceSection(readFileSync(path, "utf8"), arg("section", TABLE_STORE_POLICY_SECTION), policyMarkdown(out)),
+    );
 }
 
-function markdown(o: {
+interface BenchOutput {
+  command: string;
   date: string;
   machine: Record<string, string | number>;
+  loadAvg: { start: number[]; end: number[] };
+  rounds: number;
   tableMiB: number;
   samples: number;
   batch: number;
@@ -237,7 +230,9 @@ function markdown(o: {
   warmup: number;
   cache: string;
   results: RunResult[];
-}): string {
+}
+
+function markdown(o: BenchOutput): string {
   const by = new Map(o.results.map((r) => [r.label, r]));
   const ratio = (a: string, b: string, k: "samplesPerSec" | "peakRssMiB"): string => {
     const x = by.get(a)?.[k];
@@ -261,6 +256,77 @@ function markdown(o: {
     ...rows,
     "",
     `Targets (2 workers, cache ${o.cache}): samples/s on disk / in memory = **${ratio("disk-2-lru", "memory-2", "samplesPerSec")}** (target ≥ 0.5); peak RSS on disk / in memory = **${ratio("disk-2-lru", "memory-2", "peakRssMiB")}** (target ≤ 0.6). One worker, look-ahead / LRU samples/s = **${ratio("disk-1-lookahead", "disk-1-lru", "samplesPerSec")}**.`,
+    "",
+    "```json",
+    JSON.stringify(o),
+    "```",
+  ].join("\n");
+}
+
+/** Ratio a / b of samples/s in each round (runs of the same round; b's one run if in memory), and their median. */
+function roundRatios(o: BenchOutput, a: string, b: string): { each: number[]; median: number } {
+  const each: number[] = [];
+  for (let r = 0; r < o.rounds; r++) {
+    const x = o.results.find((q) => q.label === a && q.round === r);
+    const y =
+      o.results.find((q) => q.label === b && q.round === r) ?? o.results.find((q) => q.label === b && q.store === null); // an in-memory run is made once
+    if (x !== undefined && y !== undefined) each.push(x.samplesPerSec / y.samplesPerSec);
+  }
+  const sorted = [...each].sort((p, q) => p - q);
+  const median =
+    sorted.length === 0
+      ? Number.NaN
+      : sorted.length % 2 === 1
+        ? (sorted[sorted.length >> 1] as number)
+        : ((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2;
+  return { each, median };
+}
+
+function policyMarkdown(o: BenchOutput): string {
+  type Store = {
+    hit_rate?: number;
+    rows_read?: number;
+    rows_read_ahead?: number;
+    rows_written?: number;
+    bytes_read?: number;
+    bytes_written?: number;
+    wait_ms?: number;
+  };
+  const rows = o.results.map((r) => {
+    const ts = r.tableStore as Store | null;
+    const n = (x: number | undefined): string => (x === undefined ? "–" : x.toLocaleString("en-US"));
+    const mib = (x: number | undefined): string => (x === undefined ? "–" : (x / MiB).toFixed(1));
+    const same =
+      r.sameBytesAs === null ? "–" : r.sameBytesAs.startsWith("DIFFERS") ? `**${r.sameBytesAs}**` : "= in memory";
+    return `| ${r.label.replace(/^disk-1-/, "")} | ${r.round} | ${r.loadAvg1.toFixed(1)} | ${Math.round(r.samplesPerSec).toLocaleString("en-US")} | ${ts?.hit_rate ?? "–"} | ${n(ts?.rows_read)} | ${n(ts?.rows_read_ahead)} | ${n(ts?.rows_written)} | ${mib(ts?.bytes_read)} | ${mib(ts?.bytes_written)} | ${n(ts?.wait_ms)} | ${r.peakRssMiB.toFixed(0)} | ${same} |`;
+  });
+  const ratio = (a: string, b: string): string => {
+    const r = roundRatios(o, a, b);
+    return `**${r.median.toFixed(3)}** (rounds: ${r.each.map((x) => x.toFixed(3)).join(", ")})`;
+  };
+  const load = (l: number[]): string => l.map((x) => x.toFixed(1)).join(" / ");
+  return [
+    "## Tables on disk: exact look-ahead with read-ahead against LRU (`bench/table_store.bench.ts`)",
+    "",
+    `Run of ${o.date.slice(0, 16).replace("T", " ")} UTC on ${o.machine.cpu} (${o.machine.cores} cores), Node ${o.machine.node}. **The machine was shared**: a long end-to-end benchmark (issue 23) ran on both cores for the whole run, beside other developers' jobs; load average (1 / 5 / 15 min) ${load(o.loadAvg.start)} at the start, ${load(o.loadAvg.end)} at the end. Hence ${o.rounds} rounds, each running every policy once in turn, and the ratios taken within a round.`,
+    "",
+    `\`${o.command}\` — the Kaggle-shaped model with tables capped (${o.tableMiB.toFixed(0)} MiB), ${o.samples.toLocaleString("en-US")} heavy-headed samples, batch ${o.batch}, ${o.steps} steps of which ${o.warmup} warm-up, SGD, one worker, cache ${o.cache} for every policy.`,
+    "",
+    "*lookahead*: evict the row with no known use in the next 4 batches (least recent first), else the farthest used, and read the next batch's missing rows on the reader thread while the step computes; *lookahead-no-read-ahead*: the same evictions, rows read when their step needs them; *lru*: least recently used, its misses and write-backs moved by the reader thread; *lru-sync*: the same on the step's thread (`--table-io sync`, the store before the reader thread). The step waits for the rows it needs (*wait ms*, summed over the run; on the step's thread the reads are not timed). *hit rate*: of the distinct rows each batch asks for, those resident before the batch was foreseen; *rows read*: all reads, of which *ahead* before their step.",
+    "",
+    "| run | round | load (1 min) | samples/s | hit rate | rows read | ahead | rows written | read MiB | written MiB | wait ms | peak RSS MiB | checkpoint |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ...rows,
+    "",
+    `samples/s (medians over the rounds of the ratio within a round): ${[
+      ["look-ahead with read-ahead / LRU", "disk-1-lookahead", "disk-1-lru"],
+      ["look-ahead with read-ahead / LRU on the step's thread", "disk-1-lookahead", "disk-1-lru-sync"],
+      ["look-ahead without read-ahead / LRU", "disk-1-lookahead-no-read-ahead", "disk-1-lru"],
+      ["look-ahead with / without read-ahead", "disk-1-lookahead", "disk-1-lookahead-no-read-ahead"],
+    ]
+      .filter(([, a, b]) => o.results.some((r) => r.label === a) && o.results.some((r) => r.label === b))
+      .map(([name, a, b]) => `${name} ${ratio(a as string, b as string)}`)
+      .join("; ")}.`,
     "",
     "```json",
     JSON.stringify(o),

@@ -136,7 +136,7 @@ export async function runPredict(argv: readonly string[], io: Io): Promise<numbe
   if (out !== undefined) predictionFormat(out);
   const batchSize = positiveInt("predict", f, "batch-size", 4096);
   const workers = workerCount("predict", f, 1);
-  const store = tableStoreOptions(f, workers, "predict");
+  const store = tableStoreOptions(f, "predict");
   const model = getString(f, "model");
   const bitsFlag = getNumber(f, "quantize-emb-with-bit");
   let bits: QuantBits | null = null;

@@ -1,4 +1,5 @@
-// `dlrm train --table-dir DIR --table-cache-bytes N [--table-cache-policy lookahead|lru]`:
+// `dlrm train --table-dir DIR --table-cache-bytes N [--table-cache-policy lookahead|lru]
+// [--table-prefetch K]`:
 // the tables live in files in DIR with at most N bytes of rows resident
 // (src/dlrm/store/disk_tables.ts, src/train/disk_executor.ts). These flags change where the
 // rows are, never the numbers: they are not run flags, and a run may be resumed with or
@@ -11,7 +12,7 @@ import type { OptimizerSpec } from "../optim/make.ts";
 import { DiskTableExecutor, type DiskModelSource } from "../train/disk_executor.ts";
 import { DEFAULT_PREFETCH } from "../train/batch_feed.ts";
 import type { Executor } from "../train/executor.ts";
-import { getString, oneOf, UsageError, type FlagSpecs, type Io, type ParsedFlags } from "./args.ts";
+import { getString, nonNegativeInt, oneOf, UsageError, type FlagSpecs, type Io, type ParsedFlags } from "./args.ts";
 
 export const TABLE_STORE_FLAGS: FlagSpecs = {
   "table-dir": {
@@ -27,7 +28,17 @@ export const TABLE_STORE_FLAGS: FlagSpecs = {
   "table-cache-policy": {
     type: "string",
     placeholder: "lookahead|lru",
-    help: `with --table-dir: which rows leave the cache: lookahead (default, one worker) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches; lru the least recently used (ranks)`,
+    help: `with --table-dir: which rows leave the cache: lookahead (default) evicts the row used farthest in the next ${DEFAULT_PREFETCH} batches (each rank its own rows of them); lru the least recently used`,
+  },
+  "table-io": {
+    type: "string",
+    placeholder: "thread|sync",
+    help: "with --table-dir: rows move between the files and the cache on a reader thread while the step computes (thread, the default), or on the step's thread (sync: for comparison)",
+  },
+  "table-prefetch": {
+    type: "int",
+    placeholder: "K",
+    help: `with --table-cache-policy lookahead: the missing rows of the next K batches (0 to ${DEFAULT_PREFETCH}) are read on a reader thread while the step computes (default 1; 0: read at their step)`,
   },
 };
 
@@ -55,32 +66,37 @@ export function parseBytes(verb: string, flag: string, text: string): number {
 }
 
 /** The table store the flags of verb (train, predict) ask for, or null (tables in memory). */
-export function tableStoreOptions(f: ParsedFlags, workers: number, verb = "train"): TableStoreOptions | null {
+export function tableStoreOptions(f: ParsedFlags, verb = "train"): TableStoreOptions | null {
   const dir = getString(f, "table-dir");
   if (dir === undefined) {
-    for (const name of ["table-cache-bytes", "table-cache-policy"])
+    for (const name of ["table-cache-bytes", "table-cache-policy", "table-prefetch", "table-io"])
       if (f.has(name)) throw new UsageError(`${verb}: --${name} goes with --table-dir`);
     return null;
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new UsageError(`${verb}: --table-dir ${dir} is not a directory`);
   const bytes = getString(f, "table-cache-bytes");
-  // Ranks see one batch at a time (the batch slots): they evict by LRU.
-  const policy = oneOf(
-    verb,
-    f,
-    "table-cache-policy",
-    ["lookahead", "lru"] as const,
-    workers === 1 ? "lookahead" : "lru",
-  );
-  if (policy === "lookahead" && workers > 1)
+  const policy = oneOf(verb, f, "table-cache-policy", ["lookahead", "lru"] as const, "lookahead");
+  const prefetch = nonNegativeInt(verb, f, "table-prefetch");
+  if (prefetch !== undefined && policy === "lru")
     throw new UsageError(
-      `${verb}: --table-cache-policy lookahead needs --workers 1 (a rank sees one batch at a time); ${workers} workers evict by lru`,
+      `${verb}: --table-prefetch reads ahead the look-ahead's batches: it needs --table-cache-policy lookahead`,
+    );
+  if (prefetch !== undefined && prefetch > DEFAULT_PREFETCH)
+    throw new UsageError(
+      `${verb}: --table-prefetch ${prefetch} is past the ${DEFAULT_PREFETCH} batches the look-ahead sees`,
+    );
+  const io = oneOf(verb, f, "table-io", ["thread", "sync"] as const, "thread");
+  if (io === "sync" && prefetch !== undefined && prefetch > 0)
+    throw new UsageError(
+      `${verb}: --table-prefetch ${prefetch} reads on the reader thread: it needs --table-io thread`,
     );
   return {
     dir,
     cacheBytes: bytes === undefined ? DEFAULT_CACHE_BYTES : parseBytes(verb, "--table-cache-bytes", bytes),
     lookAhead: policy === "lru" ? 0 : DEFAULT_PREFETCH,
+    ...(prefetch === undefined ? {} : { prefetch }),
+    ...(io === "sync" ? { readerThread: false, prefetch: 0 } : {}),
   };
 }
 
@@ -109,13 +125,16 @@ export function reportTableStore(executor: Executor, io: Io): void {
   if (!(executor instanceof DiskTableExecutor)) return;
   const c = executor.counts();
   const line = {
-    policy: executor.lookAhead > 0 ? `lookahead ${executor.lookAhead}` : "lru",
+    policy: executor.lookAhead > 0 ? `lookahead ${executor.lookAhead}, prefetch ${executor.tables.prefetch}` : "lru",
+    reader_thread: executor.tables.threaded,
     resident_bytes: executor.tables.residentBytes(),
     lookups: c.lookups,
     hits: c.hits,
     hit_rate: c.lookups === 0 ? null : Math.round((c.hits / c.lookups) * 1e4) / 1e4,
-    rows_read: c.misses,
+    rows_read: c.reads,
+    rows_read_ahead: c.readAhead,
     rows_written: c.writes,
+    wait_ms: Math.round(executor.tables.waitedMs()),
     bytes_read: c.bytesRead,
     bytes_written: c.bytesWritten,
   };

@@ -283,7 +283,7 @@ interface RunPlan {
 
 async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
   const workers = workerCount("train", f, f.has("table-dir") ? 1 : availableParallelism());
-  const store = tableStoreOptions(f, workers);
+  const store = tableStoreOptions(f);
   const seed = getNumber(f, "seed") ?? 123;
   if (f.has("steps") && f.has("epochs")) throw new UsageError("train: give --steps or --epochs, not both");
   const stepsFlag = f.has("steps") ? (nonNegativeInt("train", f, "steps") as number) : undefined;

@@ -34,6 +34,6 @@ export const TRAIN_HELP_GROUPS: HelpGroups = [
   ],
   ["Run", ["steps", "epochs", "batch-size", "seed", "no-shuffle", "resume", "test-freq"]],
   ["Output", ["save", "save-dtype", "log", "plot", "print-freq", "print-sharding-plan", "help"]],
-  ["Parallel", ["workers", "table-dir", "table-cache-bytes", "table-cache-policy"]],
+  ["Parallel", ["workers", "table-dir", "table-cache-bytes", "table-cache-policy", "table-prefetch", "table-io"]],
   ["Reference compatibility (the table tricks of facebookresearch/dlrm; docs/tricks.md)", [...TABLE_TRICK_FLAGS]],
 ];

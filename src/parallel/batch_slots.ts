@@ -13,16 +13,22 @@
 //     offsets  Int32 (Bmax + 1)     CSR: bag b is indices[offsets[b] .. offsets[b+1])
 //     indices  Int32 (cap_t)        cap_t = Bmax · (longest bag of table t in the data)
 //     weights  Float32 (cap_t)      only when the data has per-sample weights for t
+//   per coming batch j < k (tables on disk with look-ahead: the ids the ranks' caches plan with):
+//     header   Int32 (1 + F)        B_j (0: no such batch), then L_t
+//     per table t: offsets Int32 (Bmax + 1), indices Int32 (cap_t)
 //
 // Glossary: B samples in a batch (≤ Bmax), Dd dense features, F tables, L_t lookups of
-// table t in the batch.
+// table t in the batch, k coming batches.
 
 import type { Dataset } from "../data/dataset.ts";
+import type { ForeseenBatch } from "../dlrm/store/disk_tables.ts";
 
 export interface BatchSlotLayout {
   maxBatch: number;
   denseFeatures: number;
   tables: { capacity: number; weights: boolean }[];
+  /** Coming batches whose ids a slot also holds (k). */
+  ahead: number;
   /** Bytes of one slot. */
   bytes: number;
 }
@@ -33,10 +39,15 @@ export interface SlotViews {
   labels: Float32Array; // (Bmax,)
   pred: Float32Array; // (Bmax,)
   tables: { offsets: Int32Array; indices: Int32Array; weights: Float32Array | null }[];
+  /** The next k batches' ids: header (1 + F,) B_j then L_t, and each table's CSR. */
+  ahead: { header: Int32Array; tables: { offsets: Int32Array; indices: Int32Array }[] }[];
 }
 
-/** The layout that fits every batch of at most maxBatch samples of any of these datasets (training and evaluation data). */
-export function batchSlotLayout(datasets: readonly Dataset[], maxBatch: number): BatchSlotLayout {
+/**
+ * The layout that fits every batch of at most maxBatch samples of any of these datasets
+ * (training and evaluation data), and the ids of `ahead` coming batches.
+ */
+export function batchSlotLayout(datasets: readonly Dataset[], maxBatch: number, ahead = 0): BatchSlotLayout {
   const first = datasets[0];
   if (first === undefined) throw new Error("batchSlotLayout: no dataset");
   const F = first.sparse.length;
@@ -54,7 +65,8 @@ export function batchSlotLayout(datasets: readonly Dataset[], maxBatch: number):
   });
   let words = 1 + F + maxBatch * first.denseFeatures + 2 * maxBatch;
   for (const t of tables) words += maxBatch + 1 + t.capacity * (t.weights ? 2 : 1);
-  return { maxBatch, denseFeatures: first.denseFeatures, tables, bytes: 4 * words };
+  words += ahead * (1 + F + tables.reduce((a, t) => a + maxBatch + 1 + t.capacity, 0));
+  return { maxBatch, denseFeatures: first.denseFeatures, tables, ahead, bytes: 4 * words };
 }
 
 /** Typed views of one slot (the same on the main thread and in every rank). */
@@ -80,7 +92,55 @@ export function slotViews(layout: BatchSlotLayout, buffer: SharedArrayBuffer): S
     indices: take(i32, t.capacity),
     weights: t.weights ? take(f32, t.capacity) : null,
   }));
-  return { header, dense, labels, pred, tables };
+  const ahead = Array.from({ length: layout.ahead }, () => ({
+    header: take(i32, 1 + layout.tables.length),
+    tables: layout.tables.map((t) => ({ offsets: take(i32, Bmax + 1), indices: take(i32, t.capacity) })),
+  }));
+  return { header, dense, labels, pred, tables, ahead };
+}
+
+/**
+ * Write the ids of the coming batches (each a whole batch, as the feed hands them out) into
+ * the slot's look-ahead part: the first k of them; the rest of the k marked absent.
+ */
+export function writeAheadIds(slot: SlotViews, batches: readonly Dataset[]): void {
+  slot.ahead.forEach((dst, j) => {
+    const d = batches[j];
+    dst.header[0] = 0;
+    if (d === undefined) return;
+    const Bmax = (dst.tables[0]?.offsets.length ?? 1) - 1;
+    if (d.n > Bmax)
+      throw new Error(`writeAheadIds: a coming batch of ${d.n} samples exceeds the slot capacity of ${Bmax}`);
+    d.sparse.forEach((f, t) => {
+      const to = dst.tables[t];
+      if (to === undefined) return;
+      const L = f.offsets[d.n] - f.offsets[0];
+      if (L > to.indices.length)
+        throw new Error(
+          `writeAheadIds: table ${t}'s ${L} lookups in a coming batch exceed the slot capacity of ${to.indices.length}`,
+        );
+      to.indices.set(f.indices.subarray(f.offsets[0], f.offsets[0] + L));
+      for (let i = 0; i <= d.n; i++) to.offsets[i] = f.offsets[i] - f.offsets[0];
+      dst.header[1 + t] = L;
+    });
+    dst.header[0] = d.n;
+  });
+}
+
+/** The coming batches' ids in a slot (those present), as the table store plans with them. */
+export function aheadIds(slot: SlotViews): ForeseenBatch[] {
+  const out: ForeseenBatch[] = [];
+  for (const a of slot.ahead) {
+    const B = a.header[0] as number;
+    if (B === 0) break;
+    out.push({
+      sparse: a.tables.map((t, k) => ({
+        offsets: t.offsets.subarray(0, B + 1),
+        indices: t.indices.subarray(0, a.header[1 + k]),
+      })),
+    });
+  }
+  return out;
 }
 
 /**

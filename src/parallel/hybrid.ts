@@ -68,7 +68,7 @@ import {
   type StepPhase,
 } from "./protocol.ts";
 import type { RankGroup, StartRanks } from "./rank_threads.ts";
-import { slotViews, writeBatchSlot, batchSlotLayout, type SlotViews } from "./batch_slots.ts";
+import { slotViews, writeAheadIds, writeBatchSlot, batchSlotLayout, type SlotViews } from "./batch_slots.ts";
 
 export interface HybridOptions {
   config: DLRMConfig;
@@ -125,6 +125,8 @@ const CAUSE_GRACE_MS = 2_000;
 
 export class HybridExecutor implements Executor {
   readonly depth = 2;
+  /** Coming batches the ranks' table caches plan with (tables on disk with look-ahead), else 0. */
+  readonly lookAhead: number;
   readonly config: DLRMConfig;
   readonly plan: ShardingPlan;
   readonly optimizer: OptimizerSpec;
@@ -155,6 +157,7 @@ export class HybridExecutor implements Executor {
     watch: RankWatch,
   ) {
     this.config = o.config;
+    this.lookAhead = o.store?.lookAhead ?? 0;
     this.plan = plan;
     this.optimizer = o.optimizer;
     this.#N = o.workers;
@@ -199,7 +202,7 @@ export class HybridExecutor implements Executor {
 
     // Shared memory: the batch slots, the collectives, the control words.
     const Bmax = o.maxBatch;
-    const layout = batchSlotLayout(o.datasets, Bmax);
+    const layout = batchSlotLayout(o.datasets, Bmax, o.store?.lookAhead ?? 0);
     const slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(layout.bytes));
     const views = slots.map((s) => slotViews(layout, s));
     const P = parameterSpecs(config)
@@ -225,7 +228,7 @@ export class HybridExecutor implements Executor {
       batchSlots: { layout, slots },
       timeoutMs,
       fault: o.fault ?? null,
-      store: o.store == null ? null : { ...o.store, cacheBytes: Math.floor(o.store.cacheBytes / N), lookAhead: 0 },
+      store: o.store == null ? null : { ...o.store, cacheBytes: Math.floor(o.store.cacheBytes / N) },
     });
     // Node's starter is imported only when none is given, so that a page's bundle never loads node:worker_threads.
     const startRanks = o.startRanks ?? (await import("./spawn.ts")).startNodeRanks;
@@ -270,9 +273,10 @@ export class HybridExecutor implements Executor {
     return run;
   }
 
-  step(step: number, b: BatchRef, lr: number): Promise<StepOutcome> {
+  step(step: number, b: BatchRef, lr: number, ahead: readonly Dataset[] = []): Promise<StepOutcome> {
     return this.#onSlot(async (slot, views) => {
       writeBatchSlot(views, b.data, b.rows, b.start, b.count);
+      writeAheadIds(views, ahead);
       this.#num[lrWord(slot)] = lr;
       await this.#command(CMD_STEP, step, slot);
       return this.#results(step, slot, b.count);

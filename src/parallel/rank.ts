@@ -70,7 +70,7 @@ import { holdingSlices, readHoldings, type RankHoldings } from "./rank_holdings.
 import { RankShards } from "./rank_shards.ts";
 import { RankStatus } from "./rank_status.ts";
 import type { RankFiles } from "./rank_threads.ts";
-import { slotViews, type SlotViews } from "./batch_slots.ts";
+import { aheadIds, slotViews, type SlotViews } from "./batch_slots.ts";
 
 export class Rank {
   readonly r: number;
@@ -207,7 +207,9 @@ export class Rank {
     if (train) this.optimizer.zeroGrad(); // the head's gradients are then written into #headSync's array
 
     this.status.enter(train ? "lookup" : "predict", step);
-    const own = this.shards.pool(this.#sparse(views, B), this.config.pooling); // each (B, W)
+    // A training step's coming batches (tables on disk with look-ahead); a prediction has none.
+    const ahead = lr === null ? [] : aheadIds(views);
+    const own = this.shards.pool(this.#sparse(views, B), this.config.pooling, ahead); // each (B, W)
     const { pooled, received } = allToAllPooled(own, this.#shardMap, this.comm, {
       rank: r,
       slices,

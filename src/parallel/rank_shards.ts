@@ -13,7 +13,7 @@
 // Glossary: B batch, W a piece's width.
 
 import type { CheckpointSlice } from "../dlrm/checkpoint_bytes.ts";
-import type { DiskTables, TableSource } from "../dlrm/store/disk_tables.ts";
+import type { DiskTables, ForeseenBatch, TableSource } from "../dlrm/store/disk_tables.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
 import { poolPiece } from "../dlrm/tables/pool.ts";
 import type { SparseInput } from "../data/batch.ts";
@@ -57,9 +57,12 @@ export class RankShards {
     this.#store?.attach(optimizer, first);
   }
 
-  /** Each shard's pooled bags (B, W) of the batch, in the plan's order, with the model's own pooling. */
-  pool(sparse: readonly SparseInput[], mode: "sum" | "mean"): Tensor[] {
-    if (this.#store !== null) return this.#store.pool(sparse, [], mode);
+  /**
+   * Each shard's pooled bags (B, W) of the batch, in the plan's order, with the model's own
+   * pooling; ahead: the coming batches' ids, which the store's caches plan with.
+   */
+  pool(sparse: readonly SparseInput[], mode: "sum" | "mean", ahead: readonly ForeseenBatch[] = []): Tensor[] {
+    if (this.#store !== null) return this.#store.pool(sparse, ahead, mode);
     return this.own.map((o) =>
       poolPiece(o.piece, o.weight, o.rowWeights, sparse[o.piece.table], mode, o.shard.whole ? null : o.shard),
     );

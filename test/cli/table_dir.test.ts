@@ -59,23 +59,18 @@ for (const [optimizer, workers] of [
       await ok(["train", ...flags, "--steps", "25", "--save", memory]);
       const want = readFileSync(memory);
       const hits: number[] = [];
-      for (const policy of workers === "1" ? ["lookahead", "lru"] : ["lru"]) {
+      for (const policy of workers === "1" ? ["lookahead", "lru", "prefetch-4"] : ["lookahead", "lru"]) {
         const path = join(t.dir, `${policy}.safetensors`);
-        const err = await ok([
-          "train",
-          ...flags,
-          ...store,
-          "--table-cache-policy",
-          policy,
-          "--steps",
-          "25",
-          "--save",
-          path,
-        ]);
+        const policyFlags =
+          policy === "prefetch-4"
+            ? ["--table-cache-policy", "lookahead", "--table-prefetch", "4"]
+            : ["--table-cache-policy", policy];
+        const err = await ok(["train", ...flags, ...store, ...policyFlags, "--steps", "25", "--save", path]);
         assert.ok(readFileSync(path).equals(want), `${policy}: the checkpoint differs from the in-memory run's`);
         if (workers !== "1") continue; // the ranks' counts stay with them
         const line = storeLine(err);
         assert.ok(line.rows_written > 0 && line.resident_bytes <= cache, JSON.stringify(line));
+        if (policy !== "lru") assert.ok(line.rows_read_ahead > 0, `${policy}: ${JSON.stringify(line)}`);
         hits.push(line.hits);
       }
       if (workers === "1")
@@ -200,15 +195,17 @@ test("--table-dir's flags: mistakes are usage errors naming the flag", async () 
     const cases: [string[], RegExp][] = [
       [["--table-cache-bytes", "1MiB"], /--table-cache-bytes goes with --table-dir/],
       [
-        ["--table-dir", t.dir, "--workers", "2", "--table-cache-policy", "lookahead"],
-        /--table-cache-policy lookahead needs --workers 1 \(a rank sees one batch at a time\); 2 workers evict by lru/,
-      ],
-      [
         ["--table-dir", t.dir, "--table-cache-bytes", "12XB"],
         /--table-cache-bytes must be a positive byte count.*"12XB"/,
       ],
       [["--table-dir", join(t.dir, "none")], /--table-dir .*none is not a directory/],
       [["--table-dir", t.dir, "--table-cache-policy", "lfu"], /--table-cache-policy/],
+      [
+        ["--table-dir", t.dir, "--table-cache-policy", "lru", "--table-prefetch", "1"],
+        /--table-prefetch reads ahead the look-ahead's batches: it needs --table-cache-policy lookahead/,
+      ],
+      [["--table-dir", t.dir, "--table-prefetch", "5"], /--table-prefetch 5 is past the 4 batches the look-ahead sees/],
+      [["--table-prefetch", "1"], /--table-prefetch goes with --table-dir/],
       [
         ["--table-dir", t.dir, "--table-cache-bytes", "100"],
         /--table-cache-bytes: 100 bytes leave 12 for table 0, less than one row of \d+ bytes/,

@@ -1,12 +1,14 @@
 // Batch staging (src/parallel/batch_slots.ts): a staged batch reads back as the samples it was
 // made from, in order — dense rows, labels, every table's bags and per-sample weights — for
 // contiguous ranges and for shuffled rows, with bags of 0 to 4 lookups; a batch above the
-// slot's capacity is refused.
+// slot's capacity is refused; the coming batches' ids (tables on disk with look-ahead) read
+// back as written, fewer near the end of the run.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { slotViews, writeBatchSlot, batchSlotLayout } from "../../src/parallel/batch_slots.ts";
+import { sliceDataset } from "../../src/data/dataset.ts";
+import { aheadIds, slotViews, writeAheadIds, writeBatchSlot, batchSlotLayout } from "../../src/parallel/batch_slots.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 import { bagsDataset } from "./hybrid_helpers.ts";
 
@@ -72,6 +74,37 @@ test("writeBatchSlot: what a slot holds is the samples asked for, in order (rang
     ),
     { seed: 5101, numRuns: 60 },
   );
+});
+
+test("writeAheadIds: a slot's coming batches read back as their bags' ids, fewer than k marked absent", () => {
+  const data = bagsDataset({
+    n: 23,
+    denseFeatures: 3,
+    tableSizes: [9, 400],
+    maxBag: 4,
+    weighted: [false, true],
+    seed: 7,
+  });
+  const layout = batchSlotLayout([data], 5, 3);
+  const slot = slotViews(layout, new SharedArrayBuffer(layout.bytes));
+  for (const starts of [[0, 5, 10], [15, 20], []]) {
+    const batches = starts.map((s) => sliceDataset(data, s, Math.min(data.n, s + 5)));
+    writeAheadIds(slot, batches);
+    const got = aheadIds(slot);
+    assert.is(got.length, batches.length);
+    got.forEach((g, j) => {
+      const d = batches[j] as (typeof batches)[number];
+      d.sparse.forEach((f, t) => {
+        const first = f.offsets[0] as number;
+        const want = f.indices.subarray(first, f.offsets[d.n]);
+        assert.equal([...(g.sparse[t]?.indices ?? [])], [...want], `batch ${j}, table ${t}`);
+        assert.equal(
+          [...(g.sparse[t]?.offsets ?? [])],
+          [...f.offsets].map((o) => o - first),
+        );
+      });
+    });
+  }
 });
 
 test("writeBatchSlot: a batch larger than the slot is refused", () => {

@@ -2,7 +2,8 @@
 // the same run through the one loop, on this thread, with the tables in memory (LocalExecutor)
 // and in files behind caches far smaller than the tables (so rows leave and come back many
 // times), writes the same checkpoint bytes, for SGD, Adagrad (initial accumulator, weight
-// decay), row-wise Adagrad and Adam, with exact look-ahead and with LRU, across a resume.
+// decay), row-wise Adagrad and Adam, with exact look-ahead and with LRU, with rows read ahead
+// (on the reader thread, or on this one) into caches down to barely a batch, across a resume.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -18,6 +19,7 @@ import { makeOptimizer, optimizerSpec, type OptimizerName, type OptimizerSpec } 
 import { DiskTableExecutor } from "../../src/train/disk_executor.ts";
 import { readCheckpointIndex } from "../../src/interop/checkpoint_file.ts";
 import { cacheRows } from "../../src/dlrm/store/disk_tables.ts";
+import { kernelSet } from "../../src/kernels/index.ts";
 import type { Executor } from "../../src/train/executor.ts";
 import { LocalExecutor } from "../../src/train/local.ts";
 import { train, type TrainPosition } from "../../src/train/trainer.ts";
@@ -38,7 +40,7 @@ interface Run {
   steps: number;
   start?: TrainPosition | null;
   /** null: in memory; else the tables in files behind caches of this many bytes. */
-  disk: { cacheBytes: number; lookAhead: number } | null;
+  disk: { cacheBytes: number; lookAhead: number; prefetch?: number; readerThread?: boolean } | null;
   source: { kind: "seed"; seed: number } | { kind: "file"; path: string; withOptimizer: boolean };
   save: string;
 }
@@ -99,19 +101,31 @@ for (const kind of ["sgd", "adagrad", "rowwise-adagrad", "adam"] as const) {
       await run({ config, spec: s, data, steps: 30, disk: null, source, save: memory }, tmp);
       const want = readFileSync(memory);
       const hits: number[] = [];
-      // 6000 bytes hold 40 to 90 rows of the 700- and 1500-row tables: rows leave and come back all the time.
-      for (const disk of [
+      // 6000 bytes hold 40 to 90 rows of the 700- and 1500-row tables: rows leave and come back
+      // all the time; 4000 bytes barely more than a batch's rows (read ahead mostly stops).
+      const disks = [
         { cacheBytes: 6000, lookAhead: 4 },
         { cacheBytes: 6000, lookAhead: 0 },
         { cacheBytes: 1 << 20, lookAhead: 2 },
-      ]) {
-        const path = join(tmp, `disk-${disk.cacheBytes}-${disk.lookAhead}.safetensors`);
-        const tables = join(tmp, `tables-${disk.cacheBytes}-${disk.lookAhead}`);
+        { cacheBytes: 4000, lookAhead: 4, prefetch: 4 },
+        { cacheBytes: 6000, lookAhead: 4, prefetch: 2, readerThread: false },
+      ];
+      for (const [i, disk] of disks.entries()) {
+        const path = join(tmp, `disk-${i}.safetensors`);
+        const tables = join(tmp, `tables-${i}`);
         rmSync(tables, { recursive: true, force: true });
         (await import("node:fs")).mkdirSync(tables);
         const { executor } = await run({ config, spec: s, data, steps: 30, disk, source, save: path }, tables);
-        const c = (executor as DiskTableExecutor).counts();
-        if (disk.cacheBytes === 6000) assert.ok(c.evictions > 100 && c.writes > 100, JSON.stringify(c)); // rows did leave and come back
+        const disked = executor as DiskTableExecutor;
+        const c = disked.counts();
+        if (disk.cacheBytes <= 6000) assert.ok(c.evictions > 100 && c.writes > 100, JSON.stringify(c)); // rows did leave and come back
+        if (disk.lookAhead > 0 && disk.cacheBytes <= 6000)
+          assert.ok(c.readAhead > 0, `rows were read ahead: ${JSON.stringify(c)}`);
+        assert.is(
+          disked.tables.threaded,
+          disk.readerThread !== false && kernelSet === "wasm",
+          "moves on the reader thread",
+        );
         hits.push(c.hits);
         assert.ok(
           readFileSync(path).equals(want),

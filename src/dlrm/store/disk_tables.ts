@@ -5,7 +5,10 @@
 // missing rows are read, the ids become slots of the cache's resident block, and the normal
 // embedding bag, backward and sparse optimizer update run on that block; the rows the step
 // updated are dirty and go back to the file when they leave the cache, at a save and at the
-// end. Which rows leave is decided from the next k batches (exact look-ahead), or by LRU.
+// end. Which rows leave is decided from the next k batches (exact look-ahead), or by LRU;
+// with look-ahead, the missing rows of the next d batches are read ahead. The reads and
+// write-backs run on one reader thread (row_thread.ts) for all pieces while the step
+// computes, when the caches' arrays are shared memory (the wasm kernels); else on this thread.
 //
 // The files are made at the start of a run from the seed's counter-based streams
 // (src/dlrm/init.ts: the values the in-memory model has) or from a checkpoint's rows, so the
@@ -18,7 +21,6 @@
 
 import { join } from "node:path";
 import type { SparseInput } from "../../data/batch.ts";
-import type { Dataset } from "../../data/dataset.ts";
 import { embeddingBag } from "../../ops/embedding_bag.ts";
 import { stateArray, stateTensorName, type OptimizerSpec } from "../../optim/make.ts";
 import type { Optimizer } from "../../optim/optimizer.ts";
@@ -33,6 +35,8 @@ import { pieceIds, type EmbeddingPiece } from "../tables/piece.ts";
 import { rowRange, type RowRange } from "../tables/pool.ts";
 import { emptyCounts, RowCache, type CacheCounts } from "./row_cache.ts";
 import { RowFile } from "./row_file.ts";
+import { SyncMover, type RowMover, type SlotArray } from "./row_mover.ts";
+import { ThreadMover } from "./row_thread.ts";
 import { rowRecord, type RowRecord } from "./row_record.ts";
 
 /** Where the tables' first values come from: the seed's streams, or a checkpoint's tensors. */
@@ -40,6 +44,11 @@ import { rowRecord, type RowRecord } from "./row_record.ts";
 export type TableSource =
   | { kind: "seed"; seed: number }
   | { kind: "checkpoint"; read: (name: string, first: number, into: Float32Array) => void; withOptimizer: boolean };
+
+/** A coming batch as the caches plan with it: each table's bags (a Dataset of one batch is one). */
+export interface ForeseenBatch {
+  sparse: readonly { offsets: Int32Array; indices: Int32Array }[];
+}
 
 /** A piece kept on disk: all its rows (rows null), or a rank's range of them. */
 export interface StoredShard {
@@ -53,6 +62,10 @@ export interface TableStoreOptions {
   cacheBytes: number;
   /** Batches after the current one whose rows decide evictions (0: least recently used). */
   lookAhead: number;
+  /** Of those, the first ones whose missing rows are read ahead of their step (default 1 with look-ahead; at most lookAhead). */
+  prefetch?: number;
+  /** Move rows on a reader thread when the arrays allow it (default true); false: on the step's thread. */
+  readerThread?: boolean;
 }
 
 /** One piece on disk: its file, its cache, and the cache's weights (C, W), the parameter the step trains. */
@@ -70,8 +83,15 @@ interface StoredPiece {
 
 export class DiskTables {
   readonly lookAhead: number;
+  readonly prefetch: number;
+  readonly #readerThread: boolean;
   readonly #stored: StoredPiece[];
   readonly #spec: OptimizerSpec;
+  #mover: RowMover | null = null;
+  #threaded = false;
+  #waitedMs = 0; // of a closed mover
+  /** Each coming batch's ids per stored piece, worked out once however many windows it is in. */
+  #foreseen = new WeakMap<ForeseenBatch, Int32Array[]>();
 
   /** shards: what is kept, in the order pool() returns it (default: every piece whole). */
   constructor(
@@ -82,6 +102,8 @@ export class DiskTables {
     shards: readonly StoredShard[] | null = null,
   ) {
     this.lookAhead = o.lookAhead;
+    this.prefetch = Math.min(o.prefetch ?? (o.lookAhead > 0 ? 1 : 0), o.lookAhead);
+    this.#readerThread = o.readerThread ?? true;
     this.#spec = spec;
     const layout = tableLayout(config).pieces;
     const kept = shards ?? layout.map((_, i) => ({ piece: i, rows: null }));
@@ -127,47 +149,62 @@ export class DiskTables {
     return this.#stored.map((s) => [s.piece.name, s.weight]);
   }
 
-  /** Give each cache its optimizer state arrays: parameter first + i of optimizer is piece i's block. */
+  /**
+   * Give each cache its optimizer state arrays (parameter first + i of optimizer is piece i's
+   * block), and the mover of their rows: the reader thread when every array is shared memory.
+   */
   attach(optimizer: Optimizer, first: number): void {
-    this.#stored.forEach((s, i) => {
-      s.cache.attach(
-        s.record.parts.map((part) => ({
-          data: (part.key === null ? s.weight.data : stateArray(optimizer, first + i, part.key)) as Float32Array,
-          perRow: part.perRow,
-        })),
+    const arrays: SlotArray[][] = this.#stored.map((s, i) =>
+      s.record.parts.map((part) => ({
+        data: (part.key === null ? s.weight.data : stateArray(optimizer, first + i, part.key)) as Float32Array,
+        perRow: part.perRow,
+      })),
+    );
+    const threaded =
+      this.#readerThread &&
+      this.#stored.every((s, i) =>
+        ThreadMover.canServe({ io: s.file, fd: s.file.fd, label: s.file.path, arrays: arrays[i] as SlotArray[] }),
       );
-    });
+    this.#threaded = threaded;
+    this.#mover = threaded ? new ThreadMover() : new SyncMover();
+    const mover = this.#mover;
+    this.#stored.forEach((s, i) => s.cache.attach(arrays[i] as SlotArray[], mover, s.file));
+  }
+
+  /** Whether rows move on a reader thread. */
+  get threaded(): boolean {
+    return this.#threaded;
   }
 
   /**
    * Each piece's pooled bags (B, W) of a batch, in pieces order; ahead: the next batches, whose
-   * rows stay resident in preference (their first lookAhead are used).
+   * rows stay resident in preference (their first lookAhead are used), and whose missing rows
+   * are read ahead (the first `prefetch` of them) while the step runs.
    */
-  pool(sparse: readonly SparseInput[], ahead: readonly Dataset[], mode: "sum" | "mean"): Tensor[] {
+  pool(sparse: readonly SparseInput[], ahead: readonly ForeseenBatch[], mode: "sum" | "mean"): Tensor[] {
     const next = ahead.slice(0, this.lookAhead);
-    return this.#stored.map(({ piece, range, cache, weight }) => {
+    const own = this.#stored.map(({ piece, range }) => {
       const sp = sparse[piece.table];
       const ids = pieceIds(piece, sp.indices.data, sp.offsets.data); // (L,) in [0, piece.rows)
-      const window = (own: Int32Array): Int32Array[] => [own, ...next.map((d) => foreseenIds(piece, d, range))];
-      if (range === null) {
-        const slots = cache.serve(window(ids)); // (L,)
-        return embeddingBag(
-          weight,
-          new IndexTensor(slots),
-          { offsets: sp.offsets },
-          { mode, perSampleWeights: sp.weights, table: piece.label },
-        );
-      }
+      if (range === null) return { ids, offsets: sp.offsets, weights: sp.weights };
       // A rank's rows: the lookups that fall in them, from 0, mean as weights 1/|bag| (src/dlrm/tables/pool.ts).
       const dataWeights = sp.weights === null ? null : sp.weights.data;
       const f = rowRange(ids, sp.offsets.data, dataWeights, range, mode === "mean");
-      const slots = cache.serve(window(f.indices));
       const w = f.weights === null ? null : new Tensor(f.weights, [f.indices.length]);
+      return { ids: f.indices, offsets: new IndexTensor(f.offsets), weights: w };
+    });
+    const windows = own.map((o, i) => [o.ids, ...next.map((d) => this.#foreseenIds(d, i))]);
+    // Every piece's missing rows are asked for before any read ahead, so the step waits for its own rows only.
+    const slots = this.#stored.map((s, i) => s.cache.serve(windows[i] as Int32Array[])); // (L,) each
+    if (this.prefetch > 0) this.#stored.forEach((s, i) => s.cache.prefetch(windows[i] as Int32Array[], this.prefetch));
+    return this.#stored.map(({ piece, range, cache, weight }, i) => {
+      cache.ready();
+      const o = own[i] as (typeof own)[number];
       return embeddingBag(
         weight,
-        new IndexTensor(slots),
-        { offsets: new IndexTensor(f.offsets) },
-        { mode: "sum", perSampleWeights: w, table: rangeLabel(piece, range) },
+        new IndexTensor(slots[i] as Int32Array),
+        { offsets: o.offsets },
+        { mode: range === null ? mode : "sum", perSampleWeights: o.weights, table: rangeLabel(piece, range) },
       );
     });
   }
@@ -188,6 +225,11 @@ export class DiskTables {
     for (const s of this.#stored)
       for (const k of Object.keys(sum) as (keyof CacheCounts)[]) sum[k] += s.cache.counts[k];
     return sum;
+  }
+
+  /** Milliseconds the steps waited for rows being read (at their step, or still in flight from ahead). */
+  waitedMs(): number {
+    return this.#waitedMs + (this.#mover?.waitedMs ?? 0);
   }
 
   /** Bytes of records the caches hold at most. */
@@ -221,18 +263,41 @@ export class DiskTables {
     }
   }
 
-  /** Write back and close the files (they hold the trained tables). */
+  /** Write back, stop the reader thread and close the files (they hold the trained tables). */
   close(): void {
     let failure: unknown = null;
     for (const s of this.#stored) {
       try {
-        s.cache.flush();
+        if (this.#mover !== null) s.cache.flush();
       } catch (e) {
         failure ??= e;
       }
-      s.file.close();
     }
+    try {
+      this.#mover?.close();
+    } catch (e) {
+      failure ??= e;
+    }
+    this.#waitedMs += this.#mover?.waitedMs ?? 0;
+    this.#mover = null;
+    for (const s of this.#stored) s.file.close();
     if (failure !== null) throw failure;
+  }
+
+  /** A coming batch's ids of stored piece i (of a range: those in it, from 0). */
+  #foreseenIds(d: ForeseenBatch, i: number): Int32Array {
+    let per = this.#foreseen.get(d);
+    if (per === undefined) {
+      per = [];
+      this.#foreseen.set(d, per);
+    }
+    let ids = per[i];
+    if (ids === undefined) {
+      const s = this.#stored[i] as StoredPiece;
+      ids = foreseenIds(s.piece, d, s.range);
+      per[i] = ids;
+    }
+    return ids;
   }
 }
 
@@ -277,7 +342,7 @@ function rangeLabel(piece: EmbeddingPiece, range: RowRange | null): string {
 }
 
 /** A coming batch's ids of a piece (of a range: those in it, from 0); a batch with bad ids is left out (its step reports them). */
-function foreseenIds(piece: EmbeddingPiece, d: Dataset, range: RowRange | null): Int32Array {
+function foreseenIds(piece: EmbeddingPiece, d: ForeseenBatch, range: RowRange | null): Int32Array {
   const f = d.sparse[piece.table];
   if (f === undefined) return new Int32Array(0);
   try {

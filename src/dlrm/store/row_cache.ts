@@ -11,9 +11,20 @@
 // the one used farthest in the future leaves (Belady's rule); rows with no known use leave
 // first, least recently used first. With k = 0 this is plain LRU (the comparison policy).
 //
+// Reading ahead (prefetch): after a batch is served, the rows of the next d ≤ k batches that
+// are not resident are given slots now, taken only from rows with no known use (so nothing
+// the step or a nearer batch needs leaves), and their reads are handed to the mover
+// (row_mover.ts: a reader thread) to run while the step computes. Such a slot is "in flight":
+// the step that needs it waits for its ticket. When no slot without a known use is left the
+// read ahead stops, and the rest are read at their step as before. Every decision is made
+// here, on the step's thread, from the batches alone, so the counts and the rows moved do
+// not depend on how fast the thread is; only the waiting does.
+//
 // Bookkeeping, by tick (one tick per batch the cache serves, training or prediction):
 //   nextUse[slot]   the tick of the row's next known use; == now: pinned (this batch's row);
 //                   < now: none known
+//   ticket[slot]    the mover's ticket of the last read into the slot (wait for it before use)
+//   ahead[slot]     1 while a row read ahead has not been used yet (its use is not a hit)
 //   the LRU list    the resident slots with no known next use, most recent first: victims
 //                   come from its tail
 // A row with a known use leaves the list when the window shows it, and goes back (as most
@@ -25,28 +36,17 @@
 
 import { OpError } from "../../tensor/shape.ts";
 import { allocInt32 } from "../../tensor/storage.ts";
-
-/** Positional access to a piece's records (a file, or memory in tests). */
-export interface RowIO {
-  readonly rows: number;
-  /** Floats per record. */
-  readonly recordFloats: number;
-  read(row: number, into: Float32Array): void;
-  write(row: number, from: Float32Array): void;
-}
-
-/** A resident array holding one part of every slot's record: slot s at [s·perRow, (s+1)·perRow). */
-export interface SlotArray {
-  data: Float32Array;
-  perRow: number;
-}
+import { SyncMover, type RowIO, type RowMover, type SlotArray } from "./row_mover.ts";
 
 export interface CacheCounts {
   /** Distinct rows asked for, batch by batch. */
   lookups: number;
+  /** Of them, rows resident before the batch was foreseen (not read for it). */
   hits: number;
-  /** Rows read from disk. */
-  misses: number;
+  /** Rows read from disk: at their step, or ahead of it. */
+  reads: number;
+  /** Of them, read ahead of their step (prefetch). */
+  readAhead: number;
   /** Dirty rows written back (on eviction or flush). */
   writes: number;
   evictions: number;
@@ -55,20 +55,23 @@ export interface CacheCounts {
 }
 
 export function emptyCounts(): CacheCounts {
-  return { lookups: 0, hits: 0, misses: 0, writes: 0, evictions: 0, bytesRead: 0, bytesWritten: 0 };
+  return { lookups: 0, hits: 0, reads: 0, readAhead: 0, writes: 0, evictions: 0, bytesRead: 0, bytesWritten: 0 };
 }
 
 export class RowCache {
   readonly capacity: number;
   readonly #label: string;
   readonly #io: RowIO;
-  #arrays: readonly SlotArray[] = [];
-  readonly #record: Float32Array;
+  #mover: RowMover | null = null;
+  #moverId = -1;
+  readonly #recordBytes: number;
   readonly #slotOf: Int32Array; // (R,) slot of a row, -1 when on disk only
   readonly #rowOf: Int32Array; // (C,) row of a slot, -1 when empty
   readonly #nextUse: Int32Array; // (C,) tick
   readonly #usedAt: Int32Array; // (C,) tick of its last batch
   readonly #dirty: Uint8Array; // (C,)
+  readonly #ticket: Float64Array; // (C,) the mover's ticket of the last read into the slot
+  readonly #ahead: Uint8Array; // (C,) read ahead, not used yet
   readonly #prev: Int32Array; // (C,) LRU list links, toward the most recent
   readonly #next: Int32Array; // (C,) toward the least recent
   readonly #inList: Uint8Array; // (C,)
@@ -78,6 +81,7 @@ export class RowCache {
   #tick = 0;
   #batchSlots: Int32Array; // the last batch's distinct slots
   #batchCount = 0;
+  #need = 0; // the ticket the served batch waits for
   readonly counts: CacheCounts = emptyCounts();
 
   constructor(io: RowIO, capacity: number, label: string) {
@@ -87,20 +91,30 @@ export class RowCache {
     this.#label = label;
     this.#io = io;
     const C = this.capacity;
-    this.#record = new Float32Array(io.recordFloats);
+    this.#recordBytes = 4 * io.recordFloats;
     this.#slotOf = new Int32Array(io.rows).fill(-1);
     this.#rowOf = new Int32Array(C).fill(-1);
     this.#nextUse = new Int32Array(C);
     this.#usedAt = new Int32Array(C);
     this.#dirty = new Uint8Array(C);
+    this.#ticket = new Float64Array(C);
+    this.#ahead = new Uint8Array(C);
     this.#prev = new Int32Array(C).fill(-1);
     this.#next = new Int32Array(C).fill(-1);
     this.#inList = new Uint8Array(C);
     this.#batchSlots = new Int32Array(Math.min(C, 1024));
   }
 
-  /** The resident arrays of the record's parts, in record order (the weights first). */
-  attach(arrays: readonly SlotArray[]): void {
+  /**
+   * The resident arrays of the record's parts, in record order (the weights first), and what
+   * moves records between them and the io (default: at once, on this thread); file: the io's
+   * open file, for a mover on another thread.
+   */
+  attach(
+    arrays: readonly SlotArray[],
+    mover: RowMover = new SyncMover(),
+    file: { fd: number; path: string } | null = null,
+  ): void {
     const floats = arrays.reduce((a, x) => a + x.perRow, 0);
     if (floats !== this.#io.recordFloats)
       throw new OpError(
@@ -113,16 +127,24 @@ export class RowCache {
           "RowCache",
           `${this.#label}: a slot array of ${x.data.length} floats for ${this.capacity} slots of ${x.perRow}`,
         );
-    this.#arrays = arrays;
+    this.#mover = mover;
+    this.#moverId = mover.register({
+      io: this.#io,
+      fd: file === null ? null : file.fd,
+      label: file === null ? this.#label : file.path,
+      arrays,
+    });
   }
 
   /**
    * Serve one batch: window[0] its piece ids (L,), window[1..k] the ids of the next k
-   * batches (their uses decide what leaves). Reads the missing rows, and returns the
-   * batch's slots (L,) in the step's storage: the ids to look up in the resident weights.
-   * Every id must be in [0, R) (the caller checks, naming the bag).
+   * batches (their uses decide what leaves). Asks the mover for the missing rows, and
+   * returns the batch's slots (L,) in the step's storage: the ids to look up in the resident
+   * weights, once ready() has returned. Every id must be in [0, R) (the caller checks, naming
+   * the bag).
    */
   serve(window: readonly Int32Array[]): Int32Array {
+    const mover = this.#attached();
     const now = ++this.#tick;
     const R = this.#io.rows;
     // The known next uses: batch j of the window is used at tick now + j; the nearest wins.
@@ -146,24 +168,60 @@ export class RowCache {
 
     const ids = window[0];
     const out = allocInt32(ids.length); // (L,)
+    let need = 0;
     for (let l = 0; l < ids.length; l++) {
       const id = ids[l];
       let s = this.#slotOf[id];
       if (s < 0) {
         s = this.#victim(now);
-        this.#evict(s);
-        this.#load(id, s);
-        this.#nextUse[s] = now;
-        this.counts.misses++;
-      } else if (this.#usedAt[s] !== now) this.counts.hits++;
+        this.#take(s, id, now, mover);
+      } else if (this.#usedAt[s] !== now) {
+        if (this.#ahead[s] === 1) this.#ahead[s] = 0;
+        else this.counts.hits++;
+      }
       if (this.#usedAt[s] !== now) {
         this.#usedAt[s] = now;
         this.#remember(s);
         this.counts.lookups++;
+        if (this.#ticket[s] > need) need = this.#ticket[s];
       }
       out[l] = s;
     }
+    this.#need = need;
     return out;
+  }
+
+  /**
+   * Read ahead the rows of window[1..depth] (the window serve() was given) that are not
+   * resident, into slots of rows with no known use; stops when there are none left.
+   */
+  prefetch(window: readonly Int32Array[], depth: number): void {
+    const mover = this.#attached();
+    const now = this.#tick;
+    const R = this.#io.rows;
+    for (let j = 1; j <= depth && j < window.length; j++) {
+      const ids = window[j];
+      for (let l = 0; l < ids.length; l++) {
+        const id = ids[l];
+        if (id < 0 || id >= R || this.#slotOf[id] >= 0) continue;
+        let s: number;
+        if (this.#filled < this.capacity) s = this.#filled++;
+        else if (this.#tail >= 0) {
+          s = this.#tail;
+          this.#unlink(s);
+        } else return;
+        this.#take(s, id, now + j, mover);
+        this.#ahead[s] = 1;
+        this.counts.readAhead++;
+      }
+    }
+  }
+
+  /** Start the moves asked for, and return once the served batch's rows are in their slots. */
+  ready(): void {
+    const mover = this.#attached();
+    mover.submit();
+    mover.wait(this.#need);
   }
 
   /** The last batch updated its rows: they are written back before they leave. */
@@ -171,9 +229,50 @@ export class RowCache {
     for (let i = 0; i < this.#batchCount; i++) this.#dirty[this.#batchSlots[i]] = 1;
   }
 
-  /** Write every dirty row back (they stay resident, clean). */
+  /** Write every dirty row back (they stay resident, clean), and wait until it is written. */
   flush(): void {
-    for (let s = 0; s < this.#filled; s++) if (this.#dirty[s] === 1) this.#writeBack(s);
+    const mover = this.#attached();
+    let last = 0;
+    for (let s = 0; s < this.#filled; s++)
+      if (this.#dirty[s] === 1) {
+        last = mover.move(this.#moverId, s, this.#rowOf[s], -1);
+        this.#dirty[s] = 0;
+        this.#wrote();
+      }
+    mover.submit();
+    mover.wait(last);
+  }
+
+  #attached(): RowMover {
+    if (this.#mover === null) throw new OpError("RowCache", `${this.#label}: no slot arrays attached`);
+    return this.#mover;
+  }
+
+  /** Slot s (free or a victim) takes row id, next used at tick `use`: the old row written back if dirty, the new one read. */
+  #take(s: number, id: number, use: number, mover: RowMover): void {
+    const old = this.#rowOf[s];
+    let out = -1;
+    if (old >= 0) {
+      if (this.#dirty[s] === 1) {
+        out = old;
+        this.#wrote();
+      }
+      this.#slotOf[old] = -1;
+      this.counts.evictions++;
+    }
+    this.#ticket[s] = mover.move(this.#moverId, s, out, id);
+    this.#slotOf[id] = s;
+    this.#rowOf[s] = id;
+    this.#dirty[s] = 0;
+    this.#ahead[s] = 0;
+    this.#nextUse[s] = use;
+    this.counts.reads++;
+    this.counts.bytesRead += this.#recordBytes;
+  }
+
+  #wrote(): void {
+    this.counts.writes++;
+    this.counts.bytesWritten += this.#recordBytes;
   }
 
   /** A slot for a missing row at tick now: a fresh one, the list's least recent, or the farthest known use. */
@@ -199,43 +298,10 @@ export class RowCache {
   /** Put back into the list every resident, unpinned slot whose known use has passed. */
   #repair(now: number): void {
     for (let s = 0; s < this.capacity; s++)
-      if (this.#rowOf[s] >= 0 && this.#inList[s] === 0 && this.#nextUse[s] < now) this.#pushBack(s);
-  }
-
-  #evict(s: number): void {
-    const row = this.#rowOf[s];
-    if (row < 0) return;
-    if (this.#dirty[s] === 1) this.#writeBack(s);
-    this.#slotOf[row] = -1;
-    this.#rowOf[s] = -1;
-    this.counts.evictions++;
-  }
-
-  #writeBack(s: number): void {
-    const rec = this.#record;
-    let at = 0;
-    for (const a of this.#arrays) {
-      rec.set(a.data.subarray(s * a.perRow, (s + 1) * a.perRow), at);
-      at += a.perRow;
-    }
-    this.#io.write(this.#rowOf[s], rec);
-    this.#dirty[s] = 0;
-    this.counts.writes++;
-    this.counts.bytesWritten += rec.byteLength;
-  }
-
-  #load(row: number, s: number): void {
-    const rec = this.#record;
-    this.#io.read(row, rec);
-    let at = 0;
-    for (const a of this.#arrays) {
-      a.data.set(rec.subarray(at, at + a.perRow), s * a.perRow);
-      at += a.perRow;
-    }
-    this.#slotOf[row] = s;
-    this.#rowOf[s] = row;
-    this.#dirty[s] = 0;
-    this.counts.bytesRead += rec.byteLength;
+      if (this.#rowOf[s] >= 0 && this.#inList[s] === 0 && this.#nextUse[s] < now) {
+        this.#ahead[s] = 0; // read ahead for a use that did not come: no longer owed to it
+        this.#pushBack(s);
+      }
   }
 
   #remember(s: number): void {

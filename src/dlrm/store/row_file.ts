@@ -6,7 +6,7 @@
 // Glossary: R rows, F floats per record.
 
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
-import type { RowIO } from "./row_cache.ts";
+import type { RowIO } from "./row_mover.ts";
 
 /** Records made or moved at a time (bounded memory however big the table). */
 const CHUNK_FLOATS = 1 << 22;
@@ -63,6 +63,11 @@ export class RowFile implements RowIO {
         );
       done += n;
     }
+  }
+
+  /** The open file's descriptor (for a reader thread), -1 once closed. */
+  get fd(): number {
+    return this.#fd;
   }
 
   read(row: number, into: Float32Array): void {
