@@ -19,8 +19,10 @@ export const KEPT_SECTIONS = [
   "generated-data", // bench/generated_data.bench.ts --docs
   "stream", // by hand: bench/stream.bench.ts, the streamed data path (issue 23)
   "table-store", // bench/table_store.bench.ts --docs: tables on disk (issue 27)
+  "table-store-quiet", // by hand: bench/table_store.bench.ts, look-ahead vs LRU with nothing else running
   "table-store-policy", // by hand: bench/table_store.bench.ts with a cache smaller than the working set (look-ahead vs LRU)
   "dcn-mlperf", // bench/dcn_mlperf.bench.ts --docs: the MLPerf DLRM-DCNv2 shape on 2 workers (issue 28)
+  "table-store-policy-small-cache", // by hand: look-ahead vs LRU with a 4 MiB cache, on the shared machine
 ] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;
