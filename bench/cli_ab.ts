@@ -24,22 +24,11 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dlrmTrainArgs, rate, stepTimes } from "./cli_train.bench.ts";
+import { arg, dlrmTrainArgs, median, rate, stepTimes } from "./cli_train.bench.ts";
 import { runWithThreadCpu } from "./thread_cpu.ts";
 import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : (process.argv[i + 1] as string);
-}
-
 const round2 = (x: number): number => Math.round(x * 100) / 100;
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const base = arg("base", "main");

@@ -19,14 +19,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dlrmTrainArgs, rate, stepTimes } from "./cli_train.bench.ts";
+import { arg, dlrmTrainArgs, rate, stepTimes } from "./cli_train.bench.ts";
 import { runWithThreadCpu } from "./thread_cpu.ts";
 import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : (process.argv[i + 1] as string);
-}
 
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
