@@ -12,8 +12,8 @@
 //               10 (from the --log lines' times) and peak RSS;
 //   predict     `dlrm predict --metrics --workers 2` of the model trained on the 1M-row file,
 //               streamed over the 1M- and 4M-row files: wall time and rows/s (start-up included)
-//               and peak RSS (what
-//               grows with the data: nothing but the metrics' per-row arrays, see docs/datasets.md).
+//               and peak RSS. What grows with the rows is the prediction and label kept per
+//               sample for the exact AUC (8 bytes a sample, docs/datasets.md), 24 MiB more at 4M.
 //
 //   node --import tsx bench/stream.bench.ts [--work <dir>] [--base <dir>] [--lines 4000000] [--steps 150]
 //                                           [--preprocess-only | --train-only] [--rounds 1]
