@@ -1,5 +1,5 @@
 // Run the dlrm CLI in-process and capture what it prints.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
@@ -30,4 +30,11 @@ export function lastJson(stdout: string): Record<string, unknown> {
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "dlrm-test-"));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The file descriptors this process has open (Linux's /proc/self/fd), or null where there is
+ *  no such folder: a command that returns has closed every file it opened. */
+export function openFds(): string[] | null {
+  if (!existsSync("/proc/self/fd")) return null;
+  return readdirSync("/proc/self/fd").sort();
 }

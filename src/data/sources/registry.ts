@@ -555,8 +555,8 @@ export async function finishData(
   const asEval = kindOf(e).asEval;
   if ("refused" in asEval) throw new Error(`--eval-data ${e.text}: loadSourceData refuses it before finishData`);
   const n = heldOutSize(dataSize);
-  const evalData = checkRunData(await asEval.load(e, { r, src, config, n, notes: data.notes }), config, e.text);
-  return { train: data.train, eval: evalData, notes: data.notes };
+  const loaded = await asEval.load(e, { r, src, config, n, notes: data.notes });
+  return { train: data.train, eval: await checkedOrClosed(loaded, config, e.text), notes: data.notes };
 }
 
 /** MovieLens-100K's --split (default u1): its ratings as training and test data. */
@@ -591,14 +591,31 @@ export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: n
     throw new DataRequestError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    return checkRunData(await scored.open(r.train, r.files), config, r.train.text);
+    return checkedOrClosed(await scored.open(r.train, r.files), config, r.train.text);
   }
-  const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
+  const src = await loadSourceData(r, "predict");
+  let data: LoadedData;
+  try {
+    data = await finishData(r, src, config, dataSize);
+  } catch (e) {
+    if (src !== null) await closeRunData(src.train, src.eval);
+    throw e;
+  }
   try {
     if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
     return isBatchSource(data.eval) ? await data.eval.batch(0, data.eval.samplesPerEpoch) : data.eval;
   } finally {
     await closeRunData(data.train, data.eval);
+  }
+}
+
+/** checkRunData, closing the data (which holds files open) when it does not fit the model. */
+async function checkedOrClosed(d: RunData, config: DLRMConfig, text: string): Promise<RunData> {
+  try {
+    return checkRunData(d, config, text);
+  } catch (e) {
+    await closeRunData(d);
+    throw e;
   }
 }
 
