@@ -1,15 +1,54 @@
-// The data-source registry's file access (src/data/sources/files.ts) in Node: node:fs and node:path.
+// The data layer's file access (src/data/files.ts) in Node: node:fs and node:path. A file is
+// opened as a descriptor: read by position with fs.read (on Node's I/O threads) or fs.readSync.
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  read,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { DataFiles } from "../data/sources/files.ts";
+import type { DataFiles, ReadableFile } from "../data/files.ts";
+
+function openNodeFile(path: string): ReadableFile {
+  const fd = openSync(path, "r");
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  let closed = false;
+  return {
+    size,
+    read: (dst, position) =>
+      new Promise((resolve, reject) =>
+        read(fd, dst, 0, dst.length, position, (e, n) => (e === null ? resolve(n) : reject(e))),
+      ),
+    readSync: (dst, position) => readSync(fd, dst, 0, dst.length, position),
+    close() {
+      if (closed) return;
+      closed = true;
+      closeSync(fd);
+    },
+  };
+}
 
 export const nodeDataFiles: DataFiles = {
   exists: (path) => existsSync(path),
   list: (dir) => readdirSync(dir).map((name) => join(dir, name)),
   size: (path) => statSync(path).size,
   readText: (path, encoding) => readFileSync(path, encoding),
+  open: openNodeFile,
   tempDir(prefix) {
     const path = mkdtempSync(join(tmpdir(), prefix));
     return { path, remove: () => rmSync(path, { recursive: true, force: true }) };

@@ -1,5 +1,5 @@
 // Run the dlrm CLI in-process and capture what it prints.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/main.ts";
@@ -32,9 +32,20 @@ export function tempDir(): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** The file descriptors this process has open (Linux's /proc/self/fd), or null where there is
- *  no such folder: a command that returns has closed every file it opened. */
+/** The files this process has open (Linux's /proc/self/fd, the regular files and folders the
+ *  descriptors point to, without pipes, sockets and the like), or null where there is no such
+ *  folder: a command that returns has closed every file it opened. */
 export function openFds(): string[] | null {
   if (!existsSync("/proc/self/fd")) return null;
-  return readdirSync("/proc/self/fd").sort();
+  const targets: string[] = [];
+  for (const fd of readdirSync("/proc/self/fd")) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the descriptor of the listing itself, closed by now
+    }
+    if (target.startsWith("/") && !target.startsWith("/proc/") && !target.startsWith("/dev/")) targets.push(target);
+  }
+  return targets.sort();
 }

@@ -12,7 +12,7 @@ import { readSafetensorsMetadata } from "../../io/metadata.ts";
 import { readCriteoChunks, type CriteoChunksResult, type CriteoOptions } from "../criteo.ts";
 import type { Dataset } from "../dataset.ts";
 import type { CriteoDictionary } from "../criteo_dictionary.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 
 /** A display of reading progress by bytes (the CLI's ReadProgress draws one on stderr). */
 export interface ReadingProgress {

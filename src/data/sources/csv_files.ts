@@ -5,7 +5,7 @@
 import { parseConfig } from "../../dlrm/config.ts";
 import { readSafetensorsMetadata } from "../../io/metadata.ts";
 import type { BuiltinModel } from "./builtin_models.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 
 /** The `format` metadata of the training file `dlrm preprocess csv` writes. */
 export const CSV_BATCH_FORMAT = "dlrm-ts csv batch";

@@ -8,7 +8,7 @@ import { criteoTableSizes, loadDictionary } from "../criteo_dictionary.ts";
 import type { CriteoDictionary } from "../criteo_parse.ts";
 import { MlperfBinFile, MlperfBinSource } from "../mlperf_bin.ts";
 import { dictionaryPathFor } from "./criteo_files.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 
 /** Whether `--out` / `--data` names the MLPerf binary format. */
 export function isMlperfBinPath(path: string): boolean {

@@ -40,7 +40,7 @@ import {
   type ReadingProgress,
 } from "./criteo_files.ts";
 import { csvBatchInfo } from "./csv_files.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 import { isMlperfBinPath, openMlperfBinData } from "./mlperf_files.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
