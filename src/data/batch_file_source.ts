@@ -1,8 +1,9 @@
 // A batch file streamed: the BatchSource that trains on a file of any size in memory bounded
 // by the batch (and, when shuffling, by a window of rows), never by the file's rows.
 //
-// Rows [a, b) are read by position with asynchronous reads (Node runs them on its I/O
-// threads, so they overlap the steps; the trainer asks for batches ahead of their step): one
+// Rows [a, b) are read by position with asynchronous reads of the file the host's file access
+// opens (src/data/files.ts; Node runs them on its I/O threads, so they overlap the steps; the
+// trainer asks for batches ahead of their step): one
 // read per tensor — dense, labels, and per table its lengths from the start of a's block, its
 // indices and weights. Where a row's bag starts in indices.{t} comes from the block index
 // (block_offsets, written by src/data/batch_writer.ts) or, in a file without one (written
@@ -18,10 +19,10 @@
 // Glossary: N rows of the file, [s, e) the range read, B batch size, Dd dense features,
 // F tables, G rows per block of the index.
 
-import { open, type FileHandle } from "node:fs/promises";
 import type { BagLimits, BatchSource } from "./batch_source.ts";
 import { BLOCK_OFFSETS, BLOCK_ROWS_KEY, DEFAULT_BLOCK_ROWS, MAX_BAG_KEY } from "./batch_writer.ts";
 import { offsetsFromLengths, type Dataset, type SparseFeature } from "./dataset.ts";
+import type { DataFiles, ReadableFile } from "./files.ts";
 import { halfsToFloat32 } from "../io/dtype.ts";
 import { readSafetensorsIndex, SafetensorsError, type SafetensorsEntry } from "../io/safetensors.ts";
 import { RowOrder, type RowOrderOptions } from "./row_order.ts";
@@ -51,7 +52,7 @@ interface TableFile {
 /** The open file and what its header and index say: shared by the views of one file. */
 interface OpenFile {
   path: string;
-  fh: FileHandle;
+  file: ReadableFile;
   dense: SafetensorsEntry;
   labels: SafetensorsEntry;
   tables: TableFile[];
@@ -122,8 +123,9 @@ export class BatchFileSource implements BatchSource {
     };
   }
 
-  /** Opens a batch file and checks its structure (sizes, dtypes, the block index); reads no rows. */
-  static async open(path: string, o: BatchFileSourceOptions = {}): Promise<BatchFileSource> {
+  /** Opens a batch file (through the host's files) and checks its structure (sizes, dtypes,
+   *  the block index); reads no rows. */
+  static async open(path: string, files: DataFiles, o: BatchFileSourceOptions = {}): Promise<BatchFileSource> {
     const index = readSafetensorsIndex(path);
     const fail = (name: string, what: string): never => {
       throw new SafetensorsError(`${path}: ${name}: ${what}`);
@@ -163,7 +165,7 @@ export class BatchFileSource implements BatchSource {
       );
     const longest = stored === undefined ? null : storedLongest(index.metadata[MAX_BAG_KEY], F);
     const blocks = Math.ceil(N / G);
-    const fh = await open(path, "r");
+    const fh = files.open(path);
     try {
       const storedIndex =
         longest === null || F === 0 ? null : await readBlockIndex(fh, path, stored as SafetensorsEntry, F, blocks);
@@ -190,9 +192,9 @@ export class BatchFileSource implements BatchSource {
           );
         tables.push({ lengths, indices, weights, offsets: scan.offsets, longest: scan.longest });
       }
-      return new BatchFileSource({ path, fh, dense, labels, tables, G, refs: 0 }, o);
+      return new BatchFileSource({ path, file: fh, dense, labels, tables, G, refs: 0 }, o);
     } catch (e) {
-      await fh.close();
+      fh.close();
       throw e;
     }
   }
@@ -211,7 +213,7 @@ export class BatchFileSource implements BatchSource {
     if (this.#closed) return;
     this.#closed = true;
     await this.#order.settle();
-    if (--this.#file.refs === 0) await this.#file.fh.close();
+    if (--this.#file.refs === 0) this.#file.file.close();
   }
 
   /** Rows [a, b) of the file, in file order, read by position. */
@@ -256,7 +258,7 @@ export class BatchFileSource implements BatchSource {
   async #raw(e: SafetensorsEntry, from: number, count: number): Promise<ArrayBuffer> {
     const size = e.dtype === "F64" || e.dtype === "I64" ? 8 : e.dtype === "F16" || e.dtype === "BF16" ? 2 : 4;
     const buf = new ArrayBuffer(count * size);
-    await readFully(this.#file.fh, this.path, e, new Uint8Array(buf), e.begin + from * size);
+    await readFully(this.#file.file, this.path, e, new Uint8Array(buf), e.begin + from * size);
     return buf;
   }
 
@@ -275,14 +277,14 @@ export class BatchFileSource implements BatchSource {
 
 /** Reads dst.length bytes at `at`, in reads of at most 1 GiB, or fails naming the file and tensor. */
 async function readFully(
-  fh: FileHandle,
+  fh: ReadableFile,
   path: string,
   e: SafetensorsEntry,
   dst: Uint8Array,
   at: number,
 ): Promise<void> {
   for (let done = 0; done < dst.length;) {
-    const { bytesRead } = await fh.read(dst, done, Math.min(1 << 30, dst.length - done), at + done);
+    const bytesRead = await fh.read(dst.subarray(done, done + Math.min(1 << 30, dst.length - done)), at + done);
     if (bytesRead === 0)
       throw new SafetensorsError(`${path}: ${e.name}: the file ended early (at byte ${at + done}; was it cut?)`);
     done += bytesRead;
@@ -304,7 +306,7 @@ function int64ToInt32(v: BigInt64Array, path: string, name: string, from: number
 
 /** The stored block index (F, blocks + 1), checked: starts at 0, never falls. */
 async function readBlockIndex(
-  fh: FileHandle,
+  fh: ReadableFile,
   path: string,
   e: SafetensorsEntry,
   F: number,
@@ -332,7 +334,7 @@ async function readBlockIndex(
 /** Where the bag of every G-th row starts, and the longest bag, from one pass over the
  *  lengths in chunks (files without an index). */
 async function scanLengths(
-  fh: FileHandle,
+  fh: ReadableFile,
   path: string,
   lengths: SafetensorsEntry,
   N: number,

@@ -53,7 +53,7 @@ export async function readCriteoFilesInChunks(
   o: CriteoReadOptions,
   sink: (chunk: Dataset) => void,
 ): Promise<CriteoChunksResult> {
-  return withProgress(files, o, (opts) => readCriteoChunks(files, opts, sink));
+  return withProgress(files, o, (opts) => readCriteoChunks(files, o.fileAccess, opts, sink));
 }
 
 async function withProgress<T>(
@@ -106,7 +106,7 @@ export async function streamCriteoFiles(
       throw e;
     }
     writer.finish();
-    return { source: await BatchFileSource.open(path), read };
+    return { source: await BatchFileSource.open(path, o.fileAccess), read };
   } finally {
     dir.remove();
   }

@@ -32,12 +32,12 @@ export function openMlperfBinData(
   let tableSizes: number[];
   if (dictionary !== null) tableSizes = criteoTableSizes(dictionary);
   else {
-    const file = new MlperfBinFile(path, { maxIndRange: R });
+    const file = new MlperfBinFile(path, files, { maxIndRange: R });
     try {
       tableSizes = file.tableSizes();
     } finally {
       file.close();
     }
   }
-  return { data: new MlperfBinSource(path, { maxIndRange: R }), tableSizes, dictionary };
+  return { data: new MlperfBinSource(path, files, { maxIndRange: R }), tableSizes, dictionary };
 }

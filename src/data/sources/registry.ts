@@ -269,16 +269,17 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
 const file: SourceKind<SpecOf<"file">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
   family: (s) => (isCriteoBatchFile(s.path) ? "criteo" : null),
-  scored: { open: (s) => BatchFileSource.open(s.path) },
+  scored: { open: (s, files) => BatchFileSource.open(s.path, files) },
   train: {
     async read(s, r, verb) {
-      const data = await BatchFileSource.open(s.path);
+      const data = await BatchFileSource.open(s.path, r.files);
       try {
         const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
         const csv = csvBatchInfo(s.path, r.files);
         if (csv !== null) {
           // Your own data: its model, and the evaluation rows its schema split off.
-          const evalData = csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath) : null;
+          const evalData =
+            csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath, r.files) : null;
           return {
             ...plain,
             train: data.view({}),
@@ -310,7 +311,7 @@ const file: SourceKind<SpecOf<"file">> = {
       }
     },
   },
-  asEval: { load: async (s) => BatchFileSource.open(s.path) },
+  asEval: { load: async (s, c) => BatchFileSource.open(s.path, c.r.files) },
 };
 
 /** Criteo data whose ids are numbered already: the rows are used as they are, never sub-sampled. */
@@ -358,16 +359,16 @@ const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
       const R = r.maxIndRange ?? 0;
-      const tableSizes = torchrecTableSizes(s.dir, R);
-      const whole = new TorchrecNpySource(s.dir, { maxIndRange: R });
+      const tableSizes = torchrecTableSizes(s.dir, r.files, R);
+      const whole = new TorchrecNpySource(s.dir, r.files, { maxIndRange: R });
       const dayRows = whole.dayRows;
       await whole.close();
       const split = criteoSplit(dayRows);
       if (split.train[1] === 0)
         throw new DataError(`${s.text}: one day only: the protocol trains on every day but the last (give more days)`);
       // Each part reads its rows by position as training goes.
-      const train = new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.train });
-      const test = r.eval === null ? new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.test }) : null;
+      const train = new TorchrecNpySource(s.dir, r.files, { maxIndRange: R, rows: split.train });
+      const test = r.eval === null ? new TorchrecNpySource(s.dir, r.files, { maxIndRange: R, rows: split.test }) : null;
       return {
         family: "criteo",
         train,
@@ -562,7 +563,7 @@ export async function finishData(
 /** MovieLens-100K's --split (default u1): its ratings as training and test data. */
 function readSplit(dir: string, r: DataRequest): ReturnType<typeof readMovieLens> & { split: string } {
   const split = r.split ?? "u1";
-  return { ...readMovieLens(dir, split, splitRatings(dir, split, r.files)), split };
+  return { ...readMovieLens(dir, split, r.files, splitRatings(dir, split, r.files)), split };
 }
 
 /** Criteo files read with the request's flags, streamed (streamCriteoFiles): training data
@@ -639,7 +640,7 @@ function randomSpec(r: DataRequest, config: DLRMConfig): RandomSpec {
 /** The request's synthetic-trace generator (its profiles read now). */
 function traceGenerator(r: DataRequest, profile: string, config: DLRMConfig): TraceGenerator {
   const { perSampleWeights: _weights, ...spec } = randomSpec(r, config);
-  return new TraceGenerator({ ...spec, profile });
+  return new TraceGenerator({ ...spec, profile }, r.files);
 }
 
 function round(x: number): number {
