@@ -1,8 +1,11 @@
 // The data layer's file access (src/data/files.ts) in Node: node:fs and node:path. A file is
-// opened as a descriptor: read by position with fs.read (on Node's I/O threads) or fs.readSync.
+// opened as a descriptor, without blocking (opening a FIFO for reading would wait for a writer)
+// and refused unless it is a regular file; it is read by position with fs.read (on Node's I/O
+// threads) or fs.readSync.
 
 import {
   closeSync,
+  constants,
   existsSync,
   fstatSync,
   mkdtempSync,
@@ -16,13 +19,15 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { DataFiles, ReadableFile } from "../data/files.ts";
+import { NotAFileError, type DataFiles, type ReadableFile } from "../data/files.ts";
 
 function openNodeFile(path: string): ReadableFile {
-  const fd = openSync(path, "r");
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   let size: number;
   try {
-    size = fstatSync(fd).size;
+    const s = fstatSync(fd);
+    if (!s.isFile()) throw new NotAFileError(path, s.isDirectory());
+    size = s.size;
   } catch (e) {
     closeSync(fd);
     throw e;

@@ -20,11 +20,12 @@
 // F tables, G rows per block of the index.
 
 import type { BagLimits, BatchSource } from "./batch_source.ts";
-import { BLOCK_OFFSETS, BLOCK_ROWS_KEY, DEFAULT_BLOCK_ROWS, MAX_BAG_KEY } from "./batch_writer.ts";
 import { offsetsFromLengths, type Dataset, type SparseFeature } from "./dataset.ts";
 import type { DataFiles, ReadableFile } from "./files.ts";
 import { halfsToFloat32 } from "../io/dtype.ts";
-import { readSafetensorsIndex, SafetensorsError, type SafetensorsEntry } from "../io/safetensors.ts";
+import { indexOpenSafetensors, openSafetensors } from "./safetensors_files.ts";
+import { SafetensorsError } from "../io/safetensors_bytes.ts";
+import type { SafetensorsEntry } from "../io/safetensors_index.ts";
 import { RowOrder, type RowOrderOptions } from "./row_order.ts";
 
 /** The rows read and their order (RowOrder's options: shuffle, seed, block and window sizes). */
@@ -32,6 +33,15 @@ export interface BatchFileSourceOptions extends RowOrderOptions {
   /** The rows [s, e) of the file this source reads (default: all). */
   rows?: readonly [number, number];
 }
+
+/** The metadata key of the block index's rows per block (batch_writer.ts writes the index). */
+export const BLOCK_ROWS_KEY = "block_rows";
+/** The metadata key of the longest bag of each table (a JSON array). */
+export const MAX_BAG_KEY = "max_bag_lengths";
+/** The name of the block index tensor. */
+export const BLOCK_OFFSETS = "block_offsets";
+/** Rows per block of the index, unless told otherwise. */
+export const DEFAULT_BLOCK_ROWS = 4096;
 
 const TABLE_TENSOR = /^(lengths|indices|weights)\.(.*)$/;
 const FLOAT_DTYPES = ["F32", "F64", "F16", "BF16"];
@@ -126,7 +136,18 @@ export class BatchFileSource implements BatchSource {
   /** Opens a batch file (through the host's files) and checks its structure (sizes, dtypes,
    *  the block index); reads no rows. */
   static async open(path: string, files: DataFiles, o: BatchFileSourceOptions = {}): Promise<BatchFileSource> {
-    const index = readSafetensorsIndex(path);
+    const fh = openSafetensors(path, files);
+    try {
+      return await BatchFileSource.#fromFile(path, fh, o);
+    } catch (e) {
+      fh.close();
+      throw e;
+    }
+  }
+
+  /** open's checks on the open file (which open closes when they fail). */
+  static async #fromFile(path: string, fh: ReadableFile, o: BatchFileSourceOptions): Promise<BatchFileSource> {
+    const index = indexOpenSafetensors(path, fh);
     const fail = (name: string, what: string): never => {
       throw new SafetensorsError(`${path}: ${name}: ${what}`);
     };
@@ -165,38 +186,32 @@ export class BatchFileSource implements BatchSource {
       );
     const longest = stored === undefined ? null : storedLongest(index.metadata[MAX_BAG_KEY], F);
     const blocks = Math.ceil(N / G);
-    const fh = files.open(path);
-    try {
-      const storedIndex =
-        longest === null || F === 0 ? null : await readBlockIndex(fh, path, stored as SafetensorsEntry, F, blocks);
-      const tables: TableFile[] = [];
-      for (let t = 0; t < F; t++) {
-        const lengths = get(`lengths.${t}`);
-        oneD(lengths, N, INT_DTYPES);
-        const indices = get(`indices.${t}`);
-        const L = oneD(indices, null, INT_DTYPES);
-        const weights = index.entries.get(`weights.${t}`) ?? null;
-        if (weights !== null && oneD(weights, null, FLOAT_DTYPES) !== L)
-          fail(weights.name, `has ${weights.shape[0]} values but indices.${t} has ${L}`);
-        const scan =
-          storedIndex === null || longest === null
-            ? await scanLengths(fh, path, lengths, N, G)
-            : {
-                offsets: storedIndex.subarray(t * (blocks + 1), (t + 1) * (blocks + 1)),
-                longest: longest[t],
-              };
-        if (scan.offsets[blocks] !== L)
-          fail(
-            `indices.${t}`,
-            `has ${L} values but lengths.${t} sum to ${scan.offsets[blocks]}${storedIndex === null ? "" : ` (by ${BLOCK_OFFSETS})`}`,
-          );
-        tables.push({ lengths, indices, weights, offsets: scan.offsets, longest: scan.longest });
-      }
-      return new BatchFileSource({ path, file: fh, dense, labels, tables, G, refs: 0 }, o);
-    } catch (e) {
-      fh.close();
-      throw e;
+    const storedIndex =
+      longest === null || F === 0 ? null : await readBlockIndex(fh, path, stored as SafetensorsEntry, F, blocks);
+    const tables: TableFile[] = [];
+    for (let t = 0; t < F; t++) {
+      const lengths = get(`lengths.${t}`);
+      oneD(lengths, N, INT_DTYPES);
+      const indices = get(`indices.${t}`);
+      const L = oneD(indices, null, INT_DTYPES);
+      const weights = index.entries.get(`weights.${t}`) ?? null;
+      if (weights !== null && oneD(weights, null, FLOAT_DTYPES) !== L)
+        fail(weights.name, `has ${weights.shape[0]} values but indices.${t} has ${L}`);
+      const scan =
+        storedIndex === null || longest === null
+          ? await scanLengths(fh, path, lengths, N, G)
+          : {
+              offsets: storedIndex.subarray(t * (blocks + 1), (t + 1) * (blocks + 1)),
+              longest: longest[t],
+            };
+      if (scan.offsets[blocks] !== L)
+        fail(
+          `indices.${t}`,
+          `has ${L} values but lengths.${t} sum to ${scan.offsets[blocks]}${storedIndex === null ? "" : ` (by ${BLOCK_OFFSETS})`}`,
+        );
+      tables.push({ lengths, indices, weights, offsets: scan.offsets, longest: scan.longest });
     }
+    return new BatchFileSource({ path, file: fh, dense, labels, tables, G, refs: 0 }, o);
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {

@@ -1,16 +1,19 @@
 // The data layer's file access (src/data/files.ts) over bytes held in memory: the files a page's
 // user picked, by path ("ml-100k/u.user"), read by the same readers as the CLI's files on disk.
-// Folders are the paths' "/"-separated prefixes. Nothing is written: a reader that needs a
-// temporary folder (raw Criteo logs streamed into a batch file) is told so.
+// Folders are the paths' "/"-separated prefixes. Nothing is written: there is no temporary
+// folder, so raw Criteo logs are parsed into memory rather than streamed into a batch file.
 
-import type { DataFiles, ReadableFile } from "./files.ts";
+import { NotAFileError, type DataFiles, type ReadableFile } from "./files.ts";
 import { latin1Text } from "./text_lines.ts";
 
+/** Path segments joined by "/", without empty and "." segments (as Node's join gives them). */
 function join(...parts: string[]): string {
-  return parts
-    .filter((p) => p !== "")
+  const path = parts
     .join("/")
-    .replace(/\/+/g, "/");
+    .split("/")
+    .filter((p, k) => p !== "." && (p !== "" || k === 0))
+    .join("/");
+  return path === "" ? "." : path;
 }
 
 function dirname(path: string): string {
@@ -30,20 +33,21 @@ function byteFile(bytes: Uint8Array): ReadableFile {
 
 /** Files of bytes by path; reading one that is not there names it and the files that are. */
 export function byteDataFiles(files: ReadonlyMap<string, Uint8Array>): DataFiles {
-  const get = (path: string): Uint8Array => {
-    const bytes = files.get(path);
-    if (bytes === undefined)
-      throw new Error(
-        `${path}: no such file among the ${files.size} given (${[...files.keys()].slice(0, 8).join(", ")})`,
-      );
-    return bytes;
-  };
   const inFolder = (dir: string): string[] => {
     const prefix = dir === "." ? "" : `${dir.replace(/\/+$/, "")}/`;
     const out = new Set<string>();
     for (const p of files.keys())
       if (p.startsWith(prefix)) out.add(prefix + (p.slice(prefix.length).split("/")[0] as string));
     return [...out];
+  };
+  const get = (path: string): Uint8Array => {
+    const bytes = files.get(path);
+    if (bytes === undefined && inFolder(path).length > 0) throw new NotAFileError(path, true);
+    if (bytes === undefined)
+      throw new Error(
+        `${path}: no such file among the ${files.size} given (${[...files.keys()].slice(0, 8).join(", ")})`,
+      );
+    return bytes;
   };
   return {
     exists: (path) => files.has(path) || inFolder(path).length > 0,
@@ -56,11 +60,7 @@ export function byteDataFiles(files: ReadonlyMap<string, Uint8Array>): DataFiles
     readText: (path, encoding) =>
       encoding === "latin1" ? latin1Text(get(path)) : new TextDecoder("utf-8", { ignoreBOM: true }).decode(get(path)),
     open: (path) => byteFile(get(path)),
-    tempDir() {
-      throw new Error(
-        "files held in memory have no temporary folder (raw Criteo logs are streamed into a batch file on disk: parse them in memory with src/data/criteo_parse.ts)",
-      );
-    },
+    tempDir: null,
     join,
     dirname,
   };

@@ -16,6 +16,7 @@ import {
   type CriteoSource,
 } from "./criteo_parse.ts";
 export {
+  concatCriteoChunks,
   CRITEO_CHUNK_ROWS,
   parseCriteoChunks,
   type CriteoChunksResult,

@@ -6,6 +6,21 @@
 // files (src/cli/node_files.ts, the CLI's) or bytes held in memory (src/data/byte_files.ts,
 // the files a page's user picked).
 
+/** What DataFiles.open throws for a path that is there but is not a regular file: a folder, or
+ *  a device, pipe or socket (which may never end, or block). */
+export class NotAFileError extends Error {
+  readonly folder: boolean;
+  constructor(path: string, folder: boolean) {
+    super(
+      folder
+        ? `${path}: is a folder`
+        : `${path}: is not a regular file (a device, a pipe or a socket, which may never end or block)`,
+    );
+    this.name = "NotAFileError";
+    this.folder = folder;
+  }
+}
+
 /** A file open for reading by position. */
 export interface ReadableFile {
   /** Its size in bytes, when it was opened. */
@@ -27,10 +42,12 @@ export interface DataFiles {
   size(path: string): number;
   /** A text file whole, decoded as Latin-1 or UTF-8; throws, with the host's reason, when it cannot be read. */
   readText(path: string, encoding: "latin1" | "utf8"): string;
-  /** A file open for reading; throws, with the host's reason, when it cannot be opened. */
+  /** A regular file open for reading; throws NotAFileError for a folder, device, pipe or
+   *  socket, and the host's error when it cannot be opened. */
   open(path: string): ReadableFile;
-  /** A new empty folder for temporary files (its name starts with prefix), and removing it with everything in it. */
-  tempDir(prefix: string): { path: string; remove(): void };
+  /** A new empty folder for temporary files (its name starts with prefix), and removing it
+   *  with everything in it; null for files that are not on a disk (bytes held in memory). */
+  tempDir: ((prefix: string) => { path: string; remove(): void }) | null;
   /** Joins path segments as the host does. */
   join(...parts: string[]): string;
   /** The folder part of a path. */

@@ -261,10 +261,7 @@ test("bad values in the file are one line naming the file, the tensor, the posit
   await h.close();
   const short = freshPath();
   writeSafetensors(short, { ...base, "lengths.0": { ...base["lengths.0"], data: Int32Array.from([1, 2, 1]) } });
-  await rejects(
-    BatchFileSource.open(short, nodeDataFiles),
-    /indices\.0: has 3 values but lengths\.0 sum to 4$/,
-  );
+  await rejects(BatchFileSource.open(short, nodeDataFiles), /indices\.0: has 3 values but lengths\.0 sum to 4$/);
 });
 
 async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {

@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { criteoSplit, kaggleDays, readCriteo, type CriteoOptions } from "../../src/data/criteo.ts";
-import { criteoTableSizes, loadDictionary, saveDictionary } from "../../src/data/criteo_dictionary.ts";
+import { criteoTableSizes, loadDictionary } from "../../src/data/criteo_dictionary.ts";
+import { saveDictionary } from "../../src/data/criteo_dictionary_writer.ts";
 import { readLineBatches, splitLines } from "../../src/data/lines.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
@@ -232,7 +233,7 @@ withSample(
       assert.ok(tensor !== undefined && tensor.dtype === "I64");
       assert.equal(Array.from(tensor.data as BigInt64Array, Number), e.raw[t]);
     }
-    const loaded = loadDictionary(path);
+    const loaded = loadDictionary(path, nodeDataFiles);
     assert.is(loaded.maxIndRange, 5000);
     assert.equal(criteoTableSizes(loaded), criteoTableSizes(dictionary));
     const a = await readCriteo([SAMPLE], nodeDataFiles, { dictionary });
@@ -244,13 +245,13 @@ withSample(
 test("loadDictionary refuses other files and duplicate values, naming the file", () => {
   const other = join(tmp, "other.safetensors");
   writeSafetensors(other, { x: { dtype: "F32", shape: [1], data: new Float32Array([1]) } });
-  assert.throws(() => loadDictionary(other), /other\.safetensors: not a Criteo dictionary/);
+  assert.throws(() => loadDictionary(other, nodeDataFiles), /other\.safetensors: not a Criteo dictionary/);
   const dup = join(tmp, "dup.safetensors");
   const tensors: Record<string, { dtype: "I64"; shape: number[]; data: BigInt64Array }> = {};
   for (let t = 1; t <= 26; t++)
     tensors[`C${t}`] = { dtype: "I64", shape: [2], data: new BigInt64Array([5n, t === 3 ? 5n : 6n]) };
   writeSafetensors(dup, tensors, { format: "dlrm-ts criteo dictionary", max_ind_range: "0" });
-  assert.throws(() => loadDictionary(dup), /dup\.safetensors: C3: value 5 at position 1 appears twice/);
+  assert.throws(() => loadDictionary(dup, nodeDataFiles), /dup\.safetensors: C3: value 5 at position 1 appears twice/);
 });
 
 // ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ export function openMlperfBinData(
   files: DataFiles,
 ): { data: MlperfBinSource; tableSizes: number[]; dictionary: CriteoDictionary | null } {
   const dictPath = dictionaryPathFor(path);
-  const dictionary = files.exists(dictPath) ? loadDictionary(dictPath) : null;
+  const dictionary = files.exists(dictPath) ? loadDictionary(dictPath, files) : null;
   if (dictionary !== null && maxIndRange !== undefined && maxIndRange !== dictionary.maxIndRange)
     throw new Error(
       `${path}: --max-ind-range ${maxIndRange} differs from the ${dictionary.maxIndRange} of its dictionary ${dictPath}`,

@@ -51,7 +51,7 @@ import { criteoSplit } from "../criteo.ts";
 import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../criteo_dictionary.ts";
 import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../criteo_fields.ts";
 import { sliceDataset, type Dataset } from "../dataset.ts";
-import { readMovieLens } from "../movielens.ts";
+import { readMovieLens, type MovieLensData } from "../movielens.ts";
 import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../generated.ts";
 import { randomLayout, randomSamples, type RandomSpec } from "../random.ts";
 import { torchrecTableSizes, TorchrecNpySource } from "../torchrec_npy.ts";
@@ -60,7 +60,7 @@ import { DataError } from "../../dlrm/check_data.ts";
 import type { DLRMConfig } from "../../dlrm/config.ts";
 import { SyntheticTeacher, syntheticLayout } from "../../dlrm/synthetic.ts";
 import { auc } from "../../metrics/metrics.ts";
-import { notSafetensors } from "../../io/safetensors.ts";
+import { notSafetensorsAt } from "../safetensors_files.ts";
 
 /** A request for data that cannot be met as given (a flag that does not apply, a malformed
  *  --data): the CLI reports it as a usage error, with this message. */
@@ -116,6 +116,8 @@ export interface SourceData {
   notes: Record<string, number | string>;
   /** The model the data brings (a file from dlrm preprocess csv), trained when --model is absent. */
   model?: BuiltinModel;
+  /** MovieLens's users and items (to rank the items for a user: the demo's predictions). */
+  movielens?: MovieLensData;
 }
 
 export interface LoadedData {
@@ -144,7 +146,7 @@ interface SourceKind<S extends DataSpec> {
   /** The files it reads (checked against the outputs before a run starts). */
   files(s: S, files: DataFiles): string[];
   /** The family of its ids, or null; may read a file's header. */
-  family(s: S): DataFamily | null;
+  family(s: S, files: DataFiles): DataFamily | null;
   /** As training data: read before the model exists (real data), or drawn for it (generated). */
   train:
     | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
@@ -222,8 +224,18 @@ const movielens: SourceKind<SpecOf<"movielens">> = {
   scored: "evaluation split",
   train: {
     async read(s, r) {
-      const { train, test, tableSizes, tableNames, split } = readSplit(s.dir, r);
-      return { family: "movielens", train, eval: test, tableSizes, tableNames, dictionary: null, notes: { split } };
+      const { split, ...ml } = readSplit(s.dir, r);
+      const { train, test, tableSizes, tableNames } = ml;
+      return {
+        family: "movielens",
+        train,
+        eval: test,
+        tableSizes,
+        tableNames,
+        dictionary: null,
+        notes: { split },
+        movielens: ml,
+      };
     },
   },
   asEval: {
@@ -242,7 +254,7 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
         const notes: Notes = r.onBadLine === "skip" ? { skipped_lines: read.skipped } : {};
         return criteoSource(source, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
       } finally {
-        await source.close(); // the views made above keep the file open
+        await closeRunData(source); // the views made above keep the file open
       }
     },
   },
@@ -268,7 +280,7 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
 
 const file: SourceKind<SpecOf<"file">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
-  family: (s) => (isCriteoBatchFile(s.path) ? "criteo" : null),
+  family: (s, files) => (isCriteoBatchFile(s.path, files) ? "criteo" : null),
   scored: { open: (s, files) => BatchFileSource.open(s.path, files) },
   train: {
     async read(s, r, verb) {
@@ -289,9 +301,9 @@ const file: SourceKind<SpecOf<"file">> = {
             model: csv.model,
           };
         }
-        const info = criteoBatchInfo(s.path, data.fileRows);
+        const info = criteoBatchInfo(s.path, data.fileRows, r.files);
         if (info === null) return { ...plain, train: data.view({}) };
-        const dictionary = loadDictionary(requireDictionaryBeside(s.path, r.files));
+        const dictionary = loadDictionary(requireDictionaryBeside(s.path, r.files), r.files);
         if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
           throw new DataRequestError(
             `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
@@ -430,7 +442,7 @@ export function parseDataSpec(verb: string, flag: string, text: string, files: D
   if (!files.exists(text))
     throw new DataRequestError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
   if (isMlperfBinPath(text)) return { kind: "mlperf-bin", text, path: text };
-  const other = notSafetensors(text); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
+  const other = notSafetensorsAt(text, files); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
   if (other !== null) throw new DataRequestError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
   return { kind: "file", text, path: text };
 }
@@ -452,8 +464,8 @@ const FAMILY_FLAGS: { flag: string; given: (r: DataRequest) => boolean; family: 
 /** Every usage error that needs no data read, found once, before anything slow runs. */
 function checkRequest(r: DataRequest, verb: string): void {
   let trainFamily: DataFamily | null | undefined; // read on first use: a batch file's header
-  const familyOfTrain = (): DataFamily | null => (trainFamily ??= kindOf(r.train).family(r.train));
-  const evalFamily = r.eval === null ? null : kindOf(r.eval).family(r.eval);
+  const familyOfTrain = (): DataFamily | null => (trainFamily ??= kindOf(r.train).family(r.train, r.files));
+  const evalFamily = r.eval === null ? null : kindOf(r.eval).family(r.eval, r.files);
   for (const f of FAMILY_FLAGS) {
     if (!f.given(r)) continue;
     // --split also picks the evaluation split of movielens:<dir> eval data.
