@@ -18,6 +18,7 @@ import { randomDataset } from "../../src/data/random.ts";
 import { writeSafetensors } from "../../src/io/safetensors.ts";
 import { datasetArb, sameDataset } from "../helpers/datasets.ts";
 import { nodeDataFiles } from "../../src/cli/node_files.ts";
+import { openFds } from "../helpers/cli.ts";
 
 // Glossary: N rows, [s, e) the range read, B batch size, G index block rows, R shuffle block rows, W blocks per window.
 
@@ -261,7 +262,9 @@ test("bad values in the file are one line naming the file, the tensor, the posit
   await h.close();
   const short = freshPath();
   writeSafetensors(short, { ...base, "lengths.0": { ...base["lengths.0"], data: Int32Array.from([1, 2, 1]) } });
+  const before = openFds();
   await rejects(BatchFileSource.open(short, nodeDataFiles), /indices\.0: has 3 values but lengths\.0 sum to 4$/);
+  assert.equal(openFds(), before, "a file that fails its checks is closed");
 });
 
 async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {

@@ -5,10 +5,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { byteDataFiles } from "../../src/data/byte_files.ts";
-import { readChunks, readFully, type DataFiles } from "../../src/data/files.ts";
+import { NotAFileError, readChunks, readFully, type DataFiles } from "../../src/data/files.ts";
 import { nodeDataFiles } from "../../src/cli/node_files.ts";
 import { openFds } from "../helpers/cli.ts";
 
@@ -69,6 +70,27 @@ test("a file that is not there is an error naming it", () => {
   assert.throws(() => inMemory.open(join(dir, "c")), /c: no such file/);
   assert.throws(() => nodeDataFiles.open(join(dir, "c")), /ENOENT/);
   assert.throws(() => inMemory.list(join(dir, "c")), /no such folder/);
+});
+
+test("a folder, and in Node a pipe, is refused when opened (a pipe would block), as NotAFileError naming it", () => {
+  for (const files of [nodeDataFiles, inMemory]) {
+    try {
+      files.open(join(dir, "a"));
+      assert.unreachable("a folder opened");
+    } catch (e) {
+      assert.ok(e instanceof NotAFileError && e.folder, String(e));
+      assert.match((e as Error).message, /\/a: is a folder$/);
+    }
+  }
+  const fifo = join(dir, "fifo");
+  assert.is(spawnSync("mkfifo", [fifo]).status, 0, "mkfifo");
+  try {
+    nodeDataFiles.open(fifo);
+    assert.unreachable("a pipe opened");
+  } catch (e) {
+    assert.ok(e instanceof NotAFileError && !e.folder, String(e));
+    assert.match((e as Error).message, /fifo: is not a regular file/);
+  }
 });
 
 test("a file that ends before the bytes asked for is an error naming it and the byte", async () => {
