@@ -20,9 +20,10 @@
 // batch: src/data/generated.ts). So loading has two steps: loadSourceData
 // (real data, or nothing) and then finishData (given the model config). A request is checked
 // once, before anything slow is read (checkRequest); the loaders only load. A request that
-// cannot be met as given is a DataRequestError (the CLI's usage error). The registry asks the
-// host's files what it needs through the request's DataFiles (src/data/sources/files.ts;
-// the CLI's is node:fs), and the readers it opens read their own files.
+// cannot be met as given is a DataRequestError (the CLI's usage error). The registry and the
+// readers it opens read the host's files only through the request's DataFiles
+// (src/data/files.ts): the CLI's are Node's (src/cli/node_files.ts), the demo page's the bytes
+// of the files its user picked (src/data/byte_files.ts).
 //
 // Evaluation data, when --eval-data is absent: Criteo's test split (the reference's
 // protocol, whose train split is what Criteo data always trains on), MovieLens's
@@ -95,7 +96,7 @@ export interface DataRequest {
   numIndicesPerLookupFixed: boolean;
   /** Makes the display of reading progress (the CLI's draws on stderr), or null for none. */
   progress: ((label: string) => ReadingProgress) | null;
-  /** The host's files (the CLI's: node:fs, src/cli/node_files.ts). */
+  /** The host's files, which every reader opened reads through (the CLI's: src/cli/node_files.ts). */
   files: DataFiles;
 }
 
