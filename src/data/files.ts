@@ -54,16 +54,6 @@ export interface DataFiles {
   dirname(path: string): string;
 }
 
-/** Reads dst.length bytes at `at`, or fails naming the file (what ended early, and where). */
-export async function readFully(file: ReadableFile, dst: Uint8Array, at: number, name: string): Promise<void> {
-  const CHUNK = 1 << 30; // no single read over 1 GiB
-  for (let done = 0; done < dst.length;) {
-    const got = await file.read(dst.subarray(done, done + Math.min(CHUNK, dst.length - done)), at + done);
-    if (got === 0) throw new Error(`${name}: the file ended early (at byte ${at + done}; was it cut?)`);
-    done += got;
-  }
-}
-
 /** A file's bytes from start to end, one chunk of at most `chunkBytes` at a time, into a
  *  buffer reused for every chunk (a chunk is valid until the next is asked for); the file is
  *  closed when the reading ends, finished or not. */
