@@ -1,7 +1,9 @@
 // The data layer's file access (src/data/files.ts) in Node: node:fs and node:path. A file is
 // opened as a descriptor, without blocking (opening a FIFO for reading would wait for a writer)
 // and refused unless it is a regular file; it is read by position with fs.read (on Node's I/O
-// threads) or fs.readSync.
+// threads) or fs.readSync. A file left to the garbage collector unclosed is closed then, with a
+// warning naming it (as Node does for a FileHandle): every reader closes what it opens, and the
+// warning says which one did not.
 
 import {
   closeSync,
@@ -21,6 +23,12 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { NotAFileError, type DataFiles, type ReadableFile } from "../data/files.ts";
 
+/** Descriptors of files not yet closed, by their ReadableFile: closed, with a warning, if it is collected. */
+const unclosed = new FinalizationRegistry<{ fd: number; path: string }>(({ fd, path }) => {
+  closeSync(fd);
+  process.emitWarning(`${path} was not closed; its descriptor ${fd} is closed on garbage collection`);
+});
+
 function openNodeFile(path: string): ReadableFile {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   let size: number;
@@ -33,7 +41,7 @@ function openNodeFile(path: string): ReadableFile {
     throw e;
   }
   let closed = false;
-  return {
+  const file: ReadableFile = {
     size,
     read: (dst, position) =>
       new Promise((resolve, reject) =>
@@ -43,9 +51,12 @@ function openNodeFile(path: string): ReadableFile {
     close() {
       if (closed) return;
       closed = true;
+      unclosed.unregister(file);
       closeSync(fd);
     },
   };
+  unclosed.register(file, { fd, path }, file);
+  return file;
 }
 
 export const nodeDataFiles: DataFiles = {

@@ -6,6 +6,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { byteDataFiles } from "../../src/data/byte_files.ts";
@@ -91,6 +93,29 @@ test("a folder, and in Node a pipe, is refused when opened (a pipe would block),
   } catch (e) {
     assert.ok(e instanceof NotAFileError && !e.folder, String(e));
     assert.match((e as Error).message, /fifo: is not a regular file/);
+  }
+});
+
+test("in Node, a file left unclosed to the garbage collector is closed then, with a warning naming it", async () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const warnings: string[] = [];
+  const emit = process.emitWarning;
+  process.emitWarning = ((w: string | Error) => void warnings.push(String(w))) as typeof process.emitWarning; // kept out of the test's output
+  try {
+    const before = openFds();
+    (() => nodeDataFiles.open(join(dir, "b.bin")))(); // opened, never closed, unreachable
+    for (let k = 0; k < 20 && !warnings.some((w) => w.includes("b.bin")); k++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(
+      warnings.some((w) => /b\.bin was not closed; its descriptor \d+ is closed on garbage collection/.test(w)),
+      warnings.join("\n"),
+    );
+    assert.equal(openFds(), before);
+  } finally {
+    process.emitWarning = emit;
   }
 });
 
