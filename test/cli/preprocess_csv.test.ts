@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { lastJson, openFds, runCli, tempDir } from "../helpers/cli.ts";
 import { DATA, SHARED } from "../helpers/golden.ts";
 import { readmeBlocks, shellCommands, shellWords } from "../helpers/readme.ts";
-import { readSafetensorsMetadata } from "../../src/io/metadata.ts";
+import { readSafetensorsIndex } from "../../src/io/safetensors.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 
 const { dir, cleanup } = tempDir();
@@ -60,7 +60,7 @@ test("train reads the model and the evaluation rows from the file: no other flag
 });
 
 test("a --model whose tables differ names the column; an evaluation file of another run is refused", async () => {
-  const config = JSON.parse(readSafetensorsMetadata(out).model as string) as { table_sizes: number[] };
+  const config = JSON.parse(readSafetensorsIndex(out).metadata.model as string) as { table_sizes: number[] };
   config.table_sizes[1] = 5;
   const cfg = join(dir, "m.json");
   writeFileSync(cfg, JSON.stringify(config));
