@@ -17,26 +17,13 @@
 // lives in src/io/safetensors_bytes.ts, and reading a header and decoding tensors in
 // src/io/safetensors_index.ts, which need no file access.
 
-import { closeSync, existsSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { AtomicWriteError, writeFilesTogether } from "./atomic_file.ts";
 import { halfsToFloat32 } from "./dtype.ts";
 import { openInputFile } from "./input_file.ts";
 import { echo } from "./json.ts";
-import {
-  decodeData,
-  indexSafetensors,
-  notSafetensorsBytes,
-  SNIFF_BYTES,
-  type SafetensorsEntry,
-  type SafetensorsIndex,
-} from "./safetensors_index.ts";
-import {
-  planSafetensors,
-  SafetensorsError,
-  type SafetensorsPlan,
-  type SafetensorsTensor,
-  type TensorsIn,
-} from "./safetensors_bytes.ts";
+import { decodeData, indexSafetensors, type SafetensorsEntry, type SafetensorsIndex } from "./safetensors_index.ts";
+import { planSafetensors, SafetensorsError, type SafetensorsTensor, type TensorsIn } from "./safetensors_bytes.ts";
 export {
   layoutSafetensors,
   SafetensorsError,
@@ -53,28 +40,6 @@ export {
   type SafetensorsIndex,
 } from "./safetensors_index.ts";
 import type { SafetensorsFile } from "./safetensors_index.ts";
-
-/**
- * What the file at path is, when it is a folder, not a regular file, or recognisably not
- * safetensors from its first bytes (text, a zip archive); null when it may be safetensors (its
- * header is then checked by whoever reads it) or does not exist.
- */
-export function notSafetensors(path: string): string | null {
-  let input;
-  try {
-    input = openInputFile(path, "a safetensors file");
-  } catch (e) {
-    if (!existsSync(path)) return null;
-    return (e as Error).message.slice(path.length + 2); // "<path>: <what>"
-  }
-  try {
-    const first = new Uint8Array(Math.min(SNIFF_BYTES, input.size));
-    readAt(input.fd, first, 0, path, "its first bytes");
-    return notSafetensorsBytes(first, input.size);
-  } finally {
-    closeSync(input.fd);
-  }
-}
 
 function cannotRead(path: string, e: unknown): SafetensorsError {
   return new SafetensorsError(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
