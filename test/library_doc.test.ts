@@ -1,6 +1,7 @@
 // docs/library.md runs as written: its ts blocks, in order, are one program (the import
-// pointed at the sources), which builds, reads a Criteo day held in memory, trains on one thread and on two ranks, evaluates,
-// predicts, saves and loads a DLRM, and prints what the guide says it does.
+// pointed at the sources), which builds, reads a Criteo day held in memory, trains on one
+// thread and on two ranks, evaluates, predicts, saves and loads a DLRM, and prints what the
+// guide says it does.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
