@@ -81,6 +81,10 @@ export { makeOptimizer, optimizerSpec, type OptimizerSpec } from "./optim/make.t
 export { openExecutor, runOptimizer, evalBatchSize, type ExecutorRecipe } from "./run/recipe.ts";
 export { readMovieLens } from "./data/movielens.ts";
 export { readCriteo } from "./data/criteo.ts";
+// The file access the data readers are handed: Node's files, or bytes held in memory.
+export type { DataFiles, ReadableFile } from "./data/files.ts";
+export { nodeDataFiles } from "./cli/node_files.ts";
+export { byteDataFiles } from "./data/byte_files.ts";
 export { auc, logloss, accuracy, normalizedEntropy, calibration, computeMetrics } from "./metrics/metrics.ts";
 
 // The kernels: opt in to the relaxed-SIMD GEMM (sets a V8 flag of the whole process; see docs/kernels.md).

@@ -1,6 +1,7 @@
 // docs/library.md runs as written: its ts blocks, in order, are one program (the import
-// pointed at the sources), which builds, trains on one thread and on two ranks, evaluates,
-// predicts, saves and loads a DLRM, and prints what the guide says it does.
+// pointed at the sources), which builds, reads a Criteo day held in memory, trains on one
+// thread and on two ranks, evaluates, predicts, saves and loads a DLRM, and prints what the
+// guide says it does.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
@@ -21,6 +22,7 @@ test("docs/library.md: every example runs, in order, and prints what the guide s
     writeFileSync(file, code);
     const out = execFileSync(process.execPath, ["--import", "tsx", file], { cwd: root, encoding: "utf8" });
     assert.match(out, /^parameters 10$/m);
+    assert.match(out, /^criteo samples 3 tables 26$/m);
     assert.match(out, /^one thread, last loss \d\.\d{3}$/m);
     assert.match(out, /^auc 0\.\d{3}$/m);
     assert.match(out, /^predictions 256$/m);

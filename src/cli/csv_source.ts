@@ -30,6 +30,7 @@ import { parseSchema, type TabularSchema } from "../data/tabular_schema.ts";
 import { CSV_BATCH_FORMAT } from "../data/sources/csv_files.ts";
 import { tabularModel } from "../data/sources/tabular_model.ts";
 import { writeFileAtomically } from "../io/atomic_file.ts";
+import { nodeDataFiles } from "./node_files.ts";
 
 /** The `format` metadata of the evaluation file `dlrm preprocess csv` writes beside the training file (CSV_BATCH_FORMAT). */
 const CSV_EVAL_FORMAT = "dlrm-ts csv eval batch";
@@ -74,7 +75,7 @@ export async function runPreprocessCsv(
   let given = null;
   if (o.vocabularyPath !== undefined) {
     try {
-      given = readTabularVocabulary(o.vocabularyPath, schema);
+      given = readTabularVocabulary(o.vocabularyPath, nodeDataFiles, schema);
     } catch (e) {
       throw new UsageError(`preprocess: --vocabulary ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -103,7 +104,7 @@ export async function runPreprocessCsv(
   };
   const opts = { onBadLine: o.onBadLine };
   const stats = await pass(given === null ? "preprocess csv (vocabularies)" : "preprocess csv (split)", (onProgress) =>
-    scanTabular(files, schema, { ...opts, onProgress }, given),
+    scanTabular(files, nodeDataFiles, schema, { ...opts, onProgress }, given),
   );
   const model = tabularModel(stats.tableSizes, schema.dense.length);
   // Chunks go to disk as they come (BatchFileWriter spills each tensor), so memory stays one chunk.
@@ -113,7 +114,7 @@ export async function runPreprocessCsv(
   const pair = randomBytes(8).toString("hex");
   try {
     await pass("preprocess csv (samples)", async (onProgress) => {
-      for await (const chunk of tabularChunks(files, schema, stats, { ...opts, onProgress }))
+      for await (const chunk of tabularChunks(files, nodeDataFiles, schema, stats, { ...opts, onProgress }))
         (chunk.split === "train" ? train : (evalRows as BatchFileWriter)).append(chunk.data);
     });
     const vocabText = `${JSON.stringify(tabularVocabularyJson(schema, stats), null, 1)}\n`;

@@ -8,9 +8,11 @@ import { statSync } from "node:fs";
 import type { Io } from "./args.ts";
 import { dictionaryPathFor } from "../data/sources/criteo_files.ts";
 import { ReadProgress } from "./read_progress.ts";
-import { criteoTableSizes, saveDictionary } from "../data/criteo_dictionary.ts";
+import { criteoTableSizes } from "../data/criteo_dictionary.ts";
+import { saveDictionary } from "../data/criteo_dictionary_writer.ts";
 import type { CriteoDictionary } from "../data/criteo_parse.ts";
 import { criteoToMlperfBin } from "../data/criteo_mlperf.ts";
+import { nodeDataFiles } from "./node_files.ts";
 
 /** `dlrm preprocess criteo ... --out x.bin`; returns the exit code. */
 export async function preprocessCriteoBin(
@@ -31,7 +33,7 @@ export async function preprocessCriteoBin(
   const bar = new ReadProgress(io.stderr, "preprocess criteo (.bin)");
   let result;
   try {
-    result = await criteoToMlperfBin(files, out, {
+    result = await criteoToMlperfBin(files, nodeDataFiles, out, {
       ...(o.maxIndRange === undefined ? {} : { maxIndRange: o.maxIndRange }),
       ...(o.dictionary === undefined ? {} : { dictionary: o.dictionary }),
       onBadLine: o.onBadLine,

@@ -139,7 +139,7 @@ export async function runPreprocess(argv: readonly string[], io: Io): Promise<nu
   const seed = getNumber(f, "seed") ?? 123;
   const dictOut = dictionaryPathFor(out);
 
-  const given = dictPath === undefined ? undefined : loadDictionary(dictPath);
+  const given = dictPath === undefined ? undefined : loadDictionary(dictPath, nodeDataFiles);
   // The dictionary written over the --dictionary read is the same dictionary, written atomically.
   const inputs = [
     ...files.map((path) => ({ flag: "input file", path })),

@@ -281,7 +281,9 @@ interface RunPlan {
   notes: string;
 }
 
-async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<RunPlan> {
+/** Resolves a run; the data it opens goes into `opened` as it is opened, for the caller to close
+ *  if the run stops before it starts. */
+async function planRun(f: ParsedFlags, io: Io, resume: Resume | null, opened: RunData[]): Promise<RunPlan> {
   const workers = workerCount("train", f, f.has("table-dir") ? 1 : availableParallelism());
   const store = tableStoreOptions(f);
   const seed = getNumber(f, "seed") ?? 123;
@@ -316,6 +318,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
 
   // Real data first: it defines the tables of the built-in model, or checks those of --model.
   const source = await loadSourceData(request);
+  if (source !== null) opened.push(source.train, ...(source.eval === null ? [] : [source.eval]));
   if (source !== null && f.has("data-size"))
     throw new UsageError(`train: --data-size applies to generated data, not to ${request.train.text}`);
   const modelPath = getString(f, "model");
@@ -364,6 +367,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null): Promise<R
   // Generated data is endless, made batch by batch, unless --data-size makes it a finite set.
   const dataSize = f.has("data-size") ? positiveInt("train", f, "data-size", 1) : null;
   const data = await finishData(request, source, config, dataSize);
+  opened.push(data.train, ...(data.eval === null ? [] : [data.eval]));
   if (resume !== null && resume.run.orderRng !== null && isBatchSource(data.train)) {
     // A run saved while files were read whole, shuffled: its order is a permutation of the
     // whole file, which only the file in memory reproduces.
@@ -730,12 +734,19 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<number>
     resumePath === undefined ? { flags: given, resume: null } : resumeFlags(given, resumePath);
   const o = outputFlags(given, f);
   checkTrainPaths(f);
-  const p = await planRun(f, io, resume);
-  if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
-  if (resume !== null && resume.run.step > p.steps)
-    throw new UsageError(
-      `train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`,
-    );
+  const opened: RunData[] = []; // closed here when the run stops before it starts (a table that does not fit, ...)
+  let p: RunPlan;
+  try {
+    p = await planRun(f, io, resume, opened);
+    if (p.plan !== null && getBool(f, "print-sharding-plan")) io.stdout.write(`${formatShardingPlan(p.plan)}\n`);
+    if (resume !== null && resume.run.step > p.steps)
+      throw new UsageError(
+        `train: --resume ${resume.path}: the run is at step ${resume.run.step}, past --steps ${p.steps}`,
+      );
+  } catch (e) {
+    await closeRunData(...opened);
+    throw e;
+  }
   const init = getString(f, "init") ?? null;
 
   const log = new RunLog(f);

@@ -1,8 +1,9 @@
 // A batch file streamed: the BatchSource that trains on a file of any size in memory bounded
 // by the batch (and, when shuffling, by a window of rows), never by the file's rows.
 //
-// Rows [a, b) are read by position with asynchronous reads (Node runs them on its I/O
-// threads, so they overlap the steps; the trainer asks for batches ahead of their step): one
+// Rows [a, b) are read by position with asynchronous reads of the file the host's file access
+// opens (src/data/files.ts; Node runs them on its I/O threads, so they overlap the steps; the
+// trainer asks for batches ahead of their step): one
 // read per tensor — dense, labels, and per table its lengths from the start of a's block, its
 // indices and weights. Where a row's bag starts in indices.{t} comes from the block index
 // (block_offsets, written by src/data/batch_writer.ts) or, in a file without one (written
@@ -18,12 +19,13 @@
 // Glossary: N rows of the file, [s, e) the range read, B batch size, Dd dense features,
 // F tables, G rows per block of the index.
 
-import { open, type FileHandle } from "node:fs/promises";
 import type { BagLimits, BatchSource } from "./batch_source.ts";
-import { BLOCK_OFFSETS, BLOCK_ROWS_KEY, DEFAULT_BLOCK_ROWS, MAX_BAG_KEY } from "./batch_writer.ts";
 import { offsetsFromLengths, type Dataset, type SparseFeature } from "./dataset.ts";
+import type { DataFiles, ReadableFile } from "./files.ts";
 import { halfsToFloat32 } from "../io/dtype.ts";
-import { readSafetensorsIndex, SafetensorsError, type SafetensorsEntry } from "../io/safetensors.ts";
+import { indexOpenSafetensors, openSafetensors } from "./safetensors_files.ts";
+import { SafetensorsError } from "../io/safetensors_bytes.ts";
+import type { SafetensorsEntry } from "../io/safetensors_index.ts";
 import { RowOrder, type RowOrderOptions } from "./row_order.ts";
 
 /** The rows read and their order (RowOrder's options: shuffle, seed, block and window sizes). */
@@ -31,6 +33,15 @@ export interface BatchFileSourceOptions extends RowOrderOptions {
   /** The rows [s, e) of the file this source reads (default: all). */
   rows?: readonly [number, number];
 }
+
+/** The metadata key of the block index's rows per block (batch_writer.ts writes the index). */
+export const BLOCK_ROWS_KEY = "block_rows";
+/** The metadata key of the longest bag of each table (a JSON array). */
+export const MAX_BAG_KEY = "max_bag_lengths";
+/** The name of the block index tensor. */
+export const BLOCK_OFFSETS = "block_offsets";
+/** Rows per block of the index, unless told otherwise. */
+export const DEFAULT_BLOCK_ROWS = 4096;
 
 const TABLE_TENSOR = /^(lengths|indices|weights)\.(.*)$/;
 const FLOAT_DTYPES = ["F32", "F64", "F16", "BF16"];
@@ -51,7 +62,7 @@ interface TableFile {
 /** The open file and what its header and index say: shared by the views of one file. */
 interface OpenFile {
   path: string;
-  fh: FileHandle;
+  file: ReadableFile;
   dense: SafetensorsEntry;
   labels: SafetensorsEntry;
   tables: TableFile[];
@@ -122,9 +133,21 @@ export class BatchFileSource implements BatchSource {
     };
   }
 
-  /** Opens a batch file and checks its structure (sizes, dtypes, the block index); reads no rows. */
-  static async open(path: string, o: BatchFileSourceOptions = {}): Promise<BatchFileSource> {
-    const index = readSafetensorsIndex(path);
+  /** Opens a batch file (through the host's files) and checks its structure (sizes, dtypes,
+   *  the block index); reads no rows. */
+  static async open(path: string, files: DataFiles, o: BatchFileSourceOptions = {}): Promise<BatchFileSource> {
+    const fh = openSafetensors(path, files);
+    try {
+      return await BatchFileSource.#fromFile(path, fh, o);
+    } catch (e) {
+      fh.close();
+      throw e;
+    }
+  }
+
+  /** open's checks on the open file (which open closes when they fail). */
+  static async #fromFile(path: string, fh: ReadableFile, o: BatchFileSourceOptions): Promise<BatchFileSource> {
+    const index = indexOpenSafetensors(path, fh);
     const fail = (name: string, what: string): never => {
       throw new SafetensorsError(`${path}: ${name}: ${what}`);
     };
@@ -163,38 +186,32 @@ export class BatchFileSource implements BatchSource {
       );
     const longest = stored === undefined ? null : storedLongest(index.metadata[MAX_BAG_KEY], F);
     const blocks = Math.ceil(N / G);
-    const fh = await open(path, "r");
-    try {
-      const storedIndex =
-        longest === null || F === 0 ? null : await readBlockIndex(fh, path, stored as SafetensorsEntry, F, blocks);
-      const tables: TableFile[] = [];
-      for (let t = 0; t < F; t++) {
-        const lengths = get(`lengths.${t}`);
-        oneD(lengths, N, INT_DTYPES);
-        const indices = get(`indices.${t}`);
-        const L = oneD(indices, null, INT_DTYPES);
-        const weights = index.entries.get(`weights.${t}`) ?? null;
-        if (weights !== null && oneD(weights, null, FLOAT_DTYPES) !== L)
-          fail(weights.name, `has ${weights.shape[0]} values but indices.${t} has ${L}`);
-        const scan =
-          storedIndex === null || longest === null
-            ? await scanLengths(fh, path, lengths, N, G)
-            : {
-                offsets: storedIndex.subarray(t * (blocks + 1), (t + 1) * (blocks + 1)),
-                longest: longest[t],
-              };
-        if (scan.offsets[blocks] !== L)
-          fail(
-            `indices.${t}`,
-            `has ${L} values but lengths.${t} sum to ${scan.offsets[blocks]}${storedIndex === null ? "" : ` (by ${BLOCK_OFFSETS})`}`,
-          );
-        tables.push({ lengths, indices, weights, offsets: scan.offsets, longest: scan.longest });
-      }
-      return new BatchFileSource({ path, fh, dense, labels, tables, G, refs: 0 }, o);
-    } catch (e) {
-      await fh.close();
-      throw e;
+    const storedIndex =
+      longest === null || F === 0 ? null : await readBlockIndex(fh, path, stored as SafetensorsEntry, F, blocks);
+    const tables: TableFile[] = [];
+    for (let t = 0; t < F; t++) {
+      const lengths = get(`lengths.${t}`);
+      oneD(lengths, N, INT_DTYPES);
+      const indices = get(`indices.${t}`);
+      const L = oneD(indices, null, INT_DTYPES);
+      const weights = index.entries.get(`weights.${t}`) ?? null;
+      if (weights !== null && oneD(weights, null, FLOAT_DTYPES) !== L)
+        fail(weights.name, `has ${weights.shape[0]} values but indices.${t} has ${L}`);
+      const scan =
+        storedIndex === null || longest === null
+          ? await scanLengths(fh, path, lengths, N, G)
+          : {
+              offsets: storedIndex.subarray(t * (blocks + 1), (t + 1) * (blocks + 1)),
+              longest: longest[t],
+            };
+      if (scan.offsets[blocks] !== L)
+        fail(
+          `indices.${t}`,
+          `has ${L} values but lengths.${t} sum to ${scan.offsets[blocks]}${storedIndex === null ? "" : ` (by ${BLOCK_OFFSETS})`}`,
+        );
+      tables.push({ lengths, indices, weights, offsets: scan.offsets, longest: scan.longest });
     }
+    return new BatchFileSource({ path, file: fh, dense, labels, tables, G, refs: 0 }, o);
   }
 
   batch(step: number, batchSize: number): Promise<Dataset> {
@@ -211,7 +228,7 @@ export class BatchFileSource implements BatchSource {
     if (this.#closed) return;
     this.#closed = true;
     await this.#order.settle();
-    if (--this.#file.refs === 0) await this.#file.fh.close();
+    if (--this.#file.refs === 0) this.#file.file.close();
   }
 
   /** Rows [a, b) of the file, in file order, read by position. */
@@ -256,7 +273,7 @@ export class BatchFileSource implements BatchSource {
   async #raw(e: SafetensorsEntry, from: number, count: number): Promise<ArrayBuffer> {
     const size = e.dtype === "F64" || e.dtype === "I64" ? 8 : e.dtype === "F16" || e.dtype === "BF16" ? 2 : 4;
     const buf = new ArrayBuffer(count * size);
-    await readFully(this.#file.fh, this.path, e, new Uint8Array(buf), e.begin + from * size);
+    await readFully(this.#file.file, this.path, e, new Uint8Array(buf), e.begin + from * size);
     return buf;
   }
 
@@ -275,14 +292,14 @@ export class BatchFileSource implements BatchSource {
 
 /** Reads dst.length bytes at `at`, in reads of at most 1 GiB, or fails naming the file and tensor. */
 async function readFully(
-  fh: FileHandle,
+  fh: ReadableFile,
   path: string,
   e: SafetensorsEntry,
   dst: Uint8Array,
   at: number,
 ): Promise<void> {
   for (let done = 0; done < dst.length;) {
-    const { bytesRead } = await fh.read(dst, done, Math.min(1 << 30, dst.length - done), at + done);
+    const bytesRead = await fh.read(dst.subarray(done, done + Math.min(1 << 30, dst.length - done)), at + done);
     if (bytesRead === 0)
       throw new SafetensorsError(`${path}: ${e.name}: the file ended early (at byte ${at + done}; was it cut?)`);
     done += bytesRead;
@@ -304,7 +321,7 @@ function int64ToInt32(v: BigInt64Array, path: string, name: string, from: number
 
 /** The stored block index (F, blocks + 1), checked: starts at 0, never falls. */
 async function readBlockIndex(
-  fh: FileHandle,
+  fh: ReadableFile,
   path: string,
   e: SafetensorsEntry,
   F: number,
@@ -332,7 +349,7 @@ async function readBlockIndex(
 /** Where the bag of every G-th row starts, and the longest bag, from one pass over the
  *  lengths in chunks (files without an index). */
 async function scanLengths(
-  fh: FileHandle,
+  fh: ReadableFile,
   path: string,
   lengths: SafetensorsEntry,
   N: number,

@@ -32,14 +32,8 @@ import {
 import { planSafetensors } from "../io/safetensors_bytes.ts";
 import { removeStaleTemps, tempPathFor } from "../io/temp_file.ts";
 
-/** The metadata key of the block index's rows per block. */
-export const BLOCK_ROWS_KEY = "block_rows";
-/** The metadata key of the longest bag of each table (a JSON array). */
-export const MAX_BAG_KEY = "max_bag_lengths";
-/** The name of the block index tensor. */
-export const BLOCK_OFFSETS = "block_offsets";
-/** Rows per block of the index, unless told otherwise. */
-export const DEFAULT_BLOCK_ROWS = 4096;
+import { BLOCK_OFFSETS, BLOCK_ROWS_KEY, DEFAULT_BLOCK_ROWS, MAX_BAG_KEY } from "./batch_file_source.ts";
+export { BLOCK_OFFSETS, BLOCK_ROWS_KEY } from "./batch_file_source.ts";
 
 export interface BatchFileShape {
   /** Dense features per row (Dd). */

@@ -6,7 +6,9 @@
 
 import { IdMap } from "./id_map.ts";
 import { CRITEO_DENSE, CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
-import { readSafetensors, SafetensorsError, writeSafetensors, type SafetensorsTensor } from "../io/safetensors.ts";
+import type { DataFiles } from "./files.ts";
+import { readSafetensorsFile } from "./safetensors_files.ts";
+import { SafetensorsError, type SafetensorsTensor } from "../io/safetensors_bytes.ts";
 
 import type { CriteoDictionary } from "./criteo_parse.ts";
 export { criteoTableSizes, type CriteoDictionary } from "./criteo_parse.ts";
@@ -17,12 +19,6 @@ export { criteoTableSizes, type CriteoDictionary } from "./criteo_parse.ts";
 
 const DICT_FORMAT = "dlrm-ts criteo dictionary";
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** Writes `d` atomically (temp file, then rename). */
-export function saveDictionary(path: string, d: CriteoDictionary): void {
-  const f = dictionaryFile(path, d);
-  writeSafetensors(path, f.tensors, f.metadata);
-}
 
 /** The tensors and metadata of `d`'s dictionary file; `path` names it in errors. */
 export function dictionaryFile(
@@ -50,9 +46,10 @@ export function dictionaryFile(
   return { tensors, metadata: { format: DICT_FORMAT, max_ind_range: String(d.maxIndRange) } };
 }
 
-/** Reads a dictionary written by saveDictionary; errors name the file and the feature. */
-export function loadDictionary(path: string): CriteoDictionary {
-  const { tensors, metadata } = readSafetensors(path);
+/** Reads a dictionary file (dictionaryFile's tensors and metadata, through the host's files);
+ *  errors name the file and the feature. */
+export function loadDictionary(path: string, files: DataFiles): CriteoDictionary {
+  const { tensors, metadata } = readSafetensorsFile(path, files);
   const fail = (what: string): never => {
     throw new SafetensorsError(`${path}: ${what}`);
   };

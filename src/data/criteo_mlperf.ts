@@ -15,8 +15,9 @@ import { CRITEO_SPARSE, criteoFieldName } from "./criteo_fields.ts";
 import { criteoLineProblemAt, parseCriteoBytes, ParsedRow } from "./criteo_line.ts";
 import type { CriteoDictionary } from "./criteo_parse.ts";
 import { IdMap } from "./id_map.ts";
-import { writeMlperfBin } from "./mlperf_bin.ts";
+import { writeMlperfBin } from "./mlperf_bin_writer.ts";
 import { Rng } from "../tensor/rng.ts";
+import type { DataFiles } from "./files.ts";
 
 export interface CriteoBinOptions {
   maxIndRange?: number;
@@ -42,6 +43,7 @@ const INT32_MAX = 0x7fffffff;
 /** Writes the samples of `files`, in order, to `out` in the MLPerf .bin format. */
 export async function criteoToMlperfBin(
   files: readonly string[],
+  access: DataFiles,
   out: string,
   opts: CriteoBinOptions = {},
 ): Promise<CriteoBinResult> {
@@ -67,7 +69,7 @@ export async function criteoToMlperfBin(
       const file = files[f];
       let kept = 0;
       let fileLines = 0;
-      for await (const chunk of readLineChunks(file)) {
+      for await (const chunk of readLineChunks(file, access)) {
         const b = chunk.bytes;
         for (let pos = 0; pos < b.length;) {
           lines++;

@@ -324,7 +324,7 @@ class CriteoChunk {
 }
 
 /** Chunks of Criteo samples as one Dataset, the tables sharing one lengths and one offsets array as a chunk's do. */
-function concatCriteoChunks(chunks: readonly Dataset[]): Dataset {
+export function concatCriteoChunks(chunks: readonly Dataset[]): Dataset {
   const N = chunks.reduce((a, c) => a + c.n, 0);
   const dense = new Float32Array(N * CRITEO_DENSE);
   const labels = new Float32Array(N);

@@ -5,12 +5,12 @@
 // Lines end at "\n"; a "\r" before it is dropped (files written on Windows). A last line
 // without a newline is still a line; a file that ends with "\n" has no empty last line.
 //
+// The file is opened through the host's file access handed in (src/data/files.ts).
+//
 // Glossary: C bytes per chunk read from disk.
 
-import { createReadStream } from "node:fs";
-import { open } from "node:fs/promises";
-import { StringDecoder } from "node:string_decoder";
-import { stripCR } from "./text_lines.ts";
+import { readChunks, type DataFiles } from "./files.ts";
+import { latin1Text, stripCR } from "./text_lines.ts";
 export { splitLines } from "./text_lines.ts";
 
 export interface LineBatch {
@@ -30,20 +30,25 @@ export interface LineReaderOptions {
 }
 
 /** The lines of `path`, one batch per chunk read (a batch may be empty when a chunk holds no line end). */
-export async function* readLineBatches(path: string, opts: LineReaderOptions = {}): AsyncGenerator<LineBatch> {
+export async function* readLineBatches(
+  path: string,
+  files: DataFiles,
+  opts: LineReaderOptions = {},
+): AsyncGenerator<LineBatch> {
   const chunkBytes = opts.chunkBytes ?? 1 << 20;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1) {
     throw new Error(`readLineBatches: chunkBytes must be a positive integer, got ${chunkBytes}`);
   }
-  const decoder = new StringDecoder(opts.encoding ?? "latin1");
-  const stream = createReadStream(path, { highWaterMark: chunkBytes });
+  // Latin-1 is one character per byte; UTF-8 keeps a character cut by a chunk's end for the next.
+  const utf8 = opts.encoding === "utf8" ? new TextDecoder("utf-8", { ignoreBOM: true }) : null;
+  const decode = (bytes: Uint8Array): string =>
+    utf8 === null ? latin1Text(bytes) : utf8.decode(bytes, { stream: true });
   let carry = ""; // the unfinished last line of the previous chunk
   let nextLine = 1;
   let bytesRead = 0;
-  for await (const chunk of stream) {
-    const buf = chunk as Buffer;
-    bytesRead += buf.length;
-    const text = carry + decoder.write(buf);
+  for await (const chunk of readChunks(files.open(path), chunkBytes)) {
+    bytesRead += chunk.length;
+    const text = carry + decode(chunk);
     const lines: string[] = [];
     let start = 0;
     for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
@@ -55,7 +60,7 @@ export async function* readLineBatches(path: string, opts: LineReaderOptions = {
     nextLine += lines.length;
     yield batch;
   }
-  const rest = carry + decoder.end();
+  const rest = carry + (utf8 === null ? "" : utf8.decode());
   if (rest.length > 0) yield { lines: [stripCR(rest, 0, rest.length)], firstLine: nextLine, bytesRead };
 }
 
@@ -77,6 +82,7 @@ export const MAX_LINE_BYTES = 64 << 20;
 /** The lines of `path` in chunks of whole lines (about C bytes each, more when a line is longer). */
 export async function* readLineChunks(
   path: string,
+  files: DataFiles,
   opts: { chunkBytes?: number; maxLineBytes?: number } = {},
 ): AsyncGenerator<LineChunk> {
   const chunkBytes = opts.chunkBytes ?? 1 << 20;
@@ -84,7 +90,7 @@ export async function* readLineChunks(
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1) {
     throw new Error(`readLineChunks: chunkBytes must be a positive integer, got ${chunkBytes}`);
   }
-  const file = await open(path, "r");
+  const file = files.open(path);
   try {
     let buf = new Uint8Array(chunkBytes);
     let have = 0; // bytes in buf: the unfinished line carried from the last chunk, then new bytes
@@ -100,7 +106,7 @@ export async function* readLineChunks(
         bigger.set(buf);
         buf = bigger;
       }
-      const { bytesRead: got } = await file.read(buf, have, buf.length - have, null);
+      const got = await file.read(buf.subarray(have), bytesRead);
       if (got === 0) break;
       const from = have;
       have += got;
@@ -113,6 +119,6 @@ export async function* readLineChunks(
     }
     if (have > 0) yield { bytes: buf.subarray(0, have), bytesRead };
   } finally {
-    await file.close();
+    file.close();
   }
 }

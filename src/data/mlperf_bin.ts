@@ -8,13 +8,15 @@
 // transforms as the reference's _transform_features does: dense = log(float32(x) + 1) in
 // float32, ids modulo maxIndRange when it is > 0, one lookup per table.
 //
+// The file is opened through the host's file access handed in (src/data/files.ts); writing one
+// is src/data/mlperf_bin_writer.ts's.
+//
 // Glossary: N samples, Dd = 13 dense features, F = 26 tables, R max index range.
 
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import type { BatchSource } from "./batch_source.ts";
+import type { DataFiles, ReadableFile } from "./files.ts";
 import { RowOrder, type RowOrderOptions } from "./row_order.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
-import { replaceAtomically } from "../io/atomic_file.ts";
 
 export const MLPERF_DENSE = 13;
 export const MLPERF_SPARSE = 26;
@@ -23,8 +25,7 @@ export const MLPERF_COLUMNS = 1 + MLPERF_DENSE + MLPERF_SPARSE;
 export const MLPERF_ROW_BYTES = 4 * MLPERF_COLUMNS;
 
 /** Samples in a .bin file; an error unless its size is a whole number of rows. */
-export function mlperfBinRows(path: string, fd: number): number {
-  const size = fstatSync(fd).size;
+export function mlperfBinRows(path: string, size: number): number {
   if (size % MLPERF_ROW_BYTES !== 0)
     throw new Error(
       `${path}: ${size} bytes is not a whole number of ${MLPERF_ROW_BYTES}-byte samples (the MLPerf .bin format: 40 int32 per sample)`,
@@ -36,23 +37,23 @@ export function mlperfBinRows(path: string, fd: number): number {
 export class MlperfBinFile {
   readonly path: string;
   readonly n: number;
-  readonly #fd: number;
+  readonly #file: ReadableFile;
   readonly #maxIndRange: number;
 
-  constructor(path: string, opts: { maxIndRange?: number } = {}) {
+  constructor(path: string, files: DataFiles, opts: { maxIndRange?: number } = {}) {
     const R = opts.maxIndRange ?? 0;
     if (!Number.isInteger(R) || R < 0) throw new Error(`${path}: maxIndRange must be a non-negative integer, got ${R}`);
     this.path = path;
     this.#maxIndRange = R;
     try {
-      this.#fd = openSync(path, "r");
+      this.#file = files.open(path);
     } catch (e) {
       throw new Error(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
     }
     try {
-      this.n = mlperfBinRows(path, this.#fd);
+      this.n = mlperfBinRows(path, this.#file.size);
     } catch (e) {
-      closeSync(this.#fd);
+      this.#file.close();
       throw e;
     }
   }
@@ -62,15 +63,16 @@ export class MlperfBinFile {
     if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= this.n))
       throw new Error(`${this.path}: samples [${start}, ${end}) are outside its ${this.n}`);
     const bytes = (end - start) * MLPERF_ROW_BYTES;
-    const buf = Buffer.allocUnsafe(bytes);
+    const buf = new Uint8Array(bytes);
     let got = 0;
     while (got < bytes) {
-      const k = readSync(this.#fd, buf, got, bytes - got, start * MLPERF_ROW_BYTES + got);
+      const k = this.#file.readSync(buf.subarray(got), start * MLPERF_ROW_BYTES + got);
       if (k === 0) throw new Error(`${this.path}: ended early, at byte ${start * MLPERF_ROW_BYTES + got}`);
       got += k;
     }
+    const le = new DataView(buf.buffer);
     const out = new Int32Array(bytes / 4);
-    for (let j = 0; j < out.length; j++) out[j] = buf.readInt32LE(4 * j);
+    for (let j = 0; j < out.length; j++) out[j] = le.getInt32(4 * j, true);
     return out;
   }
 
@@ -122,42 +124,8 @@ export class MlperfBinFile {
   }
 
   close(): void {
-    closeSync(this.#fd);
+    this.#file.close();
   }
-}
-
-/** Writes samples to a .bin file as they come (temp file, renamed into place when complete). */
-export async function writeMlperfBin(
-  path: string,
-  fill: (append: (label: number, dense: ArrayLike<number>, ids: ArrayLike<number>) => void) => Promise<void>,
-): Promise<number> {
-  let rows = 0;
-  await replaceAtomically(path, async (tmp) => {
-    const fd = openSync(tmp, "w");
-    try {
-      const BLOCK = 8192; // samples buffered per write
-      const buf = Buffer.alloc(BLOCK * MLPERF_ROW_BYTES);
-      let used = 0;
-      const flush = (): void => {
-        let done = 0;
-        while (done < used) done += writeSync(fd, buf, done, used - done);
-        used = 0;
-      };
-      await fill((label, dense, ids) => {
-        buf.writeInt32LE(label, used);
-        for (let d = 0; d < MLPERF_DENSE; d++) buf.writeInt32LE(dense[d], used + 4 * (1 + d));
-        for (let t = 0; t < MLPERF_SPARSE; t++) buf.writeInt32LE(ids[t], used + 4 * (1 + MLPERF_DENSE + t));
-        used += MLPERF_ROW_BYTES;
-        rows++;
-        if (used === buf.length) flush();
-      });
-      flush();
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  });
-  return rows;
 }
 
 export interface MlperfBinSourceOptions extends RowOrderOptions {
@@ -174,16 +142,22 @@ export class MlperfBinSource implements BatchSource {
   readonly tables = MLPERF_SPARSE;
   readonly samplesPerEpoch: number;
   readonly #path: string;
+  readonly #files: DataFiles;
   readonly #opts: MlperfBinSourceOptions;
   readonly #file: MlperfBinFile;
   readonly #order: RowOrder;
   readonly #views: MlperfBinSource[] = []; // withOrder's, closed with this one
   #closed = false;
 
-  constructor(path: string, opts: MlperfBinSourceOptions = {}) {
+  constructor(path: string, files: DataFiles, opts: MlperfBinSourceOptions = {}) {
     this.#path = path;
+    this.#files = files;
     this.#opts = opts;
-    this.#file = new MlperfBinFile(path, opts.maxIndRange === undefined ? {} : { maxIndRange: opts.maxIndRange });
+    this.#file = new MlperfBinFile(
+      path,
+      files,
+      opts.maxIndRange === undefined ? {} : { maxIndRange: opts.maxIndRange },
+    );
     const [s, e] = opts.rows ?? [0, this.#file.n];
     try {
       if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s <= e && e <= this.#file.n))
@@ -204,7 +178,7 @@ export class MlperfBinSource implements BatchSource {
   /** The same rows in the run's order (BatchSource.withOrder), with an open file of its own. */
   withOrder(order: { shuffle: boolean; seed: number }): MlperfBinSource {
     if (this.#closed) throw new Error(`${this.#path}: the source is closed`);
-    const view = new MlperfBinSource(this.#path, { ...this.#opts, ...order });
+    const view = new MlperfBinSource(this.#path, this.#files, { ...this.#opts, ...order });
     this.#views.push(view);
     return view;
   }

@@ -1,26 +1,26 @@
 // The MovieLens-100K reader: one official split (train on <split>.base, evaluate on
 // <split>.test) of a folder, with u.user and u.item, read as Latin-1 and parsed by
 // src/data/movielens_parse.ts (which a page uses on the files a user picks; its head lists
-// the features).
+// the features). The files are read through the host's file access handed in
+// (src/data/files.ts).
 
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import type { DataFiles } from "./files.ts";
 import { parseMovieLens, type MovieLensData, type RatingsText } from "./movielens_parse.ts";
 export { parseMovieLens, type MovieLensData, type MovieLensTexts, type RatingsText } from "./movielens_parse.ts";
 
-function readText(path: string, what: string): string {
+function readText(files: DataFiles, path: string, what: string): string {
   try {
-    return readFileSync(path, "latin1");
+    return files.readText(path, "latin1");
   } catch (e) {
     throw new Error(`movielens: cannot read ${what} ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
 /** A split's ratings file, or its text when given. */
-function ratingsText(path: string, split: string, given?: RatingsText): RatingsText {
+function ratingsText(files: DataFiles, path: string, split: string, given?: RatingsText): RatingsText {
   if (given !== undefined) return given;
   try {
-    return { path, text: readFileSync(path, "latin1") };
+    return { path, text: files.readText(path, "latin1") };
   } catch (e) {
     throw new Error(
       `movielens: cannot read ${path} (split ${JSON.stringify(split)} needs ${split}.base and ${split}.test): ${e instanceof Error ? e.message : String(e)}`,
@@ -34,14 +34,15 @@ function ratingsText(path: string, split: string, given?: RatingsText): RatingsT
 export function readMovieLens(
   dir: string,
   split: string,
+  files: DataFiles,
   ratings?: { base: RatingsText; test: RatingsText },
 ): MovieLensData {
-  const userPath = join(dir, "u.user");
-  const itemPath = join(dir, "u.item");
+  const userPath = files.join(dir, "u.user");
+  const itemPath = files.join(dir, "u.item");
   return parseMovieLens({
-    user: { path: userPath, text: readText(userPath, "the user file") },
-    item: { path: itemPath, text: readText(itemPath, "the item file") },
-    base: ratingsText(join(dir, `${split}.base`), split, ratings?.base),
-    test: ratingsText(join(dir, `${split}.test`), split, ratings?.test),
+    user: { path: userPath, text: readText(files, userPath, "the user file") },
+    item: { path: itemPath, text: readText(files, itemPath, "the item file") },
+    base: ratingsText(files, files.join(dir, `${split}.base`), split, ratings?.base),
+    test: ratingsText(files, files.join(dir, `${split}.test`), split, ratings?.test),
   });
 }

@@ -2,11 +2,13 @@
 // order), then any range of rows without reading the rest, so a day of Criteo (tens of GB)
 // is never held whole. Only what TorchRec's Criteo files use is accepted: little-endian
 // float32/float64/int32/int64 (and uint8/bool), C order; anything else is an error naming the
-// file and what it holds.
+// file and what it holds. The file is opened through the host's file access handed in
+// (src/data/files.ts).
 //
 // Glossary: N rows (shape[0]), C values per row (the product of the other dims).
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import type { DataFiles, ReadableFile } from "./files.ts";
+import { latin1Text } from "./text_lines.ts";
 
 export type NpyDType = "<f4" | "<f8" | "<i4" | "<i8" | "|u1" | "|b1";
 const SIZES: Record<NpyDType, number> = { "<f4": 4, "<f8": 8, "<i4": 4, "<i8": 8, "|u1": 1, "|b1": 1 };
@@ -26,50 +28,52 @@ export interface NpyHeader {
 export class NpyFile {
   readonly path: string;
   readonly header: NpyHeader;
-  readonly #fd: number;
+  readonly #file: ReadableFile;
 
-  constructor(path: string) {
+  constructor(path: string, files: DataFiles) {
     this.path = path;
     try {
-      this.#fd = openSync(path, "r");
+      this.#file = files.open(path);
     } catch (e) {
       throw new Error(`${path}: cannot read: ${e instanceof Error ? e.message : String(e)}`);
     }
     try {
       this.header = this.#readHeader();
     } catch (e) {
-      closeSync(this.#fd);
+      this.#file.close();
       throw e;
     }
   }
 
-  #bytes(position: number, length: number): Buffer {
-    const buf = Buffer.alloc(length);
+  #bytes(position: number, length: number): DataView {
+    const buf = new Uint8Array(length);
     let got = 0;
     while (got < length) {
-      const k = readSync(this.#fd, buf, got, length - got, position + got);
+      const k = this.#file.readSync(buf.subarray(got), position + got);
       if (k === 0)
         throw new Error(
           `${this.path}: ends at byte ${position + got}, before the ${length} bytes expected at ${position}`,
         );
       got += k;
     }
-    return buf;
+    return new DataView(buf.buffer);
   }
 
   #readHeader(): NpyHeader {
     const fail = (what: string): never => {
       throw new Error(`${this.path}: not a .npy file NumPy's format describes: ${what}`);
     };
-    const size = fstatSync(this.#fd).size;
+    const size = this.#file.size;
     const pre = this.#bytes(0, Math.min(10, size));
-    if (size < 10 || pre.toString("latin1", 0, 6) !== "\x93NUMPY") fail("no \\x93NUMPY magic");
-    const major = pre[6];
+    const bytes = (v: DataView): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (size < 10 || latin1Text(bytes(pre).subarray(0, 6)) !== "\x93NUMPY") fail("no \\x93NUMPY magic");
+    const major = pre.getUint8(6);
     if (major < 1 || major > 3) fail(`format version ${major}`);
     const long = major >= 2;
-    const len = long ? this.#bytes(8, 4).readUInt32LE(0) : pre.readUInt16LE(8);
+    const len = long ? this.#bytes(8, 4).getUint32(0, true) : pre.getUint16(8, true);
     const start = long ? 12 : 10;
-    const text = this.#bytes(start, len).toString(major === 3 ? "utf8" : "latin1");
+    const head = bytes(this.#bytes(start, len));
+    const text = major === 3 ? new TextDecoder("utf-8").decode(head) : latin1Text(head);
     const descr = /'descr':\s*'([^']*)'/.exec(text)?.[1];
     const fortran = /'fortran_order':\s*(True|False)/.exec(text)?.[1];
     const shapeText = /'shape':\s*\(([^)]*)\)/.exec(text)?.[1];
@@ -109,29 +113,29 @@ export class NpyFile {
     for (let j = 0; j < count; j++) {
       switch (h.dtype) {
         case "<f4":
-          out[j] = buf.readFloatLE(4 * j);
+          out[j] = buf.getFloat32(4 * j, true);
           break;
         case "<f8":
-          out[j] = buf.readDoubleLE(8 * j);
+          out[j] = buf.getFloat64(8 * j, true);
           break;
         case "<i4":
-          out[j] = buf.readInt32LE(4 * j);
+          out[j] = buf.getInt32(4 * j, true);
           break;
         case "<i8": {
-          const v = buf.readBigInt64LE(8 * j);
+          const v = buf.getBigInt64(8 * j, true);
           if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))
             throw new Error(`${this.path}: value ${v} at row ${start + Math.floor(j / h.rowValues)} is beyond 2^53`);
           out[j] = Number(v);
           break;
         }
         default:
-          out[j] = buf[j];
+          out[j] = buf.getUint8(j);
       }
     }
     return out;
   }
 
   close(): void {
-    closeSync(this.#fd);
+    this.#file.close();
   }
 }

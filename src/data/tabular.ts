@@ -19,6 +19,7 @@
 import type { Dataset, SparseFeature } from "./dataset.ts";
 import { offsetsFromLengths } from "./dataset.ts";
 import { grow } from "./id_map.ts";
+import type { DataFiles } from "./files.ts";
 import { readTabularRows, type Cell, type TabularRow } from "./tabular_rows.ts";
 import { schemaColumns, type SplitRule, type TabularSchema } from "./tabular_schema.ts";
 import { hashBucket, hashString, Vocabulary, VocabularyCounter } from "./vocabulary.ts";
@@ -124,6 +125,7 @@ class RowReader {
  *  vocabulary file), the split only, the values numbered and scaled as `given` says. */
 export async function scanTabular(
   files: readonly string[],
+  access: DataFiles,
   s: TabularSchema,
   o: TabularOptions = {},
   given: TabularFeatures | null = null,
@@ -140,7 +142,7 @@ export async function scanTabular(
   let evalRows = 0;
   let skipped = 0;
   let rowsRead = 0;
-  for await (const batch of readTabularRows(files, schemaColumns(s), readOpts(o))) {
+  for await (const batch of readTabularRows(files, access, schemaColumns(s), readOpts(o))) {
     rowsRead += batch.rows.length;
     for (const r of batch.rows) {
       if (!accept(r, reader, row, o)) {
@@ -184,6 +186,7 @@ export interface TabularChunk {
 /** Pass 2: the rows as Dataset chunks (dense transformed, categorical values as row ids). */
 export async function* tabularChunks(
   files: readonly string[],
+  access: DataFiles,
   s: TabularSchema,
   stats: TabularStats,
   o: TabularOptions = {},
@@ -212,7 +215,7 @@ export async function* tabularChunks(
         : (x: number) => x;
   });
   let rowsRead = 0;
-  for await (const batch of readTabularRows(files, schemaColumns(s), readOpts(o))) {
+  for await (const batch of readTabularRows(files, access, schemaColumns(s), readOpts(o))) {
     rowsRead += batch.rows.length;
     o.onProgress?.(batch.file, batch.bytesRead, rowsRead);
     for (const r of batch.rows) {

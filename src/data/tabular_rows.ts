@@ -8,11 +8,12 @@
 // is an error naming the column; a row with another number of fields than its header is a
 // malformed row, as is a line of JSON that is not an object.
 //
+// The files are read through the host's file access handed in (src/data/files.ts).
+//
 // Glossary: C bytes per chunk read from disk.
 
-import { createReadStream } from "node:fs";
-import { StringDecoder } from "node:string_decoder";
 import { CsvParser, type CsvRecord } from "./csv_records.ts";
+import { readChunks, type DataFiles } from "./files.ts";
 import { readLineBatches } from "./lines.ts";
 
 /** One cell: CSV/TSV give text ("" is empty); JSON gives its values (null: empty). */
@@ -54,24 +55,26 @@ export interface TabularBatch {
 /** The rows of `files`, in order, one batch per chunk read, as the cells of `columns`. */
 export async function* readTabularRows(
   files: readonly string[],
+  access: DataFiles,
   columns: readonly string[],
   opts: TabularReadOptions = {},
 ): AsyncGenerator<TabularBatch> {
   for (const file of files) {
     const format = tabularFormat(file);
-    if (format === "jsonl") yield* jsonlRows(file, columns, opts);
-    else yield* delimitedRows(file, format === "csv" ? "," : "\t", columns, opts);
+    if (format === "jsonl") yield* jsonlRows(file, access, columns, opts);
+    else yield* delimitedRows(file, access, format === "csv" ? "," : "\t", columns, opts);
   }
 }
 
 async function* delimitedRows(
   file: string,
+  access: DataFiles,
   delimiter: string,
   columns: readonly string[],
   opts: TabularReadOptions,
 ): AsyncGenerator<TabularBatch> {
   const parser = new CsvParser({ delimiter });
-  const decoder = new StringDecoder("utf8");
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true }); // the parser drops a byte-order mark
   let where: number[] | null = null; // the field of each requested column, once the header is read
   let width = 0;
   const toRows = (records: CsvRecord[]): TabularRow[] => {
@@ -98,17 +101,17 @@ async function* delimitedRows(
     }
     return rows;
   };
-  const stream = createReadStream(file, { highWaterMark: opts.chunkBytes ?? 1 << 20 });
   let bytes = 0;
   try {
-    for await (const chunk of stream) {
-      bytes += (chunk as Buffer).length;
-      yield { rows: toRows(wrap(file, () => parser.push(decoder.write(chunk as Buffer)))), file, bytesRead: bytes };
+    for await (const chunk of readChunks(access.open(file), opts.chunkBytes ?? 1 << 20)) {
+      bytes += chunk.length;
+      const text = decoder.decode(chunk, { stream: true });
+      yield { rows: toRows(wrap(file, () => parser.push(text))), file, bytesRead: bytes };
     }
   } catch (e) {
     throw readError(file, e);
   }
-  const rows = toRows(wrap(file, () => [...parser.push(decoder.end()), ...parser.end()]));
+  const rows = toRows(wrap(file, () => [...parser.push(decoder.decode()), ...parser.end()]));
   if (where === null) throw new Error(`${file}: empty: a CSV/TSV file starts with a header row naming its columns`);
   yield { rows, file, bytesRead: bytes };
 }
@@ -134,11 +137,12 @@ function headerPositions(file: string, header: readonly string[], columns: reado
 
 async function* jsonlRows(
   file: string,
+  access: DataFiles,
   columns: readonly string[],
   opts: TabularReadOptions,
 ): AsyncGenerator<TabularBatch> {
   try {
-    for await (const batch of readLineBatches(file, {
+    for await (const batch of readLineBatches(file, access, {
       encoding: "utf8",
       ...(opts.chunkBytes === undefined ? {} : { chunkBytes: opts.chunkBytes }),
     })) {

@@ -6,7 +6,7 @@
 //
 // Glossary: Dd dense columns, F categorical columns (tables).
 
-import { readFileSync } from "node:fs";
+import type { DataFiles } from "./files.ts";
 import type { TabularFeatures, TabularStats } from "./tabular.ts";
 import type { TabularSchema } from "./tabular_schema.ts";
 import { Vocabulary } from "./vocabulary.ts";
@@ -31,13 +31,13 @@ export function tabularVocabularyJson(schema: TabularSchema, stats: TabularStats
 /** The vocabularies and dense statistics of the file at `path`, checked to fit `schema`'s
  *  columns (the same dense columns and transforms, the same categorical columns, each hashed
  *  into the same buckets or numbered by a vocabulary); errors name the file and the column. */
-export function readTabularVocabulary(path: string, schema: TabularSchema): TabularFeatures {
+export function readTabularVocabulary(path: string, files: DataFiles, schema: TabularSchema): TabularFeatures {
   const fail = (what: string): never => {
     throw new Error(`${path}: ${what}`);
   };
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, "utf8"));
+    json = JSON.parse(files.readText(path, "utf8"));
   } catch (e) {
     fail(`cannot read a vocabulary: ${e instanceof Error ? e.message : String(e)}`);
   }

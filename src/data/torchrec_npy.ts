@@ -12,18 +12,19 @@
 // Days: the days found, in order of N. The protocol is the reference's and TorchRec's: train on
 // every day but the last, whose first half (larger half first) evaluates.
 //
+// The folder and its files are read through the host's file access handed in (src/data/files.ts).
+//
 // Glossary: N samples, F = 26 tables, R max index range.
 
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import type { BatchSource } from "./batch_source.ts";
 import { RowOrder, type RowOrderOptions } from "./row_order.ts";
 import type { Dataset, SparseFeature } from "./dataset.ts";
+import type { DataFiles } from "./files.ts";
 import { NpyFile } from "./npy.ts";
 
 const DENSE = 13;
 const SPARSE = 26;
-const DAY_FILE = /^day_(\d+)_(dense|sparse|labels)\.npy$/;
+const DAY_FILE = /(?:^|[\\/])day_(\d+)_(dense|sparse|labels)\.npy$/;
 
 /** One day's three files, checked to agree. */
 export interface TorchrecDay {
@@ -35,10 +36,10 @@ export interface TorchrecDay {
 }
 
 /** The days in `dir`, in order; an error naming a missing or mismatched file. */
-export function openTorchrecDays(dir: string): TorchrecDay[] {
-  let names: string[];
+export function openTorchrecDays(dir: string, files: DataFiles): TorchrecDay[] {
+  let names: string[]; // the folder's paths
   try {
-    names = readdirSync(dir);
+    names = files.list(dir);
   } catch (e) {
     throw new Error(`torchrec-npy:${dir}: cannot read the folder: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -55,10 +56,9 @@ export function openTorchrecDays(dir: string): TorchrecDay[] {
       .sort((a, b) => a - b)
       .map((day) => {
         const open = (part: string, cols: number): NpyFile => {
-          const path = join(dir, `day_${day}_${part}.npy`);
-          if (!names.includes(`day_${day}_${part}.npy`))
-            throw new Error(`torchrec-npy:${dir}: day ${day} has no ${path}`);
-          const f = new NpyFile(path);
+          const path = files.join(dir, `day_${day}_${part}.npy`);
+          if (!names.includes(path)) throw new Error(`torchrec-npy:${dir}: day ${day} has no ${path}`);
+          const f = new NpyFile(path, files);
           opened.push(f);
           const h = f.header;
           if (h.shape.length > 2 || h.rowValues !== cols)
@@ -116,9 +116,9 @@ export { DENSE as TORCHREC_DENSE, SPARSE as TORCHREC_SPARSE };
 
 /** Rows of each table: R each when R > 0, else the largest id + 1 over every day (read in
  *  blocks of rows, never a whole file). */
-export function torchrecTableSizes(dir: string, R: number, blockRows = 65536): number[] {
+export function torchrecTableSizes(dir: string, files: DataFiles, R: number, blockRows = 65536): number[] {
   if (R > 0) return new Array<number>(SPARSE).fill(R);
-  const days = openTorchrecDays(dir);
+  const days = openTorchrecDays(dir, files);
   try {
     const max = new Array<number>(SPARSE).fill(-1);
     for (const d of days)
@@ -174,6 +174,7 @@ export class TorchrecNpySource implements BatchSource {
   readonly tables = SPARSE;
   readonly samplesPerEpoch: number;
   readonly #dir: string;
+  readonly #files: DataFiles;
   readonly #opts: TorchrecNpySourceOptions;
   readonly #days: TorchrecDay[];
   readonly #first: number[]; // (days + 1,) the global row of each day's first row
@@ -183,11 +184,12 @@ export class TorchrecNpySource implements BatchSource {
   readonly #views: TorchrecNpySource[] = []; // withOrder's, closed with this one
   #closed = false;
 
-  constructor(dir: string, opts: TorchrecNpySourceOptions = {}) {
+  constructor(dir: string, files: DataFiles, opts: TorchrecNpySourceOptions = {}) {
     this.#dir = dir;
+    this.#files = files;
     this.#opts = opts;
     this.#name = `torchrec-npy:${dir}`;
-    this.#days = openTorchrecDays(dir);
+    this.#days = openTorchrecDays(dir, files);
     this.#first = [0];
     for (const d of this.#days) this.#first.push(this.#first[this.#first.length - 1] + d.rows);
     const total = this.#first[this.#days.length];
@@ -217,7 +219,7 @@ export class TorchrecNpySource implements BatchSource {
   /** The same rows in the run's order (BatchSource.withOrder), with open files of its own. */
   withOrder(order: { shuffle: boolean; seed: number }): TorchrecNpySource {
     if (this.#closed) throw new Error(`${this.#name}: the source is closed`);
-    const view = new TorchrecNpySource(this.#dir, { ...this.#opts, ...order });
+    const view = new TorchrecNpySource(this.#dir, this.#files, { ...this.#opts, ...order });
     this.#views.push(view);
     return view;
   }

@@ -22,9 +22,8 @@
 //
 // Glossary: T trace length, U distinct values (unique accesses), S distinct stack distances.
 
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { splitLines } from "./lines.ts";
+import type { DataFiles } from "./files.ts";
+import { splitLines } from "./text_lines.ts";
 import type { Dataset } from "./dataset.ts";
 import { sampleRng, STREAM, type SampleLayout } from "./generated.ts";
 import { randomLayout, randomSamples, type RandomSpec } from "./random.ts";
@@ -248,11 +247,11 @@ export function generateTrace(p: TraceProfile, length: number, rng: Rng): Int32A
 //   0, 1, 3, 4, 5
 //   0.5454545454545454, 0.6363636363636364, 0.8181818181818182, 0.9090909090909091, 1.0
 
-/** Reads and checks a profile file; errors name `path:line`. */
-export function readProfile(path: string): TraceProfile {
+/** Reads and checks a profile file (through the host's files handed in); errors name `path:line`. */
+export function readProfile(path: string, files: DataFiles): TraceProfile {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = files.readText(path, "utf8");
   } catch (e) {
     throw new Error(`trace profile: cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -279,14 +278,12 @@ export function readProfile(path: string): TraceProfile {
   return p;
 }
 
-/** Writes `p` in the reference's format, atomically (temp file, then rename). */
-export function writeProfile(path: string, p: TraceProfile): void {
-  checkProfile(p, `writeProfile: ${path}`);
-  const text =
-    [p.uniqueAccesses.join(", "), p.stackDistances.join(", "), p.cdf.map(pythonFloat).join(", ")].join("\n") + "\n";
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+/** The text of a profile file in the reference's format (what write_dist_to_file writes). */
+export function profileFileText(p: TraceProfile): string {
+  checkProfile(p, "profileFileText");
+  return (
+    [p.uniqueAccesses.join(", "), p.stackDistances.join(", "), p.cdf.map(pythonFloat).join(", ")].join("\n") + "\n"
+  );
 }
 
 /** A float as Python's repr writes it: shortest round-trip digits, "1.0" for integers,
@@ -332,8 +329,9 @@ export class TraceGenerator {
   readonly layout: SampleLayout;
   readonly #profiles: TraceProfile[]; // (F,) table t's profile
 
-  /** Reads every table's profile now, so that a missing or malformed one is an error before training. */
-  constructor(spec: TraceSpec) {
+  /** Reads every table's profile now (through the host's files), so that a missing or
+   *  malformed one is an error before training. */
+  constructor(spec: TraceSpec, files: DataFiles) {
     this.spec = spec;
     this.layout = randomLayout(spec);
     const read = new Map<string, TraceProfile>();
@@ -341,7 +339,7 @@ export class TraceGenerator {
       const path = spec.profile.split("{t}").join(String(t));
       let profile = read.get(path);
       if (profile === undefined) {
-        profile = readProfile(path);
+        profile = readProfile(path, files);
         read.set(path, profile);
       }
       return profile;
@@ -364,6 +362,6 @@ export class TraceGenerator {
 }
 
 /** The first n samples of the training stream, as one block. */
-export function syntheticTraceDataset(o: TraceDataOptions): Dataset {
-  return new TraceGenerator(o).samples(STREAM.train, 0, o.n);
+export function syntheticTraceDataset(o: TraceDataOptions, files: DataFiles): Dataset {
+  return new TraceGenerator(o, files).samples(STREAM.train, 0, o.n);
 }

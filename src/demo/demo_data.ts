@@ -1,6 +1,7 @@
 // What the demo page trains, from the data the user chose: the model, optimizer and data
-// `dlrm train` builds for the same choice (src/cli/train.ts and src/data/sources/registry.ts), made
-// here from bytes the page read (nothing is uploaded) with the CLI's own parsers:
+// `dlrm train` builds for the same choice, opened by the same data-source registry
+// (src/data/sources/registry.ts) and run recipe (src/run/recipe.ts), over the bytes the page
+// read (nothing is uploaded) handed in as the registry's files (src/data/byte_files.ts):
 //   synthetic   the built-in model, the synthetic teacher's data sized for the steps and its
 //               held-out split                       = dlrm train --data synthetic --data-size N
 //   movielens   u.user, u.item, <split>.base, <split>.test of the picked folder (u1 … u5
@@ -15,19 +16,17 @@
 //
 // Glossary: N samples, B batch size.
 
-import { parseCriteo, criteoSplit, criteoTableSizes, criteoBytesSource } from "../data/criteo_parse.ts";
-import { sliceDataset, type Dataset } from "../data/dataset.ts";
-import { isOfficialSplit, officialSplitFromText } from "../data/movielens_folds.ts";
-import { parseMovieLens, type MovieLensData, type RatingsText } from "../data/movielens_parse.ts";
-import { latin1Text } from "../data/text_lines.ts";
-import { checkDataset } from "../dlrm/check_data.ts";
+import { byteDataFiles } from "../data/byte_files.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { isBatchSource } from "../data/batch_source.ts";
+import { isOfficialSplit } from "../data/movielens_folds.ts";
+import type { MovieLensData } from "../data/movielens_parse.ts";
+import { finishData, loadSourceData, type DataRequest, type DataSpec } from "../data/sources/registry.ts";
+import type { RunData } from "../data/sources/run_data.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
-import { criteoModel, movielensModel } from "../data/sources/builtin_models.ts";
 import { defaultConfig } from "../dlrm/defaults.ts";
-import { heldOutSize } from "../data/generated.ts";
-import { syntheticData } from "../dlrm/synthetic.ts";
 import { optimizerSpec, type OptimizerSpec } from "../optim/make.ts";
-import { builtinOptimizer, finiteSyntheticSize } from "../run/recipe.ts";
+import { builtinOptimizer, dataModel, finiteSyntheticSize } from "../run/recipe.ts";
 
 /** The data the page was given: bytes of the files the user picked, by file name. */
 export type DemoData =
@@ -42,7 +41,7 @@ export interface DemoRun {
   eval: Dataset;
   /** The table names to show (the data's fields), or null for numbers. */
   tableNames: string[] | null;
-  /** The synthetic teacher's held-out AUC, or null. */
+  /** The synthetic teacher's held-out AUC (to 4 digits, as dlrm train prints it), or null. */
   teacherAuc: number | null;
   /** MovieLens: ids, titles and the candidates of a user, for predictions. */
   movielens: MovieLensData | null;
@@ -59,77 +58,72 @@ export const MOVIELENS_FILES = [
   ...MOVIELENS_SPLITS.flatMap((s) => [`${s}.base`, `${s}.test`]),
 ];
 
-export async function demoRun(data: DemoData, steps: number, batchSize: number, seed: number): Promise<DemoRun> {
-  if (data.kind === "synthetic") {
-    const config = defaultConfig();
-    const dataSize = finiteSyntheticSize(steps, batchSize);
-    const syn = syntheticData(config, { sizes: [dataSize, heldOutSize(dataSize)], seed });
-    const [train, evalData] = syn.splits as [Dataset, Dataset];
-    return {
-      config,
-      spec: optimizerSpec(config.optimizer, config.lr),
-      train,
-      eval: evalData,
-      tableNames: null,
-      teacherAuc: syn.teacherAuc[1] ?? null,
-      movielens: null,
-    };
-  }
+/** The --data of the choice, and its files as the registry's (names in the picked folder, "."). */
+function demoSource(data: DemoData): { spec: DataSpec; files: Map<string, Uint8Array> } {
+  if (data.kind === "synthetic") return { spec: { kind: "synthetic", text: "synthetic" }, files: new Map() };
   if (data.kind === "movielens") {
-    const text = (name: string): RatingsText | null => {
-      const bytes = data.files[name];
-      return bytes === undefined ? null : { path: name, text: latin1Text(bytes) };
-    };
-    const user = text("u.user");
-    const item = text("u.item");
+    // Which files a folder lacks is said in the page's words (pick the ml-100k folder).
+    const has = (name: string): boolean => data.files[name] !== undefined;
     const split = data.split;
-    let base = text(`${split}.base`);
-    let test = text(`${split}.test`);
-    const udata = (base === null || test === null) && isOfficialSplit(split) ? text("u.data") : null;
-    if (udata !== null) ({ base, test } = officialSplitFromText(udata, split, (f) => f));
-    if (user === null || item === null || base === null || test === null) {
+    const ratings = (has(`${split}.base`) && has(`${split}.test`)) || (isOfficialSplit(split) && has("u.data"));
+    if (!has("u.user") || !has("u.item") || !ratings) {
       const rebuild = isOfficialSplit(split) ? " (or u.data to rebuild them)" : "";
       const missing = [
-        ...(user === null ? ["u.user"] : []),
-        ...(item === null ? ["u.item"] : []),
-        ...(base === null || test === null ? [`${split}.base and ${split}.test${rebuild}`] : []),
+        ...(has("u.user") ? [] : ["u.user"]),
+        ...(has("u.item") ? [] : ["u.item"]),
+        ...(ratings ? [] : [`${split}.base and ${split}.test${rebuild}`]),
       ];
       throw new Error(
         `movielens: the picked folder has no ${missing.join(", ")}: pick MovieLens-100K's ml-100k folder`,
       );
     }
-    const ml = parseMovieLens({ user, item, base, test });
-    const builtin = movielensModel(ml.tableSizes, ml.train.denseFeatures);
-    checkDataset(ml.train, builtin.config, `${data.split}.base`);
-    checkDataset(ml.test, builtin.config, `${data.split}.test`);
     return {
-      config: builtin.config,
-      spec: builtinOptimizer(builtin),
-      train: ml.train,
-      eval: ml.test,
-      tableNames: ml.tableNames,
-      teacherAuc: null,
-      movielens: ml,
+      spec: { kind: "movielens", text: "movielens:.", dir: "." },
+      files: new Map(Object.entries(data.files)),
     };
   }
   if (data.files.length === 0) throw new Error("criteo: pick one or more TSV files");
-  const read = await parseCriteo(data.files.map((f) => criteoBytesSource(f.name, f.bytes)));
-  const name = data.files.map((f) => f.name).join(",");
-  const split = criteoSplit(read.dayRows);
-  const train = sliceDataset(read.data, ...split.train);
-  const [start, end] = split.test;
-  if (end === start)
-    throw new Error(`${name}: its ${read.data.n} rows leave the test split empty (the reference's protocol)`);
-  const evalData = sliceDataset(read.data, start, end);
-  const builtin = criteoModel(criteoTableSizes(read.dictionary), train.denseFeatures);
-  checkDataset(train, builtin.config, name);
+  const names = data.files.map((f) => f.name);
   return {
-    config: builtin.config,
-    spec: builtinOptimizer(builtin),
+    spec: { kind: "criteo", text: `criteo:${names.join(",")}`, files: names },
+    files: new Map(data.files.map((f) => [f.name, f.bytes])),
+  };
+}
+
+/** Data the page holds: in memory (the registry streams files only from a disk). */
+function inMemory(d: RunData | null, what: string): Dataset {
+  if (d === null || isBatchSource(d)) throw new Error(`demo: the ${what} data is not held in memory`);
+  return d;
+}
+
+export async function demoRun(data: DemoData, steps: number, batchSize: number, seed: number): Promise<DemoRun> {
+  const { spec: train, files } = demoSource(data);
+  const request: DataRequest = {
     train,
-    eval: evalData,
-    tableNames: null,
-    teacherAuc: null,
-    movielens: null,
+    eval: null,
+    split: data.kind === "movielens" ? data.split : null,
+    maxIndRange: undefined,
+    onBadLine: "error",
+    subSampleRate: 0,
+    seed,
+    numIndicesPerLookup: 10,
+    numIndicesPerLookupFixed: false,
+    progress: null,
+    files: byteDataFiles(files),
+  };
+  const src = await loadSourceData(request, "demo");
+  const builtin = dataModel(src);
+  const config = builtin?.config ?? defaultConfig();
+  // Generated data is sized for the steps (dlrm train --data synthetic --data-size N).
+  const loaded = await finishData(request, src, config, src === null ? finiteSyntheticSize(steps, batchSize) : null);
+  const teacherAuc = loaded.notes["teacher_auc"];
+  return {
+    config,
+    spec: builtin === null ? optimizerSpec(config.optimizer, config.lr) : builtinOptimizer(builtin),
+    train: inMemory(loaded.train, "training"),
+    eval: inMemory(loaded.eval, "evaluation"),
+    tableNames: src?.tableNames ?? null,
+    teacherAuc: typeof teacherAuc === "number" ? teacherAuc : null,
+    movielens: src?.movielens ?? null,
   };
 }

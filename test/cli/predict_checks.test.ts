@@ -2,7 +2,8 @@
 // a NaN or Inf in a checkpoint's weights makes `dlrm predict` fail naming the tensor, row,
 // column and the sample (on this thread and on 2 ranks); a dense value that is not finite
 // names the data file, sample and feature; a label outside [0, 1] is refused with the bce
-// loss (train and predict: file, sample, value) and accepted with mse.
+// loss (train and predict: file, sample, value) and accepted with mse; a data file whose tables
+// are not the model's is refused, and closed.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -12,7 +13,7 @@ import { readBatchFile, writeBatchFile } from "../../src/data/batch_file.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { defaultConfig } from "../../src/dlrm/defaults.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
-import { runCli, tempDir } from "../helpers/cli.ts";
+import { openFds, runCli, tempDir } from "../helpers/cli.ts";
 
 function dataFile(path: string, edit: (d: ReturnType<typeof randomDataset>) => void = () => {}): string {
   const c = defaultConfig();
@@ -70,6 +71,31 @@ test("predict: a NaN weight in the checkpoint is named (file, tensor, element) w
       );
       assert.throws(() => readSafetensors(out), /cannot read/, "no predictions written");
     }
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("predict: a data file with other tables than the model's is refused, naming both, and left closed", async () => {
+  const t = tempDir();
+  try {
+    const ckpt = await checkpoint(t.dir, dataFile(join(t.dir, "good.safetensors")));
+    const c = defaultConfig();
+    const fewer = join(t.dir, "fewer.safetensors");
+    const d = randomDataset({
+      n: 40,
+      denseFeatures: c.dense_features,
+      tableSizes: c.table_sizes.slice(1),
+      numIndicesPerLookup: 3,
+      numIndicesPerLookupFixed: false,
+      seed: 3,
+    });
+    writeBatchFile(fewer, d);
+    const before = openFds();
+    const p = await runCli(["predict", "--checkpoint", ckpt, "--data", fewer, "--out", join(t.dir, "p.safetensors")]);
+    assert.is(p.code, 1, p.stderr);
+    assert.match(p.stderr, new RegExp(`fewer\\.safetensors: the data has ${c.table_sizes.length - 1} tables`));
+    assert.equal(openFds(), before, "the data file was closed");
   } finally {
     t.cleanup();
   }

@@ -22,6 +22,7 @@ import { optimizerSpec } from "../../src/optim/make.ts";
 import { HybridExecutor } from "../../src/parallel/hybrid.ts";
 import { predict } from "../../src/train/trainer.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const B = 7;
 
@@ -137,7 +138,7 @@ test("predict on an MLPerf .bin, streamed = the model on its rows in memory", as
     copyFileSync("test/fixtures/mlperf_bin/sample.bin", bin);
     const ckpt = join(t.dir, "m.safetensors");
     await ok(["train", "--data", bin, "--steps", "3", "--batch-size", "8", "--workers", "1", "--save", ckpt]);
-    const f = new MlperfBinFile(bin);
+    const f = new MlperfBinFile(bin, nodeDataFiles);
     const whole = f.read(0, f.n);
     f.close();
     // No dictionary beside the file: the tables have each one's largest id + 1 rows, in training and here.

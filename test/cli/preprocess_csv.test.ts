@@ -8,10 +8,10 @@ import * as assert from "uvu/assert";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
+import { lastJson, openFds, runCli, tempDir } from "../helpers/cli.ts";
 import { DATA, SHARED } from "../helpers/golden.ts";
 import { readmeBlocks, shellCommands, shellWords } from "../helpers/readme.ts";
-import { readSafetensorsMetadata } from "../../src/io/metadata.ts";
+import { readSafetensorsIndex } from "../../src/io/safetensors.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 
 const { dir, cleanup } = tempDir();
@@ -60,13 +60,17 @@ test("train reads the model and the evaluation rows from the file: no other flag
 });
 
 test("a --model whose tables differ names the column; an evaluation file of another run is refused", async () => {
-  const config = JSON.parse(readSafetensorsMetadata(out).model as string) as { table_sizes: number[] };
+  const config = JSON.parse(readSafetensorsIndex(out).metadata.model as string) as { table_sizes: number[] };
   config.table_sizes[1] = 5;
   const cfg = join(dir, "m.json");
   writeFileSync(cfg, JSON.stringify(config));
+  const before = openFds();
   const r = await runCli(["train", "--data", out, "--model", cfg, "--steps", "1", "--workers", "1"]);
   assert.is(r.code, 1);
   assert.match(r.stderr, /m\.json: table 1 \(item\) has 5 rows but .*clicks\.safetensors defines 12/);
+  // The training file and its evaluation file were open when the tables were compared: a run
+  // that stops there closes them (not the garbage collector).
+  assert.equal(openFds(), before);
 
   const other = join(dir, "other.safetensors");
   assert.is((await runCli(["preprocess", "csv", csv, "--schema", schema, "--out", other])).code, 0);

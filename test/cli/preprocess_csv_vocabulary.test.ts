@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lastJson, runCli, tempDir } from "../helpers/cli.ts";
-import { readSafetensorsMetadata } from "../../src/io/metadata.ts";
+import { readSafetensorsIndex } from "../../src/io/safetensors.ts";
 import { readBatchFile } from "../../src/data/batch_file.ts";
 
 const { dir, cleanup } = tempDir();
@@ -60,7 +60,7 @@ test("eval rows numbered and scaled with the training vocabulary; the same table
     JSON.parse(readFileSync(join(dir, "y.vocab.json"), "utf8")),
     JSON.parse(readFileSync(vocabPath, "utf8")),
   );
-  assert.is(readSafetensorsMetadata(y)["model"], readSafetensorsMetadata(x)["model"]);
+  assert.is(readSafetensorsIndex(y).metadata["model"], readSafetensorsIndex(x).metadata["model"]);
 
   const vocab = JSON.parse(readFileSync(vocabPath, "utf8")) as VocabFile;
   const users = vocab.tables[0]?.values as string[];

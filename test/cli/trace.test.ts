@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { syntheticTraceDataset } from "../../src/data/trace.ts";
 import type { SparseFeature } from "../../src/data/dataset.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 /** A profile file as the reference writes it: unique accesses, stack distances, CDF. */
 function profileText(values: number[], distances: number[], cdf: number[]): string {
@@ -39,15 +40,18 @@ test("ids that fit the table keep the profile's locality: every stack distance i
   try {
     const profile = join(t.dir, "p.log");
     writeFileSync(profile, profileText([3, 1, 4, 0, 5, 9, 2, 6], [0, 1, 2, 5], [0.3, 0.6, 0.8, 1.0]));
-    const d = syntheticTraceDataset({
-      profile,
-      n: 300,
-      denseFeatures: 2,
-      tableSizes: [10, 50],
-      numIndicesPerLookup: 3,
-      numIndicesPerLookupFixed: false,
-      seed: 7,
-    });
+    const d = syntheticTraceDataset(
+      {
+        profile,
+        n: 300,
+        denseFeatures: 2,
+        tableSizes: [10, 50],
+        numIndicesPerLookup: 3,
+        numIndicesPerLookupFixed: false,
+        seed: 7,
+      },
+      nodeDataFiles,
+    );
     assert.is(d.n, 300);
     assert.is(d.dense.length, 600);
     assert.ok(Array.from(d.dense).every((x) => x >= 0 && x < 1));
@@ -81,15 +85,18 @@ test("values past the table are folded mod R; {t} selects one profile per table;
       profileText([1000, 1001, 1002, 1003, 1004, 1005], [0, 1, 3], [0.5, 0.8, 1.0]),
     );
     writeFileSync(join(t.dir, "dist_1.log"), profileText([10, 11, 12, 13], [0, 2], [0.4, 1.0]));
-    const d = syntheticTraceDataset({
-      profile: join(t.dir, "dist_{t}.log"),
-      n: 100,
-      denseFeatures: 1,
-      tableSizes: [7, 20],
-      numIndicesPerLookup: 2,
-      numIndicesPerLookupFixed: true,
-      seed: 3,
-    });
+    const d = syntheticTraceDataset(
+      {
+        profile: join(t.dir, "dist_{t}.log"),
+        n: 100,
+        denseFeatures: 1,
+        tableSizes: [7, 20],
+        numIndicesPerLookup: 2,
+        numIndicesPerLookupFixed: true,
+        seed: 3,
+      },
+      nodeDataFiles,
+    );
     const folded = new Set([1000, 1001, 1002, 1003, 1004, 1005].map((v) => v % 7));
     assert.ok(
       Array.from(d.sparse[0]?.indices ?? []).every((id) => folded.has(id)),

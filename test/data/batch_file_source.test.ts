@@ -17,6 +17,8 @@ import { sliceDataset, type Dataset } from "../../src/data/dataset.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { writeSafetensors } from "../../src/io/safetensors.ts";
 import { datasetArb, sameDataset } from "../helpers/datasets.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
+import { openFds } from "../helpers/cli.ts";
 
 // Glossary: N rows, [s, e) the range read, B batch size, G index block rows, R shuffle block rows, W blocks per window.
 
@@ -50,7 +52,7 @@ test("in file order, every step's batch is the in-memory source's, bit for bit, 
       async (d, how, B, [u, v]) => {
         const s = Math.min(Math.floor(u * d.n), d.n - 1);
         const e = s + 1 + Math.floor(v * (d.n - s - 1));
-        const src = await BatchFileSource.open(write(d, how), { rows: [s, e] });
+        const src = await BatchFileSource.open(write(d, how), nodeDataFiles, { rows: [s, e] });
         try {
           const mem = new DatasetSource(sliceDataset(d, s, e));
           assert.is(src.samplesPerEpoch, e - s);
@@ -104,8 +106,8 @@ test("shuffled: each epoch is a permutation of the range from blocks and windows
         const d = numberedRows(n + s);
         const path = write(d, { chunk: 16, G: 4 });
         const o = { rows: [s, s + n] as const, shuffle: true, seed: 11, blockRows: R, windowBlocks: W };
-        const a = await BatchFileSource.open(path, o);
-        const b = await BatchFileSource.open(path, o);
+        const a = await BatchFileSource.open(path, nodeDataFiles, o);
+        const b = await BatchFileSource.open(path, nodeDataFiles, o);
         try {
           const K = Math.ceil(n / B);
           const forward = Array.from({ length: K }, (_, k) => k);
@@ -159,7 +161,7 @@ test("shuffled, a range one window holds gives the in-memory source's shuffled b
         const e = s + 1 + Math.floor(v * (d.n - s - 1));
         // the default window (131,072 rows), or one of exactly the range's rows
         const o = tight ? { blockRows: 1, windowBlocks: e - s } : {};
-        const src = await BatchFileSource.open(write(d, { chunk: 3, G: 2 }), {
+        const src = await BatchFileSource.open(write(d, { chunk: 3, G: 2 }), nodeDataFiles, {
           rows: [s, e],
           shuffle: true,
           seed,
@@ -187,7 +189,8 @@ test("shuffled, a range one window holds gives the in-memory source's shuffled b
 test("shuffling mixes: two seeds give different orders, epochs differ, and rows move across blocks", async () => {
   const n = 4000;
   const path = write(numberedRows(n), { chunk: 1000, G: 64 });
-  const open = (seed: number) => BatchFileSource.open(path, { shuffle: true, seed, blockRows: 100, windowBlocks: 8 });
+  const open = (seed: number) =>
+    BatchFileSource.open(path, nodeDataFiles, { shuffle: true, seed, blockRows: 100, windowBlocks: 8 });
   const [a, b] = [await open(1), await open(2)];
   const e0 = await epochRows(
     a,
@@ -223,7 +226,7 @@ test("views share the open file, which closes with the last of them; the longest
   const d = numberedRows(10);
   const longest = d.sparse.map((f) => Math.max(...Array.from(f.lengths)));
   for (const how of [null, { chunk: 3, G: 4 }]) {
-    const src = await BatchFileSource.open(write(d, how));
+    const src = await BatchFileSource.open(write(d, how), nodeDataFiles);
     assert.equal(src.bags.longest, longest);
     assert.equal(src.bags.weighted, [false, false]);
     const a = src.view({ rows: [2, 7] });
@@ -246,7 +249,7 @@ test("bad values in the file are one line naming the file, the tensor, the posit
   };
   const negative = freshPath();
   writeSafetensors(negative, base);
-  const src = await BatchFileSource.open(negative);
+  const src = await BatchFileSource.open(negative, nodeDataFiles);
   await rejects(src.batch(0, 3), /s\d+\.safetensors: indices\.0: index -4 at position 1 is negative$/);
   await src.close();
   const huge = freshPath();
@@ -254,12 +257,14 @@ test("bad values in the file are one line naming the file, the tensor, the posit
     ...base,
     "indices.0": { ...base["indices.0"], data: BigInt64Array.from([0n, 1n, 2n ** 40n]) },
   });
-  const h = await BatchFileSource.open(huge);
+  const h = await BatchFileSource.open(huge, nodeDataFiles);
   await rejects(h.batch(0, 3), /indices\.0: value 1099511627776 at position 2 does not fit in int32$/);
   await h.close();
   const short = freshPath();
   writeSafetensors(short, { ...base, "lengths.0": { ...base["lengths.0"], data: Int32Array.from([1, 2, 1]) } });
-  await rejects(BatchFileSource.open(short), /indices\.0: has 3 values but lengths\.0 sum to 4$/);
+  const before = openFds();
+  await rejects(BatchFileSource.open(short, nodeDataFiles), /indices\.0: has 3 values but lengths\.0 sum to 4$/);
+  assert.equal(openFds(), before, "a file that fails its checks is closed");
 });
 
 async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {

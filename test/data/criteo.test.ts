@@ -10,12 +10,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { criteoSplit, kaggleDays, readCriteo, type CriteoOptions } from "../../src/data/criteo.ts";
-import { criteoTableSizes, loadDictionary, saveDictionary } from "../../src/data/criteo_dictionary.ts";
+import { criteoTableSizes, loadDictionary } from "../../src/data/criteo_dictionary.ts";
+import { saveDictionary } from "../../src/data/criteo_dictionary_writer.ts";
 import { readLineBatches, splitLines } from "../../src/data/lines.ts";
 import { readSafetensors, writeSafetensors } from "../../src/io/safetensors.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { assertClose } from "../../src/testing/index.ts";
 import { DATA } from "../helpers/golden.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const SAMPLE = `${DATA}criteo-sample/train.txt`;
 const haveSample = existsSync(SAMPLE);
@@ -96,7 +98,7 @@ function checkAgainst(d: Dataset, e: Expected): void {
 withSample(
   "the 200 sample rows match an independent parse (labels, log(x+1), hex ids numbered by first appearance)",
   async () => {
-    const r = await readCriteo([SAMPLE]);
+    const r = await readCriteo([SAMPLE], nodeDataFiles);
     assert.is(r.lines, 200);
     assert.is(r.skipped, 0);
     checkAgainst(r.data, expectedFrom(sampleLines()));
@@ -109,7 +111,7 @@ withSample(
 );
 
 withSample("rows 1 and 2 of the sample, by hand", async () => {
-  const { data, dictionary } = await readCriteo([SAMPLE]);
+  const { data, dictionary } = await readCriteo([SAMPLE], nodeDataFiles);
   // Line 2: "0, '', -1, 19, 35, 30251, 247, 1, 35, 160, '', 1, '', 35": missing → 0, -1 → 0.
   const row2 = [
     0,
@@ -140,7 +142,7 @@ withSample("rows 1 and 2 of the sample, by hand", async () => {
 withSample(
   "the dictionary numbers each feature contiguously in order of first appearance; table sizes add the unknown row",
   async () => {
-    const { data, dictionary } = await readCriteo([SAMPLE]);
+    const { data, dictionary } = await readCriteo([SAMPLE], nodeDataFiles);
     const sizes = criteoTableSizes(dictionary);
     data.sparse.forEach((f, t) => {
       const size = dictionary.features[t]?.size as number;
@@ -160,7 +162,7 @@ withSample(
 
 withSample("maxIndRange R takes raw values modulo R before numbering", async () => {
   for (const R of [7, 1000]) {
-    const r = await readCriteo([SAMPLE], { maxIndRange: R });
+    const r = await readCriteo([SAMPLE], nodeDataFiles, { maxIndRange: R });
     const e = expectedFrom(sampleLines(), R);
     checkAgainst(r.data, e);
     assert.is(r.dictionary.maxIndRange, R);
@@ -175,9 +177,9 @@ withSample(
     const lines = sampleLines();
     const trainFile = tmpFile(lines.slice(0, 100).join("\n") + "\n");
     const evalFile = tmpFile(lines.slice(100).join("\n") + "\n");
-    const train = await readCriteo([trainFile]);
+    const train = await readCriteo([trainFile], nodeDataFiles);
     const sizesBefore = train.dictionary.features.map((m) => m.size);
-    const ev = await readCriteo([evalFile], { dictionary: train.dictionary });
+    const ev = await readCriteo([evalFile], nodeDataFiles, { dictionary: train.dictionary });
     assert.is(ev.dictionary, train.dictionary);
     assert.equal(
       ev.dictionary.features.map((m) => m.size),
@@ -205,22 +207,22 @@ withSample(
 );
 
 withSample("a dictionary built with one maxIndRange refuses another", async () => {
-  const { dictionary } = await readCriteo([SAMPLE], { maxIndRange: 1000 });
+  const { dictionary } = await readCriteo([SAMPLE], nodeDataFiles, { maxIndRange: 1000 });
   try {
-    await readCriteo([SAMPLE], { dictionary, maxIndRange: 999 });
+    await readCriteo([SAMPLE], nodeDataFiles, { dictionary, maxIndRange: 999 });
     assert.unreachable("should have thrown");
   } catch (e) {
     assert.match(String(e), /dictionary was built with maxIndRange 1000, but 999 was given/);
   }
   // Without maxIndRange, the dictionary's own is used.
-  const again = await readCriteo([SAMPLE], { dictionary });
+  const again = await readCriteo([SAMPLE], nodeDataFiles, { dictionary });
   checkAgainst(again.data, expectedFrom(sampleLines(), 1000));
 });
 
 withSample(
   "saveDictionary / loadDictionary: a safetensors file of raw values per feature that maps eval data the same way",
   async () => {
-    const { dictionary } = await readCriteo([SAMPLE], { maxIndRange: 5000 });
+    const { dictionary } = await readCriteo([SAMPLE], nodeDataFiles, { maxIndRange: 5000 });
     const path = join(tmp, "dict.safetensors");
     saveDictionary(path, dictionary);
     const file = readSafetensors(path);
@@ -231,11 +233,11 @@ withSample(
       assert.ok(tensor !== undefined && tensor.dtype === "I64");
       assert.equal(Array.from(tensor.data as BigInt64Array, Number), e.raw[t]);
     }
-    const loaded = loadDictionary(path);
+    const loaded = loadDictionary(path, nodeDataFiles);
     assert.is(loaded.maxIndRange, 5000);
     assert.equal(criteoTableSizes(loaded), criteoTableSizes(dictionary));
-    const a = await readCriteo([SAMPLE], { dictionary });
-    const b = await readCriteo([SAMPLE], { dictionary: loaded });
+    const a = await readCriteo([SAMPLE], nodeDataFiles, { dictionary });
+    const b = await readCriteo([SAMPLE], nodeDataFiles, { dictionary: loaded });
     b.data.sparse.forEach((f, t) => assert.equal(Array.from(f.indices), Array.from(a.data.sparse[t]?.indices ?? [])));
   },
 );
@@ -243,13 +245,13 @@ withSample(
 test("loadDictionary refuses other files and duplicate values, naming the file", () => {
   const other = join(tmp, "other.safetensors");
   writeSafetensors(other, { x: { dtype: "F32", shape: [1], data: new Float32Array([1]) } });
-  assert.throws(() => loadDictionary(other), /other\.safetensors: not a Criteo dictionary/);
+  assert.throws(() => loadDictionary(other, nodeDataFiles), /other\.safetensors: not a Criteo dictionary/);
   const dup = join(tmp, "dup.safetensors");
   const tensors: Record<string, { dtype: "I64"; shape: number[]; data: BigInt64Array }> = {};
   for (let t = 1; t <= 26; t++)
     tensors[`C${t}`] = { dtype: "I64", shape: [2], data: new BigInt64Array([5n, t === 3 ? 5n : 6n]) };
   writeSafetensors(dup, tensors, { format: "dlrm-ts criteo dictionary", max_ind_range: "0" });
-  assert.throws(() => loadDictionary(dup), /dup\.safetensors: C3: value 5 at position 1 appears twice/);
+  assert.throws(() => loadDictionary(dup, nodeDataFiles), /dup\.safetensors: C3: value 5 at position 1 appears twice/);
 });
 
 // ---------------------------------------------------------------------------------------
@@ -292,15 +294,15 @@ test("criteoSplit of kaggleDays agrees with a naive np.array_split emulation for
 });
 
 withSample("sub-sampling drops only negatives, keeps order, and numbers only the kept rows", async () => {
-  const full = (await readCriteo([SAMPLE])).data;
+  const full = (await readCriteo([SAMPLE], nodeDataFiles)).data;
   const positives = Array.from(full.labels).filter((y) => y === 1).length;
-  const all = await readCriteo([SAMPLE], { subSampleRate: 1 });
+  const all = await readCriteo([SAMPLE], nodeDataFiles, { subSampleRate: 1 });
   assert.is(all.data.n, positives, "p = 1 drops every negative");
   assert.ok(all.data.labels.every((y) => y === 1));
-  const none = await readCriteo([SAMPLE], { subSampleRate: 0, seed: 5 });
+  const none = await readCriteo([SAMPLE], nodeDataFiles, { subSampleRate: 0, seed: 5 });
   assert.is(none.data.n, 200);
 
-  const half = await readCriteo([SAMPLE], { subSampleRate: 0.5, seed: 5 });
+  const half = await readCriteo([SAMPLE], nodeDataFiles, { subSampleRate: 0.5, seed: 5 });
   const kept = half.data;
   assert.is(Array.from(kept.labels).filter((y) => y === 1).length, positives, "every positive is kept");
   const negatives = 200 - positives;
@@ -339,7 +341,7 @@ test("sub-sampling before numbering, by hand: a value seen only in dropped negat
   const labels = [0, 1, 1, 0, 0, 1, 0, 0, 1, 1, 0, 1, 1, 0];
   const text =
     c1.map((v, i) => [String(labels[i]), ...Array(13).fill(""), v, ...Array(25).fill("")].join("\t")).join("\n") + "\n";
-  const r = await readCriteo([tmpFile(text)], { subSampleRate: 1, seed: 3 });
+  const r = await readCriteo([tmpFile(text)], nodeDataFiles, { subSampleRate: 1, seed: 3 });
   // Kept (positives), in order: lines 1 b, 2 b, 5 a, 8 f, 9 b, 11 c, 12 10. First appearance: b 0, a 1, f 2, c 3, 10 4.
   // "d" and "e" occur only in negatives: no id, so C1 has 5 values and 6 rows (with the unknown row).
   assert.equal(Array.from(r.data.sparse[0]?.indices ?? []), [0, 0, 1, 2, 0, 3, 4]);
@@ -348,9 +350,9 @@ test("sub-sampling before numbering, by hand: a value seen only in dropped negat
   // Days of 2 lines each: kept lines {1} {2} {5} {} {8,9} {11} {12} → 1, 1, 1, 0, 2, 1, 1.
   assert.equal(r.dayRows, [1, 1, 1, 0, 2, 1, 1]);
   // Without sub-sampling, days of a single file are kaggleDays of its lines; several files are one day each.
-  const whole = await readCriteo([tmpFile(text)]);
+  const whole = await readCriteo([tmpFile(text)], nodeDataFiles);
   assert.equal(whole.dayRows, [2, 2, 2, 2, 2, 2, 2]);
-  const two = await readCriteo([tmpFile(text), tmpFile(text)], { subSampleRate: 1, seed: 3 });
+  const two = await readCriteo([tmpFile(text), tmpFile(text)], nodeDataFiles, { subSampleRate: 1, seed: 3 });
   assert.equal(two.dayRows, [7, 7]);
 });
 
@@ -372,7 +374,7 @@ const variant = (field: number, value: string): string => {
 
 async function rejects(files: string[], pattern: RegExp, opts: CriteoOptions = {}): Promise<void> {
   try {
-    await readCriteo(files, opts);
+    await readCriteo(files, nodeDataFiles, opts);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     assert.match(msg, pattern);
@@ -382,7 +384,7 @@ async function rejects(files: string[], pattern: RegExp, opts: CriteoOptions = {
 }
 
 test("a good hand-made line parses as expected", async () => {
-  const { data, dictionary } = await readCriteo([tmpFile(GOOD + "\n")]);
+  const { data, dictionary } = await readCriteo([tmpFile(GOOD + "\n")], nodeDataFiles);
   assert.is(data.n, 1);
   assert.is(data.labels[0], 1);
   // I1 = 5, I2 missing → 0, I3 = -2 → 0, I4..I13 = 3; float32 rounding: rtol 1e-7.
@@ -394,9 +396,9 @@ test("a good hand-made line parses as expected", async () => {
 
 test("a missing categorical shares the row of an explicit 00000000, also after the modulo", async () => {
   const file = tmpFile([variant(14, ""), variant(14, "00000000"), variant(14, "0000001c")].join("\n"));
-  const plain = await readCriteo([file]);
+  const plain = await readCriteo([file], nodeDataFiles);
   assert.equal(Array.from(plain.data.sparse[0]?.indices ?? []), [0, 0, 1]);
-  const mod = await readCriteo([file], { maxIndRange: 7 }); // 0x1c = 28 ≡ 0 (mod 7)
+  const mod = await readCriteo([file], nodeDataFiles, { maxIndRange: 7 }); // 0x1c = 28 ≡ 0 (mod 7)
   assert.equal(Array.from(mod.data.sparse[0]?.indices ?? []), [0, 0, 0]);
 });
 
@@ -432,7 +434,7 @@ test('onBadLine "skip" skips and counts malformed lines and keeps the rest', asy
   const file = tmpFile(
     [GOOD, variant(4, "x"), variant(1, "7"), "", variant(20, "g"), variant(0, "0")].join("\r\n") + "\r\n",
   );
-  const r = await readCriteo([file], { onBadLine: "skip" });
+  const r = await readCriteo([file], nodeDataFiles, { onBadLine: "skip" });
   assert.is(r.lines, 6);
   assert.is(r.skipped, 3);
   assert.is(r.data.n, 3);
@@ -446,8 +448,8 @@ test("several files read as their concatenation, with one dictionary and progres
   const b = tmpFile(lines.slice(2).join("\n")); // no final newline
   const whole = tmpFile(lines.join("\n") + "\n");
   const calls: [number, number, number][] = [];
-  const two = await readCriteo([a, b], { onProgress: (l, read, total) => calls.push([l, read, total]) });
-  const one = await readCriteo([whole]);
+  const two = await readCriteo([a, b], nodeDataFiles, { onProgress: (l, read, total) => calls.push([l, read, total]) });
+  const one = await readCriteo([whole], nodeDataFiles);
   assert.equal(Array.from(two.data.dense), Array.from(one.data.dense));
   two.data.sparse.forEach((f, t) => assert.equal(Array.from(f.indices), Array.from(one.data.sparse[t]?.indices ?? [])));
   assert.equal(Array.from(two.data.sparse[0]?.indices ?? []), [0, 1, 0, 2, 1]);
@@ -472,7 +474,7 @@ test("readLineBatches gives the same lines as a whole-file split, across any chu
   for (const chunkBytes of [1, 2, 3, 7, 1 << 16]) {
     const got: string[] = [];
     let bytes = 0;
-    for await (const b of readLineBatches(path, { chunkBytes, encoding: "utf8" })) {
+    for await (const b of readLineBatches(path, nodeDataFiles, { chunkBytes, encoding: "utf8" })) {
       assert.is(b.firstLine, got.length + 1, "firstLine counts lines so far");
       got.push(...b.lines);
       bytes = b.bytesRead;

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { criteoLineProblemAt, parseCriteoBytes, parseCriteoLine, ParsedRow } from "../../src/data/criteo_line.ts";
 import { readLineChunks } from "../../src/data/lines.ts";
 import { splitLines } from "../../src/data/text_lines.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const digits = (alphabet: string, min: number, max: number): fc.Arbitrary<string> =>
   fc.array(fc.constantFrom(...alphabet.split("")), { minLength: min, maxLength: max }).map((a) => a.join(""));
@@ -117,7 +118,7 @@ test("readLineChunks: whole lines in every chunk, the same lines as a whole-file
   for (const chunkBytes of [1, 2, 3, 7, 16, 1 << 16]) {
     const got: string[] = [];
     let bytes = 0;
-    for await (const c of readLineChunks(path, { chunkBytes })) {
+    for await (const c of readLineChunks(path, nodeDataFiles, { chunkBytes })) {
       const s = Buffer.from(c.bytes).toString("latin1");
       assert.ok(s.length > 0, "no empty chunk");
       got.push(...splitLines(s));
@@ -129,7 +130,7 @@ test("readLineChunks: whole lines in every chunk, the same lines as a whole-file
   }
   const empty = join(tmp, "empty.txt");
   writeFileSync(empty, "");
-  for await (const _ of readLineChunks(empty)) assert.unreachable("an empty file has no chunk");
+  for await (const _ of readLineChunks(empty, nodeDataFiles)) assert.unreachable("an empty file has no chunk");
 });
 
 test("readLineChunks: a line longer than the limit is an error naming the file and the byte it starts at", async () => {
@@ -137,7 +138,7 @@ test("readLineChunks: a line longer than the limit is an error naming the file a
   writeFileSync(path, `short\n${"x".repeat(200)}\n`);
   let message = "";
   try {
-    for await (const _ of readLineChunks(path, { chunkBytes: 16, maxLineBytes: 64 }));
+    for await (const _ of readLineChunks(path, nodeDataFiles, { chunkBytes: 16, maxLineBytes: 64 }));
   } catch (e) {
     message = (e as Error).message;
   }

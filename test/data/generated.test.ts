@@ -17,6 +17,7 @@ import { TraceGenerator } from "../../src/data/trace.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
 import { SyntheticTeacher, syntheticData, syntheticLayout } from "../../src/dlrm/synthetic.ts";
 import { tempDir } from "../helpers/cli.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const SPEC: RandomSpec = {
   denseFeatures: 3,
@@ -67,7 +68,7 @@ function sources(profile: string): Record<string, () => GeneratedSource> {
       return new GeneratedSource(syntheticLayout(CONFIG), (first, n) => teacher.samples(STREAM.train, first, n).data);
     },
     trace: () => {
-      const g = new TraceGenerator({ ...SPEC, profile });
+      const g = new TraceGenerator({ ...SPEC, profile }, nodeDataFiles);
       return new GeneratedSource(g.layout, (first, n) => g.samples(STREAM.train, first, n));
     },
   };

@@ -12,8 +12,10 @@ import { join } from "node:path";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { sameRows } from "../helpers/datasets.ts";
 import { criteoToMlperfBin } from "../../src/data/criteo_mlperf.ts";
-import { MlperfBinFile, MlperfBinSource, writeMlperfBin } from "../../src/data/mlperf_bin.ts";
+import { MlperfBinFile, MlperfBinSource } from "../../src/data/mlperf_bin.ts";
+import { writeMlperfBin } from "../../src/data/mlperf_bin_writer.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const FIX = "test/fixtures/mlperf_bin";
 const { dir, cleanup } = tempDir();
@@ -28,7 +30,7 @@ test("dlrm preprocess criteo --out x.bin writes the fixture's bytes", async () =
 for (const R of [0, 7]) {
   test(`our reader gives what the reference's CriteoBinDataset gives (max_ind_range ${R || "none"})`, () => {
     const ref = readSafetensors(`${FIX}/reference.safetensors`).tensors;
-    const file = new MlperfBinFile(`${FIX}/sample.bin`, { maxIndRange: R });
+    const file = new MlperfBinFile(`${FIX}/sample.bin`, nodeDataFiles, { maxIndRange: R });
     const d = file.read(0, file.n);
     file.close();
     assert.is(d.n, 50);
@@ -47,7 +49,7 @@ for (const R of [0, 7]) {
 }
 
 test("rows are read by position: any range equals the same rows of the whole", () => {
-  const file = new MlperfBinFile(`${FIX}/sample.bin`);
+  const file = new MlperfBinFile(`${FIX}/sample.bin`, nodeDataFiles);
   const whole = file.raw(0, file.n);
   fc.assert(
     fc.property(fc.nat(50), fc.nat(50), (a, b) => {
@@ -62,7 +64,10 @@ test("rows are read by position: any range equals the same rows of the whole", (
 test("malformed files: a partial sample, a label of 2, a negative id or dense value", async () => {
   const partial = join(dir, "partial.bin");
   writeFileSync(partial, Buffer.alloc(161));
-  assert.throws(() => new MlperfBinFile(partial), /partial\.bin: 161 bytes is not a whole number of 160-byte samples/);
+  assert.throws(
+    () => new MlperfBinFile(partial, nodeDataFiles),
+    /partial\.bin: 161 bytes is not a whole number of 160-byte samples/,
+  );
   const row = (label: number, dense: number, id: number): Int32Array => {
     const r = new Int32Array(40);
     r[0] = label;
@@ -77,7 +82,7 @@ test("malformed files: a partial sample, a label of 2, a negative id or dense va
   ] as const) {
     const p = join(dir, "bad.bin");
     writeFileSync(p, Buffer.concat([Buffer.from(row(0, 1, 1).buffer), Buffer.from(r.buffer)]));
-    const f = new MlperfBinFile(p);
+    const f = new MlperfBinFile(p, nodeDataFiles);
     assert.throws(() => f.read(0, 2), message);
     f.close();
   }
@@ -89,12 +94,12 @@ test("an integer past int32 is a bad line naming file:line, or skipped and count
   writeFileSync(p, `${line("5")}\n${line("2147483648")}\n${line("7")}\n`);
   let message = "";
   try {
-    await criteoToMlperfBin([p], join(dir, "big.bin"));
+    await criteoToMlperfBin([p], nodeDataFiles, join(dir, "big.bin"));
   } catch (e) {
     message = (e as Error).message;
   }
   assert.is(message, `criteo: ${p}:2: field I1 is 2147483648, more than the int32 of the MLPerf .bin format holds`);
-  const r = await criteoToMlperfBin([p], join(dir, "big.bin"), { onBadLine: "skip" });
+  const r = await criteoToMlperfBin([p], nodeDataFiles, join(dir, "big.bin"), { onBadLine: "skip" });
   assert.equal([r.rows, r.skipped], [2, 1]);
 });
 
@@ -107,7 +112,7 @@ test("dlrm train --data x.bin: the dictionary's table sizes; without it, the lar
   writeFileSync(bare, readFileSync(out));
   const b = await runCli(["train", "--data", bare, "--steps", "2", "--workers", "1", "--max-ind-range", "7"]);
   assert.is(b.code, 0, b.stderr);
-  const f = new MlperfBinFile(bare, { maxIndRange: 7 });
+  const f = new MlperfBinFile(bare, nodeDataFiles, { maxIndRange: 7 });
   assert.ok(f.tableSizes().every((s) => s <= 7));
   f.close();
   const c = await runCli(["train", "--data", out, "--steps", "2", "--data-sub-sample-rate", "0.5"]);
@@ -124,7 +129,7 @@ test("--max-ind-range R: values modulo R before numbering, so no table passes R 
     sizes.every((s) => s <= 3 + 1),
     JSON.stringify(sizes),
   ); // at most R values + the unknown row
-  const f = new MlperfBinFile(out);
+  const f = new MlperfBinFile(out, nodeDataFiles);
   assert.ok(f.tableSizes().every((s, t) => s <= (sizes[t] as number) - 1));
   f.close();
 });
@@ -138,7 +143,7 @@ test("writeMlperfBin then MlperfBinFile.raw: the same int32 (fast-check)", async
         await writeMlperfBin(p, async (append) => {
           for (const r of rows) append(r[0] as number, r.slice(1, 14), r.slice(14));
         });
-        const f = new MlperfBinFile(p);
+        const f = new MlperfBinFile(p, nodeDataFiles);
         assert.equal(Array.from(f.raw(0, f.n)), rows.flat());
         f.close();
       },
@@ -148,12 +153,12 @@ test("writeMlperfBin then MlperfBinFile.raw: the same int32 (fast-check)", async
 });
 
 test("MlperfBinSource: step s is batch s mod K of the rows, read by position (fast-check)", async () => {
-  const whole = new MlperfBinFile(`${FIX}/sample.bin`, { maxIndRange: 7 });
+  const whole = new MlperfBinFile(`${FIX}/sample.bin`, nodeDataFiles, { maxIndRange: 7 });
   const all = whole.read(0, whole.n);
   whole.close();
   await fc.assert(
     fc.asyncProperty(fc.integer({ min: 1, max: 60 }), fc.nat(20), fc.nat(50), async (B, step, from) => {
-      const src = new MlperfBinSource(`${FIX}/sample.bin`, { maxIndRange: 7, rows: [from, 50] });
+      const src = new MlperfBinSource(`${FIX}/sample.bin`, nodeDataFiles, { maxIndRange: 7, rows: [from, 50] });
       const n = 50 - from;
       if (n === 0) {
         let message = "";

@@ -11,6 +11,7 @@ import { readMovieLens, type MovieLensData } from "../../src/data/movielens.ts";
 import type { Dataset } from "../../src/data/dataset.ts";
 import { assertClose, assertThrows } from "../../src/testing/index.ts";
 import { DATA } from "../helpers/golden.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const DIR = `${DATA}ml-100k/`;
 const haveData = existsSync(join(DIR, "u1.base"));
@@ -23,7 +24,7 @@ const withData = haveData ? test : test.skip;
 
 // Parsed once for the whole file (80k + 20k ratings).
 let cached: MovieLensData | null = null;
-const ml = (): MovieLensData => (cached ??= readMovieLens(DIR, "u1"));
+const ml = (): MovieLensData => (cached ??= readMovieLens(DIR, "u1", nodeDataFiles));
 const rawLines = (name: string): string[] =>
   readFileSync(join(DIR, name), "latin1")
     .split("\n")
@@ -242,7 +243,7 @@ function folder(files: Record<string, string>): string {
 }
 
 test("a tiny hand-made folder reads as expected", () => {
-  const d = readMovieLens(folder({}), "s");
+  const d = readMovieLens(folder({}), "s", nodeDataFiles);
   assert.equal(d.tableSizes, [2, 2, 2, 7, 2, 11, 1 + 1 + 5 + 6, 19]); // years 1990..1995
   assert.equal(Array.from(d.train.labels), [1, 0]);
   assert.equal(Array.from(d.test.labels), [1]);
@@ -259,35 +260,35 @@ test("a tiny hand-made folder reads as expected", () => {
 
 test("malformed files are errors naming file:line", () => {
   assertThrows(
-    () => readMovieLens(folder({ "u.user": "1|24|M|technician|85711\n2|53|X|other|1\n" }), "s"),
+    () => readMovieLens(folder({ "u.user": "1|24|M|technician|85711\n2|53|X|other|1\n" }), "s", nodeDataFiles),
     /u\.user:2: gender must be M or F, got "X"/,
   );
   assertThrows(
-    () => readMovieLens(folder({ "u.user": "1|24|M|technician\n" }), "s"),
+    () => readMovieLens(folder({ "u.user": "1|24|M|technician\n" }), "s", nodeDataFiles),
     /u\.user:1: expected 5 \|-separated fields/,
   );
   assertThrows(
-    () => readMovieLens(folder({ "u.item": `1|A|1995||u|${GENRES0.join("|")}\n` }), "s"),
+    () => readMovieLens(folder({ "u.item": `1|A|1995||u|${GENRES0.join("|")}\n` }), "s", nodeDataFiles),
     /u\.item:1: release date is not like 01-Jan-1995: "1995"/,
   );
   assertThrows(
-    () => readMovieLens(folder({ "u.item": `1|A|||u|${[...GENRES0.slice(1), "2"].join("|")}\n` }), "s"),
+    () => readMovieLens(folder({ "u.item": `1|A|||u|${[...GENRES0.slice(1), "2"].join("|")}\n` }), "s", nodeDataFiles),
     /u\.item:1: genre flag 19 must be 0 or 1/,
   );
   assertThrows(
-    () => readMovieLens(folder({ "s.test": "2\t1\t4\t150\n2\t9\t4\t150\n" }), "s"),
+    () => readMovieLens(folder({ "s.test": "2\t1\t4\t150\n2\t9\t4\t150\n" }), "s", nodeDataFiles),
     /s\.test:2: item "9" is not in u\.item/,
   );
   assertThrows(
-    () => readMovieLens(folder({ "s.base": "1\t1\t6\t100\n" }), "s"),
+    () => readMovieLens(folder({ "s.base": "1\t1\t6\t100\n" }), "s", nodeDataFiles),
     /s\.base:1: rating must be an integer from 1 to 5, got "6"/,
   );
   assertThrows(
-    () => readMovieLens(folder({ "s.base": "1\t1\t5\n" }), "s"),
+    () => readMovieLens(folder({ "s.base": "1\t1\t5\n" }), "s", nodeDataFiles),
     /s\.base:1: expected 4 tab-separated fields/,
   );
   assertThrows(
-    () => readMovieLens(folder({}), "nope"),
+    () => readMovieLens(folder({}), "nope", nodeDataFiles),
     /cannot read .*nope\.base \(split "nope" needs nope\.base and nope\.test\)/,
   );
 });

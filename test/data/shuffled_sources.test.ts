@@ -13,6 +13,7 @@ import { MlperfBinFile, MlperfBinSource } from "../../src/data/mlperf_bin.ts";
 import { RowOrder, type RowOrderOptions } from "../../src/data/row_order.ts";
 import { TorchrecNpySource } from "../../src/data/torchrec_npy.ts";
 import { sameDataset } from "../helpers/datasets.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 // Glossary: N rows of the range, B batch size, K batches per epoch.
 
@@ -30,13 +31,13 @@ interface Kind {
 }
 
 const binRows = ((): number => {
-  const f = new MlperfBinFile(BIN);
+  const f = new MlperfBinFile(BIN, nodeDataFiles);
   const n = f.n;
   f.close();
   return n;
 })();
 const npyRows = ((): number => {
-  const s = new TorchrecNpySource(NPY);
+  const s = new TorchrecNpySource(NPY, nodeDataFiles);
   const n = s.samplesPerEpoch;
   void s.close();
   return n;
@@ -47,23 +48,23 @@ const kinds: Kind[] = [
     name: "MLPerf .bin",
     rows: binRows,
     async all(from) {
-      const f = new MlperfBinFile(BIN, { maxIndRange: 7 });
+      const f = new MlperfBinFile(BIN, nodeDataFiles, { maxIndRange: 7 });
       const d = f.read(from, f.n);
       f.close();
       return d;
     },
-    open: (o) => new MlperfBinSource(BIN, { maxIndRange: 7, ...o }),
+    open: (o) => new MlperfBinSource(BIN, nodeDataFiles, { maxIndRange: 7, ...o }),
   },
   {
     name: "TorchRec .npy",
     rows: npyRows,
     async all(from) {
-      const s = new TorchrecNpySource(NPY, { maxIndRange: 97, rows: [from, npyRows] });
+      const s = new TorchrecNpySource(NPY, nodeDataFiles, { maxIndRange: 97, rows: [from, npyRows] });
       const d = await s.batch(0, npyRows - from);
       await s.close();
       return d;
     },
-    open: (o) => new TorchrecNpySource(NPY, { maxIndRange: 97, ...o }),
+    open: (o) => new TorchrecNpySource(NPY, nodeDataFiles, { maxIndRange: 97, ...o }),
   },
 ];
 

@@ -14,6 +14,7 @@ import type { Dataset } from "../../src/data/dataset.ts";
 import { scanTabular, tabularChunks, type TabularOptions } from "../../src/data/tabular.ts";
 import { parseSchema, type TabularSchema } from "../../src/data/tabular_schema.ts";
 import { hashBucket } from "../../src/data/vocabulary.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const { dir, cleanup } = tempDir();
 let fileNo = 0;
@@ -25,9 +26,9 @@ function file(text: string, ext = "csv"): string {
 
 /** Both passes; the chunks of each split joined (per-sample values, for comparing by hand). */
 async function run(files: string[], schema: TabularSchema, o: TabularOptions = {}) {
-  const stats = await scanTabular(files, schema, o);
+  const stats = await scanTabular(files, nodeDataFiles, schema, o);
   const out = { train: [] as Dataset[], eval: [] as Dataset[] };
-  for await (const c of tabularChunks(files, schema, stats, o)) out[c.split].push(c.data);
+  for await (const c of tabularChunks(files, nodeDataFiles, schema, stats, o)) out[c.split].push(c.data);
   return { stats, train: samples(out.train), eval: samples(out.eval) };
 }
 
@@ -184,10 +185,10 @@ test("several files are read in order; the chunking changes nothing (fast-check)
 test("a header without a schema column is an error naming the column", async () => {
   const p = file("split,clicked,user,age,year,price,zip,genres,color\ntrain,1,u,1,1,1,1,A,red\n");
   await rejects(
-    () => scanTabular([p], BASIC),
+    () => scanTabular([p], nodeDataFiles, BASIC),
     (e: Error) => e.message.includes(`${p}:1: the header has no column "item"`),
   );
-  await rejects(() => scanTabular([file("")], BASIC), /empty: a CSV\/TSV file starts with a header row/);
+  await rejects(() => scanTabular([file("")], nodeDataFiles, BASIC), /empty: a CSV\/TSV file starts with a header row/);
 });
 
 const HEAD = "split,clicked,user,item,age,year,price,zip,genres,color\n";
@@ -209,7 +210,7 @@ for (const [what, line, message] of [
   test(`bad line, ${what}: an error naming file:line and the value, or skipped and counted`, async () => {
     const p = file(HEAD + GOOD + line + GOOD);
     await rejects(
-      () => scanTabular([p], BASIC),
+      () => scanTabular([p], nodeDataFiles, BASIC),
       (e: Error) => e.message.startsWith(`${p}:3: ${message}`),
     );
     const { stats, train } = await run([p], BASIC, { onBadLine: "skip" });
@@ -221,7 +222,7 @@ for (const [what, line, message] of [
 test("an unclosed quote runs to the end: one bad record naming the line it starts on", async () => {
   const p = file(`${HEAD}${GOOD}train,1,"u,i,1,1,1,1,A,red\n${GOOD}${GOOD}`);
   await rejects(
-    () => scanTabular([p], BASIC),
+    () => scanTabular([p], nodeDataFiles, BASIC),
     (e: Error) => e.message.startsWith(`${p}:3: a quoted field is never closed`),
   );
   const { stats, train } = await run([p], BASIC, { onBadLine: "skip" });
@@ -241,7 +242,7 @@ test("JSON lines: a line that is no JSON or no object, a list in a single-valued
   ] as const) {
     const p = file(`${ok}\n${line}\n`, "jsonl");
     await rejects(
-      () => scanTabular([p], BASIC),
+      () => scanTabular([p], nodeDataFiles, BASIC),
       (e: Error) => e.message.startsWith(`${p}:2: ${message}`),
     );
   }
@@ -251,17 +252,22 @@ test("split by hashed fraction (of a column: its rows stay together) and by cuto
   const lines = Array.from({ length: 2000 }, (_, i) => `1,u${i % 50},${i}`);
   const p = file(`clicked,user,t\n${lines.join("\n")}\n`);
   const base = { label: "clicked", dense: [{ column: "t" }], categorical: [{ column: "user" }] };
-  const byRow = await scanTabular([p], parseSchema({ ...base, split: { fraction: 0.2, seed: 3 } }, "s"));
+  const byRow = await scanTabular([p], nodeDataFiles, parseSchema({ ...base, split: { fraction: 0.2, seed: 3 } }, "s"));
   assert.ok(byRow.evalRows > 330 && byRow.evalRows < 470, String(byRow.evalRows)); // 400 ± 3.5 sd
   const byUser = await run([p], parseSchema({ ...base, split: { fraction: 0.3, column: "user" } }, "s"));
   // every user's 40 rows fall on one side
   assert.is(byUser.stats.evalRows % 40, 0);
   assert.ok(byUser.stats.evalRows > 0 && byUser.stats.trainRows > 0);
-  const cut = await scanTabular([p], parseSchema({ ...base, split: { column: "t", cutoff: 1500 } }, "s"));
+  const cut = await scanTabular(
+    [p],
+    nodeDataFiles,
+    parseSchema({ ...base, split: { column: "t", cutoff: 1500 } }, "s"),
+  );
   assert.equal([cut.trainRows, cut.evalRows], [1500, 500]);
   const dates = file("clicked,user,t,day\n1,a,1,2024-01-31\n0,b,2,2024-02-01\n1,c,3,2024-02-15\n");
   const byDate = await scanTabular(
     [dates],
+    nodeDataFiles,
     parseSchema(
       {
         ...base,
@@ -273,7 +279,7 @@ test("split by hashed fraction (of a column: its rows stay together) and by cuto
   assert.equal([byDate.trainRows, byDate.evalRows], [1, 2]);
   const bad = file("clicked,user,t,when\n1,a,1,5\n1,b,1,soon\n");
   await rejects(
-    () => scanTabular([bad], parseSchema({ ...base, split: { column: "when", cutoff: 3 } }, "s")),
+    () => scanTabular([bad], nodeDataFiles, parseSchema({ ...base, split: { column: "when", cutoff: 3 } }, "s")),
     (e: Error) => e.message === `${bad}:3: column "when" (the split's cutoff is a number): not a number: "soon"`,
   );
 });
@@ -320,7 +326,7 @@ test("no training row is an error, not an empty model", async () => {
     },
     "s",
   );
-  await rejects(() => scanTabular([p], s), /no training rows/);
+  await rejects(() => scanTabular([p], nodeDataFiles, s), /no training rows/);
 });
 
 test.after(cleanup);

@@ -17,11 +17,12 @@ import {
   readProfile,
   replayStackDistances,
   traceStackDistances,
-  writeProfile,
+  profileFileText,
   type TraceProfile,
 } from "../../src/data/trace.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { assertThrows } from "../../src/testing/index.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 /** Stack distances with a plain array as the LRU stack (most recent last), as trace_profile does. */
 function naiveStackDistances(trace: ArrayLike<number>): number[] {
@@ -212,20 +213,20 @@ test("generateTrace is reproducible from the seed and draws only profiled values
 
 const tmp = mkdtempSync(join(tmpdir(), "dlrm-trace-test-"));
 
-test("writeProfile writes the reference's three lines; readProfile reads them back", () => {
+test("profileFileText is the reference's three lines; readProfile reads them back", () => {
   const path = join(tmp, "dist.log");
   const p = profileTrace([1, 2, 3, 4, 5, 3, 4, 1, 1, 6, 3]);
-  writeProfile(path, p);
+  writeFileSync(path, profileFileText(p));
   // Python's str(list) of the same values: floats in repr form, 1.0 for one.
   assert.is(
     readFileSync(path, "utf8"),
     "1, 2, 3, 4, 5, 6\n0, 1, 3, 4, 5\n0.5454545454545454, 0.6363636363636364, 0.8181818181818182, 0.9090909090909091, 1.0\n",
   );
-  assert.equal(readProfile(path), p);
+  assert.equal(readProfile(path, nodeDataFiles), p);
   // A hand-written file in the same format, with rounded CDF values.
   const hand = join(tmp, "hand.log");
   writeFileSync(hand, "1, 2, 3, 4, 5, 6\n0, 1, 3, 4, 5\n0.55, 0.64, 0.82, 0.91, 1.0\n");
-  assert.equal(readProfile(hand), {
+  assert.equal(readProfile(hand, nodeDataFiles), {
     uniqueAccesses: [1, 2, 3, 4, 5, 6],
     stackDistances: [0, 1, 3, 4, 5],
     cdf: [0.55, 0.64, 0.82, 0.91, 1],
@@ -251,7 +252,7 @@ test("malformed profile files are errors naming file:line", () => {
   const bad = (name: string, text: string, pattern: RegExp): void => {
     const path = join(tmp, name);
     writeFileSync(path, text);
-    assertThrows(() => readProfile(path), pattern);
+    assertThrows(() => readProfile(path, nodeDataFiles), pattern);
   };
   bad("two.log", "1, 2\n0, 1\n", /two\.log: expected 3 lines .*found 2/);
   bad("float-id.log", "1, 2.5\n0, 1\n0.5, 1.0\n", /float-id\.log:1: value 2 is not an integer: "2\.5"/);
@@ -263,7 +264,7 @@ test("malformed profile files are errors naming file:line", () => {
   bad("down.log", "1, 2, 3\n0, 1, 2\n0.5, 0.4, 1.0\n", /down\.log: CDF values must be non-decreasing/);
   bad("dup.log", "1, 1\n0, 1\n0.5, 1.0\n", /dup\.log: unique access 1 appears twice/);
   bad("nonew.log", "1, 2\n1, 2\n0.5, 1.0\n", /nonew\.log: the first stack distance must be 0/);
-  assertThrows(() => readProfile(join(tmp, "missing.log")), /trace profile: cannot read .*missing\.log/);
+  assertThrows(() => readProfile(join(tmp, "missing.log"), nodeDataFiles), /trace profile: cannot read .*missing\.log/);
   assertThrows(() => profileTrace([]), /profileTrace: the trace is empty/);
   assertThrows(() => profileTrace([1, -2]), /access 1 is -2, expected a non-negative integer/);
 });

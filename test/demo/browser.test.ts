@@ -33,6 +33,7 @@ import { heldOutSize } from "../../src/data/generated.ts";
 import { finiteSyntheticSize } from "../../src/run/recipe.ts";
 import { syntheticData } from "../../src/dlrm/synthetic.ts";
 import { predict } from "../../src/train/trainer.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = [
@@ -223,7 +224,7 @@ run("demo page, synthetic data on 2 rank workers: the CLI's AUC, its sharding pl
     await page.waitForSelector(`body[data-predicted="${user}"]`, { timeout: 60_000 });
     const shown = await page.$$eval("#predictions li", (items) => items.map((li) => Number(li.dataset.item)));
     const saved = await saveFromPage(page, "movielens.safetensors");
-    const ml = readMovieLens(MOVIELENS, "u1");
+    const ml = readMovieLens(MOVIELENS, "u1", nodeDataFiles);
     const meta = readSafetensors(saved).metadata;
     const config = JSON.parse(meta["dlrm_config"] as string);
     const flags = (JSON.parse(meta["dlrm_run"] as string) as { flags: Record<string, unknown> }).flags;

@@ -49,7 +49,7 @@ function assertSameDataset(got: Dataset, want: Dataset, what: string): void {
 (haveMl ? test : test.skip)(
   "MovieLens u1 from picked files = readMovieLens's, and rebuilt from u.data alike",
   async () => {
-    const cli = readMovieLens(ML, "u1");
+    const cli = readMovieLens(ML, "u1", nodeDataFiles);
     const files = (names: string[]): Record<string, Uint8Array> =>
       Object.fromEntries(names.map((n) => [n, bytes(join(ML, n))]));
     for (const names of [
@@ -73,12 +73,12 @@ function assertSameDataset(got: Dataset, want: Dataset, what: string): void {
 (haveMl ? test : test.skip)(
   "MovieLens's other splits: u2 rebuilt from u.data = the CLI's --split u2; ua, which u.data cannot rebuild, is named when absent",
   async () => {
-    const cli = readMovieLens(ML, "u2", splitRatings(ML, "u2", nodeDataFiles));
+    const cli = readMovieLens(ML, "u2", nodeDataFiles, splitRatings(ML, "u2", nodeDataFiles));
     const files = Object.fromEntries(["u.user", "u.item", "u.data"].map((n) => [n, bytes(join(ML, n))]));
     const run = await demoRun({ kind: "movielens", split: "u2", files }, 10, 128, 1);
     assertSameDataset(run.train, cli.train, "u2 train");
     assertSameDataset(run.eval, cli.test, "u2 eval");
-    const u1 = readMovieLens(ML, "u1");
+    const u1 = readMovieLens(ML, "u1", nodeDataFiles);
     assert.ok(run.train.n !== u1.train.n || !same(run.train.labels, u1.train.labels), "u2 differs from u1");
     try {
       await demoRun({ kind: "movielens", split: "ua", files }, 10, 128, 1);
@@ -90,7 +90,7 @@ function assertSameDataset(got: Dataset, want: Dataset, what: string): void {
 );
 
 (haveCriteo ? test : test.skip)("a Criteo TSV's bytes = readCriteo's samples, the CLI's split and tables", async () => {
-  const read = await readCriteo([CRITEO]);
+  const read = await readCriteo([CRITEO], nodeDataFiles);
   const split = criteoSplit(read.dayRows);
   const run = await demoRun({ kind: "criteo", files: [{ name: "train.txt", bytes: bytes(CRITEO) }] }, 10, 16, 1);
   assertSameDataset(run.train, sliceDataset(read.data, ...split.train), "train");
@@ -112,7 +112,7 @@ function assertSameDataset(got: Dataset, want: Dataset, what: string): void {
         writeFileSync(path, d.join("\n") + "\n", "latin1");
         return path;
       });
-      const read = await readCriteo(days);
+      const read = await readCriteo(days, nodeDataFiles);
       const split = criteoSplit(read.dayRows);
       const files = days.map((path, k) => ({ name: `day_${k}`, bytes: bytes(path) }));
       const run = await demoRun({ kind: "criteo", files }, 10, 16, 1);

@@ -20,6 +20,7 @@ import { train, type TrainData, type TrainResult } from "../../src/train/trainer
 import { batchFeed } from "../../src/train/batch_feed.ts";
 import { tempDir } from "../helpers/cli.ts";
 import { markdownBlocks } from "../helpers/readme.ts";
+import { nodeDataFiles } from "../../src/cli/node_files.ts";
 
 // Glossary: N samples, B batch size.
 
@@ -112,7 +113,7 @@ test("a streamed batch file trains the model the Dataset trains (file order), an
   try {
     const path = join(dir, "d.safetensors");
     writeBatchFile(path, data);
-    const file = await BatchFileSource.open(path);
+    const file = await BatchFileSource.open(path, nodeDataFiles);
     try {
       const steps = 17;
       const want = await run(data, steps);

@@ -1,11 +1,12 @@
 // The training path loads without Node: walking the static imports from the modules a
 // browser page trains with (model, optimizers, the loop and its local executor, metrics,
 // synthetic data, progress, the SVG plots, the hybrid executor and a browser's rank workers,
-// the checkpoint bytes a page saves) reaches no `node:` module, no package, and no
-// Node global (process, Buffer, require) outside src/kernels/host.ts, the one file that asks
-// the host for them (and only when they exist). Lazy `import()`s (the checkpoint file writer
-// behind LocalExecutor.save and HybridExecutor.save, Node's rank starter behind
-// HybridExecutor.start) are not followed: they load only when called.
+// the checkpoint bytes a page saves, the data-source registry and its readers) reaches no
+// `node:` module, no package, and no Node global (process, Buffer, require) outside
+// src/kernels/host.ts, the one file that asks the host for them (and only when they exist).
+// Lazy `import()`s (the checkpoint file writer behind LocalExecutor.save and
+// HybridExecutor.save, Node's rank starter behind HybridExecutor.start, the batch file writer
+// behind raw Criteo files streamed to disk) are not followed: they load only when called.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -35,8 +36,11 @@ const ENTRIES = [
   "src/io/safetensors_bytes.ts",
   // The run recipe the demo and the CLI plan runs and open executors with.
   "src/run/recipe.ts",
-  // The demo page's training thread and the parsers it reads picked files with.
+  // The demo page's training thread, and the data-source registry it opens the picked files
+  // with, handed them as bytes (the registry's readers read through the files handed in).
   "src/demo/train_worker.ts",
+  "src/data/sources/registry.ts",
+  "src/data/byte_files.ts",
   "src/data/movielens_parse.ts",
   "src/data/criteo_parse.ts",
 ];

@@ -6,13 +6,12 @@
 // Glossary: N samples, F = 26 tables, D days.
 
 import { BatchFileSource } from "../batch_file_source.ts";
-import { BatchFileWriter } from "../batch_writer.ts";
 import { CRITEO_DENSE, CRITEO_SPARSE } from "../criteo_fields.ts";
-import { readSafetensorsMetadata } from "../../io/metadata.ts";
-import { readCriteoChunks, type CriteoChunksResult, type CriteoOptions } from "../criteo.ts";
+import { safetensorsMetadata } from "../safetensors_files.ts";
+import { concatCriteoChunks, readCriteoChunks, type CriteoChunksResult, type CriteoOptions } from "../criteo.ts";
 import type { Dataset } from "../dataset.ts";
 import type { CriteoDictionary } from "../criteo_dictionary.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 
 /** A display of reading progress by bytes (the CLI's ReadProgress draws one on stderr). */
 export interface ReadingProgress {
@@ -53,7 +52,7 @@ export async function readCriteoFilesInChunks(
   o: CriteoReadOptions,
   sink: (chunk: Dataset) => void,
 ): Promise<CriteoChunksResult> {
-  return withProgress(files, o, (opts) => readCriteoChunks(files, opts, sink));
+  return withProgress(files, o, (opts) => readCriteoChunks(files, o.fileAccess, opts, sink));
 }
 
 async function withProgress<T>(
@@ -89,11 +88,19 @@ async function withProgress<T>(
  * temporary folder, which is opened and at once unlinked (the open file keeps its bytes until
  * the source closes, and nothing is left behind, even by a crash). Training on criteo:<files>
  * is thereby training on the file `dlrm preprocess criteo` writes, in the same bounded memory.
+ * Files held in memory (a page's: their file access has no temporary folder) give their samples
+ * in memory. The batch file writer (Node's) is loaded only when a file is written.
  */
 export async function streamCriteoFiles(
   files: readonly string[],
   o: CriteoReadOptions,
-): Promise<{ source: BatchFileSource; read: CriteoChunksResult }> {
+): Promise<{ source: BatchFileSource | Dataset; read: CriteoChunksResult }> {
+  if (o.fileAccess.tempDir === null) {
+    const chunks: Dataset[] = [];
+    const read = await readCriteoFilesInChunks(files, o, (chunk) => chunks.push(chunk));
+    return { source: concatCriteoChunks(chunks), read };
+  }
+  const { BatchFileWriter } = await import("../batch_writer.ts");
   const dir = o.fileAccess.tempDir("dlrm-criteo-");
   try {
     const path = o.fileAccess.join(dir.path, "rows.safetensors");
@@ -106,7 +113,7 @@ export async function streamCriteoFiles(
       throw e;
     }
     writer.finish();
-    return { source: await BatchFileSource.open(path), read };
+    return { source: await BatchFileSource.open(path, o.fileAccess), read };
   } finally {
     dir.remove();
   }
@@ -136,14 +143,14 @@ export function criteoBatchMetadata(info: CriteoBatchInfo, maxIndRange: number):
 }
 
 /** Whether `dlrm preprocess criteo` wrote the batch file (read from its header only). */
-export function isCriteoBatchFile(path: string): boolean {
-  return readSafetensorsMetadata(path)["format"] === CRITEO_BATCH_FORMAT;
+export function isCriteoBatchFile(path: string, access: DataFiles): boolean {
+  return safetensorsMetadata(path, access)["format"] === CRITEO_BATCH_FORMAT;
 }
 
 /** The preprocessing facts of a batch file, or null when `dlrm preprocess criteo` did not write it. */
-export function criteoBatchInfo(path: string, n: number): CriteoBatchInfo | null {
-  if (!isCriteoBatchFile(path)) return null;
-  const meta = readSafetensorsMetadata(path);
+export function criteoBatchInfo(path: string, n: number, access: DataFiles): CriteoBatchInfo | null {
+  const meta = safetensorsMetadata(path, access);
+  if (meta["format"] !== CRITEO_BATCH_FORMAT) return null;
   const parse = (key: string): unknown => {
     try {
       return JSON.parse(meta[key] ?? "null");
@@ -192,8 +199,8 @@ export function requireDictionaryBeside(batchPath: string, files: DataFiles): st
   const p = dictionaryPathFor(batchPath);
   if (!files.exists(p))
     throw new Error(`${batchPath}: a preprocessed Criteo file needs its dictionary beside it, ${p}, which is absent`);
-  const batchId = readSafetensorsMetadata(batchPath)[PAIR_ID_KEY];
-  const dictId = readSafetensorsMetadata(p)[PAIR_ID_KEY];
+  const batchId = safetensorsMetadata(batchPath, files)[PAIR_ID_KEY];
+  const dictId = safetensorsMetadata(p, files)[PAIR_ID_KEY];
   if (batchId !== dictId) {
     throw new Error(
       `${batchPath} and its dictionary ${p} were not written together (pair_id ${JSON.stringify(batchId ?? null)} vs ${JSON.stringify(dictId ?? null)}: one was replaced without the other); run dlrm preprocess again`,

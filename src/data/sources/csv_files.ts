@@ -3,9 +3,9 @@
 // it, which must record the same pair id.
 
 import { parseConfig } from "../../dlrm/config.ts";
-import { readSafetensorsMetadata } from "../../io/metadata.ts";
+import { safetensorsMetadata } from "../safetensors_files.ts";
 import type { BuiltinModel } from "./builtin_models.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 
 /** The `format` metadata of the training file `dlrm preprocess csv` writes. */
 export const CSV_BATCH_FORMAT = "dlrm-ts csv batch";
@@ -20,7 +20,7 @@ export interface CsvBatchInfo {
 
 /** The preprocessing facts of a batch file, or null when `dlrm preprocess csv` did not write it. */
 export function csvBatchInfo(path: string, files: DataFiles): CsvBatchInfo | null {
-  const meta = readSafetensorsMetadata(path);
+  const meta = safetensorsMetadata(path, files);
   if (meta["format"] !== CSV_BATCH_FORMAT) return null;
   const parse = (key: string): unknown => {
     try {
@@ -42,7 +42,7 @@ export function csvBatchInfo(path: string, files: DataFiles): CsvBatchInfo | nul
   if (evalName !== "") {
     evalPath = files.join(files.dirname(path), evalName);
     if (!files.exists(evalPath)) throw new Error(`${path}: its evaluation rows are in ${evalPath}, which is absent`);
-    if (readSafetensorsMetadata(evalPath)["pair_id"] !== meta["pair_id"])
+    if (safetensorsMetadata(evalPath, files)["pair_id"] !== meta["pair_id"])
       throw new Error(
         `${path} and ${evalPath} were not written together (another pair_id): run dlrm preprocess csv again`,
       );

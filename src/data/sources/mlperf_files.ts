@@ -8,7 +8,7 @@ import { criteoTableSizes, loadDictionary } from "../criteo_dictionary.ts";
 import type { CriteoDictionary } from "../criteo_parse.ts";
 import { MlperfBinFile, MlperfBinSource } from "../mlperf_bin.ts";
 import { dictionaryPathFor } from "./criteo_files.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 
 /** Whether `--out` / `--data` names the MLPerf binary format. */
 export function isMlperfBinPath(path: string): boolean {
@@ -23,7 +23,7 @@ export function openMlperfBinData(
   files: DataFiles,
 ): { data: MlperfBinSource; tableSizes: number[]; dictionary: CriteoDictionary | null } {
   const dictPath = dictionaryPathFor(path);
-  const dictionary = files.exists(dictPath) ? loadDictionary(dictPath) : null;
+  const dictionary = files.exists(dictPath) ? loadDictionary(dictPath, files) : null;
   if (dictionary !== null && maxIndRange !== undefined && maxIndRange !== dictionary.maxIndRange)
     throw new Error(
       `${path}: --max-ind-range ${maxIndRange} differs from the ${dictionary.maxIndRange} of its dictionary ${dictPath}`,
@@ -32,12 +32,12 @@ export function openMlperfBinData(
   let tableSizes: number[];
   if (dictionary !== null) tableSizes = criteoTableSizes(dictionary);
   else {
-    const file = new MlperfBinFile(path, { maxIndRange: R });
+    const file = new MlperfBinFile(path, files, { maxIndRange: R });
     try {
       tableSizes = file.tableSizes();
     } finally {
       file.close();
     }
   }
-  return { data: new MlperfBinSource(path, { maxIndRange: R }), tableSizes, dictionary };
+  return { data: new MlperfBinSource(path, files, { maxIndRange: R }), tableSizes, dictionary };
 }

@@ -4,7 +4,7 @@
 
 import type { RatingsText } from "../movielens.ts";
 import { isOfficialSplit, officialSplitFromText } from "../movielens_folds.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 export { isOfficialSplit } from "../movielens_folds.ts";
 
 /** u{k}.base and u{k}.test rebuilt from `<dir>/u.data`, named as if they were files in `dir`. */

@@ -20,9 +20,10 @@
 // batch: src/data/generated.ts). So loading has two steps: loadSourceData
 // (real data, or nothing) and then finishData (given the model config). A request is checked
 // once, before anything slow is read (checkRequest); the loaders only load. A request that
-// cannot be met as given is a DataRequestError (the CLI's usage error). The registry asks the
-// host's files what it needs through the request's DataFiles (src/data/sources/files.ts;
-// the CLI's is node:fs), and the readers it opens read their own files.
+// cannot be met as given is a DataRequestError (the CLI's usage error). The registry and the
+// readers it opens read the host's files only through the request's DataFiles
+// (src/data/files.ts): the CLI's are Node's (src/cli/node_files.ts), the demo page's the bytes
+// of the files its user picked (src/data/byte_files.ts).
 //
 // Evaluation data, when --eval-data is absent: Criteo's test split (the reference's
 // protocol, whose train split is what Criteo data always trains on), MovieLens's
@@ -40,7 +41,7 @@ import {
   type ReadingProgress,
 } from "./criteo_files.ts";
 import { csvBatchInfo } from "./csv_files.ts";
-import type { DataFiles } from "./files.ts";
+import type { DataFiles } from "../files.ts";
 import { isMlperfBinPath, openMlperfBinData } from "./mlperf_files.ts";
 import { splitRatings } from "./movielens_splits.ts";
 import { checkRunData, closeRunData, samplesOf, type RunData } from "./run_data.ts";
@@ -51,7 +52,7 @@ import { criteoSplit } from "../criteo.ts";
 import { criteoTableSizes, loadDictionary, type CriteoDictionary } from "../criteo_dictionary.ts";
 import { criteoFieldName, CRITEO_DENSE, CRITEO_SPARSE } from "../criteo_fields.ts";
 import { sliceDataset, type Dataset } from "../dataset.ts";
-import { readMovieLens } from "../movielens.ts";
+import { readMovieLens, type MovieLensData } from "../movielens.ts";
 import { GeneratedSource, heldOutSize, STREAM, type SampleShape } from "../generated.ts";
 import { randomLayout, randomSamples, type RandomSpec } from "../random.ts";
 import { torchrecTableSizes, TorchrecNpySource } from "../torchrec_npy.ts";
@@ -60,7 +61,7 @@ import { DataError } from "../../dlrm/check_data.ts";
 import type { DLRMConfig } from "../../dlrm/config.ts";
 import { SyntheticTeacher, syntheticLayout } from "../../dlrm/synthetic.ts";
 import { auc } from "../../metrics/metrics.ts";
-import { notSafetensors } from "../../io/safetensors.ts";
+import { notSafetensorsAt } from "../safetensors_files.ts";
 
 /** A request for data that cannot be met as given (a flag that does not apply, a malformed
  *  --data): the CLI reports it as a usage error, with this message. */
@@ -95,7 +96,7 @@ export interface DataRequest {
   numIndicesPerLookupFixed: boolean;
   /** Makes the display of reading progress (the CLI's draws on stderr), or null for none. */
   progress: ((label: string) => ReadingProgress) | null;
-  /** The host's files (the CLI's: node:fs, src/cli/node_files.ts). */
+  /** The host's files, which every reader opened reads through (the CLI's: src/cli/node_files.ts). */
   files: DataFiles;
 }
 
@@ -116,6 +117,8 @@ export interface SourceData {
   notes: Record<string, number | string>;
   /** The model the data brings (a file from dlrm preprocess csv), trained when --model is absent. */
   model?: BuiltinModel;
+  /** MovieLens's users and items (to rank the items for a user: the demo's predictions). */
+  movielens?: MovieLensData;
 }
 
 export interface LoadedData {
@@ -144,7 +147,7 @@ interface SourceKind<S extends DataSpec> {
   /** The files it reads (checked against the outputs before a run starts). */
   files(s: S, files: DataFiles): string[];
   /** The family of its ids, or null; may read a file's header. */
-  family(s: S): DataFamily | null;
+  family(s: S, files: DataFiles): DataFamily | null;
   /** As training data: read before the model exists (real data), or drawn for it (generated). */
   train:
     | { read(s: S, r: DataRequest, verb: string): Promise<SourceData> }
@@ -222,8 +225,18 @@ const movielens: SourceKind<SpecOf<"movielens">> = {
   scored: "evaluation split",
   train: {
     async read(s, r) {
-      const { train, test, tableSizes, tableNames, split } = readSplit(s.dir, r);
-      return { family: "movielens", train, eval: test, tableSizes, tableNames, dictionary: null, notes: { split } };
+      const { split, ...ml } = readSplit(s.dir, r);
+      const { train, test, tableSizes, tableNames } = ml;
+      return {
+        family: "movielens",
+        train,
+        eval: test,
+        tableSizes,
+        tableNames,
+        dictionary: null,
+        notes: { split },
+        movielens: ml,
+      };
     },
   },
   asEval: {
@@ -242,7 +255,7 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
         const notes: Notes = r.onBadLine === "skip" ? { skipped_lines: read.skipped } : {};
         return criteoSource(source, read.dayRows, read.dictionary, notes, s.text, r.eval === null);
       } finally {
-        await source.close(); // the views made above keep the file open
+        await closeRunData(source); // the views made above keep the file open
       }
     },
   },
@@ -268,17 +281,18 @@ const criteo: SourceKind<SpecOf<"criteo">> = {
 
 const file: SourceKind<SpecOf<"file">> = {
   files: (s) => [s.path, dictionaryPathFor(s.path)],
-  family: (s) => (isCriteoBatchFile(s.path) ? "criteo" : null),
-  scored: { open: (s) => BatchFileSource.open(s.path) },
+  family: (s, files) => (isCriteoBatchFile(s.path, files) ? "criteo" : null),
+  scored: { open: (s, files) => BatchFileSource.open(s.path, files) },
   train: {
     async read(s, r, verb) {
-      const data = await BatchFileSource.open(s.path);
+      const data = await BatchFileSource.open(s.path, r.files);
       try {
         const plain = { family: null, eval: null, tableSizes: null, tableNames: null, dictionary: null, notes: {} };
         const csv = csvBatchInfo(s.path, r.files);
         if (csv !== null) {
           // Your own data: its model, and the evaluation rows its schema split off.
-          const evalData = csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath) : null;
+          const evalData =
+            csv.evalPath !== null && r.eval === null ? await BatchFileSource.open(csv.evalPath, r.files) : null;
           return {
             ...plain,
             train: data.view({}),
@@ -288,9 +302,9 @@ const file: SourceKind<SpecOf<"file">> = {
             model: csv.model,
           };
         }
-        const info = criteoBatchInfo(s.path, data.fileRows);
+        const info = criteoBatchInfo(s.path, data.fileRows, r.files);
         if (info === null) return { ...plain, train: data.view({}) };
-        const dictionary = loadDictionary(requireDictionaryBeside(s.path, r.files));
+        const dictionary = loadDictionary(requireDictionaryBeside(s.path, r.files), r.files);
         if (r.maxIndRange !== undefined && r.maxIndRange !== dictionary.maxIndRange) {
           throw new DataRequestError(
             `${verb}: --max-ind-range ${r.maxIndRange} differs from the ${dictionary.maxIndRange} that ${s.path} was preprocessed with`,
@@ -310,7 +324,7 @@ const file: SourceKind<SpecOf<"file">> = {
       }
     },
   },
-  asEval: { load: async (s) => BatchFileSource.open(s.path) },
+  asEval: { load: async (s, c) => BatchFileSource.open(s.path, c.r.files) },
 };
 
 /** Criteo data whose ids are numbered already: the rows are used as they are, never sub-sampled. */
@@ -358,16 +372,16 @@ const torchrecNpy: SourceKind<SpecOf<"torchrec-npy">> = {
     async read(s, r, verb) {
       refuseSubSampling(r, verb, s.text);
       const R = r.maxIndRange ?? 0;
-      const tableSizes = torchrecTableSizes(s.dir, R);
-      const whole = new TorchrecNpySource(s.dir, { maxIndRange: R });
+      const tableSizes = torchrecTableSizes(s.dir, r.files, R);
+      const whole = new TorchrecNpySource(s.dir, r.files, { maxIndRange: R });
       const dayRows = whole.dayRows;
       await whole.close();
       const split = criteoSplit(dayRows);
       if (split.train[1] === 0)
         throw new DataError(`${s.text}: one day only: the protocol trains on every day but the last (give more days)`);
       // Each part reads its rows by position as training goes.
-      const train = new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.train });
-      const test = r.eval === null ? new TorchrecNpySource(s.dir, { maxIndRange: R, rows: split.test }) : null;
+      const train = new TorchrecNpySource(s.dir, r.files, { maxIndRange: R, rows: split.train });
+      const test = r.eval === null ? new TorchrecNpySource(s.dir, r.files, { maxIndRange: R, rows: split.test }) : null;
       return {
         family: "criteo",
         train,
@@ -429,7 +443,7 @@ export function parseDataSpec(verb: string, flag: string, text: string, files: D
   if (!files.exists(text))
     throw new DataRequestError(`${verb}: ${flag} "${text}" is neither an existing file nor one of ${FORMS}`);
   if (isMlperfBinPath(text)) return { kind: "mlperf-bin", text, path: text };
-  const other = notSafetensors(text); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
+  const other = notSafetensorsAt(text, files); // a text file, a folder, a .pt: say so, not "header length … absurdly large"
   if (other !== null) throw new DataRequestError(`${verb}: ${flag} ${text}: ${other}; ${flag} takes ${FORMS}`);
   return { kind: "file", text, path: text };
 }
@@ -451,8 +465,8 @@ const FAMILY_FLAGS: { flag: string; given: (r: DataRequest) => boolean; family: 
 /** Every usage error that needs no data read, found once, before anything slow runs. */
 function checkRequest(r: DataRequest, verb: string): void {
   let trainFamily: DataFamily | null | undefined; // read on first use: a batch file's header
-  const familyOfTrain = (): DataFamily | null => (trainFamily ??= kindOf(r.train).family(r.train));
-  const evalFamily = r.eval === null ? null : kindOf(r.eval).family(r.eval);
+  const familyOfTrain = (): DataFamily | null => (trainFamily ??= kindOf(r.train).family(r.train, r.files));
+  const evalFamily = r.eval === null ? null : kindOf(r.eval).family(r.eval, r.files);
   for (const f of FAMILY_FLAGS) {
     if (!f.given(r)) continue;
     // --split also picks the evaluation split of movielens:<dir> eval data.
@@ -555,14 +569,14 @@ export async function finishData(
   const asEval = kindOf(e).asEval;
   if ("refused" in asEval) throw new Error(`--eval-data ${e.text}: loadSourceData refuses it before finishData`);
   const n = heldOutSize(dataSize);
-  const evalData = checkRunData(await asEval.load(e, { r, src, config, n, notes: data.notes }), config, e.text);
-  return { train: data.train, eval: evalData, notes: data.notes };
+  const loaded = await asEval.load(e, { r, src, config, n, notes: data.notes });
+  return { train: data.train, eval: await checkedOrClosed(loaded, config, e.text), notes: data.notes };
 }
 
 /** MovieLens-100K's --split (default u1): its ratings as training and test data. */
 function readSplit(dir: string, r: DataRequest): ReturnType<typeof readMovieLens> & { split: string } {
   const split = r.split ?? "u1";
-  return { ...readMovieLens(dir, split, splitRatings(dir, split, r.files)), split };
+  return { ...readMovieLens(dir, split, r.files, splitRatings(dir, split, r.files)), split };
 }
 
 /** Criteo files read with the request's flags, streamed (streamCriteoFiles): training data
@@ -591,14 +605,31 @@ export async function scoredData(r: DataRequest, config: DLRMConfig, dataSize: n
     throw new DataRequestError(`predict: --data ${r.train.text} ${scored.refused}`);
   if (typeof scored === "object") {
     checkRequest(r, "predict");
-    return checkRunData(await scored.open(r.train, r.files), config, r.train.text);
+    return checkedOrClosed(await scored.open(r.train, r.files), config, r.train.text);
   }
-  const data = await finishData(r, await loadSourceData(r, "predict"), config, dataSize);
+  const src = await loadSourceData(r, "predict");
+  let data: LoadedData;
+  try {
+    data = await finishData(r, src, config, dataSize);
+  } catch (e) {
+    if (src !== null) await closeRunData(src.train, src.eval);
+    throw e;
+  }
   try {
     if (data.eval === null) throw new Error(`${r.train.text}: no evaluation split was drawn`);
     return isBatchSource(data.eval) ? await data.eval.batch(0, data.eval.samplesPerEpoch) : data.eval;
   } finally {
     await closeRunData(data.train, data.eval);
+  }
+}
+
+/** checkRunData, closing the data (which holds files open) when it does not fit the model. */
+async function checkedOrClosed(d: RunData, config: DLRMConfig, text: string): Promise<RunData> {
+  try {
+    return checkRunData(d, config, text);
+  } catch (e) {
+    await closeRunData(d);
+    throw e;
   }
 }
 
@@ -622,7 +653,7 @@ function randomSpec(r: DataRequest, config: DLRMConfig): RandomSpec {
 /** The request's synthetic-trace generator (its profiles read now). */
 function traceGenerator(r: DataRequest, profile: string, config: DLRMConfig): TraceGenerator {
   const { perSampleWeights: _weights, ...spec } = randomSpec(r, config);
-  return new TraceGenerator({ ...spec, profile });
+  return new TraceGenerator({ ...spec, profile }, r.files);
 }
 
 function round(x: number): number {
