@@ -3,8 +3,10 @@
 // parameters for the optimizer, each shard's pooled bags of a batch, and the end of an update.
 //
 // They sit in one of two places, for the whole run:
-//   - in the rank's own wasm memory (OwnShard, rank_holdings.ts): made from the model's
-//     counter-based streams, or read from a checkpoint with the rest of the rank's holdings;
+//   - in the rank's wasm memories (OwnShard, rank_holdings.ts): its step's memory while they
+//     fit, then table memories of their own (src/dlrm/tables/memories.ts places them once,
+//     with room for their optimizer state), made from the model's counter-based streams, or
+//     read from a checkpoint with the rest of the rank's holdings;
 //   - with --table-dir, in files behind a cache (src/dlrm/store/disk_tables.ts), made anew at
 //     the start from the same streams or from the checkpoint's rows, through the host's file
 //     access (RankFiles: none in a browser). The store is the run's working copy: its rows go
@@ -15,10 +17,13 @@
 import type { CheckpointSlice } from "../dlrm/checkpoint_bytes.ts";
 import type { DiskTables, ForeseenBatch, TableSource } from "../dlrm/store/disk_tables.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
+import { TableMemories, type TablePart } from "../dlrm/tables/memories.ts";
+import type { EmbeddingPiece } from "../dlrm/tables/piece.ts";
 import { poolPiece } from "../dlrm/tables/pool.ts";
 import type { SparseInput } from "../data/batch.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import type { Shard } from "./plan.ts";
 import type { RankInit } from "./protocol.ts";
 import { makeOwnShard, type OwnShard } from "./rank_holdings.ts";
 import type { RankFiles } from "./rank_threads.ts";
@@ -31,6 +36,8 @@ export class RankShards {
   readonly own: OwnShard[];
   /** Its shards in files behind a cache (--table-dir), in the plan's order; null: in memory. */
   readonly #store: RankStore | null;
+  /** Which memory each of own lives in (the step's, or a table memory); null when they are in files. */
+  readonly memories: TableMemories | null;
 
   /** files: the host's file access (Node), which a store needs; null where there is none (a browser). */
   constructor(init: RankInit, files: RankFiles | null) {
@@ -38,7 +45,18 @@ export class RankShards {
     const pieces = tableLayout(init.config).pieces;
     const seed = init.source.kind === "seed" ? init.source.seed : null;
     this.#store = init.store == null ? null : openStore(init, files);
-    this.own = this.#store !== null ? [] : shards.map((shard) => makeOwnShard(pieces[shard.table], shard, seed));
+    this.memories =
+      this.#store !== null
+        ? null
+        : new TableMemories(
+            shards.map((s) => shardPart(pieces[s.table], s)),
+            init.optimizer,
+          );
+    const memories = this.memories;
+    this.own =
+      memories === null
+        ? []
+        : shards.map((shard, i) => makeOwnShard(pieces[shard.table], shard, seed, memories.memoryOf(i)));
   }
 
   /** The parameters the optimizer trains for the shards: weights, then learned pooling weights, then the store's blocks. */
@@ -82,6 +100,12 @@ export class RankShards {
   close(): void {
     this.#store?.close();
   }
+}
+
+/** What a memory holds for a shard: its rows of the piece (and of its learned pooling weights). */
+function shardPart(piece: EmbeddingPiece, s: Shard): TablePart {
+  const label = s.whole ? piece.label : `${piece.label} rows [${s.rowStart}, ${s.rowEnd})`;
+  return { label, rows: s.rowEnd - s.rowStart, dim: piece.dim, pooling: piece.poolingWeight !== null };
 }
 
 /** The rank's shards in files in init.store's directory, made from the seed's streams or the checkpoint's rows. */

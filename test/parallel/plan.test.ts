@@ -131,6 +131,28 @@ test("property: coverage always holds, and no rank exceeds the share by more tha
   );
 });
 
+test("no rank limit by default: a rank holds past 4 GiB, but a shard no more than one table memory", () => {
+  // 6 GiB of tables on 1 rank: two 3 GiB tables, each fits a memory (3.75 GiB); the rank holds both
+  const G = 1024 ** 3;
+  const plan = shardingPlan({ ranks: 1, embeddingDim: 256, tableSizes: [(3 * G) / 1024, (3 * G) / 1024] });
+  assert.equal(plan.perRank[0].bytes, 6 * G);
+  assert.is(plan.maxBytesPerRank, Infinity);
+  // a 5 GiB table is cut into row ranges of at most a memory, on as many ranks: 2 ranges on 2 ranks
+  const split = shardingPlan({ ranks: 2, embeddingDim: 256, tableSizes: [(5 * G) / 1024, 16] });
+  assert.equal(
+    split.tables[0].shards.map((s) => s.rank),
+    [0, 1],
+  );
+  // ... and on 1 rank it cannot be: the error names the table and the memory's size
+  assertThrows(
+    () => shardingPlan({ ranks: 1, embeddingDim: 256, tableSizes: [(5 * G) / 1024] }),
+    /^sharding plan: table 0 \(5242880 rows × 256, 5\.0 GiB\) does not fit on 1 rank in row ranges of at most 3\.8 GiB \(one wasm memory holds a range\)$/,
+  );
+  // maxBytesPerShard sets that size
+  const small = shardingPlan({ ranks: 3, embeddingDim: 1, tableSizes: [100], maxBytesPerShard: 150 });
+  assert.is(small.tables[0].shards.length, 3);
+});
+
 test("a rank limit: tables split further to fit, or an error naming the rank", () => {
   // Two tables of 100 rows × 1 × 4 B = 400 B each; 2 ranks of 300 B: each table is split
   // in two (200 B per range), and each rank still holds 400 B > 300 B.
@@ -165,7 +187,7 @@ test("formatShardingPlan: the printed table, worked out by hand", () => {
   // against 0.83 for rank 0, whose lookups would reach 2.5 of 3).
   const plan = shardingPlan({ ranks: 2, embeddingDim: 4, tableSizes: [10, 1000, 50] });
   const expected = [
-    "Sharding plan: 3 tables of dim 4 on 2 ranks (4 bytes per value, at most 4.0 GiB per rank)",
+    "Sharding plan: 3 tables of dim 4 on 2 ranks (4 bytes per value)",
     "",
     "table   rows      size  lookups/sample  rank  rows held",
     "    0     10     160 B            1.00     0  all",
