@@ -4,7 +4,8 @@
 //
 //   1. share = all table bytes / N. A table above the share is cut into
 //      k = ceil(bytes / share) row ranges of nearly equal size (k ≤ N), more if one range
-//      would still exceed maxBytesPerShard (what one table memory holds, 3.75 GiB: a rank
+//      would still exceed maxBytesPerShard with its optimizer state (what one table memory
+//      holds, 3.75 GiB: a rank
 //      keeps its shards in several wasm memories, src/dlrm/tables/memories.ts, but one shard
 //      lies in one), or maxBytesPerRank.
 //   2. Largest first (by the larger of its fraction of all bytes and of all lookups), each
@@ -28,7 +29,8 @@
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
-import { TABLE_MEMORY_BYTES } from "../dlrm/tables/memories.ts";
+import { rowBytes, TABLE_MEMORY_BYTES } from "../dlrm/tables/memories.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
 
 /** Rows [rowStart, rowEnd) of one table, held by one rank. */
 export interface Shard {
@@ -84,6 +86,8 @@ export interface PlanOptions {
   dims?: readonly number[];
   /** Values stored per row of each table (default its width; a learned pooling weight adds one). */
   storedPerRow?: readonly number[];
+  /** Bytes a row of each table takes in memory with its optimizer state (default its stored bytes): what maxBytesPerShard bounds. */
+  memoryPerRow?: readonly number[];
   /** Each table's name in the printed plan (default its number). */
   labels?: readonly string[];
   /** Mean lookups per sample of each table (default 1 each). */
@@ -133,6 +137,9 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   if (stored.length !== T || stored.some((v, t) => !(v >= dims[t])))
     throw new PlanError(`storedPerRow must hold, for each of the ${T} tables, at least its width`);
   const tableBytes = o.tableSizes.map((R, t) => R * stored[t] * bpv);
+  const memoryPerRow = o.memoryPerRow ?? stored.map((v) => v * bpv);
+  if (memoryPerRow.length !== T || memoryPerRow.some((b) => !(b > 0)))
+    throw new PlanError(`memoryPerRow must hold a positive byte count for each of the ${T} tables`);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
@@ -147,7 +154,8 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
     const l = lookups[t];
     const D = dims[t];
     let k = N > 1 && bytes > share ? Math.min(N, Math.ceil(bytes / share)) : 1;
-    if (bytes / k > maxShard) k = Math.ceil(bytes / maxShard);
+    const inMemory = R * memoryPerRow[t]; // with its optimizer state, as one memory holds a range
+    if (inMemory / k > maxShard) k = Math.ceil(inMemory / maxShard);
     k = Math.min(k, R); // a range holds at least one row
     if (k > N) {
       const limit =
@@ -224,9 +232,10 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
 /** The plan of a model's lookup pieces; lookupsPerSample is per table (sparse feature), as lookupsPerSampleOf gives. */
 export function modelShardingPlan(
   config: DLRMConfig,
-  o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number },
+  o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number; optimizer?: OptimizerSpec },
 ): ShardingPlan {
   const pieces = tableLayout(config).pieces;
+  const spec = o.optimizer;
   return shardingPlan({
     ranks: o.ranks,
     embeddingDim: config.embedding_dim,
@@ -235,6 +244,8 @@ export function modelShardingPlan(
     // the owner of a piece's rows holds their learned pooling weights too (src/parallel/rank.ts)
     storedPerRow: pieces.map((p) => p.dim + (p.poolingWeight === null ? 0 : 1)),
     labels: pieces.map((p) => (p.name === `emb_l.${p.table}.weight` ? String(p.table) : p.name)),
+    // a range lies in one memory with its optimizer state (src/dlrm/tables/memories.ts)
+    ...(spec === undefined ? {} : { memoryPerRow: pieces.map((p) => rowBytes(p.dim, p.poolingWeight !== null, spec)) }),
     ...(o.lookupsPerSample !== undefined
       ? { lookupsPerSample: pieces.map((p) => o.lookupsPerSample?.[p.table] ?? 0) }
       : {}),

@@ -153,11 +153,13 @@ export async function runShardingPlan(
   workers: number,
   train: Dataset | BatchSource,
   maxBytesPerRank?: number,
+  optimizer?: OptimizerSpec,
 ): Promise<ShardingPlan> {
   return modelShardingPlan(config, {
     ranks: workers,
     lookupsPerSample: await lookupsPerSampleOfData(train),
     ...(maxBytesPerRank === undefined ? {} : { maxBytesPerRank }),
+    ...(optimizer === undefined ? {} : { optimizer }), // a row range lies in one memory with its state
   });
 }
 

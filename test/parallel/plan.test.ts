@@ -13,6 +13,7 @@ import {
   type ShardingPlan,
 } from "../../src/parallel/plan.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
+import { optimizerSpec } from "../../src/optim/make.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 
@@ -151,6 +152,28 @@ test("no rank limit by default: a rank holds past 4 GiB, but a shard no more tha
   // maxBytesPerShard sets that size
   const small = shardingPlan({ ranks: 3, embeddingDim: 1, tableSizes: [100], maxBytesPerShard: 150 });
   assert.is(small.tables[0].shards.length, 3);
+  // ... counted with the optimizer state a range keeps beside it in its memory: 3 GiB of
+  // weights fit a memory, with Adagrad's accumulators (6 GiB) they take 2 ranges
+  const weights = { ranks: 2, embeddingDim: 256, tableSizes: [(3 * G) / 1024, (3 * G) / 1024] };
+  assert.is(shardingPlan(weights).tables[0].shards.length, 1);
+  assert.is(shardingPlan({ ...weights, memoryPerRow: [2048, 2048] }).tables[0].shards.length, 2);
+});
+
+test("modelShardingPlan with the optimizer: a range's bytes in memory are its rows' and their state's", () => {
+  // two tables of 3 GiB of weights on 2 ranks: each fits a memory alone, not with Adagrad's accumulators
+  const config = parseConfig({
+    dense_features: 2,
+    bottom_mlp: [2, 256],
+    embedding_dim: 256,
+    table_sizes: [3 * 1024 ** 2, 3 * 1024 ** 2],
+    top_mlp: [259, 1],
+  });
+  assert.is(modelShardingPlan(config, { ranks: 2 }).tables[0].shards.length, 1);
+  assert.is(modelShardingPlan(config, { ranks: 2, optimizer: optimizerSpec("sgd", 0.1) }).tables[0].shards.length, 1);
+  assert.is(
+    modelShardingPlan(config, { ranks: 2, optimizer: optimizerSpec("adagrad", 0.1) }).tables[0].shards.length,
+    2,
+  );
 });
 
 test("a rank limit: tables split further to fit, or an error naming the rank", () => {

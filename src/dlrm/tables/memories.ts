@@ -49,6 +49,14 @@ export function partBytes(part: TablePart, spec: OptimizerSpec | null): number {
   return tensor([part.rows, part.dim]) + (part.pooling ? tensor([part.rows]) : 0);
 }
 
+/** Bytes one row of a part takes with its optimizer state (spec; null: none), unrounded: what the sharding plan cuts by. */
+export function rowBytes(dim: number, pooling: boolean, spec: OptimizerSpec | null): number {
+  const values = (shape: number[]): number =>
+    shape[shape.length - 1] +
+    (spec === null ? 0 : stateTensors(spec, shape, true).reduce((s, st) => s + st.shape.reduce((a, b) => a * b, 1), 0));
+  return 4 * (values([1, dim]) + (pooling ? values([1]) : 0));
+}
+
 /** The table bytes of each memory: the step's, then every table memory's (DLRM_TABLE_MEMORY_BYTES: both). */
 export function memoryCapacities(): { step: number; table: number } {
   const v = hostEnv("DLRM_TABLE_MEMORY_BYTES");
