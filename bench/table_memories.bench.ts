@@ -10,12 +10,18 @@
 // Then what spreading costs, on a model that fits one memory: the same tables at dim 16 run
 // in one memory and spread over several by the test-only cap DLRM_TABLE_MEMORY_BYTES
 // (--spread-cap, default 1 GiB), interleaved for --rounds rounds; their samples/s ratio.
+// On this shared machine whole runs minutes apart see different loads, so the cost is also
+// measured within one process: the two models (the library's DLRM, as `dlrm train --workers
+// 1` builds it) step alternately on the same batches, --ab-steps steps each, and the median
+// of the per-pair time ratios is reported.
 //
 //   nice -n 10 node --import tsx bench/table_memories.bench.ts [--dim 32] [--steps 300]
-//     [--warmup 20] [--batch 2048] [--spread-steps 150] [--spread-cap 1073741824] [--rounds 2] [--docs]
+//     [--warmup 20] [--batch 2048] [--spread-steps 100] [--spread-cap 1073741824] [--rounds 2]
+//     [--ab-steps 60] [--docs]
 //
-// --docs rewrites the "table-memories" section of docs/benchmarks.md. Files go under a
-// temporary folder, deleted at the end.
+// --docs rewrites the "table-memories" section of docs/benchmarks.md (--docs-from run.json:
+// from the JSON line an earlier run printed, without running). Files go under a temporary
+// folder, deleted at the end.
 
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir, totalmem } from "node:os";
@@ -23,7 +29,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MAX_BYTES } from "../src/kernels/memory.ts";
 import { partBytes, placeParts, STEP_MEMORY_TABLE_BYTES, TABLE_MEMORY_BYTES } from "../src/dlrm/tables/memories.ts";
-import { optimizerSpec } from "../src/optim/make.ts";
+import { makeOptimizer, optimizerSpec } from "../src/optim/make.ts";
+import type { Optimizer } from "../src/optim/optimizer.ts";
+import { batchOf } from "../src/data/batch.ts";
+import { randomDataset } from "../src/data/random.ts";
+import { parseConfig } from "../src/dlrm/config.ts";
+import { DLRM } from "../src/dlrm/model.ts";
+import { wasmFallbacks } from "../src/kernels/wasm.ts";
+import { withStepArena } from "../src/tensor/storage.ts";
 import { replaceSection } from "./docs_sections.ts";
 import { machine } from "./markdown.ts";
 import { medianStepMs, trainProcess, type TrainProcess } from "./table_store_process.ts";
@@ -69,6 +82,74 @@ function placedBytes(E: number, cap: number | null): number[] {
   return per;
 }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+
+/**
+ * The two models at dim E, in one memory and spread by cap, stepping alternately on the same
+ * batches (random data, one lookup per bag) in this process: each's median step (ms) and the
+ * median of spread/one per pair of steps, after 5 warm-up pairs.
+ */
+function alternatingSteps(E: number, batch: number, steps: number, cap: number) {
+  const config = parseConfig(model(E, batch));
+  const spec = optimizerSpec("rowwise-adagrad", 0.01);
+  const data = randomDataset({
+    n: 8 * batch,
+    denseFeatures: 13,
+    tableSizes: KAGGLE_TABLES,
+    numIndicesPerLookup: 1,
+    numIndicesPerLookupFixed: true,
+    seed: 7,
+  });
+  const make = (c: number | null) => {
+    if (c === null) delete process.env.DLRM_TABLE_MEMORY_BYTES;
+    else process.env.DLRM_TABLE_MEMORY_BYTES = String(c);
+    const m = new DLRM(config, 7, spec);
+    delete process.env.DLRM_TABLE_MEMORY_BYTES;
+    return { model: m, opt: makeOptimizer(spec, m.namedParameters()) };
+  };
+  const one = make(null);
+  const spread = make(cap);
+  const step = (x: { model: DLRM; opt: Optimizer }, s: number): number => {
+    const t0 = performance.now();
+    x.opt.zeroGrad();
+    withStepArena(() => {
+      const b = batchOf(data, (s % 8) * batch, (s % 8) * batch + batch);
+      x.model.criterion(x.model.forward(b), b.labels).backward();
+      x.opt.step();
+    });
+    return performance.now() - t0;
+  };
+  const oneMs: number[] = [];
+  const spreadMs: number[] = [];
+  const ratios: number[] = [];
+  for (let s = 0; s < steps + 5; s++) {
+    // alternate which goes first, so neither always follows the other's cache footprint
+    let o: number;
+    let p: number;
+    if (s % 2 === 0) {
+      o = step(one, s);
+      p = step(spread, s);
+    } else {
+      p = step(spread, s);
+      o = step(one, s);
+    }
+    if (s < 5) continue;
+    oneMs.push(o);
+    spreadMs.push(p);
+    ratios.push(p / o);
+  }
+  const out = {
+    steps,
+    memories: [one.model.memories.count, spread.model.memories.count],
+    oneMemoryMedianMs: median(oneMs),
+    spreadMedianMs: median(spreadMs),
+    ratioMedian: median(ratios),
+    fallbacks: wasmFallbacks(),
+  };
+  console.error(JSON.stringify(out));
+  return out;
+}
+
 interface Run {
   firstStepS: number;
   samplesPerSecMedian: number;
@@ -107,12 +188,23 @@ async function run(dir: string, E: number, batch: number, steps: number, warmup:
   return out;
 }
 
+/** Rewrite the docs section from a run's JSON line (the last line of a file this script printed to). */
+function docsFrom(path: string): void {
+  const lines = readFileSync(path, "utf8").trim().split("\n");
+  const out = JSON.parse(lines[lines.length - 1] as string) as Parameters<typeof markdown>[0];
+  const doc = join(ROOT, "docs/benchmarks.md");
+  writeFileSync(doc, replaceSection(readFileSync(doc, "utf8"), MEMORIES_SECTION, markdown(out)));
+}
+
 async function main(): Promise<void> {
+  const from = arg("docs-from", "");
+  if (from !== "") return docsFrom(from);
   const E = Number(arg("dim", "32"));
   const steps = Number(arg("steps", "300"));
   const warmup = Number(arg("warmup", "20"));
   const batch = Number(arg("batch", "2048"));
-  const spreadSteps = Number(arg("spread-steps", "150"));
+  const spreadSteps = Number(arg("spread-steps", "100"));
+  const abSteps = Number(arg("ab-steps", "60"));
   const spreadCap = Number(arg("spread-cap", String(GiB)));
   const rounds = Number(arg("rounds", "2"));
   const dir = mkdtempSync(join(tmpdir(), "dlrm-table-memories-"));
@@ -130,7 +222,7 @@ async function main(): Promise<void> {
       one.push(await run(dir, 16, batch, spreadSteps, warmup, null));
       spread.push(await run(dir, 16, batch, spreadSteps, warmup, spreadCap));
     }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
+    const alternating = alternatingSteps(16, batch, abSteps, spreadCap);
     const out = {
       command: `nice -n 10 node --import tsx bench/table_memories.bench.ts ${process.argv.slice(2).join(" ")}`.trim(),
       date: started.toISOString(),
@@ -149,6 +241,7 @@ async function main(): Promise<void> {
         oneMemory: one,
         spread,
         ratioMedian: median(spread.map((s) => s.samplesPerSecMedian)) / median(one.map((s) => s.samplesPerSecMedian)),
+        alternating,
       },
     };
     console.log(JSON.stringify(out));
@@ -179,6 +272,14 @@ function markdown(o: {
     oneMemory: Run[];
     spread: Run[];
     ratioMedian: number;
+    alternating: {
+      steps: number;
+      memories: number[];
+      oneMemoryMedianMs: number;
+      spreadMedianMs: number;
+      ratioMedian: number;
+      fallbacks: Record<string, number>;
+    };
   };
 }): string {
   const gib = (b: number): string => (b / GiB).toFixed(2);
@@ -215,9 +316,16 @@ function markdown(o: {
       row(`dim ${o.spread.dim}, ${o.spread.spreadBytes.length} memories, round ${i + 1}`, o.spread.spread[i] as Run),
     ]),
     "",
-    `Spread / one memory, median-step samples/s (median of the rounds): **${o.spread.ratioMedian.toFixed(2)}×**. ` +
-      "A table in a memory of its own is pooled and updated by that memory's instance of the kernels; the batch's ids " +
-      "and offsets are copied in, the pooled bags and the gradient rows across (src/kernels/wasm.ts, callWasm).",
+    `Spread / one memory, median-step samples/s (median of the rounds): ${o.spread.ratioMedian.toFixed(2)}×; ` +
+      "whole runs minutes apart on this shared machine see different loads, so the next figure is the one to read.",
+    "",
+    `Within one process, the two models stepping alternately on the same batches (${o.spread.alternating.steps} pairs after 5 warm-up pairs; ` +
+      `${o.spread.alternating.memories.join(" and ")} memories): median step ${o.spread.alternating.oneMemoryMedianMs.toFixed(0)} ms in one memory, ` +
+      `${o.spread.alternating.spreadMedianMs.toFixed(0)} ms spread; median of the per-pair ratios spread / one: ` +
+      `**${o.spread.alternating.ratioMedian.toFixed(3)}** (kernel calls that fell back to the reference kernels: ` +
+      `${JSON.stringify(o.spread.alternating.fallbacks)}). A table in a memory of its own is pooled and updated by that ` +
+      "memory's instance of the kernels; the batch's ids and offsets are copied in, the pooled bags out and the gradient " +
+      "rows in (src/kernels/wasm.ts, callWasm): some MB a step, against hundreds of ms of MLP work.",
   ].join("\n");
 }
 

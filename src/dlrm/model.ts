@@ -30,7 +30,7 @@ import type { DLRMConfig } from "./config.ts";
 import { initialiseParameters } from "./init.ts";
 import { InteractionArch } from "./interaction_arch.ts";
 import { tableLayout, type TableLayout } from "./tables/layout.ts";
-import { TableMemories } from "./tables/memories.ts";
+import { piecePart, TableMemories } from "./tables/memories.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 import { poolPiece } from "./tables/pool.ts";
 
@@ -106,35 +106,20 @@ export class DLRM extends Module {
     this.head = new DLRMHead(config, null);
     this.tables = this.head.tables;
     const pieces = this.tables.pieces;
-    this.memories = new TableMemories(
-      pieces.map((p) => ({
-        label: `${p.label} (${p.name})`,
-        rows: p.rows,
-        dim: p.dim,
-        pooling: p.poolingWeight !== null,
-      })),
-      optimizer,
-    );
-    const inMemory = (i: number, shape: readonly number[]): Tensor =>
-      new Tensor(
-        this.memories.alloc(
-          i,
-          shape.reduce((a, b) => a * b, 1),
-        ),
-        shape,
-      );
+    this.memories = new TableMemories(pieces.map(piecePart), optimizer);
     const headParams = new Map(this.head.namedParameters());
     const pieceOf = new Map(pieces.map((p, i) => [p.name, i]));
     const tables = new Map<string, Tensor>();
-    for (const { name, shape } of this.tables.specs()) {
-      if (!name.startsWith("emb_l.")) continue;
-      const i = pieceOf.get(name);
-      const t = headParams.get(name) ?? (i === undefined ? resident(shape) : inMemory(i, shape));
-      tables.set(name, this.emb_l.add(name.slice("emb_l.".length), t));
-    }
+    for (const { name, shape } of this.tables.specs())
+      if (name.startsWith("emb_l.")) {
+        const t = headParams.get(name) ?? this.memories.tensor(pieceOf.get(name) as number, shape); // MD projection, else a piece in its memory
+        tables.set(name, this.emb_l.add(name.slice("emb_l.".length), t));
+      }
     this.pieceWeights = pieces.map((p) => tables.get(p.name) as Tensor);
     this.poolingWeights = pieces.map((p, i) =>
-      p.poolingWeight === null ? null : this.v_W_l.add(p.poolingWeight.slice("v_W_l.".length), inMemory(i, [p.rows])),
+      p.poolingWeight === null
+        ? null
+        : this.v_W_l.add(p.poolingWeight.slice("v_W_l.".length), this.memories.tensor(i, [p.rows])),
     );
     // Registration order is the order of parameters() and of saved checkpoints (bottom, interaction, top, tables).
     this.registerModule("bot_l", this.head.bot_l);

@@ -1,7 +1,8 @@
 // `dlrm train` with its tables spread over several wasm memories per rank (a test-only cap on
 // a memory's table bytes, DLRM_TABLE_MEMORY_BYTES, so that a small model takes 3+ memories)
 // saves the bytes of the run in one memory, for SGD, Adagrad, row-wise Adagrad and Adam, on 1
-// worker (this thread's model) and on 2 (each rank its memories), and across a --resume.
+// worker (this thread's model) and on 2 (each rank its memories), and across a --resume; a
+// table bigger than one memory is an error naming it and its bytes.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -90,5 +91,27 @@ for (const optimizer of ["sgd", "adagrad", "rowwise-adagrad", "adam"] as const) 
     });
   }
 }
+
+test("a table bigger than one memory: the error names it and its bytes, on 1 worker and on a rank", async () => {
+  const t = tempDir();
+  const before = process.env.DLRM_TABLE_MEMORY_BYTES;
+  process.env.DLRM_TABLE_MEMORY_BYTES = "20000"; // under the 400-row tables' 26 KiB with Adagrad's state
+  try {
+    const model = join(t.dir, "model.json");
+    writeFileSync(model, JSON.stringify(CONFIG));
+    for (const workers of ["1", "2"]) {
+      const r = await runCli(["train", "--model", model, ...RUN, "--workers", workers, "--optimizer", "adagrad"]);
+      assert.is(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /table 0\b.*: its weights and optimizer state take 26 KiB \(26624 bytes\), more than one wasm memory holds for tables \(19\.5 KiB\): split its rows over more workers/,
+      );
+    }
+  } finally {
+    if (before === undefined) delete process.env.DLRM_TABLE_MEMORY_BYTES;
+    else process.env.DLRM_TABLE_MEMORY_BYTES = before;
+    t.cleanup();
+  }
+});
 
 test.run();

@@ -21,6 +21,8 @@ import { hostEnv } from "../../kernels/host.ts";
 import { formatBytes, MAX_BYTES, sizeClass, type WasmHeap } from "../../kernels/memory.ts";
 import { stateTensors, type OptimizerSpec } from "../../optim/make.ts";
 import { allocResident, tableMemory } from "../../tensor/storage.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import type { EmbeddingPiece } from "./piece.ts";
 
 /** Table bytes the step's memory takes: 4 GiB less 1 GiB for the head, its state and a step's activations. */
 export const STEP_MEMORY_TABLE_BYTES = MAX_BYTES - 1024 ** 3;
@@ -130,8 +132,19 @@ export class TableMemories {
     return m === 0 ? null : this.#heaps[m - 1];
   }
 
-  /** n float32 zeros for part i, in its memory. */
-  alloc(i: number, n: number): Float32Array {
-    return allocResident(n, this.memoryOf(i));
+  /** A zero tensor of this shape for part i, in its memory. */
+  tensor(i: number, shape: readonly number[]): Tensor {
+    return new Tensor(
+      allocResident(
+        shape.reduce((a, b) => a * b, 1),
+        this.memoryOf(i),
+      ),
+      shape,
+    );
   }
+}
+
+/** What a memory must hold for a whole piece. */
+export function piecePart(p: EmbeddingPiece): TablePart {
+  return { label: `${p.label} (${p.name})`, rows: p.rows, dim: p.dim, pooling: p.poolingWeight !== null };
 }
