@@ -304,6 +304,10 @@ function markdown(o: {
     "| --- | ---: | ---: | ---: | ---: |",
     row(`dim ${o.past.dim}, ${o.past.memoriesBytes.length} memories`, o.past),
     "",
+    `Peak RSS ${gib(o.past.peakRssMiB * 1024 ** 2)} GiB for ${gib(total)} GiB of tables and state: the rest is the head, ` +
+      "a step's activations and Node itself. The first step waits for the tables' initial values (drawn from " +
+      "the counter-based streams).",
+    "",
     `What spreading costs, on a model that fits one memory: the same tables at dim ${o.spread.dim} ` +
       `(${gib(o.spread.oneMemoryBytes.reduce((a, b) => a + b, 0))} GiB with the state) in one memory, and spread by the test-only cap ` +
       `DLRM_TABLE_MEMORY_BYTES=${o.spread.cap} over ${o.spread.spreadBytes.length} memories (${o.spread.spreadBytes.map(gib).join(" + ")} GiB), ` +
@@ -321,11 +325,15 @@ function markdown(o: {
     "",
     `Within one process, the two models stepping alternately on the same batches (${o.spread.alternating.steps} pairs after 5 warm-up pairs; ` +
       `${o.spread.alternating.memories.join(" and ")} memories): median step ${o.spread.alternating.oneMemoryMedianMs.toFixed(0)} ms in one memory, ` +
-      `${o.spread.alternating.spreadMedianMs.toFixed(0)} ms spread; median of the per-pair ratios spread / one: ` +
-      `**${o.spread.alternating.ratioMedian.toFixed(3)}** (kernel calls that fell back to the reference kernels: ` +
+      `${o.spread.alternating.spreadMedianMs.toFixed(0)} ms spread; median of the per-pair step-time ratios spread / one: ` +
+      `**${o.spread.alternating.ratioMedian.toFixed(3)}** (1: no cost; kernel calls that fell back to the reference kernels: ` +
       `${JSON.stringify(o.spread.alternating.fallbacks)}). A table in a memory of its own is pooled and updated by that ` +
       "memory's instance of the kernels; the batch's ids and offsets are copied in, the pooled bags out and the gradient " +
       "rows in (src/kernels/wasm.ts, callWasm): some MB a step, against hundreds of ms of MLP work.",
+    "",
+    "```json",
+    JSON.stringify(o),
+    "```",
   ].join("\n");
 }
 
