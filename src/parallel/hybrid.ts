@@ -191,7 +191,7 @@ export class HybridExecutor implements Executor {
       o.plan ??
       modelShardingPlan(config, {
         ranks: N,
-        optimizer: o.optimizer, // a row range lies in one memory with its optimizer state
+        ...(o.store == null ? { optimizer: o.optimizer } : {}), // a range lies in one memory with its state
         ...(o.datasets[0] !== undefined ? { lookupsPerSample: lookupsPerSampleOf(o.datasets[0]) } : {}),
         ...(o.maxBytesPerRank !== undefined
           ? { maxBytesPerRank: o.maxBytesPerRank }

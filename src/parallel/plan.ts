@@ -29,7 +29,7 @@
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
-import { rowBytes, TABLE_MEMORY_BYTES } from "../dlrm/tables/memories.ts";
+import { placeInMemories, rangePart, rowBytes, TABLE_MEMORY_BYTES } from "../dlrm/tables/memories.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
 
 /** Rows [rowStart, rowEnd) of one table, held by one rank. */
@@ -63,6 +63,12 @@ export interface RankPlan {
   shards: Shard[];
   bytes: number;
   lookupsPerSample: number;
+  /**
+   * Bytes (with the optimizer's state) in each wasm memory the rank will keep its shards in,
+   * the step's first, as the rank places them (src/dlrm/tables/memories.ts); absent when the
+   * plan was not given the optimizer.
+   */
+  memories?: number[];
 }
 
 export interface ShardingPlan {
@@ -236,7 +242,7 @@ export function modelShardingPlan(
 ): ShardingPlan {
   const pieces = tableLayout(config).pieces;
   const spec = o.optimizer;
-  return shardingPlan({
+  const plan = shardingPlan({
     ranks: o.ranks,
     embeddingDim: config.embedding_dim,
     tableSizes: pieces.map((p) => p.rows),
@@ -251,6 +257,13 @@ export function modelShardingPlan(
       : {}),
     ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
   });
+  if (spec !== undefined)
+    for (const rp of plan.perRank)
+      rp.memories = placeInMemories(
+        rp.shards.map((s) => rangePart(pieces[s.table], s)),
+        spec,
+      ).bytes;
+  return plan;
 }
 
 /** Mean lookups per sample of each table of a dataset (for the plan). */
@@ -280,15 +293,25 @@ export function formatShardingPlan(plan: ShardingPlan): string {
   }
   lines.push(...formatColumns(head, rows, [true, true, true, true, true, false]));
   lines.push("");
-  const rankHead = ["rank", "tables", "row ranges", "size", "lookups/sample"];
+  const withMemories = plan.perRank.some((rp) => rp.memories !== undefined);
+  const rankHead = [
+    "rank",
+    "tables",
+    "row ranges",
+    "size",
+    "lookups/sample",
+    ...(withMemories ? ["wasm memories"] : []),
+  ];
   const rankRows = plan.perRank.map((rp) => [
     String(rp.rank),
     String(rp.shards.filter((s) => s.whole).length),
     String(rp.shards.filter((s) => !s.whole).length),
     formatBytes(rp.bytes),
     rp.lookupsPerSample.toFixed(2),
+    // with the optimizer's state: the step's memory first, then table memories
+    ...(withMemories ? [(rp.memories ?? []).map(formatBytes).join(" + ")] : []),
   ]);
-  lines.push(...formatColumns(rankHead, rankRows, [true, true, true, true, true]));
+  lines.push(...formatColumns(rankHead, rankRows, [true, true, true, true, true, false]));
   return `${lines.join("\n")}\n`;
 }
 

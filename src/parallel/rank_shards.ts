@@ -17,13 +17,11 @@
 import type { CheckpointSlice } from "../dlrm/checkpoint_bytes.ts";
 import type { DiskTables, ForeseenBatch, TableSource } from "../dlrm/store/disk_tables.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
-import { TableMemories, type TablePart } from "../dlrm/tables/memories.ts";
-import type { EmbeddingPiece } from "../dlrm/tables/piece.ts";
+import { rangePart, TableMemories } from "../dlrm/tables/memories.ts";
 import { poolPiece } from "../dlrm/tables/pool.ts";
 import type { SparseInput } from "../data/batch.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import type { Shard } from "./plan.ts";
 import type { RankInit } from "./protocol.ts";
 import { makeOwnShard, type OwnShard } from "./rank_holdings.ts";
 import type { RankFiles } from "./rank_threads.ts";
@@ -49,7 +47,7 @@ export class RankShards {
       this.#store !== null
         ? null
         : new TableMemories(
-            shards.map((s) => shardPart(pieces[s.table], s)),
+            shards.map((s) => rangePart(pieces[s.table], s)),
             init.optimizer,
           );
     const memories = this.memories;
@@ -100,12 +98,6 @@ export class RankShards {
   close(): void {
     this.#store?.close();
   }
-}
-
-/** What a memory holds for a shard: its rows of the piece (and of its learned pooling weights). */
-function shardPart(piece: EmbeddingPiece, s: Shard): TablePart {
-  const label = s.whole ? piece.label : `${piece.label} rows [${s.rowStart}, ${s.rowEnd})`;
-  return { label, rows: s.rowEnd - s.rowStart, dim: piece.dim, pooling: piece.poolingWeight !== null };
 }
 
 /** The rank's shards in files in init.store's directory, made from the seed's streams or the checkpoint's rows. */

@@ -9,8 +9,7 @@ import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DLRMConfig } from "../../src/dlrm/config.ts";
-import { partBytes, TableMemories } from "../../src/dlrm/tables/memories.ts";
-import { tableLayout } from "../../src/dlrm/tables/layout.ts";
+import { partBytes } from "../../src/dlrm/tables/memories.ts";
 import { optimizerSpec } from "../../src/optim/make.ts";
 import { modelShardingPlan } from "../../src/parallel/plan.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
@@ -46,18 +45,11 @@ async function ok(args: string[], cap: number | null = null): Promise<void> {
 
 /** How many memories each rank's shards take under the cap (random data: even lookups, so the run's plan). */
 function memoriesPerRank(workers: number, cap: number, kind: Parameters<typeof optimizerSpec>[0]): number[] {
-  const pieces = tableLayout(CONFIG).pieces;
-  const plan = modelShardingPlan(CONFIG, { ranks: workers });
   const before = process.env.DLRM_TABLE_MEMORY_BYTES;
   process.env.DLRM_TABLE_MEMORY_BYTES = String(cap);
   try {
-    return plan.perRank.map(
-      (rp) =>
-        new TableMemories(
-          rp.shards.map((s) => ({ label: "", rows: s.rowEnd - s.rowStart, dim: pieces[s.table].dim, pooling: false })),
-          optimizerSpec(kind, 0.05),
-        ).count,
-    );
+    const plan = modelShardingPlan(CONFIG, { ranks: workers, optimizer: optimizerSpec(kind, 0.05) });
+    return plan.perRank.map((rp) => (rp.memories ?? []).length);
   } finally {
     if (before === undefined) delete process.env.DLRM_TABLE_MEMORY_BYTES;
     else process.env.DLRM_TABLE_MEMORY_BYTES = before;

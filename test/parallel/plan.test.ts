@@ -176,6 +176,31 @@ test("modelShardingPlan with the optimizer: a range's bytes in memory are its ro
   );
 });
 
+test("modelShardingPlan with the optimizer: each rank's wasm memories, as the rank places its shards, printed", () => {
+  // 4 tables of 100 MiB of weights (row-wise Adagrad: + 400 KiB a table) on 1 rank under a cap of
+  // 250 MiB a memory: two tables a memory
+  const config = parseConfig({
+    dense_features: 2,
+    bottom_mlp: [2, 256],
+    embedding_dim: 256,
+    table_sizes: [102400, 102400, 102400, 102400],
+    top_mlp: [266, 1],
+  });
+  const before = process.env.DLRM_TABLE_MEMORY_BYTES;
+  process.env.DLRM_TABLE_MEMORY_BYTES = String(250 * 1024 ** 2);
+  try {
+    const plan = modelShardingPlan(config, { ranks: 1, optimizer: optimizerSpec("rowwise-adagrad", 0.1) });
+    // 400 KiB of accumulators take a 416 KiB block (8 size classes per power of two: steps of 32 KiB)
+    const twoTables = 2 * (100 * 1024 ** 2 + 416 * 1024);
+    assert.equal(plan.perRank[0].memories, [twoTables, twoTables]);
+    assert.match(formatShardingPlan(plan), /wasm memories\n {3}0 .* 200\.8 MiB \+ 200\.8 MiB\n$/);
+    assert.is(modelShardingPlan(config, { ranks: 1 }).perRank[0].memories, undefined);
+  } finally {
+    if (before === undefined) delete process.env.DLRM_TABLE_MEMORY_BYTES;
+    else process.env.DLRM_TABLE_MEMORY_BYTES = before;
+  }
+});
+
 test("a rank limit: tables split further to fit, or an error naming the rank", () => {
   // Two tables of 100 rows × 1 × 4 B = 400 B each; 2 ranks of 300 B: each table is split
   // in two (200 B per range), and each rank still holds 400 B > 300 B.

@@ -98,6 +98,25 @@ export function placeParts(
   return memory;
 }
 
+/**
+ * Parts placed in memories as a holder places them (DLRM_TABLE_MEMORY_BYTES or the default
+ * capacities): each part's memory, and the bytes placed in each memory.
+ */
+export function placeInMemories(
+  parts: readonly TablePart[],
+  spec: OptimizerSpec | null,
+): { placement: number[]; bytes: number[] } {
+  const bytes = parts.map((p) => partBytes(p, spec));
+  const placement = placeParts(
+    parts.map((p) => p.label),
+    bytes,
+    memoryCapacities(),
+  );
+  const perMemory = new Array<number>(Math.max(0, ...placement) + 1).fill(0);
+  placement.forEach((m, i) => (perMemory[m] += bytes[i]));
+  return { placement, bytes: perMemory };
+}
+
 /** A holder's parts placed in memories: the step's memory and table memories made for the rest. */
 export class TableMemories {
   /** The memory of each part: 0 the step's, k ≥ 1 table memory k. */
@@ -108,17 +127,11 @@ export class TableMemories {
   readonly #heaps: (WasmHeap | null)[];
 
   constructor(parts: readonly TablePart[], spec: OptimizerSpec | null) {
-    const bytes = parts.map((p) => partBytes(p, spec));
-    this.placement = placeParts(
-      parts.map((p) => p.label),
-      bytes,
-      memoryCapacities(),
-    );
-    const perMemory = new Array<number>(Math.max(0, ...this.placement) + 1).fill(0);
-    this.placement.forEach((m, i) => (perMemory[m] += bytes[i]));
-    this.bytes = perMemory;
+    const { placement, bytes } = placeInMemories(parts, spec);
+    this.placement = placement;
+    this.bytes = bytes;
     // Grown at once to what is placed (+ 16 MiB for staging), so tables are carved without regrowing.
-    this.#heaps = perMemory.slice(1).map((b) => tableMemory(Math.min(MAX_BYTES, b + 16 * 1024 ** 2)));
+    this.#heaps = bytes.slice(1).map((b) => tableMemory(Math.min(MAX_BYTES, b + 16 * 1024 ** 2)));
   }
 
   /** How many memories the parts take (the step's included). */
@@ -147,4 +160,10 @@ export class TableMemories {
 /** What a memory must hold for a whole piece. */
 export function piecePart(p: EmbeddingPiece): TablePart {
   return { label: `${p.label} (${p.name})`, rows: p.rows, dim: p.dim, pooling: p.poolingWeight !== null };
+}
+
+/** What a memory must hold for a rank's rows [rowStart, rowEnd) of a piece (all of them: whole). */
+export function rangePart(p: EmbeddingPiece, r: { whole: boolean; rowStart: number; rowEnd: number }): TablePart {
+  const label = r.whole ? p.label : `${p.label} rows [${r.rowStart}, ${r.rowEnd})`;
+  return { label, rows: r.rowEnd - r.rowStart, dim: p.dim, pooling: p.poolingWeight !== null };
 }
