@@ -94,9 +94,10 @@ const DATA = randomDataset({
 function trained(
   kind: OptimizerName,
   cap: number | undefined,
+  config: DLRMConfig = CONFIG,
 ): { model: DLRM; values: Float32Array[]; state: Float32Array[] } {
   const spec = optimizerSpec(kind, 0.05);
-  const model = withCap(cap, () => new DLRM(CONFIG, 7, spec));
+  const model = withCap(cap, () => new DLRM(config, 7, spec));
   const named = model.namedParameters();
   const opt = makeOptimizer(spec, named);
   for (let s = 0; s < 10; s++) {
@@ -108,7 +109,9 @@ function trained(
     });
   }
   const state = named.flatMap(([, p], i) =>
-    stateTensors(spec, p.shape, model.pieceWeights.includes(p)).map((st) => stateArray(opt, i, st.key) as Float32Array),
+    stateTensors(spec, p.shape, model.pieceWeights.includes(p) || model.poolingWeights.includes(p)).map(
+      (st) => stateArray(opt, i, st.key) as Float32Array,
+    ),
   );
   return { model, values: named.map(([, p]) => (p.data as Float32Array).slice()), state };
 }
@@ -140,5 +143,28 @@ for (const kind of ["sgd", "adagrad", "rowwise-adagrad", "adam"] as const) {
     });
   });
 }
+
+test("learned pooling weights and QR halves spread over memories train to the one-memory numbers", () => {
+  // tables above 250 rows become QR pairs (20-row quotient, 20-row remainder); the others are
+  // plain with learned per-row pooling weights, which live (with their state) beside their rows
+  const config = {
+    ...CONFIG,
+    qr: { threshold: 250, collisions: 20, operation: "mult" },
+    weighted_pooling: "learned",
+  } as DLRMConfig;
+  for (const kind of ["adagrad", "adam"] as const) {
+    const largest = partBytes({ label: "", rows: 200, dim: 8, pooling: true }, optimizerSpec(kind, 0.05));
+    const one = trained(kind, undefined, config);
+    const spread = trained(kind, largest, config);
+    assert.ok(spread.model.memories.count >= 3, `${kind}: ${spread.model.memories.count} memories`);
+    spread.values.forEach((v, i) => assert.equal(v, one.values[i], `${kind}: parameter ${i}`));
+    spread.state.forEach((v, i) => assert.equal(v.slice(), one.state[i].slice(), `${kind}: state ${i}`));
+    if (kernelSet !== "wasm") continue;
+    spread.model.poolingWeights.forEach((w, i) => {
+      if (w !== null)
+        assert.is(heapOfBuffer(w.data.buffer), heapOfBuffer(spread.model.pieceWeights[i].data.buffer), `piece ${i}`);
+    });
+  }
+});
 
 test.run();
