@@ -401,6 +401,7 @@ async function planRun(f: ParsedFlags, io: Io, resume: Resume | null, opened: Ru
           workers,
           data.train,
           store === null ? undefined : Number.MAX_SAFE_INTEGER, // on disk, not in a wasm memory
+          store === null ? spec : undefined, // in memory, a row range lies in one memory with its optimizer state
         );
 
   const recorded = new Map(f);

@@ -30,6 +30,8 @@ import type { DLRMConfig } from "./config.ts";
 import { initialiseParameters } from "./init.ts";
 import { InteractionArch } from "./interaction_arch.ts";
 import { tableLayout, type TableLayout } from "./tables/layout.ts";
+import { piecePart, TableMemories } from "./tables/memories.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
 import { poolPiece } from "./tables/pool.ts";
 
 /** Bottom MLP, the tables' vectors, interaction, top MLP and loss: the replicated part of DLRM. */
@@ -91,20 +93,33 @@ export class DLRM extends Module {
   readonly v_W_l = new ParameterTree();
   readonly poolingWeights: readonly (Tensor | null)[];
 
-  /** The initial model of this seed (an integer): the same values as N ranks build (src/dlrm/init.ts). */
-  constructor(config: DLRMConfig, seed: number) {
+  /** Where the pieces live: the step's memory while they fit, then table memories of their own. */
+  readonly memories: TableMemories;
+
+  /**
+   * The initial model of this seed (an integer): the same values as N ranks build (src/dlrm/init.ts).
+   * optimizer: what will train it, whose state the tables' memories make room for (null: none).
+   */
+  constructor(config: DLRMConfig, seed: number, optimizer: OptimizerSpec | null = null) {
     super();
     this.config = config;
     this.head = new DLRMHead(config, null);
     this.tables = this.head.tables;
+    const pieces = this.tables.pieces;
+    this.memories = new TableMemories(pieces.map(piecePart), optimizer);
     const headParams = new Map(this.head.namedParameters());
+    const pieceOf = new Map(pieces.map((p, i) => [p.name, i]));
     const tables = new Map<string, Tensor>();
     for (const { name, shape } of this.tables.specs())
-      if (name.startsWith("emb_l."))
-        tables.set(name, this.emb_l.add(name.slice("emb_l.".length), headParams.get(name) ?? resident(shape)));
-    this.pieceWeights = this.tables.pieces.map((p) => tables.get(p.name) as Tensor);
-    this.poolingWeights = this.tables.pieces.map((p) =>
-      p.poolingWeight === null ? null : this.v_W_l.add(p.poolingWeight.slice("v_W_l.".length), resident([p.rows])),
+      if (name.startsWith("emb_l.")) {
+        const t = headParams.get(name) ?? this.memories.tensor(pieceOf.get(name) as number, shape); // MD projection, else a piece in its memory
+        tables.set(name, this.emb_l.add(name.slice("emb_l.".length), t));
+      }
+    this.pieceWeights = pieces.map((p) => tables.get(p.name) as Tensor);
+    this.poolingWeights = pieces.map((p, i) =>
+      p.poolingWeight === null
+        ? null
+        : this.v_W_l.add(p.poolingWeight.slice("v_W_l.".length), this.memories.tensor(i, [p.rows])),
     );
     // Registration order is the order of parameters() and of saved checkpoints (bottom, interaction, top, tables).
     this.registerModule("bot_l", this.head.bot_l);

@@ -20,8 +20,11 @@
 // that a view made before a growth is still recognised as resident.
 //
 // Above 4 GiB: an allocation that does not fit throws WasmMemoryError naming the requested
-// size, the limit and what is in use. Models larger than one memory must spread their
-// tables over workers (one memory each; see DESIGN "Parallelism").
+// size, the limit and what is in use. A thread may have several memories: its default one
+// (the step's: the head, activations, staging) and table memories, each with its own heap
+// and its own instance of the kernels (src/kernels/wasm.ts), where the embedding pieces that
+// do not fit the default one live (placed by src/dlrm/tables/memories.ts). heapOfBuffer
+// tells which of this thread's heaps an array lies in, so a kernel runs in its table's memory.
 //
 // Debug mode (DLRM_DEBUG_MEMORY=1, or the heap option debug): blocks are returned by a
 // FinalizationRegistry once their array and its subarray()s are unreachable, but a view made
@@ -298,6 +301,7 @@ export class WasmHeap {
     }
     this.#buffer = buf;
     this.#buffers.add(buf);
+    heapOfBuffers.set(buf, this);
     this.#f32 = new Float32Array(buf);
     this.#i32 = new Int32Array(buf);
     this.#u8 = new Uint8Array(buf);
@@ -379,7 +383,9 @@ export class WasmHeap {
         : `this memory holds at most ${formatBytes(this.maximumBytes)}`;
     return new WasmMemoryError(
       `wasm memory: cannot allocate ${formatBytes(bytes)} (${bytes} bytes): ${limit} and ` +
-        `${formatBytes(this.#liveBytes)} are in use — spread the embedding tables over several workers (one memory each)`,
+        `${formatBytes(this.#liveBytes)} are in use — tables past one memory get memories of their own ` +
+        `(src/dlrm/tables/memories.ts): for the step's (MLPs, a batch's activations) take a smaller batch or MLP, ` +
+        `and split a table piece this big into row ranges over several workers (--workers N)`,
     );
   }
 }
@@ -430,6 +436,16 @@ export class Scratch {
 /** bytes rounded up to a multiple of 64. */
 export function align64(bytes: number): number {
   return Math.ceil(bytes / BLOCK_ALIGN) * BLOCK_ALIGN;
+}
+
+// Every buffer of every heap of this thread, with its heap: which memory an array lies in
+// (and so which kernel instance can use it with no copy). Weak both ways: a heap lives as long
+// as an array on one of its buffers, or its owner, does.
+const heapOfBuffers = new WeakMap<object, WasmHeap>();
+
+/** The heap of this thread whose memory buf is (a past or present buffer of), or null. */
+export function heapOfBuffer(buf: ArrayBufferLike): WasmHeap | null {
+  return heapOfBuffers.get(buf) ?? null;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@
 
 import { hostEnv, setV8Flag } from "./host.ts";
 import { wasmModules } from "./wasm.gen.ts";
-import { align64, defaultHeap, Scratch, WasmMemoryError, type Ptr, type WasmHeap } from "./memory.ts";
+import { align64, defaultHeap, heapOfBuffer, Scratch, WasmMemoryError, type Ptr, type WasmHeap } from "./memory.ts";
 import { fusedRowBytes } from "./fused_rows.ts";
 import * as ref from "./ref.ts";
 import type { FloatArray } from "./ref.ts";
@@ -176,11 +176,21 @@ export function enableRelaxedSimd(): boolean {
   if (relaxed && theState !== null && theState.sgemmBuild === "plain") {
     // the same heap, scratch and GEMM work area (both builds take the same work bytes)
     theState = { ...theState, raw: instantiateKernels(theState.heap.memory, "relaxed"), sgemmBuild: "relaxed" };
+    states.set(theState.heap, theState); // table memories follow in stateOf
   }
   return relaxed;
 }
 
-/** Instantiate the kernel modules over a shared memory (each thread or worker its own). */
+const modules = new Map<keyof typeof wasmModules, WebAssembly.Module>();
+
+/** A kernel module, compiled once per thread (each memory instantiates it anew). */
+function compiled(file: keyof typeof wasmModules): WebAssembly.Module {
+  let m = modules.get(file);
+  if (m === undefined) modules.set(file, (m = new WebAssembly.Module(moduleBytes(file))));
+  return m;
+}
+
+/** Instantiate the kernel modules over a shared memory (each thread or worker its own, each table memory its own). */
 export function instantiateKernels(
   memory: WebAssembly.Memory,
   sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain",
@@ -191,7 +201,7 @@ export function instantiateKernels(
     const file = module === "sgemm" && sgemmBuild === "relaxed" ? "sgemm_relaxed" : module;
     let exports = instances.get(file);
     if (exports === undefined) {
-      exports = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(file)), { env: { memory } }).exports;
+      exports = new WebAssembly.Instance(compiled(file), { env: { memory } }).exports;
       instances.set(file, exports);
     }
     const f = exports[name];
@@ -212,16 +222,43 @@ export interface WasmState {
 }
 
 let theState: WasmState | null = null;
+/** The kernels of each heap of this thread that ran one: the default heap's and the table memories'. */
+const states = new WeakMap<WasmHeap, WasmState>();
 
 /** The kernels of this thread's heap, instantiated on first call. */
 export function wasmState(): WasmState {
-  if (theState === null) {
-    const heap = defaultHeap();
-    const sgemmBuild: SgemmBuild = relaxedSimdAvailable() ? "relaxed" : "plain";
-    const raw = instantiateKernels(heap.memory, sgemmBuild);
-    theState = { heap, raw, sgemmBuild, scratch: new Scratch(heap), work: heap.alloc(raw.sgemm_f32_work_bytes()) };
-  }
+  if (theState === null) theState = stateOf(defaultHeap());
   return theState;
+}
+
+/** The kernels of a heap of this thread (its memory's own instance), made on first call. */
+function stateOf(heap: WasmHeap): WasmState {
+  const sgemmBuild: SgemmBuild = theState?.sgemmBuild ?? (relaxedSimdAvailable() ? "relaxed" : "plain");
+  const s = states.get(heap);
+  if (s !== undefined && s.sgemmBuild === sgemmBuild) return s;
+  const raw = instantiateKernels(heap.memory, sgemmBuild);
+  const made: WasmState =
+    s !== undefined
+      ? { ...s, raw, sgemmBuild }
+      : { heap, raw, sgemmBuild, scratch: new Scratch(heap), work: heap.alloc(raw.sgemm_f32_work_bytes()) };
+  states.set(heap, made);
+  return made;
+}
+
+/**
+ * The kernels a call runs on: those of the first operand's memory when it is a table memory
+ * of this thread (not the default one), so that a table is read and updated where it lies and
+ * the step's operands (ids, offsets, pooled bags, gradient rows) are staged into that memory
+ * and out; else the default memory's.
+ */
+function stateFor(operands: readonly Operand[]): WasmState {
+  const s = wasmState();
+  for (const o of operands) {
+    if (o.array === null) continue;
+    const heap = heapOfBuffer(o.array.buffer);
+    if (heap !== null && heap !== s.heap) return stateOf(heap);
+  }
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -374,7 +411,7 @@ function callWasm(
 ): boolean {
   for (const o of operands) if (o.array instanceof Float64Array) return fallBack(op, "float64");
   for (const o of operands) checkExtent(op, o);
-  const s = wasmState();
+  const s = stateFor(operands);
   const ptrs: Ptr[] = [];
   const lds: number[] = [];
   const staged: boolean[] = [];

@@ -87,7 +87,7 @@ export interface HybridOptions {
   startTimeoutMs?: number;
   /** The sharding plan (default: shardingPlan over the first dataset's lookups per sample). */
   plan?: ShardingPlan | null;
-  /** Bytes of tables one rank may hold, for the default plan (default 4 GiB). */
+  /** Bytes of tables one rank may hold, for the default plan (default: no limit, a rank has as many memories as it needs). */
   maxBytesPerRank?: number;
   /** Keep the tables in files (src/dlrm/store/), each rank its own, the cache bytes shared equally; default: in the ranks' memory. */
   store?: TableStoreOptions | null;
@@ -191,6 +191,7 @@ export class HybridExecutor implements Executor {
       o.plan ??
       modelShardingPlan(config, {
         ranks: N,
+        ...(o.store == null ? { optimizer: o.optimizer } : {}), // a range lies in one memory with its state
         ...(o.datasets[0] !== undefined ? { lookupsPerSample: lookupsPerSampleOf(o.datasets[0]) } : {}),
         ...(o.maxBytesPerRank !== undefined
           ? { maxBytesPerRank: o.maxBytesPerRank }

@@ -1,15 +1,18 @@
 // The sharding plan: which rank holds which embedding table (model parallelism), balancing
 // the bytes each rank stores and the lookups per sample it serves; a table bigger than one
-// rank's share of the whole (or than one rank may hold) is split by rows across ranks.
+// rank's share of the whole (or than one memory holds) is split by rows across ranks.
 //
 //   1. share = all table bytes / N. A table above the share is cut into
 //      k = ceil(bytes / share) row ranges of nearly equal size (k ≤ N), more if one range
-//      would still exceed maxBytesPerRank (one wasm32 memory: 4 GiB).
+//      would still exceed maxBytesPerShard with its optimizer state (what one table memory
+//      holds, 3.75 GiB: a rank
+//      keeps its shards in several wasm memories, src/dlrm/tables/memories.ts, but one shard
+//      lies in one), or maxBytesPerRank.
 //   2. Largest first (by the larger of its fraction of all bytes and of all lookups), each
 //      table goes to the rank where the larger of those two fractions stays smallest; the
 //      row ranges of a split table go to distinct ranks. Ties go to the lower rank, so the
 //      plan depends only on its inputs.
-//   3. A rank over maxBytesPerRank is an error naming it.
+//   3. A rank over maxBytesPerRank (default: none; RAM is the bound) is an error naming it.
 //
 // What it places are the model's lookup pieces (src/dlrm/tables/; modelShardingPlan): a
 // plain table is one, a QR table two (its quotient and remainder tables, placed apart like
@@ -26,6 +29,8 @@
 import type { Dataset } from "../data/dataset.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
+import { placeInMemories, rangePart, rowBytes, TABLE_MEMORY_BYTES } from "../dlrm/tables/memories.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
 
 /** Rows [rowStart, rowEnd) of one table, held by one rank. */
 export interface Shard {
@@ -58,12 +63,19 @@ export interface RankPlan {
   shards: Shard[];
   bytes: number;
   lookupsPerSample: number;
+  /**
+   * Bytes (with the optimizer's state) in each wasm memory the rank will keep its shards in,
+   * the step's first, as the rank places them (src/dlrm/tables/memories.ts); absent when the
+   * plan was not given the optimizer.
+   */
+  memories?: number[];
 }
 
 export interface ShardingPlan {
   ranks: number;
   embeddingDim: number;
   bytesPerValue: number;
+  /** Infinity: no limit but the machine's RAM. */
   maxBytesPerRank: number;
   tables: TablePlan[];
   perRank: RankPlan[];
@@ -80,12 +92,16 @@ export interface PlanOptions {
   dims?: readonly number[];
   /** Values stored per row of each table (default its width; a learned pooling weight adds one). */
   storedPerRow?: readonly number[];
+  /** Bytes a row of each table takes in memory with its optimizer state (default its stored bytes): what maxBytesPerShard bounds. */
+  memoryPerRow?: readonly number[];
   /** Each table's name in the printed plan (default its number). */
   labels?: readonly string[];
   /** Mean lookups per sample of each table (default 1 each). */
   lookupsPerSample?: readonly number[];
-  /** Bytes of tables one rank may hold (default 4 GiB, the most one wasm32 memory can). */
+  /** Bytes of tables one rank may hold (default: no limit, as a rank has as many memories as it needs). */
   maxBytesPerRank?: number;
+  /** Bytes of one shard, which lies in one wasm memory (default maxBytesPerRank if given, else TABLE_MEMORY_BYTES, 3.75 GiB). */
+  maxBytesPerShard?: number;
   /** Bytes per stored value (default 4, float32). */
   bytesPerValue?: number;
 }
@@ -103,10 +119,13 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   const N = o.ranks;
   const E = o.embeddingDim;
   const bpv = o.bytesPerValue ?? 4;
-  const maxBytes = o.maxBytesPerRank ?? FOUR_GIB;
+  const maxBytes = o.maxBytesPerRank ?? Infinity;
+  // A rank's limit, when given, bounds its shards too (--table-dir gives none that binds: its rows are in files).
+  const maxShard = Math.min(o.maxBytesPerShard ?? o.maxBytesPerRank ?? TABLE_MEMORY_BYTES, maxBytes);
   if (!Number.isInteger(N) || N < 1) throw new PlanError(`ranks must be a positive integer, got ${N}`);
   if (!Number.isInteger(E) || E < 1) throw new PlanError(`embeddingDim must be a positive integer, got ${E}`);
   if (!(maxBytes > 0)) throw new PlanError(`maxBytesPerRank must be positive, got ${maxBytes}`);
+  if (!(maxShard > 0)) throw new PlanError(`maxBytesPerShard must be positive, got ${maxShard}`);
   const T = o.tableSizes.length;
   const lookups = o.lookupsPerSample ?? new Array<number>(T).fill(1);
   if (lookups.length !== T) throw new PlanError(`lookupsPerSample has ${lookups.length} entries for ${T} tables`);
@@ -124,6 +143,9 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
   if (stored.length !== T || stored.some((v, t) => !(v >= dims[t])))
     throw new PlanError(`storedPerRow must hold, for each of the ${T} tables, at least its width`);
   const tableBytes = o.tableSizes.map((R, t) => R * stored[t] * bpv);
+  const memoryPerRow = o.memoryPerRow ?? stored.map((v) => v * bpv);
+  if (memoryPerRow.length !== T || memoryPerRow.some((b) => !(b > 0)))
+    throw new PlanError(`memoryPerRow must hold a positive byte count for each of the ${T} tables`);
   const totalBytes = tableBytes.reduce((a, b) => a + b, 0);
   const totalLookups = lookups.reduce((a, b) => a + b, 0);
   const share = totalBytes / N;
@@ -138,11 +160,16 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
     const l = lookups[t];
     const D = dims[t];
     let k = N > 1 && bytes > share ? Math.min(N, Math.ceil(bytes / share)) : 1;
-    if (bytes / k > maxBytes) k = Math.ceil(bytes / maxBytes);
+    const inMemory = R * memoryPerRow[t]; // with its optimizer state, as one memory holds a range
+    if (inMemory / k > maxShard) k = Math.ceil(inMemory / maxShard);
     k = Math.min(k, R); // a range holds at least one row
     if (k > N) {
+      const limit =
+        maxShard < maxBytes
+          ? `${N} rank${N === 1 ? "" : "s"} in row ranges of at most ${formatBytes(maxShard)} (one wasm memory holds a range)`
+          : `${N} ranks of at most ${formatBytes(maxBytes)} each`;
       throw new PlanError(
-        `table ${o.labels?.[t] ?? t} (${R} rows × ${D}, ${formatBytes(bytes)}) does not fit on ${N} ranks of at most ${formatBytes(maxBytes)} each`,
+        `table ${o.labels?.[t] ?? t} (${R} rows × ${D}, ${formatBytes(bytes)}) does not fit on ${limit}`,
       );
     }
     const shards: Shard[] = [];
@@ -211,10 +238,11 @@ export function shardingPlan(o: PlanOptions): ShardingPlan {
 /** The plan of a model's lookup pieces; lookupsPerSample is per table (sparse feature), as lookupsPerSampleOf gives. */
 export function modelShardingPlan(
   config: DLRMConfig,
-  o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number },
+  o: { ranks: number; lookupsPerSample?: readonly number[]; maxBytesPerRank?: number; optimizer?: OptimizerSpec },
 ): ShardingPlan {
   const pieces = tableLayout(config).pieces;
-  return shardingPlan({
+  const spec = o.optimizer;
+  const plan = shardingPlan({
     ranks: o.ranks,
     embeddingDim: config.embedding_dim,
     tableSizes: pieces.map((p) => p.rows),
@@ -222,11 +250,20 @@ export function modelShardingPlan(
     // the owner of a piece's rows holds their learned pooling weights too (src/parallel/rank.ts)
     storedPerRow: pieces.map((p) => p.dim + (p.poolingWeight === null ? 0 : 1)),
     labels: pieces.map((p) => (p.name === `emb_l.${p.table}.weight` ? String(p.table) : p.name)),
+    // a range lies in one memory with its optimizer state (src/dlrm/tables/memories.ts)
+    ...(spec === undefined ? {} : { memoryPerRow: pieces.map((p) => rowBytes(p.dim, p.poolingWeight !== null, spec)) }),
     ...(o.lookupsPerSample !== undefined
       ? { lookupsPerSample: pieces.map((p) => o.lookupsPerSample?.[p.table] ?? 0) }
       : {}),
     ...(o.maxBytesPerRank !== undefined ? { maxBytesPerRank: o.maxBytesPerRank } : {}),
   });
+  if (spec !== undefined)
+    for (const rp of plan.perRank)
+      rp.memories = placeInMemories(
+        rp.shards.map((s) => rangePart(pieces[s.table], s)),
+        spec,
+      ).bytes;
+  return plan;
 }
 
 /** Mean lookups per sample of each table of a dataset (for the plan). */
@@ -239,7 +276,7 @@ export function formatShardingPlan(plan: ShardingPlan): string {
   const E = plan.embeddingDim;
   const lines: string[] = [];
   lines.push(
-    `Sharding plan: ${plan.tables.length} tables of dim ${E} on ${plan.ranks} rank${plan.ranks === 1 ? "" : "s"} (${plan.bytesPerValue} bytes per value, at most ${formatBytes(plan.maxBytesPerRank)} per rank)`,
+    `Sharding plan: ${plan.tables.length} tables of dim ${E} on ${plan.ranks} rank${plan.ranks === 1 ? "" : "s"} (${plan.bytesPerValue} bytes per value${Number.isFinite(plan.maxBytesPerRank) ? `, at most ${formatBytes(plan.maxBytesPerRank)} per rank` : ""})`,
   );
   lines.push("");
   const head = ["table", "rows", "size", "lookups/sample", "rank", "rows held"];
@@ -256,15 +293,25 @@ export function formatShardingPlan(plan: ShardingPlan): string {
   }
   lines.push(...formatColumns(head, rows, [true, true, true, true, true, false]));
   lines.push("");
-  const rankHead = ["rank", "tables", "row ranges", "size", "lookups/sample"];
+  const withMemories = plan.perRank.some((rp) => rp.memories !== undefined);
+  const rankHead = [
+    "rank",
+    "tables",
+    "row ranges",
+    "size",
+    "lookups/sample",
+    ...(withMemories ? ["wasm memories"] : []),
+  ];
   const rankRows = plan.perRank.map((rp) => [
     String(rp.rank),
     String(rp.shards.filter((s) => s.whole).length),
     String(rp.shards.filter((s) => !s.whole).length),
     formatBytes(rp.bytes),
     rp.lookupsPerSample.toFixed(2),
+    // with the optimizer's state: the step's memory first, then table memories
+    ...(withMemories ? [(rp.memories ?? []).map(formatBytes).join(" + ")] : []),
   ]);
-  lines.push(...formatColumns(rankHead, rankRows, [true, true, true, true, true]));
+  lines.push(...formatColumns(rankHead, rankRows, [true, true, true, true, true, false]));
   return `${lines.join("\n")}\n`;
 }
 

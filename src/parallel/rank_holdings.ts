@@ -1,5 +1,6 @@
-// What a rank holds of the model: its shards of the table pieces, made from the model's
-// counter-based streams (src/dlrm/init.ts) for the rows they hold; and, as slices of a
+// What a rank holds of the model: its shards of the table pieces, each in the memory the
+// rank's table placement gives it (src/dlrm/tables/memories.ts; its optimizer state follows it
+// there), made from the model's counter-based streams (src/dlrm/init.ts) for the rows they hold; and, as slices of a
 // checkpoint, (rank 0 only) the head and its optimizer state, and its own rows with theirs. A rank reads exactly these from a
 // checkpoint file (positional reads of its own rows only) and writes them into the new one;
 // src/parallel/rank.ts does the file access through the host.
@@ -17,6 +18,7 @@ import type { Optimizer } from "../optim/optimizer.ts";
 import { allocResident } from "../tensor/storage.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { Shard } from "./plan.ts";
+import type { WasmHeap } from "../kernels/memory.ts";
 
 /** A shard of a table piece that a rank holds: its rows of the piece (and of its learned pooling weights). */
 export interface OwnShard {
@@ -31,15 +33,23 @@ export interface OwnShard {
   rowWeights: Tensor | null; // (rowEnd - rowStart,)
 }
 
-/** A shard of piece: its initial values from the streams of seed, or zeros (null) for values loaded next. */
-export function makeOwnShard(piece: EmbeddingPiece, shard: Shard, seed: number | null): OwnShard {
+/**
+ * A shard of piece in memory (null: the step's; else a table memory, src/dlrm/tables/memories.ts):
+ * its initial values from the streams of seed, or zeros (null) for values loaded next.
+ */
+export function makeOwnShard(
+  piece: EmbeddingPiece,
+  shard: Shard,
+  seed: number | null,
+  memory: WasmHeap | null = null,
+): OwnShard {
   const rows = shard.rowEnd - shard.rowStart;
   const W = piece.dim;
-  const weight = new Tensor(allocResident(rows * W), [rows, W], true); // (rows, W)
+  const weight = new Tensor(allocResident(rows * W, memory), [rows, W], true); // (rows, W)
   if (seed !== null) fillInitial(seed, piece.name, piece.init, weight.data, shard.rowStart * W);
   let rowWeights: Tensor | null = null;
   if (piece.poolingWeight !== null) {
-    rowWeights = new Tensor(allocResident(rows), [rows], true); // (rows,)
+    rowWeights = new Tensor(allocResident(rows, memory), [rows], true); // (rows,)
     if (seed !== null) fillInitial(seed, piece.poolingWeight, POOLING_WEIGHT_INIT, rowWeights.data);
   }
   return { shard, piece, name: piece.name, dim: W, weight, rowWeights };

@@ -3,8 +3,10 @@
 // parameters for the optimizer, each shard's pooled bags of a batch, and the end of an update.
 //
 // They sit in one of two places, for the whole run:
-//   - in the rank's own wasm memory (OwnShard, rank_holdings.ts): made from the model's
-//     counter-based streams, or read from a checkpoint with the rest of the rank's holdings;
+//   - in the rank's wasm memories (OwnShard, rank_holdings.ts): its step's memory while they
+//     fit, then table memories of their own (src/dlrm/tables/memories.ts places them once,
+//     with room for their optimizer state), made from the model's counter-based streams, or
+//     read from a checkpoint with the rest of the rank's holdings;
 //   - with --table-dir, in files behind a cache (src/dlrm/store/disk_tables.ts), made anew at
 //     the start from the same streams or from the checkpoint's rows, through the host's file
 //     access (RankFiles: none in a browser). The store is the run's working copy: its rows go
@@ -15,6 +17,7 @@
 import type { CheckpointSlice } from "../dlrm/checkpoint_bytes.ts";
 import type { DiskTables, ForeseenBatch, TableSource } from "../dlrm/store/disk_tables.ts";
 import { tableLayout } from "../dlrm/tables/layout.ts";
+import { rangePart, TableMemories } from "../dlrm/tables/memories.ts";
 import { poolPiece } from "../dlrm/tables/pool.ts";
 import type { SparseInput } from "../data/batch.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
@@ -31,6 +34,8 @@ export class RankShards {
   readonly own: OwnShard[];
   /** Its shards in files behind a cache (--table-dir), in the plan's order; null: in memory. */
   readonly #store: RankStore | null;
+  /** Which memory each of own lives in (the step's, or a table memory); null when they are in files. */
+  readonly memories: TableMemories | null;
 
   /** files: the host's file access (Node), which a store needs; null where there is none (a browser). */
   constructor(init: RankInit, files: RankFiles | null) {
@@ -38,7 +43,18 @@ export class RankShards {
     const pieces = tableLayout(init.config).pieces;
     const seed = init.source.kind === "seed" ? init.source.seed : null;
     this.#store = init.store == null ? null : openStore(init, files);
-    this.own = this.#store !== null ? [] : shards.map((shard) => makeOwnShard(pieces[shard.table], shard, seed));
+    this.memories =
+      this.#store !== null
+        ? null
+        : new TableMemories(
+            shards.map((s) => rangePart(pieces[s.table], s)),
+            init.optimizer,
+          );
+    const memories = this.memories;
+    this.own =
+      memories === null
+        ? []
+        : shards.map((shard, i) => makeOwnShard(pieces[shard.table], shard, seed, memories.memoryOf(i)));
   }
 
   /** The parameters the optimizer trains for the shards: weights, then learned pooling weights, then the store's blocks. */

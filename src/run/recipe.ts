@@ -127,7 +127,7 @@ export interface ExecutorRecipe {
 /** The executor of a run: this thread's model and optimizer, or ranks that make (or read) their own parameters. */
 export async function openExecutor(r: ExecutorRecipe): Promise<Executor> {
   if (r.workers === 1) {
-    const model = new DLRM(r.config, r.seed);
+    const model = new DLRM(r.config, r.seed, r.spec); // its tables' memories with room for the optimizer's state
     const optimizer = makeOptimizer(r.spec, model.namedParameters());
     r.checkpoint?.load(model, optimizer);
     return new LocalExecutor(model, optimizer, r.spec);
@@ -153,11 +153,13 @@ export async function runShardingPlan(
   workers: number,
   train: Dataset | BatchSource,
   maxBytesPerRank?: number,
+  optimizer?: OptimizerSpec,
 ): Promise<ShardingPlan> {
   return modelShardingPlan(config, {
     ranks: workers,
     lookupsPerSample: await lookupsPerSampleOfData(train),
     ...(maxBytesPerRank === undefined ? {} : { maxBytesPerRank }),
+    ...(optimizer === undefined ? {} : { optimizer }), // a row range lies in one memory with its state
   });
 }
 

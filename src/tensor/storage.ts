@@ -2,9 +2,10 @@
 // touching the ops.
 //
 // Three kinds of float32 storage (float64 is always a plain Float64Array):
-//   resident   a view on a block of this thread's wasm memory (src/kernels/memory.ts): the
-//              wasm kernels read and write it with no copy. For what lives long and is big:
-//              parameters, embedding tables, optimizer state. Asked for by name, never by a
+//   resident   a view on a block of this thread's wasm memory (src/kernels/memory.ts), or of
+//              a table memory of its own (tableMemory): the wasm kernels read and write it
+//              with no copy. For what lives long and is big: parameters, embedding tables,
+//              optimizer state. Asked for by name, never by a
 //              mode: allocResident() (or toResident() of values made elsewhere), and
 //              allocFloatLike() for state that lives where its parameter does.
 //   step       a view on the step arena: what one training step makes and drops
@@ -42,7 +43,16 @@
 // begins, so a tensor kept from an earlier step reads NaN instead of stale numbers.
 
 import { kernels, kernelSet } from "../kernels/index.ts";
-import { BLOCK_ALIGN, debugMemory, defaultHeap, residentF32, WasmMemoryError, type Ptr } from "../kernels/memory.ts";
+import {
+  BLOCK_ALIGN,
+  debugMemory,
+  defaultHeap,
+  heapOfBuffer,
+  residentF32,
+  WasmHeap,
+  WasmMemoryError,
+  type Ptr,
+} from "../kernels/memory.ts";
 import { hostWarning } from "../kernels/host.ts";
 import type { DType, FloatArray, RowSparseGrad } from "./types.ts";
 
@@ -101,10 +111,18 @@ export function transientAllocatedBytes(): number {
  * DLRM_KERNELS=js (nothing is resident there). Throws WasmMemoryError, naming the size, when
  * the memory cannot hold it.
  */
-export function allocResident(n: number): Float32Array {
-  if (kernelSet === "wasm" && n > 0) return residentF32(defaultHeap(), n);
+export function allocResident(n: number, memory: WasmHeap | null = null): Float32Array {
+  if (kernelSet === "wasm" && n > 0) return residentF32(memory ?? defaultHeap(), n);
   transientBytes += 4 * n;
   return new Float32Array(n);
+}
+
+/**
+ * A wasm memory of its own for embedding tables (src/dlrm/tables/memories.ts), grown to
+ * initialBytes at once; null under DLRM_KERNELS=js, where allocResident(n, null) is a plain array.
+ */
+export function tableMemory(initialBytes: number): WasmHeap | null {
+  return kernelSet === "wasm" ? new WasmHeap({ initialBytes }) : null;
 }
 
 /** values, resident (a copy; float64 stays as it is): a parameter drawn by a creation function. */
@@ -115,9 +133,9 @@ export function toResident(values: FloatArray): FloatArray {
   return out;
 }
 
-/** Whether arr lives in this thread's wasm memory (kernels use it with no copy). */
+/** Whether arr lives in one of this thread's wasm memories (kernels use it with no copy). */
 export function isResident(arr: ArrayBufferView): boolean {
-  return kernelSet === "wasm" && arr.buffer instanceof SharedArrayBuffer && defaultHeap().owns(arr.buffer);
+  return kernelSet === "wasm" && heapOfBuffer(arr.buffer) !== null;
 }
 
 /**
@@ -126,9 +144,10 @@ export function isResident(arr: ArrayBufferView): boolean {
  */
 export function allocFloatLike(like: FloatArray, n: number = like.length): FloatArray {
   if (like instanceof Float64Array) return new Float64Array(n);
-  if (n === 0 || !isResident(like)) return new Float32Array(n);
+  const heap = kernelSet === "wasm" ? heapOfBuffer(like.buffer) : null;
+  if (n === 0 || heap === null) return new Float32Array(n);
   try {
-    return residentF32(defaultHeap(), n);
+    return residentF32(heap, n); // in like's memory: a table's state beside its table
   } catch (e) {
     if (!(e instanceof WasmMemoryError)) throw e;
     warnFullOnce(e);

@@ -153,7 +153,7 @@ test("WasmHeap: more than the memory can hold is an error naming the size and th
     () => full.alloc(5 * 2 ** 30),
     (e: unknown) =>
       e instanceof WasmMemoryError &&
-      /cannot allocate 5 GiB \(5368709120 bytes\): a wasm32 memory holds at most 4 GiB .* spread the embedding tables over several workers/.test(
+      /cannot allocate 5 GiB \(5368709120 bytes\): a wasm32 memory holds at most 4 GiB .* tables past one memory get memories of their own .* row ranges over several workers \(--workers N\)/.test(
         e.message,
       ),
   );

@@ -13,6 +13,7 @@ import {
   type ShardingPlan,
 } from "../../src/parallel/plan.ts";
 import { parseConfig } from "../../src/dlrm/config.ts";
+import { optimizerSpec } from "../../src/optim/make.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import { assertThrows } from "../../src/testing/index.ts";
 
@@ -131,6 +132,75 @@ test("property: coverage always holds, and no rank exceeds the share by more tha
   );
 });
 
+test("no rank limit by default: a rank holds past 4 GiB, but a shard no more than one table memory", () => {
+  // 6 GiB of tables on 1 rank: two 3 GiB tables, each fits a memory (3.75 GiB); the rank holds both
+  const G = 1024 ** 3;
+  const plan = shardingPlan({ ranks: 1, embeddingDim: 256, tableSizes: [(3 * G) / 1024, (3 * G) / 1024] });
+  assert.equal(plan.perRank[0].bytes, 6 * G);
+  assert.is(plan.maxBytesPerRank, Infinity);
+  // a 5 GiB table is cut into row ranges of at most a memory, on as many ranks: 2 ranges on 2 ranks
+  const split = shardingPlan({ ranks: 2, embeddingDim: 256, tableSizes: [(5 * G) / 1024, 16] });
+  assert.equal(
+    split.tables[0].shards.map((s) => s.rank),
+    [0, 1],
+  );
+  // ... and on 1 rank it cannot be: the error names the table and the memory's size
+  assertThrows(
+    () => shardingPlan({ ranks: 1, embeddingDim: 256, tableSizes: [(5 * G) / 1024] }),
+    /^sharding plan: table 0 \(5242880 rows × 256, 5\.0 GiB\) does not fit on 1 rank in row ranges of at most 3\.8 GiB \(one wasm memory holds a range\)$/,
+  );
+  // maxBytesPerShard sets that size
+  const small = shardingPlan({ ranks: 3, embeddingDim: 1, tableSizes: [100], maxBytesPerShard: 150 });
+  assert.is(small.tables[0].shards.length, 3);
+  // ... counted with the optimizer state a range keeps beside it in its memory: 3 GiB of
+  // weights fit a memory, with Adagrad's accumulators (6 GiB) they take 2 ranges
+  const weights = { ranks: 2, embeddingDim: 256, tableSizes: [(3 * G) / 1024, (3 * G) / 1024] };
+  assert.is(shardingPlan(weights).tables[0].shards.length, 1);
+  assert.is(shardingPlan({ ...weights, memoryPerRow: [2048, 2048] }).tables[0].shards.length, 2);
+});
+
+test("modelShardingPlan with the optimizer: a range's bytes in memory are its rows' and their state's", () => {
+  // two tables of 3 GiB of weights on 2 ranks: each fits a memory alone, not with Adagrad's accumulators
+  const config = parseConfig({
+    dense_features: 2,
+    bottom_mlp: [2, 256],
+    embedding_dim: 256,
+    table_sizes: [3 * 1024 ** 2, 3 * 1024 ** 2],
+    top_mlp: [259, 1],
+  });
+  assert.is(modelShardingPlan(config, { ranks: 2 }).tables[0].shards.length, 1);
+  assert.is(modelShardingPlan(config, { ranks: 2, optimizer: optimizerSpec("sgd", 0.1) }).tables[0].shards.length, 1);
+  assert.is(
+    modelShardingPlan(config, { ranks: 2, optimizer: optimizerSpec("adagrad", 0.1) }).tables[0].shards.length,
+    2,
+  );
+});
+
+test("modelShardingPlan with the optimizer: each rank's wasm memories, as the rank places its shards, printed", () => {
+  // 4 tables of 100 MiB of weights (row-wise Adagrad: + 400 KiB a table) on 1 rank under a cap of
+  // 250 MiB a memory: two tables a memory
+  const config = parseConfig({
+    dense_features: 2,
+    bottom_mlp: [2, 256],
+    embedding_dim: 256,
+    table_sizes: [102400, 102400, 102400, 102400],
+    top_mlp: [266, 1],
+  });
+  const before = process.env.DLRM_TABLE_MEMORY_BYTES;
+  process.env.DLRM_TABLE_MEMORY_BYTES = String(250 * 1024 ** 2);
+  try {
+    const plan = modelShardingPlan(config, { ranks: 1, optimizer: optimizerSpec("rowwise-adagrad", 0.1) });
+    // 400 KiB of accumulators take a 416 KiB block (8 size classes per power of two: steps of 32 KiB)
+    const twoTables = 2 * (100 * 1024 ** 2 + 416 * 1024);
+    assert.equal(plan.perRank[0].memories, [twoTables, twoTables]);
+    assert.match(formatShardingPlan(plan), /wasm memories\n {3}0 .* 200\.8 MiB \+ 200\.8 MiB\n$/);
+    assert.is(modelShardingPlan(config, { ranks: 1 }).perRank[0].memories, undefined);
+  } finally {
+    if (before === undefined) delete process.env.DLRM_TABLE_MEMORY_BYTES;
+    else process.env.DLRM_TABLE_MEMORY_BYTES = before;
+  }
+});
+
 test("a rank limit: tables split further to fit, or an error naming the rank", () => {
   // Two tables of 100 rows × 1 × 4 B = 400 B each; 2 ranks of 300 B: each table is split
   // in two (200 B per range), and each rank still holds 400 B > 300 B.
@@ -165,7 +235,7 @@ test("formatShardingPlan: the printed table, worked out by hand", () => {
   // against 0.83 for rank 0, whose lookups would reach 2.5 of 3).
   const plan = shardingPlan({ ranks: 2, embeddingDim: 4, tableSizes: [10, 1000, 50] });
   const expected = [
-    "Sharding plan: 3 tables of dim 4 on 2 ranks (4 bytes per value, at most 4.0 GiB per rank)",
+    "Sharding plan: 3 tables of dim 4 on 2 ranks (4 bytes per value)",
     "",
     "table   rows      size  lookups/sample  rank  rows held",
     "    0     10     160 B            1.00     0  all",
