@@ -29,12 +29,12 @@ import { allocResident } from "../../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../../tensor/tensor.ts";
 import type { CheckpointSlice } from "../checkpoint_bytes.ts";
 import type { DLRMConfig } from "../config.ts";
-import { fillInitial } from "../init.ts";
+import { fillInitialRows } from "../init.ts";
 import { tableLayout } from "../tables/layout.ts";
 import { pieceIds, type EmbeddingPiece } from "../tables/piece.ts";
 import { rowRange, type RowRange } from "../tables/pool.ts";
 import { emptyCounts, RowCache, type CacheCounts } from "./row_cache.ts";
-import { RowFile } from "./row_file.ts";
+import { chunkRows, RowFile } from "./row_file.ts";
 import { SyncMover, type RowMover, type SlotArray } from "./row_mover.ts";
 import { ThreadMover } from "./row_thread.ts";
 import { rowRecord, type RowRecord } from "./row_record.ts";
@@ -125,6 +125,10 @@ export class DiskTables {
       o.cacheBytes,
     );
     this.#stored = [];
+    // One chunk of records for making every file, in the wasm memory (the generator writes it in place).
+    const chunk = allocResident(
+      Math.max(...records.map((r, i) => Math.min(rowsOf[i], chunkRows(r.floats)) * r.floats)),
+    );
     try {
       pieces.forEach((piece, i) => {
         const record = records[i];
@@ -132,7 +136,7 @@ export class DiskTables {
         const rows = rowsOf[i];
         const rowStart = range === null ? 0 : range.rowStart;
         const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
-        const file = makeFile(join(o.dir, `${name}.rows`), piece, rowStart, rows, record, source);
+        const file = makeFile(join(o.dir, `${name}.rows`), piece, rowStart, rows, record, source, chunk);
         const C = Math.min(capacities[i], rows);
         const cache = new RowCache(file, C, rangeLabel(piece, range));
         const weight = new Tensor(allocResident(C * piece.dim), [C, piece.dim], true); // (C, W)
@@ -245,7 +249,7 @@ export class DiskTables {
     this.flush();
     for (const { piece, rowStart, rows, record, file } of this.#stored) {
       const F = record.floats;
-      const perChunk = Math.max(1, Math.floor(CHUNK_FLOATS / F));
+      const perChunk = chunkRows(F);
       const buf = new Float32Array(Math.min(rows, perChunk) * F);
       const parts = record.parts.filter((p) => p.key === null || withOptimizer);
       const outs = parts.map((p) => new Float32Array(Math.min(rows, perChunk) * p.perRow));
@@ -300,9 +304,6 @@ export class DiskTables {
     return ids;
   }
 }
-
-/** Records moved at a time when a file is made or read whole. */
-const CHUNK_FLOATS = 1 << 22;
 
 /**
  * Each piece's cache rows out of cacheBytes: a piece gets at most an equal share of what the
@@ -362,7 +363,11 @@ function unpack(records: Float32Array, F: number, offset: number, perRow: number
   for (let i = 0; i < n; i++) out.set(records.subarray(i * F + offset, i * F + offset + perRow), i * perRow);
 }
 
-/** The file of rows [rowStart, rowStart + rows) of a piece, made anew from the source. */
+/**
+ * The file of rows [rowStart, rowStart + rows) of a piece, made anew from the source, a chunk
+ * of records at a time in `chunk` (resident: the generator draws the weights straight into
+ * the records, each row's state is set around them, and the chunk is written in one go).
+ */
 function makeFile(
   path: string,
   piece: EmbeddingPiece,
@@ -370,24 +375,37 @@ function makeFile(
   rows: number,
   record: RowRecord,
   source: TableSource,
+  chunk: Float32Array,
 ): RowFile {
   const F = record.floats;
   const W = piece.dim;
   let scratch = new Float32Array(0);
-  return RowFile.create(path, rows, F, (firstInFile, into) => {
-    const first = rowStart + firstInFile; // the piece's row
-    const n = into.length / F;
-    for (const part of record.parts) {
-      if (scratch.length < n * part.perRow) scratch = new Float32Array(n * part.perRow);
-      const values = scratch.subarray(0, n * part.perRow);
-      if (part.key === null) {
-        if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, values, first * W);
-        else source.read(piece.name, first * W, values);
-      } else if (source.kind === "checkpoint" && source.withOptimizer)
-        source.read(stateTensorName(piece.name, part.key), first * part.perRow, values);
-      else values.fill(part.initial);
-      for (let i = 0; i < n; i++)
-        into.set(values.subarray(i * part.perRow, (i + 1) * part.perRow), i * F + part.offset);
-    }
-  });
+  return RowFile.create(
+    path,
+    rows,
+    F,
+    (firstInFile, into) => {
+      const first = rowStart + firstInFile; // the piece's row
+      const n = into.length / F;
+      for (const part of record.parts) {
+        const P = part.perRow;
+        if (source.kind === "seed") {
+          if (part.key === null) fillInitialRows(source.seed, piece.name, piece.init, into, first * W, n, W, F);
+          else setRows(into, F, part.offset, P, n, part.initial);
+        } else if (part.key === null || source.withOptimizer) {
+          if (scratch.length < n * P) scratch = new Float32Array(n * P);
+          const values = scratch.subarray(0, n * P);
+          source.read(part.key === null ? piece.name : stateTensorName(piece.name, part.key), first * P, values);
+          for (let k = 0; k < n; k++) into.set(values.subarray(k * P, (k + 1) * P), k * F + part.offset);
+        } else setRows(into, F, part.offset, P, n, part.initial);
+      }
+    },
+    chunk,
+  );
+}
+
+/** Floats [at, at + P) of each of n records of F floats to v. */
+function setRows(into: Float32Array, F: number, at: number, P: number, n: number, v: number): void {
+  if (P === 1) for (let k = 0; k < n; k++) into[k * F + at] = v;
+  else for (let k = 0; k < n; k++) into.fill(v, k * F + at, k * F + at + P);
 }

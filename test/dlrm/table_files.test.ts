@@ -1,0 +1,80 @@
+// The files of tables on disk (src/dlrm/store/disk_tables.ts) as they are made at the start of
+// a run: each record holds the row's initial weights, the values the in-memory model draws
+// (src/dlrm/init.ts, fillInitial over the whole table), then its fresh optimizer state. The
+// tables span more than one chunk of records (the file is made chunk by chunk, the weights
+// drawn straight into the records), and a rank's row range starts inside a Philox block.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DLRMConfig } from "../../src/dlrm/config.ts";
+import { fillInitial } from "../../src/dlrm/init.ts";
+import { DiskTables } from "../../src/dlrm/store/disk_tables.ts";
+import { chunkRows } from "../../src/dlrm/store/row_file.ts";
+import { tableLayout } from "../../src/dlrm/tables/layout.ts";
+import type { OptimizerSpec } from "../../src/optim/make.ts";
+
+const W = 16;
+const R = chunkRows(W + 1) * 2 + 7; // two whole chunks and a partial one, for row-wise Adagrad's records
+
+function config(): DLRMConfig {
+  return {
+    dense_features: 4,
+    bottom_mlp: [4, W],
+    embedding_dim: W,
+    table_sizes: [R, 5],
+    pooling: "sum",
+    interaction: "dot",
+    top_mlp: [W + 3, 1],
+    loss: "bce",
+    optimizer: "sgd",
+    lr: 0.1,
+    batch_size: 4,
+  } as DLRMConfig;
+}
+
+const SPECS: [OptimizerSpec, number][] = [
+  [{ kind: "sgd", lr: 0.1 }, 0],
+  [{ kind: "rowwise-adagrad", lr: 0.1, eps: 1e-10 }, 1],
+  [{ kind: "adagrad", lr: 0.1, eps: 1e-10, initialAccumulator: 0.25, weightDecay: {} }, W],
+];
+
+for (const [spec, stateFloats] of SPECS)
+  test(`${spec.kind}: every record is the in-memory row's initial weights, then its fresh state (whole table, and a rank's rows from 4k+3)`, () => {
+    const c = config();
+    const piece = tableLayout(c).pieces[0];
+    const whole = new Float32Array(R * W);
+    fillInitial(11, piece.name, piece.init, whole);
+    const initial = spec.kind === "adagrad" ? spec.initialAccumulator : 0;
+    const F = W + stateFloats;
+    for (const range of [null, { rowStart: 4 * 1001 + 3, rowEnd: R - 2 }]) {
+      const dir = mkdtempSync(join(tmpdir(), "table-files-"));
+      try {
+        const d = new DiskTables(c, spec, { kind: "seed", seed: 11 }, { dir, cacheBytes: 1 << 16, lookAhead: 0 }, [
+          { piece: 0, rows: range },
+        ]);
+        d.close();
+        const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
+        const bytes = readFileSync(join(dir, `${name}.rows`));
+        const got = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+        const first = range === null ? 0 : range.rowStart;
+        const rows = range === null ? R : range.rowEnd - range.rowStart;
+        assert.is(got.length, rows * F);
+        for (let r = 0; r < rows; r++) {
+          for (let j = 0; j < W; j++)
+            if (!Object.is(got[r * F + j], whole[(first + r) * W + j]))
+              throw new Error(
+                `row ${first + r} weight ${j}: ${got[r * F + j]}, in memory ${whole[(first + r) * W + j]}`,
+              );
+          for (let j = W; j < F; j++)
+            if (got[r * F + j] !== initial) throw new Error(`row ${first + r} state ${j - W}: ${got[r * F + j]}`);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+test.run();
