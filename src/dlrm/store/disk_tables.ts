@@ -84,6 +84,9 @@ interface StoredPiece {
 export class DiskTables {
   readonly lookAhead: number;
   readonly prefetch: number;
+  /** Milliseconds making the files took, and the bytes they hold. */
+  readonly madeMs: number;
+  readonly fileBytes: number;
   readonly #readerThread: boolean;
   readonly #stored: StoredPiece[];
   readonly #spec: OptimizerSpec;
@@ -125,6 +128,7 @@ export class DiskTables {
       o.cacheBytes,
     );
     this.#stored = [];
+    const t0 = performance.now();
     // One chunk of records for making every file, in the wasm memory (the generator writes it in place).
     const chunk = allocResident(
       Math.max(...records.map((r, i) => Math.min(rowsOf[i], chunkRows(r.floats)) * r.floats)),
@@ -146,6 +150,8 @@ export class DiskTables {
       this.close();
       throw e;
     }
+    this.madeMs = performance.now() - t0;
+    this.fileBytes = this.#stored.reduce((a, s) => a + s.rows * 4 * s.record.floats, 0);
   }
 
   /** The parameters the optimizer trains for the tables: each piece's resident block under its name. */
