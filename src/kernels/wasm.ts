@@ -149,7 +149,8 @@ const MODULE_OF = {
 /** Which build of sgemm runs: "relaxed" (fused multiply-add) or "plain". */
 export type SgemmBuild = "relaxed" | "plain";
 
-function moduleBytes(name: keyof typeof wasmModules): Uint8Array<ArrayBuffer> {
+/** The bytes of kernels/<name>.wat as built (a thread that instantiates one module itself). */
+export function wasmModuleBytes(name: keyof typeof wasmModules): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(wasmModules[name]), (c) => c.charCodeAt(0)); // base64, decoded without Node's Buffer
 }
 
@@ -161,7 +162,7 @@ export function relaxedSimdAvailable(): boolean {
     if (hostEnv("DLRM_RELAXED_SIMD") === "0") relaxedAnswer = false;
     else {
       try {
-        new WebAssembly.Module(moduleBytes("sgemm_relaxed"));
+        new WebAssembly.Module(wasmModuleBytes("sgemm_relaxed"));
         relaxedAnswer = true;
       } catch {
         relaxedAnswer = false;
@@ -201,7 +202,7 @@ export function instantiateKernels(
     const file = module === "sgemm" && sgemmBuild === "relaxed" ? "sgemm_relaxed" : module;
     let exports = instances.get(file);
     if (exports === undefined) {
-      exports = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(file)), { env: { memory } }).exports;
+      exports = new WebAssembly.Instance(new WebAssembly.Module(wasmModuleBytes(file)), { env: { memory } }).exports;
       instances.set(file, exports);
     }
     const f = exports[name];

@@ -2,19 +2,23 @@
 // a run: each record holds the row's initial weights, the values the in-memory model draws
 // (src/dlrm/init.ts, fillInitial over the whole table), then its fresh optimizer state. The
 // tables span more than one chunk of records (the file is made chunk by chunk, the weights
-// drawn straight into the records), and a rank's row range starts inside a Philox block.
+// drawn straight into the records), and a rank's row range starts inside a Philox block;
+// made on this thread and on three threads (src/dlrm/store/file_makers.ts), the same bytes;
+// a thread that cannot write its file fails the making with the file's name.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DLRMConfig } from "../../src/dlrm/config.ts";
 import { fillInitial } from "../../src/dlrm/init.ts";
 import { DiskTables } from "../../src/dlrm/store/disk_tables.ts";
+import { makeFilesOnThreads } from "../../src/dlrm/store/file_makers.ts";
 import { chunkRows } from "../../src/dlrm/store/row_file.ts";
 import { tableLayout } from "../../src/dlrm/tables/layout.ts";
 import type { OptimizerSpec } from "../../src/optim/make.ts";
+import { allocResident } from "../../src/tensor/storage.ts";
 
 const W = 16;
 const R = chunkRows(W + 1) * 2 + 7; // two whole chunks and a partial one, for row-wise Adagrad's records
@@ -42,19 +46,28 @@ const SPECS: [OptimizerSpec, number][] = [
 ];
 
 for (const [spec, stateFloats] of SPECS)
-  test(`${spec.kind}: every record is the in-memory row's initial weights, then its fresh state (whole table, and a rank's rows from 4k+3)`, () => {
+  test(`${spec.kind}: every record is the in-memory row's initial weights, then its fresh state (whole table, and a rank's rows from 4k+3; 1 and 3 threads)`, () => {
     const c = config();
     const piece = tableLayout(c).pieces[0];
     const whole = new Float32Array(R * W);
     fillInitial(11, piece.name, piece.init, whole);
     const initial = spec.kind === "adagrad" ? spec.initialAccumulator : 0;
     const F = W + stateFloats;
-    for (const range of [null, { rowStart: 4 * 1001 + 3, rowEnd: R - 2 }]) {
+    for (const [range, makers] of [
+      [null, 1],
+      [null, 3],
+      [{ rowStart: 4 * 1001 + 3, rowEnd: R - 2 }, 1],
+      [{ rowStart: 4 * 1001 + 3, rowEnd: R - 2 }, 3],
+    ] as const) {
       const dir = mkdtempSync(join(tmpdir(), "table-files-"));
       try {
-        const d = new DiskTables(c, spec, { kind: "seed", seed: 11 }, { dir, cacheBytes: 1 << 16, lookAhead: 0 }, [
-          { piece: 0, rows: range },
-        ]);
+        const d = new DiskTables(
+          c,
+          spec,
+          { kind: "seed", seed: 11 },
+          { dir, cacheBytes: 1 << 16, lookAhead: 0, makers },
+          [{ piece: 0, rows: range }],
+        );
         d.close();
         const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
         const bytes = readFileSync(join(dir, `${name}.rows`));
@@ -76,5 +89,23 @@ for (const [spec, stateFloats] of SPECS)
       }
     }
   });
+
+test("a file a making thread cannot write is an error naming it, not a hang", () => {
+  const dir = mkdtempSync(join(tmpdir(), "table-files-"));
+  const path = join(dir, "read-only.rows");
+  writeFileSync(path, "");
+  const fd = openSync(path, "r");
+  try {
+    const chunks = [allocResident(chunkRows(5) * 5), allocResident(chunkRows(5) * 5)];
+    const job = { fd, path, rowStart: 0, rows: 1000, F: 5, W: 4, key: [1, 2] as const, lo: -1, hi: 1 };
+    assert.throws(
+      () => makeFilesOnThreads([{ ...job, state: [{ offset: 4, perRow: 1, initial: 0 }] }], chunks),
+      (e: Error) => e.message.startsWith(`table files: ${path}: EBADF`),
+    );
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test.run();

@@ -11,20 +11,22 @@
 // computes, when the caches' arrays are shared memory (the wasm kernels); else on this thread.
 //
 // The files are made at the start of a run from the seed's counter-based streams
-// (src/dlrm/init.ts: the values the in-memory model has) or from a checkpoint's rows, so the
-// model is the in-memory one bit for bit, and a checkpoint is written from the files after a
+// (src/dlrm/init.ts: the values the in-memory model has; on one thread per core,
+// file_makers.ts) or from a checkpoint's rows, so the model is the in-memory one bit for bit, and a checkpoint is written from the files after a
 // flush. The files are the run's working copy, not a checkpoint: after a crash they may hold
 // a mix of steps; the last checkpoint written (atomically) is what a run resumes from.
 //
 // Glossary: R rows of a piece, W its width, F floats per record, C slots of a cache, N bytes
 // of records resident in all, B batch, L lookups.
 
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { SparseInput } from "../../data/batch.ts";
 import { embeddingBag } from "../../ops/embedding_bag.ts";
 import { stateArray, stateTensorName, type OptimizerSpec } from "../../optim/make.ts";
 import type { Optimizer } from "../../optim/optimizer.ts";
 import { OpError } from "../../tensor/shape.ts";
+import { streamKey } from "../../tensor/philox.ts";
 import { allocResident } from "../../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../../tensor/tensor.ts";
 import type { CheckpointSlice } from "../checkpoint_bytes.ts";
@@ -34,6 +36,7 @@ import { tableLayout } from "../tables/layout.ts";
 import { pieceIds, type EmbeddingPiece } from "../tables/piece.ts";
 import { rowRange, type RowRange } from "../tables/pool.ts";
 import { emptyCounts, RowCache, type CacheCounts } from "./row_cache.ts";
+import { makeFilesOnThreads, makersCanShare, type FileJob } from "./file_makers.ts";
 import { chunkRows, RowFile } from "./row_file.ts";
 import { SyncMover, type RowMover, type SlotArray } from "./row_mover.ts";
 import { ThreadMover } from "./row_thread.ts";
@@ -66,6 +69,8 @@ export interface TableStoreOptions {
   prefetch?: number;
   /** Move rows on a reader thread when the arrays allow it (default true); false: on the step's thread. */
   readerThread?: boolean;
+  /** Threads that make the files from the seed (default: one per core, at most 4; 1: on this thread). */
+  makers?: number;
 }
 
 /** One piece on disk: its file, its cache, and the cache's weights (C, W), the parameter the step trains. */
@@ -129,23 +134,38 @@ export class DiskTables {
     );
     this.#stored = [];
     const t0 = performance.now();
-    // One chunk of records for making every file, in the wasm memory (the generator writes it in place).
-    const chunk = allocResident(
-      Math.max(...records.map((r, i) => Math.min(rowsOf[i], chunkRows(r.floats)) * r.floats)),
+    const chunkFloats = Math.max(...records.map((r, i) => Math.min(rowsOf[i], chunkRows(r.floats)) * r.floats));
+    const floats = records.reduce((a, r, i) => a + r.floats * rowsOf[i], 0);
+    // Threads pay once the files are several chunks (they take ~50 ms to start).
+    const makers = o.makers ?? (floats < 8 * chunkFloats ? 1 : defaultMakers());
+    // The chunks of records the files are made in, in the wasm memory (the generator writes them in place).
+    const chunks = Array.from({ length: makers > 1 && onThreads(source, pieces) ? makers : 1 }, () =>
+      allocResident(chunkFloats),
     );
+    const threaded = chunks.length > 1 && chunks.every(makersCanShare);
     try {
+      const jobs: FileJob[] = [];
       pieces.forEach((piece, i) => {
         const record = records[i];
         const range = ranges[i];
         const rows = rowsOf[i];
         const rowStart = range === null ? 0 : range.rowStart;
         const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
-        const file = makeFile(join(o.dir, `${name}.rows`), piece, rowStart, rows, record, source, chunk);
+        const path = join(o.dir, `${name}.rows`);
+        let file: RowFile;
+        if (threaded && source.kind === "seed" && piece.init.kind === "uniform") {
+          file = RowFile.create(path, rows, record.floats, null);
+          const state = record.parts.filter((p) => p.key !== null);
+          const [lo, hi] = [piece.init.lo, piece.init.hi];
+          const key = streamKey(source.seed, piece.name);
+          jobs.push({ fd: file.fd, path, rowStart, rows, F: record.floats, W: piece.dim, key, lo, hi, state });
+        } else file = makeFile(path, piece, rowStart, rows, record, source, chunks[0] as Float32Array);
         const C = Math.min(capacities[i], rows);
         const cache = new RowCache(file, C, rangeLabel(piece, range));
         const weight = new Tensor(allocResident(C * piece.dim), [C, piece.dim], true); // (C, W)
         this.#stored.push({ piece, range, rowStart, rows, record, file, cache, weight });
       });
+      makeFilesOnThreads(jobs, chunks);
     } catch (e) {
       this.close();
       throw e;
@@ -341,6 +361,16 @@ export function cacheRows(
     left -= rows * p.rowBytes;
   });
   return out;
+}
+
+/** Threads that make files when not told: one per core, at most 4 (the disk is the limit past that). */
+function defaultMakers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** Whether the files can be made on threads: drawn from the seed, every piece by a uniform rule (the wasm kernel's). */
+function onThreads(source: TableSource, pieces: readonly EmbeddingPiece[]): boolean {
+  return source.kind === "seed" && pieces.every((p) => p.init.kind === "uniform");
 }
 
 /** "table 3", or "table 3 rows [a, b)" for a rank's range. */
