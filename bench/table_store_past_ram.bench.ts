@@ -17,7 +17,8 @@
 //     [--max-bytes 40e9] [--steps 300] [--warmup 20] [--batch 2048] [--cache 512MiB]
 //     [--workers 1] [--dir /tmp/...] [--docs]
 //
-// --docs rewrites the "table-store-past-ram" section of docs/benchmarks.md.
+// --docs rewrites the "table-store-past-ram" section of docs/benchmarks.md; --from-json FILE
+// rewrites it from a run's saved JSON line (the stdout of an earlier run) without running.
 //
 // Glossary: R rows of a table, M the cap, F floats per record.
 
@@ -189,10 +190,7 @@ async function main(): Promise<void> {
     tableStore: r.tableStore,
   };
   console.log(JSON.stringify(out));
-  if (process.argv.includes("--docs")) {
-    const path = join(ROOT, "docs/benchmarks.md");
-    writeFileSync(path, replaceSection(readFileSync(path, "utf8"), PAST_RAM_SECTION, markdown(out)));
-  }
+  if (process.argv.includes("--docs")) writeDocs(out);
 }
 
 function markdown(o: {
@@ -252,4 +250,11 @@ function markdown(o: {
   ].join("\n");
 }
 
-await main();
+function writeDocs(out: Parameters<typeof markdown>[0]): void {
+  const path = join(ROOT, "docs/benchmarks.md");
+  writeFileSync(path, replaceSection(readFileSync(path, "utf8"), PAST_RAM_SECTION, markdown(out)));
+}
+
+const saved = arg("from-json", "");
+if (saved !== "") writeDocs(JSON.parse(readFileSync(saved, "utf8")) as Parameters<typeof markdown>[0]);
+else await main();
