@@ -15,9 +15,10 @@ import type { DLRMConfig } from "../../src/dlrm/config.ts";
 import { fillInitial } from "../../src/dlrm/init.ts";
 import { DiskTables } from "../../src/dlrm/store/disk_tables.ts";
 import { makeFilesOnThreads } from "../../src/dlrm/store/file_makers.ts";
-import { chunkRows } from "../../src/dlrm/store/row_file.ts";
+import { chunkRows, RowFile } from "../../src/dlrm/store/row_file.ts";
 import { tableLayout } from "../../src/dlrm/tables/layout.ts";
 import type { OptimizerSpec } from "../../src/optim/make.ts";
+import { fillUniform } from "../../src/tensor/philox.ts";
 import { allocResident } from "../../src/tensor/storage.ts";
 
 const W = 16;
@@ -89,6 +90,48 @@ for (const [spec, stateFloats] of SPECS)
       }
     }
   });
+
+test("chunks taken before the wasm memory grew still make the file (the threads see the grown memory)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "table-files-"));
+  const path = join(dir, "grown.rows");
+  try {
+    const chunks = [allocResident(chunkRows(5) * 5), allocResident(chunkRows(5) * 5)];
+    const grown = allocResident(64 << 20); // 256 MiB more: the memory grows, its buffer is a new object
+    assert.ok(grown.buffer !== chunks[0]?.buffer, "the memory did not grow");
+    const rows = 3 * chunkRows(5) + 11;
+    const file = RowFile.create(path, rows, 5, null);
+    const key = [5, 6] as const;
+    makeFilesOnThreads(
+      [
+        {
+          fd: file.fd,
+          path,
+          rowStart: 0,
+          rows,
+          F: 5,
+          W: 4,
+          key,
+          lo: -1,
+          hi: 1,
+          state: [{ offset: 4, perRow: 1, initial: 0.5 }],
+        },
+      ],
+      chunks,
+    );
+    file.close();
+    const bytes = readFileSync(path);
+    const got = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const want = new Float32Array(rows * 4);
+    fillUniform(want, key, 0, -1, 1);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < 4; j++)
+        if (!Object.is(got[r * 5 + j], want[r * 4 + j])) throw new Error(`row ${r} weight ${j}: ${got[r * 5 + j]}`);
+      assert.is(got[r * 5 + 4], 0.5);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test("a file a making thread cannot write is an error naming it, not a hang", () => {
   const dir = mkdtempSync(join(tmpdir(), "table-files-"));

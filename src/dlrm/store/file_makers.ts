@@ -17,6 +17,7 @@
 import { Worker } from "node:worker_threads";
 import { defaultHeap } from "../../kernels/memory.ts";
 import { wasmModuleBytes } from "../../kernels/wasm.ts";
+import { isResident } from "../../tensor/storage.ts";
 import { chunkRows } from "./row_file.ts";
 
 /** One file to make: rows [rowStart, rowStart + rows) of a piece, into the open descriptor fd. */
@@ -91,9 +92,9 @@ parentPort.on("message", (chunks) => {
 });
 `;
 
-/** Whether chunk lives in the wasm memory the makers can share (the wasm kernels are on). */
+/** Whether chunk lives in the wasm memory the makers can share (the wasm kernels are on; before or after the memory grew). */
 export function makersCanShare(chunk: Float32Array): boolean {
-  return chunk.buffer instanceof SharedArrayBuffer && chunk.buffer === defaultHeap().memory.buffer;
+  return isResident(chunk);
 }
 
 /**
