@@ -139,10 +139,9 @@ export class DiskTables {
     // Threads pay once the files are several chunks (they take ~50 ms to start).
     const makers = o.makers ?? (floats < 8 * chunkFloats ? 1 : defaultMakers());
     // The chunks of records the files are made in, in the wasm memory (the generator writes them in place).
-    const chunks = Array.from({ length: makers > 1 && onThreads(source, pieces) ? makers : 1 }, () =>
-      allocResident(chunkFloats),
-    );
-    const threaded = chunks.length > 1 && chunks.every(makersCanShare);
+    const chunks = [allocResident(chunkFloats)];
+    const threaded = makers > 1 && onThreads(source, pieces) && makersCanShare(chunks[0] as Float32Array);
+    while (threaded && chunks.length < makers) chunks.push(allocResident(chunkFloats));
     try {
       const jobs: FileJob[] = [];
       pieces.forEach((piece, i) => {
