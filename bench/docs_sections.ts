@@ -24,6 +24,8 @@ export const KEPT_SECTIONS = [
   "dcn-mlperf", // bench/dcn_mlperf.bench.ts --docs: the MLPerf DLRM-DCNv2 shape on 2 workers (issue 28)
   "table-store-policy-small-cache", // by hand: look-ahead vs LRU with a 4 MiB cache, on the shared machine
   "table-memories", // bench/table_memories.bench.ts --docs: one thread past 4 GiB of tables in memory (issue 27)
+  "table-store-past-ram", // bench/table_store_past_ram.bench.ts --docs: tables and optimizer state 1.5× RAM (issue 27)
+  "table-store-past-ram-notes", // by hand: the first 1.5×-RAM run, bench/table_files.bench.ts, the disk counters
 ] as const;
 
 const begin = (name: string): string => `<!-- section ${name}: begin -->`;

@@ -6,17 +6,19 @@
 // row and its one state float); bottom 13-512-256-64, top 415-512-512-256-1 (the reference's
 // Terabyte shape). Data: heavy-headed generated samples (bench/table_store_process.ts), one
 // lookup per bag, written once as a batch file. Reported: the time to make the table files
-// (spawn to the first step), samples/s (median step after the warm-up, and all steps after
-// it), peak RSS, the table store's line (hit rate, rows read ahead and at their step, rows
-// written back), the bytes the process had the disk read and write (/proc/<pid>/io), and
-// the files' size on disk; then the files are deleted. No --save: the checkpoint would be as
-// big as the tables.
+// and its rate (the table store's files_made_ms), samples/s (median step after the warm-up,
+// and all steps after it), the loss over the first and last steps, peak RSS, the table
+// store's line (hit rate, rows read ahead and at their step, rows written back), the bytes
+// the process had the disk read and write (/proc/<pid>/io) in all and per step after the
+// warm-up, and the files' size on disk; then the files are deleted. No --save: the
+// checkpoint would be as big as the tables.
 //
 //   nice -n 10 node --import tsx bench/table_store_past_ram.bench.ts [--ram-ratio 1.5]
 //     [--max-bytes 40e9] [--steps 300] [--warmup 20] [--batch 2048] [--cache 512MiB]
-//     [--dir /tmp/...] [--docs]
+//     [--workers 1] [--dir /tmp/...] [--docs]
 //
-// --docs rewrites the "table-store-past-ram" section of docs/benchmarks.md.
+// --docs rewrites the "table-store-past-ram" section of docs/benchmarks.md; --from-json FILE
+// rewrites it from a run's saved JSON line (the stdout of an earlier run) without running.
 //
 // Glossary: R rows of a table, M the cap, F floats per record.
 
@@ -27,7 +29,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { replaceSection } from "./docs_sections.ts";
 import { machine } from "./markdown.ts";
-import { heavyHeadedBatchFile, medianStepMs, trainProcess } from "./table_store_process.ts";
+import { diskBytesBetween, heavyHeadedBatchFile, medianStepMs, trainProcess } from "./table_store_process.ts";
 
 export const PAST_RAM_SECTION = "table-store-past-ram";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
   const warmup = Number(arg("warmup", "20"));
   const batch = Number(arg("batch", "2048"));
   const cache = arg("cache", "512MiB");
+  const workers = Number(arg("workers", "1"));
   const dir = arg("dir", join(tmpdir(), "dlrm-table-store-past-ram"));
   const ram = totalmem();
   const M = capFor(ratio * ram);
@@ -115,7 +118,17 @@ async function main(): Promise<void> {
   const startLoad = loadavg();
   const args = [
     ...["--model", model, "--data", data, "--batch-size", String(batch), "--steps", String(steps)],
-    ...["--no-shuffle", "--seed", "7", "--workers", "1", "--table-dir", tablesDir, "--table-cache-bytes", cache],
+    ...[
+      "--no-shuffle",
+      "--seed",
+      "7",
+      "--workers",
+      String(workers),
+      "--table-dir",
+      tablesDir,
+      "--table-cache-bytes",
+      cache,
+    ],
   ];
   console.error(`dlrm train ${args.join(" ")}`);
   let filesBytes = 0;
@@ -134,6 +147,11 @@ async function main(): Promise<void> {
     t.length > warmup + 1
       ? ((t.length - 1 - warmup) * batch) / (((t.at(-1) as number) - (t[warmup] as number)) / 1000)
       : Number.NaN;
+  const steady = t.length > warmup + 1 ? diskBytesBetween(r.ioTrace, t[warmup] as number, t.at(-1) as number) : null;
+  const steadySteps = t.length - 1 - warmup;
+  const ts = r.tableStore as { files_made_ms?: number; file_bytes?: number } | null;
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const k = Math.min(20, Math.floor(r.losses.length / 2));
   const out = {
     command:
       `nice -n 10 node --import tsx bench/table_store_past_ram.bench.ts ${process.argv.slice(2).join(" ")}`.trim(),
@@ -151,7 +169,18 @@ async function main(): Promise<void> {
     warmup,
     batch,
     cache,
+    workers,
     firstStepS: (t[0] ?? Number.NaN) / 1000,
+    filesMadeS: ts?.files_made_ms === undefined ? Number.NaN : ts.files_made_ms / 1000,
+    filesMBPerS:
+      ts?.files_made_ms === undefined || ts.file_bytes === undefined
+        ? Number.NaN
+        : ts.file_bytes / 1e6 / (ts.files_made_ms / 1000),
+    lossFirst: mean(r.losses.slice(0, k)),
+    lossLast: mean(r.losses.slice(-k)),
+    lossesFinite: r.losses.length === steps && r.losses.every(Number.isFinite),
+    diskReadPerStep: steady === null ? Number.NaN : steady.read / steadySteps,
+    diskWritePerStep: steady === null ? Number.NaN : steady.write / steadySteps,
     samplesPerSecMedian: batch / (medianStepMs(t, warmup) / 1000),
     samplesPerSecAfterWarmup: after,
     wallS: r.wallS,
@@ -161,10 +190,7 @@ async function main(): Promise<void> {
     tableStore: r.tableStore,
   };
   console.log(JSON.stringify(out));
-  if (process.argv.includes("--docs")) {
-    const path = join(ROOT, "docs/benchmarks.md");
-    writeFileSync(path, replaceSection(readFileSync(path, "utf8"), PAST_RAM_SECTION, markdown(out)));
-  }
+  if (process.argv.includes("--docs")) writeDocs(out);
 }
 
 function markdown(o: {
@@ -183,7 +209,15 @@ function markdown(o: {
   warmup: number;
   batch: number;
   cache: string;
+  workers: number;
   firstStepS: number;
+  filesMadeS: number;
+  filesMBPerS: number;
+  lossFirst: number;
+  lossLast: number;
+  lossesFinite: boolean;
+  diskReadPerStep: number;
+  diskWritePerStep: number;
   samplesPerSecMedian: number;
   samplesPerSecAfterWarmup: number;
   wallS: number;
@@ -198,15 +232,17 @@ function markdown(o: {
   return [
     "## Tables past RAM: 1.5× the machine's memory of rows (`bench/table_store_past_ram.bench.ts`)",
     "",
-    `Run of ${o.date.slice(0, 16).replace("T", " ")} UTC on ${o.machine.cpu} (${o.machine.cores} cores, ${(o.ramBytes / GiB).toFixed(2)} GiB RAM), Node ${o.machine.node}. **The machine was shared**: a long end-to-end benchmark (issue 23) ran on both cores, beside other developers' jobs; load average (1 / 5 / 15 min) ${load(o.loadAvg.start)} at the start, ${load(o.loadAvg.end)} at the end.`,
+    `Run of ${o.date.slice(0, 16).replace("T", " ")} UTC on ${o.machine.cpu} (${o.machine.cores} cores, ${(o.ramBytes / GiB).toFixed(2)} GiB RAM), Node ${o.machine.node}. **The machine was shared** with other developers' tests and benchmarks; load average (1 / 5 / 15 min) ${load(o.loadAvg.start)} at the start, ${load(o.loadAvg.end)} at the end.`,
     "",
-    `\`${o.command}\` — the 26 Criteo Terabyte tables at dim 64, each capped at ${n(o.cap)} rows (the reference's \`--max-ind-range ${o.cap}\`): ${n(o.rows)} rows of ${o.recordBytes}-byte records (64 weights and row-wise Adagrad's accumulator) = **${(o.tableBytes / 1e9).toFixed(2)} GB, ${o.ramRatio.toFixed(2)}× RAM** (files on disk: ${(o.filesBytes / 1e9).toFixed(2)} GB); bottom 13-512-256-64, top 415-512-512-256-1; ${n(o.steps * o.batch)} heavy-headed generated samples, batch ${o.batch}, ${o.steps} steps, one worker, \`--table-cache-bytes ${o.cache}\`, look-ahead with the next batch read ahead. The files were deleted after the run.`,
+    `\`${o.command}\` — the 26 Criteo Terabyte tables at dim 64, each capped at ${n(o.cap)} rows (the reference's \`--max-ind-range ${o.cap}\`): ${n(o.rows)} rows of ${o.recordBytes}-byte records (64 weights and row-wise Adagrad's accumulator) = **${(o.tableBytes / 1e9).toFixed(2)} GB, ${o.ramRatio.toFixed(2)}× RAM** (files on disk: ${(o.filesBytes / 1e9).toFixed(2)} GB); bottom 13-512-256-64, top 415-512-512-256-1; ${n(o.steps * o.batch)} heavy-headed generated samples, batch ${o.batch}, ${o.steps} steps, ${o.workers === 1 ? "one worker" : `${o.workers} workers`}, \`--table-cache-bytes ${o.cache}\`, look-ahead with the next batch read ahead. The files were deleted after the run.`,
     "",
-    "| made the files (spawn → first step) | samples/s, median step | samples/s, all steps after warm-up | wall | peak RSS | hit rate | rows read (ahead) | rows written | waited for rows | disk read | disk written |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    `| ${o.firstStepS.toFixed(0)} s | ${Math.round(o.samplesPerSecMedian).toLocaleString("en-US")} | ${Math.round(o.samplesPerSecAfterWarmup).toLocaleString("en-US")} | ${o.wallS.toFixed(0)} s | ${(o.peakRssMiB / 1024).toFixed(2)} GiB | ${ts.hit_rate ?? "–"} | ${n(ts.rows_read)} (${n(ts.rows_read_ahead)}) | ${n(ts.rows_written)} | ${n(ts.wait_ms === undefined ? undefined : Math.round(ts.wait_ms / 1000))} s | ${(o.diskReadBytes / 1e9).toFixed(2)} GB | ${(o.diskWriteBytes / 1e9).toFixed(2)} GB |`,
+    "| made the files | samples/s, median step | samples/s, all steps after warm-up | wall | peak RSS | hit rate | rows read (ahead) | rows written | waited for rows | records read / step | disk read / step | records written / step | loss, first → last 20 steps |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| ${o.filesMadeS.toFixed(0)} s (${o.filesMBPerS.toFixed(0)} MB/s) | ${Math.round(o.samplesPerSecMedian).toLocaleString("en-US")} | ${Math.round(o.samplesPerSecAfterWarmup).toLocaleString("en-US")} | ${o.wallS.toFixed(0)} s | ${(o.peakRssMiB / 1024).toFixed(2)} GiB | ${ts.hit_rate ?? "–"} | ${n(ts.rows_read)} (${n(ts.rows_read_ahead)}) | ${n(ts.rows_written)} | ${n(ts.wait_ms === undefined ? undefined : Math.round(ts.wait_ms / 1000))} s | ${((ts.bytes_read ?? Number.NaN) / o.steps / 1e6).toFixed(2)} MB | ${(o.diskReadPerStep / 1e6).toFixed(1)} MB | ${((ts.bytes_written ?? Number.NaN) / o.steps / 1e6).toFixed(2)} MB | ${o.lossFirst.toFixed(4)} → ${o.lossLast.toFixed(4)}${o.lossesFinite ? "" : " (not all finite)"} |`,
     "",
-    "*disk read / written*: what the process had the block layer move (`/proc/<pid>/io`), making the files included; a read the page cache served is not counted.",
+    `In all the process had the disk read ${(o.diskReadBytes / 1e9).toFixed(2)} GB (making the files included). First step ${o.firstStepS.toFixed(0)} s after spawn; the wall time includes writing back the dirty rows at the end.`,
+    "",
+    "*records read / written per step*: the table store's own count of record bytes moved (misses read, evicted dirty rows written), over all steps (the final write-back is after the line). *disk read / step*: what the process had the block layer read (`/proc/<pid>/io` read_bytes) between the end of the warm-up and the last step, over those steps: a record is 260 bytes of a 4 KiB page, so a miss that the page cache cannot serve reads a page or more. The kernel's write_bytes is not shown: it is counted when a page (or a large folio) is first dirtied, so a 260-byte record write counts its whole folio, and the total came out larger than the disk could have written.",
     "",
     "```json",
     JSON.stringify(o),
@@ -214,4 +250,11 @@ function markdown(o: {
   ].join("\n");
 }
 
-await main();
+function writeDocs(out: Parameters<typeof markdown>[0]): void {
+  const path = join(ROOT, "docs/benchmarks.md");
+  writeFileSync(path, replaceSection(readFileSync(path, "utf8"), PAST_RAM_SECTION, markdown(out)));
+}
+
+const saved = arg("from-json", "");
+if (saved !== "") writeDocs(JSON.parse(readFileSync(saved, "utf8")) as Parameters<typeof markdown>[0]);
+else await main();

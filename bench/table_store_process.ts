@@ -45,6 +45,10 @@ export interface TrainProcess {
   diskWriteBytes: number;
   /** The t_ms of each step's log line (ms since the process started). */
   stepMs: number[];
+  /** The loss of each step's log line. */
+  losses: number[];
+  /** The disk counters as polled: ms since spawn, bytes read and written so far. */
+  ioTrace: { ms: number; read: number; write: number }[];
   /** The table store's line, parsed (null without --table-dir, or on ranks). */
   tableStore: Record<string, unknown> | null;
 }
@@ -60,6 +64,7 @@ export function trainProcess(root: string, args: readonly string[], log: string)
     let peakKiB = 0;
     let diskReadBytes = 0;
     let diskWriteBytes = 0;
+    const ioTrace: { ms: number; read: number; write: number }[] = [];
     const poll = setInterval(() => {
       try {
         const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
@@ -67,6 +72,7 @@ export function trainProcess(root: string, args: readonly string[], log: string)
         const io = readFileSync(`/proc/${child.pid}/io`, "utf8");
         diskReadBytes = Number(/^read_bytes:\s+(\d+)/m.exec(io)?.[1] ?? diskReadBytes);
         diskWriteBytes = Number(/^write_bytes:\s+(\d+)/m.exec(io)?.[1] ?? diskWriteBytes);
+        ioTrace.push({ ms: performance.now() - t0, read: diskReadBytes, write: diskWriteBytes });
       } catch {
         // gone
       }
@@ -76,23 +82,43 @@ export function trainProcess(root: string, args: readonly string[], log: string)
     child.on("close", (code) => {
       clearInterval(poll);
       const wallS = (performance.now() - t0) / 1000;
-      let stepMs: number[] = [];
+      let steps: { t_ms: number; loss: number }[] = [];
       try {
-        stepMs = readFileSync(log, "utf8")
+        steps = readFileSync(log, "utf8")
           .trim()
           .split("\n")
           .filter((l) => l !== "")
-          .map((l) => JSON.parse(l) as { t_ms?: number })
-          .filter((o) => typeof o.t_ms === "number")
-          .map((o) => o.t_ms as number);
+          .map((l) => JSON.parse(l) as { t_ms?: number; loss: number })
+          .filter((o): o is { t_ms: number; loss: number } => typeof o.t_ms === "number");
       } catch {
         // no log: the run failed before its first step
       }
+      const stepMs = steps.map((o) => o.t_ms);
+      const losses = steps.map((o) => o.loss);
       const m = /table store: (\{.*\})/.exec(stderr);
       const tableStore = m === null ? null : (JSON.parse(m[1] as string) as Record<string, unknown>);
-      done({ code, stderr, wallS, peakKiB, diskReadBytes, diskWriteBytes, stepMs, tableStore });
+      done({ code, stderr, wallS, peakKiB, diskReadBytes, diskWriteBytes, stepMs, losses, ioTrace, tableStore });
     });
   });
+}
+
+/**
+ * The disk bytes read and written between ms a and b since spawn, from the polled counters
+ * (the last poll at or before each; polls are 100 ms apart).
+ */
+export function diskBytesBetween(
+  trace: readonly { ms: number; read: number; write: number }[],
+  a: number,
+  b: number,
+): { read: number; write: number } {
+  const at = (ms: number): { read: number; write: number } => {
+    let last = { read: 0, write: 0 };
+    for (const p of trace) if (p.ms <= ms) last = p;
+    return last;
+  };
+  const x = at(a);
+  const y = at(b);
+  return { read: y.read - x.read, write: y.write - x.write };
 }
 
 /** The median gap between consecutive steps after the first `warmup` steps (ms). */

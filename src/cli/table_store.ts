@@ -128,6 +128,8 @@ export function reportTableStore(executor: Executor, io: Io): void {
     policy: executor.lookAhead > 0 ? `lookahead ${executor.lookAhead}, prefetch ${executor.tables.prefetch}` : "lru",
     reader_thread: executor.tables.threaded,
     resident_bytes: executor.tables.residentBytes(),
+    file_bytes: executor.tables.fileBytes,
+    files_made_ms: Math.round(executor.tables.madeMs),
     lookups: c.lookups,
     hits: c.hits,
     hit_rate: c.lookups === 0 ? null : Math.round((c.hits / c.lookups) * 1e4) / 1e4,

@@ -20,7 +20,7 @@
 //
 // Glossary: I/O a Linear's input/output width.
 
-import { fillNormal, fillUniform, streamKey } from "../tensor/philox.ts";
+import { fillNormal, fillUniform, fillUniformRows, streamKey } from "../tensor/philox.ts";
 import type { Module } from "../nn/module.ts";
 import type { FloatArray } from "../tensor/tensor.ts";
 import type { DLRMConfig } from "./config.ts";
@@ -49,6 +49,27 @@ export function fillInitial(seed: number, name: string, rule: InitRule, out: Flo
   if (rule.kind === "constant") out.fill(rule.value);
   else if (rule.kind === "uniform") fillUniform(out, key, first, rule.lo, rule.hi);
   else fillNormal(out, key, first, 0, rule.std);
+}
+
+/**
+ * fillInitial's elements [first, first + rows · width) of parameter `name`, written in rows of
+ * width every ld elements of out (row k from out[k · ld]): rows of a table drawn into records
+ * that hold more than the row (src/dlrm/store/). A uniform rule draws in one call.
+ */
+export function fillInitialRows(
+  seed: number,
+  name: string,
+  rule: InitRule,
+  out: Float32Array,
+  first: number,
+  rows: number,
+  width: number,
+  ld: number,
+): void {
+  if (rule.kind === "uniform") fillUniformRows(out, streamKey(seed, name), first, rows, width, ld, rule.lo, rule.hi);
+  else
+    for (let k = 0; k < rows; k++)
+      fillInitial(seed, name, rule, out.subarray(k * ld, k * ld + width), first + k * width);
 }
 
 /** Every parameter of the model of config, in state_dict order (bottom, interaction, top, tables, pooling weights). */

@@ -428,12 +428,15 @@ export function philox_rounds(
 }
 
 /**
- * out[outOff + j] = lo + (hi - lo) · u for j < n, u the top 24 bits of element first + j of
+ * out[outOff + floor(j / width) · ld + j mod width] = lo + (hi - lo) · u for j < n (n / width
+ * whole rows of width values every ld; width = ld = n: one run), u the top 24 bits of element first + j of
  * the Philox stream with key (k0, k1) over 2^24: element i is word i mod 4 of the block at
  * counter (floor(i / 4) mod 2^32, floor(i / 2^34), 0, 0). Computed in float64, rounded by the store.
  */
 export function philox_uniform(
   n: number,
+  width: number,
+  ld: number,
   out: FloatArray,
   outOff: number,
   first: number,
@@ -449,6 +452,7 @@ export function philox_uniform(
     const i = first + j;
     const b = Math.floor(i / 4);
     philox_rounds(b % 4294967296, Math.floor(b / 4294967296), 0, 0, keys, block);
-    for (let w = i % 4; w < 4 && j < n; w++, j++) out[outOff + j] = lo + ((hi - lo) * (block[w] >>> 8)) / 16777216;
+    for (let w = i % 4; w < 4 && j < n; w++, j++)
+      out[outOff + Math.floor(j / width) * ld + (j % width)] = lo + ((hi - lo) * (block[w] >>> 8)) / 16777216;
   }
 }

@@ -111,7 +111,17 @@ export interface RawKernels {
   sgd_dense_f32(n: number, lr: number, w: Ptr, g: Ptr): void;
   fill_zero_f32(n: number, y: Ptr): void;
   add_f32(n: number, x: Ptr, y: Ptr): void;
-  philox_uniform_f32(n: number, out: Ptr, first: number, k0: number, k1: number, lo: number, hi: number): void;
+  philox_uniform_f32(
+    n: number,
+    width: number,
+    ld: number,
+    out: Ptr,
+    first: number,
+    k0: number,
+    k1: number,
+    lo: number,
+    hi: number,
+  ): void;
 }
 
 /** The module (kernels/<module>.wat) of every export: the one list of raw kernel names. */
@@ -139,7 +149,8 @@ const MODULE_OF = {
 /** Which build of sgemm runs: "relaxed" (fused multiply-add) or "plain". */
 export type SgemmBuild = "relaxed" | "plain";
 
-function moduleBytes(name: keyof typeof wasmModules): Uint8Array<ArrayBuffer> {
+/** The bytes of kernels/<name>.wat as built (a thread that instantiates one module itself). */
+export function wasmModuleBytes(name: keyof typeof wasmModules): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(wasmModules[name]), (c) => c.charCodeAt(0)); // base64, decoded without Node's Buffer
 }
 
@@ -151,7 +162,7 @@ export function relaxedSimdAvailable(): boolean {
     if (hostEnv("DLRM_RELAXED_SIMD") === "0") relaxedAnswer = false;
     else {
       try {
-        new WebAssembly.Module(moduleBytes("sgemm_relaxed"));
+        new WebAssembly.Module(wasmModuleBytes("sgemm_relaxed"));
         relaxedAnswer = true;
       } catch {
         relaxedAnswer = false;
@@ -186,7 +197,7 @@ const modules = new Map<keyof typeof wasmModules, WebAssembly.Module>();
 /** A kernel module, compiled once per thread (each memory instantiates it anew). */
 function compiled(file: keyof typeof wasmModules): WebAssembly.Module {
   let m = modules.get(file);
-  if (m === undefined) modules.set(file, (m = new WebAssembly.Module(moduleBytes(file))));
+  if (m === undefined) modules.set(file, (m = new WebAssembly.Module(wasmModuleBytes(file))));
   return m;
 }
 
@@ -871,15 +882,21 @@ export const fill_zero: typeof ref.fill_zero = (n, y, yOff) => {
   if (!done) ref.fill_zero(n, y, yOff);
 };
 
-export const philox_uniform: typeof ref.philox_uniform = (n, out, outOff, first, k0, k1, lo, hi) => {
+export const philox_uniform: typeof ref.philox_uniform = (n, width, ld, out, outOff, first, k0, k1, lo, hi) => {
   checkCount("philox_uniform", "n", n);
   if (n === 0) return;
+  if (!Number.isInteger(width) || width < 1 || n % width !== 0 || !Number.isInteger(ld) || ld < width)
+    throw new KernelError(
+      `philox_uniform: ${n} elements in rows of width ${width} every ${ld} (whole rows, width >= 1, ld >= width)`,
+    );
   if (!Number.isSafeInteger(first) || first < 0)
     throw new KernelError(`philox_uniform: first must be a non-negative safe integer, got ${first}`);
-  const done = callWasm("philox_uniform", [table("out", out, outOff, n, "out", 0)], (s, [p]) => {
-    s.raw.philox_uniform_f32(n, p, first, k0 | 0, k1 | 0, lo, hi);
+  // An output outside the memory is written in place by the reference unless it is small (touched 0: no reads).
+  const o: Operand = { ...matrix("out", out, outOff, n / width, width, ld, "out"), touched: 0 };
+  const done = callWasm("philox_uniform", [o], (s, [p], [ldIn]) => {
+    s.raw.philox_uniform_f32(n, width, ldIn as number, p, first, k0 | 0, k1 | 0, lo, hi);
   });
-  if (!done) ref.philox_uniform(n, out, outOff, first, k0, k1, lo, hi);
+  if (!done) ref.philox_uniform(n, width, ld, out, outOff, first, k0, k1, lo, hi);
 };
 
 /** The wasm kernel set: the one list of the kernels the ops call, with the signatures of ref.ts. */

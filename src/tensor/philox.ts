@@ -59,7 +59,30 @@ export function fillUniform(
   hi: number,
 ): void {
   checkFirst("fillUniform", first);
-  kernels.philox_uniform(out.length, out, 0, first, key[0] >>> 0, key[1] >>> 0, lo, hi);
+  const n = out.length;
+  kernels.philox_uniform(n, n, n, out, 0, first, key[0] >>> 0, key[1] >>> 0, lo, hi);
+}
+
+/**
+ * fillUniform's values for the stream elements first + j, j < rows · width, written in rows
+ * of width every ld elements of out (row k from out[k · ld]): a table's weights drawn straight
+ * into records that also hold the row's optimizer state (src/dlrm/store/).
+ */
+export function fillUniformRows(
+  out: Float32Array,
+  key: readonly [number, number],
+  first: number,
+  rows: number,
+  width: number,
+  ld: number,
+  lo: number,
+  hi: number,
+): void {
+  checkFirst("fillUniformRows", first);
+  if (rows === 0) return;
+  if (!(width >= 1 && ld >= width && (rows - 1) * ld + width <= out.length))
+    throw new Error(`fillUniformRows: ${rows} rows of ${width} every ${ld} do not fit in ${out.length} elements`);
+  kernels.philox_uniform(rows * width, width, ld, out, 0, first, key[0] >>> 0, key[1] >>> 0, lo, hi);
 }
 
 /**

@@ -1,6 +1,7 @@
 // The row cache of tables on disk (src/dlrm/store/row_cache.ts) over records in memory: which
 // row leaves (the farthest next use within the look-ahead, else the least recently used),
-// what is read and written back, and that the resident values always equal the records'.
+// what is read and written back (a flush in the file's order), and that the resident values
+// always equal the records'.
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -89,6 +90,18 @@ test("dirty rows are written back when they leave and at a flush, clean ones nev
     cache.flush();
     assert.equal(io.writes, [4, 5], "a flushed row is clean");
     assert.is(cache.counts.bytesWritten, 2 * 12);
+  });
+});
+
+test("a flush writes the dirty rows in the file's order, whatever slots they hold", () => {
+  withStepArena(() => {
+    const io = memoryIO(20, 3);
+    const { cache } = cacheOf(io, 6);
+    cache.serve([ids(17, 3, 11, 0, 8)]); // slots 0..4 in this order
+    cache.markDirty();
+    cache.serve([ids(17, 11)]); // 17 and 11 stay dirty, nothing leaves
+    cache.flush();
+    assert.equal(io.writes, [0, 3, 8, 11, 17]);
   });
 });
 

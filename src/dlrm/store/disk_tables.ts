@@ -11,30 +11,33 @@
 // computes, when the caches' arrays are shared memory (the wasm kernels); else on this thread.
 //
 // The files are made at the start of a run from the seed's counter-based streams
-// (src/dlrm/init.ts: the values the in-memory model has) or from a checkpoint's rows, so the
-// model is the in-memory one bit for bit, and a checkpoint is written from the files after a
+// (src/dlrm/init.ts: the values the in-memory model has; on one thread per core,
+// file_makers.ts) or from a checkpoint's rows, so the model is the in-memory one bit for bit, and a checkpoint is written from the files after a
 // flush. The files are the run's working copy, not a checkpoint: after a crash they may hold
 // a mix of steps; the last checkpoint written (atomically) is what a run resumes from.
 //
 // Glossary: R rows of a piece, W its width, F floats per record, C slots of a cache, N bytes
 // of records resident in all, B batch, L lookups.
 
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { SparseInput } from "../../data/batch.ts";
 import { embeddingBag } from "../../ops/embedding_bag.ts";
 import { stateArray, stateTensorName, type OptimizerSpec } from "../../optim/make.ts";
 import type { Optimizer } from "../../optim/optimizer.ts";
 import { OpError } from "../../tensor/shape.ts";
+import { streamKey } from "../../tensor/philox.ts";
 import { allocResident } from "../../tensor/storage.ts";
 import { IndexTensor, Tensor } from "../../tensor/tensor.ts";
 import type { CheckpointSlice } from "../checkpoint_bytes.ts";
 import type { DLRMConfig } from "../config.ts";
-import { fillInitial } from "../init.ts";
+import { fillInitialRows } from "../init.ts";
 import { tableLayout } from "../tables/layout.ts";
 import { pieceIds, type EmbeddingPiece } from "../tables/piece.ts";
 import { rowRange, type RowRange } from "../tables/pool.ts";
 import { emptyCounts, RowCache, type CacheCounts } from "./row_cache.ts";
-import { RowFile } from "./row_file.ts";
+import { makeFilesOnThreads, makersCanShare, type FileJob } from "./file_makers.ts";
+import { chunkRows, RowFile } from "./row_file.ts";
 import { SyncMover, type RowMover, type SlotArray } from "./row_mover.ts";
 import { ThreadMover } from "./row_thread.ts";
 import { rowRecord, type RowRecord } from "./row_record.ts";
@@ -66,6 +69,8 @@ export interface TableStoreOptions {
   prefetch?: number;
   /** Move rows on a reader thread when the arrays allow it (default true); false: on the step's thread. */
   readerThread?: boolean;
+  /** Threads that make the files from the seed (default: one per core, at most 4; 1: on this thread). */
+  makers?: number;
 }
 
 /** One piece on disk: its file, its cache, and the cache's weights (C, W), the parameter the step trains. */
@@ -84,6 +89,9 @@ interface StoredPiece {
 export class DiskTables {
   readonly lookAhead: number;
   readonly prefetch: number;
+  /** Milliseconds making the files took, and the bytes they hold. */
+  readonly madeMs: number;
+  readonly fileBytes: number;
   readonly #readerThread: boolean;
   readonly #stored: StoredPiece[];
   readonly #spec: OptimizerSpec;
@@ -125,23 +133,44 @@ export class DiskTables {
       o.cacheBytes,
     );
     this.#stored = [];
+    const t0 = performance.now();
+    const chunkFloats = Math.max(...records.map((r, i) => Math.min(rowsOf[i], chunkRows(r.floats)) * r.floats));
+    const floats = records.reduce((a, r, i) => a + r.floats * rowsOf[i], 0);
+    // Threads pay once the files are several chunks (they take ~50 ms to start).
+    const makers = o.makers ?? (floats < 8 * chunkFloats ? 1 : defaultMakers());
+    // The chunks of records the files are made in, in the wasm memory (the generator writes them in place).
+    const chunks = [allocResident(chunkFloats)];
+    const threaded = makers > 1 && onThreads(source, pieces) && makersCanShare(chunks[0] as Float32Array);
+    while (threaded && chunks.length < makers) chunks.push(allocResident(chunkFloats));
     try {
+      const jobs: FileJob[] = [];
       pieces.forEach((piece, i) => {
         const record = records[i];
         const range = ranges[i];
         const rows = rowsOf[i];
         const rowStart = range === null ? 0 : range.rowStart;
         const name = range === null ? piece.name : `${piece.name}.${range.rowStart}-${range.rowEnd}`;
-        const file = makeFile(join(o.dir, `${name}.rows`), piece, rowStart, rows, record, source);
+        const path = join(o.dir, `${name}.rows`);
+        let file: RowFile;
+        if (threaded && source.kind === "seed" && piece.init.kind === "uniform") {
+          file = RowFile.create(path, rows, record.floats, null);
+          const state = record.parts.filter((p) => p.key !== null);
+          const [lo, hi] = [piece.init.lo, piece.init.hi];
+          const key = streamKey(source.seed, piece.name);
+          jobs.push({ fd: file.fd, path, rowStart, rows, F: record.floats, W: piece.dim, key, lo, hi, state });
+        } else file = makeFile(path, piece, rowStart, rows, record, source, chunks[0] as Float32Array);
         const C = Math.min(capacities[i], rows);
         const cache = new RowCache(file, C, rangeLabel(piece, range));
         const weight = new Tensor(allocResident(C * piece.dim), [C, piece.dim], true); // (C, W)
         this.#stored.push({ piece, range, rowStart, rows, record, file, cache, weight });
       });
+      makeFilesOnThreads(jobs, chunks);
     } catch (e) {
       this.close();
       throw e;
     }
+    this.madeMs = performance.now() - t0;
+    this.fileBytes = this.#stored.reduce((a, s) => a + s.rows * 4 * s.record.floats, 0);
   }
 
   /** The parameters the optimizer trains for the tables: each piece's resident block under its name. */
@@ -245,7 +274,7 @@ export class DiskTables {
     this.flush();
     for (const { piece, rowStart, rows, record, file } of this.#stored) {
       const F = record.floats;
-      const perChunk = Math.max(1, Math.floor(CHUNK_FLOATS / F));
+      const perChunk = chunkRows(F);
       const buf = new Float32Array(Math.min(rows, perChunk) * F);
       const parts = record.parts.filter((p) => p.key === null || withOptimizer);
       const outs = parts.map((p) => new Float32Array(Math.min(rows, perChunk) * p.perRow));
@@ -301,9 +330,6 @@ export class DiskTables {
   }
 }
 
-/** Records moved at a time when a file is made or read whole. */
-const CHUNK_FLOATS = 1 << 22;
-
 /**
  * Each piece's cache rows out of cacheBytes: a piece gets at most an equal share of what the
  * smaller pieces leave (small tables are held whole), and at least one row.
@@ -336,6 +362,16 @@ export function cacheRows(
   return out;
 }
 
+/** Threads that make files when not told: one per core, at most 4 (the disk is the limit past that). */
+function defaultMakers(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** Whether the files can be made on threads: drawn from the seed, every piece by a uniform rule (the wasm kernel's). */
+function onThreads(source: TableSource, pieces: readonly EmbeddingPiece[]): boolean {
+  return source.kind === "seed" && pieces.every((p) => p.init.kind === "uniform");
+}
+
 /** "table 3", or "table 3 rows [a, b)" for a rank's range. */
 function rangeLabel(piece: EmbeddingPiece, range: RowRange | null): string {
   return range === null ? piece.label : `${piece.label} rows [${range.rowStart}, ${range.rowEnd})`;
@@ -362,7 +398,11 @@ function unpack(records: Float32Array, F: number, offset: number, perRow: number
   for (let i = 0; i < n; i++) out.set(records.subarray(i * F + offset, i * F + offset + perRow), i * perRow);
 }
 
-/** The file of rows [rowStart, rowStart + rows) of a piece, made anew from the source. */
+/**
+ * The file of rows [rowStart, rowStart + rows) of a piece, made anew from the source, a chunk
+ * of records at a time in `chunk` (resident: the generator draws the weights straight into
+ * the records, each row's state is set around them, and the chunk is written in one go).
+ */
 function makeFile(
   path: string,
   piece: EmbeddingPiece,
@@ -370,24 +410,37 @@ function makeFile(
   rows: number,
   record: RowRecord,
   source: TableSource,
+  chunk: Float32Array,
 ): RowFile {
   const F = record.floats;
   const W = piece.dim;
   let scratch = new Float32Array(0);
-  return RowFile.create(path, rows, F, (firstInFile, into) => {
-    const first = rowStart + firstInFile; // the piece's row
-    const n = into.length / F;
-    for (const part of record.parts) {
-      if (scratch.length < n * part.perRow) scratch = new Float32Array(n * part.perRow);
-      const values = scratch.subarray(0, n * part.perRow);
-      if (part.key === null) {
-        if (source.kind === "seed") fillInitial(source.seed, piece.name, piece.init, values, first * W);
-        else source.read(piece.name, first * W, values);
-      } else if (source.kind === "checkpoint" && source.withOptimizer)
-        source.read(stateTensorName(piece.name, part.key), first * part.perRow, values);
-      else values.fill(part.initial);
-      for (let i = 0; i < n; i++)
-        into.set(values.subarray(i * part.perRow, (i + 1) * part.perRow), i * F + part.offset);
-    }
-  });
+  return RowFile.create(
+    path,
+    rows,
+    F,
+    (firstInFile, into) => {
+      const first = rowStart + firstInFile; // the piece's row
+      const n = into.length / F;
+      for (const part of record.parts) {
+        const P = part.perRow;
+        if (source.kind === "seed") {
+          if (part.key === null) fillInitialRows(source.seed, piece.name, piece.init, into, first * W, n, W, F);
+          else setRows(into, F, part.offset, P, n, part.initial);
+        } else if (part.key === null || source.withOptimizer) {
+          if (scratch.length < n * P) scratch = new Float32Array(n * P);
+          const values = scratch.subarray(0, n * P);
+          source.read(part.key === null ? piece.name : stateTensorName(piece.name, part.key), first * P, values);
+          for (let k = 0; k < n; k++) into.set(values.subarray(k * P, (k + 1) * P), k * F + part.offset);
+        } else setRows(into, F, part.offset, P, n, part.initial);
+      }
+    },
+    chunk,
+  );
+}
+
+/** Floats [at, at + P) of each of n records of F floats to v. */
+function setRows(into: Float32Array, F: number, at: number, P: number, n: number, v: number): void {
+  if (P === 1) for (let k = 0; k < n; k++) into[k * F + at] = v;
+  else for (let k = 0; k < n; k++) into.fill(v, k * F + at, k * F + at + P);
 }

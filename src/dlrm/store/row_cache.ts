@@ -229,16 +229,26 @@ export class RowCache {
     for (let i = 0; i < this.#batchCount; i++) this.#dirty[this.#batchSlots[i]] = 1;
   }
 
-  /** Write every dirty row back (they stay resident, clean), and wait until it is written. */
+  /**
+   * Write every dirty row back (they stay resident, clean), and wait until it is written. In
+   * the order of the rows in the file: a record is smaller than a page, so written in slot
+   * order (random positions) each would make the kernel read and write back a page of its own
+   * far from the last; in file order the pages come one after another.
+   */
   flush(): void {
     const mover = this.#attached();
+    let count = 0;
+    for (let s = 0; s < this.#filled; s++) if (this.#dirty[s] === 1) count++;
+    const rows = new Int32Array(count);
+    for (let s = 0, k = 0; s < this.#filled; s++) if (this.#dirty[s] === 1) rows[k++] = this.#rowOf[s] as number;
+    rows.sort();
     let last = 0;
-    for (let s = 0; s < this.#filled; s++)
-      if (this.#dirty[s] === 1) {
-        last = mover.move(this.#moverId, s, this.#rowOf[s], -1);
-        this.#dirty[s] = 0;
-        this.#wrote();
-      }
+    for (const row of rows) {
+      const s = this.#slotOf[row] as number;
+      last = mover.move(this.#moverId, s, row, -1);
+      this.#dirty[s] = 0;
+      this.#wrote();
+    }
     mover.submit();
     mover.wait(last);
   }

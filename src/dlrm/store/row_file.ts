@@ -8,8 +8,13 @@
 import { closeSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import type { RowIO } from "./row_mover.ts";
 
-/** Records made or moved at a time (bounded memory however big the table). */
+/** Floats of records made or moved at a time (bounded memory however big the table). */
 const CHUNK_FLOATS = 1 << 22;
+
+/** Records of F floats made at a time: one at least. */
+export function chunkRows(recordFloats: number): number {
+  return Math.max(1, Math.floor(CHUNK_FLOATS / recordFloats));
+}
 
 export class RowFile implements RowIO {
   readonly path: string;
@@ -26,20 +31,29 @@ export class RowFile implements RowIO {
 
   /**
    * Make path anew (an existing file is replaced) holding R records of F floats, filled in
-   * chunks by fill(firstRow, into): `into` holds whole records of the rows from firstRow.
+   * chunks by fill(firstRow, into): `into` holds whole records of the rows from firstRow, a
+   * view of buf (default a new array; at least min(R, chunkRows(F)) records long), and is
+   * written in one go. fill null: the file is only sized (zeros), for someone else to write
+   * through fd (the threads of file_makers.ts).
    */
   static create(
     path: string,
     rows: number,
     recordFloats: number,
-    fill: (firstRow: number, into: Float32Array) => void,
+    fill: ((firstRow: number, into: Float32Array) => void) | null,
+    buf: Float32Array<ArrayBufferLike> = new Float32Array(
+      fill === null ? 0 : Math.min(rows, chunkRows(recordFloats)) * recordFloats,
+    ),
   ): RowFile {
+    const perChunk = chunkRows(recordFloats);
+    if (fill !== null && buf.length < Math.min(rows, perChunk) * recordFloats)
+      throw new RangeError(
+        `${path}: a chunk of ${buf.length} floats is less than ${Math.min(rows, perChunk)} records of ${recordFloats}`,
+      );
     const fd = openSync(path, "w+");
     try {
       ftruncateSync(fd, rows * recordFloats * 4);
-      const perChunk = Math.max(1, Math.floor(CHUNK_FLOATS / recordFloats));
-      const buf = new Float32Array(Math.min(rows, perChunk) * recordFloats);
-      for (let r = 0; r < rows; r += perChunk) {
+      for (let r = 0; fill !== null && r < rows; r += perChunk) {
         const part = buf.subarray(0, Math.min(perChunk, rows - r) * recordFloats);
         fill(r, part);
         writeAll(fd, part, r * recordFloats * 4, path);
