@@ -40,13 +40,22 @@ function mix(h: number, x: number): number {
  *  state words are four hashes of (seed, stream, i); each is a bijection of i's low word, so
  *  samples of one stream below 2^32 never share a state. */
 export function sampleRng(seed: number, stream: number, i: number): Rng {
+  return reseedSample(new Rng(0), seed, stream, i);
+}
+
+/** rng continued as sampleRng(seed, stream, i) starts, in place: a batch's samples reuse one
+ *  generator (a new one per sample was most of the time it took to make a batch). */
+function reseedSample(rng: Rng, seed: number, stream: number, i: number): Rng {
   const lo = i >>> 0;
   const hi = Math.floor(i / 0x100000000) >>> 0;
-  const words = [0x9e3779b9, 0x7f4a7c15, 0xf39cc060, 0x5ced1e6b].map((c) =>
-    mix(mix(mix(mix(c, seed | 0), stream), hi), lo),
-  );
-  if (!words.some((w) => w !== 0)) words[0] = 1; // xoshiro's one forbidden state
-  return Rng.fromState({ words, spareNormal: null });
+  const s = seed | 0;
+  const w0 = mix(mix(mix(mix(0x9e3779b9, s), stream), hi), lo);
+  const w1 = mix(mix(mix(mix(0x7f4a7c15, s), stream), hi), lo);
+  const w2 = mix(mix(mix(mix(0xf39cc060, s), stream), hi), lo);
+  const w3 = mix(mix(mix(mix(0x5ced1e6b, s), stream), hi), lo);
+  // xoshiro's one forbidden state (all zero) becomes w0 = 1
+  rng.setWords((w0 | w1 | w2 | w3) === 0 ? 1 : w0, w1, w2, w3);
+  return rng;
 }
 
 /** What one generated sample holds. */
@@ -99,8 +108,9 @@ export function drawSamples(
   const weights = layout.tableSizes.map(() => (layout.weights ? new Float32Array(n * layout.maxBag) : null));
   const used = new Array<number>(F).fill(0);
   const labelDraws = new Float64Array(n);
+  const rng = new Rng(0);
   for (let i = 0; i < n; i++) {
-    const rng = sampleRng(seed, stream, first + i);
+    reseedSample(rng, seed, stream, first + i);
     for (let j = 0; j < Dd; j++) dense[i * Dd + j] = rng.uniform();
     for (let t = 0; t < F; t++) {
       const R = layout.tableSizes[t];
