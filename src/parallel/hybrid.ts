@@ -58,6 +58,7 @@ import {
   SEQ,
   SLOTS,
   STEP_PHASES,
+  statusDone,
   statusHeartbeat,
   statusPhase,
   statusStep,
@@ -227,6 +228,7 @@ export class HybridExecutor implements Executor {
       numbers,
       batchSlots: { layout, slots },
       timeoutMs,
+      stepCpu: o.onStepStats !== undefined,
       fault: o.fault ?? null,
       store: o.store == null ? null : { ...o.store, cacheBytes: Math.floor(o.store.cacheBytes / N) },
     });
@@ -286,22 +288,29 @@ export class HybridExecutor implements Executor {
   /** The step's outcome from the ranks' result words of its slot (read before the slot is reused). */
   #results(step: number, slot: number, B: number): StepOutcome {
     const num = this.#num;
+    const N = this.#N;
     let lossSum = 0;
     let correct = 0;
     let bad: StepOutcome["bad"] = null;
-    const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
-    const rankCpuMs: number[] = [];
-    for (let r = 0; r < this.#N; r++) {
+    for (let r = 0; r < N; r++) {
       const base = resultBase(r, slot);
       const badIndex = num[base + RES_BAD_INDEX];
       if (badIndex >= 0 && bad === null) bad = { index: badIndex, value: num[base + RES_BAD_VALUE] };
       lossSum += num[base + RES_LOSS];
       correct += num[base + RES_CORRECT];
-      STEP_PHASES.forEach((p, k) => (stepMs[p] += num[base + RES_TIMES + k] / this.#N));
-      rankCpuMs.push(num[base + RES_CPU]);
+      for (let k = 0; k < STEP_PHASES.length; k++) this.phaseMs[STEP_PHASES[k]] += num[base + RES_TIMES + k] / N;
     }
-    for (const p of STEP_PHASES) this.phaseMs[p] += stepMs[p];
-    this.#onStepStats?.(step, { phaseMs: stepMs, rankCpuMs });
+    if (this.#onStepStats !== undefined) {
+      // The step's own figures, made only for a listener (this thread's time is the ranks' too).
+      const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
+      const rankCpuMs: number[] = [];
+      for (let r = 0; r < N; r++) {
+        const base = resultBase(r, slot);
+        STEP_PHASES.forEach((p, k) => (stepMs[p] += num[base + RES_TIMES + k] / N));
+        rankCpuMs.push(num[base + RES_CPU]);
+      }
+      this.#onStepStats(step, { phaseMs: stepMs, rankCpuMs });
+    }
     return { loss: bad !== null ? Number.NaN : Math.fround(lossSum / B), correct: bad !== null ? 0 : correct, bad };
   }
 
@@ -374,7 +383,8 @@ export class HybridExecutor implements Executor {
 }
 
 interface Waiter {
-  left: Set<number>;
+  kind: "ready" | "done";
+  seq: number;
   resolve: () => void;
   reject: (e: Error) => void;
   watchdog: NodeJS.Timeout;
@@ -388,10 +398,12 @@ class RankWatch {
   readonly #comm: CommBuffers;
   readonly #ctl: Int32Array;
   #graceTimer: NodeJS.Timeout | null = null;
-  /** Who waits for what: "kind:seq" → the ranks still to report. */
+  /** Who waits for what: "kind:seq". */
   readonly #waiters = new Map<string, Waiter>();
-  /** Reports that came before their waitAll: "kind:seq" → the ranks that sent one. */
-  readonly #arrived = new Map<string, Set<number>>();
+  /** The ranks that said they are ready. */
+  readonly #ready = new Set<number>();
+  /** The last command every rank has finished, as reported (0: none). */
+  #doneSeq = 0;
   readonly #listeners: (() => void)[] = [];
 
   constructor(group: RankGroup, comm: CommBuffers, ctl: Int32Array) {
@@ -420,22 +432,20 @@ class RankWatch {
   }
 
   /**
-   * Resolves when every rank has sent `kind` (for command seq), rejects on the first failure,
-   * or when no rank has made progress for timeoutMs (longer than a rank's own wait for a
-   * peer, so that a rank stuck in a collective reports first, naming the peer).
+   * Resolves when every rank is ready (kind "ready"), or has finished command seq ("done": the
+   * one report of the last rank to finish it, protocol.ts); rejects on the first failure, or
+   * when no rank has made progress for timeoutMs (longer than a rank's own wait for a peer, so
+   * that a rank stuck in a collective reports first, naming the peer).
    */
   waitAll(kind: "ready" | "done", seq: number, timeoutMs: number): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const N = this.#group.threads.length;
     const key = `${kind}:${seq}`;
-    const arrived = this.#arrived.get(key) ?? new Set<number>();
-    this.#arrived.delete(key);
-    if (arrived.size === N) return Promise.resolve(); // every rank reported before anyone waited
+    if (kind === "done" ? this.#doneSeq >= seq : this.#ready.size === N) return Promise.resolve(); // reported before anyone waited
     return new Promise<void>((resolve, reject) => {
       let lastBeat = this.#heartbeats();
       let lastProgress = performance.now();
       const limit = kind === "ready" ? timeoutMs : 1.5 * timeoutMs + 1_000;
-      const left = new Set(Array.from({ length: N }, (_, r) => r).filter((r) => !arrived.has(r)));
       const watchdog = setInterval(
         () => {
           const beat = this.#heartbeats();
@@ -444,7 +454,9 @@ class RankWatch {
             lastBeat = beat;
             lastProgress = now;
           } else if (now - lastProgress > limit) {
-            const waiting = [...left];
+            const waiting = Array.from({ length: N }, (_, r) => r).filter((r) =>
+              kind === "ready" ? !this.#ready.has(r) : Atomics.load(this.#ctl, statusDone(r)) < seq,
+            );
             const where = waiting.map((r) => `rank ${r} ${this.#where(r)}`).join("; ");
             const what =
               kind === "ready"
@@ -460,7 +472,8 @@ class RankWatch {
         this.#waiters.delete(key);
       };
       this.#waiters.set(key, {
-        left,
+        kind,
+        seq,
         watchdog,
         resolve: () => {
           done();
@@ -479,17 +492,11 @@ class RankWatch {
       this.#onRankError(r, m);
       return;
     }
-    const key = `${m.type}:${m.type === "ready" ? 0 : m.seq}`;
-    const w = this.#waiters.get(key);
-    if (w !== undefined) {
-      w.left.delete(r);
-      if (w.left.size === 0) w.resolve();
-      return;
+    if (m.type === "ready") this.#ready.add(r);
+    else this.#doneSeq = Math.max(this.#doneSeq, m.seq); // a second report of a command is no news
+    for (const w of [...this.#waiters.values()]) {
+      if (w.kind === "ready" ? this.#ready.size === this.#group.threads.length : this.#doneSeq >= w.seq) w.resolve();
     }
-    // Nobody waits for this yet: keep it.
-    const arrived = this.#arrived.get(key) ?? new Set<number>();
-    arrived.add(r);
-    this.#arrived.set(key, arrived);
   }
 
   #onRankError(r: number, m: Extract<RankMessage, { type: "error" }>): void {

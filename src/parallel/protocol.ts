@@ -2,7 +2,7 @@
 // step, the command words, the status and result arrays, and what a rank is started with.
 //
 //   control  Int32   [seq, then two command entries (command, step, slot), (pad…), then per
-//            rank r: phase, step, heartbeat]
+//            rank r: phase, step, heartbeat, done]
 //            seq counts the commands issued. Command k (from 1) sits in entry k mod 2: the
 //            main thread writes the entry, then increments seq and notifies; each rank takes
 //            the commands one by one, in order. Two entries let the main thread issue the
@@ -10,6 +10,12 @@
 //            step to step without waiting for the main thread (which has at most two commands
 //            outstanding, so it never overwrites an entry not yet taken). Each rank keeps its
 //            status current, so an error can say where a rank was when it died or stalled.
+//            done is the last command the rank finished; a rank that finishes command k and
+//            then sees every rank's done at k or past it tells the main thread (one "done"
+//            message per command, not one per rank: each wakes the main thread, on the cores
+//            the ranks compute on). With sequentially consistent stores and loads, of two ranks
+//            finishing together at least one sees the other's store, so a command is always
+//            reported, sometimes twice.
 //   numbers  Float64 [lr of batch slot 0, lr of slot 1, then per rank r and slot: RESULT_FIELDS values]
 //            The learning rate of the step staged in each slot; each rank's results of the
 //            last step of each slot (read by the main thread before it reuses the slot).
@@ -58,10 +64,17 @@ export const COMMAND = 0;
 export const ARG_STEP = 1;
 export const ARG_SLOT = 2;
 const STATUS = 8;
-const STATUS_FIELDS = 3;
+const STATUS_FIELDS = 4;
 export const statusPhase = (r: number): number => STATUS + STATUS_FIELDS * r;
 export const statusStep = (r: number): number => STATUS + STATUS_FIELDS * r + 1;
 export const statusHeartbeat = (r: number): number => STATUS + STATUS_FIELDS * r + 2;
+export const statusDone = (r: number): number => STATUS + STATUS_FIELDS * r + 3;
+
+/** Whether every one of N ranks has finished command seq (its done word at seq or past it). */
+export function allDone(control: Int32Array, N: number, seq: number): boolean {
+  for (let q = 0; q < N; q++) if (Atomics.load(control, statusDone(q)) < seq) return false;
+  return true;
+}
 export const controlWords = (N: number): number => STATUS + STATUS_FIELDS * N;
 
 /**
@@ -112,6 +125,8 @@ export interface RankInit {
   numbers: SharedArrayBuffer;
   batchSlots: { layout: BatchSlotLayout; slots: SharedArrayBuffer[] };
   timeoutMs: number;
+  /** Measure the rank thread's CPU time in each step (RES_CPU; a read of /proc per step in Node): only when asked. */
+  stepCpu: boolean;
   fault: Fault | null;
   /** Its tables in files (src/dlrm/store/), with its share of the cache; null: in its memory. */
   store?: TableStoreOptions | null;
@@ -131,6 +146,7 @@ export interface SaveRequest {
 /** Messages from a rank to the main thread. */
 export type RankMessage =
   | { type: "ready"; rank: number }
+  /** Every rank has finished command seq (and every command before it). */
   | { type: "done"; rank: number; seq: number }
   | {
       type: "error";

@@ -93,10 +93,12 @@ export class Rank {
   readonly status: RankStatus;
   readonly #seed = new Float64Array(1); // the loss's upstream gradient, 1/B (reused: a step allocates no typed array)
   readonly #files: RankFiles | null;
+  readonly #stepCpu: boolean;
 
   /** files: the host's file access (Node), for checkpoints on disk; null where there is none (a browser). */
   constructor(init: RankInit, files: RankFiles | null) {
     this.#files = files;
+    this.#stepCpu = init.stepCpu;
     const { config, plan } = init;
     this.r = init.rank;
     this.N = init.ranks;
@@ -175,7 +177,7 @@ export class Rank {
   }
 
   #cpuMs(): number {
-    return this.#files?.threadCpuMs() ?? Number.NaN;
+    return this.#stepCpu ? (this.#files?.threadCpuMs() ?? Number.NaN) : Number.NaN;
   }
 
   /**

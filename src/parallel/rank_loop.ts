@@ -1,7 +1,8 @@
 // The life of a rank thread, whatever the host: build its Rank (src/parallel/rank.ts) from its
 // init — making or reading its own parameters —, say "ready", then wait on Atomics for
 // commands from the main thread (train a step on a staged batch, predict a staged batch,
-// write its pieces of a checkpoint, stop) until told to stop. The thread returns to its event
+// write its pieces of a checkpoint, stop) until told to stop; the last rank to finish a
+// command says so (protocol.ts, the done words). The thread returns to its event
 // loop only to take a save request (RankPort.saveRequest: at once from the port in Node, a
 // message awaited in a browser), so the commands of a step cost no message. Any error is
 // reported to the main thread with the rank, step and phase, and the other ranks are woken
@@ -12,6 +13,7 @@
 
 import { CollectiveError } from "./collectives.ts";
 import {
+  allDone,
   ARG_SLOT,
   ARG_STEP,
   CMD_PREDICT,
@@ -22,6 +24,7 @@ import {
   commandEntry,
   lrWord,
   SEQ,
+  statusDone,
   type RankInit,
 } from "./protocol.ts";
 import { Rank } from "./rank.ts";
@@ -89,7 +92,8 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
         rank.save(req.target, new Map(req.slots), req.withOptimizer);
         rank.status.enter("waiting for a command", rank.status.step);
       } else throw new Error(`unknown command ${command}`);
-      port.post({ type: "done", rank: init.rank, seq: seen });
+      Atomics.store(control, statusDone(init.rank), seen);
+      if (allDone(control, init.ranks, seen)) port.post({ type: "done", rank: init.rank, seq: seen });
     } catch (e) {
       fail(e);
       return;
