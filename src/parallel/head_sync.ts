@@ -6,7 +6,10 @@
 //   reduce       reduce-scatter: rank r sums chunk r of that array over the ranks
 //   update       the optimizer updates chunk r of the head's parameters and of their
 //                element-wise state (step(share)), and nothing else of the head
-//   gather       all-gather: every rank copies the other chunks of the parameters
+//   gather       all-gather: every rank copies the other chunks of the parameters, deferred
+//                to the next step's first all-to-all (collectives.ts deferAllGather: no
+//                meeting of its own), before which nothing reads the MLPs; flushed before a
+//                checkpoint is written
 // Every step of every optimizer is elementwise, so the parameters have the bits of an
 // all-reduce followed by the whole update on every rank (collectives.ts): golden parity holds,
 // and the update costs each rank 1/N of what it did. The optimizer state (Adagrad's sums,
@@ -71,10 +74,19 @@ export class HeadSync {
     this.#comm.reduceScatter(this.#grads.flat, `reduce-scatter of the MLP gradients (step ${step})`);
   }
 
-  /** After the update of chunk r (optimizer.step(share)): every rank's chunk of the parameters to every rank. */
+  /**
+   * After the update of chunk r (optimizer.step(share)): every rank's chunk of the parameters
+   * to every rank, with the next round of the collectives (the next step's or prediction's
+   * all-to-all forward, before the MLPs run) or at flush().
+   */
   gatherParameters(step: number): void {
-    this.#comm.allGather([this.#data], `all-gather of the MLP parameters (step ${step})`);
+    this.#comm.deferAllGather([this.#data], `all-gather of the MLP parameters (step ${step})`);
     for (const p of this.#params) p.markModified();
+  }
+
+  /** The parameters whole now (a gather still deferred is done): before they are read outside a step. */
+  flush(): void {
+    this.#comm.flushAllGather("before a save");
   }
 
   /** Before a checkpoint is written (every rank calls it): every rank's chunk of the optimizer state to every rank. */

@@ -213,7 +213,7 @@ export class HybridExecutor implements Executor {
     const widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, s) => a + plan.tables[s.table].dim, 0));
     const totalWidth = widthOf.reduce((a, b) => a + b, 0);
     const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P);
-    const comm = createCommBuffers(N, capacity);
+    const comm = createCommBuffers(N, capacity, P); // P beside: the head's all-gather rides with the next all-to-all
     const control = new SharedArrayBuffer(4 * controlWords(N));
     const numbers = new SharedArrayBuffer(8 * numberWords(N));
     const init = (r: number): RankInit => ({

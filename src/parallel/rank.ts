@@ -23,7 +23,7 @@
 //   + update      head_sync.ts): rank r sums chunk r of the gradients over the ranks (fixed
 //                 order: the same bits everywhere), the optimizer (src/optim/make.ts) updates
 //                 chunk r of the head and the rank's own shards' rows, and every rank copies
-//                 the others' updated chunks
+//                 the others' updated chunks (with the next all-to-all: three meetings a step)
 // A prediction is the first three without gradients, each rank writing the predictions of its
 // slice into the batch slot. The phases are timed and reported (STEP_PHASES): "MLP backward"
 // runs until the exchange's backward begins, "embedding backward" from its end.
@@ -162,7 +162,8 @@ export class Rank {
    * the temporary file (by positional writes), or the file's bytes in shared memory.
    */
   save(target: SaveTarget, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
-    if (withOptimizer) this.#headSync.gatherState(); // every rank saves: the head's state, whole on rank 0
+    this.#headSync.flush(); // the last step's parameters, whole (every rank saves)
+    if (withOptimizer) this.#headSync.gatherState(); // the head's state, whole on rank 0
     let write: (slices: CheckpointSlice[]) => void;
     if (target.kind === "memory")
       write = (slices) => writeSlicesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");

@@ -11,8 +11,8 @@ export interface ScenarioData {
   buffers: CommBuffers;
   rank: number;
   timeoutMs: number;
-  scenario: "allreduce" | "sharded" | "alltoall" | "barrier" | "stall" | "die";
-  /** allreduce, sharded: the vector lengths, one call each. */
+  scenario: "allreduce" | "sharded" | "deferred" | "alltoall" | "barrier" | "stall" | "die";
+  /** allreduce, sharded, deferred: the vector lengths, one call each. */
   lengths?: number[];
   /** alltoall: iterations. barrier: rounds. */
   iterations?: number;
@@ -97,6 +97,41 @@ function run(port: MessagePort, d: ScenarioData): void {
         );
         results.push(w, v);
       }
+      port.postMessage({ rank: d.rank, ok: true, results });
+    } else if (d.scenario === "deferred") {
+      // "sharded" with the all-gather deferred: taken along by the all-to-all of the next
+      // iteration (even ones) or flushed (odd ones); the all-to-all's own data still arrives.
+      const results: Float32Array[] = [];
+      (d.lengths ?? []).forEach((n, it) => {
+        const g = allReduceInput(d.seed, d.rank, n);
+        const { w, v } = shardedStart(d.seed, n);
+        const k = Math.floor(n / 3);
+        jitter(3);
+        const [lo, hi] = comm.reduceScatter(g, `reduce-scatter of ${n}`);
+        shardedUpdate(g, w, v, lo, hi);
+        comm.deferAllGather(
+          [
+            [w.subarray(0, k), w.subarray(k)],
+            [v.subarray(0, k), v.subarray(k)],
+          ],
+          `all-gather of 2 × ${n}`,
+        );
+        if (N > 1 && !comm.gatherDeferred) throw new Error("the all-gather was not deferred");
+        jitter(3);
+        if (it % 2 === 1) comm.flushAllGather("flush");
+        else {
+          const counts = Array.from({ length: N }, (_, q) => allToAllCount(it, d.rank, q));
+          const recvCounts = Array.from({ length: N }, (_, q) => allToAllCount(it, q, d.rank));
+          const send = new Float32Array(counts.reduce((a, b) => a + b, 0));
+          let at = 0;
+          for (let q = 0; q < N; q++) for (let j = 0; j < counts[q]; j++) send[at++] = allToAllValue(it, d.rank, q, j);
+          const recv = new Float32Array(recvCounts.reduce((a, b) => a + b, 0));
+          comm.allToAll(send, counts, recv, recvCounts, `all-to-all ${it}`);
+          results.push(recv);
+        }
+        if (comm.gatherDeferred) throw new Error("the all-gather is still deferred");
+        results.push(w, v);
+      });
       port.postMessage({ rank: d.rank, ok: true, results });
     } else if (d.scenario === "alltoall") {
       const results: Float32Array[] = [];
