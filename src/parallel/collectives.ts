@@ -145,7 +145,11 @@ export class Communicator {
   /** Rounds so far; the parity picks the half of the regions. */
   #round = 0;
   /** The deferred all-gather, until a round takes it along: its layers, and the phase it was deferred in. */
-  #deferred: { layers: readonly (readonly Float32Array[])[]; phase: string } | null = null;
+  #deferred: {
+    layers: readonly (readonly Float32Array[])[];
+    phase: string;
+    peers: readonly (readonly (readonly Float32Array[])[])[] | null;
+  } | null = null;
 
   constructor(buffers: CommBuffers, rank: number, opts: CommunicatorOptions) {
     const N = buffers.ranks;
@@ -258,7 +262,11 @@ export class Communicator {
    * barrier), or by flushAllGather. Until then the layers must not change, and nothing may
    * read the peers' chunks of them. Every rank defers the same all-gather at the same point.
    */
-  deferAllGather(layers: readonly (readonly Float32Array[])[], phase: string): void {
+  deferAllGather(
+    layers: readonly (readonly Float32Array[])[],
+    phase: string,
+    peers?: readonly (readonly (readonly Float32Array[])[])[],
+  ): void {
     this.#checkAbort(phase);
     if (this.#deferred !== null)
       throw new CollectiveError(
@@ -270,6 +278,11 @@ export class Communicator {
       );
     const n = this.#checkLayers(layers, phase);
     if (this.size === 1) return; // nothing to gather, no room needed
+    if (peers !== undefined) {
+      this.#checkPeers(peers, n, phase);
+      this.#deferred = { layers, phase, peers };
+      return;
+    }
     if (n * layers.length > this.gatherCapacity)
       throw new CollectiveError(
         this.rank,
@@ -278,7 +291,7 @@ export class Communicator {
         null,
         `${layers.length} × ${n} floats do not fit beside a round's data (${this.gatherCapacity} floats)`,
       );
-    this.#deferred = { layers, phase };
+    this.#deferred = { layers, phase, peers: null };
   }
 
   /** Complete a deferred all-gather now, in a round of its own (nothing when none is deferred). */
@@ -325,15 +338,59 @@ export class Communicator {
     const N = this.size;
     const n = segmentsLength(d.layers[0] ?? []);
     const [lo, hi] = chunkBounds(n, N, this.rank);
-    const mine = this.#gatherPart(this.#regions[this.rank], h);
-    d.layers.forEach((layer, l) => copySegments(layer, lo, hi, mine, l * n, "out"));
+    if (d.peers === null) {
+      const mine = this.#gatherPart(this.#regions[this.rank], h);
+      d.layers.forEach((layer, l) => copySegments(layer, lo, hi, mine, l * n, "out"));
+    }
     this.barrier(phase);
     for (let c = 0; c < N; c++) {
       const [a, b] = chunkBounds(n, N, c);
       if (c === this.rank || b <= a) continue;
-      const theirs = this.#gatherPart(this.#regions[c], h);
-      d.layers.forEach((layer, l) => copySegments(layer, a, b, theirs, l * n, "in"));
+      if (d.peers === null) {
+        const theirs = this.#gatherPart(this.#regions[c], h);
+        d.layers.forEach((layer, l) => copySegments(layer, a, b, theirs, l * n, "in"));
+      } else {
+        // Straight from peer c's own arrays: its chunk is final (updated before this round),
+        // and it changes them again only after the next round's barrier, which it passes
+        // only once this rank has too.
+        const theirs = d.peers[c];
+        d.layers.forEach((layer, l) => copyBetween(theirs[l], layer, a, b));
+      }
     }
+  }
+
+  /** Peers' layers must be cut as this rank's: N of them, each L layers of n floats. */
+  #checkPeers(peers: readonly (readonly (readonly Float32Array[])[])[], n: number, phase: string): void {
+    const bad = peers.length !== this.size || peers.some((p) => p.some((layer) => segmentsLength(layer) !== n));
+    if (bad)
+      throw new CollectiveError(
+        this.rank,
+        phase,
+        "usage",
+        null,
+        `the peers' arrays are not ${this.size} sets of layers of ${n} floats`,
+      );
+  }
+
+  /**
+   * reduceScatter, with each peer's vector read where it is (peers[q]: rank q's data as this
+   * thread views it, in shared memory) instead of copied into the exchange regions first.
+   * Every rank calls it after writing its vector; the peers' vectors must not change until
+   * the next round's barrier (a rank reads only chunk r of them; its own chunk r it sums in
+   * place).
+   */
+  reduceScatterFrom(data: Float32Array, peers: readonly Float32Array[], phase: string): [number, number] {
+    this.#checkAbort(phase);
+    const N = this.size;
+    const r = this.rank;
+    const n = data.length;
+    if (N === 1) return [0, n];
+    if (peers.length !== N || peers.some((p) => p.length !== n))
+      throw new CollectiveError(r, phase, "usage", null, `the peers' vectors are not ${N} vectors of ${n} floats`);
+    this.#meet(this.#nextHalf(), phase); // every vector written (and a deferred all-gather along)
+    const [lo, hi] = chunkBounds(n, N, r);
+    for (let k = 1; k < N && hi > lo; k++) kernels.add(hi - lo, peers[(r + k) % N], lo, data, lo);
+    return [lo, hi];
   }
 
   #checkFits(n: number, layers: number, phase: string): void {
@@ -469,6 +526,26 @@ export class Communicator {
     const by = v === this.size + 1 ? MAIN_THREAD : v - 1;
     const who = by === MAIN_THREAD ? "the main thread stopped the run" : `rank ${by} failed`;
     throw new CollectiveError(this.rank, phase, "aborted", by, `aborted: ${who}`);
+  }
+}
+
+/** Elements [a, b) of the concatenation of `from` into the same elements of `to` (cut alike or not). */
+function copyBetween(from: readonly Float32Array[], to: readonly Float32Array[], a: number, b: number): void {
+  let i = 0; // segment of `from`
+  let fStart = 0;
+  let tStart = 0;
+  for (const t of to) {
+    const tEnd = tStart + t.length;
+    let x = Math.max(a, tStart);
+    const xEnd = Math.min(b, tEnd);
+    while (x < xEnd) {
+      while (fStart + from[i].length <= x) fStart += from[i++].length;
+      const m = Math.min(xEnd, fStart + from[i].length);
+      t.set(from[i].subarray(x - fStart, m - fStart), x - tStart);
+      x = m;
+    }
+    tStart = tEnd;
+    if (tStart >= b) break;
   }
 }
 

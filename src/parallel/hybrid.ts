@@ -9,7 +9,9 @@
 //            rank_threads.ts: Node's worker threads through worker-threads-pool by default,
 //            or a browser's module Workers, spawn_browser.ts); each rank makes
 //            its own parameters (from the seed's streams, or read from a checkpoint) in
-//            parallel with the others. This thread never allocates a table.
+//            parallel with the others, and says where its head's arrays are; every rank is
+//            then told where the others' are (CMD_PEERS: the head's collectives read them in
+//            place, head_sync.ts). This thread never allocates a table.
 //   step     stage the batch into a free slot and issue the step; the loop issues step s + 1
 //            while s runs (depth 2), so the ranks go from step to step without waiting.
 //   predict  batch after batch through the same slots; each rank writes its slice's
@@ -38,6 +40,7 @@ import { lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "./plan
 import {
   ARG_SLOT,
   ARG_STEP,
+  CMD_PEERS,
   CMD_PREDICT,
   CMD_SAVE,
   CMD_STEP,
@@ -63,6 +66,7 @@ import {
   statusPhase,
   statusStep,
   type Fault,
+  type HeadArrays,
   type RankInit,
   type RankMessage,
   type SaveRequest,
@@ -245,7 +249,19 @@ export class HybridExecutor implements Executor {
       watch.detach();
       throw e;
     }
-    return new HybridExecutor(o, plan, group, comm, control, numbers, views, watch);
+    const executor = new HybridExecutor(o, plan, group, comm, control, numbers, views, watch);
+    // Each rank's head arrays to every rank, so that the head's collectives read them in place.
+    const heads = watch.heads();
+    if (N > 1 && heads.every((h) => h !== null)) {
+      try {
+        for (const t of group.threads) t.postMessage({ kind: "peers", heads });
+        await executor.#command(CMD_PEERS, 0, 0);
+      } catch (e) {
+        await executor.close().catch(() => undefined);
+        throw e;
+      }
+    }
+    return executor;
   }
 
   /** Issue a command; resolves when every rank has done it. The slots keep at most two outstanding (protocol.ts). */
@@ -340,7 +356,8 @@ export class HybridExecutor implements Executor {
       path,
       tensors,
       metadata,
-      (tmp, slots) => this.#saveOnRanks({ target: { kind: "file", tmp }, slots: [...slots], withOptimizer: true }),
+      (tmp, slots) =>
+        this.#saveOnRanks({ kind: "save", target: { kind: "file", tmp }, slots: [...slots], withOptimizer: true }),
       format,
     );
   }
@@ -357,7 +374,12 @@ export class HybridExecutor implements Executor {
       (n) => new SharedArrayBuffer(n),
     );
     const buffer = image.bytes.buffer as SharedArrayBuffer;
-    await this.#saveOnRanks({ target: { kind: "memory", buffer }, slots: [...image.slots], withOptimizer: true });
+    await this.#saveOnRanks({
+      kind: "save",
+      target: { kind: "memory", buffer },
+      slots: [...image.slots],
+      withOptimizer: true,
+    });
     return image.bytes;
   }
 
@@ -400,8 +422,8 @@ class RankWatch {
   #graceTimer: NodeJS.Timeout | null = null;
   /** Who waits for what: "kind:seq". */
   readonly #waiters = new Map<string, Waiter>();
-  /** The ranks that said they are ready. */
-  readonly #ready = new Set<number>();
+  /** The ranks that said they are ready, and where each keeps its head's arrays. */
+  readonly #ready = new Map<number, HeadArrays>();
   /** The last command every rank has finished, as reported (0: none). */
   #doneSeq = 0;
   readonly #listeners: (() => void)[] = [];
@@ -423,6 +445,11 @@ class RankWatch {
         }),
       );
     });
+  }
+
+  /** Each rank's head arrays, by rank, as it said when ready. */
+  heads(): HeadArrays[] {
+    return this.#group.threads.map((_, r) => this.#ready.get(r) ?? null);
   }
 
   detach(): void {
@@ -492,7 +519,7 @@ class RankWatch {
       this.#onRankError(r, m);
       return;
     }
-    if (m.type === "ready") this.#ready.add(r);
+    if (m.type === "ready") this.#ready.set(r, m.head);
     else this.#doneSeq = Math.max(this.#doneSeq, m.seq); // a second report of a command is no news
     for (const w of [...this.#waiters.values()]) {
       if (w.kind === "ready" ? this.#ready.size === this.#group.threads.length : this.#doneSeq >= w.seq) w.resolve();

@@ -55,6 +55,8 @@ export const CMD_PREDICT = 2;
 /** Write this rank's pieces into a checkpoint (a file, or bytes in shared memory); the request (a SaveRequest) waits on the rank's port. */
 export const CMD_SAVE = 3;
 export const CMD_STOP = 4;
+/** Take the peers' head arrays (a PeersRequest waits on the rank's port): sent once, after every rank is ready. */
+export const CMD_PEERS = 5;
 
 /** Control word indices. */
 export const SEQ = 0;
@@ -137,15 +139,39 @@ export type SaveTarget = { kind: "file"; tmp: string } | { kind: "memory"; buffe
 
 /** What a rank reads from its port when told CMD_SAVE: where the checkpoint goes and the byte offset of each tensor in it. */
 export interface SaveRequest {
+  kind: "save";
   target: SaveTarget;
   /** Each tensor's byte offset in the file and its dtype there. */
   slots: [string, TensorSlot][];
   withOptimizer: boolean;
 }
 
+/** A Float32Array of one thread's shared memory, as another thread can view it. */
+export interface SharedArray {
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
+  length: number;
+}
+
+/**
+ * Where a rank keeps its head's gradients (one flat array) and parameters (one array each),
+ * in its wasm memory, which is shared: its peers read their chunks there themselves
+ * (src/parallel/head_sync.ts). Null where they are not in shared memory (DLRM_KERNELS=js).
+ */
+export type HeadArrays = { grads: SharedArray; params: SharedArray[] } | null;
+
+/** What a rank reads from its port when told CMD_PEERS: every rank's HeadArrays, by rank. */
+export interface PeersRequest {
+  kind: "peers";
+  heads: HeadArrays[];
+}
+
+/** What the main thread posts to a rank's port before the command that takes it. */
+export type RankRequest = SaveRequest | PeersRequest;
+
 /** Messages from a rank to the main thread. */
 export type RankMessage =
-  | { type: "ready"; rank: number }
+  | { type: "ready"; rank: number; head: HeadArrays }
   /** Every rank has finished command seq (and every command before it). */
   | { type: "done"; rank: number; seq: number }
   | {

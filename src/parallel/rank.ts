@@ -63,6 +63,7 @@ import {
   RES_TIMES,
   resultBase,
   STEP_PHASES,
+  type HeadArrays,
   type RankInit,
   type SaveTarget,
 } from "./protocol.ts";
@@ -133,6 +134,16 @@ export class Rank {
         })),
       ),
     };
+  }
+
+  /** Where its head's gradients and parameters are, for its peers to read (null: not in shared memory). */
+  headArrays(): HeadArrays {
+    return this.#headSync.arrays();
+  }
+
+  /** Every rank's headArrays(), by rank: from now on the head's collectives read the peers' arrays in place. */
+  usePeers(heads: readonly HeadArrays[]): void {
+    this.#headSync.usePeers(heads);
   }
 
   /** Write its stored shards' dirty rows back and close their files. */

@@ -203,6 +203,33 @@ test("deferAllGather: the all-gather rides with the next all-to-all or is flushe
   }
 });
 
+test("reduceScatterFrom and deferAllGather with the peers' arrays read in place: the same bits as by copies (3 ranks)", async () => {
+  const N = 3;
+  const lengths = [5, 1, 64, 499, 0, 2];
+  const seed = 14;
+  const sab = (n: number): SharedArrayBuffer[] => Array.from({ length: N }, () => new SharedArrayBuffer(4 * n));
+  const direct = lengths.map((n) => ({ g: sab(n), w: sab(n), v: sab(n) }));
+  const run = (d: typeof direct | undefined) =>
+    runScenario(
+      N,
+      500,
+      { scenario: "deferred", lengths, timeoutMs: 10_000, seed, ...(d ? { direct: d } : {}) },
+      undefined,
+      1000,
+    );
+  const [inPlace, copied] = [await run(direct), await run(undefined)];
+  inPlace.replies.forEach((reply, r) => {
+    assert.ok(reply?.ok, `rank ${r}: ${reply?.error?.message}`);
+    const other = copied.replies[r];
+    assert.ok(other?.ok, `rank ${r} (copies): ${other?.error?.message}`);
+    assert.equal(
+      (reply?.results ?? []).map((x) => Array.from(x)),
+      (other?.results ?? []).map((x) => Array.from(x)),
+      `rank ${r}`,
+    );
+  });
+});
+
 test("deferAllGather refuses a second deferral and layers larger than the room beside a round", () => {
   const comm = new Communicator(createCommBuffers(2, 8, 4), 0, { timeoutMs: 100 });
   assert.throws(
