@@ -9,10 +9,15 @@
 //               (preprocessed with --max-ind-range R, the 1M file through the 4M file's
 //               dictionary, so both have the same model) and on `--data random` with the same
 //               model (--model, one lookup per table): samples/s of the steps after the first
-//               10 (from the --log lines' times) and peak RSS.
+//               10 (from the --log lines' times) and peak RSS;
+//   predict     `dlrm predict --metrics --workers 2` of the model trained on the 1M-row file,
+//               streamed over the 1M- and 4M-row files: wall time and rows/s (start-up included)
+//               and peak RSS. What grows with the rows is the prediction and label kept per
+//               sample for the exact AUC (8 bytes a sample, docs/datasets.md), 24 MiB more at 4M.
 //
 //   node --import tsx bench/stream.bench.ts [--work <dir>] [--base <dir>] [--lines 4000000] [--steps 150]
 //                                           [--preprocess-only | --train-only] [--rounds 1]
+//                                           [--no-predict]
 //
 // --rounds N runs the three training runs N times, interleaved (random, small file, big file,
 // random, ...), so that a change in a shared machine's load falls on all three; each run's
@@ -42,6 +47,7 @@ const R = Number(flag("max-ind-range", "1000000"));
 const PREPROCESS_ONLY = args.includes("--preprocess-only");
 const TRAIN_ONLY = args.includes("--train-only");
 const ROUNDS = Number(flag("rounds", "1"));
+const PREDICT = !args.includes("--no-predict");
 const root = new URL("..", import.meta.url).pathname;
 
 mkdirSync(work, { recursive: true });
@@ -116,10 +122,12 @@ try {
       ["file_big", ["--data", x4]],
     ];
     const rate: Record<string, number[]> = {};
+    const saved = join(work, "trained.safetensors");
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, data] of runs) {
         const log = join(work, `${name}.jsonl`);
-        const t = dlrm(root, ["train", ...data, ...common, "--log", log]);
+        const save = PREDICT && round === 0 && name === "file_small" ? ["--save", saved] : [];
+        const t = dlrm(root, ["train", ...data, ...common, "--log", log, ...save]);
         const r = samplesPerSecond(log, 2048);
         (rate[name] ??= []).push(r);
         const prev = tr[name] as { peak_rss_mib: number } | undefined;
@@ -137,6 +145,21 @@ try {
     tr.file_small_over_random = ratio("file_small");
     tr.file_big_over_random = ratio("file_big");
     result.train = tr;
+
+    if (PREDICT) {
+      // Streamed prediction of the same model over both files: peak RSS should not follow the rows.
+      const pr: Record<string, unknown> = {};
+      for (const [name, file, rows] of [
+        ["file_small", x1, SMALL],
+        ["file_big", x4, LINES],
+      ] as [string, string, number][]) {
+        const t = dlrm(root, ["predict", "--checkpoint", saved, "--data", file, "--metrics", "--workers", "2"]);
+        pr[name] = { wall_s: t.wallS, rows_per_s: Math.round(rows / t.wallS), peak_rss_mib: t.peakRssMiB };
+      }
+      const rss = (name: string): number => (pr[name] as { peak_rss_mib: number }).peak_rss_mib;
+      pr.peak_rss_big_over_small = Number((rss("file_big") / rss("file_small")).toFixed(3));
+      result.predict = pr;
+    }
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
