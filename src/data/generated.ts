@@ -12,7 +12,7 @@
 // Glossary: N samples, Dd dense features, F tables, B batch size.
 
 import { promised, stepPlace, type BagLimits, type BatchSource } from "./batch_source.ts";
-import { offsetsFromLengths, type Dataset } from "./dataset.ts";
+import type { Dataset, SparseFeature } from "./dataset.ts";
 import { Rng } from "../tensor/rng.ts";
 
 /** Elements of the largest typed array. */
@@ -40,13 +40,22 @@ function mix(h: number, x: number): number {
  *  state words are four hashes of (seed, stream, i); each is a bijection of i's low word, so
  *  samples of one stream below 2^32 never share a state. */
 export function sampleRng(seed: number, stream: number, i: number): Rng {
+  return reseedSample(new Rng(0), seed, stream, i);
+}
+
+/** rng continued as sampleRng(seed, stream, i) starts, in place: a batch's samples reuse one
+ *  generator (a new one per sample was most of the time it took to make a batch). */
+function reseedSample(rng: Rng, seed: number, stream: number, i: number): Rng {
   const lo = i >>> 0;
   const hi = Math.floor(i / 0x100000000) >>> 0;
-  const words = [0x9e3779b9, 0x7f4a7c15, 0xf39cc060, 0x5ced1e6b].map((c) =>
-    mix(mix(mix(mix(c, seed | 0), stream), hi), lo),
-  );
-  if (!words.some((w) => w !== 0)) words[0] = 1; // xoshiro's one forbidden state
-  return Rng.fromState({ words, spareNormal: null });
+  const s = seed | 0;
+  const w0 = mix(mix(mix(mix(0x9e3779b9, s), stream), hi), lo);
+  const w1 = mix(mix(mix(mix(0x7f4a7c15, s), stream), hi), lo);
+  const w2 = mix(mix(mix(mix(0xf39cc060, s), stream), hi), lo);
+  const w3 = mix(mix(mix(mix(0x5ced1e6b, s), stream), hi), lo);
+  // xoshiro's one forbidden state (all zero) becomes w0 = 1
+  rng.setWords((w0 | w1 | w2 | w3) === 0 ? 1 : w0, w1, w2, w3);
+  return rng;
 }
 
 /** What one generated sample holds. */
@@ -92,40 +101,56 @@ export function drawSamples(
       `generated data: ${n} samples × ${Math.max(Dd, layout.maxBag)} values (dense features or lookups per bag) are more than one array holds (${MAX_ARRAY})`,
     );
   }
+  // Every table's arrays are views of one array per kind (a handful of allocations per batch
+  // instead of four per table: on the main thread their garbage cost more than the drawing).
+  const M = n * layout.maxBag; // room for the longest bags; cut to the drawn lookups at the end
   const dense = new Float32Array(n * Dd);
-  const lengths = layout.tableSizes.map(() => new Int32Array(n));
-  // Room for the longest bags; cut to the drawn lookups at the end.
-  const ids = layout.tableSizes.map(() => new Int32Array(n * layout.maxBag));
-  const weights = layout.tableSizes.map(() => (layout.weights ? new Float32Array(n * layout.maxBag) : null));
-  const used = new Array<number>(F).fill(0);
+  const lengths = new Int32Array(F * n); // table t's at t·n
+  const ids = new Int32Array(F * M); // table t's at t·M
+  const weights = layout.weights ? new Float32Array(F * M) : null;
+  const used = new Int32Array(F);
   const labelDraws = new Float64Array(n);
+  const rng = new Rng(0);
   for (let i = 0; i < n; i++) {
-    const rng = sampleRng(seed, stream, first + i);
+    reseedSample(rng, seed, stream, first + i);
     for (let j = 0; j < Dd; j++) dense[i * Dd + j] = rng.uniform();
     for (let t = 0; t < F; t++) {
       const R = layout.tableSizes[t];
       const len = layout.bagLength(rng, R);
-      (lengths[t] as Int32Array)[i] = len;
-      const at = used[t];
-      const tableIds = ids[t] as Int32Array;
-      const tableWeights = weights[t] as Float32Array | null;
+      lengths[t * n + i] = len;
+      const at = t * M + used[t];
       for (let l = 0; l < len; l++) {
-        tableIds[at + l] = rng.int(R);
-        if (tableWeights !== null) tableWeights[at + l] = rng.uniform();
+        ids[at + l] = rng.int(R);
+        if (weights !== null) weights[at + l] = rng.uniform();
       }
-      used[t] = at + len;
+      used[t] += len;
     }
     labelDraws[i] = rng.uniform();
   }
-  const sparse = layout.tableSizes.map((_, t) => {
+  // The drawn lookups of the tables back to back (the arrays as drawn when every bag is full).
+  let total = 0;
+  for (let t = 0; t < F; t++) total += used[t];
+  const full = total === F * M;
+  const indices = full ? ids : new Int32Array(total);
+  const kept = full || weights === null ? weights : new Float32Array(total);
+  const offsets = new Int32Array(F * (n + 1)); // table t's at t·(n + 1)
+  const sparse: SparseFeature[] = [];
+  for (let t = 0, from = 0; t < F; t++) {
     const L = used[t];
-    return {
-      lengths: lengths[t] as Int32Array,
-      offsets: offsetsFromLengths(lengths[t] as Int32Array),
-      indices: (ids[t] as Int32Array).slice(0, L),
-      weights: weights[t]?.slice(0, L) ?? null,
-    };
-  });
+    if (!full) {
+      indices.set(ids.subarray(t * M, t * M + L), from);
+      if (weights !== null) (kept as Float32Array).set(weights.subarray(t * M, t * M + L), from);
+    }
+    const o = offsets.subarray(t * (n + 1), (t + 1) * (n + 1));
+    for (let i = 0; i < n; i++) o[i + 1] = o[i] + lengths[t * n + i];
+    sparse.push({
+      lengths: lengths.subarray(t * n, (t + 1) * n),
+      offsets: o,
+      indices: indices.subarray(from, from + L),
+      weights: kept === null ? null : kept.subarray(from, from + L),
+    });
+    from += full ? M : L;
+  }
   return { data: { n, denseFeatures: Dd, dense, labels: new Float32Array(n), sparse }, labelDraws };
 }
 

@@ -16,12 +16,15 @@
 // communicator is handed in (src/parallel/collectives.ts has one), so that the op layer
 // knows nothing of workers.
 //
-// Buffers come from the step storage (allocFloatUninit): each is written in full.
+// Buffers come from the step storage (allocFloatUninit): each is written in full. The
+// gradients are copied and added by the wasm kernels (kernels.add; a JavaScript loop over them
+// cost ~0.3 ms of a batch-128 step on each rank).
 //
 // Glossary: N ranks, r this rank, q a peer, B batch, Bm this rank's slice, W a piece's
 // width, V_q the widths of rank q's shards summed, P pieces.
 
-import { gradOf } from "../autograd/grad.ts";
+import { gradForWrite, gradOf } from "../autograd/grad.ts";
+import { kernels } from "../kernels/index.ts";
 import { record, recordCollective } from "../autograd/tape.ts";
 import { allocFloat, allocFloatUninit } from "../tensor/storage.ts";
 import { OpError, formatShape } from "../tensor/shape.ts";
@@ -126,13 +129,14 @@ export function allToAllPooled(
     let before = 0; // widths of the own shards before shard i
     own.forEach((x) => {
       const W = x.shape[1];
-      const dx = gradOf(x); // (B, W)
+      const { g: dx, fresh } = gradForWrite(x); // (B, W): the slices cover every row once
       let from = 0;
       for (let q = 0; q < N; q++) {
         const [qs, qe] = slices[q];
         const n = (qe - qs) * W;
         const src = from + before * (qe - qs);
-        for (let k = 0; k < n; k++) dx[qs * W + k] += back[src + k];
+        if (fresh) dx.set(back.subarray(src, src + n), qs * W);
+        else kernels.add(n, back, src, dx, qs * W);
         from += V[r] * (qe - qs);
       }
       before += W;
@@ -155,8 +159,8 @@ export function allToAllPooled(
       }
     }
     return record("allToAll", new Tensor(data, [Bm, W]), [received], (g /* (Bm, W) */) => {
-      const dr = gradOf(received);
-      for (const o of blocks) for (let i = 0; i < n; i++) dr[o + i] += g[i];
+      const dr = gradOf(received); // zero-filled: each piece adds into its own blocks only
+      for (const o of blocks) kernels.add(n, g, 0, dr, o);
     });
   });
   return { pooled, received };

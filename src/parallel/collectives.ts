@@ -8,7 +8,8 @@
 //            epoch_r counts the barriers rank r has reached; abort is 0 while the run is
 //            healthy, else 1 + the rank that gave up (or N + 1: the main thread).
 //   counts   Int32 [2 halves][N senders][N receivers]: the element counts of an all-to-all.
-//   regions  one Float32 exchange region per rank, in two halves of C floats each.
+//   regions  one Float32 exchange region per rank, in two halves of C + G floats each: C for
+//            the round's own data, G for a deferred all-gather riding along (below).
 //
 // Every collective is made of rounds, and every round follows one rule:
 //
@@ -28,12 +29,20 @@
 // the updated chunks: the result is bit for bit that of allReduce and a full update on
 // every rank, with 1/N of the update's work per rank.
 //
+// A deferred all-gather (deferAllGather) has no round of its own: it rides along with the
+// next round of any collective, its chunk written beside that round's data (the last G floats
+// of the half) before the barrier and the peers' chunks copied in after it, so it costs no
+// barrier. Its data must stay as it is until then; flushAllGather runs it on its own when
+// nothing else will come first (before a checkpoint is read from the arrays). The hybrid step
+// defers the all-gather of the updated MLP parameters to the next step's first all-to-all, which
+// the MLPs are only read after: three meetings per step instead of four.
+//
 // Failure: a wait that outlasts the timeout throws a CollectiveError naming this rank, the
 // phase and the peer it waited for; abort() (by a failing rank) or abortAll() (by the main
 // thread) wakes every waiting rank, whose wait then throws a CollectiveError "aborted".
 //
 // Glossary: N ranks, r this rank, q a peer, n elements of an all-reduce, C floats in one
-// half of an exchange region.
+// half of an exchange region for a round's data, G for a deferred all-gather.
 
 import { kernels } from "../kernels/index.ts";
 
@@ -44,25 +53,33 @@ const MAIN_THREAD = -1;
 export interface CommBuffers {
   /** N ranks. */
   readonly ranks: number;
-  /** C: floats in one half of each rank's exchange region. */
+  /** C: floats in one half of each rank's exchange region for a round's own data. */
   readonly capacity: number;
+  /** G: floats beside them for a deferred all-gather (deferAllGather), 0 for none. */
+  readonly gatherCapacity: number;
   readonly control: SharedArrayBuffer;
   readonly counts: SharedArrayBuffer;
   readonly regions: readonly SharedArrayBuffer[];
 }
 
-/** The shared memory of the collectives of N ranks, each exchanging up to `capacity` floats per round. */
-export function createCommBuffers(ranks: number, capacity: number): CommBuffers {
+/**
+ * The shared memory of the collectives of N ranks, each exchanging up to `capacity` floats per
+ * round, and up to `gatherCapacity` more of a deferred all-gather riding along.
+ */
+export function createCommBuffers(ranks: number, capacity: number, gatherCapacity = 0): CommBuffers {
   if (!Number.isInteger(ranks) || ranks < 1)
     throw new Error(`createCommBuffers: ranks must be a positive integer, got ${ranks}`);
   if (!Number.isInteger(capacity) || capacity < 0)
     throw new Error(`createCommBuffers: capacity must be a non-negative integer, got ${capacity}`);
+  if (!Number.isInteger(gatherCapacity) || gatherCapacity < 0)
+    throw new Error(`createCommBuffers: gatherCapacity must be a non-negative integer, got ${gatherCapacity}`);
   return {
     ranks,
     capacity,
+    gatherCapacity,
     control: new SharedArrayBuffer(4 * (1 + ranks)),
     counts: new SharedArrayBuffer(4 * 2 * ranks * ranks),
-    regions: Array.from({ length: ranks }, () => new SharedArrayBuffer(4 * 2 * Math.max(capacity, 1))),
+    regions: Array.from({ length: ranks }, () => new SharedArrayBuffer(4 * 2 * Math.max(capacity + gatherCapacity, 1))),
   };
 }
 
@@ -117,6 +134,7 @@ export class Communicator {
   readonly rank: number;
   readonly size: number;
   readonly capacity: number;
+  readonly gatherCapacity: number;
   /** Longest wait for a peer (ms); may be changed between collectives. */
   timeoutMs: number;
   readonly #control: Int32Array;
@@ -126,6 +144,12 @@ export class Communicator {
   #epoch = 0;
   /** Rounds so far; the parity picks the half of the regions. */
   #round = 0;
+  /** The deferred all-gather, until a round takes it along: its layers, and the phase it was deferred in. */
+  #deferred: {
+    layers: readonly (readonly Float32Array[])[];
+    phase: string;
+    peers: readonly (readonly (readonly Float32Array[])[])[] | null;
+  } | null = null;
 
   constructor(buffers: CommBuffers, rank: number, opts: CommunicatorOptions) {
     const N = buffers.ranks;
@@ -135,6 +159,7 @@ export class Communicator {
     this.rank = rank;
     this.size = N;
     this.capacity = buffers.capacity;
+    this.gatherCapacity = buffers.gatherCapacity;
     this.timeoutMs = opts.timeoutMs;
     this.#control = new Int32Array(buffers.control);
     this.#counts = new Int32Array(buffers.counts);
@@ -225,6 +250,65 @@ export class Communicator {
    */
   allGather(layers: readonly (readonly Float32Array[])[], phase: string): void {
     this.#checkAbort(phase);
+    const n = this.#checkLayers(layers, phase);
+    this.#checkFits(n, layers.length, phase);
+    if (this.size === 1) return;
+    this.#allGatherPiece(layers, phase);
+  }
+
+  /**
+   * allGather(layers) without a round of its own: done in the next round of any collective
+   * (this rank's chunks published with that round's data, the peers' copied in after its
+   * barrier), or by flushAllGather. Until then the layers must not change, and nothing may
+   * read the peers' chunks of them. Every rank defers the same all-gather at the same point.
+   */
+  deferAllGather(
+    layers: readonly (readonly Float32Array[])[],
+    phase: string,
+    peers?: readonly (readonly (readonly Float32Array[])[])[],
+  ): void {
+    this.#checkAbort(phase);
+    if (this.#deferred !== null)
+      throw new CollectiveError(
+        this.rank,
+        phase,
+        "usage",
+        null,
+        `an all-gather is already deferred (${this.#deferred.phase})`,
+      );
+    const n = this.#checkLayers(layers, phase);
+    if (this.size === 1) return; // nothing to gather, no room needed
+    if (peers !== undefined) {
+      this.#checkPeers(peers, n, phase);
+      this.#deferred = { layers, phase, peers };
+      return;
+    }
+    if (n * layers.length > this.gatherCapacity)
+      throw new CollectiveError(
+        this.rank,
+        phase,
+        "usage",
+        null,
+        `${layers.length} × ${n} floats do not fit beside a round's data (${this.gatherCapacity} floats)`,
+      );
+    this.#deferred = { layers, phase, peers: null };
+  }
+
+  /** Complete a deferred all-gather now, in a round of its own (nothing when none is deferred). */
+  flushAllGather(phase: string): void {
+    const d = this.#deferred;
+    if (d === null) return;
+    this.#checkAbort(phase);
+    this.#meet(this.#nextHalf(), `${phase}: ${d.phase}`); // a round with no data of its own
+  }
+
+  /** Whether an all-gather waits for a round to take it along. */
+  get gatherDeferred(): boolean {
+    return this.#deferred !== null;
+  }
+
+  /** n, the floats of each layer (all alike). */
+  #checkLayers(layers: readonly (readonly Float32Array[])[], phase: string): number {
     const n = layers.length === 0 ? 0 : segmentsLength(layers[0]);
     for (const [l, layer] of layers.entries()) {
       const m = segmentsLength(layer);
@@ -237,9 +321,76 @@ export class Communicator {
           `all-gather layer ${l} has ${m} floats, layer 0 ${n}`,
         );
     }
-    this.#checkFits(n, layers.length, phase);
-    if (this.size === 1) return;
-    this.#allGatherPiece(layers, phase);
+    return n;
+  }
+
+  /**
+   * The meeting of a round whose data this rank has written into half h: a deferred
+   * all-gather's chunks written beside it, the barrier, the peers' chunks copied in.
+   */
+  #meet(h: number, phase: string): void {
+    const d = this.#deferred;
+    if (d === null) {
+      this.barrier(phase);
+      return;
+    }
+    this.#deferred = null;
+    const N = this.size;
+    const n = segmentsLength(d.layers[0] ?? []);
+    const [lo, hi] = chunkBounds(n, N, this.rank);
+    if (d.peers === null) {
+      const mine = this.#gatherPart(this.#regions[this.rank], h);
+      d.layers.forEach((layer, l) => copySegments(layer, lo, hi, mine, l * n, "out"));
+    }
+    this.barrier(phase);
+    for (let c = 0; c < N; c++) {
+      const [a, b] = chunkBounds(n, N, c);
+      if (c === this.rank || b <= a) continue;
+      if (d.peers === null) {
+        const theirs = this.#gatherPart(this.#regions[c], h);
+        d.layers.forEach((layer, l) => copySegments(layer, a, b, theirs, l * n, "in"));
+      } else {
+        // Straight from peer c's own arrays: its chunk is final (updated before this round),
+        // and it changes them again only after the next round's barrier, which it passes
+        // only once this rank has too.
+        const theirs = d.peers[c];
+        d.layers.forEach((layer, l) => copyBetween(theirs[l], layer, a, b));
+      }
+    }
+  }
+
+  /** Peers' layers must be cut as this rank's: N of them, each L layers of n floats. */
+  #checkPeers(peers: readonly (readonly (readonly Float32Array[])[])[], n: number, phase: string): void {
+    const bad = peers.length !== this.size || peers.some((p) => p.some((layer) => segmentsLength(layer) !== n));
+    if (bad)
+      throw new CollectiveError(
+        this.rank,
+        phase,
+        "usage",
+        null,
+        `the peers' arrays are not ${this.size} sets of layers of ${n} floats`,
+      );
+  }
+
+  /**
+   * reduceScatter, with each peer's vector read where it is (peers[q]: rank q's data as this
+   * thread views it, in shared memory) instead of copied into the exchange regions first.
+   * Every rank calls it after writing its vector; the peers' vectors must not change until
+   * the next round's barrier (a rank reads only chunk r of them; its own chunk r it sums in
+   * place).
+   */
+  reduceScatterFrom(data: Float32Array, peers: readonly Float32Array[], phase: string): [number, number] {
+    this.#checkAbort(phase);
+    const N = this.size;
+    const r = this.rank;
+    const n = data.length;
+    if (N === 1) return [0, n];
+    if (peers.length !== N || peers.some((p) => p.length !== n))
+      throw new CollectiveError(r, phase, "usage", null, `the peers' vectors are not ${N} vectors of ${n} floats`);
+    this.#meet(this.#nextHalf(), phase); // every vector written (and a deferred all-gather along)
+    const [lo, hi] = chunkBounds(n, N, r);
+    for (let k = 1; k < N && hi > lo; k++) kernels.add(hi - lo, peers[(r + k) % N], lo, data, lo);
+    return [lo, hi];
   }
 
   #checkFits(n: number, layers: number, phase: string): void {
@@ -265,7 +416,7 @@ export class Communicator {
       const [a, b] = chunkBounds(n, N, c);
       if (c !== r && b > a) mine.set(x.subarray(a, b), a);
     }
-    this.barrier(phase);
+    this.#meet(h, phase);
     // Reduce my chunk in place, adding the peers' in ring order r+1, r+2, … (a wasm kernel:
     // the add runs at memory speed, where a JavaScript loop takes ~2 ns per element).
     const [lo, hi] = chunkBounds(n, N, r);
@@ -284,7 +435,7 @@ export class Communicator {
     const [lo, hi] = chunkBounds(n, N, r);
     const mine = this.#own(h);
     layers.forEach((layer, l) => copySegments(layer, lo, hi, mine, l * n, "out"));
-    this.barrier(phase);
+    this.#meet(h, phase);
     for (let c = 0; c < N; c++) {
       const [a, b] = chunkBounds(n, N, c);
       if (c === r || b <= a) continue;
@@ -334,7 +485,7 @@ export class Communicator {
     this.#own(h).set(send);
     const counts = this.#counts;
     for (let q = 0; q < N; q++) Atomics.store(counts, (h * N + r) * N + q, sendCounts[q]);
-    this.barrier(phase);
+    this.#meet(h, phase);
     let at = 0;
     for (let q = 0; q < N; q++) {
       // Where q put my block: after its blocks for ranks 0 .. r-1.
@@ -359,7 +510,14 @@ export class Communicator {
 
   #half(region: Float32Array, h: number): Float32Array {
     const C = this.capacity;
-    return region.subarray(h * C, (h + 1) * C);
+    const S = C + this.gatherCapacity;
+    return region.subarray(h * S, h * S + C);
+  }
+
+  /** The part of half h of a region that a deferred all-gather rides in. */
+  #gatherPart(region: Float32Array, h: number): Float32Array {
+    const S = this.capacity + this.gatherCapacity;
+    return region.subarray(h * S + this.capacity, (h + 1) * S);
   }
 
   #checkAbort(phase: string): void {
@@ -368,6 +526,26 @@ export class Communicator {
     const by = v === this.size + 1 ? MAIN_THREAD : v - 1;
     const who = by === MAIN_THREAD ? "the main thread stopped the run" : `rank ${by} failed`;
     throw new CollectiveError(this.rank, phase, "aborted", by, `aborted: ${who}`);
+  }
+}
+
+/** Elements [a, b) of the concatenation of `from` into the same elements of `to` (cut alike or not). */
+function copyBetween(from: readonly Float32Array[], to: readonly Float32Array[], a: number, b: number): void {
+  let i = 0; // segment of `from`
+  let fStart = 0;
+  let tStart = 0;
+  for (const t of to) {
+    const tEnd = tStart + t.length;
+    let x = Math.max(a, tStart);
+    const xEnd = Math.min(b, tEnd);
+    while (x < xEnd) {
+      while (fStart + from[i].length <= x) fStart += from[i++].length;
+      const m = Math.min(xEnd, fStart + from[i].length);
+      t.set(from[i].subarray(x - fStart, m - fStart), x - tStart);
+      x = m;
+    }
+    tStart = tEnd;
+    if (tStart >= b) break;
   }
 }
 

@@ -9,7 +9,9 @@
 //            rank_threads.ts: Node's worker threads through worker-threads-pool by default,
 //            or a browser's module Workers, spawn_browser.ts); each rank makes
 //            its own parameters (from the seed's streams, or read from a checkpoint) in
-//            parallel with the others. This thread never allocates a table.
+//            parallel with the others, and says where its head's arrays are; every rank is
+//            then told where the others' are (CMD_PEERS: the head's collectives read them in
+//            place, head_sync.ts). This thread never allocates a table.
 //   step     stage the batch into a free slot and issue the step; the loop issues step s + 1
 //            while s runs (depth 2), so the ranks go from step to step without waiting.
 //   predict  batch after batch through the same slots; each rank writes its slice's
@@ -38,6 +40,7 @@ import { lookupsPerSampleOf, modelShardingPlan, type ShardingPlan } from "./plan
 import {
   ARG_SLOT,
   ARG_STEP,
+  CMD_PEERS,
   CMD_PREDICT,
   CMD_SAVE,
   CMD_STEP,
@@ -58,10 +61,12 @@ import {
   SEQ,
   SLOTS,
   STEP_PHASES,
+  statusDone,
   statusHeartbeat,
   statusPhase,
   statusStep,
   type Fault,
+  type HeadArrays,
   type RankInit,
   type RankMessage,
   type SaveRequest,
@@ -213,7 +218,7 @@ export class HybridExecutor implements Executor {
     const widthOf = plan.perRank.map((rp) => rp.shards.reduce((a, s) => a + plan.tables[s.table].dim, 0));
     const totalWidth = widthOf.reduce((a, b) => a + b, 0);
     const capacity = Math.max(Bmax * Math.max(...widthOf), Math.ceil(Bmax / N) * totalWidth, P);
-    const comm = createCommBuffers(N, capacity);
+    const comm = createCommBuffers(N, capacity, P); // P beside: the head's all-gather rides with the next all-to-all
     const control = new SharedArrayBuffer(4 * controlWords(N));
     const numbers = new SharedArrayBuffer(8 * numberWords(N));
     const init = (r: number): RankInit => ({
@@ -228,6 +233,7 @@ export class HybridExecutor implements Executor {
       numbers,
       batchSlots: { layout, slots },
       timeoutMs,
+      stepCpu: o.onStepStats !== undefined,
       fault: o.fault ?? null,
       store: o.store == null ? null : { ...o.store, cacheBytes: Math.floor(o.store.cacheBytes / N) },
     });
@@ -244,7 +250,19 @@ export class HybridExecutor implements Executor {
       watch.detach();
       throw e;
     }
-    return new HybridExecutor(o, plan, group, comm, control, numbers, views, watch);
+    const executor = new HybridExecutor(o, plan, group, comm, control, numbers, views, watch);
+    // Each rank's head arrays to every rank, so that the head's collectives read them in place.
+    const heads = watch.heads();
+    if (N > 1 && heads.every((h) => h !== null)) {
+      try {
+        for (const t of group.threads) t.postMessage({ kind: "peers", heads });
+        await executor.#command(CMD_PEERS, 0, 0);
+      } catch (e) {
+        await executor.close().catch(() => undefined);
+        throw e;
+      }
+    }
+    return executor;
   }
 
   /** Issue a command; resolves when every rank has done it. The slots keep at most two outstanding (protocol.ts). */
@@ -287,22 +305,29 @@ export class HybridExecutor implements Executor {
   /** The step's outcome from the ranks' result words of its slot (read before the slot is reused). */
   #results(step: number, slot: number, B: number): StepOutcome {
     const num = this.#num;
+    const N = this.#N;
     let lossSum = 0;
     let correct = 0;
     let bad: StepOutcome["bad"] = null;
-    const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
-    const rankCpuMs: number[] = [];
-    for (let r = 0; r < this.#N; r++) {
+    for (let r = 0; r < N; r++) {
       const base = resultBase(r, slot);
       const badIndex = num[base + RES_BAD_INDEX];
       if (badIndex >= 0 && bad === null) bad = { index: badIndex, value: num[base + RES_BAD_VALUE] };
       lossSum += num[base + RES_LOSS];
       correct += num[base + RES_CORRECT];
-      STEP_PHASES.forEach((p, k) => (stepMs[p] += num[base + RES_TIMES + k] / this.#N));
-      rankCpuMs.push(num[base + RES_CPU]);
+      for (let k = 0; k < STEP_PHASES.length; k++) this.phaseMs[STEP_PHASES[k]] += num[base + RES_TIMES + k] / N;
     }
-    for (const p of STEP_PHASES) this.phaseMs[p] += stepMs[p];
-    this.#onStepStats?.(step, { phaseMs: stepMs, rankCpuMs });
+    if (this.#onStepStats !== undefined) {
+      // The step's own figures, made only for a listener (this thread's time is the ranks' too).
+      const stepMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
+      const rankCpuMs: number[] = [];
+      for (let r = 0; r < N; r++) {
+        const base = resultBase(r, slot);
+        STEP_PHASES.forEach((p, k) => (stepMs[p] += num[base + RES_TIMES + k] / N));
+        rankCpuMs.push(num[base + RES_CPU]);
+      }
+      this.#onStepStats(step, { phaseMs: stepMs, rankCpuMs });
+    }
     return { loss: bad !== null ? Number.NaN : Math.fround(lossSum / B), correct: bad !== null ? 0 : correct, bad };
   }
 
@@ -332,7 +357,8 @@ export class HybridExecutor implements Executor {
       path,
       tensors,
       metadata,
-      (tmp, slots) => this.#saveOnRanks({ target: { kind: "file", tmp }, slots: [...slots], withOptimizer: true }),
+      (tmp, slots) =>
+        this.#saveOnRanks({ kind: "save", target: { kind: "file", tmp }, slots: [...slots], withOptimizer: true }),
       format,
     );
   }
@@ -349,7 +375,12 @@ export class HybridExecutor implements Executor {
       (n) => new SharedArrayBuffer(n),
     );
     const buffer = image.bytes.buffer as SharedArrayBuffer;
-    await this.#saveOnRanks({ target: { kind: "memory", buffer }, slots: [...image.slots], withOptimizer: true });
+    await this.#saveOnRanks({
+      kind: "save",
+      target: { kind: "memory", buffer },
+      slots: [...image.slots],
+      withOptimizer: true,
+    });
     return image.bytes;
   }
 
@@ -375,7 +406,8 @@ export class HybridExecutor implements Executor {
 }
 
 interface Waiter {
-  left: Set<number>;
+  kind: "ready" | "done";
+  seq: number;
   resolve: () => void;
   reject: (e: Error) => void;
   watchdog: NodeJS.Timeout;
@@ -389,10 +421,12 @@ class RankWatch {
   readonly #comm: CommBuffers;
   readonly #ctl: Int32Array;
   #graceTimer: NodeJS.Timeout | null = null;
-  /** Who waits for what: "kind:seq" → the ranks still to report. */
+  /** Who waits for what: "kind:seq". */
   readonly #waiters = new Map<string, Waiter>();
-  /** Reports that came before their waitAll: "kind:seq" → the ranks that sent one. */
-  readonly #arrived = new Map<string, Set<number>>();
+  /** The ranks that said they are ready, and where each keeps its head's arrays. */
+  readonly #ready = new Map<number, HeadArrays>();
+  /** The last command every rank has finished, as reported (0: none). */
+  #doneSeq = 0;
   readonly #listeners: (() => void)[] = [];
 
   constructor(group: RankGroup, comm: CommBuffers, ctl: Int32Array) {
@@ -414,6 +448,11 @@ class RankWatch {
     });
   }
 
+  /** Each rank's head arrays, by rank, as it said when ready. */
+  heads(): HeadArrays[] {
+    return this.#group.threads.map((_, r) => this.#ready.get(r) ?? null);
+  }
+
   detach(): void {
     for (const off of this.#listeners) off();
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
@@ -421,22 +460,20 @@ class RankWatch {
   }
 
   /**
-   * Resolves when every rank has sent `kind` (for command seq), rejects on the first failure,
-   * or when no rank has made progress for timeoutMs (longer than a rank's own wait for a
-   * peer, so that a rank stuck in a collective reports first, naming the peer).
+   * Resolves when every rank is ready (kind "ready"), or has finished command seq ("done": the
+   * one report of the last rank to finish it, protocol.ts); rejects on the first failure, or
+   * when no rank has made progress for timeoutMs (longer than a rank's own wait for a peer, so
+   * that a rank stuck in a collective reports first, naming the peer).
    */
   waitAll(kind: "ready" | "done", seq: number, timeoutMs: number): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const N = this.#group.threads.length;
     const key = `${kind}:${seq}`;
-    const arrived = this.#arrived.get(key) ?? new Set<number>();
-    this.#arrived.delete(key);
-    if (arrived.size === N) return Promise.resolve(); // every rank reported before anyone waited
+    if (kind === "done" ? this.#doneSeq >= seq : this.#ready.size === N) return Promise.resolve(); // reported before anyone waited
     return new Promise<void>((resolve, reject) => {
       let lastBeat = this.#heartbeats();
       let lastProgress = performance.now();
       const limit = kind === "ready" ? timeoutMs : 1.5 * timeoutMs + 1_000;
-      const left = new Set(Array.from({ length: N }, (_, r) => r).filter((r) => !arrived.has(r)));
       const watchdog = setInterval(
         () => {
           const beat = this.#heartbeats();
@@ -445,7 +482,9 @@ class RankWatch {
             lastBeat = beat;
             lastProgress = now;
           } else if (now - lastProgress > limit) {
-            const waiting = [...left];
+            const waiting = Array.from({ length: N }, (_, r) => r).filter((r) =>
+              kind === "ready" ? !this.#ready.has(r) : Atomics.load(this.#ctl, statusDone(r)) < seq,
+            );
             const where = waiting.map((r) => `rank ${r} ${this.#where(r)}`).join("; ");
             const what =
               kind === "ready"
@@ -461,7 +500,8 @@ class RankWatch {
         this.#waiters.delete(key);
       };
       this.#waiters.set(key, {
-        left,
+        kind,
+        seq,
         watchdog,
         resolve: () => {
           done();
@@ -480,17 +520,11 @@ class RankWatch {
       this.#onRankError(r, m);
       return;
     }
-    const key = `${m.type}:${m.type === "ready" ? 0 : m.seq}`;
-    const w = this.#waiters.get(key);
-    if (w !== undefined) {
-      w.left.delete(r);
-      if (w.left.size === 0) w.resolve();
-      return;
+    if (m.type === "ready") this.#ready.set(r, m.head);
+    else this.#doneSeq = Math.max(this.#doneSeq, m.seq); // a second report of a command is no news
+    for (const w of [...this.#waiters.values()]) {
+      if (w.kind === "ready" ? this.#ready.size === this.#group.threads.length : this.#doneSeq >= w.seq) w.resolve();
     }
-    // Nobody waits for this yet: keep it.
-    const arrived = this.#arrived.get(key) ?? new Set<number>();
-    arrived.add(r);
-    this.#arrived.set(key, arrived);
   }
 
   #onRankError(r: number, m: Extract<RankMessage, { type: "error" }>): void {

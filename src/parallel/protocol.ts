@@ -2,7 +2,7 @@
 // step, the command words, the status and result arrays, and what a rank is started with.
 //
 //   control  Int32   [seq, then two command entries (command, step, slot), (pad…), then per
-//            rank r: phase, step, heartbeat]
+//            rank r: phase, step, heartbeat, done]
 //            seq counts the commands issued. Command k (from 1) sits in entry k mod 2: the
 //            main thread writes the entry, then increments seq and notifies; each rank takes
 //            the commands one by one, in order. Two entries let the main thread issue the
@@ -10,6 +10,12 @@
 //            step to step without waiting for the main thread (which has at most two commands
 //            outstanding, so it never overwrites an entry not yet taken). Each rank keeps its
 //            status current, so an error can say where a rank was when it died or stalled.
+//            done is the last command the rank finished; a rank that finishes command k and
+//            then sees every rank's done at k or past it tells the main thread (one "done"
+//            message per command, not one per rank: each wakes the main thread, on the cores
+//            the ranks compute on). With sequentially consistent stores and loads, of two ranks
+//            finishing together at least one sees the other's store, so a command is always
+//            reported, sometimes twice.
 //   numbers  Float64 [lr of batch slot 0, lr of slot 1, then per rank r and slot: RESULT_FIELDS values]
 //            The learning rate of the step staged in each slot; each rank's results of the
 //            last step of each slot (read by the main thread before it reuses the slot).
@@ -49,6 +55,8 @@ export const CMD_PREDICT = 2;
 /** Write this rank's pieces into a checkpoint (a file, or bytes in shared memory); the request (a SaveRequest) waits on the rank's port. */
 export const CMD_SAVE = 3;
 export const CMD_STOP = 4;
+/** Take the peers' head arrays (a PeersRequest waits on the rank's port): sent once, after every rank is ready. */
+export const CMD_PEERS = 5;
 
 /** Control word indices. */
 export const SEQ = 0;
@@ -58,10 +66,17 @@ export const COMMAND = 0;
 export const ARG_STEP = 1;
 export const ARG_SLOT = 2;
 const STATUS = 8;
-const STATUS_FIELDS = 3;
+const STATUS_FIELDS = 4;
 export const statusPhase = (r: number): number => STATUS + STATUS_FIELDS * r;
 export const statusStep = (r: number): number => STATUS + STATUS_FIELDS * r + 1;
 export const statusHeartbeat = (r: number): number => STATUS + STATUS_FIELDS * r + 2;
+export const statusDone = (r: number): number => STATUS + STATUS_FIELDS * r + 3;
+
+/** Whether every one of N ranks has finished command seq (its done word at seq or past it). */
+export function allDone(control: Int32Array, N: number, seq: number): boolean {
+  for (let q = 0; q < N; q++) if (Atomics.load(control, statusDone(q)) < seq) return false;
+  return true;
+}
 export const controlWords = (N: number): number => STATUS + STATUS_FIELDS * N;
 
 /**
@@ -112,6 +127,8 @@ export interface RankInit {
   numbers: SharedArrayBuffer;
   batchSlots: { layout: BatchSlotLayout; slots: SharedArrayBuffer[] };
   timeoutMs: number;
+  /** Measure the rank thread's CPU time in each step (RES_CPU; a read of /proc per step in Node): only when asked. */
+  stepCpu: boolean;
   fault: Fault | null;
   /** Its tables in files (src/dlrm/store/), with its share of the cache; null: in its memory. */
   store?: TableStoreOptions | null;
@@ -122,15 +139,40 @@ export type SaveTarget = { kind: "file"; tmp: string } | { kind: "memory"; buffe
 
 /** What a rank reads from its port when told CMD_SAVE: where the checkpoint goes and the byte offset of each tensor in it. */
 export interface SaveRequest {
+  kind: "save";
   target: SaveTarget;
   /** Each tensor's byte offset in the file and its dtype there. */
   slots: [string, TensorSlot][];
   withOptimizer: boolean;
 }
 
+/** A Float32Array of one thread's shared memory, as another thread can view it. */
+export interface SharedArray {
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
+  length: number;
+}
+
+/**
+ * Where a rank keeps its head's gradients (one flat array) and parameters (one array each),
+ * in its wasm memory, which is shared: its peers read their chunks there themselves
+ * (src/parallel/head_sync.ts). Null where they are not in shared memory (DLRM_KERNELS=js).
+ */
+export type HeadArrays = { grads: SharedArray; params: SharedArray[] } | null;
+
+/** What a rank reads from its port when told CMD_PEERS: every rank's HeadArrays, by rank. */
+export interface PeersRequest {
+  kind: "peers";
+  heads: HeadArrays[];
+}
+
+/** What the main thread posts to a rank's port before the command that takes it. */
+export type RankRequest = SaveRequest | PeersRequest;
+
 /** Messages from a rank to the main thread. */
 export type RankMessage =
-  | { type: "ready"; rank: number }
+  | { type: "ready"; rank: number; head: HeadArrays }
+  /** Every rank has finished command seq (and every command before it). */
   | { type: "done"; rank: number; seq: number }
   | {
       type: "error";

@@ -23,7 +23,7 @@
 //   + update      head_sync.ts): rank r sums chunk r of the gradients over the ranks (fixed
 //                 order: the same bits everywhere), the optimizer (src/optim/make.ts) updates
 //                 chunk r of the head and the rank's own shards' rows, and every rank copies
-//                 the others' updated chunks
+//                 the others' updated chunks (with the next all-to-all: three meetings a step)
 // A prediction is the first three without gradients, each rank writing the predictions of its
 // slice into the batch slot. The phases are timed and reported (STEP_PHASES): "MLP backward"
 // runs until the exchange's backward begins, "embedding backward" from its end.
@@ -63,6 +63,7 @@ import {
   RES_TIMES,
   resultBase,
   STEP_PHASES,
+  type HeadArrays,
   type RankInit,
   type SaveTarget,
 } from "./protocol.ts";
@@ -93,10 +94,12 @@ export class Rank {
   readonly status: RankStatus;
   readonly #seed = new Float64Array(1); // the loss's upstream gradient, 1/B (reused: a step allocates no typed array)
   readonly #files: RankFiles | null;
+  readonly #stepCpu: boolean;
 
   /** files: the host's file access (Node), for checkpoints on disk; null where there is none (a browser). */
   constructor(init: RankInit, files: RankFiles | null) {
     this.#files = files;
+    this.#stepCpu = init.stepCpu;
     const { config, plan } = init;
     this.r = init.rank;
     this.N = init.ranks;
@@ -133,6 +136,16 @@ export class Rank {
     };
   }
 
+  /** Where its head's gradients and parameters are, for its peers to read (null: not in shared memory). */
+  headArrays(): HeadArrays {
+    return this.#headSync.arrays();
+  }
+
+  /** Every rank's headArrays(), by rank: from now on the head's collectives read the peers' arrays in place. */
+  usePeers(heads: readonly HeadArrays[]): void {
+    this.#headSync.usePeers(heads);
+  }
+
   /** Write its stored shards' dirty rows back and close their files. */
   close(): void {
     this.shards.close();
@@ -160,7 +173,8 @@ export class Rank {
    * the temporary file (by positional writes), or the file's bytes in shared memory.
    */
   save(target: SaveTarget, slots: ReadonlyMap<string, TensorSlot>, withOptimizer: boolean): void {
-    if (withOptimizer) this.#headSync.gatherState(); // every rank saves: the head's state, whole on rank 0
+    this.#headSync.flush(); // the last step's parameters, whole (every rank saves)
+    if (withOptimizer) this.#headSync.gatherState(); // the head's state, whole on rank 0
     let write: (slices: CheckpointSlice[]) => void;
     if (target.kind === "memory")
       write = (slices) => writeSlicesInto(new Uint8Array(target.buffer), slots, slices, "the checkpoint in memory");
@@ -175,7 +189,7 @@ export class Rank {
   }
 
   #cpuMs(): number {
-    return this.#files?.threadCpuMs() ?? Number.NaN;
+    return this.#stepCpu ? (this.#files?.threadCpuMs() ?? Number.NaN) : Number.NaN;
   }
 
   /**

@@ -1,8 +1,9 @@
 // The life of a rank thread, whatever the host: build its Rank (src/parallel/rank.ts) from its
 // init — making or reading its own parameters —, say "ready", then wait on Atomics for
 // commands from the main thread (train a step on a staged batch, predict a staged batch,
-// write its pieces of a checkpoint, stop) until told to stop. The thread returns to its event
-// loop only to take a save request (RankPort.saveRequest: at once from the port in Node, a
+// write its pieces of a checkpoint, stop) until told to stop; the last rank to finish a
+// command says so (protocol.ts, the done words). The thread returns to its event
+// loop only to take a request (RankPort.request: at once from the port in Node, a
 // message awaited in a browser), so the commands of a step cost no message. Any error is
 // reported to the main thread with the rank, step and phase, and the other ranks are woken
 // from their collectives (abort) so nobody waits for a rank that is gone. The entries are
@@ -12,8 +13,10 @@
 
 import { CollectiveError } from "./collectives.ts";
 import {
+  allDone,
   ARG_SLOT,
   ARG_STEP,
+  CMD_PEERS,
   CMD_PREDICT,
   CMD_SAVE,
   CMD_STEP,
@@ -22,6 +25,7 @@ import {
   commandEntry,
   lrWord,
   SEQ,
+  statusDone,
   type RankInit,
 } from "./protocol.ts";
 import { Rank } from "./rank.ts";
@@ -54,7 +58,7 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
     fail(e);
     return;
   }
-  port.post({ type: "ready", rank: init.rank });
+  port.post({ type: "ready", rank: init.rank, head: rank.headArrays() });
   const control = new Int32Array(init.control);
   const numbers = new Float64Array(init.numbers);
   let seen = 0;
@@ -85,11 +89,17 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
       else if (command === CMD_PREDICT) rank.predict(step, slot);
       else if (command === CMD_SAVE) {
         rank.status.enter("save", rank.status.step);
-        const req = await port.saveRequest();
+        const req = await port.request();
+        if (req.kind !== "save") throw new Error(`told to save, but the request is "${req.kind}"`);
         rank.save(req.target, new Map(req.slots), req.withOptimizer);
         rank.status.enter("waiting for a command", rank.status.step);
+      } else if (command === CMD_PEERS) {
+        const req = await port.request();
+        if (req.kind !== "peers") throw new Error(`told to take the peers' arrays, but the request is "${req.kind}"`);
+        rank.usePeers(req.heads);
       } else throw new Error(`unknown command ${command}`);
-      port.post({ type: "done", rank: init.rank, seq: seen });
+      Atomics.store(control, statusDone(init.rank), seen);
+      if (allDone(control, init.ranks, seen)) port.post({ type: "done", rank: init.rank, seq: seen });
     } catch (e) {
       fail(e);
       return;

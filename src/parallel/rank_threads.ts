@@ -15,7 +15,7 @@ import type { DiskTables, StoredShard, TableSource, TableStoreOptions } from "..
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
-import type { RankInit, RankMessage, SaveRequest } from "./protocol.ts";
+import type { RankInit, RankMessage, RankRequest } from "./protocol.ts";
 
 /** What the main thread hears from one rank thread. */
 export interface RankEvents {
@@ -28,7 +28,7 @@ export interface RankEvents {
 
 /** One rank thread as the main thread sees it. */
 export interface RankThread {
-  postMessage(m: SaveRequest): void;
+  postMessage(m: RankRequest): void;
   /** Listen to the thread; returns what stops listening. */
   listen(on: RankEvents): () => void;
 }
@@ -49,8 +49,8 @@ export type StartRanks = (N: number, init: (r: number) => RankInit) => Promise<R
 /** A rank's link to the main thread. */
 export interface RankPort {
   post(m: RankMessage): void;
-  /** The save request the main thread posted before it issued CMD_SAVE. */
-  saveRequest(): SaveRequest | Promise<SaveRequest>;
+  /** The request the main thread posted before it issued the command that takes it (CMD_SAVE, CMD_PEERS). */
+  request(): RankRequest | Promise<RankRequest>;
   close(): void;
 }
 

@@ -6,7 +6,7 @@
 //
 // Glossary: N ranks, r a rank.
 
-import type { RankInit, RankMessage, SaveRequest } from "./protocol.ts";
+import type { RankInit, RankMessage, RankRequest } from "./protocol.ts";
 import type { RankGroup, RankThread, StartRanks } from "./rank_threads.ts";
 
 /** A browser Worker, as far as this file uses it (the project's types have no DOM). */
@@ -38,7 +38,7 @@ export function browserRankStarter(url: URL): StartRanks {
       throw e;
     }
     const threads = workers.map((w): RankThread => ({
-      postMessage: (m: SaveRequest) => w.postMessage(m),
+      postMessage: (m: RankRequest) => w.postMessage(m),
       listen: (on) => {
         const message = (e: { data?: unknown }): void => on.message(e.data as RankMessage);
         const error = (e: { message?: string }): void => on.error(new Error(e.message ?? "the Worker failed"));

@@ -64,11 +64,13 @@ export class Rng {
     if (!Number.isInteger(n) || n <= 0 || n > 0x100000000) {
       throw new Error(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
     }
-    // Rejection sampling: discard the top partial block of 2^32 that n does not divide.
-    const limit = 0x100000000 - (0x100000000 % n);
+    // Rejection sampling: discard the top partial block of 2^32 that n does not divide. The
+    // remainders are taken as x - floor(x / n)·n, which is exact here (x ≤ 2^32: x / n is never
+    // rounded up to the next integer) and spares V8's float modulo, a C call per draw.
+    const limit = Math.floor(0x100000000 / n) * n;
     for (;;) {
       const r = this.nextU32();
-      if (r < limit) return r % n;
+      if (r < limit) return r - Math.floor(r / n) * n;
     }
   }
 
@@ -118,9 +120,24 @@ export class Rng {
       throw new Error(`Rng.fromState: expected four unsigned 32-bit words, not all zero, got ${JSON.stringify(w)}`);
     }
     const rng = new Rng(0);
-    [rng.#s0, rng.#s1, rng.#s2, rng.#s3] = w.map((x) => x | 0) as [number, number, number, number]; // the int32 words the generator keeps
+    rng.setWords(w[0], w[1], w[2], w[3]);
     rng.#spareNormal = state.spareNormal ?? Number.NaN;
     return rng;
+  }
+
+  /**
+   * Continue from the state words w0 … w3 (32-bit, not all zero; no cached normal): what
+   * fromState does, in place and with no allocation, for loops that reseed one generator per
+   * item (src/data/generated.ts: one state per generated sample).
+   */
+  setWords(w0: number, w1: number, w2: number, w3: number): void {
+    if ((w0 | w1 | w2 | w3) === 0) throw new Error("Rng.setWords: the four state words are all zero");
+    // the int32 words the generator keeps
+    this.#s0 = w0 | 0;
+    this.#s1 = w1 | 0;
+    this.#s2 = w2 | 0;
+    this.#s3 = w3 | 0;
+    this.#spareNormal = Number.NaN;
   }
 
   /** A new generator whose stream is independent of this one's continuation. */
@@ -129,8 +146,9 @@ export class Rng {
   }
 }
 
+/** x rotated left by k bits, as an int32 (the state words stay small integers for V8; their bits are what count). */
 function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
+  return (x << k) | (x >>> (32 - k));
 }
 
 const globalRng = new Rng(0);

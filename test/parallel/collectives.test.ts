@@ -54,8 +54,9 @@ async function runScenario(
   capacity: number,
   data: Omit<ScenarioData, "buffers" | "rank">,
   onExit?: (rank: number, code: number, group: WorkerGroup, buffers: ReturnType<typeof createCommBuffers>) => void,
+  gatherCapacity = 0,
 ): Promise<{ replies: (RankReply | null)[]; ms: number }> {
-  const buffers = createCommBuffers(N, capacity);
+  const buffers = createCommBuffers(N, capacity, gatherCapacity);
   const group = await within(
     startWorkers(N, WORKER, (r) => ({ ...data, buffers, rank: r })),
     30_000,
@@ -160,6 +161,86 @@ test("reduceScatter, an update of each rank's chunk, allGather of two layers in 
       assert.equal(Array.from(reply?.results?.[2 * k + 1] ?? []), Array.from(v), `rank ${reply?.rank}, v of ${n}`);
     }
   });
+});
+
+test("deferAllGather: the all-gather rides with the next all-to-all or is flushed; the same bits as allGather, the all-to-all's data intact (3 ranks)", async () => {
+  const N = 3;
+  const lengths = [5, 1, 64, 499, 0, 2];
+  const seed = 13;
+  const { replies } = await runScenario(
+    N,
+    500,
+    { scenario: "deferred", lengths, timeoutMs: 10_000, seed },
+    undefined,
+    1000,
+  );
+  for (const reply of replies) {
+    assert.ok(reply?.ok, `rank ${reply?.rank}: ${reply?.error?.message}`);
+    const r = reply?.rank as number;
+    const results = [...(reply?.results ?? [])];
+    lengths.forEach((n, it) => {
+      if (it % 2 === 0) {
+        const expected: number[] = [];
+        for (let q = 0; q < N; q++)
+          for (let k = 0; k < allToAllCount(it, q, r); k++) expected.push(allToAllValue(it, q, r, k));
+        assert.equal(Array.from(results.shift() ?? []), expected, `rank ${r}, all-to-all ${it}`);
+      }
+      const inputs = Array.from({ length: N }, (_, q) => allReduceInput(seed, q, n));
+      const g = new Float32Array(n);
+      for (let c = 0; c < N; c++) {
+        const [a, b] = chunkBounds(n, N, c);
+        for (let i = a; i < b; i++) {
+          let s = inputs[c]?.[i] as number;
+          for (let j = 1; j < N; j++) s = Math.fround(s + (inputs[(c + j) % N]?.[i] as number));
+          g[i] = s;
+        }
+      }
+      const { w, v } = shardedStart(seed, n);
+      shardedUpdate(g, w, v, 0, n);
+      assert.equal(Array.from(results.shift() ?? []), Array.from(w), `rank ${r}, w of ${n}`);
+      assert.equal(Array.from(results.shift() ?? []), Array.from(v), `rank ${r}, v of ${n}`);
+    });
+  }
+});
+
+test("reduceScatterFrom and deferAllGather with the peers' arrays read in place: the same bits as by copies (3 ranks)", async () => {
+  const N = 3;
+  const lengths = [5, 1, 64, 499, 0, 2];
+  const seed = 14;
+  const sab = (n: number): SharedArrayBuffer[] => Array.from({ length: N }, () => new SharedArrayBuffer(4 * n));
+  const direct = lengths.map((n) => ({ g: sab(n), w: sab(n), v: sab(n) }));
+  const run = (d: typeof direct | undefined) =>
+    runScenario(
+      N,
+      500,
+      { scenario: "deferred", lengths, timeoutMs: 10_000, seed, ...(d ? { direct: d } : {}) },
+      undefined,
+      1000,
+    );
+  const [inPlace, copied] = [await run(direct), await run(undefined)];
+  inPlace.replies.forEach((reply, r) => {
+    assert.ok(reply?.ok, `rank ${r}: ${reply?.error?.message}`);
+    const other = copied.replies[r];
+    assert.ok(other?.ok, `rank ${r} (copies): ${other?.error?.message}`);
+    assert.equal(
+      (reply?.results ?? []).map((x) => Array.from(x)),
+      (other?.results ?? []).map((x) => Array.from(x)),
+      `rank ${r}`,
+    );
+  });
+});
+
+test("deferAllGather refuses a second deferral and layers larger than the room beside a round", () => {
+  const comm = new Communicator(createCommBuffers(2, 8, 4), 0, { timeoutMs: 100 });
+  assert.throws(
+    () => comm.deferAllGather([[new Float32Array(5)]], "big"),
+    /1 × 5 floats do not fit beside a round's data \(4 floats\)/,
+  );
+  comm.deferAllGather([[new Float32Array(4)]], "first");
+  assert.throws(
+    () => comm.deferAllGather([[new Float32Array(4)]], "second"),
+    /an all-gather is already deferred \(first\)/,
+  );
 });
 
 test("allToAll: uneven and empty blocks land in rank order (3 ranks, 12 rounds of changing splits)", async () => {

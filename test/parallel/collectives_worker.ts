@@ -11,13 +11,16 @@ export interface ScenarioData {
   buffers: CommBuffers;
   rank: number;
   timeoutMs: number;
-  scenario: "allreduce" | "sharded" | "alltoall" | "barrier" | "stall" | "die";
-  /** allreduce, sharded: the vector lengths, one call each. */
+  scenario: "allreduce" | "sharded" | "deferred" | "alltoall" | "barrier" | "stall" | "die";
+  /** allreduce, sharded, deferred: the vector lengths, one call each. */
   lengths?: number[];
   /** alltoall: iterations. barrier: rounds. */
   iterations?: number;
   /** barrier: Int32 (N,) where each rank writes the round it reached. */
   marks?: SharedArrayBuffer;
+  /** deferred: per length, each rank's g, w and v in shared memory (by rank), read in place by the peers
+   *  (reduceScatterFrom, deferAllGather with the peers' arrays); absent: exchanged by copies. */
+  direct?: { g: SharedArrayBuffer[]; w: SharedArrayBuffer[]; v: SharedArrayBuffer[] }[];
   /** stall / die: the rank that misbehaves. */
   badRank?: number;
   seed: number;
@@ -97,6 +100,58 @@ function run(port: MessagePort, d: ScenarioData): void {
         );
         results.push(w, v);
       }
+      port.postMessage({ rank: d.rank, ok: true, results });
+    } else if (d.scenario === "deferred") {
+      // "sharded" with the all-gather deferred: taken along by the all-to-all of the next
+      // iteration (even ones) or flushed (odd ones); the all-to-all's own data still arrives.
+      const results: Float32Array[] = [];
+      (d.lengths ?? []).forEach((n, it) => {
+        const shared = d.direct?.[it];
+        const own = (bufs: SharedArrayBuffer[] | undefined, x: Float32Array): Float32Array => {
+          if (bufs === undefined) return x;
+          const y = new Float32Array(bufs[d.rank] as SharedArrayBuffer);
+          y.set(x);
+          return y;
+        };
+        const g = own(shared?.g, allReduceInput(d.seed, d.rank, n));
+        const start = shardedStart(d.seed, n);
+        const w = own(shared?.w, start.w);
+        const v = own(shared?.v, start.v);
+        const k = Math.floor(n / 3);
+        const cut = (x: Float32Array): Float32Array[] => [x.subarray(0, k), x.subarray(k)];
+        jitter(3);
+        const phase = `reduce-scatter of ${n}`;
+        const [lo, hi] =
+          shared === undefined
+            ? comm.reduceScatter(g, phase)
+            : comm.reduceScatterFrom(
+                g,
+                shared.g.map((b) => new Float32Array(b)),
+                phase,
+              );
+        shardedUpdate(g, w, v, lo, hi);
+        // the peers' w and v as this thread views them, cut unlike this rank's (one array each)
+        const peers = shared?.w.map((b, q) => [
+          [new Float32Array(b)],
+          [new Float32Array(shared.v[q] as SharedArrayBuffer)],
+        ]);
+        comm.deferAllGather([cut(w), cut(v)], `all-gather of 2 × ${n}`, peers);
+        if (N > 1 && !comm.gatherDeferred) throw new Error("the all-gather was not deferred");
+        jitter(3);
+        if (it % 2 === 1) comm.flushAllGather("flush");
+        else {
+          const counts = Array.from({ length: N }, (_, q) => allToAllCount(it, d.rank, q));
+          const recvCounts = Array.from({ length: N }, (_, q) => allToAllCount(it, q, d.rank));
+          const send = new Float32Array(counts.reduce((a, b) => a + b, 0));
+          let at = 0;
+          for (let q = 0; q < N; q++) for (let j = 0; j < counts[q]; j++) send[at++] = allToAllValue(it, d.rank, q, j);
+          const recv = new Float32Array(recvCounts.reduce((a, b) => a + b, 0));
+          comm.allToAll(send, counts, recv, recvCounts, `all-to-all ${it}`);
+          results.push(recv);
+        }
+        if (comm.gatherDeferred) throw new Error("the all-gather is still deferred");
+        results.push(Float32Array.from(w), Float32Array.from(v));
+      });
       port.postMessage({ rank: d.rank, ok: true, results });
     } else if (d.scenario === "alltoall") {
       const results: Float32Array[] = [];

@@ -55,6 +55,7 @@ test("a steady hybrid step with weight decay allocates nothing: no typed array, 
     numbers: new SharedArrayBuffer(8 * numberWords(1)),
     batchSlots: { layout, slots },
     timeoutMs: 10_000,
+    stepCpu: false,
     fault: null,
   };
   const rank = new Rank(init, null);
