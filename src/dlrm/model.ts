@@ -10,20 +10,20 @@
 // thread. What a table is made of (plain, QR, MD, learned pooling) is the table layout's
 // (src/dlrm/tables/): it turns the pooled pieces into one vector per table.
 //
-// Parameter names are the reference's state_dict names (bot_l.{2i}.weight/bias,
-// top_l.{2i}.weight/bias, the tables' in src/dlrm/tables/; the cross networks' are TorchRec's,
-// inter_arch.*, src/dlrm/interaction_arch.ts); initial values come from
-// counter-based streams keyed by (seed, name) (src/dlrm/init.ts), so a model is the same bit
-// for bit whether one thread or N ranks build it.
+// Parameter names are the reference's state_dict names (bot_l.{2i}.weight/bias, top_l.{2i}.…,
+// the tables' in src/dlrm/tables/; the cross networks' are TorchRec's inter_arch.*); initial
+// values come from counter-based streams keyed by (seed, name) (src/dlrm/init.ts): the same
+// bits whether one thread or N ranks build it.
 //
 // Glossary: B batch, Dd dense features, E embedding dim, W interaction width.
 
 import type { Batch } from "../data/batch.ts";
 import { MLP } from "../nn/linear.ts";
 import { Module, ParameterTree } from "../nn/module.ts";
+import type { OptimizerSpec } from "../optim/make.ts";
 import { bce, mse, type Reduction } from "../ops/loss.ts";
 import { reshape } from "../ops/shape.ts";
-import { OpError, formatShape } from "../tensor/shape.ts";
+import { OpError, formatShape, sizeOf } from "../tensor/shape.ts";
 import { allocResident } from "../tensor/storage.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { DLRMConfig } from "./config.ts";
@@ -31,7 +31,6 @@ import { initialiseParameters } from "./init.ts";
 import { InteractionArch } from "./interaction_arch.ts";
 import { tableLayout, type TableLayout } from "./tables/layout.ts";
 import { piecePart, TableMemories } from "./tables/memories.ts";
-import type { OptimizerSpec } from "../optim/make.ts";
 import { poolPiece } from "./tables/pool.ts";
 
 /** Bottom MLP, the tables' vectors, interaction, top MLP and loss: the replicated part of DLRM. */
@@ -53,10 +52,8 @@ export class DLRMHead extends Module {
     this.inter_arch = this.registerModule("inter_arch", new InteractionArch(config)); // dot, cat: no parameters
     this.top_l = this.registerModule("top_l", new MLP(config.top_mlp, "sigmoid", null));
     const tree = new ParameterTree();
-    this.tableParameters = this.tables.tables.map((k) =>
-      k.headParameter === null
-        ? null
-        : tree.add(k.headParameter.name.slice("emb_l.".length), resident(k.headParameter.shape)),
+    this.tableParameters = this.tables.tables.map(({ headParameter: h }) =>
+      h === null ? null : tree.add(h.name.slice("emb_l.".length), new Tensor(allocResident(sizeOf(h.shape)), h.shape)),
     );
     if (this.tableParameters.some((p) => p !== null)) this.registerModule("emb_l", tree);
     if (seed !== null) initialiseParameters(this, seed, config);
@@ -92,14 +89,10 @@ export class DLRM extends Module {
   /** Learned weighted pooling: each piece's per-row weights v_W_l.{t} (R,), or null. */
   readonly v_W_l = new ParameterTree();
   readonly poolingWeights: readonly (Tensor | null)[];
-
   /** Where the pieces live: the step's memory while they fit, then table memories of their own. */
   readonly memories: TableMemories;
 
-  /**
-   * The initial model of this seed (an integer): the same values as N ranks build (src/dlrm/init.ts).
-   * optimizer: what will train it, whose state the tables' memories make room for (null: none).
-   */
+  /** The initial model of this seed, as N ranks build it (src/dlrm/init.ts); optimizer: whose state memories hold. */
   constructor(config: DLRMConfig, seed: number, optimizer: OptimizerSpec | null = null) {
     super();
     this.config = config;
@@ -107,15 +100,12 @@ export class DLRM extends Module {
     this.tables = this.head.tables;
     const pieces = this.tables.pieces;
     this.memories = new TableMemories(pieces.map(piecePart), optimizer);
-    const headParams = new Map(this.head.namedParameters());
-    const pieceOf = new Map(pieces.map((p, i) => [p.name, i]));
-    const tables = new Map<string, Tensor>();
-    for (const { name, shape } of this.tables.specs())
-      if (name.startsWith("emb_l.")) {
-        const t = headParams.get(name) ?? this.memories.tensor(pieceOf.get(name) as number, shape); // MD projection, else a piece in its memory
-        tables.set(name, this.emb_l.add(name.slice("emb_l.".length), t));
-      }
-    this.pieceWeights = pieces.map((p) => tables.get(p.name) as Tensor);
+    this.pieceWeights = pieces.map((p, i) => this.memories.tensor(i, [p.rows, p.dim]));
+    const own = new Map(this.head.namedParameters()); // MD's projections are the head's
+    pieces.forEach((p, i) => own.set(p.name, this.pieceWeights[i]));
+    // emb_l in the specs' order, the checkpoint's
+    for (const { name } of this.tables.specs())
+      if (name.startsWith("emb_l.")) this.emb_l.add(name.slice("emb_l.".length), own.get(name) as Tensor);
     this.poolingWeights = pieces.map((p, i) =>
       p.poolingWeight === null
         ? null
@@ -156,9 +146,4 @@ export class DLRM extends Module {
   criterion(pred: Tensor, labels: Tensor): Tensor {
     return this.head.criterion(pred, labels);
   }
-}
-
-/** A resident zero tensor for a parameter (values are filled next). */
-function resident(shape: readonly number[]): Tensor {
-  return new Tensor(allocResident(shape.reduce((a, b) => a * b, 1)), shape);
 }

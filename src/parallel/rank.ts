@@ -100,7 +100,7 @@ export class Rank {
   constructor(init: RankInit, files: RankFiles | null) {
     this.#files = files;
     this.#stepCpu = init.stepCpu;
-    const { config, plan } = init;
+    const { config, plan, source } = init;
     this.r = init.rank;
     this.N = init.ranks;
     this.config = config;
@@ -113,7 +113,6 @@ export class Rank {
 
     // Long-lived arrays (parameters, the head's gradient bucket, optimizer state) are resident
     // in this thread's wasm memory, where the kernels use them without a copy.
-    const source = init.source;
     const pieces = tableLayout(config).pieces;
     const seed = source.kind === "seed" ? source.seed : null;
     this.head = new DLRMHead(config, seed);
