@@ -15,7 +15,7 @@
 // Glossary: F floats per record, W a piece's width, T threads.
 
 import { Worker } from "node:worker_threads";
-import { defaultHeap } from "../../kernels/memory.ts";
+import { heapOfBuffer } from "../../kernels/memory.ts";
 import { wasmModuleBytes } from "../../kernels/wasm.ts";
 import { isResident } from "../../tensor/storage.ts";
 import { chunkRows } from "./row_file.ts";
@@ -116,10 +116,13 @@ export function makeFilesOnThreads(jobs: readonly FileJob[], chunks: readonly Fl
   if (total === 0) return;
   const control = new SharedArrayBuffer(CONTROL_BYTES);
   const counts = new Int32Array(control, 0, 2);
-  const memory = defaultHeap().memory;
+  // The chunks' own memory (this thread's default one, or a table memory: src/dlrm/tables/memories.ts).
+  const heap = heapOfBuffer((chunks[0] as Float32Array).buffer);
+  if (heap === null || chunks.some((c) => heapOfBuffer(c.buffer) !== heap))
+    throw new Error("makeFilesOnThreads: the chunks are not all in one wasm memory");
+  const memory = heap.memory;
   const module = new WebAssembly.Module(wasmModuleBytes("philox"));
   const workers = chunks.map((chunk, t) => {
-    if (!makersCanShare(chunk)) throw new Error("makeFilesOnThreads: a chunk is not in this thread's wasm memory");
     const w = new Worker(THREAD_SOURCE, {
       eval: true,
       workerData: { memory, module, control, ptr: chunk.byteOffset },
