@@ -142,19 +142,7 @@ test("reduceScatter, an update of each rank's chunk, allGather of two layers in 
   const seed = 12;
   const { replies } = await runScenario(N, 1000, { scenario: "sharded", lengths, timeoutMs: 10_000, seed });
   lengths.forEach((n, k) => {
-    // The sum each rank's chunk gets is allReduce's (ring order from the chunk's owner).
-    const inputs = Array.from({ length: N }, (_, r) => allReduceInput(seed, r, n));
-    const g = new Float32Array(n);
-    for (let c = 0; c < N; c++) {
-      const [a, b] = chunkBounds(n, N, c);
-      for (let i = a; i < b; i++) {
-        let s = inputs[c]?.[i] as number;
-        for (let j = 1; j < N; j++) s = Math.fround(s + (inputs[(c + j) % N]?.[i] as number));
-        g[i] = s;
-      }
-    }
-    const { w, v } = shardedStart(seed, n);
-    shardedUpdate(g, w, v, 0, n);
+    const { w, v } = shardedExpected(seed, N, n);
     for (const reply of replies) {
       assert.ok(reply?.ok, `rank ${reply?.rank}: ${reply?.error?.message}`);
       assert.equal(Array.from(reply?.results?.[2 * k] ?? []), Array.from(w), `rank ${reply?.rank}, w of ${n}`);
@@ -185,18 +173,7 @@ test("deferAllGather: the all-gather rides with the next all-to-all or is flushe
           for (let k = 0; k < allToAllCount(it, q, r); k++) expected.push(allToAllValue(it, q, r, k));
         assert.equal(Array.from(results.shift() ?? []), expected, `rank ${r}, all-to-all ${it}`);
       }
-      const inputs = Array.from({ length: N }, (_, q) => allReduceInput(seed, q, n));
-      const g = new Float32Array(n);
-      for (let c = 0; c < N; c++) {
-        const [a, b] = chunkBounds(n, N, c);
-        for (let i = a; i < b; i++) {
-          let s = inputs[c]?.[i] as number;
-          for (let j = 1; j < N; j++) s = Math.fround(s + (inputs[(c + j) % N]?.[i] as number));
-          g[i] = s;
-        }
-      }
-      const { w, v } = shardedStart(seed, n);
-      shardedUpdate(g, w, v, 0, n);
+      const { w, v } = shardedExpected(seed, N, n);
       assert.equal(Array.from(results.shift() ?? []), Array.from(w), `rank ${r}, w of ${n}`);
       assert.equal(Array.from(results.shift() ?? []), Array.from(v), `rank ${r}, v of ${n}`);
     });
@@ -377,3 +354,20 @@ test("chunkBounds: N chunks cover [0, n) in order, sizes differ by at most one",
 });
 
 test.run();
+
+/** What every rank holds after the sharded update of n values: allReduce's sum (ring order from each chunk's owner), updated. */
+function shardedExpected(seed: number, N: number, n: number): { w: Float32Array; v: Float32Array } {
+  const inputs = Array.from({ length: N }, (_, r) => allReduceInput(seed, r, n));
+  const g = new Float32Array(n);
+  for (let c = 0; c < N; c++) {
+    const [a, b] = chunkBounds(n, N, c);
+    for (let i = a; i < b; i++) {
+      let s = inputs[c]?.[i] as number;
+      for (let j = 1; j < N; j++) s = Math.fround(s + (inputs[(c + j) % N]?.[i] as number));
+      g[i] = s;
+    }
+  }
+  const { w, v } = shardedStart(seed, n);
+  shardedUpdate(g, w, v, 0, n);
+  return { w, v };
+}
