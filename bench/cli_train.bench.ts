@@ -31,7 +31,10 @@
 // Every row is given as a ratio to the strongest PyTorch row of its batch size, and as a
 // fraction of the ceiling: the wasm sgemm peak of one core (bench/gemm_ceiling.ts, measured at
 // the start of the run and again at its end) × cores, over the FLOP of one training sample
-// (bench/flops.ts). Each configuration runs --rounds times in interleaved order, and its best
+// (bench/flops.ts). Before each round and at the end, bench/core_probe.ts measures how much of
+// two cores this VM gives at that moment (a register-only loop on one thread, then on two at
+// once): the bound on any 2-worker over 1-worker figure of the round, printed beside them.
+// Each configuration runs --rounds times in interleaved order, and its best
 // round is reported: the machine is shared, and the best round is the one least disturbed.
 // (For PyTorch that is a maximum over more rows than ours: it can only favour the anchor.)
 // Progress goes to stderr; the last stdout line is one JSON object. --docs rewrites this
@@ -49,6 +52,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { replaceSection } from "./docs_sections.ts";
 import { trainingFlopPerSample, type FlopCount } from "./flops.ts";
+import { CoreProbe } from "./core_probe.ts";
 import { measureGemmCeiling, type GemmCeiling } from "./gemm_ceiling.ts";
 import { machine } from "./markdown.ts";
 import { fmt } from "./parallel_markdown.ts";
@@ -144,6 +148,8 @@ export interface CliTrainRun {
     samplesPerSec: Record<string, Record<string, number>>;
   };
   loadAverage: { before: number[]; after: number[] };
+  /** bench/core_probe.ts's scaling (2.0: two free cores) before each round, and at the end. */
+  twoCoreScaling: { rounds: number[]; end: number | null };
   seconds: number;
   runs: ProcessRun[];
   best: ProcessRun[];
@@ -526,6 +532,8 @@ async function main(): Promise<void> {
   const budgetMs = Number(arg("budget-minutes", "0")) * 60_000;
   let slowestRoundMs = 0;
   let roundsRun = 0;
+  const probe = new CoreProbe();
+  const twoCoreScaling: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const roundStart = performance.now();
     if (budgetMs > 0 && round > 0 && roundStart - started + slowestRoundMs > budgetMs) {
@@ -533,6 +541,8 @@ async function main(): Promise<void> {
       break;
     }
     roundsRun++;
+    twoCoreScaling.push(Number(probe.scaling().toFixed(2)));
+    console.error(`round ${round + 1}: this VM's two-core scaling (bench/core_probe.ts) ${twoCoreScaling[round]}`);
     // 1-step runs first (start-up and initialisation, issue 11's measure), then the steady runs.
     const B1 = Math.min(...batches);
     for (const N of workerCounts) await ours(N, B1, 1, 0, round);
@@ -544,6 +554,8 @@ async function main(): Promise<void> {
     }
     slowestRoundMs = Math.max(slowestRoundMs, performance.now() - roundStart);
   }
+  const scalingEnd = Number(probe.scaling().toFixed(2));
+  await probe.close();
   const ceilingEnd = await measureGemmCeiling().catch(() => null);
 
   // The best round of each configuration: the fastest steady run; the quickest 1-step run.
@@ -608,7 +620,7 @@ async function main(): Promise<void> {
     targets.push({
       target: `2 workers ≥ 1.75× 1 worker at batch ${B}`,
       value: ok
-        ? `${((b.samplesPerSec as number) / (a.samplesPerSec as number)).toFixed(2)}× (${fmt(b.samplesPerSec as number)} against ${fmt(a.samplesPerSec as number)} samples/s)`
+        ? `${((b.samplesPerSec as number) / (a.samplesPerSec as number)).toFixed(2)}× (${fmt(b.samplesPerSec as number)} against ${fmt(a.samplesPerSec as number)} samples/s; this VM's two-core scaling before their rounds: ${[...new Set([a.round, b.round])].map((k) => `${twoCoreScaling[k]}×`).join(" and ")})`
         : "not run",
       pass: ok ? (b.samplesPerSec as number) >= 1.75 * (a.samplesPerSec as number) : null,
     });
@@ -662,6 +674,7 @@ async function main(): Promise<void> {
     },
     ceiling: { start: ceilingStart, end: ceilingEnd, flopPerSample: flop, samplesPerSec: ceilingRate },
     loadAverage: { before: loadBefore, after: loadavg().map((x) => Number(x.toFixed(2))) },
+    twoCoreScaling: { rounds: twoCoreScaling, end: scalingEnd },
     seconds: Number(((performance.now() - started) / 1000).toFixed(1)),
     runs,
     best,
@@ -765,6 +778,7 @@ export function renderCliTrainSection(run: CliTrainRun): string {
     `- CPU: ${m.cpu}, ${m.cores} cores, vector extensions: ${m.isa ?? "?"}; Node ${m.node} (V8 ${m.v8})`,
     `- command: \`${run.command}\`, ${run.seconds} s`,
     `- load average (1, 5, 15 min): ${run.loadAverage.before.join(", ")} before; ${run.loadAverage.after.join(", ")} after`,
+    `- this VM's two-core scaling (bench/core_probe.ts: a register-only loop on one thread, then on two at once; 2.0 is two free cores; a 2-worker over 1-worker figure cannot be expected above it): ${run.twoCoreScaling.rounds.map((x) => `${x}×`).join(", ")} before the rounds, ${run.twoCoreScaling.end === null ? "–" : `${run.twoCoreScaling.end}×`} at the end`,
     `- ${tables}; optimizer state ${fmt(run.optimizerStateMiB)} MiB (SGD); best of ${run.rounds} rounds`,
     "",
     "### The PyTorch configurations",

@@ -8,7 +8,9 @@
 // The Kaggle-shaped model of bench/cli_ab.ts. Reported per run: samples/s (pair: the sum of
 // both) and the busiest thread's CPU per step (bench/thread_cpu.ts); per round: pair/one and
 // two/one, by wall time and by CPU (one's CPU per B samples over pair's per B/2: what 2 cores
-// give with nothing but the split batch, the ceiling of two/one).
+// give with nothing but the split batch, the ceiling of two/one), beside the VM's own two-core
+// scaling measured before the round (bench/core_probe.ts: a register-only loop on one thread,
+// then on two at once; a shared host can give less than two cores, and then every run less).
 //
 //   node --import tsx bench/scaling_limit.ts [--batch 128] [--rounds 3] [--warmup-samples 12800]
 //        [--measure-samples 25600] [--rows-cap 100000]
@@ -20,6 +22,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { arg, dlrmTrainArgs, rate, stepTimes } from "./cli_train.bench.ts";
+import { CoreProbe } from "./core_probe.ts";
 import { runWithThreadCpu } from "./thread_cpu.ts";
 import { KAGGLE_TABLES, kaggleModel } from "./train.bench.ts";
 
@@ -55,9 +58,11 @@ async function main(): Promise<void> {
       return { samplesPerSec: Math.round(sps), critCpuMs: r2(r.critCpuMs), otherCores: r2(r.otherCores) };
     };
     const kinds = ["one", "pair", "two"] as const;
-    const results: { round: number; one?: Measured; pair?: Measured[]; two?: Measured }[] = [];
+    const results: { round: number; twoCoreScaling: number; one?: Measured; pair?: Measured[]; two?: Measured }[] = [];
+    const probe = new CoreProbe();
     for (let round = 0; round < rounds; round++) {
-      const res: (typeof results)[number] = { round: round + 1 };
+      const res: (typeof results)[number] = { round: round + 1, twoCoreScaling: r2(probe.scaling()) };
+      console.error(`round ${round + 1}: this VM's two-core scaling ${res.twoCoreScaling}`);
       for (let k = 0; k < kinds.length; k++) {
         const kind = kinds[(k + round) % kinds.length];
         if (kind === "one") res.one = await run(1, B, "one");
@@ -67,6 +72,7 @@ async function main(): Promise<void> {
       }
       results.push(res);
     }
+    await probe.close();
     const summary = results.map((r) => {
       const one = r.one as Measured;
       const pair = r.pair as Measured[];
@@ -75,6 +81,7 @@ async function main(): Promise<void> {
       const pairCpu = Math.max(...pair.map((m) => m.critCpuMs));
       return {
         round: r.round,
+        twoCoreScaling: r.twoCoreScaling,
         pairOverOneWall: r2(pairSps / one.samplesPerSec),
         pairOverOneCpu: r2(one.critCpuMs / pairCpu),
         twoOverOneWall: r2(two.samplesPerSec / one.samplesPerSec),
@@ -83,7 +90,7 @@ async function main(): Promise<void> {
     });
     for (const s of summary)
       console.log(
-        `round ${s.round}: pair/one ${s.pairOverOneWall}× by wall, ${s.pairOverOneCpu}× by CPU; two/one ${s.twoOverOneWall}× by wall, ${s.twoOverOneCpu}× by CPU`,
+        `round ${s.round} (two-core scaling ${s.twoCoreScaling}): pair/one ${s.pairOverOneWall}× by wall, ${s.pairOverOneCpu}× by CPU; two/one ${s.twoOverOneWall}× by wall, ${s.twoOverOneCpu}× by CPU`,
       );
     console.log(
       JSON.stringify({

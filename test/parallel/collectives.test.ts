@@ -44,6 +44,8 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+const SCENARIO_LIMIT_MS = 90_000;
+
 /**
  * Run a scenario on N ranks; collect one reply per rank (a rank that exits instead counts
  * as replied; data.badRank of a "stall" is not waited for). onExit runs when a rank exits
@@ -82,7 +84,9 @@ async function runScenario(
           });
         });
       }),
-      20_000,
+      // A guard against a hang, not a timing: the workers load their module (tsx compiles it)
+      // before the scenario starts, which took over 20 s on a machine at load 8–10.
+      SCENARIO_LIMIT_MS,
       `scenario ${data.scenario}`,
     );
     return { replies, ms: performance.now() - started };
