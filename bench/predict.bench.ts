@@ -3,6 +3,9 @@
 // dot interaction, top 367-512-256-1, one index per bag) predicted by
 //   - ours: the library's predict(model, data, batchSize) on this thread (what `dlrm predict
 //     --workers 1` runs per batch), float32;
+//   - ours with --workers ranks (default 2): HybridExecutor.predict, what `dlrm predict
+//     --workers N` runs per batch (each rank pools its tables over the batch and predicts its
+//     slice), on the same model (the ranks make it from the same seed);
 //   - ours with int8 and int4 tables: QuantizedDLRM.predict (what `dlrm predict
 //     --quantize-emb-with-bit 8|4` runs per batch) on the same model's tables quantized;
 //   - ONNX Runtime (onnxruntime-node, a dev dependency) on the model `dlrm export --bag-size 1`
@@ -18,7 +21,7 @@
 // the median call, and the p50 and p99 latency of one call. All run one after the other in one
 // process run; the machine is shared, so compare within a run.
 //
-//   node --import tsx bench/predict.bench.ts [--rows-cap 100000] [--threads 1] [--torch-threads 1,2]
+//   node --import tsx bench/predict.bench.ts [--rows-cap 100000] [--threads 1] [--workers 2] [--torch-threads 1,2]
 //        [--batches 1,64,2048] [--seconds 2] [--no-pytorch] [--docs]
 //
 // The last stdout line is one JSON object; a Markdown table goes to stderr. --docs rewrites this
@@ -53,6 +56,8 @@ import { parseConfig } from "../src/dlrm/config.ts";
 import { exportOnnx } from "../src/interop/onnx/export_onnx.ts";
 import { DLRM } from "../src/dlrm/model.ts";
 import { QuantizedDLRM } from "../src/interop/quantized/quantized.ts";
+import { optimizerSpec } from "../src/optim/make.ts";
+import { HybridExecutor } from "../src/parallel/hybrid.ts";
 import { predict } from "../src/train/trainer.ts";
 
 setFlagsFromString("--no-liftoff");
@@ -65,6 +70,7 @@ const arg = (name: string, fallback: string): string => {
 };
 const rowsCap = Number(arg("rows-cap", "100000"));
 const threads = Number(arg("threads", "1"));
+const workers = Number(arg("workers", "2"));
 const seconds = Number(arg("seconds", "2"));
 const torchThreads = arg("torch-threads", "1,2").split(",").map(Number);
 const BATCHES = arg("batches", "1,64,2048").split(",").map(Number);
@@ -134,12 +140,31 @@ try {
     t: [] as Timing[],
   }));
   const ours: Timing[] = [];
+  const ranked: Timing[] = [];
   const onnx: Timing[] = [];
+  // The ranks make the same model from the same seed (src/dlrm/init.ts: whatever the worker count).
+  const executor =
+    workers > 1
+      ? await HybridExecutor.start({
+          config,
+          workers,
+          optimizer: optimizerSpec("sgd", config.lr), // never steps
+          source: { kind: "seed", seed: 7 },
+          datasets: [data],
+          maxBatch: Math.max(...BATCHES),
+        })
+      : null;
   let maxDiff = 0;
   const quantizedDiff: Record<string, number> = {};
   for (const B of BATCHES) {
     const part = sliceDataset(data, 0, B);
     ours.push(await time(B, () => predict(model, part, B)));
+    if (executor !== null) {
+      ranked.push(await time(B, () => executor.predict(part, B)));
+      const a = predict(model, part, B);
+      const b = await executor.predict(part, B);
+      for (let i = 0; i < B; i++) maxDiff = Math.max(maxDiff, Math.abs((a[i] as number) - (b[i] as number)));
+    }
     for (const { bits, q, t } of quantized) {
       t.push(await time(B, () => q.predict(part, B)));
       // near the float32 model (its tables' quantization error is all that differs)
@@ -158,7 +183,9 @@ try {
     const b = (await session.run(feeds))["pred"]?.data as Float32Array;
     for (let i = 0; i < B; i++) maxDiff = Math.max(maxDiff, Math.abs((a[i] as number) - (b[i] as number)));
   }
-  if (!(maxDiff <= 1e-4)) throw new Error(`predict.bench: ours and ONNX Runtime differ by ${maxDiff}`);
+  await executor?.close();
+  if (!(maxDiff <= 1e-4))
+    throw new Error(`predict.bench: ours on one thread, on ${workers} workers and ONNX Runtime differ by ${maxDiff}`);
   for (const [k, d] of Object.entries(quantizedDiff))
     if (!(d <= 0.05)) throw new Error(`predict.bench: ${k} tables move predictions by ${d}`);
 
@@ -199,12 +226,12 @@ try {
     s === null ? null : Number((t.batch === 1 ? s.t.p50Ms / t.p50Ms : t.samplesPerSec / s.t.samplesPerSec).toFixed(2));
 
   const rows = [
-    `| program | batch | samples/s | p50 ms | p99 ms | × strongest PyTorch at ${threads} thread${threads === 1 ? "" : "s"} | × strongest at any |`,
+    "| program | batch | samples/s | p50 ms | p99 ms | × strongest PyTorch at as many threads | × strongest at any |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
-  const add = (name: string, ts: Timing[]): void => {
+  const add = (name: string, ts: Timing[], cores = threads): void => {
     for (const t of ts) {
-      const a = versus(t, strongest(t.batch, threads));
+      const a = versus(t, strongest(t.batch, cores));
       const b = versus(t, strongest(t.batch, Infinity));
       rows.push(
         `| ${name} | ${t.batch} | ${t.samplesPerSec.toLocaleString("en")} | ${t.p50Ms} | ${t.p99Ms} | ${a === null ? "–" : `${a}×`} | ${b === null ? "–" : `${b}×`} |`,
@@ -212,6 +239,7 @@ try {
     }
   };
   add(`ours (float32, ${threads} thread${threads === 1 ? "" : "s"})`, ours);
+  if (executor !== null) add(`ours (float32, ${workers} workers)`, ranked, workers);
   for (const { bits, t } of quantized) add(`ours (int${bits} tables, ${threads} thread${threads === 1 ? "" : "s"})`, t);
   add(`ONNX Runtime ${ort.env.versions.common} (${threads} thread${threads === 1 ? "" : "s"})`, onnx);
   for (const p of pytorch) add(p.label, p.results);
@@ -224,10 +252,12 @@ try {
     command: `node --import tsx bench/predict.bench.ts ${args.join(" ")}`.trim(),
     rowsCap,
     threads,
+    workers,
     seconds,
     maxDiff,
     quantizedDiff,
     ours,
+    ranked,
     quantized: Object.fromEntries(
       quantized.map(({ bits, q, t }) => [`int${bits}`, { tableBytes: q.tableBytes(), timings: t }]),
     ),
@@ -271,13 +301,16 @@ function renderPredictSection(
     "",
     "Predict throughput and latency of the Kaggle-shaped model (tables capped at 100,000 rows, one index",
     "per bag, dot interaction): ours (the library's `predict`, which `dlrm predict --workers 1` runs per",
-    "batch, with float32 tables and with int8 and int4 tables, `QuantizedDLRM.predict`), ONNX Runtime on",
+    "batch, with float32 tables and with int8 and int4 tables, `QuantizedDLRM.predict`; and the ranks of",
+    "`dlrm predict --workers 2`, `HybridExecutor.predict`, each rank pooling its tables over the batch and",
+    "predicting its slice), ONNX Runtime on",
     "`dlrm export --bag-size 1`'s model of the same checkpoint, and PyTorch under `torch.no_grad()` under",
     "every configuration of bench/torch_anchor.ts (each torch × stock/tuned × 1 and 2 threads, as for",
     "training). *× strongest*: for batch 1 the strongest PyTorch's p50 latency over ours (above 1: ours",
     "answers sooner), for the other sizes ours' samples/s over the strongest PyTorch's; first against the",
-    "strongest PyTorch at ours' thread count, then against the strongest at any. The benchmark checks that",
-    "ours and ONNX Runtime agree within 1e-4 and that int8/int4 move no prediction by more than 0.05.",
+    "strongest PyTorch at as many threads as the row uses (workers for our ranks), then against the",
+    "strongest at any. The benchmark checks that ours on one thread, on the ranks and ONNX Runtime agree",
+    "within 1e-4 and that int8/int4 move no prediction by more than 0.05.",
     `Written by \`${run.command}\`.`,
     "",
     `- date: ${run.when}; CPU: ${m.cpu}, ${m.cores} cores; Node ${m.node}`,
