@@ -242,7 +242,7 @@ try {
   if (executor !== null) add(`ours (float32, ${workers} workers)`, ranked, workers);
   for (const { bits, t } of quantized) add(`ours (int${bits} tables, ${threads} thread${threads === 1 ? "" : "s"})`, t);
   add(`ONNX Runtime ${ort.env.versions.common} (${threads} thread${threads === 1 ? "" : "s"})`, onnx);
-  for (const p of pytorch) add(p.label, p.results);
+  for (const p of pytorch) add(p.label, p.results, p.threads);
   const table = rows.join("\n");
   process.stderr.write(`${table}\n`);
   const run = {
