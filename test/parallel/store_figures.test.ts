@@ -17,6 +17,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import type { Dataset } from "../../src/data/dataset.ts";
+import type { TableStoreOptions } from "../../src/dlrm/store/disk_tables.ts";
 import { optimizerSpec } from "../../src/optim/make.ts";
 import { HybridExecutor } from "../../src/parallel/hybrid.ts";
 import { modelShardingPlan, type Shard } from "../../src/parallel/plan.ts";
@@ -42,8 +43,13 @@ const spec = optimizerSpec("sgd", 0.1);
 // 600 rows of 16 bytes do not fit in 7,000 bytes: table 0 is split between the ranks.
 const plan = modelShardingPlan(config, { ranks: 2, maxBytesPerRank: 7_000 });
 
-/** The distinct ids of table t in samples [from, to) that fall in the shard's rows. */
-function distinctIn(d: Dataset, shard: Shard, from: number, to: number): Set<number> {
+/** The distinct ids of the shard's table in samples [from, to) that fall in its rows. */
+function distinctIn(
+  d: Dataset,
+  shard: Pick<Shard, "table" | "rowStart" | "rowEnd">,
+  from: number,
+  to: number,
+): Set<number> {
   const { offsets, indices } = d.sparse[shard.table] as Dataset["sparse"][number];
   const ids = new Set<number>();
   for (let l = offsets[from] as number; l < (offsets[to] as number); l++) {
@@ -67,6 +73,21 @@ function expected(shards: readonly Shard[]): Partial<StoreFigures> {
   return { lookups, reads, hits: lookups - reads, readAhead: reads - first, evictions: 0, fileBytes };
 }
 
+/** 2 ranks of the plan, with their tables in files (store) or in memory (null). */
+function start(store: TableStoreOptions | null): Promise<HybridExecutor> {
+  return HybridExecutor.start({
+    config,
+    workers: 2,
+    optimizer: spec,
+    source: { kind: "seed", seed: 7 },
+    datasets: [data],
+    maxBatch: B,
+    timeoutMs: 30_000,
+    plan,
+    store,
+  });
+}
+
 function assertFigures(got: StoreFigures, want: Partial<StoreFigures>, what: string): void {
   for (const [k, v] of Object.entries(want))
     assert.is(got[k as keyof StoreFigures], v, `${what}: ${k} (${JSON.stringify(got)})`);
@@ -78,17 +99,7 @@ test("2 ranks, tables in files behind a cache that holds them: each rank's figur
     "the plan splits table 0 between the ranks",
   );
   const t = tempDir();
-  const executor = await HybridExecutor.start({
-    config,
-    workers: 2,
-    optimizer: spec,
-    source: { kind: "seed", seed: 7 },
-    datasets: [data],
-    maxBatch: B,
-    timeoutMs: 30_000,
-    plan,
-    store: { dir: t.dir, cacheBytes: 1 << 20, lookAhead: 4 },
-  });
+  const executor = await start({ dir: t.dir, cacheBytes: 1 << 20, lookAhead: 4 });
   try {
     await train({ executor, data, batchSize: B, steps: STEPS, shuffle: false, seed: 1, lr: spec.lr });
     const trained = await executor.storeFigures();
@@ -115,19 +126,10 @@ test("2 ranks, tables in files behind a cache that holds them: each rank's figur
     });
     // The ranks' shards cover every table: together they asked for each batch's distinct ids of every table.
     let whole = 0;
-    for (let t = 0; t < TABLES.length; t++)
-      for (let s = 0; s < STEPS; s++) {
-        const all: Shard = {
-          table: t,
-          rank: 0,
-          rowStart: 0,
-          rowEnd: TABLES[t] as number,
-          whole: true,
-          bytes: 0,
-          lookupsPerSample: 0,
-        };
-        whole += distinctIn(data, all, s * B, (s + 1) * B).size;
-      }
+    TABLES.forEach((rows, table) => {
+      for (let s = 0; s < STEPS; s++)
+        whole += distinctIn(data, { table, rowStart: 0, rowEnd: rows }, s * B, (s + 1) * B).size;
+    });
     assert.is(lookups, whole);
   } finally {
     await executor.close();
@@ -136,15 +138,7 @@ test("2 ranks, tables in files behind a cache that holds them: each rank's figur
 });
 
 test("2 ranks, tables in memory: no store to report", async () => {
-  const executor = await HybridExecutor.start({
-    config,
-    workers: 2,
-    optimizer: spec,
-    source: { kind: "seed", seed: 7 },
-    datasets: [data],
-    maxBatch: B,
-    timeoutMs: 30_000,
-  });
+  const executor = await start(null);
   try {
     assert.is(await executor.storeFigures(), null);
   } finally {
