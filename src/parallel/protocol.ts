@@ -106,8 +106,8 @@ export const RES_CORRECT = 5;
 export const RES_TIMES = 6;
 
 /**
- * What a table store (src/dlrm/store/disk_tables.ts) did, as numbers: the reads ahead per
- * batch, whether a reader thread moved the rows (1) or the step's thread (0), the bytes of
+ * What a table store (src/dlrm/store/disk_tables.ts) did, as numbers: how many coming
+ * batches' missing rows it reads ahead, whether a reader thread moved the rows (1) or the step's thread (0), the bytes of
  * rows resident at most and in the files, the ms making the files took, the caches' counts
  * (CacheCounts: distinct rows asked for batch by batch, hits, rows read and of them ahead,
  * written, evicted, bytes read and written), and the ms the steps waited for rows. A rank

@@ -2,13 +2,12 @@
 // init — making or reading its own parameters —, say "ready", then wait on Atomics for
 // commands from the main thread (train a step on a staged batch, predict a staged batch,
 // write its pieces of a checkpoint, write its table store's figures into the shared numbers,
-// stop) until told to stop; the last rank to finish a
-// command says so (protocol.ts, the done words). The thread returns to its event
-// loop only to take a request (RankPort.request: at once from the port in Node, a
-// message awaited in a browser), so the commands of a step cost no message. Any error is
-// reported to the main thread with the rank, step and phase, and the other ranks are woken
-// from their collectives (abort) so nobody waits for a rank that is gone. The entries are
-// worker.ts (Node) and worker_browser.ts (a browser module Worker).
+// stop) until told to stop; the last rank to finish a command says so (protocol.ts, the done
+// words). The thread returns to its event loop only to take a request (RankPort.request: at
+// once from the port in Node, a message awaited in a browser), so the commands of a step cost
+// no message. Any error is reported to the main thread with the rank, step and phase, and the
+// other ranks are woken from their collectives (abort) so nobody waits for a rank that is
+// gone. The entries are worker.ts (Node) and worker_browser.ts (a browser module Worker).
 //
 // Glossary: r this rank.
 
