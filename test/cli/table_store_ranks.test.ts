@@ -42,13 +42,13 @@ function storeLines(stderr: string): StoreLine[] {
   }));
 }
 
-async function trainWith(dir: string, workers: number): Promise<StoreLine[]> {
-  const tables = join(dir, `tables-${workers}`);
+async function trainWith(dir: string, workers: number, more: string[] = []): Promise<StoreLine[]> {
+  const tables = join(dir, `tables-${workers}${more.join("")}`);
   mkdirSync(tables);
   const args = [
     "train",
     ...["--model", join(dir, "model.json"), "--data", "random", "--data-size", "320", "--seed", "3"],
-    ...["--workers", String(workers), "--table-dir", tables, "--table-cache-bytes", String(CACHE)],
+    ...["--workers", String(workers), "--table-dir", tables, "--table-cache-bytes", String(CACHE), ...more],
   ];
   const r = await runCli(args);
   assert.is(r.code, 0, `dlrm ${args.join(" ")}: ${r.stderr}`);
@@ -91,6 +91,29 @@ test("2 workers print each rank's store and their sum; the sum asks for the rows
     assert.ok((sum.resident_bytes as number) <= CACHE, JSON.stringify(sum));
     assert.ok(hits > 0 && (sum.rows_read as number) > 0 && (sum.rows_written as number) > 0, JSON.stringify(sum));
     assert.is(lookups, one[0]?.fields.lookups, "the ranks together ask for each batch's distinct rows, as 1 worker");
+  } finally {
+    t.cleanup();
+  }
+});
+
+test("2 workers, LRU on the steps' threads: each rank's line and the sum say so, and the sum asks for the rows 1 worker does", async () => {
+  const t = tempDir();
+  try {
+    writeFileSync(join(t.dir, "model.json"), JSON.stringify(MODEL));
+    const flags = ["--table-cache-policy", "lru", "--table-io", "sync"];
+    const [one] = await trainWith(t.dir, 1, flags);
+    const two = await trainWith(t.dir, 2, flags);
+    assert.is(two.length, 3);
+    for (const { fields } of two) {
+      assert.is(fields.policy, "lru");
+      assert.is(fields.reader_thread, false);
+      assert.is(fields.rows_read_ahead, 0);
+      assert.is(fields.wait_ms, 0, "no reader thread to wait for");
+    }
+    const [r0, r1, sum] = two.map((l) => l.fields) as [StoreLine["fields"], StoreLine["fields"], StoreLine["fields"]];
+    for (const k of ["lookups", "hits", "rows_read", "rows_written"])
+      assert.is(sum[k], (r0[k] as number) + (r1[k] as number), k);
+    assert.is(sum.lookups, one?.fields.lookups);
   } finally {
     t.cleanup();
   }
