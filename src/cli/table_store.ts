@@ -3,12 +3,15 @@
 // the tables live in files in DIR with at most N bytes of rows resident
 // (src/dlrm/store/disk_tables.ts, src/train/disk_executor.ts). These flags change where the
 // rows are, never the numbers: they are not run flags, and a run may be resumed with or
-// without them.
+// without them. On N workers each rank has its own store, and the report at the end is one
+// line per rank and their sum.
 
 import { existsSync, statSync } from "node:fs";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { OptimizerSpec } from "../optim/make.ts";
+import { HybridExecutor } from "../parallel/hybrid.ts";
+import { STORE_FIGURES, storeFigures, type StoreFigures } from "../parallel/protocol.ts";
 import { DiskTableExecutor, type DiskModelSource } from "../train/disk_executor.ts";
 import { DEFAULT_PREFETCH } from "../train/batch_feed.ts";
 import type { Executor } from "../train/executor.ts";
@@ -120,25 +123,49 @@ export function startDiskExecutor(
   return new DiskTableExecutor(config, spec, source, store);
 }
 
-/** What the table store did in a run, as one line on stderr (JSON after the colon). */
-export function reportTableStore(executor: Executor, io: Io): void {
-  if (!(executor instanceof DiskTableExecutor)) return;
-  const c = executor.counts();
-  const line = {
-    policy: executor.lookAhead > 0 ? `lookahead ${executor.lookAhead}, prefetch ${executor.tables.prefetch}` : "lru",
-    reader_thread: executor.tables.threaded,
-    resident_bytes: executor.tables.residentBytes(),
-    file_bytes: executor.tables.fileBytes,
-    files_made_ms: Math.round(executor.tables.madeMs),
-    lookups: c.lookups,
-    hits: c.hits,
-    hit_rate: c.lookups === 0 ? null : Math.round((c.hits / c.lookups) * 1e4) / 1e4,
-    rows_read: c.reads,
-    rows_read_ahead: c.readAhead,
-    rows_written: c.writes,
-    wait_ms: Math.round(executor.tables.waitedMs()),
-    bytes_read: c.bytesRead,
-    bytes_written: c.bytesWritten,
+/**
+ * What the table store did in a run, as a line on stderr (JSON after the colon): on N workers
+ * one per rank (its shards' store), then the ranks' sum with the one-worker line's label.
+ */
+export async function reportTableStore(executor: Executor, io: Io): Promise<void> {
+  const write = (label: string, f: StoreFigures, lookAhead: number): void => {
+    io.stderr.write(`dlrm train: ${label}: ${JSON.stringify(storeLine(f, lookAhead))}\n`);
   };
-  io.stderr.write(`dlrm train: table store: ${JSON.stringify(line)}\n`);
+  if (executor instanceof DiskTableExecutor) {
+    write("table store", storeFigures(executor.tables), executor.lookAhead);
+    return;
+  }
+  if (!(executor instanceof HybridExecutor)) return;
+  const ranks = await executor.storeFigures();
+  if (ranks === null) return;
+  ranks.forEach((f, r) => write(`table store (rank ${r} of ${ranks.length})`, f, executor.lookAhead));
+  write("table store", sumFigures(ranks), executor.lookAhead);
+}
+
+/** The ranks' figures together: counts, bytes and milliseconds summed; a reader thread if every rank had one. */
+function sumFigures(ranks: readonly StoreFigures[]): StoreFigures {
+  const sum = Object.fromEntries(STORE_FIGURES.map((k) => [k, ranks.reduce((a, f) => a + f[k], 0)])) as StoreFigures;
+  sum.prefetch = ranks[0]?.prefetch ?? 0; // the same on every rank: a setting, not a count
+  sum.readerThread = ranks.every((f) => f.readerThread === 1) ? 1 : 0;
+  return sum;
+}
+
+/** The line's fields, in its order. */
+function storeLine(f: StoreFigures, lookAhead: number): Record<string, unknown> {
+  return {
+    policy: lookAhead > 0 ? `lookahead ${lookAhead}, prefetch ${f.prefetch}` : "lru",
+    reader_thread: f.readerThread === 1,
+    resident_bytes: f.residentBytes,
+    file_bytes: f.fileBytes,
+    files_made_ms: Math.round(f.madeMs),
+    lookups: f.lookups,
+    hits: f.hits,
+    hit_rate: f.lookups === 0 ? null : Math.round((f.hits / f.lookups) * 1e4) / 1e4,
+    rows_read: f.reads,
+    rows_read_ahead: f.readAhead,
+    rows_written: f.writes,
+    wait_ms: Math.round(f.waitedMs),
+    bytes_read: f.bytesRead,
+    bytes_written: f.bytesWritten,
+  };
 }

@@ -642,7 +642,7 @@ async function trainMember(
     });
     const tailLoss = trailingLoss(result.losses);
     if (o.save !== null) await saveMember(p, k, o, seed, result, executor, io);
-    reportTableStore(executor, io);
+    await reportTableStore(executor, io);
     const preds =
       p.members > 1 && p.data.eval !== null && !result.interrupted
         ? await predictAll(executor, p.data.eval, evalBatchSize(p.batchSize))

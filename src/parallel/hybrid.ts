@@ -18,6 +18,7 @@
 //            predictions into the slot.
 //   save     the header of the new checkpoint here, every rank's pieces at their offsets:
 //            of the file (save), or of its bytes in shared memory (saveBytes, for a page).
+//   figures  with the tables in files, what each rank's store did (storeFigures, once at the end).
 //   watch    a rank that exits, throws, or stops making progress ends the run with an error
 //            naming the rank, the step and the phase; every thread is then stopped.
 //
@@ -45,12 +46,14 @@ import {
   CMD_SAVE,
   CMD_STEP,
   CMD_STOP,
+  CMD_STORE_FIGURES,
   COMMAND,
   commandEntry,
   controlWords,
   lrWord,
   numberWords,
   PHASES,
+  readStoreFigures,
   RES_BAD_INDEX,
   RES_BAD_VALUE,
   RES_CORRECT,
@@ -71,6 +74,7 @@ import {
   type RankMessage,
   type SaveRequest,
   type StepPhase,
+  type StoreFigures,
 } from "./protocol.ts";
 import type { RankGroup, StartRanks } from "./rank_threads.ts";
 import { slotViews, writeAheadIds, writeBatchSlot, batchSlotLayout, type SlotViews } from "./batch_slots.ts";
@@ -148,6 +152,8 @@ export class HybridExecutor implements Executor {
   readonly #slotFree: Promise<unknown>[];
   readonly #timeoutMs: number;
   readonly #onStepStats: HybridOptions["onStepStats"];
+  /** Whether the ranks keep their shards in files (--table-dir). */
+  readonly #stored: boolean;
   #next = 0;
   #closed = false;
 
@@ -175,6 +181,7 @@ export class HybridExecutor implements Executor {
     this.#slotFree = views.map(() => Promise.resolve());
     this.#timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#onStepStats = o.onStepStats;
+    this.#stored = o.store != null;
     this.phaseMs = Object.fromEntries(STEP_PHASES.map((p) => [p, 0])) as Record<StepPhase, number>;
   }
 
@@ -389,6 +396,18 @@ export class HybridExecutor implements Executor {
     await Promise.all(this.#slotFree);
     for (const t of this.#group.threads) t.postMessage(req);
     await this.#command(CMD_SAVE, 0, 0);
+  }
+
+  /**
+   * What each rank's table store did so far (its shards' files and cache), by rank, once no
+   * step or prediction is in flight; null when the tables are in the ranks' memory. One
+   * command: the ranks write their figures into the shared numbers, read here once all are done.
+   */
+  async storeFigures(): Promise<StoreFigures[] | null> {
+    if (!this.#stored) return null;
+    await Promise.all(this.#slotFree);
+    await this.#command(CMD_STORE_FIGURES, 0, 0);
+    return Array.from({ length: this.#N }, (_, r) => readStoreFigures(this.#num, this.#N, r));
   }
 
   async close(): Promise<void> {

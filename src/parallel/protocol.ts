@@ -16,13 +16,16 @@
 //            the ranks compute on). With sequentially consistent stores and loads, of two ranks
 //            finishing together at least one sees the other's store, so a command is always
 //            reported, sometimes twice.
-//   numbers  Float64 [lr of batch slot 0, lr of slot 1, then per rank r and slot: RESULT_FIELDS values]
+//   numbers  Float64 [lr of batch slot 0, lr of slot 1, then per rank r and slot: RESULT_FIELDS values,
+//            then per rank r: STORE_FIGURES values]
 //            The learning rate of the step staged in each slot; each rank's results of the
-//            last step of each slot (read by the main thread before it reuses the slot).
+//            last step of each slot (read by the main thread before it reuses the slot); each
+//            rank's table store's figures, written when told CMD_STORE_FIGURES (once, after
+//            training: no step writes them).
 //
 // Glossary: N ranks, r a rank, B batch, E embedding dim.
 
-import type { TableStoreOptions } from "../dlrm/store/disk_tables.ts";
+import type { DiskTables, TableStoreOptions } from "../dlrm/store/disk_tables.ts";
 import type { DLRMConfig } from "../dlrm/config.ts";
 import type { TensorSlot } from "../dlrm/checkpoint.ts";
 import type { SafetensorsIndex } from "../io/safetensors.ts";
@@ -57,6 +60,12 @@ export const CMD_SAVE = 3;
 export const CMD_STOP = 4;
 /** Take the peers' head arrays (a PeersRequest waits on the rank's port): sent once, after every rank is ready. */
 export const CMD_PEERS = 5;
+/**
+ * Write its table store's figures into its store words (tables in files only): issued once,
+ * when no step is in flight. Shared memory, no message: the same in a browser's rank Worker
+ * (which has no store, having no file access).
+ */
+export const CMD_STORE_FIGURES = 6;
 
 /** Control word indices. */
 export const SEQ = 0;
@@ -95,7 +104,69 @@ export const RES_SLICE = 3;
 export const RES_CPU = 4;
 export const RES_CORRECT = 5;
 export const RES_TIMES = 6;
-export const numberWords = (N: number): number => SLOTS + RESULT_FIELDS * SLOTS * N;
+
+/**
+ * What a table store (src/dlrm/store/disk_tables.ts) did, as numbers: how many coming
+ * batches' missing rows it reads ahead, whether a reader thread moved the rows (1) or the step's thread (0), the bytes of
+ * rows resident at most and in the files, the ms making the files took, the caches' counts
+ * (CacheCounts: distinct rows asked for batch by batch, hits, rows read and of them ahead,
+ * written, evicted, bytes read and written), and the ms the steps waited for rows. A rank
+ * writes its own into its store words; the one-thread executor's are made the same way.
+ */
+export const STORE_FIGURES = [
+  "prefetch",
+  "readerThread",
+  "residentBytes",
+  "fileBytes",
+  "madeMs",
+  "lookups",
+  "hits",
+  "reads",
+  "readAhead",
+  "writes",
+  "evictions",
+  "bytesRead",
+  "bytesWritten",
+  "waitedMs",
+] as const;
+export type StoreFigures = Record<(typeof STORE_FIGURES)[number], number>;
+
+/** The figures of a store now (after a save they include the rows it wrote back). */
+export function storeFigures(
+  tables: Pick<DiskTables, "prefetch" | "threaded" | "residentBytes" | "fileBytes" | "madeMs" | "counts" | "waitedMs">,
+): StoreFigures {
+  const c = tables.counts();
+  return {
+    prefetch: tables.prefetch,
+    readerThread: tables.threaded ? 1 : 0,
+    residentBytes: tables.residentBytes(),
+    fileBytes: tables.fileBytes,
+    madeMs: tables.madeMs,
+    lookups: c.lookups,
+    hits: c.hits,
+    reads: c.reads,
+    readAhead: c.readAhead,
+    writes: c.writes,
+    evictions: c.evictions,
+    bytesRead: c.bytesRead,
+    bytesWritten: c.bytesWritten,
+    waitedMs: tables.waitedMs(),
+  };
+}
+
+/** Where rank r of N writes its StoreFigures in numbers, after every rank's results. */
+export const storeBase = (N: number, r: number): number => SLOTS + RESULT_FIELDS * SLOTS * N + STORE_FIGURES.length * r;
+export const numberWords = (N: number): number => storeBase(N, N);
+
+export function writeStoreFigures(numbers: Float64Array, N: number, r: number, f: StoreFigures): void {
+  const base = storeBase(N, r);
+  STORE_FIGURES.forEach((k, i) => (numbers[base + i] = f[k]));
+}
+
+export function readStoreFigures(numbers: Float64Array, N: number, r: number): StoreFigures {
+  const base = storeBase(N, r);
+  return Object.fromEntries(STORE_FIGURES.map((k, i) => [k, numbers[base + i]])) as StoreFigures;
+}
 
 /**
  * A deliberate failure, for tests of the failure path: rank `rank` exits (as a crash

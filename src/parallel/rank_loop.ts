@@ -1,13 +1,13 @@
 // The life of a rank thread, whatever the host: build its Rank (src/parallel/rank.ts) from its
 // init — making or reading its own parameters —, say "ready", then wait on Atomics for
 // commands from the main thread (train a step on a staged batch, predict a staged batch,
-// write its pieces of a checkpoint, stop) until told to stop; the last rank to finish a
-// command says so (protocol.ts, the done words). The thread returns to its event
-// loop only to take a request (RankPort.request: at once from the port in Node, a
-// message awaited in a browser), so the commands of a step cost no message. Any error is
-// reported to the main thread with the rank, step and phase, and the other ranks are woken
-// from their collectives (abort) so nobody waits for a rank that is gone. The entries are
-// worker.ts (Node) and worker_browser.ts (a browser module Worker).
+// write its pieces of a checkpoint, write its table store's figures into the shared numbers,
+// stop) until told to stop; the last rank to finish a command says so (protocol.ts, the done
+// words). The thread returns to its event loop only to take a request (RankPort.request: at
+// once from the port in Node, a message awaited in a browser), so the commands of a step cost
+// no message. Any error is reported to the main thread with the rank, step and phase, and the
+// other ranks are woken from their collectives (abort) so nobody waits for a rank that is
+// gone. The entries are worker.ts (Node) and worker_browser.ts (a browser module Worker).
 //
 // Glossary: r this rank.
 
@@ -21,6 +21,7 @@ import {
   CMD_SAVE,
   CMD_STEP,
   CMD_STOP,
+  CMD_STORE_FIGURES,
   COMMAND,
   commandEntry,
   lrWord,
@@ -97,7 +98,8 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
         const req = await port.request();
         if (req.kind !== "peers") throw new Error(`told to take the peers' arrays, but the request is "${req.kind}"`);
         rank.usePeers(req.heads);
-      } else throw new Error(`unknown command ${command}`);
+      } else if (command === CMD_STORE_FIGURES) rank.reportStore();
+      else throw new Error(`unknown command ${command}`);
       Atomics.store(control, statusDone(init.rank), seen);
       if (allDone(control, init.ranks, seen)) port.post({ type: "done", rank: init.rank, seq: seen });
     } catch (e) {

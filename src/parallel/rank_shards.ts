@@ -22,12 +22,27 @@ import { poolPiece } from "../dlrm/tables/pool.ts";
 import type { SparseInput } from "../data/batch.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import type { RankInit } from "./protocol.ts";
+import { storeFigures, type RankInit, type StoreFigures } from "./protocol.ts";
 import { makeOwnShard, type OwnShard } from "./rank_holdings.ts";
 import type { RankFiles } from "./rank_threads.ts";
 
 /** What a rank asks of its shards kept in files (the store of src/dlrm/store/disk_tables.ts). */
-export type RankStore = Pick<DiskTables, "parameters" | "attach" | "pool" | "markDirty" | "writeSlices" | "close">;
+export type RankStore = Pick<
+  DiskTables,
+  | "parameters"
+  | "attach"
+  | "pool"
+  | "markDirty"
+  | "writeSlices"
+  | "close"
+  | "prefetch"
+  | "threaded"
+  | "residentBytes"
+  | "fileBytes"
+  | "madeMs"
+  | "counts"
+  | "waitedMs"
+>;
 
 export class RankShards {
   /** Its shards in its memory, in the plan's order; none when they are in files. */
@@ -92,6 +107,11 @@ export class RankShards {
   /** Write the stored shards' slices (with their optimizer state, if asked) into the checkpoint being made. */
   writeStored(write: (slices: CheckpointSlice[]) => void, withOptimizer: boolean): void {
     this.#store?.writeSlices(write, withOptimizer);
+  }
+
+  /** What the store of its shards did so far (rows asked for, read, written, ...); null when they are in memory. */
+  storeFigures(): StoreFigures | null {
+    return this.#store === null ? null : storeFigures(this.#store);
   }
 
   /** Write the store's dirty rows back and close its files. */
