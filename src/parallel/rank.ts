@@ -63,7 +63,6 @@ import {
   RES_TIMES,
   resultBase,
   STEP_PHASES,
-  writeStoreFigures,
   type HeadArrays,
   type RankInit,
   type SaveTarget,
@@ -144,13 +143,6 @@ export class Rank {
   /** Every rank's headArrays(), by rank: from now on the head's collectives read the peers' arrays in place. */
   usePeers(heads: readonly HeadArrays[]): void {
     this.#headSync.usePeers(heads);
-  }
-
-  /** Write its table store's figures into its store words of the shared numbers (CMD_STORE_FIGURES). */
-  reportStore(): void {
-    const figures = this.shards.storeFigures();
-    if (figures === null) throw new Error("told to report its table store, but its tables are in memory");
-    writeStoreFigures(this.#numbers, this.N, this.r, figures);
   }
 
   /** Write its stored shards' dirty rows back and close their files. */

@@ -27,6 +27,7 @@ import {
   lrWord,
   SEQ,
   statusDone,
+  writeStoreFigures,
   type RankInit,
 } from "./protocol.ts";
 import { Rank } from "./rank.ts";
@@ -98,8 +99,11 @@ export async function runRank(port: RankPort, init: RankInit, files: RankFiles |
         const req = await port.request();
         if (req.kind !== "peers") throw new Error(`told to take the peers' arrays, but the request is "${req.kind}"`);
         rank.usePeers(req.heads);
-      } else if (command === CMD_STORE_FIGURES) rank.reportStore();
-      else throw new Error(`unknown command ${command}`);
+      } else if (command === CMD_STORE_FIGURES) {
+        const figures = rank.shards.storeFigures();
+        if (figures === null) throw new Error("told to report its table store, but its tables are in memory");
+        writeStoreFigures(numbers, init.ranks, init.rank, figures);
+      } else throw new Error(`unknown command ${command}`);
       Atomics.store(control, statusDone(init.rank), seen);
       if (allDone(control, init.ranks, seen)) port.post({ type: "done", rank: init.rank, seq: seen });
     } catch (e) {
