@@ -6,28 +6,16 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { SPREAD_TABLES_CONFIG } from "../helpers/spread_tables.ts";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { DLRMConfig } from "../../src/dlrm/config.ts";
 import { partBytes } from "../../src/dlrm/tables/memories.ts";
 import { optimizerSpec } from "../../src/optim/make.ts";
 import { modelShardingPlan } from "../../src/parallel/plan.ts";
 import { runCli, tempDir } from "../helpers/cli.ts";
 import { assertSameTensors } from "../helpers/train_runs.ts";
 
-// 8 tables of 100 to 400 rows × 8; the cap is the largest table's bytes with its state, so
-// that it and each of the others take a memory of their own or share one.
-const CONFIG = {
-  dense_features: 4,
-  bottom_mlp: [4, 8, 8],
-  embedding_dim: 8,
-  table_sizes: [400, 400, 300, 300, 200, 200, 100, 100],
-  pooling: "sum",
-  interaction: "dot",
-  interaction_itself: false,
-  top_mlp: [44, 8, 1],
-  loss: "bce",
-} as DLRMConfig;
+const CONFIG = SPREAD_TABLES_CONFIG;
 
 const RUN = ["--data", "random", "--data-size", "320", "--batch-size", "20", "--seed", "5"];
 

@@ -7,6 +7,7 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { SPREAD_TABLES_CONFIG } from "../helpers/spread_tables.ts";
 import { batchOf } from "../../src/data/batch.ts";
 import { randomDataset } from "../../src/data/random.ts";
 import type { DLRMConfig } from "../../src/dlrm/config.ts";
@@ -69,17 +70,7 @@ test("DLRM_TABLE_MEMORY_BYTES must be a byte count", () => {
   );
 });
 
-const CONFIG: DLRMConfig = {
-  dense_features: 4,
-  bottom_mlp: [4, 8, 8],
-  embedding_dim: 8,
-  table_sizes: [400, 400, 300, 300, 200, 200, 100, 100],
-  pooling: "sum",
-  interaction: "dot",
-  interaction_itself: false,
-  top_mlp: [44, 8, 1],
-  loss: "bce",
-} as DLRMConfig;
+const CONFIG = SPREAD_TABLES_CONFIG;
 
 const DATA = randomDataset({
   n: 200,
